@@ -1,0 +1,145 @@
+/**
+ * Published extension versions and the eligibility rules R1–R4. Pure queries over an in-memory
+ * catalog; the store persists it, the API and scenarios publish into it.
+ */
+import type { ExtensionInstance } from '../model/artifact.js';
+import type { OsType } from '../model/fleet.js';
+import { compareVersions, majorOf, matchesPrefix, parsePrefix } from '../model/version.js';
+
+export interface PublishedVersion {
+  version: string;
+  /** Operating systems the version is published for. */
+  os: OsType[];
+  /** Regions where it is available; null means every region. */
+  regions: string[] | null;
+  publishedAtMs: number;
+  /** A release that fixes a critical security flaw: faster rollout (R40). */
+  critical: boolean;
+  digest: string | null;
+}
+
+export interface ExtensionType {
+  publisher: string;
+  type: string;
+  supportsAutomaticUpgrade: boolean;
+  versions: PublishedVersion[];
+}
+
+export type AutoUpgradeState = 'enabled' | 'disabled' | 'notSupported';
+
+/** Why an instance is or is not offered a version; `target` is set when it is. */
+export interface Eligibility {
+  target: string | null;
+  reason: string;
+}
+
+export function typeKey(publisher: string, type: string): string {
+  return `${publisher}.${type}`.toLowerCase();
+}
+
+export class Catalog {
+  private readonly types = new Map<string, ExtensionType>();
+
+  addType(publisher: string, type: string, supportsAutomaticUpgrade: boolean): ExtensionType {
+    const key = typeKey(publisher, type);
+    const existing = this.types.get(key);
+    if (existing) {
+      existing.supportsAutomaticUpgrade = supportsAutomaticUpgrade;
+      return existing;
+    }
+    const created: ExtensionType = { publisher, type, supportsAutomaticUpgrade, versions: [] };
+    this.types.set(key, created);
+    return created;
+  }
+
+  getType(publisher: string, type: string): ExtensionType | undefined {
+    return this.types.get(typeKey(publisher, type));
+  }
+
+  getTypeByKey(key: string): ExtensionType | undefined {
+    return this.types.get(key);
+  }
+
+  listTypes(): ExtensionType[] {
+    return [...this.types.values()];
+  }
+
+  /** Adds a version; publishing the same version twice is refused so history stays true. */
+  publish(publisher: string, type: string, v: PublishedVersion): void {
+    const t = this.types.get(typeKey(publisher, type));
+    if (!t) throw new Error(`extension type ${publisher}.${type} is not in the catalog`);
+    if (t.versions.some((x) => x.version === v.version)) throw new Error(`${publisher}.${type} ${v.version} is already published`);
+    t.versions.push(v);
+    t.versions.sort((a, b) => compareVersions(a.version, b.version));
+  }
+
+  /** Versions visible at `nowMs` for an OS and region, oldest first. */
+  available(t: ExtensionType, os: OsType, region: string, nowMs: number): PublishedVersion[] {
+    return t.versions.filter(
+      (v) => v.publishedAtMs <= nowMs && v.os.includes(os) && (v.regions === null || v.regions.includes(region)),
+    );
+  }
+}
+
+/** R80: enabled, disabled, or not supported by the extension type. */
+export function autoUpgradeState(inst: Pick<ExtensionInstance, 'enableAutomaticUpgrade'>, t: ExtensionType | undefined): AutoUpgradeState {
+  if (!t || !t.supportsAutomaticUpgrade) return 'notSupported';
+  return inst.enableAutomaticUpgrade ? 'enabled' : 'disabled';
+}
+
+/**
+ * R1, R2: the version an automatic upgrade would install on this instance now, or why none.
+ * Only newer versions within the installed major qualify; the setting must be on, the type must
+ * support automatic upgrade, and the version must be published for the machine's OS and region.
+ */
+export function automaticTarget(
+  catalog: Catalog,
+  inst: ExtensionInstance,
+  machine: { os: OsType; region: string },
+  nowMs: number,
+): Eligibility {
+  const t = catalog.getType(inst.publisher, inst.type);
+  if (!t) return { target: null, reason: 'extension type is not in the catalog' };
+  if (!inst.enableAutomaticUpgrade) return { target: null, reason: 'enableAutomaticUpgrade is false' };
+  if (!t.supportsAutomaticUpgrade) return { target: null, reason: 'the extension type does not support automatic upgrade yet' };
+  if (inst.blockedReason) return { target: null, reason: inst.blockedReason };
+  const major = majorOf(inst.installedVersion);
+  let target: string | null = null;
+  for (const v of catalog.available(t, machine.os, machine.region, nowMs)) {
+    if (majorOf(v.version) !== major) continue;
+    if (compareVersions(v.version, inst.installedVersion) <= 0) continue;
+    if (target === null || compareVersions(v.version, target) > 0) target = v.version;
+  }
+  return target
+    ? { target, reason: `newest ${major}.x version published for ${machine.os} in ${machine.region}` }
+    : { target: null, reason: `no newer ${major}.x version published for ${machine.os} in ${machine.region}` };
+}
+
+/**
+ * R4: the version installed when an extension is created or its model is updated.
+ * `autoUpgradeMinorVersion=true` takes the newest version within the requested major;
+ * `false` takes the newest version that matches `typeHandlerVersion` exactly (`1.30` → newest `1.30.x.y`).
+ */
+export function installVersion(
+  catalog: Catalog,
+  req: { publisher: string; type: string; typeHandlerVersion: string; autoUpgradeMinorVersion: boolean },
+  machine: { os: OsType; region: string },
+  nowMs: number,
+): string | null {
+  const t = catalog.getType(req.publisher, req.type);
+  if (!t) return null;
+  const requested = parsePrefix(req.typeHandlerVersion);
+  const prefix = req.autoUpgradeMinorVersion ? String(requested[0]) : req.typeHandlerVersion;
+  let best: string | null = null;
+  for (const v of catalog.available(t, machine.os, machine.region, nowMs)) {
+    if (!matchesPrefix(v.version, prefix)) continue;
+    // With autoUpgradeMinorVersion the request is a floor within its major, never a ceiling.
+    if (req.autoUpgradeMinorVersion && compareVersions(v.version, padVersion(requested)) < 0) continue;
+    if (best === null || compareVersions(v.version, best) > 0) best = v.version;
+  }
+  return best;
+}
+
+function padVersion(parts: number[]): string {
+  return [0, 1, 2, 3].map((i) => parts[i] ?? 0).join('.');
+}

@@ -1,0 +1,28 @@
+/**
+ * How actions reach machines and how machines answer. The engine cannot tell the simulated fleet
+ * from real agents: both take `DriverAction`s and answer with `Observation`s.
+ */
+import type { Artifact } from '../model/artifact.js';
+import type { HealthSignals } from '../model/health.js';
+
+export interface DriverAction {
+  kind: 'upgrade' | 'rollback';
+  /** Idempotency key: the same key never causes the work twice, whoever resends it. */
+  key: string;
+  machineId: string;
+  artifact: Artifact;
+  artifactKey: string;
+  fromVersion: string;
+  toVersion: string;
+  settings: Record<string, unknown>;
+}
+
+export type Observation =
+  /** The outcome of an action, matched to it by its key. */
+  | { kind: 'actionResult'; key: string; machineId: string; ok: boolean; version: string; reason?: string }
+  /** A machine's health signals (R25), reported whenever they change and after every action. */
+  | { kind: 'health'; machineId: string; signals: HealthSignals };
+
+export interface Driver {
+  send(action: DriverAction): void;
+}

@@ -1,0 +1,206 @@
+/**
+ * One artifact instance through one attempt: upgrade, health wait (R21), rollback to last-known-good
+ * (R22, R30), retry or Failed (R30, R31). Each extension of a machine is its own attempt (R15).
+ * Functions here report whether the attempt settled; the caller moves the batch on.
+ */
+import type { ExtensionInstance } from '../model/artifact.js';
+import type { InstanceIds } from '../model/events.js';
+import { isInstanceHealthy, unhealthyReason } from '../model/health.js';
+import { compareVersions, majorOf } from '../model/version.js';
+import { retryIntervalMs } from '../planner/profile.js';
+import { isoOf } from './clock.js';
+import type { TickContext } from './context.js';
+import { emit, schedule } from './context.js';
+import type { AttemptState, RolloutState, UnitState } from './state.js';
+import { getInstance, refreshMachineHealth } from './state.js';
+
+/** Why an instance must not be attempted now, or null when it may be (R1, R5, R31). */
+export function skipReason(r: RolloutState, inst: ExtensionInstance | undefined): string | null {
+  if (!inst) return 'the extension is no longer on the machine';
+  if (inst.blockedReason) return inst.blockedReason;
+  if (r.plan.profile.name !== 'manual') {
+    if (!inst.enableAutomaticUpgrade) return 'automatic upgrade was disabled for this extension (opt-out)';
+    if (majorOf(inst.installedVersion) !== r.major) return 'automatic upgrades never cross a major version';
+  }
+  if (compareVersions(inst.installedVersion, r.toVersion) >= 0) return `already at ${inst.installedVersion}`;
+  return null;
+}
+
+export function ids(r: RolloutState, a: AttemptState, ctx: TickContext): InstanceIds {
+  return {
+    rolloutId: r.id,
+    batchId: a.batchId,
+    machineId: a.machineId,
+    placement: ctx.state.fleet.machines.get(a.machineId)!.placement,
+    artifact: r.artifact,
+    attempt: a.attempt,
+  };
+}
+
+/** Marks an attempt final and closes it on the rollout. */
+function finish(r: RolloutState, a: AttemptState, status: 'succeeded' | 'failed' | 'skipped' | 'rolledBack' | 'parked'): void {
+  a.status = status;
+  a.actionKey = null;
+  r.open--;
+}
+
+export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, machineId: string, reason: string): void {
+  let a = r.attempts.get(machineId);
+  if (!a) {
+    a = { machineId, unitId: unit.plan.id, batchId, attempt: 0, status: 'skipped', fromVersion: '', actionKey: null, reason, dueAtMs: null };
+    r.attempts.set(machineId, a);
+  }
+  a.batchId = batchId;
+  a.reason = reason;
+  emit(ctx, { type: 'instance.skipped', ...ids(r, a, ctx), reason });
+  finish(r, a, 'skipped');
+}
+
+export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, machineId: string): void {
+  const inst = getInstance(ctx.state.fleet, r.artifactKey, machineId)!;
+  let a = r.attempts.get(machineId);
+  if (!a) {
+    a = { machineId, unitId: unit.plan.id, batchId, attempt: 0, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
+    r.attempts.set(machineId, a);
+  }
+  a.attempt++;
+  a.batchId = batchId;
+  a.status = 'upgrading';
+  a.fromVersion = inst.installedVersion;
+  a.reason = null;
+  inst.desiredVersion = r.toVersion;
+  inst.status = 'Transitioning';
+  ctx.dirtyInstances.add(inst);
+  emit(ctx, { type: 'instance.upgrade.started', ...ids(r, a, ctx), fromVersion: a.fromVersion, toVersion: r.toVersion });
+  sendAction(ctx, r, a, 'upgrade', inst, a.fromVersion, r.toVersion);
+}
+
+function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {
+  const key = `${r.id}/${a.machineId}/${a.attempt}/${kind}`;
+  a.actionKey = key;
+  ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind });
+  ctx.actions.push({ kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings });
+  schedule(ctx, { at: ctx.now + r.plan.profile.actionTimeoutMs, kind: 'actionTimeout', rolloutId: r.id, ref: a.machineId, token: key });
+}
+
+/** The answer to an upgrade or rollback. Returns true when the attempt settled. */
+export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string): boolean {
+  const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId)!;
+  a.actionKey = null;
+  ctx.dirtyInstances.add(inst);
+  if (kind === 'upgrade') {
+    if (ok) {
+      inst.installedVersion = r.toVersion;
+      inst.status = 'Succeeded';
+      a.status = 'healthWait';
+      let waiters = ctx.state.healthWaiters.get(a.machineId);
+      if (!waiters) ctx.state.healthWaiters.set(a.machineId, (waiters = []));
+      waiters.push({ rolloutId: r.id });
+      schedule(ctx, { at: ctx.now + unit.plan.limits.healthWindowMs, kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+      return false;
+    }
+    inst.status = 'Failed';
+    refreshMachineHealth(ctx.state.fleet, a.machineId);
+    emit(ctx, { type: 'instance.upgrade.failed', ...ids(r, a, ctx), fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
+    countJudged(r, unit, true);
+    startRollback(ctx, r, a, inst, reason);
+    return false;
+  }
+  // Rollback answered.
+  if (ok) {
+    inst.installedVersion = inst.lastKnownGoodVersion;
+    inst.desiredVersion = inst.lastKnownGoodVersion;
+    inst.status = 'Succeeded';
+    refreshMachineHealth(ctx.state.fleet, a.machineId);
+    emit(ctx, { type: 'instance.rollback.succeeded', ...ids(r, a, ctx), fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion });
+    scheduleRetry(ctx, r, a);
+    return true;
+  }
+  inst.status = 'Failed';
+  inst.blockedReason = `rollback to ${inst.lastKnownGoodVersion} failed: no automatic attempts until the extension is removed and installed again (R31)`;
+  refreshMachineHealth(ctx.state.fleet, a.machineId);
+  emit(ctx, { type: 'instance.rollback.failed', ...ids(r, a, ctx), fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion, reason });
+  a.reason = reason;
+  finish(r, a, 'failed');
+  return true;
+}
+
+function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst: ExtensionInstance, reason: string): void {
+  a.status = 'rollingBack';
+  a.reason = reason;
+  emit(ctx, { type: 'instance.rollback.started', ...ids(r, a, ctx), fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason });
+  sendAction(ctx, r, a, 'rollback', inst, inst.installedVersion, inst.lastKnownGoodVersion);
+}
+
+/** R30: after a good rollback the instance is queued again; manual and halted rollouts do not retry. */
+function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void {
+  if (r.plan.profile.name === 'manual' || r.status === 'cancelled') {
+    finish(r, a, 'rolledBack');
+    return;
+  }
+  const machine = ctx.state.fleet.machines.get(a.machineId)!;
+  const at = ctx.now + retryIntervalMs(r.plan.profile, machine.kind);
+  a.status = 'retryWait';
+  a.dueAtMs = at;
+  schedule(ctx, { at, kind: 'retry', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+  emit(ctx, { type: 'instance.retry.scheduled', ...ids(r, a, ctx), at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
+}
+
+function countJudged(r: RolloutState, unit: UnitState, unhealthy: boolean): void {
+  unit.upgraded++;
+  const phase = r.phases[unit.phase]!;
+  phase.upgraded++;
+  if (unhealthy) {
+    unit.unhealthyUpgraded++;
+    phase.unhealthy++;
+  }
+}
+
+function removeWaiter(ctx: TickContext, machineId: string, rolloutId: string): void {
+  const waiters = ctx.state.healthWaiters.get(machineId);
+  if (!waiters) return;
+  const i = waiters.findIndex((w) => w.rolloutId === rolloutId);
+  if (i >= 0) waiters.splice(i, 1);
+  if (waiters.length === 0) ctx.state.healthWaiters.delete(machineId);
+}
+
+/** A healthy verdict within the window (R21): the new version becomes last-known-good. */
+export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
+  if (a.status !== 'healthWait') return false;
+  const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId)!;
+  const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
+  if (!isInstanceHealthy(signals, inst.status)) return false;
+  removeWaiter(ctx, a.machineId, r.id);
+  inst.lastKnownGoodVersion = inst.installedVersion;
+  ctx.dirtyInstances.add(inst);
+  countJudged(r, unit, false);
+  emit(ctx, { type: 'instance.upgrade.succeeded', ...ids(r, a, ctx), fromVersion: a.fromVersion, toVersion: r.toVersion });
+  finish(r, a, 'succeeded');
+  return true;
+}
+
+/** R22: not healthy when the window closes, so roll back to last-known-good. */
+export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): void {
+  const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId)!;
+  const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
+  const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
+  removeWaiter(ctx, a.machineId, r.id);
+  emit(ctx, { type: 'instance.health.unhealthy', ...ids(r, a, ctx), fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
+  countJudged(r, unit, true);
+  startRollback(ctx, r, a, inst, reason);
+}
+
+/** A retry came due: queue it in its unit, or park it if the operator opted out meanwhile (R5, R32). */
+export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 'ready' | 'parked' | 'ignored' {
+  if (a.status !== 'retryWait' || r.status !== 'running') return 'ignored';
+  const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId);
+  const reason = skipReason(r, inst);
+  if (reason) {
+    a.reason = reason;
+    finish(r, a, 'parked');
+    return 'parked';
+  }
+  a.status = 'retryReady';
+  a.dueAtMs = null;
+  return 'ready';
+}

@@ -1,0 +1,204 @@
+/**
+ * The engine's working state. The engine mutates it during a tick and hands the tick's changes to
+ * the Store in one commit before any action leaves (architecture principle 5).
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import type { Artifact, ExtensionInstance } from '../model/artifact.js';
+import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
+import type { HealthSignals } from '../model/health.js';
+import { isMachineHealthy } from '../model/health.js';
+import type { Plan, PlanBatch, PlanUnit } from '../planner/types.js';
+import { TimeHeap } from '../util/heap.js';
+
+export interface FleetState {
+  regions: Map<string, Region>;
+  machines: Map<string, Machine>;
+  scaleSets: Map<string, ScaleSet>;
+  availabilitySets: Map<string, AvailabilitySet>;
+  /** Instances per set, eligible or not. */
+  setSizes: Map<string, number>;
+  /** artifactKey → machineId → instance. */
+  instances: Map<string, Map<string, ExtensionInstance>>;
+  /** Latest health signals per machine; a machine never reported is taken as healthy. */
+  health: Map<string, HealthSignals>;
+  /** Machines unhealthy for any reason: bad signals or a Failed extension (R20 counts them). */
+  unhealthy: Set<string>;
+  /** Unhealthy machines per set, kept in step with `unhealthy`. */
+  setUnhealthy: Map<string, number>;
+}
+
+export function emptyFleet(): FleetState {
+  return {
+    regions: new Map(),
+    machines: new Map(),
+    scaleSets: new Map(),
+    availabilitySets: new Map(),
+    setSizes: new Map(),
+    instances: new Map(),
+    health: new Map(),
+    unhealthy: new Set(),
+    setUnhealthy: new Map(),
+  };
+}
+
+export function addMachine(fleet: FleetState, m: Machine): void {
+  if (fleet.machines.has(m.id)) throw new Error(`machine ${m.id} already exists`);
+  fleet.machines.set(m.id, m);
+  const setId = m.placement.setId;
+  if (setId) fleet.setSizes.set(setId, (fleet.setSizes.get(setId) ?? 0) + 1);
+}
+
+export function addInstance(fleet: FleetState, inst: ExtensionInstance): void {
+  let byMachine = fleet.instances.get(inst.artifactKey);
+  if (!byMachine) fleet.instances.set(inst.artifactKey, (byMachine = new Map()));
+  byMachine.set(inst.machineId, inst);
+}
+
+export function getInstance(fleet: FleetState, artifactKey: string, machineId: string): ExtensionInstance | undefined {
+  return fleet.instances.get(artifactKey)?.get(machineId);
+}
+
+/** Recomputes whether a machine counts as unhealthy and keeps the per-set counts in step. */
+export function refreshMachineHealth(fleet: FleetState, machineId: string): void {
+  const m = fleet.machines.get(machineId);
+  if (!m) return;
+  const signals = fleet.health.get(machineId);
+  let bad = signals !== undefined && !isMachineHealthy(signals);
+  if (!bad) {
+    for (const byMachine of fleet.instances.values()) {
+      const inst = byMachine.get(machineId);
+      if (inst && inst.status === 'Failed') { bad = true; break; }
+    }
+  }
+  const was = fleet.unhealthy.has(machineId);
+  if (bad === was) return;
+  if (bad) fleet.unhealthy.add(machineId);
+  else fleet.unhealthy.delete(machineId);
+  const setId = m.placement.setId;
+  if (setId) fleet.setUnhealthy.set(setId, (fleet.setUnhealthy.get(setId) ?? 0) + (bad ? 1 : -1));
+}
+
+export type AttemptStatus =
+  | 'upgrading' | 'healthWait' | 'rollingBack' // in flight
+  | 'retryWait' | 'retryReady' | 'parked' // waiting: retry timer, queued in its unit, opted out
+  | 'succeeded' | 'rolledBack' | 'failed' | 'skipped'; // final: healthy, back on last-known-good for good, Failed (R31), not attempted
+
+export interface AttemptState {
+  machineId: string;
+  unitId: string;
+  batchId: string;
+  attempt: number;
+  status: AttemptStatus;
+  fromVersion: string;
+  /** Key of the action in flight, if any. */
+  actionKey: string | null;
+  reason: string | null;
+  /** When a retry is due (status retryWait). */
+  dueAtMs: number | null;
+}
+
+export type UnitStatus = 'waiting' | 'ready' | 'running' | 'paused' | 'held' | 'stopped' | 'blocked' | 'done';
+
+export interface BatchRun {
+  id: string;
+  updateDomain: number | null;
+  machineIds: string[];
+  unsettled: number;
+  retry: boolean;
+}
+
+export interface UnitState {
+  plan: PlanUnit;
+  region: string;
+  phase: number;
+  wave: number;
+  status: UnitStatus;
+  /** Next planned batch to run. */
+  next: number;
+  inflight: BatchRun | null;
+  /** R23 counters for the current run of the set. */
+  upgraded: number;
+  unhealthyUpgraded: number;
+  /** Every planned batch ran (or was stopped); retries may still come. */
+  passDone: boolean;
+  retryReady: string[];
+  retryBatches: number;
+}
+
+export interface RegionState {
+  region: string;
+  pair: string | null;
+  phase: number;
+  wave: number;
+  passDone: boolean;
+  /** Units of the current wave still in their first pass; -1 before the wave starts. */
+  waveRemaining: number;
+  advancing: boolean;
+  /** In-flight batches per zone key; R11 admits only one zone at a time. */
+  inflightByZone: Map<string, number>;
+  inflight: number;
+  /** Units whose next batch waits for a lock held elsewhere. */
+  blocked: Set<UnitState>;
+}
+
+export type PhaseStatus = 'pending' | 'running' | 'baking' | 'completed' | 'failed';
+
+export interface PhaseState {
+  status: PhaseStatus;
+  startedAtMs: number | null;
+  endedAtMs: number | null;
+  upgraded: number;
+  unhealthy: number;
+}
+
+export type RolloutStatus = 'running' | 'completed' | 'stopped' | 'cancelled';
+
+export interface RolloutState {
+  id: string;
+  artifact: Artifact;
+  artifactKey: string;
+  toVersion: string;
+  major: number;
+  plan: Plan;
+  status: RolloutStatus;
+  reason: string | null;
+  createdAtMs: number;
+  endedAtMs: number | null;
+  currentPhase: number;
+  phases: PhaseState[];
+  regions: Map<string, RegionState>;
+  units: Map<string, UnitState>;
+  /** Planned batch by id, for reading the plan back. */
+  batchIndex: Map<string, PlanBatch>;
+  attempts: Map<string, AttemptState>;
+  /** In-flight batches per set, across its zones (one batch of a set at a time). */
+  setInflight: Map<string, number>;
+  /** Eligible instances not yet in a final state; the rollout completes at zero once every phase ran. */
+  open: number;
+  caller: string;
+}
+
+export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen';
+
+export interface Timer {
+  at: number;
+  kind: TimerKind;
+  rolloutId: string;
+  /** machineId for instance timers, unit id for unitResume, phase index for phaseOpen. */
+  ref: string;
+  /** Guards against stale timers: the attempt number or action key it was set for. */
+  token: string | number;
+}
+
+export interface EngineState {
+  fleet: FleetState;
+  catalog: Catalog;
+  rollouts: Map<string, RolloutState>;
+  timers: TimeHeap<Timer>;
+  /** Actions sent and not yet answered, by idempotency key. */
+  pendingActions: Map<string, { rolloutId: string; machineId: string; kind: 'upgrade' | 'rollback' }>;
+  /** Attempts waiting for a health verdict, by machine (R21). */
+  healthWaiters: Map<string, Array<{ rolloutId: string }>>;
+  eventSeq: number;
+  rolloutSeq: number;
+}

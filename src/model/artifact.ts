@@ -1,0 +1,49 @@
+/**
+ * What a rollout upgrades. The planner and engine only see an `Artifact` and per-machine
+ * `ArtifactInstance`s, so extensions and OS images share one machinery.
+ */
+export type Artifact =
+  | { kind: 'extension'; publisher: string; type: string }
+  | { kind: 'osImage'; publisher: string; offer: string; sku: string };
+
+/** A stable, case-insensitive key: `extension:microsoft.azure.monitor.azuremonitorlinuxagent`. */
+export function artifactKey(a: Artifact): string {
+  return a.kind === 'extension'
+    ? `extension:${a.publisher}.${a.type}`.toLowerCase()
+    : `osImage:${a.publisher}:${a.offer}:${a.sku}`.toLowerCase();
+}
+
+export function describeArtifact(a: Artifact): string {
+  return a.kind === 'extension' ? `${a.publisher}.${a.type}` : `${a.publisher}:${a.offer}:${a.sku}`;
+}
+
+export type ProvisioningStatus = 'Succeeded' | 'Failed' | 'Transitioning';
+
+/**
+ * One artifact on one machine. Desired, installed and last-known-good are three separate facts
+ * (architecture principle 3): rollback targets `lastKnownGoodVersion`, never an inferred one.
+ */
+export interface ArtifactInstance {
+  machineId: string;
+  artifactKey: string;
+  /** What the operator or an automatic rollout wants installed. */
+  desiredVersion: string;
+  /** What the machine reported as installed. */
+  installedVersion: string;
+  /** The newest version that ran healthy on this machine. */
+  lastKnownGoodVersion: string;
+  /** The `enableAutomaticUpgrade` setting (R2, R5). */
+  enableAutomaticUpgrade: boolean;
+  status: ProvisioningStatus;
+  /** Set when a failed rollback left the instance Failed: no automatic attempts until reinstalled (R31). */
+  blockedReason: string | null;
+}
+
+export interface ExtensionInstance extends ArtifactInstance {
+  name: string;
+  publisher: string;
+  type: string;
+  typeHandlerVersion: string;
+  autoUpgradeMinorVersion: boolean;
+  settings: Record<string, unknown>;
+}

@@ -1,0 +1,56 @@
+/**
+ * The event-log contract (architecture page, "The event log contract"). One object per decision or
+ * observation, in `seq` order, written as JSON Lines. Instance events carry the machine's placement so
+ * the log can be checked on its own.
+ */
+import type { Artifact } from './artifact.js';
+import type { Placement } from './fleet.js';
+
+export type RolloutProfileName = 'standard' | 'critical' | 'manual';
+
+export interface BatchScope {
+  region: string;
+  zone?: string | null;
+  setId?: string | null;
+  updateDomain?: number | null;
+  subscription: string;
+  /** True for a batch of a scale set with `enableCrossZoneUpgrade`, which may span zones (R14). */
+  crossZone?: boolean;
+}
+
+interface Base { seq: number; time: string }
+
+export interface InstanceIds {
+  rolloutId: string;
+  batchId: string;
+  machineId: string;
+  placement: Placement;
+  artifact: Artifact;
+  attempt: number;
+}
+
+export type EventBody =
+  | { type: 'rollout.created'; rolloutId: string; artifact: Artifact; toVersion: string; profile: RolloutProfileName; phases: string[][]; eligible: number; reason: string }
+  | { type: 'phase.started' | 'phase.completed' | 'phase.failed'; rolloutId: string; phase: number; regions: string[]; reason?: string; upgraded?: number; unhealthy?: number }
+  | { type: 'batch.started' | 'batch.completed'; rolloutId: string; batchId: string; scope: BatchScope; instances: string[]; setSize?: number; limit?: number; reason: string; retry?: boolean }
+  | ({ type: 'instance.upgrade.started'; fromVersion: string; toVersion: string } & InstanceIds)
+  | ({ type: 'instance.upgrade.succeeded' | 'instance.upgrade.failed' | 'instance.health.unhealthy'; fromVersion: string; toVersion: string; reason?: string } & InstanceIds)
+  | ({ type: 'instance.rollback.started' | 'instance.rollback.succeeded' | 'instance.rollback.failed'; fromVersion: string; toVersion: string; reason?: string } & InstanceIds)
+  | ({ type: 'instance.retry.scheduled'; at: string; reason: string } & InstanceIds)
+  | ({ type: 'instance.skipped'; reason: string } & InstanceIds)
+  | { type: 'gate.held' | 'gate.breached' | 'gate.cleared'; rolloutId: string; gate: string; observed: number; limit: number; scope: BatchScope; reason: string; rule: string }
+  | { type: 'window.waiting'; rolloutId: string; scope: BatchScope; opensAt: string }
+  | { type: 'rollout.paused' | 'rollout.stopped' | 'rollout.completed' | 'rollout.cancelled' | 'rollout.resumed'; rolloutId: string; reason: string }
+  | { type: 'autoUpgrade.changed'; machineId: string; artifactKey: string; enabled: boolean; caller: string }
+  | { type: 'release.published'; artifact: Artifact; version: string; critical: boolean; os: string[] };
+
+export type EngineEvent = Base & EventBody;
+export type EventType = EngineEvent['type'];
+
+/** Event types the architecture requires, in the order a rollout usually emits them. */
+export const REQUIRED_EVENT_TYPES: readonly EventType[] = [
+  'rollout.created', 'phase.started', 'phase.completed', 'phase.failed', 'batch.started', 'batch.completed',
+  'instance.upgrade.started', 'instance.upgrade.succeeded', 'instance.upgrade.failed', 'instance.health.unhealthy',
+  'instance.rollback.started', 'instance.rollback.succeeded', 'instance.rollback.failed', 'instance.retry.scheduled',
+  'gate.held', 'gate.breached', 'window.waiting', 'rollout.paused', 'rollout.stopped', 'rollout.completed', 'rollout.cancelled',
+];

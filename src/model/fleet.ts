@@ -1,0 +1,94 @@
+/**
+ * The fleet vocabulary: regions with geo-pairs, machines of three kinds, availability sets and scale
+ * sets. Plain data; rules about them live in pure functions next to the types that need them.
+ */
+import type { UpgradePolicy } from './upgrade-policy.js';
+
+export type MachineKind = 'vm' | 'scaleSetInstance' | 'arc';
+export type OsType = 'linux' | 'windows';
+export type SetKind = 'scaleSet' | 'availabilitySet' | 'none';
+
+export interface Region {
+  name: string;
+  /** The geo-paired region, if any. Pairs are symmetric and never share a rollout phase (R10). */
+  pair: string | null;
+  /** Availability zones the region offers; empty for regions without zones. */
+  zones: string[];
+}
+
+/** Where a machine sits in the failure-domain hierarchy. Every instance event carries it. */
+export interface Placement {
+  region: string;
+  zone: string | null;
+  setId: string | null;
+  setKind: SetKind;
+  updateDomain: number | null;
+  faultDomain: number | null;
+  subscription: string;
+}
+
+export interface Machine {
+  id: string;
+  name: string;
+  kind: MachineKind;
+  os: OsType;
+  resourceGroup: string;
+  placement: Placement;
+}
+
+export interface AvailabilitySet {
+  id: string;
+  name: string;
+  region: string;
+  subscription: string;
+  resourceGroup: string;
+  updateDomainCount: number;
+  faultDomainCount: number;
+}
+
+export interface ScaleSet {
+  id: string;
+  name: string;
+  region: string;
+  subscription: string;
+  resourceGroup: string;
+  zones: string[];
+  updateDomainCount: number;
+  faultDomainCount: number;
+  upgradePolicy: UpgradePolicy;
+  /** How long the engine waits for an upgraded instance to turn healthy (R21); 5 minutes by default. */
+  healthGracePeriodMs: number;
+  /** True when the set has the Application Health extension or a load-balancer probe (R25). */
+  hasApplicationHealth: boolean;
+}
+
+export type FleetSet = { kind: 'scaleSet'; set: ScaleSet } | { kind: 'availabilitySet'; set: AvailabilitySet };
+
+/** The health window of R21 when nothing else is configured. */
+export const DEFAULT_HEALTH_WINDOW_MS = 5 * 60_000;
+
+/** Checks that geo-pairs are symmetric and refer to known regions; returns the problems found. */
+export function validateRegionPairs(regions: readonly Region[]): string[] {
+  const byName = new Map(regions.map((r) => [r.name, r]));
+  const problems: string[] = [];
+  for (const r of regions) {
+    if (r.pair === null) continue;
+    if (r.pair === r.name) problems.push(`region ${r.name} is paired with itself`);
+    const other = byName.get(r.pair);
+    if (!other) problems.push(`region ${r.name} is paired with unknown region ${r.pair}`);
+    else if (other.pair !== null && other.pair !== r.name)
+      problems.push(`region ${r.name} is paired with ${r.pair}, but ${r.pair} is paired with ${other.pair}`);
+  }
+  return problems;
+}
+
+/** Completes one-sided pairs so that `pairOf(a) === b` implies `pairOf(b) === a`. */
+export function symmetricPairs(regions: readonly Region[]): Map<string, string> {
+  const pairs = new Map<string, string>();
+  for (const r of regions) {
+    if (r.pair === null) continue;
+    pairs.set(r.name, r.pair);
+    if (!pairs.has(r.pair)) pairs.set(r.pair, r.name);
+  }
+  return pairs;
+}

@@ -1,0 +1,57 @@
+/**
+ * Rollout profiles decide pacing (R40): how long each phase bakes before the next opens, how phases
+ * grow, and the bound the whole rollout must fit in. A manual upgrade (R6) skips pacing but keeps
+ * every batch and health rule.
+ */
+import type { RolloutProfileName } from '../model/events.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+export interface RolloutProfile {
+  name: RolloutProfileName;
+  /** Every eligible machine must be reached within this time (R40); Infinity for manual. */
+  boundMs: number;
+  /** Wait after a phase succeeds before the next opens, so problems surface before they spread. */
+  phaseBakeMs: number;
+  /** Start with a one-region canary phase. */
+  canary: boolean;
+  /** Each phase after the canary holds up to this many times the regions of the one before. */
+  phaseGrowth: number;
+  /** Used for estimates only: how long one instance upgrade is expected to take. */
+  expectedUpgradeMs: number;
+  /** R30: wait before retrying after a successful rollback. */
+  retryIntervalArcMs: number;
+  retryIntervalVmMs: number;
+  /** A set held by a health gate (R20, R24) looks again after this long. */
+  gateRecheckMs: number;
+  /** An action not answered within this long counts as failed (agents give up after about 90 minutes). */
+  actionTimeoutMs: number;
+  /** A phase fails (and the rollout stops) when more than this share of its upgraded instances turned unhealthy or failed. */
+  maxPhaseFailurePercent: number;
+}
+
+const COMMON = {
+  expectedUpgradeMs: 3 * 60_000,
+  retryIntervalArcMs: HOUR,
+  retryIntervalVmMs: 3 * DAY,
+  gateRecheckMs: HOUR,
+  actionTimeoutMs: 90 * 60_000,
+  maxPhaseFailurePercent: 20,
+};
+
+export const PROFILES: Readonly<Record<RolloutProfileName, RolloutProfile>> = Object.freeze({
+  standard: { name: 'standard', boundMs: 56 * DAY, phaseBakeMs: 4 * DAY, canary: true, phaseGrowth: 2, ...COMMON },
+  critical: { name: 'critical', boundMs: 21 * DAY, phaseBakeMs: 1 * DAY, canary: true, phaseGrowth: 3, ...COMMON },
+  manual: { name: 'manual', boundMs: Number.POSITIVE_INFINITY, phaseBakeMs: 0, canary: false, phaseGrowth: Number.POSITIVE_INFINITY, ...COMMON },
+});
+
+export function profileFor(name: RolloutProfileName, overrides: Partial<RolloutProfile> = {}): RolloutProfile {
+  return { ...PROFILES[name], ...overrides, name };
+}
+
+export function retryIntervalMs(profile: RolloutProfile, kind: 'vm' | 'scaleSetInstance' | 'arc'): number {
+  return kind === 'arc' ? profile.retryIntervalArcMs : profile.retryIntervalVmMs;
+}
+
+export const TIME = { HOUR, DAY };

@@ -1,0 +1,101 @@
+/**
+ * The shape of a plan: phases → regions → zone waves → units (a set's share of a wave, or a group of
+ * standalone machines) → batches. Every level says why it is where it is.
+ */
+import type { Artifact } from '../model/artifact.js';
+import type { BatchScope } from '../model/events.js';
+import type { MachineKind } from '../model/fleet.js';
+import type { RolloutProfile } from './profile.js';
+
+export type UnitKind = 'scaleSet' | 'availabilitySet' | 'standalone' | 'arc';
+
+export interface UnitLimits {
+  /** Largest batch (R14), already resolved to instances. */
+  maxBatch: number;
+  /** R20/R24; null where the rule does not apply (standalone machines). */
+  maxUnhealthyInstancePercent: number | null;
+  /** R23. */
+  maxUnhealthyUpgradedInstancePercent: number;
+  pauseBetweenBatchesMs: number;
+  healthWindowMs: number;
+}
+
+export interface PlanBatch {
+  id: string;
+  index: number;
+  updateDomain: number | null;
+  machineIds: string[];
+  reason: string;
+}
+
+export interface PlanUnit {
+  id: string;
+  kind: UnitKind;
+  machineKind: MachineKind;
+  setId: string | null;
+  subscription: string;
+  zone: string | null;
+  crossZone: boolean;
+  /** All instances of the set (eligible or not); the base of the percentages. For groups, the group size. */
+  setSize: number;
+  limits: UnitLimits;
+  batches: PlanBatch[];
+  reason: string;
+}
+
+export interface PlanWave {
+  zone: string | null;
+  crossZone: boolean;
+  units: PlanUnit[];
+  reason: string;
+  estimatedMs: number;
+}
+
+export interface PlanRegion {
+  region: string;
+  pair: string | null;
+  waves: PlanWave[];
+  machines: number;
+  estimatedMs: number;
+}
+
+export interface PlanPhase {
+  index: number;
+  regions: PlanRegion[];
+  reason: string;
+  /** Offsets from the rollout start, estimated. */
+  estimatedStartMs: number;
+  estimatedMs: number;
+  /** Bake after this phase before the next opens. */
+  bakeAfterMs: number;
+}
+
+export interface PlanEstimate {
+  totalMs: number;
+  boundMs: number;
+  fitsBound: boolean;
+  retryAllowanceMs: number;
+  notes: string[];
+}
+
+export interface Plan {
+  rolloutId: string;
+  artifact: Artifact;
+  toVersion: string;
+  profile: RolloutProfile;
+  phases: PlanPhase[];
+  machines: number;
+  batches: number;
+  estimate: PlanEstimate;
+}
+
+export function batchScope(unit: PlanUnit, region: string, batch: PlanBatch): BatchScope {
+  return {
+    region,
+    zone: unit.zone,
+    setId: unit.setId,
+    updateDomain: batch.updateDomain,
+    subscription: unit.subscription,
+    ...(unit.crossZone ? { crossZone: true } : {}),
+  };
+}

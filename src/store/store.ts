@@ -1,0 +1,23 @@
+/**
+ * The Store persists what a tick changed, in one transaction, before the tick's actions leave.
+ * The in-memory store keeps everything in the engine's working state; the SQLite store (its own
+ * issue) writes the same commits to disk and loads them back after a restart.
+ */
+import type { ExtensionInstance } from '../model/artifact.js';
+import type { EngineEvent } from '../model/events.js';
+import type { EngineState, RolloutState } from '../engine/state.js';
+
+export interface Commit {
+  state: EngineState;
+  events: readonly EngineEvent[];
+  instances: ReadonlySet<ExtensionInstance>;
+  rollouts: ReadonlySet<RolloutState>;
+}
+
+export interface Store {
+  /** The state saved earlier, or null for a new store. */
+  load(): EngineState | null;
+  /** Persists one tick's changes atomically; throws if it cannot, and then nothing of the tick counts. */
+  commit(commit: Commit): void;
+  close(): void;
+}
