@@ -1,0 +1,152 @@
+/**
+ * The simulated fleet. It takes the engine's actions like an agent would, and answers later, with a
+ * seeded chance of failure, with observations: action results and health reports (R25). Idempotency
+ * keys it has seen are answered once, however often they are resent.
+ */
+import type { Driver, DriverAction, Observation } from '../../engine/driver.js';
+import type { FleetState } from '../../engine/state.js';
+import type { HealthSignals } from '../../model/health.js';
+import { TimeHeap } from '../../util/heap.js';
+import { hashUnit, Random, sampleLatencyMs } from '../../sim/random.js';
+import type { FleetBehaviour } from './failure-model.js';
+import { modelFor } from './failure-model.js';
+
+interface Delivery {
+  at: number;
+  obs?: Observation;
+  /** Background unhealthiness starts or ends. */
+  episode?: { machines: string[]; sick: boolean };
+}
+
+export interface SimDriverStats {
+  actions: number;
+  duplicateActions: number;
+  installFailures: number;
+  unhealthyAfterUpgrade: number;
+  rollbackFailures: number;
+}
+
+export class SimDriver implements Driver {
+  private readonly queue = new TimeHeap<Delivery>();
+  private readonly rng: Random;
+  private readonly seen = new Set<string>();
+  /** Machines a bad version broke, until it is rolled back: artifactKey per machine. */
+  private readonly broken = new Map<string, Set<string>>();
+  /** Machines sick for background reasons. */
+  private readonly sick = new Set<string>();
+  readonly stats: SimDriverStats = { actions: 0, duplicateActions: 0, installFailures: 0, unhealthyAfterUpgrade: 0, rollbackFailures: 0 };
+
+  constructor(
+    private readonly fleet: FleetState,
+    private readonly behaviour: FleetBehaviour,
+    private readonly now: () => number,
+    private readonly seed: number,
+  ) {
+    this.rng = new Random(seed);
+    for (const e of behaviour.background) this.scheduleEpisode(e);
+  }
+
+  /** Earliest pending delivery, or null. */
+  nextAt(): number | null {
+    return this.queue.peek()?.at ?? null;
+  }
+
+  /** Hands every observation due by `t` to `sink`, in time order. */
+  deliverDue(t: number, sink: (o: Observation) => void): void {
+    while (this.queue.size > 0 && this.queue.peek()!.at <= t) {
+      const d = this.queue.pop()!;
+      if (d.obs) sink(d.obs);
+      if (d.episode) {
+        for (const id of d.episode.machines) {
+          if (d.episode.sick) this.sick.add(id);
+          else this.sick.delete(id);
+          sink({ kind: 'health', machineId: id, signals: this.signals(id) });
+        }
+      }
+    }
+  }
+
+  send(action: DriverAction): void {
+    if (this.seen.has(action.key)) {
+      this.stats.duplicateActions++;
+      return;
+    }
+    this.seen.add(action.key);
+    this.stats.actions++;
+    const model = modelFor(this.behaviour, action.toVersion);
+    const slow = this.isSlow(action.machineId) ? this.behaviour.slowAgents.factor : 1;
+    const t0 = this.now();
+    if (action.kind === 'upgrade') {
+      const done = at(t0 + sampleLatencyMs(this.rng, model.install) * slow);
+      if (this.rng.chance(model.installFailure)) {
+        this.stats.installFailures++;
+        this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `install of ${action.toVersion} failed (simulated)` });
+        return;
+      }
+      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
+      if (this.rng.chance(model.unhealthyAfterUpgrade)) {
+        this.stats.unhealthyAfterUpgrade++;
+        this.markBroken(action.machineId, action.artifactKey, true);
+      }
+      const healthAt = at(done + sampleLatencyMs(this.rng, model.health) * slow);
+      this.push(healthAt, { kind: 'health', machineId: action.machineId, signals: this.signals(action.machineId) });
+      return;
+    }
+    const back = modelFor(this.behaviour, action.fromVersion);
+    const done = at(t0 + sampleLatencyMs(this.rng, back.rollback) * slow);
+    if (this.rng.chance(back.rollbackFailure)) {
+      this.stats.rollbackFailures++;
+      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `reinstall of ${action.toVersion} failed (simulated)` });
+      return;
+    }
+    this.markBroken(action.machineId, action.artifactKey, false);
+    this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
+    this.push(done, { kind: 'health', machineId: action.machineId, signals: this.signals(action.machineId) });
+  }
+
+  private push(t: number, obs: Observation): void {
+    this.queue.push({ at: t, obs });
+  }
+
+  private markBroken(machineId: string, key: string, on: boolean): void {
+    let keys = this.broken.get(machineId);
+    if (on) {
+      if (!keys) this.broken.set(machineId, (keys = new Set()));
+      keys.add(key);
+    } else if (keys) {
+      keys.delete(key);
+      if (keys.size === 0) this.broken.delete(machineId);
+    }
+  }
+
+  /** What the machine reports now: a broken version fails the application probe (or the platform signal without one). */
+  private signals(machineId: string): HealthSignals {
+    const bad = this.broken.has(machineId) || this.sick.has(machineId);
+    const m = this.fleet.machines.get(machineId)!;
+    const set = m.placement.setId ? this.fleet.scaleSets.get(m.placement.setId) : undefined;
+    if (set?.hasApplicationHealth) return { platform: true, application: !bad };
+    return { platform: !bad };
+  }
+
+  private isSlow(machineId: string): boolean {
+    const s = this.behaviour.slowAgents;
+    return s.share > 0 && hashUnit(machineId, this.seed ^ 0x5a5a) < s.share;
+  }
+
+  private scheduleEpisode(e: FleetBehaviour['background'][number]): void {
+    const machines: string[] = [];
+    for (const m of this.fleet.machines.values()) {
+      if (e.region && m.placement.region !== e.region) continue;
+      if (e.setId && m.placement.setId !== e.setId) continue;
+      if (hashUnit(`${m.id}@${e.atMs}`, this.seed) < e.share) machines.push(m.id);
+    }
+    if (machines.length === 0) return;
+    this.queue.push({ at: e.atMs, episode: { machines, sick: true } });
+    this.queue.push({ at: e.atMs + e.durationMs, episode: { machines, sick: false } });
+  }
+}
+
+/** Agents report on whole seconds. */
+function at(ms: number): number {
+  return Math.ceil(ms / 1000) * 1000;
+}

@@ -1,0 +1,184 @@
+/**
+ * Folds the event log into what people ask after a rollout: how many machines were upgraded, rolled
+ * back, failed and retried; when each phase started and ended; which gates held; and a time series
+ * for the report's chart. Works incrementally, so a million-machine run never keeps its log.
+ */
+import type { Artifact } from '../model/artifact.js';
+import { describeArtifact } from '../model/artifact.js';
+import type { EngineEvent } from '../model/events.js';
+
+export interface PhaseSummary {
+  index: number;
+  regions: string[];
+  startedAt: string | null;
+  endedAt: string | null;
+  status: 'pending' | 'running' | 'completed' | 'failed';
+  upgraded: number;
+  unhealthy: number;
+}
+
+export interface GateRecord {
+  time: string;
+  type: string;
+  gate: string;
+  rule: string;
+  observed: number;
+  limit: number;
+  where: string;
+  reason: string;
+}
+
+export interface SeriesPoint {
+  /** Start of the bucket, ms since the epoch. */
+  t: number;
+  succeeded: number;
+  unhealthy: number;
+  rolledBack: number;
+  failed: number;
+  started: number;
+}
+
+export interface RolloutSummary {
+  id: string;
+  artifact: string;
+  toVersion: string;
+  profile: string;
+  status: string;
+  reason: string;
+  createdAt: string;
+  endedAt: string | null;
+  eligible: number;
+  upgraded: number;
+  upgradeFailures: number;
+  unhealthy: number;
+  rolledBack: number;
+  failed: number;
+  retried: number;
+  skipped: number;
+  batches: number;
+  phases: PhaseSummary[];
+  gatesByRule: Record<string, number>;
+  gates: GateRecord[];
+  series: SeriesPoint[];
+}
+
+const MAX_GATE_RECORDS = 200;
+
+export class SummaryCollector {
+  private readonly rollouts = new Map<string, RolloutSummary>();
+  private readonly buckets = new Map<string, Map<number, SeriesPoint>>();
+  firstTime: string | null = null;
+  lastTime: string | null = null;
+  events = 0;
+
+  constructor(private readonly bucketMs = 3_600_000) {}
+
+  readonly onEvents = (events: readonly EngineEvent[]): void => {
+    for (const e of events) this.add(e);
+  };
+
+  add(e: EngineEvent): void {
+    this.events++;
+    this.firstTime ??= e.time;
+    this.lastTime = e.time;
+    if (e.type === 'rollout.created') {
+      this.rollouts.set(e.rolloutId, {
+        id: e.rolloutId, artifact: describeArtifact(e.artifact as Artifact), toVersion: e.toVersion, profile: e.profile, status: 'running', reason: e.reason,
+        createdAt: e.time, endedAt: null, eligible: e.eligible, upgraded: 0, upgradeFailures: 0, unhealthy: 0, rolledBack: 0, failed: 0, retried: 0, skipped: 0, batches: 0,
+        phases: e.phases.map((regions, index) => ({ index, regions, startedAt: null, endedAt: null, status: 'pending', upgraded: 0, unhealthy: 0 })),
+        gatesByRule: {}, gates: [], series: [],
+      });
+      this.buckets.set(e.rolloutId, new Map());
+      return;
+    }
+    if (!('rolloutId' in e)) return;
+    const r = this.rollouts.get(e.rolloutId);
+    if (!r) return;
+    switch (e.type) {
+      case 'phase.started': { const p = r.phases[e.phase]!; p.startedAt = e.time; p.status = 'running'; return; }
+      case 'phase.completed':
+      case 'phase.failed': {
+        const p = r.phases[e.phase]!;
+        p.endedAt = e.time;
+        p.status = e.type === 'phase.completed' ? 'completed' : 'failed';
+        p.upgraded = e.upgraded ?? 0;
+        p.unhealthy = e.unhealthy ?? 0;
+        return;
+      }
+      case 'batch.started': r.batches++; return;
+      case 'instance.upgrade.started': this.point(r.id, e.time).started++; return;
+      case 'instance.upgrade.succeeded': r.upgraded++; this.point(r.id, e.time).succeeded++; return;
+      case 'instance.upgrade.failed': r.upgradeFailures++; this.point(r.id, e.time).unhealthy++; return;
+      case 'instance.health.unhealthy': r.unhealthy++; this.point(r.id, e.time).unhealthy++; return;
+      case 'instance.rollback.succeeded': r.rolledBack++; this.point(r.id, e.time).rolledBack++; return;
+      case 'instance.rollback.failed': r.failed++; this.point(r.id, e.time).failed++; return;
+      case 'instance.retry.scheduled': r.retried++; return;
+      case 'instance.skipped': r.skipped++; return;
+      case 'gate.held':
+      case 'gate.breached': {
+        r.gatesByRule[e.rule] = (r.gatesByRule[e.rule] ?? 0) + 1;
+        if (r.gates.length < MAX_GATE_RECORDS) {
+          const s = e.scope;
+          const where = [s.region, s.zone ? `zone ${s.zone}` : null, s.setId ?? null].filter(Boolean).join(' / ');
+          r.gates.push({ time: e.time, type: e.type, gate: e.gate, rule: e.rule, observed: e.observed, limit: e.limit, where, reason: e.reason });
+        }
+        return;
+      }
+      case 'rollout.completed':
+      case 'rollout.stopped':
+      case 'rollout.cancelled':
+        r.status = e.type.slice('rollout.'.length);
+        r.reason = e.reason;
+        r.endedAt = e.time;
+        return;
+      case 'rollout.resumed':
+        r.status = 'running';
+        r.endedAt = null;
+        return;
+      default:
+        return;
+    }
+  }
+
+  private point(rolloutId: string, time: string): SeriesPoint {
+    const t = Math.floor(Date.parse(time) / this.bucketMs) * this.bucketMs;
+    const b = this.buckets.get(rolloutId)!;
+    let p = b.get(t);
+    if (!p) b.set(t, (p = { t, succeeded: 0, unhealthy: 0, rolledBack: 0, failed: 0, started: 0 }));
+    return p;
+  }
+
+  result(): RolloutSummary[] {
+    return [...this.rollouts.values()].map((r) => ({ ...r, series: [...this.buckets.get(r.id)!.values()].sort((a, b) => a.t - b.t) }));
+  }
+}
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return '—';
+  const d = Math.floor(ms / 86_400_000);
+  const h = Math.floor((ms % 86_400_000) / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  return d > 0 ? `${d}d ${h}h ${m}m` : h > 0 ? `${h}h ${m}m` : `${m}m`;
+}
+
+/** The text summary `phasewise sim` prints. */
+export function formatSummary(rollouts: readonly RolloutSummary[]): string {
+  const lines: string[] = [];
+  for (const r of rollouts) {
+    const took = r.endedAt ? formatDuration(Date.parse(r.endedAt) - Date.parse(r.createdAt)) : 'not finished';
+    lines.push(`Rollout ${r.id}: ${r.artifact} → ${r.toVersion} (${r.profile}) — ${r.status}${r.endedAt ? ` after ${took}` : ''}`);
+    lines.push(`  ${r.reason}`);
+    lines.push(`  eligible ${r.eligible} · upgraded ${r.upgraded} · install failures ${r.upgradeFailures} · unhealthy after upgrade ${r.unhealthy} · rolled back ${r.rolledBack} · failed (rollback failed) ${r.failed} · retries scheduled ${r.retried} · skipped ${r.skipped} · batches ${r.batches}`);
+    lines.push('  phase  start                     end                       duration    regions');
+    for (const p of r.phases) {
+      const dur = p.startedAt && p.endedAt ? formatDuration(Date.parse(p.endedAt) - Date.parse(p.startedAt)) : '';
+      lines.push(`  ${String(p.index).padEnd(5)}  ${(p.startedAt ?? '—').padEnd(24)}  ${(p.endedAt ?? (p.startedAt ? 'running' : '—')).padEnd(24)}  ${dur.padEnd(10)}  ${p.regions.join(', ')}${p.status === 'failed' ? '  FAILED' : ''}`);
+    }
+    const rules = Object.entries(r.gatesByRule);
+    lines.push(rules.length === 0 ? '  gates: none held' : `  gates that held: ${rules.map(([rule, n]) => `${rule} ×${n}`).join(', ')}`);
+    for (const g of r.gates.slice(0, 8)) lines.push(`    ${g.time} ${g.type} ${g.gate} (${g.rule}) ${g.where}: ${g.reason}`);
+    if (r.gates.length > 8) lines.push(`    … ${Object.values(r.gatesByRule).reduce((a, b) => a + b, 0) - 8} more in the event log`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
