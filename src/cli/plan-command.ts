@@ -1,0 +1,33 @@
+/**
+ * `phasewise plan`: the plan of one of the scenario's releases, computed by the real engine at the
+ * moment the release is published, with the scenario's earlier settings applied; nothing is sent.
+ */
+import { ManualClock } from '../engine/clock.js';
+import { Engine } from '../engine/engine.js';
+import { describePlan } from '../planner/describe.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { loadScenarioFile } from '../sim/scenario.js';
+import { UsageError } from './errors.js';
+
+export function planCommand(file: string, opts: { release: string; detail?: boolean }): void {
+  const scenario = loadScenarioFile(file);
+  const publishes = scenario.actions.filter((a) => a.kind === 'publish');
+  const n = Number(opts.release);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--release: expected a number from 1 to ${publishes.length}, got "${opts.release}"`);
+  const release = publishes[n - 1];
+  if (!release || release.kind !== 'publish') throw new UsageError(`${file}: the scenario has ${publishes.length} publish event(s); --release ${n} does not exist`);
+  const clock = new ManualClock(release.atMs);
+  const engine = new Engine({ clock, driver: { send: () => {} }, store: new MemoryStore(), state: scenario.state, profiles: scenario.profiles, ...(scenario.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
+  for (const a of scenario.actions) {
+    if (a.atMs > release.atMs) break;
+    if (a.kind === 'setAutomaticUpgrade') for (const id of a.machineIds) engine.setAutomaticUpgrade(id, a.artifactKey, a.enabled, 'scenario');
+    if (a.kind === 'supportAutomaticUpgrade') scenario.state.catalog.addType(a.publisher, a.type, a.supported);
+    if (a.kind === 'publish' && a !== release) scenario.state.catalog.publish(a.publisher, a.type, a.version);
+  }
+  const rollout = engine.publishVersion(release.publisher, release.type, release.version);
+  if (!rollout) {
+    process.stdout.write(`${release.publisher}.${release.type} ${release.version} would start no rollout: no instance has it as its automatic target (R1, R2).\n`);
+    return;
+  }
+  process.stdout.write(describePlan(rollout.plan, { startMs: release.atMs, ...(opts.detail ? { detail: true } : {}) }) + '\n');
+}

@@ -1,0 +1,55 @@
+/** `phasewise sim`: run a scenario, print the summary, write the event log and the report. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { renderHtmlReport } from '../report/html-report.js';
+import { JsonlWriter } from '../report/jsonl-writer.js';
+import { formatSummary, SummaryCollector } from '../report/summary.js';
+import { loadScenarioFile } from '../sim/scenario.js';
+import { runSimulation } from '../sim/simulator.js';
+import { UsageError } from './errors.js';
+
+export function parseSeed(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`--seed: expected a whole number, got "${text}"`);
+  return Number(text);
+}
+
+export function simCommand(file: string, opts: { seed?: string; events?: string; report?: string; quiet?: boolean }): void {
+  const seed = parseSeed(opts.seed);
+  const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
+  const summary = new SummaryCollector();
+  const writer = opts.events ? new JsonlWriter(opts.events) : null;
+  const tty = !opts.quiet && process.stderr.isTTY === true;
+  const wallStart = process.hrtime.bigint();
+  const result = runSimulation(scenario, {
+    onEvents: (events) => {
+      summary.onEvents(events);
+      writer?.onEvents(events);
+    },
+    ...(tty
+      ? {
+          onProgress: (t: number) => {
+            const day = (t - scenario.startMs) / 86_400_000;
+            process.stderr.write(`\r  simulating: day ${day.toFixed(1)} of at most ${(scenario.horizonMs / 86_400_000).toFixed(0)} · ${summary.events.toLocaleString('en')} events   `);
+          },
+          progressEveryTicks: 2_000,
+        }
+      : {}),
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  writer?.close();
+  const wallMs = Number(process.hrtime.bigint() - wallStart) / 1e6;
+  const rollouts = summary.result();
+  const out: string[] = [];
+  out.push(`Scenario ${scenario.name} (${file}), seed ${scenario.seed}: ${scenario.state.fleet.machines.size.toLocaleString('en')} machines in ${scenario.state.fleet.regions.size} regions`);
+  out.push(`Simulated ${((result.endMs - scenario.startMs) / 86_400_000).toFixed(1)} days in ${(wallMs / 1000).toFixed(2)} s wall; ${summary.events.toLocaleString('en')} events${result.hitHorizon ? '; stopped at the horizon with work still open' : ''}`);
+  out.push('');
+  out.push(rollouts.length === 0 ? 'No rollout started: no release found eligible machines.' : formatSummary(rollouts));
+  if (writer) out.push(`Event log: ${opts.events} (${writer.written.toLocaleString('en')} events, JSON Lines)`);
+  if (opts.report) {
+    mkdirSync(dirname(opts.report), { recursive: true });
+    writeFileSync(opts.report, renderHtmlReport({ scenario: { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size }, rollouts }));
+    out.push(`Report: ${opts.report}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}
