@@ -46,11 +46,11 @@ export function upgradedHealthGate(unhealthyUpgraded: number, upgraded: number, 
   };
 }
 
-/** R10: a phase succeeds when its failure share stays within the profile's limit. */
-export function phaseGate(unhealthy: number, upgraded: number, limitPercent: number): GateVerdict {
+/** R10: a phase succeeds unless its failure share is above the limit with at least `minFailures` failures. */
+export function phaseGate(unhealthy: number, upgraded: number, limitPercent: number, minFailures = 1): GateVerdict {
   const observed = pct(unhealthy, upgraded);
   return {
-    pass: observed <= limitPercent,
+    pass: observed <= limitPercent || unhealthy < minFailures,
     gate: 'maxPhaseFailurePercent',
     rule: 'R10',
     observed,

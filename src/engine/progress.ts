@@ -111,7 +111,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       scope: batchScope(u.plan, u.region, { id: run.id, index: 0, updateDomain: run.updateDomain, machineIds: [], reason: '' }),
       instances: toStart,
       ...(u.plan.kind === 'scaleSet' || u.plan.kind === 'availabilitySet' ? { setSize: u.plan.setSize } : {}),
-      limit: u.plan.kind === 'availabilitySet' ? u.plan.setSize : limits.maxBatch,
+      limit: limits.maxBatch,
       reason: run.retry ? 'retry of instances rolled back earlier (R30)' : (planned?.reason ?? ''),
       ...(run.retry ? { retry: true } : {}),
     });
@@ -131,7 +131,7 @@ function takeRetry(ctx: TickContext, u: UnitState): BatchRun {
   const udOf = (id: string) => machines.get(id)!.placement.updateDomain ?? -1;
   let lowest = Number.POSITIVE_INFINITY;
   for (const id of u.retryReady) lowest = Math.min(lowest, udOf(id));
-  const cap = u.plan.kind === 'availabilitySet' ? Number.POSITIVE_INFINITY : u.plan.limits.maxBatch;
+  const cap = u.plan.limits.maxBatch;
   const chosen: string[] = [];
   const rest: string[] = [];
   for (const id of u.retryReady) (udOf(id) === lowest && chosen.length < cap ? chosen : rest).push(id);
@@ -252,7 +252,7 @@ function regionPassDone(ctx: TickContext, r: RolloutState, rs: RegionState): voi
 function phasePassDone(ctx: TickContext, r: RolloutState, index: number): void {
   const phase = r.phases[index]!;
   const regions = r.plan.phases[index]!.regions.map((p) => p.region);
-  const verdict = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent);
+  const verdict = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent, r.plan.profile.minPhaseFailures);
   phase.endedAtMs = ctx.now;
   if (!verdict.pass) {
     phase.status = 'failed';

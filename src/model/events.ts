@@ -29,18 +29,24 @@ export interface InstanceIds {
   attempt: number;
 }
 
+type Each<T extends string, F> = T extends string ? { type: T } & F : never;
+
+interface PhaseFields { rolloutId: string; phase: number; regions: string[]; reason?: string; upgraded?: number; unhealthy?: number }
+interface BatchFields { rolloutId: string; batchId: string; scope: BatchScope; instances: string[]; setSize?: number; limit?: number; reason: string; retry?: boolean }
+interface VersionFields extends InstanceIds { fromVersion: string; toVersion: string; reason?: string }
+interface GateFields { rolloutId: string; gate: string; observed: number; limit: number; scope: BatchScope; reason: string; rule: string }
+
 export type EventBody =
   | { type: 'rollout.created'; rolloutId: string; artifact: Artifact; toVersion: string; profile: RolloutProfileName; phases: string[][]; eligible: number; reason: string }
-  | { type: 'phase.started' | 'phase.completed' | 'phase.failed'; rolloutId: string; phase: number; regions: string[]; reason?: string; upgraded?: number; unhealthy?: number }
-  | { type: 'batch.started' | 'batch.completed'; rolloutId: string; batchId: string; scope: BatchScope; instances: string[]; setSize?: number; limit?: number; reason: string; retry?: boolean }
-  | ({ type: 'instance.upgrade.started'; fromVersion: string; toVersion: string } & InstanceIds)
-  | ({ type: 'instance.upgrade.succeeded' | 'instance.upgrade.failed' | 'instance.health.unhealthy'; fromVersion: string; toVersion: string; reason?: string } & InstanceIds)
-  | ({ type: 'instance.rollback.started' | 'instance.rollback.succeeded' | 'instance.rollback.failed'; fromVersion: string; toVersion: string; reason?: string } & InstanceIds)
+  | Each<'phase.started' | 'phase.completed' | 'phase.failed', PhaseFields>
+  | Each<'batch.started' | 'batch.completed', BatchFields>
+  | Each<'instance.upgrade.started' | 'instance.upgrade.succeeded' | 'instance.upgrade.failed' | 'instance.health.unhealthy', VersionFields>
+  | Each<'instance.rollback.started' | 'instance.rollback.succeeded' | 'instance.rollback.failed', VersionFields>
   | ({ type: 'instance.retry.scheduled'; at: string; reason: string } & InstanceIds)
   | ({ type: 'instance.skipped'; reason: string } & InstanceIds)
-  | { type: 'gate.held' | 'gate.breached' | 'gate.cleared'; rolloutId: string; gate: string; observed: number; limit: number; scope: BatchScope; reason: string; rule: string }
+  | Each<'gate.held' | 'gate.breached' | 'gate.cleared', GateFields>
   | { type: 'window.waiting'; rolloutId: string; scope: BatchScope; opensAt: string }
-  | { type: 'rollout.paused' | 'rollout.stopped' | 'rollout.completed' | 'rollout.cancelled' | 'rollout.resumed'; rolloutId: string; reason: string }
+  | Each<'rollout.paused' | 'rollout.stopped' | 'rollout.completed' | 'rollout.cancelled' | 'rollout.resumed', { rolloutId: string; reason: string }>
   | { type: 'autoUpgrade.changed'; machineId: string; artifactKey: string; enabled: boolean; caller: string }
   | { type: 'release.published'; artifact: Artifact; version: string; critical: boolean; os: string[] };
 

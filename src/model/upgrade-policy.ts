@@ -84,7 +84,11 @@ export function validateRollingPolicy(p: RollingUpgradePolicy): string[] {
   return problems;
 }
 
-/** R14: the largest batch of a set of `setSize` instances: at most the percentage, at least one. */
+/**
+ * R14: the largest batch of a set of `setSize` instances: at most the percentage, at least one, and
+ * never the whole set when it has more than one instance.
+ */
 export function maxBatchSize(setSize: number, maxBatchInstancePercent: number): number {
-  return Math.max(1, Math.floor((setSize * maxBatchInstancePercent) / 100));
+  const byPercent = Math.floor((setSize * maxBatchInstancePercent) / 100);
+  return Math.max(1, setSize > 1 ? Math.min(byPercent, setSize - 1) : byPercent);
 }

@@ -18,6 +18,8 @@ export interface PhaseOptions {
   /** Regions named as canaries; otherwise the region with the fewest eligible machines. */
   canaryRegions?: string[];
   growth: number;
+  /** The canary is the smallest region with at least this many machines, or the largest if none has. */
+  canaryMinMachines?: number;
 }
 
 /** Orders regions into phases. Pure and deterministic: ties break on region name. */
@@ -28,13 +30,15 @@ export function planPhases(loads: readonly RegionLoad[], opts: PhaseOptions): Ph
 
   if (opts.canary) {
     const named = (opts.canaryRegions ?? []).filter((n) => remaining.some((l) => l.region === n));
-    const canary = named.length > 0 ? pickCompatible(remaining, named.length, named) : [remaining[0]!];
+    const min = opts.canaryMinMachines ?? 1;
+    const auto = remaining.find((l) => l.machines >= min) ?? remaining[remaining.length - 1]!;
+    const canary = named.length > 0 ? pickCompatible(remaining, named.length, named) : [auto];
     take(remaining, canary);
     phases.push({
       regions: canary.map((l) => l.region),
       reason: named.length > 0
-        ? 'canary phase: the regions the scenario names as canaries'
-        : `canary phase: ${canary[0]!.region} has the fewest eligible machines (${canary[0]!.machines}), so a bad release hurts least there`,
+        ? 'canary phase: the regions named as canaries'
+        : `canary phase: ${auto.region} is the smallest region with at least ${min} eligible machines (${auto.machines}): enough to judge the release, few enough to limit the harm`,
     });
   }
 
@@ -48,7 +52,7 @@ export function planPhases(loads: readonly RegionLoad[], opts: PhaseOptions): Ph
       regions: chosen.map((l) => l.region),
       reason:
         `phase ${phases.length}: up to ${Number.isFinite(size) ? size : 'all remaining'} regions, smallest first` +
-        (skipped.length > 0 ? `; ${skipped.map((s) => s.region).join(', ')} wait for a later phase because their geo-pair is in this one` : ''),
+        (skipped.length > 0 ? `; ${skipped.map((s) => s.region).join(', ')} ${skipped.length === 1 ? 'waits' : 'wait'} for a later phase: geo-pair in this one` : ''),
     });
   }
   return phases;

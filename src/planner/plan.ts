@@ -35,7 +35,7 @@ export function planRollout(input: PlanInput): Plan {
     list.push(m);
   }
   const loads = [...byRegion].map(([region, ms]) => ({ region, pair: pairs.get(region) ?? null, machines: ms.length }));
-  const choices = planPhases(loads, { canary: input.profile.canary, canaryRegions: input.canaryRegions ?? [], growth: input.profile.phaseGrowth });
+  const choices = planPhases(loads, { canary: input.profile.canary, canaryRegions: input.canaryRegions ?? [], growth: input.profile.phaseGrowth, canaryMinMachines: input.profile.canaryMinMachines });
 
   let batches = 0;
   const phases: PlanPhase[] = choices.map((choice, index) => {
@@ -47,6 +47,7 @@ export function planRollout(input: PlanInput): Plan {
         availabilitySets: input.availabilitySets,
         setSizes: input.setSizes,
         standaloneBatchPercent: input.standaloneBatchPercent ?? 20,
+        maxBatchPercentCap: input.profile.maxBatchPercentCap,
         ...(input.unhealthy ? { unhealthy: input.unhealthy } : {}),
       });
       for (const w of waves) {

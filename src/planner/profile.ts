@@ -29,6 +29,12 @@ export interface RolloutProfile {
   actionTimeoutMs: number;
   /** A phase fails (and the rollout stops) when more than this share of its upgraded instances turned unhealthy or failed. */
   maxPhaseFailurePercent: number;
+  /** ...and at least this many failed: one flaky machine alone never halts a fleet-wide rollout. */
+  minPhaseFailures: number;
+  /** The canary is the smallest region with at least this many eligible machines (or the largest if none has). */
+  canaryMinMachines: number;
+  /** Automatic rollouts never put more than this share of a scale set in one batch, whatever its policy says (R14). */
+  maxBatchPercentCap: number;
 }
 
 const COMMON = {
@@ -38,12 +44,14 @@ const COMMON = {
   gateRecheckMs: HOUR,
   actionTimeoutMs: 90 * 60_000,
   maxPhaseFailurePercent: 20,
+  minPhaseFailures: 2,
+  canaryMinMachines: 10,
 };
 
 export const PROFILES: Readonly<Record<RolloutProfileName, RolloutProfile>> = Object.freeze({
-  standard: { name: 'standard', boundMs: 56 * DAY, phaseBakeMs: 4 * DAY, canary: true, phaseGrowth: 2, ...COMMON },
-  critical: { name: 'critical', boundMs: 21 * DAY, phaseBakeMs: 1 * DAY, canary: true, phaseGrowth: 3, ...COMMON },
-  manual: { name: 'manual', boundMs: Number.POSITIVE_INFINITY, phaseBakeMs: 0, canary: false, phaseGrowth: Number.POSITIVE_INFINITY, ...COMMON },
+  standard: { name: 'standard', boundMs: 56 * DAY, phaseBakeMs: 4 * DAY, canary: true, phaseGrowth: 2, maxBatchPercentCap: 20, ...COMMON },
+  critical: { name: 'critical', boundMs: 21 * DAY, phaseBakeMs: 1 * DAY, canary: true, phaseGrowth: 3, maxBatchPercentCap: 20, ...COMMON },
+  manual: { name: 'manual', boundMs: Number.POSITIVE_INFINITY, phaseBakeMs: 0, canary: false, phaseGrowth: Number.POSITIVE_INFINITY, maxBatchPercentCap: 100, ...COMMON },
 });
 
 export function profileFor(name: RolloutProfileName, overrides: Partial<RolloutProfile> = {}): RolloutProfile {

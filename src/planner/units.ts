@@ -19,6 +19,8 @@ export interface UnitContext {
   unhealthy?: ReadonlySet<string>;
   /** Standalone machines go in batches of at most this share of their subscription's group. */
   standaloneBatchPercent: number;
+  /** Automatic rollouts cap a scale set's batch at this share even if its policy allows more (R14). */
+  maxBatchPercentCap: number;
 }
 
 const NO_ZONE = '\u0000none';
@@ -79,10 +81,9 @@ function planUnit(unitKey: string, uds: Map<number, Machine[]>, zone: string | n
   const udOrder = [...uds.keys()].sort((a, b) => a - b);
   for (const ud of udOrder) {
     const list = prioritize(uds.get(ud)!, kind, p.setId, ctx);
-    // Availability sets go one whole update domain at a time (R13); the rest in capped chunks (R12, R14).
-    const size = kind === 'availabilitySet' ? list.length : limits.maxBatch;
-    for (let i = 0; i < list.length; i += size) {
-      const chunk = list.slice(i, i + size);
+    // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
+    for (let i = 0; i < list.length; i += limits.maxBatch) {
+      const chunk = list.slice(i, i + limits.maxBatch);
       batches.push({
         id: `${id}/b${batches.length}`,
         index: batches.length,
@@ -112,7 +113,7 @@ function unitLimits(kind: UnitKind, setId: string | null, setSize: number, ctx: 
     const ss = ctx.scaleSets.get(setId!)!;
     const rp = ss.upgradePolicy.rollingUpgradePolicy;
     return {
-      maxBatch: maxBatchSize(setSize, rp.maxBatchInstancePercent),
+      maxBatch: maxBatchSize(setSize, Math.min(rp.maxBatchInstancePercent, ctx.maxBatchPercentCap)),
       maxUnhealthyInstancePercent: rp.maxUnhealthyInstancePercent,
       maxUnhealthyUpgradedInstancePercent: rp.maxUnhealthyUpgradedInstancePercent,
       pauseBetweenBatchesMs: durationMs(rp.pauseTimeBetweenBatches) || 0,
@@ -140,7 +141,7 @@ function batchReason(kind: UnitKind, ud: number, n: number, maxBatch: number, se
     case 'scaleSet':
       return `update domain ${ud}: ${n} of at most ${maxBatch} instances (maxBatchInstancePercent of ${setSize}) (R14)`;
     case 'availabilitySet':
-      return `update domain ${ud} of the availability set, alone (R13)`;
+      return `update domain ${ud} of the availability set: ${n} of at most ${maxBatch} machines, never two domains at once (R13)`;
     default:
       return `${n} of at most ${maxBatch} standalone machines of the subscription at a time (R12)`;
   }

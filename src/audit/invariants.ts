@@ -1,0 +1,157 @@
+/**
+ * Checks an event log, on its own, against the engine's safety invariants. Used by the property
+ * tests and the benchmarks; it reads events in order and keeps only what is in flight.
+ *
+ * - geo-paired regions never have batches in flight together (R10), nor two zones of a region (R11)
+ * - one batch of a set at a time (R13, R14); no batch above its limit; a scale set never all at once (R14)
+ * - no batch in a phase that has not started, and no phase before its predecessor completed (R10)
+ * - every unhealthy or failed upgrade is followed by a rollback (R22)
+ * - no automatic attempt on an instance whose automatic upgrade is off (R5), none across majors (R1)
+ * - attempt numbers of an instance only grow: one idempotency key is never started twice
+ */
+import { artifactKey } from '../model/artifact.js';
+import type { BatchScope, EngineEvent } from '../model/events.js';
+import { majorOf } from '../model/version.js';
+
+interface RolloutTrack {
+  profile: string;
+  regionPhase: Map<string, number>;
+  phaseStarted: Set<number>;
+  phaseEnded: Set<number>;
+  batches: Map<string, BatchScope>;
+  /** Per region: in-flight batches per zone key. */
+  regionZones: Map<string, Map<string, number>>;
+  setInflight: Map<string, number>;
+  attempts: Map<string, number>;
+  awaitingRollback: Set<string>;
+}
+
+export interface InvariantOptions {
+  /** Geo-pairs, both directions. */
+  pairs: ReadonlyMap<string, string>;
+}
+
+export class InvariantChecker {
+  readonly violations: string[] = [];
+  private readonly rollouts = new Map<string, RolloutTrack>();
+  /** machineId|artifactKey of instances whose automatic upgrade is off. */
+  private readonly disabled = new Set<string>();
+  checked = 0;
+
+  constructor(private readonly opts: InvariantOptions) {}
+
+  readonly onEvents = (events: readonly EngineEvent[]): void => {
+    for (const e of events) this.check(e);
+  };
+
+  private fail(e: EngineEvent, message: string): void {
+    if (this.violations.length < 100) this.violations.push(`seq ${e.seq} ${e.time} ${e.type}: ${message}`);
+  }
+
+  check(e: EngineEvent): void {
+    this.checked++;
+    if (e.type === 'autoUpgrade.changed') {
+      const k = `${e.machineId}|${e.artifactKey}`;
+      if (e.enabled) this.disabled.delete(k);
+      else this.disabled.add(k);
+      return;
+    }
+    if (e.type === 'rollout.created') {
+      const regionPhase = new Map<string, number>();
+      e.phases.forEach((regions, i) => {
+        for (const r of regions) {
+          const pair = this.opts.pairs.get(r);
+          if (pair && regions.includes(pair)) this.fail(e, `phase ${i} holds geo-pair ${r} and ${pair}`);
+          regionPhase.set(r, i);
+        }
+      });
+      this.rollouts.set(e.rolloutId, { profile: e.profile, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(), regionZones: new Map(), setInflight: new Map(), attempts: new Map(), awaitingRollback: new Set() });
+      return;
+    }
+    if (!('rolloutId' in e)) return;
+    const r = this.rollouts.get(e.rolloutId);
+    if (!r) return this.fail(e, 'event for a rollout never created');
+    switch (e.type) {
+      case 'phase.started':
+        if (e.phase > 0 && !r.phaseEnded.has(e.phase - 1)) this.fail(e, `phase ${e.phase} started before phase ${e.phase - 1} completed`);
+        r.phaseStarted.add(e.phase);
+        return;
+      case 'phase.completed':
+        r.phaseEnded.add(e.phase);
+        return;
+      case 'rollout.resumed':
+        // An operator's resume acknowledges a failed phase: it counts as ended.
+        for (const p of r.phaseStarted) r.phaseEnded.add(p);
+        return;
+      case 'batch.started':
+        return this.batchStarted(e, r);
+      case 'batch.completed':
+        return this.batchCompleted(e, r);
+      case 'instance.upgrade.started':
+        return this.upgradeStarted(e, r);
+      case 'instance.health.unhealthy':
+      case 'instance.upgrade.failed':
+        r.awaitingRollback.add(e.machineId);
+        return;
+      case 'instance.rollback.started':
+        r.awaitingRollback.delete(e.machineId);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private batchStarted(e: Extract<EngineEvent, { type: 'batch.started' }>, r: RolloutTrack): void {
+    const s = e.scope;
+    const phase = r.regionPhase.get(s.region);
+    if (phase === undefined) this.fail(e, `region ${s.region} is in no phase of the rollout`);
+    else if (!r.phaseStarted.has(phase)) this.fail(e, `batch in region ${s.region} before its phase ${phase} started`);
+    const pair = this.opts.pairs.get(s.region);
+    if (pair && sum(r.regionZones.get(pair)) > 0) this.fail(e, `batch in ${s.region} while its geo-pair ${pair} has one in flight`);
+    const zones = r.regionZones.get(s.region) ?? new Map<string, number>();
+    const key = zoneKey(s);
+    for (const [z, n] of zones) if (n > 0 && z !== key) this.fail(e, `zone ${key} of ${s.region} started while zone ${z} has a batch in flight`);
+    if (s.setId && (r.setInflight.get(s.setId) ?? 0) > 0) this.fail(e, `a second batch of set ${s.setId} started while one is in flight`);
+    if (e.limit !== undefined && e.instances.length > e.limit) this.fail(e, `${e.instances.length} instances above the batch limit ${e.limit}`);
+    if (e.setSize !== undefined && e.setSize > 1 && e.instances.length >= e.setSize) this.fail(e, `whole set of ${e.setSize} in one batch`);
+    zones.set(key, (zones.get(key) ?? 0) + 1);
+    r.regionZones.set(s.region, zones);
+    if (s.setId) r.setInflight.set(s.setId, (r.setInflight.get(s.setId) ?? 0) + 1);
+    r.batches.set(e.batchId, s);
+  }
+
+  private batchCompleted(e: Extract<EngineEvent, { type: 'batch.completed' }>, r: RolloutTrack): void {
+    const s = r.batches.get(e.batchId);
+    if (!s) return this.fail(e, 'completion of a batch not in flight');
+    r.batches.delete(e.batchId);
+    const zones = r.regionZones.get(s.region)!;
+    zones.set(zoneKey(s), zones.get(zoneKey(s))! - 1);
+    if (s.setId) r.setInflight.set(s.setId, r.setInflight.get(s.setId)! - 1);
+  }
+
+  private upgradeStarted(e: Extract<EngineEvent, { type: 'instance.upgrade.started' }>, r: RolloutTrack): void {
+    if (!r.batches.has(e.batchId)) this.fail(e, `instance ${e.machineId} started outside an in-flight batch`);
+    const prior = r.attempts.get(e.machineId) ?? 0;
+    if (e.attempt <= prior) this.fail(e, `attempt ${e.attempt} of ${e.machineId} started again (last was ${prior})`);
+    r.attempts.set(e.machineId, e.attempt);
+    if (r.profile === 'manual') return;
+    if (this.disabled.has(`${e.machineId}|${artifactKey(e.artifact)}`)) this.fail(e, `${e.machineId} attempted after its automatic upgrade was disabled`);
+    if (majorOf(e.fromVersion) !== majorOf(e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
+  }
+
+  /** Violations, including rollbacks that never started. */
+  finish(): string[] {
+    for (const [id, r] of this.rollouts) for (const m of r.awaitingRollback) this.violations.push(`rollout ${id}: ${m} turned unhealthy or failed but was never rolled back`);
+    return this.violations;
+  }
+}
+
+function zoneKey(s: BatchScope): string {
+  return s.crossZone ? '\u0000cross' : (s.zone ?? '\u0000none');
+}
+
+function sum(m: Map<string, number> | undefined): number {
+  let n = 0;
+  if (m) for (const v of m.values()) n += v;
+  return n;
+}
