@@ -8,6 +8,7 @@
  */
 import { retryIntervalMs } from '../planner/profile.js';
 import { batchScope } from '../planner/types.js';
+import { explainBatch } from '../planner/units.js';
 import type { TickContext } from './context.js';
 import { emit, schedule } from './context.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
@@ -108,11 +109,11 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       type: 'batch.started',
       rolloutId: r.id,
       batchId: run.id,
-      scope: batchScope(u.plan, u.region, { id: run.id, index: 0, updateDomain: run.updateDomain, machineIds: [], reason: '' }),
+      scope: batchScope(u.plan, u.region, run),
       instances: toStart,
       ...(u.plan.kind === 'scaleSet' || u.plan.kind === 'availabilitySet' ? { setSize: u.plan.setSize } : {}),
       limit: limits.maxBatch,
-      reason: run.retry ? 'retry of instances rolled back earlier (R30)' : (planned?.reason ?? ''),
+      reason: run.retry ? 'retry of instances rolled back earlier (R30)' : explainBatch(u.plan, planned!),
       ...(run.retry ? { retry: true } : {}),
     });
     for (const id of toStart) startUpgrade(ctx, r, u, run.id, id);
@@ -175,7 +176,7 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
     type: 'batch.completed',
     rolloutId: r.id,
     batchId: run.id,
-    scope: batchScope(u.plan, u.region, { id: run.id, index: 0, updateDomain: run.updateDomain, machineIds: [], reason: '' }),
+    scope: batchScope(u.plan, u.region, run),
     instances: run.machineIds,
     reason: `${u.upgraded} upgraded in this unit so far, ${u.unhealthyUpgraded} unhealthy`,
   });

@@ -1,6 +1,7 @@
 /** The plan as people read it before they start (`phasewise plan`). */
 import { describeArtifact } from '../model/artifact.js';
 import type { Plan, PlanUnit } from './types.js';
+import { explainBatch } from './units.js';
 
 function dur(ms: number): string {
   if (!Number.isFinite(ms)) return 'no bound';
@@ -18,7 +19,7 @@ function unitLine(u: PlanUnit, detail: boolean): string[] {
     (u.limits.maxUnhealthyInstancePercent !== null ? `; gates: set unhealthy ≤ ${u.limits.maxUnhealthyInstancePercent}%, upgraded unhealthy ≤ ${u.limits.maxUnhealthyUpgradedInstancePercent}%` : `; gate: upgraded unhealthy ≤ ${u.limits.maxUnhealthyUpgradedInstancePercent}%`) +
     `; health wait ${dur(u.limits.healthWindowMs)}`;
   const lines = [head];
-  if (detail) for (const b of u.batches) lines.push(`  batch ${b.index}: ${b.machineIds.join(', ')} — ${b.reason}`);
+  if (detail) for (const b of u.batches) lines.push(`  batch ${b.index}: ${b.machineIds.join(', ')} — ${explainBatch(u, b)}`);
   return lines;
 }
 

@@ -8,7 +8,7 @@ import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
 import type { Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
-import { planWaves } from './units.js';
+import { countMachines, groupMachines, planWaves } from './units.js';
 
 export interface PlanInput {
   rolloutId: string;
@@ -28,13 +28,8 @@ export interface PlanInput {
 
 export function planRollout(input: PlanInput): Plan {
   const pairs = symmetricPairs(input.regions);
-  const byRegion = new Map<string, Machine[]>();
-  for (const m of input.machines) {
-    let list = byRegion.get(m.placement.region);
-    if (!list) byRegion.set(m.placement.region, (list = []));
-    list.push(m);
-  }
-  const loads = [...byRegion].map(([region, ms]) => ({ region, pair: pairs.get(region) ?? null, machines: ms.length }));
+  const byRegion = groupMachines(input.machines, input.scaleSets);
+  const loads = [...byRegion].map(([region, waves]) => ({ region, pair: pairs.get(region) ?? null, machines: countMachines(waves) }));
   const choices = planPhases(loads, { canary: input.profile.canary, canaryRegions: input.canaryRegions ?? [], growth: input.profile.phaseGrowth, canaryMinMachines: input.profile.canaryMinMachines });
 
   let batches = 0;
@@ -58,7 +53,7 @@ export function planRollout(input: PlanInput): Plan {
         region,
         pair: pairs.get(region) ?? null,
         waves,
-        machines: byRegion.get(region)!.length,
+        machines: loads.find((l) => l.region === region)!.machines,
         estimatedMs: waves.reduce((t, w) => t + w.estimatedMs, 0),
       };
     });
@@ -86,7 +81,8 @@ function estimateWave(w: PlanWave, profile: RolloutProfile): number {
 function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
   const { profile } = input;
   const notes: string[] = [];
-  const kinds = new Set(input.machines.map((m) => m.kind));
+  const kinds = new Set<Machine['kind']>();
+  for (const p of phases) for (const r of p.regions) for (const w of r.waves) for (const u of w.units) kinds.add(u.machineKind);
   const retryAllowanceMs = Math.max(0, ...[...kinds].map((k) => retryIntervalMs(profile, k)));
   const workMs = phases.reduce((t, p) => t + p.estimatedMs, 0);
   const gaps = Math.max(0, phases.length - 1);

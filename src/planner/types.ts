@@ -20,12 +20,12 @@ export interface UnitLimits {
   healthWindowMs: number;
 }
 
+/** A batch of a unit. Its reason is derived on demand (`explainBatch`): a million-machine plan has ~300k batches. */
 export interface PlanBatch {
   id: string;
   index: number;
   updateDomain: number | null;
   machineIds: string[];
-  reason: string;
 }
 
 export interface PlanUnit {
@@ -89,7 +89,7 @@ export interface Plan {
   estimate: PlanEstimate;
 }
 
-export function batchScope(unit: PlanUnit, region: string, batch: PlanBatch): BatchScope {
+export function batchScope(unit: PlanUnit, region: string, batch: Pick<PlanBatch, 'updateDomain'>): BatchScope {
   return {
     region,
     zone: unit.zone,

@@ -26,24 +26,57 @@ export interface UnitContext {
 const NO_ZONE = '\u0000none';
 const CROSS_ZONE = '\u0000cross';
 
-/** Splits a region's machines into ordered waves of units. Machines keep their input order within a UD. */
-export function planWaves(machines: readonly Machine[], ctx: UnitContext): PlanWave[] {
-  // wave key → unit key → update domain → machines
-  const waves = new Map<string, Map<string, Map<number, Machine[]>>>();
+export interface UnitGroup {
+  first: Machine;
+  size: number;
+  /** Machine ids per update domain (-1 for none), in input order. */
+  uds: Map<number, string[]>;
+}
+
+/** Region → wave key → unit key → machines by update domain. */
+export type RegionGroups = Map<string, Map<string, Map<string, UnitGroup>>>;
+
+/** Groups machines in one pass; machines keep their input order within an update domain. */
+export function groupMachines(machines: readonly Machine[], scaleSets: UnitContext['scaleSets']): RegionGroups {
+  const regions: RegionGroups = new Map();
+  // Interned group keys: no string is built per machine.
+  const arcKeys = new Map<string, string>();
+  const vmKeys = new Map<string, string>();
+  const groupKey = (arc: boolean, sub: string) => {
+    const keys = arc ? arcKeys : vmKeys;
+    let k = keys.get(sub);
+    if (k === undefined) keys.set(sub, (k = `${arc ? 'arc' : 'standalone'}:${sub}`));
+    return k;
+  };
+  const crossZoneSets = new Set<string>();
+  for (const [id, ss] of scaleSets) if (ss.upgradePolicy.rollingUpgradePolicy.enableCrossZoneUpgrade) crossZoneSets.add(id);
   for (const m of machines) {
     const p = m.placement;
-    const crossZone = p.setKind === 'scaleSet' && ctx.scaleSets.get(p.setId!)?.upgradePolicy.rollingUpgradePolicy.enableCrossZoneUpgrade === true;
-    const waveKey = crossZone ? CROSS_ZONE : (p.zone ?? NO_ZONE);
-    const unitKey = p.setId ?? `${m.kind === 'arc' ? 'arc' : 'standalone'}:${p.subscription}`;
+    let waves = regions.get(p.region);
+    if (!waves) regions.set(p.region, (waves = new Map()));
+    const waveKey = p.setId !== null && crossZoneSets.has(p.setId) ? CROSS_ZONE : (p.zone ?? NO_ZONE);
+    const unitKey = p.setId ?? groupKey(m.kind === 'arc', p.subscription);
     let units = waves.get(waveKey);
     if (!units) waves.set(waveKey, (units = new Map()));
-    let uds = units.get(unitKey);
-    if (!uds) units.set(unitKey, (uds = new Map()));
+    let group = units.get(unitKey);
+    if (!group) units.set(unitKey, (group = { first: m, size: 0, uds: new Map() }));
+    group.size++;
     const ud = p.updateDomain ?? -1;
-    let list = uds.get(ud);
-    if (!list) uds.set(ud, (list = []));
-    list.push(m);
+    const list = group.uds.get(ud);
+    if (list) list.push(m.id);
+    else group.uds.set(ud, [m.id]);
   }
+  return regions;
+}
+
+export function countMachines(waves: Map<string, Map<string, UnitGroup>>): number {
+  let n = 0;
+  for (const units of waves.values()) for (const g of units.values()) n += g.size;
+  return n;
+}
+
+/** The ordered zone waves of one region's groups. */
+export function planWaves(waves: Map<string, Map<string, UnitGroup>>, ctx: UnitContext): PlanWave[] {
   const keys = [...waves.keys()].sort(waveOrder);
   return keys.map((waveKey) => {
     const units = waves.get(waveKey)!;
@@ -69,27 +102,26 @@ function waveOrder(a: string, b: string): number {
   return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-function planUnit(unitKey: string, uds: Map<number, Machine[]>, zone: string | null, crossZone: boolean, ctx: UnitContext): PlanUnit {
-  const first = uds.values().next().value![0]!;
+function planUnit(unitKey: string, group: UnitGroup, zone: string | null, crossZone: boolean, ctx: UnitContext): PlanUnit {
+  const first = group.first;
   const p = first.placement;
   const kind: UnitKind = p.setKind === 'scaleSet' ? 'scaleSet' : p.setKind === 'availabilitySet' ? 'availabilitySet' : first.kind === 'arc' ? 'arc' : 'standalone';
-  const groupSize = [...uds.values()].reduce((n, l) => n + l.length, 0);
-  const setSize = p.setId ? (ctx.setSizes.get(p.setId) ?? groupSize) : groupSize;
+  const setSize = p.setId ? (ctx.setSizes.get(p.setId) ?? group.size) : group.size;
   const limits = unitLimits(kind, p.setId, setSize, ctx);
   const id = `${ctx.rolloutId}/${ctx.region}/${zone ?? (crossZone ? 'cross-zone' : 'no-zone')}/${unitKey}`;
   const batches: PlanBatch[] = [];
-  const udOrder = [...uds.keys()].sort((a, b) => a - b);
+  const udOrder = [...group.uds.keys()].sort((a, b) => a - b);
   for (const ud of udOrder) {
-    const list = prioritize(uds.get(ud)!, kind, p.setId, ctx);
+    const list = prioritize(group.uds.get(ud)!, kind, p.setId, ctx);
     // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
-    for (let i = 0; i < list.length; i += limits.maxBatch) {
-      const chunk = list.slice(i, i + limits.maxBatch);
+    const size = limits.maxBatch;
+    for (let i = 0; i < list.length; i += size) {
+      const chunk = i === 0 && list.length <= size ? list : list.slice(i, i + size);
       batches.push({
         id: `${id}/b${batches.length}`,
         index: batches.length,
         updateDomain: ud >= 0 ? ud : null,
-        machineIds: chunk.map((m) => m.id),
-        reason: batchReason(kind, ud, chunk.length, limits.maxBatch, setSize),
+        machineIds: chunk,
       });
     }
   }
@@ -104,7 +136,7 @@ function planUnit(unitKey: string, uds: Map<number, Machine[]>, zone: string | n
     setSize,
     limits,
     batches,
-    reason: unitReason(kind, p.setId, p.subscription, setSize, groupSize),
+    reason: unitReason(kind, p.setId, p.subscription, setSize, group.size),
   };
 }
 
@@ -129,15 +161,20 @@ function unitLimits(kind: UnitKind, setId: string | null, setSize: number, ctx: 
   };
 }
 
-function prioritize(list: Machine[], kind: UnitKind, setId: string | null, ctx: UnitContext): Machine[] {
+function prioritize(list: string[], kind: UnitKind, setId: string | null, ctx: UnitContext): string[] {
   if (kind !== 'scaleSet' || !ctx.unhealthy || ctx.unhealthy.size === 0) return list;
   if (!ctx.scaleSets.get(setId!)!.upgradePolicy.rollingUpgradePolicy.prioritizeUnhealthyInstances) return list;
-  const sick = list.filter((m) => ctx.unhealthy!.has(m.id));
-  return sick.length === 0 ? list : [...sick, ...list.filter((m) => !ctx.unhealthy!.has(m.id))];
+  const sick = list.filter((id) => ctx.unhealthy!.has(id));
+  return sick.length === 0 ? list : [...sick, ...list.filter((id) => !ctx.unhealthy!.has(id))];
 }
 
-function batchReason(kind: UnitKind, ud: number, n: number, maxBatch: number, setSize: number): string {
-  switch (kind) {
+/** Why a batch holds what it holds. */
+export function explainBatch(unit: PlanUnit, batch: PlanBatch): string {
+  const n = batch.machineIds.length;
+  const ud = batch.updateDomain ?? -1;
+  const maxBatch = unit.limits.maxBatch;
+  const setSize = unit.setSize;
+  switch (unit.kind) {
     case 'scaleSet':
       return `update domain ${ud}: ${n} of at most ${maxBatch} instances (maxBatchInstancePercent of ${setSize}) (R14)`;
     case 'availabilitySet':

@@ -19,6 +19,8 @@ export interface ChartLine {
   steps: Step[];
   /** Shade the area under the line (used for the main quantity of a panel). */
   fill?: boolean;
+  /** Dashed, so a line that tracks another closely does not hide it. */
+  dashed?: boolean;
 }
 
 export interface ChartPanel {
@@ -58,7 +60,8 @@ const BAND_STRIP = 30; // two rows of phase labels above the first panel
 const PANEL_HEADER = 24;
 const PANEL_GAP = 18;
 const AXIS_HEIGHT = 40;
-const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -90,9 +93,9 @@ export function niceTicks(max: number, target = 4): number[] {
   return ticks;
 }
 
-/** Time ticks on UTC hour or day boundaries, few enough that their labels never overlap. */
+/** Time ticks on round UTC minutes, hours or days, few enough that their labels never overlap. */
 export function timeTicks(fromMs: number, toMs: number, maxTicks = 14): { step: number; ticks: number[] } {
-  const steps = [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY];
+  const steps = [MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY];
   const step = steps.find((s) => (toMs - fromMs) / s <= maxTicks) ?? 56 * DAY;
   const ticks: number[] = [];
   for (let t = Math.ceil(fromMs / step) * step; t <= toMs; t += step) ticks.push(t);
@@ -103,21 +106,25 @@ interface Frame {
   x: (t: number) => number;
   plotTop: number;
   plotBottom: number;
+  /** Top and bottom of each panel's plot area, so bands skip the panel headers. */
+  plots: Array<[number, number]>;
 }
 
 export function renderChart(spec: ChartSpec): string {
-  const toMs = spec.toMs > spec.fromMs ? spec.toMs : spec.fromMs + HOUR;
+  const toMs = spec.toMs > spec.fromMs ? spec.toMs : spec.fromMs + MINUTE;
   const plotWidth = WIDTH - LEFT - RIGHT;
   const x = (t: number): number => LEFT + ((t - spec.fromMs) / (toMs - spec.fromMs)) * plotWidth;
   const panelsTop = BAND_STRIP;
   let y = panelsTop;
   const panels: string[] = [];
+  const plots: Array<[number, number]> = [];
   for (const panel of spec.panels) {
     panels.push(renderPanel(panel, y, x, spec.fromMs, toMs));
+    plots.push([y + PANEL_HEADER, y + PANEL_HEADER + panel.height]);
     y += PANEL_HEADER + panel.height + PANEL_GAP;
   }
   const plotBottom = y - PANEL_GAP;
-  const frame: Frame = { x, plotTop: panelsTop + PANEL_HEADER, plotBottom };
+  const frame: Frame = { x, plotTop: panelsTop + PANEL_HEADER, plotBottom, plots };
   const height = plotBottom + AXIS_HEIGHT;
   return [
     `<svg class="chart" viewBox="0 0 ${WIDTH} ${height}" width="100%" role="img" aria-label="${esc(spec.ariaLabel)}" font-size="12">`,
@@ -153,13 +160,15 @@ function renderPanel(panel: ChartPanel, top: number, x: (t: number) => number, f
 function renderPanelHeader(panel: ChartPanel, top: number): string {
   const base = top + 15;
   const out = [`<text class="panel-title" x="${LEFT}" y="${base}">${esc(panel.title)}</text>`];
-  let lx = LEFT + 10 + panel.title.length * 7.2;
+  // SVG text cannot be measured without a layout engine; these per-character widths err on the wide side.
+  let lx = LEFT + 14 + panel.title.length * 8.6;
   for (const line of panel.lines) {
     const last = line.steps.at(-1)?.value ?? 0;
-    out.push(`<rect x="${n1(lx)}" y="${base - 9}" width="14" height="10" rx="2" fill="${line.color}"/>`);
+    const dash = line.dashed ? ' stroke-dasharray="5 3"' : '';
+    out.push(`<line x1="${n1(lx)}" x2="${n1(lx + 18)}" y1="${base - 4}" y2="${base - 4}" stroke="${line.color}" stroke-width="3"${dash}/>`);
     const text = `${line.label} (${last.toLocaleString('en')})`;
-    out.push(`<text class="legend" x="${n1(lx + 19)}" y="${base}">${esc(text)}</text>`);
-    lx += 19 + text.length * 6.6 + 18;
+    out.push(`<text class="legend" x="${n1(lx + 23)}" y="${base}">${esc(text)}</text>`);
+    lx += 23 + text.length * 6.8 + 20;
   }
   return out.join('\n');
 }
@@ -174,7 +183,8 @@ function renderLine(line: ChartLine, x: (t: number) => number, y: (v: number) =>
   }
   d += ` L${n1(x(toMs))},${n1(y(prev))}`;
   const area = line.fill ? `<path class="area" d="${d} L${n1(x(toMs))},${n1(y(0))} Z" fill="${line.color}"/>` : '';
-  return `${area}<path class="line" data-key="${esc(line.key)}" data-last="${prev}" d="${d}" stroke="${line.color}"/>`;
+  const dash = line.dashed ? ' stroke-dasharray="6 3"' : '';
+  return `${area}<path class="line" data-key="${esc(line.key)}" data-last="${prev}" d="${d}" stroke="${line.color}"${dash}/>`;
 }
 
 function renderXGrid(fromMs: number, toMs: number, f: Frame): string {
@@ -196,7 +206,6 @@ function renderXAxis(fromMs: number, toMs: number, f: Frame): string {
       out.push(`<text class="tick date" x="${x}" y="${f.plotBottom + 32}" text-anchor="middle">${formatDay(t)}</text>`);
     }
   });
-  out.push(`<text class="tick" x="${WIDTH - RIGHT}" y="${f.plotBottom + 32}" text-anchor="end">UTC</text>`);
   return out.join('\n');
 }
 
@@ -211,10 +220,11 @@ function renderBands(bands: ChartBand[], f: Frame, toMs: number): string {
     row = x0 - lastLabelX < 34 ? 1 - row : 0;
     lastLabelX = x0;
     const labelY = row === 0 ? 12 : 25;
+    const rects = f.plots.map(([top, bottom]) => `<rect x="${n1(x0)}" y="${top}" width="${n1(width)}" height="${bottom - top}"/>`);
     out.push(
       `<g class="band${b.failed ? ' failed' : ''}"><title>${esc(b.title)}</title>` +
-        `<rect x="${n1(x0)}" y="${labelY + 3}" width="${n1(width)}" height="${n1(f.plotBottom - labelY - 3)}"/>` +
-        `<text x="${n1(x0)}" y="${labelY}">${esc(b.label)}</text></g>`,
+        `<line x1="${n1(x0)}" x2="${n1(x0)}" y1="${labelY + 3}" y2="${f.plotTop}"/>${rects.join('')}` +
+        `<text x="${n1(x0 + 3)}" y="${labelY}">${esc(b.label)}</text></g>`,
     );
   }
   return out.join('\n');

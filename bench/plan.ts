@@ -1,0 +1,53 @@
+/**
+ * bench:plan — plan one release over a million machines (target ≤ 1 s). Prints the median of five
+ * runs and, for comparison in the same run, the cost of merely sorting the machines by placement.
+ */
+import { automaticTarget } from '../src/catalog/catalog.js';
+import type { Machine } from '../src/model/fleet.js';
+import { planRollout } from '../src/planner/plan.js';
+import { profileFor } from '../src/planner/profile.js';
+import { benchScenario } from './fleet.js';
+import { machineLine, median } from './machine.js';
+
+const scenario = benchScenario();
+const { fleet, catalog } = scenario.state;
+const release = scenario.actions.find((a) => a.kind === 'publish');
+if (!release || release.kind !== 'publish') throw new Error('bench scenario has no release');
+catalog.publish(release.publisher, release.type, release.version);
+const machines: Machine[] = [];
+for (const inst of fleet.instances.values().next().value!.values()) {
+  const m = fleet.machines.get(inst.machineId)!;
+  if (automaticTarget(catalog, inst, { os: m.os, region: m.placement.region }, release.atMs).target) machines.push(m);
+}
+
+const runs: number[] = [];
+let batches = 0;
+let phases = 0;
+for (let i = 0; i < 5; i++) {
+  const t0 = performance.now();
+  const plan = planRollout({
+    rolloutId: `bench-${i}`,
+    artifact: { kind: 'extension', publisher: release.publisher, type: release.type },
+    toVersion: release.version.version,
+    profile: profileFor('standard'),
+    regions: [...fleet.regions.values()],
+    machines,
+    scaleSets: fleet.scaleSets,
+    availabilitySets: fleet.availabilitySets,
+    setSizes: fleet.setSizes,
+  });
+  runs.push(performance.now() - t0);
+  batches = plan.batches;
+  phases = plan.phases.length;
+}
+const t1 = performance.now();
+const sorted = [...machines].sort((a, b) => (a.placement.region < b.placement.region ? -1 : a.placement.region > b.placement.region ? 1 : (a.placement.zone ?? '').localeCompare(b.placement.zone ?? '') || (a.placement.updateDomain ?? -1) - (b.placement.updateDomain ?? -1)));
+const sortMs = performance.now() - t1;
+
+console.log('bench:plan — plan one release over the benchmark fleet');
+console.log(`machine: ${machineLine()}`);
+console.log(`fleet: ${machines.length.toLocaleString('en')} eligible machines, ${fleet.regions.size} regions, ${fleet.scaleSets.size} scale sets, ${fleet.availabilitySets.size} availability sets`);
+console.log(`plan: ${phases} phases, ${batches.toLocaleString('en')} batches`);
+console.log(`planRollout: median ${median(runs).toFixed(0)} ms of 5 runs (${runs.map((r) => r.toFixed(0)).join(', ')}) — target ≤ 1000 ms`);
+console.log(`reference in the same run: sorting the machines by region, zone, update domain takes ${sortMs.toFixed(0)} ms (${sorted.length} items)`);
+console.log(`ratio plan / sort: ${(median(runs) / sortMs).toFixed(2)}`);
