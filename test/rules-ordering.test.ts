@@ -354,6 +354,38 @@ test('R10: when a phase fails, the rollout never moves to the next phase', () =>
   assert.deepEqual(outside.map((e) => e.machineId), []);
 });
 
+test('R10: the next phase opens only after every eligible machine of the previous phase was upgraded or at least attempted', () => {
+  // A 25% unhealthy rate stops units (R23) part way; the phase must not be left behind with machines
+  // that were never tried while the rollout moves on to the next region.
+  let opened = 0;
+  const problems: string[] = [];
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const run = simulate(baseScenario({
+      seed,
+      canaryRegions: ['east'],
+      profiles: { standard: { phaseBake: 'PT6H' } },
+      regions: [{ name: 'east', pair: null, zones: [] }, { name: 'west', pair: null, zones: [] }],
+      fleet: {
+        scaleSets: [{ name: 'ss', region: 'east', subscription: 'sub1', capacity: 10, extensions: ['agent'] }],
+        vms: [
+          { name: 'v', region: 'east', subscription: 'sub1', count: 10, extensions: ['agent'] },
+          { name: 'w', region: 'west', subscription: 'sub1', count: 5, extensions: ['agent'] },
+        ],
+      },
+      failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.25 } } },
+    }));
+    const next = run.of('phase.started').find((p) => p.phase === 1);
+    if (!next) continue;
+    opened++;
+    const tried = new Set(run.of('instance.upgrade.started').filter((e) => e.seq < next.seq).map((e) => e.machineId));
+    const skipped = new Set(run.of('instance.skipped').filter((e) => e.seq < next.seq).map((e) => e.machineId));
+    const left = [...run.engine.state.fleet.machines.values()].filter((m) => m.placement.region === 'east' && !tried.has(m.id) && !skipped.has(m.id)).map((m) => m.id);
+    if (left.length > 0) problems.push(`seed ${seed}: phase 1 opened at ${next.time} with ${left.join(', ')} of phase 0 never attempted`);
+  }
+  assert.ok(opened > 0, 'some run reached phase 1 (the case under test happened)');
+  assert.deepEqual(problems, []);
+});
+
 // ---- R11 -----------------------------------------------------------------------------------------
 
 test('R11: the plan gives each availability zone of a region its own wave, zonal waves first', () => {
