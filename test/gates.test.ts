@@ -133,11 +133,16 @@ describe('upgradedHealthGate', () => {
 });
 
 describe('phaseGate', () => {
+  // A phase fails only when its failure share is confidently (90% Wilson lower bound) above the limit.
   const rows: Row[] = [
     [0, 0, 20, true, 0],
     [0, 12, 20, true, 0],
     [1, 5, 20, true, 20],
-    [2, 5, 20, false, 40],
+    [2, 5, 20, true, 40], // lower bound 15.3%: two of five could be bad luck
+    [3, 3, 20, false, 100], // lower bound 64.6%: a bad release
+    [4, 17, 20, true, 23.53], // lower bound 13.1%
+    [40, 100, 20, false, 40], // lower bound 33.9%
+    [24, 100, 20, true, 24], // lower bound 18.9%
     [6, 6, 100, true, 100],
     [1, 10, 0, false, 10],
   ];

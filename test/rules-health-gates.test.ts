@@ -442,7 +442,9 @@ describe('R22 rollback of instances unhealthy past the window', () => {
   test('R22: in simulation every unhealthy verdict is followed at once by a rollback to the version the instance had before', () => {
     const run = simulate(baseScenario({
       failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.5 } } },
-      profiles: { standard: { maxPhaseFailurePercent: 100, phaseBake: 'PT1H' } },
+      // R23 would stop each set and group after its first bad batch; lift it to see many verdicts.
+      profiles: { standard: { maxPhaseFailurePercent: 100, phaseBake: 'PT1H', groupMaxUnhealthyUpgradedPercent: 100 } },
+      fleet: { ...(baseScenario().fleet as object), scaleSets: [{ name: 'ss-east', region: 'east', subscription: 'sub1', zones: ['1', '2', '3'], capacity: 30, extensions: ['agent'], upgradePolicy: { rollingUpgradePolicy: { maxUnhealthyUpgradedInstancePercent: 100 } } }] },
       horizon: 'P3D',
     }));
     const unhealthy = run.of('instance.health.unhealthy');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { compileScenario, ScenarioError } from '../src/sim/scenario.js';
+import { compileScenario, loadScenarioFile, ScenarioError } from '../src/sim/scenario.js';
 
 /** The repository root: this file runs as dist/test/scenario-validation.test.js. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -103,6 +103,20 @@ async function expectRejected(file: string, path: string, expected: string, comm
   return r.stderr;
 }
 
+/** In-process: `loadScenarioFile` throws the ScenarioError whose message the CLI prints. */
+function expectLoadError(file: string, path: string, expected: string): void {
+  let err: unknown;
+  try {
+    loadScenarioFile(file);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ScenarioError, `expected a ScenarioError, got ${String(err)}`);
+  const line = err.message.split('\n').find((l) => l.startsWith(`${file}: ${path}: `));
+  assert.ok(line, `no line starting with "${file}: ${path}: " in:\n${err.message}`);
+  assert.ok(line.includes(expected), `"${line}" does not say "${expected}"`);
+}
+
 describe('the base scenario of these tests', () => {
   test('is valid, so each case below fails only because of what it breaks', async () => {
     const file = write('valid.yaml', stringify(valid()));
@@ -114,6 +128,8 @@ describe('the base scenario of these tests', () => {
 });
 
 interface Case {
+  /** Run through the CLI; the other cases go through `loadScenarioFile`, which builds the same message. */
+  cli?: boolean;
   name: string;
   /** A change to the valid scenario, or the raw text of the file. */
   change?: (s: Raw) => void;
@@ -125,16 +141,16 @@ interface Case {
 
 const cases: Case[] = [
   // Shape: required fields, types, ranges.
-  { name: 'missing required field: no catalog', change: (s) => delete s.catalog, path: 'catalog', expected: 'expected array' },
+  { cli: true, name: 'missing required field: no catalog', change: (s) => delete s.catalog, path: 'catalog', expected: 'expected array' },
   { name: 'missing required field: no start', change: (s) => delete s.start, path: 'start', expected: 'expected string' },
-  { name: 'wrong type: capacity is a string', change: (s) => (s.fleet.scaleSets[0].capacity = 'ten'), path: 'fleet.scaleSets[0].capacity', expected: 'expected number, received string' },
+  { cli: true, name: 'wrong type: capacity is a string', change: (s) => (s.fleet.scaleSets[0].capacity = 'ten'), path: 'fleet.scaleSets[0].capacity', expected: 'expected number, received string' },
   { name: 'wrong type: typeHandlerVersion is a number (unquoted 1.0 in YAML)', text: stringify(valid()).replace('typeHandlerVersion: "1.0"', 'typeHandlerVersion: 1.0'), path: 'extensions.agent.typeHandlerVersion', expected: 'expected string, received number' },
   { name: 'wrong type: zones are numbers', change: (s) => (s.regions[0].zones = [1, 2]), path: 'regions[0].zones[0]', expected: 'expected string, received number' },
-  { name: 'catalog version of three numbers', change: (s) => (s.catalog[0].versions[0].version = '1.0.0'), path: 'catalog[0].versions[0].version', expected: 'expected a version of four numbers such as 1.30.2.0' },
+  { cli: true, name: 'catalog version of three numbers', change: (s) => (s.catalog[0].versions[0].version = '1.0.0'), path: 'catalog[0].versions[0].version', expected: 'expected a version of four numbers such as 1.30.2.0' },
   { name: 'catalog version with a leading zero', change: (s) => (s.catalog[0].versions[0].version = '1.01.0.0'), path: 'catalog[0].versions[0].version', expected: 'expected a version of four numbers' },
-  { name: 'publish event version of two numbers', change: (s) => (s.events[0].publish.version = '1.1'), path: 'events[0].publish.version', expected: 'expected a version of four numbers such as 1.30.2.0' },
-  { name: 'maxBatchInstancePercent 0', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxBatchInstancePercent: 0 } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxBatchInstancePercent', expected: 'expected a percentage from 1 to 100' },
-  { name: 'maxBatchInstancePercent 101', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxBatchInstancePercent: 101 } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxBatchInstancePercent', expected: 'expected a percentage from 1 to 100' },
+  { cli: true, name: 'publish event version of two numbers', change: (s) => (s.events[0].publish.version = '1.1'), path: 'events[0].publish.version', expected: 'expected a version of four numbers such as 1.30.2.0' },
+  { cli: true, name: 'maxBatchInstancePercent 0', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxBatchInstancePercent: 0 } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxBatchInstancePercent', expected: 'expected a percentage from 1 to 100' },
+  { cli: true, name: 'maxBatchInstancePercent 101', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxBatchInstancePercent: 101 } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxBatchInstancePercent', expected: 'expected a percentage from 1 to 100' },
   { name: 'maxBatchInstancePercent 12.5', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxBatchInstancePercent: 12.5 } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxBatchInstancePercent', expected: 'expected a whole percentage from 1 to 100' },
   { name: 'maxUnhealthyUpgradedInstancePercent 101', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxUnhealthyUpgradedInstancePercent: 101 } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxUnhealthyUpgradedInstancePercent', expected: 'expected a percentage from 0 to 100' },
   { name: 'probability above 1', change: (s) => (s.failures = { default: { installFailure: 1.5 } }), path: 'failures.default.installFailure', expected: 'expected a probability from 0 to 1' },
@@ -145,11 +161,11 @@ const cases: Case[] = [
   { name: 'availability set with too many fault domains', change: (s) => (s.fleet.availabilitySets[0].faultDomains = 4), path: 'fleet.availabilitySets[0].faultDomains', expected: 'expected 1 to 3 fault domains' },
   { name: 'name with a space', change: (s) => (s.fleet.scaleSets[0].name = 'web tier'), path: 'fleet.scaleSets[0].name', expected: 'expected letters, digits' },
   // References between parts.
-  { name: 'unknown region in a pair', change: (s) => (s.regions[1].pair = 'nowhere'), path: 'regions[1].pair', expected: 'region west is paired with unknown region nowhere' },
-  { name: 'a pair that is not symmetric', change: (s) => s.regions.push({ name: 'north', pair: 'east' }), path: 'regions[2].pair', expected: 'region north is paired with east, but east is paired with west' },
+  { cli: true, name: 'unknown region in a pair', change: (s) => (s.regions[1].pair = 'nowhere'), path: 'regions[1].pair', expected: 'region west is paired with unknown region nowhere' },
+  { cli: true, name: 'a pair that is not symmetric', change: (s) => s.regions.push({ name: 'north', pair: 'east' }), path: 'regions[2].pair', expected: 'region north is paired with east, but east is paired with west' },
   { name: 'a region paired with itself', change: (s) => s.regions.push({ name: 'solo', pair: 'solo' }), path: 'regions[2].pair', expected: 'region solo is paired with itself' },
-  { name: 'unknown extension referenced by a scale set', change: (s) => s.fleet.scaleSets[0].extensions.push('nosuch'), path: 'fleet.scaleSets[0].extensions[1]', expected: 'unknown extension "nosuch"; expected one of: agent' },
-  { name: 'a zone the region does not have', change: (s) => (s.fleet.scaleSets[0].zones = ['1', '4']), path: 'fleet.scaleSets[0].zones[1]', expected: 'region east has no zone "4"; it has: 1, 2' },
+  { cli: true, name: 'unknown extension referenced by a scale set', change: (s) => s.fleet.scaleSets[0].extensions.push('nosuch'), path: 'fleet.scaleSets[0].extensions[1]', expected: 'unknown extension "nosuch"; expected one of: agent' },
+  { cli: true, name: 'a zone the region does not have', change: (s) => (s.fleet.scaleSets[0].zones = ['1', '4']), path: 'fleet.scaleSets[0].zones[1]', expected: 'region east has no zone "4"; it has: 1, 2' },
   { name: 'a zone in a region without zones', change: (s) => (s.fleet.vms[0].zones = ['1']), path: 'fleet.vms[0].zones[0]', expected: 'region west has no zone "1"; it has: none' },
   { name: 'a scale set in an unknown region', change: (s) => (s.fleet.scaleSets[0].region = 'mars'), path: 'fleet.scaleSets[0].region', expected: 'unknown region "mars"' },
   { name: 'a published version already in the catalog', change: (s) => (s.events[0].publish.version = '1.0.0.0'), path: 'events[0].publish.version', expected: '1.0.0.0 is already in the catalog' },
@@ -161,19 +177,20 @@ const cases: Case[] = [
   { name: 'a retry interval of zero', change: (s) => (s.profiles = { standard: { retryVm: 'PT0S' } }), path: 'profiles.standard', expected: 'retry intervals must be longer than zero' },
   { name: 'a machine name used twice', change: (s) => s.fleet.vms.push({ name: 'jump', region: 'west', subscription: 'prod', count: 1 }), path: 'fleet.vms[1]', expected: 'machine name "jump-0" is used twice' },
   // Files that cannot be parsed.
-  { name: 'unparseable YAML', text: 'name: broken\nstart: [2026-01-05T00:00:00Z\ncatalog: []\n', path: '(top level)', expected: 'not valid YAML' },
-  { name: 'invalid JSON', ext: 'json', text: '{ "name": "broken", }', path: '(top level)', expected: 'not valid JSON' },
+  { cli: true, name: 'unparseable YAML', text: 'name: broken\nstart: [2026-01-05T00:00:00Z\ncatalog: []\n', path: '(top level)', expected: 'not valid YAML' },
+  { cli: true, name: 'invalid JSON', ext: 'json', text: '{ "name": "broken", }', path: '(top level)', expected: 'not valid JSON' },
   { name: 'a JSON file that is an array', ext: 'json', text: '[]', path: '(top level)', expected: 'expected object, received array' },
-  { name: 'an empty file', text: '', path: '(top level)', expected: 'expected object' },
+  { cli: true, name: 'an empty file', text: '', path: '(top level)', expected: 'expected object' },
 ];
 
-describe('phasewise sim rejects bad scenarios with exit code 2, file, path and expectation', { concurrency: 8 }, () => {
+describe('phasewise sim rejects bad scenarios with exit code 2, file, path and expectation', { concurrency: 4 }, () => {
   cases.forEach((c, i) => {
     test(c.name, async () => {
       const ext = c.ext ?? 'yaml';
       const content = c.text ?? (ext === 'json' ? JSON.stringify(variant(c.change!)) : stringify(variant(c.change!)));
       const file = write(`case-${String(i).padStart(2, '0')}.${ext}`, content);
-      await expectRejected(file, c.path, c.expected);
+      if (c.cli) await expectRejected(file, c.path, c.expected);
+      else expectLoadError(file, c.path, c.expected);
     });
   });
 
@@ -200,7 +217,7 @@ describe('phasewise sim rejects bad scenarios with exit code 2, file, path and e
   });
 });
 
-describe('phasewise plan validates the same way', { concurrency: 8 }, () => {
+describe('phasewise plan validates the same way', { concurrency: 4 }, () => {
   test('a bad percentage', async () => {
     const file = write('plan-percent.yaml', stringify(variant((s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxBatchInstancePercent: 101 } }))));
     await expectRejected(file, 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxBatchInstancePercent', 'expected a percentage from 1 to 100', 'plan');
@@ -215,7 +232,7 @@ describe('phasewise plan validates the same way', { concurrency: 8 }, () => {
   });
 });
 
-describe('command-line options', { concurrency: 8 }, () => {
+describe('command-line options', { concurrency: 4 }, () => {
   for (const seed of ['abc', '1.5', '1e3', '99999999999999999999']) {
     test(`--seed ${seed} is rejected with exit code 2`, async () => {
       const file = write('seed.yaml', stringify(valid()));

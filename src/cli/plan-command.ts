@@ -20,7 +20,7 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
   const engine = new Engine({ clock, driver: { send: () => {} }, store: new MemoryStore(), state: scenario.state, profiles: scenario.profiles, ...(scenario.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
   for (const a of scenario.actions) {
     if (a.atMs > release.atMs) break;
-    if (a.kind === 'setAutomaticUpgrade') for (const id of a.machineIds) engine.setAutomaticUpgrade(id, a.artifactKey, a.enabled, 'scenario');
+    if (a.kind === 'setAutomaticUpgrade') engine.setAutomaticUpgrade(a.machineIds.filter((id) => scenario.state.fleet.instances.get(a.artifactKey)?.has(id)), a.artifactKey, a.enabled, 'scenario');
     if (a.kind === 'supportAutomaticUpgrade') scenario.state.catalog.addType(a.publisher, a.type, a.supported);
     if (a.kind === 'publish' && a !== release) scenario.state.catalog.publish(a.publisher, a.type, a.version);
   }

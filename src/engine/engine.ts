@@ -4,7 +4,7 @@
  * events. Time comes from the Clock, actions leave through the Driver.
  */
 import type { PublishedVersion } from '../catalog/catalog.js';
-import { automaticTarget, typeKey } from '../catalog/catalog.js';
+import { automaticTarget } from '../catalog/catalog.js';
 import type { Artifact } from '../model/artifact.js';
 import { artifactKey } from '../model/artifact.js';
 import type { EngineEvent, RolloutProfileName } from '../model/events.js';
@@ -20,7 +20,7 @@ import { emit, newContext } from './context.js';
 import type { Driver, Observation } from './driver.js';
 import { onActionResult, onHealthDeadline, onRetryDue, skipReason, tryJudgeHealthy } from './instances.js';
 import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, stopRollout, tryStartBatch, wakeForRetry } from './progress.js';
-import type { EngineState, RegionState, RolloutState, Timer, UnitState } from './state.js';
+import type { EngineState, GateRun, RegionState, RolloutState, Timer, UnitState } from './state.js';
 import { getInstance, refreshMachineHealth } from './state.js';
 
 export type EventListener = (events: readonly EngineEvent[]) => void;
@@ -41,8 +41,10 @@ export interface RolloutRequest {
   artifact: Artifact;
   toVersion: string;
   profile: RolloutProfileName;
-  /** Restricts the rollout to these machines (manual upgrades); otherwise every eligible instance. */
+  /** Restricts the rollout to these machines (manual upgrades, catch-ups); otherwise every eligible instance. */
   machineIds?: string[];
+  /** With machineIds: keep only those whose automatic target is toVersion (a catch-up, not a manual upgrade). */
+  automatic?: boolean;
   caller?: string;
   reason?: string;
 }
@@ -131,24 +133,76 @@ export class Engine {
     return this.run((ctx) => this.createRollout(ctx, { ...req, profile: 'manual', reason: `manual upgrade requested by ${req.caller}` }));
   }
 
-  /** R5, R32: opt an extension in or out at any moment. */
-  setAutomaticUpgrade(machineId: string, key: string, enabled: boolean, caller: string): void {
-    this.run((ctx) => {
-      const inst = getInstance(this.state.fleet, key, machineId);
-      if (!inst) throw new Error(`machine ${machineId} has no instance of ${key}`);
-      inst.enableAutomaticUpgrade = enabled;
-      ctx.dirtyInstances.add(inst);
-      emit(ctx, { type: 'autoUpgrade.changed', machineId, artifactKey: key, enabled, caller });
-      if (!enabled) return;
-      for (const r of this.state.rollouts.values()) {
-        if (r.artifactKey !== key || r.status !== 'running') continue;
-        const a = r.attempts.get(machineId);
-        if (a?.status !== 'parked' || skipReason(r, inst)) continue;
+  /**
+   * R5, R32: opt extensions in or out at any moment. Opting in again resumes a parked retry, or, when
+   * no running rollout covers the instance any more, starts a catch-up rollout for it.
+   */
+  setAutomaticUpgrade(machineIds: string | readonly string[], key: string, enabled: boolean, caller: string): RolloutState[] {
+    const ids = typeof machineIds === 'string' ? [machineIds] : machineIds;
+    for (const id of ids) if (!getInstance(this.state.fleet, key, id)) throw new Error(`machine ${id} has no instance of ${key}`);
+    return this.run((ctx) => {
+      const behind: string[] = [];
+      for (const id of ids) {
+        const inst = getInstance(this.state.fleet, key, id)!;
+        if (inst.enableAutomaticUpgrade === enabled) continue;
+        inst.enableAutomaticUpgrade = enabled;
+        ctx.dirtyInstances.add(inst);
+        emit(ctx, { type: 'autoUpgrade.changed', machineId: id, artifactKey: key, enabled, caller });
+        if (enabled && !this.resumeIn(ctx, key, id)) behind.push(id);
+      }
+      return this.catchUp(ctx, key, behind);
+    });
+  }
+
+  /** True when a running automatic rollout still covers the instance (resuming it if it was parked). */
+  private resumeIn(ctx: TickContext, key: string, machineId: string): boolean {
+    const inst = getInstance(this.state.fleet, key, machineId)!;
+    for (const r of this.state.rollouts.values()) {
+      if (r.artifactKey !== key || r.status !== 'running' || r.plan.profile.name === 'manual') continue;
+      const a = r.attempts.get(machineId);
+      if (!a) {
+        if (rolloutMembers(r).has(machineId)) return true;
+        continue;
+      }
+      if (a.status === 'parked' || a.status === 'skipped') {
+        if (skipReason(ctx, r, inst)) continue;
         r.open++;
         a.status = 'retryReady';
         wakeForRetry(ctx, r, r.units.get(a.unitId)!, machineId);
+        return true;
       }
-    });
+      if (a.status !== 'succeeded' && a.status !== 'failed' && a.status !== 'rolledBack') return true;
+    }
+    return false;
+  }
+
+  /** Instances opted in again after their rollout finished: one rollout per target version. */
+  private catchUp(ctx: TickContext, key: string, machineIds: string[]): RolloutState[] {
+    const byTarget = new Map<string, string[]>();
+    for (const id of machineIds) {
+      const inst = getInstance(this.state.fleet, key, id)!;
+      const m = this.state.fleet.machines.get(id)!;
+      const target = automaticTarget(this.state.catalog, inst, { os: m.os, region: m.placement.region }, ctx.now).target;
+      if (!target) continue;
+      let list = byTarget.get(target);
+      if (!list) byTarget.set(target, (list = []));
+      list.push(id);
+    }
+    const started: RolloutState[] = [];
+    for (const [target, ids] of byTarget) {
+      const inst = getInstance(this.state.fleet, key, ids[0]!)!;
+      const r = this.createRollout(ctx, {
+        artifact: { kind: 'extension', publisher: inst.publisher, type: inst.type },
+        toVersion: target,
+        profile: 'standard',
+        machineIds: ids,
+        automatic: true,
+        caller: this.opts.platformCaller ?? 'platform',
+        reason: `automatic upgrade enabled again on ${ids.length} instance(s) that missed ${target}: catching up (R32)`,
+      });
+      if (r) started.push(r);
+    }
+    return started;
   }
 
   cancelRollout(rolloutId: string, reason: string): void {
@@ -241,7 +295,9 @@ export class Engine {
       for (const id of req.machineIds) {
         const inst = byMachine.get(id);
         const m = fleet.machines.get(id);
-        if (inst && m && !inst.blockedReason && compareVersions(inst.installedVersion, req.toVersion) !== 0) out.push(m);
+        if (!inst || !m || inst.blockedReason || compareVersions(inst.installedVersion, req.toVersion) === 0) continue;
+        if (req.automatic && automaticTarget(catalog, inst, { os: m.os, region: m.placement.region }, ctx.now).target !== req.toVersion) continue;
+        out.push(m);
       }
       return out;
     }
@@ -358,19 +414,33 @@ export class Engine {
   }
 }
 
+/** Every machine planned in a rollout; built on first use (rare: an operator opting back in). */
+function rolloutMembers(r: RolloutState): Set<string> {
+  if (!r.members) {
+    r.members = new Set();
+    for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) r.members.add(id);
+  }
+  return r.members;
+}
+
 function newRolloutState(id: string, key: string, req: RolloutRequest, plan: RolloutState['plan'], now: number, eligible: number): RolloutState {
   const units = new Map<string, UnitState>();
   const regions = new Map<string, RegionState>();
-  const batchIndex = new Map<string, RolloutState['plan']['phases'][number]['regions'][number]['waves'][number]['units'][number]['batches'][number]>();
+  const setRuns = new Map<string, GateRun>();
   plan.phases.forEach((phase, pi) => {
     for (const pr of phase.regions) {
-      regions.set(pr.region, { region: pr.region, pair: pr.pair, phase: pi, wave: 0, passDone: false, waveRemaining: -1, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
       pr.waves.forEach((w, wi) => {
         for (const u of w.units) {
-          units.set(u.id, { plan: u, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, upgraded: 0, unhealthyUpgraded: 0, passDone: false, retryReady: [], retryBatches: 0 });
-          for (const b of u.batches) batchIndex.set(b.id, b);
+          // Units of one set share their R23 counters and stop across zones.
+          let gateRun = u.setId ? setRuns.get(u.setId) : undefined;
+          if (!gateRun) {
+            gateRun = { upgraded: 0, unhealthyUpgraded: 0, stoppedUntil: null };
+            if (u.setId) setRuns.set(u.setId, gateRun);
+          }
+          units.set(u.id, { plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0 });
         }
       });
+      regions.set(pr.region, { region: pr.region, pair: pr.pair, phase: pi, wave: 0, passDone: false, waveRemaining: -1, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
     }
   });
   return {
@@ -388,12 +458,9 @@ function newRolloutState(id: string, key: string, req: RolloutRequest, plan: Rol
     phases: plan.phases.map(() => ({ status: 'pending', startedAtMs: null, endedAtMs: null, upgraded: 0, unhealthy: 0 })),
     regions,
     units,
-    batchIndex,
     attempts: new Map(),
-    setInflight: new Map(),
     open: eligible,
     caller: req.caller ?? 'platform',
   };
 }
 
-export { typeKey };

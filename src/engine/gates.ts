@@ -11,15 +11,21 @@ export interface GateVerdict {
   reason: string;
 }
 
+/** The share for display, rounded to hundredths; verdicts compare exactly with `above`. */
 function pct(part: number, whole: number): number {
   return whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100;
+}
+
+/** True when part/whole is strictly above limitPercent, in exact integer arithmetic. */
+function above(part: number, whole: number, limitPercent: number): boolean {
+  return whole > 0 && part * 100 > limitPercent * whole;
 }
 
 /** R20: before a batch, more than the limit of the set unhealthy for any reason holds the batch. */
 export function preBatchHealthGate(unhealthy: number, setSize: number, limitPercent: number): GateVerdict {
   const observed = pct(unhealthy, setSize);
   return {
-    pass: observed <= limitPercent,
+    pass: !above(unhealthy, setSize, limitPercent),
     gate: 'maxUnhealthyInstancePercent',
     rule: 'R20',
     observed,
@@ -37,7 +43,7 @@ export function postBatchHealthGate(unhealthy: number, setSize: number, limitPer
 export function upgradedHealthGate(unhealthyUpgraded: number, upgraded: number, limitPercent: number): GateVerdict {
   const observed = pct(unhealthyUpgraded, upgraded);
   return {
-    pass: observed <= limitPercent,
+    pass: !above(unhealthyUpgraded, upgraded, limitPercent),
     gate: 'maxUnhealthyUpgradedInstancePercent',
     rule: 'R23',
     observed,
@@ -46,16 +52,34 @@ export function upgradedHealthGate(unhealthyUpgraded: number, upgraded: number, 
   };
 }
 
-/** R10: a phase succeeds unless its failure share is above the limit with at least `minFailures` failures. */
+/** z for a one-sided 90% confidence bound. */
+const Z90 = 1.2816;
+
+/** Wilson score lower bound of a proportion: how low the true failure rate can plausibly be. */
+export function wilsonLowerBound(part: number, whole: number, z = Z90): number {
+  if (whole === 0) return 0;
+  const p = part / whole;
+  const z2 = z * z;
+  const centre = p + z2 / (2 * whole);
+  const margin = z * Math.sqrt((p * (1 - p)) / whole + z2 / (4 * whole * whole));
+  return Math.max(0, (centre - margin) / (1 + z2 / whole));
+}
+
+/**
+ * R10: a phase fails when its failure rate is confidently above the limit (the 90% lower bound of
+ * the observed share exceeds it) with at least `minFailures` failures; a few unlucky machines in a
+ * small phase do not halt a release, a bad release fails its canary.
+ */
 export function phaseGate(unhealthy: number, upgraded: number, limitPercent: number, minFailures = 1): GateVerdict {
   const observed = pct(unhealthy, upgraded);
+  const lower = Math.round(wilsonLowerBound(unhealthy, upgraded) * 10_000) / 100;
   return {
-    pass: observed <= limitPercent || unhealthy < minFailures,
+    pass: unhealthy < minFailures || lower * 100 <= limitPercent * 100,
     gate: 'maxPhaseFailurePercent',
     rule: 'R10',
     observed,
     limit: limitPercent,
-    reason: `${unhealthy} of ${upgraded} instances upgraded in the phase failed or turned unhealthy (${observed}%, limit ${limitPercent}%)`,
+    reason: `${unhealthy} of ${upgraded} instances upgraded in the phase failed or turned unhealthy (${observed}%; at least ${lower}% with 90% confidence; limit ${limitPercent}%)`,
   };
 }
 

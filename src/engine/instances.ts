@@ -14,12 +14,13 @@ import { emit, schedule } from './context.js';
 import type { AttemptState, RolloutState, UnitState } from './state.js';
 import { getInstance, refreshMachineHealth } from './state.js';
 
-/** Why an instance must not be attempted now, or null when it may be (R1, R5, R31). */
-export function skipReason(r: RolloutState, inst: ExtensionInstance | undefined): string | null {
+/** Why an instance must not be attempted now, or null when it may be (R1, R2, R5, R31). */
+export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionInstance | undefined): string | null {
   if (!inst) return 'the extension is no longer on the machine';
   if (inst.blockedReason) return inst.blockedReason;
   if (r.plan.profile.name !== 'manual') {
     if (!inst.enableAutomaticUpgrade) return 'automatic upgrade was disabled for this extension (opt-out)';
+    if (ctx.state.catalog.getType(inst.publisher, inst.type)?.supportsAutomaticUpgrade !== true) return 'the extension type no longer supports automatic upgrade (R2)';
     if (majorOf(inst.installedVersion) !== r.major) return 'automatic upgrades never cross a major version';
   }
   if (compareVersions(inst.installedVersion, r.toVersion) >= 0) return `already at ${inst.installedVersion}`;
@@ -147,11 +148,11 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
 }
 
 function countJudged(r: RolloutState, unit: UnitState, unhealthy: boolean): void {
-  unit.upgraded++;
+  unit.gateRun.upgraded++;
   const phase = r.phases[unit.phase]!;
   phase.upgraded++;
   if (unhealthy) {
-    unit.unhealthyUpgraded++;
+    unit.gateRun.unhealthyUpgraded++;
     phase.unhealthy++;
   }
 }
@@ -194,7 +195,7 @@ export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitSt
 export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 'ready' | 'parked' | 'ignored' {
   if (a.status !== 'retryWait' || r.status !== 'running') return 'ignored';
   const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId);
-  const reason = skipReason(r, inst);
+  const reason = skipReason(ctx, r, inst);
   if (reason) {
     a.reason = reason;
     finish(r, a, 'parked');

@@ -2,15 +2,23 @@
  * How a rollout moves: phases open in order (R10), regions walk their zone waves (R11), units run one
  * batch at a time within update-domain boundaries (R13, R14) behind the health gates (R20, R23, R24).
  *
- *   openPhase → startWave → tryStartBatch ──(instances settle)──▶ completeBatch ─┬▶ next batch
- *        ▲                                                                        └▶ unitPassDone → next wave
- *        └──────────── bake timer ◀── phasePassDone (phase gate) ◀── regionPassDone ◀┘
+ *   openPhase → advanceRegion → tryStartBatch ──(instances settle)──▶ completeBatch ─┬▶ next batch
+ *        ▲                          ▲                                                 └▶ unitPassDone
+ *        │                          └──────────── next wave once every unit of the wave ran or stopped
+ *        └──── bake timer ◀── phasePassDone (phase gate) ◀── regionPassDone ◀── every unit ran all its batches
+ *
+ * A wave moves on when each of its units either ran all its planned batches or was stopped by R23
+ * (a stopped unit holds no lock, so the next zone may go). When every unit of a phase ran or stopped,
+ * the phase gate judges it: too many failures fail the phase and stop the rollout; otherwise the phase
+ * completes once its stopped units resumed and ran too, so no eligible machine of a phase is left
+ * unattempted when the next one opens (R10).
  */
 import { retryIntervalMs } from '../planner/profile.js';
 import { batchScope } from '../planner/types.js';
 import { explainBatch } from '../planner/units.js';
 import type { TickContext } from './context.js';
 import { emit, schedule } from './context.js';
+import type { GateVerdict } from './gates.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { skipInstance, skipReason, startUpgrade } from './instances.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from './state.js';
@@ -31,8 +39,8 @@ function regionWaves(r: RolloutState, rs: RegionState) {
 }
 
 /**
- * Starts the region's current wave and moves to the next once every unit of it finished its pass.
- * Re-entrant calls (a unit finishing while its wave starts) return at once; the outer call sees them.
+ * Starts the region's current wave and moves on while waves are settled. Re-entrant calls (a unit
+ * settling while its wave starts) return at once; the outer call sees their effect.
  */
 function advanceRegion(ctx: TickContext, r: RolloutState, rs: RegionState): void {
   if (rs.advancing) return;
@@ -42,7 +50,7 @@ function advanceRegion(ctx: TickContext, r: RolloutState, rs: RegionState): void
     while (rs.wave < waves.length) {
       const units = waves[rs.wave]!.units.map((u) => r.units.get(u.id)!);
       if (rs.waveRemaining < 0) {
-        rs.waveRemaining = units.filter((u) => !u.passDone).length;
+        rs.waveRemaining = units.filter((u) => !u.waveSettled).length;
         for (const u of units) if (u.status === 'waiting') u.status = 'ready';
         for (const u of units) tryStartBatch(ctx, r, u);
       }
@@ -53,7 +61,7 @@ function advanceRegion(ctx: TickContext, r: RolloutState, rs: RegionState): void
   } finally {
     rs.advancing = false;
   }
-  regionPassDone(ctx, r, rs);
+  checkPhase(ctx, r, rs.phase);
 }
 
 function zoneKey(u: UnitState): string {
@@ -73,52 +81,85 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       if (!u.passDone) unitPassDone(ctx, r, u);
       return;
     }
+    if (!gateRunOpen(ctx, r, u)) return;
     if (limits.maxUnhealthyInstancePercent !== null && u.plan.setId) {
       const verdict = preBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent);
       if (!verdict.pass) {
-        holdUnit(ctx, r, u, 'gate.held', verdict, r.plan.profile.gateRecheckMs);
+        hold(ctx, r, u, 'gate.held', verdict, 'held', r.plan.profile.gateRecheckMs);
         return;
       }
     }
     const blocker = admissionBlocker(zoneKey(u), {
       regionInflightByZone: rs.inflightByZone,
       pairInflight: rs.pair ? (r.regions.get(rs.pair)?.inflight ?? 0) : 0,
-      setInflight: u.plan.setId ? (r.setInflight.get(u.plan.setId) ?? 0) : 0,
+      setInflight: u.plan.setId ? (ctx.state.setInflight.get(u.plan.setId) ?? 0) : 0,
     });
     if (blocker) {
-      u.status = 'blocked';
-      rs.blocked.add(u);
+      block(ctx, r, u, rs);
       return;
     }
     const run = planned ? takePlanned(u, planned.id, planned.updateDomain, planned.machineIds) : takeRetry(ctx, u);
     const toStart: string[] = [];
     for (const id of run.machineIds) {
-      const reason = skipReason(r, getInstance(ctx.state.fleet, r.artifactKey, id));
+      const reason = skipReason(ctx, r, getInstance(ctx.state.fleet, r.artifactKey, id));
       if (reason) skipInstance(ctx, r, u, run.id, id, reason);
       else toStart.push(id);
     }
     if (toStart.length === 0) continue;
-    run.machineIds = toStart;
-    run.unsettled = toStart.length;
-    u.inflight = run;
-    u.status = 'running';
-    rs.inflight++;
-    rs.inflightByZone.set(zoneKey(u), (rs.inflightByZone.get(zoneKey(u)) ?? 0) + 1);
-    if (u.plan.setId) r.setInflight.set(u.plan.setId, (r.setInflight.get(u.plan.setId) ?? 0) + 1);
-    emit(ctx, {
-      type: 'batch.started',
-      rolloutId: r.id,
-      batchId: run.id,
-      scope: batchScope(u.plan, u.region, run),
-      instances: toStart,
-      ...(u.plan.kind === 'scaleSet' || u.plan.kind === 'availabilitySet' ? { setSize: u.plan.setSize } : {}),
-      limit: limits.maxBatch,
-      reason: run.retry ? 'retry of instances rolled back earlier (R30)' : explainBatch(u.plan, planned!),
-      ...(run.retry ? { retry: true } : {}),
-    });
-    for (const id of toStart) startUpgrade(ctx, r, u, run.id, id);
+    startRun(ctx, r, u, rs, run, toStart, planned ? explainBatch(u.plan, planned) : 'retry of instances rolled back earlier (R30)');
     return;
   }
+}
+
+function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState, run: BatchRun, toStart: string[], reason: string): void {
+  run.machineIds = toStart;
+  run.unsettled = toStart.length;
+  u.inflight = run;
+  u.status = 'running';
+  rs.inflight++;
+  rs.inflightByZone.set(zoneKey(u), (rs.inflightByZone.get(zoneKey(u)) ?? 0) + 1);
+  if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, (ctx.state.setInflight.get(u.plan.setId) ?? 0) + 1);
+  emit(ctx, {
+    type: 'batch.started',
+    rolloutId: r.id,
+    batchId: run.id,
+    scope: batchScope(u.plan, u.region, run),
+    instances: toStart,
+    ...(u.plan.kind === 'scaleSet' || u.plan.kind === 'availabilitySet' ? { setSize: u.plan.setSize } : {}),
+    limit: u.plan.limits.maxBatch,
+    reason,
+    ...(run.retry ? { retry: true } : {}),
+  });
+  for (const id of toStart) startUpgrade(ctx, r, u, run.id, id);
+}
+
+/** Waits for a lock held elsewhere: in this region, its geo-pair, or the set (maybe by another rollout). */
+function block(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState): void {
+  u.status = 'blocked';
+  rs.blocked.add(u);
+  if (!u.plan.setId) return;
+  let waiters = ctx.state.setWaiters.get(u.plan.setId);
+  if (!waiters) ctx.state.setWaiters.set(u.plan.setId, (waiters = new Map()));
+  waiters.set(u.plan.id, r.id);
+}
+
+/**
+ * R23 stops a whole set (all its zones) until the retry interval has passed; then its counters start
+ * again. Returns false, and parks the unit, while the stop lasts.
+ */
+function gateRunOpen(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
+  const run = u.gateRun;
+  if (run.stoppedUntil === null) return true;
+  if (ctx.now >= run.stoppedUntil) {
+    run.stoppedUntil = null;
+    run.upgraded = 0;
+    run.unhealthyUpgraded = 0;
+    return true;
+  }
+  u.status = 'stopped';
+  schedule(ctx, { at: run.stoppedUntil, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
+  settleForWave(ctx, r, u);
+  return false;
 }
 
 function takePlanned(u: UnitState, id: string, updateDomain: number | null, machineIds: string[]): BatchRun {
@@ -132,17 +173,16 @@ function takeRetry(ctx: TickContext, u: UnitState): BatchRun {
   const udOf = (id: string) => machines.get(id)!.placement.updateDomain ?? -1;
   let lowest = Number.POSITIVE_INFINITY;
   for (const id of u.retryReady) lowest = Math.min(lowest, udOf(id));
-  const cap = u.plan.limits.maxBatch;
   const chosen: string[] = [];
   const rest: string[] = [];
-  for (const id of u.retryReady) (udOf(id) === lowest && chosen.length < cap ? chosen : rest).push(id);
+  for (const id of u.retryReady) (udOf(id) === lowest && chosen.length < u.plan.limits.maxBatch ? chosen : rest).push(id);
   u.retryReady = rest;
   u.retryBatches++;
   return { id: `${u.plan.id}/r${u.retryBatches}`, updateDomain: lowest >= 0 ? lowest : null, machineIds: chosen, unsettled: 0, retry: true };
 }
 
-function holdUnit(ctx: TickContext, r: RolloutState, u: UnitState, type: 'gate.held' | 'gate.breached', verdict: ReturnType<typeof preBatchHealthGate>, wakeAfterMs: number): void {
-  u.status = verdict.rule === 'R23' ? 'stopped' : 'held';
+function hold(ctx: TickContext, r: RolloutState, u: UnitState, type: 'gate.held' | 'gate.breached', verdict: GateVerdict, status: 'held' | 'stopped', wakeAfterMs: number): void {
+  u.status = status;
   emit(ctx, {
     type,
     rolloutId: r.id,
@@ -171,37 +211,46 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
   u.status = 'ready';
   rs.inflight--;
   rs.inflightByZone.set(zoneKey(u), rs.inflightByZone.get(zoneKey(u))! - 1);
-  if (u.plan.setId) r.setInflight.set(u.plan.setId, r.setInflight.get(u.plan.setId)! - 1);
+  if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, ctx.state.setInflight.get(u.plan.setId)! - 1);
+  const gr = u.gateRun;
   emit(ctx, {
     type: 'batch.completed',
     rolloutId: r.id,
     batchId: run.id,
     scope: batchScope(u.plan, u.region, run),
     instances: run.machineIds,
-    reason: `${u.upgraded} upgraded in this unit so far, ${u.unhealthyUpgraded} unhealthy`,
+    reason: `${gr.upgraded} upgraded in this run of the ${u.plan.setId ? 'set' : 'group'}, ${gr.unhealthyUpgraded} turned unhealthy or failed`,
   });
+  afterBatch(ctx, r, u);
+  wakeBlocked(ctx, r, rs);
+  if (rs.pair) {
+    const pair = r.regions.get(rs.pair);
+    if (pair) wakeBlocked(ctx, r, pair);
+  }
+  if (u.plan.setId) wakeSetWaiters(ctx, u.plan.setId);
+}
 
+/** The gates after a batch (R23, R24), then the pause, then the next batch. */
+function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   const limits = u.plan.limits;
-  const upgraded = upgradedHealthGate(u.unhealthyUpgraded, u.upgraded, limits.maxUnhealthyUpgradedInstancePercent);
+  const gr = u.gateRun;
+  const upgraded = upgradedHealthGate(gr.unhealthyUpgraded, gr.upgraded, limits.maxUnhealthyUpgradedInstancePercent);
   const setHealth = limits.maxUnhealthyInstancePercent !== null && u.plan.setId
     ? postBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent)
     : null;
-  if (u.upgraded > 0 && !upgraded.pass) {
-    // R23: the release hurts this set. Stop it; its remaining instances come back with the retries.
-    holdUnit(ctx, r, u, 'gate.breached', upgraded, retryIntervalMs(r.plan.profile, u.plan.machineKind));
-    if (!u.passDone) unitPassDone(ctx, r, u);
+  if (gr.upgraded > 0 && !upgraded.pass) {
+    // R23: the release hurts this set. Stop all of it; it runs again after the retry interval.
+    const wait = retryIntervalMs(r.plan.profile, u.plan.machineKind);
+    gr.stoppedUntil = ctx.now + wait;
+    hold(ctx, r, u, 'gate.breached', upgraded, 'stopped', wait);
+    settleForWave(ctx, r, u);
   } else if (setHealth && !setHealth.pass) {
-    holdUnit(ctx, r, u, 'gate.breached', setHealth, r.plan.profile.gateRecheckMs);
+    hold(ctx, r, u, 'gate.breached', setHealth, 'held', r.plan.profile.gateRecheckMs);
   } else if (limits.pauseBetweenBatchesMs > 0 && (u.next < u.plan.batches.length || u.retryReady.length > 0)) {
     u.status = 'paused';
     schedule(ctx, { at: ctx.now + limits.pauseBetweenBatchesMs, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
   } else {
     tryStartBatch(ctx, r, u);
-  }
-  wakeBlocked(ctx, r, rs);
-  if (rs.pair) {
-    const pair = r.regions.get(rs.pair);
-    if (pair) wakeBlocked(ctx, r, pair);
   }
 }
 
@@ -215,14 +264,24 @@ function wakeBlocked(ctx: TickContext, r: RolloutState, rs: RegionState): void {
   }
 }
 
+/** Units of any rollout that wait for this set's lock. */
+function wakeSetWaiters(ctx: TickContext, setId: string): void {
+  const waiters = ctx.state.setWaiters.get(setId);
+  if (!waiters || waiters.size === 0) return;
+  ctx.state.setWaiters.delete(setId);
+  for (const [unitId, rolloutId] of waiters) {
+    const r = ctx.state.rollouts.get(rolloutId);
+    const u = r?.units.get(unitId);
+    if (!r || !u || u.status !== 'blocked') continue;
+    r.regions.get(u.region)!.blocked.delete(u);
+    u.status = 'ready';
+    tryStartBatch(ctx, r, u);
+  }
+}
+
 /** A timer woke a paused, held or stopped unit. */
 export function resumeUnit(ctx: TickContext, r: RolloutState, u: UnitState): void {
   if (u.status !== 'paused' && u.status !== 'held' && u.status !== 'stopped') return;
-  if (u.status === 'stopped') {
-    // A new run of the set after an R23 stop: its counters start again.
-    u.upgraded = 0;
-    u.unhealthyUpgraded = 0;
-  }
   u.status = 'ready';
   tryStartBatch(ctx, r, u);
 }
@@ -234,44 +293,87 @@ export function wakeForRetry(ctx: TickContext, r: RolloutState, u: UnitState, ma
   if (u.status === 'ready') tryStartBatch(ctx, r, u);
 }
 
-function unitPassDone(ctx: TickContext, r: RolloutState, u: UnitState): void {
-  u.passDone = true;
+/** The unit no longer holds its wave back: it ran every planned batch, or R23 stopped it. */
+function settleForWave(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  if (u.waveSettled) return;
+  u.waveSettled = true;
   const rs = r.regions.get(u.region)!;
-  if (rs.passDone || u.wave !== rs.wave || rs.waveRemaining < 0) return;
+  if (u.wave !== rs.wave || rs.waveRemaining <= 0) {
+    checkPhase(ctx, r, rs.phase);
+    return;
+  }
   rs.waveRemaining--;
   advanceRegion(ctx, r, rs);
 }
 
-function regionPassDone(ctx: TickContext, r: RolloutState, rs: RegionState): void {
-  if (rs.passDone) return;
-  rs.passDone = true;
-  const planned = r.plan.phases[rs.phase]!;
-  if (!planned.regions.every((p) => r.regions.get(p.region)!.passDone)) return;
-  phasePassDone(ctx, r, rs.phase);
+function unitPassDone(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  u.passDone = true;
+  if (u.waveSettled) checkPhase(ctx, r, u.phase); // stopped earlier, finished now: its wave moved on long ago
+  else settleForWave(ctx, r, u);
 }
 
-function phasePassDone(ctx: TickContext, r: RolloutState, index: number): void {
+/** True when every wave of the region started and each unit ran all its batches or is stopped by R23. */
+function regionSettled(r: RolloutState, rs: RegionState): { settled: boolean; complete: boolean } {
+  const waves = regionWaves(r, rs);
+  if (rs.wave < waves.length) return { settled: false, complete: false };
+  let complete = true;
+  for (const w of waves) {
+    for (const p of w.units) {
+      const u = r.units.get(p.id)!;
+      if (u.passDone) continue;
+      if (u.status !== 'stopped') return { settled: false, complete: false };
+      complete = false;
+    }
+  }
+  return { settled: true, complete };
+}
+
+/** Judges a phase once all of it ran or stopped (R10); completes it once all of it ran. */
+function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   const phase = r.phases[index]!;
+  if (phase.status !== 'running' || r.status !== 'running') return;
+  let complete = true;
+  for (const pr of r.plan.phases[index]!.regions) {
+    const state = regionSettled(r, r.regions.get(pr.region)!);
+    if (!state.settled) return;
+    complete &&= state.complete;
+  }
   const regions = r.plan.phases[index]!.regions.map((p) => p.region);
   const verdict = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent, r.plan.profile.minPhaseFailures);
-  phase.endedAtMs = ctx.now;
   if (!verdict.pass) {
     phase.status = 'failed';
+    phase.endedAtMs = ctx.now;
     emit(ctx, { type: 'phase.failed', rolloutId: r.id, phase: index, regions, reason: verdict.reason, upgraded: phase.upgraded, unhealthy: phase.unhealthy });
     emit(ctx, { type: 'gate.breached', rolloutId: r.id, gate: verdict.gate, observed: verdict.observed, limit: verdict.limit, scope: { region: regions.join(','), subscription: '*' }, reason: verdict.reason, rule: verdict.rule });
     stopRollout(ctx, r, `phase ${index} failed: ${verdict.reason}`);
     return;
   }
+  if (!complete) return; // sets stopped by R23 run again after their wait; the phase waits for them
   phase.status = 'completed';
+  phase.endedAtMs = ctx.now;
   emit(ctx, { type: 'phase.completed', rolloutId: r.id, phase: index, regions, reason: verdict.reason, upgraded: phase.upgraded, unhealthy: phase.unhealthy });
   if (index + 1 < r.phases.length) {
     r.phases[index + 1]!.status = 'baking';
-    const bake = r.plan.phases[index]!.bakeAfterMs;
+    const bake = bakeAfter(r, index, ctx.now);
     if (bake > 0) schedule(ctx, { at: ctx.now + bake, kind: 'phaseOpen', rolloutId: r.id, ref: String(index + 1), token: 0 });
     else openPhase(ctx, r, index + 1);
   } else {
     checkRolloutDone(ctx, r);
   }
+}
+
+/**
+ * R40: the planned bake, shortened when the rollout runs late, so the remaining phases (as estimated)
+ * and one retry still fit the profile's bound.
+ */
+export function bakeAfter(r: RolloutState, index: number, now: number): number {
+  const planned = r.plan.phases[index]!.bakeAfterMs;
+  const bound = r.plan.profile.boundMs;
+  if (!Number.isFinite(bound)) return planned;
+  const later = r.plan.phases.slice(index + 1);
+  const work = later.reduce((t, p) => t + p.estimatedMs, 0);
+  const room = r.createdAtMs + bound - r.plan.estimate.retryAllowanceMs - now - work;
+  return Math.max(0, Math.min(planned, Math.floor(room / later.length)));
 }
 
 export function stopRollout(ctx: TickContext, r: RolloutState, reason: string): void {

@@ -7,7 +7,7 @@ import type { Artifact, ExtensionInstance } from '../model/artifact.js';
 import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
 import type { HealthSignals } from '../model/health.js';
 import { isMachineHealthy } from '../model/health.js';
-import type { Plan, PlanBatch, PlanUnit } from '../planner/types.js';
+import type { Plan, PlanUnit } from '../planner/types.js';
 import { TimeHeap } from '../util/heap.js';
 
 export interface FleetState {
@@ -107,8 +107,17 @@ export interface BatchRun {
   retry: boolean;
 }
 
+/** R23 counters and stop of one run of a set (shared by its units in every zone) or of a standalone group. */
+export interface GateRun {
+  upgraded: number;
+  unhealthyUpgraded: number;
+  /** While set, the set is stopped by R23 until this instant. */
+  stoppedUntil: number | null;
+}
+
 export interface UnitState {
   plan: PlanUnit;
+  gateRun: GateRun;
   region: string;
   phase: number;
   wave: number;
@@ -116,11 +125,10 @@ export interface UnitState {
   /** Next planned batch to run. */
   next: number;
   inflight: BatchRun | null;
-  /** R23 counters for the current run of the set. */
-  upgraded: number;
-  unhealthyUpgraded: number;
-  /** Every planned batch ran (or was stopped); retries may still come. */
+  /** Every planned batch ran; retries may still come. */
   passDone: boolean;
+  /** Counted as done for its wave: it ran every planned batch, or R23 stopped it. */
+  waveSettled: boolean;
   retryReady: string[];
   retryBatches: number;
 }
@@ -168,11 +176,9 @@ export interface RolloutState {
   phases: PhaseState[];
   regions: Map<string, RegionState>;
   units: Map<string, UnitState>;
-  /** Planned batch by id, for reading the plan back. */
-  batchIndex: Map<string, PlanBatch>;
   attempts: Map<string, AttemptState>;
-  /** In-flight batches per set, across its zones (one batch of a set at a time). */
-  setInflight: Map<string, number>;
+  /** Machines in the plan, built on demand. */
+  members?: Set<string>;
   /** Eligible instances not yet in a final state; the rollout completes at zero once every phase ran. */
   open: number;
   caller: string;
@@ -190,6 +196,22 @@ export interface Timer {
   token: string | number;
 }
 
+/** A fresh engine state over a fleet and a catalog. */
+export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState {
+  return {
+    fleet,
+    catalog,
+    rollouts: new Map(),
+    timers: new TimeHeap(),
+    pendingActions: new Map(),
+    healthWaiters: new Map(),
+    setInflight: new Map(),
+    setWaiters: new Map(),
+    eventSeq: 0,
+    rolloutSeq: 0,
+  };
+}
+
 export interface EngineState {
   fleet: FleetState;
   catalog: Catalog;
@@ -199,6 +221,10 @@ export interface EngineState {
   pendingActions: Map<string, { rolloutId: string; machineId: string; kind: 'upgrade' | 'rollback' }>;
   /** Attempts waiting for a health verdict, by machine (R21). */
   healthWaiters: Map<string, Array<{ rolloutId: string }>>;
+  /** In-flight batches per set across every rollout: all machines of a set are never upgraded at once. */
+  setInflight: Map<string, number>;
+  /** Units (by id, with their rollout id) waiting for a set's lock. */
+  setWaiters: Map<string, Map<string, string>>;
   eventSeq: number;
   rolloutSeq: number;
 }

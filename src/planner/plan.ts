@@ -43,6 +43,7 @@ export function planRollout(input: PlanInput): Plan {
         setSizes: input.setSizes,
         standaloneBatchPercent: input.standaloneBatchPercent ?? 20,
         maxBatchPercentCap: input.profile.maxBatchPercentCap,
+        groupMaxUnhealthyUpgradedPercent: input.profile.groupMaxUnhealthyUpgradedPercent,
         ...(input.unhealthy ? { unhealthy: input.unhealthy } : {}),
       });
       for (const w of waves) {

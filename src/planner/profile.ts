@@ -33,6 +33,8 @@ export interface RolloutProfile {
   minPhaseFailures: number;
   /** The canary is the smallest region with at least this many eligible machines (or the largest if none has). */
   canaryMinMachines: number;
+  /** R23's limit applied to standalone groups and availability sets, which have no rolling-upgrade policy. */
+  groupMaxUnhealthyUpgradedPercent: number;
   /** Automatic rollouts never put more than this share of a scale set in one batch, whatever its policy says (R14). */
   maxBatchPercentCap: number;
 }
@@ -45,6 +47,7 @@ const COMMON = {
   actionTimeoutMs: 90 * 60_000,
   maxPhaseFailurePercent: 20,
   minPhaseFailures: 2,
+  groupMaxUnhealthyUpgradedPercent: 20,
   canaryMinMachines: 10,
 };
 

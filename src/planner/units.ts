@@ -19,6 +19,8 @@ export interface UnitContext {
   unhealthy?: ReadonlySet<string>;
   /** Standalone machines go in batches of at most this share of their subscription's group. */
   standaloneBatchPercent: number;
+  /** R23's limit for units without a rolling-upgrade policy (standalone groups, availability sets). */
+  groupMaxUnhealthyUpgradedPercent: number;
   /** Automatic rollouts cap a scale set's batch at this share even if its policy allows more (R14). */
   maxBatchPercentCap: number;
 }
@@ -29,6 +31,8 @@ const CROSS_ZONE = '\u0000cross';
 export interface UnitGroup {
   first: Machine;
   size: number;
+  /** Standalone groups mix VMs and Arc machines of a subscription: R12 spreads them together. */
+  hasVm: boolean;
   /** Machine ids per update domain (-1 for none), in input order. */
   uds: Map<number, string[]>;
 }
@@ -40,12 +44,10 @@ export type RegionGroups = Map<string, Map<string, Map<string, UnitGroup>>>;
 export function groupMachines(machines: readonly Machine[], scaleSets: UnitContext['scaleSets']): RegionGroups {
   const regions: RegionGroups = new Map();
   // Interned group keys: no string is built per machine.
-  const arcKeys = new Map<string, string>();
-  const vmKeys = new Map<string, string>();
-  const groupKey = (arc: boolean, sub: string) => {
-    const keys = arc ? arcKeys : vmKeys;
+  const keys = new Map<string, string>();
+  const groupKey = (sub: string) => {
     let k = keys.get(sub);
-    if (k === undefined) keys.set(sub, (k = `${arc ? 'arc' : 'standalone'}:${sub}`));
+    if (k === undefined) keys.set(sub, (k = `standalone:${sub}`));
     return k;
   };
   const crossZoneSets = new Set<string>();
@@ -55,12 +57,13 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     let waves = regions.get(p.region);
     if (!waves) regions.set(p.region, (waves = new Map()));
     const waveKey = p.setId !== null && crossZoneSets.has(p.setId) ? CROSS_ZONE : (p.zone ?? NO_ZONE);
-    const unitKey = p.setId ?? groupKey(m.kind === 'arc', p.subscription);
+    const unitKey = p.setId ?? groupKey(p.subscription);
     let units = waves.get(waveKey);
     if (!units) waves.set(waveKey, (units = new Map()));
     let group = units.get(unitKey);
-    if (!group) units.set(unitKey, (group = { first: m, size: 0, uds: new Map() }));
+    if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: new Map() }));
     group.size++;
+    if (m.kind !== 'arc') group.hasVm = true;
     const ud = p.updateDomain ?? -1;
     const list = group.uds.get(ud);
     if (list) list.push(m.id);
@@ -105,7 +108,7 @@ function waveOrder(a: string, b: string): number {
 function planUnit(unitKey: string, group: UnitGroup, zone: string | null, crossZone: boolean, ctx: UnitContext): PlanUnit {
   const first = group.first;
   const p = first.placement;
-  const kind: UnitKind = p.setKind === 'scaleSet' ? 'scaleSet' : p.setKind === 'availabilitySet' ? 'availabilitySet' : first.kind === 'arc' ? 'arc' : 'standalone';
+  const kind: UnitKind = p.setKind === 'scaleSet' ? 'scaleSet' : p.setKind === 'availabilitySet' ? 'availabilitySet' : group.hasVm ? 'standalone' : 'arc';
   const setSize = p.setId ? (ctx.setSizes.get(p.setId) ?? group.size) : group.size;
   const limits = unitLimits(kind, p.setId, setSize, ctx);
   const id = `${ctx.rolloutId}/${ctx.region}/${zone ?? (crossZone ? 'cross-zone' : 'no-zone')}/${unitKey}`;
@@ -128,7 +131,7 @@ function planUnit(unitKey: string, group: UnitGroup, zone: string | null, crossZ
   return {
     id,
     kind,
-    machineKind: first.kind,
+    machineKind: kind === 'standalone' ? 'vm' : first.kind,
     setId: p.setId,
     subscription: p.subscription,
     zone,
@@ -155,7 +158,7 @@ function unitLimits(kind: UnitKind, setId: string | null, setSize: number, ctx: 
   return {
     maxBatch: maxBatchSize(setSize, ctx.standaloneBatchPercent),
     maxUnhealthyInstancePercent: kind === 'availabilitySet' ? 20 : null,
-    maxUnhealthyUpgradedInstancePercent: 20,
+    maxUnhealthyUpgradedInstancePercent: ctx.groupMaxUnhealthyUpgradedPercent,
     pauseBetweenBatchesMs: 0,
     healthWindowMs: DEFAULT_HEALTH_WINDOW_MS,
   };
@@ -193,6 +196,6 @@ function unitReason(kind: UnitKind, setId: string | null, subscription: string, 
     case 'arc':
       return `Arc machines of subscription ${subscription}, spread over batches`;
     default:
-      return `standalone VMs of subscription ${subscription}, spread so they are not all upgraded at once`;
+      return `standalone VMs (and any Arc machines) of subscription ${subscription}, spread so they are not all upgraded at once`;
   }
 }

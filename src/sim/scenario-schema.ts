@@ -146,6 +146,7 @@ const profileOverride = z.object({
   retryVm: duration.optional(),
   gateRecheck: duration.optional(),
   maxPhaseFailurePercent: percent0.optional(),
+  groupMaxUnhealthyUpgradedPercent: percent0.optional(),
 }).strict();
 
 export const scenarioSchema = z.object({

@@ -11,13 +11,11 @@ import type { PublishedVersion } from '../catalog/catalog.js';
 import type { DriverBehaviourInput } from './behaviour.js';
 import { compileBehaviour } from './behaviour.js';
 import type { FleetBehaviour } from '../drivers/sim/failure-model.js';
-import type { EngineState } from '../engine/state.js';
-import { emptyFleet } from '../engine/state.js';
+import { newEngineState } from '../engine/state.js';
 import type { Artifact } from '../model/artifact.js';
 import type { OsType } from '../model/fleet.js';
 import type { RolloutProfileName } from '../model/events.js';
 import type { RolloutProfile } from '../planner/profile.js';
-import { TimeHeap } from '../util/heap.js';
 import { buildFleet } from './fleet-builder.js';
 import type { ScenarioInput } from './scenario-schema.js';
 import { scenarioSchema } from './scenario-schema.js';
@@ -47,7 +45,7 @@ export interface Scenario {
   startMs: number;
   horizonMs: number;
   seed: number;
-  state: EngineState;
+  state: import('../engine/state.js').EngineState;
   behaviour: FleetBehaviour;
   actions: TimedAction[];
   profiles: Partial<Record<RolloutProfileName, Partial<RolloutProfile>>>;
@@ -101,16 +99,7 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
   }
   if (issues.length > 0) throw new ScenarioError(file, issues);
 
-  const state: EngineState = {
-    fleet: fleetResult.fleet,
-    catalog,
-    rollouts: new Map(),
-    timers: new TimeHeap(),
-    pendingActions: new Map(),
-    healthWaiters: new Map(),
-    eventSeq: 0,
-    rolloutSeq: 0,
-  };
+  const state = newEngineState(fleetResult.fleet, catalog);
   return {
     name: input.name,
     description: input.description ?? '',
@@ -158,6 +147,7 @@ function compileProfiles(input: ScenarioInput, issues: ScenarioIssue[]): Scenari
     if (p.retryVm !== undefined) o.retryIntervalVmMs = ms(p.retryVm)!;
     if (p.gateRecheck !== undefined) o.gateRecheckMs = ms(p.gateRecheck)!;
     if (p.maxPhaseFailurePercent !== undefined) o.maxPhaseFailurePercent = p.maxPhaseFailurePercent;
+    if (p.groupMaxUnhealthyUpgradedPercent !== undefined) o.groupMaxUnhealthyUpgradedPercent = p.groupMaxUnhealthyUpgradedPercent;
     if (o.retryIntervalVmMs === 0 || o.retryIntervalArcMs === 0) issues.push({ path: `profiles.${name}`, message: 'retry intervals must be longer than zero' });
     out[name] = o;
   }

@@ -82,7 +82,7 @@ function apply(engine: Engine, a: TimedAction): void {
       engine.setTypeSupport(a.publisher, a.type, a.supported);
       return;
     case 'setAutomaticUpgrade':
-      for (const id of a.machineIds) if (engine.state.fleet.instances.get(a.artifactKey)?.has(id)) engine.setAutomaticUpgrade(id, a.artifactKey, a.enabled, 'scenario');
+      engine.setAutomaticUpgrade(a.machineIds.filter((id) => engine.state.fleet.instances.get(a.artifactKey)?.has(id)), a.artifactKey, a.enabled, 'scenario');
       return;
     case 'manualUpgrade':
       engine.manualUpgrade({ artifact: a.artifact, machineIds: a.machineIds, toVersion: a.version, caller: 'scenario' });
