@@ -354,10 +354,11 @@ test('R10: when a phase fails, the rollout never moves to the next phase', () =>
   assert.deepEqual(outside.map((e) => e.machineId), []);
 });
 
-test('R10: the next phase opens only after every eligible machine of the previous phase was upgraded or at least attempted', () => {
-  // A 25% unhealthy rate stops units (R23) part way; the phase must not be left behind with machines
-  // that were never tried while the rollout moves on to the next region.
+test('R10: the next phase opens only after every unit of the previous one ran or was stopped by R23; stopped machines are attempted after the stop', () => {
+  // A 25% unhealthy rate stops units (R23) part way. The phase gate judges the phase once each unit ran
+  // or stopped; machines a stop left unattempted get the release once the stop's interval passed.
   let opened = 0;
+  let leftByStops = 0;
   const problems: string[] = [];
   for (const seed of [1, 2, 3, 4, 5, 6]) {
     const run = simulate(baseScenario({
@@ -377,12 +378,24 @@ test('R10: the next phase opens only after every eligible machine of the previou
     const next = run.of('phase.started').find((p) => p.phase === 1);
     if (!next) continue;
     opened++;
+    const completed = run.of('phase.completed').find((p) => p.phase === 0);
+    if (!completed || completed.seq > next.seq) problems.push(`seed ${seed}: phase 1 opened without phase 0 completing`);
+    const stops = run.of('gate.breached').filter((g) => g.rule === 'R23' && g.seq < next.seq);
     const tried = new Set(run.of('instance.upgrade.started').filter((e) => e.seq < next.seq).map((e) => e.machineId));
     const skipped = new Set(run.of('instance.skipped').filter((e) => e.seq < next.seq).map((e) => e.machineId));
-    const left = [...run.engine.state.fleet.machines.values()].filter((m) => m.placement.region === 'east' && !tried.has(m.id) && !skipped.has(m.id)).map((m) => m.id);
-    if (left.length > 0) problems.push(`seed ${seed}: phase 1 opened at ${next.time} with ${left.join(', ')} of phase 0 never attempted`);
+    const east = [...run.engine.state.fleet.machines.values()].filter((m) => m.placement.region === 'east');
+    for (const m of east.filter((x) => !tried.has(x.id) && !skipped.has(x.id))) {
+      leftByStops++;
+      const unitKey = m.placement.setId ?? `standalone:${m.placement.subscription}`;
+      const stop = stops.find((g) => (g.scope.setId ?? `standalone:${g.scope.subscription}`) === unitKey);
+      if (!stop) problems.push(`seed ${seed}: ${m.id} unattempted when phase 1 opened, though its unit was never stopped`);
+      const later = run.of('instance.upgrade.started').find((e) => e.machineId === m.id);
+      if (!later) problems.push(`seed ${seed}: ${m.id} was never attempted`);
+      else if (stop && Date.parse(later.time) < Date.parse(stop.time) + 3 * 24 * 3_600_000) problems.push(`seed ${seed}: ${m.id} attempted at ${later.time}, before its unit's stop (${stop.time}) ran out`);
+    }
   }
   assert.ok(opened > 0, 'some run reached phase 1 (the case under test happened)');
+  assert.ok(leftByStops > 0, 'some stop left machines for later (the case under test happened)');
   assert.deepEqual(problems, []);
 });
 

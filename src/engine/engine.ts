@@ -19,7 +19,7 @@ import type { TickContext } from './context.js';
 import { emit, newContext } from './context.js';
 import type { Driver, Observation } from './driver.js';
 import { onActionResult, onHealthDeadline, onRetryDue, skipReason, tryJudgeHealthy } from './instances.js';
-import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, stopRollout, tryStartBatch, wakeForRetry } from './progress.js';
+import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, tryStartBatch, wakeForRetry } from './progress.js';
 import type { EngineState, GateRun, RegionState, RolloutState, Timer, UnitState } from './state.js';
 import { getInstance, refreshMachineHealth } from './state.js';
 

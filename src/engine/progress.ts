@@ -9,9 +9,9 @@
  *
  * A wave moves on when each of its units either ran all its planned batches or was stopped by R23
  * (a stopped unit holds no lock, so the next zone may go). When every unit of a phase ran or stopped,
- * the phase gate judges it: too many failures fail the phase and stop the rollout; otherwise the phase
- * completes once its stopped units resumed and ran too, so no eligible machine of a phase is left
- * unattempted when the next one opens (R10).
+ * the phase gate judges it (R10): too many failures fail the phase and stop the rollout; otherwise the
+ * phase completes. A set stopped by R23 runs its remaining batches after the retry interval, like the
+ * retries of rolled-back instances, under the same locks and gates.
  */
 import { retryIntervalMs } from '../planner/profile.js';
 import { batchScope } from '../planner/types.js';
@@ -313,31 +313,23 @@ function unitPassDone(ctx: TickContext, r: RolloutState, u: UnitState): void {
 }
 
 /** True when every wave of the region started and each unit ran all its batches or is stopped by R23. */
-function regionSettled(r: RolloutState, rs: RegionState): { settled: boolean; complete: boolean } {
+function regionSettled(r: RolloutState, rs: RegionState): boolean {
   const waves = regionWaves(r, rs);
-  if (rs.wave < waves.length) return { settled: false, complete: false };
-  let complete = true;
+  if (rs.wave < waves.length) return false;
   for (const w of waves) {
     for (const p of w.units) {
       const u = r.units.get(p.id)!;
-      if (u.passDone) continue;
-      if (u.status !== 'stopped') return { settled: false, complete: false };
-      complete = false;
+      if (!u.passDone && u.status !== 'stopped') return false;
     }
   }
-  return { settled: true, complete };
+  return true;
 }
 
-/** Judges a phase once all of it ran or stopped (R10); completes it once all of it ran. */
+/** Judges a phase once each of its units ran all its batches or was stopped by R23 (R10). */
 function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   const phase = r.phases[index]!;
   if (phase.status !== 'running' || r.status !== 'running') return;
-  let complete = true;
-  for (const pr of r.plan.phases[index]!.regions) {
-    const state = regionSettled(r, r.regions.get(pr.region)!);
-    if (!state.settled) return;
-    complete &&= state.complete;
-  }
+  for (const pr of r.plan.phases[index]!.regions) if (!regionSettled(r, r.regions.get(pr.region)!)) return;
   const regions = r.plan.phases[index]!.regions.map((p) => p.region);
   const verdict = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent, r.plan.profile.minPhaseFailures);
   if (!verdict.pass) {
@@ -348,7 +340,7 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
     stopRollout(ctx, r, `phase ${index} failed: ${verdict.reason}`);
     return;
   }
-  if (!complete) return; // sets stopped by R23 run again after their wait; the phase waits for them
+  // Units stopped by R23 run again after their wait, like retries; they do not hold the next phase.
   phase.status = 'completed';
   phase.endedAtMs = ctx.now;
   emit(ctx, { type: 'phase.completed', rolloutId: r.id, phase: index, regions, reason: verdict.reason, upgraded: phase.upgraded, unhealthy: phase.unhealthy });
