@@ -219,10 +219,22 @@ describe('opt-out.yaml: disabling and re-enabling automatic upgrade mid-rollout 
   const enableArc = at(r, 4 * HOUR);
   const disablePayments = at(r, 4 * DAY + HOUR + 26 * MINUTE);
 
+  const enablePayments = at(r, 6 * DAY);
+
   test('the rollout completes and the invariants hold (no attempt while opted out)', () => {
     assert.deepEqual(r.violations, []);
     const ro = only(r, 'completed');
     assert.ok(ro.skipped > 0);
+  });
+
+  test('instances skipped while opted out are upgraded after the owners opt back in (R32)', () => {
+    const skipped = new Set(r.of('instance.skipped').map((e) => e.machineId));
+    assert.ok(skipped.size > 0);
+    for (const id of skipped) {
+      assert.ok(r.of('instance.upgrade.succeeded').some((e) => e.machineId === id && ms(e.time) > enablePayments), `${id} is upgraded after P6D`);
+    }
+    const key = 'extension:contoso.patch.guestagent';
+    for (const [id, inst] of r.scenario.state.fleet.instances.get(key)!) assert.equal(inst.installedVersion, '5.0.1.0', `${id} ends at 5.0.1.0`);
   });
 
   test('retries that came due while disabled were dropped, and ran when it was enabled again (R32)', () => {

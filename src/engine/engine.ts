@@ -9,6 +9,7 @@ import type { Artifact } from '../model/artifact.js';
 import { artifactKey } from '../model/artifact.js';
 import type { EngineEvent, RolloutProfileName } from '../model/events.js';
 import type { Machine } from '../model/fleet.js';
+import { isMachineHealthy } from '../model/health.js';
 import { compareVersions, majorOf } from '../model/version.js';
 import { planRollout } from '../planner/plan.js';
 import type { RolloutProfile } from '../planner/profile.js';
@@ -349,7 +350,8 @@ export class Engine {
     if (obs.kind === 'health') {
       const fleet = this.state.fleet;
       if (!fleet.machines.has(obs.machineId)) return;
-      fleet.health.set(obs.machineId, obs.signals);
+      if (isMachineHealthy(obs.signals)) fleet.health.delete(obs.machineId);
+      else fleet.health.set(obs.machineId, obs.signals);
       refreshMachineHealth(fleet, obs.machineId);
       const waiters = this.state.healthWaiters.get(obs.machineId);
       if (!waiters) return;
@@ -429,8 +431,10 @@ function newRolloutState(id: string, key: string, req: RolloutRequest, plan: Rol
   const setRuns = new Map<string, GateRun>();
   plan.phases.forEach((phase, pi) => {
     for (const pr of phase.regions) {
+      let openUnits = 0;
       pr.waves.forEach((w, wi) => {
         for (const u of w.units) {
+          openUnits++;
           // Units of one set share their R23 counters and stop across zones.
           let gateRun = u.setId ? setRuns.get(u.setId) : undefined;
           if (!gateRun) {
@@ -440,7 +444,7 @@ function newRolloutState(id: string, key: string, req: RolloutRequest, plan: Rol
           units.set(u.id, { plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0 });
         }
       });
-      regions.set(pr.region, { region: pr.region, pair: pr.pair, phase: pi, wave: 0, passDone: false, waveRemaining: -1, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
+      regions.set(pr.region, { region: pr.region, pair: pr.pair, phase: pi, wave: 0, passDone: false, waveRemaining: -1, openUnits, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
     }
   });
   return {

@@ -4,13 +4,13 @@
  * Functions here report whether the attempt settled; the caller moves the batch on.
  */
 import type { ExtensionInstance } from '../model/artifact.js';
-import type { InstanceIds } from '../model/events.js';
+import type { EngineEvent, EventBody, InstanceIds } from '../model/events.js';
 import { isInstanceHealthy, unhealthyReason } from '../model/health.js';
 import { compareVersions, majorOf } from '../model/version.js';
 import { retryIntervalMs } from '../planner/profile.js';
 import { isoOf } from './clock.js';
 import type { TickContext } from './context.js';
-import { emit, schedule } from './context.js';
+import { schedule } from './context.js';
 import type { AttemptState, RolloutState, UnitState } from './state.js';
 import { getInstance, refreshMachineHealth } from './state.js';
 
@@ -27,15 +27,22 @@ export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionIns
   return null;
 }
 
-export function ids(r: RolloutState, a: AttemptState, ctx: TickContext): InstanceIds {
-  return {
+type InstanceEventType = Extract<EventBody, InstanceIds>['type'];
+
+/** Emits an instance event with the ids and placement the contract asks for, built in one object. */
+function emitInstance<T extends InstanceEventType>(ctx: TickContext, type: T, r: RolloutState, a: AttemptState, extra: Omit<Extract<EventBody, { type: T }>, 'type' | keyof InstanceIds>): void {
+  ctx.events.push({
+    seq: ++ctx.state.eventSeq,
+    time: isoOf(ctx.now),
+    type,
     rolloutId: r.id,
     batchId: a.batchId,
     machineId: a.machineId,
     placement: ctx.state.fleet.machines.get(a.machineId)!.placement,
     artifact: r.artifact,
     attempt: a.attempt,
-  };
+    ...extra,
+  } as EngineEvent);
 }
 
 /** Marks an attempt final and closes it on the rollout. */
@@ -43,6 +50,8 @@ function finish(r: RolloutState, a: AttemptState, status: 'succeeded' | 'failed'
   a.status = status;
   a.actionKey = null;
   r.open--;
+  // A success needs no record: nothing will look at it again, and a million of them would add up.
+  if (status === 'succeeded') r.attempts.delete(a.machineId);
 }
 
 export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, machineId: string, reason: string): void {
@@ -53,7 +62,7 @@ export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState,
   }
   a.batchId = batchId;
   a.reason = reason;
-  emit(ctx, { type: 'instance.skipped', ...ids(r, a, ctx), reason });
+  emitInstance(ctx, 'instance.skipped', r, a, { reason });
   finish(r, a, 'skipped');
 }
 
@@ -72,7 +81,7 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   inst.desiredVersion = r.toVersion;
   inst.status = 'Transitioning';
   ctx.dirtyInstances.add(inst);
-  emit(ctx, { type: 'instance.upgrade.started', ...ids(r, a, ctx), fromVersion: a.fromVersion, toVersion: r.toVersion });
+  emitInstance(ctx, 'instance.upgrade.started', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
   sendAction(ctx, r, a, 'upgrade', inst, a.fromVersion, r.toVersion);
 }
 
@@ -102,7 +111,7 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
     }
     inst.status = 'Failed';
     refreshMachineHealth(ctx.state.fleet, a.machineId);
-    emit(ctx, { type: 'instance.upgrade.failed', ...ids(r, a, ctx), fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
+    emitInstance(ctx, 'instance.upgrade.failed', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
     countJudged(r, unit, true);
     startRollback(ctx, r, a, inst, reason);
     return false;
@@ -113,14 +122,14 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
     inst.desiredVersion = inst.lastKnownGoodVersion;
     inst.status = 'Succeeded';
     refreshMachineHealth(ctx.state.fleet, a.machineId);
-    emit(ctx, { type: 'instance.rollback.succeeded', ...ids(r, a, ctx), fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion });
+    emitInstance(ctx, 'instance.rollback.succeeded', r, a, { fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion });
     scheduleRetry(ctx, r, a);
     return true;
   }
   inst.status = 'Failed';
   inst.blockedReason = `rollback to ${inst.lastKnownGoodVersion} failed: no automatic attempts until the extension is removed and installed again (R31)`;
   refreshMachineHealth(ctx.state.fleet, a.machineId);
-  emit(ctx, { type: 'instance.rollback.failed', ...ids(r, a, ctx), fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion, reason });
+  emitInstance(ctx, 'instance.rollback.failed', r, a, { fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion, reason });
   a.reason = reason;
   finish(r, a, 'failed');
   return true;
@@ -129,7 +138,7 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
 function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst: ExtensionInstance, reason: string): void {
   a.status = 'rollingBack';
   a.reason = reason;
-  emit(ctx, { type: 'instance.rollback.started', ...ids(r, a, ctx), fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason });
+  emitInstance(ctx, 'instance.rollback.started', r, a, { fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason });
   sendAction(ctx, r, a, 'rollback', inst, inst.installedVersion, inst.lastKnownGoodVersion);
 }
 
@@ -144,7 +153,7 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
   a.status = 'retryWait';
   a.dueAtMs = at;
   schedule(ctx, { at, kind: 'retry', rolloutId: r.id, ref: a.machineId, token: a.attempt });
-  emit(ctx, { type: 'instance.retry.scheduled', ...ids(r, a, ctx), at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
+  emitInstance(ctx, 'instance.retry.scheduled', r, a, { at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
 }
 
 function countJudged(r: RolloutState, unit: UnitState, unhealthy: boolean): void {
@@ -175,7 +184,7 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
   inst.lastKnownGoodVersion = inst.installedVersion;
   ctx.dirtyInstances.add(inst);
   countJudged(r, unit, false);
-  emit(ctx, { type: 'instance.upgrade.succeeded', ...ids(r, a, ctx), fromVersion: a.fromVersion, toVersion: r.toVersion });
+  emitInstance(ctx, 'instance.upgrade.succeeded', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
   finish(r, a, 'succeeded');
   return true;
 }
@@ -186,7 +195,7 @@ export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitSt
   const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
   const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
   removeWaiter(ctx, a.machineId, r.id);
-  emit(ctx, { type: 'instance.health.unhealthy', ...ids(r, a, ctx), fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
+  emitInstance(ctx, 'instance.health.unhealthy', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
   countJudged(r, unit, true);
   startRollback(ctx, r, a, inst, reason);
 }

@@ -48,8 +48,8 @@ function advanceRegion(ctx: TickContext, r: RolloutState, rs: RegionState): void
   try {
     const waves = regionWaves(r, rs);
     while (rs.wave < waves.length) {
-      const units = waves[rs.wave]!.units.map((u) => r.units.get(u.id)!);
       if (rs.waveRemaining < 0) {
+        const units = waves[rs.wave]!.units.map((u) => r.units.get(u.id)!);
         rs.waveRemaining = units.filter((u) => !u.waveSettled).length;
         for (const u of units) if (u.status === 'waiting') u.status = 'ready';
         for (const u of units) tryStartBatch(ctx, r, u);
@@ -156,7 +156,7 @@ function gateRunOpen(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
     run.unhealthyUpgraded = 0;
     return true;
   }
-  u.status = 'stopped';
+  markStopped(r, u);
   schedule(ctx, { at: run.stoppedUntil, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
   settleForWave(ctx, r, u);
   return false;
@@ -182,7 +182,8 @@ function takeRetry(ctx: TickContext, u: UnitState): BatchRun {
 }
 
 function hold(ctx: TickContext, r: RolloutState, u: UnitState, type: 'gate.held' | 'gate.breached', verdict: GateVerdict, status: 'held' | 'stopped', wakeAfterMs: number): void {
-  u.status = status;
+  if (status === 'stopped') markStopped(r, u);
+  else u.status = status;
   emit(ctx, {
     type,
     rolloutId: r.id,
@@ -282,6 +283,7 @@ function wakeSetWaiters(ctx: TickContext, setId: string): void {
 /** A timer woke a paused, held or stopped unit. */
 export function resumeUnit(ctx: TickContext, r: RolloutState, u: UnitState): void {
   if (u.status !== 'paused' && u.status !== 'held' && u.status !== 'stopped') return;
+  if (u.status === 'stopped' && !u.passDone) r.regions.get(u.region)!.openUnits++;
   u.status = 'ready';
   tryStartBatch(ctx, r, u);
 }
@@ -308,21 +310,20 @@ function settleForWave(ctx: TickContext, r: RolloutState, u: UnitState): void {
 
 function unitPassDone(ctx: TickContext, r: RolloutState, u: UnitState): void {
   u.passDone = true;
+  r.regions.get(u.region)!.openUnits--;
   if (u.waveSettled) checkPhase(ctx, r, u.phase); // stopped earlier, finished now: its wave moved on long ago
   else settleForWave(ctx, r, u);
 }
 
 /** True when every wave of the region started and each unit ran all its batches or is stopped by R23. */
 function regionSettled(r: RolloutState, rs: RegionState): boolean {
-  const waves = regionWaves(r, rs);
-  if (rs.wave < waves.length) return false;
-  for (const w of waves) {
-    for (const p of w.units) {
-      const u = r.units.get(p.id)!;
-      if (!u.passDone && u.status !== 'stopped') return false;
-    }
-  }
-  return true;
+  return rs.openUnits === 0 && rs.wave >= regionWaves(r, rs).length;
+}
+
+/** Stops a unit (R23), keeping its region's count of units still at work in step. */
+function markStopped(r: RolloutState, u: UnitState): void {
+  if (u.status !== 'stopped' && !u.passDone) r.regions.get(u.region)!.openUnits--;
+  u.status = 'stopped';
 }
 
 /** Judges a phase once each of its units ran all its batches or was stopped by R23 (R10). */

@@ -19,7 +19,7 @@ export interface FleetState {
   setSizes: Map<string, number>;
   /** artifactKey → machineId → instance. */
   instances: Map<string, Map<string, ExtensionInstance>>;
-  /** Latest health signals per machine; a machine never reported is taken as healthy. */
+  /** Latest signals of machines whose last report was unhealthy; any other machine counts as healthy. */
   health: Map<string, HealthSignals>;
   /** Machines unhealthy for any reason: bad signals or a Failed extension (R20 counts them). */
   unhealthy: Set<string>;
@@ -141,6 +141,8 @@ export interface RegionState {
   passDone: boolean;
   /** Units of the current wave still in their first pass; -1 before the wave starts. */
   waveRemaining: number;
+  /** Units neither done with their planned batches nor stopped by R23; the region is settled at 0. */
+  openUnits: number;
   advancing: boolean;
   /** In-flight batches per zone key; R11 admits only one zone at a time. */
   inflightByZone: Map<string, number>;

@@ -45,5 +45,6 @@ export interface ExtensionInstance extends ArtifactInstance {
   type: string;
   typeHandlerVersion: string;
   autoUpgradeMinorVersion: boolean;
-  settings: Record<string, unknown>;
+  /** Shared and frozen when instances come from one template; replace the object to change it. */
+  settings: Readonly<Record<string, unknown>>;
 }

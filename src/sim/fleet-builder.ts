@@ -36,7 +36,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   const setIds = new Map<string, string>();
   const rng = new Random(seed ^ 0x2545f491);
   addRegions(input, fleet, issues);
-  const ctx: Ctx = { input, catalog, startMs, fleet, issues, setIds, installed: new Map() };
+  const ctx: Ctx = { input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map() };
 
   const region = (name: string, path: string) => {
     const r = fleet.regions.get(name);
@@ -115,6 +115,17 @@ interface Ctx {
   setIds: Map<string, string>;
   /** Resolved starting version per (extension, os, region), so a million machines resolve it once. */
   installed: Map<string, string | null>;
+  /** Equal placements share one frozen object: a million machines have a few thousand placements. */
+  placements: Map<string, Placement>;
+  /** One frozen settings object per extension template. */
+  settings: Map<string, Readonly<Record<string, unknown>>>;
+}
+
+function placementOf(ctx: Ctx, p: Placement): Placement {
+  const key = `${p.region}|${p.zone}|${p.setId}|${p.updateDomain}|${p.faultDomain}|${p.subscription}`;
+  let shared = ctx.placements.get(key);
+  if (!shared) ctx.placements.set(key, (shared = Object.freeze(p)));
+  return shared;
 }
 
 function addRegions(input: ScenarioInput, fleet: FleetState, issues: Issues): void {
@@ -170,7 +181,7 @@ function instancesFor(ctx: Ctx, path: string, machine: Machine, names: string[])
       autoUpgradeMinorVersion: t.autoUpgradeMinorVersion ?? true,
       // R3: on by default on Arc machines; on VMs and scale sets it must be set per extension.
       enableAutomaticUpgrade: t.enableAutomaticUpgrade ?? machine.kind === 'arc',
-      settings: t.settings ?? {},
+      settings: sharedSettings(ctx, ref, t.settings),
       desiredVersion: version,
       installedVersion: version,
       lastKnownGoodVersion: version,
@@ -179,6 +190,12 @@ function instancesFor(ctx: Ctx, path: string, machine: Machine, names: string[])
     };
     addInstance(ctx.fleet, inst);
   }
+}
+
+function sharedSettings(ctx: Ctx, ref: string, settings: Record<string, unknown> | undefined): Readonly<Record<string, unknown>> {
+  let shared = ctx.settings.get(ref);
+  if (!shared) ctx.settings.set(ref, (shared = Object.freeze({ ...settings })));
+  return shared;
 }
 
 function put(ctx: Ctx, path: string, m: Machine, extensions: string[]): void {
@@ -208,8 +225,9 @@ function addScaleSet(ctx: Ctx, path: string, s: ScaleSetSpec): void {
   for (let i = 0; i < s.capacity; i++) {
     const zone = s.zones.length > 0 ? s.zones[i % zoneCount]! : null;
     const inZone = Math.floor(i / zoneCount);
-    const placement: Placement = { region: s.region, zone, setId: id, setKind: 'scaleSet', updateDomain: inZone % s.ud, faultDomain: inZone % s.fd, subscription: s.subscription };
-    put(ctx, path, { id: `${s.name}/${i}`, name: `${s.name}_${i}`, kind: 'scaleSetInstance', os: s.os, resourceGroup: rg, placement }, s.extensions);
+    const placement = placementOf(ctx, { region: s.region, zone, setId: id, setKind: 'scaleSet', updateDomain: inZone % s.ud, faultDomain: inZone % s.fd, subscription: s.subscription });
+    const machineId = `${s.name}/${i}`;
+    put(ctx, path, { id: machineId, name: machineId, kind: 'scaleSetInstance', os: s.os, resourceGroup: rg, placement }, s.extensions);
   }
 }
 
@@ -224,7 +242,7 @@ function addAvailabilitySet(ctx: Ctx, path: string, a: AvailabilitySetSpec): voi
   const rg = a.resourceGroup ?? `rg-${a.subscription}`;
   ctx.fleet.availabilitySets.set(a.name, { id: a.name, name: a.name, region: a.region, subscription: a.subscription, resourceGroup: rg, updateDomainCount: a.ud, faultDomainCount: a.fd });
   for (let i = 0; i < a.vms; i++) {
-    const placement: Placement = { region: a.region, zone: null, setId: a.name, setKind: 'availabilitySet', updateDomain: i % a.ud, faultDomain: i % a.fd, subscription: a.subscription };
+    const placement = placementOf(ctx, { region: a.region, zone: null, setId: a.name, setKind: 'availabilitySet', updateDomain: i % a.ud, faultDomain: i % a.fd, subscription: a.subscription });
     put(ctx, path, { id: `${a.name}-vm${i}`, name: `${a.name}-vm${i}`, kind: 'vm', os: a.os, resourceGroup: rg, placement }, a.extensions);
   }
 }
@@ -232,7 +250,7 @@ function addAvailabilitySet(ctx: Ctx, path: string, a: AvailabilitySetSpec): voi
 interface StandaloneSpec { id: string; kind: MachineKind; region: string; zone: string | null; subscription: string; resourceGroup: string | undefined; os: OsType; extensions: string[] }
 
 function addStandalone(ctx: Ctx, path: string, s: StandaloneSpec): void {
-  const placement: Placement = { region: s.region, zone: s.zone, setId: null, setKind: 'none', updateDomain: null, faultDomain: null, subscription: s.subscription };
+  const placement = placementOf(ctx, { region: s.region, zone: s.zone, setId: null, setKind: 'none', updateDomain: null, faultDomain: null, subscription: s.subscription });
   put(ctx, path, { id: s.id, name: s.id, kind: s.kind, os: s.os, resourceGroup: s.resourceGroup ?? `rg-${s.subscription}`, placement }, s.extensions);
 }
 
@@ -266,5 +284,12 @@ function generate(ctx: Ctx, g: NonNullable<ScenarioInput['fleet']['generate']>, 
   for (let i = 0; i < (g.arcMachines ?? 0); i++) {
     const r = regions[i % regions.length]!;
     addStandalone(ctx, path, { id: `garc${String(i).padStart(7, '0')}`, kind: 'arc', region: r.name, zone: null, subscription: pick(subs), resourceGroup: undefined, os, extensions: g.extensions });
+  }
+  // Standalone VMs fill the fleet up to totalMachines, so a benchmark gets an exact size.
+  const fill = g.totalMachines === undefined ? 0 : g.totalMachines - ctx.fleet.machines.size;
+  for (let i = 0; i < fill; i++) {
+    const r = regions[i % regions.length]!;
+    const zone = r.zones.length > 0 && rng.chance(0.6) ? pick(r.zones) : null;
+    addStandalone(ctx, path, { id: `gfill${String(i).padStart(7, '0')}`, kind: 'vm', region: r.name, zone, subscription: pick(subs), resourceGroup: undefined, os, extensions: g.extensions });
   }
 }

@@ -113,6 +113,8 @@ const generate = z.object({
   availabilitySets: z.object({ count, vms: range }).strict().optional(),
   vms: count.optional(),
   arcMachines: count.optional(),
+  /** Standalone VMs are added until the fleet has this many machines. */
+  totalMachines: count.optional(),
 }).strict();
 
 const selector = {

@@ -29,7 +29,11 @@ export interface SimDriverStats {
 export class SimDriver implements Driver {
   private readonly queue = new TimeHeap<Delivery>();
   private readonly rng: Random;
-  private readonly seen = new Set<string>();
+  /** Keys in flight, and the most recent answered ones: a resend of either is not done again. */
+  private readonly inflight = new Set<string>();
+  private readonly recent = new Set<string>();
+  private readonly recentOrder: string[] = [];
+  private recentNext = 0;
   /** Machines a bad version broke, until it is rolled back: artifactKey per machine. */
   private readonly broken = new Map<string, Set<string>>();
   /** Machines sick for background reasons. */
@@ -55,6 +59,7 @@ export class SimDriver implements Driver {
   deliverDue(t: number, sink: (o: Observation) => void): void {
     while (this.queue.size > 0 && this.queue.peek()!.at <= t) {
       const d = this.queue.pop()!;
+      if (d.obs?.kind === 'actionResult') this.answered(d.obs.key);
       if (d.obs) sink(d.obs);
       if (d.episode) {
         for (const id of d.episode.machines) {
@@ -67,11 +72,11 @@ export class SimDriver implements Driver {
   }
 
   send(action: DriverAction): void {
-    if (this.seen.has(action.key)) {
+    if (this.inflight.has(action.key) || this.recent.has(action.key)) {
       this.stats.duplicateActions++;
       return;
     }
-    this.seen.add(action.key);
+    this.inflight.add(action.key);
     this.stats.actions++;
     const model = modelFor(this.behaviour, action.toVersion);
     const slow = this.isSlow(action.machineId) ? this.behaviour.slowAgents.factor : 1;
@@ -102,6 +107,15 @@ export class SimDriver implements Driver {
     this.markBroken(action.machineId, action.artifactKey, false);
     this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
     this.push(done, { kind: 'health', machineId: action.machineId, signals: this.signals(action.machineId) });
+  }
+
+  private answered(key: string): void {
+    this.inflight.delete(key);
+    const old = this.recentOrder[this.recentNext];
+    if (old !== undefined) this.recent.delete(old);
+    this.recentOrder[this.recentNext] = key;
+    this.recent.add(key);
+    this.recentNext = (this.recentNext + 1) % RECENT_KEYS;
   }
 
   private push(t: number, obs: Observation): void {
@@ -145,6 +159,9 @@ export class SimDriver implements Driver {
     this.queue.push({ at: e.atMs + e.durationMs, episode: { machines, sick: false } });
   }
 }
+
+/** How many answered keys the simulated agents remember (bounded, like a real agent's history). */
+const RECENT_KEYS = 65_536;
 
 /** Agents report on whole seconds. */
 function at(ms: number): number {
