@@ -18,8 +18,19 @@ export interface TickContext {
   dirtyRollouts: Set<RolloutState>;
 }
 
-export function newContext(state: EngineState, now: number): TickContext {
-  return { state, now, events: [], actions: [], dirtyInstances: new Set(), dirtyRollouts: new Set() };
+/** A set that ignores additions: the in-memory store needs no list of what changed. */
+class DiscardingSet<T> extends Set<T> {
+  override add(): this {
+    return this;
+  }
+}
+const DISCARD_INSTANCES = new DiscardingSet<ExtensionInstance>();
+const DISCARD_ROLLOUTS = new DiscardingSet<RolloutState>();
+
+export function newContext(state: EngineState, now: number, trackChanges = true): TickContext {
+  return trackChanges
+    ? { state, now, events: [], actions: [], dirtyInstances: new Set(), dirtyRollouts: new Set() }
+    : { state, now, events: [], actions: [], dirtyInstances: DISCARD_INSTANCES, dirtyRollouts: DISCARD_ROLLOUTS };
 }
 
 export function emit(ctx: TickContext, body: EventBody): void {

@@ -253,7 +253,7 @@ export class Engine {
   /** Runs one unit of work: apply, commit, then send and publish. A failed commit halts the engine. */
   private run<T>(work: (ctx: TickContext) => T): T {
     if (this.halted) throw new Error(`engine halted: ${this.halted}`);
-    const ctx = newContext(this.state, this.clock.now());
+    const ctx = newContext(this.state, this.clock.now(), this.store.tracksChanges);
     const result = work(ctx);
     try {
       this.store.commit({ state: this.state, events: ctx.events, instances: ctx.dirtyInstances, rollouts: ctx.dirtyRollouts });

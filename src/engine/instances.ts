@@ -57,7 +57,8 @@ function finish(r: RolloutState, a: AttemptState, status: 'succeeded' | 'failed'
 export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, machineId: string, reason: string): void {
   let a = r.attempts.get(machineId);
   if (!a) {
-    a = { machineId, unitId: unit.plan.id, batchId, attempt: 0, status: 'skipped', fromVersion: '', actionKey: null, reason, dueAtMs: null };
+    const inst = getInstance(ctx.state.fleet, r.artifactKey, machineId)!;
+    a = { machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'skipped', fromVersion: '', actionKey: null, reason, dueAtMs: null };
     r.attempts.set(machineId, a);
   }
   a.batchId = batchId;
@@ -66,11 +67,11 @@ export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState,
   finish(r, a, 'skipped');
 }
 
-export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, machineId: string): void {
-  const inst = getInstance(ctx.state.fleet, r.artifactKey, machineId)!;
+export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance): void {
+  const machineId = inst.machineId;
   let a = r.attempts.get(machineId);
   if (!a) {
-    a = { machineId, unitId: unit.plan.id, batchId, attempt: 0, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
+    a = { machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
     r.attempts.set(machineId, a);
   }
   a.attempt++;
@@ -95,7 +96,7 @@ function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'u
 
 /** The answer to an upgrade or rollback. Returns true when the attempt settled. */
 export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string): boolean {
-  const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId)!;
+  const inst = a.inst;
   a.actionKey = null;
   ctx.dirtyInstances.add(inst);
   if (kind === 'upgrade') {
@@ -177,7 +178,7 @@ function removeWaiter(ctx: TickContext, machineId: string, rolloutId: string): v
 /** A healthy verdict within the window (R21): the new version becomes last-known-good. */
 export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
   if (a.status !== 'healthWait') return false;
-  const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId)!;
+  const inst = a.inst;
   const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
   if (!isInstanceHealthy(signals, inst.status)) return false;
   removeWaiter(ctx, a.machineId, r.id);
@@ -191,7 +192,7 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
 
 /** R22: not healthy when the window closes, so roll back to last-known-good. */
 export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): void {
-  const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId)!;
+  const inst = a.inst;
   const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
   const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
   removeWaiter(ctx, a.machineId, r.id);
@@ -203,7 +204,7 @@ export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitSt
 /** A retry came due: queue it in its unit, or park it if the operator opted out meanwhile (R5, R32). */
 export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 'ready' | 'parked' | 'ignored' {
   if (a.status !== 'retryWait' || r.status !== 'running') return 'ignored';
-  const inst = getInstance(ctx.state.fleet, r.artifactKey, a.machineId);
+  const inst = a.inst;
   const reason = skipReason(ctx, r, inst);
   if (reason) {
     a.reason = reason;

@@ -22,7 +22,7 @@ import type { GateVerdict } from './gates.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { skipInstance, skipReason, startUpgrade } from './instances.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from './state.js';
-import { getInstance } from './state.js';
+import type { ExtensionInstance } from '../model/artifact.js';
 
 export function openPhase(ctx: TickContext, r: RolloutState, index: number): void {
   const planned = r.plan.phases[index]!;
@@ -99,11 +99,13 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       return;
     }
     const run = planned ? takePlanned(u, planned.id, planned.updateDomain, planned.machineIds) : takeRetry(ctx, u);
-    const toStart: string[] = [];
+    const toStart: ExtensionInstance[] = [];
+    const instances = ctx.state.fleet.instances.get(r.artifactKey);
     for (const id of run.machineIds) {
-      const reason = skipReason(ctx, r, getInstance(ctx.state.fleet, r.artifactKey, id));
+      const inst = instances?.get(id);
+      const reason = skipReason(ctx, r, inst);
       if (reason) skipInstance(ctx, r, u, run.id, id, reason);
-      else toStart.push(id);
+      else toStart.push(inst!);
     }
     if (toStart.length === 0) continue;
     startRun(ctx, r, u, rs, run, toStart, planned ? explainBatch(u.plan, planned) : 'retry of instances rolled back earlier (R30)');
@@ -111,8 +113,8 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
   }
 }
 
-function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState, run: BatchRun, toStart: string[], reason: string): void {
-  run.machineIds = toStart;
+function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState, run: BatchRun, toStart: ExtensionInstance[], reason: string): void {
+  if (toStart.length !== run.machineIds.length) run.machineIds = toStart.map((i) => i.machineId);
   run.unsettled = toStart.length;
   u.inflight = run;
   u.status = 'running';
@@ -124,13 +126,13 @@ function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionSta
     rolloutId: r.id,
     batchId: run.id,
     scope: batchScope(u.plan, u.region, run),
-    instances: toStart,
+    instances: run.machineIds,
     ...(u.plan.kind === 'scaleSet' || u.plan.kind === 'availabilitySet' ? { setSize: u.plan.setSize } : {}),
     limit: u.plan.limits.maxBatch,
     reason,
     ...(run.retry ? { retry: true } : {}),
   });
-  for (const id of toStart) startUpgrade(ctx, r, u, run.id, id);
+  for (const inst of toStart) startUpgrade(ctx, r, u, run.id, inst);
 }
 
 /** Waits for a lock held elsewhere: in this region, its geo-pair, or the set (maybe by another rollout). */

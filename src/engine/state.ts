@@ -85,6 +85,8 @@ export type AttemptStatus =
 
 export interface AttemptState {
   machineId: string;
+  /** The instance being changed; kept here so each step needs no lookup. */
+  inst: ExtensionInstance;
   unitId: string;
   batchId: string;
   attempt: number;

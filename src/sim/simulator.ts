@@ -49,9 +49,8 @@ export function runSimulation(scenario: Scenario, opts: SimOptions = {}): SimRes
   let hitHorizon = false;
 
   for (;;) {
-    const busy = next < actions.length || [...engine.state.rollouts.values()].some((r) => r.status === 'running');
-    if (!busy) break;
-    const t = earliest(actions[next]?.atMs ?? null, driver.nextAt(), engine.nextWakeAt());
+    if (next >= actions.length && !anyRunning(engine)) break;
+    const t = earliest(earliest(actions[next]?.atMs ?? null, driver.nextAt()), engine.nextWakeAt());
     if (t === null) break;
     if (t > horizon) {
       hitHorizon = true;
@@ -67,10 +66,13 @@ export function runSimulation(scenario: Scenario, opts: SimOptions = {}): SimRes
   return { engine, driver, endMs: clock.now(), ticks, hitHorizon };
 }
 
-function earliest(...times: Array<number | null>): number | null {
-  let best: number | null = null;
-  for (const t of times) if (t !== null && (best === null || t < best)) best = t;
-  return best;
+function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
+
+function anyRunning(engine: Engine): boolean {
+  for (const r of engine.state.rollouts.values()) if (r.status === 'running') return true;
+  return false;
 }
 
 function apply(engine: Engine, a: TimedAction): void {

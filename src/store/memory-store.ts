@@ -15,6 +15,7 @@ export class MemoryStore implements Store {
   private state: EngineState | null = null;
   private readonly retained: EngineEvent[] = [];
   private readonly retain: boolean;
+  readonly tracksChanges = false;
   commits = 0;
   eventCount = 0;
 

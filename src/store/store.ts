@@ -15,6 +15,8 @@ export interface Commit {
 }
 
 export interface Store {
+  /** False when the store needs no list of changed records (it shares the engine's working state). */
+  readonly tracksChanges: boolean;
   /** The state saved earlier, or null for a new store. */
   load(): EngineState | null;
   /** Persists one tick's changes atomically; throws if it cannot, and then nothing of the tick counts. */
