@@ -444,7 +444,7 @@ function newRolloutState(id: string, key: string, req: RolloutRequest, plan: Rol
           units.set(u.id, { plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0 });
         }
       });
-      regions.set(pr.region, { region: pr.region, pair: pr.pair, phase: pi, wave: 0, passDone: false, waveRemaining: -1, openUnits, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
+      regions.set(pr.region, { region: pr.region, pair: pr.pair, phase: pi, wave: 0, passDone: false, waveRemaining: -1, openUnits, unfinished: openUnits, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
     }
   });
   return {

@@ -208,6 +208,7 @@ export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 
   const reason = skipReason(ctx, r, inst);
   if (reason) {
     a.reason = reason;
+    emitInstance(ctx, 'instance.skipped', r, a, { reason: `retry not attempted: ${reason}` });
     finish(r, a, 'parked');
     return 'parked';
   }

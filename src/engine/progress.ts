@@ -312,7 +312,9 @@ function settleForWave(ctx: TickContext, r: RolloutState, u: UnitState): void {
 
 function unitPassDone(ctx: TickContext, r: RolloutState, u: UnitState): void {
   u.passDone = true;
-  r.regions.get(u.region)!.openUnits--;
+  const rs = r.regions.get(u.region)!;
+  rs.openUnits--;
+  rs.unfinished--;
   if (u.waveSettled) checkPhase(ctx, r, u.phase); // stopped earlier, finished now: its wave moved on long ago
   else settleForWave(ctx, r, u);
 }
@@ -335,6 +337,8 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   for (const pr of r.plan.phases[index]!.regions) if (!regionSettled(r, r.regions.get(pr.region)!)) return;
   const regions = r.plan.phases[index]!.regions.map((p) => p.region);
   const verdict = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent, r.plan.profile.minPhaseFailures);
+  const stoppedEarly = r.plan.phases[index]!.regions.some((p) => r.regions.get(p.region)!.unfinished > 0);
+  if (verdict.pass && stoppedEarly && phase.upgraded < r.plan.profile.minPhaseSample) return; // too little evidence yet: wait for the stopped sets
   if (!verdict.pass) {
     phase.status = 'failed';
     phase.endedAtMs = ctx.now;

@@ -145,6 +145,8 @@ export interface RegionState {
   waveRemaining: number;
   /** Units neither done with their planned batches nor stopped by R23; the region is settled at 0. */
   openUnits: number;
+  /** Units that have not run all their planned batches (stopped ones included). */
+  unfinished: number;
   advancing: boolean;
   /** In-flight batches per zone key; R11 admits only one zone at a time. */
   inflightByZone: Map<string, number>;

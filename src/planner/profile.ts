@@ -29,8 +29,10 @@ export interface RolloutProfile {
   actionTimeoutMs: number;
   /** A phase fails (and the rollout stops) when more than this share of its upgraded instances turned unhealthy or failed. */
   maxPhaseFailurePercent: number;
-  /** ...and at least this many failed: one flaky machine alone never halts a fleet-wide rollout. */
+  /** ...and at least this many failed. */
   minPhaseFailures: number;
+  /** A phase whose sets were stopped by R23 before this many instances were judged waits for them to run again: too little evidence to move on. */
+  minPhaseSample: number;
   /** The canary is the smallest region with at least this many eligible machines (or the largest if none has). */
   canaryMinMachines: number;
   /** R23's limit applied to standalone groups and availability sets, which have no rolling-upgrade policy. */
@@ -46,7 +48,8 @@ const COMMON = {
   gateRecheckMs: HOUR,
   actionTimeoutMs: 90 * 60_000,
   maxPhaseFailurePercent: 20,
-  minPhaseFailures: 2,
+  minPhaseFailures: 1,
+  minPhaseSample: 10,
   groupMaxUnhealthyUpgradedPercent: 20,
   canaryMinMachines: 10,
 };
@@ -58,7 +61,26 @@ export const PROFILES: Readonly<Record<RolloutProfileName, RolloutProfile>> = Ob
 });
 
 export function profileFor(name: RolloutProfileName, overrides: Partial<RolloutProfile> = {}): RolloutProfile {
-  return { ...PROFILES[name], ...overrides, name };
+  const profile = { ...PROFILES[name], ...overrides, name };
+  const problems = validateProfile(profile);
+  if (problems.length > 0) throw new RangeError(`profile ${name}: ${problems.join('; ')}`);
+  return profile;
+}
+
+/** Settings that would stall or spin the engine (a zero recheck re-checks forever within one tick). */
+export function validateProfile(p: RolloutProfile): string[] {
+  const problems: string[] = [];
+  const atLeast = (field: keyof RolloutProfile, min: number, what: string) => {
+    const v = p[field] as number;
+    if (!(v >= min)) problems.push(`${field} must be at least ${what}, got ${v}`);
+  };
+  atLeast('gateRecheckMs', 60_000, 'one minute');
+  atLeast('retryIntervalArcMs', 60_000, 'one minute');
+  atLeast('retryIntervalVmMs', 60_000, 'one minute');
+  atLeast('actionTimeoutMs', 60_000, 'one minute');
+  atLeast('phaseBakeMs', 0, 'zero');
+  atLeast('boundMs', 1, 'more than zero');
+  return problems;
 }
 
 export function retryIntervalMs(profile: RolloutProfile, kind: 'vm' | 'scaleSetInstance' | 'arc'): number {

@@ -24,8 +24,10 @@ export interface SimResult {
   driver: SimDriver;
   endMs: number;
   ticks: number;
-  /** True when the run reached the horizon with work still open. */
+  /** True when the run reached the horizon with a rollout still running. */
   hitHorizon: boolean;
+  /** Scenario events later than the horizon, never applied. */
+  actionsAfterHorizon: number;
 }
 
 export function runSimulation(scenario: Scenario, opts: SimOptions = {}): SimResult {
@@ -53,7 +55,7 @@ export function runSimulation(scenario: Scenario, opts: SimOptions = {}): SimRes
     const t = earliest(earliest(actions[next]?.atMs ?? null, driver.nextAt()), engine.nextWakeAt());
     if (t === null) break;
     if (t > horizon) {
-      hitHorizon = true;
+      hitHorizon = anyRunning(engine);
       break;
     }
     clock.set(Math.max(t, clock.now()));
@@ -63,7 +65,7 @@ export function runSimulation(scenario: Scenario, opts: SimOptions = {}): SimRes
     ticks++;
     if (opts.onProgress && ticks % every === 0) opts.onProgress(clock.now(), scenario);
   }
-  return { engine, driver, endMs: clock.now(), ticks, hitHorizon };
+  return { engine, driver, endMs: clock.now(), ticks, hitHorizon, actionsAfterHorizon: actions.length - next };
 }
 
 function earliest(a: number | null, b: number | null): number | null {
