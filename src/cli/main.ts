@@ -46,6 +46,12 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
+// `phasewise plan big.yaml | head` closes stdout early: the reader has what it wanted, so stop quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  fail(err);
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

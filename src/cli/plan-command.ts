@@ -7,6 +7,7 @@ import { Engine } from '../engine/engine.js';
 import { describePlan } from '../planner/describe.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { loadScenarioFile } from '../sim/scenario.js';
+import type { TimedAction } from '../sim/scenario.js';
 import { UsageError } from './errors.js';
 
 export function planCommand(file: string, opts: { release: string; detail?: boolean }): void {
@@ -26,8 +27,18 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
   }
   const rollout = engine.publishVersion(release.publisher, release.type, release.version);
   if (!rollout) {
-    process.stdout.write(`${release.publisher}.${release.type} ${release.version} would start no rollout: no instance has it as its automatic target (R1, R2).\n`);
+    process.stdout.write(`${releaseLine(release, n, publishes.length)}\nIt would start no rollout: no instance has ${release.version.version} as its automatic target (R1, R2).\n`);
     return;
   }
-  process.stdout.write(describePlan(rollout.plan, { startMs: release.atMs, ...(opts.detail ? { detail: true } : {}) }) + '\n');
+  process.stdout.write(`${releaseLine(release, n, publishes.length, rollout.plan.rolloutId)}\n${describePlan(rollout.plan, { startMs: release.atMs, ...(opts.detail ? { detail: true } : {}) })}\n`);
+}
+
+/**
+ * The plan is made by a fresh engine, so its rollout is always numbered ro-1 whichever release it is;
+ * this line says which release the plan belongs to.
+ */
+function releaseLine(release: Extract<TimedAction, { kind: 'publish' }>, n: number, of: number, rolloutId?: string): string {
+  const at = new Date(release.atMs).toISOString().slice(0, 16).replace('T', ' ');
+  const line = `Release ${n} of ${of}: ${release.publisher}.${release.type} ${release.version.version}, published ${at} UTC`;
+  return n === 1 || rolloutId === undefined ? line : `${line}; planned on its own, so its rollout is numbered ${rolloutId} below`;
 }

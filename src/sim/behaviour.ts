@@ -2,6 +2,8 @@
 import { Duration } from 'luxon';
 import type { FailureModel, FleetBehaviour } from '../drivers/sim/failure-model.js';
 import { DEFAULT_FAILURE_MODEL } from '../drivers/sim/failure-model.js';
+import type { Region } from '../model/fleet.js';
+import { unknownRegion } from './fleet-builder.js';
 import type { FailureModelInput, ScenarioInput } from './scenario-schema.js';
 
 export type DriverBehaviourInput = NonNullable<ScenarioInput['failures']>;
@@ -20,19 +22,25 @@ function model(input: FailureModelInput | undefined): Partial<FailureModel> {
 
 export function compileBehaviour(
   input: DriverBehaviourInput | undefined,
-  at: (t: string) => number,
+  at: (text: string, path: string) => number,
   setIds: ReadonlyMap<string, string>,
+  regions: ReadonlyMap<string, Region>,
   issues: Array<{ path: string; message: string }>,
 ): FleetBehaviour {
   const versions: Record<string, Partial<FailureModel>> = {};
   for (const [v, m] of Object.entries(input?.versions ?? {})) versions[v] = model(m);
   const background = (input?.background ?? []).flatMap((b, i) => {
+    const path = `failures.background[${i}]`;
     const setId = b.scaleSet === undefined ? undefined : setIds.get(b.scaleSet);
     if (b.scaleSet !== undefined && setId === undefined) {
-      issues.push({ path: `failures.background[${i}].scaleSet`, message: `unknown scale set "${b.scaleSet}"` });
+      issues.push({ path: `${path}.scaleSet`, message: `unknown scale set "${b.scaleSet}"` });
       return [];
     }
-    return [{ atMs: at(b.at), durationMs: Duration.fromISO(b.duration).toMillis(), share: b.share, ...(b.region ? { region: b.region } : {}), ...(setId ? { setId } : {}) }];
+    if (b.region !== undefined && !regions.has(b.region)) {
+      issues.push({ path: `${path}.region`, message: unknownRegion(b.region, regions) });
+      return [];
+    }
+    return [{ atMs: at(b.at, `${path}.at`), durationMs: Duration.fromISO(b.duration).toMillis(), share: b.share, ...(b.region ? { region: b.region } : {}), ...(setId ? { setId } : {}) }];
   });
   return {
     default: { ...DEFAULT_FAILURE_MODEL, ...model(input?.default) },

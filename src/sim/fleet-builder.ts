@@ -9,13 +9,17 @@ import { addInstance, addMachine, emptyFleet } from '../engine/state.js';
 import type { ExtensionInstance } from '../model/artifact.js';
 import type { Machine, MachineKind, OsType, Placement, Region } from '../model/fleet.js';
 import { DEFAULT_HEALTH_WINDOW_MS, validateRegionPairs } from '../model/fleet.js';
-import { withDefaults } from '../model/upgrade-policy.js';
+import { validateRollingPolicy, withDefaults } from '../model/upgrade-policy.js';
 import type { UpgradePolicyInput } from '../model/upgrade-policy.js';
 import { Duration } from 'luxon';
 import { hashUnit, Random } from './random.js';
 import type { ScenarioInput } from './scenario-schema.js';
 
 type Issues = Array<{ path: string; message: string }>;
+
+export function unknownRegion(name: string, regions: ReadonlyMap<string, Region>): string {
+  return `unknown region "${name}"; expected one of: ${[...regions.keys()].slice(0, 12).join(', ')}`;
+}
 
 export interface Selector {
   scaleSet?: string | undefined;
@@ -40,8 +44,14 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
 
   const region = (name: string, path: string) => {
     const r = fleet.regions.get(name);
-    if (!r) issues.push({ path, message: `unknown region "${name}"; expected one of: ${[...fleet.regions.keys()].slice(0, 12).join(', ')}` });
+    if (!r) issues.push({ path, message: unknownRegion(name, fleet.regions) });
     return r;
+  };
+  // Checked once per entry, not once per machine: a set of 500 would repeat the same line 500 times.
+  const checkExtensions = (names: string[] | undefined, path: string) => {
+    for (const [i, ref] of (names ?? []).entries()) {
+      if (!input.extensions[ref]) issues.push({ path: `${path}[${i}]`, message: `unknown extension "${ref}"; expected one of: ${Object.keys(input.extensions).join(', ')}` });
+    }
   };
   const checkZones = (r: Region, zones: string[] | undefined, path: string) => {
     for (const [i, z] of (zones ?? []).entries()) if (!r.zones.includes(z)) issues.push({ path: `${path}[${i}]`, message: `region ${r.name} has no zone "${z}"; it has: ${r.zones.join(', ') || 'none'}` });
@@ -49,6 +59,8 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
 
   (input.fleet.scaleSets ?? []).forEach((s, i) => {
     const path = `fleet.scaleSets[${i}]`;
+    checkExtensions(s.extensions, `${path}.extensions`);
+    checkPolicy(s.upgradePolicy as UpgradePolicyInput | undefined, `${path}.upgradePolicy`, issues);
     const r = region(s.region, `${path}.region`);
     if (!r) return;
     checkZones(r, s.zones, `${path}.zones`);
@@ -59,6 +71,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   });
   (input.fleet.availabilitySets ?? []).forEach((a, i) => {
     const path = `fleet.availabilitySets[${i}]`;
+    checkExtensions(a.extensions, `${path}.extensions`);
     const r = region(a.region, `${path}.region`);
     if (!r) return;
     for (let c = 0; c < (a.count ?? 1); c++) {
@@ -69,6 +82,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   const groups = (list: ScenarioInput['fleet']['vms'], kind: MachineKind, field: string) =>
     (list ?? []).forEach((g, i) => {
       const path = `fleet.${field}[${i}]`;
+      checkExtensions(g.extensions, `${path}.extensions`);
       const r = region(g.region, `${path}.region`);
       if (!r) return;
       checkZones(r, g.zones, `${path}.zones`);
@@ -81,7 +95,10 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
     });
   groups(input.fleet.vms, 'vm', 'vms');
   groups(input.fleet.arcMachines, 'arc', 'arcMachines');
-  if (input.fleet.generate) generate(ctx, input.fleet.generate, rng);
+  if (input.fleet.generate) {
+    checkExtensions(input.fleet.generate.extensions, 'fleet.generate.extensions');
+    generate(ctx, input.fleet.generate, rng);
+  }
 
   return {
     fleet,
@@ -128,6 +145,15 @@ function placementOf(ctx: Ctx, p: Placement): Placement {
   return shared;
 }
 
+/** The set's policy as the engine will see it, with defaults, checked the way the API checks it. */
+function checkPolicy(policy: UpgradePolicyInput | undefined, path: string, issues: Issues): void {
+  for (const problem of validateRollingPolicy(withDefaults(policy).rollingUpgradePolicy)) {
+    // "<field> must be <what>, got <value>" becomes "<path>.<field>: expected <what>, got <value>".
+    const m = /^(\w+) must be (.+)$/.exec(problem);
+    issues.push(m ? { path: `${path}.rollingUpgradePolicy.${m[1]}`, message: `expected ${m[2]}` } : { path: `${path}.rollingUpgradePolicy`, message: problem });
+  }
+}
+
 function addRegions(input: ScenarioInput, fleet: FleetState, issues: Issues): void {
   (input.regions ?? []).forEach((r, i) => {
     if (fleet.regions.has(r.name)) issues.push({ path: `regions[${i}].name`, message: `region "${r.name}" is listed twice` });
@@ -136,12 +162,19 @@ function addRegions(input: ScenarioInput, fleet: FleetState, issues: Issues): vo
   const g = input.fleet.generate?.regions;
   if (g) {
     const prefix = g.prefix ?? 'region';
+    const taken: string[] = [];
     for (let i = 0; i < g.count; i++) {
       const name = `${prefix}${String(i).padStart(2, '0')}`;
+      if (fleet.regions.has(name)) taken.push(name);
       const pairIndex = i % 2 === 0 ? i + 1 : i - 1;
       const pair = pairIndex < g.count ? `${prefix}${String(pairIndex).padStart(2, '0')}` : null;
       const zones = Array.from({ length: g.zones ?? 3 }, (_, z) => String(z + 1));
       fleet.regions.set(name, { name, pair, zones });
+    }
+    // A generated region would silently replace the written-out one of the same name.
+    if (taken.length > 0) {
+      const path = g.prefix === undefined ? 'fleet.generate.regions' : 'fleet.generate.regions.prefix';
+      issues.push({ path, message: `generated region ${taken.join(', ')} already in regions; expected a prefix that gives new names` });
     }
   }
   const regions = [...fleet.regions.values()];
@@ -151,18 +184,11 @@ function addRegions(input: ScenarioInput, fleet: FleetState, issues: Issues): vo
   }
 }
 
-function instancesFor(ctx: Ctx, path: string, machine: Machine, names: string[]): void {
-  for (const [i, ref] of names.entries()) {
+function instancesFor(ctx: Ctx, machine: Machine, names: string[]): void {
+  for (const ref of names) {
+    // Unknown templates and types are reported once, by their entry and by the template check.
     const t = ctx.input.extensions[ref];
-    if (!t) {
-      ctx.issues.push({ path: `${path}.extensions[${i}]`, message: `unknown extension "${ref}"; expected one of: ${Object.keys(ctx.input.extensions).join(', ')}` });
-      continue;
-    }
-    const type = ctx.catalog.getType(t.publisher, t.type);
-    if (!type) {
-      ctx.issues.push({ path: `extensions.${ref}`, message: `${t.publisher}.${t.type} is not in the catalog` });
-      continue;
-    }
+    if (!t || !ctx.catalog.getType(t.publisher, t.type)) continue;
     const memoKey = `${ref}|${machine.os}|${machine.placement.region}`;
     let version = ctx.installed.get(memoKey);
     if (version === undefined) {
@@ -204,7 +230,7 @@ function put(ctx: Ctx, path: string, m: Machine, extensions: string[]): void {
     return;
   }
   addMachine(ctx.fleet, m);
-  instancesFor(ctx, path, m, extensions);
+  instancesFor(ctx, m, extensions);
 }
 
 interface ScaleSetSpec {

@@ -7,20 +7,77 @@ import { z } from 'zod';
 import { isVersion, isVersionPrefix } from '../model/version.js';
 
 const name = z.string().min(1, { error: 'expected a non-empty name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected letters, digits, ".", "_" or "-", starting with a letter or digit' });
-const version = z.string().refine(isVersion, { error: 'expected a version of four numbers such as 1.30.2.0' });
+const VERSION_EXPECTED = 'expected a version of four numbers such as 1.30.2.0';
+const version = z.string().refine(isVersion, { error: VERSION_EXPECTED });
 const versionPrefix = z.string().refine(isVersionPrefix, { error: 'expected a version of one to four numbers such as 1.30' });
 const percent = z.number().int({ error: 'expected a whole percentage from 1 to 100' }).min(1, { error: 'expected a percentage from 1 to 100' }).max(100, { error: 'expected a percentage from 1 to 100' });
 const percent0 = z.number().int({ error: 'expected a whole percentage from 0 to 100' }).min(0, { error: 'expected a percentage from 0 to 100' }).max(100, { error: 'expected a percentage from 0 to 100' });
 const probability = z.number().min(0, { error: 'expected a probability from 0 to 1' }).max(1, { error: 'expected a probability from 0 to 1' });
 const count = z.number().int({ error: 'expected a whole number' }).min(0, { error: 'expected a count of 0 or more' });
 const positive = z.number().int({ error: 'expected a whole number' }).min(1, { error: 'expected a number of 1 or more' });
-const duration = z.string().refine((s) => /^P/.test(s) && Duration.fromISO(s).isValid, { error: 'expected an ISO 8601 duration such as PT6H or P2D' });
-const instant = z.string().refine((s) => (/^P/.test(s) ? Duration.fromISO(s).isValid : DateTime.fromISO(s, { setZone: true }).isValid && /T/.test(s)), {
-  error: 'expected an ISO 8601 instant (2026-01-05T00:00:00Z) or an offset from the start (P1D, PT6H)',
+
+/**
+ * Why `text` is not an ISO 8601 duration of zero or more, or null. Luxon also accepts `PT-1H`,
+ * `-PT5M` and a bare `P`; none of them is a length of time a scenario can use.
+ */
+function durationProblem(text: string): string | null {
+  if (!/^-?P.*\d/.test(text) || !Duration.fromISO(text).isValid) return 'expected an ISO 8601 duration such as PT6H or P2D';
+  if (text.includes('-')) return `expected a positive ISO 8601 duration such as PT6H, not a negative one (${text})`;
+  return null;
+}
+
+/** Limits of a duration field, as ISO durations so the message can quote them. */
+interface DurationRange { min?: string; max?: string; aboveZero?: boolean }
+
+function rangeProblem(text: string, r: DurationRange): string | null {
+  const ms = Duration.fromISO(text).toMillis();
+  const tooShort = r.aboveZero ? ms <= 0 : r.min !== undefined && ms < Duration.fromISO(r.min).toMillis();
+  const tooLong = r.max !== undefined && ms > Duration.fromISO(r.max).toMillis();
+  if (!tooShort && !tooLong) return null;
+  const want = r.max !== undefined ? `from ${r.min ?? 'PT0S'} to ${r.max}` : r.aboveZero ? 'longer than zero' : `of at least ${r.min}`;
+  return `expected a duration ${want}, got ${text}`;
+}
+
+/** A duration of zero or more, within `range` when given; one message per field. */
+function duration(range: DurationRange = {}) {
+  return z.string().superRefine((text, ctx) => {
+    const problem = durationProblem(text) ?? rangeProblem(text, range);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
+
+/** `Z` or an offset such as `+01:00` at the end of the time: without one luxon reads the local zone. */
+const HAS_ZONE = /T[^+-]*(Z|[+-]\d{2}(:?\d{2})?)$/i;
+const INSTANT_EXPECTED = 'expected an ISO 8601 instant (2026-01-05T00:00:00Z) or an offset from the start (P1D, PT6H)';
+
+function instantProblem(text: string): string | null {
+  if (/^-?P/.test(text)) {
+    const problem = durationProblem(text);
+    if (problem === null) return null;
+    const negative = text.includes('-') && Duration.fromISO(text).isValid;
+    return negative ? `expected an offset of zero or more from the start (a positive ISO 8601 duration such as PT6H), not a negative one (${text})` : INSTANT_EXPECTED;
+  }
+  if (!/T/.test(text) || !DateTime.fromISO(text, { setZone: true }).isValid) return INSTANT_EXPECTED;
+  if (!HAS_ZONE.test(text)) return `expected a time zone at the end of ${text}: Z for UTC or an offset such as +01:00 (2026-01-05T00:00:00Z); without one the time would depend on the computer's zone`;
+  return null;
+}
+
+/** An instant with an explicit zone, or an offset of zero or more from `start`. */
+const instant = z.string().superRefine((text, ctx) => {
+  const problem = instantProblem(text);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 const os = z.enum(['linux', 'windows'], { error: 'expected "linux" or "windows"' });
 const zones = z.array(z.string().min(1));
-const latency = z.object({ median: z.number().positive({ error: 'expected seconds above 0' }), p95: z.number().positive({ error: 'expected seconds above 0' }) }).strict();
+/** Zones of a region or a scale set: a zone listed twice would double its share of the instances. */
+const distinctZones = zones.superRefine((list, ctx) => {
+  list.forEach((zone, i) => {
+    if (list.indexOf(zone) < i) ctx.addIssue({ code: 'custom', path: [i], message: `zone "${zone}" is listed twice; expected each zone once` });
+  });
+});
+const latency = z.object({ median: z.number().positive({ error: 'expected seconds above 0' }), p95: z.number().positive({ error: 'expected seconds above 0' }) }).strict().superRefine((l, ctx) => {
+  if (l.p95 < l.median) ctx.addIssue({ code: 'custom', path: ['p95'], message: `expected a 95th percentile of at least the median (${l.median}), got ${l.p95}` });
+});
 
 export const failureModelSchema = z.object({
   installFailure: probability.optional(),
@@ -35,7 +92,8 @@ const rollingUpgradePolicy = z.object({
   maxBatchInstancePercent: percent.optional(),
   maxUnhealthyInstancePercent: percent.optional(),
   maxUnhealthyUpgradedInstancePercent: percent0.optional(),
-  pauseTimeBetweenBatches: z.string().refine((s) => Duration.fromISO(s).isValid, { error: 'expected an ISO 8601 duration such as PT0S' }).optional(),
+  // The sign is checked with the compiled policy (validateRollingPolicy), as the API checks it.
+  pauseTimeBetweenBatches: z.string().refine((s) => /^-?P.*\d/.test(s) && Duration.fromISO(s).isValid, { error: 'expected an ISO 8601 duration such as PT0S' }).optional(),
   enableCrossZoneUpgrade: z.boolean().optional(),
   prioritizeUnhealthyInstances: z.boolean().optional(),
   rollbackFailedInstancesOnPolicyBreach: z.boolean().optional(),
@@ -76,14 +134,14 @@ const placementCommon = {
 const scaleSet = z.object({
   name,
   ...placementCommon,
-  zones: zones.optional(),
+  zones: distinctZones.optional(),
   capacity: positive,
   count: positive.optional(),
   updateDomains: z.number().int().min(1).max(20, { error: 'expected 1 to 20 update domains' }).optional(),
   faultDomains: z.number().int().min(1).max(5, { error: 'expected 1 to 5 fault domains' }).optional(),
   upgradePolicy: upgradePolicy.optional(),
   applicationHealth: z.boolean().optional(),
-  healthGracePeriod: duration.optional(),
+  healthGracePeriod: duration({ min: 'PT10S', max: 'PT2H' }).optional(),
 }).strict();
 
 const availabilitySet = z.object({
@@ -102,7 +160,9 @@ const machineGroup = z.object({
   zones: zones.optional(),
 }).strict();
 
-const range = z.object({ min: positive, max: positive }).strict();
+const range = z.object({ min: positive, max: positive }).strict().superRefine((r, ctx) => {
+  if (r.min > r.max) ctx.addIssue({ code: 'custom', message: `expected min to be at most max, got min ${r.min} and max ${r.max}` });
+});
 
 const generate = z.object({
   regions: z.object({ count: positive, zones: z.number().int().min(0).max(3).optional(), prefix: name.optional() }).strict().optional(),
@@ -142,11 +202,12 @@ const event = z.object({
 });
 
 const profileOverride = z.object({
-  phaseBake: duration.optional(),
-  bound: duration.optional(),
-  retryArc: duration.optional(),
-  retryVm: duration.optional(),
-  gateRecheck: duration.optional(),
+  phaseBake: duration().optional(),
+  bound: duration({ aboveZero: true }).optional(),
+  // A held set is looked at again after gateRecheck; near zero the engine would spin within one instant.
+  retryArc: duration({ min: 'PT1M' }).optional(),
+  retryVm: duration({ min: 'PT1M' }).optional(),
+  gateRecheck: duration({ min: 'PT1M' }).optional(),
   maxPhaseFailurePercent: percent0.optional(),
   groupMaxUnhealthyUpgradedPercent: percent0.optional(),
 }).strict();
@@ -156,10 +217,10 @@ export const scenarioSchema = z.object({
   description: z.string().optional(),
   start: instant,
   seed: z.number().int().optional(),
-  horizon: duration.optional(),
+  horizon: duration({ aboveZero: true }).optional(),
   canaryRegions: z.array(name).optional(),
   profiles: z.object({ standard: profileOverride.optional(), critical: profileOverride.optional(), manual: profileOverride.optional() }).strict().optional(),
-  regions: z.array(z.object({ name, pair: name.nullable().optional(), zones: zones.optional() }).strict()).optional(),
+  regions: z.array(z.object({ name, pair: name.nullable().optional(), zones: distinctZones.optional() }).strict()).optional(),
   catalog: z.array(z.object({
     publisher: z.string().min(1),
     type: z.string().min(1),
@@ -177,9 +238,9 @@ export const scenarioSchema = z.object({
   events: z.array(event).optional(),
   failures: z.object({
     default: failureModelSchema.optional(),
-    versions: z.record(version, failureModelSchema).optional(),
+    versions: z.record(version, failureModelSchema, { error: (iss) => (iss.code === 'invalid_key' ? VERSION_EXPECTED : undefined) }).optional(),
     slowAgents: z.object({ share: probability, factor: z.number().min(1, { error: 'expected a factor of 1 or more' }) }).strict().optional(),
-    background: z.array(z.object({ at: instant, duration, region: name.optional(), scaleSet: name.optional(), share: probability }).strict()).optional(),
+    background: z.array(z.object({ at: instant, duration: duration(), region: name.optional(), scaleSet: name.optional(), share: probability }).strict()).optional(),
   }).strict().optional(),
 }).strict();
 

@@ -6,17 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { DateTime, Duration } from 'luxon';
 import { parse as parseYaml } from 'yaml';
-import { Catalog } from '../catalog/catalog.js';
+import { Catalog, typeKey } from '../catalog/catalog.js';
 import type { PublishedVersion } from '../catalog/catalog.js';
 import type { DriverBehaviourInput } from './behaviour.js';
 import { compileBehaviour } from './behaviour.js';
 import type { FleetBehaviour } from '../drivers/sim/failure-model.js';
 import { newEngineState } from '../engine/state.js';
 import type { Artifact } from '../model/artifact.js';
-import type { OsType } from '../model/fleet.js';
+import type { OsType, Region } from '../model/fleet.js';
+import { symmetricPairs } from '../model/fleet.js';
 import type { RolloutProfileName } from '../model/events.js';
 import type { RolloutProfile } from '../planner/profile.js';
-import { buildFleet } from './fleet-builder.js';
+import { buildFleet, unknownRegion } from './fleet-builder.js';
 import type { ScenarioInput } from './scenario-schema.js';
 import { scenarioSchema } from './scenario-schema.js';
 
@@ -26,10 +27,24 @@ export interface ScenarioIssue {
 }
 
 export class ScenarioError extends Error {
-  constructor(readonly file: string, readonly issues: ScenarioIssue[]) {
-    super(issues.map((i) => `${file}: ${i.path || '(top level)'}: ${i.message}`).join('\n'));
+  readonly issues: ScenarioIssue[];
+  constructor(readonly file: string, issues: ScenarioIssue[]) {
+    const unique = uniqueIssues(issues);
+    super(unique.map((i) => `${file}: ${i.path || '(top level)'}: ${i.message}`).join('\n'));
     this.name = 'ScenarioError';
+    this.issues = unique;
   }
+}
+
+/** One line per distinct problem: a bad reference repeated on every machine of a set is one mistake. */
+function uniqueIssues(issues: readonly ScenarioIssue[]): ScenarioIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.path}\n${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export type TimedAction =
@@ -84,19 +99,20 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
   }
   const input = parsed.data;
   const issues: ScenarioIssue[] = [];
-  const startMs = DateTime.fromISO(input.start, { setZone: true }).toMillis();
-  if (/^P/.test(input.start)) issues.push({ path: 'start', message: 'expected an ISO 8601 instant such as 2026-01-05T00:00:00Z, not an offset' });
-  const at = (text: string) => (/^P/.test(text) ? startMs + Duration.fromISO(text).toMillis() : DateTime.fromISO(text, { setZone: true }).toMillis());
+  const start = compileStart(input.start, issues);
+  const at = timeOf(start, issues);
   const seed = overrides.seed ?? input.seed ?? 1;
 
-  const catalog = buildCatalog(input, startMs, issues);
-  const fleetResult = buildFleet(input, catalog, startMs, seed, issues);
-  const behaviour = compileBehaviour(input.failures as DriverBehaviourInput | undefined, at, fleetResult.setIds, issues);
-  const actions = compileActions(input, at, fleetResult, catalog, seed, issues);
-  const profiles = compileProfiles(input, issues);
-  for (const [i, r] of (input.canaryRegions ?? []).entries()) {
-    if (!fleetResult.fleet.regions.has(r)) issues.push({ path: `canaryRegions[${i}]`, message: `unknown region "${r}"` });
-  }
+  const catalog = buildCatalog(input, start.ms, issues);
+  checkTemplates(input, catalog, issues);
+  const fleetResult = buildFleet(input, catalog, start.ms, seed, issues);
+  const regions = fleetResult.fleet.regions;
+  checkCatalogRegions(input, regions, issues);
+  const behaviour = compileBehaviour(input.failures as DriverBehaviourInput | undefined, at, fleetResult.setIds, regions, issues);
+  checkFailureVersions(input, issues);
+  const actions = compileActions(input, at, start, fleetResult, catalog, seed, issues);
+  const profiles = compileProfiles(input);
+  checkCanaryRegions(input.canaryRegions ?? [], regions, issues);
   if (issues.length > 0) throw new ScenarioError(file, issues);
 
   const state = newEngineState(fleetResult.fleet, catalog);
@@ -104,7 +120,7 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
     name: input.name,
     description: input.description ?? '',
     file,
-    startMs,
+    startMs: start.ms,
     horizonMs: Duration.fromISO(input.horizon ?? DEFAULT_HORIZON).toMillis(),
     seed,
     state,
@@ -112,6 +128,37 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
     actions: actions.sort((a, b) => a.atMs - b.atMs),
     profiles,
     canaryRegions: input.canaryRegions,
+  };
+}
+
+interface Start {
+  text: string;
+  ms: number;
+  /** False when `start` is unusable: checks that compare with it are skipped rather than reported. */
+  known: boolean;
+}
+
+/**
+ * `start` anchors every offset. An offset here is reported once; a stand-in start then lets the
+ * other checks run without reporting follow-on problems (versions published at NaN match nothing).
+ */
+function compileStart(text: string, issues: ScenarioIssue[]): Start {
+  if (/^-?P/.test(text)) {
+    issues.push({ path: 'start', message: 'expected an ISO 8601 instant such as 2026-01-05T00:00:00Z, not an offset' });
+    return { text, ms: 0, known: false };
+  }
+  return { text, ms: DateTime.fromISO(text, { setZone: true }).toMillis(), known: true };
+}
+
+/** The time of an `at` field, instant or offset; an instant before `start` is reported at `path`. */
+type TimeOf = (text: string, path: string) => number;
+
+function timeOf(start: Start, issues: ScenarioIssue[]): TimeOf {
+  return (text, path) => {
+    if (/^P/.test(text)) return start.ms + Duration.fromISO(text).toMillis();
+    const ms = DateTime.fromISO(text, { setZone: true }).toMillis();
+    if (start.known && ms < start.ms) issues.push({ path, message: `expected an instant at or after start (${start.text}), got ${text}` });
+    return ms;
   };
 }
 
@@ -134,38 +181,124 @@ function buildCatalog(input: ScenarioInput, startMs: number, issues: ScenarioIss
   return catalog;
 }
 
-function compileProfiles(input: ScenarioInput, issues: ScenarioIssue[]): Scenario['profiles'] {
+function checkCatalogRegions(input: ScenarioInput, regions: ReadonlyMap<string, Region>, issues: ScenarioIssue[]): void {
+  input.catalog.forEach((t, ti) =>
+    t.versions.forEach((v, vi) =>
+      (v.regions ?? []).forEach((r, ri) => {
+        if (!regions.has(r)) issues.push({ path: `catalog[${ti}].versions[${vi}].regions[${ri}]`, message: unknownRegion(r, regions) });
+      })));
+}
+
+/** Every template must name a catalog type, used or not, and `installed` must be one of its versions. */
+function checkTemplates(input: ScenarioInput, catalog: Catalog, issues: ScenarioIssue[]): void {
+  for (const [name, t] of Object.entries(input.extensions)) {
+    const type = catalog.getType(t.publisher, t.type);
+    if (!type) {
+      const known = catalog.listTypes().map((x) => `${x.publisher}.${x.type}`).join(', ');
+      issues.push({ path: `extensions.${name}`, message: `${t.publisher}.${t.type} is not in the catalog; expected one of: ${known}` });
+      continue;
+    }
+    if (t.installed !== undefined && !type.versions.some((v) => v.version === t.installed)) {
+      issues.push({ path: `extensions.${name}.installed`, message: `${t.installed} is not a catalog version of ${t.publisher}.${t.type}; expected one of: ${type.versions.map((v) => v.version).join(', ')}` });
+    }
+  }
+}
+
+/** A failure model for a version nothing publishes is a typo: it would silently never apply. */
+function checkFailureVersions(input: ScenarioInput, issues: ScenarioIssue[]): void {
+  const known = new Set([...input.catalog.flatMap((t) => t.versions.map((v) => v.version)), ...(input.events ?? []).flatMap((e) => (e.publish ? [e.publish.version] : []))]);
+  for (const key of Object.keys(input.failures?.versions ?? {})) {
+    if (!known.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no catalog entry or publish event has version ${key}; expected one of: ${[...known].join(', ')}` });
+  }
+}
+
+/** Paired regions never share a phase (R10), so a canary phase cannot hold both. */
+function checkCanaryRegions(canary: readonly string[], regions: ReadonlyMap<string, Region>, issues: ScenarioIssue[]): void {
+  const pairs = symmetricPairs([...regions.values()]);
+  canary.forEach((r, i) => {
+    if (!regions.has(r)) {
+      issues.push({ path: `canaryRegions[${i}]`, message: unknownRegion(r, regions) });
+      return;
+    }
+    const j = canary.indexOf(pairs.get(r) ?? '');
+    if (j >= 0 && j < i) issues.push({ path: `canaryRegions[${i}]`, message: `${r} is the geo-pair of ${canary[j]} (canaryRegions[${j}]); expected at most one region of each geo-pair, as paired regions never share a phase` });
+  });
+}
+
+function compileProfiles(input: ScenarioInput): Scenario['profiles'] {
   const out: Scenario['profiles'] = {};
-  const ms = (d: string | undefined) => (d === undefined ? undefined : Duration.fromISO(d).toMillis());
+  const ms = (d: string) => Duration.fromISO(d).toMillis();
   for (const name of ['standard', 'critical', 'manual'] as const) {
     const p = input.profiles?.[name];
     if (!p) continue;
     const o: Partial<RolloutProfile> = {};
-    if (p.phaseBake !== undefined) o.phaseBakeMs = ms(p.phaseBake)!;
-    if (p.bound !== undefined) o.boundMs = ms(p.bound)!;
-    if (p.retryArc !== undefined) o.retryIntervalArcMs = ms(p.retryArc)!;
-    if (p.retryVm !== undefined) o.retryIntervalVmMs = ms(p.retryVm)!;
-    if (p.gateRecheck !== undefined) o.gateRecheckMs = ms(p.gateRecheck)!;
+    if (p.phaseBake !== undefined) o.phaseBakeMs = ms(p.phaseBake);
+    if (p.bound !== undefined) o.boundMs = ms(p.bound);
+    if (p.retryArc !== undefined) o.retryIntervalArcMs = ms(p.retryArc);
+    if (p.retryVm !== undefined) o.retryIntervalVmMs = ms(p.retryVm);
+    if (p.gateRecheck !== undefined) o.gateRecheckMs = ms(p.gateRecheck);
     if (p.maxPhaseFailurePercent !== undefined) o.maxPhaseFailurePercent = p.maxPhaseFailurePercent;
     if (p.groupMaxUnhealthyUpgradedPercent !== undefined) o.groupMaxUnhealthyUpgradedPercent = p.groupMaxUnhealthyUpgradedPercent;
-    if (o.retryIntervalVmMs === 0 || o.retryIntervalArcMs === 0) issues.push({ path: `profiles.${name}`, message: 'retry intervals must be longer than zero' });
     out[name] = o;
   }
   return out;
 }
 
+/** A version of a type and where it comes from: the catalog (before start) or a publish event. */
+interface Release {
+  version: string;
+  atMs: number;
+  /** `events[i]`, or null for the catalog. */
+  event: string | null;
+}
+
+/**
+ * Every version each type will have, by type key, catalog first. A version published twice would
+ * make the catalog refuse the second one in the middle of a run, so it is reported here.
+ */
+function collectReleases(input: ScenarioInput, times: readonly number[], catalog: Catalog, issues: ScenarioIssue[]): Map<string, Release[]> {
+  const releases = new Map<string, Release[]>();
+  for (const t of catalog.listTypes()) releases.set(typeKey(t.publisher, t.type), t.versions.map((v) => ({ version: v.version, atMs: Number.NEGATIVE_INFINITY, event: null })));
+  (input.events ?? []).forEach((e, i) => {
+    const t = e.publish && input.extensions[e.publish.extension];
+    const list = t && releases.get(typeKey(t.publisher, t.type));
+    if (!e.publish || !list) return; // an unknown template or type is reported elsewhere
+    const earlier = list.find((r) => r.version === e.publish!.version);
+    if (earlier) {
+      const where = earlier.event === null ? 'in the catalog' : `published by ${earlier.event}`;
+      issues.push({ path: `events[${i}].publish.version`, message: `${e.publish.version} is already ${where}; expected a version not published before` });
+      return;
+    }
+    list.push({ version: e.publish.version, atMs: times[i]!, event: `events[${i}]` });
+  });
+  return releases;
+}
+
+/** R6 installs exactly the version asked for, so it must be published by the time of the event. */
+function checkManualVersion(releases: readonly Release[], version: string, atMs: number, start: Start, path: string, issues: ScenarioIssue[]): void {
+  const byThen = releases.filter((r) => !start.known || r.atMs <= atMs);
+  if (byThen.some((r) => r.version === version)) return;
+  const later = releases.find((r) => r.version === version);
+  const expected = `expected a version published by then: ${byThen.map((r) => r.version).join(', ')}`;
+  issues.push({ path, message: later ? `${version} is published only later, by ${later.event}; ${expected}` : `${version} is never published; ${expected}` });
+}
+
 function compileActions(
   input: ScenarioInput,
-  at: (t: string) => number,
+  at: TimeOf,
+  start: Start,
   built: ReturnType<typeof buildFleet>,
   catalog: Catalog,
   seed: number,
   issues: ScenarioIssue[],
 ): TimedAction[] {
+  const events = input.events ?? [];
+  const times = events.map((e, i) => at(e.at, `events[${i}].at`));
+  const releases = collectReleases(input, times, catalog, issues);
   const out: TimedAction[] = [];
-  (input.events ?? []).forEach((e, i) => {
+  events.forEach((e, i) => {
     const path = `events[${i}]`;
-    const atMs = at(e.at);
+    const atMs = times[i]!;
     const template = (ref: string, field: string) => {
       const t = input.extensions[ref];
       if (!t) issues.push({ path: `${path}.${field}.extension`, message: `unknown extension "${ref}"; expected one of: ${Object.keys(input.extensions).join(', ')}` });
@@ -174,11 +307,7 @@ function compileActions(
     if (e.publish) {
       const t = template(e.publish.extension, 'publish');
       if (!t) return;
-      const type = catalog.getType(t.publisher, t.type);
-      if (type?.versions.some((v) => v.version === e.publish!.version)) {
-        issues.push({ path: `${path}.publish.version`, message: `${e.publish.version} is already in the catalog` });
-      }
-      for (const [ri, r] of (e.publish.regions ?? []).entries()) if (!built.fleet.regions.has(r)) issues.push({ path: `${path}.publish.regions[${ri}]`, message: `unknown region "${r}"` });
+      for (const [ri, r] of (e.publish.regions ?? []).entries()) if (!built.fleet.regions.has(r)) issues.push({ path: `${path}.publish.regions[${ri}]`, message: unknownRegion(r, built.fleet.regions) });
       out.push({ atMs, kind: 'publish', publisher: t.publisher, type: t.type, version: { version: e.publish.version, os: (e.publish.os ?? ['linux', 'windows']) as OsType[], regions: e.publish.regions ?? null, publishedAtMs: atMs, critical: e.publish.critical ?? false, digest: null } });
       return;
     }
@@ -193,8 +322,13 @@ function compileActions(
     if (!t) return;
     const machineIds = built.select(sel, `${path}.${field}`, seed + i, issues);
     const key = `extension:${t.publisher}.${t.type}`.toLowerCase();
-    if (e.setAutomaticUpgrade) out.push({ atMs, kind: 'setAutomaticUpgrade', artifactKey: key, machineIds, enabled: e.setAutomaticUpgrade.enabled });
-    else out.push({ atMs, kind: 'manualUpgrade', artifact: { kind: 'extension', publisher: t.publisher, type: t.type }, machineIds, version: e.manualUpgrade!.version });
+    if (e.setAutomaticUpgrade) {
+      out.push({ atMs, kind: 'setAutomaticUpgrade', artifactKey: key, machineIds, enabled: e.setAutomaticUpgrade.enabled });
+      return;
+    }
+    const known = releases.get(typeKey(t.publisher, t.type));
+    if (known) checkManualVersion(known, e.manualUpgrade!.version, atMs, start, `${path}.manualUpgrade.version`, issues);
+    out.push({ atMs, kind: 'manualUpgrade', artifact: { kind: 'extension', publisher: t.publisher, type: t.type }, machineIds, version: e.manualUpgrade!.version });
   });
   return out;
 }
