@@ -99,7 +99,7 @@ function toScenario(g: Gen): Record<string, unknown> {
     },
     events,
     failures: {
-      versions: { '1.1.0.0': g.failure, '3.1.0.0': { installFailure: 0.05 } },
+      versions: { '1.1.0.0': g.failure, ...(g.secondExtension ? { '3.1.0.0': { installFailure: 0.05 } } : {}) },
       background: g.background && g.fleet.scaleSets.length > 0 ? [{ at: g.background.at, duration: g.background.duration, scaleSet: 'ss0', share: g.background.share }] : [],
     },
   };

@@ -8,6 +8,8 @@
  * - every unhealthy or failed upgrade is followed by a rollback (R22)
  * - no automatic attempt on an instance whose automatic upgrade is off (R5), none across majors (R1)
  * - attempt numbers of an instance only grow: one idempotency key is never started twice
+ * - a set never has batches of two rollouts in flight (two extensions take turns)
+ * - `seq` strictly increases and `time` never goes back
  */
 import { artifactKey } from '../model/artifact.js';
 import type { BatchScope, EngineEvent } from '../model/events.js';
@@ -36,6 +38,10 @@ export class InvariantChecker {
   private readonly rollouts = new Map<string, RolloutTrack>();
   /** machineId|artifactKey of instances whose automatic upgrade is off. */
   private readonly disabled = new Set<string>();
+  /** In-flight batches per set across rollouts. */
+  private readonly setBatches = new Map<string, number>();
+  private lastSeq = 0;
+  private lastTime = '';
   checked = 0;
 
   constructor(private readonly opts: InvariantOptions) {}
@@ -50,6 +56,10 @@ export class InvariantChecker {
 
   check(e: EngineEvent): void {
     this.checked++;
+    if (e.seq <= this.lastSeq) this.fail(e, `seq did not increase (previous ${this.lastSeq})`);
+    if (e.time < this.lastTime) this.fail(e, `time went back from ${this.lastTime}`);
+    this.lastSeq = e.seq;
+    this.lastTime = e.time;
     if (e.type === 'autoUpgrade.changed') {
       const k = `${e.machineId}|${e.artifactKey}`;
       if (e.enabled) this.disabled.delete(k);
@@ -112,6 +122,8 @@ export class InvariantChecker {
     const key = zoneKey(s);
     for (const [z, n] of zones) if (n > 0 && z !== key) this.fail(e, `zone ${key} of ${s.region} started while zone ${z} has a batch in flight`);
     if (s.setId && (r.setInflight.get(s.setId) ?? 0) > 0) this.fail(e, `a second batch of set ${s.setId} started while one is in flight`);
+    else if (s.setId && (this.setBatches.get(s.setId) ?? 0) > 0) this.fail(e, `set ${s.setId} has a batch of another rollout in flight`);
+    if (s.setId) this.setBatches.set(s.setId, (this.setBatches.get(s.setId) ?? 0) + 1);
     if (e.limit !== undefined && e.instances.length > e.limit) this.fail(e, `${e.instances.length} instances above the batch limit ${e.limit}`);
     if (e.setSize !== undefined && e.setSize > 1 && e.instances.length >= e.setSize) this.fail(e, `whole set of ${e.setSize} in one batch`);
     zones.set(key, (zones.get(key) ?? 0) + 1);
@@ -126,7 +138,10 @@ export class InvariantChecker {
     r.batches.delete(e.batchId);
     const zones = r.regionZones.get(s.region)!;
     zones.set(zoneKey(s), zones.get(zoneKey(s))! - 1);
-    if (s.setId) r.setInflight.set(s.setId, r.setInflight.get(s.setId)! - 1);
+    if (s.setId) {
+      r.setInflight.set(s.setId, r.setInflight.get(s.setId)! - 1);
+      this.setBatches.set(s.setId, this.setBatches.get(s.setId)! - 1);
+    }
   }
 
   private upgradeStarted(e: Extract<EngineEvent, { type: 'instance.upgrade.started' }>, r: RolloutTrack): void {

@@ -1,0 +1,83 @@
+/** The invariant checker itself: each safety invariant, broken on purpose in a hand-written log, is reported. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InvariantChecker } from '../src/audit/invariants.js';
+import type { EngineEvent } from '../src/model/events.js';
+import { baseScenario, simulate } from './helpers/harness.js';
+import { symmetricPairs } from '../src/model/fleet.js';
+
+const pairs = new Map([['east', 'west'], ['west', 'east']]);
+const artifact = { kind: 'extension' as const, publisher: 'P', type: 'A' };
+let seq = 0;
+const at = (minute: number) => new Date(Date.UTC(2026, 0, 5, 0, minute)).toISOString();
+
+function ev(minute: number, body: Record<string, unknown>): EngineEvent {
+  return { seq: ++seq, time: at(minute), ...body } as unknown as EngineEvent;
+}
+const created = (phases: string[][], profile = 'standard') => ev(0, { type: 'rollout.created', rolloutId: 'r', artifact, toVersion: '1.1.0.0', profile, phases, eligible: 10, reason: '' });
+const phase = (minute: number, type: string, n: number) => ev(minute, { type, rolloutId: 'r', phase: n, regions: [] });
+const batch = (minute: number, type: string, id: string, scope: Record<string, unknown>, instances = ['m1'], extra: Record<string, unknown> = {}) =>
+  ev(minute, { type, rolloutId: 'r', batchId: id, scope: { subscription: 's', ...scope }, instances, reason: '', ...extra });
+const instance = (minute: number, type: string, machineId: string, batchId: string, extra: Record<string, unknown> = {}) =>
+  ev(minute, { type, rolloutId: 'r', batchId, machineId, placement: {}, artifact, attempt: 1, fromVersion: '1.0.0.0', toVersion: '1.1.0.0', ...extra });
+
+function check(events: EngineEvent[]): string[] {
+  const c = new InvariantChecker({ pairs });
+  c.onEvents(events);
+  return c.finish();
+}
+
+describe('InvariantChecker', () => {
+  test('R10: a phase holding both regions of a geo-pair', () => {
+    assert.match(check([created([['east', 'west']])]).join(), /geo-pair/);
+  });
+  test('R10: batches in both regions of a pair at once', () => {
+    const v = check([created([['east'], ['west']]), phase(1, 'phase.started', 0), phase(2, 'phase.completed', 0), phase(3, 'phase.started', 1),
+      batch(4, 'batch.started', 'b1', { region: 'east', zone: null }), batch(5, 'batch.started', 'b2', { region: 'west', zone: null })]);
+    assert.match(v.join(), /geo-pair west has one in flight|its geo-pair east/);
+  });
+  test('R10: a phase started before its predecessor completed, and a batch before its phase', () => {
+    const v = check([created([['east'], ['west']]), phase(1, 'phase.started', 0), phase(2, 'phase.started', 1), batch(3, 'batch.started', 'b', { region: 'east', zone: null })]);
+    assert.match(v.join(), /phase 1 started before phase 0 completed/);
+    const w = check([created([['east'], ['west']]), phase(1, 'phase.started', 0), batch(3, 'batch.started', 'b', { region: 'west', zone: null })]);
+    assert.match(w.join(), /before its phase 1 started/);
+  });
+  test('R11: two zones of a region at once', () => {
+    const v = check([created([['east']]), phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b1', { region: 'east', zone: '1' }), batch(3, 'batch.started', 'b2', { region: 'east', zone: '2' })]);
+    assert.match(v.join(), /zone 2 of east started while zone 1/);
+  });
+  test('R13: two batches of one set at once, also across rollouts', () => {
+    const v = check([created([['east']]), phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b1', { region: 'east', zone: '1', setId: 'ss', updateDomain: 0 }), batch(3, 'batch.started', 'b2', { region: 'east', zone: '1', setId: 'ss', updateDomain: 1 })]);
+    assert.match(v.join(), /second batch of set ss/);
+  });
+  test('R14: a batch above its limit, and a whole set at once', () => {
+    const v = check([created([['east']]), phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b1', { region: 'east', zone: '1', setId: 'ss' }, ['a', 'b', 'c'], { limit: 2, setSize: 3 })]);
+    assert.match(v.join(), /above the batch limit 2/);
+    assert.match(v.join(), /whole set of 3/);
+  });
+  test('R22: an unhealthy instance never rolled back', () => {
+    const v = check([created([['east']]), phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b', { region: 'east', zone: null }), instance(2, 'instance.upgrade.started', 'm1', 'b'), instance(8, 'instance.health.unhealthy', 'm1', 'b')]);
+    assert.match(v.join(), /never rolled back/);
+  });
+  test('R5 and R1: an attempt after an opt-out, and one across majors', () => {
+    const v = check([ev(0, { type: 'autoUpgrade.changed', machineId: 'm1', artifactKey: 'extension:p.a', enabled: false, caller: 'op' }), created([['east']]), phase(1, 'phase.started', 0),
+      batch(2, 'batch.started', 'b', { region: 'east', zone: null }, ['m1', 'm2']), instance(2, 'instance.upgrade.started', 'm1', 'b'), instance(2, 'instance.upgrade.started', 'm2', 'b', { toVersion: '2.0.0.0' })]);
+    assert.match(v.join(), /m1 attempted after its automatic upgrade was disabled/);
+    assert.match(v.join(), /across majors 1.0.0.0 → 2.0.0.0/);
+  });
+  test('the same attempt started twice, an instance outside its batch, and seq going back', () => {
+    const events = [created([['east']]), phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b', { region: 'east', zone: null }), instance(2, 'instance.upgrade.started', 'm1', 'b'), instance(3, 'instance.upgrade.started', 'm1', 'b'), instance(4, 'instance.upgrade.started', 'm9', 'nope')];
+    const v = check(events);
+    assert.match(v.join(), /attempt 1 of m1 started again/);
+    assert.match(v.join(), /m9 started outside an in-flight batch/);
+    const back = { ...events[3]!, seq: 1 } as EngineEvent;
+    assert.match(check([...events.slice(0, 3), back]).join(), /seq did not increase/);
+  });
+  test('a real simulated log holds every invariant', () => {
+    const run = simulate(baseScenario({ failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.1, installFailure: 0.05 } } } }));
+    const c = new InvariantChecker({ pairs: symmetricPairs([...run.scenario.state.fleet.regions.values()]) });
+    c.onEvents(run.events);
+    assert.deepEqual(c.finish(), []);
+    assert.equal(c.checked, run.events.length);
+  });
+});
