@@ -106,7 +106,7 @@ describe('every example', () => {
           assert.equal(r.status, 0, r.stderr);
           assert.equal(r.stderr, '');
           assert.ok(p.kind === 'publish');
-          assert.match(r.stdout, new RegExp(`^Plan ro-\\d+: \\S+ → ${p.version.version.replace(/\./g, '\\.')}, (standard|critical) profile\\n`));
+          assert.match(r.stdout, new RegExp(`^Release \\d+ of \\d+: \\S+ ${p.version.version.replace(/\./g, '\\.')}, published .*\\nPlan ro-\\d+: \\S+ → ${p.version.version.replace(/\./g, '\\.')}, (standard|critical) profile\\n`));
           assert.match(r.stdout, /\nPhase 0 — from /);
         }));
       });

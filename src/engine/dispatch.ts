@@ -1,0 +1,81 @@
+/**
+ * What comes in: observations from machines (action results, health reports) and timers that came
+ * due. Each is matched to the attempt or unit it concerns; stale ones (an answer to a settled key, a
+ * timer for an attempt that moved on) are ignored.
+ */
+import { isMachineHealthy } from '../model/health.js';
+import type { TickContext } from './context.js';
+import type { Observation } from './driver.js';
+import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from './instances.js';
+import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, wakeForRetry } from './progress.js';
+import type { RolloutState, Timer, UnitState } from './state.js';
+import { refreshMachineHealth } from './state.js';
+
+export function applyObservation(ctx: TickContext, obs: Observation): void {
+  if (obs.kind === 'health') {
+    const fleet = ctx.state.fleet;
+    if (!fleet.machines.has(obs.machineId)) return;
+    if (isMachineHealthy(obs.signals)) fleet.health.delete(obs.machineId);
+    else fleet.health.set(obs.machineId, obs.signals);
+    refreshMachineHealth(fleet, obs.machineId);
+    const waiters = ctx.state.healthWaiters.get(obs.machineId);
+    if (!waiters) return;
+    for (const w of [...waiters]) {
+      const r = ctx.state.rollouts.get(w.rolloutId)!;
+      const a = r.attempts.get(obs.machineId)!;
+      const u = r.units.get(a.unitId)!;
+      if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a.batchId);
+    }
+    return;
+  }
+  const pending = ctx.state.pendingActions.get(obs.key);
+  if (!pending) return; // late or repeated answer: its key was already settled
+  ctx.state.pendingActions.delete(obs.key);
+  const r = ctx.state.rollouts.get(pending.rolloutId)!;
+  const a = r.attempts.get(pending.machineId)!;
+  if (a.actionKey !== obs.key) return;
+  const u = r.units.get(a.unitId)!;
+  if (onActionResult(ctx, r, u, a, pending.kind, obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'))) settled(ctx, r, u, a.batchId);
+}
+
+function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
+  onInstanceSettled(ctx, r, u, batchId);
+  if (r.open === 0) checkRolloutDone(ctx, r);
+}
+
+export function fireTimer(ctx: TickContext, t: Timer): void {
+  const r = ctx.state.rollouts.get(t.rolloutId);
+  if (!r) return;
+  switch (t.kind) {
+    case 'healthDeadline': {
+      const a = r.attempts.get(t.ref);
+      if (a && a.status === 'healthWait' && a.attempt === t.token) onHealthDeadline(ctx, r, r.units.get(a.unitId)!, a);
+      return;
+    }
+    case 'actionTimeout': {
+      const key = t.token as string;
+      if (!ctx.state.pendingActions.has(key)) return;
+      const minutes = r.plan.profile.actionTimeoutMs / 60_000;
+      applyObservation(ctx, { kind: 'actionResult', key, machineId: t.ref, ok: false, version: '', reason: `no answer from the machine within ${minutes} minutes` });
+      return;
+    }
+    case 'retry': {
+      const a = r.attempts.get(t.ref);
+      if (!a || a.attempt !== t.token) return;
+      const outcome = onRetryDue(ctx, r, a);
+      if (outcome === 'ready') wakeForRetry(ctx, r, r.units.get(a.unitId)!, a.machineId);
+      else if (outcome === 'parked') checkRolloutDone(ctx, r);
+      return;
+    }
+    case 'unitResume': {
+      const u = r.units.get(t.ref);
+      if (u) resumeUnit(ctx, r, u);
+      return;
+    }
+    case 'phaseOpen': {
+      const index = Number(t.ref);
+      if (r.status === 'running' && r.phases[index]?.status === 'baking') openPhase(ctx, r, index);
+      return;
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Creating rollouts: who is eligible for a release (R1, R2), the plan, and the rollout's working state.
+ * A newer release within a major supersedes the running rollout of an older one.
+ */
+import { automaticTarget } from '../catalog/catalog.js';
+import type { Artifact } from '../model/artifact.js';
+import { artifactKey } from '../model/artifact.js';
+import type { RolloutProfileName } from '../model/events.js';
+import type { Machine } from '../model/fleet.js';
+import { compareVersions, majorOf } from '../model/version.js';
+import { planRollout } from '../planner/plan.js';
+import type { RolloutProfile } from '../planner/profile.js';
+import { profileFor } from '../planner/profile.js';
+import type { TickContext } from './context.js';
+import { emit } from './context.js';
+import { openPhase } from './progress.js';
+import type { GateRun, RegionState, RolloutState, UnitState } from './state.js';
+
+/** Engine-wide settings rollouts are created with. */
+export interface RolloutSettings {
+  /** Profile overrides by name, e.g. shorter bakes in a scenario. */
+  profiles?: Partial<Record<RolloutProfileName, Partial<RolloutProfile>>>;
+  canaryRegions?: string[];
+  /** Who automatic actions are attributed to in the log. */
+  platformCaller?: string;
+}
+
+export interface RolloutRequest {
+  artifact: Artifact;
+  toVersion: string;
+  profile: RolloutProfileName;
+  /** Restricts the rollout to these machines (manual upgrades, catch-ups); otherwise every eligible instance. */
+  machineIds?: string[];
+  /** With machineIds: keep only those whose automatic target is toVersion (a catch-up, not a manual upgrade). */
+  automatic?: boolean;
+  caller?: string;
+  reason?: string;
+}
+
+export function startAutomatic(ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, critical: boolean): RolloutState | null {
+  const key = artifactKey(artifact);
+  const major = majorOf(version);
+  for (const r of ctx.state.rollouts.values()) {
+    if (r.artifactKey !== key || r.major !== major || r.status !== 'running' || r.plan.profile.name === 'manual') continue;
+    if (compareVersions(r.toVersion, version) >= 0) return null;
+    r.status = 'cancelled';
+    r.reason = `superseded by ${version}`;
+    r.endedAtMs = ctx.now;
+    ctx.dirtyRollouts.add(r);
+    emit(ctx, { type: 'rollout.cancelled', rolloutId: r.id, reason: r.reason });
+  }
+  return createRollout(ctx, settings, {
+    artifact,
+    toVersion: version,
+    profile: critical ? 'critical' : 'standard',
+    caller: settings.platformCaller ?? 'platform',
+    reason: critical ? `critical security release ${version}: faster rollout (R40)` : `release ${version} published`,
+  });
+}
+
+function eligibleMachines(ctx: TickContext, key: string, req: RolloutRequest): Machine[] {
+  const { fleet, catalog } = ctx.state;
+  const byMachine = fleet.instances.get(key);
+  if (!byMachine) return [];
+  const out: Machine[] = [];
+  if (req.machineIds) {
+    for (const id of req.machineIds) {
+      const inst = byMachine.get(id);
+      const m = fleet.machines.get(id);
+      if (!inst || !m || inst.blockedReason || compareVersions(inst.installedVersion, req.toVersion) === 0) continue;
+      if (req.automatic && automaticTarget(catalog, inst, { os: m.os, region: m.placement.region }, ctx.now).target !== req.toVersion) continue;
+      out.push(m);
+    }
+    return out;
+  }
+  for (const inst of byMachine.values()) {
+    const m = fleet.machines.get(inst.machineId)!;
+    if (automaticTarget(catalog, inst, { os: m.os, region: m.placement.region }, ctx.now).target === req.toVersion) out.push(m);
+  }
+  return out;
+}
+
+export function createRollout(ctx: TickContext, settings: RolloutSettings, req: RolloutRequest): RolloutState | null {
+  const key = artifactKey(req.artifact);
+  const machines = eligibleMachines(ctx, key, req);
+  if (machines.length === 0) return null;
+  const id = `ro-${++ctx.state.rolloutSeq}`;
+  const profile = profileFor(req.profile, settings.profiles?.[req.profile] ?? {});
+  const fleet = ctx.state.fleet;
+  const plan = planRollout({
+    rolloutId: id,
+    artifact: req.artifact,
+    toVersion: req.toVersion,
+    profile,
+    regions: [...fleet.regions.values()],
+    machines,
+    scaleSets: fleet.scaleSets,
+    availabilitySets: fleet.availabilitySets,
+    setSizes: fleet.setSizes,
+    unhealthy: fleet.unhealthy,
+    ...(settings.canaryRegions ? { canaryRegions: settings.canaryRegions } : {}),
+  });
+  const r = newRolloutState(id, key, req, plan, ctx.now, machines.length);
+  ctx.state.rollouts.set(id, r);
+  ctx.dirtyRollouts.add(r);
+  emit(ctx, {
+    type: 'rollout.created',
+    rolloutId: id,
+    artifact: req.artifact,
+    toVersion: req.toVersion,
+    profile: profile.name,
+    phases: plan.phases.map((p) => p.regions.map((x) => x.region)),
+    eligible: machines.length,
+    reason: req.reason ?? '',
+  });
+  openPhase(ctx, r, 0);
+  return r;
+}
+
+function newRolloutState(id: string, key: string, req: RolloutRequest, plan: RolloutState['plan'], now: number, eligible: number): RolloutState {
+  const units = new Map<string, UnitState>();
+  const regions = new Map<string, RegionState>();
+  const setRuns = new Map<string, GateRun>();
+  plan.phases.forEach((phase, pi) => {
+    for (const pr of phase.regions) {
+      let openUnits = 0;
+      pr.waves.forEach((w, wi) => {
+        for (const u of w.units) {
+          openUnits++;
+          // Units of one set share their R23 counters and stop across zones.
+          let gateRun = u.setId ? setRuns.get(u.setId) : undefined;
+          if (!gateRun) {
+            gateRun = { upgraded: 0, unhealthyUpgraded: 0, stoppedUntil: null };
+            if (u.setId) setRuns.set(u.setId, gateRun);
+          }
+          units.set(u.id, { plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0 });
+        }
+      });
+      regions.set(pr.region, { region: pr.region, pair: pr.pair, phase: pi, wave: 0, passDone: false, waveRemaining: -1, openUnits, unfinished: openUnits, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
+    }
+  });
+  return {
+    id,
+    artifact: req.artifact,
+    artifactKey: key,
+    toVersion: req.toVersion,
+    major: majorOf(req.toVersion),
+    plan,
+    status: 'running',
+    reason: null,
+    createdAtMs: now,
+    endedAtMs: null,
+    currentPhase: 0,
+    phases: plan.phases.map(() => ({ status: 'pending', startedAtMs: null, endedAtMs: null, upgraded: 0, unhealthy: 0 })),
+    regions,
+    units,
+    attempts: new Map(),
+    open: eligible,
+    caller: req.caller ?? 'platform',
+  };
+}
+
