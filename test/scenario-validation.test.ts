@@ -174,8 +174,48 @@ const cases: Case[] = [
   { name: 'unknown scale set in an event', change: (s) => s.events.push({ at: 'P2D', setAutomaticUpgrade: { extension: 'agent', scaleSet: 'nope', enabled: false } }), path: 'events[1].setAutomaticUpgrade.scaleSet', expected: 'unknown scale set or availability set "nope"' },
   { name: 'unknown scale set in a background episode', change: (s) => (s.failures = { background: [{ at: 'P1D', duration: 'PT1H', scaleSet: 'nope', share: 0.5 }] }), path: 'failures.background[0].scaleSet', expected: 'unknown scale set "nope"' },
   { name: 'typeHandlerVersion that matches no published version', change: (s) => (s.extensions.agent.typeHandlerVersion = '2.0'), path: 'extensions.agent.typeHandlerVersion', expected: 'no published version of Contoso.Agent matches 2.0' },
-  { name: 'a retry interval of zero', change: (s) => (s.profiles = { standard: { retryVm: 'PT0S' } }), path: 'profiles.standard', expected: 'retry intervals must be longer than zero' },
+  { name: 'a retry interval of zero', change: (s) => (s.profiles = { standard: { retryVm: 'PT0S' } }), path: 'profiles.standard.retryVm', expected: 'expected a duration of at least PT1M, got PT0S' },
   { name: 'a machine name used twice', change: (s) => s.fleet.vms.push({ name: 'jump', region: 'west', subscription: 'prod', count: 1 }), path: 'fleet.vms[1]', expected: 'machine name "jump-0" is used twice' },
+  // Durations and times: nothing negative, nothing that would stall the engine (review item 1).
+  { cli: true, name: 'a gate recheck of zero (the engine would loop within one instant)', change: (s) => (s.profiles = { standard: { gateRecheck: 'PT0S' } }), path: 'profiles.standard.gateRecheck', expected: 'expected a duration of at least PT1M, got PT0S' },
+  { name: 'a gate recheck of one second', change: (s) => (s.profiles = { critical: { gateRecheck: 'PT1S' } }), path: 'profiles.critical.gateRecheck', expected: 'expected a duration of at least PT1M' },
+  { name: 'an Arc retry of 30 seconds', change: (s) => (s.profiles = { manual: { retryArc: 'PT30S' } }), path: 'profiles.manual.retryArc', expected: 'expected a duration of at least PT1M, got PT30S' },
+  { name: 'a negative phase bake (PT-1H)', change: (s) => (s.profiles = { standard: { phaseBake: 'PT-1H' } }), path: 'profiles.standard.phaseBake', expected: 'expected a positive ISO 8601 duration' },
+  { name: 'a negative phase bake (-PT5M)', change: (s) => (s.profiles = { standard: { phaseBake: '-PT5M' } }), path: 'profiles.standard.phaseBake', expected: 'expected a positive ISO 8601 duration' },
+  { name: 'a bound of zero', change: (s) => (s.profiles = { standard: { bound: 'PT0S' } }), path: 'profiles.standard.bound', expected: 'expected a duration longer than zero, got PT0S' },
+  { name: 'a horizon of zero', change: (s) => (s.horizon = 'PT0S'), path: 'horizon', expected: 'expected a duration longer than zero' },
+  { name: 'a negative horizon', change: (s) => (s.horizon = '-P1W'), path: 'horizon', expected: 'expected a positive ISO 8601 duration' },
+  { name: 'a bare P as a duration (luxon reads it as zero)', change: (s) => (s.horizon = 'P'), path: 'horizon', expected: 'expected an ISO 8601 duration such as PT6H or P2D' },
+  { name: 'a negative background episode', change: (s) => (s.failures = { background: [{ at: 'P1D', duration: 'PT-2H', share: 0.5 }] }), path: 'failures.background[0].duration', expected: 'expected a positive ISO 8601 duration' },
+  { name: 'a negative event offset', change: (s) => (s.events[0].at = 'PT-1H'), path: 'events[0].at', expected: 'expected an offset of zero or more from the start' },
+  { cli: true, name: 'an event instant before start', change: (s) => (s.events[0].at = '2026-01-04T23:00:00Z'), path: 'events[0].at', expected: 'expected an instant at or after start (2026-01-05T00:00:00Z), got 2026-01-04T23:00:00Z' },
+  { name: 'a background instant before start', change: (s) => (s.failures = { background: [{ at: '2026-01-01T00:00:00Z', duration: 'PT1H', share: 0.5 }] }), path: 'failures.background[0].at', expected: 'expected an instant at or after start' },
+  { name: 'a health grace period of one second', change: (s) => (s.fleet.scaleSets[0].healthGracePeriod = 'PT1S'), path: 'fleet.scaleSets[0].healthGracePeriod', expected: 'expected a duration from PT10S to PT2H, got PT1S' },
+  { name: 'a health grace period of three hours', change: (s) => (s.fleet.scaleSets[0].healthGracePeriod = 'PT3H'), path: 'fleet.scaleSets[0].healthGracePeriod', expected: 'expected a duration from PT10S to PT2H' },
+  { cli: true, name: 'a negative pause between batches', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { pauseTimeBetweenBatches: 'PT-1M' } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.pauseTimeBetweenBatches', expected: 'expected an ISO 8601 duration such as PT0S, got PT-1M' },
+  // Time zones (item 6).
+  { cli: true, name: 'start without a time zone', change: (s) => (s.start = '2026-01-05T00:00:00'), path: 'start', expected: 'expected a time zone at the end of 2026-01-05T00:00:00: Z for UTC or an offset such as +01:00' },
+  { name: 'an event instant without a time zone', change: (s) => (s.events[0].at = '2026-01-06T08:00'), path: 'events[0].at', expected: 'expected a time zone' },
+  // Versions: published once, published before use, known to failure models (items 2, 3, 5, 10).
+  { cli: true, name: 'the same version published by two events', change: (s) => s.events.push({ at: 'P2D', publish: { extension: 'agent', version: '1.1.0.0' } }), path: 'events[1].publish.version', expected: '1.1.0.0 is already published by events[0]' },
+  { name: 'the same version published through two templates of one type', change: (s) => { s.extensions.agent2 = { ...s.extensions.agent }; s.events.push({ at: 'P2D', publish: { extension: 'agent2', version: '1.1.0.0' } }); }, path: 'events[1].publish.version', expected: 'is already published by events[0]' },
+  { name: 'an unused template whose type is not in the catalog', change: (s) => (s.extensions.ghost = { publisher: 'Nobody', type: 'Ghost', typeHandlerVersion: '1.0' }), path: 'extensions.ghost', expected: 'Nobody.Ghost is not in the catalog; expected one of: Contoso.Agent' },
+  { cli: true, name: 'a manual upgrade to a version never published', change: (s) => s.events.push({ at: 'P2D', manualUpgrade: { extension: 'agent', version: '9.9.9.9' } }), path: 'events[1].manualUpgrade.version', expected: '9.9.9.9 is never published; expected a version published by then: 1.0.0.0, 1.1.0.0' },
+  { name: 'a manual upgrade before its version is published', change: (s) => s.events.push({ at: 'PT30M', manualUpgrade: { extension: 'agent', version: '1.1.0.0' } }), path: 'events[1].manualUpgrade.version', expected: '1.1.0.0 is published only later, by events[0]; expected a version published by then: 1.0.0.0' },
+  { name: 'a failure model for a version nothing publishes', change: (s) => (s.failures = { versions: { '1.3.0.0': { installFailure: 0.5 } } }), path: 'failures.versions.1.3.0.0', expected: 'no catalog entry or publish event has version 1.3.0.0; expected one of: 1.0.0.0, 1.1.0.0' },
+  { name: 'a failure model keyed by a malformed version', change: (s) => (s.failures = { versions: { '1.2': { installFailure: 0.5 } } }), path: 'failures.versions.1.2', expected: 'expected a version of four numbers such as 1.30.2.0' },
+  { name: 'an installed version that is not in the catalog', change: (s) => (s.extensions.agent.installed = '1.5.0.0'), path: 'extensions.agent.installed', expected: '1.5.0.0 is not a catalog version of Contoso.Agent; expected one of: 1.0.0.0' },
+  // Regions (items 4, 8, 9).
+  { name: 'a background episode in an unknown region', change: (s) => (s.failures = { background: [{ at: 'P1D', duration: 'PT1H', region: 'mars', share: 0.5 }] }), path: 'failures.background[0].region', expected: 'unknown region "mars"; expected one of: east, west' },
+  { cli: true, name: 'a generated region with the name of a written-out one', change: (s) => { s.regions.push({ name: 'gen00' }); s.fleet.generate = { regions: { count: 2, prefix: 'gen' }, extensions: ['agent'], vms: 2 }; }, path: 'fleet.generate.regions.prefix', expected: 'generated region name gen00 is already used in regions; expected a prefix that gives new names' },
+  { name: 'a catalog version in an unknown region', change: (s) => s.catalog[0].versions.push({ version: '1.0.1.0', regions: ['east', 'mars'] }), path: 'catalog[0].versions[1].regions[1]', expected: 'unknown region "mars"' },
+  // Ranges and pairs (items 7, 13).
+  { name: 'generated scale sets with min capacity above max', change: (s) => (s.fleet.generate = { extensions: ['agent'], scaleSets: { count: 1, capacity: { min: 50, max: 20 } } }), path: 'fleet.generate.scaleSets.capacity', expected: 'expected min to be at most max, got min 50 and max 20' },
+  { name: 'generated availability sets with min VMs above max', change: (s) => (s.fleet.generate = { extensions: ['agent'], availabilitySets: { count: 1, vms: { min: 3, max: 2 } } }), path: 'fleet.generate.availabilitySets.vms', expected: 'expected min to be at most max' },
+  { name: 'a latency whose p95 is below its median', change: (s) => (s.failures = { default: { installSeconds: { median: 60, p95: 10 } } }), path: 'failures.default.installSeconds.p95', expected: 'expected a 95th percentile of at least the median (60), got 10' },
+  { cli: true, name: 'both regions of a geo-pair as canary regions', change: (s) => (s.canaryRegions = ['east', 'west']), path: 'canaryRegions[1]', expected: 'west is the geo-pair of east (canaryRegions[0]); expected at most one region of each geo-pair' },
+  { name: 'a zone listed twice in a region', change: (s) => (s.regions[0].zones = ['1', '1']), path: 'regions[0].zones[1]', expected: 'zone "1" is listed twice' },
+  { name: 'a zone listed twice in a scale set', change: (s) => (s.fleet.scaleSets[0].zones = ['1', '2', '1']), path: 'fleet.scaleSets[0].zones[2]', expected: 'zone "1" is listed twice' },
   // Files that cannot be parsed.
   { cli: true, name: 'unparseable YAML', text: 'name: broken\nstart: [2026-01-05T00:00:00Z\ncatalog: []\n', path: '(top level)', expected: 'not valid YAML' },
   { cli: true, name: 'invalid JSON', ext: 'json', text: '{ "name": "broken", }', path: '(top level)', expected: 'not valid JSON' },
@@ -217,10 +257,71 @@ describe('phasewise sim rejects bad scenarios with exit code 2, file, path and e
   });
 });
 
+describe('checks that depend on other parts of the file', () => {
+  function issuesOf(raw: unknown): ScenarioError {
+    try {
+      compileScenario(raw, 'inline.yaml');
+    } catch (err) {
+      assert.ok(err instanceof ScenarioError, `expected a ScenarioError, got ${String(err)}`);
+      return err;
+    }
+    assert.fail('the scenario was accepted');
+  }
+
+  test('what the new checks allow: zone offsets, a manual upgrade at its publish time, failure models of released versions', () => {
+    const s = compileScenario(variant((x) => {
+      x.start = '2026-01-05T01:00:00+01:00';
+      x.events.push({ at: '2026-01-05T02:00:00+01:00', manualUpgrade: { extension: 'agent', version: '1.1.0.0' } });
+      x.failures = { versions: { '1.0.0.0': { rollbackFailure: 0.1 }, '1.1.0.0': { installFailure: 0.1 } }, default: { installSeconds: { median: 60, p95: 60 } } };
+      x.profiles = { standard: { phaseBake: 'PT0S', gateRecheck: 'PT1M', retryArc: 'PT1M' } };
+      x.extensions.agent.installed = '1.0.0.0';
+      x.fleet.scaleSets[0].healthGracePeriod = 'PT10S';
+    }), 'inline.yaml');
+    assert.equal(s.startMs, Date.parse('2026-01-05T00:00:00Z'));
+    assert.deepEqual(s.actions.map((a) => [a.kind, a.atMs - s.startMs]), [['publish', 3_600_000], ['manualUpgrade', 3_600_000]]);
+  });
+
+  test('an unknown extension on a scale set of 4 is reported once, not once per instance', () => {
+    const err = issuesOf(variant((s) => {
+      s.fleet.scaleSets[0].extensions.push('nosuch');
+      s.fleet.scaleSets[0].count = 3;
+    }));
+    const lines = err.issues.filter((i) => i.path === 'fleet.scaleSets[0].extensions[1]');
+    assert.equal(lines.length, 1, err.message);
+    assert.match(lines[0]!.message, /unknown extension "nosuch"; expected one of: agent/);
+  });
+
+  test('identical problems are listed once wherever they come from', () => {
+    const issue = { path: 'fleet.vms[0]', message: 'the same problem' };
+    const err = new ScenarioError('f.yaml', [issue, { ...issue }, { path: 'fleet.vms[1]', message: 'the same problem' }]);
+    assert.deepEqual(err.issues.map((i) => i.path), ['fleet.vms[0]', 'fleet.vms[1]']);
+    assert.equal(err.message.split('\n').length, 2);
+  });
+
+  test('start given as an offset is reported alone, without problems that follow from it', () => {
+    const err = issuesOf(variant((s) => {
+      s.start = 'P1D';
+      s.canaryRegions = ['mars'];
+    }));
+    // Before the fix every typeHandlerVersion failed too: versions published at NaN match nothing.
+    assert.deepEqual(err.issues.map((i) => i.path).sort(), ['canaryRegions[0]', 'start'], err.message);
+    assert.match(err.issues.find((i) => i.path === 'start')!.message, /expected an ISO 8601 instant such as 2026-01-05T00:00:00Z, not an offset/);
+  });
+});
+
 describe('phasewise plan validates the same way', { concurrency: 4 }, () => {
   test('a bad percentage', async () => {
     const file = write('plan-percent.yaml', stringify(variant((s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxBatchInstancePercent: 101 } }))));
     await expectRejected(file, 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxBatchInstancePercent', 'expected a percentage from 1 to 100', 'plan');
+  });
+
+  test('--release 2 says which release it plans before the plan (numbered ro-1 by its fresh engine)', async () => {
+    const file = write('plan-release-2.yaml', stringify(variant((s) => s.events.push({ at: 'P1D', publish: { extension: 'agent', version: '1.2.0.0' } }))));
+    const r = await cli('plan', file, '--release', '2');
+    assert.equal(r.status, 0, r.stderr);
+    const [first, second] = r.stdout.split('\n');
+    assert.equal(first, 'Release 2 of 2: Contoso.Agent 1.2.0.0, published 2026-01-06 00:00 UTC; planned on its own, so its rollout is numbered ro-1 below');
+    assert.match(second ?? '', /^Plan ro-1: Contoso\.Agent → 1\.2\.0\.0/);
   });
 
   test('--release beyond the publish events is a usage error', async () => {
@@ -229,6 +330,41 @@ describe('phasewise plan validates the same way', { concurrency: 4 }, () => {
     assert.equal(r.status, 2, r.stderr);
     assert.ok(!STACK_LINE.test(r.stderr), r.stderr);
     assert.equal(r.stderr.trim(), `${file}: the scenario has 1 publish event(s); --release 3 does not exist`);
+  });
+});
+
+describe('stdout closed early (phasewise plan big.yaml | head)', { concurrency: 2 }, () => {
+  /** Runs the CLI and closes its stdout after `afterBytes` bytes (0: at once); the child must exit 0 quietly. */
+  function closedEarly(args: string[], afterBytes: number): Promise<CliResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      let seen = 0;
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      if (afterBytes === 0) child.stdout.destroy();
+      else child.stdout.on('data', (d: Buffer) => { if ((seen += d.length) >= afterBytes) child.stdout.destroy(); });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('error', reject);
+      child.on('close', (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout: '', stderr });
+      });
+    });
+  }
+
+  test('plan of a large fleet, stdout closed after the first chunk', async () => {
+    const r = await closedEarly(['plan', 'examples/large.yaml'], 1);
+    assert.ok(!STACK_LINE.test(r.stderr), `stack trace on stderr:\n${r.stderr}`);
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
+  });
+
+  test('sim, stdout closed before anything is written', async () => {
+    const file = write('epipe.yaml', stringify(valid()));
+    const r = await closedEarly(['sim', file, '--quiet'], 0);
+    assert.ok(!STACK_LINE.test(r.stderr), `stack trace on stderr:\n${r.stderr}`);
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
   });
 });
 

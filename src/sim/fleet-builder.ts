@@ -17,6 +17,7 @@ import type { ScenarioInput } from './scenario-schema.js';
 
 type Issues = Array<{ path: string; message: string }>;
 
+/** The message for a region name that is neither written out nor generated. */
 export function unknownRegion(name: string, regions: ReadonlyMap<string, Region>): string {
   return `unknown region "${name}"; expected one of: ${[...regions.keys()].slice(0, 12).join(', ')}`;
 }
@@ -174,7 +175,8 @@ function addRegions(input: ScenarioInput, fleet: FleetState, issues: Issues): vo
     // A generated region would silently replace the written-out one of the same name.
     if (taken.length > 0) {
       const path = g.prefix === undefined ? 'fleet.generate.regions' : 'fleet.generate.regions.prefix';
-      issues.push({ path, message: `generated region ${taken.join(', ')} already in regions; expected a prefix that gives new names` });
+      const names = taken.length === 1 ? `region name ${taken[0]} is` : `region names ${taken.join(', ')} are`;
+      issues.push({ path, message: `generated ${names} already used in regions; expected a prefix that gives new names` });
     }
   }
   const regions = [...fleet.regions.values()];
