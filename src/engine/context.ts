@@ -1,36 +1,51 @@
 /**
- * What one tick (or one command) works with: the state, the instant, and the outbox of events and
- * actions that leave only after the tick's changes are committed.
+ * What one tick (or one command) works with: the state, the instant, the outbox of events and actions
+ * that leave only after the tick's changes are committed, and (for stores that keep their own copy)
+ * the records the tick changed.
  */
-import type { EventBody, EngineEvent } from '../model/events.js';
 import type { ExtensionInstance } from '../model/artifact.js';
-import type { DriverAction } from './driver.js';
+import type { EventBody, EngineEvent } from '../model/events.js';
 import { isoOf } from './clock.js';
-import type { EngineState, RolloutState, Timer } from './state.js';
+import type { DriverAction } from './driver.js';
+import type { AttemptState, EngineState, GateRun, RegionState, RolloutState, Timer, UnitState } from './state.js';
+
+/** The records one tick changed; the Store writes exactly these in one transaction. */
+export interface Changes {
+  instances: Set<ExtensionInstance>;
+  /** Rollout rows with their phases. */
+  rollouts: Set<RolloutState>;
+  /** Rollouts created in this tick: their plans are written once. */
+  created: RolloutState[];
+  units: Set<UnitState>;
+  regions: Set<RegionState>;
+  gateRuns: Set<GateRun>;
+  attempts: Set<AttemptState>;
+  timersAdded: Timer[];
+  timersFired: Timer[];
+  answered: Array<{ key: string; ok: boolean }>;
+  /** Machines whose health signals changed. */
+  health: Set<string>;
+  catalog: boolean;
+}
 
 export interface TickContext {
   state: EngineState;
   now: number;
   events: EngineEvent[];
   actions: DriverAction[];
-  /** Instances and rollouts changed in this tick, for the store's commit. */
-  dirtyInstances: Set<ExtensionInstance>;
-  dirtyRollouts: Set<RolloutState>;
+  /** Null when the store shares the engine's working state and needs no list of changes. */
+  changes: Changes | null;
 }
-
-/** A set that ignores additions: the in-memory store needs no list of what changed. */
-class DiscardingSet<T> extends Set<T> {
-  override add(): this {
-    return this;
-  }
-}
-const DISCARD_INSTANCES = new DiscardingSet<ExtensionInstance>();
-const DISCARD_ROLLOUTS = new DiscardingSet<RolloutState>();
 
 export function newContext(state: EngineState, now: number, trackChanges = true): TickContext {
-  return trackChanges
-    ? { state, now, events: [], actions: [], dirtyInstances: new Set(), dirtyRollouts: new Set() }
-    : { state, now, events: [], actions: [], dirtyInstances: DISCARD_INSTANCES, dirtyRollouts: DISCARD_ROLLOUTS };
+  return { state, now, events: [], actions: [], changes: trackChanges ? emptyChanges() : null };
+}
+
+function emptyChanges(): Changes {
+  return {
+    instances: new Set(), rollouts: new Set(), created: [], units: new Set(), regions: new Set(), gateRuns: new Set(),
+    attempts: new Set(), timersAdded: [], timersFired: [], answered: [], health: new Set(), catalog: false,
+  };
 }
 
 export function emit(ctx: TickContext, body: EventBody): void {
@@ -38,6 +53,18 @@ export function emit(ctx: TickContext, body: EventBody): void {
   ctx.events.push(event);
 }
 
-export function schedule(ctx: TickContext, timer: Timer): void {
-  ctx.state.timers.push(timer);
+export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): void {
+  const t = { ...timer, id: ++ctx.state.timerSeq } as Timer;
+  ctx.state.timers.push(t);
+  ctx.changes?.timersAdded.push(t);
 }
+
+// Marking what changed: cheap no-ops for the in-memory store.
+export const changed = {
+  instance(ctx: TickContext, x: ExtensionInstance): void { ctx.changes?.instances.add(x); },
+  rollout(ctx: TickContext, x: RolloutState): void { ctx.changes?.rollouts.add(x); },
+  unit(ctx: TickContext, x: UnitState): void { ctx.changes?.units.add(x); },
+  region(ctx: TickContext, x: RegionState): void { ctx.changes?.regions.add(x); },
+  gateRun(ctx: TickContext, x: GateRun): void { ctx.changes?.gateRuns.add(x); },
+  attempt(ctx: TickContext, x: AttemptState): void { ctx.changes?.attempts.add(x); },
+};

@@ -17,6 +17,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     if (!fleet.machines.has(obs.machineId)) return;
     if (isMachineHealthy(obs.signals)) fleet.health.delete(obs.machineId);
     else fleet.health.set(obs.machineId, obs.signals);
+    ctx.changes?.health.add(obs.machineId);
     refreshMachineHealth(fleet, obs.machineId);
     const waiters = ctx.state.healthWaiters.get(obs.machineId);
     if (!waiters) return;
@@ -31,6 +32,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
   const pending = ctx.state.pendingActions.get(obs.key);
   if (!pending) return; // late or repeated answer: its key was already settled
   ctx.state.pendingActions.delete(obs.key);
+  ctx.changes?.answered.push({ key: obs.key, ok: obs.ok });
   const r = ctx.state.rollouts.get(pending.rolloutId)!;
   const a = r.attempts.get(pending.machineId)!;
   if (a.actionKey !== obs.key) return;
@@ -44,6 +46,7 @@ function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: strin
 }
 
 export function fireTimer(ctx: TickContext, t: Timer): void {
+  ctx.changes?.timersFired.push(t);
   const r = ctx.state.rollouts.get(t.rolloutId);
   if (!r) return;
   switch (t.kind) {

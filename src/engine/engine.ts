@@ -10,7 +10,7 @@ import { majorOf } from '../model/version.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from './clock.js';
 import type { TickContext } from './context.js';
-import { emit, newContext } from './context.js';
+import { changed, emit, newContext } from './context.js';
 import { applyObservation, fireTimer } from './dispatch.js';
 import type { Driver, Observation } from './driver.js';
 import { onRetryDue } from './instances.js';
@@ -88,6 +88,7 @@ export class Engine {
   publishVersion(publisher: string, type: string, version: PublishedVersion): RolloutState | null {
     return this.run((ctx) => {
       this.state.catalog.publish(publisher, type, version);
+      if (ctx.changes) ctx.changes.catalog = true;
       const t = this.state.catalog.getType(publisher, type)!;
       emit(ctx, { type: 'release.published', artifact: { kind: 'extension', publisher: t.publisher, type: t.type }, version: version.version, critical: version.critical, os: version.os });
       return startAutomatic(ctx, this.opts, { kind: 'extension', publisher: t.publisher, type: t.type }, version.version, version.critical);
@@ -98,6 +99,7 @@ export class Engine {
   setTypeSupport(publisher: string, type: string, supports: boolean): RolloutState[] {
     return this.run((ctx) => {
       const t = this.state.catalog.addType(publisher, type, supports);
+      if (ctx.changes) ctx.changes.catalog = true;
       if (!supports) return [];
       const artifact: Artifact = { kind: 'extension', publisher: t.publisher, type: t.type };
       const newestByMajor = new Map<number, PublishedVersion>();
@@ -129,7 +131,7 @@ export class Engine {
         const inst = getInstance(this.state.fleet, key, id)!;
         if (inst.enableAutomaticUpgrade === enabled) continue;
         inst.enableAutomaticUpgrade = enabled;
-        ctx.dirtyInstances.add(inst);
+        changed.instance(ctx, inst);
         emit(ctx, { type: 'autoUpgrade.changed', machineId: id, artifactKey: key, enabled, caller });
         if (enabled && !resumeIn(ctx, key, id)) behind.push(id);
       }
@@ -144,7 +146,7 @@ export class Engine {
       r.status = 'cancelled';
       r.reason = reason;
       r.endedAtMs = ctx.now;
-      ctx.dirtyRollouts.add(r);
+      changed.rollout(ctx, r);
       emit(ctx, { type: 'rollout.cancelled', rolloutId, reason });
     });
   }
@@ -156,7 +158,7 @@ export class Engine {
       if (r.status !== 'stopped') throw new Error(`rollout ${rolloutId} is ${r.status}, not stopped`);
       r.status = 'running';
       r.reason = null;
-      ctx.dirtyRollouts.add(r);
+      changed.rollout(ctx, r);
       emit(ctx, { type: 'rollout.resumed', rolloutId, reason: `resumed by ${caller}; failures so far acknowledged` });
       for (const a of r.attempts.values()) {
         if (a.status === 'retryWait' && a.dueAtMs !== null && a.dueAtMs <= ctx.now && onRetryDue(ctx, r, a) === 'ready') {
@@ -187,7 +189,7 @@ export class Engine {
     const ctx = newContext(this.state, this.clock.now(), this.store.tracksChanges);
     const result = work(ctx);
     try {
-      this.store.commit({ state: this.state, events: ctx.events, instances: ctx.dirtyInstances, rollouts: ctx.dirtyRollouts });
+      this.store.commit({ state: this.state, events: ctx.events, actions: ctx.actions, changes: ctx.changes });
     } catch (err) {
       this.halted = `store commit failed: ${(err as Error).message}`;
       throw err;

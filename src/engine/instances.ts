@@ -10,7 +10,7 @@ import { compareVersions, majorOf } from '../model/version.js';
 import { retryIntervalMs } from '../planner/profile.js';
 import { isoOf } from './clock.js';
 import type { TickContext } from './context.js';
-import { schedule } from './context.js';
+import { changed, schedule } from './context.js';
 import type { AttemptState, RolloutState, UnitState } from './state.js';
 import { getInstance, refreshMachineHealth } from './state.js';
 
@@ -31,6 +31,7 @@ type InstanceEventType = Extract<EventBody, InstanceIds>['type'];
 
 /** Emits an instance event with the ids and placement the contract asks for, built in one object. */
 function emitInstance<T extends InstanceEventType>(ctx: TickContext, type: T, r: RolloutState, a: AttemptState, extra: Omit<Extract<EventBody, { type: T }>, 'type' | keyof InstanceIds>): void {
+  changed.attempt(ctx, a); // every step of an attempt is logged, so this marks it changed too
   ctx.events.push({
     seq: ++ctx.state.eventSeq,
     time: isoOf(ctx.now),
@@ -46,7 +47,9 @@ function emitInstance<T extends InstanceEventType>(ctx: TickContext, type: T, r:
 }
 
 /** Marks an attempt final and closes it on the rollout. */
-function finish(r: RolloutState, a: AttemptState, status: 'succeeded' | 'failed' | 'skipped' | 'rolledBack' | 'parked'): void {
+function finish(ctx: TickContext, r: RolloutState, a: AttemptState, status: 'succeeded' | 'failed' | 'skipped' | 'rolledBack' | 'parked'): void {
+  changed.attempt(ctx, a);
+  changed.rollout(ctx, r);
   a.status = status;
   a.actionKey = null;
   r.open--;
@@ -58,20 +61,20 @@ export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState,
   let a = r.attempts.get(machineId);
   if (!a) {
     const inst = getInstance(ctx.state.fleet, r.artifactKey, machineId)!;
-    a = { machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'skipped', fromVersion: '', actionKey: null, reason, dueAtMs: null };
+    a = { rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'skipped', fromVersion: '', actionKey: null, reason, dueAtMs: null };
     r.attempts.set(machineId, a);
   }
   a.batchId = batchId;
   a.reason = reason;
   emitInstance(ctx, 'instance.skipped', r, a, { reason });
-  finish(r, a, 'skipped');
+  finish(ctx, r, a, 'skipped');
 }
 
 export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance): void {
   const machineId = inst.machineId;
   let a = r.attempts.get(machineId);
   if (!a) {
-    a = { machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
+    a = { rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
     r.attempts.set(machineId, a);
   }
   a.attempt++;
@@ -81,7 +84,7 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   a.reason = null;
   inst.desiredVersion = r.toVersion;
   inst.status = 'Transitioning';
-  ctx.dirtyInstances.add(inst);
+  changed.instance(ctx, inst);
   emitInstance(ctx, 'instance.upgrade.started', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
   sendAction(ctx, r, a, 'upgrade', inst, a.fromVersion, r.toVersion);
 }
@@ -98,7 +101,8 @@ function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'u
 export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string): boolean {
   const inst = a.inst;
   a.actionKey = null;
-  ctx.dirtyInstances.add(inst);
+  changed.instance(ctx, inst);
+  changed.attempt(ctx, a);
   if (kind === 'upgrade') {
     if (ok) {
       inst.installedVersion = r.toVersion;
@@ -113,7 +117,7 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
     inst.status = 'Failed';
     refreshMachineHealth(ctx.state.fleet, a.machineId);
     emitInstance(ctx, 'instance.upgrade.failed', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
-    countJudged(r, unit, true);
+    countJudged(ctx, r, unit, true);
     startRollback(ctx, r, a, inst, reason);
     return false;
   }
@@ -132,7 +136,7 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
   refreshMachineHealth(ctx.state.fleet, a.machineId);
   emitInstance(ctx, 'instance.rollback.failed', r, a, { fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion, reason });
   a.reason = reason;
-  finish(r, a, 'failed');
+  finish(ctx, r, a, 'failed');
   return true;
 }
 
@@ -146,7 +150,7 @@ function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst:
 /** R30: after a good rollback the instance is queued again; manual and halted rollouts do not retry. */
 function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void {
   if (r.plan.profile.name === 'manual' || r.status === 'cancelled') {
-    finish(r, a, 'rolledBack');
+    finish(ctx, r, a, 'rolledBack');
     return;
   }
   const machine = ctx.state.fleet.machines.get(a.machineId)!;
@@ -157,7 +161,9 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
   emitInstance(ctx, 'instance.retry.scheduled', r, a, { at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
 }
 
-function countJudged(r: RolloutState, unit: UnitState, unhealthy: boolean): void {
+function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, unhealthy: boolean): void {
+  changed.gateRun(ctx, unit.gateRun);
+  changed.rollout(ctx, r);
   unit.gateRun.upgraded++;
   const phase = r.phases[unit.phase]!;
   phase.upgraded++;
@@ -183,10 +189,10 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
   if (!isInstanceHealthy(signals, inst.status)) return false;
   removeWaiter(ctx, a.machineId, r.id);
   inst.lastKnownGoodVersion = inst.installedVersion;
-  ctx.dirtyInstances.add(inst);
-  countJudged(r, unit, false);
+  changed.instance(ctx, inst);
+  countJudged(ctx, r, unit, false);
   emitInstance(ctx, 'instance.upgrade.succeeded', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
-  finish(r, a, 'succeeded');
+  finish(ctx, r, a, 'succeeded');
   return true;
 }
 
@@ -197,7 +203,7 @@ export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitSt
   const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
   removeWaiter(ctx, a.machineId, r.id);
   emitInstance(ctx, 'instance.health.unhealthy', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
-  countJudged(r, unit, true);
+  countJudged(ctx, r, unit, true);
   startRollback(ctx, r, a, inst, reason);
 }
 
@@ -209,10 +215,11 @@ export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 
   if (reason) {
     a.reason = reason;
     emitInstance(ctx, 'instance.skipped', r, a, { reason: `retry not attempted: ${reason}` });
-    finish(r, a, 'parked');
+    finish(ctx, r, a, 'parked');
     return 'parked';
   }
   a.status = 'retryReady';
   a.dueAtMs = null;
+  changed.attempt(ctx, a);
   return 'ready';
 }

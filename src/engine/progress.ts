@@ -17,7 +17,7 @@ import { retryIntervalMs } from '../planner/profile.js';
 import { batchScope } from '../planner/types.js';
 import { explainBatch } from '../planner/units.js';
 import type { TickContext } from './context.js';
-import { emit, schedule } from './context.js';
+import { changed, emit, schedule } from './context.js';
 import type { GateVerdict } from './gates.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { skipInstance, skipReason, startUpgrade } from './instances.js';
@@ -25,6 +25,7 @@ import type { BatchRun, RegionState, RolloutState, UnitState } from './state.js'
 import type { ExtensionInstance } from '../model/artifact.js';
 
 export function openPhase(ctx: TickContext, r: RolloutState, index: number): void {
+  changed.rollout(ctx, r);
   const planned = r.plan.phases[index]!;
   const phase = r.phases[index]!;
   r.currentPhase = index;
@@ -43,6 +44,7 @@ function regionWaves(r: RolloutState, rs: RegionState) {
  * settling while its wave starts) return at once; the outer call sees their effect.
  */
 function advanceRegion(ctx: TickContext, r: RolloutState, rs: RegionState): void {
+  changed.region(ctx, rs);
   if (rs.advancing) return;
   rs.advancing = true;
   try {
@@ -70,6 +72,7 @@ function zoneKey(u: UnitState): string {
 
 /** Starts the unit's next batch if its gates and locks allow; otherwise records why it waits. */
 export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.unit(ctx, u);
   if (r.status !== 'running' || u.inflight || u.status === 'waiting') return;
   if (u.status === 'paused' || u.status === 'held' || u.status === 'stopped') return; // a timer wakes these
   const rs = r.regions.get(u.region)!;
@@ -150,6 +153,7 @@ function block(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState)
  * again. Returns false, and parks the unit, while the stop lasts.
  */
 function gateRunOpen(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
+  changed.gateRun(ctx, u.gateRun);
   const run = u.gateRun;
   if (run.stoppedUntil === null) return true;
   if (ctx.now >= run.stoppedUntil) {
@@ -158,7 +162,7 @@ function gateRunOpen(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
     run.unhealthyUpgraded = 0;
     return true;
   }
-  markStopped(r, u);
+  markStopped(ctx, r, u);
   schedule(ctx, { at: run.stoppedUntil, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
   settleForWave(ctx, r, u);
   return false;
@@ -184,7 +188,8 @@ function takeRetry(ctx: TickContext, u: UnitState): BatchRun {
 }
 
 function hold(ctx: TickContext, r: RolloutState, u: UnitState, type: 'gate.held' | 'gate.breached', verdict: GateVerdict, status: 'held' | 'stopped', wakeAfterMs: number): void {
-  if (status === 'stopped') markStopped(r, u);
+  changed.unit(ctx, u);
+  if (status === 'stopped') markStopped(ctx, r, u);
   else u.status = status;
   emit(ctx, {
     type,
@@ -201,6 +206,7 @@ function hold(ctx: TickContext, r: RolloutState, u: UnitState, type: 'gate.held'
 
 /** An instance of the unit's batch settled; when the last one does, the batch completes. */
 export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
+  changed.unit(ctx, u);
   const run = u.inflight;
   if (!run || run.id !== batchId) return;
   run.unsettled--;
@@ -209,6 +215,8 @@ export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitStat
 }
 
 function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: BatchRun): void {
+  changed.unit(ctx, u);
+  changed.region(ctx, r.regions.get(u.region)!);
   const rs = r.regions.get(u.region)!;
   u.inflight = null;
   u.status = 'ready';
@@ -235,6 +243,7 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
 
 /** The gates after a batch (R23, R24), then the pause, then the next batch. */
 function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.gateRun(ctx, u.gateRun);
   const limits = u.plan.limits;
   const gr = u.gateRun;
   const upgraded = upgradedHealthGate(gr.unhealthyUpgraded, gr.upgraded, limits.maxUnhealthyUpgradedInstancePercent);
@@ -284,6 +293,8 @@ function wakeSetWaiters(ctx: TickContext, setId: string): void {
 
 /** A timer woke a paused, held or stopped unit. */
 export function resumeUnit(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.unit(ctx, u);
+  changed.region(ctx, r.regions.get(u.region)!);
   if (u.status !== 'paused' && u.status !== 'held' && u.status !== 'stopped') return;
   if (u.status === 'stopped' && !u.passDone) r.regions.get(u.region)!.openUnits++;
   u.status = 'ready';
@@ -292,6 +303,7 @@ export function resumeUnit(ctx: TickContext, r: RolloutState, u: UnitState): voi
 
 /** A retry is queued in its unit; run it when the unit is idle. */
 export function wakeForRetry(ctx: TickContext, r: RolloutState, u: UnitState, machineId: string): void {
+  changed.unit(ctx, u);
   u.retryReady.push(machineId);
   if (u.status === 'done') u.status = 'ready';
   if (u.status === 'ready') tryStartBatch(ctx, r, u);
@@ -299,6 +311,8 @@ export function wakeForRetry(ctx: TickContext, r: RolloutState, u: UnitState, ma
 
 /** The unit no longer holds its wave back: it ran every planned batch, or R23 stopped it. */
 function settleForWave(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.unit(ctx, u);
+  changed.region(ctx, r.regions.get(u.region)!);
   if (u.waveSettled) return;
   u.waveSettled = true;
   const rs = r.regions.get(u.region)!;
@@ -311,6 +325,8 @@ function settleForWave(ctx: TickContext, r: RolloutState, u: UnitState): void {
 }
 
 function unitPassDone(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.unit(ctx, u);
+  changed.region(ctx, r.regions.get(u.region)!);
   u.passDone = true;
   const rs = r.regions.get(u.region)!;
   rs.openUnits--;
@@ -325,13 +341,16 @@ function regionSettled(r: RolloutState, rs: RegionState): boolean {
 }
 
 /** Stops a unit (R23), keeping its region's count of units still at work in step. */
-function markStopped(r: RolloutState, u: UnitState): void {
+function markStopped(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.unit(ctx, u);
+  changed.region(ctx, r.regions.get(u.region)!);
   if (u.status !== 'stopped' && !u.passDone) r.regions.get(u.region)!.openUnits--;
   u.status = 'stopped';
 }
 
 /** Judges a phase once each of its units ran all its batches or was stopped by R23 (R10). */
 function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
+  changed.rollout(ctx, r);
   const phase = r.phases[index]!;
   if (phase.status !== 'running' || r.status !== 'running') return;
   for (const pr of r.plan.phases[index]!.regions) if (!regionSettled(r, r.regions.get(pr.region)!)) return;
@@ -379,7 +398,7 @@ export function stopRollout(ctx: TickContext, r: RolloutState, reason: string): 
   if (r.status !== 'running') return;
   r.status = 'stopped';
   r.reason = reason;
-  ctx.dirtyRollouts.add(r);
+  changed.rollout(ctx, r);
   emit(ctx, { type: 'rollout.stopped', rolloutId: r.id, reason });
 }
 
@@ -390,6 +409,6 @@ export function checkRolloutDone(ctx: TickContext, r: RolloutState): void {
   r.status = 'completed';
   r.endedAtMs = ctx.now;
   r.reason = 'every eligible instance reached a final state';
-  ctx.dirtyRollouts.add(r);
+  changed.rollout(ctx, r);
   emit(ctx, { type: 'rollout.completed', rolloutId: r.id, reason: r.reason });
 }

@@ -12,7 +12,7 @@ import { planRollout } from '../planner/plan.js';
 import type { RolloutProfile } from '../planner/profile.js';
 import { profileFor } from '../planner/profile.js';
 import type { TickContext } from './context.js';
-import { emit } from './context.js';
+import { changed, emit } from './context.js';
 import { openPhase } from './progress.js';
 import type { GateRun, RegionState, RolloutState, UnitState } from './state.js';
 
@@ -46,7 +46,7 @@ export function startAutomatic(ctx: TickContext, settings: RolloutSettings, arti
     r.status = 'cancelled';
     r.reason = `superseded by ${version}`;
     r.endedAtMs = ctx.now;
-    ctx.dirtyRollouts.add(r);
+    changed.rollout(ctx, r);
     emit(ctx, { type: 'rollout.cancelled', rolloutId: r.id, reason: r.reason });
   }
   return createRollout(ctx, settings, {
@@ -102,7 +102,8 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
   });
   const r = newRolloutState(id, key, req, plan, ctx.now, machines.length);
   ctx.state.rollouts.set(id, r);
-  ctx.dirtyRollouts.add(r);
+  changed.rollout(ctx, r);
+  ctx.changes?.created.push(r);
   emit(ctx, {
     type: 'rollout.created',
     rolloutId: id,
@@ -130,13 +131,13 @@ function newRolloutState(id: string, key: string, req: RolloutRequest, plan: Rol
           // Units of one set share their R23 counters and stop across zones.
           let gateRun = u.setId ? setRuns.get(u.setId) : undefined;
           if (!gateRun) {
-            gateRun = { upgraded: 0, unhealthyUpgraded: 0, stoppedUntil: null };
+            gateRun = { rolloutId: id, key: u.setId ?? u.id, upgraded: 0, unhealthyUpgraded: 0, stoppedUntil: null };
             if (u.setId) setRuns.set(u.setId, gateRun);
           }
-          units.set(u.id, { plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0 });
+          units.set(u.id, { rolloutId: id, plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0 });
         }
       });
-      regions.set(pr.region, { region: pr.region, pair: pr.pair, phase: pi, wave: 0, passDone: false, waveRemaining: -1, openUnits, unfinished: openUnits, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
+      regions.set(pr.region, { rolloutId: id, region: pr.region, pair: pr.pair, phase: pi, wave: 0, waveRemaining: -1, openUnits, unfinished: openUnits, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
     }
   });
   return {

@@ -84,6 +84,7 @@ export type AttemptStatus =
   | 'succeeded' | 'rolledBack' | 'failed' | 'skipped'; // final: healthy, back on last-known-good for good, Failed (R31), not attempted
 
 export interface AttemptState {
+  rolloutId: string;
   machineId: string;
   /** The instance being changed; kept here so each step needs no lookup. */
   inst: ExtensionInstance;
@@ -111,6 +112,9 @@ export interface BatchRun {
 
 /** R23 counters and stop of one run of a set (shared by its units in every zone) or of a standalone group. */
 export interface GateRun {
+  rolloutId: string;
+  /** The set id, or the unit id of a standalone group. */
+  key: string;
   upgraded: number;
   unhealthyUpgraded: number;
   /** While set, the set is stopped by R23 until this instant. */
@@ -118,6 +122,7 @@ export interface GateRun {
 }
 
 export interface UnitState {
+  rolloutId: string;
   plan: PlanUnit;
   gateRun: GateRun;
   region: string;
@@ -136,11 +141,11 @@ export interface UnitState {
 }
 
 export interface RegionState {
+  rolloutId: string;
   region: string;
   pair: string | null;
   phase: number;
   wave: number;
-  passDone: boolean;
   /** Units of the current wave still in their first pass; -1 before the wave starts. */
   waveRemaining: number;
   /** Units neither done with their planned batches nor stopped by R23; the region is settled at 0. */
@@ -193,6 +198,8 @@ export interface RolloutState {
 export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen';
 
 export interface Timer {
+  /** Identity for the store; increasing. */
+  id: number;
   at: number;
   kind: TimerKind;
   rolloutId: string;
@@ -215,6 +222,7 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     setWaiters: new Map(),
     eventSeq: 0,
     rolloutSeq: 0,
+    timerSeq: 0,
   };
 }
 
@@ -233,4 +241,5 @@ export interface EngineState {
   setWaiters: Map<string, Map<string, string>>;
   eventSeq: number;
   rolloutSeq: number;
+  timerSeq: number;
 }

@@ -3,15 +3,18 @@
  * The in-memory store keeps everything in the engine's working state; the SQLite store (its own
  * issue) writes the same commits to disk and loads them back after a restart.
  */
-import type { ExtensionInstance } from '../model/artifact.js';
+import type { Changes } from '../engine/context.js';
+import type { DriverAction } from '../engine/driver.js';
+import type { EngineState } from '../engine/state.js';
 import type { EngineEvent } from '../model/events.js';
-import type { EngineState, RolloutState } from '../engine/state.js';
 
 export interface Commit {
   state: EngineState;
   events: readonly EngineEvent[];
-  instances: ReadonlySet<ExtensionInstance>;
-  rollouts: ReadonlySet<RolloutState>;
+  /** Actions about to be sent: their idempotency keys are saved before they leave. */
+  actions: readonly DriverAction[];
+  /** What the tick changed; null for stores that share the engine's working state. */
+  changes: Changes | null;
 }
 
 export interface Store {
