@@ -4,6 +4,7 @@
  */
 import { automaticTarget } from '../catalog/catalog.js';
 import type { TickContext } from './context.js';
+import { changed } from './context.js';
 import { skipReason } from './instances.js';
 import { wakeForRetry } from './progress.js';
 import type { RolloutSettings } from './rollouts.js';
@@ -25,6 +26,8 @@ export function resumeIn(ctx: TickContext, key: string, machineId: string): bool
       if (skipReason(ctx, r, inst)) continue;
       r.open++;
       a.status = 'retryReady';
+      changed.attempt(ctx, a);
+      changed.rollout(ctx, r);
       wakeForRetry(ctx, r, r.units.get(a.unitId)!, machineId);
       return true;
     }
