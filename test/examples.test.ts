@@ -303,10 +303,18 @@ describe('background-faults.yaml: unrelated unhealthiness holds the batches of a
     assert.ok(batches.some((b) => ms(b.time) >= episodeEnd));
   });
 
-  test('the release itself is good: the rollout completes with no rollback', () => {
+  test('the release itself is good: the rollout completes, and only machines hit by the episode were rolled back', () => {
     const ro = only(r, 'completed');
     assert.equal(ro.upgraded, ro.eligible);
-    assert.equal(ro.rolledBack, 0);
+    // An instance whose machine fell sick during its health wait is judged unhealthy: only in orders, only during the episode.
+    const episodeStart = Date.parse('2026-06-01T01:10:00Z');
+    const episodeEnd = episodeStart + 3 * HOUR;
+    // Elsewhere only the rare agent whose first health report came later than the 5-minute window (R21).
+    for (const e of r.of('instance.rollback.started')) {
+      if (/no healthy report within/.test(e.reason ?? '')) continue;
+      assert.equal(e.placement.setId, 'orders', `${e.machineId} rolled back outside the sick set: ${e.reason}`);
+      assert.ok(ms(e.time) >= episodeStart && ms(e.time) <= episodeEnd + 10 * MINUTE, `${e.machineId} rolled back at ${e.time}, outside the episode`);
+    }
   });
 });
 

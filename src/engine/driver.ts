@@ -24,5 +24,8 @@ export type Observation =
   | { kind: 'health'; machineId: string; signals: HealthSignals };
 
 export interface Driver {
+  /** Idempotent: a key already done is answered again with its outcome, never done twice. */
   send(action: DriverAction): void;
+  /** Asks machines for fresh health reports (after a restart, to re-observe what was in flight). */
+  observe?(machineIds: readonly string[]): void;
 }

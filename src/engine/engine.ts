@@ -12,7 +12,7 @@ import type { Clock } from './clock.js';
 import type { TickContext } from './context.js';
 import { changed, emit, newContext } from './context.js';
 import { applyObservation, fireTimer } from './dispatch.js';
-import type { Driver, Observation } from './driver.js';
+import type { Driver, DriverAction, Observation } from './driver.js';
 import { onRetryDue } from './instances.js';
 import { catchUp, resumeIn } from './opt-in.js';
 import { checkRolloutDone, openPhase, tryStartBatch, wakeForRetry } from './progress.js';
@@ -70,6 +70,18 @@ export class Engine {
 
   hasPendingObservations(): boolean {
     return this.inbox.length > 0;
+  }
+
+  /**
+   * After a restart: sends again every action that was committed but never answered (same keys, so
+   * nothing is done twice) and asks the machines with attempts in flight for fresh health reports.
+   */
+  recover(pending: readonly DriverAction[]): { resent: number; observed: number } {
+    for (const a of pending) this.driver.send(a);
+    const machines = new Set<string>();
+    for (const r of this.state.rollouts.values()) for (const a of r.attempts.values()) if (a.status === 'healthWait' || a.status === 'upgrading' || a.status === 'rollingBack') machines.add(a.machineId);
+    if (machines.size > 0) this.driver.observe?.([...machines]);
+    return { resent: pending.length, observed: machines.size };
   }
 
   /** Applies queued observations, then every timer due by now. */
@@ -189,7 +201,7 @@ export class Engine {
     const ctx = newContext(this.state, this.clock.now(), this.store.tracksChanges);
     const result = work(ctx);
     try {
-      this.store.commit({ state: this.state, events: ctx.events, actions: ctx.actions, changes: ctx.changes });
+      this.store.commit({ state: this.state, now: ctx.now, events: ctx.events, actions: ctx.actions, changes: ctx.changes });
     } catch (err) {
       this.halted = `store commit failed: ${(err as Error).message}`;
       throw err;

@@ -118,7 +118,7 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
   return r;
 }
 
-function newRolloutState(id: string, key: string, req: RolloutRequest, plan: RolloutState['plan'], now: number, eligible: number): RolloutState {
+export function newRolloutState(id: string, key: string, req: RolloutRequest, plan: RolloutState['plan'], now: number, eligible: number): RolloutState {
   const units = new Map<string, UnitState>();
   const regions = new Map<string, RegionState>();
   const setRuns = new Map<string, GateRun>();

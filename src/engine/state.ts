@@ -223,6 +223,7 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     eventSeq: 0,
     rolloutSeq: 0,
     timerSeq: 0,
+    marks: {},
   };
 }
 
@@ -242,4 +243,6 @@ export interface EngineState {
   eventSeq: number;
   rolloutSeq: number;
   timerSeq: number;
+  /** Positions of outside inputs (e.g. how many scenario events were applied), saved with every commit. */
+  marks: Record<string, number>;
 }

@@ -8,6 +8,8 @@ import type { EventListener } from '../engine/engine.js';
 import { SimDriver } from '../drivers/sim/sim-driver.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
+import type { DriverAction } from '../engine/driver.js';
+import type { EngineState } from '../engine/state.js';
 import type { Scenario, TimedAction } from './scenario.js';
 
 export interface SimOptions {
@@ -31,41 +33,96 @@ export interface SimResult {
 }
 
 export function runSimulation(scenario: Scenario, opts: SimOptions = {}): SimResult {
-  const clock = new ManualClock(scenario.startMs);
-  const driver = new SimDriver(scenario.state.fleet, scenario.behaviour, () => clock.now(), scenario.seed);
-  const store = opts.store ?? new MemoryStore({ retainEvents: false });
-  const engine = new Engine({
-    clock,
-    driver,
-    store,
-    state: scenario.state,
-    profiles: scenario.profiles,
-    ...(scenario.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}),
-  });
-  if (opts.onEvents) engine.onEvents(opts.onEvents);
-  const horizon = scenario.startMs + scenario.horizonMs;
-  const actions = scenario.actions;
-  let next = 0;
-  let ticks = 0;
-  const every = opts.progressEveryTicks ?? 50_000;
-  let hitHorizon = false;
+  return new Simulation(scenario, opts).run();
+}
 
-  for (;;) {
-    if (next >= actions.length && !anyRunning(engine)) break;
-    const t = earliest(earliest(actions[next]?.atMs ?? null, driver.nextAt()), engine.nextWakeAt());
-    if (t === null) break;
-    if (t > horizon) {
-      hitHorizon = anyRunning(engine);
-      break;
-    }
-    clock.set(Math.max(t, clock.now()));
-    while (next < actions.length && actions[next]!.atMs <= t) apply(engine, actions[next++]!);
-    driver.deliverDue(t, (o) => engine.observe(o));
-    engine.tick();
-    ticks++;
-    if (opts.onProgress && ticks % every === 0) opts.onProgress(clock.now(), scenario);
+/**
+ * A simulation that can be stepped, and whose engine can be replaced by one rebuilt from its store:
+ * what a restart after a crash does. The simulated fleet (driver) and the clock live on.
+ */
+export class Simulation {
+  readonly clock: ManualClock;
+  readonly driver: SimDriver;
+  engine: Engine;
+  private store: Store;
+  private readonly horizon: number;
+  private ticks = 0;
+  private hitHorizon = false;
+  private done = false;
+
+  constructor(readonly scenario: Scenario, private readonly opts: SimOptions = {}) {
+    this.clock = new ManualClock(scenario.startMs);
+    this.driver = new SimDriver(scenario.state.fleet, scenario.behaviour, () => this.clock.now(), scenario.seed);
+    this.store = opts.store ?? new MemoryStore({ retainEvents: false });
+    this.horizon = scenario.startMs + scenario.horizonMs;
+    this.engine = this.newEngine(scenario.state);
   }
-  return { engine, driver, endMs: clock.now(), ticks, hitHorizon, actionsAfterHorizon: actions.length - next };
+
+  private newEngine(state: EngineState): Engine {
+    const engine = new Engine({
+      clock: this.clock,
+      driver: this.driver,
+      store: this.store,
+      state,
+      profiles: this.scenario.profiles,
+      ...(this.scenario.canaryRegions ? { canaryRegions: this.scenario.canaryRegions } : {}),
+    });
+    if (this.opts.onEvents) engine.onEvents(this.opts.onEvents);
+    return engine;
+  }
+
+  /** Scenario events applied so far; kept in the engine state so it survives a restart. */
+  private get next(): number {
+    return this.engine.state.marks.scenarioActions ?? 0;
+  }
+
+  /** Runs one tick: the next due thing. False once the simulation is over. */
+  step(): boolean {
+    if (this.done) return false;
+    const engine = this.engine;
+    const actions = this.scenario.actions;
+    if (this.next >= actions.length && !anyRunning(engine)) return this.finish();
+    const t = earliest(earliest(actions[this.next]?.atMs ?? null, this.driver.nextAt()), engine.nextWakeAt());
+    if (t === null) return this.finish();
+    if (t > this.horizon) {
+      this.hitHorizon = anyRunning(engine);
+      return this.finish();
+    }
+    this.clock.set(Math.max(t, this.clock.now()));
+    while (this.next < actions.length && actions[this.next]!.atMs <= t) {
+      const action = actions[this.next]!;
+      engine.state.marks.scenarioActions = this.next + 1; // committed with the action's own effects
+      apply(engine, action);
+    }
+    this.driver.deliverDue(t, (o) => engine.observe(o));
+    engine.tick();
+    this.ticks++;
+    if (this.opts.onProgress && this.ticks % (this.opts.progressEveryTicks ?? 50_000) === 0) this.opts.onProgress(this.clock.now(), this.scenario);
+    return true;
+  }
+
+  run(): SimResult {
+    while (this.step());
+    return this.result();
+  }
+
+  /** Replaces the engine with one rebuilt from `store` (after a crash), and lets it recover. */
+  restart(store: Store & { pendingActions?(): DriverAction[] }): void {
+    const state = store.load();
+    if (!state) throw new Error('the store holds no state to restart from');
+    this.store = store;
+    this.engine = this.newEngine(state);
+    this.engine.recover(store.pendingActions?.() ?? []);
+  }
+
+  result(): SimResult {
+    return { engine: this.engine, driver: this.driver, endMs: this.clock.now(), ticks: this.ticks, hitHorizon: this.hitHorizon, actionsAfterHorizon: this.scenario.actions.length - this.next };
+  }
+
+  private finish(): false {
+    this.done = true;
+    return false;
+  }
 }
 
 function earliest(a: number | null, b: number | null): number | null {

@@ -10,6 +10,8 @@ import type { EngineEvent } from '../model/events.js';
 
 export interface Commit {
   state: EngineState;
+  /** The engine's clock when the tick ran. */
+  now: number;
   events: readonly EngineEvent[];
   /** Actions about to be sent: their idempotency keys are saved before they leave. */
   actions: readonly DriverAction[];

@@ -14,6 +14,8 @@ import { modelFor } from './failure-model.js';
 interface Delivery {
   at: number;
   obs?: Observation;
+  /** A health report of this machine, taken when delivered. */
+  probe?: string;
   /** Background unhealthiness starts or ends. */
   episode?: { machines: string[]; sick: boolean };
 }
@@ -29,9 +31,9 @@ export interface SimDriverStats {
 export class SimDriver implements Driver {
   private readonly queue = new TimeHeap<Delivery>();
   private readonly rng: Random;
-  /** Keys in flight, and the most recent answered ones: a resend of either is not done again. */
+  /** Keys in flight, and the answers of the most recent ones: a resend of either is not done again. */
   private readonly inflight = new Set<string>();
-  private readonly recent = new Set<string>();
+  private readonly recent = new Map<string, Observation>();
   private readonly recentOrder: string[] = [];
   private recentNext = 0;
   /** Machines a bad version broke, until it is rolled back: artifactKey per machine. */
@@ -59,8 +61,9 @@ export class SimDriver implements Driver {
   deliverDue(t: number, sink: (o: Observation) => void): void {
     while (this.queue.size > 0 && this.queue.peek()!.at <= t) {
       const d = this.queue.pop()!;
-      if (d.obs?.kind === 'actionResult') this.answered(d.obs.key);
+      if (d.obs?.kind === 'actionResult') this.answered(d.obs);
       if (d.obs) sink(d.obs);
+      if (d.probe) sink({ kind: 'health', machineId: d.probe, signals: this.signals(d.probe) });
       if (d.episode) {
         for (const id of d.episode.machines) {
           if (d.episode.sick) this.sick.add(id);
@@ -74,6 +77,9 @@ export class SimDriver implements Driver {
   send(action: DriverAction): void {
     if (this.inflight.has(action.key) || this.recent.has(action.key)) {
       this.stats.duplicateActions++;
+      // Already done: answer again with the outcome (its first answer may have been lost with a crash).
+      const answer = this.recent.get(action.key);
+      if (answer) this.queue.push({ at: at(this.now()), obs: answer });
       return;
     }
     this.inflight.add(action.key);
@@ -94,7 +100,7 @@ export class SimDriver implements Driver {
         this.markBroken(action.machineId, action.artifactKey, true);
       }
       const healthAt = at(done + sampleLatencyMs(this.rng, model.health) * slow);
-      this.push(healthAt, { kind: 'health', machineId: action.machineId, signals: this.signals(action.machineId) });
+      this.queue.push({ at: healthAt, probe: action.machineId });
       return;
     }
     const back = modelFor(this.behaviour, action.fromVersion);
@@ -106,15 +112,21 @@ export class SimDriver implements Driver {
     }
     this.markBroken(action.machineId, action.artifactKey, false);
     this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
-    this.push(done, { kind: 'health', machineId: action.machineId, signals: this.signals(action.machineId) });
+    this.queue.push({ at: done, probe: action.machineId });
   }
 
-  private answered(key: string): void {
+  /** Health reports now, for machines the engine wants to look at again. */
+  observe(machineIds: readonly string[]): void {
+    for (const id of machineIds) if (this.fleet.machines.has(id)) this.queue.push({ at: at(this.now()), probe: id });
+  }
+
+  private answered(obs: Extract<Observation, { kind: 'actionResult' }>): void {
+    const key = obs.key;
     this.inflight.delete(key);
     const old = this.recentOrder[this.recentNext];
     if (old !== undefined) this.recent.delete(old);
     this.recentOrder[this.recentNext] = key;
-    this.recent.add(key);
+    this.recent.set(key, obs);
     this.recentNext = (this.recentNext + 1) % RECENT_KEYS;
   }
 

@@ -1,0 +1,139 @@
+/**
+ * Opening the database file safely: one running Phasewise per file (a lock file naming the owner's
+ * pid; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
+ * file that is corrupt, newer than this code, or missing. Never re-initialises an existing file.
+ */
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
+export type StoreErrorCode = 'STORE_CORRUPT' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO';
+
+/** A store problem with a stable code; the CLI prints the message and exits with a code per kind. */
+export class StoreError extends Error {
+  constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+export interface OpenOptions {
+  /** `new`: the file must not exist; `existing`: it must; `either`: create it if missing. */
+  mode: 'new' | 'existing' | 'either';
+  /** Read-only access for inspection (no lock, no migration). */
+  readonly?: boolean;
+}
+
+export interface OpenDatabase {
+  db: Database.Database;
+  file: string;
+  /** Releases the lock and closes the file. */
+  close(): void;
+}
+
+export function openDatabase(file: string, opts: OpenOptions): OpenDatabase {
+  const exists = existsSync(file);
+  if (opts.mode === 'new' && exists) throw new StoreError('STORE_EXISTS', `${file} already exists; choose a new file or remove it first`);
+  if (opts.mode === 'existing' && !exists) throw new StoreError('STORE_MISSING', `${file} does not exist`);
+  const release = opts.readonly ? () => {} : acquireLock(file);
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.mode === 'existing' || (opts.readonly ?? false) });
+    checkReadable(db, file);
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      migrate(db, file);
+    } else {
+      checkVersion(db, file);
+    }
+  } catch (err) {
+    release();
+    throw asStoreError(err, file);
+  }
+  return {
+    db,
+    file,
+    close: () => {
+      try {
+        db.close();
+      } finally {
+        release();
+      }
+    },
+  };
+}
+
+/** Touches the schema, which fails at once on a file that is not an SQLite database. */
+function checkReadable(db: Database.Database, file: string): void {
+  try {
+    db.pragma('schema_version', { simple: true });
+  } catch (err) {
+    throw asStoreError(err, file);
+  }
+}
+
+function checkVersion(db: Database.Database, file: string): number {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new StoreError('STORE_NEWER', `${file} has schema version ${version}, newer than this Phasewise (${SCHEMA_VERSION}); use a newer Phasewise, or a backup taken before the upgrade`);
+  }
+  return version;
+}
+
+function migrate(db: Database.Database, file: string): void {
+  const version = checkVersion(db, file);
+  for (const m of MIGRATIONS) {
+    if (m.version <= version) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+  }
+}
+
+export function asStoreError(err: unknown, file: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const message = (err as Error).message;
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return new StoreError('STORE_CORRUPT', `${file} is not a readable Phasewise database (${message}); restore it from a backup (phasewise db backup) — it was left untouched`, { cause: err });
+  }
+  if (code === 'SQLITE_FULL') return new StoreError('STORE_IO', `${file}: the disk is full (${message})`, { cause: err });
+  if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StoreError('STORE_LOCKED', `${file} is busy: ${message}`, { cause: err });
+  return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
+}
+
+/**
+ * One Phasewise per database: `FILE.lock` holds the owner's pid. A lock whose process is gone (killed,
+ * crashed) is stale and taken over.
+ */
+function acquireLock(file: string): () => void {
+  const lock = `${file}.lock`;
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError('STORE_IO', `cannot create ${lock}: ${(err as Error).message}`, { cause: err });
+      const owner = Number(readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || alive(owner))) {
+        throw new StoreError('STORE_LOCKED', `${file} is in use by another running Phasewise (pid ${owner}); stop it first, or use a copy (phasewise db backup)`);
+      }
+      rmSync(lock, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new StoreError('STORE_LOCKED', `${file}: could not take the lock ${lock}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Rebuilding the engine's working state from the database after a restart: the fleet, the catalog,
+ * and every rollout from its plan plus the rows of its progress. What the engine keeps only as an
+ * index (in-flight counts, blocked units, health waiters, pending actions) is derived again here.
+ */
+import type Database from 'better-sqlite3';
+import { Catalog } from '../../catalog/catalog.js';
+import type { DriverAction } from '../../engine/driver.js';
+import { newRolloutState } from '../../engine/rollouts.js';
+import type { AttemptState, BatchRun, EngineState, PhaseStatus, RolloutState, RolloutStatus, Timer, UnitStatus } from '../../engine/state.js';
+import { addInstance, addMachine, emptyFleet, getInstance, newEngineState, refreshMachineHealth } from '../../engine/state.js';
+import type { Artifact, ExtensionInstance, ProvisioningStatus } from '../../model/artifact.js';
+import type { AvailabilitySet, MachineKind, OsType, Placement, ScaleSet, SetKind } from '../../model/fleet.js';
+import type { Plan } from '../../planner/types.js';
+import { parsePlan } from './rows.js';
+
+type Row = Record<string, unknown>;
+const all = (db: Database.Database, sql: string, ...args: unknown[]) => db.prepare(sql).all(...args) as Row[];
+const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+export function loadState(db: Database.Database): EngineState {
+  const state = newEngineState(loadFleet(db), loadCatalog(db));
+  const meta = new Map(all(db, 'SELECT key, value FROM meta').map((r) => [r.key as string, r.value as string]));
+  state.eventSeq = Number(meta.get('eventSeq') ?? 0);
+  state.rolloutSeq = Number(meta.get('rolloutSeq') ?? 0);
+  state.timerSeq = Number(meta.get('timerSeq') ?? 0);
+  state.marks = JSON.parse(meta.get('marks') ?? '{}') as Record<string, number>;
+  for (const r of all(db, 'SELECT * FROM rollouts ORDER BY created_at, id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
+  const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
+  for (const t of timers) state.timers.push({ id: Number(t.id), at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token: JSON.parse(t.token as string) as string | number });
+  for (const a of all(db, 'SELECT body, rollout_id FROM actions WHERE answered_at IS NULL')) {
+    const action = JSON.parse(a.body as string) as DriverAction;
+    state.pendingActions.set(action.key, { rolloutId: a.rollout_id as string, machineId: action.machineId, kind: action.kind });
+  }
+  deriveIndexes(state);
+  return state;
+}
+
+function loadFleet(db: Database.Database) {
+  const fleet = emptyFleet();
+  for (const r of all(db, 'SELECT * FROM regions')) fleet.regions.set(r.name as string, { name: r.name as string, pair: (r.pair as string | null) ?? null, zones: JSON.parse(r.zones as string) as string[] });
+  for (const r of all(db, 'SELECT body FROM scale_sets')) { const s = JSON.parse(r.body as string) as ScaleSet; fleet.scaleSets.set(s.id, s); }
+  for (const r of all(db, 'SELECT body FROM availability_sets')) { const s = JSON.parse(r.body as string) as AvailabilitySet; fleet.availabilitySets.set(s.id, s); }
+  const placements = new Map<string, Placement>();
+  for (const r of db.prepare('SELECT * FROM machines').iterate() as Iterable<Row>) {
+    const p: Placement = { region: r.region as string, zone: (r.zone as string | null) ?? null, setId: (r.set_id as string | null) ?? null, setKind: r.set_kind as SetKind, updateDomain: num(r.update_domain), faultDomain: num(r.fault_domain), subscription: r.subscription as string };
+    const key = `${p.region}|${p.zone}|${p.setId}|${p.updateDomain}|${p.faultDomain}|${p.subscription}`;
+    let shared = placements.get(key);
+    if (!shared) placements.set(key, (shared = Object.freeze(p)));
+    const id = r.id as string;
+    addMachine(fleet, { id, name: r.name === id ? id : (r.name as string), kind: r.kind as MachineKind, os: r.os as OsType, resourceGroup: r.resource_group as string, placement: shared });
+  }
+  const settings = new Map<string, Readonly<Record<string, unknown>>>();
+  for (const r of db.prepare('SELECT * FROM instances').iterate() as Iterable<Row>) {
+    const text = r.settings as string;
+    let s = settings.get(text);
+    if (!s) settings.set(text, (s = Object.freeze(JSON.parse(text) as Record<string, unknown>)));
+    const inst: ExtensionInstance = {
+      machineId: r.machine_id as string, artifactKey: r.artifact_key as string, name: r.name as string, publisher: r.publisher as string, type: r.type as string,
+      typeHandlerVersion: r.type_handler_version as string, autoUpgradeMinorVersion: r.auto_upgrade_minor === 1, enableAutomaticUpgrade: r.enable_automatic_upgrade === 1,
+      settings: s, desiredVersion: r.desired as string, installedVersion: r.installed as string, lastKnownGoodVersion: r.last_known_good as string,
+      status: r.status as ProvisioningStatus, blockedReason: (r.blocked_reason as string | null) ?? null,
+    };
+    addInstance(fleet, inst);
+  }
+  for (const r of all(db, 'SELECT * FROM machine_health')) fleet.health.set(r.machine_id as string, JSON.parse(r.signals as string));
+  for (const id of fleet.health.keys()) refreshMachineHealth(fleet, id);
+  for (const byMachine of fleet.instances.values()) for (const i of byMachine.values()) if (i.status === 'Failed') refreshMachineHealth(fleet, i.machineId);
+  return fleet;
+}
+
+function loadCatalog(db: Database.Database): Catalog {
+  const catalog = new Catalog();
+  for (const t of all(db, 'SELECT * FROM catalog_types')) catalog.addType(t.publisher as string, t.type as string, t.supports_automatic_upgrade === 1);
+  for (const v of all(db, 'SELECT v.*, t.publisher, t.type FROM catalog_versions v JOIN catalog_types t ON t.key = v.type_key')) {
+    catalog.publish(v.publisher as string, v.type as string, {
+      version: v.version as string, os: JSON.parse(v.os as string) as OsType[], regions: v.regions ? (JSON.parse(v.regions as string) as string[]) : null,
+      publishedAtMs: Number(v.published_at), critical: v.critical === 1, digest: (v.digest as string | null) ?? null,
+    });
+  }
+  return catalog;
+}
+
+function loadRollout(db: Database.Database, state: EngineState, row: Row): RolloutState {
+  const id = row.id as string;
+  const plan = parsePlan<Plan>(row.plan as string);
+  const r = newRolloutState(id, row.artifact_key as string, { artifact: JSON.parse(row.artifact as string) as Artifact, toVersion: row.to_version as string, profile: plan.profile.name, caller: row.caller as string }, plan, Number(row.created_at), Number(row.open));
+  r.status = row.status as RolloutStatus;
+  r.reason = (row.reason as string | null) ?? null;
+  r.endedAtMs = num(row.ended_at);
+  r.currentPhase = Number(row.current_phase);
+  for (const p of all(db, 'SELECT * FROM rollout_phases WHERE rollout_id = ?', id)) {
+    Object.assign(r.phases[Number(p.idx)]!, { status: p.status as PhaseStatus, startedAtMs: num(p.started_at), endedAtMs: num(p.ended_at), upgraded: Number(p.upgraded), unhealthy: Number(p.unhealthy) });
+  }
+  for (const g of all(db, 'SELECT * FROM rollout_regions WHERE rollout_id = ?', id)) {
+    Object.assign(r.regions.get(g.region as string)!, { wave: Number(g.wave), waveRemaining: Number(g.wave_remaining), openUnits: Number(g.open_units), unfinished: Number(g.unfinished) });
+  }
+  for (const u of all(db, 'SELECT * FROM rollout_units WHERE rollout_id = ?', id)) {
+    Object.assign(r.units.get(u.unit_id as string)!, {
+      status: u.status as UnitStatus, next: Number(u.next), passDone: u.pass_done === 1, waveSettled: u.wave_settled === 1,
+      retryReady: JSON.parse(u.retry_ready as string) as string[], retryBatches: Number(u.retry_batches), inflight: u.inflight ? (JSON.parse(u.inflight as string) as BatchRun) : null,
+    });
+  }
+  const runs = new Map<string, Row>(all(db, 'SELECT * FROM gate_runs WHERE rollout_id = ?', id).map((g) => [g.key as string, g]));
+  for (const u of r.units.values()) {
+    const g = runs.get(u.gateRun.key);
+    if (g) Object.assign(u.gateRun, { upgraded: Number(g.upgraded), unhealthyUpgraded: Number(g.unhealthy_upgraded), stoppedUntil: num(g.stopped_until) });
+  }
+  for (const a of all(db, 'SELECT * FROM attempts WHERE rollout_id = ?', id)) {
+    const machineId = a.machine_id as string;
+    const attempt: AttemptState = {
+      rolloutId: id, machineId, inst: getInstance(state.fleet, r.artifactKey, machineId)!, unitId: a.unit_id as string, batchId: a.batch_id as string,
+      attempt: Number(a.attempt), status: a.status as AttemptState['status'], fromVersion: a.from_version as string, actionKey: (a.action_key as string | null) ?? null,
+      reason: (a.reason as string | null) ?? null, dueAtMs: num(a.due_at),
+    };
+    r.attempts.set(machineId, attempt);
+  }
+  return r;
+}
+
+/** Indexes the engine keeps in memory only: in-flight counts, locks' waiters, health waiters. */
+function deriveIndexes(state: EngineState): void {
+  for (const r of state.rollouts.values()) {
+    for (const u of r.units.values()) {
+      const rs = r.regions.get(u.region)!;
+      if (u.inflight) {
+        const zone = u.plan.crossZone ? '\u0000cross' : (u.plan.zone ?? '\u0000none');
+        rs.inflight++;
+        rs.inflightByZone.set(zone, (rs.inflightByZone.get(zone) ?? 0) + 1);
+        if (u.plan.setId) state.setInflight.set(u.plan.setId, (state.setInflight.get(u.plan.setId) ?? 0) + 1);
+      }
+      if (u.status === 'blocked') {
+        rs.blocked.add(u);
+        if (u.plan.setId) {
+          let waiters = state.setWaiters.get(u.plan.setId);
+          if (!waiters) state.setWaiters.set(u.plan.setId, (waiters = new Map()));
+          waiters.set(u.plan.id, r.id);
+        }
+      }
+    }
+    for (const a of r.attempts.values()) {
+      if (a.status !== 'healthWait') continue;
+      let waiters = state.healthWaiters.get(a.machineId);
+      if (!waiters) state.healthWaiters.set(a.machineId, (waiters = []));
+      waiters.push({ rolloutId: r.id });
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/** Prepared statements and the encoding of engine records as rows. */
+import type Database from 'better-sqlite3';
+import type { AttemptState, GateRun, PhaseState, RegionState, RolloutState, Timer, UnitState } from '../../engine/state.js';
+import type { ExtensionInstance } from '../../model/artifact.js';
+import type { EngineEvent } from '../../model/events.js';
+import type { Machine } from '../../model/fleet.js';
+
+/** JSON that keeps Infinity (a manual rollout's unbounded pacing), which plain JSON turns into null. */
+export function stringifyPlan(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (v === Number.POSITIVE_INFINITY ? '+Infinity' : v));
+}
+
+export function parsePlan<T>(text: string): T {
+  return JSON.parse(text, (_k, v) => (v === '+Infinity' ? Number.POSITIVE_INFINITY : v)) as T;
+}
+
+const b = (x: boolean) => (x ? 1 : 0);
+
+export const encode = {
+  machine: (m: Machine) => [m.id, m.name, m.kind, m.os, m.resourceGroup, m.placement.region, m.placement.zone, m.placement.setId, m.placement.setKind, m.placement.updateDomain, m.placement.faultDomain, m.placement.subscription] as const,
+  instance: (i: ExtensionInstance) => [i.artifactKey, i.machineId, i.name, i.publisher, i.type, i.typeHandlerVersion, b(i.autoUpgradeMinorVersion), b(i.enableAutomaticUpgrade), JSON.stringify(i.settings), i.desiredVersion, i.installedVersion, i.lastKnownGoodVersion, i.status, i.blockedReason] as const,
+  rolloutNew: (r: RolloutState) => [r.id, JSON.stringify(r.artifact), r.artifactKey, r.toVersion, r.status, r.reason, r.createdAtMs, r.endedAtMs, r.currentPhase, r.open, r.caller, stringifyPlan(r.plan)] as const,
+  rollout: (r: RolloutState) => [r.status, r.reason, r.endedAtMs, r.currentPhase, r.open, r.id] as const,
+  phase: (id: string, idx: number, p: PhaseState) => [id, idx, p.status, p.startedAtMs, p.endedAtMs, p.upgraded, p.unhealthy] as const,
+  region: (rs: RegionState) => [rs.rolloutId, rs.region, rs.wave, rs.waveRemaining, rs.openUnits, rs.unfinished] as const,
+  unit: (u: UnitState) => [u.rolloutId, u.plan.id, u.status, u.next, b(u.passDone), b(u.waveSettled), JSON.stringify(u.retryReady), u.retryBatches, u.inflight ? JSON.stringify(u.inflight) : null] as const,
+  gateRun: (g: GateRun) => [g.rolloutId, g.key, g.upgraded, g.unhealthyUpgraded, g.stoppedUntil] as const,
+  attempt: (a: AttemptState) => [a.rolloutId, a.machineId, a.unitId, a.batchId, a.attempt, a.status, a.fromVersion, a.actionKey, a.reason, a.dueAtMs] as const,
+  timer: (t: Timer) => [t.id, t.at, t.kind, t.rolloutId, t.ref, JSON.stringify(t.token)] as const,
+  event: (e: EngineEvent) => [e.seq, e.time, e.type, 'rolloutId' in e ? e.rolloutId : null, 'machineId' in e ? e.machineId : null, JSON.stringify(e)] as const,
+};
+
+export function statements(db: Database.Database) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    getMeta: p('SELECT value FROM meta WHERE key = ?'),
+    putMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    putRegion: p('INSERT INTO regions (name, pair, zones) VALUES (?, ?, ?)'),
+    putScaleSet: p('INSERT INTO scale_sets (id, body) VALUES (?, ?)'),
+    putAvailabilitySet: p('INSERT INTO availability_sets (id, body) VALUES (?, ?)'),
+    putMachine: p('INSERT INTO machines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    putInstance: p(`INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (artifact_key, machine_id) DO UPDATE SET type_handler_version = excluded.type_handler_version,
+      auto_upgrade_minor = excluded.auto_upgrade_minor, enable_automatic_upgrade = excluded.enable_automatic_upgrade, settings = excluded.settings,
+      desired = excluded.desired, installed = excluded.installed, last_known_good = excluded.last_known_good, status = excluded.status,
+      blocked_reason = excluded.blocked_reason`),
+    putHealth: p('INSERT INTO machine_health (machine_id, signals) VALUES (?, ?) ON CONFLICT (machine_id) DO UPDATE SET signals = excluded.signals'),
+    deleteHealth: p('DELETE FROM machine_health WHERE machine_id = ?'),
+    clearCatalogTypes: p('DELETE FROM catalog_types'),
+    clearCatalogVersions: p('DELETE FROM catalog_versions'),
+    putCatalogType: p('INSERT INTO catalog_types VALUES (?, ?, ?, ?)'),
+    putCatalogVersion: p('INSERT INTO catalog_versions VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    putRolloutNew: p('INSERT INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    putRollout: p('UPDATE rollouts SET status = ?, reason = ?, ended_at = ?, current_phase = ?, open = ? WHERE id = ?'),
+    putPhase: p(`INSERT INTO rollout_phases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, idx) DO UPDATE SET status = excluded.status,
+      started_at = excluded.started_at, ended_at = excluded.ended_at, upgraded = excluded.upgraded, unhealthy = excluded.unhealthy`),
+    putRegionState: p(`INSERT INTO rollout_regions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, region) DO UPDATE SET wave = excluded.wave,
+      wave_remaining = excluded.wave_remaining, open_units = excluded.open_units, unfinished = excluded.unfinished`),
+    putUnit: p(`INSERT INTO rollout_units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, unit_id) DO UPDATE SET status = excluded.status,
+      next = excluded.next, pass_done = excluded.pass_done, wave_settled = excluded.wave_settled, retry_ready = excluded.retry_ready,
+      retry_batches = excluded.retry_batches, inflight = excluded.inflight`),
+    putGateRun: p(`INSERT INTO gate_runs VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, key) DO UPDATE SET upgraded = excluded.upgraded,
+      unhealthy_upgraded = excluded.unhealthy_upgraded, stopped_until = excluded.stopped_until`),
+    putAttempt: p(`INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, machine_id) DO UPDATE SET unit_id = excluded.unit_id,
+      batch_id = excluded.batch_id, attempt = excluded.attempt, status = excluded.status, from_version = excluded.from_version,
+      action_key = excluded.action_key, reason = excluded.reason, due_at = excluded.due_at`),
+    deleteAttempt: p('DELETE FROM attempts WHERE rollout_id = ? AND machine_id = ?'),
+    putTimer: p('INSERT INTO timers VALUES (?, ?, ?, ?, ?, ?)'),
+    deleteTimer: p('DELETE FROM timers WHERE id = ?'),
+    putAction: p('INSERT INTO actions (key, rollout_id, machine_id, kind, body, sent_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    answerAction: p('UPDATE actions SET answered_at = ?, ok = ? WHERE key = ?'),
+    pendingActions: p('SELECT body FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key'),
+    putEvent: p('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)'),
+    eventsAfter: p('SELECT body FROM events WHERE seq > ? ORDER BY seq'),
+  };
+}
+
+export type Statements = ReturnType<typeof statements>;

@@ -1,0 +1,164 @@
+/**
+ * The durable Store on SQLite (better-sqlite3, WAL). Each engine tick is one transaction holding every
+ * record the tick changed, its events and the idempotency keys of the actions it is about to send;
+ * the engine sends them only after the commit. `load` rebuilds the working state after a restart.
+ */
+import type Database from 'better-sqlite3';
+import type { Changes } from '../../engine/context.js';
+import type { DriverAction } from '../../engine/driver.js';
+import type { EngineState } from '../../engine/state.js';
+import type { EngineEvent } from '../../model/events.js';
+import type { Commit, Store } from '../store.js';
+import { asStoreError, openDatabase, StoreError } from './database.js';
+import type { OpenDatabase, OpenOptions } from './database.js';
+import { loadState } from './load.js';
+import { encode, statements } from './rows.js';
+import type { Statements } from './rows.js';
+
+export class SqliteStore implements Store {
+  readonly tracksChanges = true;
+  private readonly handle: OpenDatabase;
+  private readonly db: Database.Database;
+  private readonly st: Statements;
+  private broken: string | null = null;
+
+  private constructor(handle: OpenDatabase) {
+    this.handle = handle;
+    this.db = handle.db;
+    this.st = statements(this.db);
+  }
+
+  static open(file: string, opts: OpenOptions = { mode: 'either' }): SqliteStore {
+    return new SqliteStore(openDatabase(file, opts));
+  }
+
+  get file(): string {
+    return this.handle.file;
+  }
+
+  /** True once a fleet was imported. */
+  isInitialised(): boolean {
+    return this.st.getMeta.get('imported') !== undefined;
+  }
+
+  /** Writes a whole engine state (fleet, catalog, and anything already running) into an empty store. */
+  importState(state: EngineState): void {
+    if (this.isInitialised()) throw new StoreError('STORE_EXISTS', `${this.file} already holds a fleet; it is never overwritten`);
+    this.write(() => {
+      const st = this.st;
+      for (const r of state.fleet.regions.values()) st.putRegion.run(r.name, r.pair, JSON.stringify(r.zones));
+      for (const s of state.fleet.scaleSets.values()) st.putScaleSet.run(s.id, JSON.stringify(s));
+      for (const a of state.fleet.availabilitySets.values()) st.putAvailabilitySet.run(a.id, JSON.stringify(a));
+      for (const m of state.fleet.machines.values()) st.putMachine.run(...encode.machine(m));
+      for (const byMachine of state.fleet.instances.values()) for (const i of byMachine.values()) st.putInstance.run(...encode.instance(i));
+      for (const [id, signals] of state.fleet.health) st.putHealth.run(id, JSON.stringify(signals));
+      this.writeCatalog(state);
+      for (const r of state.rollouts.values()) {
+        st.putRolloutNew.run(...encode.rolloutNew(r));
+        st.putRollout.run(...encode.rollout(r));
+        r.phases.forEach((p, i) => st.putPhase.run(...encode.phase(r.id, i, p)));
+        for (const rs of r.regions.values()) st.putRegionState.run(...encode.region(rs));
+        for (const u of r.units.values()) {
+          st.putUnit.run(...encode.unit(u));
+          st.putGateRun.run(...encode.gateRun(u.gateRun));
+        }
+        for (const a of r.attempts.values()) st.putAttempt.run(...encode.attempt(a));
+      }
+      for (const t of state.timers.toArray()) st.putTimer.run(...encode.timer(t));
+      this.writeMeta(state);
+      st.putMeta.run('imported', new Date(0).toISOString());
+    });
+  }
+
+  load(): EngineState | null {
+    if (!this.isInitialised()) return null;
+    try {
+      return loadState(this.db);
+    } catch (err) {
+      throw asStoreError(err, this.file);
+    }
+  }
+
+  /** Actions that were committed but never answered: after a restart they are sent again, same keys. */
+  pendingActions(): DriverAction[] {
+    return (this.st.pendingActions.all() as Array<{ body: string }>).map((r) => JSON.parse(r.body) as DriverAction);
+  }
+
+  commit(c: Commit): void {
+    if (this.broken) throw new StoreError('STORE_IO', `the store stopped after a failed write: ${this.broken}`);
+    if (!c.changes) throw new Error('SqliteStore needs the changes of each tick');
+    const changes = c.changes;
+    try {
+      this.write(() => this.apply(c, changes));
+    } catch (err) {
+      // The transaction rolled back; nothing of this tick counts. The engine stops advancing.
+      const e = asStoreError(err, this.file);
+      this.broken = e.message;
+      throw e;
+    }
+  }
+
+  private write(fn: () => void): void {
+    this.db.transaction(fn).immediate();
+  }
+
+  private apply(c: Commit, ch: Changes): void {
+    const st = this.st;
+    const state = c.state;
+    for (const e of c.events) st.putEvent.run(...encode.event(e));
+    const sentAt = c.now;
+    for (const a of c.actions) {
+      const pending = state.pendingActions.get(a.key);
+      st.putAction.run(a.key, pending?.rolloutId ?? '', a.machineId, a.kind, JSON.stringify(a), sentAt);
+    }
+    for (const a of ch.answered) st.answerAction.run(sentAt, a.ok ? 1 : 0, a.key);
+    for (const i of ch.instances) st.putInstance.run(...encode.instance(i));
+    for (const id of ch.health) {
+      const signals = state.fleet.health.get(id);
+      if (signals) st.putHealth.run(id, JSON.stringify(signals));
+      else st.deleteHealth.run(id);
+    }
+    if (ch.catalog) this.writeCatalog(state);
+    for (const r of ch.created) st.putRolloutNew.run(...encode.rolloutNew(r));
+    for (const r of ch.rollouts) {
+      st.putRollout.run(...encode.rollout(r));
+      r.phases.forEach((p, i) => st.putPhase.run(...encode.phase(r.id, i, p)));
+    }
+    for (const rs of ch.regions) st.putRegionState.run(...encode.region(rs));
+    for (const u of ch.units) st.putUnit.run(...encode.unit(u));
+    for (const g of ch.gateRuns) st.putGateRun.run(...encode.gateRun(g));
+    for (const a of ch.attempts) {
+      if (a.status === 'succeeded') st.deleteAttempt.run(a.rolloutId, a.machineId);
+      else st.putAttempt.run(...encode.attempt(a));
+    }
+    for (const t of ch.timersAdded) st.putTimer.run(...encode.timer(t));
+    for (const t of ch.timersFired) st.deleteTimer.run(t.id);
+    this.writeMeta(state);
+  }
+
+  private writeCatalog(state: EngineState): void {
+    this.st.clearCatalogVersions.run();
+    this.st.clearCatalogTypes.run();
+    for (const t of state.catalog.listTypes()) {
+      const key = `${t.publisher}.${t.type}`.toLowerCase();
+      this.st.putCatalogType.run(key, t.publisher, t.type, t.supportsAutomaticUpgrade ? 1 : 0);
+      for (const v of t.versions) this.st.putCatalogVersion.run(key, v.version, JSON.stringify(v.os), v.regions ? JSON.stringify(v.regions) : null, v.publishedAtMs, v.critical ? 1 : 0, v.digest);
+    }
+  }
+
+  private writeMeta(state: EngineState): void {
+    this.st.putMeta.run('eventSeq', String(state.eventSeq));
+    this.st.putMeta.run('rolloutSeq', String(state.rolloutSeq));
+    this.st.putMeta.run('timerSeq', String(state.timerSeq));
+    this.st.putMeta.run('marks', JSON.stringify(state.marks));
+  }
+
+  /** Events in `seq` order, from `afterSeq` on. */
+  *events(afterSeq = 0): Generator<EngineEvent> {
+    for (const row of this.st.eventsAfter.iterate(afterSeq) as Iterable<{ body: string }>) yield JSON.parse(row.body) as EngineEvent;
+  }
+
+  close(): void {
+    this.handle.close();
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The SQLite store: the same run on disk as in memory, a restart from the database in the middle of
+ * a rollout that carries on exactly, and the faults a database file can have.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import type { EngineEvent } from '../src/model/events.js';
+import { compileScenario } from '../src/sim/scenario.js';
+import { Simulation } from '../src/sim/simulator.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import { StoreError } from '../src/store/sqlite/database.js';
+import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { baseScenario } from './helpers/harness.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'phasewise-store-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const newFile = () => join(dir, `db-${++n}.sqlite`);
+
+/** A scenario with every kind of step: failures, rollbacks, retries, a failed rollback, an opt-out, a background fault. */
+function raw(): Record<string, unknown> {
+  return baseScenario({
+    seed: 11,
+    profiles: { standard: { phaseBake: 'PT6H' } },
+    failures: {
+      versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.08, installFailure: 0.04, rollbackFailure: 0.2 } },
+      background: [{ at: 'PT1H20M', duration: 'PT2H', scaleSet: 'ss-east', share: 0.3 }],
+    },
+    events: [
+      { at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } },
+      { at: 'PT1H30M', setAutomaticUpgrade: { extension: 'agent', region: 'west', share: 0.3, enabled: false } },
+      { at: 'P2D', setAutomaticUpgrade: { extension: 'agent', region: 'west', share: 0.3, enabled: true } },
+    ],
+  });
+}
+
+function memoryRun(): readonly EngineEvent[] {
+  const store = new MemoryStore();
+  new Simulation(compileScenario(raw(), 'test'), { store }).run();
+  return store.events();
+}
+
+function sqliteSim(file: string): { sim: Simulation; store: SqliteStore } {
+  const scenario = compileScenario(raw(), 'test');
+  const store = SqliteStore.open(file, { mode: 'new' });
+  store.importState(scenario.state);
+  return { sim: new Simulation(scenario, { store }), store };
+}
+
+describe('SqliteStore', () => {
+  const expected = memoryRun();
+
+  test('a simulation on SQLite commits exactly the event log of the in-memory run', () => {
+    const file = newFile();
+    const { sim, store } = sqliteSim(file);
+    sim.run();
+    const events = [...store.events()];
+    store.close();
+    assert.ok(expected.length > 150);
+    assert.deepEqual(events, JSON.parse(JSON.stringify(expected)));
+  });
+
+  test('a restart from the database in the middle of the rollout carries on exactly as if nothing happened', () => {
+    for (const stopAfter of [5, 40, 90, 160]) {
+      const file = newFile();
+      const { sim, store } = sqliteSim(file);
+      for (let i = 0; i < stopAfter && sim.step(); i++);
+      store.close(); // the process is gone; its last commit is all that is left
+      const reopened = SqliteStore.open(file, { mode: 'existing' });
+      sim.driver.observe = () => {}; // restarting between ticks loses no report: no need to ask again, and asking would change timings
+      sim.restart(reopened);
+      sim.run();
+      const events = [...reopened.events()];
+      reopened.close();
+      assert.deepEqual(events, JSON.parse(JSON.stringify(expected)), `restart after ${stopAfter} ticks`);
+    }
+  });
+
+  test('the state read back equals the state in memory: instances, rollouts, attempts, timers', () => {
+    const file = newFile();
+    const { sim, store } = sqliteSim(file);
+    for (let i = 0; i < 120 && sim.step(); i++);
+    const live = sim.engine.state;
+    const loaded = store.load()!;
+    store.close();
+    const instances = (s: typeof live) => [...s.fleet.instances.values()].flatMap((m) => [...m.values()]).map((i) => JSON.stringify(i)).sort();
+    assert.deepEqual(instances(loaded), instances(live));
+    assert.deepEqual([...loaded.fleet.unhealthy].sort(), [...live.fleet.unhealthy].sort());
+    assert.deepEqual(loaded.timers.toArray().map((t) => t.id).sort(), live.timers.toArray().map((t) => t.id).sort());
+    assert.deepEqual([...loaded.pendingActions.keys()].sort(), [...live.pendingActions.keys()].sort());
+    for (const [id, r] of live.rollouts) {
+      const l = loaded.rollouts.get(id)!;
+      assert.equal(l.status, r.status);
+      assert.equal(l.open, r.open);
+      assert.deepEqual(l.phases, r.phases);
+      for (const [uid, u] of r.units) {
+        const lu = l.units.get(uid)!;
+        assert.deepEqual({ s: lu.status, n: lu.next, p: lu.passDone, w: lu.waveSettled, r: lu.retryReady, i: lu.inflight, g: lu.gateRun }, { s: u.status, n: u.next, p: u.passDone, w: u.waveSettled, r: u.retryReady, i: u.inflight, g: u.gateRun });
+      }
+      for (const [mid, a] of r.attempts) assert.deepEqual({ ...l.attempts.get(mid)!, inst: null }, { ...a, inst: null });
+    }
+  });
+});
+
+describe('database files', () => {
+  test('a file that is not a database is refused with a clear error and left untouched', () => {
+    const file = newFile();
+    writeFileSync(file, 'this is not sqlite, it is a text file with some bytes in it '.repeat(100));
+    const before = readFileSync(file);
+    assert.throws(() => SqliteStore.open(file, { mode: 'existing' }), (e: unknown) => e instanceof StoreError && e.code === 'STORE_CORRUPT' && e.message.includes(file));
+    assert.deepEqual(readFileSync(file), before);
+    assert.equal(existsSync(`${file}.lock`), false, 'no lock left behind');
+  });
+
+  test('a database from a newer Phasewise is refused and not migrated', () => {
+    const file = newFile();
+    const db = new Database(file);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    assert.throws(() => SqliteStore.open(file, { mode: 'existing' }), (e: unknown) => e instanceof StoreError && e.code === 'STORE_NEWER' && /newer than this Phasewise/.test(e.message));
+    const check = new Database(file);
+    assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION + 1);
+    check.close();
+  });
+
+  test('a database in use by another running Phasewise is refused; a lock left by a dead process is taken over', () => {
+    const file = newFile();
+    const first = SqliteStore.open(file, { mode: 'new' });
+    assert.throws(() => SqliteStore.open(file, { mode: 'existing' }), (e: unknown) => e instanceof StoreError && e.code === 'STORE_LOCKED');
+    first.close();
+    writeFileSync(`${file}.lock`, '999999999'); // a pid no process has
+    const second = SqliteStore.open(file, { mode: 'existing' });
+    second.close();
+  });
+
+  test('an existing fleet is never overwritten, and a new file is never created over an old one', () => {
+    const file = newFile();
+    const { sim, store } = sqliteSim(file);
+    sim.step();
+    assert.throws(() => store.importState(compileScenario(raw(), 'test').state), (e: unknown) => e instanceof StoreError && e.code === 'STORE_EXISTS');
+    store.close();
+    assert.throws(() => SqliteStore.open(file, { mode: 'new' }), (e: unknown) => e instanceof StoreError && e.code === 'STORE_EXISTS');
+  });
+
+  test('a failed write rolls back, the engine stops advancing and says why, and everything committed before is kept', () => {
+    const file = newFile();
+    const { sim, store } = sqliteSim(file);
+    for (let i = 0; i < 30; i++) sim.step();
+    const committed = [...store.events()].length;
+    // Make the next event insert fail, as a full disk would.
+    const db = new Database(file);
+    db.exec(`CREATE TRIGGER fail_write BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;`);
+    db.close();
+    assert.throws(() => { while (sim.step()); }, /simulated write failure/);
+    assert.match(sim.engine.haltedBecause ?? '', /store commit failed: .*simulated write failure/);
+    assert.throws(() => sim.engine.tick(), /engine halted/);
+    store.close();
+    const after = SqliteStore.open(file, { mode: 'existing' });
+    assert.equal([...after.events()].length, committed);
+    assert.ok(after.load());
+    after.close();
+  });
+});
