@@ -8,30 +8,37 @@ import { InvariantChecker } from '../src/audit/invariants.js';
 import { symmetricPairs } from '../src/model/fleet.js';
 import { SummaryCollector } from '../src/report/summary.js';
 import { runSimulation } from '../src/sim/simulator.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { TimeHeap } from '../src/util/heap.js';
 import { benchScenario } from './fleet.js';
 import { machineLine, peakRssMiB } from './machine.js';
 
 const check = !process.argv.includes('--no-check');
+const storeArg = process.argv.find((a) => a.startsWith('--store=sqlite:'));
 const t0 = performance.now();
 const scenario = benchScenario();
 const buildMs = performance.now() - t0;
+// With --store=sqlite:FILE the run commits every tick to a new SQLite file (the fleet import is not timed here).
+const store = storeArg ? SqliteStore.open(storeArg.slice('--store=sqlite:'.length), { mode: 'new' }) : undefined;
+store?.importState(scenario.state);
 const summary = new SummaryCollector(86_400_000);
 const checker = new InvariantChecker({ pairs: symmetricPairs([...scenario.state.fleet.regions.values()]) });
 const t1 = performance.now();
 const result = runSimulation(scenario, {
+  ...(store ? { store } : {}),
   onEvents: (events) => {
     summary.onEvents(events);
     if (check) checker.onEvents(events);
   },
 });
 const simMs = performance.now() - t1;
+store?.close();
 const violations = checker.finish();
 const [r] = summary.result();
 if (!r) throw new Error('no rollout started');
 const days = r.endedAt ? (Date.parse(r.endedAt) - Date.parse(r.createdAt)) / 86_400_000 : Number.NaN;
 
-console.log('bench:sim — 8-week standard rollout over the benchmark fleet');
+console.log(`bench:sim — 8-week standard rollout over the benchmark fleet, ${store ? `SQLite store ${store.file}` : 'in-memory store'}`);
 console.log(`machine: ${machineLine()}`);
 console.log(`fleet: ${scenario.state.fleet.machines.size.toLocaleString('en')} machines, ${scenario.state.fleet.regions.size} regions (built in ${(buildMs / 1000).toFixed(1)} s, not counted)`);
 console.log(`rollout: ${r.status} after ${days.toFixed(1)} simulated days (bound 56); ${r.upgraded.toLocaleString('en')} upgraded, ${r.rolledBack.toLocaleString('en')} rolled back, ${r.failed} failed, ${r.retried.toLocaleString('en')} retries, ${r.batches.toLocaleString('en')} batches, ${r.phases.length} phases`);

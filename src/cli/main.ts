@@ -7,6 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { ScenarioError } from '../sim/scenario.js';
 import { planCommand } from './plan-command.js';
 import { simCommand } from './sim-command.js';
+import type { SimOptions } from './sim-command.js';
+import { dbBackupCommand, dbCheckCommand, DEFAULT_DB } from './db-command.js';
+import { StoreError } from '../store/sqlite/database.js';
 
 import { UsageError } from './errors.js';
 
@@ -25,7 +28,9 @@ program
   .option('--events <file>', 'write the event log as JSON Lines')
   .option('--report <file>', 'write a self-contained HTML report with a chart of the rollout')
   .option('--quiet', 'no progress on the terminal')
-  .action((file: string, opts: { seed?: string; events?: string; report?: string; quiet?: boolean }) => simCommand(file, opts));
+  .option('--store <store>', 'where the engine keeps its state: memory (default) or sqlite:FILE (a new file)', 'memory')
+  .option('--replace', 'with --store sqlite:FILE, replace FILE if it exists (it must not be in use)')
+  .action((file: string, opts: SimOptions) => simCommand(file, opts));
 
 program
   .command('plan')
@@ -35,7 +40,26 @@ program
   .option('--detail', 'list the machines of every batch')
   .action((file: string, opts: { release: string; detail?: boolean }) => planCommand(file, opts));
 
+const db = program.command('db').description('inspect or copy a Phasewise database');
+db.command('check')
+  .description('integrity check, schema version and what the database holds (safe while Phasewise runs)')
+  .option('--db <file>', `the database (default: $PHASEWISE_DB or ${DEFAULT_DB})`)
+  .option('--json', 'print the report as JSON')
+  .action((opts: { db?: string; json?: boolean }) => dbCheckCommand(opts));
+db.command('backup')
+  .description('a consistent online copy of the database to FILE (never overwrites)')
+  .argument('<file>', 'where to write the copy')
+  .option('--db <file>', `the database (default: $PHASEWISE_DB or ${DEFAULT_DB})`)
+  .action((file: string, opts: { db?: string }) => dbBackupCommand(file, opts));
+
+/** Exit codes of store faults, so scripts can tell them apart. */
+const STORE_EXIT: Record<StoreError['code'], number> = { STORE_MISSING: 2, STORE_EXISTS: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6 };
+
 function fail(err: unknown): never {
+  if (err instanceof StoreError) {
+    process.stderr.write(`phasewise: ${err.message}\n`);
+    process.exit(STORE_EXIT[err.code]);
+  }
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
   if (err instanceof ScenarioError || err instanceof UsageError) {
     process.stderr.write(`${err.message}\n`);

@@ -1,11 +1,12 @@
 /** `phasewise sim`: run a scenario, print the summary, write the event log and the report. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { renderHtmlReport } from '../report/html-report.js';
 import { JsonlWriter } from '../report/jsonl-writer.js';
 import { formatSummary, SummaryCollector } from '../report/summary.js';
 import { loadScenarioFile } from '../sim/scenario.js';
 import { runSimulation } from '../sim/simulator.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { UsageError } from './errors.js';
 
 export function parseSeed(text: string | undefined): number | undefined {
@@ -14,14 +15,44 @@ export function parseSeed(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-export function simCommand(file: string, opts: { seed?: string; events?: string; report?: string; quiet?: boolean }): void {
+export interface SimOptions {
+  seed?: string;
+  events?: string;
+  report?: string;
+  quiet?: boolean;
+  store?: string;
+  replace?: boolean;
+}
+
+/** `memory` or `sqlite:FILE`; a SQLite file is new (or replaced on request) and receives the scenario's fleet. */
+function openStore(spec: string | undefined, replace: boolean): SqliteStore | null {
+  if (spec === undefined || spec === 'memory') return null;
+  const m = /^sqlite:(.+)$/.exec(spec);
+  if (!m) throw new UsageError(`--store: expected memory or sqlite:FILE, got "${spec}"`);
+  const file = m[1]!;
+  if (replace) removeDatabase(file);
+  mkdirSync(dirname(file), { recursive: true });
+  return SqliteStore.open(file, { mode: 'new' });
+}
+
+/** Removes a database file with its WAL companions, unless a running Phasewise holds it. */
+function removeDatabase(file: string): void {
+  if (!existsSync(file)) return;
+  SqliteStore.open(file, { mode: 'existing' }).close(); // refuses a file in use, or one that is not a database
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+}
+
+export function simCommand(file: string, opts: SimOptions): void {
   const seed = parseSeed(opts.seed);
   const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
+  const store = openStore(opts.store, opts.replace === true);
+  store?.importState(scenario.state);
   const summary = new SummaryCollector();
   const writer = opts.events ? new JsonlWriter(opts.events) : null;
   const tty = !opts.quiet && process.stderr.isTTY === true;
   const wallStart = process.hrtime.bigint();
   const result = runSimulation(scenario, {
+    ...(store ? { store } : {}),
     onEvents: (events) => {
       summary.onEvents(events);
       writer?.onEvents(events);
@@ -38,6 +69,7 @@ export function simCommand(file: string, opts: { seed?: string; events?: string;
   });
   if (tty) process.stderr.write('\r\x1b[K');
   writer?.close();
+  store?.close();
   const wallMs = Number(process.hrtime.bigint() - wallStart) / 1e6;
   const rollouts = summary.result();
   const out: string[] = [];
@@ -46,6 +78,7 @@ export function simCommand(file: string, opts: { seed?: string; events?: string;
   out.push('');
   out.push(rollouts.length === 0 ? 'No rollout started: no release found eligible machines.' : formatSummary(rollouts));
   if (writer) out.push(`Event log: ${opts.events} (${writer.written.toLocaleString('en')} events, JSON Lines)`);
+  if (store) out.push(`State and event log kept in ${store.file} (phasewise db check --db ${store.file})`);
   if (opts.report) {
     mkdirSync(dirname(opts.report), { recursive: true });
     writeFileSync(opts.report, renderHtmlReport({ scenario: { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size }, rollouts }));

@@ -1,0 +1,46 @@
+/** Inspection and backup of a database file, safe while a Phasewise is running on it. */
+import { existsSync } from 'node:fs';
+import { openDatabase, StoreError } from './database.js';
+import { SCHEMA_VERSION } from './schema.js';
+
+export interface CheckReport {
+  file: string;
+  schemaVersion: number;
+  codeSchemaVersion: number;
+  integrity: string[];
+  counts: Record<string, number>;
+  rollouts: Array<{ id: string; status: string; toVersion: string; artifact: string }>;
+}
+
+const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'events'] as const;
+
+/** Integrity check, schema version and what the file holds. Read-only; no lock needed. */
+export function checkDatabase(file: string): CheckReport {
+  const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
+  try {
+    const integrity = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check);
+    const schemaVersion = db.pragma('user_version', { simple: true }) as number;
+    const counts: Record<string, number> = {};
+    const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
+    for (const t of COUNTED) if (tables.has(t)) counts[t] = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+    if (tables.has('actions')) counts.pendingActions = (db.prepare('SELECT count(*) AS n FROM actions WHERE answered_at IS NULL').get() as { n: number }).n;
+    const rollouts = tables.has('rollouts')
+      ? (db.prepare('SELECT id, status, to_version AS toVersion, artifact_key AS artifact FROM rollouts ORDER BY created_at, id').all() as CheckReport['rollouts'])
+      : [];
+    return { file, schemaVersion, codeSchemaVersion: SCHEMA_VERSION, integrity, counts, rollouts };
+  } finally {
+    close();
+  }
+}
+
+/** A consistent copy of a live database (SQLite's online backup). Never overwrites a file. */
+export async function backupDatabase(file: string, destination: string): Promise<{ pages: number }> {
+  if (existsSync(destination)) throw new StoreError('STORE_EXISTS', `${destination} already exists; a backup never overwrites a file`);
+  const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
+  try {
+    const result = await db.backup(destination);
+    return { pages: result.totalPages };
+  } finally {
+    close();
+  }
+}
