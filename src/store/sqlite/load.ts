@@ -25,7 +25,7 @@ export function loadState(db: Database.Database): EngineState {
   state.rolloutSeq = Number(meta.get('rolloutSeq') ?? 0);
   state.timerSeq = Number(meta.get('timerSeq') ?? 0);
   state.marks = JSON.parse(meta.get('marks') ?? '{}') as Record<string, number>;
-  for (const r of all(db, 'SELECT * FROM rollouts ORDER BY created_at, id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
+  for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
   const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
   for (const t of timers) state.timers.push({ id: Number(t.id), at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token: JSON.parse(t.token as string) as string | number });
   for (const a of all(db, 'SELECT body, rollout_id FROM actions WHERE answered_at IS NULL')) {

@@ -19,7 +19,7 @@ const b = (x: boolean) => (x ? 1 : 0);
 export const encode = {
   machine: (m: Machine) => [m.id, m.name, m.kind, m.os, m.resourceGroup, m.placement.region, m.placement.zone, m.placement.setId, m.placement.setKind, m.placement.updateDomain, m.placement.faultDomain, m.placement.subscription] as const,
   instance: (i: ExtensionInstance) => [i.artifactKey, i.machineId, i.name, i.publisher, i.type, i.typeHandlerVersion, b(i.autoUpgradeMinorVersion), b(i.enableAutomaticUpgrade), JSON.stringify(i.settings), i.desiredVersion, i.installedVersion, i.lastKnownGoodVersion, i.status, i.blockedReason] as const,
-  rolloutNew: (r: RolloutState) => [r.id, JSON.stringify(r.artifact), r.artifactKey, r.toVersion, r.status, r.reason, r.createdAtMs, r.endedAtMs, r.currentPhase, r.open, r.caller, stringifyPlan(r.plan)] as const,
+  rolloutNew: (r: RolloutState) => [r.id, JSON.stringify(r.artifact), r.artifactKey, r.toVersion, r.status, r.reason, r.createdAtMs, r.endedAtMs, r.currentPhase, r.open, r.caller] as const,
   rollout: (r: RolloutState) => [r.status, r.reason, r.endedAtMs, r.currentPhase, r.open, r.id] as const,
   phase: (id: string, idx: number, p: PhaseState) => [id, idx, p.status, p.startedAtMs, p.endedAtMs, p.upgraded, p.unhealthy] as const,
   region: (rs: RegionState) => [rs.rolloutId, rs.region, rs.wave, rs.waveRemaining, rs.openUnits, rs.unfinished] as const,
@@ -50,7 +50,8 @@ export function statements(db: Database.Database) {
     clearCatalogVersions: p('DELETE FROM catalog_versions'),
     putCatalogType: p('INSERT INTO catalog_types VALUES (?, ?, ?, ?)'),
     putCatalogVersion: p('INSERT INTO catalog_versions VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    putRolloutNew: p('INSERT INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    putRolloutNew: p('INSERT INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    putPlan: p('INSERT INTO rollout_plans (rollout_id, plan) VALUES (?, ?)'),
     putRollout: p('UPDATE rollouts SET status = ?, reason = ?, ended_at = ?, current_phase = ?, open = ? WHERE id = ?'),
     putPhase: p(`INSERT INTO rollout_phases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, idx) DO UPDATE SET status = excluded.status,
       started_at = excluded.started_at, ended_at = excluded.ended_at, upgraded = excluded.upgraded, unhealthy = excluded.unhealthy`),

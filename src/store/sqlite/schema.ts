@@ -39,8 +39,10 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE rollouts (
         id TEXT PRIMARY KEY, artifact TEXT NOT NULL, artifact_key TEXT NOT NULL, to_version TEXT NOT NULL, status TEXT NOT NULL,
         reason TEXT, created_at INTEGER NOT NULL, ended_at INTEGER, current_phase INTEGER NOT NULL, open INTEGER NOT NULL,
-        caller TEXT NOT NULL, plan TEXT NOT NULL
+        caller TEXT NOT NULL
       ) WITHOUT ROWID;
+      -- The plan is large (every machine of the rollout) and written once: apart from the rows updated every tick.
+      CREATE TABLE rollout_plans (rollout_id TEXT PRIMARY KEY, plan TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE rollout_phases (
         rollout_id TEXT NOT NULL, idx INTEGER NOT NULL, status TEXT NOT NULL, started_at INTEGER, ended_at INTEGER,
         upgraded INTEGER NOT NULL, unhealthy INTEGER NOT NULL, PRIMARY KEY (rollout_id, idx)

@@ -12,7 +12,7 @@ import type { Commit, Store } from '../store.js';
 import { asStoreError, openDatabase, StoreError } from './database.js';
 import type { OpenDatabase, OpenOptions } from './database.js';
 import { loadState } from './load.js';
-import { encode, statements } from './rows.js';
+import { encode, statements, stringifyPlan } from './rows.js';
 import type { Statements } from './rows.js';
 
 export class SqliteStore implements Store {
@@ -55,7 +55,7 @@ export class SqliteStore implements Store {
       this.writeCatalog(state);
       for (const r of state.rollouts.values()) {
         st.putRolloutNew.run(...encode.rolloutNew(r));
-        st.putRollout.run(...encode.rollout(r));
+        st.putPlan.run(r.id, stringifyPlan(r.plan));
         r.phases.forEach((p, i) => st.putPhase.run(...encode.phase(r.id, i, p)));
         for (const rs of r.regions.values()) st.putRegionState.run(...encode.region(rs));
         for (const u of r.units.values()) {
@@ -119,7 +119,10 @@ export class SqliteStore implements Store {
       else st.deleteHealth.run(id);
     }
     if (ch.catalog) this.writeCatalog(state);
-    for (const r of ch.created) st.putRolloutNew.run(...encode.rolloutNew(r));
+    for (const r of ch.created) {
+      st.putRolloutNew.run(...encode.rolloutNew(r));
+      st.putPlan.run(r.id, stringifyPlan(r.plan));
+    }
     for (const r of ch.rollouts) {
       st.putRollout.run(...encode.rollout(r));
       r.phases.forEach((p, i) => st.putPhase.run(...encode.phase(r.id, i, p)));
