@@ -7,13 +7,13 @@ import type { ExtensionInstance } from '../model/artifact.js';
 import type { EventBody, EngineEvent } from '../model/events.js';
 import { isoOf } from './clock.js';
 import type { DriverAction } from './driver.js';
-import type { AttemptState, EngineState, GateRun, RegionState, RolloutState, Timer, UnitState } from './state.js';
+import type { AttemptState, EngineState, GateRun, PhaseState, RegionState, RolloutState, Timer, UnitState } from './state.js';
 
 /** The records one tick changed; the Store writes exactly these in one transaction. */
 export interface Changes {
   instances: Set<ExtensionInstance>;
-  /** Rollout rows with their phases. */
   rollouts: Set<RolloutState>;
+  phases: Set<PhaseState>;
   /** Rollouts created in this tick: their plans are written once. */
   created: RolloutState[];
   units: Set<UnitState>;
@@ -43,7 +43,7 @@ export function newContext(state: EngineState, now: number, trackChanges = true)
 
 function emptyChanges(): Changes {
   return {
-    instances: new Set(), rollouts: new Set(), created: [], units: new Set(), regions: new Set(), gateRuns: new Set(),
+    instances: new Set(), rollouts: new Set(), phases: new Set(), created: [], units: new Set(), regions: new Set(), gateRuns: new Set(),
     attempts: new Set(), timersAdded: [], timersFired: [], answered: [], health: new Set(), catalog: false,
   };
 }
@@ -63,6 +63,7 @@ export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): void {
 export const changed = {
   instance(ctx: TickContext, x: ExtensionInstance): void { ctx.changes?.instances.add(x); },
   rollout(ctx: TickContext, x: RolloutState): void { ctx.changes?.rollouts.add(x); },
+  phase(ctx: TickContext, x: PhaseState): void { ctx.changes?.phases.add(x); },
   unit(ctx: TickContext, x: UnitState): void { ctx.changes?.units.add(x); },
   region(ctx: TickContext, x: RegionState): void { ctx.changes?.regions.add(x); },
   gateRun(ctx: TickContext, x: GateRun): void { ctx.changes?.gateRuns.add(x); },

@@ -181,6 +181,7 @@ export class Engine {
       const failed = r.phases.findIndex((p) => p.status === 'failed');
       if (failed >= 0) {
         r.phases[failed]!.status = 'completed';
+        changed.phase(ctx, r.phases[failed]!);
         if (failed + 1 < r.phases.length) openPhase(ctx, r, failed + 1);
       }
       checkRolloutDone(ctx, r);

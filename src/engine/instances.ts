@@ -163,9 +163,9 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
 
 function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, unhealthy: boolean): void {
   changed.gateRun(ctx, unit.gateRun);
-  changed.rollout(ctx, r);
   unit.gateRun.upgraded++;
   const phase = r.phases[unit.phase]!;
+  changed.phase(ctx, phase);
   phase.upgraded++;
   if (unhealthy) {
     unit.gateRun.unhealthyUpgraded++;

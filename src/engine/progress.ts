@@ -28,6 +28,7 @@ export function openPhase(ctx: TickContext, r: RolloutState, index: number): voi
   changed.rollout(ctx, r);
   const planned = r.plan.phases[index]!;
   const phase = r.phases[index]!;
+  changed.phase(ctx, phase);
   r.currentPhase = index;
   phase.status = 'running';
   phase.startedAtMs = ctx.now;
@@ -353,6 +354,8 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   changed.rollout(ctx, r);
   const phase = r.phases[index]!;
   if (phase.status !== 'running' || r.status !== 'running') return;
+  changed.phase(ctx, phase);
+  if (index + 1 < r.phases.length) changed.phase(ctx, r.phases[index + 1]!);
   for (const pr of r.plan.phases[index]!.regions) if (!regionSettled(r, r.regions.get(pr.region)!)) return;
   const regions = r.plan.phases[index]!.regions.map((p) => p.region);
   const verdict = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent, r.plan.profile.minPhaseFailures);

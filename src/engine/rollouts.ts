@@ -152,7 +152,7 @@ export function newRolloutState(id: string, key: string, req: RolloutRequest, pl
     createdAtMs: now,
     endedAtMs: null,
     currentPhase: 0,
-    phases: plan.phases.map(() => ({ status: 'pending', startedAtMs: null, endedAtMs: null, upgraded: 0, unhealthy: 0 })),
+    phases: plan.phases.map((_, index) => ({ rolloutId: id, index, status: 'pending', startedAtMs: null, endedAtMs: null, upgraded: 0, unhealthy: 0 })),
     regions,
     units,
     attempts: new Map(),

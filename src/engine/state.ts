@@ -163,6 +163,8 @@ export interface RegionState {
 export type PhaseStatus = 'pending' | 'running' | 'baking' | 'completed' | 'failed';
 
 export interface PhaseState {
+  rolloutId: string;
+  index: number;
   status: PhaseStatus;
   startedAtMs: number | null;
   endedAtMs: number | null;

@@ -20,11 +20,12 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 export function loadState(db: Database.Database): EngineState {
   const state = newEngineState(loadFleet(db), loadCatalog(db));
-  const meta = new Map(all(db, 'SELECT key, value FROM meta').map((r) => [r.key as string, r.value as string]));
-  state.eventSeq = Number(meta.get('eventSeq') ?? 0);
-  state.rolloutSeq = Number(meta.get('rolloutSeq') ?? 0);
-  state.timerSeq = Number(meta.get('timerSeq') ?? 0);
-  state.marks = JSON.parse(meta.get('marks') ?? '{}') as Record<string, number>;
+  const counters = db.prepare("SELECT value FROM meta WHERE key = 'counters'").get() as { value: string } | undefined;
+  const c = JSON.parse(counters?.value ?? '{}') as { eventSeq?: number; rolloutSeq?: number; timerSeq?: number; marks?: Record<string, number> };
+  state.eventSeq = c.eventSeq ?? 0;
+  state.rolloutSeq = c.rolloutSeq ?? 0;
+  state.timerSeq = c.timerSeq ?? 0;
+  state.marks = c.marks ?? {};
   for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
   const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
   for (const t of timers) state.timers.push({ id: Number(t.id), at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token: JSON.parse(t.token as string) as string | number });

@@ -56,7 +56,7 @@ export class SqliteStore implements Store {
       for (const r of state.rollouts.values()) {
         st.putRolloutNew.run(...encode.rolloutNew(r));
         st.putPlan.run(r.id, stringifyPlan(r.plan));
-        r.phases.forEach((p, i) => st.putPhase.run(...encode.phase(r.id, i, p)));
+        for (const p of r.phases) st.putPhase.run(...encode.phase(p));
         for (const rs of r.regions.values()) st.putRegionState.run(...encode.region(rs));
         for (const u of r.units.values()) {
           st.putUnit.run(...encode.unit(u));
@@ -123,10 +123,9 @@ export class SqliteStore implements Store {
       st.putRolloutNew.run(...encode.rolloutNew(r));
       st.putPlan.run(r.id, stringifyPlan(r.plan));
     }
-    for (const r of ch.rollouts) {
-      st.putRollout.run(...encode.rollout(r));
-      r.phases.forEach((p, i) => st.putPhase.run(...encode.phase(r.id, i, p)));
-    }
+    for (const r of ch.created) for (const p of r.phases) st.putPhase.run(...encode.phase(p));
+    for (const r of ch.rollouts) st.putRollout.run(...encode.rollout(r));
+    for (const p of ch.phases) st.putPhase.run(...encode.phase(p));
     for (const rs of ch.regions) st.putRegionState.run(...encode.region(rs));
     for (const u of ch.units) st.putUnit.run(...encode.unit(u));
     for (const g of ch.gateRuns) st.putGateRun.run(...encode.gateRun(g));
@@ -149,11 +148,9 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** The engine's counters and input positions, in one row written with every commit. */
   private writeMeta(state: EngineState): void {
-    this.st.putMeta.run('eventSeq', String(state.eventSeq));
-    this.st.putMeta.run('rolloutSeq', String(state.rolloutSeq));
-    this.st.putMeta.run('timerSeq', String(state.timerSeq));
-    this.st.putMeta.run('marks', JSON.stringify(state.marks));
+    this.st.putMeta.run('counters', JSON.stringify({ eventSeq: state.eventSeq, rolloutSeq: state.rolloutSeq, timerSeq: state.timerSeq, marks: state.marks }));
   }
 
   /** Events in `seq` order, from `afterSeq` on. */
