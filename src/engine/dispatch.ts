@@ -5,6 +5,7 @@
  */
 import { isMachineHealthy } from '../model/health.js';
 import type { TickContext } from './context.js';
+import { schedule } from './context.js';
 import type { Observation } from './driver.js';
 import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from './instances.js';
 import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, wakeForRetry } from './progress.js';
@@ -52,7 +53,10 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
   switch (t.kind) {
     case 'healthDeadline': {
       const a = r.attempts.get(t.ref);
-      if (a && a.status === 'healthWait' && a.attempt === t.token) onHealthDeadline(ctx, r, r.units.get(a.unitId)!, a);
+      if (!a || a.status !== 'healthWait' || a.attempt !== t.token) return;
+      // Just restarted: the report may have been lost with the crash; give the re-observation a chance.
+      if (ctx.now < ctx.state.healthGraceUntil) schedule(ctx, { at: ctx.state.healthGraceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token });
+      else onHealthDeadline(ctx, r, r.units.get(a.unitId)!, a);
       return;
     }
     case 'actionTimeout': {

@@ -23,6 +23,9 @@ import { getInstance } from './state.js';
 
 export type { RolloutRequest, RolloutSettings } from './rollouts.js';
 
+/** After a restart, how long overdue health deadlines wait for the reports the engine asked for. */
+export const RECOVERY_GRACE_MS = 60_000;
+
 export type EventListener = (events: readonly EngineEvent[]) => void;
 
 export interface EngineOptions extends RolloutSettings {
@@ -78,7 +81,10 @@ export class Engine {
    */
   recover(pending: readonly DriverAction[]): { resent: number; observed: number } {
     for (const a of pending) this.driver.send(a);
-    const machines = new Set<string>();
+    // Health deadlines that passed while the engine was down wait for the fresh reports asked for below.
+    this.state.healthGraceUntil = this.clock.now() + RECOVERY_GRACE_MS;
+    // Machines in flight, and those last seen unhealthy: they may have recovered while nobody listened.
+    const machines = new Set<string>(this.state.fleet.health.keys());
     for (const r of this.state.rollouts.values()) for (const a of r.attempts.values()) if (a.status === 'healthWait' || a.status === 'upgrading' || a.status === 'rollingBack') machines.add(a.machineId);
     if (machines.size > 0) this.driver.observe?.([...machines]);
     return { resent: pending.length, observed: machines.size };

@@ -225,6 +225,7 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     eventSeq: 0,
     rolloutSeq: 0,
     timerSeq: 0,
+    healthGraceUntil: 0,
     marks: {},
   };
 }
@@ -245,6 +246,8 @@ export interface EngineState {
   eventSeq: number;
   rolloutSeq: number;
   timerSeq: number;
+  /** Until then, health deadlines that passed during an outage wait for fresh reports (not stored). */
+  healthGraceUntil: number;
   /** Positions of outside inputs (e.g. how many scenario events were applied), saved with every commit. */
   marks: Record<string, number>;
 }

@@ -92,7 +92,7 @@ export class Simulation {
     while (this.next < actions.length && actions[this.next]!.atMs <= t) {
       const action = actions[this.next]!;
       engine.state.marks.scenarioActions = this.next + 1; // committed with the action's own effects
-      apply(engine, action);
+      applyScenarioAction(engine, action);
     }
     this.driver.deliverDue(t, (o) => engine.observe(o));
     engine.tick();
@@ -134,7 +134,8 @@ function anyRunning(engine: Engine): boolean {
   return false;
 }
 
-function apply(engine: Engine, a: TimedAction): void {
+/** Carries out one scenario event through the engine's commands. */
+export function applyScenarioAction(engine: Engine, a: TimedAction): void {
   switch (a.kind) {
     case 'publish':
       engine.publishVersion(a.publisher, a.type, a.version);

@@ -9,8 +9,8 @@
 import type { Driver } from '../../engine/driver.js';
 import { Engine } from '../../engine/engine.js';
 import { SqliteStore } from '../../store/sqlite/sqlite-store.js';
-import type { TimedAction } from '../scenario.js';
 import { loadScenarioFile } from '../scenario.js';
+import { applyScenarioAction as apply } from '../simulator.js';
 import { AcceleratedClock } from './accelerated-clock.js';
 import type { EngineMessage, HostMessage } from './messages.js';
 
@@ -27,6 +27,7 @@ function main(): void {
   const scenario = loadScenarioFile(scenarioFile!);
   const clock = new AcceleratedClock({ simStartMs: Number(simStartMs), realStartMs: Number(realStartMs), factor: Number(factor) });
 
+  post({ type: 'opening' });
   const store = SqliteStore.open(dbFile!, { mode: 'either' });
   const resumed = store.isInitialised();
   // A first start imports the fleet; a crash before that commit leaves nothing, so this start is again a first.
@@ -83,23 +84,6 @@ function main(): void {
   }, LOOP_MS);
 }
 
-/** The same mapping as the simulator's: a scenario action becomes an engine command. */
-function apply(engine: Engine, a: TimedAction): void {
-  switch (a.kind) {
-    case 'publish':
-      engine.publishVersion(a.publisher, a.type, a.version);
-      return;
-    case 'supportAutomaticUpgrade':
-      engine.setTypeSupport(a.publisher, a.type, a.supported);
-      return;
-    case 'setAutomaticUpgrade':
-      engine.setAutomaticUpgrade(a.machineIds.filter((id) => engine.state.fleet.instances.get(a.artifactKey)?.has(id)), a.artifactKey, a.enabled, 'scenario');
-      return;
-    case 'manualUpgrade':
-      engine.manualUpgrade({ artifact: a.artifact, machineIds: a.machineIds, toVersion: a.version, caller: 'scenario' });
-      return;
-  }
-}
 
 /** Tells the host why, then dies: a crash the host did not cause is a finding, never retried. */
 function fatal(err: unknown): void {

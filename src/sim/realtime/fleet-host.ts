@@ -1,7 +1,7 @@
 /**
  * The fleet side of a real-time run: the simulated machines (a SimDriver on the accelerated clock)
  * and the engine process it forks, talks to over IPC, and may kill with SIGKILL and start again.
- * Observations due while no engine is up are lost, as in a network cut; recovery has to cope.
+ * Observations due while no engine is up and running are lost, as in a network cut; recovery has to cope.
  */
 import type { ChildProcess } from 'node:child_process';
 import { fork } from 'node:child_process';
@@ -25,13 +25,12 @@ export interface FleetHostOptions {
 
 export interface FleetHostStats {
   starts: number;
-  /** Engines that reported ready (started and recovered). */
-  readies: number;
   kills: number;
-  /** Kills while the engine was up and running (after ready), before it reported done. */
+  /** Kills before the run was done, by what the engine was doing: loading its code, opening the
+   * database and recovering (importing, loading, resending, re-observing), or running. */
+  killsWhileLoading: number;
+  killsWhileRecovering: number;
   killsWhileRunning: number;
-  /** Kills before the engine reported ready (while it loaded or recovered), before done. */
-  killsWhileStarting: number;
   /** Actions the engines resent on recovery. */
   resent: number;
   /** Keys the fleet executed, and resends of keys it had already (answered from memory or in flight). */
@@ -42,6 +41,8 @@ export interface FleetHostStats {
   lost: number;
 }
 
+export type EnginePhase = 'loading' | 'recovering' | 'running';
+
 const ENGINE_PROCESS = fileURLToPath(new URL('./engine-process.js', import.meta.url));
 
 export class FleetHost {
@@ -51,11 +52,11 @@ export class FleetHost {
   readonly driver: SimDriver;
   /** Every key the fleet executed, with the action that carried it. */
   readonly executed = new Map<string, DriverAction>();
-  readonly stats: FleetHostStats = { starts: 0, readies: 0, kills: 0, killsWhileRunning: 0, killsWhileStarting: 0, resent: 0, executed: 0, duplicates: 0, delivered: 0, lost: 0 };
+  readonly stats: FleetHostStats = { starts: 0, kills: 0, killsWhileLoading: 0, killsWhileRecovering: 0, killsWhileRunning: 0, resent: 0, executed: 0, duplicates: 0, delivered: 0, lost: 0 };
   /** What must never happen: a key done twice, a key reused for another action, an engine that died by itself. */
   readonly problems: string[] = [];
   private child: ChildProcess | null = null;
-  private ready = false;
+  private phase: EnginePhase | null = null;
   private doneSeen = false;
   /** Engines this host killed or stopped: their exits are expected. */
   private readonly ended = new WeakSet<ChildProcess>();
@@ -74,12 +75,9 @@ export class FleetHost {
     return this.doneSeen;
   }
 
-  get running(): boolean {
-    return this.child !== null;
-  }
-
-  get isReady(): boolean {
-    return this.ready;
+  /** What the current engine process is doing, or null when none is up. */
+  get engine(): EnginePhase | null {
+    return this.phase;
   }
 
   /** Forks an engine process on the database. */
@@ -91,7 +89,7 @@ export class FleetHost {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     this.child = child;
-    this.ready = false;
+    this.phase = 'loading';
     this.stats.starts++;
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-4000); });
@@ -101,7 +99,7 @@ export class FleetHost {
     child.on('exit', (code, signal) => {
       if (this.child === child) {
         this.child = null;
-        this.ready = false;
+        this.phase = null;
       }
       if (!this.ended.has(child)) this.problems.push(`engine process ${child.pid} exited by itself (code ${code}, signal ${signal}): ${stderr.trim() || '(no output)'}`);
     });
@@ -112,7 +110,11 @@ export class FleetHost {
     const child = this.child;
     if (!child) return;
     this.stats.kills++;
-    if (!this.doneSeen) this.ready ? this.stats.killsWhileRunning++ : this.stats.killsWhileStarting++;
+    if (!this.doneSeen) {
+      if (this.phase === 'loading') this.stats.killsWhileLoading++;
+      else if (this.phase === 'recovering') this.stats.killsWhileRecovering++;
+      else this.stats.killsWhileRunning++;
+    }
     await this.end(child, () => child.kill('SIGKILL'));
   }
 
@@ -130,13 +132,14 @@ export class FleetHost {
   /** Stops delivering and kills any engine still running. */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    if (this.child) await this.end(this.child, () => this.child?.kill('SIGKILL'));
+    const child = this.child;
+    if (child) await this.end(child, () => child.kill('SIGKILL'));
   }
 
   private end(child: ChildProcess, how: () => void): Promise<void> {
     this.ended.add(child);
     this.child = null;
-    this.ready = false;
+    this.phase = null;
     if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     // 'exit' comes after the process is reaped: only then is its lock's pid really free.
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -151,10 +154,12 @@ export class FleetHost {
       case 'observe':
         this.driver.observe(m.machineIds);
         return;
+      case 'opening':
+        if (child === this.child) this.phase = 'recovering';
+        return;
       case 'ready':
-        this.stats.readies++;
         this.stats.resent += m.resent;
-        if (child === this.child) this.ready = true;
+        if (child === this.child) this.phase = 'running';
         return;
       case 'done':
         this.doneSeen = true;
@@ -182,7 +187,7 @@ export class FleetHost {
 
   /** Hands the engine what the fleet has to say by now; with no engine up, it is lost. */
   private deliver(): void {
-    const child = this.ready ? this.child : null;
+    const child = this.phase === 'running' ? this.child : null;
     this.driver.deliverDue(this.clock.now(), (obs) => {
       if (child?.connected) {
         child.send({ type: 'obs', obs } satisfies HostMessage);

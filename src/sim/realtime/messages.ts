@@ -5,6 +5,8 @@ import type { DriverAction, Observation } from '../../engine/driver.js';
 export type EngineMessage =
   | { type: 'action'; action: DriverAction }
   | { type: 'observe'; machineIds: string[] }
+  /** Loaded; about to open the database. */
+  | { type: 'opening' }
   /** Started and recovered; `resumed` when it continued from state already in the database. */
   | { type: 'ready'; resumed: boolean; resent: number; observed: number }
   /** Every scenario action applied and no rollout running. */
