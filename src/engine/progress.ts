@@ -67,7 +67,8 @@ function advanceRegion(ctx: TickContext, r: RolloutState, rs: RegionState): void
   checkPhase(ctx, r, rs.phase);
 }
 
-function zoneKey(u: UnitState): string {
+/** The lock key of a unit's zone: its zone, no zone, or the cross-zone wave (R11). */
+export function zoneKey(u: UnitState): string {
   return u.plan.crossZone ? '\u0000cross' : (u.plan.zone ?? '\u0000none');
 }
 

@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { Catalog } from '../../catalog/catalog.js';
 import type { DriverAction } from '../../engine/driver.js';
+import { zoneKey } from '../../engine/progress.js';
 import { newRolloutState } from '../../engine/rollouts.js';
 import type { AttemptState, BatchRun, EngineState, PhaseStatus, RolloutState, RolloutStatus, Timer, UnitStatus } from '../../engine/state.js';
 import { addInstance, addMachine, emptyFleet, getInstance, newEngineState, refreshMachineHealth } from '../../engine/state.js';
@@ -125,7 +126,7 @@ function deriveIndexes(state: EngineState): void {
     for (const u of r.units.values()) {
       const rs = r.regions.get(u.region)!;
       if (u.inflight) {
-        const zone = u.plan.crossZone ? '\u0000cross' : (u.plan.zone ?? '\u0000none');
+        const zone = zoneKey(u);
         rs.inflight++;
         rs.inflightByZone.set(zone, (rs.inflightByZone.get(zone) ?? 0) + 1);
         if (u.plan.setId) state.setInflight.set(u.plan.setId, (state.setInflight.get(u.plan.setId) ?? 0) + 1);
