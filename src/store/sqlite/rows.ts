@@ -16,9 +16,17 @@ export function parsePlan<T>(text: string): T {
 
 const b = (x: boolean) => (x ? 1 : 0);
 
+/** Settings objects are shared by the instances of one template: encode each once. */
+const settingsJson = new WeakMap<object, string>();
+function settingsText(settings: Readonly<Record<string, unknown>>): string {
+  let text = settingsJson.get(settings);
+  if (text === undefined) settingsJson.set(settings, (text = JSON.stringify(settings)));
+  return text;
+}
+
 export const encode = {
   machine: (m: Machine) => [m.id, m.name, m.kind, m.os, m.resourceGroup, m.placement.region, m.placement.zone, m.placement.setId, m.placement.setKind, m.placement.updateDomain, m.placement.faultDomain, m.placement.subscription] as const,
-  instance: (i: ExtensionInstance) => [i.artifactKey, i.machineId, i.name, i.publisher, i.type, i.typeHandlerVersion, b(i.autoUpgradeMinorVersion), b(i.enableAutomaticUpgrade), JSON.stringify(i.settings), i.desiredVersion, i.installedVersion, i.lastKnownGoodVersion, i.status, i.blockedReason] as const,
+  instance: (i: ExtensionInstance) => [i.artifactKey, i.machineId, i.name, i.publisher, i.type, i.typeHandlerVersion, b(i.autoUpgradeMinorVersion), b(i.enableAutomaticUpgrade), settingsText(i.settings), i.desiredVersion, i.installedVersion, i.lastKnownGoodVersion, i.status, i.blockedReason] as const,
   rolloutNew: (r: RolloutState) => [r.id, JSON.stringify(r.artifact), r.artifactKey, r.toVersion, r.status, r.reason, r.createdAtMs, r.endedAtMs, r.currentPhase, r.open, r.caller] as const,
   rollout: (r: RolloutState) => [r.status, r.reason, r.endedAtMs, r.currentPhase, r.open, r.id] as const,
   phase: (p: PhaseState) => [p.rolloutId, p.index, p.status, p.startedAtMs, p.endedAtMs, p.upgraded, p.unhealthy] as const,
