@@ -52,11 +52,3 @@ export type EventBody =
 
 export type EngineEvent = Base & EventBody;
 export type EventType = EngineEvent['type'];
-
-/** Event types the architecture requires, in the order a rollout usually emits them. */
-export const REQUIRED_EVENT_TYPES: readonly EventType[] = [
-  'rollout.created', 'phase.started', 'phase.completed', 'phase.failed', 'batch.started', 'batch.completed',
-  'instance.upgrade.started', 'instance.upgrade.succeeded', 'instance.upgrade.failed', 'instance.health.unhealthy',
-  'instance.rollback.started', 'instance.rollback.succeeded', 'instance.rollback.failed', 'instance.retry.scheduled',
-  'gate.held', 'gate.breached', 'window.waiting', 'rollout.paused', 'rollout.stopped', 'rollout.completed', 'rollout.cancelled',
-];

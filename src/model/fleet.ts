@@ -62,8 +62,6 @@ export interface ScaleSet {
   hasApplicationHealth: boolean;
 }
 
-export type FleetSet = { kind: 'scaleSet'; set: ScaleSet } | { kind: 'availabilitySet'; set: AvailabilitySet };
-
 /** The health window of R21 when nothing else is configured. */
 export const DEFAULT_HEALTH_WINDOW_MS = 5 * 60_000;
 

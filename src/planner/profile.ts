@@ -86,5 +86,4 @@ export function validateProfile(p: RolloutProfile): string[] {
 export function retryIntervalMs(profile: RolloutProfile, kind: 'vm' | 'scaleSetInstance' | 'arc'): number {
   return kind === 'arc' ? profile.retryIntervalArcMs : profile.retryIntervalVmMs;
 }
-
 export const TIME = { HOUR, DAY };

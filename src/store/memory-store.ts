@@ -16,8 +16,6 @@ export class MemoryStore implements Store {
   private readonly retained: EngineEvent[] = [];
   private readonly retain: boolean;
   readonly tracksChanges = false;
-  commits = 0;
-  eventCount = 0;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.retain = opts.retainEvents ?? true;
@@ -29,8 +27,6 @@ export class MemoryStore implements Store {
 
   commit(c: Commit): void {
     this.state = c.state;
-    this.commits++;
-    this.eventCount += c.events.length;
     if (this.retain) for (const e of c.events) this.retained.push(e);
   }
 
