@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -36,7 +37,7 @@ describe('sim on the SQLite store', () => {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { ok: boolean; schemaVersion: number; counts: Record<string, number>; rollouts: Array<{ status: string }> };
     assert.equal(report.ok, true);
-    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.schemaVersion, SCHEMA_VERSION);
     assert.ok(report.counts.machines! > 0 && report.counts.events! > 0);
     assert.equal(report.counts.pendingActions, 0);
     assert.ok(report.rollouts.length > 0 && report.rollouts.every((x) => x.status === 'completed'));

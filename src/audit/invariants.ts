@@ -38,6 +38,8 @@ export class InvariantChecker {
   private readonly rollouts = new Map<string, RolloutTrack>();
   /** machineId|artifactKey of instances whose automatic upgrade is off. */
   private readonly disabled = new Set<string>();
+  /** Subscriptions enrolled in automatic upgrade of scale-set extensions (R7). */
+  private readonly enrolled = new Set<string>();
   /** In-flight batches per set across rollouts. */
   private readonly setBatches = new Map<string, number>();
   private lastSeq = 0;
@@ -60,6 +62,12 @@ export class InvariantChecker {
     if (e.time < this.lastTime) this.fail(e, `time went back from ${this.lastTime}`);
     this.lastSeq = e.seq;
     this.lastTime = e.time;
+    if (e.type === 'enrollment.changed') {
+      // R7: scale-set instances of an enrolled subscription count as opted in whatever their own setting says.
+      if (e.enrolled) this.enrolled.add(e.subscription);
+      else this.enrolled.delete(e.subscription);
+      return;
+    }
     if (e.type === 'autoUpgrade.changed') {
       const k = `${e.machineId}|${e.artifactKey}`;
       if (e.enabled) this.disabled.delete(k);
@@ -150,7 +158,8 @@ export class InvariantChecker {
     if (e.attempt <= prior) this.fail(e, `attempt ${e.attempt} of ${e.machineId} started again (last was ${prior})`);
     r.attempts.set(e.machineId, e.attempt);
     if (r.profile === 'manual') return;
-    if (this.disabled.has(`${e.machineId}|${artifactKey(e.artifact)}`)) this.fail(e, `${e.machineId} attempted after its automatic upgrade was disabled`);
+    const enrolled = e.placement.setKind === 'scaleSet' && this.enrolled.has(e.placement.subscription);
+    if (!enrolled && this.disabled.has(`${e.machineId}|${artifactKey(e.artifact)}`)) this.fail(e, `${e.machineId} attempted after its automatic upgrade was disabled`);
     if (majorOf(e.fromVersion) !== majorOf(e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
   }
 

@@ -81,28 +81,49 @@ export class Catalog {
   }
 }
 
-/** R80: enabled, disabled, or not supported by the extension type. */
-export function autoUpgradeState(inst: Pick<ExtensionInstance, 'enableAutomaticUpgrade'>, t: ExtensionType | undefined): AutoUpgradeState {
+/** Publishers whose extension types scale-set enrollment never upgrades automatically (R7). */
+export const SERVICE_FABRIC_PUBLISHER = 'Microsoft.Azure.ServiceFabric';
+
+/** Where an instance runs, as far as eligibility is concerned. */
+export interface MachineContext {
+  os: OsType;
+  region: string;
+  /**
+   * R7: the machine is a scale-set instance in a subscription enrolled in automatic extension upgrade;
+   * its extensions with `autoUpgradeMinorVersion` count as opted in.
+   */
+  enrolled?: boolean;
+}
+
+/**
+ * R5, R7: whether the instance counts as opted in to automatic upgrade: its own
+ * `enableAutomaticUpgrade`, or enrollment of its scale set's subscription with
+ * `autoUpgradeMinorVersion=true` (Service Fabric types excepted).
+ */
+export function effectiveAutoUpgrade(inst: Pick<ExtensionInstance, 'enableAutomaticUpgrade' | 'autoUpgradeMinorVersion' | 'publisher'>, enrolled = false): boolean {
+  if (inst.enableAutomaticUpgrade) return true;
+  return enrolled && inst.autoUpgradeMinorVersion && inst.publisher.toLowerCase() !== SERVICE_FABRIC_PUBLISHER.toLowerCase();
+}
+
+/** R80: enabled, disabled, or not supported by the extension type; `enrolled` as in `MachineContext`. */
+export function autoUpgradeState(inst: Pick<ExtensionInstance, 'enableAutomaticUpgrade' | 'autoUpgradeMinorVersion' | 'publisher'>, t: ExtensionType | undefined, enrolled = false): AutoUpgradeState {
   if (!t || !t.supportsAutomaticUpgrade) return 'notSupported';
-  return inst.enableAutomaticUpgrade ? 'enabled' : 'disabled';
+  return effectiveAutoUpgrade(inst, enrolled) ? 'enabled' : 'disabled';
 }
 
 /**
  * R1, R2: the version an automatic upgrade would install on this instance now, or why none.
- * Only newer versions within the installed major qualify; the setting must be on, the type must
- * support automatic upgrade, and the version must be published for the machine's OS and region.
+ * Only newer versions within the installed major qualify; the setting must be on (or the scale set
+ * enrolled, R7), the type must support automatic upgrade, and the version must be published for the
+ * machine's OS and region. An instance not installed yet has no target.
  */
-export function automaticTarget(
-  catalog: Catalog,
-  inst: ExtensionInstance,
-  machine: { os: OsType; region: string },
-  nowMs: number,
-): Eligibility {
+export function automaticTarget(catalog: Catalog, inst: ExtensionInstance, machine: MachineContext, nowMs: number): Eligibility {
   const t = catalog.getType(inst.publisher, inst.type);
   if (!t) return { target: null, reason: 'extension type is not in the catalog' };
-  if (!inst.enableAutomaticUpgrade) return { target: null, reason: 'enableAutomaticUpgrade is false' };
+  if (!effectiveAutoUpgrade(inst, machine.enrolled)) return { target: null, reason: 'enableAutomaticUpgrade is false' };
   if (!t.supportsAutomaticUpgrade) return { target: null, reason: 'the extension type does not support automatic upgrade yet' };
   if (inst.blockedReason) return { target: null, reason: inst.blockedReason };
+  if (inst.installedVersion === '') return { target: null, reason: 'the extension is not installed yet' };
   const major = majorOf(inst.installedVersion);
   let target: string | null = null;
   for (const v of catalog.available(t, machine.os, machine.region, nowMs)) {

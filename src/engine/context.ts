@@ -5,8 +5,10 @@
  */
 import type { ExtensionInstance } from '../model/artifact.js';
 import type { EventBody, EngineEvent } from '../model/events.js';
+import type { Machine } from '../model/fleet.js';
 import { isoOf } from './clock.js';
 import type { DriverAction } from './driver.js';
+import type { RolloutSettings } from './rollouts.js';
 import type { AttemptState, EngineState, GateRun, PhaseState, RegionState, RolloutState, Timer, UnitState } from './state.js';
 
 /** The records one tick changed; the Store writes exactly these in one transaction. */
@@ -22,10 +24,21 @@ export interface Changes {
   attempts: Set<AttemptState>;
   timersAdded: Timer[];
   timersFired: Timer[];
-  answered: Array<{ key: string; ok: boolean }>;
+  /** Actions answered in this tick; ok null for actions given up (a newer install superseded them, their machine was deleted). */
+  answered: Array<{ key: string; ok: boolean | null }>;
   /** Machines whose health signals changed. */
   health: Set<string>;
   catalog: boolean;
+  /** Fleet changes from commands (written as they are in the state: present means put, absent means deleted). */
+  fleetRegions: Set<string>;
+  scaleSets: Set<string>;
+  availabilitySets: Set<string>;
+  machinesAdded: Machine[];
+  machinesRemoved: Machine[];
+  /** Instances removed: their rows go (an instance in `instances` is written only while it is in the fleet). */
+  instancesRemoved: ExtensionInstance[];
+  /** The enrolled subscriptions (R7) changed. */
+  enrollment: boolean;
 }
 
 export interface TickContext {
@@ -35,16 +48,19 @@ export interface TickContext {
   actions: DriverAction[];
   /** Null when the store shares the engine's working state and needs no list of changes. */
   changes: Changes | null;
+  /** The engine's rollout settings, for rollouts a tick starts by itself (a catch-up after an install). */
+  settings: RolloutSettings;
 }
 
-export function newContext(state: EngineState, now: number, trackChanges = true): TickContext {
-  return { state, now, events: [], actions: [], changes: trackChanges ? emptyChanges() : null };
+export function newContext(state: EngineState, now: number, trackChanges = true, settings: RolloutSettings = {}): TickContext {
+  return { state, now, events: [], actions: [], changes: trackChanges ? emptyChanges() : null, settings };
 }
 
 function emptyChanges(): Changes {
   return {
     instances: new Set(), rollouts: new Set(), phases: new Set(), created: [], units: new Set(), regions: new Set(), gateRuns: new Set(),
     attempts: new Set(), timersAdded: [], timersFired: [], answered: [], health: new Set(), catalog: false,
+    fleetRegions: new Set(), scaleSets: new Set(), availabilitySets: new Set(), machinesAdded: [], machinesRemoved: [], instancesRemoved: [], enrollment: false,
   };
 }
 

@@ -11,6 +11,7 @@ import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from '.
 import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, wakeForRetry } from './progress.js';
 import type { RolloutState, Timer, UnitState } from './state.js';
 import { refreshMachineHealth } from './state.js';
+import { INSTALL_TIMEOUT_MS, onUserActionResult } from './user-actions.js';
 
 export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (obs.kind === 'health') {
@@ -34,11 +35,15 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (!pending) return; // late or repeated answer: its key was already settled
   ctx.state.pendingActions.delete(obs.key);
   ctx.changes?.answered.push({ key: obs.key, ok: obs.ok });
+  if (pending.kind === 'install' || pending.kind === 'uninstall') {
+    onUserActionResult(ctx, obs.key, pending, obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'));
+    return;
+  }
   const r = ctx.state.rollouts.get(pending.rolloutId)!;
   const a = r.attempts.get(pending.machineId)!;
   if (a.actionKey !== obs.key) return;
   const u = r.units.get(a.unitId)!;
-  if (onActionResult(ctx, r, u, a, pending.kind, obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'))) settled(ctx, r, u, a.batchId);
+  if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'))) settled(ctx, r, u, a.batchId);
 }
 
 function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
@@ -48,6 +53,13 @@ function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: strin
 
 export function fireTimer(ctx: TickContext, t: Timer): void {
   ctx.changes?.timersFired.push(t);
+  if (t.rolloutId === '') {
+    // The timeout of an install the user asked for (no rollout).
+    if (t.kind === 'actionTimeout' && ctx.state.pendingActions.has(t.token as string)) {
+      applyObservation(ctx, { kind: 'actionResult', key: t.token as string, machineId: t.ref, ok: false, version: '', reason: `no answer from the machine within ${INSTALL_TIMEOUT_MS / 60_000} minutes` });
+    }
+    return;
+  }
   const r = ctx.state.rollouts.get(t.rolloutId);
   if (!r) return;
   switch (t.kind) {

@@ -4,9 +4,11 @@
  */
 import type { Artifact } from '../model/artifact.js';
 import type { HealthSignals } from '../model/health.js';
+import type { ActionKind } from './state.js';
 
 export interface DriverAction {
-  kind: 'upgrade' | 'rollback';
+  /** Rollout steps (upgrade, rollback) or what a user asked for (install, uninstall: no rollout). */
+  kind: ActionKind;
   /** Idempotency key: the same key never causes the work twice, whoever resends it. */
   key: string;
   machineId: string;
@@ -15,6 +17,8 @@ export interface DriverAction {
   fromVersion: string;
   toVersion: string;
   settings: Record<string, unknown>;
+  /** Installs and uninstalls: who asked for it. */
+  caller?: string;
 }
 
 export type Observation =

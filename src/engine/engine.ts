@@ -4,17 +4,24 @@
  * events. Time comes from the Clock, actions leave through the Driver.
  */
 import type { PublishedVersion } from '../catalog/catalog.js';
-import type { Artifact } from '../model/artifact.js';
+import type { Artifact, ExtensionInstance } from '../model/artifact.js';
+import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
 import type { EngineEvent } from '../model/events.js';
 import { majorOf } from '../model/version.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from './clock.js';
 import type { TickContext } from './context.js';
 import { changed, emit, newContext } from './context.js';
+import type { ExtensionPatch, ExtensionSpec } from './fleet-commands.js';
+import {
+  applyAddMachine, applyAvailabilitySet, applyEnrollment, applyInstall, applyRegion, applyRemoveExtension, applyRemoveMachine, applyRemoveSet,
+  applyScaleSet, applyUpdate, checkAddMachine, checkAvailabilitySet, checkEnrollment, checkInstall, checkRegion, checkRemoveExtension,
+  checkRemoveMachine, checkRemoveSet, checkScaleSet, checkUpdate, FleetError,
+} from './fleet-commands.js';
 import { applyObservation, fireTimer } from './dispatch.js';
 import type { Driver, DriverAction, Observation } from './driver.js';
 import { onRetryDue } from './instances.js';
-import { catchUp, resumeIn } from './opt-in.js';
+import { applyAutomaticUpgrade } from './opt-in.js';
 import { checkRolloutDone, openPhase, tryStartBatch, wakeForRetry } from './progress.js';
 import type { RolloutSettings } from './rollouts.js';
 import { createRollout, startAutomatic } from './rollouts.js';
@@ -22,6 +29,8 @@ import type { EngineState, RolloutState } from './state.js';
 import { getInstance } from './state.js';
 
 export type { RolloutRequest, RolloutSettings } from './rollouts.js';
+export type { ExtensionPatch, ExtensionSpec, FleetErrorCode } from './fleet-commands.js';
+export { FleetError } from './fleet-commands.js';
 
 /** After a restart, how long overdue health deadlines wait for the reports the engine asked for. */
 export const RECOVERY_GRACE_MS = 60_000;
@@ -131,9 +140,15 @@ export class Engine {
     });
   }
 
-  /** R6: upgrade now, regardless of pacing, with the batch and health rules kept. */
-  manualUpgrade(req: { artifact: Artifact; machineIds: string[]; toVersion: string; caller: string }): RolloutState | null {
-    return this.run((ctx) => createRollout(ctx, this.opts, { ...req, profile: 'manual', reason: `manual upgrade requested by ${req.caller}` }));
+  /**
+   * R6: upgrade now, regardless of pacing, with the batch and health rules kept. With `force`, the
+   * health gates (R20, R23, R24) and the phase gate never hold or stop the rollout; each unhealthy
+   * instance is still rolled back (R22).
+   */
+  manualUpgrade(req: { artifact: Artifact; machineIds: string[]; toVersion: string; caller: string; force?: boolean }): RolloutState | null {
+    const force = req.force ?? false;
+    const reason = `manual upgrade requested by ${req.caller}${force ? ', forced through health failures' : ''}`;
+    return this.run((ctx) => createRollout(ctx, this.opts, { artifact: req.artifact, machineIds: req.machineIds, toVersion: req.toVersion, caller: req.caller, profile: 'manual', reason, force }));
   }
 
   /**
@@ -142,19 +157,77 @@ export class Engine {
    */
   setAutomaticUpgrade(machineIds: string | readonly string[], key: string, enabled: boolean, caller: string): RolloutState[] {
     const ids = typeof machineIds === 'string' ? [machineIds] : machineIds;
-    for (const id of ids) if (!getInstance(this.state.fleet, key, id)) throw new Error(`machine ${id} has no instance of ${key}`);
-    return this.run((ctx) => {
-      const behind: string[] = [];
-      for (const id of ids) {
-        const inst = getInstance(this.state.fleet, key, id)!;
-        if (inst.enableAutomaticUpgrade === enabled) continue;
-        inst.enableAutomaticUpgrade = enabled;
-        changed.instance(ctx, inst);
-        emit(ctx, { type: 'autoUpgrade.changed', machineId: id, artifactKey: key, enabled, caller });
-        if (enabled && !resumeIn(ctx, key, id)) behind.push(id);
-      }
-      return catchUp(ctx, this.opts, key, behind);
-    });
+    for (const id of ids) if (!getInstance(this.state.fleet, key, id)) throw new FleetError('NotFound', `machine ${id} has no instance of ${key}`, 'machineId');
+    return this.run((ctx) => applyAutomaticUpgrade(ctx, this.opts, ids, key, enabled, caller));
+  }
+
+  // ---- fleet changes (each checked whole before anything changes; a FleetError changes nothing) ----
+
+  /** Creates a region, or changes the zones and geo-pair of an existing one. */
+  putRegion(region: Region): void {
+    const checked = checkRegion(this.state, region);
+    this.run((ctx) => applyRegion(ctx, checked));
+  }
+
+  /** Creates or replaces a scale set (upgrade policy, zones, health grace, application health). Rollouts planned later use it. */
+  putScaleSet(set: ScaleSet): void {
+    const checked = checkScaleSet(this.state, set);
+    this.run((ctx) => applyScaleSet(ctx, checked));
+  }
+
+  putAvailabilitySet(set: AvailabilitySet): void {
+    const checked = checkAvailabilitySet(this.state, set);
+    this.run((ctx) => applyAvailabilitySet(ctx, checked));
+  }
+
+  /** Removes a scale set that has no machines left. */
+  removeScaleSet(id: string): void {
+    checkRemoveSet(this.state, 'scaleSet', id);
+    this.run((ctx) => applyRemoveSet(ctx, 'scaleSet', id));
+  }
+
+  removeAvailabilitySet(id: string): void {
+    checkRemoveSet(this.state, 'availabilitySet', id);
+    this.run((ctx) => applyRemoveSet(ctx, 'availabilitySet', id));
+  }
+
+  /** Adds a machine (without extensions); returns it as stored, with domains and instance id filled in. */
+  addMachine(m: Machine): Machine {
+    const checked = checkAddMachine(this.state, m);
+    this.run((ctx) => applyAddMachine(ctx, checked));
+    return checked;
+  }
+
+  /** Deletes a machine; refused while an attempt is in flight on it. Its open attempts are skipped. */
+  removeMachine(id: string): void {
+    const m = checkRemoveMachine(this.state, id);
+    this.run((ctx) => applyRemoveMachine(ctx, m));
+  }
+
+  /** Installs an extension at its R4 version: Transitioning until the machine answers. */
+  installExtension(machineId: string, spec: ExtensionSpec, caller: string): ExtensionInstance {
+    const plan = checkInstall(this.state, machineId, spec, this.clock.now());
+    return this.run((ctx) => applyInstall(ctx, plan, caller));
+  }
+
+  /** Changes an installed extension; version, settings or a reinstall send an install. Refused while an attempt is in flight. */
+  updateExtension(machineId: string, artifactKey: string, patch: ExtensionPatch, caller: string): ExtensionInstance {
+    const plan = checkUpdate(this.state, machineId, artifactKey, patch, this.clock.now());
+    this.run((ctx) => applyUpdate(ctx, this.opts, plan, caller));
+    return plan.inst;
+  }
+
+  /** Removes an extension at once and sends the uninstall. Refused while an attempt is in flight. */
+  removeExtension(machineId: string, artifactKey: string, caller: string): void {
+    const inst = checkRemoveExtension(this.state, machineId, artifactKey);
+    this.run((ctx) => applyRemoveExtension(ctx, inst, caller));
+  }
+
+  /** R7: enrolls a subscription's scale sets in automatic upgrade of extensions with autoUpgradeMinorVersion (or withdraws it). */
+  setSubscriptionEnrollment(subscription: string, enrolled: boolean, caller: string): RolloutState[] {
+    checkEnrollment(subscription, enrolled);
+    if (this.state.enrolledSubscriptions.has(subscription) === enrolled) return [];
+    return this.run((ctx) => applyEnrollment(ctx, this.opts, subscription, enrolled, caller));
   }
 
   cancelRollout(rolloutId: string, reason: string): void {
@@ -205,7 +278,7 @@ export class Engine {
   /** Runs one unit of work: apply, commit, then send and publish. A failed commit halts the engine. */
   private run<T>(work: (ctx: TickContext) => T): T {
     if (this.halted) throw new Error(`engine halted: ${this.halted}`);
-    const ctx = newContext(this.state, this.clock.now(), this.store.tracksChanges);
+    const ctx = newContext(this.state, this.clock.now(), this.store.tracksChanges, this.opts);
     const result = work(ctx);
     try {
       this.store.commit({ state: this.state, now: ctx.now, events: ctx.events, actions: ctx.actions, changes: ctx.changes });

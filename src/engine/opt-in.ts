@@ -4,13 +4,13 @@
  */
 import { automaticTarget } from '../catalog/catalog.js';
 import type { TickContext } from './context.js';
-import { changed } from './context.js';
-import { skipReason } from './instances.js';
+import { changed, emit } from './context.js';
+import { isRemoval, skipReason } from './instances.js';
 import { wakeForRetry } from './progress.js';
 import type { RolloutSettings } from './rollouts.js';
 import { createRollout } from './rollouts.js';
 import type { RolloutState } from './state.js';
-import { getInstance } from './state.js';
+import { getInstance, machineContext } from './state.js';
 
 /** True when a running automatic rollout still covers the instance (resuming it if it was parked). */
 export function resumeIn(ctx: TickContext, key: string, machineId: string): boolean {
@@ -23,6 +23,7 @@ export function resumeIn(ctx: TickContext, key: string, machineId: string): bool
       continue;
     }
     if (a.status === 'parked' || a.status === 'skipped') {
+      if (a.attempt === 0 && a.status === 'skipped' && isRemoval(a.reason)) continue; // settled when its machine or extension went away
       if (skipReason(ctx, r, inst)) continue;
       r.open++;
       a.status = 'retryReady';
@@ -36,13 +37,30 @@ export function resumeIn(ctx: TickContext, key: string, machineId: string): bool
   return false;
 }
 
+/**
+ * R5, R32: sets `enableAutomaticUpgrade` on instances of one artifact. Opting in again resumes a parked
+ * retry, or, when no running rollout covers the instance any more, starts a catch-up rollout for it.
+ */
+export function applyAutomaticUpgrade(ctx: TickContext, settings: RolloutSettings, ids: readonly string[], key: string, enabled: boolean, caller: string): RolloutState[] {
+  const behind: string[] = [];
+  for (const id of ids) {
+    const inst = getInstance(ctx.state.fleet, key, id)!;
+    if (inst.enableAutomaticUpgrade === enabled) continue;
+    inst.enableAutomaticUpgrade = enabled;
+    changed.instance(ctx, inst);
+    emit(ctx, { type: 'autoUpgrade.changed', machineId: id, artifactKey: key, enabled, caller });
+    if (enabled && !resumeIn(ctx, key, id)) behind.push(id);
+  }
+  return catchUp(ctx, settings, key, behind);
+}
+
 /** Instances opted in again after their rollout finished: one rollout per target version. */
-export function catchUp(ctx: TickContext, settings: RolloutSettings, key: string, machineIds: string[]): RolloutState[] {
+export function catchUp(ctx: TickContext, settings: RolloutSettings, key: string, machineIds: string[], why?: (count: number, target: string) => string): RolloutState[] {
   const byTarget = new Map<string, string[]>();
   for (const id of machineIds) {
     const inst = getInstance(ctx.state.fleet, key, id)!;
     const m = ctx.state.fleet.machines.get(id)!;
-    const target = automaticTarget(ctx.state.catalog, inst, { os: m.os, region: m.placement.region }, ctx.now).target;
+    const target = automaticTarget(ctx.state.catalog, inst, machineContext(ctx.state, m), ctx.now).target;
     if (!target) continue;
     let list = byTarget.get(target);
     if (!list) byTarget.set(target, (list = []));
@@ -58,7 +76,7 @@ export function catchUp(ctx: TickContext, settings: RolloutSettings, key: string
       machineIds: ids,
       automatic: true,
       caller: settings.platformCaller ?? 'platform',
-      reason: `automatic upgrade enabled again on ${ids.length} instance(s) that missed ${target}: catching up (R32)`,
+      reason: why ? why(ids.length, target) : `automatic upgrade enabled again on ${ids.length} instance(s) that missed ${target}: catching up (R32)`,
     });
     if (r) started.push(r);
   }

@@ -20,7 +20,7 @@ import type { TickContext } from './context.js';
 import { changed, emit, schedule } from './context.js';
 import type { GateVerdict } from './gates.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
-import { skipInstance, skipReason, startUpgrade } from './instances.js';
+import { settledByRemoval, skipInstance, skipReason, startUpgrade } from './instances.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from './state.js';
 import type { ExtensionInstance } from '../model/artifact.js';
 
@@ -87,7 +87,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       return;
     }
     if (!gateRunOpen(ctx, r, u)) return;
-    if (limits.maxUnhealthyInstancePercent !== null && u.plan.setId) {
+    if (!r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId) {
       const verdict = preBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent);
       if (!verdict.pass) {
         hold(ctx, r, u, 'gate.held', verdict, 'held', r.plan.profile.gateRecheckMs);
@@ -107,6 +107,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
     const toStart: ExtensionInstance[] = [];
     const instances = ctx.state.fleet.instances.get(r.artifactKey);
     for (const id of run.machineIds) {
+      if (planned && settledByRemoval(r.attempts.get(id))) continue; // gone before its batch came, and counted then
       const inst = instances?.get(id);
       const reason = skipReason(ctx, r, inst);
       if (reason) skipInstance(ctx, r, u, run.id, id, reason);
@@ -252,13 +253,14 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   const setHealth = limits.maxUnhealthyInstancePercent !== null && u.plan.setId
     ? postBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent)
     : null;
-  if (gr.upgraded > 0 && !upgraded.pass) {
+  // A forced manual rollout goes on through health failures; each unhealthy instance was still rolled back (R22).
+  if (!r.force && gr.upgraded > 0 && !upgraded.pass) {
     // R23: the release hurts this set. Stop all of it; it runs again after the retry interval.
     const wait = retryIntervalMs(r.plan.profile, u.plan.machineKind);
     gr.stoppedUntil = ctx.now + wait;
     hold(ctx, r, u, 'gate.breached', upgraded, 'stopped', wait);
     settleForWave(ctx, r, u);
-  } else if (setHealth && !setHealth.pass) {
+  } else if (!r.force && setHealth && !setHealth.pass) {
     hold(ctx, r, u, 'gate.breached', setHealth, 'held', r.plan.profile.gateRecheckMs);
   } else if (limits.pauseBetweenBatchesMs > 0 && (u.next < u.plan.batches.length || u.retryReady.length > 0)) {
     u.status = 'paused';
@@ -359,7 +361,8 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   if (index + 1 < r.phases.length) changed.phase(ctx, r.phases[index + 1]!);
   for (const pr of r.plan.phases[index]!.regions) if (!regionSettled(r, r.regions.get(pr.region)!)) return;
   const regions = r.plan.phases[index]!.regions.map((p) => p.region);
-  const verdict = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent, r.plan.profile.minPhaseFailures);
+  const judged = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent, r.plan.profile.minPhaseFailures);
+  const verdict = r.force && !judged.pass ? { ...judged, pass: true, reason: `${judged.reason}; forced: the rollout goes on` } : judged;
   const stoppedEarly = r.plan.phases[index]!.regions.some((p) => r.regions.get(p.region)!.unfinished > 0);
   if (verdict.pass && stoppedEarly && phase.upgraded < r.plan.profile.minPhaseSample) return; // too little evidence yet: wait for the stopped sets
   if (!verdict.pass) {

@@ -15,6 +15,7 @@ import type { TickContext } from './context.js';
 import { changed, emit } from './context.js';
 import { openPhase } from './progress.js';
 import type { GateRun, RegionState, RolloutState, UnitState } from './state.js';
+import { instanceRef, machineContext } from './state.js';
 
 /** Engine-wide settings rollouts are created with. */
 export interface RolloutSettings {
@@ -35,6 +36,8 @@ export interface RolloutRequest {
   automatic?: boolean;
   caller?: string;
   reason?: string;
+  /** Manual rollouts only: go on through health failures (see RolloutState.force). */
+  force?: boolean;
 }
 
 export function startAutomatic(ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, critical: boolean): RolloutState | null {
@@ -59,23 +62,26 @@ export function startAutomatic(ctx: TickContext, settings: RolloutSettings, arti
 }
 
 function eligibleMachines(ctx: TickContext, key: string, req: RolloutRequest): Machine[] {
-  const { fleet, catalog } = ctx.state;
+  const state = ctx.state;
+  const { fleet, catalog } = state;
   const byMachine = fleet.instances.get(key);
   if (!byMachine) return [];
   const out: Machine[] = [];
+  // An instance being installed (or not installed at all) is the user's business until that ends.
+  const busy = (id: string) => state.installing.size > 0 && state.installing.has(instanceRef(key, id));
   if (req.machineIds) {
     for (const id of req.machineIds) {
       const inst = byMachine.get(id);
       const m = fleet.machines.get(id);
-      if (!inst || !m || inst.blockedReason || compareVersions(inst.installedVersion, req.toVersion) === 0) continue;
-      if (req.automatic && automaticTarget(catalog, inst, { os: m.os, region: m.placement.region }, ctx.now).target !== req.toVersion) continue;
+      if (!inst || !m || inst.blockedReason || inst.installedVersion === '' || busy(id) || compareVersions(inst.installedVersion, req.toVersion) === 0) continue;
+      if (req.automatic && automaticTarget(catalog, inst, machineContext(state, m), ctx.now).target !== req.toVersion) continue;
       out.push(m);
     }
     return out;
   }
   for (const inst of byMachine.values()) {
     const m = fleet.machines.get(inst.machineId)!;
-    if (automaticTarget(catalog, inst, { os: m.os, region: m.placement.region }, ctx.now).target === req.toVersion) out.push(m);
+    if (automaticTarget(catalog, inst, machineContext(state, m), ctx.now).target === req.toVersion && !busy(inst.machineId)) out.push(m);
   }
   return out;
 }
@@ -158,6 +164,7 @@ export function newRolloutState(id: string, key: string, req: RolloutRequest, pl
     attempts: new Map(),
     open: eligible,
     caller: req.caller ?? 'platform',
+    force: req.force ?? false,
   };
 }
 

@@ -192,6 +192,8 @@ export interface RolloutState {
   attempts: Map<string, AttemptState>;
   /** Machines in the plan, built on demand. */
   members?: Set<string>;
+  /** A manual rollout that goes on through health failures: R20, R23, R24 and the phase gate never hold or stop it (R22 still rolls back). */
+  force: boolean;
   /** Eligible instances not yet in a final state; the rollout completes at zero once every phase ran. */
   open: number;
   caller: string;
@@ -211,6 +213,37 @@ export interface Timer {
   token: string | number;
 }
 
+export type ActionKind = 'upgrade' | 'rollback' | 'install' | 'uninstall';
+
+/** An action sent and not answered yet. Installs and uninstalls belong to no rollout (rolloutId ''). */
+export interface PendingAction {
+  rolloutId: string;
+  machineId: string;
+  kind: ActionKind;
+  /** Installs and uninstalls: the instance, the version and who asked. */
+  artifactKey?: string;
+  toVersion?: string;
+  caller?: string;
+}
+
+/** The key of one instance in maps over every artifact: `artifactKey|machineId`. */
+export function instanceRef(artifactKey: string, machineId: string): string {
+  return `${artifactKey}|${machineId}`;
+}
+
+/**
+ * R7: true when the machine is a scale-set instance whose subscription is enrolled, so its extensions
+ * with `autoUpgradeMinorVersion` count as opted in.
+ */
+export function isEnrolled(state: Pick<EngineState, 'enrolledSubscriptions'>, m: Machine): boolean {
+  return state.enrolledSubscriptions.size > 0 && m.placement.setKind === 'scaleSet' && state.enrolledSubscriptions.has(m.placement.subscription);
+}
+
+/** What eligibility needs to know of a machine (R2, R7). */
+export function machineContext(state: Pick<EngineState, 'enrolledSubscriptions'>, m: Machine): { os: Machine['os']; region: string; enrolled: boolean } {
+  return { os: m.os, region: m.placement.region, enrolled: isEnrolled(state, m) };
+}
+
 /** A fresh engine state over a fleet and a catalog. */
 export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState {
   return {
@@ -219,12 +252,15 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     rollouts: new Map(),
     timers: new TimeHeap(),
     pendingActions: new Map(),
+    installing: new Map(),
+    enrolledSubscriptions: new Set(),
     healthWaiters: new Map(),
     setInflight: new Map(),
     setWaiters: new Map(),
     eventSeq: 0,
     rolloutSeq: 0,
     timerSeq: 0,
+    actionSeq: 0,
     healthGraceUntil: 0,
     marks: {},
   };
@@ -236,7 +272,11 @@ export interface EngineState {
   rollouts: Map<string, RolloutState>;
   timers: TimeHeap<Timer>;
   /** Actions sent and not yet answered, by idempotency key. */
-  pendingActions: Map<string, { rolloutId: string; machineId: string; kind: 'upgrade' | 'rollback' }>;
+  pendingActions: Map<string, PendingAction>;
+  /** The install or uninstall in flight per instance (`instanceRef`), by action key; derived from pendingActions. */
+  installing: Map<string, string>;
+  /** R7: subscriptions whose scale sets upgrade extensions with `autoUpgradeMinorVersion` automatically. */
+  enrolledSubscriptions: Set<string>;
   /** Attempts waiting for a health verdict, by machine (R21). */
   healthWaiters: Map<string, Array<{ rolloutId: string }>>;
   /** In-flight batches per set across every rollout: all machines of a set are never upgraded at once. */
@@ -246,6 +286,8 @@ export interface EngineState {
   eventSeq: number;
   rolloutSeq: number;
   timerSeq: number;
+  /** Sequence of the actions the user asked for (installs, uninstalls): part of their idempotency keys. */
+  actionSeq: number;
   /** Until then, health deadlines that passed during an outage wait for fresh reports (not stored). */
   healthGraceUntil: number;
   /** Positions of outside inputs (e.g. how many scenario events were applied), saved with every commit. */

@@ -37,6 +37,8 @@ export interface ArtifactInstance {
   status: ProvisioningStatus;
   /** Set when a failed rollback left the instance Failed: no automatic attempts until reinstalled (R31). */
   blockedReason: string | null;
+  /** Why the last install or update the user asked for failed; absent or null when it did not. */
+  lastError?: string | null;
 }
 
 export interface ExtensionInstance extends ArtifactInstance {

@@ -34,6 +34,8 @@ type Each<T extends string, F> = T extends string ? { type: T } & F : never;
 interface PhaseFields { rolloutId: string; phase: number; regions: string[]; reason?: string; upgraded?: number; unhealthy?: number }
 interface BatchFields { rolloutId: string; batchId: string; scope: BatchScope; instances: string[]; setSize?: number; limit?: number; reason: string; retry?: boolean }
 interface VersionFields extends InstanceIds { fromVersion: string; toVersion: string; reason?: string }
+/** An install, reinstall or update the user asked for (no rollout): `fromVersion` is '' on a new instance. */
+interface InstallFields { machineId: string; placement: Placement; artifact: Artifact; fromVersion: string; toVersion: string; caller: string; reason: string }
 interface GateFields { rolloutId: string; gate: string; observed: number; limit: number; scope: BatchScope; reason: string; rule: string }
 
 export type EventBody =
@@ -48,6 +50,9 @@ export type EventBody =
   | { type: 'window.waiting'; rolloutId: string; scope: BatchScope; opensAt: string }
   | Each<'rollout.paused' | 'rollout.stopped' | 'rollout.completed' | 'rollout.cancelled' | 'rollout.resumed', { rolloutId: string; reason: string }>
   | { type: 'autoUpgrade.changed'; machineId: string; artifactKey: string; enabled: boolean; caller: string }
+  | Each<'instance.install.started' | 'instance.install.succeeded' | 'instance.install.failed', InstallFields>
+  | { type: 'instance.removed'; machineId: string; placement: Placement; artifact: Artifact; version: string; caller: string; reason: string }
+  | { type: 'enrollment.changed'; subscription: string; enrolled: boolean; caller: string; reason: string }
   | { type: 'release.published'; artifact: Artifact; version: string; critical: boolean; os: string[] };
 
 export type EngineEvent = Base & EventBody;

@@ -34,6 +34,8 @@ export interface Machine {
   os: OsType;
   resourceGroup: string;
   placement: Placement;
+  /** A scale-set instance's id within its set as ARM shows it (`"0"`, `"1"`); absent for other machines. */
+  instanceId?: string;
 }
 
 export interface AvailabilitySet {

@@ -255,7 +255,7 @@ function addScaleSet(ctx: Ctx, path: string, s: ScaleSetSpec): void {
     const inZone = Math.floor(i / zoneCount);
     const placement = placementOf(ctx, { region: s.region, zone, setId: id, setKind: 'scaleSet', updateDomain: inZone % s.ud, faultDomain: inZone % s.fd, subscription: s.subscription });
     const machineId = `${s.name}/${i}`;
-    put(ctx, path, { id: machineId, name: machineId, kind: 'scaleSetInstance', os: s.os, resourceGroup: rg, placement }, s.extensions);
+    put(ctx, path, { id: machineId, name: machineId, kind: 'scaleSetInstance', os: s.os, resourceGroup: rg, placement, instanceId: String(i) }, s.extensions);
   }
 }
 

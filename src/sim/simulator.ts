@@ -111,6 +111,7 @@ export class Simulation {
     const state = store.load();
     if (!state) throw new Error('the store holds no state to restart from');
     this.store = store;
+    this.driver.useFleet(state.fleet); // machines added or removed from now on are the rebuilt state's
     this.engine = this.newEngine(state);
     this.engine.recover(store.pendingActions?.() ?? []);
   }

@@ -8,7 +8,7 @@ import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
 import { TimeHeap } from '../../util/heap.js';
 import { hashUnit, Random, sampleLatencyMs } from '../../sim/random.js';
-import type { FleetBehaviour } from './failure-model.js';
+import type { FailureModel, FleetBehaviour } from './failure-model.js';
 import { modelFor } from './failure-model.js';
 
 interface Delivery {
@@ -17,7 +17,9 @@ interface Delivery {
   /** A health report of this machine, taken when delivered. */
   probe?: string;
   /** Background unhealthiness starts or ends. */
-  episode?: { machines: string[]; sick: boolean };
+  episode?: { readonly machines: string[]; sick: boolean };
+  /** Chooses the episode's machines when it starts. */
+  resolve?: () => void;
 }
 
 export interface SimDriverStats {
@@ -43,7 +45,7 @@ export class SimDriver implements Driver {
   readonly stats: SimDriverStats = { actions: 0, duplicateActions: 0, installFailures: 0, unhealthyAfterUpgrade: 0, rollbackFailures: 0 };
 
   constructor(
-    private readonly fleet: FleetState,
+    private fleet: FleetState,
     private readonly behaviour: FleetBehaviour,
     private readonly now: () => number,
     private readonly seed: number,
@@ -64,6 +66,7 @@ export class SimDriver implements Driver {
       if (d.obs?.kind === 'actionResult') this.answered(d.obs);
       if (d.obs) sink(d.obs);
       if (d.probe) sink({ kind: 'health', machineId: d.probe, signals: this.signals(d.probe) });
+      d.resolve?.();
       if (d.episode) {
         for (const id of d.episode.machines) {
           if (d.episode.sick) this.sick.add(id);
@@ -87,6 +90,10 @@ export class SimDriver implements Driver {
     const model = modelFor(this.behaviour, action.toVersion);
     const slow = this.isSlow(action.machineId) ? this.behaviour.slowAgents.factor : 1;
     const t0 = this.now();
+    if (action.kind === 'install' || action.kind === 'uninstall') {
+      this.userAction(action, model, slow, t0);
+      return;
+    }
     if (action.kind === 'upgrade') {
       const done = at(t0 + sampleLatencyMs(this.rng, model.install) * slow);
       if (this.rng.chance(model.installFailure)) {
@@ -113,6 +120,32 @@ export class SimDriver implements Driver {
     this.markBroken(action.machineId, action.artifactKey, false);
     this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
     this.queue.push({ at: done, probe: action.machineId });
+  }
+
+  /**
+   * An install the user asked for succeeds unless the version's failure model says it fails to
+   * install; an uninstall always succeeds. Both take the install latency, and work for machines
+   * added at any time (nothing here is computed per machine in advance).
+   */
+  private userAction(action: DriverAction, model: FailureModel, slow: number, t0: number): void {
+    const done = at(t0 + sampleLatencyMs(this.rng, model.install) * slow);
+    if (action.kind === 'uninstall') {
+      this.markBroken(action.machineId, action.artifactKey, false);
+      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: '' });
+      return;
+    }
+    if (this.rng.chance(model.installFailure)) {
+      this.stats.installFailures++;
+      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `install of ${action.toVersion} failed (simulated)` });
+      return;
+    }
+    this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
+    this.queue.push({ at: done, probe: action.machineId });
+  }
+
+  /** The engine's fleet after a restart rebuilt it: machines added or removed at run time are seen from then on. */
+  useFleet(fleet: FleetState): void {
+    this.fleet = fleet;
   }
 
   /** Health reports now, for machines the engine wants to look at again. */
@@ -148,8 +181,8 @@ export class SimDriver implements Driver {
   /** What the machine reports now: a broken version fails the application probe (or the platform signal without one). */
   private signals(machineId: string): HealthSignals {
     const bad = this.broken.has(machineId) || this.sick.has(machineId);
-    const m = this.fleet.machines.get(machineId)!;
-    const set = m.placement.setId ? this.fleet.scaleSets.get(m.placement.setId) : undefined;
+    const m = this.fleet.machines.get(machineId); // absent for a machine added or removed where this fleet did not see it
+    const set = m?.placement.setId ? this.fleet.scaleSets.get(m.placement.setId) : undefined;
     if (set?.hasApplicationHealth) return { platform: true, application: !bad };
     return { platform: !bad };
   }
@@ -159,16 +192,31 @@ export class SimDriver implements Driver {
     return s.share > 0 && hashUnit(machineId, this.seed ^ 0x5a5a) < s.share;
   }
 
+  /**
+   * A background episode hits the machines it selects when it starts, so machines added at run time
+   * are in it too; the machines known at construction come first, in their order, so a run without
+   * fleet changes is the same whichever copy of the fleet the driver holds.
+   */
   private scheduleEpisode(e: FleetBehaviour['background'][number]): void {
+    const known = this.episodeMachines(e);
+    const episode = { machines: known, sick: true };
+    const resolve = () => {
+      const seen = new Set(known);
+      const now = this.episodeMachines(e);
+      episode.machines = [...known.filter((id) => this.fleet.machines.has(id)), ...now.filter((id) => !seen.has(id))];
+    };
+    this.queue.push({ at: e.atMs, episode, resolve });
+    this.queue.push({ at: e.atMs + e.durationMs, episode: { get machines() { return episode.machines; }, sick: false } });
+  }
+
+  private episodeMachines(e: FleetBehaviour['background'][number]): string[] {
     const machines: string[] = [];
     for (const m of this.fleet.machines.values()) {
       if (e.region && m.placement.region !== e.region) continue;
       if (e.setId && m.placement.setId !== e.setId) continue;
       if (hashUnit(`${m.id}@${e.atMs}`, this.seed) < e.share) machines.push(m.id);
     }
-    if (machines.length === 0) return;
-    this.queue.push({ at: e.atMs, episode: { machines, sick: true } });
-    this.queue.push({ at: e.atMs + e.durationMs, episode: { machines, sick: false } });
+    return machines;
   }
 }
 

@@ -9,9 +9,9 @@ import type { DriverAction } from '../../engine/driver.js';
 import { zoneKey } from '../../engine/progress.js';
 import { newRolloutState } from '../../engine/rollouts.js';
 import type { AttemptState, BatchRun, EngineState, PhaseStatus, RolloutState, RolloutStatus, Timer, UnitStatus } from '../../engine/state.js';
-import { addInstance, addMachine, emptyFleet, getInstance, newEngineState, refreshMachineHealth } from '../../engine/state.js';
+import { addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth } from '../../engine/state.js';
 import type { Artifact, ExtensionInstance, ProvisioningStatus } from '../../model/artifact.js';
-import type { AvailabilitySet, MachineKind, OsType, Placement, ScaleSet, SetKind } from '../../model/fleet.js';
+import type { AvailabilitySet, Machine, MachineKind, OsType, Placement, ScaleSet, SetKind } from '../../model/fleet.js';
 import type { Plan } from '../../planner/types.js';
 import { parsePlan } from './rows.js';
 
@@ -22,17 +22,26 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 export function loadState(db: Database.Database): EngineState {
   const state = newEngineState(loadFleet(db), loadCatalog(db));
   const counters = db.prepare("SELECT value FROM meta WHERE key = 'counters'").get() as { value: string } | undefined;
-  const c = JSON.parse(counters?.value ?? '{}') as { eventSeq?: number; rolloutSeq?: number; timerSeq?: number; marks?: Record<string, number> };
+  const c = JSON.parse(counters?.value ?? '{}') as { eventSeq?: number; rolloutSeq?: number; timerSeq?: number; actionSeq?: number; marks?: Record<string, number> };
   state.eventSeq = c.eventSeq ?? 0;
   state.rolloutSeq = c.rolloutSeq ?? 0;
   state.timerSeq = c.timerSeq ?? 0;
+  state.actionSeq = c.actionSeq ?? 0;
+  const enrollment = db.prepare("SELECT value FROM meta WHERE key = 'enrollment'").get() as { value: string } | undefined;
+  for (const sub of JSON.parse(enrollment?.value ?? '[]') as string[]) state.enrolledSubscriptions.add(sub);
   state.marks = c.marks ?? {};
   for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
   const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
   for (const t of timers) state.timers.push({ id: Number(t.id), at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token: JSON.parse(t.token as string) as string | number });
-  for (const a of all(db, 'SELECT body, rollout_id FROM actions WHERE answered_at IS NULL')) {
+  for (const a of all(db, 'SELECT body, rollout_id FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key')) {
     const action = JSON.parse(a.body as string) as DriverAction;
-    state.pendingActions.set(action.key, { rolloutId: a.rollout_id as string, machineId: action.machineId, kind: action.kind });
+    if (action.kind === 'install' || action.kind === 'uninstall') {
+      // A user's install or uninstall: the newest one per instance is the one in flight (older ones were given up).
+      state.pendingActions.set(action.key, { rolloutId: '', machineId: action.machineId, kind: action.kind, artifactKey: action.artifactKey, toVersion: action.toVersion, caller: action.caller ?? 'user' });
+      state.installing.set(instanceRef(action.artifactKey, action.machineId), action.key);
+    } else {
+      state.pendingActions.set(action.key, { rolloutId: a.rollout_id as string, machineId: action.machineId, kind: action.kind });
+    }
   }
   deriveIndexes(state);
   return state;
@@ -50,7 +59,9 @@ function loadFleet(db: Database.Database) {
     let shared = placements.get(key);
     if (!shared) placements.set(key, (shared = Object.freeze(p)));
     const id = r.id as string;
-    addMachine(fleet, { id, name: r.name === id ? id : (r.name as string), kind: r.kind as MachineKind, os: r.os as OsType, resourceGroup: r.resource_group as string, placement: shared });
+    const m: Machine = { id, name: r.name === id ? id : (r.name as string), kind: r.kind as MachineKind, os: r.os as OsType, resourceGroup: r.resource_group as string, placement: shared };
+    if (r.instance_id !== null && r.instance_id !== undefined) m.instanceId = r.instance_id as string;
+    addMachine(fleet, m);
   }
   const settings = new Map<string, Readonly<Record<string, unknown>>>();
   for (const r of db.prepare('SELECT * FROM instances').iterate() as Iterable<Row>) {
@@ -63,6 +74,7 @@ function loadFleet(db: Database.Database) {
       settings: s, desiredVersion: r.desired as string, installedVersion: r.installed as string, lastKnownGoodVersion: r.last_known_good as string,
       status: r.status as ProvisioningStatus, blockedReason: (r.blocked_reason as string | null) ?? null,
     };
+    if (r.last_error !== null && r.last_error !== undefined) inst.lastError = r.last_error as string;
     addInstance(fleet, inst);
   }
   for (const r of all(db, 'SELECT * FROM machine_health')) fleet.health.set(r.machine_id as string, JSON.parse(r.signals as string));
@@ -86,7 +98,7 @@ function loadCatalog(db: Database.Database): Catalog {
 function loadRollout(db: Database.Database, state: EngineState, row: Row): RolloutState {
   const id = row.id as string;
   const plan = parsePlan<Plan>(row.plan as string);
-  const r = newRolloutState(id, row.artifact_key as string, { artifact: JSON.parse(row.artifact as string) as Artifact, toVersion: row.to_version as string, profile: plan.profile.name, caller: row.caller as string }, plan, Number(row.created_at), Number(row.open));
+  const r = newRolloutState(id, row.artifact_key as string, { artifact: JSON.parse(row.artifact as string) as Artifact, toVersion: row.to_version as string, profile: plan.profile.name, caller: row.caller as string, force: row.force === 1 }, plan, Number(row.created_at), Number(row.open));
   r.status = row.status as RolloutStatus;
   r.reason = (row.reason as string | null) ?? null;
   r.endedAtMs = num(row.ended_at);

@@ -25,9 +25,9 @@ function settingsText(settings: Readonly<Record<string, unknown>>): string {
 }
 
 export const encode = {
-  machine: (m: Machine) => [m.id, m.name, m.kind, m.os, m.resourceGroup, m.placement.region, m.placement.zone, m.placement.setId, m.placement.setKind, m.placement.updateDomain, m.placement.faultDomain, m.placement.subscription] as const,
-  instance: (i: ExtensionInstance) => [i.artifactKey, i.machineId, i.name, i.publisher, i.type, i.typeHandlerVersion, b(i.autoUpgradeMinorVersion), b(i.enableAutomaticUpgrade), settingsText(i.settings), i.desiredVersion, i.installedVersion, i.lastKnownGoodVersion, i.status, i.blockedReason] as const,
-  rolloutNew: (r: RolloutState) => [r.id, JSON.stringify(r.artifact), r.artifactKey, r.toVersion, r.status, r.reason, r.createdAtMs, r.endedAtMs, r.currentPhase, r.open, r.caller] as const,
+  machine: (m: Machine) => [m.id, m.name, m.kind, m.os, m.resourceGroup, m.placement.region, m.placement.zone, m.placement.setId, m.placement.setKind, m.placement.updateDomain, m.placement.faultDomain, m.placement.subscription, m.instanceId ?? null] as const,
+  instance: (i: ExtensionInstance) => [i.artifactKey, i.machineId, i.name, i.publisher, i.type, i.typeHandlerVersion, b(i.autoUpgradeMinorVersion), b(i.enableAutomaticUpgrade), settingsText(i.settings), i.desiredVersion, i.installedVersion, i.lastKnownGoodVersion, i.status, i.blockedReason, i.lastError ?? null] as const,
+  rolloutNew: (r: RolloutState) => [r.id, JSON.stringify(r.artifact), r.artifactKey, r.toVersion, r.status, r.reason, r.createdAtMs, r.endedAtMs, r.currentPhase, r.open, r.caller, b(r.force)] as const,
   rollout: (r: RolloutState) => [r.status, r.reason, r.endedAtMs, r.currentPhase, r.open, r.id] as const,
   phase: (p: PhaseState) => [p.rolloutId, p.index, p.status, p.startedAtMs, p.endedAtMs, p.upgraded, p.unhealthy] as const,
   region: (rs: RegionState) => [rs.rolloutId, rs.region, rs.wave, rs.waveRemaining, rs.openUnits, rs.unfinished] as const,
@@ -43,22 +43,30 @@ export function statements(db: Database.Database) {
   return {
     getMeta: p('SELECT value FROM meta WHERE key = ?'),
     putMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-    putRegion: p('INSERT INTO regions (name, pair, zones) VALUES (?, ?, ?)'),
-    putScaleSet: p('INSERT INTO scale_sets (id, body) VALUES (?, ?)'),
-    putAvailabilitySet: p('INSERT INTO availability_sets (id, body) VALUES (?, ?)'),
-    putMachine: p('INSERT INTO machines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-    putInstance: p(`INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    putRegion: p('INSERT INTO regions (name, pair, zones) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET pair = excluded.pair, zones = excluded.zones'),
+    deleteRegion: p('DELETE FROM regions WHERE name = ?'),
+    putScaleSet: p('INSERT INTO scale_sets (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body'),
+    deleteScaleSet: p('DELETE FROM scale_sets WHERE id = ?'),
+    putAvailabilitySet: p('INSERT INTO availability_sets (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body'),
+    deleteAvailabilitySet: p('DELETE FROM availability_sets WHERE id = ?'),
+    putMachine: p(`INSERT INTO machines (id, name, kind, os, resource_group, region, zone, set_id, set_kind, update_domain, fault_domain, subscription, instance_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    deleteMachine: p('DELETE FROM machines WHERE id = ?'),
+    putInstance: p(`INSERT INTO instances (artifact_key, machine_id, name, publisher, type, type_handler_version, auto_upgrade_minor, enable_automatic_upgrade,
+      settings, desired, installed, last_known_good, status, blocked_reason, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (artifact_key, machine_id) DO UPDATE SET type_handler_version = excluded.type_handler_version,
       auto_upgrade_minor = excluded.auto_upgrade_minor, enable_automatic_upgrade = excluded.enable_automatic_upgrade, settings = excluded.settings,
       desired = excluded.desired, installed = excluded.installed, last_known_good = excluded.last_known_good, status = excluded.status,
-      blocked_reason = excluded.blocked_reason`),
+      blocked_reason = excluded.blocked_reason, last_error = excluded.last_error`),
+    deleteInstance: p('DELETE FROM instances WHERE artifact_key = ? AND machine_id = ?'),
     putHealth: p('INSERT INTO machine_health (machine_id, signals) VALUES (?, ?) ON CONFLICT (machine_id) DO UPDATE SET signals = excluded.signals'),
     deleteHealth: p('DELETE FROM machine_health WHERE machine_id = ?'),
     clearCatalogTypes: p('DELETE FROM catalog_types'),
     clearCatalogVersions: p('DELETE FROM catalog_versions'),
     putCatalogType: p('INSERT INTO catalog_types VALUES (?, ?, ?, ?)'),
     putCatalogVersion: p('INSERT INTO catalog_versions VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    putRolloutNew: p('INSERT INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    putRolloutNew: p(`INSERT INTO rollouts (id, artifact, artifact_key, to_version, status, reason, created_at, ended_at, current_phase, open, caller, force)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     putPlan: p('INSERT INTO rollout_plans (rollout_id, plan) VALUES (?, ?)'),
     putRollout: p('UPDATE rollouts SET status = ?, reason = ?, ended_at = ?, current_phase = ?, open = ? WHERE id = ?'),
     putPhase: p(`INSERT INTO rollout_phases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, idx) DO UPDATE SET status = excluded.status,
@@ -78,6 +86,7 @@ export function statements(db: Database.Database) {
     deleteTimer: p('DELETE FROM timers WHERE id = ?'),
     putAction: p('INSERT INTO actions (key, rollout_id, machine_id, kind, body, sent_at) VALUES (?, ?, ?, ?, ?, ?)'),
     answerAction: p('UPDATE actions SET answered_at = ?, ok = ? WHERE key = ?'),
+    putEnrollment: p("INSERT INTO meta (key, value) VALUES ('enrollment', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     pendingActions: p('SELECT body FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key'),
     putEvent: p('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)'),
     eventsAfter: p('SELECT body FROM events WHERE seq > ? ORDER BY seq'),

@@ -75,6 +75,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_rollout ON events (rollout_id, seq) WHERE rollout_id IS NOT NULL;
     `,
   },
+  {
+    version: 2,
+    description: 'fleet changes at run time: scale-set instance ids, the last error of a user install, forced manual rollouts',
+    sql: `
+      ALTER TABLE machines ADD COLUMN instance_id TEXT;
+      ALTER TABLE instances ADD COLUMN last_error TEXT;
+      ALTER TABLE rollouts ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -32,6 +32,11 @@ export class SqliteStore implements Store {
     return new SqliteStore(openDatabase(file, opts));
   }
 
+  /** The open database, for tables that live beside the engine's (the API's documents). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   get file(): string {
     return this.handle.file;
   }
@@ -66,6 +71,7 @@ export class SqliteStore implements Store {
       }
       for (const t of state.timers.toArray()) st.putTimer.run(...encode.timer(t));
       this.writeMeta(state);
+      st.putEnrollment.run(JSON.stringify([...state.enrolledSubscriptions]));
       st.putMeta.run('imported', new Date(0).toISOString());
     });
   }
@@ -111,8 +117,12 @@ export class SqliteStore implements Store {
       const pending = state.pendingActions.get(a.key);
       st.putAction.run(a.key, pending?.rolloutId ?? '', a.machineId, a.kind, JSON.stringify(a), sentAt);
     }
-    for (const a of ch.answered) st.answerAction.run(sentAt, a.ok ? 1 : 0, a.key);
-    for (const i of ch.instances) st.putInstance.run(...encode.instance(i));
+    for (const a of ch.answered) st.answerAction.run(sentAt, a.ok === null ? null : a.ok ? 1 : 0, a.key);
+    this.applyFleet(state, ch);
+    for (const i of ch.instances) {
+      // An instance removed in this tick is not written back.
+      if (state.fleet.instances.get(i.artifactKey)?.get(i.machineId) === i) st.putInstance.run(...encode.instance(i));
+    }
     for (const id of ch.health) {
       const signals = state.fleet.health.get(id);
       if (signals) st.putHealth.run(id, JSON.stringify(signals));
@@ -138,6 +148,34 @@ export class SqliteStore implements Store {
     this.writeMeta(state);
   }
 
+  /** Fleet changes from commands: removals first, then what is in the state now is put. */
+  private applyFleet(state: EngineState, ch: Changes): void {
+    const st = this.st;
+    const fleet = state.fleet;
+    for (const i of ch.instancesRemoved) st.deleteInstance.run(i.artifactKey, i.machineId);
+    for (const m of ch.machinesRemoved) {
+      st.deleteMachine.run(m.id);
+      st.deleteHealth.run(m.id);
+    }
+    for (const m of ch.machinesAdded) if (fleet.machines.get(m.id) === m) st.putMachine.run(...encode.machine(m));
+    for (const name of ch.fleetRegions) {
+      const r = fleet.regions.get(name);
+      if (r) st.putRegion.run(r.name, r.pair, JSON.stringify(r.zones));
+      else st.deleteRegion.run(name);
+    }
+    for (const id of ch.scaleSets) {
+      const s = fleet.scaleSets.get(id);
+      if (s) st.putScaleSet.run(id, JSON.stringify(s));
+      else st.deleteScaleSet.run(id);
+    }
+    for (const id of ch.availabilitySets) {
+      const a = fleet.availabilitySets.get(id);
+      if (a) st.putAvailabilitySet.run(id, JSON.stringify(a));
+      else st.deleteAvailabilitySet.run(id);
+    }
+    if (ch.enrollment) st.putEnrollment.run(JSON.stringify([...state.enrolledSubscriptions]));
+  }
+
   private writeCatalog(state: EngineState): void {
     this.st.clearCatalogVersions.run();
     this.st.clearCatalogTypes.run();
@@ -150,7 +188,7 @@ export class SqliteStore implements Store {
 
   /** The engine's counters and input positions, in one row written with every commit. */
   private writeMeta(state: EngineState): void {
-    this.st.putMeta.run('counters', JSON.stringify({ eventSeq: state.eventSeq, rolloutSeq: state.rolloutSeq, timerSeq: state.timerSeq, marks: state.marks }));
+    this.st.putMeta.run('counters', JSON.stringify({ eventSeq: state.eventSeq, rolloutSeq: state.rolloutSeq, timerSeq: state.timerSeq, actionSeq: state.actionSeq, marks: state.marks }));
   }
 
   /** Events in `seq` order, from `afterSeq` on. */
