@@ -12,6 +12,8 @@ import { dbBackupCommand, dbCheckCommand, DEFAULT_DB } from './db-command.js';
 import { StoreError } from '../store/sqlite/database.js';
 
 import { UsageError } from './errors.js';
+import { serveCommand } from './serve-command.js';
+import type { ServeOptions } from './serve-command.js';
 
 const program = new Command();
 program
@@ -39,6 +41,17 @@ program
   .option('--release <n>', 'which publish event to plan (1 = the first)', '1')
   .option('--detail', 'list the machines of every batch')
   .action((file: string, opts: { release: string; detail?: boolean }) => planCommand(file, opts));
+
+program
+  .command('serve')
+  .description('serve the ARM-compatible API over HTTPS, with the engine running on SQLite (docs/api.md)')
+  .option('--config <file>', 'configuration file (YAML or JSON); also $PHASEWISE_CONFIG')
+  .option('--port <n>', 'port to listen on (0 picks a free one)')
+  .option('--host <address>', 'address to listen on')
+  .option('--data-dir <dir>', 'folder for the database, certificate, token and key')
+  .option('--scenario <file>', 'scenario whose fleet, catalog and events seed a new database')
+  .option('--clock-factor <x>', 'simulated milliseconds per real millisecond')
+  .action((opts: ServeOptions) => serveCommand(opts));
 
 const db = program.command('db').description('inspect or copy a Phasewise database');
 db.command('check')

@@ -1,0 +1,87 @@
+/** Everything a route handler works with. */
+import type Database from 'better-sqlite3';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Engine } from '../../engine/engine.js';
+import type { EngineRuntime } from '../../server/runtime.js';
+import { isoOf } from '../../engine/clock.js';
+import type { Authenticator, Principal, Role } from './auth.js';
+import { requireRole } from './auth.js';
+import type { Documents } from './documents.js';
+import { badRequest, notFound } from './errors.js';
+import type { FleetIndex } from './fleet-index.js';
+import type { Operations, Track } from './operations.js';
+import { setOperationHeaders } from './operations.js';
+import type { SecretBox } from './secrets.js';
+
+export interface ArmContext {
+  engine: Engine;
+  runtime: EngineRuntime;
+  /** The engine's database (read-only use: the event log). */
+  db: Database.Database;
+  docs: Documents;
+  ops: Operations;
+  secrets: SecretBox;
+  index: FleetIndex;
+  auth: Authenticator;
+  /** Configured public base URL, or null to use the Host the client called. */
+  publicUrl: string | null;
+  retryAfterSeconds: number;
+  pageSize: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+/** The api-version a request carries; ARM requires one, and any value is accepted and echoed. */
+export function apiVersionOf(req: FastifyRequest): string {
+  const v = (req.query as Record<string, unknown>)['api-version'];
+  if (typeof v !== 'string' || v === '') throw badRequest('MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
+  return v;
+}
+
+export function baseUrlOf(ctx: ArmContext, req: FastifyRequest): string {
+  if (ctx.publicUrl) return ctx.publicUrl.replace(/\/+$/, '');
+  return `https://${req.headers.host ?? 'localhost'}`;
+}
+
+export function nowIso(ctx: ArmContext): string {
+  return isoOf(ctx.runtime.clock.now());
+}
+
+/** Checks the caller's role for a change and returns the caller's name (recorded on what it starts). */
+export function writer(req: FastifyRequest, action: string, role: Role = 'contributor'): string {
+  requireRole(req.principal, role, action);
+  return req.principal.name;
+}
+
+export function mustHaveGroup(ctx: ArmContext, sub: string, rg: string): void {
+  if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
+  if (!ctx.index.hasGroup(sub, rg) && !ctx.docs.get(`/subscriptions/${sub}/resourceGroups/${rg}`)) throw notFound('ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
+}
+
+/** Starts a long-running operation and sets its headers; `location` adds the monitor URL (POST/DELETE). */
+export function startOperation(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, sub: string, provider: string, location: string, track: Track, withLocation: boolean): void {
+  const { path } = ctx.ops.create(sub, provider, location, track, nowIso(ctx));
+  setOperationHeaders(reply, baseUrlOf(ctx, req), path, apiVersionOf(req), ctx.retryAfterSeconds, withLocation);
+}
+
+/** Query parameters as strings (fastify leaves repeated ones as arrays). */
+export function queryOf(req: FastifyRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) out[k.toLowerCase()] = Array.isArray(v) ? String(v[0]) : String(v);
+  return out;
+}
+
+/** One page of a list with a nextLink to the rest. */
+export function page<T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[]): { value: T[]; nextLink?: string } {
+  const q = queryOf(req);
+  const skip = Math.max(0, Number.parseInt(q.$skiptoken ?? '0', 10) || 0);
+  const value = items.slice(skip, skip + ctx.pageSize);
+  if (skip + ctx.pageSize >= items.length) return { value };
+  const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);
+  url.searchParams.set('$skiptoken', String(skip + ctx.pageSize));
+  return { value, nextLink: url.toString() };
+}

@@ -1,0 +1,66 @@
+/**
+ * What the ARM surface stores beside the engine's model: the parts of a resource the engine has no use
+ * for (tags, the raw properties a client sent, sealed protected settings, operation records). One table
+ * in the engine's database, so a resource and the engine's view of it live and are backed up together.
+ */
+import type Database from 'better-sqlite3';
+import { keyOf } from './ids.js';
+
+export type DocKind =
+  | 'resourceGroup' | 'virtualMachine' | 'scaleSet' | 'availabilitySet' | 'arcMachine'
+  | 'extension' | 'operation' | 'feature' | 'setting';
+
+export interface Doc<T = Record<string, unknown>> {
+  /** The resource id as first written (its casing is echoed back). */
+  id: string;
+  kind: DocKind;
+  body: T;
+}
+
+export class Documents {
+  private readonly getStmt: Database.Statement;
+  private readonly putStmt: Database.Statement;
+  private readonly delStmt: Database.Statement;
+  private readonly childrenStmt: Database.Statement;
+  private readonly kindStmt: Database.Statement;
+
+  constructor(private readonly db: Database.Database) {
+    // The API's own table, created beside the engine's schema; it has no migrations of its own yet.
+    db.exec(`CREATE TABLE IF NOT EXISTS arm_documents (
+      key TEXT PRIMARY KEY, parent TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS arm_documents_parent ON arm_documents (parent, kind);`);
+    this.getStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE key = ?');
+    this.putStmt = db.prepare('INSERT INTO arm_documents (key, parent, kind, id, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET body = excluded.body');
+    this.delStmt = db.prepare('DELETE FROM arm_documents WHERE key = ? OR parent = ?');
+    this.childrenStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE parent = ? AND kind = ? ORDER BY key');
+    this.kindStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE kind = ? ORDER BY key');
+  }
+
+  get<T = Record<string, unknown>>(id: string): Doc<T> | undefined {
+    const row = this.getStmt.get(keyOf(id)) as { id: string; kind: DocKind; body: string } | undefined;
+    return row ? { id: row.id, kind: row.kind, body: JSON.parse(row.body) as T } : undefined;
+  }
+
+  put(id: string, parent: string, kind: DocKind, body: unknown): void {
+    this.putStmt.run(keyOf(id), keyOf(parent), kind, id, JSON.stringify(body));
+  }
+
+  /** Deletes a document and its direct children. */
+  delete(id: string): void {
+    this.delStmt.run(keyOf(id), keyOf(id));
+  }
+
+  children<T = Record<string, unknown>>(parent: string, kind: DocKind): Array<Doc<T>> {
+    return (this.childrenStmt.all(keyOf(parent), kind) as Array<{ id: string; kind: DocKind; body: string }>).map((r) => ({ id: r.id, kind: r.kind, body: JSON.parse(r.body) as T }));
+  }
+
+  ofKind<T = Record<string, unknown>>(kind: DocKind): Array<Doc<T>> {
+    return (this.kindStmt.all(kind) as Array<{ id: string; kind: DocKind; body: string }>).map((r) => ({ id: r.id, kind: r.kind, body: JSON.parse(r.body) as T }));
+  }
+
+  /** Runs `fn` in one transaction (nested engine commits become savepoints of it). */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+}

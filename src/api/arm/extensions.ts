@@ -1,0 +1,236 @@
+/**
+ * Extensions on VMs, scale-set instances and Arc machines: one implementation, three wire flavours.
+ * The engine keeps the instance (desired, installed, last-known-good, status); the document keeps
+ * what only ARM needs (tags, forceUpdateTag, sealed protected settings, the pending operation's name).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { autoUpgradeState, installVersion } from '../../catalog/catalog.js';
+import type { ExtensionInstance } from '../../model/artifact.js';
+import type { Machine } from '../../model/fleet.js';
+import type { ArmContext } from './context.js';
+import { nowIso, startOperation } from './context.js';
+import { badRequest, conflict, notFound } from './errors.js';
+import { keyOf } from './ids.js';
+import { jsonObject, locationName, parseBody, tags, versionPrefix } from './validation.js';
+
+export type Flavor = 'vm' | 'vmssVm' | 'arc';
+
+const TYPE_NAME: Record<Flavor, string> = {
+  vm: 'Microsoft.Compute/virtualMachines/extensions',
+  vmssVm: 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions',
+  arc: 'Microsoft.HybridCompute/machines/extensions',
+};
+
+export interface ExtensionDoc {
+  location?: string;
+  tags: Record<string, string>;
+  forceUpdateTag?: string;
+  suppressFailures?: boolean;
+  provisionAfterExtensions?: string[];
+  /** Sealed with the server's key; never returned. */
+  protectedSettings?: string;
+  protectedSettingsFromKeyVault?: unknown;
+  /** What the pending change is called while the instance is Transitioning. */
+  operation: 'Creating' | 'Updating';
+}
+
+const keyVaultRef = z.object({ secretUrl: z.string().url(), sourceVault: z.object({ id: z.string().min(1) }).passthrough() }).passthrough();
+
+// Read-only and unknown properties are ignored, as ARM does; known ones must have the right type.
+const writable = {
+  publisher: z.string().min(1).max(256),
+  type: z.string().min(1).max(256),
+  typeHandlerVersion: versionPrefix,
+  autoUpgradeMinorVersion: z.boolean(),
+  enableAutomaticUpgrade: z.boolean(),
+  forceUpdateTag: z.string().max(256),
+  settings: jsonObject,
+  protectedSettings: jsonObject,
+  protectedSettingsFromKeyVault: keyVaultRef,
+  provisionAfterExtensions: z.array(z.string().max(256)).max(50),
+  suppressFailures: z.boolean(),
+};
+
+const putProps = z.object({
+  ...writable,
+  autoUpgradeMinorVersion: writable.autoUpgradeMinorVersion.optional(),
+  enableAutomaticUpgrade: writable.enableAutomaticUpgrade.optional(),
+  forceUpdateTag: writable.forceUpdateTag.optional(),
+  settings: writable.settings.optional(),
+  protectedSettings: writable.protectedSettings.optional(),
+  protectedSettingsFromKeyVault: writable.protectedSettingsFromKeyVault.optional(),
+  provisionAfterExtensions: writable.provisionAfterExtensions.optional(),
+  suppressFailures: writable.suppressFailures.optional(),
+}).passthrough();
+const patchProps = z.object(Object.fromEntries(Object.entries(writable).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof writable]: z.ZodOptional<(typeof writable)[K]> }).passthrough();
+
+const putBody = (flavor: Flavor) => z.object({
+  location: flavor === 'arc' ? locationName : locationName.optional(),
+  tags: tags.optional(),
+  properties: putProps,
+}).passthrough();
+const patchBody = z.object({ tags: tags.optional(), properties: patchProps.optional() }).passthrough();
+
+export function instancesOf(ctx: ArmContext, machineId: string): ExtensionInstance[] {
+  const out: ExtensionInstance[] = [];
+  for (const byMachine of ctx.engine.state.fleet.instances.values()) {
+    const inst = byMachine.get(machineId);
+    if (inst) out.push(inst);
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function findByName(ctx: ArmContext, machineId: string, name: string): ExtensionInstance | undefined {
+  const n = name.toLowerCase();
+  return instancesOf(ctx, machineId).find((i) => i.name.toLowerCase() === n);
+}
+
+const LEVEL = { Succeeded: 'Info', Failed: 'Error', Transitioning: 'Info' } as const;
+
+/** The extension as ARM shows it; `expand` adds the instance view (always present for Arc). */
+export function extensionView(ctx: ArmContext, machineArmId: string, m: Machine, inst: ExtensionInstance, flavor: Flavor, expand: boolean): Record<string, unknown> {
+  const id = `${machineArmId}/extensions/${inst.name}`;
+  const doc = ctx.docs.get<ExtensionDoc>(id)?.body;
+  const provisioningState = inst.status === 'Transitioning' ? (doc?.operation ?? 'Updating') : inst.status;
+  const t = ctx.engine.state.catalog.getType(inst.publisher, inst.type);
+  const state = autoUpgradeState(inst, t);
+  const message = inst.status === 'Failed' ? (inst.blockedReason ?? 'The extension failed to provision.') : `Installed version ${inst.installedVersion || '(none yet)'}; last known good ${inst.lastKnownGoodVersion || '(none)'}.`;
+  const time = nowIso(ctx);
+  const props: Record<string, unknown> = {
+    publisher: inst.publisher,
+    type: inst.type,
+    typeHandlerVersion: inst.typeHandlerVersion,
+    autoUpgradeMinorVersion: inst.autoUpgradeMinorVersion,
+    enableAutomaticUpgrade: inst.enableAutomaticUpgrade,
+    settings: inst.settings,
+    provisioningState,
+    // R80: enabled, disabled or not supported by the extension type (a Phasewise addition; SDKs ignore it).
+    automaticUpgradeState: state === 'notSupported' ? 'NotSupported' : state === 'enabled' ? 'Enabled' : 'Disabled',
+  };
+  if (doc?.forceUpdateTag !== undefined) props.forceUpdateTag = doc.forceUpdateTag;
+  if (flavor !== 'arc') {
+    props.suppressFailures = doc?.suppressFailures ?? false;
+    if (doc?.provisionAfterExtensions) props.provisionAfterExtensions = doc.provisionAfterExtensions;
+  }
+  if (doc?.protectedSettingsFromKeyVault) props.protectedSettingsFromKeyVault = doc.protectedSettingsFromKeyVault;
+  if (flavor === 'arc') {
+    props.instanceView = {
+      name: inst.name, type: inst.type, typeHandlerVersion: inst.installedVersion,
+      status: { code: inst.status === 'Succeeded' ? 'success' : inst.status === 'Failed' ? 'failed' : 'transitioning', level: LEVEL[inst.status], displayStatus: `Provisioning ${inst.status.toLowerCase()}`, message, time },
+    };
+  } else if (expand) {
+    props.instanceView = {
+      name: inst.name, type: inst.type, typeHandlerVersion: inst.installedVersion,
+      statuses: [{ code: `ProvisioningState/${inst.status.toLowerCase()}`, level: LEVEL[inst.status], displayStatus: `Provisioning ${inst.status.toLowerCase()}`, message, time }],
+      substatuses: [{ code: `AutomaticUpgrade/${props.automaticUpgradeState as string}`, level: 'Info', displayStatus: `Automatic upgrade ${state === 'notSupported' ? 'not supported by the extension type' : state}`, time }],
+    };
+  }
+  const out: Record<string, unknown> = { id, name: inst.name, type: TYPE_NAME[flavor] };
+  if (flavor === 'arc' || doc?.location) out.location = doc?.location ?? m.placement.region;
+  out.tags = doc?.tags ?? {};
+  out.properties = props;
+  return out;
+}
+
+export interface ExtensionTarget {
+  machine: Machine;
+  machineArmId: string;
+  sub: string;
+  provider: 'Microsoft.Compute' | 'Microsoft.HybridCompute';
+  flavor: Flavor;
+}
+
+/** PUT (create or replace) and PATCH of an extension: validate all, then change the engine and the document together. */
+export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, t: ExtensionTarget, name: string, caller: string, patch: boolean): Record<string, unknown> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/.test(name)) throw badRequest('InvalidParameter', `'${name}' is not a valid extension name (letters, digits, '.', '_' and '-', up to 80 characters).`, 'extensionName');
+  const id = `${t.machineArmId}/extensions/${name}`;
+  const existing = findByName(ctx, t.machine.id, name);
+  const oldDoc = ctx.docs.get<ExtensionDoc>(id);
+  let props: z.infer<typeof patchProps>;
+  let bodyTags: Record<string, string> | undefined;
+  let location: string | undefined;
+  if (patch) {
+    if (!existing) throw notFound('NotFound', `The extension '${name}' was not found on ${t.machineArmId}.`);
+    const b = parseBody(patchBody, req.body);
+    props = b.properties ?? {};
+    bodyTags = b.tags;
+  } else {
+    const b = parseBody(putBody(t.flavor), req.body);
+    props = b.properties;
+    bodyTags = b.tags;
+    location = b.location;
+  }
+  if (location && location.toLowerCase() !== t.machine.placement.region.toLowerCase())
+    throw badRequest('InvalidParameter', `location: the extension must be in the machine's location '${t.machine.placement.region}', not '${location}'.`, 'location');
+  const publisher = props.publisher ?? existing?.publisher;
+  const type = props.type ?? existing?.type;
+  if (existing && (publisher!.toLowerCase() !== existing.publisher.toLowerCase() || type!.toLowerCase() !== existing.type.toLowerCase()))
+    throw badRequest('PropertyChangeNotAllowed', `Changing property 'publisher' or 'type' of extension '${name}' is not allowed (it is ${existing.publisher}.${existing.type}); delete it and create it again.`, 'properties.type');
+  if (!existing) {
+    const other = instancesOf(ctx, t.machine.id).find((i) => i.publisher.toLowerCase() === publisher!.toLowerCase() && i.type.toLowerCase() === type!.toLowerCase());
+    if (other) throw conflict('OperationNotAllowed', `The machine already has extension '${other.name}' of type ${other.publisher}.${other.type}; one instance per type is allowed.`);
+  }
+  const catalogType = ctx.engine.state.catalog.getType(publisher!, type!);
+  if (!catalogType) throw badRequest('ArtifactNotFound', `Extension type ${publisher}.${type} is not published in the catalog.`, 'properties.type');
+  const typeHandlerVersion = props.typeHandlerVersion ?? existing!.typeHandlerVersion;
+  const autoUpgradeMinorVersion = props.autoUpgradeMinorVersion ?? existing?.autoUpgradeMinorVersion ?? false;
+  // R3: automatic upgrade is on by default on Arc machines, off on VMs and scale sets.
+  const enableAutomaticUpgrade = props.enableAutomaticUpgrade ?? existing?.enableAutomaticUpgrade ?? t.flavor === 'arc';
+  const now = ctx.runtime.clock.now();
+  const version = installVersion(ctx.engine.state.catalog, { publisher: publisher!, type: type!, typeHandlerVersion, autoUpgradeMinorVersion }, { os: t.machine.os, region: t.machine.placement.region }, now);
+  if (!version) throw badRequest('ArtifactVersionNotFound', `No version of ${publisher}.${type} matching '${typeHandlerVersion}'${autoUpgradeMinorVersion ? ' (or a newer minor version)' : ''} is published for ${t.machine.os} in ${t.machine.placement.region}.`, 'properties.typeHandlerVersion');
+
+  const doc: ExtensionDoc = {
+    ...(oldDoc?.body ?? { tags: {} }),
+    operation: existing ? 'Updating' : 'Creating',
+    tags: bodyTags ?? oldDoc?.body.tags ?? {},
+  };
+  if (t.flavor === 'arc') doc.location = t.machine.placement.region;
+  if (props.forceUpdateTag !== undefined) doc.forceUpdateTag = props.forceUpdateTag;
+  if (props.suppressFailures !== undefined) doc.suppressFailures = props.suppressFailures;
+  if (props.provisionAfterExtensions !== undefined) doc.provisionAfterExtensions = props.provisionAfterExtensions;
+  if (props.protectedSettingsFromKeyVault !== undefined) doc.protectedSettingsFromKeyVault = props.protectedSettingsFromKeyVault;
+  if (props.protectedSettings !== undefined) doc.protectedSettings = ctx.secrets.seal(props.protectedSettings);
+  const reinstall = existing !== undefined && (props.forceUpdateTag !== undefined && props.forceUpdateTag !== oldDoc?.body.forceUpdateTag || props.protectedSettings !== undefined);
+
+  const inst = ctx.docs.atomically(() => {
+    ctx.docs.put(id, t.machineArmId, 'extension', doc);
+    if (!existing) {
+      return ctx.engine.installExtension(t.machine.id, { name, publisher: catalogType.publisher, type: catalogType.type, typeHandlerVersion, autoUpgradeMinorVersion, enableAutomaticUpgrade, settings: props.settings ?? {} }, caller);
+    }
+    return ctx.engine.updateExtension(t.machine.id, existing.artifactKey, {
+      typeHandlerVersion, autoUpgradeMinorVersion, enableAutomaticUpgrade,
+      ...(props.settings !== undefined ? { settings: props.settings } : {}),
+      reinstall,
+    }, caller);
+  });
+  ctx.runtime.kick();
+  if (inst.status === 'Transitioning') startOperation(ctx, req, reply, t.sub, t.provider, t.machine.placement.region, { kind: 'instances', items: [{ machineId: t.machine.id, artifactKey: inst.artifactKey }] }, false);
+  reply.status(existing ? 200 : 201);
+  return extensionView(ctx, t.machineArmId, t.machine, inst, t.flavor, true);
+}
+
+export function deleteExtension(ctx: ArmContext, reply: FastifyReply, t: ExtensionTarget, name: string, caller: string): FastifyReply {
+  const inst = findByName(ctx, t.machine.id, name);
+  // Deleting what is not there succeeds with 204, so deletes are idempotent.
+  if (!inst) return reply.status(204).send();
+  ctx.docs.atomically(() => {
+    ctx.docs.delete(`${t.machineArmId}/extensions/${name}`);
+    ctx.engine.removeExtension(t.machine.id, inst.artifactKey, caller);
+  });
+  ctx.runtime.kick();
+  return reply.status(200).send();
+}
+
+export function extensionNotFound(machineArmId: string, name: string) {
+  return notFound('NotFound', `The extension '${name}' was not found on ${machineArmId}.`);
+}
+
+/** `$expand=instanceView` in any casing. */
+export function wantsInstanceView(req: FastifyRequest): boolean {
+  for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) if (k.toLowerCase() === '$expand' && String(v).toLowerCase().includes('instanceview')) return true;
+  return false;
+}
+
+export const sameId = (a: string, b: string) => keyOf(a) === keyOf(b);

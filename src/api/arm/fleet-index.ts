@@ -1,0 +1,108 @@
+/**
+ * Finds the engine's machines and sets by ARM id, and the ARM id of each. The engine keeps its own
+ * ids (a scenario's names, or the lower-cased ARM id for resources created through the API); this
+ * index is the only place that knows both.
+ */
+import type { Machine, ScaleSet } from '../../model/fleet.js';
+import type { EngineState } from '../../engine/state.js';
+import { arcMachineId, availabilitySetId, keyOf, resourceGroupId, scaleSetId, scaleSetVmId, vmId } from './ids.js';
+
+export class FleetIndex {
+  private readonly machineByKey = new Map<string, string>();
+  private readonly setByKey = new Map<string, string>();
+  private readonly setMembers = new Map<string, Set<string>>();
+  private readonly groups = new Set<string>();
+  private readonly subs = new Set<string>();
+
+  constructor(private readonly state: EngineState, subscriptions: readonly string[]) {
+    for (const s of subscriptions) this.subs.add(s.toLowerCase());
+    for (const s of state.fleet.scaleSets.values()) this.addSet(s);
+    for (const a of state.fleet.availabilitySets.values()) this.groups.add(keyOf(resourceGroupId(a.subscription, a.resourceGroup)));
+    for (const m of state.fleet.machines.values()) this.addMachine(m);
+  }
+
+  armIdOfMachine(m: Machine): string {
+    const sub = m.placement.subscription;
+    if (m.kind === 'arc') return arcMachineId(sub, m.resourceGroup, m.name);
+    if (m.kind === 'scaleSetInstance' && m.placement.setId) {
+      const set = this.state.fleet.scaleSets.get(m.placement.setId);
+      if (set) return scaleSetVmId(sub, set.resourceGroup, set.name, this.instanceIdOf(m));
+    }
+    return vmId(sub, m.resourceGroup, m.name);
+  }
+
+  /** The instance id ARM shows for a scale-set machine. */
+  instanceIdOf(m: Machine): string {
+    return m.instanceId ?? m.name.slice(m.name.lastIndexOf('_') + 1);
+  }
+
+  armIdOfSet(s: ScaleSet): string {
+    return scaleSetId(s.subscription, s.resourceGroup, s.name);
+  }
+
+  availabilitySetArmId(setId: string): string | null {
+    const a = this.state.fleet.availabilitySets.get(setId);
+    return a ? availabilitySetId(a.subscription, a.resourceGroup, a.name) : null;
+  }
+
+  machine(armId: string): Machine | undefined {
+    const id = this.machineByKey.get(keyOf(armId));
+    return id === undefined ? undefined : this.state.fleet.machines.get(id);
+  }
+
+  scaleSet(armId: string): ScaleSet | undefined {
+    const id = this.setByKey.get(keyOf(armId));
+    return id === undefined ? undefined : this.state.fleet.scaleSets.get(id);
+  }
+
+  /** Machines of a set, in instance-id order. */
+  members(setId: string): Machine[] {
+    const ids = this.setMembers.get(setId);
+    if (!ids) return [];
+    const out: Machine[] = [];
+    for (const id of ids) {
+      const m = this.state.fleet.machines.get(id);
+      if (m) out.push(m);
+    }
+    return out.sort((a, b) => Number(this.instanceIdOf(a)) - Number(this.instanceIdOf(b)) || this.instanceIdOf(a).localeCompare(this.instanceIdOf(b)));
+  }
+
+  hasSubscription(sub: string): boolean {
+    return this.subs.has(sub.toLowerCase());
+  }
+
+  hasGroup(sub: string, rg: string): boolean {
+    return this.groups.has(keyOf(resourceGroupId(sub, rg)));
+  }
+
+  addGroup(sub: string, rg: string): void {
+    this.subs.add(sub.toLowerCase());
+    this.groups.add(keyOf(resourceGroupId(sub, rg)));
+  }
+
+  addSet(s: ScaleSet): void {
+    this.setByKey.set(keyOf(this.armIdOfSet(s)), s.id);
+    this.addGroup(s.subscription, s.resourceGroup);
+  }
+
+  removeSet(s: ScaleSet): void {
+    this.setByKey.delete(keyOf(this.armIdOfSet(s)));
+    this.setMembers.delete(s.id);
+  }
+
+  addMachine(m: Machine): void {
+    this.machineByKey.set(keyOf(this.armIdOfMachine(m)), m.id);
+    this.addGroup(m.placement.subscription, m.resourceGroup);
+    const setId = m.placement.setId;
+    if (setId && m.kind === 'scaleSetInstance') {
+      let s = this.setMembers.get(setId);
+      if (!s) this.setMembers.set(setId, (s = new Set()));
+      s.add(m.id);
+    }
+  }
+
+  removeMachine(m: Machine): void {
+    this.machineByKey.delete(keyOf(this.armIdOfMachine(m)));
+    if (m.placement.setId) this.setMembers.get(m.placement.setId)?.delete(m.id);
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * ARM resource ids. ARM compares ids case-insensitively but echoes the casing the client used, so
+ * lookups go through `keyOf` and responses are built from the request's own segments.
+ */
+export const keyOf = (id: string): string => id.replace(/\/+$/, '').toLowerCase();
+
+export const subscriptionId = (sub: string) => `/subscriptions/${sub}`;
+export const resourceGroupId = (sub: string, rg: string) => `/subscriptions/${sub}/resourceGroups/${rg}`;
+export const providerId = (sub: string, rg: string, provider: string, ...typeAndNames: string[]) =>
+  `${resourceGroupId(sub, rg)}/providers/${provider}/${typeAndNames.join('/')}`;
+
+export const vmId = (sub: string, rg: string, name: string) => providerId(sub, rg, 'Microsoft.Compute', 'virtualMachines', name);
+export const scaleSetId = (sub: string, rg: string, name: string) => providerId(sub, rg, 'Microsoft.Compute', 'virtualMachineScaleSets', name);
+export const scaleSetVmId = (sub: string, rg: string, set: string, instanceId: string) => `${scaleSetId(sub, rg, set)}/virtualMachines/${instanceId}`;
+export const availabilitySetId = (sub: string, rg: string, name: string) => providerId(sub, rg, 'Microsoft.Compute', 'availabilitySets', name);
+export const arcMachineId = (sub: string, rg: string, name: string) => providerId(sub, rg, 'Microsoft.HybridCompute', 'machines', name);
+
+/** Names ARM accepts for the resources Phasewise creates (Arc's rule, the strictest of them). */
+export const RESOURCE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9-_.]{0,63}$/;

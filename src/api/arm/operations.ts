@@ -1,0 +1,89 @@
+/**
+ * Long-running operations as ARM serves them: a write answers at once with an operation id; clients
+ * poll the operation's status (`Azure-AsyncOperation`) or its monitor (`Location`) until it is done.
+ * An operation's status is read from the engine's state whenever it is polled, and fixed once final.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply } from 'fastify';
+import type { EngineState } from '../../engine/state.js';
+import { getInstance } from '../../engine/state.js';
+import type { Documents } from './documents.js';
+
+export type OperationStatus = 'InProgress' | 'Succeeded' | 'Failed' | 'Canceled';
+
+/** What an operation waits for. */
+export type Track =
+  | { kind: 'done' }
+  | { kind: 'instances'; items: Array<{ machineId: string; artifactKey: string }> }
+  | { kind: 'rollouts'; ids: string[] };
+
+export interface OperationRecord {
+  name: string;
+  status: OperationStatus;
+  startTime: string;
+  endTime?: string;
+  error?: { code: string; message: string };
+  track: Track;
+}
+
+export const operationPath = (sub: string, provider: string, location: string, name: string) =>
+  `/subscriptions/${sub}/providers/${provider}/locations/${location}/operations/${name}`;
+
+/** The status a track has now, with the error of a failure. */
+export function evaluate(state: EngineState, track: Track): { status: OperationStatus; error?: { code: string; message: string } } {
+  if (track.kind === 'done') return { status: 'Succeeded' };
+  if (track.kind === 'instances') {
+    let failed: string | null = null;
+    for (const { machineId, artifactKey } of track.items) {
+      const inst = getInstance(state.fleet, artifactKey, machineId);
+      if (!inst) continue; // removed meanwhile: nothing left to wait for
+      if (inst.status === 'Transitioning') return { status: 'InProgress' };
+      if (inst.status === 'Failed') failed ??= `${inst.name} on ${machineId}: ${inst.blockedReason ?? 'the extension failed to provision'}`;
+    }
+    return failed ? { status: 'Failed', error: { code: 'VMExtensionProvisioningError', message: failed } } : { status: 'Succeeded' };
+  }
+  let cancelled = false;
+  let stopped: string | null = null;
+  for (const id of track.ids) {
+    const r = state.rollouts.get(id);
+    if (!r) continue;
+    if (r.status === 'running') return { status: 'InProgress' };
+    if (r.status === 'cancelled') cancelled = true;
+    if (r.status === 'stopped') stopped ??= r.reason ?? 'the rolling upgrade stopped';
+  }
+  if (stopped) return { status: 'Failed', error: { code: 'RollingUpgradeFaulted', message: stopped } };
+  return { status: cancelled ? 'Canceled' : 'Succeeded' };
+}
+
+export class Operations {
+  constructor(private readonly docs: Documents) {}
+
+  /** Records an operation; returns its status URL path. */
+  create(sub: string, provider: string, location: string, track: Track, now: string): { path: string; record: OperationRecord } {
+    const record: OperationRecord = { name: randomUUID(), status: 'InProgress', startTime: now, track };
+    const path = operationPath(sub, provider, location, record.name);
+    this.docs.put(path, `/subscriptions/${sub}`, 'operation', record);
+    return { path, record };
+  }
+
+  /** The operation's current status; a final status is written once and never changes again. */
+  read(path: string, state: EngineState, now: string): OperationRecord | undefined {
+    const doc = this.docs.get<OperationRecord>(path);
+    if (!doc) return undefined;
+    const rec = doc.body;
+    if (rec.status !== 'InProgress') return rec;
+    const { status, error } = evaluate(state, rec.track);
+    if (status === 'InProgress') return rec;
+    const done: OperationRecord = { ...rec, status, endTime: now, ...(error ? { error } : {}) };
+    this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', done);
+    return done;
+  }
+}
+
+/** Headers of an accepted long-running operation, as absolute URLs on the client's base. */
+export function setOperationHeaders(reply: FastifyReply, base: string, opPath: string, apiVersion: string, retryAfter: number, withLocation: boolean): void {
+  const q = `api-version=${encodeURIComponent(apiVersion)}`;
+  reply.header('Azure-AsyncOperation', `${base}${opPath}?${q}`);
+  if (withLocation) reply.header('Location', `${base}${opPath}?monitor=true&${q}`);
+  reply.header('Retry-After', String(retryAfter));
+}

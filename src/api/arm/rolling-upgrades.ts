@@ -1,0 +1,117 @@
+/**
+ * Rolling upgrades of a scale set as ARM shows them (R81): the newest rollout that touches the set,
+ * its running status and progress counted over the set's instances; starting an extension rolling
+ * upgrade by hand (R6), and cancelling one.
+ */
+import { compareVersions, majorOf } from '../../model/version.js';
+import type { ScaleSet } from '../../model/fleet.js';
+import { isoOf } from '../../engine/clock.js';
+import { rolloutsTouchingSet, setProgress } from '../../engine/rollout-progress.js';
+import type { RolloutState } from '../../engine/state.js';
+import type { ArmContext } from './context.js';
+import { conflict, notFound } from './errors.js';
+import { instancesOf } from './extensions.js';
+
+type RunningCode = 'RollingForward' | 'Cancelled' | 'Completed' | 'Faulted';
+
+export function latestRollingUpgrade(ctx: ArmContext, set: ScaleSet): Record<string, unknown> {
+  const state = ctx.engine.state;
+  const now = ctx.runtime.clock.now();
+  const r = rolloutsTouchingSet(state, set.id)[0];
+  if (!r) throw notFound('NotFound', `No rolling upgrade has run on scale set '${set.name}' yet.`);
+  const p = setProgress(state, r, set.id, now);
+  let code: RunningCode;
+  let error: { code: string; message: string } | undefined;
+  if (r.status === 'cancelled') code = 'Cancelled';
+  else if (p.stopped) {
+    code = 'Faulted';
+    error = { code: 'MaxUnhealthyUpgradedInstancePercentExceeded', message: p.stopped.reason };
+  } else if (r.status === 'stopped') {
+    code = 'Faulted';
+    error = { code: 'RollingUpgradeFaulted', message: r.reason ?? 'the rollout stopped' };
+  } else if (p.pending === 0 && p.inProgress === 0) code = 'Completed';
+  else code = 'RollingForward';
+  return {
+    name: 'latest',
+    type: 'Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades',
+    location: set.region,
+    tags: {},
+    properties: {
+      policy: set.upgradePolicy.rollingUpgradePolicy,
+      runningStatus: {
+        code,
+        startTime: isoOf(r.createdAtMs),
+        lastAction: r.status === 'cancelled' ? 'Cancel' : 'Start',
+        lastActionTime: isoOf(r.status === 'cancelled' && r.endedAtMs !== null ? r.endedAtMs : r.createdAtMs),
+      },
+      progress: { successfulInstanceCount: p.successful, failedInstanceCount: p.failed, inProgressInstanceCount: p.inProgress, pendingInstanceCount: p.pending },
+      rollbackInfo: { successfullyRolledbackInstanceCount: p.rolledBackOk, failedRolledbackInstanceCount: p.rolledBackFailed },
+      ...(error ? { error } : {}),
+      // Phasewise additions: which rollout this is and what it upgrades.
+      rolloutId: r.id,
+      startedBy: r.caller === 'platform' ? 'Platform' : 'User',
+      targetVersion: r.toVersion,
+      artifact: r.artifact,
+    },
+  };
+}
+
+/** Starts manual rollouts moving every extension of the set to its newest version within its major. */
+export function extensionRollingUpgrade(ctx: ArmContext, set: ScaleSet, caller: string, force: boolean): string[] {
+  const state = ctx.engine.state;
+  const running = rolloutsTouchingSet(state, set.id).find((r) => r.status === 'running' && r.caller !== 'platform');
+  if (running) throw conflict('RollingUpgradeInProgress', `A rolling upgrade (${running.id}) is already running on scale set '${set.name}'; cancel it or wait for it to finish.`);
+  const now = ctx.runtime.clock.now();
+  // artifactKey → target version → machines
+  const groups = new Map<string, { artifact: RolloutState['artifact']; byTarget: Map<string, string[]> }>();
+  for (const m of ctx.index.members(set.id)) {
+    for (const inst of instancesOf(ctx, m.id)) {
+      if (inst.status !== 'Succeeded' || inst.blockedReason) continue;
+      const t = state.catalog.getType(inst.publisher, inst.type);
+      if (!t) continue;
+      let target: string | null = null;
+      for (const v of state.catalog.available(t, m.os, m.placement.region, now)) {
+        if (majorOf(v.version) !== majorOf(inst.installedVersion) || compareVersions(v.version, inst.installedVersion) <= 0) continue;
+        if (target === null || compareVersions(v.version, target) > 0) target = v.version;
+      }
+      if (!target) continue;
+      let g = groups.get(inst.artifactKey);
+      if (!g) groups.set(inst.artifactKey, (g = { artifact: { kind: 'extension', publisher: t.publisher, type: t.type }, byTarget: new Map() }));
+      let ids = g.byTarget.get(target);
+      if (!ids) g.byTarget.set(target, (ids = []));
+      ids.push(m.id);
+    }
+  }
+  const started: string[] = [];
+  for (const g of groups.values()) {
+    for (const [toVersion, machineIds] of g.byTarget) {
+      const r = ctx.engine.manualUpgrade({ artifact: g.artifact, machineIds, toVersion, caller, force });
+      if (r) started.push(r.id);
+    }
+  }
+  ctx.runtime.kick();
+  return started;
+}
+
+/** Cancels the set's rolling upgrade; a platform rollout that spans other sets is not this set's to cancel. */
+export function cancelRollingUpgrade(ctx: ArmContext, set: ScaleSet, caller: string): void {
+  const state = ctx.engine.state;
+  const running = rolloutsTouchingSet(state, set.id).filter((r) => r.status === 'running');
+  if (running.length === 0) throw conflict('NoRollingUpgradeInProgress', `There is no ongoing rolling upgrade to cancel on scale set '${set.name}'.`);
+  const mine = running.filter((r) => r.caller !== 'platform');
+  if (mine.length === 0) {
+    throw conflict('OperationNotAllowed', `The running upgrade of '${set.name}' is the platform's automatic rollout (${running.map((r) => r.id).join(', ')}), which spans other scale sets; set enableAutomaticUpgrade to false on the set's extensions to take it out.`);
+  }
+  for (const r of mine) ctx.engine.cancelRollout(r.id, `cancelled by ${caller} through rollingUpgrades/cancel`);
+  ctx.runtime.kick();
+}
+
+/** Azure accepts OS rolling upgrades only for sets built from a platform or gallery image at `latest`. */
+export function osRollingUpgrade(set: ScaleSet, image: { publisher?: string; offer?: string; sku?: string; version?: string; id?: string; sharedGalleryImageId?: string } | undefined): never {
+  const platformLatest = image?.publisher && image.offer && image.sku && (image.version ?? 'latest').toLowerCase() === 'latest';
+  const gallery = image?.id?.toLowerCase().includes('/galleries/') || image?.sharedGalleryImageId !== undefined;
+  if (!platformLatest && !gallery) {
+    throw conflict('OperationNotAllowed', `The Virtual Machine Scale Set '${set.name}' is not based on a platform or gallery image with version 'latest'; OS rolling upgrade is not allowed.`);
+  }
+  throw conflict('OperationNotAllowed', `Scale set '${set.name}' has no newer image to roll to: Phasewise has no image catalog yet, so OS image upgrades cannot start.`);
+}

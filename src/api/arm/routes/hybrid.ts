@@ -1,0 +1,154 @@
+/**
+ * Microsoft.HybridCompute: Arc machines (registered by PUT), their extensions (automatic upgrade on by
+ * default, R3; one `status` in the instance view), and `upgradeExtensions`.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Machine } from '../../../model/fleet.js';
+import { compareVersions, majorOf, matchesPrefix } from '../../../model/version.js';
+import type { ArmContext } from '../context.js';
+import { mustHaveGroup, nowIso, page, startOperation, writer } from '../context.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, writeExtension } from '../extensions.js';
+import type { ExtensionTarget } from '../extensions.js';
+import { RESOURCE_NAME, arcMachineId, keyOf, resourceGroupId } from '../ids.js';
+import { ensureRegion } from '../machines.js';
+import { locationName, parseBody, tags, versionPrefix } from '../validation.js';
+
+const ARC_NAME = /^[a-zA-Z0-9-_.]{1,54}$/;
+const machineBody = z.object({
+  location: locationName,
+  tags: tags.optional(),
+  properties: z.object({ osType: z.string().regex(/^(linux|windows)$/i, "expected 'linux' or 'windows'").optional() }).passthrough().default({}),
+}).passthrough();
+const upgradeBody = z.object({ extensionTargets: z.record(z.string(), z.object({ targetVersion: versionPrefix }).strict()) }).strict();
+
+interface ArcDoc { tags: Record<string, string>; properties: Record<string, unknown> }
+type P = { sub: string; rg: string; name: string; ext?: string };
+
+export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  const base = '/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.HybridCompute/machines';
+
+  const machineOf = (req: FastifyRequest) => {
+    const p = req.params as P;
+    const m = ctx.index.machine(arcMachineId(p.sub, p.rg, p.name));
+    if (!m || m.kind !== 'arc') {
+      mustHaveGroup(ctx, p.sub, p.rg);
+      throw notFound('ResourceNotFound', `The Resource 'Microsoft.HybridCompute/machines/${p.name}' under resource group '${p.rg}' was not found.`);
+    }
+    return { p, m, armId: ctx.index.armIdOfMachine(m) };
+  };
+
+  const view = (armId: string, m: Machine) => {
+    const doc = ctx.docs.get<ArcDoc>(armId)?.body;
+    const time = nowIso(ctx);
+    return {
+      id: armId, name: m.name, type: 'Microsoft.HybridCompute/machines', location: m.placement.region, tags: doc?.tags ?? {},
+      properties: {
+        ...(doc?.properties ?? {}),
+        osType: m.os, status: 'Connected', lastStatusChange: time, provisioningState: 'Succeeded', vmId: m.id,
+        extensions: instancesOf(ctx, m.id).map((i) => (extensionView(ctx, armId, m, i, 'arc', true).properties as { instanceView: unknown }).instanceView),
+      },
+    };
+  };
+
+  app.put(`${base}/:name`, async (req, reply) => {
+    const p = req.params as P;
+    writer(req, 'Microsoft.HybridCompute/machines/write');
+    mustHaveGroup(ctx, p.sub, p.rg);
+    if (!ARC_NAME.test(p.name) || !RESOURCE_NAME.test(p.name)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid machine name (letters, digits, '-', '_' and '.', up to 54 characters).`, 'machineName');
+    const body = parseBody(machineBody, req.body);
+    const armId = arcMachineId(p.sub, p.rg, p.name);
+    const { provisioningState: _p, status: _s, extensions: _e, ...props } = body.properties as Record<string, unknown>;
+    const existing = ctx.index.machine(armId);
+    if (existing) {
+      if (existing.kind !== 'arc') throw conflict('Conflict', `${armId} exists and is not an Arc machine.`);
+      if (existing.placement.region.toLowerCase() !== body.location.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the machine is in ${existing.placement.region}).`);
+      ctx.docs.put(ctx.index.armIdOfMachine(existing), resourceGroupId(p.sub, p.rg), 'arcMachine', { tags: body.tags ?? {}, properties: props });
+      return reply.status(200).send(view(ctx.index.armIdOfMachine(existing), existing));
+    }
+    const m: Machine = {
+      id: keyOf(armId), name: p.name, kind: 'arc', os: body.properties.osType?.toLowerCase() === 'windows' ? 'windows' : 'linux', resourceGroup: p.rg,
+      placement: { region: '', zone: null, setId: null, setKind: 'none', updateDomain: null, faultDomain: null, subscription: p.sub },
+    };
+    ctx.docs.atomically(() => {
+      m.placement = { ...m.placement, region: ensureRegion(ctx, body.location, []) };
+      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'arcMachine', { tags: body.tags ?? {}, properties: props });
+      ctx.engine.addMachine(m);
+    });
+    ctx.index.addMachine(m);
+    return reply.status(201).send(view(armId, m));
+  });
+  app.get(`${base}/:name`, async (req) => {
+    const { m, armId } = machineOf(req);
+    return view(armId, m);
+  });
+  app.get(base, async (req) => {
+    const p = req.params as P;
+    mustHaveGroup(ctx, p.sub, p.rg);
+    const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
+    return page(ctx, req, ms.map((m) => view(ctx.index.armIdOfMachine(m), m)));
+  });
+  app.delete(`${base}/:name`, async (req, reply) => {
+    writer(req, 'Microsoft.HybridCompute/machines/delete');
+    const p = req.params as P;
+    const m = ctx.index.machine(arcMachineId(p.sub, p.rg, p.name));
+    if (!m || m.kind !== 'arc') return reply.status(204).send();
+    const armId = ctx.index.armIdOfMachine(m);
+    ctx.docs.atomically(() => {
+      ctx.docs.delete(armId);
+      ctx.engine.removeMachine(m.id);
+    });
+    ctx.index.removeMachine(m);
+    ctx.runtime.kick();
+    return reply.status(200).send();
+  });
+
+  // ---- extensions ----
+  const target = (req: FastifyRequest): ExtensionTarget => {
+    const { p, m, armId } = machineOf(req);
+    return { machine: m, machineArmId: armId, sub: p.sub, provider: 'Microsoft.HybridCompute', flavor: 'arc' };
+  };
+  app.put(`${base}/:name/extensions/:ext`, async (req, reply) => writeExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/write'), false));
+  app.patch(`${base}/:name/extensions/:ext`, async (req, reply) => writeExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/write'), true));
+  app.get(`${base}/:name/extensions/:ext`, async (req) => {
+    const t = target(req);
+    const inst = findByName(ctx, t.machine.id, (req.params as P).ext!);
+    if (!inst) throw extensionNotFound(t.machineArmId, (req.params as P).ext!);
+    return extensionView(ctx, t.machineArmId, t.machine, inst, 'arc', true);
+  });
+  app.get(`${base}/:name/extensions`, async (req) => {
+    const t = target(req);
+    return page(ctx, req, instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'arc', true)));
+  });
+  app.delete(`${base}/:name/extensions/:ext`, async (req, reply) => deleteExtension(ctx, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/delete')));
+
+  // ---- upgradeExtensions: upgrade named extensions now, within their major version ----
+  app.post(`${base}/:name/upgradeExtensions`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.HybridCompute/machines/upgradeExtensions/action');
+    const t = target(req);
+    const body = parseBody(upgradeBody, req.body);
+    const now = ctx.runtime.clock.now();
+    const plans: Array<{ inst: ReturnType<typeof instancesOf>[number]; version: string }> = [];
+    for (const [key, { targetVersion }] of Object.entries(body.extensionTargets)) {
+      const where = `extensionTargets.${key}`;
+      const inst = instancesOf(ctx, t.machine.id).find((i) => `${i.publisher}.${i.type}`.toLowerCase() === key.toLowerCase());
+      if (!inst) throw badRequest('InvalidParameter', `${where}: the machine has no extension ${key}.`, where);
+      const type = ctx.engine.state.catalog.getType(inst.publisher, inst.type)!;
+      let version: string | null = null;
+      for (const v of ctx.engine.state.catalog.available(type, t.machine.os, t.machine.placement.region, now)) {
+        if (matchesPrefix(v.version, targetVersion) && (version === null || compareVersions(v.version, version) > 0)) version = v.version;
+      }
+      if (!version) throw badRequest('ArtifactVersionNotFound', `${where}.targetVersion: no version of ${key} matching '${targetVersion}' is published for ${t.machine.os} in ${t.machine.placement.region}.`, `${where}.targetVersion`);
+      if (inst.installedVersion && majorOf(version) !== majorOf(inst.installedVersion)) {
+        throw badRequest('MajorVersionChangeNotAllowed', `${where}.targetVersion: ${version} is a different major version than the installed ${inst.installedVersion}; upgrades never cross a major version. Change typeHandlerVersion with a PUT of the extension instead.`, `${where}.targetVersion`);
+      }
+      if (inst.status === 'Transitioning') throw conflict('OperationNotAllowed', `${where}: the extension is being changed right now; try again when it has finished.`);
+      if (inst.installedVersion !== version) plans.push({ inst, version });
+    }
+    const ids = ctx.docs.atomically(() => plans.map(({ inst, version }) => ctx.engine.manualUpgrade({ artifact: { kind: 'extension', publisher: inst.publisher, type: inst.type }, machineIds: [t.machine.id], toVersion: version, caller })?.id).filter((x): x is string => typeof x === 'string'));
+    ctx.runtime.kick();
+    startOperation(ctx, req, reply, t.sub, 'Microsoft.HybridCompute', t.machine.placement.region, { kind: 'rollouts', ids }, true);
+    return reply.status(202).send();
+  });
+}

@@ -1,0 +1,58 @@
+/** Subscriptions and resource groups: enough for the managed resources to live in them. */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { ArmContext } from '../context.js';
+import { writer } from '../context.js';
+import { conflict, notFound } from '../errors.js';
+import { RESOURCE_NAME, keyOf, resourceGroupId } from '../ids.js';
+import { locationName, parseBody, tags } from '../validation.js';
+
+const groupBody = z.object({ location: locationName, tags: tags.optional(), properties: z.object({}).passthrough().optional(), managedBy: z.string().optional() }).passthrough();
+
+interface GroupDoc { location: string; tags: Record<string, string> }
+
+export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  const mustSub = (sub: string) => {
+    if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
+  };
+  const view = (sub: string, rg: string, d: GroupDoc | undefined) => ({
+    id: resourceGroupId(sub, rg), name: rg, type: 'Microsoft.Resources/resourceGroups',
+    location: d?.location ?? 'global', tags: d?.tags ?? {}, properties: { provisioningState: 'Succeeded' },
+  });
+
+  app.get('/subscriptions/:sub', async (req) => {
+    const { sub } = req.params as { sub: string };
+    mustSub(sub);
+    return { id: `/subscriptions/${sub}`, subscriptionId: sub, displayName: sub, state: 'Enabled' };
+  });
+
+  app.get('/subscriptions/:sub/resourcegroups/:rg', async (req) => {
+    const { sub, rg } = req.params as { sub: string; rg: string };
+    mustSub(sub);
+    const doc = ctx.docs.get<GroupDoc>(resourceGroupId(sub, rg));
+    if (!doc && !ctx.index.hasGroup(sub, rg)) throw notFound('ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
+    return view(sub, doc ? doc.id.split('/')[4]! : rg, doc?.body);
+  });
+
+  app.put('/subscriptions/:sub/resourcegroups/:rg', async (req, reply) => {
+    const { sub, rg } = req.params as { sub: string; rg: string };
+    writer(req, 'Microsoft.Resources/subscriptions/resourceGroups/write');
+    mustSub(sub);
+    if (!RESOURCE_NAME.test(rg)) throw notFound('InvalidResourceGroupName', `'${rg}' is not a valid resource group name.`);
+    const body = parseBody(groupBody, req.body);
+    const id = resourceGroupId(sub, rg);
+    const existing = ctx.docs.get<GroupDoc>(id);
+    const known = existing !== undefined || ctx.index.hasGroup(sub, rg);
+    if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) throw conflict('InvalidResourceGroupLocation', `Resource group '${rg}' already exists in location '${existing.body.location}'.`);
+    ctx.docs.put(existing?.id ?? id, `/subscriptions/${sub}`, 'resourceGroup', { location: body.location, tags: body.tags ?? {} });
+    ctx.index.addGroup(sub, rg);
+    return reply.status(known ? 200 : 201).send(view(sub, rg, { location: body.location, tags: body.tags ?? {} }));
+  });
+
+  app.get('/subscriptions/:sub/resourcegroups', async (req) => {
+    const { sub } = req.params as { sub: string };
+    mustSub(sub);
+    const docs = ctx.docs.children<GroupDoc>(`/subscriptions/${sub}`, 'resourceGroup');
+    return { value: docs.map((d) => view(sub, d.id.split('/')[4]!, d.body)).filter((g) => keyOf(g.id).startsWith(keyOf(`/subscriptions/${sub}`))) };
+  });
+}

@@ -1,0 +1,514 @@
+/**
+ * Microsoft.Compute virtual machine scale sets: the model (upgrade policy, extension profile, image,
+ * zones, capacity that creates instances), the instances with `latestModelApplied`, manual upgrade,
+ * the model's extensions, the instances' extensions, and rolling upgrades (R81).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Machine, ScaleSet } from '../../../model/fleet.js';
+import { DEFAULT_HEALTH_WINDOW_MS } from '../../../model/fleet.js';
+import { withDefaults, validateRollingPolicy } from '../../../model/upgrade-policy.js';
+import type { UpgradePolicyInput } from '../../../model/upgrade-policy.js';
+import { installVersion } from '../../../catalog/catalog.js';
+import type { ArmContext } from '../context.js';
+import { mustHaveGroup, page, startOperation, writer } from '../context.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
+import type { ExtensionTarget } from '../extensions.js';
+import { RESOURCE_NAME, keyOf, resourceGroupId, scaleSetId, scaleSetVmId } from '../ids.js';
+import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
+import { extensionRollingUpgrade, cancelRollingUpgrade, latestRollingUpgrade, osRollingUpgrade } from '../rolling-upgrades.js';
+import { jsonObject, locationName, parseBody, tags, versionPrefix } from '../validation.js';
+
+const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M');
+const rollingPolicy = z.object({
+  maxBatchInstancePercent: z.number().int().min(5).max(100),
+  maxUnhealthyInstancePercent: z.number().int().min(5).max(100),
+  maxUnhealthyUpgradedInstancePercent: z.number().int().min(0).max(100),
+  pauseTimeBetweenBatches: isoDuration,
+  enableCrossZoneUpgrade: z.boolean(),
+  prioritizeUnhealthyInstances: z.boolean(),
+  rollbackFailedInstancesOnPolicyBreach: z.boolean(),
+  maxSurge: z.boolean(),
+}).partial().strict();
+const osPolicy = z.object({ enableAutomaticOSUpgrade: z.boolean(), disableAutomaticRollback: z.boolean(), useRollingUpgradePolicy: z.boolean(), osRollingUpgradeDeferral: z.boolean() }).partial().strict();
+const upgradePolicy = z.object({ mode: z.enum(['Automatic', 'Manual', 'Rolling']).optional(), rollingUpgradePolicy: rollingPolicy.optional(), automaticOSUpgradePolicy: osPolicy.optional() }).strict();
+const modelExtension = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'expected an extension name'),
+  properties: z.object({
+    publisher: z.string().min(1), type: z.string().min(1), typeHandlerVersion: versionPrefix,
+    autoUpgradeMinorVersion: z.boolean().optional(), enableAutomaticUpgrade: z.boolean().optional(), forceUpdateTag: z.string().optional(),
+    settings: jsonObject.optional(), protectedSettings: jsonObject.optional(), provisionAfterExtensions: z.array(z.string()).optional(), suppressFailures: z.boolean().optional(),
+  }).passthrough(),
+}).passthrough();
+const imageReference = z.object({ publisher: z.string().optional(), offer: z.string().optional(), sku: z.string().optional(), version: z.string().optional(), id: z.string().optional(), sharedGalleryImageId: z.string().optional(), communityGalleryImageId: z.string().optional() }).passthrough();
+const vmProfile = z.object({
+  storageProfile: z.object({ imageReference: imageReference.optional(), osDisk: z.object({ osType: z.enum(['Linux', 'Windows']).optional() }).passthrough().optional() }).passthrough().optional(),
+  osProfile: z.object({}).passthrough().optional(),
+  extensionProfile: z.object({ extensionsTimeBudget: isoDuration.optional(), extensions: z.array(modelExtension).max(50).optional() }).passthrough().optional(),
+}).passthrough();
+const vmssProps = z.object({
+  upgradePolicy: upgradePolicy.optional(),
+  virtualMachineProfile: vmProfile.optional(),
+  platformFaultDomainCount: z.number().int().min(1).max(5).optional(),
+  orchestrationMode: z.enum(['Uniform', 'Flexible']).optional(),
+  singlePlacementGroup: z.boolean().optional(),
+}).passthrough();
+const sku = z.object({ name: z.string().optional(), tier: z.string().optional(), capacity: z.number().int().min(0).max(1000).optional() }).passthrough();
+const putBody = z.object({ location: locationName, tags: tags.optional(), zones: z.array(z.string().regex(/^\d$/, 'expected a zone number such as "1"')).max(3).optional(), sku: sku.optional(), properties: vmssProps.default({}) }).passthrough();
+const patchBody = z.object({ tags: tags.optional(), sku: sku.optional(), properties: vmssProps.optional() }).passthrough();
+
+type ModelExtension = z.infer<typeof modelExtension>;
+
+export interface ScaleSetDoc {
+  tags: Record<string, string>;
+  sku: { name: string; tier?: string; capacity: number };
+  /** The model as the client sent it (protected settings removed; they are sealed in `sealed`). */
+  properties: z.infer<typeof vmssProps>;
+  /** Bumped on every change of the extension profile; an instance is up to date at the same number. */
+  modelVersion: number;
+  applied: Record<string, number>;
+  nextInstanceId: number;
+  sealed: Record<string, string>;
+}
+
+type P = { sub: string; rg: string; name: string; iid?: string; ext?: string };
+
+export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  const base = '/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.Compute/virtualMachineScaleSets';
+
+  const setOf = (req: FastifyRequest) => {
+    const p = req.params as P;
+    const armId = scaleSetId(p.sub, p.rg, p.name);
+    const set = ctx.index.scaleSet(armId);
+    if (!set) {
+      mustHaveGroup(ctx, p.sub, p.rg);
+      throw notFound('ResourceNotFound', `The Resource 'Microsoft.Compute/virtualMachineScaleSets/${p.name}' under resource group '${p.rg}' was not found.`);
+    }
+    return { p, armId: ctx.index.armIdOfSet(set), set, doc: docOf(ctx, set) };
+  };
+  const instanceOf = (req: FastifyRequest) => {
+    const s = setOf(req);
+    const iid = (req.params as P).iid!;
+    const m = ctx.index.members(s.set.id).find((x) => ctx.index.instanceIdOf(x) === iid);
+    if (!m) throw notFound('NotFound', `The scale set ${s.set.name} has no instance '${iid}'.`);
+    return { ...s, m, vmArmId: scaleSetVmId(s.set.subscription, s.set.resourceGroup, s.set.name, iid) };
+  };
+
+  app.put(`${base}/:name`, async (req, reply) => {
+    const p = req.params as P;
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/write');
+    mustHaveGroup(ctx, p.sub, p.rg);
+    if (!RESOURCE_NAME.test(p.name)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid scale set name.`, 'vmScaleSetName');
+    const body = parseBody(putBody, req.body);
+    const existing = ctx.index.scaleSet(scaleSetId(p.sub, p.rg, p.name));
+    if (existing) return updateSet(ctx, req, reply, existing, { ...body, properties: body.properties }, caller, true);
+    return createSet(ctx, req, reply, p, body, caller);
+  });
+  app.patch(`${base}/:name`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/write');
+    const { set } = setOf(req);
+    const body = parseBody(patchBody, req.body);
+    return updateSet(ctx, req, reply, set, body, caller, false);
+  });
+  app.get(`${base}/:name`, async (req) => {
+    const { set } = setOf(req);
+    return setView(ctx, set);
+  });
+  app.get(base, async (req) => {
+    const p = req.params as P;
+    mustHaveGroup(ctx, p.sub, p.rg);
+    const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === p.sub.toLowerCase() && s.resourceGroup.toLowerCase() === p.rg.toLowerCase());
+    return page(ctx, req, sets.map((s) => setView(ctx, s)));
+  });
+  app.delete(`${base}/:name`, async (req, reply) => {
+    writer(req, 'Microsoft.Compute/virtualMachineScaleSets/delete');
+    const p = req.params as P;
+    const set = ctx.index.scaleSet(scaleSetId(p.sub, p.rg, p.name));
+    if (!set) return reply.status(204).send();
+    const members = ctx.index.members(set.id);
+    ctx.docs.atomically(() => {
+      for (const m of members) {
+        ctx.docs.delete(ctx.index.armIdOfMachine(m));
+        ctx.engine.removeMachine(m.id);
+      }
+      ctx.docs.delete(ctx.index.armIdOfSet(set));
+    });
+    for (const m of members) ctx.index.removeMachine(m);
+    ctx.index.removeSet(set);
+    ctx.runtime.kick();
+    return reply.status(200).send();
+  });
+  app.get(`${base}/:name/instanceView`, async (req) => {
+    const { set } = setOf(req);
+    const members = ctx.index.members(set.id);
+    const byExt = new Map<string, Map<string, number>>();
+    for (const m of members) for (const i of instancesOf(ctx, m.id)) {
+      let counts = byExt.get(i.name);
+      if (!counts) byExt.set(i.name, (counts = new Map()));
+      const code = `ProvisioningState/${i.status.toLowerCase()}`;
+      counts.set(code, (counts.get(code) ?? 0) + 1);
+    }
+    return {
+      virtualMachine: { statusesSummary: members.length ? [{ code: 'ProvisioningState/succeeded', count: members.length }] : [] },
+      extensions: [...byExt].map(([name, counts]) => ({ name, statusesSummary: [...counts].map(([code, count]) => ({ code, count })) })),
+      statuses: [{ code: 'ProvisioningState/succeeded', level: 'Info', displayStatus: 'Provisioning succeeded' }],
+    };
+  });
+  app.get(`${base}/:name/osUpgradeHistory`, async (req) => {
+    setOf(req);
+    // OS image rollouts arrive with the image catalog; until then no set has an OS upgrade to list.
+    return page(ctx, req, []);
+  });
+
+  // ---- instances ----
+  app.get(`${base}/:name/virtualMachines`, async (req) => {
+    const { set, doc } = setOf(req);
+    const expand = wantsInstanceView(req);
+    return page(ctx, req, ctx.index.members(set.id).map((m) => instanceView(ctx, set, doc, m, expand)));
+  });
+  app.get(`${base}/:name/virtualMachines/:iid`, async (req) => {
+    const { set, doc, m } = instanceOf(req);
+    return instanceView(ctx, set, doc, m, wantsInstanceView(req));
+  });
+  app.get(`${base}/:name/virtualMachines/:iid/instanceView`, async (req) => {
+    const { m, vmArmId } = instanceOf(req);
+    return machineInstanceView(ctx, vmArmId, m, 'vmssVm');
+  });
+  app.post(`${base}/:name/manualupgrade`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action');
+    const { p, set, doc } = setOf(req);
+    const body = parseBody(z.object({ instanceIds: z.array(z.string().min(1)).min(1) }).strict(), req.body);
+    const members = new Map(ctx.index.members(set.id).map((m) => [ctx.index.instanceIdOf(m), m]));
+    const unknown = body.instanceIds.filter((i) => !members.has(i));
+    if (unknown.length) throw badRequest('InvalidParameter', `instanceIds: the scale set has no instance ${unknown.map((i) => `'${i}'`).join(', ')}.`, 'instanceIds');
+    const machines = [...new Set(body.instanceIds)].map((i) => members.get(i)!);
+    const touched = ctx.docs.atomically(() => {
+      const t = machines.flatMap((m) => applyModel(ctx, set, doc, m, caller));
+      ctx.docs.put(ctx.index.armIdOfSet(set), resourceGroupId(set.subscription, set.resourceGroup), 'scaleSet', doc);
+      return t;
+    });
+    ctx.runtime.kick();
+    startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'instances', items: touched }, true);
+    return reply.status(202).send();
+  });
+
+  // ---- the model's extensions ----
+  app.put(`${base}/:name/extensions/:ext`, async (req, reply) => modelExtensionWrite(ctx, req, reply, setOf(req), false));
+  app.patch(`${base}/:name/extensions/:ext`, async (req, reply) => modelExtensionWrite(ctx, req, reply, setOf(req), true));
+  app.get(`${base}/:name/extensions/:ext`, async (req) => {
+    const { set, doc } = setOf(req);
+    const e = modelExtensions(doc).find((x) => x.name.toLowerCase() === (req.params as P).ext!.toLowerCase());
+    if (!e) throw extensionNotFound(ctx.index.armIdOfSet(set), (req.params as P).ext!);
+    return modelExtensionView(ctx, set, e);
+  });
+  app.get(`${base}/:name/extensions`, async (req) => {
+    const { set, doc } = setOf(req);
+    return page(ctx, req, modelExtensions(doc).map((e) => modelExtensionView(ctx, set, e)));
+  });
+  app.delete(`${base}/:name/extensions/:ext`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/extensions/delete');
+    const { set, doc } = setOf(req);
+    const name = (req.params as P).ext!.toLowerCase();
+    const exts = modelExtensions(doc);
+    if (!exts.some((e) => e.name.toLowerCase() === name)) return reply.status(204).send();
+    const next = exts.filter((e) => e.name.toLowerCase() !== name);
+    changeModel(ctx, set, doc, next, caller);
+    return reply.status(200).send();
+  });
+
+  // ---- the instances' extensions ----
+  const target = (req: FastifyRequest): ExtensionTarget => {
+    const { p, m, vmArmId } = instanceOf(req);
+    return { machine: m, machineArmId: vmArmId, sub: p.sub, provider: 'Microsoft.Compute', flavor: 'vmssVm' };
+  };
+  app.put(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => writeExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/write'), false));
+  app.patch(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => writeExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/write'), true));
+  app.get(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req) => {
+    const t = target(req);
+    const inst = findByName(ctx, t.machine.id, (req.params as P).ext!);
+    if (!inst) throw extensionNotFound(t.machineArmId, (req.params as P).ext!);
+    return extensionView(ctx, t.machineArmId, t.machine, inst, 'vmssVm', wantsInstanceView(req));
+  });
+  app.get(`${base}/:name/virtualMachines/:iid/extensions`, async (req) => {
+    const t = target(req);
+    return { value: instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'vmssVm', wantsInstanceView(req))) };
+  });
+  app.delete(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => deleteExtension(ctx, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/delete')));
+
+  // ---- rolling upgrades (R81) ----
+  app.get(`${base}/:name/rollingUpgrades/latest`, async (req) => latestRollingUpgrade(ctx, setOf(req).set));
+  app.post(`${base}/:name/extensionRollingUpgrade`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/extensionRollingUpgrade/action');
+    const { p, set } = setOf(req);
+    const force = String((req.query as Record<string, unknown>).forceExtensionUpgrade ?? (req.query as Record<string, unknown>).forceextensionupgrade ?? 'false').toLowerCase() === 'true';
+    const ids = extensionRollingUpgrade(ctx, set, caller, force);
+    startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'rollouts', ids }, true);
+    return reply.status(202).send();
+  });
+  app.post(`${base}/:name/osRollingUpgrade`, async (req) => {
+    writer(req, 'Microsoft.Compute/virtualMachineScaleSets/osRollingUpgrade/action');
+    const { set, doc } = setOf(req);
+    return osRollingUpgrade(set, doc.properties.virtualMachineProfile?.storageProfile?.imageReference);
+  });
+  app.post(`${base}/:name/rollingUpgrades/cancel`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action');
+    const { set } = setOf(req);
+    cancelRollingUpgrade(ctx, set, caller);
+    return reply.status(200).send();
+  });
+}
+
+// ---- the model ----
+
+function docOf(ctx: ArmContext, set: ScaleSet): ScaleSetDoc {
+  const doc = ctx.docs.get<ScaleSetDoc>(ctx.index.armIdOfSet(set))?.body;
+  if (doc) return doc;
+  // A set of the configured fleet: its model is what its instances have.
+  const first = ctx.index.members(set.id)[0];
+  const extensions: ModelExtension[] = first ? instancesOf(ctx, first.id).map((i) => ({ name: i.name, properties: { publisher: i.publisher, type: i.type, typeHandlerVersion: i.typeHandlerVersion, autoUpgradeMinorVersion: i.autoUpgradeMinorVersion, enableAutomaticUpgrade: i.enableAutomaticUpgrade, settings: { ...i.settings } } })) : [];
+  return {
+    tags: {}, sku: { name: 'Standard_D2s_v5', capacity: ctx.engine.state.fleet.setSizes.get(set.id) ?? 0 },
+    properties: { upgradePolicy: set.upgradePolicy, virtualMachineProfile: { storageProfile: { osDisk: { osType: first?.os === 'windows' ? 'Windows' : 'Linux' } }, extensionProfile: { extensions } } },
+    modelVersion: 0, applied: {}, nextInstanceId: ctx.engine.state.fleet.setSizes.get(set.id) ?? 0, sealed: {},
+  };
+}
+
+const modelExtensions = (doc: ScaleSetDoc): ModelExtension[] => doc.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
+
+function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], machine: { os: Machine['os']; region: string }): void {
+  const names = new Set<string>();
+  const types = new Set<string>();
+  exts.forEach((e, i) => {
+    const where = `properties.virtualMachineProfile.extensionProfile.extensions[${i}]`;
+    if (names.has(e.name.toLowerCase())) throw badRequest('InvalidParameter', `${where}.name: the name '${e.name}' is used twice.`, `${where}.name`);
+    names.add(e.name.toLowerCase());
+    const key = `${e.properties.publisher}.${e.properties.type}`.toLowerCase();
+    if (types.has(key)) throw badRequest('InvalidParameter', `${where}.properties.type: ${e.properties.publisher}.${e.properties.type} appears twice.`, `${where}.properties.type`);
+    types.add(key);
+    if (!ctx.engine.state.catalog.getType(e.properties.publisher, e.properties.type)) throw badRequest('ArtifactNotFound', `${where}.properties.type: extension type ${e.properties.publisher}.${e.properties.type} is not published in the catalog.`, `${where}.properties.type`);
+    const v = installVersion(ctx.engine.state.catalog, { publisher: e.properties.publisher, type: e.properties.type, typeHandlerVersion: e.properties.typeHandlerVersion, autoUpgradeMinorVersion: e.properties.autoUpgradeMinorVersion ?? false }, machine, ctx.runtime.clock.now());
+    if (!v) throw badRequest('ArtifactVersionNotFound', `${where}.properties.typeHandlerVersion: no version of ${e.properties.publisher}.${e.properties.type} matching '${e.properties.typeHandlerVersion}' is published for ${machine.os} in ${machine.region}.`, `${where}.properties.typeHandlerVersion`);
+  });
+}
+
+/** Seals protected settings out of the model the document keeps. */
+function sealModel(ctx: ArmContext, doc: ScaleSetDoc, exts: ModelExtension[]): ModelExtension[] {
+  return exts.map((e) => {
+    const { protectedSettings, ...props } = e.properties;
+    if (protectedSettings !== undefined) doc.sealed[e.name.toLowerCase()] = ctx.secrets.seal(protectedSettings);
+    return { ...e, properties: props };
+  });
+}
+
+/** Brings one instance's extensions to the set's model; returns the instances that now transition. */
+function applyModel(ctx: ArmContext, _set: ScaleSet, doc: ScaleSetDoc, m: Machine, caller: string): Array<{ machineId: string; artifactKey: string }> {
+  const touched: Array<{ machineId: string; artifactKey: string }> = [];
+  const model = modelExtensions(doc);
+  const wanted = new Set(model.map((e) => e.name.toLowerCase()));
+  for (const inst of instancesOf(ctx, m.id)) if (!wanted.has(inst.name.toLowerCase())) ctx.engine.removeExtension(m.id, inst.artifactKey, caller);
+  for (const e of model) {
+    const pr = e.properties;
+    const have = findByName(ctx, m.id, e.name);
+    const spec = { typeHandlerVersion: pr.typeHandlerVersion, autoUpgradeMinorVersion: pr.autoUpgradeMinorVersion ?? false, enableAutomaticUpgrade: pr.enableAutomaticUpgrade ?? false, settings: pr.settings ?? {} };
+    const inst = have
+      ? (have.typeHandlerVersion !== spec.typeHandlerVersion || have.autoUpgradeMinorVersion !== spec.autoUpgradeMinorVersion || have.enableAutomaticUpgrade !== spec.enableAutomaticUpgrade || JSON.stringify(have.settings) !== JSON.stringify(spec.settings)
+        ? ctx.engine.updateExtension(m.id, have.artifactKey, spec, caller)
+        : have)
+      : ctx.engine.installExtension(m.id, { name: e.name, publisher: pr.publisher, type: pr.type, ...spec }, caller);
+    if (inst.status === 'Transitioning') touched.push({ machineId: m.id, artifactKey: inst.artifactKey });
+  }
+  doc.applied[ctx.index.instanceIdOf(m)] = doc.modelVersion;
+  return touched;
+}
+
+function addInstances(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, os: Machine['os'], count: number, caller: string): { machines: Machine[]; touched: Array<{ machineId: string; artifactKey: string }> } {
+  const machines: Machine[] = [];
+  const touched: Array<{ machineId: string; artifactKey: string }> = [];
+  for (let k = 0; k < count; k++) {
+    const n = doc.nextInstanceId++;
+    const iid = String(n);
+    const m: Machine = {
+      id: keyOf(scaleSetVmId(set.subscription, set.resourceGroup, set.name, iid)), name: `${set.name}_${iid}`, kind: 'scaleSetInstance', os, resourceGroup: set.resourceGroup, instanceId: iid,
+      // Instances spread over zones, update domains and fault domains round-robin, as Azure places them.
+      placement: { region: set.region, zone: set.zones.length ? set.zones[n % set.zones.length]! : null, setId: set.id, setKind: 'scaleSet', updateDomain: n % set.updateDomainCount, faultDomain: n % set.faultDomainCount, subscription: set.subscription },
+    };
+    ctx.engine.addMachine(m);
+    ctx.index.addMachine(m);
+    machines.push(m);
+    touched.push(...applyModel(ctx, set, doc, m, caller));
+  }
+  return { machines, touched };
+}
+
+function policyOf(input: z.infer<typeof upgradePolicy> | undefined, previous?: UpgradePolicyInput) {
+  const merged: UpgradePolicyInput = {
+    mode: input?.mode ?? previous?.mode ?? 'Manual',
+    rollingUpgradePolicy: { ...(previous?.rollingUpgradePolicy ?? {}), ...(input?.rollingUpgradePolicy ?? {}) },
+    automaticOSUpgradePolicy: { ...(previous?.automaticOSUpgradePolicy ?? {}), ...(input?.automaticOSUpgradePolicy ?? {}) },
+  };
+  const policy = withDefaults(merged);
+  const problems = validateRollingPolicy(policy.rollingUpgradePolicy);
+  if (problems.length) throw badRequest('InvalidParameter', `properties.upgradePolicy.rollingUpgradePolicy: ${problems.join('; ')}`, 'properties.upgradePolicy.rollingUpgradePolicy');
+  return policy;
+}
+
+function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, p: P, body: z.infer<typeof putBody>, caller: string) {
+  const policy = policyOf(body.properties.upgradePolicy);
+  const os = osOf(body.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
+  const zones = [...new Set(body.zones ?? [])].sort();
+  const regionName = [...ctx.engine.state.fleet.regions.keys()].find((r) => r.toLowerCase() === body.location.toLowerCase()) ?? body.location.toLowerCase();
+  const exts = body.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
+  checkModel(ctx, exts, { os, region: regionName });
+  const armId = scaleSetId(p.sub, p.rg, p.name);
+  const capacity = body.sku?.capacity ?? 0;
+  const doc: ScaleSetDoc = { tags: body.tags ?? {}, sku: { name: body.sku?.name ?? 'Standard_D2s_v5', ...(body.sku?.tier ? { tier: body.sku.tier } : {}), capacity }, properties: body.properties, modelVersion: 1, applied: {}, nextInstanceId: 0, sealed: {} };
+  const sealedExts = sealModel(ctx, doc, exts);
+  if (doc.properties.virtualMachineProfile?.extensionProfile) doc.properties.virtualMachineProfile.extensionProfile.extensions = sealedExts;
+  const touched = ctx.docs.atomically(() => {
+    const region = ensureRegion(ctx, body.location, zones);
+    const set: ScaleSet = {
+      id: keyOf(armId), name: p.name, region, subscription: p.sub, resourceGroup: p.rg, zones,
+      updateDomainCount: 5, faultDomainCount: body.properties.platformFaultDomainCount ?? 5, upgradePolicy: policy,
+      healthGracePeriodMs: DEFAULT_HEALTH_WINDOW_MS,
+      hasApplicationHealth: exts.some((e) => /applicationhealth/i.test(e.properties.type)),
+    };
+    ctx.engine.putScaleSet(set);
+    ctx.index.addSet(set);
+    const { touched } = addInstances(ctx, set, doc, os, capacity, caller);
+    ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'scaleSet', doc);
+    return touched;
+  });
+  ctx.runtime.kick();
+  const set = ctx.index.scaleSet(armId)!;
+  startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'instances', items: touched }, false);
+  return reply.status(201).send(setView(ctx, set, 'Creating'));
+}
+
+function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, set: ScaleSet, body: z.infer<typeof patchBody> & { location?: string; zones?: string[] }, caller: string, replace: boolean) {
+  const doc = docOf(ctx, set);
+  if (body.location && body.location.toLowerCase() !== set.region.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the scale set is in ${set.region}).`);
+  if (body.zones && [...new Set(body.zones)].sort().join(',') !== set.zones.join(',')) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");
+  const policy = policyOf(body.properties?.upgradePolicy, replace ? undefined : set.upgradePolicy);
+  const members = ctx.index.members(set.id);
+  const os = members[0]?.os ?? osOf(doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
+  const newExts = body.properties?.virtualMachineProfile?.extensionProfile?.extensions;
+  if (newExts) checkModel(ctx, newExts, { os, region: set.region });
+  const capacity = body.sku?.capacity ?? doc.sku.capacity;
+  const removing = members.length > capacity ? members.slice(capacity) : [];
+  const touched = ctx.docs.atomically(() => {
+    if (body.tags) doc.tags = body.tags;
+    if (body.sku) doc.sku = { ...doc.sku, ...body.sku, capacity } as ScaleSetDoc['sku'];
+    if (body.properties) {
+      const { virtualMachineProfile, ...rest } = body.properties;
+      doc.properties = { ...doc.properties, ...rest, upgradePolicy: policy };
+      if (virtualMachineProfile) doc.properties.virtualMachineProfile = { ...doc.properties.virtualMachineProfile, ...virtualMachineProfile, extensionProfile: doc.properties.virtualMachineProfile?.extensionProfile ?? {} };
+    }
+    ctx.engine.putScaleSet({ ...set, upgradePolicy: policy });
+    for (const m of removing) {
+      ctx.engine.removeMachine(m.id);
+      ctx.index.removeMachine(m);
+    }
+    let t: Array<{ machineId: string; artifactKey: string }> = [];
+    if (newExts) t = changeModelIn(ctx, set, doc, newExts, caller);
+    if (capacity > members.length) t.push(...addInstances(ctx, set, doc, os, capacity - members.length, caller).touched);
+    ctx.docs.put(ctx.index.armIdOfSet(set), resourceGroupId(set.subscription, set.resourceGroup), 'scaleSet', doc);
+    return t;
+  });
+  ctx.runtime.kick();
+  const updated = ctx.engine.state.fleet.scaleSets.get(set.id)!;
+  if (touched.length) startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'instances', items: touched }, false);
+  return reply.status(200).send(setView(ctx, updated, touched.length ? 'Updating' : 'Succeeded'));
+}
+
+/** A new extension profile: Automatic and Rolling sets apply it to every instance now, Manual ones on manualupgrade. */
+function changeModelIn(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, exts: ModelExtension[], caller: string): Array<{ machineId: string; artifactKey: string }> {
+  const sealed = sealModel(ctx, doc, exts);
+  doc.properties.virtualMachineProfile = { ...(doc.properties.virtualMachineProfile ?? {}), extensionProfile: { ...(doc.properties.virtualMachineProfile?.extensionProfile ?? {}), extensions: sealed } };
+  doc.modelVersion++;
+  if (set.upgradePolicy.mode === 'Manual') return [];
+  return ctx.index.members(set.id).flatMap((m) => applyModel(ctx, set, doc, m, caller));
+}
+
+function changeModel(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, exts: ModelExtension[], caller: string) {
+  const touched = ctx.docs.atomically(() => {
+    const t = changeModelIn(ctx, set, doc, exts, caller);
+    ctx.docs.put(ctx.index.armIdOfSet(set), resourceGroupId(set.subscription, set.resourceGroup), 'scaleSet', doc);
+    return t;
+  });
+  ctx.runtime.kick();
+  return touched;
+}
+
+function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, s: { p: P; set: ScaleSet; doc: ScaleSetDoc }, patch: boolean) {
+  const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/extensions/write');
+  const name = s.p.ext!;
+  const exts = modelExtensions(s.doc);
+  const i = exts.findIndex((e) => e.name.toLowerCase() === name.toLowerCase());
+  const body = req.body as { properties?: Record<string, unknown> } | undefined;
+  if (patch && i < 0) throw extensionNotFound(ctx.index.armIdOfSet(s.set), name);
+  const merged = parseBody(modelExtension, { name: i >= 0 ? exts[i]!.name : name, properties: { ...(patch && i >= 0 ? exts[i]!.properties : {}), ...(body?.properties ?? (patch ? {} : undefined)) } });
+  if (!patch && (body === undefined || typeof body !== 'object' || !body.properties)) throw badRequest('InvalidParameter', 'properties: required', 'properties');
+  const next = [...exts];
+  if (i >= 0) next[i] = merged;
+  else next.push(merged);
+  const members = ctx.index.members(s.set.id);
+  checkModel(ctx, next, { os: members[0]?.os ?? 'linux', region: s.set.region });
+  const touched = changeModel(ctx, s.set, s.doc, next, caller);
+  if (touched.length) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, { kind: 'instances', items: touched }, false);
+  reply.status(i >= 0 ? 200 : 201);
+  return { ...modelExtensionView(ctx, s.set, modelExtensions(s.doc).find((e) => e.name.toLowerCase() === name.toLowerCase())!), ...(touched.length ? {} : {}) };
+}
+
+function modelExtensionView(ctx: ArmContext, set: ScaleSet, e: ModelExtension) {
+  const { protectedSettings: _ps, ...props } = e.properties;
+  const members = ctx.index.members(set.id);
+  const transitioning = members.some((m) => findByName(ctx, m.id, e.name)?.status === 'Transitioning');
+  return { id: `${ctx.index.armIdOfSet(set)}/extensions/${e.name}`, name: e.name, type: 'Microsoft.Compute/virtualMachineScaleSets/extensions', properties: { ...props, provisioningState: transitioning ? 'Updating' : 'Succeeded' } };
+}
+
+function setView(ctx: ArmContext, set: ScaleSet, provisioningState = 'Succeeded') {
+  const doc = docOf(ctx, set);
+  const exts = modelExtensions(doc).map((e) => {
+    const { protectedSettings: _ps, ...props } = e.properties;
+    return { name: e.name, properties: props };
+  });
+  const vmp = doc.properties.virtualMachineProfile ?? {};
+  return {
+    id: ctx.index.armIdOfSet(set), name: set.name, type: 'Microsoft.Compute/virtualMachineScaleSets', location: set.region,
+    ...(set.zones.length ? { zones: set.zones } : {}),
+    tags: doc.tags,
+    sku: { ...doc.sku, capacity: ctx.index.members(set.id).length },
+    properties: {
+      ...doc.properties,
+      upgradePolicy: set.upgradePolicy,
+      virtualMachineProfile: { ...vmp, extensionProfile: { ...(vmp.extensionProfile ?? {}), extensions: exts } },
+      platformFaultDomainCount: set.faultDomainCount,
+      orchestrationMode: doc.properties.orchestrationMode ?? 'Uniform',
+      uniqueId: set.id,
+      provisioningState,
+    },
+  };
+}
+
+function instanceView(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, m: Machine, expand: boolean) {
+  const iid = ctx.index.instanceIdOf(m);
+  const armId = scaleSetVmId(set.subscription, set.resourceGroup, set.name, iid);
+  const exts = instancesOf(ctx, m.id);
+  // Sets of the configured fleet have no recorded model history: their instances are on the model.
+  const applied = doc.modelVersion === 0 || doc.applied[iid] === doc.modelVersion;
+  return {
+    id: armId, name: `${set.name}_${iid}`, type: 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines', location: set.region, instanceId: iid,
+    ...(m.placement.zone ? { zones: [m.placement.zone] } : {}),
+    sku: { name: doc.sku.name, ...(doc.sku.tier ? { tier: doc.sku.tier } : {}) },
+    properties: {
+      latestModelApplied: applied,
+      modelDefinitionApplied: 'VirtualMachineScaleSet',
+      provisioningState: exts.some((e) => e.status === 'Transitioning') ? 'Updating' : exts.some((e) => e.status === 'Failed') ? 'Failed' : 'Succeeded',
+      storageProfile: { osDisk: { osType: m.os === 'windows' ? 'Windows' : 'Linux' } },
+      ...(expand ? { instanceView: machineInstanceView(ctx, armId, m, 'vmssVm') } : {}),
+    },
+    resources: exts.map((i) => extensionView(ctx, armId, m, i, 'vmssVm', false)),
+  };
+}
+

@@ -1,0 +1,226 @@
+/**
+ * Microsoft.Compute virtual machines, availability sets, and the extensions of VMs.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Machine } from '../../../model/fleet.js';
+import type { ArmContext } from '../context.js';
+import { mustHaveGroup, writer } from '../context.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
+import type { ExtensionTarget } from '../extensions.js';
+import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '../ids.js';
+import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
+import { locationName, parseBody, tags } from '../validation.js';
+
+const subResource = z.object({ id: z.string().min(1) }).passthrough();
+const vmBody = z.object({
+  location: locationName,
+  tags: tags.optional(),
+  zones: z.array(z.string().regex(/^\d$/, 'expected a zone number such as "1"')).max(1, 'a VM sits in at most one zone').optional(),
+  properties: z.object({
+    availabilitySet: subResource.optional(),
+    storageProfile: z.object({ osDisk: z.object({ osType: z.enum(['Linux', 'Windows']).optional() }).passthrough().optional() }).passthrough().optional(),
+    osProfile: z.object({}).passthrough().optional(),
+  }).passthrough().default({}),
+}).passthrough();
+const avsetBody = z.object({
+  location: locationName,
+  tags: tags.optional(),
+  sku: z.object({ name: z.string() }).passthrough().optional(),
+  properties: z.object({
+    platformUpdateDomainCount: z.number().int().min(1).max(20).optional(),
+    platformFaultDomainCount: z.number().int().min(1).max(3).optional(),
+  }).passthrough().default({}),
+}).passthrough();
+
+interface VmDoc { tags: Record<string, string>; properties: Record<string, unknown> }
+interface AvsetDoc { tags: Record<string, string>; sku?: unknown }
+type P = { sub: string; rg: string; name: string; ext?: string };
+
+export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  const base = '/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.Compute';
+
+  const vmOf = (req: FastifyRequest) => {
+    const p = req.params as P;
+    const armId = vmId(p.sub, p.rg, p.name);
+    const m = ctx.index.machine(armId);
+    if (!m || m.kind !== 'vm') {
+      mustHaveGroup(ctx, p.sub, p.rg);
+      throw notFound('ResourceNotFound', `The Resource 'Microsoft.Compute/virtualMachines/${p.name}' under resource group '${p.rg}' was not found.`);
+    }
+    return { p, armId, m };
+  };
+
+  const vmView = (armId: string, m: Machine, expand: boolean) => {
+    const doc = ctx.docs.get<VmDoc>(armId)?.body;
+    const avset = m.placement.setKind === 'availabilitySet' && m.placement.setId ? ctx.index.availabilitySetArmId(m.placement.setId) : null;
+    return {
+      id: armId, name: m.name, type: 'Microsoft.Compute/virtualMachines', location: m.placement.region,
+      ...(m.placement.zone ? { zones: [m.placement.zone] } : {}),
+      tags: doc?.tags ?? {},
+      properties: {
+        ...(doc?.properties ?? {}),
+        vmId: m.id,
+        ...(avset ? { availabilitySet: { id: avset } } : {}),
+        storageProfile: { ...((doc?.properties.storageProfile as object | undefined) ?? {}), osDisk: { osType: m.os === 'windows' ? 'Windows' : 'Linux' } },
+        provisioningState: 'Succeeded',
+        ...(expand ? { instanceView: machineInstanceView(ctx, armId, m, 'vm') } : {}),
+      },
+      resources: instancesOf(ctx, m.id).map((i) => extensionView(ctx, armId, m, i, 'vm', false)),
+    };
+  };
+
+  app.put(`${base}/virtualMachines/:name`, async (req, reply) => {
+    const p = req.params as P;
+    writer(req, 'Microsoft.Compute/virtualMachines/write');
+    mustHaveGroup(ctx, p.sub, p.rg);
+    if (!RESOURCE_NAME.test(p.name)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid virtual machine name.`, 'vmName');
+    const body = parseBody(vmBody, req.body);
+    const armId = vmId(p.sub, p.rg, p.name);
+    const existing = ctx.index.machine(armId);
+    const zone = body.zones?.[0] ?? null;
+    const avsetRef = body.properties.availabilitySet?.id;
+    if (existing) {
+      if (existing.kind !== 'vm') throw conflict('Conflict', `${armId} exists and is not a virtual machine.`);
+      if (existing.placement.region.toLowerCase() !== body.location.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the VM is in ${existing.placement.region}).`);
+      if ((existing.placement.zone ?? null) !== zone) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");
+      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'virtualMachine', { tags: body.tags ?? {}, properties: stripReadOnly(body.properties) });
+      return reply.status(200).send(vmView(armId, existing, false));
+    }
+    let setId: string | null = null;
+    let ud: number | null = null;
+    let fd: number | null = null;
+    if (avsetRef) {
+      const a = [...ctx.engine.state.fleet.availabilitySets.values()].find((s) => keyOf(availabilitySetId(s.subscription, s.resourceGroup, s.name)) === keyOf(avsetRef));
+      if (!a) throw notFound('NotFound', `properties.availabilitySet.id: availability set ${avsetRef} was not found.`);
+      if (a.region.toLowerCase() !== body.location.toLowerCase()) throw badRequest('InvalidParameter', `properties.availabilitySet.id: the availability set is in ${a.region}, the VM in ${body.location}.`, 'properties.availabilitySet.id');
+      if (zone) throw badRequest('InvalidParameter', 'zones: a VM in an availability set cannot also be placed in a zone.', 'zones');
+      const members = ctx.engine.state.fleet.setSizes.get(a.id) ?? 0;
+      setId = a.id;
+      // Spread VMs over update and fault domains as Azure does: round-robin in creation order.
+      ud = members % a.updateDomainCount;
+      fd = members % a.faultDomainCount;
+    }
+    const m: Machine = {
+      id: keyOf(armId), name: p.name, kind: 'vm', os: osOf(body.properties as Parameters<typeof osOf>[0]), resourceGroup: p.rg,
+      placement: { region: '', zone, setId, setKind: setId ? 'availabilitySet' : 'none', updateDomain: ud, faultDomain: fd, subscription: p.sub },
+    };
+    ctx.docs.atomically(() => {
+      const region = ensureRegion(ctx, body.location, zone ? [zone] : []);
+      m.placement = { ...m.placement, region };
+      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'virtualMachine', { tags: body.tags ?? {}, properties: stripReadOnly(body.properties) });
+      ctx.engine.addMachine(m);
+    });
+    ctx.index.addMachine(m);
+    return reply.status(201).send(vmView(armId, m, false));
+  });
+
+  app.get(`${base}/virtualMachines/:name`, async (req) => {
+    const { armId, m } = vmOf(req);
+    return vmView(armId, m, wantsInstanceView(req));
+  });
+  app.get(`${base}/virtualMachines/:name/instanceView`, async (req) => {
+    const { armId, m } = vmOf(req);
+    return machineInstanceView(ctx, armId, m, 'vm');
+  });
+  app.get(`${base}/virtualMachines`, async (req) => {
+    const p = req.params as P;
+    mustHaveGroup(ctx, p.sub, p.rg);
+    const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
+    return { value: vms.map((m) => vmView(ctx.index.armIdOfMachine(m), m, false)) };
+  });
+  app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {
+    const p = req.params as P;
+    writer(req, 'Microsoft.Compute/virtualMachines/delete');
+    const m = ctx.index.machine(vmId(p.sub, p.rg, p.name));
+    if (!m || m.kind !== 'vm') return reply.status(204).send();
+    const armId = ctx.index.armIdOfMachine(m);
+    ctx.docs.atomically(() => {
+      for (const i of instancesOf(ctx, m.id)) ctx.docs.delete(`${armId}/extensions/${i.name}`);
+      ctx.docs.delete(armId);
+      ctx.engine.removeMachine(m.id);
+    });
+    ctx.index.removeMachine(m);
+    ctx.runtime.kick();
+    return reply.status(200).send();
+  });
+
+  // ---- availability sets ----
+  app.put(`${base}/availabilitySets/:name`, async (req, reply) => {
+    const p = req.params as P;
+    writer(req, 'Microsoft.Compute/availabilitySets/write');
+    mustHaveGroup(ctx, p.sub, p.rg);
+    if (!RESOURCE_NAME.test(p.name)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid availability set name.`, 'availabilitySetName');
+    const body = parseBody(avsetBody, req.body);
+    const armId = availabilitySetId(p.sub, p.rg, p.name);
+    const id = keyOf(armId);
+    const existing = ctx.engine.state.fleet.availabilitySets.get(id);
+    const udc = body.properties.platformUpdateDomainCount ?? existing?.updateDomainCount ?? 5;
+    const fdc = body.properties.platformFaultDomainCount ?? existing?.faultDomainCount ?? 2;
+    if (existing && (existing.updateDomainCount !== udc || existing.faultDomainCount !== fdc)) throw conflict('PropertyChangeNotAllowed', 'The update and fault domain counts of an availability set cannot change.');
+    ctx.docs.atomically(() => {
+      const region = ensureRegion(ctx, body.location, []);
+      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'availabilitySet', { tags: body.tags ?? {}, ...(body.sku ? { sku: body.sku } : {}) });
+      ctx.engine.putAvailabilitySet({ id, name: p.name, region, subscription: p.sub, resourceGroup: p.rg, updateDomainCount: udc, faultDomainCount: fdc });
+    });
+    ctx.index.addGroup(p.sub, p.rg);
+    return reply.status(existing ? 200 : 201).send(avsetView(ctx, id)!);
+  });
+  app.get(`${base}/availabilitySets/:name`, async (req) => {
+    const p = req.params as P;
+    const a = [...ctx.engine.state.fleet.availabilitySets.values()].find((s) => keyOf(availabilitySetId(s.subscription, s.resourceGroup, s.name)) === keyOf(availabilitySetId(p.sub, p.rg, p.name)));
+    if (!a) {
+      mustHaveGroup(ctx, p.sub, p.rg);
+      throw notFound('ResourceNotFound', `The Resource 'Microsoft.Compute/availabilitySets/${p.name}' under resource group '${p.rg}' was not found.`);
+    }
+    return avsetView(ctx, a.id);
+  });
+
+  // ---- VM extensions ----
+  const target = (req: FastifyRequest): ExtensionTarget => {
+    const { p, armId, m } = vmOf(req);
+    return { machine: m, machineArmId: armId, sub: p.sub, provider: 'Microsoft.Compute', flavor: 'vm' };
+  };
+  app.put(`${base}/virtualMachines/:name/extensions/:ext`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachines/extensions/write');
+    return writeExtension(ctx, req, reply, target(req), (req.params as P).ext!, caller, false);
+  });
+  app.patch(`${base}/virtualMachines/:name/extensions/:ext`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachines/extensions/write');
+    return writeExtension(ctx, req, reply, target(req), (req.params as P).ext!, caller, true);
+  });
+  app.get(`${base}/virtualMachines/:name/extensions/:ext`, async (req) => {
+    const t = target(req);
+    const inst = findByName(ctx, t.machine.id, (req.params as P).ext!);
+    if (!inst) throw extensionNotFound(t.machineArmId, (req.params as P).ext!);
+    return extensionView(ctx, t.machineArmId, t.machine, inst, 'vm', wantsInstanceView(req));
+  });
+  app.get(`${base}/virtualMachines/:name/extensions`, async (req) => {
+    const t = target(req);
+    return { value: instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'vm', wantsInstanceView(req))) };
+  });
+  app.delete(`${base}/virtualMachines/:name/extensions/:ext`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachines/extensions/delete');
+    return deleteExtension(ctx, reply, target(req), (req.params as P).ext!, caller);
+  });
+}
+
+function avsetView(ctx: ArmContext, id: string) {
+  const a = ctx.engine.state.fleet.availabilitySets.get(id);
+  if (!a) return undefined;
+  const armId = availabilitySetId(a.subscription, a.resourceGroup, a.name);
+  const doc = ctx.docs.get<AvsetDoc>(armId)?.body;
+  const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.placement.setId === a.id && m.placement.setKind === 'availabilitySet');
+  return {
+    id: armId, name: a.name, type: 'Microsoft.Compute/availabilitySets', location: a.region, tags: doc?.tags ?? {},
+    ...(doc?.sku ? { sku: doc.sku } : {}),
+    properties: { platformUpdateDomainCount: a.updateDomainCount, platformFaultDomainCount: a.faultDomainCount, virtualMachines: vms.map((m) => ({ id: ctx.index.armIdOfMachine(m) })) },
+  };
+}
+
+/** Read-only properties a client may echo back; the server computes them. */
+function stripReadOnly(props: Record<string, unknown>): Record<string, unknown> {
+  const { provisioningState: _p, instanceView: _i, vmId: _v, ...rest } = props;
+  return rest;
+}

@@ -1,0 +1,115 @@
+/**
+ * The ARM-compatible HTTP surface: routing (case-insensitive, as ARM), authentication, ARM error
+ * bodies for every failure, request ids, and the route modules under routes/.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
+import { FleetError } from '../../engine/fleet-commands.js';
+import type { ArmContext } from './context.js';
+import { apiVersionOf } from './context.js';
+import { requireRole } from './auth.js';
+import { ArmError } from './errors.js';
+import { registerActivityLogRoutes } from './routes/activity-log.js';
+import { registerCatalogRoutes } from './routes/catalog.js';
+import { registerFeatureRoutes } from './routes/features.js';
+import { registerHybridRoutes } from './routes/hybrid.js';
+import { registerOperationRoutes } from './routes/operations.js';
+import { registerPublisherRoutes } from './routes/publisher.js';
+import { registerResourceGroupRoutes } from './routes/resource-groups.js';
+import { registerScaleSetRoutes } from './routes/scale-sets.js';
+import { registerVirtualMachineRoutes } from './routes/virtual-machines.js';
+
+export interface ArmServerOptions {
+  https?: { cert: string; key: string };
+  maxBodyBytes: number;
+  logger: FastifyServerOptions['logger'];
+}
+
+/** Fastify's own 4xx errors, as ARM codes. */
+const FASTIFY_CODES: Record<string, [number, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'RequestEntityTooLarge'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UnsupportedMediaType'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'InvalidRequestContent'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'InvalidRequestContent'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'InvalidRequestContent'],
+  FST_ERR_BAD_URL: [400, 'InvalidRequestUri'],
+  FST_ERR_ASYNC_CONSTRAINT: [400, 'InvalidRequestUri'],
+};
+
+const FLEET_STATUS: Record<string, number> = { Conflict: 409, NotFound: 404, VersionNotFound: 400, InvalidFleet: 400 };
+
+export function toArmError(err: unknown): ArmError | null {
+  if (err instanceof ArmError) return err;
+  if (err instanceof FleetError) return new ArmError(FLEET_STATUS[err.code] ?? 400, err.code === 'Conflict' ? 'OperationNotAllowed' : err.code, err.message);
+  const fe = err as FastifyError;
+  const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (mapped) return new ArmError(mapped[0], mapped[1], fe.message);
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return new ArmError(fe.statusCode, 'BadRequest', fe.message);
+  return null;
+}
+
+export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): FastifyInstance {
+  const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
+    logger: opts.logger,
+    bodyLimit: opts.maxBodyBytes,
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1000 },
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+  });
+
+  // JSON bodies; an empty body is allowed (ARM POST actions carry none).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new ArmError(400, 'InvalidRequestContent', `The request content is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+  // Clients that send no or another content type with an empty body (POST actions) are fine too.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    if ((body as string).length === 0) return done(null, undefined);
+    done(new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).'), undefined);
+  });
+
+  app.decorateRequest('principal', null as never);
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-ms-request-id', req.id);
+    const clientId = req.headers['x-ms-client-request-id'];
+    if (typeof clientId === 'string') reply.header('x-ms-client-request-id', clientId.slice(0, 200));
+    req.principal = ctx.auth.authenticate(req.headers.authorization);
+    if (req.method === 'GET' || req.method === 'HEAD') requireRole(req.principal, 'reader', `${req.method} ${req.routeOptions.url ?? req.url}`);
+    // Phasewise's own routes (/phasewise/...) do not speak api-version.
+    if (!req.url.toLowerCase().startsWith('/phasewise/')) apiVersionOf(req);
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const arm = toArmError(err);
+    if (arm) {
+      if (arm.status >= 500) req.log.error({ err }, 'request failed');
+      return reply.status(arm.status).type('application/json').send(arm.body());
+    }
+    req.log.error({ err }, 'unexpected error');
+    const body = new ArmError(500, 'InternalServerError', 'The server hit an unexpected error; it is logged with this request id: ' + req.id).body();
+    return reply.status(500).type('application/json').send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ArmError(404, 'NotFound', `No resource or operation at ${req.method} ${req.url.split('?')[0]}.`);
+    return reply.status(404).type('application/json').send(e.body());
+  });
+
+  registerOperationRoutes(app, ctx);
+  registerResourceGroupRoutes(app, ctx);
+  registerVirtualMachineRoutes(app, ctx);
+  registerScaleSetRoutes(app, ctx);
+  registerHybridRoutes(app, ctx);
+  registerCatalogRoutes(app, ctx);
+  registerPublisherRoutes(app, ctx);
+  registerFeatureRoutes(app, ctx);
+  registerActivityLogRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,33 @@
+/**
+ * Request bodies are checked against schemas before anything changes. The first problem becomes the
+ * error's message and target (`properties.typeHandlerVersion`); every problem is listed in details.
+ */
+import { z } from 'zod';
+import { badRequest } from './errors.js';
+
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  if (body === undefined || body === null) throw badRequest('InvalidRequestContent', 'The request body is missing; expected a JSON object.');
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const details = r.error.issues.map((i) => {
+    const target = i.path.map(String).join('.') || '(body)';
+    return { code: 'InvalidParameter', target, message: `${target}: ${describeIssue(i)}` };
+  });
+  const first = details[0]!;
+  throw badRequest('InvalidParameter', first.message, first.target, details);
+}
+
+function describeIssue(i: z.core.$ZodIssue): string {
+  if (i.code === 'unrecognized_keys') return `unknown propert${i.keys.length > 1 ? 'ies' : 'y'} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (i.code === 'invalid_value') return `expected one of ${i.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  return i.message;
+}
+
+/** A version prefix as `typeHandlerVersion` takes it: 1 to 4 dot-separated numbers. */
+export const versionPrefix = z.string().regex(/^\d{1,9}(\.\d{1,9}){0,3}$/, 'expected a version such as 1.30 or 1.30.2.0');
+/** A full four-part version as published. */
+export const fullVersion = z.string().regex(/^\d{1,9}\.\d{1,9}\.\d{1,9}\.\d{1,9}$/, 'expected a four-part version such as 1.31.0.0');
+export const tags = z.record(z.string(), z.string().max(256)).refine((t) => Object.keys(t).length <= 50, 'at most 50 tags');
+export const jsonObject = z.record(z.string(), z.unknown());
+/** Location names: ARM's are lower-case letters and digits (`westus2`); any casing is accepted. */
+export const locationName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$/, 'expected a location name such as westus');

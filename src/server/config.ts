@@ -1,0 +1,92 @@
+/**
+ * `phasewise serve` configuration: a YAML or JSON file, then environment variables over it, then
+ * built-in defaults. Every field is documented in docs/api.md.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ROLES } from '../api/arm/auth.js';
+import type { Role } from '../api/arm/auth.js';
+
+const tokenSchema = z.object({
+  token: z.string().min(16, 'a token needs at least 16 characters'),
+  name: z.string().min(1),
+  roles: z.array(z.enum(ROLES as readonly Role[] as [Role, ...Role[]])).min(1),
+}).strict();
+
+export const configSchema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8443),
+  /** The base of every URL the server hands out (operation monitors, nextLinks); defaults to https://host:port. */
+  publicUrl: z.string().url().optional(),
+  dataDir: z.string().default('data'),
+  /** Defaults to DATA_DIR/phasewise.sqlite. */
+  database: z.string().optional(),
+  tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
+  /** Without tokens, one is generated on first start into DATA_DIR/token and printed. */
+  tokens: z.array(tokenSchema).default([]),
+  /** Subscriptions that exist besides those of the fleet. */
+  subscriptions: z.array(z.string().min(1)).default([]),
+  /** A scenario (docs/scenarios.md) whose regions, catalog, fleet, failures and events seed a new database. */
+  scenario: z.string().optional(),
+  /** Simulated milliseconds per real millisecond; 1 is real time. */
+  clockFactor: z.number().positive().default(1),
+  /** Seconds clients are told to wait between polls of a long-running operation. */
+  retryAfterSeconds: z.number().int().min(0).max(60).default(1),
+  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  pageSize: z.number().int().min(1).max(1000).default(100),
+  /** 64 hex characters; without it a key is generated into DATA_DIR/secret.key. */
+  secretKey: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hexadecimal characters').optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  seed: z.number().int().default(1),
+}).strict();
+
+export type ServeConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Environment variables and the fields they set. */
+export const ENV_VARS: Record<string, { field: keyof ServeConfig; kind: 'string' | 'number' | 'list' }> = {
+  PHASEWISE_HOST: { field: 'host', kind: 'string' },
+  PHASEWISE_PORT: { field: 'port', kind: 'number' },
+  PHASEWISE_PUBLIC_URL: { field: 'publicUrl', kind: 'string' },
+  PHASEWISE_DATA_DIR: { field: 'dataDir', kind: 'string' },
+  PHASEWISE_DB: { field: 'database', kind: 'string' },
+  PHASEWISE_SCENARIO: { field: 'scenario', kind: 'string' },
+  PHASEWISE_CLOCK_FACTOR: { field: 'clockFactor', kind: 'number' },
+  PHASEWISE_SUBSCRIPTIONS: { field: 'subscriptions', kind: 'list' },
+  PHASEWISE_SECRET_KEY: { field: 'secretKey', kind: 'string' },
+  PHASEWISE_LOG_LEVEL: { field: 'logLevel', kind: 'string' },
+  PHASEWISE_RETRY_AFTER: { field: 'retryAfterSeconds', kind: 'number' },
+};
+
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof ServeConfig, unknown>> = {}): ServeConfig {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read configuration ${file}: ${(err as Error).message}`);
+    }
+    const parsed: unknown = parseYaml(text);
+    if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new ConfigError(`${file}: expected a mapping of settings`);
+    raw = (parsed ?? {}) as Record<string, unknown>;
+  }
+  for (const [name, { field, kind }] of Object.entries(ENV_VARS)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    raw[field] = kind === 'number' ? Number(v) : kind === 'list' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v;
+  }
+  if (env.PHASEWISE_TOKEN) raw.tokens = [{ token: env.PHASEWISE_TOKEN, name: 'operator', roles: ['reader', 'contributor', 'publisher'] }];
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const where = file ? `${file} (or the environment)` : 'the environment';
+    throw new ConfigError(`invalid configuration in ${where}:\n${result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
+  }
+  const c = result.data;
+  if (file && c.scenario) c.scenario = resolve(file, '..', c.scenario);
+  return c;
+}

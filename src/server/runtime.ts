@@ -1,0 +1,93 @@
+/**
+ * Runs the engine in real time: feeds it the simulated fleet's observations and the scenario's timed
+ * actions as their instants come, and ticks it whenever something is due. The clock may run faster
+ * than the wall clock (a demo or a test rehearses weeks in minutes).
+ */
+import type { Clock } from '../engine/clock.js';
+import type { Engine } from '../engine/engine.js';
+import type { SimDriver } from '../drivers/sim/sim-driver.js';
+import type { TimedAction } from '../sim/scenario.js';
+import { applyScenarioAction } from '../sim/simulator.js';
+
+/** The longest real pause between two looks at what is due; bounds the lag after an outside change. */
+const MAX_IDLE_MS = 200;
+
+export interface RuntimeLog {
+  error(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export class EngineRuntime {
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = true;
+
+  constructor(
+    readonly engine: Engine,
+    readonly clock: Clock,
+    private readonly factor: number,
+    private readonly driver: SimDriver | null,
+    private readonly actions: readonly TimedAction[],
+    private readonly log: RuntimeLog,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Something changed from outside (an API command): look again soon. */
+  kick(): void {
+    if (!this.stopped) this.schedule(1);
+  }
+
+  /** Runs everything due now; exposed so tests and the bench can drive it step by step. */
+  step(): void {
+    const engine = this.engine;
+    if (engine.haltedBecause) return;
+    const now = this.clock.now();
+    const state = engine.state;
+    // Scenario actions count as done in the same commit as their effects (see the simulator).
+    for (let next = state.marks.scenarioActions ?? 0; next < this.actions.length && this.actions[next]!.atMs <= now; next++) {
+      state.marks.scenarioActions = next + 1;
+      applyScenarioAction(engine, this.actions[next]!);
+    }
+    this.driver?.deliverDue(now, (o) => engine.observe(o));
+    const wake = engine.nextWakeAt();
+    if (engine.hasPendingObservations() || (wake !== null && wake <= now)) engine.tick();
+  }
+
+  private loop(): void {
+    this.timer = null;
+    if (this.stopped) return;
+    try {
+      this.step();
+    } catch (err) {
+      this.log.error({ err }, 'engine step failed; the engine stops advancing');
+      return;
+    }
+    if (this.engine.haltedBecause) {
+      this.log.error({ reason: this.engine.haltedBecause }, 'engine halted');
+      return;
+    }
+    const now = this.clock.now();
+    const next = [this.engine.nextWakeAt(), this.driver?.nextAt() ?? null, this.nextActionAt()].filter((t): t is number => t !== null);
+    const simDelay = next.length > 0 ? Math.min(...next) - now : Number.POSITIVE_INFINITY;
+    this.schedule(Math.min(MAX_IDLE_MS, Math.max(1, simDelay / this.factor)));
+  }
+
+  private nextActionAt(): number | null {
+    const i = this.engine.state.marks.scenarioActions ?? 0;
+    return this.actions[i]?.atMs ?? null;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.loop(), delayMs);
+  }
+}

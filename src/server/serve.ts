@@ -1,0 +1,116 @@
+/**
+ * `phasewise serve`: the engine in real time on the SQLite store, the simulated fleet as its driver,
+ * and the ARM-compatible API over HTTPS in front of it.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type Database from 'better-sqlite3';
+import { Catalog } from '../catalog/catalog.js';
+import { DEFAULT_FAILURE_MODEL } from '../drivers/sim/failure-model.js';
+import type { FailureModel, FleetBehaviour } from '../drivers/sim/failure-model.js';
+import { SimDriver } from '../drivers/sim/sim-driver.js';
+import { Engine } from '../engine/engine.js';
+import { emptyFleet, newEngineState } from '../engine/state.js';
+import { AcceleratedClock } from '../sim/realtime/accelerated-clock.js';
+import type { Scenario } from '../sim/scenario.js';
+import { loadScenarioFile } from '../sim/scenario.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { TokenGrant } from '../api/arm/auth.js';
+import { Authenticator } from '../api/arm/auth.js';
+import { Documents } from '../api/arm/documents.js';
+import { FleetIndex } from '../api/arm/fleet-index.js';
+import { Operations } from '../api/arm/operations.js';
+import { SecretBox } from '../api/arm/secrets.js';
+import { buildArmServer } from '../api/arm/server.js';
+import type { ServeConfig } from './config.js';
+import { EngineRuntime } from './runtime.js';
+import { loadOrCreateTls } from './tls.js';
+
+export interface RunningServer {
+  url: string;
+  token: string | null;
+  certPath: string;
+  app: FastifyInstance;
+  runtime: EngineRuntime;
+  store: SqliteStore;
+  close(): Promise<void>;
+}
+
+interface ClockOrigin { simStartMs: number; realStartMs: number; factor: number }
+
+export async function startServer(config: ServeConfig, extra: { simulatedFailures?: Record<string, Partial<FailureModel>> } = {}): Promise<RunningServer> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
+  const store = SqliteStore.open(config.database ?? join(config.dataDir, 'phasewise.sqlite'), { mode: 'either' });
+  try {
+    const resumed = store.isInitialised();
+    if (!resumed) store.importState(scenario ? scenario.state : newEngineState(emptyFleet(), new Catalog()));
+    const state = store.load()!;
+    const db: Database.Database = store.database;
+    const docs = new Documents(db);
+
+    // Simulated time continues across restarts; a new factor takes effect from now on.
+    const saved = docs.get<ClockOrigin>('/phasewise/clock')?.body;
+    const realNow = Date.now();
+    let origin: ClockOrigin = saved ?? { simStartMs: scenario?.startMs ?? realNow, realStartMs: realNow, factor: config.clockFactor };
+    if (origin.factor !== config.clockFactor) origin = { simStartMs: new AcceleratedClock(origin).now(), realStartMs: realNow, factor: config.clockFactor };
+    docs.put('/phasewise/clock', '/phasewise', 'setting', origin);
+    const clock = new AcceleratedClock(origin);
+
+    const behaviour: FleetBehaviour = scenario?.behaviour ?? { default: { ...DEFAULT_FAILURE_MODEL }, versions: {}, slowAgents: { share: 0, factor: 1 }, background: [] };
+    for (const [v, model] of Object.entries(extra.simulatedFailures ?? {})) behaviour.versions[v] = { ...(behaviour.versions[v] ?? {}), ...model };
+    const driver = new SimDriver(state.fleet, behaviour, () => clock.now(), config.seed);
+    const engine = new Engine({ clock, driver, store, state, profiles: scenario?.profiles ?? {}, ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
+    if (resumed) engine.recover(store.pendingActions());
+
+    const tokens = config.tokens.length > 0 ? config.tokens : [generatedToken(config.dataDir)];
+    const tls = await loadOrCreateTls(config.tls, config.dataDir, config.host);
+    const logger = { level: config.logLevel };
+    const subscriptions = new Set(config.subscriptions);
+    const runtimeLog = { error: (o: object, m: string) => app.log.error(o, m), info: (o: object, m: string) => app.log.info(o, m) };
+    const runtime = new EngineRuntime(engine, clock, config.clockFactor, driver, scenario?.actions ?? [], runtimeLog);
+    const index = new FleetIndex(state, [...subscriptions]);
+    const app = buildArmServer({
+      engine, runtime, db, docs, ops: new Operations(docs), secrets: new SecretBox(secretKey(config)), index, auth: new Authenticator(tokens),
+      publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize,
+    }, { https: { cert: tls.cert, key: tls.key }, maxBodyBytes: config.maxBodyBytes, logger });
+    await app.listen({ host: config.host, port: config.port });
+    runtime.start();
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+    let closed = false;
+    return {
+      url: config.publicUrl ?? `https://${host}:${port}`,
+      token: config.tokens.length > 0 ? null : tokens[0]!.token,
+      certPath: tls.certPath,
+      app, runtime, store,
+      async close() {
+        if (closed) return;
+        closed = true;
+        runtime.stop();
+        await app.close();
+        store.close();
+      },
+    };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/** Without configured tokens: one operator token with every role, kept in DATA_DIR/token. */
+function generatedToken(dataDir: string): TokenGrant {
+  const file = join(dataDir, 'token');
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  return { token: readFileSync(file, 'utf8').trim(), name: 'operator', roles: ['reader', 'contributor', 'publisher'] };
+}
+
+function secretKey(config: ServeConfig): Buffer {
+  if (config.secretKey) return Buffer.from(config.secretKey, 'hex');
+  const file = join(config.dataDir, 'secret.key');
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+}
