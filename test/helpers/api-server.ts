@@ -15,7 +15,7 @@ export const TEST_TOKEN = 'test-token-contributor-0123456789';
 export const READER_TOKEN = 'test-token-reader-only-0123456789';
 export const PUBLISHER_TOKEN = 'test-token-publisher-0123456789ab';
 export const CERT = new URL('../../../test/fixtures/tls/cert.pem', import.meta.url).pathname;
-const KEY = new URL('../../../test/fixtures/tls/key.pem', import.meta.url).pathname;
+export const KEY = new URL('../../../test/fixtures/tls/key.pem', import.meta.url).pathname;
 
 export interface TestServer extends RunningServer {
   dir: string;

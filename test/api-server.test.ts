@@ -1,0 +1,167 @@
+/**
+ * The server's shell: configuration, the generated certificate, tokens and roles, ARM conventions
+ * (case-insensitive paths, api-version, request ids), long-running operation status and monitor URLs,
+ * and state that survives a restart.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError, configSchema, loadConfig } from '../src/server/config.js';
+import { startServer } from '../src/server/serve.js';
+import { loadOrCreateTls } from '../src/server/tls.js';
+import { call, CERT, eventually, KEY, READER_TOKEN, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
+
+const SUB = 'sub1';
+const AV = 'api-version=2026-03-01';
+
+describe('configuration', () => {
+  test('file, then environment, then options; unknown fields and bad values are named', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-config-'));
+    try {
+      const file = join(dir, 'serve.yaml');
+      writeFileSync(file, 'port: 9000\nclockFactor: 60\nsubscriptions: [a]\n');
+      const c = loadConfig(file, { PHASEWISE_PORT: '9100', PHASEWISE_SUBSCRIPTIONS: 'x, y' }, { clockFactor: 120 });
+      assert.equal(c.port, 9100);
+      assert.equal(c.clockFactor, 120);
+      assert.deepEqual(c.subscriptions, ['x', 'y']);
+      writeFileSync(file, 'port: 9000\nprot: 1\ntokens: [{token: short, name: a, roles: [admin]}]\n');
+      assert.throws(() => loadConfig(file, {}), (e: Error) => e instanceof ConfigError && /prot/.test(e.message) && /tokens\.0\.token/.test(e.message) && /tokens\.0\.roles\.0/.test(e.message));
+      assert.throws(() => loadConfig(join(dir, 'missing.yaml'), {}), ConfigError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TLS', () => {
+  test('a first start generates a self-signed certificate that clients can trust, and keeps it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-tls-'));
+    try {
+      const config = configSchema.parse({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', subscriptions: [SUB] });
+      const first = await loadOrCreateTls(undefined, dir, '127.0.0.1');
+      assert.equal(first.generated, true);
+      const server = await startServer(config);
+      try {
+        assert.ok(server.token && server.token.length >= 20, 'a token is generated and printed');
+        assert.equal(server.certPath, first.certPath);
+        const port = new URL(server.url).port;
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = request({ host: 'localhost', port, path: `/subscriptions/${SUB}?${AV}`, ca: first.cert, headers: { authorization: `Bearer ${server.token}` } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.equal(status, 200);
+      } finally {
+        await server.close();
+      }
+      assert.equal((await loadOrCreateTls(undefined, dir, '127.0.0.1')).generated, false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ARM conventions', () => {
+  test('tokens and roles: 401 without a valid token, 403 without the role, nothing changed', async () => {
+    const s = await startTestServer();
+    try {
+      const path = `/subscriptions/${SUB}/resourcegroups/rg1?api-version=2021-04-01`;
+      const none = await call(s.url, 'PUT', path, { location: 'westus' }, null);
+      assert.equal(none.status, 401);
+      assert.equal(none.body.error.code, 'AuthenticationFailed');
+      const bad = await call(s.url, 'PUT', path, { location: 'westus' }, 'not-a-known-token-at-all');
+      assert.equal(bad.status, 401);
+      assert.equal(bad.body.error.code, 'InvalidAuthenticationToken');
+      const reader = await call(s.url, 'PUT', path, { location: 'westus' }, READER_TOKEN);
+      assert.equal(reader.status, 403);
+      assert.equal(reader.body.error.code, 'AuthorizationFailed');
+      assert.match(reader.body.error.message, /contributor/);
+      assert.equal((await call(s.url, 'GET', path, undefined, READER_TOKEN)).status, 404, 'the refused writes created nothing');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('paths are case-insensitive, api-version is required and echoed, request ids come back', async () => {
+    const s = await startTestServer();
+    try {
+      assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/RG1?${AV}`, { location: 'westus' })).status, 201);
+      const got = await call(s.url, 'GET', `/SUBSCRIPTIONS/${SUB}/RESOURCEGROUPS/rg1?${AV}`, undefined, TEST_TOKEN, { 'x-ms-client-request-id': 'abc-123' });
+      assert.equal(got.status, 200);
+      assert.equal(got.headers.get('x-ms-client-request-id'), 'abc-123');
+      assert.ok(got.headers.get('x-ms-request-id'));
+      const missing = await call(s.url, 'GET', `/subscriptions/${SUB}/resourceGroups/rg1`);
+      assert.equal(missing.status, 400);
+      assert.equal(missing.body.error.code, 'MissingApiVersionParameter');
+      const unknown = await call(s.url, 'GET', `/subscriptions/${SUB}/nothing/here?${AV}`);
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.error.code, 'NotFound');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('a long-running PUT: Azure-AsyncOperation reads InProgress then Succeeded; the monitor answers 202 then 200, never 204', async () => {
+    // A slow clock (the simulated install takes about a minute, here about two seconds) so it is still running when we look.
+    const s = await startTestServer({ clockFactor: 30 });
+    try {
+      await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus' });
+      await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent', { supportsAutomaticUpgrade: true });
+      await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent/versions/1.0.0.0', { os: ['linux'] });
+      await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1?${AV}`, { location: 'westus' });
+      const put = await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1/extensions/agent?${AV}`, { properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0' } });
+      assert.equal(put.status, 201);
+      assert.equal(put.body.properties.provisioningState, 'Creating');
+      const status = put.headers.get('azure-asyncoperation')!;
+      assert.match(status, /^https:\/\/localhost:\d+\/subscriptions\/sub1\/providers\/Microsoft\.Compute\/locations\/westus\/operations\/[0-9a-f-]+\?api-version=2026-03-01$/);
+      const path = status.replace(/^https:\/\/[^/]+/, '');
+      const running = await call(s.url, 'GET', path);
+      assert.equal(running.status, 200);
+      assert.equal(running.body.status, 'InProgress');
+      const monitor = await call(s.url, 'GET', path.replace('?', '?monitor=true&'));
+      assert.equal(monitor.status, 202);
+      assert.ok(monitor.headers.get('location'));
+      await eventually(async () => (await call(s.url, 'GET', path)).body.status === 'Succeeded', 60_000, 'the install to finish');
+      const done = await call(s.url, 'GET', path.replace('?', '?monitor=true&'));
+      assert.equal(done.status, 200);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('what a client stored survives a restart: resources, tags, the extension and its settings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-restart-'));
+    const config = configSchema.parse({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', subscriptions: [SUB], clockFactor: 20_000, retryAfterSeconds: 0, tls: { cert: CERT, key: KEY }, tokens: [{ token: TEST_TOKEN, name: 'alice', roles: ['reader', 'contributor', 'publisher'] }] });
+    try {
+      let server = await startServer(config);
+      let url = server.url.replace('127.0.0.1', 'localhost');
+      await call(url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus', tags: { team: 'web' } });
+      await call(url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent', { supportsAutomaticUpgrade: true });
+      await call(url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent/versions/1.0.0.0', { os: ['linux'] });
+      await call(url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.HybridCompute/machines/arc1?${AV}`, { location: 'westus', tags: { site: 'lab' } });
+      const ext = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.HybridCompute/machines/arc1/extensions/agent?${AV}`;
+      assert.equal((await call(url, 'PUT', ext, { location: 'westus', tags: { a: 'b' }, properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', settings: { level: 3 }, protectedSettings: { password: 'p' } } })).status, 201);
+      await eventually(async () => (await call(url, 'GET', ext)).body.properties.provisioningState === 'Succeeded', 20_000, 'the install');
+      const before = (await call(url, 'GET', ext)).body;
+      await server.close();
+      server = await startServer(config);
+      url = server.url.replace('127.0.0.1', 'localhost');
+      try {
+        const afterRestart = (await call(url, 'GET', ext)).body;
+        delete before.properties.instanceView.status.time;
+        delete afterRestart.properties.instanceView.status.time;
+        assert.deepEqual(afterRestart, before);
+        assert.equal(afterRestart.properties.protectedSettings, undefined);
+        assert.deepEqual((await call(url, 'GET', `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.HybridCompute/machines/arc1?${AV}`)).body.tags, { site: 'lab' });
+        assert.deepEqual((await call(url, 'GET', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`)).body.tags, { team: 'web' });
+      } finally {
+        await server.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
