@@ -5,7 +5,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { autoUpgradeState, installVersion } from '../../catalog/catalog.js';
+import { installVersion } from '../../catalog/catalog.js';
+import { autoUpgradeStateOf } from '../../engine/fleet-commands.js';
 import type { ExtensionInstance } from '../../model/artifact.js';
 import type { Machine } from '../../model/fleet.js';
 import type { ArmContext } from './context.js';
@@ -93,8 +94,8 @@ export function extensionView(ctx: ArmContext, machineArmId: string, m: Machine,
   const id = `${machineArmId}/extensions/${inst.name}`;
   const doc = ctx.docs.get<ExtensionDoc>(id)?.body;
   const provisioningState = inst.status === 'Transitioning' ? (doc?.operation ?? 'Updating') : inst.status;
-  const t = ctx.engine.state.catalog.getType(inst.publisher, inst.type);
-  const state = autoUpgradeState(inst, t);
+  // R80, with R7's subscription enrollment counted.
+  const state = autoUpgradeStateOf(ctx.engine.state, inst);
   const message = inst.status === 'Failed' ? (inst.blockedReason ?? 'The extension failed to provision.') : `Installed version ${inst.installedVersion || '(none yet)'}; last known good ${inst.lastKnownGoodVersion || '(none)'}.`;
   const time = nowIso(ctx);
   const props: Record<string, unknown> = {

@@ -71,13 +71,13 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
       id: keyOf(armId), name: p.name, kind: 'arc', os: body.properties.osType?.toLowerCase() === 'windows' ? 'windows' : 'linux', resourceGroup: p.rg,
       placement: { region: '', zone: null, setId: null, setKind: 'none', updateDomain: null, faultDomain: null, subscription: p.sub },
     };
-    ctx.docs.atomically(() => {
+    const stored = ctx.docs.atomically(() => {
       m.placement = { ...m.placement, region: ensureRegion(ctx, body.location, []) };
       ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'arcMachine', { tags: body.tags ?? {}, properties: props });
-      ctx.engine.addMachine(m);
+      return ctx.engine.addMachine(m);
     });
-    ctx.index.addMachine(m);
-    return reply.status(201).send(view(armId, m));
+    ctx.index.addMachine(stored);
+    return reply.status(201).send(view(armId, stored));
   });
   app.get(`${base}/:name`, async (req) => {
     const { m, armId } = machineOf(req);

@@ -333,10 +333,10 @@ function addInstances(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, os: Mach
       // Instances spread over zones, update domains and fault domains round-robin, as Azure places them.
       placement: { region: set.region, zone: set.zones.length ? set.zones[n % set.zones.length]! : null, setId: set.id, setKind: 'scaleSet', updateDomain: n % set.updateDomainCount, faultDomain: n % set.faultDomainCount, subscription: set.subscription },
     };
-    ctx.engine.addMachine(m);
-    ctx.index.addMachine(m);
-    machines.push(m);
-    touched.push(...applyModel(ctx, set, doc, m, caller));
+    const stored = ctx.engine.addMachine(m);
+    ctx.index.addMachine(stored);
+    machines.push(stored);
+    touched.push(...applyModel(ctx, set, doc, stored, caller));
   }
   return { machines, touched };
 }
@@ -457,7 +457,7 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   const touched = changeModel(ctx, s.set, s.doc, next, caller);
   if (touched.length) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, { kind: 'instances', items: touched }, false);
   reply.status(i >= 0 ? 200 : 201);
-  return { ...modelExtensionView(ctx, s.set, modelExtensions(s.doc).find((e) => e.name.toLowerCase() === name.toLowerCase())!), ...(touched.length ? {} : {}) };
+  return modelExtensionView(ctx, s.set, modelExtensions(s.doc).find((e) => e.name.toLowerCase() === name.toLowerCase())!);
 }
 
 function modelExtensionView(ctx: ArmContext, set: ScaleSet, e: ModelExtension) {

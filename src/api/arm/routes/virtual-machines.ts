@@ -106,14 +106,14 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
       id: keyOf(armId), name: p.name, kind: 'vm', os: osOf(body.properties as Parameters<typeof osOf>[0]), resourceGroup: p.rg,
       placement: { region: '', zone, setId, setKind: setId ? 'availabilitySet' : 'none', updateDomain: ud, faultDomain: fd, subscription: p.sub },
     };
-    ctx.docs.atomically(() => {
+    const stored = ctx.docs.atomically(() => {
       const region = ensureRegion(ctx, body.location, zone ? [zone] : []);
       m.placement = { ...m.placement, region };
       ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'virtualMachine', { tags: body.tags ?? {}, properties: stripReadOnly(body.properties) });
-      ctx.engine.addMachine(m);
+      return ctx.engine.addMachine(m);
     });
-    ctx.index.addMachine(m);
-    return reply.status(201).send(vmView(armId, m, false));
+    ctx.index.addMachine(stored);
+    return reply.status(201).send(vmView(armId, stored, false));
   });
 
   app.get(`${base}/virtualMachines/:name`, async (req) => {
