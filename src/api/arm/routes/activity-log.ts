@@ -1,0 +1,149 @@
+/**
+ * The activity log (R82): `GET /subscriptions/{sub}/providers/microsoft.insights/eventtypes/management/values`,
+ * as Azure Monitor serves it (api-version 2015-04-01). Every automatic and manual upgrade attempt,
+ * rollback, install and opt-in change of the subscription's machines, newest first, read from the
+ * engine's event log. Errors here have Azure Monitor's flat body `{"code","message"}`.
+ */
+import type Database from 'better-sqlite3';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { EngineEvent } from '../../../model/events.js';
+import { artifactKey } from '../../../model/artifact.js';
+import type { EventData, EventTarget } from '../activity-log.js';
+import {
+  ACTIVITY_EVENT_TYPES,
+  ActivityLogError,
+  applySelect,
+  displayCaller,
+  matchesFilter,
+  parseActivityFilter,
+  parseSelect,
+  parseSkipToken,
+  subscriptionOf,
+  targetFromArmId,
+  toEventData,
+} from '../activity-log.js';
+import type { ArmContext } from '../context.js';
+import { baseUrlOf, queryOf } from '../context.js';
+import { ArmError } from '../errors.js';
+
+interface EventRow {
+  seq: number;
+  body: string;
+}
+
+/** Rows read per query while a page fills up. */
+const CHUNK = 500;
+
+export function registerActivityLogRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  app.get('/subscriptions/:sub/providers/microsoft.insights/eventtypes/management/values', async (req, reply) => {
+    try {
+      return readPage(ctx, req);
+    } catch (err) {
+      // Azure Monitor's errors are flat: {"code","message"}.
+      if (err instanceof ActivityLogError) return reply.status(err.status).type('application/json').send({ code: err.code, message: err.message });
+      if (err instanceof ArmError && err.status < 500) return reply.status(err.status).type('application/json').send({ code: err.code, message: err.message });
+      throw err;
+    }
+  });
+}
+
+function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<string, unknown>>; nextLink?: string } {
+  const { sub } = req.params as { sub: string };
+  if (!ctx.index.hasSubscription(sub)) throw new ArmError(404, 'SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
+  const q = queryOf(req);
+  const filter = parseActivityFilter(q.$filter);
+  const select = parseSelect(q.$select);
+  const before = parseSkipToken(q.$skiptoken);
+  const db = ctx.db;
+  const wantSub = sub.toLowerCase();
+
+  // Callers of rollouts, read once per page (a few hundred rows at most).
+  const callers = new Map<string, string>();
+  for (const r of db.prepare('SELECT id, caller FROM rollouts').all() as Array<{ id: string; caller: string }>) callers.set(r.id, r.caller);
+  for (const r of ctx.engine.state.rollouts.values()) if (!callers.has(r.id)) callers.set(r.id, r.caller);
+
+  // A correlationId that names a rollout reads only that rollout's events (indexed).
+  let rolloutId: string | null = null;
+  if (filter.clause?.field === 'correlationId') {
+    const want = filter.clause.value.toLowerCase();
+    rolloutId = [...callers.keys()].find((id) => id.toLowerCase() === want) ?? null;
+  }
+
+  // A caller filter reads only the events of that caller's rollouts, and events of no rollout.
+  let callerRollouts: string[] | null = null;
+  if (filter.clause?.field === 'caller') {
+    const want = filter.clause.value.toLowerCase();
+    const ids = [...callers].filter(([, c]) => displayCaller(c).toLowerCase() === want).map(([id]) => id);
+    if (ids.length <= 500) callerRollouts = ids;
+  }
+
+  const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+  const sql =
+    `SELECT seq, body FROM events WHERE seq < ? AND time >= ? AND time <= ? AND type IN (${list(ACTIVITY_EVENT_TYPES.length)})` +
+    (rolloutId ? ' AND rollout_id = ?' : '') +
+    (callerRollouts ? ` AND (rollout_id IS NULL${callerRollouts.length > 0 ? ` OR rollout_id IN (${list(callerRollouts.length)})` : ''})` : '') +
+    ' ORDER BY seq DESC LIMIT ?';
+  const stmt = db.prepare(sql);
+
+  const targets = new Map<string, EventTarget | null>();
+  const targetOf = (machineId: string): EventTarget | null => {
+    if (targets.has(machineId)) return targets.get(machineId)!;
+    const m = ctx.engine.state.fleet.machines.get(machineId);
+    const t: EventTarget | null = m ? { kind: m.kind, resourceId: ctx.index.armIdOfMachine(m), resourceGroup: m.resourceGroup } : targetFromArmId(machineId);
+    targets.set(machineId, t);
+    return t;
+  };
+
+  const installStarts = installStartFinder(db);
+  const found: Array<{ seq: number; data: EventData }> = [];
+  let cursor = before ?? Number.MAX_SAFE_INTEGER;
+  const limit = ctx.pageSize + 1;
+  while (found.length < limit) {
+    const params: Array<string | number> = [cursor, filter.from, filter.to, ...ACTIVITY_EVENT_TYPES];
+    if (rolloutId) params.push(rolloutId);
+    if (callerRollouts) params.push(...callerRollouts);
+    params.push(CHUNK);
+    const rows = stmt.all(...params) as EventRow[];
+    for (const row of rows) {
+      cursor = row.seq;
+      const e = JSON.parse(row.body) as EngineEvent;
+      const target = 'machineId' in e ? targetOf(e.machineId) : null;
+      const eventSub = subscriptionOf(e, target);
+      if (eventSub === null || eventSub.toLowerCase() !== wantSub) continue;
+      const data = toEventData({
+        event: e,
+        target,
+        rolloutCaller: 'rolloutId' in e ? (callers.get(e.rolloutId) ?? null) : null,
+        installStartSeq: e.type === 'instance.install.succeeded' || e.type === 'instance.install.failed' ? installStarts(e) : null,
+      });
+      if (!data || !matchesFilter(filter, data)) continue;
+      found.push({ seq: e.seq, data });
+      if (found.length >= limit) break;
+    }
+    if (rows.length < CHUNK) break;
+  }
+
+  const pageItems = found.slice(0, ctx.pageSize);
+  const value = pageItems.map((f) => applySelect(f.data, select));
+  if (found.length <= ctx.pageSize) return { value };
+  const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);
+  for (const k of [...url.searchParams.keys()]) if (k.toLowerCase() === '$skiptoken') url.searchParams.delete(k);
+  url.searchParams.set('$skiptoken', String(pageItems[pageItems.length - 1]!.seq));
+  return { value, nextLink: url.toString() };
+}
+
+/** How far back (in events) the start of an install is looked for; installs end within hours. */
+const INSTALL_LOOKBACK = 200_000;
+
+/** Finds the seq of the `instance.install.started` an install's end event belongs to (null when not found). */
+function installStartFinder(db: Database.Database): (e: Extract<EngineEvent, { type: 'instance.install.succeeded' | 'instance.install.failed' }>) => number | null {
+  const stmt = db.prepare("SELECT seq, body FROM events WHERE seq < ? AND seq >= ? AND machine_id = ? AND type = 'instance.install.started' ORDER BY seq DESC LIMIT 20");
+  return (e) => {
+    const key = artifactKey(e.artifact);
+    for (const r of stmt.all(e.seq, e.seq - INSTALL_LOOKBACK, e.machineId) as EventRow[]) {
+      const start = JSON.parse(r.body) as EngineEvent;
+      if (start.type === 'instance.install.started' && artifactKey(start.artifact) === key) return start.seq;
+    }
+    return null;
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * Phasewise's own publisher API (not ARM): extension types and their versions, the rollouts they
+ * start, and the engine's event log. Writes need the `publisher` role; reads any role.
+ *
+ *   PUT /phasewise/publishers/{publisher}/extensionTypes/{type}                    register a type / set its support
+ *   PUT /phasewise/publishers/{publisher}/extensionTypes/{type}/versions/{version}  publish a version (immutable)
+ *   GET /phasewise/publishers/{publisher}/extensionTypes[/{type}[/versions[/{version}]]]
+ *   GET /phasewise/rollouts[/{id}], GET /phasewise/events?after=&limit=
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { ExtensionType, PublishedVersion } from '../../../catalog/catalog.js';
+import { isoOf } from '../../../engine/clock.js';
+import type { RolloutState, RolloutStatus } from '../../../engine/state.js';
+import type { EngineEvent } from '../../../model/events.js';
+import type { OsType } from '../../../model/fleet.js';
+import { compareVersions, isVersion } from '../../../model/version.js';
+import type { ArmContext } from '../context.js';
+import { baseUrlOf, page, queryOf, writer } from '../context.js';
+import { conflict, invalidParameter, notFound } from '../errors.js';
+import { fullVersion, locationName, parseBody } from '../validation.js';
+
+const TYPES = '/phasewise/publishers/:publisher/extensionTypes';
+
+/** Publisher and type names as Azure has them (`Microsoft.Azure.Monitor`, `AzureMonitorLinuxAgent`). */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+const typeBody = z.object({ supportsAutomaticUpgrade: z.boolean() }).strict();
+
+const versionBody = z
+  .object({
+    os: z.array(z.enum(['linux', 'windows'])).min(1, 'at least one operating system: "linux" or "windows"'),
+    critical: z.boolean().default(false),
+    digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: followed by 64 lower-case hex digits').optional(),
+    regions: z.array(locationName).min(1, 'at least one region; null (or no property) means every region').nullable().default(null),
+  })
+  .strict();
+
+const ROLLOUT_STATUSES: readonly RolloutStatus[] = ['running', 'completed', 'stopped', 'cancelled'];
+
+function checkName(target: string, value: string): void {
+  if (!NAME.test(value)) throw invalidParameter(target, `'${value}' is not a valid name: letters, digits, '.', '-' and '_', starting with a letter or digit, at most 128 characters.`);
+}
+
+function mustGetType(ctx: ArmContext, publisher: string, type: string): ExtensionType {
+  const t = ctx.engine.state.catalog.getType(publisher, type);
+  if (!t) throw notFound('ArtifactNotFound', `The extension type '${publisher}.${type}' is not in the catalog; register it first with PUT /phasewise/publishers/${publisher}/extensionTypes/${type}.`);
+  return t;
+}
+
+export function versionRecord(v: PublishedVersion): Record<string, unknown> {
+  return { version: v.version, os: [...v.os], critical: v.critical, digest: v.digest, regions: v.regions ? [...v.regions] : null, publishedAt: isoOf(v.publishedAtMs) };
+}
+
+export function typeRecord(t: ExtensionType): Record<string, unknown> {
+  return { publisher: t.publisher, type: t.type, supportsAutomaticUpgrade: t.supportsAutomaticUpgrade, versions: t.versions.map(versionRecord) };
+}
+
+/** A rollout as the API shows it: what, why, who, where it is, and its counts. */
+export function rolloutRecord(r: RolloutState): Record<string, unknown> {
+  const attempts: Record<string, number> = {};
+  for (const a of r.attempts.values()) attempts[a.status] = (attempts[a.status] ?? 0) + 1;
+  let upgraded = 0;
+  let unhealthy = 0;
+  for (const p of r.phases) {
+    upgraded += p.upgraded;
+    unhealthy += p.unhealthy;
+  }
+  return {
+    id: r.id,
+    artifact: { ...r.artifact },
+    toVersion: r.toVersion,
+    profile: r.plan.profile.name,
+    status: r.status,
+    reason: r.reason,
+    caller: r.caller,
+    createdAt: isoOf(r.createdAtMs),
+    endedAt: r.endedAtMs === null ? null : isoOf(r.endedAtMs),
+    currentPhase: r.currentPhase,
+    phases: r.phases.map((p) => ({
+      index: p.index,
+      status: p.status,
+      regions: r.plan.phases[p.index]?.regions.map((x) => x.region) ?? [],
+      startedAt: p.startedAtMs === null ? null : isoOf(p.startedAtMs),
+      endedAt: p.endedAtMs === null ? null : isoOf(p.endedAtMs),
+      upgraded: p.upgraded,
+      unhealthy: p.unhealthy,
+    })),
+    counts: { eligible: r.plan.machines, open: r.open, upgraded, unhealthy, attempts },
+  };
+}
+
+/** Region names as the fleet spells them when they match one (ignoring case and spaces); ARM's form otherwise. */
+function canonicalRegions(ctx: ArmContext, regions: string[] | null): string[] | null {
+  if (regions === null) return null;
+  const norm = (s: string) => s.replace(/\s+/g, '').toLowerCase();
+  const known = new Map<string, string>();
+  for (const name of ctx.engine.state.fleet.regions.keys()) known.set(norm(name), name);
+  const out: string[] = [];
+  for (const r of regions) {
+    const name = known.get(norm(r)) ?? norm(r);
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
+function intParam(q: Record<string, string>, name: string, fallback: number, min: number, max: number): number {
+  const text = q[name];
+  if (text === undefined || text === '') return fallback;
+  if (!/^\d{1,15}$/.test(text) || Number(text) < min || Number(text) > max) throw invalidParameter(name, `'${text}' is not a whole number from ${min} to ${max}.`);
+  return Number(text);
+}
+
+export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  // ---- extension types ----------------------------------------------------------------------------
+
+  app.get(TYPES, async (req) => {
+    const { publisher } = req.params as { publisher: string };
+    const p = publisher.toLowerCase();
+    const value = ctx.engine.state.catalog.listTypes().filter((t) => t.publisher.toLowerCase() === p).sort((a, b) => a.type.localeCompare(b.type)).map(typeRecord);
+    return { value };
+  });
+
+  app.get(`${TYPES}/:type`, async (req) => {
+    const { publisher, type } = req.params as { publisher: string; type: string };
+    return typeRecord(mustGetType(ctx, publisher, type));
+  });
+
+  app.put(`${TYPES}/:type`, async (req, reply) => {
+    const { publisher, type } = req.params as { publisher: string; type: string };
+    writer(req, 'Phasewise/publishers/extensionTypes/write', 'publisher');
+    checkName('publisher', publisher);
+    checkName('type', type);
+    const body = parseBody(typeBody, req.body);
+    const isNew = !ctx.engine.state.catalog.getType(publisher, type);
+    const started = ctx.engine.setTypeSupport(publisher, type, body.supportsAutomaticUpgrade);
+    ctx.runtime.kick();
+    const t = mustGetType(ctx, publisher, type);
+    return reply.status(isNew ? 201 : 200).send({ ...typeRecord(t), rolloutIds: started.map((r) => r.id) });
+  });
+
+  // ---- versions -------------------------------------------------------------------------------------
+
+  app.get(`${TYPES}/:type/versions`, async (req) => {
+    const { publisher, type } = req.params as { publisher: string; type: string };
+    return { value: mustGetType(ctx, publisher, type).versions.map(versionRecord) };
+  });
+
+  app.get(`${TYPES}/:type/versions/:version`, async (req) => {
+    const { publisher, type, version } = req.params as { publisher: string; type: string; version: string };
+    const t = mustGetType(ctx, publisher, type);
+    const v = t.versions.find((x) => x.version === version);
+    if (!v) throw notFound('ArtifactNotFound', `Version '${version}' of '${t.publisher}.${t.type}' is not published.`);
+    return { publisher: t.publisher, type: t.type, ...versionRecord(v) };
+  });
+
+  app.put(`${TYPES}/:type/versions/:version`, async (req, reply) => {
+    const { publisher, type, version } = req.params as { publisher: string; type: string; version: string };
+    writer(req, 'Phasewise/publishers/extensionTypes/versions/write', 'publisher');
+    // The engine's versions have no leading zeros (`1.02.0.0` would compare equal to `1.2.0.0`).
+    if (!fullVersion.safeParse(version).success || !isVersion(version)) {
+      throw invalidParameter('version', `'${version}': expected a four-part version such as 1.31.0.0 (numbers without leading zeros)`);
+    }
+    const body = parseBody(versionBody, req.body);
+    const t = mustGetType(ctx, publisher, type);
+    if (t.versions.some((v) => compareVersions(v.version, version) === 0)) {
+      throw conflict('VersionAlreadyPublished', `Version '${version}' of '${t.publisher}.${t.type}' is already published; published versions are immutable, publish a new version instead.`);
+    }
+    const published: PublishedVersion = {
+      version,
+      os: [...new Set(body.os)] as OsType[],
+      regions: canonicalRegions(ctx, body.regions),
+      publishedAtMs: ctx.runtime.clock.now(),
+      critical: body.critical,
+      digest: body.digest ?? null,
+    };
+    const rollout = ctx.engine.publishVersion(t.publisher, t.type, published);
+    ctx.runtime.kick();
+    const stored = t.versions.find((v) => v.version === version) ?? published;
+    return reply.status(201).send({ publisher: t.publisher, type: t.type, ...versionRecord(stored), rolloutId: rollout?.id ?? null });
+  });
+
+  // ---- rollouts -------------------------------------------------------------------------------------
+
+  app.get('/phasewise/rollouts', async (req) => {
+    const q = queryOf(req);
+    const status = q.status;
+    if (status !== undefined && !ROLLOUT_STATUSES.includes(status as RolloutStatus)) throw invalidParameter('status', `'${status}' is not a rollout status; use one of ${ROLLOUT_STATUSES.join(', ')}.`);
+    const rollouts = [...ctx.engine.state.rollouts.values()]
+      .filter((r) => status === undefined || r.status === status)
+      .sort((a, b) => a.createdAtMs - b.createdAtMs || rolloutNumber(a.id) - rolloutNumber(b.id));
+    return page(ctx, req, rollouts.map(rolloutRecord));
+  });
+
+  app.get('/phasewise/rollouts/:id', async (req) => {
+    const { id } = req.params as { id: string };
+    const r = ctx.engine.state.rollouts.get(id) ?? [...ctx.engine.state.rollouts.values()].find((x) => x.id.toLowerCase() === id.toLowerCase());
+    if (!r) throw notFound('RolloutNotFound', `There is no rollout '${id}'.`);
+    return rolloutRecord(r);
+  });
+
+  // ---- event log ------------------------------------------------------------------------------------
+
+  app.get('/phasewise/events', async (req: FastifyRequest) => {
+    const q = queryOf(req);
+    const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(q, 'limit', ctx.pageSize, 1, 1000);
+    const rolloutId = q.rolloutid;
+    const db = ctx.db;
+    const rows = (
+      rolloutId !== undefined
+        ? db.prepare('SELECT body FROM events WHERE rollout_id = ? AND seq > ? ORDER BY seq LIMIT ?').all(rolloutId, after, limit + 1)
+        : db.prepare('SELECT body FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(after, limit + 1)
+    ) as Array<{ body: string }>;
+    const value = rows.slice(0, limit).map((r) => JSON.parse(r.body) as EngineEvent);
+    const lastSeq = value.length > 0 ? value[value.length - 1]!.seq : after;
+    if (rows.length <= limit) return { value, lastSeq };
+    const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);
+    for (const k of [...url.searchParams.keys()]) if (k.toLowerCase() === 'after') url.searchParams.delete(k);
+    url.searchParams.set('after', String(lastSeq));
+    return { value, lastSeq, nextLink: url.toString() };
+  });
+}
+
+function rolloutNumber(id: string): number {
+  const m = /(\d+)$/.exec(id);
+  return m ? Number(m[1]) : 0;
+}
