@@ -24,9 +24,9 @@ function describeIssue(i: z.core.$ZodIssue): string {
 }
 
 /** A version prefix as `typeHandlerVersion` takes it: 1 to 4 dot-separated numbers. */
-export const versionPrefix = z.string().regex(/^\d{1,9}(\.\d{1,9}){0,3}$/, 'expected a version such as 1.30 or 1.30.2.0');
+export const versionPrefix = z.string().regex(/^(0|[1-9]\d{0,8})(\.(0|[1-9]\d{0,8})){0,3}$/, 'expected a version such as 1.30 or 1.30.2.0 (numbers without leading zeros)');
 /** A full four-part version as published. */
-export const fullVersion = z.string().regex(/^\d{1,9}\.\d{1,9}\.\d{1,9}\.\d{1,9}$/, 'expected a four-part version such as 1.31.0.0');
+export const fullVersion = z.string().regex(/^(0|[1-9]\d{0,8})(\.(0|[1-9]\d{0,8})){3}$/, 'expected a four-part version such as 1.31.0.0 (numbers without leading zeros)');
 export const tags = z.record(z.string(), z.string().max(256)).refine((t) => Object.keys(t).length <= 50, 'at most 50 tags');
 export const jsonObject = z.record(z.string(), z.unknown());
 /** Location names: ARM's are lower-case letters and digits (`westus2`); any casing is accepted. */

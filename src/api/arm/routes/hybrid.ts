@@ -128,6 +128,11 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const caller = writer(req, 'Microsoft.HybridCompute/machines/upgradeExtensions/action');
     const t = target(req);
     const body = parseBody(upgradeBody, req.body);
+    // Keys such as "__proto__" survive JSON.parse but not a record: every key sent must be one parsed.
+    const sent = Object.keys((req.body as { extensionTargets: object }).extensionTargets);
+    const lost = sent.find((k) => !Object.prototype.hasOwnProperty.call(body.extensionTargets, k));
+    if (lost !== undefined) throw badRequest('InvalidParameter', `extensionTargets.${lost}: the machine has no extension ${lost}.`, `extensionTargets.${lost}`);
+    if (sent.length === 0) throw badRequest('InvalidParameter', 'extensionTargets: name at least one extension to upgrade.', 'extensionTargets');
     const now = ctx.runtime.clock.now();
     const plans: Array<{ inst: ReturnType<typeof instancesOf>[number]; version: string }> = [];
     for (const [key, { targetVersion }] of Object.entries(body.extensionTargets)) {

@@ -445,10 +445,11 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   const name = s.p.ext!;
   const exts = modelExtensions(s.doc);
   const i = exts.findIndex((e) => e.name.toLowerCase() === name.toLowerCase());
-  const body = req.body as { properties?: Record<string, unknown> } | undefined;
   if (patch && i < 0) throw extensionNotFound(ctx.index.armIdOfSet(s.set), name);
-  const merged = parseBody(modelExtension, { name: i >= 0 ? exts[i]!.name : name, properties: { ...(patch && i >= 0 ? exts[i]!.properties : {}), ...(body?.properties ?? (patch ? {} : undefined)) } });
-  if (!patch && (body === undefined || typeof body !== 'object' || !body.properties)) throw badRequest('InvalidParameter', 'properties: required', 'properties');
+  // The body's shape first (properties must be an object), then the merged extension as a whole.
+  const body = parseBody(z.object({ properties: jsonObject.optional() }).passthrough(), req.body);
+  if (!patch && !body.properties) throw badRequest('InvalidParameter', 'properties: required', 'properties');
+  const merged = parseBody(modelExtension, { name: i >= 0 ? exts[i]!.name : name, properties: { ...(patch && i >= 0 ? exts[i]!.properties : {}), ...(body.properties ?? {}) } });
   const next = [...exts];
   if (i >= 0) next[i] = merged;
   else next.push(merged);
