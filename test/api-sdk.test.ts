@@ -14,6 +14,7 @@ const SUB = 'sub1';
 const RG = 'rg1';
 const credential: TokenCredential = { getToken: async () => ({ token: TEST_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
 const AMA = { publisher: 'Microsoft.Azure.Monitor', type: 'AzureMonitorLinuxAgent' };
+const ARC_AGENT = { publisher: 'Contoso.Arc', type: 'Inventory' };
 
 async function publish(s: TestServer, t: { publisher: string; type: string }, version: string, extra: Record<string, unknown> = {}) {
   const r = await call(s.url, 'PUT', `/phasewise/publishers/${t.publisher}/extensionTypes/${t.type}/versions/${version}`, { os: ['linux', 'windows'], ...extra });
@@ -29,6 +30,9 @@ async function setUp(s: TestServer) {
   }
   await publish(s, AMA, '1.30.0.0');
   await publish(s, { publisher: 'Microsoft.Azure.Extensions', type: 'CustomScript' }, '2.1.0.0');
+  // The Arc test's type does not support automatic upgrade, so only upgradeExtensions moves it.
+  assert.equal((await call(s.url, 'PUT', `/phasewise/publishers/${ARC_AGENT.publisher}/extensionTypes/${ARC_AGENT.type}`, { supportsAutomaticUpgrade: false })).status, 201);
+  for (const v of ['1.0.0.0', '1.1.0.0']) await publish(s, ARC_AGENT, v);
 }
 
 function compute(s: TestServer) {
@@ -76,7 +80,8 @@ describe('Azure SDK round trips over HTTPS', () => {
   test('R6: an extension rolling upgrade started by hand can be cancelled', async () => {
     const client = compute(s);
     await client.virtualMachineScaleSets.createOrUpdate(RG, 'manual', {
-      location: 'westus', sku: { name: 'Standard_D2s_v5', capacity: 10 }, upgradePolicy: { mode: 'Manual' },
+      // Long pauses between batches keep the upgrade running while the test looks at it and cancels it.
+      location: 'westus', sku: { name: 'Standard_D2s_v5', capacity: 10 }, upgradePolicy: { mode: 'Manual', rollingUpgradePolicy: { pauseTimeBetweenBatches: 'PT6H' } },
       virtualMachineProfile: { extensionProfile: { extensions: [{ name: 'cse', publisher: 'Microsoft.Azure.Extensions', typePropertiesType: 'CustomScript', typeHandlerVersion: '2.1' } as never] } },
     } as never);
     await publish(s, { publisher: 'Microsoft.Azure.Extensions', type: 'CustomScript' }, '2.2.0.0');
@@ -145,19 +150,20 @@ describe('Azure SDK round trips over HTTPS', () => {
     const reg = await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.HybridCompute/machines/arc1?api-version=2021-05-20`, { location: 'westus', properties: { osType: 'linux' } });
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
     const arc = new HybridComputeManagementClient(credential, SUB, { endpoint: s.url });
-    const created = await arc.machineExtensions.beginCreateOrUpdateAndWait(RG, 'arc1', 'ama', { location: 'westus', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30' } }, { updateIntervalInMs: 20 });
+    const created = await arc.machineExtensions.beginCreateOrUpdateAndWait(RG, 'arc1', 'ama', { location: 'westus', properties: { publisher: ARC_AGENT.publisher, type: ARC_AGENT.type, typeHandlerVersion: '1.0' } }, { updateIntervalInMs: 20 });
     assert.equal(created.properties?.provisioningState, 'Succeeded');
     const raw = await call(s.url, 'GET', `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.HybridCompute/machines/arc1/extensions/ama?api-version=2021-05-20`);
     assert.equal(raw.body.properties.enableAutomaticUpgrade, true, 'R3: on by default on Arc, although SDK 3.0.0 cannot send it');
     assert.equal(raw.body.properties.instanceView.status.code, 'success');
+    assert.equal(raw.body.properties.automaticUpgradeState, 'NotSupported', 'R80: the type does not support it (yet)');
     await arc.machineExtensions.beginUpdateAndWait(RG, 'arc1', 'ama', { properties: { settings: { workspace: 'w1' } } }, { updateIntervalInMs: 20 });
     const names: string[] = [];
     for await (const e of arc.machineExtensions.list(RG, 'arc1')) names.push(e.name!);
     assert.deepEqual(names, ['ama']);
 
-    await arc.beginUpgradeExtensionsAndWait(RG, 'arc1', { extensionTargets: { [`${AMA.publisher}.${AMA.type}`]: { targetVersion: '1.31' } } }, { updateIntervalInMs: 20 });
+    await arc.beginUpgradeExtensionsAndWait(RG, 'arc1', { extensionTargets: { [`${ARC_AGENT.publisher}.${ARC_AGENT.type}`]: { targetVersion: '1.1' } } }, { updateIntervalInMs: 20 });
     const after = await call(s.url, 'GET', `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.HybridCompute/machines/arc1/extensions/ama?api-version=2021-05-20`);
-    assert.equal(after.body.properties.instanceView.typeHandlerVersion, '1.31.0.0');
+    assert.equal(after.body.properties.instanceView.typeHandlerVersion, '1.1.0.0');
 
     await arc.machineExtensions.beginDeleteAndWait(RG, 'arc1', 'ama', { updateIntervalInMs: 20 });
     const gone = await call(s.url, 'GET', `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.HybridCompute/machines/arc1/extensions/ama?api-version=2021-05-20`);
