@@ -143,7 +143,7 @@ describe('ARM conventions', () => {
       await call(url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent/versions/1.0.0.0', { os: ['linux'] });
       await call(url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.HybridCompute/machines/arc1?${AV}`, { location: 'westus', tags: { site: 'lab' } });
       const ext = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.HybridCompute/machines/arc1/extensions/agent?${AV}`;
-      assert.equal((await call(url, 'PUT', ext, { location: 'westus', tags: { a: 'b' }, properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', settings: { level: 3 }, protectedSettings: { password: 'p' } } })).status, 201);
+      assert.equal((await call(url, 'PUT', ext, { location: 'westus', tags: { a: 'b' }, properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', settings: { level: 3 }, protectedSettings: { password: 'p' } } })).status, 200, 'Arc creates answer 200 (its spec has no 201)');
       await eventually(async () => (await call(url, 'GET', ext)).body.properties.provisioningState === 'Succeeded', 20_000, 'the install');
       const before = (await call(url, 'GET', ext)).body;
       await server.close();
@@ -162,6 +162,29 @@ describe('ARM conventions', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('write-only secrets (adminPassword, customData) are never returned; a deleted scale set is gone', async () => {
+    const s = await startTestServer();
+    try {
+      await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus' });
+      const vmss = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets`;
+      const put = await call(s.url, 'PUT', `${vmss}/ss?${AV}`, { location: 'westus', sku: { capacity: 1 }, properties: { virtualMachineProfile: { osProfile: { computerNamePrefix: 'ss', adminPassword: 'P@ssw0rd!', customData: 'c2VjcmV0' } } } });
+      assert.equal(put.status, 201, JSON.stringify(put.body));
+      const vm = await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1?${AV}`, { location: 'westus', properties: { osProfile: { adminUsername: 'me', adminPassword: 'P@ssw0rd!' } } });
+      assert.equal(vm.status, 201);
+      for (const path of [`${vmss}/ss?${AV}`, `${vmss}?${AV}`, `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1?${AV}`]) {
+        const text = JSON.stringify((await call(s.url, 'GET', path)).body);
+        assert.doesNotMatch(text, /P@ssw0rd|c2VjcmV0|adminPassword|customData/, path);
+      }
+      assert.equal((await call(s.url, 'GET', `${vmss}/ss?${AV}`)).body.properties.virtualMachineProfile.osProfile.computerNamePrefix, 'ss');
+      assert.equal((await call(s.url, 'DELETE', `${vmss}/ss?${AV}`)).status, 200);
+      assert.equal((await call(s.url, 'GET', `${vmss}/ss?${AV}`)).status, 404);
+      assert.deepEqual((await call(s.url, 'GET', `${vmss}?${AV}`)).body.value, []);
+      assert.equal(s.runtime.engine.state.fleet.scaleSets.size, 0);
+    } finally {
+      await s.stop();
     }
   });
 });

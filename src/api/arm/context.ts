@@ -44,7 +44,9 @@ export function apiVersionOf(req: FastifyRequest): string {
 
 export function baseUrlOf(ctx: ArmContext, req: FastifyRequest): string {
   if (ctx.publicUrl) return ctx.publicUrl.replace(/\/+$/, '');
-  return `https://${req.headers.host ?? 'localhost'}`;
+  const host = req.headers.host ?? '';
+  // Only a well-formed host[:port] goes into URLs handed back; anything else falls back to localhost.
+  return `https://${/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(host) ? host : 'localhost'}`;
 }
 
 export function nowIso(ctx: ArmContext): string {

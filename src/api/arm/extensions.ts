@@ -208,7 +208,8 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
   });
   ctx.runtime.kick();
   if (inst.status === 'Transitioning') startOperation(ctx, req, reply, t.sub, t.provider, t.machine.placement.region, { kind: 'instances', items: [{ machineId: t.machine.id, artifactKey: inst.artifactKey }] }, false);
-  reply.status(existing ? 200 : 201);
+  // HybridCompute's spec lists 200 and 202 for a create, Compute's 201.
+  reply.status(existing || t.flavor === 'arc' ? 200 : 201);
   return extensionView(ctx, t.machineArmId, t.machine, inst, t.flavor, true);
 }
 

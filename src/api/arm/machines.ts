@@ -52,7 +52,8 @@ export function ensureRegion(ctx: ArmContext, location: string, zones: readonly 
   const region = regions.get(name)!;
   const missing = zones.filter((z) => !region.zones.includes(z));
   if (missing.length > 0) {
-    if (region.zones.length > 0 || region.pair !== null) throw badRequest('InvalidParameter', `zones: location '${name}' has zones ${region.zones.length ? region.zones.join(', ') : '(none)'}; '${missing.join("', '")}' is not one of them.`, 'zones');
+    // A paired region comes from the configured fleet and its zones are fixed; others grow as resources use zones.
+    if (region.pair !== null) throw badRequest('InvalidParameter', `zones: location '${name}' has zones ${region.zones.length ? region.zones.join(', ') : '(none)'}; '${missing.join("', '")}' is not one of them.`, 'zones');
     ctx.engine.putRegion({ ...region, zones: [...new Set([...region.zones, ...zones])].sort() });
   }
   return name;

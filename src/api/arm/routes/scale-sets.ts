@@ -10,6 +10,9 @@ import { DEFAULT_HEALTH_WINDOW_MS } from '../../../model/fleet.js';
 import { withDefaults, validateRollingPolicy } from '../../../model/upgrade-policy.js';
 import type { UpgradePolicyInput } from '../../../model/upgrade-policy.js';
 import { installVersion } from '../../../catalog/catalog.js';
+import { checkInstall, checkRemoveExtension, checkRemoveMachine, checkUpdate } from '../../../engine/fleet-commands.js';
+import type { ExtensionPatch, ExtensionSpec } from '../../../engine/fleet-commands.js';
+import { getInstance } from '../../../engine/state.js';
 import type { ArmContext } from '../context.js';
 import { mustHaveGroup, page, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
@@ -19,6 +22,7 @@ import { RESOURCE_NAME, keyOf, resourceGroupId, scaleSetId, scaleSetVmId } from 
 import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { extensionRollingUpgrade, cancelRollingUpgrade, latestRollingUpgrade, osRollingUpgrade } from '../rolling-upgrades.js';
 import { jsonObject, locationName, parseBody, tags, versionPrefix } from '../validation.js';
+import { sealOsProfile } from '../write-only.js';
 
 const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M');
 const rollingPolicy = z.object({
@@ -127,12 +131,14 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     const set = ctx.index.scaleSet(scaleSetId(p.sub, p.rg, p.name));
     if (!set) return reply.status(204).send();
     const members = ctx.index.members(set.id);
+    for (const m of members) checkRemoveMachine(ctx.engine.state, m.id);
     ctx.docs.atomically(() => {
       for (const m of members) {
         ctx.docs.delete(ctx.index.armIdOfMachine(m));
         ctx.engine.removeMachine(m.id);
       }
       ctx.docs.delete(ctx.index.armIdOfSet(set));
+      ctx.engine.removeScaleSet(set.id);
     });
     for (const m of members) ctx.index.removeMachine(m);
     ctx.index.removeSet(set);
@@ -183,8 +189,9 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     const unknown = body.instanceIds.filter((i) => !members.has(i));
     if (unknown.length) throw badRequest('InvalidParameter', `instanceIds: the scale set has no instance ${unknown.map((i) => `'${i}'`).join(', ')}.`, 'instanceIds');
     const machines = [...new Set(body.instanceIds)].map((i) => members.get(i)!);
+    checkModelOn(ctx, modelExtensions(doc), machines);
     const touched = ctx.docs.atomically(() => {
-      const t = machines.flatMap((m) => applyModel(ctx, set, doc, m, caller));
+      const t = machines.flatMap((m) => applyModel(ctx, doc, m, caller));
       ctx.docs.put(ctx.index.armIdOfSet(set), resourceGroupId(set.subscription, set.resourceGroup), 'scaleSet', doc);
       return t;
     });
@@ -270,7 +277,9 @@ function docOf(ctx: ArmContext, set: ScaleSet): ScaleSetDoc {
   return {
     tags: {}, sku: { name: 'Standard_D2s_v5', capacity: ctx.engine.state.fleet.setSizes.get(set.id) ?? 0 },
     properties: { upgradePolicy: set.upgradePolicy, virtualMachineProfile: { storageProfile: { osDisk: { osType: first?.os === 'windows' ? 'Windows' : 'Linux' } }, extensionProfile: { extensions } } },
-    modelVersion: 0, applied: {}, nextInstanceId: ctx.engine.state.fleet.setSizes.get(set.id) ?? 0, sealed: {},
+    modelVersion: 0, applied: {}, sealed: {},
+    // Past the largest instance id in use, whatever ids the configured fleet gave its instances.
+    nextInstanceId: ctx.index.members(set.id).reduce((n, m) => Math.max(n, (Number.parseInt(ctx.index.instanceIdOf(m), 10) || 0) + 1), 0),
   };
 }
 
@@ -292,6 +301,16 @@ function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], machine: {
   });
 }
 
+/** Seals the model's write-only osProfile secrets (adminPassword, customData) out of the document. */
+function sealProfile(ctx: ArmContext, doc: ScaleSetDoc): void {
+  const vmp = doc.properties.virtualMachineProfile;
+  if (!vmp) return;
+  const { props, sealed } = sealOsProfile(ctx.secrets, vmp as Record<string, unknown>);
+  if (!sealed) return;
+  doc.properties.virtualMachineProfile = props as typeof vmp;
+  doc.sealed['$osProfile'] = sealed; // '$' cannot start an extension name
+}
+
 /** Seals protected settings out of the model the document keeps. */
 function sealModel(ctx: ArmContext, doc: ScaleSetDoc, exts: ModelExtension[]): ModelExtension[] {
   return exts.map((e) => {
@@ -301,21 +320,55 @@ function sealModel(ctx: ArmContext, doc: ScaleSetDoc, exts: ModelExtension[]): M
   });
 }
 
-/** Brings one instance's extensions to the set's model; returns the instances that now transition. */
-function applyModel(ctx: ArmContext, _set: ScaleSet, doc: ScaleSetDoc, m: Machine, caller: string): Array<{ machineId: string; artifactKey: string }> {
-  const touched: Array<{ machineId: string; artifactKey: string }> = [];
-  const model = modelExtensions(doc);
+type ModelOp =
+  | { kind: 'remove'; artifactKey: string }
+  | { kind: 'update'; artifactKey: string; spec: ExtensionPatch }
+  | { kind: 'install'; spec: ExtensionSpec }
+  | { kind: 'keep'; artifactKey: string };
+
+/** What bringing one instance to a model would change, extension by extension. */
+function modelOps(ctx: ArmContext, model: readonly ModelExtension[], m: Machine): ModelOp[] {
+  const ops: ModelOp[] = [];
   const wanted = new Set(model.map((e) => e.name.toLowerCase()));
-  for (const inst of instancesOf(ctx, m.id)) if (!wanted.has(inst.name.toLowerCase())) ctx.engine.removeExtension(m.id, inst.artifactKey, caller);
+  for (const inst of instancesOf(ctx, m.id)) if (!wanted.has(inst.name.toLowerCase())) ops.push({ kind: 'remove', artifactKey: inst.artifactKey });
   for (const e of model) {
     const pr = e.properties;
     const have = findByName(ctx, m.id, e.name);
     const spec = { typeHandlerVersion: pr.typeHandlerVersion, autoUpgradeMinorVersion: pr.autoUpgradeMinorVersion ?? false, enableAutomaticUpgrade: pr.enableAutomaticUpgrade ?? false, settings: pr.settings ?? {} };
-    const inst = have
-      ? (have.typeHandlerVersion !== spec.typeHandlerVersion || have.autoUpgradeMinorVersion !== spec.autoUpgradeMinorVersion || have.enableAutomaticUpgrade !== spec.enableAutomaticUpgrade || JSON.stringify(have.settings) !== JSON.stringify(spec.settings)
-        ? ctx.engine.updateExtension(m.id, have.artifactKey, spec, caller)
-        : have)
-      : ctx.engine.installExtension(m.id, { name: e.name, publisher: pr.publisher, type: pr.type, ...spec }, caller);
+    if (!have) ops.push({ kind: 'install', spec: { name: e.name, publisher: pr.publisher, type: pr.type, ...spec } });
+    else if (have.typeHandlerVersion !== spec.typeHandlerVersion || have.autoUpgradeMinorVersion !== spec.autoUpgradeMinorVersion || have.enableAutomaticUpgrade !== spec.enableAutomaticUpgrade || JSON.stringify(have.settings) !== JSON.stringify(spec.settings)) ops.push({ kind: 'update', artifactKey: have.artifactKey, spec });
+    else ops.push({ kind: 'keep', artifactKey: have.artifactKey });
+  }
+  return ops;
+}
+
+/**
+ * Checks, before anything changes, that the engine will take every change a model brings to these
+ * machines: a set-wide change is all or nothing (a 409 for one busy instance changes none).
+ */
+function checkModelOn(ctx: ArmContext, model: readonly ModelExtension[], machines: readonly Machine[]): void {
+  const state = ctx.engine.state;
+  const now = ctx.runtime.clock.now();
+  for (const m of machines) {
+    for (const op of modelOps(ctx, model, m)) {
+      if (op.kind === 'remove') checkRemoveExtension(state, m.id, op.artifactKey);
+      else if (op.kind === 'update') checkUpdate(state, m.id, op.artifactKey, op.spec, now);
+      else if (op.kind === 'install') checkInstall(state, m.id, op.spec, now);
+    }
+  }
+}
+
+/** Brings one instance's extensions to the set's model; returns the instances that now transition. */
+function applyModel(ctx: ArmContext, doc: ScaleSetDoc, m: Machine, caller: string): Array<{ machineId: string; artifactKey: string }> {
+  const touched: Array<{ machineId: string; artifactKey: string }> = [];
+  for (const op of modelOps(ctx, modelExtensions(doc), m)) {
+    if (op.kind === 'remove') {
+      ctx.engine.removeExtension(m.id, op.artifactKey, caller);
+      continue;
+    }
+    const inst = op.kind === 'install' ? ctx.engine.installExtension(m.id, op.spec, caller)
+      : op.kind === 'update' ? ctx.engine.updateExtension(m.id, op.artifactKey, op.spec, caller)
+        : getInstance(ctx.engine.state.fleet, op.artifactKey, m.id)!;
     if (inst.status === 'Transitioning') touched.push({ machineId: m.id, artifactKey: inst.artifactKey });
   }
   doc.applied[ctx.index.instanceIdOf(m)] = doc.modelVersion;
@@ -336,7 +389,7 @@ function addInstances(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, os: Mach
     const stored = ctx.engine.addMachine(m);
     ctx.index.addMachine(stored);
     machines.push(stored);
-    touched.push(...applyModel(ctx, set, doc, stored, caller));
+    touched.push(...applyModel(ctx, doc, stored, caller));
   }
   return { machines, touched };
 }
@@ -363,6 +416,7 @@ function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, p:
   const armId = scaleSetId(p.sub, p.rg, p.name);
   const capacity = body.sku?.capacity ?? 0;
   const doc: ScaleSetDoc = { tags: body.tags ?? {}, sku: { name: body.sku?.name ?? 'Standard_D2s_v5', ...(body.sku?.tier ? { tier: body.sku.tier } : {}), capacity }, properties: body.properties, modelVersion: 1, applied: {}, nextInstanceId: 0, sealed: {} };
+  sealProfile(ctx, doc);
   const sealedExts = sealModel(ctx, doc, exts);
   if (doc.properties.virtualMachineProfile?.extensionProfile) doc.properties.virtualMachineProfile.extensionProfile.extensions = sealedExts;
   const touched = ctx.docs.atomically(() => {
@@ -396,29 +450,35 @@ function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, se
   if (newExts) checkModel(ctx, newExts, { os, region: set.region });
   const capacity = body.sku?.capacity ?? doc.sku.capacity;
   const removing = members.length > capacity ? members.slice(capacity) : [];
+  const updated: ScaleSet = { ...set, upgradePolicy: policy };
+  for (const m of removing) checkRemoveMachine(ctx.engine.state, m.id);
+  if (newExts && policy.mode !== 'Manual') checkModelOn(ctx, newExts, members.slice(0, capacity));
   const touched = ctx.docs.atomically(() => {
     if (body.tags) doc.tags = body.tags;
     if (body.sku) doc.sku = { ...doc.sku, ...body.sku, capacity } as ScaleSetDoc['sku'];
     if (body.properties) {
       const { virtualMachineProfile, ...rest } = body.properties;
       doc.properties = { ...doc.properties, ...rest, upgradePolicy: policy };
-      if (virtualMachineProfile) doc.properties.virtualMachineProfile = { ...doc.properties.virtualMachineProfile, ...virtualMachineProfile, extensionProfile: doc.properties.virtualMachineProfile?.extensionProfile ?? {} };
+      if (virtualMachineProfile) {
+        doc.properties.virtualMachineProfile = { ...doc.properties.virtualMachineProfile, ...virtualMachineProfile, extensionProfile: doc.properties.virtualMachineProfile?.extensionProfile ?? {} };
+        sealProfile(ctx, doc);
+      }
     }
-    ctx.engine.putScaleSet({ ...set, upgradePolicy: policy });
+    ctx.engine.putScaleSet(updated);
     for (const m of removing) {
       ctx.engine.removeMachine(m.id);
       ctx.index.removeMachine(m);
     }
     let t: Array<{ machineId: string; artifactKey: string }> = [];
-    if (newExts) t = changeModelIn(ctx, set, doc, newExts, caller);
-    if (capacity > members.length) t.push(...addInstances(ctx, set, doc, os, capacity - members.length, caller).touched);
+    if (newExts) t = changeModelIn(ctx, updated, doc, newExts, caller);
+    if (capacity > members.length) t.push(...addInstances(ctx, updated, doc, os, capacity - members.length, caller).touched);
     ctx.docs.put(ctx.index.armIdOfSet(set), resourceGroupId(set.subscription, set.resourceGroup), 'scaleSet', doc);
     return t;
   });
   ctx.runtime.kick();
-  const updated = ctx.engine.state.fleet.scaleSets.get(set.id)!;
+  const stored = ctx.engine.state.fleet.scaleSets.get(set.id)!;
   if (touched.length) startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'instances', items: touched }, false);
-  return reply.status(200).send(setView(ctx, updated, touched.length ? 'Updating' : 'Succeeded'));
+  return reply.status(200).send(setView(ctx, stored, touched.length ? 'Updating' : 'Succeeded'));
 }
 
 /** A new extension profile: Automatic and Rolling sets apply it to every instance now, Manual ones on manualupgrade. */
@@ -427,10 +487,11 @@ function changeModelIn(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, exts: M
   doc.properties.virtualMachineProfile = { ...(doc.properties.virtualMachineProfile ?? {}), extensionProfile: { ...(doc.properties.virtualMachineProfile?.extensionProfile ?? {}), extensions: sealed } };
   doc.modelVersion++;
   if (set.upgradePolicy.mode === 'Manual') return [];
-  return ctx.index.members(set.id).flatMap((m) => applyModel(ctx, set, doc, m, caller));
+  return ctx.index.members(set.id).flatMap((m) => applyModel(ctx, doc, m, caller));
 }
 
 function changeModel(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, exts: ModelExtension[], caller: string) {
+  if (set.upgradePolicy.mode !== 'Manual') checkModelOn(ctx, exts, ctx.index.members(set.id));
   const touched = ctx.docs.atomically(() => {
     const t = changeModelIn(ctx, set, doc, exts, caller);
     ctx.docs.put(ctx.index.armIdOfSet(set), resourceGroupId(set.subscription, set.resourceGroup), 'scaleSet', doc);
@@ -450,11 +511,16 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   const body = parseBody(z.object({ properties: jsonObject.optional() }).passthrough(), req.body);
   if (!patch && !body.properties) throw badRequest('InvalidParameter', 'properties: required', 'properties');
   const merged = parseBody(modelExtension, { name: i >= 0 ? exts[i]!.name : name, properties: { ...(patch && i >= 0 ? exts[i]!.properties : {}), ...(body.properties ?? {}) } });
+  // Nothing changed: the model (and every instance's latestModelApplied) stays as it is.
+  if (i >= 0 && JSON.stringify(merged) === JSON.stringify(exts[i])) {
+    reply.status(200);
+    return modelExtensionView(ctx, s.set, exts[i]!);
+  }
   const next = [...exts];
   if (i >= 0) next[i] = merged;
   else next.push(merged);
   const members = ctx.index.members(s.set.id);
-  checkModel(ctx, next, { os: members[0]?.os ?? 'linux', region: s.set.region });
+  checkModel(ctx, next, { os: members[0]?.os ?? osOf(s.doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]), region: s.set.region });
   const touched = changeModel(ctx, s.set, s.doc, next, caller);
   if (touched.length) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, { kind: 'instances', items: touched }, false);
   reply.status(i >= 0 ? 200 : 201);

@@ -12,6 +12,7 @@ import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '../ids.js';
 import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { locationName, parseBody, tags } from '../validation.js';
+import { sealOsProfile } from '../write-only.js';
 
 const subResource = z.object({ id: z.string().min(1) }).passthrough();
 const vmBody = z.object({
@@ -85,7 +86,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
       if (existing.kind !== 'vm') throw conflict('Conflict', `${armId} exists and is not a virtual machine.`);
       if (existing.placement.region.toLowerCase() !== body.location.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the VM is in ${existing.placement.region}).`);
       if ((existing.placement.zone ?? null) !== zone) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");
-      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'virtualMachine', { tags: body.tags ?? {}, properties: stripReadOnly(body.properties) });
+      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'virtualMachine', vmDoc(ctx, body.tags, body.properties));
       return reply.status(200).send(vmView(armId, existing, false));
     }
     let setId: string | null = null;
@@ -109,7 +110,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const stored = ctx.docs.atomically(() => {
       const region = ensureRegion(ctx, body.location, zone ? [zone] : []);
       m.placement = { ...m.placement, region };
-      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'virtualMachine', { tags: body.tags ?? {}, properties: stripReadOnly(body.properties) });
+      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'virtualMachine', vmDoc(ctx, body.tags, body.properties));
       return ctx.engine.addMachine(m);
     });
     ctx.index.addMachine(stored);
@@ -217,6 +218,12 @@ function avsetView(ctx: ArmContext, id: string) {
     ...(doc?.sku ? { sku: doc.sku } : {}),
     properties: { platformUpdateDomainCount: a.updateDomainCount, platformFaultDomainCount: a.faultDomainCount, virtualMachines: vms.map((m) => ({ id: ctx.index.armIdOfMachine(m) })) },
   };
+}
+
+/** The VM's document: read-only properties dropped, write-only secrets sealed. */
+function vmDoc(ctx: ArmContext, tags: Record<string, string> | undefined, props: Record<string, unknown>) {
+  const { props: kept, sealed } = sealOsProfile(ctx.secrets, stripReadOnly(props));
+  return { tags: tags ?? {}, properties: kept, ...(sealed ? { sealedOsProfile: sealed } : {}) };
 }
 
 /** Read-only properties a client may echo back; the server computes them. */
