@@ -72,6 +72,8 @@ const putBody = (flavor: Flavor) => z.object({
   properties: putProps,
 }).passthrough();
 const patchBody = z.object({ tags: tags.optional(), properties: patchProps.optional() }).passthrough();
+// Built once: zod schemas are costly to construct on every request.
+const PUT_BODY = { vm: putBody('vm'), vmssVm: putBody('vmssVm'), arc: putBody('arc') } as const;
 
 export function instancesOf(ctx: ArmContext, machineId: string): ExtensionInstance[] {
   const out: ExtensionInstance[] = [];
@@ -157,7 +159,7 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
     props = b.properties ?? {};
     bodyTags = b.tags;
   } else {
-    const b = parseBody(putBody(t.flavor), req.body);
+    const b = parseBody(PUT_BODY[t.flavor], req.body);
     props = b.properties;
     bodyTags = b.tags;
     location = b.location;

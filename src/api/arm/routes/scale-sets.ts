@@ -62,6 +62,9 @@ const sku = z.object({ name: z.string().optional(), tier: z.string().optional(),
 const putBody = z.object({ location: locationName, tags: tags.optional(), zones: z.array(z.string().regex(/^\d$/, 'expected a zone number such as "1"')).max(3).optional(), sku: sku.optional(), properties: vmssProps.default({}) }).passthrough();
 const patchBody = z.object({ tags: tags.optional(), sku: sku.optional(), properties: vmssProps.optional() }).passthrough();
 
+const manualUpgradeBody = z.object({ instanceIds: z.array(z.string().min(1)).min(1) }).strict();
+const modelExtensionBody = z.object({ properties: jsonObject.optional() }).passthrough();
+
 type ModelExtension = z.infer<typeof modelExtension>;
 
 export interface ScaleSetDoc {
@@ -184,7 +187,7 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
   app.post(`${base}/:name/manualupgrade`, async (req, reply) => {
     const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action');
     const { p, set, doc } = setOf(req);
-    const body = parseBody(z.object({ instanceIds: z.array(z.string().min(1)).min(1) }).strict(), req.body);
+    const body = parseBody(manualUpgradeBody, req.body);
     const members = new Map(ctx.index.members(set.id).map((m) => [ctx.index.instanceIdOf(m), m]));
     const unknown = body.instanceIds.filter((i) => !members.has(i));
     if (unknown.length) throw badRequest('InvalidParameter', `instanceIds: the scale set has no instance ${unknown.map((i) => `'${i}'`).join(', ')}.`, 'instanceIds');
@@ -508,7 +511,7 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   const i = exts.findIndex((e) => e.name.toLowerCase() === name.toLowerCase());
   if (patch && i < 0) throw extensionNotFound(ctx.index.armIdOfSet(s.set), name);
   // The body's shape first (properties must be an object), then the merged extension as a whole.
-  const body = parseBody(z.object({ properties: jsonObject.optional() }).passthrough(), req.body);
+  const body = parseBody(modelExtensionBody, req.body);
   if (!patch && !body.properties) throw badRequest('InvalidParameter', 'properties: required', 'properties');
   const merged = parseBody(modelExtension, { name: i >= 0 ? exts[i]!.name : name, properties: { ...(patch && i >= 0 ? exts[i]!.properties : {}), ...(body.properties ?? {}) } });
   // Nothing changed: the model (and every instance's latestModelApplied) stays as it is.
