@@ -8,6 +8,7 @@ import type { Authenticator, Principal, Role } from './auth.js';
 import { requireRole } from './auth.js';
 import type { Documents } from './documents.js';
 import { badRequest, notFound } from './errors.js';
+import type { ArmError } from './errors.js';
 import type { FleetIndex } from './fleet-index.js';
 import type { Operations, Track } from './operations.js';
 import { setOperationHeaders } from './operations.js';
@@ -62,6 +63,12 @@ export function writer(req: FastifyRequest, action: string, role: Role = 'contri
 export function mustHaveGroup(ctx: ArmContext, sub: string, rg: string): void {
   if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
   if (!ctx.index.hasGroup(sub, rg) && !ctx.docs.get(`/subscriptions/${sub}/resourceGroups/${rg}`)) throw notFound('ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
+}
+
+/** The error for a resource that is not there: the group's or subscription's absence first, as ARM answers. */
+export function resourceMissing(ctx: ArmContext, sub: string, rg: string, type: string, name: string): ArmError {
+  mustHaveGroup(ctx, sub, rg);
+  return notFound('ResourceNotFound', `The Resource '${type}/${name}' under resource group '${rg}' was not found.`);
 }
 
 /** Starts a long-running operation and sets its headers; `location` adds the monitor URL (POST/DELETE). */

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import { compareVersions, majorOf, matchesPrefix } from '../../../model/version.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, nowIso, page, startOperation, writer } from '../context.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { mustHaveGroup, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
+import { badRequest, conflict } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, arcMachineId, keyOf, resourceGroupId } from '../ids.js';
@@ -33,8 +33,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const p = req.params as P;
     const m = ctx.index.machine(arcMachineId(p.sub, p.rg, p.name));
     if (!m || m.kind !== 'arc') {
-      mustHaveGroup(ctx, p.sub, p.rg);
-      throw notFound('ResourceNotFound', `The Resource 'Microsoft.HybridCompute/machines/${p.name}' under resource group '${p.rg}' was not found.`);
+      throw resourceMissing(ctx, p.sub, p.rg, 'Microsoft.HybridCompute/machines', p.name);
     }
     return { p, m, armId: ctx.index.armIdOfMachine(m) };
   };

@@ -14,7 +14,7 @@ import { checkInstall, checkRemoveExtension, checkRemoveMachine, checkUpdate } f
 import type { ExtensionPatch, ExtensionSpec } from '../../../engine/fleet-commands.js';
 import { getInstance } from '../../../engine/state.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, page, startOperation, writer } from '../context.js';
+import { mustHaveGroup, resourceMissing, page, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
@@ -89,8 +89,7 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     const armId = scaleSetId(p.sub, p.rg, p.name);
     const set = ctx.index.scaleSet(armId);
     if (!set) {
-      mustHaveGroup(ctx, p.sub, p.rg);
-      throw notFound('ResourceNotFound', `The Resource 'Microsoft.Compute/virtualMachineScaleSets/${p.name}' under resource group '${p.rg}' was not found.`);
+      throw resourceMissing(ctx, p.sub, p.rg, 'Microsoft.Compute/virtualMachineScaleSets', p.name);
     }
     return { p, armId: ctx.index.armIdOfSet(set), set, doc: docOf(ctx, set) };
   };

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, writer } from '../context.js';
+import { mustHaveGroup, resourceMissing, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
@@ -47,8 +47,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const armId = vmId(p.sub, p.rg, p.name);
     const m = ctx.index.machine(armId);
     if (!m || m.kind !== 'vm') {
-      mustHaveGroup(ctx, p.sub, p.rg);
-      throw notFound('ResourceNotFound', `The Resource 'Microsoft.Compute/virtualMachines/${p.name}' under resource group '${p.rg}' was not found.`);
+      throw resourceMissing(ctx, p.sub, p.rg, 'Microsoft.Compute/virtualMachines', p.name);
     }
     return { p, armId, m };
   };
@@ -172,8 +171,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const p = req.params as P;
     const a = [...ctx.engine.state.fleet.availabilitySets.values()].find((s) => keyOf(availabilitySetId(s.subscription, s.resourceGroup, s.name)) === keyOf(availabilitySetId(p.sub, p.rg, p.name)));
     if (!a) {
-      mustHaveGroup(ctx, p.sub, p.rg);
-      throw notFound('ResourceNotFound', `The Resource 'Microsoft.Compute/availabilitySets/${p.name}' under resource group '${p.rg}' was not found.`);
+      throw resourceMissing(ctx, p.sub, p.rg, 'Microsoft.Compute/availabilitySets', p.name);
     }
     return avsetView(ctx, a.id);
   });
