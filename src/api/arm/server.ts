@@ -14,6 +14,7 @@ import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
 import { registerHybridRoutes } from './routes/hybrid.js';
+import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerOperationRoutes } from './routes/operations.js';
 import { registerPublisherRoutes } from './routes/publisher.js';
 import { registerResourceGroupRoutes } from './routes/resource-groups.js';
@@ -107,6 +108,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   registerVirtualMachineRoutes(app, ctx);
   registerScaleSetRoutes(app, ctx);
   registerHybridRoutes(app, ctx);
+  registerMaintenanceRoutes(app, ctx);
   registerCatalogRoutes(app, ctx);
   registerPublisherRoutes(app, ctx);
   registerFeatureRoutes(app, ctx);

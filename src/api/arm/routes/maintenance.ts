@@ -1,0 +1,286 @@
+/**
+ * Microsoft.Maintenance (azure-api.md §8): maintenance configurations and their assignments to virtual
+ * machines, scale sets and Arc machines. Stored resources with full validation of the window (R70) and of
+ * the per-scope limits (R71); the engine does not consult them yet (docs/api-maintenance.md).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { checkScopeLimits, MAINTENANCE_SCOPES } from '../../../schedule/limits.js';
+import type { MaintenanceScope } from '../../../schedule/limits.js';
+import { DEFAULT_EXPIRATION, parseMaintenanceWindow } from '../../../schedule/window.js';
+import type { ArmContext } from '../context.js';
+import { mustHaveGroup, resourceMissing, writer } from '../context.js';
+import { badRequest, conflict, invalidParameter, notFound } from '../errors.js';
+import type { ArmErrorDetail } from '../errors.js';
+import { RESOURCE_NAME, arcMachineId, keyOf, providerId, resourceGroupId, scaleSetId, vmId } from '../ids.js';
+import { jsonObject, locationName, parseBody, tags } from '../validation.js';
+
+const CONFIG_TYPE = 'Microsoft.Maintenance/maintenanceConfigurations';
+const ASSIGNMENT_TYPE = 'Microsoft.Maintenance/configurationAssignments';
+/** Scopes whose configurations must carry a window (their updates only run inside one). */
+const WINDOW_REQUIRED: ReadonlySet<MaintenanceScope> = new Set(['OSImage', 'Extension', 'InGuestPatch']);
+
+const windowSchema = z.object({
+  startDateTime: z.string(),
+  expirationDateTime: z.string().nullable().optional(),
+  duration: z.string(),
+  timeZone: z.string(),
+  recurEvery: z.string(),
+});
+
+const configProperties = z.object({
+  namespace: z.string().optional(),
+  extensionProperties: z.record(z.string(), z.string()).optional(),
+  maintenanceScope: z.enum(MAINTENANCE_SCOPES),
+  maintenanceWindow: windowSchema.optional(),
+  visibility: z.enum(['Custom', 'Public']).optional(),
+  installPatches: jsonObject.optional(),
+});
+
+const configBody = z.object({ location: locationName, tags: tags.optional(), properties: configProperties });
+const configPatch = z.object({
+  location: locationName.optional(),
+  tags: tags.optional(),
+  properties: z.object({
+    namespace: z.string().optional(),
+    extensionProperties: z.record(z.string(), z.string()).optional(),
+    maintenanceScope: z.enum(MAINTENANCE_SCOPES).optional(),
+    maintenanceWindow: windowSchema.partial().optional(),
+    visibility: z.enum(['Custom', 'Public']).optional(),
+    installPatches: jsonObject.optional(),
+  }).optional(),
+});
+
+const assignmentBody = z.object({
+  location: locationName.optional(),
+  properties: z.object({ maintenanceConfigurationId: z.string().min(1), resourceId: z.string().optional() }),
+});
+
+type ConfigDoc = z.infer<typeof configBody>;
+interface AssignmentDoc { location: string; maintenanceConfigurationId: string; resourceId: string }
+
+/** The resource types configurations can be assigned to. */
+const TARGETS = [
+  { provider: 'Microsoft.Compute', type: 'virtualMachines', kind: 'vm' },
+  { provider: 'Microsoft.Compute', type: 'virtualMachineScaleSets', kind: 'scaleSet' },
+  { provider: 'Microsoft.HybridCompute', type: 'machines', kind: 'arc' },
+] as const;
+type Target = (typeof TARGETS)[number];
+
+const CONFIG_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Maintenance\/maintenanceConfigurations\/([^/]+)\/?$/i;
+
+/**
+ * Validates a configuration body (schema, then the window, then the scope's limits). Throws the ARM error
+ * of the first problem, every problem of the same stage in details.
+ */
+export function validateConfiguration(raw: unknown): ConfigDoc {
+  const body = parseBody(configBody, raw);
+  const { maintenanceScope: scope, maintenanceWindow: spec } = body.properties;
+  if (spec === undefined) {
+    if (WINDOW_REQUIRED.has(scope)) throw invalidParameter('properties.maintenanceWindow', `${scope} configurations need a maintenance window; expected {startDateTime, duration, timeZone, recurEvery}`);
+    return body;
+  }
+  const parsed = parseMaintenanceWindow(spec);
+  if (!parsed.ok) {
+    throw fromDetails(parsed.errors.map((e) => {
+      const target = `properties.maintenanceWindow.${e.field}`;
+      return { code: 'InvalidParameter', target, message: `properties.maintenanceWindow.${e.message}` };
+    }));
+  }
+  const violations = checkScopeLimits(scope, parsed.window);
+  if (violations.length > 0) {
+    throw fromDetails(violations.map((v) => {
+      const target = `properties.maintenanceWindow.${v.field}`;
+      const text = v.message.startsWith(`${v.field}: `) ? v.message.slice(v.field.length + 2) : v.message;
+      return { code: 'InvalidParameter', target, message: `${target}: ${text} (limit ${v.limit} of scope ${v.scope})` };
+    }));
+  }
+  return body;
+}
+
+function fromDetails(details: ArmErrorDetail[]) {
+  const first = details[0]!;
+  return badRequest('InvalidParameter', first.message, first.target, details);
+}
+
+export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  const provider = '/providers/Microsoft.Maintenance/maintenanceConfigurations';
+  const base = `/subscriptions/:sub/resourceGroups/:rg${provider}`;
+
+  const configView = (id: string, d: ConfigDoc) => {
+    const p = d.properties;
+    return {
+      id, name: id.slice(id.lastIndexOf('/') + 1), type: CONFIG_TYPE, location: d.location, tags: d.tags ?? {},
+      properties: {
+        namespace: p.namespace ?? 'Microsoft.Maintenance',
+        extensionProperties: p.extensionProperties ?? {},
+        maintenanceScope: p.maintenanceScope,
+        ...(p.maintenanceWindow ? { maintenanceWindow: { ...p.maintenanceWindow, expirationDateTime: p.maintenanceWindow.expirationDateTime || DEFAULT_EXPIRATION } } : {}),
+        visibility: p.visibility ?? 'Custom',
+        ...(p.installPatches ? { installPatches: p.installPatches } : {}),
+      },
+    };
+  };
+
+  const configOf = (req: FastifyRequest) => {
+    const p = req.params as { sub: string; rg: string; name: string };
+    const id = providerId(p.sub, p.rg, 'Microsoft.Maintenance', 'maintenanceConfigurations', p.name);
+    const doc = ctx.docs.get<ConfigDoc>(id);
+    return { p, id, doc: doc?.kind === 'maintenanceConfiguration' ? doc : undefined };
+  };
+
+  /** Assignments that point at a configuration, whose resource still exists (stale ones are dropped). */
+  const assignmentsOf = (configId: string) => {
+    const out: string[] = [];
+    for (const a of ctx.docs.ofKind<AssignmentDoc>('configurationAssignment')) {
+      if (keyOf(a.body.maintenanceConfigurationId) !== keyOf(configId)) continue;
+      if (ctx.index.machine(a.body.resourceId) || ctx.index.scaleSet(a.body.resourceId)) out.push(a.id);
+      else ctx.docs.delete(a.id);
+    }
+    return out;
+  };
+
+  const write = (req: FastifyRequest, id: string, body: ConfigDoc, existing: { id: string; body: ConfigDoc } | undefined) => {
+    const p = req.params as { sub: string; rg: string };
+    if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) {
+      throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the configuration is in ${existing.body.location}).`);
+    }
+    const stored: ConfigDoc = { location: body.location, tags: body.tags ?? {}, properties: body.properties };
+    const docId = existing?.id ?? id;
+    ctx.docs.put(docId, resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration', stored);
+    return configView(docId, stored);
+  };
+
+  app.put(`${base}/:name`, async (req, reply) => {
+    writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/write');
+    const { p, id, doc } = configOf(req);
+    mustHaveGroup(ctx, p.sub, p.rg);
+    if (!RESOURCE_NAME.test(p.name)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid maintenance configuration name (letters, digits, '-', '_' and '.', up to 64 characters).`, 'resourceName');
+    const body = validateConfiguration(req.body);
+    return reply.status(doc ? 200 : 201).send(write(req, id, body, doc));
+  });
+
+  app.patch(`${base}/:name`, async (req) => {
+    writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/write');
+    const { p, id, doc } = configOf(req);
+    if (!doc) throw resourceMissing(ctx, p.sub, p.rg, CONFIG_TYPE, p.name);
+    const patch = parseBody(configPatch, req.body);
+    const old = doc.body;
+    const { maintenanceWindow: windowPatch, ...propsPatch } = patch.properties ?? {};
+    const merged = {
+      location: patch.location ?? old.location,
+      tags: patch.tags ?? old.tags ?? {},
+      properties: {
+        ...old.properties,
+        ...propsPatch,
+        ...(windowPatch || old.properties.maintenanceWindow ? { maintenanceWindow: { ...old.properties.maintenanceWindow, ...windowPatch } } : {}),
+      },
+    };
+    return write(req, id, validateConfiguration(merged), doc);
+  });
+
+  app.get(`${base}/:name`, async (req) => {
+    const { p, doc } = configOf(req);
+    if (!doc) throw resourceMissing(ctx, p.sub, p.rg, CONFIG_TYPE, p.name);
+    return configView(doc.id, doc.body);
+  });
+
+  app.delete(`${base}/:name`, async (req, reply) => {
+    writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/delete');
+    const { p, doc } = configOf(req);
+    mustHaveGroup(ctx, p.sub, p.rg);
+    if (!doc) return reply.status(204).send();
+    const inUse = assignmentsOf(doc.id);
+    if (inUse.length > 0) {
+      const shown = inUse.slice(0, 5).join(', ') + (inUse.length > 5 ? ` and ${inUse.length - 5} more` : '');
+      throw conflict('MaintenanceConfigurationInUse', `Maintenance configuration '${p.name}' is assigned to ${inUse.length} resource(s); delete the assignments first: ${shown}.`);
+    }
+    ctx.docs.delete(doc.id);
+    return reply.status(200).send(configView(doc.id, doc.body));
+  });
+
+  app.get(base, async (req) => {
+    const p = req.params as { sub: string; rg: string };
+    mustHaveGroup(ctx, p.sub, p.rg);
+    return { value: ctx.docs.children<ConfigDoc>(resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration').map((d) => configView(d.id, d.body)) };
+  });
+
+  app.get(`/subscriptions/:sub${provider}`, async (req) => {
+    const { sub } = req.params as { sub: string };
+    if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
+    const prefix = keyOf(`/subscriptions/${sub}`) + '/';
+    return { value: ctx.docs.ofKind<ConfigDoc>('maintenanceConfiguration').filter((d) => keyOf(d.id).startsWith(prefix)).map((d) => configView(d.id, d.body)) };
+  });
+
+  // Configuration assignments on a resource.
+  const assignmentView = (id: string, d: AssignmentDoc) => ({
+    id, name: id.slice(id.lastIndexOf('/') + 1), type: ASSIGNMENT_TYPE, location: d.location,
+    properties: { maintenanceConfigurationId: d.maintenanceConfigurationId, resourceId: d.resourceId },
+  });
+
+  for (const t of TARGETS) {
+    const path = `/subscriptions/:sub/resourceGroups/:rg/providers/${t.provider}/${t.type}/:resourceName/providers/Microsoft.Maintenance/configurationAssignments`;
+    type AP = { sub: string; rg: string; resourceName: string; name?: string };
+
+    /** The resource's ARM id (its stored casing) and location; 404 when it does not exist. */
+    const resourceOf = (req: FastifyRequest, target: Target) => {
+      const p = req.params as AP;
+      if (target.kind === 'scaleSet') {
+        const s = ctx.index.scaleSet(scaleSetId(p.sub, p.rg, p.resourceName));
+        if (!s) throw resourceMissing(ctx, p.sub, p.rg, `${target.provider}/${target.type}`, p.resourceName);
+        return { p, resourceId: ctx.index.armIdOfSet(s), location: s.region };
+      }
+      const m = ctx.index.machine(target.kind === 'arc' ? arcMachineId(p.sub, p.rg, p.resourceName) : vmId(p.sub, p.rg, p.resourceName));
+      if (!m || (target.kind === 'arc') !== (m.kind === 'arc')) throw resourceMissing(ctx, p.sub, p.rg, `${target.provider}/${target.type}`, p.resourceName);
+      return { p, resourceId: ctx.index.armIdOfMachine(m), location: m.placement.region };
+    };
+    const assignmentId = (resourceId: string, name: string) => `${resourceId}/providers/Microsoft.Maintenance/configurationAssignments/${name}`;
+    const assignmentOf = (resourceId: string, name: string) => {
+      const d = ctx.docs.get<AssignmentDoc>(assignmentId(resourceId, name));
+      return d?.kind === 'configurationAssignment' ? d : undefined;
+    };
+
+    app.put(`${path}/:name`, async (req, reply) => {
+      writer(req, 'Microsoft.Maintenance/configurationAssignments/write');
+      const { p, resourceId, location } = resourceOf(req, t);
+      if (!RESOURCE_NAME.test(p.name!)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid configuration assignment name (letters, digits, '-', '_' and '.', up to 64 characters).`, 'configurationAssignmentName');
+      const body = parseBody(assignmentBody, req.body);
+      const target = 'properties.maintenanceConfigurationId';
+      const cfgId = body.properties.maintenanceConfigurationId;
+      const cfg = CONFIG_ID.test(cfgId) ? ctx.docs.get<ConfigDoc>(cfgId) : undefined;
+      if (!cfg || cfg.kind !== 'maintenanceConfiguration') {
+        throw invalidParameter(target, `maintenance configuration '${cfgId}' does not exist; expected the id of an existing configuration (/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Maintenance/maintenanceConfigurations/{name})`);
+      }
+      const scope = cfg.body.properties.maintenanceScope;
+      if (scope === 'OSImage' && t.kind !== 'scaleSet') {
+        throw invalidParameter(target, `an OSImage configuration can only be assigned to a virtual machine scale set, not to ${t.provider}/${t.type}`);
+      }
+      const existing = assignmentOf(resourceId, p.name!);
+      const id = existing?.id ?? assignmentId(resourceId, p.name!);
+      const stored: AssignmentDoc = { location: body.location ?? location, maintenanceConfigurationId: cfg.id, resourceId };
+      ctx.docs.put(id, resourceId, 'configurationAssignment', stored);
+      return reply.status(existing ? 200 : 201).send(assignmentView(id, stored));
+    });
+
+    app.get(`${path}/:name`, async (req) => {
+      const { p, resourceId } = resourceOf(req, t);
+      const d = assignmentOf(resourceId, p.name!);
+      if (!d) throw notFound('ResourceNotFound', `The configuration assignment '${p.name}' of '${resourceId}' was not found.`);
+      return assignmentView(d.id, d.body);
+    });
+
+    app.delete(`${path}/:name`, async (req, reply) => {
+      writer(req, 'Microsoft.Maintenance/configurationAssignments/delete');
+      const { p, resourceId } = resourceOf(req, t);
+      const d = assignmentOf(resourceId, p.name!);
+      if (!d) return reply.status(204).send();
+      ctx.docs.delete(d.id);
+      return reply.status(200).send(assignmentView(d.id, d.body));
+    });
+
+    app.get(path, async (req) => {
+      const { resourceId } = resourceOf(req, t);
+      return { value: ctx.docs.children<AssignmentDoc>(resourceId, 'configurationAssignment').map((d) => assignmentView(d.id, d.body)) };
+    });
+  }
+}
