@@ -26,7 +26,10 @@ export async function startTestServer(opts: Partial<ServeConfig> & { simulatedFa
   const dir = mkdtempSync(join(tmpdir(), 'phasewise-api-'));
   const { simulatedFailures, ...rest } = opts;
   const config = configSchema.parse({
-    host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', retryAfterSeconds: 0, clockFactor: 20_000,
+    host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', retryAfterSeconds: 0,
+    // Fast enough to finish rollouts in seconds, slow enough that a stalled event loop (a slow fsync under a
+    // loaded suite) does not jump simulated time past the 90-minute install timeout.
+    clockFactor: 2_000,
     subscriptions: ['sub1'],
     tls: { cert: CERT, key: KEY },
     tokens: [
