@@ -39,6 +39,10 @@ export interface Changes {
   instancesRemoved: ExtensionInstance[];
   /** The enrolled subscriptions (R7) changed. */
   enrollment: boolean;
+  /** Maintenance configurations written or deleted, by id. */
+  maintenanceConfigs: Set<string>;
+  /** Targets whose assigned configurations changed. */
+  maintenanceTargets: Set<string>;
 }
 
 export interface TickContext {
@@ -61,6 +65,7 @@ function emptyChanges(): Changes {
     instances: new Set(), rollouts: new Set(), phases: new Set(), created: [], units: new Set(), regions: new Set(), gateRuns: new Set(),
     attempts: new Set(), timersAdded: [], timersFired: [], answered: [], health: new Set(), catalog: false,
     fleetRegions: new Set(), scaleSets: new Set(), availabilitySets: new Set(), machinesAdded: [], machinesRemoved: [], instancesRemoved: [], enrollment: false,
+    maintenanceConfigs: new Set(), maintenanceTargets: new Set(),
   };
 }
 

@@ -26,6 +26,8 @@ import { checkRolloutDone, openPhase, tryStartBatch, wakeForRetry } from './prog
 import type { RolloutSettings } from './rollouts.js';
 import { createRollout, startAutomatic } from './rollouts.js';
 import type { EngineState, RolloutState } from './state.js';
+import type { MaintenanceConfigSpec } from '../model/maintenance.js';
+import { applyAssignment, applyDeleteMaintenanceConfig, applyMaintenanceConfig, checkAssignment, checkMaintenanceConfig } from './maintenance-commands.js';
 import { getInstance } from './state.js';
 
 export type { RolloutRequest, RolloutSettings } from './rollouts.js';
@@ -228,6 +230,29 @@ export class Engine {
     checkEnrollment(subscription, enrolled);
     if (this.state.enrolledSubscriptions.has(subscription) === enrolled) return [];
     return this.run((ctx) => applyEnrollment(ctx, this.opts, subscription, enrolled, caller));
+  }
+
+  // ---- maintenance (R70–R73) -------------------------------------------------------------------
+
+  /** Creates or replaces a maintenance configuration; units waiting for a window look again. */
+  putMaintenanceConfiguration(spec: MaintenanceConfigSpec, caller: string): void {
+    const config = checkMaintenanceConfig(spec);
+    this.run((ctx) => applyMaintenanceConfig(ctx, config, caller));
+  }
+
+  /** Deletes a configuration and its assignments; what it confined is free to go. */
+  deleteMaintenanceConfiguration(id: string, caller: string): void {
+    this.run((ctx) => applyDeleteMaintenanceConfig(ctx, id, caller));
+  }
+
+  /** Confines the automatic upgrades of a machine or set (all its instances) to a configuration's windows. */
+  assignMaintenance(target: string, configId: string, caller: string): void {
+    checkAssignment(this.state, target, configId);
+    this.run((ctx) => applyAssignment(ctx, target, configId, true, caller));
+  }
+
+  unassignMaintenance(target: string, configId: string, caller: string): void {
+    this.run((ctx) => applyAssignment(ctx, target, configId, false, caller));
   }
 
   cancelRollout(rolloutId: string, reason: string): void {

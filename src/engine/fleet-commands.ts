@@ -235,6 +235,12 @@ export function applyRemoveSet(ctx: TickContext, kind: 'scaleSet' | 'availabilit
   fleet.setSizes.delete(id);
   fleet.setUnhealthy.delete(id);
   (kind === 'scaleSet' ? ctx.changes?.scaleSets : ctx.changes?.availabilitySets)?.add(id);
+  dropAssignments(ctx, id);
+}
+
+/** A deleted machine or set takes its maintenance assignments with it. */
+function dropAssignments(ctx: TickContext, target: string): void {
+  if (ctx.state.maintenance.assignments.delete(target)) ctx.changes?.maintenanceTargets.add(target);
 }
 
 // ---- machines ---------------------------------------------------------------------------------------
@@ -336,6 +342,7 @@ export function applyRemoveMachine(ctx: TickContext, m: Machine): void {
   const state = ctx.state;
   const fleet = state.fleet;
   const instances = instancesOn(state, m.id);
+  dropAssignments(ctx, m.id);
   for (const inst of instances) settleRollouts(ctx, inst, MACHINE_DELETED);
   for (const inst of instances) dropInstance(ctx, inst);
   for (const [ref, key] of [...state.installing]) {

@@ -21,6 +21,7 @@ import { changed, emit, schedule } from './context.js';
 import type { GateVerdict } from './gates.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { settledByRemoval, skipInstance, skipReason, startUpgrade } from './instances.js';
+import { recordBypass, waitForWindow, windowGate } from './windows.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from './state.js';
 import type { ExtensionInstance } from '../model/artifact.js';
 
@@ -76,7 +77,7 @@ export function zoneKey(u: UnitState): string {
 export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   changed.unit(ctx, u);
   if (r.status !== 'running' || u.inflight || u.status === 'waiting') return;
-  if (u.status === 'paused' || u.status === 'held' || u.status === 'stopped') return; // a timer wakes these
+  if (u.status === 'paused' || u.status === 'held' || u.status === 'stopped' || u.status === 'window') return; // a timer wakes these
   const rs = r.regions.get(u.region)!;
   const limits = u.plan.limits;
   for (;;) {
@@ -87,6 +88,11 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       return;
     }
     if (!gateRunOpen(ctx, r, u)) return;
+    const window = windowGate(ctx, r, u, planned ? planned.machineIds : u.retryReady);
+    if (!window.start) {
+      waitForWindow(ctx, r, u, window);
+      return;
+    }
     if (!r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId) {
       const verdict = preBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent);
       if (!verdict.pass) {
@@ -114,6 +120,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       else toStart.push(inst!);
     }
     if (toStart.length === 0) continue;
+    if (window.bypassed) recordBypass(ctx, r, u, run.id, window.bypassed);
     startRun(ctx, r, u, rs, run, toStart, planned ? explainBatch(u.plan, planned) : 'retry of instances rolled back earlier (R30)');
     return;
   }
@@ -124,6 +131,7 @@ function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionSta
   run.unsettled = toStart.length;
   u.inflight = run;
   u.status = 'running';
+  u.windowOpensAt = undefined;
   rs.inflight++;
   rs.inflightByZone.set(zoneKey(u), (rs.inflightByZone.get(zoneKey(u)) ?? 0) + 1);
   if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, (ctx.state.setInflight.get(u.plan.setId) ?? 0) + 1);
@@ -295,13 +303,15 @@ function wakeSetWaiters(ctx: TickContext, setId: string): void {
   }
 }
 
-/** A timer woke a paused, held or stopped unit. */
+/** A timer woke a paused, held, stopped or window-waiting unit. */
 export function resumeUnit(ctx: TickContext, r: RolloutState, u: UnitState): void {
   changed.unit(ctx, u);
   changed.region(ctx, r.regions.get(u.region)!);
-  if (u.status !== 'paused' && u.status !== 'held' && u.status !== 'stopped') return;
+  if (u.status !== 'paused' && u.status !== 'held' && u.status !== 'stopped' && u.status !== 'window') return;
+  if (u.status === 'window' && u.windowOpensAt != null && ctx.now < u.windowOpensAt) return; // an older timer
   if (u.status === 'stopped' && !u.passDone) r.regions.get(u.region)!.openUnits++;
   u.status = 'ready';
+  u.windowOpensAt = undefined;
   tryStartBatch(ctx, r, u);
 }
 

@@ -16,6 +16,7 @@ import { changed, emit } from './context.js';
 import { openPhase } from './progress.js';
 import type { GateRun, RegionState, RolloutState, UnitState } from './state.js';
 import { instanceRef, machineContext } from './state.js';
+import { scopeOf, windowKeyOf, windowsOfKey } from '../model/maintenance.js';
 
 /** Engine-wide settings rollouts are created with. */
 export interface RolloutSettings {
@@ -105,6 +106,9 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
     setSizes: fleet.setSizes,
     unhealthy: fleet.unhealthy,
     ...(settings.canaryRegions ? { canaryRegions: settings.canaryRegions } : {}),
+    startMs: ctx.now,
+    // Manual upgrades are not confined to windows (R6): only automatic rollouts plan around them.
+    ...(ctx.state.maintenance.assignments.size > 0 && profile.name !== 'manual' ? { windows: planWindows(ctx, req) } : {}),
   });
   const r = newRolloutState(id, key, req, plan, ctx.now, machines.length);
   ctx.state.rollouts.set(id, r);
@@ -122,6 +126,12 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
   });
   openPhase(ctx, r, 0);
   return r;
+}
+
+function planWindows(ctx: TickContext, req: RolloutRequest) {
+  const m = ctx.state.maintenance;
+  const scope = scopeOf(req.artifact);
+  return { keyOf: (machine: Machine) => windowKeyOf(m, scope, machine), unionOf: (key: string) => windowsOfKey(m, key) };
 }
 
 export function newRolloutState(id: string, key: string, req: RolloutRequest, plan: RolloutState['plan'], now: number, eligible: number): RolloutState {

@@ -6,6 +6,8 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
 import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
 import type { HealthSignals } from '../model/health.js';
+import type { MaintenanceState } from '../model/maintenance.js';
+import { emptyMaintenance } from '../model/maintenance.js';
 import { isMachineHealthy } from '../model/health.js';
 import type { Plan, PlanUnit } from '../planner/types.js';
 import { TimeHeap } from '../util/heap.js';
@@ -100,7 +102,8 @@ export interface AttemptState {
   dueAtMs: number | null;
 }
 
-export type UnitStatus = 'waiting' | 'ready' | 'running' | 'paused' | 'held' | 'stopped' | 'blocked' | 'done';
+/** `window`: the next batch waits for a maintenance window (R70); a timer or a configuration change wakes it. */
+export type UnitStatus = 'waiting' | 'ready' | 'running' | 'paused' | 'held' | 'stopped' | 'blocked' | 'window' | 'done';
 
 export interface BatchRun {
   id: string;
@@ -138,6 +141,8 @@ export interface UnitState {
   waveSettled: boolean;
   retryReady: string[];
   retryBatches: number;
+  /** While status is `window`: the slot it waits for (null: none in sight). Not stored: a restart re-evaluates. */
+  windowOpensAt?: number | null;
 }
 
 export interface RegionState {
@@ -254,6 +259,7 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     pendingActions: new Map(),
     installing: new Map(),
     enrolledSubscriptions: new Set(),
+    maintenance: emptyMaintenance(),
     healthWaiters: new Map(),
     setInflight: new Map(),
     setWaiters: new Map(),
@@ -277,6 +283,8 @@ export interface EngineState {
   installing: Map<string, string>;
   /** R7: subscriptions whose scale sets upgrade extensions with `autoUpgradeMinorVersion` automatically. */
   enrolledSubscriptions: Set<string>;
+  /** Maintenance configurations and their assignments (R70–R73). */
+  maintenance: MaintenanceState;
   /** Attempts waiting for a health verdict, by machine (R21). */
   healthWaiters: Map<string, Array<{ rolloutId: string }>>;
   /** In-flight batches per set across every rollout: all machines of a set are never upgraded at once. */

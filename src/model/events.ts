@@ -47,7 +47,9 @@ export type EventBody =
   | ({ type: 'instance.retry.scheduled'; at: string; reason: string } & InstanceIds)
   | ({ type: 'instance.skipped'; reason: string } & InstanceIds)
   | Each<'gate.held' | 'gate.breached' | 'gate.cleared', GateFields>
-  | { type: 'window.waiting'; rolloutId: string; scope: BatchScope; opensAt: string }
+  | { type: 'window.waiting'; rolloutId: string; scope: BatchScope; opensAt: string | null; configurations: string[]; reason: string }
+  | { type: 'window.bypassed'; rolloutId: string; batchId: string; scope: BatchScope; configurations: string[]; reason: string }
+  | { type: 'maintenance.changed'; configuration: string; targets: string[]; action: 'put' | 'delete' | 'assign' | 'unassign'; caller: string }
   | Each<'rollout.paused' | 'rollout.stopped' | 'rollout.completed' | 'rollout.cancelled' | 'rollout.resumed', { rolloutId: string; reason: string }>
   | { type: 'autoUpgrade.changed'; machineId: string; artifactKey: string; enabled: boolean; caller: string }
   | Each<'instance.install.started' | 'instance.install.succeeded' | 'instance.install.failed', InstallFields>

@@ -9,6 +9,8 @@ import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
 import type { Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
+import type { PlanWindows } from './windows.js';
+import { expectedBatchMs, timeline } from './windows.js';
 
 export interface PlanInput {
   rolloutId: string;
@@ -24,11 +26,15 @@ export interface PlanInput {
   unhealthy?: ReadonlySet<string>;
   canaryRegions?: string[];
   standaloneBatchPercent?: number;
+  /** When the rollout starts (epoch ms); 0 when unknown. Windows are placed from it. */
+  startMs?: number;
+  /** Maintenance windows confining the machines' upgrades (R70); absent when none are assigned. */
+  windows?: PlanWindows;
 }
 
 export function planRollout(input: PlanInput): Plan {
   const pairs = symmetricPairs(input.regions);
-  const byRegion = groupMachines(input.machines, input.scaleSets);
+  const byRegion = groupMachines(input.machines, input.scaleSets, input.windows ? (m) => input.windows!.keyOf(m) : undefined);
   const loads = [...byRegion].map(([region, waves]) => ({ region, pair: pairs.get(region) ?? null, machines: countMachines(waves) }));
   const choices = planPhases(loads, { canary: input.profile.canary, canaryRegions: input.canaryRegions ?? [], growth: input.profile.phaseGrowth, canaryMinMachines: input.profile.canaryMinMachines });
 
@@ -68,10 +74,7 @@ export function planRollout(input: PlanInput): Plan {
 /** A wave lasts as long as its slowest unit; a unit runs its batches one after another. */
 function estimateWave(w: PlanWave, profile: RolloutProfile): number {
   let longest = 0;
-  for (const u of w.units) {
-    const perBatch = profile.expectedUpgradeMs + u.limits.healthWindowMs + u.limits.pauseBetweenBatchesMs;
-    longest = Math.max(longest, u.batches.length * perBatch);
-  }
+  for (const u of w.units) longest = Math.max(longest, u.batches.length * expectedBatchMs(profile, u.limits));
   return longest;
 }
 
@@ -96,16 +99,22 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
       bake = fit;
     }
   }
-  let t = 0;
-  phases.forEach((p, i) => {
-    p.estimatedStartMs = t;
-    p.bakeAfterMs = i < phases.length - 1 ? bake : 0;
-    t += p.estimatedMs + p.bakeAfterMs;
-  });
-  const totalMs = t;
-  const fitsBound = totalMs + retryAllowanceMs <= profile.boundMs;
-  if (!fitsBound) notes.push(`estimated ${hours(totalMs + retryAllowanceMs) / 24} days including one retry: over the ${profile.name} bound of ${hours(profile.boundMs) / 24} days (R40)`);
-  return { totalMs, boundMs: profile.boundMs, fitsBound, retryAllowanceMs, notes };
+  const startMs = input.startMs ?? 0;
+  const windowed = input.windows !== undefined && phases.some((p) => p.regions.some((r) => r.waves.some((w) => w.units.some((u) => u.windowKey !== undefined))));
+  let line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined);
+  // Waiting for windows stretches the work: shorten the bakes further while that helps (R40).
+  for (let round = 0; windowed && round < 4 && gaps > 0 && bake > 0 && line.totalMs + retryAllowanceMs > profile.boundMs; round++) {
+    const before = bake;
+    bake = Math.max(0, bake - Math.ceil((line.totalMs + retryAllowanceMs - profile.boundMs) / gaps));
+    line = timeline(phases, profile, bake, startMs, input.windows);
+    notes.push(`maintenance windows stretch the work: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R70)`);
+  }
+  const totalMs = line.totalMs;
+  const fitsBound = totalMs + retryAllowanceMs <= profile.boundMs && line.unschedulable === 0;
+  if (line.windowedBatches > 0) notes.push(`${line.windowedBatches} batches run only inside maintenance windows (R70); each starts only if ${hours(2 * profile.actionTimeoutMs)} h for the upgrade and a rollback plus its health wait fit before its window closes`);
+  if (line.unschedulable > 0) notes.push(`${line.unschedulable} units can never run: none of their maintenance windows is long enough for a batch before it expires (R70)`);
+  if (totalMs + retryAllowanceMs > profile.boundMs) notes.push(`estimated ${hours(totalMs + retryAllowanceMs) / 24} days including one retry: over the ${profile.name} bound of ${hours(profile.boundMs) / 24} days (R40)`);
+  return { startMs, totalMs, boundMs: profile.boundMs, fitsBound, retryAllowanceMs, notes, ...(line.windowedBatches > 0 ? { windowedBatches: line.windowedBatches } : {}) };
 }
 
 function hours(ms: number): number {

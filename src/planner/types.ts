@@ -26,6 +26,17 @@ export interface PlanBatch {
   index: number;
   updateDomain: number | null;
   machineIds: string[];
+  /**
+   * Only in units confined to maintenance windows (R70): offsets from the rollout's start of when the
+   * batch is expected to start and of the window instance it is expected to run in.
+   */
+  window?: PlanBatchWindow;
+}
+
+export interface PlanBatchWindow {
+  startMs: number;
+  opensMs: number;
+  closesMs: number;
 }
 
 export interface PlanUnit {
@@ -41,6 +52,10 @@ export interface PlanUnit {
   limits: UnitLimits;
   batches: PlanBatch[];
   reason: string;
+  /** The maintenance configurations confining the unit's machines (`windowKeyOf`); absent when none. */
+  windowKey?: string;
+  /** True when no window of the unit is long enough for a batch before its configurations expire. */
+  unschedulable?: boolean;
 }
 
 export interface PlanWave {
@@ -71,11 +86,15 @@ export interface PlanPhase {
 }
 
 export interface PlanEstimate {
+  /** The instant the plan was made for (epoch ms); windows are placed from it. */
+  startMs: number;
   totalMs: number;
   boundMs: number;
   fitsBound: boolean;
   retryAllowanceMs: number;
   notes: string[];
+  /** Batches expected to wait for a maintenance window (R70). */
+  windowedBatches?: number;
 }
 
 export interface Plan {

@@ -35,13 +35,18 @@ export interface UnitGroup {
   hasVm: boolean;
   /** Machine ids per update domain (-1 for none), in input order. */
   uds: Map<number, string[]>;
+  /** The maintenance configurations confining every machine of the group; '' when none. */
+  windowKey: string;
 }
 
 /** Region → wave key → unit key → machines by update domain. */
 export type RegionGroups = Map<string, Map<string, Map<string, UnitGroup>>>;
 
-/** Groups machines in one pass; machines keep their input order within an update domain. */
-export function groupMachines(machines: readonly Machine[], scaleSets: UnitContext['scaleSets']): RegionGroups {
+/**
+ * Groups machines in one pass; machines keep their input order within an update domain. With `windowKeyOf`,
+ * machines confined to different maintenance windows (R70) go in different units.
+ */
+export function groupMachines(machines: readonly Machine[], scaleSets: UnitContext['scaleSets'], windowKeyOf?: (m: Machine) => string): RegionGroups {
   const regions: RegionGroups = new Map();
   // Interned group keys: no string is built per machine.
   const keys = new Map<string, string>();
@@ -50,6 +55,15 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     if (k === undefined) keys.set(sub, (k = `standalone:${sub}`));
     return k;
   };
+  // Window keys are long (configuration ids): units name them by a short number.
+  const windowNumbers = new Map<string, number>();
+  const windowed = (unitKey: string, m: Machine) => {
+    const wk = windowKeyOf!(m);
+    if (wk === '') return unitKey;
+    let n = windowNumbers.get(wk);
+    if (n === undefined) windowNumbers.set(wk, (n = windowNumbers.size + 1));
+    return `${unitKey}#w${n}`;
+  };
   const crossZoneSets = new Set<string>();
   for (const [id, ss] of scaleSets) if (ss.upgradePolicy.rollingUpgradePolicy.enableCrossZoneUpgrade) crossZoneSets.add(id);
   for (const m of machines) {
@@ -57,11 +71,12 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     let waves = regions.get(p.region);
     if (!waves) regions.set(p.region, (waves = new Map()));
     const waveKey = p.setId !== null && crossZoneSets.has(p.setId) ? CROSS_ZONE : (p.zone ?? NO_ZONE);
-    const unitKey = p.setId ?? groupKey(p.subscription);
+    const plainKey = p.setId ?? groupKey(p.subscription);
+    const unitKey = windowKeyOf ? windowed(plainKey, m) : plainKey;
     let units = waves.get(waveKey);
     if (!units) waves.set(waveKey, (units = new Map()));
     let group = units.get(unitKey);
-    if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: new Map() }));
+    if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: new Map(), windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
     group.size++;
     if (m.kind !== 'arc') group.hasVm = true;
     const ud = p.updateDomain ?? -1;
@@ -140,6 +155,7 @@ function planUnit(unitKey: string, group: UnitGroup, zone: string | null, crossZ
     limits,
     batches,
     reason: unitReason(kind, p.setId, p.subscription, setSize, group.size),
+    ...(group.windowKey !== '' ? { windowKey: group.windowKey } : {}),
   };
 }
 

@@ -5,6 +5,8 @@
  */
 import type Database from 'better-sqlite3';
 import { Catalog } from '../../catalog/catalog.js';
+import type { MaintenanceConfigSpec } from '../../model/maintenance.js';
+import { maintenanceConfig } from '../../model/maintenance.js';
 import type { DriverAction } from '../../engine/driver.js';
 import { zoneKey } from '../../engine/progress.js';
 import { newRolloutState } from '../../engine/rollouts.js';
@@ -30,6 +32,16 @@ export function loadState(db: Database.Database): EngineState {
   const enrollment = db.prepare("SELECT value FROM meta WHERE key = 'enrollment'").get() as { value: string } | undefined;
   for (const sub of JSON.parse(enrollment?.value ?? '[]') as string[]) state.enrolledSubscriptions.add(sub);
   state.marks = c.marks ?? {};
+  for (const row of all(db, 'SELECT body FROM maintenance_configs')) {
+    const c = maintenanceConfig(JSON.parse(row.body as string) as MaintenanceConfigSpec);
+    state.maintenance.configs.set(c.id, c);
+  }
+  for (const row of all(db, 'SELECT target, config_id FROM maintenance_assignments')) {
+    const target = row.target as string;
+    let ids = state.maintenance.assignments.get(target);
+    if (!ids) state.maintenance.assignments.set(target, (ids = new Set()));
+    ids.add(row.config_id as string);
+  }
   for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
   const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
   for (const t of timers) state.timers.push({ id: Number(t.id), at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token: JSON.parse(t.token as string) as string | number });

@@ -88,6 +88,10 @@ export function statements(db: Database.Database) {
     answerAction: p('UPDATE actions SET answered_at = ?, ok = ? WHERE key = ?'),
     putEnrollment: p("INSERT INTO meta (key, value) VALUES ('enrollment', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     pendingActions: p('SELECT body FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key'),
+    putMaintenanceConfig: p('INSERT INTO maintenance_configs VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body'),
+    deleteMaintenanceConfig: p('DELETE FROM maintenance_configs WHERE id = ?'),
+    clearAssignments: p('DELETE FROM maintenance_assignments WHERE target = ?'),
+    putAssignment: p('INSERT INTO maintenance_assignments VALUES (?, ?)'),
     putEvent: p('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)'),
     eventsAfter: p('SELECT body FROM events WHERE seq > ? ORDER BY seq'),
   };

@@ -84,6 +84,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE rollouts ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 3,
+    description: 'maintenance configurations and their assignments to machines and sets (R70-R73)',
+    sql: `
+      CREATE TABLE maintenance_configs (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE maintenance_assignments (target TEXT NOT NULL, config_id TEXT NOT NULL, PRIMARY KEY (target, config_id)) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -72,6 +72,7 @@ export class SqliteStore implements Store {
       for (const t of state.timers.toArray()) st.putTimer.run(...encode.timer(t));
       this.writeMeta(state);
       st.putEnrollment.run(JSON.stringify([...state.enrolledSubscriptions]));
+      this.writeMaintenance(state, state.maintenance.configs.keys(), state.maintenance.assignments.keys());
       st.putMeta.run('imported', new Date(0).toISOString());
     });
   }
@@ -174,6 +175,21 @@ export class SqliteStore implements Store {
       else st.deleteAvailabilitySet.run(id);
     }
     if (ch.enrollment) st.putEnrollment.run(JSON.stringify([...state.enrolledSubscriptions]));
+    if (ch.maintenanceConfigs.size > 0 || ch.maintenanceTargets.size > 0) this.writeMaintenance(state, ch.maintenanceConfigs, ch.maintenanceTargets);
+  }
+
+  /** Maintenance configurations (as specified; parsed again on load) and the assignments of the given targets. */
+  private writeMaintenance(state: EngineState, configs: Iterable<string>, targets: Iterable<string>): void {
+    const m = state.maintenance;
+    for (const id of configs) {
+      const c = m.configs.get(id);
+      if (c) this.st.putMaintenanceConfig.run(id, JSON.stringify({ id: c.id, scope: c.scope, window: c.window, emergencyBypass: c.emergencyBypass }));
+      else this.st.deleteMaintenanceConfig.run(id);
+    }
+    for (const target of targets) {
+      this.st.clearAssignments.run(target);
+      for (const id of m.assignments.get(target) ?? []) this.st.putAssignment.run(target, id);
+    }
   }
 
   private writeCatalog(state: EngineState): void {
