@@ -43,6 +43,8 @@ export interface Changes {
   maintenanceConfigs: Set<string>;
   /** Targets whose assigned configurations changed. */
   maintenanceTargets: Set<string>;
+  /** Host updates published or applied (R73). */
+  hostMaintenance: boolean;
 }
 
 export interface TickContext {
@@ -65,7 +67,7 @@ function emptyChanges(): Changes {
     instances: new Set(), rollouts: new Set(), phases: new Set(), created: [], units: new Set(), regions: new Set(), gateRuns: new Set(),
     attempts: new Set(), timersAdded: [], timersFired: [], answered: [], health: new Set(), catalog: false,
     fleetRegions: new Set(), scaleSets: new Set(), availabilitySets: new Set(), machinesAdded: [], machinesRemoved: [], instancesRemoved: [], enrollment: false,
-    maintenanceConfigs: new Set(), maintenanceTargets: new Set(),
+    maintenanceConfigs: new Set(), maintenanceTargets: new Set(), hostMaintenance: false,
   };
 }
 

@@ -12,6 +12,7 @@ import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, wakeForRetr
 import type { RolloutState, Timer, UnitState } from './state.js';
 import { refreshMachineHealth } from './state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from './user-actions.js';
+import { onHostTimer } from './host-maintenance.js';
 
 export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (obs.kind === 'health') {
@@ -54,6 +55,7 @@ function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: strin
 export function fireTimer(ctx: TickContext, t: Timer): void {
   ctx.changes?.timersFired.push(t);
   if (t.rolloutId === '') {
+    if (t.kind === 'hostMaintenance') return onHostTimer(ctx, t.ref);
     // The timeout of an install the user asked for (no rollout).
     if (t.kind === 'actionTimeout' && ctx.state.pendingActions.has(t.token as string)) {
       applyObservation(ctx, { kind: 'actionResult', key: t.token as string, machineId: t.ref, ok: false, version: '', reason: `no answer from the machine within ${INSTALL_TIMEOUT_MS / 60_000} minutes` });

@@ -25,13 +25,18 @@ import { applyAutomaticUpgrade } from './opt-in.js';
 import { checkRolloutDone, openPhase, tryStartBatch, wakeForRetry } from './progress.js';
 import type { RolloutSettings } from './rollouts.js';
 import { createRollout, startAutomatic } from './rollouts.js';
+
 import type { EngineState, RolloutState } from './state.js';
-import type { MaintenanceConfigSpec } from '../model/maintenance.js';
+import type { HostUpdate, MaintenanceConfigSpec } from '../model/maintenance.js';
+import type { PendingUpdate } from './apply-updates.js';
+import { applyNowGroups, pendingUpdates } from './apply-updates.js';
+import { applyHost, publishHostUpdate } from './host-maintenance.js';
 import { applyAssignment, applyDeleteMaintenanceConfig, applyMaintenanceConfig, checkAssignment, checkMaintenanceConfig } from './maintenance-commands.js';
 import { getInstance } from './state.js';
 
 export type { RolloutRequest, RolloutSettings } from './rollouts.js';
 export type { ExtensionPatch, ExtensionSpec, FleetErrorCode } from './fleet-commands.js';
+export type { PendingUpdate } from './apply-updates.js';
 export { FleetError } from './fleet-commands.js';
 
 /** After a restart, how long overdue health deadlines wait for the reports the engine asked for. */
@@ -255,6 +260,38 @@ export class Engine {
     this.run((ctx) => applyAssignment(ctx, target, configId, false, caller));
   }
 
+  /** R73: a platform host update for some regions (null: all); confined machines take it in their windows. */
+  publishHostUpdate(update: Omit<HostUpdate, 'publishedAtMs'>, caller: string): HostUpdate {
+    if (this.state.maintenance.hostUpdates.some((u) => u.id === update.id)) throw new FleetError('Conflict', `host update ${update.id} was already published`, 'id');
+    const published: HostUpdate = { ...update, publishedAtMs: this.clock.now() };
+    this.run((ctx) => publishHostUpdate(ctx, published, caller));
+    return published;
+  }
+
+  /** What waits for these machines: automatic upgrades not done yet and host updates not applied. */
+  pendingUpdates(machineIds: readonly string[]): PendingUpdate[] {
+    return pendingUpdates(this.state, machinesOf(this.state, machineIds), this.clock.now());
+  }
+
+  /**
+   * R73 `applyUpdates`: everything pending for these machines, now. Host updates apply at once; pending
+   * automatic upgrades go through manual rollouts (R6), outside any window. Returns what was started.
+   */
+  applyUpdates(machineIds: readonly string[], caller: string): { hostApplied: number; rollouts: RolloutState[] } {
+    const machines = machinesOf(this.state, machineIds);
+    const groups = applyNowGroups(this.state, machines);
+    return this.run((ctx) => {
+      let hostApplied = 0;
+      for (const m of machines) hostApplied += applyHost(ctx, m, `applyUpdates requested by ${caller} (R73)`, caller);
+      const rollouts: RolloutState[] = [];
+      for (const g of groups) {
+        const r = createRollout(ctx, this.opts, { artifact: g.artifact, machineIds: g.machineIds, toVersion: g.toVersion, caller, profile: 'manual', reason: `applyUpdates requested by ${caller}: pending automatic upgrade applied now (R73)` });
+        if (r) rollouts.push(r);
+      }
+      return { hostApplied, rollouts };
+    });
+  }
+
   cancelRollout(rolloutId: string, reason: string): void {
     this.run((ctx) => {
       const r = this.mustGet(rolloutId);
@@ -316,4 +353,15 @@ export class Engine {
     return result;
   }
 
+}
+
+/** The machines of these ids; a FleetError names the first that does not exist. */
+function machinesOf(state: EngineState, ids: readonly string[]): Machine[] {
+  const out: Machine[] = [];
+  for (const id of ids) {
+    const m = state.fleet.machines.get(id);
+    if (!m) throw new FleetError('NotFound', `no machine ${id}`, 'machineId');
+    out.push(m);
+  }
+  return out;
 }

@@ -9,6 +9,7 @@ import type { TickContext } from './context.js';
 import { changed, emit } from './context.js';
 import { FleetError } from './fleet-commands.js';
 import { tryStartBatch } from './progress.js';
+import { rescheduleHost } from './host-maintenance.js';
 import type { EngineState } from './state.js';
 
 export function checkMaintenanceConfig(spec: MaintenanceConfigSpec): MaintenanceConfig {
@@ -78,8 +79,9 @@ function targetsOf(state: EngineState, configId: string): string[] {
   return out;
 }
 
-/** Units waiting for a window look again: their windows may have moved, opened or gone. */
+/** Units waiting for a window look again: their windows may have moved, opened or gone; host maintenance is rescheduled. */
 function wakeWindowWaiters(ctx: TickContext): void {
+  rescheduleHost(ctx);
   for (const r of ctx.state.rollouts.values()) {
     if (r.status !== 'running') continue;
     for (const u of r.units.values()) {

@@ -84,7 +84,7 @@ export function catchUp(ctx: TickContext, settings: RolloutSettings, key: string
 }
 
 /** Every machine planned in a rollout; built on first use (rare: an operator opting back in). */
-function rolloutMembers(r: RolloutState): Set<string> {
+export function rolloutMembers(r: RolloutState): Set<string> {
   if (!r.members) {
     r.members = new Set();
     for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) r.members.add(id);

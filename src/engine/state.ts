@@ -204,7 +204,7 @@ export interface RolloutState {
   caller: string;
 }
 
-export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen';
+export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen' | 'hostMaintenance';
 
 export interface Timer {
   /** Identity for the store; increasing. */

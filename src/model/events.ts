@@ -49,6 +49,8 @@ export type EventBody =
   | Each<'gate.held' | 'gate.breached' | 'gate.cleared', GateFields>
   | { type: 'window.waiting'; rolloutId: string; scope: BatchScope; opensAt: string | null; configurations: string[]; reason: string }
   | { type: 'window.bypassed'; rolloutId: string; batchId: string; scope: BatchScope; configurations: string[]; reason: string }
+  | { type: 'host.update.published'; update: string; regions: string[] | null; impactType: string; impactDurationSec: number; caller: string }
+  | { type: 'host.update.applied'; machineId: string; placement: Placement; updates: string[]; reason: string; caller: string }
   | { type: 'maintenance.changed'; configuration: string; targets: string[]; action: 'put' | 'delete' | 'assign' | 'unassign'; caller: string }
   | Each<'rollout.paused' | 'rollout.stopped' | 'rollout.completed' | 'rollout.cancelled' | 'rollout.resumed', { rolloutId: string; reason: string }>
   | { type: 'autoUpgrade.changed'; machineId: string; artifactKey: string; enabled: boolean; caller: string }

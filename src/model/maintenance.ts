@@ -23,14 +23,27 @@ export interface MaintenanceConfig extends MaintenanceConfigSpec {
   parsed: MaintenanceWindow;
 }
 
+/** A platform host update (R73), published for some regions (null: all). */
+export interface HostUpdate {
+  id: string;
+  publishedAtMs: number;
+  regions: string[] | null;
+  impactType: 'None' | 'Freeze' | 'Restart' | 'Redeploy';
+  impactDurationSec: number;
+}
+
 export interface MaintenanceState {
   configs: Map<string, MaintenanceConfig>;
   /** Target (a machine id or a set id) → ids of the configurations assigned to it. */
   assignments: Map<string, Set<string>>;
+  /** Host updates in publication order. */
+  hostUpdates: HostUpdate[];
+  /** Machines under a Host-scope configuration: how many host updates they took, and when they last did. */
+  hostApplied: Map<string, { through: number; lastMs: number }>;
 }
 
 export function emptyMaintenance(): MaintenanceState {
-  return { configs: new Map(), assignments: new Map() };
+  return { configs: new Map(), assignments: new Map(), hostUpdates: [], hostApplied: new Map() };
 }
 
 /** Parses a configuration's window; throws a RangeError naming the problem when it is invalid. */

@@ -24,6 +24,8 @@ import { FleetIndex } from '../api/arm/fleet-index.js';
 import { Operations } from '../api/arm/operations.js';
 import { SecretBox } from '../api/arm/secrets.js';
 import { buildArmServer } from '../api/arm/server.js';
+import type { ArmContext } from '../api/arm/context.js';
+import { reconcileMaintenance } from '../api/arm/routes/maintenance.js';
 import type { ServeConfig } from './config.js';
 import { EngineRuntime } from './runtime.js';
 import { loadOrCreateTls } from './tls.js';
@@ -72,10 +74,12 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     const runtimeLog = { error: (o: object, m: string) => app.log.error(o, m), info: (o: object, m: string) => app.log.info(o, m) };
     const runtime = new EngineRuntime(engine, clock, config.clockFactor, driver, scenario?.actions ?? [], runtimeLog);
     const index = new FleetIndex(state, [...subscriptions]);
-    const app = buildArmServer({
+    const ctx: ArmContext = {
       engine, runtime, db, docs, ops: new Operations(docs), secrets: new SecretBox(secretKey(config)), index, auth: new Authenticator(tokens),
       publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize,
-    }, { https: { cert: tls.cert, key: tls.key }, maxBodyBytes: config.maxBodyBytes, logger });
+    };
+    reconcileMaintenance(ctx, 'phasewise');
+    const app = buildArmServer(ctx, { https: { cert: tls.cert, key: tls.key }, maxBodyBytes: config.maxBodyBytes, logger });
     await app.listen({ host: config.host, port: config.port });
     runtime.start();
     const address = app.server.address();

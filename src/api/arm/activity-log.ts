@@ -206,7 +206,7 @@ export const ACTIVITY_EVENT_TYPES: readonly EventType[] = [
   'instance.upgrade.started', 'instance.upgrade.succeeded', 'instance.upgrade.failed',
   'instance.rollback.started', 'instance.rollback.succeeded', 'instance.rollback.failed',
   'instance.install.started', 'instance.install.succeeded', 'instance.install.failed',
-  'instance.removed', 'autoUpgrade.changed', 'enrollment.changed',
+  'instance.removed', 'autoUpgrade.changed', 'enrollment.changed', 'window.bypassed',
 ];
 
 /** The ARM resource an event is about: a machine, as the fleet index names it. */
@@ -308,6 +308,7 @@ export function subscriptionOfId(id: string): string | null {
  */
 export function subscriptionOf(e: EngineEvent, target: EventTarget | null = null): string | null {
   if (e.type === 'enrollment.changed') return e.subscription;
+  if (e.type === 'window.bypassed') return e.scope.subscription;
   if ('placement' in e && e.placement) return e.placement.subscription;
   return target ? subscriptionOfId(target.resourceId) : null;
 }
@@ -351,6 +352,33 @@ export function toEventData(input: MappingInput): EventData | null {
       status: ls('Succeeded'),
       subStatus: ls('OK', 'OK (HTTP Status Code: 200)'),
       subscriptionId: e.subscription,
+    };
+  }
+
+  if (e.type === 'window.bypassed') {
+    // R72: a batch of a critical release started outside the maintenance windows; recorded on its set (or subscription).
+    const resourceId = input.target?.resourceId ?? `/subscriptions/${e.scope.subscription}`;
+    const operationId = stableUuid('window-bypass', e.rolloutId, e.batchId);
+    return {
+      authorization: { action: 'Microsoft.Maintenance/maintenanceConfigurations/bypass/action', scope: resourceId },
+      caller: displayCaller(input.rolloutCaller ?? platform, platform),
+      ...base,
+      description: e.reason,
+      claims: {},
+      correlationId: e.rolloutId,
+      eventName: ls('EndRequest', 'End request'),
+      id: `${resourceId}/events/${eventDataId}/ticks/${ticksOf(Date.parse(timestamp))}`,
+      level: 'Warning',
+      operationId,
+      operationName: ls('Microsoft.Maintenance/maintenanceConfigurations/bypass/action', 'Bypass Maintenance Window'),
+      properties: { statusCode: 'OK', rolloutId: e.rolloutId, batchId: e.batchId, region: e.scope.region, maintenanceConfigurations: e.configurations.join(','), reason: e.reason, eventSeq: String(e.seq) },
+      resourceGroupName: input.target?.resourceGroup ?? '',
+      resourceId,
+      resourceProviderName: ls('Microsoft.Maintenance'),
+      resourceType: ls('Microsoft.Maintenance/maintenanceConfigurations'),
+      status: ls('Succeeded'),
+      subStatus: ls('OK', 'OK (HTTP Status Code: 200)'),
+      subscriptionId: e.scope.subscription,
     };
   }
 

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { Catalog } from '../../catalog/catalog.js';
-import type { MaintenanceConfigSpec } from '../../model/maintenance.js';
+import type { HostUpdate, MaintenanceConfigSpec } from '../../model/maintenance.js';
 import { maintenanceConfig } from '../../model/maintenance.js';
 import type { DriverAction } from '../../engine/driver.js';
 import { zoneKey } from '../../engine/progress.js';
@@ -35,6 +35,12 @@ export function loadState(db: Database.Database): EngineState {
   for (const row of all(db, 'SELECT body FROM maintenance_configs')) {
     const c = maintenanceConfig(JSON.parse(row.body as string) as MaintenanceConfigSpec);
     state.maintenance.configs.set(c.id, c);
+  }
+  const host = db.prepare("SELECT value FROM meta WHERE key = 'hostMaintenance'").get() as { value: string } | undefined;
+  if (host) {
+    const h = JSON.parse(host.value) as { updates: HostUpdate[]; applied: Array<[string, { through: number; lastMs: number }]> };
+    state.maintenance.hostUpdates = h.updates;
+    state.maintenance.hostApplied = new Map(h.applied);
   }
   for (const row of all(db, 'SELECT target, config_id FROM maintenance_assignments')) {
     const target = row.target as string;

@@ -73,6 +73,7 @@ export class SqliteStore implements Store {
       this.writeMeta(state);
       st.putEnrollment.run(JSON.stringify([...state.enrolledSubscriptions]));
       this.writeMaintenance(state, state.maintenance.configs.keys(), state.maintenance.assignments.keys());
+      this.writeHostMaintenance(state);
       st.putMeta.run('imported', new Date(0).toISOString());
     });
   }
@@ -176,6 +177,13 @@ export class SqliteStore implements Store {
     }
     if (ch.enrollment) st.putEnrollment.run(JSON.stringify([...state.enrolledSubscriptions]));
     if (ch.maintenanceConfigs.size > 0 || ch.maintenanceTargets.size > 0) this.writeMaintenance(state, ch.maintenanceConfigs, ch.maintenanceTargets);
+    if (ch.hostMaintenance) this.writeHostMaintenance(state);
+  }
+
+  /** Host updates and the confined machines' records: small (only machines under a Host configuration). */
+  private writeHostMaintenance(state: EngineState): void {
+    const m = state.maintenance;
+    this.st.putMeta.run('hostMaintenance', JSON.stringify({ updates: m.hostUpdates, applied: [...m.hostApplied] }));
   }
 
   /** Maintenance configurations (as specified; parsed again on load) and the assignments of the given targets. */

@@ -94,6 +94,13 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
     return t;
   };
 
+  /** A set's resource (window bypasses are recorded on the set their batch belongs to). */
+  const setTargetOf = (setId: string | null): EventTarget | null => {
+    if (setId === null) return null;
+    const ss = ctx.engine.state.fleet.scaleSets.get(setId);
+    const id = ss ? ctx.index.armIdOfSet(ss) : ctx.index.availabilitySetArmId(setId);
+    return id ? { kind: 'vm', resourceId: id, resourceGroup: ss?.resourceGroup ?? /\/resourceGroups\/([^/]+)/i.exec(id)?.[1] ?? '' } : null;
+  };
   const installStarts = installStartFinder(db);
   const found: Array<{ seq: number; data: EventData }> = [];
   let cursor = before ?? Number.MAX_SAFE_INTEGER;
@@ -107,7 +114,7 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
     for (const row of rows) {
       cursor = row.seq;
       const e = JSON.parse(row.body) as EngineEvent;
-      const target = 'machineId' in e ? targetOf(e.machineId) : null;
+      const target = 'machineId' in e ? targetOf(e.machineId) : e.type === 'window.bypassed' ? setTargetOf(e.scope.setId ?? null) : null;
       const eventSub = subscriptionOf(e, target);
       if (eventSub === null || eventSub.toLowerCase() !== wantSub) continue;
       const data = toEventData({

@@ -1,7 +1,9 @@
 /**
  * Microsoft.Maintenance (azure-api.md §8): maintenance configurations and their assignments to virtual
- * machines, scale sets and Arc machines. Stored resources with full validation of the window (R70) and of
- * the per-scope limits (R71); the engine does not consult them yet (docs/api-maintenance.md).
+ * machines, scale sets and Arc machines, with full validation of the window (R70) and of the per-scope
+ * limits (R71). Configurations with a window and their assignments are handed to the engine, which
+ * confines automatic upgrades of the scope to them (docs/api-maintenance.md). The ARM document and the
+ * engine's copy change in one transaction.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -14,6 +16,7 @@ import { badRequest, conflict, invalidParameter, notFound } from '../errors.js';
 import type { ArmErrorDetail } from '../errors.js';
 import { RESOURCE_NAME, arcMachineId, keyOf, providerId, resourceGroupId, scaleSetId, vmId } from '../ids.js';
 import { jsonObject, locationName, parseBody, tags } from '../validation.js';
+import type { HostUpdate, MaintenanceConfigSpec } from '../../../model/maintenance.js';
 
 const CONFIG_TYPE = 'Microsoft.Maintenance/maintenanceConfigurations';
 const ASSIGNMENT_TYPE = 'Microsoft.Maintenance/configurationAssignments';
@@ -57,6 +60,27 @@ const assignmentBody = z.object({
 });
 
 type ConfigDoc = z.infer<typeof configBody>;
+
+/** Phasewise's own switch in `extensionProperties`: may critical releases bypass the windows (R72)? */
+const BYPASS_KEY = 'emergencybypass';
+const BYPASS_VALUES: Readonly<Record<string, boolean>> = { allow: true, deny: false };
+
+function emergencyBypassOf(d: ConfigDoc): boolean {
+  for (const [k, v] of Object.entries(d.properties.extensionProperties ?? {})) if (k.toLowerCase() === BYPASS_KEY) return BYPASS_VALUES[v.toLowerCase()] ?? false;
+  return false;
+}
+
+/** The engine's view of a configuration: null for those without a window (nothing to confine to). */
+export function engineConfigOf(id: string, d: ConfigDoc): MaintenanceConfigSpec | null {
+  const w = d.properties.maintenanceWindow;
+  if (!w) return null;
+  return {
+    id: keyOf(id),
+    scope: d.properties.maintenanceScope,
+    window: { startDateTime: w.startDateTime, expirationDateTime: w.expirationDateTime ?? null, duration: w.duration, timeZone: w.timeZone, recurEvery: w.recurEvery },
+    emergencyBypass: emergencyBypassOf(d),
+  };
+}
 interface AssignmentDoc { location: string; maintenanceConfigurationId: string; resourceId: string }
 
 /** The resource types configurations can be assigned to. */
@@ -75,6 +99,11 @@ const CONFIG_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers
  */
 export function validateConfiguration(raw: unknown): ConfigDoc {
   const body = parseBody(configBody, raw);
+  for (const [k, v] of Object.entries(body.properties.extensionProperties ?? {})) {
+    if (k.toLowerCase() === BYPASS_KEY && !(v.toLowerCase() in BYPASS_VALUES)) {
+      throw invalidParameter(`properties.extensionProperties.${k}`, `'${v}' is not a valid value; expected Allow (critical security releases may start outside the windows, R72) or Deny`);
+    }
+  }
   const { maintenanceScope: scope, maintenanceWindow: spec } = body.properties;
   if (spec === undefined) {
     if (WINDOW_REQUIRED.has(scope)) throw invalidParameter('properties.maintenanceWindow', `${scope} configurations need a maintenance window; expected {startDateTime, duration, timeZone, recurEvery}`);
@@ -96,6 +125,36 @@ export function validateConfiguration(raw: unknown): ConfigDoc {
     }));
   }
   return body;
+}
+
+/** The engine target (machine or set id) an assignment's resource id stands for, if it still exists. */
+function engineTargetOf(ctx: ArmContext, resourceId: string): string | null {
+  return ctx.index.machine(resourceId)?.id ?? ctx.index.scaleSet(resourceId)?.id ?? null;
+}
+
+/** Hands the engine every assignment of a configuration it does not hold yet. */
+function syncAssignments(ctx: ArmContext, configDocId: string, caller: string): void {
+  const key = keyOf(configDocId);
+  if (!ctx.engine.state.maintenance.configs.has(key)) return;
+  for (const a of ctx.docs.ofKind<AssignmentDoc>('configurationAssignment')) {
+    if (keyOf(a.body.maintenanceConfigurationId) !== key) continue;
+    const target = engineTargetOf(ctx, a.body.resourceId);
+    if (target !== null && !ctx.engine.state.maintenance.assignments.get(target)?.has(key)) ctx.engine.assignMaintenance(target, key, caller);
+  }
+}
+
+/**
+ * At start-up: the engine holds what the documents say (a data directory written before the engine
+ * enforced windows has the documents only).
+ */
+export function reconcileMaintenance(ctx: ArmContext, caller: string): void {
+  ctx.docs.atomically(() => {
+    for (const d of ctx.docs.ofKind<ConfigDoc>('maintenanceConfiguration')) {
+      const spec = engineConfigOf(d.id, d.body);
+      if (spec && !ctx.engine.state.maintenance.configs.has(spec.id)) ctx.engine.putMaintenanceConfiguration(spec, caller);
+      if (spec) syncAssignments(ctx, d.id, caller);
+    }
+  });
 }
 
 function fromDetails(details: ArmErrorDetail[]) {
@@ -140,28 +199,35 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
     return out;
   };
 
-  const write = (req: FastifyRequest, id: string, body: ConfigDoc, existing: { id: string; body: ConfigDoc } | undefined) => {
+  const write = (req: FastifyRequest, caller: string, id: string, body: ConfigDoc, existing: { id: string; body: ConfigDoc } | undefined) => {
     const p = req.params as { sub: string; rg: string };
     if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) {
       throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the configuration is in ${existing.body.location}).`);
     }
     const stored: ConfigDoc = { location: body.location, tags: body.tags ?? {}, properties: body.properties };
     const docId = existing?.id ?? id;
-    ctx.docs.put(docId, resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration', stored);
+    const spec = engineConfigOf(docId, stored);
+    ctx.docs.atomically(() => {
+      ctx.docs.put(docId, resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration', stored);
+      if (spec) {
+        ctx.engine.putMaintenanceConfiguration(spec, caller);
+        syncAssignments(ctx, docId, caller); // a configuration that just gained a window confines what it is assigned to
+      } else ctx.engine.deleteMaintenanceConfiguration(keyOf(docId), caller);
+    });
     return configView(docId, stored);
   };
 
   app.put(`${base}/:name`, async (req, reply) => {
-    writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/write');
+    const caller = writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/write');
     const { p, id, doc } = configOf(req);
     mustHaveGroup(ctx, p.sub, p.rg);
     if (!RESOURCE_NAME.test(p.name)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid maintenance configuration name (letters, digits, '-', '_' and '.', up to 64 characters).`, 'resourceName');
     const body = validateConfiguration(req.body);
-    return reply.status(doc ? 200 : 201).send(write(req, id, body, doc));
+    return reply.status(doc ? 200 : 201).send(write(req, caller, id, body, doc));
   });
 
   app.patch(`${base}/:name`, async (req) => {
-    writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/write');
+    const caller = writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/write');
     const { p, id, doc } = configOf(req);
     if (!doc) throw resourceMissing(ctx, p.sub, p.rg, CONFIG_TYPE, p.name);
     const patch = parseBody(configPatch, req.body);
@@ -176,7 +242,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
         ...(windowPatch || old.properties.maintenanceWindow ? { maintenanceWindow: { ...old.properties.maintenanceWindow, ...windowPatch } } : {}),
       },
     };
-    return write(req, id, validateConfiguration(merged), doc);
+    return write(req, caller, id, validateConfiguration(merged), doc);
   });
 
   app.get(`${base}/:name`, async (req) => {
@@ -186,7 +252,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
   });
 
   app.delete(`${base}/:name`, async (req, reply) => {
-    writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/delete');
+    const caller = writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/delete');
     const { p, doc } = configOf(req);
     mustHaveGroup(ctx, p.sub, p.rg);
     if (!doc) return reply.status(204).send();
@@ -195,7 +261,10 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
       const shown = inUse.slice(0, 5).join(', ') + (inUse.length > 5 ? ` and ${inUse.length - 5} more` : '');
       throw conflict('MaintenanceConfigurationInUse', `Maintenance configuration '${p.name}' is assigned to ${inUse.length} resource(s); delete the assignments first: ${shown}.`);
     }
-    ctx.docs.delete(doc.id);
+    ctx.docs.atomically(() => {
+      ctx.docs.delete(doc.id);
+      ctx.engine.deleteMaintenanceConfiguration(keyOf(doc.id), caller);
+    });
     return reply.status(200).send(configView(doc.id, doc.body));
   });
 
@@ -228,11 +297,11 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
       if (target.kind === 'scaleSet') {
         const s = ctx.index.scaleSet(scaleSetId(p.sub, p.rg, p.resourceName));
         if (!s) throw resourceMissing(ctx, p.sub, p.rg, `${target.provider}/${target.type}`, p.resourceName);
-        return { p, resourceId: ctx.index.armIdOfSet(s), location: s.region };
+        return { p, resourceId: ctx.index.armIdOfSet(s), location: s.region, engineId: s.id, machines: () => ctx.index.members(s.id) };
       }
       const m = ctx.index.machine(target.kind === 'arc' ? arcMachineId(p.sub, p.rg, p.resourceName) : vmId(p.sub, p.rg, p.resourceName));
       if (!m || (target.kind === 'arc') !== (m.kind === 'arc')) throw resourceMissing(ctx, p.sub, p.rg, `${target.provider}/${target.type}`, p.resourceName);
-      return { p, resourceId: ctx.index.armIdOfMachine(m), location: m.placement.region };
+      return { p, resourceId: ctx.index.armIdOfMachine(m), location: m.placement.region, engineId: m.id, machines: () => [m] };
     };
     const assignmentId = (resourceId: string, name: string) => `${resourceId}/providers/Microsoft.Maintenance/configurationAssignments/${name}`;
     const assignmentOf = (resourceId: string, name: string) => {
@@ -241,8 +310,8 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
     };
 
     app.put(`${path}/:name`, async (req, reply) => {
-      writer(req, 'Microsoft.Maintenance/configurationAssignments/write');
-      const { p, resourceId, location } = resourceOf(req, t);
+      const caller = writer(req, 'Microsoft.Maintenance/configurationAssignments/write');
+      const { p, resourceId, location, engineId } = resourceOf(req, t);
       if (!RESOURCE_NAME.test(p.name!)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid configuration assignment name (letters, digits, '-', '_' and '.', up to 64 characters).`, 'configurationAssignmentName');
       const body = parseBody(assignmentBody, req.body);
       const target = 'properties.maintenanceConfigurationId';
@@ -258,7 +327,13 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
       const existing = assignmentOf(resourceId, p.name!);
       const id = existing?.id ?? assignmentId(resourceId, p.name!);
       const stored: AssignmentDoc = { location: body.location ?? location, maintenanceConfigurationId: cfg.id, resourceId };
-      ctx.docs.put(id, resourceId, 'configurationAssignment', stored);
+      ctx.docs.atomically(() => {
+        ctx.docs.put(id, resourceId, 'configurationAssignment', stored);
+        const previous = existing ? keyOf(existing.body.maintenanceConfigurationId) : null;
+        const namedElsewhere = ctx.docs.children<AssignmentDoc>(resourceId, 'configurationAssignment').some((o) => o.id !== id && keyOf(o.body.maintenanceConfigurationId) === previous);
+        if (previous !== null && previous !== keyOf(cfg.id) && !namedElsewhere) ctx.engine.unassignMaintenance(engineId, previous, caller);
+        if (ctx.engine.state.maintenance.configs.has(keyOf(cfg.id))) ctx.engine.assignMaintenance(engineId, keyOf(cfg.id), caller);
+      });
       return reply.status(existing ? 200 : 201).send(assignmentView(id, stored));
     });
 
@@ -270,11 +345,16 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
     });
 
     app.delete(`${path}/:name`, async (req, reply) => {
-      writer(req, 'Microsoft.Maintenance/configurationAssignments/delete');
-      const { p, resourceId } = resourceOf(req, t);
+      const caller = writer(req, 'Microsoft.Maintenance/configurationAssignments/delete');
+      const { p, resourceId, engineId } = resourceOf(req, t);
       const d = assignmentOf(resourceId, p.name!);
       if (!d) return reply.status(204).send();
-      ctx.docs.delete(d.id);
+      ctx.docs.atomically(() => {
+        ctx.docs.delete(d.id);
+        // Another assignment of the resource may name the same configuration: it stays in force.
+        const still = ctx.docs.children<AssignmentDoc>(resourceId, 'configurationAssignment').some((o) => keyOf(o.body.maintenanceConfigurationId) === keyOf(d.body.maintenanceConfigurationId));
+        if (!still) ctx.engine.unassignMaintenance(engineId, keyOf(d.body.maintenanceConfigurationId), caller);
+      });
       return reply.status(200).send(assignmentView(d.id, d.body));
     });
 
@@ -282,5 +362,92 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
       const { resourceId } = resourceOf(req, t);
       return { value: ctx.docs.children<AssignmentDoc>(resourceId, 'configurationAssignment').map((d) => assignmentView(d.id, d.body)) };
     });
+
+    // R73: pending updates of the resource, applying them all now, and the status of that application.
+    const resourceBase = `/subscriptions/:sub/resourceGroups/:rg/providers/${t.provider}/${t.type}/:resourceName/providers/Microsoft.Maintenance`;
+
+    app.get(`${resourceBase}/updates`, async (req) => {
+      const { resourceId, machines } = resourceOf(req, t);
+      const members = machines();
+      return { value: updatesView(ctx, resourceId, members.map((m) => m.id)) };
+    });
+
+    app.put(`${resourceBase}/applyUpdates/:name`, async (req, reply) => {
+      const caller = writer(req, 'Microsoft.Maintenance/applyUpdates/write');
+      const { p, resourceId, machines } = resourceOf(req, t);
+      if (!RESOURCE_NAME.test(p.name!)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid apply-update name.`, 'applyUpdateName');
+      const id = `${resourceId}/providers/Microsoft.Maintenance/applyUpdates/${p.name}`;
+      const existing = ctx.docs.get<ApplyUpdateDoc>(id);
+      const ids = machines().map((m) => m.id);
+      const stored = ctx.docs.atomically(() => {
+        const applied = ctx.engine.applyUpdates(ids, caller);
+        const doc: ApplyUpdateDoc = { resourceId, rolloutIds: applied.rollouts.map((r) => r.id), hostApplied: applied.hostApplied, at: new Date(ctx.runtime.clock.now()).toISOString() };
+        ctx.docs.put(id, resourceId, 'applyUpdate', doc);
+        return doc;
+      });
+      return reply.status(existing?.kind === 'applyUpdate' ? 200 : 201).send(applyUpdateView(ctx, id, stored));
+    });
+
+    app.get(`${resourceBase}/applyUpdates/:name`, async (req) => {
+      const { p, resourceId } = resourceOf(req, t);
+      const id = `${resourceId}/providers/Microsoft.Maintenance/applyUpdates/${p.name}`;
+      const d = ctx.docs.get<ApplyUpdateDoc>(id);
+      if (!d || d.kind !== 'applyUpdate') throw notFound('ResourceNotFound', `The apply update '${p.name}' of '${resourceId}' was not found.`);
+      return applyUpdateView(ctx, d.id, d.body);
+    });
   }
+
+  // The platform's host updates (R73), published like extension versions (publisher role).
+  app.put('/phasewise/hostUpdates/:id', async (req, reply) => {
+    const caller = writer(req, 'Phasewise/hostUpdates/write', 'publisher');
+    const { id } = req.params as { id: string };
+    if (!RESOURCE_NAME.test(id)) throw badRequest('InvalidParameter', `'${id}' is not a valid host update name (letters, digits, '-', '_' and '.').`, 'id');
+    const body = parseBody(hostUpdateBody, req.body ?? {});
+    const existing = ctx.engine.state.maintenance.hostUpdates.find((u) => u.id === id);
+    if (existing) throw conflict('HostUpdateExists', `Host update '${id}' was already published at ${new Date(existing.publishedAtMs).toISOString()}; host updates are immutable.`);
+    for (const [i, r] of (body.regions ?? []).entries()) if (!ctx.engine.state.fleet.regions.has(r)) throw invalidParameter(`regions[${i}]`, `unknown region '${r}'`);
+    const u = ctx.engine.publishHostUpdate({ id, regions: body.regions ?? null, impactType: body.impactType ?? 'Freeze', impactDurationSec: body.impactDurationInSec ?? 30 }, caller);
+    return reply.status(201).send(hostUpdateView(u));
+  });
+
+  app.get('/phasewise/hostUpdates', async () => ({ value: ctx.engine.state.maintenance.hostUpdates.map(hostUpdateView) }));
+}
+
+const hostUpdateBody = z.object({
+  regions: z.array(z.string().min(1)).optional(),
+  impactType: z.enum(['None', 'Freeze', 'Restart', 'Redeploy']).optional(),
+  impactDurationInSec: z.number().int().min(0).max(86_400).optional(),
+});
+
+function hostUpdateView(u: HostUpdate) {
+  return { name: u.id, regions: u.regions, impactType: u.impactType, impactDurationInSec: u.impactDurationSec, publishedAt: new Date(u.publishedAtMs).toISOString() };
+}
+
+interface ApplyUpdateDoc { resourceId: string; rolloutIds: string[]; hostApplied: number; at: string }
+
+/** InProgress while a rollout it started runs; Completed after (also when nothing was pending). */
+function applyUpdateView(ctx: ArmContext, id: string, d: ApplyUpdateDoc) {
+  const running = d.rolloutIds.some((r) => ctx.engine.state.rollouts.get(r)?.status === 'running');
+  const ended = d.rolloutIds.map((r) => ctx.engine.state.rollouts.get(r)).filter((r) => r !== undefined && r.status !== 'running');
+  const last = Math.max(Date.parse(d.at), ...ended.map((r) => r!.endedAtMs ?? 0));
+  return {
+    id, name: id.slice(id.lastIndexOf('/') + 1), type: 'Microsoft.Maintenance/applyUpdates',
+    properties: { status: running ? 'InProgress' : 'Completed', resourceId: d.resourceId, lastUpdateTime: new Date(last).toISOString() },
+  };
+}
+
+/** Azure's Update objects for what waits for the resource's machines, one per scope (the earliest notBefore). */
+function updatesView(ctx: ArmContext, resourceId: string, machineIds: string[]) {
+  const byScope = new Map<string, { maintenanceScope: string; impactType: string; status: string; impactDurationInSec: number; notBefore: string; properties: { resourceId: string } }>();
+  for (const u of ctx.engine.pendingUpdates(machineIds)) {
+    const prev = byScope.get(u.scope);
+    const notBefore = new Date(u.notBeforeMs).toISOString();
+    if (!prev) byScope.set(u.scope, { maintenanceScope: u.scope, impactType: u.impactType, status: u.status, impactDurationInSec: u.impactDurationSec, notBefore, properties: { resourceId } });
+    else {
+      if (notBefore < prev.notBefore) prev.notBefore = notBefore;
+      if (u.status === 'InProgress') prev.status = 'InProgress';
+      prev.impactDurationInSec = Math.max(prev.impactDurationInSec, u.impactDurationSec);
+    }
+  }
+  return [...byScope.values()];
 }

@@ -1,0 +1,96 @@
+/**
+ * `applyUpdates` and pending updates (R73, azure-api.md §8): what is waiting for a resource's machines, and
+ * applying all of it at once on demand. Pending automatic upgrades (Extension and OSImage scopes) are
+ * applied through a manual rollout of those machines (R6: batch and health rules kept, no windows), so
+ * the automatic rollout finds them done; pending host updates are applied at once.
+ */
+import type { Artifact } from '../model/artifact.js';
+import type { Machine } from '../model/fleet.js';
+import { scopeOf } from '../model/maintenance.js';
+import type { MaintenanceScope } from '../schedule/limits.js';
+import { hostDueAt, pendingHostUpdates } from './host-maintenance.js';
+import { rolloutMembers } from './opt-in.js';
+import type { EngineState, RolloutState } from './state.js';
+import { getInstance } from './state.js';
+
+export interface PendingUpdate {
+  scope: MaintenanceScope;
+  machineId: string;
+  /** `None` for extensions, `Redeploy` for an OS image, the update's own for host updates. */
+  impactType: string;
+  impactDurationSec: number;
+  /** Earliest instant it may be applied without being asked: the unit's window, or the host schedule. */
+  notBeforeMs: number;
+  status: 'Pending' | 'InProgress';
+  /** Extension and OSImage: the rollout and target version; Host: the update ids. */
+  rolloutId?: string;
+  artifact?: Artifact;
+  toVersion?: string;
+  updates?: string[];
+}
+
+const IN_FLIGHT = new Set(['upgrading', 'healthWait', 'rollingBack']);
+
+/** Automatic rollouts still to reach a machine: not final there, with the instance below the target version. */
+function automaticPending(state: EngineState, r: RolloutState, machine: Machine): 'Pending' | 'InProgress' | null {
+  if (r.status !== 'running' || r.plan.profile.name === 'manual' || !rolloutMembers(r).has(machine.id)) return null;
+  const a = r.attempts.get(machine.id);
+  if (a) {
+    if (IN_FLIGHT.has(a.status)) return 'InProgress';
+    return a.status === 'retryWait' || a.status === 'retryReady' ? 'Pending' : null;
+  }
+  const inst = getInstance(state.fleet, r.artifactKey, machine.id);
+  if (!inst || inst.installedVersion === r.toVersion || inst.installedVersion === '') return null;
+  return 'Pending';
+}
+
+export function pendingUpdates(state: EngineState, machines: readonly Machine[], now: number): PendingUpdate[] {
+  const out: PendingUpdate[] = [];
+  for (const machine of machines) {
+    for (const r of state.rollouts.values()) {
+      const status = automaticPending(state, r, machine);
+      if (!status) continue;
+      out.push({
+        scope: scopeOf(r.artifact), machineId: machine.id, impactType: r.artifact.kind === 'osImage' ? 'Redeploy' : 'None', impactDurationSec: 0,
+        notBeforeMs: Math.max(now, expectedStart(r, machine.id, now)), status, rolloutId: r.id, artifact: r.artifact, toVersion: r.toVersion,
+      });
+    }
+    const host = pendingHostUpdates(state, machine);
+    if (host.length > 0) {
+      out.push({
+        scope: 'Host', machineId: machine.id, impactType: host.some((u) => u.impactType === 'Redeploy') ? 'Redeploy' : host.some((u) => u.impactType === 'Restart') ? 'Restart' : host[0]!.impactType,
+        impactDurationSec: Math.max(...host.map((u) => u.impactDurationSec)), notBeforeMs: hostDueAt(state, machine, now) ?? now, status: 'Pending', updates: host.map((u) => u.id),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * When the machine's upgrade is expected to start: the slot its unit waits for, else the window its batch
+ * was planned in, else now.
+ */
+function expectedStart(r: RolloutState, machineId: string, now: number): number {
+  for (const u of r.units.values()) {
+    const b = u.plan.batches.find((x) => x.machineIds.includes(machineId));
+    if (!b) continue;
+    if (u.status === 'window' && u.windowOpensAt != null) return u.windowOpensAt;
+    return b.window ? r.plan.estimate.startMs + b.window.startMs : now;
+  }
+  return now;
+}
+
+/** The manual upgrades that apply the pending automatic ones now: per artifact and version, the machines not in flight. */
+export function applyNowGroups(state: EngineState, machines: readonly Machine[]): Array<{ artifact: Artifact; toVersion: string; machineIds: string[] }> {
+  const groups = new Map<string, { artifact: Artifact; toVersion: string; machineIds: string[] }>();
+  for (const r of state.rollouts.values()) {
+    for (const machine of machines) {
+      if (automaticPending(state, r, machine) !== 'Pending') continue;
+      const key = `${r.artifactKey}|${r.toVersion}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { artifact: r.artifact, toVersion: r.toVersion, machineIds: [] }));
+      if (!g.machineIds.includes(machine.id)) g.machineIds.push(machine.id);
+    }
+  }
+  return [...groups.values()];
+}
