@@ -109,6 +109,14 @@ describe('windows, the emergency lane and applyUpdates over the API', () => {
     const waiting = all.filter((e) => e.type === 'window.waiting');
     assert.ok(waiting.every((e) => e.type === 'window.waiting' && e.opensAt === '2030-01-01T00:00:00.000Z'), JSON.stringify(waiting));
 
+    const rolloutId = (waiting[0] as Extract<EngineEvent, { type: 'window.waiting' }>).rolloutId;
+    const rollout = (await call(s.url, 'GET', `/phasewise/rollouts/${rolloutId}`)).body;
+    assert.deepEqual(rollout.waitingForWindows.map((w: { opensAt: string }) => w.opensAt), ['2030-01-01T00:00:00.000Z', '2030-01-01T00:00:00.000Z']);
+    assert.ok(rollout.estimate.windowedBatches >= 10, JSON.stringify(rollout.estimate));
+    assert.equal(rollout.estimate.fitsBound, false, 'a window years away cannot meet the eight-week bound (R40), and the plan says so');
+    assert.ok(rollout.estimate.notes.some((n: string) => /R40/.test(n)));
+    assert.ok(rollout.estimate.expectedEnd >= '2030-01-01');
+
     const updates = await call(s.url, 'GET', `${VMSS}/waits${MAINT}/updates?${AV}`);
     assert.equal(updates.status, 200);
     assert.deepEqual(updates.body.value, [{ maintenanceScope: 'Extension', impactType: 'None', status: 'Pending', impactDurationInSec: 0, notBefore: '2030-01-01T00:00:00.000Z', properties: { resourceId: `${VMSS}/waits` } }]);

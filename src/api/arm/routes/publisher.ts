@@ -57,6 +57,20 @@ export function typeRecord(t: ExtensionType): Record<string, unknown> {
 }
 
 /** A rollout as the API shows it: what, why, who, where it is, and its counts. */
+/** The plan's estimate as planned (R40, R70): expected phase starts and end, whether it fits the bound, and why. */
+function estimateRecord(r: RolloutState): Record<string, unknown> {
+  const e = r.plan.estimate;
+  const start = e.startMs || r.createdAtMs;
+  return {
+    expectedEnd: isoOf(start + e.totalMs),
+    phaseStarts: r.plan.phases.map((p) => isoOf(start + p.estimatedStartMs)),
+    boundDays: Number.isFinite(e.boundMs) ? e.boundMs / 86_400_000 : null,
+    fitsBound: e.fitsBound,
+    windowedBatches: e.windowedBatches ?? 0,
+    notes: e.notes,
+  };
+}
+
 export function rolloutRecord(r: RolloutState): Record<string, unknown> {
   const attempts: Record<string, number> = {};
   for (const a of r.attempts.values()) attempts[a.status] = (attempts[a.status] ?? 0) + 1;
@@ -87,6 +101,8 @@ export function rolloutRecord(r: RolloutState): Record<string, unknown> {
       unhealthy: p.unhealthy,
     })),
     counts: { eligible: r.plan.machines, open: r.open, upgraded, unhealthy, attempts },
+    estimate: estimateRecord(r),
+    waitingForWindows: [...r.units.values()].filter((u) => u.status === 'window').map((u) => ({ unit: u.plan.id, opensAt: u.windowOpensAt == null ? null : isoOf(u.windowOpensAt) })),
   };
 }
 
