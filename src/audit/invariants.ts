@@ -112,6 +112,7 @@ export class InvariantChecker {
         r.awaitingRollback.add(e.machineId);
         return;
       case 'instance.rollback.started':
+      case 'instance.rollback.skipped': // R62: the scale set disabled automatic rollback of OS images
         r.awaitingRollback.delete(e.machineId);
         return;
       default:

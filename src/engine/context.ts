@@ -45,6 +45,8 @@ export interface Changes {
   maintenanceTargets: Set<string>;
   /** Host updates published or applied (R73). */
   hostMaintenance: boolean;
+  /** The image catalog changed (R64). */
+  images: boolean;
 }
 
 export interface TickContext {
@@ -67,7 +69,7 @@ function emptyChanges(): Changes {
     instances: new Set(), rollouts: new Set(), phases: new Set(), created: [], units: new Set(), regions: new Set(), gateRuns: new Set(),
     attempts: new Set(), timersAdded: [], timersFired: [], answered: [], health: new Set(), catalog: false,
     fleetRegions: new Set(), scaleSets: new Set(), availabilitySets: new Set(), machinesAdded: [], machinesRemoved: [], instancesRemoved: [], enrollment: false,
-    maintenanceConfigs: new Set(), maintenanceTargets: new Set(), hostMaintenance: false,
+    maintenanceConfigs: new Set(), maintenanceTargets: new Set(), hostMaintenance: false, images: false,
   };
 }
 

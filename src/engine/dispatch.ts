@@ -13,6 +13,7 @@ import type { RolloutState, Timer, UnitState } from './state.js';
 import { refreshMachineHealth } from './state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from './user-actions.js';
 import { onHostTimer } from './host-maintenance.js';
+import { checkImageUpgrades } from './os-images.js';
 
 export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (obs.kind === 'health') {
@@ -44,7 +45,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
   const a = r.attempts.get(pending.machineId)!;
   if (a.actionKey !== obs.key) return;
   const u = r.units.get(a.unitId)!;
-  if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'))) settled(ctx, r, u, a.batchId);
+  if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'), obs.reimage)) settled(ctx, r, u, a.batchId);
 }
 
 function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
@@ -56,6 +57,10 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
   ctx.changes?.timersFired.push(t);
   if (t.rolloutId === '') {
     if (t.kind === 'hostMaintenance') return onHostTimer(ctx, t.ref);
+    if (t.kind === 'imageCheck') {
+      checkImageUpgrades(ctx, ctx.settings, [t.ref]);
+      return;
+    }
     // The timeout of an install the user asked for (no rollout).
     if (t.kind === 'actionTimeout' && ctx.state.pendingActions.has(t.token as string)) {
       applyObservation(ctx, { kind: 'actionResult', key: t.token as string, machineId: t.ref, ok: false, version: '', reason: `no answer from the machine within ${INSTALL_TIMEOUT_MS / 60_000} minutes` });
@@ -70,7 +75,7 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       if (!a || a.status !== 'healthWait' || a.attempt !== t.token) return;
       // Just restarted: the report may have been lost with the crash; give the re-observation a chance.
       if (ctx.now < ctx.state.healthGraceUntil) schedule(ctx, { at: ctx.state.healthGraceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token });
-      else onHealthDeadline(ctx, r, r.units.get(a.unitId)!, a);
+      else if (onHealthDeadline(ctx, r, r.units.get(a.unitId)!, a)) settled(ctx, r, r.units.get(a.unitId)!, a.batchId);
       return;
     }
     case 'actionTimeout': {

@@ -23,9 +23,16 @@ export interface DriverAction {
 
 export type Observation =
   /** The outcome of an action, matched to it by its key. */
-  | { kind: 'actionResult'; key: string; machineId: string; ok: boolean; version: string; reason?: string }
+  | { kind: 'actionResult'; key: string; machineId: string; ok: boolean; version: string; reason?: string; reimage?: ReimageReport }
   /** A machine's health signals (R25), reported whenever they change and after every action. */
   | { kind: 'health'; machineId: string; signals: HealthSignals };
+
+/** What a re-image did (R61): a new OS disk, data disks kept, the extensions and custom data run again. */
+export interface ReimageReport {
+  extensions: string[];
+  customData: boolean;
+  dataDisksKept: boolean;
+}
 
 export interface Driver {
   /** Idempotent: a key already done is answered again with its outcome, never done twice. */

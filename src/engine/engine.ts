@@ -31,6 +31,8 @@ import type { HostUpdate, MaintenanceConfigSpec } from '../model/maintenance.js'
 import type { PendingUpdate } from './apply-updates.js';
 import { applyNowGroups, pendingUpdates } from './apply-updates.js';
 import { applyHost, publishHostUpdate } from './host-maintenance.js';
+import { ImageCatalog } from '../catalog/images.js';
+import { checkAllImageUpgrades, checkOsRollingUpgrade, syncSetImage } from './os-images.js';
 import { applyAssignment, applyDeleteMaintenanceConfig, applyMaintenanceConfig, checkAssignment, checkMaintenanceConfig } from './maintenance-commands.js';
 import { getInstance } from './state.js';
 
@@ -179,7 +181,10 @@ export class Engine {
   /** Creates or replaces a scale set (upgrade policy, zones, health grace, application health). Rollouts planned later use it. */
   putScaleSet(set: ScaleSet): void {
     const checked = checkScaleSet(this.state, set);
-    this.run((ctx) => applyScaleSet(ctx, checked));
+    this.run((ctx) => {
+      applyScaleSet(ctx, checked);
+      syncSetImage(ctx, this.opts, checked.id);
+    });
   }
 
   putAvailabilitySet(set: AvailabilitySet): void {
@@ -201,7 +206,10 @@ export class Engine {
   /** Adds a machine (without extensions); returns it as stored, with domains and instance id filled in. */
   addMachine(m: Machine): Machine {
     const checked = checkAddMachine(this.state, m);
-    this.run((ctx) => applyAddMachine(ctx, checked));
+    this.run((ctx) => {
+      applyAddMachine(ctx, checked);
+      if (checked.placement.setId) syncSetImage(ctx, this.opts, checked.placement.setId, [checked]);
+    });
     return checked;
   }
 
@@ -290,6 +298,30 @@ export class Engine {
       }
       return { hostApplied, rollouts };
     });
+  }
+
+  // ---- OS images (R60–R66) ------------------------------------------------------------------------
+
+  /**
+   * Changes the image catalog (publish a version, a replication…) and lets sets that follow `latest`
+   * look again (R64). An ImageCatalogError from `change` leaves everything as it was.
+   */
+  updateImages<T>(change: (images: ImageCatalog, now: number) => T): T {
+    const probe = ImageCatalog.fromJSON(this.state.images.toJSON());
+    change(probe, this.clock.now()); // throws on bad input before the real catalog is touched
+    return this.run((ctx) => {
+      const result = change(this.state.images, ctx.now);
+      if (ctx.changes) ctx.changes.images = true;
+      checkAllImageUpgrades(ctx, this.opts);
+      return result;
+    });
+  }
+
+  /** R65 `osRollingUpgrade`: the set to the newest image in its region now, as a manual rollout; null when it is there. */
+  startOsRollingUpgrade(setId: string, caller: string): RolloutState | null {
+    const plan = checkOsRollingUpgrade(this.state, setId, this.clock.now());
+    if (plan.machineIds.length === 0) return null;
+    return this.run((ctx) => createRollout(ctx, this.opts, { artifact: plan.artifact, toVersion: plan.version, machineIds: plan.machineIds, profile: 'manual', caller, reason: `osRollingUpgrade requested by ${caller} (R65)` }));
   }
 
   cancelRollout(rolloutId: string, reason: string): void {

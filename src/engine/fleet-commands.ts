@@ -8,7 +8,7 @@
 import type { AutoUpgradeState } from '../catalog/catalog.js';
 import { autoUpgradeState, effectiveAutoUpgrade, installVersion } from '../catalog/catalog.js';
 import type { ExtensionInstance } from '../model/artifact.js';
-import { artifactKey as keyOf } from '../model/artifact.js';
+import { artifactKey as keyOf, isExtensionKey } from '../model/artifact.js';
 import type { AvailabilitySet, Machine, Placement, Region, ScaleSet } from '../model/fleet.js';
 import { DEFAULT_HEALTH_WINDOW_MS, validateRegionPairs } from '../model/fleet.js';
 import type { UpgradePolicyInput } from '../model/upgrade-policy.js';
@@ -199,7 +199,23 @@ export function checkScaleSet(state: EngineState, input: ScaleSet): ScaleSet {
   const hasApplicationHealth = bool(input.hasApplicationHealth ?? false, 'hasApplicationHealth');
   if (state.fleet.availabilitySets.has(id)) throw conflict('id', `${id} is an availability set`);
   checkMembers(state, id, state.fleet.scaleSets.get(id), { region: region.name, subscription, zones, ud: updateDomainCount, fd: faultDomainCount });
-  return { id, name, region: region.name, subscription, resourceGroup, zones, updateDomainCount, faultDomainCount, upgradePolicy, healthGracePeriodMs, hasApplicationHealth };
+  const osImage = input.osImage ? checkOsImage(input.osImage) : undefined;
+  return { id, name, region: region.name, subscription, resourceGroup, zones, updateDomainCount, faultDomainCount, upgradePolicy, healthGracePeriodMs, hasApplicationHealth, ...(osImage ? { osImage } : {}) };
+}
+
+/** The set's image and automatic OS upgrade policy (R63): four switches, all off unless set. */
+function checkOsImage(input: NonNullable<ScaleSet['osImage']>): NonNullable<ScaleSet['osImage']> {
+  if (typeof input !== 'object' || input === null || typeof input.ref !== 'object' || input.ref === null || typeof (input.ref as { kind?: unknown }).kind !== 'string') throw invalid('osImage.ref', 'osImage.ref must be a parsed image reference');
+  const p = (input.policy ?? {}) as Partial<NonNullable<ScaleSet['osImage']>['policy']>;
+  return {
+    ref: input.ref,
+    policy: {
+      enableAutomaticOSUpgrade: bool(p.enableAutomaticOSUpgrade ?? false, 'osImage.policy.enableAutomaticOSUpgrade'),
+      disableAutomaticRollback: bool(p.disableAutomaticRollback ?? false, 'osImage.policy.disableAutomaticRollback'),
+      useRollingUpgradePolicy: bool(p.useRollingUpgradePolicy ?? false, 'osImage.policy.useRollingUpgradePolicy'),
+      osRollingUpgradeDeferral: bool(p.osRollingUpgradeDeferral ?? false, 'osImage.policy.osRollingUpgradeDeferral'),
+    },
+  };
 }
 
 export function applyScaleSet(ctx: TickContext, set: ScaleSet): void {
@@ -505,6 +521,7 @@ export function applyEnrollment(ctx: TickContext, settings: RolloutSettings, sub
   if (state.enrolledSubscriptions.has(subscription) === enrolled) return [];
   const turning = new Map<string, string[]>();
   for (const [key, byMachine] of state.fleet.instances) {
+    if (!isExtensionKey(key)) continue;
     for (const inst of byMachine.values()) {
       const m = state.fleet.machines.get(inst.machineId)!;
       if (m.placement.subscription !== subscription || m.placement.setKind !== 'scaleSet') continue;

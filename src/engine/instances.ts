@@ -6,10 +6,12 @@
 import type { ExtensionInstance } from '../model/artifact.js';
 import type { EngineEvent, EventBody, InstanceIds } from '../model/events.js';
 import { isInstanceHealthy, unhealthyReason } from '../model/health.js';
-import { compareVersions, majorOf } from '../model/version.js';
+import { majorOf } from '../model/version.js';
+import { compareArtifactVersions } from '../model/artifact.js';
 import { retryIntervalMs } from '../planner/profile.js';
 import { isoOf } from './clock.js';
 import type { TickContext } from './context.js';
+import type { ReimageReport } from './driver.js';
 import { changed, schedule } from './context.js';
 import type { AttemptState, RolloutState, UnitState } from './state.js';
 import { getInstance, instanceRef, isEnrolled, refreshMachineHealth } from './state.js';
@@ -22,12 +24,13 @@ export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionIns
   if (inst.installedVersion === '') return 'the extension is not installed yet';
   const installing = ctx.state.installing;
   if (installing.size > 0 && installing.has(instanceRef(r.artifactKey, inst.machineId))) return 'an install or update the user asked for is in progress';
-  if (r.plan.profile.name !== 'manual') {
+  // OS images: a set whose automatic OS upgrade is off pauses at the gate (R65), it is not skipped.
+  if (r.plan.profile.name !== 'manual' && r.artifact.kind === 'extension') {
     if (!inst.enableAutomaticUpgrade && !effectiveAutoUpgrade(inst, isEnrolled(ctx.state, ctx.state.fleet.machines.get(inst.machineId)!))) return 'automatic upgrade was disabled for this extension (opt-out)';
     if (ctx.state.catalog.getType(inst.publisher, inst.type)?.supportsAutomaticUpgrade !== true) return 'the extension type no longer supports automatic upgrade (R2)';
     if (majorOf(inst.installedVersion) !== r.major) return 'automatic upgrades never cross a major version';
   }
-  if (compareVersions(inst.installedVersion, r.toVersion) >= 0) return `already at ${inst.installedVersion}`;
+  if (compareArtifactVersions(r.artifact, inst.installedVersion, r.toVersion) >= 0) return `already at ${inst.installedVersion}`;
   return null;
 }
 
@@ -47,7 +50,7 @@ function emitInstance<T extends InstanceEventType>(ctx: TickContext, type: T, r:
     artifact: r.artifact,
     attempt: a.attempt,
     ...extra,
-  } as EngineEvent);
+  } as unknown as EngineEvent); // the type parameter ties `extra` to `type`; TypeScript cannot follow it through the union
 }
 
 /** Marks an attempt final and closes it on the rollout. */
@@ -103,13 +106,14 @@ function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'u
 }
 
 /** The answer to an upgrade or rollback. Returns true when the attempt settled. */
-export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string): boolean {
+export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string, reimage?: ReimageReport): boolean {
   const inst = a.inst;
   a.actionKey = null;
   changed.instance(ctx, inst);
   changed.attempt(ctx, a);
   if (kind === 'upgrade') {
     if (ok) {
+      if (reimage) emitInstance(ctx, 'instance.reimaged', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, ...reimage });
       inst.installedVersion = r.toVersion;
       inst.status = 'Succeeded';
       a.status = 'healthWait';
@@ -123,8 +127,7 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
     refreshMachineHealth(ctx.state.fleet, a.machineId);
     emitInstance(ctx, 'instance.upgrade.failed', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
     countJudged(ctx, r, unit, true);
-    startRollback(ctx, r, a, inst, reason);
-    return false;
+    return startRollback(ctx, r, a, inst, reason);
   }
   // Rollback answered.
   if (ok) {
@@ -145,11 +148,29 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
   return true;
 }
 
-function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst: ExtensionInstance, reason: string): void {
+/** R22 (R62 for OS images): back to last-known-good. Returns true when the attempt settled without a rollback. */
+function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst: ExtensionInstance, reason: string): boolean {
+  if (rollbackDisabled(ctx, r, a.machineId)) {
+    // R62: the set keeps failed instances on the new image; the thresholds still stop the upgrade.
+    inst.status = 'Failed';
+    inst.blockedReason = `left on ${inst.installedVersion} after it turned unhealthy: the scale set's automatic OS upgrade policy has disableAutomaticRollback (R62)`;
+    refreshMachineHealth(ctx.state.fleet, a.machineId);
+    emitInstance(ctx, 'instance.rollback.skipped', r, a, { fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason: `disableAutomaticRollback: not rolled back (R62); ${reason}` });
+    a.reason = reason;
+    finish(ctx, r, a, 'failed');
+    return true;
+  }
   a.status = 'rollingBack';
   a.reason = reason;
   emitInstance(ctx, 'instance.rollback.started', r, a, { fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason });
   sendAction(ctx, r, a, 'rollback', inst, inst.installedVersion, inst.lastKnownGoodVersion);
+  return false;
+}
+
+function rollbackDisabled(ctx: TickContext, r: RolloutState, machineId: string): boolean {
+  if (r.artifact.kind !== 'osImage') return false;
+  const setId = ctx.state.fleet.machines.get(machineId)?.placement.setId;
+  return setId ? ctx.state.fleet.scaleSets.get(setId)?.osImage?.policy.disableAutomaticRollback === true : false;
 }
 
 /** R30: after a good rollback the instance is queued again; manual and halted rollouts do not retry. */
@@ -202,14 +223,14 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
 }
 
 /** R22: not healthy when the window closes, so roll back to last-known-good. */
-export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): void {
+export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
   const inst = a.inst;
   const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
   const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
   removeWaiter(ctx, a.machineId, r.id);
   emitInstance(ctx, 'instance.health.unhealthy', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
   countJudged(ctx, r, unit, true);
-  startRollback(ctx, r, a, inst, reason);
+  return startRollback(ctx, r, a, inst, reason);
 }
 
 /** A retry came due: queue it in its unit, or park it if the operator opted out meanwhile (R5, R32). */

@@ -22,6 +22,7 @@ import type { GateVerdict } from './gates.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { settledByRemoval, skipInstance, skipReason, startUpgrade } from './instances.js';
 import { recordBypass, waitForWindow, windowGate } from './windows.js';
+import { policyPaused } from './os-images.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from './state.js';
 import type { ExtensionInstance } from '../model/artifact.js';
 
@@ -77,7 +78,7 @@ export function zoneKey(u: UnitState): string {
 export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   changed.unit(ctx, u);
   if (r.status !== 'running' || u.inflight || u.status === 'waiting') return;
-  if (u.status === 'paused' || u.status === 'held' || u.status === 'stopped' || u.status === 'window') return; // a timer wakes these
+  if (u.status === 'paused' || u.status === 'held' || u.status === 'stopped' || u.status === 'window' || u.status === 'disabled') return; // a timer or a change wakes these
   const rs = r.regions.get(u.region)!;
   const limits = u.plan.limits;
   for (;;) {
@@ -93,6 +94,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       waitForWindow(ctx, r, u, window);
       return;
     }
+    if (policyPaused(ctx, r, u)) return;
     if (!r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId) {
       const verdict = preBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent);
       if (!verdict.pass) {

@@ -4,7 +4,7 @@
  */
 import { automaticTarget } from '../catalog/catalog.js';
 import type { Artifact } from '../model/artifact.js';
-import { artifactKey } from '../model/artifact.js';
+import { artifactKey, artifactMajor, compareArtifactVersions } from '../model/artifact.js';
 import type { RolloutProfileName } from '../model/events.js';
 import type { Machine } from '../model/fleet.js';
 import { compareVersions, majorOf } from '../model/version.js';
@@ -74,7 +74,7 @@ function eligibleMachines(ctx: TickContext, key: string, req: RolloutRequest): M
     for (const id of req.machineIds) {
       const inst = byMachine.get(id);
       const m = fleet.machines.get(id);
-      if (!inst || !m || inst.blockedReason || inst.installedVersion === '' || busy(id) || compareVersions(inst.installedVersion, req.toVersion) === 0) continue;
+      if (!inst || !m || inst.blockedReason || inst.installedVersion === '' || busy(id) || compareArtifactVersions(req.artifact, inst.installedVersion, req.toVersion) === 0) continue;
       if (req.automatic && automaticTarget(catalog, inst, machineContext(state, m), ctx.now).target !== req.toVersion) continue;
       out.push(m);
     }
@@ -161,7 +161,7 @@ export function newRolloutState(id: string, key: string, req: RolloutRequest, pl
     artifact: req.artifact,
     artifactKey: key,
     toVersion: req.toVersion,
-    major: majorOf(req.toVersion),
+    major: artifactMajor(req.artifact, req.toVersion),
     plan,
     status: 'running',
     reason: null,

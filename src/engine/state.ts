@@ -3,6 +3,7 @@
  * the Store in one commit before any action leaves (architecture principle 5).
  */
 import type { Catalog } from '../catalog/catalog.js';
+import { ImageCatalog } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
 import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
 import type { HealthSignals } from '../model/health.js';
@@ -102,8 +103,11 @@ export interface AttemptState {
   dueAtMs: number | null;
 }
 
-/** `window`: the next batch waits for a maintenance window (R70); a timer or a configuration change wakes it. */
-export type UnitStatus = 'waiting' | 'ready' | 'running' | 'paused' | 'held' | 'stopped' | 'blocked' | 'window' | 'done';
+/**
+ * `window`: the next batch waits for a maintenance window (R70); a timer or a configuration change wakes it.
+ * `disabled`: an OS image rollout's set turned automatic OS upgrade off (R65); turning it on resumes it.
+ */
+export type UnitStatus = 'waiting' | 'ready' | 'running' | 'paused' | 'held' | 'stopped' | 'blocked' | 'window' | 'disabled' | 'done';
 
 export interface BatchRun {
   id: string;
@@ -204,7 +208,7 @@ export interface RolloutState {
   caller: string;
 }
 
-export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen' | 'hostMaintenance';
+export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen' | 'hostMaintenance' | 'imageCheck';
 
 export interface Timer {
   /** Identity for the store; increasing. */
@@ -260,6 +264,7 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     installing: new Map(),
     enrolledSubscriptions: new Set(),
     maintenance: emptyMaintenance(),
+    images: new ImageCatalog(),
     healthWaiters: new Map(),
     setInflight: new Map(),
     setWaiters: new Map(),
@@ -285,6 +290,8 @@ export interface EngineState {
   enrolledSubscriptions: Set<string>;
   /** Maintenance configurations and their assignments (R70–R73). */
   maintenance: MaintenanceState;
+  /** Platform and gallery images with their replications (R64). */
+  images: ImageCatalog;
   /** Attempts waiting for a health verdict, by machine (R21). */
   healthWaiters: Map<string, Array<{ rolloutId: string }>>;
   /** In-flight batches per set across every rollout: all machines of a set are never upgraded at once. */

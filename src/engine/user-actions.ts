@@ -18,6 +18,11 @@ import { getInstance, instanceRef, isEnrolled, refreshMachineHealth } from './st
 export const INSTALL_TIMEOUT_MS = 90 * 60_000;
 
 export function artifactOf(inst: ExtensionInstance): Artifact {
+  if (inst.artifactKey.startsWith('osimage:')) {
+    // OS image instances keep `offer:sku` in their type (os-images.ts).
+    const i = inst.type.lastIndexOf(':');
+    return { kind: 'osImage', publisher: inst.publisher, offer: inst.type.slice(0, i), sku: inst.type.slice(i + 1) };
+  }
   return { kind: 'extension', publisher: inst.publisher, type: inst.type };
 }
 

@@ -2,6 +2,9 @@
  * What a rollout upgrades. The planner and engine only see an `Artifact` and per-machine
  * `ArtifactInstance`s, so extensions and OS images share one machinery.
  */
+import { compareImageVersions, parseImageVersion } from '../catalog/image-version.js';
+import { compareVersions, majorOf } from './version.js';
+
 export type Artifact =
   | { kind: 'extension'; publisher: string; type: string }
   | { kind: 'osImage'; publisher: string; offer: string; sku: string };
@@ -11,6 +14,21 @@ export function artifactKey(a: Artifact): string {
   return a.kind === 'extension'
     ? `extension:${a.publisher}.${a.type}`.toLowerCase()
     : `osImage:${a.publisher}:${a.offer}:${a.sku}`.toLowerCase();
+}
+
+/** Version order of an artifact: four-part extension versions, three-part image versions. */
+export function compareArtifactVersions(a: Pick<Artifact, 'kind'>, x: string, y: string): number {
+  return a.kind === 'osImage' ? compareImageVersions(x, y) : compareVersions(x, y);
+}
+
+/** The major version automatic extension upgrades never cross (R1); an image version's first part. */
+export function artifactMajor(a: Pick<Artifact, 'kind'>, version: string): number {
+  return a.kind === 'osImage' ? (parseImageVersion(version)?.[0] ?? 0) : majorOf(version);
+}
+
+/** OS image instances live beside extension instances, under `osImage:` keys. */
+export function isExtensionKey(key: string): boolean {
+  return key.startsWith('extension:');
 }
 
 export function describeArtifact(a: Artifact): string {

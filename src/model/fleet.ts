@@ -2,6 +2,7 @@
  * The fleet vocabulary: regions with geo-pairs, machines of three kinds, availability sets and scale
  * sets. Plain data; rules about them live in pure functions next to the types that need them.
  */
+import type { ImageRef } from '../catalog/image-reference.js';
 import type { UpgradePolicy } from './upgrade-policy.js';
 
 export type MachineKind = 'vm' | 'scaleSetInstance' | 'arc';
@@ -62,6 +63,23 @@ export interface ScaleSet {
   healthGracePeriodMs: number;
   /** True when the set has the Application Health extension or a load-balancer probe (R25). */
   hasApplicationHealth: boolean;
+  /** The set's OS image and its automatic OS upgrade policy (R60–R63); absent for sets without a catalog image. */
+  osImage?: ScaleSetOsImage;
+}
+
+/** `upgradePolicy.automaticOSUpgradePolicy`, separate from the upgrade policy mode (R63). */
+export interface AutomaticOSUpgradePolicy {
+  enableAutomaticOSUpgrade: boolean;
+  /** R62: keep instances on the new image when they turn unhealthy, instead of going back. */
+  disableAutomaticRollback: boolean;
+  useRollingUpgradePolicy: boolean;
+  /** R83: each instance waits for its workload's approval (or the notice period) before its re-image. */
+  osRollingUpgradeDeferral: boolean;
+}
+
+export interface ScaleSetOsImage {
+  ref: ImageRef;
+  policy: AutomaticOSUpgradePolicy;
 }
 
 /** The health window of R21 when nothing else is configured. */

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { installVersion } from '../../catalog/catalog.js';
 import { autoUpgradeStateOf } from '../../engine/fleet-commands.js';
 import type { ExtensionInstance } from '../../model/artifact.js';
+import { isExtensionKey } from '../../model/artifact.js';
 import type { Machine } from '../../model/fleet.js';
 import type { ArmContext } from './context.js';
 import { nowIso, startOperation } from './context.js';
@@ -77,7 +78,8 @@ const PUT_BODY = { vm: putBody('vm'), vmssVm: putBody('vmssVm'), arc: putBody('a
 
 export function instancesOf(ctx: ArmContext, machineId: string): ExtensionInstance[] {
   const out: ExtensionInstance[] = [];
-  for (const byMachine of ctx.engine.state.fleet.instances.values()) {
+  for (const [key, byMachine] of ctx.engine.state.fleet.instances) {
+    if (!isExtensionKey(key)) continue; // the OS image instance is not an extension
     const inst = byMachine.get(machineId);
     if (inst) out.push(inst);
   }

@@ -12,6 +12,8 @@ export interface FailureModel {
   /** From a finished install to the first healthy report. */
   health: Latency;
   rollback: Latency;
+  /** An OS image upgrade or rollback: a re-image, then the set's extensions and custom data again (R61). */
+  reimage: Latency;
 }
 
 export const DEFAULT_FAILURE_MODEL: Readonly<FailureModel> = Object.freeze({
@@ -21,6 +23,7 @@ export const DEFAULT_FAILURE_MODEL: Readonly<FailureModel> = Object.freeze({
   install: { medianSeconds: 60, p95Seconds: 180 },
   health: { medianSeconds: 30, p95Seconds: 120 },
   rollback: { medianSeconds: 60, p95Seconds: 180 },
+  reimage: { medianSeconds: 300, p95Seconds: 720 },
 });
 
 export interface SlowAgents {

@@ -3,7 +3,7 @@
  * seeded chance of failure, with observations: action results and health reports (R25). Idempotency
  * keys it has seen are answered once, however often they are resent.
  */
-import type { Driver, DriverAction, Observation } from '../../engine/driver.js';
+import type { Driver, DriverAction, Observation, ReimageReport } from '../../engine/driver.js';
 import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
 import { TimeHeap } from '../../util/heap.js';
@@ -28,6 +28,7 @@ export interface SimDriverStats {
   installFailures: number;
   unhealthyAfterUpgrade: number;
   rollbackFailures: number;
+  reimages: number;
 }
 
 export class SimDriver implements Driver {
@@ -42,7 +43,7 @@ export class SimDriver implements Driver {
   private readonly broken = new Map<string, Set<string>>();
   /** Machines sick for background reasons. */
   private readonly sick = new Set<string>();
-  readonly stats: SimDriverStats = { actions: 0, duplicateActions: 0, installFailures: 0, unhealthyAfterUpgrade: 0, rollbackFailures: 0 };
+  readonly stats: SimDriverStats = { actions: 0, duplicateActions: 0, installFailures: 0, unhealthyAfterUpgrade: 0, rollbackFailures: 0, reimages: 0 };
 
   constructor(
     private fleet: FleetState,
@@ -94,14 +95,15 @@ export class SimDriver implements Driver {
       this.userAction(action, model, slow, t0);
       return;
     }
+    const reimage = action.artifact.kind === 'osImage';
     if (action.kind === 'upgrade') {
-      const done = at(t0 + sampleLatencyMs(this.rng, model.install) * slow);
+      const done = at(t0 + sampleLatencyMs(this.rng, reimage ? model.reimage : model.install) * slow);
       if (this.rng.chance(model.installFailure)) {
         this.stats.installFailures++;
         this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `install of ${action.toVersion} failed (simulated)` });
         return;
       }
-      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
+      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, ...(reimage ? { reimage: this.reimaged(action.machineId) } : {}) });
       if (this.rng.chance(model.unhealthyAfterUpgrade)) {
         this.stats.unhealthyAfterUpgrade++;
         this.markBroken(action.machineId, action.artifactKey, true);
@@ -111,15 +113,26 @@ export class SimDriver implements Driver {
       return;
     }
     const back = modelFor(this.behaviour, action.fromVersion);
-    const done = at(t0 + sampleLatencyMs(this.rng, back.rollback) * slow);
+    const done = at(t0 + sampleLatencyMs(this.rng, reimage ? back.reimage : back.rollback) * slow);
     if (this.rng.chance(back.rollbackFailure)) {
       this.stats.rollbackFailures++;
       this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `reinstall of ${action.toVersion} failed (simulated)` });
       return;
     }
     this.markBroken(action.machineId, action.artifactKey, false);
-    this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
+    this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, ...(reimage ? { reimage: this.reimaged(action.machineId) } : {}) });
     this.queue.push({ at: done, probe: action.machineId });
+  }
+
+  /** R61: a re-image replaces the OS disk only; the machine's extensions and custom data run again on it. */
+  private reimaged(machineId: string): ReimageReport {
+    this.stats.reimages++;
+    const extensions: string[] = [];
+    for (const [key, byMachine] of this.fleet.instances) {
+      const inst = key.startsWith('extension:') ? byMachine.get(machineId) : undefined;
+      if (inst) extensions.push(inst.name);
+    }
+    return { extensions: extensions.sort(), customData: true, dataDisksKept: true };
   }
 
   /**

@@ -5,6 +5,8 @@
  */
 import type Database from 'better-sqlite3';
 import { Catalog } from '../../catalog/catalog.js';
+import { ImageCatalog } from '../../catalog/images.js';
+import type { ImageCatalogJson } from '../../catalog/images.js';
 import type { HostUpdate, MaintenanceConfigSpec } from '../../model/maintenance.js';
 import { maintenanceConfig } from '../../model/maintenance.js';
 import type { DriverAction } from '../../engine/driver.js';
@@ -36,6 +38,8 @@ export function loadState(db: Database.Database): EngineState {
     const c = maintenanceConfig(JSON.parse(row.body as string) as MaintenanceConfigSpec);
     state.maintenance.configs.set(c.id, c);
   }
+  const images = db.prepare("SELECT value FROM meta WHERE key = 'images'").get() as { value: string } | undefined;
+  if (images) state.images = ImageCatalog.fromJSON(JSON.parse(images.value) as ImageCatalogJson);
   const host = db.prepare("SELECT value FROM meta WHERE key = 'hostMaintenance'").get() as { value: string } | undefined;
   if (host) {
     const h = JSON.parse(host.value) as { updates: HostUpdate[]; applied: Array<[string, { through: number; lastMs: number }]> };

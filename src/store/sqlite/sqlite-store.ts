@@ -74,6 +74,7 @@ export class SqliteStore implements Store {
       st.putEnrollment.run(JSON.stringify([...state.enrolledSubscriptions]));
       this.writeMaintenance(state, state.maintenance.configs.keys(), state.maintenance.assignments.keys());
       this.writeHostMaintenance(state);
+      st.putMeta.run('images', JSON.stringify(state.images.toJSON()));
       st.putMeta.run('imported', new Date(0).toISOString());
     });
   }
@@ -178,6 +179,7 @@ export class SqliteStore implements Store {
     if (ch.enrollment) st.putEnrollment.run(JSON.stringify([...state.enrolledSubscriptions]));
     if (ch.maintenanceConfigs.size > 0 || ch.maintenanceTargets.size > 0) this.writeMaintenance(state, ch.maintenanceConfigs, ch.maintenanceTargets);
     if (ch.hostMaintenance) this.writeHostMaintenance(state);
+    if (ch.images) this.st.putMeta.run('images', JSON.stringify(state.images.toJSON()));
   }
 
   /** Host updates and the confined machines' records: small (only machines under a Host configuration). */
