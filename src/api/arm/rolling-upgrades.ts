@@ -10,6 +10,8 @@ import { rolloutsTouchingSet, setProgress } from '../../engine/rollout-progress.
 import type { RolloutState } from '../../engine/state.js';
 import type { ArmContext } from './context.js';
 import { conflict, notFound } from './errors.js';
+import { followsLatest, parseImageReference } from '../../catalog/image-reference.js';
+import type { ImageRef, ImageReferenceInput } from '../../catalog/image-reference.js';
 import { instancesOf } from './extensions.js';
 
 type RunningCode = 'RollingForward' | 'Cancelled' | 'Completed' | 'Faulted';
@@ -106,12 +108,23 @@ export function cancelRollingUpgrade(ctx: ArmContext, set: ScaleSet, caller: str
   ctx.runtime.kick();
 }
 
-/** Azure accepts OS rolling upgrades only for sets built from a platform or gallery image at `latest`. */
-export function osRollingUpgrade(set: ScaleSet, image: { publisher?: string; offer?: string; sku?: string; version?: string; id?: string; sharedGalleryImageId?: string } | undefined): never {
-  const platformLatest = image?.publisher && image.offer && image.sku && (image.version ?? 'latest').toLowerCase() === 'latest';
-  const gallery = image?.id?.toLowerCase().includes('/galleries/') || image?.sharedGalleryImageId !== undefined;
-  if (!platformLatest && !gallery) {
-    throw conflict('OperationNotAllowed', `The Virtual Machine Scale Set '${set.name}' is not based on a platform or gallery image with version 'latest'; OS rolling upgrade is not allowed.`);
+/**
+ * Azure accepts `osRollingUpgrade` only for a set built from a platform or gallery image at `latest`,
+ * and refuses others with these messages (azure-cli #6640, terraform-provider-azurerm #12590).
+ * A set that qualifies gets a 409 too for now: the engine does not re-image instances yet.
+ */
+export function osRollingUpgrade(set: ScaleSet, image: ImageReferenceInput | undefined): never {
+  let ref: ImageRef | null = null;
+  try {
+    ref = image ? parseImageReference(image) : null;
+  } catch {
+    ref = null;
   }
-  throw conflict('OperationNotAllowed', `Scale set '${set.name}' has no newer image to roll to: Phasewise has no image catalog yet, so OS image upgrades cannot start.`);
+  if (!ref || (ref.kind !== 'platform' && ref.kind !== 'gallery')) {
+    throw conflict('OperationNotAllowed', `The OS Rolling Upgrade API cannot be used on a Virtual Machine Scale Set unless the Virtual Machine Scale Set is using a Platform Image or a gallery image; select the OS by setting imageReference (scale set '${set.name}').`);
+  }
+  if (!followsLatest(ref)) {
+    throw conflict('OperationNotAllowed', `The OS Rolling Upgrade API cannot be used on a Virtual Machine Scale Set unless the Virtual Machine Scale Set has some unprotected instances which have imageReference.version set to latest (scale set '${set.name}').`);
+  }
+  throw conflict('OperationNotAllowed', `Scale set '${set.name}' follows its image at 'latest', but Phasewise does not run OS image rollouts yet: the engine cannot re-image instances, so an OS rolling upgrade cannot start.`);
 }
