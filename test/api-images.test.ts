@@ -228,6 +228,8 @@ describe('image catalog over HTTPS', () => {
     const image = await client.virtualMachineImages.get('westus', 'Canonical', 'ubuntu-24_04-lts', 'server', '24.04.202601010');
     assert.equal(image.osDiskImage?.operatingSystem, 'Linux');
     assert.equal(image.automaticOSUpgradeProperties?.automaticOSUpgradeSupported, true);
+    const withProperties = await client.virtualMachineImages.listWithProperties('westus', 'Canonical', 'ubuntu-24_04-lts', 'server', 'Properties', { orderby: 'name desc' });
+    assert.deepEqual(withProperties.map((v) => [v.name, v.hyperVGeneration]), [['24.04.202602010', 'V2'], ['24.04.202601010', 'V2']]);
     const offers = await client.virtualMachineImages.listOffers('westus', 'Canonical');
     assert.deepEqual(offers.map((o) => o.name), ['ubuntu-24_04-lts']);
     await assert.rejects(client.virtualMachineImages.get('westus', 'Canonical', 'ubuntu-24_04-lts', 'server', '24.04.202603010'), (e: { statusCode?: number }) => e.statusCode === 404);

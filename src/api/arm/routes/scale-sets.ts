@@ -262,7 +262,7 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
   app.post(`${base}/:name/osRollingUpgrade`, async (req) => {
     writer(req, 'Microsoft.Compute/virtualMachineScaleSets/osRollingUpgrade/action');
     const { set, doc } = setOf(req);
-    return osRollingUpgrade(set, doc.properties.virtualMachineProfile?.storageProfile?.imageReference as Parameters<typeof osRollingUpgrade>[1]);
+    return osRollingUpgrade(set, doc.properties.virtualMachineProfile?.storageProfile?.imageReference);
   });
   app.post(`${base}/:name/rollingUpgrades/cancel`, async (req, reply) => {
     const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action');
