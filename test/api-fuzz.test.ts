@@ -24,6 +24,8 @@ const VM = `${RGP}/providers/Microsoft.Compute/virtualMachines`;
 const VMSS = `${RGP}/providers/Microsoft.Compute/virtualMachineScaleSets`;
 const ARC = `${RGP}/providers/Microsoft.HybridCompute/machines`;
 const TYPES = `/phasewise/publishers/${AMA.publisher}/extensionTypes`;
+const IMAGES = '/phasewise/images/publishers/Canonical/offers/ubuntu-24_04-lts/skus/server/versions';
+const GALLERY = `/phasewise/subscriptions/${SUB}/resourceGroups/${RG}/galleries/corp_gallery`;
 /** Versions as the API takes them: 1 to 4 numbers (a full version: 4), no leading zeros. */
 const VERSION_PREFIX = /^(0|[1-9]\d{0,8})(\.(0|[1-9]\d{0,8})){0,3}$/;
 const FULL_VERSION = /^(0|[1-9]\d{0,8})(\.(0|[1-9]\d{0,8})){3}$/;
@@ -171,6 +173,32 @@ const ROUTES: Route[] = [
   {
     name: 'publisher type PUT', method: 'PUT', path: `${TYPES}/${AMA.type}`, arm: false, role: 'publisher',
     body: { supportsAutomaticUpgrade: false }, typed: [[[], 'object'], [['supportsAutomaticUpgrade'], 'boolean']], strict: [[]],
+  },
+  // The image publisher API: platform versions, galleries, image definitions, gallery versions, replications.
+  {
+    name: 'image version PUT', method: 'PUT', path: `${IMAGES}/24.04.202601010`, arm: false, role: 'publisher',
+    body: { osType: 'Linux', hyperVGeneration: 'V2', automaticOSUpgradeSupported: true },
+    typed: [[[], 'object'], [['osType'], 'string'], [['hyperVGeneration'], 'string'], [['automaticOSUpgradeSupported'], 'boolean']],
+    strict: [[]],
+  },
+  {
+    name: 'image replication PUT', method: 'PUT', path: `${IMAGES}/24.04.202601010/replications/westus`, arm: false, role: 'publisher',
+    // `completedAt` may be null (under way), so null is no wrong type there.
+    body: { completedAt: '2026-01-01T00:00:00Z' }, typed: [[[], 'object']], strict: [[]],
+  },
+  {
+    name: 'gallery PUT', method: 'PUT', path: GALLERY, arm: false, role: 'publisher',
+    body: { location: 'westus' }, typed: [[[], 'object'], [['location'], 'string']], strict: [[]],
+  },
+  {
+    name: 'gallery image PUT', method: 'PUT', path: `${GALLERY}/images/web`, arm: false, role: 'publisher',
+    body: { osType: 'Linux', hyperVGeneration: 'V2', identifier: { publisher: 'Contoso', offer: 'web', sku: 'v1' } },
+    typed: [[[], 'object'], [['osType'], 'string'], [['hyperVGeneration'], 'string'], [['identifier'], 'object'], [['identifier', 'publisher'], 'string'], [['identifier', 'offer'], 'string'], [['identifier', 'sku'], 'string']],
+    strict: [[], ['identifier']],
+  },
+  {
+    name: 'gallery version PUT', method: 'PUT', path: `${GALLERY}/images/web/versions/1.0.0`, arm: false, role: 'publisher',
+    body: { excludeFromLatest: false }, typed: [[[], 'object'], [['excludeFromLatest'], 'boolean']], strict: [[]],
   },
   {
     name: 'feature register', method: 'POST', path: `/subscriptions/${SUB}/providers/Microsoft.Features/providers/Microsoft.Compute/features/AutomaticExtensionUpgradePreview/register`,
@@ -491,7 +519,8 @@ describe('bad input gets a clear error and changes nothing', () => {
     const strictRoutes = routesWithBody.filter((r) => r.strict?.length);
     const known = new Set(['extensionTargets', 'instanceIds', 'os', 'critical', 'digest', 'regions', 'supportsAutomaticUpgrade', 'mode', 'rollingUpgradePolicy', 'automaticOSUpgradePolicy', 'targetVersion',
       'maxBatchInstancePercent', 'maxUnhealthyInstancePercent', 'maxUnhealthyUpgradedInstancePercent', 'pauseTimeBetweenBatches', 'enableCrossZoneUpgrade', 'prioritizeUnhealthyInstances',
-      'rollbackFailedInstancesOnPolicyBreach', 'maxSurge', 'enableAutomaticOSUpgrade', 'disableAutomaticRollback', 'useRollingUpgradePolicy', 'osRollingUpgradeDeferral']);
+      'rollbackFailedInstancesOnPolicyBreach', 'maxSurge', 'enableAutomaticOSUpgrade', 'disableAutomaticRollback', 'useRollingUpgradePolicy', 'osRollingUpgradeDeferral',
+      'osType', 'hyperVGeneration', 'automaticOSUpgradeSupported', 'completedAt', 'location', 'identifier', 'publisher', 'offer', 'sku', 'excludeFromLatest']);
     const key = fc.oneof(fc.constantFrom('constructor', 'toString', 'Mode', 'extra', 'os ', 'upgradeMode'), fc.stringMatching(/^[A-Za-z_$][\w$-]{0,12}$/)).filter((k) => !known.has(k) && k !== '__proto__');
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...strictRoutes).chain((route) => fc.tuple(fc.constant(route), fc.constantFrom(...route.strict!))), key, fc.jsonValue({ maxDepth: 1 }), async ([route, at], k, v) => {
@@ -512,6 +541,8 @@ describe('bad input gets a clear error and changes nothing', () => {
       { route: 'VM PUT (vm-new)', path: ['properties', 'storageProfile', 'osDisk', 'osType'], allowed: ['Linux', 'Windows'], field: /osType/ },
       { route: 'Arc machine PUT', path: ['properties', 'osType'], allowed: ['linux', 'windows'], caseInsensitive: true, field: /osType/ },
       { route: 'publisher version PUT (1.99.0.0)', path: ['os', 0], allowed: ['linux', 'windows'], field: /os/ },
+      { route: 'image version PUT', path: ['osType'], allowed: ['Linux', 'Windows'], field: /osType/ },
+      { route: 'gallery image PUT', path: ['hyperVGeneration'], allowed: ['V1', 'V2'], field: /hyperVGeneration/ },
     ];
     const value = fc.oneof(fc.constantFrom('automatic', 'MANUAL', 'Rolling ', ' Linux', 'linuxx', 'Windows10', '', 'Auto', 'null', 'Ubuntu', 'uniform', 'Linux\u0000'), fc.string({ maxLength: 12 }));
     await fc.assert(
@@ -587,6 +618,10 @@ describe('bad input gets a clear error and changes nothing', () => {
       (n) => ({ method: 'PUT', path: `/phasewise/publishers/${AMA.publisher}/extensionTypes/${n}/versions/1.31.0.0`, arm: false, body: { os: ['linux'] } }),
       (n) => ({ method: 'POST', path: `/subscriptions/${n}/providers/Microsoft.Features/providers/Microsoft.Compute/features/AutomaticExtensionUpgradePreview/register` }),
       (n) => ({ method: 'PATCH', path: `${VM}/${n}`, body: { tags: { a: 'b' } } }),
+      (n) => ({ method: 'PUT', path: `/phasewise/subscriptions/${SUB}/resourceGroups/${RG}/galleries/${n}/images/web`, arm: false, body: { osType: 'Linux', identifier: { publisher: 'a', offer: 'b', sku: 'c' } } }),
+      (n) => ({ method: 'PUT', path: `/phasewise/images/publishers/Canonical/offers/${n}/skus/server/versions/1.0.0/replications/westus`, arm: false, body: {} }),
+      // A scale set whose gallery image does not exist is not created.
+      (n) => ({ method: 'PUT', path: `${VMSS}/${n}`, body: setAt(vmssBody(), [...VMP, 'storageProfile', 'imageReference'], { id: `${RGP}/providers/Microsoft.Compute/galleries/${n.replaceAll('-', '_')}/images/web` }) }),
     ];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...CASES), missingName, async (make, n) => {

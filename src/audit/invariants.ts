@@ -161,7 +161,8 @@ export class InvariantChecker {
     if (r.profile === 'manual') return;
     const enrolled = e.placement.setKind === 'scaleSet' && this.enrolled.has(e.placement.subscription);
     if (!enrolled && this.disabled.has(`${e.machineId}|${artifactKey(e.artifact)}`)) this.fail(e, `${e.machineId} attempted after its automatic upgrade was disabled`);
-    if (majorOf(e.fromVersion) !== majorOf(e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
+    // R1 is about extensions; an automatic OS image upgrade follows its reference at `latest` (R60).
+    if (e.artifact.kind === 'extension' && majorOf(e.fromVersion) !== majorOf(e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
   }
 
   /** Violations, including rollbacks that never started. */

@@ -199,24 +199,10 @@ export function checkScaleSet(state: EngineState, input: ScaleSet): ScaleSet {
   const hasApplicationHealth = bool(input.hasApplicationHealth ?? false, 'hasApplicationHealth');
   if (state.fleet.availabilitySets.has(id)) throw conflict('id', `${id} is an availability set`);
   checkMembers(state, id, state.fleet.scaleSets.get(id), { region: region.name, subscription, zones, ud: updateDomainCount, fd: faultDomainCount });
-  const osImage = input.osImage ? checkOsImage(input.osImage) : undefined;
-  return { id, name, region: region.name, subscription, resourceGroup, zones, updateDomainCount, faultDomainCount, upgradePolicy, healthGracePeriodMs, hasApplicationHealth, ...(osImage ? { osImage } : {}) };
+  if (input.image !== undefined && (typeof input.image !== 'object' || input.image === null || typeof (input.image as { kind?: unknown }).kind !== 'string')) throw invalid('image', 'image must be a parsed image reference');
+  return { id, name, region: region.name, subscription, resourceGroup, zones, updateDomainCount, faultDomainCount, upgradePolicy, healthGracePeriodMs, hasApplicationHealth, ...(input.image ? { image: input.image } : {}) };
 }
 
-/** The set's image and automatic OS upgrade policy (R63): four switches, all off unless set. */
-function checkOsImage(input: NonNullable<ScaleSet['osImage']>): NonNullable<ScaleSet['osImage']> {
-  if (typeof input !== 'object' || input === null || typeof input.ref !== 'object' || input.ref === null || typeof (input.ref as { kind?: unknown }).kind !== 'string') throw invalid('osImage.ref', 'osImage.ref must be a parsed image reference');
-  const p = (input.policy ?? {}) as Partial<NonNullable<ScaleSet['osImage']>['policy']>;
-  return {
-    ref: input.ref,
-    policy: {
-      enableAutomaticOSUpgrade: bool(p.enableAutomaticOSUpgrade ?? false, 'osImage.policy.enableAutomaticOSUpgrade'),
-      disableAutomaticRollback: bool(p.disableAutomaticRollback ?? false, 'osImage.policy.disableAutomaticRollback'),
-      useRollingUpgradePolicy: bool(p.useRollingUpgradePolicy ?? false, 'osImage.policy.useRollingUpgradePolicy'),
-      osRollingUpgradeDeferral: bool(p.osRollingUpgradeDeferral ?? false, 'osImage.policy.osRollingUpgradeDeferral'),
-    },
-  };
-}
 
 export function applyScaleSet(ctx: TickContext, set: ScaleSet): void {
   ctx.state.fleet.scaleSets.set(set.id, set);

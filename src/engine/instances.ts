@@ -170,7 +170,7 @@ function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst:
 function rollbackDisabled(ctx: TickContext, r: RolloutState, machineId: string): boolean {
   if (r.artifact.kind !== 'osImage') return false;
   const setId = ctx.state.fleet.machines.get(machineId)?.placement.setId;
-  return setId ? ctx.state.fleet.scaleSets.get(setId)?.osImage?.policy.disableAutomaticRollback === true : false;
+  return setId ? ctx.state.fleet.scaleSets.get(setId)?.upgradePolicy.automaticOSUpgradePolicy.disableAutomaticRollback === true : false;
 }
 
 /** R30: after a good rollback the instance is queued again; manual and halted rollouts do not retry. */

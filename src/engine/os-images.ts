@@ -39,9 +39,9 @@ function membersOf(state: EngineState, setId: string): Machine[] {
 
 /** The version a reference stands for in the set's region now; null when the catalog cannot say. */
 function currentVersion(state: EngineState, set: ScaleSet, now: number): string | null {
-  if (!set.osImage) return null;
+  if (!set.image) return null;
   try {
-    return state.images.resolve(set.osImage.ref, set.region, now).version;
+    return state.images.resolve(set.image, set.region, now).version;
   } catch (err) {
     if (err instanceof ImageCatalogError) return null;
     throw err;
@@ -56,10 +56,10 @@ function currentVersion(state: EngineState, set: ScaleSet, now: number): string 
 export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId: string, machines?: readonly Machine[]): RolloutState[] {
   const state = ctx.state;
   const set = state.fleet.scaleSets.get(setId);
-  const artifact = set?.osImage ? imageArtifact(set.osImage.ref) : null;
-  if (!set || !set.osImage || !artifact) return [];
+  const artifact = set?.image ? imageArtifact(set.image) : null;
+  if (!set || !set.image || !artifact) return [];
   const key = artifactKey(artifact);
-  const enabled = set.osImage.policy.enableAutomaticOSUpgrade;
+  const enabled = set.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade;
   let version: string | null | undefined;
   for (const m of machines ?? membersOf(state, setId)) {
     const inst = getInstance(state.fleet, key, m.id);
@@ -109,11 +109,11 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
   const groups = new Map<string, { artifact: Artifact; version: string; machineIds: string[]; regions: Set<string> }>();
   for (const setId of setIds) {
     const set = state.fleet.scaleSets.get(setId);
-    if (!set?.osImage || !followsLatest(set.osImage.ref)) continue;
-    const artifact = imageArtifact(set.osImage.ref)!;
+    if (!set?.image || !followsLatest(set.image)) continue;
+    const artifact = imageArtifact(set.image)!;
     const next = safeNextAvailability(state, set, ctx.now);
     if (next !== null) schedule(ctx, { at: next, kind: 'imageCheck', rolloutId: '', ref: setId, token: 0 });
-    if (!set.osImage.policy.enableAutomaticOSUpgrade) continue;
+    if (!set.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade) continue;
     const version = currentVersion(state, set, ctx.now);
     if (version === null) continue;
     const key = artifactKey(artifact);
@@ -141,7 +141,7 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
 
 function safeNextAvailability(state: EngineState, set: ScaleSet, now: number): number | null {
   try {
-    return state.images.nextAvailabilityAfter(set.osImage!.ref, set.region, now);
+    return state.images.nextAvailabilityAfter(set.image!, set.region, now);
   } catch (err) {
     if (err instanceof ImageCatalogError) return null;
     throw err;
@@ -151,7 +151,7 @@ function safeNextAvailability(state: EngineState, set: ScaleSet, now: number): n
 /** Every set with a catalog image looks again (after the catalog changed). */
 export function checkAllImageUpgrades(ctx: TickContext, settings: RolloutSettings): RolloutState[] {
   const started: RolloutState[] = [];
-  for (const s of ctx.state.fleet.scaleSets.values()) if (s.osImage) started.push(...syncSetImage(ctx, settings, s.id));
+  for (const s of ctx.state.fleet.scaleSets.values()) if (s.image) started.push(...syncSetImage(ctx, settings, s.id));
   return started;
 }
 
@@ -162,7 +162,7 @@ export function checkAllImageUpgrades(ctx: TickContext, settings: RolloutSetting
 export function policyPaused(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
   if (r.artifact.kind !== 'osImage' || r.plan.profile.name === 'manual' || !u.plan.setId) return false;
   const set = ctx.state.fleet.scaleSets.get(u.plan.setId);
-  if (set?.osImage?.policy.enableAutomaticOSUpgrade !== false) return false;
+  if (set?.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade !== false) return false;
   changed.unit(ctx, u);
   u.status = 'disabled';
   emit(ctx, { type: 'rollout.paused', rolloutId: r.id, reason: `automatic OS upgrade was disabled on scale set ${set.name}: its part waits until it is enabled again (R65)` });
@@ -189,8 +189,8 @@ function resumeSet(ctx: TickContext, setId: string): void {
 export function checkOsRollingUpgrade(state: EngineState, setId: string, now: number): { artifact: Artifact; version: string; machineIds: string[] } {
   const set = state.fleet.scaleSets.get(setId);
   if (!set) throw new FleetError('NotFound', `no scale set ${setId}`, 'setId');
-  if (!set.osImage || !followsLatest(set.osImage.ref)) throw new FleetError('Conflict', `scale set ${set.name} does not use a platform or gallery image at 'latest'`, 'imageReference');
-  const artifact = imageArtifact(set.osImage.ref)!;
+  if (!set.image || !followsLatest(set.image)) throw new FleetError('Conflict', `scale set ${set.name} does not use a platform or gallery image at 'latest'`, 'imageReference');
+  const artifact = imageArtifact(set.image)!;
   const version = currentVersion(state, set, now);
   if (version === null) throw new FleetError('Conflict', `no version of the scale set's image is available in ${set.region}`, 'imageReference');
   const key = artifactKey(artifact);

@@ -63,23 +63,11 @@ export interface ScaleSet {
   healthGracePeriodMs: number;
   /** True when the set has the Application Health extension or a load-balancer probe (R25). */
   hasApplicationHealth: boolean;
-  /** The set's OS image and its automatic OS upgrade policy (R60–R63); absent for sets without a catalog image. */
-  osImage?: ScaleSetOsImage;
-}
-
-/** `upgradePolicy.automaticOSUpgradePolicy`, separate from the upgrade policy mode (R63). */
-export interface AutomaticOSUpgradePolicy {
-  enableAutomaticOSUpgrade: boolean;
-  /** R62: keep instances on the new image when they turn unhealthy, instead of going back. */
-  disableAutomaticRollback: boolean;
-  useRollingUpgradePolicy: boolean;
-  /** R83: each instance waits for its workload's approval (or the notice period) before its re-image. */
-  osRollingUpgradeDeferral: boolean;
-}
-
-export interface ScaleSetOsImage {
-  ref: ImageRef;
-  policy: AutomaticOSUpgradePolicy;
+  /**
+   * The set's OS image when the image catalog holds it (R60–R64); its automatic OS upgrade policy is
+   * `upgradePolicy.automaticOSUpgradePolicy` (R63). Absent for sets whose image Phasewise does not manage.
+   */
+  image?: ImageRef;
 }
 
 /** The health window of R21 when nothing else is configured. */

@@ -21,6 +21,7 @@ import type { TokenGrant } from '../api/arm/auth.js';
 import { Authenticator } from '../api/arm/auth.js';
 import { Documents } from '../api/arm/documents.js';
 import { FleetIndex } from '../api/arm/fleet-index.js';
+import { ImageStore } from '../api/arm/image-store.js';
 import { Operations } from '../api/arm/operations.js';
 import { SecretBox } from '../api/arm/secrets.js';
 import { buildArmServer } from '../api/arm/server.js';
@@ -75,7 +76,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     const runtime = new EngineRuntime(engine, clock, config.clockFactor, driver, scenario?.actions ?? [], runtimeLog);
     const index = new FleetIndex(state, [...subscriptions]);
     const ctx: ArmContext = {
-      engine, runtime, db, docs, ops: new Operations(docs), secrets: new SecretBox(secretKey(config)), index, auth: new Authenticator(tokens),
+      engine, runtime, db, docs, ops: new Operations(docs), secrets: new SecretBox(secretKey(config)), index, images: new ImageStore(engine), auth: new Authenticator(tokens),
       publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize,
     };
     reconcileMaintenance(ctx, 'phasewise');

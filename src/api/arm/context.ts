@@ -10,6 +10,7 @@ import type { Documents } from './documents.js';
 import { badRequest, notFound } from './errors.js';
 import type { ArmError } from './errors.js';
 import type { FleetIndex } from './fleet-index.js';
+import type { ImageStore } from './image-store.js';
 import type { Operations, Track } from './operations.js';
 import { setOperationHeaders } from './operations.js';
 import type { SecretBox } from './secrets.js';
@@ -23,6 +24,8 @@ export interface ArmContext {
   ops: Operations;
   secrets: SecretBox;
   index: FleetIndex;
+  /** The image catalog (platform and gallery images), persisted in `docs`. */
+  images: ImageStore;
   auth: Authenticator;
   /** Configured public base URL, or null to use the Host the client called. */
   publicUrl: string | null;

@@ -10,7 +10,12 @@ import { rolloutsTouchingSet, setProgress } from '../../engine/rollout-progress.
 import type { RolloutState } from '../../engine/state.js';
 import type { ArmContext } from './context.js';
 import { conflict, notFound } from './errors.js';
+import { followsLatest, parseImageReference } from '../../catalog/image-reference.js';
+import type { ImageRef, ImageReferenceInput } from '../../catalog/image-reference.js';
 import { instancesOf } from './extensions.js';
+import { artifactKey, compareArtifactVersions } from '../../model/artifact.js';
+import { getInstance } from '../../engine/state.js';
+import { imageArtifact } from '../../engine/os-images.js';
 
 type RunningCode = 'RollingForward' | 'Cancelled' | 'Completed' | 'Faulted';
 
@@ -106,12 +111,99 @@ export function cancelRollingUpgrade(ctx: ArmContext, set: ScaleSet, caller: str
   ctx.runtime.kick();
 }
 
-/** Azure accepts OS rolling upgrades only for sets built from a platform or gallery image at `latest`. */
-export function osRollingUpgrade(set: ScaleSet, image: { publisher?: string; offer?: string; sku?: string; version?: string; id?: string; sharedGalleryImageId?: string } | undefined): never {
-  const platformLatest = image?.publisher && image.offer && image.sku && (image.version ?? 'latest').toLowerCase() === 'latest';
-  const gallery = image?.id?.toLowerCase().includes('/galleries/') || image?.sharedGalleryImageId !== undefined;
-  if (!platformLatest && !gallery) {
-    throw conflict('OperationNotAllowed', `The Virtual Machine Scale Set '${set.name}' is not based on a platform or gallery image with version 'latest'; OS rolling upgrade is not allowed.`);
+/**
+ * Azure accepts `osRollingUpgrade` only for a set built from a platform or gallery image at `latest`,
+ * and refuses others with these messages (azure-cli #6640, terraform-provider-azurerm #12590). A set
+ * that qualifies is re-imaged to the newest version available in its region, as a manual rollout (R65).
+ */
+export function osRollingUpgrade(ctx: ArmContext, set: ScaleSet, image: ImageReferenceInput | undefined, caller: string): string[] {
+  let ref: ImageRef | null = null;
+  try {
+    ref = image ? parseImageReference(image) : null;
+  } catch {
+    ref = null;
   }
-  throw conflict('OperationNotAllowed', `Scale set '${set.name}' has no newer image to roll to: Phasewise has no image catalog yet, so OS image upgrades cannot start.`);
+  if (!ref || (ref.kind !== 'platform' && ref.kind !== 'gallery')) {
+    throw conflict('OperationNotAllowed', `The OS Rolling Upgrade API cannot be used on a Virtual Machine Scale Set unless the Virtual Machine Scale Set is using a Platform Image or a gallery image; select the OS by setting imageReference (scale set '${set.name}').`);
+  }
+  if (!followsLatest(ref)) {
+    throw conflict('OperationNotAllowed', `The OS Rolling Upgrade API cannot be used on a Virtual Machine Scale Set unless the Virtual Machine Scale Set has some unprotected instances which have imageReference.version set to latest (scale set '${set.name}').`);
+  }
+  if (!set.image) throw conflict('OperationNotAllowed', `The image of scale set '${set.name}' is not in Phasewise's image catalog, so there is no newer version to upgrade to; publish it (docs/api-catalog.md) first.`);
+  const running = rolloutsTouchingSet(ctx.engine.state, set.id).find((r) => r.status === 'running' && r.caller !== 'platform');
+  if (running) throw conflict('RollingUpgradeInProgress', `A rolling upgrade (${running.id}) is already running on scale set '${set.name}'; cancel it or wait for it to finish.`);
+  const r = ctx.engine.startOsRollingUpgrade(set.id, caller);
+  ctx.runtime.kick();
+  return r ? [r.id] : [];
+}
+
+/** The OS image instance of a machine of the set, if the engine follows the set's image. */
+function osInstance(ctx: ArmContext, set: ScaleSet, machineId: string) {
+  const artifact = set.image ? imageArtifact(set.image) : null;
+  return artifact ? getInstance(ctx.engine.state.fleet, artifactKey(artifact), machineId) : undefined;
+}
+
+/** The newest image version the set's instances run (what `exactVersion` shows), or null when the engine does not follow it. */
+export function runningImageVersion(ctx: ArmContext, set: ScaleSet): string | null {
+  const artifact = set.image ? imageArtifact(set.image) : null;
+  if (!artifact) return null;
+  let best: string | null = null;
+  for (const m of ctx.index.members(set.id)) {
+    const v = osInstance(ctx, set, m.id)?.installedVersion;
+    if (v && (best === null || compareArtifactVersions(artifact, v, best) > 0)) best = v;
+  }
+  return best;
+}
+
+/** R50: the instance runs an older image than its reference stands for in the region now. */
+export function imageBehind(ctx: ArmContext, set: ScaleSet, m: { id: string }): boolean {
+  const inst = osInstance(ctx, set, m.id);
+  if (!inst || !set.image) return false;
+  try {
+    const newest = ctx.engine.state.images.resolve(set.image, set.region, ctx.runtime.clock.now()).version;
+    return compareArtifactVersions({ kind: 'osImage' }, inst.installedVersion, newest) < 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The instance's own image (Azure shows its imageReference with the version it runs). */
+export function osImageOf(ctx: ArmContext, set: ScaleSet, m: { id: string }): { imageReference?: Record<string, string> } {
+  const inst = osInstance(ctx, set, m.id);
+  const ref = set.image;
+  if (!inst || !ref) return {};
+  if (ref.kind === 'platform') return { imageReference: { publisher: ref.publisher, offer: ref.offer, sku: ref.sku, version: ref.version, exactVersion: inst.installedVersion } };
+  if (ref.kind === 'gallery') return { imageReference: { id: `/subscriptions/${ref.subscription}/resourceGroups/${ref.resourceGroup}/providers/Microsoft.Compute/galleries/${ref.gallery}/images/${ref.image}`, exactVersion: inst.installedVersion } };
+  return {};
+}
+
+/**
+ * R66: the set's OS image upgrades, newest first, with their status, progress over the set's instances,
+ * who started them, the target image and what was rolled back.
+ */
+export function osUpgradeHistory(ctx: ArmContext, set: ScaleSet): Array<Record<string, unknown>> {
+  const state = ctx.engine.state;
+  const now = ctx.runtime.clock.now();
+  return rolloutsTouchingSet(state, set.id).filter((r) => r.artifact.kind === 'osImage').map((r) => {
+    const p = setProgress(state, r, set.id, now);
+    const a = r.artifact as Extract<RolloutState['artifact'], { kind: 'osImage' }>;
+    const code: RunningCode | 'RollingBack' = r.status === 'cancelled' ? 'Cancelled' : r.status === 'stopped' || p.stopped ? 'Faulted' : r.status === 'completed' || (p.pending === 0 && p.inProgress === 0) ? 'Completed' : 'RollingForward';
+    const target = set.image?.kind === 'gallery'
+      ? { id: `/subscriptions/${set.image.subscription}/resourceGroups/${set.image.resourceGroup}/providers/Microsoft.Compute/galleries/${set.image.gallery}/images/${set.image.image}/versions/${r.toVersion}` }
+      : { publisher: a.publisher, offer: a.offer, sku: a.sku, version: r.toVersion };
+    return {
+      type: 'Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades',
+      location: set.region,
+      properties: {
+        runningStatus: { code, startTime: isoOf(r.createdAtMs), ...(r.endedAtMs !== null ? { endTime: isoOf(r.endedAtMs) } : {}) },
+        progress: { successfulInstanceCount: p.successful, failedInstanceCount: p.failed, inProgressInstanceCount: p.inProgress, pendingInstanceCount: p.pending },
+        ...(code === 'Faulted' ? { error: { code: 'RollingUpgradeFaulted', message: p.stopped?.reason ?? r.reason ?? 'the upgrade stopped' } } : {}),
+        startedBy: r.caller === 'platform' ? 'Platform' : 'User',
+        targetImageReference: target,
+        rollbackInfo: { successfullyRolledbackInstanceCount: p.rolledBackOk, failedRolledbackInstanceCount: p.rolledBackFailed },
+        // Phasewise addition: the rollout behind it.
+        rolloutId: r.id,
+      },
+    };
+  });
 }

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { FleetError } from '../../engine/fleet-commands.js';
+import { ImageCatalogError } from '../../catalog/images.js';
 import type { ArmContext } from './context.js';
 import { apiVersionOf } from './context.js';
 import { requireRole } from './auth.js';
@@ -14,6 +15,8 @@ import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
 import { registerHybridRoutes } from './routes/hybrid.js';
+import { registerImagePublisherRoutes } from './routes/image-publisher.js';
+import { registerImageRoutes } from './routes/images.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerOperationRoutes } from './routes/operations.js';
 import { registerPublisherRoutes } from './routes/publisher.js';
@@ -38,11 +41,20 @@ const FASTIFY_CODES: Record<string, [number, string]> = {
   FST_ERR_ASYNC_CONSTRAINT: [400, 'InvalidRequestUri'],
 };
 
+/** The image catalog's errors: what is missing is a 404, a changed immutable record a 409, the rest a 400. */
+const IMAGE_STATUS: Partial<Record<ImageCatalogError['code'], [number, string]>> = {
+  Conflict: [409, 'Conflict'], InvalidVersion: [400, 'InvalidParameter'], InvalidReplication: [400, 'InvalidParameter'], UnsupportedReference: [400, 'InvalidParameter'],
+};
+
 const FLEET_STATUS: Record<string, number> = { Conflict: 409, NotFound: 404, VersionNotFound: 400, InvalidFleet: 400 };
 
 export function toArmError(err: unknown): ArmError | null {
   if (err instanceof ArmError) return err;
   if (err instanceof FleetError) return new ArmError(FLEET_STATUS[err.code] ?? 400, err.code === 'Conflict' ? 'OperationNotAllowed' : err.code, err.message);
+  if (err instanceof ImageCatalogError) {
+    const [status, code] = IMAGE_STATUS[err.code] ?? [404, err.code];
+    return new ArmError(status, code, err.message);
+  }
   const fe = err as FastifyError;
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) return new ArmError(mapped[0], mapped[1], fe.message);
@@ -111,6 +123,8 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   registerMaintenanceRoutes(app, ctx);
   registerCatalogRoutes(app, ctx);
   registerPublisherRoutes(app, ctx);
+  registerImageRoutes(app, ctx);
+  registerImagePublisherRoutes(app, ctx);
   registerFeatureRoutes(app, ctx);
   registerActivityLogRoutes(app, ctx);
   return app;

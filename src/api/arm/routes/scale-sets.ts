@@ -20,7 +20,11 @@ import { deleteExtension, extensionNotFound, extensionView, findByName, instance
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, keyOf, resourceGroupId, scaleSetId, scaleSetVmId } from '../ids.js';
 import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
-import { extensionRollingUpgrade, cancelRollingUpgrade, latestRollingUpgrade, osRollingUpgrade } from '../rolling-upgrades.js';
+import { extensionRollingUpgrade, cancelRollingUpgrade, imageBehind, latestRollingUpgrade, osImageOf, osRollingUpgrade, osUpgradeHistory, runningImageVersion } from '../rolling-upgrades.js';
+import { parseImageReference } from '../../../catalog/image-reference.js';
+import type { ImageReferenceInput } from '../../../catalog/image-reference.js';
+import { checkAutomaticOSUpgrade, checkImageReference, sameReference } from '../scale-set-image.js';
+import type { SetImage } from '../scale-set-image.js';
 import { jsonObject, locationName, parseBody, tags, versionPrefix } from '../validation.js';
 import { sealOsProfile } from '../write-only.js';
 
@@ -77,6 +81,8 @@ export interface ScaleSetDoc {
   applied: Record<string, number>;
   nextInstanceId: number;
   sealed: Record<string, string>;
+  /** The image as checked against the catalog (absent on documents written before the image catalog). */
+  image?: SetImage | null;
 }
 
 type P = { sub: string; rg: string; name: string; iid?: string; ext?: string };
@@ -163,11 +169,7 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
       statuses: [{ code: 'ProvisioningState/succeeded', level: 'Info', displayStatus: 'Provisioning succeeded' }],
     };
   });
-  app.get(`${base}/:name/osUpgradeHistory`, async (req) => {
-    setOf(req);
-    // OS image rollouts arrive with the image catalog; until then no set has an OS upgrade to list.
-    return page(ctx, req, []);
-  });
+  app.get(`${base}/:name/osUpgradeHistory`, async (req) => page(ctx, req, osUpgradeHistory(ctx, setOf(req).set)));
 
   // ---- instances ----
   app.get(`${base}/:name/virtualMachines`, async (req) => {
@@ -255,10 +257,12 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'rollouts', ids }, true);
     return reply.status(202).send();
   });
-  app.post(`${base}/:name/osRollingUpgrade`, async (req) => {
-    writer(req, 'Microsoft.Compute/virtualMachineScaleSets/osRollingUpgrade/action');
-    const { set, doc } = setOf(req);
-    return osRollingUpgrade(set, doc.properties.virtualMachineProfile?.storageProfile?.imageReference);
+  app.post(`${base}/:name/osRollingUpgrade`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/osRollingUpgrade/action');
+    const { p, set, doc } = setOf(req);
+    const ids = osRollingUpgrade(ctx, set, doc.properties.virtualMachineProfile?.storageProfile?.imageReference, caller);
+    startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'rollouts', ids }, true);
+    return reply.status(202).send();
   });
   app.post(`${base}/:name/rollingUpgrades/cancel`, async (req, reply) => {
     const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action');
@@ -408,6 +412,42 @@ function policyOf(input: z.infer<typeof upgradePolicy> | undefined, previous?: U
   return policy;
 }
 
+type VmProfile = z.infer<typeof vmProfile>;
+
+const imageReferenceOf = (vmp: VmProfile | undefined) => vmp?.storageProfile?.imageReference;
+
+/** `exactVersion` is read-only: a client that sends back what it read does not get to set it. */
+function dropExactVersion(vmp: VmProfile | undefined): void {
+  const ref = vmp?.storageProfile?.imageReference as Record<string, unknown> | undefined;
+  if (ref) delete ref.exactVersion;
+}
+
+/**
+ * The set's image after an update: checked again only when the reference changes (a version, once
+ * resolved, stays the set's exactVersion until the instances move). A body's storageProfile replaces
+ * the stored one, as the merge below does.
+ */
+function imageAfter(ctx: ArmContext, doc: ScaleSetDoc, vmp: VmProfile | undefined, region: string): SetImage | null {
+  dropExactVersion(vmp);
+  const before = imageReferenceOf(doc.properties.virtualMachineProfile);
+  const after = vmp?.storageProfile ? imageReferenceOf(vmp) : before;
+  if (doc.image !== undefined && sameReference(before, after)) return doc.image;
+  if (doc.image === undefined && sameReference(before, after)) {
+    // A set stored before the image catalog: its image is whatever the catalog makes of it now, or unmanaged.
+    try {
+      return checkImageReference(ctx, after, region);
+    } catch {
+      return { exactVersion: null, managed: false, followsLatest: false };
+    }
+  }
+  return checkImageReference(ctx, after, region);
+}
+
+/** The engine follows the set's image only when the catalog holds it (R60). */
+function engineImage(image: SetImage | null, ref: ImageReferenceInput | undefined): Pick<ScaleSet, 'image'> {
+  return image?.managed && ref ? { image: parseImageReference(ref) } : {};
+}
+
 function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, p: P, body: z.infer<typeof putBody>, caller: string) {
   const policy = policyOf(body.properties.upgradePolicy);
   const os = osOf(body.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
@@ -415,9 +455,12 @@ function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, p:
   const regionName = [...ctx.engine.state.fleet.regions.keys()].find((r) => r.toLowerCase() === body.location.toLowerCase()) ?? body.location.toLowerCase();
   const exts = body.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
   checkModel(ctx, exts, { os, region: regionName });
+  dropExactVersion(body.properties.virtualMachineProfile);
+  const image = checkImageReference(ctx, imageReferenceOf(body.properties.virtualMachineProfile), regionName);
+  checkAutomaticOSUpgrade(policy.automaticOSUpgradePolicy, image);
   const armId = scaleSetId(p.sub, p.rg, p.name);
   const capacity = body.sku?.capacity ?? 0;
-  const doc: ScaleSetDoc = { tags: body.tags ?? {}, sku: { name: body.sku?.name ?? 'Standard_D2s_v5', ...(body.sku?.tier ? { tier: body.sku.tier } : {}), capacity }, properties: body.properties, modelVersion: 1, applied: {}, nextInstanceId: 0, sealed: {} };
+  const doc: ScaleSetDoc = { tags: body.tags ?? {}, sku: { name: body.sku?.name ?? 'Standard_D2s_v5', ...(body.sku?.tier ? { tier: body.sku.tier } : {}), capacity }, properties: body.properties, modelVersion: 1, applied: {}, nextInstanceId: 0, sealed: {}, image };
   sealProfile(ctx, doc);
   const sealedExts = sealModel(ctx, doc, exts);
   if (doc.properties.virtualMachineProfile?.extensionProfile) doc.properties.virtualMachineProfile.extensionProfile.extensions = sealedExts;
@@ -428,6 +471,7 @@ function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, p:
       updateDomainCount: 5, faultDomainCount: body.properties.platformFaultDomainCount ?? 5, upgradePolicy: policy,
       healthGracePeriodMs: DEFAULT_HEALTH_WINDOW_MS,
       hasApplicationHealth: exts.some((e) => /applicationhealth/i.test(e.properties.type)),
+      ...engineImage(image, imageReferenceOf(body.properties.virtualMachineProfile)),
     };
     ctx.engine.putScaleSet(set);
     ctx.index.addSet(set);
@@ -450,13 +494,18 @@ function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, se
   const os = members[0]?.os ?? osOf(doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
   const newExts = body.properties?.virtualMachineProfile?.extensionProfile?.extensions;
   if (newExts) checkModel(ctx, newExts, { os, region: set.region });
+  const image = imageAfter(ctx, doc, body.properties?.virtualMachineProfile, set.region);
+  checkAutomaticOSUpgrade(policy.automaticOSUpgradePolicy, image);
   const capacity = body.sku?.capacity ?? doc.sku.capacity;
   const removing = members.length > capacity ? members.slice(capacity) : [];
-  const updated: ScaleSet = { ...set, upgradePolicy: policy };
+  const { image: _old, ...rest } = set;
+  const refAfter = body.properties?.virtualMachineProfile?.storageProfile ? imageReferenceOf(body.properties.virtualMachineProfile) : imageReferenceOf(doc.properties.virtualMachineProfile);
+  const updated: ScaleSet = { ...rest, upgradePolicy: policy, ...engineImage(image, refAfter) };
   for (const m of removing) checkRemoveMachine(ctx.engine.state, m.id);
   if (newExts && policy.mode !== 'Manual') checkModelOn(ctx, newExts, members.slice(0, capacity));
   const touched = ctx.docs.atomically(() => {
     if (body.tags) doc.tags = body.tags;
+    doc.image = image;
     if (body.sku) doc.sku = { ...doc.sku, ...body.sku, capacity } as ScaleSetDoc['sku'];
     if (body.properties) {
       const { virtualMachineProfile, ...rest } = body.properties;
@@ -543,6 +592,10 @@ function setView(ctx: ArmContext, set: ScaleSet, provisioningState = 'Succeeded'
     return { name: e.name, properties: props };
   });
   const vmp = doc.properties.virtualMachineProfile ?? {};
+  const sp = vmp.storageProfile;
+  // Azure's read-only exactVersion: the image the set's instances run now (the engine's, once it manages the image).
+  const exactVersion = runningImageVersion(ctx, set) ?? doc.image?.exactVersion;
+  const storageProfile = sp?.imageReference && exactVersion ? { ...sp, imageReference: { ...sp.imageReference, exactVersion } } : sp;
   return {
     id: ctx.index.armIdOfSet(set), name: set.name, type: 'Microsoft.Compute/virtualMachineScaleSets', location: set.region,
     ...(set.zones.length ? { zones: set.zones } : {}),
@@ -551,7 +604,7 @@ function setView(ctx: ArmContext, set: ScaleSet, provisioningState = 'Succeeded'
     properties: {
       ...doc.properties,
       upgradePolicy: set.upgradePolicy,
-      virtualMachineProfile: { ...vmp, extensionProfile: { ...(vmp.extensionProfile ?? {}), extensions: exts } },
+      virtualMachineProfile: { ...vmp, ...(storageProfile ? { storageProfile } : {}), extensionProfile: { ...(vmp.extensionProfile ?? {}), extensions: exts } },
       platformFaultDomainCount: set.faultDomainCount,
       orchestrationMode: doc.properties.orchestrationMode ?? 'Uniform',
       uniqueId: set.id,
@@ -565,7 +618,9 @@ function instanceView(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, m: Machi
   const armId = scaleSetVmId(set.subscription, set.resourceGroup, set.name, iid);
   const exts = instancesOf(ctx, m.id);
   // Sets of the configured fleet have no recorded model history: their instances are on the model.
-  const applied = doc.modelVersion === 0 || doc.applied[iid] === doc.modelVersion;
+  // R50: an instance whose OS image is behind the newest its reference stands for is not on the latest model either.
+  const osBehind = imageBehind(ctx, set, m);
+  const applied = (doc.modelVersion === 0 || doc.applied[iid] === doc.modelVersion) && !osBehind;
   return {
     id: armId, name: `${set.name}_${iid}`, type: 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines', location: set.region, instanceId: iid,
     ...(m.placement.zone ? { zones: [m.placement.zone] } : {}),
@@ -574,7 +629,7 @@ function instanceView(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, m: Machi
       latestModelApplied: applied,
       modelDefinitionApplied: 'VirtualMachineScaleSet',
       provisioningState: exts.some((e) => e.status === 'Transitioning') ? 'Updating' : exts.some((e) => e.status === 'Failed') ? 'Failed' : 'Succeeded',
-      storageProfile: { osDisk: { osType: m.os === 'windows' ? 'Windows' : 'Linux' } },
+      storageProfile: { osDisk: { osType: m.os === 'windows' ? 'Windows' : 'Linux' }, ...osImageOf(ctx, set, m) },
       ...(expand ? { instanceView: machineInstanceView(ctx, armId, m, 'vmssVm') } : {}),
     },
     resources: exts.map((i) => extensionView(ctx, armId, m, i, 'vmssVm', false)),

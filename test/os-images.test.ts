@@ -1,0 +1,208 @@
+/**
+ * Automatic OS image upgrade in the engine (R60–R65): scale sets that follow a catalog image at `latest`
+ * are re-imaged when a newer version is available in their region, through the planner and gates of
+ * extensions, on the simulated fleet. The event log is checked with the same invariants.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InvariantChecker } from '../src/audit/invariants.js';
+import type { ImageRef } from '../src/catalog/image-reference.js';
+import type { EngineEvent } from '../src/model/events.js';
+import { symmetricPairs } from '../src/model/fleet.js';
+import type { ScaleSet } from '../src/model/fleet.js';
+import { compileScenario } from '../src/sim/scenario.js';
+import { Simulation } from '../src/sim/simulator.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import { baseScenario } from './helpers/harness.js';
+import { DAY, HOUR } from './helpers/rig.js';
+
+const IMAGE = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server' };
+const LATEST: ImageRef = { kind: 'platform', ...IMAGE, version: 'latest' };
+const AT = (version: string): ImageRef => ({ kind: 'platform', ...IMAGE, version });
+const LINUX = { osType: 'Linux', hyperVGeneration: 'V2', automaticOSUpgradeSupported: true } as const;
+const OS_KEY = 'osimage:canonical:ubuntu-24_04-lts:server';
+
+interface Options {
+  /** R62. */
+  disableAutomaticRollback?: boolean;
+  enable?: boolean;
+  mode?: 'Automatic' | 'Manual' | 'Rolling';
+  /** Failure model of the new image. */
+  newImage?: { unhealthyAfterUpgrade?: number; installFailure?: number };
+  /** When 1.1.0 finishes replicating to each region, after the start. */
+  eastAfter?: number;
+  westAfter?: number;
+}
+
+/** Two paired regions, a zonal set in each, standalone VMs that have no image; 1.0.0 everywhere, then 1.1.0. */
+function osFleet(o: Options = {}) {
+  const raw = baseScenario({
+    regions: [{ name: 'east', pair: 'west', zones: ['1', '2', '3'] }, { name: 'west', pair: 'east', zones: ['1', '2'] }],
+    fleet: {
+      scaleSets: [
+        { name: 'web-east', region: 'east', subscription: 'sub1', zones: ['1', '2', '3'], capacity: 30, extensions: ['agent'] },
+        { name: 'web-west', region: 'west', subscription: 'sub1', zones: ['1', '2'], capacity: 20, extensions: ['agent'] },
+      ],
+      vms: [{ region: 'west', subscription: 'sub1', count: 5, extensions: ['agent'] }],
+    },
+    // Keeps the simulation going until the later replication (nothing else happens at that instant).
+    events: [{ at: 'P6D', supportAutomaticUpgrade: { extension: 'agent', supported: true } }],
+  });
+  const scenario = compileScenario(raw, 'os-images');
+  if (o.newImage) scenario.behaviour.versions['1.1.0'] = o.newImage;
+  const store = new MemoryStore();
+  const checker = new InvariantChecker({ pairs: symmetricPairs([...scenario.state.fleet.regions.values()]) });
+  const sim = new Simulation(scenario, { store, onEvents: checker.onEvents });
+  const engine = sim.engine;
+  const t0 = scenario.startMs;
+  engine.updateImages((c) => {
+    c.publishPlatformVersion(IMAGE, '1.0.0', LINUX, t0 - DAY);
+    c.replicate(AT('1.0.0'), 'east', t0 - DAY);
+    c.replicate(AT('1.0.0'), 'west', t0 - DAY);
+  });
+  for (const name of ['web-east', 'web-west']) {
+    const set = engine.state.fleet.scaleSets.get(name)!;
+    engine.putScaleSet(withImage(set, o));
+  }
+  engine.updateImages((c) => {
+    c.publishPlatformVersion(IMAGE, '1.1.0', LINUX, t0);
+    c.replicate(AT('1.1.0'), 'east', t0 + (o.eastAfter ?? 2 * HOUR));
+    c.replicate(AT('1.1.0'), 'west', t0 + (o.westAfter ?? 3 * DAY));
+  });
+  const events = () => store.events();
+  const of = <T extends EngineEvent['type']>(type: T) => events().filter((e) => e.type === type) as Array<Extract<EngineEvent, { type: T }>>;
+  return { sim, engine, scenario, store, checker, events, of, t0 };
+}
+
+function withImage(set: ScaleSet, o: Options): ScaleSet {
+  const p = set.upgradePolicy;
+  return {
+    ...set,
+    image: LATEST,
+    upgradePolicy: { ...p, mode: o.mode ?? p.mode, automaticOSUpgradePolicy: { ...p.automaticOSUpgradePolicy, enableAutomaticOSUpgrade: o.enable ?? true, disableAutomaticRollback: o.disableAutomaticRollback ?? false } },
+  };
+}
+
+const setOf = (f: ReturnType<typeof osFleet>, machineId: string) => f.engine.state.fleet.machines.get(machineId)!.placement.setId;
+const osVersion = (f: ReturnType<typeof osFleet>, machineId: string) => f.engine.state.fleet.instances.get(OS_KEY)?.get(machineId)?.installedVersion;
+
+describe('R60, R64: a newer image version re-images the sets that follow latest, region by region', () => {
+  const f = osFleet();
+  f.sim.run();
+
+  test('R64: each set starts only once the version is replicated to its region', () => {
+    const starts = f.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'osImage');
+    const east = starts.filter((e) => e.placement.region === 'east');
+    const west = starts.filter((e) => e.placement.region === 'west');
+    assert.equal(east.length, 30);
+    assert.equal(west.length, 20);
+    assert.ok(east.every((e) => Date.parse(e.time) >= f.t0 + 2 * HOUR));
+    assert.ok(west.every((e) => Date.parse(e.time) >= f.t0 + 3 * DAY), `west started at ${west[0]!.time}`);
+    const created = f.of('rollout.created').filter((e) => e.artifact.kind === 'osImage');
+    assert.equal(created.length, 2, 'one rollout per region as the version reaches it');
+    assert.ok(created.every((c) => /R64/.test(c.reason) && c.toVersion === '1.1.0' && c.profile === 'standard'));
+  });
+
+  test('R60: the same planner and gates: batches of at most 20% within zones and update domains, invariants hold', () => {
+    assert.deepEqual(f.checker.finish(), []);
+    const batches = f.of('batch.started').filter((b) => b.scope.setId === 'web-east');
+    assert.ok(batches.length >= 15, `${batches.length} batches`);
+    for (const b of batches) {
+      assert.ok(b.instances.length <= 6, `batch of ${b.instances.length} of 30`);
+      assert.ok(b.scope.zone !== null && b.scope.updateDomain !== null);
+    }
+    assert.ok(f.of('rollout.completed').length >= 2);
+    for (const m of f.engine.state.fleet.machines.values()) {
+      if (m.placement.setId) assert.equal(osVersion(f, m.id), '1.1.0', m.id);
+      else assert.equal(osVersion(f, m.id), undefined, 'machines without a catalog image have no OS image instance');
+    }
+  });
+
+  test('R61: a re-image replaces the OS disk, keeps data disks, and runs the extensions and custom data again', () => {
+    const reimaged = f.of('instance.reimaged');
+    assert.equal(reimaged.length, 50);
+    for (const e of reimaged) {
+      assert.deepEqual(e.extensions, ['agent']);
+      assert.equal(e.customData, true);
+      assert.equal(e.dataDisksKept, true);
+      assert.equal(e.fromVersion, '1.0.0');
+      assert.equal(e.toVersion, '1.1.0');
+    }
+    assert.equal(f.sim.driver.stats.reimages, 50);
+    // The extensions themselves are untouched by the OS upgrade: still there, still at their version.
+    for (const m of f.engine.state.fleet.machines.values()) assert.equal(f.engine.state.fleet.instances.get('extension:contoso.agent')!.get(m.id)!.installedVersion, '1.0.0.0');
+  });
+});
+
+describe('R62: unhealthy after a re-image', () => {
+  test('R62: instances go back to the previous image, by re-image, and the set stops at the threshold', () => {
+    const f = osFleet({ newImage: { unhealthyAfterUpgrade: 1 } });
+    f.sim.run();
+    const back = f.of('instance.rollback.succeeded').filter((e) => e.artifact.kind === 'osImage');
+    assert.ok(back.length > 0);
+    for (const e of back) assert.equal(e.toVersion, '1.0.0');
+    assert.ok(f.of('gate.breached').some((g) => g.rule === 'R23' && g.scope.setId === 'web-east'));
+    assert.ok(f.of('instance.rollback.skipped').length === 0);
+    assert.ok(f.sim.driver.stats.reimages >= 2 * back.length, 'the rollback is a re-image too');
+    assert.deepEqual(f.checker.finish(), []);
+  });
+
+  test('R62: with disableAutomaticRollback the instances stay on the new image, and the gates still stop the set', () => {
+    const f = osFleet({ newImage: { unhealthyAfterUpgrade: 1 }, disableAutomaticRollback: true });
+    f.sim.run();
+    const skipped = f.of('instance.rollback.skipped');
+    assert.ok(skipped.length > 0);
+    assert.equal(f.of('instance.rollback.started').filter((e) => e.artifact.kind === 'osImage').length, 0);
+    for (const e of skipped) {
+      assert.match(e.reason ?? '', /R62/);
+      const inst = f.engine.state.fleet.instances.get(OS_KEY)!.get(e.machineId)!;
+      assert.equal(inst.installedVersion, '1.1.0');
+      assert.equal(inst.status, 'Failed');
+    }
+    assert.ok(f.of('gate.breached').some((g) => g.rule === 'R23'));
+    assert.deepEqual(f.checker.finish(), []);
+  });
+});
+
+describe('R63, R65: the policy', () => {
+  test('R63: automatic OS upgrade follows its own switch whatever the upgrade mode', () => {
+    const f = osFleet({ mode: 'Manual' });
+    f.sim.run();
+    assert.equal(f.of('instance.reimaged').length, 50);
+  });
+
+  test('R65: no switch, no automatic OS upgrade; osRollingUpgrade re-images by hand', () => {
+    const f = osFleet({ enable: false, westAfter: 2 * HOUR });
+    while (f.sim.clock.now() < f.t0 + DAY) assert.ok(f.sim.step());
+    assert.equal(f.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'osImage').length, 0);
+    const r = f.engine.startOsRollingUpgrade('web-west', 'ops@contoso.com')!;
+    assert.equal(r.plan.profile.name, 'manual');
+    assert.equal(r.toVersion, '1.1.0');
+    f.sim.run();
+    assert.equal(r.status, 'completed');
+    assert.equal(f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-west').length, 20);
+    assert.equal(f.engine.startOsRollingUpgrade('web-west', 'ops@contoso.com'), null, 'nothing left to do');
+    assert.throws(() => f.engine.startOsRollingUpgrade('nosuch', 'ops'), /no scale set nosuch/);
+  });
+
+  test('R65: turning the switch off pauses the set\'s part of the rollout; on again, it resumes and completes', () => {
+    const f = osFleet();
+    const east = () => f.engine.state.fleet.scaleSets.get('web-east')!;
+    while (f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-east').length === 0) assert.ok(f.sim.step(), 'ran out of steps');
+    f.engine.putScaleSet(withImage(east(), { enable: false }));
+    const pausedAt = f.events().length;
+    // Three days on, the set's part is still paused (nothing new started on it).
+    while (f.sim.clock.now() < f.t0 + 2 * DAY) assert.ok(f.sim.step());
+    const later = f.events().slice(pausedAt);
+    assert.ok(later.some((e) => e.type === 'rollout.paused' && /R65/.test(e.reason)));
+    const startedAfter = later.filter((e) => e.type === 'batch.started' && e.scope.setId === 'web-east');
+    assert.equal(startedAfter.length, 0);
+    const upgraded = f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-east').length;
+    assert.ok(upgraded < 30);
+    f.engine.putScaleSet(withImage(east(), { enable: true }));
+    assert.ok(f.of('rollout.resumed').some((e) => /R65/.test(e.reason)));
+    f.sim.run();
+    assert.equal(f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-east').length, 30);
+    assert.deepEqual(f.checker.finish(), []);
+  });
+});
