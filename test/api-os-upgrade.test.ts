@@ -1,0 +1,121 @@
+/**
+ * OS image upgrades over HTTPS and through `@azure/arm-compute` (R50, R60, R64–R66): a new image version
+ * replicated to a set's region re-images the set when its automatic OS upgrade is on; with it off,
+ * `osRollingUpgrade` does it by hand; `rollingUpgrades/latest` and `osUpgradeHistory` report it; an
+ * instance behind the newest image reports `latestModelApplied: false`; `rollingUpgrades/cancel` cancels
+ * an OS rolling upgrade the user started.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ComputeManagementClient } from '@azure/arm-compute';
+import type { TokenCredential } from '@azure/core-auth';
+import { call, eventually, PUBLISHER_TOKEN, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
+import type { TestServer } from './helpers/api-server.js';
+
+const SUB = 'sub1';
+const AV = 'api-version=2024-07-01';
+const UBUNTU = '/phasewise/images/publishers/Canonical/offers/ubuntu-24_04-lts/skus/server/versions';
+const VMSS = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets`;
+const credential: TokenCredential = { getToken: async () => ({ token: TEST_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+const ubuntu = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server', version: 'latest' };
+
+async function publish(s: TestServer, version: string): Promise<void> {
+  assert.equal((await call(s.url, 'PUT', `${UBUNTU}/${version}`, { osType: 'Linux' }, PUBLISHER_TOKEN)).status, 201);
+  assert.equal((await call(s.url, 'PUT', `${UBUNTU}/${version}/replications/westus`, undefined, PUBLISHER_TOKEN)).status, 201);
+}
+
+async function createSet(s: TestServer, name: string, capacity: number, enableAutomaticOSUpgrade: boolean): Promise<void> {
+  const r = await call(s.url, 'PUT', `${VMSS}/${name}?${AV}`, {
+    location: 'westus', sku: { name: 'Standard_D2s_v5', capacity },
+    properties: { upgradePolicy: { mode: 'Manual', automaticOSUpgradePolicy: { enableAutomaticOSUpgrade } }, virtualMachineProfile: { storageProfile: { imageReference: ubuntu } } },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+}
+
+type Vm = { instanceId: string; properties: { latestModelApplied: boolean; storageProfile: { imageReference?: { exactVersion?: string } } } };
+const instances = async (s: TestServer, name: string) => (await call(s.url, 'GET', `${VMSS}/${name}/virtualMachines?${AV}`)).body.value as Vm[];
+
+describe('OS image upgrades through the API and the SDK', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus' })).status, 201);
+    await publish(s, '24.04.202601010');
+    await createSet(s, 'auto', 5, true);
+    await createSet(s, 'byhand', 5, false);
+  });
+  after(async () => s?.stop());
+
+  test('R60, R64, R66: a version replicated to the region re-images a set with automatic OS upgrade on; the history says so', async () => {
+    assert.ok((await instances(s, 'auto')).every((v) => v.properties.storageProfile.imageReference?.exactVersion === '24.04.202601010' && v.properties.latestModelApplied));
+    await publish(s, '24.04.202602010');
+    await eventually(async () => (await instances(s, 'auto')).every((v) => v.properties.storageProfile.imageReference?.exactVersion === '24.04.202602010'), 60_000, 'the set to be re-imaged');
+    const set = (await call(s.url, 'GET', `${VMSS}/auto?${AV}`)).body;
+    assert.equal(set.properties.virtualMachineProfile.storageProfile.imageReference.exactVersion, '24.04.202602010');
+    // The last instance may still be in its health wait (R21) when its image version changed.
+    const history = await eventually(async () => {
+      const value = (await call(s.url, 'GET', `${VMSS}/auto/osUpgradeHistory?${AV}`)).body.value;
+      return value[0]?.properties.runningStatus.code === 'Completed' ? value : null;
+    }, 60_000, 'the upgrade to complete');
+    assert.equal(history.length, 1);
+    const h = history[0].properties;
+    assert.equal(h.runningStatus.code, 'Completed');
+    assert.equal(h.startedBy, 'Platform');
+    assert.deepEqual(h.targetImageReference, { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server', version: '24.04.202602010' });
+    assert.deepEqual(h.progress, { successfulInstanceCount: 5, failedInstanceCount: 0, inProgressInstanceCount: 0, pendingInstanceCount: 0 });
+    assert.deepEqual(h.rollbackInfo, { successfullyRolledbackInstanceCount: 0, failedRolledbackInstanceCount: 0 });
+    // The extension views know nothing of the OS image instance.
+    assert.deepEqual((await call(s.url, 'GET', `${VMSS}/auto/virtualMachines/0?${AV}`)).body.resources, []);
+  });
+
+  test('R50, R65, R66: with automatic OS upgrade off the set stays behind (latestModelApplied false) until the SDK starts an OS rolling upgrade', async () => {
+    const behind = await instances(s, 'byhand');
+    assert.ok(behind.every((v) => v.properties.storageProfile.imageReference?.exactVersion === '24.04.202601010'));
+    assert.ok(behind.every((v) => v.properties.latestModelApplied === false), 'R50: the newest image is not applied');
+    assert.deepEqual((await call(s.url, 'GET', `${VMSS}/byhand/osUpgradeHistory?${AV}`)).body.value, []);
+
+    const client = new ComputeManagementClient(credential, SUB, { endpoint: s.url, updateIntervalInMs: 50 } as never);
+    await client.virtualMachineScaleSetRollingUpgrades.beginStartOSUpgradeAndWait('rg1', 'byhand', { updateIntervalInMs: 50 } as never);
+    const latest = await client.virtualMachineScaleSetRollingUpgrades.getLatest('rg1', 'byhand');
+    assert.equal(latest.runningStatus?.code, 'Completed');
+    assert.equal(latest.progress?.successfulInstanceCount, 5);
+    const after = await instances(s, 'byhand');
+    assert.ok(after.every((v) => v.properties.storageProfile.imageReference?.exactVersion === '24.04.202602010' && v.properties.latestModelApplied));
+    const history = [];
+    for await (const h of client.virtualMachineScaleSets.listOSUpgradeHistory('rg1', 'byhand')) history.push(h);
+    assert.equal(history.length, 1);
+    assert.equal(history[0]!.properties?.startedBy, 'User');
+    assert.equal(history[0]!.properties?.targetImageReference?.version, '24.04.202602010');
+    assert.equal(history[0]!.properties?.runningStatus?.code, 'Completed');
+  });
+});
+
+describe('cancelling an OS rolling upgrade', () => {
+  let s: TestServer;
+  // A slow clock: a re-image (about five simulated minutes) takes seconds, so the upgrade is still running when cancelled.
+  before(async () => {
+    s = await startTestServer({ clockFactor: 20 });
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus' })).status, 201);
+    await publish(s, '24.04.202601010');
+    await createSet(s, 'slow', 10, false);
+    await publish(s, '24.04.202602010');
+  });
+  after(async () => s?.stop());
+
+  test('R65, R66: rollingUpgrades/cancel stops it; the history shows it Cancelled with the instances left pending', async () => {
+    const start = await call(s.url, 'POST', `${VMSS}/slow/osRollingUpgrade?${AV}`);
+    assert.equal(start.status, 202);
+    const again = await call(s.url, 'POST', `${VMSS}/slow/osRollingUpgrade?${AV}`);
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error.code, 'RollingUpgradeInProgress');
+    const client = new ComputeManagementClient(credential, SUB, { endpoint: s.url } as never);
+    await client.virtualMachineScaleSetRollingUpgrades.beginCancelAndWait('rg1', 'slow', { updateIntervalInMs: 50 } as never);
+    const history = (await call(s.url, 'GET', `${VMSS}/slow/osUpgradeHistory?${AV}`)).body.value;
+    assert.equal(history.length, 1);
+    assert.equal(history[0].properties.runningStatus.code, 'Cancelled');
+    assert.ok(history[0].properties.progress.pendingInstanceCount > 0, JSON.stringify(history[0].properties.progress));
+    assert.equal(history[0].properties.startedBy, 'User');
+    const latest = (await call(s.url, 'GET', `${VMSS}/slow/rollingUpgrades/latest?${AV}`)).body;
+    assert.equal(latest.properties.runningStatus.code, 'Cancelled');
+  });
+});
