@@ -24,10 +24,10 @@ async function publish(s: TestServer, version: string): Promise<void> {
   assert.equal((await call(s.url, 'PUT', `${UBUNTU}/${version}/replications/westus`, undefined, PUBLISHER_TOKEN)).status, 201);
 }
 
-async function createSet(s: TestServer, name: string, capacity: number, enableAutomaticOSUpgrade: boolean): Promise<void> {
+async function createSet(s: TestServer, name: string, capacity: number, enableAutomaticOSUpgrade: boolean, osRollingUpgradeDeferral = false): Promise<void> {
   const r = await call(s.url, 'PUT', `${VMSS}/${name}?${AV}`, {
     location: 'westus', sku: { name: 'Standard_D2s_v5', capacity },
-    properties: { upgradePolicy: { mode: 'Manual', automaticOSUpgradePolicy: { enableAutomaticOSUpgrade } }, virtualMachineProfile: { storageProfile: { imageReference: ubuntu } } },
+    properties: { upgradePolicy: { mode: 'Manual', automaticOSUpgradePolicy: { enableAutomaticOSUpgrade, osRollingUpgradeDeferral } }, virtualMachineProfile: { storageProfile: { imageReference: ubuntu } } },
   });
   assert.equal(r.status, 201, JSON.stringify(r.body));
 }
@@ -43,6 +43,7 @@ describe('OS image upgrades through the API and the SDK', () => {
     await publish(s, '24.04.202601010');
     await createSet(s, 'auto', 5, true);
     await createSet(s, 'byhand', 5, false);
+    await createSet(s, 'deferred', 2, true, true);
   });
   after(async () => s?.stop());
 
@@ -66,6 +67,24 @@ describe('OS image upgrades through the API and the SDK', () => {
     assert.deepEqual(h.rollbackInfo, { successfullyRolledbackInstanceCount: 0, failedRolledbackInstanceCount: 0 });
     // The extension views know nothing of the OS image instance.
     assert.deepEqual((await call(s.url, 'GET', `${VMSS}/auto/virtualMachines/0?${AV}`)).body.resources, []);
+  });
+
+  test('R83: with osRollingUpgradeDeferral the re-image waits until the workload approves it through the SDK', async () => {
+    // 24.04.202602010 was published by the previous test; the deferred set was announced its re-images.
+    const events = async () => (await call(s.url, 'GET', '/phasewise/events?limit=1000')).body.value as Array<{ type: string; machineId?: string; deferred?: boolean }>;
+    // Batches of one instance (20% of two): the first batch's re-image waits for its approval, and the set with it.
+    await eventually(async () => (await events()).filter((e) => e.type === 'instance.notice.scheduled' && e.deferred).length === 1, 30_000, 'the first notice');
+    assert.ok((await instances(s, 'deferred')).every((v) => v.properties.storageProfile.imageReference?.exactVersion === '24.04.202601010'), 'not re-imaged before approval');
+    const bad = await call(s.url, 'POST', `${VMSS}/deferred/approveRollingUpgrade?${AV}`, { instanceIds: ['7'] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.target, 'instanceIds[0]');
+    const client = new ComputeManagementClient(credential, SUB, { endpoint: s.url } as never);
+    await client.virtualMachineScaleSets.beginApproveRollingUpgradeAndWait('rg1', 'deferred', { vmInstanceIDs: { instanceIds: ['0'] }, updateIntervalInMs: 50 } as never);
+    await eventually(async () => (await instances(s, 'deferred')).find((v) => v.instanceId === '0')!.properties.storageProfile.imageReference?.exactVersion === '24.04.202602010', 30_000, 'instance 0 re-imaged');
+    await eventually(async () => (await events()).filter((e) => e.type === 'instance.notice.scheduled' && e.deferred).length === 2, 30_000, 'the second notice');
+    assert.equal((await instances(s, 'deferred')).find((v) => v.instanceId === '1')!.properties.storageProfile.imageReference?.exactVersion, '24.04.202601010', 'instance 1 waits for its own approval');
+    const approved = (await events()).filter((e) => e.type === 'instance.notice.approved');
+    assert.equal(approved.length, 1);
   });
 
   test('R50, R65, R66: with automatic OS upgrade off the set stays behind (latestModelApplied false) until the SDK starts an OS rolling upgrade', async () => {

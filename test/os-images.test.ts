@@ -23,6 +23,8 @@ const LINUX = { osType: 'Linux', hyperVGeneration: 'V2', automaticOSUpgradeSuppo
 const OS_KEY = 'osimage:canonical:ubuntu-24_04-lts:server';
 
 interface Options {
+  /** R83. */
+  deferral?: boolean;
   /** R62. */
   disableAutomaticRollback?: boolean;
   enable?: boolean;
@@ -79,7 +81,7 @@ function withImage(set: ScaleSet, o: Options): ScaleSet {
   return {
     ...set,
     image: LATEST,
-    upgradePolicy: { ...p, mode: o.mode ?? p.mode, automaticOSUpgradePolicy: { ...p.automaticOSUpgradePolicy, enableAutomaticOSUpgrade: o.enable ?? true, disableAutomaticRollback: o.disableAutomaticRollback ?? false } },
+    upgradePolicy: { ...p, mode: o.mode ?? p.mode, automaticOSUpgradePolicy: { ...p.automaticOSUpgradePolicy, enableAutomaticOSUpgrade: o.enable ?? true, disableAutomaticRollback: o.disableAutomaticRollback ?? false, osRollingUpgradeDeferral: o.deferral ?? false } },
   };
 }
 
@@ -204,5 +206,37 @@ describe('R63, R65: the policy', () => {
     f.sim.run();
     assert.equal(f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-east').length, 30);
     assert.deepEqual(f.checker.finish(), []);
+  });
+});
+
+describe('R83: advance notice before a re-image', () => {
+  test('R83: every re-image is announced as a scheduled event 15 minutes ahead, and starts when the notice runs out', () => {
+    const f = osFleet();
+    f.sim.run();
+    const notices = f.of('instance.notice.scheduled');
+    assert.equal(notices.length, 50);
+    const started = new Map(f.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'osImage').map((e) => [`${e.rolloutId}|${e.machineId}|${e.attempt}`, e]));
+    for (const n of notices) {
+      assert.equal(n.eventType, 'Reimage');
+      assert.equal(n.deferred, false);
+      assert.equal(Date.parse(n.notBefore!), Date.parse(n.time) + 15 * 60_000);
+      const s = started.get(`${n.rolloutId}|${n.machineId}|${n.attempt}`)!;
+      assert.ok(s && s.seq > n.seq && s.time === n.notBefore, `${n.machineId}: notice ${n.time}, re-image ${s?.time}`);
+    }
+  });
+
+  test('R83: with osRollingUpgradeDeferral a re-image waits for the workload\'s approval; approving starts it at once', () => {
+    const f = osFleet({ deferral: true, westAfter: 30 * DAY });
+    while (f.sim.clock.now() < f.t0 + 2 * DAY) assert.ok(f.sim.step());
+    const notices = f.of('instance.notice.scheduled');
+    assert.ok(notices.length > 0 && notices.every((n) => n.deferred && n.notBefore === null));
+    assert.equal(f.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'osImage').length, 0, 'nothing re-imaged without approval');
+    const waiting = notices.map((n) => n.machineId);
+    assert.equal(f.engine.approveReimages(waiting, 'workload'), waiting.length);
+    const approved = f.of('instance.notice.approved');
+    assert.deepEqual(approved.map((e) => e.machineId).sort(), [...waiting].sort());
+    assert.ok(approved.every((e) => e.caller === 'workload'));
+    assert.equal(f.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'osImage').length, waiting.length);
+    assert.equal(f.engine.approveReimages(waiting, 'workload'), 0, 'nothing left to approve');
   });
 });

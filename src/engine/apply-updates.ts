@@ -29,7 +29,7 @@ export interface PendingUpdate {
   updates?: string[];
 }
 
-const IN_FLIGHT = new Set(['upgrading', 'healthWait', 'rollingBack']);
+const IN_FLIGHT = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
 
 /** Automatic rollouts still to reach a machine: not final there, with the instance below the target version. */
 function automaticPending(state: EngineState, r: RolloutState, machine: Machine): 'Pending' | 'InProgress' | null {

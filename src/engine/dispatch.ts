@@ -7,7 +7,7 @@ import { isMachineHealthy } from '../model/health.js';
 import type { TickContext } from './context.js';
 import { schedule } from './context.js';
 import type { Observation } from './driver.js';
-import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from './instances.js';
+import { noticeEnded, onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from './instances.js';
 import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, wakeForRetry } from './progress.js';
 import type { RolloutState, Timer, UnitState } from './state.js';
 import { refreshMachineHealth } from './state.js';
@@ -98,6 +98,9 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       if (u) resumeUnit(ctx, r, u);
       return;
     }
+    case 'noticeDue':
+      noticeEnded(ctx, r, t.ref, null, t.token as number);
+      return;
     case 'phaseOpen': {
       const index = Number(t.ref);
       if (r.status === 'running' && r.phases[index]?.status === 'baking') openPhase(ctx, r, index);

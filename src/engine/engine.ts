@@ -20,7 +20,7 @@ import {
 } from './fleet-commands.js';
 import { applyObservation, fireTimer } from './dispatch.js';
 import type { Driver, DriverAction, Observation } from './driver.js';
-import { onRetryDue } from './instances.js';
+import { noticeEnded, onRetryDue } from './instances.js';
 import { applyAutomaticUpgrade } from './opt-in.js';
 import { checkRolloutDone, openPhase, tryStartBatch, wakeForRetry } from './progress.js';
 import type { RolloutSettings } from './rollouts.js';
@@ -322,6 +322,18 @@ export class Engine {
     const plan = checkOsRollingUpgrade(this.state, setId, this.clock.now());
     if (plan.machineIds.length === 0) return null;
     return this.run((ctx) => createRollout(ctx, this.opts, { artifact: plan.artifact, toVersion: plan.version, machineIds: plan.machineIds, profile: 'manual', caller, reason: `osRollingUpgrade requested by ${caller} (R65)` }));
+  }
+
+  /** R83: the workload approves the announced re-images of these machines: they start now. Returns how many did. */
+  approveReimages(machineIds: readonly string[], caller: string): number {
+    return this.run((ctx) => {
+      let n = 0;
+      for (const r of this.state.rollouts.values()) {
+        if (r.status !== 'running' || r.artifact.kind !== 'osImage') continue;
+        for (const id of machineIds) if (noticeEnded(ctx, r, id, caller)) n++;
+      }
+      return n;
+    });
   }
 
   cancelRollout(rolloutId: string, reason: string): void {

@@ -54,7 +54,7 @@ export interface ExtensionPatch {
   reinstall?: boolean;
 }
 
-const IN_FLIGHT: ReadonlySet<AttemptStatus> = new Set(['upgrading', 'healthWait', 'rollingBack']);
+const IN_FLIGHT: ReadonlySet<AttemptStatus> = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
 
 // ---- small checks ---------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import { majorOf } from '../model/version.js';
 import { compareArtifactVersions } from '../model/artifact.js';
 import { retryIntervalMs } from '../planner/profile.js';
 import { isoOf } from './clock.js';
+import { REIMAGE_NOTICE_MS } from '../planner/windows.js';
 import type { TickContext } from './context.js';
 import type { ReimageReport } from './driver.js';
 import { changed, schedule } from './context.js';
@@ -93,8 +94,48 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   inst.desiredVersion = r.toVersion;
   inst.status = 'Transitioning';
   changed.instance(ctx, inst);
+  if (r.artifact.kind === 'osImage') {
+    announceReimage(ctx, r, a);
+    return;
+  }
+  beginUpgrade(ctx, r, a);
+}
+
+function beginUpgrade(ctx: TickContext, r: RolloutState, a: AttemptState): void {
+  a.status = 'upgrading';
+  a.dueAtMs = null;
   emitInstance(ctx, 'instance.upgrade.started', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
-  sendAction(ctx, r, a, 'upgrade', inst, a.fromVersion, r.toVersion);
+  sendAction(ctx, r, a, 'upgrade', a.inst, a.fromVersion, r.toVersion);
+}
+
+/**
+ * R83: a re-image is impactful, so the machine is told first (a scheduled event, `Reimage`). It starts
+ * when the notice runs out or the workload approves; with `osRollingUpgradeDeferral` it waits for the
+ * approval however long that takes.
+ */
+function announceReimage(ctx: TickContext, r: RolloutState, a: AttemptState): void {
+  const setId = ctx.state.fleet.machines.get(a.machineId)!.placement.setId;
+  const deferred = (setId ? ctx.state.fleet.scaleSets.get(setId)?.upgradePolicy.automaticOSUpgradePolicy.osRollingUpgradeDeferral : false) === true;
+  a.status = 'noticed';
+  a.dueAtMs = deferred ? null : ctx.now + REIMAGE_NOTICE_MS;
+  emitInstance(ctx, 'instance.notice.scheduled', r, a, {
+    eventType: 'Reimage',
+    notBefore: a.dueAtMs === null ? null : isoOf(a.dueAtMs),
+    deferred,
+    reason: deferred
+      ? 'osRollingUpgradeDeferral: the re-image waits for the workload to approve it (R83)'
+      : `re-image in ${REIMAGE_NOTICE_MS / 60_000} minutes unless the workload approves it sooner (R83)`,
+  });
+  if (a.dueAtMs !== null) schedule(ctx, { at: a.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+}
+
+/** The notice ran out (timer) or the workload approved: the re-image starts. False when nothing was waiting. */
+export function noticeEnded(ctx: TickContext, r: RolloutState, machineId: string, approvedBy: string | null, attempt?: number): boolean {
+  const a = r.attempts.get(machineId);
+  if (!a || a.status !== 'noticed' || (attempt !== undefined && a.attempt !== attempt)) return false;
+  if (approvedBy !== null) emitInstance(ctx, 'instance.notice.approved', r, a, { caller: approvedBy });
+  beginUpgrade(ctx, r, a);
+  return true;
 }
 
 function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {

@@ -48,7 +48,7 @@ export function setProgress(state: EngineState, rollout: RolloutState, setId: st
         }
         switch (a.status) {
           case 'succeeded': p.successful++; break;
-          case 'upgrading': case 'healthWait': case 'rollingBack': p.inProgress++; break;
+          case 'noticed': case 'upgrading': case 'healthWait': case 'rollingBack': p.inProgress++; break;
           case 'retryWait': case 'retryReady': p.pending++; p.rolledBackOk++; break;
           case 'rolledBack': p.failed++; p.rolledBackOk++; break;
           case 'failed': p.failed++; p.rolledBackFailed++; break;

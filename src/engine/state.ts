@@ -82,7 +82,7 @@ export function refreshMachineHealth(fleet: FleetState, machineId: string): void
 }
 
 export type AttemptStatus =
-  | 'upgrading' | 'healthWait' | 'rollingBack' // in flight
+  | 'noticed' | 'upgrading' | 'healthWait' | 'rollingBack' // in flight (noticed: a re-image announced, R83)
   | 'retryWait' | 'retryReady' | 'parked' // waiting: retry timer, queued in its unit, opted out
   | 'succeeded' | 'rolledBack' | 'failed' | 'skipped'; // final: healthy, back on last-known-good for good, Failed (R31), not attempted
 
@@ -208,7 +208,7 @@ export interface RolloutState {
   caller: string;
 }
 
-export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen' | 'hostMaintenance' | 'imageCheck';
+export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen' | 'hostMaintenance' | 'imageCheck' | 'noticeDue';
 
 export interface Timer {
   /** Identity for the store; increasing. */

@@ -7,7 +7,7 @@
  */
 import type { BatchScope } from '../model/events.js';
 import { configsOfKey, scopeOf, windowKeyOf } from '../model/maintenance.js';
-import { batchBudgetMs } from '../planner/windows.js';
+import { batchBudgetMs, noticeOf } from '../planner/windows.js';
 import type { WindowUnion } from '../schedule/slots.js';
 import { commonSlot, fitsAll } from '../schedule/slots.js';
 import { isoOf } from './clock.js';
@@ -45,7 +45,7 @@ export function windowGate(ctx: TickContext, r: RolloutState, u: UnitState, mach
     }
   }
   if (unions.length === 0) return OPEN;
-  const budget = batchBudgetMs(r.plan.profile, u.plan.limits);
+  const budget = batchBudgetMs(r.plan.profile, u.plan.limits, noticeOf(r.artifact));
   if (fitsAll(unions, ctx.now, budget)) return OPEN;
   if (r.plan.profile.name === 'critical' && allowBypass) return { start: true, bypassed: configurations };
   return { start: false, opensAt: commonSlot(unions, ctx.now, budget), configurations };
@@ -61,7 +61,7 @@ export function waitForWindow(ctx: TickContext, r: RolloutState, u: UnitState, v
   u.status = 'window';
   if (u.windowOpensAt === verdict.opensAt) return; // already waiting for this slot (a stale wake-up)
   u.windowOpensAt = verdict.opensAt;
-  const budgetH = Math.round((batchBudgetMs(r.plan.profile, u.plan.limits) / 3_600_000) * 10) / 10;
+  const budgetH = Math.round((batchBudgetMs(r.plan.profile, u.plan.limits, noticeOf(r.artifact)) / 3_600_000) * 10) / 10;
   emit(ctx, {
     type: 'window.waiting',
     rolloutId: r.id,

@@ -10,7 +10,7 @@ import { retryIntervalMs } from './profile.js';
 import type { Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
 import type { PlanWindows } from './windows.js';
-import { expectedBatchMs, timeline } from './windows.js';
+import { expectedBatchMs, noticeOf, timeline } from './windows.js';
 
 export interface PlanInput {
   rolloutId: string;
@@ -101,12 +101,13 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
   }
   const startMs = input.startMs ?? 0;
   const windowed = input.windows !== undefined && phases.some((p) => p.regions.some((r) => r.waves.some((w) => w.units.some((u) => u.windowKey !== undefined))));
-  let line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined);
+  const notice = noticeOf(input.artifact);
+  let line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice);
   // Waiting for windows stretches the work: shorten the bakes further while that helps (R40).
   for (let round = 0; windowed && round < 4 && gaps > 0 && bake > 0 && line.totalMs + retryAllowanceMs > profile.boundMs; round++) {
     const before = bake;
     bake = Math.max(0, bake - Math.ceil((line.totalMs + retryAllowanceMs - profile.boundMs) / gaps));
-    line = timeline(phases, profile, bake, startMs, input.windows);
+    line = timeline(phases, profile, bake, startMs, input.windows, notice);
     notes.push(`maintenance windows stretch the work: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R70)`);
   }
   const totalMs = line.totalMs;

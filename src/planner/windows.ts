@@ -21,8 +21,16 @@ export interface PlanWindows {
  * How long a batch may take, at worst: the upgrade's timeout, the health wait, and a rollback's timeout.
  * A batch starts in a window only if this much fits before the window closes, so no batch overruns one.
  */
-export function batchBudgetMs(profile: Pick<RolloutProfile, 'actionTimeoutMs'>, limits: Pick<UnitLimits, 'healthWindowMs'>): number {
-  return 2 * profile.actionTimeoutMs + limits.healthWindowMs;
+export function batchBudgetMs(profile: Pick<RolloutProfile, 'actionTimeoutMs'>, limits: Pick<UnitLimits, 'healthWindowMs'>, noticeMs = 0): number {
+  return noticeMs + 2 * profile.actionTimeoutMs + limits.healthWindowMs;
+}
+
+/** R83: how long before a re-image the machine is told (Azure's scheduled events give at least 15 minutes). */
+export const REIMAGE_NOTICE_MS = 15 * 60_000;
+
+/** The notice an artifact's upgrade starts with: OS images re-image the machine. */
+export function noticeOf(artifact: { kind: string }): number {
+  return artifact.kind === 'osImage' ? REIMAGE_NOTICE_MS : 0;
 }
 
 /** The expected length of a batch when all goes well (estimates only). */
@@ -42,7 +50,7 @@ export interface Timeline {
  * side, batches of a unit one after another, a phase's regions side by side, then the bake. Sets the
  * estimated start and length of every phase, region and wave, and each windowed batch's window.
  */
-export function timeline(phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined): Timeline {
+export function timeline(phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0): Timeline {
   let t = startMs;
   let windowedBatches = 0;
   let unschedulable = 0;
@@ -59,7 +67,7 @@ export function timeline(phases: PlanPhase[], profile: RolloutProfile, bakeMs: n
           if (union.length === 0) {
             ut += unit.batches.length * per;
           } else {
-            const budget = batchBudgetMs(profile, unit.limits);
+            const budget = batchBudgetMs(profile, unit.limits, notice);
             for (const b of unit.batches) {
               const s = unionSlot(union, ut, budget);
               if (s === null) {

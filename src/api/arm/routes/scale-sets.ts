@@ -15,7 +15,7 @@ import type { ExtensionPatch, ExtensionSpec } from '../../../engine/fleet-comman
 import { getInstance } from '../../../engine/state.js';
 import type { ArmContext } from '../context.js';
 import { mustHaveGroup, resourceMissing, page, startOperation, writer } from '../context.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { badRequest, conflict, notFound, invalidParameter } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, keyOf, resourceGroupId, scaleSetId, scaleSetVmId } from '../ids.js';
@@ -40,6 +40,7 @@ const rollingPolicy = z.object({
   maxSurge: z.boolean(),
 }).partial().strict();
 const osPolicy = z.object({ enableAutomaticOSUpgrade: z.boolean(), disableAutomaticRollback: z.boolean(), useRollingUpgradePolicy: z.boolean(), osRollingUpgradeDeferral: z.boolean() }).partial().strict();
+const approveBody = z.object({ instanceIds: z.array(z.string().min(1)).optional() });
 const upgradePolicy = z.object({ mode: z.enum(['Automatic', 'Manual', 'Rolling']).optional(), rollingUpgradePolicy: rollingPolicy.optional(), automaticOSUpgradePolicy: osPolicy.optional() }).strict();
 const modelExtension = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'expected an extension name'),
@@ -262,6 +263,31 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     const { p, set, doc } = setOf(req);
     const ids = osRollingUpgrade(ctx, set, doc.properties.virtualMachineProfile?.storageProfile?.imageReference, caller);
     startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'rollouts', ids }, true);
+    return reply.status(202).send();
+  });
+  // R83: the workload approves announced (or deferred) re-images: of the listed instances, or of all.
+  app.post(`${base}/:name/approveRollingUpgrade`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/approveRollingUpgrade/action');
+    const { p, set } = setOf(req);
+    const body = parseBody(approveBody, req.body ?? {});
+    const members = ctx.index.members(set.id);
+    const wanted = body.instanceIds ?? members.map((m) => ctx.index.instanceIdOf(m));
+    const ids = wanted.map((iid, i) => {
+      const m = members.find((x) => ctx.index.instanceIdOf(x) === iid);
+      if (!m) throw invalidParameter(`instanceIds[${i}]`, `scale set '${set.name}' has no instance '${iid}'`);
+      return m.id;
+    });
+    ctx.engine.approveReimages(ids, caller);
+    ctx.runtime.kick();
+    startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'done' }, true);
+    return reply.status(202).send();
+  });
+  app.post(`${base}/:name/virtualMachines/:iid/approveRollingUpgrade`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/approveRollingUpgrade/action');
+    const { set, m } = instanceOf(req);
+    ctx.engine.approveReimages([m.id], caller);
+    ctx.runtime.kick();
+    startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'done' }, true);
     return reply.status(202).send();
   });
   app.post(`${base}/:name/rollingUpgrades/cancel`, async (req, reply) => {
