@@ -5,6 +5,7 @@
  */
 import { ManualClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
+import { windowsOfKey } from '../model/maintenance.js';
 import { describePlan } from '../planner/describe.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { loadScenarioFile } from '../sim/scenario.js';
@@ -33,7 +34,9 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
     process.stdout.write(`${releaseLine(release, n, publishes.length)}\nIt would start no rollout: no instance has ${release.version.version} as its automatic target (R1, R2).\n`);
     return;
   }
-  process.stdout.write(`${releaseLine(release, n, publishes.length, rollout.plan.rolloutId)}\n${describePlan(rollout.plan, { startMs: release.atMs, ...(opts.detail ? { detail: true } : {}) })}\n`);
+  const maintenance = engine.state.maintenance;
+  const windowsOf = (key: string) => windowsOfKey(maintenance, key);
+  process.stdout.write(`${releaseLine(release, n, publishes.length, rollout.plan.rolloutId)}\n${describePlan(rollout.plan, { startMs: release.atMs, windowsOf, ...(opts.detail ? { detail: true } : {}) })}\n`);
 }
 
 /**
