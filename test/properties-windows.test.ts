@@ -46,6 +46,8 @@ const windowArb = fc.record({
   timeZone: fc.constantFrom(...TIME_ZONES),
   /** Day of the window's start: some before the scenario's start (2026-03-02), some after. */
   startDay: fc.integer({ min: 20, max: 35 }),
+  /** Days from the start to the expiration, when the window expires. */
+  expiresAfter: fc.option(fc.integer({ min: 3, max: 70 }), { freq: 4 }),
   emergencyBypass: fc.boolean(),
 });
 
@@ -102,9 +104,11 @@ const pad = (n: number) => String(n).padStart(2, '0');
 function configOf(g: Gen, i: number) {
   const w = g.windows[i]!;
   const day = new Date(Date.UTC(2026, 1, w.startDay)).toISOString().slice(0, 10);
+  const expires = w.expiresAfter === null ? {} : { expirationDateTime: `${new Date(Date.UTC(2026, 1, w.startDay + w.expiresAfter)).toISOString().slice(0, 10)} 12:00` };
   return {
     name: `mc${i}`,
     startDateTime: `${day} ${pad(w.hour)}:${pad(w.minute)}`,
+    ...expires,
     duration: `${pad(Math.floor(w.minutes / 60))}:${pad(w.minutes % 60)}`,
     timeZone: w.timeZone,
     recurEvery: w.recurEvery,
