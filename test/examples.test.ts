@@ -11,6 +11,8 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { InvariantChecker } from '../src/audit/invariants.js';
+import { WindowChecker } from '../src/audit/windows.js';
+import { windowKeyOf, windowsOfKey } from '../src/model/maintenance.js';
 import type { EngineEvent, EventType } from '../src/model/events.js';
 import { symmetricPairs } from '../src/model/fleet.js';
 import type { RolloutSummary } from '../src/report/summary.js';
@@ -142,6 +144,20 @@ describe('demo.yaml', () => {
     assert.deepEqual(r.violations, []);
     assert.ok(r.rollouts.some((x) => x.status === 'completed' && x.upgraded > 0), r.rollouts.map((x) => `${x.id} ${x.status}`).join(', '));
     assert.equal(r.result.hitHorizon, false);
+  });
+
+  test('R70: the European scale sets are upgraded only inside their night window, and waited for it', () => {
+    const r = run('demo.yaml');
+    const m = r.result.engine.state.maintenance;
+    const machines = r.scenario.state.fleet.machines;
+    const windows = new WindowChecker({ unionOf: (id) => [...windowsOfKey(m, windowKeyOf(m, 'Extension', machines.get(id)!))] });
+    windows.onEvents(r.events);
+    assert.deepEqual(windows.finish(), []);
+    assert.deepEqual(r.of('maintenance.changed').map((e) => `${e.action} ${e.configuration} ${e.targets.join(',')}`), ['put eu-nights ', 'assign eu-nights batch-neu', 'assign eu-nights web-weu']);
+    const confined = r.of('instance.upgrade.started').filter((e) => e.placement.setId === 'batch-neu' || e.placement.setId === 'web-weu');
+    assert.ok(confined.length > 300 && windows.checkedStarts === confined.length, `${windows.checkedStarts} of ${confined.length} checked`);
+    assert.ok(r.of('window.waiting').length > 0);
+    assert.ok(r.rollouts.every((x) => x.status === 'completed'), r.rollouts.map((x) => `${x.id} ${x.status}`).join(', '));
   });
 });
 

@@ -115,7 +115,7 @@ function steppedRun(raw: unknown, hook: (engine: Engine, fresh: readonly EngineE
       if (a.kind === 'publish') engine.publishVersion(a.publisher, a.type, a.version);
       else if (a.kind === 'supportAutomaticUpgrade') engine.setTypeSupport(a.publisher, a.type, a.supported);
       else if (a.kind === 'setAutomaticUpgrade') for (const id of a.machineIds) engine.setAutomaticUpgrade(id, a.artifactKey, a.enabled, 'scenario');
-      else engine.manualUpgrade({ artifact: a.artifact, machineIds: a.machineIds, toVersion: a.version, caller: 'scenario' });
+      else if (a.kind === 'manualUpgrade') engine.manualUpgrade({ artifact: a.artifact, machineIds: a.machineIds, toVersion: a.version, caller: 'scenario' });
     }
     driver.deliverDue(t, (o) => engine.observe(o));
     engine.tick();

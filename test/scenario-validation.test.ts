@@ -43,6 +43,11 @@ function valid(): Raw {
   };
 }
 
+/** A valid nightly maintenance configuration; cases change one field. */
+function nightly(change: Raw = {}): Raw {
+  return { name: 'nightly', startDateTime: '2026-01-01 23:00', duration: '06:00', timeZone: 'W. Europe Standard Time', recurEvery: 'Day', ...change };
+}
+
 function variant(change: (s: Raw) => void): Raw {
   const s = valid();
   change(s);
@@ -156,7 +161,7 @@ const cases: Case[] = [
   { name: 'probability above 1', change: (s) => (s.failures = { default: { installFailure: 1.5 } }), path: 'failures.default.installFailure', expected: 'expected a probability from 0 to 1' },
   { name: 'duration that is not ISO 8601', change: (s) => (s.horizon = '16 weeks'), path: 'horizon', expected: 'expected an ISO 8601 duration' },
   { name: 'event time that is a date without a time', change: (s) => (s.events[0].at = '2026-01-06'), path: 'events[0].at', expected: 'expected an ISO 8601 instant' },
-  { name: 'event with two actions', change: (s) => (s.events[0].setAutomaticUpgrade = { extension: 'agent', enabled: false }), path: 'events[0]', expected: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade' },
+  { name: 'event with two actions', change: (s) => (s.events[0].setAutomaticUpgrade = { extension: 'agent', enabled: false }), path: 'events[0]', expected: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade, assignMaintenance, unassignMaintenance' },
   { name: 'misspelt field', change: (s) => (s.fleet.scaleSets[0].capcity = 4), path: 'fleet.scaleSets[0]', expected: 'Unrecognized key: "capcity"' },
   { name: 'availability set with too many fault domains', change: (s) => (s.fleet.availabilitySets[0].faultDomains = 4), path: 'fleet.availabilitySets[0].faultDomains', expected: 'expected 1 to 3 fault domains' },
   { name: 'name with a space', change: (s) => (s.fleet.scaleSets[0].name = 'web tier'), path: 'fleet.scaleSets[0].name', expected: 'expected letters, digits' },
@@ -217,6 +222,21 @@ const cases: Case[] = [
   { name: 'a zone listed twice in a region', change: (s) => (s.regions[0].zones = ['1', '1']), path: 'regions[0].zones[1]', expected: 'zone "1" is listed twice' },
   { name: 'a zone listed twice in a scale set', change: (s) => (s.fleet.scaleSets[0].zones = ['1', '2', '1']), path: 'fleet.scaleSets[0].zones[2]', expected: 'zone "1" is listed twice' },
   // Files that cannot be parsed.
+  // Maintenance windows (R70, R71): the schedule module's messages at the field's path.
+  { cli: true, name: 'R71: maintenance window recurring every two weeks', change: (s) => (s.maintenance = { configurations: [nightly({ recurEvery: '2Weeks' })] }), path: 'maintenance.configurations[0].recurEvery', expected: 'recurEvery: Extension windows recur at most 7 days apart; "2Weeks" leaves 14 days between windows' },
+  { name: 'R71: maintenance window shorter than five hours', change: (s) => (s.maintenance = { configurations: [nightly({ duration: '04:59' })] }), path: 'maintenance.configurations[0].duration', expected: 'duration: Extension windows last at least 05:00; got 04:59' },
+  { name: 'R71: a Host window of two hours is allowed, an Extension one is not', change: (s) => (s.maintenance = { configurations: [nightly({ name: 'host', scope: 'Host', duration: '02:00' }), nightly({ duration: '02:00' })] }), path: 'maintenance.configurations[1].duration', expected: 'Extension windows last at least 05:00' },
+  { name: 'maintenance window with an unknown time zone', change: (s) => (s.maintenance = { configurations: [nightly({ timeZone: 'Mars Standard Time' })] }), path: 'maintenance.configurations[0].timeZone', expected: 'timeZone: unknown time zone "Mars Standard Time"' },
+  { name: 'maintenance window with a bad recurrence', change: (s) => (s.maintenance = { configurations: [nightly({ recurEvery: 'Daily' })] }), path: 'maintenance.configurations[0].recurEvery', expected: 'recurEvery: ' },
+  { name: 'maintenance window expiring before it starts', change: (s) => (s.maintenance = { configurations: [nightly({ expirationDateTime: '2025-12-31 00:00' })] }), path: 'maintenance.configurations[0].expirationDateTime', expected: 'is not after startDateTime' },
+  { name: 'maintenance configuration defined twice', change: (s) => (s.maintenance = { configurations: [nightly(), nightly()] }), path: 'maintenance.configurations[1].name', expected: 'maintenance configuration "nightly" is defined twice' },
+  { name: 'maintenance scope not simulated', change: (s) => (s.maintenance = { configurations: [nightly({ scope: 'InGuestPatch' })] }), path: 'maintenance.configurations[0].scope', expected: 'expected Extension, OSImage or Host' },
+  { cli: true, name: 'assignment of an unknown configuration', change: (s) => (s.maintenance = { configurations: [nightly()], assignments: [{ configuration: 'weekly', scaleSet: 'web' }] }), path: 'maintenance.assignments[0].configuration', expected: 'unknown maintenance configuration "weekly"; expected one of: nightly' },
+  { name: 'assignment to an unknown set', change: (s) => (s.maintenance = { configurations: [nightly()], assignments: [{ configuration: 'nightly', scaleSet: 'webb' }] }), path: 'maintenance.assignments[0].scaleSet', expected: 'unknown scale set or availability set "webb"' },
+  { name: 'assignment to an unknown machine', change: (s) => (s.maintenance = { configurations: [nightly()], assignments: [{ configuration: 'nightly', machines: ['jump-0', 'jump-9'] }] }), path: 'maintenance.assignments[0].machines[1]', expected: 'unknown machine "jump-9"' },
+  { name: 'assignment to a set and machines at once', change: (s) => (s.maintenance = { configurations: [nightly()], assignments: [{ configuration: 'nightly', scaleSet: 'web', machines: ['jump-0'] }] }), path: 'maintenance.assignments[0]', expected: 'expected exactly one of scaleSet, machines' },
+  { name: 'assignMaintenance event of an unknown configuration', change: (s) => s.events.push({ at: 'P1D', assignMaintenance: { configuration: 'nightly', scaleSet: 'db' } }), path: 'events[1].assignMaintenance.configuration', expected: 'unknown maintenance configuration "nightly"' },
+  { name: 'unassignMaintenance event on an unknown set', change: (s) => { s.maintenance = { configurations: [nightly()] }; s.events.push({ at: 'P1D', unassignMaintenance: { configuration: 'nightly', scaleSet: 'nope' } }); }, path: 'events[1].unassignMaintenance.scaleSet', expected: 'unknown scale set or availability set "nope"' },
   { cli: true, name: 'unparseable YAML', text: 'name: broken\nstart: [2026-01-05T00:00:00Z\ncatalog: []\n', path: '(top level)', expected: 'not valid YAML' },
   { cli: true, name: 'invalid JSON', ext: 'json', text: '{ "name": "broken", }', path: '(top level)', expected: 'not valid JSON' },
   { name: 'a JSON file that is an array', ext: 'json', text: '[]', path: '(top level)', expected: 'expected object, received array' },

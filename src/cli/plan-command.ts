@@ -1,12 +1,15 @@
 /**
  * `phasewise plan`: the plan of one of the scenario's releases, computed by the real engine at the
- * moment the release is published, with the scenario's earlier settings applied; nothing is sent.
+ * moment the release is published, with the scenario's earlier settings (opt-outs, support, maintenance
+ * windows and their assignments) applied; nothing is sent.
  */
 import { ManualClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
+import { windowsOfKey } from '../model/maintenance.js';
 import { describePlan } from '../planner/describe.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { loadScenarioFile } from '../sim/scenario.js';
+import { applyScenarioAction } from '../sim/simulator.js';
 import type { TimedAction } from '../sim/scenario.js';
 import { UsageError } from './errors.js';
 
@@ -24,13 +27,16 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
     if (a.kind === 'setAutomaticUpgrade') engine.setAutomaticUpgrade(a.machineIds.filter((id) => scenario.state.fleet.instances.get(a.artifactKey)?.has(id)), a.artifactKey, a.enabled, 'scenario');
     if (a.kind === 'supportAutomaticUpgrade') scenario.state.catalog.addType(a.publisher, a.type, a.supported);
     if (a.kind === 'publish' && a !== release) scenario.state.catalog.publish(a.publisher, a.type, a.version);
+    if (a.kind === 'putMaintenance' || a.kind === 'assignMaintenance') applyScenarioAction(engine, a);
   }
   const rollout = engine.publishVersion(release.publisher, release.type, release.version);
   if (!rollout) {
     process.stdout.write(`${releaseLine(release, n, publishes.length)}\nIt would start no rollout: no instance has ${release.version.version} as its automatic target (R1, R2).\n`);
     return;
   }
-  process.stdout.write(`${releaseLine(release, n, publishes.length, rollout.plan.rolloutId)}\n${describePlan(rollout.plan, { startMs: release.atMs, ...(opts.detail ? { detail: true } : {}) })}\n`);
+  const maintenance = engine.state.maintenance;
+  const windowsOf = (key: string) => windowsOfKey(maintenance, key);
+  process.stdout.write(`${releaseLine(release, n, publishes.length, rollout.plan.rolloutId)}\n${describePlan(rollout.plan, { startMs: release.atMs, windowsOf, ...(opts.detail ? { detail: true } : {}) })}\n`);
 }
 
 /**

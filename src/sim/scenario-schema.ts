@@ -185,6 +185,32 @@ const selector = {
   share: probability.optional(),
 };
 
+/** A maintenance configuration (R70): the window fields as Microsoft.Maintenance writes them; checked when compiled. */
+const maintenanceConfiguration = z.object({
+  name,
+  scope: z.enum(['Extension', 'OSImage', 'Host'], { error: 'expected Extension, OSImage or Host' }).optional(),
+  startDateTime: z.string(),
+  expirationDateTime: z.string().optional(),
+  duration: z.string(),
+  timeZone: z.string(),
+  recurEvery: z.string(),
+  emergencyBypass: z.boolean().optional(),
+}).strict();
+
+/** Which machines a configuration is assigned to: a set (scale set or availability set) or machine ids. */
+const maintenanceTarget = z.object({
+  configuration: name,
+  scaleSet: name.optional(),
+  machines: z.array(z.string().min(1)).min(1, { error: 'expected at least one machine id' }).optional(),
+}).strict().refine((t) => (t.scaleSet === undefined) !== (t.machines === undefined), {
+  error: 'expected exactly one of scaleSet, machines',
+});
+
+const maintenance = z.object({
+  configurations: z.array(maintenanceConfiguration).optional(),
+  assignments: z.array(maintenanceTarget).optional(),
+}).strict();
+
 const event = z.object({
   at: instant,
   publish: z.object({
@@ -197,8 +223,10 @@ const event = z.object({
   setAutomaticUpgrade: z.object({ ...selector, enabled: z.boolean() }).strict().optional(),
   manualUpgrade: z.object({ ...selector, version }).strict().optional(),
   supportAutomaticUpgrade: z.object({ extension: name, supported: z.boolean() }).strict().optional(),
-}).strict().refine((e) => [e.publish, e.setAutomaticUpgrade, e.manualUpgrade, e.supportAutomaticUpgrade].filter(Boolean).length === 1, {
-  error: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade',
+  assignMaintenance: maintenanceTarget.optional(),
+  unassignMaintenance: maintenanceTarget.optional(),
+}).strict().refine((e) => [e.publish, e.setAutomaticUpgrade, e.manualUpgrade, e.supportAutomaticUpgrade, e.assignMaintenance, e.unassignMaintenance].filter(Boolean).length === 1, {
+  error: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade, assignMaintenance, unassignMaintenance',
 });
 
 const profileOverride = z.object({
@@ -235,6 +263,7 @@ export const scenarioSchema = z.object({
     arcMachines: z.array(machineGroup).optional(),
     generate: generate.optional(),
   }).strict(),
+  maintenance: maintenance.optional(),
   events: z.array(event).optional(),
   failures: z.object({
     default: failureModelSchema.optional(),
@@ -246,4 +275,5 @@ export const scenarioSchema = z.object({
 
 export type ScenarioInput = z.infer<typeof scenarioSchema>;
 export type ScenarioEventInput = z.infer<typeof event>;
+export type MaintenanceTargetInput = z.infer<typeof maintenanceTarget>;
 export type FailureModelInput = z.infer<typeof failureModelSchema>;

@@ -17,8 +17,11 @@ import type { OsType, Region } from '../model/fleet.js';
 import { symmetricPairs } from '../model/fleet.js';
 import type { RolloutProfileName } from '../model/events.js';
 import type { RolloutProfile } from '../planner/profile.js';
+import type { MaintenanceConfigSpec } from '../model/maintenance.js';
+import { checkScopeLimits } from '../schedule/limits.js';
+import { parseMaintenanceWindow } from '../schedule/window.js';
 import { buildFleet, unknownRegion } from './fleet-builder.js';
-import type { ScenarioInput } from './scenario-schema.js';
+import type { MaintenanceTargetInput, ScenarioInput } from './scenario-schema.js';
 import { scenarioSchema } from './scenario-schema.js';
 
 export interface ScenarioIssue {
@@ -51,7 +54,11 @@ export type TimedAction =
   | { atMs: number; kind: 'publish'; publisher: string; type: string; version: PublishedVersion }
   | { atMs: number; kind: 'setAutomaticUpgrade'; artifactKey: string; machineIds: string[]; enabled: boolean }
   | { atMs: number; kind: 'manualUpgrade'; artifact: Artifact; machineIds: string[]; version: string }
-  | { atMs: number; kind: 'supportAutomaticUpgrade'; publisher: string; type: string; supported: boolean };
+  | { atMs: number; kind: 'supportAutomaticUpgrade'; publisher: string; type: string; supported: boolean }
+  /** A maintenance configuration of `maintenance.configurations`, put at the start (R70). */
+  | { atMs: number; kind: 'putMaintenance'; spec: MaintenanceConfigSpec }
+  /** Assigns (or unassigns) a configuration to machines or sets: `targets` are machine or set ids. */
+  | { atMs: number; kind: 'assignMaintenance'; configuration: string; targets: string[]; assigned: boolean };
 
 export interface Scenario {
   name: string;
@@ -110,7 +117,8 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
   checkCatalogRegions(input, regions, issues);
   const behaviour = compileBehaviour(input.failures as DriverBehaviourInput | undefined, at, fleetResult.setIds, regions, issues);
   checkFailureVersions(input, issues);
-  const actions = compileActions(input, at, start, fleetResult, catalog, seed, issues);
+  const maintenance = compileMaintenance(input, start.ms, fleetResult, issues);
+  const actions = [...maintenance.actions, ...compileActions(input, at, start, fleetResult, catalog, seed, maintenance.names, issues)];
   const profiles = compileProfiles(input);
   checkCanaryRegions(input.canaryRegions ?? [], regions, issues);
   if (issues.length > 0) throw new ScenarioError(file, issues);
@@ -283,6 +291,64 @@ function checkManualVersion(releases: readonly Release[], version: string, atMs:
   issues.push({ path, message: later ? `${version} is published only later, by ${later.event}; ${expected}` : `${version} is never published; ${expected}` });
 }
 
+/**
+ * `maintenance`: every configuration is put, then every assignment made, at the start, through the
+ * engine's commands (so they are logged) and before any event of the same instant (the sort is stable).
+ * A configuration's id is its name.
+ */
+function compileMaintenance(input: ScenarioInput, startMs: number, built: ReturnType<typeof buildFleet>, issues: ScenarioIssue[]): { actions: TimedAction[]; names: string[] } {
+  const configs = input.maintenance?.configurations ?? [];
+  const names: string[] = [];
+  const actions: TimedAction[] = [];
+  configs.forEach((c, i) => {
+    const path = `maintenance.configurations[${i}]`;
+    if (names.includes(c.name)) {
+      issues.push({ path: `${path}.name`, message: `maintenance configuration "${c.name}" is defined twice; expected each name once` });
+      return;
+    }
+    names.push(c.name);
+    const scope = c.scope ?? 'Extension';
+    const window = { startDateTime: c.startDateTime, duration: c.duration, timeZone: c.timeZone, recurEvery: c.recurEvery, ...(c.expirationDateTime !== undefined ? { expirationDateTime: c.expirationDateTime } : {}) };
+    const parsed = parseMaintenanceWindow(window);
+    if (!parsed.ok) {
+      for (const e of parsed.errors) issues.push({ path: `${path}.${e.field}`, message: e.message });
+      return;
+    }
+    for (const v of checkScopeLimits(scope, parsed.window)) issues.push({ path: `${path}.${v.field}`, message: v.message });
+    actions.push({ atMs: startMs, kind: 'putMaintenance', spec: { id: c.name, scope, window, emergencyBypass: c.emergencyBypass ?? false } });
+  });
+  (input.maintenance?.assignments ?? []).forEach((a, i) => {
+    const targets = maintenanceTargets(a, `maintenance.assignments[${i}]`, names, built, issues);
+    if (targets) actions.push({ atMs: startMs, kind: 'assignMaintenance', configuration: a.configuration, targets, assigned: true });
+  });
+  return { actions, names };
+}
+
+/** The set or machine ids an assignment names; null (with issues) when a name is unknown. */
+function maintenanceTargets(t: MaintenanceTargetInput, path: string, configurations: readonly string[], built: ReturnType<typeof buildFleet>, issues: ScenarioIssue[]): string[] | null {
+  let ok = true;
+  if (!configurations.includes(t.configuration)) {
+    ok = false;
+    issues.push({ path: `${path}.configuration`, message: `unknown maintenance configuration "${t.configuration}"; expected one of: ${configurations.join(', ') || '(none: maintenance.configurations is empty)'}` });
+  }
+  if (t.scaleSet !== undefined) {
+    const id = built.setIds.get(t.scaleSet);
+    if (id === undefined) {
+      issues.push({ path: `${path}.scaleSet`, message: `unknown scale set or availability set "${t.scaleSet}"` });
+      return null;
+    }
+    return ok ? [id] : null;
+  }
+  const machines = t.machines ?? [];
+  machines.forEach((id, k) => {
+    if (!built.fleet.machines.has(id)) {
+      ok = false;
+      issues.push({ path: `${path}.machines[${k}]`, message: `unknown machine "${id}"` });
+    }
+  });
+  return ok ? [...new Set(machines)] : null;
+}
+
 function compileActions(
   input: ScenarioInput,
   at: TimeOf,
@@ -290,6 +356,7 @@ function compileActions(
   built: ReturnType<typeof buildFleet>,
   catalog: Catalog,
   seed: number,
+  maintenanceNames: readonly string[],
   issues: ScenarioIssue[],
 ): TimedAction[] {
   const events = input.events ?? [];
@@ -309,6 +376,13 @@ function compileActions(
       if (!t) return;
       for (const [ri, r] of (e.publish.regions ?? []).entries()) if (!built.fleet.regions.has(r)) issues.push({ path: `${path}.publish.regions[${ri}]`, message: unknownRegion(r, built.fleet.regions) });
       out.push({ atMs, kind: 'publish', publisher: t.publisher, type: t.type, version: { version: e.publish.version, os: (e.publish.os ?? ['linux', 'windows']) as OsType[], regions: e.publish.regions ?? null, publishedAtMs: atMs, critical: e.publish.critical ?? false, digest: null } });
+      return;
+    }
+    const assignment = e.assignMaintenance ?? e.unassignMaintenance;
+    if (assignment) {
+      const field = e.assignMaintenance ? 'assignMaintenance' : 'unassignMaintenance';
+      const targets = maintenanceTargets(assignment, `${path}.${field}`, maintenanceNames, built, issues);
+      if (targets) out.push({ atMs, kind: 'assignMaintenance', configuration: assignment.configuration, targets, assigned: e.assignMaintenance !== undefined });
       return;
     }
     if (e.supportAutomaticUpgrade) {

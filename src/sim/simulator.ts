@@ -150,5 +150,18 @@ export function applyScenarioAction(engine: Engine, a: TimedAction): void {
     case 'manualUpgrade':
       engine.manualUpgrade({ artifact: a.artifact, machineIds: a.machineIds, toVersion: a.version, caller: 'scenario' });
       return;
+    case 'putMaintenance':
+      engine.putMaintenanceConfiguration(a.spec, 'scenario');
+      return;
+    case 'assignMaintenance': {
+      // A served engine's fleet and configurations can change through the API meanwhile: skip what is gone.
+      const f = engine.state.fleet;
+      if (!engine.state.maintenance.configs.has(a.configuration)) return;
+      for (const target of a.targets.filter((t) => f.machines.has(t) || f.scaleSets.has(t) || f.availabilitySets.has(t))) {
+        if (a.assigned) engine.assignMaintenance(target, a.configuration, 'scenario');
+        else engine.unassignMaintenance(target, a.configuration, 'scenario');
+      }
+      return;
+    }
   }
 }
