@@ -136,6 +136,27 @@ describe('R60, R64: a newer image version re-images the sets that follow latest,
   });
 });
 
+describe('R10, R64: a version reaching a second region while the first still upgrades', () => {
+  test('R10: the running rollout is superseded by one plan for both regions, which keeps the geo-pair in separate phases', () => {
+    // Slow batches (10-minute pauses) so that east is still at work when west receives the version.
+    const f = osFleet({ eastAfter: HOUR, westAfter: 2 * HOUR });
+    const east = f.engine.state.fleet.scaleSets.get('web-east')!;
+    const p = east.upgradePolicy;
+    f.engine.putScaleSet({ ...east, upgradePolicy: { ...p, rollingUpgradePolicy: { ...p.rollingUpgradePolicy, pauseTimeBetweenBatches: 'PT10M' } } });
+    f.sim.run();
+    const cancelled = f.of('rollout.cancelled');
+    assert.equal(cancelled.length, 1);
+    assert.match(cancelled[0]!.reason, /superseded/);
+    const created = f.of('rollout.created').filter((e) => e.artifact.kind === 'osImage');
+    assert.equal(created.length, 2);
+    const merged = created[1]!;
+    assert.ok(merged.phases.length >= 2 && merged.phases.every((regions) => !(regions.includes('east') && regions.includes('west'))), JSON.stringify(merged.phases));
+    assert.equal(f.of('instance.reimaged').length, 50, 'every instance re-imaged exactly once');
+    assert.equal(new Set(f.of('instance.reimaged').map((e) => e.machineId)).size, 50);
+    assert.deepEqual(f.checker.finish(), []);
+  });
+});
+
 describe('R62: unhealthy after a re-image', () => {
   test('R62: instances go back to the previous image, by re-image, and the set stops at the threshold', () => {
     const f = osFleet({ newImage: { unhealthyAfterUpgrade: 1 } });
@@ -183,12 +204,13 @@ describe('R63, R65: the policy', () => {
     f.sim.run();
     assert.equal(r.status, 'completed');
     assert.equal(f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-west').length, 20);
+    assert.equal(f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-east').length, 0, 'the other set was not asked');
     assert.equal(f.engine.startOsRollingUpgrade('web-west', 'ops@contoso.com'), null, 'nothing left to do');
     assert.throws(() => f.engine.startOsRollingUpgrade('nosuch', 'ops'), /no scale set nosuch/);
   });
 
   test('R65: turning the switch off pauses the set\'s part of the rollout; on again, it resumes and completes', () => {
-    const f = osFleet();
+    const f = osFleet({ westAfter: 30 * DAY });
     const east = () => f.engine.state.fleet.scaleSets.get('web-east')!;
     while (f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-east').length === 0) assert.ok(f.sim.step(), 'ran out of steps');
     f.engine.putScaleSet(withImage(east(), { enable: false }));

@@ -13,7 +13,7 @@ import type { RolloutState, Timer, UnitState } from './state.js';
 import { refreshMachineHealth } from './state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from './user-actions.js';
 import { onHostTimer } from './host-maintenance.js';
-import { checkImageUpgrades } from './os-images.js';
+import { onImageCheck } from './os-images.js';
 
 export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (obs.kind === 'health') {
@@ -57,10 +57,7 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
   ctx.changes?.timersFired.push(t);
   if (t.rolloutId === '') {
     if (t.kind === 'hostMaintenance') return onHostTimer(ctx, t.ref);
-    if (t.kind === 'imageCheck') {
-      checkImageUpgrades(ctx, ctx.settings, [t.ref]);
-      return;
-    }
+    if (t.kind === 'imageCheck') return onImageCheck(ctx, ctx.settings);
     // The timeout of an install the user asked for (no rollout).
     if (t.kind === 'actionTimeout' && ctx.state.pendingActions.has(t.token as string)) {
       applyObservation(ctx, { kind: 'actionResult', key: t.token as string, machineId: t.ref, ok: false, version: '', reason: `no answer from the machine within ${INSTALL_TIMEOUT_MS / 60_000} minutes` });

@@ -31,10 +31,20 @@ export function imageArtifact(ref: ImageRef): Extract<Artifact, { kind: 'osImage
   return null;
 }
 
-function membersOf(state: EngineState, setId: string): Machine[] {
-  const out: Machine[] = [];
-  for (const m of state.fleet.machines.values()) if (m.placement.setId === setId) out.push(m);
+/** The machines of these sets, in one pass over the fleet (the fleet keeps no index of members). */
+function membersBySet(state: EngineState, setIds: ReadonlySet<string>): Map<string, Machine[]> {
+  const out = new Map<string, Machine[]>();
+  for (const id of setIds) out.set(id, []);
+  if (setIds.size === 0) return out;
+  for (const m of state.fleet.machines.values()) {
+    const setId = m.placement.setId;
+    if (setId !== null && setIds.has(setId)) out.get(setId)!.push(m);
+  }
   return out;
+}
+
+function membersOf(state: EngineState, setId: string): Machine[] {
+  return membersBySet(state, new Set([setId])).get(setId)!;
 }
 
 /** The version a reference stands for in the set's region now; null when the catalog cannot say. */
@@ -53,7 +63,7 @@ function currentVersion(state: EngineState, set: ScaleSet, now: number): string 
  * the reference stands for now; the policy's switch is copied onto them; a rollout paused by the switch
  * resumes when it is on again. Then looks for a newer version.
  */
-export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId: string, machines?: readonly Machine[]): RolloutState[] {
+export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId: string, machines?: readonly Machine[], members?: Map<string, Machine[]>, check = true): RolloutState[] {
   const state = ctx.state;
   const set = state.fleet.scaleSets.get(setId);
   const artifact = set?.image ? imageArtifact(set.image) : null;
@@ -61,7 +71,8 @@ export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId:
   const key = artifactKey(artifact);
   const enabled = set.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade;
   let version: string | null | undefined;
-  for (const m of machines ?? membersOf(state, setId)) {
+  const all = members ?? membersBySet(state, new Set([setId]));
+  for (const m of machines ?? all.get(setId)!) {
     const inst = getInstance(state.fleet, key, m.id);
     if (inst) {
       if (inst.enableAutomaticUpgrade !== enabled) {
@@ -77,7 +88,7 @@ export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId:
     changed.instance(ctx, created);
   }
   if (enabled) resumeSet(ctx, setId);
-  return checkImageUpgrades(ctx, settings, [setId]);
+  return check ? checkImageUpgrades(ctx, settings, [setId], all) : [];
 }
 
 function osImageInstance(machineId: string, artifact: Extract<Artifact, { kind: 'osImage' }>, key: string, version: string, enabled: boolean): ExtensionInstance {
@@ -89,54 +100,109 @@ function osImageInstance(machineId: string, artifact: Extract<Artifact, { kind: 
   };
 }
 
-/** Machines already in a running rollout of this image that takes them to `version` or beyond. */
-function covered(state: EngineState, key: string, artifact: Artifact, version: string): Set<string> {
-  const out = new Set<string>();
+const IN_FLIGHT = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
+
+/**
+ * What running automatic rollouts of this image hold: machines a newer version covers (left alone),
+ * rollouts of the same version (merged into the new one, see below), and machines in flight anywhere.
+ */
+function runningOf(state: EngineState, key: string, artifact: Artifact, version: string) {
+  const newer = new Set<string>();
+  const inFlight = new Set<string>();
+  const same: RolloutState[] = [];
   for (const r of state.rollouts.values()) {
-    if (r.status !== 'running' || r.artifactKey !== key || compareArtifactVersions(artifact, r.toVersion, version) < 0) continue;
-    for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) out.add(id);
+    if (r.status !== 'running' || r.artifactKey !== key) continue;
+    for (const a of r.attempts.values()) if (IN_FLIGHT.has(a.status)) inFlight.add(a.machineId);
+    const order = compareArtifactVersions(artifact, r.toVersion, version);
+    if (order > 0 || (order === 0 && r.plan.profile.name === 'manual')) {
+      for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) newer.add(id);
+    } else if (order === 0) same.push(r);
   }
-  return out;
+  return { newer, inFlight, same };
 }
 
 /**
  * R60, R64: for each set that follows `latest` with automatic OS upgrade on, the instances below the
- * newest version available in its region go into a rollout (one per image and version). Also schedules
- * the next look, when the next replication to the set's region completes.
+ * newest version available in its region go into one rollout per image and version, planned across
+ * regions like an extension's (R10: geo-pairs in different phases). When the version reaches more
+ * regions while a rollout of it runs, that rollout is superseded by one holding its remaining machines
+ * and the new ones, so one plan keeps paired regions apart. Also schedules the next look, when the next
+ * replication to a set's region completes.
  */
-export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, setIds: Iterable<string>): RolloutState[] {
+export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, setIds: Iterable<string>, members?: Map<string, Machine[]>): RolloutState[] {
   const state = ctx.state;
-  const groups = new Map<string, { artifact: Artifact; version: string; machineIds: string[]; regions: Set<string> }>();
-  for (const setId of setIds) {
+  const ids = [...setIds];
+  const bySet = members ?? membersBySet(state, new Set(ids));
+  const groups = new Map<string, { artifact: Artifact; key: string; version: string; machineIds: Set<string>; regions: Set<string> }>();
+  for (const setId of ids) {
     const set = state.fleet.scaleSets.get(setId);
     if (!set?.image || !followsLatest(set.image)) continue;
     const artifact = imageArtifact(set.image)!;
     const next = safeNextAvailability(state, set, ctx.now);
-    if (next !== null) schedule(ctx, { at: next, kind: 'imageCheck', rolloutId: '', ref: setId, token: 0 });
+    if (next !== null) scheduleImageCheck(ctx, next);
     if (!set.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade) continue;
     const version = currentVersion(state, set, ctx.now);
     if (version === null) continue;
     const key = artifactKey(artifact);
-    const busy = covered(state, key, artifact, version);
     const gk = `${key}|${version}`;
-    for (const m of membersOf(state, setId)) {
+    for (const m of bySet.get(setId) ?? []) {
       const inst = getInstance(state.fleet, key, m.id);
-      if (!inst || inst.blockedReason || busy.has(m.id) || compareArtifactVersions(artifact, inst.installedVersion, version) >= 0) continue;
+      if (!inst || inst.blockedReason || compareArtifactVersions(artifact, inst.installedVersion, version) >= 0) continue;
       let g = groups.get(gk);
-      if (!g) groups.set(gk, (g = { artifact, version, machineIds: [], regions: new Set() }));
-      g.machineIds.push(m.id);
+      if (!g) groups.set(gk, (g = { artifact, key, version, machineIds: new Set(), regions: new Set() }));
+      g.machineIds.add(m.id);
       g.regions.add(set.region);
     }
   }
   const started: RolloutState[] = [];
   for (const g of groups.values()) {
+    const running = runningOf(state, g.key, g.artifact, g.version);
+    const held = new Set<string>();
+    for (const r of running.same) for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) held.add(id);
+    const fresh = [...g.machineIds].filter((id) => !held.has(id) && !running.newer.has(id));
+    if (fresh.length === 0) continue; // everything due is in a running rollout already
+    for (const r of running.same) {
+      r.status = 'cancelled';
+      r.reason = `superseded: ${g.version} reached more regions; one rollout plans them all (R10)`;
+      r.endedAtMs = ctx.now;
+      changed.rollout(ctx, r);
+      emit(ctx, { type: 'rollout.cancelled', rolloutId: r.id, reason: r.reason });
+      for (const id of held) {
+        const inst = getInstance(state.fleet, g.key, id);
+        if (inst && compareArtifactVersions(g.artifact, inst.installedVersion, g.version) < 0) g.machineIds.add(id);
+      }
+    }
+    const machineIds = [...g.machineIds].filter((id) => !running.newer.has(id) && !running.inFlight.has(id));
     const r = createRollout(ctx, settings, {
-      artifact: g.artifact, toVersion: g.version, profile: 'standard', machineIds: g.machineIds, caller: settings.platformCaller ?? 'platform',
-      reason: `OS image version ${g.version} is available in ${[...g.regions].join(', ')} (R60, R64)`,
+      artifact: g.artifact, toVersion: g.version, profile: 'standard', machineIds, caller: settings.platformCaller ?? 'platform',
+      reason: `OS image version ${g.version} is available in ${[...g.regions].sort().join(', ')} (R60, R64)`,
     });
     if (r) started.push(r);
   }
   return started;
+}
+
+/** Instants with an image check scheduled, per engine state; read from its timers once (after a restart). */
+const scheduledChecks = new WeakMap<EngineState, Set<number>>();
+
+/** One look per instant, whichever set's replication it is for (sets of one image are checked together). */
+function scheduleImageCheck(ctx: TickContext, at: number): void {
+  let at_ = scheduledChecks.get(ctx.state);
+  if (!at_) {
+    scheduledChecks.set(ctx.state, (at_ = new Set()));
+    for (const t of ctx.state.timers.toArray()) if (t.kind === 'imageCheck') at_.add(t.at);
+  }
+  if (at_.has(at)) return;
+  at_.add(at);
+  schedule(ctx, { at, kind: 'imageCheck', rolloutId: '', ref: String(at), token: 0 });
+}
+
+/** The timer of a replication's completion: every set with a catalog image looks again. */
+export function onImageCheck(ctx: TickContext, settings: RolloutSettings): void {
+  scheduledChecks.get(ctx.state)?.delete(ctx.now);
+  const withImage = new Set<string>();
+  for (const s of ctx.state.fleet.scaleSets.values()) if (s.image) withImage.add(s.id);
+  checkImageUpgrades(ctx, settings, withImage);
 }
 
 function safeNextAvailability(state: EngineState, set: ScaleSet, now: number): number | null {
@@ -151,7 +217,11 @@ function safeNextAvailability(state: EngineState, set: ScaleSet, now: number): n
 /** Every set with a catalog image looks again (after the catalog changed). */
 export function checkAllImageUpgrades(ctx: TickContext, settings: RolloutSettings): RolloutState[] {
   const started: RolloutState[] = [];
-  for (const s of ctx.state.fleet.scaleSets.values()) if (s.image) started.push(...syncSetImage(ctx, settings, s.id));
+  const withImage = new Set<string>();
+  for (const s of ctx.state.fleet.scaleSets.values()) if (s.image) withImage.add(s.id);
+  const members = membersBySet(ctx.state, withImage);
+  for (const id of withImage) syncSetImage(ctx, settings, id, undefined, members, false);
+  started.push(...checkImageUpgrades(ctx, settings, withImage, members));
   return started;
 }
 
