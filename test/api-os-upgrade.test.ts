@@ -121,7 +121,7 @@ describe('cancelling an OS rolling upgrade', () => {
   });
   after(async () => s?.stop());
 
-  test('R65, R66: rollingUpgrades/cancel stops it; the history shows it Cancelled with the instances left pending', async () => {
+  test('R66: after rollingUpgrades/cancel (R65) the history shows the OS upgrade Cancelled with the instances left pending', async () => {
     const start = await call(s.url, 'POST', `${VMSS}/slow/osRollingUpgrade?${AV}`);
     assert.equal(start.status, 202);
     const again = await call(s.url, 'POST', `${VMSS}/slow/osRollingUpgrade?${AV}`);
