@@ -191,11 +191,12 @@ describe('configuration assignments', () => {
     }
   });
 
-  test('to a resource that does not exist: 404 ResourceNotFound; to a missing configuration: 400 naming properties.maintenanceConfigurationId', async () => {
+  test('to a resource that does not exist: 400 naming resourceId (reads: 404); to a missing configuration: 400 naming properties.maintenanceConfigurationId', async () => {
     const watch = [`${VM}/vm1${ASSIGN}`, `${VM}/vm1${ASSIGN}/a2`];
-    await rejected('PUT', `${VM}/nosuch${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: host } }, 404, 'ResourceNotFound', null, watch, /nosuch/);
-    await rejected('PUT', `${VMSS}/nosuch${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: os } }, 404, 'ResourceNotFound', null, watch, /nosuch/);
-    await rejected('PUT', `${ARC}/vm1${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: host } }, 404, 'ResourceNotFound', null, watch);
+    await rejected('PUT', `${VM}/nosuch${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: host } }, 400, 'InvalidParameter', 'resourceId', watch, /virtual machine '.*\/nosuch' does not exist/);
+    await rejected('PUT', `${VMSS}/nosuch${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: os } }, 400, 'InvalidParameter', 'resourceId', watch, /scale set '.*\/nosuch' does not exist/);
+    await rejected('PUT', `${ARC}/vm1${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: host } }, 400, 'InvalidParameter', 'resourceId', watch, /Arc machine/);
+    await rejected('PUT', `/subscriptions/${SUB}/resourceGroups/nogroup/providers/Microsoft.Compute/virtualMachines/vm1${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: host } }, 404, 'ResourceGroupNotFound', null, watch);
     assert.equal((await call(s.url, 'GET', `${VM}/nosuch${ASSIGN}?${AV}`)).status, 404);
     await rejected('PUT', `${VM}/vm1${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: `${CFG}/nosuch` } }, 400, 'InvalidParameter', 'properties.maintenanceConfigurationId', watch, /does not exist/);
     await rejected('PUT', `${VM}/vm1${ASSIGN}/a2`, { location: 'westus', properties: { maintenanceConfigurationId: `${VM}/vm1` } }, 400, 'InvalidParameter', 'properties.maintenanceConfigurationId', watch);

@@ -12,7 +12,7 @@ import type { MaintenanceScope } from '../../../schedule/limits.js';
 import { DEFAULT_EXPIRATION, parseMaintenanceWindow } from '../../../schedule/window.js';
 import type { ArmContext } from '../context.js';
 import { mustHaveGroup, resourceMissing, writer } from '../context.js';
-import { badRequest, conflict, invalidParameter, notFound } from '../errors.js';
+import { ArmError, badRequest, conflict, invalidParameter, notFound } from '../errors.js';
 import type { ArmErrorDetail } from '../errors.js';
 import { RESOURCE_NAME, arcMachineId, keyOf, providerId, resourceGroupId, scaleSetId, vmId } from '../ids.js';
 import { jsonObject, locationName, parseBody, tags } from '../validation.js';
@@ -303,6 +303,20 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
       if (!m || (target.kind === 'arc') !== (m.kind === 'arc')) throw resourceMissing(ctx, p.sub, p.rg, `${target.provider}/${target.type}`, p.resourceName);
       return { p, resourceId: ctx.index.armIdOfMachine(m), location: m.placement.region, engineId: m.id, machines: () => [m] };
     };
+    /**
+     * The resource an assignment is written for: one that does not exist is bad input naming
+     * `resourceId` (a missing resource group or subscription is still a 404, as for any resource).
+     */
+    const assignable = (req: FastifyRequest, target: Target) => {
+      try {
+        return resourceOf(req, target);
+      } catch (err) {
+        if (!(err instanceof ArmError) || err.code !== 'ResourceNotFound') throw err;
+        const p = req.params as AP;
+        const id = `/subscriptions/${p.sub}/resourceGroups/${p.rg}/providers/${target.provider}/${target.type}/${p.resourceName}`;
+        throw invalidParameter('resourceId', `resourceId: the ${target.type === 'machines' ? 'Arc machine' : target.type === 'virtualMachines' ? 'virtual machine' : 'virtual machine scale set'} '${id}' does not exist; a configuration can only be assigned to an existing resource`);
+      }
+    };
     const assignmentId = (resourceId: string, name: string) => `${resourceId}/providers/Microsoft.Maintenance/configurationAssignments/${name}`;
     const assignmentOf = (resourceId: string, name: string) => {
       const d = ctx.docs.get<AssignmentDoc>(assignmentId(resourceId, name));
@@ -311,7 +325,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ArmContext)
 
     app.put(`${path}/:name`, async (req, reply) => {
       const caller = writer(req, 'Microsoft.Maintenance/configurationAssignments/write');
-      const { p, resourceId, location, engineId } = resourceOf(req, t);
+      const { p, resourceId, location, engineId } = assignable(req, t);
       if (!RESOURCE_NAME.test(p.name!)) throw badRequest('InvalidParameter', `'${p.name}' is not a valid configuration assignment name (letters, digits, '-', '_' and '.', up to 64 characters).`, 'configurationAssignmentName');
       const body = parseBody(assignmentBody, req.body);
       const target = 'properties.maintenanceConfigurationId';
