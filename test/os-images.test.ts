@@ -262,3 +262,91 @@ describe('R83: advance notice before a re-image', () => {
     assert.equal(f.engine.approveReimages(waiting, 'workload'), 0, 'nothing left to approve');
   });
 });
+
+describe('OS image rollouts under change (review reproductions)', () => {
+  const reimagedIn = (f: ReturnType<typeof osFleet>, setId: string) => f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === setId).length;
+
+  test('R83: cancelling a rollout withdraws its announced re-images, and the set is free for the next upgrade', () => {
+    const f = osFleet({ enable: false, deferral: true, westAfter: 30 * DAY });
+    while (f.sim.clock.now() < f.t0 + 3 * HOUR) assert.ok(f.sim.step());
+    const r = f.engine.startOsRollingUpgrade('web-east', 'ops')!;
+    assert.ok(f.of('instance.notice.scheduled').some((n) => n.rolloutId === r.id && n.deferred));
+    assert.equal(f.engine.state.setInflight.get('web-east'), 1);
+    f.engine.cancelRollout(r.id, 'cancelled by ops');
+    assert.equal(r.status, 'cancelled');
+    assert.equal(f.engine.state.setInflight.get('web-east'), 0, 'the batch settled: the set lock is free');
+    const skipped = f.of('instance.skipped').filter((e) => e.rolloutId === r.id);
+    assert.ok(skipped.length > 0 && skipped.every((e) => /cancelled before the re-image/.test(e.reason)));
+    for (const e of skipped) assert.equal(f.engine.state.fleet.instances.get(OS_KEY)!.get(e.machineId)!.status, 'Succeeded');
+    assert.equal(f.engine.approveReimages(skipped.map((e) => e.machineId), 'workload'), 0, 'nothing left to approve');
+    // Without deferral, the next upgrade of the set runs to the end.
+    const set = f.engine.state.fleet.scaleSets.get('web-east')!;
+    f.engine.putScaleSet(withImage(set, { enable: false, deferral: false }));
+    const again = f.engine.startOsRollingUpgrade('web-east', 'ops')!;
+    f.sim.run();
+    assert.equal(again.status, 'completed');
+    assert.equal(reimagedIn(f, 'web-east'), 30);
+  });
+
+  test('R60: a newer version supersedes the running rollout of an older one; every instance ends on the newest', () => {
+    const f = osFleet({ westAfter: 2 * HOUR });
+    while (f.of('instance.reimaged').length < 3) assert.ok(f.sim.step());
+    const now = f.sim.clock.now();
+    f.engine.updateImages((c) => {
+      c.publishPlatformVersion(IMAGE, '1.2.0', LINUX, now);
+      c.replicate(AT('1.2.0'), 'east', now);
+      c.replicate(AT('1.2.0'), 'west', now);
+    });
+    const cancelled = f.of('rollout.cancelled');
+    assert.ok(cancelled.some((e) => /superseded by 1\.2\.0/.test(e.reason)));
+    f.sim.run();
+    const old = new Set(cancelled.map((e) => e.rolloutId));
+    const cancelledAt = Date.parse(cancelled[0]!.time);
+    assert.ok(f.of('instance.upgrade.started').filter((e) => old.has(e.rolloutId)).every((e) => Date.parse(e.time) <= cancelledAt), 'nothing started by a superseded rollout');
+    for (const m of f.engine.state.fleet.machines.values()) if (m.placement.setId) assert.equal(osVersion(f, m.id), '1.2.0', m.id);
+    assert.deepEqual(f.checker.finish(), []);
+  });
+
+  test('R65: a set that turns automatic OS upgrade off does not hold back the rest of the rollout, once its phase has enough evidence', () => {
+    const f = osFleet({ eastAfter: HOUR, westAfter: HOUR });
+    const rollout = () => [...f.engine.state.rollouts.values()].find((r) => r.artifact.kind === 'osImage')!;
+    while (f.of('instance.reimaged').length === 0) assert.ok(f.sim.step());
+    const first = setOf(f, f.of('instance.reimaged')[0]!.machineId)!;
+    const other = first === 'web-east' ? 'web-west' : 'web-east';
+    // The phase gate wants at least ten judged instances before the next phase (minPhaseSample).
+    while (reimagedIn(f, first) < 12) assert.ok(f.sim.step());
+    f.engine.putScaleSet(withImage(f.engine.state.fleet.scaleSets.get(first)!, { enable: false }));
+    f.sim.run();
+    assert.equal(reimagedIn(f, other), other === 'web-east' ? 30 : 20, 'the other set, in a later phase, was upgraded');
+    assert.ok(reimagedIn(f, first) < (first === 'web-east' ? 30 : 20));
+    assert.equal(rollout().status, 'running', 'the paused set keeps the rollout open');
+    assert.deepEqual(f.checker.finish(), []);
+  });
+
+  test('R60: a set moved to another image drops the old image instances; its old rollout skips them; not while a re-image is in flight', () => {
+    const f = osFleet({ westAfter: 30 * DAY });
+    const east = () => f.engine.state.fleet.scaleSets.get('web-east')!;
+    const p = east().upgradePolicy;
+    f.engine.putScaleSet({ ...east(), upgradePolicy: { ...p, rollingUpgradePolicy: { ...p.rollingUpgradePolicy, pauseTimeBetweenBatches: 'PT30M' } } });
+    const minimal = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'minimal' };
+    const moved = () => ({ ...east(), image: { kind: 'platform' as const, ...minimal, version: 'latest' } });
+    while (f.of('instance.reimaged').length === 0) assert.ok(f.sim.step());
+    const now = f.sim.clock.now();
+    f.engine.updateImages((c) => {
+      c.publishPlatformVersion(minimal, '2.0.0', LINUX, now);
+      c.replicate({ kind: 'platform', ...minimal, version: '2.0.0' }, 'east', now);
+    });
+    const inFlight = () => [...f.engine.state.rollouts.values()].some((r) => [...r.attempts.values()].some((a) => ['noticed', 'upgrading', 'healthWait', 'rollingBack'].includes(a.status)));
+    if (inFlight()) assert.throws(() => f.engine.putScaleSet(moved()), /in flight/);
+    while (inFlight()) assert.ok(f.sim.step());
+    f.engine.putScaleSet(moved());
+    const members = [...f.engine.state.fleet.machines.values()].filter((m) => m.placement.setId === 'web-east');
+    assert.ok(members.every((m) => f.engine.state.fleet.instances.get(OS_KEY)?.get(m.id) === undefined), 'the old image instances are gone');
+    assert.ok(members.every((m) => f.engine.state.fleet.instances.get('osimage:canonical:ubuntu-24_04-lts:minimal')!.get(m.id)!.installedVersion === '2.0.0'));
+    f.sim.run();
+    const old = [...f.engine.state.rollouts.values()].find((r) => r.artifactKey === OS_KEY)!;
+    assert.notEqual(old.status, 'running');
+    assert.ok(f.of('instance.skipped').some((e) => e.rolloutId === old.id && /another image/.test(e.reason)));
+    assert.deepEqual(f.checker.finish(), []);
+  });
+});

@@ -10,7 +10,8 @@ import { scopeOf } from '../model/maintenance.js';
 import type { MaintenanceScope } from '../schedule/limits.js';
 import { hostDueAt, pendingHostUpdates } from './host-maintenance.js';
 import { rolloutMembers } from './opt-in.js';
-import type { EngineState, RolloutState } from './state.js';
+import type { PlanBatch } from '../planner/types.js';
+import type { EngineState, RolloutState, UnitState } from './state.js';
 import { getInstance } from './state.js';
 
 export interface PendingUpdate {
@@ -46,13 +47,23 @@ function automaticPending(state: EngineState, r: RolloutState, machine: Machine)
 
 export function pendingUpdates(state: EngineState, machines: readonly Machine[], now: number): PendingUpdate[] {
   const out: PendingUpdate[] = [];
+  // Where each machine sits in each rollout's plan, built once per rollout for this call.
+  const indexes = new Map<RolloutState, Map<string, { unit: UnitState; batch: PlanBatch }>>();
+  const placements = (r: RolloutState) => {
+    let index = indexes.get(r);
+    if (!index) {
+      indexes.set(r, (index = new Map()));
+      for (const unit of r.units.values()) for (const batch of unit.plan.batches) for (const id of batch.machineIds) index.set(id, { unit, batch });
+    }
+    return index;
+  };
   for (const machine of machines) {
     for (const r of state.rollouts.values()) {
       const status = automaticPending(state, r, machine);
       if (!status) continue;
       out.push({
         scope: scopeOf(r.artifact), machineId: machine.id, impactType: r.artifact.kind === 'osImage' ? 'Redeploy' : 'None', impactDurationSec: 0,
-        notBeforeMs: Math.max(now, expectedStart(r, machine.id, now)), status, rolloutId: r.id, artifact: r.artifact, toVersion: r.toVersion,
+        notBeforeMs: Math.max(now, expectedStart(r, placements(r), machine.id, now)), status, rolloutId: r.id, artifact: r.artifact, toVersion: r.toVersion,
       });
     }
     const host = pendingHostUpdates(state, machine);
@@ -70,27 +81,24 @@ export function pendingUpdates(state: EngineState, machines: readonly Machine[],
  * When the machine's upgrade is expected to start: the slot its unit waits for, else the window its batch
  * was planned in, else now.
  */
-function expectedStart(r: RolloutState, machineId: string, now: number): number {
-  for (const u of r.units.values()) {
-    const b = u.plan.batches.find((x) => x.machineIds.includes(machineId));
-    if (!b) continue;
-    if (u.status === 'window' && u.windowOpensAt != null) return u.windowOpensAt;
-    return b.window ? r.plan.estimate.startMs + b.window.startMs : now;
-  }
-  return now;
+function expectedStart(r: RolloutState, index: Map<string, { unit: UnitState; batch: PlanBatch }>, machineId: string, now: number): number {
+  const at = index.get(machineId);
+  if (!at) return now;
+  if (at.unit.status === 'window' && at.unit.windowOpensAt != null) return at.unit.windowOpensAt;
+  return at.batch.window ? r.plan.estimate.startMs + at.batch.window.startMs : now;
 }
 
 /** The manual upgrades that apply the pending automatic ones now: per artifact and version, the machines not in flight. */
 export function applyNowGroups(state: EngineState, machines: readonly Machine[]): Array<{ artifact: Artifact; toVersion: string; machineIds: string[] }> {
-  const groups = new Map<string, { artifact: Artifact; toVersion: string; machineIds: string[] }>();
+  const groups = new Map<string, { artifact: Artifact; toVersion: string; machineIds: Set<string> }>();
   for (const r of state.rollouts.values()) {
     for (const machine of machines) {
       if (automaticPending(state, r, machine) !== 'Pending') continue;
       const key = `${r.artifactKey}|${r.toVersion}`;
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { artifact: r.artifact, toVersion: r.toVersion, machineIds: [] }));
-      if (!g.machineIds.includes(machine.id)) g.machineIds.push(machine.id);
+      if (!g) groups.set(key, (g = { artifact: r.artifact, toVersion: r.toVersion, machineIds: new Set() }));
+      g.machineIds.add(machine.id);
     }
   }
-  return [...groups.values()];
+  return [...groups.values()].map((g) => ({ ...g, machineIds: [...g.machineIds] }));
 }

@@ -57,7 +57,7 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
   ctx.changes?.timersFired.push(t);
   if (t.rolloutId === '') {
     if (t.kind === 'hostMaintenance') return onHostTimer(ctx, t.ref);
-    if (t.kind === 'imageCheck') return onImageCheck(ctx, ctx.settings);
+    if (t.kind === 'imageCheck') return onImageCheck(ctx, ctx.settings, t.at);
     // The timeout of an install the user asked for (no rollout).
     if (t.kind === 'actionTimeout' && ctx.state.pendingActions.has(t.token as string)) {
       applyObservation(ctx, { kind: 'actionResult', key: t.token as string, machineId: t.ref, ok: false, version: '', reason: `no answer from the machine within ${INSTALL_TIMEOUT_MS / 60_000} minutes` });
@@ -92,7 +92,7 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
     }
     case 'unitResume': {
       const u = r.units.get(t.ref);
-      if (u) resumeUnit(ctx, r, u);
+      if (u) resumeUnit(ctx, r, u, t.token);
       return;
     }
     case 'noticeDue':

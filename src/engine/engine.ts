@@ -22,7 +22,7 @@ import { applyObservation, fireTimer } from './dispatch.js';
 import type { Driver, DriverAction, Observation } from './driver.js';
 import { noticeEnded, onRetryDue } from './instances.js';
 import { applyAutomaticUpgrade } from './opt-in.js';
-import { checkRolloutDone, openPhase, tryStartBatch, wakeForRetry } from './progress.js';
+import { cancelRollout as cancelRolloutIn, checkRolloutDone, openPhase, tryStartBatch, wakeForRetry } from './progress.js';
 import type { RolloutSettings } from './rollouts.js';
 import { createRollout, startAutomatic } from './rollouts.js';
 
@@ -329,7 +329,7 @@ export class Engine {
     return this.run((ctx) => {
       let n = 0;
       for (const r of this.state.rollouts.values()) {
-        if (r.status !== 'running' || r.artifact.kind !== 'osImage') continue;
+        if ((r.status !== 'running' && r.status !== 'stopped') || r.artifact.kind !== 'osImage') continue;
         for (const id of machineIds) if (noticeEnded(ctx, r, id, caller)) n++;
       }
       return n;
@@ -337,15 +337,7 @@ export class Engine {
   }
 
   cancelRollout(rolloutId: string, reason: string): void {
-    this.run((ctx) => {
-      const r = this.mustGet(rolloutId);
-      if (r.status === 'completed' || r.status === 'cancelled') return;
-      r.status = 'cancelled';
-      r.reason = reason;
-      r.endedAtMs = ctx.now;
-      changed.rollout(ctx, r);
-      emit(ctx, { type: 'rollout.cancelled', rolloutId, reason });
-    });
+    this.run((ctx) => cancelRolloutIn(ctx, this.mustGet(rolloutId), reason));
   }
 
   /** Resumes a stopped rollout; the failures seen so far count as acknowledged. */

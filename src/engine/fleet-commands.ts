@@ -23,6 +23,7 @@ import type { RolloutSettings } from './rollouts.js';
 import type { AttemptStatus, EngineState, RolloutState } from './state.js';
 import { addInstance, addMachine, getInstance, instanceRef, isEnrolled, machineContext, refreshMachineHealth } from './state.js';
 import { abandonUserAction, artifactOf, sendInstall, sendUninstall } from './user-actions.js';
+import { imageKeyOf } from './os-images.js';
 
 export type FleetErrorCode = 'Conflict' | 'NotFound' | 'VersionNotFound' | 'InvalidFleet';
 
@@ -200,6 +201,12 @@ export function checkScaleSet(state: EngineState, input: ScaleSet): ScaleSet {
   if (state.fleet.availabilitySets.has(id)) throw conflict('id', `${id} is an availability set`);
   checkMembers(state, id, state.fleet.scaleSets.get(id), { region: region.name, subscription, zones, ud: updateDomainCount, fd: faultDomainCount });
   if (input.image !== undefined && (typeof input.image !== 'object' || input.image === null || typeof (input.image as { kind?: unknown }).kind !== 'string')) throw invalid('image', 'image must be a parsed image reference');
+  // Moving to another image drops the old image's instances: not while one of them is being re-imaged.
+  const before = state.fleet.scaleSets.get(id)?.image;
+  const oldKey = before ? imageKeyOf(before) : null;
+  if (oldKey !== null && oldKey !== (input.image ? imageKeyOf(input.image) : null)) {
+    for (const m of machinesWhere(state, (x) => x.placement.setId === id)) refuseInFlight(state, m.id, oldKey, `change the image of scale set ${id}`);
+  }
   return { id, name, region: region.name, subscription, resourceGroup, zones, updateDomainCount, faultDomainCount, upgradePolicy, healthGracePeriodMs, hasApplicationHealth, ...(input.image ? { image: input.image } : {}) };
 }
 
@@ -365,6 +372,12 @@ function settleRollouts(ctx: TickContext, inst: ExtensionInstance, reason: strin
     if (r.artifactKey !== inst.artifactKey || (r.status !== 'running' && r.status !== 'stopped')) continue;
     if (skipGone(ctx, r, inst, reason) && r.open === 0) checkRolloutDone(ctx, r);
   }
+}
+
+/** Takes instances out of the fleet (a set moved to another image): the rollouts that hold them skip them. */
+export function removeInstances(ctx: TickContext, insts: readonly ExtensionInstance[], reason: string): void {
+  for (const inst of insts) settleRollouts(ctx, inst, reason);
+  for (const inst of insts) dropInstance(ctx, inst);
 }
 
 function dropInstance(ctx: TickContext, inst: ExtensionInstance): void {

@@ -73,9 +73,18 @@ export function rescheduleHost(ctx: TickContext): void {
       markHost(ctx);
     }
     const due = hostDueAt(state, machine, ctx.now);
-    if (due !== null) schedule(ctx, { at: Math.max(due, ctx.now), kind: 'hostMaintenance', rolloutId: '', ref: machine.id, token: 0 });
+    if (due === null) continue;
+    const at = Math.max(due, ctx.now);
+    let scheduled = scheduledHost.get(state);
+    if (!scheduled) scheduledHost.set(state, (scheduled = new Map()));
+    if (scheduled.get(machine.id) === at) continue; // that timer is set already
+    scheduled.set(machine.id, at);
+    schedule(ctx, { at, kind: 'hostMaintenance', rolloutId: '', ref: machine.id, token: 0 });
   }
 }
+
+/** The instant each confined machine's timer is set for (not stored: after a restart each is set once more). */
+const scheduledHost = new WeakMap<EngineState, Map<string, number>>();
 
 function* confinedMachines(state: EngineState): Generator<Machine> {
   const seen = new Set<string>();
@@ -102,6 +111,7 @@ export function onHostTimer(ctx: TickContext, machineId: string): void {
   if (!machine) return;
   const due = hostDueAt(ctx.state, machine, ctx.now);
   if (due === null || due > ctx.now) return;
+  scheduledHost.get(ctx.state)?.delete(machineId);
   const rec = ctx.state.maintenance.hostApplied.get(machineId)!;
   const deadlineHit = ctx.now >= rec.lastMs + HOST_DEFERRAL_MS;
   applyHost(ctx, machine, deadlineHit ? 'deferral limit of 35 days since the last maintenance reached (R73)' : 'inside the Host maintenance window (R70, R73)', 'platform');

@@ -129,13 +129,40 @@ function announceReimage(ctx: TickContext, r: RolloutState, a: AttemptState): vo
   if (a.dueAtMs !== null) schedule(ctx, { at: a.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: a.machineId, token: a.attempt });
 }
 
-/** The notice ran out (timer) or the workload approved: the re-image starts. False when nothing was waiting. */
+/**
+ * The notice ran out (timer) or the workload approved: the re-image starts. A stopped rollout still
+ * finishes what it had announced, like any attempt in flight; a cancelled one never re-images (its
+ * notices were withdrawn). False when nothing was waiting.
+ */
 export function noticeEnded(ctx: TickContext, r: RolloutState, machineId: string, approvedBy: string | null, attempt?: number): boolean {
   const a = r.attempts.get(machineId);
-  if (!a || a.status !== 'noticed' || (attempt !== undefined && a.attempt !== attempt)) return false;
+  if (!a || a.status !== 'noticed' || (attempt !== undefined && a.attempt !== attempt) || r.status === 'cancelled' || r.status === 'completed') return false;
   if (approvedBy !== null) emitInstance(ctx, 'instance.notice.approved', r, a, { caller: approvedBy });
   beginUpgrade(ctx, r, a);
   return true;
+}
+
+/**
+ * A rollout was cancelled: its announced re-images will not happen. Each is skipped (the instance stays
+ * as it was) and its batch settles, so the set's lock is free for the next rollout.
+ */
+export function withdrawNotices(ctx: TickContext, r: RolloutState, reason: string): Array<{ unit: UnitState; batchId: string }> {
+  const touched: Array<{ unit: UnitState; batchId: string }> = [];
+  for (const a of [...r.attempts.values()]) {
+    if (a.status !== 'noticed') continue;
+    const inst = a.inst;
+    inst.status = 'Succeeded';
+    inst.desiredVersion = inst.installedVersion;
+    changed.instance(ctx, inst);
+    a.reason = reason;
+    a.dueAtMs = null;
+    emitInstance(ctx, 'instance.skipped', r, a, { reason });
+    const unit = r.units.get(a.unitId)!;
+    const batchId = a.batchId;
+    finish(ctx, r, a, 'skipped');
+    touched.push({ unit, batchId });
+  }
+  return touched;
 }
 
 function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {
@@ -193,6 +220,7 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
 function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst: ExtensionInstance, reason: string): boolean {
   if (rollbackDisabled(ctx, r, a.machineId)) {
     // R62: the set keeps failed instances on the new image; the thresholds still stop the upgrade.
+    changed.instance(ctx, inst);
     inst.status = 'Failed';
     inst.blockedReason = `left on ${inst.installedVersion} after it turned unhealthy: the scale set's automatic OS upgrade policy has disableAutomaticRollback (R62)`;
     refreshMachineHealth(ctx.state.fleet, a.machineId);

@@ -10,12 +10,12 @@ import { followsLatest } from '../catalog/image-reference.js';
 import type { ImageRef } from '../catalog/image-reference.js';
 import { ImageCatalogError } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
-import { artifactKey, compareArtifactVersions } from '../model/artifact.js';
+import { artifactKey, compareArtifactVersions, isExtensionKey } from '../model/artifact.js';
 import type { Machine, ScaleSet } from '../model/fleet.js';
 import type { TickContext } from './context.js';
 import { changed, emit, schedule } from './context.js';
-import { FleetError } from './fleet-commands.js';
-import { tryStartBatch } from './progress.js';
+import { FleetError, removeInstances } from './fleet-commands.js';
+import { cancelRollout, parkUnit, unparkUnit } from './progress.js';
 import type { RolloutSettings } from './rollouts.js';
 import { createRollout } from './rollouts.js';
 import type { EngineState, RolloutState, UnitState } from './state.js';
@@ -25,6 +25,12 @@ import { addInstance, getInstance } from './state.js';
 export const OS_IMAGE_INSTANCE = '(os image)';
 
 /** What an image reference upgrades: a platform sku, or a gallery image definition. Null for other images. */
+/** The instance key of an image reference's artifact, or null for images the engine does not follow. */
+export function imageKeyOf(ref: ImageRef): string | null {
+  const a = imageArtifact(ref);
+  return a ? artifactKey(a) : null;
+}
+
 export function imageArtifact(ref: ImageRef): Extract<Artifact, { kind: 'osImage' }> | null {
   if (ref.kind === 'platform') return { kind: 'osImage', publisher: ref.publisher, offer: ref.offer, sku: ref.sku };
   if (ref.kind === 'gallery') return { kind: 'osImage', publisher: `gallery:${ref.subscription}/${ref.resourceGroup}/${ref.gallery}`, offer: ref.image, sku: '' };
@@ -71,8 +77,10 @@ export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId:
   const key = artifactKey(artifact);
   const enabled = set.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade;
   let version: string | null | undefined;
-  const all = members ?? membersBySet(state, new Set([setId]));
-  for (const m of machines ?? all.get(setId)!) {
+  // A machine added to the set starts on the current version: nothing to look for or clean up.
+  const all = machines ? null : (members ?? membersBySet(state, new Set([setId])));
+  if (all) dropOtherImages(ctx, key, all.get(setId)!);
+  for (const m of machines ?? all!.get(setId)!) {
     const inst = getInstance(state.fleet, key, m.id);
     if (inst) {
       if (inst.enableAutomaticUpgrade !== enabled) {
@@ -88,7 +96,20 @@ export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId:
     changed.instance(ctx, created);
   }
   if (enabled) resumeSet(ctx, setId);
-  return check ? checkImageUpgrades(ctx, settings, [setId], all) : [];
+  return check && all ? checkImageUpgrades(ctx, settings, [setId], all) : [];
+}
+
+/** The set moved to another image: the old image's instances (and their place in rollouts) go. */
+function dropOtherImages(ctx: TickContext, key: string, members: readonly Machine[]): void {
+  const stale: ExtensionInstance[] = [];
+  for (const [k, byMachine] of ctx.state.fleet.instances) {
+    if (k === key || isExtensionKey(k)) continue;
+    for (const m of members) {
+      const inst = byMachine.get(m.id);
+      if (inst) stale.push(inst);
+    }
+  }
+  if (stale.length > 0) removeInstances(ctx, stale, 'the scale set moved to another image');
 }
 
 function osImageInstance(machineId: string, artifact: Extract<Artifact, { kind: 'osImage' }>, key: string, version: string, enabled: boolean): ExtensionInstance {
@@ -110,15 +131,18 @@ function runningOf(state: EngineState, key: string, artifact: Artifact, version:
   const newer = new Set<string>();
   const inFlight = new Set<string>();
   const same: RolloutState[] = [];
+  const older: RolloutState[] = [];
   for (const r of state.rollouts.values()) {
-    if (r.status !== 'running' || r.artifactKey !== key) continue;
+    if ((r.status !== 'running' && r.status !== 'stopped') || r.artifactKey !== key) continue;
     for (const a of r.attempts.values()) if (IN_FLIGHT.has(a.status)) inFlight.add(a.machineId);
     const order = compareArtifactVersions(artifact, r.toVersion, version);
     if (order > 0 || (order === 0 && r.plan.profile.name === 'manual')) {
       for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) newer.add(id);
-    } else if (order === 0) same.push(r);
+    } else if (order === 0) {
+      if (r.status === 'running') same.push(r);
+    } else if (r.plan.profile.name !== 'manual') older.push(r);
   }
-  return { newer, inFlight, same };
+  return { newer, inFlight, same, older };
 }
 
 /**
@@ -161,18 +185,17 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
     for (const r of running.same) for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) held.add(id);
     const fresh = [...g.machineIds].filter((id) => !held.has(id) && !running.newer.has(id));
     if (fresh.length === 0) continue; // everything due is in a running rollout already
+    // A newer version replaces rollouts of older ones, as for extensions: nothing is re-imaged twice.
+    for (const r of running.older) cancelRollout(ctx, r, `superseded by ${g.version}`);
     for (const r of running.same) {
-      r.status = 'cancelled';
-      r.reason = `superseded: ${g.version} reached more regions; one rollout plans them all (R10)`;
-      r.endedAtMs = ctx.now;
-      changed.rollout(ctx, r);
-      emit(ctx, { type: 'rollout.cancelled', rolloutId: r.id, reason: r.reason });
+      cancelRollout(ctx, r, `superseded: ${g.version} reached more regions; one rollout plans them all (R10)`);
       for (const id of held) {
         const inst = getInstance(state.fleet, g.key, id);
         if (inst && compareArtifactVersions(g.artifact, inst.installedVersion, g.version) < 0) g.machineIds.add(id);
       }
     }
-    const machineIds = [...g.machineIds].filter((id) => !running.newer.has(id) && !running.inFlight.has(id));
+    const inFlight = runningOf(state, g.key, g.artifact, g.version).inFlight; // after the cancels withdrew their notices
+    const machineIds = [...g.machineIds].filter((id) => !running.newer.has(id) && !inFlight.has(id));
     const r = createRollout(ctx, settings, {
       artifact: g.artifact, toVersion: g.version, profile: 'standard', machineIds, caller: settings.platformCaller ?? 'platform',
       reason: `OS image version ${g.version} is available in ${[...g.regions].sort().join(', ')} (R60, R64)`,
@@ -198,8 +221,8 @@ function scheduleImageCheck(ctx: TickContext, at: number): void {
 }
 
 /** The timer of a replication's completion: every set with a catalog image looks again. */
-export function onImageCheck(ctx: TickContext, settings: RolloutSettings): void {
-  scheduledChecks.get(ctx.state)?.delete(ctx.now);
+export function onImageCheck(ctx: TickContext, settings: RolloutSettings, at: number): void {
+  scheduledChecks.get(ctx.state)?.delete(at);
   const withImage = new Set<string>();
   for (const s of ctx.state.fleet.scaleSets.values()) if (s.image) withImage.add(s.id);
   checkImageUpgrades(ctx, settings, withImage);
@@ -233,9 +256,8 @@ export function policyPaused(ctx: TickContext, r: RolloutState, u: UnitState): b
   if (r.artifact.kind !== 'osImage' || r.plan.profile.name === 'manual' || !u.plan.setId) return false;
   const set = ctx.state.fleet.scaleSets.get(u.plan.setId);
   if (set?.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade !== false) return false;
-  changed.unit(ctx, u);
-  u.status = 'disabled';
-  emit(ctx, { type: 'rollout.paused', rolloutId: r.id, reason: `automatic OS upgrade was disabled on scale set ${set.name}: its part waits until it is enabled again (R65)` });
+  emit(ctx, { type: 'rollout.paused', rolloutId: r.id, reason: `automatic OS upgrade was disabled on scale set ${set.name}: its part waits until it is enabled again, and the rest of the rollout goes on (R65)` });
+  parkUnit(ctx, r, u, 'disabled');
   return true;
 }
 
@@ -244,10 +266,8 @@ function resumeSet(ctx: TickContext, setId: string): void {
     if (r.status !== 'running' || r.artifact.kind !== 'osImage') continue;
     for (const u of r.units.values()) {
       if (u.plan.setId !== setId || u.status !== 'disabled') continue;
-      changed.unit(ctx, u);
-      u.status = 'ready';
       emit(ctx, { type: 'rollout.resumed', rolloutId: r.id, reason: `automatic OS upgrade was enabled again on scale set ${ctx.state.fleet.scaleSets.get(setId)?.name ?? setId} (R65)` });
-      tryStartBatch(ctx, r, u);
+      unparkUnit(ctx, r, u);
     }
   }
 }

@@ -20,7 +20,7 @@ import type { TickContext } from './context.js';
 import { changed, emit, schedule } from './context.js';
 import type { GateVerdict } from './gates.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
-import { settledByRemoval, skipInstance, skipReason, startUpgrade } from './instances.js';
+import { settledByRemoval, skipInstance, skipReason, startUpgrade, withdrawNotices } from './instances.js';
 import { recordBypass, waitForWindow, windowGate } from './windows.js';
 import { policyPaused } from './os-images.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from './state.js';
@@ -306,9 +306,11 @@ function wakeSetWaiters(ctx: TickContext, setId: string): void {
 }
 
 /** A timer woke a paused, held, stopped or window-waiting unit. */
-export function resumeUnit(ctx: TickContext, r: RolloutState, u: UnitState): void {
+export function resumeUnit(ctx: TickContext, r: RolloutState, u: UnitState, token: string | number = 0): void {
   changed.unit(ctx, u);
   changed.region(ctx, r.regions.get(u.region)!);
+  // A window's timer wakes only a unit still waiting for that slot (after a restart the slot is not known: it looks again).
+  if (token !== 0 && (u.status !== 'window' || (u.windowOpensAt != null && u.windowOpensAt !== token))) return;
   if (u.status !== 'paused' && u.status !== 'held' && u.status !== 'stopped' && u.status !== 'window') return;
   if (u.status === 'window' && u.windowOpensAt != null && ctx.now < u.windowOpensAt) return; // an older timer
   if (u.status === 'stopped' && !u.passDone) r.regions.get(u.region)!.openUnits++;
@@ -360,8 +362,29 @@ function regionSettled(r: RolloutState, rs: RegionState): boolean {
 function markStopped(ctx: TickContext, r: RolloutState, u: UnitState): void {
   changed.unit(ctx, u);
   changed.region(ctx, r.regions.get(u.region)!);
-  if (u.status !== 'stopped' && !u.passDone) r.regions.get(u.region)!.openUnits--;
+  if (u.status !== 'stopped' && u.status !== 'disabled' && !u.passDone) r.regions.get(u.region)!.openUnits--;
   u.status = 'stopped';
+}
+
+/**
+ * Parks a unit that cannot go on until someone changes something (R65: its set turned automatic OS
+ * upgrade off). Like a unit stopped by R23 it no longer holds its wave or phase back; `unparkUnit`
+ * brings it back.
+ */
+export function parkUnit(ctx: TickContext, r: RolloutState, u: UnitState, status: 'disabled'): void {
+  changed.unit(ctx, u);
+  changed.region(ctx, r.regions.get(u.region)!);
+  if (u.status !== 'stopped' && u.status !== 'disabled' && !u.passDone) r.regions.get(u.region)!.openUnits--;
+  u.status = status;
+  settleForWave(ctx, r, u);
+}
+
+export function unparkUnit(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.unit(ctx, u);
+  changed.region(ctx, r.regions.get(u.region)!);
+  if (!u.passDone) r.regions.get(u.region)!.openUnits++;
+  u.status = 'ready';
+  tryStartBatch(ctx, r, u);
 }
 
 /** Judges a phase once each of its units ran all its batches or was stopped by R23 (R10). */
@@ -411,6 +434,20 @@ export function bakeAfter(r: RolloutState, index: number, now: number): number {
   const work = later.reduce((t, p) => t + p.estimatedMs, 0);
   const room = r.createdAtMs + bound - r.plan.estimate.retryAllowanceMs - now - work;
   return Math.max(0, Math.min(planned, Math.floor(room / later.length)));
+}
+
+/**
+ * Cancels a running or stopped rollout. Re-images it had announced are withdrawn and their batches
+ * settle (R83), so the sets' locks go to whoever waits for them.
+ */
+export function cancelRollout(ctx: TickContext, r: RolloutState, reason: string): void {
+  if (r.status !== 'running' && r.status !== 'stopped') return;
+  r.status = 'cancelled';
+  r.reason = reason;
+  r.endedAtMs = ctx.now;
+  changed.rollout(ctx, r);
+  emit(ctx, { type: 'rollout.cancelled', rolloutId: r.id, reason });
+  for (const { unit, batchId } of withdrawNotices(ctx, r, `the rollout was cancelled before the re-image: ${reason}`)) onInstanceSettled(ctx, r, unit, batchId);
 }
 
 export function stopRollout(ctx: TickContext, r: RolloutState, reason: string): void {

@@ -13,7 +13,7 @@ import type { RolloutProfile } from '../planner/profile.js';
 import { profileFor } from '../planner/profile.js';
 import type { TickContext } from './context.js';
 import { changed, emit } from './context.js';
-import { openPhase } from './progress.js';
+import { cancelRollout, openPhase } from './progress.js';
 import type { GateRun, RegionState, RolloutState, UnitState } from './state.js';
 import { instanceRef, machineContext } from './state.js';
 import { scopeOf, windowKeyOf, windowsOfKey } from '../model/maintenance.js';
@@ -47,11 +47,7 @@ export function startAutomatic(ctx: TickContext, settings: RolloutSettings, arti
   for (const r of ctx.state.rollouts.values()) {
     if (r.artifactKey !== key || r.major !== major || r.status !== 'running' || r.plan.profile.name === 'manual') continue;
     if (compareVersions(r.toVersion, version) >= 0) return null;
-    r.status = 'cancelled';
-    r.reason = `superseded by ${version}`;
-    r.endedAtMs = ctx.now;
-    changed.rollout(ctx, r);
-    emit(ctx, { type: 'rollout.cancelled', rolloutId: r.id, reason: r.reason });
+    cancelRollout(ctx, r, `superseded by ${version}`);
   }
   return createRollout(ctx, settings, {
     artifact,

@@ -72,7 +72,8 @@ export function waitForWindow(ctx: TickContext, r: RolloutState, u: UnitState, v
       ? `no maintenance window has room for a batch (${budgetH} h) before the configurations expire; waits until they change (R70)`
       : `outside the maintenance window, or too little of it left for a batch (${budgetH} h with health wait and a rollback) (R70)`,
   });
-  if (verdict.opensAt !== null) schedule(ctx, { at: verdict.opensAt, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
+  // The token names the slot, so the timer cannot wake the unit for anything else (a pause, a hold).
+  if (verdict.opensAt !== null) schedule(ctx, { at: verdict.opensAt, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: verdict.opensAt });
 }
 
 /** R72: records a batch a critical release starts outside the windows. */

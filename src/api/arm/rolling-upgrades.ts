@@ -105,7 +105,8 @@ export function cancelRollingUpgrade(ctx: ArmContext, set: ScaleSet, caller: str
   if (running.length === 0) throw conflict('NoRollingUpgradeInProgress', `There is no ongoing rolling upgrade to cancel on scale set '${set.name}'.`);
   const mine = running.filter((r) => r.caller !== 'platform');
   if (mine.length === 0) {
-    throw conflict('OperationNotAllowed', `The running upgrade of '${set.name}' is the platform's automatic rollout (${running.map((r) => r.id).join(', ')}), which spans other scale sets; set enableAutomaticUpgrade to false on the set's extensions to take it out.`);
+    const os = running.some((r) => r.artifact.kind === 'osImage');
+    throw conflict('OperationNotAllowed', `The running upgrade of '${set.name}' is the platform's automatic rollout (${running.map((r) => r.id).join(', ')}), which spans other scale sets; ${os ? "set upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade to false to pause the set's part of it" : "set enableAutomaticUpgrade to false on the set's extensions to take it out"}.`);
   }
   for (const r of mine) ctx.engine.cancelRollout(r.id, `cancelled by ${caller} through rollingUpgrades/cancel`);
   ctx.runtime.kick();

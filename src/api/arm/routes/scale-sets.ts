@@ -270,10 +270,10 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/approveRollingUpgrade/action');
     const { p, set } = setOf(req);
     const body = parseBody(approveBody, req.body ?? {});
-    const members = ctx.index.members(set.id);
-    const wanted = body.instanceIds ?? members.map((m) => ctx.index.instanceIdOf(m));
+    const byInstanceId = new Map(ctx.index.members(set.id).map((m) => [ctx.index.instanceIdOf(m), m]));
+    const wanted = body.instanceIds ?? [...byInstanceId.keys()];
     const ids = wanted.map((iid, i) => {
-      const m = members.find((x) => ctx.index.instanceIdOf(x) === iid);
+      const m = byInstanceId.get(iid);
       if (!m) throw invalidParameter(`instanceIds[${i}]`, `scale set '${set.name}' has no instance '${iid}'`);
       return m.id;
     });
