@@ -137,4 +137,19 @@ describe('cancelling an OS rolling upgrade', () => {
     const latest = (await call(s.url, 'GET', `${VMSS}/slow/rollingUpgrades/latest?${AV}`)).body;
     assert.equal(latest.properties.runningStatus.code, 'Cancelled');
   });
+
+  test('R65: rollingUpgrades/cancel on a set the platform is re-imaging cancels that set\'s part', async () => {
+    await createSet(s, 'platform-a', 10, true);
+    await createSet(s, 'platform-b', 10, true);
+    await publish(s, '24.04.202603010');
+    await eventually(async () => (await call(s.url, 'GET', `${VMSS}/platform-a/osUpgradeHistory?${AV}`)).body.value[0]?.properties.runningStatus.code === 'RollingForward', 30_000, 'the platform upgrade to start');
+    const cancel = await call(s.url, 'POST', `${VMSS}/platform-a/rollingUpgrades/cancel?${AV}`);
+    assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+    const h = (await call(s.url, 'GET', `${VMSS}/platform-a/osUpgradeHistory?${AV}`)).body.value[0].properties;
+    assert.equal(h.runningStatus.code, 'Cancelled');
+    assert.equal(h.startedBy, 'Platform');
+    // The other set's part goes on.
+    const other = (await call(s.url, 'GET', `${VMSS}/platform-b/osUpgradeHistory?${AV}`)).body.value[0].properties;
+    assert.notEqual(other.runningStatus.code, 'Cancelled');
+  });
 });

@@ -349,4 +349,22 @@ describe('OS image rollouts under change (review reproductions)', () => {
     assert.ok(f.of('instance.skipped').some((e) => e.rolloutId === old.id && /another image/.test(e.reason)));
     assert.deepEqual(f.checker.finish(), []);
   });
+
+  test('R65: cancelling one set\'s part of the platform\'s OS image rollout leaves the other sets to finish', () => {
+    const f = osFleet({ eastAfter: HOUR, westAfter: HOUR });
+    const rollout = () => [...f.engine.state.rollouts.values()].find((r) => r.artifact.kind === 'osImage')!;
+    while (reimagedIn(f, 'web-east') + reimagedIn(f, 'web-west') < 12) assert.ok(f.sim.step());
+    const first = reimagedIn(f, 'web-east') > 0 ? 'web-east' : 'web-west';
+    const other = first === 'web-east' ? 'web-west' : 'web-east';
+    const left = f.engine.cancelSetInRollout(rollout().id, first);
+    assert.ok(left > 0);
+    const doneBefore = reimagedIn(f, first);
+    f.sim.run();
+    assert.equal(rollout().status, 'completed');
+    assert.equal(reimagedIn(f, other), other === 'web-east' ? 30 : 20);
+    assert.ok(reimagedIn(f, first) < (first === 'web-east' ? 30 : 20), 'the cancelled set stopped');
+    assert.ok(reimagedIn(f, first) <= doneBefore + 6, 'at most the batch under way finished');
+    assert.ok(f.of('instance.skipped').filter((e) => /rollingUpgrades\/cancel/.test(e.reason)).length === left);
+    assert.deepEqual(f.checker.finish(), []);
+  });
 });

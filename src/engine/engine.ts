@@ -32,7 +32,7 @@ import type { PendingUpdate } from './apply-updates.js';
 import { applyNowGroups, pendingUpdates } from './apply-updates.js';
 import { applyHost, publishHostUpdate } from './host-maintenance.js';
 import { ImageCatalog } from '../catalog/images.js';
-import { checkAllImageUpgrades, checkOsRollingUpgrade, syncSetImage } from './os-images.js';
+import { cancelSetPart, checkAllImageUpgrades, checkOsRollingUpgrade, syncSetImage } from './os-images.js';
 import { applyAssignment, applyDeleteMaintenanceConfig, applyMaintenanceConfig, checkAssignment, checkMaintenanceConfig } from './maintenance-commands.js';
 import { getInstance } from './state.js';
 
@@ -334,6 +334,11 @@ export class Engine {
       }
       return n;
     });
+  }
+
+  /** R65: cancels a set's part of an OS image rollout that spans other sets; returns how many instances left it. */
+  cancelSetInRollout(rolloutId: string, setId: string): number {
+    return this.run((ctx) => cancelSetPart(ctx, this.mustGet(rolloutId), setId));
   }
 
   cancelRollout(rolloutId: string, reason: string): void {

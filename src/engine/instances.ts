@@ -149,20 +149,26 @@ export function noticeEnded(ctx: TickContext, r: RolloutState, machineId: string
 export function withdrawNotices(ctx: TickContext, r: RolloutState, reason: string): Array<{ unit: UnitState; batchId: string }> {
   const touched: Array<{ unit: UnitState; batchId: string }> = [];
   for (const a of [...r.attempts.values()]) {
-    if (a.status !== 'noticed') continue;
-    const inst = a.inst;
-    inst.status = 'Succeeded';
-    inst.desiredVersion = inst.installedVersion;
-    changed.instance(ctx, inst);
-    a.reason = reason;
-    a.dueAtMs = null;
-    emitInstance(ctx, 'instance.skipped', r, a, { reason });
-    const unit = r.units.get(a.unitId)!;
-    const batchId = a.batchId;
-    finish(ctx, r, a, 'skipped');
-    touched.push({ unit, batchId });
+    const settled = withdrawNotice(ctx, r, a, reason);
+    if (settled) touched.push(settled);
   }
   return touched;
+}
+
+/** Withdraws one announced re-image (see `withdrawNotices`); null when the attempt was not waiting on a notice. */
+export function withdrawNotice(ctx: TickContext, r: RolloutState, a: AttemptState, reason: string): { unit: UnitState; batchId: string } | null {
+  if (a.status !== 'noticed') return null;
+  const inst = a.inst;
+  inst.status = 'Succeeded';
+  inst.desiredVersion = inst.installedVersion;
+  changed.instance(ctx, inst);
+  a.reason = reason;
+  a.dueAtMs = null;
+  emitInstance(ctx, 'instance.skipped', r, a, { reason });
+  const unit = r.units.get(a.unitId)!;
+  const batchId = a.batchId;
+  finish(ctx, r, a, 'skipped');
+  return { unit, batchId };
 }
 
 function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {
@@ -322,9 +328,12 @@ export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 
 /** Reasons of attempts settled because their instance went away (see `skipGone`). */
 export const MACHINE_DELETED = 'machine deleted';
 export const EXTENSION_REMOVED = 'extension removed';
+export const IMAGE_CHANGED = 'the scale set moved to another image';
+export const CANCELLED_FOR_SET = 'cancelled for this scale set through rollingUpgrades/cancel';
 
+/** Reasons an instance leaves a rollout before its batch comes (its batch then passes it by). */
 export function isRemoval(reason: string | null): boolean {
-  return reason === MACHINE_DELETED || reason === EXTENSION_REMOVED;
+  return reason === MACHINE_DELETED || reason === EXTENSION_REMOVED || reason === IMAGE_CHANGED || reason === CANCELLED_FOR_SET;
 }
 
 /** True when the attempt was settled before its planned batch came, because its instance went away. */

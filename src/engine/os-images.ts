@@ -15,7 +15,8 @@ import type { Machine, ScaleSet } from '../model/fleet.js';
 import type { TickContext } from './context.js';
 import { changed, emit, schedule } from './context.js';
 import { FleetError, removeInstances } from './fleet-commands.js';
-import { cancelRollout, parkUnit, unparkUnit } from './progress.js';
+import { cancelRollout, checkRolloutDone, onInstanceSettled, parkUnit, unparkUnit } from './progress.js';
+import { CANCELLED_FOR_SET, IMAGE_CHANGED, skipGone, withdrawNotice } from './instances.js';
 import type { RolloutSettings } from './rollouts.js';
 import { createRollout } from './rollouts.js';
 import type { EngineState, RolloutState, UnitState } from './state.js';
@@ -109,7 +110,7 @@ function dropOtherImages(ctx: TickContext, key: string, members: readonly Machin
       if (inst) stale.push(inst);
     }
   }
-  if (stale.length > 0) removeInstances(ctx, stale, 'the scale set moved to another image');
+  if (stale.length > 0) removeInstances(ctx, stale, IMAGE_CHANGED);
 }
 
 function osImageInstance(machineId: string, artifact: Extract<Artifact, { kind: 'osImage' }>, key: string, version: string, enabled: boolean): ExtensionInstance {
@@ -289,4 +290,27 @@ export function checkOsRollingUpgrade(state: EngineState, setId: string, now: nu
     return inst !== undefined && inst.installedVersion !== '' && compareArtifactVersions(artifact, inst.installedVersion, version) < 0;
   }).map((m) => m.id);
   return { artifact, version, machineIds };
+}
+
+/**
+ * R65 `rollingUpgrades/cancel` on a set whose OS image upgrade is the platform's (the rollout spans
+ * other sets): the set's part is cancelled. Its announced re-images are withdrawn and the instances not
+ * reached yet leave the rollout; re-images already under way finish. The rest of the rollout goes on.
+ * Returns how many instances left it.
+ */
+export function cancelSetPart(ctx: TickContext, r: RolloutState, setId: string): number {
+  if (r.status !== 'running' && r.status !== 'stopped') return 0;
+  let n = 0;
+  for (const m of membersOf(ctx.state, setId)) {
+    const inst = getInstance(ctx.state.fleet, r.artifactKey, m.id);
+    if (!inst) continue;
+    const a = r.attempts.get(m.id);
+    const withdrawn = a ? withdrawNotice(ctx, r, a, CANCELLED_FOR_SET) : null;
+    if (withdrawn) {
+      onInstanceSettled(ctx, r, withdrawn.unit, withdrawn.batchId);
+      n++;
+    } else if (skipGone(ctx, r, inst, CANCELLED_FOR_SET)) n++;
+  }
+  if (r.open === 0) checkRolloutDone(ctx, r);
+  return n;
 }

@@ -3,6 +3,7 @@
  * status: counts of the set's planned instances by outcome, and whether the set is stopped. Pure reads
  * of the engine state; nothing here changes it.
  */
+import { CANCELLED_FOR_SET } from './instances.js';
 import type { EngineState, RolloutState } from './state.js';
 
 export interface SetProgress {
@@ -22,12 +23,14 @@ export interface SetProgress {
   rolledBackFailed: number;
   /** Why the set does not move now, and until when (null: until something changes), or null when it may. */
   stopped: { until: number | null; reason: string } | null;
+  /** The set's part of the rollout was cancelled (rollingUpgrades/cancel on a rollout spanning other sets). */
+  cancelled: boolean;
 }
 
 /** Counts the attempts of `rollout` on the planned machines of set `setId` as of `now`. */
 export function setProgress(state: EngineState, rollout: RolloutState, setId: string, now: number): SetProgress {
   void state;
-  const p: SetProgress = { successful: 0, failed: 0, inProgress: 0, pending: 0, skipped: 0, rolledBackOk: 0, rolledBackFailed: 0, stopped: null };
+  const p: SetProgress = { successful: 0, failed: 0, inProgress: 0, pending: 0, skipped: 0, rolledBackOk: 0, rolledBackFailed: 0, stopped: null, cancelled: false };
   let held = false;
   let gateStop: { until: number; reason: string } | null = null;
   for (const u of rollout.units.values()) {
@@ -52,7 +55,10 @@ export function setProgress(state: EngineState, rollout: RolloutState, setId: st
           case 'retryWait': case 'retryReady': p.pending++; p.rolledBackOk++; break;
           case 'rolledBack': p.failed++; p.rolledBackOk++; break;
           case 'failed': p.failed++; p.rolledBackFailed++; break;
-          case 'skipped': case 'parked': p.skipped++; break;
+          case 'skipped': case 'parked':
+            p.skipped++;
+            if (a.reason === CANCELLED_FOR_SET) p.cancelled = true;
+            break;
         }
       }
     });

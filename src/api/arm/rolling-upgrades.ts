@@ -27,7 +27,7 @@ export function latestRollingUpgrade(ctx: ArmContext, set: ScaleSet): Record<str
   const p = setProgress(state, r, set.id, now);
   let code: RunningCode;
   let error: { code: string; message: string } | undefined;
-  if (r.status === 'cancelled') code = 'Cancelled';
+  if (r.status === 'cancelled' || p.cancelled) code = 'Cancelled';
   else if (p.stopped) {
     code = 'Faulted';
     error = { code: 'MaxUnhealthyUpgradedInstancePercentExceeded', message: p.stopped.reason };
@@ -104,11 +104,13 @@ export function cancelRollingUpgrade(ctx: ArmContext, set: ScaleSet, caller: str
   const running = rolloutsTouchingSet(state, set.id).filter((r) => r.status === 'running');
   if (running.length === 0) throw conflict('NoRollingUpgradeInProgress', `There is no ongoing rolling upgrade to cancel on scale set '${set.name}'.`);
   const mine = running.filter((r) => r.caller !== 'platform');
-  if (mine.length === 0) {
-    const os = running.some((r) => r.artifact.kind === 'osImage');
-    throw conflict('OperationNotAllowed', `The running upgrade of '${set.name}' is the platform's automatic rollout (${running.map((r) => r.id).join(', ')}), which spans other scale sets; ${os ? "set upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade to false to pause the set's part of it" : "set enableAutomaticUpgrade to false on the set's extensions to take it out"}.`);
+  // The platform's OS image upgrade of the set (R65): its part of a rollout that spans other sets is cancelled.
+  const osParts = running.filter((r) => r.caller === 'platform' && r.artifact.kind === 'osImage');
+  if (mine.length === 0 && osParts.length === 0) {
+    throw conflict('OperationNotAllowed', `The running upgrade of '${set.name}' is the platform's automatic extension rollout (${running.map((r) => r.id).join(', ')}), which spans other scale sets; set enableAutomaticUpgrade to false on the set's extensions to take it out.`);
   }
   for (const r of mine) ctx.engine.cancelRollout(r.id, `cancelled by ${caller} through rollingUpgrades/cancel`);
+  for (const r of osParts) ctx.engine.cancelSetInRollout(r.id, set.id);
   ctx.runtime.kick();
 }
 
@@ -188,7 +190,7 @@ export function osUpgradeHistory(ctx: ArmContext, set: ScaleSet): Array<Record<s
   return rolloutsTouchingSet(state, set.id).filter((r) => r.artifact.kind === 'osImage').map((r) => {
     const p = setProgress(state, r, set.id, now);
     const a = r.artifact as Extract<RolloutState['artifact'], { kind: 'osImage' }>;
-    const code: RunningCode | 'RollingBack' = r.status === 'cancelled' ? 'Cancelled' : r.status === 'stopped' || p.stopped ? 'Faulted' : r.status === 'completed' || (p.pending === 0 && p.inProgress === 0) ? 'Completed' : 'RollingForward';
+    const code: RunningCode | 'RollingBack' = r.status === 'cancelled' || p.cancelled ? 'Cancelled' : r.status === 'stopped' || p.stopped ? 'Faulted' : r.status === 'completed' || (p.pending === 0 && p.inProgress === 0) ? 'Completed' : 'RollingForward';
     const target = set.image?.kind === 'gallery'
       ? { id: `/subscriptions/${set.image.subscription}/resourceGroups/${set.image.resourceGroup}/providers/Microsoft.Compute/galleries/${set.image.gallery}/images/${set.image.image}/versions/${r.toVersion}` }
       : { publisher: a.publisher, offer: a.offer, sku: a.sku, version: r.toVersion };
