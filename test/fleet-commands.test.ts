@@ -431,7 +431,7 @@ describe('forced manual rollouts', () => {
     assert.equal(w.of('instance.rollback.succeeded').length, 12);
     for (const id of ids) assert.equal(w.inst(id)?.installedVersion, '1.0.0.0');
     const p = setProgress(w.state, r, 'ss-east', w.clock.now());
-    assert.deepEqual(p, { successful: 0, failed: 12, inProgress: 0, pending: 0, skipped: 0, rolledBackOk: 12, rolledBackFailed: 0, stopped: null });
+    assert.deepEqual(p, { successful: 0, failed: 12, inProgress: 0, pending: 0, skipped: 0, rolledBackOk: 12, rolledBackFailed: 0, stopped: null, cancelled: false });
     assert.deepEqual(w.checker.finish(), []);
   });
 });
