@@ -8,12 +8,18 @@ export type ImageVersionParts = readonly [number, number, number];
 const THREE_PART = /^(\d{1,10})\.(\d{1,10})\.(\d{1,10})$/;
 const MAX_PART = 2 ** 31 - 1;
 
+/** Parsed versions: few distinct ones exist, and a million-machine rollout compares them millions of times. */
+const cache = new Map<string, ImageVersionParts | null>();
+
 /** The parts of an image version, or null when `text` is not one. */
 export function parseImageVersion(text: string): ImageVersionParts | null {
+  const hit = cache.get(text);
+  if (hit !== undefined) return hit;
   const m = THREE_PART.exec(text);
-  if (!m) return null;
-  const parts = [Number(m[1]), Number(m[2]), Number(m[3])] as const;
-  return parts.every((p) => p <= MAX_PART) ? parts : null;
+  const parts = m ? ([Number(m[1]), Number(m[2]), Number(m[3])] as const) : null;
+  const valid = parts && parts.every((p) => p <= MAX_PART) ? parts : null;
+  if (cache.size < 10_000) cache.set(text, valid); // bounded: arbitrary input must not grow it without end
+  return valid;
 }
 
 export function isImageVersion(text: string): boolean {

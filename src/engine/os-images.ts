@@ -122,20 +122,16 @@ function osImageInstance(machineId: string, artifact: Extract<Artifact, { kind: 
   };
 }
 
-const IN_FLIGHT = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
-
 /**
  * What running automatic rollouts of this image hold: machines a newer version covers (left alone),
- * rollouts of the same version (merged into the new one, see below), and machines in flight anywhere.
+ * rollouts of the same version (merged into the new one, see below) and of older ones (cancelled).
  */
 function runningOf(state: EngineState, key: string, artifact: Artifact, version: string) {
   const newer = new Set<string>();
-  const inFlight = new Set<string>();
   const same: RolloutState[] = [];
   const older: RolloutState[] = [];
   for (const r of state.rollouts.values()) {
     if ((r.status !== 'running' && r.status !== 'stopped') || r.artifactKey !== key) continue;
-    for (const a of r.attempts.values()) if (IN_FLIGHT.has(a.status)) inFlight.add(a.machineId);
     const order = compareArtifactVersions(artifact, r.toVersion, version);
     if (order > 0 || (order === 0 && r.plan.profile.name === 'manual')) {
       for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) newer.add(id);
@@ -143,7 +139,7 @@ function runningOf(state: EngineState, key: string, artifact: Artifact, version:
       if (r.status === 'running') same.push(r);
     } else if (r.plan.profile.name !== 'manual') older.push(r);
   }
-  return { newer, inFlight, same, older };
+  return { newer, same, older };
 }
 
 /**
@@ -195,8 +191,9 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
         if (inst && compareArtifactVersions(g.artifact, inst.installedVersion, g.version) < 0) g.machineIds.add(id);
       }
     }
-    const inFlight = runningOf(state, g.key, g.artifact, g.version).inFlight; // after the cancels withdrew their notices
-    const machineIds = [...g.machineIds].filter((id) => !running.newer.has(id) && !inFlight.has(id));
+    // Machines still being re-imaged by a cancelled rollout are planned too: the set's lock keeps the new
+    // rollout off them until that batch settles, and then it finds them done, or retries them.
+    const machineIds = [...g.machineIds].filter((id) => !running.newer.has(id));
     const r = createRollout(ctx, settings, {
       artifact: g.artifact, toVersion: g.version, profile: 'standard', machineIds, caller: settings.platformCaller ?? 'platform',
       reason: `OS image version ${g.version} is available in ${[...g.regions].sort().join(', ')} (R60, R64)`,
