@@ -9,9 +9,8 @@ import { symmetricPairs } from '../src/model/fleet.js';
 import { SummaryCollector } from '../src/report/summary.js';
 import { runSimulation } from '../src/sim/simulator.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { TimeHeap } from '../src/util/heap.js';
 import { benchScenario } from './fleet.js';
-import { machineLine, peakRssMiB } from './machine.js';
+import { heapRate, machineLine, peakRssMiB } from './machine.js';
 
 const check = !process.argv.includes('--no-check');
 const storeArg = process.argv.find((a) => a.startsWith('--store=sqlite:'));
@@ -48,18 +47,4 @@ console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB (target ≤ 1024, whole pr
 const rate = heapRate();
 console.log(`reference in the same run: the bare event queue does ${rate.toLocaleString('en')} pop+push per second; the whole simulation runs at ${((summary.events / (simMs / 1000)) / rate * 100).toFixed(1)}% of that rate per event`);
 
-/** Push and pop 2 M timed items through the simulator's heap, with 100k pending: the floor of any simulation. */
-function heapRate(): number {
-  const heap = new TimeHeap<{ at: number }>();
-  let t = 0;
-  for (let i = 0; i < 100_000; i++) heap.push({ at: (i * 7919) % 100_000 });
-  const n = 2_000_000;
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    const top = heap.pop()!;
-    t = top.at;
-    heap.push({ at: t + ((i * 7919) % 1000) });
-  }
-  return Math.round(n / ((performance.now() - t0) / 1000));
-}
 if (violations.length > 0 || r.status !== 'completed' || !(days <= 56)) process.exitCode = 1;

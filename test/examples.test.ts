@@ -151,13 +151,45 @@ describe('demo.yaml', () => {
     const m = r.result.engine.state.maintenance;
     const machines = r.scenario.state.fleet.machines;
     const windows = new WindowChecker({ unionOf: (id) => [...windowsOfKey(m, windowKeyOf(m, 'Extension', machines.get(id)!))] });
-    windows.onEvents(r.events);
+    // The configuration is of the Extension scope: the image release's rollouts (OSImage scope, no window) are left out.
+    const imageRollouts = new Set(r.of('rollout.created').filter((e) => e.artifact.kind === 'osImage').map((e) => e.rolloutId));
+    assert.ok(imageRollouts.size > 0);
+    windows.onEvents(r.events.filter((e) => !('rolloutId' in e) || !imageRollouts.has(e.rolloutId)));
     assert.deepEqual(windows.finish(), []);
     assert.deepEqual(r.of('maintenance.changed').map((e) => `${e.action} ${e.configuration} ${e.targets.join(',')}`), ['put eu-nights ', 'assign eu-nights batch-neu', 'assign eu-nights web-weu']);
-    const confined = r.of('instance.upgrade.started').filter((e) => e.placement.setId === 'batch-neu' || e.placement.setId === 'web-weu');
+    // The window is of the Extension scope: the image release's re-images of web-weu are not confined by it.
+    const confined = r.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'extension' && (e.placement.setId === 'batch-neu' || e.placement.setId === 'web-weu'));
     assert.ok(confined.length > 300 && windows.checkedStarts === confined.length, `${windows.checkedStarts} of ${confined.length} checked`);
     assert.ok(r.of('window.waiting').length > 0);
-    assert.ok(r.rollouts.every((x) => x.status === 'completed'), r.rollouts.map((x) => `${x.id} ${x.status}`).join(', '));
+    // The image release's rollouts are superseded as its version reaches more regions (R10); the last one completes.
+    assert.ok(r.rollouts.every((x) => x.status === 'completed' || (x.status === 'cancelled' && /^superseded/.test(x.reason))), r.rollouts.map((x) => `${x.id} ${x.status}`).join(', '));
+  });
+
+  test('R60, R64, R65, R83: the image release re-images the sets with automatic OS upgrade on, each region once the version is there, each re-image announced', () => {
+    const r = run('demo.yaml');
+    assert.deepEqual(r.violations, []);
+    const to = '24.04.202601090';
+    const replicated = new Map<string, number>();
+    for (const a of r.scenario.actions) if (a.kind === 'updateImages') for (const o of a.ops) if (o.op === 'replicate' && o.version === to) replicated.set(o.region, o.completedAtMs);
+    assert.equal(replicated.size, 6);
+    const started = r.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'osImage');
+    assert.ok(started.length >= 315, `${started.length} re-images`);
+    for (const e of started) assert.ok(ms(e.time) >= replicated.get(e.placement.region)!, `R64: ${e.machineId} re-imaged at ${e.time}, before the version reached ${e.placement.region}`);
+    const notices = new Set(r.of('instance.notice.scheduled').map((n) => `${n.rolloutId}|${n.machineId}|${n.attempt}`));
+    assert.ok(started.every((e) => notices.has(`${e.rolloutId}|${e.machineId}|${e.attempt}`)), 'R83: every re-image has its notice');
+    const os = r.result.engine.state.fleet.instances.get('osimage:canonical:ubuntu-24_04-lts:server')!;
+    for (const m of r.scenario.state.fleet.machines.values()) {
+      const set = m.placement.setId === null ? undefined : r.result.engine.state.fleet.scaleSets.get(m.placement.setId);
+      if (!set) {
+        assert.equal(os.get(m.id), undefined, `${m.id} has no OS image instance`);
+        continue;
+      }
+      const inst = os.get(m.id)!;
+      if (!set.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade) assert.equal(inst.installedVersion, '24.04.202601050', `R65: ${m.id} keeps its image`);
+      else if (inst.status !== 'Failed') assert.equal(inst.installedVersion, to, `R60: ${m.id}`);
+    }
+    const last = r.rollouts.filter((x) => x.toVersion === to).at(-1)!;
+    assert.equal(last.status, 'completed');
   });
 });
 

@@ -17,6 +17,7 @@ function model(input: FailureModelInput | undefined): Partial<FailureModel> {
   if (input.installSeconds) out.install = { medianSeconds: input.installSeconds.median, p95Seconds: input.installSeconds.p95 };
   if (input.healthSeconds) out.health = { medianSeconds: input.healthSeconds.median, p95Seconds: input.healthSeconds.p95 };
   if (input.rollbackSeconds) out.rollback = { medianSeconds: input.rollbackSeconds.median, p95Seconds: input.rollbackSeconds.p95 };
+  if (input.reimageSeconds) out.reimage = { medianSeconds: input.reimageSeconds.median, p95Seconds: input.reimageSeconds.p95 };
   return out;
 }
 

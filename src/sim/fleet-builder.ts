@@ -12,8 +12,9 @@ import { DEFAULT_HEALTH_WINDOW_MS, validateRegionPairs } from '../model/fleet.js
 import { validateRollingPolicy, withDefaults } from '../model/upgrade-policy.js';
 import type { UpgradePolicyInput } from '../model/upgrade-policy.js';
 import { Duration } from 'luxon';
+import type { ImageRef } from '../catalog/image-reference.js';
 import { hashUnit, Random } from './random.js';
-import type { ScenarioInput } from './scenario-schema.js';
+import type { ImageRefInput, ScenarioInput } from './scenario-schema.js';
 
 type Issues = Array<{ path: string; message: string }>;
 
@@ -34,6 +35,22 @@ export interface BuiltFleet {
   /** Scale set and availability set names to ids. */
   setIds: Map<string, string>;
   select(sel: Selector, path: string, salt: number, issues: Issues): string[];
+  /** The scale sets that name an image, to be checked against the scenario's `images`. */
+  imageSets: ImageSetUse[];
+}
+
+/** A scale set entry that names an image: where (for issues), its region and OS, and the reference. */
+export interface ImageSetUse {
+  path: string;
+  setId: string;
+  region: string;
+  os: OsType;
+  ref: Extract<ImageRef, { kind: 'platform' }>;
+}
+
+/** A scenario's `image` as the engine's image reference (`latest` when no version is named). */
+export function imageRefOf(i: ImageRefInput): Extract<ImageRef, { kind: 'platform' }> {
+  return { kind: 'platform', publisher: i.publisher, offer: i.offer, sku: i.sku, version: i.version ?? 'latest' };
 }
 
 export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: number, seed: number, issues: Issues): BuiltFleet {
@@ -41,7 +58,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   const setIds = new Map<string, string>();
   const rng = new Random(seed ^ 0x2545f491);
   addRegions(input, fleet, issues);
-  const ctx: Ctx = { input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map() };
+  const ctx: Ctx = { input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map(), imageSets: [], seed };
 
   const region = (name: string, path: string) => {
     const r = fleet.regions.get(name);
@@ -67,7 +84,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
     checkZones(r, s.zones, `${path}.zones`);
     for (let c = 0; c < (s.count ?? 1); c++) {
       const name = s.count ? `${s.name}-${c}` : s.name;
-      addScaleSet(ctx, path, { name, region: r.name, subscription: s.subscription, resourceGroup: s.resourceGroup, zones: s.zones ?? [], capacity: s.capacity, ud: s.updateDomains ?? 5, fd: s.faultDomains ?? 5, policy: s.upgradePolicy as UpgradePolicyInput | undefined, appHealth: s.applicationHealth ?? false, graceMs: s.healthGracePeriod ? Duration.fromISO(s.healthGracePeriod).toMillis() : DEFAULT_HEALTH_WINDOW_MS, os: s.os ?? 'linux', extensions: s.extensions ?? [] });
+      addScaleSet(ctx, path, { name, region: r.name, subscription: s.subscription, resourceGroup: s.resourceGroup, zones: s.zones ?? [], capacity: s.capacity, ud: s.updateDomains ?? 5, fd: s.faultDomains ?? 5, policy: s.upgradePolicy as UpgradePolicyInput | undefined, appHealth: s.applicationHealth ?? false, graceMs: s.healthGracePeriod ? Duration.fromISO(s.healthGracePeriod).toMillis() : DEFAULT_HEALTH_WINDOW_MS, os: s.os ?? 'linux', extensions: s.extensions ?? [], image: s.image ? { ref: imageRefOf(s.image), path: `${path}.image` } : undefined });
     }
   });
   (input.fleet.availabilitySets ?? []).forEach((a, i) => {
@@ -104,6 +121,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   return {
     fleet,
     setIds,
+    imageSets: ctx.imageSets,
     select(sel, path, salt, iss) {
       const setId = sel.scaleSet === undefined ? undefined : setIds.get(sel.scaleSet);
       if (sel.scaleSet !== undefined && !setId) iss.push({ path: `${path}.scaleSet`, message: `unknown scale set or availability set "${sel.scaleSet}"` });
@@ -137,6 +155,8 @@ interface Ctx {
   placements: Map<string, Placement>;
   /** One frozen settings object per extension template. */
   settings: Map<string, Readonly<Record<string, unknown>>>;
+  imageSets: ImageSetUse[];
+  seed: number;
 }
 
 function placementOf(ctx: Ctx, p: Placement): Placement {
@@ -238,6 +258,8 @@ function put(ctx: Ctx, path: string, m: Machine, extensions: string[]): void {
 interface ScaleSetSpec {
   name: string; region: string; subscription: string; resourceGroup: string | undefined; zones: string[]; capacity: number;
   ud: number; fd: number; policy: UpgradePolicyInput | undefined; appHealth: boolean; graceMs: number; os: OsType; extensions: string[];
+  /** The OS image the set follows (R60), and the path of its `image` field. */
+  image: { ref: Extract<ImageRef, { kind: 'platform' }>; path: string } | undefined;
 }
 
 function addScaleSet(ctx: Ctx, path: string, s: ScaleSetSpec): void {
@@ -248,7 +270,8 @@ function addScaleSet(ctx: Ctx, path: string, s: ScaleSetSpec): void {
   const id = s.name;
   ctx.setIds.set(s.name, id);
   const rg = s.resourceGroup ?? `rg-${s.subscription}`;
-  ctx.fleet.scaleSets.set(id, { id, name: s.name, region: s.region, subscription: s.subscription, resourceGroup: rg, zones: s.zones, updateDomainCount: s.ud, faultDomainCount: s.fd, upgradePolicy: withDefaults(s.policy), healthGracePeriodMs: s.graceMs, hasApplicationHealth: s.appHealth });
+  ctx.fleet.scaleSets.set(id, { id, name: s.name, region: s.region, subscription: s.subscription, resourceGroup: rg, zones: s.zones, updateDomainCount: s.ud, faultDomainCount: s.fd, upgradePolicy: withDefaults(s.policy), healthGracePeriodMs: s.graceMs, hasApplicationHealth: s.appHealth, ...(s.image ? { image: s.image.ref } : {}) });
+  if (s.image) ctx.imageSets.push({ path: s.image.path, setId: id, region: s.region, os: s.os, ref: s.image.ref });
   const zoneCount = Math.max(1, s.zones.length);
   for (let i = 0; i < s.capacity; i++) {
     const zone = s.zones.length > 0 ? s.zones[i % zoneCount]! : null;
@@ -294,10 +317,15 @@ function generate(ctx: Ctx, g: NonNullable<ScenarioInput['fleet']['generate']>, 
   const path = 'fleet.generate';
   const pick = <T>(list: T[]) => list[rng.int(0, list.length - 1)]!;
   const ss = g.scaleSets;
+  // One reference shared by every generated set; osUpgradeShare turns automatic OS upgrade on for a
+  // stable share of them (by name, so the generator's other draws stay as they were without images).
+  const image = ss?.image ? { ref: Object.freeze(imageRefOf(ss.image)), path: `${path}.scaleSets.image` } : undefined;
   for (let i = 0; ss && i < ss.count; i++) {
     const r = regions[i % regions.length]!;
     const zonal = r.zones.length > 0 && rng.chance(ss.zonalShare ?? 0.7);
-    addScaleSet(ctx, path, { name: `gss${String(i).padStart(5, '0')}`, region: r.name, subscription: pick(subs), resourceGroup: undefined, zones: zonal ? r.zones : [], capacity: rng.int(ss.capacity.min, ss.capacity.max), ud: 5, fd: 5, policy: undefined, appHealth: rng.chance(ss.applicationHealthShare ?? 0.5), graceMs: DEFAULT_HEALTH_WINDOW_MS, os, extensions: g.extensions });
+    const name = `gss${String(i).padStart(5, '0')}`;
+    const policy: UpgradePolicyInput | undefined = image ? { automaticOSUpgradePolicy: { enableAutomaticOSUpgrade: hashUnit(name, ctx.seed ^ 0x05e1a6e5) < (ss.osUpgradeShare ?? 1) } } : undefined;
+    addScaleSet(ctx, path, { name, region: r.name, subscription: pick(subs), resourceGroup: undefined, zones: zonal ? r.zones : [], capacity: rng.int(ss.capacity.min, ss.capacity.max), ud: 5, fd: 5, policy, appHealth: rng.chance(ss.applicationHealthShare ?? 0.5), graceMs: DEFAULT_HEALTH_WINDOW_MS, os, extensions: g.extensions, image });
   }
   const as = g.availabilitySets;
   for (let i = 0; as && i < as.count; i++) {

@@ -4,11 +4,15 @@
  */
 import { DateTime, Duration } from 'luxon';
 import { z } from 'zod';
+import { isImageVersion } from '../catalog/image-version.js';
 import { isVersion, isVersionPrefix } from '../model/version.js';
 
 const name = z.string().min(1, { error: 'expected a non-empty name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected letters, digits, ".", "_" or "-", starting with a letter or digit' });
 const VERSION_EXPECTED = 'expected a version of four numbers such as 1.30.2.0';
 const version = z.string().refine(isVersion, { error: VERSION_EXPECTED });
+const IMAGE_VERSION_EXPECTED = 'expected an image version of three numbers such as 1.0.0 or 22.04.202601010';
+const imageVersion = z.string().refine(isImageVersion, { error: IMAGE_VERSION_EXPECTED });
+const FAILURE_VERSION_EXPECTED = `${VERSION_EXPECTED}, or an image version of three numbers such as 22.04.202601010`;
 const versionPrefix = z.string().refine(isVersionPrefix, { error: 'expected a version of one to four numbers such as 1.30' });
 const percent = z.number().int({ error: 'expected a whole percentage from 1 to 100' }).min(1, { error: 'expected a percentage from 1 to 100' }).max(100, { error: 'expected a percentage from 1 to 100' });
 const percent0 = z.number().int({ error: 'expected a whole percentage from 0 to 100' }).min(0, { error: 'expected a percentage from 0 to 100' }).max(100, { error: 'expected a percentage from 0 to 100' });
@@ -86,6 +90,7 @@ export const failureModelSchema = z.object({
   installSeconds: latency.optional(),
   healthSeconds: latency.optional(),
   rollbackSeconds: latency.optional(),
+  reimageSeconds: latency.optional(),
 }).strict();
 
 const rollingUpgradePolicy = z.object({
@@ -123,6 +128,25 @@ const extensionTemplate = z.object({
   settings: z.record(z.string(), z.unknown()).optional(),
 }).strict();
 
+/** A platform image of the `images` section, as a scale set names it (its `imageReference`). */
+const imageRef = z.object({
+  publisher: z.string().min(1),
+  offer: z.string().min(1),
+  sku: z.string().min(1),
+  version: z.string().refine((v) => v.toLowerCase() === 'latest' || isImageVersion(v), { error: `expected latest or ${IMAGE_VERSION_EXPECTED.slice('expected '.length)}` }).optional(),
+}).strict();
+
+/** Where and when a version's copy to a region completes (R64): an instant or an offset from the start. */
+const replication = z.object({ region: name, at: instant.optional() }).strict();
+
+const imageIdentity = { publisher: z.string().min(1), offer: z.string().min(1), sku: z.string().min(1) };
+
+const platformImage = z.object({
+  ...imageIdentity,
+  osType: z.enum(['Linux', 'Windows'], { error: 'expected Linux or Windows' }).optional(),
+  versions: z.array(z.object({ version: imageVersion, replications: z.array(replication).optional() }).strict()).min(1, { error: 'expected at least one image version' }),
+}).strict();
+
 const placementCommon = {
   region: name,
   subscription: name,
@@ -142,6 +166,7 @@ const scaleSet = z.object({
   upgradePolicy: upgradePolicy.optional(),
   applicationHealth: z.boolean().optional(),
   healthGracePeriod: duration({ min: 'PT10S', max: 'PT2H' }).optional(),
+  image: imageRef.optional(),
 }).strict();
 
 const availabilitySet = z.object({
@@ -169,7 +194,7 @@ const generate = z.object({
   subscriptions: positive.optional(),
   os: os.optional(),
   extensions: z.array(name).min(1, { error: 'expected at least one extension name' }),
-  scaleSets: z.object({ count, capacity: range, zonalShare: probability.optional(), applicationHealthShare: probability.optional() }).strict().optional(),
+  scaleSets: z.object({ count, capacity: range, zonalShare: probability.optional(), applicationHealthShare: probability.optional(), image: imageRef.optional(), osUpgradeShare: probability.optional() }).strict().optional(),
   availabilitySets: z.object({ count, vms: range }).strict().optional(),
   vms: count.optional(),
   arcMachines: count.optional(),
@@ -225,8 +250,10 @@ const event = z.object({
   supportAutomaticUpgrade: z.object({ extension: name, supported: z.boolean() }).strict().optional(),
   assignMaintenance: maintenanceTarget.optional(),
   unassignMaintenance: maintenanceTarget.optional(),
-}).strict().refine((e) => [e.publish, e.setAutomaticUpgrade, e.manualUpgrade, e.supportAutomaticUpgrade, e.assignMaintenance, e.unassignMaintenance].filter(Boolean).length === 1, {
-  error: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade, assignMaintenance, unassignMaintenance',
+  publishImage: z.object({ ...imageIdentity, version: imageVersion, replications: z.array(replication) }).strict().optional(),
+  replicateImage: z.object({ ...imageIdentity, version: imageVersion, region: name }).strict().optional(),
+}).strict().refine((e) => [e.publish, e.setAutomaticUpgrade, e.manualUpgrade, e.supportAutomaticUpgrade, e.assignMaintenance, e.unassignMaintenance, e.publishImage, e.replicateImage].filter(Boolean).length === 1, {
+  error: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade, assignMaintenance, unassignMaintenance, publishImage, replicateImage',
 });
 
 const profileOverride = z.object({
@@ -263,11 +290,12 @@ export const scenarioSchema = z.object({
     arcMachines: z.array(machineGroup).optional(),
     generate: generate.optional(),
   }).strict(),
+  images: z.array(platformImage).optional(),
   maintenance: maintenance.optional(),
   events: z.array(event).optional(),
   failures: z.object({
     default: failureModelSchema.optional(),
-    versions: z.record(version, failureModelSchema, { error: (iss) => (iss.code === 'invalid_key' ? VERSION_EXPECTED : undefined) }).optional(),
+    versions: z.record(z.string().refine((v) => isVersion(v) || isImageVersion(v), { error: FAILURE_VERSION_EXPECTED }), failureModelSchema, { error: (iss) => (iss.code === 'invalid_key' ? FAILURE_VERSION_EXPECTED : undefined) }).optional(),
     slowAgents: z.object({ share: probability, factor: z.number().min(1, { error: 'expected a factor of 1 or more' }) }).strict().optional(),
     background: z.array(z.object({ at: instant, duration: duration(), region: name.optional(), scaleSet: name.optional(), share: probability }).strict()).optional(),
   }).strict().optional(),
@@ -277,3 +305,5 @@ export type ScenarioInput = z.infer<typeof scenarioSchema>;
 export type ScenarioEventInput = z.infer<typeof event>;
 export type MaintenanceTargetInput = z.infer<typeof maintenanceTarget>;
 export type FailureModelInput = z.infer<typeof failureModelSchema>;
+export type ImageRefInput = z.infer<typeof imageRef>;
+export type ReplicationInput = z.infer<typeof replication>;

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { DateTime, Duration } from 'luxon';
 import { parse as parseYaml } from 'yaml';
 import { Catalog, typeKey } from '../catalog/catalog.js';
+import { isImageVersion } from '../catalog/image-version.js';
 import type { PublishedVersion } from '../catalog/catalog.js';
 import type { DriverBehaviourInput } from './behaviour.js';
 import { compileBehaviour } from './behaviour.js';
@@ -21,6 +22,8 @@ import type { MaintenanceConfigSpec } from '../model/maintenance.js';
 import { checkScopeLimits } from '../schedule/limits.js';
 import { parseMaintenanceWindow } from '../schedule/window.js';
 import { buildFleet, unknownRegion } from './fleet-builder.js';
+import type { ImageAction } from './scenario-images.js';
+import { compileImages } from './scenario-images.js';
 import type { MaintenanceTargetInput, ScenarioInput } from './scenario-schema.js';
 import { scenarioSchema } from './scenario-schema.js';
 
@@ -58,7 +61,9 @@ export type TimedAction =
   /** A maintenance configuration of `maintenance.configurations`, put at the start (R70). */
   | { atMs: number; kind: 'putMaintenance'; spec: MaintenanceConfigSpec }
   /** Assigns (or unassigns) a configuration to machines or sets: `targets` are machine or set ids. */
-  | { atMs: number; kind: 'assignMaintenance'; configuration: string; targets: string[]; assigned: boolean };
+  | { atMs: number; kind: 'assignMaintenance'; configuration: string; targets: string[]; assigned: boolean }
+  /** Publishes OS image versions and records replications (`images`, `publishImage`, `replicateImage`; R64). */
+  | ImageAction;
 
 export interface Scenario {
   name: string;
@@ -118,7 +123,9 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
   const behaviour = compileBehaviour(input.failures as DriverBehaviourInput | undefined, at, fleetResult.setIds, regions, issues);
   checkFailureVersions(input, issues);
   const maintenance = compileMaintenance(input, start.ms, fleetResult, issues);
-  const actions = [...maintenance.actions, ...compileActions(input, at, start, fleetResult, catalog, seed, maintenance.names, issues)];
+  const eventTimes = (input.events ?? []).map((e, i) => at(e.at, `events[${i}].at`));
+  const images = compileImages(input, start.ms, at, eventTimes, regions, fleetResult.imageSets, issues);
+  const actions = [...maintenance.actions, ...images, ...compileActions(input, at, start, fleetResult, catalog, seed, maintenance.names, issues)];
   const profiles = compileProfiles(input);
   checkCanaryRegions(input.canaryRegions ?? [], regions, issues);
   if (issues.length > 0) throw new ScenarioError(file, issues);
@@ -215,8 +222,12 @@ function checkTemplates(input: ScenarioInput, catalog: Catalog, issues: Scenario
 /** A failure model for a version nothing publishes is a typo: it would silently never apply. */
 function checkFailureVersions(input: ScenarioInput, issues: ScenarioIssue[]): void {
   const known = new Set([...input.catalog.flatMap((t) => t.versions.map((v) => v.version)), ...(input.events ?? []).flatMap((e) => (e.publish ? [e.publish.version] : []))]);
+  // Image versions (three parts) are looked up by the text the image is published with.
+  const images = new Set([...(input.images ?? []).flatMap((i) => i.versions.map((v) => v.version)), ...(input.events ?? []).flatMap((e) => (e.publishImage ? [e.publishImage.version] : []))]);
   for (const key of Object.keys(input.failures?.versions ?? {})) {
-    if (!known.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no catalog entry or publish event has version ${key}; expected one of: ${[...known].join(', ')}` });
+    if (isImageVersion(key)) {
+      if (!images.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no image or publishImage event has version ${key}; expected one of: ${[...images].join(', ') || '(none)'}` });
+    } else if (!known.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no catalog entry or publish event has version ${key}; expected one of: ${[...known].join(', ')}` });
   }
 }
 
@@ -378,6 +389,7 @@ function compileActions(
       out.push({ atMs, kind: 'publish', publisher: t.publisher, type: t.type, version: { version: e.publish.version, os: (e.publish.os ?? ['linux', 'windows']) as OsType[], regions: e.publish.regions ?? null, publishedAtMs: atMs, critical: e.publish.critical ?? false, digest: null } });
       return;
     }
+    if (e.publishImage || e.replicateImage) return; // compiled with the images (scenario-images.ts)
     const assignment = e.assignMaintenance ?? e.unassignMaintenance;
     if (assignment) {
       const field = e.assignMaintenance ? 'assignMaintenance' : 'unassignMaintenance';

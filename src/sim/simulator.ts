@@ -11,6 +11,7 @@ import type { Store } from '../store/store.js';
 import type { DriverAction } from '../engine/driver.js';
 import type { EngineState } from '../engine/state.js';
 import type { Scenario, TimedAction } from './scenario.js';
+import { applyImageOps } from './scenario-images.js';
 
 export interface SimOptions {
   store?: Store;
@@ -46,6 +47,8 @@ export class Simulation {
   engine: Engine;
   private store: Store;
   private readonly horizon: number;
+  /** When the last replication of the scenario's images completes. */
+  private readonly lastReplicationMs: number;
   private ticks = 0;
   private hitHorizon = false;
   private done = false;
@@ -55,6 +58,7 @@ export class Simulation {
     this.driver = new SimDriver(scenario.state.fleet, scenario.behaviour, () => this.clock.now(), scenario.seed);
     this.store = opts.store ?? new MemoryStore({ retainEvents: false });
     this.horizon = scenario.startMs + scenario.horizonMs;
+    this.lastReplicationMs = lastReplication(scenario.actions);
     this.engine = this.newEngine(scenario.state);
   }
 
@@ -81,7 +85,8 @@ export class Simulation {
     if (this.done) return false;
     const engine = this.engine;
     const actions = this.scenario.actions;
-    if (this.next >= actions.length && !anyRunning(engine)) return this.finish();
+    // A replication completing after the last event still starts a rollout then (R64): wait for it.
+    if (this.next >= actions.length && !anyRunning(engine) && this.clock.now() >= this.lastReplicationMs) return this.finish();
     const t = earliest(earliest(actions[this.next]?.atMs ?? null, this.driver.nextAt()), engine.nextWakeAt());
     if (t === null) return this.finish();
     if (t > this.horizon) {
@@ -126,6 +131,12 @@ export class Simulation {
   }
 }
 
+function lastReplication(actions: readonly TimedAction[]): number {
+  let last = Number.NEGATIVE_INFINITY;
+  for (const a of actions) if (a.kind === 'updateImages') for (const o of a.ops) if (o.op === 'replicate') last = Math.max(last, o.completedAtMs);
+  return last;
+}
+
 function earliest(a: number | null, b: number | null): number | null {
   return a === null ? b : b === null ? a : Math.min(a, b);
 }
@@ -152,6 +163,9 @@ export function applyScenarioAction(engine: Engine, a: TimedAction): void {
       return;
     case 'putMaintenance':
       engine.putMaintenanceConfiguration(a.spec, 'scenario');
+      return;
+    case 'updateImages':
+      engine.updateImages((catalog) => applyImageOps(catalog, a.ops));
       return;
     case 'assignMaintenance': {
       // A served engine's fleet and configurations can change through the API meanwhile: skip what is gone.
