@@ -8,7 +8,7 @@ import type { TickContext } from './context.js';
 import { schedule } from './context.js';
 import type { Observation } from './driver.js';
 import { noticeEnded, onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from './instances.js';
-import { checkRolloutDone, onInstanceSettled, openPhase, resumeUnit, wakeForRetry } from './progress.js';
+import { checkRolloutDone, endBatchNotice, onInstanceSettled, openPhase, resumeUnit, wakeForRetry } from './progress.js';
 import type { RolloutState, Timer, UnitState } from './state.js';
 import { refreshMachineHealth } from './state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from './user-actions.js';
@@ -95,9 +95,12 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       if (u) resumeUnit(ctx, r, u, t.token);
       return;
     }
-    case 'noticeDue':
-      noticeEnded(ctx, r, t.ref, null, t.token as number);
+    case 'noticeDue': {
+      const u = r.units.get(t.ref);
+      if (u) endBatchNotice(ctx, r, u, String(t.token));
+      else noticeEnded(ctx, r, t.ref, null, t.token as number); // a per-machine timer of an older store
       return;
+    }
     case 'phaseOpen': {
       const index = Number(t.ref);
       if (r.status === 'running' && r.phases[index]?.status === 'baking') openPhase(ctx, r, index);

@@ -126,7 +126,7 @@ function announceReimage(ctx: TickContext, r: RolloutState, a: AttemptState): vo
       ? 'osRollingUpgradeDeferral: the re-image waits for the workload to approve it (R83)'
       : `re-image in ${REIMAGE_NOTICE_MS / 60_000} minutes unless the workload approves it sooner (R83)`,
   });
-  if (a.dueAtMs !== null) schedule(ctx, { at: a.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+  // One timer per batch, not per machine: the batch announces all its re-images at the same instant (startRun).
 }
 
 /**

@@ -20,7 +20,7 @@ import type { TickContext } from './context.js';
 import { changed, emit, schedule } from './context.js';
 import type { GateVerdict } from './gates.js';
 import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from './gates.js';
-import { settledByRemoval, skipInstance, skipReason, startUpgrade, withdrawNotices } from './instances.js';
+import { noticeEnded, settledByRemoval, skipInstance, skipReason, startUpgrade, withdrawNotices } from './instances.js';
 import { recordBypass, waitForWindow, windowGate } from './windows.js';
 import { policyPaused } from './os-images.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from './state.js';
@@ -149,6 +149,15 @@ function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionSta
     ...(run.retry ? { retry: true } : {}),
   });
   for (const inst of toStart) startUpgrade(ctx, r, u, run.id, inst);
+  // R83: the batch's re-images were announced together; one timer ends their notice.
+  const noticed = r.artifact.kind === 'osImage' ? r.attempts.get(toStart[0]!.machineId) : undefined;
+  if (noticed?.status === 'noticed' && noticed.dueAtMs !== null) schedule(ctx, { at: noticed.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: u.plan.id, token: run.id });
+}
+
+/** The notice of a batch's re-images ran out (R83): those still waiting start now. */
+export function endBatchNotice(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
+  if (!u.inflight || u.inflight.id !== batchId) return;
+  for (const id of u.inflight.machineIds) noticeEnded(ctx, r, id, null);
 }
 
 /** Waits for a lock held elsewhere: in this region, its geo-pair, or the set (maybe by another rollout). */
