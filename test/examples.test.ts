@@ -5,10 +5,8 @@
  * generated fleet). Also: docs/scenarios.md links every example and names every field of the schema.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { InvariantChecker } from '../src/audit/invariants.js';
 import { WindowChecker } from '../src/audit/windows.js';
@@ -22,10 +20,9 @@ import type { Scenario } from '../src/sim/scenario.js';
 import { loadScenarioFile } from '../src/sim/scenario.js';
 import { runSimulation } from '../src/sim/simulator.js';
 import type { SimResult } from '../src/sim/simulator.js';
+import { cli, ROOT } from './helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const EXAMPLES = join(ROOT, 'examples');
-const CLI = join(ROOT, 'dist/src/cli/main.js');
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -64,17 +61,6 @@ function run(file: string, keepEvents = true): Run {
   };
 }
 
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 const at = (r: Run, offsetMs: number) => r.scenario.startMs + offsetMs;
 const ms = (iso: string) => Date.parse(iso);

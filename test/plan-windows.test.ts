@@ -4,11 +4,9 @@
  * rollout's expected end.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { DateTime } from 'luxon';
 import { stringify } from 'yaml';
@@ -16,9 +14,8 @@ import { windowsOfKey } from '../src/model/maintenance.js';
 import { describePlan } from '../src/planner/describe.js';
 import type { Plan, PlanBatch, PlanUnit } from '../src/planner/types.js';
 import { baseScenario, simulate } from './helpers/harness.js';
+import { cli } from './helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli/main.js');
 
 function scenario(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return baseScenario({
@@ -115,18 +112,6 @@ describe('describePlan with maintenance windows', () => {
 describe('phasewise plan with maintenance windows', () => {
   const dir = mkdtempSync(join(tmpdir(), 'phasewise-plan-windows-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-
-  function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
-  }
 
   test('R70: applies the scenario\'s windows and assignments, and prints the same plan the engine made', async () => {
     const raw = scenario({

@@ -18,6 +18,7 @@ import type { MaintenanceWindow } from '../src/schedule/window.js';
 import { maintenanceWindow } from '../src/schedule/window.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { runSimulation } from '../src/sim/simulator.js';
+import { policyArb } from './helpers/arbitraries.js';
 
 const ZONES = ['1', '2', '3'];
 const TIME_ZONES = ['UTC', 'Pacific Standard Time', 'W. Europe Standard Time', 'Tokyo Standard Time', 'AUS Eastern Standard Time'];
@@ -49,14 +50,6 @@ const windowArb = fc.record({
   /** Days from the start to the expiration, when the window expires. */
   expiresAfter: fc.option(fc.integer({ min: 3, max: 70 }), { freq: 4 }),
   emergencyBypass: fc.boolean(),
-});
-
-const policyArb = fc.record({
-  maxBatchInstancePercent: fc.integer({ min: 1, max: 100 }),
-  maxUnhealthyInstancePercent: fc.integer({ min: 1, max: 100 }),
-  maxUnhealthyUpgradedInstancePercent: fc.integer({ min: 0, max: 100 }),
-  enableCrossZoneUpgrade: fc.boolean(),
-  pauseTimeBetweenBatches: fc.constantFrom('PT0S', 'PT1M', 'PT10M'),
 });
 
 const failureArb = fc.record({

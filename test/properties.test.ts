@@ -9,6 +9,7 @@ import { InvariantChecker } from '../src/audit/invariants.js';
 import { symmetricPairs } from '../src/model/fleet.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { runSimulation } from '../src/sim/simulator.js';
+import { policyArb } from './helpers/arbitraries.js';
 
 const ZONES = ['1', '2', '3'];
 
@@ -17,14 +18,6 @@ const regionsArb = fc.integer({ min: 1, max: 3 }).chain((pairs) =>
     zoneCounts.map((z, i) => ({ name: `r${i}`, pair: `r${i % 2 === 0 ? i + 1 : i - 1}`, zones: ZONES.slice(0, z) })),
   ),
 );
-
-const policyArb = fc.record({
-  maxBatchInstancePercent: fc.integer({ min: 1, max: 100 }),
-  maxUnhealthyInstancePercent: fc.integer({ min: 1, max: 100 }),
-  maxUnhealthyUpgradedInstancePercent: fc.integer({ min: 0, max: 100 }),
-  enableCrossZoneUpgrade: fc.boolean(),
-  pauseTimeBetweenBatches: fc.constantFrom('PT0S', 'PT1M', 'PT10M'),
-});
 
 const failureArb = fc.record({
   installFailure: fc.constantFrom(0, 0.02, 0.2),

@@ -5,18 +5,17 @@
  * directly to show that every problem of a file is reported at once.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { compileScenario, loadScenarioFile, ScenarioError } from '../src/sim/scenario.js';
+import { spawn } from 'node:child_process';
+import { cli, CLI, ROOT } from './helpers/cli.js';
+import type { CliResult } from './helpers/cli.js';
 
 /** The repository root: this file runs as dist/test/scenario-validation.test.js. */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli/main.js');
 const STACK_LINE = /\n\s+at /;
 
 type Raw = Record<string, any>;
@@ -68,30 +67,6 @@ function write(name: string, content: string): string {
   return file;
 }
 
-interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real CLI as a child process (asynchronously, so the cases can run side by side). */
-function cli(...args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.PHASEWISE_DEBUG;
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 /** Runs `phasewise <command> file`; asserts exit 2, one `file: path: message` line, no stack trace, no output. */
 async function expectRejected(file: string, path: string, expected: string, command: 'sim' | 'plan' = 'sim'): Promise<string> {
