@@ -1,13 +1,15 @@
 /**
- * Table tests of the pure gate verdicts in src/engine/gates.ts: the figure each gate observes, the
+ * Table tests of the pure gate verdicts in src/engine/rollouts/gates.ts: the figure each gate observes, the
  * limit it compares against, and where exactly it flips (R20, R23, R24: "more than" the limit holds;
  * R10: the phase gate; R10/R11/R13/R14: batch admission).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { LockView } from '../src/engine/gates.js';
-import { admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate } from '../src/engine/gates.js';
+import type { LockView } from '../src/engine/rollouts/gates.js';
+import {
+  admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate,
+} from '../src/engine/rollouts/gates.js';
 
 /** [unhealthy, setSize, limit%, pass, observed%] */
 type Row = [number, number, number, boolean, number];

@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { compareImageVersions, isImageVersion } from '../src/catalog/image-version.js';
-import { followsLatest, parseImageReference, ImageReferenceFormatError } from '../src/catalog/image-reference.js';
-import type { ImageRef } from '../src/catalog/image-reference.js';
+import { compareImageVersions, isImageVersion } from '../src/model/image-version.js';
+import {
+  followsLatest, parseImageReference, ImageReferenceFormatError,
+} from '../src/model/image-reference.js';
+import type { ImageRef } from '../src/model/image-reference.js';
 import { ImageCatalog, ImageCatalogError, isAvailable, newestAvailable } from '../src/catalog/images.js';
 
 const LINUX = { osType: 'Linux' as const, hyperVGeneration: 'V2' as const, automaticOSUpgradeSupported: true };

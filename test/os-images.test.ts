@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvariantChecker } from '../src/audit/invariants.js';
-import type { ImageRef } from '../src/catalog/image-reference.js';
+import type { ImageRef } from '../src/model/image-reference.js';
 import type { EngineEvent } from '../src/model/events.js';
 import { symmetricPairs } from '../src/model/fleet.js';
 import type { ScaleSet } from '../src/model/fleet.js';

@@ -1,7 +1,7 @@
 /** R10: how the phase gate decides, and what a bad release does to a small canary. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { wilsonLowerBound } from '../src/engine/gates.js';
+import { wilsonLowerBound } from '../src/engine/rollouts/gates.js';
 import { baseScenario, simulate } from './helpers/harness.js';
 
 test('R10: the Wilson lower bound matches known values', () => {

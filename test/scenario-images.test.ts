@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { InvariantChecker } from '../src/audit/invariants.js';
-import { compareImageVersions } from '../src/catalog/image-version.js';
+import { compareImageVersions } from '../src/model/image-version.js';
 import type { EngineEvent, EventType } from '../src/model/events.js';
 import { symmetricPairs } from '../src/model/fleet.js';
 import { compileScenario, ScenarioError } from '../src/sim/scenario.js';

@@ -7,9 +7,9 @@
  * never before. Platform versions follow the same rule (a platform image reaches regions one by one).
  * Names compare without case, as Azure's do; regions also ignore spaces (`West US` is `westus`).
  */
-import { compareImageVersions, isImageVersion } from './image-version.js';
-import type { ImageRef } from './image-reference.js';
-import { galleryIdOf, isLatest } from './image-reference.js';
+import { compareImageVersions, isImageVersion } from '../model/image-version.js';
+import type { ImageRef } from '../model/image-reference.js';
+import { galleryIdOf, isLatest } from '../model/image-reference.js';
 
 export type ImageOsType = 'Linux' | 'Windows';
 export type HyperVGeneration = 'V1' | 'V2';

@@ -4,42 +4,51 @@
  * events. Time comes from the Clock, actions leave through the Driver.
  */
 import type { PublishedVersion } from '../catalog/catalog.js';
+import { ImageCatalog } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
-import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
 import type { EngineEvent } from '../model/events.js';
-import { majorOf } from '../model/version.js';
+import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
+import type { HostUpdate, MaintenanceConfigSpec } from '../model/maintenance.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from './clock.js';
-import type { TickContext } from './context.js';
-import { changed, emit, newContext } from './context.js';
-import type { ExtensionPatch, ExtensionSpec } from './fleet-commands.js';
-import {
-  applyAddMachine, applyAvailabilitySet, applyEnrollment, applyInstall, applyRegion, applyRemoveExtension, applyRemoveMachine, applyRemoveSet,
-  applyScaleSet, applyUpdate, checkAddMachine, checkAvailabilitySet, checkEnrollment, checkInstall, checkRegion, checkRemoveExtension,
-  checkRemoveMachine, checkRemoveSet, checkScaleSet, checkUpdate, FleetError,
-} from './fleet-commands.js';
-import { applyObservation, fireTimer } from './dispatch.js';
 import type { Driver, DriverAction, Observation } from './driver.js';
-import { noticeEnded, onRetryDue } from './instances.js';
-import { applyAutomaticUpgrade } from './opt-in.js';
-import { cancelRollout as cancelRolloutIn, checkRolloutDone, openPhase, tryStartBatch, wakeForRetry } from './progress.js';
-import type { RolloutSettings } from './rollouts.js';
-import { createRollout, startAutomatic } from './rollouts.js';
-
 import type { EngineState, RolloutState } from './state.js';
-import type { HostUpdate, MaintenanceConfigSpec } from '../model/maintenance.js';
-import type { PendingUpdate } from './apply-updates.js';
-import { applyNowGroups, pendingUpdates } from './apply-updates.js';
-import { applyHost, publishHostUpdate } from './host-maintenance.js';
-import { ImageCatalog } from '../catalog/images.js';
-import { cancelSetPart, checkAllImageUpgrades, checkOsRollingUpgrade, syncSetImage } from './os-images.js';
-import { applyAssignment, applyDeleteMaintenanceConfig, applyMaintenanceConfig, checkAssignment, checkMaintenanceConfig } from './maintenance-commands.js';
 import { getInstance } from './state.js';
+import type { TickContext } from './core/context.js';
+import { emit, newContext } from './core/context.js';
+import { FleetError } from './core/errors.js';
+import type { RolloutSettings } from './core/settings.js';
+import { cancelRollout as cancelRolloutIn } from './rollouts/cancel.js';
+import { createRollout, startAutomatic, startForType } from './rollouts/create.js';
+import { resumeStopped } from './rollouts/resume.js';
+import { applyAutomaticUpgrade } from './opt-in/opt-in.js';
+import type { PendingUpdate } from './maintenance/apply-updates.js';
+import { applyNow, applyNowGroups, machinesOf, pendingUpdates } from './maintenance/apply-updates.js';
+import {
+  applyAssignment, applyDeleteMaintenanceConfig, applyMaintenanceConfig, checkAssignment, checkMaintenanceConfig,
+} from './maintenance/configs.js';
+import { publishHostUpdate } from './maintenance/host.js';
+import {
+  approveReimages, cancelSetPart, checkAllImageUpgrades, checkOsRollingUpgrade, syncSetImage,
+} from './os-images/os-images.js';
+import { applyEnrollment, checkEnrollment } from './fleet/enrollment.js';
+import type { ExtensionPatch, ExtensionSpec } from './fleet/extensions.js';
+import {
+  applyInstall, applyRemoveExtension, applyUpdate, checkInstall, checkRemoveExtension, checkUpdate,
+} from './fleet/extensions.js';
+import { applyAddMachine, applyRemoveMachine, checkAddMachine, checkRemoveMachine } from './fleet/machines.js';
+import { applyRegion, checkRegion } from './fleet/regions.js';
+import {
+  applyAvailabilitySet, applyRemoveSet, applyScaleSet, checkAvailabilitySet, checkRemoveSet, checkScaleSet,
+} from './fleet/sets.js';
+import { applyObservation, fireTimer } from './tick/dispatch.js';
 
-export type { RolloutRequest, RolloutSettings } from './rollouts.js';
-export type { ExtensionPatch, ExtensionSpec, FleetErrorCode } from './fleet-commands.js';
-export type { PendingUpdate } from './apply-updates.js';
-export { FleetError } from './fleet-commands.js';
+export type { RolloutRequest } from './rollouts/create.js';
+export type { RolloutSettings } from './core/settings.js';
+export type { ExtensionPatch, ExtensionSpec } from './fleet/extensions.js';
+export type { FleetErrorCode } from './core/errors.js';
+export type { PendingUpdate } from './maintenance/apply-updates.js';
+export { FleetError } from './core/errors.js';
 
 /** After a restart, how long overdue health deadlines wait for the reports the engine asked for. */
 export const RECOVERY_GRACE_MS = 60_000;
@@ -136,16 +145,7 @@ export class Engine {
     return this.run((ctx) => {
       const t = this.state.catalog.addType(publisher, type, supports);
       if (ctx.changes) ctx.changes.catalog = true;
-      if (!supports) return [];
-      const artifact: Artifact = { kind: 'extension', publisher: t.publisher, type: t.type };
-      const newestByMajor = new Map<number, PublishedVersion>();
-      for (const v of t.versions) if (v.publishedAtMs <= ctx.now) newestByMajor.set(majorOf(v.version), v);
-      const started: RolloutState[] = [];
-      for (const v of newestByMajor.values()) {
-        const r = startAutomatic(ctx, this.opts, artifact, v.version, v.critical);
-        if (r) started.push(r);
-      }
-      return started;
+      return supports ? startForType(ctx, this.opts, t) : [];
     });
   }
 
@@ -288,16 +288,7 @@ export class Engine {
   applyUpdates(machineIds: readonly string[], caller: string): { hostApplied: number; rollouts: RolloutState[] } {
     const machines = machinesOf(this.state, machineIds);
     const groups = applyNowGroups(this.state, machines);
-    return this.run((ctx) => {
-      let hostApplied = 0;
-      for (const m of machines) hostApplied += applyHost(ctx, m, `applyUpdates requested by ${caller} (R73)`, caller);
-      const rollouts: RolloutState[] = [];
-      for (const g of groups) {
-        const r = createRollout(ctx, this.opts, { artifact: g.artifact, machineIds: g.machineIds, toVersion: g.toVersion, caller, profile: 'manual', reason: `applyUpdates requested by ${caller}: pending automatic upgrade applied now (R73)` });
-        if (r) rollouts.push(r);
-      }
-      return { hostApplied, rollouts };
-    });
+    return this.run((ctx) => applyNow(ctx, this.opts, machines, groups, caller));
   }
 
   // ---- OS images (R60–R66) ------------------------------------------------------------------------
@@ -326,14 +317,7 @@ export class Engine {
 
   /** R83: the workload approves the announced re-images of these machines: they start now. Returns how many did. */
   approveReimages(machineIds: readonly string[], caller: string): number {
-    return this.run((ctx) => {
-      let n = 0;
-      for (const r of this.state.rollouts.values()) {
-        if ((r.status !== 'running' && r.status !== 'stopped') || r.artifact.kind !== 'osImage') continue;
-        for (const id of machineIds) if (noticeEnded(ctx, r, id, caller)) n++;
-      }
-      return n;
-    });
+    return this.run((ctx) => approveReimages(ctx, machineIds, caller));
   }
 
   /** R65: cancels a set's part of an OS image rollout that spans other sets; returns how many instances left it. */
@@ -347,27 +331,7 @@ export class Engine {
 
   /** Resumes a stopped rollout; the failures seen so far count as acknowledged. */
   resumeRollout(rolloutId: string, caller: string): void {
-    this.run((ctx) => {
-      const r = this.mustGet(rolloutId);
-      if (r.status !== 'stopped') throw new Error(`rollout ${rolloutId} is ${r.status}, not stopped`);
-      r.status = 'running';
-      r.reason = null;
-      changed.rollout(ctx, r);
-      emit(ctx, { type: 'rollout.resumed', rolloutId, reason: `resumed by ${caller}; failures so far acknowledged` });
-      for (const a of r.attempts.values()) {
-        if (a.status === 'retryWait' && a.dueAtMs !== null && a.dueAtMs <= ctx.now && onRetryDue(ctx, r, a) === 'ready') {
-          wakeForRetry(ctx, r, r.units.get(a.unitId)!, a.machineId);
-        }
-      }
-      for (const u of r.units.values()) if (r.phases[u.phase]!.status === 'running' && u.status !== 'waiting') tryStartBatch(ctx, r, u);
-      const failed = r.phases.findIndex((p) => p.status === 'failed');
-      if (failed >= 0) {
-        r.phases[failed]!.status = 'completed';
-        changed.phase(ctx, r.phases[failed]!);
-        if (failed + 1 < r.phases.length) openPhase(ctx, r, failed + 1);
-      }
-      checkRolloutDone(ctx, r);
-    });
+    this.run((ctx) => resumeStopped(ctx, this.mustGet(rolloutId), caller));
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -394,15 +358,4 @@ export class Engine {
     return result;
   }
 
-}
-
-/** The machines of these ids; a FleetError names the first that does not exist. */
-function machinesOf(state: EngineState, ids: readonly string[]): Machine[] {
-  const out: Machine[] = [];
-  for (const id of ids) {
-    const m = state.fleet.machines.get(id);
-    if (!m) throw new FleetError('NotFound', `no machine ${id}`, 'machineId');
-    out.push(m);
-  }
-  return out;
 }

@@ -2,7 +2,7 @@
  * What a rollout upgrades. The planner and engine only see an `Artifact` and per-machine
  * `ArtifactInstance`s, so extensions and OS images share one machinery.
  */
-import { compareImageVersions, parseImageVersion } from '../catalog/image-version.js';
+import { compareImageVersions, parseImageVersion } from './image-version.js';
 import { compareVersions, majorOf } from './version.js';
 
 export type Artifact =

@@ -2,7 +2,7 @@
  * The fleet vocabulary: regions with geo-pairs, machines of three kinds, availability sets and scale
  * sets. Plain data; rules about them live in pure functions next to the types that need them.
  */
-import type { ImageRef } from '../catalog/image-reference.js';
+import type { ImageRef } from './image-reference.js';
 import type { UpgradePolicy } from './upgrade-policy.js';
 
 export type MachineKind = 'vm' | 'scaleSetInstance' | 'arc';

@@ -12,7 +12,7 @@ import { DEFAULT_HEALTH_WINDOW_MS, validateRegionPairs } from '../model/fleet.js
 import { validateRollingPolicy, withDefaults } from '../model/upgrade-policy.js';
 import type { UpgradePolicyInput } from '../model/upgrade-policy.js';
 import { Duration } from 'luxon';
-import type { ImageRef } from '../catalog/image-reference.js';
+import type { ImageRef } from '../model/image-reference.js';
 import { hashUnit, Random } from './random.js';
 import type { ImageRefInput, ScenarioInput } from './scenario-schema.js';
 

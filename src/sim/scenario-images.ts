@@ -4,7 +4,7 @@
  * against the regions, the scale sets that name an image and the time line; compiled into
  * `updateImages` actions the simulator carries out through the engine's image catalog command.
  */
-import { compareImageVersions, parseImageVersion } from '../catalog/image-version.js';
+import { compareImageVersions, parseImageVersion } from '../model/image-version.js';
 import type { ImageOsType, PlatformVersionContent } from '../catalog/images.js';
 import { ImageCatalogError } from '../catalog/images.js';
 import type { ImageCatalog } from '../catalog/images.js';

@@ -4,7 +4,7 @@
  */
 import { DateTime, Duration } from 'luxon';
 import { z } from 'zod';
-import { isImageVersion } from '../catalog/image-version.js';
+import { isImageVersion } from '../model/image-version.js';
 import { isVersion, isVersionPrefix } from '../model/version.js';
 
 const name = z.string().min(1, { error: 'expected a non-empty name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected letters, digits, ".", "_" or "-", starting with a letter or digit' });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { DateTime, Duration } from 'luxon';
 import { parse as parseYaml } from 'yaml';
 import { Catalog, typeKey } from '../catalog/catalog.js';
-import { isImageVersion } from '../catalog/image-version.js';
+import { isImageVersion } from '../model/image-version.js';
 import type { PublishedVersion } from '../catalog/catalog.js';
 import type { DriverBehaviourInput } from './behaviour.js';
 import { compileBehaviour } from './behaviour.js';

@@ -3,7 +3,7 @@
  * The in-memory store keeps everything in the engine's working state; the SQLite store (its own
  * issue) writes the same commits to disk and loads them back after a restart.
  */
-import type { Changes } from '../engine/context.js';
+import type { Changes } from '../engine/core/context.js';
 import type { DriverAction } from '../engine/driver.js';
 import type { EngineState } from '../engine/state.js';
 import type { EngineEvent } from '../model/events.js';

@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { installVersion } from '../../catalog/catalog.js';
-import { autoUpgradeStateOf } from '../../engine/fleet-commands.js';
+import { autoUpgradeStateOf } from '../../engine/fleet/views.js';
 import type { ExtensionInstance } from '../../model/artifact.js';
 import { isExtensionKey } from '../../model/artifact.js';
 import type { Machine } from '../../model/fleet.js';

@@ -6,16 +6,16 @@
 import { compareVersions, majorOf } from '../../model/version.js';
 import type { ScaleSet } from '../../model/fleet.js';
 import { isoOf } from '../../engine/clock.js';
-import { rolloutsTouchingSet, setProgress } from '../../engine/rollout-progress.js';
+import { rolloutsTouchingSet, setProgress } from '../../engine/rollouts/set-progress.js';
 import type { RolloutState } from '../../engine/state.js';
 import type { ArmContext } from './context.js';
 import { conflict, notFound } from './errors.js';
-import { followsLatest, parseImageReference } from '../../catalog/image-reference.js';
-import type { ImageRef, ImageReferenceInput } from '../../catalog/image-reference.js';
+import { followsLatest, parseImageReference } from '../../model/image-reference.js';
+import type { ImageRef, ImageReferenceInput } from '../../model/image-reference.js';
 import { instancesOf } from './extensions.js';
 import { artifactKey, compareArtifactVersions } from '../../model/artifact.js';
 import { getInstance } from '../../engine/state.js';
-import { imageArtifact } from '../../engine/os-images.js';
+import { imageArtifact } from '../../engine/os-images/os-images.js';
 
 type RunningCode = 'RollingForward' | 'Cancelled' | 'Completed' | 'Faulted';
 

@@ -12,8 +12,10 @@
  *   gallery image) is stored as sent and left unmanaged: no `exactVersion`, and automatic OS upgrade
  *   cannot be enabled on it, since there is no catalog to follow.
  */
-import { ImageReferenceFormatError, followsLatest, parseImageReference } from '../../catalog/image-reference.js';
-import type { ImageRef, ImageReferenceInput } from '../../catalog/image-reference.js';
+import {
+  ImageReferenceFormatError, followsLatest, parseImageReference,
+} from '../../model/image-reference.js';
+import type { ImageRef, ImageReferenceInput } from '../../model/image-reference.js';
 import { ImageCatalogError } from '../../catalog/images.js';
 import type { AutomaticOSUpgradePolicy } from '../../model/upgrade-policy.js';
 import type { ArmContext } from './context.js';

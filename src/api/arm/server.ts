@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
-import { FleetError } from '../../engine/fleet-commands.js';
+import { FleetError } from '../../engine/engine.js';
 import { ImageCatalogError } from '../../catalog/images.js';
 import type { ArmContext } from './context.js';
 import { apiVersionOf } from './context.js';

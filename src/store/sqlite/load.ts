@@ -10,12 +10,18 @@ import type { ImageCatalogJson } from '../../catalog/images.js';
 import type { HostUpdate, MaintenanceConfigSpec } from '../../model/maintenance.js';
 import { maintenanceConfig } from '../../model/maintenance.js';
 import type { DriverAction } from '../../engine/driver.js';
-import { zoneKey } from '../../engine/progress.js';
-import { newRolloutState } from '../../engine/rollouts.js';
-import type { AttemptState, BatchRun, EngineState, PhaseStatus, RolloutState, RolloutStatus, Timer, UnitStatus } from '../../engine/state.js';
-import { addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth } from '../../engine/state.js';
+import { zoneKey } from '../../engine/rollouts/waves.js';
+import { newRolloutState } from '../../engine/rollouts/create.js';
+import type {
+  AttemptState, BatchRun, EngineState, PhaseStatus, RolloutState, RolloutStatus, Timer, UnitStatus,
+} from '../../engine/state.js';
+import {
+  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth,
+} from '../../engine/state.js';
 import type { Artifact, ExtensionInstance, ProvisioningStatus } from '../../model/artifact.js';
-import type { AvailabilitySet, Machine, MachineKind, OsType, Placement, ScaleSet, SetKind } from '../../model/fleet.js';
+import type {
+  AvailabilitySet, Machine, MachineKind, OsType, Placement, ScaleSet, SetKind,
+} from '../../model/fleet.js';
 import type { Plan } from '../../planner/types.js';
 import { parsePlan } from './rows.js';
 

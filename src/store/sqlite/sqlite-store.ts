@@ -4,7 +4,7 @@
  * the engine sends them only after the commit. `load` rebuilds the working state after a restart.
  */
 import type Database from 'better-sqlite3';
-import type { Changes } from '../../engine/context.js';
+import type { Changes } from '../../engine/core/context.js';
 import type { DriverAction } from '../../engine/driver.js';
 import type { EngineState } from '../../engine/state.js';
 import type { EngineEvent } from '../../model/events.js';

@@ -13,9 +13,11 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { isoOf } from '../../../engine/clock.js';
-import { isImageVersion } from '../../../catalog/image-version.js';
-import type { ImageRef } from '../../../catalog/image-reference.js';
-import type { Gallery, GalleryImageDefinition, ImageVersionRecord, Outcome, PlatformImage, Replication } from '../../../catalog/images.js';
+import { isImageVersion } from '../../../model/image-version.js';
+import type { ImageRef } from '../../../model/image-reference.js';
+import type {
+  Gallery, GalleryImageDefinition, ImageVersionRecord, Outcome, PlatformImage, Replication,
+} from '../../../catalog/images.js';
 import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
 import { invalidParameter, notFound } from '../errors.js';

@@ -5,10 +5,12 @@
  * and versions under `Microsoft.Compute/galleries` (ARM resources; lists are `{"value":[...]}`).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Gallery, GalleryImageDefinition, GalleryImageVersion, PlatformImage, PlatformImageVersion } from '../../../catalog/images.js';
+import type {
+  Gallery, GalleryImageDefinition, GalleryImageVersion, PlatformImage, PlatformImageVersion,
+} from '../../../catalog/images.js';
 import { availableVersions, regionKey } from '../../../catalog/images.js';
-import { compareImageVersions } from '../../../catalog/image-version.js';
-import { galleryIdOf } from '../../../catalog/image-reference.js';
+import { compareImageVersions } from '../../../model/image-version.js';
+import { galleryIdOf } from '../../../model/image-reference.js';
 import { isoOf } from '../../../engine/clock.js';
 import type { ArmContext } from '../context.js';
 import { queryOf } from '../context.js';

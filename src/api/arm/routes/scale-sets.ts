@@ -10,19 +10,26 @@ import { DEFAULT_HEALTH_WINDOW_MS } from '../../../model/fleet.js';
 import { withDefaults, validateRollingPolicy } from '../../../model/upgrade-policy.js';
 import type { UpgradePolicyInput } from '../../../model/upgrade-policy.js';
 import { installVersion } from '../../../catalog/catalog.js';
-import { checkInstall, checkRemoveExtension, checkRemoveMachine, checkUpdate } from '../../../engine/fleet-commands.js';
-import type { ExtensionPatch, ExtensionSpec } from '../../../engine/fleet-commands.js';
+import { checkInstall, checkRemoveExtension, checkUpdate } from '../../../engine/fleet/extensions.js';
+import { checkRemoveMachine } from '../../../engine/fleet/machines.js';
+import type { ExtensionPatch, ExtensionSpec } from '../../../engine/engine.js';
 import { getInstance } from '../../../engine/state.js';
 import type { ArmContext } from '../context.js';
 import { mustHaveGroup, resourceMissing, page, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound, invalidParameter } from '../errors.js';
-import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
+import {
+  deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView,
+  writeExtension,
+} from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, keyOf, resourceGroupId, scaleSetId, scaleSetVmId } from '../ids.js';
 import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
-import { extensionRollingUpgrade, cancelRollingUpgrade, imageBehind, latestRollingUpgrade, osImageOf, osRollingUpgrade, osUpgradeHistory, runningImageVersion } from '../rolling-upgrades.js';
-import { parseImageReference } from '../../../catalog/image-reference.js';
-import type { ImageReferenceInput } from '../../../catalog/image-reference.js';
+import {
+  extensionRollingUpgrade, cancelRollingUpgrade, imageBehind, latestRollingUpgrade, osImageOf,
+  osRollingUpgrade, osUpgradeHistory, runningImageVersion,
+} from '../rolling-upgrades.js';
+import { parseImageReference } from '../../../model/image-reference.js';
+import type { ImageReferenceInput } from '../../../model/image-reference.js';
 import { checkAutomaticOSUpgrade, checkImageReference, sameReference } from '../scale-set-image.js';
 import type { SetImage } from '../scale-set-image.js';
 import { jsonObject, locationName, parseBody, tags, versionPrefix } from '../validation.js';

@@ -5,14 +5,14 @@
  * A newer install of the same instance supersedes one still in flight: the older one is given up and its
  * late answer ignored.
  */
-import { effectiveAutoUpgrade } from '../catalog/catalog.js';
-import type { ExtensionInstance } from '../model/artifact.js';
-import type { Artifact } from '../model/artifact.js';
-import type { TickContext } from './context.js';
-import { changed, emit, schedule } from './context.js';
-import { catchUp, resumeIn } from './opt-in.js';
-import type { PendingAction } from './state.js';
-import { getInstance, instanceRef, isEnrolled, refreshMachineHealth } from './state.js';
+import { effectiveAutoUpgrade } from '../../catalog/catalog.js';
+import type { ExtensionInstance } from '../../model/artifact.js';
+import type { Artifact } from '../../model/artifact.js';
+import type { TickContext } from '../core/context.js';
+import { changed, emit, schedule } from '../core/context.js';
+import { catchUp, resumeIn } from '../opt-in/opt-in.js';
+import type { PendingAction } from '../state.js';
+import { getInstance, instanceRef, isEnrolled, refreshMachineHealth } from '../state.js';
 
 /** An install not answered within this long counts as failed (agents give up after about 90 minutes). */
 export const INSTALL_TIMEOUT_MS = 90 * 60_000;

@@ -3,13 +3,15 @@
  * that leave only after the tick's changes are committed, and (for stores that keep their own copy)
  * the records the tick changed.
  */
-import type { ExtensionInstance } from '../model/artifact.js';
-import type { EventBody, EngineEvent } from '../model/events.js';
-import type { Machine } from '../model/fleet.js';
-import { isoOf } from './clock.js';
-import type { DriverAction } from './driver.js';
-import type { RolloutSettings } from './rollouts.js';
-import type { AttemptState, EngineState, GateRun, PhaseState, RegionState, RolloutState, Timer, UnitState } from './state.js';
+import type { ExtensionInstance } from '../../model/artifact.js';
+import type { EventBody, EngineEvent } from '../../model/events.js';
+import type { Machine } from '../../model/fleet.js';
+import { isoOf } from '../clock.js';
+import type { DriverAction } from '../driver.js';
+import type { RolloutSettings } from '../core/settings.js';
+import type {
+  AttemptState, EngineState, GateRun, PhaseState, RegionState, RolloutState, Timer, UnitState,
+} from '../state.js';
 
 /** The records one tick changed; the Store writes exactly these in one transaction. */
 export interface Changes {

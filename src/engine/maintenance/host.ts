@@ -5,13 +5,13 @@
  * after its last maintenance; `applyUpdates` takes them all at once on demand. Host updates touch the
  * platform's hosts, not the machine's software: no action goes to the agent, each application is an event.
  */
-import type { Machine } from '../model/fleet.js';
-import type { HostUpdate } from '../model/maintenance.js';
-import { windowKeyOf, windowsOfKey } from '../model/maintenance.js';
-import { unionSlot } from '../schedule/slots.js';
-import type { TickContext } from './context.js';
-import { emit, schedule } from './context.js';
-import type { EngineState } from './state.js';
+import type { Machine } from '../../model/fleet.js';
+import type { HostUpdate } from '../../model/maintenance.js';
+import { windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
+import { unionSlot } from '../../schedule/slots.js';
+import type { TickContext } from '../core/context.js';
+import { emit, schedule } from '../core/context.js';
+import type { EngineState } from '../state.js';
 
 /** R73: the longest a machine's host maintenance may be deferred after its last one. */
 export const HOST_DEFERRAL_MS = 35 * 86_400_000;

@@ -4,15 +4,19 @@
  * applied through a manual rollout of those machines (R6: batch and health rules kept, no windows), so
  * the automatic rollout finds them done; pending host updates are applied at once.
  */
-import type { Artifact } from '../model/artifact.js';
-import type { Machine } from '../model/fleet.js';
-import { scopeOf } from '../model/maintenance.js';
-import type { MaintenanceScope } from '../schedule/limits.js';
-import { hostDueAt, pendingHostUpdates } from './host-maintenance.js';
-import { rolloutMembers } from './opt-in.js';
-import type { PlanBatch } from '../planner/types.js';
-import type { EngineState, RolloutState, UnitState } from './state.js';
-import { getInstance } from './state.js';
+import type { Artifact } from '../../model/artifact.js';
+import type { Machine } from '../../model/fleet.js';
+import { scopeOf } from '../../model/maintenance.js';
+import type { MaintenanceScope } from '../../schedule/limits.js';
+import { applyHost, hostDueAt, pendingHostUpdates } from './host.js';
+import type { TickContext } from '../core/context.js';
+import type { RolloutSettings } from '../core/settings.js';
+import { FleetError } from '../core/errors.js';
+import { createRollout } from '../rollouts/create.js';
+import { rolloutMembers } from '../opt-in/opt-in.js';
+import type { PlanBatch } from '../../planner/types.js';
+import type { EngineState, RolloutState, UnitState } from '../state.js';
+import { getInstance } from '../state.js';
 
 export interface PendingUpdate {
   scope: MaintenanceScope;
@@ -101,4 +105,34 @@ export function applyNowGroups(state: EngineState, machines: readonly Machine[])
     }
   }
   return [...groups.values()].map((g) => ({ ...g, machineIds: [...g.machineIds] }));
+}
+
+/**
+ * R73 `applyUpdates`, applied: host updates at once; pending automatic upgrades through manual rollouts
+ * (R6), outside any window.
+ */
+export function applyNow(
+  ctx: TickContext, settings: RolloutSettings, machines: readonly Machine[],
+  groups: ReturnType<typeof applyNowGroups>, caller: string,
+): { hostApplied: number; rollouts: RolloutState[] } {
+  let hostApplied = 0;
+  for (const m of machines) hostApplied += applyHost(ctx, m, `applyUpdates requested by ${caller} (R73)`, caller);
+  const rollouts: RolloutState[] = [];
+  for (const g of groups) {
+    const reason = `applyUpdates requested by ${caller}: pending automatic upgrade applied now (R73)`;
+    const r = createRollout(ctx, settings, { artifact: g.artifact, machineIds: g.machineIds, toVersion: g.toVersion, caller, profile: 'manual', reason });
+    if (r) rollouts.push(r);
+  }
+  return { hostApplied, rollouts };
+}
+
+/** The machines of these ids; a FleetError names the first that does not exist. */
+export function machinesOf(state: EngineState, ids: readonly string[]): Machine[] {
+  const out: Machine[] = [];
+  for (const id of ids) {
+    const m = state.fleet.machines.get(id);
+    if (!m) throw new FleetError('NotFound', `no machine ${id}`, 'machineId');
+    out.push(m);
+  }
+  return out;
 }

@@ -6,21 +6,26 @@
  * gated like an extension's (R60, R62): batches of at most 20%, update-domain and zone boundaries, health
  * wait, rollback to the previous image. Turning the policy off pauses the set's part (R65).
  */
-import { followsLatest } from '../catalog/image-reference.js';
-import type { ImageRef } from '../catalog/image-reference.js';
-import { ImageCatalogError } from '../catalog/images.js';
-import type { Artifact, ExtensionInstance } from '../model/artifact.js';
-import { artifactKey, compareArtifactVersions, isExtensionKey } from '../model/artifact.js';
-import type { Machine, ScaleSet } from '../model/fleet.js';
-import type { TickContext } from './context.js';
-import { changed, emit, schedule } from './context.js';
-import { FleetError, removeInstances } from './fleet-commands.js';
-import { cancelRollout, checkRolloutDone, onInstanceSettled, parkUnit, unparkUnit } from './progress.js';
-import { CANCELLED_FOR_SET, IMAGE_CHANGED, skipGone, withdrawNotice } from './instances.js';
-import type { RolloutSettings } from './rollouts.js';
-import { createRollout } from './rollouts.js';
-import type { EngineState, RolloutState, UnitState } from './state.js';
-import { addInstance, getInstance } from './state.js';
+import { followsLatest } from '../../model/image-reference.js';
+import type { ImageRef } from '../../model/image-reference.js';
+import { ImageCatalogError } from '../../catalog/images.js';
+import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
+import { artifactKey, compareArtifactVersions, isExtensionKey } from '../../model/artifact.js';
+import type { Machine, ScaleSet } from '../../model/fleet.js';
+import type { TickContext } from '../core/context.js';
+import { changed, emit, schedule } from '../core/context.js';
+import { FleetError } from '../core/errors.js';
+import { removeInstances } from '../rollouts/removal.js';
+import { cancelRollout } from '../rollouts/cancel.js';
+import { checkRolloutDone } from '../rollouts/lifecycle.js';
+import { onInstanceSettled } from '../rollouts/batch-end.js';
+import { unparkUnit } from '../rollouts/wake.js';
+import { CANCELLED_FOR_SET, IMAGE_CHANGED, skipGone } from '../attempts/skip.js';
+import { noticeEnded, withdrawNotice } from '../attempts/upgrade.js';
+import type { RolloutSettings } from '../core/settings.js';
+import { createRollout } from '../rollouts/create.js';
+import type { EngineState, RolloutState } from '../state.js';
+import { addInstance, getInstance } from '../state.js';
 
 /** The name OS image instances carry where extension instances carry theirs. */
 export const OS_IMAGE_INSTANCE = '(os image)';
@@ -246,19 +251,6 @@ export function checkAllImageUpgrades(ctx: TickContext, settings: RolloutSetting
   return started;
 }
 
-/**
- * R65: the policy gate. An automatic OS image rollout does not start a batch of a set whose automatic OS
- * upgrade is off; the unit pauses (`rollout.paused`) until the policy is on again.
- */
-export function policyPaused(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
-  if (r.artifact.kind !== 'osImage' || r.plan.profile.name === 'manual' || !u.plan.setId) return false;
-  const set = ctx.state.fleet.scaleSets.get(u.plan.setId);
-  if (set?.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade !== false) return false;
-  emit(ctx, { type: 'rollout.paused', rolloutId: r.id, reason: `automatic OS upgrade was disabled on scale set ${set.name}: its part waits until it is enabled again, and the rest of the rollout goes on (R65)` });
-  parkUnit(ctx, r, u, 'disabled');
-  return true;
-}
-
 function resumeSet(ctx: TickContext, setId: string): void {
   for (const r of ctx.state.rollouts.values()) {
     if (r.status !== 'running' || r.artifact.kind !== 'osImage') continue;
@@ -309,5 +301,15 @@ export function cancelSetPart(ctx: TickContext, r: RolloutState, setId: string):
     } else if (skipGone(ctx, r, inst, CANCELLED_FOR_SET)) n++;
   }
   if (r.open === 0) checkRolloutDone(ctx, r);
+  return n;
+}
+
+/** R83: the workload approves the announced re-images of these machines: they start now. Returns how many did. */
+export function approveReimages(ctx: TickContext, machineIds: readonly string[], caller: string): number {
+  let n = 0;
+  for (const r of ctx.state.rollouts.values()) {
+    if ((r.status !== 'running' && r.status !== 'stopped') || r.artifact.kind !== 'osImage') continue;
+    for (const id of machineIds) if (noticeEnded(ctx, r, id, caller)) n++;
+  }
   return n;
 }

@@ -5,15 +5,15 @@
  * may go outside the windows where every configuration involved allows it; each such batch is recorded
  * (`window.bypassed`). Manual upgrades (R6) and `applyUpdates` are the user's own decision: no gate.
  */
-import type { BatchScope } from '../model/events.js';
-import { configsOfKey, scopeOf, windowKeyOf } from '../model/maintenance.js';
-import { batchBudgetMs, noticeOf } from '../planner/windows.js';
-import type { WindowUnion } from '../schedule/slots.js';
-import { commonSlot, fitsAll } from '../schedule/slots.js';
-import { isoOf } from './clock.js';
-import type { TickContext } from './context.js';
-import { changed, emit, schedule } from './context.js';
-import type { RolloutState, UnitState } from './state.js';
+import type { BatchScope } from '../../model/events.js';
+import { configsOfKey, scopeOf, windowKeyOf } from '../../model/maintenance.js';
+import { batchBudgetMs, noticeOf } from '../../planner/windows.js';
+import type { WindowUnion } from '../../schedule/slots.js';
+import { commonSlot, fitsAll } from '../../schedule/slots.js';
+import { isoOf } from '../clock.js';
+import type { TickContext } from '../core/context.js';
+import { changed, emit, schedule } from '../core/context.js';
+import type { RolloutState, UnitState } from '../state.js';
 
 export type WindowVerdict =
   | { start: true; bypassed: string[] | null }

@@ -3,17 +3,22 @@
  * due. Each is matched to the attempt or unit it concerns; stale ones (an answer to a settled key, a
  * timer for an attempt that moved on) are ignored.
  */
-import { isMachineHealthy } from '../model/health.js';
-import type { TickContext } from './context.js';
-import { schedule } from './context.js';
-import type { Observation } from './driver.js';
-import { noticeEnded, onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from './instances.js';
-import { checkRolloutDone, endBatchNotice, onInstanceSettled, openPhase, resumeUnit, wakeForRetry } from './progress.js';
-import type { RolloutState, Timer, UnitState } from './state.js';
-import { refreshMachineHealth } from './state.js';
-import { INSTALL_TIMEOUT_MS, onUserActionResult } from './user-actions.js';
-import { onHostTimer } from './host-maintenance.js';
-import { onImageCheck } from './os-images.js';
+import { isMachineHealthy } from '../../model/health.js';
+import type { TickContext } from '../core/context.js';
+import { schedule } from '../core/context.js';
+import type { Observation } from '../driver.js';
+import { noticeEnded } from '../attempts/upgrade.js';
+import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from '../attempts/outcome.js';
+import { checkRolloutDone } from '../rollouts/lifecycle.js';
+import { endBatchNotice } from '../rollouts/batches.js';
+import { onInstanceSettled } from '../rollouts/batch-end.js';
+import { openPhase } from '../rollouts/waves.js';
+import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
+import type { RolloutState, Timer, UnitState } from '../state.js';
+import { refreshMachineHealth } from '../state.js';
+import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
+import { onHostTimer } from '../maintenance/host.js';
+import { onImageCheck } from '../os-images/os-images.js';
 
 export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (obs.kind === 'health') {

@@ -2,30 +2,25 @@
  * Creating rollouts: who is eligible for a release (R1, R2), the plan, and the rollout's working state.
  * A newer release within a major supersedes the running rollout of an older one.
  */
-import { automaticTarget } from '../catalog/catalog.js';
-import type { Artifact } from '../model/artifact.js';
-import { artifactKey, artifactMajor, compareArtifactVersions } from '../model/artifact.js';
-import type { RolloutProfileName } from '../model/events.js';
-import type { Machine } from '../model/fleet.js';
-import { compareVersions, majorOf } from '../model/version.js';
-import { planRollout } from '../planner/plan.js';
-import type { RolloutProfile } from '../planner/profile.js';
-import { profileFor } from '../planner/profile.js';
-import type { TickContext } from './context.js';
-import { changed, emit } from './context.js';
-import { cancelRollout, openPhase } from './progress.js';
-import type { GateRun, RegionState, RolloutState, UnitState } from './state.js';
-import { instanceRef, machineContext } from './state.js';
-import { scopeOf, windowKeyOf, windowsOfKey } from '../model/maintenance.js';
+import type { PublishedVersion } from '../../catalog/catalog.js';
+import { automaticTarget } from '../../catalog/catalog.js';
+import type { Artifact } from '../../model/artifact.js';
+import { artifactKey, artifactMajor, compareArtifactVersions } from '../../model/artifact.js';
+import type { RolloutProfileName } from '../../model/events.js';
+import type { Machine } from '../../model/fleet.js';
+import { compareVersions, majorOf } from '../../model/version.js';
+import { planRollout } from '../../planner/plan.js';
+import { profileFor } from '../../planner/profile.js';
+import type { TickContext } from '../core/context.js';
+import { changed, emit } from '../core/context.js';
+import { cancelRollout } from './cancel.js';
+import { openPhase } from './waves.js';
+import type { GateRun, RegionState, RolloutState, UnitState } from '../state.js';
+import { instanceRef, machineContext } from '../state.js';
+import { scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
 
-/** Engine-wide settings rollouts are created with. */
-export interface RolloutSettings {
-  /** Profile overrides by name, e.g. shorter bakes in a scenario. */
-  profiles?: Partial<Record<RolloutProfileName, Partial<RolloutProfile>>>;
-  canaryRegions?: string[];
-  /** Who automatic actions are attributed to in the log. */
-  platformCaller?: string;
-}
+import type { RolloutSettings } from '../core/settings.js';
+export type { RolloutSettings } from '../core/settings.js';
 
 export interface RolloutRequest {
   artifact: Artifact;
@@ -174,3 +169,16 @@ export function newRolloutState(id: string, key: string, req: RolloutRequest, pl
   };
 }
 
+
+/** R2: a type now supports automatic upgrade: a rollout for the newest published version of each major. */
+export function startForType(ctx: TickContext, settings: RolloutSettings, t: { publisher: string; type: string; versions: readonly PublishedVersion[] }): RolloutState[] {
+  const artifact: Artifact = { kind: 'extension', publisher: t.publisher, type: t.type };
+  const newestByMajor = new Map<number, PublishedVersion>();
+  for (const v of t.versions) if (v.publishedAtMs <= ctx.now) newestByMajor.set(majorOf(v.version), v);
+  const started: RolloutState[] = [];
+  for (const v of newestByMajor.values()) {
+    const r = startAutomatic(ctx, settings, artifact, v.version, v.critical);
+    if (r) started.push(r);
+  }
+  return started;
+}

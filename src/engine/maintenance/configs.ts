@@ -3,14 +3,14 @@
  * anything changes (a FleetError changes nothing), is logged as `maintenance.changed`, and wakes the units
  * waiting for a window, which look again at the windows they now have.
  */
-import type { MaintenanceConfig, MaintenanceConfigSpec } from '../model/maintenance.js';
-import { maintenanceConfig } from '../model/maintenance.js';
-import type { TickContext } from './context.js';
-import { changed, emit } from './context.js';
-import { FleetError } from './fleet-commands.js';
-import { tryStartBatch } from './progress.js';
-import { rescheduleHost } from './host-maintenance.js';
-import type { EngineState } from './state.js';
+import type { MaintenanceConfig, MaintenanceConfigSpec } from '../../model/maintenance.js';
+import { maintenanceConfig } from '../../model/maintenance.js';
+import type { TickContext } from '../core/context.js';
+import { changed, emit } from '../core/context.js';
+import { FleetError } from '../core/errors.js';
+import { tryStartBatch } from '../rollouts/batches.js';
+import { rescheduleHost } from './host.js';
+import type { EngineState } from '../state.js';
 
 export function checkMaintenanceConfig(spec: MaintenanceConfigSpec): MaintenanceConfig {
   if (spec.id === '') throw new FleetError('InvalidFleet', 'a maintenance configuration needs an id', 'id');

@@ -3,8 +3,8 @@
  * status: counts of the set's planned instances by outcome, and whether the set is stopped. Pure reads
  * of the engine state; nothing here changes it.
  */
-import { CANCELLED_FOR_SET } from './instances.js';
-import type { EngineState, RolloutState } from './state.js';
+import { CANCELLED_FOR_SET } from '../attempts/skip.js';
+import type { EngineState, RolloutState } from '../state.js';
 
 export interface SetProgress {
   /** Upgraded and judged healthy. */

@@ -2,15 +2,15 @@
  * Opting back in (R32): a parked or skipped instance rejoins its running rollout; one whose rollout is
  * over catches up through a small rollout of its own.
  */
-import { automaticTarget } from '../catalog/catalog.js';
-import type { TickContext } from './context.js';
-import { changed, emit } from './context.js';
-import { isRemoval, skipReason } from './instances.js';
-import { wakeForRetry } from './progress.js';
-import type { RolloutSettings } from './rollouts.js';
-import { createRollout } from './rollouts.js';
-import type { RolloutState } from './state.js';
-import { getInstance, machineContext } from './state.js';
+import { automaticTarget } from '../../catalog/catalog.js';
+import type { TickContext } from '../core/context.js';
+import { changed, emit } from '../core/context.js';
+import { isRemoval, skipReason } from '../attempts/skip.js';
+import { wakeForRetry } from '../rollouts/wake.js';
+import type { RolloutSettings } from '../core/settings.js';
+import { createRollout } from '../rollouts/create.js';
+import type { RolloutState } from '../state.js';
+import { getInstance, machineContext } from '../state.js';
 
 /** True when a running automatic rollout still covers the instance (resuming it if it was parked). */
 export function resumeIn(ctx: TickContext, key: string, machineId: string): boolean {

@@ -1,0 +1,167 @@
+/**
+ * How an attempt ends (R21, R22, R30, R31, R62):
+ *
+ *   upgrade answered ──ok──▶ health wait ──healthy──▶ succeeded (last-known-good := new)
+ *        │                        └──window closes──▶ unhealthy ─┐
+ *        └──failed────────────────────────────────────────────────┴▶ rollback ──ok──▶ retry later
+ *                                                                           └─failed──▶ Failed (R31)
+ *
+ * Functions here report whether the attempt settled; the caller moves the batch on.
+ */
+import type { ExtensionInstance } from '../../model/artifact.js';
+import { isInstanceHealthy, unhealthyReason } from '../../model/health.js';
+import { retryIntervalMs } from '../../planner/profile.js';
+import { isoOf } from '../clock.js';
+import type { ReimageReport } from '../driver.js';
+import type { AttemptState, RolloutState, UnitState } from '../state.js';
+import { refreshMachineHealth } from '../state.js';
+import type { TickContext } from '../core/context.js';
+import { changed, schedule } from '../core/context.js';
+import { emitInstance, finish, sendAction } from './record.js';
+import { skipReason } from './skip.js';
+
+/** The answer to an upgrade or rollback. Returns true when the attempt settled. */
+export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string, reimage?: ReimageReport): boolean {
+  const inst = a.inst;
+  a.actionKey = null;
+  changed.instance(ctx, inst);
+  changed.attempt(ctx, a);
+  if (kind === 'upgrade') {
+    if (ok) {
+      if (reimage) emitInstance(ctx, 'instance.reimaged', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, ...reimage });
+      inst.installedVersion = r.toVersion;
+      inst.status = 'Succeeded';
+      a.status = 'healthWait';
+      let waiters = ctx.state.healthWaiters.get(a.machineId);
+      if (!waiters) ctx.state.healthWaiters.set(a.machineId, (waiters = []));
+      waiters.push({ rolloutId: r.id });
+      schedule(ctx, { at: ctx.now + unit.plan.limits.healthWindowMs, kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+      return false;
+    }
+    inst.status = 'Failed';
+    refreshMachineHealth(ctx.state.fleet, a.machineId);
+    emitInstance(ctx, 'instance.upgrade.failed', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
+    countJudged(ctx, r, unit, true);
+    return startRollback(ctx, r, a, inst, reason);
+  }
+  // Rollback answered.
+  if (ok) {
+    inst.installedVersion = inst.lastKnownGoodVersion;
+    inst.desiredVersion = inst.lastKnownGoodVersion;
+    inst.status = 'Succeeded';
+    refreshMachineHealth(ctx.state.fleet, a.machineId);
+    emitInstance(ctx, 'instance.rollback.succeeded', r, a, { fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion });
+    scheduleRetry(ctx, r, a);
+    return true;
+  }
+  inst.status = 'Failed';
+  inst.blockedReason = `rollback to ${inst.lastKnownGoodVersion} failed: no automatic attempts until the extension is removed and installed again (R31)`;
+  refreshMachineHealth(ctx.state.fleet, a.machineId);
+  emitInstance(ctx, 'instance.rollback.failed', r, a, { fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion, reason });
+  a.reason = reason;
+  finish(ctx, r, a, 'failed');
+  return true;
+}
+
+/** R22 (R62 for OS images): back to last-known-good. Returns true when the attempt settled without a rollback. */
+function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst: ExtensionInstance, reason: string): boolean {
+  if (rollbackDisabled(ctx, r, a.machineId)) {
+    // R62: the set keeps failed instances on the new image; the thresholds still stop the upgrade.
+    changed.instance(ctx, inst);
+    inst.status = 'Failed';
+    inst.blockedReason = `left on ${inst.installedVersion} after it turned unhealthy: the scale set's automatic OS upgrade policy has disableAutomaticRollback (R62)`;
+    refreshMachineHealth(ctx.state.fleet, a.machineId);
+    emitInstance(ctx, 'instance.rollback.skipped', r, a, { fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason: `disableAutomaticRollback: not rolled back (R62); ${reason}` });
+    a.reason = reason;
+    finish(ctx, r, a, 'failed');
+    return true;
+  }
+  a.status = 'rollingBack';
+  a.reason = reason;
+  emitInstance(ctx, 'instance.rollback.started', r, a, { fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason });
+  sendAction(ctx, r, a, 'rollback', inst, inst.installedVersion, inst.lastKnownGoodVersion);
+  return false;
+}
+
+function rollbackDisabled(ctx: TickContext, r: RolloutState, machineId: string): boolean {
+  if (r.artifact.kind !== 'osImage') return false;
+  const setId = ctx.state.fleet.machines.get(machineId)?.placement.setId;
+  return setId ? ctx.state.fleet.scaleSets.get(setId)?.upgradePolicy.automaticOSUpgradePolicy.disableAutomaticRollback === true : false;
+}
+
+/** R30: after a good rollback the instance is queued again; manual and halted rollouts do not retry. */
+function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void {
+  if (r.plan.profile.name === 'manual' || r.status === 'cancelled') {
+    finish(ctx, r, a, 'rolledBack');
+    return;
+  }
+  const machine = ctx.state.fleet.machines.get(a.machineId)!;
+  const at = ctx.now + retryIntervalMs(r.plan.profile, machine.kind);
+  a.status = 'retryWait';
+  a.dueAtMs = at;
+  schedule(ctx, { at, kind: 'retry', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+  emitInstance(ctx, 'instance.retry.scheduled', r, a, { at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
+}
+
+function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, unhealthy: boolean): void {
+  changed.gateRun(ctx, unit.gateRun);
+  unit.gateRun.upgraded++;
+  const phase = r.phases[unit.phase]!;
+  changed.phase(ctx, phase);
+  phase.upgraded++;
+  if (unhealthy) {
+    unit.gateRun.unhealthyUpgraded++;
+    phase.unhealthy++;
+  }
+}
+
+function removeWaiter(ctx: TickContext, machineId: string, rolloutId: string): void {
+  const waiters = ctx.state.healthWaiters.get(machineId);
+  if (!waiters) return;
+  const i = waiters.findIndex((w) => w.rolloutId === rolloutId);
+  if (i >= 0) waiters.splice(i, 1);
+  if (waiters.length === 0) ctx.state.healthWaiters.delete(machineId);
+}
+
+/** A healthy verdict within the window (R21): the new version becomes last-known-good. */
+export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
+  if (a.status !== 'healthWait') return false;
+  const inst = a.inst;
+  const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
+  if (!isInstanceHealthy(signals, inst.status)) return false;
+  removeWaiter(ctx, a.machineId, r.id);
+  inst.lastKnownGoodVersion = inst.installedVersion;
+  changed.instance(ctx, inst);
+  countJudged(ctx, r, unit, false);
+  emitInstance(ctx, 'instance.upgrade.succeeded', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
+  finish(ctx, r, a, 'succeeded');
+  return true;
+}
+
+/** R22: not healthy when the window closes, so roll back to last-known-good. */
+export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
+  const inst = a.inst;
+  const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
+  const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
+  removeWaiter(ctx, a.machineId, r.id);
+  emitInstance(ctx, 'instance.health.unhealthy', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
+  countJudged(ctx, r, unit, true);
+  return startRollback(ctx, r, a, inst, reason);
+}
+
+/** A retry came due: queue it in its unit, or park it if the operator opted out meanwhile (R5, R32). */
+export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 'ready' | 'parked' | 'ignored' {
+  if (a.status !== 'retryWait' || r.status !== 'running') return 'ignored';
+  const inst = a.inst;
+  const reason = skipReason(ctx, r, inst);
+  if (reason) {
+    a.reason = reason;
+    emitInstance(ctx, 'instance.skipped', r, a, { reason: `retry not attempted: ${reason}` });
+    finish(ctx, r, a, 'parked');
+    return 'parked';
+  }
+  a.status = 'retryReady';
+  a.dueAtMs = null;
+  changed.attempt(ctx, a);
+  return 'ready';
+}

@@ -1,0 +1,103 @@
+/**
+ * Instances an attempt passes by: those that must not be attempted now (R1, R2, R5, R31) and those that
+ * went away (machine deleted, extension removed, set moved image or cancelled) before their batch came.
+ */
+import type { ExtensionInstance } from '../../model/artifact.js';
+import { majorOf } from '../../model/version.js';
+import { compareArtifactVersions } from '../../model/artifact.js';
+import { effectiveAutoUpgrade } from '../../catalog/catalog.js';
+import type { AttemptState, RolloutState, UnitState } from '../state.js';
+import { getInstance, instanceRef, isEnrolled } from '../state.js';
+import type { TickContext } from '../core/context.js';
+import { changed } from '../core/context.js';
+import { emitInstance, finish } from './record.js';
+
+/** Why an instance must not be attempted now, or null when it may be (R1, R2, R5, R31). */
+export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionInstance | undefined): string | null {
+  if (!inst) return 'the extension is no longer on the machine';
+  if (inst.blockedReason) return inst.blockedReason;
+  if (inst.installedVersion === '') return 'the extension is not installed yet';
+  const installing = ctx.state.installing;
+  if (installing.size > 0 && installing.has(instanceRef(r.artifactKey, inst.machineId))) return 'an install or update the user asked for is in progress';
+  // OS images: a set whose automatic OS upgrade is off pauses at the gate (R65), it is not skipped.
+  if (r.plan.profile.name !== 'manual' && r.artifact.kind === 'extension') {
+    if (!inst.enableAutomaticUpgrade && !effectiveAutoUpgrade(inst, isEnrolled(ctx.state, ctx.state.fleet.machines.get(inst.machineId)!))) return 'automatic upgrade was disabled for this extension (opt-out)';
+    if (ctx.state.catalog.getType(inst.publisher, inst.type)?.supportsAutomaticUpgrade !== true) return 'the extension type no longer supports automatic upgrade (R2)';
+    if (majorOf(inst.installedVersion) !== r.major) return 'automatic upgrades never cross a major version';
+  }
+  if (compareArtifactVersions(r.artifact, inst.installedVersion, r.toVersion) >= 0) return `already at ${inst.installedVersion}`;
+  return null;
+}
+
+export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, machineId: string, reason: string): void {
+  let a = r.attempts.get(machineId);
+  if (!a) {
+    const inst = getInstance(ctx.state.fleet, r.artifactKey, machineId)!;
+    a = { rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'skipped', fromVersion: '', actionKey: null, reason, dueAtMs: null };
+    r.attempts.set(machineId, a);
+  }
+  a.batchId = batchId;
+  a.reason = reason;
+  emitInstance(ctx, 'instance.skipped', r, a, { reason });
+  finish(ctx, r, a, 'skipped');
+}
+
+/** Reasons of attempts settled because their instance went away (see `skipGone`). */
+export const MACHINE_DELETED = 'machine deleted';
+export const EXTENSION_REMOVED = 'extension removed';
+export const IMAGE_CHANGED = 'the scale set moved to another image';
+export const CANCELLED_FOR_SET = 'cancelled for this scale set through rollingUpgrades/cancel';
+
+/** Reasons an instance leaves a rollout before its batch comes (its batch then passes it by). */
+export function isRemoval(reason: string | null): boolean {
+  return reason === MACHINE_DELETED || reason === EXTENSION_REMOVED || reason === IMAGE_CHANGED || reason === CANCELLED_FOR_SET;
+}
+
+/** True when the attempt was settled before its planned batch came, because its instance went away. */
+export function settledByRemoval(a: AttemptState | undefined): boolean {
+  return a !== undefined && a.attempt === 0 && a.status === 'skipped' && isRemoval(a.reason);
+}
+
+/**
+ * The instance went away (its machine was deleted or the extension removed) while no attempt of it is
+ * in flight: an attempt waiting for a retry, or a machine whose planned batch has not come yet, is
+ * skipped now so the rollout still completes. Call it while the machine still exists (events carry
+ * its placement). Returns the unit it touched, or null when the rollout had nothing open for it.
+ */
+export function skipGone(ctx: TickContext, r: RolloutState, inst: ExtensionInstance, reason: string): UnitState | null {
+  const machineId = inst.machineId;
+  let a = r.attempts.get(machineId);
+  if (a) {
+    if (a.status !== 'retryWait' && a.status !== 'retryReady') return null; // final (or in flight, refused before)
+    const unit = r.units.get(a.unitId)!;
+    if (a.status === 'retryReady') {
+      changed.unit(ctx, unit);
+      unit.retryReady = unit.retryReady.filter((id) => id !== machineId);
+    }
+    a.reason = reason;
+    a.dueAtMs = null;
+    emitInstance(ctx, 'instance.skipped', r, a, { reason });
+    finish(ctx, r, a, 'skipped');
+    return unit;
+  }
+  const planned = plannedBatch(ctx, r, machineId);
+  if (!planned) return null; // not in the rollout, or its batch ran (and it succeeded)
+  a = { rolloutId: r.id, machineId, inst, unitId: planned.unit.plan.id, batchId: planned.batchId, attempt: 0, status: 'skipped', fromVersion: inst.installedVersion, actionKey: null, reason, dueAtMs: null };
+  r.attempts.set(machineId, a);
+  emitInstance(ctx, 'instance.skipped', r, a, { reason });
+  finish(ctx, r, a, 'skipped');
+  return planned.unit;
+}
+
+/** The planned batch of a machine that has not been taken yet, looking only at units where the machine can be. */
+function plannedBatch(ctx: TickContext, r: RolloutState, machineId: string): { unit: UnitState; batchId: string } | null {
+  const p = ctx.state.fleet.machines.get(machineId)!.placement;
+  for (const u of r.units.values()) {
+    if (u.region !== p.region || u.plan.setId !== p.setId || (p.setId === null && u.plan.subscription !== p.subscription)) continue;
+    for (let i = u.next; i < u.plan.batches.length; i++) {
+      const b = u.plan.batches[i]!;
+      if (b.machineIds.includes(machineId)) return { unit: u, batchId: b.id };
+    }
+  }
+  return null;
+}

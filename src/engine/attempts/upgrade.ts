@@ -1,0 +1,104 @@
+/**
+ * The start of an attempt: the upgrade action, or for an OS image the advance notice first (R83) that
+ * ends when it runs out or the workload approves; a cancelled rollout withdraws its notices.
+ */
+import type { ExtensionInstance } from '../../model/artifact.js';
+import { REIMAGE_NOTICE_MS } from '../../planner/windows.js';
+import { isoOf } from '../clock.js';
+import type { AttemptState, RolloutState, UnitState } from '../state.js';
+import type { TickContext } from '../core/context.js';
+import { changed } from '../core/context.js';
+import { emitInstance, finish, sendAction } from './record.js';
+
+export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance): void {
+  const machineId = inst.machineId;
+  let a = r.attempts.get(machineId);
+  if (!a) {
+    a = { rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
+    r.attempts.set(machineId, a);
+  }
+  a.inst = inst; // the instance may have been removed and installed again since an earlier attempt
+  a.attempt++;
+  a.batchId = batchId;
+  a.status = 'upgrading';
+  a.fromVersion = inst.installedVersion;
+  a.reason = null;
+  inst.desiredVersion = r.toVersion;
+  inst.status = 'Transitioning';
+  changed.instance(ctx, inst);
+  if (r.artifact.kind === 'osImage') {
+    announceReimage(ctx, r, a);
+    return;
+  }
+  beginUpgrade(ctx, r, a);
+}
+
+function beginUpgrade(ctx: TickContext, r: RolloutState, a: AttemptState): void {
+  a.status = 'upgrading';
+  a.dueAtMs = null;
+  emitInstance(ctx, 'instance.upgrade.started', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
+  sendAction(ctx, r, a, 'upgrade', a.inst, a.fromVersion, r.toVersion);
+}
+
+/**
+ * R83: a re-image is impactful, so the machine is told first (a scheduled event, `Reimage`). It starts
+ * when the notice runs out or the workload approves; with `osRollingUpgradeDeferral` it waits for the
+ * approval however long that takes.
+ */
+function announceReimage(ctx: TickContext, r: RolloutState, a: AttemptState): void {
+  const setId = ctx.state.fleet.machines.get(a.machineId)!.placement.setId;
+  const deferred = (setId ? ctx.state.fleet.scaleSets.get(setId)?.upgradePolicy.automaticOSUpgradePolicy.osRollingUpgradeDeferral : false) === true;
+  a.status = 'noticed';
+  a.dueAtMs = deferred ? null : ctx.now + REIMAGE_NOTICE_MS;
+  emitInstance(ctx, 'instance.notice.scheduled', r, a, {
+    eventType: 'Reimage',
+    notBefore: a.dueAtMs === null ? null : isoOf(a.dueAtMs),
+    deferred,
+    reason: deferred
+      ? 'osRollingUpgradeDeferral: the re-image waits for the workload to approve it (R83)'
+      : `re-image in ${REIMAGE_NOTICE_MS / 60_000} minutes unless the workload approves it sooner (R83)`,
+  });
+  // One timer per batch, not per machine: the batch announces all its re-images at the same instant (startRun).
+}
+
+/**
+ * The notice ran out (timer) or the workload approved: the re-image starts. A stopped rollout still
+ * finishes what it had announced, like any attempt in flight; a cancelled one never re-images (its
+ * notices were withdrawn). False when nothing was waiting.
+ */
+export function noticeEnded(ctx: TickContext, r: RolloutState, machineId: string, approvedBy: string | null, attempt?: number): boolean {
+  const a = r.attempts.get(machineId);
+  if (!a || a.status !== 'noticed' || (attempt !== undefined && a.attempt !== attempt) || r.status === 'cancelled' || r.status === 'completed') return false;
+  if (approvedBy !== null) emitInstance(ctx, 'instance.notice.approved', r, a, { caller: approvedBy });
+  beginUpgrade(ctx, r, a);
+  return true;
+}
+
+/**
+ * A rollout was cancelled: its announced re-images will not happen. Each is skipped (the instance stays
+ * as it was) and its batch settles, so the set's lock is free for the next rollout.
+ */
+export function withdrawNotices(ctx: TickContext, r: RolloutState, reason: string): Array<{ unit: UnitState; batchId: string }> {
+  const touched: Array<{ unit: UnitState; batchId: string }> = [];
+  for (const a of [...r.attempts.values()]) {
+    const settled = withdrawNotice(ctx, r, a, reason);
+    if (settled) touched.push(settled);
+  }
+  return touched;
+}
+
+/** Withdraws one announced re-image (see `withdrawNotices`); null when the attempt was not waiting on a notice. */
+export function withdrawNotice(ctx: TickContext, r: RolloutState, a: AttemptState, reason: string): { unit: UnitState; batchId: string } | null {
+  if (a.status !== 'noticed') return null;
+  const inst = a.inst;
+  inst.status = 'Succeeded';
+  inst.desiredVersion = inst.installedVersion;
+  changed.instance(ctx, inst);
+  a.reason = reason;
+  a.dueAtMs = null;
+  emitInstance(ctx, 'instance.skipped', r, a, { reason });
+  const unit = r.units.get(a.unitId)!;
+  const batchId = a.batchId;
+  finish(ctx, r, a, 'skipped');
+  return { unit, batchId };
+}

@@ -1,0 +1,100 @@
+/**
+ * The end of a batch: when its last instance settles, the locks are freed, the gates after a batch
+ * judge it (R23, R24), the pause runs, and the units waiting for its locks look again.
+ */
+import { retryIntervalMs } from '../../planner/profile.js';
+import { batchScope } from '../../planner/types.js';
+import type { BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
+import type { TickContext } from '../core/context.js';
+import { changed, emit, schedule } from '../core/context.js';
+import { postBatchHealthGate, upgradedHealthGate } from './gates.js';
+import { hold, tryStartBatch } from './batches.js';
+import { settleForWave, zoneKey } from './waves.js';
+
+/** An instance of the unit's batch settled; when the last one does, the batch completes. */
+export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
+  changed.unit(ctx, u);
+  const run = u.inflight;
+  if (!run || run.id !== batchId) return;
+  run.unsettled--;
+  if (run.unsettled > 0) return;
+  completeBatch(ctx, r, u, run);
+}
+
+function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: BatchRun): void {
+  changed.unit(ctx, u);
+  changed.region(ctx, r.regions.get(u.region)!);
+  const rs = r.regions.get(u.region)!;
+  u.inflight = null;
+  u.status = 'ready';
+  rs.inflight--;
+  rs.inflightByZone.set(zoneKey(u), rs.inflightByZone.get(zoneKey(u))! - 1);
+  if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, ctx.state.setInflight.get(u.plan.setId)! - 1);
+  const gr = u.gateRun;
+  emit(ctx, {
+    type: 'batch.completed',
+    rolloutId: r.id,
+    batchId: run.id,
+    scope: batchScope(u.plan, u.region, run),
+    instances: run.machineIds,
+    reason: `${gr.upgraded} upgraded in this run of the ${u.plan.setId ? 'set' : 'group'}, ${gr.unhealthyUpgraded} turned unhealthy or failed`,
+  });
+  afterBatch(ctx, r, u);
+  wakeBlocked(ctx, r, rs);
+  if (rs.pair) {
+    const pair = r.regions.get(rs.pair);
+    if (pair) wakeBlocked(ctx, r, pair);
+  }
+  if (u.plan.setId) wakeSetWaiters(ctx, u.plan.setId);
+}
+
+/** The gates after a batch (R23, R24), then the pause, then the next batch. */
+function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.gateRun(ctx, u.gateRun);
+  const limits = u.plan.limits;
+  const gr = u.gateRun;
+  const upgraded = upgradedHealthGate(gr.unhealthyUpgraded, gr.upgraded, limits.maxUnhealthyUpgradedInstancePercent);
+  const setHealth = limits.maxUnhealthyInstancePercent !== null && u.plan.setId
+    ? postBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent)
+    : null;
+  // A forced manual rollout goes on through health failures; each unhealthy instance was still rolled back (R22).
+  if (!r.force && gr.upgraded > 0 && !upgraded.pass) {
+    // R23: the release hurts this set. Stop all of it; it runs again after the retry interval.
+    const wait = retryIntervalMs(r.plan.profile, u.plan.machineKind);
+    gr.stoppedUntil = ctx.now + wait;
+    hold(ctx, r, u, 'gate.breached', upgraded, 'stopped', wait);
+    settleForWave(ctx, r, u);
+  } else if (!r.force && setHealth && !setHealth.pass) {
+    hold(ctx, r, u, 'gate.breached', setHealth, 'held', r.plan.profile.gateRecheckMs);
+  } else if (limits.pauseBetweenBatchesMs > 0 && (u.next < u.plan.batches.length || u.retryReady.length > 0)) {
+    u.status = 'paused';
+    schedule(ctx, { at: ctx.now + limits.pauseBetweenBatchesMs, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
+  } else {
+    tryStartBatch(ctx, r, u);
+  }
+}
+
+function wakeBlocked(ctx: TickContext, r: RolloutState, rs: RegionState): void {
+  if (rs.blocked.size === 0) return;
+  const units = [...rs.blocked];
+  rs.blocked.clear();
+  for (const u of units) {
+    if (u.status === 'blocked') u.status = 'ready';
+    tryStartBatch(ctx, r, u);
+  }
+}
+
+/** Units of any rollout that wait for this set's lock. */
+function wakeSetWaiters(ctx: TickContext, setId: string): void {
+  const waiters = ctx.state.setWaiters.get(setId);
+  if (!waiters || waiters.size === 0) return;
+  ctx.state.setWaiters.delete(setId);
+  for (const [unitId, rolloutId] of waiters) {
+    const r = ctx.state.rollouts.get(rolloutId);
+    const u = r?.units.get(unitId);
+    if (!r || !u || u.status !== 'blocked') continue;
+    r.regions.get(u.region)!.blocked.delete(u);
+    u.status = 'ready';
+    tryStartBatch(ctx, r, u);
+  }
+}

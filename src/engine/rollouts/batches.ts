@@ -1,0 +1,171 @@
+/**
+ * The start of a unit's next batch: the R23 stop, the window (R70), the policy gate (R65), R20 and the
+ * locks (R10, R11, R13) in that order, then the planned batch or a batch of queued retries (R30).
+ */
+import type { ExtensionInstance } from '../../model/artifact.js';
+import { batchScope } from '../../planner/types.js';
+import { explainBatch } from '../../planner/units.js';
+import type { BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
+import type { TickContext } from '../core/context.js';
+import { changed, emit, schedule } from '../core/context.js';
+import { noticeEnded, startUpgrade } from '../attempts/upgrade.js';
+import { settledByRemoval, skipInstance, skipReason } from '../attempts/skip.js';
+import type { GateVerdict } from './gates.js';
+import { admissionBlocker, preBatchHealthGate } from './gates.js';
+import { recordBypass, waitForWindow, windowGate } from './windows.js';
+import { policyPaused } from './policy-gate.js';
+import { installBatchStep, markStopped, settleForWave, unitPassDone, zoneKey } from './waves.js';
+
+/** Starts the unit's next batch if its gates and locks allow; otherwise records why it waits. */
+export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  changed.unit(ctx, u);
+  if (r.status !== 'running' || u.inflight || u.status === 'waiting') return;
+  if (u.status === 'paused' || u.status === 'held' || u.status === 'stopped' || u.status === 'window' || u.status === 'disabled') return; // a timer or a change wakes these
+  const rs = r.regions.get(u.region)!;
+  const limits = u.plan.limits;
+  for (;;) {
+    const planned = u.next < u.plan.batches.length ? u.plan.batches[u.next]! : null;
+    if (!planned && u.retryReady.length === 0) {
+      u.status = 'done';
+      if (!u.passDone) unitPassDone(ctx, r, u);
+      return;
+    }
+    if (!gateRunOpen(ctx, r, u)) return;
+    const window = windowGate(ctx, r, u, planned ? planned.machineIds : u.retryReady);
+    if (!window.start) {
+      waitForWindow(ctx, r, u, window);
+      return;
+    }
+    if (policyPaused(ctx, r, u)) return;
+    if (!r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId) {
+      const verdict = preBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent);
+      if (!verdict.pass) {
+        hold(ctx, r, u, 'gate.held', verdict, 'held', r.plan.profile.gateRecheckMs);
+        return;
+      }
+    }
+    const blocker = admissionBlocker(zoneKey(u), {
+      regionInflightByZone: rs.inflightByZone,
+      pairInflight: rs.pair ? (r.regions.get(rs.pair)?.inflight ?? 0) : 0,
+      setInflight: u.plan.setId ? (ctx.state.setInflight.get(u.plan.setId) ?? 0) : 0,
+    });
+    if (blocker) {
+      block(ctx, r, u, rs);
+      return;
+    }
+    const run = planned ? takePlanned(u, planned.id, planned.updateDomain, planned.machineIds) : takeRetry(ctx, u);
+    const toStart: ExtensionInstance[] = [];
+    const instances = ctx.state.fleet.instances.get(r.artifactKey);
+    for (const id of run.machineIds) {
+      if (planned && settledByRemoval(r.attempts.get(id))) continue; // gone before its batch came, and counted then
+      const inst = instances?.get(id);
+      const reason = skipReason(ctx, r, inst);
+      if (reason) skipInstance(ctx, r, u, run.id, id, reason);
+      else toStart.push(inst!);
+    }
+    if (toStart.length === 0) continue;
+    if (window.bypassed) recordBypass(ctx, r, u, run.id, window.bypassed);
+    startRun(ctx, r, u, rs, run, toStart, planned ? explainBatch(u.plan, planned) : 'retry of instances rolled back earlier (R30)');
+    return;
+  }
+}
+
+function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState, run: BatchRun, toStart: ExtensionInstance[], reason: string): void {
+  if (toStart.length !== run.machineIds.length) run.machineIds = toStart.map((i) => i.machineId);
+  run.unsettled = toStart.length;
+  u.inflight = run;
+  u.status = 'running';
+  u.windowOpensAt = undefined;
+  rs.inflight++;
+  rs.inflightByZone.set(zoneKey(u), (rs.inflightByZone.get(zoneKey(u)) ?? 0) + 1);
+  if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, (ctx.state.setInflight.get(u.plan.setId) ?? 0) + 1);
+  emit(ctx, {
+    type: 'batch.started',
+    rolloutId: r.id,
+    batchId: run.id,
+    scope: batchScope(u.plan, u.region, run),
+    instances: run.machineIds,
+    ...(u.plan.kind === 'scaleSet' || u.plan.kind === 'availabilitySet' ? { setSize: u.plan.setSize } : {}),
+    limit: u.plan.limits.maxBatch,
+    reason,
+    ...(run.retry ? { retry: true } : {}),
+  });
+  for (const inst of toStart) startUpgrade(ctx, r, u, run.id, inst);
+  // R83: the batch's re-images were announced together; one timer ends their notice.
+  const noticed = r.artifact.kind === 'osImage' ? r.attempts.get(toStart[0]!.machineId) : undefined;
+  if (noticed?.status === 'noticed' && noticed.dueAtMs !== null) schedule(ctx, { at: noticed.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: u.plan.id, token: run.id });
+}
+
+/** The notice of a batch's re-images ran out (R83): those still waiting start now. */
+export function endBatchNotice(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
+  if (!u.inflight || u.inflight.id !== batchId) return;
+  for (const id of u.inflight.machineIds) noticeEnded(ctx, r, id, null);
+}
+
+/** Waits for a lock held elsewhere: in this region, its geo-pair, or the set (maybe by another rollout). */
+function block(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState): void {
+  u.status = 'blocked';
+  rs.blocked.add(u);
+  if (!u.plan.setId) return;
+  let waiters = ctx.state.setWaiters.get(u.plan.setId);
+  if (!waiters) ctx.state.setWaiters.set(u.plan.setId, (waiters = new Map()));
+  waiters.set(u.plan.id, r.id);
+}
+
+/**
+ * R23 stops a whole set (all its zones) until the retry interval has passed; then its counters start
+ * again. Returns false, and parks the unit, while the stop lasts.
+ */
+function gateRunOpen(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
+  changed.gateRun(ctx, u.gateRun);
+  const run = u.gateRun;
+  if (run.stoppedUntil === null) return true;
+  if (ctx.now >= run.stoppedUntil) {
+    run.stoppedUntil = null;
+    run.upgraded = 0;
+    run.unhealthyUpgraded = 0;
+    return true;
+  }
+  markStopped(ctx, r, u);
+  schedule(ctx, { at: run.stoppedUntil, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
+  settleForWave(ctx, r, u);
+  return false;
+}
+
+function takePlanned(u: UnitState, id: string, updateDomain: number | null, machineIds: string[]): BatchRun {
+  u.next++;
+  return { id, updateDomain, machineIds, unsettled: 0, retry: false };
+}
+
+/** A retry batch: queued retries of the lowest update domain, capped like any batch of the unit. */
+function takeRetry(ctx: TickContext, u: UnitState): BatchRun {
+  const machines = ctx.state.fleet.machines;
+  const udOf = (id: string) => machines.get(id)!.placement.updateDomain ?? -1;
+  let lowest = Number.POSITIVE_INFINITY;
+  for (const id of u.retryReady) lowest = Math.min(lowest, udOf(id));
+  const chosen: string[] = [];
+  const rest: string[] = [];
+  for (const id of u.retryReady) (udOf(id) === lowest && chosen.length < u.plan.limits.maxBatch ? chosen : rest).push(id);
+  u.retryReady = rest;
+  u.retryBatches++;
+  return { id: `${u.plan.id}/r${u.retryBatches}`, updateDomain: lowest >= 0 ? lowest : null, machineIds: chosen, unsettled: 0, retry: true };
+}
+
+export function hold(ctx: TickContext, r: RolloutState, u: UnitState, type: 'gate.held' | 'gate.breached', verdict: GateVerdict, status: 'held' | 'stopped', wakeAfterMs: number): void {
+  changed.unit(ctx, u);
+  if (status === 'stopped') markStopped(ctx, r, u);
+  else u.status = status;
+  emit(ctx, {
+    type,
+    rolloutId: r.id,
+    gate: verdict.gate,
+    observed: verdict.observed,
+    limit: verdict.limit,
+    scope: { region: u.region, zone: u.plan.zone, setId: u.plan.setId, subscription: u.plan.subscription },
+    reason: verdict.reason,
+    rule: verdict.rule,
+  });
+  schedule(ctx, { at: ctx.now + wakeAfterMs, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
+}
+
+installBatchStep(tryStartBatch);
