@@ -3,7 +3,7 @@
  * and the ARM-compatible API over HTTPS in front of it.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type Database from 'better-sqlite3';
@@ -27,9 +27,11 @@ import { SecretBox } from '../api/arm/secrets.js';
 import { buildArmServer } from '../api/arm/server.js';
 import type { ArmContext } from '../api/arm/context.js';
 import { reconcileMaintenance } from '../api/arm/routes/maintenance.js';
+import { ConfigError } from './config.js';
 import type { ServeConfig } from './config.js';
 import { EngineRuntime } from './runtime.js';
 import { loadOrCreateTls } from './tls.js';
+import { readOrCreate } from '../util/atomic-file.js';
 
 export interface RunningServer {
   url: string;
@@ -109,13 +111,16 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
 /** Without configured tokens: one operator token with every role, kept in DATA_DIR/token. */
 function generatedToken(dataDir: string): TokenGrant {
   const file = join(dataDir, 'token');
-  if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
-  return { token: readFileSync(file, 'utf8').trim(), name: 'operator', roles: ['reader', 'contributor', 'publisher'] };
+  // Written whole (temp, fsync, rename); an empty file left by an older version is replaced.
+  const text = readOrCreate(file, () => `${randomBytes(24).toString('base64url')}\n`, (t) => t.trim() !== '', { mode: 0o600 });
+  return { token: text.trim(), name: 'operator', roles: ['reader', 'contributor', 'publisher'] };
 }
 
 function secretKey(config: ServeConfig): Buffer {
   if (config.secretKey) return Buffer.from(config.secretKey, 'hex');
   const file = join(config.dataDir, 'secret.key');
-  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+  // Only an empty file (a crash of an older version mid-write) is replaced; another key would lose the secrets.
+  const text = readOrCreate(file, () => `${randomBytes(32).toString('hex')}\n`, (t) => t.trim() !== '', { mode: 0o600 }).trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError(`${file}: expected 64 hexadecimal characters (the key that seals protected settings)`);
+  return Buffer.from(text, 'hex');
 }

@@ -1,11 +1,14 @@
 /**
  * Opening the database file safely: one running Phasewise per file (a lock file naming the owner's
- * pid; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
+ * pid and start time; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
  * file that is corrupt, newer than this code, or missing. Never re-initialises an existing file.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { createFileExclusive, readIfExists } from '../../util/atomic-file.js';
+import { isRunning, selfIdentity } from '../../util/process-identity.js';
+import type { ProcessIdentity } from '../../util/process-identity.js';
 
 export type StoreErrorCode = 'STORE_CORRUPT' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO';
 
@@ -108,34 +111,39 @@ export function asStoreError(err: unknown, file: string): StoreError {
 }
 
 /**
- * One Phasewise per database: `FILE.lock` holds the owner's pid. A lock whose process is gone (killed,
- * crashed) is stale and taken over.
+ * One Phasewise per database: `FILE.lock` names the owner (pid and start time, written whole). A lock
+ * whose process is gone, or whose pid now belongs to another process (reused after a reboot), is stale
+ * and taken over.
  */
 function acquireLock(file: string): () => void {
   const lock = `${file}.lock`;
+  const me = selfIdentity();
   for (let tries = 0; tries < 2; tries++) {
+    let created: boolean;
     try {
-      const fd = openSync(lock, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lock, { force: true });
+      created = createFileExclusive(lock, JSON.stringify(me));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError('STORE_IO', `cannot create ${lock}: ${(err as Error).message}`, { cause: err });
-      const owner = Number(readFileSync(lock, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || alive(owner))) {
-        throw new StoreError('STORE_LOCKED', `${file} is in use by another running Phasewise (pid ${owner}); stop it first, or use a copy (phasewise db backup)`);
-      }
-      rmSync(lock, { force: true }); // stale: its owner is gone
+      throw new StoreError('STORE_IO', `cannot create ${lock}: ${(err as Error).message}`, { cause: err });
     }
+    if (created) return () => rmSync(lock, { force: true });
+    const owner = lockOwner(readIfExists(lock) ?? '');
+    if (owner && (owner.pid === process.pid || isRunning(owner))) {
+      throw new StoreError('STORE_LOCKED', `${file} is in use by another running Phasewise (pid ${owner.pid}); stop it first, or use a copy (phasewise db backup)`);
+    }
+    rmSync(lock, { force: true }); // stale: its owner is gone
   }
   throw new StoreError('STORE_LOCKED', `${file}: could not take the lock ${lock}`);
 }
 
-function alive(pid: number): boolean {
+/** The owner a lock names: JSON, or a bare pid (older versions); null when unreadable. */
+export function lockOwner(text: string): ProcessIdentity | null {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return { pid: Number(t), start: null };
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const v = JSON.parse(t) as { pid?: unknown; start?: unknown };
+    if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0) return null;
+    return { pid: v.pid as number, start: typeof v.start === 'string' ? v.start : null };
+  } catch {
+    return null;
   }
 }
