@@ -11,6 +11,7 @@ import type { ArmContext } from './context.js';
 import { apiVersionOf } from './context.js';
 import { requireRole } from './auth.js';
 import { ArmError } from './errors.js';
+import { parseLimitedJson } from './json-limits.js';
 import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
@@ -78,9 +79,9 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, parseLimitedJson(text)); // depth, size and keys checked before JSON.parse (docs/api.md#limits)
     } catch (err) {
-      done(new ArmError(400, 'InvalidRequestContent', `The request content is not valid JSON: ${(err as Error).message}`), undefined);
+      done(err as Error, undefined);
     }
   });
   // Clients that send no or another content type with an empty body (POST actions) are fine too.

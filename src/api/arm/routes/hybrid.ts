@@ -120,7 +120,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const t = target(req);
     return page(ctx, req, instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'arc', true)));
   });
-  app.delete(`${base}/:name/extensions/:ext`, async (req, reply) => deleteExtension(ctx, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/delete')));
+  app.delete(`${base}/:name/extensions/:ext`, async (req, reply) => deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/delete')));
 
   // ---- upgradeExtensions: upgrade named extensions now, within their major version ----
   app.post(`${base}/:name/upgradeExtensions`, async (req, reply) => {

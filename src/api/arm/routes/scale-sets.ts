@@ -25,7 +25,7 @@ import { parseImageReference } from '../../../catalog/image-reference.js';
 import type { ImageReferenceInput } from '../../../catalog/image-reference.js';
 import { checkAutomaticOSUpgrade, checkImageReference, sameReference } from '../scale-set-image.js';
 import type { SetImage } from '../scale-set-image.js';
-import { jsonObject, locationName, parseBody, tags, versionPrefix } from '../validation.js';
+import { jsonObject, locationName, parseBody, settingsObject, tags, versionPrefix } from '../validation.js';
 import { sealOsProfile } from '../write-only.js';
 
 const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M');
@@ -47,7 +47,7 @@ const modelExtension = z.object({
   properties: z.object({
     publisher: z.string().min(1), type: z.string().min(1), typeHandlerVersion: versionPrefix,
     autoUpgradeMinorVersion: z.boolean().optional(), enableAutomaticUpgrade: z.boolean().optional(), forceUpdateTag: z.string().optional(),
-    settings: jsonObject.optional(), protectedSettings: jsonObject.optional(), provisionAfterExtensions: z.array(z.string()).optional(), suppressFailures: z.boolean().optional(),
+    settings: settingsObject.optional(), protectedSettings: settingsObject.optional(), provisionAfterExtensions: z.array(z.string()).optional(), suppressFailures: z.boolean().optional(),
   }).passthrough(),
 }).passthrough();
 const imageReference = z.object({ publisher: z.string().optional(), offer: z.string().optional(), sku: z.string().optional(), version: z.string().optional(), id: z.string().optional(), sharedGalleryImageId: z.string().optional(), communityGalleryImageId: z.string().optional() }).passthrough();
@@ -246,7 +246,7 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     const t = target(req);
     return { value: instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'vmssVm', wantsInstanceView(req))) };
   });
-  app.delete(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => deleteExtension(ctx, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/delete')));
+  app.delete(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/delete')));
 
   // ---- rolling upgrades (R81) ----
   app.get(`${base}/:name/rollingUpgrades/latest`, async (req) => latestRollingUpgrade(ctx, setOf(req).set));
@@ -293,8 +293,12 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
   app.post(`${base}/:name/rollingUpgrades/cancel`, async (req, reply) => {
     const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action');
     const { set } = setOf(req);
-    cancelRollingUpgrade(ctx, set, caller);
-    return reply.status(200).send();
+    ctx.docs.atomically(() => {
+      cancelRollingUpgrade(ctx, set, caller);
+      // The reference's answer: 202 and the operation headers; the cancel is done when it leaves.
+      startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'done' }, true);
+    });
+    return reply.status(202).send();
   });
 }
 
