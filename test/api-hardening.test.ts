@@ -213,8 +213,8 @@ describe('the HTTP layer answers ARM errors', () => {
     await raw(rawGet(`/subscriptions/%E0%A4%A/resourceGroups/x?${AV}`, TEST_TOKEN), 400, false);
   });
 
-  test('a path segment over the limit is a 400 ARM error', async () => {
-    await raw(rawGet(`${RGP}/providers/Microsoft.Compute/virtualMachines/${'v'.repeat(2000)}?${AV}`, TEST_TOKEN), 400, false);
+  test('a path segment over the limit is a 414 ARM error naming the limit', async () => {
+    await raw(rawGet(`${RGP}/providers/Microsoft.Compute/virtualMachines/${'v'.repeat(2000)}?${AV}`, TEST_TOKEN), 414, false);
   });
 
   test('headers over 16 KB answer 431 with an ARM body and Connection: close', async () => {
