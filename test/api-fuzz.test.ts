@@ -745,10 +745,10 @@ describe('bad input gets a clear error and changes nothing', () => {
     await alive();
   });
 
-  test('bad input: upgradeExtensions to another major version is a 400 MajorVersionChangeNotAllowed and starts nothing', async () => {
+  test('bad input: upgradeExtensions to another major version, published (2.x) or not (3.x, 7.1), is a 400 MajorVersionChangeNotAllowed and starts nothing', async () => {
     const casing = fc.array(fc.boolean(), { minLength: AMA_KEY.length, maxLength: AMA_KEY.length }).map((up) => [...AMA_KEY].map((ch, i) => (up[i] ? ch.toUpperCase() : ch.toLowerCase())).join(''));
     await fc.assert(
-      fc.asyncProperty(casing, fc.constantFrom('2', '2.0', '2.0.0', '2.0.0.0'), async (key, targetVersion) => {
+      fc.asyncProperty(casing, fc.constantFrom('2', '2.0', '2.0.0', '2.0.0.0', '3', '3.0.0.0', '7.1'), async (key, targetVersion) => {
         await rejects(s, { method: 'POST', path: `${ARC}/arc1/upgradeExtensions`, query: 'api-version=2021-05-20', body: JSON.stringify({ extensionTargets: { [key]: { targetVersion } } }) }, { status: 400, code: 'MajorVersionChangeNotAllowed', mentions: /major/ });
       }),
       { seed: SEED + 12, numRuns: runs(100), includeErrorInReport: true, endOnFailure: true },
