@@ -21,7 +21,7 @@ import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, keyOf, resourceGroupId, scaleSetId, scaleSetVmId } from '../ids.js';
 import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { extensionRollingUpgrade, cancelRollingUpgrade, imageBehind, latestRollingUpgrade, osImageOf, osRollingUpgrade, osUpgradeHistory, runningImageVersion } from '../rolling-upgrades.js';
-import { parseImageReference } from '../../../catalog/image-reference.js';
+import { followsLatest, parseImageReference, referenceInputOf } from '../../../catalog/image-reference.js';
 import type { ImageReferenceInput } from '../../../catalog/image-reference.js';
 import { checkAutomaticOSUpgrade, checkImageReference, sameReference } from '../scale-set-image.js';
 import type { SetImage } from '../scale-set-image.js';
@@ -310,9 +310,13 @@ function docOf(ctx: ArmContext, set: ScaleSet): ScaleSetDoc {
   // A set of the configured fleet: its model is what its instances have.
   const first = ctx.index.members(set.id)[0];
   const extensions: ModelExtension[] = first ? instancesOf(ctx, first.id).map((i) => ({ name: i.name, properties: { publisher: i.publisher, type: i.type, typeHandlerVersion: i.typeHandlerVersion, autoUpgradeMinorVersion: i.autoUpgradeMinorVersion, enableAutomaticUpgrade: i.enableAutomaticUpgrade, settings: { ...i.settings } } })) : [];
+  // The image the engine follows reads (and survives a PATCH) as if a client had sent it.
+  const imageReference = set.image ? { ...referenceInputOf(set.image) } as Record<string, string> : undefined;
+  const osDisk = { osType: first?.os === 'windows' ? 'Windows' as const : 'Linux' as const };
   return {
     tags: {}, sku: { name: 'Standard_D2s_v5', capacity: ctx.engine.state.fleet.setSizes.get(set.id) ?? 0 },
-    properties: { upgradePolicy: set.upgradePolicy, virtualMachineProfile: { storageProfile: { osDisk: { osType: first?.os === 'windows' ? 'Windows' : 'Linux' } }, extensionProfile: { extensions } } },
+    properties: { upgradePolicy: set.upgradePolicy, virtualMachineProfile: { storageProfile: { ...(imageReference ? { imageReference } : {}), osDisk }, extensionProfile: { extensions } } },
+    ...(set.image ? { image: { exactVersion: null, managed: true, followsLatest: followsLatest(set.image) } } : {}),
     modelVersion: 0, applied: {}, sealed: {},
     // Past the largest instance id in use, whatever ids the configured fleet gave its instances.
     nextInstanceId: ctx.index.members(set.id).reduce((n, m) => Math.max(n, (Number.parseInt(ctx.index.instanceIdOf(m), 10) || 0) + 1), 0),
