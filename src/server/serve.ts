@@ -3,7 +3,7 @@
  * and the ARM-compatible API over HTTPS in front of it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type Database from 'better-sqlite3';
@@ -46,9 +46,17 @@ export interface RunningServer {
 interface ClockOrigin { simStartMs: number; realStartMs: number; factor: number }
 
 export async function startServer(config: ServeConfig, extra: { simulatedFailures?: Record<string, Partial<FailureModel>> } = {}): Promise<RunningServer> {
-  mkdirSync(config.dataDir, { recursive: true });
   const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
-  const store = SqliteStore.open(config.database ?? join(config.dataDir, 'phasewise.sqlite'), { mode: 'either' });
+  // A first start that fails (a port taken meanwhile, a bad certificate) leaves no half-made data folder.
+  const freshDir = !existsSync(config.dataDir);
+  mkdirSync(config.dataDir, { recursive: true });
+  let store: SqliteStore;
+  try {
+    store = SqliteStore.open(config.database ?? join(config.dataDir, 'phasewise.sqlite'), { mode: 'either' });
+  } catch (err) {
+    if (freshDir) rmSync(config.dataDir, { recursive: true, force: true });
+    throw err;
+  }
   try {
     const resumed = store.isInitialised();
     if (!resumed) store.importState(scenario ? scenario.state : newEngineState(emptyFleet(), new Catalog()));
@@ -104,6 +112,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     };
   } catch (err) {
     store.close();
+    if (freshDir) rmSync(config.dataDir, { recursive: true, force: true });
     throw err;
   }
 }

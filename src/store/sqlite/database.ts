@@ -3,14 +3,14 @@
  * pid and start time; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
  * file that is corrupt, newer than this code, or missing. Never re-initialises an existing file.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { createFileExclusive, readIfExists } from '../../util/atomic-file.js';
 import { isRunning, selfIdentity } from '../../util/process-identity.js';
 import type { ProcessIdentity } from '../../util/process-identity.js';
 
-export type StoreErrorCode = 'STORE_CORRUPT' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO';
+export type StoreErrorCode = 'STORE_CORRUPT' | 'STORE_NOT_DATABASE' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO';
 
 /** A store problem with a stable code; the CLI prints the message and exits with a code per kind. */
 export class StoreError extends Error {
@@ -101,6 +101,10 @@ export function asStoreError(err: unknown, file: string): StoreError {
   if (err instanceof StoreError) return err;
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message;
+  if (code === 'SQLITE_NOTADB' && !hasSqliteHeader(file)) {
+    // Not a damaged database but another kind of file: a wrong path, not something to restore.
+    return new StoreError('STORE_NOT_DATABASE', `${file} is not a database at all (it does not start with the SQLite header); check the path — the file was left untouched`, { cause: err });
+  }
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
     return new StoreError('STORE_CORRUPT', `${file} is not a readable Phasewise database (${message}); restore it from a backup (phasewise db backup) — it was left untouched`, { cause: err });
   }
@@ -145,5 +149,19 @@ export function lockOwner(text: string): ProcessIdentity | null {
     return { pid: v.pid as number, start: typeof v.start === 'string' ? v.start : null };
   } catch {
     return null;
+  }
+}
+
+/** True when the file begins as every SQLite database does ("SQLite format 3\0"). */
+function hasSqliteHeader(file: string): boolean {
+  let fd: number | null = null;
+  try {
+    fd = openSync(file, 'r');
+    const buf = Buffer.alloc(16);
+    return readSync(fd, buf, 0, 16, 0) === 16 && buf.toString('latin1') === 'SQLite format 3\0';
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
 }
