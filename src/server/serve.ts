@@ -62,7 +62,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     if (!resumed) store.importState(scenario ? scenario.state : newEngineState(emptyFleet(), new Catalog()));
     const state = store.load()!;
     const db: Database.Database = store.database;
-    const docs = new Documents(db);
+    const docs = new Documents(db, (fn) => store.transaction(fn));
 
     // Simulated time continues across restarts; a new factor takes effect from now on.
     const saved = docs.get<ClockOrigin>('/phasewise/clock')?.body;
