@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { call, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
+import { call, eventually, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
 const AV = 'api-version=2026-03-01';
@@ -47,5 +47,35 @@ describe('scale sets seeded from the demo scenario', () => {
     assert.equal(history.status, 200);
     assert.ok(history.body.value.length >= 1, JSON.stringify(history.body));
     assert.equal(history.body.value[0].properties.targetImageReference.version, '24.04.202612010');
+  });
+});
+
+describe('one OS image release reads as one rollout', () => {
+  let s: TestServer;
+  // A simulated day in about a second: the demo's image release reaches its regions one by one.
+  before(async () => { s = await startTestServer({ scenario: 'examples/demo.yaml', clockFactor: 86_400, subscriptions: [] }); });
+  after(async () => s?.stop());
+
+  test('R66: superseded rollouts say superseded (and by which), osUpgradeHistory has one entry per release, no phase shows baking without a start', async () => {
+    const image = () => [...s.runtime.engine.state.rollouts.values()].filter((r) => r.artifact.kind === 'osImage');
+    await eventually(async () => image().some((r) => r.status === 'cancelled') && image().some((r) => r.status !== 'cancelled'), 60_000, 'an image rollout to be superseded');
+    const list = (await call(s.url, 'GET', '/phasewise/rollouts')).body.value as Array<Record<string, any>>;
+    const os = list.filter((r) => r.artifact.kind === 'osImage');
+    const superseded = os.filter((r) => r.status === 'superseded');
+    assert.ok(superseded.length > 0, JSON.stringify(os.map((r) => [r.id, r.status])));
+    assert.equal(os.filter((r) => r.status === 'cancelled').length, 0, 'nobody cancelled them');
+    for (const r of superseded) assert.ok(os.some((o) => o.id === r.supersededBy), `${r.id} names its successor`);
+    for (const r of list) {
+      for (const p of r.phases) {
+        assert.notEqual(p.status, 'baking', `${r.id} phase ${p.index}`);
+        if (p.startedAt === null) assert.equal(p.status, 'pending', `${r.id} phase ${p.index} has not started`);
+      }
+    }
+    const filtered = (await call(s.url, 'GET', '/phasewise/rollouts?status=superseded')).body.value;
+    assert.equal(filtered.length, superseded.length);
+    const history = (await call(s.url, 'GET', `${VMSS}/web-eus/osUpgradeHistory?${AV}`)).body.value as Array<Record<string, any>>;
+    const versions = history.map((h) => h.properties.targetImageReference.version);
+    assert.deepEqual(versions, [...new Set(versions)], 'one entry per release');
+    assert.ok(history.every((h) => h.properties.runningStatus.code !== 'Cancelled'), JSON.stringify(history.map((h) => h.properties.runningStatus)));
   });
 });

@@ -131,7 +131,8 @@ export class SummaryCollector {
       case 'rollout.completed':
       case 'rollout.stopped':
       case 'rollout.cancelled':
-        r.status = e.type.slice('rollout.'.length);
+        // A rollout replaced by a newer plan of the release is superseded, not cancelled by anyone.
+        r.status = e.type === 'rollout.cancelled' && e.reason.startsWith('superseded') ? 'superseded' : e.type.slice('rollout.'.length);
         r.reason = e.reason;
         r.endedAt = e.time;
         return;
