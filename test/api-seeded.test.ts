@@ -5,7 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { call, eventually, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
+import { join } from 'node:path';
+import { Documents } from '../src/api/arm/documents.js';
+import type { SimDriverSnapshot } from '../src/drivers/sim/sim-driver.js';
+import { configSchema } from '../src/server/config.js';
+import { startServer } from '../src/server/serve.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { call, CERT, eventually, KEY, PUBLISHER_TOKEN, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
 const AV = 'api-version=2026-03-01';
@@ -77,5 +83,34 @@ describe('one OS image release reads as one rollout', () => {
     const versions = history.map((h) => h.properties.targetImageReference.version);
     assert.deepEqual(versions, [...new Set(versions)], 'one entry per release');
     assert.ok(history.every((h) => h.properties.runningStatus.code !== 'Cancelled'), JSON.stringify(history.map((h) => h.properties.runningStatus)));
+  });
+});
+
+describe('serve keeps the simulated fleet across a restart', () => {
+  test('the fleet\'s state is saved when serve stops and restored when it starts again', async () => {
+    const s = await startTestServer({ scenario: 'examples/demo.yaml', clockFactor: 86_400, subscriptions: [] });
+    let again: Awaited<ReturnType<typeof startServer>> | null = null;
+    try {
+      await eventually(async () => s.driver.stats.actions > 0, 30_000, 'the simulated fleet to take actions');
+      await s.close();
+      const store = SqliteStore.open(join(s.dir, 'phasewise.sqlite'), { mode: 'existing' });
+      const saved = new Documents(store.database).get<SimDriverSnapshot>('/phasewise/simulator')?.body;
+      store.close();
+      assert.ok(saved, 'saved on stop');
+      assert.ok(saved.stats.actions > 0 && saved.queue.length > 0);
+      // Started again (clock stopped, so nothing moves before we look): the fleet is the one saved, not a reseeded one.
+      again = await startServer(configSchema.parse({
+        host: '127.0.0.1', port: 0, dataDir: s.dir, logLevel: 'silent', clockFactor: 86_400, subscriptions: [], scenario: 'examples/demo.yaml',
+        tls: { cert: CERT, key: KEY }, tokens: [{ token: TEST_TOKEN, name: 'alice', roles: ['reader', 'contributor', 'publisher'] }],
+      }));
+      again.runtime.stop();
+      // Recovery resends committed but unanswered actions: duplicates to the restored fleet, not new work.
+      assert.equal(again.driver.stats.actions, saved.stats.actions);
+      assert.deepEqual(again.driver.snapshot().rng, saved.rng);
+      assert.deepEqual(again.driver.snapshot().sick, saved.sick);
+    } finally {
+      await again?.close();
+      await s.stop();
+    }
   });
 });

@@ -11,6 +11,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { DEFAULT_FAILURE_MODEL } from '../drivers/sim/failure-model.js';
 import type { FailureModel, FleetBehaviour } from '../drivers/sim/failure-model.js';
 import { SimDriver } from '../drivers/sim/sim-driver.js';
+import type { SimDriverSnapshot } from '../drivers/sim/sim-driver.js';
 import { Engine } from '../engine/engine.js';
 import { emptyFleet, newEngineState } from '../engine/state.js';
 import { AcceleratedClock } from '../sim/realtime/accelerated-clock.js';
@@ -40,10 +41,16 @@ export interface RunningServer {
   app: FastifyInstance;
   runtime: EngineRuntime;
   store: SqliteStore;
+  /** The simulated fleet (its state is saved beside the engine's and restored on the next start). */
+  driver: SimDriver;
   close(): Promise<void>;
 }
 
 interface ClockOrigin { simStartMs: number; realStartMs: number; factor: number }
+
+/** Where the simulated fleet's own state is kept (see SimDriver.snapshot), and how often it is saved. */
+const SIMULATOR_DOC = '/phasewise/simulator';
+const SAVE_FLEET_MS = 2_000;
 
 export async function startServer(config: ServeConfig, extra: { simulatedFailures?: Record<string, Partial<FailureModel>> } = {}): Promise<RunningServer> {
   const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
@@ -75,6 +82,9 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     const behaviour: FleetBehaviour = scenario?.behaviour ?? { default: { ...DEFAULT_FAILURE_MODEL }, versions: {}, slowAgents: { share: 0, factor: 1 }, background: [] };
     for (const [v, model] of Object.entries(extra.simulatedFailures ?? {})) behaviour.versions[v] = { ...(behaviour.versions[v] ?? {}), ...model };
     const driver = new SimDriver(state.fleet, behaviour, () => clock.now(), config.seed);
+    // The simulated fleet goes on where it stopped (its random stream, sick machines, deliveries in flight).
+    const fleetSaved = resumed ? docs.get<SimDriverSnapshot>(SIMULATOR_DOC)?.body : undefined;
+    if (fleetSaved && fleetSaved.seed === config.seed) driver.restore(fleetSaved);
     const engine = new Engine({ clock, driver, store, state, profiles: scenario?.profiles ?? {}, ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
     if (resumed) engine.recover(store.pendingActions());
 
@@ -93,6 +103,10 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     const app = buildArmServer(ctx, { https: { cert: tls.cert, key: tls.key }, maxBodyBytes: config.maxBodyBytes, logger });
     await app.listen({ host: config.host, port: config.port });
     runtime.start();
+    const saveFleet = () => docs.put(SIMULATOR_DOC, '/phasewise', 'setting', driver.snapshot());
+    // Between two event-loop turns every commit is done and its actions sent: the snapshot matches the store.
+    const fleetTimer = setInterval(saveFleet, SAVE_FLEET_MS);
+    fleetTimer.unref();
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -101,12 +115,14 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
       url: config.publicUrl ?? `https://${host}:${port}`,
       token: config.tokens.length > 0 ? null : tokens[0]!.token,
       certPath: tls.certPath,
-      app, runtime, store,
+      app, runtime, store, driver,
       async close() {
         if (closed) return;
         closed = true;
         runtime.stop();
+        clearInterval(fleetTimer);
         await app.close();
+        saveFleet();
         store.close();
       },
     };
