@@ -11,7 +11,7 @@ import { ROOT } from './helpers/cli.js';
 
 /** Whether Node `major` (any minor) satisfies an engines range of the forms npm packages use here. */
 export function allowsMajor(range: string, major: number): boolean {
-  return range.split('||').some((alt) => alt.trim().split(/\s+/).every((c) => {
+  return range.split('||').some((alt) => alt.replace(/([<>=^~]+)\s+/g, '$1').trim().split(/\s+/).every((c) => {
     const m = /^(>=|>|<=|<|\^|~|=)?v?(\d+)(?:\.(\d+|x|\*))?(?:\.(\d+|x|\*))?$/.exec(c);
     if (!m) return c === '*' || c === 'x';
     const n = Number(m[2]);
@@ -32,5 +32,5 @@ test('every package in package-lock.json runs on Node 20', () => {
     .filter(([, node]) => node !== undefined && !allowsMajor(node, 20));
   assert.deepEqual(wanting, []);
   assert.equal(allowsMajor('>=22', 20), false);
-  assert.ok(allowsMajor('20.x || 22.x', 20) && allowsMajor('>=18', 20) && allowsMajor('^20.17.0 || >=22.9.0', 20));
+  assert.ok(allowsMajor('20.x || 22.x', 20) && allowsMajor('>= 18', 20) && allowsMajor('^20.17.0 || >=22.9.0', 20));
 });
