@@ -103,7 +103,13 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     const app = buildArmServer(ctx, { https: { cert: tls.cert, key: tls.key }, maxBodyBytes: config.maxBodyBytes, logger });
     await app.listen({ host: config.host, port: config.port });
     runtime.start();
-    const saveFleet = () => docs.put(SIMULATOR_DOC, '/phasewise', 'setting', driver.snapshot());
+    let lastSaved = '';
+    const saveFleet = () => {
+      const snap = driver.snapshot();
+      const text = JSON.stringify(snap);
+      if (text !== lastSaved) docs.put(SIMULATOR_DOC, '/phasewise', 'setting', snap); // an idle fleet costs no write
+      lastSaved = text;
+    };
     // Between two event-loop turns every commit is done and its actions sent: the snapshot matches the store.
     const fleetTimer = setInterval(saveFleet, SAVE_FLEET_MS);
     fleetTimer.unref();

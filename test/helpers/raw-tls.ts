@@ -12,8 +12,11 @@ export interface RawResponse {
   text: string;
 }
 
-/** Sends `request` as is and reads until the server closes the connection (or `ms` passes). */
-export function rawExchange(url: string, request: string | Buffer, ms = 5_000): Promise<string> {
+/**
+ * Sends `request` as is and reads until the server closes the connection, `ms` pass, or (with `one`)
+ * a whole response with a Content-Length has arrived (a keep-alive server would hold the socket open).
+ */
+export function rawExchange(url: string, request: string | Buffer, ms = 5_000, one = false): Promise<string> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect({ host: u.hostname, port: Number(u.port), servername: u.hostname });
@@ -21,7 +24,10 @@ export function rawExchange(url: string, request: string | Buffer, ms = 5_000): 
     const done = () => { clearTimeout(timer); socket.destroy(); resolve(Buffer.concat(chunks).toString('latin1')); };
     const timer = setTimeout(done, ms);
     socket.on('secureConnect', () => socket.write(request));
-    socket.on('data', (d) => chunks.push(d));
+    socket.on('data', (d) => {
+      chunks.push(d);
+      if (one && complete(Buffer.concat(chunks).toString('latin1'))) done();
+    });
     socket.on('end', done);
     socket.on('close', done);
     socket.on('error', (err) => { clearTimeout(timer); if (chunks.length > 0) done(); else reject(err); });
@@ -59,4 +65,11 @@ function dechunk(s: string): string {
 /** A GET request line and headers, as a keep-alive client sends it. */
 export function rawGet(path: string, token: string, extra = ''): string {
   return `GET ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n${extra}\r\n`;
+}
+
+function complete(text: string): boolean {
+  const head = text.indexOf('\r\n\r\n');
+  if (head < 0) return false;
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, head));
+  return length !== null && Buffer.byteLength(text.slice(head + 4), 'latin1') >= Number(length[1]);
 }
