@@ -332,7 +332,8 @@ function fingerprint(s: TestServer): string {
     catalog: st.catalog.listTypes(),
     enrolled: [...st.enrolledSubscriptions],
     lastEvent: db.prepare('SELECT max(seq) AS seq FROM events').get(),
-    documents: db.prepare('SELECT key, kind, body FROM arm_documents ORDER BY key').all(),
+    // Not the simulated fleet's saved state: serve's own bookkeeping, written every few seconds.
+    documents: db.prepare("SELECT key, kind, body FROM arm_documents WHERE key <> '/phasewise/simulator' ORDER BY key").all(),
   });
 }
 
@@ -784,7 +785,8 @@ describe('bad input gets a clear error and changes nothing', () => {
       fc.asyncProperty(key, fc.constantFrom('1.30', '1', '2.0'), async (k, targetVersion) => {
         // Written by hand: `{ [k]: … }` in JavaScript would make '__proto__' a prototype, not a key.
         const body = `{"extensionTargets":{${JSON.stringify(k)}:{"targetVersion":${JSON.stringify(targetVersion)}}}}`;
-        await rejects(s, { method: 'POST', path: `${ARC}/arc1/upgradeExtensions`, query: 'api-version=2021-05-20', body }, { status: 400, code: 'InvalidParameter' });
+        // A '__proto__' key is refused by the body parser itself (docs/api.md#limits), the rest by the route.
+        await rejects(s, { method: 'POST', path: `${ARC}/arc1/upgradeExtensions`, query: 'api-version=2021-05-20', body }, { status: 400, code: k === '__proto__' ? 'InvalidRequestContent' : 'InvalidParameter' });
       }),
       { seed: SEED + 14, numRuns: runs(60), includeErrorInReport: true, endOnFailure: true },
     );

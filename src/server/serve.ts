@@ -111,6 +111,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
       lastSaved = text;
     };
     // Between two event-loop turns every commit is done and its actions sent: the snapshot matches the store.
+    saveFleet();
     const fleetTimer = setInterval(saveFleet, SAVE_FLEET_MS);
     fleetTimer.unref();
     const address = app.server.address();
