@@ -144,7 +144,11 @@ describe('cancelling an OS rolling upgrade', () => {
     await publish(s, '24.04.202603010');
     await eventually(async () => (await call(s.url, 'GET', `${VMSS}/platform-a/osUpgradeHistory?${AV}`)).body.value[0]?.properties.runningStatus.code === 'RollingForward', 30_000, 'the platform upgrade to start');
     const cancel = await call(s.url, 'POST', `${VMSS}/platform-a/rollingUpgrades/cancel?${AV}`);
-    assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+    // The reference's answer for a long-running POST: 202 with both operation headers and Retry-After.
+    assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
+    for (const h of ['azure-asyncoperation', 'location', 'retry-after']) assert.ok(cancel.headers.get(h), `${h} header`);
+    const op = await call(s.url, 'GET', new URL(cancel.headers.get('azure-asyncoperation')!).pathname + `?${AV}`);
+    assert.equal(op.body.status, 'Succeeded');
     const h = (await call(s.url, 'GET', `${VMSS}/platform-a/osUpgradeHistory?${AV}`)).body.value[0].properties;
     assert.equal(h.runningStatus.code, 'Cancelled');
     assert.equal(h.startedBy, 'Platform');

@@ -196,7 +196,14 @@ test('the engine killed with SIGKILL at random moments, over and over, still fin
   checker.onEvents(events);
   assert.deepEqual(checker.finish(), []);
 
-  // No attempt started twice: one upgrade and at most one rollback per (rollout, machine, attempt).
+  // No attempt started twice: one upgrade start per (machine, version, attempt), whichever rollout logged
+  // it (a second rollout must not start the same attempt again); at most one rollback per (rollout, machine, attempt).
+  const starts = new Map<string, number>();
+  for (const e of of('instance.upgrade.started')) {
+    const id = `${e.machineId} → ${e.toVersion} attempt ${e.attempt}`;
+    assert.ok(!starts.has(id), `instance.upgrade.started logged twice for ${id} (seq ${starts.get(id)} and ${e.seq})`);
+    starts.set(id, e.seq);
+  }
   for (const type of ['instance.upgrade.started', 'instance.rollback.started'] as const) {
     const seen = new Set<string>();
     for (const e of of(type)) {

@@ -63,12 +63,20 @@ describe('database faults have their own exit codes and leave files alone', () =
     assert.equal(r.status, 2);
     assert.match(r.stderr, /does not exist/);
   });
-  test('not a database: exit 3', () => {
+  test('never a database: exit 2, named as a wrong file, not as one to restore', () => {
     const f = join(dir, 'garbage.sqlite');
     writeFileSync(f, 'garbage '.repeat(1000));
     const r = run('db', 'check', '--db', f);
-    assert.equal(r.status, 3);
-    assert.match(r.stderr, /not a readable Phasewise database/);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /is not a database at all/);
+    assert.doesNotMatch(r.stderr, /restore/);
+  });
+  test('a damaged database (SQLite header, garbage after): exit 3, restore from a backup', () => {
+    const f = join(dir, 'damaged.sqlite');
+    writeFileSync(f, Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.from('garbage '.repeat(1000))]));
+    const r = run('db', 'check', '--db', f);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /not a readable Phasewise database.*restore it from a backup/);
   });
   test('newer than this Phasewise: exit 4, for the simulator too', () => {
     const f = join(dir, 'newer.sqlite');

@@ -112,7 +112,7 @@ describe('database files', () => {
     const file = newFile();
     writeFileSync(file, 'this is not sqlite, it is a text file with some bytes in it '.repeat(100));
     const before = readFileSync(file);
-    assert.throws(() => SqliteStore.open(file, { mode: 'existing' }), (e: unknown) => e instanceof StoreError && e.code === 'STORE_CORRUPT' && e.message.includes(file));
+    assert.throws(() => SqliteStore.open(file, { mode: 'existing' }), (e: unknown) => e instanceof StoreError && e.code === 'STORE_NOT_DATABASE' && e.message.includes(file));
     assert.deepEqual(readFileSync(file), before);
     assert.equal(existsSync(`${file}.lock`), false, 'no lock left behind');
   });

@@ -3,12 +3,18 @@
  * Exit codes: 0 fine, 2 bad input (missing file, existing backup target), 3 corrupt, 4 newer than
  * this Phasewise, 5 in use, 6 I/O failure.
  */
+import { existsSync } from 'node:fs';
 import { checkDatabase, backupDatabase } from '../store/sqlite/maintenance.js';
 
 export const DEFAULT_DB = 'data/phasewise.sqlite';
+/** Where `npm start` keeps the demo's database (serve --data-dir data/demo). */
+export const DEMO_DB = 'data/demo/phasewise.sqlite';
 
+/** The database named, else $PHASEWISE_DB, else serve's default, else the one `npm start` made. */
 export function dbFile(opt: string | undefined): string {
-  return opt ?? process.env.PHASEWISE_DB ?? DEFAULT_DB;
+  const named = opt ?? process.env.PHASEWISE_DB;
+  if (named) return named;
+  return !existsSync(DEFAULT_DB) && existsSync(DEMO_DB) ? DEMO_DB : DEFAULT_DB;
 }
 
 export function dbCheckCommand(opts: { db?: string; json?: boolean }): void {

@@ -3,22 +3,30 @@
  * `phasewise sim | plan`. Bad input (a scenario that does not check out, a wrong option) prints what
  * is wrong and exits 2; nothing prints a stack trace unless PHASEWISE_DEBUG is set.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ScenarioError } from '../sim/scenario.js';
 import { planCommand } from './plan-command.js';
 import { simCommand } from './sim-command.js';
 import type { SimOptions } from './sim-command.js';
-import { dbBackupCommand, dbCheckCommand, DEFAULT_DB } from './db-command.js';
+import { dbBackupCommand, dbCheckCommand, DEFAULT_DB, DEMO_DB } from './db-command.js';
 import { StoreError } from '../store/sqlite/database.js';
 
 import { UsageError } from './errors.js';
 import { serveCommand } from './serve-command.js';
 import type { ServeOptions } from './serve-command.js';
 
+/** The version in package.json (dist/src/cli/main.js → ../../../package.json). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `phasewise ${pkg.version}`;
+}
+
 const program = new Command();
 program
   .name('phasewise')
   .description('Availability-first automatic upgrades for a fleet of machines: plan, simulate, serve.')
+  .version(packageVersion(), '-V, --version', 'print the version and exit')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -56,17 +64,17 @@ program
 const db = program.command('db').description('inspect or copy a Phasewise database');
 db.command('check')
   .description('integrity check, schema version and what the database holds (safe while Phasewise runs)')
-  .option('--db <file>', `the database (default: $PHASEWISE_DB or ${DEFAULT_DB})`)
+  .option('--db <file>', `the database (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB} as npm start makes it)`)
   .option('--json', 'print the report as JSON')
   .action((opts: { db?: string; json?: boolean }) => dbCheckCommand(opts));
 db.command('backup')
   .description('a consistent online copy of the database to FILE (never overwrites)')
   .argument('<file>', 'where to write the copy')
-  .option('--db <file>', `the database (default: $PHASEWISE_DB or ${DEFAULT_DB})`)
+  .option('--db <file>', `the database (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB})`)
   .action((file: string, opts: { db?: string }) => dbBackupCommand(file, opts));
 
 /** Exit codes of store faults, so scripts can tell them apart. */
-const STORE_EXIT: Record<StoreError['code'], number> = { STORE_MISSING: 2, STORE_EXISTS: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6 };
+const STORE_EXIT: Record<StoreError['code'], number> = { STORE_MISSING: 2, STORE_EXISTS: 2, STORE_NOT_DATABASE: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6 };
 
 function fail(err: unknown): never {
   if (err instanceof StoreError) {

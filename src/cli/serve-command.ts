@@ -2,6 +2,7 @@
  * `phasewise serve`: starts the API and the engine, prints where and how to reach them, and runs until
  * SIGINT or SIGTERM.
  */
+import { createServer } from 'node:net';
 import { ConfigError, loadConfig } from '../server/config.js';
 import { startServer } from '../server/serve.js';
 import { UsageError } from './errors.js';
@@ -15,20 +16,52 @@ export interface ServeOptions {
   clockFactor?: string;
 }
 
+/** `--port`: a whole number 0–65535, checked before anything is created. */
+function portOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`phasewise serve: --port: expected a whole number from 0 to 65535 (0 picks a free port), got '${text}'`);
+  return Number(text);
+}
+
+function factorOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`phasewise serve: --clock-factor: expected a positive number such as 1 or 3600, got '${text}'`);
+  return n;
+}
+
+/** Fails with a clear message, before the data folder is made, when the address is taken. */
+async function checkPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new UsageError(`phasewise serve: port ${port} on ${host} is in use (another Phasewise?); stop it or choose another with --port`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(new UsageError(`phasewise serve: cannot listen on ${host}: no such local address (--host)`));
+      else if (err.code === 'EACCES') reject(new UsageError(`phasewise serve: port ${port} needs privileges this process lacks; choose one above 1023 with --port`));
+      else reject(err);
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
 export async function serveCommand(opts: ServeOptions): Promise<void> {
   let config;
+  const port = portOption(opts.port);
+  const clockFactor = factorOption(opts.clockFactor);
   try {
     config = loadConfig(opts.config ?? process.env.PHASEWISE_CONFIG, process.env, {
-      port: opts.port !== undefined ? Number(opts.port) : undefined,
+      port,
       host: opts.host,
       dataDir: opts.dataDir,
       scenario: opts.scenario,
-      clockFactor: opts.clockFactor !== undefined ? Number(opts.clockFactor) : undefined,
+      clockFactor,
     });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(`phasewise: ${err.message}`);
     throw err;
   }
+  await checkPortFree(config.host, config.port);
   const server = await startServer(config);
   const lines = [
     `Phasewise is serving the ARM API at ${server.url}`,

@@ -1,5 +1,5 @@
 /** `phasewise sim`: run a scenario, print the summary, write the event log and the report. */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { renderHtmlReport } from '../report/html-report.js';
 import { JsonlWriter } from '../report/jsonl-writer.js';
@@ -45,6 +45,8 @@ function removeDatabase(file: string): void {
 export function simCommand(file: string, opts: SimOptions): void {
   const seed = parseSeed(opts.seed);
   const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
+  // Output folders are made (and said so) before the run, so a path that cannot be written fails at once.
+  const created = [opts.events && outputFolder(opts.events, '--events'), opts.report && outputFolder(opts.report, '--report')].filter((x): x is string => Boolean(x));
   const store = openStore(opts.store, opts.replace === true);
   store?.importState(scenario.state);
   const summary = new SummaryCollector();
@@ -76,13 +78,28 @@ export function simCommand(file: string, opts: SimOptions): void {
   out.push(`Scenario ${scenario.name} (${file}), seed ${scenario.seed}: ${scenario.state.fleet.machines.size.toLocaleString('en')} machines in ${scenario.state.fleet.regions.size} regions`);
   out.push(`Simulated ${((result.endMs - scenario.startMs) / 86_400_000).toFixed(1)} days in ${(wallMs / 1000).toFixed(2)} s wall; ${summary.events.toLocaleString('en')} events${result.hitHorizon ? '; stopped at the horizon with work still open' : ''}`);
   out.push('');
-  out.push(rollouts.length === 0 ? 'No rollout started: no release found eligible machines.' : formatSummary(rollouts));
+  out.push(rollouts.length === 0 ? 'No rollout started: no release found eligible machines.' : formatSummary(rollouts, opts.events ?? null));
   if (writer) out.push(`Event log: ${opts.events} (${writer.written.toLocaleString('en')} events, JSON Lines)`);
   if (store) out.push(`State and event log kept in ${store.file} (phasewise db check --db ${store.file})`);
+  out.push(...created);
   if (opts.report) {
-    mkdirSync(dirname(opts.report), { recursive: true });
     writeFileSync(opts.report, renderHtmlReport({ scenario: { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size }, rollouts }));
     out.push(`Report: ${opts.report}`);
   }
   process.stdout.write(out.join('\n') + '\n');
+}
+
+/** Makes the folder an output file goes into; returns a line saying so when it was created. */
+function outputFolder(file: string, option: string): string | null {
+  const dir = dirname(file);
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new UsageError(`${option}: ${dir} is not a folder`);
+    return null;
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new UsageError(`${option}: cannot create the folder ${dir}: ${(err as Error).message}`);
+  }
+  return `(created the folder ${dir} for ${option})`;
 }

@@ -353,8 +353,13 @@ export class Engine {
       this.halted = `store commit failed: ${(err as Error).message}`;
       throw err;
     }
-    for (const a of ctx.actions) this.driver.send(a);
-    if (ctx.events.length > 0) for (const l of this.listeners) l(ctx.events);
+    // Inside a caller's transaction the commit is a savepoint: nothing leaves before the outer COMMIT.
+    const deliver = () => {
+      for (const a of ctx.actions) this.driver.send(a);
+      if (ctx.events.length > 0) for (const l of this.listeners) l(ctx.events);
+    };
+    if (this.store.afterCommit) this.store.afterCommit(deliver);
+    else deliver();
     return result;
   }
 

@@ -70,3 +70,17 @@ export function followsLatest(ref: ImageRef): boolean {
 export function galleryIdOf(subscription: string, resourceGroup: string, gallery: string): string {
   return `/subscriptions/${subscription}/resourceGroups/${resourceGroup}/providers/Microsoft.Compute/galleries/${gallery}`;
 }
+
+/** The wire shape of a parsed reference: `parseImageReference(referenceInputOf(r))` gives `r` back. */
+export function referenceInputOf(ref: ImageRef): ImageReferenceInput {
+  switch (ref.kind) {
+    case 'platform': return { publisher: ref.publisher, offer: ref.offer, sku: ref.sku, version: ref.version };
+    case 'gallery': {
+      const base = `${galleryIdOf(ref.subscription, ref.resourceGroup, ref.gallery)}/images/${ref.image}`;
+      return { id: isLatest(ref.version) ? base : `${base}/versions/${ref.version}` };
+    }
+    case 'managedImage': return { id: ref.id };
+    case 'sharedGallery': return { sharedGalleryImageId: ref.id };
+    case 'communityGallery': return { communityGalleryImageId: ref.id };
+  }
+}

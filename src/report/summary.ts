@@ -57,7 +57,10 @@ export interface RolloutSummary {
   skipped: number;
   batches: number;
   phases: PhaseSummary[];
+  /** Gate events (held and breached) per rule. */
   gatesByRule: Record<string, number>;
+  /** Of those, the breaches (gate.breached) per rule. */
+  breachesByRule: Record<string, number>;
   gates: GateRecord[];
   series: SeriesPoint[];
 }
@@ -86,7 +89,7 @@ export class SummaryCollector {
         id: e.rolloutId, artifact: describeArtifact(e.artifact as Artifact), toVersion: e.toVersion, profile: e.profile, status: 'running', reason: e.reason,
         createdAt: e.time, endedAt: null, eligible: e.eligible, upgraded: 0, upgradeFailures: 0, unhealthy: 0, rolledBack: 0, failed: 0, retried: 0, skipped: 0, batches: 0,
         phases: e.phases.map((regions, index) => ({ index, regions, startedAt: null, endedAt: null, status: 'pending', upgraded: 0, unhealthy: 0 })),
-        gatesByRule: {}, gates: [], series: [],
+        gatesByRule: {}, breachesByRule: {}, gates: [], series: [],
       });
       this.buckets.set(e.rolloutId, new Map());
       return;
@@ -117,6 +120,7 @@ export class SummaryCollector {
       case 'gate.held':
       case 'gate.breached': {
         r.gatesByRule[e.rule] = (r.gatesByRule[e.rule] ?? 0) + 1;
+        if (e.type === 'gate.breached') r.breachesByRule[e.rule] = (r.breachesByRule[e.rule] ?? 0) + 1;
         if (r.gates.length < MAX_GATE_RECORDS) {
           const s = e.scope;
           const where = [s.region, s.zone ? `zone ${s.zone}` : null, s.setId ?? null].filter(Boolean).join(' / ');
@@ -127,7 +131,8 @@ export class SummaryCollector {
       case 'rollout.completed':
       case 'rollout.stopped':
       case 'rollout.cancelled':
-        r.status = e.type.slice('rollout.'.length);
+        // A rollout replaced by a newer plan of the release is superseded, not cancelled by anyone.
+        r.status = e.type === 'rollout.cancelled' && e.reason.startsWith('superseded') ? 'superseded' : e.type.slice('rollout.'.length);
         r.reason = e.reason;
         r.endedAt = e.time;
         return;
@@ -161,8 +166,8 @@ export function formatDuration(ms: number): string {
   return d > 0 ? `${d}d ${h}h ${m}m` : h > 0 ? `${h}h ${m}m` : `${m}m`;
 }
 
-/** The text summary `phasewise sim` prints. */
-export function formatSummary(rollouts: readonly RolloutSummary[]): string {
+/** The text summary `phasewise sim` prints; `eventLog` is the file the full log went to, if any. */
+export function formatSummary(rollouts: readonly RolloutSummary[], eventLog: string | null = null): string {
   const lines: string[] = [];
   for (const r of rollouts) {
     const took = r.endedAt ? formatDuration(Date.parse(r.endedAt) - Date.parse(r.createdAt)) : 'not finished';
@@ -174,11 +179,24 @@ export function formatSummary(rollouts: readonly RolloutSummary[]): string {
       const dur = p.startedAt && p.endedAt ? formatDuration(Date.parse(p.endedAt) - Date.parse(p.startedAt)) : '';
       lines.push(`  ${String(p.index).padEnd(5)}  ${(p.startedAt ?? '—').padEnd(24)}  ${(p.endedAt ?? (p.startedAt ? 'running' : '—')).padEnd(24)}  ${dur.padEnd(10)}  ${p.regions.join(', ')}${p.status === 'failed' ? '  FAILED' : ''}`);
     }
-    const rules = Object.entries(r.gatesByRule);
-    lines.push(rules.length === 0 ? '  gates: none held' : `  gates that held: ${rules.map(([rule, n]) => `${rule} ×${n}`).join(', ')}`);
-    for (const g of r.gates.slice(0, 8)) lines.push(`    ${g.time} ${g.type} ${g.gate} (${g.rule}) ${g.where}: ${g.reason}`);
-    if (r.gates.length > 8) lines.push(`    … ${Object.values(r.gatesByRule).reduce((a, b) => a + b, 0) - 8} more in the event log`);
+    lines.push(...gateLines(r, eventLog));
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** Held and breached gates apart: a breach is not a gate that held. */
+function gateLines(r: RolloutSummary, eventLog: string | null): string[] {
+  const count = (m: Record<string, number>) => Object.entries(m).filter(([, n]) => n > 0).map(([rule, n]) => `${rule} ×${n}`).join(', ');
+  const held = Object.fromEntries(Object.entries(r.gatesByRule).map(([rule, n]) => [rule, n - (r.breachesByRule[rule] ?? 0)]));
+  const lines: string[] = [];
+  const heldText = count(held);
+  const breachedText = count(r.breachesByRule);
+  if (!heldText && !breachedText) lines.push('  gates: none held, none breached');
+  if (heldText) lines.push(`  gates that held: ${heldText}`);
+  if (breachedText) lines.push(`  gates breached: ${breachedText}`);
+  for (const g of r.gates.slice(0, 8)) lines.push(`    ${g.time} ${g.type} ${g.gate} (${g.rule}) ${g.where}: ${g.reason}`);
+  const more = Object.values(r.gatesByRule).reduce((a, b) => a + b, 0) - 8;
+  if (more > 0) lines.push(`    … ${more} more ${eventLog ? `in the event log ${eventLog}` : '(write the event log with --events FILE to see them)'}`);
+  return lines;
 }

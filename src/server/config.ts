@@ -83,7 +83,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, ove
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const where = file ? `${file} (or the environment)` : 'the environment';
+    const where = file ? `${file}, the environment or the command line` : 'the environment or the command line';
     throw new ConfigError(`invalid configuration in ${where}:\n${result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
   }
   const c = result.data;

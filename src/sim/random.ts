@@ -16,6 +16,15 @@ export class Random {
     for (let i = 0; i < 15; i++) this.next();
   }
 
+  /** The generator's position, to continue the same stream after a restart. */
+  get state(): [number, number, number, number] {
+    return [this.a, this.b, this.c, this.d];
+  }
+
+  set state(s: readonly number[]) {
+    [this.a, this.b, this.c, this.d] = s.map((x) => x | 0) as [number, number, number, number];
+  }
+
   /** A float in [0, 1). */
   next(): number {
     const t = (((this.a + this.b) | 0) + this.d) | 0;

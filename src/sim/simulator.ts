@@ -6,6 +6,7 @@ import { ManualClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import type { EventListener } from '../engine/engine.js';
 import { SimDriver } from '../drivers/sim/sim-driver.js';
+import type { SimDriverSnapshot } from '../drivers/sim/sim-driver.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import type { DriverAction } from '../engine/driver.js';
@@ -43,7 +44,7 @@ export function runSimulation(scenario: Scenario, opts: SimOptions = {}): SimRes
  */
 export class Simulation {
   readonly clock: ManualClock;
-  readonly driver: SimDriver;
+  driver: SimDriver;
   engine: Engine;
   private store: Store;
   private readonly horizon: number;
@@ -111,11 +112,18 @@ export class Simulation {
     return this.result();
   }
 
-  /** Replaces the engine with one rebuilt from `store` (after a crash), and lets it recover. */
-  restart(store: Store & { pendingActions?(): DriverAction[] }): void {
+  /**
+   * Replaces the engine with one rebuilt from `store` (after a crash), and lets it recover. With
+   * `fleet`, the simulated fleet is rebuilt too, from its seed and that snapshot (a restart of `serve`).
+   */
+  restart(store: Store & { pendingActions?(): DriverAction[] }, fleet?: SimDriverSnapshot): void {
     const state = store.load();
     if (!state) throw new Error('the store holds no state to restart from');
     this.store = store;
+    if (fleet) {
+      this.driver = new SimDriver(state.fleet, this.scenario.behaviour, () => this.clock.now(), this.scenario.seed);
+      this.driver.restore(fleet);
+    }
     this.driver.useFleet(state.fleet); // machines added or removed from now on are the rebuilt state's
     this.engine = this.newEngine(state);
     this.engine.recover(store.pendingActions?.() ?? []);

@@ -26,5 +26,11 @@ export interface Store {
   load(): EngineState | null;
   /** Persists one tick's changes atomically; throws if it cannot, and then nothing of the tick counts. */
   commit(commit: Commit): void;
+  /**
+   * Runs `deliver` (the commit's sends and event publication) once the outermost transaction holding
+   * the last commit is durable: at once outside a transaction; at the outer COMMIT when the commit was a
+   * savepoint of a caller's transaction; never when that transaction rolls back. Absent: at once.
+   */
+  afterCommit?(deliver: () => void): void;
   close(): void;
 }

@@ -64,6 +64,13 @@ export class TimeHeap<T extends Timed> {
     return top;
   }
 
+  /** Everything still queued in the order it would pop (pushing it again in this order keeps that order). */
+  ordered(): T[] {
+    const idx = this.items.map((_, i) => i);
+    idx.sort((x, y) => this.items[x]!.at - this.items[y]!.at || this.seqs[x]! - this.seqs[y]!);
+    return idx.map((i) => this.items[i]!);
+  }
+
   /** Everything still queued, in no particular order (for persistence). */
   toArray(): T[] {
     return [...this.items];

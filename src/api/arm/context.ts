@@ -39,10 +39,22 @@ declare module 'fastify' {
   }
 }
 
-/** The api-version a request carries; ARM requires one, and any value is accepted and echoed. */
+/** Longest api-version accepted; it is echoed into operation URLs, so it is bounded (docs/api.md#limits). */
+export const MAX_API_VERSION_LENGTH = 64;
+const API_VERSION = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The api-version a request carries; ARM requires one. Any date-like value is accepted and echoed; one
+ * longer than MAX_API_VERSION_LENGTH or with other characters is refused (it would be copied into headers).
+ */
 export function apiVersionOf(req: FastifyRequest): string {
-  const v = (req.query as Record<string, unknown>)['api-version'];
+  const raw = (req.query as Record<string, unknown>)['api-version'];
+  const v = Array.isArray(raw) ? raw[0] : raw;
   if (typeof v !== 'string' || v === '') throw badRequest('MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
+  if (v.length > MAX_API_VERSION_LENGTH || !API_VERSION.test(v)) {
+    const shown = JSON.stringify(v.slice(0, MAX_API_VERSION_LENGTH)) + (v.length > MAX_API_VERSION_LENGTH ? '…' : '');
+    throw badRequest('InvalidApiVersionParameter', `The api-version ${shown} is invalid: expected at most ${MAX_API_VERSION_LENGTH} letters, digits, dots and dashes, such as 2024-07-01 (limit maxApiVersionLength).`, 'api-version');
+  }
   return v;
 }
 
@@ -82,7 +94,8 @@ export function startOperation(ctx: ArmContext, req: FastifyRequest, reply: Fast
 
 /** Query parameters as strings (fastify leaves repeated ones as arrays). */
 export function queryOf(req: FastifyRequest): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a parameter named `constructor` or `__proto__` is only ever a parameter.
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) out[k.toLowerCase()] = Array.isArray(v) ? String(v[0]) : String(v);
   return out;
 }

@@ -25,7 +25,11 @@ export class Documents {
   private readonly childrenStmt: Database.Statement;
   private readonly kindStmt: Database.Statement;
 
-  constructor(private readonly db: Database.Database) {
+  /**
+   * `runInTransaction` is the store's transaction when there is one (SqliteStore.transaction), so the
+   * engine's actions inside `atomically` leave after the outer COMMIT, not at their savepoint.
+   */
+  constructor(db: Database.Database, private readonly runInTransaction: <T>(fn: () => T) => T = (fn) => db.transaction(fn)()) {
     // The API's own table, created beside the engine's schema; it has no migrations of its own yet.
     db.exec(`CREATE TABLE IF NOT EXISTS arm_documents (
       key TEXT PRIMARY KEY, parent TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL
@@ -62,6 +66,6 @@ export class Documents {
 
   /** Runs `fn` in one transaction (nested engine commits become savepoints of it). */
   atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.runInTransaction(fn);
   }
 }

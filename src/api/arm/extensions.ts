@@ -14,7 +14,7 @@ import type { ArmContext } from './context.js';
 import { nowIso, startOperation } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { keyOf } from './ids.js';
-import { jsonObject, locationName, parseBody, tags, versionPrefix } from './validation.js';
+import { locationName, parseBody, settingsObject, tags, versionPrefix } from './validation.js';
 
 export type Flavor = 'vm' | 'vmssVm' | 'arc';
 
@@ -47,8 +47,8 @@ const writable = {
   autoUpgradeMinorVersion: z.boolean(),
   enableAutomaticUpgrade: z.boolean(),
   forceUpdateTag: z.string().max(256),
-  settings: jsonObject,
-  protectedSettings: jsonObject,
+  settings: settingsObject,
+  protectedSettings: settingsObject,
   protectedSettingsFromKeyVault: keyVaultRef,
   provisionAfterExtensions: z.array(z.string().max(256)).max(50),
   suppressFailures: z.boolean(),
@@ -217,16 +217,21 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
   return extensionView(ctx, t.machineArmId, t.machine, inst, t.flavor, true);
 }
 
-export function deleteExtension(ctx: ArmContext, reply: FastifyReply, t: ExtensionTarget, name: string, caller: string): FastifyReply {
+/**
+ * DELETE of an extension: 202 with the operation headers (the reference's answer for a long-running
+ * delete); the removal is done when the answer leaves, so the operation reads Succeeded at once.
+ */
+export function deleteExtension(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, t: ExtensionTarget, name: string, caller: string): FastifyReply {
   const inst = findByName(ctx, t.machine.id, name);
   // Deleting what is not there succeeds with 204, so deletes are idempotent.
   if (!inst) return reply.status(204).send();
   ctx.docs.atomically(() => {
     ctx.docs.delete(`${t.machineArmId}/extensions/${name}`);
     ctx.engine.removeExtension(t.machine.id, inst.artifactKey, caller);
+    startOperation(ctx, req, reply, t.sub, t.provider, t.machine.placement.region, { kind: 'done' }, true);
   });
   ctx.runtime.kick();
-  return reply.status(200).send();
+  return reply.status(202).send();
 }
 
 export function extensionNotFound(machineArmId: string, name: string) {

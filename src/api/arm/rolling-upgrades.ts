@@ -5,6 +5,7 @@
  */
 import { compareVersions, majorOf } from '../../model/version.js';
 import type { ScaleSet } from '../../model/fleet.js';
+import { successorOf } from './superseded.js';
 import { isoOf } from '../../engine/clock.js';
 import { rolloutsTouchingSet, setProgress } from '../../engine/rollouts/set-progress.js';
 import type { RolloutState } from '../../engine/state.js';
@@ -187,8 +188,20 @@ export function osImageOf(ctx: ArmContext, set: ScaleSet, m: { id: string }): { 
 export function osUpgradeHistory(ctx: ArmContext, set: ScaleSet): Array<Record<string, unknown>> {
   const state = ctx.engine.state;
   const now = ctx.runtime.clock.now();
-  return rolloutsTouchingSet(state, set.id).filter((r) => r.artifact.kind === 'osImage').map((r) => {
+  // One release is one entry: a rollout superseded by one of the same version folds into its successor.
+  const os = rolloutsTouchingSet(state, set.id).filter((r) => r.artifact.kind === 'osImage');
+  const folded = new Map<RolloutState, RolloutState[]>();
+  for (const r of os) {
+    let head = r;
+    for (let next = successorOf(state, head); next && next.toVersion === r.toVersion && os.includes(next); next = successorOf(state, head)) head = next;
+    if (!folded.has(head)) folded.set(head, []);
+    if (head !== r) folded.get(head)!.push(r);
+  }
+  return os.filter((r) => folded.has(r)).map((r) => {
+    const before = folded.get(r)!;
     const p = setProgress(state, r, set.id, now);
+    for (const b of before) p.successful += setProgress(state, b, set.id, now).successful;
+    const startMs = Math.min(r.createdAtMs, ...before.map((b) => b.createdAtMs));
     const a = r.artifact as Extract<RolloutState['artifact'], { kind: 'osImage' }>;
     const code: RunningCode | 'RollingBack' = r.status === 'cancelled' || p.cancelled ? 'Cancelled' : r.status === 'stopped' || p.stopped ? 'Faulted' : r.status === 'completed' || (p.pending === 0 && p.inProgress === 0) ? 'Completed' : 'RollingForward';
     const target = set.image?.kind === 'gallery'
@@ -198,14 +211,15 @@ export function osUpgradeHistory(ctx: ArmContext, set: ScaleSet): Array<Record<s
       type: 'Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades',
       location: set.region,
       properties: {
-        runningStatus: { code, startTime: isoOf(r.createdAtMs), ...(r.endedAtMs !== null ? { endTime: isoOf(r.endedAtMs) } : {}) },
+        runningStatus: { code, startTime: isoOf(startMs), ...(r.endedAtMs !== null ? { endTime: isoOf(r.endedAtMs) } : {}) },
         progress: { successfulInstanceCount: p.successful, failedInstanceCount: p.failed, inProgressInstanceCount: p.inProgress, pendingInstanceCount: p.pending },
         ...(code === 'Faulted' ? { error: { code: 'RollingUpgradeFaulted', message: p.stopped?.reason ?? r.reason ?? 'the upgrade stopped' } } : {}),
         startedBy: r.caller === 'platform' ? 'Platform' : 'User',
         targetImageReference: target,
         rollbackInfo: { successfullyRolledbackInstanceCount: p.rolledBackOk, failedRolledbackInstanceCount: p.rolledBackFailed },
-        // Phasewise addition: the rollout behind it.
+        // Phasewise addition: the rollout behind it, and those it superseded for the same release.
         rolloutId: r.id,
+        ...(before.length > 0 ? { supersededRollouts: before.map((b) => b.id) } : {}),
       },
     };
   });

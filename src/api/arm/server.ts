@@ -11,6 +11,8 @@ import type { ArmContext } from './context.js';
 import { apiVersionOf } from './context.js';
 import { requireRole } from './auth.js';
 import { ArmError } from './errors.js';
+import { clientError, frameworkError, MAX_HEADER_BYTES, MAX_PATH_SEGMENT } from './http-errors.js';
+import { parseLimitedJson } from './json-limits.js';
 import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
@@ -64,10 +66,13 @@ export function toArmError(err: unknown): ArmError | null {
 
 export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): FastifyInstance {
   const app = Fastify({
-    ...(opts.https ? { https: opts.https } : {}),
+    // Node's own default is 16 KiB too; set here so the documented limit cannot drift.
+    ...(opts.https ? { https: { ...opts.https, maxHeaderSize: MAX_HEADER_BYTES } } : {}),
     logger: opts.logger,
     bodyLimit: opts.maxBodyBytes,
-    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1000 },
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PATH_SEGMENT },
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
   });
@@ -78,9 +83,9 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, parseLimitedJson(text)); // depth, size and keys checked before JSON.parse (docs/api.md#limits)
     } catch (err) {
-      done(new ArmError(400, 'InvalidRequestContent', `The request content is not valid JSON: ${(err as Error).message}`), undefined);
+      done(err as Error, undefined);
     }
   });
   // Clients that send no or another content type with an empty body (POST actions) are fine too.

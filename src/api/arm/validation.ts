@@ -31,3 +31,10 @@ export const tags = z.record(z.string(), z.string().max(256)).refine((t) => Obje
 export const jsonObject = z.record(z.string(), z.unknown());
 /** Location names: ARM's are lower-case letters and digits (`westus2`); any casing is accepted. */
 export const locationName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$/, 'expected a location name such as westus');
+/** Serialized size of an extension's settings or protected settings (docs/api.md#limits). */
+export const MAX_SETTINGS_BYTES = 64 * 1024;
+/** Extension settings: a JSON object of at most MAX_SETTINGS_BYTES once serialized. */
+export const settingsObject = jsonObject.refine(
+  (v) => Buffer.byteLength(JSON.stringify(v)) <= MAX_SETTINGS_BYTES,
+  `larger than ${MAX_SETTINGS_BYTES} bytes as JSON (limit maxSettingsBytes)`,
+);

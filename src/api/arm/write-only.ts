@@ -12,7 +12,7 @@ export function sealOsProfile(secrets: SecretBox, props: Record<string, unknown>
   if (!os || typeof os !== 'object' || Array.isArray(os)) return { props, sealed: null };
   const kept: Record<string, unknown> = { ...(os as Record<string, unknown>) };
   const secret: Record<string, unknown> = {};
-  for (const k of WRITE_ONLY) if (k in kept) { secret[k] = kept[k]; delete kept[k]; }
+  for (const k of WRITE_ONLY) if (Object.hasOwn(kept, k)) { secret[k] = kept[k]; delete kept[k]; }
   if (Object.keys(secret).length === 0) return { props, sealed: null };
   return { props: { ...props, osProfile: kept }, sealed: secrets.seal(secret) };
 }

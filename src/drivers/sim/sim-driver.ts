@@ -16,10 +16,31 @@ interface Delivery {
   obs?: Observation;
   /** A health report of this machine, taken when delivered. */
   probe?: string;
-  /** Background unhealthiness starts or ends. */
-  episode?: { readonly machines: string[]; sick: boolean };
+  /** Background unhealthiness starts or ends; `index` is its place in the behaviour's background list. */
+  episode?: { readonly machines: string[]; sick: boolean; index: number };
   /** Chooses the episode's machines when it starts. */
   resolve?: () => void;
+}
+
+interface SnapshotDelivery {
+  at: number;
+  obs?: Observation;
+  probe?: string;
+  episode?: { index: number; sick: boolean; machines?: string[] };
+}
+
+/** The simulated fleet's own state, as JSON (see SimDriver.snapshot). */
+export interface SimDriverSnapshot {
+  version: 1;
+  seed: number;
+  rng: number[];
+  queue: SnapshotDelivery[];
+  inflight: string[];
+  recent: Array<[string, Observation]>;
+  recentNext: number;
+  broken: Array<[string, string[]]>;
+  sick: string[];
+  stats: SimDriverStats;
 }
 
 export interface SimDriverStats {
@@ -32,7 +53,7 @@ export interface SimDriverStats {
 }
 
 export class SimDriver implements Driver {
-  private readonly queue = new TimeHeap<Delivery>();
+  private queue = new TimeHeap<Delivery>();
   private readonly rng: Random;
   /** Keys in flight, and the answers of the most recent ones: a resend of either is not done again. */
   private readonly inflight = new Set<string>();
@@ -52,7 +73,7 @@ export class SimDriver implements Driver {
     private readonly seed: number,
   ) {
     this.rng = new Random(seed);
-    for (const e of behaviour.background) this.scheduleEpisode(e);
+    behaviour.background.forEach((e, i) => this.scheduleEpisode(e, i));
   }
 
   /** Earliest pending delivery, or null. */
@@ -210,16 +231,76 @@ export class SimDriver implements Driver {
    * are in it too; the machines known at construction come first, in their order, so a run without
    * fleet changes is the same whichever copy of the fleet the driver holds.
    */
-  private scheduleEpisode(e: FleetBehaviour['background'][number]): void {
+  private scheduleEpisode(e: FleetBehaviour['background'][number], index: number): void {
+    const [start, end] = this.episodePair(e, index);
+    this.queue.push(start);
+    this.queue.push(end);
+  }
+
+  /** An episode's start (which picks its machines) and end (which heals the same ones). */
+  private episodePair(e: FleetBehaviour['background'][number], index: number): [Delivery, Delivery] {
     const known = this.episodeMachines(e);
-    const episode = { machines: known, sick: true };
+    const episode = { machines: known, sick: true, index };
     const resolve = () => {
       const seen = new Set(known);
       const now = this.episodeMachines(e);
       episode.machines = [...known.filter((id) => this.fleet.machines.has(id)), ...now.filter((id) => !seen.has(id))];
     };
-    this.queue.push({ at: e.atMs, episode, resolve });
-    this.queue.push({ at: e.atMs + e.durationMs, episode: { get machines() { return episode.machines; }, sick: false } });
+    return [{ at: e.atMs, episode, resolve }, { at: e.atMs + e.durationMs, episode: { get machines() { return episode.machines; }, sick: false, index } }];
+  }
+
+  // ---- surviving a restart of serve --------------------------------------------------------------
+
+  /**
+   * Everything the simulated fleet holds that its seed alone cannot give back: the random stream's
+   * position, deliveries in flight, keys in flight and answered, machines broken or sick. Saved beside
+   * the engine's state, it lets a restarted `serve` go on as if it had never stopped.
+   */
+  snapshot(): SimDriverSnapshot {
+    const queue = this.queue.ordered().map((d): SnapshotDelivery => ({
+      at: d.at,
+      ...(d.obs ? { obs: d.obs } : {}),
+      ...(d.probe ? { probe: d.probe } : {}),
+      // An episode not started yet is rebuilt from the behaviour; one under way keeps its machines.
+      ...(d.episode ? { episode: { index: d.episode.index, sick: d.episode.sick, ...(d.resolve ? {} : { machines: [...d.episode.machines] }) } } : {}),
+    }));
+    return {
+      version: 1, seed: this.seed, rng: this.rng.state, queue, inflight: [...this.inflight],
+      recent: this.recentOrder.map((k) => [k, this.recent.get(k)!] as [string, Observation]), recentNext: this.recentNext,
+      broken: [...this.broken].map(([id, keys]) => [id, [...keys]] as [string, string[]]), sick: [...this.sick], stats: { ...this.stats },
+    };
+  }
+
+  /** Continues from a snapshot of a driver of the same scenario and seed (see `snapshot`). */
+  restore(snap: SimDriverSnapshot): void {
+    if (snap.version !== 1 || snap.seed !== this.seed) throw new Error(`simulator state of seed ${snap.seed} (version ${snap.version}) does not fit this fleet (seed ${this.seed})`);
+    this.rng.state = snap.rng;
+    this.queue = new TimeHeap<Delivery>();
+    const pending = new Map<number, Delivery>();
+    for (const d of snap.queue) {
+      const ep = d.episode;
+      if (!ep) this.queue.push({ at: d.at, ...(d.obs ? { obs: d.obs } : {}), ...(d.probe ? { probe: d.probe } : {}) });
+      else if (ep.sick && !ep.machines) {
+        const [start, end] = this.episodePair(this.behaviour.background[ep.index]!, ep.index);
+        pending.set(ep.index, end);
+        this.queue.push(start);
+      } else if (!ep.sick && pending.has(ep.index)) this.queue.push(pending.get(ep.index)!);
+      else this.queue.push({ at: d.at, episode: { machines: ep.machines ?? [], sick: ep.sick, index: ep.index } });
+    }
+    this.inflight.clear();
+    for (const k of snap.inflight) this.inflight.add(k);
+    this.recent.clear();
+    this.recentOrder.length = 0;
+    for (const [k, obs] of snap.recent) {
+      this.recentOrder.push(k);
+      this.recent.set(k, obs);
+    }
+    this.recentNext = snap.recentNext;
+    this.broken.clear();
+    for (const [id, keys] of snap.broken) this.broken.set(id, new Set(keys));
+    this.sick.clear();
+    for (const id of snap.sick) this.sick.add(id);
+    Object.assign(this.stats, snap.stats);
   }
 
   private episodeMachines(e: FleetBehaviour['background'][number]): string[] {

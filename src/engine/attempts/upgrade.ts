@@ -14,7 +14,8 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   const machineId = inst.machineId;
   let a = r.attempts.get(machineId);
   if (!a) {
-    a = { rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
+    const earlier = earlierAttempts(ctx, r, machineId);
+    a = { rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: earlier, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
     r.attempts.set(machineId, a);
   }
   a.inst = inst; // the instance may have been removed and installed again since an earlier attempt
@@ -31,6 +32,21 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
     return;
   }
   beginUpgrade(ctx, r, a);
+}
+
+/**
+ * Attempts at this machine and version made by other rollouts (one this rollout superseded, or an
+ * earlier one a catch-up follows): numbering goes on from them, so a (machine, version, attempt) is
+ * started once in the whole log, whichever rollout starts it.
+ */
+function earlierAttempts(ctx: TickContext, r: RolloutState, machineId: string): number {
+  let n = 0;
+  for (const o of ctx.state.rollouts.values()) {
+    if (o === r || o.artifactKey !== r.artifactKey || o.toVersion !== r.toVersion) continue;
+    const a = o.attempts.get(machineId);
+    if (a && a.attempt > n) n = a.attempt;
+  }
+  return n;
 }
 
 function beginUpgrade(ctx: TickContext, r: RolloutState, a: AttemptState): void {

@@ -24,7 +24,7 @@ export function checkAddMachine(state: EngineState, input: Machine): Machine {
   const id = text(input?.id, 'id');
   if (fleet.machines.has(id)) throw conflict('id', `machine ${id} already exists`);
   const name = input.name === undefined ? id : text(input.name, 'name');
-  if (!(input.kind in KINDS)) throw invalid('kind', `kind must be vm, scaleSetInstance or arc, got ${String(input.kind)}`);
+  if (typeof input.kind !== 'string' || !Object.hasOwn(KINDS, input.kind)) throw invalid('kind', `kind must be vm, scaleSetInstance or arc, got ${String(input.kind)}`);
   if (input.os !== 'linux' && input.os !== 'windows') throw invalid('os', `os must be linux or windows, got ${String(input.os)}`);
   const resourceGroup = text(input.resourceGroup, 'resourceGroup');
   const p = input.placement;

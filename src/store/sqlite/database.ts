@@ -1,13 +1,16 @@
 /**
  * Opening the database file safely: one running Phasewise per file (a lock file naming the owner's
- * pid; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
+ * pid and start time; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
  * file that is corrupt, newer than this code, or missing. Never re-initialises an existing file.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { createFileExclusive, readIfExists } from '../../util/atomic-file.js';
+import { isRunning, selfIdentity } from '../../util/process-identity.js';
+import type { ProcessIdentity } from '../../util/process-identity.js';
 
-export type StoreErrorCode = 'STORE_CORRUPT' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO';
+export type StoreErrorCode = 'STORE_CORRUPT' | 'STORE_NOT_DATABASE' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO';
 
 /** A store problem with a stable code; the CLI prints the message and exits with a code per kind. */
 export class StoreError extends Error {
@@ -98,6 +101,10 @@ export function asStoreError(err: unknown, file: string): StoreError {
   if (err instanceof StoreError) return err;
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message;
+  if (code === 'SQLITE_NOTADB' && !hasSqliteHeader(file)) {
+    // Not a damaged database but another kind of file: a wrong path, not something to restore.
+    return new StoreError('STORE_NOT_DATABASE', `${file} is not a database at all (it does not start with the SQLite header); check the path — the file was left untouched`, { cause: err });
+  }
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
     return new StoreError('STORE_CORRUPT', `${file} is not a readable Phasewise database (${message}); restore it from a backup (phasewise db backup) — it was left untouched`, { cause: err });
   }
@@ -108,34 +115,53 @@ export function asStoreError(err: unknown, file: string): StoreError {
 }
 
 /**
- * One Phasewise per database: `FILE.lock` holds the owner's pid. A lock whose process is gone (killed,
- * crashed) is stale and taken over.
+ * One Phasewise per database: `FILE.lock` names the owner (pid and start time, written whole). A lock
+ * whose process is gone, or whose pid now belongs to another process (reused after a reboot), is stale
+ * and taken over.
  */
 function acquireLock(file: string): () => void {
   const lock = `${file}.lock`;
+  const me = selfIdentity();
   for (let tries = 0; tries < 2; tries++) {
+    let created: boolean;
     try {
-      const fd = openSync(lock, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lock, { force: true });
+      created = createFileExclusive(lock, JSON.stringify(me));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError('STORE_IO', `cannot create ${lock}: ${(err as Error).message}`, { cause: err });
-      const owner = Number(readFileSync(lock, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || alive(owner))) {
-        throw new StoreError('STORE_LOCKED', `${file} is in use by another running Phasewise (pid ${owner}); stop it first, or use a copy (phasewise db backup)`);
-      }
-      rmSync(lock, { force: true }); // stale: its owner is gone
+      throw new StoreError('STORE_IO', `cannot create ${lock}: ${(err as Error).message}`, { cause: err });
     }
+    if (created) return () => rmSync(lock, { force: true });
+    const owner = lockOwner(readIfExists(lock) ?? '');
+    if (owner && (owner.pid === process.pid || isRunning(owner))) {
+      throw new StoreError('STORE_LOCKED', `${file} is in use by another running Phasewise (pid ${owner.pid}); stop it first, or use a copy (phasewise db backup)`);
+    }
+    rmSync(lock, { force: true }); // stale: its owner is gone
   }
   throw new StoreError('STORE_LOCKED', `${file}: could not take the lock ${lock}`);
 }
 
-function alive(pid: number): boolean {
+/** The owner a lock names: JSON, or a bare pid (older versions); null when unreadable. */
+export function lockOwner(text: string): ProcessIdentity | null {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return { pid: Number(t), start: null };
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const v = JSON.parse(t) as { pid?: unknown; start?: unknown };
+    if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0) return null;
+    return { pid: v.pid as number, start: typeof v.start === 'string' ? v.start : null };
+  } catch {
+    return null;
+  }
+}
+
+/** True when the file begins as every SQLite database does ("SQLite format 3\0"). */
+function hasSqliteHeader(file: string): boolean {
+  let fd: number | null = null;
+  try {
+    fd = openSync(file, 'r');
+    const buf = Buffer.alloc(16);
+    return readSync(fd, buf, 0, 16, 0) === 16 && buf.toString('latin1') === 'SQLite format 3\0';
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
 }

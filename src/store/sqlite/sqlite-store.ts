@@ -111,6 +111,35 @@ export class SqliteStore implements Store {
     this.db.transaction(fn).immediate();
   }
 
+  /** Deliveries waiting for the outer transaction (see `transaction`). */
+  private held: Array<() => void> = [];
+  private depth = 0;
+
+  afterCommit(deliver: () => void): void {
+    if (this.depth > 0) this.held.push(deliver);
+    else deliver();
+  }
+
+  /**
+   * Runs `fn` in one transaction; engine commits inside it become savepoints, and their actions and
+   * events leave only after the outermost COMMIT (none leave when it rolls back: the store never held them).
+   */
+  transaction<T>(fn: () => T): T {
+    this.depth++;
+    let result: T;
+    try {
+      result = this.db.transaction(fn)();
+    } catch (err) {
+      if (--this.depth === 0) this.held = [];
+      throw err;
+    }
+    if (--this.depth > 0) return result;
+    const held = this.held;
+    this.held = [];
+    for (const deliver of held) deliver();
+    return result;
+  }
+
   private apply(c: Commit, ch: Changes): void {
     const st = this.st;
     const state = c.state;

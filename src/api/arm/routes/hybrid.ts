@@ -120,7 +120,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const t = target(req);
     return page(ctx, req, instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'arc', true)));
   });
-  app.delete(`${base}/:name/extensions/:ext`, async (req, reply) => deleteExtension(ctx, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/delete')));
+  app.delete(`${base}/:name/extensions/:ext`, async (req, reply) => deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/delete')));
 
   // ---- upgradeExtensions: upgrade named extensions now, within their major version ----
   app.post(`${base}/:name/upgradeExtensions`, async (req, reply) => {
@@ -139,14 +139,15 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
       const inst = instancesOf(ctx, t.machine.id).find((i) => `${i.publisher}.${i.type}`.toLowerCase() === key.toLowerCase());
       if (!inst) throw badRequest('InvalidParameter', `${where}: the machine has no extension ${key}.`, where);
       const type = ctx.engine.state.catalog.getType(inst.publisher, inst.type)!;
+      // The major first: asking for another major is refused as such, published or not.
+      const askedMajor = Number(targetVersion.split('.')[0]);
+      if (inst.installedVersion && askedMajor !== majorOf(inst.installedVersion)) throw majorChange(where, targetVersion, inst.installedVersion);
       let version: string | null = null;
       for (const v of ctx.engine.state.catalog.available(type, t.machine.os, t.machine.placement.region, now)) {
         if (matchesPrefix(v.version, targetVersion) && (version === null || compareVersions(v.version, version) > 0)) version = v.version;
       }
       if (!version) throw badRequest('ArtifactVersionNotFound', `${where}.targetVersion: no version of ${key} matching '${targetVersion}' is published for ${t.machine.os} in ${t.machine.placement.region}.`, `${where}.targetVersion`);
-      if (inst.installedVersion && majorOf(version) !== majorOf(inst.installedVersion)) {
-        throw badRequest('MajorVersionChangeNotAllowed', `${where}.targetVersion: ${version} is a different major version than the installed ${inst.installedVersion}; upgrades never cross a major version. Change typeHandlerVersion with a PUT of the extension instead.`, `${where}.targetVersion`);
-      }
+      if (inst.installedVersion && majorOf(version) !== majorOf(inst.installedVersion)) throw majorChange(where, version, inst.installedVersion);
       if (inst.status === 'Transitioning') throw conflict('OperationNotAllowed', `${where}: the extension is being changed right now; try again when it has finished.`);
       if (inst.installedVersion !== version) plans.push({ inst, version });
     }
@@ -155,4 +156,8 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     startOperation(ctx, req, reply, t.sub, 'Microsoft.HybridCompute', t.machine.placement.region, { kind: 'rollouts', ids }, true);
     return reply.status(202).send();
   });
+}
+
+function majorChange(where: string, asked: string, installed: string) {
+  return badRequest('MajorVersionChangeNotAllowed', `${where}.targetVersion: ${asked} is a different major version than the installed ${installed}; upgrades never cross a major version. Change typeHandlerVersion with a PUT of the extension instead.`, `${where}.targetVersion`);
 }

@@ -63,10 +63,11 @@ type ConfigDoc = z.infer<typeof configBody>;
 
 /** Phasewise's own switch in `extensionProperties`: may critical releases bypass the windows (R72)? */
 const BYPASS_KEY = 'emergencybypass';
-const BYPASS_VALUES: Readonly<Record<string, boolean>> = { allow: true, deny: false };
+// A Map, not an object literal: a value such as 'constructor' must not find an inherited property.
+const BYPASS_VALUES: ReadonlyMap<string, boolean> = new Map([['allow', true], ['deny', false]]);
 
 function emergencyBypassOf(d: ConfigDoc): boolean {
-  for (const [k, v] of Object.entries(d.properties.extensionProperties ?? {})) if (k.toLowerCase() === BYPASS_KEY) return BYPASS_VALUES[v.toLowerCase()] ?? false;
+  for (const [k, v] of Object.entries(d.properties.extensionProperties ?? {})) if (k.toLowerCase() === BYPASS_KEY) return BYPASS_VALUES.get(v.toLowerCase()) ?? false;
   return false;
 }
 
@@ -100,7 +101,7 @@ const CONFIG_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers
 export function validateConfiguration(raw: unknown): ConfigDoc {
   const body = parseBody(configBody, raw);
   for (const [k, v] of Object.entries(body.properties.extensionProperties ?? {})) {
-    if (k.toLowerCase() === BYPASS_KEY && !(v.toLowerCase() in BYPASS_VALUES)) {
+    if (k.toLowerCase() === BYPASS_KEY && !BYPASS_VALUES.has(v.toLowerCase())) {
       throw invalidParameter(`properties.extensionProperties.${k}`, `'${v}' is not a valid value; expected Allow (critical security releases may start outside the windows, R72) or Deny`);
     }
   }

@@ -11,7 +11,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ExtensionType, PublishedVersion } from '../../../catalog/catalog.js';
 import { isoOf } from '../../../engine/clock.js';
-import type { RolloutState, RolloutStatus } from '../../../engine/state.js';
+import type { EngineState, RolloutState } from '../../../engine/state.js';
+import { bakeAfter } from '../../../engine/rollouts/lifecycle.js';
+import type { DisplayStatus } from '../superseded.js';
+import { displayStatus, isSuperseded, successorOf } from '../superseded.js';
 import type { EngineEvent } from '../../../model/events.js';
 import type { OsType } from '../../../model/fleet.js';
 import { compareVersions, isVersion } from '../../../model/version.js';
@@ -36,7 +39,7 @@ const versionBody = z
   })
   .strict();
 
-const ROLLOUT_STATUSES: readonly RolloutStatus[] = ['running', 'completed', 'stopped', 'cancelled'];
+const ROLLOUT_STATUSES: readonly DisplayStatus[] = ['running', 'completed', 'stopped', 'cancelled', 'superseded'];
 
 function checkName(target: string, value: string): void {
   if (!NAME.test(value)) throw invalidParameter(target, `'${value}' is not a valid name: letters, digits, '.', '-' and '_', starting with a letter or digit, at most 128 characters.`);
@@ -71,7 +74,26 @@ function estimateRecord(r: RolloutState): Record<string, unknown> {
   };
 }
 
-export function rolloutRecord(r: RolloutState): Record<string, unknown> {
+/**
+ * A phase waiting for the bake after the one before it: the engine marks it `baking`; shown as
+ * `pending` with the instant it opens, since nothing of it has started.
+ */
+function phaseRecord(r: RolloutState, p: RolloutState['phases'][number]): Record<string, unknown> {
+  const prev = r.phases[p.index - 1];
+  const waiting = p.status === 'baking' && prev?.endedAtMs != null;
+  return {
+    index: p.index,
+    status: waiting ? 'pending' : p.status,
+    ...(waiting ? { waitingFor: `the bake after phase ${prev.index}`, opensAt: isoOf(prev.endedAtMs! + bakeAfter(r, prev.index, prev.endedAtMs!)) } : {}),
+    regions: r.plan.phases[p.index]?.regions.map((x) => x.region) ?? [],
+    startedAt: p.startedAtMs === null ? null : isoOf(p.startedAtMs),
+    endedAt: p.endedAtMs === null ? null : isoOf(p.endedAtMs),
+    upgraded: p.upgraded,
+    unhealthy: p.unhealthy,
+  };
+}
+
+export function rolloutRecord(r: RolloutState, state?: EngineState): Record<string, unknown> {
   const attempts: Record<string, number> = {};
   for (const a of r.attempts.values()) attempts[a.status] = (attempts[a.status] ?? 0) + 1;
   let upgraded = 0;
@@ -85,21 +107,14 @@ export function rolloutRecord(r: RolloutState): Record<string, unknown> {
     artifact: { ...r.artifact },
     toVersion: r.toVersion,
     profile: r.plan.profile.name,
-    status: r.status,
+    status: displayStatus(r),
     reason: r.reason,
+    ...(state && isSuperseded(r) ? { supersededBy: successorOf(state, r)?.id ?? null } : {}),
     caller: r.caller,
     createdAt: isoOf(r.createdAtMs),
     endedAt: r.endedAtMs === null ? null : isoOf(r.endedAtMs),
     currentPhase: r.currentPhase,
-    phases: r.phases.map((p) => ({
-      index: p.index,
-      status: p.status,
-      regions: r.plan.phases[p.index]?.regions.map((x) => x.region) ?? [],
-      startedAt: p.startedAtMs === null ? null : isoOf(p.startedAtMs),
-      endedAt: p.endedAtMs === null ? null : isoOf(p.endedAtMs),
-      upgraded: p.upgraded,
-      unhealthy: p.unhealthy,
-    })),
+    phases: r.phases.map((p) => phaseRecord(r, p)),
     counts: { eligible: r.plan.machines, open: r.open, upgraded, unhealthy, attempts },
     estimate: estimateRecord(r),
     waitingForWindows: [...r.units.values()].filter((u) => u.status === 'window').map((u) => ({ unit: u.plan.id, opensAt: u.windowOpensAt == null ? null : isoOf(u.windowOpensAt) })),
@@ -201,18 +216,18 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
   app.get('/phasewise/rollouts', async (req) => {
     const q = queryOf(req);
     const status = q.status;
-    if (status !== undefined && !ROLLOUT_STATUSES.includes(status as RolloutStatus)) throw invalidParameter('status', `'${status}' is not a rollout status; use one of ${ROLLOUT_STATUSES.join(', ')}.`);
+    if (status !== undefined && !ROLLOUT_STATUSES.includes(status as DisplayStatus)) throw invalidParameter('status', `'${status}' is not a rollout status; use one of ${ROLLOUT_STATUSES.join(', ')}.`);
     const rollouts = [...ctx.engine.state.rollouts.values()]
-      .filter((r) => status === undefined || r.status === status)
+      .filter((r) => status === undefined || displayStatus(r) === status)
       .sort((a, b) => a.createdAtMs - b.createdAtMs || rolloutNumber(a.id) - rolloutNumber(b.id));
-    return page(ctx, req, rollouts.map(rolloutRecord));
+    return page(ctx, req, rollouts.map((r) => rolloutRecord(r, ctx.engine.state)));
   });
 
   app.get('/phasewise/rollouts/:id', async (req) => {
     const { id } = req.params as { id: string };
     const r = ctx.engine.state.rollouts.get(id) ?? [...ctx.engine.state.rollouts.values()].find((x) => x.id.toLowerCase() === id.toLowerCase());
     if (!r) throw notFound('RolloutNotFound', `There is no rollout '${id}'.`);
-    return rolloutRecord(r);
+    return rolloutRecord(r, ctx.engine.state);
   });
 
   // ---- event log ------------------------------------------------------------------------------------

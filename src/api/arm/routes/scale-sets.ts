@@ -28,11 +28,11 @@ import {
   extensionRollingUpgrade, cancelRollingUpgrade, imageBehind, latestRollingUpgrade, osImageOf,
   osRollingUpgrade, osUpgradeHistory, runningImageVersion,
 } from '../rolling-upgrades.js';
-import { parseImageReference } from '../../../model/image-reference.js';
+import { followsLatest, parseImageReference, referenceInputOf } from '../../../model/image-reference.js';
 import type { ImageReferenceInput } from '../../../model/image-reference.js';
 import { checkAutomaticOSUpgrade, checkImageReference, sameReference } from '../scale-set-image.js';
 import type { SetImage } from '../scale-set-image.js';
-import { jsonObject, locationName, parseBody, tags, versionPrefix } from '../validation.js';
+import { jsonObject, locationName, parseBody, settingsObject, tags, versionPrefix } from '../validation.js';
 import { sealOsProfile } from '../write-only.js';
 
 const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M');
@@ -54,7 +54,7 @@ const modelExtension = z.object({
   properties: z.object({
     publisher: z.string().min(1), type: z.string().min(1), typeHandlerVersion: versionPrefix,
     autoUpgradeMinorVersion: z.boolean().optional(), enableAutomaticUpgrade: z.boolean().optional(), forceUpdateTag: z.string().optional(),
-    settings: jsonObject.optional(), protectedSettings: jsonObject.optional(), provisionAfterExtensions: z.array(z.string()).optional(), suppressFailures: z.boolean().optional(),
+    settings: settingsObject.optional(), protectedSettings: settingsObject.optional(), provisionAfterExtensions: z.array(z.string()).optional(), suppressFailures: z.boolean().optional(),
   }).passthrough(),
 }).passthrough();
 const imageReference = z.object({ publisher: z.string().optional(), offer: z.string().optional(), sku: z.string().optional(), version: z.string().optional(), id: z.string().optional(), sharedGalleryImageId: z.string().optional(), communityGalleryImageId: z.string().optional() }).passthrough();
@@ -253,7 +253,7 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     const t = target(req);
     return { value: instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'vmssVm', wantsInstanceView(req))) };
   });
-  app.delete(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => deleteExtension(ctx, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/delete')));
+  app.delete(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/delete')));
 
   // ---- rolling upgrades (R81) ----
   app.get(`${base}/:name/rollingUpgrades/latest`, async (req) => latestRollingUpgrade(ctx, setOf(req).set));
@@ -300,8 +300,12 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
   app.post(`${base}/:name/rollingUpgrades/cancel`, async (req, reply) => {
     const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action');
     const { set } = setOf(req);
-    cancelRollingUpgrade(ctx, set, caller);
-    return reply.status(200).send();
+    ctx.docs.atomically(() => {
+      cancelRollingUpgrade(ctx, set, caller);
+      // The reference's answer: 202 and the operation headers; the cancel is done when it leaves.
+      startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'done' }, true);
+    });
+    return reply.status(202).send();
   });
 }
 
@@ -313,9 +317,13 @@ function docOf(ctx: ArmContext, set: ScaleSet): ScaleSetDoc {
   // A set of the configured fleet: its model is what its instances have.
   const first = ctx.index.members(set.id)[0];
   const extensions: ModelExtension[] = first ? instancesOf(ctx, first.id).map((i) => ({ name: i.name, properties: { publisher: i.publisher, type: i.type, typeHandlerVersion: i.typeHandlerVersion, autoUpgradeMinorVersion: i.autoUpgradeMinorVersion, enableAutomaticUpgrade: i.enableAutomaticUpgrade, settings: { ...i.settings } } })) : [];
+  // The image the engine follows reads (and survives a PATCH) as if a client had sent it.
+  const imageReference = set.image ? { ...referenceInputOf(set.image) } as Record<string, string> : undefined;
+  const osDisk = { osType: first?.os === 'windows' ? 'Windows' as const : 'Linux' as const };
   return {
     tags: {}, sku: { name: 'Standard_D2s_v5', capacity: ctx.engine.state.fleet.setSizes.get(set.id) ?? 0 },
-    properties: { upgradePolicy: set.upgradePolicy, virtualMachineProfile: { storageProfile: { osDisk: { osType: first?.os === 'windows' ? 'Windows' : 'Linux' } }, extensionProfile: { extensions } } },
+    properties: { upgradePolicy: set.upgradePolicy, virtualMachineProfile: { storageProfile: { ...(imageReference ? { imageReference } : {}), osDisk }, extensionProfile: { extensions } } },
+    ...(set.image ? { image: { exactVersion: null, managed: true, followsLatest: followsLatest(set.image) } } : {}),
     modelVersion: 0, applied: {}, sealed: {},
     // Past the largest instance id in use, whatever ids the configured fleet gave its instances.
     nextInstanceId: ctx.index.members(set.id).reduce((n, m) => Math.max(n, (Number.parseInt(ctx.index.instanceIdOf(m), 10) || 0) + 1), 0),

@@ -201,7 +201,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
   });
   app.delete(`${base}/virtualMachines/:name/extensions/:ext`, async (req, reply) => {
     const caller = writer(req, 'Microsoft.Compute/virtualMachines/extensions/delete');
-    return deleteExtension(ctx, reply, target(req), (req.params as P).ext!, caller);
+    return deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, caller);
   });
 }
 

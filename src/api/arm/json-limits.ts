@@ -1,0 +1,104 @@
+/**
+ * Request bodies are measured before they are parsed: nesting depth, values, members of one object,
+ * key and string lengths, duplicate keys, numbers that do not fit a double. The scan is one loop with
+ * no recursion, so a body nested thousands of levels deep is refused without touching the stack, and
+ * nothing deeper than MAX_DEPTH ever reaches the engine, the store or JSON.stringify.
+ */
+import { badRequest } from './errors.js';
+import type { ArmError } from './errors.js';
+
+export const JSON_LIMITS = {
+  /** Objects and arrays inside one another; ARM's own resources nest about 8 deep. */
+  maxDepth: 32,
+  /** Every value in the body (members and array elements). */
+  maxValues: 20_000,
+  /** Members of one object. */
+  maxMembers: 1_000,
+  /** Characters of a property name. */
+  maxKeyLength: 256,
+  /** Characters of one string value (decoded length is at most this). */
+  maxStringLength: 32_768,
+} as const;
+
+type Limits = typeof JSON_LIMITS;
+
+const limitError = (name: keyof Limits, what: string, limits: Limits): ArmError =>
+  badRequest('InvalidRequestContent', `The request body ${what} (limit ${name}: ${limits[name]}; see docs/api.md#limits).`, name);
+
+/** Parses a JSON body after checking it against the limits; an ArmError (400) names the limit passed. */
+export function parseLimitedJson(text: string, limits: Limits = JSON_LIMITS): unknown {
+  scan(text, limits);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest('InvalidRequestContent', `The request content is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** One pass over the text. Malformed JSON is left for JSON.parse to describe. */
+function scan(text: string, limits: Limits): void {
+  // Per open container: '{' with the keys seen so far, or '['.
+  const stack: Array<Set<string> | null> = [];
+  let values = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (stack.length >= limits.maxDepth) throw limitError('maxDepth', `nests objects and arrays deeper than ${limits.maxDepth} levels`, limits);
+      stack.push(c === 0x7b ? new Set() : null);
+      expectKey = c === 0x7b;
+      if (++values > limits.maxValues) throw limitError('maxValues', `holds more than ${limits.maxValues} values`, limits);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack.at(-1) instanceof Set;
+      if (!expectKey && ++values > limits.maxValues) throw limitError('maxValues', `holds more than ${limits.maxValues} values`, limits);
+    } else if (c === 0x22 /* " */) {
+      const end = stringEnd(text, i);
+      if (end < 0) return; // unterminated: JSON.parse says so
+      const top = stack.at(-1);
+      if (expectKey && top instanceof Set) {
+        if (end - i - 1 > limits.maxKeyLength * 6) throw limitError('maxKeyLength', `has a property name longer than ${limits.maxKeyLength} characters`, limits);
+        checkKey(decode(text.slice(i, end + 1)), top, limits);
+        expectKey = false;
+      } else if (end - i - 1 > limits.maxStringLength) {
+        // Escapes only make the text longer than the string, so this is exact enough and never too strict.
+        if ((decode(text.slice(i, end + 1)) ?? '').length > limits.maxStringLength) throw limitError('maxStringLength', `has a string longer than ${limits.maxStringLength} characters`, limits);
+      }
+      i = end;
+    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < text.length && /[0-9eE.+-]/.test(text[j]!)) j++;
+      if (!Number.isFinite(Number(text.slice(i, j)))) throw badRequest('InvalidRequestContent', `The request body has a number out of range: ${text.slice(i, Math.min(j, i + 40))}.`);
+      i = j - 1;
+    }
+  }
+}
+
+function checkKey(key: string | null, keys: Set<string>, limits: Limits): void {
+  if (key === null) return;
+  if (key.length > limits.maxKeyLength) throw limitError('maxKeyLength', `has a property name longer than ${limits.maxKeyLength} characters`, limits);
+  if (key === '__proto__') throw badRequest('InvalidRequestContent', "The request body has a property named '__proto__', which is not accepted.", key);
+  if (keys.has(key)) throw badRequest('InvalidRequestContent', `The request body names the property '${key.slice(0, 64)}' twice in one object.`, key);
+  keys.add(key);
+  if (keys.size > limits.maxMembers) throw limitError('maxMembers', `has an object with more than ${limits.maxMembers} properties`, limits);
+}
+
+/** Index of the closing quote of the string opening at `start`, or -1. */
+function stringEnd(text: string, start: number): number {
+  for (let j = start + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x5c /* \ */) j++;
+    else if (c === 0x22) return j;
+  }
+  return -1;
+}
+
+function decode(quoted: string): string | null {
+  try {
+    return JSON.parse(quoted) as string;
+  } catch {
+    return null; // a bad escape: JSON.parse of the whole body reports it
+  }
+}

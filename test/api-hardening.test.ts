@@ -1,0 +1,244 @@
+/**
+ * No input can stop the engine (issue 12): every input has a limit checked before anything is parsed
+ * into state, user keys are looked up as own properties only, the HTTP layer's own errors are ARM
+ * errors with a request id, and values copied from the request into headers are bounded.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { configSchema } from '../src/server/config.js';
+import { startServer } from '../src/server/serve.js';
+import type { RunningServer } from '../src/server/serve.js';
+import { call, CERT, eventually, KEY, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
+import type { TestServer } from './helpers/api-server.js';
+import { parseResponse, rawExchange, rawGet } from './helpers/raw-tls.js';
+
+const SUB = 'sub1';
+const AV = 'api-version=2026-03-01';
+const RGP = `/subscriptions/${SUB}/resourceGroups/rg1`;
+const VM = `${RGP}/providers/Microsoft.Compute/virtualMachines`;
+const VMSS = `${RGP}/providers/Microsoft.Compute/virtualMachineScaleSets`;
+const CFG = `${RGP}/providers/Microsoft.Maintenance/maintenanceConfigurations`;
+const AMA = { publisher: 'Microsoft.Azure.Monitor', type: 'AzureMonitorLinuxAgent' };
+const TYPES = `/phasewise/publishers/${AMA.publisher}/extensionTypes`;
+
+/** An array nested `depth` levels (as text: no recursion to build or to send). */
+const deepText = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+const extBody = (settings: string) => `{"location":"westus","properties":{"publisher":"${AMA.publisher}","type":"${AMA.type}","typeHandlerVersion":"1.30","settings":${settings}}}`;
+/** Settings nested `depth` objects deep. */
+const nested = (depth: number): Record<string, unknown> => {
+  let v: Record<string, unknown> = { leaf: 'x' };
+  for (let i = 1; i < depth; i++) v = { a: v };
+  return v;
+};
+
+function armError(r: { status: number; body: any; headers: Headers }, status: number, code: string): void {
+  assert.equal(r.status, status, JSON.stringify(r.body)?.slice(0, 300));
+  assert.equal(r.body?.error?.code, code, JSON.stringify(r.body)?.slice(0, 300));
+  assert.ok(r.headers.get('x-ms-request-id'), 'x-ms-request-id');
+}
+
+async function seed(s: { url: string }): Promise<void> {
+  const ok = async (method: string, path: string, body: unknown) => {
+    const r = await call(s.url, method, path, body);
+    assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  };
+  await ok('PUT', `${RGP}?${AV}`, { location: 'westus' });
+  await ok('PUT', `${TYPES}/${AMA.type}`, { supportsAutomaticUpgrade: true });
+  await ok('PUT', `${TYPES}/${AMA.type}/versions/1.30.0.0`, { os: ['linux'] });
+  await ok('PUT', `${VM}/vm1?${AV}`, { location: 'westus' });
+}
+
+describe('limits: no request halts the engine', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    await seed(s);
+  });
+  after(async () => s?.stop());
+
+  async function alive(): Promise<void> {
+    assert.equal(s.runtime.engine.haltedBecause, null, 'the engine is not halted');
+    const w = await call(s.url, 'PUT', `${VM}/vm1?${AV}`, { location: 'westus', tags: { alive: String(Date.now()) } });
+    assert.equal(w.status, 200, `a later write still succeeds: ${JSON.stringify(w.body)}`);
+  }
+
+  test('a settings PUT nested 2,500 levels deep answers 400 naming maxDepth; the engine runs on, nothing stored', async () => {
+    const r = await call(s.url, 'PUT', `${VM}/vm1/extensions/deep?${AV}`, extBody(deepText(2500)));
+    armError(r, 400, 'InvalidRequestContent');
+    assert.equal(r.body.error.target, 'maxDepth');
+    assert.match(r.body.error.message, /deeper than 32 levels/);
+    assert.equal((await call(s.url, 'GET', `${VM}/vm1/extensions/deep?${AV}`)).status, 404);
+    await alive();
+  });
+
+  test('each limit answers 400 with the limit named: values, members, key and string length, settings size', async () => {
+    const cases: Array<[string, string]> = [
+      [`{${Array.from({ length: 1001 }, (_, i) => `"k${i}":1`).join(',')}}`, 'maxMembers'],
+      [`[${'1,'.repeat(20_001)}1]`, 'maxValues'],
+      [`{"${'k'.repeat(257)}":1}`, 'maxKeyLength'],
+      [`{"s":"${'x'.repeat(32_769)}"}`, 'maxStringLength'],
+      [JSON.stringify(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'x'.repeat(2000)]))), 'maxSettingsBytes'],
+    ];
+    for (const [settings, limit] of cases) {
+      const r = await call(s.url, 'PUT', `${VM}/vm1/extensions/big?${AV}`, extBody(settings));
+      assert.equal(r.status, 400, `${limit}: ${JSON.stringify(r.body).slice(0, 200)}`);
+      assert.match(JSON.stringify(r.body.error), new RegExp(limit), limit);
+    }
+    await alive();
+  });
+
+  test('duplicate keys, __proto__ and numbers out of range are refused, not silently reinterpreted', async () => {
+    for (const settings of ['{"a":1,"a":2}', '{"__proto__":{"x":1}}', '{"n":1e400}', '{"n":-1e999}']) {
+      const r = await call(s.url, 'PUT', `${VM}/vm1/extensions/odd?${AV}`, extBody(settings));
+      armError(r, 400, 'InvalidRequestContent');
+    }
+    assert.equal((await call(s.url, 'GET', `${VM}/vm1/extensions/odd?${AV}`)).status, 404);
+    await alive();
+  });
+
+  test('an api-version over 64 characters is a 400 InvalidApiVersionParameter and is never copied into headers', async () => {
+    const r = await call(s.url, 'POST', `${VMSS}/none/rollingUpgrades/cancel?api-version=${'9'.repeat(5000)}`);
+    armError(r, 400, 'InvalidApiVersionParameter');
+    assert.equal(r.headers.get('azure-asyncoperation'), null);
+    const odd = await call(s.url, 'GET', `${RGP}?api-version=2024-01-01%0d%0aX-Injected:%201`);
+    armError(odd, 400, 'InvalidApiVersionParameter');
+  });
+});
+
+describe('settings just under the limits stored on a scale-set model', () => {
+  test('survive a capacity change, a manual upgrade and a restart without halting the engine', async () => {
+    const s = await startTestServer();
+    let again: RunningServer | null = null;
+    try {
+      await seed(s);
+      const model = (capacity: number) => ({
+        location: 'westus', sku: { name: 'Standard_D2s_v5', capacity },
+        properties: { upgradePolicy: { mode: 'Manual' }, virtualMachineProfile: { extensionProfile: { extensions: [{ name: 'ama', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30', settings: nested(24) } }] } } },
+      });
+      const put = await call(s.url, 'PUT', `${VMSS}/deep?${AV}`, model(2));
+      assert.ok(put.status < 300, `${put.status} ${JSON.stringify(put.body)?.slice(0, 300)}`);
+      const grow = await call(s.url, 'PATCH', `${VMSS}/deep?${AV}`, { sku: { capacity: 4 } });
+      assert.equal(grow.status, 200, JSON.stringify(grow.body)?.slice(0, 300));
+      const upgrade = await call(s.url, 'POST', `${VMSS}/deep/manualUpgrade?${AV}`, { instanceIds: ['0', '1'] });
+      assert.ok(upgrade.status < 300, `${upgrade.status} ${JSON.stringify(upgrade.body)?.slice(0, 300)}`);
+      assert.equal(s.runtime.engine.haltedBecause, null);
+      await s.close();
+      const config = configSchema.parse({
+        host: '127.0.0.1', port: 0, dataDir: s.dir, logLevel: 'silent', retryAfterSeconds: 0, clockFactor: 2_000, subscriptions: [SUB],
+        tls: { cert: CERT, key: KEY }, tokens: [{ token: TEST_TOKEN, name: 'alice', roles: ['reader', 'contributor', 'publisher'] }],
+      });
+      again = await startServer(config);
+      const url = again.url.replace('127.0.0.1', 'localhost');
+      const shrink = await call(url, 'PATCH', `${VMSS}/deep?${AV}`, { sku: { capacity: 3 } });
+      assert.equal(shrink.status, 200, JSON.stringify(shrink.body)?.slice(0, 300));
+      const r = await call(url, 'GET', `${VMSS}/deep/virtualMachines/2/extensions/ama?${AV}`);
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body.properties.settings, nested(24));
+      assert.equal(again.runtime.engine.haltedBecause, null);
+    } finally {
+      await again?.close();
+      await s.stop();
+    }
+  });
+});
+
+describe('own properties only', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    await seed(s);
+  });
+  after(async () => s?.stop());
+
+  test('R72: an EmergencyBypass of "constructor" (or any inherited name) is refused with 400 and stores nothing', async () => {
+    for (const value of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const body = {
+        location: 'westus',
+        properties: {
+          maintenanceScope: 'Extension', extensionProperties: { EmergencyBypass: value },
+          maintenanceWindow: { startDateTime: '2026-04-30 08:00', duration: '05:00', timeZone: 'UTC', recurEvery: 'Week Saturday' },
+        },
+      };
+      const r = await call(s.url, 'PUT', `${CFG}/mc-${value.replace(/_/g, '')}?${AV}`, body);
+      armError(r, 400, 'InvalidParameter');
+      assert.equal(r.body.error.target, 'properties.extensionProperties.EmergencyBypass');
+    }
+    assert.equal(s.runtime.engine.state.maintenance.configs.size, 0);
+  });
+
+  test('query parameters named like Object.prototype members are plain parameters', async () => {
+    const r = await call(s.url, 'GET', `${VMSS}?${AV}&constructor=1&__proto__=2&toString=3`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  });
+});
+
+describe('wire shapes', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    await seed(s);
+  });
+  after(async () => s?.stop());
+
+  test('an extension DELETE answers 202 with the operation headers, and 204 when there is nothing to delete', async () => {
+    const put = await call(s.url, 'PUT', `${VM}/vm1/extensions/ama?${AV}`, JSON.parse(extBody('{}')));
+    assert.ok(put.status < 300);
+    await eventually(async () => (await call(s.url, 'GET', `${VM}/vm1/extensions/ama?${AV}`)).body.properties.provisioningState === 'Succeeded', 20_000, 'the install');
+    const del = await call(s.url, 'DELETE', `${VM}/vm1/extensions/ama?${AV}`);
+    assert.equal(del.status, 202);
+    for (const h of ['azure-asyncoperation', 'location', 'retry-after']) assert.ok(del.headers.get(h), h);
+    const op = await call(s.url, 'GET', new URL(del.headers.get('azure-asyncoperation')!).pathname + `?${AV}`);
+    assert.equal(op.body.status, 'Succeeded');
+    assert.equal((await call(s.url, 'DELETE', `${VM}/vm1/extensions/ama?${AV}`)).status, 204);
+  });
+});
+
+describe('the HTTP layer answers ARM errors', () => {
+  let s: TestServer;
+  before(async () => { s = await startTestServer(); });
+  after(async () => s?.stop());
+
+  /** One raw request; the answer must be an ARM error with a request id. */
+  async function raw(request: string, status: number, closes: boolean): Promise<void> {
+    const res = parseResponse(await rawExchange(s.url, request));
+    assert.equal(res.status, status, res.text.slice(0, 300));
+    assert.ok(res.headers['x-ms-request-id'], `x-ms-request-id in ${res.text.slice(0, 300)}`);
+    const body = JSON.parse(res.body) as { error?: { code?: string; message?: string } };
+    assert.ok(body.error?.code && body.error.message, res.body);
+    assert.match(res.headers['content-type'] ?? '', /application\/json/);
+    if (closes) assert.equal(res.headers.connection, 'close', 'the server says it closes the connection');
+  }
+
+  test('a bad percent-escape in the path is a 400 ARM error', async () => {
+    await raw(rawGet(`/subscriptions/%E0%A4%A/resourceGroups/x?${AV}`, TEST_TOKEN), 400, false);
+  });
+
+  test('a path segment over the limit is a 414 ARM error naming the limit', async () => {
+    await raw(rawGet(`${RGP}/providers/Microsoft.Compute/virtualMachines/${'v'.repeat(2000)}?${AV}`, TEST_TOKEN), 414, false);
+  });
+
+  test('headers over 16 KB answer 431 with an ARM body and Connection: close', async () => {
+    await raw(rawGet(`/subscriptions/${SUB}?${AV}`, TEST_TOKEN, `X-Big: ${'b'.repeat(20_000)}\r\n`), 431, true);
+  });
+
+  test('a URL over 16 KB answers 431 (or 414) with an ARM body and Connection: close', async () => {
+    const res = parseResponse(await rawExchange(s.url, rawGet(`/subscriptions/${SUB}?${AV}&x=${'u'.repeat(20_000)}`, TEST_TOKEN)));
+    assert.ok(res.status === 431 || res.status === 414, res.text.slice(0, 200));
+    assert.ok(res.headers['x-ms-request-id']);
+    assert.equal(res.headers.connection, 'close');
+    assert.ok(JSON.parse(res.body).error.code);
+  });
+
+  test('malformed framing answers 400 with an ARM body and Connection: close', async () => {
+    await raw(`POST /subscriptions/${SUB}?${AV} HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n`, 400, true);
+    await raw(`GET /subscriptions/${SUB}?${AV} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n`, 400, true);
+    await raw('NOT-HTTP\r\n\r\n', 400, true);
+  });
+
+  test('a keep-alive connection stays usable after a 4xx from a route', async () => {
+    const two = rawGet(`/subscriptions/${SUB}/nothing?${AV}`, TEST_TOKEN) + rawGet(`/subscriptions/${SUB}?${AV}`, TEST_TOKEN, 'Connection: close\r\n');
+    const text = await rawExchange(s.url, two);
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [404, 200]);
+  });
+});

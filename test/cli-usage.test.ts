@@ -1,0 +1,122 @@
+/**
+ * The first hour on the command line: clear usage errors (exit 2) before anything is created, a port
+ * in use said plainly, `db check` finding the database `npm start` made and telling a non-database
+ * apart from a damaged one, `sim` pointing only to files it wrote, and `--version`.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { dbFile, DEMO_DB } from '../src/cli/db-command.js';
+import { cli, ROOT } from './helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'phasewise-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('serve: bad options and a port in use', () => {
+  for (const port of ['99999', 'abc', '-1', '80.5']) {
+    test(`--port ${port} is a usage error (exit 2) and creates no data folder`, async () => {
+      const data = join(dir, `data-${port}`);
+      const r = await cli('serve', '--port', port, '--data-dir', data);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`--port: expected a whole number from 0 to 65535.*got '${port.replace('.', '\\.')}'`));
+      assert.doesNotMatch(r.stderr, /environment|NaN/);
+      assert.equal(existsSync(data), false);
+    });
+  }
+
+  test('--clock-factor abc is a usage error', async () => {
+    const r = await cli('serve', '--clock-factor', 'abc', '--data-dir', join(dir, 'cf'));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--clock-factor: expected a positive number/);
+  });
+
+  test('a port in use: a clear message, exit 2, and no data folder created', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const data = join(dir, 'busy');
+      const r = await cli('serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', data);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use`));
+      assert.equal(existsSync(data), false);
+    } finally {
+      busy.close();
+    }
+  });
+});
+
+describe('db check', () => {
+  test('a file that was never a database is named as such (exit 2), with no advice to restore a backup', async () => {
+    const f = join(dir, 'notes.txt');
+    writeFileSync(f, 'hello\n');
+    const r = await cli('db', 'check', '--db', f);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /is not a database at all/);
+    assert.doesNotMatch(r.stderr, /restore/);
+    assert.equal(readFileSync(f, 'utf8'), 'hello\n', 'left untouched');
+  });
+
+  test('without --db it looks where npm start keeps the demo database when serve\'s default is absent', () => {
+    const cwd = process.cwd();
+    const work = join(dir, 'cwd');
+    mkdirSync(join(work, 'data', 'demo'), { recursive: true });
+    writeFileSync(join(work, DEMO_DB), '');
+    const saved = process.env.PHASEWISE_DB;
+    delete process.env.PHASEWISE_DB;
+    try {
+      process.chdir(work);
+      assert.equal(dbFile(undefined), DEMO_DB);
+      assert.equal(dbFile('x.sqlite'), 'x.sqlite');
+    } finally {
+      process.chdir(cwd);
+      if (saved !== undefined) process.env.PHASEWISE_DB = saved;
+    }
+  });
+});
+
+describe('sim output', () => {
+  test('without --events the summary does not point to an event log it did not write', async () => {
+    const r = await cli('sim', 'examples/demo.yaml', '--quiet');
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /in the event log/);
+    assert.match(r.stdout, /more \(write the event log with --events FILE to see them\)/);
+  });
+
+  test('breached gates are not headed "gates that held"', async () => {
+    const r = await cli('sim', 'examples/bad-release.yaml', '--quiet');
+    assert.equal(r.status, 0, r.stderr);
+    for (const block of r.stdout.split('\nRollout ')) {
+      const held = /gates that held: (.*)/.exec(block)?.[1] ?? '';
+      const lines = block.split('\n').filter((l) => /gate\.(held|breached)/.test(l));
+      if (lines.every((l) => l.includes('gate.breached'))) assert.equal(held, '', block);
+    }
+    assert.match(r.stdout, /gates breached: R23/);
+  });
+
+  test('--report into a missing folder creates it and says so', async () => {
+    const report = join(dir, 'new', 'deeper', 'r.html');
+    const r = await cli('sim', 'examples/small.yaml', '--quiet', '--report', report);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(existsSync(report));
+    assert.match(r.stdout, /created the folder .*deeper for --report/);
+  });
+
+  test('--report below a file is a usage error before the run', async () => {
+    const file = join(dir, 'plain');
+    writeFileSync(file, '');
+    const r = await cli('sim', 'examples/small.yaml', '--quiet', '--report', join(file, 'r.html'));
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--report: .*plain is not a folder/);
+  });
+});
+
+test('--version prints the package version', async () => {
+  const r = await cli('--version');
+  assert.equal(r.status, 0);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(r.stdout.trim(), `phasewise ${pkg.version}`);
+});
