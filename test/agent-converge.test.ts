@@ -1,0 +1,147 @@
+/**
+ * The machine side of issue 11, driven through one convergence pass at a time with real shell-script
+ * handlers, real zips, real signatures and a loopback HTTPS package server.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { convergeOnce } from '../src/agent/converge.js';
+import { calls, extension, goal, HANDLER, handlerZip, newPublisher, PackageServer, packageRef, runtime, tempDirs, trust, writeStatus } from './helpers/agent-kit.js';
+
+const server = new PackageServer();
+const publisher = newPublisher();
+before(() => server.start());
+after(() => server.stop());
+
+async function setup() {
+  const dirs = tempDirs();
+  trust(dirs, publisher);
+  const rt = runtime(dirs);
+  return { dirs, rt };
+}
+
+const cmdsOf = (log: string) => calls(log).map((l) => l.split(' ').slice(0, 2).join(' '));
+
+test('first install (§3.2): install then enable, the on-disk layout handlers expect, settings kept as ciphertext', async () => {
+  const { dirs, rt } = await setup();
+  const ref = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-1' })]));
+  assert.deepEqual(cmdsOf(dirs.callLog), ['install 1.0.0', 'enable 1.0.0']);
+  const base = join(dirs.lib, `${HANDLER}-1.0.0`);
+  const env = JSON.parse(readFileSync(join(base, 'HandlerEnvironment.json'), 'utf8'));
+  assert.equal(env[0].version, 1.0);
+  assert.equal(env[0].handlerEnvironment.logFolder, join(dirs.log, HANDLER));
+  assert.equal(statSync(join(base, 'config')).mode & 0o777, 0o700);
+  assert.equal(statSync(join(base, 'status')).mode & 0o777, 0o700);
+  assert.ok(statSync(join(base, 'bin/handler.sh')).mode & 0o100, 'u+x on extracted files');
+  const settings = JSON.parse(readFileSync(join(base, 'config/1.settings'), 'utf8'));
+  assert.equal(settings.runtimeSettings[0].handlerSettings.protectedSettings, 'MIIBcmsCiphertext');
+  assert.deepEqual(settings.runtimeSettings[0].handlerSettings.publicSettings, { level: 1 });
+  const rec = rt.journal.state.extensions[HANDLER]!;
+  assert.equal(rec.state, 'Enabled');
+  assert.equal(rec.lastKnownGood?.version, '1.0.0');
+  assert.equal(rec.history[0]?.outcome, 'succeeded');
+  assert.ok(existsSync(join(dirs.lib, '.agent/packages', `${HANDLER}__1.0.0.zip`)), 'the verified zip is the rollback cache');
+  assert.match(calls(dirs.callLog)[0]!, / 1 op-1 /, 'ConfigSequenceNumber and the operation id reach the handler');
+});
+
+test('an operation seen again is re-reported, never re-run; a settings change runs enable only (§3.3)', async () => {
+  const { dirs, rt } = await setup();
+  const ref = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
+  const g1 = goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-1' })]);
+  await convergeOnce(rt, g1);
+  await convergeOnce(rt, g1);
+  await convergeOnce(rt, goal(2, g1.extensions));
+  assert.deepEqual(cmdsOf(dirs.callLog), ['install 1.0.0', 'enable 1.0.0']);
+  await convergeOnce(rt, goal(3, [extension({ version: '1.0.0', package: ref, operationId: 'op-2', settingsSeqNo: 2 })]));
+  assert.deepEqual(cmdsOf(dirs.callLog), ['install 1.0.0', 'enable 1.0.0', 'enable 1.0.0']);
+  assert.ok(existsSync(join(dirs.lib, `${HANDLER}-1.0.0/config/2.settings`)));
+  assert.equal(rt.journal.state.extensions[HANDLER]!.installedSeq, 2);
+});
+
+test('upgrade A→B (§3.4): disable A, update B, uninstall A, install B, enable B; mrseq and status copied', async () => {
+  const { dirs, rt } = await setup();
+  const a = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
+  const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog, { update: 'test -f mrseq || exit 7' }));
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-1' })]));
+  await convergeOnce(rt, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]));
+  assert.deepEqual(cmdsOf(dirs.callLog), ['install 1.0.0', 'enable 1.0.0', 'disable 1.0.0', 'update 1.1.0', 'uninstall 1.0.0', 'install 1.1.0', 'enable 1.1.0']);
+  const update = calls(dirs.callLog)[3]!;
+  assert.match(update, /from=1\.0\.0 dis=0/);
+  assert.match(calls(dirs.callLog)[5]!, /unin=0/);
+  assert.ok(!existsSync(join(dirs.lib, `${HANDLER}-1.0.0`)), 'A is deleted after uninstall');
+  const rec = rt.journal.state.extensions[HANDLER]!;
+  assert.equal(rec.installedVersion, '1.1.0');
+  assert.equal(rec.lastKnownGood?.version, '1.1.0');
+  assert.ok(!existsSync(join(dirs.lib, '.agent/packages', `${HANDLER}__1.0.0.zip`)), 'the old cache entry goes once B is the last known good');
+});
+
+test('UpdateWithoutInstall skips install(B); a downgrade runs the higher version\'s update command', async () => {
+  const { dirs, rt } = await setup();
+  const a = packageRef(server, publisher, HANDLER, '2.0.0', await handlerZip(dirs.callLog, { update: 'echo A-updater >> updater.txt' }));
+  const b = packageRef(server, publisher, HANDLER, '1.9.0', await handlerZip(dirs.callLog, { updateMode: 'UpdateWithoutInstall' }));
+  await convergeOnce(rt, goal(1, [extension({ version: '2.0.0', package: a, operationId: 'op-1' })]));
+  await convergeOnce(rt, goal(2, [extension({ version: '1.9.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]));
+  assert.deepEqual(cmdsOf(dirs.callLog), ['install 2.0.0', 'enable 2.0.0', 'disable 2.0.0', 'update 1.9.0', 'uninstall 2.0.0', 'enable 1.9.0']);
+  assert.equal(rt.journal.state.extensions[HANDLER]!.installedVersion, '1.9.0');
+});
+
+test('R22 R31: a failed install of B rolls back to the last known good A (uninstall B, install A, enable A)', async () => {
+  const { dirs, rt } = await setup();
+  const a = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
+  const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog, { install: 'echo boom >&2; exit 3' }));
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-1' })]));
+  await convergeOnce(rt, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]));
+  assert.deepEqual(cmdsOf(dirs.callLog).slice(2), ['disable 1.0.0', 'update 1.1.0', 'uninstall 1.0.0', 'install 1.1.0', 'uninstall 1.1.0', 'install 1.0.0', 'enable 1.0.0']);
+  const rec = rt.journal.state.extensions[HANDLER]!;
+  assert.equal(rec.history[0]?.outcome, 'rolledBack');
+  assert.match(rec.history[0]!.message, /install of 1\.1\.0 failed with exit code 3: boom/);
+  assert.deepEqual(rec.history[0]?.rollback, { status: 'success', message: 'rolled back to 1.0.0' });
+  assert.equal(rec.state, 'Enabled');
+  assert.equal(rec.installedVersion, '1.0.0');
+  assert.ok(!existsSync(join(dirs.lib, `${HANDLER}-1.1.0`)));
+  // the same operation is never retried
+  await convergeOnce(rt, goal(3, [extension({ version: '1.1.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]));
+  assert.equal(calls(dirs.callLog).length, 9);
+});
+
+test('R22: a failed enable (error status) of B rolls back; A\'s folder, never uninstalled when update fails, is re-enabled', async () => {
+  const { dirs, rt } = await setup();
+  const a = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
+  const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog, { update: 'exit 9' }));
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-1' })]));
+  await convergeOnce(rt, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]));
+  assert.deepEqual(cmdsOf(dirs.callLog).slice(2), ['disable 1.0.0', 'update 1.1.0', 'uninstall 1.1.0', 'enable 1.0.0']);
+  assert.equal(rt.journal.state.extensions[HANDLER]!.history[0]?.outcome, 'rolledBack');
+
+  const c = packageRef(server, publisher, HANDLER, '1.2.0', await handlerZip(dirs.callLog, { enable: writeStatus('error', 'cannot start') }));
+  await convergeOnce(rt, goal(3, [extension({ version: '1.2.0', package: c, operationId: 'op-3', settingsSeqNo: 3 })]));
+  const rec = rt.journal.state.extensions[HANDLER]!;
+  assert.equal(rec.history[0]?.outcome, 'rolledBack');
+  assert.match(rec.history[0]!.message, /cannot start/);
+  assert.equal(rec.installedVersion, '1.0.0');
+});
+
+test('R31: when the rollback fails too the extension is Failed until it is removed and added again', async () => {
+  const { dirs, rt } = await setup();
+  const flag = join(dirs.root, 'a-broken');
+  const a = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog, { install: `test ! -f '${flag}'` }));
+  const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog, { install: 'exit 4' }));
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-1' })]));
+  writeFileSync(flag, '');
+  await convergeOnce(rt, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]));
+  const rec = rt.journal.state.extensions[HANDLER]!;
+  assert.equal(rec.state, 'Failed');
+  assert.equal(rec.history[0]?.outcome, 'failed');
+  assert.equal(rec.history[0]?.rollback?.status, 'error');
+  const n = calls(dirs.callLog).length;
+  await convergeOnce(rt, goal(3, [extension({ version: '1.0.0', package: a, operationId: 'op-3', settingsSeqNo: 3 })]));
+  assert.equal(calls(dirs.callLog).length, n, 'nothing runs on a Failed extension');
+  assert.match(rec.history[0]!.message, /Failed after a failed rollback/);
+  await convergeOnce(rt, goal(4, [extension({ version: '1.0.0', package: a, operationId: 'op-4', state: 'uninstall' })]));
+  rmSync(flag);
+  await convergeOnce(rt, goal(5, [extension({ version: '1.0.0', package: a, operationId: 'op-5', settingsSeqNo: 5 })]));
+  assert.equal(rt.journal.state.extensions[HANDLER]!.state, 'Enabled');
+  assert.deepEqual(cmdsOf(dirs.callLog).slice(-2), ['install 1.0.0', 'enable 1.0.0']);
+});
