@@ -94,6 +94,21 @@ export function zipOf(entries: Record<string, string | null>): Promise<Buffer> {
   });
 }
 
+/** Renames an entry in place (same length), to write names yazl refuses (`../x`, `/abs`). */
+export function patchName(zip: Buffer, from: string, to: string): Buffer {
+  if (from.length !== to.length) throw new Error('patchName needs names of the same length');
+  const out = Buffer.from(zip);
+  let at = out.indexOf(from);
+  let n = 0;
+  while (at >= 0) {
+    out.write(to, at, 'latin1');
+    n++;
+    at = out.indexOf(from, at + from.length);
+  }
+  if (n === 0) throw new Error(`${from} is not in the zip`);
+  return out;
+}
+
 export function handlerZip(callLog: string, b: HandlerBehaviour = {}): Promise<Buffer> {
   return zipOf({ 'HandlerManifest.json': manifest(b), 'bin/handler.sh': handlerScript(callLog, b), ...(b.files ?? {}) });
 }
