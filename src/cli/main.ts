@@ -14,6 +14,7 @@ import { StoreError } from '../store/sqlite/database.js';
 import { UsageError } from './errors.js';
 import { serveCommand } from './serve-command.js';
 import type { ServeOptions } from './serve-command.js';
+import { registerAgentCommands } from './agent-command.js';
 
 const program = new Command();
 program
@@ -64,6 +65,8 @@ db.command('backup')
   .argument('<file>', 'where to write the copy')
   .option('--db <file>', `the database (default: $PHASEWISE_DB or ${DEFAULT_DB})`)
   .action((file: string, opts: { db?: string }) => dbBackupCommand(file, opts));
+
+registerAgentCommands(program);
 
 /** Exit codes of store faults, so scripts can tell them apart. */
 const STORE_EXIT: Record<StoreError['code'], number> = { STORE_MISSING: 2, STORE_EXISTS: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6 };
