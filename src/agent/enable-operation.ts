@@ -106,6 +106,7 @@ async function installVersion(rt: AgentRuntime, rec: ExtensionRecord, op: Operat
   const ext = op.ext;
   const B = ext.version;
   const A = op.fromVersion; // the snapshot at the start: a replay must take the same path
+  if (op.failure) return rollBack(rt, rec, op, new StepFailure(op.failure.message, op.failure.code));
   let manifestB: HandlerManifest;
   try {
     const zip = await ensurePackage(rt, ext.name, B, ext.package);
@@ -125,6 +126,7 @@ async function installVersion(rt: AgentRuntime, rec: ExtensionRecord, op: Operat
   } catch (err) {
     if (!(err instanceof StepFailure)) throw err;
     rec.lastError = { code: err.code, message: err.message };
+    op.failure = { message: err.message, code: err.code };
     rt.journal.save();
     return rollBack(rt, rec, op, err);
   }

@@ -42,6 +42,8 @@ export interface OperationJournal {
   retryAt: number | null;
   attempts: number;
   lastError: string | null;
+  /** Set when the forward sequence failed: a replay goes straight to the rollback with it. */
+  failure?: { message: string; code: number };
 }
 
 export interface LastKnownGood {

@@ -121,6 +121,8 @@ export interface Faults {
   cuts?: number;
   /** Append garbage: the server sends more bytes than the package's size. */
   oversize?: boolean;
+  /** Send in 8 KiB chunks this many ms apart (to kill an agent mid-download). */
+  slowMs?: number;
 }
 
 /** A loopback HTTPS server for packages (`/v1/packages/<sha>`), honouring Range, with faults. */
@@ -132,36 +134,52 @@ export class PackageServer {
   port = 0;
 
   async start(): Promise<void> {
-    this.server = https.createServer({ cert: TLS_CERT, key: TLS_KEY }, (req, res) => {
-      this.requests.push({ path: req.url ?? '', range: req.headers.range });
-      const sha = (req.url ?? '').split('/').pop() ?? '';
-      const blob = this.blobs.get(sha);
-      if (this.faults.fail5xx && this.faults.fail5xx > 0) {
-        this.faults.fail5xx--;
-        res.writeHead(503).end('{"error":{"code":"Busy","message":"try later"}}');
-        return;
-      }
-      if (!blob) return void res.writeHead(404).end();
-      let body = this.faults.oversize ? Buffer.concat([blob, Buffer.alloc(4096, 1)]) : blob;
-      let status = 200;
-      const headers: Record<string, string> = { 'content-type': 'application/zip' };
-      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-      if (m) {
-        const start = Number(m[1]);
-        headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
-        body = body.subarray(start);
-        status = 206;
-      }
-      if (this.faults.cuts && this.faults.cuts > 0 && this.faults.cutAfterBytes !== undefined && body.length > this.faults.cutAfterBytes) {
-        this.faults.cuts--;
-        res.writeHead(status, { ...headers, 'content-length': String(body.length) });
-        res.write(body.subarray(0, this.faults.cutAfterBytes), () => setTimeout(() => res.socket?.destroy(), 20));
-        return;
-      }
-      res.writeHead(status, { ...headers, 'content-length': String(body.length) }).end(body);
-    });
+    this.server = https.createServer({ cert: TLS_CERT, key: TLS_KEY }, (req, res) => this.serve(req, res));
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
     this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Answers a package request (also used by the test control plane). */
+  serve(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
+    this.requests.push({ path: req.url ?? '', range: req.headers.range });
+    const sha = (req.url ?? '').split('/').pop() ?? '';
+    const blob = this.blobs.get(sha);
+    if (this.faults.fail5xx && this.faults.fail5xx > 0) {
+      this.faults.fail5xx--;
+      res.writeHead(503).end('{"error":{"code":"Busy","message":"try later"}}');
+      return;
+    }
+    if (!blob) return void res.writeHead(404).end();
+    let body = this.faults.oversize ? Buffer.concat([blob, Buffer.alloc(4096, 1)]) : blob;
+    let status = 200;
+    const headers: Record<string, string> = { 'content-type': 'application/zip' };
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (m) {
+      const start = Number(m[1]);
+      headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
+      body = body.subarray(start);
+      status = 206;
+    }
+    if (this.faults.cuts && this.faults.cuts > 0 && this.faults.cutAfterBytes !== undefined && body.length > this.faults.cutAfterBytes) {
+      this.faults.cuts--;
+      res.writeHead(status, { ...headers, 'content-length': String(body.length) });
+      res.write(body.subarray(0, this.faults.cutAfterBytes), () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    if (this.faults.slowMs) {
+      res.writeHead(status, { ...headers, 'content-length': String(body.length) });
+      const slowMs = this.faults.slowMs;
+      let at = 0;
+      const next = () => {
+        if (res.destroyed) return;
+        if (at >= body.length) return void res.end();
+        res.write(body.subarray(at, at + 8192));
+        at += 8192;
+        setTimeout(next, slowMs);
+      };
+      return next();
+    }
+    res.writeHead(status, { ...headers, 'content-length': String(body.length) }).end(body);
   }
 
   add(zip: Buffer): { sha256: string; size: number; uri: string } {
