@@ -126,7 +126,14 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    if (this.imds) this.imdsPort = await this.imds.start();
+    if (this.imds) {
+      try {
+        this.imdsPort = await this.imds.start();
+      } catch (err) {
+        // Scheduled events are a convenience for the workload; the agent's own job goes on without them.
+        this.opts.log(`scheduled events endpoint not started on 127.0.0.1:${this.opts.imdsPort}: ${(err as Error).message}`);
+      }
+    }
     const goal = this.goal();
     if (goal) {
       this.health.configure(goal.extensions);
