@@ -71,6 +71,7 @@ test('upgrade A→B (§3.4): disable A, update B, uninstall A, install B, enable
   assert.match(update, /from=1\.0\.0 dis=0/);
   assert.match(calls(dirs.callLog)[5]!, /unin=0/);
   assert.ok(!existsSync(join(dirs.lib, `${HANDLER}-1.0.0`)), 'A is deleted after uninstall');
+  assert.ok(existsSync(join(dirs.lib, `${HANDLER}-1.1.0/status/1.status`)), 'A\'s status files were copied into B');
   const rec = rt.journal.state.extensions[HANDLER]!;
   assert.equal(rec.installedVersion, '1.1.0');
   assert.equal(rec.lastKnownGood?.version, '1.1.0');
@@ -79,15 +80,17 @@ test('upgrade A→B (§3.4): disable A, update B, uninstall A, install B, enable
 
 test('UpdateWithoutInstall skips install(B); a downgrade runs the higher version\'s update command', async () => {
   const { dirs, rt } = await setup();
-  const a = packageRef(server, publisher, HANDLER, '2.0.0', await handlerZip(dirs.callLog, { update: 'echo A-updater >> updater.txt' }));
+  const a = packageRef(server, publisher, HANDLER, '2.0.0', await handlerZip(dirs.callLog, { update: `echo "$AZURE_GUEST_AGENT_EXTENSION_PATH VERSION=$VERSION" >> '${dirs.root}/updater.txt'` }));
   const b = packageRef(server, publisher, HANDLER, '1.9.0', await handlerZip(dirs.callLog, { updateMode: 'UpdateWithoutInstall' }));
   await convergeOnce(rt, goal(1, [extension({ version: '2.0.0', package: a, operationId: 'op-1' })]));
   await convergeOnce(rt, goal(2, [extension({ version: '1.9.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]));
-  assert.deepEqual(cmdsOf(dirs.callLog), ['install 2.0.0', 'enable 2.0.0', 'disable 2.0.0', 'update 1.9.0', 'uninstall 2.0.0', 'enable 1.9.0']);
+  assert.deepEqual(cmdsOf(dirs.callLog), ['install 2.0.0', 'enable 2.0.0', 'disable 2.0.0', 'update 2.0.0', 'uninstall 2.0.0', 'enable 1.9.0']);
   assert.equal(rt.journal.state.extensions[HANDLER]!.installedVersion, '1.9.0');
+  const updater = readFileSync(join(dirs.root, 'updater.txt'), 'utf8');
+  assert.match(updater, new RegExp(`${HANDLER}-2\\.0\\.0 VERSION=1\\.9\\.0`), '2.0.0\'s update command ran, told the target');
 });
 
-test('R22 R31: a failed install of B rolls back to the last known good A (uninstall B, install A, enable A)', async () => {
+test('R22: a failed install of B rolls back to the last known good A: uninstall B, install A, enable A (R31)', async () => {
   const { dirs, rt } = await setup();
   const a = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
   const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog, { install: 'echo boom >&2; exit 3' }));
@@ -106,7 +109,7 @@ test('R22 R31: a failed install of B rolls back to the last known good A (uninst
   assert.equal(calls(dirs.callLog).length, 9);
 });
 
-test('R22: a failed enable (error status) of B rolls back; A\'s folder, never uninstalled when update fails, is re-enabled', async () => {
+test('R30: a failed update, then an error status from enable(B), roll back to A with the same settings; A\'s folder, kept when update fails, is re-enabled', async () => {
   const { dirs, rt } = await setup();
   const a = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
   const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog, { update: 'exit 9' }));
@@ -121,6 +124,10 @@ test('R22: a failed enable (error status) of B rolls back; A\'s folder, never un
   assert.equal(rec.history[0]?.outcome, 'rolledBack');
   assert.match(rec.history[0]!.message, /cannot start/);
   assert.equal(rec.installedVersion, '1.0.0');
+  assert.equal(rec.installedSeq, 3);
+  const settingsOf = (v: string) => readFileSync(join(dirs.lib, `${HANDLER}-${v}`, 'config/3.settings'), 'utf8');
+  assert.match(settingsOf('1.0.0'), /"protectedSettings":"MIIBcmsCiphertext"/, 'A runs with the settings B was given');
+  assert.match(calls(dirs.callLog).at(-1)!, /^enable 1\.0\.0 3 op-3 /);
 });
 
 test('R31: when the rollback fails too the extension is Failed until it is removed and added again', async () => {

@@ -77,7 +77,7 @@ test('R21: the state machine — Initializing during grace, N identical probes c
   assert.equal(tcp.observe('Unhealthy', 25_000), 'Unhealthy', 'tcp falls to Unhealthy');
 });
 
-test('R22 R21: an upgrade whose application turns Unhealthy fails the health gate and rolls back to the last known good', async () => {
+test('R22: an upgrade whose application turns Unhealthy fails the health gate and rolls back to the last known good', async () => {
   const dirs = tempDirs();
   trust(dirs, publisher);
   const monitor = new AppHealthMonitor(() => Date.now(), 20);

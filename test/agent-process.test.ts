@@ -84,7 +84,7 @@ test('agent connect: usage, refused token, unreachable server, success (key 0600
   assert.match(again.stderr, /already enrolled.*--force/);
 });
 
-test('R21 R83: agent run installs, heartbeats, keeps its state on a malformed goal state, serves scheduled events', async () => {
+test('R21: agent run installs, heartbeats, keeps its state on a malformed goal state, serves scheduled events', async () => {
   const d = tempDirs();
   trust(d, publisher);
   const agentId = await enroll(d);
@@ -162,7 +162,7 @@ test('kill -9 of the agent mid-install: the restarted agent waits for the runnin
   await killed(second);
 });
 
-test('R22 R31: kill -9 of the agent mid-rollback and mid-download: it converges, each step ran once, the LKG zip survives', async () => {
+test('R31: kill -9 of the agent mid-rollback and mid-download: it converges, each step ran once, the LKG zip survives', async () => {
   const d = tempDirs();
   trust(d, publisher);
   const agentId = await enroll(d);

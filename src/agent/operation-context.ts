@@ -108,7 +108,8 @@ export async function runCommand(
       key,
       command,
       cwd: base,
-      env: commandEnv(rt, op.ext, version, extraEnv),
+      // PATH/VERSION name the handler whose command runs (the old one for a downgrade's update).
+      env: commandEnv(rt, op.ext, runIn, extraEnv),
       timeoutMs: rt.timeoutsMs[cmd],
       logFile: join(handlerLogDir(rt.dirs, rec.name), 'CommandExecution.log'),
     },
