@@ -11,7 +11,8 @@ import { after, before, test } from 'node:test';
 import { convergeOnce } from '../src/agent/converge.js';
 import { setPolicy } from '../src/agent/local-policy.js';
 import { signPackage } from '../src/protocol/package-signature.js';
-import { calls, extension, goal, HANDLER, handlerZip, newPublisher, PackageServer, packageRef, runtime, sleep, tempDirs, trust, zipOf, manifest, handlerScript, patchName } from './helpers/agent-kit.js';
+import { calls, extension, goal, HANDLER, handlerScript, handlerZip, manifest, newPublisher } from './helpers/agent-kit.js';
+import { PackageServer, packageRef, patchName, runtime, sleep, tempDirs, trust, zipOf } from './helpers/agent-kit.js';
 
 const server = new PackageServer();
 const publisher = newPublisher();
@@ -46,7 +47,11 @@ test('a package with a wrong signature, an unknown key, a wrong digest or size i
   const good = packageRef(server, publisher, HANDLER, '1.1.0', zipB);
   const other = newPublisher('rogue');
   const cases: Array<[string, typeof good, RegExp]> = [
-    ['wrong signature', { ...good, signature: signPackage(other.privatePem, publisher.keyId, HANDLER, '1.1.0', good.sha256, good.size) }, /signature does not verify with trusted key test-publisher/],
+    [
+      'wrong signature',
+      { ...good, signature: signPackage(other.privatePem, publisher.keyId, HANDLER, '1.1.0', good.sha256, good.size) },
+      /signature does not verify with trusted key test-publisher/,
+    ],
     ['signed for another version', { ...good, signature: signPackage(publisher.privatePem, publisher.keyId, HANDLER, '9.9.9', good.sha256, good.size) }, /signature does not verify/],
     ['unknown key', { ...good, signature: signPackage(other.privatePem, 'rogue', HANDLER, '1.1.0', good.sha256, good.size) }, /key rogue, which this machine does not trust/],
     ['wrong digest', { ...good, sha256: 'f'.repeat(64) }, /HTTP 404|SHA-256/],
@@ -93,7 +98,9 @@ test('zips with ../x, an absolute path or a symlink entry are refused before any
     ['symlink', await zipOf({ ...base, 'bin/link': null }), /symbolic link/],
   ];
   let seq = 2;
-  for (const [what, zip, message] of bad) {    await convergeOnce(rt, goal(seq, [extension({ version: '1.1.0', package: packageRef(server, publisher, HANDLER, '1.1.0', zip), operationId: `op-${what}`, settingsSeqNo: seq })]));
+  for (const [what, zip, message] of bad) {
+    const ref = packageRef(server, publisher, HANDLER, '1.1.0', zip);
+    await convergeOnce(rt, goal(seq, [extension({ version: '1.1.0', package: ref, operationId: `op-${what}`, settingsSeqNo: seq })]));
     seq++;
     assert.equal(last(rt).outcome, 'rejected', what);
     assert.match(last(rt).message, message, what);

@@ -80,7 +80,8 @@ test('upgrade A→B (§3.4): disable A, update B, uninstall A, install B, enable
 
 test('UpdateWithoutInstall skips install(B); a downgrade runs the higher version\'s update command', async () => {
   const { dirs, rt } = await setup();
-  const a = packageRef(server, publisher, HANDLER, '2.0.0', await handlerZip(dirs.callLog, { update: `echo "$AZURE_GUEST_AGENT_EXTENSION_PATH VERSION=$VERSION" >> '${dirs.root}/updater.txt'` }));
+  const update = `echo "$AZURE_GUEST_AGENT_EXTENSION_PATH VERSION=$VERSION" >> '${dirs.root}/updater.txt'`;
+  const a = packageRef(server, publisher, HANDLER, '2.0.0', await handlerZip(dirs.callLog, { update }));
   const b = packageRef(server, publisher, HANDLER, '1.9.0', await handlerZip(dirs.callLog, { updateMode: 'UpdateWithoutInstall' }));
   await convergeOnce(rt, goal(1, [extension({ version: '2.0.0', package: a, operationId: 'op-1' })]));
   await convergeOnce(rt, goal(2, [extension({ version: '1.9.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]));

@@ -42,11 +42,19 @@ test('R25: Application Health settings are validated with the ranges of the exte
   assert.equal(parseAppHealthSettings({ protocol: 'http', intervalInSeconds: 60, numberOfProbes: 5 }), 'intervalInSeconds × numberOfProbes must be at most 240');
   assert.equal(parseAppHealthSettings({ protocol: 'http', gracePeriod: 14401 }), 'gracePeriod must be 5-14400');
   assert.deepEqual(parseAppHealthSettings({ protocol: 'https' }), { protocol: 'https', port: 443, requestPath: '/', intervalInSeconds: 5, numberOfProbes: 1, gracePeriod: 5 });
-  assert.deepEqual(parseAppHealthSettings({ protocol: 'http', port: 8080, requestPath: 'health', numberOfProbes: 3 }), { protocol: 'http', port: 8080, requestPath: '/health', intervalInSeconds: 5, numberOfProbes: 3, gracePeriod: 15 });
+  assert.deepEqual(parseAppHealthSettings({ protocol: 'http', port: 8080, requestPath: 'health', numberOfProbes: 3 }), {
+    protocol: 'http',
+    port: 8080,
+    requestPath: '/health',
+    intervalInSeconds: 5,
+    numberOfProbes: 3,
+    gracePeriod: 15,
+  });
 });
 
 test('R21: probes — http rich health body, Unknown for anything else; tcp connect', async () => {
-  const s = (over: Partial<AppHealthSettings>): AppHealthSettings => ({ protocol: 'http', port: appPort, requestPath: '/health', intervalInSeconds: 5, numberOfProbes: 1, gracePeriod: 5, ...over });
+  const base: AppHealthSettings = { protocol: 'http', port: appPort, requestPath: '/health', intervalInSeconds: 5, numberOfProbes: 1, gracePeriod: 5 };
+  const s = (over: Partial<AppHealthSettings>): AppHealthSettings => ({ ...base, ...over });
   appState = 'Healthy';
   assert.equal(await probe(s({}), 2000), 'Healthy');
   appState = 'Unhealthy';
@@ -85,7 +93,8 @@ test('R22: an upgrade whose application turns Unhealthy fails the health gate an
   const appHealth = { protocol: 'http', port: appPort, requestPath: '/health', intervalInSeconds: 5, numberOfProbes: 2 };
   const ah = 'Microsoft.ManagedServices.ApplicationHealthLinux';
   const ahRef = packageRef(server, publisher, ah, '2.0.0', await handlerZip(dirs.callLog));
-  const ahExt = extension({ name: ah, version: '2.0.0', package: ahRef, operationId: 'op-ah', settings: { publicSettings: appHealth, protectedSettings: null, protectedSettingsCertThumbprint: null } });
+  const settings = { publicSettings: appHealth, protectedSettings: null, protectedSettingsCertThumbprint: null };
+  const ahExt = extension({ name: ah, version: '2.0.0', package: ahRef, operationId: 'op-ah', settings });
   const a = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
   const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog));
   const gate = { enabled: true, healthGateSeconds: 5 };

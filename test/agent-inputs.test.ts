@@ -47,7 +47,8 @@ test('status documents: shape required, unknown status is error, messages cut wh
   assert.throws(() => parseStatusDocument({ status: {} }, false), /\[0\]\.status\.status/);
   assert.equal(parseStatusDocument([{ status: { status: 'weird', code: 3 } }], false).status, 'error');
   const long = 'm'.repeat(50_000);
-  const cut = parseStatusDocument([{ status: { status: 'success', formattedMessage: { lang: 'en-US', message: long }, substatus: [null, { status: 'success', formattedMessage: { lang: 'en', message: long } }] } }], true);
+  const substatus = [null, { status: 'success', formattedMessage: { lang: 'en', message: long } }];
+  const cut = parseStatusDocument([{ status: { status: 'success', formattedMessage: { lang: 'en-US', message: long }, substatus } }], true);
   assert.equal(cut.formattedMessage!.message.length, 1025);
   assert.equal(cut.substatus!.length, 1, 'null substatus entries are tolerated');
   assert.equal(cut.substatus![0]!.formattedMessage!.message.length, 10 * 1024 + 1);

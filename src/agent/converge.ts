@@ -122,7 +122,9 @@ async function processEntry(rt: AgentRuntime, ext: GoalStateExtension, blockedBy
 
 /** A removal entry for a handler the goal state no longer lists. */
 function removalOf(rec: ExtensionRecord): GoalStateExtension {
-  const pkg = rec.installedPackage ?? rec.lastKnownGood?.package ?? { uris: ['https://localhost/'], sha256: '0'.repeat(64), size: 1, signature: { alg: 'ed25519' as const, keyId: 'none', sig: '' } };
+  // Removal downloads nothing; the reference is only there to fill the entry.
+  const none = { uris: ['https://localhost/'], sha256: '0'.repeat(64), size: 1, signature: { alg: 'ed25519' as const, keyId: 'none', sig: '' } };
+  const pkg = rec.installedPackage ?? rec.lastKnownGood?.package ?? none;
   return {
     name: rec.name,
     extensionName: rec.name,

@@ -81,7 +81,10 @@ function attempt(uri: string, dest: string, size: number, opts: DownloadOptions)
       const finish = (message: string | null) => {
         if (over || finished) return;
         finished = true;
-        out.end(() => resolve(message === null && sizeOf(dest) === size ? { done: true } : { done: false, retry: true, message: message ?? `the transfer ended after ${sizeOf(dest)} of ${size} bytes` }));
+        out.end(() => {
+          if (message === null && sizeOf(dest) === size) return resolve({ done: true });
+          resolve({ done: false, retry: true, message: message ?? `the transfer ended after ${sizeOf(dest)} of ${size} bytes` });
+        });
       };
       res.on('end', () => finish(null));
       res.on('error', (err) => finish(`the transfer broke off: ${err.message}`));

@@ -77,7 +77,9 @@ async function connectCommand(o: ConnectCli): Promise<void> {
   if (!o.server) throw new UsageError('phasewise agent connect: --server URL is required');
   const token = o.enrollmentToken ?? process.env.PHASEWISE_ENROLLMENT_TOKEN;
   if (!token) throw new UsageError('phasewise agent connect: --enrollment-token is required (or PHASEWISE_ENROLLMENT_TOKEN)');
-  const e = await connect(dirsOf(o), { server: o.server, token, resourceId: o.resourceId, name: o.name, subscriptionId: o.subscriptionId, resourceGroup: o.resourceGroup, location: o.location, caCertFile: o.caCert, force: o.force }, new Date());
+  const { resourceId, name, subscriptionId, resourceGroup, location, force } = o;
+  const options = { server: o.server, token, resourceId, name, subscriptionId, resourceGroup, location, caCertFile: o.caCert, force };
+  const e = await connect(dirsOf(o), options, new Date());
   process.stdout.write(`enrolled: agent ${e.agentId} for ${e.resourceId} (certificate ${e.thumbprint})\n`);
 }
 
@@ -122,7 +124,8 @@ function statusCommand(o: DirOptions & { json?: boolean }): void {
   if (o.json) return void process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
   const lines = [
     enrollment ? `enrolled: agent ${enrollment.agentId} for ${enrollment.resourceId} at ${enrollment.serverUrl}` : 'not enrolled',
-    `extensions: ${view.policy.extensionsEnabled ? 'enabled' : 'DISABLED'}; allowlist: ${view.policy.extensionsAllowList.join(',') || '(any)'}; blocklist: ${view.policy.extensionsBlockList.join(',') || '(none)'}`,
+    `extensions: ${view.policy.extensionsEnabled ? 'enabled' : 'DISABLED'}; ` +
+      `allowlist: ${view.policy.extensionsAllowList.join(',') || '(any)'}; blocklist: ${view.policy.extensionsBlockList.join(',') || '(none)'}`,
     `trusted keys: ${view.trustedKeys.join(', ') || '(none: every package will be rejected)'}`,
     `goal state: ${view.goalStateId ?? '(none yet)'}`,
     ...view.extensions.map((e) => {

@@ -39,14 +39,17 @@ export interface HandlerBehaviour {
 }
 
 export const writeStatus = (status: 'success' | 'error' | 'transitioning', message = 'ok') =>
-  `printf '[{"version":1.0,"timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"x","operation":"Enable","status":"${status}","code":0,"formattedMessage":{"lang":"en-US","message":"${message}"}}}]' > status/$SEQ.status.tmp && mv status/$SEQ.status.tmp status/$SEQ.status; echo $SEQ > mrseq`;
+  `printf '[{"version":1.0,"timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"x","operation":"Enable",` +
+  `"status":"${status}","code":0,"formattedMessage":{"lang":"en-US","message":"${message}"}}}]' > status/$SEQ.status.tmp` +
+  ` && mv status/$SEQ.status.tmp status/$SEQ.status; echo $SEQ > mrseq`;
 
 export function handlerScript(callLog: string, b: HandlerBehaviour): string {
   const body = (c: keyof HandlerBehaviour, dflt: string) => (typeof b[c] === 'string' ? (b[c] as string) : dflt);
   return [
     '#!/bin/sh',
     'cmd="$1"; V="$AZURE_GUEST_AGENT_EXTENSION_VERSION"; SEQ="$ConfigSequenceNumber"',
-    `echo "$cmd $V $SEQ $PHASEWISE_OPERATION_ID from=$AZURE_GUEST_AGENT_UPDATING_FROM_VERSION dis=$AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE unin=$AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE" >> '${callLog}'`,
+    'E="from=$AZURE_GUEST_AGENT_UPDATING_FROM_VERSION dis=$AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE unin=$AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE"',
+    `echo "$cmd $V $SEQ $PHASEWISE_OPERATION_ID $E" >> '${callLog}'`,
     'case "$cmd" in',
     `  install) ${body('install', 'true')} ;;`,
     `  enable) ${body('enable', writeStatus('success'))} ;;`,
