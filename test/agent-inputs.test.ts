@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import yauzl from 'yauzl';
 import { GoalStateError, parseGoalState } from '../src/agent/goal-state-schema.js';
-import { parseStatusDocument } from '../src/agent/handler-files.js';
+import { parseStatusDocument, readHeartbeat } from '../src/agent/handler-files.js';
 import { parseStartRequests } from '../src/agent/imds-server.js';
 import { unsafeEntryReason } from '../src/agent/safe-unzip.js';
 import { LIMITS } from '../src/protocol/agent-wire.js';
@@ -145,4 +145,17 @@ test('package build zips a handler folder with its modes; refuses a folder witho
   const r3 = await cli('package', 'build', '--dir', dir, '--out', join(d.root, 'l.zip'));
   assert.equal(r3.status, 1);
   assert.match(r3.stderr, /bin\/passwd is a symbolic link/);
+});
+
+test('heartbeat.log: Ready/NotReady from the handler, Unresponsive when older than 600 s, missing is an error', () => {
+  const d = tempDirs();
+  const hb = join(d.lib, 'heartbeat.log');
+  assert.equal(readHeartbeat(d.lib, Date.now()).message, 'Failed to get heart beat file');
+  writeFileSync(hb, JSON.stringify([{ heartbeat: { status: 'ready', code: 0, formattedMessage: { lang: 'en-US', message: 'serving' } } }]));
+  assert.deepEqual(readHeartbeat(d.lib, Date.now()), { status: 'Ready', code: 0, message: 'serving' });
+  const old = (Date.now() - 601_000) / 1000;
+  utimesSync(hb, old, old);
+  assert.equal(readHeartbeat(d.lib, Date.now()).status, 'Unresponsive');
+  writeFileSync(hb, '[{}]');
+  assert.match(readHeartbeat(d.lib, Date.now()).message, /heartbeat file is invalid/);
 });

@@ -207,3 +207,26 @@ test('R31: kill -9 of the agent mid-rollback and mid-download: it converges, eac
   agent.kill('SIGTERM');
   await killed(agent);
 });
+
+test('R21: 503s on the goal state and 500s on status are retried with backoff; an oversized goal state is refused', async () => {
+  const d = tempDirs();
+  trust(d, publisher);
+  const agentId = await enroll(d);
+  const ref = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog));
+  cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-1' })]));
+  cp.goalStateFailures = 2;
+  cp.statusFailures = 2;
+  const agent = startAgent(d);
+  await until('op-1 reported after the failures', () => outcomeOf(cp.lastReport(agentId), 'op-1'), 25_000, agent);
+  assert.match(agent.output(), /goal state poll failed \(GET goalstate answered 503: Busy: try later\); next try in/);
+  assert.match(agent.output(), /status report failed \(PUT status answered 500: Internal: disk full\); retrying/);
+  cp.rawGoalState = `{"pad":"${'x'.repeat(1024 * 1024)}"}`;
+  const refused = await until('the oversized goal state reported', () => {
+    const s = cp.lastReport(agentId)?.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus;
+    return s?.status === 'Failed' ? s : undefined;
+  }, 15_000, agent);
+  assert.match(refused.formattedMessage.message, /larger than 1048576 bytes; keeping goal state 1/);
+  agent.kill('SIGTERM');
+  await killed(agent);
+  assert.equal(calls(d.callLog).length, 2);
+});

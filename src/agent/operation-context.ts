@@ -189,7 +189,8 @@ export async function ensurePackage(rt: AgentRuntime, name: string, version: str
       await verifyPackageFile(rt.dirs, cache, name, version, ref);
       return cache;
     } catch {
-      rmSync(cache, { force: true }); // a different build under the same version, or damage: fetch it again
+      // A different build under the same version, or damage: fetch it again. The cached zip stays
+      // until a verified one replaces it, so a failed download cannot lose the last known good.
     }
   }
   mkdirSync(downloadsDir(rt.dirs), { recursive: true, mode: 0o700 });

@@ -94,7 +94,11 @@ async function runCommand(o: DirOptions & { imdsPort: string }): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log(`${sig}: stopping (handler commands in flight keep running and are picked up at the next start)`);
-      void agent.stop().then(resolve);
+      // The journal is on disk: exit now, without waiting for a handler command (it is picked up at start).
+      void agent.stop().then(() => {
+        resolve();
+        process.exit(0);
+      });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -41,6 +41,8 @@ export class ControlPlane {
   readonly approvals: Array<{ agentId: string; ids: string[] }> = [];
   /** Answer the next goal-state polls with 503. */
   goalStateFailures = 0;
+  /** Answer the next status reports with 500. */
+  statusFailures = 0;
   /** Replace the next goal-state body with this text (malformed input tests). */
   rawGoalState: string | null = null;
 
@@ -125,6 +127,11 @@ export class ControlPlane {
       return this.send(res, 200, g, { etag });
     }
     if (m[2] === 'status' && req.method === 'PUT') {
+      if (this.statusFailures > 0) {
+        this.statusFailures--;
+        await this.body(req);
+        return this.send(res, 500, { error: { code: 'Internal', message: 'disk full' } });
+      }
       const list = this.reports.get(agentId) ?? [];
       list.push(JSON.parse(await this.body(req)) as StatusReport);
       this.reports.set(agentId, list);
