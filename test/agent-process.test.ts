@@ -79,6 +79,13 @@ test('agent connect: usage, refused token, unreachable server, success (key 0600
   const down = await cli('agent', 'connect', '--server', 'https://127.0.0.1:1', '--enrollment-token', 't', '--ca-cert', caFile, ...dirArgs(d));
   assert.equal(down.status, 1);
   assert.match(down.stderr, /cannot reach 127\.0\.0\.1:1: ECONNREFUSED/);
+  const saved = process.env.NODE_EXTRA_CA_CERTS; // `npm test` sets it to the test certificate
+  delete process.env.NODE_EXTRA_CA_CERTS;
+  const pending = cli('agent', 'connect', '--server', cp.url, '--enrollment-token', cp.token, ...dirArgs(d));
+  if (saved !== undefined) process.env.NODE_EXTRA_CA_CERTS = saved;
+  const untrusted = await pending;
+  assert.equal(untrusted.status, 1);
+  assert.match(untrusted.stderr, /TLS certificate is not trusted .*--ca-cert/);
   assert.ok(!existsSync(join(d.lib, '.agent/enrollment.json')), 'a failed enrollment leaves nothing');
   await enroll(d);
   const crt = readdirSync(d.lib).find((f) => f.endsWith('.crt'))!;
@@ -117,6 +124,13 @@ test('R21: agent run installs, heartbeats, keeps its state on a malformed goal s
   assert.equal(cp.lastReport(agentId)?.agentState[HANDLER]?.state, 'Enabled');
   agent.kill('SIGTERM');
   await killed(agent);
+  // Started again, the agent reports the finished operation and does not run enable again (unlike WALinuxAgent).
+  const restarted = startAgent(d);
+  const before = cp.reports.get(agentId)!.length;
+  await until('a report from the restarted agent', () => cp.reports.get(agentId)!.length > before, 10_000, restarted);
+  await sleep(300);
+  restarted.kill('SIGTERM');
+  await killed(restarted);
   assert.deepEqual(calls(d.callLog).map((l) => l.split(' ')[0]), ['install', 'enable']);
 });
 

@@ -82,6 +82,9 @@ export function request(url: string, opts: RequestOptions): Promise<HttpResponse
 
 function describeNetError(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
+  if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+    return `the server's TLS certificate is not trusted (${code}); pass --ca-cert FILE or set NODE_EXTRA_CA_CERTS`;
+  }
   return code ? `${code} (${err.message})` : err.message;
 }
 
