@@ -1,72 +1,23 @@
 /**
  * `phasewise agent connect` and `phasewise agent run` as real child processes against a stand-in
- * control plane on loopback: enrollment errors, the run loop, a refused goal state, scheduled events,
- * and `kill -9` of the agent mid-install and mid-rollback with nothing run twice.
+ * control plane on loopback: enrollment errors, the run loop, a refused goal state, retries, scheduled
+ * events. The kill -9 tests are in agent-kill.test.ts.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { ScheduledEvent, StatusReport } from '../src/protocol/agent-wire.js';
 import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust } from './helpers/agent-kit.js';
-import { cli, CLI, ROOT } from './helpers/cli.js';
-import { ControlPlane } from './helpers/control-plane.js';
+import { AgentRig, caFile, dirArgs, killed, outcomeOf, reimage, until } from './helpers/agent-process.js';
+import { cli } from './helpers/cli.js';
 
-const cp = new ControlPlane();
+const rig = new AgentRig();
+const cp = rig.cp;
 const publisher = newPublisher();
-const caFile = join(ROOT, 'test/fixtures/tls/cert.pem');
-const children: ChildProcess[] = [];
-before(() => cp.start());
-after(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  await cp.stop();
-});
-
-type Dirs = ReturnType<typeof tempDirs>;
-const dirArgs = (d: Dirs) => ['--lib-dir', d.lib, '--config-dir', d.config];
-
-async function enroll(d: Dirs): Promise<string> {
-  const r = await cli('agent', 'connect', '--server', cp.url, '--enrollment-token', cp.token, '--ca-cert', caFile, '--name', 'm1', ...dirArgs(d));
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(readFileSync(join(d.lib, '.agent/enrollment.json'), 'utf8')).agentId as string;
-}
-
-function startAgent(d: Dirs, extraArgs: string[] = []): ChildProcess & { output: () => string } {
-  const env = { ...process.env, PHASEWISE_AGENT_TIMEOUT_SCALE: '0.02' };
-  delete (env as Record<string, string | undefined>).NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, [CLI, 'agent', 'run', ...dirArgs(d), '--log-dir', d.log, '--imds-port', '0', ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s));
-  return Object.assign(child, { output: () => out });
-}
-
-async function until<T>(what: string, fn: () => T | undefined | null | false, timeoutMs = 20_000, agent?: { output: () => string }): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}${agent ? `\nagent output:\n${agent.output()}` : ''}`);
-    await sleep(50);
-  }
-}
-
-const outcomeOf = (r: StatusReport | undefined, opId: string) => {
-  const last = r?.agentState[HANDLER]?.lastOperation;
-  return last?.operationId === opId ? last : undefined;
-};
-
-function reimage(EventId: string): ScheduledEvent {
-  const r = { EventType: 'Reimage', ResourceType: 'VirtualMachine', EventStatus: 'Scheduled', NotBefore: '' } as const;
-  return { EventId, ...r, Resources: ['m1'], Description: 'OS image upgrade', EventSource: 'Platform', DurationInSeconds: -1 };
-}
-
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
-}
+before(() => rig.start());
+after(() => rig.stop());
+const enroll = (d: Parameters<AgentRig['enroll']>[0]) => rig.enroll(d);
+const startAgent = (d: Parameters<AgentRig['startAgent']>[0], extra: string[] = []) => rig.startAgent(d, extra);
 
 test('agent connect: usage, refused token, unreachable server, success (key 0600, thumbprint), already enrolled', async () => {
   const d = tempDirs();
@@ -158,66 +109,6 @@ test('R83: the IMDS endpoint needs Metadata: true, lists events and forwards Sta
   const ok = await fetch(base, { method: 'POST', headers: { Metadata: 'true' }, body: '{"StartRequests":[{"EventId":"ev-9"}]}' });
   assert.equal(ok.status, 200);
   assert.deepEqual(cp.approvals.at(-1), { agentId, ids: ['ev-9'] });
-  agent.kill('SIGTERM');
-  await killed(agent);
-});
-
-test('kill -9 of the agent mid-install: the restarted agent waits for the running install, nothing runs twice', async () => {
-  const d = tempDirs();
-  trust(d, publisher);
-  const agentId = await enroll(d);
-  const ref = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog, { install: 'sleep 2' }));
-  cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-k1' })]));
-  const first = startAgent(d);
-  await until('install started', () => calls(d.callLog).some((l) => l.startsWith('install')), 15_000, first);
-  first.kill('SIGKILL');
-  await killed(first);
-  const second = startAgent(d);
-  const o = await until('op-k1 finished', () => outcomeOf(cp.lastReport(agentId), 'op-k1'), 20_000, second);
-  assert.equal(o.outcome, 'succeeded');
-  assert.match(second.output(), /install@1\.0\.0 was running when the agent stopped; picking it up/);
-  assert.deepEqual(calls(d.callLog).map((l) => l.split(' ').slice(0, 2).join(' ')), ['install 1.0.0', 'enable 1.0.0']);
-  second.kill('SIGTERM');
-  await killed(second);
-});
-
-test('R31: kill -9 of the agent mid-rollback and mid-download: it converges, each step ran once, the LKG zip survives', async () => {
-  const d = tempDirs();
-  trust(d, publisher);
-  const agentId = await enroll(d);
-  const flag = join(d.root, 'slow-reinstall');
-  const a = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog, { install: `if [ -f '${flag}' ]; then sleep 2; fi` }));
-  const big = { 'payload.bin': (await import('node:crypto')).randomBytes(400_000).toString('base64') };
-  const b = packageRef(cp.packages, publisher, HANDLER, '1.1.0', await handlerZip(d.callLog, { install: 'exit 5', files: big }));
-  cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-a' })]));
-  let agent = startAgent(d);
-  await until('A enabled', () => outcomeOf(cp.lastReport(agentId), 'op-a'), 20_000, agent);
-  writeFileSync(flag, '');
-  cp.packages.faults.slowMs = 40;
-  cp.packages.requests = [];
-  cp.goals.set(agentId, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-b', settingsSeqNo: 2 })]));
-  await until('download under way', () => existsSync(join(d.lib, '.agent/downloads')) && readdirSync(join(d.lib, '.agent/downloads')).length > 0, 15_000, agent);
-  await sleep(150);
-  agent.kill('SIGKILL');
-  await killed(agent);
-  cp.packages.faults.slowMs = 0;
-  agent = startAgent(d);
-  await until('the rollback reinstall of A started', () => calls(d.callLog).filter((l) => l.startsWith('install 1.0.0')).length === 2, 20_000, agent);
-  agent.kill('SIGKILL');
-  await killed(agent);
-  assert.ok(existsSync(join(d.lib, '.agent/packages', `${HANDLER}__1.0.0.zip`)), 'the LKG zip is still cached');
-  agent = startAgent(d);
-  const o = await until('op-b finished', () => outcomeOf(cp.lastReport(agentId), 'op-b'), 20_000, agent);
-  assert.equal(o.outcome, 'rolledBack', `${o.message}\n${agent.output()}\n${calls(d.callLog).join('\n')}`);
-  assert.ok(cp.packages.requests.some((r) => r.range && /^bytes=[1-9]/.test(r.range)), 'the download resumed with Range');
-  const seen = calls(d.callLog).map((l) => l.split(' ').slice(0, 3).join(' '));
-  const expected = ['install 1.0.0 1', 'enable 1.0.0 1', 'disable 1.0.0 2', 'update 1.1.0 2', 'uninstall 1.0.0 2', 'install 1.1.0 2'];
-  assert.deepEqual(seen, [...expected, 'uninstall 1.1.0 2', 'install 1.0.0 2', 'enable 1.0.0 2']);
-  const report = cp.lastReport(agentId)!;
-  assert.equal(report.agentState[HANDLER]?.installedVersion, '1.0.0');
-  const settings = report.aggregateStatus.handlerAggregateStatus[0]!.runtimeSettingsStatus!.settingsStatus.status;
-  assert.equal(settings.substatus?.[0]?.name, 'Rollback');
-  assert.equal(settings.substatus?.[0]?.formattedMessage?.message, 'rolled back to 1.0.0');
   agent.kill('SIGTERM');
   await killed(agent);
 });

@@ -4,7 +4,7 @@
  * agent CA (node-forge), mTLS on the agent paths (403 for another agent's path), goal state with ETag,
  * status reports, scheduled-event approvals, packages with Range.
  */
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,12 @@ import type { EnrollRequest, GoalState, StatusReport } from '../../src/protocol/
 import { PackageServer, TLS_CERT, TLS_KEY } from './agent-kit.js';
 
 function makeCa(): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey; pem: string } {
-  const keys = forge.pki.rsa.generateKeyPair(2048);
+  // node:crypto makes the key (forge's pure-JS RSA key generation takes seconds).
+  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keys = {
+    privateKey: forge.pki.privateKeyFromPem(pair.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()) as forge.pki.rsa.PrivateKey,
+    publicKey: forge.pki.publicKeyFromPem(pair.publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+  };
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = '01';
