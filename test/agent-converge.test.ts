@@ -7,7 +7,10 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { convergeOnce } from '../src/agent/converge.js';
-import { calls, extension, goal, HANDLER, handlerZip, newPublisher, PackageServer, packageRef, runtime, tempDirs, trust, writeStatus } from './helpers/agent-kit.js';
+import { readPolicy } from '../src/agent/local-policy.js';
+import { buildStatusReport } from '../src/agent/status-report.js';
+import { calls, extension, goal, HANDLER, handlerScript, handlerZip, manifest, newPublisher, PackageServer } from './helpers/agent-kit.js';
+import { packageRef, runtime, tempDirs, trust, writeStatus, zipOf } from './helpers/agent-kit.js';
 
 const server = new PackageServer();
 const publisher = newPublisher();
@@ -152,4 +155,49 @@ test('R31: when the rollback fails too the extension is Failed until it is remov
   await convergeOnce(rt, goal(5, [extension({ version: '1.0.0', package: a, operationId: 'op-5', settingsSeqNo: 5 })]));
   assert.equal(rt.journal.state.extensions[HANDLER]!.state, 'Enabled');
   assert.deepEqual(cmdsOf(dirs.callLog).slice(-2), ['install 1.0.0', 'enable 1.0.0']);
+});
+
+test('a HandlerManifest.json deeper in the zip is copied to the base dir root (§3.2 #3); no settings writes an empty 0.settings', async () => {
+  const { dirs, rt } = await setup();
+  const zip = await zipOf({ 'meta/HandlerManifest.json': manifest({}), 'bin/handler.sh': handlerScript(dirs.callLog, {}) });
+  const ref = packageRef(server, publisher, HANDLER, '1.0.0', zip);
+  const none = { publicSettings: null, protectedSettings: null, protectedSettingsCertThumbprint: null };
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-1', settingsSeqNo: 0, settings: none })]));
+  const base = join(dirs.lib, `${HANDLER}-1.0.0`);
+  assert.ok(existsSync(join(base, 'HandlerManifest.json')));
+  assert.equal(readFileSync(join(base, 'config/0.settings'), 'utf8'), '');
+  assert.equal(rt.journal.state.extensions[HANDLER]!.history[0]?.outcome, 'succeeded');
+});
+
+test('status report: the rolled-back operation shows error with the Rollback substatus; unsupported required features fail the goal state (2001)', async () => {
+  const { dirs, rt } = await setup();
+  const a = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
+  const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog, { enable: 'exit 2' }));
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-1' })]));
+  const g = goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-2', settingsSeqNo: 2 })]);
+  await convergeOnce(rt, g);
+  const input = {
+    dirs,
+    journal: rt.journal,
+    goal: g,
+    processedGoalStateId: 2,
+    goalStateError: null,
+    policy: readPolicy(dirs),
+    health: null,
+    agentVersion: '0.1.0',
+    os: { computerName: 'm', osName: 'Linux', osVersion: '6' },
+    nowMs: Date.now(),
+  };
+  const r = buildStatusReport(input);
+  const h = r.aggregateStatus.handlerAggregateStatus[0]!;
+  assert.equal(h.handlerVersion, '1.1.0');
+  assert.equal(h.runtimeSettingsStatus?.sequenceNumber, 2);
+  assert.equal(h.runtimeSettingsStatus?.settingsStatus.status.status, 'error');
+  const rollback = { name: 'Rollback', status: 'success', code: 0, formattedMessage: { lang: 'en-US', message: 'rolled back to 1.0.0' } };
+  assert.deepEqual(h.runtimeSettingsStatus?.settingsStatus.status.substatus?.[0], rollback);
+  assert.equal(r.agentState[HANDLER]?.lastOperation?.outcome, 'rolledBack');
+  assert.equal(r.agentState[HANDLER]?.lastKnownGood, '1.0.0');
+  assert.equal(r.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.status, 'Success');
+  const failed = buildStatusReport({ ...input, goal: { ...g, requiredFeatures: ['MultipleExtensionsPerHandler'] } });
+  assert.equal(failed.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.code, 2001);
 });
