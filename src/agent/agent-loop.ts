@@ -168,13 +168,13 @@ export class Agent {
       if (!(err instanceof GoalStateError)) throw err;
       this.goalStateError = `${err.message}; keeping goal state ${this.goal()?.goalStateId ?? 'none'}`;
       this.opts.log(this.goalStateError);
-      this.journal.save();
+      this.journal.saveGoalState();
       this.reportWaker.wake();
       return;
     }
     this.goalStateError = null;
     this.journal.state.goalState = gs;
-    this.journal.save();
+    this.journal.saveGoalState();
     this.health.configure(gs.extensions);
     this.opts.log(`goal state ${gs.goalStateId} (${gs.extensions.length} extensions)`);
     this.workPending = true;

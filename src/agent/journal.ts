@@ -5,8 +5,9 @@
  * `running` BEFORE its command is spawned, so after `kill -9` the agent knows what may be running.
  */
 import type { AgentExtensionState, GoalState, GoalStateExtension, OperationOutcome, PackageReference } from '../protocol/agent-wire.js';
+import { LIMITS } from '../protocol/agent-wire.js';
 import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
-import { statePath } from './layout.js';
+import { goalStatePath, statePath } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
 export interface StepRecord {
@@ -90,15 +91,22 @@ export class Journal {
   readonly state: AgentState;
 
   constructor(private readonly dirs: AgentDirs) {
-    const raw = readJsonFile(statePath(dirs), 64 * 1024 * 1024) as AgentState | undefined;
+    const raw = readJsonFile(statePath(dirs), 64 * 1024 * 1024) as Omit<AgentState, 'goalState' | 'etag'> | undefined;
     if (raw !== undefined && (raw.version !== 1 || typeof raw.extensions !== 'object' || raw.extensions === null)) {
       throw new Error(`${statePath(dirs)} is not a state file this agent understands`);
     }
-    this.state = raw ?? { version: 1, goalState: null, etag: null, extensions: {} };
+    const goal = readJsonFile(goalStatePath(dirs), 2 * LIMITS.goalStateBytes) as { goalState: GoalState | null; etag: string | null } | undefined;
+    this.state = { version: 1, extensions: raw?.extensions ?? {}, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null };
   }
 
+  /** The per-extension journal; written after every step, so it leaves the (up to 1 MiB) goal state out. */
   save(): void {
-    writeJsonAtomic(statePath(this.dirs), this.state);
+    writeJsonAtomic(statePath(this.dirs), { version: 1, extensions: this.state.extensions });
+  }
+
+  /** The accepted goal state and its ETag, together: a crash between them would make the agent miss one. */
+  saveGoalState(): void {
+    writeJsonAtomic(goalStatePath(this.dirs), { goalState: this.state.goalState, etag: this.state.etag });
   }
 
   record(name: string): ExtensionRecord {
