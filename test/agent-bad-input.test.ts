@@ -204,6 +204,21 @@ test('a server down for longer keeps the operation open (no outcome) and retries
   assert.equal(last(rt).outcome, 'succeeded');
 });
 
+test('an operation waiting for its download is dropped when the goal state no longer lists the extension, which is removed', async () => {
+  const { dirs, rt } = await withA();
+  const b = packageRef(server, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog));
+  server.faults.fail5xx = 1000;
+  try {
+    await convergeOnce(rt, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-down', settingsSeqNo: 2 })]));
+    assert.equal(rt.journal.state.extensions[HANDLER]!.op?.operationId, 'op-down');
+    await convergeOnce(rt, goal(3, []));
+  } finally {
+    server.faults.fail5xx = 0;
+  }
+  assert.deepEqual(calls(dirs.callLog).map((l) => l.split(' ')[0]), ['install', 'enable', 'disable', 'uninstall']);
+  assert.equal(rt.journal.state.extensions[HANDLER], undefined);
+});
+
 test('local policy: a blocklisted extension is blocked (1009), nothing runs; allowed again it runs; the blocklist wins', async () => {
   const dirs = tempDirs();
   trust(dirs, publisher);

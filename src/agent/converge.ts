@@ -145,8 +145,15 @@ export async function convergeOnce(rt: AgentRuntime, goal: GoalState): Promise<P
   const listed = new Set(goal.extensions.map((e) => e.name));
   for (const rec of Object.values(rt.journal.state.extensions)) {
     if (listed.has(rec.name)) continue;
-    if (rec.op && rec.op.ext.state !== 'uninstall' && Object.keys(rec.op.steps).length > 0) await runOperation(rt, rec, result);
-    if (rec.op && rec.op.ext.state !== 'uninstall') continue;
+    if (rec.op && rec.op.ext.state !== 'uninstall') {
+      if (Object.keys(rec.op.steps).length > 0) await runOperation(rt, rec, result); // finish what started
+      else {
+        rt.log(`${rec.name}: operation ${rec.op.operationId} dropped before anything ran: the goal state no longer lists ${rec.name}`);
+        rec.op = null;
+        rt.journal.save();
+      }
+      if (rec.op) continue; // still open (a download for its rollback): removal comes after it
+    }
     if (rec.installedVersion === null && rec.op === null && rec.state !== 'Failed') {
       delete rt.journal.state.extensions[rec.name];
       rt.journal.save();
