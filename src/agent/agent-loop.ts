@@ -194,6 +194,7 @@ export class Agent {
           this.opts.log(this.goalStateError);
           this.reportWaker.wake();
         }
+        // 'unchanged', and 'none' (a newly enrolled machine has no goal state yet): poll on, no backoff.
         failures = 0;
       } catch (err) {
         failures++;

@@ -8,7 +8,11 @@ import type { StatusReport } from '../protocol/agent-wire.js';
 import type { AgentCredentials } from './enrollment.js';
 import { errorMessageOf, HttpError, mtlsAgent, request } from './http-client.js';
 
-export type GoalStateAnswer = { kind: 'unchanged' } | { kind: 'new'; body: Buffer; etag: string | null } | { kind: 'tooLarge'; message: string };
+export type GoalStateAnswer =
+  | { kind: 'unchanged' }
+  /** 404: the server has no goal state for this agent yet (not a failure: no backoff). */
+  | { kind: 'none' }
+  | { kind: 'new'; body: Buffer; etag: string | null } | { kind: 'tooLarge'; message: string };
 
 export class ServerClient {
   readonly agent: https.Agent;
@@ -33,6 +37,7 @@ export class ServerClient {
       throw err;
     }
     if (res.status === 304) return { kind: 'unchanged' };
+    if (res.status === 404) return { kind: 'none' };
     if (res.status !== 200) throw new HttpError(`GET goalstate answered ${res.status}: ${errorMessageOf(res.body)}`, res.status);
     const tag = res.headers.etag;
     return { kind: 'new', body: res.body, etag: typeof tag === 'string' ? tag : null };
