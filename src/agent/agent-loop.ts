@@ -43,14 +43,12 @@ class Waker {
   private wakeUp: (() => void) | null = null;
   wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, Math.max(0, ms));
-      const self = this;
-      function done() {
-        clearTimeout(t);
-        if (self.wakeUp === done) self.wakeUp = null;
+      const timer = setTimeout(() => this.wake(), Math.max(0, ms));
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        this.wakeUp = null;
         resolve();
-      }
-      this.wakeUp = done;
+      };
     });
   }
   wake(): void {
