@@ -4,7 +4,7 @@
  * deadline. (The agent "dies" here by its sleep throwing; agent-kill.test.ts uses real kill -9.)
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { convergeOnce } from '../src/agent/converge.js';
@@ -74,4 +74,20 @@ test('a hanging command is still killed at its original deadline by the next age
   await sleep(100);
   assert.deepEqual(liveMembers(step.pid), [], 'nothing of the process group runs any more');
   assert.equal(calls(dirs.callLog).length, 1);
+});
+
+test('a command killed from outside (no exit code, e.g. a reboot) is run again once, and the log says so', async () => {
+  const dirs = tempDirs();
+  trust(dirs, publisher);
+  const flag = join(dirs.root, 'first-try');
+  const ref = packageRef(server, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog, { install: `if [ ! -f '${flag}' ]; then touch '${flag}'; sleep 30; fi` }));
+  const rt = runtime(dirs);
+  const pass = convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-1' })]));
+  for (let i = 0; i < 200 && !existsSync(flag); i++) await sleep(25);
+  const step = rt.journal.state.extensions[HANDLER]!.op!.steps['install@1.0.0']!;
+  process.kill(-step.pid!, 'SIGKILL');
+  await pass;
+  assert.equal(rt.journal.state.extensions[HANDLER]!.history[0]?.outcome, 'succeeded');
+  assert.deepEqual(calls(dirs.callLog).map((l) => l.split(' ')[0]), ['install', 'install', 'enable']);
+  assert.ok(rt.lines.some((l) => /install@1\.0\.0 is gone without an exit code \(killed from outside/.test(l)), rt.lines.join('\n'));
 });
