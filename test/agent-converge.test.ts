@@ -201,3 +201,29 @@ test('status report: the rolled-back operation shows error with the Rollback sub
   const failed = buildStatusReport({ ...input, goal: { ...g, requiredFeatures: ['MultipleExtensionsPerHandler'] } });
   assert.equal(failed.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.code, 2001);
 });
+
+test('reportHeartbeat: heartbeat.log overrides the handler status in the report; stale is Unresponsive', async () => {
+  const { dirs, rt } = await setup();
+  const hb = `printf '[{"heartbeat":{"status":"ready","code":0,"formattedMessage":{"lang":"en-US","message":"serving"}}}]' > heartbeat.log`;
+  const withHeartbeat = manifest({}).replace('"reportHeartbeat":false', '"reportHeartbeat":true');
+  const zip = await zipOf({ 'HandlerManifest.json': withHeartbeat, 'bin/handler.sh': handlerScript(dirs.callLog, { install: hb }) });
+  const ref = packageRef(server, publisher, HANDLER, '1.0.0', zip);
+  const g = goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-1' })]);
+  await convergeOnce(rt, g);
+  const input = {
+    dirs,
+    journal: rt.journal,
+    goal: g,
+    processedGoalStateId: 1,
+    goalStateError: null,
+    policy: readPolicy(dirs),
+    health: null,
+    agentVersion: '0.1.0',
+    os: { computerName: 'm', osName: 'Linux', osVersion: '6' },
+    nowMs: Date.now(),
+  };
+  const h = buildStatusReport(input).aggregateStatus.handlerAggregateStatus[0]!;
+  assert.deepEqual([h.status, h.formattedMessage.message], ['Ready', 'serving']);
+  const later = buildStatusReport({ ...input, nowMs: Date.now() + 601_000 }).aggregateStatus.handlerAggregateStatus[0]!;
+  assert.equal(later.status, 'Unresponsive');
+});

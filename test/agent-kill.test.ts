@@ -47,7 +47,7 @@ test('R31: kill -9 of the agent mid-rollback and mid-download: it converges, eac
   const b = packageRef(cp.packages, publisher, HANDLER, '1.1.0', await handlerZip(d.callLog, { install: 'exit 5', files: big }));
   cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-a' })]));
   let agent = startAgent(d);
-  await until('A enabled', () => outcomeOf(cp.lastReport(agentId), 'op-a'), 20_000, agent);
+  await until('A enabled', () => outcomeOf(cp.lastReport(agentId), 'op-a'), 30_000, agent);
   writeFileSync(flag, '');
   cp.packages.faults.slowMs = 40;
   cp.packages.requests = [];
@@ -58,12 +58,12 @@ test('R31: kill -9 of the agent mid-rollback and mid-download: it converges, eac
   await killed(agent);
   cp.packages.faults.slowMs = 0;
   agent = startAgent(d);
-  await until('the rollback reinstall of A started', () => calls(d.callLog).filter((l) => l.startsWith('install 1.0.0')).length === 2, 20_000, agent);
+  await until('the rollback reinstall of A started', () => calls(d.callLog).filter((l) => l.startsWith('install 1.0.0')).length === 2, 30_000, agent);
   agent.kill('SIGKILL');
   await killed(agent);
   assert.ok(existsSync(join(d.lib, '.agent/packages', `${HANDLER}__1.0.0.zip`)), 'the LKG zip is still cached');
   agent = startAgent(d);
-  const o = await until('op-b finished', () => outcomeOf(cp.lastReport(agentId), 'op-b'), 20_000, agent);
+  const o = await until('op-b finished', () => outcomeOf(cp.lastReport(agentId), 'op-b'), 30_000, agent);
   assert.equal(o.outcome, 'rolledBack', `${o.message}\n${agent.output()}\n${calls(d.callLog).join('\n')}`);
   assert.ok(cp.packages.requests.some((r) => r.range && /^bytes=[1-9]/.test(r.range)), 'the download resumed with Range');
   const seen = calls(d.callLog).map((l) => l.split(' ').slice(0, 3).join(' '));

@@ -59,7 +59,7 @@ test('R21: agent run installs, heartbeats, keeps its state on a malformed goal s
   };
   cp.goals.set(agentId, g);
   const agent = startAgent(d, ['--imds-port', '0']);
-  const done = await until('op-1 succeeded', () => outcomeOf(cp.lastReport(agentId), 'op-1'), 20_000, agent);
+  const done = await until('op-1 succeeded', () => outcomeOf(cp.lastReport(agentId), 'op-1'), 30_000, agent);
   assert.equal(done.outcome, 'succeeded');
   const report = cp.lastReport(agentId)!;
   assert.equal(report.aggregateStatus.handlerAggregateStatus[0]?.status, 'Ready');
@@ -122,7 +122,7 @@ test('R21: 503s on the goal state and 500s on status are retried with backoff; a
   cp.goalStateFailures = 2;
   cp.statusFailures = 2;
   const agent = startAgent(d);
-  await until('op-1 reported after the failures', () => outcomeOf(cp.lastReport(agentId), 'op-1'), 25_000, agent);
+  await until('op-1 reported after the failures', () => outcomeOf(cp.lastReport(agentId), 'op-1'), 30_000, agent);
   assert.match(agent.output(), /goal state poll failed \(GET goalstate answered 503: Busy: try later\); next try in/);
   assert.match(agent.output(), /status report failed \(PUT status answered 500: Internal: disk full\); retrying/);
   cp.rawGoalState = `{"pad":"${'x'.repeat(1024 * 1024)}"}`;
