@@ -47,7 +47,7 @@ test('agent connect: usage, refused token, unreachable server, success (key 0600
   assert.match(again.stderr, /already enrolled.*--force/);
 });
 
-test('R21: agent run installs, heartbeats, keeps its state on a malformed goal state, serves scheduled events', async () => {
+test('R21: agent run installs, heartbeats, keeps its state on a malformed goal state; a restart runs nothing again', async () => {
   const d = tempDirs();
   trust(d, publisher);
   const agentId = await enroll(d);
