@@ -15,6 +15,7 @@ import { StoreError } from '../store/sqlite/database.js';
 import { UsageError } from './errors.js';
 import { serveCommand } from './serve-command.js';
 import type { ServeOptions } from './serve-command.js';
+import { registerAgentCommands } from './agent-command.js';
 
 /** The version in package.json (dist/src/cli/main.js → ../../../package.json). */
 function packageVersion(): string {
@@ -72,6 +73,8 @@ db.command('backup')
   .argument('<file>', 'where to write the copy')
   .option('--db <file>', `the database (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB})`)
   .action((file: string, opts: { db?: string }) => dbBackupCommand(file, opts));
+
+registerAgentCommands(program);
 
 /** Exit codes of store faults, so scripts can tell them apart. */
 const STORE_EXIT: Record<StoreError['code'], number> = { STORE_MISSING: 2, STORE_EXISTS: 2, STORE_NOT_DATABASE: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6 };

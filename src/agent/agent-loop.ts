@@ -1,0 +1,270 @@
+/**
+ * `phasewise agent run`: three loops over one journal, plus the health monitor and the IMDS endpoint.
+ *
+ *   poller ── GET goalstate (If-None-Match) every pollIntervalSeconds; 5xx/network: backoff + jitter
+ *     │ a new, valid goal state (a bad one is reported and the current one kept)
+ *     ▼
+ *   worker ── convergeOnce(goal) serially; again when a download retry is due; at start it resumes
+ *     │        the operations the journal has in flight (nothing is re-run that finished)
+ *     ▼
+ *   reporter ─ PUT status at once on any change, else every statusIntervalSeconds (the heartbeat);
+ *              a failed report is retried, and the retry sends the latest document
+ */
+import { hostname, release, type } from 'node:os';
+import type { GoalState } from '../protocol/agent-wire.js';
+import { AppHealthMonitor } from './app-health.js';
+import { convergeOnce } from './converge.js';
+import { AGENT_VERSION } from './enrollment.js';
+import type { AgentCredentials } from './enrollment.js';
+import { GoalStateError, parseGoalState } from './goal-state-schema.js';
+import { ImdsServer } from './imds-server.js';
+import { Journal } from './journal.js';
+import type { AgentDirs } from './layout.js';
+import { DEFAULT_POLICY, readPolicy } from './local-policy.js';
+import type { LocalPolicy } from './local-policy.js';
+import { DEFAULT_TIMEOUTS_S } from './operation-context.js';
+import type { AgentRuntime } from './operation-context.js';
+import { downloadPackage } from './package-download.js';
+import { ServerClient } from './server-client.js';
+import { buildStatusReport, fingerprint } from './status-report.js';
+
+export interface AgentOptions {
+  dirs: AgentDirs;
+  /** 0 disables the scheduled-events endpoint. */
+  imdsPort: number;
+  /** Multiplies handler timeouts, the terminal-status wait and health probe intervals (tests use < 1). */
+  timeScale: number;
+  log: (line: string) => void;
+  now?: () => number;
+}
+
+/** A sleep that `wake()` or `stop()` can end early. */
+class Waker {
+  private wakeUp: (() => void) | null = null;
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.wake(), Math.max(0, ms));
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        this.wakeUp = null;
+        resolve();
+      };
+    });
+  }
+  wake(): void {
+    this.wakeUp?.();
+  }
+}
+
+const STATUS_WAIT_S = 15 * 60;
+const STATUS_SCAN_S = 6;
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+export class Agent {
+  private readonly journal: Journal;
+  private readonly client: ServerClient;
+  private readonly health: AppHealthMonitor;
+  private readonly rt: AgentRuntime;
+  private readonly imds: ImdsServer | null;
+  private readonly now: () => number;
+  private stopped = false;
+  private readonly pollWaker = new Waker();
+  private readonly workWaker = new Waker();
+  private readonly reportWaker = new Waker();
+  private workPending = true;
+  private goalStateError: string | null = null;
+  private processedGoalStateId = 0;
+  private lastSent: { fp: string; at: number } | null = null;
+  imdsPort = 0;
+
+  constructor(
+    private readonly opts: AgentOptions,
+    private readonly creds: AgentCredentials,
+  ) {
+    this.now = opts.now ?? (() => Date.now());
+    this.journal = new Journal(opts.dirs);
+    this.client = new ServerClient(creds);
+    this.health = new AppHealthMonitor(this.now, 1000 * opts.timeScale, () => this.reportWaker.wake());
+    const scaled = (s: number) => Math.max(50, Math.round(s * 1000 * opts.timeScale));
+    const timeoutsMs = Object.fromEntries(Object.entries(DEFAULT_TIMEOUTS_S).map(([k, s]) => [k, scaled(s)])) as AgentRuntime['timeoutsMs'];
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    this.rt = {
+      dirs: opts.dirs,
+      journal: this.journal,
+      now: this.now,
+      sleep,
+      pollMs: 100,
+      log: opts.log,
+      timeoutsMs,
+      statusWaitMs: scaled(STATUS_WAIT_S),
+      statusPollMs: Math.min(scaled(STATUS_SCAN_S), 1000),
+      fetchPackage: (ref, dest) => downloadPackage(ref, dest, { agent: this.client.agent, attempts: 5, backoffMs: 1000, timeoutMs: 60_000, sleep }),
+      health: this.health,
+      policy: () => this.policy(),
+      wireAddress: new URL(creds.enrollment.serverUrl).host,
+      downloadRetryMs: 5_000,
+    };
+    this.imds = opts.imdsPort > 0
+      ? new ImdsServer({ port: opts.imdsPort, events: () => this.goal()?.scheduledEvents ?? { DocumentIncarnation: 0, Events: [] }, approve: (ids) => this.client.approveEvents(ids) })
+      : null;
+  }
+
+  private goal(): GoalState | null {
+    return this.journal.state.goalState;
+  }
+
+  /** Local policy; an unreadable policy file turns extension management off (the safe reading). */
+  private policy(): LocalPolicy {
+    try {
+      return readPolicy(this.opts.dirs);
+    } catch (err) {
+      this.opts.log(`local policy unreadable, extensions disabled until it is fixed: ${(err as Error).message}`);
+      return { ...DEFAULT_POLICY, extensionsEnabled: false };
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.imds) {
+      try {
+        this.imdsPort = await this.imds.start();
+      } catch (err) {
+        // Scheduled events are a convenience for the workload; the agent's own job goes on without them.
+        this.opts.log(`scheduled events endpoint not started on 127.0.0.1:${this.opts.imdsPort}: ${(err as Error).message}`);
+      }
+    }
+    const goal = this.goal();
+    if (goal) {
+      this.health.configure(goal.extensions);
+      this.opts.log(`resuming with goal state ${goal.goalStateId} from the journal`);
+    }
+    void this.pollLoop();
+    void this.workLoop();
+    void this.reportLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pollWaker.wake();
+    this.workWaker.wake();
+    this.reportWaker.wake();
+    this.health.stop();
+    await this.imds?.stop();
+    this.client.close();
+  }
+
+  private backoff(failures: number): number {
+    const cap = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures, 10));
+    return cap / 2 + Math.random() * (cap / 2);
+  }
+
+  private accept(body: Buffer, etag: string | null): void {
+    this.journal.state.etag = etag;
+    let gs: GoalState;
+    try {
+      gs = parseGoalState(body);
+    } catch (err) {
+      if (!(err instanceof GoalStateError)) throw err;
+      this.goalStateError = `${err.message}; keeping goal state ${this.goal()?.goalStateId ?? 'none'}`;
+      this.opts.log(this.goalStateError);
+      this.journal.saveGoalState();
+      this.reportWaker.wake();
+      return;
+    }
+    this.goalStateError = null;
+    this.journal.state.goalState = gs;
+    this.journal.saveGoalState();
+    this.health.configure(gs.extensions);
+    this.opts.log(`goal state ${gs.goalStateId} (${gs.extensions.length} extensions)`);
+    this.workPending = true;
+    this.workWaker.wake();
+    this.reportWaker.wake();
+  }
+
+  private async pollLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      let wait = (this.goal()?.pollIntervalSeconds ?? this.creds.enrollment.pollIntervalSeconds ?? 15) * 1000;
+      try {
+        const answer = await this.client.goalState(this.journal.state.etag);
+        if (answer.kind === 'new') this.accept(answer.body, answer.etag);
+        else if (answer.kind === 'tooLarge') {
+          this.goalStateError = `${answer.message}; keeping goal state ${this.goal()?.goalStateId ?? 'none'}`;
+          this.opts.log(this.goalStateError);
+          this.reportWaker.wake();
+        }
+        // 'unchanged', and 'none' (a newly enrolled machine has no goal state yet): poll on, no backoff.
+        failures = 0;
+      } catch (err) {
+        failures++;
+        wait = this.backoff(failures);
+        this.opts.log(`goal state poll failed (${(err as Error).message}); next try in ${Math.round(wait / 1000)} s`);
+      }
+      await this.pollWaker.wait(wait);
+    }
+  }
+
+  private async workLoop(): Promise<void> {
+    let retryAt: number | null = null;
+    let failures = 0;
+    while (!this.stopped) {
+      const goal = this.goal();
+      const due = retryAt !== null && this.now() >= retryAt;
+      if (goal && (this.workPending || due) && goal.requiredFeatures.length === 0) {
+        this.workPending = false;
+        try {
+          const r = await convergeOnce(this.rt, goal);
+          retryAt = r.retryAt;
+          this.processedGoalStateId = goal.goalStateId;
+          failures = 0;
+        } catch (err) {
+          // An unexpected fault (disk full …): the journal holds what was done; try the pass again later.
+          failures++;
+          this.opts.log(`convergence pass failed: ${(err as Error).stack ?? (err as Error).message}`);
+          retryAt = this.now() + this.backoff(failures);
+        }
+        this.reportWaker.wake();
+        continue;
+      }
+      await this.workWaker.wait(retryAt !== null ? Math.max(0, retryAt - this.now()) : 60_000);
+    }
+  }
+
+  private report() {
+    const h = this.health;
+    return buildStatusReport({
+      dirs: this.opts.dirs,
+      journal: this.journal,
+      goal: this.goal(),
+      processedGoalStateId: this.processedGoalStateId,
+      goalStateError: this.goalStateError,
+      policy: this.policy(),
+      health: h.active() && h.extensionName ? { state: h.state(), extensionName: h.extensionName } : null,
+      agentVersion: AGENT_VERSION,
+      os: { computerName: hostname(), osName: type(), osVersion: release() },
+      nowMs: this.now(),
+    });
+  }
+
+  private async reportLoop(): Promise<void> {
+    let failures = 0;
+    const scan = Math.max(100, Math.round(STATUS_SCAN_S * 1000 * this.opts.timeScale));
+    while (!this.stopped) {
+      const report = this.report();
+      const fp = fingerprint(report);
+      const heartbeatMs = (this.goal()?.statusIntervalSeconds ?? this.creds.enrollment.statusIntervalSeconds ?? 60) * 1000;
+      let wait = scan;
+      if (!this.lastSent || this.lastSent.fp !== fp || this.now() - this.lastSent.at >= heartbeatMs) {
+        try {
+          await this.client.putStatus(report);
+          this.lastSent = { fp, at: this.now() };
+          failures = 0;
+        } catch (err) {
+          failures++;
+          wait = Math.min(this.backoff(failures), heartbeatMs);
+          this.opts.log(`status report failed (${(err as Error).message}); retrying in ${Math.round(wait / 1000)} s`);
+        }
+      }
+      await this.reportWaker.wait(wait);
+    }
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Runs one handler command so that a crash of the agent cannot run it twice.
+ *
+ *   journal {running, startedAt, timeout, runId}  ──spawn──▶  wrapper (own process group, detached):
+ *        │                                                    echo $$ > run/<id>.pid
+ *        │                                                    sh -c "<command>"  (cwd = base dir)
+ *        ▼                                                    echo $? > run/<id>.exit (tmp + mv)
+ *   journal {pid}  ──poll──▶  exit file?  → done (code)
+ *                             past startedAt + timeout? → SIGKILL the whole group → done (timed out, 1011)
+ *                             wrapper gone, no exit file? → killed from outside (reboot): run again, once
+ *
+ * After a restart the same loop picks up a `running` step: the exit file if the command finished while
+ * the agent was down, else wait for the live group (the original deadline still holds), else re-run.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Journal, OperationJournal, StepRecord } from './journal.js';
+import { runDir } from './layout.js';
+import type { AgentDirs } from './layout.js';
+
+export interface CommandSpec {
+  /** Unique within the operation, e.g. `install@1.2.0`. */
+  key: string;
+  command: string;
+  cwd: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  /** Where a line per command goes (CommandExecution.log in the handler's log folder). */
+  logFile: string;
+}
+
+export interface CommandResult {
+  exitCode: number | null;
+  timedOut: boolean;
+  output: string;
+}
+
+export interface ProcessRuntime {
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  pollMs: number;
+  log: (line: string) => void;
+}
+
+const OUTPUT_KEEP = 3200;
+/** The wrapper: its pid file first, then the command in its own shell, then the exit code, atomically. */
+const WRAPPER = 'echo $$ > "$2.pid"; sh -c "$1"; c=$?; echo $c > "$2.exit.tmp" && mv "$2.exit.tmp" "$2.exit"';
+
+function isAlive(pid: number, runBase: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // A zombie (nobody reaped it) is dead; a reused pid runs something else than our wrapper.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (/\) Z /.test(stat)) return false;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes(runBase);
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+function readExit(runBase: string): number | null {
+  try {
+    const text = readFileSync(`${runBase}.exit`, 'utf8').trim();
+    return /^\d+$/.test(text) ? Number(text) : 255;
+  } catch {
+    return null;
+  }
+}
+
+function readPid(runBase: string): number | null {
+  try {
+    const text = readFileSync(`${runBase}.pid`, 'utf8').trim();
+    return /^\d+$/.test(text) ? Number(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+function readOutput(runBase: string): string {
+  try {
+    const text = readFileSync(`${runBase}.out`, 'utf8');
+    return text.length > OUTPUT_KEEP ? text.slice(0, OUTPUT_KEEP) : text;
+  } catch {
+    return '';
+  }
+}
+
+function cleanup(runBase: string): void {
+  for (const ext of ['.pid', '.exit', '.exit.tmp', '.out']) rmSync(`${runBase}${ext}`, { force: true });
+}
+
+export function runIdOf(ext: string, operationId: string, key: string): string {
+  return createHash('sha1').update(`${ext}\n${operationId}\n${key}`).digest('hex').slice(0, 20);
+}
+
+function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Journal, rt: ProcessRuntime): void {
+  const base = join(runDir(dirs), rec.runId);
+  cleanup(base);
+  rec.startedAt = rt.now();
+  rec.pid = null;
+  journal.save(); // announced before it exists: a crash right here is "never started" on restart
+  mkdirSync(runDir(dirs), { recursive: true, mode: 0o700 });
+  const out = openSync(`${base}.out`, 'w', 0o600);
+  // Detached: the handler gets its own session and process group, which a timeout kills as a whole.
+  const child = spawn('sh', ['-c', WRAPPER, 'phasewise-handler', spec.command, base], {
+    cwd: existsSync(spec.cwd) ? spec.cwd : '/',
+    env: spec.env,
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  child.on('error', () => undefined); // a spawn failure shows as "gone without an exit code"
+  child.unref();
+  rec.pid = child.pid ?? null;
+  journal.save();
+}
+
+/** Runs `spec` as step `spec.key` of `op`, or returns what it did if the journal says it finished. */
+export async function runStep(dirs: AgentDirs, journal: Journal, extName: string, op: OperationJournal, spec: CommandSpec, rt: ProcessRuntime): Promise<CommandResult> {
+  let rec = op.steps[spec.key];
+  if (rec?.state === 'done') return { exitCode: rec.exitCode, timedOut: rec.timedOut, output: rec.output };
+  const runId = runIdOf(extName, op.operationId, spec.key);
+  const base = join(runDir(dirs), runId);
+  if (!rec) {
+    rec = { state: 'running', startedAt: rt.now(), timeoutMs: spec.timeoutMs, pid: null, runId, exitCode: null, timedOut: false, restarts: 0, output: '', finishedAt: null };
+    op.steps[spec.key] = rec;
+    start(dirs, rec, spec, journal, rt);
+    rt.log(`${extName}: ${spec.key} started: ${spec.command}`);
+  } else {
+    rt.log(`${extName}: ${spec.key} was running when the agent stopped; picking it up (pid ${rec.pid ?? 'unknown'})`);
+  }
+  let missingSince: number | null = null;
+  for (;;) {
+    const code = readExit(base);
+    if (code !== null) return finish(journal, rec, base, spec, { exitCode: code, timedOut: false, output: readOutput(base) }, rt);
+    const pid = rec.pid ?? readPid(base);
+    if (rt.now() >= rec.startedAt + rec.timeoutMs) {
+      if (pid !== null) killGroup(pid);
+      rt.log(`${extName}: ${spec.key} timed out after ${Math.round(rec.timeoutMs / 1000)} s; its process group was killed`);
+      return finish(journal, rec, base, spec, { exitCode: null, timedOut: true, output: readOutput(base) }, rt);
+    }
+    const alive = pid !== null && isAlive(pid, base);
+    if (alive) missingSince = null;
+    else {
+      // Give a just-spawned wrapper a moment to write its pid file before calling it gone.
+      missingSince ??= rt.now();
+      if (rt.now() - missingSince >= 500 && readExit(base) === null) {
+        if (pid !== null) killGroup(pid); // leftovers of a killed wrapper
+        if (rec.restarts >= 1) {
+          rt.log(`${extName}: ${spec.key} vanished again without an exit code; counted as failed`);
+          return finish(journal, rec, base, spec, { exitCode: null, timedOut: false, output: 'the command was killed from outside twice' }, rt);
+        }
+        rec.restarts++;
+        rt.log(`${extName}: ${spec.key} is gone without an exit code (killed from outside, e.g. a reboot); running it again`);
+        start(dirs, rec, spec, journal, rt);
+        missingSince = null;
+      }
+    }
+    await rt.sleep(rt.pollMs);
+  }
+}
+
+function finish(journal: Journal, rec: StepRecord, base: string, spec: CommandSpec, r: CommandResult, rt: ProcessRuntime): CommandResult {
+  rec.state = 'done';
+  rec.exitCode = r.exitCode;
+  rec.timedOut = r.timedOut;
+  rec.output = r.output;
+  rec.finishedAt = rt.now();
+  journal.save();
+  cleanup(base);
+  const how = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? 'unknown'}`;
+  try {
+    appendFileSync(spec.logFile, `${new Date(rt.now()).toISOString()} ${spec.key} ${spec.command}: ${how}\n${r.output}\n`);
+  } catch {
+    // the log folder is the handler's; a missing one must not fail the step
+  }
+  return r;
+}

@@ -1,0 +1,102 @@
+/**
+ * The agent's HTTPS client: one keep-alive Agent with the machine key and the issued client certificate
+ * (mTLS), trusting the server's certificate. Every response body is bounded before it is parsed.
+ */
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  agent?: https.Agent;
+  /** Trust for a request made without an agent (enrollment). */
+  ca?: string[];
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+/** A response body over its limit, or a transport failure: both are retried by the caller. */
+export class HttpError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
+    super(message);
+  }
+}
+
+/** Roots Node trusts, NODE_EXTRA_CA_CERTS, then the given PEMs: passing `ca` replaces Node's defaults. */
+export function trustedCas(extra: string[]): string[] {
+  const cas = [...rootCertificates];
+  const envFile = process.env.NODE_EXTRA_CA_CERTS;
+  if (envFile) {
+    try {
+      cas.push(readFileSync(envFile, 'utf8'));
+    } catch {
+      // Node itself warns about an unreadable NODE_EXTRA_CA_CERTS; the explicit --ca-cert still applies.
+    }
+  }
+  return [...cas, ...extra];
+}
+
+export function mtlsAgent(keyPem: string, certPem: string, ca: string[]): https.Agent {
+  return new https.Agent({ keepAlive: true, maxSockets: 4, key: keyPem, cert: certPem, ca });
+}
+
+export function request(url: string, opts: RequestOptions): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    if (u.protocol !== 'https:') {
+      reject(new HttpError(`only https URLs are allowed, not ${u.protocol}//`, null));
+      return;
+    }
+    const headers: Record<string, string | number> = { accept: 'application/json', ...opts.headers };
+    if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
+    const req = https.request(u, { method: opts.method ?? 'GET', headers, agent: opts.agent, ...(opts.agent ? {} : { ca: opts.ca }) }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > opts.maxBytes) {
+          req.destroy(new HttpError(`the response from ${u.pathname} exceeds ${opts.maxBytes} bytes`, res.statusCode ?? null));
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', (err) => reject(err));
+    });
+    req.setTimeout(opts.timeoutMs, () => req.destroy(new HttpError(`no answer from ${u.host} within ${opts.timeoutMs} ms`, null)));
+    req.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`cannot reach ${u.host}: ${describeNetError(err)}`, null)));
+    req.end(opts.body);
+  });
+}
+
+function describeNetError(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+    return `the server's TLS certificate is not trusted (${code}); pass --ca-cert FILE or set NODE_EXTRA_CA_CERTS`;
+  }
+  return code ? `${code} (${err.message})` : err.message;
+}
+
+/** The message of an ARM-shaped error body `{ error: { code, message } }`, or the text itself. */
+export function errorMessageOf(body: Buffer): string {
+  const text = body.toString('utf8').slice(0, 2000);
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string }; message?: string };
+    if (parsed.error?.message) return parsed.error.code ? `${parsed.error.code}: ${parsed.error.message}` : parsed.error.message;
+    if (parsed.message) return parsed.message;
+  } catch {
+    // not JSON: show the text
+  }
+  return text.trim().replace(/\s+/g, ' ') || '(empty body)';
+}

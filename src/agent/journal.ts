@@ -1,0 +1,141 @@
+/**
+ * The agent's own state, `<lib>/.agent/state.json`, written atomically after every change: per
+ * extension what is installed, the last known good version, the operation in flight with the steps it
+ * has started and finished, and a bounded history of outcomes by operationId. A step is journaled as
+ * `running` BEFORE its command is spawned, so after `kill -9` the agent knows what may be running.
+ */
+import type { AgentExtensionState, GoalState, GoalStateExtension, OperationOutcome, PackageReference } from '../protocol/agent-wire.js';
+import { LIMITS } from '../protocol/agent-wire.js';
+import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
+import { goalStatePath, statePath } from './layout.js';
+import type { AgentDirs } from './layout.js';
+
+export interface StepRecord {
+  state: 'running' | 'done';
+  startedAt: number;
+  timeoutMs: number;
+  /** The wrapper's pid, which is also its process group (spawned detached). */
+  pid: number | null;
+  runId: string;
+  exitCode: number | null;
+  timedOut: boolean;
+  /** How often this step was started again because its process vanished without an exit code. */
+  restarts: number;
+  output: string;
+  finishedAt: number | null;
+}
+
+export interface OperationJournal {
+  operationId: string;
+  /** The goal-state entry as it was when the operation started: a restart finishes this, not a newer one. */
+  ext: GoalStateExtension;
+  fromVersion: string | null;
+  fromState: AgentExtensionState;
+  startedAt: number;
+  steps: Record<string, StepRecord>;
+  /** Non-command steps done (unpack, copy, delete …), so a replay skips them. */
+  marks: string[];
+  /** When each bounded wait (terminal status, health gate) began: a restart keeps the deadline. */
+  waits: Record<string, number>;
+  /** The last known good version when the operation started: what a rollback reinstalls. */
+  lastKnownGood: LastKnownGood | null;
+  /** Transient failure (download): try again at this time; `attempts` doubles the wait, capped. */
+  retryAt: number | null;
+  attempts: number;
+  lastError: string | null;
+  /** Set when the forward sequence failed: a replay goes straight to the rollback with it. */
+  failure?: { message: string; code: number };
+}
+
+export interface LastKnownGood {
+  version: string;
+  seq: number;
+  package: PackageReference;
+}
+
+export interface OutcomeRecord {
+  operationId: string;
+  outcome: OperationOutcome;
+  version: string | null;
+  message: string;
+  finishedAt: string;
+  /** Rollback substatus, when the outcome is rolledBack or a failed rollback. */
+  rollback?: { status: 'success' | 'error'; message: string };
+}
+
+export interface ExtensionRecord {
+  name: string;
+  state: AgentExtensionState;
+  installedVersion: string | null;
+  installedSeq: number | null;
+  /** The package of the installed version, kept so its cached zip can be checked again before reuse. */
+  installedPackage: PackageReference | null;
+  lastKnownGood: LastKnownGood | null;
+  op: OperationJournal | null;
+  history: OutcomeRecord[];
+  /** The last error to show at handler level (download, verify, command failures). */
+  lastError: { code: number; message: string } | null;
+}
+
+export interface AgentState {
+  version: 1;
+  /** The last goal state the agent accepted (kept so a restart knows its target before the server answers). */
+  goalState: GoalState | null;
+  etag: string | null;
+  extensions: Record<string, ExtensionRecord>;
+}
+
+export const HISTORY_LIMIT = 20;
+
+export class Journal {
+  readonly state: AgentState;
+
+  constructor(private readonly dirs: AgentDirs) {
+    const raw = readJsonFile(statePath(dirs), 64 * 1024 * 1024) as Omit<AgentState, 'goalState' | 'etag'> | undefined;
+    if (raw !== undefined && (raw.version !== 1 || typeof raw.extensions !== 'object' || raw.extensions === null)) {
+      throw new Error(`${statePath(dirs)} is not a state file this agent understands`);
+    }
+    const goal = readJsonFile(goalStatePath(dirs), 2 * LIMITS.goalStateBytes) as { goalState: GoalState | null; etag: string | null } | undefined;
+    this.state = { version: 1, extensions: raw?.extensions ?? {}, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null };
+  }
+
+  /** The per-extension journal; written after every step, so it leaves the (up to 1 MiB) goal state out. */
+  save(): void {
+    writeJsonAtomic(statePath(this.dirs), { version: 1, extensions: this.state.extensions });
+  }
+
+  /** The accepted goal state and its ETag, together: a crash between them would make the agent miss one. */
+  saveGoalState(): void {
+    writeJsonAtomic(goalStatePath(this.dirs), { goalState: this.state.goalState, etag: this.state.etag });
+  }
+
+  record(name: string): ExtensionRecord {
+    let rec = this.state.extensions[name];
+    if (!rec) {
+      rec = {
+        name,
+        state: 'NotInstalled',
+        installedVersion: null,
+        installedSeq: null,
+        installedPackage: null,
+        lastKnownGood: null,
+        op: null,
+        history: [],
+        lastError: null,
+      };
+      this.state.extensions[name] = rec;
+    }
+    return rec;
+  }
+
+  outcomeOf(name: string, operationId: string): OutcomeRecord | undefined {
+    return this.state.extensions[name]?.history.find((h) => h.operationId === operationId);
+  }
+
+  /** Closes the operation in flight with its outcome (kept in the bounded history). */
+  finish(rec: ExtensionRecord, outcome: OutcomeRecord): void {
+    rec.history = [outcome, ...rec.history.filter((h) => h.operationId !== outcome.operationId)].slice(0, HISTORY_LIMIT);
+    rec.op = null;
+    this.save();
+  }
+}

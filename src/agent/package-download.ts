@@ -1,0 +1,115 @@
+/**
+ * Streams a package to a partial file under `<lib>/.agent/downloads/`: never more than `size` bytes
+ * (the transfer is cut as soon as it goes over), resumed with `Range` after a cut connection, URIs
+ * tried in order, transient failures retried with backoff. What comes out is checked by package-verify.
+ */
+import { createWriteStream, existsSync, rmSync, statSync, truncateSync } from 'node:fs';
+import https from 'node:https';
+import type { PackageReference } from '../protocol/agent-wire.js';
+
+/** The package could not be fetched now (network, 5xx): the operation waits and tries again later. */
+export class DownloadError extends Error {}
+/** The server sent what cannot be this package (more bytes than its size): refused, not retried. */
+export class DownloadRejected extends Error {}
+
+export interface DownloadOptions {
+  agent?: https.Agent;
+  ca?: string[];
+  attempts: number;
+  backoffMs: number;
+  timeoutMs: number;
+  sleep: (ms: number) => Promise<void>;
+}
+
+export const DEFAULT_DOWNLOAD: Omit<DownloadOptions, 'sleep'> = { attempts: 5, backoffMs: 500, timeoutMs: 60_000 };
+
+type Attempt = { done: true } | { done: false; retry: boolean; message: string };
+
+function sizeOf(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+/** One GET from where the partial file ends; appends to it. */
+function attempt(uri: string, dest: string, size: number, opts: DownloadOptions): Promise<Attempt> {
+  return new Promise((resolve, reject) => {
+    let offset = sizeOf(dest);
+    if (offset > size) {
+      truncateSync(dest, 0);
+      offset = 0;
+    }
+    if (offset === size) {
+      resolve({ done: true });
+      return;
+    }
+    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+    const req = https.get(uri, { headers, agent: opts.agent, ...(opts.agent ? {} : { ca: opts.ca }) }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status === 200 && offset > 0) {
+        truncateSync(dest, 0); // the server ignored Range: start over
+        offset = 0;
+      } else if (status === 206) {
+        const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+        if (!m || Number(m[1]) !== offset) {
+          res.resume();
+          truncateSync(dest, 0);
+          resolve({ done: false, retry: true, message: `the server resumed at the wrong offset (${res.headers['content-range'] ?? 'no Content-Range'})` });
+          return;
+        }
+      } else if (status !== 200) {
+        res.resume();
+        resolve({ done: false, retry: status >= 500 || status === 429 || status === 416, message: `HTTP ${status} from ${new URL(uri).pathname}` });
+        if (status === 416) truncateSync(dest, 0);
+        return;
+      }
+      const out = createWriteStream(dest, { flags: offset > 0 ? 'a' : 'w', mode: 0o600 });
+      let written = offset;
+      let over = false;
+      res.on('data', (chunk: Buffer) => {
+        written += chunk.length;
+        if (written > size && !over) {
+          over = true;
+          req.destroy();
+          out.destroy();
+          rmSync(dest, { force: true });
+          reject(new DownloadRejected(`the server sent more than the package's ${size} bytes`));
+          return;
+        }
+        if (!over && !out.write(chunk)) res.pause();
+      });
+      out.on('drain', () => res.resume());
+      let finished = false;
+      const finish = (message: string | null) => {
+        if (over || finished) return;
+        finished = true;
+        out.end(() => {
+          if (message === null && sizeOf(dest) === size) return resolve({ done: true });
+          resolve({ done: false, retry: true, message: message ?? `the transfer ended after ${sizeOf(dest)} of ${size} bytes` });
+        });
+      };
+      res.on('end', () => finish(null));
+      res.on('error', (err) => finish(`the transfer broke off: ${err.message}`));
+      res.on('aborted', () => finish('the server cut the transfer'));
+    });
+    req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`no data for ${opts.timeoutMs} ms`)));
+    req.on('error', (err) => resolve({ done: false, retry: true, message: `cannot download from ${new URL(uri).host}: ${err.message}` }));
+  });
+}
+
+/** Fetches `ref` into `dest` (kept between calls so a later call resumes). Throws DownloadError/Rejected. */
+export async function downloadPackage(ref: PackageReference, dest: string, opts: DownloadOptions): Promise<void> {
+  let last = 'no URI to download from';
+  for (let i = 0; i < opts.attempts; i++) {
+    for (const uri of ref.uris) {
+      const r = await attempt(uri, dest, ref.size, opts);
+      if (r.done) return;
+      last = r.message;
+      if (!r.retry) {
+        rmSync(dest, { force: true });
+        throw new DownloadError(`cannot download the package: ${last}`);
+      }
+    }
+    const delay = opts.backoffMs * 2 ** i;
+    await opts.sleep(delay / 2 + Math.random() * (delay / 2));
+  }
+  throw new DownloadError(`cannot download the package after ${opts.attempts} attempts: ${last}`);
+}

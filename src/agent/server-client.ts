@@ -1,0 +1,73 @@
+/**
+ * The agent's calls to the server (the paths of src/protocol/agent-wire.ts), over one mTLS keep-alive
+ * agent. Bodies are bounded; errors carry the server's ARM-shaped message.
+ */
+import type https from 'node:https';
+import { LIMITS } from '../protocol/agent-wire.js';
+import type { StatusReport } from '../protocol/agent-wire.js';
+import type { AgentCredentials } from './enrollment.js';
+import { errorMessageOf, HttpError, mtlsAgent, request } from './http-client.js';
+
+export type GoalStateAnswer =
+  | { kind: 'unchanged' }
+  /** 404: the server has no goal state for this agent yet (not a failure: no backoff). */
+  | { kind: 'none' }
+  | { kind: 'new'; body: Buffer; etag: string | null } | { kind: 'tooLarge'; message: string };
+
+export class ServerClient {
+  readonly agent: https.Agent;
+  private readonly base: string;
+
+  constructor(creds: AgentCredentials) {
+    this.agent = mtlsAgent(creds.identity.privateKeyPem, creds.clientCertPem, creds.ca);
+    this.base = `${creds.enrollment.serverUrl}/v1/agents/${encodeURIComponent(creds.enrollment.agentId)}`;
+  }
+
+  async goalState(etag: string | null): Promise<GoalStateAnswer> {
+    let res;
+    try {
+      res = await request(`${this.base}/goalstate`, {
+        agent: this.agent,
+        headers: etag ? { 'if-none-match': etag } : {},
+        maxBytes: LIMITS.goalStateBytes,
+        timeoutMs: 30_000,
+      });
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 200) return { kind: 'tooLarge', message: `the goal state is larger than ${LIMITS.goalStateBytes} bytes` };
+      throw err;
+    }
+    if (res.status === 304) return { kind: 'unchanged' };
+    if (res.status === 404) return { kind: 'none' };
+    if (res.status !== 200) throw new HttpError(`GET goalstate answered ${res.status}: ${errorMessageOf(res.body)}`, res.status);
+    const tag = res.headers.etag;
+    return { kind: 'new', body: res.body, etag: typeof tag === 'string' ? tag : null };
+  }
+
+  async putStatus(report: StatusReport): Promise<void> {
+    const res = await request(`${this.base}/status`, {
+      method: 'PUT',
+      agent: this.agent,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(report),
+      maxBytes: 64 * 1024,
+      timeoutMs: 30_000,
+    });
+    if (res.status < 200 || res.status > 299) throw new HttpError(`PUT status answered ${res.status}: ${errorMessageOf(res.body)}`, res.status);
+  }
+
+  async approveEvents(eventIds: string[]): Promise<void> {
+    const res = await request(`${this.base}/scheduledevents`, {
+      method: 'POST',
+      agent: this.agent,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ StartRequests: eventIds.map((EventId) => ({ EventId })) }),
+      maxBytes: 64 * 1024,
+      timeoutMs: 30_000,
+    });
+    if (res.status < 200 || res.status > 299) throw new HttpError(`${res.status}: ${errorMessageOf(res.body)}`, res.status);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
