@@ -23,9 +23,21 @@ import { registerPublisherRoutes } from './routes/publisher.js';
 import { registerResourceGroupRoutes } from './routes/resource-groups.js';
 import { registerScaleSetRoutes } from './routes/scale-sets.js';
 import { registerVirtualMachineRoutes } from './routes/virtual-machines.js';
+import { LIMITS } from '../../protocol/agent-wire.js';
+import { registerAgentAdminRoutes } from '../agent/admin-routes.js';
+import { RAW_BODY, registerAgentRoutes } from '../agent/agent-routes.js';
+import { registerEnrollRoute } from '../agent/enroll-route.js';
+import { registerPackageRoutes } from '../agent/package-routes.js';
+import { jsonShape, MAX_JSON_KEYS } from '../agent/status-schema.js';
+
+/** `/v1/…`: the agent channel. */
+export function isAgentPath(url: string): boolean {
+  return url.startsWith('/v1/') || url.startsWith('/V1/');
+}
 
 export interface ArmServerOptions {
-  https?: { cert: string; key: string };
+  /** With `ca`, clients are asked for a certificate (agents' mTLS); those without one still connect. */
+  https?: { cert: string; key: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean };
   maxBodyBytes: number;
   logger: FastifyServerOptions['logger'];
 }
@@ -74,15 +86,24 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
 
   // JSON bodies; an empty body is allowed (ARM POST actions carry none).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
+    if (isAgentPath(req.url)) {
+      // Bounded before parsing: a deep or key-heavy body never reaches JSON.parse.
+      const shape = jsonShape(text, LIMITS.jsonDepth, MAX_JSON_KEYS);
+      if (shape.tooDeep) return done(new ArmError(400, 'JsonTooDeep', `The request body nests deeper than ${LIMITS.jsonDepth} levels.`), undefined);
+      if (shape.tooManyKeys) return done(new ArmError(400, 'JsonTooManyKeys', `The request body has more than ${MAX_JSON_KEYS} keys.`), undefined);
+      (req as unknown as Record<symbol, string>)[RAW_BODY] = text;
+    }
     try {
       done(null, JSON.parse(text));
     } catch (err) {
       done(new ArmError(400, 'InvalidRequestContent', `The request content is not valid JSON: ${(err as Error).message}`), undefined);
     }
   });
+  // Packages: the body stays a stream; the package route caps and stores it without buffering.
+  app.addContentTypeParser(['application/zip', 'application/octet-stream'], (_req, payload, done) => done(null, payload));
   // Clients that send no or another content type with an empty body (POST actions) are fine too.
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     if ((body as string).length === 0) return done(null, undefined);
@@ -92,6 +113,8 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   app.decorateRequest('principal', null as never);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-ms-request-id', req.id);
+    // The agent channel authenticates by client certificate (src/api/agent/mtls.ts), not bearer tokens.
+    if (isAgentPath(req.url)) return;
     const clientId = req.headers['x-ms-client-request-id'];
     if (typeof clientId === 'string') reply.header('x-ms-client-request-id', clientId.slice(0, 200));
     req.principal = ctx.auth.authenticate(req.headers.authorization);
@@ -127,5 +150,14 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   registerImagePublisherRoutes(app, ctx);
   registerFeatureRoutes(app, ctx);
   registerActivityLogRoutes(app, ctx);
+  if (ctx.agents) {
+    const goalStates = ctx.agents.goalStates;
+    registerEnrollRoute(app, ctx);
+    registerAgentRoutes(app, ctx);
+    registerPackageRoutes(app, ctx);
+    registerAgentAdminRoutes(app, ctx);
+    // Long polls end before the server waits for its requests to finish.
+    app.addHook('preClose', async () => goalStates.close());
+  }
   return app;
 }
