@@ -4,34 +4,20 @@
  * goal states with ETag/304 and long polls, and protected settings encrypted to the machine.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { decryptWithKey } from '../src/api/agent/protected-settings.js';
-import { signPackage } from '../src/protocol/package-signature.js';
 import type { GoalState } from '../src/protocol/agent-wire.js';
 import { call, CERT, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
-import { enrollBody, handlerZip, machineIdentity, rawRequest, TestAgent } from './helpers/agent-client.js';
+import { enrollBody, handlerZip, machineIdentity, rawRequest, TestAgent, uploadPackage } from './helpers/agent-client.js';
 
 const SUB = 'sub1';
 const AV = 'api-version=2024-07-01';
 const ENROLL = 'enroll-token-0123456789abcdef';
 const ARC = `/subscriptions/${SUB}/resourceGroups/arc/providers/Microsoft.HybridCompute/machines`;
 const VMSS = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets`;
-
-export const publisherKey = generateKeyPairSync('ed25519');
-export const publisherKeyPem = publisherKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-
-export async function uploadPackage(s: TestServer, publisher: string, type: string, version: string, zip: Buffer): Promise<{ status: number; body: any }> {
-  const sha256 = createHash('sha256').update(zip).digest('hex');
-  const doc = { name: `${publisher}.${type}`, version, sha256, size: zip.length, signature: signPackage(publisherKeyPem, 'test-2026', `${publisher}.${type}`, version, sha256, zip.length) };
-  const r = await rawRequest(s.url, 'PUT', `/phasewise/publishers/${publisher}/extensionTypes/${type}/versions/${version}/package`, {
-    body: zip, headers: { authorization: `Bearer ${PUBLISHER_TOKEN}`, 'content-type': 'application/zip', 'x-phasewise-package-signature': Buffer.from(JSON.stringify(doc)).toString('base64') },
-  });
-  return { status: r.status, body: r.json };
-}
 
 describe('enrollment and the agent credential', () => {
   let s: TestServer;

@@ -3,12 +3,14 @@
  * certificate (as `phasewise agent` makes them), enrollment with a token, then mTLS with the client
  * certificate the server issued.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import forge from 'node-forge';
 import type { EnrollRequest, EnrollResponse, StatusReport } from '../../src/protocol/agent-wire.js';
-import { CERT } from './api-server.js';
+import { signPackage } from '../../src/protocol/package-signature.js';
+import { CERT, PUBLISHER_TOKEN } from './api-server.js';
+import type { TestServer } from './api-server.js';
 
 export interface MachineIdentity { keyPem: string; certPem: string }
 
@@ -120,3 +122,17 @@ export async function handlerZip(tag: string): Promise<Buffer> {
   for await (const c of zip.outputStream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
+
+/** The publisher's Ed25519 key of the tests (kept outside the server, as a real publisher's). */
+export const publisherKey = generateKeyPairSync('ed25519');
+export const publisherKeyPem = publisherKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+
+export async function uploadPackage(s: TestServer, publisher: string, type: string, version: string, zip: Buffer): Promise<{ status: number; body: any }> {
+  const sha256 = createHash('sha256').update(zip).digest('hex');
+  const doc = { name: `${publisher}.${type}`, version, sha256, size: zip.length, signature: signPackage(publisherKeyPem, 'test-2026', `${publisher}.${type}`, version, sha256, zip.length) };
+  const r = await rawRequest(s.url, 'PUT', `/phasewise/publishers/${publisher}/extensionTypes/${type}/versions/${version}/package`, {
+    body: zip, headers: { authorization: `Bearer ${PUBLISHER_TOKEN}`, 'content-type': 'application/zip', 'x-phasewise-package-signature': Buffer.from(JSON.stringify(doc)).toString('base64') },
+  });
+  return { status: r.status, body: r.json };
+}
+
