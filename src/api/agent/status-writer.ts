@@ -1,10 +1,14 @@
 /**
- * Group commit of status reports: reports that arrive while a commit is being prepared (one turn of
- * the event loop) are written in one transaction, and each is answered only after that commit (the
- * store's synchronous=FULL makes it durable). One fsync serves the whole group.
+ * Group commit of status reports: reports that arrive within a short window after the first of a group
+ * (GROUP_WINDOW_MS, or until MAX_GROUP are waiting) are written in one transaction, and each is
+ * answered only after that commit (the store's synchronous=FULL makes it durable). One fsync serves
+ * the whole group; the window costs each report at most a few milliseconds of latency.
  */
 import type { StatusReport } from '../../protocol/agent-wire.js';
 import type { AgentStore } from '../../drivers/agent/agent-store.js';
+
+export const GROUP_WINDOW_MS = 2;
+export const MAX_GROUP = 1024;
 
 interface Pending {
   agentId: string;
@@ -23,7 +27,7 @@ export interface StatusWriterStats {
 
 export class StatusWriter {
   private batch: Pending[] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
   readonly stats: StatusWriterStats = { commits: 0, reports: 0, largestGroup: 0 };
 
   constructor(
@@ -35,16 +39,19 @@ export class StatusWriter {
   write(agentId: string, report: StatusReport, json: string, receivedAtMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.batch.push({ agentId, receivedAtMs, json, report, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // After the I/O callbacks of this turn: every report parsed in it joins the group.
+      if (this.batch.length >= MAX_GROUP) {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = null;
         setImmediate(() => this.flush());
+      } else if (!this.timer) {
+        this.timer = setTimeout(() => this.flush(), GROUP_WINDOW_MS);
       }
     });
   }
 
   private flush(): void {
-    this.scheduled = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     const group = this.batch;
     this.batch = [];
     if (group.length === 0) return;
