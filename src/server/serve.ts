@@ -113,7 +113,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     });
     const agents: AgentServices = {
       ca: AgentCa.loadOrCreate(config.dataDir, wallNow()), driver: agentDriver, goalStates, packages,
-      status: new StatusWriter(agentDriver.store, (id, report, at) => agentDriver.onReport(id, report, at)),
+      status: new StatusWriter(agentDriver.store, (id, report, at) => agentDriver.onReport(id, report, at), (err) => app.log.error({ err }, 'agent report processing failed')),
       tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
       pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
       certificateValidityDays: config.agentCertificateValidityDays,

@@ -26,11 +26,12 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void
     let gs = svc.goalStates.current(agentId)!;
     const inm = req.headers['if-none-match'];
     if (inm !== undefined && wait > 0 && matches(inm, gs.etag)) {
+      // The response's 'close' fires when the client goes away before the answer (the request's does not).
       const gone = new AbortController();
       const onClose = () => gone.abort();
-      req.raw.once('close', onClose);
+      reply.raw.once('close', onClose);
       await svc.goalStates.wait(agentId, gs.etag, wait * 1000, gone.signal);
-      req.raw.off('close', onClose);
+      reply.raw.off('close', onClose);
       gs = svc.goalStates.current(agentId)!;
     }
     reply.header('etag', gs.etag).header('cache-control', 'no-cache');

@@ -34,6 +34,8 @@ export class StatusWriter {
     private readonly store: AgentStore,
     /** Runs after the commit, for each report in order (the driver's observations). */
     private readonly committed: (agentId: string, report: StatusReport, atMs: number) => void,
+    /** A failure after the commit (the report is durable and answered; the observation is lost until the next one). */
+    private readonly onError: (err: unknown) => void = () => {},
   ) {}
 
   write(agentId: string, report: StatusReport, json: string, receivedAtMs: number): Promise<void> {
@@ -67,9 +69,10 @@ export class StatusWriter {
     for (const p of group) {
       try {
         this.committed(p.agentId, p.report, p.receivedAtMs);
-      } finally {
-        p.resolve();
+      } catch (err) {
+        this.onError(err);
       }
+      p.resolve();
     }
   }
 }
