@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { jsonShape } from '../src/api/agent/status-schema.js';
 import { LIMITS } from '../src/protocol/agent-wire.js';
 import { signPackage } from '../src/protocol/package-signature.js';
 import { configSchema } from '../src/server/config.js';
@@ -86,6 +87,16 @@ describe('status reports', () => {
   });
 });
 
+describe('JSON bounds on the raw text', () => {
+  test('depth and keys are counted outside strings only; escapes do not end a string', () => {
+    assert.deepEqual(jsonShape('{"a":"[[[{{\\":::"}', 1, 1), { tooDeep: false, tooManyKeys: false });
+    assert.deepEqual(jsonShape('{"a\\"":[{"b":1}]}', 3, 2), { tooDeep: false, tooManyKeys: false });
+    assert.deepEqual(jsonShape('{"a":[{"b":1}]}', 2, 10), { tooDeep: true, tooManyKeys: false });
+    assert.deepEqual(jsonShape('{"a":1,"b":2,"c":3}', 5, 2), { tooDeep: false, tooManyKeys: true });
+    assert.deepEqual(jsonShape('['.repeat(100_000), 64, 10).tooDeep, true);
+  });
+});
+
 describe('status durability across a restart of serve', () => {
   test('a report answered 204 is there after serve restarts on the same data folder; the ARM document shows it', async () => {
     const s = await startTestServer({ enrollmentTokens: tokens });
@@ -93,8 +104,15 @@ describe('status durability across a restart of serve', () => {
     const r = statusReport({ goalStateId: 7 });
     r.agentConfiguration = { extensionsEnabled: false, extensionsAllowList: ['Contoso.Monitor'], extensionsBlockList: [] };
     assert.equal((await a.status(r)).status, 204);
-    a.close();
+    // A long poll waiting when the server closes is answered, not left hanging (nor holding the close up).
+    const etag = (await a.goalState()).headers.etag as string;
+    const polling = a.goalState(etag, 60);
+    await new Promise((res) => setTimeout(res, 200));
+    const t0 = Date.now();
     await s.close(); // keep the folder
+    assert.equal((await polling).status, 304);
+    assert.ok(Date.now() - t0 < 10_000, 'released at close');
+    a.close();
     const config = configSchema.parse({ host: '127.0.0.1', port: 0, dataDir: s.dir, logLevel: 'silent', subscriptions: [SUB], tls: { cert: CERT, key: KEY }, tokens: [{ token: TEST_TOKEN, name: 'alice', roles: ['reader', 'contributor', 'publisher'] }], enrollmentTokens: tokens });
     const again = await startServer(config);
     try {

@@ -30,6 +30,8 @@ import { registerEnrollRoute } from '../agent/enroll-route.js';
 import { registerPackageRoutes } from '../agent/package-routes.js';
 import { jsonShape, MAX_JSON_KEYS } from '../agent/status-schema.js';
 
+const PACKAGE_PATH = /^\/phasewise\/publishers\/[^/?]+\/extensionTypes\/[^/?]+\/versions\/[^/?]+\/package\/?(\?|$)/i;
+
 /** `/v1/…`: the agent channel. */
 export function isAgentPath(url: string): boolean {
   return url.startsWith('/v1/') || url.startsWith('/V1/');
@@ -103,7 +105,11 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     }
   });
   // Packages: the body stays a stream; the package route caps and stores it without buffering.
-  app.addContentTypeParser(['application/zip', 'application/octet-stream'], (_req, payload, done) => done(null, payload));
+  // Everywhere else these types are refused like any non-JSON body.
+  app.addContentTypeParser(['application/zip', 'application/octet-stream'], (req, payload, done) => {
+    if (PACKAGE_PATH.test(req.url)) return done(null, payload);
+    done(new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).'), undefined);
+  });
   // Clients that send no or another content type with an empty body (POST actions) are fine too.
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     if ((body as string).length === 0) return done(null, undefined);
