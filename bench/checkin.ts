@@ -101,6 +101,27 @@ async function main(): Promise<void> {
     print('goal-state polls answered 304', polls);
 
     for (const c of conns) c.close();
+    // The floor: the same transport on the same core with a server that does nothing.
+    let baseline: { status: Result; polls: Result } | null = null;
+    if (process.env.BENCH_CHECKIN_BASELINE !== '0') {
+      const script = fileURLToPath(new URL('./checkin-baseline-server.js', import.meta.url));
+      const bare = spawn(pinned ? 'taskset' : process.execPath, pinned ? ['-c', '0', process.execPath, script, dir] : [script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const bport = await new Promise<string>((resolve) => bare.stdout!.setEncoding('utf8').once('data', (d: string) => resolve(/port (\d+)/.exec(d)![1]!)));
+      const prev = serverPid;
+      serverPid = bare.pid ?? 0;
+      const bconns = await Promise.all(enrolled.map((e) => Conn.open(bport, ca, identity.keyPem, e.clientCertificatePem)));
+      const body = reportText(1);
+      const bs = await closedLoop(bconns, () => ({ req: `PUT /x HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, expect: 204 }));
+      const bp = await closedLoop(bconns, () => ({ req: 'GET /x HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: "1"\r\n\r\n', expect: 304 }));
+      for (const c of bconns) c.close();
+      bare.kill('SIGTERM');
+      serverPid = prev;
+      baseline = { status: bs, polls: bp };
+      print('baseline: bare node:https, same TLS, PUT answered 204 without parsing', bs);
+      print('baseline: bare node:https, same TLS, GET answered 304', bp);
+      console.log(`phasewise / baseline: status ${(status.rate / bs.rate * 100).toFixed(0)}%, 304 polls ${(polls.rate / bp.rate * 100).toFixed(0)}%`);
+    }
+    void baseline;
     server.kill('SIGTERM');
     await new Promise((r) => server!.once('exit', r));
     server = null;
@@ -171,7 +192,7 @@ async function closedLoop(conns: Conn[], make: (c: Conn, i: number, seq: number)
 }
 
 function print(what: string, r: Result): void {
-  console.log(`${what}: ${Math.round(r.rate).toLocaleString('en-US')}/s (${r.requests} in ${SECONDS} s), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; CPU: server ${(r.serverCpu * 100).toFixed(0)}% of a core, load generator ${(r.clientCpu * 100).toFixed(0)}%${r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : ''}`);
+  console.log(`${what}: ${Math.round(r.rate).toLocaleString('en-US')}/s (${r.requests} in ${SECONDS} s), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; CPU: server ${(r.serverCpu * 100).toFixed(0)}% of a core (${Math.round(r.rate / r.serverCpu).toLocaleString('en-US')} per server CPU-second), load generator ${(r.clientCpu * 100).toFixed(0)}%${r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : ''}`);
 }
 
 /** One agent's TLS connection with a minimal HTTP/1.1 client: one request at a time. */

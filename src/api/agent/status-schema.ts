@@ -8,36 +8,33 @@ import { LIMITS } from '../../protocol/agent-wire.js';
 /** Object keys in one agent request (a status report of 64 extensions needs a few hundred). */
 export const MAX_JSON_KEYS = 4096;
 
-const STRUCTURE = /["{}[\]:]/g;
-
 /**
  * Depth and key count of JSON text, checked before JSON.parse (V8 takes about half a second on a body
- * of 100,000 nested brackets). A native regex jumps between structural characters and indexOf over
- * strings, so a typical report costs a few microseconds; it stops at the first limit passed.
+ * of 100,000 nested brackets). Strings, most of a report, are skipped with indexOf; the loop only
+ * looks at what lies between them. It stops at the first limit passed.
  */
 export function jsonShape(text: string, maxDepth: number, maxKeys: number): { tooDeep: boolean; tooManyKeys: boolean } {
   let depth = 0;
   let keys = 0;
-  const re = new RegExp(STRUCTURE);
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    const c = m[0];
-    if (c === '"') {
-      // Skip to the closing quote: one not preceded by an odd number of backslashes.
-      let j = m.index;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      // To the closing quote: one not preceded by an odd number of backslashes.
+      let j = i;
       for (;;) {
         j = text.indexOf('"', j + 1);
         if (j < 0) return { tooDeep: false, tooManyKeys: false }; // unterminated: JSON.parse refuses it
         let b = 0;
         while (text.charCodeAt(j - 1 - b) === 92) b++;
-        if (b % 2 === 0) break;
+        if ((b & 1) === 0) break;
       }
-      re.lastIndex = j + 1;
-    } else if (c === '{' || c === '[') {
+      i = j;
+    } else if (c === 123 || c === 91) {
       if (++depth > maxDepth) return { tooDeep: true, tooManyKeys: false };
-    } else if (c === '}' || c === ']') {
+    } else if (c === 125 || c === 93) {
       depth--;
-    } else if (++keys > maxKeys) {
+    } else if (c === 58 && ++keys > maxKeys) {
       return { tooDeep: false, tooManyKeys: true };
     }
   }
