@@ -57,7 +57,8 @@ interface ClockOrigin { simStartMs: number; realStartMs: number; factor: number 
 export async function startServer(config: ServeConfig, extra: { simulatedFailures?: Record<string, Partial<FailureModel>>; wallNow?: () => number } = {}): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true });
   const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
-  const store = SqliteStore.open(config.database ?? join(config.dataDir, 'phasewise.sqlite'), { mode: 'either' });
+  const dbFile = config.database ?? join(config.dataDir, 'phasewise.sqlite');
+  const store = SqliteStore.open(dbFile, { mode: 'either' });
   try {
     const resumed = store.isInitialised();
     if (!resumed) store.importState(scenario ? scenario.state : newEngineState(emptyFleet(), new Catalog()));
@@ -113,7 +114,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     });
     const agents: AgentServices = {
       ca: AgentCa.loadOrCreate(config.dataDir, wallNow()), driver: agentDriver, goalStates, packages,
-      status: new StatusWriter(agentDriver.store, (id, report, at) => agentDriver.onReport(id, report, at), (err) => app.log.error({ err }, 'agent report processing failed')),
+      status: new StatusWriter(agentDriver.store, (id, report, at) => agentDriver.onReport(id, report, at), (err) => app.log.error({ err }, 'agent report processing failed'), dbFile),
       tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
       pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
       certificateValidityDays: config.agentCertificateValidityDays,
@@ -147,6 +148,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
         clearInterval(sweep);
         runtime.stop();
         await app.close();
+        await agents.status.close();
         store.close();
       },
     };

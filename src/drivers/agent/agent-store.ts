@@ -58,6 +58,9 @@ export interface OperationRecord {
   answer: string | null;
 }
 
+/** The last report of each agent, replaced by each new one (also run by the status writer thread). */
+export const STATUS_UPSERT = 'INSERT INTO agent_status (agent_id, received_at, report) VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, report = excluded.report';
+
 export class AgentStore {
   private readonly st: Record<string, Database.Statement>;
 
@@ -75,7 +78,7 @@ export class AgentStore {
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS agent_status (
         agent_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, report TEXT NOT NULL
-      ) WITHOUT ROWID;`);
+      );`); // agent_status is a rowid table: rows of kilobytes write faster than in a WITHOUT ROWID b-tree
     this.st = {
       putAgent: db.prepare(`INSERT INTO agents (agent_id, machine_id, resource_id, fingerprint, machine_cert, thumbprint, enrolled_at, revoked_at, info, goal)
         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`),
@@ -86,7 +89,7 @@ export class AgentStore {
       answerOp: db.prepare('UPDATE agent_ops SET answer = ? WHERE key = ?'),
       getOp: db.prepare('SELECT * FROM agent_ops WHERE key = ?'),
       openOps: db.prepare('SELECT * FROM agent_ops WHERE answer IS NULL'),
-      putStatus: db.prepare('INSERT INTO agent_status (agent_id, received_at, report) VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, report = excluded.report'),
+      putStatus: db.prepare(STATUS_UPSERT),
       statuses: db.prepare('SELECT agent_id, received_at, report FROM agent_status'),
     };
   }
