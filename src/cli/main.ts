@@ -14,6 +14,7 @@ import { StoreError } from '../store/sqlite/database.js';
 
 import { UsageError } from './errors.js';
 import { serveCommand } from './serve-command.js';
+import { registerPackageCommands } from './package-command.js';
 import type { ServeOptions } from './serve-command.js';
 import { registerAgentCommands } from './agent-command.js';
 
@@ -61,6 +62,8 @@ program
   .option('--scenario <file>', 'scenario whose fleet, catalog and events seed a new database')
   .option('--clock-factor <x>', 'simulated milliseconds per real millisecond')
   .action((opts: ServeOptions) => serveCommand(opts));
+
+registerPackageCommands(program);
 
 const db = program.command('db').description('inspect or copy a Phasewise database');
 db.command('check')

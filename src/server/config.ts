@@ -40,6 +40,20 @@ export const configSchema = z.object({
   secretKey: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hexadecimal characters').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   seed: z.number().int().default(1),
+  /** Tokens machines present at `POST /v1/enroll`, each naming where new Arc machines go (docs/agent-server.md). */
+  enrollmentTokens: z.array(z.object({
+    token: z.string().min(16, 'an enrollment token needs at least 16 characters').max(512),
+    subscriptionId: z.string().min(1),
+    resourceGroup: z.string().min(1),
+    location: z.string().min(1),
+    expiresAt: z.string().datetime({ offset: true }).optional(),
+  }).strict()).default([]),
+  /** Seconds between an agent's goal-state polls. */
+  agentPollIntervalSeconds: z.number().int().min(1).max(3600).default(15),
+  /** Seconds between an agent's status reports (its heartbeat); three missed ones make the machine Disconnected. */
+  agentStatusIntervalSeconds: z.number().int().min(1).max(3600).default(60),
+  /** Validity of the client certificates the agent CA issues. */
+  agentCertificateValidityDays: z.number().int().min(1).max(3650).default(365),
 }).strict();
 
 export type ServeConfig = z.infer<typeof configSchema>;
@@ -59,6 +73,8 @@ export const ENV_VARS: Record<string, { field: keyof ServeConfig; kind: 'string'
   PHASEWISE_SECRET_KEY: { field: 'secretKey', kind: 'string' },
   PHASEWISE_LOG_LEVEL: { field: 'logLevel', kind: 'string' },
   PHASEWISE_RETRY_AFTER: { field: 'retryAfterSeconds', kind: 'number' },
+  PHASEWISE_AGENT_POLL_INTERVAL: { field: 'agentPollIntervalSeconds', kind: 'number' },
+  PHASEWISE_AGENT_STATUS_INTERVAL: { field: 'agentStatusIntervalSeconds', kind: 'number' },
 };
 
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof ServeConfig, unknown>> = {}): ServeConfig {

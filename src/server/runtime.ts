@@ -1,11 +1,11 @@
 /**
- * Runs the engine in real time: feeds it the simulated fleet's observations and the scenario's timed
+ * Runs the engine in real time: feeds it the driver's observations (simulated fleet, real agents) and the scenario's timed
  * actions as their instants come, and ticks it whenever something is due. The clock may run faster
  * than the wall clock (a demo or a test rehearses weeks in minutes).
  */
 import type { Clock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
-import type { SimDriver } from '../drivers/sim/sim-driver.js';
+import type { DeliveringDriver } from '../drivers/routing-driver.js';
 import type { TimedAction } from '../sim/scenario.js';
 import { applyScenarioAction } from '../sim/simulator.js';
 
@@ -25,7 +25,7 @@ export class EngineRuntime {
     readonly engine: Engine,
     readonly clock: Clock,
     private readonly factor: number,
-    private readonly driver: SimDriver | null,
+    private readonly driver: DeliveringDriver | null,
     private readonly actions: readonly TimedAction[],
     private readonly log: RuntimeLog,
   ) {}

@@ -1,6 +1,6 @@
 /**
- * `phasewise serve`: the engine in real time on the SQLite store, the simulated fleet as its driver,
- * and the ARM-compatible API over HTTPS in front of it.
+ * `phasewise serve`: the engine in real time on the SQLite store, real machines (agents) and the
+ * simulated fleet as its drivers, the ARM-compatible API and the agent channel over HTTPS in front of it.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -31,6 +31,16 @@ import { reconcileMaintenance } from '../api/arm/routes/maintenance.js';
 import { ConfigError } from './config.js';
 import type { ServeConfig } from './config.js';
 import { EngineRuntime } from './runtime.js';
+import { AgentCa } from '../api/agent/agent-ca.js';
+import { EnrollmentTokens } from '../api/agent/enrollment-tokens.js';
+import { GoalStates } from '../api/agent/goal-states.js';
+import { PackageStore } from '../api/agent/package-store.js';
+import type { AgentServices } from '../api/agent/services.js';
+import { StatusWriter } from '../api/agent/status-writer.js';
+import type { ExtensionDoc } from '../api/arm/extensions.js';
+import { AgentDriver } from '../drivers/agent/agent-driver.js';
+import { AgentStore } from '../drivers/agent/agent-store.js';
+import { RoutingDriver } from '../drivers/routing-driver.js';
 import { loadOrCreateTls } from './tls.js';
 import { readOrCreate } from '../util/atomic-file.js';
 
@@ -43,6 +53,7 @@ export interface RunningServer {
   store: SqliteStore;
   /** The simulated fleet (its state is saved beside the engine's and restored on the next start). */
   driver: SimDriver;
+  agents: AgentServices;
   close(): Promise<void>;
 }
 
@@ -52,14 +63,15 @@ interface ClockOrigin { simStartMs: number; realStartMs: number; factor: number 
 const SIMULATOR_DOC = '/phasewise/simulator';
 const SAVE_FLEET_MS = 2_000;
 
-export async function startServer(config: ServeConfig, extra: { simulatedFailures?: Record<string, Partial<FailureModel>> } = {}): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, extra: { simulatedFailures?: Record<string, Partial<FailureModel>>; wallNow?: () => number } = {}): Promise<RunningServer> {
   const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
   // A first start that fails (a port taken meanwhile, a bad certificate) leaves no half-made data folder.
   const freshDir = !existsSync(config.dataDir);
   mkdirSync(config.dataDir, { recursive: true });
+  const dbFile = config.database ?? join(config.dataDir, 'phasewise.sqlite');
   let store: SqliteStore;
   try {
-    store = SqliteStore.open(config.database ?? join(config.dataDir, 'phasewise.sqlite'), { mode: 'either' });
+    store = SqliteStore.open(dbFile, { mode: 'either' });
   } catch (err) {
     if (freshDir) rmSync(config.dataDir, { recursive: true, force: true });
     throw err;
@@ -81,10 +93,18 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
 
     const behaviour: FleetBehaviour = scenario?.behaviour ?? { default: { ...DEFAULT_FAILURE_MODEL }, versions: {}, slowAgents: { share: 0, factor: 1 }, background: [] };
     for (const [v, model] of Object.entries(extra.simulatedFailures ?? {})) behaviour.versions[v] = { ...(behaviour.versions[v] ?? {}), ...model };
-    const driver = new SimDriver(state.fleet, behaviour, () => clock.now(), config.seed);
+    const simDriver = new SimDriver(state.fleet, behaviour, () => clock.now(), config.seed);
     // The simulated fleet goes on where it stopped (its random stream, sick machines, deliveries in flight).
     const fleetSaved = resumed ? docs.get<SimDriverSnapshot>(SIMULATOR_DOC)?.body : undefined;
-    if (fleetSaved && fleetSaved.seed === config.seed) driver.restore(fleetSaved);
+    if (fleetSaved && fleetSaved.seed === config.seed) simDriver.restore(fleetSaved);
+    // Real machines: the agent driver takes the machines bound to an agent, the simulated fleet the rest.
+    const wallNow = extra.wallNow ?? (() => Date.now());
+    const packages = new PackageStore(db, config.dataDir);
+    const agentDriver = new AgentDriver({
+      store: new AgentStore(db), fleet: () => state.fleet, engineNow: () => clock.now(), wallNow,
+      statusIntervalSeconds: config.agentStatusIntervalSeconds, hasPackage: (key, version) => packages.has(key, version),
+    });
+    const driver = new RoutingDriver([{ driver: agentDriver, handles: (id) => agentDriver.handles(id) }], simDriver);
     const engine = new Engine({ clock, driver, store, state, profiles: scenario?.profiles ?? {}, ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
     if (resumed) engine.recover(store.pendingActions());
 
@@ -94,18 +114,44 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     const subscriptions = new Set(config.subscriptions);
     const runtimeLog = { error: (o: object, m: string) => app.log.error(o, m), info: (o: object, m: string) => app.log.info(o, m) };
     const runtime = new EngineRuntime(engine, clock, config.clockFactor, driver, scenario?.actions ?? [], runtimeLog);
+    agentDriver.setWake(() => runtime.kick());
     const index = new FleetIndex(state, [...subscriptions]);
+    const secrets = new SecretBox(secretKey(config));
+    let serverUrl = config.publicUrl ?? '';
+    const goalStates = new GoalStates({
+      driver: agentDriver, state: () => engine.state, packages,
+      sealedProtectedSettings: (machineId, extensionName) => {
+        const m = engine.state.fleet.machines.get(machineId);
+        return m ? (docs.get<ExtensionDoc>(`${index.armIdOfMachine(m)}/extensions/${extensionName}`)?.body.protectedSettings ?? null) : null;
+      },
+      openSealed: (sealed) => secrets.open(sealed),
+      baseUrl: () => serverUrl.replace(/\/+$/, ''),
+      pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds, wallNow,
+    });
+    // Whatever the engine does to a bound machine (installs, notices) may change its goal state.
+    engine.onEvents((events) => {
+      for (const e of events) if ('machineId' in e && typeof e.machineId === 'string') goalStates.invalidateMachine(e.machineId);
+    });
+    const agents: AgentServices = {
+      ca: AgentCa.loadOrCreate(config.dataDir, wallNow()), driver: agentDriver, goalStates, packages,
+      status: new StatusWriter(agentDriver.store, (id, report, at) => agentDriver.onReport(id, report, at), (err) => app.log.error({ err }, 'agent report processing failed'), dbFile),
+      tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
+      pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
+      certificateValidityDays: config.agentCertificateValidityDays,
+    };
     const ctx: ArmContext = {
-      engine, runtime, db, docs, ops: new Operations(docs), secrets: new SecretBox(secretKey(config)), index, images: new ImageStore(engine), auth: new Authenticator(tokens),
-      publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize,
+      engine, runtime, db, docs, ops: new Operations(docs), secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
+      publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
     };
     reconcileMaintenance(ctx, 'phasewise');
-    const app = buildArmServer(ctx, { https: { cert: tls.cert, key: tls.key }, maxBodyBytes: config.maxBodyBytes, logger });
+    // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).
+    const https = { cert: tls.cert, key: tls.key, ca: agents.ca.certPem, requestCert: true, rejectUnauthorized: false };
+    const app = buildArmServer(ctx, { https, maxBodyBytes: config.maxBodyBytes, logger });
     await app.listen({ host: config.host, port: config.port });
     runtime.start();
     let lastSaved = '';
     const saveFleet = () => {
-      const snap = driver.snapshot();
+      const snap = simDriver.snapshot();
       const text = JSON.stringify(snap);
       if (text !== lastSaved) docs.put(SIMULATOR_DOC, '/phasewise', 'setting', snap); // an idle fleet costs no write
       lastSaved = text;
@@ -117,19 +163,25 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+    serverUrl = config.publicUrl ?? `https://${host}:${port}`;
+    // Heartbeats are wall time: a machine silent for three status intervals is Disconnected.
+    const sweep = setInterval(() => agentDriver.sweep(), Math.max(100, config.agentStatusIntervalSeconds * 500));
+    sweep.unref();
     let closed = false;
     return {
-      url: config.publicUrl ?? `https://${host}:${port}`,
+      url: serverUrl,
       token: config.tokens.length > 0 ? null : tokens[0]!.token,
       certPath: tls.certPath,
-      app, runtime, store, driver,
+      app, runtime, store, driver: simDriver, agents,
       async close() {
         if (closed) return;
         closed = true;
+        clearInterval(sweep);
         runtime.stop();
         clearInterval(fleetTimer);
         await app.close();
         saveFleet();
+        await agents.status.close();
         store.close();
       },
     };

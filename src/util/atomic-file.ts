@@ -102,3 +102,14 @@ export function fsyncDir(dir: string): void {
     closeSync(fd);
   }
 }
+
+/** A temporary name in the file's folder (same file system, so a rename can replace the file). */
+export function tempPathFor(file: string): string {
+  return join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Renames and makes the rename itself durable (fsync of the folder). */
+export function renameAtomic(from: string, to: string): void {
+  renameSync(from, to);
+  fsyncDir(dirname(to));
+}

@@ -14,6 +14,7 @@ import type { ImageStore } from './image-store.js';
 import type { Operations, Track } from './operations.js';
 import { setOperationHeaders } from './operations.js';
 import type { SecretBox } from './secrets.js';
+import type { AgentServices } from '../agent/services.js';
 
 export interface ArmContext {
   engine: Engine;
@@ -31,6 +32,8 @@ export interface ArmContext {
   publicUrl: string | null;
   retryAfterSeconds: number;
   pageSize: number;
+  /** The agent API (real machines); absent where only the ARM surface runs. */
+  agents?: AgentServices;
 }
 
 declare module 'fastify' {

@@ -14,6 +14,7 @@ import type { ArmContext } from './context.js';
 import { nowIso, startOperation } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { keyOf } from './ids.js';
+import { agentInstanceView } from '../agent/arm-views.js';
 import { locationName, parseBody, settingsObject, tags, versionPrefix } from './validation.js';
 
 export type Flavor = 'vm' | 'vmssVm' | 'arc';
@@ -119,7 +120,11 @@ export function extensionView(ctx: ArmContext, machineArmId: string, m: Machine,
     if (doc?.provisionAfterExtensions) props.provisionAfterExtensions = doc.provisionAfterExtensions;
   }
   if (doc?.protectedSettingsFromKeyVault) props.protectedSettingsFromKeyVault = doc.protectedSettingsFromKeyVault;
-  if (flavor === 'arc') {
+  const fromAgent = agentInstanceView(ctx, m, inst);
+  if (fromAgent && (flavor === 'arc' || expand)) {
+    const { status, ...rest } = fromAgent;
+    props.instanceView = flavor === 'arc' ? fromAgent : { ...rest, statuses: [status] };
+  } else if (flavor === 'arc') {
     props.instanceView = {
       name: inst.name, type: inst.type, typeHandlerVersion: inst.installedVersion,
       status: { code: inst.status === 'Succeeded' ? 'success' : inst.status === 'Failed' ? 'failed' : 'transitioning', level: LEVEL[inst.status], displayStatus: `Provisioning ${inst.status.toLowerCase()}`, message, time },

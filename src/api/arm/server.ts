@@ -25,9 +25,23 @@ import { registerPublisherRoutes } from './routes/publisher.js';
 import { registerResourceGroupRoutes } from './routes/resource-groups.js';
 import { registerScaleSetRoutes } from './routes/scale-sets.js';
 import { registerVirtualMachineRoutes } from './routes/virtual-machines.js';
+import { LIMITS } from '../../protocol/agent-wire.js';
+import { registerAgentAdminRoutes } from '../agent/admin-routes.js';
+import { RAW_BODY, registerAgentRoutes } from '../agent/agent-routes.js';
+import { registerEnrollRoute } from '../agent/enroll-route.js';
+import { registerPackageRoutes } from '../agent/package-routes.js';
+import { jsonShape, MAX_JSON_KEYS } from '../agent/status-schema.js';
+
+const PACKAGE_PATH = /^\/phasewise\/publishers\/[^/?]+\/extensionTypes\/[^/?]+\/versions\/[^/?]+\/package\/?(\?|$)/i;
+
+/** `/v1/…`: the agent channel. */
+export function isAgentPath(url: string): boolean {
+  return url.startsWith('/v1/') || url.startsWith('/V1/');
+}
 
 export interface ArmServerOptions {
-  https?: { cert: string; key: string };
+  /** With `ca`, clients are asked for a certificate (agents' mTLS); those without one still connect. */
+  https?: { cert: string; key: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean };
   maxBodyBytes: number;
   logger: FastifyServerOptions['logger'];
 }
@@ -79,14 +93,27 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
 
   // JSON bodies; an empty body is allowed (ARM POST actions carry none).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
+    if (isAgentPath(req.url)) {
+      // Bounded before parsing: a deep or key-heavy body never reaches JSON.parse.
+      const shape = jsonShape(text, LIMITS.jsonDepth, MAX_JSON_KEYS);
+      if (shape.tooDeep) return done(new ArmError(400, 'JsonTooDeep', `The request body nests deeper than ${LIMITS.jsonDepth} levels.`), undefined);
+      if (shape.tooManyKeys) return done(new ArmError(400, 'JsonTooManyKeys', `The request body has more than ${MAX_JSON_KEYS} keys.`), undefined);
+      (req as unknown as Record<symbol, string>)[RAW_BODY] = text;
+    }
     try {
       done(null, parseLimitedJson(text)); // depth, size and keys checked before JSON.parse (docs/api.md#limits)
     } catch (err) {
       done(err as Error, undefined);
     }
+  });
+  // Packages: the body stays a stream; the package route caps and stores it without buffering.
+  // Everywhere else these types are refused like any non-JSON body.
+  app.addContentTypeParser(['application/zip', 'application/octet-stream'], (req, payload, done) => {
+    if (PACKAGE_PATH.test(req.url)) return done(null, payload);
+    done(new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).'), undefined);
   });
   // Clients that send no or another content type with an empty body (POST actions) are fine too.
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
@@ -97,6 +124,8 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   app.decorateRequest('principal', null as never);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-ms-request-id', req.id);
+    // The agent channel authenticates by client certificate (src/api/agent/mtls.ts), not bearer tokens.
+    if (isAgentPath(req.url)) return;
     const clientId = req.headers['x-ms-client-request-id'];
     if (typeof clientId === 'string') reply.header('x-ms-client-request-id', clientId.slice(0, 200));
     req.principal = ctx.auth.authenticate(req.headers.authorization);
@@ -132,5 +161,14 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   registerImagePublisherRoutes(app, ctx);
   registerFeatureRoutes(app, ctx);
   registerActivityLogRoutes(app, ctx);
+  if (ctx.agents) {
+    const goalStates = ctx.agents.goalStates;
+    registerEnrollRoute(app, ctx);
+    registerAgentRoutes(app, ctx);
+    registerPackageRoutes(app, ctx);
+    registerAgentAdminRoutes(app, ctx);
+    // Long polls end before the server waits for its requests to finish.
+    app.addHook('preClose', async () => goalStates.close());
+  }
   return app;
 }

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Machine } from '../../../model/fleet.js';
+import type { Machine, OsType } from '../../../model/fleet.js';
 import { compareVersions, majorOf, matchesPrefix } from '../../../model/version.js';
 import type { ArmContext } from '../context.js';
 import { mustHaveGroup, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
@@ -14,6 +14,7 @@ import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, arcMachineId, keyOf, resourceGroupId } from '../ids.js';
 import { ensureRegion } from '../machines.js';
 import { locationName, parseBody, tags, versionPrefix } from '../validation.js';
+import { agentProperties } from '../../agent/arm-views.js';
 
 const ARC_NAME = /^[a-zA-Z0-9-_.]{1,54}$/;
 const machineBody = z.object({
@@ -25,6 +26,22 @@ const upgradeBody = z.object({ extensionTargets: z.record(z.string(), z.object({
 
 interface ArcDoc { tags: Record<string, string>; properties: Record<string, unknown> }
 type P = { sub: string; rg: string; name: string; ext?: string };
+
+/** Registers a new Arc machine (ARM document and engine machine together), as a PUT or an agent's enrollment does. */
+export function registerArcMachine(ctx: ArmContext, sub: string, rg: string, name: string, location: string, os: OsType, props: Record<string, unknown>, tags: Record<string, string>): Machine {
+  const armId = arcMachineId(sub, rg, name);
+  const m: Machine = {
+    id: keyOf(armId), name, kind: 'arc', os, resourceGroup: rg,
+    placement: { region: '', zone: null, setId: null, setKind: 'none', updateDomain: null, faultDomain: null, subscription: sub },
+  };
+  const stored = ctx.docs.atomically(() => {
+    m.placement = { ...m.placement, region: ensureRegion(ctx, location, []) };
+    ctx.docs.put(armId, resourceGroupId(sub, rg), 'arcMachine', { tags, properties: props });
+    return ctx.engine.addMachine(m);
+  });
+  ctx.index.addMachine(stored);
+  return stored;
+}
 
 export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): void {
   const base = '/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.HybridCompute/machines';
@@ -46,6 +63,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
       properties: {
         ...(doc?.properties ?? {}),
         osType: m.os, status: 'Connected', lastStatusChange: time, provisioningState: 'Succeeded', vmId: m.id,
+        ...agentProperties(ctx, m),
         extensions: instancesOf(ctx, m.id).map((i) => (extensionView(ctx, armId, m, i, 'arc', true).properties as { instanceView: unknown }).instanceView),
       },
     };
@@ -66,16 +84,8 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
       ctx.docs.put(ctx.index.armIdOfMachine(existing), resourceGroupId(p.sub, p.rg), 'arcMachine', { tags: body.tags ?? {}, properties: props });
       return reply.status(200).send(view(ctx.index.armIdOfMachine(existing), existing));
     }
-    const m: Machine = {
-      id: keyOf(armId), name: p.name, kind: 'arc', os: body.properties.osType?.toLowerCase() === 'windows' ? 'windows' : 'linux', resourceGroup: p.rg,
-      placement: { region: '', zone: null, setId: null, setKind: 'none', updateDomain: null, faultDomain: null, subscription: p.sub },
-    };
-    const stored = ctx.docs.atomically(() => {
-      m.placement = { ...m.placement, region: ensureRegion(ctx, body.location, []) };
-      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'arcMachine', { tags: body.tags ?? {}, properties: props });
-      return ctx.engine.addMachine(m);
-    });
-    ctx.index.addMachine(stored);
+    const os = body.properties.osType?.toLowerCase() === 'windows' ? 'windows' : 'linux';
+    const stored = registerArcMachine(ctx, p.sub, p.rg, p.name, body.location, os, props, body.tags ?? {});
     return reply.status(201).send(view(armId, stored));
   });
   app.get(`${base}/:name`, async (req) => {

@@ -55,6 +55,12 @@ export function versionRecord(v: PublishedVersion): Record<string, unknown> {
   return { version: v.version, os: [...v.os], critical: v.critical, digest: v.digest, regions: v.regions ? [...v.regions] : null, publishedAt: isoOf(v.publishedAtMs) };
 }
 
+/** The version record with its package (sha256, size, signature) when one is uploaded. */
+function versionWithPackage(ctx: ArmContext, t: ExtensionType, v: PublishedVersion): Record<string, unknown> {
+  const pkg = ctx.agents?.packages.get(`extension:${t.publisher}.${t.type}`, v.version);
+  return { ...versionRecord(v), package: pkg ? { sha256: pkg.sha256, size: pkg.size, signature: pkg.signature } : null };
+}
+
 export function typeRecord(t: ExtensionType): Record<string, unknown> {
   return { publisher: t.publisher, type: t.type, supportsAutomaticUpgrade: t.supportsAutomaticUpgrade, versions: t.versions.map(versionRecord) };
 }
@@ -182,7 +188,7 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
     const t = mustGetType(ctx, publisher, type);
     const v = t.versions.find((x) => x.version === version);
     if (!v) throw notFound('ArtifactNotFound', `Version '${version}' of '${t.publisher}.${t.type}' is not published.`);
-    return { publisher: t.publisher, type: t.type, ...versionRecord(v) };
+    return { publisher: t.publisher, type: t.type, ...versionWithPackage(ctx, t, v) };
   });
 
   app.put(`${TYPES}/:type/versions/:version`, async (req, reply) => {
@@ -196,6 +202,11 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
     const t = mustGetType(ctx, publisher, type);
     if (t.versions.some((v) => compareVersions(v.version, version) === 0)) {
       throw conflict('VersionAlreadyPublished', `Version '${version}' of '${t.publisher}.${t.type}' is already published; published versions are immutable, publish a new version instead.`);
+    }
+    // Either order works: a package uploaded before the version must match the digest it is published with.
+    const pkg = ctx.agents?.packages.get(`extension:${t.publisher}.${t.type}`, version);
+    if (pkg && body.digest && body.digest !== `sha256:${pkg.sha256}`) {
+      throw conflict('DigestMismatch', `The package uploaded for version '${version}' is sha256:${pkg.sha256}, not ${body.digest}.`);
     }
     const published: PublishedVersion = {
       version,

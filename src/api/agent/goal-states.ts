@@ -1,0 +1,201 @@
+/**
+ * Each agent's goal state, precomputed: the body and its ETag stay in memory until something that
+ * goes into them changes (the driver's goal, the engine's instances or notices of that machine, a
+ * package upload), so an unchanged poll costs a map lookup and a 304. `goalStateId` increases only
+ * when the content changes (a hash of it is persisted with the goal, so a restart keeps the id).
+ * Long polls wait here and are released on change or when the server closes.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { EngineState } from '../../engine/state.js';
+import type { AgentDriver } from '../../drivers/agent/agent-driver.js';
+import type { AgentRecord, GoalEntry } from '../../drivers/agent/agent-store.js';
+import type { GoalState, GoalStateExtension, ScheduledEvent } from '../../protocol/agent-wire.js';
+import { LIMITS } from '../../protocol/agent-wire.js';
+import { encryptToCertificate } from './protected-settings.js';
+import type { PackageStore } from './package-store.js';
+
+/** How long the agent gives an upgraded extension to report healthy before it rolls back on its own. */
+export const HEALTH_GATE_SECONDS = 300;
+
+export interface GoalStateDeps {
+  driver: AgentDriver;
+  state: () => EngineState;
+  packages: PackageStore;
+  /** The sealed protected settings of an extension (null: none) and how to open them. */
+  sealedProtectedSettings: (machineId: string, extensionName: string) => string | null;
+  openSealed: (sealed: string) => unknown;
+  baseUrl: () => string;
+  pollIntervalSeconds: number;
+  statusIntervalSeconds: number;
+  wallNow: () => number;
+}
+
+export interface CachedGoalState {
+  goalStateId: number;
+  etag: string;
+  body: string;
+  events: ScheduledEvent[];
+}
+
+export class GoalStates {
+  private readonly cache = new Map<string, CachedGoalState>();
+  private readonly dirty = new Set<string>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private closed = false;
+
+  constructor(private readonly deps: GoalStateDeps) {
+    deps.driver.onGoalChanged((id) => this.invalidate(id));
+  }
+
+  /** Something in this agent's goal state may have changed. Waiters see the new one if it did. */
+  invalidate(agentId: string): void {
+    this.dirty.add(agentId);
+    const w = this.waiters.get(agentId);
+    if (!w || w.size === 0) return;
+    const before = this.cache.get(agentId)?.etag;
+    queueMicrotask(() => {
+      if (this.current(agentId)?.etag === before) return;
+      this.release(agentId);
+    });
+  }
+
+  invalidateMachine(machineId: string): void {
+    const a = this.deps.driver.agentOfMachine(machineId);
+    if (a) this.invalidate(a.agentId);
+  }
+
+  invalidateAll(): void {
+    for (const a of this.deps.driver.agents()) this.invalidate(a.agentId);
+  }
+
+  current(agentId: string): CachedGoalState | undefined {
+    const cached = this.cache.get(agentId);
+    if (cached && !this.dirty.has(agentId)) return cached;
+    const agent = this.deps.driver.agent(agentId);
+    if (!agent) return undefined;
+    this.dirty.delete(agentId);
+    return this.rebuild(agent, cached);
+  }
+
+  /** Resolves when the goal state's ETag is no longer `etag`, after `ms`, or when the server closes. */
+  wait(agentId: string, etag: string, ms: number, gone: AbortSignal): Promise<void> {
+    if (this.closed || this.current(agentId)?.etag !== etag) return Promise.resolve();
+    return new Promise((resolve) => {
+      let set = this.waiters.get(agentId);
+      if (!set) this.waiters.set(agentId, (set = new Set()));
+      const done = () => {
+        clearTimeout(timer);
+        gone.removeEventListener('abort', done);
+        set!.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      gone.addEventListener('abort', done, { once: true });
+      set.add(done);
+    });
+  }
+
+  /** Releases every long poll (the server is closing). */
+  close(): void {
+    this.closed = true;
+    for (const id of [...this.waiters.keys()]) this.release(id);
+  }
+
+  private release(agentId: string): void {
+    const set = this.waiters.get(agentId);
+    if (!set) return;
+    for (const done of [...set]) done();
+  }
+
+  private rebuild(agent: AgentRecord, cached: CachedGoalState | undefined): CachedGoalState {
+    const goal = this.deps.driver.goal(agent.agentId)!;
+    const state = this.deps.state();
+    const plan = this.plan(agent, Object.values(goal.entries), state);
+    const hash = createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+    if (cached && hash === goal.contentHash) return cached;
+    if (hash !== goal.contentHash) {
+      goal.goalStateId++;
+      goal.contentHash = hash;
+      this.deps.driver.saveGoal(agent.agentId);
+    }
+    const extensions: GoalStateExtension[] = plan.extensions.map(({ sealed, publicSettings, ...e }) => ({
+      ...e,
+      settings: {
+        publicSettings,
+        // Encrypted to the machine's own certificate: never in clear on the wire (nor on disk: sealed there).
+        protectedSettings: sealed ? encryptToCertificate(this.deps.openSealed(sealed), agent.machineCertPem) : null,
+        protectedSettingsCertThumbprint: sealed ? agent.thumbprint : null,
+      },
+    }));
+    const body: GoalState = {
+      schemaVersion: '1.0',
+      goalStateId: goal.goalStateId,
+      activityId: randomUUID(),
+      createdAt: new Date(this.deps.wallNow()).toISOString(),
+      requiredFeatures: [],
+      pollIntervalSeconds: this.deps.pollIntervalSeconds,
+      statusIntervalSeconds: this.deps.statusIntervalSeconds,
+      extensions,
+      scheduledEvents: { DocumentIncarnation: goal.goalStateId, Events: plan.events },
+    };
+    const text = JSON.stringify(body);
+    if (Buffer.byteLength(text) > LIMITS.goalStateBytes) throw new Error(`the goal state of agent ${agent.agentId} would exceed ${LIMITS.goalStateBytes} bytes`);
+    const built: CachedGoalState = { goalStateId: goal.goalStateId, etag: `"${goal.goalStateId}"`, body: text, events: plan.events };
+    this.cache.set(agent.agentId, built);
+    return built;
+  }
+
+  /** What the goal state says, without anything random (CMS, activity id): hashed to detect change. */
+  private plan(agent: AgentRecord, entries: GoalEntry[], state: EngineState) {
+    const base = this.deps.baseUrl();
+    const extensions: Array<Omit<GoalStateExtension, 'settings'> & { publicSettings: Record<string, unknown> | null; sealed: string | null }> = [];
+    for (const e of entries.sort((a, b) => a.artifactKey.localeCompare(b.artifactKey)).slice(0, LIMITS.extensionsPerGoalState)) {
+      const pkg = this.deps.packages.get(e.artifactKey, e.version);
+      if (!pkg) continue; // the driver never sends a version without its package; a bound machine's may lack one
+      const inst = state.fleet.instances.get(e.artifactKey)?.get(agent.machineId);
+      extensions.push({
+        name: `${e.publisher}.${e.type}`,
+        extensionName: e.extensionName,
+        version: e.version,
+        state: e.state,
+        autoUpgrade: inst?.enableAutomaticUpgrade ?? false,
+        package: { uris: [`${base}/v1/packages/${pkg.sha256}`], sha256: pkg.sha256, size: pkg.size, signature: pkg.signature },
+        dependencyLevel: 0,
+        settingsSeqNo: e.settingsSeqNo,
+        publicSettings: inst ? { ...inst.settings } : null,
+        sealed: e.state === 'enabled' ? this.deps.sealedProtectedSettings(agent.machineId, e.extensionName) : null,
+        operationId: e.operationId,
+        rollback: { enabled: true, healthGateSeconds: HEALTH_GATE_SECONDS },
+      });
+    }
+    return { extensions, events: noticesOf(state, agent), poll: this.deps.pollIntervalSeconds, status: this.deps.statusIntervalSeconds };
+  }
+}
+
+/** R83: the re-images announced for this machine and not started yet, as IMDS scheduled events. */
+export function noticesOf(state: EngineState, agent: AgentRecord): ScheduledEvent[] {
+  const out: ScheduledEvent[] = [];
+  for (const r of state.rollouts.values()) {
+    if (r.artifact.kind !== 'osImage' || (r.status !== 'running' && r.status !== 'stopped')) continue;
+    const a = r.attempts.get(agent.machineId);
+    if (!a || a.status !== 'noticed') continue;
+    out.push({
+      EventId: eventIdOf(r.id, agent.machineId, a.attempt),
+      EventType: 'Reimage',
+      ResourceType: 'VirtualMachine',
+      Resources: [agent.resourceId],
+      EventStatus: 'Scheduled',
+      NotBefore: a.dueAtMs === null ? '' : new Date(a.dueAtMs).toUTCString(),
+      Description: `Re-image of the OS disk for rollout ${r.id} (to ${r.toVersion})`,
+      EventSource: 'Platform',
+      DurationInSeconds: -1,
+    });
+  }
+  return out;
+}
+
+/** A stable id per announcement, in IMDS's GUID form. */
+export function eventIdOf(rolloutId: string, machineId: string, attempt: number): string {
+  const h = createHash('sha256').update(`${rolloutId}|${machineId}|${attempt}`).digest('hex').toUpperCase();
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}

@@ -1,0 +1,53 @@
+/**
+ * Agent authentication by client certificate (mTLS). The TLS layer asks every client for a
+ * certificate but lets those without one in (ARM clients use bearer tokens); agent routes then
+ * require a certificate that chains to the agent CA and whose fingerprint is an active agent's.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { FastifyRequest } from 'fastify';
+import type { AgentRecord } from '../../drivers/agent/agent-store.js';
+import type { ArmContext } from '../arm/context.js';
+import { ArmError } from '../arm/errors.js';
+import type { AgentServices } from './services.js';
+
+/** One certificate per connection: read it once (keep-alive connections carry many requests). */
+const fingerprints = new WeakMap<object, string | null>();
+
+function peerFingerprint(req: FastifyRequest): string | null {
+  const sock = req.raw.socket as TLSSocket;
+  let fp = fingerprints.get(sock);
+  if (fp === undefined) {
+    fp = null;
+    if (sock.authorized) {
+      const cert = sock.getPeerCertificate();
+      if (cert && typeof cert.fingerprint256 === 'string') fp = cert.fingerprint256;
+    }
+    fingerprints.set(sock, fp);
+  }
+  return fp;
+}
+
+export function agentServices(ctx: ArmContext): AgentServices {
+  if (!ctx.agents) throw new ArmError(404, 'NotFound', 'The agent API is not enabled on this server.');
+  return ctx.agents;
+}
+
+/**
+ * The agent a request's certificate belongs to: 401 without a valid one, 403 when `agentId` is another
+ * agent's. An agent whose machine was deleted loses its credential here (revoked, 401).
+ */
+export function authenticateAgent(ctx: ArmContext, req: FastifyRequest, agentId?: string): AgentRecord {
+  const svc = agentServices(ctx);
+  const fp = peerFingerprint(req);
+  if (!fp) throw new ArmError(401, 'AuthenticationFailed', 'Agent requests need the client certificate issued at enrollment (mTLS).');
+  const agent = svc.driver.agentByFingerprint(fp);
+  if (!agent) throw new ArmError(401, 'InvalidClientCertificate', 'The client certificate belongs to no enrolled agent (unknown or revoked); enroll again.');
+  if (!ctx.engine.state.fleet.machines.has(agent.machineId)) {
+    svc.driver.revoke(agent.agentId);
+    throw new ArmError(401, 'CredentialRevoked', `The machine ${agent.resourceId} was deleted; its agent credential is revoked.`);
+  }
+  if (agentId !== undefined && agentId !== agent.agentId) {
+    throw new ArmError(403, 'AuthorizationFailed', `The client certificate of agent '${agent.agentId}' does not authorize access to agent '${agentId}'.`);
+  }
+  return agent;
+}

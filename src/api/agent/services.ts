@@ -1,0 +1,21 @@
+/** What the agent API works with, beside the ARM context. */
+import type { AgentDriver } from '../../drivers/agent/agent-driver.js';
+import type { AgentCa } from './agent-ca.js';
+import type { EnrollmentTokens } from './enrollment-tokens.js';
+import type { GoalStates } from './goal-states.js';
+import type { PackageStore } from './package-store.js';
+import type { StatusWriter } from './status-writer.js';
+
+export interface AgentServices {
+  ca: AgentCa;
+  driver: AgentDriver;
+  goalStates: GoalStates;
+  status: StatusWriter;
+  packages: PackageStore;
+  tokens: EnrollmentTokens;
+  /** Wall clock: heartbeats, token expiry and certificates are real time whatever the engine's clock does. */
+  wallNow: () => number;
+  pollIntervalSeconds: number;
+  statusIntervalSeconds: number;
+  certificateValidityDays: number;
+}

@@ -1,0 +1,118 @@
+/**
+ * Bounds on what agents send, checked before anything reaches state: the body size (the route's limit),
+ * JSON depth and key count on the raw text (before it is parsed), then the shape of a StatusReport (zod).
+ */
+import { z } from 'zod';
+import { LIMITS } from '../../protocol/agent-wire.js';
+
+/** Object keys in one agent request (a status report of 64 extensions needs a few hundred). */
+export const MAX_JSON_KEYS = 4096;
+
+/**
+ * Depth and key count of JSON text, checked before JSON.parse (V8 takes about half a second on a body
+ * of 100,000 nested brackets). Strings, most of a report, are skipped with indexOf; the loop only
+ * looks at what lies between them. It stops at the first limit passed.
+ */
+export function jsonShape(text: string, maxDepth: number, maxKeys: number): { tooDeep: boolean; tooManyKeys: boolean } {
+  let depth = 0;
+  let keys = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      // To the closing quote: one not preceded by an odd number of backslashes.
+      let j = i;
+      for (;;) {
+        j = text.indexOf('"', j + 1);
+        if (j < 0) return { tooDeep: false, tooManyKeys: false }; // unterminated: JSON.parse refuses it
+        let b = 0;
+        while (text.charCodeAt(j - 1 - b) === 92) b++;
+        if ((b & 1) === 0) break;
+      }
+      i = j;
+    } else if (c === 123 || c === 91) {
+      if (++depth > maxDepth) return { tooDeep: true, tooManyKeys: false };
+    } else if (c === 125 || c === 93) {
+      depth--;
+    } else if (c === 58 && ++keys > maxKeys) {
+      return { tooDeep: false, tooManyKeys: true };
+    }
+  }
+  return { tooDeep: false, tooManyKeys: false };
+}
+
+const text = (max: number) => z.string().max(max);
+const message = z.object({ lang: text(16), message: text(4096) });
+const iso = text(64);
+const version = text(64);
+
+const handlerStatus = z.object({
+  name: text(256).optional(),
+  operation: text(64).optional(),
+  configurationAppliedTime: iso.optional(),
+  status: z.enum(['transitioning', 'error', 'success', 'warning']),
+  code: z.number().int(),
+  formattedMessage: message.optional(),
+  substatus: z.array(z.object({ name: text(256).optional(), status: text(32), code: z.number().int().optional(), formattedMessage: message.optional() })).max(32).optional(),
+});
+
+const handler = z.object({
+  handlerName: text(256),
+  handlerVersion: version,
+  status: z.enum(['Ready', 'NotReady', 'Unresponsive']),
+  code: z.number().int(),
+  formattedMessage: message,
+  runtimeSettingsStatus: z.object({
+    sequenceNumber: z.number().int().min(0),
+    settingsStatus: z.object({ version: z.number(), timestampUTC: iso, status: handlerStatus }),
+  }).optional(),
+});
+
+const extensionReport = z.object({
+  state: z.enum(['NotInstalled', 'Installed', 'Enabled', 'FailedUpgrade', 'Failed', 'Blocked']),
+  installedVersion: version.nullable(),
+  lastKnownGood: version.nullable(),
+  lastOperation: z.object({
+    operationId: text(256),
+    outcome: z.enum(['succeeded', 'rolledBack', 'failed', 'blocked', 'rejected']),
+    version: version.nullable(),
+    message: text(4096),
+    finishedAt: iso,
+  }).nullable(),
+});
+
+const nameList = z.array(text(256)).max(256);
+
+export const statusReportSchema = z.object({
+  version: z.literal('1.1'),
+  timestampUTC: iso,
+  goalStateId: z.number().int().min(0),
+  aggregateStatus: z.object({
+    guestAgentStatus: z.object({ version, status: z.enum(['Ready', 'NotReady']), formattedMessage: message }),
+    handlerAggregateStatus: z.array(handler).max(LIMITS.extensionsPerGoalState),
+    vmArtifactsAggregateStatus: z.object({
+      goalStateAggregateStatus: z.object({ inSvdSeqNo: z.number().int().min(0), status: z.enum(['Success', 'Failed']), code: z.number().int(), timestampUTC: iso, formattedMessage: message }),
+    }),
+  }),
+  guestOSInfo: z.object({ computerName: text(256), osName: text(256), osVersion: text(256), version: text(64) }),
+  agentState: z.record(text(256), extensionReport).refine((r) => Object.keys(r).length <= LIMITS.extensionsPerGoalState, `at most ${LIMITS.extensionsPerGoalState} extensions`),
+  applicationHealth: z.object({ state: z.enum(['Initializing', 'Healthy', 'Unhealthy', 'Unknown']), extensionName: text(256) }).nullable(),
+  agentConfiguration: z.object({ extensionsEnabled: z.boolean(), extensionsAllowList: nameList, extensionsBlockList: nameList }),
+});
+
+export const scheduledEventsSchema = z.object({
+  StartRequests: z.array(z.object({ EventId: text(64) })).min(1).max(64),
+}).strict();
+
+export const enrollSchema = z.object({
+  resourceId: text(1024).optional(),
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9-_.]{0,53}$/, "letters, digits, '-', '_' and '.', up to 54 characters").optional(),
+  subscriptionId: text(128).optional(),
+  resourceGroup: text(90).optional(),
+  location: text(64).optional(),
+  certificatePem: z.string().min(100).max(16 * 1024),
+  agentVersion: text(64),
+  osName: text(256),
+  osVersion: text(256),
+  computerName: text(256),
+}).strict();

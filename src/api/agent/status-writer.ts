@@ -1,0 +1,138 @@
+/**
+ * Group commit of status reports: reports that arrive while a group is being committed, or within
+ * GROUP_WINDOW_MS of the first of a group, are written in one transaction, and each is answered only
+ * after that commit (synchronous=FULL, as the store: durable). One fsync serves the whole group.
+ * With a database file the commit runs on a writer thread (status-commit-worker.ts) with its own
+ * connection, so this thread keeps parsing reports while the disk writes; otherwise in-thread.
+ */
+import { Worker } from 'node:worker_threads';
+import type { StatusReport } from '../../protocol/agent-wire.js';
+import type { AgentStore } from '../../drivers/agent/agent-store.js';
+
+export const GROUP_WINDOW_MS = 2;
+export const MAX_GROUP = 1024;
+
+interface Pending {
+  agentId: string;
+  receivedAtMs: number;
+  json: string;
+  report: StatusReport;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export interface StatusWriterStats {
+  commits: number;
+  reports: number;
+  largestGroup: number;
+}
+
+type Commit = (rows: Array<[string, number, string]>) => Promise<void>;
+
+export class StatusWriter {
+  private batch: Pending[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private inflight: Promise<void> | null = null;
+  private readonly commit: Commit;
+  private worker: Worker | null = null;
+  readonly stats: StatusWriterStats = { commits: 0, reports: 0, largestGroup: 0 };
+
+  constructor(
+    store: AgentStore,
+    /** Runs after the commit, for each report in order (the driver's observations). */
+    private readonly committed: (agentId: string, report: StatusReport, atMs: number) => void,
+    /** A failure after the commit (the report is durable and answered; the observation is lost until the next one). */
+    private readonly onError: (err: unknown) => void = () => {},
+    /** The database file for the writer thread; null commits in this thread. */
+    file: string | null = null,
+  ) {
+    if (file) {
+      const worker = new Worker(new URL('./status-commit-worker.js', import.meta.url), { workerData: { file } });
+      const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+      let next = 0;
+      worker.on('message', (m: { id: number; ok: boolean; error?: string }) => {
+        const w = waiting.get(m.id);
+        waiting.delete(m.id);
+        if (m.ok) w?.resolve();
+        else w?.reject(new Error(m.error));
+      });
+      worker.on('error', (err) => {
+        for (const w of waiting.values()) w.reject(err);
+        waiting.clear();
+      });
+      worker.unref(); // never what keeps a process alive (a failed start, a test)
+      this.worker = worker;
+      this.commit = (rows) => new Promise((resolve, reject) => {
+        const id = next++;
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ id, rows });
+      });
+    } else {
+      this.commit = async (rows) => store.putStatuses(rows.map(([agentId, receivedAtMs, json]) => ({ agentId, receivedAtMs, json })));
+    }
+  }
+
+  write(agentId: string, report: StatusReport, json: string, receivedAtMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.batch.push({ agentId, receivedAtMs, json, report, resolve, reject });
+      if (this.inflight) return; // joins the group that goes when the commit in flight returns
+      if (this.batch.length >= MAX_GROUP) this.flushSoon(0);
+      else if (!this.timer) this.flushSoon(GROUP_WINDOW_MS);
+    });
+  }
+
+  /** Waits for what is queued, then stops the writer thread. */
+  async close(): Promise<void> {
+    this.worker?.ref();
+    while (this.inflight || this.batch.length > 0) {
+      if (!this.inflight) this.flush();
+      await this.inflight;
+    }
+    if (this.worker) {
+      const w = this.worker;
+      this.worker = null;
+      w.ref(); // until it has closed the database
+      await new Promise<void>((resolve) => {
+        w.once('exit', () => resolve());
+        w.postMessage('close');
+      });
+    }
+  }
+
+  private flushSoon(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), ms);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.inflight) return;
+    const group = this.batch.splice(0, MAX_GROUP);
+    if (group.length === 0) return;
+    this.inflight = this.commit(group.map((p) => [p.agentId, p.receivedAtMs, p.json])).then(
+      () => this.done(group),
+      (err) => {
+        for (const p of group) p.reject(err);
+      },
+    ).finally(() => {
+      this.inflight = null;
+      // What arrived during the commit goes now, as one group.
+      if (this.batch.length > 0) this.flush();
+    });
+  }
+
+  private done(group: Pending[]): void {
+    this.stats.commits++;
+    this.stats.reports += group.length;
+    if (group.length > this.stats.largestGroup) this.stats.largestGroup = group.length;
+    for (const p of group) {
+      try {
+        this.committed(p.agentId, p.report, p.receivedAtMs);
+      } catch (err) {
+        this.onError(err);
+      }
+      p.resolve();
+    }
+  }
+}
