@@ -29,6 +29,8 @@ program
   .name('phasewise')
   .description('Availability-first automatic upgrades for a fleet of machines: plan, simulate, serve.')
   .version(packageVersion(), '-V, --version', 'print the version and exit')
+  // Program options only before a command: `package sign --version 1.2.0.0` is the package's version.
+  .enablePositionalOptions()
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
