@@ -113,7 +113,10 @@ describe('settings just under the limits stored on a scale-set model', () => {
       await seed(s);
       const model = (capacity: number) => ({
         location: 'westus', sku: { name: 'Standard_D2s_v5', capacity },
-        properties: { upgradePolicy: { mode: 'Manual' }, virtualMachineProfile: { extensionProfile: { extensions: [{ name: 'ama', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30', settings: nested(24) } }] } } },
+        properties: {
+          upgradePolicy: { mode: 'Manual' },
+          virtualMachineProfile: { extensionProfile: { extensions: [{ name: 'ama', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30', settings: nested(24) } }] } },
+        },
       });
       const put = await call(s.url, 'PUT', `${VMSS}/deep?${AV}`, model(2));
       assert.ok(put.status < 300, `${put.status} ${JSON.stringify(put.body)?.slice(0, 300)}`);

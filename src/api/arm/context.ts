@@ -53,7 +53,8 @@ export function apiVersionOf(req: FastifyRequest): string {
   if (typeof v !== 'string' || v === '') throw badRequest('MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
   if (v.length > MAX_API_VERSION_LENGTH || !API_VERSION.test(v)) {
     const shown = JSON.stringify(v.slice(0, MAX_API_VERSION_LENGTH)) + (v.length > MAX_API_VERSION_LENGTH ? '…' : '');
-    throw badRequest('InvalidApiVersionParameter', `The api-version ${shown} is invalid: expected at most ${MAX_API_VERSION_LENGTH} letters, digits, dots and dashes, such as 2024-07-01 (limit maxApiVersionLength).`, 'api-version');
+    const rule = `at most ${MAX_API_VERSION_LENGTH} letters, digits, dots and dashes, such as 2024-07-01`;
+    throw badRequest('InvalidApiVersionParameter', `The api-version ${shown} is invalid: expected ${rule} (limit maxApiVersionLength).`, 'api-version');
   }
   return v;
 }
