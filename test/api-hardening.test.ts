@@ -194,6 +194,17 @@ describe('wire shapes', () => {
     assert.equal(op.body.status, 'Succeeded');
     assert.equal((await call(s.url, 'DELETE', `${VM}/vm1/extensions/ama?${AV}`)).status, 204);
   });
+
+  test('a long Host header is never copied into the operation URLs', async () => {
+    const put = await call(s.url, 'PUT', `${VM}/vm1/extensions/host?${AV}`, JSON.parse(extBody('{}')));
+    assert.ok(put.status < 300);
+    await eventually(async () => (await call(s.url, 'GET', `${VM}/vm1/extensions/host?${AV}`)).body.properties.provisioningState === 'Succeeded', 20_000, 'the install');
+    const host = `${'h'.repeat(8000)}.example`;
+    const res = parseResponse(await rawExchange(s.url, `DELETE ${VM}/vm1/extensions/host?${AV} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nConnection: close\r\n\r\n`));
+    assert.equal(res.status, 202, res.text.slice(0, 300));
+    assert.ok(res.headers.location!.startsWith('https://localhost/'), res.headers.location!.slice(0, 100));
+    assert.ok(res.headers['azure-asyncoperation']!.length < 400);
+  });
 });
 
 describe('the HTTP layer answers ARM errors', () => {

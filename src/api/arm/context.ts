@@ -63,7 +63,8 @@ export function baseUrlOf(ctx: ArmContext, req: FastifyRequest): string {
   if (ctx.publicUrl) return ctx.publicUrl.replace(/\/+$/, '');
   const host = req.headers.host ?? '';
   // Only a well-formed host[:port] goes into URLs handed back; anything else falls back to localhost.
-  return `https://${/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(host) ? host : 'localhost'}`;
+  // Bounded too (a DNS name is at most 253 characters): it is copied into Location headers.
+  return `https://${host.length <= 260 && /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(host) ? host : 'localhost'}`;
 }
 
 export function nowIso(ctx: ArmContext): string {
