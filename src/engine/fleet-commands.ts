@@ -5,6 +5,7 @@
  * one unit of engine work (apply → commit → send → publish), so a refused command changes nothing and an
  * accepted one is saved whole or not at all.
  */
+import { MAX_STORED_DEPTH, nestsDeeperThan } from '../util/json-depth.js';
 import type { AutoUpgradeState } from '../catalog/catalog.js';
 import { autoUpgradeState, effectiveAutoUpgrade, installVersion } from '../catalog/catalog.js';
 import type { ExtensionInstance } from '../model/artifact.js';
@@ -86,6 +87,8 @@ function names(value: unknown, target: string): string[] {
 
 function settingsOf(value: unknown, target: string): Readonly<Record<string, unknown>> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(target, `${target} must be an object`);
+  // Checked before anything changes: deeper data would fail the commit and halt the engine for everyone.
+  if (nestsDeeperThan(value, MAX_STORED_DEPTH)) throw invalid(target, `${target} nests deeper than ${MAX_STORED_DEPTH} levels`);
   return Object.freeze(structuredClone(value as Record<string, unknown>));
 }
 
