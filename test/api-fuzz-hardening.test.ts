@@ -23,13 +23,23 @@ const CFG = `${RGP}/providers/Microsoft.Maintenance/maintenanceConfigurations`;
 const AMA = { publisher: 'Microsoft.Azure.Monitor', type: 'AzureMonitorLinuxAgent' };
 const TYPES = `/phasewise/publishers/${AMA.publisher}/extensionTypes`;
 
+const EXT = `{"publisher":"${AMA.publisher}","type":"${AMA.type}","typeHandlerVersion":"1.30","settings":@@}`;
+const WINDOW = '{"startDateTime":"2026-04-30 08:00","duration":"05:00","timeZone":"UTC","recurEvery":"Day"}';
+
 /** Write routes and a valid body for each, as text with a hole (`@@`) where a generated value goes. */
 const TARGETS: Array<{ name: string; method: string; path: string; token?: string; body: string }> = [
-  { name: 'VM extension settings', method: 'PUT', path: `${VM}/vm1/extensions/fz?${AV}`, body: `{"location":"westus","properties":{"publisher":"${AMA.publisher}","type":"${AMA.type}","typeHandlerVersion":"1.30","settings":@@}}` },
+  { name: 'VM extension settings', method: 'PUT', path: `${VM}/vm1/extensions/fz?${AV}`, body: `{"location":"westus","properties":${EXT}}` },
   { name: 'VM tags', method: 'PUT', path: `${VM}/vm1?${AV}`, body: '{"location":"westus","tags":@@}' },
-  { name: 'scale-set model', method: 'PUT', path: `${VMSS}/ss1?${AV}`, body: `{"location":"westus","sku":{"capacity":2},"properties":{"upgradePolicy":{"mode":"Manual"},"virtualMachineProfile":{"extensionProfile":{"extensions":[{"name":"ama","properties":{"publisher":"${AMA.publisher}","type":"${AMA.type}","typeHandlerVersion":"1.30","settings":@@}}]}}}}` },
+  {
+    name: 'scale-set model', method: 'PUT', path: `${VMSS}/ss1?${AV}`,
+    body: `{"location":"westus","sku":{"capacity":2},"properties":{"upgradePolicy":{"mode":"Manual"},`
+      + `"virtualMachineProfile":{"extensionProfile":{"extensions":[{"name":"ama","properties":${EXT}}]}}}}`,
+  },
   { name: 'scale-set PATCH', method: 'PATCH', path: `${VMSS}/ss1?${AV}`, body: '{"tags":@@}' },
-  { name: 'maintenance extensionProperties', method: 'PUT', path: `${CFG}/fz?${AV}`, body: '{"location":"westus","properties":{"maintenanceScope":"Extension","extensionProperties":@@,"maintenanceWindow":{"startDateTime":"2026-04-30 08:00","duration":"05:00","timeZone":"UTC","recurEvery":"Day"}}}' },
+  {
+    name: 'maintenance extensionProperties', method: 'PUT', path: `${CFG}/fz?${AV}`,
+    body: `{"location":"westus","properties":{"maintenanceScope":"Extension","extensionProperties":@@,"maintenanceWindow":${WINDOW}}}`,
+  },
   { name: 'publish a version', method: 'PUT', path: `${TYPES}/${AMA.type}/versions/1.31.0.0`, token: PUBLISHER_TOKEN, body: '{"os":["linux"],"critical":false,"regions":@@}' },
 ];
 
@@ -93,7 +103,8 @@ describe('hardening fuzz: no request halts the engine, a refused one changes not
   async function probe(method: string, path: string, body: string | undefined, token = TEST_TOKEN, headers: Record<string, string> = {}): Promise<number> {
     const before = fingerprint();
     const a = await send(method, path, body, token, headers);
-    check({ status: a.status, text: a.text, requestId: a.headers.get('x-ms-request-id'), contentType: a.headers.get('content-type') }, `${method} ${path.slice(0, 120)} ${body?.slice(0, 120) ?? ''}`, before);
+    const answer = { status: a.status, text: a.text, requestId: a.headers.get('x-ms-request-id'), contentType: a.headers.get('content-type') };
+    check(answer, `${method} ${path.slice(0, 120)} ${body?.slice(0, 120) ?? ''}`, before);
     return a.status;
   }
 

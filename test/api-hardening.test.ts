@@ -113,7 +113,10 @@ describe('settings just under the limits stored on a scale-set model', () => {
       await seed(s);
       const model = (capacity: number) => ({
         location: 'westus', sku: { name: 'Standard_D2s_v5', capacity },
-        properties: { upgradePolicy: { mode: 'Manual' }, virtualMachineProfile: { extensionProfile: { extensions: [{ name: 'ama', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30', settings: nested(24) } }] } } },
+        properties: {
+          upgradePolicy: { mode: 'Manual' },
+          virtualMachineProfile: { extensionProfile: { extensions: [{ name: 'ama', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30', settings: nested(24) } }] } },
+        },
       });
       const put = await call(s.url, 'PUT', `${VMSS}/deep?${AV}`, model(2));
       assert.ok(put.status < 300, `${put.status} ${JSON.stringify(put.body)?.slice(0, 300)}`);
@@ -190,6 +193,17 @@ describe('wire shapes', () => {
     const op = await call(s.url, 'GET', new URL(del.headers.get('azure-asyncoperation')!).pathname + `?${AV}`);
     assert.equal(op.body.status, 'Succeeded');
     assert.equal((await call(s.url, 'DELETE', `${VM}/vm1/extensions/ama?${AV}`)).status, 204);
+  });
+
+  test('a long Host header is never copied into the operation URLs', async () => {
+    const put = await call(s.url, 'PUT', `${VM}/vm1/extensions/host?${AV}`, JSON.parse(extBody('{}')));
+    assert.ok(put.status < 300);
+    await eventually(async () => (await call(s.url, 'GET', `${VM}/vm1/extensions/host?${AV}`)).body.properties.provisioningState === 'Succeeded', 20_000, 'the install');
+    const host = `${'h'.repeat(8000)}.example`;
+    const res = parseResponse(await rawExchange(s.url, `DELETE ${VM}/vm1/extensions/host?${AV} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nConnection: close\r\n\r\n`));
+    assert.equal(res.status, 202, res.text.slice(0, 300));
+    assert.ok(res.headers.location!.startsWith('https://localhost/'), res.headers.location!.slice(0, 100));
+    assert.ok(res.headers['azure-asyncoperation']!.length < 400);
   });
 });
 

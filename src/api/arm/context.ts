@@ -56,7 +56,8 @@ export function apiVersionOf(req: FastifyRequest): string {
   if (typeof v !== 'string' || v === '') throw badRequest('MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
   if (v.length > MAX_API_VERSION_LENGTH || !API_VERSION.test(v)) {
     const shown = JSON.stringify(v.slice(0, MAX_API_VERSION_LENGTH)) + (v.length > MAX_API_VERSION_LENGTH ? '…' : '');
-    throw badRequest('InvalidApiVersionParameter', `The api-version ${shown} is invalid: expected at most ${MAX_API_VERSION_LENGTH} letters, digits, dots and dashes, such as 2024-07-01 (limit maxApiVersionLength).`, 'api-version');
+    const rule = `at most ${MAX_API_VERSION_LENGTH} letters, digits, dots and dashes, such as 2024-07-01`;
+    throw badRequest('InvalidApiVersionParameter', `The api-version ${shown} is invalid: expected ${rule} (limit maxApiVersionLength).`, 'api-version');
   }
   return v;
 }
@@ -65,7 +66,8 @@ export function baseUrlOf(ctx: ArmContext, req: FastifyRequest): string {
   if (ctx.publicUrl) return ctx.publicUrl.replace(/\/+$/, '');
   const host = req.headers.host ?? '';
   // Only a well-formed host[:port] goes into URLs handed back; anything else falls back to localhost.
-  return `https://${/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(host) ? host : 'localhost'}`;
+  // Bounded too (a DNS name is at most 253 characters): it is copied into Location headers.
+  return `https://${host.length <= 260 && /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(host) ? host : 'localhost'}`;
 }
 
 export function nowIso(ctx: ArmContext): string {

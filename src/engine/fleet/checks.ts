@@ -4,6 +4,7 @@ import type { Machine } from '../../model/fleet.js';
 import type { AttemptStatus, EngineState, RolloutState } from '../state.js';
 import { getInstance } from '../state.js';
 import { FleetError } from '../core/errors.js';
+import { MAX_STORED_DEPTH, nestsDeeperThan } from '../../util/json-depth.js';
 
 export const IN_FLIGHT: ReadonlySet<AttemptStatus> = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
 
@@ -36,6 +37,8 @@ export function names(value: unknown, target: string): string[] {
 
 export function settingsOf(value: unknown, target: string): Readonly<Record<string, unknown>> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(target, `${target} must be an object`);
+  // Checked before anything changes: deeper data would fail the commit and halt the engine for everyone.
+  if (nestsDeeperThan(value, MAX_STORED_DEPTH)) throw invalid(target, `${target} nests deeper than ${MAX_STORED_DEPTH} levels`);
   return Object.freeze(structuredClone(value as Record<string, unknown>));
 }
 

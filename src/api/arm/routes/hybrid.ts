@@ -130,7 +130,8 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const t = target(req);
     return page(ctx, req, instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'arc', true)));
   });
-  app.delete(`${base}/:name/extensions/:ext`, async (req, reply) => deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/delete')));
+  app.delete(`${base}/:name/extensions/:ext`, async (req, reply) =>
+    deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/delete')));
 
   // ---- upgradeExtensions: upgrade named extensions now, within their major version ----
   app.post(`${base}/:name/upgradeExtensions`, async (req, reply) => {
@@ -169,5 +170,6 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
 }
 
 function majorChange(where: string, asked: string, installed: string) {
-  return badRequest('MajorVersionChangeNotAllowed', `${where}.targetVersion: ${asked} is a different major version than the installed ${installed}; upgrades never cross a major version. Change typeHandlerVersion with a PUT of the extension instead.`, `${where}.targetVersion`);
+  const why = 'upgrades never cross a major version. Change typeHandlerVersion with a PUT of the extension instead.';
+  return badRequest('MajorVersionChangeNotAllowed', `${where}.targetVersion: ${asked} is a different major version than the installed ${installed}; ${why}`, `${where}.targetVersion`);
 }

@@ -227,7 +227,9 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
   app.get('/phasewise/rollouts', async (req) => {
     const q = queryOf(req);
     const status = q.status;
-    if (status !== undefined && !ROLLOUT_STATUSES.includes(status as DisplayStatus)) throw invalidParameter('status', `'${status}' is not a rollout status; use one of ${ROLLOUT_STATUSES.join(', ')}.`);
+    if (status !== undefined && !ROLLOUT_STATUSES.includes(status as DisplayStatus)) {
+      throw invalidParameter('status', `'${status}' is not a rollout status; use one of ${ROLLOUT_STATUSES.join(', ')}.`);
+    }
     const rollouts = [...ctx.engine.state.rollouts.values()]
       .filter((r) => status === undefined || displayStatus(r) === status)
       .sort((a, b) => a.createdAtMs - b.createdAtMs || rolloutNumber(a.id) - rolloutNumber(b.id));

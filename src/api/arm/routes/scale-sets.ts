@@ -253,7 +253,8 @@ export function registerScaleSetRoutes(app: FastifyInstance, ctx: ArmContext): v
     const t = target(req);
     return { value: instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'vmssVm', wantsInstanceView(req))) };
   });
-  app.delete(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/delete')));
+  app.delete(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) =>
+    deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/delete')));
 
   // ---- rolling upgrades (R81) ----
   app.get(`${base}/:name/rollingUpgrades/latest`, async (req) => latestRollingUpgrade(ctx, setOf(req).set));
