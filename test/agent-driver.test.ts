@@ -39,7 +39,10 @@ test('a resent key changes nothing and re-answers its outcome, also after the dr
   const now = { t: 1_000_000 };
   try {
     let { db, driver, drain } = open(join(dir, 'db.sqlite'), now);
-    driver.bind({ agentId: 'a1', machineId: 'm1', resourceId: '/x/m1', fingerprint: 'F', machineCertPem: '', thumbprint: 'T', enrolledAtMs: now.t, revokedAtMs: null, info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: 'h' } });
+    driver.bind({
+      agentId: 'a1', machineId: 'm1', resourceId: '/x/m1', fingerprint: 'F', machineCertPem: '', thumbprint: 'T', enrolledAtMs: now.t, revokedAtMs: null,
+      info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: 'h' },
+    });
     driver.send(action('k1', '1.1.0.0'));
     const goal1 = JSON.stringify(driver.goal('a1'));
     assert.equal(driver.goal('a1')!.entries['extension:contoso.monitor']!.operationId, 'k1');
