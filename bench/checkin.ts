@@ -67,7 +67,8 @@ async function main(): Promise<void> {
     const ca = readFileSync(join(dir, 'tls', 'cert.pem'), 'utf8');
     const { port } = new URL(url);
     console.log(`bench:checkin · ${machineLine()}`);
-    console.log(`server: phasewise serve, pid ${server.pid}, ${pinned ? 'pinned to core 0 (taskset -c 0)' : 'not pinned (no taskset)'}; load: ${pinned ? 'core 1' : 'not pinned'} · ${AGENTS} agents, one mTLS keep-alive connection each`);
+    const where = pinned ? 'pinned to core 0 (taskset -c 0); load: core 1' : 'not pinned (no taskset); load: not pinned';
+    console.log(`server: phasewise serve, pid ${server.pid}, ${where} · ${AGENTS} agents, one mTLS keep-alive connection each`);
 
     // Enrollment (one shared machine key, see above).
     const identity = machineIdentity();
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     const acked = new Array<number>(AGENTS).fill(0);
     const status = await closedLoop(conns, (_c, i, seq) => {
       const body = reportText(seq);
-      return { req: `PUT /v1/agents/${enrolled[i]!.agentId}/status HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, expect: 204, done: () => { acked[i] = seq; } };
+      return { req: put(`/v1/agents/${enrolled[i]!.agentId}/status`, body), expect: 204, done: () => { acked[i] = seq; } };
     });
     print('status reports (durable, 204 after commit)', status);
 
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
       serverPid = bare.pid ?? 0;
       const bconns = await Promise.all(enrolled.map((e) => Conn.open(bport, ca, identity.keyPem, e.clientCertificatePem)));
       const body = reportText(1);
-      const bs = await closedLoop(bconns, () => ({ req: `PUT /x HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, expect: 204 }));
+      const bs = await closedLoop(bconns, () => ({ req: put('/x', body), expect: 204 }));
       const bp = await closedLoop(bconns, () => ({ req: 'GET /x HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: "1"\r\n\r\n', expect: 304 }));
       for (const c of bconns) c.close();
       bare.kill('SIGTERM');
@@ -192,7 +193,15 @@ async function closedLoop(conns: Conn[], make: (c: Conn, i: number, seq: number)
 }
 
 function print(what: string, r: Result): void {
-  console.log(`${what}: ${Math.round(r.rate).toLocaleString('en-US')}/s (${r.requests} in ${SECONDS} s), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; CPU: server ${(r.serverCpu * 100).toFixed(0)}% of a core (${Math.round(r.rate / r.serverCpu).toLocaleString('en-US')} per server CPU-second), load generator ${(r.clientCpu * 100).toFixed(0)}%${r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : ''}`);
+  const lat = `p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms`;
+  const perCpu = Math.round(r.rate / r.serverCpu).toLocaleString('en-US');
+  const cpu = `server ${(r.serverCpu * 100).toFixed(0)}% of a core (${perCpu} per server CPU-second), load generator ${(r.clientCpu * 100).toFixed(0)}%`;
+  const errors = r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : '';
+  console.log(`${what}: ${Math.round(r.rate).toLocaleString('en-US')}/s (${r.requests} in ${SECONDS} s), ${lat}; CPU: ${cpu}${errors}`);
+}
+
+function put(path: string, body: string): string {
+  return `PUT ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
 /** One agent's TLS connection with a minimal HTTP/1.1 client: one request at a time. */
@@ -243,9 +252,13 @@ class Conn {
 function enroll(port: string, ca: string, agent: https.Agent, certificatePem: string, name: string): Promise<EnrollResponse> {
   const body = JSON.stringify({ name, certificatePem, agentVersion: 'bench', osName: 'Linux', osVersion: '6', computerName: name });
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, servername: 'localhost', path: '/v1/enroll', method: 'POST', agent, ca, headers: { authorization: `Bearer ${ENROLL}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const headers = { authorization: `Bearer ${ENROLL}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = https.request({ host: '127.0.0.1', port, servername: 'localhost', path: '/v1/enroll', method: 'POST', agent, ca, headers }, (res) => {
       let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(text) as EnrollResponse) : reject(new Error(`enroll ${res.statusCode}: ${text}`))));
+      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => {
+        if (res.statusCode === 201) resolve(JSON.parse(text) as EnrollResponse);
+        else reject(new Error(`enroll ${res.statusCode}: ${text}`));
+      });
     });
     req.on('error', reject);
     req.end(body);
@@ -277,12 +290,18 @@ function sampleReport(seq: number): StatusReport {
       guestAgentStatus: { version: '0.1.0', status: 'Ready', formattedMessage: msg('Guest Agent is running') },
       handlerAggregateStatus: names.map((n) => ({
         handlerName: n, handlerVersion: '1.31.0.0', status: 'Ready', code: 0, formattedMessage: msg('Plugin enabled'),
-        runtimeSettingsStatus: { sequenceNumber: 4, settingsStatus: { version: 1, timestampUTC: now, status: { name: n, operation: 'Enable', status: 'success', code: 0, formattedMessage: msg('Enable succeeded: the handler is running') } } },
+        runtimeSettingsStatus: {
+          sequenceNumber: 4,
+          settingsStatus: { version: 1, timestampUTC: now, status: { name: n, operation: 'Enable', status: 'success', code: 0, formattedMessage: msg('Enable succeeded: the handler is running') } },
+        },
       })),
       vmArtifactsAggregateStatus: { goalStateAggregateStatus: { inSvdSeqNo: 1, status: 'Success', code: 0, timestampUTC: now, formattedMessage: msg('GoalState executed successfully') } },
     },
     guestOSInfo: { computerName: 'bench-host', osName: 'Ubuntu', osVersion: '24.04', version: '0.1.0' },
-    agentState: Object.fromEntries(names.map((n) => [n, { state: 'Enabled' as const, installedVersion: '1.31.0.0', lastKnownGood: '1.31.0.0', lastOperation: { operationId: 'bind:x', outcome: 'succeeded' as const, version: '1.31.0.0', message: 'enabled', finishedAt: now } }])),
+    agentState: Object.fromEntries(names.map((n) => [n, {
+      state: 'Enabled' as const, installedVersion: '1.31.0.0', lastKnownGood: '1.31.0.0',
+      lastOperation: { operationId: 'bind:x', outcome: 'succeeded' as const, version: '1.31.0.0', message: 'enabled', finishedAt: now },
+    }])),
     applicationHealth: { state: 'Healthy', extensionName: 'health' },
     agentConfiguration: { extensionsEnabled: true, extensionsAllowList: [], extensionsBlockList: [] },
   };

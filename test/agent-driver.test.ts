@@ -12,6 +12,7 @@ import { AgentDriver, REIMAGE_UNSUPPORTED } from '../src/drivers/agent/agent-dri
 import { AgentStore } from '../src/drivers/agent/agent-store.js';
 import type { DriverAction, Observation } from '../src/engine/driver.js';
 import { emptyFleet } from '../src/engine/state.js';
+import { packRows, unpackRows } from '../src/api/agent/status-writer.js';
 import { statusReport } from './helpers/agent-client.js';
 
 const action = (key: string, toVersion: string, kind: DriverAction['kind'] = 'upgrade'): DriverAction => ({
@@ -39,7 +40,10 @@ test('a resent key changes nothing and re-answers its outcome, also after the dr
   const now = { t: 1_000_000 };
   try {
     let { db, driver, drain } = open(join(dir, 'db.sqlite'), now);
-    driver.bind({ agentId: 'a1', machineId: 'm1', resourceId: '/x/m1', fingerprint: 'F', machineCertPem: '', thumbprint: 'T', enrolledAtMs: now.t, revokedAtMs: null, info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: 'h' } });
+    driver.bind({
+      agentId: 'a1', machineId: 'm1', resourceId: '/x/m1', fingerprint: 'F', machineCertPem: '', thumbprint: 'T', enrolledAtMs: now.t, revokedAtMs: null,
+      info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: 'h' },
+    });
     driver.send(action('k1', '1.1.0.0'));
     const goal1 = JSON.stringify(driver.goal('a1'));
     assert.equal(driver.goal('a1')!.entries['extension:contoso.monitor']!.operationId, 'k1');
@@ -88,4 +92,10 @@ test('a resent key changes nothing and re-answers its outcome, also after the dr
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('status groups cross to the writer thread as one string and come back the same', () => {
+  const rows: Array<[string, number, string]> = [['3f2c-agent', 1_764_000_000_000, '{"a":"b\\u0000c","d":[1,2]}'], ['other', 2, '{}']];
+  assert.deepEqual(unpackRows(packRows(rows)), rows);
+  assert.deepEqual(unpackRows(packRows([])), []);
 });

@@ -51,7 +51,8 @@ describe('R25: the agent driver turns goal states and reports into the engine\'s
 
   test('an install and an upgrade run through the scripted agent: the engine sees each result and health, and the rollout completes', async () => {
     await report(statusReport());
-    const put = await call(s.url, 'PUT', `${ARC}/real-1/extensions/mon?${AV}`, { location: 'westus', properties: { publisher: 'Contoso', type: 'Monitor', typeHandlerVersion: '1.0', enableAutomaticUpgrade: false } });
+    const ext = { location: 'westus', properties: { publisher: 'Contoso', type: 'Monitor', typeHandlerVersion: '1.0', enableAutomaticUpgrade: false } };
+    const put = await call(s.url, 'PUT', `${ARC}/real-1/extensions/mon?${AV}`, ext);
     assert.equal(put.status, 200, JSON.stringify(put.body));
     const install = await goalEntry(a, (e) => e.version === '1.0.0.0', 'the install in the goal state');
     // The same goal state read again carries the same operation: nothing new to do.
@@ -130,7 +131,10 @@ describe('R83: scheduled events on agent machines', () => {
     await publishImage('24.04.202601010');
     const r = await call(s.url, 'PUT', `${VMSS}/deferred?${AV}`, {
       location: 'westus', sku: { name: 'Standard_D2s_v5', capacity: 1 },
-      properties: { upgradePolicy: { mode: 'Manual', automaticOSUpgradePolicy: { enableAutomaticOSUpgrade: true, osRollingUpgradeDeferral: true } }, virtualMachineProfile: { storageProfile: { imageReference: ubuntu } } },
+      properties: {
+        upgradePolicy: { mode: 'Manual', automaticOSUpgradePolicy: { enableAutomaticOSUpgrade: true, osRollingUpgradeDeferral: true } },
+        virtualMachineProfile: { storageProfile: { imageReference: ubuntu } },
+      },
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
   });

@@ -62,7 +62,8 @@ describe('enrollment and the agent credential', () => {
     assert.equal(a.enrolled.resourceId.toLowerCase(), id.toLowerCase());
     const agents = (await call(s.url, 'GET', '/phasewise/agents')).body.value as Array<{ agentId: string; resourceId: string }>;
     assert.ok(agents.some((x) => x.agentId === a.agentId && x.resourceId.toLowerCase() === id.toLowerCase()));
-    const missing = await rawRequest(s.url, 'POST', '/v1/enroll', { body: JSON.stringify(enrollBody(machineIdentity(), { resourceId: `${VMSS}/web/virtualMachines/9` })), headers: { authorization: `Bearer ${ENROLL}` } });
+    const body = JSON.stringify(enrollBody(machineIdentity(), { resourceId: `${VMSS}/web/virtualMachines/9` }));
+    const missing = await rawRequest(s.url, 'POST', '/v1/enroll', { body, headers: { authorization: `Bearer ${ENROLL}` } });
     assert.equal(missing.status, 404);
     assert.equal(missing.json.error.code, 'ResourceNotFound');
   });
@@ -90,7 +91,9 @@ describe('enrollment and the agent credential', () => {
   });
 
   test('a malformed enrollment (a certificate that is not self-signed by an RSA key) is 400 and registers nothing', async () => {
-    const r = await rawRequest(s.url, 'POST', '/v1/enroll', { body: JSON.stringify({ ...enrollBody(machineIdentity(), { name: 'edge-bad' }), certificatePem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'.padEnd(120, ' ') }), headers: { authorization: `Bearer ${ENROLL}` } });
+    const notACert = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'.padEnd(120, ' ');
+    const body = JSON.stringify({ ...enrollBody(machineIdentity(), { name: 'edge-bad' }), certificatePem: notACert });
+    const r = await rawRequest(s.url, 'POST', '/v1/enroll', { body, headers: { authorization: `Bearer ${ENROLL}` } });
     assert.equal(r.status, 400);
     assert.equal(r.json.error.code, 'InvalidCertificate');
     assert.equal((await call(s.url, 'GET', `${ARC}/edge-bad?${AV}`)).status, 404);

@@ -31,7 +31,8 @@ test('keygen makes a 0600 private key; sign writes a document that verifies and 
     assert.equal(wrongKey.status, 2);
     assert.equal((await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Monitor', { supportsAutomaticUpgrade: true }, PUBLISHER_TOKEN)).status, 201);
     const up = await rawRequest(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Monitor/versions/1.0.0.0/package', {
-      body: readFileSync(zip), headers: { authorization: `Bearer ${PUBLISHER_TOKEN}`, 'content-type': 'application/octet-stream', 'x-phasewise-package-signature': readFileSync(`${zip}.sig.json`).toString('base64') },
+      body: readFileSync(zip),
+      headers: { authorization: `Bearer ${PUBLISHER_TOKEN}`, 'content-type': 'application/octet-stream', 'x-phasewise-package-signature': readFileSync(`${zip}.sig.json`).toString('base64') },
     });
     assert.equal(up.status, 201, up.text);
     assert.equal(up.json.package.signature.keyId, 'contoso-2026');

@@ -22,9 +22,11 @@ const SUB = 'sub1';
 const AV = 'api-version=2024-07-01';
 const ENROLL = 'enroll-token-0123456789abcdef';
 const ARC = `/subscriptions/${SUB}/resourceGroups/arc/providers/Microsoft.HybridCompute/machines`;
+const PKG = '/phasewise/publishers/Contoso/extensionTypes/Monitor/versions';
 const tokens = [{ token: ENROLL, subscriptionId: SUB, resourceGroup: 'arc', location: 'westus' }];
 
-const statusRow = (s: TestServer, agentId: string) => s.store.database.prepare('SELECT received_at, report FROM agent_status WHERE agent_id = ?').get(agentId) as { received_at: number; report: string } | undefined;
+const statusRow = (s: TestServer, agentId: string) =>
+  s.store.database.prepare('SELECT received_at, report FROM agent_status WHERE agent_id = ?').get(agentId) as { received_at: number; report: string } | undefined;
 
 describe('status reports', () => {
   let s: TestServer;
@@ -113,7 +115,10 @@ describe('status durability across a restart of serve', () => {
     assert.equal((await polling).status, 304);
     assert.ok(Date.now() - t0 < 10_000, 'released at close');
     a.close();
-    const config = configSchema.parse({ host: '127.0.0.1', port: 0, dataDir: s.dir, logLevel: 'silent', subscriptions: [SUB], tls: { cert: CERT, key: KEY }, tokens: [{ token: TEST_TOKEN, name: 'alice', roles: ['reader', 'contributor', 'publisher'] }], enrollmentTokens: tokens });
+    const config = configSchema.parse({
+      host: '127.0.0.1', port: 0, dataDir: s.dir, logLevel: 'silent', subscriptions: [SUB], tls: { cert: CERT, key: KEY },
+      tokens: [{ token: TEST_TOKEN, name: 'alice', roles: ['reader', 'contributor', 'publisher'] }], enrollmentTokens: tokens,
+    });
     const again = await startServer(config);
     try {
       const url = again.url.replace('127.0.0.1', 'localhost');
@@ -150,7 +155,7 @@ describe('packages', () => {
     await s?.stop();
   });
 
-  const upload = (version: string, body: Buffer, doc: object | null, type = 'application/zip') => rawRequest(s.url, 'PUT', `/phasewise/publishers/Contoso/extensionTypes/Monitor/versions/${version}/package`, {
+  const upload = (version: string, body: Buffer, doc: object | null, type = 'application/zip') => rawRequest(s.url, 'PUT', `${PKG}/${version}/package`, {
     body, headers: { authorization: `Bearer ${PUBLISHER_TOKEN}`, 'content-type': type, ...(doc ? { 'x-phasewise-package-signature': Buffer.from(JSON.stringify(doc)).toString('base64') } : {}) },
   });
   const docFor = (version: string, bytes: Buffer) => {

@@ -86,7 +86,10 @@ export class TestAgent {
 }
 
 /** A well-formed status report; `ext` fills agentState and handlerAggregateStatus. */
-export function statusReport(opts: { goalStateId?: number; ext?: Record<string, { version: string | null; op?: { id: string; outcome: 'succeeded' | 'rolledBack' | 'failed' | 'blocked' | 'rejected'; message?: string } }>; app?: 'Initializing' | 'Healthy' | 'Unhealthy' | 'Unknown' } = {}): StatusReport {
+type Outcome = 'succeeded' | 'rolledBack' | 'failed' | 'blocked' | 'rejected';
+type ExtReport = { version: string | null; op?: { id: string; outcome: Outcome; message?: string } };
+
+export function statusReport(opts: { goalStateId?: number; ext?: Record<string, ExtReport>; app?: 'Initializing' | 'Healthy' | 'Unhealthy' | 'Unknown' } = {}): StatusReport {
   const now = new Date().toISOString();
   const msg = (message: string) => ({ lang: 'en-US', message });
   const ext = opts.ext ?? {};
@@ -96,9 +99,14 @@ export function statusReport(opts: { goalStateId?: number; ext?: Record<string, 
       guestAgentStatus: { version: '0.1.0', status: 'Ready', formattedMessage: msg('Guest Agent is running') },
       handlerAggregateStatus: Object.entries(ext).filter(([, e]) => e.version).map(([name, e]) => ({
         handlerName: name, handlerVersion: e.version!, status: 'Ready' as const, code: 0, formattedMessage: msg('Plugin enabled'),
-        runtimeSettingsStatus: { sequenceNumber: 1, settingsStatus: { version: 1, timestampUTC: now, status: { status: 'success' as const, code: 0, operation: 'Enable', formattedMessage: msg('enabled') } } },
+        runtimeSettingsStatus: {
+          sequenceNumber: 1,
+          settingsStatus: { version: 1, timestampUTC: now, status: { status: 'success' as const, code: 0, operation: 'Enable', formattedMessage: msg('enabled') } },
+        },
       })),
-      vmArtifactsAggregateStatus: { goalStateAggregateStatus: { inSvdSeqNo: opts.goalStateId ?? 0, status: 'Success', code: 0, timestampUTC: now, formattedMessage: msg('GoalState executed successfully') } },
+      vmArtifactsAggregateStatus: {
+        goalStateAggregateStatus: { inSvdSeqNo: opts.goalStateId ?? 0, status: 'Success', code: 0, timestampUTC: now, formattedMessage: msg('GoalState executed successfully') },
+      },
     },
     guestOSInfo: { computerName: 'host-1', osName: 'Ubuntu', osVersion: '24.04', version: '0.1.0' },
     agentState: Object.fromEntries(Object.entries(ext).map(([name, e]) => [name, {
@@ -115,7 +123,8 @@ export async function handlerZip(tag: string): Promise<Buffer> {
   const { ZipFile } = await import('yazl');
   const zip = new ZipFile();
   const mtime = new Date('2026-01-01T00:00:00Z');
-  zip.addBuffer(Buffer.from(JSON.stringify([{ version: 1.0, handlerManifest: { installCommand: 'install.sh', enableCommand: 'enable.sh', uninstallCommand: 'true', updateCommand: 'true', disableCommand: 'true' } }])), 'HandlerManifest.json', { mtime });
+  const handlerManifest = { installCommand: 'install.sh', enableCommand: 'enable.sh', uninstallCommand: 'true', updateCommand: 'true', disableCommand: 'true' };
+  zip.addBuffer(Buffer.from(JSON.stringify([{ version: 1.0, handlerManifest }])), 'HandlerManifest.json', { mtime });
   zip.addBuffer(Buffer.from(`#!/bin/sh\necho ${tag}\n`), 'enable.sh', { mtime, mode: 0o755 });
   zip.end();
   const chunks: Buffer[] = [];

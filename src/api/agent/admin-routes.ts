@@ -37,7 +37,10 @@ export function registerAgentAdminRoutes(app: FastifyInstance, ctx: ArmContext):
     return reply.status(201).send({ name, token, subscriptionId: body.subscriptionId, resourceGroup: body.resourceGroup, location: body.location, expiresAt: new Date(expiresAtMs).toISOString() });
   });
   app.get('/phasewise/enrollmentTokens', async () => ({
-    value: agentServices(ctx).tokens.list().map((t) => ({ name: t.name, subscriptionId: t.subscriptionId, resourceGroup: t.resourceGroup, location: t.location, expiresAt: new Date(t.expiresAtMs).toISOString(), createdBy: t.createdBy })),
+    value: agentServices(ctx).tokens.list().map((t) => ({
+      name: t.name, subscriptionId: t.subscriptionId, resourceGroup: t.resourceGroup, location: t.location,
+      expiresAt: new Date(t.expiresAtMs).toISOString(), createdBy: t.createdBy,
+    })),
   }));
   app.delete('/phasewise/enrollmentTokens/:name', async (req, reply) => {
     writer(req, 'Phasewise/enrollmentTokens/delete');
@@ -50,7 +53,11 @@ export function registerAgentAdminRoutes(app: FastifyInstance, ctx: ArmContext):
     return {
       value: d.agents().map((a) => {
         const c = d.connection(a.machineId);
-        return { agentId: a.agentId, resourceId: a.resourceId, status: c?.status ?? 'Disconnected', lastStatusChange: c ? new Date(c.lastStatusChangeMs).toISOString() : null, lastReport: c?.lastReportMs ? new Date(c.lastReportMs).toISOString() : null, enrolledAt: new Date(a.enrolledAtMs).toISOString(), ...a.info };
+        const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+        return {
+          agentId: a.agentId, resourceId: a.resourceId, status: c?.status ?? 'Disconnected', lastStatusChange: iso(c?.lastStatusChangeMs),
+          lastReport: iso(c?.lastReportMs), enrolledAt: iso(a.enrolledAtMs), ...a.info,
+        };
       }),
     };
   });

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
 import type { EnrollResponse } from '../../protocol/agent-wire.js';
 import type { ArmContext } from '../arm/context.js';
 import { badRequest, conflict, notFound } from '../arm/errors.js';
@@ -16,6 +17,7 @@ import { registerArcMachine } from '../arm/routes/hybrid.js';
 import { parseBody } from '../arm/validation.js';
 import { AgentCertificateError, parseMachineCertificate, thumbprintOf } from './agent-ca.js';
 import { agentServices } from './mtls.js';
+import type { EnrollmentScope } from './enrollment-tokens.js';
 import { enrollSchema } from './status-schema.js';
 
 const ARC_NAME = /^[a-zA-Z0-9][a-zA-Z0-9-_.]{0,53}$/;
@@ -55,16 +57,21 @@ export function registerEnrollRoute(app: FastifyInstance, ctx: ArmContext): void
 
   function existingMachine(c: ArmContext, resourceId: string) {
     const m = c.index.machine(resourceId);
-    if (!m) throw notFound('ResourceNotFound', `resourceId: no VM, scale-set instance or Arc machine '${resourceId}' exists; create it first, or enroll without resourceId to register an Arc machine.`);
+    if (!m) {
+      throw notFound('ResourceNotFound', `resourceId: no VM, scale-set instance or Arc machine '${resourceId}' exists; `
+        + 'create it first, or enroll without resourceId to register an Arc machine.');
+    }
     return m;
   }
 
-  function arcMachineFor(c: ArmContext, body: { name?: string | undefined; computerName: string; osName: string; subscriptionId?: string | undefined; resourceGroup?: string | undefined; location?: string | undefined; agentVersion: string; osVersion: string }, scope: { subscriptionId: string; resourceGroup: string; location: string }) {
+  function arcMachineFor(c: ArmContext, body: z.infer<typeof enrollSchema>, scope: EnrollmentScope) {
     const sub = body.subscriptionId ?? scope.subscriptionId;
     const rg = body.resourceGroup ?? scope.resourceGroup;
     const location = body.location ?? scope.location;
     const name = body.name ?? body.computerName.split('.')[0]!;
-    if (!ARC_NAME.test(name)) throw badRequest('InvalidParameter', `name: '${name}' is not a valid machine name (letters, digits, '-', '_' and '.', up to 54 characters); pass one explicitly.`, 'name');
+    if (!ARC_NAME.test(name)) {
+      throw badRequest('InvalidParameter', `name: '${name}' is not a valid machine name (letters, digits, '-', '_' and '.', up to 54 characters); pass one explicitly.`, 'name');
+    }
     if (!c.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
     const armId = arcMachineId(sub, rg, name);
     const existing = c.index.machine(armId);

@@ -54,12 +54,16 @@ export function registerPackageRoutes(app: FastifyInstance, ctx: ArmContext): vo
     const t = ctx.engine.state.catalog.getType(publisher, type);
     if (!t) throw notFound('ArtifactNotFound', `The extension type '${publisher}.${type}' is not in the catalog; register it first.`);
     const body = req.body as Readable | undefined;
-    if (!body || typeof (body as Readable).pipe !== 'function') throw new ArmError(415, 'UnsupportedMediaType', 'The package must be the request body, as application/zip or application/octet-stream.');
+    if (!body || typeof (body as Readable).pipe !== 'function') {
+      throw new ArmError(415, 'UnsupportedMediaType', 'The package must be the request body, as application/zip or application/octet-stream.');
+    }
     const length = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(length) && length > LIMITS.packageBytes) throw new ArmError(413, 'PackageTooLarge', `The package is ${length} bytes; at most ${LIMITS.packageBytes} are accepted.`);
     const doc = signatureDoc(req.headers[SIGNATURE_HEADER]);
     const name = `${t.publisher}.${t.type}`;
-    if (doc.name !== name) throw badRequest('PackageSignatureMismatch', `The signature document names '${doc.name}', but this is ${name} (the name is part of what is signed; sign with --name ${name}).`, 'name');
+    if (doc.name !== name) {
+      throw badRequest('PackageSignatureMismatch', `The signature document names '${doc.name}', but this is ${name} (the name is part of what is signed; sign with --name ${name}).`, 'name');
+    }
     if (doc.version !== version) throw badRequest('PackageSignatureMismatch', `The signature document is for version ${doc.version}, not ${version}.`, 'version');
     const key = `extension:${name}`.toLowerCase();
     const existing = svc.packages.get(key, version);
@@ -75,7 +79,10 @@ export function registerPackageRoutes(app: FastifyInstance, ctx: ArmContext): vo
       svc.packages.discard(received.tmp);
       return e;
     };
-    if (received.sha256 !== doc.sha256) throw refuse(badRequest('PackageSignatureMismatch', `The uploaded bytes have sha256 ${received.sha256}, but the signature document says ${doc.sha256}: the package or the document was changed after signing.`, 'sha256'));
+    if (received.sha256 !== doc.sha256) {
+      const why = `The uploaded bytes have sha256 ${received.sha256}, but the signature document says ${doc.sha256}: the package or the document was changed after signing.`;
+      throw refuse(badRequest('PackageSignatureMismatch', why, 'sha256'));
+    }
     if (received.size !== doc.size) throw refuse(badRequest('PackageSignatureMismatch', `The uploaded bytes are ${received.size} long, but the signature document says ${doc.size}.`, 'size'));
     const published = t.versions.find((v) => v.version === version);
     if (published?.digest && published.digest !== `sha256:${received.sha256}`) {
@@ -150,7 +157,10 @@ export function parseRange(header: string, size: number): { start: number; end: 
 }
 
 function signatureDoc(header: string | string[] | undefined): SignatureDoc {
-  if (typeof header !== 'string' || header === '') throw badRequest('MissingPackageSignature', `The ${SIGNATURE_HEADER} header must carry the signature document (the .sig.json of 'phasewise package sign', base64-encoded).`, SIGNATURE_HEADER);
+  if (typeof header !== 'string' || header === '') {
+    const why = `The ${SIGNATURE_HEADER} header must carry the signature document (the .sig.json of 'phasewise package sign', base64-encoded).`;
+    throw badRequest('MissingPackageSignature', why, SIGNATURE_HEADER);
+  }
   if (header.length > 8192) throw badRequest('InvalidPackageSignature', `The ${SIGNATURE_HEADER} header is too long.`, SIGNATURE_HEADER);
   let parsed: unknown;
   try {
@@ -167,6 +177,7 @@ function signatureDoc(header: string | string[] | undefined): SignatureDoc {
 }
 
 function packageConflict(name: string, version: string, existing: PackageRecord): ArmError {
-  return conflict('PackageAlreadyUploaded', `${name} ${version} already has a package (sha256 ${existing.sha256}, key ${existing.signature.keyId}); packages are immutable: publish a new version instead.`);
+  const was = `sha256 ${existing.sha256}, key ${existing.signature.keyId}`;
+  return conflict('PackageAlreadyUploaded', `${name} ${version} already has a package (${was}); packages are immutable: publish a new version instead.`);
 }
 

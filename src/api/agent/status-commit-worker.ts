@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { STATUS_UPSERT } from '../../drivers/agent/agent-store.js';
+import { unpackRows } from './status-writer.js';
 
 const db = new Database((workerData as { file: string }).file, { timeout: 10_000 });
 db.pragma('journal_mode = WAL');
@@ -15,14 +16,14 @@ const commit = db.transaction((rows: Array<[string, number, string]>) => {
   for (const r of rows) put.run(r[0], r[1], r[2]);
 });
 
-parentPort!.on('message', (m: { id: number; rows: Array<[string, number, string]> } | 'close') => {
+parentPort!.on('message', (m: { id: number; rows: string } | 'close') => {
   if (m === 'close') {
     db.close();
     parentPort!.close();
     return;
   }
   try {
-    commit.immediate(m.rows);
+    commit.immediate(unpackRows(m.rows));
     parentPort!.postMessage({ id: m.id, ok: true });
   } catch (err) {
     parentPort!.postMessage({ id: m.id, ok: false, error: (err as Error).message });

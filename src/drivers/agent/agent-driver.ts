@@ -191,7 +191,8 @@ export class AgentDriver implements Driver {
       }
     } else if (!this.opts.hasPackage(action.artifactKey, action.toVersion)) {
       const name = `${action.artifact.publisher}.${action.artifact.type}`;
-      return refuse(`no package is uploaded for ${name} ${action.toVersion}, so it cannot be sent to a real machine; upload it with PUT /phasewise/publishers/${action.artifact.publisher}/extensionTypes/${action.artifact.type}/versions/${action.toVersion}/package`);
+      const upload = `/phasewise/publishers/${action.artifact.publisher}/extensionTypes/${action.artifact.type}/versions/${action.toVersion}/package`;
+      return refuse(`no package is uploaded for ${name} ${action.toVersion}, so it cannot be sent to a real machine; upload it with PUT ${upload}`);
     }
     const inst = this.opts.fleet().instances.get(action.artifactKey)?.get(action.machineId);
     entries[action.artifactKey] = {

@@ -59,7 +59,8 @@ export interface OperationRecord {
 }
 
 /** The last report of each agent, replaced by each new one (also run by the status writer thread). */
-export const STATUS_UPSERT = 'INSERT INTO agent_status (agent_id, received_at, report) VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, report = excluded.report';
+export const STATUS_UPSERT = `INSERT INTO agent_status (agent_id, received_at, report) VALUES (?, ?, ?)
+  ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, report = excluded.report`;
 
 export class AgentStore {
   private readonly st: Record<string, Database.Statement>;
@@ -149,7 +150,8 @@ export class AgentStore {
   }
 
   statuses(): Array<{ agentId: string; receivedAtMs: number; report: StatusReport }> {
-    return (this.st.statuses!.all() as Array<{ agent_id: string; received_at: number; report: string }>).map((r) => ({ agentId: r.agent_id, receivedAtMs: r.received_at, report: JSON.parse(r.report) as StatusReport }));
+    const rows = this.st.statuses!.all() as Array<{ agent_id: string; received_at: number; report: string }>;
+    return rows.map((r) => ({ agentId: r.agent_id, receivedAtMs: r.received_at, report: JSON.parse(r.report) as StatusReport }));
   }
 }
 
