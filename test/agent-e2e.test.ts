@@ -125,7 +125,7 @@ class Rig {
       '',
     ].join('\n'));
     writeFileSync(join(this.root, 'serve.yaml'), JSON.stringify({
-      host: '127.0.0.1', port: this.port, dataDir: this.dataDir, scenario: join(this.root, 'scenario.yaml'), clockFactor: 300,
+      host: '127.0.0.1', port: this.port, dataDir: this.dataDir, scenario: join(this.root, 'scenario.yaml'), clockFactor: 100,
       tls: { cert: CA, key: KEY }, subscriptions: [SUB], logLevel: 'warn', retryAfterSeconds: 0,
       tokens: [{ token: TOKEN, name: 'operator', roles: ['reader', 'contributor', 'publisher'] }],
       enrollmentTokens: [{ token: ENROLL, subscriptionId: SUB, resourceGroup: 'arc', location: 'eastus' }],
