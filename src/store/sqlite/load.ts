@@ -16,7 +16,7 @@ import type {
   AttemptState, BatchRun, EngineState, PhaseStatus, RolloutState, RolloutStatus, Timer, UnitStatus,
 } from '../../engine/state.js';
 import {
-  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth,
+  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth, standaloneKey,
 } from '../../engine/state.js';
 import type { Artifact, ExtensionInstance, ProvisioningStatus } from '../../model/artifact.js';
 import type {
@@ -170,6 +170,10 @@ function deriveIndexes(state: EngineState): void {
         rs.inflight++;
         rs.inflightByZone.set(zone, (rs.inflightByZone.get(zone) ?? 0) + 1);
         if (u.plan.setId) state.setInflight.set(u.plan.setId, (state.setInflight.get(u.plan.setId) ?? 0) + 1);
+        else {
+          const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+          state.standaloneInflight.set(key, (state.standaloneInflight.get(key) ?? 0) + u.inflight.machineIds.length);
+        }
       }
       if (u.status === 'blocked') {
         rs.blocked.add(u);
