@@ -281,6 +281,7 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     setWaiters: new Map(),
     unhealthySeen: new Map(),
     standaloneInflight: new Map(),
+    subscriptionWaiters: new Map(),
     eventSeq: 0,
     rolloutSeq: 0,
     timerSeq: 0,
@@ -318,6 +319,8 @@ export interface EngineState {
   unhealthySeen: Map<string, Map<string, number>>;
   /** R12: standalone instances in flight per rollout, phase and subscription (`rolloutId/phase/subscription`). */
   standaloneInflight: Map<string, number>;
+  /** R12: standalone units waiting for the spread, by the same key; woken when a batch of theirs completes. */
+  subscriptionWaiters: Map<string, Set<UnitState>>;
   eventSeq: number;
   rolloutSeq: number;
   timerSeq: number;

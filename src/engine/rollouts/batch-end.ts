@@ -50,7 +50,7 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
     if (pair) wakeBlocked(ctx, r, pair);
   }
   if (u.plan.setId) wakeSetWaiters(ctx, u.plan.setId);
-  else wakeSubscription(ctx, r, u, rs);
+  else wakeSubscription(ctx, r, u);
 }
 
 function releaseStandalone(ctx: TickContext, r: RolloutState, u: UnitState, instances: number): void {
@@ -60,17 +60,17 @@ function releaseStandalone(ctx: TickContext, r: RolloutState, u: UnitState, inst
   else ctx.state.standaloneInflight.delete(key);
 }
 
-/** R12: standalone units of the subscription in the phase's other regions may be waiting for this batch. */
-function wakeSubscription(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState): void {
-  for (const p of r.plan.phases[u.phase]!.regions) {
-    if (p.region === rs.region || p.region === rs.pair) continue;
-    const other = r.regions.get(p.region)!;
-    for (const w of [...other.blocked]) {
-      if (w.plan.setId || w.plan.subscription !== u.plan.subscription || w.status !== 'blocked') continue;
-      other.blocked.delete(w);
-      w.status = 'ready';
-      tryStartBatch(ctx, r, w);
-    }
+/** R12: standalone units of the subscription held by the cross-region spread look again. */
+function wakeSubscription(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+  const waiters = ctx.state.subscriptionWaiters.get(key);
+  if (!waiters) return;
+  ctx.state.subscriptionWaiters.delete(key);
+  for (const w of waiters) {
+    if (w.status !== 'blocked') continue;
+    r.regions.get(w.region)!.blocked.delete(w);
+    w.status = 'ready';
+    tryStartBatch(ctx, r, w);
   }
 }
 

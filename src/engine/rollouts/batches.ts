@@ -54,9 +54,17 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       regionInflightByZone: rs.inflightByZone,
       pairInflight: rs.pair ? (r.regions.get(rs.pair)?.inflight ?? 0) : 0,
       setInflight: u.plan.setId ? (ctx.state.setInflight.get(u.plan.setId) ?? 0) : 0,
-    }) ?? standaloneBlocker(ctx, r, u, planned ? planned.machineIds.length : Math.min(u.retryReady.length, limits.maxBatch));
+    });
     if (blocker) {
       block(ctx, r, u, rs);
+      return;
+    }
+    if (standaloneBlocker(ctx, r, u, planned ? planned.machineIds.length : Math.min(u.retryReady.length, limits.maxBatch))) {
+      block(ctx, r, u, rs);
+      const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+      let waiters = ctx.state.subscriptionWaiters.get(key);
+      if (!waiters) ctx.state.subscriptionWaiters.set(key, (waiters = new Set()));
+      waiters.add(u); // woken when a batch of the subscription completes in another region (batch-end.ts)
       return;
     }
     const run = planned ? takePlanned(u, planned.id, planned.updateDomain, planned.machineIds) : takeRetry(ctx, u);

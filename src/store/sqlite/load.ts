@@ -181,6 +181,12 @@ function deriveIndexes(state: EngineState): void {
           let waiters = state.setWaiters.get(u.plan.setId);
           if (!waiters) state.setWaiters.set(u.plan.setId, (waiters = new Map()));
           waiters.set(u.plan.id, r.id);
+        } else {
+          // Why it waited is not stored: a standalone unit also waits for its subscription (R12); a spare wake is harmless.
+          const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+          let subs = state.subscriptionWaiters.get(key);
+          if (!subs) state.subscriptionWaiters.set(key, (subs = new Set()));
+          subs.add(u);
         }
       }
     }
