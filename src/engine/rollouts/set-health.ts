@@ -42,8 +42,9 @@ export function judgeSetHealth(ctx: TickContext, setId: string, setSize: number,
   const excluded = incurable(ctx, setId);
   if (excluded.length === 0 || excluded.length >= setSize) return { verdict: plain, excluded: [] };
   const verdict = gate(unhealthy - excluded.length, setSize - excluded.length, limitPercent);
-  const left = `${excluded.length} that waiting cannot heal left out`;
-  return { verdict: { ...verdict, reason: `${verdict.reason}; ${left}` }, excluded: verdict.pass ? excluded : [] };
+  // Still above the limit without them: the hold reports the plain share, as R20 states it.
+  if (!verdict.pass) return { verdict: plain, excluded: [] };
+  return { verdict: { ...verdict, reason: `${verdict.reason}, once ${excluded.length} that waiting cannot heal are left out` }, excluded };
 }
 
 /** The set's unhealthy machines that are Failed for good or chronically unhealthy; updates the streaks. */
