@@ -2,8 +2,10 @@
  * compare-logs — the identical-event-log check for a change that must not change behaviour.
  *
  * Runs every scenario in examples/ through the CLI (`sim FILE --events …`, the scenario's seed and seeds
- * 1–3) and two benchmark fleets at a smaller scale in-process (the bench:sim fleet generator with
- * `--machines` machines, and the bench:sim-image shape with its set counts divided by `--image-divisor`),
+ * 1–3) and two benchmark fleets in-process: the bench:sim fleet generator with `--machines` as its
+ * target (that sets the standalone VMs only: its 1,400 scale sets and 100,000 Arc machines stay, so the
+ * default 20,000 builds 805,593 machines, 2% and 25% failing releases), and the bench:sim-image shape
+ * with its set counts divided by `--image-divisor` (the default 50 gives 82 sets, 20,000 instances),
  * and prints one sha256 per event log. `--dist DIR` runs another build's code (e.g. main's `dist/`), so
  * one script checks both sides:
  *

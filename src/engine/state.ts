@@ -147,6 +147,12 @@ export interface UnitState {
   retryBatches: number;
   /** While status is `window`: the slot it waits for (null: none in sight). Not stored: a restart re-evaluates. */
   windowOpensAt?: number | null;
+  /** Since when R20 or R24 has held the unit without a batch in between. Not stored: a restart counts afresh. */
+  heldSinceMs?: number;
+  /** When the unit was held beyond the limit and its phase went on without it (`gate.released`). Not stored. */
+  releasedAtMs?: number;
+  /** When its last batch completed: the next one, planned or retry, waits the policy's pause. Not stored. */
+  lastBatchEndedAtMs?: number;
 }
 
 export interface RegionState {
@@ -236,6 +242,11 @@ export interface PendingAction {
 }
 
 /** The key of one instance in maps over every artifact: `artifactKey|machineId`. */
+/** The key of `standaloneInflight`: a rollout's phase and subscription (R12). */
+export function standaloneKey(rolloutId: string, phase: number, subscription: string): string {
+  return `${rolloutId}/${phase}/${subscription}`;
+}
+
 export function instanceRef(artifactKey: string, machineId: string): string {
   return `${artifactKey}|${machineId}`;
 }
@@ -268,6 +279,9 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     healthWaiters: new Map(),
     setInflight: new Map(),
     setWaiters: new Map(),
+    unhealthySeen: new Map(),
+    standaloneInflight: new Map(),
+    subscriptionWaiters: new Map(),
     eventSeq: 0,
     rolloutSeq: 0,
     timerSeq: 0,
@@ -298,6 +312,15 @@ export interface EngineState {
   setInflight: Map<string, number>;
   /** Units (by id, with their rollout id) waiting for a set's lock. */
   setWaiters: Map<string, Map<string, string>>;
+  /**
+   * R20/R24: per set, the unhealthy machines a health gate has seen and since when, without a healthy
+   * look in between (chronically unhealthy ones are excluded from the share). Not stored.
+   */
+  unhealthySeen: Map<string, Map<string, number>>;
+  /** R12: standalone instances in flight per rollout, phase and subscription (`rolloutId/phase/subscription`). */
+  standaloneInflight: Map<string, number>;
+  /** R12: standalone units waiting for the spread, by the same key; woken when a batch of theirs completes. */
+  subscriptionWaiters: Map<string, Set<UnitState>>;
   eventSeq: number;
   rolloutSeq: number;
   timerSeq: number;

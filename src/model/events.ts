@@ -50,6 +50,10 @@ export type EventBody =
   | ({ type: 'instance.retry.scheduled'; at: string; reason: string } & InstanceIds)
   | ({ type: 'instance.skipped'; reason: string } & InstanceIds)
   | Each<'gate.held' | 'gate.breached' | 'gate.cleared', GateFields>
+  /** R20/R24: machines left out of the set's unhealthy share (Failed by R31, or unhealthy for too long). */
+  | ({ type: 'gate.excluded'; machines: Array<{ machineId: string; reason: string }> } & GateFields)
+  /** R20/R24: a set held beyond the limit; its phase is judged without it while it keeps being rechecked. */
+  | ({ type: 'gate.released'; heldSince: string } & GateFields)
   | { type: 'window.waiting'; rolloutId: string; scope: BatchScope; opensAt: string | null; configurations: string[]; reason: string }
   | { type: 'window.bypassed'; rolloutId: string; batchId: string; scope: BatchScope; configurations: string[]; reason: string }
   | { type: 'host.update.published'; update: string; regions: string[] | null; impactType: string; impactDurationSec: number; caller: string }

@@ -5,10 +5,12 @@
 import { retryIntervalMs } from '../../planner/profile.js';
 import { batchScope } from '../../planner/types.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
+import { standaloneKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
 import { postBatchHealthGate, upgradedHealthGate } from './gates.js';
-import { hold, tryStartBatch } from './batches.js';
+import { hold, holdForSetHealth, tryStartBatch } from './batches.js';
+import { judgeSetHealth } from './set-health.js';
 import { settleForWave, zoneKey } from './waves.js';
 
 /** An instance of the unit's batch settled; when the last one does, the batch completes. */
@@ -30,6 +32,8 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
   rs.inflight--;
   rs.inflightByZone.set(zoneKey(u), rs.inflightByZone.get(zoneKey(u))! - 1);
   if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, ctx.state.setInflight.get(u.plan.setId)! - 1);
+  else releaseStandalone(ctx, r, u, run.machineIds.length);
+  u.lastBatchEndedAtMs = ctx.now;
   const gr = u.gateRun;
   emit(ctx, {
     type: 'batch.completed',
@@ -46,6 +50,28 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
     if (pair) wakeBlocked(ctx, r, pair);
   }
   if (u.plan.setId) wakeSetWaiters(ctx, u.plan.setId);
+  else wakeSubscription(ctx, r, u);
+}
+
+function releaseStandalone(ctx: TickContext, r: RolloutState, u: UnitState, instances: number): void {
+  const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+  const left = (ctx.state.standaloneInflight.get(key) ?? 0) - instances;
+  if (left > 0) ctx.state.standaloneInflight.set(key, left);
+  else ctx.state.standaloneInflight.delete(key);
+}
+
+/** R12: standalone units of the subscription held by the cross-region spread look again. */
+function wakeSubscription(ctx: TickContext, r: RolloutState, u: UnitState): void {
+  const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+  const waiters = ctx.state.subscriptionWaiters.get(key);
+  if (!waiters) return;
+  ctx.state.subscriptionWaiters.delete(key);
+  for (const w of waiters) {
+    if (w.status !== 'blocked') continue;
+    r.regions.get(w.region)!.blocked.delete(w);
+    w.status = 'ready';
+    tryStartBatch(ctx, r, w);
+  }
 }
 
 /** The gates after a batch (R23, R24), then the pause, then the next batch. */
@@ -54,9 +80,6 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   const limits = u.plan.limits;
   const gr = u.gateRun;
   const upgraded = upgradedHealthGate(gr.unhealthyUpgraded, gr.upgraded, limits.maxUnhealthyUpgradedInstancePercent);
-  const setHealth = limits.maxUnhealthyInstancePercent !== null && u.plan.setId
-    ? postBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent)
-    : null;
   // A forced manual rollout goes on through health failures; each unhealthy instance was still rolled back (R22).
   if (!r.force && gr.upgraded > 0 && !upgraded.pass) {
     // R23: the release hurts this set. Stop all of it; it runs again after the retry interval.
@@ -64,8 +87,13 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
     gr.stoppedUntil = ctx.now + wait;
     hold(ctx, r, u, 'gate.breached', upgraded, 'stopped', wait);
     settleForWave(ctx, r, u);
-  } else if (!r.force && setHealth && !setHealth.pass) {
-    hold(ctx, r, u, 'gate.breached', setHealth, 'held', r.plan.profile.gateRecheckMs);
+    return;
+  }
+  const setHealth = !r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId
+    ? judgeSetHealth(ctx, u.plan.setId, u.plan.setSize, limits.maxUnhealthyInstancePercent, postBatchHealthGate)
+    : null;
+  if (setHealth && !setHealth.verdict.pass) {
+    holdForSetHealth(ctx, r, u, 'gate.breached', setHealth.verdict);
   } else if (limits.pauseBetweenBatchesMs > 0 && (u.next < u.plan.batches.length || u.retryReady.length > 0)) {
     u.status = 'paused';
     schedule(ctx, { at: ctx.now + limits.pauseBetweenBatchesMs, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });

@@ -6,12 +6,16 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import { batchScope } from '../../planner/types.js';
 import { explainBatch } from '../../planner/units.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
+import { standaloneKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
+import { isoOf } from '../clock.js';
 import { noticeEnded, startUpgrade } from '../attempts/upgrade.js';
 import { settledByRemoval, skipInstance, skipReason } from '../attempts/skip.js';
 import type { GateVerdict } from './gates.js';
-import { admissionBlocker, preBatchHealthGate } from './gates.js';
+import { admissionBlocker, preBatchHealthGate, subscriptionSpreadBlocker } from './gates.js';
+import type { SetHealth } from './set-health.js';
+import { HELD_RELEASE_MS, judgeSetHealth } from './set-health.js';
 import { recordBypass, waitForWindow, windowGate } from './windows.js';
 import { policyPaused } from './policy-gate.js';
 import { installBatchStep, markStopped, settleForWave, unitPassDone, zoneKey } from './waves.js';
@@ -30,6 +34,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       if (!u.passDone) unitPassDone(ctx, r, u);
       return;
     }
+    if (pausing(ctx, r, u)) return;
     if (!gateRunOpen(ctx, r, u)) return;
     const window = windowGate(ctx, r, u, planned ? planned.machineIds : u.retryReady);
     if (!window.start) {
@@ -38,11 +43,12 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
     }
     if (policyPaused(ctx, r, u)) return;
     if (!r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId) {
-      const verdict = preBatchHealthGate(ctx.state.fleet.setUnhealthy.get(u.plan.setId) ?? 0, u.plan.setSize, limits.maxUnhealthyInstancePercent);
-      if (!verdict.pass) {
-        hold(ctx, r, u, 'gate.held', verdict, 'held', r.plan.profile.gateRecheckMs);
+      const health = judgeSetHealth(ctx, u.plan.setId, u.plan.setSize, limits.maxUnhealthyInstancePercent, preBatchHealthGate);
+      if (!health.verdict.pass) {
+        holdForSetHealth(ctx, r, u, 'gate.held', health.verdict);
         return;
       }
+      if (health.excluded.length > 0) reportExcluded(ctx, r, u, health);
     }
     const blocker = admissionBlocker(zoneKey(u), {
       regionInflightByZone: rs.inflightByZone,
@@ -51,6 +57,14 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
     });
     if (blocker) {
       block(ctx, r, u, rs);
+      return;
+    }
+    if (standaloneBlocker(ctx, r, u, planned ? planned.machineIds.length : Math.min(u.retryReady.length, limits.maxBatch))) {
+      block(ctx, r, u, rs);
+      const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+      let waiters = ctx.state.subscriptionWaiters.get(key);
+      if (!waiters) ctx.state.subscriptionWaiters.set(key, (waiters = new Set()));
+      waiters.add(u); // woken when a batch of the subscription completes in another region (batch-end.ts)
       return;
     }
     const run = planned ? takePlanned(u, planned.id, planned.updateDomain, planned.machineIds) : takeRetry(ctx, u);
@@ -76,6 +90,12 @@ function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionSta
   u.inflight = run;
   u.status = 'running';
   u.windowOpensAt = undefined;
+  u.heldSinceMs = undefined;
+  u.releasedAtMs = undefined;
+  if (!u.plan.setId) {
+    const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+    ctx.state.standaloneInflight.set(key, (ctx.state.standaloneInflight.get(key) ?? 0) + toStart.length);
+  }
   rs.inflight++;
   rs.inflightByZone.set(zoneKey(u), (rs.inflightByZone.get(zoneKey(u)) ?? 0) + 1);
   if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, (ctx.state.setInflight.get(u.plan.setId) ?? 0) + 1);
@@ -166,6 +186,83 @@ export function hold(ctx: TickContext, r: RolloutState, u: UnitState, type: 'gat
     rule: verdict.rule,
   });
   schedule(ctx, { at: ctx.now + wakeAfterMs, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
+}
+
+/**
+ * `pauseTimeBetweenBatches` (R14, the set's policy) between any two batches of the unit, planned or
+ * retry: a retry that comes due right after a batch waits out the pause like the next planned batch.
+ */
+function pausing(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
+  const pause = u.plan.limits.pauseBetweenBatchesMs;
+  if (pause <= 0 || u.lastBatchEndedAtMs === undefined || ctx.now >= u.lastBatchEndedAtMs + pause) return false;
+  u.status = 'paused';
+  schedule(ctx, { at: u.lastBatchEndedAtMs + pause, kind: 'unitResume', rolloutId: r.id, ref: u.plan.id, token: 0 });
+  return true;
+}
+
+/** R12 across the regions of a phase: see `subscriptionSpreadBlocker`. */
+function standaloneBlocker(ctx: TickContext, r: RolloutState, u: UnitState, batch: number): string | null {
+  if (u.plan.setId) return null;
+  const inflight = ctx.state.standaloneInflight.get(standaloneKey(r.id, u.phase, u.plan.subscription)) ?? 0;
+  if (inflight === 0) return null;
+  return subscriptionSpreadBlocker(inflight, batch, standaloneTotal(r, u.phase, u.plan.subscription));
+}
+
+const standaloneTotals = new WeakMap<RolloutState, Map<string, number>>();
+
+/** A subscription's standalone instances planned in a phase (derived from the plan once per rollout). */
+function standaloneTotal(r: RolloutState, phase: number, subscription: string): number {
+  let totals = standaloneTotals.get(r);
+  if (!totals) {
+    totals = new Map();
+    for (const p of r.plan.phases) {
+      for (const region of p.regions) {
+        for (const wave of region.waves) {
+          for (const unit of wave.units) {
+            if (unit.setId) continue;
+            const key = `${p.index}/${unit.subscription}`;
+            totals.set(key, (totals.get(key) ?? 0) + unit.batches.reduce((n, b) => n + b.machineIds.length, 0));
+          }
+        }
+      }
+    }
+    standaloneTotals.set(r, totals);
+  }
+  return totals.get(`${phase}/${subscription}`) ?? 0;
+}
+
+/**
+ * R20/R24 hold a set; one held beyond `HELD_RELEASE_MS` stops holding its wave and phase
+ * (`gate.released`) and is rechecked as before.
+ */
+export function holdForSetHealth(ctx: TickContext, r: RolloutState, u: UnitState, type: 'gate.held' | 'gate.breached', verdict: GateVerdict): void {
+  u.heldSinceMs ??= ctx.now;
+  if (ctx.now - u.heldSinceMs < HELD_RELEASE_MS) {
+    hold(ctx, r, u, type, verdict, 'held', r.plan.profile.gateRecheckMs);
+    return;
+  }
+  if (u.releasedAtMs === undefined) {
+    u.releasedAtMs = ctx.now;
+    const hours = Math.floor((ctx.now - u.heldSinceMs) / 3_600_000);
+    emit(ctx, {
+      type: 'gate.released', rolloutId: r.id, gate: verdict.gate, observed: verdict.observed, limit: verdict.limit,
+      scope: { region: u.region, zone: u.plan.zone, setId: u.plan.setId, subscription: u.plan.subscription },
+      heldSince: isoOf(u.heldSinceMs), rule: verdict.rule,
+      reason: `held ${hours} hours (limit ${HELD_RELEASE_MS / 3_600_000}): the phase is judged without this set, which runs when its health allows`,
+    });
+  }
+  hold(ctx, r, u, type, verdict, 'stopped', r.plan.profile.gateRecheckMs);
+  settleForWave(ctx, r, u);
+}
+
+/** Names the machines the set's health share left out for this batch (`gate.excluded`). */
+export function reportExcluded(ctx: TickContext, r: RolloutState, u: UnitState, health: SetHealth): void {
+  const v = health.verdict;
+  emit(ctx, {
+    type: 'gate.excluded', rolloutId: r.id, gate: v.gate, observed: v.observed, limit: v.limit, rule: v.rule,
+    scope: { region: u.region, zone: u.plan.zone, setId: u.plan.setId, subscription: u.plan.subscription },
+    machines: health.excluded, reason: v.reason,
+  });
 }
 
 installBatchStep(tryStartBatch);

@@ -102,3 +102,13 @@ export function admissionBlocker(zoneKey: string, view: LockView): string | null
   if (view.setInflight > 0) return 'another batch of the set is in flight';
   return null;
 }
+
+/**
+ * R12 across regions: a subscription's standalone machines of one phase (in any of its regions) are
+ * never all in flight together. A batch waits while, with those already in flight, it would take every
+ * one of them; a subscription with a single standalone machine, or nothing in flight, is never held.
+ */
+export function subscriptionSpreadBlocker(inflight: number, batch: number, total: number): string | null {
+  if (total <= 1 || inflight === 0 || inflight + batch < total) return null;
+  return `${inflight} of the subscription's ${total} standalone machines in this phase are being upgraded; this batch of ${batch} would take the rest (R12)`;
+}

@@ -145,7 +145,8 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   const judged = phaseGate(phase.unhealthy, phase.upgraded, r.plan.profile.maxPhaseFailurePercent, r.plan.profile.minPhaseFailures);
   const verdict = r.force && !judged.pass ? { ...judged, pass: true, reason: `${judged.reason}; forced: the rollout goes on` } : judged;
   const stoppedEarly = r.plan.phases[index]!.regions.some((p) => r.regions.get(p.region)!.unfinished > 0);
-  if (verdict.pass && stoppedEarly && phase.upgraded < r.plan.profile.minPhaseSample) return; // too little evidence yet: wait for the stopped sets
+  // Too little evidence yet: wait for the stopped sets, except those held beyond the limit (`gate.released`).
+  if (verdict.pass && stoppedEarly && phase.upgraded < r.plan.profile.minPhaseSample && waitsForStopped(r, index)) return;
   if (!verdict.pass) {
     phase.status = 'failed';
     phase.endedAtMs = ctx.now;
@@ -166,4 +167,17 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   } else {
     checkRolloutDone(ctx, r);
   }
+}
+
+/** True when a unit of the phase that has not run all its batches was stopped, not released by its hold's limit. */
+function waitsForStopped(r: RolloutState, index: number): boolean {
+  for (const pr of r.plan.phases[index]!.regions) {
+    for (const wave of pr.waves) {
+      for (const pu of wave.units) {
+        const u = r.units.get(pu.id)!;
+        if (!u.passDone && u.releasedAtMs === undefined) return true;
+      }
+    }
+  }
+  return false;
 }

@@ -16,7 +16,7 @@ import type {
   AttemptState, BatchRun, EngineState, PhaseStatus, RolloutState, RolloutStatus, Timer, UnitStatus,
 } from '../../engine/state.js';
 import {
-  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth,
+  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth, standaloneKey,
 } from '../../engine/state.js';
 import type { Artifact, ExtensionInstance, ProvisioningStatus } from '../../model/artifact.js';
 import type {
@@ -170,6 +170,10 @@ function deriveIndexes(state: EngineState): void {
         rs.inflight++;
         rs.inflightByZone.set(zone, (rs.inflightByZone.get(zone) ?? 0) + 1);
         if (u.plan.setId) state.setInflight.set(u.plan.setId, (state.setInflight.get(u.plan.setId) ?? 0) + 1);
+        else {
+          const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+          state.standaloneInflight.set(key, (state.standaloneInflight.get(key) ?? 0) + u.inflight.machineIds.length);
+        }
       }
       if (u.status === 'blocked') {
         rs.blocked.add(u);
@@ -177,6 +181,12 @@ function deriveIndexes(state: EngineState): void {
           let waiters = state.setWaiters.get(u.plan.setId);
           if (!waiters) state.setWaiters.set(u.plan.setId, (waiters = new Map()));
           waiters.set(u.plan.id, r.id);
+        } else {
+          // Why it waited is not stored: a standalone unit also waits for its subscription (R12); a spare wake is harmless.
+          const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+          let subs = state.subscriptionWaiters.get(key);
+          if (!subs) state.subscriptionWaiters.set(key, (subs = new Set()));
+          subs.add(u);
         }
       }
     }

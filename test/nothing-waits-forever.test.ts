@@ -1,0 +1,182 @@
+/**
+ * "Nothing waits forever, and the remaining rules hold": a set held by R20 lets go (machines that
+ * waiting cannot heal leave the share; a set held beyond the limit lets its phase be judged without
+ * it), R12 across the regions of a phase, and the set's pause between every batch, retries included.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CHRONIC_UNHEALTHY_MS, HELD_RELEASE_MS } from '../src/engine/rollouts/set-health.js';
+import { subscriptionSpreadBlocker } from '../src/engine/rollouts/gates.js';
+import type { HealthSignals } from '../src/model/health.js';
+import { simulate } from './helpers/harness.js';
+import { DAY, HOUR, MIN, Rig, SETTINGS } from './helpers/rig.js';
+
+const HEALTHY: HealthSignals = { platform: true };
+const DOWN: HealthSignals = { platform: false };
+
+/** Scale sets in regions without zones or pairs; the canary is the smallest region with 10 machines. */
+function setsScenario(sets: Array<{ name: string; region: string; capacity: number }>, maxPhaseFailurePercent = 20): Record<string, unknown> {
+  return {
+    name: 'held',
+    start: '2026-01-05T00:00:00Z',
+    seed: 5,
+    regions: [{ name: 'west', pair: null, zones: [] }, { name: 'east', pair: null, zones: [] }],
+    catalog: [{ publisher: 'Contoso', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
+    extensions: { agent: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true, settings: SETTINGS } },
+    fleet: { scaleSets: sets.map((s) => ({ ...s, subscription: 'sub1', extensions: ['agent'] })) },
+    profiles: { standard: { phaseBake: 'PT1H', maxPhaseFailurePercent } },
+  };
+}
+
+/** Plays every machine well: open upgrades succeed and report healthy, except machines `down` says are down. */
+function playWell(rig: Rig, down: (machineId: string) => boolean = () => false): void {
+  const answered = (rig as unknown as { answered: Set<string> }).answered;
+  for (const a of rig.driver.sent) {
+    if (a.kind !== 'upgrade' || answered.has(a.key)) continue;
+    rig.answer(a.machineId, 'upgrade', true);
+    if (!down(a.machineId)) rig.report(a.machineId, HEALTHY);
+  }
+}
+
+test('R20: a machine Failed by R31 leaves the set\'s unhealthy share, is named in gate.excluded, and the set\'s healthy machines are upgraded', () => {
+  // The phase gate would stop the rollout on this one failure; lift it to isolate R20.
+  const rig = new Rig(setsScenario([{ name: 'four', region: 'west', capacity: 4 }], 100));
+  rig.at(0);
+  rig.publish('1.1.0.0');
+  const first = rig.driver.sent[0]!.machineId;
+  rig.answer(first, 'upgrade', false, 'install failed');
+  rig.at(MIN);
+  rig.answer(first, 'rollback', false, 'rollback failed');
+  rig.at(2 * MIN); // Failed for good (R31): the set reads 25% unhealthy from now on; R23 stops it for the retry interval
+  assert.equal(rig.inst(first).status, 'Failed');
+  for (let t = 2 * MIN; t <= 8 * DAY && rig.of('rollout.completed').length === 0; t += 10 * MIN) {
+    playWell(rig);
+    rig.at(t);
+  }
+  const excluded = rig.of('gate.excluded');
+  assert.ok(excluded.length > 0, 'the Failed machine was reported as left out');
+  assert.deepEqual(excluded[0]!.machines.map((m) => m.machineId), [first]);
+  assert.match(excluded[0]!.machines[0]!.reason, /R31/);
+  assert.equal(excluded[0]!.rule, 'R20');
+  assert.equal(rig.of('instance.upgrade.succeeded').length, 3, 'the three healthy machines took the release');
+  assert.equal(rig.of('rollout.completed').length, 1);
+});
+
+test('R20: machines unhealthy at every look for a day leave the share; the held set starts at the first recheck after that', () => {
+  const rig = new Rig(setsScenario([{ name: 'ten', region: 'west', capacity: 10 }]));
+  const sick = new Set(['ten/2', 'ten/3', 'ten/4']);
+  for (const id of sick) rig.report(id, DOWN);
+  rig.at(0);
+  rig.publish('1.1.0.0');
+  for (let t = HOUR; t <= CHRONIC_UNHEALTHY_MS + 2 * HOUR; t += HOUR) rig.at(t);
+  const started = rig.of('batch.started');
+  assert.ok(started.length > 0, 'the set was held forever');
+  assert.equal(started[0]!.time, rig.iso(CHRONIC_UNHEALTHY_MS));
+  const excluded = rig.of('gate.excluded');
+  assert.deepEqual(excluded[0]!.machines.map((m) => m.machineId).sort(), [...sick].sort());
+  assert.ok(excluded[0]!.machines.every((m) => /unhealthy at every look/.test(m.reason)));
+  assert.ok(started[0]!.instances.every((id) => !sick.has(id)));
+});
+
+test('R20: a set held beyond the limit by machines that take turns being down lets its phase be judged without it (gate.released)', () => {
+  const rig = new Rig(setsScenario([
+    { name: 'flaky', region: 'west', capacity: 10 },
+    { name: 'good', region: 'west', capacity: 10 },
+    { name: 'later', region: 'east', capacity: 30 },
+  ]));
+  const groups = [['flaky/2', 'flaky/3', 'flaky/4'], ['flaky/6', 'flaky/7', 'flaky/8']];
+  const downAt = (t: number) => new Set(groups[Math.floor(t / (6 * HOUR)) % 2]!);
+  let down = downAt(0);
+  for (const id of down) rig.report(id, DOWN);
+  rig.at(0);
+  rig.publish('1.1.0.0');
+  for (let t = 5 * MIN; t <= 3 * DAY; t += 5 * MIN) {
+    const next = downAt(t);
+    if ([...next].some((id) => !down.has(id))) {
+      for (const id of down) rig.report(id, HEALTHY);
+      for (const id of next) rig.report(id, DOWN);
+      down = next;
+    }
+    playWell(rig, (id) => down.has(id));
+    rig.at(t);
+  }
+  const released = rig.of('gate.released');
+  assert.equal(released.length, 1, 'released once');
+  assert.match(released[0]!.scope.setId ?? '', /flaky/);
+  assert.ok(Date.parse(released[0]!.time) - rig.startMs >= HELD_RELEASE_MS);
+  assert.equal(rig.of('gate.excluded').length, 0, 'no machine was down long enough to be left out');
+  assert.deepEqual(rig.of('phase.completed').map((e) => e.phase), [0, 1], 'both phases went on without the held set');
+  assert.ok(rig.of('instance.upgrade.succeeded').length >= 40);
+});
+
+test('R12: a subscription\'s only two standalone machines, in two regions of one phase, are never upgraded at the same time', () => {
+  const run = simulate({
+    name: 'r12-regions',
+    start: '2026-01-05T00:00:00Z',
+    seed: 4,
+    horizon: 'P10W',
+    regions: [{ name: 'canary', pair: null, zones: [] }, { name: 'b', pair: null, zones: [] }, { name: 'c', pair: null, zones: [] }],
+    catalog: [{ publisher: 'Contoso', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
+    extensions: { agent: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true } },
+    fleet: {
+      vms: [
+        { name: 'big', region: 'canary', subscription: 'subA', count: 12, extensions: ['agent'] },
+        { name: 'xb', region: 'b', subscription: 'subX', count: 1, extensions: ['agent'] },
+        { name: 'xc', region: 'c', subscription: 'subX', count: 1, extensions: ['agent'] },
+      ],
+    },
+    events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } }],
+  });
+  const phases = run.of('rollout.created')[0]!.phases;
+  assert.ok(phases.some((p) => p.includes('b') && p.includes('c')), `b and c share a phase: ${JSON.stringify(phases)}`);
+  const spans = new Map<string, [number, number]>();
+  for (const e of run.events) {
+    if (!('machineId' in e) || !('placement' in e) || e.placement.subscription !== 'subX') continue;
+    const t = Date.parse(e.time);
+    if (e.type === 'instance.upgrade.started') spans.set(e.machineId, [t, Number.POSITIVE_INFINITY]);
+    if (e.type === 'instance.upgrade.succeeded' || e.type === 'instance.rollback.succeeded' || e.type === 'instance.rollback.failed') spans.get(e.machineId)![1] = t;
+  }
+  const [a, b] = [...spans.values()];
+  assert.ok(a && b, 'both machines were upgraded');
+  assert.ok(a[1] <= b[0] || b[1] <= a[0], `their upgrades overlap: ${JSON.stringify([...spans])}`);
+  assert.ok(run.of('rollout.completed').length === 1);
+});
+
+test('R12: the cross-region spread admits a batch unless it would put the subscription\'s last standalone machines of the phase in flight', () => {
+  assert.equal(subscriptionSpreadBlocker(0, 2, 2), null, 'nothing in flight: go (never a deadlock)');
+  assert.equal(subscriptionSpreadBlocker(1, 1, 1), null, 'a single machine is never held');
+  assert.equal(subscriptionSpreadBlocker(1, 1, 3), null);
+  assert.match(subscriptionSpreadBlocker(1, 1, 2)!, /R12/);
+  assert.match(subscriptionSpreadBlocker(2, 1, 3)!, /R12/);
+});
+
+test('R14: pauseTimeBetweenBatches holds between every two batches of a set, retry batches included', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const run = simulate({
+      name: 'pause-retries',
+      start: '2026-01-05T00:00:00Z',
+      seed,
+      horizon: 'P6W',
+      regions: [{ name: 'east', pair: null, zones: [] }],
+      catalog: [{ publisher: 'Contoso', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
+      extensions: { agent: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true } },
+      fleet: {
+        scaleSets: [{
+          name: 'ps', region: 'east', subscription: 'sub1', capacity: 20, extensions: ['agent'],
+          upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: { pauseTimeBetweenBatches: 'PT1M', maxUnhealthyUpgradedInstancePercent: 100, maxUnhealthyInstancePercent: 100 } },
+        }],
+      },
+      failures: { versions: { '1.1.0.0': { installFailure: 0.5 } } },
+      profiles: { standard: { maxPhaseFailurePercent: 100 } },
+      events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } }],
+    });
+    const starts = run.of('batch.started');
+    const ends = new Map(run.of('batch.completed').map((e) => [e.batchId, Date.parse(e.time)]));
+    assert.ok(starts.some((b) => b.retry), `seed ${seed}: retry batches ran`);
+    for (let i = 1; i < starts.length; i++) {
+      const prevEnd = ends.get(starts[i - 1]!.batchId)!;
+      const gap = Date.parse(starts[i]!.time) - prevEnd;
+      assert.ok(gap >= MIN, `seed ${seed}: ${starts[i]!.batchId} started ${gap / 1000} s after ${starts[i - 1]!.batchId} completed`);
+    }
+  }
+});
