@@ -10,12 +10,13 @@ export NODE_EXTRA_CA_CERTS="$W/serve/tls/cert.pem"
 echo "working folder: $W"
 mkdir -p "$W/serve"
 # 1. The server, its clock at real speed (heartbeats, timeouts and health waits are wall time for real agents).
-PHASEWISE_TOKEN=$TOKEN pw serve --scenario examples/agent-demo/scenario.yaml --data-dir "$W/serve" --port "$PORT" \
+PHASEWISE_TOKEN=$TOKEN PHASEWISE_SUBSCRIPTIONS=demo pw serve --scenario examples/agent-demo/scenario.yaml --data-dir "$W/serve" --port "$PORT" \
   --clock-factor 1 > "$W/serve.log" 2>&1 &
 echo $! > "$W/serve.pid"
 until [ -s "$W/serve/tls/cert.pem" ] && curl -fs --cacert "$W/serve/tls/cert.pem" -H "Authorization: Bearer $TOKEN" \
   "https://localhost:$PORT/phasewise/rollouts" > /dev/null 2>&1; do sleep 0.5; done
-api() { curl -fsS --cacert "$W/serve/tls/cert.pem" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' "$@"; }
+api() { curl -fsS --cacert "$W/serve/tls/cert.pem" -H "Authorization: Bearer $TOKEN" "$@"; }
+json() { api -H 'content-type: application/json' "$@"; }
 URL=https://localhost:$PORT
 # 2. The publisher: a key pair outside the server, two signed versions of the handler uploaded.
 pw package keygen --out "$W/keys" --key-id demo-2026
@@ -28,18 +29,19 @@ for v in 1.0.0.0 1.1.0.0; do
     "$URL/phasewise/publishers/Contoso.Demo/extensionTypes/Hello/versions/$v/package" > /dev/null
 done
 # 3. The machine: trust the publisher's key, enroll with a one-day token, run the agent.
-ENROLL=$(api -X PUT -d '{"subscriptionId":"demo","resourceGroup":"edge","location":"eastus"}' \
+ENROLL=$(json -X PUT -d '{"subscriptionId":"demo","resourceGroup":"edge","location":"eastus"}' \
   "$URL/phasewise/enrollmentTokens/demo" | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).token))')
+[ -n "$ENROLL" ] || { echo "could not create an enrollment token" >&2; exit 1; }
 pw agent trust add --key-id demo-2026 --file "$W/keys/demo-2026.pub" --config-dir "$W/etc"
 pw agent connect --server "$URL" --enrollment-token "$ENROLL" --name laptop --lib-dir "$W/lib" --config-dir "$W/etc"
 pw agent run --lib-dir "$W/lib" --config-dir "$W/etc" --log-dir "$W/log" --imds-port 0 > "$W/agent.log" 2>&1 &
 echo $! > "$W/agent.pid"
 # 4. Install the extension through ARM, then publish 1.1.0.0: the automatic rollout upgrades the machine.
 ARC="$URL/subscriptions/demo/resourceGroups/edge/providers/Microsoft.HybridCompute/machines/laptop"
-api -X PUT -d '{"location":"eastus","properties":{"publisher":"Contoso.Demo","type":"Hello","typeHandlerVersion":"1.0"}}' \
+json -X PUT -d '{"location":"eastus","properties":{"publisher":"Contoso.Demo","type":"Hello","typeHandlerVersion":"1.0"}}' \
   "$ARC/extensions/hello?api-version=2024-07-01" > /dev/null
 sleep 5
-api -X PUT -d '{"os":["linux"]}' "$URL/phasewise/publishers/Contoso.Demo/extensionTypes/Hello/versions/1.1.0.0" > /dev/null
+json -X PUT -d '{"os":["linux"]}' "$URL/phasewise/publishers/Contoso.Demo/extensionTypes/Hello/versions/1.1.0.0" > /dev/null
 echo "published 1.1.0.0; the machine's extension as ARM shows it, every 5 s (Ctrl-C to stop watching):"
 trap 'echo; echo "stop: kill \$(cat $W/agent.pid) \$(cat $W/serve.pid)"; exit 0' INT
 while :; do
