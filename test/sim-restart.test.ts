@@ -76,8 +76,11 @@ test('without the snapshot (the fleet reseeded as at the start) the same restart
   assert.notDeepEqual(interrupted(FAULTS, 2 * H, 'reseeded'), whole);
 });
 
-test('the demo (OS images, several releases) goes on after a restart from the snapshot exactly as with the fleet kept in memory', () => {
+test('the demo interrupted at any of these instants and continued from its database and snapshot writes the uninterrupted log, event for event', () => {
+  // Machines and instances load in the order they were added (schema v4), so plans made after a restart
+  // list a set's instances as an uninterrupted run does (before, a restart listed them by id: 0, 105, 15, ...).
+  const demo = uninterrupted('examples/demo.yaml');
   for (const cut of [2 * DAY, 5 * DAY + 3 * H, 9 * DAY + 3 * H]) {
-    assert.deepEqual(interrupted('examples/demo.yaml', cut, 'snapshot'), interrupted('examples/demo.yaml', cut, 'live'), `cut at day ${cut / DAY}`);
+    assert.deepEqual(interrupted('examples/demo.yaml', cut, 'snapshot'), demo, `cut at day ${cut / DAY}`);
   }
 });

@@ -81,7 +81,7 @@ function loadFleet(db: Database.Database) {
   for (const r of all(db, 'SELECT body FROM scale_sets')) { const s = JSON.parse(r.body as string) as ScaleSet; fleet.scaleSets.set(s.id, s); }
   for (const r of all(db, 'SELECT body FROM availability_sets')) { const s = JSON.parse(r.body as string) as AvailabilitySet; fleet.availabilitySets.set(s.id, s); }
   const placements = new Map<string, Placement>();
-  for (const r of db.prepare('SELECT * FROM machines').iterate() as Iterable<Row>) {
+  for (const r of db.prepare('SELECT * FROM machines ORDER BY ord, id').iterate() as Iterable<Row>) {
     const p: Placement = { region: r.region as string, zone: (r.zone as string | null) ?? null, setId: (r.set_id as string | null) ?? null, setKind: r.set_kind as SetKind, updateDomain: num(r.update_domain), faultDomain: num(r.fault_domain), subscription: r.subscription as string };
     const key = `${p.region}|${p.zone}|${p.setId}|${p.updateDomain}|${p.faultDomain}|${p.subscription}`;
     let shared = placements.get(key);
@@ -92,7 +92,7 @@ function loadFleet(db: Database.Database) {
     addMachine(fleet, m);
   }
   const settings = new Map<string, Readonly<Record<string, unknown>>>();
-  for (const r of db.prepare('SELECT * FROM instances').iterate() as Iterable<Row>) {
+  for (const r of db.prepare('SELECT * FROM instances ORDER BY ord, artifact_key, machine_id').iterate() as Iterable<Row>) {
     const text = r.settings as string;
     let s = settings.get(text);
     if (!s) settings.set(text, (s = Object.freeze(JSON.parse(text) as Record<string, unknown>)));

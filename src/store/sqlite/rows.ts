@@ -49,11 +49,11 @@ export function statements(db: Database.Database) {
     deleteScaleSet: p('DELETE FROM scale_sets WHERE id = ?'),
     putAvailabilitySet: p('INSERT INTO availability_sets (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body'),
     deleteAvailabilitySet: p('DELETE FROM availability_sets WHERE id = ?'),
-    putMachine: p(`INSERT INTO machines (id, name, kind, os, resource_group, region, zone, set_id, set_kind, update_domain, fault_domain, subscription, instance_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    putMachine: p(`INSERT INTO machines (id, name, kind, os, resource_group, region, zone, set_id, set_kind, update_domain, fault_domain, subscription, instance_id,
+      ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     deleteMachine: p('DELETE FROM machines WHERE id = ?'),
     putInstance: p(`INSERT INTO instances (artifact_key, machine_id, name, publisher, type, type_handler_version, auto_upgrade_minor, enable_automatic_upgrade,
-      settings, desired, installed, last_known_good, status, blocked_reason, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      settings, desired, installed, last_known_good, status, blocked_reason, last_error, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (artifact_key, machine_id) DO UPDATE SET type_handler_version = excluded.type_handler_version,
       auto_upgrade_minor = excluded.auto_upgrade_minor, enable_automatic_upgrade = excluded.enable_automatic_upgrade, settings = excluded.settings,
       desired = excluded.desired, installed = excluded.installed, last_known_good = excluded.last_known_good, status = excluded.status,

@@ -92,6 +92,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE maintenance_assignments (target TEXT NOT NULL, config_id TEXT NOT NULL, PRIMARY KEY (target, config_id)) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    description: 'machines and instances keep the order they were added in, so a restart iterates the fleet as before it',
+    sql: `
+      ALTER TABLE machines ADD COLUMN ord INTEGER;
+      ALTER TABLE instances ADD COLUMN ord INTEGER;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -21,11 +21,15 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly st: Statements;
   private broken: string | null = null;
+  /** The next `ord` of a machine or instance row: rows load in the order they were added (schema v4). */
+  private nextOrd: number;
 
   private constructor(handle: OpenDatabase) {
     this.handle = handle;
     this.db = handle.db;
     this.st = statements(this.db);
+    const max = (table: string) => (this.db.prepare(`SELECT max(ord) AS m FROM ${table}`).get() as { m: number | null }).m ?? 0;
+    this.nextOrd = Math.max(max('machines'), max('instances')) + 1;
   }
 
   static open(file: string, opts: OpenOptions = { mode: 'either' }): SqliteStore {
@@ -54,8 +58,8 @@ export class SqliteStore implements Store {
       for (const r of state.fleet.regions.values()) st.putRegion.run(r.name, r.pair, JSON.stringify(r.zones));
       for (const s of state.fleet.scaleSets.values()) st.putScaleSet.run(s.id, JSON.stringify(s));
       for (const a of state.fleet.availabilitySets.values()) st.putAvailabilitySet.run(a.id, JSON.stringify(a));
-      for (const m of state.fleet.machines.values()) st.putMachine.run(...encode.machine(m));
-      for (const byMachine of state.fleet.instances.values()) for (const i of byMachine.values()) st.putInstance.run(...encode.instance(i));
+      for (const m of state.fleet.machines.values()) st.putMachine.run(...encode.machine(m), this.nextOrd++);
+      for (const byMachine of state.fleet.instances.values()) for (const i of byMachine.values()) st.putInstance.run(...encode.instance(i), this.nextOrd++);
       for (const [id, signals] of state.fleet.health) st.putHealth.run(id, JSON.stringify(signals));
       this.writeCatalog(state);
       for (const r of state.rollouts.values()) {
@@ -153,7 +157,7 @@ export class SqliteStore implements Store {
     this.applyFleet(state, ch);
     for (const i of ch.instances) {
       // An instance removed in this tick is not written back.
-      if (state.fleet.instances.get(i.artifactKey)?.get(i.machineId) === i) st.putInstance.run(...encode.instance(i));
+      if (state.fleet.instances.get(i.artifactKey)?.get(i.machineId) === i) st.putInstance.run(...encode.instance(i), this.nextOrd++);
     }
     for (const id of ch.health) {
       const signals = state.fleet.health.get(id);
@@ -189,7 +193,7 @@ export class SqliteStore implements Store {
       st.deleteMachine.run(m.id);
       st.deleteHealth.run(m.id);
     }
-    for (const m of ch.machinesAdded) if (fleet.machines.get(m.id) === m) st.putMachine.run(...encode.machine(m));
+    for (const m of ch.machinesAdded) if (fleet.machines.get(m.id) === m) st.putMachine.run(...encode.machine(m), this.nextOrd++);
     for (const name of ch.fleetRegions) {
       const r = fleet.regions.get(name);
       if (r) st.putRegion.run(r.name, r.pair, JSON.stringify(r.zones));
