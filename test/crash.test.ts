@@ -161,12 +161,12 @@ test('the engine killed with SIGKILL at random moments, over and over, still fin
   }
   await waitFor(() => host.done || failed(), deadline - Date.now());
   assert.deepEqual(host.problems, [], 'the engine never fails by itself, and the fleet never executes a key twice');
+  const s = host.stats;
+  // Said before the verdict, so a run that does not finish shows how far it got and why.
+  t.diagnostic(`factor ${factor} (start-up ${startMs} ms, ${(runMs / 3_600_000).toFixed(1)} h without crashes), ${Date.now() - t0} ms real for ${((host.clock.now() - compiled.startMs) / 3_600_000).toFixed(1)} h; kills ${s.kills} (${s.killsWhileRunning} running, ${s.killsWhileRecovering} recovering, ${s.killsWhileLoading} loading), starts ${s.starts}, resent ${s.resent}, executed ${s.executed}, duplicates ${s.duplicates}, observations delivered ${s.delivered}, lost ${s.lost}`);
   assert.ok(host.done, `the run finished within ${DEADLINE_MS / 1000} s (virtual time reached ${new Date(host.clock.now()).toISOString()})`);
   await host.stop();
   await host.close();
-  const realMs = Date.now() - t0;
-  const s = host.stats;
-  t.diagnostic(`factor ${factor} (start-up ${startMs} ms, ${(runMs / 3_600_000).toFixed(1)} h without crashes), ${realMs} ms real for ${((host.clock.now() - compiled.startMs) / 3_600_000).toFixed(1)} h; kills ${s.kills} (${s.killsWhileRunning} running, ${s.killsWhileRecovering} recovering, ${s.killsWhileLoading} loading), starts ${s.starts}, resent ${s.resent}, executed ${s.executed}, duplicates ${s.duplicates}, observations delivered ${s.delivered}, lost ${s.lost}`);
   const midRun = s.killsWhileRunning + s.killsWhileRecovering;
   assert.ok(midRun >= MIN_KILLS, `at least ${MIN_KILLS} kills of an engine at work (running or recovering) before the run finished, got ${midRun}`);
 
