@@ -24,6 +24,7 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   a.status = 'upgrading';
   a.fromVersion = inst.installedVersion;
   a.reason = null;
+  a.unhealthyBefore = ctx.state.fleet.unhealthy.has(machineId); // its outcome would say nothing of the release
   inst.desiredVersion = r.toVersion;
   inst.status = 'Transitioning';
   changed.instance(ctx, inst);

@@ -11,6 +11,7 @@ import { changed, emit, schedule } from '../core/context.js';
 import { postBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { hold, holdForSetHealth, tryStartBatch } from './batches.js';
 import { judgeSetHealth } from './set-health.js';
+import { releaseBatchEnded, wakeWaiters } from './release-hold.js';
 import { settleForWave, zoneKey } from './waves.js';
 
 /** An instance of the unit's batch settled; when the last one does, the batch completes. */
@@ -30,6 +31,7 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
   u.inflight = null;
   u.status = 'ready';
   rs.inflight--;
+  const rel = releaseBatchEnded(ctx, r, run.machineIds.length);
   rs.inflightByZone.set(zoneKey(u), rs.inflightByZone.get(zoneKey(u))! - 1);
   if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, ctx.state.setInflight.get(u.plan.setId)! - 1);
   else releaseStandalone(ctx, r, u, run.machineIds.length);
@@ -51,6 +53,7 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
   }
   if (u.plan.setId) wakeSetWaiters(ctx, u.plan.setId);
   else wakeSubscription(ctx, r, u);
+  if (rel) wakeWaiters(ctx, rel);
 }
 
 function releaseStandalone(ctx: TickContext, r: RolloutState, u: UnitState, instances: number): void {
