@@ -117,6 +117,9 @@ export interface BatchRun {
   machineIds: string[];
   unsettled: number;
   retry: boolean;
+  /** First attempts judged in this batch and how many failed: the release's statistic takes them when it completes. */
+  judged?: number;
+  judgedFailed?: number;
 }
 
 /** R23 counters and stop of one run of a set (shared by its units in every zone) or of a standalone group. */

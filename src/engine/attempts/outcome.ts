@@ -105,7 +105,7 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
 }
 
 function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, unhealthy: boolean): void {
-  recordOutcome(ctx, r, a, unhealthy);
+  recordOutcome(ctx, r, unit, a, unhealthy);
   changed.gateRun(ctx, unit.gateRun);
   unit.gateRun.upgraded++;
   const phase = r.phases[unit.phase]!;

@@ -6,7 +6,9 @@
  * of it starts anywhere (`rollouts/release-gate.ts`).
  */
 import type { Artifact } from '../../model/artifact.js';
-import type { AttemptState, EngineState, ReleaseEvidence, ReleaseHoldKind, ReleaseState, RolloutState } from '../state.js';
+import type {
+  AttemptState, BatchRun, EngineState, ReleaseEvidence, ReleaseHoldKind, ReleaseState, RolloutState, UnitState,
+} from '../state.js';
 import { releaseKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { emit } from '../core/context.js';
@@ -45,8 +47,13 @@ export function releaseOfRollout(state: EngineState, r: RolloutState): ReleaseSt
   return releaseOf(state, r.artifact, r.artifactKey, r.toVersion);
 }
 
-/** One judged attempt: a success passed its health wait; a failure failed its upgrade or its health wait. */
-export function recordOutcome(ctx: TickContext, r: RolloutState, a: AttemptState, failed: boolean): void {
+/**
+ * One judged attempt: a success passed its health wait; a failure failed its upgrade or its health wait.
+ * Within a batch, successes come within seconds and failures at the end of the health window: taken one
+ * by one they would bunch the failures of every batch in flight, so the statistic takes a batch's
+ * outcomes together when the batch completes (`judgeBatch`).
+ */
+export function recordOutcome(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, failed: boolean): void {
   if (!judgedByRelease(r) || a.attempt !== 1) return; // a retry of the same machine is no new evidence
   const rel = releaseOfRollout(ctx.state, r);
   if (ctx.changes) ctx.changes.releases = true;
@@ -58,20 +65,36 @@ export function recordOutcome(ctx: TickContext, r: RolloutState, a: AttemptState
     return;
   }
   if (failed) {
-    rel.failures++;
     rel.failedMachines.push(a.machineId);
     if (rel.failedMachines.length > LISTED) rel.failedMachines.shift();
-  } else {
-    rel.successes++;
   }
-  rel.llr = Math.max(LOWER, rel.llr + (failed ? FAILURE_STEP : SUCCESS_STEP));
-  if (rel.llr >= UPPER && !rel.hold) {
-    const evidence = evidenceOf(rel);
-    const share = Math.round((rel.failures / (rel.failures + rel.successes)) * 1000) / 10;
-    const reason = `${rel.failures} of ${rel.failures + rel.successes} machines failed (${share}%): the sequential test says the`
-      + ` release fails on more than ${SPRT.p0 * 100}% of machines (statistic ${evidence.statistic} ≥ ${evidence.threshold})`;
-    holdRelease(ctx, rel, 'evidence', reason, 'phasewise', evidence);
+  const run = unit.inflight?.id === a.batchId ? unit.inflight : null;
+  if (!run) {
+    judge(ctx, rel, failed ? 1 : 0, failed ? 0 : 1);
+    return;
   }
+  run.judged = (run.judged ?? 0) + 1;
+  if (failed) run.judgedFailed = (run.judgedFailed ?? 0) + 1;
+}
+
+/** A batch completed: its outcomes move the release's statistic together. */
+export function judgeBatch(ctx: TickContext, r: RolloutState, run: BatchRun): void {
+  if (!judgedByRelease(r) || !run.judged) return;
+  const failures = run.judgedFailed ?? 0;
+  judge(ctx, releaseOfRollout(ctx.state, r), failures, run.judged - failures);
+}
+
+function judge(ctx: TickContext, rel: ReleaseState, failures: number, successes: number): void {
+  if (ctx.changes) ctx.changes.releases = true;
+  rel.failures += failures;
+  rel.successes += successes;
+  rel.llr = Math.max(LOWER, rel.llr + failures * FAILURE_STEP + successes * SUCCESS_STEP);
+  if (rel.llr < UPPER || rel.hold) return;
+  const evidence = evidenceOf(rel);
+  const share = Math.round((rel.failures / (rel.failures + rel.successes)) * 1000) / 10;
+  const reason = `${rel.failures} of ${rel.failures + rel.successes} machines failed (${share}%): the sequential test says the`
+    + ` release fails on more than ${SPRT.p0 * 100}% of machines (statistic ${evidence.statistic} ≥ ${evidence.threshold})`;
+  holdRelease(ctx, rel, 'evidence', reason, 'phasewise', evidence);
 }
 
 /** Machines that fail whatever version they get: unhealthy before the upgrade, or failed other releases. */

@@ -12,6 +12,7 @@ import { postBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { hold, holdForSetHealth, tryStartBatch } from './batches.js';
 import { judgeSetHealth } from './set-health.js';
 import { releaseBatchEnded, wakeWaiters } from './release-hold.js';
+import { judgeBatch } from '../attempts/release-evidence.js';
 import { settleForWave, zoneKey } from './waves.js';
 
 /** An instance of the unit's batch settled; when the last one does, the batch completes. */
@@ -25,6 +26,7 @@ export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitStat
 }
 
 function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: BatchRun): void {
+  judgeBatch(ctx, r, run); // first: a release judged bad starts no further batch from here
   changed.unit(ctx, u);
   changed.region(ctx, r.regions.get(u.region)!);
   const rs = r.regions.get(u.region)!;
