@@ -3,6 +3,9 @@
  * hold with its evidence, quarantined machines, the gradual fan-out, and the operator's resume.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Catalog } from '../src/catalog/catalog.js';
 import { FleetError } from '../src/engine/engine.js';
@@ -17,6 +20,9 @@ import { artifactKey } from '../src/model/artifact.js';
 import type { EngineEvent } from '../src/model/events.js';
 import { symmetricPairs } from '../src/model/fleet.js';
 import { InvariantChecker } from '../src/audit/invariants.js';
+import { compileScenario } from '../src/sim/scenario.js';
+import { runSimulation } from '../src/sim/simulator.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { simulate } from './helpers/harness.js';
 import type { Run } from './helpers/harness.js';
 
@@ -26,7 +32,11 @@ const KEY = artifactKey(ARTIFACT);
 
 /** A generated fleet of a few thousand machines: 8 regions in 4 geo-pairs, zones, sets, VMs, Arc. */
 function generated(seed: number, release: Record<string, number>, critical = false): Run {
-  return simulate({
+  return simulate(generatedRaw(seed, release, critical));
+}
+
+function generatedRaw(seed: number, release: Record<string, number>, critical = false): Record<string, unknown> {
+  return {
     name: 'release-verdict', start: '2026-01-05T00:00:00Z', seed, horizon: 'P10W',
     catalog: [{ publisher: 'Contoso', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
     extensions: { agent: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true } },
@@ -42,7 +52,7 @@ function generated(seed: number, release: Record<string, number>, critical = fal
       default: { installSeconds: { median: 90, p95: 300 }, healthSeconds: { median: 30, p95: 120 } },
       versions: { '1.1.0.0': release },
     },
-  });
+  };
 }
 
 const failing = (rate: number) => ({ installFailure: rate / 2, unhealthyAfterUpgrade: rate / 2, rollbackFailure: 0.02 });
@@ -203,4 +213,26 @@ test('R22: the gradual fan-out keeps a good release within its budget until it h
     if (e.type === 'batch.completed') inflight -= sizes.get(e.batchId) ?? 0;
   }
   assert.deepEqual(invariants(run), []);
+});
+
+test('R22: a release held by its evidence stays held across a restart (SQLite), its parked units known again', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phasewise-release-'));
+  try {
+    const file = join(dir, 'state.db');
+    const scenario = compileScenario(generatedRaw(7, { unhealthyAfterUpgrade: 1 }), 'release-verdict');
+    const store = SqliteStore.open(file, { mode: 'new' });
+    store.importState(scenario.state);
+    runSimulation(scenario, { store });
+    store.close();
+    const reopened = SqliteStore.open(file, { mode: 'existing' });
+    const state = reopened.load()!;
+    reopened.close();
+    const rel = [...state.releases.values()].find((r) => r.toVersion === '1.1.0.0')!;
+    assert.equal(rel.hold?.kind, 'evidence');
+    assert.ok(rel.hold.evidence!.failures >= 5);
+    assert.equal(rel.inflight, 0);
+    assert.ok(rel.waiters.size > 0, 'the units parked by the hold are woken by a resume after the restart');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
