@@ -236,3 +236,30 @@ test('R22: a release held by its evidence stays held across a restart (SQLite), 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('R22: an OS image release superseded as it reaches more regions is one release, held once for all its rollouts', () => {
+  const image = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server' };
+  const regions = Array.from({ length: 12 }, (_, i) => `region${String(i).padStart(2, '0')}`);
+  const scaleSets = Array.from({ length: 24 }, (_, n) => ({
+    name: `iss${n}`, region: regions[n % regions.length], subscription: `sub-${n % 4}`, capacity: 50,
+    ...(n % 3 < 2 ? { zones: ['1', '2', '3'] } : {}), image: { ...image, version: 'latest' },
+    upgradePolicy: { automaticOSUpgradePolicy: { enableAutomaticOSUpgrade: true } },
+  }));
+  // Replicated to 2, then 4 more, then the last 6 regions: each wave supersedes the rollout before it.
+  const replications = regions.map((region, i) => ({ region, at: i < 2 ? 'PT2H' : i < 6 ? 'P1D' : 'P2D' }));
+  const run = simulate({
+    name: 'image-release', start: '2026-01-05T00:00:00Z', seed: 3, horizon: 'P3W',
+    catalog: [{ publisher: 'Contoso', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
+    extensions: { agent: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true } },
+    images: [{ ...image, osType: 'Linux', versions: [{ version: '24.04.202601050' }] }],
+    fleet: { generate: { regions: { count: 12, zones: 3 }, extensions: ['agent'] }, scaleSets },
+    events: [{ at: 'PT1H', publishImage: { ...image, version: '24.04.202601190', replications } }],
+    failures: { versions: { '24.04.202601190': { unhealthyAfterUpgrade: 1 } } },
+  });
+  assert.ok(run.of('rollout.created').length >= 2, 'later replications made new rollouts of the same release');
+  assert.equal(run.of('release.halted').length, 1);
+  const haltSeq = run.of('release.halted')[0]!.seq;
+  assert.deepEqual(run.of('batch.started').filter((b) => b.seq > haltSeq), [], 'no later rollout of the release starts a batch');
+  assert.ok(new Set(run.of('instance.upgrade.started').map((e) => e.machineId)).size <= 50);
+  assert.deepEqual(invariants(run), []);
+});
