@@ -95,7 +95,10 @@ export class InvariantChecker {
         }
       });
       const release = `${artifactKey(e.artifact)}@${e.toVersion}`;
-      this.rollouts.set(e.rolloutId, { profile: e.profile, release, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(), regionZones: new Map(), setInflight: new Map(), attempts: new Map(), awaitingRollback: new Set() });
+      this.rollouts.set(e.rolloutId, {
+        profile: e.profile, release, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(),
+        regionZones: new Map(), setInflight: new Map(), attempts: new Map(), awaitingRollback: new Set(),
+      });
       return;
     }
     if (!('rolloutId' in e)) return;
