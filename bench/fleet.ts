@@ -4,11 +4,18 @@ import type { Scenario } from '../src/sim/scenario.js';
 
 export const TARGET_MACHINES = 1_000_000;
 
-function raw(target: number, failureRate: number): Record<string, unknown> {
+/** Variants of the release: its failures by kind (instead of `failureRate`), critical, another seed. */
+export interface BenchRelease {
+  failures?: Record<string, number>;
+  critical?: boolean;
+  seed?: number;
+}
+
+function raw(target: number, failureRate: number, release: BenchRelease = {}): Record<string, unknown> {
   return {
     name: 'bench-1m',
     start: '2026-01-05T00:00:00Z',
-    seed: 2026,
+    seed: release.seed ?? 2026,
     horizon: 'P16W',
     catalog: [{ publisher: 'Contoso.Monitoring', type: 'FleetAgent', supportsAutomaticUpgrade: true, versions: [{ version: '1.4.0.0' }] }],
     extensions: { agent: { publisher: 'Contoso.Monitoring', type: 'FleetAgent', typeHandlerVersion: '1.4', enableAutomaticUpgrade: true } },
@@ -23,18 +30,20 @@ function raw(target: number, failureRate: number): Record<string, unknown> {
         totalMachines: target,
       },
     },
-    events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.5.0.0' } }],
+    events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.5.0.0', ...(release.critical ? { critical: true } : {}) } }],
     failures: {
       default: { installSeconds: { median: 90, p95: 300 }, healthSeconds: { median: 30, p95: 120 } },
-      versions: { '1.5.0.0': { installFailure: failureRate / 2, unhealthyAfterUpgrade: failureRate / 2, rollbackFailure: 0.02 } },
+      versions: {
+        '1.5.0.0': release.failures ?? { installFailure: failureRate / 2, unhealthyAfterUpgrade: failureRate / 2, rollbackFailure: 0.02 },
+      },
       slowAgents: { share: 0.01, factor: 5 },
     },
   };
 }
 
 /** Builds the scenario with standalone VMs filling the fleet up to `target` machines. */
-export function benchScenario(target = TARGET_MACHINES, failureRate = 0.02): Scenario {
-  return compileScenario(raw(target, failureRate), 'bench');
+export function benchScenario(target = TARGET_MACHINES, failureRate = 0.02, release: BenchRelease = {}): Scenario {
+  return compileScenario(raw(target, failureRate, release), 'bench');
 }
 
 export const BENCH_IMAGE = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server' } as const;

@@ -22,11 +22,14 @@ const store = storeArg ? SqliteStore.open(storeArg.slice('--store=sqlite:'.lengt
 store?.importState(scenario.state);
 const summary = new SummaryCollector(86_400_000);
 const checker = new InvariantChecker({ pairs: symmetricPairs([...scenario.state.fleet.regions.values()]) });
+// A 2% release must never be held fleet-wide by its own evidence (docs/engine.md, "A release judged fleet-wide").
+const halts: string[] = [];
 const t1 = performance.now();
 const result = runSimulation(scenario, {
   ...(store ? { store } : {}),
   onEvents: (events) => {
     summary.onEvents(events);
+    for (const e of events) if (e.type === 'release.halted') halts.push(e.reason);
     if (check) checker.onEvents(events);
   },
 });
@@ -41,10 +44,11 @@ console.log(`bench:sim — 8-week standard rollout over the benchmark fleet, ${s
 console.log(`machine: ${machineLine()}`);
 console.log(`fleet: ${scenario.state.fleet.machines.size.toLocaleString('en')} machines, ${scenario.state.fleet.regions.size} regions (built in ${(buildMs / 1000).toFixed(1)} s, not counted)`);
 console.log(`rollout: ${r.status} after ${days.toFixed(1)} simulated days (bound 56); ${r.upgraded.toLocaleString('en')} upgraded, ${r.rolledBack.toLocaleString('en')} rolled back, ${r.failed} failed, ${r.retried.toLocaleString('en')} retries, ${r.batches.toLocaleString('en')} batches, ${r.phases.length} phases`);
+console.log(`release: ${halts.length === 0 ? 'never held' : `HELD: ${halts[0]}`}`);
 console.log(`events: ${summary.events.toLocaleString('en')} in ${result.ticks.toLocaleString('en')} ticks; invariants ${check ? (violations.length === 0 ? 'all held' : `VIOLATED ×${violations.length}: ${violations[0]}`) : 'not checked'}`);
 console.log(`wall: ${(simMs / 1000).toFixed(1)} s (target ≤ 30 s) · ${Math.round(summary.events / (simMs / 1000)).toLocaleString('en')} events/s`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB (target ≤ 1024, whole process including the fleet)`);
 const rate = heapRate();
 console.log(`reference in the same run: the bare event queue does ${rate.toLocaleString('en')} pop+push per second; the whole simulation runs at ${((summary.events / (simMs / 1000)) / rate * 100).toFixed(1)}% of that rate per event`);
 
-if (violations.length > 0 || r.status !== 'completed' || !(days <= 56)) process.exitCode = 1;
+if (violations.length > 0 || halts.length > 0 || r.status !== 'completed' || !(days <= 56)) process.exitCode = 1;

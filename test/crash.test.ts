@@ -55,7 +55,13 @@ function scenario(): Record<string, unknown> {
     name: 'crash-test',
     seed: 7,
     horizon: 'P3D',
-    profiles: { standard: { phaseBake: 'PT15M', retryVm: 'PT5M', retryArc: 'PT2M', gateRecheck: 'PT10M', maxPhaseFailurePercent: 100, groupMaxUnhealthyUpgradedPercent: 100 } },
+    // The gates are off so that every rollout completes, the fleet-wide verdict (R22) included.
+    profiles: {
+      standard: {
+        phaseBake: 'PT15M', retryVm: 'PT5M', retryArc: 'PT2M', gateRecheck: 'PT10M', maxPhaseFailurePercent: 100,
+        groupMaxUnhealthyUpgradedPercent: 100, releaseVerdict: false,
+      },
+    },
     catalog: [
       { publisher: 'Contoso', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] },
       { publisher: 'Contoso', type: 'Monitor', supportsAutomaticUpgrade: true, versions: [{ version: '2.0.0.0' }] },

@@ -167,7 +167,8 @@ test('R14: pauseTimeBetweenBatches holds between every two batches of a set, ret
         }],
       },
       failures: { versions: { '1.1.0.0': { installFailure: 0.5 } } },
-      profiles: { standard: { maxPhaseFailurePercent: 100 } },
+      // A 50% release would be held fleet-wide before its retries come; lifted to isolate the pause.
+      profiles: { standard: { maxPhaseFailurePercent: 100, releaseVerdict: false } },
       events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } }],
     });
     const starts = run.of('batch.started');

@@ -191,7 +191,7 @@ describe('R30 rollback and retry', () => {
     const run = simulate(baseScenario({
       failures: { versions: { '1.1.0.0': { installFailure: 0.4, unhealthyAfterUpgrade: 0.2 } } },
       // R23 would stop each set and group after a bad batch for the retry interval; lift it to isolate R30.
-      profiles: { standard: { maxPhaseFailurePercent: 100, phaseBake: 'PT6H', groupMaxUnhealthyUpgradedPercent: 100 } },
+      profiles: { standard: { maxPhaseFailurePercent: 100, phaseBake: 'PT6H', groupMaxUnhealthyUpgradedPercent: 100, releaseVerdict: false } },
       fleet: { ...(baseScenario().fleet as object), scaleSets: [{ name: 'ss-east', region: 'east', subscription: 'sub1', zones: ['1', '2', '3'], capacity: 30, extensions: ['agent'], upgradePolicy: { rollingUpgradePolicy: { maxUnhealthyUpgradedInstancePercent: 100 } } }] },
       horizon: 'P60D',
     }));
@@ -308,7 +308,7 @@ describe('R31 failed rollback', () => {
   test('R31: in simulation no machine is touched again after its rollback failed, and each ends Failed', () => {
     const run = simulate(baseScenario({
       failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 1, rollbackFailure: 0.5 } } },
-      profiles: { standard: { maxPhaseFailurePercent: 100, phaseBake: 'PT1H' } },
+      profiles: { standard: { maxPhaseFailurePercent: 100, phaseBake: 'PT1H', releaseVerdict: false } },
       horizon: 'P12D',
     }));
     const failedAt = new Map<string, number>();

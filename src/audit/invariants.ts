@@ -10,6 +10,7 @@
  * - attempt numbers of an instance only grow: one idempotency key is never started twice
  * - a set never has batches of two rollouts in flight (two extensions take turns)
  * - `seq` strictly increases and `time` never goes back
+ * - no batch of an automatic rollout starts while its release is held (`release.halted` until `release.resumed`)
  */
 import { artifactKey } from '../model/artifact.js';
 import type { BatchScope, EngineEvent } from '../model/events.js';
@@ -17,6 +18,8 @@ import { majorOf } from '../model/version.js';
 
 interface RolloutTrack {
   profile: string;
+  /** `artifactKey@toVersion`. */
+  release: string;
   regionPhase: Map<string, number>;
   phaseStarted: Set<number>;
   phaseEnded: Set<number>;
@@ -42,6 +45,8 @@ export class InvariantChecker {
   private readonly enrolled = new Set<string>();
   /** In-flight batches per set across rollouts. */
   private readonly setBatches = new Map<string, number>();
+  /** Releases held fleet-wide, as `artifactKey@toVersion`. */
+  private readonly heldReleases = new Set<string>();
   private lastSeq = 0;
   private lastTime = '';
   checked = 0;
@@ -74,6 +79,12 @@ export class InvariantChecker {
       else this.disabled.add(k);
       return;
     }
+    if (e.type === 'release.halted' || e.type === 'release.resumed') {
+      const key = `${e.artifactKey}@${e.toVersion}`;
+      if (e.type === 'release.halted') this.heldReleases.add(key);
+      else this.heldReleases.delete(key);
+      return;
+    }
     if (e.type === 'rollout.created') {
       const regionPhase = new Map<string, number>();
       e.phases.forEach((regions, i) => {
@@ -83,7 +94,11 @@ export class InvariantChecker {
           regionPhase.set(r, i);
         }
       });
-      this.rollouts.set(e.rolloutId, { profile: e.profile, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(), regionZones: new Map(), setInflight: new Map(), attempts: new Map(), awaitingRollback: new Set() });
+      const release = `${artifactKey(e.artifact)}@${e.toVersion}`;
+      this.rollouts.set(e.rolloutId, {
+        profile: e.profile, release, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(),
+        regionZones: new Map(), setInflight: new Map(), attempts: new Map(), awaitingRollback: new Set(),
+      });
       return;
     }
     if (!('rolloutId' in e)) return;
@@ -122,6 +137,7 @@ export class InvariantChecker {
 
   private batchStarted(e: Extract<EngineEvent, { type: 'batch.started' }>, r: RolloutTrack): void {
     const s = e.scope;
+    if (r.profile !== 'manual' && this.heldReleases.has(r.release)) this.fail(e, `batch of release ${r.release} while it is held`);
     const phase = r.regionPhase.get(s.region);
     if (phase === undefined) this.fail(e, `region ${s.region} is in no phase of the rollout`);
     else if (!r.phaseStarted.has(phase)) this.fail(e, `batch in region ${s.region} before its phase ${phase} started`);

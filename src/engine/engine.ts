@@ -6,19 +6,21 @@
 import type { PublishedVersion } from '../catalog/catalog.js';
 import { ImageCatalog } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
+import { artifactKey } from '../model/artifact.js';
 import type { EngineEvent } from '../model/events.js';
 import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
 import type { HostUpdate, MaintenanceConfigSpec } from '../model/maintenance.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from './clock.js';
 import type { Driver, DriverAction, Observation } from './driver.js';
-import type { EngineState, RolloutState } from './state.js';
-import { getInstance } from './state.js';
+import type { EngineState, ReleaseHoldKind, ReleaseState, RolloutState } from './state.js';
+import { getInstance, releaseKey } from './state.js';
 import type { TickContext } from './core/context.js';
 import { emit, newContext } from './core/context.js';
 import { FleetError } from './core/errors.js';
 import type { RolloutSettings } from './core/settings.js';
 import { cancelRollout as cancelRolloutIn } from './rollouts/cancel.js';
+import { holdByCaller, resumeRelease as resumeReleaseIn } from './rollouts/release-hold.js';
 import { createRollout, startAutomatic, startForType } from './rollouts/create.js';
 import { resumeStopped } from './rollouts/resume.js';
 import { applyAutomaticUpgrade } from './opt-in/opt-in.js';
@@ -332,6 +334,21 @@ export class Engine {
   /** Resumes a stopped rollout; the failures seen so far count as acknowledged. */
   resumeRollout(rolloutId: string, caller: string): void {
     this.run((ctx) => resumeStopped(ctx, this.mustGet(rolloutId), caller));
+  }
+
+  /** Holds a release fleet-wide: no new batch of it starts in any rollout until it is resumed. */
+  holdRelease(artifact: Artifact, version: string, reason: string, caller: string, kind: ReleaseHoldKind = 'operator'): ReleaseState {
+    return this.run((ctx) => holdByCaller(ctx, artifact, artifactKey(artifact), version, kind, reason, caller));
+  }
+
+  /** Resumes a held release (by its evidence or an operator); the failures so far count as acknowledged. */
+  resumeRelease(artifact: Artifact, version: string, caller: string): ReleaseState {
+    return this.run((ctx) => resumeReleaseIn(ctx, artifactKey(artifact), version, caller));
+  }
+
+  /** A release's evidence and hold, if it has any. */
+  release(artifact: Artifact, version: string): ReleaseState | undefined {
+    return this.state.releases.get(releaseKey(artifactKey(artifact), version));
   }
 
   // ---- internals ------------------------------------------------------------------------------

@@ -101,6 +101,8 @@ export interface AttemptState {
   reason: string | null;
   /** When a retry is due (status retryWait). */
   dueAtMs: number | null;
+  /** The machine was unhealthy when the upgrade started: its outcome says nothing of the release. Not stored. */
+  unhealthyBefore?: boolean;
 }
 
 /**
@@ -115,6 +117,9 @@ export interface BatchRun {
   machineIds: string[];
   unsettled: number;
   retry: boolean;
+  /** First attempts judged in this batch and how many failed: the release's statistic takes them when it completes. */
+  judged?: number;
+  judgedFailed?: number;
 }
 
 /** R23 counters and stop of one run of a set (shared by its units in every zone) or of a standalone group. */
@@ -214,6 +219,57 @@ export interface RolloutState {
   caller: string;
 }
 
+/** Why a release is held: the evidence judged it bad, or an operator held it. */
+export type ReleaseHoldKind = 'evidence' | 'operator';
+
+/** What the release's sequential test had seen when it judged the release bad. */
+export interface ReleaseEvidence {
+  successes: number;
+  failures: number;
+  /** The SPRT log-likelihood ratio and the boundary it crossed. */
+  statistic: number;
+  threshold: number;
+  /** A few of the machines whose failures counted (most recent last). */
+  failedMachines: string[];
+  /** Machines left out of the statistic because they fail whatever version they get. */
+  quarantined: Array<{ machineId: string; reason: string }>;
+}
+
+export interface ReleaseHold {
+  kind: ReleaseHoldKind;
+  reason: string;
+  caller: string;
+  sinceMs: number;
+  evidence: ReleaseEvidence | null;
+}
+
+/**
+ * One release, (artifactKey, toVersion), across all its automatic rollouts: the evidence of its
+ * outcomes (Wald's SPRT, `attempts/release-evidence.ts`) and the hold that stops its batches.
+ */
+export interface ReleaseState {
+  key: string;
+  artifact: Artifact;
+  artifactKey: string;
+  toVersion: string;
+  successes: number;
+  failures: number;
+  /** The SPRT statistic, floored at its lower boundary (the test keeps watching after "good so far"). */
+  llr: number;
+  failedMachines: string[];
+  quarantined: Array<{ machineId: string; reason: string }>;
+  quarantinedCount: number;
+  hold: ReleaseHold | null;
+  /** Machines of the release in batches in flight (derived on load). Not stored. */
+  inflight: number;
+  /** Units waiting for the hold to end or the fan-out to widen: unit id → rollout id. Not stored. */
+  waiters: Map<string, string>;
+}
+
+export function releaseKey(artifactKey: string, toVersion: string): string {
+  return `${artifactKey}@${toVersion}`;
+}
+
 export type TimerKind = 'healthDeadline' | 'actionTimeout' | 'retry' | 'unitResume' | 'phaseOpen' | 'hostMaintenance' | 'imageCheck' | 'noticeDue';
 
 export interface Timer {
@@ -282,6 +338,8 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     unhealthySeen: new Map(),
     standaloneInflight: new Map(),
     subscriptionWaiters: new Map(),
+    releases: new Map(),
+    failureStreaks: new Map(),
     eventSeq: 0,
     rolloutSeq: 0,
     timerSeq: 0,
@@ -321,6 +379,10 @@ export interface EngineState {
   standaloneInflight: Map<string, number>;
   /** R12: standalone units waiting for the spread, by the same key; woken when a batch of theirs completes. */
   subscriptionWaiters: Map<string, Set<UnitState>>;
+  /** Releases with evidence or a hold, by `releaseKey` (stored). */
+  releases: Map<string, ReleaseState>;
+  /** Per machine, the releases whose first attempt it failed, most recent last, since its last success. Not stored. */
+  failureStreaks: Map<string, string[]>;
   eventSeq: number;
   rolloutSeq: number;
   timerSeq: number;

@@ -64,7 +64,23 @@ export type EventBody =
   | Each<'instance.install.started' | 'instance.install.succeeded' | 'instance.install.failed', InstallFields>
   | { type: 'instance.removed'; machineId: string; placement: Placement; artifact: Artifact; version: string; caller: string; reason: string }
   | { type: 'enrollment.changed'; subscription: string; enrolled: boolean; caller: string; reason: string }
-  | { type: 'release.published'; artifact: Artifact; version: string; critical: boolean; os: string[] };
+  | { type: 'release.published'; artifact: Artifact; version: string; critical: boolean; os: string[] }
+  /** A release held fleet-wide: by its evidence (the sequential test) or by an operator. */
+  | {
+    type: 'release.halted'; artifact: Artifact; artifactKey: string; toVersion: string; kind: 'evidence' | 'operator';
+    reason: string; caller: string; evidence?: ReleaseEvidenceFields;
+  }
+  | { type: 'release.resumed'; artifact: Artifact; artifactKey: string; toVersion: string; caller: string; reason: string };
+
+/** What the release's sequential test had seen when it judged the release bad. */
+export interface ReleaseEvidenceFields {
+  successes: number;
+  failures: number;
+  statistic: number;
+  threshold: number;
+  failedMachines: string[];
+  quarantined: Array<{ machineId: string; reason: string }>;
+}
 
 export type EngineEvent = Base & EventBody;
 export type EventType = EngineEvent['type'];

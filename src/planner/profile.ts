@@ -39,6 +39,11 @@ export interface RolloutProfile {
   groupMaxUnhealthyUpgradedPercent: number;
   /** Automatic rollouts never put more than this share of a scale set in one batch, whatever its policy says (R14). */
   maxBatchPercentCap: number;
+  /**
+   * The release's outcomes across its rollouts are judged as they arrive, and it is held fleet-wide when
+   * they show it bad; its first batches fan out gradually (docs/engine.md, "A release judged fleet-wide").
+   */
+  releaseVerdict: boolean;
 }
 
 const COMMON = {
@@ -55,9 +60,9 @@ const COMMON = {
 };
 
 export const PROFILES: Readonly<Record<RolloutProfileName, RolloutProfile>> = Object.freeze({
-  standard: { name: 'standard', boundMs: 56 * DAY, phaseBakeMs: 4 * DAY, canary: true, phaseGrowth: 2, maxBatchPercentCap: 20, ...COMMON },
-  critical: { name: 'critical', boundMs: 21 * DAY, phaseBakeMs: 1 * DAY, canary: true, phaseGrowth: 3, maxBatchPercentCap: 20, ...COMMON },
-  manual: { name: 'manual', boundMs: Number.POSITIVE_INFINITY, phaseBakeMs: 0, canary: false, phaseGrowth: Number.POSITIVE_INFINITY, maxBatchPercentCap: 100, ...COMMON },
+  standard: { name: 'standard', boundMs: 56 * DAY, phaseBakeMs: 4 * DAY, canary: true, phaseGrowth: 2, maxBatchPercentCap: 20, releaseVerdict: true, ...COMMON },
+  critical: { name: 'critical', boundMs: 21 * DAY, phaseBakeMs: 1 * DAY, canary: true, phaseGrowth: 3, maxBatchPercentCap: 20, releaseVerdict: true, ...COMMON },
+  manual: { name: 'manual', boundMs: Number.POSITIVE_INFINITY, phaseBakeMs: 0, canary: false, phaseGrowth: Number.POSITIVE_INFINITY, maxBatchPercentCap: 100, releaseVerdict: false, ...COMMON },
 });
 
 export function profileFor(name: RolloutProfileName, overrides: Partial<RolloutProfile> = {}): RolloutProfile {

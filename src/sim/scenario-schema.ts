@@ -265,6 +265,8 @@ const profileOverride = z.object({
   gateRecheck: duration({ min: 'PT1M' }).optional(),
   maxPhaseFailurePercent: percent0.optional(),
   groupMaxUnhealthyUpgradedPercent: percent0.optional(),
+  // false lifts the fleet-wide verdict and the gradual fan-out, e.g. to isolate a per-machine rule in a test.
+  releaseVerdict: z.boolean().optional(),
 }).strict();
 
 export const scenarioSchema = z.object({

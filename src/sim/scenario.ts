@@ -258,6 +258,7 @@ function compileProfiles(input: ScenarioInput): Scenario['profiles'] {
     if (p.gateRecheck !== undefined) o.gateRecheckMs = ms(p.gateRecheck);
     if (p.maxPhaseFailurePercent !== undefined) o.maxPhaseFailurePercent = p.maxPhaseFailurePercent;
     if (p.groupMaxUnhealthyUpgradedPercent !== undefined) o.groupMaxUnhealthyUpgradedPercent = p.groupMaxUnhealthyUpgradedPercent;
+    if (p.releaseVerdict !== undefined) o.releaseVerdict = p.releaseVerdict;
     out[name] = o;
   }
   return out;

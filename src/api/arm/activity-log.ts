@@ -207,6 +207,7 @@ export const ACTIVITY_EVENT_TYPES: readonly EventType[] = [
   'instance.rollback.started', 'instance.rollback.succeeded', 'instance.rollback.failed',
   'instance.install.started', 'instance.install.succeeded', 'instance.install.failed',
   'instance.removed', 'autoUpgrade.changed', 'enrollment.changed', 'window.bypassed',
+  'release.halted', 'release.resumed',
 ];
 
 /** The ARM resource an event is about: a machine, as the fleet index names it. */
@@ -354,6 +355,8 @@ export function toEventData(input: MappingInput): EventData | null {
       subscriptionId: e.subscription,
     };
   }
+
+  if (e.type === 'release.halted' || e.type === 'release.resumed') return releaseEventData(e, base, platform);
 
   if (e.type === 'window.bypassed') {
     // R72: a batch of a critical release started outside the maintenance windows; recorded on its set (or subscription).
@@ -550,4 +553,47 @@ export function parseSkipToken(text: string | undefined): number | null {
   if (text === undefined || text === '') return null;
   if (!/^\d{1,15}$/.test(text)) fail(`The $skiptoken '${text}' is not one this server issued; take nextLink as given.`);
   return Number(text);
+}
+
+/**
+ * A release held or resumed fleet-wide: one entry on the release itself, shown in every subscription's
+ * log (the fleet-wide verdict concerns them all); the reason and, for a verdict, its evidence.
+ */
+function releaseEventData(
+  e: Extract<EngineEvent, { type: 'release.halted' | 'release.resumed' }>,
+  base: Pick<EventData, 'description' | 'eventDataId' | 'eventTimestamp' | 'submissionTimestamp' | 'category'>,
+  platform: string,
+): EventData {
+  const halted = e.type === 'release.halted';
+  const a = e.artifact;
+  const name = a.kind === 'extension' ? `${a.publisher}/${a.type}` : `${a.publisher}/${a.offer}/${a.sku}`;
+  const resourceId = `/providers/Phasewise/releases/${name}/versions/${e.toVersion}`;
+  const op = halted ? ls('Phasewise/releases/hold/action', 'Hold Release') : ls('Phasewise/releases/resume/action', 'Resume Release');
+  const operationId = stableUuid(halted ? 'release-hold' : 'release-resume', e.seq);
+  const props: Record<string, string> = { statusCode: 'OK', release: `${describeArtifactOf(a)} ${e.toVersion}`, reason: e.reason, eventSeq: String(e.seq) };
+  if (e.type === 'release.halted') {
+    props.holdKind = e.kind;
+    if (e.evidence) props.evidence = JSON.stringify(e.evidence);
+  }
+  return {
+    authorization: { action: op.value, scope: resourceId },
+    caller: displayCaller(e.caller, platform),
+    ...base,
+    description: e.reason,
+    claims: e.caller === platform || e.caller === 'phasewise' ? {} : { name: e.caller },
+    correlationId: operationId,
+    eventName: ls('EndRequest', 'End request'),
+    id: `${resourceId}/events/${base.eventDataId}/ticks/${ticksOf(Date.parse(e.time))}`,
+    level: halted ? 'Warning' : 'Informational',
+    operationId,
+    operationName: op,
+    properties: props,
+    resourceGroupName: '',
+    resourceId,
+    resourceProviderName: ls('Phasewise'),
+    resourceType: ls('Phasewise/releases'),
+    status: ls('Succeeded'),
+    subStatus: ls('OK', 'OK (HTTP Status Code: 200)'),
+    subscriptionId: '',
+  };
 }

@@ -22,6 +22,7 @@ import { registerImageRoutes } from './routes/images.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerOperationRoutes } from './routes/operations.js';
 import { registerPublisherRoutes } from './routes/publisher.js';
+import { registerReleaseRoutes } from './routes/releases.js';
 import { registerResourceGroupRoutes } from './routes/resource-groups.js';
 import { registerScaleSetRoutes } from './routes/scale-sets.js';
 import { registerVirtualMachineRoutes } from './routes/virtual-machines.js';
@@ -157,6 +158,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   registerMaintenanceRoutes(app, ctx);
   registerCatalogRoutes(app, ctx);
   registerPublisherRoutes(app, ctx);
+  registerReleaseRoutes(app, ctx);
   registerImageRoutes(app, ctx);
   registerImagePublisherRoutes(app, ctx);
   registerFeatureRoutes(app, ctx);

@@ -19,6 +19,7 @@ import type { TickContext } from '../core/context.js';
 import { changed, schedule } from '../core/context.js';
 import { emitInstance, finish, sendAction } from './record.js';
 import { skipReason } from './skip.js';
+import { recordOutcome } from './release-evidence.js';
 
 /** The answer to an upgrade or rollback. Returns true when the attempt settled. */
 export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string, reimage?: ReimageReport): boolean {
@@ -41,7 +42,7 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
     inst.status = 'Failed';
     refreshMachineHealth(ctx.state.fleet, a.machineId);
     emitInstance(ctx, 'instance.upgrade.failed', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
-    countJudged(ctx, r, unit, true);
+    countJudged(ctx, r, unit, a, true);
     return startRollback(ctx, r, a, inst, reason);
   }
   // Rollback answered.
@@ -103,7 +104,8 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
   emitInstance(ctx, 'instance.retry.scheduled', r, a, { at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
 }
 
-function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, unhealthy: boolean): void {
+function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, unhealthy: boolean): void {
+  recordOutcome(ctx, r, unit, a, unhealthy);
   changed.gateRun(ctx, unit.gateRun);
   unit.gateRun.upgraded++;
   const phase = r.phases[unit.phase]!;
@@ -132,7 +134,7 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
   removeWaiter(ctx, a.machineId, r.id);
   inst.lastKnownGoodVersion = inst.installedVersion;
   changed.instance(ctx, inst);
-  countJudged(ctx, r, unit, false);
+  countJudged(ctx, r, unit, a, false);
   emitInstance(ctx, 'instance.upgrade.succeeded', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
   finish(ctx, r, a, 'succeeded');
   return true;
@@ -145,7 +147,7 @@ export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitSt
   const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
   removeWaiter(ctx, a.machineId, r.id);
   emitInstance(ctx, 'instance.health.unhealthy', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
-  countJudged(ctx, r, unit, true);
+  countJudged(ctx, r, unit, a, true);
   return startRollback(ctx, r, a, inst, reason);
 }
 

@@ -24,6 +24,9 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   a.status = 'upgrading';
   a.fromVersion = inst.installedVersion;
   a.reason = null;
+  // Its outcome would say nothing of the release; set only when true (the field is not stored).
+  if (ctx.state.fleet.unhealthy.has(machineId)) a.unhealthyBefore = true;
+  else delete a.unhealthyBefore;
   inst.desiredVersion = r.toVersion;
   inst.status = 'Transitioning';
   changed.instance(ctx, inst);

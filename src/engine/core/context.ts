@@ -49,6 +49,8 @@ export interface Changes {
   hostMaintenance: boolean;
   /** The image catalog changed (R64). */
   images: boolean;
+  /** A release's evidence or hold changed. */
+  releases: boolean;
 }
 
 export interface TickContext {
@@ -71,7 +73,7 @@ function emptyChanges(): Changes {
     instances: new Set(), rollouts: new Set(), phases: new Set(), created: [], units: new Set(), regions: new Set(), gateRuns: new Set(),
     attempts: new Set(), timersAdded: [], timersFired: [], answered: [], health: new Set(), catalog: false,
     fleetRegions: new Set(), scaleSets: new Set(), availabilitySets: new Set(), machinesAdded: [], machinesRemoved: [], instancesRemoved: [], enrollment: false,
-    maintenanceConfigs: new Set(), maintenanceTargets: new Set(), hostMaintenance: false, images: false,
+    maintenanceConfigs: new Set(), maintenanceTargets: new Set(), hostMaintenance: false, images: false, releases: false,
   };
 }
 

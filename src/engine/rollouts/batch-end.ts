@@ -11,6 +11,8 @@ import { changed, emit, schedule } from '../core/context.js';
 import { postBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { hold, holdForSetHealth, tryStartBatch } from './batches.js';
 import { judgeSetHealth } from './set-health.js';
+import { releaseBatchEnded, wakeWaiters } from './release-hold.js';
+import { judgeBatch } from '../attempts/release-evidence.js';
 import { settleForWave, zoneKey } from './waves.js';
 
 /** An instance of the unit's batch settled; when the last one does, the batch completes. */
@@ -24,12 +26,14 @@ export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitStat
 }
 
 function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: BatchRun): void {
+  judgeBatch(ctx, r, run); // first: a release judged bad starts no further batch from here
   changed.unit(ctx, u);
   changed.region(ctx, r.regions.get(u.region)!);
   const rs = r.regions.get(u.region)!;
   u.inflight = null;
   u.status = 'ready';
   rs.inflight--;
+  const rel = releaseBatchEnded(ctx, r, run.machineIds.length);
   rs.inflightByZone.set(zoneKey(u), rs.inflightByZone.get(zoneKey(u))! - 1);
   if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, ctx.state.setInflight.get(u.plan.setId)! - 1);
   else releaseStandalone(ctx, r, u, run.machineIds.length);
@@ -51,6 +55,7 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
   }
   if (u.plan.setId) wakeSetWaiters(ctx, u.plan.setId);
   else wakeSubscription(ctx, r, u);
+  if (rel) wakeWaiters(ctx, rel);
 }
 
 function releaseStandalone(ctx: TickContext, r: RolloutState, u: UnitState, instances: number): void {

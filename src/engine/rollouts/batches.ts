@@ -18,6 +18,7 @@ import type { SetHealth } from './set-health.js';
 import { HELD_RELEASE_MS, judgeSetHealth } from './set-health.js';
 import { recordBypass, waitForWindow, windowGate } from './windows.js';
 import { policyPaused } from './policy-gate.js';
+import { releaseBatchStarted, releaseBlocks } from './release-gate.js';
 import { installBatchStep, markStopped, settleForWave, unitPassDone, zoneKey } from './waves.js';
 
 /** Starts the unit's next batch if its gates and locks allow; otherwise records why it waits. */
@@ -50,6 +51,8 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       }
       if (health.excluded.length > 0) reportExcluded(ctx, r, u, health);
     }
+    const size = planned ? planned.machineIds.length : Math.min(u.retryReady.length, limits.maxBatch);
+    if (releaseBlocks(ctx, r, u, size)) return; // the release is held, or its first batches are fanning out
     const blocker = admissionBlocker(zoneKey(u), {
       regionInflightByZone: rs.inflightByZone,
       pairInflight: rs.pair ? (r.regions.get(rs.pair)?.inflight ?? 0) : 0,
@@ -59,7 +62,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       block(ctx, r, u, rs);
       return;
     }
-    if (standaloneBlocker(ctx, r, u, planned ? planned.machineIds.length : Math.min(u.retryReady.length, limits.maxBatch))) {
+    if (standaloneBlocker(ctx, r, u, size)) {
       block(ctx, r, u, rs);
       const key = standaloneKey(r.id, u.phase, u.plan.subscription);
       let waiters = ctx.state.subscriptionWaiters.get(key);
@@ -97,6 +100,7 @@ function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionSta
     ctx.state.standaloneInflight.set(key, (ctx.state.standaloneInflight.get(key) ?? 0) + toStart.length);
   }
   rs.inflight++;
+  releaseBatchStarted(ctx, r, toStart.length);
   rs.inflightByZone.set(zoneKey(u), (rs.inflightByZone.get(zoneKey(u)) ?? 0) + 1);
   if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, (ctx.state.setInflight.get(u.plan.setId) ?? 0) + 1);
   emit(ctx, {

@@ -11,9 +11,10 @@ import type { HostUpdate, MaintenanceConfigSpec } from '../../model/maintenance.
 import { maintenanceConfig } from '../../model/maintenance.js';
 import type { DriverAction } from '../../engine/driver.js';
 import { zoneKey } from '../../engine/rollouts/waves.js';
+import { judgedByRelease, releaseOfRollout } from '../../engine/attempts/release-evidence.js';
 import { newRolloutState } from '../../engine/rollouts/create.js';
 import type {
-  AttemptState, BatchRun, EngineState, PhaseStatus, RolloutState, RolloutStatus, Timer, UnitStatus,
+  AttemptState, BatchRun, EngineState, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitStatus,
 } from '../../engine/state.js';
 import {
   addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth, standaloneKey,
@@ -71,6 +72,7 @@ export function loadState(db: Database.Database): EngineState {
       state.pendingActions.set(action.key, { rolloutId: a.rollout_id as string, machineId: action.machineId, kind: action.kind });
     }
   }
+  loadReleases(db, state);
   deriveIndexes(state);
   return state;
 }
@@ -160,12 +162,20 @@ function loadRollout(db: Database.Database, state: EngineState, row: Row): Rollo
   return r;
 }
 
+function loadReleases(db: Database.Database, state: EngineState): void {
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'releases'").get() as { value: string } | undefined;
+  for (const rel of JSON.parse(row?.value ?? '[]') as Array<Omit<ReleaseState, 'inflight' | 'waiters'>>) {
+    state.releases.set(rel.key, { ...rel, inflight: 0, waiters: new Map() });
+  }
+}
+
 /** Indexes the engine keeps in memory only: in-flight counts, locks' waiters, health waiters. */
 function deriveIndexes(state: EngineState): void {
   for (const r of state.rollouts.values()) {
     for (const u of r.units.values()) {
       const rs = r.regions.get(u.region)!;
       if (u.inflight) {
+        if (judgedByRelease(r)) releaseOfRollout(state, r).inflight += u.inflight.machineIds.length;
         const zone = zoneKey(u);
         rs.inflight++;
         rs.inflightByZone.set(zone, (rs.inflightByZone.get(zone) ?? 0) + 1);
@@ -177,6 +187,8 @@ function deriveIndexes(state: EngineState): void {
       }
       if (u.status === 'blocked') {
         rs.blocked.add(u);
+        // It may wait for its release (held, or fanning out); a spare wake is harmless.
+        if (judgedByRelease(r)) releaseOfRollout(state, r).waiters.set(u.plan.id, r.id);
         if (u.plan.setId) {
           let waiters = state.setWaiters.get(u.plan.setId);
           if (!waiters) state.setWaiters.set(u.plan.setId, (waiters = new Map()));

@@ -79,6 +79,7 @@ export class SqliteStore implements Store {
       this.writeMaintenance(state, state.maintenance.configs.keys(), state.maintenance.assignments.keys());
       this.writeHostMaintenance(state);
       st.putMeta.run('images', JSON.stringify(state.images.toJSON()));
+      st.putMeta.run('releases', releasesText(state));
       st.putMeta.run('imported', new Date(0).toISOString());
     });
   }
@@ -213,6 +214,7 @@ export class SqliteStore implements Store {
     if (ch.maintenanceConfigs.size > 0 || ch.maintenanceTargets.size > 0) this.writeMaintenance(state, ch.maintenanceConfigs, ch.maintenanceTargets);
     if (ch.hostMaintenance) this.writeHostMaintenance(state);
     if (ch.images) this.st.putMeta.run('images', JSON.stringify(state.images.toJSON()));
+    if (ch.releases) this.st.putMeta.run('releases', releasesText(state));
   }
 
   /** Host updates and the confined machines' records: small (only machines under a Host configuration). */
@@ -258,4 +260,9 @@ export class SqliteStore implements Store {
   close(): void {
     this.handle.close();
   }
+}
+
+/** Releases' evidence and holds, without what is derived on load (in-flight batches, waiting units). */
+function releasesText(state: EngineState): string {
+  return JSON.stringify([...state.releases.values()].map(({ inflight: _i, waiters: _w, ...stored }) => stored));
 }

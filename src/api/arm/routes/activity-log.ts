@@ -115,7 +115,8 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
       cursor = row.seq;
       const e = JSON.parse(row.body) as EngineEvent;
       const target = 'machineId' in e ? targetOf(e.machineId) : e.type === 'window.bypassed' ? setTargetOf(e.scope.setId ?? null) : null;
-      const eventSub = subscriptionOf(e, target);
+      // A release held or resumed concerns every subscription's machines: it shows in each log.
+      const eventSub = e.type === 'release.halted' || e.type === 'release.resumed' ? wantSub : subscriptionOf(e, target);
       if (eventSub === null || eventSub.toLowerCase() !== wantSub) continue;
       const data = toEventData({
         event: e,
