@@ -24,7 +24,7 @@ import { after, before, describe, test } from 'node:test';
 import { InvariantChecker } from '../src/audit/invariants.js';
 import type { EngineEvent } from '../src/model/events.js';
 import { zipOf } from './helpers/agent-kit.js';
-import { CLI, ROOT } from './helpers/cli.js';
+import { CLI, cliWithin, ROOT } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
 
 const MACHINES = 20;
@@ -40,22 +40,8 @@ const HEALTH_TYPE = '/phasewise/publishers/Microsoft.ManagedServices/extensionTy
 const HANDLER = 'Contoso.Test.Agent';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The real CLI as a child process, killed after two minutes (key generation is slow on a loaded machine). */
-function cli(...args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+/** The real CLI, allowed two minutes: enrolling makes an RSA key, slow on a loaded machine. */
+const cli = (...args: string[]): Promise<CliResult> => cliWithin(120_000, ...args);
 
 type Behaviour = 'good' | 'failinstall' | 'unhealthy' | 'hang';
 

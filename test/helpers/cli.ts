@@ -14,6 +14,11 @@ export interface CliResult {
 
 /** Asynchronous, so cases can run side by side; PHASEWISE_DEBUG is cleared so messages are the user's. */
 export function cli(...args: string[]): Promise<CliResult> {
+  return cliWithin(30_000, ...args);
+}
+
+/** The same, killed after `timeoutMs` (key generation is slow when the machine is loaded). */
+export function cliWithin(timeoutMs: number, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.PHASEWISE_DEBUG;
@@ -22,7 +27,7 @@ export function cli(...args: string[]): Promise<CliResult> {
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (status) => {
       clearTimeout(timer);
