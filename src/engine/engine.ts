@@ -23,7 +23,7 @@ import { cancelRollout as cancelRolloutIn } from './rollouts/cancel.js';
 import { holdByCaller, resumeRelease as resumeReleaseIn } from './rollouts/release-hold.js';
 import { createRollout, startAutomatic, startForType } from './rollouts/create.js';
 import { resumeStopped } from './rollouts/resume.js';
-import { cancelByOperator, pauseAll, pauseRollout, resumeRollout } from './rollouts/operator-controls.js';
+import { cancelByOperator, pauseAll, pauseRollout, resumeAll, resumeRollout } from './rollouts/operator-controls.js';
 import type { RollbackResult, WithdrawResult } from './rollouts/withdraw.js';
 import { rollBackWithdrawn, syncWithdrawn, withdrawVersion } from './rollouts/withdraw.js';
 import { applyAutomaticUpgrade } from './opt-in/opt-in.js';
@@ -362,6 +362,11 @@ export class Engine {
   /** The fleet-wide stop: every running rollout paused at once. */
   pauseAllRollouts(reason: string, caller: string): RolloutState[] {
     return this.run((ctx) => pauseAll(ctx, reason, caller));
+  }
+
+  /** Ends the fleet-wide stop: the releases it held are resumed; returns the rollouts that go on. */
+  resumeAllRollouts(caller: string): RolloutState[] {
+    return this.run((ctx) => resumeAll(ctx, caller));
   }
 
   /** Lifts what holds a rollout back (a pause, a stop, R23's set stops); returns what it did. */

@@ -45,6 +45,7 @@ export class FleetMetrics {
   readonly gateHolds = this.registry.add(new Counter('phasewise_gate_holds_total', 'Health gates that held a batch back, by gate.'));
   readonly windowWaits = this.registry.add(new Counter('phasewise_window_waits_total', 'Units that began waiting for a maintenance window.'));
   readonly releaseHolds = this.registry.add(new Counter('phasewise_release_holds_total', 'Releases held fleet-wide, by kind (evidence, operator, withdrawn).'));
+  readonly webhooks = this.registry.add(new Counter('phasewise_webhook_deliveries_total', 'Webhook deliveries: delivered, retried, failed (given up), dropped (queue full).'));
   readonly events = this.registry.add(new Counter('phasewise_events_total', 'Engine events published.'));
   readonly http = this.registry.add(new Histogram('phasewise_http_request_duration_seconds', 'API latency by method, route pattern and status.', LATENCY_BUCKETS));
   readonly commit = this.registry.add(new Histogram('phasewise_store_commit_duration_seconds', 'Time of one store commit (one engine tick or command).', LATENCY_BUCKETS));

@@ -42,18 +42,39 @@ export function pauseRollout(ctx: TickContext, r: RolloutState, reason: string, 
   return paused;
 }
 
-/** Pauses every running rollout at once: each release with a running rollout is held. Returns them. */
+/** Pauses every running rollout at once: each release with a running rollout is held. Returns them all. */
 export function pauseAll(ctx: TickContext, reason: string, caller: string): RolloutState[] {
   const paused: RolloutState[] = [];
-  const text = `fleet-wide stop by ${caller}: ${reason}`;
+  const text = `${FLEET_STOP}${caller}: ${reason}`;
+  const held = new Set<string>();
   for (const r of [...ctx.state.rollouts.values()]) {
     if (r.status !== 'running') continue;
-    const rel = ctx.state.releases.get(releaseKey(r.artifactKey, r.toVersion));
-    if (!rel?.hold) holdByCaller(ctx, r.artifact, r.artifactKey, r.toVersion, 'operator', text, caller);
-    emit(ctx, { type: 'rollout.paused', rolloutId: r.id, reason: text, caller });
+    const key = releaseKey(r.artifactKey, r.toVersion);
+    if (!ctx.state.releases.get(key)?.hold) {
+      holdByCaller(ctx, r.artifact, r.artifactKey, r.toVersion, 'operator', text, caller);
+      held.add(key);
+    }
+    // Rollouts already held by an earlier hold are paused already: no second event.
+    if (held.has(key)) emit(ctx, { type: 'rollout.paused', rolloutId: r.id, reason: text, caller });
     paused.push(r);
   }
   return paused;
+}
+
+/** The hold reasons a fleet-wide stop writes start with this: `resumeAll` lifts those holds only. */
+export const FLEET_STOP = 'fleet-wide stop by ';
+
+/** Ends a fleet-wide stop: every release it held is resumed. Returns the rollouts that go on. */
+export function resumeAll(ctx: TickContext, caller: string): RolloutState[] {
+  const resumed: RolloutState[] = [];
+  for (const rel of [...ctx.state.releases.values()]) {
+    if (rel.hold?.kind !== 'operator' || !rel.hold.reason.startsWith(FLEET_STOP)) continue;
+    const rollouts = rolloutsOfRelease(ctx, rel.artifactKey, rel.toVersion);
+    resumeRelease(ctx, rel.artifactKey, rel.toVersion, caller);
+    for (const r of rollouts) emit(ctx, { type: 'rollout.resumed', rolloutId: r.id, reason: `resumed by ${caller}: the fleet-wide stop ended`, caller });
+    resumed.push(...rollouts);
+  }
+  return resumed;
 }
 
 /**
