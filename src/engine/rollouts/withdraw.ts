@@ -89,7 +89,7 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
   const rollouts: RolloutState[] = [];
   for (const [target, machineIds] of byTarget) {
     const r = createRollout(ctx, settings, {
-      artifact, toVersion: target, machineIds, profile: 'manual', caller,
+      artifact, toVersion: target, machineIds, profile: 'manual', caller, downgrade: true,
       reason: `rollback of withdrawn ${version} to ${target}, the version these machines ran before it, requested by ${caller}`,
     });
     if (r) rollouts.push(r);
