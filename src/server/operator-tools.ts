@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../api/arm/context.js';
+import { registerFleetViewRoutes } from '../api/arm/routes/fleet-views.js';
 import { registerRolloutControlRoutes } from '../api/arm/routes/rollout-controls.js';
 import { FleetMetrics } from '../api/metrics/fleet-metrics.js';
 import { registerMetrics } from '../api/metrics/metrics-routes.js';
@@ -39,6 +40,7 @@ export function installOperatorTools(app: FastifyInstance, ctx: ArmContext, conf
     },
   }, (err) => app.log.error({ err }, 'a follow-up of an operator control failed'));
   registerRolloutControlRoutes(app, ctx, followUp);
+  registerFleetViewRoutes(app, ctx);
   const webhooks = new Webhooks(engine, config.webhooks, { warn: (o, m) => app.log.warn(o, m) },
     { ...DEFAULT_WEBHOOK_OPTIONS, ...config.webhookRetry }, (result) => metrics.webhooks.inc({ result }));
   registerDashboard(app, ctx);
