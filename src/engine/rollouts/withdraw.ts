@@ -4,10 +4,10 @@
  * upgrades and installs, and with rollback every machine on it goes back to the version it ran before,
  * through a manual rollout (R6: no pacing, the same availability-first batches and health gates).
  *
- * The version a machine goes back to: the version its upgrade to the withdrawn one started from (its
- * last known good before it), else the newest earlier version of the same major the catalog still
- * offers for its OS and region. Machines with an attempt in flight are left for a later call
- * (`rollBackWithdrawn`), which the server makes as their attempts settle.
+ * The version a machine goes back to is the newest earlier version of the same major the catalog still
+ * offers for its OS and region (`earlierVersion`). If the machine turns unhealthy there, it is not
+ * sent back to the withdrawn version (`attempts/outcome.ts`). Machines with an attempt in flight are
+ * left for a later call (`rollBackWithdrawn`), which the server makes as their attempts settle.
  */
 import type { Artifact } from '../../model/artifact.js';
 import { artifactKey as keyOf } from '../../model/artifact.js';
@@ -77,7 +77,7 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
     const b = busy.get(inst.machineId);
     if (b === 'inFlight') inFlight++;
     if (b) continue;
-    const target = earlierVersion(ctx, key, artifact, version, inst.machineId);
+    const target = earlierVersion(ctx, artifact, version, inst.machineId);
     if (!target) {
       noEarlierVersion.push(inst.machineId);
       continue;
@@ -116,17 +116,14 @@ function busyMachines(state: EngineState, key: string): Map<string, 'inFlight' |
   return busy;
 }
 
-/** The version the machine ran before the withdrawn one, or the newest earlier one still offered. */
-function earlierVersion(ctx: TickContext, key: string, artifact: Artifact, version: string, machineId: string): string | null {
-  const catalog = ctx.state.catalog;
+/**
+ * The version a machine goes back to: the newest earlier version of the same major that the catalog
+ * still offers for its OS and region. Normally the one it ran before; the engine keeps no second
+ * last-known-good (a success leaves no attempt record), so one it skipped over may be newer.
+ */
+function earlierVersion(ctx: TickContext, artifact: Artifact, version: string, machineId: string): string | null {
   if (artifact.kind !== 'extension') return null;
-  let from: string | null = null;
-  for (const r of ctx.state.rollouts.values()) {
-    if (r.artifactKey !== key || r.toVersion !== version) continue;
-    const a = r.attempts.get(machineId);
-    if (a?.status === 'succeeded' && a.fromVersion !== '' && compareVersions(a.fromVersion, version) < 0) from = a.fromVersion;
-  }
-  if (from && !catalog.isWithdrawn(artifact.publisher, artifact.type, from)) return from;
+  const catalog = ctx.state.catalog;
   const t = catalog.getType(artifact.publisher, artifact.type);
   const m = ctx.state.fleet.machines.get(machineId);
   if (!t || !m) return null;

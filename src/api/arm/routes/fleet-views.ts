@@ -80,14 +80,18 @@ function machineRecord(ctx: ArmContext, m: Machine): Record<string, unknown> {
 }
 
 export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): void {
-  let cache: { seq: number; value: ArtifactSummary[] } | null = null;
+  let cache: { seq: number; value: ArtifactSummary[]; subscriptions: string[] } | null = null;
   app.get('/phasewise/fleet', async () => {
     const state = ctx.engine.state;
-    if (!cache || cache.seq !== state.eventSeq) cache = { seq: state.eventSeq, value: summarize(state) };
+    if (!cache || cache.seq !== state.eventSeq) {
+      const subs = new Set<string>();
+      for (const m of state.fleet.machines.values()) subs.add(m.placement.subscription);
+      cache = { seq: state.eventSeq, value: summarize(state), subscriptions: [...subs].sort() };
+    }
     const held = [...state.releases.values()].filter((r) => r.hold).map((r) => ({
       artifact: r.artifact, version: r.toVersion, kind: r.hold!.kind, reason: r.hold!.reason, since: isoOf(r.hold!.sinceMs),
     }));
-    return { machines: state.fleet.machines.size, unhealthy: state.fleet.unhealthy.size, artifacts: cache.value, releasesHeld: held };
+    return { machines: state.fleet.machines.size, unhealthy: state.fleet.unhealthy.size, subscriptions: cache.subscriptions, artifacts: cache.value, releasesHeld: held };
   });
 
   app.get('/phasewise/machines', async (req) => {
