@@ -74,6 +74,9 @@ describe('dashboard in Chromium', () => {
     assert.match(cells[3]!, /^\d+(\.\d+)?$/, 'observed');
     assert.equal(cells[4], '20', 'limit');
     assert.match(cells[5]!, /orders/);
+    // The chart counts the rollout's successes per time bucket, cumulated: a batch of 10 at least.
+    const upgraded = Number(/^(\d+) upgraded/.exec(await page.locator('#chart text').first().textContent() ?? '')?.[1]);
+    assert.ok(upgraded >= 5, `chart says ${upgraded} upgraded`);
     await page.screenshot({ path: join(SCREENSHOTS, 'rollout-gate.png'), fullPage: true });
   });
 

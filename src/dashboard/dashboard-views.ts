@@ -78,7 +78,8 @@ export function registerDashboardViews(app: FastifyInstance, ctx: ArmContext): v
     if (cached && cached.seq === ctx.engine.state.eventSeq) return cached.value;
     const end = r.endedAtMs ?? ctx.runtime.clock.now();
     const bucketS = Math.max(60, Math.ceil((end - r.createdAtMs) / 1000 / CHART_BUCKETS));
-    const rows = ctx.db.prepare(`SELECT (CAST(strftime('%s', time) AS INTEGER) - ?) / ? AS b, type, COUNT(*) AS n FROM events
+    // Parameters bind as REAL: the bucket is cast back to a whole number.
+    const rows = ctx.db.prepare(`SELECT CAST((CAST(strftime('%s', time) AS INTEGER) - ?) / ? AS INTEGER) AS b, type, COUNT(*) AS n FROM events
       WHERE rollout_id = ? AND type IN (${CHART_TYPES.map(() => '?').join(', ')}) GROUP BY b, type ORDER BY b`)
       .all(Math.floor(r.createdAtMs / 1000), bucketS, r.id, ...CHART_TYPES) as Array<{ b: number; type: string; n: number }>;
     const value = { start: isoOf(r.createdAtMs), end: isoOf(end), bucketSeconds: bucketS, points: rows.map((x) => ({ bucket: x.b, type: x.type, count: x.n })) };
