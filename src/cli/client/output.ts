@@ -98,7 +98,9 @@ const C = { key: '\x1b[94m', string: '\x1b[32m', number: '\x1b[36m', literal: '\
 function colorJson(data: unknown, color: boolean): string {
   const text = JSON.stringify(data, null, 2) ?? 'null';
   if (!color) return text;
-  return text.replace(/("(?:[^"\\]|\\.)*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g, (m, str: string | undefined, colon: string | undefined, lit: string | undefined, n: string | undefined) => {
+  const token = /("(?:[^"\\]|\\.)*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+  type Part = string | undefined;
+  return text.replace(token, (m, str: Part, colon: Part, lit: Part, n: Part) => {
     if (str !== undefined) return colon ? `${C.key}${str}${C.reset}${colon}` : `${C.string}${str}${C.reset}`;
     if (lit !== undefined) return `${C.literal}${lit}${C.reset}`;
     if (n !== undefined) return `${C.number}${n}${C.reset}`;

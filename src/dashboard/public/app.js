@@ -136,7 +136,9 @@ async function fleetView() {
 }
 
 function bar(share) {
-  return s('svg', { width: 160, height: 12, role: 'img' }, s('rect', { x: 0, y: 2, width: 160, height: 8, fill: '#eaeef2' }), s('rect', { x: 0, y: 2, width: Math.max(1, share * 160), height: 8, fill: '#0969da' }));
+  return s('svg', { width: 160, height: 12, role: 'img' },
+    s('rect', { x: 0, y: 2, width: 160, height: 8, fill: '#eaeef2' }),
+    s('rect', { x: 0, y: 2, width: Math.max(1, share * 160), height: 8, fill: '#0969da' }));
 }
 
 async function rolloutsView(params) {
@@ -194,11 +196,19 @@ function chart(c) {
   const x = (i) => L + (i / last) * (W - L - 10);
   const y = (v) => H - 20 - (v / Math.max(1, total)) * (H - 30);
   const svg = s('svg', { id: 'chart', width: W, height: H, role: 'img' });
-  for (const [i, b] of buckets) if (b.bad > 0) svg.append(s('rect', { x: x(i) - 2, y: H - 20 - (b.bad / maxBad) * 40, width: 4, height: (b.bad / maxBad) * 40, fill: '#cf222e', 'data-problems': b.bad }));
+  for (const [i, b] of buckets) {
+    const bh = (b.bad / maxBad) * 40;
+    if (b.bad > 0) svg.append(s('rect', { x: x(i) - 2, y: H - 20 - bh, width: 4, height: bh, fill: '#cf222e', 'data-problems': b.bad }));
+  }
   svg.append(s('polyline', { points: cum.map((v, i) => `${x(i)},${y(v)}`).join(' '), fill: 'none', stroke: '#1a7f37', 'stroke-width': 2 }));
   svg.append(s('text', { x: 0, y: 12 }, `${total} upgraded`), s('text', { x: 0, y: H - 4 }, fmt(c.start)), s('text', { x: W - 130, y: H - 4 }, fmt(c.end)));
   svg.append(s('text', { x: W - 260, y: 12 }, 'green: upgraded so far · red: problems'));
   return svg;
+}
+
+/** A batch's machines: links for a few, a count for many. */
+function machinesCell(ids) {
+  return ids.length > 6 ? `${ids.length} machines` : h('span', {}, ids.flatMap((m, i) => [i ? ', ' : '', machineLink(m)]));
 }
 
 function scopeText(sc) { return [sc.region, sc.zone ? `zone ${sc.zone}` : null, sc.setId, sc.updateDomain != null ? `UD ${sc.updateDomain}` : null].filter(Boolean).join(' / '); }
@@ -211,7 +221,9 @@ async function rolloutView(id, params) {
   const live = r.status === 'running' || r.status === 'stopped';
   const head = h('div', { class: 'card' },
     h('h1', {}, `Rollout ${r.id}: ${artifactName(r.artifact)} ${r.toVersion}`),
-    h('p', {}, 'Status ', h('strong', { id: 'rollout-status' }, status(r.status)), d.releaseHold ? h('span', { id: 'rollout-held', class: 'badge warn' }, `release ${d.releaseHold.kind === 'withdrawn' ? 'withdrawn' : 'held'}: ${d.releaseHold.reason}`) : null),
+    h('p', {}, 'Status ', h('strong', { id: 'rollout-status' }, status(r.status)), d.releaseHold
+      ? h('span', { id: 'rollout-held', class: 'badge warn' }, `release ${d.releaseHold.kind === 'withdrawn' ? 'withdrawn' : 'held'}: ${d.releaseHold.reason}`)
+      : null),
     r.reason ? h('p', { class: 'muted' }, r.reason) : null,
     h('p', {}, `${r.profile} · by ${r.caller} · created ${fmt(r.createdAt)} · expected end ${fmt(r.estimate.expectedEnd)} · `,
       `${r.counts.upgraded} of ${r.counts.eligible} upgraded, ${r.counts.unhealthy} unhealthy, ${r.counts.open} open`),
@@ -221,7 +233,8 @@ async function rolloutView(id, params) {
       h('button', { id: 'cancel', class: 'danger', onclick: () => control(`Cancel ${r.id}? Batches in flight finish.`, `${base}/cancel`) }, 'Cancel…')) : null);
   const phases = h('div', { class: 'card' }, h('h2', {}, 'Phases'), timeline(r, d.now),
     table(['Phase', 'Regions', 'Status', 'Started', 'Ended', 'Upgraded', 'Unhealthy'],
-      r.phases.map((p) => [String(p.index), p.regions.join(', '), status(p.status), fmt(p.startedAt) || (p.opensAt ? `opens ${fmt(p.opensAt)}` : ''), fmt(p.endedAt), String(p.upgraded), String(p.unhealthy)]), { id: 'phases' }));
+      r.phases.map((p) => [String(p.index), p.regions.join(', '), status(p.status), fmt(p.startedAt) || (p.opensAt ? `opens ${fmt(p.opensAt)}` : ''),
+        fmt(p.endedAt), String(p.upgraded), String(p.unhealthy)]), { id: 'phases' }));
   const regions = h('div', { class: 'card' }, h('h2', {}, 'Regions'), table(['Region', 'Phase', 'Units', 'Machines', 'Batches', 'Units by state'],
     d.regions.map((x) => [x.region, String(x.phase), String(x.units), String(x.machines), `${x.batchesRun}/${x.batchesPlanned}`,
       ['done', 'running', 'ready', 'waiting', 'blocked', 'paused', 'held', 'stopped', 'window'].filter((k) => x[k]).map((k) => `${k} ${x[k]}`).join(', ')])));
@@ -240,7 +253,7 @@ async function rolloutView(id, params) {
       : table(['Unit', 'Opens at'], r.waitingForWindows.slice(0, 100).map((w) => [w.unit, fmt(w.opensAt) || 'none in sight'])),
     d.windows.length ? h('p', { class: 'muted' }, `${d.windows.length} recent window waits; last: ${d.windows[0].reason}`) : null);
   const batches = h('div', { class: 'card' }, h('h2', {}, 'Last batches'), table(['Time', 'Event', 'Batch', 'Where', 'Machines'],
-    d.batches.map((b) => [fmt(b.time), b.type.replace('batch.', ''), b.batchId, scopeText(b.scope), b.instances.length > 6 ? `${b.instances.length} machines` : h('span', {}, b.instances.flatMap((m, i) => [i ? ', ' : '', machineLink(m)]))]), { id: 'batches' }));
+    d.batches.map((b) => [fmt(b.time), b.type.replace('batch.', ''), b.batchId, scopeText(b.scope), machinesCell(b.instances)]), { id: 'batches' }));
   const progress = h('div', { class: 'card' }, h('h2', {}, 'Progress and problems over time'), chart(d.chart));
   return [head, phases, progress, h('div', { class: 'row' }, gates, windows), regions, units, batches];
 }
@@ -249,13 +262,15 @@ async function machineView(id) {
   const m = await api(`/phasewise/machines/${encodeURIComponent(id)}`);
   return [
     h('div', { class: 'card' }, h('h1', {}, `Machine ${m.id}`),
-      h('p', {}, `${m.kind} · ${m.os} · ${m.placement.region}${m.placement.zone ? ` zone ${m.placement.zone}` : ''} · ${m.placement.setId || 'no set'} · ${m.placement.subscription}/${m.resourceGroup} · `,
+      h('p', {}, `${m.kind} · ${m.os} · ${m.placement.region}${m.placement.zone ? ` zone ${m.placement.zone}` : ''} · `,
+        `${m.placement.setId || 'no set'} · ${m.placement.subscription}/${m.resourceGroup} · `,
         h('span', { class: m.healthy ? 'status-completed' : 'status-failed' }, m.healthy ? 'healthy' : 'unhealthy')),
       h('p', { class: 'muted' }, m.armId),
       table(['Extension', 'Installed', 'Desired', 'Last known good', 'Status', 'Automatic upgrade'],
         m.extensions.map((e) => [`${e.publisher}.${e.type}`, e.installedVersion, e.desiredVersion, e.lastKnownGoodVersion, e.status, e.autoUpgrade]), { id: 'extensions' })),
     h('div', { class: 'card' }, h('h2', {}, 'History'), table(['Time', 'Event', 'Rollout', 'From', 'To', 'Attempt', 'Reason'],
-      m.history.slice().reverse().map((e) => [fmt(e.time), e.type, e.rolloutId ? rolloutLink(e.rolloutId) : '', e.fromVersion || '', e.toVersion || '', e.attempt == null ? '' : String(e.attempt), e.reason || '']), { id: 'history' })),
+      m.history.slice().reverse().map((e) => [fmt(e.time), e.type, e.rolloutId ? rolloutLink(e.rolloutId) : '', e.fromVersion || '', e.toVersion || '',
+        e.attempt == null ? '' : String(e.attempt), e.reason || '']), { id: 'history' })),
   ];
 }
 
@@ -270,10 +285,12 @@ async function activityView(params) {
   const path = page || `/subscriptions/${encodeURIComponent(sub)}/providers/microsoft.insights/eventtypes/management/values?api-version=2015-04-01&$filter=${encodeURIComponent(filter)}`;
   const r = sub ? await api(path) : { value: [] };
   const subSel = h('select', { id: 'activity-sub' }, f.subscriptions.map((x) => h('option', { value: x, selected: x === sub }, x)));
-  const fieldSel = h('select', { id: 'activity-field' }, [['', 'no filter'], ['caller', 'caller'], ['correlationId', 'correlation id (rollout)'], ['resourceGroupName', 'resource group'], ['operationName', 'operation']]
+  const fields = [['', 'no filter'], ['caller', 'caller'], ['correlationId', 'correlation id (rollout)'], ['resourceGroupName', 'resource group'], ['operationName', 'operation']];
+  const fieldSel = h('select', { id: 'activity-field' }, fields
     .map(([v, t]) => h('option', { value: v, selected: v === field }, t)));
   const valueIn = h('input', { id: 'activity-value', value, maxlength: 200 });
-  const apply = h('button', { id: 'activity-apply', onclick: () => { location.hash = `#/activity?${new URLSearchParams({ sub: subSel.value, field: fieldSel.value, value: valueIn.value })}`; } }, 'Apply');
+  const go = () => { location.hash = `#/activity?${new URLSearchParams({ sub: subSel.value, field: fieldSel.value, value: valueIn.value })}`; };
+  const apply = h('button', { id: 'activity-apply', onclick: go }, 'Apply');
   const next = r.nextLink ? new URL(r.nextLink).pathname + new URL(r.nextLink).search : null;
   return [h('div', { class: 'card' }, h('h1', {}, 'Activity log'),
     h('p', {}, 'Subscription ', subSel, ' filter ', fieldSel, ' ', valueIn, ' ', apply),

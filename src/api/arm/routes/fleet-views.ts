@@ -117,7 +117,10 @@ export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): 
     const rows = ctx.db.prepare('SELECT body FROM events WHERE machine_id = ? ORDER BY seq DESC LIMIT ?').all(m.id, HISTORY) as Array<{ body: string }>;
     const history = rows.map((r) => JSON.parse(r.body) as EngineEvent).reverse().map((e) => {
       const x = e as EngineEvent & { rolloutId?: string; fromVersion?: string; toVersion?: string; reason?: string; attempt?: number };
-      return { seq: e.seq, time: e.time, type: e.type, rolloutId: x.rolloutId ?? null, fromVersion: x.fromVersion ?? null, toVersion: x.toVersion ?? null, attempt: x.attempt ?? null, reason: x.reason ?? null };
+      return {
+        seq: e.seq, time: e.time, type: e.type, rolloutId: x.rolloutId ?? null, fromVersion: x.fromVersion ?? null,
+        toVersion: x.toVersion ?? null, attempt: x.attempt ?? null, reason: x.reason ?? null,
+      };
     });
     return { ...machineRecord(ctx, m), history };
   });
