@@ -127,7 +127,7 @@ export class InvariantChecker {
         r.awaitingRollback.add(e.machineId);
         return;
       case 'instance.rollback.started':
-      case 'instance.rollback.skipped': // R62: the scale set disabled automatic rollback of OS images
+      case 'instance.rollback.skipped': // R62 (rollback disabled), or a machine sent back from a withdrawn version
         r.awaitingRollback.delete(e.machineId);
         return;
       default:

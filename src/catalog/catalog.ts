@@ -39,6 +39,8 @@ export function typeKey(publisher: string, type: string): string {
 
 export class Catalog {
   private readonly types = new Map<string, ExtensionType>();
+  /** Withdrawn versions (`typeKey@version`): never offered again (derived from the releases' holds). */
+  private readonly withdrawn = new Set<string>();
 
   addType(publisher: string, type: string, supportsAutomaticUpgrade: boolean): ExtensionType {
     const key = typeKey(publisher, type);
@@ -73,10 +75,20 @@ export class Catalog {
     t.versions.sort((a, b) => compareVersions(a.version, b.version));
   }
 
-  /** Versions visible at `nowMs` for an OS and region, oldest first. */
+  /** A withdrawn version stays published (history) but no automatic upgrade or new install takes it. */
+  withdraw(publisher: string, type: string, version: string): void {
+    this.withdrawn.add(`${typeKey(publisher, type)}@${version}`);
+  }
+
+  isWithdrawn(publisher: string, type: string, version: string): boolean {
+    return this.withdrawn.size > 0 && this.withdrawn.has(`${typeKey(publisher, type)}@${version}`);
+  }
+
+  /** Versions visible at `nowMs` for an OS and region, oldest first; withdrawn ones are not. */
   available(t: ExtensionType, os: OsType, region: string, nowMs: number): PublishedVersion[] {
     return t.versions.filter(
-      (v) => v.publishedAtMs <= nowMs && v.os.includes(os) && (v.regions === null || v.regions.includes(region)),
+      (v) => v.publishedAtMs <= nowMs && v.os.includes(os) && (v.regions === null || v.regions.includes(region))
+        && !this.isWithdrawn(t.publisher, t.type, v.version),
     );
   }
 }

@@ -17,6 +17,7 @@ import { serveCommand } from './serve-command.js';
 import { registerPackageCommands } from './package-command.js';
 import type { ServeOptions } from './serve-command.js';
 import { registerAgentCommands } from './agent-command.js';
+import { registerOperatorCommands } from './operator-commands.js';
 
 /** The version in package.json (dist/src/cli/main.js → ../../../package.json). */
 function packageVersion(): string {
@@ -80,6 +81,7 @@ db.command('backup')
   .action((file: string, opts: { db?: string }) => dbBackupCommand(file, opts));
 
 registerAgentCommands(program);
+registerOperatorCommands(program);
 
 /** Exit codes of store faults, so scripts can tell them apart. */
 const STORE_EXIT: Record<StoreError['code'], number> = { STORE_MISSING: 2, STORE_EXISTS: 2, STORE_NOT_DATABASE: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6 };

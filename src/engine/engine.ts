@@ -23,6 +23,9 @@ import { cancelRollout as cancelRolloutIn } from './rollouts/cancel.js';
 import { holdByCaller, resumeRelease as resumeReleaseIn } from './rollouts/release-hold.js';
 import { createRollout, startAutomatic, startForType } from './rollouts/create.js';
 import { resumeStopped } from './rollouts/resume.js';
+import { cancelByOperator, pauseAll, pauseRollout, resumeAll, resumeRollout } from './rollouts/operator-controls.js';
+import type { RollbackResult, WithdrawResult } from './rollouts/withdraw.js';
+import { rollBackWithdrawn, syncWithdrawn, withdrawVersion } from './rollouts/withdraw.js';
 import { applyAutomaticUpgrade } from './opt-in/opt-in.js';
 import type { PendingUpdate } from './maintenance/apply-updates.js';
 import { applyNow, applyNowGroups, machinesOf, pendingUpdates } from './maintenance/apply-updates.js';
@@ -50,6 +53,7 @@ export type { RolloutSettings } from './core/settings.js';
 export type { ExtensionPatch, ExtensionSpec } from './fleet/extensions.js';
 export type { FleetErrorCode } from './core/errors.js';
 export type { PendingUpdate } from './maintenance/apply-updates.js';
+export type { RollbackResult, WithdrawResult } from './rollouts/withdraw.js';
 export { FleetError } from './core/errors.js';
 
 /** After a restart, how long overdue health deadlines wait for the reports the engine asked for. */
@@ -80,6 +84,7 @@ export class Engine {
     this.driver = opts.driver;
     this.store = opts.store;
     this.state = opts.state;
+    syncWithdrawn(this.state); // the catalog keeps no record of withdrawals; the releases' holds do
   }
 
   onEvents(listener: EventListener): void {
@@ -346,12 +351,57 @@ export class Engine {
     return this.run((ctx) => resumeReleaseIn(ctx, artifactKey(artifact), version, caller));
   }
 
+  // ---- operators' controls (rollouts/operator-controls.ts, rollouts/withdraw.ts) ---------------------
+
+  /** Pauses a rollout by holding its release; returns every rollout the hold pauses. */
+  pauseRollout(rolloutId: string, reason: string, caller: string): RolloutState[] {
+    const r = this.mustFind(rolloutId);
+    return this.run((ctx) => pauseRollout(ctx, r, reason, caller));
+  }
+
+  /** The fleet-wide stop: every running rollout paused at once. */
+  pauseAllRollouts(reason: string, caller: string): RolloutState[] {
+    return this.run((ctx) => pauseAll(ctx, reason, caller));
+  }
+
+  /** Ends the fleet-wide stop: the releases it held are resumed; returns the rollouts that go on. */
+  resumeAllRollouts(caller: string): RolloutState[] {
+    return this.run((ctx) => resumeAll(ctx, caller));
+  }
+
+  /** Lifts what holds a rollout back (a pause, a stop, R23's set stops); returns what it did. */
+  resumeRolloutByOperator(rolloutId: string, caller: string): string[] {
+    const r = this.mustFind(rolloutId);
+    return this.run((ctx) => resumeRollout(ctx, r, caller));
+  }
+
+  cancelRolloutByOperator(rolloutId: string, reason: string, caller: string): void {
+    const r = this.mustFind(rolloutId);
+    this.run((ctx) => cancelByOperator(ctx, r, reason, caller));
+  }
+
+  /** Withdraws an extension version for good; with rollback its machines go back to the version before. */
+  withdrawVersion(artifact: Artifact, version: string, opts: { rollback: boolean; reason: string; caller: string }): WithdrawResult {
+    return this.run((ctx) => withdrawVersion(ctx, this.opts, artifact, version, opts));
+  }
+
+  /** Rolls back machines still on a withdrawn version that no rollout is changing (those in flight before). */
+  rollBackWithdrawn(artifact: Artifact, version: string, caller: string): RollbackResult {
+    return this.run((ctx) => rollBackWithdrawn(ctx, this.opts, artifact, version, caller));
+  }
+
   /** A release's evidence and hold, if it has any. */
   release(artifact: Artifact, version: string): ReleaseState | undefined {
     return this.state.releases.get(releaseKey(artifactKey(artifact), version));
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  private mustFind(rolloutId: string): RolloutState {
+    const r = this.state.rollouts.get(rolloutId);
+    if (!r) throw new FleetError('NotFound', `there is no rollout '${rolloutId}'`, 'rolloutId');
+    return r;
+  }
 
   private mustGet(rolloutId: string): RolloutState {
     const r = this.state.rollouts.get(rolloutId);

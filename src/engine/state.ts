@@ -219,8 +219,8 @@ export interface RolloutState {
   caller: string;
 }
 
-/** Why a release is held: the evidence judged it bad, or an operator held it. */
-export type ReleaseHoldKind = 'evidence' | 'operator';
+/** Why a release is held: the evidence judged it bad, an operator held it, or an operator withdrew it (for good). */
+export type ReleaseHoldKind = 'evidence' | 'operator' | 'withdrawn';
 
 /** What the release's sequential test had seen when it judged the release bad. */
 export interface ReleaseEvidence {

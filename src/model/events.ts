@@ -59,7 +59,8 @@ export type EventBody =
   | { type: 'host.update.published'; update: string; regions: string[] | null; impactType: string; impactDurationSec: number; caller: string }
   | { type: 'host.update.applied'; machineId: string; placement: Placement; updates: string[]; reason: string; caller: string }
   | { type: 'maintenance.changed'; configuration: string; targets: string[]; action: 'put' | 'delete' | 'assign' | 'unassign'; caller: string }
-  | Each<'rollout.paused' | 'rollout.stopped' | 'rollout.completed' | 'rollout.cancelled' | 'rollout.resumed', { rolloutId: string; reason: string }>
+  /** `caller`: the operator who paused, resumed or cancelled it (absent when the engine did). */
+  | Each<'rollout.paused' | 'rollout.stopped' | 'rollout.completed' | 'rollout.cancelled' | 'rollout.resumed', { rolloutId: string; reason: string; caller?: string }>
   | { type: 'autoUpgrade.changed'; machineId: string; artifactKey: string; enabled: boolean; caller: string }
   | Each<'instance.install.started' | 'instance.install.succeeded' | 'instance.install.failed', InstallFields>
   | { type: 'instance.removed'; machineId: string; placement: Placement; artifact: Artifact; version: string; caller: string; reason: string }
@@ -67,7 +68,7 @@ export type EventBody =
   | { type: 'release.published'; artifact: Artifact; version: string; critical: boolean; os: string[] }
   /** A release held fleet-wide: by its evidence (the sequential test) or by an operator. */
   | {
-    type: 'release.halted'; artifact: Artifact; artifactKey: string; toVersion: string; kind: 'evidence' | 'operator';
+    type: 'release.halted'; artifact: Artifact; artifactKey: string; toVersion: string; kind: 'evidence' | 'operator' | 'withdrawn';
     reason: string; caller: string; evidence?: ReleaseEvidenceFields;
   }
   | { type: 'release.resumed'; artifact: Artifact; artifactKey: string; toVersion: string; caller: string; reason: string };

@@ -106,6 +106,8 @@ export interface Plan {
   machines: number;
   batches: number;
   estimate: PlanEstimate;
+  /** A rollout back to an earlier version (a withdrawn version's rollback): it moves machines down, never up. */
+  downgrade?: boolean;
 }
 
 export function batchScope(unit: PlanUnit, region: string, batch: Pick<PlanBatch, 'updateDomain'>): BatchScope {

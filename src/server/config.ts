@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ROLES } from '../api/arm/auth.js';
 import type { Role } from '../api/arm/auth.js';
+import { WEBHOOK_EVENTS } from './webhooks.js';
 
 const tokenSchema = z.object({
   token: z.string().min(16, 'a token needs at least 16 characters'),
@@ -52,6 +53,19 @@ export const configSchema = z.object({
   agentPollIntervalSeconds: z.number().int().min(1).max(3600).default(15),
   /** Seconds between an agent's status reports (its heartbeat); three missed ones make the machine Disconnected. */
   agentStatusIntervalSeconds: z.number().int().min(1).max(3600).default(60),
+  /** A token for GET /metrics only; without it /metrics needs no token (docs/operations.md). */
+  metricsToken: z.string().min(16, 'a metrics token needs at least 16 characters').max(512).optional(),
+  /** Webhooks for rollouts stopped or completed, gates breached, versions withdrawn (docs/operations.md). */
+  webhooks: z.array(z.object({
+    url: z.string().max(2000).url().refine((u) => /^https?:\/\//i.test(u), 'expected an http:// or https:// URL'),
+    secret: z.string().min(16, 'a webhook secret needs at least 16 characters').max(512),
+    events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional(),
+  }).strict()).max(20).default([]),
+  /** How webhook deliveries are retried: attempts (the first included) and the first backoff, doubled each time. */
+  webhookRetry: z.object({
+    maxAttempts: z.number().int().min(1).max(20).default(6),
+    initialBackoffMs: z.number().int().min(10).max(600_000).default(1_000),
+  }).strict().default({ maxAttempts: 6, initialBackoffMs: 1_000 }),
   /** Validity of the client certificates the agent CA issues. */
   agentCertificateValidityDays: z.number().int().min(1).max(3650).default(365),
 }).strict();
@@ -75,6 +89,7 @@ export const ENV_VARS: Record<string, { field: keyof ServeConfig; kind: 'string'
   PHASEWISE_RETRY_AFTER: { field: 'retryAfterSeconds', kind: 'number' },
   PHASEWISE_AGENT_POLL_INTERVAL: { field: 'agentPollIntervalSeconds', kind: 'number' },
   PHASEWISE_AGENT_STATUS_INTERVAL: { field: 'agentStatusIntervalSeconds', kind: 'number' },
+  PHASEWISE_METRICS_TOKEN: { field: 'metricsToken', kind: 'string' },
 };
 
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof ServeConfig, unknown>> = {}): ServeConfig {

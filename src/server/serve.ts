@@ -42,6 +42,7 @@ import { AgentDriver } from '../drivers/agent/agent-driver.js';
 import { AgentStore } from '../drivers/agent/agent-store.js';
 import { RoutingDriver } from '../drivers/routing-driver.js';
 import { loadOrCreateTls } from './tls.js';
+import { installOperatorTools } from './operator-tools.js';
 import { readOrCreate } from '../util/atomic-file.js';
 
 export interface RunningServer {
@@ -147,6 +148,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).
     const https = { cert: tls.cert, key: tls.key, ca: agents.ca.certPem, requestCert: true, rejectUnauthorized: false };
     const app = buildArmServer(ctx, { https, maxBodyBytes: config.maxBodyBytes, logger });
+    const tools = installOperatorTools(app, ctx, config, store, () => agentDriver.connectedCount());
     await app.listen({ host: config.host, port: config.port });
     runtime.start();
     let lastSaved = '';
@@ -178,6 +180,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
         closed = true;
         clearInterval(sweep);
         runtime.stop();
+        tools.close();
         clearInterval(fleetTimer);
         await app.close();
         saveFleet();

@@ -207,7 +207,7 @@ export const ACTIVITY_EVENT_TYPES: readonly EventType[] = [
   'instance.rollback.started', 'instance.rollback.succeeded', 'instance.rollback.failed',
   'instance.install.started', 'instance.install.succeeded', 'instance.install.failed',
   'instance.removed', 'autoUpgrade.changed', 'enrollment.changed', 'window.bypassed',
-  'release.halted', 'release.resumed',
+  'release.halted', 'release.resumed', 'rollout.paused', 'rollout.resumed', 'rollout.cancelled',
 ];
 
 /** The ARM resource an event is about: a machine, as the fleet index names it. */
@@ -357,6 +357,9 @@ export function toEventData(input: MappingInput): EventData | null {
   }
 
   if (e.type === 'release.halted' || e.type === 'release.resumed') return releaseEventData(e, base, platform);
+  if (e.type === 'rollout.paused' || e.type === 'rollout.resumed' || e.type === 'rollout.cancelled') {
+    return e.caller === undefined ? null : rolloutControlEventData(e, base, platform);
+  }
 
   if (e.type === 'window.bypassed') {
     // R72: a batch of a critical release started outside the maintenance windows; recorded on its set (or subscription).
@@ -568,7 +571,9 @@ function releaseEventData(
   const a = e.artifact;
   const name = a.kind === 'extension' ? `${a.publisher}/${a.type}` : `${a.publisher}/${a.offer}/${a.sku}`;
   const resourceId = `/providers/Phasewise/releases/${name}/versions/${e.toVersion}`;
-  const op = halted ? ls('Phasewise/releases/hold/action', 'Hold Release') : ls('Phasewise/releases/resume/action', 'Resume Release');
+  const withdrawn = e.type === 'release.halted' && e.kind === 'withdrawn';
+  const op = withdrawn ? ls('Phasewise/releases/withdraw/action', 'Withdraw Version')
+    : halted ? ls('Phasewise/releases/hold/action', 'Hold Release') : ls('Phasewise/releases/resume/action', 'Resume Release');
   const operationId = stableUuid(halted ? 'release-hold' : 'release-resume', e.seq);
   const props: Record<string, string> = { statusCode: 'OK', release: `${describeArtifactOf(a)} ${e.toVersion}`, reason: e.reason, eventSeq: String(e.seq) };
   if (e.type === 'release.halted') {
@@ -592,6 +597,44 @@ function releaseEventData(
     resourceId,
     resourceProviderName: ls('Phasewise'),
     resourceType: ls('Phasewise/releases'),
+    status: ls('Succeeded'),
+    subStatus: ls('OK', 'OK (HTTP Status Code: 200)'),
+    subscriptionId: '',
+  };
+}
+
+const ROLLOUT_OPS = {
+  'rollout.paused': ['Phasewise/rollouts/pause/action', 'Pause Rollout'],
+  'rollout.resumed': ['Phasewise/rollouts/resume/action', 'Resume Rollout'],
+  'rollout.cancelled': ['Phasewise/rollouts/cancel/action', 'Cancel Rollout'],
+} as const;
+
+/** An operator paused, resumed or cancelled a rollout: one entry on the rollout, with the caller. */
+function rolloutControlEventData(
+  e: Extract<EngineEvent, { type: 'rollout.paused' | 'rollout.resumed' | 'rollout.cancelled' }>,
+  base: Pick<EventData, 'description' | 'eventDataId' | 'eventTimestamp' | 'submissionTimestamp' | 'category'>,
+  platform: string,
+): EventData {
+  const resourceId = `/providers/Phasewise/rollouts/${e.rolloutId}`;
+  const [value, localized] = ROLLOUT_OPS[e.type];
+  const caller = e.caller ?? platform;
+  return {
+    authorization: { action: value, scope: resourceId },
+    caller: displayCaller(caller, platform),
+    ...base,
+    description: e.reason,
+    claims: caller === platform ? {} : { name: caller },
+    correlationId: e.rolloutId,
+    eventName: ls('EndRequest', 'End request'),
+    id: `${resourceId}/events/${base.eventDataId}/ticks/${ticksOf(Date.parse(e.time))}`,
+    level: e.type === 'rollout.resumed' ? 'Informational' : 'Warning',
+    operationId: stableUuid(e.type, e.seq),
+    operationName: ls(value, localized),
+    properties: { statusCode: 'OK', rolloutId: e.rolloutId, reason: e.reason, eventSeq: String(e.seq) },
+    resourceGroupName: '',
+    resourceId,
+    resourceProviderName: ls('Phasewise'),
+    resourceType: ls('Phasewise/rollouts'),
     status: ls('Succeeded'),
     subStatus: ls('OK', 'OK (HTTP Status Code: 200)'),
     subscriptionId: '',

@@ -3,7 +3,7 @@
  * bodies for every failure, request ids, and the route modules under routes/.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { FleetError } from '../../engine/engine.js';
 import { ImageCatalogError } from '../../catalog/images.js';
@@ -13,6 +13,7 @@ import { requireRole } from './auth.js';
 import { ArmError } from './errors.js';
 import { clientError, frameworkError, MAX_HEADER_BYTES, MAX_PATH_SEGMENT } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
+import { isOpenPath } from './open-paths.js';
 import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
@@ -84,6 +85,8 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     // Node's own default is 16 KiB too; set here so the documented limit cannot drift.
     ...(opts.https ? { https: { ...opts.https, maxHeaderSize: MAX_HEADER_BYTES } } : {}),
     logger: opts.logger,
+    // Request logs come from the metrics hook at debug level (src/api/metrics/metrics-routes.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PATH_SEGMENT },
     frameworkErrors: frameworkError,
@@ -127,6 +130,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     reply.header('x-ms-request-id', req.id);
     // The agent channel authenticates by client certificate (src/api/agent/mtls.ts), not bearer tokens.
     if (isAgentPath(req.url)) return;
+    if (isOpenPath(req.url)) return; // the dashboard's files and /metrics (its own token), src/api/arm/open-paths.ts
     const clientId = req.headers['x-ms-client-request-id'];
     if (typeof clientId === 'string') reply.header('x-ms-client-request-id', clientId.slice(0, 200));
     req.principal = ctx.auth.authenticate(req.headers.authorization);

@@ -89,6 +89,13 @@ export class AgentDriver implements Driver {
     return MISSED_INTERVALS * this.opts.statusIntervalSeconds * 1000;
   }
 
+  /** Machines whose agent is Connected now (the `phasewise_agents_connected` gauge). */
+  connectedCount(): number {
+    let n = 0;
+    for (const live of this.byAgent.values()) if (live.conn.status === 'Connected') n++;
+    return n;
+  }
+
   handles(machineId: string): boolean {
     return this.byMachine.has(machineId);
   }

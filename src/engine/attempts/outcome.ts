@@ -77,6 +77,16 @@ function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst:
     finish(ctx, r, a, 'failed');
     return true;
   }
+  if (r.plan.downgrade) {
+    // Going back from a withdrawn version: "back" again would be the withdrawn version; it stays here.
+    emitInstance(ctx, 'instance.rollback.skipped', r, a, {
+      fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion,
+      reason: `left on ${inst.installedVersion}: the version it came from was withdrawn; ${reason}`,
+    });
+    a.reason = reason;
+    finish(ctx, r, a, 'failed');
+    return true;
+  }
   a.status = 'rollingBack';
   a.reason = reason;
   emitInstance(ctx, 'instance.rollback.started', r, a, { fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason });

@@ -25,7 +25,9 @@ export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionIns
     if (ctx.state.catalog.getType(inst.publisher, inst.type)?.supportsAutomaticUpgrade !== true) return 'the extension type no longer supports automatic upgrade (R2)';
     if (majorOf(inst.installedVersion) !== r.major) return 'automatic upgrades never cross a major version';
   }
-  if (compareArtifactVersions(r.artifact, inst.installedVersion, r.toVersion) >= 0) return `already at ${inst.installedVersion}`;
+  const cmp = compareArtifactVersions(r.artifact, inst.installedVersion, r.toVersion);
+  if (r.plan.downgrade) return cmp <= 0 ? `already at ${inst.installedVersion}, not above ${r.toVersion}` : null;
+  if (cmp >= 0) return `already at ${inst.installedVersion}`;
   return null;
 }
 

@@ -34,6 +34,8 @@ export interface RolloutRequest {
   reason?: string;
   /** Manual rollouts only: go on through health failures (see RolloutState.force). */
   force?: boolean;
+  /** Back to an earlier version: machines above toVersion move down to it (rollouts/withdraw.ts). */
+  downgrade?: boolean;
 }
 
 export function startAutomatic(ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, critical: boolean): RolloutState | null {
@@ -101,6 +103,7 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
     // Manual upgrades are not confined to windows (R6): only automatic rollouts plan around them.
     ...(ctx.state.maintenance.assignments.size > 0 && profile.name !== 'manual' ? { windows: planWindows(ctx, req) } : {}),
   });
+  if (req.downgrade) plan.downgrade = true; // stored with the plan, so a restart knows the direction
   const r = newRolloutState(id, key, req, plan, ctx.now, machines.length);
   ctx.state.rollouts.set(id, r);
   changed.rollout(ctx, r);

@@ -4,6 +4,7 @@
  * the machines in flight across the release stay within a budget that doubles as successes arrive.
  */
 import type { ReleaseState, RolloutState, UnitState } from '../state.js';
+import { releaseKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { judgedByRelease, releaseOfRollout } from '../attempts/release-evidence.js';
 
@@ -25,9 +26,22 @@ export function fanOutAllows(rel: ReleaseState, machines: number): boolean {
 
 /** True when the unit may not start its batch for its release; it is parked until the release wakes it. */
 export function releaseBlocks(ctx: TickContext, r: RolloutState, u: UnitState, machines: number): boolean {
-  if (!judgedByRelease(r)) return false;
+  if (!judgedByRelease(r)) return operatorHoldBlocks(ctx, r, u);
   const rel = releaseOfRollout(ctx.state, r);
   if (!rel.hold && fanOutAllows(rel, machines)) return false;
+  u.status = 'blocked';
+  rel.waiters.set(u.plan.id, r.id);
+  return true;
+}
+
+/**
+ * A manual rollout is the user's explicit command, so the evidence does not hold it; an operator's
+ * hold (a pause, a fleet-wide stop) or a withdrawal of its version does (operator-controls.ts).
+ */
+function operatorHoldBlocks(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
+  if (ctx.state.releases.size === 0) return false;
+  const rel = ctx.state.releases.get(releaseKey(r.artifactKey, r.toVersion));
+  if (!rel?.hold || rel.hold.kind === 'evidence') return false;
   u.status = 'blocked';
   rel.waiters.set(u.plan.id, r.id);
   return true;

@@ -60,6 +60,7 @@ export function resumeRelease(ctx: TickContext, artifactKey: string, toVersion: 
   const rel = ctx.state.releases.get(`${artifactKey}@${toVersion}`);
   if (!rel) throw new FleetError('NotFound', `no release ${artifactKey} ${toVersion}`, 'version');
   if (!rel.hold) throw new FleetError('Conflict', `release ${artifactKey} ${toVersion} is not held`, 'version');
+  if (rel.hold.kind === 'withdrawn') throw new FleetError('Conflict', `release ${artifactKey} ${toVersion} was withdrawn; a withdrawn version stays withdrawn`, 'version');
   const was = rel.hold;
   rel.hold = null;
   rel.llr = 0;

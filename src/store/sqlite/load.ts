@@ -17,7 +17,7 @@ import type {
   AttemptState, BatchRun, EngineState, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitStatus,
 } from '../../engine/state.js';
 import {
-  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth, standaloneKey,
+  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth, releaseKey, standaloneKey,
 } from '../../engine/state.js';
 import type { Artifact, ExtensionInstance, ProvisioningStatus } from '../../model/artifact.js';
 import type {
@@ -189,6 +189,7 @@ function deriveIndexes(state: EngineState): void {
         rs.blocked.add(u);
         // It may wait for its release (held, or fanning out); a spare wake is harmless.
         if (judgedByRelease(r)) releaseOfRollout(state, r).waiters.set(u.plan.id, r.id);
+        else state.releases.get(releaseKey(r.artifactKey, r.toVersion))?.waiters.set(u.plan.id, r.id); // an operator's hold
         if (u.plan.setId) {
           let waiters = state.setWaiters.get(u.plan.setId);
           if (!waiters) state.setWaiters.set(u.plan.setId, (waiters = new Map()));

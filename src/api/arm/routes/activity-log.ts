@@ -81,7 +81,8 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
   const sql =
     `SELECT seq, body FROM events WHERE seq < ? AND time >= ? AND time <= ? AND type IN (${list(ACTIVITY_EVENT_TYPES.length)})` +
     (rolloutId ? ' AND rollout_id = ?' : '') +
-    (callerRollouts ? ` AND (rollout_id IS NULL${callerRollouts.length > 0 ? ` OR rollout_id IN (${list(callerRollouts.length)})` : ''})` : '') +
+    // Operators' controls of a rollout carry their own caller, whoever started the rollout.
+    (callerRollouts ? ` AND (rollout_id IS NULL OR type IN (${OPERATOR_TYPES})${callerRollouts.length > 0 ? ` OR rollout_id IN (${list(callerRollouts.length)})` : ''})` : '') +
     ' ORDER BY seq DESC LIMIT ?';
   const stmt = db.prepare(sql);
 
@@ -116,7 +117,7 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
       const e = JSON.parse(row.body) as EngineEvent;
       const target = 'machineId' in e ? targetOf(e.machineId) : e.type === 'window.bypassed' ? setTargetOf(e.scope.setId ?? null) : null;
       // A release held or resumed concerns every subscription's machines: it shows in each log.
-      const eventSub = e.type === 'release.halted' || e.type === 'release.resumed' ? wantSub : subscriptionOf(e, target);
+      const eventSub = e.type === 'release.halted' || e.type === 'release.resumed' || isOperatorControl(e) ? wantSub : subscriptionOf(e, target);
       if (eventSub === null || eventSub.toLowerCase() !== wantSub) continue;
       const data = toEventData({
         event: e,
@@ -138,6 +139,13 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
   for (const k of [...url.searchParams.keys()]) if (k.toLowerCase() === '$skiptoken') url.searchParams.delete(k);
   url.searchParams.set('$skiptoken', String(pageItems[pageItems.length - 1]!.seq));
   return { value, nextLink: url.toString() };
+}
+
+const OPERATOR_TYPES = "'rollout.paused', 'rollout.resumed', 'rollout.cancelled'";
+
+/** A pause, resume or cancel an operator asked for: it concerns the whole rollout, shown in every subscription's log. */
+function isOperatorControl(e: EngineEvent): boolean {
+  return (e.type === 'rollout.paused' || e.type === 'rollout.resumed' || e.type === 'rollout.cancelled') && e.caller !== undefined;
 }
 
 /** How far back (in events) the start of an install is looked for; installs end within hours. */

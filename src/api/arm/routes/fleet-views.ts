@@ -1,0 +1,127 @@
+/**
+ * Read views for operators (the CLI and the dashboard), aggregated on the server so that a client
+ * never holds the whole fleet: the fleet per extension (versions in use, the automatic-upgrade state
+ * of R80), one machine with its extensions and history, and a bounded machine search.
+ *
+ *   GET /phasewise/fleet                       per extension type: machines, versions in use, R80 states
+ *   GET /phasewise/machines?prefix=&top=       at most `top` (≤ 100) machines whose id starts with prefix
+ *   GET /phasewise/machines/{id}               one machine (ids with '/' are URL-encoded), its extensions, its last events
+ */
+import type { FastifyInstance } from 'fastify';
+import { autoUpgradeState } from '../../../catalog/catalog.js';
+import { isoOf } from '../../../engine/clock.js';
+import type { EngineState } from '../../../engine/state.js';
+import { isEnrolled } from '../../../engine/state.js';
+import type { EngineEvent } from '../../../model/events.js';
+import type { Machine } from '../../../model/fleet.js';
+import type { ArmContext } from '../context.js';
+import { queryOf } from '../context.js';
+import { invalidParameter, notFound } from '../errors.js';
+
+const HISTORY = 200;
+
+interface ArtifactSummary {
+  artifactKey: string;
+  publisher: string;
+  type: string;
+  machines: number;
+  versions: Array<{ version: string; machines: number; withdrawn: boolean }>;
+  autoUpgrade: Record<string, number>;
+  statuses: Record<string, number>;
+}
+
+/** One pass over the instances; cached until the engine's next event, so a busy page costs one pass. */
+function summarize(state: EngineState): ArtifactSummary[] {
+  const out: ArtifactSummary[] = [];
+  for (const [key, byMachine] of state.fleet.instances) {
+    let first = true;
+    const s: ArtifactSummary = { artifactKey: key, publisher: '', type: '', machines: 0, versions: [], autoUpgrade: {}, statuses: {} };
+    const versions = new Map<string, number>();
+    for (const inst of byMachine.values()) {
+      if (first) {
+        s.publisher = inst.publisher;
+        s.type = inst.type;
+        first = false;
+      }
+      s.machines++;
+      const v = inst.installedVersion || '(not installed)';
+      versions.set(v, (versions.get(v) ?? 0) + 1);
+      const m = state.fleet.machines.get(inst.machineId);
+      const t = state.catalog.getType(inst.publisher, inst.type);
+      const au = autoUpgradeState(inst, t, m ? isEnrolled(state, m) : false);
+      s.autoUpgrade[au] = (s.autoUpgrade[au] ?? 0) + 1;
+      s.statuses[inst.status] = (s.statuses[inst.status] ?? 0) + 1;
+    }
+    s.versions = [...versions].sort((a, b) => b[1] - a[1]).map(([version, machines]) => ({
+      version, machines, withdrawn: state.catalog.isWithdrawn(s.publisher, s.type, version),
+    }));
+    out.push(s);
+  }
+  return out.sort((a, b) => a.artifactKey.localeCompare(b.artifactKey));
+}
+
+function machineRecord(ctx: ArmContext, m: Machine): Record<string, unknown> {
+  const state = ctx.engine.state;
+  const extensions = [];
+  for (const [key, byMachine] of state.fleet.instances) {
+    const inst = byMachine.get(m.id);
+    if (!inst) continue;
+    const t = state.catalog.getType(inst.publisher, inst.type);
+    extensions.push({
+      artifactKey: key, name: inst.name, publisher: inst.publisher, type: inst.type,
+      installedVersion: inst.installedVersion, desiredVersion: inst.desiredVersion, lastKnownGoodVersion: inst.lastKnownGoodVersion,
+      status: inst.status, blockedReason: inst.blockedReason, autoUpgrade: autoUpgradeState(inst, t, isEnrolled(state, m)),
+    });
+  }
+  return {
+    id: m.id, name: m.name, kind: m.kind, os: m.os, resourceGroup: m.resourceGroup, armId: ctx.index.armIdOfMachine(m),
+    placement: m.placement, healthy: !state.fleet.unhealthy.has(m.id), extensions,
+  };
+}
+
+export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  let cache: { seq: number; value: ArtifactSummary[]; subscriptions: string[] } | null = null;
+  app.get('/phasewise/fleet', async () => {
+    const state = ctx.engine.state;
+    if (!cache || cache.seq !== state.eventSeq) {
+      const subs = new Set<string>();
+      for (const m of state.fleet.machines.values()) subs.add(m.placement.subscription);
+      cache = { seq: state.eventSeq, value: summarize(state), subscriptions: [...subs].sort() };
+    }
+    const held = [...state.releases.values()].filter((r) => r.hold).map((r) => ({
+      artifact: r.artifact, version: r.toVersion, kind: r.hold!.kind, reason: r.hold!.reason, since: isoOf(r.hold!.sinceMs),
+    }));
+    return { machines: state.fleet.machines.size, unhealthy: state.fleet.unhealthy.size, subscriptions: cache.subscriptions, artifacts: cache.value, releasesHeld: held };
+  });
+
+  app.get('/phasewise/machines', async (req) => {
+    const q = queryOf(req);
+    const prefix = (q.prefix ?? '').toLowerCase();
+    if (prefix.length > 200) throw invalidParameter('prefix', 'at most 200 characters');
+    const topText = q.top ?? '20';
+    if (!/^\d{1,3}$/.test(topText) || Number(topText) < 1 || Number(topText) > 100) throw invalidParameter('top', `'${topText.slice(0, 20)}' is not a whole number from 1 to 100`);
+    const top = Number(topText);
+    const value: Array<Record<string, unknown>> = [];
+    for (const m of ctx.engine.state.fleet.machines.values()) {
+      if (prefix !== '' && !m.id.toLowerCase().startsWith(prefix) && !m.name.toLowerCase().startsWith(prefix)) continue;
+      value.push({ id: m.id, name: m.name, kind: m.kind, region: m.placement.region, setId: m.placement.setId, subscription: m.placement.subscription });
+      if (value.length >= top) break;
+    }
+    return { value };
+  });
+
+  app.get('/phasewise/machines/:id', async (req) => {
+    const { id } = req.params as { id: string };
+    const m = ctx.engine.state.fleet.machines.get(id);
+    if (!m) throw notFound('MachineNotFound', `There is no machine '${id.slice(0, 200)}'.`);
+    const rows = ctx.db.prepare('SELECT body FROM events WHERE machine_id = ? ORDER BY seq DESC LIMIT ?').all(m.id, HISTORY) as Array<{ body: string }>;
+    const history = rows.map((r) => JSON.parse(r.body) as EngineEvent).reverse().map((e) => {
+      const x = e as EngineEvent & { rolloutId?: string; fromVersion?: string; toVersion?: string; reason?: string; attempt?: number };
+      return {
+        seq: e.seq, time: e.time, type: e.type, rolloutId: x.rolloutId ?? null, fromVersion: x.fromVersion ?? null,
+        toVersion: x.toVersion ?? null, attempt: x.attempt ?? null, reason: x.reason ?? null,
+      };
+    });
+    return { ...machineRecord(ctx, m), history };
+  });
+}

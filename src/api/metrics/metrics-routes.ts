@@ -1,0 +1,39 @@
+/**
+ * GET /metrics (Prometheus text format) and the per-request hook that feeds the latency histogram and
+ * writes the request log. Without `metricsToken` the endpoint is open (as Prometheus scrapes usually
+ * are, behind the network's own walls); with one, only `Authorization: Bearer <metricsToken>` reads it.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { ArmError } from '../arm/errors.js';
+import type { FleetMetrics } from './fleet-metrics.js';
+
+export interface MetricsRouteOptions {
+  /** A separate token for scrapers; null leaves /metrics open. */
+  token: string | null;
+}
+
+function sameToken(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.{1,512})$/i.exec(header ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!.trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function registerMetrics(app: FastifyInstance, metrics: FleetMetrics, opts: MetricsRouteOptions): void {
+  // The route pattern, never the raw URL: ids in paths would make a series per resource.
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    // Request logs at debug: at the default level the console tells the rollouts' story instead.
+    req.log.debug({ method: req.method, url: req.url.slice(0, 300), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.get('/metrics', async (req, reply) => {
+    if (opts.token !== null && !sameToken(req.headers.authorization, opts.token)) {
+      throw new ArmError(401, 'AuthenticationFailed', 'The metrics endpoint needs the metrics token: Authorization: Bearer <metricsToken>.');
+    }
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.registry.render());
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * `--output json|jsonc|table|tsv|yaml|none` and `--query` (JMESPath), as the Azure CLI has them: the
+ * query runs on the JSON first, then the result is printed in the chosen format. Table and tsv show
+ * scalar fields only (as az does); a list of objects becomes rows, one object a single row.
+ */
+import jmespath from 'jmespath';
+import { stringify as toYaml } from 'yaml';
+import { UsageError } from '../errors.js';
+
+export const OUTPUTS = ['json', 'jsonc', 'table', 'tsv', 'yaml', 'none'] as const;
+export type OutputFormat = (typeof OUTPUTS)[number];
+const MAX_QUERY = 2_000;
+
+export function outputFormat(text: string | undefined): OutputFormat {
+  const f = (text ?? 'json').toLowerCase();
+  if (!(OUTPUTS as readonly string[]).includes(f)) throw new UsageError(`phasewise: --output: '${f.slice(0, 40)}' is not one of ${OUTPUTS.join(', ')}`);
+  return f as OutputFormat;
+}
+
+/** Applies a JMESPath query; a bad one is a usage error (exit 2) with the parser's reason. */
+export function applyQuery(data: unknown, query: string | undefined): unknown {
+  if (query === undefined) return data;
+  if (query.length > MAX_QUERY) throw new UsageError(`phasewise: --query: longer than ${MAX_QUERY} characters`);
+  try {
+    return jmespath.search(data as Record<string, unknown>, query) as unknown;
+  } catch (err) {
+    throw new UsageError(`phasewise: --query: invalid JMESPath '${query.slice(0, 100)}': ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function render(data: unknown, format: OutputFormat, color = false): string {
+  switch (format) {
+    case 'none': return '';
+    case 'json': return JSON.stringify(data, null, 2) + '\n';
+    case 'jsonc': return colorJson(data, color) + '\n';
+    case 'yaml': return toYaml(data ?? null);
+    case 'tsv': return tsv(data);
+    case 'table': return table(data);
+  }
+}
+
+const isScalar = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v));
+
+function rowsOf(data: unknown): Array<Record<string, unknown>> | unknown[][] | null {
+  const list = Array.isArray(data) ? data : [data];
+  if (list.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x))) return list as Array<Record<string, unknown>>;
+  if (list.every(isScalar)) return list.map((x) => [x]);
+  if (list.every(Array.isArray)) return list as unknown[][];
+  return null;
+}
+
+function columnsOf(rows: Array<Record<string, unknown>>): string[] {
+  const cols: string[] = [];
+  for (const r of rows) for (const [k, v] of Object.entries(r)) if (isScalar(v) && !cols.includes(k)) cols.push(k);
+  return cols;
+}
+
+function tsv(data: unknown): string {
+  const rows = rowsOf(data);
+  if (!rows) return '';
+  if (rows.length > 0 && !Array.isArray(rows[0])) {
+    const objs = rows as Array<Record<string, unknown>>;
+    const cols = columnsOf(objs);
+    return objs.map((r) => cols.map((c) => cell(r[c]).replace(/[\t\n]/g, ' ')).join('\t')).join('\n') + (objs.length ? '\n' : '');
+  }
+  return (rows as unknown[][]).map((r) => r.filter(isScalar).map(cell).join('\t')).join('\n') + (rows.length ? '\n' : '');
+}
+
+/** Column names as az prints them: `toVersion` → `ToVersion`. */
+const heading = (k: string) => k.charAt(0).toUpperCase() + k.slice(1);
+
+function table(data: unknown): string {
+  const rows = rowsOf(data);
+  if (!rows || rows.length === 0) return '';
+  let header: string[];
+  let body: string[][];
+  if (!Array.isArray(rows[0])) {
+    const objs = rows as Array<Record<string, unknown>>;
+    const cols = columnsOf(objs);
+    header = cols.map(heading);
+    body = objs.map((r) => cols.map((c) => cell(r[c])));
+  } else {
+    const arr = rows as unknown[][];
+    const width = Math.max(...arr.map((r) => r.length));
+    header = Array.from({ length: width }, (_, i) => `Column${i + 1}`);
+    body = arr.map((r) => Array.from({ length: width }, (_, i) => (isScalar(r[i]) ? cell(r[i]) : '')));
+  }
+  const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...body.map((r) => r[i]!.length))));
+  const fit = (s: string, w: number) => (s.length > w ? s.slice(0, w - 1) + '…' : s.padEnd(w));
+  const line = (cells: string[]) => cells.map((c, i) => fit(c, widths[i]!)).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n';
+}
+
+const C = { key: '\x1b[94m', string: '\x1b[32m', number: '\x1b[36m', literal: '\x1b[35m', reset: '\x1b[0m' };
+
+/** JSON with colours (az's jsonc); without colour (not a terminal, NO_COLOR) it is plain indented JSON. */
+function colorJson(data: unknown, color: boolean): string {
+  const text = JSON.stringify(data, null, 2) ?? 'null';
+  if (!color) return text;
+  const token = /("(?:[^"\\]|\\.)*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+  type Part = string | undefined;
+  return text.replace(token, (m, str: Part, colon: Part, lit: Part, n: Part) => {
+    if (str !== undefined) return colon ? `${C.key}${str}${C.reset}${colon}` : `${C.string}${str}${C.reset}`;
+    if (lit !== undefined) return `${C.literal}${lit}${C.reset}`;
+    if (n !== undefined) return `${C.number}${n}${C.reset}`;
+    return m;
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * GET /phasewise/stream: server-sent events for live pages. The engine's events are coalesced into at
+ * most two messages a second, each saying what changed (the last seq, counts per type, the rollouts
+ * touched, at most 50), never the events themselves: a million-machine rollout stays a trickle. The
+ * page reads it with fetch (so it can send its bearer token) and reloads the view it shows.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ArmContext } from '../api/arm/context.js';
+import { ArmError } from '../api/arm/errors.js';
+import type { EngineEvent } from '../model/events.js';
+
+const FLUSH_MS = 500;
+const HEARTBEAT_MS = 15_000;
+const MAX_CLIENTS = 100;
+const MAX_ROLLOUTS = 50;
+
+export function registerStream(app: FastifyInstance, ctx: ArmContext): void {
+  const clients = new Set<(text: string) => void>();
+  let pending: { lastSeq: number; types: Record<string, number>; rollouts: Set<string> } | null = null;
+  let timer: NodeJS.Timeout | null = null;
+
+  const flush = () => {
+    timer = null;
+    if (!pending) return;
+    const msg = { lastSeq: pending.lastSeq, types: pending.types, rollouts: [...pending.rollouts] };
+    pending = null;
+    const text = `event: changed\ndata: ${JSON.stringify(msg)}\n\n`;
+    for (const send of clients) send(text);
+  };
+
+  ctx.engine.onEvents((events: readonly EngineEvent[]) => {
+    if (clients.size === 0 || events.length === 0) return;
+    pending ??= { lastSeq: 0, types: {}, rollouts: new Set() };
+    for (const e of events) {
+      pending.lastSeq = e.seq;
+      pending.types[e.type] = (pending.types[e.type] ?? 0) + 1;
+      if ('rolloutId' in e && pending.rollouts.size < MAX_ROLLOUTS) pending.rollouts.add(e.rolloutId);
+    }
+    timer ??= setTimeout(flush, FLUSH_MS);
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const send of clients) send(': keep-alive\n\n');
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
+  app.addHook('onClose', async () => {
+    clearInterval(heartbeat);
+    if (timer) clearTimeout(timer);
+  });
+  // Streams never end by themselves: close them before the server waits for its requests.
+  const closers = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const close of closers) close();
+  });
+
+  app.get('/phasewise/stream', async (req, reply) => {
+    if (clients.size >= MAX_CLIENTS) throw new ArmError(503, 'TooManyStreams', `At most ${MAX_CLIENTS} live streams at once; try again later.`);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    res.write(`event: hello\ndata: ${JSON.stringify({ lastSeq: ctx.engine.state.eventSeq })}\n\n`);
+    const send = (text: string) => res.write(text);
+    const close = () => {
+      clients.delete(send);
+      closers.delete(close);
+      res.end();
+    };
+    clients.add(send);
+    closers.add(close);
+    req.raw.on('close', () => {
+      clients.delete(send);
+      closers.delete(close);
+    });
+  });
+}

@@ -1,0 +1,136 @@
+/**
+ * Withdrawing a bad version: its release is held for good (kind `withdrawn`, never resumed), its
+ * rollouts are cancelled (batches in flight finish), the catalog stops offering it to automatic
+ * upgrades and installs, and with rollback every machine on it goes back to the version it ran before,
+ * through a manual rollout (R6: no pacing, the same availability-first batches and health gates).
+ *
+ * The version a machine goes back to is the newest earlier version of the same major the catalog still
+ * offers for its OS and region (`earlierVersion`). If the machine turns unhealthy there, it is not
+ * sent back to the withdrawn version (`attempts/outcome.ts`). Machines with an attempt in flight are
+ * left for a later call (`rollBackWithdrawn`), which the server makes as their attempts settle.
+ */
+import type { Artifact } from '../../model/artifact.js';
+import { artifactKey as keyOf } from '../../model/artifact.js';
+import { compareVersions, majorOf } from '../../model/version.js';
+import type { EngineState, ReleaseState, RolloutState } from '../state.js';
+import type { TickContext } from '../core/context.js';
+import { FleetError } from '../core/errors.js';
+import type { RolloutSettings } from '../core/settings.js';
+import { holdRelease, releaseOf } from '../attempts/release-evidence.js';
+import { cancelRollout } from './cancel.js';
+import { createRollout } from './create.js';
+
+const IN_FLIGHT = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
+const FINAL = new Set(['succeeded', 'rolledBack', 'failed', 'skipped']);
+
+export interface RollbackResult {
+  rollouts: RolloutState[];
+  /** Machines on the version with an attempt still in flight: a later call takes them. */
+  inFlight: number;
+  /** Machines on the version with no earlier version to go back to (installed at it directly). */
+  noEarlierVersion: string[];
+}
+
+export interface WithdrawResult extends RollbackResult {
+  release: ReleaseState;
+  cancelled: string[];
+}
+
+/** Every withdrawn extension version, put into the catalog again after a restart. */
+export function syncWithdrawn(state: EngineState): void {
+  for (const rel of state.releases.values()) {
+    if (rel.hold?.kind === 'withdrawn' && rel.artifact.kind === 'extension') state.catalog.withdraw(rel.artifact.publisher, rel.artifact.type, rel.toVersion);
+  }
+}
+
+export function withdrawVersion(
+  ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, opts: { rollback: boolean; reason: string; caller: string },
+): WithdrawResult {
+  if (artifact.kind !== 'extension') throw new FleetError('InvalidFleet', 'only extension versions can be withdrawn', 'artifact');
+  const t = ctx.state.catalog.getType(artifact.publisher, artifact.type);
+  if (!t || !t.versions.some((v) => v.version === version)) throw new FleetError('NotFound', `version ${version} of ${artifact.publisher}.${artifact.type} is not published`, 'version');
+  if (ctx.state.catalog.isWithdrawn(t.publisher, t.type, version)) throw new FleetError('Conflict', `version ${version} is already withdrawn`, 'version');
+  const key = keyOf(artifact);
+  const rel = releaseOf(ctx.state, artifact, key, version);
+  // A withdrawal replaces any hold before it: it is the stronger, lasting one.
+  holdRelease(ctx, rel, 'withdrawn', `withdrawn by ${opts.caller}: ${opts.reason}`, opts.caller, null);
+  ctx.state.catalog.withdraw(t.publisher, t.type, version);
+  const cancelled: string[] = [];
+  for (const r of ctx.state.rollouts.values()) {
+    if (r.artifactKey !== key || r.toVersion !== version || (r.status !== 'running' && r.status !== 'stopped')) continue;
+    cancelRollout(ctx, r, `version ${version} withdrawn by ${opts.caller}: ${opts.reason}`);
+    cancelled.push(r.id);
+  }
+  const rollback = opts.rollback ? rollBackWithdrawn(ctx, settings, artifact, version, opts.caller) : { rollouts: [], inFlight: 0, noEarlierVersion: [] };
+  return { release: rel, cancelled, ...rollback };
+}
+
+/** Starts rollback rollouts for the machines on a withdrawn version that no rollout is changing now. */
+export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, caller: string): RollbackResult {
+  const key = keyOf(artifact);
+  const busy = busyMachines(ctx.state, key);
+  const byTarget = new Map<string, string[]>();
+  const noEarlierVersion: string[] = [];
+  let inFlight = 0;
+  for (const inst of ctx.state.fleet.instances.get(key)?.values() ?? []) {
+    if (inst.installedVersion !== version || inst.blockedReason) continue;
+    const b = busy.get(inst.machineId);
+    if (b === 'inFlight') inFlight++;
+    if (b) continue;
+    const target = earlierVersion(ctx, artifact, version, inst.machineId);
+    if (!target) {
+      noEarlierVersion.push(inst.machineId);
+      continue;
+    }
+    const list = byTarget.get(target) ?? [];
+    list.push(inst.machineId);
+    byTarget.set(target, list);
+  }
+  const rollouts: RolloutState[] = [];
+  for (const [target, machineIds] of byTarget) {
+    const r = createRollout(ctx, settings, {
+      artifact, toVersion: target, machineIds, profile: 'manual', caller, downgrade: true,
+      reason: `rollback of withdrawn ${version} to ${target}, the version these machines ran before it, requested by ${caller}`,
+    });
+    if (r) rollouts.push(r);
+  }
+  return { rollouts, inFlight, noEarlierVersion };
+}
+
+/** Machines a rollout of this artifact is changing or will change: in flight, or a member yet to settle. */
+function busyMachines(state: EngineState, key: string): Map<string, 'inFlight' | 'planned'> {
+  const busy = new Map<string, 'inFlight' | 'planned'>();
+  for (const r of state.rollouts.values()) {
+    if (r.artifactKey !== key) continue;
+    for (const a of r.attempts.values()) if (IN_FLIGHT.has(a.status)) busy.set(a.machineId, 'inFlight');
+    if (r.status !== 'running' && r.status !== 'stopped') continue;
+    for (const u of r.units.values()) {
+      for (const b of u.plan.batches) {
+        for (const id of b.machineIds) {
+          const a = r.attempts.get(id);
+          if (!busy.has(id) && (!a || !FINAL.has(a.status))) busy.set(id, 'planned');
+        }
+      }
+    }
+  }
+  return busy;
+}
+
+/**
+ * The version a machine goes back to: the newest earlier version of the same major that the catalog
+ * still offers for its OS and region. Normally the one it ran before; the engine keeps no second
+ * last-known-good (a success leaves no attempt record), so one it skipped over may be newer.
+ */
+function earlierVersion(ctx: TickContext, artifact: Artifact, version: string, machineId: string): string | null {
+  if (artifact.kind !== 'extension') return null;
+  const catalog = ctx.state.catalog;
+  const t = catalog.getType(artifact.publisher, artifact.type);
+  const m = ctx.state.fleet.machines.get(machineId);
+  if (!t || !m) return null;
+  let best: string | null = null;
+  for (const v of catalog.available(t, m.os, m.placement.region, ctx.now)) {
+    if (majorOf(v.version) !== majorOf(version) || compareVersions(v.version, version) >= 0) continue;
+    if (best === null || compareVersions(v.version, best) > 0) best = v.version;
+  }
+  return best;
+}

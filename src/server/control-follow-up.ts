@@ -1,0 +1,106 @@
+/**
+ * What the operators' controls leave for later, carried out as the engine's events come in:
+ * - a version withdrawn with rollback: machines whose attempt was in flight at the withdrawal land on
+ *   it afterwards; as each attempt of its rollouts settles, the machines on it are rolled back too;
+ * - a fleet-wide stop: a rollout created during the stop (a new release) is held at once.
+ * Commands run on the next turn of the event loop, never inside the engine's own delivery.
+ */
+import type { Engine } from '../engine/engine.js';
+import { FLEET_STOP } from '../engine/rollouts/operator-controls.js';
+import type { Artifact } from '../model/artifact.js';
+import { artifactKey } from '../model/artifact.js';
+import type { EngineEvent } from '../model/events.js';
+
+export interface Withdrawal {
+  artifact: Artifact;
+  version: string;
+  caller: string;
+  /** No machine is left on the version and none is on its way to it: nothing more to follow. */
+  done?: boolean;
+}
+
+/** Persisted withdrawals with rollback (the document store), so a restart keeps following them. */
+export interface WithdrawalStore {
+  list(): Withdrawal[];
+  put(w: Withdrawal): void;
+}
+
+const SETTLED = new Set<EngineEvent['type']>([
+  'instance.upgrade.succeeded', 'instance.upgrade.failed', 'instance.rollback.succeeded', 'instance.rollback.failed', 'instance.skipped',
+]);
+
+export class ControlFollowUp {
+  private readonly withdrawals = new Map<string, Withdrawal>();
+  private pending = false;
+  private stopCheck = false;
+
+  constructor(private readonly engine: Engine, private readonly store: WithdrawalStore, private readonly onError: (err: unknown) => void) {
+    for (const w of store.list()) if (!w.done) this.withdrawals.set(`${artifactKey(w.artifact)}@${w.version}`, w);
+    engine.onEvents((events) => this.onEvents(events));
+    if (this.withdrawals.size > 0) this.later(() => this.rollBackAll());
+  }
+
+  /** A withdrawal with rollback to follow until no machine is left on the version. */
+  follow(w: Withdrawal): void {
+    this.withdrawals.set(`${artifactKey(w.artifact)}@${w.version}`, w);
+    this.store.put(w);
+  }
+
+  private onEvents(events: readonly EngineEvent[]): void {
+    for (const e of events) {
+      if (e.type === 'rollout.created') this.stopCheck = true;
+      if (this.withdrawals.size > 0 && SETTLED.has(e.type) && 'rolloutId' in e && this.concerns(e.rolloutId)) this.pending = true;
+    }
+    if (this.pending) this.later(() => this.rollBackAll());
+    if (this.stopCheck) this.later(() => this.holdNewRollouts());
+  }
+
+  /** Whether the rollout is one to a followed version (its attempts may land machines on it). */
+  private concerns(rolloutId: string): boolean {
+    const r = this.engine.state.rollouts.get(rolloutId);
+    return r !== undefined && this.withdrawals.has(`${r.artifactKey}@${r.toVersion}`);
+  }
+
+  private later(fn: () => void): void {
+    setImmediate(() => {
+      try {
+        fn();
+      } catch (err) {
+        this.onError(err);
+      }
+    });
+  }
+
+  private rollBackAll(): void {
+    if (!this.pending && this.withdrawals.size === 0) return;
+    this.pending = false;
+    if (this.engine.haltedBecause) return;
+    for (const [key, w] of [...this.withdrawals]) {
+      const result = this.engine.rollBackWithdrawn(w.artifact, w.version, w.caller);
+      if (result.inFlight > 0 || result.rollouts.length > 0 || this.onItsWay(key)) continue;
+      this.withdrawals.delete(key);
+      this.store.put({ ...w, done: true });
+    }
+  }
+
+  /** A rollout to the version still has attempts that may end on it. */
+  private onItsWay(key: string): boolean {
+    for (const r of this.engine.state.rollouts.values()) {
+      if (`${r.artifactKey}@${r.toVersion}` !== key) continue;
+      for (const a of r.attempts.values()) if (a.status === 'upgrading' || a.status === 'healthWait' || a.status === 'noticed') return true;
+    }
+    return false;
+  }
+
+  /** During a fleet-wide stop, a release that starts a rollout is held like the others. */
+  private holdNewRollouts(): void {
+    this.stopCheck = false;
+    if (this.engine.haltedBecause) return;
+    const stop = [...this.engine.state.releases.values()].find((r) => r.hold?.kind === 'operator' && r.hold.reason.startsWith(FLEET_STOP));
+    if (!stop?.hold) return;
+    const unheld = [...this.engine.state.rollouts.values()].some((r) => r.status === 'running' && !this.engine.state.releases.get(`${r.artifactKey}@${r.toVersion}`)?.hold);
+    if (!unheld) return;
+    const reason = stop.hold.reason.slice(stop.hold.reason.indexOf(': ') + 2);
+    this.engine.pauseAllRollouts(reason, stop.hold.caller);
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Webhooks: a POST to each configured URL for the events operators act on (a rollout stopped or
+ * completed, a gate breached, a version withdrawn, a release held by its evidence). The body is JSON;
+ * `X-Phasewise-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body bytes with the hook's
+ * secret. Each hook has its own queue, sent in order, one request at a time, retried with exponential
+ * backoff (bounded attempts, bounded queue). The engine only enqueues: a target that is down or slow
+ * never holds the engine back. Deliveries live in memory; a restart drops the ones not yet delivered.
+ */
+import { createHmac } from 'node:crypto';
+import type { Engine } from '../engine/engine.js';
+import type { EngineEvent } from '../model/events.js';
+
+export const WEBHOOK_EVENTS = ['rollout.stopped', 'rollout.completed', 'gate.breached', 'version.withdrawn', 'release.held'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export interface WebhookConfig {
+  url: string;
+  secret: string;
+  /** Which notifications this hook wants; all of them when absent. */
+  events?: WebhookEvent[];
+}
+
+export interface WebhookOptions {
+  /** Attempts per delivery, the first included. */
+  maxAttempts: number;
+  /** The wait before the first retry; doubled each time up to maxBackoffMs. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Per request. */
+  timeoutMs: number;
+  /** Deliveries waiting per hook beyond which the oldest is dropped (and logged). */
+  maxQueue: number;
+}
+
+export const DEFAULT_WEBHOOK_OPTIONS: WebhookOptions = { maxAttempts: 6, initialBackoffMs: 1_000, maxBackoffMs: 60_000, timeoutMs: 5_000, maxQueue: 1_000 };
+
+export interface WebhookLog {
+  warn(obj: object, msg: string): void;
+}
+
+export interface Delivery {
+  id: string;
+  type: WebhookEvent;
+  body: string;
+  attempts: number;
+}
+
+/** The notification an engine event makes, or null. */
+export function notificationOf(e: EngineEvent): WebhookEvent | null {
+  switch (e.type) {
+    case 'rollout.stopped': return 'rollout.stopped';
+    case 'rollout.completed': return 'rollout.completed';
+    case 'gate.breached': return 'gate.breached';
+    case 'release.halted': return e.kind === 'withdrawn' ? 'version.withdrawn' : e.kind === 'evidence' ? 'release.held' : null;
+    default: return null;
+  }
+}
+
+export function signatureOf(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+class HookQueue {
+  private readonly queue: Delivery[] = [];
+  private busy = false;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly hook: WebhookConfig,
+    private readonly opts: WebhookOptions,
+    private readonly log: WebhookLog,
+    private readonly count: (result: 'delivered' | 'retried' | 'failed' | 'dropped') => void,
+  ) {}
+
+  push(d: Delivery): void {
+    if (this.closed) return;
+    if (this.queue.length >= this.opts.maxQueue) {
+      const dropped = this.queue.shift()!;
+      this.count('dropped');
+      this.log.warn({ url: this.hook.url, delivery: dropped.id }, 'webhook queue full: oldest notification dropped');
+    }
+    this.queue.push(d);
+    this.pump();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private pump(): void {
+    if (this.busy || this.timer || this.closed || this.queue.length === 0) return;
+    this.busy = true;
+    const d = this.queue[0]!;
+    void this.send(d).then((ok) => {
+      this.busy = false;
+      if (this.closed) return;
+      d.attempts++;
+      if (ok || d.attempts >= this.opts.maxAttempts) {
+        this.queue.shift();
+        this.count(ok ? 'delivered' : 'failed');
+        if (!ok) this.log.warn({ url: this.hook.url, delivery: d.id, attempts: d.attempts }, 'webhook delivery failed; given up');
+        this.pump();
+        return;
+      }
+      this.count('retried');
+      const wait = Math.min(this.opts.maxBackoffMs, this.opts.initialBackoffMs * 2 ** (d.attempts - 1));
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.pump();
+      }, wait);
+      this.timer.unref();
+    });
+  }
+
+  /** True on a 2xx answer; a refused connection, a timeout or another status is retried. */
+  private async send(d: Delivery): Promise<boolean> {
+    try {
+      const res = await fetch(this.hook.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'phasewise-webhook',
+          'x-phasewise-event': d.type,
+          'x-phasewise-delivery': d.id,
+          'x-phasewise-signature': signatureOf(this.hook.secret, d.body),
+        },
+        body: d.body,
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        redirect: 'manual',
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status >= 200 && res.status < 300;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export class Webhooks {
+  private readonly queues: Array<{ hook: WebhookConfig; queue: HookQueue }>;
+
+  constructor(
+    private readonly engine: Engine,
+    hooks: readonly WebhookConfig[],
+    log: WebhookLog,
+    opts: WebhookOptions = DEFAULT_WEBHOOK_OPTIONS,
+    count: (result: 'delivered' | 'retried' | 'failed' | 'dropped') => void = () => {},
+  ) {
+    this.queues = hooks.map((hook) => ({ hook, queue: new HookQueue(hook, opts, log, count) }));
+    if (this.queues.length > 0) engine.onEvents((events) => this.onEvents(events));
+  }
+
+  private onEvents(events: readonly EngineEvent[]): void {
+    for (const e of events) {
+      const type = notificationOf(e);
+      if (!type) continue;
+      const body = JSON.stringify({ id: `phasewise-${e.seq}`, type, time: e.time, ...this.context(e), event: e });
+      for (const { hook, queue } of this.queues) {
+        if (hook.events && !hook.events.includes(type)) continue;
+        queue.push({ id: `phasewise-${e.seq}`, type, body, attempts: 0 });
+      }
+    }
+  }
+
+  /** The rollout an event concerns, so a receiver needs no second call. */
+  private context(e: EngineEvent): Record<string, unknown> {
+    if (!('rolloutId' in e)) return {};
+    const r = this.engine.state.rollouts.get(e.rolloutId);
+    return r ? { rollout: { id: r.id, artifact: r.artifact, toVersion: r.toVersion, status: r.status, reason: r.reason } } : {};
+  }
+
+  close(): void {
+    for (const { queue } of this.queues) queue.close();
+  }
+}
