@@ -4,6 +4,7 @@
  * tick by tick, beside the same run in memory (each in its own process, for honest peak memory).
  */
 import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,29 @@ try {
   }
   const rolloutBytes = statSync(join(dir, 'rollout.sqlite')).size;
   console.log(`size after the rollout: ${(rolloutBytes / 2 ** 20).toFixed(0)} MiB (${Math.round(rolloutBytes / machines)} bytes per machine, the event log included)`);
+  eventLogSize(join(dir, 'rollout.sqlite'), machines);
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * The event log's size from SQLite's dbstat: the events table (target ≤ 300 bytes per machine per
+ * rollout), and beside it its indexes and the dictionaries its rows refer to.
+ */
+function eventLogSize(file: string, machines: number): void {
+  const db = new Database(file, { readonly: true });
+  try {
+    const rollouts = db.prepare('SELECT count(*) FROM rollouts').pluck().get() as number;
+    const events = db.prepare('SELECT count(*) FROM events').pluck().get() as number;
+    const sizes = db.prepare("SELECT name, sum(pgsize) AS bytes FROM dbstat WHERE name LIKE 'event%' GROUP BY name ORDER BY name").all() as Array<{ name: string; bytes: number }>;
+    const per = (bytes: number) => (bytes / (machines * rollouts)).toFixed(0);
+    const table = sizes.find((x) => x.name === 'events')?.bytes ?? 0;
+    const rest = sizes.filter((x) => x.name !== 'events');
+    const all = sizes.reduce((n, x) => n + x.bytes, 0);
+    console.log(`event log: ${events.toLocaleString('en')} events; events table ${(table / 2 ** 20).toFixed(0)} MiB = ${per(table)} bytes per machine per rollout `
+      + `(${machines.toLocaleString('en')} machines × ${rollouts} rollout${rollouts === 1 ? '' : 's'}; target ≤ 300), ${(table / events).toFixed(0)} bytes per event`);
+    console.log(`  with its indexes and dictionaries: ${per(all)} bytes per machine per rollout (${rest.map((x) => `${x.name} ${per(x.bytes)}`).join(', ')})`);
+  } finally {
+    db.close();
+  }
 }

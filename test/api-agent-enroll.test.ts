@@ -191,7 +191,7 @@ describe('goal states', () => {
     const other = machineIdentity();
     assert.throws(() => decryptWithKey(e.settings.protectedSettings!, other.certPem, other.keyPem));
     const db = s.store.database;
-    for (const table of ['arm_documents', 'agents', 'agent_ops', 'agent_status', 'events', 'actions']) {
+    for (const table of ['arm_documents', 'agents', 'agent_ops', 'agent_status', 'events', 'event_values', 'actions']) {
       const rows = db.prepare(`SELECT * FROM ${table}`).all();
       assert.ok(!JSON.stringify(rows).includes('hunter2-secret'), `${table} holds no clear protected settings`);
     }

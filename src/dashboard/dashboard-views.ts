@@ -16,6 +16,7 @@ import { nowIso, queryOf } from '../api/arm/context.js';
 import { invalidParameter, notFound } from '../api/arm/errors.js';
 import { rolloutRecord } from '../api/arm/routes/publisher.js';
 import { registerStream } from './event-stream.js';
+import { readEvents, typeIn } from '../store/sqlite/event-log.js';
 
 const CHART_TYPES = ['instance.upgrade.succeeded', 'instance.upgrade.failed', 'instance.health.unhealthy', 'instance.rollback.succeeded', 'instance.skipped'];
 const GATE_TYPES = ['gate.held', 'gate.breached', 'gate.cleared', 'gate.excluded', 'gate.released'];
@@ -67,9 +68,8 @@ function unitsPage(r: RolloutState, skip: number, top: number): { total: number;
 }
 
 export function registerDashboardViews(app: FastifyInstance, ctx: ArmContext): void {
-  const recent = (rolloutId: string, types: string[], limit: number) => (ctx.db
-    .prepare(`SELECT body FROM events WHERE rollout_id = ? AND type IN (${types.map(() => '?').join(', ')}) ORDER BY seq DESC LIMIT ?`)
-    .all(rolloutId, ...types, limit) as Array<{ body: string }>).map((x) => JSON.parse(x.body) as EngineEvent);
+  const recent = (rolloutId: string, types: string[], limit: number): EngineEvent[] =>
+    readEvents(ctx.db, `e.rollout_id = ? AND ${typeIn(types)}`, [rolloutId, ...types, limit], 'ORDER BY e.seq DESC LIMIT ?');
 
   // The chart reads every outcome of the rollout once per engine change at most.
   const charts = new Map<string, { seq: number; value: unknown }>();
@@ -79,8 +79,8 @@ export function registerDashboardViews(app: FastifyInstance, ctx: ArmContext): v
     const end = r.endedAtMs ?? ctx.runtime.clock.now();
     const bucketS = Math.max(60, Math.ceil((end - r.createdAtMs) / 1000 / CHART_BUCKETS));
     // Parameters bind as REAL: the bucket is cast back to a whole number.
-    const rows = ctx.db.prepare(`SELECT CAST((CAST(strftime('%s', time) AS INTEGER) - ?) / ? AS INTEGER) AS b, type, COUNT(*) AS n FROM events
-      WHERE rollout_id = ? AND type IN (${CHART_TYPES.map(() => '?').join(', ')}) GROUP BY b, type ORDER BY b`)
+    const rows = ctx.db.prepare(`SELECT CAST((e.time / 1000 - ?) / ? AS INTEGER) AS b, s.type AS type, COUNT(*) AS n FROM events e
+      JOIN event_shapes s ON s.id = e.shape WHERE e.rollout_id = ? AND s.type IN (${CHART_TYPES.map(() => '?').join(', ')}) GROUP BY b, s.type ORDER BY b`)
       .all(Math.floor(r.createdAtMs / 1000), bucketS, r.id, ...CHART_TYPES) as Array<{ b: number; type: string; n: number }>;
     const value = { start: isoOf(r.createdAtMs), end: isoOf(end), bucketSeconds: bucketS, points: rows.map((x) => ({ bucket: x.b, type: x.type, count: x.n })) };
     if (charts.size > 200) charts.clear();

@@ -27,7 +27,7 @@ import { Operations } from '../api/arm/operations.js';
 import { SecretBox } from '../api/arm/secrets.js';
 import { buildArmServer } from '../api/arm/server.js';
 import type { ArmContext } from '../api/arm/context.js';
-import { reconcileMaintenance } from '../api/arm/routes/maintenance.js';
+import { reconcileMaintenance } from '../api/arm/routes/maintenance/index.js';
 import { ConfigError } from './config.js';
 import type { ServeConfig } from './config.js';
 import { EngineRuntime } from './runtime.js';

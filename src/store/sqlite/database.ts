@@ -92,6 +92,7 @@ function migrate(db: Database.Database, file: string): void {
     if (m.version <= version) continue;
     db.transaction(() => {
       db.exec(m.sql);
+      m.run?.(db);
       db.pragma(`user_version = ${m.version}`);
     })();
   }

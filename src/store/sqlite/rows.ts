@@ -2,7 +2,6 @@
 import type Database from 'better-sqlite3';
 import type { AttemptState, GateRun, PhaseState, RegionState, RolloutState, Timer, UnitState } from '../../engine/state.js';
 import type { ExtensionInstance } from '../../model/artifact.js';
-import type { EngineEvent } from '../../model/events.js';
 import type { Machine } from '../../model/fleet.js';
 
 /** JSON that keeps Infinity (a manual rollout's unbounded pacing), which plain JSON turns into null. */
@@ -35,7 +34,6 @@ export const encode = {
   gateRun: (g: GateRun) => [g.rolloutId, g.key, g.upgraded, g.unhealthyUpgraded, g.stoppedUntil] as const,
   attempt: (a: AttemptState) => [a.rolloutId, a.machineId, a.unitId, a.batchId, a.attempt, a.status, a.fromVersion, a.actionKey, a.reason, a.dueAtMs] as const,
   timer: (t: Timer) => [t.id, t.at, t.kind, t.rolloutId, t.ref, JSON.stringify(t.token)] as const,
-  event: (e: EngineEvent) => [e.seq, e.time, e.type, 'rolloutId' in e ? e.rolloutId : null, 'machineId' in e ? e.machineId : null, JSON.stringify(e)] as const,
 };
 
 export function statements(db: Database.Database) {
@@ -92,8 +90,6 @@ export function statements(db: Database.Database) {
     deleteMaintenanceConfig: p('DELETE FROM maintenance_configs WHERE id = ?'),
     clearAssignments: p('DELETE FROM maintenance_assignments WHERE target = ?'),
     putAssignment: p('INSERT INTO maintenance_assignments VALUES (?, ?)'),
-    putEvent: p('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)'),
-    eventsAfter: p('SELECT body FROM events WHERE seq > ? ORDER BY seq'),
   };
 }
 

@@ -3,10 +3,15 @@
  * `PRAGMA user_version`; start-up applies the missing migrations and refuses a database that is newer
  * than this code.
  */
+import type Database from 'better-sqlite3';
+import { migrateEventsFromV4 } from './event-log.js';
+
 export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /** Work SQL alone cannot do (re-encoding rows), run after `sql` in the same transaction. */
+  run?: (db: Database.Database) => void;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -99,6 +104,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE machines ADD COLUMN ord INTEGER;
       ALTER TABLE instances ADD COLUMN ord INTEGER;
     `,
+  },
+  {
+    version: 5,
+    description: 'a compact event log: placements, artifacts and other repeated values stored once, machines by id, indexed by machine',
+    sql: '',
+    run: migrateEventsFromV4,
   },
 ];
 

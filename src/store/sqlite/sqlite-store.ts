@@ -11,6 +11,7 @@ import type { EngineEvent } from '../../model/events.js';
 import type { Commit, Store } from '../store.js';
 import { asStoreError, openDatabase, StoreError } from './database.js';
 import type { OpenDatabase, OpenOptions } from './database.js';
+import { EventWriter, iterateEvents } from './event-log.js';
 import { loadState } from './load.js';
 import { encode, statements, stringifyPlan } from './rows.js';
 import type { Statements } from './rows.js';
@@ -20,6 +21,7 @@ export class SqliteStore implements Store {
   private readonly handle: OpenDatabase;
   private readonly db: Database.Database;
   private readonly st: Statements;
+  private readonly eventWriter: EventWriter;
   private broken: string | null = null;
   /** The next `ord` of a machine or instance row: rows load in the order they were added (schema v4). */
   private nextOrd: number;
@@ -28,6 +30,7 @@ export class SqliteStore implements Store {
     this.handle = handle;
     this.db = handle.db;
     this.st = statements(this.db);
+    this.eventWriter = new EventWriter(this.db);
     const max = (table: string) => (this.db.prepare(`SELECT max(ord) AS m FROM ${table}`).get() as { m: number | null }).m ?? 0;
     this.nextOrd = Math.max(max('machines'), max('instances')) + 1;
   }
@@ -165,7 +168,10 @@ export class SqliteStore implements Store {
   private apply(c: Commit, ch: Changes): void {
     const st = this.st;
     const state = c.state;
-    for (const e of c.events) st.putEvent.run(...encode.event(e));
+    if (c.events.length > 0) {
+      this.eventWriter.sync();
+      for (const e of c.events) this.eventWriter.write(e);
+    }
     const sentAt = c.now;
     for (const a of c.actions) {
       const pending = state.pendingActions.get(a.key);
@@ -271,7 +277,7 @@ export class SqliteStore implements Store {
 
   /** Events in `seq` order, from `afterSeq` on. */
   *events(afterSeq = 0): Generator<EngineEvent> {
-    for (const row of this.st.eventsAfter.iterate(afterSeq) as Iterable<{ body: string }>) yield JSON.parse(row.body) as EngineEvent;
+    yield* iterateEvents(this.db, afterSeq);
   }
 
   close(): void {

@@ -25,11 +25,8 @@ import {
 import type { ArmContext } from '../context.js';
 import { baseUrlOf, queryOf } from '../context.js';
 import { ArmError } from '../errors.js';
-
-interface EventRow {
-  seq: number;
-  body: string;
-}
+import { EVENT_COLUMNS, EventDecoder, MACHINE_IS, typeIn } from '../../../store/sqlite/event-log.js';
+import type { EventRow } from '../../../store/sqlite/event-log.js';
 
 /** Rows read per query while a page fills up. */
 const CHUNK = 500;
@@ -79,11 +76,11 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
 
   const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
   const sql =
-    `SELECT seq, body FROM events WHERE seq < ? AND time >= ? AND time <= ? AND type IN (${list(ACTIVITY_EVENT_TYPES.length)})` +
-    (rolloutId ? ' AND rollout_id = ?' : '') +
+    `SELECT ${EVENT_COLUMNS} FROM events e WHERE e.seq < ? AND e.time >= ? AND e.time <= ? AND ${typeIn(ACTIVITY_EVENT_TYPES)}` +
+    (rolloutId ? ' AND e.rollout_id = ?' : '') +
     // Operators' controls of a rollout carry their own caller, whoever started the rollout.
-    (callerRollouts ? ` AND (rollout_id IS NULL OR type IN (${OPERATOR_TYPES})${callerRollouts.length > 0 ? ` OR rollout_id IN (${list(callerRollouts.length)})` : ''})` : '') +
-    ' ORDER BY seq DESC LIMIT ?';
+    (callerRollouts ? ` AND (e.rollout_id IS NULL OR ${typeIn(OPERATOR_TYPES)}${callerRollouts.length > 0 ? ` OR e.rollout_id IN (${list(callerRollouts.length)})` : ''})` : '') +
+    ' ORDER BY e.seq DESC LIMIT ?';
   const stmt = db.prepare(sql);
 
   const targets = new Map<string, EventTarget | null>();
@@ -103,18 +100,19 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
     return id ? { kind: 'vm', resourceId: id, resourceGroup: ss?.resourceGroup ?? /\/resourceGroups\/([^/]+)/i.exec(id)?.[1] ?? '' } : null;
   };
   const installStarts = installStartFinder(db);
+  const decoder = new EventDecoder(db);
   const found: Array<{ seq: number; data: EventData }> = [];
   let cursor = before ?? Number.MAX_SAFE_INTEGER;
   const limit = ctx.pageSize + 1;
   while (found.length < limit) {
-    const params: Array<string | number> = [cursor, filter.from, filter.to, ...ACTIVITY_EVENT_TYPES];
+    const params: Array<string | number> = [cursor, filter.fromMs, filter.toMs, ...ACTIVITY_EVENT_TYPES];
     if (rolloutId) params.push(rolloutId);
-    if (callerRollouts) params.push(...callerRollouts);
+    if (callerRollouts) params.push(...OPERATOR_TYPES, ...callerRollouts);
     params.push(CHUNK);
     const rows = stmt.all(...params) as EventRow[];
     for (const row of rows) {
       cursor = row.seq;
-      const e = JSON.parse(row.body) as EngineEvent;
+      const e = decoder.decode(row);
       const target = 'machineId' in e ? targetOf(e.machineId) : e.type === 'window.bypassed' ? setTargetOf(e.scope.setId ?? null) : null;
       // A release held or resumed concerns every subscription's machines: it shows in each log.
       const eventSub = e.type === 'release.halted' || e.type === 'release.resumed' || isOperatorControl(e) ? wantSub : subscriptionOf(e, target);
@@ -141,7 +139,7 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
   return { value, nextLink: url.toString() };
 }
 
-const OPERATOR_TYPES = "'rollout.paused', 'rollout.resumed', 'rollout.cancelled'";
+const OPERATOR_TYPES = ['rollout.paused', 'rollout.resumed', 'rollout.cancelled'];
 
 /** A pause, resume or cancel an operator asked for: it concerns the whole rollout, shown in every subscription's log. */
 function isOperatorControl(e: EngineEvent): boolean {
@@ -153,11 +151,13 @@ const INSTALL_LOOKBACK = 200_000;
 
 /** Finds the seq of the `instance.install.started` an install's end event belongs to (null when not found). */
 function installStartFinder(db: Database.Database): (e: Extract<EngineEvent, { type: 'instance.install.succeeded' | 'instance.install.failed' }>) => number | null {
-  const stmt = db.prepare("SELECT seq, body FROM events WHERE seq < ? AND seq >= ? AND machine_id = ? AND type = 'instance.install.started' ORDER BY seq DESC LIMIT 20");
+  const stmt = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events e WHERE e.seq < ? AND e.seq >= ? AND ${MACHINE_IS} AND ${typeIn(['instance.install.started'])}
+    ORDER BY e.seq DESC LIMIT 20`);
+  const decoder = new EventDecoder(db);
   return (e) => {
     const key = artifactKey(e.artifact);
-    for (const r of stmt.all(e.seq, e.seq - INSTALL_LOOKBACK, e.machineId) as EventRow[]) {
-      const start = JSON.parse(r.body) as EngineEvent;
+    for (const r of stmt.all(e.seq, e.seq - INSTALL_LOOKBACK, e.machineId, 'instance.install.started') as EventRow[]) {
+      const start = decoder.decode(r);
       if (start.type === 'instance.install.started' && artifactKey(start.artifact) === key) return start.seq;
     }
     return null;

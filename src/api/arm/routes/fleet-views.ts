@@ -17,6 +17,7 @@ import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
 import { queryOf } from '../context.js';
 import { invalidParameter, notFound } from '../errors.js';
+import { MACHINE_IS, readEvents } from '../../../store/sqlite/event-log.js';
 
 const HISTORY = 200;
 
@@ -114,8 +115,8 @@ export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): 
     const { id } = req.params as { id: string };
     const m = ctx.engine.state.fleet.machines.get(id);
     if (!m) throw notFound('MachineNotFound', `There is no machine '${id.slice(0, 200)}'.`);
-    const rows = ctx.db.prepare('SELECT body FROM events WHERE machine_id = ? ORDER BY seq DESC LIMIT ?').all(m.id, HISTORY) as Array<{ body: string }>;
-    const history = rows.map((r) => JSON.parse(r.body) as EngineEvent).reverse().map((e) => {
+    // The machine's newest events, read through the index events_machine (no scan of the log).
+    const history = readEvents(ctx.db, MACHINE_IS, [m.id, HISTORY], 'ORDER BY e.seq DESC LIMIT ?').reverse().map((e) => {
       const x = e as EngineEvent & { rolloutId?: string; fromVersion?: string; toVersion?: string; reason?: string; attempt?: number };
       return {
         seq: e.seq, time: e.time, type: e.type, rolloutId: x.rolloutId ?? null, fromVersion: x.fromVersion ?? null,

@@ -15,13 +15,13 @@ import type { EngineState, RolloutState } from '../../../engine/state.js';
 import { bakeAfter } from '../../../engine/rollouts/lifecycle.js';
 import type { DisplayStatus } from '../superseded.js';
 import { displayStatus, isSuperseded, successorOf } from '../superseded.js';
-import type { EngineEvent } from '../../../model/events.js';
 import type { OsType } from '../../../model/fleet.js';
 import { compareVersions, isVersion } from '../../../model/version.js';
 import type { ArmContext } from '../context.js';
 import { baseUrlOf, page, queryOf, writer } from '../context.js';
 import { conflict, invalidParameter, notFound } from '../errors.js';
 import { fullVersion, locationName, parseBody } from '../validation.js';
+import { readEvents } from '../../../store/sqlite/event-log.js';
 
 const TYPES = '/phasewise/publishers/:publisher/extensionTypes';
 
@@ -250,13 +250,10 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(q, 'limit', ctx.pageSize, 1, 1000);
     const rolloutId = q.rolloutid;
-    const db = ctx.db;
-    const rows = (
-      rolloutId !== undefined
-        ? db.prepare('SELECT body FROM events WHERE rollout_id = ? AND seq > ? ORDER BY seq LIMIT ?').all(rolloutId, after, limit + 1)
-        : db.prepare('SELECT body FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(after, limit + 1)
-    ) as Array<{ body: string }>;
-    const value = rows.slice(0, limit).map((r) => JSON.parse(r.body) as EngineEvent);
+    const rows = rolloutId !== undefined
+      ? readEvents(ctx.db, 'e.rollout_id = ? AND e.seq > ?', [rolloutId, after, limit + 1], 'ORDER BY e.seq LIMIT ?')
+      : readEvents(ctx.db, 'e.seq > ?', [after, limit + 1], 'ORDER BY e.seq LIMIT ?');
+    const value = rows.slice(0, limit);
     const lastSeq = value.length > 0 ? value[value.length - 1]!.seq : after;
     if (rows.length <= limit) return { value, lastSeq };
     const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);

@@ -1,0 +1,134 @@
+/** Maintenance configurations over ARM: create or replace, patch, read, list (group and subscription), delete. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DEFAULT_EXPIRATION } from '../../../../schedule/window.js';
+import type { ArmContext } from '../../context.js';
+import { mustHaveGroup, resourceMissing, writer } from '../../context.js';
+import { badRequest, conflict, notFound } from '../../errors.js';
+import { RESOURCE_NAME, keyOf, providerId, resourceGroupId } from '../../ids.js';
+import { parseBody } from '../../validation.js';
+import { CONFIG_TYPE, configPatch, engineConfigOf, validateConfiguration } from './configuration.js';
+import type { ConfigDoc } from './configuration.js';
+import { syncAssignments } from './reconcile.js';
+import type { AssignmentDoc } from './reconcile.js';
+
+export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  const provider = '/providers/Microsoft.Maintenance/maintenanceConfigurations';
+  const base = `/subscriptions/:sub/resourceGroups/:rg${provider}`;
+
+  const configView = (id: string, d: ConfigDoc) => {
+    const p = d.properties;
+    return {
+      id, name: id.slice(id.lastIndexOf('/') + 1), type: CONFIG_TYPE, location: d.location, tags: d.tags ?? {},
+      properties: {
+        namespace: p.namespace ?? 'Microsoft.Maintenance',
+        extensionProperties: p.extensionProperties ?? {},
+        maintenanceScope: p.maintenanceScope,
+        ...(p.maintenanceWindow ? { maintenanceWindow: { ...p.maintenanceWindow, expirationDateTime: p.maintenanceWindow.expirationDateTime || DEFAULT_EXPIRATION } } : {}),
+        visibility: p.visibility ?? 'Custom',
+        ...(p.installPatches ? { installPatches: p.installPatches } : {}),
+      },
+    };
+  };
+
+  const configOf = (req: FastifyRequest) => {
+    const p = req.params as { sub: string; rg: string; name: string };
+    const id = providerId(p.sub, p.rg, 'Microsoft.Maintenance', 'maintenanceConfigurations', p.name);
+    const doc = ctx.docs.get<ConfigDoc>(id);
+    return { p, id, doc: doc?.kind === 'maintenanceConfiguration' ? doc : undefined };
+  };
+
+  /** Assignments that point at a configuration, whose resource still exists (stale ones are dropped). */
+  const assignmentsOf = (configId: string) => {
+    const out: string[] = [];
+    for (const a of ctx.docs.ofKind<AssignmentDoc>('configurationAssignment')) {
+      if (keyOf(a.body.maintenanceConfigurationId) !== keyOf(configId)) continue;
+      if (ctx.index.machine(a.body.resourceId) || ctx.index.scaleSet(a.body.resourceId)) out.push(a.id);
+      else ctx.docs.delete(a.id);
+    }
+    return out;
+  };
+
+  const write = (req: FastifyRequest, caller: string, id: string, body: ConfigDoc, existing: { id: string; body: ConfigDoc } | undefined) => {
+    const p = req.params as { sub: string; rg: string };
+    if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) {
+      throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the configuration is in ${existing.body.location}).`);
+    }
+    const stored: ConfigDoc = { location: body.location, tags: body.tags ?? {}, properties: body.properties };
+    const docId = existing?.id ?? id;
+    const spec = engineConfigOf(docId, stored);
+    ctx.docs.atomically(() => {
+      ctx.docs.put(docId, resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration', stored);
+      if (spec) {
+        ctx.engine.putMaintenanceConfiguration(spec, caller);
+        syncAssignments(ctx, docId, caller); // a configuration that just gained a window confines what it is assigned to
+      } else ctx.engine.deleteMaintenanceConfiguration(keyOf(docId), caller);
+    });
+    return configView(docId, stored);
+  };
+
+  app.put(`${base}/:name`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/write');
+    const { p, id, doc } = configOf(req);
+    mustHaveGroup(ctx, p.sub, p.rg);
+    if (!RESOURCE_NAME.test(p.name)) {
+      throw badRequest('InvalidParameter', `'${p.name}' is not a valid maintenance configuration name (letters, digits, '-', '_' and '.', up to 64 characters).`, 'resourceName');
+    }
+    const body = validateConfiguration(req.body);
+    return reply.status(doc ? 200 : 201).send(write(req, caller, id, body, doc));
+  });
+
+  app.patch(`${base}/:name`, async (req) => {
+    const caller = writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/write');
+    const { p, id, doc } = configOf(req);
+    if (!doc) throw resourceMissing(ctx, p.sub, p.rg, CONFIG_TYPE, p.name);
+    const patch = parseBody(configPatch, req.body);
+    const old = doc.body;
+    const { maintenanceWindow: windowPatch, ...propsPatch } = patch.properties ?? {};
+    const merged = {
+      location: patch.location ?? old.location,
+      tags: patch.tags ?? old.tags ?? {},
+      properties: {
+        ...old.properties,
+        ...propsPatch,
+        ...(windowPatch || old.properties.maintenanceWindow ? { maintenanceWindow: { ...old.properties.maintenanceWindow, ...windowPatch } } : {}),
+      },
+    };
+    return write(req, caller, id, validateConfiguration(merged), doc);
+  });
+
+  app.get(`${base}/:name`, async (req) => {
+    const { p, doc } = configOf(req);
+    if (!doc) throw resourceMissing(ctx, p.sub, p.rg, CONFIG_TYPE, p.name);
+    return configView(doc.id, doc.body);
+  });
+
+  app.delete(`${base}/:name`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Maintenance/maintenanceConfigurations/delete');
+    const { p, doc } = configOf(req);
+    mustHaveGroup(ctx, p.sub, p.rg);
+    if (!doc) return reply.status(204).send();
+    const inUse = assignmentsOf(doc.id);
+    if (inUse.length > 0) {
+      const shown = inUse.slice(0, 5).join(', ') + (inUse.length > 5 ? ` and ${inUse.length - 5} more` : '');
+      throw conflict('MaintenanceConfigurationInUse', `Maintenance configuration '${p.name}' is assigned to ${inUse.length} resource(s); delete the assignments first: ${shown}.`);
+    }
+    ctx.docs.atomically(() => {
+      ctx.docs.delete(doc.id);
+      ctx.engine.deleteMaintenanceConfiguration(keyOf(doc.id), caller);
+    });
+    return reply.status(200).send(configView(doc.id, doc.body));
+  });
+
+  app.get(base, async (req) => {
+    const p = req.params as { sub: string; rg: string };
+    mustHaveGroup(ctx, p.sub, p.rg);
+    return { value: ctx.docs.children<ConfigDoc>(resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration').map((d) => configView(d.id, d.body)) };
+  });
+
+  app.get(`/subscriptions/:sub${provider}`, async (req) => {
+    const { sub } = req.params as { sub: string };
+    if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
+    const prefix = keyOf(`/subscriptions/${sub}`) + '/';
+    return { value: ctx.docs.ofKind<ConfigDoc>('maintenanceConfiguration').filter((d) => keyOf(d.id).startsWith(prefix)).map((d) => configView(d.id, d.body)) };
+  });
+}

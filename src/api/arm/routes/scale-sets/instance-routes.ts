@@ -1,0 +1,69 @@
+/** A scale set's instances: list, read, instance view, manual upgrade to the model, and each instance's extensions. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ArmContext } from '../../context.js';
+import { page, startOperation, writer } from '../../context.js';
+import { badRequest } from '../../errors.js';
+import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../../extensions.js';
+import type { ExtensionTarget } from '../../extensions.js';
+import { resourceGroupId } from '../../ids.js';
+import { machineInstanceView } from '../../machines.js';
+import { parseBody } from '../../validation.js';
+import { SCALE_SETS as base, instanceOf, setOf } from './lookup.js';
+import { applyModel, checkModelOn, modelExtensions } from './model.js';
+import { manualUpgradeBody } from './schemas.js';
+import type { P } from './schemas.js';
+import { instanceView } from './views.js';
+
+export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): void {
+  app.get(`${base}/:name/virtualMachines`, async (req) => {
+    const { set, doc } = setOf(ctx, req);
+    const expand = wantsInstanceView(req);
+    return page(ctx, req, ctx.index.members(set.id).map((m) => instanceView(ctx, set, doc, m, expand)));
+  });
+  app.get(`${base}/:name/virtualMachines/:iid`, async (req) => {
+    const { set, doc, m } = instanceOf(ctx, req);
+    return instanceView(ctx, set, doc, m, wantsInstanceView(req));
+  });
+  app.get(`${base}/:name/virtualMachines/:iid/instanceView`, async (req) => {
+    const { m, vmArmId } = instanceOf(ctx, req);
+    return machineInstanceView(ctx, vmArmId, m, 'vmssVm');
+  });
+  app.post(`${base}/:name/manualupgrade`, async (req, reply) => {
+    const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action');
+    const { p, set, doc } = setOf(ctx, req);
+    const body = parseBody(manualUpgradeBody, req.body);
+    const members = new Map(ctx.index.members(set.id).map((m) => [ctx.index.instanceIdOf(m), m]));
+    const unknown = body.instanceIds.filter((i) => !members.has(i));
+    if (unknown.length) throw badRequest('InvalidParameter', `instanceIds: the scale set has no instance ${unknown.map((i) => `'${i}'`).join(', ')}.`, 'instanceIds');
+    const machines = [...new Set(body.instanceIds)].map((i) => members.get(i)!);
+    checkModelOn(ctx, modelExtensions(doc), machines);
+    const touched = ctx.docs.atomically(() => {
+      const t = machines.flatMap((m) => applyModel(ctx, doc, m, caller));
+      ctx.docs.put(ctx.index.armIdOfSet(set), resourceGroupId(set.subscription, set.resourceGroup), 'scaleSet', doc);
+      return t;
+    });
+    ctx.runtime.kick();
+    startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'instances', items: touched }, true);
+    return reply.status(202).send();
+  });
+  // ---- the instances' extensions ----
+  const target = (req: FastifyRequest): ExtensionTarget => {
+    const { p, m, vmArmId } = instanceOf(ctx, req);
+    return { machine: m, machineArmId: vmArmId, sub: p.sub, provider: 'Microsoft.Compute', flavor: 'vmssVm' };
+  };
+  const extensionWrite = (req: FastifyRequest) => writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/write');
+  app.put(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => writeExtension(ctx, req, reply, target(req), (req.params as P).ext!, extensionWrite(req), false));
+  app.patch(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) => writeExtension(ctx, req, reply, target(req), (req.params as P).ext!, extensionWrite(req), true));
+  app.get(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req) => {
+    const t = target(req);
+    const inst = findByName(ctx, t.machine.id, (req.params as P).ext!);
+    if (!inst) throw extensionNotFound(t.machineArmId, (req.params as P).ext!);
+    return extensionView(ctx, t.machineArmId, t.machine, inst, 'vmssVm', wantsInstanceView(req));
+  });
+  app.get(`${base}/:name/virtualMachines/:iid/extensions`, async (req) => {
+    const t = target(req);
+    return { value: instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'vmssVm', wantsInstanceView(req))) };
+  });
+  app.delete(`${base}/:name/virtualMachines/:iid/extensions/:ext`, async (req, reply) =>
+    deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/delete')));
+}
