@@ -6,7 +6,7 @@
 import type { Driver, DriverAction, Observation, ReimageReport } from '../../engine/driver.js';
 import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
-import { TimeHeap } from '../../util/heap.js';
+import { TimeQueue } from '../../util/time-queue.js';
 import { hashUnit, Random, sampleLatencyMs } from '../../sim/random.js';
 import type { FailureModel, FleetBehaviour } from './failure-model.js';
 import { modelFor } from './failure-model.js';
@@ -53,7 +53,7 @@ export interface SimDriverStats {
 }
 
 export class SimDriver implements Driver {
-  private queue = new TimeHeap<Delivery>();
+  private queue = new TimeQueue<Delivery>();
   private readonly rng: Random;
   /** Keys in flight, and the answers of the most recent ones: a resend of either is not done again. */
   private readonly inflight = new Set<string>();
@@ -275,7 +275,7 @@ export class SimDriver implements Driver {
   restore(snap: SimDriverSnapshot): void {
     if (snap.version !== 1 || snap.seed !== this.seed) throw new Error(`simulator state of seed ${snap.seed} (version ${snap.version}) does not fit this fleet (seed ${this.seed})`);
     this.rng.state = snap.rng;
-    this.queue = new TimeHeap<Delivery>();
+    this.queue = new TimeQueue<Delivery>();
     const pending = new Map<number, Delivery>();
     for (const d of snap.queue) {
       const ep = d.episode;
