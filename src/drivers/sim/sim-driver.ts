@@ -124,7 +124,7 @@ export class SimDriver implements Driver {
         this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `install of ${action.toVersion} failed (simulated)` });
         return;
       }
-      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, ...(reimage ? { reimage: this.reimaged(action.machineId) } : {}) });
+      this.push(done, this.succeeded(action, reimage));
       if (this.rng.chance(model.unhealthyAfterUpgrade)) {
         this.stats.unhealthyAfterUpgrade++;
         this.markBroken(action.machineId, action.artifactKey, true);
@@ -141,8 +141,15 @@ export class SimDriver implements Driver {
       return;
     }
     this.markBroken(action.machineId, action.artifactKey, false);
-    this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, ...(reimage ? { reimage: this.reimaged(action.machineId) } : {}) });
+    this.push(done, this.succeeded(action, reimage));
     this.queue.push({ at: done, probe: action.machineId });
+  }
+
+  /** A successful answer; built without a spread, as it is built for every action. */
+  private succeeded(action: DriverAction, reimage: boolean): Observation {
+    return reimage
+      ? { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, reimage: this.reimaged(action.machineId) }
+      : { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion };
   }
 
   /** R61: a re-image replaces the OS disk only; the machine's extensions and custom data run again on it. */
