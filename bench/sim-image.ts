@@ -14,7 +14,7 @@ import { symmetricPairs } from '../src/model/fleet.js';
 import { SummaryCollector } from '../src/report/summary.js';
 import { runSimulation } from '../src/sim/simulator.js';
 import { BENCH_IMAGE, BENCH_IMAGE_TO, imageBenchScenario } from './fleet.js';
-import { heapRate, machineLine, peakRssMiB } from './machine.js';
+import { cpuSeconds, heapRates, machineLine, peakRssMiB } from './machine.js';
 
 const check = !process.argv.includes('--no-check');
 const t0 = performance.now();
@@ -43,6 +43,7 @@ const r64 = (events: readonly EngineEvent[]) => {
 
 const summary = new SummaryCollector(86_400_000);
 const checker = new InvariantChecker({ pairs: symmetricPairs([...fleet.regions.values()]) });
+const c1 = process.cpuUsage();
 const t1 = performance.now();
 const result = runSimulation(scenario, {
   onEvents: (events) => {
@@ -54,6 +55,7 @@ const result = runSimulation(scenario, {
   },
 });
 const simMs = performance.now() - t1;
+const simCpuS = cpuSeconds(c1);
 const violations = checker.finish();
 
 const rollouts = summary.result().filter((r) => r.toVersion === BENCH_IMAGE_TO);
@@ -83,8 +85,9 @@ console.log(`fleet at the end: ${onNew.toLocaleString('en')} on ${BENCH_IMAGE_TO
 console.log(`events: ${summary.events.toLocaleString('en')} in ${result.ticks.toLocaleString('en')} ticks (${reimaged.toLocaleString('en')} instance.reimaged); invariants ${check ? (violations.length === 0 ? 'all held' : `VIOLATED ×${violations.length}: ${violations[0]}`) : 'not checked'}; R64 ${check ? (earlyStarts === 0 ? 'held (no re-image before its region\'s replication)' : `VIOLATED ×${earlyStarts}: ${firstEarly}`) : 'not checked'}`);
 console.log(`wall: ${(simMs / 1000).toFixed(1)} s (target ≤ 30 s) · ${Math.round(summary.events / (simMs / 1000)).toLocaleString('en')} events/s`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB (target ≤ 1024, whole process including the fleet)`);
-const rate = heapRate();
-console.log(`reference in the same run: the bare event queue does ${rate.toLocaleString('en')} pop+push per second; the whole simulation runs at ${((summary.events / (simMs / 1000)) / rate * 100).toFixed(1)}% of that rate per event`);
+const rate = heapRates();
+console.log(`reference in the same run: the bare event queue does ${rate.wall.toLocaleString('en')} pop+push per second; the whole simulation runs at ${((summary.events / (simMs / 1000)) / rate.wall * 100).toFixed(1)}% of that rate per event`);
+console.log(`the same in CPU time (steadier on a shared machine): ${Math.round(summary.events / simCpuS).toLocaleString('en')} events per CPU second (${simCpuS.toFixed(1)} s), the bare queue ${rate.cpu.toLocaleString('en')} pop+push per CPU second: ${((summary.events / simCpuS) / rate.cpu * 100).toFixed(1)}%`);
 
 if (violations.length > 0 || earlyStarts > 0 || !complete || result.hitHorizon) {
   console.error(`bench:sim-image FAILED: ${[violations.length > 0 && 'invariants broke', earlyStarts > 0 && 'a re-image preceded its replication (R64)', !complete && 'the release did not complete', result.hitHorizon && 'the horizon was reached'].filter(Boolean).join('; ')}`);

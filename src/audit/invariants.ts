@@ -47,6 +47,7 @@ export class InvariantChecker {
   private readonly setBatches = new Map<string, number>();
   /** Releases held fleet-wide, as `artifactKey@toVersion`. */
   private readonly heldReleases = new Set<string>();
+  private readonly majors = new Map<string, number>();
   private lastSeq = 0;
   private lastTime = '';
   checked = 0;
@@ -175,10 +176,20 @@ export class InvariantChecker {
     if (e.attempt <= prior) this.fail(e, `attempt ${e.attempt} of ${e.machineId} started again (last was ${prior})`);
     r.attempts.set(e.machineId, e.attempt);
     if (r.profile === 'manual') return;
-    const enrolled = e.placement.setKind === 'scaleSet' && this.enrolled.has(e.placement.subscription);
-    if (!enrolled && this.disabled.has(`${e.machineId}|${artifactKey(e.artifact)}`)) this.fail(e, `${e.machineId} attempted after its automatic upgrade was disabled`);
+    // Most logs never disable anything: the key is built only when something was.
+    if (this.disabled.size > 0) {
+      const enrolled = e.placement.setKind === 'scaleSet' && this.enrolled.has(e.placement.subscription);
+      if (!enrolled && this.disabled.has(`${e.machineId}|${artifactKey(e.artifact)}`)) this.fail(e, `${e.machineId} attempted after its automatic upgrade was disabled`);
+    }
     // R1 is about extensions; an automatic OS image upgrade follows its reference at `latest` (R60).
-    if (e.artifact.kind === 'extension' && majorOf(e.fromVersion) !== majorOf(e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
+    if (e.artifact.kind === 'extension' && this.majorOf(e.fromVersion) !== this.majorOf(e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
+  }
+
+  /** A version's major, parsed once per version: a log names few versions a million times. */
+  private majorOf(version: string): number {
+    let m = this.majors.get(version);
+    if (m === undefined) this.majors.set(version, (m = majorOf(version)));
+    return m;
   }
 
   /** Violations, including rollbacks that never started. */

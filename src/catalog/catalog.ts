@@ -33,8 +33,21 @@ export interface Eligibility {
   reason: string;
 }
 
+const typeKeys = new Map<string, Map<string, string>>();
+
+/** A type's key; memoized, since eligibility asks for it once per instance and few types exist. */
 export function typeKey(publisher: string, type: string): string {
-  return `${publisher}.${type}`.toLowerCase();
+  let byType = typeKeys.get(publisher);
+  if (!byType) {
+    if (typeKeys.size >= 1024) typeKeys.clear(); // names come from users too: stay bounded
+    typeKeys.set(publisher, (byType = new Map()));
+  }
+  let key = byType.get(type);
+  if (key === undefined) {
+    if (byType.size >= 1024) byType.clear();
+    byType.set(type, (key = `${publisher}.${type}`.toLowerCase()));
+  }
+  return key;
 }
 
 export class Catalog {
@@ -146,6 +159,43 @@ export function automaticTarget(catalog: Catalog, inst: ExtensionInstance, machi
   return target
     ? { target, reason: `newest ${major}.x version published for ${machine.os} in ${machine.region}` }
     : { target: null, reason: `no newer ${major}.x version published for ${machine.os} in ${machine.region}` };
+}
+
+/**
+ * `automaticTarget(…).target` for many instances at one instant (a rollout's eligibility over a whole
+ * fleet). Past the per-instance checks, the target depends only on the type, the OS, the region and the
+ * installed version, so the search through the published versions runs once for each of those.
+ */
+export class AutomaticTargets {
+  private readonly memo = new Map<ExtensionType, Map<string, Map<string, Map<string, string | null>>>>();
+  private lastPublisher = '';
+  private lastType = '';
+  private lastT: ExtensionType | undefined;
+
+  constructor(private readonly catalog: Catalog, private readonly nowMs: number) {}
+
+  of(inst: ExtensionInstance, os: OsType, region: string, enrolled: boolean): string | null {
+    if (inst.publisher !== this.lastPublisher || inst.type !== this.lastType) {
+      this.lastPublisher = inst.publisher;
+      this.lastType = inst.type;
+      this.lastT = this.catalog.getType(inst.publisher, inst.type);
+    }
+    const t = this.lastT;
+    // automaticTarget's own checks, each of which gives no target.
+    if (!t || !effectiveAutoUpgrade(inst, enrolled) || !t.supportsAutomaticUpgrade || inst.blockedReason || inst.installedVersion === '') return null;
+    let byOs = this.memo.get(t);
+    if (!byOs) this.memo.set(t, (byOs = new Map()));
+    let byRegion = byOs.get(os);
+    if (!byRegion) byOs.set(os, (byRegion = new Map()));
+    let byVersion = byRegion.get(region);
+    if (!byVersion) byRegion.set(region, (byVersion = new Map()));
+    let target = byVersion.get(inst.installedVersion);
+    if (target === undefined) {
+      target = automaticTarget(this.catalog, inst, { os, region, enrolled }, this.nowMs).target;
+      byVersion.set(inst.installedVersion, target);
+    }
+    return target;
+  }
 }
 
 /**

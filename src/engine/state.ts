@@ -11,7 +11,7 @@ import type { MaintenanceState } from '../model/maintenance.js';
 import { emptyMaintenance } from '../model/maintenance.js';
 import { isMachineHealthy } from '../model/health.js';
 import type { Plan, PlanUnit } from '../planner/types.js';
-import { TimeHeap } from '../util/heap.js';
+import { TimeQueue } from '../util/time-queue.js';
 
 export interface FleetState {
   regions: Map<string, Region>;
@@ -326,7 +326,7 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     fleet,
     catalog,
     rollouts: new Map(),
-    timers: new TimeHeap(),
+    timers: new TimeQueue(),
     pendingActions: new Map(),
     installing: new Map(),
     enrolledSubscriptions: new Set(),
@@ -369,7 +369,7 @@ export interface EngineState {
   fleet: FleetState;
   catalog: Catalog;
   rollouts: Map<string, RolloutState>;
-  timers: TimeHeap<Timer>;
+  timers: TimeQueue<Timer>;
   /** Actions sent and not yet answered, by idempotency key. */
   pendingActions: Map<string, PendingAction>;
   /** The install or uninstall in flight per instance (`instanceRef`), by action key; derived from pendingActions. */

@@ -66,8 +66,18 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
   };
   const crossZoneSets = new Set<string>();
   for (const [id, ss] of scaleSets) if (ss.upgradePolicy.rollingUpgradePolicy.enableCrossZoneUpgrade) crossZoneSets.add(id);
+  // Machines with equal placements share one placement object (fleet.ts): its group and update-domain
+  // list are found once per placement, not once per machine. Window keys depend on more than placement.
+  const byPlacement = windowKeyOf ? null : new Map<Machine['placement'], { group: UnitGroup; list: string[] }>();
   for (const m of machines) {
     const p = m.placement;
+    const hit = byPlacement?.get(p);
+    if (hit) {
+      hit.group.size++;
+      if (m.kind !== 'arc') hit.group.hasVm = true;
+      hit.list.push(m.id);
+      continue;
+    }
     let waves = regions.get(p.region);
     if (!waves) regions.set(p.region, (waves = new Map()));
     const waveKey = p.setId !== null && crossZoneSets.has(p.setId) ? CROSS_ZONE : (p.zone ?? NO_ZONE);
@@ -80,9 +90,10 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     group.size++;
     if (m.kind !== 'arc') group.hasVm = true;
     const ud = p.updateDomain ?? -1;
-    const list = group.uds.get(ud);
+    let list = group.uds.get(ud);
     if (list) list.push(m.id);
-    else group.uds.set(ud, [m.id]);
+    else group.uds.set(ud, (list = [m.id]));
+    byPlacement?.set(p, { group, list });
   }
   return regions;
 }

@@ -73,6 +73,8 @@ export class SummaryCollector {
   firstTime: string | null = null;
   lastTime: string | null = null;
   events = 0;
+  private lastPointTime = '';
+  private lastPointBucket = 0;
 
   constructor(private readonly bucketMs = 3_600_000) {}
 
@@ -146,7 +148,12 @@ export class SummaryCollector {
   }
 
   private point(rolloutId: string, time: string): SeriesPoint {
-    const t = Math.floor(Date.parse(time) / this.bucketMs) * this.bucketMs;
+    // Events come in runs of one instant: parse each instant's text once.
+    if (time !== this.lastPointTime) {
+      this.lastPointTime = time;
+      this.lastPointBucket = Math.floor(Date.parse(time) / this.bucketMs) * this.bucketMs;
+    }
+    const t = this.lastPointBucket;
     const b = this.buckets.get(rolloutId)!;
     let p = b.get(t);
     if (!p) b.set(t, (p = { t, succeeded: 0, unhealthy: 0, rolledBack: 0, failed: 0, started: 0 }));

@@ -6,7 +6,7 @@
 import type { Driver, DriverAction, Observation, ReimageReport } from '../../engine/driver.js';
 import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
-import { TimeHeap } from '../../util/heap.js';
+import { TimeQueue } from '../../util/time-queue.js';
 import { hashUnit, Random, sampleLatencyMs } from '../../sim/random.js';
 import type { FailureModel, FleetBehaviour } from './failure-model.js';
 import { modelFor } from './failure-model.js';
@@ -53,7 +53,7 @@ export interface SimDriverStats {
 }
 
 export class SimDriver implements Driver {
-  private queue = new TimeHeap<Delivery>();
+  private queue = new TimeQueue<Delivery>();
   private readonly rng: Random;
   /** Keys in flight, and the answers of the most recent ones: a resend of either is not done again. */
   private readonly inflight = new Set<string>();
@@ -124,7 +124,7 @@ export class SimDriver implements Driver {
         this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `install of ${action.toVersion} failed (simulated)` });
         return;
       }
-      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, ...(reimage ? { reimage: this.reimaged(action.machineId) } : {}) });
+      this.push(done, this.succeeded(action, reimage));
       if (this.rng.chance(model.unhealthyAfterUpgrade)) {
         this.stats.unhealthyAfterUpgrade++;
         this.markBroken(action.machineId, action.artifactKey, true);
@@ -141,8 +141,15 @@ export class SimDriver implements Driver {
       return;
     }
     this.markBroken(action.machineId, action.artifactKey, false);
-    this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, ...(reimage ? { reimage: this.reimaged(action.machineId) } : {}) });
+    this.push(done, this.succeeded(action, reimage));
     this.queue.push({ at: done, probe: action.machineId });
+  }
+
+  /** A successful answer; built without a spread, as it is built for every action. */
+  private succeeded(action: DriverAction, reimage: boolean): Observation {
+    return reimage
+      ? { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, reimage: this.reimaged(action.machineId) }
+      : { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion };
   }
 
   /** R61: a re-image replaces the OS disk only; the machine's extensions and custom data run again on it. */
@@ -275,7 +282,7 @@ export class SimDriver implements Driver {
   restore(snap: SimDriverSnapshot): void {
     if (snap.version !== 1 || snap.seed !== this.seed) throw new Error(`simulator state of seed ${snap.seed} (version ${snap.version}) does not fit this fleet (seed ${this.seed})`);
     this.rng.state = snap.rng;
-    this.queue = new TimeHeap<Delivery>();
+    this.queue = new TimeQueue<Delivery>();
     const pending = new Map<number, Delivery>();
     for (const d of snap.queue) {
       const ep = d.episode;

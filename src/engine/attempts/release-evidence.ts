@@ -43,8 +43,13 @@ export function releaseOf(state: EngineState, artifact: Artifact, artifactKey: s
   return rel;
 }
 
+/** Each rollout's release key, built once: it is looked up for every judged outcome. */
+const rolloutReleaseKeys = new WeakMap<RolloutState, string>();
+
 export function releaseOfRollout(state: EngineState, r: RolloutState): ReleaseState {
-  return releaseOf(state, r.artifact, r.artifactKey, r.toVersion);
+  let key = rolloutReleaseKeys.get(r);
+  if (key === undefined) rolloutReleaseKeys.set(r, (key = releaseKey(r.artifactKey, r.toVersion)));
+  return state.releases.get(key) ?? releaseOf(state, r.artifact, r.artifactKey, r.toVersion);
 }
 
 /**
@@ -100,7 +105,9 @@ function judge(ctx: TickContext, rel: ReleaseState, failures: number, successes:
 /** Machines that fail whatever version they get: unhealthy before the upgrade, or failed other releases. */
 function quarantineReason(state: EngineState, rel: ReleaseState, a: AttemptState): string | null {
   if (a.unhealthyBefore) return 'unhealthy before the upgrade started';
-  const others = (state.failureStreaks.get(a.machineId) ?? []).filter((k) => k !== rel.key);
+  const streak = state.failureStreaks.get(a.machineId);
+  if (streak === undefined) return null; // most machines never failed anything
+  const others = streak.filter((k) => k !== rel.key);
   if (others.length >= QUARANTINE_STREAK) return `failed its last ${others.length} attempts of other releases (${others.join(', ')})`;
   return null;
 }

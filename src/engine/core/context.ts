@@ -83,7 +83,8 @@ export function emit(ctx: TickContext, body: EventBody): void {
 }
 
 export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): void {
-  const t = { ...timer, id: ++ctx.state.timerSeq } as Timer;
+  const t = timer as Timer; // the caller's fresh literal: no copy
+  t.id = ++ctx.state.timerSeq;
   ctx.state.timers.push(t);
   ctx.changes?.timersAdded.push(t);
 }

@@ -3,7 +3,7 @@
  * A newer release within a major supersedes the running rollout of an older one.
  */
 import type { PublishedVersion } from '../../catalog/catalog.js';
-import { automaticTarget } from '../../catalog/catalog.js';
+import { AutomaticTargets, automaticTarget } from '../../catalog/catalog.js';
 import type { Artifact } from '../../model/artifact.js';
 import { artifactKey, artifactMajor, compareArtifactVersions } from '../../model/artifact.js';
 import type { RolloutProfileName } from '../../model/events.js';
@@ -16,7 +16,7 @@ import { changed, emit } from '../core/context.js';
 import { cancelRollout } from './cancel.js';
 import { openPhase } from './waves.js';
 import type { GateRun, RegionState, RolloutState, UnitState } from '../state.js';
-import { instanceRef, machineContext } from '../state.js';
+import { instanceRef, isEnrolled, machineContext } from '../state.js';
 import { scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
 
 import type { RolloutSettings } from '../core/settings.js';
@@ -73,9 +73,10 @@ function eligibleMachines(ctx: TickContext, key: string, req: RolloutRequest): M
     }
     return out;
   }
+  const targets = new AutomaticTargets(catalog, ctx.now);
   for (const inst of byMachine.values()) {
     const m = fleet.machines.get(inst.machineId)!;
-    if (automaticTarget(catalog, inst, machineContext(state, m), ctx.now).target === req.toVersion && !busy(inst.machineId)) out.push(m);
+    if (targets.of(inst, m.os, m.placement.region, isEnrolled(state, m)) === req.toVersion && !busy(inst.machineId)) out.push(m);
   }
   return out;
 }

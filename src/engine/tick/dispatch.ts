@@ -30,7 +30,8 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     refreshMachineHealth(fleet, obs.machineId);
     const waiters = ctx.state.healthWaiters.get(obs.machineId);
     if (!waiters) return;
-    for (const w of [...waiters]) {
+    // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, needs none).
+    for (const w of waiters.length === 1 ? [waiters[0]!] : [...waiters]) {
       const r = ctx.state.rollouts.get(w.rolloutId)!;
       const a = r.attempts.get(obs.machineId)!;
       const u = r.units.get(a.unitId)!;

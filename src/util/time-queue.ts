@@ -1,0 +1,124 @@
+/**
+ * A priority queue ordered by `at`, then by insertion order: the same order as `TimeHeap`, built for
+ * simulations where many items share an instant (a batch's timeouts, agents answering on whole
+ * seconds). Items wait in one first-in first-out bucket per distinct time, and only the distinct times
+ * go through a binary heap, so a push or pop at a time already queued costs no heap work at all.
+ */
+import type { Timed } from './heap.js';
+
+interface Bucket<T> {
+  at: number;
+  items: T[];
+  /** The next item to pop. */
+  head: number;
+}
+
+export class TimeQueue<T extends Timed> {
+  private readonly buckets = new Map<number, Bucket<T>>();
+  /** Min-heap of the distinct times that have a bucket. */
+  private readonly times: number[] = [];
+  /** The bucket of the earliest time, or null when empty. */
+  private first: Bucket<T> | null = null;
+  /** The bucket the last push went to: pushes come in runs of one time. */
+  private last: Bucket<T> | null = null;
+  /** Emptied buckets kept for reuse, so a long run does not allocate one per instant. */
+  private readonly spare: Bucket<T>[] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  peek(): T | undefined {
+    const b = this.first;
+    return b === null ? undefined : b.items[b.head];
+  }
+
+  push(item: T): void {
+    const at = item.at;
+    this.count++;
+    let b = this.last;
+    if (b === null || b.at !== at) {
+      b = this.buckets.get(at) ?? null;
+      if (b === null) {
+        b = this.spare.pop() ?? { at, items: [], head: 0 };
+        b.at = at;
+        this.buckets.set(at, b);
+        this.pushTime(at);
+        if (this.first === null || at < this.first.at) this.first = b;
+      }
+      this.last = b;
+    }
+    b.items.push(item);
+  }
+
+  pop(): T | undefined {
+    const b = this.first;
+    if (b === null) return undefined;
+    const item = b.items[b.head]!;
+    b.items[b.head] = undefined as unknown as T; // let it go: the bucket may live on for a while
+    b.head++;
+    this.count--;
+    if (b.head === b.items.length) this.drop(b);
+    return item;
+  }
+
+  /** Everything still queued in the order it would pop (pushing it again in this order keeps that order). */
+  ordered(): T[] {
+    const out: T[] = [];
+    for (const at of [...this.times].sort((x, y) => x - y)) {
+      const b = this.buckets.get(at)!;
+      for (let i = b.head; i < b.items.length; i++) out.push(b.items[i]!);
+    }
+    return out;
+  }
+
+  /** Everything still queued, in no particular order (for persistence). */
+  toArray(): T[] {
+    const out: T[] = [];
+    for (const b of this.buckets.values()) for (let i = b.head; i < b.items.length; i++) out.push(b.items[i]!);
+    return out;
+  }
+
+  private drop(b: Bucket<T>): void {
+    this.buckets.delete(b.at);
+    this.popTime();
+    if (this.last === b) this.last = null;
+    b.items.length = 0;
+    b.head = 0;
+    if (this.spare.length < 64) this.spare.push(b);
+    this.first = this.times.length > 0 ? this.buckets.get(this.times[0]!)! : null;
+  }
+
+  private pushTime(at: number): void {
+    const times = this.times;
+    let i = times.length;
+    times.push(at);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = times[parent]!;
+      if (p <= at) break;
+      times[i] = p;
+      i = parent;
+    }
+    times[i] = at;
+  }
+
+  private popTime(): void {
+    const times = this.times;
+    const last = times.pop()!;
+    const n = times.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && times[r]! < times[l]! ? r : l;
+      if (last <= times[c]!) break;
+      times[i] = times[c]!;
+      i = c;
+    }
+    times[i] = last;
+  }
+}

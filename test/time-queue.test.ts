@@ -1,0 +1,50 @@
+/** The simulator's bucketed time queue pops in exactly the binary heap's order: by time, then first in first out. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { TimeHeap } from '../src/util/heap.js';
+import { TimeQueue } from '../src/util/time-queue.js';
+
+type Op = { push: number } | { pop: true };
+
+test('TimeQueue pops, peeks, orders and lists like TimeHeap under any mix of pushes and pops', () => {
+  // Few distinct times so that many items share one, pushes before, at and after the earliest.
+  const op: fc.Arbitrary<Op> = fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 12 }) }), fc.constant({ pop: true as const }));
+  fc.assert(fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+    const heap = new TimeHeap<{ at: number; n: number }>();
+    const queue = new TimeQueue<{ at: number; n: number }>();
+    let n = 0;
+    let clock = 0;
+    for (const o of ops) {
+      if ('push' in o) {
+        const item = { at: clock + o.push, n: n++ };
+        heap.push(item);
+        queue.push(item);
+      } else {
+        const a = heap.pop();
+        assert.equal(queue.pop(), a);
+        if (a) clock = a.at; // like a simulation: later pushes are at or after the time reached
+      }
+      assert.equal(queue.size, heap.size);
+      assert.equal(queue.peek(), heap.peek());
+    }
+    assert.deepEqual(queue.ordered(), heap.ordered());
+    assert.deepEqual(queue.toArray().map((i) => i.n).sort((x, y) => x - y), heap.toArray().map((i) => i.n).sort((x, y) => x - y));
+    for (let a = heap.pop(); a; a = heap.pop()) assert.equal(queue.pop(), a);
+    assert.equal(queue.pop(), undefined);
+    assert.equal(queue.size, 0);
+  }), { numRuns: 500 });
+});
+
+test('TimeQueue takes items earlier than everything queued, and times it emptied before', () => {
+  const q = new TimeQueue<{ at: number; id: string }>();
+  q.push({ at: 10, id: 'a' });
+  q.push({ at: 10, id: 'b' });
+  assert.equal(q.pop()!.id, 'a');
+  q.push({ at: 5, id: 'c' }); // earlier than the partly popped bucket
+  q.push({ at: 10, id: 'd' });
+  assert.deepEqual([q.pop()!.id, q.pop()!.id, q.pop()!.id], ['c', 'b', 'd']);
+  q.push({ at: 10, id: 'e' }); // its bucket was emptied and reused
+  assert.equal(q.peek()!.id, 'e');
+  assert.equal(q.size, 1);
+});
