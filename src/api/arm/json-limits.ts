@@ -26,8 +26,8 @@ const limitError = (name: keyof Limits, what: string, limits: Limits): ArmError 
   badRequest('InvalidRequestContent', `The request body ${what} (limit ${name}: ${limits[name]}; see docs/api.md#limits).`, name);
 
 /** Parses a JSON body after checking it against the limits; an ArmError (400) names the limit passed. */
-export function parseLimitedJson(text: string, limits: Limits = JSON_LIMITS): unknown {
-  scan(text, limits);
+export function parseLimitedJson(text: string, limits: Limits = JSON_LIMITS, channel?: ChannelBounds): unknown {
+  scan(text, limits, channel);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -35,16 +35,51 @@ export function parseLimitedJson(text: string, limits: Limits = JSON_LIMITS): un
   }
 }
 
-/** One pass over the text. Malformed JSON is left for JSON.parse to describe. */
-function scan(text: string, limits: Limits): void {
+/**
+ * A channel's own bounds on top of the limits (the agent channel's, src/api/agent/status-schema.ts):
+ * its depth replaces `maxDepth`, and it counts every key in the body. Checked in the same pass.
+ */
+export interface ChannelBounds {
+  maxDepth: number;
+  maxKeys: number;
+  tooDeep: () => ArmError;
+  tooManyKeys: () => ArmError;
+}
+
+/**
+ * One pass over the text. Malformed JSON is left for JSON.parse to describe. Strings (most of a body)
+ * are skipped with indexOf; numbers are only converted when they could overflow a double.
+ */
+function scan(text: string, limits: Limits, channel: ChannelBounds | undefined): void {
+  const maxDepth = channel ? channel.maxDepth : limits.maxDepth;
+  const maxKeys = channel ? channel.maxKeys : Infinity;
   // Per open container: '{' with the keys seen so far, or '['.
   const stack: Array<Set<string> | null> = [];
   let values = 0;
+  let keys = 0;
   let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (stack.length >= limits.maxDepth) throw limitError('maxDepth', `nests objects and arrays deeper than ${limits.maxDepth} levels`, limits);
+    if (c === 0x22 /* " */) {
+      const end = stringEnd(text, i);
+      if (end < 0) return; // unterminated: JSON.parse says so
+      if (expectKey) {
+        if (end - i - 1 > limits.maxKeyLength * 6) throw limitError('maxKeyLength', `has a property name longer than ${limits.maxKeyLength} characters`, limits);
+        if (++keys > maxKeys) throw channel!.tooManyKeys();
+        const raw = text.slice(i + 1, end);
+        checkKey(raw.includes('\\') ? decode(text.slice(i, end + 1)) : raw, stack[stack.length - 1]!, limits);
+        expectKey = false;
+      } else if (end - i - 1 > limits.maxStringLength) {
+        // Escapes only make the text longer than the string, so this is exact enough and never too strict.
+        if ((decode(text.slice(i, end + 1)) ?? '').length > limits.maxStringLength) throw limitError('maxStringLength', `has a string longer than ${limits.maxStringLength} characters`, limits);
+      }
+      i = end;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (stack.length >= maxDepth) {
+        if (channel) throw channel.tooDeep();
+        throw limitError('maxDepth', `nests objects and arrays deeper than ${limits.maxDepth} levels`, limits);
+      }
       stack.push(c === 0x7b ? new Set() : null);
       expectKey = c === 0x7b;
       if (++values > limits.maxValues) throw limitError('maxValues', `holds more than ${limits.maxValues} values`, limits);
@@ -52,25 +87,21 @@ function scan(text: string, limits: Limits): void {
       stack.pop();
       expectKey = false;
     } else if (c === 0x2c /* , */) {
-      expectKey = stack.at(-1) instanceof Set;
+      expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
       if (!expectKey && ++values > limits.maxValues) throw limitError('maxValues', `holds more than ${limits.maxValues} values`, limits);
-    } else if (c === 0x22 /* " */) {
-      const end = stringEnd(text, i);
-      if (end < 0) return; // unterminated: JSON.parse says so
-      const top = stack.at(-1);
-      if (expectKey && top instanceof Set) {
-        if (end - i - 1 > limits.maxKeyLength * 6) throw limitError('maxKeyLength', `has a property name longer than ${limits.maxKeyLength} characters`, limits);
-        checkKey(decode(text.slice(i, end + 1)), top, limits);
-        expectKey = false;
-      } else if (end - i - 1 > limits.maxStringLength) {
-        // Escapes only make the text longer than the string, so this is exact enough and never too strict.
-        if ((decode(text.slice(i, end + 1)) ?? '').length > limits.maxStringLength) throw limitError('maxStringLength', `has a string longer than ${limits.maxStringLength} characters`, limits);
-      }
-      i = end;
     } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      // Plain digits of modest length always fit a double; a fraction, an exponent or 300+ digits are converted.
       let j = i + 1;
-      while (j < text.length && /[0-9eE.+-]/.test(text[j]!)) j++;
-      if (!Number.isFinite(Number(text.slice(i, j)))) throw badRequest('InvalidRequestContent', `The request body has a number out of range: ${text.slice(i, Math.min(j, i + 40))}.`);
+      let plain = true;
+      for (; j < n; j++) {
+        const d = text.charCodeAt(j);
+        if (d >= 0x30 && d <= 0x39) continue;
+        if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) plain = false;
+        else break;
+      }
+      if ((!plain || j - i > 300) && !Number.isFinite(Number(text.slice(i, j)))) {
+        throw badRequest('InvalidRequestContent', `The request body has a number out of range: ${text.slice(i, Math.min(j, i + 40))}.`);
+      }
       i = j - 1;
     }
   }
@@ -85,14 +116,16 @@ function checkKey(key: string | null, keys: Set<string>, limits: Limits): void {
   if (keys.size > limits.maxMembers) throw limitError('maxMembers', `has an object with more than ${limits.maxMembers} properties`, limits);
 }
 
-/** Index of the closing quote of the string opening at `start`, or -1. */
+/** Index of the closing quote of the string opening at `start` (one not preceded by an odd number of backslashes), or -1. */
 function stringEnd(text: string, start: number): number {
-  for (let j = start + 1; j < text.length; j++) {
-    const c = text.charCodeAt(j);
-    if (c === 0x5c /* \ */) j++;
-    else if (c === 0x22) return j;
+  let j = start;
+  for (;;) {
+    j = text.indexOf('"', j + 1);
+    if (j < 0) return -1;
+    let b = 0;
+    while (text.charCodeAt(j - 1 - b) === 0x5c) b++;
+    if ((b & 1) === 0) return j;
   }
-  return -1;
 }
 
 function decode(quoted: string): string | null {
