@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { parseAgentJson } from '../src/api/agent/status-schema.js';
 import { LIMITS } from '../src/protocol/agent-wire.js';
 import { signPackage } from '../src/protocol/package-signature.js';
@@ -117,6 +118,32 @@ describe('JSON bounds on the raw text', () => {
     assert.equal(codeOf('{"a":1e999}'), 'InvalidRequestContent');
     assert.equal(codeOf(`{"a":${'9'.repeat(400)}}`), 'InvalidRequestContent');
     assert.deepEqual(parseAgentJson('{"a\\u0041":[1,-2.5e3,"x\\"y"]}'), { 'a\u0041': [1, -2500, 'x\"y'] });
+  });
+});
+
+describe('duplicate keys after one pass', () => {
+  type Tree = { obj: Array<[string, Tree]> } | { arr: Tree[] } | { leaf: string };
+  // Keys as written in the text: '"\\u0061"' is the key 'a' too.
+  const KEYS = ['"a"', '"b"', '"\\u0061"', '"k\\"q"', '"é"'];
+  const { tree } = fc.letrec<{ tree: Tree }>((tie) => ({
+    tree: fc.oneof({ depthSize: 'small', withCrossShrink: true },
+      fc.constantFrom('1', '-2.5e3', '"s"', 'null', 'true').map((leaf) => ({ leaf })),
+      fc.array(fc.tuple(fc.constantFrom(...KEYS), tie('tree')), { maxLength: 4 }).map((obj) => ({ obj })),
+      fc.array(tie('tree'), { maxLength: 3 }).map((arr) => ({ arr }))),
+  }));
+  const text = (t: Tree): string => 'leaf' in t ? t.leaf : 'arr' in t ? `[${t.arr.map(text).join(',')}]` : `{${t.obj.map(([k, v]) => `${k}:${text(v)}`).join(',')}}`;
+  const hasDuplicate = (t: Tree): boolean => 'leaf' in t ? false : 'arr' in t ? t.arr.some(hasDuplicate)
+    : new Set(t.obj.map(([k]) => JSON.parse(k) as string)).size < t.obj.length || t.obj.some(([, v]) => hasDuplicate(v));
+
+  test('a key named twice in one object (escaped or not) is refused, naming it; otherwise the body parses as JSON.parse reads it', () => {
+    fc.assert(fc.property(tree, (t) => {
+      const body = text(t);
+      if (hasDuplicate(t)) {
+        assert.throws(() => parseAgentJson(body), (err: any) => err.code === 'InvalidRequestContent' && /twice in one object/.test(err.message), body);
+      } else {
+        assert.deepEqual(parseAgentJson(body), JSON.parse(body), body);
+      }
+    }), { numRuns: 500, seed: 7 });
   });
 });
 

@@ -71,7 +71,7 @@ export function checkStatusReport(body: unknown): StatusReport {
 }
 
 /** Commits the report (its raw text is what is stored); a failed commit is a 503 to retry. */
-export async function commitStatusReport(svc: AgentServices, agentId: string, report: StatusReport, raw: string, logError: (err: unknown) => void): Promise<void> {
+export async function commitStatusReport(svc: AgentServices, agentId: string, report: StatusReport, raw: string | Buffer, logError: (err: unknown) => void): Promise<void> {
   try {
     await svc.status.write(agentId, report, raw, svc.wallNow());
   } catch (err) {

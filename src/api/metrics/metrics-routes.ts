@@ -32,8 +32,12 @@ export function registerMetrics(app: FastifyInstance, metrics: FleetMetrics, opt
   });
 
   // The agent channel's hot requests, answered before Fastify's hooks run (src/api/agent/agent-fast-path.ts).
+  const observers = new Map<string, (seconds: number) => void>();
   agentFastPathOf(app)?.observe((method, url, route, status, ms) => {
-    metrics.observeRequest(method, route, status, ms / 1000);
+    const key = `${method} ${route} ${status}`;
+    let observe = observers.get(key);
+    if (!observe) observers.set(key, (observe = metrics.requestObserver(method, route, status)));
+    observe(ms / 1000);
     if (app.log.level === 'debug' || app.log.level === 'trace') app.log.debug({ method, url: url.slice(0, 300), statusCode: status, ms: Math.round(ms) }, 'request');
   });
 
