@@ -34,6 +34,7 @@ import { checkAutomaticOSUpgrade, checkImageReference, sameReference } from '../
 import type { SetImage } from '../scale-set-image.js';
 import { jsonObject, locationName, parseBody, settingsObject, tags, versionPrefix } from '../validation.js';
 import { sealOsProfile } from '../write-only.js';
+import { checkMachineSettings, jsonBytes } from '../settings-budget.js';
 
 const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M');
 const rollingPolicy = z.object({
@@ -333,7 +334,14 @@ function docOf(ctx: ArmContext, set: ScaleSet): ScaleSetDoc {
 
 const modelExtensions = (doc: ScaleSetDoc): ModelExtension[] => doc.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
 
-function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], machine: { os: Machine['os']; region: string }): void {
+function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], machine: { os: Machine['os']; region: string }, sealed: Record<string, string> = {}): void {
+  // Each instance gets every extension of the model: together within the machine's settings budget.
+  let total = 0;
+  for (const e of exts) {
+    const kept = sealed[e.name.toLowerCase()];
+    total += jsonBytes(e.properties.settings) + (e.properties.protectedSettings !== undefined ? jsonBytes(e.properties.protectedSettings) : kept ? jsonBytes(ctx.secrets.open(kept)) : 0);
+  }
+  checkMachineSettings(total, 'properties.virtualMachineProfile.extensionProfile.extensions', 'each instance of the scale set');
   const names = new Set<string>();
   const types = new Set<string>();
   exts.forEach((e, i) => {
@@ -535,7 +543,7 @@ function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, se
   const members = ctx.index.members(set.id);
   const os = members[0]?.os ?? osOf(doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
   const newExts = body.properties?.virtualMachineProfile?.extensionProfile?.extensions;
-  if (newExts) checkModel(ctx, newExts, { os, region: set.region });
+  if (newExts) checkModel(ctx, newExts, { os, region: set.region }, doc.sealed);
   const image = imageAfter(ctx, doc, body.properties?.virtualMachineProfile, set.region);
   checkAutomaticOSUpgrade(policy.automaticOSUpgradePolicy, image);
   const capacity = body.sku?.capacity ?? doc.sku.capacity;
@@ -613,7 +621,7 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   if (i >= 0) next[i] = merged;
   else next.push(merged);
   const members = ctx.index.members(s.set.id);
-  checkModel(ctx, next, { os: members[0]?.os ?? osOf(s.doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]), region: s.set.region });
+  checkModel(ctx, next, { os: members[0]?.os ?? osOf(s.doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]), region: s.set.region }, s.doc.sealed);
   const touched = changeModel(ctx, s.set, s.doc, next, caller);
   if (touched.length) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, { kind: 'instances', items: touched }, false);
   reply.status(i >= 0 ? 200 : 201);
