@@ -121,6 +121,9 @@ async function main(): Promise<void> {
       print('baseline: bare node:https, same TLS, PUT answered 204 without parsing', bs);
       print('baseline: bare node:https, same TLS, GET answered 304', bp);
       console.log(`phasewise / baseline: status ${(status.rate / bs.rate * 100).toFixed(0)}%, 304 polls ${(polls.rate / bp.rate * 100).toFixed(0)}%`);
+      // What a core to itself would give, compared: the rates per server CPU-second.
+      const perCpu = (r: Result) => r.rate / r.serverCpu;
+      console.log(`per server CPU-second, phasewise / baseline: status ${(perCpu(status) / perCpu(bs) * 100).toFixed(0)}%, 304 polls ${(perCpu(polls) / perCpu(bp) * 100).toFixed(0)}%`);
     }
     void baseline;
     server.kill('SIGTERM');

@@ -253,6 +253,20 @@ test('removal: uninstall runs disable then uninstall then deletes; a handler abs
   assert.equal(rt.journal.state.extensions[HANDLER], undefined);
 });
 
+test('dependency levels: entries run level by level (0, 1, 2), whatever their order in the goal state', async () => {
+  const dirs = tempDirs();
+  trust(dirs, publisher);
+  const rt = runtime(dirs);
+  const ref = async (name: string) => packageRef(server, publisher, name, '1.0.0', await handlerZip(dirs.callLog));
+  await convergeOnce(rt, goal(1, [
+    extension({ name: 'Contoso.Test.Top', version: '1.0.0', package: await ref('Contoso.Test.Top'), operationId: 'op-top', dependencyLevel: 2 }),
+    extension({ version: '1.0.0', package: await ref(HANDLER), operationId: 'op-mid', dependencyLevel: 1 }),
+    extension({ name: 'Contoso.Test.Base', version: '1.0.0', package: await ref('Contoso.Test.Base'), operationId: 'op-base', dependencyLevel: 0 }),
+  ]));
+  const order = calls(dirs.callLog).map((l) => { const [cmd, , , op] = l.split(' '); return `${op} ${cmd}`; });
+  assert.deepEqual(order, ['op-base install', 'op-base enable', 'op-mid install', 'op-mid enable', 'op-top install', 'op-top enable']);
+});
+
 test('dependency levels: a level-1 extension waits for level 0 and fails with its name when level 0 is not enabled', async () => {
   const dirs = tempDirs();
   trust(dirs, publisher);

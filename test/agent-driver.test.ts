@@ -12,7 +12,7 @@ import { AgentDriver, REIMAGE_UNSUPPORTED } from '../src/drivers/agent/agent-dri
 import { AgentStore } from '../src/drivers/agent/agent-store.js';
 import type { DriverAction, Observation } from '../src/engine/driver.js';
 import { emptyFleet } from '../src/engine/state.js';
-import { packRows, unpackRows } from '../src/api/agent/status-writer.js';
+import { packGroup, reportBytes, unpackGroup } from '../src/api/agent/status-writer.js';
 import { statusReport } from './helpers/agent-client.js';
 
 const action = (key: string, toVersion: string, kind: DriverAction['kind'] = 'upgrade'): DriverAction => ({
@@ -94,8 +94,14 @@ test('a resent key changes nothing and re-answers its outcome, also after the dr
   }
 });
 
-test('status groups cross to the writer thread as one string and come back the same', () => {
-  const rows: Array<[string, number, string]> = [['3f2c-agent', 1_764_000_000_000, '{"a":"b\\u0000c","d":[1,2]}'], ['other', 2, '{}']];
-  assert.deepEqual(unpackRows(packRows(rows)), rows);
-  assert.deepEqual(unpackRows(packRows([])), []);
+test('status groups cross to the writer thread as one buffer and come back the same', () => {
+  const rows: Array<[string, number, Buffer]> = [
+    ['3f2c-agent', 1_764_000_000_000, Buffer.from('{"a":"b\\u0000c","d":[1,2]}')], ['other', 2, Buffer.from('{"é":"日本"}')], ['empty', 3, Buffer.alloc(0)],
+  ];
+  const back = unpackGroup(packGroup(rows));
+  assert.deepEqual(back.map(([a, t, b]) => [a, t, b.toString('utf8')]), rows.map(([a, t, b]) => [a, t, b.toString('utf8')]));
+  assert.deepEqual(unpackGroup(packGroup([])), []);
+  // What is stored is valid UTF-8: a body that is not is stored as its decoded text.
+  assert.equal(reportBytes(Buffer.from([0x7b, 0x7d])).toString(), '{}');
+  assert.equal(reportBytes(Buffer.from([0x22, 0xff, 0x22])).toString(), '"\ufffd"');
 });

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { jsonShape } from '../src/api/agent/status-schema.js';
+import fc from 'fast-check';
+import { parseAgentJson } from '../src/api/agent/status-schema.js';
 import { LIMITS } from '../src/protocol/agent-wire.js';
 import { signPackage } from '../src/protocol/package-signature.js';
 import { configSchema } from '../src/server/config.js';
@@ -56,7 +57,8 @@ describe('status reports', () => {
       ['too large', big, 413, 'RequestEntityTooLarge'],
       ['malformed', '{"version": "1.1", ', 400, 'InvalidRequestContent'],
       ['too deep', `{"a":${'['.repeat(LIMITS.jsonDepth + 1)}${']'.repeat(LIMITS.jsonDepth + 1)}}`, 400, 'JsonTooDeep'],
-      ['too many keys', `{${Array.from({ length: 5000 }, (_, i) => `"k${i}":1`).join(',')}}`, 400, 'JsonTooManyKeys'],
+      ['too many keys', `[${Array.from({ length: 5 }, () => `{${Array.from({ length: 900 }, (_, i) => `"k${i}":1`).join(',')}}`).join(',')}]`, 400, 'JsonTooManyKeys'],
+      ['too many members in one object', `{${Array.from({ length: 1001 }, (_, i) => `"k${i}":1`).join(',')}}`, 400, 'InvalidRequestContent'],
       ['wrong shape', { ...statusReport(), version: '9.9' }, 400, 'InvalidParameter'],
       ['wrong field type', { ...statusReport(), agentState: { 'A.B': { state: 'Flying' } } }, 400, 'InvalidParameter'],
     ];
@@ -90,12 +92,58 @@ describe('status reports', () => {
 });
 
 describe('JSON bounds on the raw text', () => {
-  test('depth and keys are counted outside strings only; escapes do not end a string', () => {
-    assert.deepEqual(jsonShape('{"a":"[[[{{\\":::"}', 1, 1), { tooDeep: false, tooManyKeys: false });
-    assert.deepEqual(jsonShape('{"a\\"":[{"b":1}]}', 3, 2), { tooDeep: false, tooManyKeys: false });
-    assert.deepEqual(jsonShape('{"a":[{"b":1}]}', 2, 10), { tooDeep: true, tooManyKeys: false });
-    assert.deepEqual(jsonShape('{"a":1,"b":2,"c":3}', 5, 2), { tooDeep: false, tooManyKeys: true });
-    assert.deepEqual(jsonShape('['.repeat(100_000), 64, 10).tooDeep, true);
+  const codeOf = (text: string): string | null => {
+    try {
+      parseAgentJson(text);
+      return null;
+    } catch (err) {
+      return (err as { code: string }).code;
+    }
+  };
+  const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  const keys = (n: number) => `{${Array.from({ length: n }, (_, i) => `"k${i}":{}`).join(',')}}`;
+
+  test('depth and keys are counted outside strings only, in the same pass as the ARM limits; escapes do not end a string', () => {
+    assert.equal(codeOf(`{"a":"${'['.repeat(200)}\\":::"}`), null);
+    assert.equal(codeOf(`{"a\\"":${nested(LIMITS.jsonDepth - 1)}}`), null);
+    assert.equal(codeOf(`{"a":${nested(LIMITS.jsonDepth)}}`), 'JsonTooDeep');
+    assert.equal(codeOf('['.repeat(100_000)), 'JsonTooDeep');
+    // 4,096 keys in all are fine (in objects of at most 1,000 members: maxMembers); one more is not.
+    const many = (n: number) => `[${Array.from({ length: Math.ceil(n / 1000) }, (_, i) => keys(Math.min(1000, n - i * 1000)).replace(/"k/g, `"k${i}_`)).join(',')}]`;
+    assert.equal(codeOf(many(4096)), null);
+    assert.equal(codeOf(many(4097)), 'JsonTooManyKeys');
+    // The ARM limits still hold on this channel: duplicate keys, __proto__, huge numbers.
+    assert.equal(codeOf('{"a":1,"a":2}'), 'InvalidRequestContent');
+    assert.equal(codeOf('{"__proto__":{}}'), 'InvalidRequestContent');
+    assert.equal(codeOf('{"a":1e999}'), 'InvalidRequestContent');
+    assert.equal(codeOf(`{"a":${'9'.repeat(400)}}`), 'InvalidRequestContent');
+    assert.deepEqual(parseAgentJson('{"a\\u0041":[1,-2.5e3,"x\\"y"]}'), { 'a\u0041': [1, -2500, 'x\"y'] });
+  });
+});
+
+describe('duplicate keys after one pass', () => {
+  type Tree = { obj: Array<[string, Tree]> } | { arr: Tree[] } | { leaf: string };
+  // Keys as written in the text: '"\\u0061"' is the key 'a' too.
+  const KEYS = ['"a"', '"b"', '"\\u0061"', '"k\\"q"', '"é"'];
+  const { tree } = fc.letrec<{ tree: Tree }>((tie) => ({
+    tree: fc.oneof({ depthSize: 'small', withCrossShrink: true },
+      fc.constantFrom('1', '-2.5e3', '"s"', 'null', 'true').map((leaf) => ({ leaf })),
+      fc.array(fc.tuple(fc.constantFrom(...KEYS), tie('tree')), { maxLength: 4 }).map((obj) => ({ obj })),
+      fc.array(tie('tree'), { maxLength: 3 }).map((arr) => ({ arr }))),
+  }));
+  const text = (t: Tree): string => 'leaf' in t ? t.leaf : 'arr' in t ? `[${t.arr.map(text).join(',')}]` : `{${t.obj.map(([k, v]) => `${k}:${text(v)}`).join(',')}}`;
+  const hasDuplicate = (t: Tree): boolean => 'leaf' in t ? false : 'arr' in t ? t.arr.some(hasDuplicate)
+    : new Set(t.obj.map(([k]) => JSON.parse(k) as string)).size < t.obj.length || t.obj.some(([, v]) => hasDuplicate(v));
+
+  test('a key named twice in one object (escaped or not) is refused, naming it; otherwise the body parses as JSON.parse reads it', () => {
+    fc.assert(fc.property(tree, (t) => {
+      const body = text(t);
+      if (hasDuplicate(t)) {
+        assert.throws(() => parseAgentJson(body), (err: any) => err.code === 'InvalidRequestContent' && /twice in one object/.test(err.message), body);
+      } else {
+        assert.deepEqual(parseAgentJson(body), JSON.parse(body), body);
+      }
+    }), { numRuns: 500, seed: 7 });
   });
 });
 

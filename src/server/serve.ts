@@ -38,6 +38,7 @@ import { PackageStore } from '../api/agent/package-store.js';
 import type { AgentServices } from '../api/agent/services.js';
 import { StatusWriter } from '../api/agent/status-writer.js';
 import type { ExtensionDoc } from '../api/arm/extensions.js';
+import type { ScaleSetDoc } from '../api/arm/routes/scale-sets/index.js';
 import { AgentDriver } from '../drivers/agent/agent-driver.js';
 import { AgentStore } from '../drivers/agent/agent-store.js';
 import { RoutingDriver } from '../drivers/routing-driver.js';
@@ -133,6 +134,16 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
         return m ? (docs.get<ExtensionDoc>(`${index.armIdOfMachine(m)}/extensions/${extensionName}`)?.body.protectedSettings ?? null) : null;
       },
       openSealed: (sealed) => secrets.open(sealed),
+      provisionAfter: (machineId, extensionName) => {
+        const m = engine.state.fleet.machines.get(machineId);
+        if (!m) return [];
+        const own = docs.get<ExtensionDoc>(`${index.armIdOfMachine(m)}/extensions/${extensionName}`)?.body.provisionAfterExtensions;
+        if (own) return own;
+        // A scale-set instance's extensions come from the set's model.
+        const set = m.placement.setId ? engine.state.fleet.scaleSets.get(m.placement.setId) : undefined;
+        const model = set ? docs.get<ScaleSetDoc>(index.armIdOfSet(set))?.body.properties.virtualMachineProfile?.extensionProfile?.extensions : undefined;
+        return model?.find((e) => e.name.toLowerCase() === extensionName.toLowerCase())?.properties.provisionAfterExtensions ?? [];
+      },
       baseUrl: () => serverUrl.replace(/\/+$/, ''),
       pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds, wallNow,
     });

@@ -1,16 +1,18 @@
 /**
- * The agent channel (paths and types in src/protocol/agent-wire.ts): goal state with ETag and long
- * poll, status reports (bounded, validated, answered after a group commit), and scheduled-event
- * approval (R83). Every route authenticates the agent by its client certificate.
+ * The agent channel (paths and types in src/protocol/agent-wire.ts) as Fastify routes: goal state with
+ * ETag and long poll, status reports (bounded, validated, answered after a group commit), and
+ * scheduled-event approval (R83). Every route authenticates the agent by its client certificate. The two
+ * hot requests are usually answered before Fastify by the lean handler (agent-fast-path.ts); these routes
+ * serve the rest (and those two when the URL takes a form the lean handler leaves to the router).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { StatusReport } from '../../protocol/agent-wire.js';
-import { LIMITS, LONG_POLL_MAX_SECONDS } from '../../protocol/agent-wire.js';
+import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../arm/context.js';
 import { ArmError, badRequest, invalidParameter } from '../arm/errors.js';
 import { parseBody } from '../arm/validation.js';
+import { checkStatusReport, commitStatusReport, goalStateAfterWait, parseWait, STATUS_RETRY_AFTER_SECONDS } from './agent-channel.js';
 import { agentServices, authenticateAgent } from './mtls.js';
-import { scheduledEventsSchema, statusReportSchema } from './status-schema.js';
+import { scheduledEventsSchema } from './status-schema.js';
+import { LIMITS } from '../../protocol/agent-wire.js';
 
 type P = { agentId: string };
 
@@ -22,21 +24,16 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void
     const { agentId } = req.params as P;
     authenticateAgent(ctx, req, agentId);
     const svc = agentServices(ctx);
-    const wait = waitSeconds(req);
-    let gs = svc.goalStates.current(agentId)!;
-    const inm = req.headers['if-none-match'];
-    if (inm !== undefined && wait > 0 && matches(inm, gs.etag)) {
-      // The response's 'close' fires when the client goes away before the answer (the request's does not).
-      const gone = new AbortController();
-      const onClose = () => gone.abort();
-      reply.raw.once('close', onClose);
-      await svc.goalStates.wait(agentId, gs.etag, wait * 1000, gone.signal);
-      reply.raw.off('close', onClose);
-      gs = svc.goalStates.current(agentId)!;
-    }
-    reply.header('etag', gs.etag).header('cache-control', 'no-cache');
-    if (inm !== undefined && matches(inm, gs.etag)) return reply.status(304).send();
-    return reply.status(200).type('application/json').send(gs.body);
+    const wait = parseWait((req.query as Record<string, unknown>).wait);
+    // The response's 'close' fires when the client goes away before the answer (the request's does not).
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    reply.raw.once('close', onClose);
+    const answer = await goalStateAfterWait(svc, agentId, req.headers['if-none-match'], wait, gone.signal);
+    reply.raw.off('close', onClose);
+    reply.header('etag', answer.etag).header('cache-control', 'no-cache');
+    if (answer.status === 304) return reply.status(304).send();
+    return reply.status(200).type('application/json').send(answer.body);
   });
 
   app.put('/v1/agents/:agentId/status', { bodyLimit: LIMITS.statusReportBytes }, async (req, reply) => {
@@ -45,13 +42,12 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void
     const svc = agentServices(ctx);
     const raw = (req as unknown as Record<symbol, string | undefined>)[RAW_BODY];
     if (raw === undefined) throw badRequest('InvalidRequestContent', 'The status report must be a JSON body (Content-Type: application/json).');
-    const report = parseBody(statusReportSchema, req.body) as StatusReport;
+    const report = checkStatusReport(req.body);
     try {
-      await svc.status.write(agentId, report, raw, svc.wallNow());
+      await commitStatusReport(svc, agentId, report, raw, (err) => req.log.error({ err }, 'status commit failed'));
     } catch (err) {
-      req.log.error({ err }, 'status commit failed');
-      reply.header('retry-after', '5');
-      throw new ArmError(503, 'ServiceUnavailable', 'The status report could not be committed; send it again later.');
+      if (err instanceof ArmError && err.status === 503) reply.header('retry-after', String(STATUS_RETRY_AFTER_SECONDS));
+      throw err;
     }
     return reply.status(204).send();
   });
@@ -69,22 +65,5 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void
     ctx.engine.approveReimages([agent.machineId], agent.resourceId);
     ctx.runtime.kick();
     return reply.status(204).send();
-  });
-}
-
-function waitSeconds(req: FastifyRequest): number {
-  const v = (req.query as Record<string, unknown>).wait;
-  if (v === undefined) return 0;
-  const text = String(v);
-  if (!/^\d{1,4}$/.test(text) || Number(text) > LONG_POLL_MAX_SECONDS) throw invalidParameter('wait', `'${text}' is not a whole number of seconds from 0 to ${LONG_POLL_MAX_SECONDS}.`);
-  return Number(text);
-}
-
-/** If-None-Match: one ETag, a list, or `*`; weak ones compare by their value. */
-function matches(header: string, etag: string): boolean {
-  if (header === etag) return true;
-  return header.split(',').some((t) => {
-    const v = t.trim();
-    return v === '*' || v === etag || v === `W/${etag}`;
   });
 }

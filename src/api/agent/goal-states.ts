@@ -11,6 +11,7 @@ import type { AgentDriver } from '../../drivers/agent/agent-driver.js';
 import type { AgentRecord, GoalEntry } from '../../drivers/agent/agent-store.js';
 import type { GoalState, GoalStateExtension, ScheduledEvent } from '../../protocol/agent-wire.js';
 import { LIMITS } from '../../protocol/agent-wire.js';
+import { dependencyLevels } from './dependency-levels.js';
 import { encryptToCertificate } from './protected-settings.js';
 import type { PackageStore } from './package-store.js';
 
@@ -24,6 +25,8 @@ export interface GoalStateDeps {
   /** The sealed protected settings of an extension (null: none) and how to open them. */
   sealedProtectedSettings: (machineId: string, extensionName: string) => string | null;
   openSealed: (sealed: string) => unknown;
+  /** ARM's `provisionAfterExtensions` of an extension on a machine (extension names; empty: none). */
+  provisionAfter: (machineId: string, extensionName: string) => readonly string[];
   baseUrl: () => string;
   pollIntervalSeconds: number;
   statusIntervalSeconds: number;
@@ -168,6 +171,8 @@ export class GoalStates {
         rollback: { enabled: true, healthGateSeconds: HEALTH_GATE_SECONDS },
       });
     }
+    const levels = dependencyLevels(extensions.map((e) => e.extensionName), (name) => this.deps.provisionAfter(agent.machineId, name));
+    for (const e of extensions) e.dependencyLevel = levels.get(e.extensionName) ?? 0;
     return { extensions, events: noticesOf(state, agent), poll: this.deps.pollIntervalSeconds, status: this.deps.statusIntervalSeconds };
   }
 }

@@ -13,8 +13,7 @@ import type { AgentServices } from './services.js';
 /** One certificate per connection: read it once (keep-alive connections carry many requests). */
 const fingerprints = new WeakMap<object, string | null>();
 
-function peerFingerprint(req: FastifyRequest): string | null {
-  const sock = req.raw.socket as TLSSocket;
+function peerFingerprint(sock: TLSSocket): string | null {
   let fp = fingerprints.get(sock);
   if (fp === undefined) {
     fp = null;
@@ -37,8 +36,13 @@ export function agentServices(ctx: ArmContext): AgentServices {
  * agent's. An agent whose machine was deleted loses its credential here (revoked, 401).
  */
 export function authenticateAgent(ctx: ArmContext, req: FastifyRequest, agentId?: string): AgentRecord {
+  return authenticateAgentSocket(ctx, req.raw.socket as TLSSocket, agentId);
+}
+
+/** The same, from the connection (the lean agent handler has no Fastify request). */
+export function authenticateAgentSocket(ctx: ArmContext, sock: TLSSocket, agentId?: string): AgentRecord {
   const svc = agentServices(ctx);
-  const fp = peerFingerprint(req);
+  const fp = peerFingerprint(sock);
   if (!fp) throw new ArmError(401, 'AuthenticationFailed', 'Agent requests need the client certificate issued at enrollment (mTLS).');
   const agent = svc.driver.agentByFingerprint(fp);
   if (!agent) throw new ArmError(401, 'InvalidClientCertificate', 'The client certificate belongs to no enrolled agent (unknown or revoked); enroll again.');

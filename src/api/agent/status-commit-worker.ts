@@ -5,25 +5,26 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { STATUS_UPSERT } from '../../drivers/agent/agent-store.js';
-import { unpackRows } from './status-writer.js';
+import { STATUS_UPSERT_BYTES } from '../../drivers/agent/agent-store.js';
+import type { PackedGroup } from './status-writer.js';
+import { unpackGroup } from './status-writer.js';
 
 const db = new Database((workerData as { file: string }).file, { timeout: 10_000 });
 db.pragma('journal_mode = WAL');
 db.pragma(`synchronous = ${process.env.PHASEWISE_SQLITE_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
-const put = db.prepare(STATUS_UPSERT);
-const commit = db.transaction((rows: Array<[string, number, string]>) => {
+const put = db.prepare(STATUS_UPSERT_BYTES);
+const commit = db.transaction((rows: Array<[string, number, Buffer]>) => {
   for (const r of rows) put.run(r[0], r[1], r[2]);
 });
 
-parentPort!.on('message', (m: { id: number; rows: string } | 'close') => {
+parentPort!.on('message', (m: { id: number; group: PackedGroup } | 'close') => {
   if (m === 'close') {
     db.close();
     parentPort!.close();
     return;
   }
   try {
-    commit.immediate(unpackRows(m.rows));
+    commit.immediate(unpackGroup(m.group));
     parentPort!.postMessage({ id: m.id, ok: true });
   } catch (err) {
     parentPort!.postMessage({ id: m.id, ok: false, error: (err as Error).message });

@@ -1,44 +1,32 @@
 /**
  * Bounds on what agents send, checked before anything reaches state: the body size (the route's limit),
- * JSON depth and key count on the raw text (before it is parsed), then the shape of a StatusReport (zod).
+ * JSON depth and key count on the raw text (before it is parsed), then the shape of a StatusReport (zod;
+ * on the hot path a hand-written check first, status-check.ts).
  */
 import { z } from 'zod';
 import { LIMITS } from '../../protocol/agent-wire.js';
+import { ArmError } from '../arm/errors.js';
+import type { ChannelBounds } from '../arm/json-limits.js';
+import { JSON_LIMITS, parseLimitedJson } from '../arm/json-limits.js';
 
 /** Object keys in one agent request (a status report of 64 extensions needs a few hundred). */
 export const MAX_JSON_KEYS = 4096;
 
 /**
- * Depth and key count of JSON text, checked before JSON.parse (V8 takes about half a second on a body
- * of 100,000 nested brackets). Strings, most of a report, are skipped with indexOf; the loop only
- * looks at what lies between them. It stops at the first limit passed.
+ * The agent channel's bounds on a JSON body, checked on the raw text in the same pass as the ARM limits
+ * (src/api/arm/json-limits.ts) before JSON.parse: V8 takes about half a second on a body of 100,000
+ * nested brackets.
  */
-export function jsonShape(text: string, maxDepth: number, maxKeys: number): { tooDeep: boolean; tooManyKeys: boolean } {
-  let depth = 0;
-  let keys = 0;
-  const n = text.length;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 34) {
-      // To the closing quote: one not preceded by an odd number of backslashes.
-      let j = i;
-      for (;;) {
-        j = text.indexOf('"', j + 1);
-        if (j < 0) return { tooDeep: false, tooManyKeys: false }; // unterminated: JSON.parse refuses it
-        let b = 0;
-        while (text.charCodeAt(j - 1 - b) === 92) b++;
-        if ((b & 1) === 0) break;
-      }
-      i = j;
-    } else if (c === 123 || c === 91) {
-      if (++depth > maxDepth) return { tooDeep: true, tooManyKeys: false };
-    } else if (c === 125 || c === 93) {
-      depth--;
-    } else if (c === 58 && ++keys > maxKeys) {
-      return { tooDeep: false, tooManyKeys: true };
-    }
-  }
-  return { tooDeep: false, tooManyKeys: false };
+export const AGENT_JSON_BOUNDS: ChannelBounds = {
+  maxDepth: LIMITS.jsonDepth,
+  maxKeys: MAX_JSON_KEYS,
+  tooDeep: () => new ArmError(400, 'JsonTooDeep', `The request body nests deeper than ${LIMITS.jsonDepth} levels.`),
+  tooManyKeys: () => new ArmError(400, 'JsonTooManyKeys', `The request body has more than ${MAX_JSON_KEYS} keys.`),
+};
+
+/** An agent request's JSON body: bounded, then parsed (an ArmError 400 otherwise). */
+export function parseAgentJson(text: string): unknown {
+  return parseLimitedJson(text, JSON_LIMITS, AGENT_JSON_BOUNDS);
 }
 
 const text = (max: number) => z.string().max(max);

@@ -14,6 +14,7 @@ import type { ArmContext } from './context.js';
 import { nowIso, startOperation } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { keyOf } from './ids.js';
+import { checkMachineSettings, jsonBytes } from './settings-budget.js';
 import { agentInstanceView } from '../agent/arm-views.js';
 import { locationName, parseBody, settingsObject, tags, versionPrefix } from './validation.js';
 
@@ -190,6 +191,15 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
   const now = ctx.runtime.clock.now();
   const version = installVersion(ctx.engine.state.catalog, { publisher: publisher!, type: type!, typeHandlerVersion, autoUpgradeMinorVersion }, { os: t.machine.os, region: t.machine.placement.region }, now);
   if (!version) throw badRequest('ArtifactVersionNotFound', `No version of ${publisher}.${type} matching '${typeHandlerVersion}'${autoUpgradeMinorVersion ? ' (or a newer minor version)' : ''} is published for ${t.machine.os} in ${t.machine.placement.region}.`, 'properties.typeHandlerVersion');
+
+  // Every extension of the machine together stays within the settings budget (its goal state's size).
+  const sealedBytes = (sealed: string | undefined) => (sealed === undefined ? 0 : jsonBytes(ctx.secrets.open(sealed)));
+  let total = jsonBytes(props.settings ?? existing?.settings ?? {}) + (props.protectedSettings !== undefined ? jsonBytes(props.protectedSettings) : sealedBytes(oldDoc?.body.protectedSettings));
+  for (const other of instancesOf(ctx, t.machine.id)) {
+    if (other.name.toLowerCase() === name.toLowerCase()) continue;
+    total += jsonBytes(other.settings) + sealedBytes(ctx.docs.get<ExtensionDoc>(`${t.machineArmId}/extensions/${other.name}`)?.body.protectedSettings);
+  }
+  checkMachineSettings(total, props.protectedSettings !== undefined ? 'properties.protectedSettings' : 'properties.settings', t.machineArmId);
 
   const doc: ExtensionDoc = {
     ...(oldDoc?.body ?? { tags: {} }),

@@ -26,73 +26,161 @@ const limitError = (name: keyof Limits, what: string, limits: Limits): ArmError 
   badRequest('InvalidRequestContent', `The request body ${what} (limit ${name}: ${limits[name]}; see docs/api.md#limits).`, name);
 
 /** Parses a JSON body after checking it against the limits; an ArmError (400) names the limit passed. */
-export function parseLimitedJson(text: string, limits: Limits = JSON_LIMITS): unknown {
-  scan(text, limits);
+export function parseLimitedJson(text: string, limits: Limits = JSON_LIMITS, channel?: ChannelBounds): unknown {
+  const keys = scan(text, limits, channel);
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw badRequest('InvalidRequestContent', `The request content is not valid JSON: ${(err as Error).message}`);
   }
+  // A key named twice in one object is one property once parsed: fewer properties than keys in the text.
+  // Only then is the text scanned again, with a set per object, to name it.
+  if (countKeys(value) !== keys) {
+    scanForDuplicates(text);
+    throw badRequest('InvalidRequestContent', 'The request body names a property twice in one object.');
+  }
+  return value;
 }
 
-/** One pass over the text. Malformed JSON is left for JSON.parse to describe. */
-function scan(text: string, limits: Limits): void {
-  // Per open container: '{' with the keys seen so far, or '['.
-  const stack: Array<Set<string> | null> = [];
+/** Properties in a parsed value (its depth is bounded by the scan, so the recursion is too). */
+function countKeys(v: unknown): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  let n = 0;
+  if (Array.isArray(v)) {
+    for (const x of v) n += countKeys(x);
+    return n;
+  }
+  for (const k in v) n += 1 + countKeys((v as Record<string, unknown>)[k]);
+  return n;
+}
+
+/**
+ * A channel's own bounds on top of the limits (the agent channel's, src/api/agent/status-schema.ts):
+ * its depth replaces `maxDepth`, and it counts every key in the body. Checked in the same pass.
+ */
+export interface ChannelBounds {
+  maxDepth: number;
+  maxKeys: number;
+  tooDeep: () => ArmError;
+  tooManyKeys: () => ArmError;
+}
+
+/**
+ * One pass over the text. Malformed JSON is left for JSON.parse to describe. Strings (most of a body)
+ * are skipped with indexOf; numbers are only converted when they could overflow a double.
+ */
+function scan(text: string, limits: Limits, channel: ChannelBounds | undefined): number {
+  const maxDepth = channel ? channel.maxDepth : limits.maxDepth;
+  const maxKeys = channel ? channel.maxKeys : Infinity;
+  // Per open container: the members of an object so far, or -1 for an array.
+  const stack: number[] = [];
   let values = 0;
+  let keys = 0;
   let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (stack.length >= limits.maxDepth) throw limitError('maxDepth', `nests objects and arrays deeper than ${limits.maxDepth} levels`, limits);
-      stack.push(c === 0x7b ? new Set() : null);
-      expectKey = c === 0x7b;
-      if (++values > limits.maxValues) throw limitError('maxValues', `holds more than ${limits.maxValues} values`, limits);
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      stack.pop();
-      expectKey = false;
-    } else if (c === 0x2c /* , */) {
-      expectKey = stack.at(-1) instanceof Set;
-      if (!expectKey && ++values > limits.maxValues) throw limitError('maxValues', `holds more than ${limits.maxValues} values`, limits);
-    } else if (c === 0x22 /* " */) {
+    if (c === 0x22 /* " */) {
       const end = stringEnd(text, i);
-      if (end < 0) return; // unterminated: JSON.parse says so
-      const top = stack.at(-1);
-      if (expectKey && top instanceof Set) {
-        if (end - i - 1 > limits.maxKeyLength * 6) throw limitError('maxKeyLength', `has a property name longer than ${limits.maxKeyLength} characters`, limits);
-        checkKey(decode(text.slice(i, end + 1)), top, limits);
+      if (end < 0) return keys; // unterminated: JSON.parse says so
+      if (expectKey) {
+        const len = end - i - 1;
+        if (len > limits.maxKeyLength * 6) throw limitError('maxKeyLength', `has a property name longer than ${limits.maxKeyLength} characters`, limits);
+        if (++keys > maxKeys) throw channel!.tooManyKeys();
+        if (++stack[stack.length - 1]! > limits.maxMembers) throw limitError('maxMembers', `has an object with more than ${limits.maxMembers} properties`, limits);
+        // Only a key that is long or escaped is decoded; duplicates are found after parsing (parseLimitedJson).
+        if (len > limits.maxKeyLength || hasEscape(text, i + 1, end)) checkKeyName(decode(text.slice(i, end + 1)), limits);
+        else if (len === 9 && text.startsWith('__proto__', i + 1)) checkKeyName('__proto__', limits);
         expectKey = false;
       } else if (end - i - 1 > limits.maxStringLength) {
         // Escapes only make the text longer than the string, so this is exact enough and never too strict.
         if ((decode(text.slice(i, end + 1)) ?? '').length > limits.maxStringLength) throw limitError('maxStringLength', `has a string longer than ${limits.maxStringLength} characters`, limits);
       }
       i = end;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (stack.length >= maxDepth) {
+        if (channel) throw channel.tooDeep();
+        throw limitError('maxDepth', `nests objects and arrays deeper than ${limits.maxDepth} levels`, limits);
+      }
+      stack.push(c === 0x7b ? 0 : -1);
+      expectKey = c === 0x7b;
+      if (++values > limits.maxValues) throw limitError('maxValues', `holds more than ${limits.maxValues} values`, limits);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack.length > 0 && stack[stack.length - 1]! >= 0;
+      if (!expectKey && ++values > limits.maxValues) throw limitError('maxValues', `holds more than ${limits.maxValues} values`, limits);
     } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      // Plain digits of modest length always fit a double; a fraction, an exponent or 300+ digits are converted.
       let j = i + 1;
-      while (j < text.length && /[0-9eE.+-]/.test(text[j]!)) j++;
-      if (!Number.isFinite(Number(text.slice(i, j)))) throw badRequest('InvalidRequestContent', `The request body has a number out of range: ${text.slice(i, Math.min(j, i + 40))}.`);
+      let plain = true;
+      for (; j < n; j++) {
+        const d = text.charCodeAt(j);
+        if (d >= 0x30 && d <= 0x39) continue;
+        if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) plain = false;
+        else break;
+      }
+      if ((!plain || j - i > 300) && !Number.isFinite(Number(text.slice(i, j)))) {
+        throw badRequest('InvalidRequestContent', `The request body has a number out of range: ${text.slice(i, Math.min(j, i + 40))}.`);
+      }
       i = j - 1;
+    }
+  }
+  return keys;
+}
+
+function hasEscape(text: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (text.charCodeAt(k) === 0x5c) return true;
+  return false;
+}
+
+/** A property name's length and whether it is '__proto__'. */
+function checkKeyName(key: string | null, limits: Limits): void {
+  if (key === null) return;
+  if (key.length > limits.maxKeyLength) throw limitError('maxKeyLength', `has a property name longer than ${limits.maxKeyLength} characters`, limits);
+  if (key === '__proto__') throw badRequest('InvalidRequestContent', "The request body has a property named '__proto__', which is not accepted.", key);
+}
+
+/** Throws naming the first key repeated in one object (the text is valid JSON within the limits). */
+function scanForDuplicates(text: string): void {
+  const stack: Array<Set<string> | null> = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const end = stringEnd(text, i);
+      const top = stack[stack.length - 1];
+      if (expectKey && top) {
+        const key = decode(text.slice(i, end + 1)) ?? '';
+        if (top.has(key)) throw badRequest('InvalidRequestContent', `The request body names the property '${key.slice(0, 64)}' twice in one object.`, key);
+        top.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === 0x7b || c === 0x5b) {
+      stack.push(c === 0x7b ? new Set() : null);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      expectKey = stack[stack.length - 1] instanceof Set;
     }
   }
 }
 
-function checkKey(key: string | null, keys: Set<string>, limits: Limits): void {
-  if (key === null) return;
-  if (key.length > limits.maxKeyLength) throw limitError('maxKeyLength', `has a property name longer than ${limits.maxKeyLength} characters`, limits);
-  if (key === '__proto__') throw badRequest('InvalidRequestContent', "The request body has a property named '__proto__', which is not accepted.", key);
-  if (keys.has(key)) throw badRequest('InvalidRequestContent', `The request body names the property '${key.slice(0, 64)}' twice in one object.`, key);
-  keys.add(key);
-  if (keys.size > limits.maxMembers) throw limitError('maxMembers', `has an object with more than ${limits.maxMembers} properties`, limits);
-}
-
-/** Index of the closing quote of the string opening at `start`, or -1. */
+/** Index of the closing quote of the string opening at `start` (one not preceded by an odd number of backslashes), or -1. */
 function stringEnd(text: string, start: number): number {
-  for (let j = start + 1; j < text.length; j++) {
-    const c = text.charCodeAt(j);
-    if (c === 0x5c /* \ */) j++;
-    else if (c === 0x22) return j;
+  let j = start;
+  for (;;) {
+    j = text.indexOf('"', j + 1);
+    if (j < 0) return -1;
+    let b = 0;
+    while (text.charCodeAt(j - 1 - b) === 0x5c) b++;
+    if ((b & 1) === 0) return j;
   }
-  return -1;
 }
 
 function decode(quoted: string): string | null {

@@ -3,6 +3,8 @@
  * bodies for every failure, request ids, and the route modules under routes/.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { FleetError } from '../../engine/engine.js';
@@ -28,12 +30,12 @@ import { registerReleaseRoutes } from './routes/releases.js';
 import { registerResourceGroupRoutes } from './routes/resource-groups.js';
 import { registerScaleSetRoutes } from './routes/scale-sets/index.js';
 import { registerVirtualMachineRoutes } from './routes/virtual-machines.js';
-import { LIMITS } from '../../protocol/agent-wire.js';
+import { AgentFastPath } from '../agent/agent-fast-path.js';
 import { registerAgentAdminRoutes } from '../agent/admin-routes.js';
 import { RAW_BODY, registerAgentRoutes } from '../agent/agent-routes.js';
 import { registerEnrollRoute } from '../agent/enroll-route.js';
 import { registerPackageRoutes } from '../agent/package-routes.js';
-import { jsonShape, MAX_JSON_KEYS } from '../agent/status-schema.js';
+import { parseAgentJson } from '../agent/status-schema.js';
 
 const PACKAGE_PATH = /^\/phasewise\/publishers\/[^/?]+\/extensionTypes\/[^/?]+\/versions\/[^/?]+\/package\/?(\?|$)/i;
 
@@ -89,10 +91,32 @@ export function toArmError(err: unknown): ArmError | null {
   return null;
 }
 
+/** The lean handler of each server built here that has an agent channel (metrics observe it). */
+const fastPaths = new WeakMap<FastifyInstance, AgentFastPath>();
+
+export function agentFastPathOf(app: FastifyInstance): AgentFastPath | undefined {
+  return fastPaths.get(app);
+}
+
 export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): FastifyInstance {
+  let fast: AgentFastPath | null = null;
+  const https = opts.https;
   const app = Fastify({
-    // Node's own default is 16 KiB too; set here so the documented limit cannot drift.
-    ...(opts.https ? { https: { ...opts.https, maxHeaderSize: MAX_HEADER_BYTES } } : {}),
+    // The agent channel's hot requests are answered before Fastify (src/api/agent/agent-fast-path.ts)
+    // on the same TLS server; everything else goes to Fastify's router. The server's settings are
+    // Fastify's own defaults.
+    ...(https ? {
+      serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+        // Node's own default is 16 KiB too; set here so the documented limit cannot drift.
+        const server = createServer({ ...https, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+          if (fast === null || !fast.handle(req, res)) handler(req, res);
+        });
+        server.keepAliveTimeout = 72_000;
+        server.requestTimeout = 0;
+        server.setTimeout(0);
+        return server;
+      },
+    } : {}),
     logger: opts.logger,
     // Request logs come from the metrics hook at debug level (src/api/metrics/metrics-routes.ts).
     logController: new LogController({ disableRequestLogging: true }),
@@ -109,14 +133,12 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
-    if (isAgentPath(req.url)) {
-      // Bounded before parsing: a deep or key-heavy body never reaches JSON.parse.
-      const shape = jsonShape(text, LIMITS.jsonDepth, MAX_JSON_KEYS);
-      if (shape.tooDeep) return done(new ArmError(400, 'JsonTooDeep', `The request body nests deeper than ${LIMITS.jsonDepth} levels.`), undefined);
-      if (shape.tooManyKeys) return done(new ArmError(400, 'JsonTooManyKeys', `The request body has more than ${MAX_JSON_KEYS} keys.`), undefined);
-      (req as unknown as Record<symbol, string>)[RAW_BODY] = text;
-    }
     try {
+      if (isAgentPath(req.url)) {
+        // The agent channel's bounds too, in the same pass: a deep or key-heavy body never reaches JSON.parse.
+        (req as unknown as Record<symbol, string>)[RAW_BODY] = text;
+        return done(null, parseAgentJson(text));
+      }
       done(null, parseLimitedJson(text)); // depth, size and keys checked before JSON.parse (docs/api.md#limits)
     } catch (err) {
       done(err as Error, undefined);
@@ -183,6 +205,10 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     registerAgentRoutes(app, ctx);
     registerPackageRoutes(app, ctx);
     registerAgentAdminRoutes(app, ctx);
+    if (https) {
+      fast = new AgentFastPath(ctx, app.log);
+      fastPaths.set(app, fast);
+    }
     // Long polls end before the server waits for its requests to finish.
     app.addHook('preClose', async () => goalStates.close());
   }

@@ -103,6 +103,11 @@ export class FleetMetrics {
     this.http.observe({ method, route, status: String(status) }, seconds);
   }
 
+  /** observeRequest for one method, route and status, resolved once. */
+  requestObserver(method: string, route: string, status: number): (seconds: number) => void {
+    return this.http.bind({ method, route, status: String(status) });
+  }
+
   /** Times every commit of the store; the commit itself is untouched. */
   instrumentStore(store: Store): void {
     const commit = store.commit.bind(store);

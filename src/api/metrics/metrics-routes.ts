@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ArmError } from '../arm/errors.js';
+import { agentFastPathOf } from '../arm/server.js';
 import type { FleetMetrics } from './fleet-metrics.js';
 
 export interface MetricsRouteOptions {
@@ -28,6 +29,16 @@ export function registerMetrics(app: FastifyInstance, metrics: FleetMetrics, opt
     metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     // Request logs at debug: at the default level the console tells the rollouts' story instead.
     req.log.debug({ method: req.method, url: req.url.slice(0, 300), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  // The agent channel's hot requests, answered before Fastify's hooks run (src/api/agent/agent-fast-path.ts).
+  const observers = new Map<string, (seconds: number) => void>();
+  agentFastPathOf(app)?.observe((method, url, route, status, ms) => {
+    const key = `${method} ${route} ${status}`;
+    let observe = observers.get(key);
+    if (!observe) observers.set(key, (observe = metrics.requestObserver(method, route, status)));
+    observe(ms / 1000);
+    if (app.log.level === 'debug' || app.log.level === 'trace') app.log.debug({ method, url: url.slice(0, 300), statusCode: status, ms: Math.round(ms) }, 'request');
   });
 
   app.get('/metrics', async (req, reply) => {

@@ -94,7 +94,16 @@ export class Histogram extends Labelled<HistogramValue> {
   }
 
   observe(labels: Labels, value: number): void {
+    this.add(this.slot(labels, () => ({ buckets: this.bounds.map(() => 0), sum: 0, count: 0 })), value);
+  }
+
+  /** An observer of one label set, its series found once (for per-request paths). */
+  bind(labels: Labels): (value: number) => void {
     const h = this.slot(labels, () => ({ buckets: this.bounds.map(() => 0), sum: 0, count: 0 }));
+    return (value) => this.add(h, value);
+  }
+
+  private add(h: HistogramValue, value: number): void {
     for (let i = 0; i < this.bounds.length; i++) if (value <= this.bounds[i]!) h.buckets[i]!++;
     h.sum += value;
     h.count++;

@@ -61,6 +61,8 @@ export interface OperationRecord {
 /** The last report of each agent, replaced by each new one (also run by the status writer thread). */
 export const STATUS_UPSERT = `INSERT INTO agent_status (agent_id, received_at, report) VALUES (?, ?, ?)
   ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, report = excluded.report`;
+/** The same with the report as UTF-8 bytes (the writer thread's): stored as TEXT, the bytes unchanged. */
+export const STATUS_UPSERT_BYTES = STATUS_UPSERT.replace('VALUES (?, ?, ?)', 'VALUES (?, ?, CAST(? AS TEXT))');
 
 export class AgentStore {
   private readonly st: Record<string, Database.Statement>;

@@ -57,7 +57,7 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   if (i >= 0) next[i] = merged;
   else next.push(merged);
   const members = ctx.index.members(s.set.id);
-  checkModel(ctx, next, { os: members[0]?.os ?? osOf(s.doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]), region: s.set.region });
+  checkModel(ctx, next, { os: members[0]?.os ?? osOf(s.doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]), region: s.set.region }, s.doc.sealed);
   const touched = changeModel(ctx, s.set, s.doc, next, caller);
   if (touched.length) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, { kind: 'instances', items: touched }, false);
   reply.status(i >= 0 ? 200 : 201);

@@ -13,6 +13,7 @@ import { badRequest } from '../../errors.js';
 import { findByName, instancesOf } from '../../extensions.js';
 import { keyOf, resourceGroupId, scaleSetVmId } from '../../ids.js';
 import { sealOsProfile } from '../../write-only.js';
+import { checkMachineSettings, jsonBytes } from '../../settings-budget.js';
 import type { ModelExtension, ScaleSetDoc } from './schemas.js';
 
 export type Touched = Array<{ machineId: string; artifactKey: string }>;
@@ -44,7 +45,14 @@ export function docOf(ctx: ArmContext, set: ScaleSet): ScaleSetDoc {
 
 export const modelExtensions = (doc: ScaleSetDoc): ModelExtension[] => doc.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
 
-export function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], machine: { os: Machine['os']; region: string }): void {
+export function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], machine: { os: Machine['os']; region: string }, sealed: Record<string, string> = {}): void {
+  // Each instance gets every extension of the model: together within the machine's settings budget.
+  let total = 0;
+  for (const e of exts) {
+    const kept = sealed[e.name.toLowerCase()];
+    total += jsonBytes(e.properties.settings) + (e.properties.protectedSettings !== undefined ? jsonBytes(e.properties.protectedSettings) : kept ? jsonBytes(ctx.secrets.open(kept)) : 0);
+  }
+  checkMachineSettings(total, 'properties.virtualMachineProfile.extensionProfile.extensions', 'each instance of the scale set');
   const names = new Set<string>();
   const types = new Set<string>();
   exts.forEach((e, i) => {

@@ -119,7 +119,7 @@ export function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
   const members = ctx.index.members(set.id);
   const os = members[0]?.os ?? osOf(doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
   const newExts = body.properties?.virtualMachineProfile?.extensionProfile?.extensions;
-  if (newExts) checkModel(ctx, newExts, { os, region: set.region });
+  if (newExts) checkModel(ctx, newExts, { os, region: set.region }, doc.sealed);
   const image = imageAfter(ctx, doc, body.properties?.virtualMachineProfile, set.region);
   checkAutomaticOSUpgrade(policy.automaticOSUpgradePolicy, image);
   const capacity = body.sku?.capacity ?? doc.sku.capacity;

@@ -1,0 +1,175 @@
+/**
+ * The lean handler in front of Fastify for the agent channel's two hot requests, `GET
+ * /v1/agents/{id}/goalstate` and `PUT /v1/agents/{id}/status`: every agent sends them every few seconds,
+ * and Fastify's routing, hooks and body collection cost about as much as the work itself
+ * (docs/benchmarks.md#agent-check-ins). Same TLS server, same client-certificate authentication, same
+ * answers and ARM errors (agent-channel.ts holds what both do). A URL in any other form (percent
+ * escapes, a trailing slash, other query parameters) is left to the Fastify routes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { LIMITS } from '../../protocol/agent-wire.js';
+import type { ArmContext } from '../arm/context.js';
+import { ArmError } from '../arm/errors.js';
+import { commitStatusReport, goalStateAfterWait, goalStateAnswer, parseWait, readStatusReport, STATUS_RETRY_AFTER_SECONDS } from './agent-channel.js';
+import type { GoalStateAnswer } from './agent-channel.js';
+import { agentServices, authenticateAgentSocket } from './mtls.js';
+
+const GOAL_STATE = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/goalstate(?:\?wait=(\d{1,4}))?$/i;
+const STATUS = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/status$/i;
+/** The route patterns, as Fastify names them in metrics. */
+export const GOAL_STATE_ROUTE = '/v1/agents/:agentId/goalstate';
+export const STATUS_ROUTE = '/v1/agents/:agentId/status';
+
+/** Told about every request the lean handler answered (metrics and the debug request log). */
+export type RequestObserver = (method: string, url: string, route: string, status: number, ms: number) => void;
+
+interface Log {
+  error: (obj: object, msg: string) => void;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Request ids in a GUID's shape: a random prefix per process and a counter (a randomUUID per request
+ * cost a few per cent of a status report).
+ */
+const ID_PREFIX = randomUUID().slice(0, 24);
+let nextId = 0;
+const requestId = (): string => ID_PREFIX + (nextId++).toString(16).padStart(12, '0');
+
+export class AgentFastPath {
+  private observer: RequestObserver | null = null;
+
+  constructor(private readonly ctx: ArmContext, private readonly log: Log) {}
+
+  observe(fn: RequestObserver): void {
+    this.observer = fn;
+  }
+
+  /** Answers the request when it is one of the two hot ones; false leaves it to Fastify. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url!;
+    // Cheap first: '/v…' or '/V…'.
+    if (url.charCodeAt(0) !== 0x2f || (url.charCodeAt(1) | 0x20) !== 0x76 || !this.ctx.agents) return false;
+    if (req.method === 'GET') {
+      const m = GOAL_STATE.exec(url);
+      if (!m) return false;
+      this.poll(req, res, m[1]!, m[2]);
+      return true;
+    }
+    if (req.method === 'PUT') {
+      const m = STATUS.exec(url);
+      if (!m) return false;
+      this.status(req, res, m[1]!);
+      return true;
+    }
+    return false;
+  }
+
+  private poll(req: IncomingMessage, res: ServerResponse, agentId: string, wait: string | undefined): void {
+    const t0 = performance.now();
+    const id = requestId();
+    try {
+      authenticateAgentSocket(this.ctx, req.socket as TLSSocket, agentId);
+      const svc = agentServices(this.ctx);
+      const seconds = parseWait(wait);
+      const inm = req.headers['if-none-match'];
+      if (seconds === 0) return this.sendGoalState(req, res, id, t0, goalStateAnswer(svc, agentId, inm));
+      // The response's 'close' fires when the client goes away before the answer.
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      res.once('close', onClose);
+      goalStateAfterWait(svc, agentId, inm, seconds, gone.signal).then(
+        (answer) => {
+          res.off('close', onClose);
+          if (!res.destroyed) this.sendGoalState(req, res, id, t0, answer);
+        },
+        (err: unknown) => this.fail(req, res, id, t0, GOAL_STATE_ROUTE, err),
+      );
+    } catch (err) {
+      this.fail(req, res, id, t0, GOAL_STATE_ROUTE, err);
+    }
+  }
+
+  private sendGoalState(req: IncomingMessage, res: ServerResponse, id: string, t0: number, a: GoalStateAnswer): void {
+    if (a.status === 304) {
+      res.writeHead(304, ['x-ms-request-id', id, 'etag', a.etag, 'cache-control', 'no-cache']).end();
+    } else {
+      const body = a.body!;
+      res.writeHead(200, ['x-ms-request-id', id, 'etag', a.etag, 'cache-control', 'no-cache', 'content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(body))]);
+      res.end(body);
+    }
+    this.observer?.(req.method!, req.url!, GOAL_STATE_ROUTE, a.status, performance.now() - t0);
+  }
+
+  private status(req: IncomingMessage, res: ServerResponse, agentId: string): void {
+    const t0 = performance.now();
+    const id = requestId();
+    let svc;
+    try {
+      // The certificate before the body: an unauthenticated client's body is never parsed.
+      authenticateAgentSocket(this.ctx, req.socket as TLSSocket, agentId);
+      svc = agentServices(this.ctx);
+    } catch (err) {
+      return this.fail(req, res, id, t0, STATUS_ROUTE, err);
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > LIMITS.statusReportBytes) return this.fail(req, res, id, t0, STATUS_ROUTE, tooLarge());
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const json = type === 'application/json' || type === 'text/json';
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > LIMITS.statusReportBytes) {
+        over = true;
+        this.fail(req, res, id, t0, STATUS_ROUTE, tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (over) return;
+      try {
+        if (size > 0 && !json) throw new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).');
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        const report = readStatusReport(size === 0 ? undefined : bytes.toString('utf8'));
+        // The bytes as received are what is stored (status-writer.ts).
+        commitStatusReport(svc, agentId, report, bytes, (err) => this.log.error({ err }, 'status commit failed')).then(
+          () => {
+            res.writeHead(204, ['x-ms-request-id', id]).end();
+            this.observer?.('PUT', req.url!, STATUS_ROUTE, 204, performance.now() - t0);
+          },
+          (err: unknown) => this.fail(req, res, id, t0, STATUS_ROUTE, err),
+        );
+      } catch (err) {
+        this.fail(req, res, id, t0, STATUS_ROUTE, err);
+      }
+    });
+  }
+
+  /** An ARM error answer (an unexpected error: a 500 naming the request id, and logged). */
+  private fail(req: IncomingMessage, res: ServerResponse, id: string, t0: number, route: string, err: unknown): void {
+    let arm: ArmError;
+    if (err instanceof ArmError) {
+      arm = err;
+      if (arm.status >= 500) this.log.error({ err }, 'request failed');
+    } else {
+      this.log.error({ err }, 'unexpected error');
+      arm = new ArmError(500, 'InternalServerError', 'The server hit an unexpected error; it is logged with this request id: ' + id);
+    }
+    if (res.headersSent || res.destroyed) return;
+    const body = JSON.stringify(arm.body());
+    const headers = ['x-ms-request-id', id, 'content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(body))];
+    if (arm.status === 503) headers.push('retry-after', String(STATUS_RETRY_AFTER_SECONDS));
+    res.writeHead(arm.status, headers).end(body);
+    this.observer?.(req.method!, req.url!, route, arm.status, performance.now() - t0);
+  }
+}
+
+const tooLarge = () => new ArmError(413, 'RequestEntityTooLarge', `The status report is larger than ${LIMITS.statusReportBytes} bytes.`);
