@@ -13,6 +13,8 @@ import type { ExtensionType, PublishedVersion } from '../../../catalog/catalog.j
 import { isoOf } from '../../../engine/clock.js';
 import type { EngineState, RolloutState } from '../../../engine/state.js';
 import { bakeAfter } from '../../../engine/rollouts/lifecycle.js';
+import { boundRisk } from '../../../engine/rollouts/bound-risk.js';
+import type { BoundOutlook } from '../../../planner/types.js';
 import type { DisplayStatus } from '../superseded.js';
 import { displayStatus, isSuperseded, successorOf } from '../superseded.js';
 import type { EngineEvent } from '../../../model/events.js';
@@ -75,8 +77,20 @@ function estimateRecord(r: RolloutState): Record<string, unknown> {
     phaseStarts: r.plan.phases.map((p) => isoOf(start + p.estimatedStartMs)),
     boundDays: Number.isFinite(e.boundMs) ? e.boundMs / 86_400_000 : null,
     fitsBound: e.fitsBound,
+    ...(e.outlook ? { boundAtRisk: boundRecord(e.outlook) } : {}),
     windowedBatches: e.windowedBatches ?? 0,
     notes: e.notes,
+  };
+}
+
+/** R40's outlook as the API shows it: instants as ISO strings, an unreachable end as null. */
+export function boundRecord(o: BoundOutlook): Record<string, unknown> {
+  return {
+    atRisk: o.atRisk,
+    reason: o.reason,
+    projectedEnd: Number.isFinite(o.projectedEndMs) ? isoOf(o.projectedEndMs) : null,
+    bound: isoOf(o.boundEndMs),
+    expectedStops: o.expectedStops,
   };
 }
 
@@ -99,7 +113,8 @@ function phaseRecord(r: RolloutState, p: RolloutState['phases'][number]): Record
   };
 }
 
-export function rolloutRecord(r: RolloutState, state?: EngineState): Record<string, unknown> {
+/** `now` given (with `state`): the rollout's R40 outlook from its state at that instant (`boundAtRisk`). */
+export function rolloutRecord(r: RolloutState, state?: EngineState, now?: number): Record<string, unknown> {
   const attempts: Record<string, number> = {};
   for (const a of r.attempts.values()) attempts[a.status] = (attempts[a.status] ?? 0) + 1;
   let upgraded = 0;
@@ -123,8 +138,14 @@ export function rolloutRecord(r: RolloutState, state?: EngineState): Record<stri
     phases: r.phases.map((p) => phaseRecord(r, p)),
     counts: { eligible: r.plan.machines, open: r.open, upgraded, unhealthy, attempts },
     estimate: estimateRecord(r),
+    ...(state && now !== undefined ? { boundAtRisk: boundOf(state, r, now) } : {}),
     waitingForWindows: [...r.units.values()].filter((u) => u.status === 'window').map((u) => ({ unit: u.plan.id, opensAt: u.windowOpensAt == null ? null : isoOf(u.windowOpensAt) })),
   };
+}
+
+function boundOf(state: EngineState, r: RolloutState, now: number): Record<string, unknown> | null {
+  const o = boundRisk(state, r, now);
+  return o ? boundRecord(o) : null;
 }
 
 /** Region names as the fleet spells them when they match one (ignoring case and spaces); ARM's form otherwise. */
@@ -233,14 +254,14 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
     const rollouts = [...ctx.engine.state.rollouts.values()]
       .filter((r) => status === undefined || displayStatus(r) === status)
       .sort((a, b) => a.createdAtMs - b.createdAtMs || rolloutNumber(a.id) - rolloutNumber(b.id));
-    return page(ctx, req, rollouts.map((r) => rolloutRecord(r, ctx.engine.state)));
+    return page(ctx, req, rollouts.map((r) => rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now())));
   });
 
   app.get('/phasewise/rollouts/:id', async (req) => {
     const { id } = req.params as { id: string };
     const r = ctx.engine.state.rollouts.get(id) ?? [...ctx.engine.state.rollouts.values()].find((x) => x.id.toLowerCase() === id.toLowerCase());
     if (!r) throw notFound('RolloutNotFound', `There is no rollout '${id}'.`);
-    return rolloutRecord(r, ctx.engine.state);
+    return rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now());
   });
 
   // ---- event log ------------------------------------------------------------------------------------
