@@ -5,6 +5,8 @@
  */
 import type { WindowUnion } from '../schedule/slots.js';
 import { unionSlot } from '../schedule/slots.js';
+import type { MaintenanceWindow } from '../schedule/window.js';
+import { nextSlot, windowAt } from '../schedule/window.js';
 
 const HOUR = 3_600_000;
 
@@ -67,15 +69,48 @@ export interface UnitCourse {
   budgetMs: number;
 }
 
+interface Slot {
+  s: number;
+  closes: number;
+}
+
+/** Slots already found, per window (windows are immutable once parsed): projections look up the same ones often. */
+const slotMemo = new WeakMap<MaintenanceWindow, Map<string, Slot | null>>();
+
+/** The earliest start ≥ at with `budgetMs` of room in one window, and when that window instance closes. */
+function slotIn(w: MaintenanceWindow, at: number, budgetMs: number): Slot | null {
+  let memo = slotMemo.get(w);
+  if (!memo) slotMemo.set(w, (memo = new Map()));
+  if (memo.size > 20_000) memo.clear();
+  const key = `${at}|${budgetMs}`;
+  let v = memo.get(key);
+  if (v === undefined) {
+    const s = nextSlot(w, at, budgetMs);
+    v = s === null ? null : { s, closes: windowAt(w, s)?.end ?? s + budgetMs };
+    memo.set(key, v);
+  }
+  return v;
+}
+
 /** When the last of `n` batches starts (the unit's last first reach) and when it ends; null when no window has room. */
 export function placeBatches(c: UnitCourse, t: number, n: number): { lastStart: number; end: number } | null {
   if (n <= 0) return { lastStart: t, end: t };
   if (c.union.length === 0) return { lastStart: t + (n - 1) * c.perMs, end: t + n * c.perMs };
   let at = t;
   let last = t;
+  let closes = Number.NEGATIVE_INFINITY; // the window instance the last batch ran in: later ones that fit need no search
   for (let i = 0; i < n; i++) {
-    const s = unionSlot(c.union, at, c.budgetMs);
-    if (s === null) return null;
+    let s = at;
+    if (at + c.budgetMs > closes) {
+      let best: Slot | null = null;
+      for (const w of c.union) {
+        const x = slotIn(w, at, c.budgetMs);
+        if (x && (best === null || x.s < best.s)) best = x;
+      }
+      if (best === null) return null;
+      s = best.s;
+      closes = best.closes;
+    }
     last = s;
     at = s + c.perMs;
   }
@@ -83,14 +118,29 @@ export function placeBatches(c: UnitCourse, t: number, n: number): { lastStart: 
 }
 
 /**
- * The unit's last first reach if its remaining batches run from `t` with one R23 stop of `stopMs` after
- * the first of them (the likeliest place: a run's first instances weigh most); null when no window has room.
+ * The unit's last first reach (and end) if its remaining batches run from `t` with one R23 stop of `stopMs`
+ * after the first of them (the likeliest place: a run's first instances weigh most); null when no window has room.
  */
-export function lastReachWithStop(c: UnitCourse, t: number, n: number, stopMs: number): number | null {
-  if (n <= 1) return placeBatches(c, t, n)?.lastStart ?? null;
+export function placeWithStop(c: UnitCourse, t: number, n: number, stopMs: number): { lastStart: number; end: number } | null {
+  if (n <= 1) return placeBatches(c, t, n);
   const first = placeBatches(c, t, 1);
   if (!first) return null;
-  return placeBatches(c, first.end + stopMs, n - 1)?.lastStart ?? null;
+  return placeBatches(c, first.end + stopMs, n - 1);
+}
+
+export function lastReachWithStop(c: UnitCourse, t: number, n: number, stopMs: number): number | null {
+  return placeWithStop(c, t, n, stopMs)?.lastStart ?? null;
+}
+
+/**
+ * The unit's last first reach after one R23 stop as the engine would make it (`chooseStopMs`), cheaply: with
+ * the full interval when that fits the deadline, else with the shortest stop (the engine picks in between).
+ */
+export function reachAfterStop(c: UnitCourse, t: number, n: number, intervalMs: number, deadline: number): number {
+  const full = lastReachWithStop(c, t, n, intervalMs) ?? Number.POSITIVE_INFINITY;
+  if (full <= deadline) return full;
+  const short = lastReachWithStop(c, t, n, Math.min(intervalMs, MIN_R23_STOP_MS)) ?? Number.POSITIVE_INFINITY;
+  return short <= deadline ? deadline : short;
 }
 
 /** One unit's expected last first reach: without a stop, and with one, and how likely the stop is. */
@@ -125,18 +175,21 @@ export function expectedLastReach(units: readonly UnitOutlook[]): { at: number; 
 
 /**
  * How long R23 stops a set (R23 itself names no length). The retry interval, unless resuming after it would
- * reach the set's last machine after `deadline` (with `afterMs` of later work that waits for the set): then
- * the longest stop, down to MIN_R23_STOP_MS, that still fits one more stop of that floor, or failing that
- * fits without one. A stop that ends outside the set's windows is stretched to the next slot, where it
- * would resume anyway.
+ * reach the set's last machine after `deadline` (or, with `after`, the last machine of the work that waits
+ * for the set to end): then the longest stop, down to MIN_R23_STOP_MS, that still fits one more stop of that
+ * floor, or failing that fits without one. A stop that ends outside the set's windows is stretched to the
+ * next slot, where it would resume anyway.
  */
-export function chooseStopMs(now: number, intervalMs: number, deadline: number, c: UnitCourse, remaining: number, afterMs = 0): { stopMs: number; shortened: boolean } {
+export function chooseStopMs(
+  now: number, intervalMs: number, deadline: number, c: UnitCourse, remaining: number, after?: (unitEnd: number) => number,
+): { stopMs: number; shortened: boolean } {
   const floor = Math.min(intervalMs, MIN_R23_STOP_MS);
   const reach = (stop: number, again: boolean) => {
-    const at = again ? lastReachWithStop(c, now + stop, remaining, floor) : placeBatches(c, now + stop, remaining)?.lastStart ?? null;
-    return at === null ? Number.POSITIVE_INFINITY : at + afterMs;
+    const placed = again ? placeWithStop(c, now + stop, remaining, floor) : placeBatches(c, now + stop, remaining);
+    if (!placed) return Number.POSITIVE_INFINITY;
+    return after ? Math.max(placed.lastStart, after(placed.end)) : placed.lastStart;
   };
-  if (remaining === 0 || !Number.isFinite(deadline) || reach(intervalMs, false) <= deadline) return { stopMs: intervalMs, shortened: false };
+  if ((remaining === 0 && !after) || !Number.isFinite(deadline) || reach(intervalMs, false) <= deadline) return { stopMs: intervalMs, shortened: false };
   const candidates: number[] = [];
   for (let s = intervalMs * 0.75; s > floor; s *= 0.75) candidates.push(Math.floor(s));
   candidates.push(floor);

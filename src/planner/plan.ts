@@ -8,7 +8,7 @@ import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
 import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
-import { PRIOR_FAILURE_RATE, chooseStopMs, expectedLastReach, lastReachWithStop, placeBatches, stopProbability } from './bound.js';
+import { PRIOR_FAILURE_RATE, expectedLastReach, placeBatches, reachAfterStop, stopProbability } from './bound.js';
 import type { UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
 import type { PlanWindows } from './windows.js';
@@ -168,11 +168,7 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, nu
           const pStop = n > 1 ? stopProbability(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent) : 0;
           expectedStops += pStop;
           let stopped = clear;
-          if (pStop > 0) {
-            const firstEnd = placeBatches(course, t0, 1)!.end;
-            const { stopMs } = chooseStopMs(firstEnd, retryIntervalMs(profile, u.machineKind), deadline, course, n - 1);
-            stopped = lastReachWithStop(course, t0, n, stopMs) ?? Number.POSITIVE_INFINITY;
-          }
+          if (pStop > 0) stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline);
           units.push({ id: u.id, clear, stopped, pStop });
         }
       }

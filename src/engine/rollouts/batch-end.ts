@@ -12,7 +12,7 @@ import { hold, holdForSetHealth, tryStartBatch } from './batches.js';
 import { judgeSetHealth } from './set-health.js';
 import { releaseBatchEnded, wakeWaiters } from './release-hold.js';
 import { judgeBatch } from '../attempts/release-evidence.js';
-import { settleForWave, zoneKey } from './waves.js';
+import { recheckPhase, settleForWave, zoneKey } from './waves.js';
 import { r23StopMs } from './bound-pressure.js';
 
 /** An instance of the unit's batch settled; when the last one does, the batch completes. */
@@ -93,7 +93,8 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
     gr.stoppedUntil = ctx.now + stopMs;
     const verdict = shortened ? { ...upgraded, reason: `${upgraded.reason}; stopped ${hoursOf(stopMs)} h instead of the retry interval so that its last machines are reached within the ${r.plan.profile.name} bound (R40)` } : upgraded;
     hold(ctx, r, u, 'gate.breached', verdict, 'stopped', stopMs);
-    settleForWave(ctx, r, u);
+    if (u.waveSettled) recheckPhase(ctx, r, u.phase); // stopped again: waiting for it may now miss the bound
+    else settleForWave(ctx, r, u);
     return;
   }
   const setHealth = !r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId

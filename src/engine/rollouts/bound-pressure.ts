@@ -3,7 +3,7 @@
  * and how long R23 stops a set so that its last machines are still reached within the bound.
  */
 import type { UnitCourse } from '../../planner/bound.js';
-import { chooseStopMs } from '../../planner/bound.js';
+import { chooseStopMs, placeBatches } from '../../planner/bound.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { batchBudgetMs, expectedBatchMs, noticeOf } from '../../planner/windows.js';
 import { configsOfKey, scopeOf, windowKeyOf } from '../../model/maintenance.js';
@@ -40,10 +40,67 @@ export function deadlineOf(r: RolloutState): number {
  */
 export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now: number): { stopMs: number; shortened: boolean } {
   const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
-  if (!Number.isFinite(r.plan.profile.boundMs)) return { stopMs: interval, shortened: false };
+  const bound = r.plan.profile.boundMs;
+  if (!Number.isFinite(bound)) return { stopMs: interval, shortened: false };
   const phase = r.phases[u.phase]!;
-  const later = phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample
-    ? r.plan.phases.slice(u.phase + 1).reduce((t, p) => t + p.estimatedMs, 0)
-    : 0;
-  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), remainingBatches(u), later);
+  const waits = phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample && u.phase + 1 < r.plan.phases.length;
+  // Far from the bound (a week of windows, the stop and the planned work to spare): the retry interval, without projecting.
+  const planned = r.plan.phases.slice(u.phase).reduce((t, p) => t + p.estimatedMs, 0);
+  if (deadlineOf(r) - now > interval + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
+  const after = waits ? (end: number) => reachFrom(state, r, u.phase + 1, end) : undefined;
+  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), remainingBatches(u), after);
+}
+
+/**
+ * When the rollout's last machine is first reached if phase `from` opens at `t`: its regions side by side,
+ * each region's waves one after another, each unit's batches in its windows (R70); bakes left out, since
+ * they shrink when time runs short (`bakeAfter`). +Infinity when a unit has no window with room.
+ */
+export function reachFrom(state: EngineState, r: RolloutState, from: number, t: number): number {
+  let start = t;
+  let last = t;
+  for (const pp of r.plan.phases.slice(from)) {
+    let phaseEnd = start;
+    for (const pr of pp.regions) {
+      let rt = start;
+      for (const w of pr.waves) {
+        let waveEnd = rt;
+        for (const pu of w.units) {
+          const u = r.units.get(pu.id);
+          if (!u) continue;
+          const placed = placeBatches(unitCourse(state, r, u), rt, remainingBatches(u));
+          if (!placed) return Number.POSITIVE_INFINITY;
+          last = Math.max(last, placed.lastStart);
+          waveEnd = Math.max(waveEnd, placed.end);
+        }
+        rt = waveEnd;
+      }
+      phaseEnd = Math.max(phaseEnd, rt);
+    }
+    start = phaseEnd;
+  }
+  return last;
+}
+
+/**
+ * A phase whose sets R23 stopped before `minPhaseSample` instances were judged waits for them to run
+ * again (waves.ts). Unless waiting would reach the rollout's last machine after the bound: then the phase
+ * is judged on the evidence it has (its confidence gate still applies, and the release verdict still
+ * watches every outcome), and the stopped sets run after their stop like any other.
+ */
+export function waitingMissesBound(state: EngineState, r: RolloutState, index: number, now: number): boolean {
+  if (!Number.isFinite(r.plan.profile.boundMs) || index + 1 >= r.plan.phases.length) return false;
+  let resume = now;
+  for (const pr of r.plan.phases[index]!.regions) {
+    for (const w of pr.waves) {
+      for (const pu of w.units) {
+        const u = r.units.get(pu.id);
+        if (!u || u.passDone) continue;
+        const placed = placeBatches(unitCourse(state, r, u), Math.max(now, u.gateRun.stoppedUntil ?? now), remainingBatches(u));
+        if (!placed) return true;
+        resume = Math.max(resume, placed.end);
+      }
+    }
+  }
+  return reachFrom(state, r, index + 1, resume) > deadlineOf(r);
 }

@@ -5,7 +5,7 @@
  * more R23 stop at the failure rate its release has shown so far (planner/bound.ts). Read-only.
  */
 import type { UnitOutlook } from '../../planner/bound.js';
-import { expectedLastReach, failureRateEstimate, lastReachWithStop, placeBatches, stopProbability, chooseStopMs } from '../../planner/bound.js';
+import { expectedLastReach, failureRateEstimate, placeBatches, reachAfterStop, stopProbability } from '../../planner/bound.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import type { BoundOutlook } from '../../planner/types.js';
 import type { EngineState, RolloutState, UnitState } from '../state.js';
@@ -57,9 +57,7 @@ export function boundRisk(state: EngineState, r: RolloutState, now: number): Bou
     const sizes = u.plan.batches.slice(u.next, u.next + 20).map((b) => b.machineIds.length);
     const pStop = stopProbability(sizes, rate, u.plan.limits.maxUnhealthyUpgradedInstancePercent, u.gateRun.upgraded);
     expectedStops += pStop;
-    const firstEnd = placeBatches(course, t0, 1)!.end;
-    const { stopMs } = chooseStopMs(firstEnd, retryIntervalMs(r.plan.profile, u.plan.machineKind), deadline, course, n - 1);
-    const stopped = pStop > 0 ? (lastReachWithStop(course, t0, n, stopMs) ?? Number.POSITIVE_INFINITY) : placed.lastStart;
+    const stopped = pStop > 0 ? reachAfterStop(course, t0, n, retryIntervalMs(r.plan.profile, u.plan.machineKind), deadline) : placed.lastStart;
     const why = stoppedUntil > now
       ? `set ${u.plan.setId ?? u.plan.id} is stopped by R23 until ${isoOf(stoppedUntil)}`
       : course.union.length > 0 ? `unit ${u.plan.id} runs ${n} more batches in its maintenance windows (R70)` : `unit ${u.plan.id} has ${n} batches to run`;

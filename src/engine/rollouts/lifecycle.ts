@@ -24,7 +24,9 @@ export function checkRolloutDone(ctx: TickContext, r: RolloutState): void {
 
 /**
  * R40: the planned bake, shortened when the rollout runs late, so the remaining phases (as estimated)
- * and one retry still fit the profile's bound.
+ * and one retry still fit the profile's bound. The room left is spent where a bake buys the most: each
+ * remaining bake is weighted by the machines it protects (those of every later phase), so the bake after
+ * a small early phase keeps more of its time than the last one (`shareBakes`).
  */
 export function bakeAfter(r: RolloutState, index: number, now: number): number {
   const planned = r.plan.phases[index]!.bakeAfterMs;
@@ -33,5 +35,33 @@ export function bakeAfter(r: RolloutState, index: number, now: number): number {
   const later = r.plan.phases.slice(index + 1);
   const work = later.reduce((t, p) => t + p.estimatedMs, 0);
   const room = r.createdAtMs + bound - r.plan.estimate.retryAllowanceMs - now - work;
-  return Math.max(0, Math.min(planned, Math.floor(room / later.length)));
+  if (room >= later.reduce((t, p, i) => t + (i === later.length - 1 ? 0 : p.bakeAfterMs), planned)) return planned;
+  const bakes = r.plan.phases.slice(index, -1);
+  const machines = later.map((p) => p.regions.reduce((t, x) => t + x.machines, 0));
+  const protects = bakes.map((_, i) => machines.slice(i).reduce((t, m) => t + m, 0));
+  return shareBakes(Math.max(0, room), bakes.map((p) => p.bakeAfterMs), protects)[0] ?? 0;
+}
+
+/** Water-filling: `room` shared in proportion to the weights, no bake above its planned length. */
+export function shareBakes(room: number, planned: readonly number[], weights: readonly number[]): number[] {
+  const out = planned.map(() => 0);
+  const open = new Set(planned.map((_, i) => i));
+  let left = room;
+  while (open.size > 0 && left > 0) {
+    const total = [...open].reduce((t, i) => t + Math.max(1, weights[i]!), 0);
+    let capped = false;
+    for (const i of [...open]) {
+      const share = (left * Math.max(1, weights[i]!)) / total;
+      if (out[i]! + share >= planned[i]!) {
+        left -= planned[i]! - out[i]!;
+        out[i] = planned[i]!;
+        open.delete(i);
+        capped = true;
+      }
+    }
+    if (capped) continue;
+    for (const i of open) out[i]! += Math.floor((left * Math.max(1, weights[i]!)) / total);
+    break;
+  }
+  return out;
 }
