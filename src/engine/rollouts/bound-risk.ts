@@ -74,7 +74,7 @@ export function boundRisk(state: EngineState, r: RolloutState, now: number): Bou
     else {
       const prev = r.phases[i - 1];
       const prevDone = prev?.endedAtMs ?? prevEnd;
-      start = Math.max(now, prevDone + (i > 0 ? bakeAfter(r, i - 1, prevDone) : 0));
+      start = Math.max(now, prevDone + (i > 0 ? bakeAfter(r, i - 1, prevDone, state) : 0));
     }
     let phaseEnd = ps.status === 'completed' || ps.status === 'failed' ? (ps.endedAtMs ?? now) : start;
     let stoppedEnd = phaseEnd;

@@ -1,5 +1,6 @@
 /** The ends of a rollout (stopped by a failed phase, completed) and the bake before its next phase (R40). */
-import type { RolloutState } from '../state.js';
+import type { EngineState, RolloutState } from '../state.js';
+import { deadlineOf, reachFrom } from './bound-pressure.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 
@@ -28,10 +29,27 @@ export function checkRolloutDone(ctx: TickContext, r: RolloutState): void {
  * remaining bake is weighted by the machines it protects (those of every later phase), so the bake after
  * a small early phase keeps more of its time than the last one (`shareBakes`).
  */
-export function bakeAfter(r: RolloutState, index: number, now: number): number {
+export function bakeAfter(r: RolloutState, index: number, now: number, state?: EngineState): number {
   const planned = r.plan.phases[index]!.bakeAfterMs;
   const bound = r.plan.profile.boundMs;
   if (!Number.isFinite(bound)) return planned;
+  const even = evenBake(r, index, now, planned, bound);
+  return state ? windowedBake(state, r, index, now, even) : even;
+}
+
+/**
+ * With maintenance windows the estimate of the later phases moves with the instant they open: a bake that
+ * ends just after a window may cost days. The bake is cut to the longest (of its length, ¾, ½, ¼, none)
+ * whose next phases, placed in their windows, still reach their last machine within the bound.
+ */
+function windowedBake(state: EngineState, r: RolloutState, index: number, now: number, bake: number): number {
+  if (bake <= 0 || state.maintenance.assignments.size === 0) return bake;
+  const deadline = deadlineOf(r);
+  for (const b of [bake, bake * 0.75, bake * 0.5, bake * 0.25]) if (reachFrom(state, r, index + 1, now + Math.floor(b)) <= deadline) return Math.floor(b);
+  return 0;
+}
+
+function evenBake(r: RolloutState, index: number, now: number, planned: number, bound: number): number {
   const later = r.plan.phases.slice(index + 1);
   const work = later.reduce((t, p) => t + p.estimatedMs, 0);
   const room = r.createdAtMs + bound - r.plan.estimate.retryAllowanceMs - now - work;

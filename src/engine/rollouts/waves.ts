@@ -168,7 +168,7 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   emit(ctx, { type: 'phase.completed', rolloutId: r.id, phase: index, regions, reason: verdict.reason, upgraded: phase.upgraded, unhealthy: phase.unhealthy });
   if (index + 1 < r.phases.length) {
     r.phases[index + 1]!.status = 'baking';
-    const bake = bakeAfter(r, index, ctx.now);
+    const bake = bakeAfter(r, index, ctx.now, ctx.state);
     if (bake > 0) schedule(ctx, { at: ctx.now + bake, kind: 'phaseOpen', rolloutId: r.id, ref: String(index + 1), token: 0 });
     else openPhase(ctx, r, index + 1);
   } else {

@@ -98,13 +98,13 @@ export function boundRecord(o: BoundOutlook): Record<string, unknown> {
  * A phase waiting for the bake after the one before it: the engine marks it `baking`; shown as
  * `pending` with the instant it opens, since nothing of it has started.
  */
-function phaseRecord(r: RolloutState, p: RolloutState['phases'][number]): Record<string, unknown> {
+function phaseRecord(r: RolloutState, p: RolloutState['phases'][number], state?: EngineState): Record<string, unknown> {
   const prev = r.phases[p.index - 1];
   const waiting = p.status === 'baking' && prev?.endedAtMs != null;
   return {
     index: p.index,
     status: waiting ? 'pending' : p.status,
-    ...(waiting ? { waitingFor: `the bake after phase ${prev.index}`, opensAt: isoOf(prev.endedAtMs! + bakeAfter(r, prev.index, prev.endedAtMs!)) } : {}),
+    ...(waiting ? { waitingFor: `the bake after phase ${prev.index}`, opensAt: isoOf(prev.endedAtMs! + bakeAfter(r, prev.index, prev.endedAtMs!, state)) } : {}),
     regions: r.plan.phases[p.index]?.regions.map((x) => x.region) ?? [],
     startedAt: p.startedAtMs === null ? null : isoOf(p.startedAtMs),
     endedAt: p.endedAtMs === null ? null : isoOf(p.endedAtMs),
@@ -135,7 +135,7 @@ export function rolloutRecord(r: RolloutState, state?: EngineState, now?: number
     createdAt: isoOf(r.createdAtMs),
     endedAt: r.endedAtMs === null ? null : isoOf(r.endedAtMs),
     currentPhase: r.currentPhase,
-    phases: r.phases.map((p) => phaseRecord(r, p)),
+    phases: r.phases.map((p) => phaseRecord(r, p, state)),
     counts: { eligible: r.plan.machines, open: r.open, upgraded, unhealthy, attempts },
     estimate: estimateRecord(r),
     ...(state && now !== undefined ? { boundAtRisk: boundOf(state, r, now) } : {}),
