@@ -28,6 +28,11 @@ export function remainingBatches(u: UnitState): number {
   return Math.max(0, u.plan.batches.length - u.next);
 }
 
+/** Batches before the unit lets its phase go: its planned ones, or a retry batch when only retries keep it open. */
+function batchesToSettle(u: UnitState): number {
+  return remainingBatches(u) || (u.passDone ? 0 : 1);
+}
+
 /** The instant by which R40 wants every eligible machine of the rollout reached. */
 export function deadlineOf(r: RolloutState): number {
   return r.createdAtMs + r.plan.profile.boundMs;
@@ -48,7 +53,7 @@ export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now
   const planned = r.plan.phases.slice(u.phase).reduce((t, p) => t + p.estimatedMs, 0);
   if (deadlineOf(r) - now > interval + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
   const after = waits ? (end: number) => reachFrom(state, r, u.phase + 1, end) : undefined;
-  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), remainingBatches(u), after);
+  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), waits ? batchesToSettle(u) : remainingBatches(u), after);
 }
 
 /**
@@ -96,7 +101,7 @@ export function waitingMissesBound(state: EngineState, r: RolloutState, index: n
       for (const pu of w.units) {
         const u = r.units.get(pu.id);
         if (!u || u.passDone) continue;
-        const placed = placeBatches(unitCourse(state, r, u), Math.max(now, u.gateRun.stoppedUntil ?? now), remainingBatches(u));
+        const placed = placeBatches(unitCourse(state, r, u), Math.max(now, u.gateRun.stoppedUntil ?? now), batchesToSettle(u));
         if (!placed) return true;
         resume = Math.max(resume, placed.end);
       }
