@@ -13,7 +13,7 @@ import { judgeSetHealth } from './set-health.js';
 import { releaseBatchEnded, wakeWaiters } from './release-hold.js';
 import { judgeBatch } from '../attempts/release-evidence.js';
 import { recheckPhase, settleForWave, zoneKey } from './waves.js';
-import { r23StopMs } from './bound-pressure.js';
+import { r23StopMs, waitingMissesBound } from './bound-pressure.js';
 
 /** An instance of the unit's batch settled; when the last one does, the batch completes. */
 export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
@@ -93,7 +93,8 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
     gr.stoppedUntil = ctx.now + stopMs;
     const verdict = shortened ? { ...upgraded, reason: `${upgraded.reason}; stopped ${hoursOf(stopMs)} h instead of the retry interval so that its last machines are reached within the ${r.plan.profile.name} bound (R40)` } : upgraded;
     hold(ctx, r, u, 'gate.breached', verdict, 'stopped', stopMs);
-    if (u.waveSettled) recheckPhase(ctx, r, u.phase); // stopped again: waiting for it may now miss the bound
+    // Stopped again while its phase waits for it: the phase goes on if waiting would now miss the bound (R40).
+    if (u.waveSettled && waitingMissesBound(ctx.state, r, u.phase, ctx.now)) recheckPhase(ctx, r, u.phase);
     else settleForWave(ctx, r, u);
     return;
   }
