@@ -2,8 +2,8 @@
  * R40 under holds, in the engine: how a unit's remaining batches will follow each other (its windows, R70),
  * and how long R23 stops a set so that its last machines are still reached within the bound.
  */
-import type { UnitCourse } from '../../planner/bound.js';
-import { chooseStopMs, placeBatches } from '../../planner/bound.js';
+import type { UnitCourse, UnitOutlook } from '../../planner/bound.js';
+import { chooseStopMs, expectedLastReach, failureRateEstimate, lastReachWithStop, placeBatches, reachAfterStop, stopProbability } from '../../planner/bound.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { batchBudgetMs, expectedBatchMs, noticeOf } from '../../planner/windows.js';
 import { configsOfKey, scopeOf, windowKeyOf } from '../../model/maintenance.js';
@@ -57,13 +57,18 @@ export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now
 }
 
 /**
- * When the rollout's last machine is first reached if phase `from` opens at `t`: its regions side by side,
- * each region's waves one after another, each unit's batches in its windows (R70); bakes left out, since
- * they shrink when time runs short (`bakeAfter`). +Infinity when a unit has no window with room.
+ * When the rollout's last machine is expected to be first reached if phase `from` opens at `t`: its regions
+ * side by side, each region's waves one after another, each unit's batches in its windows (R70), and each
+ * unit possibly stopped once more by R23 at the failure rate the release has shown (`expectedLastReach`) for
+ * as long as the engine would stop it, or with `fullStops` for the whole retry interval (what a bake may not eat into);
+ * bakes left out, since they shrink when time runs short (`bakeAfter`). +Infinity when a unit has no window
+ * with room.
  */
-export function reachFrom(state: EngineState, r: RolloutState, from: number, t: number): number {
+export function reachFrom(state: EngineState, r: RolloutState, from: number, t: number, fullStops = false): number {
+  const deadline = deadlineOf(r);
+  const rate = observedFailureRate(r);
+  const outlooks: UnitOutlook[] = [];
   let start = t;
-  let last = t;
   for (const pp of r.plan.phases.slice(from)) {
     let phaseEnd = start;
     for (const pr of pp.regions) {
@@ -73,9 +78,16 @@ export function reachFrom(state: EngineState, r: RolloutState, from: number, t: 
         for (const pu of w.units) {
           const u = r.units.get(pu.id);
           if (!u) continue;
-          const placed = placeBatches(unitCourse(state, r, u), rt, remainingBatches(u));
+          const course = unitCourse(state, r, u);
+          const n = remainingBatches(u);
+          const placed = placeBatches(course, rt, n);
           if (!placed) return Number.POSITIVE_INFINITY;
-          last = Math.max(last, placed.lastStart);
+          const sizes = u.plan.batches.slice(u.next, u.next + 20).map((b) => b.machineIds.length);
+          const pStop = n > 1 ? stopProbability(sizes, rate, u.plan.limits.maxUnhealthyUpgradedInstancePercent) : 0;
+          const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
+          const stopped = pStop === 0 ? placed.lastStart
+            : fullStops ? (lastReachWithStop(course, rt, n, interval) ?? Number.POSITIVE_INFINITY) : reachAfterStop(course, rt, n, interval, deadline);
+          outlooks.push({ id: u.plan.id, clear: placed.lastStart, stopped, pStop });
           waveEnd = Math.max(waveEnd, placed.end);
         }
         rt = waveEnd;
@@ -84,7 +96,18 @@ export function reachFrom(state: EngineState, r: RolloutState, from: number, t: 
     }
     start = phaseEnd;
   }
-  return last;
+  return outlooks.length === 0 ? t : Math.max(t, expectedLastReach(outlooks).at);
+}
+
+/** The release's failure rate as this rollout's phases have judged it, pulled towards the prior. */
+export function observedFailureRate(r: RolloutState): number {
+  let failed = 0;
+  let judged = 0;
+  for (const p of r.phases) {
+    failed += p.unhealthy;
+    judged += p.upgraded;
+  }
+  return failureRateEstimate(failed, judged);
 }
 
 /**

@@ -40,12 +40,13 @@ export function bakeAfter(r: RolloutState, index: number, now: number, state?: E
 /**
  * With maintenance windows the estimate of the later phases moves with the instant they open: a bake that
  * ends just after a window may cost days. The bake is cut to the longest (of its length, ¾, ½, ¼, none)
- * whose next phases, placed in their windows, still reach their last machine within the bound.
+ * whose next phases, placed in their windows with their expected R23 stops at full length, still reach
+ * their last machine within the bound: a bake never eats the room that shorter stops would need.
  */
 function windowedBake(state: EngineState, r: RolloutState, index: number, now: number, bake: number): number {
   if (bake <= 0 || state.maintenance.assignments.size === 0) return bake;
   const deadline = deadlineOf(r);
-  for (const b of [bake, bake * 0.75, bake * 0.5, bake * 0.25]) if (reachFrom(state, r, index + 1, now + Math.floor(b)) <= deadline) return Math.floor(b);
+  for (const b of [bake, bake * 0.75, bake * 0.5, bake * 0.25]) if (reachFrom(state, r, index + 1, now + Math.floor(b), true) <= deadline) return Math.floor(b);
   return 0;
 }
 
