@@ -20,6 +20,13 @@ export const PRIOR_WEIGHT = 20;
 /** R23 names no length for its stop: the engine never stops a set for less than this (a quarter of a day). */
 export const MIN_R23_STOP_MS = 6 * HOUR;
 
+/**
+ * How much of a unit, summed over the units, may be expected to end later than the projection: a tenth,
+ * so that "fits" means about nine chances in ten, and with many small sets one of them being stopped
+ * somewhere counts.
+ */
+export const LATE_MASS = 0.1;
+
 /** The release's failure rate as far as its judged outcomes show, pulled towards the prior. */
 export function failureRateEstimate(failed: number, judged: number): number {
   return (failed + PRIOR_FAILURE_RATE * PRIOR_WEIGHT) / (judged + PRIOR_WEIGHT);
@@ -153,7 +160,7 @@ export interface UnitOutlook {
 
 /**
  * The instant by which every unit is expected to have reached its last machine: the latest instant T such
- * that the units expected to end at T or later add up to at least half a unit (each unit ends at `clear`
+ * that the units expected to end at T or later add up to at least LATE_MASS of a unit (each unit ends at `clear`
  * or, with probability `pStop`, at `stopped`). With many small sets, one of them being stopped somewhere
  * is near certain, and the projection counts it.
  */
@@ -167,7 +174,7 @@ export function expectedLastReach(units: readonly UnitOutlook[]): { at: number; 
   let mass = 0;
   for (const e of ends) {
     mass += e.w;
-    if (mass >= 0.5) return { at: e.t, unit: e.unit, stop: e.stop };
+    if (mass >= LATE_MASS) return { at: e.t, unit: e.unit, stop: e.stop };
   }
   const last = ends[ends.length - 1];
   return last ? { at: last.t, unit: last.unit, stop: last.stop } : { at: Number.NEGATIVE_INFINITY, unit: null, stop: false };
