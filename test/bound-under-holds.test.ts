@@ -129,7 +129,10 @@ const fleetArb = fc.record({
   ...(g.bound ? { bound: g.bound } : {}),
 }));
 
-test('R40: over random fleets, windows and failure rates, every machine is first reached within the bound when the plan said it fits (at the failure rate it assumes, about nine times in ten), and a miss is announced before the bound passes', () => {
+const PROPERTY = 'R40: over random fleets, windows and failure rates, every machine is first reached within the bound when the plan said it fits'
+  + ' (at the failure rate it assumes, about nine times in ten), and a miss is announced before the bound passes';
+
+test(PROPERTY, () => {
   let fits = 0;
   let fitMisses = 0;
   let misses = 0;

@@ -141,7 +141,8 @@ export function lastReachWithStop(c: UnitCourse, t: number, n: number, stopMs: n
 
 /**
  * The unit's last first reach after one R23 stop as the engine would make it (`chooseStopMs`), cheaply: with
- * the full interval when that fits the deadline, else with the shortest stop (the engine picks in between).
+ * the full interval when that fits the deadline, else with the shortest stop (the engine picks in between);
+ * exactly `deadline` when only a shortened stop fits, which the outlooks report as at risk.
  */
 export function reachAfterStop(c: UnitCourse, t: number, n: number, intervalMs: number, deadline: number): number {
   const full = lastReachWithStop(c, t, n, intervalMs) ?? Number.POSITIVE_INFINITY;

@@ -176,12 +176,14 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, nu
   }
   const last = expectedLastReach(units);
   const projectedEndMs = unschedulable > 0 ? Number.POSITIVE_INFINITY : last.at;
-  const atRisk = projectedEndMs > deadline;
+  // Reaching the bound exactly means only shortened R23 stops keep it (`reachAfterStop`): at risk too.
+  const atRisk = projectedEndMs >= deadline;
   const days = (ms: number) => `${Math.round((ms / 86_400_000) * 10) / 10} days`;
   const stops = Math.round(expectedStops * 10) / 10;
   const reason = unschedulable > 0
     ? `${unschedulable} units have no maintenance window with room for a batch (R70)`
     : `the last machine is expected to be first reached after ${days(projectedEndMs - startMs)} (bound ${days(profile.boundMs)})`
+      + `${projectedEndMs === deadline ? ' only if R23 stops are shortened' : ''}`
       + `${last.stop && last.unit ? `, in unit ${last.unit.id} after an R23 stop` : last.unit ? `, in unit ${last.unit.id}` : ''}`
       + `; ${stops} R23 stops expected at the assumed ${PRIOR_FAILURE_RATE * 100}% failure rate${windowed ? ', batches placed in their maintenance windows (R70)' : ''}`;
   return { atRisk, reason, projectedEndMs, boundEndMs: deadline, expectedStops: stops };

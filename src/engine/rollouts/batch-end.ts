@@ -91,7 +91,8 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
     // sooner when that would reach its last machines after the bound (R40, bound-pressure.ts).
     const { stopMs, shortened } = r23StopMs(ctx.state, r, u, ctx.now);
     gr.stoppedUntil = ctx.now + stopMs;
-    const verdict = shortened ? { ...upgraded, reason: `${upgraded.reason}; stopped ${hoursOf(stopMs)} h instead of the retry interval so that its last machines are reached within the ${r.plan.profile.name} bound (R40)` } : upgraded;
+    const why = `stopped ${hoursOf(stopMs)} h instead of the retry interval so that its last machines are reached within the ${r.plan.profile.name} bound (R40)`;
+    const verdict = shortened ? { ...upgraded, reason: `${upgraded.reason}; ${why}` } : upgraded;
     hold(ctx, r, u, 'gate.breached', verdict, 'stopped', stopMs);
     // Stopped again while its phase waits for it: the phase goes on if waiting would now miss the bound (R40).
     if (u.waveSettled && waitingMissesBound(ctx.state, r, u.phase, ctx.now)) recheckPhase(ctx, r, u.phase);

@@ -5,14 +5,14 @@
  * more R23 stop at the failure rate its release has shown so far (planner/bound.ts). Read-only.
  */
 import type { UnitOutlook } from '../../planner/bound.js';
-import { expectedLastReach, failureRateEstimate, placeBatches, reachAfterStop, stopProbability } from '../../planner/bound.js';
+import { expectedLastReach, placeBatches, reachAfterStop, stopProbability } from '../../planner/bound.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import type { BoundOutlook } from '../../planner/types.js';
 import type { EngineState, RolloutState, UnitState } from '../state.js';
 import { releaseKey } from '../state.js';
 import { isoOf } from '../clock.js';
 import { bakeAfter } from './lifecycle.js';
-import { deadlineOf, remainingBatches, unitCourse } from './bound-pressure.js';
+import { deadlineOf, observedFailureRate, remainingBatches, unitCourse } from './bound-pressure.js';
 
 interface Projected extends UnitOutlook {
   end: number;
@@ -30,15 +30,10 @@ export function boundRisk(state: EngineState, r: RolloutState, now: number): Bou
   if (r.status !== 'running') return { ...base, atRisk: false, reason: `the rollout is ${r.status}: nothing more will be reached by it`, projectedEndMs: r.endedAtMs ?? now };
   const hold = state.releases.get(releaseKey(r.artifactKey, r.toVersion))?.hold;
   if (hold) {
-    return { ...base, atRisk: true, projectedEndMs: Number.POSITIVE_INFINITY, reason: `the release is held (${hold.kind}, since ${isoOf(hold.sinceMs)}): no batch starts until it is resumed, and the bound of ${days(bound)} keeps running` };
+    const reason = `the release is held (${hold.kind}, since ${isoOf(hold.sinceMs)}): no batch starts until it is resumed, and the bound of ${days(bound)} keeps running`;
+    return { ...base, atRisk: true, projectedEndMs: Number.POSITIVE_INFINITY, reason };
   }
-  let failed = 0;
-  let judged = 0;
-  for (const p of r.phases) {
-    failed += p.unhealthy;
-    judged += p.upgraded;
-  }
-  const rate = failureRateEstimate(failed, judged);
+  const rate = observedFailureRate(r);
   const units: Projected[] = [];
   let expectedStops = 0;
   let unschedulable: UnitState | null = null;
@@ -107,13 +102,18 @@ export function boundRisk(state: EngineState, r: RolloutState, now: number): Bou
     const u = unschedulable as UnitState;
     return { boundEndMs: deadline, expectedStops: stops, atRisk: true, projectedEndMs: Number.POSITIVE_INFINITY, reason: `unit ${u.plan.id} has no maintenance window with room for a batch (R70)` };
   }
-  if (units.length === 0) return { boundEndMs: deadline, expectedStops: 0, atRisk: false, projectedEndMs: now, reason: 'every eligible machine has been reached; only retries and their batches remain' };
+  if (units.length === 0) {
+    return { boundEndMs: deadline, expectedStops: 0, atRisk: false, projectedEndMs: now, reason: 'every eligible machine has been reached; only retries and their batches remain' };
+  }
   const last = expectedLastReach(units);
   const projectedEndMs = last.at;
-  const atRisk = projectedEndMs > deadline;
+  // Reaching the bound exactly means only shortened R23 stops keep it (`reachAfterStop`): at risk too.
+  const atRisk = projectedEndMs >= deadline;
   const lead = last.unit as Projected | null;
   const cause = lead ? `; ${lead.why}${last.stop ? `, and one more R23 stop is likely (${Math.round(rate * 1000) / 10}% of outcomes failed so far, prior included)` : ''}` : '';
-  const reason = atRisk
+  const reason = projectedEndMs === deadline
+    ? `the bound (${days(bound)}) holds only if R23 stops are shortened${cause}`
+    : atRisk
     ? `the last machine is projected to be first reached at ${isoOf(projectedEndMs)}, ${days(projectedEndMs - deadline)} after the bound (${days(bound)})${cause}`
     : `the last machine is projected to be first reached at ${isoOf(projectedEndMs)}, ${days(deadline - projectedEndMs)} before the bound (${days(bound)})${cause}`;
   return { boundEndMs: deadline, expectedStops: stops, atRisk, projectedEndMs, reason };
