@@ -116,6 +116,14 @@ describe('windows, the emergency lane and applyUpdates over the API', () => {
     assert.equal(rollout.estimate.fitsBound, false, 'a window years away cannot meet the eight-week bound (R40), and the plan says so');
     assert.ok(rollout.estimate.notes.some((n: string) => /R40/.test(n)));
     assert.ok(rollout.estimate.expectedEnd >= '2030-01-01');
+    // R40 from the moment the risk appears: the rollout's own outlook and the plan's say the bound is at risk, and why.
+    for (const o of [rollout.boundAtRisk, rollout.estimate.boundAtRisk]) {
+      assert.equal(o.atRisk, true, JSON.stringify(o));
+      assert.ok(o.projectedEnd >= '2030-01-01', JSON.stringify(o));
+      assert.equal(o.bound, new Date(Date.parse(rollout.createdAt) + 56 * 86_400_000).toISOString());
+      assert.match(o.reason, /after 1\d{3}(\.\d)? days|days after the bound/);
+    }
+    assert.match(rollout.boundAtRisk.reason, /maintenance windows \(R70\)/);
 
     const updates = await call(s.url, 'GET', `${VMSS}/waits${MAINT}/updates?${AV}`);
     assert.equal(updates.status, 200);

@@ -95,7 +95,7 @@ export function registerDashboardViews(app: FastifyInstance, ctx: ArmContext): v
     const hold = ctx.engine.state.releases.get(`${r.artifactKey}@${r.toVersion}`)?.hold ?? null;
     return {
       now: nowIso(ctx),
-      rollout: rolloutRecord(r, ctx.engine.state),
+      rollout: rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now()),
       releaseHold: hold ? { kind: hold.kind, reason: hold.reason, caller: hold.caller, since: isoOf(hold.sinceMs) } : null,
       regions: regionsOf(r),
       units,

@@ -108,6 +108,11 @@ export function describePlan(plan: Plan, opts: DescribeOptions = {}): string {
   out.push(`  ${plan.machines} machines in ${plan.phases.length} phases and ${plan.batches} batches; estimated ${dur(e.totalMs)} plus ${dur(e.retryAllowanceMs)} for a retry; bound ${dur(e.boundMs)} (R40): ${e.fitsBound ? 'fits' : 'DOES NOT FIT'}`);
   const at = (offset: number) => (opts.startMs === undefined ? `+${dur(offset)}` : new Date(opts.startMs + offset).toISOString().slice(0, 16).replace('T', ' '));
   out.push(`  expected end: ${opts.startMs === undefined ? at(e.totalMs) : `${at(e.totalMs)} UTC`}${e.windowedBatches ? `, with ${e.windowedBatches} batches confined to maintenance windows (R70)` : ''}`);
+  if (e.outlook) {
+    const o = e.outlook;
+    const end = Number.isFinite(o.projectedEndMs) ? `${at(o.projectedEndMs - e.startMs)}${opts.startMs === undefined ? '' : ' UTC'}` : 'never';
+    out.push(`  bound (R40): ${o.atRisk ? 'AT RISK' : 'holds'}: last machine first reached by ${end} with ${o.expectedStops} R23 stops expected — ${o.reason}`);
+  }
   for (const n of e.notes) out.push(`  note: ${n}`);
   for (const p of plan.phases) {
     out.push('');

@@ -7,10 +7,12 @@ import { symmetricPairs } from '../model/fleet.js';
 import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
-import type { Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
+import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
+import { PRIOR_FAILURE_RATE, expectedLastReach, placeBatches, reachAfterStop, stopProbability } from './bound.js';
+import type { UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
 import type { PlanWindows } from './windows.js';
-import { expectedBatchMs, noticeOf, timeline } from './windows.js';
+import { batchBudgetMs, expectedBatchMs, noticeOf, timeline } from './windows.js';
 
 export interface PlanInput {
   rolloutId: string;
@@ -102,20 +104,89 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
   const startMs = input.startMs ?? 0;
   const windowed = input.windows !== undefined && phases.some((p) => p.regions.some((r) => r.waves.some((w) => w.units.some((u) => u.windowKey !== undefined))));
   const notice = noticeOf(input.artifact);
-  let line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice);
+  const starts = new Map<string, number>();
+  let line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
   // Waiting for windows stretches the work: shorten the bakes further while that helps (R40).
   for (let round = 0; windowed && round < 4 && gaps > 0 && bake > 0 && line.totalMs + retryAllowanceMs > profile.boundMs; round++) {
     const before = bake;
     bake = Math.max(0, bake - Math.ceil((line.totalMs + retryAllowanceMs - profile.boundMs) / gaps));
-    line = timeline(phases, profile, bake, startMs, input.windows, notice);
+    starts.clear();
+    line = timeline(phases, profile, bake, startMs, input.windows, notice, starts);
     notes.push(`maintenance windows stretch the work: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R70)`);
   }
+  let outlook = Number.isFinite(profile.boundMs) ? outlookOf(phases, input, starts, windowed) : undefined;
+  // The expected R23 stops push the last first reach past the bound: shorten the bakes while that helps (R40).
+  for (let round = 0; outlook?.atRisk && round < 4 && gaps > 0 && bake > 0; round++) {
+    const before = bake;
+    bake = Math.max(0, bake - Math.ceil((outlook.projectedEndMs - outlook.boundEndMs) / gaps));
+    starts.clear();
+    line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
+    outlook = outlookOf(phases, input, starts, windowed);
+    notes.push(`the expected R23 stops push the last first reach past the bound: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R23)`);
+  }
   const totalMs = line.totalMs;
-  const fitsBound = totalMs + retryAllowanceMs <= profile.boundMs && line.unschedulable === 0;
+  if (outlook?.atRisk) notes.push(`bound at risk (R40): ${outlook.reason}`);
+  const fitsBound = totalMs + retryAllowanceMs <= profile.boundMs && line.unschedulable === 0 && !outlook?.atRisk;
   if (line.windowedBatches > 0) notes.push(`${line.windowedBatches} batches run only inside maintenance windows (R70); each starts only if ${notice > 0 ? `the ${notice / 60_000}-minute notice (R83), ` : ''}${hours(2 * profile.actionTimeoutMs)} h for the upgrade and a rollback, and its health wait fit before its window closes`);
   if (line.unschedulable > 0) notes.push(`${line.unschedulable} units can never run: none of their maintenance windows is long enough for a batch before it expires (R70)`);
   if (totalMs + retryAllowanceMs > profile.boundMs) notes.push(`estimated ${hours(totalMs + retryAllowanceMs) / 24} days including one retry: over the ${profile.name} bound of ${hours(profile.boundMs) / 24} days (R40)`);
-  return { startMs, totalMs, boundMs: profile.boundMs, fitsBound, retryAllowanceMs, notes, ...(line.windowedBatches > 0 ? { windowedBatches: line.windowedBatches } : {}) };
+  return {
+    startMs, totalMs, boundMs: profile.boundMs, fitsBound, retryAllowanceMs, notes,
+    ...(line.windowedBatches > 0 ? { windowedBatches: line.windowedBatches } : {}),
+    ...(outlook ? { outlook } : {}),
+  };
+}
+
+/**
+ * R40 with holds: every unit's last first reach as the timeline places it, and as it would be with one R23
+ * stop (as long as the engine would make it, `chooseStopMs`), at the release verdict's acceptable failure
+ * rate; the projection is the instant by which the units are expected to have reached their last machine.
+ */
+function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, number>, windowed: boolean): BoundOutlook {
+  const { profile } = input;
+  const startMs = input.startMs ?? 0;
+  const deadline = startMs + profile.boundMs;
+  const notice = noticeOf(input.artifact);
+  const units: UnitOutlook[] = [];
+  let expectedStops = 0;
+  let unschedulable = 0;
+  for (const p of phases) {
+    for (const r of p.regions) {
+      for (const w of r.waves) {
+        for (const u of w.units) {
+          const bypass = profile.name === 'critical' && input.windows?.bypasses?.(u.windowKey ?? '') === true;
+          const union = windowed && u.windowKey && !bypass ? input.windows!.unionOf(u.windowKey) : [];
+          const course: UnitCourse = { union, perMs: expectedBatchMs(profile, u.limits), budgetMs: batchBudgetMs(profile, u.limits, notice) };
+          const t0 = starts.get(u.id) ?? startMs;
+          const n = u.batches.length;
+          const clear = placeBatches(course, t0, n)?.lastStart ?? null;
+          if (clear === null) {
+            unschedulable++;
+            continue;
+          }
+          const sizes = u.batches.slice(0, 20).map((b) => b.machineIds.length);
+          const pStop = n > 1 ? stopProbability(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent) : 0;
+          expectedStops += pStop;
+          let stopped = clear;
+          if (pStop > 0) stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline);
+          units.push({ id: u.id, clear, stopped, pStop });
+        }
+      }
+    }
+  }
+  const last = expectedLastReach(units);
+  const projectedEndMs = unschedulable > 0 ? Number.POSITIVE_INFINITY : last.at;
+  // Reaching the bound exactly means only shortened R23 stops keep it (`reachAfterStop`): at risk too.
+  const atRisk = projectedEndMs >= deadline;
+  const days = (ms: number) => `${Math.round((ms / 86_400_000) * 10) / 10} days`;
+  const stops = Math.round(expectedStops * 10) / 10;
+  const reason = unschedulable > 0
+    ? `${unschedulable} units have no maintenance window with room for a batch (R70)`
+    : `the last machine is expected to be first reached after ${days(projectedEndMs - startMs)} (bound ${days(profile.boundMs)})`
+      + `${projectedEndMs === deadline ? ' only if R23 stops are shortened' : ''}`
+      + `${last.stop && last.unit ? `, in unit ${last.unit.id} after an R23 stop` : last.unit ? `, in unit ${last.unit.id}` : ''}`
+      + `; ${stops} R23 stops expected at the assumed ${PRIOR_FAILURE_RATE * 100}% failure rate${windowed ? ', batches placed in their maintenance windows (R70)' : ''}`;
+  return { atRisk, reason, projectedEndMs, boundEndMs: deadline, expectedStops: stops };
 }
 
 function hours(ms: number): number {

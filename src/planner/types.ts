@@ -95,6 +95,20 @@ export interface PlanEstimate {
   notes: string[];
   /** Batches expected to wait for a maintenance window (R70). */
   windowedBatches?: number;
+  /** R40 with the expected R23 stops and the windows counted (automatic rollouts only). */
+  outlook?: BoundOutlook;
+}
+
+/** Whether the last eligible machine is expected to be first reached within R40's bound, and why (instants in epoch ms). */
+export interface BoundOutlook {
+  atRisk: boolean;
+  reason: string;
+  /** When the last eligible machine is expected to be first reached. */
+  projectedEndMs: number;
+  /** The bound's instant: the rollout's start plus 8 weeks (standard) or 3 (critical). */
+  boundEndMs: number;
+  /** R23 stops expected over the rest of the rollout. */
+  expectedStops: number;
 }
 
 export interface Plan {

@@ -15,6 +15,8 @@ export interface PlanWindows {
   keyOf(m: Machine): string;
   /** The windows behind a key; empty when its configurations are gone. */
   unionOf(key: string): WindowUnion;
+  /** True when every configuration behind the key lets a critical release bypass it (R72). */
+  bypasses?(key: string): boolean;
 }
 
 /**
@@ -48,9 +50,12 @@ export interface Timeline {
 /**
  * Walks the phases in time from `startMs`: waves of a region one after another, units of a wave side by
  * side, batches of a unit one after another, a phase's regions side by side, then the bake. Sets the
- * estimated start and length of every phase, region and wave, and each windowed batch's window.
+ * estimated start and length of every phase, region and wave, and each windowed batch's window; with
+ * `unitStarts`, when each unit is expected to start.
  */
-export function timeline(phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0): Timeline {
+export function timeline(
+  phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0, unitStarts?: Map<string, number>,
+): Timeline {
   let t = startMs;
   let windowedBatches = 0;
   let unschedulable = 0;
@@ -64,6 +69,7 @@ export function timeline(phases: PlanPhase[], profile: RolloutProfile, bakeMs: n
           const union = windows && unit.windowKey ? windows.unionOf(unit.windowKey) : [];
           const per = expectedBatchMs(profile, unit.limits);
           let ut = rt;
+          unitStarts?.set(unit.id, rt);
           if (union.length === 0) {
             ut += unit.batches.length * per;
           } else {

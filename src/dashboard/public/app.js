@@ -225,6 +225,7 @@ async function rolloutView(id, params) {
       ? h('span', { id: 'rollout-held', class: 'badge warn' }, `release ${d.releaseHold.kind === 'withdrawn' ? 'withdrawn' : 'held'}: ${d.releaseHold.reason}`)
       : null),
     r.reason ? h('p', { class: 'muted' }, r.reason) : null,
+    r.boundAtRisk && r.boundAtRisk.atRisk ? h('p', { id: 'bound-at-risk', class: 'badge warn' }, `bound at risk (R40): ${r.boundAtRisk.reason}`) : null,
     h('p', {}, `${r.profile} · by ${r.caller} · created ${fmt(r.createdAt)} · expected end ${fmt(r.estimate.expectedEnd)} · `,
       `${r.counts.upgraded} of ${r.counts.eligible} upgraded, ${r.counts.unhealthy} unhealthy, ${r.counts.open} open`),
     live ? h('div', { class: 'controls' },

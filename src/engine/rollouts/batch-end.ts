@@ -2,7 +2,6 @@
  * The end of a batch: when its last instance settles, the locks are freed, the gates after a batch
  * judge it (R23, R24), the pause runs, and the units waiting for its locks look again.
  */
-import { retryIntervalMs } from '../../planner/profile.js';
 import { batchScope } from '../../planner/types.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
 import { standaloneKey } from '../state.js';
@@ -13,7 +12,8 @@ import { hold, holdForSetHealth, tryStartBatch } from './batches.js';
 import { judgeSetHealth } from './set-health.js';
 import { releaseBatchEnded, wakeWaiters } from './release-hold.js';
 import { judgeBatch } from '../attempts/release-evidence.js';
-import { settleForWave, zoneKey } from './waves.js';
+import { recheckPhase, settleForWave, zoneKey } from './waves.js';
+import { r23StopMs, waitingMissesBound } from './bound-pressure.js';
 
 /** An instance of the unit's batch settled; when the last one does, the batch completes. */
 export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
@@ -87,11 +87,16 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   const upgraded = upgradedHealthGate(gr.unhealthyUpgraded, gr.upgraded, limits.maxUnhealthyUpgradedInstancePercent);
   // A forced manual rollout goes on through health failures; each unhealthy instance was still rolled back (R22).
   if (!r.force && gr.upgraded > 0 && !upgraded.pass) {
-    // R23: the release hurts this set. Stop all of it; it runs again after the retry interval.
-    const wait = retryIntervalMs(r.plan.profile, u.plan.machineKind);
-    gr.stoppedUntil = ctx.now + wait;
-    hold(ctx, r, u, 'gate.breached', upgraded, 'stopped', wait);
-    settleForWave(ctx, r, u);
+    // R23: the release hurts this set. Stop all of it; it runs again after the retry interval, or
+    // sooner when that would reach its last machines after the bound (R40, bound-pressure.ts).
+    const { stopMs, shortened } = r23StopMs(ctx.state, r, u, ctx.now);
+    gr.stoppedUntil = ctx.now + stopMs;
+    const why = `stopped ${hoursOf(stopMs)} h instead of the retry interval so that its last machines are reached within the ${r.plan.profile.name} bound (R40)`;
+    const verdict = shortened ? { ...upgraded, reason: `${upgraded.reason}; ${why}` } : upgraded;
+    hold(ctx, r, u, 'gate.breached', verdict, 'stopped', stopMs);
+    // Stopped again while its phase waits for it: the phase goes on if waiting would now miss the bound (R40).
+    if (u.waveSettled && waitingMissesBound(ctx.state, r, u.phase, ctx.now)) recheckPhase(ctx, r, u.phase);
+    else settleForWave(ctx, r, u);
     return;
   }
   const setHealth = !r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId
@@ -130,4 +135,8 @@ function wakeSetWaiters(ctx: TickContext, setId: string): void {
     u.status = 'ready';
     tryStartBatch(ctx, r, u);
   }
+}
+
+function hoursOf(ms: number): number {
+  return Math.round((ms / 3_600_000) * 10) / 10;
 }

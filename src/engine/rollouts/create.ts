@@ -17,7 +17,7 @@ import { cancelRollout } from './cancel.js';
 import { openPhase } from './waves.js';
 import type { GateRun, RegionState, RolloutState, UnitState } from '../state.js';
 import { instanceRef, isEnrolled, machineContext } from '../state.js';
-import { scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
+import { configsOfKey, scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
 
 import type { RolloutSettings } from '../core/settings.js';
 export type { RolloutSettings } from '../core/settings.js';
@@ -126,7 +126,14 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
 function planWindows(ctx: TickContext, req: RolloutRequest) {
   const m = ctx.state.maintenance;
   const scope = scopeOf(req.artifact);
-  return { keyOf: (machine: Machine) => windowKeyOf(m, scope, machine), unionOf: (key: string) => windowsOfKey(m, key) };
+  return {
+    keyOf: (machine: Machine) => windowKeyOf(m, scope, machine),
+    unionOf: (key: string) => windowsOfKey(m, key),
+    bypasses: (key: string) => {
+      const configs = configsOfKey(m, key);
+      return configs.length > 0 && configs.every((c) => c.emergencyBypass);
+    },
+  };
 }
 
 export function newRolloutState(id: string, key: string, req: RolloutRequest, plan: RolloutState['plan'], now: number, eligible: number): RolloutState {

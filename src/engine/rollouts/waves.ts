@@ -21,6 +21,7 @@ import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
 import { phaseGate } from './gates.js';
 import { bakeAfter, checkRolloutDone, stopRollout } from './lifecycle.js';
+import { waitingMissesBound } from './bound-pressure.js';
 
 type BatchStep = (ctx: TickContext, r: RolloutState, u: UnitState) => void;
 
@@ -133,6 +134,11 @@ export function parkUnit(ctx: TickContext, r: RolloutState, u: UnitState, status
   settleForWave(ctx, r, u);
 }
 
+/** A set of a running phase was stopped again (R23): the phase may now go on (`waitingMissesBound`). */
+export function recheckPhase(ctx: TickContext, r: RolloutState, index: number): void {
+  if (r.phases[index]?.status === 'running') checkPhase(ctx, r, index);
+}
+
 /** Judges a phase once each of its units ran all its batches or was stopped by R23 (R10). */
 function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   changed.rollout(ctx, r);
@@ -146,7 +152,8 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   const verdict = r.force && !judged.pass ? { ...judged, pass: true, reason: `${judged.reason}; forced: the rollout goes on` } : judged;
   const stoppedEarly = r.plan.phases[index]!.regions.some((p) => r.regions.get(p.region)!.unfinished > 0);
   // Too little evidence yet: wait for the stopped sets, except those held beyond the limit (`gate.released`).
-  if (verdict.pass && stoppedEarly && phase.upgraded < r.plan.profile.minPhaseSample && waitsForStopped(r, index)) return;
+  // Nor when waiting would miss R40's bound (bound-pressure.ts).
+  if (verdict.pass && stoppedEarly && phase.upgraded < r.plan.profile.minPhaseSample && waitsForStopped(r, index) && !waitingMissesBound(ctx.state, r, index, ctx.now)) return;
   if (!verdict.pass) {
     phase.status = 'failed';
     phase.endedAtMs = ctx.now;
@@ -161,7 +168,7 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
   emit(ctx, { type: 'phase.completed', rolloutId: r.id, phase: index, regions, reason: verdict.reason, upgraded: phase.upgraded, unhealthy: phase.unhealthy });
   if (index + 1 < r.phases.length) {
     r.phases[index + 1]!.status = 'baking';
-    const bake = bakeAfter(r, index, ctx.now);
+    const bake = bakeAfter(r, index, ctx.now, ctx.state);
     if (bake > 0) schedule(ctx, { at: ctx.now + bake, kind: 'phaseOpen', rolloutId: r.id, ref: String(index + 1), token: 0 });
     else openPhase(ctx, r, index + 1);
   } else {

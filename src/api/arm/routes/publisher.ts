@@ -13,6 +13,8 @@ import type { ExtensionType, PublishedVersion } from '../../../catalog/catalog.j
 import { isoOf } from '../../../engine/clock.js';
 import type { EngineState, RolloutState } from '../../../engine/state.js';
 import { bakeAfter } from '../../../engine/rollouts/lifecycle.js';
+import { boundRisk } from '../../../engine/rollouts/bound-risk.js';
+import type { BoundOutlook } from '../../../planner/types.js';
 import type { DisplayStatus } from '../superseded.js';
 import { displayStatus, isSuperseded, successorOf } from '../superseded.js';
 import type { OsType } from '../../../model/fleet.js';
@@ -75,8 +77,20 @@ function estimateRecord(r: RolloutState): Record<string, unknown> {
     phaseStarts: r.plan.phases.map((p) => isoOf(start + p.estimatedStartMs)),
     boundDays: Number.isFinite(e.boundMs) ? e.boundMs / 86_400_000 : null,
     fitsBound: e.fitsBound,
+    ...(e.outlook ? { boundAtRisk: boundRecord(e.outlook) } : {}),
     windowedBatches: e.windowedBatches ?? 0,
     notes: e.notes,
+  };
+}
+
+/** R40's outlook as the API shows it: instants as ISO strings, an unreachable end as null. */
+export function boundRecord(o: BoundOutlook): Record<string, unknown> {
+  return {
+    atRisk: o.atRisk,
+    reason: o.reason,
+    projectedEnd: Number.isFinite(o.projectedEndMs) ? isoOf(o.projectedEndMs) : null,
+    bound: isoOf(o.boundEndMs),
+    expectedStops: o.expectedStops,
   };
 }
 
@@ -84,13 +98,13 @@ function estimateRecord(r: RolloutState): Record<string, unknown> {
  * A phase waiting for the bake after the one before it: the engine marks it `baking`; shown as
  * `pending` with the instant it opens, since nothing of it has started.
  */
-function phaseRecord(r: RolloutState, p: RolloutState['phases'][number]): Record<string, unknown> {
+function phaseRecord(r: RolloutState, p: RolloutState['phases'][number], state?: EngineState): Record<string, unknown> {
   const prev = r.phases[p.index - 1];
   const waiting = p.status === 'baking' && prev?.endedAtMs != null;
   return {
     index: p.index,
     status: waiting ? 'pending' : p.status,
-    ...(waiting ? { waitingFor: `the bake after phase ${prev.index}`, opensAt: isoOf(prev.endedAtMs! + bakeAfter(r, prev.index, prev.endedAtMs!)) } : {}),
+    ...(waiting ? { waitingFor: `the bake after phase ${prev.index}`, opensAt: isoOf(prev.endedAtMs! + bakeAfter(r, prev.index, prev.endedAtMs!, state)) } : {}),
     regions: r.plan.phases[p.index]?.regions.map((x) => x.region) ?? [],
     startedAt: p.startedAtMs === null ? null : isoOf(p.startedAtMs),
     endedAt: p.endedAtMs === null ? null : isoOf(p.endedAtMs),
@@ -99,7 +113,8 @@ function phaseRecord(r: RolloutState, p: RolloutState['phases'][number]): Record
   };
 }
 
-export function rolloutRecord(r: RolloutState, state?: EngineState): Record<string, unknown> {
+/** `now` given (with `state`): the rollout's R40 outlook from its state at that instant (`boundAtRisk`). */
+export function rolloutRecord(r: RolloutState, state?: EngineState, now?: number): Record<string, unknown> {
   const attempts: Record<string, number> = {};
   for (const a of r.attempts.values()) attempts[a.status] = (attempts[a.status] ?? 0) + 1;
   let upgraded = 0;
@@ -120,11 +135,17 @@ export function rolloutRecord(r: RolloutState, state?: EngineState): Record<stri
     createdAt: isoOf(r.createdAtMs),
     endedAt: r.endedAtMs === null ? null : isoOf(r.endedAtMs),
     currentPhase: r.currentPhase,
-    phases: r.phases.map((p) => phaseRecord(r, p)),
+    phases: r.phases.map((p) => phaseRecord(r, p, state)),
     counts: { eligible: r.plan.machines, open: r.open, upgraded, unhealthy, attempts },
     estimate: estimateRecord(r),
+    ...(state && now !== undefined ? { boundAtRisk: boundOf(state, r, now) } : {}),
     waitingForWindows: [...r.units.values()].filter((u) => u.status === 'window').map((u) => ({ unit: u.plan.id, opensAt: u.windowOpensAt == null ? null : isoOf(u.windowOpensAt) })),
   };
+}
+
+function boundOf(state: EngineState, r: RolloutState, now: number): Record<string, unknown> | null {
+  const o = boundRisk(state, r, now);
+  return o ? boundRecord(o) : null;
 }
 
 /** Region names as the fleet spells them when they match one (ignoring case and spaces); ARM's form otherwise. */
@@ -233,14 +254,14 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
     const rollouts = [...ctx.engine.state.rollouts.values()]
       .filter((r) => status === undefined || displayStatus(r) === status)
       .sort((a, b) => a.createdAtMs - b.createdAtMs || rolloutNumber(a.id) - rolloutNumber(b.id));
-    return page(ctx, req, rollouts.map((r) => rolloutRecord(r, ctx.engine.state)));
+    return page(ctx, req, rollouts.map((r) => rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now())));
   });
 
   app.get('/phasewise/rollouts/:id', async (req) => {
     const { id } = req.params as { id: string };
     const r = ctx.engine.state.rollouts.get(id) ?? [...ctx.engine.state.rollouts.values()].find((x) => x.id.toLowerCase() === id.toLowerCase());
     if (!r) throw notFound('RolloutNotFound', `There is no rollout '${id}'.`);
-    return rolloutRecord(r, ctx.engine.state);
+    return rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now());
   });
 
   // ---- event log ------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
     if (hold) throw conflict('RolloutAlreadyPaused', `Rollout ${r.id} is paused already: its release is held (${hold.kind}): ${hold.reason}`);
     const paused = ctx.engine.pauseRollout(r.id, body.reason ?? 'no reason given', caller);
     ctx.runtime.kick();
-    return { ...rolloutRecord(r, ctx.engine.state), paused: paused.map((x) => x.id) };
+    return { ...rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now()), paused: paused.map((x) => x.id) };
   });
 
   app.post('/phasewise/rollouts/:id/resume', async (req) => {
@@ -67,7 +67,7 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
     if (!hold && r.status !== 'stopped' && !stoppedSets) throw conflict('RolloutNotPaused', `Rollout ${r.id} is ${r.status} and nothing holds it back; there is nothing to resume.`);
     const done = ctx.engine.resumeRolloutByOperator(r.id, caller);
     ctx.runtime.kick();
-    return { ...rolloutRecord(r, ctx.engine.state), resumed: done };
+    return { ...rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now()), resumed: done };
   });
 
   app.post('/phasewise/rollouts/:id/cancel', async (req) => {
@@ -77,7 +77,7 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
     mustBeLive(r, 'cancelled');
     ctx.engine.cancelRolloutByOperator(r.id, body.reason ?? 'no reason given', caller);
     ctx.runtime.kick();
-    return rolloutRecord(r, ctx.engine.state);
+    return rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now());
   });
 
   app.post('/phasewise/fleet/pause', async (req) => {

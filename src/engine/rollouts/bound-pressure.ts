@@ -1,0 +1,134 @@
+/**
+ * R40 under holds, in the engine: how a unit's remaining batches will follow each other (its windows, R70),
+ * and how long R23 stops a set so that its last machines are still reached within the bound.
+ */
+import type { UnitCourse, UnitOutlook } from '../../planner/bound.js';
+import { chooseStopMs, expectedLastReach, failureRateEstimate, lastReachWithStop, placeBatches, reachAfterStop, stopProbability } from '../../planner/bound.js';
+import { retryIntervalMs } from '../../planner/profile.js';
+import { batchBudgetMs, expectedBatchMs, noticeOf } from '../../planner/windows.js';
+import { configsOfKey, scopeOf, windowKeyOf } from '../../model/maintenance.js';
+import type { EngineState, RolloutState, UnitState } from '../state.js';
+
+/** The windows confining the unit's next batch (none for a critical release they all let bypass, R72). */
+export function unitCourse(state: EngineState, r: RolloutState, u: UnitState): UnitCourse {
+  const profile = r.plan.profile;
+  const course = { union: [] as UnitCourse['union'], perMs: expectedBatchMs(profile, u.plan.limits), budgetMs: batchBudgetMs(profile, u.plan.limits, noticeOf(r.artifact)) };
+  const m = state.maintenance;
+  if (m.assignments.size === 0 || profile.name === 'manual') return course;
+  const batch = u.plan.batches[Math.min(u.next, u.plan.batches.length - 1)];
+  const machine = batch ? state.fleet.machines.get(batch.machineIds[0]!) : undefined;
+  if (!machine) return course;
+  const configs = configsOfKey(m, windowKeyOf(m, scopeOf(r.artifact), machine));
+  if (configs.length === 0 || (profile.name === 'critical' && configs.every((c) => c.emergencyBypass))) return course;
+  return { ...course, union: configs.map((c) => c.parsed) };
+}
+
+/** Planned batches the unit has not started: each holds machines not reached yet. */
+export function remainingBatches(u: UnitState): number {
+  return Math.max(0, u.plan.batches.length - u.next);
+}
+
+/** Batches before the unit lets its phase go: its planned ones, or a retry batch when only retries keep it open. */
+function batchesToSettle(u: UnitState): number {
+  return remainingBatches(u) || (u.passDone ? 0 : 1);
+}
+
+/** The instant by which R40 wants every eligible machine of the rollout reached. */
+export function deadlineOf(r: RolloutState): number {
+  return r.createdAtMs + r.plan.profile.boundMs;
+}
+
+/**
+ * How long R23 stops the unit's set: the retry interval, shorter when resuming after it would reach the
+ * set's last machines after the bound (planner/bound.ts, `chooseStopMs`). While the set's phase waits for
+ * its evidence (fewer than `minPhaseSample` judged), the later phases wait too and count.
+ */
+export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now: number): { stopMs: number; shortened: boolean } {
+  const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
+  const bound = r.plan.profile.boundMs;
+  if (!Number.isFinite(bound)) return { stopMs: interval, shortened: false };
+  const phase = r.phases[u.phase]!;
+  const waits = phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample && u.phase + 1 < r.plan.phases.length;
+  // Far from the bound (a week of windows, the stop and the planned work to spare): the retry interval, without projecting.
+  const planned = r.plan.phases.slice(u.phase).reduce((t, p) => t + p.estimatedMs, 0);
+  if (deadlineOf(r) - now > interval + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
+  const after = waits ? (end: number) => reachFrom(state, r, u.phase + 1, end) : undefined;
+  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), waits ? batchesToSettle(u) : remainingBatches(u), after);
+}
+
+/**
+ * When the rollout's last machine is expected to be first reached if phase `from` opens at `t`: its regions
+ * side by side, each region's waves one after another, each unit's batches in its windows (R70), and each
+ * unit possibly stopped once more by R23 at the failure rate the release has shown (`expectedLastReach`) for
+ * as long as the engine would stop it, or with `fullStops` for the whole retry interval (what a bake may not eat into);
+ * bakes left out, since they shrink when time runs short (`bakeAfter`). +Infinity when a unit has no window
+ * with room.
+ */
+export function reachFrom(state: EngineState, r: RolloutState, from: number, t: number, fullStops = false): number {
+  const deadline = deadlineOf(r);
+  const rate = observedFailureRate(r);
+  const outlooks: UnitOutlook[] = [];
+  let start = t;
+  for (const pp of r.plan.phases.slice(from)) {
+    let phaseEnd = start;
+    for (const pr of pp.regions) {
+      let rt = start;
+      for (const w of pr.waves) {
+        let waveEnd = rt;
+        for (const pu of w.units) {
+          const u = r.units.get(pu.id);
+          if (!u) continue;
+          const course = unitCourse(state, r, u);
+          const n = remainingBatches(u);
+          const placed = placeBatches(course, rt, n);
+          if (!placed) return Number.POSITIVE_INFINITY;
+          const sizes = u.plan.batches.slice(u.next, u.next + 20).map((b) => b.machineIds.length);
+          const pStop = n > 1 ? stopProbability(sizes, rate, u.plan.limits.maxUnhealthyUpgradedInstancePercent) : 0;
+          const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
+          const stopped = pStop === 0 ? placed.lastStart
+            : fullStops ? (lastReachWithStop(course, rt, n, interval) ?? Number.POSITIVE_INFINITY) : reachAfterStop(course, rt, n, interval, deadline);
+          outlooks.push({ id: u.plan.id, clear: placed.lastStart, stopped, pStop });
+          waveEnd = Math.max(waveEnd, placed.end);
+        }
+        rt = waveEnd;
+      }
+      phaseEnd = Math.max(phaseEnd, rt);
+    }
+    start = phaseEnd;
+  }
+  return outlooks.length === 0 ? t : Math.max(t, expectedLastReach(outlooks).at);
+}
+
+/** The release's failure rate as this rollout's phases have judged it, pulled towards the prior. */
+export function observedFailureRate(r: RolloutState): number {
+  let failed = 0;
+  let judged = 0;
+  for (const p of r.phases) {
+    failed += p.unhealthy;
+    judged += p.upgraded;
+  }
+  return failureRateEstimate(failed, judged);
+}
+
+/**
+ * A phase whose sets R23 stopped before `minPhaseSample` instances were judged waits for them to run
+ * again (waves.ts). Unless waiting would reach the rollout's last machine after the bound: then the phase
+ * is judged on the evidence it has (its confidence gate still applies, and the release verdict still
+ * watches every outcome), and the stopped sets run after their stop like any other.
+ */
+export function waitingMissesBound(state: EngineState, r: RolloutState, index: number, now: number): boolean {
+  if (!Number.isFinite(r.plan.profile.boundMs) || index + 1 >= r.plan.phases.length) return false;
+  let resume = now;
+  for (const pr of r.plan.phases[index]!.regions) {
+    for (const w of pr.waves) {
+      for (const pu of w.units) {
+        const u = r.units.get(pu.id);
+        if (!u || u.passDone) continue;
+        const placed = placeBatches(unitCourse(state, r, u), Math.max(now, u.gateRun.stoppedUntil ?? now), batchesToSettle(u));
+        if (!placed) return true;
+        resume = Math.max(resume, placed.end);
+      }
+    }
+  }
+  return reachFrom(state, r, index + 1, resume) > deadlineOf(r);
+}

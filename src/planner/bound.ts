@@ -1,0 +1,208 @@
+/**
+ * R40 under holds: when the last eligible machine is expected to be first reached once R23 stops and
+ * maintenance windows (R70) are counted, and how long an R23 stop may last so that the bound still holds.
+ * Pure: the plan and the engine both use it (docs/engine.md, "The bound holds under holds").
+ */
+import type { WindowUnion } from '../schedule/slots.js';
+import { unionSlot } from '../schedule/slots.js';
+import type { MaintenanceWindow } from '../schedule/window.js';
+import { nextSlot, windowAt } from '../schedule/window.js';
+
+const HOUR = 3_600_000;
+
+/**
+ * The failure rate a release is assumed to have before its outcomes say otherwise: the release verdict's
+ * acceptable rate (p0 = 5%); a release that fails more often is halted fleet-wide instead.
+ */
+export const PRIOR_FAILURE_RATE = 0.05;
+/** How many outcomes the prior weighs, so that the first few outcomes do not swing the estimate. */
+export const PRIOR_WEIGHT = 20;
+/** R23 names no length for its stop: the engine never stops a set for less than this (a quarter of a day). */
+export const MIN_R23_STOP_MS = 6 * HOUR;
+
+/**
+ * How much of a unit, summed over the units, may be expected to end later than the projection: a tenth,
+ * so that "fits" means about nine chances in ten, and with many small sets one of them being stopped
+ * somewhere counts.
+ */
+export const LATE_MASS = 0.1;
+
+/** The release's failure rate as far as its judged outcomes show, pulled towards the prior. */
+export function failureRateEstimate(failed: number, judged: number): number {
+  return (failed + PRIOR_FAILURE_RATE * PRIOR_WEIGHT) / (judged + PRIOR_WEIGHT);
+}
+
+/** P(X ≤ k) for X ~ Binomial(n, p). */
+function binomialCdf(n: number, p: number, k: number): number {
+  if (k < 0) return 0;
+  if (k >= n) return 1;
+  let term = (1 - p) ** n;
+  let sum = term;
+  for (let i = 1; i <= k; i++) {
+    term *= ((n - i + 1) / i) * (p / (1 - p));
+    sum += term;
+  }
+  return Math.min(1, sum);
+}
+
+/**
+ * The probability that R23 stops a run of a unit over batches of these sizes, each instance failing with
+ * probability `p`; `done` instances of the run already passed. A batch stops the run when its failures are
+ * above `limitPercent` of the instances the run upgraded (the gate compares `part × 100 > limit × whole`);
+ * earlier batches are taken as clean, the likeliest path.
+ */
+export function stopProbability(sizes: readonly number[], p: number, limitPercent: number, done = 0): number {
+  let clean = 1;
+  let stop = 0;
+  let upgraded = done;
+  for (const b of sizes) {
+    upgraded += b;
+    const allowed = Math.floor((limitPercent * upgraded) / 100);
+    const trip = 1 - binomialCdf(b, p, allowed);
+    stop += clean * trip;
+    clean *= 1 - trip;
+    if (clean < 1e-9) break;
+  }
+  return Math.min(1, stop);
+}
+
+/** How a unit's batches follow each other: back to back, or each in the first window slot with room. */
+export interface UnitCourse {
+  /** Empty: no windows confine the unit. */
+  union: WindowUnion;
+  /** Expected length of a batch, pause included. */
+  perMs: number;
+  /** Room a batch needs in a window (R70's batch budget). */
+  budgetMs: number;
+}
+
+interface Slot {
+  s: number;
+  closes: number;
+}
+
+/** Slots already found, per window (windows are immutable once parsed): projections look up the same ones often. */
+const slotMemo = new WeakMap<MaintenanceWindow, Map<string, Slot | null>>();
+
+/** The earliest start ≥ at with `budgetMs` of room in one window, and when that window instance closes. */
+function slotIn(w: MaintenanceWindow, at: number, budgetMs: number): Slot | null {
+  let memo = slotMemo.get(w);
+  if (!memo) slotMemo.set(w, (memo = new Map()));
+  if (memo.size > 20_000) memo.clear();
+  const key = `${at}|${budgetMs}`;
+  let v = memo.get(key);
+  if (v === undefined) {
+    const s = nextSlot(w, at, budgetMs);
+    v = s === null ? null : { s, closes: windowAt(w, s)?.end ?? s + budgetMs };
+    memo.set(key, v);
+  }
+  return v;
+}
+
+/** When the last of `n` batches starts (the unit's last first reach) and when it ends; null when no window has room. */
+export function placeBatches(c: UnitCourse, t: number, n: number): { lastStart: number; end: number } | null {
+  if (n <= 0) return { lastStart: t, end: t };
+  if (c.union.length === 0) return { lastStart: t + (n - 1) * c.perMs, end: t + n * c.perMs };
+  let at = t;
+  let last = t;
+  let closes = Number.NEGATIVE_INFINITY; // the window instance the last batch ran in: later ones that fit need no search
+  for (let i = 0; i < n; i++) {
+    let s = at;
+    if (at + c.budgetMs > closes) {
+      let best: Slot | null = null;
+      for (const w of c.union) {
+        const x = slotIn(w, at, c.budgetMs);
+        if (x && (best === null || x.s < best.s)) best = x;
+      }
+      if (best === null) return null;
+      s = best.s;
+      closes = best.closes;
+    }
+    last = s;
+    at = s + c.perMs;
+  }
+  return { lastStart: last, end: at };
+}
+
+/**
+ * The unit's last first reach (and end) if its remaining batches run from `t` with one R23 stop of `stopMs`
+ * after the first of them (the likeliest place: a run's first instances weigh most); null when no window has room.
+ */
+export function placeWithStop(c: UnitCourse, t: number, n: number, stopMs: number): { lastStart: number; end: number } | null {
+  if (n <= 1) return placeBatches(c, t, n);
+  const first = placeBatches(c, t, 1);
+  if (!first) return null;
+  return placeBatches(c, first.end + stopMs, n - 1);
+}
+
+export function lastReachWithStop(c: UnitCourse, t: number, n: number, stopMs: number): number | null {
+  return placeWithStop(c, t, n, stopMs)?.lastStart ?? null;
+}
+
+/**
+ * The unit's last first reach after one R23 stop as the engine would make it (`chooseStopMs`), cheaply: with
+ * the full interval when that fits the deadline, else with the shortest stop (the engine picks in between);
+ * exactly `deadline` when only a shortened stop fits, which the outlooks report as at risk.
+ */
+export function reachAfterStop(c: UnitCourse, t: number, n: number, intervalMs: number, deadline: number): number {
+  const full = lastReachWithStop(c, t, n, intervalMs) ?? Number.POSITIVE_INFINITY;
+  if (full <= deadline) return full;
+  const short = lastReachWithStop(c, t, n, Math.min(intervalMs, MIN_R23_STOP_MS)) ?? Number.POSITIVE_INFINITY;
+  return short <= deadline ? deadline : short;
+}
+
+/** One unit's expected last first reach: without a stop, and with one, and how likely the stop is. */
+export interface UnitOutlook {
+  id: string;
+  clear: number;
+  stopped: number;
+  pStop: number;
+}
+
+/**
+ * The instant by which every unit is expected to have reached its last machine: the latest instant T such
+ * that the units expected to end at T or later add up to at least LATE_MASS of a unit (each unit ends at `clear`
+ * or, with probability `pStop`, at `stopped`). With many small sets, one of them being stopped somewhere
+ * is near certain, and the projection counts it.
+ */
+export function expectedLastReach(units: readonly UnitOutlook[]): { at: number; unit: UnitOutlook | null; stop: boolean } {
+  const ends: Array<{ t: number; w: number; unit: UnitOutlook; stop: boolean }> = [];
+  for (const u of units) {
+    ends.push({ t: u.clear, w: 1 - u.pStop, unit: u, stop: false });
+    if (u.pStop > 0) ends.push({ t: u.stopped, w: u.pStop, unit: u, stop: true });
+  }
+  ends.sort((a, b) => b.t - a.t);
+  let mass = 0;
+  for (const e of ends) {
+    mass += e.w;
+    if (mass >= LATE_MASS) return { at: e.t, unit: e.unit, stop: e.stop };
+  }
+  const last = ends[ends.length - 1];
+  return last ? { at: last.t, unit: last.unit, stop: last.stop } : { at: Number.NEGATIVE_INFINITY, unit: null, stop: false };
+}
+
+/**
+ * How long R23 stops a set (R23 itself names no length). The retry interval, unless resuming after it would
+ * reach the set's last machine after `deadline` (or, with `after`, the last machine of the work that waits
+ * for the set to end): then the longest stop, down to MIN_R23_STOP_MS, that still fits one more stop of that
+ * floor, or failing that fits without one. A stop that ends outside the set's windows is stretched to the
+ * next slot, where it would resume anyway.
+ */
+export function chooseStopMs(
+  now: number, intervalMs: number, deadline: number, c: UnitCourse, remaining: number, after?: (unitEnd: number) => number,
+): { stopMs: number; shortened: boolean } {
+  const floor = Math.min(intervalMs, MIN_R23_STOP_MS);
+  const reach = (stop: number, again: boolean) => {
+    const placed = again ? placeWithStop(c, now + stop, remaining, floor) : placeBatches(c, now + stop, remaining);
+    if (!placed) return Number.POSITIVE_INFINITY;
+    return after ? Math.max(placed.lastStart, after(placed.end)) : placed.lastStart;
+  };
+  if ((remaining === 0 && !after) || !Number.isFinite(deadline) || reach(intervalMs, false) <= deadline) return { stopMs: intervalMs, shortened: false };
+  const candidates: number[] = [];
+  for (let s = intervalMs * 0.75; s > floor; s *= 0.75) candidates.push(Math.floor(s));
+  candidates.push(floor);
+  const pick = candidates.find((s) => reach(s, true) <= deadline) ?? candidates.find((s) => reach(s, false) <= deadline) ?? floor;
+  const slot = c.union.length > 0 ? unionSlot(c.union, now + pick, c.budgetMs) : null;
+  const stopMs = slot === null ? pick : Math.min(intervalMs, Math.max(pick, slot - now));
+  return { stopMs, shortened: stopMs < intervalMs };
+}

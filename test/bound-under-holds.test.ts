@@ -1,0 +1,177 @@
+/**
+ * "The bound holds under holds" (R40 with R23 and R70): a critical release on small scale sets under
+ * weekend-only and every-two-days windows, with failures that make R23 stop sets. The engine keeps the
+ * three-week bound (shorter R23 stops, bakes spent where they protect the most), the plan counts the holds,
+ * and the rollout's outlook says the bound is at risk, and why, before the bound passes.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { rolloutRecord } from '../src/api/arm/routes/publisher.js';
+import { shareBakes } from '../src/engine/rollouts/lifecycle.js';
+import { LATE_MASS, MIN_R23_STOP_MS, PRIOR_FAILURE_RATE, chooseStopMs, expectedLastReach, placeBatches, stopProbability } from '../src/planner/bound.js';
+import { describePlan } from '../src/planner/describe.js';
+import { maintenanceWindow } from '../src/schedule/window.js';
+import { DAY, HOUR, WINDOWS, runBoundFleet } from './helpers/bound-fleet.js';
+import type { BoundFleet, BoundRun } from './helpers/bound-fleet.js';
+
+/** The issue's fleet: eight regions of five 3–4 instance sets, half weekend-only, half every two days. */
+const ISSUE: BoundFleet = {
+  seed: 3,
+  regions: 8,
+  sets: Array.from({ length: 8 }, (_, i) => Array.from({ length: 5 }, (_, k) => 3 + ((i + k) % 2))),
+  windows: [1, 0],
+  failure: 0.12,
+};
+
+const lastReach = (run: BoundRun) => Math.max(...run.firstReach.values());
+const days = (ms: number) => Math.round((ms / DAY) * 100) / 100;
+
+test('R40: a critical release on 3–4 instance sets with weekend and every-two-days windows and R23 stops reaches every machine within three weeks', () => {
+  const run = runBoundFleet(ISSUE);
+  assert.equal(run.halted, false);
+  const stops = run.events.filter((e) => e.type === 'gate.breached' && e.rule === 'R23');
+  assert.ok(stops.length >= 9, `only ${stops.length} R23 stops: the scenario does not reproduce the issue`);
+  assert.equal(run.firstReach.size, run.eligible.length, 'every eligible machine was reached');
+  assert.ok(lastReach(run) <= run.deadline, `last machine first reached after ${days(lastReach(run) - run.rollout.createdAtMs)} days`);
+  // The plan counted the holds: its outlook ends later than the timeline without them, and inside the bound.
+  const e = run.rollout.plan.estimate;
+  assert.ok(e.outlook, 'the plan has an outlook');
+  assert.ok(e.outlook.expectedStops >= 1, `${e.outlook.expectedStops} stops expected`);
+  assert.ok(e.outlook.projectedEndMs > e.startMs + e.totalMs - 2 * DAY, 'the outlook reaches at least as far as the timeline');
+  assert.ok(e.outlook.projectedEndMs - e.startMs > 15 * DAY, `projected ${days(e.outlook.projectedEndMs - e.startMs)} days: the holds are not counted`);
+  assert.equal(e.fitsBound, true, e.notes.join('; '));
+  assert.ok(Math.abs(e.outlook.projectedEndMs - lastReach(run)) < 4 * DAY, `plan ${days(e.outlook.projectedEndMs - e.startMs)} d, run ${days(lastReach(run) - e.startMs)} d`);
+});
+
+test('R40: when the retry interval would push a stopped set past the bound, R23 stops it for less, and says so', () => {
+  const run = runBoundFleet({ ...ISSUE, bound: 'P16D' });
+  assert.equal(run.halted, false);
+  const shortened = run.events.filter((e) => e.type === 'gate.breached' && e.rule === 'R23' && /instead of the retry interval/.test(e.reason));
+  assert.ok(shortened.length > 0, 'no R23 stop was shortened');
+  assert.ok(lastReach(run) <= run.deadline, `last machine first reached after ${days(lastReach(run) - run.rollout.createdAtMs)} days of 16`);
+});
+
+test('R40: a bound the fleet cannot meet is reported at risk by the plan and by GET /phasewise/rollouts, with the reason, before it passes', () => {
+  const run = runBoundFleet({ ...ISSUE, bound: 'P8D' });
+  const e = run.rollout.plan.estimate;
+  assert.equal(e.fitsBound, false);
+  assert.equal(e.outlook?.atRisk, true);
+  assert.match(e.outlook!.reason, /first reached after .* days \(bound 8 days\)/);
+  const text = describePlan(run.rollout.plan, { startMs: e.startMs });
+  assert.match(text, /bound \(R40\): AT RISK: last machine first reached by 2026-\d\d-\d\d \d\d:\d\d UTC with [\d.]+ R23 stops expected/);
+  const early = run.outlooks.find((o) => o.atRisk);
+  assert.ok(early && early.at < run.deadline, 'the running rollout was reported at risk before the bound passed');
+  assert.match(early.reason, /after the bound \(8 days\)/);
+  assert.ok(lastReach(run) > run.deadline, 'the bound was indeed missed');
+});
+
+test('R40: the API record carries boundAtRisk (atRisk, reason, projectedEnd, bound) for a running rollout', () => {
+  const run = runBoundFleet({ ...ISSUE, failure: 0 });
+  // The finished rollout has nothing left to reach; its record says so.
+  const rec = rolloutRecord(run.rollout, undefined) as { estimate: { boundAtRisk: Record<string, unknown> } };
+  assert.deepEqual(Object.keys(rec.estimate.boundAtRisk).sort(), ['atRisk', 'bound', 'expectedStops', 'projectedEnd', 'reason']);
+  assert.equal(rec.estimate.boundAtRisk.bound, new Date(run.deadline).toISOString());
+  assert.ok(run.outlooks.length > 5);
+  assert.ok(run.outlooks.every((o) => !o.atRisk), 'a release without failures fits and is never reported at risk');
+  assert.ok(lastReach(run) <= run.deadline);
+});
+
+test('R23 R40: the stop probability, the placement and the stop length follow the rules\' arithmetic', () => {
+  // One-instance batches at 20%: any failure among the first four upgraded trips R23; later ones cannot alone.
+  const p = 0.1;
+  assert.ok(Math.abs(stopProbability([1, 1, 1, 1, 1, 1], p, 20) - (1 - (1 - p) ** 4)) < 1e-9);
+  assert.equal(stopProbability([1, 1], 0, 20), 0);
+  // A run that already upgraded 10 cleanly is not tripped by one failure in a batch of 2 (1/12 ≤ 20%).
+  assert.ok(stopProbability([2], p, 20, 10) < p * p + 1e-9);
+  const weekend = maintenanceWindow({ startDateTime: WINDOWS[0]!.startDateTime, duration: WINDOWS[0]!.duration, timeZone: 'UTC', recurEvery: WINDOWS[0]!.recurEvery });
+  const course = { union: [weekend], perMs: 8 * 60_000, budgetMs: 3 * HOUR };
+  const monday = Date.parse('2026-01-05T00:00:00Z');
+  const placed = placeBatches(course, monday, 2)!;
+  assert.equal(new Date(placed.lastStart).toISOString(), '2026-01-10T00:08:00.000Z', 'both batches on Saturday, one after the other');
+  // Plenty of time: the retry interval. Too little: shorter, never below the floor, ending in a window.
+  assert.deepEqual(chooseStopMs(monday, 3 * DAY, monday + 40 * DAY, course, 2), { stopMs: 3 * DAY, shortened: false });
+  const saturday = Date.parse('2026-01-10T01:00:00Z');
+  const short = chooseStopMs(saturday, 3 * DAY, Date.parse('2026-01-12T00:00:00Z'), course, 1);
+  assert.equal(short.shortened, true);
+  assert.ok(short.stopMs >= MIN_R23_STOP_MS);
+  assert.equal(new Date(saturday + short.stopMs).toISOString(), '2026-01-11T00:00:00.000Z', 'resumes when Sunday\'s window opens');
+  // The projection counts a stop once the stops later than it add up to LATE_MASS (a tenth of a unit) or more.
+  assert.equal(LATE_MASS, 0.1);
+  assert.equal(expectedLastReach([{ id: 'a', clear: 1, stopped: 10, pStop: 0.3 }, { id: 'b', clear: 2, stopped: 9, pStop: 0.3 }]).at, 10);
+  assert.equal(expectedLastReach([{ id: 'a', clear: 1, stopped: 10, pStop: 0.06 }, { id: 'b', clear: 2, stopped: 9, pStop: 0.06 }]).at, 9);
+  assert.equal(expectedLastReach([{ id: 'a', clear: 1, stopped: 10, pStop: 0.05 }]).at, 1);
+});
+
+test('R40: late bakes are spent where they protect the most machines, none above its plan', () => {
+  assert.deepEqual(shareBakes(10 * DAY, [DAY, DAY, DAY], [100, 90, 50]), [DAY, DAY, DAY]);
+  const [first, second, last] = shareBakes(DAY, [DAY, DAY, DAY], [700, 600, 400]);
+  assert.ok(first! > second! && second! > last!, `${first} ${second} ${last}`);
+  assert.ok(first! + second! + last! <= DAY);
+  assert.ok(DAY - (first! + second! + last!) < 10);
+});
+
+/** Random fleets of small sets, random windows (or none) per set, random failure rates; always critical. */
+const fleetArb = fc.record({
+  seed: fc.integer({ min: 1, max: 1_000_000 }),
+  regions: fc.integer({ min: 2, max: 6 }),
+  perRegion: fc.integer({ min: 1, max: 5 }),
+  capacities: fc.array(fc.integer({ min: 2, max: 8 }), { minLength: 1, maxLength: 6 }),
+  windows: fc.array(fc.integer({ min: -1, max: WINDOWS.length - 1 }), { minLength: 1, maxLength: 4 }),
+  failure: fc.constantFrom(0, 0.03, 0.08, 0.15),
+  bound: fc.constantFrom(undefined, 'P10D', 'P14D'),
+}).map((g): BoundFleet => ({
+  seed: g.seed,
+  regions: g.regions,
+  sets: Array.from({ length: g.regions }, (_, i) => Array.from({ length: g.perRegion }, (_, k) => g.capacities[(i + k) % g.capacities.length]!)),
+  windows: g.windows,
+  failure: g.failure,
+  ...(g.bound ? { bound: g.bound } : {}),
+}));
+
+const PROPERTY = 'R40: over random fleets, windows and failure rates, every machine is first reached within the bound when the plan said it fits'
+  + ' (at the failure rate it assumes, about nine times in ten), and a miss is announced before the bound passes';
+
+test(PROPERTY, () => {
+  let fits = 0;
+  let fitMisses = 0;
+  let misses = 0;
+  fc.assert(
+    fc.property(fleetArb, (f) => {
+      const run = runBoundFleet(f);
+      // A release the evidence halted (R22 fleet-wide) or a failed phase (R10) ends the promise: it is a bad release.
+      if (run.halted || run.rollout.status === 'stopped') return;
+      const late = run.eligible.filter((id) => (run.firstReach.get(id) ?? Number.POSITIVE_INFINITY) > run.deadline);
+      if (late.length > 0) {
+        misses++;
+        const warned = run.rollout.plan.estimate.outlook?.atRisk === true || run.outlooks.some((o) => o.atRisk && o.at < run.deadline);
+        assert.ok(warned, `${late.length} machines missed the bound without an at-risk signal before it passed`);
+      }
+      // The plan's fit assumes the release fails no more often than the verdict accepts (PRIOR_FAILURE_RATE)
+      // and is a projection ("fits" leaves a tenth of a unit expected later: LATE_MASS); beyond that rate
+      // only the warning is promised.
+      if (run.rollout.plan.estimate.fitsBound && f.failure <= PRIOR_FAILURE_RATE) {
+        fits++;
+        if (late.length > 0) fitMisses++;
+      }
+    }),
+    { numRuns: 40, seed: 20261205 },
+  );
+  assert.ok(fits > 8, `only ${fits} runs fitted: the property was hardly exercised`);
+  assert.ok(fitMisses <= Math.max(1, Math.floor(fits * LATE_MASS)), `${fitMisses} of ${fits} runs the plan said fit missed the bound`);
+  assert.ok(misses > 0, 'no run missed the bound: the at-risk half was not exercised');
+});
+
+test('R40: the plan said it fits and the rollout kept the bound in every one of these runs at the assumed failure rate', () => {
+  // Runs the property found before the look-ahead counted one more stop per unit and bakes stopped eating the stops' room.
+  const found: BoundFleet[] = [
+    { seed: 19, regions: 6, sets: [[4, 8, 4], [8, 4, 7], [4, 7, 5], [7, 5, 4], [5, 4, 4], [4, 4, 8]], windows: [3], failure: 0.03 },
+    { seed: 297288, regions: 2, sets: [[5], [2]], windows: [0, 1], failure: 0.05, bound: 'P10D' },
+  ];
+  for (const f of found) {
+    const run = runBoundFleet(f);
+    if (!run.rollout.plan.estimate.fitsBound || run.halted || run.rollout.status === 'stopped') continue;
+    assert.equal(run.firstReach.size, run.eligible.length);
+    assert.ok(lastReach(run) <= run.deadline, `${JSON.stringify(f)}: last first reach after ${days(lastReach(run) - run.rollout.createdAtMs)} days`);
+  }
+});
