@@ -58,6 +58,8 @@ export class PgStore implements Store {
   private brokenError: StoreError | null = null;
   private closed = false;
   commits = 0;
+  /** Statements that go into the next commit's transaction (a command marked done with its effects). */
+  private extras: string[] = [];
 
   private constructor(private readonly client: pg.Client, readonly url: string, loaded: Loaded, private readonly opts: PgOpenOptions) {
     this.loaded = loaded;
@@ -126,7 +128,27 @@ export class PgStore implements Store {
     if (this.fence) batch.raw(`SELECT phasewise_fence(${literal(this.fence.lease)}, ${literal(this.fence.holder)}, ${literal(this.fence.token)})`);
     batch.raw(SCHEMA_GUARD);
     writeCommit(batch.writers, c, c.changes, this.ord);
-    const text = batch.take();
+    for (const sql of this.extras) batch.raw(sql);
+    this.extras = [];
+    this.enqueue(batch.take());
+  }
+
+  /** Adds a statement to the next engine commit's transaction. */
+  withNextCommit(sql: string): void {
+    this.extras.push(sql);
+  }
+
+  /** Commits statements on their own (fenced, in order with the engine's commits): a command that changed nothing. */
+  commitAlone(sql: string): Promise<boolean> {
+    if (this.brokenError) return Promise.resolve(false);
+    const batch = new SqlBatch();
+    if (this.fence) batch.raw(`SELECT phasewise_fence(${literal(this.fence.lease)}, ${literal(this.fence.holder)}, ${literal(this.fence.token)})`);
+    batch.raw(sql);
+    this.enqueue(batch.take());
+    return this.last;
+  }
+
+  private enqueue(text: string): void {
     const done = this.chain.then(async () => {
       if (this.brokenError) return false;
       try {
