@@ -138,6 +138,11 @@ export class PgStore implements Store {
     this.extras.push(sql);
   }
 
+  /** Forgets the statements meant for the next commit (the command that queued them failed before committing). */
+  clearNextCommit(): void {
+    this.extras = [];
+  }
+
   /** Commits statements on their own (fenced, in order with the engine's commits): a command that changed nothing. */
   commitAlone(sql: string): Promise<boolean> {
     if (this.brokenError) return Promise.resolve(false);
