@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Driver } from '../../engine/driver.js';
 import { Engine } from '../../engine/engine.js';
-import { enqueueCommand, markDoneSql, openCommands } from '../../store/postgres/commands.js';
+import { COMMANDS_CHANNEL, enqueueCommand, markDoneSql, openCommands } from '../../store/postgres/commands.js';
 import { connect } from '../../store/postgres/connect.js';
 import { renew, tryAcquire } from '../../store/postgres/lease.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
@@ -155,6 +155,11 @@ async function main(): Promise<void> {
     let polling = false;
     let appliedUpTo = 0;
     let lastPoll = 0;
+    // NOTIFY wakes the poll at once; the poll also runs every COMMAND_POLL_MS, so a lost notification only delays.
+    void connect(url!).then(async (listener) => {
+      listener.on('notification', () => (lastPoll = 0));
+      await listener.query(`LISTEN ${COMMANDS_CHANNEL}`);
+    }).catch(() => {});
     setInterval(() => {
       try {
         const now = clock.now();
