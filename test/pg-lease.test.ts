@@ -140,6 +140,23 @@ describe('the engine lease', () => {
     await ca.end();
   });
 
+  test('a replica whose database was migrated under it by a newer Phasewise cannot commit another tick', async () => {
+    const url = await freshDb();
+    const a = await PgStore.open(url);
+    const sc = scenario();
+    await a.importState(sc.state);
+    const sim = new Simulation(sc, { store: a });
+    await steps(sim, a, 3);
+    const newer = await client(url);
+    await newer.query('UPDATE phasewise_schema SET version = version + 1'); // what a newer replica's migration does
+    for (let i = 0; i < 50 && a.broken === null && sim.step(); i++) await a.settled().catch(() => {});
+    assert.equal((a.broken as StoreError | null)?.code, 'STORE_NEWER');
+    assert.match(a.broken!.message, /the database schema changed under this replica/);
+    await a.end();
+    await assert.rejects(PgStore.open(url), /newer than this Phasewise/);
+    await newer.end();
+  });
+
   test('a command queued on any replica is applied by the leader in its own commit, once; an unapplied one survives the leader', async () => {
     const url = await freshDb();
     const ca = await client(url);
