@@ -163,7 +163,9 @@ test('three replicas on PostgreSQL: the leader killed and paused, acknowledged w
     open = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM commands WHERE done_at IS NULL')).rows[0]!.n);
     await sleep(100);
   }
-  t.diagnostic(`lease ${LEASE_MS} ms, factor ${factor}; takeovers ${takeovers.map((x) => `${x.how} ${x.ms} ms`).join(', ')}; writes acknowledged ${acks.length}, refused ${refused}; keys executed ${h.executed.size}, resent duplicates ${h.duplicates}; sent after resume ${h.afterResume.length}`);
+  const took = takeovers.map((x) => `${x.how} ${x.ms} ms`).join(', ');
+  t.diagnostic(`lease ${LEASE_MS} ms, factor ${factor}; takeovers ${took}; writes acknowledged ${acks.length}, refused ${refused}`);
+  t.diagnostic(`keys executed ${h.executed.size}, resent duplicates ${h.duplicates}; sent after resume ${h.afterResume.length}`);
   assert.deepEqual(h.problems, [], 'no replica failed by itself, no key executed twice');
   assert.ok(h.done, 'the rollout finished');
   assert.equal(open, 0, 'every queued write was applied');

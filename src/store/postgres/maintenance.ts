@@ -56,7 +56,10 @@ export async function backupPostgres(url: string, destination: string): Promise<
   let db: Database.Database | null = null;
   try {
     const version = await schemaVersion(client);
-    if (version !== PG_SCHEMA_VERSION) throw new StoreError(version > PG_SCHEMA_VERSION ? 'STORE_NEWER' : 'STORE_IO', `${redact(url)} has schema version ${version}; this Phasewise backs up version ${PG_SCHEMA_VERSION}`);
+    if (version !== PG_SCHEMA_VERSION) {
+      const code = version > PG_SCHEMA_VERSION ? 'STORE_NEWER' : 'STORE_IO';
+      throw new StoreError(code, `${redact(url)} has schema version ${version}; this Phasewise backs up version ${PG_SCHEMA_VERSION}`);
+    }
     db = emptySqlite(destination);
     await copyToSqlite(client, db, { whole: true });
     const events = (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
