@@ -4,7 +4,11 @@
  * this Phasewise, 5 in use, 6 I/O failure.
  */
 import { existsSync } from 'node:fs';
+import { isPostgresUrl } from '../store/postgres/connect.js';
+import { backupPostgres, checkPostgres, restorePostgres } from '../store/postgres/maintenance.js';
+import type { PgCheckReport } from '../store/postgres/maintenance.js';
 import { checkDatabase, backupDatabase } from '../store/sqlite/maintenance.js';
+import { UsageError } from './errors.js';
 
 export const DEFAULT_DB = 'data/phasewise.sqlite';
 /** Where `npm start` keeps the demo's database (serve --data-dir data/demo). */
@@ -17,8 +21,10 @@ export function dbFile(opt: string | undefined): string {
   return !existsSync(DEFAULT_DB) && existsSync(DEMO_DB) ? DEMO_DB : DEFAULT_DB;
 }
 
-export function dbCheckCommand(opts: { db?: string; json?: boolean }): void {
-  const report = checkDatabase(dbFile(opts.db));
+/** `--db` may be a file or a postgres:// URL (then also $PHASEWISE_DB). */
+export async function dbCheckCommand(opts: { db?: string; json?: boolean }): Promise<void> {
+  const where = dbFile(opts.db);
+  const report = isPostgresUrl(where) ? await checkPostgres(where) : checkDatabase(where);
   const ok = report.integrity.length === 1 && report.integrity[0] === 'ok';
   if (opts.json) {
     process.stdout.write(JSON.stringify({ ...report, ok }, null, 2) + '\n');
@@ -30,6 +36,11 @@ export function dbCheckCommand(opts: { db?: string; json?: boolean }): void {
       ...Object.entries(report.counts).map(([k, v]) => `${k}: ${v.toLocaleString('en')}`),
       ...report.rollouts.map((r) => `rollout ${r.id}: ${r.artifact} → ${r.toVersion}, ${r.status}`),
     ];
+    const pgReport = 'lease' in report ? (report as PgCheckReport) : null;
+    if (pgReport?.lease) {
+      const l = pgReport.lease;
+      lines.push(`engine lease: ${l.holder ?? 'nobody'}, token ${l.token}, ${l.remainingMs > 0 ? `${Math.round(l.remainingMs)} ms left` : 'expired'}; commands waiting: ${pgReport.openCommands}`);
+    }
     process.stdout.write(lines.join('\n') + '\n');
   }
   if (!ok) process.exitCode = 3;
@@ -37,6 +48,23 @@ export function dbCheckCommand(opts: { db?: string; json?: boolean }): void {
 
 export async function dbBackupCommand(destination: string, opts: { db?: string }): Promise<void> {
   const source = dbFile(opts.db);
+  if (isPostgresUrl(source)) {
+    const { events } = await backupPostgres(source, destination);
+    process.stdout.write(`backed up ${redactUrl(source)} to ${destination} (a consistent snapshot as a Phasewise SQLite file; ${events} events)\n`);
+    return;
+  }
   const { pages } = await backupDatabase(source, destination);
   process.stdout.write(`backed up ${source} to ${destination} (${pages} pages)\n`);
+}
+
+/** `db restore FILE --db postgres://…`: a backup (or a SQLite database) into an empty PostgreSQL database. */
+export async function dbRestoreCommand(file: string, opts: { db?: string }): Promise<void> {
+  const target = opts.db ?? process.env.PHASEWISE_DB;
+  if (!target || !isPostgresUrl(target)) throw new UsageError('phasewise db restore: --db must name a PostgreSQL database (postgres://…); a SQLite backup is restored by copying the file');
+  const { rows } = await restorePostgres(file, target);
+  process.stdout.write(`restored ${file} into ${redactUrl(target)} (${rows.toLocaleString('en')} rows)\n`);
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }

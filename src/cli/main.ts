@@ -9,7 +9,7 @@ import { ScenarioError } from '../sim/scenario.js';
 import { planCommand } from './plan-command.js';
 import { simCommand } from './sim-command.js';
 import type { SimOptions } from './sim-command.js';
-import { dbBackupCommand, dbCheckCommand, DEFAULT_DB, DEMO_DB } from './db-command.js';
+import { dbBackupCommand, dbCheckCommand, dbRestoreCommand, DEFAULT_DB, DEMO_DB } from './db-command.js';
 import { StoreError } from '../store/sqlite/database.js';
 
 import { UsageError } from './errors.js';
@@ -71,20 +71,27 @@ registerPackageCommands(program);
 const db = program.command('db').description('inspect or copy a Phasewise database');
 db.command('check')
   .description('integrity check, schema version and what the database holds (safe while Phasewise runs)')
-  .option('--db <file>', `the database (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB} as npm start makes it)`)
+  .option('--db <file|url>', `the database: a file or postgres://… (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB} as npm start makes it)`)
   .option('--json', 'print the report as JSON')
   .action((opts: { db?: string; json?: boolean }) => dbCheckCommand(opts));
 db.command('backup')
   .description('a consistent online copy of the database to FILE (never overwrites)')
   .argument('<file>', 'where to write the copy')
-  .option('--db <file>', `the database (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB})`)
+  .option('--db <file|url>', `the database: a file or postgres://… (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB})`)
   .action((file: string, opts: { db?: string }) => dbBackupCommand(file, opts));
+db.command('restore')
+  .description('load a backup (a Phasewise SQLite file) into an empty PostgreSQL database')
+  .argument('<file>', 'the backup')
+  .option('--db <url>', 'the PostgreSQL database, postgres://… (default: $PHASEWISE_DB)')
+  .action((file: string, opts: { db?: string }) => dbRestoreCommand(file, opts));
 
 registerAgentCommands(program);
 registerOperatorCommands(program);
 
 /** Exit codes of store faults, so scripts can tell them apart. */
-const STORE_EXIT: Record<StoreError['code'], number> = { STORE_MISSING: 2, STORE_EXISTS: 2, STORE_NOT_DATABASE: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6 };
+const STORE_EXIT: Record<StoreError['code'], number> = {
+  STORE_MISSING: 2, STORE_EXISTS: 2, STORE_NOT_DATABASE: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6, STORE_FENCED: 7, STORE_UNREACHABLE: 8,
+};
 
 function fail(err: unknown): never {
   if (err instanceof StoreError) {

@@ -17,3 +17,13 @@ export type EngineMessage =
 export type HostMessage =
   | { type: 'obs'; obs: Observation }
   | { type: 'stop' };
+
+/** A replica process (PostgreSQL, several at once) → fleet host: an engine's messages, plus its role. */
+export type ReplicaMessage =
+  | EngineMessage
+  /** Its health endpoints listen on this loopback port. */
+  | { type: 'listening'; port: number }
+  /** It took the engine lease with this fencing token (wall-clock ms). */
+  | { type: 'leading'; token: number; atMs: number }
+  /** Its first engine commit as leader is durable (wall-clock ms): the end of a takeover. */
+  | { type: 'firstCommit'; token: number; atMs: number };

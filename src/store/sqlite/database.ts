@@ -10,7 +10,12 @@ import { createFileExclusive, readIfExists } from '../../util/atomic-file.js';
 import { isRunning, selfIdentity } from '../../util/process-identity.js';
 import type { ProcessIdentity } from '../../util/process-identity.js';
 
-export type StoreErrorCode = 'STORE_CORRUPT' | 'STORE_NOT_DATABASE' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO';
+export type StoreErrorCode =
+  | 'STORE_CORRUPT' | 'STORE_NOT_DATABASE' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO'
+  /** PostgreSQL: this replica's lease (fencing token) is no longer current; it must not write. */
+  | 'STORE_FENCED'
+  /** PostgreSQL: the server cannot be reached (address, credentials, network). */
+  | 'STORE_UNREACHABLE';
 
 /** A store problem with a stable code; the CLI prints the message and exits with a code per kind. */
 export class StoreError extends Error {

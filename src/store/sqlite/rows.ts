@@ -36,61 +36,72 @@ export const encode = {
   timer: (t: Timer) => [t.id, t.at, t.kind, t.rolloutId, t.ref, JSON.stringify(t.token)] as const,
 };
 
+/** The statements' text: SQLite's, and PostgreSQL's once `?` become `$n` (both accept this dialect). */
+export const SQL = {
+  getMeta: 'SELECT value FROM meta WHERE key = ?',
+  putMeta: 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+  putRegion: 'INSERT INTO regions (name, pair, zones) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET pair = excluded.pair, zones = excluded.zones',
+  deleteRegion: 'DELETE FROM regions WHERE name = ?',
+  putScaleSet: 'INSERT INTO scale_sets (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
+  deleteScaleSet: 'DELETE FROM scale_sets WHERE id = ?',
+  putAvailabilitySet: 'INSERT INTO availability_sets (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
+  deleteAvailabilitySet: 'DELETE FROM availability_sets WHERE id = ?',
+  putMachine: `INSERT INTO machines (id, name, kind, os, resource_group, region, zone, set_id, set_kind, update_domain, fault_domain, subscription, instance_id,
+    ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  deleteMachine: 'DELETE FROM machines WHERE id = ?',
+  putInstance: `INSERT INTO instances (artifact_key, machine_id, name, publisher, type, type_handler_version, auto_upgrade_minor, enable_automatic_upgrade,
+    settings, desired, installed, last_known_good, status, blocked_reason, last_error, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (artifact_key, machine_id) DO UPDATE SET type_handler_version = excluded.type_handler_version,
+    auto_upgrade_minor = excluded.auto_upgrade_minor, enable_automatic_upgrade = excluded.enable_automatic_upgrade, settings = excluded.settings,
+    desired = excluded.desired, installed = excluded.installed, last_known_good = excluded.last_known_good, status = excluded.status,
+    blocked_reason = excluded.blocked_reason, last_error = excluded.last_error`,
+  deleteInstance: 'DELETE FROM instances WHERE artifact_key = ? AND machine_id = ?',
+  putHealth: 'INSERT INTO machine_health (machine_id, signals) VALUES (?, ?) ON CONFLICT (machine_id) DO UPDATE SET signals = excluded.signals',
+  deleteHealth: 'DELETE FROM machine_health WHERE machine_id = ?',
+  clearCatalogTypes: 'DELETE FROM catalog_types',
+  clearCatalogVersions: 'DELETE FROM catalog_versions',
+  putCatalogType: 'INSERT INTO catalog_types VALUES (?, ?, ?, ?)',
+  putCatalogVersion: 'INSERT INTO catalog_versions VALUES (?, ?, ?, ?, ?, ?, ?)',
+  putRolloutNew: `INSERT INTO rollouts (id, artifact, artifact_key, to_version, status, reason, created_at, ended_at, current_phase, open, caller, force)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  putPlan: 'INSERT INTO rollout_plans (rollout_id, plan) VALUES (?, ?)',
+  putRollout: 'UPDATE rollouts SET status = ?, reason = ?, ended_at = ?, current_phase = ?, open = ? WHERE id = ?',
+  putPhase: `INSERT INTO rollout_phases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, idx) DO UPDATE SET status = excluded.status,
+    started_at = excluded.started_at, ended_at = excluded.ended_at, upgraded = excluded.upgraded, unhealthy = excluded.unhealthy`,
+  putRegionState: `INSERT INTO rollout_regions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, region) DO UPDATE SET wave = excluded.wave,
+    wave_remaining = excluded.wave_remaining, open_units = excluded.open_units, unfinished = excluded.unfinished`,
+  putUnit: `INSERT INTO rollout_units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, unit_id) DO UPDATE SET status = excluded.status,
+    next = excluded.next, pass_done = excluded.pass_done, wave_settled = excluded.wave_settled, retry_ready = excluded.retry_ready,
+    retry_batches = excluded.retry_batches, inflight = excluded.inflight`,
+  putGateRun: `INSERT INTO gate_runs VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, key) DO UPDATE SET upgraded = excluded.upgraded,
+    unhealthy_upgraded = excluded.unhealthy_upgraded, stopped_until = excluded.stopped_until`,
+  putAttempt: `INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, machine_id) DO UPDATE SET unit_id = excluded.unit_id,
+    batch_id = excluded.batch_id, attempt = excluded.attempt, status = excluded.status, from_version = excluded.from_version,
+    action_key = excluded.action_key, reason = excluded.reason, due_at = excluded.due_at`,
+  deleteAttempt: 'DELETE FROM attempts WHERE rollout_id = ? AND machine_id = ?',
+  putTimer: 'INSERT INTO timers VALUES (?, ?, ?, ?, ?, ?)',
+  deleteTimer: 'DELETE FROM timers WHERE id = ?',
+  putAction: 'INSERT INTO actions (key, rollout_id, machine_id, kind, body, sent_at) VALUES (?, ?, ?, ?, ?, ?)',
+  answerAction: 'UPDATE actions SET answered_at = ?, ok = ? WHERE key = ?',
+  putEnrollment: "INSERT INTO meta (key, value) VALUES ('enrollment', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  pendingActions: 'SELECT body FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key',
+  putMaintenanceConfig: 'INSERT INTO maintenance_configs VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
+  deleteMaintenanceConfig: 'DELETE FROM maintenance_configs WHERE id = ?',
+  clearAssignments: 'DELETE FROM maintenance_assignments WHERE target = ?',
+  putAssignment: 'INSERT INTO maintenance_assignments VALUES (?, ?)',
+} as const;
+
+export type StatementName = keyof typeof SQL;
+
+/** Something that runs a statement with positional arguments: a prepared SQLite statement, or a batch's recorder. */
+export interface Runner {
+  run(...args: unknown[]): unknown;
+}
+
+export type Writers = Record<StatementName, Runner>;
+
 export function statements(db: Database.Database) {
-  const p = (sql: string) => db.prepare(sql);
-  return {
-    getMeta: p('SELECT value FROM meta WHERE key = ?'),
-    putMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-    putRegion: p('INSERT INTO regions (name, pair, zones) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET pair = excluded.pair, zones = excluded.zones'),
-    deleteRegion: p('DELETE FROM regions WHERE name = ?'),
-    putScaleSet: p('INSERT INTO scale_sets (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body'),
-    deleteScaleSet: p('DELETE FROM scale_sets WHERE id = ?'),
-    putAvailabilitySet: p('INSERT INTO availability_sets (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body'),
-    deleteAvailabilitySet: p('DELETE FROM availability_sets WHERE id = ?'),
-    putMachine: p(`INSERT INTO machines (id, name, kind, os, resource_group, region, zone, set_id, set_kind, update_domain, fault_domain, subscription, instance_id,
-      ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    deleteMachine: p('DELETE FROM machines WHERE id = ?'),
-    putInstance: p(`INSERT INTO instances (artifact_key, machine_id, name, publisher, type, type_handler_version, auto_upgrade_minor, enable_automatic_upgrade,
-      settings, desired, installed, last_known_good, status, blocked_reason, last_error, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (artifact_key, machine_id) DO UPDATE SET type_handler_version = excluded.type_handler_version,
-      auto_upgrade_minor = excluded.auto_upgrade_minor, enable_automatic_upgrade = excluded.enable_automatic_upgrade, settings = excluded.settings,
-      desired = excluded.desired, installed = excluded.installed, last_known_good = excluded.last_known_good, status = excluded.status,
-      blocked_reason = excluded.blocked_reason, last_error = excluded.last_error`),
-    deleteInstance: p('DELETE FROM instances WHERE artifact_key = ? AND machine_id = ?'),
-    putHealth: p('INSERT INTO machine_health (machine_id, signals) VALUES (?, ?) ON CONFLICT (machine_id) DO UPDATE SET signals = excluded.signals'),
-    deleteHealth: p('DELETE FROM machine_health WHERE machine_id = ?'),
-    clearCatalogTypes: p('DELETE FROM catalog_types'),
-    clearCatalogVersions: p('DELETE FROM catalog_versions'),
-    putCatalogType: p('INSERT INTO catalog_types VALUES (?, ?, ?, ?)'),
-    putCatalogVersion: p('INSERT INTO catalog_versions VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    putRolloutNew: p(`INSERT INTO rollouts (id, artifact, artifact_key, to_version, status, reason, created_at, ended_at, current_phase, open, caller, force)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    putPlan: p('INSERT INTO rollout_plans (rollout_id, plan) VALUES (?, ?)'),
-    putRollout: p('UPDATE rollouts SET status = ?, reason = ?, ended_at = ?, current_phase = ?, open = ? WHERE id = ?'),
-    putPhase: p(`INSERT INTO rollout_phases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, idx) DO UPDATE SET status = excluded.status,
-      started_at = excluded.started_at, ended_at = excluded.ended_at, upgraded = excluded.upgraded, unhealthy = excluded.unhealthy`),
-    putRegionState: p(`INSERT INTO rollout_regions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, region) DO UPDATE SET wave = excluded.wave,
-      wave_remaining = excluded.wave_remaining, open_units = excluded.open_units, unfinished = excluded.unfinished`),
-    putUnit: p(`INSERT INTO rollout_units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, unit_id) DO UPDATE SET status = excluded.status,
-      next = excluded.next, pass_done = excluded.pass_done, wave_settled = excluded.wave_settled, retry_ready = excluded.retry_ready,
-      retry_batches = excluded.retry_batches, inflight = excluded.inflight`),
-    putGateRun: p(`INSERT INTO gate_runs VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, key) DO UPDATE SET upgraded = excluded.upgraded,
-      unhealthy_upgraded = excluded.unhealthy_upgraded, stopped_until = excluded.stopped_until`),
-    putAttempt: p(`INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, machine_id) DO UPDATE SET unit_id = excluded.unit_id,
-      batch_id = excluded.batch_id, attempt = excluded.attempt, status = excluded.status, from_version = excluded.from_version,
-      action_key = excluded.action_key, reason = excluded.reason, due_at = excluded.due_at`),
-    deleteAttempt: p('DELETE FROM attempts WHERE rollout_id = ? AND machine_id = ?'),
-    putTimer: p('INSERT INTO timers VALUES (?, ?, ?, ?, ?, ?)'),
-    deleteTimer: p('DELETE FROM timers WHERE id = ?'),
-    putAction: p('INSERT INTO actions (key, rollout_id, machine_id, kind, body, sent_at) VALUES (?, ?, ?, ?, ?, ?)'),
-    answerAction: p('UPDATE actions SET answered_at = ?, ok = ? WHERE key = ?'),
-    putEnrollment: p("INSERT INTO meta (key, value) VALUES ('enrollment', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
-    pendingActions: p('SELECT body FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key'),
-    putMaintenanceConfig: p('INSERT INTO maintenance_configs VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body'),
-    deleteMaintenanceConfig: p('DELETE FROM maintenance_configs WHERE id = ?'),
-    clearAssignments: p('DELETE FROM maintenance_assignments WHERE target = ?'),
-    putAssignment: p('INSERT INTO maintenance_assignments VALUES (?, ?)'),
-  };
+  return Object.fromEntries(Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Record<StatementName, Database.Statement>;
 }
 
 export type Statements = ReturnType<typeof statements>;

@@ -1,0 +1,97 @@
+/**
+ * bench:pg — the PostgreSQL store at scale, beside SQLite in the same run: import the benchmark fleet
+ * (BENCH_PG_MACHINES, default 10,000,000 as issue 15 asks), load it back, plan the release over it,
+ * and run rollout ticks committed to each store (engine commits per second). PostgreSQL is a
+ * throw-away server from the npm package on loopback (fsync on).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { automaticTarget } from '../src/catalog/catalog.js';
+import type { Machine } from '../src/model/fleet.js';
+import { planRollout } from '../src/planner/plan.js';
+import { profileFor } from '../src/planner/profile.js';
+import { Simulation } from '../src/sim/simulator.js';
+import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
+import { PgStore } from '../src/store/postgres/pg-store.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { EngineState } from '../src/engine/state.js';
+import { benchScenario } from './fleet.js';
+import { machineLine, peakRssMiB } from './machine.js';
+
+const MACHINES = Number(process.env.BENCH_PG_MACHINES ?? 10_000_000);
+const TICKS = Number(process.env.BENCH_PG_TICKS ?? 3000);
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function planOnce(state: EngineState, scenario: ReturnType<typeof benchScenario>): { ms: number; batches: number; eligible: number } {
+  const release = scenario.actions.find((a) => a.kind === 'publish');
+  if (!release || release.kind !== 'publish') throw new Error('no release');
+  const { fleet, catalog } = state;
+  catalog.publish(release.publisher, release.type, release.version);
+  const t0 = performance.now();
+  const machines: Machine[] = [];
+  for (const inst of fleet.instances.values().next().value!.values()) {
+    const m = fleet.machines.get(inst.machineId)!;
+    if (automaticTarget(catalog, inst, { os: m.os, region: m.placement.region }, release.atMs).target) machines.push(m);
+  }
+  const plan = planRollout({
+    rolloutId: 'bench', artifact: { kind: 'extension', publisher: release.publisher, type: release.type }, toVersion: release.version.version,
+    profile: profileFor('standard'), regions: [...fleet.regions.values()], machines, scaleSets: fleet.scaleSets, availabilitySets: fleet.availabilitySets, setSizes: fleet.setSizes,
+  });
+  return { ms: performance.now() - t0, batches: plan.batches, eligible: machines.length };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'phasewise-bench-pg-'));
+const server = await startEmbeddedPostgres();
+try {
+  console.log(`bench:pg — the PostgreSQL store at ${MACHINES.toLocaleString('en')} machines asked (the generator's fixed sets and Arc machines make at least about 800,000), beside SQLite`);
+  console.log(`machine: ${machineLine()}`);
+  let t0 = performance.now();
+  const scenario = benchScenario(MACHINES);
+  console.log(`fleet generated in ${s(performance.now() - t0)}: ${scenario.state.fleet.machines.size.toLocaleString('en')} machines`);
+
+  const pgStore = await PgStore.open(server.url);
+  t0 = performance.now();
+  await pgStore.importState(scenario.state);
+  const pgImport = performance.now() - t0;
+  const count = scenario.state.fleet.machines.size;
+  const rate = (ms: number) => Math.round(count / (ms / 1000)).toLocaleString('en');
+  console.log(`import into PostgreSQL: ${s(pgImport)} = ${rate(pgImport)} machines/s (with the load that follows it)`);
+  await pgStore.end();
+
+  const sqliteFile = join(dir, 'bench.sqlite');
+  const sqlite = SqliteStore.open(sqliteFile, { mode: 'new' });
+  t0 = performance.now();
+  sqlite.importState(scenario.state);
+  const sqliteImport = performance.now() - t0;
+  console.log(`import into SQLite:     ${s(sqliteImport)} = ${rate(sqliteImport)} machines/s`);
+  sqlite.close();
+
+  t0 = performance.now();
+  const loaded = await PgStore.open(server.url);
+  console.log(`load from PostgreSQL: ${s(performance.now() - t0)} (peak RSS so far ${peakRssMiB().toFixed(0)} MiB)`);
+  const plan = planOnce(loaded.load()!, scenario);
+  console.log(`plan over the loaded state: ${plan.eligible.toLocaleString('en')} eligible machines, ${plan.batches.toLocaleString('en')} batches in ${s(plan.ms)} (target ≤ 15 s)`);
+  await loaded.end();
+
+  // Ticks: the rollout on each store, `TICKS` engine steps, each step's commits durable before the next.
+  for (const kind of ['postgres', 'sqlite'] as const) {
+    const store = kind === 'postgres' ? await PgStore.open(server.url) : SqliteStore.open(sqliteFile, { mode: 'existing' });
+    const sim = new Simulation(benchScenario(MACHINES), { store });
+    sim.restart(store);
+    sim.driver.observe = () => {};
+    const commits0 = kind === 'postgres' ? (store as PgStore).commits : 0;
+    t0 = performance.now();
+    let steps = 0;
+    for (; steps < TICKS && sim.step(); steps++) if (store instanceof PgStore) await store.settled();
+    const ms = performance.now() - t0;
+    const commits = store instanceof PgStore ? store.commits - commits0 : steps;
+    console.log(`ticks on ${kind}: ${steps} steps, ${commits} commits in ${s(ms)} = ${Math.round(commits / (ms / 1000))} commits/s`);
+    if (store instanceof PgStore) await store.end();
+    else store.close();
+  }
+  console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB (target ≤ 8 GiB)`);
+} finally {
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

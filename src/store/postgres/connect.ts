@@ -1,0 +1,114 @@
+/**
+ * Connecting to PostgreSQL, migrating its schema, and what its errors mean for Phasewise: a server
+ * that cannot be reached, a schema newer than this code, a lost lease.
+ */
+import pg from 'pg';
+import { StoreError } from '../sqlite/database.js';
+import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './schema.js';
+
+/** BIGINT (milliseconds, counters) as numbers, as SQLite gives them: every value stored fits in 2^53. */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+};
+
+/** The URL without its password, for messages and logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the PostgreSQL URL (unparseable)';
+  }
+}
+
+export function isPostgresUrl(spec: string): boolean {
+  return /^postgres(ql)?:\/\//.test(spec);
+}
+
+export async function connect(url: string, opts: { onError?: (err: Error) => void; timeoutMs?: number } = {}): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: 'phasewise' });
+  // A server that goes away emits 'error' on an idle client: without a listener the process would die.
+  client.on('error', (err) => opts.onError?.(err));
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw new StoreError('STORE_UNREACHABLE', `cannot reach PostgreSQL at ${redact(url)}: ${(err as Error).message || (err as { code?: string }).code}`, { cause: err });
+  }
+  return client;
+}
+
+/** The schema version a database has reached; 0 for one Phasewise never used. */
+export async function schemaVersion(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ present: boolean }>("SELECT to_regclass('phasewise_schema') IS NOT NULL AS present");
+  if (!rows[0]!.present) return 0;
+  const v = await client.query<{ version: number }>('SELECT version FROM phasewise_schema');
+  return v.rows[0]?.version ?? 0;
+}
+
+function newerError(url: string, version: number): StoreError {
+  return new StoreError('STORE_NEWER', `${redact(url)} has schema version ${version}, newer than this Phasewise (${PG_SCHEMA_VERSION}); run the newer Phasewise on every replica`);
+}
+
+/**
+ * Applies the missing migrations, one transaction each, under an advisory lock so that replicas
+ * starting together migrate once. Refuses a database newer than this code, changing nothing.
+ */
+export async function migrate(client: pg.Client, url: string): Promise<number> {
+  await client.query('SELECT pg_advisory_lock(7077001)');
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS phasewise_schema (version INTEGER NOT NULL)');
+    await client.query('INSERT INTO phasewise_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM phasewise_schema)');
+    const version = await schemaVersion(client);
+    if (version > PG_SCHEMA_VERSION) throw newerError(url, version);
+    for (const m of PG_MIGRATIONS) {
+      if (m.version <= version) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('UPDATE phasewise_schema SET version = $1', [m.version]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    }
+    return PG_SCHEMA_VERSION;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(7077001)').catch(() => {});
+  }
+}
+
+/** Refuses (without changing anything) a database that is not exactly at this code's version. */
+export async function checkSchemaCurrent(client: pg.Client, url: string): Promise<void> {
+  const version = await schemaVersion(client);
+  if (version > PG_SCHEMA_VERSION) throw newerError(url, version);
+  if (version < PG_SCHEMA_VERSION) {
+    throw new StoreError('STORE_IO', `${redact(url)} has schema version ${version}, older than this Phasewise (${PG_SCHEMA_VERSION}); start one replica of this Phasewise (serve) to migrate it`);
+  }
+}
+
+/**
+ * Part of every engine commit: fails it when another Phasewise migrated the schema meanwhile (a
+ * replica of an older version must not write rows it no longer understands).
+ */
+export const SCHEMA_GUARD = `DO $guard$ BEGIN
+  IF (SELECT version FROM phasewise_schema) <> ${PG_SCHEMA_VERSION} THEN
+    RAISE EXCEPTION 'phasewise: the database schema changed under this replica (it runs version ${PG_SCHEMA_VERSION}); restart it with the Phasewise that migrated it'
+      USING ERRCODE = 'PW002';
+  END IF;
+END $guard$`;
+
+/** A database error as a StoreError with the code the CLI maps to an exit code. */
+export function pgStoreError(err: unknown, url: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const message = (err as Error).message;
+  if (code === 'PW001') return new StoreError('STORE_FENCED', message, { cause: err });
+  if (code === 'PW002') return new StoreError('STORE_NEWER', message, { cause: err });
+  if (/^(08|57P)/.test(code) || /ECONNREFUSED|ECONNRESET|Connection terminated|not queryable|ETIMEDOUT|EPIPE/.test(message)) {
+    return new StoreError('STORE_UNREACHABLE', `PostgreSQL at ${redact(url)} went away: ${message}`, { cause: err });
+  }
+  return new StoreError('STORE_IO', `PostgreSQL at ${redact(url)}: ${message}`, { cause: err });
+}

@@ -1,0 +1,230 @@
+/**
+ * The durable Store on PostgreSQL. The Store contract is synchronous (the engine ticks without
+ * awaiting), so this store:
+ * - loads the whole state when it opens (`PgStore.open` is async; `load()` then returns it);
+ * - turns each `commit` into one text of SQL at once (the same rows SQLite writes) and queues it; the
+ *   commits run one after another, each one transaction in one round trip;
+ * - runs `afterCommit` deliveries (the tick's sends and events) only once that commit succeeded: commit
+ *   before send holds as on SQLite, the engine just does not wait for it;
+ * - after a failed commit, refuses every later one: the engine halts at its next commit, and the
+ *   deliveries of the failed and later commits never run.
+ * With a fence (the engine lease's holder and token), every commit first checks, in its transaction,
+ * that the lease is still this replica's and unexpired: a replica that lost it can never commit again.
+ */
+import type pg from 'pg';
+import type { DriverAction } from '../../engine/driver.js';
+import type { EngineState } from '../../engine/state.js';
+import type { EngineEvent } from '../../model/events.js';
+import type { Commit, Store } from '../store.js';
+import { StoreError } from '../sqlite/database.js';
+import { loadState } from '../sqlite/load.js';
+import { statements } from '../sqlite/rows.js';
+import { writeCommit, writeImport } from '../sqlite/write.js';
+import type { OrdCounter } from '../sqlite/write.js';
+import { connect, migrate, pgStoreError, redact, SCHEMA_GUARD } from './connect.js';
+import { eventRow, PUT_EVENT, readEvents } from './events.js';
+import { copyToSqlite, emptySqlite } from './snapshot.js';
+import { literal, SqlBatch } from './sql-batch.js';
+
+/** The lease a commit must still hold: its name, this replica's id and the fencing token it got. */
+export interface Fence {
+  lease: string;
+  holder: string;
+  token: number;
+}
+
+export interface PgOpenOptions {
+  /** Every commit checks this lease in its transaction (replicas); absent: a single writer. */
+  fence?: Fence;
+  /** Told once, when a commit fails (the lease was lost, the server went away). */
+  onBroken?: (err: StoreError) => void;
+}
+
+interface Loaded {
+  state: EngineState | null;
+  pending: DriverAction[];
+  nextOrd: number;
+}
+
+export class PgStore implements Store {
+  readonly tracksChanges = true;
+  private readonly ord: OrdCounter;
+  private loaded: Loaded;
+  private fence: Fence | null;
+  /** The queue of commits: each runs after the one before it. */
+  private chain: Promise<void> = Promise.resolve();
+  /** The last queued commit: true once it is durable. */
+  private last: Promise<boolean> = Promise.resolve(true);
+  private brokenError: StoreError | null = null;
+  private closed = false;
+  commits = 0;
+  /** Statements that go into the next commit's transaction (a command marked done with its effects). */
+  private extras: string[] = [];
+
+  private constructor(private readonly client: pg.Client, readonly url: string, loaded: Loaded, private readonly opts: PgOpenOptions) {
+    this.loaded = loaded;
+    this.ord = { next: loaded.nextOrd };
+    this.fence = opts.fence ?? null;
+  }
+
+  /** Connects, migrates (refusing a newer schema) and reads the state saved so far. */
+  static async open(url: string, opts: PgOpenOptions = {}): Promise<PgStore> {
+    let store: PgStore | null = null;
+    const client = await connect(url, { onError: (err) => store?.fail(err) });
+    try {
+      await migrate(client, url);
+      store = new PgStore(client, url, await readLoaded(client), opts);
+      return store;
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw pgStoreError(err, url);
+    }
+  }
+
+  /** The URL without its password. */
+  get name(): string {
+    return redact(this.url);
+  }
+
+  get broken(): StoreError | null {
+    return this.brokenError;
+  }
+
+  isInitialised(): boolean {
+    return this.loaded.state !== null;
+  }
+
+  /** Writes a whole engine state into an empty database, in one transaction (sent in pieces). */
+  async importState(state: EngineState): Promise<void> {
+    const { rows } = await this.client.query("SELECT 1 FROM meta WHERE key = 'imported'");
+    if (rows.length > 0) throw new StoreError('STORE_EXISTS', `${this.name} already holds a fleet; it is never overwritten`);
+    const batch = new SqlBatch(true);
+    await this.client.query('BEGIN');
+    try {
+      // In pieces of a few megabytes: a fleet of millions is never one text.
+      writeImport(batch.writers, state, this.ord);
+      for (const text of batch.takeChunks()) await this.client.query(text);
+      await this.client.query('COMMIT');
+    } catch (err) {
+      await this.client.query('ROLLBACK').catch(() => {});
+      throw pgStoreError(err, this.url);
+    }
+    this.loaded = await readLoaded(this.client);
+  }
+
+  load(): EngineState | null {
+    return this.loaded.state;
+  }
+
+  /** Actions that were committed but never answered (as loaded): after a restart they are sent again, same keys. */
+  pendingActions(): DriverAction[] {
+    return this.loaded.pending;
+  }
+
+  commit(c: Commit): void {
+    if (this.brokenError) throw new StoreError(this.brokenError.code, `the store stopped after a failed write: ${this.brokenError.message}`);
+    if (!c.changes) throw new Error('PgStore needs the changes of each tick');
+    const batch = new SqlBatch();
+    if (this.fence) batch.raw(`SELECT phasewise_fence(${literal(this.fence.lease)}, ${literal(this.fence.holder)}, ${literal(this.fence.token)})`);
+    batch.raw(SCHEMA_GUARD);
+    writeCommit(batch.writers, c, c.changes, this.ord, (events) => {
+      for (const e of events) batch.statement(PUT_EVENT, eventRow(e));
+    });
+    for (const sql of this.extras) batch.raw(sql);
+    this.extras = [];
+    this.enqueue(batch.take());
+  }
+
+  /** Adds a statement to the next engine commit's transaction. */
+  withNextCommit(sql: string): void {
+    this.extras.push(sql);
+  }
+
+  /** Forgets the statements meant for the next commit (the command that queued them failed before committing). */
+  clearNextCommit(): void {
+    this.extras = [];
+  }
+
+  /** Commits statements on their own (fenced, in order with the engine's commits): a command that changed nothing. */
+  commitAlone(sql: string): Promise<boolean> {
+    if (this.brokenError) return Promise.resolve(false);
+    const batch = new SqlBatch();
+    if (this.fence) batch.raw(`SELECT phasewise_fence(${literal(this.fence.lease)}, ${literal(this.fence.holder)}, ${literal(this.fence.token)})`);
+    batch.raw(sql);
+    this.enqueue(batch.take());
+    return this.last;
+  }
+
+  private enqueue(text: string): void {
+    const done = this.chain.then(async () => {
+      if (this.brokenError) return false;
+      try {
+        await this.client.query(text);
+        this.commits++;
+        return true;
+      } catch (err) {
+        this.fail(err);
+        return false;
+      }
+    });
+    this.chain = done.then(() => {});
+    this.last = done;
+  }
+
+  /** `deliver` runs once the last queued commit is durable; never if it failed. */
+  afterCommit(deliver: () => void): void {
+    void this.last.then((ok) => {
+      if (ok) deliver();
+    });
+  }
+
+  /** Resolves when every queued commit is done; rejects if one failed. */
+  async settled(): Promise<void> {
+    await this.chain;
+    if (this.brokenError) throw this.brokenError;
+  }
+
+  private fail(err: unknown): void {
+    if (this.brokenError || this.closed) return;
+    this.brokenError = pgStoreError(err, this.url);
+    this.opts.onBroken?.(this.brokenError);
+  }
+
+  /** Events in `seq` order, from `afterSeq` on (after the commits queued so far). */
+  async *events(afterSeq = 0): AsyncGenerator<EngineEvent> {
+    await this.chain;
+    yield* readEvents(this.client, afterSeq);
+  }
+
+  /** The client, for the tables that live beside the engine's (lease, commands) and for tests. */
+  get connection(): pg.Client {
+    return this.client;
+  }
+
+  close(): void {
+    void this.end();
+  }
+
+  /** Waits for the queued commits, then disconnects. */
+  async end(): Promise<void> {
+    await this.chain;
+    this.closed = true;
+    await this.client.end().catch(() => {});
+  }
+}
+
+/** The state as the tables hold it now, rebuilt by the SQLite loader from a consistent in-memory copy. */
+async function readLoaded(client: pg.Client): Promise<Loaded> {
+  const { rows } = await client.query<{ n: number | null }>('SELECT greatest((SELECT max(ord) FROM machines), (SELECT max(ord) FROM instances)) AS n');
+  const nextOrd = (rows[0]?.n ?? 0) + 1;
+  const db = emptySqlite();
+  try {
+    await copyToSqlite(client, db, { whole: false });
+    const st = statements(db);
+    if (st.getMeta.get('imported') === undefined) return { state: null, pending: [], nextOrd };
+    const pending = (st.pendingActions.all() as Array<{ body: string }>).map((r) => JSON.parse(r.body) as DriverAction);
+    return { state: loadState(db), pending, nextOrd };
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The PostgreSQL schema, as ordered migrations (numbered on their own: PostgreSQL's version 1 holds
+ * what SQLite reached in four). The engine's tables have SQLite's columns in SQLite's order, so both
+ * stores run the same statements (`../sqlite/rows.ts`); times are BIGINT (milliseconds), flags INTEGER.
+ * Beside them: the schema version, the engine lease (fencing token) and the command queue.
+ */
+import { EVENTS_DDL } from './events.js';
+
+export interface PgMigration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    description: 'fleet, catalog, rollouts, attempts, timers, actions, events, maintenance; the engine lease and the command queue',
+    sql: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE regions (name TEXT PRIMARY KEY, pair TEXT, zones TEXT NOT NULL);
+      CREATE TABLE scale_sets (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE availability_sets (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE machines (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, os TEXT NOT NULL, resource_group TEXT NOT NULL,
+        region TEXT NOT NULL, zone TEXT, set_id TEXT, set_kind TEXT NOT NULL, update_domain INTEGER, fault_domain INTEGER,
+        subscription TEXT NOT NULL, instance_id TEXT, ord BIGINT
+      );
+      CREATE TABLE instances (
+        artifact_key TEXT NOT NULL, machine_id TEXT NOT NULL, name TEXT NOT NULL, publisher TEXT NOT NULL, type TEXT NOT NULL,
+        type_handler_version TEXT NOT NULL, auto_upgrade_minor INTEGER NOT NULL, enable_automatic_upgrade INTEGER NOT NULL,
+        settings TEXT NOT NULL, desired TEXT NOT NULL, installed TEXT NOT NULL, last_known_good TEXT NOT NULL,
+        status TEXT NOT NULL, blocked_reason TEXT, last_error TEXT, ord BIGINT,
+        PRIMARY KEY (artifact_key, machine_id)
+      );
+      CREATE TABLE machine_health (machine_id TEXT PRIMARY KEY, signals TEXT NOT NULL);
+      CREATE TABLE catalog_types (key TEXT PRIMARY KEY, publisher TEXT NOT NULL, type TEXT NOT NULL, supports_automatic_upgrade INTEGER NOT NULL);
+      CREATE TABLE catalog_versions (
+        type_key TEXT NOT NULL, version TEXT NOT NULL, os TEXT NOT NULL, regions TEXT, published_at BIGINT NOT NULL,
+        critical INTEGER NOT NULL, digest TEXT, PRIMARY KEY (type_key, version)
+      );
+      CREATE TABLE rollouts (
+        id TEXT PRIMARY KEY, artifact TEXT NOT NULL, artifact_key TEXT NOT NULL, to_version TEXT NOT NULL, status TEXT NOT NULL,
+        reason TEXT, created_at BIGINT NOT NULL, ended_at BIGINT, current_phase INTEGER NOT NULL, open BIGINT NOT NULL,
+        caller TEXT NOT NULL, force INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE rollout_plans (rollout_id TEXT PRIMARY KEY, plan TEXT NOT NULL);
+      CREATE TABLE rollout_phases (
+        rollout_id TEXT NOT NULL, idx INTEGER NOT NULL, status TEXT NOT NULL, started_at BIGINT, ended_at BIGINT,
+        upgraded INTEGER NOT NULL, unhealthy INTEGER NOT NULL, PRIMARY KEY (rollout_id, idx)
+      );
+      CREATE TABLE rollout_regions (
+        rollout_id TEXT NOT NULL, region TEXT NOT NULL, wave INTEGER NOT NULL, wave_remaining INTEGER NOT NULL,
+        open_units INTEGER NOT NULL, unfinished INTEGER NOT NULL, PRIMARY KEY (rollout_id, region)
+      );
+      CREATE TABLE rollout_units (
+        rollout_id TEXT NOT NULL, unit_id TEXT NOT NULL, status TEXT NOT NULL, next INTEGER NOT NULL, pass_done INTEGER NOT NULL,
+        wave_settled INTEGER NOT NULL, retry_ready TEXT NOT NULL, retry_batches INTEGER NOT NULL, inflight TEXT,
+        PRIMARY KEY (rollout_id, unit_id)
+      );
+      CREATE TABLE gate_runs (
+        rollout_id TEXT NOT NULL, key TEXT NOT NULL, upgraded INTEGER NOT NULL, unhealthy_upgraded INTEGER NOT NULL,
+        stopped_until BIGINT, PRIMARY KEY (rollout_id, key)
+      );
+      CREATE TABLE attempts (
+        rollout_id TEXT NOT NULL, machine_id TEXT NOT NULL, unit_id TEXT NOT NULL, batch_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+        status TEXT NOT NULL, from_version TEXT NOT NULL, action_key TEXT, reason TEXT, due_at BIGINT,
+        PRIMARY KEY (rollout_id, machine_id)
+      );
+      CREATE TABLE timers (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, rollout_id TEXT NOT NULL, ref TEXT NOT NULL, token TEXT NOT NULL);
+      CREATE TABLE actions (
+        key TEXT PRIMARY KEY, rollout_id TEXT NOT NULL, machine_id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
+        sent_at BIGINT NOT NULL, answered_at BIGINT, ok INTEGER
+      );
+      CREATE INDEX actions_pending ON actions (answered_at) WHERE answered_at IS NULL;
+      ${EVENTS_DDL}
+      CREATE TABLE maintenance_configs (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE maintenance_assignments (target TEXT NOT NULL, config_id TEXT NOT NULL, PRIMARY KEY (target, config_id));
+
+      -- Leadership: one row per lease; the token grows by one at every change of holder (the fencing token).
+      CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT, token BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL);
+      INSERT INTO leases VALUES ('engine', NULL, 0, '-infinity');
+      -- Raises unless the caller still holds the lease with this token and it has not expired (the server's clock).
+      CREATE FUNCTION phasewise_fence(lease TEXT, who TEXT, fencing BIGINT) RETURNS void LANGUAGE plpgsql AS $fence$
+      BEGIN
+        PERFORM 1 FROM leases WHERE name = lease AND holder = who AND token = fencing AND expires_at > clock_timestamp() FOR SHARE;
+        IF NOT FOUND THEN
+          RAISE EXCEPTION 'phasewise: % no longer holds the % lease with fencing token %', who, lease, fencing USING ERRCODE = 'PW001';
+        END IF;
+      END $fence$;
+
+      -- API writes made on any replica, for the engine's leader to apply; done_at is set in the engine's commit.
+      CREATE TABLE commands (
+        id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        done_at TIMESTAMPTZ, result TEXT
+      );
+      CREATE INDEX commands_open ON commands (id) WHERE done_at IS NULL;
+    `,
+  },
+];
+
+export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -1,0 +1,85 @@
+/**
+ * A consistent copy of the PostgreSQL tables into an SQLite database of the same schema, read in one
+ * REPEATABLE READ transaction. Loading uses it (into memory: the SQLite loader then rebuilds the
+ * engine state exactly as after a SQLite restart) and `db backup` (into a file).
+ */
+import Database from 'better-sqlite3';
+import type pg from 'pg';
+import { MIGRATIONS } from '../sqlite/schema.js';
+import { EventWriter } from '../sqlite/event-log.js';
+import type { EngineEvent } from '../../model/events.js';
+
+/** The engine's tables; `events` and answered actions only when `whole` (a backup). */
+const TABLES = [
+  'meta', 'regions', 'scale_sets', 'availability_sets', 'machines', 'instances', 'machine_health', 'catalog_types', 'catalog_versions',
+  'rollouts', 'rollout_plans', 'rollout_phases', 'rollout_regions', 'rollout_units', 'gate_runs', 'attempts', 'timers', 'actions',
+  'maintenance_configs', 'maintenance_assignments', 'events',
+] as const;
+
+/** Tables read in pages along their key (large ones: the fleet, the log). */
+const PAGED: Record<string, string> = { machines: 'ord', instances: 'ord', events: 'seq' };
+const PAGE = 20_000;
+
+/** An SQLite database at the current SQLite schema version (in memory, or a new file). */
+export function emptySqlite(file = ':memory:'): Database.Database {
+  const db = new Database(file);
+  for (const m of MIGRATIONS) {
+    db.exec(m.sql);
+    m.run?.(db);
+  }
+  db.pragma(`user_version = ${MIGRATIONS[MIGRATIONS.length - 1]!.version}`);
+  return db;
+}
+
+export async function copyToSqlite(client: pg.Client, target: Database.Database, opts: { whole: boolean }): Promise<void> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    for (const table of TABLES) {
+      if (table === 'events' && !opts.whole) continue;
+      const where = table === 'actions' && !opts.whole ? ' WHERE answered_at IS NULL' : '';
+      if (table === 'events') {
+        await copyEvents(client, target);
+        continue;
+      }
+      const key = PAGED[table];
+      let insert: Database.Statement | null = null;
+      const put = (rows: Array<Record<string, unknown>>) => {
+        if (rows.length === 0) return;
+        const cols = Object.keys(rows[0]!);
+        insert ??= target.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
+        const stmt = insert;
+        target.transaction(() => {
+          for (const r of rows) stmt.run(r);
+        })();
+      };
+      if (!key) {
+        put((await client.query(`SELECT * FROM ${table}${where}`)).rows);
+        continue;
+      }
+      let after = -1;
+      for (;;) {
+        const { rows } = await client.query(`SELECT * FROM ${table} WHERE ${key} > $1 ORDER BY ${key} LIMIT ${PAGE}`, [after]);
+        put(rows);
+        if (rows.length < PAGE) break;
+        after = rows[rows.length - 1]![key] as number;
+      }
+    }
+  } finally {
+    await client.query('COMMIT');
+  }
+}
+
+/** The log is stored whole here and compact in SQLite (event-log.ts): each event is written through SQLite's writer. */
+async function copyEvents(client: pg.Client, target: Database.Database): Promise<void> {
+  const writer = new EventWriter(target);
+  let after = 0;
+  for (;;) {
+    const { rows } = await client.query<{ seq: number; body: string }>(`SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq LIMIT ${PAGE}`, [after]);
+    target.transaction(() => {
+      writer.sync();
+      for (const r of rows) writer.write(JSON.parse(r.body) as EngineEvent);
+    })();
+    if (rows.length < PAGE) return;
+    after = Number(rows[rows.length - 1]!.seq);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * `phasewise db check | backup | restore` on PostgreSQL, run as real processes against a throw-away
+ * server: the report, a consistent snapshot as a SQLite file, its restore into an empty database with
+ * the same content, and clear exits for a server that cannot be reached and a newer schema.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { compileScenario } from '../src/sim/scenario.js';
+import { Simulation } from '../src/sim/simulator.js';
+import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
+import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
+import { PgStore } from '../src/store/postgres/pg-store.js';
+import { baseScenario } from './helpers/harness.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+const dir = mkdtempSync(join(tmpdir(), 'phasewise-pg-cli-'));
+let server: EmbeddedPostgres;
+let url: string;
+before(async () => {
+  server = await startEmbeddedPostgres();
+  url = server.url;
+  const store = await PgStore.open(url);
+  const scenario = compileScenario(baseScenario({ seed: 4 }), 'test');
+  await store.importState(scenario.state);
+  const sim = new Simulation(scenario, { store });
+  for (let i = 0; i < 60 && sim.step(); i++) await store.settled();
+  await store.end();
+});
+after(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  return r;
+}
+
+async function database(name: string): Promise<string> {
+  const c = new pg.Client(url);
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  return url.replace(/\/phasewise$/, `/${name}`);
+}
+
+interface Report {
+  ok: boolean;
+  schemaVersion: number;
+  counts: Record<string, number>;
+  lease?: { token: number } | null;
+}
+
+describe('db on PostgreSQL', () => {
+  test('check reports the schema, what the database holds and the lease; backup and restore carry everything', async () => {
+    const check = run('db', 'check', '--db', url, '--json');
+    assert.equal(check.status, 0, check.stderr);
+    const report = JSON.parse(check.stdout) as Report;
+    assert.equal(report.ok, true);
+    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.counts.machines, 45);
+    assert.ok(report.counts.events! > 10);
+    assert.equal(report.lease?.token, 0);
+
+    const copy = join(dir, 'backup.sqlite');
+    const backup = run('db', 'backup', copy, '--db', url);
+    assert.equal(backup.status, 0, backup.stderr);
+    assert.doesNotMatch(backup.stdout, /phasewise:phasewise@/, 'the password is not printed');
+    const copied = JSON.parse(run('db', 'check', '--db', copy, '--json').stdout) as Report;
+    assert.equal(copied.ok, true);
+    assert.deepEqual(copied.counts, report.counts);
+    assert.equal(run('db', 'backup', copy, '--db', url).status, 2, 'a backup never overwrites');
+
+    const target = await database('restored');
+    const restore = run('db', 'restore', copy, '--db', target);
+    assert.equal(restore.status, 0, restore.stderr);
+    const restored = JSON.parse(run('db', 'check', '--db', target, '--json').stdout) as Report;
+    assert.deepEqual(restored.counts, report.counts);
+    const again = run('db', 'restore', copy, '--db', target);
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /already holds a fleet/);
+    // The restored database loads the same engine state and log.
+    const [a, b] = [await PgStore.open(url), await PgStore.open(target)];
+    assert.deepEqual(JSON.parse(JSON.stringify(b.pendingActions())), JSON.parse(JSON.stringify(a.pendingActions())));
+    const events = async (s: PgStore) => {
+      const out: unknown[] = [];
+      for await (const e of s.events()) out.push(e);
+      return out;
+    };
+    assert.deepEqual(await events(b), await events(a));
+    assert.equal(b.load()!.eventSeq, a.load()!.eventSeq);
+    await a.end();
+    await b.end();
+  });
+
+  test('a server that cannot be reached exits 8 with a clear message and no password', () => {
+    const r = run('db', 'check', '--db', 'postgres://someone:secret@127.0.0.1:1/nowhere');
+    assert.equal(r.status, 8);
+    assert.match(r.stderr, /cannot reach PostgreSQL at postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/nowhere/);
+    assert.doesNotMatch(r.stderr, /secret/);
+  });
+
+  test('a database from a newer Phasewise: check exits 4 and the database is left as it was', async () => {
+    const target = await database('newer');
+    (await PgStore.open(target)).close();
+    const c = new pg.Client(target);
+    await c.connect();
+    await c.query('UPDATE phasewise_schema SET version = 7');
+    const r = run('db', 'check', '--db', target);
+    assert.equal(r.status, 4);
+    assert.match(r.stderr, /schema version 7, newer than this Phasewise \(1\)/);
+    assert.equal((await c.query('SELECT version FROM phasewise_schema')).rows[0].version, 7);
+    await c.end();
+  });
+});
