@@ -22,6 +22,8 @@ import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js'
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { StoreError } from '../src/store/sqlite/database.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
+import { PG_SCHEMA_VERSION } from '../src/store/postgres/schema.js';
 import type { Store } from '../src/store/store.js';
 import { baseScenario } from './helpers/harness.js';
 
@@ -191,7 +193,7 @@ for (const kit of [sqliteKit, postgresKit]) {
       await h.close();
       await kit.makeNewer(where, 99);
       await assert.rejects(kit.open(where), (err: unknown) => err instanceof StoreError && err.code === 'STORE_NEWER' && /newer than this Phasewise/.test(err.message));
-      await kit.makeNewer(where, kit === sqliteKit ? 4 : 1);
+      await kit.makeNewer(where, kit === sqliteKit ? SCHEMA_VERSION : PG_SCHEMA_VERSION);
       const again = await kit.open(where);
       assert.deepEqual(await again.events(), before);
       await again.close();
