@@ -140,7 +140,7 @@ describe('the compact event log', () => {
     store.close();
   });
 
-  test('events of a transaction that rolled back leave no trace, and the values they introduced are written again afterwards', () => {
+  test('events of a transaction that rolled back leave no trace, the values they introduced are written again afterwards, and odd keys and times read back exactly', () => {
     const file = newFile();
     const { sim, store } = sqliteSim(file);
     for (let i = 0; i < 20 && sim.step(); i++);
@@ -160,8 +160,14 @@ describe('the compact event log', () => {
       throw new Error('the caller gave up');
     }), /gave up/);
     commit([event(seq + 1, 'kept'), event(seq + 2, 'kept-too')]);
+    // Keys the row format uses as marks, a time toISOString would not give back, values of every JSON kind.
+    const odd = {
+      seq: seq + 3, time: '2026-03-02T05:00:00Z', type: 'maintenance.changed', '@x': 1, '%y': [null, { a: 'b' }], '#z': ['m'], '=w': 'v',
+      configuration: 'c', targets: [], action: 'put', caller: 'test', reason: null,
+    } as unknown as EngineEvent;
+    commit([odd]);
     const tail = [...store.events(seq)];
     store.close();
-    assert.deepEqual(lines(tail), lines([event(seq + 1, 'kept'), event(seq + 2, 'kept-too')]));
+    assert.deepEqual(lines(tail), lines([event(seq + 1, 'kept'), event(seq + 2, 'kept-too'), odd]));
   });
 });

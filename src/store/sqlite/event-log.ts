@@ -19,9 +19,12 @@ const CACHE_LIMIT = 200_000;
 
 /**
  * A shape is stored as the JSON array [type, ...keys]. A key is written as `@key` (from its own column), `%key` (an id into event_values),
- * `#key` (an array of ids into event_machines), or bare (the next value of the row's JSON array).
+ * `#key` (an array of ids into event_machines), or bare (the next value of the row's JSON array; `=key`
+ * when the key itself starts with one of these marks).
  */
 interface Shape { type: string; keys: string[] }
+
+const TAGS = new Set(['@', '%', '#', '=']);
 
 export interface EventRow { seq: number; time: number; shape: number; rollout_id: string | null; machine: number | null; vals: string | null }
 
@@ -117,7 +120,7 @@ export class EventWriter {
         keys.push(`#${k}`);
         vals.push((v as string[]).map((x) => this.machines.idOf(x)));
       } else {
-        keys.push(k);
+        keys.push(TAGS.has(k[0]!) ? `=${k}` : k);
         vals.push(v);
       }
     }
@@ -152,6 +155,7 @@ export class EventDecoder {
       if (tag === '@') out[name] = this.column(name, row, shape);
       else if (tag === '%') out[name] = JSON.parse(this.value(vals[i++] as number));
       else if (tag === '#') out[name] = (vals[i++] as number[]).map((id) => this.machine(id));
+      else if (tag === '=') out[name] = vals[i++];
       else out[k] = vals[i++];
     }
     return out as unknown as EngineEvent;
