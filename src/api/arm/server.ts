@@ -18,6 +18,7 @@ import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
 import { registerHybridRoutes } from './routes/hybrid.js';
+import { registerPatchRoutes } from './routes/patches.js';
 import { registerImagePublisherRoutes } from './routes/image-publisher.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
@@ -159,6 +160,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   registerVirtualMachineRoutes(app, ctx);
   registerScaleSetRoutes(app, ctx);
   registerHybridRoutes(app, ctx);
+  registerPatchRoutes(app, ctx);
   registerMaintenanceRoutes(app, ctx);
   registerCatalogRoutes(app, ctx);
   registerPublisherRoutes(app, ctx);
