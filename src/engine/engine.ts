@@ -7,7 +7,7 @@ import type { PublishedVersion } from '../catalog/catalog.js';
 import { ImageCatalog } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
 import { artifactKey } from '../model/artifact.js';
-import type { EngineEvent } from '../model/events.js';
+import type { EngineEvent, PatchEventBody } from '../model/events.js';
 import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
 import type { HostUpdate, MaintenanceConfigSpec } from '../model/maintenance.js';
 import type { Store } from '../store/store.js';
@@ -281,6 +281,17 @@ export class Engine {
     const published: HostUpdate = { ...update, publishedAtMs: this.clock.now() };
     this.run((ctx) => publishHostUpdate(ctx, published, caller));
     return published;
+  }
+
+  /**
+   * Records what guest patching did (runs, reboot notices, availability impacts) in the event log, in one
+   * commit; the work itself happens through the driver's PatchDriver, outside the engine's tick.
+   */
+  recordPatchEvents(bodies: readonly PatchEventBody[]): void {
+    if (bodies.length === 0) return;
+    this.run((ctx) => {
+      for (const b of bodies) emit(ctx, b);
+    });
   }
 
   /** What waits for these machines: automatic upgrades not done yet and host updates not applied. */

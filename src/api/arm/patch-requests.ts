@@ -7,7 +7,7 @@ import type { OsType } from '../../model/fleet.js';
 import type { PatchClassification, PatchInstallRequest, RebootSetting } from '../../model/patches.js';
 import { LINUX_CLASSIFICATIONS, WINDOWS_CLASSIFICATIONS } from '../../model/patches.js';
 import { durationMs } from '../../model/upgrade-policy.js';
-import { badRequest, invalidParameter } from './errors.js';
+import { ArmError, badRequest, invalidParameter } from './errors.js';
 
 /** Azure's range for `maximumDuration` of an on-demand installation. */
 export const MIN_INSTALL_DURATION_MS = 30 * 60_000;
@@ -87,4 +87,37 @@ export function parseInstallRequest(body: unknown, os: OsType, key: string): Pat
     ...(excludeKbsRequiringReboot !== undefined ? { excludeKbsRequiringReboot } : {}),
     ...(typeof runId === 'string' ? { maintenanceRunId: runId } : {}),
   };
+}
+
+/** A configuration's `installPatches` checked per OS it names (the window gives the duration). */
+export interface ScheduledPatches {
+  rebootSetting: RebootSetting;
+  linux?: PatchInstallRequest;
+  windows?: PatchInstallRequest;
+}
+
+/**
+ * Checks the `installPatches` of an InGuestPatch maintenance configuration: a reboot setting, and the
+ * parameters of at least one OS, each as installPatches takes them. Errors name `properties.installPatches.…`.
+ */
+export function parseScheduledPatches(raw: unknown): ScheduledPatches {
+  const at = 'properties.installPatches';
+  if (!isObj(raw)) throw invalidParameter(at, 'InGuestPatch configurations need installPatches: {rebootSetting, linuxParameters and/or windowsParameters}.');
+  const extra = Object.keys(raw).find((k) => !['rebootSetting', 'linuxParameters', 'windowsParameters'].includes(k));
+  if (extra !== undefined) throw invalidParameter(`${at}.${extra.slice(0, 64)}`, 'unknown property; expected rebootSetting, linuxParameters or windowsParameters.');
+  const rs = raw.rebootSetting ?? 'IfRequired';
+  if (typeof rs !== 'string' || !REBOOT.includes(rs as RebootSetting)) throw invalidParameter(`${at}.rebootSetting`, `expected one of ${REBOOT.join(', ')}.`);
+  const out: ScheduledPatches = { rebootSetting: rs as RebootSetting };
+  for (const os of ['linux', 'windows'] as const) {
+    const key = os === 'linux' ? 'linuxParameters' : 'windowsParameters';
+    if (raw[key] === undefined || raw[key] === null) continue;
+    try {
+      out[os] = parseInstallRequest({ maximumDuration: 'PT1H', rebootSetting: rs, [key]: raw[key] }, os, '');
+    } catch (e) {
+      if (e instanceof ArmError && e.target) throw invalidParameter(`${at}.${e.target}`, e.message.slice(e.target.length + 2));
+      throw e;
+    }
+  }
+  if (!out.linux && !out.windows) throw invalidParameter(`${at}.linuxParameters`, 'name the patches of at least one OS: linuxParameters or windowsParameters.');
+  return out;
 }

@@ -17,6 +17,7 @@ import type { ArmErrorDetail } from '../errors.js';
 import { RESOURCE_NAME, arcMachineId, keyOf, providerId, resourceGroupId, scaleSetId, vmId } from '../ids.js';
 import { jsonObject, locationName, parseBody, tags } from '../validation.js';
 import type { HostUpdate, MaintenanceConfigSpec } from '../../../model/maintenance.js';
+import { parseScheduledPatches } from '../patch-requests.js';
 
 const CONFIG_TYPE = 'Microsoft.Maintenance/maintenanceConfigurations';
 const ASSIGNMENT_TYPE = 'Microsoft.Maintenance/configurationAssignments';
@@ -108,6 +109,7 @@ export function validateConfiguration(raw: unknown): ConfigDoc {
   const { maintenanceScope: scope, maintenanceWindow: spec } = body.properties;
   if (spec === undefined) {
     if (WINDOW_REQUIRED.has(scope)) throw invalidParameter('properties.maintenanceWindow', `${scope} configurations need a maintenance window; expected {startDateTime, duration, timeZone, recurEvery}`);
+    checkInstallPatches(body);
     return body;
   }
   const parsed = parseMaintenanceWindow(spec);
@@ -125,7 +127,15 @@ export function validateConfiguration(raw: unknown): ConfigDoc {
       return { code: 'InvalidParameter', target, message: `${target}: ${text} (limit ${v.limit} of scope ${v.scope})` };
     }));
   }
+  checkInstallPatches(body);
   return body;
+}
+
+/** `installPatches` belongs to InGuestPatch configurations, which need it (issue 16, R75). */
+function checkInstallPatches(body: ConfigDoc): void {
+  const ip = body.properties.installPatches;
+  if (body.properties.maintenanceScope === 'InGuestPatch') parseScheduledPatches(ip);
+  else if (ip !== undefined) throw invalidParameter('properties.installPatches', `only InGuestPatch configurations install patches (this one's scope is ${body.properties.maintenanceScope}).`);
 }
 
 /** The engine target (machine or set id) an assignment's resource id stands for, if it still exists. */

@@ -16,6 +16,7 @@ import { setOperationHeaders } from '../operations.js';
 import { effectivePatchSettings } from '../patch-settings.js';
 import { parseInstallRequest } from '../patch-requests.js';
 import { arcAssessmentView, arcInstallationView, computeAssessmentView, computeInstallationView } from '../patch-views.js';
+import { installFinished, installStarted, saveAssessment } from '../patch-records.js';
 
 type P = { sub: string; rg: string; name: string };
 type Flavor = 'vm' | 'arc';
@@ -60,10 +61,12 @@ export function registerPatchRoutes(app: FastifyInstance, ctx: ArmContext): void
 
     app.post(`${base}/assessPatches`, async (req, reply) => {
       writer(req, `${TYPE[flavor]}/assessPatches/action`);
-      const { p, m } = machineOf(req, flavor);
+      const { p, m, armId } = machineOf(req, flavor);
       const target = { machineId: m.id, os: m.os };
-      return run<PatchAssessment>(req, reply, p.sub, m, () => ctx.patches!.assessPatches(target),
-        (r, id) => (flavor === 'vm' ? computeAssessmentView(r, id) : arcAssessmentView(r, id, m.os, nowIso(ctx))));
+      return run<PatchAssessment>(req, reply, p.sub, m, () => ctx.patches!.assessPatches(target), (r, id) => {
+        saveAssessment(ctx, armId, r, id, nowIso(ctx));
+        return flavor === 'vm' ? computeAssessmentView(r, id) : arcAssessmentView(r, id, m.os, nowIso(ctx));
+      });
     });
 
     app.post(`${base}/installPatches`, async (req, reply) => {
@@ -77,8 +80,15 @@ export function registerPatchRoutes(app: FastifyInstance, ctx: ArmContext): void
         throw conflict('OperationNotAllowed', "installPatches is not allowed: the machine's patchMode is AutomaticByOS (properties.osProfile.windowsConfiguration.patchSettings.patchMode); set Manual or AutomaticByPlatform.");
       }
       const target = { machineId: m.id, os: m.os };
-      return run<PatchInstallation>(req, reply, p.sub, m, () => ctx.patches!.installPatches(target, request),
-        (r, id) => (flavor === 'vm' ? computeInstallationView(r, id) : arcInstallationView(r, id, m.os, nowIso(ctx))));
+      const now = ctx.runtime.clock.now();
+      const runId = `ondemand-${request.key}`;
+      const caller = req.principal.name;
+      const started = installStarted(m, '', runId, now, now + request.maximumDurationMs, request.maximumDurationMs, request.rebootSetting, `installPatches by ${caller}`);
+      ctx.engine.recordPatchEvents(started.events);
+      return run<PatchInstallation>(req, reply, p.sub, m, () => ctx.patches!.installPatches(target, request), (r, id) => {
+        if (ctx.index.machine(armId)) ctx.engine.recordPatchEvents(installFinished(ctx, m, armId, '', runId, r, started.notBeforeMs, nowIso(ctx)));
+        return flavor === 'vm' ? computeInstallationView(r, id) : arcInstallationView(r, id, m.os, nowIso(ctx));
+      });
     });
   }
 }
