@@ -287,10 +287,11 @@ export class Engine {
    * Records what guest patching did (runs, reboot notices, availability impacts) in the event log, in one
    * commit; the work itself happens through the driver's PatchDriver, outside the engine's tick.
    */
-  recordPatchEvents(bodies: readonly PatchEventBody[]): void {
-    if (bodies.length === 0) return;
+  recordPatchEvents(bodies: readonly PatchEventBody[] | ((now: number) => readonly PatchEventBody[])): void {
+    if (Array.isArray(bodies) && bodies.length === 0) return;
     this.run((ctx) => {
-      for (const b of bodies) emit(ctx, b);
+      // A builder sees the instant the events carry (notices count from when they are recorded, R83).
+      for (const b of typeof bodies === 'function' ? bodies(ctx.now) : bodies) emit(ctx, b);
     });
   }
 

@@ -87,7 +87,7 @@ export type PatchEventBody =
     installed: number; failed: number; pending: number; maintenanceWindowExceeded: boolean; rebootStatus: string; reason: string;
   }
   /** R83: a reboot announced as a `Reboot` scheduled event, not before `notBefore`. */
-  | { type: 'machine.reboot.announced'; machineId: string; placement: Placement; eventId: string; notBefore: string; reason: string }
+  | { type: 'machine.reboot.announced'; machineId: string; placement: Placement; runId: string; eventId: string; notBefore: string; reason: string }
   /** R84: an availability impact: from `startTime` the machine was `state` for `durationSec` seconds, because of `cause`. */
   | {
     type: 'availability.impact'; machineId: string; placement: Placement; cause: 'Reboot' | 'Reimage' | 'Freeze' | 'Redeploy' | 'Unhealthy';

@@ -28,6 +28,7 @@ import { SecretBox } from '../api/arm/secrets.js';
 import { buildArmServer } from '../api/arm/server.js';
 import type { ArmContext } from '../api/arm/context.js';
 import { reconcileMaintenance } from '../api/arm/routes/maintenance.js';
+import { PatchScheduleRunner } from '../api/arm/patch-schedules.js';
 import { ConfigError } from './config.js';
 import type { ServeConfig } from './config.js';
 import { EngineRuntime } from './runtime.js';
@@ -145,6 +146,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
       publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
     };
     reconcileMaintenance(ctx, 'phasewise');
+    runtime.addStepper(new PatchScheduleRunner(ctx, (err, configId) => runtimeLog.error({ err, configId }, 'patch schedule run failed')));
     // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).
     const https = { cert: tls.cert, key: tls.key, ca: agents.ca.certPem, requestCert: true, rejectUnauthorized: false };
     const app = buildArmServer(ctx, { https, maxBodyBytes: config.maxBodyBytes, logger });

@@ -36,19 +36,20 @@ export function saveAssessment(ctx: ArmContext, armId: string, a: PatchAssessmen
 }
 
 /** The start of an installation: its event, and the reboot notice when the setting allows a reboot. */
-export function installStarted(m: Machine, configuration: string, runId: string, now: number, windowEnd: number, maximumDurationMs: number, rebootSetting: RebootSetting, reason: string) {
+export function installStarted(m: Machine, configuration: string, runId: string, now: number, window: { start: number; end: number }, rebootSetting: RebootSetting, reason: string) {
+  const maximumDurationMs = window.end - now;
   const events: PatchEventBody[] = [{
     type: 'patch.run.started', machineId: m.id, placement: m.placement, configuration, runId,
-    windowStart: new Date(now).toISOString(), windowEnd: new Date(windowEnd).toISOString(), maximumDurationMs, reason,
+    windowStart: new Date(window.start).toISOString(), windowEnd: new Date(window.end).toISOString(), maximumDurationMs, reason,
   }];
   let notBeforeMs: number | null = null;
   if (rebootSetting !== 'Never') {
     notBeforeMs = now + REBOOT_NOTICE_MS;
     const eventId = createHash('sha256').update(`${runId}/${m.id}`).digest('hex').slice(0, 32);
     const uuid = `${eventId.slice(0, 8)}-${eventId.slice(8, 12)}-${eventId.slice(12, 16)}-${eventId.slice(16, 20)}-${eventId.slice(20)}`;
-    events.push({ type: 'machine.reboot.announced', machineId: m.id, placement: m.placement, eventId: uuid, notBefore: new Date(notBeforeMs).toISOString(), reason: `a patch installation (${runId}) may reboot the machine` });
+    events.push({ type: 'machine.reboot.announced', machineId: m.id, placement: m.placement, runId, eventId: uuid, notBefore: new Date(notBeforeMs).toISOString(), reason: `a patch installation (${runId}) may reboot the machine` });
   }
-  return { events, notBeforeMs };
+  return { events, notBeforeMs, maximumDurationMs };
 }
 
 /** The end of an installation: its event, the reboot as an availability impact, and the machine's patch status. */

@@ -19,6 +19,7 @@ import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
 import { registerHybridRoutes } from './routes/hybrid.js';
 import { registerPatchRoutes } from './routes/patches.js';
+import { registerDynamicScopeRoutes } from './routes/dynamic-scopes.js';
 import { registerImagePublisherRoutes } from './routes/image-publisher.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
@@ -161,6 +162,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   registerScaleSetRoutes(app, ctx);
   registerHybridRoutes(app, ctx);
   registerPatchRoutes(app, ctx);
+  registerDynamicScopeRoutes(app, ctx);
   registerMaintenanceRoutes(app, ctx);
   registerCatalogRoutes(app, ctx);
   registerPublisherRoutes(app, ctx);

@@ -80,13 +80,15 @@ export function registerPatchRoutes(app: FastifyInstance, ctx: ArmContext): void
         throw conflict('OperationNotAllowed', "installPatches is not allowed: the machine's patchMode is AutomaticByOS (properties.osProfile.windowsConfiguration.patchSettings.patchMode); set Manual or AutomaticByPlatform.");
       }
       const target = { machineId: m.id, os: m.os };
-      const now = ctx.runtime.clock.now();
       const runId = `ondemand-${request.key}`;
       const caller = req.principal.name;
-      const started = installStarted(m, '', runId, now, now + request.maximumDurationMs, request.maximumDurationMs, request.rebootSetting, `installPatches by ${caller}`);
-      ctx.engine.recordPatchEvents(started.events);
+      let started: ReturnType<typeof installStarted> | undefined;
+      ctx.engine.recordPatchEvents((now) => {
+        started = installStarted(m, '', runId, now, { start: now, end: now + request.maximumDurationMs }, request.rebootSetting, `installPatches by ${caller}`);
+        return started.events;
+      });
       return run<PatchInstallation>(req, reply, p.sub, m, () => ctx.patches!.installPatches(target, request), (r, id) => {
-        if (ctx.index.machine(armId)) ctx.engine.recordPatchEvents(installFinished(ctx, m, armId, '', runId, r, started.notBeforeMs, nowIso(ctx)));
+        if (ctx.index.machine(armId)) ctx.engine.recordPatchEvents(installFinished(ctx, m, armId, '', runId, r, started?.notBeforeMs ?? null, nowIso(ctx)));
         return flavor === 'vm' ? computeInstallationView(r, id) : arcInstallationView(r, id, m.os, nowIso(ctx));
       });
     });
