@@ -159,4 +159,51 @@ describe('InGuestPatch schedules', () => {
     const view = await call(s.url, 'GET', `${VMS}/sched2/instanceView?${CV}`);
     assert.equal(view.body.patchStatus.lastPatchInstallationSummary.maintenanceWindowExceeded, true);
   });
+
+  test('R84: a patch reboot is an availability impact: in the availability statuses (current and history) and the activity log', async () => {
+    assert.equal((await call(s.url, 'PUT', `${VMS}/rb1?${CV}`, vm('Linux', undefined))).status, 201);
+    const r = await call(s.url, 'POST', `${VMS}/rb1/installPatches?${CV}`, { maximumDuration: 'PT2H', rebootSetting: 'Always', linuxParameters: { classificationsToInclude: ['Critical', 'Security', 'Other'] } });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const log = await eventually(async () => {
+      const all = await events(s);
+      return all.some((e) => e.type === 'availability.impact' && e.machineId === `${VMS}/rb1`.toLowerCase()) ? all : undefined;
+    }, 30_000, 'the reboot');
+    const mine = log.filter((e) => e.machineId === `${VMS}/rb1`.toLowerCase());
+    const announced = mine.find((e) => e.type === 'machine.reboot.announced');
+    const impact = mine.find((e) => e.type === 'availability.impact');
+    assert.equal(impact.cause, 'Reboot');
+    assert.ok(Date.parse(impact.startTime) - Date.parse(announced.time) >= 15 * MIN, 'R83: announced at least 15 minutes ahead');
+    const end = Date.parse(impact.startTime) + impact.durationSec * 1000;
+    const statuses = `${VMS}/rb1/providers/Microsoft.ResourceHealth/availabilityStatuses`;
+    // Once the reboot is over the machine is Available again, with the reboot as recently resolved.
+    await eventually(async () => s.runtime.clock.now() > end + MIN, 30_000, 'the reboot to end');
+    const current = await call(s.url, 'GET', `${statuses}/current?api-version=2025-05-01`);
+    assert.equal(current.status, 200, JSON.stringify(current.body));
+    assert.equal(current.body.type, 'Microsoft.ResourceHealth/AvailabilityStatuses');
+    assert.equal(current.body.properties.availabilityState, 'Available');
+    assert.equal(current.body.properties.recentlyResolved.unavailableOccuredTime, impact.startTime);
+    const history = await call(s.url, 'GET', `${statuses}?api-version=2025-05-01`);
+    const past = history.body.value.filter((h: any) => h.name !== 'current');
+    assert.equal(past.length, 1);
+    assert.equal(past[0].properties.availabilityState, 'Unavailable');
+    assert.equal(past[0].properties.detailedStatus, 'Reboot');
+    assert.equal(past[0].properties.reasonType, 'Planned');
+    assert.equal(past[0].properties.occuredTime, impact.startTime);
+    assert.deepEqual((await call(s.url, 'GET', `${statuses}/${past[0].name}?api-version=2025-05-01`)).body, past[0]);
+    assert.equal((await call(s.url, 'GET', `${statuses}/nosuch?api-version=2025-05-01`)).status, 404);
+    assert.equal((await call(s.url, 'GET', `${VMS}/ghost/providers/Microsoft.ResourceHealth/availabilityStatuses/current?api-version=2025-05-01`)).status, 404);
+
+    const from = new Date(Date.parse(announced.time) - MIN).toISOString();
+    const to = new Date(Date.parse(impact.time) + MIN).toISOString();
+    const filter = encodeURIComponent(`eventTimestamp ge '${from}' and eventTimestamp le '${to}' and resourceUri eq '${VMS}/rb1'`);
+    const activity = await call(s.url, 'GET', `/subscriptions/${SUB}/providers/Microsoft.Insights/eventtypes/management/values?api-version=2015-04-01&$filter=${filter}`);
+    assert.equal(activity.status, 200, JSON.stringify(activity.body));
+    const ops = activity.body.value.map((x: any) => x.operationName.value);
+    assert.ok(ops.includes('Microsoft.Compute/virtualMachines/installPatches/action'), JSON.stringify(ops));
+    assert.ok(ops.includes('Microsoft.Compute/virtualMachines/scheduledEvents/reboot'), JSON.stringify(ops));
+    const health = activity.body.value.find((x: any) => x.operationName.value === 'Microsoft.ResourceHealth/availabilityStatuses/current');
+    assert.ok(health, JSON.stringify(ops));
+    assert.equal(health.category.value, 'ResourceHealth');
+    assert.equal(health.properties.cause, 'Reboot');
+  });
 });

@@ -20,6 +20,7 @@ import { registerFeatureRoutes } from './routes/features.js';
 import { registerHybridRoutes } from './routes/hybrid.js';
 import { registerPatchRoutes } from './routes/patches.js';
 import { registerDynamicScopeRoutes } from './routes/dynamic-scopes.js';
+import { registerResourceHealthRoutes } from './routes/resource-health.js';
 import { registerImagePublisherRoutes } from './routes/image-publisher.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
@@ -163,6 +164,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   registerHybridRoutes(app, ctx);
   registerPatchRoutes(app, ctx);
   registerDynamicScopeRoutes(app, ctx);
+  registerResourceHealthRoutes(app, ctx);
   registerMaintenanceRoutes(app, ctx);
   registerCatalogRoutes(app, ctx);
   registerPublisherRoutes(app, ctx);
