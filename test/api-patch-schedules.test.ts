@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { call, eventually, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
+import { PatchChecker } from '../src/audit/patches.js';
+import { REBOOT_NOTICE_MS } from '../src/api/arm/patch-records.js';
+import { maintenanceWindow } from '../src/schedule/window.js';
 
 const SUB = 'sub1';
 const RG = 'rgsched';
@@ -205,5 +208,20 @@ describe('InGuestPatch schedules', () => {
     assert.ok(health, JSON.stringify(ops));
     assert.equal(health.category.value, 'ResourceHealth');
     assert.equal(health.properties.cause, 'Reboot');
+  });
+
+  test('R75, R83: the whole event log passes the patch checker (windows, notices, pending reported)', async () => {
+    const log = await events(s);
+    const windows = new Map<string, ReturnType<typeof maintenanceWindow>>();
+    for (const name of ['nightly', 'late']) {
+      const c = await call(s.url, 'GET', `${CFG}/${name}?${MV}`);
+      const w = c.body.properties.maintenanceWindow;
+      windows.set(`${CFG}/${name}`.toLowerCase(), maintenanceWindow({ ...w, expirationDateTime: null }));
+    }
+    const checker = new PatchChecker({ windowOf: (id) => windows.get(id), noticeMs: REBOOT_NOTICE_MS });
+    checker.onEvents(log);
+    assert.deepEqual(checker.violations, []);
+    assert.equal(checker.checkedStarts, 2, 'the nightly and the late run were checked against their windows');
+    assert.ok(checker.checkedReboots >= 1);
   });
 });

@@ -92,6 +92,8 @@ export type PatchEventBody =
   | {
     type: 'availability.impact'; machineId: string; placement: Placement; cause: 'Reboot' | 'Reimage' | 'Freeze' | 'Redeploy' | 'Unhealthy';
     state: 'Unavailable' | 'Degraded'; startTime: string; durationSec: number; planned: boolean; reason: string;
+    /** The patch run that caused it, if one did. */
+    runId?: string;
   };
 
 /** What the release's sequential test had seen when it judged the release bad. */

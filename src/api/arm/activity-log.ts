@@ -661,7 +661,7 @@ function patchEventData(
   const reboot = e.type === 'machine.reboot.announced';
   const action = impact ? 'Microsoft.ResourceHealth/availabilityStatuses/current' : reboot ? `${provider.type}/scheduledEvents/reboot` : `${provider.type}/installPatches/action`;
   const display = impact ? `Availability: ${e.cause}` : reboot ? 'Reboot announced' : 'Install OS update patches';
-  const runId = 'runId' in e ? e.runId : '';
+  const runId = ('runId' in e ? e.runId : undefined) ?? '';
   const operationId = stableUuid('patch', e.type === 'patch.run.completed' || e.type === 'patch.run.started' ? 'run' : e.type, runId, e.machineId, e.seq * (e.type.startsWith('patch.run.') ? 0 : 1));
   const props: Record<string, string> = { reason: e.reason, eventSeq: String(e.seq) };
   if ('configuration' in e && e.configuration) props.maintenanceConfiguration = e.configuration;

@@ -63,7 +63,7 @@ export function installFinished(ctx: ArmContext, m: Machine, armId: string, conf
   if ((r.rebootStatus === 'Completed' || r.rebootStatus === 'Started') && notBeforeMs !== null) {
     events.push({
       type: 'availability.impact', machineId: m.id, placement: m.placement, cause: 'Reboot', state: 'Unavailable', startTime: new Date(notBeforeMs).toISOString(),
-      durationSec: REBOOT_IMPACT_SEC, planned: true, reason: `rebooted after installing patches (${runId})`,
+      durationSec: REBOOT_IMPACT_SEC, planned: true, reason: `rebooted after installing patches (${runId})`, runId,
     });
   }
   const doc: PatchStatusDoc = {
