@@ -101,7 +101,7 @@ describe('guest OS patching over HTTPS', () => {
     assert.equal(vm.body.properties.osProfile.linuxConfiguration.patchSettings.patchMode, 'AutomaticByPlatform');
   });
 
-  test('assessPatches through beginAssessPatchesAndWait lists patches with counts that add up', async () => {
+  test('R74: assessPatches through beginAssessPatchesAndWait lists patches with counts that add up', async () => {
     const client = compute(s);
     const a = await client.virtualMachines.beginAssessPatchesAndWait(RG, 'lin1');
     assert.equal(a.status, 'Succeeded');
@@ -119,7 +119,7 @@ describe('guest OS patching over HTTPS', () => {
     assert.deepEqual(again.availablePatches!.map((p) => p.patchId), a.availablePatches!.map((p) => p.patchId));
   });
 
-  test('installPatches through beginInstallPatchesAndWait installs the selected classifications and respects masks', async () => {
+  test('R77: installPatches through beginInstallPatchesAndWait installs the selected classifications, respects masks, reboots only if required', async () => {
     const client = compute(s);
     const before = await client.virtualMachines.beginAssessPatchesAndWait(RG, 'lin1');
     const offered = before.availablePatches!;
@@ -136,6 +136,11 @@ describe('guest OS patching over HTTPS', () => {
       else assert.ok(states.get(p.patchId) === 'Installed' || states.get(p.patchId) === 'Failed', `${p.name}: ${states.get(p.patchId)}`);
     }
     assert.equal(r.installedPatchCount, [...states.values()].filter((x) => x === 'Installed').length);
+    // IfRequired: a reboot when an installed patch always requires one, none when no installed patch may.
+    const behaviour = new Map(offered.map((p) => [p.patchId, p.rebootBehavior]));
+    const installedBehaviours = [...states].filter(([, st]) => st === 'Installed').map(([id]) => behaviour.get(id));
+    if (installedBehaviours.includes('AlwaysRequiresReboot')) assert.equal(r.rebootStatus, 'Completed');
+    if (installedBehaviours.every((b) => b === 'NeverReboots')) assert.equal(r.rebootStatus, 'NotNeeded');
     assert.equal(r.excludedPatchCount, offered.filter((p) => p.name === excludedName).length);
     // What was installed is no longer offered.
     const after = await client.virtualMachines.beginAssessPatchesAndWait(RG, 'lin1');
@@ -204,6 +209,7 @@ describe('guest OS patching over HTTPS', () => {
     const chosen = r.patches!.filter((p) => p.installationState === 'Installed' || p.installationState === 'Failed');
     assert.deepEqual(chosen.map((p) => p.kbId), [kb]);
     assert.equal(r.notSelectedPatchCount, offered.length - 1);
+    assert.ok(r.rebootStatus === 'NotNeeded' || r.rebootStatus === 'Required', `rebootSetting Never never reboots (${r.rebootStatus})`);
     const bad = await call(s.url, 'POST', `${VMS}/win2/installPatches${CV}`, { ...body, windowsParameters: { classificationsToInclude: ['Other'] } });
     assert.equal(bad.body.error.target, 'windowsParameters.classificationsToInclude[0]');
   });
