@@ -224,4 +224,21 @@ describe('InGuestPatch schedules', () => {
     assert.equal(checker.checkedStarts, 2, 'the nightly and the late run were checked against their windows');
     assert.ok(checker.checkedReboots >= 1);
   });
+
+  test('a configuration assigned by dynamic scope cannot be deleted until the assignment is; a deleted VM forgets its patch status', async () => {
+    const dyn = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Maintenance/configurationAssignments/prod?${MV}`;
+    const inUse = await call(s.url, 'DELETE', `${CFG}/nightly?${MV}`);
+    assert.equal(inUse.status, 409);
+    assert.equal(inUse.body.error.code, 'MaintenanceConfigurationInUse');
+    assert.equal((await call(s.url, 'DELETE', dyn)).status, 200);
+    assert.equal((await call(s.url, 'GET', dyn)).status, 404);
+    assert.equal((await call(s.url, 'DELETE', dyn)).status, 204);
+    assert.equal((await call(s.url, 'DELETE', `${VMS}/sched1/providers/Microsoft.Maintenance/configurationAssignments/nightly?${MV}`)).status, 200);
+    assert.equal((await call(s.url, 'DELETE', `${CFG}/nightly?${MV}`)).status, 200);
+
+    assert.ok((await call(s.url, 'GET', `${VMS}/rb1/instanceView?${CV}`)).body.patchStatus);
+    assert.equal((await call(s.url, 'DELETE', `${VMS}/rb1?${CV}`)).status, 200);
+    assert.equal((await call(s.url, 'PUT', `${VMS}/rb1?${CV}`, vm('Linux', undefined))).status, 201);
+    assert.equal((await call(s.url, 'GET', `${VMS}/rb1/instanceView?${CV}`)).body.patchStatus, undefined);
+  });
 });

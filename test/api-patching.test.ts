@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import type { TokenCredential } from '@azure/core-auth';
-import { call, startTestServer, TEST_TOKEN, READER_TOKEN } from './helpers/api-server.js';
+import { call, eventually, startTestServer, TEST_TOKEN, READER_TOKEN } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
 const SUB = 'sub1';
@@ -117,6 +117,22 @@ describe('guest OS patching over HTTPS', () => {
     // Deterministic: the same machine at the same time is offered the same patches.
     const again = await client.virtualMachines.beginAssessPatchesAndWait(RG, 'lin1');
     assert.deepEqual(again.availablePatches!.map((p) => p.patchId), a.availablePatches!.map((p) => p.patchId));
+  });
+
+  test('R74: a machine with assessmentMode AutomaticByPlatform is assessed by the platform, one without is not', async () => {
+    assert.equal((await call(s.url, 'PUT', `${VMS}/auto1${CV}`, linuxVm({ assessmentMode: 'AutomaticByPlatform' }))).status, 201);
+    assert.equal((await call(s.url, 'PUT', `${VMS}/noauto1${CV}`, linuxVm({ assessmentMode: 'ImageDefault' }))).status, 201);
+    const view = await eventually(async () => {
+      const v = await call(s.url, 'GET', `${VMS}/auto1/instanceView${CV}`);
+      return v.body.patchStatus?.availablePatchSummary ? v.body : undefined;
+    }, 30_000, 'the periodic assessment');
+    const summary = view.patchStatus.availablePatchSummary;
+    assert.equal(summary.status, 'Succeeded');
+    assert.ok(summary.criticalAndSecurityPatchCount + summary.otherPatchCount > 0);
+    // Two hours of the engine's clock later (two scans), the other machine still has no assessment.
+    const t = s.runtime.clock.now();
+    await eventually(async () => s.runtime.clock.now() > t + 2 * 3_600_000, 30_000, 'two hours');
+    assert.equal((await call(s.url, 'GET', `${VMS}/noauto1/instanceView${CV}`)).body.patchStatus, undefined);
   });
 
   test('R77: installPatches through beginInstallPatchesAndWait installs the selected classifications, respects masks, reboots only if required', async () => {

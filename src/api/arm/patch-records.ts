@@ -29,6 +29,10 @@ export function readPatchStatus(ctx: ArmContext, armId: string): PatchStatusDoc 
   return ctx.docs.get<PatchStatusDoc>(statusDocId(armId))?.body;
 }
 
+export function forgetPatchStatus(ctx: ArmContext, armId: string): void {
+  ctx.docs.delete(statusDocId(armId));
+}
+
 export function saveAssessment(ctx: ArmContext, armId: string, a: PatchAssessment, activityId: string, at: string): void {
   const critical = a.availablePatches.filter((p) => p.classifications.includes('Critical') || p.classifications.includes('Security')).length;
   const doc: PatchStatusDoc = { ...readPatchStatus(ctx, armId), assessment: { at, critical, other: a.availablePatches.length - critical, rebootPending: a.rebootPending, activityId } };

@@ -16,6 +16,7 @@ import { ensureRegion } from '../machines.js';
 import { locationName, parseBody, tags, versionPrefix } from '../validation.js';
 import { agentProperties } from '../../agent/arm-views.js';
 import { validatePatchSettings } from '../patch-settings.js';
+import { forgetPatchStatus } from '../patch-records.js';
 
 const ARC_NAME = /^[a-zA-Z0-9-_.]{1,54}$/;
 const machineBody = z.object({
@@ -108,6 +109,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const armId = ctx.index.armIdOfMachine(m);
     ctx.docs.atomically(() => {
       ctx.docs.delete(armId);
+      forgetPatchStatus(ctx, armId); // a machine created again under the name starts without it
       ctx.engine.removeMachine(m.id);
     });
     ctx.index.removeMachine(m);

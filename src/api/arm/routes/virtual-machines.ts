@@ -14,6 +14,7 @@ import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { locationName, parseBody, tags } from '../validation.js';
 import { sealOsProfile } from '../write-only.js';
 import { validatePatchSettings } from '../patch-settings.js';
+import { forgetPatchStatus } from '../patch-records.js';
 
 const subResource = z.object({ id: z.string().min(1) }).passthrough();
 const vmBody = z.object({
@@ -142,6 +143,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     ctx.docs.atomically(() => {
       for (const i of instancesOf(ctx, m.id)) ctx.docs.delete(`${armId}/extensions/${i.name}`);
       ctx.docs.delete(armId);
+      forgetPatchStatus(ctx, armId); // a machine created again under the name starts without it
       ctx.engine.removeMachine(m.id);
     });
     ctx.index.removeMachine(m);
