@@ -28,6 +28,7 @@ export class PatchChecker {
   checkedReboots = 0;
   private readonly announced = new Map<string, number>();
   private readonly started = new Map<string, { t: number; end: number | null; configuration: string }>();
+  private readonly instances = new Map<string, { w: MaintenanceWindow; start: number; end: number }>();
 
   constructor(private readonly opts: PatchCheckerOptions) {}
 
@@ -46,7 +47,10 @@ export class PatchChecker {
       let end: number | null = null;
       if (e.configuration !== '') {
         const w = this.opts.windowOf(e.configuration);
-        const inst = w ? windowAt(w, t) : null;
+        // Runs of one window share its instance: look it up once.
+        const last = this.instances.get(e.configuration);
+        const inst = last && last.w === w && last.start <= t && t < last.end ? last : w ? windowAt(w, t) : null;
+        if (w && inst) this.instances.set(e.configuration, { w, start: inst.start, end: inst.end });
         if (!this.opts.bypass?.has(e.configuration)) {
           this.checkedStarts++;
           if (!w) this.fail(e, `schedule ${e.configuration} is unknown`);

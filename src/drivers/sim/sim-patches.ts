@@ -51,6 +51,8 @@ export class SimPatches implements PatchDriver {
   /** Patch ids installed per machine (kept in memory: a restarted server offers them again). */
   private readonly installed = new Map<string, Set<string>>();
   private readonly done = new Map<string, Promise<PatchInstallation>>();
+  /** The catalogue of a week is the same for every machine: made once (`os:week`). */
+  private readonly weeks = new Map<string, AvailablePatch[]>();
 
   constructor(private readonly seed: number, private readonly now: () => number) {}
 
@@ -60,7 +62,14 @@ export class SimPatches implements PatchDriver {
     const have = this.installed.get(machine.machineId);
     const out: AvailablePatch[] = [];
     for (let w = week - WEEKS_KEPT + 1; w <= week; w++) {
-      for (const p of weeklyPatches(machine.os, w, this.seed)) {
+      const k = `${machine.os}:${w}`;
+      let batch = this.weeks.get(k);
+      if (!batch) {
+        batch = weeklyPatches(machine.os, w, this.seed);
+        this.weeks.set(k, batch);
+        if (this.weeks.size > 64) this.weeks.delete(this.weeks.keys().next().value!);
+      }
+      for (const p of batch) {
         if (have?.has(p.patchId)) continue;
         if (hashUnit(`${machine.machineId}/${p.patchId}`, this.seed) < OFFERED) out.push(p);
       }
