@@ -55,7 +55,8 @@ const install = timed(() => {
 console.log(`installation: ${MACHINES} machines in ${install.toFixed(0)} ms (${(install * 1000 / MACHINES).toFixed(1)} µs a machine)`);
 
 let matched = 0;
-const scope = { subscription: 'sub1', resourceGroup: null, filter: { resourceTypes: [], resourceGroups: [], osTypes: ['linux'], locations: ['westus'], tags: { env: ['prod'] }, filterOperator: 'All' as const } };
+const scope = { subscription: 'sub1', resourceGroup: null, filter: { resourceTypes: [], resourceGroups: [], osTypes: ['linux'], locations: ['westus'], tags: { env: ['prod'] },
+  filterOperator: 'All' as const } };
 const match = timed(() => {
   matched = 0;
   for (let i = 0; i < machines.length; i++) if (inDynamicScope(scope, machines[i]!, tags[i]!)) matched++;
@@ -72,8 +73,10 @@ for (let i = 0; i < MACHINES; i++) {
   const runId = `cfg@${inst.start}`;
   log.push({ ...base, seq: ++seq, type: 'patch.run.started', configuration: 'cfg', runId, windowStart: '', windowEnd: '', maximumDurationMs: inst.end - t, reason: '' });
   log.push({ ...base, seq: ++seq, type: 'machine.reboot.announced', runId, eventId: 'e', notBefore: new Date(t + 900_000).toISOString(), reason: '' });
-  log.push({ ...base, seq: ++seq, type: 'patch.run.completed', configuration: 'cfg', runId, status: 'Succeeded', installed: 3, failed: 0, pending: 0, maintenanceWindowExceeded: false, rebootStatus: 'Completed', reason: '' });
-  log.push({ ...base, seq: ++seq, type: 'availability.impact', cause: 'Reboot', state: 'Unavailable', startTime: new Date(t + 900_000).toISOString(), durationSec: 300, planned: true, reason: '', runId });
+  log.push({ ...base, seq: ++seq, type: 'patch.run.completed', configuration: 'cfg', runId, status: 'Succeeded', installed: 3, failed: 0, pending: 0, maintenanceWindowExceeded: false,
+    rebootStatus: 'Completed', reason: '' });
+  log.push({ ...base, seq: ++seq, type: 'availability.impact', cause: 'Reboot', state: 'Unavailable', startTime: new Date(t + 900_000).toISOString(), durationSec: 300, planned: true, reason: '',
+    runId });
 }
 let violations = 0;
 const check = timed(() => {

@@ -83,7 +83,8 @@ describe('InGuestPatch schedules', () => {
       assert.equal(r.body.error.target, target, `case ${i}: ${r.body.error.message}`);
       assert.equal((await call(s.url, 'GET', `${CFG}/bad${i}?${MV}`)).status, 404);
     }
-    const ext = await call(s.url, 'PUT', `${CFG}/ext?${MV}`, { location: 'westus', properties: { maintenanceScope: 'Extension', maintenanceWindow: { startDateTime: local(now), duration: '05:00', timeZone: 'UTC', recurEvery: 'Day' }, installPatches: linuxPatches } });
+    const ext = await call(s.url, 'PUT', `${CFG}/ext?${MV}`, { location: 'westus', properties: { maintenanceScope: 'Extension', maintenanceWindow: { startDateTime: local(now), duration: '05:00',
+      timeZone: 'UTC', recurEvery: 'Day' }, installPatches: linuxPatches } });
     assert.equal(ext.body.error?.target, 'properties.installPatches');
 
     // A Linux-only schedule cannot be assigned to a Windows machine, directly or by a dynamic scope for Windows.
@@ -113,7 +114,8 @@ describe('InGuestPatch schedules', () => {
     const dyn = await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Maintenance/configurationAssignments/prod?${MV}`,
       { properties: { maintenanceConfigurationId: cfgId, filter: { osTypes: ['Linux'], locations: ['westus'], tagSettings: { tags: { env: ['prod'] }, filterOperator: 'All' } } } });
     assert.equal(dyn.status, 201, JSON.stringify(dyn.body));
-    assert.equal((await call(s.url, 'GET', `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Maintenance/configurationAssignments/prod?${MV}`)).body.properties.filter.tagSettings.filterOperator, 'All');
+    assert.equal((await call(s.url, 'GET',
+      `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Maintenance/configurationAssignments/prod?${MV}`)).body.properties.filter.tagSettings.filterOperator, 'All');
 
     const done = await eventually(async () => {
       const log = await events(s);
@@ -150,9 +152,11 @@ describe('InGuestPatch schedules', () => {
     // The window opened 80 minutes ago and closes in 40: the run starts at once with what is left.
     const now = s.runtime.clock.now();
     const opened = Math.floor((now - 80 * MIN) / MIN) * MIN;
-    assert.equal((await call(s.url, 'PUT', `${VMS}/sched2/providers/Microsoft.Maintenance/configurationAssignments/late?${MV}`, { properties: { maintenanceConfigurationId: `${CFG}/late` } })).status, 400, 'no such configuration yet');
+    assert.equal((await call(s.url, 'PUT', `${VMS}/sched2/providers/Microsoft.Maintenance/configurationAssignments/late?${MV}`,
+      { properties: { maintenanceConfigurationId: `${CFG}/late` } })).status, 400, 'no such configuration yet');
     assert.equal((await call(s.url, 'PUT', `${CFG}/late?${MV}`, config(opened, linuxPatches))).status, 201);
-    assert.equal((await call(s.url, 'PUT', `${VMS}/sched2/providers/Microsoft.Maintenance/configurationAssignments/late?${MV}`, { properties: { maintenanceConfigurationId: `${CFG}/late` } })).status, 201);
+    assert.equal((await call(s.url, 'PUT', `${VMS}/sched2/providers/Microsoft.Maintenance/configurationAssignments/late?${MV}`,
+      { properties: { maintenanceConfigurationId: `${CFG}/late` } })).status, 201);
     const completed = await eventually(async () => (await events(s)).find((e) => e.type === 'patch.run.completed' && e.runId.startsWith('late@')), 30_000, 'the late run');
     const started = (await events(s)).find((e) => e.type === 'patch.run.started' && e.runId.startsWith('late@'));
     assert.ok(started.maximumDurationMs <= 40 * MIN && started.maximumDurationMs >= 30 * MIN, `${started.maximumDurationMs / MIN} minutes left`);
@@ -165,7 +169,8 @@ describe('InGuestPatch schedules', () => {
 
   test('R84: a patch reboot is an availability impact: in the availability statuses (current and history) and the activity log', async () => {
     assert.equal((await call(s.url, 'PUT', `${VMS}/rb1?${CV}`, vm('Linux', undefined))).status, 201);
-    const r = await call(s.url, 'POST', `${VMS}/rb1/installPatches?${CV}`, { maximumDuration: 'PT2H', rebootSetting: 'Always', linuxParameters: { classificationsToInclude: ['Critical', 'Security', 'Other'] } });
+    const r = await call(s.url, 'POST', `${VMS}/rb1/installPatches?${CV}`, { maximumDuration: 'PT2H', rebootSetting: 'Always', linuxParameters: { classificationsToInclude: ['Critical', 'Security',
+      'Other'] } });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const log = await eventually(async () => {
       const all = await events(s);

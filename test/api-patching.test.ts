@@ -63,7 +63,8 @@ describe('guest OS patching over HTTPS', () => {
     const client = compute(s);
     await client.virtualMachines.beginCreateOrUpdateAndWait(RG, 'lin1', {
       location: 'westus', storageProfile: { osDisk: { osType: 'Linux', createOption: 'FromImage' } },
-      osProfile: { computerName: 'lin1', adminUsername: 'azureuser', linuxConfiguration: { patchSettings: { patchMode: 'AutomaticByPlatform', assessmentMode: 'AutomaticByPlatform', automaticByPlatformSettings: { rebootSetting: 'IfRequired', bypassPlatformSafetyChecksOnUserSchedule: true } } } },
+      osProfile: { computerName: 'lin1', adminUsername: 'azureuser', linuxConfiguration: { patchSettings: { patchMode: 'AutomaticByPlatform', assessmentMode: 'AutomaticByPlatform',
+        automaticByPlatformSettings: { rebootSetting: 'IfRequired', bypassPlatformSafetyChecksOnUserSchedule: true } } } },
     } as never);
     const vm = await client.virtualMachines.get(RG, 'lin1');
     const ps = vm.osProfile?.linuxConfiguration?.patchSettings;
@@ -79,9 +80,12 @@ describe('guest OS patching over HTTPS', () => {
       [linuxVm({ patchMode: 'Sometimes' }), 'properties.osProfile.linuxConfiguration.patchSettings.patchMode'],
       [linuxVm({ assessmentMode: 'Weekly' }), 'properties.osProfile.linuxConfiguration.patchSettings.assessmentMode'],
       [linuxVm({ patchMode: 'ImageDefault', automaticByPlatformSettings: { rebootSetting: 'Never' } }), 'properties.osProfile.linuxConfiguration.patchSettings.automaticByPlatformSettings'],
-      [linuxVm({ patchMode: 'AutomaticByPlatform', automaticByPlatformSettings: { rebootSetting: 'Often' } }), 'properties.osProfile.linuxConfiguration.patchSettings.automaticByPlatformSettings.rebootSetting'],
-      [linuxVm({ patchMode: 'AutomaticByPlatform', automaticByPlatformSettings: { bypassPlatformSafetyChecksOnUserSchedule: 'yes' } }), 'properties.osProfile.linuxConfiguration.patchSettings.automaticByPlatformSettings.bypassPlatformSafetyChecksOnUserSchedule'],
-      [{ location: 'westus', properties: { storageProfile: { osDisk: { osType: 'Linux' } }, osProfile: { windowsConfiguration: { patchSettings: { patchMode: 'AutomaticByPlatform' } } } } }, 'properties.osProfile.windowsConfiguration'],
+      [linuxVm({ patchMode: 'AutomaticByPlatform', automaticByPlatformSettings: { rebootSetting: 'Often' } }),
+        'properties.osProfile.linuxConfiguration.patchSettings.automaticByPlatformSettings.rebootSetting'],
+      [linuxVm({ patchMode: 'AutomaticByPlatform', automaticByPlatformSettings: { bypassPlatformSafetyChecksOnUserSchedule: 'yes' } }),
+        'properties.osProfile.linuxConfiguration.patchSettings.automaticByPlatformSettings.bypassPlatformSafetyChecksOnUserSchedule'],
+      [{ location: 'westus', properties: { storageProfile: { osDisk: { osType: 'Linux' } }, osProfile: { windowsConfiguration: { patchSettings: { patchMode: 'AutomaticByPlatform' } } } } },
+        'properties.osProfile.windowsConfiguration'],
       [windowsVm({ patchSettings: { patchMode: 'ImageDefault' } }), 'properties.osProfile.windowsConfiguration.patchSettings.patchMode'],
       [windowsVm({ enableAutomaticUpdates: false, patchSettings: { patchMode: 'AutomaticByPlatform' } }), 'properties.osProfile.windowsConfiguration.enableAutomaticUpdates'],
       [windowsVm({ enableAutomaticUpdates: true, patchSettings: { patchMode: 'Manual' } }), 'properties.osProfile.windowsConfiguration.enableAutomaticUpdates'],
@@ -189,7 +193,8 @@ describe('guest OS patching over HTTPS', () => {
       [{ maximumDuration: 'PT5H', rebootSetting: 'IfRequired', linuxParameters: { classificationsToInclude: ['Critical'] } }, 'maximumDuration'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Sometimes', linuxParameters: { classificationsToInclude: ['Critical'] } }, 'rebootSetting'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: ['Definition'] } }, 'linuxParameters.classificationsToInclude[0]'],
-      [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: ['Critical'], packageNameMasksToInclude: ['rm -rf /'] } }, 'linuxParameters.packageNameMasksToInclude[0]'],
+      [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: ['Critical'], packageNameMasksToInclude: ['rm -rf /'] } },
+        'linuxParameters.packageNameMasksToInclude[0]'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: {} }, 'linuxParameters.classificationsToInclude'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', windowsParameters: { classificationsToInclude: ['Critical'] } }, 'windowsParameters'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: Array(101).fill('Critical') } }, 'linuxParameters.classificationsToInclude'],
@@ -231,10 +236,12 @@ describe('guest OS patching over HTTPS', () => {
   });
 
   test('Arc machines: patch settings, assessPatches and installPatches over the ARM long-running protocol', async () => {
-    const put = await call(s.url, 'PUT', `${ARC}/arc1${HV}`, { location: 'westus', properties: { osType: 'linux', osProfile: { linuxConfiguration: { patchSettings: { patchMode: 'AutomaticByPlatform', assessmentMode: 'AutomaticByPlatform' } } } } });
+    const put = await call(s.url, 'PUT', `${ARC}/arc1${HV}`, { location: 'westus', properties: { osType: 'linux',
+      osProfile: { linuxConfiguration: { patchSettings: { patchMode: 'AutomaticByPlatform', assessmentMode: 'AutomaticByPlatform' } } } } });
     assert.equal(put.status, 201, JSON.stringify(put.body));
     assert.equal(put.body.properties.osProfile.linuxConfiguration.patchSettings.patchMode, 'AutomaticByPlatform');
-    const wrong = await call(s.url, 'PUT', `${ARC}/arc2${HV}`, { location: 'westus', properties: { osType: 'linux', osProfile: { windowsConfiguration: { patchSettings: { patchMode: 'AutomaticByOS' } } } } });
+    const wrong = await call(s.url, 'PUT', `${ARC}/arc2${HV}`, { location: 'westus', properties: { osType: 'linux',
+      osProfile: { windowsConfiguration: { patchSettings: { patchMode: 'AutomaticByOS' } } } } });
     assert.equal(wrong.status, 400);
     assert.equal(wrong.body.error.target, 'properties.osProfile.windowsConfiguration');
 

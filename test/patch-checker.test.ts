@@ -23,8 +23,10 @@ function runLog(at: number, windowEnd: number, o: { noticeMs?: number; announce?
   const notice = o.noticeMs ?? 15 * MIN;
   const out: EngineEvent[] = [{ ...base(at), type: 'patch.run.started', configuration: CFG, runId, windowStart: iso(at), windowEnd: iso(windowEnd), maximumDurationMs: windowEnd - at, reason: '' }];
   if (o.announce !== false) out.push({ ...base(at), type: 'machine.reboot.announced', runId, eventId: 'e', notBefore: iso(at + notice), reason: '' });
-  out.push({ ...base(at), type: 'patch.run.completed', configuration: CFG, runId, status: 'Succeeded', installed: 3, failed: 0, pending: o.pending ?? 0, maintenanceWindowExceeded: o.exceeded ?? false, rebootStatus: 'Completed', reason: '' });
-  out.push({ ...base(at), type: 'availability.impact', cause: 'Reboot', state: 'Unavailable', startTime: iso(at + notice), durationSec: (o.rebootMs ?? 5 * MIN) / 1000, planned: true, reason: '', runId });
+  out.push({ ...base(at), type: 'patch.run.completed', configuration: CFG, runId, status: 'Succeeded', installed: 3, failed: 0, pending: o.pending ?? 0,
+    maintenanceWindowExceeded: o.exceeded ?? false, rebootStatus: 'Completed', reason: '' });
+  out.push({ ...base(at), type: 'availability.impact', cause: 'Reboot', state: 'Unavailable', startTime: iso(at + notice), durationSec: (o.rebootMs ?? 5 * MIN) / 1000, planned: true, reason: '',
+    runId });
   return out;
 }
 

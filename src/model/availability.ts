@@ -48,7 +48,8 @@ export function availabilityPeriods(events: readonly EngineEvent[], hostUpdates:
       if (applied.length === 0) continue;
       const worst = applied.some((u) => u.impactType === 'Redeploy') ? 'Redeploy' : applied.some((u) => u.impactType === 'Restart') ? 'Reboot' : 'Freeze';
       const sec = Math.max(...applied.map((u) => u.impactDurationSec));
-      out.push({ state: 'Unavailable', cause: worst, startMs: t, endMs: t + sec * 1000, planned: true, reason: `host update ${applied.map((u) => u.id).join(', ')} (${worst.toLowerCase()}, ${sec} s)`, seq: e.seq, reportedMs: t });
+      out.push({ state: 'Unavailable', cause: worst, startMs: t, endMs: t + sec * 1000, planned: true,
+        reason: `host update ${applied.map((u) => u.id).join(', ')} (${worst.toLowerCase()}, ${sec} s)`, seq: e.seq, reportedMs: t });
     } else if (e.type === 'instance.health.unhealthy') {
       if (!sick) {
         sick = { state: 'Degraded', cause: 'Unhealthy', startMs: t, endMs: null, planned: false, reason: e.reason ?? 'the machine reported itself unhealthy', seq: e.seq, reportedMs: t };

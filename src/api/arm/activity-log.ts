@@ -667,7 +667,8 @@ function patchEventData(
   if ('configuration' in e && e.configuration) props.maintenanceConfiguration = e.configuration;
   if (runId) props.maintenanceRunId = runId;
   if (e.type === 'patch.run.completed') {
-    Object.assign(props, { statusCode: 'OK', patchStatus: e.status, installed: String(e.installed), failed: String(e.failed), pending: String(e.pending), rebootStatus: e.rebootStatus, maintenanceWindowExceeded: String(e.maintenanceWindowExceeded) });
+    Object.assign(props, { statusCode: 'OK', patchStatus: e.status, installed: String(e.installed), failed: String(e.failed), pending: String(e.pending), rebootStatus: e.rebootStatus,
+      maintenanceWindowExceeded: String(e.maintenanceWindowExceeded) });
   }
   if (reboot) Object.assign(props, { eventType: 'Reboot', eventId: e.eventId, notBefore: e.notBefore });
   if (impact) Object.assign(props, { availabilityState: e.state, cause: e.cause, startTime: e.startTime, durationInSec: String(e.durationSec), planned: String(e.planned) });

@@ -51,7 +51,8 @@ export function installStarted(m: Machine, configuration: string, runId: string,
     notBeforeMs = now + REBOOT_NOTICE_MS;
     const eventId = createHash('sha256').update(`${runId}/${m.id}`).digest('hex').slice(0, 32);
     const uuid = `${eventId.slice(0, 8)}-${eventId.slice(8, 12)}-${eventId.slice(12, 16)}-${eventId.slice(16, 20)}-${eventId.slice(20)}`;
-    events.push({ type: 'machine.reboot.announced', machineId: m.id, placement: m.placement, runId, eventId: uuid, notBefore: new Date(notBeforeMs).toISOString(), reason: `a patch installation (${runId}) may reboot the machine` });
+    events.push({ type: 'machine.reboot.announced', machineId: m.id, placement: m.placement, runId, eventId: uuid, notBefore: new Date(notBeforeMs).toISOString(),
+      reason: `a patch installation (${runId}) may reboot the machine` });
   }
   return { events, notBeforeMs, maximumDurationMs };
 }

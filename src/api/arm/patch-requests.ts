@@ -73,7 +73,8 @@ export function parseInstallRequest(body: unknown, os: OsType, key: string): Pat
     const knownL = ['classificationsToInclude', 'packageNameMasksToInclude', 'packageNameMasksToExclude', 'maintenanceRunId'];
     const x = Object.keys(params).find((k) => !knownL.includes(k));
     if (x !== undefined) throw invalidParameter(`${own}.${x.slice(0, 64)}`, 'unknown property.');
-    const mask = (s: string) => (s.length <= MAX_MASK_LENGTH && MASK.test(s) ? null : `'${s.slice(0, 40)}' is not a package name mask (letters, digits, . + _ : ~ = < > - and * wildcards, at most ${MAX_MASK_LENGTH} characters).`);
+    const rule = `letters, digits, . + _ : ~ = < > - and * wildcards, at most ${MAX_MASK_LENGTH} characters`;
+    const mask = (s: string) => (s.length <= MAX_MASK_LENGTH && MASK.test(s) ? null : `'${s.slice(0, 40)}' is not a package name mask (${rule}).`);
     include = stringList(params.packageNameMasksToInclude, `${own}.packageNameMasksToInclude`, mask);
     exclude = stringList(params.packageNameMasksToExclude, `${own}.packageNameMasksToExclude`, mask);
   }

@@ -25,7 +25,11 @@ const MARKS_DOC = '/phasewise/patchSchedules';
 
 interface ConfigDoc {
   location: string;
-  properties: { maintenanceScope: string; maintenanceWindow?: { startDateTime: string; expirationDateTime?: string | null; duration: string; timeZone: string; recurEvery: string }; installPatches?: unknown };
+  properties: {
+    maintenanceScope: string;
+    maintenanceWindow?: { startDateTime: string; expirationDateTime?: string | null; duration: string; timeZone: string; recurEvery: string };
+    installPatches?: unknown;
+  };
 }
 interface AssignmentDoc { maintenanceConfigurationId: string; resourceId: string }
 export interface DynamicAssignmentDoc { maintenanceConfigurationId: string; scope: DynamicScope }
@@ -118,7 +122,8 @@ export class PatchScheduleRunner {
       const request = spec[m.os];
       if (!request) skip(`the configuration has no ${m.os}Parameters`);
       else if (settings.patchMode !== 'AutomaticByPlatform' || !settings.bypassPlatformSafetyChecksOnUserSchedule) {
-        skip(`patchMode ${settings.patchMode}${settings.bypassPlatformSafetyChecksOnUserSchedule ? '' : ' without bypassPlatformSafetyChecksOnUserSchedule'}: the user's schedule does not patch this machine`);
+        const without = settings.bypassPlatformSafetyChecksOnUserSchedule ? '' : ' without bypassPlatformSafetyChecksOnUserSchedule';
+        skip(`patchMode ${settings.patchMode}${without}: the user's schedule does not patch this machine`);
       } else if (end - now < MIN_RUN_MS) skip(`only ${Math.round((end - now) / 60_000)} minutes of the window are left`);
       else if (!ctx.patches) skip('this server cannot reach the machine to patch it');
       else go.push({ m, armId, request });
@@ -142,7 +147,8 @@ export class PatchScheduleRunner {
       };
       ctx.patches!.installPatches({ machineId: m.id, os: m.os }, req).then(
         (r) => finish(installFinished(ctx, m, armId, configuration, runId, r, st.notBeforeMs, new Date(ctx.runtime.clock.now()).toISOString())),
-        (e: unknown) => finish([{ type: 'patch.run.skipped', machineId: m.id, placement: m.placement, configuration, runId, reason: `the machine could not be patched: ${e instanceof Error ? e.message : String(e)}` }]),
+        (e: unknown) => finish([{ type: 'patch.run.skipped', machineId: m.id, placement: m.placement, configuration, runId,
+          reason: `the machine could not be patched: ${e instanceof Error ? e.message : String(e)}` }]),
       );
     }
   }

@@ -57,7 +57,8 @@ export function validatePatchSettings(osProfile: unknown, os: OsType, kind: 'vm'
   const modes = MODES[kind][os];
   const mode = ps.patchMode;
   if (mode !== undefined && (typeof mode !== 'string' || !modes.includes(mode as PatchMode))) {
-    throw invalidParameter(`${where}.patchMode`, `${JSON.stringify(mode)?.slice(0, 40)} is not a patch mode of a ${os === 'windows' ? 'Windows' : 'Linux'} machine; expected one of ${modes.join(', ')}.`);
+    throw invalidParameter(`${where}.patchMode`,
+      `${JSON.stringify(mode)?.slice(0, 40)} is not a patch mode of a ${os === 'windows' ? 'Windows' : 'Linux'} machine; expected one of ${modes.join(', ')}.`);
   }
   const am = ps.assessmentMode;
   if (am !== undefined && (typeof am !== 'string' || !ASSESSMENT.includes(am as AssessmentMode))) {

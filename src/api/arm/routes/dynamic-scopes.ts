@@ -15,7 +15,8 @@ import { locationName, parseBody } from '../validation.js';
 
 const list = (item: z.ZodType<string>) => z.array(item).max(50, 'at most 50 entries').optional();
 const filterSchema = z.object({
-  resourceTypes: list(z.string().regex(/^(Microsoft\.Compute\/virtualMachines|Microsoft\.HybridCompute\/machines)$/i, 'expected Microsoft.Compute/virtualMachines or Microsoft.HybridCompute/machines')),
+  resourceTypes: list(z.string().regex(/^(Microsoft\.Compute\/virtualMachines|Microsoft\.HybridCompute\/machines)$/i,
+    'expected Microsoft.Compute/virtualMachines or Microsoft.HybridCompute/machines')),
   resourceGroups: list(z.string().min(1).max(90)),
   osTypes: list(z.string().regex(/^(Linux|Windows)$/i, 'expected Linux or Windows')),
   locations: list(locationName),
@@ -63,7 +64,8 @@ export function registerDynamicScopeRoutes(app: FastifyInstance, ctx: ArmContext
       const cfg = CONFIG_ID.test(cfgId) ? ctx.docs.get<{ location: string; properties: { maintenanceScope: string; installPatches?: Record<string, unknown> } }>(cfgId) : undefined;
       if (!cfg || cfg.kind !== 'maintenanceConfiguration') throw invalidParameter('properties.maintenanceConfigurationId', `maintenance configuration '${cfgId.slice(0, 300)}' does not exist.`);
       if (cfg.body.properties.maintenanceScope !== 'InGuestPatch') {
-        throw invalidParameter('properties.maintenanceConfigurationId', `only InGuestPatch configurations can be assigned by dynamic scope (this one's scope is ${cfg.body.properties.maintenanceScope}).`);
+        throw invalidParameter('properties.maintenanceConfigurationId',
+          `only InGuestPatch configurations can be assigned by dynamic scope (this one's scope is ${cfg.body.properties.maintenanceScope}).`);
       }
       const f = b.properties.filter ?? {};
       const osTypes = (f.osTypes ?? []).map((o) => (o.toLowerCase() === 'windows' ? 'Windows' : 'Linux'));

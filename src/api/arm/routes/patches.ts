@@ -77,7 +77,8 @@ export function registerPatchRoutes(app: FastifyInstance, ctx: ArmContext): void
       const settings = effectivePatchSettings(doc?.properties?.osProfile, m.os, flavor);
       if (m.os === 'windows' && settings.patchMode === 'AutomaticByOS') {
         // Windows Update installs on its own schedule in this mode; Azure refuses on-demand installation.
-        throw conflict('OperationNotAllowed', "installPatches is not allowed: the machine's patchMode is AutomaticByOS (properties.osProfile.windowsConfiguration.patchSettings.patchMode); set Manual or AutomaticByPlatform.");
+        throw conflict('OperationNotAllowed',
+          "installPatches is not allowed: the machine's patchMode is AutomaticByOS (properties.osProfile.windowsConfiguration.patchSettings.patchMode); set Manual or AutomaticByPlatform.");
       }
       const target = { machineId: m.id, os: m.os };
       const runId = `ondemand-${request.key}`;
