@@ -260,4 +260,19 @@ describe('guest OS patching over HTTPS', () => {
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.target, 'maximumDuration');
   });
+
+  test('an assessment the machine never answers fails after its time budget instead of running forever', async () => {
+    // The simulated machine goes silent (as a real one offline would): its answer never comes.
+    const sim = s.driver.patches;
+    const original = sim.assessPatches;
+    sim.assessPatches = () => new Promise(() => {});
+    try {
+      const client = compute(s);
+      await assert.rejects(client.virtualMachines.beginAssessPatchesAndWait(RG, 'lin2'), (e: Error) => /PatchOperationTimedOut/.test(e.message));
+    } finally {
+      sim.assessPatches = original;
+    }
+    const a = await compute(s).virtualMachines.beginAssessPatchesAndWait(RG, 'lin2');
+    assert.equal(a.status, 'Succeeded', 'answered again once the machine is back');
+  });
 });

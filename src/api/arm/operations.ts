@@ -28,6 +28,8 @@ export interface OperationRecord {
   track: Track;
   /** The body the monitor (`Location`) answers with once the operation succeeded. */
   result?: unknown;
+  /** Operations of kind 'result': when, on the engine's clock, an unanswered one fails. */
+  deadline?: string;
 }
 
 export const operationPath = (sub: string, provider: string, location: string, name: string) =>
@@ -67,8 +69,9 @@ export class Operations {
   constructor(private readonly docs: Documents) {}
 
   /** Records an operation whose work runs in this process; `finish` ends it. */
-  begin(sub: string, provider: string, location: string, now: string): string {
-    const { path } = this.create(sub, provider, location, { kind: 'result' }, now);
+  begin(sub: string, provider: string, location: string, now: string, deadline: string): string {
+    const { path, record } = this.create(sub, provider, location, { kind: 'result' }, now);
+    this.docs.put(path, `/subscriptions/${sub}`, 'operation', { ...record, deadline });
     this.working.add(path.toLowerCase());
     return path;
   }
@@ -103,6 +106,13 @@ export class Operations {
       const lost: OperationRecord = { ...rec, status: 'Failed', endTime: now, error: { code: 'OperationInterrupted', message: 'The server restarted while the operation ran; start it again.' } };
       this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', lost);
       return lost;
+    }
+    if (rec.track.kind === 'result' && rec.deadline !== undefined && Date.parse(now) > Date.parse(rec.deadline)) {
+      // The machine never answered in time (a real machine offline): the operation fails rather than wait forever.
+      this.working.delete(path.toLowerCase());
+      const late: OperationRecord = { ...rec, status: 'Failed', endTime: now, error: { code: 'PatchOperationTimedOut', message: `The machine did not answer by ${rec.deadline}.` } };
+      this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', late);
+      return late;
     }
     const { status, error } = evaluate(state, rec.track);
     if (status === 'InProgress') return rec;

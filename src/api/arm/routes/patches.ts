@@ -19,6 +19,10 @@ import { arcAssessmentView, arcInstallationView, computeAssessmentView, computeI
 import { installFinished, installStarted, saveAssessment } from '../patch-records.js';
 
 type P = { sub: string; rg: string; name: string };
+
+/** How long an assessment may take, and how late after its budget a machine's answer may come, on the engine's clock. */
+const ASSESSMENT_BUDGET_MS = 60 * 60_000;
+const ANSWER_GRACE_MS = 30 * 60_000;
 type Flavor = 'vm' | 'arc';
 
 const PROVIDER: Record<Flavor, string> = { vm: 'Microsoft.Compute', arc: 'Microsoft.HybridCompute' };
@@ -34,10 +38,11 @@ export function registerPatchRoutes(app: FastifyInstance, ctx: ArmContext): void
   };
 
   /** Starts the work, answers 202 with the operation's URLs, and finishes the operation when the work ends. */
-  const run = <T>(req: FastifyRequest, reply: FastifyReply, sub: string, m: Machine, work: () => Promise<T>, view: (r: T, activityId: string) => unknown) => {
+  const run = <T>(req: FastifyRequest, reply: FastifyReply, sub: string, m: Machine, budgetMs: number, work: () => Promise<T>, view: (r: T, activityId: string) => unknown) => {
     const patches = ctx.patches;
     if (!patches) throw conflict('OperationNotAllowed', 'This server cannot reach the machines to patch them.');
-    const path = ctx.ops.begin(sub, PROVIDER[m.kind === 'arc' ? 'arc' : 'vm'], m.placement.region, nowIso(ctx));
+    const deadline = new Date(ctx.runtime.clock.now() + budgetMs + ANSWER_GRACE_MS).toISOString();
+    const path = ctx.ops.begin(sub, PROVIDER[m.kind === 'arc' ? 'arc' : 'vm'], m.placement.region, nowIso(ctx), deadline);
     const activityId = path.split('/').pop()!;
     setOperationHeaders(reply, baseUrlOf(ctx, req), path, apiVersionOf(req), ctx.retryAfterSeconds, true);
     // The driver may answer at once or much later (a real machine); the operation reports either.
@@ -63,7 +68,7 @@ export function registerPatchRoutes(app: FastifyInstance, ctx: ArmContext): void
       writer(req, `${TYPE[flavor]}/assessPatches/action`);
       const { p, m, armId } = machineOf(req, flavor);
       const target = { machineId: m.id, os: m.os };
-      return run<PatchAssessment>(req, reply, p.sub, m, () => ctx.patches!.assessPatches(target), (r, id) => {
+      return run<PatchAssessment>(req, reply, p.sub, m, ASSESSMENT_BUDGET_MS, () => ctx.patches!.assessPatches(target), (r, id) => {
         saveAssessment(ctx, armId, r, id, nowIso(ctx));
         return flavor === 'vm' ? computeAssessmentView(r, id) : arcAssessmentView(r, id, m.os, nowIso(ctx));
       });
@@ -88,7 +93,7 @@ export function registerPatchRoutes(app: FastifyInstance, ctx: ArmContext): void
         started = installStarted(m, '', runId, now, { start: now, end: now + request.maximumDurationMs }, request.rebootSetting, `installPatches by ${caller}`);
         return started.events;
       });
-      return run<PatchInstallation>(req, reply, p.sub, m, () => ctx.patches!.installPatches(target, request), (r, id) => {
+      return run<PatchInstallation>(req, reply, p.sub, m, request.maximumDurationMs, () => ctx.patches!.installPatches(target, request), (r, id) => {
         if (ctx.index.machine(armId)) ctx.engine.recordPatchEvents(installFinished(ctx, m, armId, '', runId, r, started?.notBeforeMs ?? null, nowIso(ctx)));
         return flavor === 'vm' ? computeInstallationView(r, id) : arcInstallationView(r, id, m.os, nowIso(ctx));
       });
