@@ -27,10 +27,13 @@ export class PeriodicAssessment {
     this.nextScan = now + SCAN_EVERY_MS;
     const patches = this.ctx.patches;
     if (!patches) return;
-    for (const m of this.ctx.engine.state.fleet.machines.values()) {
-      if ((m.kind !== 'vm' && m.kind !== 'arc') || this.asking.has(m.id)) continue;
+    // Only machines with an ARM document can carry patch settings (a scenario's machines have none).
+    type MachineDoc = { properties?: { osProfile?: unknown } };
+    for (const d of [...this.ctx.docs.ofKind<MachineDoc>('virtualMachine'), ...this.ctx.docs.ofKind<MachineDoc>('arcMachine')]) {
+      const m = this.ctx.index.machine(d.id);
+      if (!m || (m.kind !== 'vm' && m.kind !== 'arc') || this.asking.has(m.id)) continue;
       const armId = this.ctx.index.armIdOfMachine(m);
-      const osProfile = this.ctx.docs.get<{ properties?: { osProfile?: unknown } }>(armId)?.body.properties?.osProfile;
+      const osProfile = d.body.properties?.osProfile;
       if (effectivePatchSettings(osProfile, m.os, m.kind).assessmentMode !== 'AutomaticByPlatform') continue;
       const last = readPatchStatus(this.ctx, armId)?.assessment?.at;
       if (last !== undefined && now - Date.parse(last) < ASSESSMENT_PERIOD_MS) continue;
