@@ -24,6 +24,7 @@ import { compileScenario } from '../src/sim/scenario.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { DAY, KEY, MIN } from './helpers/rig.js';
+import { canonical } from './helpers/state-canonical.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-fleet-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -133,31 +134,6 @@ class DurableWorld {
 }
 
 /** JSON with object keys sorted and maps as sorted entries, so two states compare by content. */
-function stable(value: unknown): string {
-  return JSON.stringify(value, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
-}
-
-function entries<V>(m: ReadonlyMap<string, V>): Array<[string, V]> {
-  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-function canonical(s: EngineState): string {
-  const f = s.fleet;
-  return stable({
-    regions: entries(f.regions), scaleSets: entries(f.scaleSets), availabilitySets: entries(f.availabilitySets), machines: entries(f.machines),
-    instances: entries(f.instances).map(([k, m]) => [k, entries(m)]),
-    setSizes: entries(f.setSizes).filter(([, v]) => v !== 0), setUnhealthy: entries(f.setUnhealthy).filter(([, v]) => v !== 0),
-    health: entries(f.health), unhealthy: [...f.unhealthy].sort(),
-    enrolled: [...s.enrolledSubscriptions].sort(), seqs: [s.eventSeq, s.rolloutSeq, s.timerSeq, s.actionSeq],
-    pending: entries(s.pendingActions), installing: entries(s.installing), timers: s.timers.toArray().map((t) => t.id).sort((a, b) => a - b),
-    rollouts: entries(s.rollouts).map(([id, r]) => [id, {
-      status: r.status, open: r.open, force: r.force, toVersion: r.toVersion, caller: r.caller, phases: r.phases,
-      attempts: entries(r.attempts).map(([m, a]) => [m, { ...a, inst: null }]),
-      units: entries(r.units).map(([u, x]) => [u, { status: x.status, next: x.next, retryReady: x.retryReady, inflight: x.inflight, gateRun: x.gateRun }]),
-    }]),
-  });
-}
-
 const scaleSet = (id: string, zones: string[]): ScaleSet => ({
   id, name: id, region: 'west', subscription: 'sub1', resourceGroup: 'rg', zones, updateDomainCount: 5, faultDomainCount: 5,
   upgradePolicy: withDefaults({ mode: 'Rolling' }), healthGracePeriodMs: 5 * MIN, hasApplicationHealth: true,

@@ -158,7 +158,7 @@ describe('database files', () => {
     db.close();
     assert.throws(() => { while (sim.step()); }, /simulated write failure/);
     assert.match(sim.engine.haltedBecause ?? '', /store commit failed: .*simulated write failure/);
-    assert.throws(() => sim.engine.tick(), /engine halted/);
+    assert.throws(() => sim.engine.tick(), /the engine is not advancing \(store commit failed/);
     store.close();
     const after = SqliteStore.open(file, { mode: 'existing' });
     assert.equal([...after.events()].length, committed);

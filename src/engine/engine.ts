@@ -4,7 +4,7 @@
  * events. Time comes from the Clock, actions leave through the Driver.
  */
 import type { PublishedVersion } from '../catalog/catalog.js';
-import { ImageCatalog } from '../catalog/images.js';
+import { ImageCatalog, ImageCatalogError } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
 import { artifactKey } from '../model/artifact.js';
 import type { EngineEvent, PatchEventBody } from '../model/events.js';
@@ -14,10 +14,10 @@ import type { Store } from '../store/store.js';
 import type { Clock } from './clock.js';
 import type { Driver, DriverAction, Observation } from './driver.js';
 import type { EngineState, ReleaseHoldKind, ReleaseState, RolloutState } from './state.js';
-import { getInstance, releaseKey } from './state.js';
+import { getInstance, releaseKey, replaceStateContents } from './state.js';
 import type { TickContext } from './core/context.js';
 import { emit, newContext } from './core/context.js';
-import { FleetError } from './core/errors.js';
+import { EngineHaltedError, FleetError } from './core/errors.js';
 import type { RolloutSettings } from './core/settings.js';
 import { cancelRollout as cancelRolloutIn } from './rollouts/cancel.js';
 import { holdByCaller, resumeRelease as resumeReleaseIn } from './rollouts/release-hold.js';
@@ -76,7 +76,8 @@ export class Engine {
   private readonly opts: EngineOptions;
   private readonly inbox: Observation[] = [];
   private readonly listeners: EventListener[] = [];
-  private halted: string | null = null;
+  /** Why the engine stopped advancing; `commit`: a store write failed, `step`: a step threw, `diverged`: the store undid a commit. */
+  private halted: { kind: 'commit' | 'step' | 'diverged'; reason: string } | null = null;
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
@@ -85,6 +86,7 @@ export class Engine {
     this.store = opts.store;
     this.state = opts.state;
     syncWithdrawn(this.state); // the catalog keeps no record of withdrawals; the releases' holds do
+    this.store.onCommitUndone?.((reason) => this.diverged(reason));
   }
 
   onEvents(listener: EventListener): void {
@@ -93,7 +95,7 @@ export class Engine {
 
   /** Why the engine stopped advancing (a failed commit), or null while it runs. */
   get haltedBecause(): string | null {
-    return this.halted;
+    return this.halted?.reason ?? null;
   }
 
   observe(obs: Observation): void {
@@ -124,14 +126,41 @@ export class Engine {
     return { resent: pending.length, observed: machines.size };
   }
 
+  /**
+   * After the engine halted (see `haltedBecause`): makes the working state the store's again, as a restart
+   * would, and lets the engine advance. `fresh` is the state read back from the store, `pending` its
+   * committed but unanswered actions (sent again with their keys, so nothing is done twice).
+   */
+  resync(fresh: EngineState, pending: readonly DriverAction[]): void {
+    replaceStateContents(this.state, fresh);
+    syncWithdrawn(this.state);
+    this.halted = null;
+    this.recover(pending);
+  }
+
+  /**
+   * The store undid a transaction that held one of the engine's commits (a caller's transaction rolled
+   * back after an engine command): memory is ahead of the store until `resync`.
+   */
+  diverged(reason: string): void {
+    this.halted ??= { kind: 'diverged', reason };
+  }
+
   /** Applies queued observations, then every timer due by now. */
   tick(): void {
-    this.run((ctx) => {
-      const inbox = this.inbox.splice(0, this.inbox.length);
-      for (const obs of inbox) applyObservation(ctx, obs);
-      const timers = this.state.timers;
-      while (timers.size > 0 && timers.peek()!.at <= ctx.now) fireTimer(ctx, timers.pop()!);
-    });
+    const inbox = this.inbox.splice(0, this.inbox.length);
+    try {
+      this.run((ctx) => {
+        for (const obs of inbox) applyObservation(ctx, obs);
+        const timers = this.state.timers;
+        while (timers.size > 0 && timers.peek()!.at <= ctx.now) fireTimer(ctx, timers.pop()!);
+      });
+    } catch (err) {
+      // A commit that failed loses no report: they are applied again after the resync. (One that made
+      // the step itself throw is dropped; the resync asks the machines in flight for fresh reports.)
+      if (this.halted?.kind === 'commit') this.inbox.unshift(...inbox);
+      throw err;
+    }
   }
 
   // ---- commands -------------------------------------------------------------------------------
@@ -423,13 +452,22 @@ export class Engine {
 
   /** Runs one unit of work: apply, commit, then send and publish. A failed commit halts the engine. */
   private run<T>(work: (ctx: TickContext) => T): T {
-    if (this.halted) throw new Error(`engine halted: ${this.halted}`);
+    if (this.halted) throw new EngineHaltedError(this.halted.reason);
     const ctx = newContext(this.state, this.clock.now(), this.store.tracksChanges, this.opts);
-    const result = work(ctx);
+    let result: T;
+    try {
+      result = work(ctx);
+    } catch (err) {
+      // Commands check before they change anything: a refusal leaves the state as it was.
+      if (err instanceof FleetError || err instanceof ImageCatalogError) throw err;
+      this.halted = { kind: 'step', reason: `engine step failed: ${(err as Error).message}` };
+      throw err;
+    }
     try {
       this.store.commit({ state: this.state, now: ctx.now, events: ctx.events, actions: ctx.actions, changes: ctx.changes });
     } catch (err) {
-      this.halted = `store commit failed: ${(err as Error).message}`;
+      // Nothing of this step is stored, part of it is in memory: halted until resynchronised from the store.
+      this.halted = { kind: 'commit', reason: `store commit failed: ${(err as Error).message}` };
       throw err;
     }
     // Inside a caller's transaction the commit is a savepoint: nothing leaves before the outer COMMIT.

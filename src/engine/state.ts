@@ -349,6 +349,22 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
   };
 }
 
+/**
+ * Makes `target` equal to `fresh` (a state read back from the store) without replacing the objects
+ * others hold: the state itself and its fleet keep their identity, their contents are `fresh`'s.
+ */
+export function replaceStateContents(target: EngineState, fresh: EngineState): void {
+  const fleet = target.fleet;
+  for (const key of Object.keys(fleet) as Array<keyof FleetState>) {
+    const mine = fleet[key] as Map<unknown, unknown> | Set<unknown>;
+    const theirs = fresh.fleet[key] as Map<unknown, unknown> | Set<unknown>;
+    mine.clear();
+    if (mine instanceof Map) for (const [k, v] of theirs as Map<unknown, unknown>) mine.set(k, v);
+    else for (const v of theirs) mine.add(v);
+  }
+  Object.assign(target, { ...fresh, fleet });
+}
+
 export interface EngineState {
   fleet: FleetState;
   catalog: Catalog;

@@ -11,6 +11,9 @@ import { applyScenarioAction } from '../sim/simulator.js';
 
 /** The longest real pause between two looks at what is due; bounds the lag after an outside change. */
 const MAX_IDLE_MS = 200;
+/** After a failed commit, real time between two resynchronisations from the store: doubling up to the cap. */
+const RESYNC_FIRST_MS = 250;
+const RESYNC_MAX_MS = 30_000;
 
 export interface RuntimeLog {
   error(obj: object, msg: string): void;
@@ -27,6 +30,7 @@ export class EngineRuntime {
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
   private readonly steppers: Stepper[] = [];
+  private resyncDelayMs = RESYNC_FIRST_MS;
 
   constructor(
     readonly engine: Engine,
@@ -35,6 +39,11 @@ export class EngineRuntime {
     private readonly driver: DeliveringDriver | null,
     private readonly actions: readonly TimedAction[],
     private readonly log: RuntimeLog,
+    /**
+     * Makes the engine's memory the store's again after it halted (see `Engine.resync`); throws while the
+     * store cannot be read. Null: a halted engine stays halted.
+     */
+    private readonly resyncFromStore: (() => void) | null = null,
   ) {}
 
   addStepper(s: Stepper): void {
@@ -77,20 +86,41 @@ export class EngineRuntime {
   private loop(): void {
     this.timer = null;
     if (this.stopped) return;
+    if (this.engine.haltedBecause) return this.resync();
     try {
       this.step();
     } catch (err) {
-      this.log.error({ err }, 'engine step failed; the engine stops advancing');
-      return;
+      this.log.error({ err }, 'engine step failed; nothing of it is stored');
     }
     if (this.engine.haltedBecause) {
-      this.log.error({ reason: this.engine.haltedBecause }, 'engine halted');
+      // Read the store back after a pause that doubles while the fault lasts (a full disk stays full a while).
+      this.schedule(this.resyncDelayMs);
+      this.resyncDelayMs = Math.min(RESYNC_MAX_MS, this.resyncDelayMs * 2);
       return;
     }
+    this.resyncDelayMs = RESYNC_FIRST_MS;
     const now = this.clock.now();
     const next = [this.engine.nextWakeAt(), this.driver?.nextAt() ?? null, this.nextActionAt(), ...this.steppers.map((s) => s.nextAt(now))].filter((t): t is number => t !== null);
     const simDelay = next.length > 0 ? Math.min(...next) - now : Number.POSITIVE_INFINITY;
     this.schedule(Math.min(MAX_IDLE_MS, Math.max(1, simDelay / this.factor)));
+  }
+
+  /** The engine halted: read the store back (again later while that fails) and carry on from it. */
+  private resync(): void {
+    const reason = this.engine.haltedBecause;
+    if (!this.resyncFromStore) {
+      this.log.error({ reason }, 'engine halted');
+      return;
+    }
+    try {
+      this.resyncFromStore();
+      this.log.info({ reason }, 'engine resynchronised from the store after it halted; it advances again');
+      this.schedule(1);
+    } catch (err) {
+      this.log.error({ err, reason, retryInMs: this.resyncDelayMs }, 'engine halted; the store cannot be read back yet');
+      this.schedule(this.resyncDelayMs);
+      this.resyncDelayMs = Math.min(RESYNC_MAX_MS, this.resyncDelayMs * 2);
+    }
   }
 
   private nextActionAt(): number | null {

@@ -116,7 +116,14 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     const logger = { level: config.logLevel };
     const subscriptions = new Set(config.subscriptions);
     const runtimeLog = { error: (o: object, m: string) => app.log.error(o, m), info: (o: object, m: string) => app.log.info(o, m) };
-    const runtime = new EngineRuntime(engine, clock, config.clockFactor, driver, scenario?.actions ?? [], runtimeLog);
+    // After a failed commit (a full disk, an I/O error) the store is the truth: read it back, as a restart would.
+    const resyncFromStore = () => {
+      store.reopen();
+      engine.resync(store.load()!, store.pendingActions());
+      index.rebuild();
+      goalStates.invalidateAll();
+    };
+    const runtime = new EngineRuntime(engine, clock, config.clockFactor, driver, scenario?.actions ?? [], runtimeLog, resyncFromStore);
     agentDriver.setWake(() => runtime.kick());
     const index = new FleetIndex(state, [...subscriptions]);
     const secrets = new SecretBox(secretKey(config));

@@ -32,5 +32,12 @@ export interface Store {
    * savepoint of a caller's transaction; never when that transaction rolls back. Absent: at once.
    */
   afterCommit?(deliver: () => void): void;
+  /**
+   * Registers who to tell when a caller's transaction that held an engine commit rolls back: the
+   * engine's memory is then ahead of the store. Absent: the store never undoes a commit it accepted.
+   */
+  onCommitUndone?(listener: (reason: string) => void): void;
+  /** After a failed write: accept commits again (the next one finds out whether the fault is gone). */
+  reopen?(): void;
   close(): void;
 }

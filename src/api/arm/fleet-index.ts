@@ -16,9 +16,18 @@ export class FleetIndex {
 
   constructor(private readonly state: EngineState, subscriptions: readonly string[]) {
     for (const s of subscriptions) this.subs.add(s.toLowerCase());
-    for (const s of state.fleet.scaleSets.values()) this.addSet(s);
-    for (const a of state.fleet.availabilitySets.values()) this.groups.add(keyOf(resourceGroupId(a.subscription, a.resourceGroup)));
-    for (const m of state.fleet.machines.values()) this.addMachine(m);
+    this.rebuild();
+  }
+
+  /** Indexes the fleet as it is now (at start, and after the engine's state was read back from the store). */
+  rebuild(): void {
+    this.machineByKey.clear();
+    this.setByKey.clear();
+    this.setMembers.clear();
+    const fleet = this.state.fleet;
+    for (const s of fleet.scaleSets.values()) this.addSet(s);
+    for (const a of fleet.availabilitySets.values()) this.groups.add(keyOf(resourceGroupId(a.subscription, a.resourceGroup)));
+    for (const m of fleet.machines.values()) this.addMachine(m);
   }
 
   armIdOfMachine(m: Machine): string {

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { FleetError } from '../../engine/engine.js';
+import { EngineHaltedError } from '../../engine/core/errors.js';
 import { ImageCatalogError } from '../../catalog/images.js';
 import type { ArmContext } from './context.js';
 import { apiVersionOf } from './context.js';
@@ -69,8 +70,16 @@ const IMAGE_STATUS: Partial<Record<ImageCatalogError['code'], [number, string]>>
 
 const FLEET_STATUS: Record<string, number> = { Conflict: 409, NotFound: 404, VersionNotFound: 400, InvalidFleet: 400 };
 
+/** SQLite's codes for a store that cannot write now (full disk, I/O error, busy): retry later, nothing changed. */
+const STORE_UNAVAILABLE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN)/;
+
 export function toArmError(err: unknown): ArmError | null {
   if (err instanceof ArmError) return err;
+  if (err instanceof EngineHaltedError) return new ArmError(503, 'ServiceUnavailable', `${err.message}; retry later`);
+  const storeCode = (err as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code;
+  if (typeof storeCode === 'string' && STORE_UNAVAILABLE.test(storeCode)) {
+    return new ArmError(503, 'ServiceUnavailable', `The store cannot write now (${storeCode}); nothing of this request was applied; retry later.`);
+  }
   if (err instanceof FleetError) return new ArmError(FLEET_STATUS[err.code] ?? 400, err.code === 'Conflict' ? 'OperationNotAllowed' : err.code, err.message);
   if (err instanceof ImageCatalogError) {
     const [status, code] = IMAGE_STATUS[err.code] ?? [404, err.code];
@@ -146,6 +155,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     const arm = toArmError(err);
     if (arm) {
       if (arm.status >= 500) req.log.error({ err }, 'request failed');
+      if (arm.status === 503) reply.header('retry-after', String(ctx.retryAfterSeconds));
       return reply.status(arm.status).type('application/json').send(arm.body());
     }
     req.log.error({ err }, 'unexpected error');

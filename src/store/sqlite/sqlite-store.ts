@@ -104,6 +104,7 @@ export class SqliteStore implements Store {
     const changes = c.changes;
     try {
       this.write(() => this.apply(c, changes));
+      if (this.depth > 0) this.commitsInTransactions++;
     } catch (err) {
       // The transaction rolled back; nothing of this tick counts. The engine stops advancing.
       const e = asStoreError(err, this.file);
@@ -116,9 +117,20 @@ export class SqliteStore implements Store {
     this.db.transaction(fn).immediate();
   }
 
+  reopen(): void {
+    this.broken = null;
+  }
+
+  onCommitUndone(listener: (reason: string) => void): void {
+    this.undoneListeners.push(listener);
+  }
+
   /** Deliveries waiting for the outer transaction (see `transaction`). */
   private held: Array<() => void> = [];
   private depth = 0;
+  /** Engine commits made inside callers' transactions: one undone by a rollback puts memory ahead. */
+  private commitsInTransactions = 0;
+  private readonly undoneListeners: Array<(reason: string) => void> = [];
 
   afterCommit(deliver: () => void): void {
     if (this.depth > 0) this.held.push(deliver);
@@ -131,11 +143,16 @@ export class SqliteStore implements Store {
    */
   transaction<T>(fn: () => T): T {
     this.depth++;
+    const commitsBefore = this.commitsInTransactions;
     let result: T;
     try {
       result = this.db.transaction(fn)();
     } catch (err) {
       if (--this.depth === 0) this.held = [];
+      if (this.commitsInTransactions > commitsBefore) {
+        const reason = `a transaction holding an engine commit rolled back (${(err as Error).message})`;
+        for (const l of this.undoneListeners) l(reason);
+      }
       throw err;
     }
     if (--this.depth > 0) return result;
