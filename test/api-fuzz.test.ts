@@ -158,6 +158,17 @@ const ROUTES: Route[] = [
     strict: [[], ['extensionTargets', AMA_KEY]],
   },
   {
+    // PT5H is out of range: whatever else a mutation leaves, nothing is installed.
+    name: 'installPatches', method: 'POST', path: `${VM}/vm1/installPatches`, arm: true, role: 'contributor',
+    body: { maximumDuration: 'PT5H', rebootSetting: 'IfRequired', linuxParameters: { classificationsToInclude: ['Critical'], packageNameMasksToInclude: ['openssl*'] } },
+    typed: [
+      [[], 'object'], [['maximumDuration'], 'string'], [['rebootSetting'], 'string'], [['linuxParameters'], 'object'],
+      [['linuxParameters', 'classificationsToInclude'], 'array'], [['linuxParameters', 'classificationsToInclude', 0], 'string'],
+      [['linuxParameters', 'packageNameMasksToInclude'], 'array'], [['linuxParameters', 'packageNameMasksToInclude', 0], 'string'],
+    ],
+    strict: [[], ['linuxParameters']],
+  },
+  {
     name: 'manualupgrade', method: 'POST', path: `${VMSS}/ss1/manualupgrade`, arm: true, role: 'contributor',
     body: { instanceIds: ['0', '7'] },
     typed: [[[], 'object'], [['instanceIds'], 'array'], [['instanceIds', 0], 'string']],

@@ -7,7 +7,7 @@ import type { PublishedVersion } from '../catalog/catalog.js';
 import { ImageCatalog, ImageCatalogError } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
 import { artifactKey } from '../model/artifact.js';
-import type { EngineEvent } from '../model/events.js';
+import type { EngineEvent, PatchEventBody } from '../model/events.js';
 import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
 import type { HostUpdate, MaintenanceConfigSpec } from '../model/maintenance.js';
 import type { Store } from '../store/store.js';
@@ -310,6 +310,18 @@ export class Engine {
     const published: HostUpdate = { ...update, publishedAtMs: this.clock.now() };
     this.run((ctx) => publishHostUpdate(ctx, published, caller));
     return published;
+  }
+
+  /**
+   * Records what guest patching did (runs, reboot notices, availability impacts) in the event log, in one
+   * commit; the work itself happens through the driver's PatchDriver, outside the engine's tick.
+   */
+  recordPatchEvents(bodies: readonly PatchEventBody[] | ((now: number) => readonly PatchEventBody[])): void {
+    if (Array.isArray(bodies) && bodies.length === 0) return;
+    this.run((ctx) => {
+      // A builder sees the instant the events carry (notices count from when they are recorded, R83).
+      for (const b of typeof bodies === 'function' ? bodies(ctx.now) : bodies) emit(ctx, b);
+    });
   }
 
   /** What waits for these machines: automatic upgrades not done yet and host updates not applied. */

@@ -71,7 +71,30 @@ export type EventBody =
     type: 'release.halted'; artifact: Artifact; artifactKey: string; toVersion: string; kind: 'evidence' | 'operator' | 'withdrawn';
     reason: string; caller: string; evidence?: ReleaseEvidenceFields;
   }
-  | { type: 'release.resumed'; artifact: Artifact; artifactKey: string; toVersion: string; caller: string; reason: string };
+  | { type: 'release.resumed'; artifact: Artifact; artifactKey: string; toVersion: string; caller: string; reason: string }
+  | PatchEventBody;
+
+/**
+ * Guest OS patching (issue 16, R74–R77, R83–R84): runs of InGuestPatch schedules and on-demand
+ * installations, reboot notices, and every availability impact on a machine. `configuration` is the
+ * schedule's id ('' for on-demand); window bounds are ISO instants.
+ */
+export type PatchEventBody =
+  | { type: 'patch.run.started'; machineId: string; placement: Placement; configuration: string; runId: string; windowStart: string; windowEnd: string; maximumDurationMs: number; reason: string }
+  | { type: 'patch.run.skipped'; machineId: string; placement: Placement; configuration: string; runId: string; reason: string }
+  | {
+    type: 'patch.run.completed'; machineId: string; placement: Placement; configuration: string; runId: string; status: string;
+    installed: number; failed: number; pending: number; maintenanceWindowExceeded: boolean; rebootStatus: string; reason: string;
+  }
+  /** R83: a reboot announced as a `Reboot` scheduled event, not before `notBefore`. */
+  | { type: 'machine.reboot.announced'; machineId: string; placement: Placement; runId: string; eventId: string; notBefore: string; reason: string }
+  /** R84: an availability impact: from `startTime` the machine was `state` for `durationSec` seconds, because of `cause`. */
+  | {
+    type: 'availability.impact'; machineId: string; placement: Placement; cause: 'Reboot' | 'Reimage' | 'Freeze' | 'Redeploy' | 'Unhealthy';
+    state: 'Unavailable' | 'Degraded'; startTime: string; durationSec: number; planned: boolean; reason: string;
+    /** The patch run that caused it, if one did. */
+    runId?: string;
+  };
 
 /** What the release's sequential test had seen when it judged the release bad. */
 export interface ReleaseEvidenceFields {

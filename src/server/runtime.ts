@@ -20,9 +20,16 @@ export interface RuntimeLog {
   info(obj: object, msg: string): void;
 }
 
+/** Work outside the engine that runs on the engine's clock (InGuestPatch schedules). */
+export interface Stepper {
+  step(now: number): void;
+  nextAt(now: number): number | null;
+}
+
 export class EngineRuntime {
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
+  private readonly steppers: Stepper[] = [];
   private resyncDelayMs = RESYNC_FIRST_MS;
 
   constructor(
@@ -38,6 +45,10 @@ export class EngineRuntime {
      */
     private readonly resyncFromStore: (() => void) | null = null,
   ) {}
+
+  addStepper(s: Stepper): void {
+    this.steppers.push(s);
+  }
 
   start(): void {
     this.stopped = false;
@@ -67,6 +78,7 @@ export class EngineRuntime {
       applyScenarioAction(engine, this.actions[next]!);
     }
     this.driver?.deliverDue(now, (o) => engine.observe(o));
+    for (const s of this.steppers) s.step(now);
     const wake = engine.nextWakeAt();
     if (engine.hasPendingObservations() || (wake !== null && wake <= now)) engine.tick();
   }
@@ -88,7 +100,7 @@ export class EngineRuntime {
     }
     this.resyncDelayMs = RESYNC_FIRST_MS;
     const now = this.clock.now();
-    const next = [this.engine.nextWakeAt(), this.driver?.nextAt() ?? null, this.nextActionAt()].filter((t): t is number => t !== null);
+    const next = [this.engine.nextWakeAt(), this.driver?.nextAt() ?? null, this.nextActionAt(), ...this.steppers.map((s) => s.nextAt(now))].filter((t): t is number => t !== null);
     const simDelay = next.length > 0 ? Math.min(...next) - now : Number.POSITIVE_INFINITY;
     this.schedule(Math.min(MAX_IDLE_MS, Math.max(1, simDelay / this.factor)));
   }

@@ -28,6 +28,8 @@ import { SecretBox } from '../api/arm/secrets.js';
 import { buildArmServer } from '../api/arm/server.js';
 import type { ArmContext } from '../api/arm/context.js';
 import { reconcileMaintenance } from '../api/arm/routes/maintenance/index.js';
+import { PatchScheduleRunner } from '../api/arm/patch-schedules.js';
+import { PeriodicAssessment } from '../api/arm/patch-assessments.js';
 import { ConfigError } from './config.js';
 import type { ServeConfig } from './config.js';
 import { EngineRuntime } from './runtime.js';
@@ -159,10 +161,13 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
       certificateValidityDays: config.agentCertificateValidityDays,
     };
     const ctx: ArmContext = {
-      engine, runtime, db, docs, ops: new Operations(docs), secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
+      engine, runtime, db, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
       publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
     };
     reconcileMaintenance(ctx, 'phasewise');
+    runtime.addStepper(new PatchScheduleRunner(ctx, (err, configId) => runtimeLog.error({ err, configId }, 'patch schedule run failed')));
+    const assessments = new PeriodicAssessment(ctx, (err, machineId) => runtimeLog.info({ err, machineId }, 'periodic patch assessment failed'));
+    runtime.addStepper({ step: (now) => assessments.step(now), nextAt: () => assessments.nextAt() });
     // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).
     const https = { cert: tls.cert, key: tls.key, ca: agents.ca.certPem, requestCert: true, rejectUnauthorized: false };
     const app = buildArmServer(ctx, { https, maxBodyBytes: config.maxBodyBytes, logger });

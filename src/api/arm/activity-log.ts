@@ -208,6 +208,7 @@ export const ACTIVITY_EVENT_TYPES: readonly EventType[] = [
   'instance.install.started', 'instance.install.succeeded', 'instance.install.failed',
   'instance.removed', 'autoUpgrade.changed', 'enrollment.changed', 'window.bypassed',
   'release.halted', 'release.resumed', 'rollout.paused', 'rollout.resumed', 'rollout.cancelled',
+  'patch.run.started', 'patch.run.completed', 'patch.run.skipped', 'machine.reboot.announced', 'availability.impact',
 ];
 
 /** The ARM resource an event is about: a machine, as the fleet index names it. */
@@ -390,6 +391,9 @@ export function toEventData(input: MappingInput): EventData | null {
 
   const t = input.target;
   if (!t) return null;
+  if (e.type === 'patch.run.started' || e.type === 'patch.run.completed' || e.type === 'patch.run.skipped' || e.type === 'machine.reboot.announced' || e.type === 'availability.impact') {
+    return patchEventData(e, base, t, platform);
+  }
 
   let verb: Verb;
   let phase: 'begin' | 'succeeded' | 'failed';
@@ -638,5 +642,58 @@ function rolloutControlEventData(
     status: ls('Succeeded'),
     subStatus: ls('OK', 'OK (HTTP Status Code: 200)'),
     subscriptionId: '',
+  };
+}
+
+/**
+ * Guest patching on a machine (issue 16): installation begin/end, skips, reboot notices (R83), and
+ * availability impacts (R84, category ResourceHealth). Schedules run as the platform; on-demand runs
+ * record their caller in the run's reason.
+ */
+function patchEventData(
+  e: Extract<EngineEvent, { type: 'patch.run.started' | 'patch.run.completed' | 'patch.run.skipped' | 'machine.reboot.announced' | 'availability.impact' }>,
+  base: Pick<EventData, 'description' | 'eventDataId' | 'eventTimestamp' | 'submissionTimestamp' | 'category'>,
+  t: EventTarget,
+  platform: string,
+): EventData {
+  const provider = PROVIDERS[t.kind];
+  const impact = e.type === 'availability.impact';
+  const reboot = e.type === 'machine.reboot.announced';
+  const action = impact ? 'Microsoft.ResourceHealth/availabilityStatuses/current' : reboot ? `${provider.type}/scheduledEvents/reboot` : `${provider.type}/installPatches/action`;
+  const display = impact ? `Availability: ${e.cause}` : reboot ? 'Reboot announced' : 'Install OS update patches';
+  const runId = ('runId' in e ? e.runId : undefined) ?? '';
+  const operationId = stableUuid('patch', e.type === 'patch.run.completed' || e.type === 'patch.run.started' ? 'run' : e.type, runId, e.machineId, e.seq * (e.type.startsWith('patch.run.') ? 0 : 1));
+  const props: Record<string, string> = { reason: e.reason, eventSeq: String(e.seq) };
+  if ('configuration' in e && e.configuration) props.maintenanceConfiguration = e.configuration;
+  if (runId) props.maintenanceRunId = runId;
+  if (e.type === 'patch.run.completed') {
+    Object.assign(props, { statusCode: 'OK', patchStatus: e.status, installed: String(e.installed), failed: String(e.failed), pending: String(e.pending), rebootStatus: e.rebootStatus,
+      maintenanceWindowExceeded: String(e.maintenanceWindowExceeded) });
+  }
+  if (reboot) Object.assign(props, { eventType: 'Reboot', eventId: e.eventId, notBefore: e.notBefore });
+  if (impact) Object.assign(props, { availabilityState: e.state, cause: e.cause, startTime: e.startTime, durationInSec: String(e.durationSec), planned: String(e.planned) });
+  const begin = e.type === 'patch.run.started';
+  const warn = e.type === 'patch.run.skipped' || impact || (e.type === 'patch.run.completed' && (e.failed > 0 || e.maintenanceWindowExceeded));
+  return {
+    authorization: { action, scope: t.resourceId },
+    caller: displayCaller(platform, platform),
+    ...base,
+    category: impact ? ls('ResourceHealth', 'Resource Health') : base.category,
+    description: e.reason,
+    claims: {},
+    correlationId: runId || operationId,
+    eventName: begin ? ls('BeginRequest', 'Begin request') : ls('EndRequest', 'End request'),
+    id: `${t.resourceId}/events/${base.eventDataId}/ticks/${ticksOf(Date.parse(e.time))}`,
+    level: warn ? 'Warning' : 'Informational',
+    operationId,
+    operationName: ls(action, display),
+    properties: props,
+    resourceGroupName: t.resourceGroup,
+    resourceId: t.resourceId,
+    resourceProviderName: ls(provider.provider),
+    resourceType: ls(provider.type),
+    status: begin ? ls('Started') : e.type === 'patch.run.skipped' ? ls('Failed') : ls('Succeeded'),
+    subStatus: begin || e.type === 'patch.run.skipped' ? ls('', '') : ls('OK', 'OK (HTTP Status Code: 200)'),
+    subscriptionId: e.placement.subscription,
   };
 }

@@ -15,6 +15,7 @@ import type { Operations, Track } from './operations.js';
 import { setOperationHeaders } from './operations.js';
 import type { SecretBox } from './secrets.js';
 import type { AgentServices } from '../agent/services.js';
+import type { PatchDriver } from '../../engine/driver.js';
 
 export interface ArmContext {
   engine: Engine;
@@ -32,6 +33,8 @@ export interface ArmContext {
   publicUrl: string | null;
   retryAfterSeconds: number;
   pageSize: number;
+  /** Guest OS patching of the machines (issue 16), through the engine's driver. */
+  patches?: PatchDriver;
   /** The agent API (real machines); absent where only the ARM surface runs. */
   agents?: AgentServices;
 }

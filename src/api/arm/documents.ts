@@ -9,7 +9,8 @@ import { keyOf } from './ids.js';
 export type DocKind =
   | 'resourceGroup' | 'virtualMachine' | 'scaleSet' | 'availabilitySet' | 'arcMachine'
   | 'extension' | 'operation' | 'feature' | 'setting'
-  | 'maintenanceConfiguration' | 'configurationAssignment' | 'applyUpdate';
+  | 'maintenanceConfiguration' | 'configurationAssignment' | 'applyUpdate'
+  | 'patchStatus' | 'dynamicScopeAssignment' | 'patchSchedule';
 
 export interface Doc<T = Record<string, unknown>> {
   /** The resource id as first written (its casing is echoed back). */

@@ -9,10 +9,12 @@ import { nowIso } from './context.js';
 import { badRequest } from './errors.js';
 import { extensionView, instancesOf } from './extensions.js';
 import type { Flavor } from './extensions.js';
+import { patchStatusView } from './patch-records.js';
 
 export function machineInstanceView(ctx: ArmContext, machineArmId: string, m: Machine, flavor: Flavor): Record<string, unknown> {
   const time = nowIso(ctx);
   const unhealthy = ctx.engine.state.fleet.unhealthy.has(m.id);
+  const patchStatus = flavor === 'vm' ? patchStatusView(ctx, machineArmId) : undefined;
   const extensions = instancesOf(ctx, m.id).map((inst) => (extensionView(ctx, machineArmId, m, inst, flavor, true).properties as { instanceView: unknown }).instanceView);
   return {
     computerName: m.name,
@@ -21,6 +23,7 @@ export function machineInstanceView(ctx: ArmContext, machineArmId: string, m: Ma
     ...(m.placement.faultDomain !== null ? { platformFaultDomain: m.placement.faultDomain } : {}),
     vmAgent: { vmAgentVersion: 'phasewise', statuses: [{ code: 'ProvisioningState/succeeded', level: 'Info', displayStatus: 'Ready', time }] },
     extensions,
+    ...(patchStatus ? { patchStatus } : {}),
     vmHealth: { status: unhealthy
       ? { code: 'HealthState/unhealthy', level: 'Warning', displayStatus: 'The machine is unhealthy', time }
       : { code: 'HealthState/healthy', level: 'Info', displayStatus: 'The machine is healthy', time } },

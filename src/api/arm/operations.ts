@@ -15,7 +15,9 @@ export type OperationStatus = 'InProgress' | 'Succeeded' | 'Failed' | 'Canceled'
 export type Track =
   | { kind: 'done' }
   | { kind: 'instances'; items: Array<{ machineId: string; artifactKey: string }> }
-  | { kind: 'rollouts'; ids: string[] };
+  | { kind: 'rollouts'; ids: string[] }
+  /** Work outside the engine (a patch operation): the route finishes it with its result (Operations.finish). */
+  | { kind: 'result' };
 
 export interface OperationRecord {
   name: string;
@@ -24,6 +26,10 @@ export interface OperationRecord {
   endTime?: string;
   error?: { code: string; message: string };
   track: Track;
+  /** The body the monitor (`Location`) answers with once the operation succeeded. */
+  result?: unknown;
+  /** Operations of kind 'result': when, on the engine's clock, an unanswered one fails. */
+  deadline?: string;
 }
 
 export const operationPath = (sub: string, provider: string, location: string, name: string) =>
@@ -32,6 +38,7 @@ export const operationPath = (sub: string, provider: string, location: string, n
 /** The status a track has now, with the error of a failure. */
 export function evaluate(state: EngineState, track: Track): { status: OperationStatus; error?: { code: string; message: string } } {
   if (track.kind === 'done') return { status: 'Succeeded' };
+  if (track.kind === 'result') return { status: 'InProgress' };
   if (track.kind === 'instances') {
     let failed: string | null = null;
     for (const { machineId, artifactKey } of track.items) {
@@ -56,7 +63,29 @@ export function evaluate(state: EngineState, track: Track): { status: OperationS
 }
 
 export class Operations {
+  /** Operations of kind 'result' this process is still working on. */
+  private readonly working = new Set<string>();
+
   constructor(private readonly docs: Documents) {}
+
+  /** Records an operation whose work runs in this process; `finish` ends it. */
+  begin(sub: string, provider: string, location: string, now: string, deadline: string): string {
+    const { path, record } = this.create(sub, provider, location, { kind: 'result' }, now);
+    this.docs.put(path, `/subscriptions/${sub}`, 'operation', { ...record, deadline });
+    this.working.add(path.toLowerCase());
+    return path;
+  }
+
+  /** Ends an operation started with `begin`: its result, or the error it failed with. */
+  finish(path: string, now: string, outcome: { result: unknown } | { error: { code: string; message: string } }): void {
+    this.working.delete(path.toLowerCase());
+    const doc = this.docs.get<OperationRecord>(path);
+    if (!doc || doc.body.status !== 'InProgress') return;
+    const done: OperationRecord = 'result' in outcome
+      ? { ...doc.body, status: 'Succeeded', endTime: now, result: outcome.result }
+      : { ...doc.body, status: 'Failed', endTime: now, error: outcome.error };
+    this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', done);
+  }
 
   /** Records an operation; returns its status URL path. */
   create(sub: string, provider: string, location: string, track: Track, now: string): { path: string; record: OperationRecord } {
@@ -72,6 +101,19 @@ export class Operations {
     if (!doc) return undefined;
     const rec = doc.body;
     if (rec.status !== 'InProgress') return rec;
+    if (rec.track.kind === 'result' && !this.working.has(path.toLowerCase())) {
+      // Its work ran in a process that stopped before finishing: it will never finish.
+      const lost: OperationRecord = { ...rec, status: 'Failed', endTime: now, error: { code: 'OperationInterrupted', message: 'The server restarted while the operation ran; start it again.' } };
+      this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', lost);
+      return lost;
+    }
+    if (rec.track.kind === 'result' && rec.deadline !== undefined && Date.parse(now) > Date.parse(rec.deadline)) {
+      // The machine never answered in time (a real machine offline): the operation fails rather than wait forever.
+      this.working.delete(path.toLowerCase());
+      const late: OperationRecord = { ...rec, status: 'Failed', endTime: now, error: { code: 'PatchOperationTimedOut', message: `The machine did not answer by ${rec.deadline}.` } };
+      this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', late);
+      return late;
+    }
     const { status, error } = evaluate(state, rec.track);
     if (status === 'InProgress') return rec;
     const done: OperationRecord = { ...rec, status, endTime: now, ...(error ? { error } : {}) };

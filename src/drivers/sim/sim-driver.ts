@@ -10,6 +10,7 @@ import { TimeQueue } from '../../util/time-queue.js';
 import { hashUnit, Random, sampleLatencyMs } from '../../sim/random.js';
 import type { FailureModel, FleetBehaviour } from './failure-model.js';
 import { modelFor } from './failure-model.js';
+import { SimPatches } from './sim-patches.js';
 
 interface Delivery {
   at: number;
@@ -64,6 +65,8 @@ export class SimDriver implements Driver {
   private readonly broken = new Map<string, Set<string>>();
   /** Machines sick for background reasons. */
   private readonly sick = new Set<string>();
+  /** Guest OS patches of the simulated machines (issue 16). */
+  readonly patches: SimPatches;
   readonly stats: SimDriverStats = { actions: 0, duplicateActions: 0, installFailures: 0, unhealthyAfterUpgrade: 0, rollbackFailures: 0, reimages: 0 };
 
   constructor(
@@ -73,6 +76,7 @@ export class SimDriver implements Driver {
     private readonly seed: number,
   ) {
     this.rng = new Random(seed);
+    this.patches = new SimPatches(seed, now);
     behaviour.background.forEach((e, i) => this.scheduleEpisode(e, i));
   }
 

@@ -15,6 +15,8 @@ import { RESOURCE_NAME, arcMachineId, keyOf, resourceGroupId } from '../ids.js';
 import { ensureRegion } from '../machines.js';
 import { locationName, parseBody, tags, versionPrefix } from '../validation.js';
 import { agentProperties } from '../../agent/arm-views.js';
+import { validatePatchSettings } from '../patch-settings.js';
+import { forgetPatchStatus } from '../patch-records.js';
 
 const ARC_NAME = /^[a-zA-Z0-9-_.]{1,54}$/;
 const machineBody = z.object({
@@ -78,13 +80,14 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const armId = arcMachineId(p.sub, p.rg, p.name);
     const { provisioningState: _p, status: _s, extensions: _e, ...props } = body.properties as Record<string, unknown>;
     const existing = ctx.index.machine(armId);
+    const os: OsType = existing?.os ?? (body.properties.osType?.toLowerCase() === 'windows' ? 'windows' : 'linux');
+    validatePatchSettings(props.osProfile, os, 'arc', 'properties.osProfile');
     if (existing) {
       if (existing.kind !== 'arc') throw conflict('Conflict', `${armId} exists and is not an Arc machine.`);
       if (existing.placement.region.toLowerCase() !== body.location.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the machine is in ${existing.placement.region}).`);
       ctx.docs.put(ctx.index.armIdOfMachine(existing), resourceGroupId(p.sub, p.rg), 'arcMachine', { tags: body.tags ?? {}, properties: props });
       return reply.status(200).send(view(ctx.index.armIdOfMachine(existing), existing));
     }
-    const os = body.properties.osType?.toLowerCase() === 'windows' ? 'windows' : 'linux';
     const stored = registerArcMachine(ctx, p.sub, p.rg, p.name, body.location, os, props, body.tags ?? {});
     return reply.status(201).send(view(armId, stored));
   });
@@ -106,6 +109,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const armId = ctx.index.armIdOfMachine(m);
     ctx.docs.atomically(() => {
       ctx.docs.delete(armId);
+      forgetPatchStatus(ctx, armId); // a machine created again under the name starts without it
       ctx.engine.removeMachine(m.id);
     });
     ctx.index.removeMachine(m);

@@ -25,7 +25,7 @@ export function registerOperationRoutes(app: FastifyInstance, ctx: ArmContext): 
       }
       if (op.status === 'Failed') throw new ArmError(409, op.error?.code ?? 'OperationFailed', op.error?.message ?? 'The operation failed.');
       if (op.status === 'Canceled') throw new ArmError(409, 'OperationCanceled', 'The operation was canceled.');
-      return reply.status(200).send({});
+      return reply.status(200).send(op.result ?? {});
     }
     if (op.status === 'InProgress') reply.header('Retry-After', String(ctx.retryAfterSeconds));
     return { name: op.name, status: op.status, startTime: op.startTime, ...(op.endTime ? { endTime: op.endTime } : {}), ...(op.error ? { error: op.error } : {}) };

@@ -13,6 +13,8 @@ import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '
 import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { locationName, parseBody, tags } from '../validation.js';
 import { sealOsProfile } from '../write-only.js';
+import { validatePatchSettings } from '../patch-settings.js';
+import { forgetPatchStatus } from '../patch-records.js';
 
 const subResource = z.object({ id: z.string().min(1) }).passthrough();
 const vmBody = z.object({
@@ -79,6 +81,8 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const body = parseBody(vmBody, req.body);
     const armId = vmId(p.sub, p.rg, p.name);
     const existing = ctx.index.machine(armId);
+    const os = existing?.os ?? osOf(body.properties as Parameters<typeof osOf>[0]);
+    validatePatchSettings(body.properties.osProfile, os, 'vm', 'properties.osProfile');
     const zone = body.zones?.[0] ?? null;
     const avsetRef = body.properties.availabilitySet?.id;
     if (existing) {
@@ -103,7 +107,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
       fd = members % a.faultDomainCount;
     }
     const m: Machine = {
-      id: keyOf(armId), name: p.name, kind: 'vm', os: osOf(body.properties as Parameters<typeof osOf>[0]), resourceGroup: p.rg,
+      id: keyOf(armId), name: p.name, kind: 'vm', os, resourceGroup: p.rg,
       placement: { region: '', zone, setId, setKind: setId ? 'availabilitySet' : 'none', updateDomain: ud, faultDomain: fd, subscription: p.sub },
     };
     const stored = ctx.docs.atomically(() => {
@@ -139,6 +143,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     ctx.docs.atomically(() => {
       for (const i of instancesOf(ctx, m.id)) ctx.docs.delete(`${armId}/extensions/${i.name}`);
       ctx.docs.delete(armId);
+      forgetPatchStatus(ctx, armId); // a machine created again under the name starts without it
       ctx.engine.removeMachine(m.id);
     });
     ctx.index.removeMachine(m);

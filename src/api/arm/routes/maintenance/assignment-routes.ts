@@ -34,7 +34,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ctx: ArmContext):
 
     app.put(`${path}/:name`, async (req, reply) => {
       const caller = writer(req, 'Microsoft.Maintenance/configurationAssignments/write');
-      const { p, resourceId, location, engineId } = assignable(ctx, req, t);
+      const { p, resourceId, location, engineId, machines } = assignable(ctx, req, t);
       if (!RESOURCE_NAME.test(p.name!)) {
         throw badRequest('InvalidParameter', `'${p.name}' is not a valid configuration assignment name (letters, digits, '-', '_' and '.', up to 64 characters).`, 'configurationAssignmentName');
       }
@@ -49,6 +49,14 @@ export function registerAssignmentRoutes(app: FastifyInstance, ctx: ArmContext):
       const scope = cfg.body.properties.maintenanceScope;
       if (scope === 'OSImage' && t.kind !== 'scaleSet') {
         throw invalidParameter(target, `an OSImage configuration can only be assigned to a virtual machine scale set, not to ${t.provider}/${t.type}`);
+      }
+      if (scope === 'InGuestPatch') {
+        // Scheduled patching is for VMs and Arc machines, and the schedule must name the machine's OS.
+        if (t.kind === 'scaleSet') throw invalidParameter(target, 'an InGuestPatch configuration can only be assigned to a virtual machine or an Arc machine, not to a scale set');
+        const os = machines()[0]!.os;
+        const key = os === 'windows' ? 'windowsParameters' : 'linuxParameters';
+        const ip = cfg.body.properties.installPatches as Record<string, unknown> | undefined;
+        if (!ip?.[key]) throw invalidParameter(target, `the configuration has no installPatches.${key}: it cannot patch this ${os === 'windows' ? 'Windows' : 'Linux'} machine`);
       }
       const existing = assignmentOf(resourceId, p.name!);
       const id = existing?.id ?? assignmentId(resourceId, p.name!);

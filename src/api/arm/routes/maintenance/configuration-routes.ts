@@ -107,7 +107,8 @@ export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContex
     const { p, doc } = configOf(req);
     mustHaveGroup(ctx, p.sub, p.rg);
     if (!doc) return reply.status(204).send();
-    const inUse = assignmentsOf(doc.id);
+    const inUse = [...assignmentsOf(doc.id),
+      ...ctx.docs.ofKind<{ maintenanceConfigurationId: string }>('dynamicScopeAssignment').filter((d) => keyOf(d.body.maintenanceConfigurationId) === keyOf(doc.id)).map((d) => d.id)];
     if (inUse.length > 0) {
       const shown = inUse.slice(0, 5).join(', ') + (inUse.length > 5 ? ` and ${inUse.length - 5} more` : '');
       throw conflict('MaintenanceConfigurationInUse', `Maintenance configuration '${p.name}' is assigned to ${inUse.length} resource(s); delete the assignments first: ${shown}.`);

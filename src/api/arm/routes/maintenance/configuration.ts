@@ -11,6 +11,7 @@ import { badRequest, invalidParameter } from '../../errors.js';
 import type { ArmErrorDetail } from '../../errors.js';
 import { keyOf } from '../../ids.js';
 import { jsonObject, locationName, parseBody, tags } from '../../validation.js';
+import { parseScheduledPatches } from '../../patch-requests.js';
 
 export const CONFIG_TYPE = 'Microsoft.Maintenance/maintenanceConfigurations';
 /** Scopes whose configurations must carry a window (their updates only run inside one). */
@@ -90,6 +91,7 @@ export function validateConfiguration(raw: unknown): ConfigDoc {
     if (WINDOW_REQUIRED.has(scope)) {
       throw invalidParameter('properties.maintenanceWindow', `${scope} configurations need a maintenance window; expected {startDateTime, duration, timeZone, recurEvery}`);
     }
+    checkInstallPatches(body);
     return body;
   }
   const parsed = parseMaintenanceWindow(spec);
@@ -107,7 +109,15 @@ export function validateConfiguration(raw: unknown): ConfigDoc {
       return { code: 'InvalidParameter', target, message: `${target}: ${text} (limit ${v.limit} of scope ${v.scope})` };
     }));
   }
+  checkInstallPatches(body);
   return body;
+}
+
+/** `installPatches` belongs to InGuestPatch configurations, which need it (issue 16, R75). */
+function checkInstallPatches(body: ConfigDoc): void {
+  const ip = body.properties.installPatches;
+  if (body.properties.maintenanceScope === 'InGuestPatch') parseScheduledPatches(ip);
+  else if (ip !== undefined) throw invalidParameter('properties.installPatches', `only InGuestPatch configurations install patches (this one's scope is ${body.properties.maintenanceScope}).`);
 }
 
 function fromDetails(details: ArmErrorDetail[]) {
