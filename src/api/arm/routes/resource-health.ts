@@ -12,6 +12,7 @@ import { resourceMissing } from '../context.js';
 import { notFound } from '../errors.js';
 import { stableUuid } from '../activity-log.js';
 import { arcMachineId, vmId } from '../ids.js';
+import { MACHINE_IS, readEvents, typeIn } from '../../../store/sqlite/event-log.js';
 
 /** The newest events read per machine: the history reaches as far back as they do. */
 const MAX_EVENTS = 2000;
@@ -24,11 +25,10 @@ const TITLES: Record<string, string> = {
 };
 
 export function registerResourceHealthRoutes(app: FastifyInstance, ctx: ArmContext): void {
-  const stmt = ctx.db.prepare(`SELECT body FROM events WHERE machine_id = ? AND type IN (${AVAILABILITY_EVENT_TYPES.map(() => '?').join(', ')}) ORDER BY seq DESC LIMIT ?`);
-
+  // One machine's impacts, newest first, on the log's machine index.
+  const where = `${MACHINE_IS} AND ${typeIn(AVAILABILITY_EVENT_TYPES)}`;
   const periodsOf = (m: Machine): AvailabilityPeriod[] => {
-    const rows = stmt.all(m.id, ...AVAILABILITY_EVENT_TYPES, MAX_EVENTS) as Array<{ body: string }>;
-    const events = rows.map((r) => JSON.parse(r.body) as EngineEvent);
+    const events: EngineEvent[] = readEvents(ctx.db, where, [m.id, ...AVAILABILITY_EVENT_TYPES, MAX_EVENTS], 'ORDER BY e.seq DESC LIMIT ?');
     return availabilityPeriods(events, ctx.engine.state.maintenance.hostUpdates, ctx.engine.state.fleet.unhealthy.has(m.id));
   };
 
