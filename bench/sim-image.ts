@@ -78,7 +78,7 @@ const complete = last.status === 'completed' && behind === 0;
 console.log('bench:sim-image — an OS image release over 1,000,000 scale-set instances, in-memory store');
 console.log(`machine: ${machineLine()}`);
 console.log(`fleet: ${fleet.machines.size.toLocaleString('en')} machines in ${fleet.scaleSets.size.toLocaleString('en')} scale sets, ${fleet.regions.size} regions (built in ${(buildMs / 1000).toFixed(1)} s, not counted)`);
-console.log(`release: ${BENCH_IMAGE_TO} replicated in ${new Set(replicatedAt.values()).size} waves to ${replicatedAt.size} regions; ${rollouts.length} rollouts (${rollouts.filter((r) => r.status === 'cancelled').length} superseded as the version reached more regions)`);
+console.log(`release: ${BENCH_IMAGE_TO} replicated in ${new Set(replicatedAt.values()).size} waves to ${replicatedAt.size} regions; ${rollouts.length} rollouts (${rollouts.filter((r) => r.status === 'superseded' || r.status === 'cancelled').length} superseded as the version reached more regions)`);
 console.log(`last rollout: ${last.status} ${(days - (createdMs - scenario.startMs) / 86_400_000).toFixed(1)} days after the first was created, ${days.toFixed(1)} simulated days after the start (bound 56 per rollout); ${last.phases.length} phases`);
 console.log(`all rollouts: ${sum((r) => r.upgraded)} re-imaged, ${sum((r) => r.rolledBack)} rolled back, ${sum((r) => r.failed)} failed, ${sum((r) => r.retried)} retries, ${sum((r) => r.batches)} batches`);
 console.log(`fleet at the end: ${onNew.toLocaleString('en')} on ${BENCH_IMAGE_TO}, ${blocked.toLocaleString('en')} failed (a failed rollback, R31, or unhealthy with rollback off), ${behind.toLocaleString('en')} behind; release ${complete ? 'complete' : 'NOT COMPLETE'}`);
