@@ -55,5 +55,6 @@ console.log(`machine: ${machineLine()}`);
 console.log(`fleet: ${machines.length.toLocaleString('en')} eligible machines, ${fleet.regions.size} regions, ${fleet.scaleSets.size} scale sets, ${fleet.availabilitySets.size} availability sets`);
 console.log(`plan: ${phases} phases, ${batches.toLocaleString('en')} batches`);
 console.log(`planRollout: median ${median(runs).toFixed(0)} ms of 5 runs (${runs.map((r) => r.toFixed(0)).join(', ')}) — target ≤ 1000 ms`);
-console.log(`reference in the same run: sorting the machines by region, zone, update domain takes median ${sortMs.toFixed(0)} ms of 5 runs (${sorts.map((r) => r.toFixed(0)).join(', ')}; ${sorted.length} items, each right after a plan)`);
+console.log(`reference in the same run: sorting the machines by region, zone, update domain takes median ${sortMs.toFixed(0)} ms of 5 runs `
+  + `(${sorts.map((r) => r.toFixed(0)).join(', ')}; ${sorted.length} items, each right after a plan)`);
 console.log(`ratio plan / sort: ${(median(runs) / sortMs).toFixed(2)}`);

@@ -78,7 +78,9 @@ const complete = last.status === 'completed' && behind === 0;
 console.log('bench:sim-image — an OS image release over 1,000,000 scale-set instances, in-memory store');
 console.log(`machine: ${machineLine()}`);
 console.log(`fleet: ${fleet.machines.size.toLocaleString('en')} machines in ${fleet.scaleSets.size.toLocaleString('en')} scale sets, ${fleet.regions.size} regions (built in ${(buildMs / 1000).toFixed(1)} s, not counted)`);
-console.log(`release: ${BENCH_IMAGE_TO} replicated in ${new Set(replicatedAt.values()).size} waves to ${replicatedAt.size} regions; ${rollouts.length} rollouts (${rollouts.filter((r) => r.status === 'cancelled').length} superseded as the version reached more regions)`);
+const superseded = rollouts.filter((r) => r.status === 'superseded' || r.status === 'cancelled').length;
+console.log(`release: ${BENCH_IMAGE_TO} replicated in ${new Set(replicatedAt.values()).size} waves to ${replicatedAt.size} regions; `
+  + `${rollouts.length} rollouts (${superseded} superseded as the version reached more regions)`);
 console.log(`last rollout: ${last.status} ${(days - (createdMs - scenario.startMs) / 86_400_000).toFixed(1)} days after the first was created, ${days.toFixed(1)} simulated days after the start (bound 56 per rollout); ${last.phases.length} phases`);
 console.log(`all rollouts: ${sum((r) => r.upgraded)} re-imaged, ${sum((r) => r.rolledBack)} rolled back, ${sum((r) => r.failed)} failed, ${sum((r) => r.retried)} retries, ${sum((r) => r.batches)} batches`);
 console.log(`fleet at the end: ${onNew.toLocaleString('en')} on ${BENCH_IMAGE_TO}, ${blocked.toLocaleString('en')} failed (a failed rollback, R31, or unhealthy with rollback off), ${behind.toLocaleString('en')} behind; release ${complete ? 'complete' : 'NOT COMPLETE'}`);
@@ -86,8 +88,12 @@ console.log(`events: ${summary.events.toLocaleString('en')} in ${result.ticks.to
 console.log(`wall: ${(simMs / 1000).toFixed(1)} s (target ≤ 30 s) · ${Math.round(summary.events / (simMs / 1000)).toLocaleString('en')} events/s`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB (target ≤ 1024, whole process including the fleet)`);
 const rate = heapRates();
-console.log(`reference in the same run: the bare event queue does ${rate.wall.toLocaleString('en')} pop+push per second; the whole simulation runs at ${((summary.events / (simMs / 1000)) / rate.wall * 100).toFixed(1)}% of that rate per event`);
-console.log(`the same in CPU time (steadier on a shared machine): ${Math.round(summary.events / simCpuS).toLocaleString('en')} events per CPU second (${simCpuS.toFixed(1)} s), the bare queue ${rate.cpu.toLocaleString('en')} pop+push per CPU second: ${((summary.events / simCpuS) / rate.cpu * 100).toFixed(1)}%`);
+const wallShare = ((summary.events / (simMs / 1000)) / rate.wall * 100).toFixed(1);
+const perCpu = summary.events / simCpuS;
+console.log(`reference in the same run: the bare event queue does ${rate.wall.toLocaleString('en')} pop+push per second; `
+  + `the whole simulation runs at ${wallShare}% of that rate per event`);
+console.log(`the same in CPU time (steadier on a shared machine): ${Math.round(perCpu).toLocaleString('en')} events per CPU second `
+  + `(${simCpuS.toFixed(1)} s), the bare queue ${rate.cpu.toLocaleString('en')} pop+push per CPU second: ${(perCpu / rate.cpu * 100).toFixed(1)}%`);
 
 if (violations.length > 0 || earlyStarts > 0 || !complete || result.hitHorizon) {
   console.error(`bench:sim-image FAILED: ${[violations.length > 0 && 'invariants broke', earlyStarts > 0 && 'a re-image preceded its replication (R64)', !complete && 'the release did not complete', result.hitHorizon && 'the horizon was reached'].filter(Boolean).join('; ')}`);

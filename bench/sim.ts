@@ -51,7 +51,11 @@ console.log(`events: ${summary.events.toLocaleString('en')} in ${result.ticks.to
 console.log(`wall: ${(simMs / 1000).toFixed(1)} s (target ≤ 30 s) · ${Math.round(summary.events / (simMs / 1000)).toLocaleString('en')} events/s`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB (target ≤ 1024, whole process including the fleet)`);
 const rate = heapRates();
-console.log(`reference in the same run: the bare event queue does ${rate.wall.toLocaleString('en')} pop+push per second; the whole simulation runs at ${((summary.events / (simMs / 1000)) / rate.wall * 100).toFixed(1)}% of that rate per event`);
-console.log(`the same in CPU time (steadier on a shared machine): ${Math.round(summary.events / simCpuS).toLocaleString('en')} events per CPU second (${simCpuS.toFixed(1)} s), the bare queue ${rate.cpu.toLocaleString('en')} pop+push per CPU second: ${((summary.events / simCpuS) / rate.cpu * 100).toFixed(1)}%`);
+const wallShare = ((summary.events / (simMs / 1000)) / rate.wall * 100).toFixed(1);
+const perCpu = summary.events / simCpuS;
+console.log(`reference in the same run: the bare event queue does ${rate.wall.toLocaleString('en')} pop+push per second; `
+  + `the whole simulation runs at ${wallShare}% of that rate per event`);
+console.log(`the same in CPU time (steadier on a shared machine): ${Math.round(perCpu).toLocaleString('en')} events per CPU second `
+  + `(${simCpuS.toFixed(1)} s), the bare queue ${rate.cpu.toLocaleString('en')} pop+push per CPU second: ${(perCpu / rate.cpu * 100).toFixed(1)}%`);
 
 if (violations.length > 0 || halts.length > 0 || r.status !== 'completed' || !(days <= 56)) process.exitCode = 1;
