@@ -42,7 +42,12 @@ const requestId = (): string => ID_PREFIX + (nextId++).toString(16).padStart(12,
 export class AgentFastPath {
   private observer: RequestObserver | null = null;
 
-  constructor(private readonly ctx: ArmContext, private readonly log: Log) {}
+  constructor(
+    private readonly ctx: ArmContext,
+    private readonly log: Log,
+    /** The server's mapping of errors to ARM errors (src/api/arm/server.ts), so both paths answer alike. */
+    private readonly toArmError: (err: unknown) => ArmError | null,
+  ) {}
 
   observe(fn: RequestObserver): void {
     this.observer = fn;
@@ -155,9 +160,8 @@ export class AgentFastPath {
 
   /** An ARM error answer (an unexpected error: a 500 naming the request id, and logged). */
   private fail(req: IncomingMessage, res: ServerResponse, id: string, t0: number, route: string, err: unknown): void {
-    let arm: ArmError;
-    if (err instanceof ArmError) {
-      arm = err;
+    let arm = this.toArmError(err);
+    if (arm) {
       if (arm.status >= 500) this.log.error({ err }, 'request failed');
     } else {
       this.log.error({ err }, 'unexpected error');

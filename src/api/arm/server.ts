@@ -212,7 +212,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     registerPackageRoutes(app, ctx);
     registerAgentAdminRoutes(app, ctx);
     if (https) {
-      fast = new AgentFastPath(ctx, app.log);
+      fast = new AgentFastPath(ctx, app.log, toArmError);
       fastPaths.set(app, fast);
     }
     // Long polls end before the server waits for its requests to finish.
