@@ -16,10 +16,9 @@ import { nowIso, queryOf } from '../api/arm/context.js';
 import { invalidParameter, notFound } from '../api/arm/errors.js';
 import { rolloutRecord } from '../api/arm/routes/publisher.js';
 import { registerStream } from './event-stream.js';
+import { RolloutCharts } from './rollout-chart.js';
 
-const CHART_TYPES = ['instance.upgrade.succeeded', 'instance.upgrade.failed', 'instance.health.unhealthy', 'instance.rollback.succeeded', 'instance.skipped'];
 const GATE_TYPES = ['gate.held', 'gate.breached', 'gate.cleared', 'gate.excluded', 'gate.released'];
-const CHART_BUCKETS = 60;
 
 function intParam(q: Record<string, string>, name: string, fallback: number, max: number): number {
   const t = q[name.toLowerCase()];
@@ -67,25 +66,17 @@ function unitsPage(r: RolloutState, skip: number, top: number): { total: number;
 }
 
 export function registerDashboardViews(app: FastifyInstance, ctx: ArmContext): void {
-  const recent = (rolloutId: string, types: string[], limit: number) => (ctx.db
-    .prepare(`SELECT body FROM events WHERE rollout_id = ? AND type IN (${types.map(() => '?').join(', ')}) ORDER BY seq DESC LIMIT ?`)
-    .all(rolloutId, ...types, limit) as Array<{ body: string }>).map((x) => JSON.parse(x.body) as EngineEvent);
+  // The last events of some types: one query per type on the (rollout_id, type, seq) index, merged.
+  const byType = ctx.db.prepare('SELECT seq, body FROM events WHERE rollout_id = ? AND type = ? ORDER BY seq DESC LIMIT ?');
+  const recent = (rolloutId: string, types: string[], limit: number) => types
+    .flatMap((type) => byType.all(rolloutId, type, limit) as Array<{ seq: number; body: string }>)
+    .sort((a, b) => b.seq - a.seq).slice(0, limit).map((x) => JSON.parse(x.body) as EngineEvent);
 
-  // The chart reads every outcome of the rollout once per engine change at most.
-  const charts = new Map<string, { seq: number; value: unknown }>();
+  const charts = new RolloutCharts(ctx.db);
+  ctx.engine.onEvents((events) => charts.onEvents(events));
   const chartOf = (r: RolloutState) => {
-    const cached = charts.get(r.id);
-    if (cached && cached.seq === ctx.engine.state.eventSeq) return cached.value;
     const end = r.endedAtMs ?? ctx.runtime.clock.now();
-    const bucketS = Math.max(60, Math.ceil((end - r.createdAtMs) / 1000 / CHART_BUCKETS));
-    // Parameters bind as REAL: the bucket is cast back to a whole number.
-    const rows = ctx.db.prepare(`SELECT CAST((CAST(strftime('%s', time) AS INTEGER) - ?) / ? AS INTEGER) AS b, type, COUNT(*) AS n FROM events
-      WHERE rollout_id = ? AND type IN (${CHART_TYPES.map(() => '?').join(', ')}) GROUP BY b, type ORDER BY b`)
-      .all(Math.floor(r.createdAtMs / 1000), bucketS, r.id, ...CHART_TYPES) as Array<{ b: number; type: string; n: number }>;
-    const value = { start: isoOf(r.createdAtMs), end: isoOf(end), bucketSeconds: bucketS, points: rows.map((x) => ({ bucket: x.b, type: x.type, count: x.n })) };
-    if (charts.size > 200) charts.clear();
-    charts.set(r.id, { seq: ctx.engine.state.eventSeq, value });
-    return value;
+    return { start: isoOf(r.createdAtMs), end: isoOf(end), ...charts.chart(r.id, r.createdAtMs, end) };
   };
 
   app.get('/phasewise/dashboard/rollouts/:id', async (req) => {

@@ -9,6 +9,7 @@
  * Functions here report whether the attempt settled; the caller moves the batch on.
  */
 import type { ExtensionInstance } from '../../model/artifact.js';
+import { recordGood } from '../../model/artifact.js';
 import { isInstanceHealthy, unhealthyReason } from '../../model/health.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { isoOf } from '../clock.js';
@@ -142,7 +143,7 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
   const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
   if (!isInstanceHealthy(signals, inst.status)) return false;
   removeWaiter(ctx, a.machineId, r.id);
-  inst.lastKnownGoodVersion = inst.installedVersion;
+  recordGood(inst, inst.installedVersion);
   changed.instance(ctx, inst);
   countJudged(ctx, r, unit, a, false);
   emitInstance(ctx, 'instance.upgrade.succeeded', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });

@@ -100,6 +100,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE instances ADD COLUMN ord INTEGER;
     `,
   },
+  {
+    version: 5,
+    description: 'each instance keeps the last known good version before its current one (a withdrawal goes back there); '
+      + 'the dashboard reads a rollout\'s last events of one type and a machine\'s history without scanning the log',
+    sql: `
+      ALTER TABLE instances ADD COLUMN previous_good TEXT;
+      CREATE INDEX events_rollout_type ON events (rollout_id, type, seq) WHERE rollout_id IS NOT NULL;
+      CREATE INDEX events_machine ON events (machine_id, seq) WHERE machine_id IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
