@@ -103,11 +103,13 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 5,
     description: 'each instance keeps the last known good version before its current one (a withdrawal goes back there); '
-      + 'the dashboard reads a rollout\'s last events of one type and a machine\'s history without scanning the log',
+      + 'the dashboard reads a rollout\'s last events of one type and a machine\'s history without scanning the log; the webhooks\' outbox',
     sql: `
       ALTER TABLE instances ADD COLUMN previous_good TEXT;
       CREATE INDEX events_rollout_type ON events (rollout_id, type, seq) WHERE rollout_id IS NOT NULL;
       CREATE INDEX events_machine ON events (machine_id, seq) WHERE machine_id IS NOT NULL;
+      CREATE TABLE webhook_outbox (hook TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL,
+        PRIMARY KEY (hook, seq)) WITHOUT ROWID;
     `,
   },
 ];
