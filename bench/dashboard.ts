@@ -103,7 +103,7 @@ interface Figures { fleetLoad: number[]; fleetData: number[]; rolloutLoad: numbe
 
 /** Serves `scenario` (a JSON document) at 60× real time, waits for its rollout's first upgrades, measures both pages. */
 async function measure(label: string, scenario: Record<string, unknown>, browser: () => Promise<Browser>): Promise<Figures> {
-  const sub = join(dir, label);
+  const sub = join(dir, label.replace(/\W+/g, '-'));
   mkdirSync(sub);
   writeFileSync(join(sub, 'fleet.json'), JSON.stringify(scenario));
   writeFileSync(join(sub, 'phasewise.yaml'), [

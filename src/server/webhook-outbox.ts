@@ -30,6 +30,7 @@ export class WebhookOutbox {
       remove: db.prepare('DELETE FROM webhook_outbox WHERE hook = ? AND seq = ?'),
       pending: db.prepare('SELECT hook, seq, type, body, attempts FROM webhook_outbox ORDER BY hook, seq'),
       getCursor: db.prepare('SELECT value FROM meta WHERE key = ?'),
+      clearCursor: db.prepare('DELETE FROM meta WHERE key = ?'),
       putCursor: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       after: db.prepare('SELECT body FROM events WHERE seq > ? AND type IN (?, ?, ?, ?) ORDER BY seq'),
     };
@@ -53,6 +54,10 @@ export class WebhookOutbox {
       for (const r of rows) this.st.put.run(r.hook, r.seq, r.type, r.body, r.attempts);
       this.st.putCursor.run(CURSOR, String(lastSeq));
     })();
+  }
+
+  clearCursor(): void {
+    this.st.clearCursor.run(CURSOR);
   }
 
   attempted(hook: string, seq: number, attempts: number): void {

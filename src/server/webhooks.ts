@@ -184,8 +184,9 @@ export class Webhooks {
     }
     for (const row of gone) outbox.remove(row.hook, row.seq);
     if (gone.length > 0) this.log.warn({ deliveries: gone.length, hooks: [...new Set(gone.map((r) => r.hook))] }, 'webhook deliveries for hooks no longer configured dropped');
+    // Without hooks nothing is owed: a hook configured later starts from its own first start.
+    if (this.queues.length === 0) return outbox.clearCursor();
     const cursor = outbox.cursor();
-    if (this.queues.length === 0) return;
     // The first start with webhooks notifies from now on, not the history.
     if (cursor === null) outbox.add([], this.engine.state.eventSeq);
     else this.onEvents(outbox.eventsAfter(cursor, NOTIFYING_EVENT_TYPES));
