@@ -80,6 +80,12 @@ function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst:
   }
   if (r.plan.downgrade) {
     // Going back from a withdrawn version: "back" again would be the withdrawn version; it stays here.
+    // The version it reached was its last known good before the withdrawn one, and is again: a later
+    // rollback must never aim at the withdrawn version.
+    if (inst.installedVersion === r.toVersion && inst.lastKnownGoodVersion !== r.toVersion) {
+      changed.instance(ctx, inst);
+      inst.lastKnownGoodVersion = r.toVersion;
+    }
     emitInstance(ctx, 'instance.rollback.skipped', r, a, {
       fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion,
       reason: `left on ${inst.installedVersion}: the version it came from was withdrawn; ${reason}`,
