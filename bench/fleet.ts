@@ -11,7 +11,8 @@ export interface BenchRelease {
   seed?: number;
 }
 
-function raw(target: number, failureRate: number, release: BenchRelease = {}): Record<string, unknown> {
+/** The scenario document of the benchmark fleet (what `benchScenario` compiles; bench:dashboard hands it to `serve`). */
+export function benchScenarioSpec(target: number, failureRate: number, release: BenchRelease = {}): Record<string, unknown> {
   return {
     name: 'bench-1m',
     start: '2026-01-05T00:00:00Z',
@@ -43,7 +44,7 @@ function raw(target: number, failureRate: number, release: BenchRelease = {}): R
 
 /** Builds the scenario with standalone VMs filling the fleet up to `target` machines. */
 export function benchScenario(target = TARGET_MACHINES, failureRate = 0.02, release: BenchRelease = {}): Scenario {
-  return compileScenario(raw(target, failureRate, release), 'bench');
+  return compileScenario(benchScenarioSpec(target, failureRate, release), 'bench');
 }
 
 export const BENCH_IMAGE = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server' } as const;

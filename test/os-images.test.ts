@@ -368,3 +368,55 @@ describe('OS image rollouts under change (review reproductions)', () => {
     assert.deepEqual(f.checker.finish(), []);
   });
 });
+
+describe('an operator\'s hold and a user\'s OS rolling upgrade (manual rollout)', () => {
+  const ARTIFACT = { kind: 'osImage' as const, ...IMAGE };
+
+  test('a pause parks the user-started rolling upgrade (no batch while held, invariants checked); a resume lets it complete', () => {
+    const f = osFleet({ enable: false, westAfter: 2 * HOUR });
+    while (f.sim.clock.now() < f.t0 + DAY) assert.ok(f.sim.step());
+    const r = f.engine.startOsRollingUpgrade('web-west', 'user@contoso.com')!;
+    assert.equal(r.plan.profile.name, 'manual');
+    const paused = f.engine.pauseRollout(r.id, 'incident', 'ops@contoso.com');
+    assert.deepEqual(paused.map((x) => x.id), [r.id]);
+    const pausedAt = f.store.events().length;
+    const until = f.sim.clock.now() + 2 * DAY;
+    // Stops when nothing is left to happen (the simulation would end there): the parked units wait for the resume.
+    while (f.sim.clock.now() < until && (f.engine.nextWakeAt() !== null || f.sim.driver.nextAt() !== null) && f.sim.step());
+    const during = f.events().slice(pausedAt);
+    assert.equal(during.filter((e) => e.type === 'batch.started').length, 0, 'no batch while the operator holds the release');
+    assert.ok(during.some((e) => e.type === 'batch.completed'), 'the batch in flight finished');
+    assert.equal(r.status, 'running');
+    assert.ok([...r.units.values()].some((u) => u.status === 'blocked'), `its units are parked: ${[...r.units.values()].map((u) => u.status).join(', ')}`);
+    f.engine.resumeRolloutByOperator(r.id, 'ops@contoso.com');
+    f.sim.run();
+    assert.equal(r.status, 'completed');
+    assert.equal(f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-west').length, 20);
+    assert.deepEqual(f.checker.finish(), []);
+  });
+
+  test('the evidence\'s hold does not stop a user\'s rolling upgrade: it is the user\'s explicit command', () => {
+    const f = osFleet({ enable: false, westAfter: 2 * HOUR });
+    while (f.sim.clock.now() < f.t0 + DAY) assert.ok(f.sim.step());
+    const r = f.engine.startOsRollingUpgrade('web-west', 'user@contoso.com')!;
+    f.engine.holdRelease(ARTIFACT, '1.1.0', 'bad evidence', 'engine', 'evidence');
+    f.sim.run();
+    assert.equal(r.status, 'completed');
+    assert.equal(f.of('instance.reimaged').filter((e) => setOf(f, e.machineId) === 'web-west').length, 20);
+    assert.deepEqual(f.checker.finish(), []);
+  });
+
+  test('the invariant checker fails a manual batch during an operator\'s hold', () => {
+    const f = osFleet({ enable: false, westAfter: 2 * HOUR });
+    while (f.sim.clock.now() < f.t0 + DAY) assert.ok(f.sim.step());
+    const r = f.engine.startOsRollingUpgrade('web-west', 'user@contoso.com')!;
+    const checker = new InvariantChecker({ pairs: symmetricPairs([...f.scenario.state.fleet.regions.values()]) });
+    checker.onEvents(f.events().filter((e) => e.type === 'rollout.created' && e.rolloutId === r.id));
+    const held = { type: 'release.halted', seq: 1e9, time: new Date(f.sim.clock.now()).toISOString(), artifact: ARTIFACT, artifactKey: OS_KEY, toVersion: '1.1.0', kind: 'operator' };
+    checker.onEvents([held as unknown as EngineEvent]);
+    f.sim.run();
+    checker.onEvents(f.events().filter((e) => e.seq > 0 && (e.type === 'batch.started' || e.type === 'phase.started') && 'rolloutId' in e && e.rolloutId === r.id)
+      .map((e) => ({ ...e, seq: e.seq + 2e9 })));
+    assert.ok(checker.finish().some((v) => /while it is held \(operator\)/.test(v)));
+  });
+});

@@ -10,7 +10,8 @@
  * - attempt numbers of an instance only grow: one idempotency key is never started twice
  * - a set never has batches of two rollouts in flight (two extensions take turns)
  * - `seq` strictly increases and `time` never goes back
- * - no batch of an automatic rollout starts while its release is held (`release.halted` until `release.resumed`)
+ * - no batch of an automatic rollout starts while its release is held (`release.halted` until `release.resumed`), nor
+ *   of a manual one while an operator holds it or it is withdrawn
  */
 import { artifactKey } from '../model/artifact.js';
 import type { BatchScope, EngineEvent } from '../model/events.js';
@@ -45,8 +46,8 @@ export class InvariantChecker {
   private readonly enrolled = new Set<string>();
   /** In-flight batches per set across rollouts. */
   private readonly setBatches = new Map<string, number>();
-  /** Releases held fleet-wide, as `artifactKey@toVersion`. */
-  private readonly heldReleases = new Set<string>();
+  /** Releases held fleet-wide, as `artifactKey@toVersion`, with the kind of hold. */
+  private readonly heldReleases = new Map<string, string>();
   private readonly majors = new Map<string, number>();
   private lastSeq = 0;
   private lastTime = '';
@@ -82,7 +83,7 @@ export class InvariantChecker {
     }
     if (e.type === 'release.halted' || e.type === 'release.resumed') {
       const key = `${e.artifactKey}@${e.toVersion}`;
-      if (e.type === 'release.halted') this.heldReleases.add(key);
+      if (e.type === 'release.halted') this.heldReleases.set(key, e.kind);
       else this.heldReleases.delete(key);
       return;
     }
@@ -138,7 +139,9 @@ export class InvariantChecker {
 
   private batchStarted(e: Extract<EngineEvent, { type: 'batch.started' }>, r: RolloutTrack): void {
     const s = e.scope;
-    if (r.profile !== 'manual' && this.heldReleases.has(r.release)) this.fail(e, `batch of release ${r.release} while it is held`);
+    // The evidence holds automatic rollouts only; an operator's hold or a withdrawal holds manual ones too.
+    const held = this.heldReleases.get(r.release);
+    if (held !== undefined && (r.profile !== 'manual' || held !== 'evidence')) this.fail(e, `batch of release ${r.release} while it is held (${held})`);
     const phase = r.regionPhase.get(s.region);
     if (phase === undefined) this.fail(e, `region ${s.region} is in no phase of the rollout`);
     else if (!r.phaseStarted.has(phase)) this.fail(e, `batch in region ${s.region} before its phase ${phase} started`);

@@ -17,10 +17,9 @@ import { invalidParameter, notFound } from '../api/arm/errors.js';
 import { rolloutRecord } from '../api/arm/routes/publisher.js';
 import { registerStream } from './event-stream.js';
 import { readEvents, typeIn } from '../store/sqlite/event-log.js';
+import { RolloutCharts } from './rollout-chart.js';
 
-const CHART_TYPES = ['instance.upgrade.succeeded', 'instance.upgrade.failed', 'instance.health.unhealthy', 'instance.rollback.succeeded', 'instance.skipped'];
 const GATE_TYPES = ['gate.held', 'gate.breached', 'gate.cleared', 'gate.excluded', 'gate.released'];
-const CHART_BUCKETS = 60;
 
 function intParam(q: Record<string, string>, name: string, fallback: number, max: number): number {
   const t = q[name.toLowerCase()];
@@ -71,21 +70,11 @@ export function registerDashboardViews(app: FastifyInstance, ctx: ArmContext): v
   const recent = (rolloutId: string, types: string[], limit: number): EngineEvent[] =>
     readEvents(ctx.db, `e.rollout_id = ? AND ${typeIn(types)}`, [rolloutId, ...types, limit], 'ORDER BY e.seq DESC LIMIT ?');
 
-  // The chart reads every outcome of the rollout once per engine change at most.
-  const charts = new Map<string, { seq: number; value: unknown }>();
+  const charts = new RolloutCharts(ctx.db);
+  ctx.engine.onEvents((events) => charts.onEvents(events));
   const chartOf = (r: RolloutState) => {
-    const cached = charts.get(r.id);
-    if (cached && cached.seq === ctx.engine.state.eventSeq) return cached.value;
     const end = r.endedAtMs ?? ctx.runtime.clock.now();
-    const bucketS = Math.max(60, Math.ceil((end - r.createdAtMs) / 1000 / CHART_BUCKETS));
-    // Parameters bind as REAL: the bucket is cast back to a whole number.
-    const rows = ctx.db.prepare(`SELECT CAST((e.time / 1000 - ?) / ? AS INTEGER) AS b, s.type AS type, COUNT(*) AS n FROM events e
-      JOIN event_shapes s ON s.id = e.shape WHERE e.rollout_id = ? AND s.type IN (${CHART_TYPES.map(() => '?').join(', ')}) GROUP BY b, s.type ORDER BY b`)
-      .all(Math.floor(r.createdAtMs / 1000), bucketS, r.id, ...CHART_TYPES) as Array<{ b: number; type: string; n: number }>;
-    const value = { start: isoOf(r.createdAtMs), end: isoOf(end), bucketSeconds: bucketS, points: rows.map((x) => ({ bucket: x.b, type: x.type, count: x.n })) };
-    if (charts.size > 200) charts.clear();
-    charts.set(r.id, { seq: ctx.engine.state.eventSeq, value });
-    return value;
+    return { start: isoOf(r.createdAtMs), end: isoOf(end), ...charts.chart(r.id, r.createdAtMs, end) };
   };
 
   app.get('/phasewise/dashboard/rollouts/:id', async (req) => {

@@ -50,6 +50,11 @@ export interface ArtifactInstance {
   installedVersion: string;
   /** The newest version that ran healthy on this machine. */
   lastKnownGoodVersion: string;
+  /**
+   * The last known good version before `lastKnownGoodVersion` on this machine (absent or '' when none):
+   * where a withdrawal of the current one with rollback sends the machine back.
+   */
+  previousGoodVersion?: string;
   /** The `enableAutomaticUpgrade` setting (R2, R5). */
   enableAutomaticUpgrade: boolean;
   status: ProvisioningStatus;
@@ -57,6 +62,12 @@ export interface ArtifactInstance {
   blockedReason: string | null;
   /** Why the last install or update the user asked for failed; absent or null when it did not. */
   lastError?: string | null;
+}
+
+/** `version` ran healthy here: it becomes last known good, and the one before it is kept. */
+export function recordGood(inst: ArtifactInstance, version: string): void {
+  if (inst.lastKnownGoodVersion !== '' && inst.lastKnownGoodVersion !== version) inst.previousGoodVersion = inst.lastKnownGoodVersion;
+  inst.lastKnownGoodVersion = version;
 }
 
 export interface ExtensionInstance extends ArtifactInstance {

@@ -15,6 +15,7 @@ import type { ServeConfig } from './config.js';
 import type { Withdrawal } from './control-follow-up.js';
 import { ControlFollowUp } from './control-follow-up.js';
 import { logMilestones } from './milestone-log.js';
+import { WebhookOutbox } from './webhook-outbox.js';
 import { DEFAULT_WEBHOOK_OPTIONS, Webhooks } from './webhooks.js';
 
 const WITHDRAWALS = '/phasewise/withdrawals';
@@ -42,7 +43,7 @@ export function installOperatorTools(app: FastifyInstance, ctx: ArmContext, conf
   registerRolloutControlRoutes(app, ctx, followUp);
   registerFleetViewRoutes(app, ctx);
   const webhooks = new Webhooks(engine, config.webhooks, { warn: (o, m) => app.log.warn(o, m) },
-    { ...DEFAULT_WEBHOOK_OPTIONS, ...config.webhookRetry }, (result) => metrics.webhooks.inc({ result }));
+    { ...DEFAULT_WEBHOOK_OPTIONS, ...config.webhookRetry }, (result) => metrics.webhooks.inc({ result }), new WebhookOutbox(ctx.db));
   registerDashboard(app, ctx);
   return { metrics, close: () => webhooks.close() };
 }

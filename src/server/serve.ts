@@ -82,8 +82,10 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
   }
   try {
     const resumed = store.isInitialised();
-    if (!resumed) store.importState(scenario ? scenario.state : newEngineState(emptyFleet(), new Catalog()));
-    const state = store.load()!;
+    const fresh = resumed ? null : scenario ? scenario.state : newEngineState(emptyFleet(), new Catalog());
+    if (fresh) store.importState(fresh);
+    // A new database holds what was just imported: the state in hand is used, not read back (a million machines take a minute).
+    const state = fresh ?? store.load()!;
     const db: Database.Database = store.database;
     const docs = new Documents(db, (fn) => store.transaction(fn));
 

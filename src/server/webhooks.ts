@@ -4,11 +4,13 @@
  * `X-Phasewise-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body bytes with the hook's
  * secret. Each hook has its own queue, sent in order, one request at a time, retried with exponential
  * backoff (bounded attempts, bounded queue). The engine only enqueues: a target that is down or slow
- * never holds the engine back. Deliveries live in memory; a restart drops the ones not yet delivered.
+ * never holds the engine back. With an outbox (webhook-outbox.ts, the server's SQLite database) the
+ * deliveries not yet delivered survive a restart and are sent after it; without one they live in memory.
  */
 import { createHmac } from 'node:crypto';
 import type { Engine } from '../engine/engine.js';
 import type { EngineEvent } from '../model/events.js';
+import type { OutboxRow, WebhookOutbox } from './webhook-outbox.js';
 
 export const WEBHOOK_EVENTS = ['rollout.stopped', 'rollout.completed', 'gate.breached', 'version.withdrawn', 'release.held'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -40,6 +42,8 @@ export interface WebhookLog {
 
 export interface Delivery {
   id: string;
+  /** The engine event's seq: the delivery's key in the outbox. */
+  seq: number;
   type: WebhookEvent;
   body: string;
   attempts: number;
@@ -56,6 +60,9 @@ export function notificationOf(e: EngineEvent): WebhookEvent | null {
   }
 }
 
+/** The engine event types `notificationOf` turns into notifications. */
+export const NOTIFYING_EVENT_TYPES = ['rollout.stopped', 'rollout.completed', 'gate.breached', 'release.halted'] as const;
+
 export function signatureOf(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
@@ -71,12 +78,16 @@ class HookQueue {
     private readonly opts: WebhookOptions,
     private readonly log: WebhookLog,
     private readonly count: (result: 'delivered' | 'retried' | 'failed' | 'dropped') => void,
+    private readonly outbox: WebhookOutbox | null,
+    /** The hook's key in the outbox. */
+    readonly key: string,
   ) {}
 
   push(d: Delivery): void {
     if (this.closed) return;
     if (this.queue.length >= this.opts.maxQueue) {
       const dropped = this.queue.shift()!;
+      this.outbox?.remove(this.key, dropped.seq);
       this.count('dropped');
       this.log.warn({ url: this.hook.url, delivery: dropped.id }, 'webhook queue full: oldest notification dropped');
     }
@@ -99,11 +110,13 @@ class HookQueue {
       d.attempts++;
       if (ok || d.attempts >= this.opts.maxAttempts) {
         this.queue.shift();
+        this.outbox?.remove(this.key, d.seq);
         this.count(ok ? 'delivered' : 'failed');
         if (!ok) this.log.warn({ url: this.hook.url, delivery: d.id, attempts: d.attempts }, 'webhook delivery failed; given up');
         this.pump();
         return;
       }
+      this.outbox?.attempted(this.key, d.seq, d.attempts);
       this.count('retried');
       const wait = Math.min(this.opts.maxBackoffMs, this.opts.initialBackoffMs * 2 ** (d.attempts - 1));
       this.timer = setTimeout(() => {
@@ -144,24 +157,58 @@ export class Webhooks {
   constructor(
     private readonly engine: Engine,
     hooks: readonly WebhookConfig[],
-    log: WebhookLog,
+    private readonly log: WebhookLog,
     opts: WebhookOptions = DEFAULT_WEBHOOK_OPTIONS,
     count: (result: 'delivered' | 'retried' | 'failed' | 'dropped') => void = () => {},
+    private readonly outbox: WebhookOutbox | null = null,
   ) {
-    this.queues = hooks.map((hook) => ({ hook, queue: new HookQueue(hook, opts, log, count) }));
+    const keys = new Set<string>();
+    this.queues = hooks.map((hook) => {
+      let key = hook.url;
+      for (let n = 2; keys.has(key); n++) key = `${hook.url}#${n}`; // the same URL twice: two queues
+      keys.add(key);
+      return { hook, queue: new HookQueue(hook, opts, log, count, outbox, key) };
+    });
+    if (outbox) this.recover(outbox);
     if (this.queues.length > 0) engine.onEvents((events) => this.onEvents(events));
   }
 
+  /** After a restart: deliveries left in the outbox, then notifications of events committed after its cursor. */
+  private recover(outbox: WebhookOutbox): void {
+    const byKey = new Map(this.queues.map((q) => [q.queue.key, q.queue]));
+    const gone: OutboxRow[] = [];
+    for (const row of outbox.pending()) {
+      const queue = byKey.get(row.hook);
+      if (queue) queue.push({ id: `phasewise-${row.seq}`, seq: row.seq, type: row.type as WebhookEvent, body: row.body, attempts: row.attempts });
+      else gone.push(row);
+    }
+    for (const row of gone) outbox.remove(row.hook, row.seq);
+    if (gone.length > 0) this.log.warn({ deliveries: gone.length, hooks: [...new Set(gone.map((r) => r.hook))] }, 'webhook deliveries for hooks no longer configured dropped');
+    // Without hooks nothing is owed: a hook configured later starts from its own first start.
+    if (this.queues.length === 0) return outbox.clearCursor();
+    const cursor = outbox.cursor();
+    // The first start with webhooks notifies from now on, not the history.
+    if (cursor === null) outbox.add([], this.engine.state.eventSeq);
+    else this.onEvents(outbox.eventsAfter(cursor, NOTIFYING_EVENT_TYPES));
+  }
+
   private onEvents(events: readonly EngineEvent[]): void {
+    const out: Array<{ queue: HookQueue; d: Delivery }> = [];
+    let last = -1;
     for (const e of events) {
       const type = notificationOf(e);
       if (!type) continue;
+      last = e.seq;
       const body = JSON.stringify({ id: `phasewise-${e.seq}`, type, time: e.time, ...this.context(e), event: e });
       for (const { hook, queue } of this.queues) {
         if (hook.events && !hook.events.includes(type)) continue;
-        queue.push({ id: `phasewise-${e.seq}`, type, body, attempts: 0 });
+        out.push({ queue, d: { id: `phasewise-${e.seq}`, seq: e.seq, type, body, attempts: 0 } });
       }
     }
+    if (last < 0) return;
+    // Written before the first send: a crash from here on leaves them in the outbox.
+    this.outbox?.add(out.map(({ queue, d }) => ({ hook: queue.key, seq: d.seq, type: d.type, body: d.body, attempts: 0 })), last);
+    for (const { queue, d } of out) queue.push(d);
   }
 
   /** The rollout an event concerns, so a receiver needs no second call. */

@@ -93,6 +93,8 @@ function flash(text, bad = false) { flashText = { text, bad }; }
 
 async function fleetView() {
   const f = await api('/phasewise/fleet');
+  // The server redoes the fleet summary every two seconds at most: a stale one is asked for again.
+  if (!f.upToDate) scheduleRefresh();
   const artifacts = f.artifacts.map((a) => {
     const max = Math.max(1, ...a.versions.map((v) => v.machines));
     const rows = a.versions.map((v) => [

@@ -9,6 +9,7 @@
  * Functions here report whether the attempt settled; the caller moves the batch on.
  */
 import type { ExtensionInstance } from '../../model/artifact.js';
+import { recordGood } from '../../model/artifact.js';
 import { isInstanceHealthy, unhealthyReason } from '../../model/health.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { isoOf } from '../clock.js';
@@ -79,6 +80,12 @@ function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst:
   }
   if (r.plan.downgrade) {
     // Going back from a withdrawn version: "back" again would be the withdrawn version; it stays here.
+    // The version it reached was its last known good before the withdrawn one, and is again: a later
+    // rollback must never aim at the withdrawn version.
+    if (inst.installedVersion === r.toVersion && inst.lastKnownGoodVersion !== r.toVersion) {
+      changed.instance(ctx, inst);
+      inst.lastKnownGoodVersion = r.toVersion;
+    }
     emitInstance(ctx, 'instance.rollback.skipped', r, a, {
       fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion,
       reason: `left on ${inst.installedVersion}: the version it came from was withdrawn; ${reason}`,
@@ -142,7 +149,7 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
   const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
   if (!isInstanceHealthy(signals, inst.status)) return false;
   removeWaiter(ctx, a.machineId, r.id);
-  inst.lastKnownGoodVersion = inst.installedVersion;
+  recordGood(inst, inst.installedVersion);
   changed.instance(ctx, inst);
   countJudged(ctx, r, unit, a, false);
   emitInstance(ctx, 'instance.upgrade.succeeded', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });

@@ -8,6 +8,7 @@
 import { effectiveAutoUpgrade } from '../../catalog/catalog.js';
 import type { ExtensionInstance } from '../../model/artifact.js';
 import type { Artifact } from '../../model/artifact.js';
+import { recordGood } from '../../model/artifact.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
 import { catchUp, resumeIn } from '../opt-in/opt-in.js';
@@ -86,7 +87,7 @@ export function onUserActionResult(ctx: TickContext, key: string, pending: Pendi
     return;
   }
   inst.installedVersion = toVersion;
-  inst.lastKnownGoodVersion = toVersion;
+  recordGood(inst, toVersion);
   inst.desiredVersion = toVersion;
   inst.status = 'Succeeded';
   inst.blockedReason = null; // installed again: R31's block is lifted

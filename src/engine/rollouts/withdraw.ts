@@ -4,14 +4,16 @@
  * upgrades and installs, and with rollback every machine on it goes back to the version it ran before,
  * through a manual rollout (R6: no pacing, the same availability-first batches and health gates).
  *
- * The version a machine goes back to is the newest earlier version of the same major the catalog still
- * offers for its OS and region (`earlierVersion`). If the machine turns unhealthy there, it is not
+ * The version a machine goes back to is its own last known good version before the withdrawn one, kept
+ * per machine and artifact as attempts succeed (`previousGoodVersion`): machines that came from different
+ * versions each go back to theirs, one rollout per target version. A machine with none (installed at the
+ * withdrawn version directly) or whose one was withdrawn too stays and is listed in `noEarlierVersion`:
+ * it is never sent to a version it did not run. If the machine turns unhealthy there, it is not
  * sent back to the withdrawn version (`attempts/outcome.ts`). Machines with an attempt in flight are
  * left for a later call (`rollBackWithdrawn`), which the server makes as their attempts settle.
  */
-import type { Artifact } from '../../model/artifact.js';
+import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
 import { artifactKey as keyOf } from '../../model/artifact.js';
-import { compareVersions, majorOf } from '../../model/version.js';
 import type { EngineState, ReleaseState, RolloutState } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { FleetError } from '../core/errors.js';
@@ -27,7 +29,7 @@ export interface RollbackResult {
   rollouts: RolloutState[];
   /** Machines on the version with an attempt still in flight: a later call takes them. */
   inFlight: number;
-  /** Machines on the version with no earlier version to go back to (installed at it directly). */
+  /** Machines on the version with no last known good version before it that is still offered (installed at it directly). */
   noEarlierVersion: string[];
 }
 
@@ -77,7 +79,7 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
     const b = busy.get(inst.machineId);
     if (b === 'inFlight') inFlight++;
     if (b) continue;
-    const target = earlierVersion(ctx, artifact, version, inst.machineId);
+    const target = goBackTo(ctx, artifact, version, inst);
     if (!target) {
       noEarlierVersion.push(inst.machineId);
       continue;
@@ -116,21 +118,10 @@ function busyMachines(state: EngineState, key: string): Map<string, 'inFlight' |
   return busy;
 }
 
-/**
- * The version a machine goes back to: the newest earlier version of the same major that the catalog
- * still offers for its OS and region. Normally the one it ran before; the engine keeps no second
- * last-known-good (a success leaves no attempt record), so one it skipped over may be newer.
- */
-function earlierVersion(ctx: TickContext, artifact: Artifact, version: string, machineId: string): string | null {
-  if (artifact.kind !== 'extension') return null;
-  const catalog = ctx.state.catalog;
-  const t = catalog.getType(artifact.publisher, artifact.type);
-  const m = ctx.state.fleet.machines.get(machineId);
-  if (!t || !m) return null;
-  let best: string | null = null;
-  for (const v of catalog.available(t, m.os, m.placement.region, ctx.now)) {
-    if (majorOf(v.version) !== majorOf(version) || compareVersions(v.version, version) >= 0) continue;
-    if (best === null || compareVersions(v.version, best) > 0) best = v.version;
-  }
-  return best;
+/** The machine's own last known good version before `version`, if the catalog has not withdrawn it. */
+function goBackTo(ctx: TickContext, artifact: Artifact, version: string, inst: ExtensionInstance): string | null {
+  const lkg = inst.lastKnownGoodVersion !== version ? inst.lastKnownGoodVersion : inst.previousGoodVersion;
+  if (!lkg || lkg === version) return null;
+  if (artifact.kind === 'extension' && ctx.state.catalog.isWithdrawn(artifact.publisher, artifact.type, lkg)) return null;
+  return lkg;
 }

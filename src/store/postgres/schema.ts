@@ -97,6 +97,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX commands_open ON commands (id) WHERE done_at IS NULL;
     `,
   },
+  {
+    version: 2,
+    description: 'each instance keeps the last known good version before its current one (a withdrawal goes back there), as SQLite\'s v6',
+    sql: 'ALTER TABLE instances ADD COLUMN previous_good TEXT;',
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -105,6 +105,7 @@ function loadFleet(db: Database.Database) {
       status: r.status as ProvisioningStatus, blockedReason: (r.blocked_reason as string | null) ?? null,
     };
     if (r.last_error !== null && r.last_error !== undefined) inst.lastError = r.last_error as string;
+    if (typeof r.previous_good === 'string') inst.previousGoodVersion = r.previous_good;
     addInstance(fleet, inst);
   }
   for (const r of all(db, 'SELECT * FROM machine_health')) fleet.health.set(r.machine_id as string, JSON.parse(r.signals as string));

@@ -25,7 +25,7 @@ function settingsText(settings: Readonly<Record<string, unknown>>): string {
 
 export const encode = {
   machine: (m: Machine) => [m.id, m.name, m.kind, m.os, m.resourceGroup, m.placement.region, m.placement.zone, m.placement.setId, m.placement.setKind, m.placement.updateDomain, m.placement.faultDomain, m.placement.subscription, m.instanceId ?? null] as const,
-  instance: (i: ExtensionInstance) => [i.artifactKey, i.machineId, i.name, i.publisher, i.type, i.typeHandlerVersion, b(i.autoUpgradeMinorVersion), b(i.enableAutomaticUpgrade), settingsText(i.settings), i.desiredVersion, i.installedVersion, i.lastKnownGoodVersion, i.status, i.blockedReason, i.lastError ?? null] as const,
+  instance: (i: ExtensionInstance) => [i.artifactKey, i.machineId, i.name, i.publisher, i.type, i.typeHandlerVersion, b(i.autoUpgradeMinorVersion), b(i.enableAutomaticUpgrade), settingsText(i.settings), i.desiredVersion, i.installedVersion, i.lastKnownGoodVersion, i.status, i.blockedReason, i.lastError ?? null, i.previousGoodVersion || null] as const,
   rolloutNew: (r: RolloutState) => [r.id, JSON.stringify(r.artifact), r.artifactKey, r.toVersion, r.status, r.reason, r.createdAtMs, r.endedAtMs, r.currentPhase, r.open, r.caller, b(r.force)] as const,
   rollout: (r: RolloutState) => [r.status, r.reason, r.endedAtMs, r.currentPhase, r.open, r.id] as const,
   phase: (p: PhaseState) => [p.rolloutId, p.index, p.status, p.startedAtMs, p.endedAtMs, p.upgraded, p.unhealthy] as const,
@@ -50,11 +50,11 @@ export const SQL = {
     ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   deleteMachine: 'DELETE FROM machines WHERE id = ?',
   putInstance: `INSERT INTO instances (artifact_key, machine_id, name, publisher, type, type_handler_version, auto_upgrade_minor, enable_automatic_upgrade,
-    settings, desired, installed, last_known_good, status, blocked_reason, last_error, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    settings, desired, installed, last_known_good, status, blocked_reason, last_error, previous_good, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (artifact_key, machine_id) DO UPDATE SET type_handler_version = excluded.type_handler_version,
     auto_upgrade_minor = excluded.auto_upgrade_minor, enable_automatic_upgrade = excluded.enable_automatic_upgrade, settings = excluded.settings,
     desired = excluded.desired, installed = excluded.installed, last_known_good = excluded.last_known_good, status = excluded.status,
-    blocked_reason = excluded.blocked_reason, last_error = excluded.last_error`,
+    blocked_reason = excluded.blocked_reason, last_error = excluded.last_error, previous_good = excluded.previous_good`,
   deleteInstance: 'DELETE FROM instances WHERE artifact_key = ? AND machine_id = ?',
   putHealth: 'INSERT INTO machine_health (machine_id, signals) VALUES (?, ?) ON CONFLICT (machine_id) DO UPDATE SET signals = excluded.signals',
   deleteHealth: 'DELETE FROM machine_health WHERE machine_id = ?',

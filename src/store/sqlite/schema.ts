@@ -111,6 +111,17 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: '',
     run: migrateEventsFromV4,
   },
+  {
+    version: 6,
+    description: 'each instance keeps the last known good version before its current one (a withdrawal goes back there); '
+      + 'a rollout\'s last events of some types are read without scanning its log (the dashboard); the webhooks\' outbox',
+    sql: `
+      ALTER TABLE instances ADD COLUMN previous_good TEXT;
+      CREATE INDEX events_rollout_shape ON events (rollout_id, shape, seq) WHERE rollout_id IS NOT NULL;
+      CREATE TABLE webhook_outbox (hook TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL,
+        PRIMARY KEY (hook, seq)) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

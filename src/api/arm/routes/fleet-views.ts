@@ -10,56 +10,16 @@
 import type { FastifyInstance } from 'fastify';
 import { autoUpgradeState } from '../../../catalog/catalog.js';
 import { isoOf } from '../../../engine/clock.js';
-import type { EngineState } from '../../../engine/state.js';
 import { isEnrolled } from '../../../engine/state.js';
 import type { EngineEvent } from '../../../model/events.js';
 import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
 import { queryOf } from '../context.js';
+import { FleetSummary } from '../fleet-summary.js';
 import { invalidParameter, notFound } from '../errors.js';
 import { MACHINE_IS, readEvents } from '../../../store/sqlite/event-log.js';
 
 const HISTORY = 200;
-
-interface ArtifactSummary {
-  artifactKey: string;
-  publisher: string;
-  type: string;
-  machines: number;
-  versions: Array<{ version: string; machines: number; withdrawn: boolean }>;
-  autoUpgrade: Record<string, number>;
-  statuses: Record<string, number>;
-}
-
-/** One pass over the instances; cached until the engine's next event, so a busy page costs one pass. */
-function summarize(state: EngineState): ArtifactSummary[] {
-  const out: ArtifactSummary[] = [];
-  for (const [key, byMachine] of state.fleet.instances) {
-    let first = true;
-    const s: ArtifactSummary = { artifactKey: key, publisher: '', type: '', machines: 0, versions: [], autoUpgrade: {}, statuses: {} };
-    const versions = new Map<string, number>();
-    for (const inst of byMachine.values()) {
-      if (first) {
-        s.publisher = inst.publisher;
-        s.type = inst.type;
-        first = false;
-      }
-      s.machines++;
-      const v = inst.installedVersion || '(not installed)';
-      versions.set(v, (versions.get(v) ?? 0) + 1);
-      const m = state.fleet.machines.get(inst.machineId);
-      const t = state.catalog.getType(inst.publisher, inst.type);
-      const au = autoUpgradeState(inst, t, m ? isEnrolled(state, m) : false);
-      s.autoUpgrade[au] = (s.autoUpgrade[au] ?? 0) + 1;
-      s.statuses[inst.status] = (s.statuses[inst.status] ?? 0) + 1;
-    }
-    s.versions = [...versions].sort((a, b) => b[1] - a[1]).map(([version, machines]) => ({
-      version, machines, withdrawn: state.catalog.isWithdrawn(s.publisher, s.type, version),
-    }));
-    out.push(s);
-  }
-  return out.sort((a, b) => a.artifactKey.localeCompare(b.artifactKey));
-}
 
 function machineRecord(ctx: ArmContext, m: Machine): Record<string, unknown> {
   const state = ctx.engine.state;
@@ -81,18 +41,21 @@ function machineRecord(ctx: ArmContext, m: Machine): Record<string, unknown> {
 }
 
 export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): void {
-  let cache: { seq: number; value: ArtifactSummary[]; subscriptions: string[] } | null = null;
+  const summary = new FleetSummary(() => ctx.engine.state);
+  app.addHook('onClose', async () => summary.stop());
+  // The first summary is made before the server listens: the first visitor does not wait for it.
+  app.addHook('onReady', async () => void summary.get());
   app.get('/phasewise/fleet', async () => {
     const state = ctx.engine.state;
-    if (!cache || cache.seq !== state.eventSeq) {
-      const subs = new Set<string>();
-      for (const m of state.fleet.machines.values()) subs.add(m.placement.subscription);
-      cache = { seq: state.eventSeq, value: summarize(state), subscriptions: [...subs].sort() };
-    }
+    const cache = summary.get();
     const held = [...state.releases.values()].filter((r) => r.hold).map((r) => ({
       artifact: r.artifact, version: r.toVersion, kind: r.hold!.kind, reason: r.hold!.reason, since: isoOf(r.hold!.sinceMs),
     }));
-    return { machines: state.fleet.machines.size, unhealthy: state.fleet.unhealthy.size, subscriptions: cache.subscriptions, artifacts: cache.value, releasesHeld: held };
+    return {
+      machines: state.fleet.machines.size, unhealthy: state.fleet.unhealthy.size, subscriptions: cache.subscriptions, artifacts: cache.value, releasesHeld: held,
+      // False while the summary is older than the engine's last event: ask again in a moment.
+      upToDate: cache.seq === state.eventSeq,
+    };
   });
 
   app.get('/phasewise/machines', async (req) => {
