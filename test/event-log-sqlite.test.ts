@@ -63,6 +63,8 @@ function downgradeToV4(file: string): number {
   const events = [...store.events()];
   store.close();
   const db = new Database(file);
+  // What v6 added, then what v5 changed.
+  db.exec('DROP TABLE webhook_outbox; ALTER TABLE instances DROP COLUMN previous_good;');
   db.exec('DROP TABLE events; DROP TABLE event_shapes; DROP TABLE event_machines; DROP TABLE event_values;');
   const v1 = MIGRATIONS[0]!.sql;
   db.exec(v1.slice(v1.indexOf('CREATE TABLE events')));

@@ -15,6 +15,7 @@ import { Simulation } from '../src/sim/simulator.js';
 import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
+import { PG_SCHEMA_VERSION } from '../src/store/postgres/schema.js';
 import { baseScenario } from './helpers/harness.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -64,7 +65,7 @@ describe('db on PostgreSQL', () => {
     assert.equal(check.status, 0, check.stderr);
     const report = JSON.parse(check.stdout) as Report;
     assert.equal(report.ok, true);
-    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.schemaVersion, PG_SCHEMA_VERSION);
     assert.equal(report.counts.machines, 45);
     assert.ok(report.counts.events! > 10);
     assert.equal(report.lease?.token, 0);
@@ -115,7 +116,7 @@ describe('db on PostgreSQL', () => {
     await c.query('UPDATE phasewise_schema SET version = 7');
     const r = run('db', 'check', '--db', target);
     assert.equal(r.status, 4);
-    assert.match(r.stderr, /schema version 7, newer than this Phasewise \(1\)/);
+    assert.match(r.stderr, new RegExp(`schema version 7, newer than this Phasewise \\(${PG_SCHEMA_VERSION}\\)`));
     assert.equal((await c.query('SELECT version FROM phasewise_schema')).rows[0].version, 7);
     await c.end();
   });
