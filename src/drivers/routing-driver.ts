@@ -2,7 +2,7 @@
  * Dispatches per machine: machines bound to an agent go to the agent driver, all others to the
  * simulated fleet, so `serve` with the demo fleet keeps working and a real agent can join it.
  */
-import type { Driver, DriverAction, Observation } from '../engine/driver.js';
+import type { Driver, DriverAction, Observation, PatchDriver } from '../engine/driver.js';
 
 /** A driver whose observations the runtime collects when they are due. */
 export interface DeliveringDriver extends Driver {
@@ -19,6 +19,18 @@ export class RoutingDriver implements DeliveringDriver {
   private pick(machineId: string): DeliveringDriver {
     for (const r of this.routes) if (r.handles(machineId)) return r.driver;
     return this.fallback;
+  }
+
+  /** Patch operations go where the machine's other actions go; a driver without patching refuses. */
+  readonly patches: PatchDriver = {
+    assessPatches: (m) => this.patcherOf(m.machineId).assessPatches(m),
+    installPatches: (m, req) => this.patcherOf(m.machineId).installPatches(m, req),
+  };
+
+  private patcherOf(machineId: string): PatchDriver {
+    const p = this.pick(machineId).patches;
+    if (!p) throw new Error(`machine ${machineId} is driven by a driver that cannot patch guests yet`);
+    return p;
   }
 
   send(action: DriverAction): void {

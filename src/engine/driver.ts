@@ -4,6 +4,7 @@
  */
 import type { Artifact } from '../model/artifact.js';
 import type { HealthSignals } from '../model/health.js';
+import type { PatchAssessment, PatchInstallation, PatchInstallRequest, PatchTarget } from '../model/patches.js';
 import type { ActionKind } from './state.js';
 
 export interface DriverAction {
@@ -39,4 +40,17 @@ export interface Driver {
   send(action: DriverAction): void;
   /** Asks machines for fresh health reports (after a restart, to re-observe what was in flight). */
   observe?(machineIds: readonly string[]): void;
+  /** Guest OS patching (issue 16); a driver without it cannot patch its machines. */
+  patches?: PatchDriver;
+}
+
+/**
+ * Guest OS patches on a machine: assess what is available, install a selection. Both are asynchronous
+ * (a real machine runs its package manager) and answer with ARM-shaped results (src/model/patches.ts).
+ * A machine that cannot be reached rejects; a patch that fails to install is reported in the result.
+ * `installPatches` is idempotent by `request.key`: a resend answers with the same installation.
+ */
+export interface PatchDriver {
+  assessPatches(machine: PatchTarget): Promise<PatchAssessment>;
+  installPatches(machine: PatchTarget, request: PatchInstallRequest): Promise<PatchInstallation>;
 }
