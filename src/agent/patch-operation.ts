@@ -138,8 +138,8 @@ export function reportOf(op: PatchOpJournal, finishedAt: number | null, rebootSt
     startedAt: new Date(op.startedAt).toISOString(),
     finishedAt: finishedAt === null ? null : new Date(finishedAt).toISOString(),
     counts,
-    patches: patches.slice(0, PATCH_LIMITS.patchesPerResult),
-    truncated: patches.length > PATCH_LIMITS.patchesPerResult,
+    patches: patches.slice(0, PATCH_LIMITS.patchesPerReport),
+    truncated: patches.length > PATCH_LIMITS.patchesPerReport,
     rebootPending: op.rebootRequired ?? op.rebootPending ?? false,
     rebootStatus,
     maintenanceWindowExceeded: op.windowExceeded,
@@ -151,12 +151,16 @@ export function reportOf(op: PatchOpJournal, finishedAt: number | null, rebootSt
 export function patchReports(journal: Journal, goal: GoalState | null): PatchOperationReport[] {
   const ps = journal.state.patches;
   const out: PatchOperationReport[] = [];
+  let budget: number = PATCH_LIMITS.patchesPerReport;
   for (const req of goal?.patchOperations ?? []) {
-    if (ps.current?.request.operationId === req.operationId) out.push(reportOf(ps.current, null, ps.current.reboot ? 'Required' : 'NotNeeded'));
-    else {
-      const h = ps.history.find((x) => x.report.operationId === req.operationId);
-      if (h) out.push(h.report);
-    }
+    const r = ps.current?.request.operationId === req.operationId
+      ? reportOf(ps.current, null, ps.current.reboot ? 'Required' : 'NotNeeded')
+      : ps.history.find((x) => x.report.operationId === req.operationId)?.report;
+    if (!r) continue;
+    // All operations of one report share the budget; the list is cut, never the counts.
+    const patches = r.patches.slice(0, budget);
+    budget -= patches.length;
+    out.push({ ...r, patches, truncated: r.truncated || patches.length < r.patches.length });
   }
   return out;
 }

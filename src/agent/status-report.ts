@@ -106,14 +106,6 @@ function fit(report: StatusReport): StatusReport {
     }
     h.formattedMessage.message = h.formattedMessage.message.slice(0, 512);
   }
-  for (const p of report.patchOperations ?? []) {
-    if (JSON.stringify(report).length <= LIMITS.statusReportBytes) break;
-    // The counts stay exact; the list is cut, and says so.
-    if (p.patches.length > 50) {
-      p.patches = p.patches.slice(0, 50);
-      p.truncated = true;
-    }
-  }
   return report;
 }
 

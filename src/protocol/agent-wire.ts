@@ -218,8 +218,11 @@ export const PATCH_LIMITS = {
   /** Package name masks per include/exclude list (ARM's packageNameMasksToInclude/Exclude). */
   masksPerList: 64,
   maskChars: 128,
-  /** Patches listed in one result; the counts are exact, the list is cut (the `truncated` flag says so). */
-  patchesPerResult: 300,
+  /**
+   * Patches listed in one status report, all operations together (each entry is a handful of JSON keys,
+   * and a report has at most 4,096); the counts are exact, a list cut says so (`truncated`).
+   */
+  patchesPerReport: 256,
   patchNameChars: 128,
   patchVersionChars: 96,
   /** ISO 8601 maximumDuration: at least 30 minutes (ARM's minimum on Linux), at most 4 hours. */
