@@ -13,6 +13,7 @@ import { fnmatch, selectionOf } from '../src/agent/patching/selection.js';
 import { AssessmentError } from '../src/agent/patching/types.js';
 import type { AvailablePatch, CommandOutput } from '../src/agent/patching/types.js';
 import { Zypper } from '../src/agent/patching/zypper.js';
+import { selectPatches } from '../src/model/patches.js';
 import { ROOT } from './helpers/cli.js';
 
 const fx = (p: string) => readFileSync(join(ROOT, 'test/fixtures/patching', p), 'utf8');
@@ -164,4 +165,25 @@ test('a mask without wildcards matches exactly its own name (property)', () => {
   fc.assert(fc.property(fc.stringMatching(/^[a-z0-9][a-z0-9.+-]{0,20}$/), fc.stringMatching(/^[a-z0-9][a-z0-9.+-]{0,20}$/), (a, b) => {
     assert.equal(fnmatch(a, b), a === b);
   }));
+});
+
+test('the agent selects exactly what the control plane\'s selectPatches selects (property, `*` masks)', () => {
+  const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/);
+  const mask = fc.oneof(name, name.map((n) => `${n.slice(0, 2)}*`), fc.constant('*'), name.map((n) => `*${n.slice(-2)}`));
+  const cls = fc.constantFrom<'Critical' | 'Security' | 'Other'>('Critical', 'Security', 'Other');
+  fc.assert(fc.property(
+    fc.array(fc.record({ name, c: cls }), { maxLength: 12 }), fc.subarray(['Critical', 'Security', 'Other'] as const), fc.array(mask, { maxLength: 3 }), fc.array(mask, { maxLength: 3 }),
+    (pkgs, classes, include, exclude) => {
+      const available = pkgs.map((p) => ({ patchId: p.name, name: p.name, version: '1', classifications: [p.c], rebootBehavior: 'CanRequestReboot' as const, publishedDate: '' }));
+      const model = selectPatches('linux', available, { key: 'k', maximumDurationMs: 1, rebootSetting: 'Never', classifications: [...classes], include, exclude });
+      const verdicts = new Map<string, string>();
+      for (const p of model.selected) verdicts.set(p.patchId, 'Selected');
+      for (const p of model.excluded) verdicts.set(p.patchId, 'Excluded');
+      for (const p of model.notSelected) verdicts.set(p.patchId, 'NotSelected');
+      for (const p of pkgs) {
+        const agent = selectionOf({ name: p.name, version: '1', classifications: [p.c], rebootBehavior: 'CanRequestReboot' }, { classificationsToInclude: classes, packageNameMasksToInclude: include, packageNameMasksToExclude: exclude });
+        assert.equal(agent, verdicts.get(p.name), `${p.name} (${p.c}) with include ${JSON.stringify(include)} exclude ${JSON.stringify(exclude)} classes ${JSON.stringify(classes)}`);
+      }
+    },
+  ));
 });
