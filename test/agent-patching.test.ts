@@ -213,3 +213,32 @@ test('maximumDuration: no package is started that the window cannot fit; the res
   agent.kill('SIGTERM');
   await killed(agent);
 });
+
+test('dnf: Critical and Security installed, a failed transaction reported per package, IfRequired reboots when needs-restarting says so', async () => {
+  const d = tempDirs();
+  const agentId = await rig.enroll(d);
+  const bin = join(d.root, 'pm');
+  mkdirSync(bin, { recursive: true });
+  for (const name of ['dnf', 'needs-restarting']) copyFileSync(join(ROOT, 'test/fixtures/patching/scripted-dnf.sh'), join(bin, name));
+  copyFileSync(join(ROOT, 'test/fixtures/patching/scripted-reboot.sh'), join(bin, 'reboot.sh'));
+  writeFileSync(join(bin, 'available'), [
+    'openssl-libs x86_64 1:3.0.7-18.el9_2 baseos Critical/Sec.', 'kernel-core x86_64 5.14.0-284.30.1.el9_2 baseos Important/Sec.',
+    'tzdata noarch 2023c-1.el9 baseos bugfix', 'curl x86_64 7.76.1-23.el9_2.4 baseos -', '',
+  ].join('\n'));
+  writeFileSync(join(bin, 'fail-openssl-libs'), '');
+  writeFileSync(join(bin, 'reboot-kernel-core'), '');
+  cp.goals.set(agentId, withPatches(1, [install('inst-d')]));
+  const agent = rig.startAgent(d, ['--package-manager', 'dnf', '--package-manager-path', bin, '--reboot-command', join(bin, 'reboot.sh')]);
+  const r = await until('inst-d done', () => finished(agentId, 'inst-d'), 30_000, agent);
+  assert.equal(r.packageManager, 'dnf');
+  assert.deepEqual(stateOf(r), { 'openssl-libs': 'Failed', 'kernel-core': 'Installed', tzdata: 'NotSelected', curl: 'NotSelected' });
+  assert.deepEqual({ critical: r.counts.critical, security: r.counts.security, other: r.counts.other }, { critical: 1, security: 1, other: 2 });
+  assert.match(r.patches.find((p) => p.name === 'openssl-libs')!.message!, /^Error: Transaction test error/);
+  assert.equal(r.status, 'CompletedWithWarnings');
+  assert.equal(r.rebootStatus, 'Started');
+  assert.equal(lines(join(bin, 'reboots.log')).length, 1);
+  const upgrades = lines(join(bin, 'calls.log')).filter((l) => l.startsWith('dnf -y upgrade'));
+  assert.deepEqual(upgrades, ['dnf -y upgrade openssl-libs-1:3.0.7-18.el9_2.x86_64', 'dnf -y upgrade kernel-core-5.14.0-284.30.1.el9_2.x86_64'], 'Critical first');
+  agent.kill('SIGTERM');
+  await killed(agent);
+});
