@@ -160,6 +160,12 @@ function statusCommand(o: DirOptions & { json?: boolean }): void {
       lastOperation: r.history[0] ?? null,
       lastError: r.lastError,
     })),
+    patches: {
+      inFlight: journal.state.patches.current
+        ? { operationId: journal.state.patches.current.request.operationId, kind: journal.state.patches.current.request.kind, reboot: journal.state.patches.current.reboot }
+        : null,
+      recent: journal.state.patches.history.map((h) => ({ operationId: h.report.operationId, kind: h.report.kind, status: h.report.status, counts: h.report.counts, rebootStatus: h.report.rebootStatus, finishedAt: h.report.finishedAt })),
+    },
   };
   if (o.json) return void process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
   const lines = [
@@ -173,6 +179,8 @@ function statusCommand(o: DirOptions & { json?: boolean }): void {
       const flight = e.operationInFlight ? `; in flight ${e.operationInFlight.operationId} → ${e.operationInFlight.version}` : '';
       return `  ${e.name}: ${e.state} ${e.installedVersion ?? '-'} (last known good ${e.lastKnownGood ?? '-'})${flight}${last}`;
     }),
+    ...(view.patches.inFlight ? [`patching: ${view.patches.inFlight.kind} ${view.patches.inFlight.operationId} in flight${view.patches.inFlight.reboot ? `, reboot ${view.patches.inFlight.reboot.state}` : ''}`] : []),
+    ...view.patches.recent.map((p) => `  patch ${p.kind} ${p.operationId}: ${p.status}, installed ${p.counts.installed}, failed ${p.counts.failed}, pending ${p.counts.pending}; reboot ${p.rebootStatus}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
