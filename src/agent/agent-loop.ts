@@ -249,7 +249,9 @@ export class Agent {
     let failures = 0;
     while (!this.stopped) {
       const goal = this.goal();
-      const due = retryAt !== null && this.now() >= retryAt;
+      // An approved reboot starts now, whenever the approval came (also while the last pass was running).
+      const reboot = this.journal.state.patches.current?.reboot;
+      const due = (retryAt !== null && this.now() >= retryAt) || (reboot?.state === 'announced' && reboot.approved);
       if (goal && (this.workPending || due) && goal.requiredFeatures.length === 0) {
         this.workPending = false;
         try {
@@ -268,7 +270,6 @@ export class Agent {
         continue;
       }
       await this.workWaker.wait(retryAt !== null ? Math.max(0, retryAt - this.now()) : 60_000);
-      if (!this.stopped && this.journal.state.patches.current?.reboot?.approved) this.workPending = true;
     }
   }
 
