@@ -96,9 +96,15 @@ export function installationCounts(r: PatchInstallation): Record<'installed' | '
 
 /** Whether `name` matches a package-name mask with `*` wildcards (case-insensitive, as the package managers compare). */
 export function matchesMask(name: string, mask: string): boolean {
-  const re = new RegExp(`^${mask.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+  let re = MASKS.get(mask);
+  if (!re) {
+    re = new RegExp(`^${mask.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+    if (MASKS.size >= 1000) MASKS.clear(); // bounded: masks come from requests
+    MASKS.set(mask, re);
+  }
   return re.test(name);
 }
+const MASKS = new Map<string, RegExp>();
 
 /**
  * Which of the available patches an installation request selects (pure, shared by every driver):
