@@ -14,7 +14,14 @@ test('src/agent imports only itself, src/protocol and packages', () => {
   for (const f of readdirSync(join(root, 'src/agent')).filter((n) => n.endsWith('.ts'))) {
     for (const line of readFileSync(join(root, 'src/agent', f), 'utf8').split('\n')) {
       const m = /^import .* from '(\.[^']*)'/.exec(line);
-      if (m && !/^\.\/[a-z-]+\.js$|^\.\.\/protocol\/[a-z-]+\.js$/.test(m[1]!)) found.push(`${f}: ${line}`);
+      if (m && !/^\.\/(patching\/)?[a-z-]+\.js$|^\.\.\/protocol\/[a-z-]+\.js$/.test(m[1]!)) found.push(`${f}: ${line}`);
+    }
+  }
+  // The package manager adapters: only themselves and the wire contract (they run where the agent runs).
+  for (const f of readdirSync(join(root, 'src/agent/patching')).filter((n) => n.endsWith('.ts'))) {
+    for (const line of readFileSync(join(root, 'src/agent/patching', f), 'utf8').split('\n')) {
+      const m = /^import .* from '(\.[^']*)'/.exec(line);
+      if (m && !/^\.\/[a-z-]+\.js$|^\.\.\/\.\.\/protocol\/[a-z-]+\.js$/.test(m[1]!)) found.push(`patching/${f}: ${line}`);
     }
   }
   assert.deepEqual(found, []);

@@ -25,6 +25,10 @@ import type { LocalPolicy } from './local-policy.js';
 import { DEFAULT_TIMEOUTS_S } from './operation-context.js';
 import type { AgentRuntime } from './operation-context.js';
 import { downloadPackage } from './package-download.js';
+import { approvePatchReboot, noteBoot, patchEvents, patchPass, readBootId } from './patch-operation.js';
+import type { PatchRuntime } from './patch-operation.js';
+import { DEFAULT_BIN_DIRS, detectManager } from './patching/commands.js';
+import type { ManagerConfig } from './patching/commands.js';
 import { ServerClient } from './server-client.js';
 import { buildStatusReport, fingerprint } from './status-report.js';
 
@@ -36,7 +40,14 @@ export interface AgentOptions {
   timeScale: number;
   log: (line: string) => void;
   now?: () => number;
+  /** Guest OS patching: which package manager, where its binaries are, how to reboot (docs/agent.md). */
+  patching?: Partial<ManagerConfig> & { rebootCommand?: string; timeScale?: number };
 }
+
+export const DEFAULT_REBOOT_COMMAND = 'systemctl reboot';
+/** Seconds a package install is assumed to take at most: none starts with less left of the window. */
+const PACKAGE_BUDGET_S = 5 * 60;
+const PATCH_COMMAND_TIMEOUT_S = 20 * 60;
 
 /** A sleep that `wake()` or `stop()` can end early. */
 class Waker {
@@ -65,6 +76,7 @@ export class Agent {
   private readonly client: ServerClient;
   private readonly health: AppHealthMonitor;
   private readonly rt: AgentRuntime;
+  private readonly prt: PatchRuntime;
   private readonly imds: ImdsServer | null;
   private readonly now: () => number;
   private stopped = false;
@@ -104,13 +116,40 @@ export class Agent {
       wireAddress: new URL(creds.enrollment.serverUrl).host,
       downloadRetryMs: 5_000,
     };
-    this.imds = opts.imdsPort > 0
-      ? new ImdsServer({ port: opts.imdsPort, events: () => this.goal()?.scheduledEvents ?? { DocumentIncarnation: 0, Events: [] }, approve: (ids) => this.client.approveEvents(ids) })
-      : null;
+    const pcfg = opts.patching ?? {};
+    const patchScale = pcfg.timeScale ?? opts.timeScale;
+    const cfg: ManagerConfig = { manager: pcfg.manager ?? 'auto', binDirs: pcfg.binDirs ?? DEFAULT_BIN_DIRS, ...(pcfg.rebootFlag ? { rebootFlag: pcfg.rebootFlag } : {}) };
+    this.prt = {
+      dirs: opts.dirs, journal: this.journal, now: this.now, sleep, pollMs: 100, log: opts.log,
+      manager: detectManager(cfg),
+      binDirs: cfg.binDirs,
+      rebootCommand: pcfg.rebootCommand ?? DEFAULT_REBOOT_COMMAND,
+      timeScale: patchScale,
+      packageBudgetMs: PACKAGE_BUDGET_S * 1000 * patchScale,
+      commandTimeoutMs: Math.max(5_000, PATCH_COMMAND_TIMEOUT_S * 1000 * opts.timeScale),
+      readBootId,
+      changed: () => this.reportWaker.wake(),
+    };
+    this.imds = opts.imdsPort > 0 ? new ImdsServer({ port: opts.imdsPort, events: () => this.events(), approve: (ids) => this.approve(ids) }) : null;
   }
 
   private goal(): GoalState | null {
     return this.journal.state.goalState;
+  }
+
+  /** IMDS scheduled events: the control plane's (re-images) and the agent's own (patch reboots). */
+  private events(): GoalState['scheduledEvents'] {
+    const fromServer = this.goal()?.scheduledEvents ?? { DocumentIncarnation: 0, Events: [] };
+    const own = patchEvents(this.journal, this.creds.enrollment.resourceId);
+    // Both counters only grow, so their sum changes whenever either list does.
+    return { DocumentIncarnation: fromServer.DocumentIncarnation + this.journal.state.patches.eventSeq, Events: [...fromServer.Events, ...own] };
+  }
+
+  /** Approvals of the agent's own reboot are kept here; the rest go to the control plane. */
+  private async approve(ids: string[]): Promise<void> {
+    const remote = ids.filter((id) => !approvePatchReboot(this.journal, id));
+    if (remote.length < ids.length) this.workWaker.wake();
+    if (remote.length > 0) await this.client.approveEvents(remote);
   }
 
   /** Local policy; an unreadable policy file turns extension management off (the safe reading). */
@@ -132,6 +171,8 @@ export class Agent {
         this.opts.log(`scheduled events endpoint not started on 127.0.0.1:${this.opts.imdsPort}: ${(err as Error).message}`);
       }
     }
+    noteBoot(this.journal, readBootId());
+    if (!this.prt.manager) this.opts.log('patching: no package manager found (apt-get, dnf, yum, zypper); patch operations will fail saying so');
     const goal = this.goal();
     if (goal) {
       this.health.configure(goal.extensions);
@@ -208,12 +249,15 @@ export class Agent {
     let failures = 0;
     while (!this.stopped) {
       const goal = this.goal();
-      const due = retryAt !== null && this.now() >= retryAt;
+      // An approved reboot starts now, whenever the approval came (also while the last pass was running).
+      const reboot = this.journal.state.patches.current?.reboot;
+      const due = (retryAt !== null && this.now() >= retryAt) || (reboot?.state === 'announced' && reboot.approved);
       if (goal && (this.workPending || due) && goal.requiredFeatures.length === 0) {
         this.workPending = false;
         try {
           const r = await convergeOnce(this.rt, goal);
-          retryAt = r.retryAt;
+          const rebootAt = await patchPass(this.prt, goal);
+          retryAt = r.retryAt === null ? rebootAt : rebootAt === null ? r.retryAt : Math.min(r.retryAt, rebootAt);
           this.processedGoalStateId = goal.goalStateId;
           failures = 0;
         } catch (err) {

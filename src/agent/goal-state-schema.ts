@@ -4,7 +4,7 @@
  * the one it has.
  */
 import { z } from 'zod';
-import { LIMITS } from '../protocol/agent-wire.js';
+import { LIMITS, PATCH_LIMITS } from '../protocol/agent-wire.js';
 import type { GoalState } from '../protocol/agent-wire.js';
 import { KEY_ID_PATTERN } from '../protocol/package-signature.js';
 import { jsonDepth } from './atomic-file.js';
@@ -48,6 +48,24 @@ const scheduledEvent = z.object({
   DurationInSeconds: z.number().int().min(-1).max(86_400 * 30),
 });
 
+const OPERATION_ID = /^[A-Za-z0-9._:@/-]{1,200}$/;
+/** fnmatch masks: the glob characters and what package names and versions are made of, nothing a shell reads. */
+const MASK = /^[A-Za-z0-9*?[\]!^._+:~=-]+$/;
+const masks = z.array(z.string().max(PATCH_LIMITS.maskChars).regex(MASK)).max(PATCH_LIMITS.masksPerList);
+
+const patchOperation = z.object({
+  operationId: z.string().regex(OPERATION_ID),
+  kind: z.enum(['assess', 'install']),
+  install: z.object({
+    maximumDurationSeconds: z.number().int().min(PATCH_LIMITS.minDurationSeconds).max(PATCH_LIMITS.maxDurationSeconds),
+    rebootSetting: z.enum(['IfRequired', 'Never', 'Always']),
+    classificationsToInclude: z.array(z.enum(['Critical', 'Security', 'Other'])).max(3),
+    packageNameMasksToInclude: masks,
+    packageNameMasksToExclude: masks,
+    rebootNoticeSeconds: z.number().int().min(0).max(86_400),
+  }).optional(),
+}).refine((o) => (o.kind === 'install') === (o.install !== undefined), 'an install operation needs `install`, an assessment must not have it');
+
 const goalState = z.object({
   schemaVersion: z.literal('1.0'),
   goalStateId: count,
@@ -58,6 +76,7 @@ const goalState = z.object({
   statusIntervalSeconds: z.number().int().min(1).max(3600),
   extensions: z.array(extension).max(LIMITS.extensionsPerGoalState),
   scheduledEvents: z.object({ DocumentIncarnation: count, Events: z.array(scheduledEvent).max(64) }),
+  patchOperations: z.array(patchOperation).max(PATCH_LIMITS.operationsPerGoalState).optional(),
 });
 
 export class GoalStateError extends Error {}
@@ -83,6 +102,11 @@ export function parseGoalState(body: Buffer): GoalState {
   for (const e of gs.extensions) {
     if (names.has(e.name)) throw new GoalStateError(`the goal state lists ${e.name} twice (multi-config is not supported)`);
     names.add(e.name);
+  }
+  const ops = new Set<string>();
+  for (const o of gs.patchOperations ?? []) {
+    if (ops.has(o.operationId)) throw new GoalStateError(`the goal state lists patch operation ${o.operationId} twice`);
+    ops.add(o.operationId);
   }
   return gs;
 }

@@ -29,6 +29,8 @@ export interface CommandSpec {
   timeoutMs: number;
   /** Where a line per command goes (CommandExecution.log in the handler's log folder). */
   logFile: string;
+  /** Characters of output kept (default 3,200, the handlers' status message budget). */
+  outputKeep?: number;
 }
 
 export interface CommandResult {
@@ -91,10 +93,10 @@ function readPid(runBase: string): number | null {
   }
 }
 
-function readOutput(runBase: string): string {
+function readOutput(runBase: string, keep = OUTPUT_KEEP): string {
   try {
     const text = readFileSync(`${runBase}.out`, 'utf8');
-    return text.length > OUTPUT_KEEP ? text.slice(0, OUTPUT_KEEP) : text;
+    return text.length > keep ? text.slice(0, keep) : text;
   } catch {
     return '';
   }
@@ -131,7 +133,7 @@ function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Jou
 }
 
 /** Runs `spec` as step `spec.key` of `op`, or returns what it did if the journal says it finished. */
-export async function runStep(dirs: AgentDirs, journal: Journal, extName: string, op: OperationJournal, spec: CommandSpec, rt: ProcessRuntime): Promise<CommandResult> {
+export async function runStep(dirs: AgentDirs, journal: Journal, extName: string, op: Pick<OperationJournal, 'operationId' | 'steps'>, spec: CommandSpec, rt: ProcessRuntime): Promise<CommandResult> {
   let rec = op.steps[spec.key];
   if (rec?.state === 'done') return { exitCode: rec.exitCode, timedOut: rec.timedOut, output: rec.output };
   const runId = runIdOf(extName, op.operationId, spec.key);
@@ -147,12 +149,12 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
   let missingSince: number | null = null;
   for (;;) {
     const code = readExit(base);
-    if (code !== null) return finish(journal, rec, base, spec, { exitCode: code, timedOut: false, output: readOutput(base) }, rt);
+    if (code !== null) return finish(journal, rec, base, spec, { exitCode: code, timedOut: false, output: readOutput(base, spec.outputKeep) }, rt);
     const pid = rec.pid ?? readPid(base);
     if (rt.now() >= rec.startedAt + rec.timeoutMs) {
       if (pid !== null) killGroup(pid);
       rt.log(`${extName}: ${spec.key} timed out after ${Math.round(rec.timeoutMs / 1000)} s; its process group was killed`);
-      return finish(journal, rec, base, spec, { exitCode: null, timedOut: true, output: readOutput(base) }, rt);
+      return finish(journal, rec, base, spec, { exitCode: null, timedOut: true, output: readOutput(base, spec.outputKeep) }, rt);
     }
     const alive = pid !== null && isAlive(pid, base);
     if (alive) missingSince = null;

@@ -4,7 +4,9 @@
  * has started and finished, and a bounded history of outcomes by operationId. A step is journaled as
  * `running` BEFORE its command is spawned, so after `kill -9` the agent knows what may be running.
  */
-import type { AgentExtensionState, GoalState, GoalStateExtension, OperationOutcome, PackageReference } from '../protocol/agent-wire.js';
+import type { AgentExtensionState, GoalState, GoalStatePatchOperation, GoalStateExtension, OperationOutcome, PackageReference } from '../protocol/agent-wire.js';
+import type { PatchInstallationState, PatchOperationReport } from '../protocol/agent-wire.js';
+import type { AvailablePatch } from './patching/types.js';
 import { LIMITS } from '../protocol/agent-wire.js';
 import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
 import { goalStatePath, statePath } from './layout.js';
@@ -83,25 +85,59 @@ export interface AgentState {
   goalState: GoalState | null;
   etag: string | null;
   extensions: Record<string, ExtensionRecord>;
+  /** Guest OS patch operations: the one in flight, results, the ids done (patch-journal.ts). */
+  patches: PatchState;
 }
 
 export const HISTORY_LIMIT = 20;
+
+/** One guest OS patch operation in flight (patch-operation.ts runs it). */
+export interface PatchOpJournal {
+  request: GoalStatePatchOperation;
+  startedAt: number;
+  /** The package manager that runs it ('none' when the machine has none the agent knows). */
+  manager: string;
+  /** What the assessment found, kept: a restart installs from this list, never from a new one. */
+  available: AvailablePatch[] | null;
+  rebootPending: boolean | null;
+  /** Per package name, once decided (Installed, Failed, Pending when the window closed). */
+  results: Record<string, { state: PatchInstallationState; message?: string }>;
+  /** The install commands, journaled like handler commands (`install:<name>`). */
+  steps: Record<string, StepRecord>;
+  windowExceeded: boolean;
+  /** After the installation: a reboot pending as the package manager says. */
+  rebootRequired: boolean | null;
+  reboot: { eventId: string; notBefore: number; approved: boolean; state: 'announced' | 'started'; bootId: string | null } | null;
+  error: { code: string; message: string } | null;
+}
+
+export interface PatchState {
+  current: PatchOpJournal | null;
+  /** Finished operations, newest first (bounded); `bootId` when a reboot was started, to tell it happened. */
+  history: Array<{ report: PatchOperationReport; bootId: string | null }>;
+  /** Operation ids done, newest first (bounded, longer than history): never run again. */
+  doneIds: string[];
+  /** Bumped whenever the agent's own scheduled events change (part of DocumentIncarnation). */
+  eventSeq: number;
+}
+
+export const emptyPatchState = (): PatchState => ({ current: null, history: [], doneIds: [], eventSeq: 0 });
 
 export class Journal {
   readonly state: AgentState;
 
   constructor(private readonly dirs: AgentDirs) {
-    const raw = readJsonFile(statePath(dirs), 64 * 1024 * 1024) as Omit<AgentState, 'goalState' | 'etag'> | undefined;
+    const raw = readJsonFile(statePath(dirs), 64 * 1024 * 1024) as (Omit<AgentState, 'goalState' | 'etag' | 'patches'> & { patches?: PatchState }) | undefined;
     if (raw !== undefined && (raw.version !== 1 || typeof raw.extensions !== 'object' || raw.extensions === null)) {
       throw new Error(`${statePath(dirs)} is not a state file this agent understands`);
     }
     const goal = readJsonFile(goalStatePath(dirs), 2 * LIMITS.goalStateBytes) as { goalState: GoalState | null; etag: string | null } | undefined;
-    this.state = { version: 1, extensions: raw?.extensions ?? {}, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null };
+    this.state = { version: 1, extensions: raw?.extensions ?? {}, patches: raw?.patches ?? emptyPatchState(), goalState: goal?.goalState ?? null, etag: goal?.etag ?? null };
   }
 
   /** The per-extension journal; written after every step, so it leaves the (up to 1 MiB) goal state out. */
   save(): void {
-    writeJsonAtomic(statePath(this.dirs), { version: 1, extensions: this.state.extensions });
+    writeJsonAtomic(statePath(this.dirs), { version: 1, extensions: this.state.extensions, patches: this.state.patches });
   }
 
   /** The accepted goal state and its ETag, together: a crash between them would make the agent miss one. */

@@ -11,6 +11,7 @@ import type { ExtensionRecord, Journal } from './journal.js';
 import { handlerDir } from './layout.js';
 import type { AgentDirs } from './layout.js';
 import type { LocalPolicy } from './local-policy.js';
+import { patchReports } from './patch-operation.js';
 import type { ApplicationHealthState } from '../protocol/agent-wire.js';
 
 export interface ReportInput {
@@ -116,7 +117,9 @@ export function buildStatusReport(input: ReportInput): StatusReport {
   const gsError = input.goalStateError ?? unsupported;
   const agentState: Record<string, AgentExtensionReport> = {};
   for (const rec of Object.values(input.journal.state.extensions)) agentState[rec.name] = agentStateOf(rec);
+  const patches = patchReports(input.journal, goal);
   return fit({
+    ...(patches.length > 0 ? { patchOperations: patches } : {}),
     version: '1.1',
     timestampUTC: ts,
     goalStateId: input.processedGoalStateId,

@@ -3,7 +3,10 @@
  * Usage mistakes exit 2, failures exit 1, each with one line saying what is wrong.
  */
 import type { Command } from 'commander';
-import { Agent } from '../agent/agent-loop.js';
+import { Agent, DEFAULT_REBOOT_COMMAND } from '../agent/agent-loop.js';
+import type { AgentOptions } from '../agent/agent-loop.js';
+import { DEFAULT_BIN_DIRS } from '../agent/patching/commands.js';
+import type { ManagerConfig } from '../agent/patching/commands.js';
 import { connect, EnrollError, loadCredentials, readEnrollment } from '../agent/enrollment.js';
 import { Journal } from '../agent/journal.js';
 import { DEFAULT_CONFIG_DIR, DEFAULT_LIB_DIR, DEFAULT_LOG_DIR } from '../agent/layout.js';
@@ -56,6 +59,38 @@ function timeScale(): number {
   return n;
 }
 
+function patchScale(): number | undefined {
+  const raw = process.env.PHASEWISE_PATCH_TIME_SCALE;
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_PATCH_TIME_SCALE must be a number in (0, 10], not ${JSON.stringify(raw)}`);
+  return n;
+}
+
+interface PatchCli {
+  packageManager: string;
+  packageManagerPath?: string;
+  rebootCommand: string;
+  rebootRequiredFile?: string;
+}
+
+function patchingOf(o: PatchCli): NonNullable<AgentOptions['patching']> {
+  if (!['auto', 'apt', 'dnf', 'yum', 'zypper'].includes(o.packageManager)) {
+    throw new UsageError(`phasewise agent run: --package-manager must be auto, apt, dnf, yum or zypper, not ${JSON.stringify(o.packageManager)}`);
+  }
+  const binDirs = o.packageManagerPath?.split(':').filter(Boolean);
+  if (binDirs?.some((d) => !d.startsWith('/'))) throw new UsageError('phasewise agent run: --package-manager-path takes absolute folders, separated by ":"');
+  if (o.rebootCommand.trim() === '') throw new UsageError('phasewise agent run: --reboot-command must not be empty');
+  const scale = patchScale();
+  return {
+    manager: o.packageManager as ManagerConfig['manager'],
+    ...(binDirs && binDirs.length > 0 ? { binDirs } : {}),
+    rebootCommand: o.rebootCommand,
+    ...(o.rebootRequiredFile ? { rebootFlag: o.rebootRequiredFile } : {}),
+    ...(scale !== undefined ? { timeScale: scale } : {}),
+  };
+}
+
 function parsePort(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 65535) throw new UsageError(`--imds-port must be 0-65535, not ${JSON.stringify(v)}`);
   return Number(v);
@@ -83,12 +118,13 @@ async function connectCommand(o: ConnectCli): Promise<void> {
   process.stdout.write(`enrolled: agent ${e.agentId} for ${e.resourceId} (certificate ${e.thumbprint})\n`);
 }
 
-async function runCommand(o: DirOptions & { imdsPort: string }): Promise<void> {
+async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Promise<void> {
   const dirs = dirsOf(o);
   const scale = timeScale();
+  const patching = patchingOf(o);
   const creds = loadCredentials(dirs);
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const agent = new Agent({ dirs, imdsPort: parsePort(o.imdsPort), timeScale: scale, log }, creds);
+  const agent = new Agent({ dirs, imdsPort: parsePort(o.imdsPort), timeScale: scale, log, patching }, creds);
   await agent.start();
   log(`phasewise agent ${creds.enrollment.agentId} running against ${creds.enrollment.serverUrl}${agent.imdsPort ? `; scheduled events on 127.0.0.1:${agent.imdsPort}` : ''}`);
   await new Promise<void>((resolve) => {
@@ -124,6 +160,12 @@ function statusCommand(o: DirOptions & { json?: boolean }): void {
       lastOperation: r.history[0] ?? null,
       lastError: r.lastError,
     })),
+    patches: {
+      inFlight: journal.state.patches.current
+        ? { operationId: journal.state.patches.current.request.operationId, kind: journal.state.patches.current.request.kind, reboot: journal.state.patches.current.reboot }
+        : null,
+      recent: journal.state.patches.history.map((h) => ({ operationId: h.report.operationId, kind: h.report.kind, status: h.report.status, counts: h.report.counts, rebootStatus: h.report.rebootStatus, finishedAt: h.report.finishedAt })),
+    },
   };
   if (o.json) return void process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
   const lines = [
@@ -137,6 +179,8 @@ function statusCommand(o: DirOptions & { json?: boolean }): void {
       const flight = e.operationInFlight ? `; in flight ${e.operationInFlight.operationId} → ${e.operationInFlight.version}` : '';
       return `  ${e.name}: ${e.state} ${e.installedVersion ?? '-'} (last known good ${e.lastKnownGood ?? '-'})${flight}${last}`;
     }),
+    ...(view.patches.inFlight ? [`patching: ${view.patches.inFlight.kind} ${view.patches.inFlight.operationId} in flight${view.patches.inFlight.reboot ? `, reboot ${view.patches.inFlight.reboot.state}` : ''}`] : []),
+    ...view.patches.recent.map((p) => `  patch ${p.kind} ${p.operationId}: ${p.status}, installed ${p.counts.installed}, failed ${p.counts.failed}, pending ${p.counts.pending}; reboot ${p.rebootStatus}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -161,9 +205,13 @@ export function registerAgentCommands(program: Command): void {
     agent
       .command('run')
       .description('run the agent: poll the goal state, run handlers, report status')
-      .option('--imds-port <n>', 'loopback port of /metadata/scheduledevents (0 turns it off)', '8169'),
+      .option('--imds-port <n>', 'loopback port of /metadata/scheduledevents (0 turns it off)', '8169')
+      .option('--package-manager <name>', 'guest OS patching through auto, apt, dnf, yum or zypper', 'auto')
+      .option('--package-manager-path <dirs>', `where its commands are, absolute folders joined by ":" (default ${DEFAULT_BIN_DIRS.join(':')})`)
+      .option('--reboot-command <cmd>', 'shell command that reboots the machine after patching', DEFAULT_REBOOT_COMMAND)
+      .option('--reboot-required-file <file>', "apt's reboot flag (default /var/run/reboot-required)"),
     true,
-  ).action((o: DirOptions & { imdsPort: string }) => guarded(() => runCommand(o)));
+  ).action((o: DirOptions & PatchCli & { imdsPort: string }) => guarded(() => runCommand(o)));
   withDirs(agent.command('status').description("print the agent's local state").option('--json', 'as JSON'), true).action((o: DirOptions & { json?: boolean }) =>
     guarded(() => statusCommand(o)),
   );

@@ -134,6 +134,8 @@ export interface GoalState {
   statusIntervalSeconds: number;
   extensions: GoalStateExtension[];
   scheduledEvents: { DocumentIncarnation: number; Events: ScheduledEvent[] };
+  /** Guest OS patch operations (absent from a server that does not ask for any). */
+  patchOperations?: GoalStatePatchOperation[];
 }
 
 export type AgentExtensionState = 'NotInstalled' | 'Installed' | 'Enabled' | 'FailedUpgrade' | 'Failed' | 'Blocked';
@@ -180,6 +182,8 @@ export interface StatusReport {
   applicationHealth: { state: ApplicationHealthState; extensionName: string } | null;
   /** Local policy as the machine enforces it (read-only for the control plane, as Arc's agentConfiguration). */
   agentConfiguration: { extensionsEnabled: boolean; extensionsAllowList: string[]; extensionsBlockList: string[] };
+  /** Results of the goal state's patch operations (absent from an agent that has run none). */
+  patchOperations?: PatchOperationReport[];
 }
 
 export interface HandlerAggregateStatus {
@@ -202,4 +206,87 @@ export interface HandlerStatusBody {
   code: number;
   formattedMessage?: { lang: string; message: string };
   substatus?: Array<{ name?: string; status: string; code?: number; formattedMessage?: { lang: string; message: string } }>;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Guest OS patching (issue 16): the goal state asks for assessments and installations, each under */
+/* an operation id; the agent runs each at most once (journaled) and reports its result.           */
+
+export const PATCH_LIMITS = {
+  /** Patch operations in one goal state (the server keeps an operation there until it is answered). */
+  operationsPerGoalState: 4,
+  /** Package name masks per include/exclude list (ARM's packageNameMasksToInclude/Exclude). */
+  masksPerList: 64,
+  maskChars: 128,
+  /**
+   * Patches listed in one status report, all operations together (each entry is a handful of JSON keys,
+   * and a report has at most 4,096); the counts are exact, a list cut says so (`truncated`).
+   */
+  patchesPerReport: 256,
+  patchNameChars: 128,
+  patchVersionChars: 96,
+  /** ISO 8601 maximumDuration: at least 30 minutes (ARM's minimum on Linux), at most 4 hours. */
+  minDurationSeconds: 30 * 60,
+  maxDurationSeconds: 4 * 3600,
+  /** Results the agent keeps (and reports while their operation is in the goal state). */
+  historyPerAgent: 8,
+} as const;
+
+export type PatchClassification = 'Critical' | 'Security' | 'Other';
+export const PATCH_CLASSIFICATIONS: readonly PatchClassification[] = ['Critical', 'Security', 'Other'];
+export type PatchRebootSetting = 'IfRequired' | 'Never' | 'Always';
+export type PatchRebootBehavior = 'NeverReboots' | 'AlwaysRequiresReboot' | 'CanRequestReboot' | 'Unknown';
+
+/** One patch operation the control plane asks of the machine. */
+export interface GoalStatePatchOperation {
+  /** The idempotency key: run at most once per machine, reported under it. */
+  operationId: string;
+  kind: 'assess' | 'install';
+  /** Install only. */
+  install?: {
+    /** Seconds; the agent starts no package it cannot expect to finish in time. */
+    maximumDurationSeconds: number;
+    rebootSetting: PatchRebootSetting;
+    classificationsToInclude: PatchClassification[];
+    /** fnmatch-style masks on the package name (`*`, `?`, `[…]`), optionally `name=version`. */
+    packageNameMasksToInclude: string[];
+    packageNameMasksToExclude: string[];
+    /** Seconds the `Reboot` scheduled event is announced before the agent reboots (R83). */
+    rebootNoticeSeconds: number;
+  };
+}
+
+export type PatchInstallationState = 'Installed' | 'Failed' | 'Excluded' | 'NotSelected' | 'Pending';
+
+export interface PatchReportEntry {
+  name: string;
+  version: string;
+  classifications: PatchClassification[];
+  rebootBehavior: PatchRebootBehavior;
+  /** Install results only. */
+  installationState?: PatchInstallationState;
+  /** Why a package failed (the package manager's own line), install results only. */
+  message?: string;
+}
+
+export type PatchOperationStatus = 'InProgress' | 'Succeeded' | 'Failed' | 'CompletedWithWarnings';
+export type PatchRebootStatus = 'NotNeeded' | 'Required' | 'Started' | 'Failed' | 'Completed';
+
+/** What the agent reports for one patch operation (in StatusReport.patchOperations). */
+export interface PatchOperationReport {
+  operationId: string;
+  kind: 'assess' | 'install';
+  status: PatchOperationStatus;
+  /** 'apt', 'dnf', 'yum', 'zypper', or 'none' when the machine has none the agent knows. */
+  packageManager: string;
+  startedAt: string;
+  finishedAt: string | null;
+  /** Exact counts, whatever the list holds. */
+  counts: { critical: number; security: number; other: number; installed: number; failed: number; pending: number; notSelected: number; excluded: number };
+  patches: PatchReportEntry[];
+  truncated: boolean;
+  rebootPending: boolean;
+  rebootStatus: PatchRebootStatus;
+  maintenanceWindowExceeded: boolean;
+  error: { code: string; message: string } | null;
 }

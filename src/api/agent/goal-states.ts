@@ -8,7 +8,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EngineState } from '../../engine/state.js';
 import type { AgentDriver } from '../../drivers/agent/agent-driver.js';
-import type { AgentRecord, GoalEntry } from '../../drivers/agent/agent-store.js';
+import type { AgentGoal, AgentRecord } from '../../drivers/agent/agent-store.js';
 import type { GoalState, GoalStateExtension, ScheduledEvent } from '../../protocol/agent-wire.js';
 import { LIMITS } from '../../protocol/agent-wire.js';
 import { dependencyLevels } from './dependency-levels.js';
@@ -113,7 +113,7 @@ export class GoalStates {
   private rebuild(agent: AgentRecord, cached: CachedGoalState | undefined): CachedGoalState {
     const goal = this.deps.driver.goal(agent.agentId)!;
     const state = this.deps.state();
-    const plan = this.plan(agent, Object.values(goal.entries), state);
+    const plan = this.plan(agent, goal, state);
     const hash = createHash('sha256').update(JSON.stringify(plan)).digest('hex');
     if (cached && hash === goal.contentHash) return cached;
     if (hash !== goal.contentHash) {
@@ -140,6 +140,7 @@ export class GoalStates {
       statusIntervalSeconds: this.deps.statusIntervalSeconds,
       extensions,
       scheduledEvents: { DocumentIncarnation: goal.goalStateId, Events: plan.events },
+      ...(plan.patchOperations ? { patchOperations: plan.patchOperations } : {}),
     };
     const text = JSON.stringify(body);
     if (Buffer.byteLength(text) > LIMITS.goalStateBytes) throw new Error(`the goal state of agent ${agent.agentId} would exceed ${LIMITS.goalStateBytes} bytes`);
@@ -149,7 +150,8 @@ export class GoalStates {
   }
 
   /** What the goal state says, without anything random (CMS, activity id): hashed to detect change. */
-  private plan(agent: AgentRecord, entries: GoalEntry[], state: EngineState) {
+  private plan(agent: AgentRecord, goal: AgentGoal, state: EngineState) {
+    const entries = Object.values(goal.entries);
     const base = this.deps.baseUrl();
     const extensions: Array<Omit<GoalStateExtension, 'settings'> & { publicSettings: Record<string, unknown> | null; sealed: string | null }> = [];
     for (const e of entries.sort((a, b) => a.artifactKey.localeCompare(b.artifactKey)).slice(0, LIMITS.extensionsPerGoalState)) {
@@ -173,7 +175,12 @@ export class GoalStates {
     }
     const levels = dependencyLevels(extensions.map((e) => e.extensionName), (name) => this.deps.provisionAfter(agent.machineId, name));
     for (const e of extensions) e.dependencyLevel = levels.get(e.extensionName) ?? 0;
-    return { extensions, events: noticesOf(state, agent), poll: this.deps.pollIntervalSeconds, status: this.deps.statusIntervalSeconds };
+    const patches = Object.keys(goal.patchOps ?? {}).sort().map((id) => goal.patchOps![id]!.op);
+    return {
+      extensions, events: noticesOf(state, agent), poll: this.deps.pollIntervalSeconds, status: this.deps.statusIntervalSeconds,
+      // Only when there are some: the goal states (and their hashes) of machines never patched stay as they were.
+      ...(patches.length > 0 ? { patchOperations: patches } : {}),
+    };
   }
 }
 

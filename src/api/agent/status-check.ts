@@ -3,7 +3,7 @@
  * zod's cost on the path every agent takes every few seconds (about 25 µs per 3 KB report there). It
  * only answers yes or no; a report it refuses is handed to zod, whose first issue becomes the ARM error,
  * so the messages stay zod's. A property test holds the two to the same answers
- * (test/api-agent-status-check.test.ts).
+ * (test/api-agent-status-check.test.ts); reports with patch results always go to zod.
  */
 import type { StatusReport } from '../../protocol/agent-wire.js';
 import { LIMITS } from '../../protocol/agent-wire.js';
@@ -83,5 +83,7 @@ export function isStatusReport(v: unknown): v is StatusReport {
   const health = v.applicationHealth;
   if (health !== null && !(isObj(health) && oneOf(health.state, HEALTH) && str(health.extensionName, 256))) return false;
   const cfg = v.agentConfiguration;
-  return isObj(cfg) && typeof cfg.extensionsEnabled === 'boolean' && nameList(cfg.extensionsAllowList) && nameList(cfg.extensionsBlockList);
+  if (!(isObj(cfg) && typeof cfg.extensionsEnabled === 'boolean' && nameList(cfg.extensionsAllowList) && nameList(cfg.extensionsBlockList))) return false;
+  // Patch results are rare (only while a patch operation runs): zod checks them, never this shortcut.
+  return v.patchOperations === undefined;
 }

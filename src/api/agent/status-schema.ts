@@ -4,7 +4,7 @@
  * on the hot path a hand-written check first, status-check.ts).
  */
 import { z } from 'zod';
-import { LIMITS } from '../../protocol/agent-wire.js';
+import { LIMITS, PATCH_LIMITS } from '../../protocol/agent-wire.js';
 import { ArmError } from '../arm/errors.js';
 import type { ChannelBounds } from '../arm/json-limits.js';
 import { JSON_LIMITS, parseLimitedJson } from '../arm/json-limits.js';
@@ -71,6 +71,34 @@ const extensionReport = z.object({
 
 const nameList = z.array(text(256)).max(256);
 
+const classification = z.enum(['Critical', 'Security', 'Other']);
+const patchEntry = z.object({
+  name: text(PATCH_LIMITS.patchNameChars),
+  version: text(PATCH_LIMITS.patchVersionChars),
+  classifications: z.array(classification).min(1).max(3),
+  rebootBehavior: z.enum(['NeverReboots', 'AlwaysRequiresReboot', 'CanRequestReboot', 'Unknown']),
+  installationState: z.enum(['Installed', 'Failed', 'Excluded', 'NotSelected', 'Pending']).optional(),
+  message: text(512).optional(),
+});
+const patchCount = z.number().int().min(0).max(1_000_000);
+const patchOperationReport = z.object({
+  operationId: text(200),
+  kind: z.enum(['assess', 'install']),
+  status: z.enum(['InProgress', 'Succeeded', 'Failed', 'CompletedWithWarnings']),
+  packageManager: text(16),
+  startedAt: iso,
+  finishedAt: iso.nullable(),
+  counts: z.object({
+    critical: patchCount, security: patchCount, other: patchCount, installed: patchCount, failed: patchCount, pending: patchCount, notSelected: patchCount, excluded: patchCount,
+  }),
+  patches: z.array(patchEntry).max(PATCH_LIMITS.patchesPerReport),
+  truncated: z.boolean(),
+  rebootPending: z.boolean(),
+  rebootStatus: z.enum(['NotNeeded', 'Required', 'Started', 'Failed', 'Completed']),
+  maintenanceWindowExceeded: z.boolean(),
+  error: z.object({ code: text(64), message: text(1024) }).nullable(),
+});
+
 export const statusReportSchema = z.object({
   version: z.literal('1.1'),
   timestampUTC: iso,
@@ -86,6 +114,9 @@ export const statusReportSchema = z.object({
   agentState: z.record(text(256), extensionReport).refine((r) => Object.keys(r).length <= LIMITS.extensionsPerGoalState, `at most ${LIMITS.extensionsPerGoalState} extensions`),
   applicationHealth: z.object({ state: z.enum(['Initializing', 'Healthy', 'Unhealthy', 'Unknown']), extensionName: text(256) }).nullable(),
   agentConfiguration: z.object({ extensionsEnabled: z.boolean(), extensionsAllowList: nameList, extensionsBlockList: nameList }),
+  patchOperations: z.array(patchOperationReport).max(PATCH_LIMITS.operationsPerGoalState)
+    .refine((ops) => ops.reduce((n, o) => n + o.patches.length, 0) <= PATCH_LIMITS.patchesPerReport, `at most ${PATCH_LIMITS.patchesPerReport} patches in one report`)
+    .optional(),
 });
 
 export const scheduledEventsSchema = z.object({

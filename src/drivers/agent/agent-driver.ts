@@ -5,13 +5,19 @@
  * action's result when `agentState[name].lastOperation.operationId` is the key, and health signals
  * (platform: heartbeat fresh on the wall clock; application: the Application Health verdict).
  */
-import type { Driver, DriverAction, Observation } from '../../engine/driver.js';
+import { randomUUID } from 'node:crypto';
+import type { Driver, DriverAction, Observation, PatchDriver } from '../../engine/driver.js';
 import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
-import type { AgentExtensionReport, StatusReport } from '../../protocol/agent-wire.js';
+import type { PatchAssessment, PatchInstallation, PatchInstallRequest, PatchTarget } from '../../model/patches.js';
+import type { AgentExtensionReport, GoalStatePatchOperation, StatusReport } from '../../protocol/agent-wire.js';
+import { PATCH_LIMITS } from '../../protocol/agent-wire.js';
 import type { AgentGoal, AgentRecord, AgentStore, GoalEntry, OperationRecord } from './agent-store.js';
+import { assessmentOf, assessOperationOf, installationOf, installOperationOf, REBOOT_NOTICE_SECONDS } from './patch-wire.js';
 
 export const REIMAGE_UNSUPPORTED = 're-image is not supported on agent-managed machines: Phasewise cannot replace the OS disk of a machine it reaches only through its agent';
+
+export const WINDOWS_UNSUPPORTED = 'guest OS patching of Windows machines through the Phasewise agent is not supported: the agent patches with apt, dnf, yum or zypper, and Windows Update is out of its reach';
 
 /** Missed status intervals after which a machine is Disconnected (agent-protocol §8, as Arc). */
 export const MISSED_INTERVALS = 3;
@@ -26,6 +32,19 @@ export interface AgentDriverOptions {
   statusIntervalSeconds: number;
   /** True when a package is uploaded for this version (artifactKey `extension:publisher.type`). */
   hasPackage: (artifactKey: string, version: string) => boolean;
+  /** R83: notice of a patch reboot, in seconds (default 15 minutes). */
+  rebootNoticeSeconds?: number;
+}
+
+/** The agent_ops kind of an installation (its key is `patch:<request key>`). */
+export const PATCH_OP_KIND = 'installPatches';
+/** How long past its own bounds a patch operation may stay unanswered before the caller is told. */
+const PATCH_SLACK_MS = 60 * 60_000;
+
+interface PatchWaiter {
+  resolve: (v: PatchAssessment | PatchInstallation) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
 export interface Connection {
@@ -53,6 +72,8 @@ export class AgentDriver implements Driver {
   private readonly queue: Observation[] = [];
   private goalListeners: Array<(agentId: string) => void> = [];
   private wake: () => void = () => {};
+  /** Callers waiting for a patch operation's answer, by operationId (several may wait on one resend). */
+  private readonly patchWaiters = new Map<string, PatchWaiter[]>();
 
   readonly store: AgentStore;
 
@@ -73,7 +94,97 @@ export class AgentDriver implements Driver {
       };
       this.index(live);
     }
-    for (const op of open) this.byAgent.get(op.agentId)?.open.set(op.key, op);
+    for (const op of open) if (op.kind !== PATCH_OP_KIND) this.byAgent.get(op.agentId)?.open.set(op.key, op);
+  }
+
+  /**
+   * Guest OS patching (issue 16): an operation is put in the machine's goal state and answered from the
+   * agent's report. An installation is idempotent by its key (a known answer is given again, one in
+   * flight is waited on); both reject when the machine cannot be reached or cannot do it.
+   */
+  readonly patches: PatchDriver = {
+    assessPatches: (m) => this.patchOperation(m, () => assessOperationOf(`assess:${randomUUID()}`), null, 2 * 3600_000) as Promise<PatchAssessment>,
+    installPatches: (m, req) => this.install(m, req),
+  };
+
+  private install(m: PatchTarget, req: PatchInstallRequest): Promise<PatchInstallation> {
+    const key = `patch:${req.key}`;
+    const known = this.opts.store.operation(key);
+    if (known?.answer) return Promise.resolve(JSON.parse(known.answer) as PatchInstallation);
+    const notice = this.opts.rebootNoticeSeconds ?? REBOOT_NOTICE_SECONDS;
+    if (known) {
+      const live = this.byAgent.get(known.agentId);
+      const inFlight = live && Object.entries(live.goal.patchOps ?? {}).find(([, e]) => e.storeKey === key);
+      if (inFlight) return this.waitFor(inFlight[0], req.maximumDurationMs + notice * 1000 + PATCH_SLACK_MS) as Promise<PatchInstallation>;
+    }
+    return this.patchOperation(m, () => installOperationOf(`install:${req.key}`, req, notice), key, req.maximumDurationMs + notice * 1000 + PATCH_SLACK_MS) as Promise<PatchInstallation>;
+  }
+
+  private patchOperation(m: PatchTarget, build: () => GoalStatePatchOperation, storeKey: string | null, boundMs: number): Promise<PatchAssessment | PatchInstallation> {
+    if (m.os === 'windows') return Promise.reject(new Error(WINDOWS_UNSUPPORTED));
+    const live = this.byMachine.get(m.machineId);
+    if (!live) return Promise.reject(new Error('the machine has no enrolled agent any more'));
+    if (live.conn.status !== 'Connected') return Promise.reject(new Error(`the machine's agent is Disconnected (no status for ${MISSED_INTERVALS} intervals); it cannot be patched now`));
+    const ops = (live.goal.patchOps ??= {});
+    if (Object.keys(ops).length >= PATCH_LIMITS.operationsPerGoalState) {
+      return Promise.reject(new Error(`the machine already has ${PATCH_LIMITS.operationsPerGoalState} patch operations in flight; try again when one finishes`));
+    }
+    let op: GoalStatePatchOperation;
+    try {
+      op = build();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    ops[op.operationId] = { op, storeKey };
+    this.opts.store.db.transaction(() => {
+      if (storeKey) this.opts.store.addOperation({ key: storeKey, agentId: live.record.agentId, machineId: m.machineId, artifactKey: 'patches', kind: PATCH_OP_KIND, toVersion: '' });
+      this.opts.store.putGoal(live.record.agentId, live.goal);
+    })();
+    const answer = this.waitFor(op.operationId, boundMs);
+    this.goalChanged(live.record.agentId);
+    return answer;
+  }
+
+  private waitFor(operationId: string, boundMs: number): Promise<PatchAssessment | PatchInstallation> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.dropWaiter(operationId, w);
+        reject(new Error(`the machine's agent did not answer patch operation ${operationId} within ${Math.round(boundMs / 60_000)} minutes`));
+      }, boundMs);
+      timer.unref();
+      const w: PatchWaiter = { resolve, reject, timer };
+      this.patchWaiters.set(operationId, [...(this.patchWaiters.get(operationId) ?? []), w]);
+    });
+  }
+
+  private dropWaiter(operationId: string, w: PatchWaiter): void {
+    const rest = (this.patchWaiters.get(operationId) ?? []).filter((x) => x !== w);
+    if (rest.length > 0) this.patchWaiters.set(operationId, rest);
+    else this.patchWaiters.delete(operationId);
+  }
+
+  /** Finished patch operations in a report: answered (and stored by key), dropped from the goal state. */
+  private matchPatches(live: Live, report: StatusReport): void {
+    const ops = live.goal.patchOps;
+    if (!ops || !report.patchOperations) return;
+    let changed = false;
+    for (const r of report.patchOperations) {
+      const e = ops[r.operationId];
+      if (!e || r.status === 'InProgress' || r.kind !== e.op.kind) continue;
+      const result = e.op.kind === 'assess' ? assessmentOf(r) : installationOf(r);
+      delete ops[r.operationId];
+      changed = true;
+      this.opts.store.db.transaction(() => {
+        if (e.storeKey) this.opts.store.answer(e.storeKey, result);
+        this.opts.store.putGoal(live.record.agentId, live.goal);
+      })();
+      for (const w of this.patchWaiters.get(r.operationId) ?? []) {
+        clearTimeout(w.timer);
+        w.resolve(result);
+      }
+      this.patchWaiters.delete(r.operationId);
+    }
+    if (changed) this.goalChanged(live.record.agentId);
   }
 
   /** Called when an observation is queued (the runtime looks at once). */
@@ -244,6 +355,7 @@ export class AgentDriver implements Driver {
       live.conn.lastStatusChangeMs = atMs;
     }
     if (live.open.size > 0) this.matchOperations(live, report);
+    this.matchPatches(live, report);
     this.pushHealth(live);
   }
 

@@ -5,7 +5,7 @@
  * report of each agent (written by group commit, see status-writer.ts).
  */
 import type Database from 'better-sqlite3';
-import type { StatusReport } from '../../protocol/agent-wire.js';
+import type { GoalStatePatchOperation, StatusReport } from '../../protocol/agent-wire.js';
 
 export interface AgentInfo {
   agentVersion: string;
@@ -45,6 +45,8 @@ export interface AgentGoal {
   /** Hash of what the last goal state said, so a restart keeps the id when nothing changed. */
   contentHash: string;
   entries: Record<string, GoalEntry>;
+  /** Guest OS patch operations until the agent answers them, by operationId (`storeKey`: the install's idempotency key). */
+  patchOps?: Record<string, { op: GoalStatePatchOperation; storeKey: string | null }>;
 }
 
 export interface OperationRecord {
