@@ -71,7 +71,7 @@ describe('goal-state size: bounded where the settings are written', () => {
     }, 30_000, 'the four extensions with their protected settings in the goal state');
     assert.ok(Buffer.byteLength(full.text) < LIMITS.goalStateBytes, `${Buffer.byteLength(full.text)} bytes`);
     const gs = full.json as GoalState;
-    assert.ok(gs.extensions.every((e) => !JSON.stringify(e.settings.protectedSettings).includes('xxxx')), 'protected settings travel encrypted');
+    assert.ok(gs.extensions.every((e) => !JSON.stringify(e.settings.protectedSettings).includes('x'.repeat(64))), 'protected settings travel encrypted');
 
     // A fifth extension, or one of the four grown, would pass the bound: 400 naming it, nothing changed.
     const fifth = await call(s.url, 'PUT', `${ARC}/big-1/extensions/mon4?${AV}`, ext('Mon4', blob(4 * 1024)));

@@ -61,7 +61,8 @@ describe('phasewise CLI against a real server', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'phasewise-cli-serve-'));
     configDir = mkdtempSync(join(tmpdir(), 'phasewise-cli-config-'));
-    server = spawn(process.execPath, [CLI, 'serve', '--scenario', 'examples/small.yaml', '--data-dir', dir, '--port', '0', '--clock-factor', '2000'], {
+    // 1000×: the canary phase completes in seconds, its 4-day bake keeps ro-1 running for about 6 minutes of real time (the pause test needs it running).
+    server = spawn(process.execPath, [CLI, 'serve', '--scenario', 'examples/small.yaml', '--data-dir', dir, '--port', '0', '--clock-factor', '1000'], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     });
     server.stdout!.setEncoding('utf8').on('data', (d: string) => (serverOut += d));
