@@ -93,6 +93,10 @@ export class Engine {
     this.listeners.push(listener);
   }
 
+  private haltKind(): 'commit' | 'step' | 'diverged' | null {
+    return this.halted?.kind ?? null;
+  }
+
   /** Why the engine stopped advancing (a failed commit), or null while it runs. */
   get haltedBecause(): string | null {
     return this.halted?.reason ?? null;
@@ -148,6 +152,8 @@ export class Engine {
 
   /** Applies queued observations, then every timer due by now. */
   tick(): void {
+    // Halted: the reports wait in the inbox for the resync.
+    if (this.halted) throw new EngineHaltedError(this.halted.reason);
     const inbox = this.inbox.splice(0, this.inbox.length);
     try {
       this.run((ctx) => {
@@ -158,7 +164,7 @@ export class Engine {
     } catch (err) {
       // A commit that failed loses no report: they are applied again after the resync. (One that made
       // the step itself throw is dropped; the resync asks the machines in flight for fresh reports.)
-      if (this.halted?.kind === 'commit') this.inbox.unshift(...inbox);
+      if (this.haltKind() === 'commit') this.inbox.unshift(...inbox);
       throw err;
     }
   }
