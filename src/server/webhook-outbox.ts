@@ -52,7 +52,7 @@ export class WebhookOutbox {
     this.db.transaction(() => {
       for (const r of rows) this.st.put.run(r.hook, r.seq, r.type, r.body, r.attempts);
       this.st.putCursor.run(CURSOR, String(lastSeq));
-    })();
+    }).immediate();
   }
 
   clearCursor(): void {

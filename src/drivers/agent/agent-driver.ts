@@ -139,7 +139,7 @@ export class AgentDriver implements Driver {
     this.opts.store.db.transaction(() => {
       if (storeKey) this.opts.store.addOperation({ key: storeKey, agentId: live.record.agentId, machineId: m.machineId, artifactKey: 'patches', kind: PATCH_OP_KIND, toVersion: '' });
       this.opts.store.putGoal(live.record.agentId, live.goal);
-    })();
+    }).immediate();
     const answer = this.waitFor(op.operationId, boundMs);
     this.goalChanged(live.record.agentId);
     return answer;
@@ -177,7 +177,7 @@ export class AgentDriver implements Driver {
       this.opts.store.db.transaction(() => {
         if (e.storeKey) this.opts.store.answer(e.storeKey, result);
         this.opts.store.putGoal(live.record.agentId, live.goal);
-      })();
+      }).immediate();
       for (const w of this.patchWaiters.get(r.operationId) ?? []) {
         clearTimeout(w.timer);
         w.resolve(result);
@@ -328,7 +328,7 @@ export class AgentDriver implements Driver {
     this.opts.store.db.transaction(() => {
       this.opts.store.addOperation(op);
       this.opts.store.putGoal(live.record.agentId, live.goal);
-    })();
+    }).immediate();
     live.open.set(action.key, record);
     this.goalChanged(live.record.agentId);
   }
@@ -408,7 +408,7 @@ export class AgentDriver implements Driver {
       this.opts.store.db.transaction(() => {
         this.opts.store.answer(op.key, answer);
         if (goalChanged) this.opts.store.putGoal(live.record.agentId, live.goal);
-      })();
+      }).immediate();
       live.open.delete(op.key);
       live.healthAfterAction = true;
       this.push(answer);

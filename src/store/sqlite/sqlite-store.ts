@@ -125,7 +125,9 @@ export class SqliteStore implements Store {
     const commitsBefore = this.commitsInTransactions;
     let result: T;
     try {
-      result = this.db.transaction(fn)();
+      // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for another writer (the agents'
+      // status thread); a deferred read that later writes would fail at once (SQLITE_BUSY_SNAPSHOT).
+      result = this.db.transaction(fn).immediate();
     } catch (err) {
       if (--this.depth === 0) this.held = [];
       if (this.commitsInTransactions > commitsBefore) {
