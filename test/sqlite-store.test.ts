@@ -15,29 +15,13 @@ import { MemoryStore } from '../src/store/memory-store.js';
 import { StoreError } from '../src/store/sqlite/database.js';
 import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { baseScenario } from './helpers/harness.js';
+import { everyStepScenario as raw } from './helpers/harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const newFile = () => join(dir, `db-${++n}.sqlite`);
 
-/** A scenario with every kind of step: failures, rollbacks, retries, a failed rollback, an opt-out, a background fault. */
-function raw(): Record<string, unknown> {
-  return baseScenario({
-    seed: 11,
-    profiles: { standard: { phaseBake: 'PT6H' } },
-    failures: {
-      versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.08, installFailure: 0.04, rollbackFailure: 0.2 } },
-      background: [{ at: 'PT1H20M', duration: 'PT2H', scaleSet: 'ss-east', share: 0.3 }],
-    },
-    events: [
-      { at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } },
-      { at: 'PT1H30M', setAutomaticUpgrade: { extension: 'agent', region: 'west', share: 0.3, enabled: false } },
-      { at: 'P2D', setAutomaticUpgrade: { extension: 'agent', region: 'west', share: 0.3, enabled: true } },
-    ],
-  });
-}
 
 function memoryRun(): readonly EngineEvent[] {
   const store = new MemoryStore();

@@ -55,3 +55,20 @@ export function baseScenario(overrides: Record<string, unknown> = {}): Record<st
     ...overrides,
   };
 }
+
+/** A scenario with every kind of step: failures, rollbacks, retries, a failed rollback, an opt-out, a background fault. */
+export function everyStepScenario(): Record<string, unknown> {
+  return baseScenario({
+    seed: 11,
+    profiles: { standard: { phaseBake: 'PT6H' } },
+    failures: {
+      versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.08, installFailure: 0.04, rollbackFailure: 0.2 } },
+      background: [{ at: 'PT1H20M', duration: 'PT2H', scaleSet: 'ss-east', share: 0.3 }],
+    },
+    events: [
+      { at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } },
+      { at: 'PT1H30M', setAutomaticUpgrade: { extension: 'agent', region: 'west', share: 0.3, enabled: false } },
+      { at: 'P2D', setAutomaticUpgrade: { extension: 'agent', region: 'west', share: 0.3, enabled: true } },
+    ],
+  });
+}
