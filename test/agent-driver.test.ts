@@ -94,6 +94,39 @@ test('a resent key changes nothing and re-answers its outcome, also after the dr
   }
 });
 
+test("R25: the server's own downtime does not disconnect its machines; silence counts from its restart", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-agent-driver-'));
+  const now = { t: 1_000_000 };
+  const record = (agentId: string, machineId: string) => ({
+    agentId, machineId, resourceId: `/x/${machineId}`, fingerprint: `F-${agentId}`, machineCertPem: '', thumbprint: `T-${agentId}`, enrolledAtMs: 0, revokedAtMs: null,
+    info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: machineId },
+  });
+  try {
+    let { db, driver } = open(join(dir, 'db.sqlite'), now);
+    const store = driver.store;
+    driver.bind(record('a1', 'm1'));
+    driver.bind(record('a2', 'm2'));
+    // m2 went silent 40 s (four intervals of 10 s) before the server stopped; m1 reported just before.
+    store.putStatuses([{ agentId: 'a2', receivedAtMs: now.t - 40_000, json: JSON.stringify(statusReport({})) }]);
+    store.putStatuses([{ agentId: 'a1', receivedAtMs: now.t, json: JSON.stringify(statusReport({})) }]);
+    db.close();
+    // The server comes back ten minutes later.
+    now.t += 600_000;
+    ({ db, driver } = open(join(dir, 'db.sqlite'), now));
+    assert.equal(driver.connection('m1')!.status, 'Connected', 'm1 was connected when the server stopped');
+    assert.equal(driver.connection('m2')!.status, 'Disconnected', 'm2 was silent already');
+    now.t += 29_000;
+    driver.sweep();
+    assert.equal(driver.connection('m1')!.status, 'Connected', 'three intervals from the restart to report again');
+    now.t += 2_000;
+    driver.sweep();
+    assert.equal(driver.connection('m1')!.status, 'Disconnected', 'silent for three intervals after the restart');
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('status groups cross to the writer thread as one buffer and come back the same', () => {
   const rows: Array<[string, number, Buffer]> = [
     ['3f2c-agent', 1_764_000_000_000, Buffer.from('{"a":"b\\u0000c","d":[1,2]}')], ['other', 2, Buffer.from('{"é":"日本"}')], ['empty', 3, Buffer.alloc(0)],

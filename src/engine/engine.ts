@@ -57,7 +57,6 @@ export type { RollbackResult, WithdrawResult } from './rollouts/withdraw.js';
 export { FleetError } from './core/errors.js';
 
 /** After a restart, how long overdue health deadlines wait for the reports the engine asked for. */
-export const RECOVERY_GRACE_MS = 60_000;
 
 export type EventListener = (events: readonly EngineEvent[]) => void;
 
@@ -122,7 +121,7 @@ export class Engine {
   recover(pending: readonly DriverAction[]): { resent: number; observed: number } {
     for (const a of pending) this.driver.send(a);
     // Health deadlines that passed while the engine was down wait for the fresh reports asked for below.
-    this.state.healthGraceUntil = this.clock.now() + RECOVERY_GRACE_MS;
+    this.state.recoveredAt = this.clock.now();
     // Machines in flight, and those last seen unhealthy: they may have recovered while nobody listened.
     const machines = new Set<string>(this.state.fleet.health.keys());
     for (const r of this.state.rollouts.values()) for (const a of r.attempts.values()) if (a.status === 'healthWait' || a.status === 'upgrading' || a.status === 'rollingBack') machines.add(a.machineId);

@@ -344,7 +344,7 @@ export function newEngineState(fleet: FleetState, catalog: Catalog): EngineState
     rolloutSeq: 0,
     timerSeq: 0,
     actionSeq: 0,
-    healthGraceUntil: 0,
+    recoveredAt: -Infinity,
     marks: {},
   };
 }
@@ -404,8 +404,8 @@ export interface EngineState {
   timerSeq: number;
   /** Sequence of the actions the user asked for (installs, uninstalls): part of their idempotency keys. */
   actionSeq: number;
-  /** Until then, health deadlines that passed during an outage wait for fresh reports (not stored). */
-  healthGraceUntil: number;
+  /** When the engine last recovered (a restart, a resync): health deadlines that passed during the outage wait RECOVERY_GRACE_MS more for fresh reports (not stored). */
+  recoveredAt: number;
   /** Positions of outside inputs (e.g. how many scenario events were applied), saved with every commit. */
   marks: Record<string, number>;
 }

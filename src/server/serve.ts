@@ -111,7 +111,9 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
       statusIntervalSeconds: config.agentStatusIntervalSeconds, hasPackage: (key, version) => packages.has(key, version),
     });
     const driver = new RoutingDriver([{ driver: agentDriver, handles: (id) => agentDriver.handles(id) }], simDriver);
-    const engine = new Engine({ clock, driver, store, state, profiles: scenario?.profiles ?? {}, ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
+    // Real agents live in wall time: their action timeouts and health waits stretch with an accelerated clock.
+    const wallScale = config.clockFactor === 1 ? undefined : (machineId: string) => (agentDriver.handles(machineId) ? config.clockFactor : 1);
+    const engine = new Engine({ clock, driver, store, state, profiles: scenario?.profiles ?? {}, ...(wallScale ? { wallScale } : {}), ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
     if (resumed) engine.recover(store.pendingActions());
 
     const tokens = config.tokens.length > 0 ? config.tokens : [generatedToken(config.dataDir)];

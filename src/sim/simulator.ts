@@ -21,6 +21,8 @@ export interface SimOptions {
   /** Called now and then with the virtual time reached; the CLI shows it as progress. */
   onProgress?: (virtualMs: number, scenario: Scenario) => void;
   progressEveryTicks?: number;
+  /** Machines whose waits are wall time (see `RolloutSettings.wallScale`); the simulated fleet has none. */
+  wallScale?: (machineId: string) => number;
 }
 
 export interface SimResult {
@@ -71,6 +73,7 @@ export class Simulation {
       state,
       profiles: this.scenario.profiles,
       ...(this.scenario.canaryRegions ? { canaryRegions: this.scenario.canaryRegions } : {}),
+      ...(this.opts.wallScale ? { wallScale: this.opts.wallScale } : {}),
     });
     if (this.opts.onEvents) engine.onEvents(this.opts.onEvents);
     return engine;

@@ -76,17 +76,24 @@ export class AgentDriver implements Driver {
   private readonly patchWaiters = new Map<string, PatchWaiter[]>();
 
   readonly store: AgentStore;
+  /** Wall time the driver (the server) started: silence is counted from then at the earliest. */
+  private readonly startedAtMs: number;
 
   constructor(private readonly opts: AgentDriverOptions) {
     this.store = opts.store;
-    const now = opts.wallNow();
+    this.startedAtMs = opts.wallNow();
     const statuses = new Map(opts.store.statuses().map((s) => [s.agentId, s]));
     const open = opts.store.openOperations();
+    // The server's own downtime is not the machines' fault: a machine that reported within the limit of
+    // the last report the server heard before it stopped was Connected then, and stays so while it has
+    // three intervals from now to report again (sweep counts from the start).
+    let lastHeard = -Infinity;
+    for (const s of statuses.values()) lastHeard = Math.max(lastHeard, s.receivedAtMs);
     for (const { record, goal } of opts.store.loadAgents()) {
       if (record.revokedAtMs !== null) continue;
       const s = statuses.get(record.agentId);
       const last = s?.receivedAtMs ?? null;
-      const fresh = now - (last ?? record.enrolledAtMs) <= this.disconnectAfterMs();
+      const fresh = Math.max(lastHeard, record.enrolledAtMs) - (last ?? record.enrolledAtMs) <= this.disconnectAfterMs();
       const live: Live = {
         record, goal, open: new Map(),
         conn: { status: fresh ? 'Connected' : 'Disconnected', lastStatusChangeMs: last ?? record.enrolledAtMs, lastReportMs: last, report: s?.report ?? null },
@@ -365,7 +372,7 @@ export class AgentDriver implements Driver {
     const limit = this.disconnectAfterMs();
     for (const live of this.byAgent.values()) {
       if (live.conn.status !== 'Connected') continue;
-      if (now - (live.conn.lastReportMs ?? live.record.enrolledAtMs) <= limit) continue;
+      if (now - Math.max(live.conn.lastReportMs ?? live.record.enrolledAtMs, this.startedAtMs) <= limit) continue;
       live.conn.status = 'Disconnected';
       live.conn.lastStatusChangeMs = now;
       this.pushHealth(live);

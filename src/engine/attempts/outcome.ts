@@ -17,7 +17,7 @@ import type { ReimageReport } from '../driver.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
 import { refreshMachineHealth } from '../state.js';
 import type { TickContext } from '../core/context.js';
-import { changed, schedule } from '../core/context.js';
+import { changed, machineWait, schedule } from '../core/context.js';
 import { emitInstance, finish, sendAction } from './record.js';
 import { skipReason } from './skip.js';
 import { recordOutcome } from './release-evidence.js';
@@ -37,7 +37,7 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
       let waiters = ctx.state.healthWaiters.get(a.machineId);
       if (!waiters) ctx.state.healthWaiters.set(a.machineId, (waiters = []));
       waiters.push({ rolloutId: r.id });
-      schedule(ctx, { at: ctx.now + unit.plan.limits.healthWindowMs, kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+      schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs), kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt });
       return false;
     }
     inst.status = 'Failed';

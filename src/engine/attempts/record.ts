@@ -7,7 +7,7 @@ import type { EngineEvent, EventBody, InstanceIds } from '../../model/events.js'
 import { isoOf } from '../clock.js';
 import type { AttemptState, RolloutState } from '../state.js';
 import type { TickContext } from '../core/context.js';
-import { changed, schedule } from '../core/context.js';
+import { changed, machineWait, schedule } from '../core/context.js';
 
 export type InstanceEventType = Extract<EventBody, InstanceIds>['type'];
 
@@ -44,5 +44,5 @@ export function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, k
   a.actionKey = key;
   ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind });
   ctx.actions.push({ kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings });
-  schedule(ctx, { at: ctx.now + r.plan.profile.actionTimeoutMs, kind: 'actionTimeout', rolloutId: r.id, ref: a.machineId, token: key });
+  schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, r.plan.profile.actionTimeoutMs), kind: 'actionTimeout', rolloutId: r.id, ref: a.machineId, token: key });
 }

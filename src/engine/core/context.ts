@@ -64,6 +64,15 @@ export interface TickContext {
   settings: RolloutSettings;
 }
 
+/** After a restart, how long health deadlines that passed while the engine was down wait for fresh reports. */
+export const RECOVERY_GRACE_MS = 60_000;
+
+/** A wait of `ms` for one machine, in engine time (see `RolloutSettings.wallScale`). */
+export function machineWait(ctx: TickContext, machineId: string, ms: number): number {
+  const scale = ctx.settings.wallScale?.(machineId) ?? 1;
+  return scale === 1 ? ms : ms * scale;
+}
+
 export function newContext(state: EngineState, now: number, trackChanges = true, settings: RolloutSettings = {}): TickContext {
   return { state, now, events: [], actions: [], changes: trackChanges ? emptyChanges() : null, settings };
 }

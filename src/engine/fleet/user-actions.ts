@@ -10,7 +10,7 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import type { Artifact } from '../../model/artifact.js';
 import { recordGood } from '../../model/artifact.js';
 import type { TickContext } from '../core/context.js';
-import { changed, emit, schedule } from '../core/context.js';
+import { changed, emit, machineWait, schedule } from '../core/context.js';
 import { catchUp, resumeIn } from '../opt-in/opt-in.js';
 import type { PendingAction } from '../state.js';
 import { getInstance, instanceRef, isEnrolled, refreshMachineHealth } from '../state.js';
@@ -45,7 +45,7 @@ export function sendInstall(ctx: TickContext, inst: ExtensionInstance, toVersion
   ctx.state.pendingActions.set(key, { rolloutId: '', machineId: inst.machineId, kind: 'install', artifactKey: inst.artifactKey, toVersion, caller });
   ctx.state.installing.set(instanceRef(inst.artifactKey, inst.machineId), key);
   ctx.actions.push({ kind: 'install', key, machineId: inst.machineId, artifact: artifactOf(inst), artifactKey: inst.artifactKey, fromVersion, toVersion, settings: inst.settings, caller });
-  schedule(ctx, { at: ctx.now + INSTALL_TIMEOUT_MS, kind: 'actionTimeout', rolloutId: '', ref: inst.machineId, token: key });
+  schedule(ctx, { at: ctx.now + machineWait(ctx, inst.machineId, INSTALL_TIMEOUT_MS), kind: 'actionTimeout', rolloutId: '', ref: inst.machineId, token: key });
   inst.desiredVersion = toVersion;
   inst.status = 'Transitioning';
   changed.instance(ctx, inst);

@@ -5,7 +5,7 @@
  */
 import { isMachineHealthy } from '../../model/health.js';
 import type { TickContext } from '../core/context.js';
-import { schedule } from '../core/context.js';
+import { machineWait, RECOVERY_GRACE_MS, schedule } from '../core/context.js';
 import type { Observation } from '../driver.js';
 import { noticeEnded } from '../attempts/upgrade.js';
 import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from '../attempts/outcome.js';
@@ -77,7 +77,8 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       const a = r.attempts.get(t.ref);
       if (!a || a.status !== 'healthWait' || a.attempt !== t.token) return;
       // Just restarted: the report may have been lost with the crash; give the re-observation a chance.
-      if (ctx.now < ctx.state.healthGraceUntil) schedule(ctx, { at: ctx.state.healthGraceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token });
+      const graceUntil = ctx.state.recoveredAt + machineWait(ctx, t.ref, RECOVERY_GRACE_MS);
+      if (ctx.now < graceUntil) schedule(ctx, { at: graceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token });
       else if (onHealthDeadline(ctx, r, r.units.get(a.unitId)!, a)) settled(ctx, r, r.units.get(a.unitId)!, a.batchId);
       return;
     }
