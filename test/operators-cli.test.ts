@@ -190,6 +190,15 @@ describe('phasewise CLI against a real server', () => {
   test('version withdraw --rollback --wait: a progress bar, and the machines are back', async () => {
     await until('the canary phase', async () => (await json('rollout', 'show', 'ro-1', '--query', 'phases[0].status')) === 'completed');
     assert.equal((await pw('version', 'withdraw', '--publisher', 'Contoso.Monitoring', '--type', 'Agent', '--version', '9.9.9.9')).status, 3);
+    // An OS image is named by --image or --gallery-image; exactly one thing is named (usage errors exit 2).
+    for (const args of [['--image', 'Canonical:ubuntu'], ['--gallery-image', '/subscriptions/s/galleries/g'], ['--image', 'A:B:C', '--publisher', 'X', '--type', 'Y'], ['--publisher', 'X'], []]) {
+      const bad = await pw('version', 'withdraw', ...args, '--version', '1.0.0');
+      assert.equal(bad.status, 2, `${args.join(' ')}: ${bad.stderr}`);
+      oneLine(bad);
+    }
+    assert.equal((await pw('version', 'withdraw', '--image', 'Canonical:ubuntu-24_04-lts:server', '--version', '24.04.202601010')).status, 3, 'an image the catalog does not have');
+    const gallery = '/subscriptions/prod/resourceGroups/img/providers/Microsoft.Compute/galleries/g/images/web';
+    assert.equal((await pw('version', 'withdraw', '--gallery-image', gallery, '--version', '1.0.0')).status, 3);
     const r = await pw('version', 'withdraw', '--publisher', 'Contoso.Monitoring', '--type', 'Agent', '--version', '1.4.1.0', '--rollback', '--reason', 'bad build', '--wait', '-o', 'json');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /^ro-2: \[#*\.*\] \d+\/10 \(\d+%\) settled, 1 running$/m);

@@ -127,11 +127,14 @@ export function availableVersions<V extends VersionBase>(versions: readonly V[],
   return versions.filter((v) => isAvailable(v, region, atMs));
 }
 
-/** What `latest` means in a region at an instant: the newest available version not excluded from `latest`. */
-export function newestAvailable<V extends VersionBase>(versions: readonly V[], region: string, atMs: number): V | undefined {
+/**
+ * What `latest` means in a region at an instant: the newest available version not excluded from `latest`
+ * and not withdrawn by an operator.
+ */
+export function newestAvailable<V extends VersionBase>(versions: readonly V[], region: string, atMs: number, withdrawn: (v: V) => boolean = () => false): V | undefined {
   let best: V | undefined;
   for (const v of versions) {
-    if ((v as Partial<GalleryVersionContent>).excludeFromLatest === true || !isAvailable(v, region, atMs)) continue;
+    if ((v as Partial<GalleryVersionContent>).excludeFromLatest === true || !isAvailable(v, region, atMs) || withdrawn(v)) continue;
     if (!best || compareImageVersions(v.version, best.version) > 0) best = v;
   }
   return best;
@@ -142,6 +145,11 @@ export function newestAvailable<V extends VersionBase>(versions: readonly V[], r
 export class ImageCatalog {
   private readonly platform = new Map<string, PlatformImage>();
   private readonly galleryMap = new Map<string, Gallery>();
+  /**
+   * Withdrawn versions (`identity@version`): published still (history, pinned references) but `latest`
+   * never stands for them again. Derived from the releases' holds, as the extension catalog's.
+   */
+  private readonly withdrawnSet = new Set<string>();
 
   // ---- platform images ----
 
@@ -255,6 +263,30 @@ export class ImageCatalog {
     throw new ImageCatalogError('Conflict', `The replication of version '${v.version}' to ${key} completed at ${new Date(existing.completedAtMs).toISOString()}; a completed replication cannot be changed.`);
   }
 
+  // ---- withdrawals ----
+
+  /** Marks a published version withdrawn (idempotent). Throws an ImageCatalogError when it is not published. */
+  withdraw(ref: ImageRef): void {
+    const v = this.findExactVersion(ref);
+    this.withdrawnSet.add(withdrawnKey(ref, v.version));
+  }
+
+  isWithdrawn(ref: ImageRef, version: string): boolean {
+    if (this.withdrawnSet.size === 0 || !isImageVersion(version)) return false;
+    return this.withdrawnSet.has(withdrawnKey(ref, version));
+  }
+
+  /** True when the reference names a concrete version the catalog has published. */
+  isPublished(ref: ImageRef): boolean {
+    try {
+      this.findExactVersion(ref);
+      return true;
+    } catch (err) {
+      if (err instanceof ImageCatalogError) return false;
+      throw err;
+    }
+  }
+
   // ---- queries ----
 
   /** Every version of the image a reference points at (its version part ignored), oldest first. */
@@ -272,12 +304,13 @@ export class ImageCatalog {
   resolve(ref: ImageRef, region: string, atMs: number): ResolvedImage {
     if (ref.kind === 'platform') {
       const img = this.mustPlatform(ref);
-      const v = pick(img.versions, ref.version, region, atMs, describePlatform(img));
+      const v = pick(img.versions, ref.version, region, atMs, describePlatform(img), (x) => this.isWithdrawn(ref, x.version));
       return { kind: 'platform', version: v.version, followsLatest: isLatest(ref.version), osType: v.osType, hyperVGeneration: v.hyperVGeneration, availableSinceMs: availableFromMs(v, region)!, automaticOSUpgradeSupported: v.automaticOSUpgradeSupported };
     }
     if (ref.kind === 'gallery') {
       const { gallery, image } = this.mustGalleryImage(ref);
-      const v = pick(image.versions, ref.version, region, atMs, `gallery image ${galleryIdOf(gallery.subscription, gallery.resourceGroup, gallery.name)}/images/${image.name}`);
+      const what = `gallery image ${galleryIdOf(gallery.subscription, gallery.resourceGroup, gallery.name)}/images/${image.name}`;
+      const v = pick(image.versions, ref.version, region, atMs, what, (x) => this.isWithdrawn(ref, x.version));
       return { kind: 'gallery', version: v.version, followsLatest: isLatest(ref.version), osType: image.osType, hyperVGeneration: image.hyperVGeneration, availableSinceMs: availableFromMs(v, region)!, automaticOSUpgradeSupported: true };
     }
     throw unsupported(ref);
@@ -364,9 +397,16 @@ function insertSorted<V extends VersionBase>(versions: V[], v: V): void {
   versions.sort((a, b) => compareImageVersions(a.version, b.version));
 }
 
-function pick<V extends VersionBase>(versions: readonly V[], requested: string, region: string, atMs: number, what: string): V {
+/** Which image a reference names, whatever its version part says (the key of its withdrawals). */
+function withdrawnKey(ref: ImageRef, version: string): string {
+  const id = ref.kind === 'platform' ? `platform:${platformKey(ref.publisher, ref.offer, ref.sku)}`
+    : ref.kind === 'gallery' ? `gallery:${galleryIdOf(ref.subscription, ref.resourceGroup, ref.gallery)}/${ref.image}`.toLowerCase() : `other:${ref.kind}`;
+  return `${id}@${version.split('.').map((p) => String(Number(p))).join('.')}`;
+}
+
+function pick<V extends VersionBase>(versions: readonly V[], requested: string, region: string, atMs: number, what: string, withdrawn: (v: V) => boolean): V {
   if (isLatest(requested)) {
-    const v = newestAvailable(versions, region, atMs);
+    const v = newestAvailable(versions, region, atMs, withdrawn);
     if (!v) throw new ImageCatalogError('NoVersionInRegion', `No version of ${what} is available in ${regionKey(region)} yet.`);
     return v;
   }

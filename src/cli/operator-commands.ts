@@ -126,15 +126,17 @@ export function registerOperatorCommands(program: Command): void {
 
   const version = program.command('version').description('withdraw a bad version');
   withOutput(version.command('withdraw').description('withdraw a version for good: no new attempts; with --rollback its machines go back'))
-    .requiredOption('--publisher <name>', 'extension publisher, e.g. Microsoft.Azure.Monitor')
-    .requiredOption('--type <name>', 'extension type, e.g. AzureMonitorLinuxAgent')
-    .requiredOption('--version <version>', 'the version to withdraw, e.g. 1.31.0.0')
+    .option('--publisher <name>', 'extension publisher, e.g. Microsoft.Azure.Monitor (with --type)')
+    .option('--type <name>', 'extension type, e.g. AzureMonitorLinuxAgent')
+    .option('--image <urn>', 'a platform OS image as publisher:offer:sku, e.g. Canonical:ubuntu-24_04-lts:server')
+    .option('--gallery-image <id>', "a gallery image definition's id, /subscriptions/…/galleries/{g}/images/{def}")
+    .requiredOption('--version <version>', 'the version to withdraw, e.g. 1.31.0.0 or 24.04.202601010')
     .option('--rollback', 'return every machine on it to the version it ran before')
     .option('--reason <text>', 'why')
     .option('--wait', 'with --rollback: wait until the rollback rollouts end, with a progress bar')
-    .action(action(async (opts: OutputOptions & { publisher: string; type: string; version: string; rollback?: boolean; reason?: string; wait?: boolean }) => {
+    .action(action(async (opts: OutputOptions & WithdrawTarget & { version: string; rollback?: boolean; reason?: string; wait?: boolean }) => {
       const c = client();
-      const path = `/phasewise/publishers/${segment('--publisher', opts.publisher)}/extensionTypes/${segment('--type', opts.type)}/versions/${segment('--version', opts.version)}/withdraw`;
+      const path = `${withdrawBase(opts)}/versions/${segment('--version', opts.version)}/withdraw`;
       const result = (await c.post(path, { rollback: opts.rollback === true, ...(opts.reason ? { reason: opts.reason } : {}) })) as { rollbackRollouts: string[] };
       if (opts.wait) await waitAndReport(c, result.rollbackRollouts);
       print(result, opts);
@@ -177,4 +179,26 @@ export function registerOperatorCommands(program: Command): void {
       const path = `/subscriptions/${segment('--subscription', opts.subscription)}/providers/microsoft.insights/eventtypes/management/values?${ACTIVITY_API}&$filter=${encodeURIComponent(filter)}`;
       print(await client().list(path, topOption(opts.top, 100)), opts);
     }));
+}
+
+interface WithdrawTarget { publisher?: string; type?: string; image?: string; galleryImage?: string }
+
+/** The API path of what a withdrawal names: an extension type, a platform image or a gallery image. */
+function withdrawBase(o: WithdrawTarget): string {
+  const given = [o.publisher !== undefined || o.type !== undefined, o.image !== undefined, o.galleryImage !== undefined].filter(Boolean).length;
+  if (given !== 1) throw new UsageError('phasewise: name one thing to withdraw: --publisher with --type (an extension), --image (a platform image) or --gallery-image');
+  if (o.image !== undefined) {
+    const parts = o.image.split(':');
+    if (parts.length !== 3 || parts.some((x) => x === '')) throw new UsageError(`phasewise: --image: '${o.image.slice(0, 200)}' is not publisher:offer:sku`);
+    const [p, offer, sku] = parts as [string, string, string];
+    return `/phasewise/images/publishers/${segment('--image', p)}/offers/${segment('--image', offer)}/skus/${segment('--image', sku)}`;
+  }
+  if (o.galleryImage !== undefined) {
+    const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/galleries\/([^/]+)\/images\/([^/]+)\/?$/i.exec(o.galleryImage);
+    if (!m) throw new UsageError(`phasewise: --gallery-image: '${o.galleryImage.slice(0, 200)}' is not /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{g}/images/{def}`);
+    const [sub, rg, g, def] = m.slice(1) as [string, string, string, string];
+    return `/phasewise/subscriptions/${segment('--gallery-image', sub)}/resourceGroups/${segment('--gallery-image', rg)}/galleries/${segment('--gallery-image', g)}/images/${segment('--gallery-image', def)}`;
+  }
+  if (o.publisher === undefined || o.type === undefined) throw new UsageError('phasewise: an extension is named by --publisher and --type together');
+  return `/phasewise/publishers/${segment('--publisher', o.publisher)}/extensionTypes/${segment('--type', o.type)}`;
 }

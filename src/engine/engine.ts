@@ -426,9 +426,14 @@ export class Engine {
     this.run((ctx) => cancelByOperator(ctx, r, reason, caller));
   }
 
-  /** Withdraws an extension version for good; with rollback its machines go back to the version before. */
+  /** Withdraws an extension or OS image version for good; with rollback its machines go back to the version before. */
   withdrawVersion(artifact: Artifact, version: string, opts: { rollback: boolean; reason: string; caller: string }): WithdrawResult {
-    return this.run((ctx) => withdrawVersion(ctx, this.opts, artifact, version, opts));
+    return this.run((ctx) => {
+      const result = withdrawVersion(ctx, this.opts, artifact, version, opts);
+      // `latest` may stand for an earlier version now: sets that follow it look again (R64).
+      if (artifact.kind === 'osImage') checkAllImageUpgrades(ctx, this.opts);
+      return result;
+    });
   }
 
   /** Rolls back machines still on a withdrawn version that no rollout is changing (those in flight before). */

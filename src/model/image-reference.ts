@@ -84,3 +84,15 @@ export function referenceInputOf(ref: ImageRef): ImageReferenceInput {
     case 'communityGallery': return { communityGalleryImageId: ref.id };
   }
 }
+
+/**
+ * The reference to one version of the image an OS image artifact follows: the inverse of the engine's
+ * `imageArtifact` (a gallery image's artifact names its gallery in `publisher` as `gallery:sub/rg/name`).
+ */
+export function imageRefOfArtifact(a: { publisher: string; offer: string; sku: string }, version: string): Extract<ImageRef, { kind: 'platform' | 'gallery' }> {
+  if (a.publisher.startsWith('gallery:')) {
+    const [subscription = '', resourceGroup = '', gallery = ''] = a.publisher.slice('gallery:'.length).split('/');
+    return { kind: 'gallery', subscription, resourceGroup, gallery, image: a.offer, version };
+  }
+  return { kind: 'platform', publisher: a.publisher, offer: a.offer, sku: a.sku, version };
+}

@@ -9,6 +9,8 @@ import { autoUpgradeState } from '../../catalog/catalog.js';
 import type { ExtensionType } from '../../catalog/catalog.js';
 import type { EngineState } from '../../engine/state.js';
 import { isEnrolled } from '../../engine/state.js';
+import { isExtensionKey } from '../../model/artifact.js';
+import { imageRefOfArtifact } from '../../model/image-reference.js';
 
 const CHUNK = 20_000;
 const MIN_INTERVAL_MS = 2_000;
@@ -18,6 +20,10 @@ export interface ArtifactSummary {
   publisher: string;
   type: string;
   machines: number;
+  /** `extension` or `osImage` (then `publisher` and `type` are the instances' `publisher` and `offer:sku`). */
+  kind: 'extension' | 'osImage';
+  /** The API path a version's withdrawal goes under: `{withdrawBase}/versions/{v}/withdraw` (docs/api.md). */
+  withdrawBase: string;
   versions: Array<{ version: string; machines: number; withdrawn: boolean }>;
   autoUpgrade: Record<string, number>;
   statuses: Record<string, number>;
@@ -33,7 +39,7 @@ function* summarize(state: EngineState): Generator<void, ArtifactSummary[]> {
   const enrolling = state.enrolledSubscriptions.size > 0;
   let seen = 0;
   for (const [key, byMachine] of state.fleet.instances) {
-    const s: ArtifactSummary = { artifactKey: key, publisher: '', type: '', machines: 0, versions: [], autoUpgrade: {}, statuses: {} };
+    const s: ArtifactSummary = { artifactKey: key, kind: isExtensionKey(key) ? 'extension' : 'osImage', publisher: '', type: '', withdrawBase: '', machines: 0, versions: [], autoUpgrade: {}, statuses: {} };
     const versions = new Map<string, number>();
     const statuses = new Map<string, number>();
     const au = { enabled: 0, disabled: 0, notSupported: 0 };
@@ -57,12 +63,33 @@ function* summarize(state: EngineState): Generator<void, ArtifactSummary[]> {
     }
     for (const [k, n] of Object.entries(au)) if (n > 0) s.autoUpgrade[k] = n;
     for (const [k, n] of statuses) s.statuses[k] = n;
-    s.versions = [...versions].sort((a, b) => b[1] - a[1]).map(([version, machines]) => ({
-      version, machines, withdrawn: state.catalog.isWithdrawn(s.publisher, s.type, version),
-    }));
+    const withdrawn = withdrawnTest(state, s);
+    s.withdrawBase = withdrawBaseOf(s);
+    s.versions = [...versions].sort((a, b) => b[1] - a[1]).map(([version, machines]) => ({ version, machines, withdrawn: withdrawn(version) }));
     out.push(s);
   }
   return out.sort((a, b) => a.artifactKey.localeCompare(b.artifactKey));
+}
+
+/** An OS image instance's artifact: `type` is `offer:sku` (the sku is empty for a gallery image). */
+function imageOf(s: ArtifactSummary): { publisher: string; offer: string; sku: string } {
+  const i = s.type.lastIndexOf(':');
+  return { publisher: s.publisher, offer: s.type.slice(0, i), sku: s.type.slice(i + 1) };
+}
+
+function withdrawnTest(state: EngineState, s: ArtifactSummary): (version: string) => boolean {
+  if (s.kind === 'extension') return (v) => state.catalog.isWithdrawn(s.publisher, s.type, v);
+  const image = imageOf(s);
+  return (v) => state.images.isWithdrawn(imageRefOfArtifact(image, v), v);
+}
+
+function withdrawBaseOf(s: ArtifactSummary): string {
+  const e = encodeURIComponent;
+  if (s.kind === 'extension') return `/phasewise/publishers/${e(s.publisher)}/extensionTypes/${e(s.type)}`;
+  const ref = imageRefOfArtifact(imageOf(s), '');
+  return ref.kind === 'gallery'
+    ? `/phasewise/subscriptions/${e(ref.subscription)}/resourceGroups/${e(ref.resourceGroup)}/galleries/${e(ref.gallery)}/images/${e(ref.image)}`
+    : `/phasewise/images/publishers/${e(ref.publisher)}/offers/${e(ref.offer)}/skus/${e(ref.sku)}`;
 }
 
 function* subscriptionsOf(state: EngineState): Generator<void, string[]> {

@@ -104,7 +104,7 @@ async function fleetView() {
       v.withdrawn ? h('span', { class: 'badge bad' }, 'withdrawn') : v.version === '(not installed)' ? '' : h('button', {
         class: 'danger', 'data-withdraw': v.version,
         onclick: () => control(`Withdraw ${a.publisher}.${a.type} ${v.version}? No machine will be offered it again.`,
-          `/phasewise/publishers/${encodeURIComponent(a.publisher)}/extensionTypes/${encodeURIComponent(a.type)}/versions/${encodeURIComponent(v.version)}/withdraw`,
+          `${a.withdrawBase}/versions/${encodeURIComponent(v.version)}/withdraw`,
           { rollback: true, body: (c) => ({ rollback: c.rollback, ...(c.reason ? { reason: c.reason } : {}) }) }),
       }, 'Withdraw…'),
     ]);

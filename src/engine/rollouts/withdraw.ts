@@ -14,6 +14,7 @@
  */
 import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
 import { artifactKey as keyOf } from '../../model/artifact.js';
+import { imageRefOfArtifact } from '../../model/image-reference.js';
 import type { EngineState, ReleaseState, RolloutState } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { FleetError } from '../core/errors.js';
@@ -38,25 +39,42 @@ export interface WithdrawResult extends RollbackResult {
   cancelled: string[];
 }
 
-/** Every withdrawn extension version, put into the catalog again after a restart. */
+/** Every withdrawn version, put into the catalogs again after a restart (the releases' holds are the record). */
 export function syncWithdrawn(state: EngineState): void {
   for (const rel of state.releases.values()) {
-    if (rel.hold?.kind === 'withdrawn' && rel.artifact.kind === 'extension') state.catalog.withdraw(rel.artifact.publisher, rel.artifact.type, rel.toVersion);
+    if (rel.hold?.kind !== 'withdrawn') continue;
+    if (rel.artifact.kind === 'extension') state.catalog.withdraw(rel.artifact.publisher, rel.artifact.type, rel.toVersion);
+    else if (state.images.isPublished(imageRefOfArtifact(rel.artifact, rel.toVersion))) state.images.withdraw(imageRefOfArtifact(rel.artifact, rel.toVersion));
   }
+}
+
+/** Refuses a version that is not published or withdrawn already; returns how to mark it withdrawn in its catalog. */
+function withdrawalOf(ctx: TickContext, artifact: Artifact, version: string): () => void {
+  if (artifact.kind === 'osImage') {
+    const ref = imageRefOfArtifact(artifact, version);
+    const name = ref.kind === 'gallery' ? `${ref.gallery}/${ref.image}` : `${artifact.publisher}:${artifact.offer}:${artifact.sku}`;
+    if (!ctx.state.images.isPublished(ref)) throw new FleetError('NotFound', `version ${version} of image ${name} is not published`, 'version');
+    if (ctx.state.images.isWithdrawn(ref, version)) throw new FleetError('Conflict', `version ${version} is already withdrawn`, 'version');
+    return () => {
+      ctx.state.images.withdraw(ref);
+      if (ctx.changes) ctx.changes.images = true;
+    };
+  }
+  const t = ctx.state.catalog.getType(artifact.publisher, artifact.type);
+  if (!t || !t.versions.some((v) => v.version === version)) throw new FleetError('NotFound', `version ${version} of ${artifact.publisher}.${artifact.type} is not published`, 'version');
+  if (ctx.state.catalog.isWithdrawn(t.publisher, t.type, version)) throw new FleetError('Conflict', `version ${version} is already withdrawn`, 'version');
+  return () => ctx.state.catalog.withdraw(t.publisher, t.type, version);
 }
 
 export function withdrawVersion(
   ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, opts: { rollback: boolean; reason: string; caller: string },
 ): WithdrawResult {
-  if (artifact.kind !== 'extension') throw new FleetError('InvalidFleet', 'only extension versions can be withdrawn', 'artifact');
-  const t = ctx.state.catalog.getType(artifact.publisher, artifact.type);
-  if (!t || !t.versions.some((v) => v.version === version)) throw new FleetError('NotFound', `version ${version} of ${artifact.publisher}.${artifact.type} is not published`, 'version');
-  if (ctx.state.catalog.isWithdrawn(t.publisher, t.type, version)) throw new FleetError('Conflict', `version ${version} is already withdrawn`, 'version');
+  const markWithdrawn = withdrawalOf(ctx, artifact, version);
   const key = keyOf(artifact);
   const rel = releaseOf(ctx.state, artifact, key, version);
   // A withdrawal replaces any hold before it: it is the stronger, lasting one.
   holdRelease(ctx, rel, 'withdrawn', `withdrawn by ${opts.caller}: ${opts.reason}`, opts.caller, null);
-  ctx.state.catalog.withdraw(t.publisher, t.type, version);
+  markWithdrawn();
   const cancelled: string[] = [];
   for (const r of ctx.state.rollouts.values()) {
     if (r.artifactKey !== key || r.toVersion !== version || (r.status !== 'running' && r.status !== 'stopped')) continue;
@@ -123,5 +141,6 @@ function goBackTo(ctx: TickContext, artifact: Artifact, version: string, inst: E
   const lkg = inst.lastKnownGoodVersion !== version ? inst.lastKnownGoodVersion : inst.previousGoodVersion;
   if (!lkg || lkg === version) return null;
   if (artifact.kind === 'extension' && ctx.state.catalog.isWithdrawn(artifact.publisher, artifact.type, lkg)) return null;
+  if (artifact.kind === 'osImage' && ctx.state.images.isWithdrawn(imageRefOfArtifact(artifact, lkg), lkg)) return null;
   return lkg;
 }

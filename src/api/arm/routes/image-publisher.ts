@@ -66,21 +66,24 @@ export function replicationRecord(r: Replication, nowMs: number): Record<string,
   return { region: r.region, state: done ? 'Completed' : 'InProgress', completedAt: r.completedAtMs === null ? null : isoOf(r.completedAtMs) };
 }
 
-function versionRecord(v: ImageVersionRecord, nowMs: number): Record<string, unknown> {
+/** Whether an operator withdrew a version of the image (`latest` never stands for it again). */
+type Withdrawn = (version: string) => boolean;
+
+function versionRecord(v: ImageVersionRecord, nowMs: number, withdrawn: Withdrawn): Record<string, unknown> {
   const { replications, publishedAtMs, ...rest } = v;
-  return { ...rest, publishedAt: isoOf(publishedAtMs), replications: replications.map((r) => replicationRecord(r, nowMs)) };
+  return { ...rest, withdrawn: withdrawn(v.version), publishedAt: isoOf(publishedAtMs), replications: replications.map((r) => replicationRecord(r, nowMs)) };
 }
 
-function platformRecord(i: PlatformImage, nowMs: number): Record<string, unknown> {
-  return { publisher: i.publisher, offer: i.offer, sku: i.sku, versions: i.versions.map((v) => versionRecord(v, nowMs)) };
+function platformRecord(i: PlatformImage, nowMs: number, withdrawn: Withdrawn): Record<string, unknown> {
+  return { publisher: i.publisher, offer: i.offer, sku: i.sku, versions: i.versions.map((v) => versionRecord(v, nowMs, withdrawn)) };
 }
 
-function definitionRecord(d: GalleryImageDefinition, nowMs: number): Record<string, unknown> {
-  return { name: d.name, osType: d.osType, hyperVGeneration: d.hyperVGeneration, identifier: { ...d.identifier }, versions: d.versions.map((v) => versionRecord(v, nowMs)) };
+function definitionRecord(d: GalleryImageDefinition, nowMs: number, withdrawn: Withdrawn): Record<string, unknown> {
+  return { name: d.name, osType: d.osType, hyperVGeneration: d.hyperVGeneration, identifier: { ...d.identifier }, versions: d.versions.map((v) => versionRecord(v, nowMs, withdrawn)) };
 }
 
-function galleryRecord(g: Gallery, nowMs: number): Record<string, unknown> {
-  return { subscription: g.subscription, resourceGroup: g.resourceGroup, name: g.name, location: g.location, images: g.images.map((d) => definitionRecord(d, nowMs)) };
+function galleryRecord(g: Gallery, nowMs: number, withdrawnIn: (d: GalleryImageDefinition) => Withdrawn): Record<string, unknown> {
+  return { subscription: g.subscription, resourceGroup: g.resourceGroup, name: g.name, location: g.location, images: g.images.map((d) => definitionRecord(d, nowMs, withdrawnIn(d))) };
 }
 
 // ---- routes ------------------------------------------------------------------------------------------
@@ -88,21 +91,25 @@ function galleryRecord(g: Gallery, nowMs: number): Record<string, unknown> {
 export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmContext): void {
   const catalog = () => ctx.images.catalog;
   const now = () => ctx.runtime.clock.now();
+  const platformWithdrawn = (i: { publisher: string; offer: string; sku: string }): Withdrawn =>
+    (version) => catalog().isWithdrawn({ kind: 'platform', publisher: i.publisher, offer: i.offer, sku: i.sku, version }, version);
+  const galleryWithdrawn = (g: Gallery) => (d: GalleryImageDefinition): Withdrawn =>
+    (version) => catalog().isWithdrawn({ kind: 'gallery', subscription: g.subscription, resourceGroup: g.resourceGroup, gallery: g.name, image: d.name, version }, version);
 
   // ---- platform images ----
 
-  app.get('/phasewise/images/publishers', async () => ({ value: catalog().platformImages().map((i) => platformRecord(i, now())) }));
+  app.get('/phasewise/images/publishers', async () => ({ value: catalog().platformImages().map((i) => platformRecord(i, now(), platformWithdrawn(i))) }));
 
   app.get(PLATFORM, async (req) => {
     const p = req.params as PlatformParams;
-    return { value: catalog().versionsOf({ kind: 'platform', ...p, version: 'latest' }).map((v) => versionRecord(v, now())) };
+    return { value: catalog().versionsOf({ kind: 'platform', ...p, version: 'latest' }).map((v) => versionRecord(v, now(), platformWithdrawn(p))) };
   });
 
   app.get(`${PLATFORM}/:version`, async (req) => {
     const p = req.params as Required<PlatformParams>;
     const v = catalog().versionsOf({ kind: 'platform', ...p }).find((x) => x.version.toLowerCase() === p.version.toLowerCase());
     if (!v) throw notFound('VersionNotFound', `Version '${p.version}' of ${p.publisher}:${p.offer}:${p.sku} is not published.`);
-    return { publisher: p.publisher, offer: p.offer, sku: p.sku, ...versionRecord(v, now()) };
+    return { publisher: p.publisher, offer: p.offer, sku: p.sku, ...versionRecord(v, now(), platformWithdrawn(p)) };
   });
 
   app.put(`${PLATFORM}/:version`, async (req, reply) => {
@@ -112,7 +119,7 @@ export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmConte
     checkVersion(p.version);
     const body = parseBody(platformVersionBody, req.body);
     const r = ctx.images.change((c, at) => c.publishPlatformVersion(p, p.version, body, at));
-    return reply.status(statusOf(r.outcome)).send({ publisher: r.image.publisher, offer: r.image.offer, sku: r.image.sku, ...versionRecord(r.version, now()) });
+    return reply.status(statusOf(r.outcome)).send({ publisher: r.image.publisher, offer: r.image.offer, sku: r.image.sku, ...versionRecord(r.version, now(), platformWithdrawn(r.image)) });
   });
 
   app.put(`${PLATFORM}/:version/replications/:region`, async (req, reply) => {
@@ -139,7 +146,10 @@ export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmConte
     if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
   };
 
-  app.get(GALLERY, async (req) => galleryRecord(galleryOf(req.params as GalleryParams), now()));
+  app.get(GALLERY, async (req) => {
+    const g = galleryOf(req.params as GalleryParams);
+    return galleryRecord(g, now(), galleryWithdrawn(g));
+  });
   app.put(GALLERY, async (req, reply) => {
     const p = req.params as GalleryParams;
     writer(req, 'Phasewise/galleries/write', 'publisher');
@@ -147,25 +157,32 @@ export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmConte
     checkName('galleryName', p.gallery, GALLERY_NAME);
     const body = parseBody(galleryBody, req.body);
     const r = ctx.images.change((c) => c.putGallery({ subscription: p.sub, resourceGroup: p.rg, name: p.gallery, location: body.location }));
-    return reply.status(statusOf(r.outcome)).send(galleryRecord(r.gallery, now()));
+    return reply.status(statusOf(r.outcome)).send(galleryRecord(r.gallery, now(), galleryWithdrawn(r.gallery)));
   });
 
-  app.get(`${GALLERY}/images/:image`, async (req) => definitionRecord(definitionOf(req.params as GalleryParams).d, now()));
+  app.get(`${GALLERY}/images/:image`, async (req) => {
+    const { g, d } = definitionOf(req.params as GalleryParams);
+    return definitionRecord(d, now(), galleryWithdrawn(g)(d));
+  });
   app.put(`${GALLERY}/images/:image`, async (req, reply) => {
     const p = req.params as Required<GalleryParams>;
     writer(req, 'Phasewise/galleries/images/write', 'publisher');
     checkName('galleryImageName', p.image, DEFINITION_NAME);
     const body = parseBody(definitionBody, req.body);
     const r = ctx.images.change((c) => c.putGalleryImage({ subscription: p.sub, resourceGroup: p.rg, gallery: p.gallery }, p.image, body));
-    return reply.status(statusOf(r.outcome)).send(definitionRecord(r.image, now()));
+    return reply.status(statusOf(r.outcome)).send(definitionRecord(r.image, now(), galleryWithdrawn(r.gallery)(r.image)));
   });
 
-  app.get(`${GALLERY}/images/:image/versions`, async (req) => ({ value: definitionOf(req.params as GalleryParams).d.versions.map((v) => versionRecord(v, now())) }));
+  app.get(`${GALLERY}/images/:image/versions`, async (req) => {
+    const { g, d } = definitionOf(req.params as GalleryParams);
+    return { value: d.versions.map((v) => versionRecord(v, now(), galleryWithdrawn(g)(d))) };
+  });
   app.get(`${GALLERY}/images/:image/versions/:version`, async (req) => {
     const p = req.params as Required<GalleryParams>;
-    const v = definitionOf(p).d.versions.find((x) => x.version.toLowerCase() === p.version.toLowerCase());
+    const { g, d } = definitionOf(p);
+    const v = d.versions.find((x) => x.version.toLowerCase() === p.version.toLowerCase());
     if (!v) throw notFound('VersionNotFound', `Version '${p.version}' of image '${p.image}' is not published.`);
-    return versionRecord(v, now());
+    return versionRecord(v, now(), galleryWithdrawn(g)(d));
   });
   app.put(`${GALLERY}/images/:image/versions/:version`, async (req, reply) => {
     const p = req.params as Required<GalleryParams>;
@@ -173,7 +190,8 @@ export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmConte
     checkVersion(p.version);
     const body = parseBody(galleryVersionBody, req.body);
     const r = ctx.images.change((c, at) => c.publishGalleryVersion({ subscription: p.sub, resourceGroup: p.rg, gallery: p.gallery, image: p.image }, p.version, body, at));
-    return reply.status(statusOf(r.outcome)).send(versionRecord(r.version, now()));
+    const d = r.gallery.images.find((x) => x.name.toLowerCase() === p.image.toLowerCase())!;
+    return reply.status(statusOf(r.outcome)).send(versionRecord(r.version, now(), galleryWithdrawn(r.gallery)(d)));
   });
   app.put(`${GALLERY}/images/:image/versions/:version/replications/:region`, async (req, reply) => {
     const p = req.params as Required<GalleryParams>;

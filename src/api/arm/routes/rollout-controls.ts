@@ -9,16 +9,21 @@
  *   POST /phasewise/fleet/pause            { "reason"? }   the fleet-wide stop
  *   POST /phasewise/fleet/resume
  *   POST /phasewise/publishers/{publisher}/extensionTypes/{type}/versions/{version}/withdraw  { "reason"?, "rollback"? }
+ *   POST /phasewise/images/publishers/{p}/offers/{o}/skus/{s}/versions/{v}/withdraw           the same for an OS image
+ *   POST /phasewise/subscriptions/{sub}/resourceGroups/{rg}/galleries/{g}/images/{def}/versions/{v}/withdraw
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { RolloutState } from '../../../engine/state.js';
 import { releaseKey } from '../../../engine/state.js';
+import type { Artifact } from '../../../model/artifact.js';
 import { artifactKey } from '../../../model/artifact.js';
+import type { ImageRef } from '../../../model/image-reference.js';
 import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { parseBody } from '../validation.js';
+import { compareImageVersions, isImageVersion } from '../../../model/image-version.js';
 import { rolloutRecord } from './publisher.js';
 
 const reasonBody = z.object({ reason: z.string().min(1).max(1000).optional() }).strict();
@@ -26,7 +31,7 @@ const withdrawBody = z.object({ reason: z.string().min(1).max(1000).optional(), 
 
 /** Follows what a withdrawal with rollback leaves for later (src/server/control-follow-up.ts). */
 export interface WithdrawalFollower {
-  follow(w: { artifact: { kind: 'extension'; publisher: string; type: string }; version: string; caller: string }): void;
+  follow(w: { artifact: Artifact; version: string; caller: string }): void;
 }
 
 function rolloutOf(ctx: ArmContext, req: FastifyRequest): RolloutState {
@@ -104,16 +109,51 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
       throw notFound('VersionNotFound', `Version '${version.slice(0, 100)}' of '${publisher}.${type}' is not published.`);
     }
     if (ctx.engine.state.catalog.isWithdrawn(t.publisher, t.type, version)) throw conflict('VersionAlreadyWithdrawn', `Version ${version} of ${t.publisher}.${t.type} is withdrawn already.`);
-    const artifact = { kind: 'extension' as const, publisher: t.publisher, type: t.type };
-    const result = ctx.engine.withdrawVersion(artifact, version, { rollback: body.rollback, reason: body.reason ?? 'no reason given', caller });
-    if (body.rollback && follower) follower.follow({ artifact, version, caller });
-    ctx.runtime.kick();
-    return {
-      artifact, version, withdrawn: true, rollback: body.rollback, release: `${artifactKey(artifact)}@${version}`,
-      cancelled: result.cancelled,
-      rollbackRollouts: result.rollouts.map((r) => r.id),
-      machinesInFlight: result.inFlight,
-      machinesWithoutEarlierVersion: result.noEarlierVersion.length,
-    };
+    return withdraw(ctx, follower, { kind: 'extension', publisher: t.publisher, type: t.type }, version, body, caller);
   });
+
+  // An OS image version: `latest` never stands for it again; with rollback, machines re-imaged to theirs before it.
+  app.post('/phasewise/images/publishers/:publisher/offers/:offer/skus/:sku/versions/:version/withdraw', async (req) => {
+    const caller = writer(req, 'Phasewise/releases/withdraw/action');
+    const p = req.params as { publisher: string; offer: string; sku: string; version: string };
+    const body = parseBody(withdrawBody, req.body ?? {});
+    const image = ctx.images.catalog.platformImage(p.publisher, p.offer, p.sku);
+    const ref: ImageRef | null = image ? { kind: 'platform', publisher: image.publisher, offer: image.offer, sku: image.sku, version: p.version } : null;
+    const name = `${p.publisher}:${p.offer}:${p.sku}`.slice(0, 400);
+    const version = publishedImageVersion(ctx, ref, p.version, name);
+    return withdraw(ctx, follower, { kind: 'osImage', publisher: image!.publisher, offer: image!.offer, sku: image!.sku }, version, body, caller);
+  });
+
+  app.post('/phasewise/subscriptions/:sub/resourceGroups/:rg/galleries/:gallery/images/:image/versions/:version/withdraw', async (req) => {
+    const caller = writer(req, 'Phasewise/releases/withdraw/action');
+    const p = req.params as { sub: string; rg: string; gallery: string; image: string; version: string };
+    const body = parseBody(withdrawBody, req.body ?? {});
+    const g = ctx.images.catalog.gallery(p.sub, p.rg, p.gallery);
+    const d = g?.images.find((x) => x.name.toLowerCase() === p.image.toLowerCase());
+    const ref: ImageRef | null = g && d ? { kind: 'gallery', subscription: g.subscription, resourceGroup: g.resourceGroup, gallery: g.name, image: d.name, version: p.version } : null;
+    const version = publishedImageVersion(ctx, ref, p.version, `${p.gallery}/${p.image}`.slice(0, 400));
+    const artifact: Artifact = { kind: 'osImage', publisher: `gallery:${g!.subscription}/${g!.resourceGroup}/${g!.name}`, offer: d!.name, sku: '' };
+    return withdraw(ctx, follower, artifact, version, body, caller);
+  });
+}
+
+/** The catalog's spelling of a published image version; 404 when the image or the version is not there, 409 when withdrawn. */
+function publishedImageVersion(ctx: ArmContext, ref: ImageRef | null, version: string, name: string): string {
+  const record = ref && isImageVersion(version) ? ctx.images.catalog.versionsOf(ref).find((v) => compareImageVersions(v.version, version) === 0) : undefined;
+  if (!ref || !record) throw notFound('VersionNotFound', `Version '${version.slice(0, 100)}' of image '${name}' is not published.`);
+  if (ctx.images.catalog.isWithdrawn(ref, record.version)) throw conflict('VersionAlreadyWithdrawn', `Version ${record.version} of image ${name} is withdrawn already.`);
+  return record.version;
+}
+
+function withdraw(ctx: ArmContext, follower: WithdrawalFollower | null, artifact: Artifact, version: string, body: { reason?: string | undefined; rollback: boolean }, caller: string) {
+  const result = ctx.engine.withdrawVersion(artifact, version, { rollback: body.rollback, reason: body.reason ?? 'no reason given', caller });
+  if (body.rollback && follower) follower.follow({ artifact, version, caller });
+  ctx.runtime.kick();
+  return {
+    artifact, version, withdrawn: true, rollback: body.rollback, release: `${artifactKey(artifact)}@${version}`,
+    cancelled: result.cancelled,
+    rollbackRollouts: result.rollouts.map((r) => r.id),
+    machinesInFlight: result.inFlight,
+    machinesWithoutEarlierVersion: result.noEarlierVersion.length,
+  };
 }
