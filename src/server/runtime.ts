@@ -7,7 +7,7 @@ import type { Clock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
 import type { DeliveringDriver } from '../drivers/routing-driver.js';
 import type { TimedAction } from '../sim/scenario.js';
-import { applyScenarioAction } from '../sim/simulator.js';
+import { applyDueActions, tickIfDue } from '../sim/simulator.js';
 
 /** The longest real pause between two looks at what is due; bounds the lag after an outside change. */
 const MAX_IDLE_MS = 200;
@@ -71,16 +71,10 @@ export class EngineRuntime {
     const engine = this.engine;
     if (engine.haltedBecause) return;
     const now = this.clock.now();
-    const state = engine.state;
-    // Scenario actions count as done in the same commit as their effects (see the simulator).
-    for (let next = state.marks.scenarioActions ?? 0; next < this.actions.length && this.actions[next]!.atMs <= now; next++) {
-      state.marks.scenarioActions = next + 1;
-      applyScenarioAction(engine, this.actions[next]!);
-    }
+    applyDueActions(engine, this.actions, now);
     this.driver?.deliverDue(now, (o) => engine.observe(o));
     for (const s of this.steppers) s.step(now);
-    const wake = engine.nextWakeAt();
-    if (engine.hasPendingObservations() || (wake !== null && wake <= now)) engine.tick();
+    tickIfDue(engine, now);
   }
 
   private loop(): void {

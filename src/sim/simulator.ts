@@ -98,11 +98,7 @@ export class Simulation {
       return this.finish();
     }
     this.clock.set(Math.max(t, this.clock.now()));
-    while (this.next < actions.length && actions[this.next]!.atMs <= t) {
-      const action = actions[this.next]!;
-      engine.state.marks.scenarioActions = this.next + 1; // committed with the action's own effects
-      applyScenarioAction(engine, action);
-    }
+    applyDueActions(engine, actions, t);
     this.driver.deliverDue(t, (o) => engine.observe(o));
     engine.tick();
     this.ticks++;
@@ -155,6 +151,24 @@ function earliest(a: number | null, b: number | null): number | null {
 function anyRunning(engine: Engine): boolean {
   for (const r of engine.state.rollouts.values()) if (r.status === 'running') return true;
   return false;
+}
+
+/**
+ * Applies the scenario's actions due at `now` that are not applied yet. Their count is a mark of the
+ * engine's state, committed with each action's own effects, so a restart neither skips nor repeats one.
+ */
+export function applyDueActions(engine: Engine, actions: readonly TimedAction[], now: number): void {
+  const state = engine.state;
+  for (let next = state.marks.scenarioActions ?? 0; next < actions.length && actions[next]!.atMs <= now; next++) {
+    state.marks.scenarioActions = next + 1;
+    applyScenarioAction(engine, actions[next]!);
+  }
+}
+
+/** Ticks when something is due: an idle tick would still commit (and fsync) a transaction. */
+export function tickIfDue(engine: Engine, now: number): void {
+  const wake = engine.nextWakeAt();
+  if (engine.hasPendingObservations() || (wake !== null && wake <= now)) engine.tick();
 }
 
 /** Carries out one scenario event through the engine's commands. */

@@ -10,7 +10,7 @@ import type { Driver } from '../../engine/driver.js';
 import { Engine } from '../../engine/engine.js';
 import { SqliteStore } from '../../store/sqlite/sqlite-store.js';
 import { loadScenarioFile } from '../scenario.js';
-import { applyScenarioAction as apply } from '../simulator.js';
+import { applyDueActions, tickIfDue } from '../simulator.js';
 import { AcceleratedClock } from './accelerated-clock.js';
 import type { EngineMessage, HostMessage } from './messages.js';
 
@@ -65,14 +65,8 @@ function main(): void {
   const loop = setInterval(() => {
     try {
       const now = clock.now();
-      // Scenario actions apply as in Simulation.step: the count is committed with each action's effects.
-      for (let next = state.marks.scenarioActions ?? 0; next < actions.length && actions[next]!.atMs <= now; next++) {
-        state.marks.scenarioActions = next + 1;
-        apply(engine, actions[next]!);
-      }
-      const wake = engine.nextWakeAt();
-      // Only tick when something is due: an idle tick would still commit (and fsync) a transaction.
-      if (engine.hasPendingObservations() || (wake !== null && wake <= now)) engine.tick();
+      applyDueActions(engine, actions, now);
+      tickIfDue(engine, now);
       if (!doneSent && (state.marks.scenarioActions ?? 0) >= actions.length && ![...state.rollouts.values()].some((r) => r.status === 'running')) {
         doneSent = true;
         post({ type: 'done' });

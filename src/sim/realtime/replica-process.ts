@@ -20,7 +20,7 @@ import type { Fence } from '../../store/postgres/pg-store.js';
 import { PgStore } from '../../store/postgres/pg-store.js';
 import { loadScenarioFile } from '../scenario.js';
 import type { Scenario } from '../scenario.js';
-import { applyScenarioAction as apply } from '../simulator.js';
+import { applyDueActions, tickIfDue } from '../simulator.js';
 import { AcceleratedClock } from './accelerated-clock.js';
 import type { HostMessage, ReplicaMessage } from './messages.js';
 
@@ -163,12 +163,8 @@ async function main(): Promise<void> {
     setInterval(() => {
       try {
         const now = clock.now();
-        for (let next = state.marks.scenarioActions ?? 0; next < actions.length && actions[next]!.atMs <= now; next++) {
-          state.marks.scenarioActions = next + 1;
-          apply(engine, actions[next]!);
-        }
-        const wake = engine.nextWakeAt();
-        if (engine.hasPendingObservations() || (wake !== null && wake <= now)) engine.tick();
+        applyDueActions(engine, actions, now);
+        tickIfDue(engine, now);
         if (!polling && Date.now() - lastPoll >= COMMAND_POLL_MS) {
           polling = true;
           lastPoll = Date.now();
