@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import { ConfigError, configSchema, loadConfig } from '../src/server/config.js';
 import { startServer } from '../src/server/serve.js';
 import { loadOrCreateTls } from '../src/server/tls.js';
-import { call, CERT, eventually, KEY, READER_TOKEN, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
+import { call, CERT, eventually, KEY, PUBLISHER_TOKEN, READER_TOKEN, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
 
 const SUB = 'sub1';
 const AV = 'api-version=2026-03-01';
@@ -162,6 +162,33 @@ describe('ARM conventions', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a deleted machine takes its extensions with it: the same name created again starts with none (Arc and VM)', async () => {
+    const s = await startTestServer();
+    try {
+      await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus' });
+      await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent', { supportsAutomaticUpgrade: true }, PUBLISHER_TOKEN);
+      await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent/versions/1.0.0.0', { os: ['linux'] }, PUBLISHER_TOKEN);
+      const machines = [
+        `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.HybridCompute/machines/arc9`,
+        `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm9`,
+      ];
+      for (const m of machines) {
+        assert.ok((await call(s.url, 'PUT', `${m}?${AV}`, { location: 'westus' })).status < 300);
+        const ext = await call(s.url, 'PUT', `${m}/extensions/agent?${AV}`, { location: 'westus', properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0', protectedSettings: { password: 'p' } } });
+        assert.ok(ext.status < 300, JSON.stringify(ext.body));
+        assert.ok((await call(s.url, 'DELETE', `${m}?${AV}`)).status < 300);
+        assert.ok((await call(s.url, 'PUT', `${m}?${AV}`, { location: 'westus' })).status < 300);
+        assert.equal((await call(s.url, 'GET', `${m}/extensions/agent?${AV}`)).status, 404, `${m}: the old extension is gone`);
+        assert.deepEqual((await call(s.url, 'GET', `${m}/extensions?${AV}`)).body.value, [], `${m}: no extensions listed`);
+        // Nothing of the old extension is left in the store (its sealed protected settings included).
+        const left = s.store.database.prepare('SELECT COUNT(*) AS n FROM arm_documents WHERE lower(id) LIKE ?').get(`${m.toLowerCase()}/extensions/%`) as { n: number };
+        assert.equal(left.n, 0, `${m}: extension documents left behind`);
+      }
+    } finally {
+      await s.stop();
     }
   });
 

@@ -6,6 +6,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { ImageCatalog } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
 import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
+import type { ReleaseEvidenceFields } from '../model/events.js';
 import type { HealthSignals } from '../model/health.js';
 import type { MaintenanceState } from '../model/maintenance.js';
 import { emptyMaintenance } from '../model/maintenance.js';
@@ -222,18 +223,8 @@ export interface RolloutState {
 /** Why a release is held: the evidence judged it bad, an operator held it, or an operator withdrew it (for good). */
 export type ReleaseHoldKind = 'evidence' | 'operator' | 'withdrawn';
 
-/** What the release's sequential test had seen when it judged the release bad. */
-export interface ReleaseEvidence {
-  successes: number;
-  failures: number;
-  /** The SPRT log-likelihood ratio and the boundary it crossed. */
-  statistic: number;
-  threshold: number;
-  /** A few of the machines whose failures counted (most recent last). */
-  failedMachines: string[];
-  /** Machines left out of the statistic because they fail whatever version they get. */
-  quarantined: Array<{ machineId: string; reason: string }>;
-}
+/** What the release's sequential test had seen when it judged the release bad (the event carries the same). */
+export type ReleaseEvidence = ReleaseEvidenceFields;
 
 export interface ReleaseHold {
   kind: ReleaseHoldKind;

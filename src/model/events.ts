@@ -100,9 +100,12 @@ export type PatchEventBody =
 export interface ReleaseEvidenceFields {
   successes: number;
   failures: number;
+  /** The SPRT log-likelihood ratio and the boundary it crossed. */
   statistic: number;
   threshold: number;
+  /** A few of the machines whose failures counted (most recent last). */
   failedMachines: string[];
+  /** Machines left out of the statistic because they fail whatever version they get. */
   quarantined: Array<{ machineId: string; reason: string }>;
 }
 

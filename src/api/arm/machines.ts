@@ -1,7 +1,7 @@
 /**
  * What VMs, scale-set instances and Arc machines share: instance views built from the engine's state
  * (extension statuses, R25 health as `vmHealth`), and creating a machine in a region the engine may
- * not know yet.
+ * not know yet, and deleting one.
  */
 import type { Machine, OsType } from '../../model/fleet.js';
 import type { ArmContext } from './context.js';
@@ -9,7 +9,7 @@ import { nowIso } from './context.js';
 import { badRequest } from './errors.js';
 import { extensionView, instancesOf } from './extensions.js';
 import type { Flavor } from './extensions.js';
-import { patchStatusView } from './patch-records.js';
+import { forgetPatchStatus, patchStatusView } from './patch-records.js';
 
 export function machineInstanceView(ctx: ArmContext, machineArmId: string, m: Machine, flavor: Flavor): Record<string, unknown> {
   const time = nowIso(ctx);
@@ -60,4 +60,21 @@ export function ensureRegion(ctx: ArmContext, location: string, zones: readonly 
     ctx.engine.putRegion({ ...region, zones: [...new Set([...region.zones, ...zones])].sort() });
   }
   return name;
+}
+
+/**
+ * Deletes a VM or Arc machine: its document with its extensions' (children of it in the document
+ * store), its patch records (a machine created again under the name starts without them) and the
+ * engine's machine, in one transaction.
+ */
+export function deleteMachine(ctx: ArmContext, m: Machine): void {
+  const armId = ctx.index.armIdOfMachine(m);
+  ctx.docs.atomically(() => {
+    for (const i of instancesOf(ctx, m.id)) ctx.docs.delete(`${armId}/extensions/${i.name}`);
+    ctx.docs.delete(armId);
+    forgetPatchStatus(ctx, armId);
+    ctx.engine.removeMachine(m.id);
+  });
+  ctx.index.removeMachine(m);
+  ctx.runtime.kick();
 }

@@ -12,11 +12,10 @@ import { badRequest, conflict } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, arcMachineId, keyOf, resourceGroupId } from '../ids.js';
-import { ensureRegion } from '../machines.js';
+import { deleteMachine, ensureRegion } from '../machines.js';
 import { locationName, parseBody, tags, versionPrefix } from '../validation.js';
 import { agentProperties } from '../../agent/arm-views.js';
 import { validatePatchSettings } from '../patch-settings.js';
-import { forgetPatchStatus } from '../patch-records.js';
 
 const ARC_NAME = /^[a-zA-Z0-9-_.]{1,54}$/;
 const machineBody = z.object({
@@ -106,14 +105,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const p = req.params as P;
     const m = ctx.index.machine(arcMachineId(p.sub, p.rg, p.name));
     if (!m || m.kind !== 'arc') return reply.status(204).send();
-    const armId = ctx.index.armIdOfMachine(m);
-    ctx.docs.atomically(() => {
-      ctx.docs.delete(armId);
-      forgetPatchStatus(ctx, armId); // a machine created again under the name starts without it
-      ctx.engine.removeMachine(m.id);
-    });
-    ctx.index.removeMachine(m);
-    ctx.runtime.kick();
+    deleteMachine(ctx, m);
     return reply.status(200).send();
   });
 

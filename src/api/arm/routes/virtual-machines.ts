@@ -10,11 +10,10 @@ import { badRequest, conflict, notFound } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '../ids.js';
-import { ensureRegion, machineInstanceView, osOf } from '../machines.js';
+import { deleteMachine, ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { locationName, parseBody, tags } from '../validation.js';
 import { sealOsProfile } from '../write-only.js';
 import { validatePatchSettings } from '../patch-settings.js';
-import { forgetPatchStatus } from '../patch-records.js';
 
 const subResource = z.object({ id: z.string().min(1) }).passthrough();
 const vmBody = z.object({
@@ -139,15 +138,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     writer(req, 'Microsoft.Compute/virtualMachines/delete');
     const m = ctx.index.machine(vmId(p.sub, p.rg, p.name));
     if (!m || m.kind !== 'vm') return reply.status(204).send();
-    const armId = ctx.index.armIdOfMachine(m);
-    ctx.docs.atomically(() => {
-      for (const i of instancesOf(ctx, m.id)) ctx.docs.delete(`${armId}/extensions/${i.name}`);
-      ctx.docs.delete(armId);
-      forgetPatchStatus(ctx, armId); // a machine created again under the name starts without it
-      ctx.engine.removeMachine(m.id);
-    });
-    ctx.index.removeMachine(m);
-    ctx.runtime.kick();
+    deleteMachine(ctx, m);
     return reply.status(200).send();
   });
 
