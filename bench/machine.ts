@@ -33,6 +33,18 @@ export function heapRates(): { wall: number; cpu: number } {
   return { wall: Math.round(r.n / (r.wallMs / 1000)), cpu: Math.round(r.n / r.cpuS) };
 }
 
+/** The two lines a simulation bench ends with: its rate per event against the bare queue's, in wall and CPU time. */
+export function queueRatioLines(events: number, simMs: number, simCpuS: number): string[] {
+  const rate = heapRates();
+  const wallShare = ((events / (simMs / 1000)) / rate.wall * 100).toFixed(1);
+  const perCpu = events / simCpuS;
+  return [
+    `reference in the same run: the bare event queue does ${rate.wall.toLocaleString('en')} pop+push per second; the whole simulation runs at ${wallShare}% of that rate per event`,
+    `the same in CPU time (steadier on a shared machine): ${Math.round(perCpu).toLocaleString('en')} events per CPU second `
+      + `(${simCpuS.toFixed(1)} s), the bare queue ${rate.cpu.toLocaleString('en')} pop+push per CPU second: ${(perCpu / rate.cpu * 100).toFixed(1)}%`,
+  ];
+}
+
 /** Push and pop 2 M timed items through the simulator's heap, with 100k pending: the floor of any simulation. */
 export function heapRate(): number {
   const r = heapRun();

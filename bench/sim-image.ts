@@ -14,7 +14,7 @@ import { symmetricPairs } from '../src/model/fleet.js';
 import { SummaryCollector } from '../src/report/summary.js';
 import { runSimulation } from '../src/sim/simulator.js';
 import { BENCH_IMAGE, BENCH_IMAGE_TO, imageBenchScenario } from './fleet.js';
-import { cpuSeconds, heapRates, machineLine, peakRssMiB } from './machine.js';
+import { cpuSeconds, machineLine, peakRssMiB, queueRatioLines } from './machine.js';
 
 const check = !process.argv.includes('--no-check');
 const t0 = performance.now();
@@ -87,13 +87,7 @@ console.log(`fleet at the end: ${onNew.toLocaleString('en')} on ${BENCH_IMAGE_TO
 console.log(`events: ${summary.events.toLocaleString('en')} in ${result.ticks.toLocaleString('en')} ticks (${reimaged.toLocaleString('en')} instance.reimaged); invariants ${check ? (violations.length === 0 ? 'all held' : `VIOLATED ×${violations.length}: ${violations[0]}`) : 'not checked'}; R64 ${check ? (earlyStarts === 0 ? 'held (no re-image before its region\'s replication)' : `VIOLATED ×${earlyStarts}: ${firstEarly}`) : 'not checked'}`);
 console.log(`wall: ${(simMs / 1000).toFixed(1)} s (target ≤ 30 s) · ${Math.round(summary.events / (simMs / 1000)).toLocaleString('en')} events/s`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB (target ≤ 1024, whole process including the fleet)`);
-const rate = heapRates();
-const wallShare = ((summary.events / (simMs / 1000)) / rate.wall * 100).toFixed(1);
-const perCpu = summary.events / simCpuS;
-console.log(`reference in the same run: the bare event queue does ${rate.wall.toLocaleString('en')} pop+push per second; `
-  + `the whole simulation runs at ${wallShare}% of that rate per event`);
-console.log(`the same in CPU time (steadier on a shared machine): ${Math.round(perCpu).toLocaleString('en')} events per CPU second `
-  + `(${simCpuS.toFixed(1)} s), the bare queue ${rate.cpu.toLocaleString('en')} pop+push per CPU second: ${(perCpu / rate.cpu * 100).toFixed(1)}%`);
+for (const line of queueRatioLines(summary.events, simMs, simCpuS)) console.log(line);
 
 if (violations.length > 0 || earlyStarts > 0 || !complete || result.hitHorizon) {
   console.error(`bench:sim-image FAILED: ${[violations.length > 0 && 'invariants broke', earlyStarts > 0 && 'a re-image preceded its replication (R64)', !complete && 'the release did not complete', result.hitHorizon && 'the horizon was reached'].filter(Boolean).join('; ')}`);

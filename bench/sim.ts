@@ -10,7 +10,7 @@ import { SummaryCollector } from '../src/report/summary.js';
 import { runSimulation } from '../src/sim/simulator.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { benchScenario } from './fleet.js';
-import { cpuSeconds, heapRates, machineLine, peakRssMiB } from './machine.js';
+import { cpuSeconds, machineLine, peakRssMiB, queueRatioLines } from './machine.js';
 
 const check = !process.argv.includes('--no-check');
 const storeArg = process.argv.find((a) => a.startsWith('--store=sqlite:'));
@@ -50,12 +50,6 @@ console.log(`release: ${halts.length === 0 ? 'never held' : `HELD: ${halts[0]}`}
 console.log(`events: ${summary.events.toLocaleString('en')} in ${result.ticks.toLocaleString('en')} ticks; invariants ${check ? (violations.length === 0 ? 'all held' : `VIOLATED ×${violations.length}: ${violations[0]}`) : 'not checked'}`);
 console.log(`wall: ${(simMs / 1000).toFixed(1)} s (target ≤ 30 s) · ${Math.round(summary.events / (simMs / 1000)).toLocaleString('en')} events/s`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB (target ≤ 1024, whole process including the fleet)`);
-const rate = heapRates();
-const wallShare = ((summary.events / (simMs / 1000)) / rate.wall * 100).toFixed(1);
-const perCpu = summary.events / simCpuS;
-console.log(`reference in the same run: the bare event queue does ${rate.wall.toLocaleString('en')} pop+push per second; `
-  + `the whole simulation runs at ${wallShare}% of that rate per event`);
-console.log(`the same in CPU time (steadier on a shared machine): ${Math.round(perCpu).toLocaleString('en')} events per CPU second `
-  + `(${simCpuS.toFixed(1)} s), the bare queue ${rate.cpu.toLocaleString('en')} pop+push per CPU second: ${(perCpu / rate.cpu * 100).toFixed(1)}%`);
+for (const line of queueRatioLines(summary.events, simMs, simCpuS)) console.log(line);
 
 if (violations.length > 0 || halts.length > 0 || r.status !== 'completed' || !(days <= 56)) process.exitCode = 1;
