@@ -39,7 +39,10 @@ function* summarize(state: EngineState): Generator<void, ArtifactSummary[]> {
   const enrolling = state.enrolledSubscriptions.size > 0;
   let seen = 0;
   for (const [key, byMachine] of state.fleet.instances) {
-    const s: ArtifactSummary = { artifactKey: key, kind: isExtensionKey(key) ? 'extension' : 'osImage', publisher: '', type: '', withdrawBase: '', machines: 0, versions: [], autoUpgrade: {}, statuses: {} };
+    const s: ArtifactSummary = {
+      artifactKey: key, kind: isExtensionKey(key) ? 'extension' : 'osImage', publisher: '', type: '', withdrawBase: '',
+      machines: 0, versions: [], autoUpgrade: {}, statuses: {},
+    };
     const versions = new Map<string, number>();
     const statuses = new Map<string, number>();
     const au = { enabled: 0, disabled: 0, notSupported: 0 };
