@@ -7,7 +7,7 @@ import { symmetricPairs } from '../model/fleet.js';
 import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
-import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
+import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
 import { PRIOR_FAILURE_RATE, expectedLastReach, placeBatches, reachAfterStop, stopProbability } from './bound.js';
 import type { UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
@@ -104,7 +104,7 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
   const startMs = input.startMs ?? 0;
   const windowed = input.windows !== undefined && phases.some((p) => p.regions.some((r) => r.waves.some((w) => w.units.some((u) => u.windowKey !== undefined))));
   const notice = noticeOf(input.artifact);
-  const starts = new Map<string, number>();
+  const starts = new Map<PlanUnit, number>();
   let line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
   // Waiting for windows stretches the work: shorten the bakes further while that helps (R40).
   for (let round = 0; windowed && round < 4 && gaps > 0 && bake > 0 && line.totalMs + retryAllowanceMs > profile.boundMs; round++) {
@@ -142,7 +142,7 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
  * stop (as long as the engine would make it, `chooseStopMs`), at the release verdict's acceptable failure
  * rate; the projection is the instant by which the units are expected to have reached their last machine.
  */
-function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, number>, windowed: boolean): BoundOutlook {
+function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<PlanUnit, number>, windowed: boolean): BoundOutlook {
   const { profile } = input;
   const startMs = input.startMs ?? 0;
   const deadline = startMs + profile.boundMs;
@@ -150,6 +150,7 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, nu
   const units: UnitOutlook[] = [];
   let expectedStops = 0;
   let unschedulable = 0;
+  const sizes: number[] = []; // the first batches' sizes, one array for all the units
   for (const p of phases) {
     for (const r of p.regions) {
       for (const w of r.waves) {
@@ -157,14 +158,15 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, nu
           const bypass = profile.name === 'critical' && input.windows?.bypasses?.(u.windowKey ?? '') === true;
           const union = windowed && u.windowKey && !bypass ? input.windows!.unionOf(u.windowKey) : [];
           const course: UnitCourse = { union, perMs: expectedBatchMs(profile, u.limits), budgetMs: batchBudgetMs(profile, u.limits, notice) };
-          const t0 = starts.get(u.id) ?? startMs;
+          const t0 = starts.get(u) ?? startMs;
           const n = u.batches.length;
           const clear = placeBatches(course, t0, n)?.lastStart ?? null;
           if (clear === null) {
             unschedulable++;
             continue;
           }
-          const sizes = u.batches.slice(0, 20).map((b) => b.machineIds.length);
+          sizes.length = 0;
+          for (let i = 0; i < n && i < 20; i++) sizes.push(u.batches[i]!.machineIds.length);
           const pStop = n > 1 ? stopProbability(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent) : 0;
           expectedStops += pStop;
           let stopped = clear;

@@ -8,7 +8,7 @@ import type { WindowUnion } from '../schedule/slots.js';
 import { unionSlot } from '../schedule/slots.js';
 import { windowAt } from '../schedule/window.js';
 import type { RolloutProfile } from './profile.js';
-import type { PlanPhase, UnitLimits } from './types.js';
+import type { PlanPhase, PlanUnit, UnitLimits } from './types.js';
 
 export interface PlanWindows {
   /** The configurations confining a machine's upgrades, '' when none (`windowKeyOf`). */
@@ -54,7 +54,7 @@ export interface Timeline {
  * `unitStarts`, when each unit is expected to start.
  */
 export function timeline(
-  phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0, unitStarts?: Map<string, number>,
+  phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0, unitStarts?: Map<PlanUnit, number>,
 ): Timeline {
   let t = startMs;
   let windowedBatches = 0;
@@ -69,7 +69,8 @@ export function timeline(
           const union = windows && unit.windowKey ? windows.unionOf(unit.windowKey) : [];
           const per = expectedBatchMs(profile, unit.limits);
           let ut = rt;
-          unitStarts?.set(unit.id, rt);
+          // Keyed by the unit itself: hashing 50,000 concatenated id strings would flatten each of them.
+          unitStarts?.set(unit, rt);
           if (union.length === 0) {
             ut += unit.batches.length * per;
           } else {
