@@ -33,8 +33,8 @@ export interface UnitGroup {
   size: number;
   /** Standalone groups mix VMs and Arc machines of a subscription: R12 spreads them together. */
   hasVm: boolean;
-  /** Machine ids per update domain (-1 for none), in input order. */
-  uds: Map<number, string[]>;
+  /** Update domains (-1 for none) in the order first met, each with its machine ids in input order. */
+  uds: Array<{ ud: number; ids: string[] }>;
   /** The maintenance configurations confining every machine of the group; '' when none. */
   windowKey: string;
 }
@@ -73,7 +73,6 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     const p = m.placement;
     const hit = byPlacement?.get(p);
     if (hit) {
-      hit.group.size++;
       if (m.kind !== 'arc') hit.group.hasVm = true;
       hit.list.push(m.id);
       continue;
@@ -86,15 +85,17 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     let units = waves.get(waveKey);
     if (!units) waves.set(waveKey, (units = new Map()));
     let group = units.get(unitKey);
-    if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: new Map(), windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
-    group.size++;
+    if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: [], windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
     if (m.kind !== 'arc') group.hasVm = true;
     const ud = p.updateDomain ?? -1;
-    let list = group.uds.get(ud);
+    // A short array, not a Map: 50,000 small Maps were a fifth of what grouping allocated, all of it promoted.
+    let list = group.uds.find((u) => u.ud === ud)?.ids;
     if (list) list.push(m.id);
-    else group.uds.set(ud, (list = [m.id]));
+    else group.uds.push({ ud, ids: (list = [m.id]) });
     byPlacement?.set(p, { group, list });
   }
+  // Sizes once at the end, not a counter bumped per machine.
+  for (const waves of regions.values()) for (const units of waves.values()) for (const g of units.values()) for (const u of g.uds) g.size += u.ids.length;
   return regions;
 }
 
@@ -139,9 +140,9 @@ function planUnit(unitKey: string, group: UnitGroup, zone: string | null, crossZ
   const limits = unitLimits(kind, p.setId, setSize, ctx);
   const id = `${ctx.rolloutId}/${ctx.region}/${zone ?? (crossZone ? 'cross-zone' : 'no-zone')}/${unitKey}`;
   const batches: PlanBatch[] = [];
-  const udOrder = [...group.uds.keys()].sort((a, b) => a - b);
-  for (const ud of udOrder) {
-    const list = prioritize(group.uds.get(ud)!, kind, p.setId, ctx);
+  const udOrder = group.uds.length === 1 ? group.uds : [...group.uds].sort((a, b) => a.ud - b.ud);
+  for (const { ud, ids } of udOrder) {
+    const list = prioritize(ids, kind, p.setId, ctx);
     // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
     const size = limits.maxBatch;
     for (let i = 0; i < list.length; i += size) {
