@@ -7,10 +7,11 @@ import { symmetricPairs } from '../model/fleet.js';
 import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
-import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
+import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
 import { PRIOR_FAILURE_RATE, expectedLastReach, placeBatches, reachAfterStop, stopProbability } from './bound.js';
 import type { UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
+import type { WindowUnion } from '../schedule/slots.js';
 import type { PlanWindows } from './windows.js';
 import { batchBudgetMs, expectedBatchMs, noticeOf, timeline } from './windows.js';
 
@@ -33,6 +34,8 @@ export interface PlanInput {
   /** Maintenance windows confining the machines' upgrades (R70); absent when none are assigned. */
   windows?: PlanWindows;
 }
+
+const NO_WINDOWS: WindowUnion = [];
 
 export function planRollout(input: PlanInput): Plan {
   const pairs = symmetricPairs(input.regions);
@@ -104,13 +107,13 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
   const startMs = input.startMs ?? 0;
   const windowed = input.windows !== undefined && phases.some((p) => p.regions.some((r) => r.waves.some((w) => w.units.some((u) => u.windowKey !== undefined))));
   const notice = noticeOf(input.artifact);
-  const starts = new Map<PlanUnit, number>();
+  const starts: number[] = [];
   let line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
   // Waiting for windows stretches the work: shorten the bakes further while that helps (R40).
   for (let round = 0; windowed && round < 4 && gaps > 0 && bake > 0 && line.totalMs + retryAllowanceMs > profile.boundMs; round++) {
     const before = bake;
     bake = Math.max(0, bake - Math.ceil((line.totalMs + retryAllowanceMs - profile.boundMs) / gaps));
-    starts.clear();
+    starts.length = 0;
     line = timeline(phases, profile, bake, startMs, input.windows, notice, starts);
     notes.push(`maintenance windows stretch the work: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R70)`);
   }
@@ -119,7 +122,7 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
   for (let round = 0; outlook?.atRisk && round < 4 && gaps > 0 && bake > 0; round++) {
     const before = bake;
     bake = Math.max(0, bake - Math.ceil((outlook.projectedEndMs - outlook.boundEndMs) / gaps));
-    starts.clear();
+    starts.length = 0;
     line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
     outlook = outlookOf(phases, input, starts, windowed);
     notes.push(`the expected R23 stops push the last first reach past the bound: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R23)`);
@@ -142,7 +145,7 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
  * stop (as long as the engine would make it, `chooseStopMs`), at the release verdict's acceptable failure
  * rate; the projection is the instant by which the units are expected to have reached their last machine.
  */
-function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<PlanUnit, number>, windowed: boolean): BoundOutlook {
+function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly number[], windowed: boolean): BoundOutlook {
   const { profile } = input;
   const startMs = input.startMs ?? 0;
   const deadline = startMs + profile.boundMs;
@@ -151,14 +154,15 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<PlanUnit, 
   let expectedStops = 0;
   let unschedulable = 0;
   const sizes: number[] = []; // the first batches' sizes, one array for all the units
+  let index = 0; // the unit's place in `starts`
   for (const p of phases) {
     for (const r of p.regions) {
       for (const w of r.waves) {
         for (const u of w.units) {
           const bypass = profile.name === 'critical' && input.windows?.bypasses?.(u.windowKey ?? '') === true;
-          const union = windowed && u.windowKey && !bypass ? input.windows!.unionOf(u.windowKey) : [];
+          const union = windowed && u.windowKey && !bypass ? input.windows!.unionOf(u.windowKey) : NO_WINDOWS;
           const course: UnitCourse = { union, perMs: expectedBatchMs(profile, u.limits), budgetMs: batchBudgetMs(profile, u.limits, notice) };
-          const t0 = starts.get(u) ?? startMs;
+          const t0 = starts[index++] ?? startMs;
           const n = u.batches.length;
           const clear = placeBatches(course, t0, n)?.lastStart ?? null;
           if (clear === null) {

@@ -112,7 +112,9 @@ export function planWaves(waves: Map<string, Map<string, UnitGroup>>, ctx: UnitC
     const units = waves.get(waveKey)!;
     const zone = waveKey === NO_ZONE || waveKey === CROSS_ZONE ? null : waveKey;
     const crossZone = waveKey === CROSS_ZONE;
-    const planned = [...units.keys()].sort().map((unitKey) => planUnit(unitKey, units.get(unitKey)!, zone, crossZone, ctx));
+    // One prefix per wave, shared by its units' ids (a joined string per unit id would be four more objects to promote).
+    const prefix = `${ctx.rolloutId}/${ctx.region}/${zone ?? (crossZone ? 'cross-zone' : 'no-zone')}/`;
+    const planned = [...units.keys()].sort().map((unitKey) => planUnit(prefix + unitKey, units.get(unitKey)!, zone, crossZone, ctx));
     return {
       zone,
       crossZone,
@@ -132,14 +134,14 @@ function waveOrder(a: string, b: string): number {
   return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-function planUnit(unitKey: string, group: UnitGroup, zone: string | null, crossZone: boolean, ctx: UnitContext): PlanUnit {
+function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: boolean, ctx: UnitContext): PlanUnit {
   const first = group.first;
   const p = first.placement;
   const kind: UnitKind = p.setKind === 'scaleSet' ? 'scaleSet' : p.setKind === 'availabilitySet' ? 'availabilitySet' : group.hasVm ? 'standalone' : 'arc';
   const setSize = p.setId ? (ctx.setSizes.get(p.setId) ?? group.size) : group.size;
   const limits = unitLimits(kind, p.setId, setSize, ctx);
-  const id = `${ctx.rolloutId}/${ctx.region}/${zone ?? (crossZone ? 'cross-zone' : 'no-zone')}/${unitKey}`;
   const batches: PlanBatch[] = [];
+  const batchPrefix = `${id}/b`; // shared: each batch id is then one joined string, not two
   const udOrder = group.uds.length === 1 ? group.uds : [...group.uds].sort((a, b) => a.ud - b.ud);
   for (const { ud, ids } of udOrder) {
     const list = prioritize(ids, kind, p.setId, ctx);
@@ -148,7 +150,7 @@ function planUnit(unitKey: string, group: UnitGroup, zone: string | null, crossZ
     for (let i = 0; i < list.length; i += size) {
       const chunk = i === 0 && list.length <= size ? list : list.slice(i, i + size);
       batches.push({
-        id: `${id}/b${batches.length}`,
+        id: batchPrefix + batches.length,
         index: batches.length,
         updateDomain: ud >= 0 ? ud : null,
         machineIds: chunk,

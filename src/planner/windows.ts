@@ -8,7 +8,7 @@ import type { WindowUnion } from '../schedule/slots.js';
 import { unionSlot } from '../schedule/slots.js';
 import { windowAt } from '../schedule/window.js';
 import type { RolloutProfile } from './profile.js';
-import type { PlanPhase, PlanUnit, UnitLimits } from './types.js';
+import type { PlanPhase, UnitLimits } from './types.js';
 
 export interface PlanWindows {
   /** The configurations confining a machine's upgrades, '' when none (`windowKeyOf`). */
@@ -40,6 +40,8 @@ export function expectedBatchMs(profile: Pick<RolloutProfile, 'expectedUpgradeMs
   return profile.expectedUpgradeMs + limits.healthWindowMs + limits.pauseBetweenBatchesMs;
 }
 
+const NO_WINDOWS: WindowUnion = [];
+
 export interface Timeline {
   totalMs: number;
   windowedBatches: number;
@@ -51,10 +53,11 @@ export interface Timeline {
  * Walks the phases in time from `startMs`: waves of a region one after another, units of a wave side by
  * side, batches of a unit one after another, a phase's regions side by side, then the bake. Sets the
  * estimated start and length of every phase, region and wave, and each windowed batch's window; with
- * `unitStarts`, when each unit is expected to start.
+ * `unitStarts`, when each unit is expected to start, in the order of the plan's units (a Map by
+ * unit id hashed 50,000 joined id strings).
  */
 export function timeline(
-  phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0, unitStarts?: Map<PlanUnit, number>,
+  phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0, unitStarts?: number[],
 ): Timeline {
   let t = startMs;
   let windowedBatches = 0;
@@ -66,11 +69,10 @@ export function timeline(
       for (const wave of region.waves) {
         let waveEnd = rt;
         for (const unit of wave.units) {
-          const union = windows && unit.windowKey ? windows.unionOf(unit.windowKey) : [];
+          const union = windows && unit.windowKey ? windows.unionOf(unit.windowKey) : NO_WINDOWS;
           const per = expectedBatchMs(profile, unit.limits);
           let ut = rt;
-          // Keyed by the unit itself: hashing 50,000 concatenated id strings would flatten each of them.
-          unitStarts?.set(unit, rt);
+          unitStarts?.push(rt);
           if (union.length === 0) {
             ut += unit.batches.length * per;
           } else {
