@@ -225,7 +225,16 @@ function unitReason(kind: UnitKind, setId: string | null, subscription: string, 
       return `availability set ${setId}, one update domain at a time`;
     case 'arc':
       return `Arc machines of subscription ${subscription}, spread over batches`;
-    default:
-      return `standalone VMs (and any Arc machines) of subscription ${subscription}, spread so they are not all upgraded at once`;
+    default: {
+      // A subscription's groups in every region and zone say the same: one string each (45,000 units in the bench plan).
+      let reason = standaloneReasons.get(subscription);
+      if (reason === undefined) {
+        if (standaloneReasons.size >= 10_000) standaloneReasons.clear();
+        standaloneReasons.set(subscription, (reason = `standalone VMs (and any Arc machines) of subscription ${subscription}, spread so they are not all upgraded at once`));
+      }
+      return reason;
+    }
   }
 }
+
+const standaloneReasons = new Map<string, string>();
