@@ -28,13 +28,20 @@ export interface UnitContext {
 const NO_ZONE = '\u0000none';
 const CROSS_ZONE = '\u0000cross';
 
+/** One update domain's machines of a group; `hasVm` is kept here so that a machine's step touches only this. */
+export interface UdList {
+  ud: number;
+  ids: string[];
+  hasVm: boolean;
+}
+
 export interface UnitGroup {
   first: Machine;
   size: number;
   /** Standalone groups mix VMs and Arc machines of a subscription: R12 spreads them together. */
   hasVm: boolean;
   /** Update domains (-1 for none) in the order first met, each with its machine ids in input order. */
-  uds: Array<{ ud: number; ids: string[] }>;
+  uds: UdList[];
   /** The maintenance configurations confining every machine of the group; '' when none. */
   windowKey: string;
 }
@@ -66,15 +73,15 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
   };
   const crossZoneSets = new Set<string>();
   for (const [id, ss] of scaleSets) if (ss.upgradePolicy.rollingUpgradePolicy.enableCrossZoneUpgrade) crossZoneSets.add(id);
-  // Machines with equal placements share one placement object (fleet.ts): its group and update-domain
-  // list are found once per placement, not once per machine. Window keys depend on more than placement.
-  const byPlacement = windowKeyOf ? null : new Map<Machine['placement'], { group: UnitGroup; list: string[] }>();
+  // Machines with equal placements share one placement object (fleet.ts): its update-domain list is found
+  // once per placement, not once per machine. Window keys depend on more than placement.
+  const byPlacement = windowKeyOf ? null : new Map<Machine['placement'], UdList>();
   for (const m of machines) {
     const p = m.placement;
     const hit = byPlacement?.get(p);
     if (hit) {
-      if (m.kind !== 'arc') hit.group.hasVm = true;
-      hit.list.push(m.id);
+      if (m.kind !== 'arc') hit.hasVm = true;
+      hit.ids.push(m.id);
       continue;
     }
     let waves = regions.get(p.region);
@@ -86,16 +93,25 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     if (!units) waves.set(waveKey, (units = new Map()));
     let group = units.get(unitKey);
     if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: [], windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
-    if (m.kind !== 'arc') group.hasVm = true;
     const ud = p.updateDomain ?? -1;
-    // A short array, not a Map: 50,000 small Maps were a fifth of what grouping allocated, all of it promoted.
-    let list = group.uds.find((u) => u.ud === ud)?.ids;
-    if (list) list.push(m.id);
-    else group.uds.push({ ud, ids: (list = [m.id]) });
-    byPlacement?.set(p, { group, list });
+    // A short array, not a Map per group: 50,000 Maps were that many more objects for the garbage collector to promote.
+    let list = group.uds.find((u) => u.ud === ud);
+    if (list) list.ids.push(m.id);
+    else group.uds.push((list = { ud, ids: [m.id], hasVm: false }));
+    if (m.kind !== 'arc') list.hasVm = true;
+    byPlacement?.set(p, list);
   }
-  // Sizes once at the end, not a counter bumped per machine.
-  for (const waves of regions.values()) for (const units of waves.values()) for (const g of units.values()) for (const u of g.uds) g.size += u.ids.length;
+  // Sizes and kinds once at the end, not per machine.
+  for (const waves of regions.values()) {
+    for (const units of waves.values()) {
+      for (const g of units.values()) {
+        for (const u of g.uds) {
+          g.size += u.ids.length;
+          if (u.hasVm) g.hasVm = true;
+        }
+      }
+    }
+  }
   return regions;
 }
 
