@@ -7,7 +7,7 @@ import { symmetricPairs } from '../model/fleet.js';
 import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
-import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
+import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
 import { PRIOR_FAILURE_RATE, expectedLastReach, placeBatches, reachAfterStop, stopProbability } from './bound.js';
 import type { UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
@@ -44,6 +44,10 @@ export function planRollout(input: PlanInput): Plan {
   const choices = planPhases(loads, { canary: input.profile.canary, canaryRegions: input.canaryRegions ?? [], growth: input.profile.phaseGrowth, canaryMinMachines: input.profile.canaryMinMachines });
 
   let batches = 0;
+  // Each unit's R23 stop chance, in plan order, taken while the region's batches are fresh: the outlook would read
+  // 200,000 batches again, from memory, once per round.
+  const stopChances: number[] = [];
+  const sizes: number[] = [];
   const phases: PlanPhase[] = choices.map((choice, index) => {
     const regions: PlanRegion[] = choice.regions.map((region) => {
       const waves = planWaves(byRegion.get(region)!, {
@@ -59,7 +63,10 @@ export function planRollout(input: PlanInput): Plan {
       });
       for (const w of waves) {
         w.estimatedMs = estimateWave(w, input.profile);
-        for (const u of w.units) batches += u.batches.length;
+        for (const u of w.units) {
+          batches += u.batches.length;
+          stopChances.push(stopChance(u, sizes));
+        }
       }
       return {
         region,
@@ -72,7 +79,7 @@ export function planRollout(input: PlanInput): Plan {
     return { index, regions, reason: choice.reason, estimatedStartMs: 0, estimatedMs: Math.max(0, ...regions.map((r) => r.estimatedMs)), bakeAfterMs: 0 };
   });
 
-  const estimate = pace(phases, input);
+  const estimate = pace(phases, input, stopChances);
   return { rolloutId: input.rolloutId, artifact: input.artifact, toVersion: input.toVersion, profile: input.profile, phases, machines: input.machines.length, batches, estimate };
 }
 
@@ -87,7 +94,7 @@ function estimateWave(w: PlanWave, profile: RolloutProfile): number {
  * R40: fits the phases and their bakes into the profile's bound, keeping an allowance for one retry.
  * Bakes shrink evenly when the default would overrun; the plan says so, and says when even that fails.
  */
-function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
+function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly number[]): Plan['estimate'] {
   const { profile } = input;
   const notes: string[] = [];
   const kinds = new Set<Machine['kind']>();
@@ -117,14 +124,14 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
     line = timeline(phases, profile, bake, startMs, input.windows, notice, starts);
     notes.push(`maintenance windows stretch the work: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R70)`);
   }
-  let outlook = Number.isFinite(profile.boundMs) ? outlookOf(phases, input, starts, windowed) : undefined;
+  let outlook = Number.isFinite(profile.boundMs) ? outlookOf(phases, input, starts, stopChances, windowed) : undefined;
   // The expected R23 stops push the last first reach past the bound: shorten the bakes while that helps (R40).
   for (let round = 0; outlook?.atRisk && round < 4 && gaps > 0 && bake > 0; round++) {
     const before = bake;
     bake = Math.max(0, bake - Math.ceil((outlook.projectedEndMs - outlook.boundEndMs) / gaps));
     starts.length = 0;
     line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
-    outlook = outlookOf(phases, input, starts, windowed);
+    outlook = outlookOf(phases, input, starts, stopChances, windowed);
     notes.push(`the expected R23 stops push the last first reach past the bound: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R23)`);
   }
   const totalMs = line.totalMs;
@@ -145,7 +152,7 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
  * stop (as long as the engine would make it, `chooseStopMs`), at the release verdict's acceptable failure
  * rate; the projection is the instant by which the units are expected to have reached their last machine.
  */
-function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly number[], windowed: boolean): BoundOutlook {
+function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly number[], stopChances: readonly number[], windowed: boolean): BoundOutlook {
   const { profile } = input;
   const startMs = input.startMs ?? 0;
   const deadline = startMs + profile.boundMs;
@@ -153,8 +160,7 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
   const units: UnitOutlook[] = [];
   let expectedStops = 0;
   let unschedulable = 0;
-  const sizes: number[] = []; // the first batches' sizes, one array for all the units
-  let index = 0; // the unit's place in `starts`
+  let index = 0; // the unit's place in `starts` and `stopChances`
   for (const p of phases) {
     for (const r of p.regions) {
       for (const w of r.waves) {
@@ -162,16 +168,14 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
           const bypass = profile.name === 'critical' && input.windows?.bypasses?.(u.windowKey ?? '') === true;
           const union = windowed && u.windowKey && !bypass ? input.windows!.unionOf(u.windowKey) : NO_WINDOWS;
           const course: UnitCourse = { union, perMs: expectedBatchMs(profile, u.limits), budgetMs: batchBudgetMs(profile, u.limits, notice) };
-          const t0 = starts[index++] ?? startMs;
+          const t0 = starts[index] ?? startMs;
+          const pStop = stopChances[index++]!;
           const n = u.batches.length;
           const clear = placeBatches(course, t0, n)?.lastStart ?? null;
           if (clear === null) {
             unschedulable++;
             continue;
           }
-          sizes.length = 0;
-          for (let i = 0; i < n && i < 20; i++) sizes.push(u.batches[i]!.machineIds.length);
-          const pStop = n > 1 ? stopProbability(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent) : 0;
           expectedStops += pStop;
           let stopped = clear;
           if (pStop > 0) stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline);
@@ -193,6 +197,15 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
       + `${last.stop && last.unit ? `, in unit ${last.unit.id} after an R23 stop` : last.unit ? `, in unit ${last.unit.id}` : ''}`
       + `; ${stops} R23 stops expected at the assumed ${PRIOR_FAILURE_RATE * 100}% failure rate${windowed ? ', batches placed in their maintenance windows (R70)' : ''}`;
   return { atRisk, reason, projectedEndMs, boundEndMs: deadline, expectedStops: stops };
+}
+
+/** The probability that R23 stops the unit's run, from its first 20 batches, at the assumed failure rate. */
+function stopChance(u: PlanUnit, sizes: number[]): number {
+  const n = u.batches.length;
+  if (n <= 1) return 0;
+  sizes.length = 0;
+  for (let i = 0; i < n && i < 20; i++) sizes.push(u.batches[i]!.machineIds.length);
+  return stopProbability(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent);
 }
 
 function hours(ms: number): number {
