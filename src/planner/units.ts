@@ -95,7 +95,7 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: [], windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
     const ud = p.updateDomain ?? -1;
     // A short array, not a Map per group: 50,000 Maps were that many more objects for the garbage collector to promote.
-    let list = group.uds.find((u) => u.ud === ud);
+    let list = udList(group, ud);
     if (list) list.ids.push(m.id);
     else group.uds.push((list = { ud, ids: [m.id], hasVm: false }));
     if (m.kind !== 'arc') list.hasVm = true;
@@ -113,6 +113,12 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     }
   }
   return regions;
+}
+
+/** The group's list for an update domain; a loop, not `find`: with windows every machine comes here. */
+function udList(group: UnitGroup, ud: number): UdList | undefined {
+  for (const u of group.uds) if (u.ud === ud) return u;
+  return undefined;
 }
 
 export function countMachines(waves: Map<string, Map<string, UnitGroup>>): number {
