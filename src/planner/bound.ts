@@ -166,19 +166,35 @@ export interface UnitOutlook {
  * is near certain, and the projection counts it.
  */
 export function expectedLastReach(units: readonly UnitOutlook[]): { at: number; unit: UnitOutlook | null; stop: boolean } {
-  const ends: Array<{ t: number; w: number; unit: UnitOutlook; stop: boolean }> = [];
+  // Only the latest ends matter: sort those at or after a cut-off, lowering it until they hold LATE_MASS. The
+  // stable sort keeps them in the order a sort of all the ends would, so the answer is the same (a plan has 100,000 ends).
+  const times = new Float64Array(2 * units.length);
+  let count = 0;
   for (const u of units) {
-    ends.push({ t: u.clear, w: 1 - u.pStop, unit: u, stop: false });
-    if (u.pStop > 0) ends.push({ t: u.stopped, w: u.pStop, unit: u, stop: true });
+    times[count++] = u.clear;
+    if (u.pStop > 0) times[count++] = u.stopped;
   }
-  ends.sort((a, b) => b.t - a.t);
-  let mass = 0;
-  for (const e of ends) {
-    mass += e.w;
-    if (mass >= LATE_MASS) return { at: e.t, unit: e.unit, stop: e.stop };
+  const ascending = times.subarray(0, count).sort();
+  const hasNaN = count > 0 && Number.isNaN(ascending[count - 1]); // NaN sorts last; then only sorting them all is the same
+  for (let k = 64; ; k *= 8) {
+    const all = k >= count || hasNaN;
+    const cut = all ? Number.NEGATIVE_INFINITY : ascending[count - k]!;
+    const ends: Array<{ t: number; w: number; unit: UnitOutlook; stop: boolean }> = [];
+    for (const u of units) {
+      if (all || u.clear >= cut) ends.push({ t: u.clear, w: 1 - u.pStop, unit: u, stop: false });
+      if (u.pStop > 0 && (all || u.stopped >= cut)) ends.push({ t: u.stopped, w: u.pStop, unit: u, stop: true });
+    }
+    ends.sort((a, b) => b.t - a.t);
+    let mass = 0;
+    for (const e of ends) {
+      mass += e.w;
+      if (mass >= LATE_MASS) return { at: e.t, unit: e.unit, stop: e.stop };
+    }
+    if (all) {
+      const last = ends[ends.length - 1];
+      return last ? { at: last.t, unit: last.unit, stop: last.stop } : { at: Number.NEGATIVE_INFINITY, unit: null, stop: false };
+    }
   }
-  const last = ends[ends.length - 1];
-  return last ? { at: last.t, unit: last.unit, stop: last.stop } : { at: Number.NEGATIVE_INFINITY, unit: null, stop: false };
 }
 
 /**

@@ -7,10 +7,11 @@ import { symmetricPairs } from '../model/fleet.js';
 import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
-import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanWave } from './types.js';
+import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
 import { PRIOR_FAILURE_RATE, expectedLastReach, placeBatches, reachAfterStop, stopProbability } from './bound.js';
 import type { UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
+import type { WindowUnion } from '../schedule/slots.js';
 import type { PlanWindows } from './windows.js';
 import { batchBudgetMs, expectedBatchMs, noticeOf, timeline } from './windows.js';
 
@@ -34,6 +35,8 @@ export interface PlanInput {
   windows?: PlanWindows;
 }
 
+const NO_WINDOWS: WindowUnion = [];
+
 export function planRollout(input: PlanInput): Plan {
   const pairs = symmetricPairs(input.regions);
   const byRegion = groupMachines(input.machines, input.scaleSets, input.windows ? (m) => input.windows!.keyOf(m) : undefined);
@@ -41,6 +44,10 @@ export function planRollout(input: PlanInput): Plan {
   const choices = planPhases(loads, { canary: input.profile.canary, canaryRegions: input.canaryRegions ?? [], growth: input.profile.phaseGrowth, canaryMinMachines: input.profile.canaryMinMachines });
 
   let batches = 0;
+  // Each unit's R23 stop chance, in plan order, taken while the region's batches are fresh: the outlook would read
+  // 200,000 batches again, from memory, once per round.
+  const stopChances: number[] = [];
+  const sizes: number[] = [];
   const phases: PlanPhase[] = choices.map((choice, index) => {
     const regions: PlanRegion[] = choice.regions.map((region) => {
       const waves = planWaves(byRegion.get(region)!, {
@@ -56,7 +63,10 @@ export function planRollout(input: PlanInput): Plan {
       });
       for (const w of waves) {
         w.estimatedMs = estimateWave(w, input.profile);
-        for (const u of w.units) batches += u.batches.length;
+        for (const u of w.units) {
+          batches += u.batches.length;
+          stopChances.push(stopChance(u, sizes));
+        }
       }
       return {
         region,
@@ -69,7 +79,7 @@ export function planRollout(input: PlanInput): Plan {
     return { index, regions, reason: choice.reason, estimatedStartMs: 0, estimatedMs: Math.max(0, ...regions.map((r) => r.estimatedMs)), bakeAfterMs: 0 };
   });
 
-  const estimate = pace(phases, input);
+  const estimate = pace(phases, input, stopChances);
   return { rolloutId: input.rolloutId, artifact: input.artifact, toVersion: input.toVersion, profile: input.profile, phases, machines: input.machines.length, batches, estimate };
 }
 
@@ -84,7 +94,7 @@ function estimateWave(w: PlanWave, profile: RolloutProfile): number {
  * R40: fits the phases and their bakes into the profile's bound, keeping an allowance for one retry.
  * Bakes shrink evenly when the default would overrun; the plan says so, and says when even that fails.
  */
-function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
+function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly number[]): Plan['estimate'] {
   const { profile } = input;
   const notes: string[] = [];
   const kinds = new Set<Machine['kind']>();
@@ -104,24 +114,24 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
   const startMs = input.startMs ?? 0;
   const windowed = input.windows !== undefined && phases.some((p) => p.regions.some((r) => r.waves.some((w) => w.units.some((u) => u.windowKey !== undefined))));
   const notice = noticeOf(input.artifact);
-  const starts = new Map<string, number>();
+  const starts: number[] = [];
   let line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
   // Waiting for windows stretches the work: shorten the bakes further while that helps (R40).
   for (let round = 0; windowed && round < 4 && gaps > 0 && bake > 0 && line.totalMs + retryAllowanceMs > profile.boundMs; round++) {
     const before = bake;
     bake = Math.max(0, bake - Math.ceil((line.totalMs + retryAllowanceMs - profile.boundMs) / gaps));
-    starts.clear();
+    starts.length = 0;
     line = timeline(phases, profile, bake, startMs, input.windows, notice, starts);
     notes.push(`maintenance windows stretch the work: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R70)`);
   }
-  let outlook = Number.isFinite(profile.boundMs) ? outlookOf(phases, input, starts, windowed) : undefined;
+  let outlook = Number.isFinite(profile.boundMs) ? outlookOf(phases, input, starts, stopChances, windowed) : undefined;
   // The expected R23 stops push the last first reach past the bound: shorten the bakes while that helps (R40).
   for (let round = 0; outlook?.atRisk && round < 4 && gaps > 0 && bake > 0; round++) {
     const before = bake;
     bake = Math.max(0, bake - Math.ceil((outlook.projectedEndMs - outlook.boundEndMs) / gaps));
-    starts.clear();
+    starts.length = 0;
     line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
-    outlook = outlookOf(phases, input, starts, windowed);
+    outlook = outlookOf(phases, input, starts, stopChances, windowed);
     notes.push(`the expected R23 stops push the last first reach past the bound: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R23)`);
   }
   const totalMs = line.totalMs;
@@ -142,7 +152,7 @@ function pace(phases: PlanPhase[], input: PlanInput): Plan['estimate'] {
  * stop (as long as the engine would make it, `chooseStopMs`), at the release verdict's acceptable failure
  * rate; the projection is the instant by which the units are expected to have reached their last machine.
  */
-function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, number>, windowed: boolean): BoundOutlook {
+function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly number[], stopChances: readonly number[], windowed: boolean): BoundOutlook {
   const { profile } = input;
   const startMs = input.startMs ?? 0;
   const deadline = startMs + profile.boundMs;
@@ -150,22 +160,22 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, nu
   const units: UnitOutlook[] = [];
   let expectedStops = 0;
   let unschedulable = 0;
+  let index = 0; // the unit's place in `starts` and `stopChances`
   for (const p of phases) {
     for (const r of p.regions) {
       for (const w of r.waves) {
         for (const u of w.units) {
           const bypass = profile.name === 'critical' && input.windows?.bypasses?.(u.windowKey ?? '') === true;
-          const union = windowed && u.windowKey && !bypass ? input.windows!.unionOf(u.windowKey) : [];
+          const union = windowed && u.windowKey && !bypass ? input.windows!.unionOf(u.windowKey) : NO_WINDOWS;
           const course: UnitCourse = { union, perMs: expectedBatchMs(profile, u.limits), budgetMs: batchBudgetMs(profile, u.limits, notice) };
-          const t0 = starts.get(u.id) ?? startMs;
+          const t0 = starts[index] ?? startMs;
+          const pStop = stopChances[index++]!;
           const n = u.batches.length;
           const clear = placeBatches(course, t0, n)?.lastStart ?? null;
           if (clear === null) {
             unschedulable++;
             continue;
           }
-          const sizes = u.batches.slice(0, 20).map((b) => b.machineIds.length);
-          const pStop = n > 1 ? stopProbability(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent) : 0;
           expectedStops += pStop;
           let stopped = clear;
           if (pStop > 0) stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline);
@@ -187,6 +197,15 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: Map<string, nu
       + `${last.stop && last.unit ? `, in unit ${last.unit.id} after an R23 stop` : last.unit ? `, in unit ${last.unit.id}` : ''}`
       + `; ${stops} R23 stops expected at the assumed ${PRIOR_FAILURE_RATE * 100}% failure rate${windowed ? ', batches placed in their maintenance windows (R70)' : ''}`;
   return { atRisk, reason, projectedEndMs, boundEndMs: deadline, expectedStops: stops };
+}
+
+/** The probability that R23 stops the unit's run, from its first 20 batches, at the assumed failure rate. */
+function stopChance(u: PlanUnit, sizes: number[]): number {
+  const n = u.batches.length;
+  if (n <= 1) return 0;
+  sizes.length = 0;
+  for (let i = 0; i < n && i < 20; i++) sizes.push(u.batches[i]!.machineIds.length);
+  return stopProbability(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent);
 }
 
 function hours(ms: number): number {

@@ -28,13 +28,20 @@ export interface UnitContext {
 const NO_ZONE = '\u0000none';
 const CROSS_ZONE = '\u0000cross';
 
+/** One update domain's machines of a group; `hasVm` is kept here so that a machine's step touches only this. */
+export interface UdList {
+  ud: number;
+  ids: string[];
+  hasVm: boolean;
+}
+
 export interface UnitGroup {
   first: Machine;
   size: number;
   /** Standalone groups mix VMs and Arc machines of a subscription: R12 spreads them together. */
   hasVm: boolean;
-  /** Machine ids per update domain (-1 for none), in input order. */
-  uds: Map<number, string[]>;
+  /** Update domains (-1 for none) in the order first met, each with its machine ids in input order. */
+  uds: UdList[];
   /** The maintenance configurations confining every machine of the group; '' when none. */
   windowKey: string;
 }
@@ -66,16 +73,15 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
   };
   const crossZoneSets = new Set<string>();
   for (const [id, ss] of scaleSets) if (ss.upgradePolicy.rollingUpgradePolicy.enableCrossZoneUpgrade) crossZoneSets.add(id);
-  // Machines with equal placements share one placement object (fleet.ts): its group and update-domain
-  // list are found once per placement, not once per machine. Window keys depend on more than placement.
-  const byPlacement = windowKeyOf ? null : new Map<Machine['placement'], { group: UnitGroup; list: string[] }>();
+  // Machines with equal placements share one placement object (fleet.ts): its update-domain list is found
+  // once per placement, not once per machine. Window keys depend on more than placement.
+  const byPlacement = windowKeyOf ? null : new Map<Machine['placement'], UdList>();
   for (const m of machines) {
     const p = m.placement;
     const hit = byPlacement?.get(p);
     if (hit) {
-      hit.group.size++;
-      if (m.kind !== 'arc') hit.group.hasVm = true;
-      hit.list.push(m.id);
+      if (m.kind !== 'arc') hit.hasVm = true;
+      hit.ids.push(m.id);
       continue;
     }
     let waves = regions.get(p.region);
@@ -86,16 +92,33 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     let units = waves.get(waveKey);
     if (!units) waves.set(waveKey, (units = new Map()));
     let group = units.get(unitKey);
-    if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: new Map(), windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
-    group.size++;
-    if (m.kind !== 'arc') group.hasVm = true;
+    if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: [], windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
     const ud = p.updateDomain ?? -1;
-    let list = group.uds.get(ud);
-    if (list) list.push(m.id);
-    else group.uds.set(ud, (list = [m.id]));
-    byPlacement?.set(p, { group, list });
+    // A short array, not a Map per group: 50,000 Maps were that many more objects for the garbage collector to promote.
+    let list = udList(group, ud);
+    if (list) list.ids.push(m.id);
+    else group.uds.push((list = { ud, ids: [m.id], hasVm: false }));
+    if (m.kind !== 'arc') list.hasVm = true;
+    byPlacement?.set(p, list);
+  }
+  // Sizes and kinds once at the end, not per machine.
+  for (const waves of regions.values()) {
+    for (const units of waves.values()) {
+      for (const g of units.values()) {
+        for (const u of g.uds) {
+          g.size += u.ids.length;
+          if (u.hasVm) g.hasVm = true;
+        }
+      }
+    }
   }
   return regions;
+}
+
+/** The group's list for an update domain; a loop, not `find`: with windows every machine comes here. */
+function udList(group: UnitGroup, ud: number): UdList | undefined {
+  for (const u of group.uds) if (u.ud === ud) return u;
+  return undefined;
 }
 
 export function countMachines(waves: Map<string, Map<string, UnitGroup>>): number {
@@ -111,7 +134,9 @@ export function planWaves(waves: Map<string, Map<string, UnitGroup>>, ctx: UnitC
     const units = waves.get(waveKey)!;
     const zone = waveKey === NO_ZONE || waveKey === CROSS_ZONE ? null : waveKey;
     const crossZone = waveKey === CROSS_ZONE;
-    const planned = [...units.keys()].sort().map((unitKey) => planUnit(unitKey, units.get(unitKey)!, zone, crossZone, ctx));
+    // One prefix per wave, shared by its units' ids (a joined string per unit id would be four more objects to promote).
+    const prefix = `${ctx.rolloutId}/${ctx.region}/${zone ?? (crossZone ? 'cross-zone' : 'no-zone')}/`;
+    const planned = [...units.keys()].sort().map((unitKey) => planUnit(prefix + unitKey, units.get(unitKey)!, zone, crossZone, ctx));
     return {
       zone,
       crossZone,
@@ -131,23 +156,23 @@ function waveOrder(a: string, b: string): number {
   return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-function planUnit(unitKey: string, group: UnitGroup, zone: string | null, crossZone: boolean, ctx: UnitContext): PlanUnit {
+function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: boolean, ctx: UnitContext): PlanUnit {
   const first = group.first;
   const p = first.placement;
   const kind: UnitKind = p.setKind === 'scaleSet' ? 'scaleSet' : p.setKind === 'availabilitySet' ? 'availabilitySet' : group.hasVm ? 'standalone' : 'arc';
   const setSize = p.setId ? (ctx.setSizes.get(p.setId) ?? group.size) : group.size;
   const limits = unitLimits(kind, p.setId, setSize, ctx);
-  const id = `${ctx.rolloutId}/${ctx.region}/${zone ?? (crossZone ? 'cross-zone' : 'no-zone')}/${unitKey}`;
   const batches: PlanBatch[] = [];
-  const udOrder = [...group.uds.keys()].sort((a, b) => a - b);
-  for (const ud of udOrder) {
-    const list = prioritize(group.uds.get(ud)!, kind, p.setId, ctx);
+  const batchPrefix = `${id}/b`; // shared: each batch id is then one joined string, not two
+  const udOrder = group.uds.length === 1 ? group.uds : [...group.uds].sort((a, b) => a.ud - b.ud);
+  for (const { ud, ids } of udOrder) {
+    const list = prioritize(ids, kind, p.setId, ctx);
     // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
     const size = limits.maxBatch;
     for (let i = 0; i < list.length; i += size) {
       const chunk = i === 0 && list.length <= size ? list : list.slice(i, i + size);
       batches.push({
-        id: `${id}/b${batches.length}`,
+        id: batchPrefix + batches.length,
         index: batches.length,
         updateDomain: ud >= 0 ? ud : null,
         machineIds: chunk,
@@ -222,7 +247,16 @@ function unitReason(kind: UnitKind, setId: string | null, subscription: string, 
       return `availability set ${setId}, one update domain at a time`;
     case 'arc':
       return `Arc machines of subscription ${subscription}, spread over batches`;
-    default:
-      return `standalone VMs (and any Arc machines) of subscription ${subscription}, spread so they are not all upgraded at once`;
+    default: {
+      // A subscription's groups in every region and zone say the same: one string each (45,000 units in the bench plan).
+      let reason = standaloneReasons.get(subscription);
+      if (reason === undefined) {
+        if (standaloneReasons.size >= 10_000) standaloneReasons.clear();
+        standaloneReasons.set(subscription, (reason = `standalone VMs (and any Arc machines) of subscription ${subscription}, spread so they are not all upgraded at once`));
+      }
+      return reason;
+    }
   }
 }
+
+const standaloneReasons = new Map<string, string>();

@@ -40,6 +40,8 @@ export function expectedBatchMs(profile: Pick<RolloutProfile, 'expectedUpgradeMs
   return profile.expectedUpgradeMs + limits.healthWindowMs + limits.pauseBetweenBatchesMs;
 }
 
+const NO_WINDOWS: WindowUnion = [];
+
 export interface Timeline {
   totalMs: number;
   windowedBatches: number;
@@ -51,10 +53,11 @@ export interface Timeline {
  * Walks the phases in time from `startMs`: waves of a region one after another, units of a wave side by
  * side, batches of a unit one after another, a phase's regions side by side, then the bake. Sets the
  * estimated start and length of every phase, region and wave, and each windowed batch's window; with
- * `unitStarts`, when each unit is expected to start.
+ * `unitStarts`, when each unit is expected to start, in the order of the plan's units (a Map by
+ * unit id hashed 50,000 joined id strings).
  */
 export function timeline(
-  phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0, unitStarts?: Map<string, number>,
+  phases: PlanPhase[], profile: RolloutProfile, bakeMs: number, startMs: number, windows: PlanWindows | undefined, notice = 0, unitStarts?: number[],
 ): Timeline {
   let t = startMs;
   let windowedBatches = 0;
@@ -66,10 +69,10 @@ export function timeline(
       for (const wave of region.waves) {
         let waveEnd = rt;
         for (const unit of wave.units) {
-          const union = windows && unit.windowKey ? windows.unionOf(unit.windowKey) : [];
+          const union = windows && unit.windowKey ? windows.unionOf(unit.windowKey) : NO_WINDOWS;
           const per = expectedBatchMs(profile, unit.limits);
           let ut = rt;
-          unitStarts?.set(unit.id, rt);
+          unitStarts?.push(rt);
           if (union.length === 0) {
             ut += unit.batches.length * per;
           } else {
