@@ -26,6 +26,7 @@ import Database from 'better-sqlite3';
 import forge from 'node-forge';
 import type { EnrollResponse, StatusReport } from '../src/protocol/agent-wire.js';
 import { machineLine } from './machine.js';
+import { sampleReport } from './status-sample.js';
 
 const AGENTS = Number(process.env.BENCH_CHECKIN_AGENTS ?? 256);
 const SECONDS = Number(process.env.BENCH_CHECKIN_SECONDS ?? 10);
@@ -280,34 +281,6 @@ function machineIdentity(): { keyPem: string; certPem: string } {
   cert.setIssuer([{ name: 'commonName', value: 'bench' }]);
   cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
   return { keyPem, certPem: forge.pki.certificateToPem(cert) };
-}
-
-/** A status report the size of a real one: three extensions, app health, the agent's policy. */
-function sampleReport(seq: number): StatusReport {
-  const now = new Date().toISOString();
-  const msg = (message: string) => ({ lang: 'en-US', message });
-  const names = ['Microsoft.Azure.Monitor.AzureMonitorLinuxAgent', 'Microsoft.ManagedServices.ApplicationHealthLinux', 'Microsoft.Azure.Extensions.CustomScript'];
-  return {
-    version: '1.1', timestampUTC: now, goalStateId: seq,
-    aggregateStatus: {
-      guestAgentStatus: { version: '0.1.0', status: 'Ready', formattedMessage: msg('Guest Agent is running') },
-      handlerAggregateStatus: names.map((n) => ({
-        handlerName: n, handlerVersion: '1.31.0.0', status: 'Ready', code: 0, formattedMessage: msg('Plugin enabled'),
-        runtimeSettingsStatus: {
-          sequenceNumber: 4,
-          settingsStatus: { version: 1, timestampUTC: now, status: { name: n, operation: 'Enable', status: 'success', code: 0, formattedMessage: msg('Enable succeeded: the handler is running') } },
-        },
-      })),
-      vmArtifactsAggregateStatus: { goalStateAggregateStatus: { inSvdSeqNo: 1, status: 'Success', code: 0, timestampUTC: now, formattedMessage: msg('GoalState executed successfully') } },
-    },
-    guestOSInfo: { computerName: 'bench-host', osName: 'Ubuntu', osVersion: '24.04', version: '0.1.0' },
-    agentState: Object.fromEntries(names.map((n) => [n, {
-      state: 'Enabled' as const, installedVersion: '1.31.0.0', lastKnownGood: '1.31.0.0',
-      lastOperation: { operationId: 'bind:x', outcome: 'succeeded' as const, version: '1.31.0.0', message: 'enabled', finishedAt: now },
-    }])),
-    applicationHealth: { state: 'Healthy', extensionName: 'health' },
-    agentConfiguration: { extensionsEnabled: true, extensionsAllowList: [], extensionsBlockList: [] },
-  };
 }
 
 // Pin the load generator to core 1 by re-running this script under taskset.

@@ -127,13 +127,21 @@ test("R25: the server's own downtime does not disconnect its machines; silence c
   }
 });
 
-test('status groups cross to the writer thread as one buffer and come back the same', () => {
+test('status groups cross to the writer thread in one shared buffer and come back the same', () => {
   const rows: Array<[string, number, Buffer]> = [
     ['3f2c-agent', 1_764_000_000_000, Buffer.from('{"a":"b\\u0000c","d":[1,2]}')], ['other', 2, Buffer.from('{"é":"日本"}')], ['empty', 3, Buffer.alloc(0)],
   ];
   const back = unpackGroup(packGroup(rows));
   assert.deepEqual(back.map(([a, t, b]) => [a, t, b.toString('utf8')]), rows.map(([a, t, b]) => [a, t, b.toString('utf8')]));
   assert.deepEqual(unpackGroup(packGroup([])), []);
+  // The writer reuses one shared buffer for groups that fit, and gives a larger group its own.
+  const shared = new SharedArrayBuffer(64);
+  const small = packGroup(rows, shared);
+  assert.equal(small.data, shared);
+  assert.deepEqual(unpackGroup(small).map(([a, t, b]) => [a, t, b.toString('utf8')]), rows.map(([a, t, b]) => [a, t, b.toString('utf8')]));
+  const large = packGroup([['big', 4, Buffer.alloc(65, 0x61)]], shared);
+  assert.notEqual(large.data, shared);
+  assert.equal(unpackGroup(large)[0]![2].toString(), 'a'.repeat(65));
   // What is stored is valid UTF-8: a body that is not is stored as its decoded text.
   assert.equal(reportBytes(Buffer.from([0x7b, 0x7d])).toString(), '{}');
   assert.equal(reportBytes(Buffer.from([0x22, 0xff, 0x22])).toString(), '"\ufffd"');

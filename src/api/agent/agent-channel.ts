@@ -71,13 +71,19 @@ export function checkStatusReport(body: unknown): StatusReport {
 }
 
 /** Commits the report (its raw text is what is stored); a failed commit is a 503 to retry. */
-export async function commitStatusReport(svc: AgentServices, agentId: string, report: StatusReport, raw: string | Buffer, logError: (err: unknown) => void): Promise<void> {
-  try {
-    await svc.status.write(agentId, report, raw, svc.wallNow());
-  } catch (err) {
+export function commitStatusReport(svc: AgentServices, agentId: string, report: StatusReport, raw: string | Buffer, logError: (err: unknown) => void): Promise<void> {
+  return new Promise((resolve, reject) => submitStatusReport(svc, agentId, report, raw, logError, (err) => (err === null ? resolve() : reject(err))));
+}
+
+/** The same with a callback: null once committed, or the 503 (the lean handler's path, without a promise per report). */
+export function submitStatusReport(
+  svc: AgentServices, agentId: string, report: StatusReport, raw: string | Buffer, logError: (err: unknown) => void, then: (err: ArmError | null) => void,
+): void {
+  svc.status.submit(agentId, report, raw, svc.wallNow(), (err) => {
+    if (err === null) return then(null);
     logError(err);
-    throw new ArmError(503, 'ServiceUnavailable', 'The status report could not be committed; send it again later.');
-  }
+    then(new ArmError(503, 'ServiceUnavailable', 'The status report could not be committed; send it again later.'));
+  });
 }
 
 /** Seconds an agent waits before it sends a report again after a 503. */

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { LIMITS } from '../../protocol/agent-wire.js';
 import type { ArmContext } from '../arm/context.js';
 import { ArmError } from '../arm/errors.js';
-import { commitStatusReport, goalStateAfterWait, goalStateAnswer, parseWait, readStatusReport, STATUS_RETRY_AFTER_SECONDS } from './agent-channel.js';
+import { goalStateAfterWait, goalStateAnswer, parseWait, readStatusReport, STATUS_RETRY_AFTER_SECONDS, submitStatusReport } from './agent-channel.js';
 import type { GoalStateAnswer } from './agent-channel.js';
 import { agentServices, authenticateAgentSocket } from './mtls.js';
 
@@ -145,13 +145,11 @@ export class AgentFastPath {
         const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
         const report = readStatusReport(size === 0 ? undefined : bytes.toString('utf8'));
         // The bytes as received are what is stored (status-writer.ts).
-        commitStatusReport(svc, agentId, report, bytes, (err) => this.log.error({ err }, 'status commit failed')).then(
-          () => {
-            res.writeHead(204, ['x-ms-request-id', id]).end();
-            this.observer?.('PUT', req.url!, STATUS_ROUTE, 204, performance.now() - t0);
-          },
-          (err: unknown) => this.fail(req, res, id, t0, STATUS_ROUTE, err),
-        );
+        submitStatusReport(svc, agentId, report, bytes, (err) => this.log.error({ err }, 'status commit failed'), (err) => {
+          if (err) return this.fail(req, res, id, t0, STATUS_ROUTE, err);
+          res.writeHead(204, ['x-ms-request-id', id]).end();
+          this.observer?.('PUT', req.url!, STATUS_ROUTE, 204, performance.now() - t0);
+        });
       } catch (err) {
         this.fail(req, res, id, t0, STATUS_ROUTE, err);
       }
