@@ -23,6 +23,7 @@ import { runSimulation, Simulation } from '../src/sim/simulator.js';
 import { FleetHost } from '../src/sim/realtime/fleet-host.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { baseScenario } from './helpers/harness.js';
+import { waitFor as waitUntil } from './helpers/poll.js';
 
 const SEED = 20260105;
 const MIN_KILLS = 50;
@@ -110,17 +111,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `cond` holds or `ms` pass; says which. */
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() >= until) return false;
-    await sleep(2);
-  }
-  return true;
-}
+/** Polls every 2 ms: the crash instants are picked to the millisecond. */
+const waitFor = (cond: () => boolean, ms: number) => waitUntil(cond, ms, 2);
 
 /** Real milliseconds from fork to ready on this machine, from one engine started on a scratch database. */
 async function startUpMs(scenarioFile: string): Promise<number> {

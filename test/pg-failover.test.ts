@@ -25,6 +25,7 @@ import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js'
 import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { baseScenario } from './helpers/harness.js';
+import { sleep, waitFor } from './helpers/poll.js';
 
 /** Shorter than the default (10 s) to keep the test short; `PHASEWISE_FAILOVER_LEASE_MS` sets it. */
 const LEASE_MS = Number(process.env.PHASEWISE_FAILOVER_LEASE_MS ?? 3000);
@@ -41,15 +42,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() >= until) return false;
-    await sleep(5);
-  }
-  return true;
-}
 
 function scenario(): Record<string, unknown> {
   return baseScenario({

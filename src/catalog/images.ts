@@ -276,13 +276,12 @@ export class ImageCatalog {
     return this.withdrawnSet.has(withdrawnKey(ref, version));
   }
 
-  /** True when the reference names a concrete version the catalog has published. */
-  isPublished(ref: ImageRef): boolean {
+  /** The published record of the concrete version a reference names, or undefined (the image or the version is not there). */
+  publishedVersion(ref: ImageRef): ImageVersionRecord | undefined {
     try {
-      this.findExactVersion(ref);
-      return true;
+      return this.findExactVersion(ref);
     } catch (err) {
-      if (err instanceof ImageCatalogError) return false;
+      if (err instanceof ImageCatalogError) return undefined;
       throw err;
     }
   }

@@ -85,9 +85,16 @@ export function referenceInputOf(ref: ImageRef): ImageReferenceInput {
   }
 }
 
+/** What an image reference upgrades: a platform sku, or a gallery image definition. Null for other images. */
+export function imageArtifact(ref: ImageRef): { kind: 'osImage'; publisher: string; offer: string; sku: string } | null {
+  if (ref.kind === 'platform') return { kind: 'osImage', publisher: ref.publisher, offer: ref.offer, sku: ref.sku };
+  if (ref.kind === 'gallery') return { kind: 'osImage', publisher: `gallery:${ref.subscription}/${ref.resourceGroup}/${ref.gallery}`, offer: ref.image, sku: '' };
+  return null;
+}
+
 /**
- * The reference to one version of the image an OS image artifact follows: the inverse of the engine's
- * `imageArtifact` (a gallery image's artifact names its gallery in `publisher` as `gallery:sub/rg/name`).
+ * The reference to one version of the image an OS image artifact follows: the inverse of `imageArtifact`
+ * (a gallery image's artifact names its gallery in `publisher` as `gallery:sub/rg/name`).
  */
 export function imageRefOfArtifact(a: { publisher: string; offer: string; sku: string }, version: string): Extract<ImageRef, { kind: 'platform' | 'gallery' }> {
   if (a.publisher.startsWith('gallery:')) {

@@ -16,7 +16,7 @@ import type { ImageRef, ImageReferenceInput } from '../../model/image-reference.
 import { instancesOf } from './extensions.js';
 import { artifactKey, compareArtifactVersions } from '../../model/artifact.js';
 import { getInstance } from '../../engine/state.js';
-import { imageArtifact } from '../../engine/os-images/os-images.js';
+import { imageArtifact } from '../../model/image-reference.js';
 
 type RunningCode = 'RollingForward' | 'Cancelled' | 'Completed' | 'Faulted';
 

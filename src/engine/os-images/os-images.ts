@@ -6,7 +6,7 @@
  * gated like an extension's (R60, R62): batches of at most 20%, update-domain and zone boundaries, health
  * wait, rollback to the previous image. Turning the policy off pauses the set's part (R65).
  */
-import { followsLatest } from '../../model/image-reference.js';
+import { followsLatest, imageArtifact } from '../../model/image-reference.js';
 import type { ImageRef } from '../../model/image-reference.js';
 import { ImageCatalogError } from '../../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
@@ -30,17 +30,10 @@ import { addInstance, getInstance } from '../state.js';
 /** The name OS image instances carry where extension instances carry theirs. */
 export const OS_IMAGE_INSTANCE = '(os image)';
 
-/** What an image reference upgrades: a platform sku, or a gallery image definition. Null for other images. */
 /** The instance key of an image reference's artifact, or null for images the engine does not follow. */
 export function imageKeyOf(ref: ImageRef): string | null {
   const a = imageArtifact(ref);
   return a ? artifactKey(a) : null;
-}
-
-export function imageArtifact(ref: ImageRef): Extract<Artifact, { kind: 'osImage' }> | null {
-  if (ref.kind === 'platform') return { kind: 'osImage', publisher: ref.publisher, offer: ref.offer, sku: ref.sku };
-  if (ref.kind === 'gallery') return { kind: 'osImage', publisher: `gallery:${ref.subscription}/${ref.resourceGroup}/${ref.gallery}`, offer: ref.image, sku: '' };
-  return null;
 }
 
 /** The machines of these sets, in one pass over the fleet (the fleet keeps no index of members). */

@@ -43,8 +43,12 @@ export interface WithdrawResult extends RollbackResult {
 export function syncWithdrawn(state: EngineState): void {
   for (const rel of state.releases.values()) {
     if (rel.hold?.kind !== 'withdrawn') continue;
-    if (rel.artifact.kind === 'extension') state.catalog.withdraw(rel.artifact.publisher, rel.artifact.type, rel.toVersion);
-    else if (state.images.isPublished(imageRefOfArtifact(rel.artifact, rel.toVersion))) state.images.withdraw(imageRefOfArtifact(rel.artifact, rel.toVersion));
+    if (rel.artifact.kind === 'extension') {
+      state.catalog.withdraw(rel.artifact.publisher, rel.artifact.type, rel.toVersion);
+      continue;
+    }
+    const ref = imageRefOfArtifact(rel.artifact, rel.toVersion);
+    if (state.images.publishedVersion(ref)) state.images.withdraw(ref);
   }
 }
 
@@ -53,7 +57,7 @@ function withdrawalOf(ctx: TickContext, artifact: Artifact, version: string): ()
   if (artifact.kind === 'osImage') {
     const ref = imageRefOfArtifact(artifact, version);
     const name = ref.kind === 'gallery' ? `${ref.gallery}/${ref.image}` : `${artifact.publisher}:${artifact.offer}:${artifact.sku}`;
-    if (!ctx.state.images.isPublished(ref)) throw new FleetError('NotFound', `version ${version} of image ${name} is not published`, 'version');
+    if (!ctx.state.images.publishedVersion(ref)) throw new FleetError('NotFound', `version ${version} of image ${name} is not published`, 'version');
     if (ctx.state.images.isWithdrawn(ref, version)) throw new FleetError('Conflict', `version ${version} is already withdrawn`, 'version');
     return () => {
       ctx.state.images.withdraw(ref);

@@ -23,7 +23,6 @@ import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { parseBody } from '../validation.js';
-import { compareImageVersions, isImageVersion } from '../../../model/image-version.js';
 import { rolloutRecord } from './publisher.js';
 
 const reasonBody = z.object({ reason: z.string().min(1).max(1000).optional() }).strict();
@@ -139,7 +138,7 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
 
 /** The catalog's spelling of a published image version; 404 when the image or the version is not there, 409 when withdrawn. */
 function publishedImageVersion(ctx: ArmContext, ref: ImageRef | null, version: string, name: string): string {
-  const record = ref && isImageVersion(version) ? ctx.images.catalog.versionsOf(ref).find((v) => compareImageVersions(v.version, version) === 0) : undefined;
+  const record = ref ? ctx.images.catalog.publishedVersion(ref) : undefined;
   if (!ref || !record) throw notFound('VersionNotFound', `Version '${version.slice(0, 100)}' of image '${name}' is not published.`);
   if (ctx.images.catalog.isWithdrawn(ref, record.version)) throw conflict('VersionAlreadyWithdrawn', `Version ${record.version} of image ${name} is withdrawn already.`);
   return record.version;

@@ -1,0 +1,13 @@
+/** Polling for tests that watch real processes: bounded waits that stop by themselves. */
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `cond` every `everyMs` until it holds or `ms` pass; true when it held. */
+export async function waitFor(cond: () => boolean, ms: number, everyMs = 5): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() >= until) return false;
+    await sleep(everyMs);
+  }
+  return true;
+}
