@@ -24,7 +24,7 @@ export interface DriverAction {
 
 export type Observation =
   /** The outcome of an action, matched to it by its key. */
-  | { kind: 'actionResult'; key: string; machineId: string; ok: boolean; version: string; reason?: string; reimage?: ReimageReport }
+  | { kind: 'actionResult'; key: string; machineId: string; ok: boolean; version: string; reason?: string; reimage?: ReimageReport; patch?: PatchReport }
   /** A machine's health signals (R25), reported whenever they change and after every action. */
   | { kind: 'health'; machineId: string; signals: HealthSignals };
 
@@ -33,6 +33,16 @@ export interface ReimageReport {
   extensions: string[];
   customData: boolean;
   dataDisksKept: boolean;
+}
+
+/** What a platform patch installation did (R76): counts, and whether the machine rebooted (R84). */
+export interface PatchReport {
+  installed: number;
+  failed: number;
+  pending: number;
+  rebooted: boolean;
+  /** How long the reboot kept the machine unavailable, in seconds. */
+  rebootSec: number;
 }
 
 export interface Driver {

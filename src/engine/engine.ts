@@ -47,6 +47,8 @@ import {
   applyAvailabilitySet, applyRemoveSet, applyScaleSet, checkAvailabilitySet, checkRemoveSet, checkScaleSet,
 } from './fleet/sets.js';
 import { applyObservation, fireTimer } from './tick/dispatch.js';
+import type { PlatformPatchSettings } from './patches/platform-patches.js';
+import { publishBaseline, setPlatformPatching } from './patches/platform-patches.js';
 
 export type { RolloutRequest } from './rollouts/create.js';
 export type { RolloutSettings } from './core/settings.js';
@@ -366,6 +368,16 @@ export class Engine {
     const plan = checkOsRollingUpgrade(this.state, setId, this.clock.now());
     if (plan.machineIds.length === 0) return null;
     return this.run((ctx) => createRollout(ctx, this.opts, { artifact: plan.artifact, toVersion: plan.version, machineIds: plan.machineIds, profile: 'manual', caller, reason: `osRollingUpgrade requested by ${caller} (R65)` }));
+  }
+
+  /** R76: a platform patch baseline for an OS is published; it rolls out to the platform-patched machines. */
+  publishPatchBaseline(os: 'linux' | 'windows', version: string, critical: boolean, caller: string): RolloutState | null {
+    return this.run((ctx) => publishBaseline(ctx, this.opts, os, version, critical, caller));
+  }
+
+  /** R76: a machine's patch mode became (settings) or stopped being (null) `AutomaticByPlatform`. */
+  setPlatformPatching(machineId: string, settings: PlatformPatchSettings | null): void {
+    this.run((ctx) => setPlatformPatching(ctx, machineId, settings));
   }
 
   /** R83: the workload approves the announced re-images of these machines: they start now. Returns how many did. */

@@ -7,31 +7,48 @@ import { compareVersions, majorOf } from './version.js';
 
 export type Artifact =
   | { kind: 'extension'; publisher: string; type: string }
-  | { kind: 'osImage'; publisher: string; offer: string; sku: string };
+  | { kind: 'osImage'; publisher: string; offer: string; sku: string }
+  /** R76: the platform's Critical and Security patches of an OS; a version is a baseline date such as 2026.1.12. */
+  | { kind: 'guestPatch'; os: 'Linux' | 'Windows' };
 
 /** A stable, case-insensitive key: `extension:microsoft.azure.monitor.azuremonitorlinuxagent`. */
 export function artifactKey(a: Artifact): string {
+  if (a.kind === 'guestPatch') return `guestPatch:${a.os.toLowerCase()}`;
   return a.kind === 'extension'
     ? `extension:${a.publisher}.${a.type}`.toLowerCase()
     : `osImage:${a.publisher}:${a.offer}:${a.sku}`.toLowerCase();
 }
 
-/** Version order of an artifact: four-part extension versions, three-part image versions. */
+/** Version order of an artifact: four-part extension versions, three-part image versions and patch baselines. */
 export function compareArtifactVersions(a: Pick<Artifact, 'kind'>, x: string, y: string): number {
-  return a.kind === 'osImage' ? compareImageVersions(x, y) : compareVersions(x, y);
+  return a.kind === 'extension' ? compareVersions(x, y) : compareImageVersions(x, y);
 }
 
-/** The major version automatic extension upgrades never cross (R1); an image version's first part. */
+/**
+ * The major version automatic extension upgrades never cross (R1); an image version's first part.
+ * Patch baselines have no majors: each one supersedes every earlier one.
+ */
 export function artifactMajor(a: Pick<Artifact, 'kind'>, version: string): number {
+  if (a.kind === 'guestPatch') return 0;
   return a.kind === 'osImage' ? (parseImageVersion(version)?.[0] ?? 0) : majorOf(version);
 }
 
-/** OS image instances live beside extension instances, under `osImage:` keys. */
+/** OS image and patch-baseline instances live beside extension instances, under `osImage:` and `guestPatch:` keys. */
 export function isExtensionKey(key: string): boolean {
   return key.startsWith('extension:');
 }
 
+export function isOsImageKey(key: string): boolean {
+  return key.startsWith('osimage:');
+}
+
+/** The key of an OS's platform patches (R76): `guestPatch:linux`. */
+export function guestPatchArtifact(os: 'linux' | 'windows'): Extract<Artifact, { kind: 'guestPatch' }> {
+  return { kind: 'guestPatch', os: os === 'linux' ? 'Linux' : 'Windows' };
+}
+
 export function describeArtifact(a: Artifact): string {
+  if (a.kind === 'guestPatch') return `${a.os} platform patches`;
   return a.kind === 'extension' ? `${a.publisher}.${a.type}` : `${a.publisher}:${a.offer}:${a.sku}`;
 }
 

@@ -45,7 +45,7 @@ export type EventBody =
   | Each<'instance.upgrade.started' | 'instance.upgrade.succeeded' | 'instance.upgrade.failed' | 'instance.health.unhealthy', VersionFields>
   | Each<'instance.rollback.started' | 'instance.rollback.succeeded' | 'instance.rollback.failed' | 'instance.rollback.skipped', VersionFields>
   | ({ type: 'instance.reimaged'; fromVersion: string; toVersion: string; extensions: string[]; customData: boolean; dataDisksKept: boolean } & InstanceIds)
-  | ({ type: 'instance.notice.scheduled'; eventType: 'Reimage'; notBefore: string | null; deferred: boolean; reason: string } & InstanceIds)
+  | ({ type: 'instance.notice.scheduled'; eventType: 'Reimage' | 'Reboot'; notBefore: string | null; deferred: boolean; reason: string } & InstanceIds)
   | ({ type: 'instance.notice.approved'; caller: string } & InstanceIds)
   | ({ type: 'instance.retry.scheduled'; at: string; reason: string } & InstanceIds)
   | ({ type: 'instance.skipped'; reason: string } & InstanceIds)

@@ -53,6 +53,7 @@ export function maintenanceConfig(spec: MaintenanceConfigSpec): MaintenanceConfi
 
 /** The maintenance scope that confines automatic upgrades of an artifact. */
 export function scopeOf(artifact: Artifact): MaintenanceScope {
+  if (artifact.kind === 'guestPatch') return 'InGuestPatch';
   return artifact.kind === 'extension' ? 'Extension' : 'OSImage';
 }
 

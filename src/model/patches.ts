@@ -54,6 +54,8 @@ export interface PatchInstallRequest {
   excludeKbsRequiringReboot?: boolean;
   /** The maintenance run it belongs to, when a schedule started it. */
   maintenanceRunId?: string;
+  /** A platform patch baseline (R76): only patches published by this instant. */
+  publishedByMs?: number;
 }
 
 export interface PatchInstallDetail {

@@ -30,9 +30,12 @@ export function batchBudgetMs(profile: Pick<RolloutProfile, 'actionTimeoutMs'>, 
 /** R83: how long before a re-image the machine is told (Azure's scheduled events give at least 15 minutes). */
 export const REIMAGE_NOTICE_MS = 15 * 60_000;
 
-/** The notice an artifact's upgrade starts with: OS images re-image the machine. */
+/** R77, R83: how long before a platform patch installation's possible reboot the machine is told. */
+export const REBOOT_NOTICE_MS = 15 * 60_000;
+
+/** The notice an artifact's upgrade starts with: OS images re-image the machine, platform patches may reboot it. */
 export function noticeOf(artifact: { kind: string }): number {
-  return artifact.kind === 'osImage' ? REIMAGE_NOTICE_MS : 0;
+  return artifact.kind === 'osImage' ? REIMAGE_NOTICE_MS : artifact.kind === 'guestPatch' ? REBOOT_NOTICE_MS : 0;
 }
 
 /** The expected length of a batch when all goes well (estimates only). */

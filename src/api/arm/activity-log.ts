@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Artifact } from '../../model/artifact.js';
+import { describeArtifact } from '../../model/artifact.js';
 import type { EngineEvent, EventType } from '../../model/events.js';
 import type { MachineKind } from '../../model/fleet.js';
 
@@ -280,7 +281,7 @@ export function displayCaller(caller: string, platformCaller = 'platform'): stri
 
 const ls = (value: string, localizedValue = value): LocalizableString => ({ value, localizedValue });
 
-const describeArtifactOf = (a: Artifact) => (a.kind === 'extension' ? `${a.publisher}.${a.type}` : `${a.publisher}:${a.offer}:${a.sku}`);
+const describeArtifactOf = (a: Artifact) => describeArtifact(a);
 
 /**
  * Reads an ARM machine id (`/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1`)
@@ -573,7 +574,7 @@ function releaseEventData(
 ): EventData {
   const halted = e.type === 'release.halted';
   const a = e.artifact;
-  const name = a.kind === 'extension' ? `${a.publisher}/${a.type}` : `${a.publisher}/${a.offer}/${a.sku}`;
+  const name = a.kind === 'guestPatch' ? `guestPatch/${a.os}` : a.kind === 'extension' ? `${a.publisher}/${a.type}` : `${a.publisher}/${a.offer}/${a.sku}`;
   const resourceId = `/providers/Phasewise/releases/${name}/versions/${e.toVersion}`;
   const withdrawn = e.type === 'release.halted' && e.kind === 'withdrawn';
   const op = withdrawn ? ls('Phasewise/releases/withdraw/action', 'Withdraw Version')

@@ -21,7 +21,7 @@ export interface ArtifactSummary {
   type: string;
   machines: number;
   /** `extension` or `osImage` (then `publisher` and `type` are the instances' `publisher` and `offer:sku`). */
-  kind: 'extension' | 'osImage';
+  kind: 'extension' | 'osImage' | 'guestPatch';
   /** The API path a version's withdrawal goes under: `{withdrawBase}/versions/{v}/withdraw` (docs/api.md). */
   withdrawBase: string;
   versions: Array<{ version: string; machines: number; withdrawn: boolean }>;
@@ -40,7 +40,7 @@ function* summarize(state: EngineState): Generator<void, ArtifactSummary[]> {
   let seen = 0;
   for (const [key, byMachine] of state.fleet.instances) {
     const s: ArtifactSummary = {
-      artifactKey: key, kind: isExtensionKey(key) ? 'extension' : 'osImage', publisher: '', type: '', withdrawBase: '',
+      artifactKey: key, kind: isExtensionKey(key) ? 'extension' : key.startsWith('guestPatch:') ? 'guestPatch' : 'osImage', publisher: '', type: '', withdrawBase: '',
       machines: 0, versions: [], autoUpgrade: {}, statuses: {},
     };
     const versions = new Map<string, number>();
@@ -81,6 +81,7 @@ function imageOf(s: ArtifactSummary): { publisher: string; offer: string; sku: s
 }
 
 function withdrawnTest(state: EngineState, s: ArtifactSummary): (version: string) => boolean {
+  if (s.kind === 'guestPatch') return () => false; // patch baselines are never withdrawn (docs/patching.md)
   if (s.kind === 'extension') return (v) => state.catalog.isWithdrawn(s.publisher, s.type, v);
   const image = imageOf(s);
   return (v) => state.images.isWithdrawn(imageRefOfArtifact(image, v), v);
@@ -88,6 +89,7 @@ function withdrawnTest(state: EngineState, s: ArtifactSummary): (version: string
 
 function withdrawBaseOf(s: ArtifactSummary): string {
   const e = encodeURIComponent;
+  if (s.kind === 'guestPatch') return '';
   if (s.kind === 'extension') return `/phasewise/publishers/${e(s.publisher)}/extensionTypes/${e(s.type)}`;
   const ref = imageRefOfArtifact(imageOf(s), '');
   return ref.kind === 'gallery'

@@ -10,6 +10,7 @@ import type { Driver, DriverAction, Observation, PatchDriver } from '../../engin
 import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
 import type { PatchAssessment, PatchInstallation, PatchInstallRequest, PatchTarget } from '../../model/patches.js';
+import { installationCounts } from '../../model/patches.js';
 import type { AgentExtensionReport, GoalStatePatchOperation, StatusReport } from '../../protocol/agent-wire.js';
 import { PATCH_LIMITS } from '../../protocol/agent-wire.js';
 import type { AgentGoal, AgentRecord, AgentStore, GoalEntry, OperationRecord } from './agent-store.js';
@@ -113,6 +114,33 @@ export class AgentDriver implements Driver {
     assessPatches: (m) => this.patchOperation(m, () => assessOperationOf(`assess:${randomUUID()}`), null, 2 * 3600_000) as Promise<PatchAssessment>,
     installPatches: (m, req) => this.install(m, req),
   };
+
+  /**
+   * R76: a platform patch baseline on a real machine: its Critical and Security patches through the same
+   * installPatches operation an on-demand installation uses; answered when the agent reports.
+   */
+  private platformPatch(action: DriverAction, op: Parameters<AgentStore['addAnsweredOperation']>[0], refuse: (reason: string) => void): void {
+    if (action.kind !== 'upgrade') return refuse('installed patches cannot be uninstalled');
+    const m = this.opts.fleet().machines.get(action.machineId);
+    if (!m) return refuse('the machine is not in the fleet any more');
+    const reboot = action.settings['rebootSetting'];
+    const req: PatchInstallRequest = {
+      key: action.key, maximumDurationMs: 3600_000, rebootSetting: reboot === 'Never' || reboot === 'Always' ? reboot : 'IfRequired',
+      classifications: ['Critical', 'Security'], include: [], exclude: [],
+    };
+    this.install({ machineId: m.id, os: m.os }, req).then((r) => {
+      const counts = installationCounts(r);
+      const rebooted = r.rebootStatus === 'Completed';
+      const failed = r.status === 'Failed';
+      const answer: Observation = {
+        kind: 'actionResult', key: action.key, machineId: action.machineId, ok: !failed, version: failed ? action.fromVersion : action.toVersion,
+        ...(failed ? { reason: r.error?.message ?? 'the installation failed' } : {}),
+        patch: { installed: counts.installed, failed: counts.failed, pending: counts.pending, rebooted, rebootSec: rebooted ? 300 : 0 },
+      };
+      this.opts.store.addAnsweredOperation(op, answer);
+      this.push(answer);
+    }, (err: Error) => refuse(err.message));
+  }
 
   private install(m: PatchTarget, req: PatchInstallRequest): Promise<PatchInstallation> {
     const key = `patch:${req.key}`;
@@ -303,6 +331,7 @@ export class AgentDriver implements Driver {
       this.push(answer);
     };
     if (!live) return refuse('the machine has no enrolled agent any more');
+    if (action.artifact.kind === 'guestPatch') return this.platformPatch(action, op, refuse);
     if (action.artifact.kind !== 'extension') return refuse(REIMAGE_UNSUPPORTED);
     const entries = live.goal.entries;
     const existing = entries[action.artifactKey];

@@ -10,7 +10,8 @@ import { TimeQueue } from '../../util/time-queue.js';
 import { hashUnit, Random, sampleLatencyMs } from '../../sim/random.js';
 import type { FailureModel, FleetBehaviour } from './failure-model.js';
 import { modelFor } from './failure-model.js';
-import { SimPatches } from './sim-patches.js';
+import { SIM_REBOOT_MS, SimPatches } from './sim-patches.js';
+import { installationCounts } from '../../model/patches.js';
 
 interface Delivery {
   at: number;
@@ -120,6 +121,10 @@ export class SimDriver implements Driver {
       this.userAction(action, model, slow, t0);
       return;
     }
+    if (action.artifact.kind === 'guestPatch') {
+      this.platformPatch(action, model, t0);
+      return;
+    }
     const reimage = action.artifact.kind === 'osImage';
     if (action.kind === 'upgrade') {
       const done = at(t0 + sampleLatencyMs(this.rng, reimage ? model.reimage : model.install) * slow);
@@ -147,6 +152,40 @@ export class SimDriver implements Driver {
     this.markBroken(action.machineId, action.artifactKey, false);
     this.push(done, this.succeeded(action, reimage));
     this.queue.push({ at: done, probe: action.machineId });
+  }
+
+  /**
+   * R76: a platform patch baseline: the machine's Critical and Security patches published by the baseline's
+   * date, through the seeded patch catalogue (its durations, per-patch failures and reboots). A patch that
+   * fails is counted, as Azure's CompletedWithWarnings; the scenario's failure model decides whether the
+   * installation fails as a whole or leaves the machine unhealthy. Patches are never uninstalled: the
+   * engine sends no rollback for this kind, and one sent anyway is refused.
+   */
+  private platformPatch(action: DriverAction, model: FailureModel, t0: number): void {
+    const fail = (reason: string) => this.push(at(t0 + 60_000), { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason });
+    const m = this.fleet.machines.get(action.machineId);
+    if (action.kind !== 'upgrade' || !m) return fail(action.kind === 'upgrade' ? 'machine unknown to the simulated fleet' : 'installed patches cannot be uninstalled');
+    const reboot = action.settings['rebootSetting'];
+    const [y, mo, d] = action.toVersion.split('.').map(Number) as [number, number, number];
+    const { result, elapsedMs } = this.patches.install({ machineId: m.id, os: m.os }, {
+      key: action.key, maximumDurationMs: PLATFORM_PATCH_MAX_MS, rebootSetting: reboot === 'Never' || reboot === 'Always' ? reboot : 'IfRequired',
+      classifications: ['Critical', 'Security'], include: [], exclude: [], publishedByMs: Date.UTC(y, mo - 1, d + 1) - 1,
+    });
+    const counts = installationCounts(result);
+    const rebooted = result.rebootStatus === 'Completed';
+    const patch = { installed: counts.installed, failed: counts.failed, pending: counts.pending, rebooted, rebootSec: rebooted ? SIM_REBOOT_MS / 1000 : 0 };
+    const done = at(t0 + Math.max(elapsedMs, 30_000));
+    if (this.rng.chance(model.installFailure)) {
+      this.stats.installFailures++;
+      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `installation of patch baseline ${action.toVersion} failed (simulated)`, patch });
+      return;
+    }
+    this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, patch });
+    if (this.rng.chance(model.unhealthyAfterUpgrade)) {
+      this.stats.unhealthyAfterUpgrade++;
+      this.markBroken(action.machineId, action.artifactKey, true);
+    }
+    this.queue.push({ at: at(done + sampleLatencyMs(this.rng, model.health)), probe: action.machineId });
   }
 
   /** A successful answer; built without a spread, as it is built for every action. */
@@ -324,6 +363,9 @@ export class SimDriver implements Driver {
     return machines;
   }
 }
+
+/** `maximumDuration` of a platform patch installation: well inside the engine's action timeout. */
+const PLATFORM_PATCH_MAX_MS = 60 * 60_000;
 
 /** How many answered keys the simulated agents remember (bounded, like a real agent's history). */
 const RECENT_KEYS = 65_536;

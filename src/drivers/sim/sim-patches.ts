@@ -85,7 +85,7 @@ export class SimPatches implements PatchDriver {
   installPatches(machine: PatchTarget, req: PatchInstallRequest): Promise<PatchInstallation> {
     let p = this.done.get(req.key);
     if (!p) {
-      p = Promise.resolve(this.install(machine, req));
+      p = Promise.resolve(this.install(machine, req).result);
       this.done.set(req.key, p);
       // Bounded: a resend comes soon after its first sending, never after a thousand others.
       if (this.done.size > 1000) this.done.delete(this.done.keys().next().value!);
@@ -93,9 +93,13 @@ export class SimPatches implements PatchDriver {
     return p;
   }
 
-  /** Installs in order of importance (critical and security first) until the duration would be exceeded. */
-  private install(machine: PatchTarget, req: PatchInstallRequest): PatchInstallation {
-    const { selected, excluded, notSelected } = selectPatches(machine.os, this.available(machine), req);
+  /**
+   * Installs in order of importance (critical and security first) until the duration would be exceeded;
+   * also says how long it took (reboot included), which the simulated fleet's engine actions wait for.
+   */
+  install(machine: PatchTarget, req: PatchInstallRequest): { result: PatchInstallation; elapsedMs: number } {
+    const offered = req.publishedByMs === undefined ? this.available(machine) : this.available(machine).filter((p) => Date.parse(p.publishedDate) <= req.publishedByMs!);
+    const { selected, excluded, notSelected } = selectPatches(machine.os, offered, req);
     const rank = (a: AvailablePatch) => (a.classifications.includes('Critical') ? 0 : a.classifications.includes('Security') ? 1 : 2);
     selected.sort((a, b) => rank(a) - rank(b) || a.patchId.localeCompare(b.patchId));
     const details: PatchInstallDetail[] = [];
@@ -129,12 +133,13 @@ export class SimPatches implements PatchDriver {
     for (const a of notSelected) details.push(detail(a, 'NotSelected'));
     const failed = details.some((d) => d.installationState === 'Failed');
     const reboots = req.rebootSetting === 'Always' || (req.rebootSetting === 'IfRequired' && needsReboot);
-    return {
+    const result: PatchInstallation = {
       status: failed || exceeded ? 'CompletedWithWarnings' : 'Succeeded',
       startDateTime: new Date(this.now()).toISOString(),
       rebootStatus: reboots ? 'Completed' : needsReboot ? 'Required' : 'NotNeeded',
       maintenanceWindowExceeded: exceeded,
       patches: details,
     };
+    return { result, elapsedMs: elapsed + (reboots ? SIM_REBOOT_MS : 0) };
   }
 }

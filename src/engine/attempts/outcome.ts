@@ -13,21 +13,23 @@ import { recordGood } from '../../model/artifact.js';
 import { isInstanceHealthy, unhealthyReason } from '../../model/health.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { isoOf } from '../clock.js';
-import type { ReimageReport } from '../driver.js';
+import type { PatchReport, ReimageReport } from '../driver.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
 import { refreshMachineHealth } from '../state.js';
 import type { TickContext } from '../core/context.js';
-import { changed, machineWait, schedule } from '../core/context.js';
+import { changed, emit, machineWait, schedule } from '../core/context.js';
+import { patchRunId } from './upgrade.js';
 import { emitInstance, finish, sendAction } from './record.js';
 import { skipReason } from './skip.js';
 import { recordOutcome } from './release-evidence.js';
 
 /** The answer to an upgrade or rollback. Returns true when the attempt settled. */
-export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string, reimage?: ReimageReport): boolean {
+export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string, reimage?: ReimageReport, patch?: PatchReport): boolean {
   const inst = a.inst;
   a.actionKey = null;
   changed.instance(ctx, inst);
   changed.attempt(ctx, a);
+  if (patch?.rebooted && kind === 'upgrade') recordPatchReboot(ctx, r, a, patch);
   if (kind === 'upgrade') {
     if (ok) {
       if (reimage) emitInstance(ctx, 'instance.reimaged', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, ...reimage });
@@ -65,8 +67,32 @@ export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitStat
   return true;
 }
 
+/** R84: a platform patch installation rebooted the machine (announced before, see upgrade.ts): an availability impact. */
+function recordPatchReboot(ctx: TickContext, r: RolloutState, a: AttemptState, patch: PatchReport): void {
+  const placement = ctx.state.fleet.machines.get(a.machineId)?.placement;
+  if (!placement) return;
+  emit(ctx, {
+    type: 'availability.impact', machineId: a.machineId, placement, cause: 'Reboot', state: 'Unavailable',
+    startTime: isoOf(ctx.now - patch.rebootSec * 1000), durationSec: patch.rebootSec, planned: true,
+    reason: `rebooted after installing platform patch baseline ${r.toVersion} (${patch.installed} installed, ${patch.failed} failed) (R76, R84)`,
+    runId: patchRunId(r, a),
+  });
+}
+
 /** R22 (R62 for OS images): back to last-known-good. Returns true when the attempt settled without a rollback. */
 function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst: ExtensionInstance, reason: string): boolean {
+  if (r.artifact.kind === 'guestPatch') {
+    // R76: installed patches are not uninstalled. The machine stays as it is and reads Failed; the gates
+    // count it (R20–R23) and stop the baseline's rollout by their rules. The next baseline tries again.
+    changed.instance(ctx, inst);
+    inst.status = 'Failed';
+    inst.lastError = reason;
+    refreshMachineHealth(ctx.state.fleet, a.machineId);
+    emitInstance(ctx, 'instance.rollback.skipped', r, a, { fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason: `patches cannot be uninstalled: not rolled back (R76); ${reason}` });
+    a.reason = reason;
+    finish(ctx, r, a, 'failed');
+    return true;
+  }
   if (rollbackDisabled(ctx, r, a.machineId)) {
     // R62: the set keeps failed instances on the new image; the thresholds still stop the upgrade.
     changed.instance(ctx, inst);

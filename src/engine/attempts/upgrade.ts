@@ -3,11 +3,11 @@
  * ends when it runs out or the workload approves; a cancelled rollout withdraws its notices.
  */
 import type { ExtensionInstance } from '../../model/artifact.js';
-import { REIMAGE_NOTICE_MS } from '../../planner/windows.js';
+import { REBOOT_NOTICE_MS, REIMAGE_NOTICE_MS } from '../../planner/windows.js';
 import { isoOf } from '../clock.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
 import type { TickContext } from '../core/context.js';
-import { changed } from '../core/context.js';
+import { changed, emit } from '../core/context.js';
 import { emitInstance, finish, sendAction } from './record.js';
 
 export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance): void {
@@ -32,6 +32,10 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   changed.instance(ctx, inst);
   if (r.artifact.kind === 'osImage') {
     announceReimage(ctx, r, a);
+    return;
+  }
+  if (r.artifact.kind === 'guestPatch' && rebootSettingOf(inst) !== 'Never') {
+    announceReboot(ctx, r, a);
     return;
   }
   beginUpgrade(ctx, r, a);
@@ -78,6 +82,33 @@ function announceReimage(ctx: TickContext, r: RolloutState, a: AttemptState): vo
       : `re-image in ${REIMAGE_NOTICE_MS / 60_000} minutes unless the workload approves it sooner (R83)`,
   });
   // One timer per batch, not per machine: the batch announces all its re-images at the same instant (startRun).
+}
+
+/** The reboot setting a platform patch instance carries (`automaticByPlatformSettings.rebootSetting`). */
+export function rebootSettingOf(inst: ExtensionInstance): 'IfRequired' | 'Never' | 'Always' {
+  const s = inst.settings['rebootSetting'];
+  return s === 'Never' || s === 'Always' ? s : 'IfRequired';
+}
+
+/** The run id a platform patch attempt's reboot events carry (`machine.reboot.announced`, `availability.impact`). */
+export function patchRunId(r: RolloutState, a: AttemptState): string {
+  return `${r.id}/${a.machineId}/${a.attempt}`;
+}
+
+/**
+ * R77, R83: the baseline's patches may need a reboot, so the machine is told first, as a schedule run
+ * tells it (`machine.reboot.announced`, a `Reboot` scheduled event); installation starts when the
+ * notice runs out or the workload approves.
+ */
+function announceReboot(ctx: TickContext, r: RolloutState, a: AttemptState): void {
+  a.status = 'noticed';
+  a.dueAtMs = ctx.now + REBOOT_NOTICE_MS;
+  const notBefore = isoOf(a.dueAtMs);
+  const reason = `platform patch baseline ${r.toVersion} may reboot the machine: installation in ${REBOOT_NOTICE_MS / 60_000} minutes (R77, R83)`;
+  emitInstance(ctx, 'instance.notice.scheduled', r, a, { eventType: 'Reboot', notBefore, deferred: false, reason });
+  const runId = patchRunId(r, a);
+  const placement = ctx.state.fleet.machines.get(a.machineId)!.placement;
+  emit(ctx, { type: 'machine.reboot.announced', machineId: a.machineId, placement, runId, eventId: `reboot-${runId}`, notBefore, reason });
 }
 
 /**

@@ -10,7 +10,7 @@ import { followsLatest, imageArtifact } from '../../model/image-reference.js';
 import type { ImageRef } from '../../model/image-reference.js';
 import { ImageCatalogError } from '../../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
-import { artifactKey, compareArtifactVersions, isExtensionKey } from '../../model/artifact.js';
+import { artifactKey, compareArtifactVersions, isOsImageKey } from '../../model/artifact.js';
 import type { Machine, ScaleSet } from '../../model/fleet.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
@@ -102,7 +102,7 @@ export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId:
 function dropOtherImages(ctx: TickContext, key: string, members: readonly Machine[]): void {
   const stale: ExtensionInstance[] = [];
   for (const [k, byMachine] of ctx.state.fleet.instances) {
-    if (k === key || isExtensionKey(k)) continue;
+    if (k === key || !isOsImageKey(k)) continue;
     for (const m of members) {
       const inst = byMachine.get(m.id);
       if (inst) stale.push(inst);

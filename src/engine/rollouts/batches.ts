@@ -116,7 +116,7 @@ function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionSta
   });
   for (const inst of toStart) startUpgrade(ctx, r, u, run.id, inst);
   // R83: the batch's re-images were announced together; one timer ends their notice.
-  const noticed = r.artifact.kind === 'osImage' ? r.attempts.get(toStart[0]!.machineId) : undefined;
+  const noticed = r.artifact.kind !== 'extension' ? toStart.map((i) => r.attempts.get(i.machineId)).find((a) => a?.status === 'noticed') : undefined;
   if (noticed?.status === 'noticed' && noticed.dueAtMs !== null) schedule(ctx, { at: noticed.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: u.plan.id, token: run.id });
 }
 

@@ -7,6 +7,7 @@ import { chooseStopMs, expectedLastReach, failureRateEstimate, lastReachWithStop
 import { retryIntervalMs } from '../../planner/profile.js';
 import { batchBudgetMs, expectedBatchMs, noticeOf } from '../../planner/windows.js';
 import { configsOfKey, scopeOf, windowKeyOf } from '../../model/maintenance.js';
+import { offPeakWindow } from '../../schedule/off-peak.js';
 import type { EngineState, RolloutState, UnitState } from '../state.js';
 
 /** The windows confining the unit's next batch (none for a critical release they all let bypass, R72). */
@@ -14,10 +15,13 @@ export function unitCourse(state: EngineState, r: RolloutState, u: UnitState): U
   const profile = r.plan.profile;
   const course = { union: [] as UnitCourse['union'], perMs: expectedBatchMs(profile, u.plan.limits), budgetMs: batchBudgetMs(profile, u.plan.limits, noticeOf(r.artifact)) };
   const m = state.maintenance;
-  if (m.assignments.size === 0 || profile.name === 'manual') return course;
+  const patches = r.artifact.kind === 'guestPatch';
+  if ((m.assignments.size === 0 && !patches) || profile.name === 'manual') return course;
   const batch = u.plan.batches[Math.min(u.next, u.plan.batches.length - 1)];
   const machine = batch ? state.fleet.machines.get(batch.machineIds[0]!) : undefined;
   if (!machine) return course;
+  // R76: a unit is in one region, so its batches share that region's off-peak window.
+  if (patches) return profile.name === 'critical' ? course : { ...course, union: [offPeakWindow(machine.placement.region)] };
   const configs = configsOfKey(m, windowKeyOf(m, scopeOf(r.artifact), machine));
   if (configs.length === 0 || (profile.name === 'critical' && configs.every((c) => c.emergencyBypass))) return course;
   return { ...course, union: configs.map((c) => c.parsed) };

@@ -18,6 +18,7 @@ import { openPhase } from './waves.js';
 import type { GateRun, RegionState, RolloutState, UnitState } from '../state.js';
 import { instanceRef, isEnrolled, machineContext } from '../state.js';
 import { configsOfKey, scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
+import { offPeakId, offPeakWindowOfId } from '../../schedule/off-peak.js';
 
 import type { RolloutSettings } from '../core/settings.js';
 export type { RolloutSettings } from '../core/settings.js';
@@ -102,7 +103,7 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
     ...(settings.canaryRegions ? { canaryRegions: settings.canaryRegions } : {}),
     startMs: ctx.now,
     // Manual upgrades are not confined to windows (R6): only automatic rollouts plan around them.
-    ...(ctx.state.maintenance.assignments.size > 0 && profile.name !== 'manual' ? { windows: planWindows(ctx, req) } : {}),
+    ...((ctx.state.maintenance.assignments.size > 0 || req.artifact.kind === 'guestPatch') && profile.name !== 'manual' ? { windows: planWindows(ctx, req) } : {}),
   });
   if (req.downgrade) plan.downgrade = true; // stored with the plan, so a restart knows the direction
   const r = newRolloutState(id, key, req, plan, ctx.now, machines.length);
@@ -125,6 +126,10 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
 
 function planWindows(ctx: TickContext, req: RolloutRequest) {
   const m = ctx.state.maintenance;
+  // R76: platform patches are confined to each region's off-peak hours (the implicit window of windows.ts).
+  if (req.artifact.kind === 'guestPatch') {
+    return { keyOf: (machine: Machine) => offPeakId(machine.placement.region), unionOf: (key: string) => [offPeakWindowOfId(key)], bypasses: () => true };
+  }
   const scope = scopeOf(req.artifact);
   return {
     keyOf: (machine: Machine) => windowKeyOf(m, scope, machine),

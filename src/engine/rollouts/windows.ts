@@ -10,6 +10,7 @@ import { configsOfKey, scopeOf, windowKeyOf } from '../../model/maintenance.js';
 import { batchBudgetMs, noticeOf } from '../../planner/windows.js';
 import type { WindowUnion } from '../../schedule/slots.js';
 import { commonSlot, fitsAll } from '../../schedule/slots.js';
+import { offPeakId, offPeakWindow } from '../../schedule/off-peak.js';
 import { isoOf } from '../clock.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
@@ -23,6 +24,7 @@ const OPEN: WindowVerdict = { start: true, bypassed: null };
 
 /** Whether the unit may start a batch of these machines now. */
 export function windowGate(ctx: TickContext, r: RolloutState, u: UnitState, machineIds: readonly string[]): WindowVerdict {
+  if (r.artifact.kind === 'guestPatch') return offPeakGate(ctx, r, u, machineIds);
   const m = ctx.state.maintenance;
   if (m.assignments.size === 0 || r.plan.profile.name === 'manual') return OPEN;
   const scope = scopeOf(r.artifact);
@@ -48,6 +50,27 @@ export function windowGate(ctx: TickContext, r: RolloutState, u: UnitState, mach
   const budget = batchBudgetMs(r.plan.profile, u.plan.limits, noticeOf(r.artifact));
   if (fitsAll(unions, ctx.now, budget)) return OPEN;
   if (r.plan.profile.name === 'critical' && allowBypass) return { start: true, bypassed: configurations };
+  return { start: false, opensAt: commonSlot(unions, ctx.now, budget), configurations };
+}
+
+/**
+ * R76: platform patches go in each machine's off-peak hours (its region's local night, src/schedule/off-peak.ts),
+ * an implicit window every guestPatch unit is held to like a configuration's; a critical baseline may bypass it (R72).
+ */
+function offPeakGate(ctx: TickContext, r: RolloutState, u: UnitState, machineIds: readonly string[]): WindowVerdict {
+  if (r.plan.profile.name === 'manual') return OPEN;
+  const machines = ctx.state.fleet.machines;
+  const regions = new Set<string>();
+  for (const id of machineIds) {
+    const machine = machines.get(id);
+    if (machine) regions.add(machine.placement.region);
+  }
+  const unions: WindowUnion[] = [...regions].map((region) => [offPeakWindow(region)]);
+  const configurations = [...regions].map(offPeakId);
+  if (unions.length === 0) return OPEN;
+  const budget = batchBudgetMs(r.plan.profile, u.plan.limits, noticeOf(r.artifact));
+  if (fitsAll(unions, ctx.now, budget)) return OPEN;
+  if (r.plan.profile.name === 'critical') return { start: true, bypassed: configurations };
   return { start: false, opensAt: commonSlot(unions, ctx.now, budget), configurations };
 }
 

@@ -47,6 +47,7 @@ export function syncWithdrawn(state: EngineState): void {
       state.catalog.withdraw(rel.artifact.publisher, rel.artifact.type, rel.toVersion);
       continue;
     }
+    if (rel.artifact.kind !== 'osImage') continue;
     const ref = imageRefOfArtifact(rel.artifact, rel.toVersion);
     if (state.images.publishedVersion(ref)) state.images.withdraw(ref);
   }
@@ -54,6 +55,8 @@ export function syncWithdrawn(state: EngineState): void {
 
 /** Refuses a version that is not published or withdrawn already; returns how to mark it withdrawn in its catalog. */
 function withdrawalOf(ctx: TickContext, artifact: Artifact, version: string): () => void {
+  // Patches cannot be uninstalled: a bad baseline is stopped by its rollout's gates, not withdrawn.
+  if (artifact.kind === 'guestPatch') throw new FleetError('Conflict', `a patch baseline cannot be withdrawn: installed patches are not uninstalled (R76)`, 'version');
   if (artifact.kind === 'osImage') {
     const ref = imageRefOfArtifact(artifact, version);
     const name = ref.kind === 'gallery' ? `${ref.gallery}/${ref.image}` : `${artifact.publisher}:${artifact.offer}:${artifact.sku}`;
