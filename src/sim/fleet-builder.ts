@@ -6,6 +6,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { installVersion } from '../catalog/catalog.js';
 import type { FleetState } from '../engine/state.js';
 import { addInstance, addMachine, emptyFleet } from '../engine/state.js';
+import { guestPatchInstance } from '../engine/patches/platform-patches.js';
 import type { ExtensionInstance } from '../model/artifact.js';
 import type { Machine, MachineKind, OsType, Placement, Region } from '../model/fleet.js';
 import { DEFAULT_HEALTH_WINDOW_MS, validateRegionPairs } from '../model/fleet.js';
@@ -253,6 +254,14 @@ function put(ctx: Ctx, path: string, m: Machine, extensions: string[]): void {
   }
   addMachine(ctx.fleet, m);
   instancesFor(ctx, m, extensions);
+  const patch = patchSettingsAt(ctx.input, path);
+  if (patch?.patchMode === 'AutomaticByPlatform') addInstance(ctx.fleet, guestPatchInstance(m, { rebootSetting: patch.rebootSetting ?? 'IfRequired' }));
+}
+
+/** The `patchSettings` of the fleet entry at `path` (`fleet.vms[2]`); generated machines have none. */
+function patchSettingsAt(input: ScenarioInput, path: string) {
+  const m = /^fleet\.(scaleSets|availabilitySets|vms|arcMachines)\[(\d+)\]$/.exec(path);
+  return m ? input.fleet[m[1] as 'vms']?.[Number(m[2])]?.patchSettings : undefined;
 }
 
 interface ScaleSetSpec {

@@ -6,6 +6,7 @@ import { DateTime, Duration } from 'luxon';
 import { z } from 'zod';
 import { isImageVersion } from '../model/image-version.js';
 import { isVersion, isVersionPrefix } from '../model/version.js';
+import { isBaselineVersion } from '../model/patch-baseline.js';
 
 const name = z.string().min(1, { error: 'expected a non-empty name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected letters, digits, ".", "_" or "-", starting with a letter or digit' });
 const VERSION_EXPECTED = 'expected a version of four numbers such as 1.30.2.0';
@@ -147,12 +148,19 @@ const platformImage = z.object({
   versions: z.array(z.object({ version: imageVersion, replications: z.array(replication).optional() }).strict()).min(1, { error: 'expected at least one image version' }),
 }).strict();
 
+/** A machine's guest patch settings (docs/patching.md); `AutomaticByPlatform` joins platform-orchestrated patching (R76). */
+const patchSettings = z.object({
+  patchMode: z.enum(['ImageDefault', 'AutomaticByOS', 'AutomaticByPlatform', 'Manual'], { error: 'expected ImageDefault, AutomaticByOS, AutomaticByPlatform or Manual' }),
+  rebootSetting: z.enum(['IfRequired', 'Never', 'Always'], { error: 'expected IfRequired, Never or Always' }).optional(),
+}).strict();
+
 const placementCommon = {
   region: name,
   subscription: name,
   resourceGroup: name.optional(),
   os: os.optional(),
   extensions: z.array(name).optional(),
+  patchSettings: patchSettings.optional(),
 };
 
 const scaleSet = z.object({
@@ -252,8 +260,10 @@ const event = z.object({
   unassignMaintenance: maintenanceTarget.optional(),
   publishImage: z.object({ ...imageIdentity, version: imageVersion, replications: z.array(replication) }).strict().optional(),
   replicateImage: z.object({ ...imageIdentity, version: imageVersion, region: name }).strict().optional(),
-}).strict().refine((e) => [e.publish, e.setAutomaticUpgrade, e.manualUpgrade, e.supportAutomaticUpgrade, e.assignMaintenance, e.unassignMaintenance, e.publishImage, e.replicateImage].filter(Boolean).length === 1, {
-  error: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade, assignMaintenance, unassignMaintenance, publishImage, replicateImage',
+  /** R76: a platform patch baseline, a date (2026.1.12): the OS's Critical and Security patches published by then. */
+  publishPatchBaseline: z.object({ os, version: z.string().refine(isBaselineVersion, { error: 'expected a patch baseline date such as 2026.1.12' }), critical: z.boolean().optional() }).strict().optional(),
+}).strict().refine((e) => [e.publish, e.setAutomaticUpgrade, e.manualUpgrade, e.supportAutomaticUpgrade, e.assignMaintenance, e.unassignMaintenance, e.publishImage, e.replicateImage, e.publishPatchBaseline].filter(Boolean).length === 1, {
+  error: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade, assignMaintenance, unassignMaintenance, publishImage, replicateImage, publishPatchBaseline',
 });
 
 const profileOverride = z.object({

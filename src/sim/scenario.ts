@@ -60,6 +60,7 @@ export type TimedAction =
   | { atMs: number; kind: 'supportAutomaticUpgrade'; publisher: string; type: string; supported: boolean }
   /** A maintenance configuration of `maintenance.configurations`, put at the start (R70). */
   | { atMs: number; kind: 'putMaintenance'; spec: MaintenanceConfigSpec }
+  | { atMs: number; kind: 'publishPatchBaseline'; os: OsType; version: string; critical: boolean }
   /** Assigns (or unassigns) a configuration to machines or sets: `targets` are machine or set ids. */
   | { atMs: number; kind: 'assignMaintenance'; configuration: string; targets: string[]; assigned: boolean }
   /** Publishes OS image versions and records replications (`images`, `publishImage`, `replicateImage`; R64). */
@@ -391,6 +392,10 @@ function compileActions(
       return;
     }
     if (e.publishImage || e.replicateImage) return; // compiled with the images (scenario-images.ts)
+    if (e.publishPatchBaseline) {
+      out.push({ atMs, kind: 'publishPatchBaseline', os: e.publishPatchBaseline.os, version: e.publishPatchBaseline.version, critical: e.publishPatchBaseline.critical ?? false });
+      return;
+    }
     const assignment = e.assignMaintenance ?? e.unassignMaintenance;
     if (assignment) {
       const field = e.assignMaintenance ? 'assignMaintenance' : 'unassignMaintenance';

@@ -192,6 +192,9 @@ export function applyScenarioAction(engine: Engine, a: TimedAction): void {
     case 'updateImages':
       engine.updateImages((catalog) => applyImageOps(catalog, a.ops));
       return;
+    case 'publishPatchBaseline':
+      engine.publishPatchBaseline(a.os, a.version, a.critical, 'scenario');
+      return;
     case 'assignMaintenance': {
       // A served engine's fleet and configurations can change through the API meanwhile: skip what is gone.
       const f = engine.state.fleet;

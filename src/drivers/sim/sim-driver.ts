@@ -12,6 +12,7 @@ import type { FailureModel, FleetBehaviour } from './failure-model.js';
 import { modelFor } from './failure-model.js';
 import { SIM_REBOOT_MS, SimPatches } from './sim-patches.js';
 import { installationCounts } from '../../model/patches.js';
+import { baselineCutoffMs } from '../../model/patch-baseline.js';
 
 interface Delivery {
   at: number;
@@ -166,10 +167,9 @@ export class SimDriver implements Driver {
     const m = this.fleet.machines.get(action.machineId);
     if (action.kind !== 'upgrade' || !m) return fail(action.kind === 'upgrade' ? 'machine unknown to the simulated fleet' : 'installed patches cannot be uninstalled');
     const reboot = action.settings['rebootSetting'];
-    const [y, mo, d] = action.toVersion.split('.').map(Number) as [number, number, number];
     const { result, elapsedMs } = this.patches.install({ machineId: m.id, os: m.os }, {
       key: action.key, maximumDurationMs: PLATFORM_PATCH_MAX_MS, rebootSetting: reboot === 'Never' || reboot === 'Always' ? reboot : 'IfRequired',
-      classifications: ['Critical', 'Security'], include: [], exclude: [], publishedByMs: Date.UTC(y, mo - 1, d + 1) - 1,
+      classifications: ['Critical', 'Security'], include: [], exclude: [], publishedByMs: baselineCutoffMs(action.toVersion),
     });
     const counts = installationCounts(result);
     const rebooted = result.rebootStatus === 'Completed';

@@ -9,7 +9,7 @@
 import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
 import { artifactKey, compareArtifactVersions, guestPatchArtifact } from '../../model/artifact.js';
 import type { Machine } from '../../model/fleet.js';
-import { isImageVersion } from '../../model/image-version.js';
+import { isBaselineVersion } from '../../model/patch-baseline.js';
 import { configsOfKey, windowKeyOf } from '../../model/maintenance.js';
 import type { RebootSetting } from '../../model/patches.js';
 import type { TickContext } from '../core/context.js';
@@ -26,13 +26,6 @@ import { addInstance, getInstance } from '../state.js';
 export const GUEST_PATCH_INSTANCE = '(platform patches)';
 /** The version of a machine that has installed no baseline yet. */
 export const NO_BASELINE = '0.0.0';
-/** A baseline is a date: year.month.day (2026.1.12). */
-const BASELINE = /^(\d{4})\.(\d{1,2})\.(\d{1,2})$/;
-
-export function isBaselineVersion(v: string): boolean {
-  const m = BASELINE.exec(v);
-  return m !== null && isImageVersion(v) && Number(m[2]) >= 1 && Number(m[2]) <= 12 && Number(m[3]) >= 1 && Number(m[3]) <= 31;
-}
 
 /** The patch settings the engine keeps of a platform-patched machine. */
 export interface PlatformPatchSettings {
