@@ -86,15 +86,17 @@ describe('every example', () => {
   test('each example plans every release it publishes (phasewise plan --release N)', { concurrency: 4 }, async (t) => {
     const running: Array<Promise<void>> = [];
     for (const f of files) {
-      const publishes = loadScenarioFile(join(EXAMPLES, f)).actions.filter((a) => a.kind === 'publish');
+      // Extension releases and platform patch baselines are numbered together (R76).
+      const publishes = loadScenarioFile(join(EXAMPLES, f)).actions.filter((a) => a.kind === 'publish' || a.kind === 'publishPatchBaseline');
       assert.ok(publishes.length > 0, `${f} publishes nothing`);
       publishes.forEach((p, i) => {
         running.push(t.test(`${f} release ${i + 1}`, async () => {
           const r = await cli('plan', join('examples', f), '--release', String(i + 1));
           assert.equal(r.status, 0, r.stderr);
           assert.equal(r.stderr, '');
-          assert.ok(p.kind === 'publish');
-          assert.match(r.stdout, new RegExp(`^Release \\d+ of \\d+: \\S+ ${p.version.version.replace(/\./g, '\\.')}, published .*\\nPlan ro-\\d+: \\S+ → ${p.version.version.replace(/\./g, '\\.')}, (standard|critical) profile\\n`));
+          assert.ok(p.kind === 'publish' || p.kind === 'publishPatchBaseline');
+          const v = (p.kind === 'publish' ? p.version.version : p.version).replace(/\./g, '\\.');
+          assert.match(r.stdout, new RegExp(`^Release \\d+ of \\d+: \\S+ ${v}, published .*\\nPlan ro-\\d+: \\S+ → ${v}, (standard|critical) profile\\n`));
           assert.match(r.stdout, /\nPhase 0 — from /);
         }));
       });

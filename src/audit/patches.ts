@@ -7,11 +7,14 @@
  *   pending, says maintenanceWindowExceeded;
  * - R83: every reboot recorded as an availability impact of a run was announced by
  *   `machine.reboot.announced` for the same run and machine at least `noticeMs` before it starts;
- * - R75/R77: a reboot of a scheduled run is over before the window instance closes.
+ * - R75/R77: a reboot of a scheduled run is over before the window instance closes;
+ * - R76: every platform patch installation (`instance.upgrade.started` of a `guestPatch` artifact) starts
+ *   inside the off-peak hours of the machine's region, unless its batch was recorded as a bypass (R72).
  */
 import type { EngineEvent } from '../model/events.js';
 import type { MaintenanceWindow } from '../schedule/window.js';
 import { windowAt } from '../schedule/window.js';
+import { offPeakWindow } from '../schedule/off-peak.js';
 
 export interface PatchCheckerOptions {
   /** A schedule's window (configuration id as the events carry it); undefined when unknown. */
@@ -26,6 +29,9 @@ export class PatchChecker {
   /** Starts checked against a window. */
   checkedStarts = 0;
   checkedReboots = 0;
+  /** Platform patch installations checked against their off-peak hours (R76). */
+  checkedOffPeak = 0;
+  private readonly bypassedBatches = new Set<string>();
   private readonly announced = new Map<string, number>();
   private readonly started = new Map<string, { t: number; end: number | null; configuration: string }>();
   private readonly instances = new Map<string, { w: MaintenanceWindow; start: number; end: number }>();
@@ -42,6 +48,11 @@ export class PatchChecker {
 
   private check(e: EngineEvent): void {
     const t = Date.parse(e.time);
+    if (e.type === 'window.bypassed') this.bypassedBatches.add(e.batchId);
+    if (e.type === 'instance.upgrade.started' && e.artifact.kind === 'guestPatch' && !this.bypassedBatches.has(e.batchId)) {
+      this.checkedOffPeak++;
+      if (!windowAt(offPeakWindow(e.placement.region), t)) this.fail(e, `platform patch installation on ${e.machineId} started outside the off-peak hours of ${e.placement.region} (R76)`);
+    }
     if (e.type === 'patch.run.started') {
       const key = `${e.runId}|${e.machineId}`;
       let end: number | null = null;

@@ -6,6 +6,8 @@
 import { ManualClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import { windowsOfKey } from '../model/maintenance.js';
+import { describeArtifact, guestPatchArtifact } from '../model/artifact.js';
+import { offPeakWindowOfId } from '../schedule/off-peak.js';
 import { describePlan } from '../planner/describe.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { loadScenarioFile } from '../sim/scenario.js';
@@ -13,13 +15,16 @@ import { applyScenarioAction } from '../sim/simulator.js';
 import type { TimedAction } from '../sim/scenario.js';
 import { UsageError } from './errors.js';
 
+type Release = Extract<TimedAction, { kind: 'publish' | 'publishPatchBaseline' }>;
+
 export function planCommand(file: string, opts: { release: string; detail?: boolean }): void {
   const scenario = loadScenarioFile(file);
-  const publishes = scenario.actions.filter((a) => a.kind === 'publish');
+  // Extension releases and platform patch baselines (R76), numbered together in time order.
+  const publishes = scenario.actions.filter((a): a is Release => a.kind === 'publish' || a.kind === 'publishPatchBaseline');
   const n = Number(opts.release);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--release: expected a number from 1 to ${publishes.length}, got "${opts.release}"`);
   const release = publishes[n - 1];
-  if (!release || release.kind !== 'publish') throw new UsageError(`${file}: the scenario has ${publishes.length} publish event(s); --release ${n} does not exist`);
+  if (!release) throw new UsageError(`${file}: the scenario has ${publishes.length} publish event(s); --release ${n} does not exist`);
   const clock = new ManualClock(release.atMs);
   const engine = new Engine({ clock, driver: { send: () => {} }, store: new MemoryStore(), state: scenario.state, profiles: scenario.profiles, ...(scenario.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
   for (const a of scenario.actions) {
@@ -29,13 +34,16 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
     if (a.kind === 'publish' && a !== release) scenario.state.catalog.publish(a.publisher, a.type, a.version);
     if (a.kind === 'putMaintenance' || a.kind === 'assignMaintenance') applyScenarioAction(engine, a);
   }
-  const rollout = engine.publishVersion(release.publisher, release.type, release.version);
+  const rollout = release.kind === 'publish'
+    ? engine.publishVersion(release.publisher, release.type, release.version)
+    : engine.publishPatchBaseline(release.os, release.version, release.critical, 'scenario');
   if (!rollout) {
-    process.stdout.write(`${releaseLine(release, n, publishes.length)}\nIt would start no rollout: no instance has ${release.version.version} as its automatic target (R1, R2).\n`);
+    const why = release.kind === 'publish' ? `no instance has ${release.version.version} as its automatic target (R1, R2)` : `no platform-patched ${release.os} machine outside a patch schedule is below ${release.version} (R76)`;
+    process.stdout.write(`${releaseLine(release, n, publishes.length)}\nIt would start no rollout: ${why}.\n`);
     return;
   }
   const maintenance = engine.state.maintenance;
-  const windowsOf = (key: string) => windowsOfKey(maintenance, key);
+  const windowsOf = (key: string) => (key.startsWith('off-peak:') ? [offPeakWindowOfId(key)] : windowsOfKey(maintenance, key));
   process.stdout.write(`${releaseLine(release, n, publishes.length, rollout.plan.rolloutId)}\n${describePlan(rollout.plan, { startMs: release.atMs, windowsOf, ...(opts.detail ? { detail: true } : {}) })}\n`);
 }
 
@@ -43,8 +51,9 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
  * The plan is made by a fresh engine, so its rollout is always numbered ro-1 whichever release it is;
  * this line says which release the plan belongs to.
  */
-function releaseLine(release: Extract<TimedAction, { kind: 'publish' }>, n: number, of: number, rolloutId?: string): string {
+function releaseLine(release: Release, n: number, of: number, rolloutId?: string): string {
   const at = new Date(release.atMs).toISOString().slice(0, 16).replace('T', ' ');
-  const line = `Release ${n} of ${of}: ${release.publisher}.${release.type} ${release.version.version}, published ${at} UTC`;
+  const what = release.kind === 'publish' ? `${release.publisher}.${release.type} ${release.version.version}` : `${describeArtifact(guestPatchArtifact(release.os))} ${release.version}`;
+  const line = `Release ${n} of ${of}: ${what}, published ${at} UTC`;
   return n === 1 || rolloutId === undefined ? line : `${line}; planned on its own, so its rollout is numbered ${rolloutId} below`;
 }

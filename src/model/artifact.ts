@@ -48,7 +48,7 @@ export function guestPatchArtifact(os: 'linux' | 'windows'): Extract<Artifact, {
 }
 
 export function describeArtifact(a: Artifact): string {
-  if (a.kind === 'guestPatch') return `${a.os} platform patches`;
+  if (a.kind === 'guestPatch') return `guestPatch:${a.os}`;
   return a.kind === 'extension' ? `${a.publisher}.${a.type}` : `${a.publisher}:${a.offer}:${a.sku}`;
 }
 

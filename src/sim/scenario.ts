@@ -225,6 +225,7 @@ function checkFailureVersions(input: ScenarioInput, issues: ScenarioIssue[]): vo
   const known = new Set([...input.catalog.flatMap((t) => t.versions.map((v) => v.version)), ...(input.events ?? []).flatMap((e) => (e.publish ? [e.publish.version] : []))]);
   // Image versions (three parts) are looked up by the text the image is published with.
   const images = new Set([...(input.images ?? []).flatMap((i) => i.versions.map((v) => v.version)), ...(input.events ?? []).flatMap((e) => (e.publishImage ? [e.publishImage.version] : []))]);
+  for (const e of input.events ?? []) if (e.publishPatchBaseline) images.add(e.publishPatchBaseline.version); // patch baselines (R76) are three-part too
   for (const key of Object.keys(input.failures?.versions ?? {})) {
     if (isImageVersion(key)) {
       if (!images.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no image or publishImage event has version ${key}; expected one of: ${[...images].join(', ') || '(none)'}` });

@@ -10,7 +10,7 @@ import { configsOfKey, scopeOf, windowKeyOf } from '../../model/maintenance.js';
 import { batchBudgetMs, noticeOf } from '../../planner/windows.js';
 import type { WindowUnion } from '../../schedule/slots.js';
 import { commonSlot, fitsAll } from '../../schedule/slots.js';
-import { offPeakId, offPeakWindow } from '../../schedule/off-peak.js';
+import { OFF_PEAK_HOURS, OFF_PEAK_START, offPeakId, offPeakWindow } from '../../schedule/off-peak.js';
 import { isoOf } from '../clock.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
@@ -91,7 +91,9 @@ export function waitForWindow(ctx: TickContext, r: RolloutState, u: UnitState, v
     scope: scopeOfUnit(u),
     opensAt: verdict.opensAt === null ? null : isoOf(verdict.opensAt),
     configurations: verdict.configurations,
-    reason: verdict.opensAt === null
+    reason: r.artifact.kind === 'guestPatch'
+      ? `outside the machines' off-peak hours (${OFF_PEAK_START} for ${OFF_PEAK_HOURS} h, local time of the region), or too little of them left for a batch (${budgetH} h with the reboot notice and health wait) (R76, R70)`
+      : verdict.opensAt === null
       ? `no maintenance window has room for a batch (${budgetH} h) before the configurations expire; waits until they change (R70)`
       : `outside the maintenance window, or too little of it left for a batch (${budgetH} h with health wait and a rollback) (R70)`,
   });
