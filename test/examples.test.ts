@@ -10,6 +10,8 @@ import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { InvariantChecker } from '../src/audit/invariants.js';
 import { WindowChecker } from '../src/audit/windows.js';
+import { PatchChecker } from '../src/audit/patches.js';
+import { REBOOT_NOTICE_MS } from '../src/planner/windows.js';
 import { windowKeyOf, windowsOfKey } from '../src/model/maintenance.js';
 import type { EngineEvent, EventType } from '../src/model/events.js';
 import { symmetricPairs } from '../src/model/fleet.js';
@@ -383,6 +385,52 @@ describe('large.yaml: a generated fleet of about 50,000 machines', () => {
     assert.ok(ms(ro.endedAt!) - ms(ro.createdAt) <= 56 * DAY);
     assert.ok(ro.phases.length >= 4);
     assert.ok(ro.gates.some((g) => (g.rule === 'R20' || g.rule === 'R24') && g.where.startsWith('region00') && ms(g.time) < r.scenario.startMs + DAY), 'the background episode in region00 holds some set');
+  });
+});
+
+describe('platform-patching.yaml: platform patch baselines in off-peak hours (R76)', () => {
+  const r = run('platform-patching.yaml');
+  const patches = new PatchChecker({ windowOf: () => undefined, noticeMs: REBOOT_NOTICE_MS });
+  patches.onEvents(r.events);
+
+  test('three baselines, each rolled out to every platform-patched machine of its OS, the invariants holding', () => {
+    assert.deepEqual(r.violations, []);
+    assert.deepEqual(r.rollouts.map((x) => [x.status, x.eligible, x.upgraded]), [['completed', 32, 32], ['completed', 4, 4], ['completed', 32, 32]]);
+    const fleet = r.result.engine.state.fleet;
+    const linux = [...fleet.instances.get('guestPatch:linux')!.values()];
+    assert.ok(linux.every((i) => i.installedVersion === '2026.3.15' && i.status === 'Succeeded'));
+    assert.ok([...fleet.instances.get('guestPatch:windows')!.values()].every((i) => i.installedVersion === '2026.3.1'));
+    // ImageDefault machines and machines without patch settings are the platform's business only when they ask.
+    const touched = new Set(r.of('instance.upgrade.started').map((e) => e.machineId));
+    assert.ok(![...touched].some((id) => id.startsWith('manual-') || id.startsWith('edge-')));
+  });
+
+  test('R76: every installation starts in its region\'s off-peak hours, and units waited for them', () => {
+    assert.deepEqual(patches.violations, []);
+    assert.equal(patches.checkedOffPeak, 68);
+    const waits = r.of('window.waiting');
+    assert.ok(waits.length > 0 && waits.every((w) => w.configurations.every((c) => c.startsWith('off-peak:'))));
+    assert.ok(waits.some((w) => w.configurations.includes('off-peak:Europe/Dublin')) && waits.some((w) => w.configurations.includes('off-peak:America/New_York')));
+  });
+
+  test('R10: the geo-paired eastus and westus are patched in different phases', () => {
+    for (const c of r.of('rollout.created')) assert.ok(!c.phases.some((p) => p.includes('eastus') && p.includes('westus')), JSON.stringify(c.phases));
+  });
+
+  test('R77, R83, R84: reboots are announced 15 minutes ahead and recorded; rebootSetting Never is never announced or rebooted', () => {
+    assert.ok(patches.checkedReboots > 0);
+    const announced = r.of('machine.reboot.announced');
+    assert.ok(announced.length > 0 && announced.every((e) => !e.machineId.startsWith('db-')));
+    assert.ok(r.of('availability.impact').every((e) => e.cause === 'Reboot' && !e.machineId.startsWith('db-')));
+  });
+
+  test('phasewise plan shows the baseline confined to off-peak hours', async () => {
+    const out = await cli('plan', join('examples', 'platform-patching.yaml'), '--release', '1', '--detail');
+    assert.equal(out.status, 0, out.stderr);
+    assert.match(out.stdout, /^Release 1 of 3: guestPatch:Linux 2026\.3\.1, published 2026-03-02 13:00 UTC\nPlan ro-1: guestPatch:Linux → 2026\.3\.1, standard profile\n/);
+    assert.match(out.stdout, /confined to maintenance windows \(R70\): off-peak:America\/New_York/);
+    assert.match(out.stdout, /window Mon 2026-03-02 22:00–Tue 06:00 America\/New_York/);
+    assert.match(out.stdout, /15-minute notice \(R83\)/);
   });
 });
 
