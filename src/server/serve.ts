@@ -30,6 +30,7 @@ import type { ArmContext } from '../api/arm/context.js';
 import { reconcileMaintenance } from '../api/arm/routes/maintenance/index.js';
 import { PatchScheduleRunner } from '../api/arm/patch-schedules.js';
 import { PeriodicAssessment } from '../api/arm/patch-assessments.js';
+import { PlatformPatching } from '../api/arm/platform-patching.js';
 import { ConfigError } from './config.js';
 import type { ServeConfig } from './config.js';
 import { EngineRuntime } from './runtime.js';
@@ -169,7 +170,10 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
       publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
     };
     reconcileMaintenance(ctx, 'phasewise');
-    runtime.addStepper(new PatchScheduleRunner(ctx, (err, configId) => runtimeLog.error({ err, configId }, 'patch schedule run failed')));
+    const schedules = new PatchScheduleRunner(ctx, (err, configId) => runtimeLog.error({ err, configId }, 'patch schedule run failed'));
+    runtime.addStepper(schedules);
+    const platformPatching = new PlatformPatching(ctx, schedules);
+    runtime.addStepper({ step: (now) => platformPatching.step(now), nextAt: () => platformPatching.nextAt() });
     const assessments = new PeriodicAssessment(ctx, (err, machineId) => runtimeLog.info({ err, machineId }, 'periodic patch assessment failed'));
     runtime.addStepper({ step: (now) => assessments.step(now), nextAt: () => assessments.nextAt() });
     // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).

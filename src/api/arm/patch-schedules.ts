@@ -88,6 +88,13 @@ export class PatchScheduleRunner {
     return [...seen.values()];
   }
 
+  /** Every machine an InGuestPatch schedule patches now (assigned directly or by dynamic scope): the platform leaves them alone (R76). */
+  scheduledMachines(): Set<string> {
+    const out = new Set<string>();
+    for (const c of this.configs()) for (const m of this.targets(c.id)) out.add(m.id);
+    return out;
+  }
+
   /** Starts the runs of the windows open now that have not run yet. */
   step(now: number): void {
     const marks = this.ctx.docs.get<Record<string, number>>(MARKS_DOC)?.body ?? {};
