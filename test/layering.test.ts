@@ -111,7 +111,7 @@ test('the cycle check finds cycles, long and short', () => {
  * files at the top of src/engine are its public surface: `clock`, `driver` and `state` at the bottom
  * (plain types and state every layer reads), `engine` (the Engine class) above everything.
  */
-const ENGINE_LAYERS = ['(base)', 'core', 'attempts', 'rollouts', 'opt-in', 'maintenance', 'os-images', 'fleet', 'tick', '(engine)'];
+const ENGINE_LAYERS = ['(base)', 'core', 'attempts', 'rollouts', 'opt-in', 'maintenance', 'os-images', 'patches', 'fleet', 'tick', '(engine)'];
 
 function engineLayer(file: string): string {
   const rel = file.slice('src/engine/'.length);

@@ -455,7 +455,7 @@ export function toEventData(input: MappingInput): EventData | null {
     default:
       return null;
   }
-  if (artifact) props[artifact.kind === 'extension' ? 'extension' : 'image'] = describeArtifactOf(artifact);
+  if (artifact) props[artifact.kind === 'extension' ? 'extension' : artifact.kind === 'guestPatch' ? 'platformPatches' : 'image'] = describeArtifactOf(artifact);
   props.eventSeq = String(e.seq);
 
   const op = operationFor(t.kind, verb, artifact?.kind ?? 'extension');
