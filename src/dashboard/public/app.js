@@ -53,7 +53,7 @@ function table(headers, rows, attrs = {}) {
 
 const fmt = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '');
 const status = (st) => h('span', { class: `status-${st}`, 'data-status': st }, st);
-const artifactName = (a) => (a.kind === 'extension' ? `${a.publisher}.${a.type}` : `${a.publisher}:${a.offer}:${a.sku}`);
+const artifactName = (a) => (a.kind === 'extension' ? `${a.publisher}.${a.type}` : a.kind === 'guestPatch' ? `guestPatch:${a.os}` : `${a.publisher}:${a.offer}:${a.sku}`);
 const link = (href, text) => h('a', { href }, text);
 const rolloutLink = (id) => link(`#/rollouts/${encodeURIComponent(id)}`, id);
 const machineLink = (id) => link(`#/machines/${encodeURIComponent(id)}`, id);
@@ -101,7 +101,8 @@ async function fleetView() {
       v.version,
       String(v.machines),
       bar(v.machines / max),
-      v.withdrawn ? h('span', { class: 'badge bad' }, 'withdrawn') : v.version === '(not installed)' ? '' : h('button', {
+      // Patch baselines are never withdrawn (patches are not uninstalled, docs/patching.md).
+      v.withdrawn ? h('span', { class: 'badge bad' }, 'withdrawn') : v.version === '(not installed)' || a.kind === 'guestPatch' ? '' : h('button', {
         class: 'danger', 'data-withdraw': v.version,
         onclick: () => control(`Withdraw ${a.publisher}.${a.type} ${v.version}? No machine will be offered it again.`,
           `${a.withdrawBase}/versions/${encodeURIComponent(v.version)}/withdraw`,
