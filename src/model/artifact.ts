@@ -42,7 +42,7 @@ export function isOsImageKey(key: string): boolean {
   return key.startsWith('osimage:');
 }
 
-/** The key of an OS's platform patches (R76): `guestPatch:linux`. */
+/** The artifact of an OS's platform patches (R76), keyed `guestPatch:linux` / `guestPatch:windows`. */
 export function guestPatchArtifact(os: 'linux' | 'windows'): Extract<Artifact, { kind: 'guestPatch' }> {
   return { kind: 'guestPatch', os: os === 'linux' ? 'Linux' : 'Windows' };
 }
