@@ -84,3 +84,37 @@ test('assessPatches and installPatches through serve and a real agent: goal stat
   await new Promise((res) => setTimeout(res, 1500));
   assert.equal(readFileSync(join(bin, 'calls.log'), 'utf8'), calls);
 });
+
+test('R76: a platform patch baseline through the agent driver: Critical and Security patches with the reboot setting, one answer per key', async () => {
+  const driver = s.agents.driver;
+  const machineId = driver.agents()[0]!.machineId;
+  const before = readFileSync(join(bin, 'calls.log'), 'utf8');
+  const action = {
+    kind: 'upgrade' as const, key: 'ro-9/platform/1', machineId, artifact: { kind: 'guestPatch' as const, os: 'Linux' as const }, artifactKey: 'guestPatch:linux',
+    fromVersion: '0.0.0', toVersion: '2026.3.1', settings: { rebootSetting: 'Never' },
+  };
+  driver.send(action);
+  const answered = async () => {
+    for (let i = 0; i < 600; i++) {
+      const a = driver.store.operation(action.key)?.answer;
+      if (a) return JSON.parse(a) as { ok: boolean; version: string; patch?: { installed: number; failed: number; pending: number; rebooted: boolean } };
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    return undefined;
+  };
+  const obs = await within(answered(), 60_000, 'the platform patch answer');
+  assert.ok(obs, `no answer\n${out}`);
+  // openssl went in before; the kernel (Security) now goes in; postgresql-15 fails again; curl (Other) is not selected.
+  assert.equal(obs.ok, true);
+  assert.equal(obs.version, '2026.3.1');
+  assert.deepEqual(obs.patch, { installed: 1, failed: 1, pending: 0, rebooted: false, rebootSec: 0 });
+  const calls = readFileSync(join(bin, 'calls.log'), 'utf8').slice(before.length);
+  assert.ok(/install .*linux-image-amd64/.test(calls), calls);
+  assert.ok(!/curl/.test(calls.split('\n').filter((l) => l.startsWith('install ')).join('\n')), calls);
+  assert.equal(existsSync(join(bin, 'reboots.log')), false, 'rebootSetting Never: no reboot');
+  // A resend is answered from the store; the machine sees nothing new.
+  const seen = readFileSync(join(bin, 'calls.log'), 'utf8');
+  driver.send(action);
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.equal(readFileSync(join(bin, 'calls.log'), 'utf8'), seen);
+});
