@@ -98,7 +98,7 @@ export function patchRunId(r: RolloutState, a: AttemptState): string {
 /**
  * R77, R83: the baseline's patches may need a reboot, so the machine is told first, as a schedule run
  * tells it (`machine.reboot.announced`, a `Reboot` scheduled event); installation starts when the
- * notice runs out or the workload approves.
+ * notice runs out (the batch's `noticeDue` timer; there is no early approval for these).
  */
 function announceReboot(ctx: TickContext, r: RolloutState, a: AttemptState): void {
   a.status = 'noticed';
