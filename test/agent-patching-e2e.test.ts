@@ -2,7 +2,8 @@
  * Guest OS patching end to end on the real server side: a `phasewise serve` (in process) and a real
  * `phasewise agent run` process with a scripted apt-get. The AgentDriver's PatchDriver puts the
  * operation in the goal state, the agent runs it and reports, the driver answers with the ARM-shaped
- * result; an installation resent with its key is answered again without reaching the machine.
+ * result; an installation resent with its key is answered again without reaching the machine. A
+ * schedule's reboot notice reaches the machine's IMDS scheduled events and its approval the server (R83).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -22,6 +23,7 @@ let agent: ChildProcess | null = null;
 let out = '';
 const d = tempDirs();
 const bin = join(d.root, 'pm');
+const imdsPort = 20000 + Math.floor(Math.random() * 20000);
 
 /** The promise's value, or a failure naming `what` (with the agent's output) after `ms`. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -44,7 +46,7 @@ before(async () => {
   assert.equal(c.status, 0, c.stderr);
   const env: NodeJS.ProcessEnv = { ...process.env, PHASEWISE_AGENT_TIMEOUT_SCALE: '0.02' };
   delete env.NODE_EXTRA_CA_CERTS;
-  agent = spawn(process.execPath, [CLI, 'agent', 'run', '--lib-dir', d.lib, '--config-dir', d.config, '--log-dir', d.log, '--imds-port', '0',
+  agent = spawn(process.execPath, [CLI, 'agent', 'run', '--lib-dir', d.lib, '--config-dir', d.config, '--log-dir', d.log, '--imds-port', String(imdsPort),
     '--package-manager', 'apt', '--package-manager-path', bin, '--reboot-command', join(bin, 'reboot.sh'), '--reboot-required-file', join(bin, 'reboot-required')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   agent.stdout!.setEncoding('utf8').on('data', (t: string) => (out = (out + t).slice(-20_000)));
   agent.stderr!.setEncoding('utf8').on('data', (t: string) => (out = (out + t).slice(-20_000)));
@@ -83,4 +85,48 @@ test('assessPatches and installPatches through serve and a real agent: goal stat
   assert.deepEqual(await within(driver.patches.installPatches(target, req), 5_000, 'the resent installation'), r);
   await new Promise((res) => setTimeout(res, 1500));
   assert.equal(readFileSync(join(bin, 'calls.log'), 'utf8'), calls);
+});
+
+test('R83: a schedule run\'s reboot notice is a Reboot scheduled event on the machine\'s IMDS endpoint (same EventId, NotBefore) until the run ends; the machine approves it', async () => {
+  const driver = s.agents.driver;
+  const { agentId, machineId } = driver.agents()[0]!;
+  const m = s.runtime.engine.state.fleet.machines.get(machineId)!;
+  const runId = 'nightly@2026-12-06T02:00:00.000Z';
+  const eventId = '0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9';
+  let notBeforeMs = 0;
+  s.runtime.engine.recordPatchEvents((t) => {
+    notBeforeMs = t + 15 * 60_000;
+    return [{ type: 'machine.reboot.announced', machineId, placement: m.placement, runId, eventId, notBefore: new Date(notBeforeMs).toISOString(), reason: `a patch installation (${runId}) may reboot the machine` }];
+  });
+  const base = `http://127.0.0.1:${imdsPort}/metadata/scheduledevents?api-version=2020-07-01`;
+  type Imds = { DocumentIncarnation: number; Events: Array<{ EventId: string; EventType: string; NotBefore: string; EventStatus: string; Resources: string[] }> };
+  const read = async () => (await (await fetch(base, { headers: { Metadata: 'true' } })).json()) as Imds;
+  const seen = async (want: boolean) => {
+    for (let i = 0; i < 150; i++) {
+      const got = await read();
+      if (got.Events.some((e) => e.EventId === eventId) === want) return got;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the reboot notice ${want ? 'never reached' : 'never left'} the IMDS endpoint\n${out}`);
+  };
+  const got = await seen(true);
+  const ev = got.Events.find((e) => e.EventId === eventId)!;
+  assert.equal(ev.EventType, 'Reboot');
+  assert.equal(ev.EventStatus, 'Scheduled');
+  assert.equal(ev.NotBefore, new Date(notBeforeMs).toUTCString());
+  assert.ok(Date.parse(ev.NotBefore) - s.runtime.clock.now() > 0, 'read before it may start');
+  assert.deepEqual(ev.Resources, [driver.agent(agentId)!.resourceId]);
+
+  // The machine approves it early (IMDS StartRequests): forwarded, and kept with the notice on the server.
+  const ok = await fetch(base, { method: 'POST', headers: { Metadata: 'true' }, body: JSON.stringify({ StartRequests: [{ EventId: eventId }] }) });
+  assert.equal(ok.status, 200, await ok.text());
+  assert.equal(driver.goal(agentId)!.rebootNotices![eventId]!.approved, true);
+  assert.equal(s.runtime.engine.state.rollouts.size, 0, 'approving a reboot approves no re-image');
+
+  // The run ends: the notice leaves the goal state and the machine's endpoint.
+  s.runtime.engine.recordPatchEvents([{ type: 'patch.run.completed', machineId, placement: m.placement, configuration: 'nightly', runId, status: 'Succeeded',
+    installed: 1, failed: 0, pending: 0, maintenanceWindowExceeded: false, rebootStatus: 'Completed', reason: '1 installed, 0 failed' }]);
+  const gone = await seen(false);
+  assert.ok(gone.DocumentIncarnation > got.DocumentIncarnation);
+  assert.deepEqual(driver.goal(agentId)!.rebootNotices, {});
 });
