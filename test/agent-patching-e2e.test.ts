@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { tempDirs } from './helpers/agent-kit.js';
-import { CERT, startTestServer } from './helpers/api-server.js';
+import { call, CERT, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 import { cli, CLI, ROOT } from './helpers/cli.js';
 
@@ -114,7 +114,6 @@ test('R83: a schedule run\'s reboot notice is a Reboot scheduled event on the ma
   assert.equal(ev.EventType, 'Reboot');
   assert.equal(ev.EventStatus, 'Scheduled');
   assert.equal(ev.NotBefore, new Date(notBeforeMs).toUTCString());
-  assert.ok(Date.parse(ev.NotBefore) - s.runtime.clock.now() > 0, 'read before it may start');
   assert.deepEqual(ev.Resources, [driver.agent(agentId)!.resourceId]);
 
   // The machine approves it early (IMDS StartRequests): forwarded, and kept with the notice on the server.
@@ -129,4 +128,58 @@ test('R83: a schedule run\'s reboot notice is a Reboot scheduled event on the ma
   const gone = await seen(false);
   assert.ok(gone.DocumentIncarnation > got.DocumentIncarnation);
   assert.deepEqual(driver.goal(agentId)!.rebootNotices, {});
+});
+
+test('R75, R83: a schedule run on the agent machine: the server\'s reboot notice and the agent\'s reboot are one event (same EventId); approved through IMDS, the reboot starts before its NotBefore', async () => {
+  const ARC = '/subscriptions/sub1/resourceGroups/arc/providers/Microsoft.HybridCompute/machines';
+  const CFG = '/subscriptions/sub1/resourceGroups/arc/providers/Microsoft.Maintenance/maintenanceConfigurations';
+  const MIN = 60_000;
+  // openssl is installed already (the test above); postgresql-15 now installs and asks for a reboot.
+  rmSync(join(bin, 'fail-postgresql-15'));
+  writeFileSync(join(bin, 'reboot-postgresql-15'), '');
+  const name = s.agents.driver.agents()[0]!.resourceId.split('/').pop()!;
+  const put = await call(s.url, 'PUT', `${ARC}/${name}?api-version=2024-07-10`, { location: 'westus', properties: { osType: 'linux',
+    osProfile: { linuxConfiguration: { patchSettings: { patchMode: 'AutomaticByPlatform', automaticByPlatformSettings: { rebootSetting: 'IfRequired', bypassPlatformSafetyChecksOnUserSchedule: true } } } } } });
+  assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
+  const opens = Math.ceil((s.runtime.clock.now() + 30 * MIN) / MIN) * MIN;
+  const start = new Date(opens).toISOString().slice(0, 16).replace('T', ' ');
+  const cfg = await call(s.url, 'PUT', `${CFG}/agentnightly?api-version=2023-04-01`, { location: 'westus', properties: {
+    maintenanceScope: 'InGuestPatch', extensionProperties: { InGuestPatchMode: 'User' },
+    maintenanceWindow: { startDateTime: start, duration: '03:55', timeZone: 'UTC', recurEvery: 'Day' },
+    installPatches: { rebootSetting: 'IfRequired', linuxParameters: { classificationsToInclude: ['Critical', 'Security'], packageNameMasksToExclude: ['linux-image-*'] } },
+  } });
+  assert.equal(cfg.status, 201, JSON.stringify(cfg.body));
+  const asg = await call(s.url, 'PUT', `${ARC}/${name}/providers/Microsoft.Maintenance/configurationAssignments/agentnightly?api-version=2023-04-01`,
+    { properties: { maintenanceConfigurationId: `${CFG}/agentnightly` } });
+  assert.equal(asg.status, 201, JSON.stringify(asg.body));
+
+  const base = `http://127.0.0.1:${imdsPort}/metadata/scheduledevents?api-version=2020-07-01`;
+  type Ev = { EventId: string; EventType: string; NotBefore: string; EventStatus: string };
+  let announced: Record<string, any> | undefined;
+  let reboot: Ev | undefined;
+  for (let i = 0; i < 300 && !reboot; i++) {
+    const log = (await call(s.url, 'GET', '/phasewise/events?limit=1000')).body.value as Array<Record<string, any>>;
+    announced ??= log.find((e) => e.type === 'machine.reboot.announced' && e.runId.startsWith('agentnightly@'));
+    const got = (await (await fetch(base, { headers: { Metadata: 'true' } })).json()) as { Events: Ev[] };
+    reboot = announced && got.Events.find((e) => e.EventId === announced!.eventId);
+    if (!reboot) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(announced && reboot, `the run's reboot notice reached the machine with the server's EventId\n${out}`);
+  assert.equal(reboot.EventType, 'Reboot');
+  const ok = await fetch(base, { method: 'POST', headers: { Metadata: 'true' }, body: JSON.stringify({ StartRequests: [{ EventId: reboot.EventId }] }) });
+  assert.equal(ok.status, 200, await ok.text());
+
+  // The agent's own reboot carries the same EventId (never a second event) and, approved, starts before its NotBefore.
+  for (let i = 0; i < 300 && !existsSync(join(bin, 'reboots.log')); i++) {
+    const got = (await (await fetch(base, { headers: { Metadata: 'true' } })).json()) as { Events: Ev[] };
+    const reboots = got.Events.filter((e) => e.EventType === 'Reboot');
+    assert.ok(reboots.length <= 1 && reboots.every((e) => e.EventId === announced!.eventId), JSON.stringify(got.Events));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(existsSync(join(bin, 'reboots.log')), `the approved reboot ran\n${out}`);
+  const at = Number(readFileSync(join(bin, 'reboots.log'), 'utf8').trim().split('\n').pop()!.split(' ')[1]) * 1000;
+  const own = new RegExp(`reboot announced \\(event ${announced!.eventId}, not before ([^)]+)\\)`).exec(out);
+  assert.ok(own, `the agent announced its reboot under the server's EventId\n${out}`);
+  // `date +%s` is whole seconds; the notice is 18 s here (900 s × 0.02): approved, the reboot comes well before it ends.
+  assert.ok(at + 1000 < Date.parse(own[1]!) - 5000, `rebooted at ${new Date(at).toISOString()}, well before its NotBefore ${own[1]} (approved early)`);
 });

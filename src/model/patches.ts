@@ -54,6 +54,8 @@ export interface PatchInstallRequest {
   excludeKbsRequiringReboot?: boolean;
   /** The maintenance run it belongs to, when a schedule started it. */
   maintenanceRunId?: string;
+  /** R83: the EventId of the reboot the server announced for this run (the machine's reboot uses it). */
+  rebootEventId?: string;
 }
 
 export interface PatchInstallDetail {
