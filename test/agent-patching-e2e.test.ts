@@ -11,6 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { MAX_REBOOT_NOTICES, STALE_NOTICE_MS } from '../src/api/agent/goal-states.js';
 import { tempDirs } from './helpers/agent-kit.js';
 import { call, CERT, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
@@ -182,4 +183,22 @@ test('R75, R83: a schedule run on the agent machine: the server\'s reboot notice
   assert.ok(own, `the agent announced its reboot under the server's EventId\n${out}`);
   // `date +%s` is whole seconds; the notice is 18 s here (900 s × 0.02): approved, the reboot comes well before it ends.
   assert.ok(at + 1000 < Date.parse(own[1]!) - 5000, `rebooted at ${new Date(at).toISOString()}, well before its NotBefore ${own[1]} (approved early)`);
+});
+
+test('R83: a machine\'s reboot notices are bounded: at most MAX_REBOOT_NOTICES, and one a day stale goes when a newer comes', async () => {
+  const driver = s.agents.driver;
+  const { agentId, machineId } = driver.agents()[0]!;
+  const placement = s.runtime.engine.state.fleet.machines.get(machineId)!.placement;
+  driver.goal(agentId)!.rebootNotices = {}; // whatever the tests above left
+  const t0 = Date.parse('2026-12-01T00:00:00Z');
+  const announce = (i: number, at: number) => ({ seq: 0, time: new Date(at).toISOString(), type: 'machine.reboot.announced' as const, machineId, placement,
+    runId: `bound@${i}`, eventId: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`, notBefore: new Date(at + 15 * 60_000).toISOString(), reason: 'test' });
+  for (let i = 0; i < MAX_REBOOT_NOTICES + 3; i++) s.agents.goalStates.noteEvents([announce(i, t0 + i * 60_000)]);
+  const kept = Object.values(driver.goal(agentId)!.rebootNotices!).map((n) => n.runId).sort();
+  assert.equal(kept.length, MAX_REBOOT_NOTICES);
+  assert.ok(!kept.includes('bound@0') && kept.includes(`bound@${MAX_REBOOT_NOTICES + 2}`), 'the oldest go first');
+  s.agents.goalStates.noteEvents([announce(99, t0 + STALE_NOTICE_MS + 3600_000)]);
+  assert.deepEqual(Object.values(driver.goal(agentId)!.rebootNotices!).map((n) => n.runId), ['bound@99'], 'a day stale: gone');
+  const gs = s.agents.goalStates.current(agentId)!;
+  assert.deepEqual(gs.events.filter((e) => e.EventType === 'Reboot').map((e) => e.EventId), [announce(99, 0).eventId]);
 });

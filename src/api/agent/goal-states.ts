@@ -113,6 +113,8 @@ export class GoalStates {
       const notices = (goal.rebootNotices ??= {});
       if (e.type === 'machine.reboot.announced') {
         notices[e.eventId] = { runId: e.runId, notBeforeMs: Date.parse(e.notBefore), reason: e.reason, approved: false };
+        // A run whose end was never recorded (the server restarted during it) leaves its notice: a day on, it goes.
+        for (const id of Object.keys(notices)) if (notices[id]!.notBeforeMs < Date.parse(e.time) - STALE_NOTICE_MS) delete notices[id];
         // Bounded: a machine that never answers its runs keeps only the latest notices.
         const ids = Object.keys(notices).sort((a, b) => notices[a]!.notBeforeMs - notices[b]!.notBeforeMs);
         for (const id of ids.slice(0, Math.max(0, ids.length - MAX_REBOOT_NOTICES))) delete notices[id];
@@ -254,6 +256,8 @@ export function noticesOf(state: EngineState, agent: AgentRecord): ScheduledEven
 
 /** At most this many announced reboots per machine in its goal state. */
 export const MAX_REBOOT_NOTICES = 8;
+/** A reboot notice whose run left no end in the log is dropped once a newer notice comes a day after it. */
+export const STALE_NOTICE_MS = 24 * 3600_000;
 
 /** R83: the reboots announced by the server's schedule runs for this machine, as IMDS `Reboot` scheduled events. */
 export function rebootNoticesOf(goal: AgentGoal, agent: AgentRecord): ScheduledEvent[] {
