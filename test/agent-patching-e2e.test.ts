@@ -97,7 +97,8 @@ test('R83: a schedule run\'s reboot notice is a Reboot scheduled event on the ma
   let notBeforeMs = 0;
   s.runtime.engine.recordPatchEvents((t) => {
     notBeforeMs = t + 15 * 60_000;
-    return [{ type: 'machine.reboot.announced', machineId, placement: m.placement, runId, eventId, notBefore: new Date(notBeforeMs).toISOString(), reason: `a patch installation (${runId}) may reboot the machine` }];
+    return [{ type: 'machine.reboot.announced', machineId, placement: m.placement, runId, eventId, notBefore: new Date(notBeforeMs).toISOString(),
+      reason: `a patch installation (${runId}) may reboot the machine` }];
   });
   const base = `http://127.0.0.1:${imdsPort}/metadata/scheduledevents?api-version=2020-07-01`;
   type Imds = { DocumentIncarnation: number; Events: Array<{ EventId: string; EventType: string; NotBefore: string; EventStatus: string; Resources: string[] }> };
@@ -131,7 +132,8 @@ test('R83: a schedule run\'s reboot notice is a Reboot scheduled event on the ma
   assert.deepEqual(driver.goal(agentId)!.rebootNotices, {});
 });
 
-test('R75, R83: a schedule run on the agent machine: the server\'s reboot notice and the agent\'s reboot are one event (same EventId); approved through IMDS, the reboot starts before its NotBefore', async () => {
+test('R75, R83: a schedule run on the agent machine: the server\'s reboot notice and the agent\'s reboot are one event (same EventId); '
+  + 'approved through IMDS, the reboot starts before its NotBefore', async () => {
   const ARC = '/subscriptions/sub1/resourceGroups/arc/providers/Microsoft.HybridCompute/machines';
   const CFG = '/subscriptions/sub1/resourceGroups/arc/providers/Microsoft.Maintenance/maintenanceConfigurations';
   const MIN = 60_000;
@@ -140,7 +142,9 @@ test('R75, R83: a schedule run on the agent machine: the server\'s reboot notice
   writeFileSync(join(bin, 'reboot-postgresql-15'), '');
   const name = s.agents.driver.agents()[0]!.resourceId.split('/').pop()!;
   const put = await call(s.url, 'PUT', `${ARC}/${name}?api-version=2024-07-10`, { location: 'westus', properties: { osType: 'linux',
-    osProfile: { linuxConfiguration: { patchSettings: { patchMode: 'AutomaticByPlatform', automaticByPlatformSettings: { rebootSetting: 'IfRequired', bypassPlatformSafetyChecksOnUserSchedule: true } } } } } });
+    osProfile: { linuxConfiguration: { patchSettings: {
+      patchMode: 'AutomaticByPlatform', automaticByPlatformSettings: { rebootSetting: 'IfRequired', bypassPlatformSafetyChecksOnUserSchedule: true },
+    } } } } });
   assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
   const opens = Math.ceil((s.runtime.clock.now() + 30 * MIN) / MIN) * MIN;
   const start = new Date(opens).toISOString().slice(0, 16).replace('T', ' ');
