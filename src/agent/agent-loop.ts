@@ -141,14 +141,20 @@ export class Agent {
   private events(): GoalState['scheduledEvents'] {
     const fromServer = this.goal()?.scheduledEvents ?? { DocumentIncarnation: 0, Events: [] };
     const own = patchEvents(this.journal, this.creds.enrollment.resourceId);
+    // The server's notice of a reboot the agent announced too (same EventId): the agent's own says where it is.
+    const mine = new Set(own.map((e) => e.EventId.toLowerCase()));
+    const server = fromServer.Events.filter((e) => !mine.has(e.EventId.toLowerCase()));
     // Both counters only grow, so their sum changes whenever either list does.
-    return { DocumentIncarnation: fromServer.DocumentIncarnation + this.journal.state.patches.eventSeq, Events: [...fromServer.Events, ...own] };
+    return { DocumentIncarnation: fromServer.DocumentIncarnation + this.journal.state.patches.eventSeq, Events: [...server, ...own] };
   }
 
   /** Approvals of the agent's own reboot are kept here; the rest go to the control plane. */
   private async approve(ids: string[]): Promise<void> {
-    const remote = ids.filter((id) => !approvePatchReboot(this.journal, id));
-    if (remote.length < ids.length) this.workWaker.wake();
+    const fromServer = new Set((this.goal()?.scheduledEvents.Events ?? []).map((e) => e.EventId.toLowerCase()));
+    const local = ids.filter((id) => approvePatchReboot(this.journal, id));
+    // The server's notices are approved there too (it keeps the approval with the notice).
+    const remote = ids.filter((id) => !local.includes(id) || fromServer.has(id.toLowerCase()));
+    if (local.length > 0) this.workWaker.wake();
     if (remote.length > 0) await this.client.approveEvents(remote);
   }
 

@@ -63,6 +63,7 @@ const patchOperation = z.object({
     packageNameMasksToInclude: masks,
     packageNameMasksToExclude: masks,
     rebootNoticeSeconds: z.number().int().min(0).max(86_400),
+    rebootEventId: z.string().regex(/^[0-9A-Fa-f-]{1,64}$/).optional(),
   }).optional(),
 }).refine((o) => (o.kind === 'install') === (o.install !== undefined), 'an install operation needs `install`, an assessment must not have it');
 

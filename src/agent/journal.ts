@@ -108,6 +108,8 @@ export interface PatchOpJournal {
   /** After the installation: a reboot pending as the package manager says. */
   rebootRequired: boolean | null;
   reboot: { eventId: string; notBefore: number; approved: boolean; state: 'announced' | 'started'; bootId: string | null } | null;
+  /** The machine approved the server's notice of this run's reboot before the agent announced it (R83). */
+  rebootApprovedEarly?: boolean;
   error: { code: string; message: string } | null;
 }
 

@@ -77,11 +77,20 @@ export function patchEvents(journal: Journal, resourceId: string): ScheduledEven
   }];
 }
 
-/** Approves the announced reboot (IMDS StartRequests); false when `eventId` is not it. */
+/**
+ * Approves the announced reboot (IMDS StartRequests); false when `eventId` is not it. The server's
+ * notice of this run's reboot (same EventId) may be approved before the agent announces its own: kept.
+ */
 export function approvePatchReboot(journal: Journal, eventId: string): boolean {
-  const r = journal.state.patches.current?.reboot;
-  if (!r || r.eventId !== eventId) return false;
-  r.approved = true;
+  const op = journal.state.patches.current;
+  const r = op?.reboot;
+  if (r && r.eventId.toLowerCase() === eventId.toLowerCase()) {
+    r.approved = true;
+    journal.save();
+    return true;
+  }
+  if (!op || r || op.request.install?.rebootEventId?.toLowerCase() !== eventId.toLowerCase()) return false;
+  op.rebootApprovedEarly = true;
   journal.save();
   return true;
 }
@@ -277,7 +286,10 @@ async function continueOp(prt: PatchRuntime, op: PatchOpJournal): Promise<number
       return null;
     }
     // R83: announced before it happens, with NotBefore the notice period away.
-    op.reboot = { eventId: eventIdOf(op.request.operationId), notBefore: prt.now() + req.rebootNoticeSeconds * 1000 * prt.timeScale, approved: false, state: 'announced', bootId: null };
+    op.reboot = {
+      eventId: req.rebootEventId ?? eventIdOf(op.request.operationId), notBefore: prt.now() + req.rebootNoticeSeconds * 1000 * prt.timeScale,
+      approved: op.rebootApprovedEarly === true, state: 'announced', bootId: null,
+    };
     prt.journal.state.patches.eventSeq++;
     prt.journal.save();
     prt.log(`patching ${op.request.operationId}: reboot announced (event ${op.reboot.eventId}, not before ${new Date(op.reboot.notBefore).toISOString()})`);

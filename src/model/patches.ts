@@ -56,6 +56,8 @@ export interface PatchInstallRequest {
   maintenanceRunId?: string;
   /** A platform patch baseline (R76): only patches published by this instant. */
   publishedByMs?: number;
+  /** R83: the EventId of the reboot the server announced for this run (the machine's reboot uses it). */
+  rebootEventId?: string;
 }
 
 export interface PatchInstallDetail {

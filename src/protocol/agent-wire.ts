@@ -253,6 +253,8 @@ export interface GoalStatePatchOperation {
     packageNameMasksToExclude: string[];
     /** Seconds the `Reboot` scheduled event is announced before the agent reboots (R83). */
     rebootNoticeSeconds: number;
+    /** R83: the EventId of the reboot the server already announced for this run; the agent's reboot uses it. */
+    rebootEventId?: string;
   };
 }
 

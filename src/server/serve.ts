@@ -156,6 +156,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     });
     // Whatever the engine does to a bound machine (installs, notices) may change its goal state.
     engine.onEvents((events) => {
+      goalStates.noteEvents(events);
       for (const e of events) if ('machineId' in e && typeof e.machineId === 'string') goalStates.invalidateMachine(e.machineId);
     });
     const agents: AgentServices = {

@@ -61,8 +61,10 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void
     body.StartRequests.forEach((s, i) => {
       if (!known.has(s.EventId.toLowerCase())) throw invalidParameter(`StartRequests[${i}].EventId`, `'${s.EventId}' is not a scheduled event of this machine (it may have started already).`);
     });
+    const ids = body.StartRequests.map((s) => s.EventId);
+    const reboots = svc.goalStates.approveReboots(agentId, ids);
     // The same approval as ARM's approveRollingUpgrade; the caller recorded is the machine.
-    ctx.engine.approveReimages([agent.machineId], agent.resourceId);
+    if (reboots < ids.length) ctx.engine.approveReimages([agent.machineId], agent.resourceId);
     ctx.runtime.kick();
     return reply.status(204).send();
   });

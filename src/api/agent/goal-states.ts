@@ -7,6 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { EngineState } from '../../engine/state.js';
+import type { EngineEvent } from '../../model/events.js';
 import type { AgentDriver } from '../../drivers/agent/agent-driver.js';
 import type { AgentGoal, AgentRecord } from '../../drivers/agent/agent-store.js';
 import type { GoalState, GoalStateExtension, ScheduledEvent } from '../../protocol/agent-wire.js';
@@ -98,6 +99,53 @@ export class GoalStates {
     });
   }
 
+  /**
+   * R83: a schedule's reboot notice (`machine.reboot.announced`) becomes a `Reboot` scheduled event of the
+   * machine, with the same EventId and NotBefore, until its run completes or is skipped. Kept with the goal
+   * (persisted), so a restart still shows it.
+   */
+  noteEvents(events: readonly EngineEvent[]): void {
+    for (const e of events) {
+      if (e.type !== 'machine.reboot.announced' && e.type !== 'patch.run.completed' && e.type !== 'patch.run.skipped') continue;
+      const agent = this.deps.driver.agentOfMachine(e.machineId);
+      const goal = agent ? this.deps.driver.goal(agent.agentId) : undefined;
+      if (!agent || !goal) continue;
+      const notices = (goal.rebootNotices ??= {});
+      if (e.type === 'machine.reboot.announced') {
+        notices[e.eventId] = { runId: e.runId, notBeforeMs: Date.parse(e.notBefore), reason: e.reason, approved: false };
+        // A run whose end was never recorded (the server restarted during it) leaves its notice: a day on, it goes.
+        for (const id of Object.keys(notices)) if (notices[id]!.notBeforeMs < Date.parse(e.time) - STALE_NOTICE_MS) delete notices[id];
+        // Bounded: a machine that never answers its runs keeps only the latest notices.
+        const ids = Object.keys(notices).sort((a, b) => notices[a]!.notBeforeMs - notices[b]!.notBeforeMs);
+        for (const id of ids.slice(0, Math.max(0, ids.length - MAX_REBOOT_NOTICES))) delete notices[id];
+      } else {
+        const gone = Object.keys(notices).filter((id) => notices[id]!.runId === e.runId);
+        if (gone.length === 0) continue;
+        for (const id of gone) delete notices[id];
+      }
+      this.deps.driver.saveGoal(agent.agentId);
+      this.invalidate(agent.agentId);
+    }
+  }
+
+  /** The machine approved these events (IMDS StartRequests): its announced reboots among them are marked so; returns how many were reboots. */
+  approveReboots(agentId: string, eventIds: readonly string[]): number {
+    const notices = this.deps.driver.goal(agentId)?.rebootNotices ?? {};
+    let n = 0;
+    let changed = false;
+    for (const id of Object.keys(notices)) {
+      if (!eventIds.some((x) => x.toLowerCase() === id.toLowerCase())) continue;
+      n++;
+      changed ||= !notices[id]!.approved;
+      notices[id]!.approved = true;
+    }
+    if (changed) {
+      this.deps.driver.saveGoal(agentId);
+      this.invalidate(agentId);
+    }
+    return n;
+  }
+
   /** Releases every long poll (the server is closing). */
   close(): void {
     this.closed = true;
@@ -177,7 +225,7 @@ export class GoalStates {
     for (const e of extensions) e.dependencyLevel = levels.get(e.extensionName) ?? 0;
     const patches = Object.keys(goal.patchOps ?? {}).sort().map((id) => goal.patchOps![id]!.op);
     return {
-      extensions, events: noticesOf(state, agent), poll: this.deps.pollIntervalSeconds, status: this.deps.statusIntervalSeconds,
+      extensions, events: [...noticesOf(state, agent), ...rebootNoticesOf(goal, agent)], poll: this.deps.pollIntervalSeconds, status: this.deps.statusIntervalSeconds,
       // Only when there are some: the goal states (and their hashes) of machines never patched stay as they were.
       ...(patches.length > 0 ? { patchOperations: patches } : {}),
     };
@@ -204,6 +252,30 @@ export function noticesOf(state: EngineState, agent: AgentRecord): ScheduledEven
     });
   }
   return out;
+}
+
+/** At most this many announced reboots per machine in its goal state. */
+export const MAX_REBOOT_NOTICES = 8;
+/** A reboot notice whose run left no end in the log is dropped once a newer notice comes a day after it. */
+export const STALE_NOTICE_MS = 24 * 3600_000;
+
+/** R83: the reboots announced by the server's schedule runs for this machine, as IMDS `Reboot` scheduled events. */
+export function rebootNoticesOf(goal: AgentGoal, agent: AgentRecord): ScheduledEvent[] {
+  const notices = goal.rebootNotices ?? {};
+  return Object.keys(notices).sort().map((id) => {
+    const n = notices[id]!;
+    return {
+      EventId: id,
+      EventType: 'Reboot',
+      ResourceType: 'VirtualMachine',
+      Resources: [agent.resourceId],
+      EventStatus: 'Scheduled',
+      NotBefore: new Date(n.notBeforeMs).toUTCString(),
+      Description: `${n.reason}${n.approved ? ' (approved by the machine)' : ''}`,
+      EventSource: 'Platform',
+      DurationInSeconds: -1,
+    };
+  });
 }
 
 /** A stable id per announcement, in IMDS's GUID form. */

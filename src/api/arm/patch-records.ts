@@ -54,7 +54,8 @@ export function installStarted(m: Machine, configuration: string, runId: string,
     events.push({ type: 'machine.reboot.announced', machineId: m.id, placement: m.placement, runId, eventId: uuid, notBefore: new Date(notBeforeMs).toISOString(),
       reason: `a patch installation (${runId}) may reboot the machine` });
   }
-  return { events, notBeforeMs, maximumDurationMs };
+  const rebootEventId = events.length > 1 && events[1]!.type === 'machine.reboot.announced' ? events[1]!.eventId : null;
+  return { events, notBeforeMs, maximumDurationMs, rebootEventId };
 }
 
 /** The end of an installation: its event, the reboot as an availability impact, and the machine's patch status. */

@@ -144,7 +144,8 @@ export class PatchScheduleRunner {
     })]);
     for (const { m, armId, request } of go) {
       const st = started.get(m.id)!;
-      const req = { ...request, key: `${runId}/${m.id}`, maximumDurationMs: st.maximumDurationMs, rebootSetting: spec.rebootSetting, maintenanceRunId: runId };
+      const req = { ...request, key: `${runId}/${m.id}`, maximumDurationMs: st.maximumDurationMs, rebootSetting: spec.rebootSetting, maintenanceRunId: runId,
+        ...(st.rebootEventId ? { rebootEventId: st.rebootEventId } : {}) };
       const finish = (events: PatchEventBody[]) => {
         try {
           if (ctx.index.machine(armId)) ctx.engine.recordPatchEvents(events);

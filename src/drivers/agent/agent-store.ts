@@ -47,6 +47,8 @@ export interface AgentGoal {
   entries: Record<string, GoalEntry>;
   /** Guest OS patch operations until the agent answers them, by operationId (`storeKey`: the install's idempotency key). */
   patchOps?: Record<string, { op: GoalStatePatchOperation; storeKey: string | null }>;
+  /** R83: reboots the server announced for a schedule's run (by EventId) until the run ends; `approved`: the machine said start. */
+  rebootNotices?: Record<string, { runId: string; notBeforeMs: number; reason: string; approved: boolean }>;
 }
 
 export interface OperationRecord {

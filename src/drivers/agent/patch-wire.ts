@@ -40,6 +40,7 @@ export function installOperationOf(operationId: string, req: PatchInstallRequest
       packageNameMasksToInclude: req.include,
       packageNameMasksToExclude: req.exclude,
       rebootNoticeSeconds,
+      ...(req.rebootEventId ? { rebootEventId: req.rebootEventId } : {}),
     },
   };
 }
