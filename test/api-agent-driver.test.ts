@@ -169,3 +169,50 @@ describe('R83: scheduled events on agent machines', () => {
     }
   });
 });
+
+describe('R83: a platform patch baseline\'s reboot notice on an agent machine', () => {
+  let s: TestServer;
+  // The engine's clock at real speed: the 15-minute notice outlasts the test, so only the approval can end it.
+  before(async () => { s = await startTestServer({ clockFactor: 1, enrollmentTokens: [{ token: ENROLL, subscriptionId: SUB, resourceGroup: 'arc', location: 'westus' }] }); });
+  after(async () => s?.stop());
+
+  test('R76, R83: the announced reboot is a Reboot scheduled event with the log\'s EventId; the machine\'s approval starts the installation at once, under that EventId', async () => {
+    const a = await TestAgent.enroll(s.url, ENROLL, { name: 'patched-1' });
+    try {
+      const machineId = s.agents.driver.agent(a.agentId)!.machineId;
+      const engine = s.runtime.engine;
+      engine.setPlatformPatching(machineId, { rebootSetting: 'IfRequired' });
+      // Critical: the fast lane may bypass the off-peak hours, so the notice comes whatever the hour (R72).
+      engine.publishPatchBaseline('linux', '2026.3.1', true, 'test');
+      s.runtime.kick();
+      const gs = await eventually(async () => {
+        const g = (await a.goalState()).json as GoalState;
+        return g.scheduledEvents.Events.some((e) => e.EventType === 'Reboot') ? g : null;
+      }, 20_000, 'the reboot notice in the goal state');
+      const ev = gs.scheduledEvents.Events.find((e) => e.EventType === 'Reboot')!;
+      const announced = (await events(s)).find((e) => e.type === 'machine.reboot.announced' && e.machineId === machineId)!;
+      assert.ok(announced, 'the notice is in the event log');
+      assert.equal(ev.EventId, announced.eventId);
+      // IMDS's NotBefore is an HTTP date (whole seconds).
+      assert.equal(Date.parse(ev.NotBefore), Math.floor(Date.parse(announced.notBefore) / 1000) * 1000);
+      assert.ok(Date.parse(ev.NotBefore) - Date.now() > 10 * 60_000, 'about 15 minutes ahead');
+      assert.deepEqual(gs.patchOperations ?? [], [], 'nothing is installed before the notice ends');
+
+      const ok = await a.call('POST', `/v1/agents/${a.agentId}/scheduledevents`, { StartRequests: [{ EventId: ev.EventId }] });
+      assert.equal(ok.status, 204, ok.text);
+      const approved = await eventually(async () => (await events(s)).find((e) => e.type === 'instance.notice.approved' && e.artifact?.kind === 'guestPatch'), 20_000, 'the approval');
+      assert.equal(approved.caller.toLowerCase(), a.enrolled.resourceId.toLowerCase());
+      const after = await eventually(async () => {
+        const g = (await a.goalState()).json as GoalState;
+        return (g.patchOperations ?? []).length > 0 ? g : null;
+      }, 20_000, 'the installation in the goal state');
+      assert.deepEqual(after.scheduledEvents.Events.filter((e) => e.EventType === 'Reboot'), [], 'the notice is gone once the installation started');
+      const op = after.patchOperations![0]!;
+      assert.equal(op.kind, 'install');
+      assert.deepEqual(op.install!.classificationsToInclude, ['Critical', 'Security']);
+      assert.equal(op.install!.rebootEventId, ev.EventId, 'the machine\'s own reboot is the announced event');
+    } finally {
+      a.close();
+    }
+  });
+});

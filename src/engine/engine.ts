@@ -4,6 +4,7 @@
  * events. Time comes from the Clock, actions leave through the Driver.
  */
 import type { PublishedVersion } from '../catalog/catalog.js';
+import { approveNotices } from './attempts/upgrade.js';
 import { ImageCatalog, ImageCatalogError } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
 import { artifactKey } from '../model/artifact.js';
@@ -68,6 +69,9 @@ export interface EngineOptions extends RolloutSettings {
   store: Store;
   state: EngineState;
 }
+
+/** The rollouts whose notices a machine approves itself (R83). */
+const MACHINE_NOTICES: ReadonlySet<'osImage' | 'guestPatch'> = new Set(['osImage', 'guestPatch']);
 
 export class Engine {
   readonly state: EngineState;
@@ -383,6 +387,14 @@ export class Engine {
   /** R83: the workload approves the announced re-images of these machines: they start now. Returns how many did. */
   approveReimages(machineIds: readonly string[], caller: string): number {
     return this.run((ctx) => approveReimages(ctx, machineIds, caller));
+  }
+
+  /**
+   * R83: a machine approves what was announced to it (its scheduled events): re-images and platform patch
+   * installations start now. Returns how many did.
+   */
+  approveMachineNotices(machineIds: readonly string[], caller: string): number {
+    return this.run((ctx) => approveNotices(ctx, machineIds, caller, MACHINE_NOTICES));
   }
 
   /** R65: cancels a set's part of an OS image rollout that spans other sets; returns how many instances left it. */

@@ -4,6 +4,7 @@
  * (VirtualMachineAssessPatchesResult, VirtualMachineInstallPatchesParameters/Result); the ARM layer
  * renders these as they are, the drivers (simulated fleet, agents) produce them.
  */
+import { createHash } from 'node:crypto';
 import type { OsType } from './fleet.js';
 
 export const LINUX_CLASSIFICATIONS = ['Critical', 'Security', 'Other'] as const;
@@ -58,6 +59,20 @@ export interface PatchInstallRequest {
   publishedByMs?: number;
   /** R83: the EventId of the reboot the server announced for this run (the machine's reboot uses it). */
   rebootEventId?: string;
+}
+
+/** A stable scheduled-event id in IMDS's GUID form, from what identifies the announcement. */
+export function scheduledEventId(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex').toUpperCase();
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * R83: the EventId of a platform patch attempt's reboot notice (`machine.reboot.announced`, and the `Reboot`
+ * scheduled event the machine reads), from the attempt's run id (`rollout/machine/attempt`).
+ */
+export function platformRebootEventId(runId: string): string {
+  return scheduledEventId(`reboot|${runId}`);
 }
 
 export interface PatchInstallDetail {

@@ -63,8 +63,9 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void
     });
     const ids = body.StartRequests.map((s) => s.EventId);
     const reboots = svc.goalStates.approveReboots(agentId, ids);
-    // The same approval as ARM's approveRollingUpgrade; the caller recorded is the machine.
-    if (reboots < ids.length) ctx.engine.approveReimages([agent.machineId], agent.resourceId);
+    // Re-images: the same approval as ARM's approveRollingUpgrade; platform patch installations start now.
+    // The caller recorded is the machine.
+    if (reboots < ids.length) ctx.engine.approveMachineNotices([agent.machineId], agent.resourceId);
     ctx.runtime.kick();
     return reply.status(204).send();
   });

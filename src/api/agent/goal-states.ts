@@ -6,10 +6,12 @@
  * Long polls wait here and are released on change or when the server closes.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { patchRunId } from '../../engine/attempts/upgrade.js';
 import type { EngineState } from '../../engine/state.js';
 import type { EngineEvent } from '../../model/events.js';
 import type { AgentDriver } from '../../drivers/agent/agent-driver.js';
 import type { AgentGoal, AgentRecord } from '../../drivers/agent/agent-store.js';
+import { platformRebootEventId, scheduledEventId } from '../../model/patches.js';
 import type { GoalState, GoalStateExtension, ScheduledEvent } from '../../protocol/agent-wire.js';
 import { LIMITS } from '../../protocol/agent-wire.js';
 import { dependencyLevels } from './dependency-levels.js';
@@ -107,6 +109,8 @@ export class GoalStates {
   noteEvents(events: readonly EngineEvent[]): void {
     for (const e of events) {
       if (e.type !== 'machine.reboot.announced' && e.type !== 'patch.run.completed' && e.type !== 'patch.run.skipped') continue;
+      // A platform patch rollout's notices are read from its attempts instead (noticesOf), like re-images.
+      if (e.type === 'machine.reboot.announced' && this.deps.state().rollouts.has(e.runId.slice(0, e.runId.indexOf('/')))) continue;
       const agent = this.deps.driver.agentOfMachine(e.machineId);
       const goal = agent ? this.deps.driver.goal(agent.agentId) : undefined;
       if (!agent || !goal) continue;
@@ -232,21 +236,28 @@ export class GoalStates {
   }
 }
 
-/** R83: the re-images announced for this machine and not started yet, as IMDS scheduled events. */
+/**
+ * R83: what the engine announced to this machine and has not started yet, as IMDS scheduled events: the
+ * re-images of OS image rollouts, and the reboots platform patch baselines may need (the EventId is the
+ * one of the log's `machine.reboot.announced`).
+ */
 export function noticesOf(state: EngineState, agent: AgentRecord): ScheduledEvent[] {
   const out: ScheduledEvent[] = [];
   for (const r of state.rollouts.values()) {
-    if (r.artifact.kind !== 'osImage' || (r.status !== 'running' && r.status !== 'stopped')) continue;
+    if (r.artifact.kind === 'extension' || (r.status !== 'running' && r.status !== 'stopped')) continue;
     const a = r.attempts.get(agent.machineId);
     if (!a || a.status !== 'noticed') continue;
+    const reimage = r.artifact.kind === 'osImage';
     out.push({
-      EventId: eventIdOf(r.id, agent.machineId, a.attempt),
-      EventType: 'Reimage',
+      EventId: reimage ? eventIdOf(r.id, agent.machineId, a.attempt) : platformRebootEventId(patchRunId(r, a)),
+      EventType: reimage ? 'Reimage' : 'Reboot',
       ResourceType: 'VirtualMachine',
       Resources: [agent.resourceId],
       EventStatus: 'Scheduled',
       NotBefore: a.dueAtMs === null ? '' : new Date(a.dueAtMs).toUTCString(),
-      Description: `Re-image of the OS disk for rollout ${r.id} (to ${r.toVersion})`,
+      Description: reimage
+        ? `Re-image of the OS disk for rollout ${r.id} (to ${r.toVersion})`
+        : `Reboot after installing platform patch baseline ${r.toVersion} (rollout ${r.id}), if the patches need one`,
       EventSource: 'Platform',
       DurationInSeconds: -1,
     });
@@ -280,6 +291,5 @@ export function rebootNoticesOf(goal: AgentGoal, agent: AgentRecord): ScheduledE
 
 /** A stable id per announcement, in IMDS's GUID form. */
 export function eventIdOf(rolloutId: string, machineId: string, attempt: number): string {
-  const h = createHash('sha256').update(`${rolloutId}|${machineId}|${attempt}`).digest('hex').toUpperCase();
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  return scheduledEventId(`${rolloutId}|${machineId}|${attempt}`);
 }

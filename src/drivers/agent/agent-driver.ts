@@ -10,7 +10,7 @@ import type { Driver, DriverAction, Observation, PatchDriver } from '../../engin
 import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
 import type { PatchAssessment, PatchInstallation, PatchInstallRequest, PatchTarget } from '../../model/patches.js';
-import { installationCounts } from '../../model/patches.js';
+import { installationCounts, platformRebootEventId } from '../../model/patches.js';
 import type { AgentExtensionReport, GoalStatePatchOperation, StatusReport } from '../../protocol/agent-wire.js';
 import { PATCH_LIMITS } from '../../protocol/agent-wire.js';
 import type { AgentGoal, AgentRecord, AgentStore, GoalEntry, OperationRecord } from './agent-store.js';
@@ -127,6 +127,8 @@ export class AgentDriver implements Driver {
     const req: PatchInstallRequest = {
       key: action.key, maximumDurationMs: 3600_000, rebootSetting: reboot === 'Never' || reboot === 'Always' ? reboot : 'IfRequired',
       classifications: ['Critical', 'Security'], include: [], exclude: [],
+      // The machine's own reboot uses the EventId the engine announced (R83), so it is one event on the machine.
+      rebootEventId: platformRebootEventId(action.key.replace(/\/upgrade$/, '')),
     };
     this.install({ machineId: m.id, os: m.os }, req).then((r) => {
       const counts = installationCounts(r);

@@ -3,6 +3,7 @@
  * ends when it runs out or the workload approves; a cancelled rollout withdraws its notices.
  */
 import type { ExtensionInstance } from '../../model/artifact.js';
+import { platformRebootEventId } from '../../model/patches.js';
 import { REBOOT_NOTICE_MS, REIMAGE_NOTICE_MS } from '../../planner/windows.js';
 import { isoOf } from '../clock.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
@@ -98,7 +99,7 @@ export function patchRunId(r: RolloutState, a: AttemptState): string {
 /**
  * R77, R83: the baseline's patches may need a reboot, so the machine is told first, as a schedule run
  * tells it (`machine.reboot.announced`, a `Reboot` scheduled event); installation starts when the
- * notice runs out (the batch's `noticeDue` timer; there is no early approval for these).
+ * notice runs out (the batch's `noticeDue` timer) or when the machine approves it (approveNotices).
  */
 function announceReboot(ctx: TickContext, r: RolloutState, a: AttemptState): void {
   a.status = 'noticed';
@@ -108,7 +109,7 @@ function announceReboot(ctx: TickContext, r: RolloutState, a: AttemptState): voi
   emitInstance(ctx, 'instance.notice.scheduled', r, a, { eventType: 'Reboot', notBefore, deferred: false, reason });
   const runId = patchRunId(r, a);
   const placement = ctx.state.fleet.machines.get(a.machineId)!.placement;
-  emit(ctx, { type: 'machine.reboot.announced', machineId: a.machineId, placement, runId, eventId: `reboot-${runId}`, notBefore, reason });
+  emit(ctx, { type: 'machine.reboot.announced', machineId: a.machineId, placement, runId, eventId: platformRebootEventId(runId), notBefore, reason });
 }
 
 /**
@@ -122,6 +123,20 @@ export function noticeEnded(ctx: TickContext, r: RolloutState, machineId: string
   if (approvedBy !== null) emitInstance(ctx, 'instance.notice.approved', r, a, { caller: approvedBy });
   beginUpgrade(ctx, r, a);
   return true;
+}
+
+/**
+ * R83: the workload approves what was announced to these machines: their re-images (rollouts of OS
+ * images) and, with `kinds` including `guestPatch`, their platform patch installations start now.
+ * Returns how many did.
+ */
+export function approveNotices(ctx: TickContext, machineIds: readonly string[], caller: string, kinds: ReadonlySet<RolloutState['artifact']['kind']>): number {
+  let n = 0;
+  for (const r of ctx.state.rollouts.values()) {
+    if ((r.status !== 'running' && r.status !== 'stopped') || !kinds.has(r.artifact.kind)) continue;
+    for (const id of machineIds) if (noticeEnded(ctx, r, id, caller)) n++;
+  }
+  return n;
 }
 
 /**

@@ -21,7 +21,7 @@ import { checkRolloutDone } from '../rollouts/lifecycle.js';
 import { onInstanceSettled } from '../rollouts/batch-end.js';
 import { unparkUnit } from '../rollouts/wake.js';
 import { CANCELLED_FOR_SET, IMAGE_CHANGED, skipGone } from '../attempts/skip.js';
-import { noticeEnded, withdrawNotice } from '../attempts/upgrade.js';
+import { approveNotices, withdrawNotice } from '../attempts/upgrade.js';
 import type { RolloutSettings } from '../core/settings.js';
 import { createRollout } from '../rollouts/create.js';
 import type { EngineState, RolloutState } from '../state.js';
@@ -299,10 +299,7 @@ export function cancelSetPart(ctx: TickContext, r: RolloutState, setId: string):
 
 /** R83: the workload approves the announced re-images of these machines: they start now. Returns how many did. */
 export function approveReimages(ctx: TickContext, machineIds: readonly string[], caller: string): number {
-  let n = 0;
-  for (const r of ctx.state.rollouts.values()) {
-    if ((r.status !== 'running' && r.status !== 'stopped') || r.artifact.kind !== 'osImage') continue;
-    for (const id of machineIds) if (noticeEnded(ctx, r, id, caller)) n++;
-  }
-  return n;
+  return approveNotices(ctx, machineIds, caller, OS_IMAGES);
 }
+
+const OS_IMAGES: ReadonlySet<'osImage'> = new Set(['osImage']);
