@@ -146,8 +146,10 @@ test('bad schedules in a scenario: a ScenarioError naming the field', () => {
   assert.match(bad((s) => { s.maintenance.configurations[0].scope = 'Extension'; }).join('\n'), /configurations\[0\]\.installPatches: only InGuestPatch configurations install patches/);
   assert.match(bad((s) => { s.maintenance.assignments = [{ configuration: 'nightly', machines: ['win-0'] }]; }).join('\n'),
     /assignments\[0\]\.machines\[0\]: "win-0" runs windows, and configuration "nightly" has no windowsParameters/);
-  assert.match(bad((s) => { s.maintenance.assignments = [{ configuration: 'nightly', dynamicScope: { osTypes: ['Windows'] } }]; }).join('\n'), /assignments\[0\]\.dynamicScope\.osTypes: .*no windowsParameters/);
-  assert.match(bad((s) => { s.maintenance.assignments = [{ configuration: 'nightly', machines: ['web-0'], dynamicScope: {} }]; }).join('\n'), /expected exactly one of scaleSet, machines, dynamicScope/);
+  const windowsScope = { configuration: 'nightly', dynamicScope: { osTypes: ['Windows'] } };
+  assert.match(bad((s) => { s.maintenance.assignments = [windowsScope]; }).join('\n'), /assignments\[0\]\.dynamicScope\.osTypes: .*no windowsParameters/);
+  const both = { configuration: 'nightly', machines: ['web-0'], dynamicScope: {} };
+  assert.match(bad((s) => { s.maintenance.assignments = [both]; }).join('\n'), /expected exactly one of scaleSet, machines, dynamicScope/);
   assert.match(bad((s) => { s.fleet.vms[0].patchSettings.bypassPlatformSafetyChecksOnUserSchedule = 'yes'; }).join('\n'), /fleet\.vms\[0\]\.patchSettings\.bypassPlatformSafetyChecksOnUserSchedule/);
 });
 
