@@ -8,6 +8,8 @@ import { loadScenarioFile } from '../sim/scenario.js';
 import { runSimulation } from '../sim/simulator.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { UsageError } from './errors.js';
+import { PatchChecker } from '../audit/patches.js';
+import { REBOOT_NOTICE_MS } from '../model/patch-runs.js';
 
 export function parseSeed(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -53,11 +55,15 @@ export function simCommand(file: string, opts: SimOptions): void {
   const writer = opts.events ? new JsonlWriter(opts.events) : null;
   const tty = !opts.quiet && process.stderr.isTTY === true;
   const wallStart = process.hrtime.bigint();
+  // R75/R83: a scenario with patch schedules has its log checked as it is written; a violation fails the run.
+  const schedules = new Map(scenario.patchSchedules.map((s) => [s.id, s.window]));
+  const patchChecker = schedules.size > 0 ? new PatchChecker({ windowOf: (id) => schedules.get(id), noticeMs: REBOOT_NOTICE_MS }) : null;
   const result = runSimulation(scenario, {
     ...(store ? { store } : {}),
     onEvents: (events) => {
       summary.onEvents(events);
       writer?.onEvents(events);
+      patchChecker?.onEvents(events);
     },
     ...(tty
       ? {
@@ -85,6 +91,12 @@ export function simCommand(file: string, opts: SimOptions): void {
   if (opts.report) {
     writeFileSync(opts.report, renderHtmlReport({ scenario: { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size }, rollouts }));
     out.push(`Report: ${opts.report}`);
+  }
+  if (patchChecker) {
+    const v = patchChecker.violations;
+    out.push(v.length === 0 ? `Patch schedules: ${patchChecker.checkedStarts} run starts and ${patchChecker.checkedReboots} reboots checked, no violation`
+      : `Patch schedules: ${v.length} violation(s) of R75/R83:\n  ${v.join('\n  ')}`);
+    if (v.length > 0) process.exitCode = 1;
   }
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -38,7 +38,11 @@ export interface BuiltFleet {
   select(sel: Selector, path: string, salt: number, issues: Issues): string[];
   /** The scale sets that name an image, to be checked against the scenario's `images`. */
   imageSets: ImageSetUse[];
+  /** The `patchSettings` of the machines whose fleet entry gives them (machine id → settings). */
+  patchSettings: Map<string, MachinePatchSettings>;
 }
+
+export interface MachinePatchSettings { patchMode: string; rebootSetting?: string | undefined; bypassPlatformSafetyChecksOnUserSchedule?: boolean | undefined }
 
 /** A scale set entry that names an image: where (for issues), its region and OS, and the reference. */
 export interface ImageSetUse {
@@ -59,7 +63,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   const setIds = new Map<string, string>();
   const rng = new Random(seed ^ 0x2545f491);
   addRegions(input, fleet, issues);
-  const ctx: Ctx = { input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map(), imageSets: [], seed };
+  const ctx: Ctx = { input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map(), imageSets: [], seed, patchSettings: new Map() };
 
   const region = (name: string, path: string) => {
     const r = fleet.regions.get(name);
@@ -123,6 +127,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
     fleet,
     setIds,
     imageSets: ctx.imageSets,
+    patchSettings: ctx.patchSettings,
     select(sel, path, salt, iss) {
       const setId = sel.scaleSet === undefined ? undefined : setIds.get(sel.scaleSet);
       if (sel.scaleSet !== undefined && !setId) iss.push({ path: `${path}.scaleSet`, message: `unknown scale set or availability set "${sel.scaleSet}"` });
@@ -158,6 +163,7 @@ interface Ctx {
   settings: Map<string, Readonly<Record<string, unknown>>>;
   imageSets: ImageSetUse[];
   seed: number;
+  patchSettings: Map<string, MachinePatchSettings>;
 }
 
 function placementOf(ctx: Ctx, p: Placement): Placement {
@@ -255,6 +261,7 @@ function put(ctx: Ctx, path: string, m: Machine, extensions: string[]): void {
   addMachine(ctx.fleet, m);
   instancesFor(ctx, m, extensions);
   const patch = patchSettingsAt(ctx.input, path);
+  if (patch) ctx.patchSettings.set(m.id, patch);
   if (patch?.patchMode === 'AutomaticByPlatform') addInstance(ctx.fleet, guestPatchInstance(m, { rebootSetting: patch.rebootSetting ?? 'IfRequired' }));
 }
 

@@ -152,6 +152,8 @@ const platformImage = z.object({
 const patchSettings = z.object({
   patchMode: z.enum(['ImageDefault', 'AutomaticByOS', 'AutomaticByPlatform', 'Manual'], { error: 'expected ImageDefault, AutomaticByOS, AutomaticByPlatform or Manual' }),
   rebootSetting: z.enum(['IfRequired', 'Never', 'Always'], { error: 'expected IfRequired, Never or Always' }).optional(),
+  /** With AutomaticByPlatform: InGuestPatch schedules may patch the machine (R75; Azure's prerequisite). */
+  bypassPlatformSafetyChecksOnUserSchedule: z.boolean().optional(),
 }).strict();
 
 const placementCommon = {
@@ -221,7 +223,9 @@ const selector = {
 /** A maintenance configuration (R70): the window fields as Microsoft.Maintenance writes them; checked when compiled. */
 const maintenanceConfiguration = z.object({
   name,
-  scope: z.enum(['Extension', 'OSImage', 'Host'], { error: 'expected Extension, OSImage or Host' }).optional(),
+  scope: z.enum(['Extension', 'OSImage', 'Host', 'InGuestPatch'], { error: 'expected Extension, OSImage, Host or InGuestPatch' }).optional(),
+  /** InGuestPatch only: rebootSetting and linuxParameters/windowsParameters as the API takes them (checked when compiled). */
+  installPatches: z.record(z.string(), z.unknown()).optional(),
   startDateTime: z.string(),
   expirationDateTime: z.string().optional(),
   duration: z.string(),
@@ -239,9 +243,27 @@ const maintenanceTarget = z.object({
   error: 'expected exactly one of scaleSet, machines',
 });
 
+/** A dynamic scope of an InGuestPatch schedule (R75): the VMs and Arc machines matching every filter given, picked when a run starts. */
+const dynamicScope = z.object({
+  subscriptions: z.array(name).max(100).optional(),
+  resourceGroups: z.array(name).max(100).optional(),
+  locations: z.array(name).max(100).optional(),
+  osTypes: z.array(z.enum(['Linux', 'Windows'], { error: 'expected Linux or Windows' })).max(2).optional(),
+}).strict();
+
+/** An assignment of `maintenance.assignments`: a set, machine ids, or (InGuestPatch only) a dynamic scope. */
+const maintenanceAssignment = z.object({
+  configuration: name,
+  scaleSet: name.optional(),
+  machines: z.array(z.string().min(1)).min(1, { error: 'expected at least one machine id' }).optional(),
+  dynamicScope: dynamicScope.optional(),
+}).strict().refine((t) => [t.scaleSet, t.machines, t.dynamicScope].filter((x) => x !== undefined).length === 1, {
+  error: 'expected exactly one of scaleSet, machines, dynamicScope',
+});
+
 const maintenance = z.object({
   configurations: z.array(maintenanceConfiguration).optional(),
-  assignments: z.array(maintenanceTarget).optional(),
+  assignments: z.array(maintenanceAssignment).optional(),
 }).strict();
 
 const event = z.object({
@@ -319,3 +341,4 @@ export type MaintenanceTargetInput = z.infer<typeof maintenanceTarget>;
 export type FailureModelInput = z.infer<typeof failureModelSchema>;
 export type ImageRefInput = z.infer<typeof imageRef>;
 export type ReplicationInput = z.infer<typeof replication>;
+export type MaintenanceAssignmentInput = z.infer<typeof maintenanceAssignment>;

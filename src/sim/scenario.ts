@@ -24,6 +24,9 @@ import { parseMaintenanceWindow } from '../schedule/window.js';
 import { buildFleet, unknownRegion } from './fleet-builder.js';
 import type { ImageAction } from './scenario-images.js';
 import { compileImages } from './scenario-images.js';
+import type { MachinePatchSettings } from './fleet-builder.js';
+import type { ScenarioPatchSchedule } from './patch-schedules.js';
+import { assignPatchSchedule, compileInstallPatches, leavePlatformPatching, newPatchSchedule } from './scenario-patches.js';
 import type { MaintenanceTargetInput, ScenarioInput } from './scenario-schema.js';
 import { scenarioSchema } from './scenario-schema.js';
 
@@ -78,6 +81,10 @@ export interface Scenario {
   actions: TimedAction[];
   profiles: Partial<Record<RolloutProfileName, Partial<RolloutProfile>>>;
   canaryRegions: string[] | undefined;
+  /** InGuestPatch schedules (R75), run by the simulator when their windows open. */
+  patchSchedules: ScenarioPatchSchedule[];
+  /** The fleet entries' `patchSettings` per machine id. */
+  patchSettings: Map<string, MachinePatchSettings>;
 }
 
 const DEFAULT_HORIZON = 'P16W';
@@ -144,6 +151,8 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
     actions: actions.sort((a, b) => a.atMs - b.atMs),
     profiles,
     canaryRegions: input.canaryRegions,
+    patchSchedules: maintenance.patchSchedules,
+    patchSettings: fleetResult.patchSettings,
   };
 }
 
@@ -310,10 +319,13 @@ function checkManualVersion(releases: readonly Release[], version: string, atMs:
  * engine's commands (so they are logged) and before any event of the same instant (the sort is stable).
  * A configuration's id is its name.
  */
-function compileMaintenance(input: ScenarioInput, startMs: number, built: ReturnType<typeof buildFleet>, issues: ScenarioIssue[]): { actions: TimedAction[]; names: string[] } {
+function compileMaintenance(
+  input: ScenarioInput, startMs: number, built: ReturnType<typeof buildFleet>, issues: ScenarioIssue[],
+): { actions: TimedAction[]; names: string[]; patchSchedules: ScenarioPatchSchedule[] } {
   const configs = input.maintenance?.configurations ?? [];
   const names: string[] = [];
   const actions: TimedAction[] = [];
+  const patchSchedules: ScenarioPatchSchedule[] = [];
   configs.forEach((c, i) => {
     const path = `maintenance.configurations[${i}]`;
     if (names.includes(c.name)) {
@@ -329,13 +341,28 @@ function compileMaintenance(input: ScenarioInput, startMs: number, built: Return
       return;
     }
     for (const v of checkScopeLimits(scope, parsed.window)) issues.push({ path: `${path}.${v.field}`, message: v.message });
+    if (scope === 'InGuestPatch') {
+      const spec = compileInstallPatches(c.installPatches, path, issues);
+      if (spec) patchSchedules.push(newPatchSchedule(c.name, parsed.window, spec));
+      return;
+    }
+    if (c.installPatches !== undefined) {
+      issues.push({ path: `${path}.installPatches`, message: `only InGuestPatch configurations install patches; this one's scope is ${scope}` });
+      return;
+    }
     actions.push({ atMs: startMs, kind: 'putMaintenance', spec: { id: c.name, scope, window, emergencyBypass: c.emergencyBypass ?? false } });
   });
   (input.maintenance?.assignments ?? []).forEach((a, i) => {
-    const targets = maintenanceTargets(a, `maintenance.assignments[${i}]`, names, built, issues);
+    const path = `maintenance.assignments[${i}]`;
+    const schedule = patchSchedules.find((s) => s.id === a.configuration);
+    if (schedule) return assignPatchSchedule(schedule, a, path, built.fleet, issues);
+    if (a.dynamicScope) return void issues.push({ path: `${path}.dynamicScope`, message: 'only InGuestPatch configurations take a dynamic scope' });
+    const targets = maintenanceTargets(a, path, names, built, issues);
     if (targets) actions.push({ atMs: startMs, kind: 'assignMaintenance', configuration: a.configuration, targets, assigned: true });
   });
-  return { actions, names };
+  leavePlatformPatching(patchSchedules, built.fleet);
+  // Events assign the engine's configurations only: schedules are assigned in maintenance.assignments.
+  return { actions, names: names.filter((n) => !patchSchedules.some((s) => s.id === n)), patchSchedules };
 }
 
 /** The set or machine ids an assignment names; null (with issues) when a name is unknown. */

@@ -13,6 +13,7 @@ import type { DriverAction } from '../engine/driver.js';
 import type { EngineState } from '../engine/state.js';
 import type { Scenario, TimedAction } from './scenario.js';
 import { applyImageOps } from './scenario-images.js';
+import { SimPatchSchedules } from './patch-schedules.js';
 
 export interface SimOptions {
   store?: Store;
@@ -52,6 +53,7 @@ export class Simulation {
   private readonly horizon: number;
   /** When the last replication of the scenario's images completes. */
   private readonly lastReplicationMs: number;
+  private readonly patchSchedules: SimPatchSchedules;
   private ticks = 0;
   private hitHorizon = false;
   private done = false;
@@ -63,6 +65,7 @@ export class Simulation {
     this.horizon = scenario.startMs + scenario.horizonMs;
     this.lastReplicationMs = lastReplication(scenario.actions);
     this.engine = this.newEngine(scenario.state);
+    this.patchSchedules = new SimPatchSchedules(scenario.patchSchedules, scenario.patchSettings);
   }
 
   private newEngine(state: EngineState): Engine {
@@ -91,7 +94,9 @@ export class Simulation {
     const actions = this.scenario.actions;
     // A replication completing after the last event still starts a rollout then (R64): wait for it.
     if (this.next >= actions.length && !anyRunning(engine) && this.clock.now() >= this.lastReplicationMs) return this.finish();
-    const t = earliest(earliest(actions[this.next]?.atMs ?? null, this.driver.nextAt()), engine.nextWakeAt());
+    // Schedules run while the scenario does (until its last event and rollout): they wake it when a window opens.
+    const schedules = this.patchSchedules.size > 0 ? this.patchSchedules.nextAt(engine, this.clock.now()) : null;
+    const t = earliest(earliest(earliest(actions[this.next]?.atMs ?? null, this.driver.nextAt()), engine.nextWakeAt()), schedules);
     if (t === null) return this.finish();
     if (t > this.horizon) {
       this.hitHorizon = anyRunning(engine);
@@ -100,6 +105,7 @@ export class Simulation {
     this.clock.set(Math.max(t, this.clock.now()));
     applyDueActions(engine, actions, t);
     this.driver.deliverDue(t, (o) => engine.observe(o));
+    if (this.patchSchedules.size > 0) this.patchSchedules.step(engine, this.driver.patches, this.clock.now());
     engine.tick();
     this.ticks++;
     if (this.opts.onProgress && this.ticks % (this.opts.progressEveryTicks ?? 50_000) === 0) this.opts.onProgress(this.clock.now(), this.scenario);

@@ -6,6 +6,7 @@
 import type { OsType } from '../../model/fleet.js';
 import type { PatchClassification, PatchInstallRequest, RebootSetting } from '../../model/patches.js';
 import { LINUX_CLASSIFICATIONS, WINDOWS_CLASSIFICATIONS } from '../../model/patches.js';
+import type { ScheduledPatches } from '../../model/patch-runs.js';
 import { durationMs } from '../../model/upgrade-policy.js';
 import { ArmError, badRequest, invalidParameter } from './errors.js';
 
@@ -90,12 +91,7 @@ export function parseInstallRequest(body: unknown, os: OsType, key: string): Pat
   };
 }
 
-/** A configuration's `installPatches` checked per OS it names (the window gives the duration). */
-export interface ScheduledPatches {
-  rebootSetting: RebootSetting;
-  linux?: PatchInstallRequest;
-  windows?: PatchInstallRequest;
-}
+export type { ScheduledPatches } from '../../model/patch-runs.js';
 
 /**
  * Checks the `installPatches` of an InGuestPatch maintenance configuration: a reboot setting, and the

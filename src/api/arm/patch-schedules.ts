@@ -8,9 +8,9 @@
  */
 import type { Machine } from '../../model/fleet.js';
 import type { PatchEventBody } from '../../model/events.js';
-import type { PatchInstallRequest } from '../../model/patches.js';
 import type { DynamicScope } from '../../model/patch-scope.js';
 import { inDynamicScope } from '../../model/patch-scope.js';
+import { planScheduledRun, scheduledRequest, scheduleRunId } from '../../model/patch-runs.js';
 import type { MaintenanceWindow } from '../../schedule/window.js';
 import { maintenanceWindow, nextWindowStart, windowAt } from '../../schedule/window.js';
 import type { ArmContext } from './context.js';
@@ -19,8 +19,7 @@ import { effectivePatchSettings } from './patch-settings.js';
 import { installFinished, installStarted } from './patch-records.js';
 import { parseScheduledPatches } from './patch-requests.js';
 
-/** A run needs this much of its window left (room for the reboot notice, R83); less, and the machines wait for the next window. */
-export const MIN_RUN_MS = 30 * 60_000;
+export { MIN_RUN_MS } from '../../model/patch-runs.js';
 const MARKS_DOC = '/phasewise/patchSchedules';
 
 interface ConfigDoc {
@@ -117,24 +116,14 @@ export class PatchScheduleRunner {
 
   private run(configId: string, doc: ConfigDoc, start: number, end: number, now: number): void {
     const ctx = this.ctx;
-    const runId = `${configId.slice(configId.lastIndexOf('/') + 1)}@${new Date(start).toISOString()}`;
+    const runId = scheduleRunId(configId, start);
     const configuration = keyOf(configId);
     const spec = parseScheduledPatches(doc.properties.installPatches);
-    const skipped: PatchEventBody[] = [];
-    const go: Array<{ m: Machine; armId: string; request: PatchInstallRequest }> = [];
-    for (const m of this.targets(configId)) {
-      const skip = (reason: string) => skipped.push({ type: 'patch.run.skipped', machineId: m.id, placement: m.placement, configuration, runId, reason });
-      const armId = ctx.index.armIdOfMachine(m);
-      const settings = effectivePatchSettings(ctx.docs.get<{ properties?: { osProfile?: unknown } }>(armId)?.body.properties?.osProfile, m.os, m.kind === 'arc' ? 'arc' : 'vm');
-      const request = spec[m.os];
-      if (!request) skip(`the configuration has no ${m.os}Parameters`);
-      else if (settings.patchMode !== 'AutomaticByPlatform' || !settings.bypassPlatformSafetyChecksOnUserSchedule) {
-        const without = settings.bypassPlatformSafetyChecksOnUserSchedule ? '' : ' without bypassPlatformSafetyChecksOnUserSchedule';
-        skip(`patchMode ${settings.patchMode}${without}: the user's schedule does not patch this machine`);
-      } else if (end - now < MIN_RUN_MS) skip(`only ${Math.round((end - now) / 60_000)} minutes of the window are left`);
-      else if (!ctx.patches) skip('this server cannot reach the machine to patch it');
-      else go.push({ m, armId, request });
-    }
+    const settingsOf = (m: Machine) => effectivePatchSettings(ctx.docs.get<{ properties?: { osProfile?: unknown } }>(ctx.index.armIdOfMachine(m))?.body.properties?.osProfile,
+      m.os, m.kind === 'arc' ? 'arc' : 'vm');
+    const plan = planScheduledRun(this.targets(configId), spec, settingsOf, { configuration, runId, end, now, canPatch: Boolean(ctx.patches) });
+    const skipped = plan.skipped;
+    const go = plan.go.map(({ m, request }) => ({ m, armId: ctx.index.armIdOfMachine(m), request }));
     // The starts and reboot notices carry the instant they are recorded; the installations get what is left then.
     const started = new Map<string, ReturnType<typeof installStarted>>();
     ctx.engine.recordPatchEvents((t) => [...skipped, ...go.flatMap(({ m }) => {
@@ -144,8 +133,7 @@ export class PatchScheduleRunner {
     })]);
     for (const { m, armId, request } of go) {
       const st = started.get(m.id)!;
-      const req = { ...request, key: `${runId}/${m.id}`, maximumDurationMs: st.maximumDurationMs, rebootSetting: spec.rebootSetting, maintenanceRunId: runId,
-        ...(st.rebootEventId ? { rebootEventId: st.rebootEventId } : {}) };
+      const req = scheduledRequest(request, spec, runId, m, st);
       const finish = (events: PatchEventBody[]) => {
         try {
           if (ctx.index.machine(armId)) ctx.engine.recordPatchEvents(events);
