@@ -70,4 +70,26 @@ describe('the demo fleet with a patch schedule', () => {
     assert.equal(checker.checkedStarts, 3);
     assert.equal(run.filter((e: any) => e.type === 'machine.reboot.announced').length, 3);
   });
+
+  test('R75: the demo scenario\'s own nightly schedule runs in serve on its three VMs, in its window (01:00-04:00 Eastern)', async () => {
+    const own = await eventually(async () => {
+      const r = await call(s.url, 'GET', '/phasewise/events?limit=1000&after=0');
+      const all = [...r.body.value];
+      for (let next = r.body.nextLink, i = 0; next && i < 50; i++) {
+        const more = await call(s.url, 'GET', next.slice(s.url.length));
+        all.push(...more.body.value);
+        next = more.body.nextLink;
+      }
+      const run = all.filter((e: any) => typeof e.runId === 'string' && e.runId.startsWith('dev-linux-nightly@'));
+      return run.filter((e: any) => e.type === 'patch.run.completed').length >= 3 ? run : undefined;
+    }, 60_000, 'the scenario\'s schedule to run');
+    const first = own.find((e: any) => e.type === 'patch.run.started');
+    const runId = first.runId;
+    const started = own.filter((e: any) => e.type === 'patch.run.started' && e.runId === runId);
+    assert.deepEqual(started.map((e: any) => e.machineId).sort(), ['vm-eastus-contoso-dev-0-0', 'vm-eastus-contoso-dev-0-1', 'vm-eastus-contoso-dev-0-2']);
+    // 01:00 Eastern Standard Time is 06:00 UTC; the run ends by the window's end, three hours later.
+    assert.equal(new Date(first.windowStart).getUTCHours(), 6);
+    assert.equal(Date.parse(first.windowEnd) - Date.parse(first.windowStart), 3 * 60 * MIN);
+    for (const e of started) assert.ok(Date.parse(e.time) >= Date.parse(e.windowStart) && Date.parse(e.time) < Date.parse(e.windowEnd), `${e.machineId} started in the window`);
+  });
 });

@@ -17,6 +17,7 @@ import { emptyFleet, newEngineState } from '../engine/state.js';
 import { AcceleratedClock } from '../sim/realtime/accelerated-clock.js';
 import type { Scenario } from '../sim/scenario.js';
 import { loadScenarioFile } from '../sim/scenario.js';
+import { SimPatchSchedules } from '../sim/patch-schedules.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { TokenGrant } from '../api/arm/auth.js';
 import { Authenticator } from '../api/arm/auth.js';
@@ -175,6 +176,12 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     runtime.addStepper(schedules);
     const platformPatching = new PlatformPatching(ctx, schedules);
     runtime.addStepper({ step: (now) => platformPatching.step(now), nextAt: () => platformPatching.nextAt() });
+    // A scenario's own InGuestPatch schedules (the demo's nightly one) run on its simulated machines as
+    // `phasewise sim` runs them; schedules made over the API run through PatchScheduleRunner above.
+    if (scenario && scenario.patchSchedules.length > 0) {
+      const own = new SimPatchSchedules(scenario.patchSchedules, scenario.patchSettings);
+      runtime.addStepper({ step: (now) => own.step(engine, simDriver.patches, now), nextAt: (now) => own.nextAt(engine, now) });
+    }
     const assessments = new PeriodicAssessment(ctx, (err, machineId) => runtimeLog.info({ err, machineId }, 'periodic patch assessment failed'));
     runtime.addStepper({ step: (now) => assessments.step(now), nextAt: () => assessments.nextAt() });
     // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).
