@@ -69,6 +69,22 @@ describe('OS image upgrades through the API and the SDK', () => {
     assert.deepEqual((await call(s.url, 'GET', `${VMSS}/auto/virtualMachines/0?${AV}`)).body.resources, []);
   });
 
+  test('R84: each re-imaged instance reads its re-image in its Microsoft.ResourceHealth availability statuses', async () => {
+    const statuses = `${VMSS}/auto/virtualMachines/0/providers/Microsoft.ResourceHealth/availabilityStatuses`;
+    const list = await call(s.url, 'GET', `${statuses}?api-version=2025-05-01`);
+    assert.equal(list.status, 200, JSON.stringify(list.body));
+    assert.equal(list.body.value[0].name, 'current');
+    assert.equal(list.body.value[0].id, `${statuses}/current`);
+    const reimages = list.body.value.filter((h: any) => h.properties.detailedStatus === 'Reimage' && h.name !== 'current');
+    assert.equal(reimages.length, 1, JSON.stringify(list.body.value));
+    assert.equal(reimages[0].properties.reasonType, 'Planned');
+    assert.match(reimages[0].properties.summary, /24\.04\.202602010/);
+    assert.deepEqual((await call(s.url, 'GET', `${statuses}/${reimages[0].name}?api-version=2025-05-01`)).body, reimages[0]);
+    // The set's 404, then the instance's.
+    assert.equal((await call(s.url, 'GET', `${VMSS}/ghost/virtualMachines/0/providers/Microsoft.ResourceHealth/availabilityStatuses/current?api-version=2025-05-01`)).status, 404);
+    assert.equal((await call(s.url, 'GET', `${VMSS}/auto/virtualMachines/99/providers/Microsoft.ResourceHealth/availabilityStatuses/current?api-version=2025-05-01`)).status, 404);
+  });
+
   test('R83: with osRollingUpgradeDeferral the re-image waits until the workload approves it through the SDK', async () => {
     // 24.04.202602010 was published by the previous test; the deferred set was announced its re-images.
     const events = async () => (await call(s.url, 'GET', '/phasewise/events?limit=1000')).body.value as Array<{ type: string; machineId?: string; deferred?: boolean }>;

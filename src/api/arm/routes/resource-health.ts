@@ -1,5 +1,5 @@
 /**
- * Microsoft.ResourceHealth availability statuses of VMs and Arc machines (issue 16, R84): `current`
+ * Microsoft.ResourceHealth availability statuses of VMs, scale-set VMs and Arc machines (issue 16, R84): `current`
  * and the history (newest first), built from the availability impacts in the event log.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -13,11 +13,12 @@ import { notFound } from '../errors.js';
 import { stableUuid } from '../activity-log.js';
 import { arcMachineId, vmId } from '../ids.js';
 import { MACHINE_IS, readEvents, typeIn } from '../../../store/sqlite/event-log.js';
+import { instanceOf, SCALE_SETS } from './scale-sets/lookup.js';
 
 /** The newest events read per machine: the history reaches as far back as they do. */
 const MAX_EVENTS = 2000;
 const TYPE = 'Microsoft.ResourceHealth/AvailabilityStatuses';
-type P = { sub: string; rg: string; name: string; status?: string };
+type P = { sub: string; rg: string; name: string; iid?: string; status?: string };
 
 const TITLES: Record<string, string> = {
   Reboot: 'Your machine was rebooted', Reimage: 'Your machine was re-imaged', Freeze: 'Your machine was briefly paused',
@@ -53,17 +54,23 @@ export function registerResourceHealthRoutes(app: FastifyInstance, ctx: ArmConte
     },
   });
 
-  for (const [flavor, base] of [
-    ['vm', '/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.Compute/virtualMachines/:name'],
-    ['arc', '/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.HybridCompute/machines/:name'],
+  const standalone = (flavor: 'vm' | 'arc') => (req: FastifyRequest) => {
+    const p = req.params as P;
+    const armId = flavor === 'vm' ? vmId(p.sub, p.rg, p.name) : arcMachineId(p.sub, p.rg, p.name);
+    const m = ctx.index.machine(armId);
+    if (!m || m.kind !== flavor) throw resourceMissing(ctx, p.sub, p.rg, flavor === 'vm' ? 'Microsoft.Compute/virtualMachines' : 'Microsoft.HybridCompute/machines', p.name);
+    return { p, m, armId: ctx.index.armIdOfMachine(m) };
+  };
+  // A scale set's instance: its re-images and reboots are its own (the set's 404s, then the instance's).
+  const instance = (req: FastifyRequest) => {
+    const { m, vmArmId } = instanceOf(ctx, req);
+    return { p: req.params as P, m, armId: vmArmId };
+  };
+  for (const [base, machineOf] of [
+    ['/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.Compute/virtualMachines/:name', standalone('vm')],
+    ['/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.HybridCompute/machines/:name', standalone('arc')],
+    [`${SCALE_SETS}/:name/virtualMachines/:iid`, instance],
   ] as const) {
-    const machineOf = (req: FastifyRequest) => {
-      const p = req.params as P;
-      const armId = flavor === 'vm' ? vmId(p.sub, p.rg, p.name) : arcMachineId(p.sub, p.rg, p.name);
-      const m = ctx.index.machine(armId);
-      if (!m || m.kind !== flavor) throw resourceMissing(ctx, p.sub, p.rg, flavor === 'vm' ? 'Microsoft.Compute/virtualMachines' : 'Microsoft.HybridCompute/machines', p.name);
-      return { p, m, armId: ctx.index.armIdOfMachine(m) };
-    };
     const path = `${base}/providers/Microsoft.ResourceHealth/availabilityStatuses`;
     const history = (armId: string, m: Machine) => {
       return periodsOf(m).map((p) => entry(armId, m, stableUuid('availability', m.id, p.seq), p.state, p, new Date(p.reportedMs).toISOString()));
