@@ -44,6 +44,8 @@ export interface SimDriverSnapshot {
   broken: Array<[string, string[]]>;
   sick: string[];
   stats: SimDriverStats;
+  /** The guest patches each machine installed (absent in snapshots from before it was kept). */
+  patchesInstalled?: Array<[string, string[]]>;
 }
 
 export interface SimDriverStats {
@@ -318,6 +320,7 @@ export class SimDriver implements Driver {
       version: 1, seed: this.seed, rng: this.rng.state, queue, inflight: [...this.inflight],
       recent: this.recentOrder.map((k) => [k, this.recent.get(k)!] as [string, Observation]), recentNext: this.recentNext,
       broken: [...this.broken].map(([id, keys]) => [id, [...keys]] as [string, string[]]), sick: [...this.sick], stats: { ...this.stats },
+      patchesInstalled: this.patches.installedSnapshot(),
     };
   }
 
@@ -351,6 +354,7 @@ export class SimDriver implements Driver {
     this.sick.clear();
     for (const id of snap.sick) this.sick.add(id);
     Object.assign(this.stats, snap.stats);
+    this.patches.restoreInstalled(snap.patchesInstalled ?? []);
   }
 
   private episodeMachines(e: FleetBehaviour['background'][number]): string[] {

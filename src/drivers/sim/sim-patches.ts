@@ -48,13 +48,24 @@ export function weeklyPatches(os: OsType, week: number, seed: number): Available
 }
 
 export class SimPatches implements PatchDriver {
-  /** Patch ids installed per machine (kept in memory: a restarted server offers them again). */
+  /** Patch ids installed per machine (saved with the simulated fleet's snapshot, SimDriver.snapshot). */
   private readonly installed = new Map<string, Set<string>>();
   private readonly done = new Map<string, Promise<PatchInstallation>>();
   /** The catalogue of a week is the same for every machine: made once (`os:week`). */
   private readonly weeks = new Map<string, AvailablePatch[]>();
 
   constructor(private readonly seed: number, private readonly now: () => number) {}
+
+  /** What each machine installed, for the simulated fleet's snapshot. */
+  installedSnapshot(): Array<[string, string[]]> {
+    return [...this.installed].map(([id, ids]) => [id, [...ids]]);
+  }
+
+  /** Continues from installedSnapshot(): a restarted server does not offer installed patches again. */
+  restoreInstalled(entries: ReadonlyArray<readonly [string, readonly string[]]>): void {
+    this.installed.clear();
+    for (const [id, ids] of entries) this.installed.set(id, new Set(ids));
+  }
 
   /** What `machine` is offered now: its share of the recent catalogue, less what it installed. */
   available(machine: PatchTarget): AvailablePatch[] {
