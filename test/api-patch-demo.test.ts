@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { PatchChecker } from '../src/audit/patches.js';
 import { REBOOT_NOTICE_MS } from '../src/api/arm/patch-records.js';
 import { maintenanceWindow } from '../src/schedule/window.js';
-import { call, eventually, startTestServer } from './helpers/api-server.js';
+import { allEvents, call, eventually, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
 const SUB = 'contoso-dev';
@@ -48,13 +48,7 @@ describe('the demo fleet with a patch schedule', () => {
     assert.equal(dyn.status, 201, JSON.stringify(dyn.body));
 
     const log = await eventually(async () => {
-      const r = await call(s.url, 'GET', '/phasewise/events?limit=1000&after=0');
-      const all = [...r.body.value];
-      for (let next = r.body.nextLink, i = 0; next && i < 50; i++) {
-        const more = await call(s.url, 'GET', next.slice(s.url.length));
-        all.push(...more.body.value);
-        next = more.body.nextLink;
-      }
+      const all = await allEvents(s);
       const run = all.filter((e: any) => typeof e.runId === 'string' && e.runId.startsWith('dev-nightly@'));
       return run.filter((e: any) => e.type === 'patch.run.completed').length === 3 ? all : undefined;
     }, 60_000, 'the demo schedule to run');
@@ -73,13 +67,7 @@ describe('the demo fleet with a patch schedule', () => {
 
   test('R75: the demo scenario\'s own nightly schedule runs in serve on its three VMs, in its window (01:00-04:00 Eastern)', async () => {
     const own = await eventually(async () => {
-      const r = await call(s.url, 'GET', '/phasewise/events?limit=1000&after=0');
-      const all = [...r.body.value];
-      for (let next = r.body.nextLink, i = 0; next && i < 50; i++) {
-        const more = await call(s.url, 'GET', next.slice(s.url.length));
-        all.push(...more.body.value);
-        next = more.body.nextLink;
-      }
+      const all = await allEvents(s);
       const run = all.filter((e: any) => typeof e.runId === 'string' && e.runId.startsWith('dev-linux-nightly@'));
       return run.filter((e: any) => e.type === 'patch.run.completed').length >= 3 ? run : undefined;
     }, 60_000, 'the scenario\'s schedule to run');

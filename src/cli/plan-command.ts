@@ -38,7 +38,9 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
     ? engine.publishVersion(release.publisher, release.type, release.version)
     : engine.publishPatchBaseline(release.os, release.version, release.critical, 'scenario');
   if (!rollout) {
-    const why = release.kind === 'publish' ? `no instance has ${release.version.version} as its automatic target (R1, R2)` : `no platform-patched ${release.os} machine outside a patch schedule is below ${release.version} (R76)`;
+    const why = release.kind === 'publish'
+      ? `no instance has ${release.version.version} as its automatic target (R1, R2)`
+      : `no platform-patched ${release.os} machine outside a patch schedule is below ${release.version} (R76)`;
     process.stdout.write(`${releaseLine(release, n, publishes.length)}\nIt would start no rollout: ${why}.\n`);
     return;
   }

@@ -262,7 +262,8 @@ function put(ctx: Ctx, path: string, m: Machine, extensions: string[]): void {
   instancesFor(ctx, m, extensions);
   const patch = patchSettingsAt(ctx.input, path);
   if (patch) ctx.patchSettings.set(m.id, patch);
-  if (patch?.patchMode === 'AutomaticByPlatform') addInstance(ctx.fleet, guestPatchInstance(m, { rebootSetting: patch.rebootSetting ?? 'IfRequired' }));
+  // R76: with bypassPlatformSafetyChecksOnUserSchedule the user's schedules patch the machine, never the platform (as in Azure).
+  if (patch?.patchMode === 'AutomaticByPlatform' && patch.bypassPlatformSafetyChecksOnUserSchedule !== true) addInstance(ctx.fleet, guestPatchInstance(m, { rebootSetting: patch.rebootSetting ?? 'IfRequired' }));
 }
 
 /** The `patchSettings` of the fleet entry at `path` (`fleet.vms[2]`); generated machines have none. */

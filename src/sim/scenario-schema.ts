@@ -283,8 +283,13 @@ const event = z.object({
   publishImage: z.object({ ...imageIdentity, version: imageVersion, replications: z.array(replication) }).strict().optional(),
   replicateImage: z.object({ ...imageIdentity, version: imageVersion, region: name }).strict().optional(),
   /** R76: a platform patch baseline, a date (2026.1.12): the OS's Critical and Security patches published by then. */
-  publishPatchBaseline: z.object({ os, version: z.string().refine(isBaselineVersion, { error: 'expected a patch baseline date such as 2026.1.12' }), critical: z.boolean().optional() }).strict().optional(),
-}).strict().refine((e) => [e.publish, e.setAutomaticUpgrade, e.manualUpgrade, e.supportAutomaticUpgrade, e.assignMaintenance, e.unassignMaintenance, e.publishImage, e.replicateImage, e.publishPatchBaseline].filter(Boolean).length === 1, {
+  publishPatchBaseline: z.object({
+    os, version: z.string().refine(isBaselineVersion, { error: 'expected a patch baseline date such as 2026.1.12' }), critical: z.boolean().optional(),
+  }).strict().optional(),
+}).strict().refine((e) => [
+  e.publish, e.setAutomaticUpgrade, e.manualUpgrade, e.supportAutomaticUpgrade, e.assignMaintenance, e.unassignMaintenance, e.publishImage, e.replicateImage,
+  e.publishPatchBaseline,
+].filter(Boolean).length === 1, {
   error: 'expected exactly one of publish, setAutomaticUpgrade, manualUpgrade, supportAutomaticUpgrade, assignMaintenance, unassignMaintenance, publishImage, replicateImage, publishPatchBaseline',
 });
 

@@ -64,6 +64,18 @@ export async function call(base: string, method: string, path: string, body?: un
 }
 
 /** Polls `check` until it returns a value, for at most `ms` real milliseconds. */
+/** The whole event log of a test server, following `nextLink` (bounded at 50 pages). */
+export async function allEvents(s: TestServer): Promise<any[]> {
+  const r = await call(s.url, 'GET', '/phasewise/events?limit=1000&after=0');
+  const all = [...r.body.value];
+  for (let next = r.body.nextLink, i = 0; next && i < 50; i++) {
+    const more = await call(s.url, 'GET', next.slice(s.url.length));
+    all.push(...more.body.value);
+    next = more.body.nextLink;
+  }
+  return all;
+}
+
 export async function eventually<T>(check: () => Promise<T | undefined | null | false>, ms = 20_000, what = 'condition'): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;

@@ -46,7 +46,8 @@ export class PlatformPatching {
       if (!m || (m.kind !== 'vm' && m.kind !== 'arc')) continue;
       const s = effectivePatchSettings(d.body.properties?.osProfile, m.os, m.kind);
       const inst = engine.state.fleet.instances.get(`guestPatch:${m.os}`)?.get(m.id);
-      const wanted = s.patchMode === 'AutomaticByPlatform' && !scheduled.has(m.id);
+      // Customer-managed schedules (the bypass) are patched by their schedules only, never by the platform, as in Azure.
+      const wanted = s.patchMode === 'AutomaticByPlatform' && !s.bypassPlatformSafetyChecksOnUserSchedule && !scheduled.has(m.id);
       if (wanted && (!inst || inst.settings['rebootSetting'] !== s.rebootSetting)) engine.setPlatformPatching(m.id, { rebootSetting: s.rebootSetting });
       else if (!wanted && inst) engine.setPlatformPatching(m.id, null);
     }

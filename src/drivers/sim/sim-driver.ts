@@ -179,7 +179,8 @@ export class SimDriver implements Driver {
     const done = at(t0 + Math.max(elapsedMs, 30_000));
     if (this.rng.chance(model.installFailure)) {
       this.stats.installFailures++;
-      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason: `installation of patch baseline ${action.toVersion} failed (simulated)`, patch });
+      const reason = `installation of patch baseline ${action.toVersion} failed (simulated)`;
+      this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: false, version: action.fromVersion, reason, patch });
       return;
     }
     this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, patch });

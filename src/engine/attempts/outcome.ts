@@ -24,7 +24,10 @@ import { skipReason } from './skip.js';
 import { recordOutcome } from './release-evidence.js';
 
 /** The answer to an upgrade or rollback. Returns true when the attempt settled. */
-export function onActionResult(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string, reimage?: ReimageReport, patch?: PatchReport): boolean {
+export function onActionResult(
+  ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, kind: 'upgrade' | 'rollback', ok: boolean, reason: string,
+  reimage?: ReimageReport, patch?: PatchReport,
+): boolean {
   const inst = a.inst;
   a.actionKey = null;
   changed.instance(ctx, inst);
@@ -88,7 +91,9 @@ function startRollback(ctx: TickContext, r: RolloutState, a: AttemptState, inst:
     inst.status = 'Failed';
     inst.lastError = reason;
     refreshMachineHealth(ctx.state.fleet, a.machineId);
-    emitInstance(ctx, 'instance.rollback.skipped', r, a, { fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason: `patches cannot be uninstalled: not rolled back (R76); ${reason}` });
+    emitInstance(ctx, 'instance.rollback.skipped', r, a, {
+      fromVersion: inst.installedVersion, toVersion: inst.lastKnownGoodVersion, reason: `patches cannot be uninstalled: not rolled back (R76); ${reason}`,
+    });
     a.reason = reason;
     finish(ctx, r, a, 'failed');
     return true;

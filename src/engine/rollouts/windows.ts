@@ -92,7 +92,8 @@ export function waitForWindow(ctx: TickContext, r: RolloutState, u: UnitState, v
     opensAt: verdict.opensAt === null ? null : isoOf(verdict.opensAt),
     configurations: verdict.configurations,
     reason: r.artifact.kind === 'guestPatch'
-      ? `outside the machines' off-peak hours (${OFF_PEAK_START} for ${OFF_PEAK_HOURS} h, local time of the region), or too little of them left for a batch (${budgetH} h with the reboot notice and health wait) (R76, R70)`
+      ? `outside the machines' off-peak hours (${OFF_PEAK_START} for ${OFF_PEAK_HOURS} h, local time of the region), or too little of them left`
+        + ` for a batch (${budgetH} h with the reboot notice and health wait) (R76, R70)`
       : verdict.opensAt === null
       ? `no maintenance window has room for a batch (${budgetH} h) before the configurations expire; waits until they change (R70)`
       : `outside the maintenance window, or too little of it left for a batch (${budgetH} h with health wait and a rollback) (R70)`,

@@ -51,7 +51,8 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
   const a = r.attempts.get(pending.machineId)!;
   if (a.actionKey !== obs.key) return;
   const u = r.units.get(a.unitId)!;
-  if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'), obs.reimage, obs.patch)) settled(ctx, r, u, a.batchId);
+  const reason = obs.reason ?? (obs.ok ? '' : 'the agent reported a failure');
+  if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, reason, obs.reimage, obs.patch)) settled(ctx, r, u, a.batchId);
 }
 
 function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
