@@ -8,11 +8,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { rolloutRecord } from '../src/api/arm/routes/publisher.js';
+import { projectedWaitMissesBound, waitingMissesBound } from '../src/engine/rollouts/bound-pressure.js';
 import { shareBakes } from '../src/engine/rollouts/lifecycle.js';
 import { LATE_MASS, MIN_R23_STOP_MS, PRIOR_FAILURE_RATE, chooseStopMs, expectedLastReach, placeBatches, stopProbability } from '../src/planner/bound.js';
 import { describePlan } from '../src/planner/describe.js';
 import { maintenanceWindow } from '../src/schedule/window.js';
-import { DAY, HOUR, WINDOWS, runBoundFleet } from './helpers/bound-fleet.js';
+import { compileScenario } from '../src/sim/scenario.js';
+import { Simulation } from '../src/sim/simulator.js';
+import { DAY, HOUR, WINDOWS, boundScenario, runBoundFleet } from './helpers/bound-fleet.js';
 import type { BoundFleet, BoundRun } from './helpers/bound-fleet.js';
 
 /** The issue's fleet: eight regions of five 3–4 instance sets, half weekend-only, half every two days. */
@@ -174,4 +177,36 @@ test('R40: the plan said it fits and the rollout kept the bound in every one of 
     assert.equal(run.firstReach.size, run.eligible.length);
     assert.ok(lastReach(run) <= run.deadline, `${JSON.stringify(f)}: last first reach after ${days(lastReach(run) - run.rollout.createdAtMs)} days`);
   }
+});
+
+test('R40: without windows, the quick bound of waitingMissesBound never disagrees with the full projection (random fleets and failures)', () => {
+  const seen = { misses: 0, fits: 0 };
+  fc.assert(fc.property(
+    fc.integer({ min: 1, max: 1000 }),
+    fc.integer({ min: 2, max: 6 }),
+    fc.array(fc.integer({ min: 2, max: 12 }), { minLength: 1, maxLength: 4 }),
+    fc.double({ min: 0.05, max: 0.4, noNaN: true }),
+    fc.constantFrom('P1D', 'P2D', 'P3D', 'P5D', 'P10D', 'P21D'),
+    (seed, regions, caps, failure, bound) => {
+      const sets = Array.from({ length: regions }, (_, i) => caps.map((c, k) => c + ((i + k) % 3)));
+      const sim = new Simulation(compileScenario(boundScenario({ seed, regions, sets, windows: [-1], failure, bound }), 'quick-bound'));
+      let checked = 0;
+      for (let i = 0; i < 20_000 && sim.step(); i++) {
+        const now = sim.clock.now();
+        for (const r of sim.engine.state.rollouts.values()) {
+          r.phases.forEach((p, index) => {
+            if (p.status !== 'running') return;
+            const exact = projectedWaitMissesBound(sim.engine.state, r, index, now);
+            assert.equal(waitingMissesBound(sim.engine.state, r, index, now), exact, `phase ${index} at ${new Date(now).toISOString()}`);
+            checked++;
+            if (exact) seen.misses++;
+            else seen.fits++;
+          });
+        }
+      }
+      assert.ok(checked > 0, 'no running phase was checked');
+    },
+  ), { numRuns: 25 });
+  // Both answers occurred, so both the quick exit and the fall-through to the full projection were compared.
+  assert.ok(seen.misses > 0 && seen.fits > 0, `misses ${seen.misses}, fits ${seen.fits}`);
 });

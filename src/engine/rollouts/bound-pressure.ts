@@ -121,7 +121,19 @@ export function observedFailureRate(r: RolloutState): number {
  * watches every outcome), and the stopped sets run after their stop like any other.
  */
 export function waitingMissesBound(state: EngineState, r: RolloutState, index: number, now: number): boolean {
-  if (!Number.isFinite(r.plan.profile.boundMs) || index + 1 >= r.plan.phases.length) return false;
+  if (!waitCanMiss(r, index)) return false;
+  if (!windowed(state, r) && latestEndWithoutWindows(r, index, now) <= deadlineOf(r)) return false;
+  return projectedWaitMissesBound(state, r, index, now);
+}
+
+/** A rollout without a bound, or its last phase (nothing waits behind it), cannot miss the bound by waiting. */
+function waitCanMiss(r: RolloutState, index: number): boolean {
+  return Number.isFinite(r.plan.profile.boundMs) && index + 1 < r.plan.phases.length;
+}
+
+/** `waitingMissesBound` projected in full, every later unit's outlook counted (exported for the tests). */
+export function projectedWaitMissesBound(state: EngineState, r: RolloutState, index: number, now: number): boolean {
+  if (!waitCanMiss(r, index)) return false;
   let resume = now;
   for (const pr of r.plan.phases[index]!.regions) {
     for (const w of pr.waves) {
@@ -135,4 +147,69 @@ export function waitingMissesBound(state: EngineState, r: RolloutState, index: n
     }
   }
   return reachFrom(state, r, index + 1, resume) > deadlineOf(r);
+}
+
+/** Whether any unit's batches may be confined to windows (`unitCourse`): maintenance assignments, or R76's off-peak hours. */
+function windowed(state: EngineState, r: RolloutState): boolean {
+  return r.plan.profile.name !== 'manual' && (state.maintenance.assignments.size > 0 || r.artifact.kind === 'guestPatch');
+}
+
+/**
+ * Without windows, an upper bound of every end `waitingMissesBound` projects: each unit's batches back to back
+ * from the latest instant its wave can start, plus one whole R23 stop. `expectedLastReach` picks one of the
+ * ends, so at most this bound: when it is within the deadline, waiting cannot miss it, and the exact
+ * projection (a sort over every later unit at each R23 stop) is not needed.
+ */
+function latestEndWithoutWindows(r: RolloutState, index: number, now: number): number {
+  const profile = r.plan.profile;
+  let start = now;
+  for (const pr of r.plan.phases[index]!.regions) {
+    for (const w of pr.waves) {
+      for (const pu of w.units) {
+        const u = r.units.get(pu.id);
+        if (!u || u.passDone) continue;
+        start = Math.max(start, Math.max(now, u.gateRun.stoppedUntil ?? now) + batchesToSettle(u) * expectedBatchMs(profile, u.plan.limits));
+      }
+    }
+  }
+  const later = laterSpan(r, index + 1);
+  return start + later.span + later.stop;
+}
+
+/**
+ * The phases from `from` on, back to back without windows: their longest region's waves one after another,
+ * each wave as long as its longest unit, and the longest R23 stop among their units. Kept per rollout: a
+ * plan never changes and a unit's remaining batches only go down, so the first answer stays an upper bound.
+ */
+const spans = new WeakMap<RolloutState, Map<number, { span: number; stop: number }>>();
+
+function laterSpan(r: RolloutState, from: number): { span: number; stop: number } {
+  let memo = spans.get(r);
+  if (!memo) spans.set(r, (memo = new Map()));
+  const known = memo.get(from);
+  if (known) return known;
+  const profile = r.plan.profile;
+  let span = 0;
+  let stop = 0;
+  for (const pp of r.plan.phases.slice(from)) {
+    let phaseSpan = 0;
+    for (const pr of pp.regions) {
+      let regionSpan = 0;
+      for (const w of pr.waves) {
+        let waveSpan = 0;
+        for (const pu of w.units) {
+          const u = r.units.get(pu.id);
+          if (!u) continue;
+          waveSpan = Math.max(waveSpan, remainingBatches(u) * expectedBatchMs(profile, u.plan.limits));
+          stop = Math.max(stop, retryIntervalMs(profile, u.plan.machineKind));
+        }
+        regionSpan += waveSpan;
+      }
+      phaseSpan = Math.max(phaseSpan, regionSpan);
+    }
+    span += phaseSpan;
+  }
+  const found = { span, stop };
+  memo.set(from, found);
+  return found;
 }
