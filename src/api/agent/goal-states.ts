@@ -110,7 +110,7 @@ export class GoalStates {
     for (const e of events) {
       if (e.type !== 'machine.reboot.announced' && e.type !== 'patch.run.completed' && e.type !== 'patch.run.skipped') continue;
       // A platform patch rollout's notices are read from its attempts instead (noticesOf), like re-images.
-      if (e.type === 'machine.reboot.announced' && this.deps.state().rollouts.has(e.runId.slice(0, e.runId.indexOf('/')))) continue;
+      if (e.type === 'machine.reboot.announced' && this.deps.state().rollouts.has(rolloutOfRun(e.runId))) continue;
       const agent = this.deps.driver.agentOfMachine(e.machineId);
       const goal = agent ? this.deps.driver.goal(agent.agentId) : undefined;
       if (!agent || !goal) continue;
@@ -292,4 +292,10 @@ export function rebootNoticesOf(goal: AgentGoal, agent: AgentRecord): ScheduledE
 /** A stable id per announcement, in IMDS's GUID form. */
 export function eventIdOf(rolloutId: string, machineId: string, attempt: number): string {
   return scheduledEventId(`${rolloutId}|${machineId}|${attempt}`);
+}
+
+/** A platform patch rollout's runs are named `ROLLOUT/…`; a schedule's run id has no rollout before a slash. */
+function rolloutOfRun(runId: string): string {
+  const slash = runId.indexOf('/');
+  return slash > 0 ? runId.slice(0, slash) : '';
 }
