@@ -6,6 +6,7 @@
 import type { AvailabilitySet, Machine, ScaleSet } from '../model/fleet.js';
 import { DEFAULT_HEALTH_WINDOW_MS } from '../model/fleet.js';
 import { durationMs, maxBatchSize } from '../model/upgrade-policy.js';
+import { PRIOR_FAILURE_RATE, stopProbability } from './bound.js';
 import type { PlanBatch, PlanUnit, PlanWave, UnitKind, UnitLimits } from './types.js';
 
 export interface UnitContext {
@@ -165,18 +166,23 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
   const batches: PlanBatch[] = [];
   const batchPrefix = `${id}/b`; // shared: each batch id is then one joined string, not two
   const udOrder = group.uds.length === 1 ? group.uds : [...group.uds].sort((a, b) => a.ud - b.ud);
+  const size = limits.maxBatch;
+  const firstSize = kind === 'scaleSet' || kind === 'availabilitySet'
+    ? firstBatchSize(udOrder.map((u) => u.ids.length), size, limits.maxUnhealthyUpgradedInstancePercent)
+    : size;
   for (const { ud, ids } of udOrder) {
     const list = prioritize(ids, kind, p.setId, ctx);
     // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
-    const size = limits.maxBatch;
-    for (let i = 0; i < list.length; i += size) {
-      const chunk = i === 0 && list.length <= size ? list : list.slice(i, i + size);
+    for (let i = 0; i < list.length;) {
+      const n = batches.length === 0 ? firstSize : size;
+      const chunk = i === 0 && list.length <= n ? list : list.slice(i, i + n);
       batches.push({
         id: batchPrefix + batches.length,
         index: batches.length,
         updateDomain: ud >= 0 ? ud : null,
         machineIds: chunk,
       });
+      i += n;
     }
   }
   return {
@@ -193,6 +199,44 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
     reason: unitReason(kind, p.setId, p.subscription, setSize, group.size),
     ...(group.windowKey !== '' ? { windowKey: group.windowKey } : {}),
   };
+}
+
+/**
+ * R40 under holds: the size of a small set's first batch. When a full batch tolerates no failure under R23
+ * (its limit share of it rounds down to none: 4 instances at 20%), any failure in it stops the set for the
+ * retry interval; a smaller first batch lets the next ones arrive at a count where one failure is tolerated
+ * (1, then 4: one failure in 5 is not above 20%). Each first size is judged by R23's own arithmetic at the
+ * assumed failure rate (`stopProbability` over the unit's first batches, update domains respected), and a
+ * smaller one is taken only when it lowers the chance of a stop by at least a point: it costs one batch more.
+ */
+export function firstBatchSize(udSizes: readonly number[], maxBatch: number, limitPercent: number): number {
+  if (maxBatch < 2 || maxBatch > SMALL_BATCH || Math.floor((limitPercent * maxBatch) / 100) > 0 || (udSizes[0] ?? 0) <= 1) return maxBatch;
+  let best = maxBatch;
+  let bestChance = stopProbability(batchSizes(udSizes, maxBatch, maxBatch), PRIOR_FAILURE_RATE, limitPercent);
+  for (let f = 1; f < Math.min(maxBatch, udSizes[0]!); f++) {
+    const chance = stopProbability(batchSizes(udSizes, maxBatch, f), PRIOR_FAILURE_RATE, limitPercent);
+    if (chance <= bestChance - 0.01) {
+      best = f;
+      bestChance = chance;
+    }
+  }
+  return best;
+}
+
+/** Sets whose batches are larger than this already tolerate a failure at any R23 limit of 12.5% or more. */
+const SMALL_BATCH = 8;
+
+/** The unit's first (at most 20) batch sizes: update domains one after another, the first batch of `first`. */
+function batchSizes(udSizes: readonly number[], maxBatch: number, first: number): number[] {
+  const sizes: number[] = [];
+  for (const n of udSizes) {
+    for (let left = n; left > 0 && sizes.length < 20;) {
+      const b = Math.min(left, sizes.length === 0 ? first : maxBatch);
+      sizes.push(b);
+      left -= b;
+    }
+  }
+  return sizes;
 }
 
 function unitLimits(kind: UnitKind, setId: string | null, setSize: number, ctx: UnitContext): UnitLimits {
@@ -229,11 +273,14 @@ export function explainBatch(unit: PlanUnit, batch: PlanBatch): string {
   const ud = batch.updateDomain ?? -1;
   const maxBatch = unit.limits.maxBatch;
   const setSize = unit.setSize;
+  // The first batch cut short although its update domain has more (`firstBatchSize`).
+  const small = batch.index === 0 && n < maxBatch && unit.batches[1]?.updateDomain === batch.updateDomain
+    ? `; a smaller first batch, since a full one would tolerate no failure under R23 (R40)` : '';
   switch (unit.kind) {
     case 'scaleSet':
-      return `update domain ${ud}: ${n} of at most ${maxBatch} instances (maxBatchInstancePercent of ${setSize}) (R14)`;
+      return `update domain ${ud}: ${n} of at most ${maxBatch} instances (maxBatchInstancePercent of ${setSize}) (R14)${small}`;
     case 'availabilitySet':
-      return `update domain ${ud} of the availability set: ${n} of at most ${maxBatch} machines, never two domains at once (R13)`;
+      return `update domain ${ud} of the availability set: ${n} of at most ${maxBatch} machines, never two domains at once (R13)${small}`;
     default:
       return `${n} of at most ${maxBatch} standalone machines of the subscription at a time (R12)`;
   }
