@@ -4,6 +4,7 @@
  * process, so both see the same machine load; each round prints its ratio, and the event logs' digests
  * must match (group commit must not change the log). `--ticks N`, `--ms N`: group commit settings;
  * `--rounds N` (default 3); `--ungrouped`: one more SQLite run with a transaction per commit, for contrast.
+ * PHASEWISE_SQLITE_SYNC=NORMAL measures SQLite without an fsync per commit (see docs/store.md).
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +24,7 @@ if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 20) throw new Error(
 const group: GroupCommitSettings = { ticks: Number(values.ticks ?? DEFAULT_GROUP_COMMIT.ticks), wallMs: Number(values.ms ?? DEFAULT_GROUP_COMMIT.wallMs) };
 const file = join(import.meta.dirname, '../../examples/large.yaml');
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-bench-sim-store-'));
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 interface Run { wallMs: number; importMs: number; events: number; ticks: number; digest: string; commits: number }
@@ -57,7 +59,7 @@ function run(kind: 'memory' | 'sqlite' | 'ungrouped', n: number): Run {
 
 try {
   console.log(`bench:sim-store — sim examples/large.yaml in memory and on SQLite (group commit ${group.ticks} commits / ${group.wallMs} ms), alternating, ${rounds} rounds`);
-  console.log(`machine: ${machineLine()}`);
+  console.log(`machine: ${machineLine()} · synchronous=${process.env.PHASEWISE_SQLITE_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
   console.log(`load average at start: ${load()}`);
   const ratios: number[] = [];
   let n = 0;
@@ -66,15 +68,17 @@ try {
     const sql = run('sqlite', n++);
     const same = mem.digest === sql.digest && mem.events === sql.events;
     ratios.push(sql.wallMs / mem.wallMs);
-    console.log(`round ${r}: memory ${(mem.wallMs / 1000).toFixed(2)} s, sqlite ${(sql.wallMs / 1000).toFixed(2)} s (import ${(sql.importMs / 1000).toFixed(2)} s before it) `
-      + `= ${(sql.wallMs / mem.wallMs).toFixed(2)}× · ${sql.commits.toLocaleString('en')} transactions · ${mem.events.toLocaleString('en')} events in ${mem.ticks.toLocaleString('en')} ticks · logs ${same ? 'identical' : `DIFFER (${mem.digest} vs ${sql.digest})`} · load ${load()}`);
+    const logs = same ? 'identical' : `DIFFER (${mem.digest} vs ${sql.digest})`;
+    console.log(`round ${r}: memory ${secs(mem.wallMs)}, sqlite ${secs(sql.wallMs)} (import ${secs(sql.importMs)} before it) = ${(sql.wallMs / mem.wallMs).toFixed(2)}×`
+      + ` · ${sql.commits.toLocaleString('en')} transactions · ${mem.events.toLocaleString('en')} events in ${mem.ticks.toLocaleString('en')} ticks · logs ${logs} · load ${load()}`);
     if (!same) process.exitCode = 1;
   }
   console.log(`ratio sqlite/memory: median ${median(ratios).toFixed(2)}× (target ≤ 2×), rounds ${ratios.map((x) => x.toFixed(2)).join(', ')}`);
   if (values.ungrouped) {
     const mem = run('memory', n++);
     const off = run('ungrouped', n++);
-    console.log(`a transaction per commit (no group): memory ${(mem.wallMs / 1000).toFixed(2)} s, sqlite ${(off.wallMs / 1000).toFixed(2)} s = ${(off.wallMs / mem.wallMs).toFixed(2)}× · ${off.commits.toLocaleString('en')} transactions · load ${load()}`);
+    const ratio = (off.wallMs / mem.wallMs).toFixed(2);
+    console.log(`a transaction per commit (no group): memory ${secs(mem.wallMs)}, sqlite ${secs(off.wallMs)} = ${ratio}× · ${off.commits.toLocaleString('en')} transactions · load ${load()}`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -21,7 +21,7 @@ import { MemoryStore } from '../src/store/memory-store.js';
 import { checkGroupCommit, MAX_GROUP_TICKS, MAX_GROUP_WALL_MS } from '../src/store/sqlite/group-commit.js';
 import type { GroupCommitSettings } from '../src/store/sqlite/group-commit.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { baseScenario } from './helpers/harness.js';
+import { groupScenario } from './helpers/group-commit-child.js';
 import { canonical } from './helpers/state-canonical.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -31,14 +31,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const newFile = () => join(dir, `db-${++n}.sqlite`);
 
-/** Failures, rollbacks, retries and health reports: ticks with and without actions. */
-function raw(): Record<string, unknown> {
-  return baseScenario({
-    seed: 5,
-    failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.08, installFailure: 0.05, rollbackFailure: 0.2 } } },
-    events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } }],
-  });
-}
+const raw = groupScenario;
 
 function memoryRun(): unknown[] {
   const store = new MemoryStore();
@@ -153,6 +146,30 @@ describe('group commit', () => {
       assert.deepEqual(run.unsent, []);
       close(run);
     }), { numRuns: 16, seed: 20261206 });
+  });
+
+  test('a real process killed in the middle of a group: every action it sent is committed, and the file holds the uninterrupted run up to its last group', () => {
+    const child = join(import.meta.dirname, 'helpers', 'group-commit-child.js');
+    let midGroup = 0;
+    for (const steps of [5, 23, 60, 140]) {
+      const file = newFile();
+      const sentLog = join(dir, `sent-${n}.log`);
+      const r = spawnSync(process.execPath, [child, file, sentLog, String(steps)], { encoding: 'utf8' });
+      assert.equal(r.signal, 'SIGKILL', r.stderr);
+      const lines = readFileSync(sentLog, 'utf8').trim().split('\n');
+      const sent = lines.filter((l) => l.startsWith('sent ')).map((l) => l.slice(5));
+      const lastStep = lines.filter((l) => l.startsWith('step ')).pop();
+      if (lastStep !== 'step 0') midGroup++;
+      const store = SqliteStore.open(file, { mode: 'existing' }); // takes over the dead process's lock
+      const keys = new Set((store.database.prepare('SELECT key FROM actions').pluck().all() as string[]));
+      assert.deepEqual(sent.filter((k) => !keys.has(k)), [], `killed after ${steps} steps: every key sent is committed`);
+      const kept = JSON.parse(JSON.stringify([...store.events()])) as unknown[];
+      assert.deepEqual(kept, expected.slice(0, kept.length), 'the file holds a prefix of the uninterrupted run');
+      assert.ok(store.load(), 'the state loads for a restart');
+      for (const a of store.pendingActions()) assert.ok(sent.includes(a.key), 'a pending action is one that was sent');
+      store.close();
+    }
+    assert.ok(midGroup >= 2, `${midGroup} of the kills hit an open group`);
   });
 
   test('bad settings get a clear error, and sim with them changes nothing', () => {

@@ -166,6 +166,11 @@ export class SqliteStore implements Store {
     for (const deliver of held) deliver();
   }
 
+  /** Engine commits in the open group, not durable yet (0: no group open). */
+  get openGroupCommits(): number {
+    return this.group?.commits ?? 0;
+  }
+
   /** Engine transactions committed by this store object (alone or as a group): what bench:sim-store counts. */
   transactions = 0;
 
