@@ -68,7 +68,7 @@ function groupedRun(settings: GroupCommitSettings, wallNow?: () => number) {
 describe('group commit', () => {
   const expected = memoryRun();
 
-  test('R-store: the event log on SQLite with groups is the in-memory one, every action leaves after its key is committed, and groups hold several ticks', () => {
+  test('the event log on SQLite with groups is the in-memory one, every action leaves after its key is committed, and groups hold several ticks', () => {
     for (const settings of [{ ticks: 1, wallMs: 1000 }, { ticks: 3, wallMs: 1000 }, { ticks: 1000, wallMs: 10_000 }]) {
       const run = groupedRun(settings);
       const result = run.sim.run();
