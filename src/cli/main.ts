@@ -45,6 +45,8 @@ program
   .option('--quiet', 'no progress on the terminal')
   .option('--store <store>', 'where the engine keeps its state: memory (default) or sqlite:FILE (a new file)', 'memory')
   .option('--replace', 'with --store sqlite:FILE, replace FILE if it exists (it must not be in use)')
+  .option('--group-ticks <n>', 'with sqlite:FILE, engine commits at most per transaction (group commit; 1 = off; default 1000)')
+  .option('--group-ms <n>', 'with sqlite:FILE, wall milliseconds at most a group stays open (default 250)')
   .action((file: string, opts: SimOptions) => simCommand(file, opts));
 
 program

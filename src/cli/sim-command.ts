@@ -10,6 +10,8 @@ import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { UsageError } from './errors.js';
 import { PatchChecker } from '../audit/patches.js';
 import { REBOOT_NOTICE_MS } from '../model/patch-runs.js';
+import { checkGroupCommit, DEFAULT_GROUP_COMMIT, GroupCommitError } from '../store/sqlite/group-commit.js';
+import type { GroupCommitSettings } from '../store/sqlite/group-commit.js';
 
 export function parseSeed(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -24,6 +26,24 @@ export interface SimOptions {
   quiet?: boolean;
   store?: string;
   replace?: boolean;
+  groupTicks?: string;
+  groupMs?: string;
+}
+
+/** `--group-ticks` and `--group-ms`: whole numbers in range, checked before anything is opened. */
+export function parseGroupCommit(opts: Pick<SimOptions, 'groupTicks' | 'groupMs'>): GroupCommitSettings {
+  const num = (text: string | undefined, option: string, fallback: number): number => {
+    if (text === undefined) return fallback;
+    if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${option}: expected a whole number, got "${text}"`);
+    return Number(text);
+  };
+  const settings = { ticks: num(opts.groupTicks, '--group-ticks', DEFAULT_GROUP_COMMIT.ticks), wallMs: num(opts.groupMs, '--group-ms', DEFAULT_GROUP_COMMIT.wallMs) };
+  try {
+    return checkGroupCommit(settings);
+  } catch (err) {
+    if (!(err instanceof GroupCommitError)) throw err;
+    throw new UsageError(err.message.replace(/^group ticks/, '--group-ticks').replace(/^group wall ms/, '--group-ms'));
+  }
 }
 
 /** `memory` or `sqlite:FILE`; a SQLite file is new (or replaced on request) and receives the scenario's fleet. */
@@ -46,11 +66,16 @@ function removeDatabase(file: string): void {
 
 export function simCommand(file: string, opts: SimOptions): void {
   const seed = parseSeed(opts.seed);
+  const group = parseGroupCommit(opts);
+  if ((opts.groupTicks !== undefined || opts.groupMs !== undefined) && (opts.store ?? 'memory') === 'memory') {
+    throw new UsageError('--group-ticks and --group-ms apply to --store sqlite:FILE only');
+  }
   const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
   // Output folders are made (and said so) before the run, so a path that cannot be written fails at once.
   const created = [opts.events && outputFolder(opts.events, '--events'), opts.report && outputFolder(opts.report, '--report')].filter((x): x is string => Boolean(x));
   const store = openStore(opts.store, opts.replace === true);
   store?.importState(scenario.state);
+  store?.groupCommits(group);
   const summary = new SummaryCollector();
   const writer = opts.events ? new JsonlWriter(opts.events) : null;
   const tty = !opts.quiet && process.stderr.isTTY === true;

@@ -144,6 +144,9 @@ export class Engine {
     replaceStateContents(this.state, fresh);
     syncWithdrawn(this.state);
     this.halted = null;
+    // Reports applied by commits the store never made durable (a group commit rolled back) are applied again.
+    this.inbox.unshift(...this.undurable.flat());
+    this.undurable = [];
     this.recover(pending);
   }
 
@@ -165,7 +168,7 @@ export class Engine {
         for (const obs of inbox) applyObservation(ctx, obs);
         const timers = this.state.timers;
         while (timers.size > 0 && timers.peek()!.at <= ctx.now) fireTimer(ctx, timers.pop()!);
-      });
+      }, inbox);
     } catch (err) {
       // A commit that failed loses no report: they are applied again after the resync. (One that made
       // the step itself throw is dropped; the resync asks the machines in flight for fresh reports.)
@@ -485,7 +488,10 @@ export class Engine {
   }
 
   /** Runs one unit of work: apply, commit, then send and publish. A failed commit halts the engine. */
-  private run<T>(work: (ctx: TickContext) => T): T {
+  /** Reports applied by commits whose transaction is not durable yet (group commit), oldest first. */
+  private undurable: Observation[][] = [];
+
+  private run<T>(work: (ctx: TickContext) => T, applied: Observation[] = []): T {
     if (this.halted) throw new EngineHaltedError(this.halted.reason);
     const ctx = newContext(this.state, this.clock.now(), this.store.tracksChanges, this.opts);
     let result: T;
@@ -505,7 +511,10 @@ export class Engine {
       throw err;
     }
     // Inside a caller's transaction the commit is a savepoint: nothing leaves before the outer COMMIT.
+    if (applied.length > 0) this.undurable.push(applied);
     const deliver = () => {
+      const i = applied.length > 0 ? this.undurable.indexOf(applied) : -1;
+      if (i >= 0) this.undurable.splice(i, 1);
       for (const a of ctx.actions) this.driver.send(a);
       if (ctx.events.length > 0) for (const l of this.listeners) l(ctx.events);
     };

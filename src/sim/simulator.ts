@@ -140,6 +140,8 @@ export class Simulation {
 
   private finish(): false {
     this.done = true;
+    // Group commit: the last group commits, and its events are published, before the run reports its end.
+    this.store.flush?.();
     return false;
   }
 }

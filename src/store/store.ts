@@ -37,6 +37,11 @@ export interface Store {
    * engine's memory is then ahead of the store. Absent: the store never undoes a commit it accepted.
    */
   onCommitUndone?(listener: (reason: string) => void): void;
+  /**
+   * Group commit (SQLite): commits the open group of engine commits now and runs the deliveries it held.
+   * Absent, or with no group open: nothing to do.
+   */
+  flush?(): void;
   /** After a failed write: accept commits again (the next one finds out whether the fault is gone). */
   reopen?(): void;
   close(): void;

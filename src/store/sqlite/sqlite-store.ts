@@ -16,6 +16,16 @@ import { statements } from './rows.js';
 import type { Statements } from './rows.js';
 import { writeCommit, writeImport } from './write.js';
 import type { OrdCounter } from './write.js';
+import { checkGroupCommit } from './group-commit.js';
+import type { GroupCommitSettings } from './group-commit.js';
+
+/** An open group: engine commits made in one transaction not committed yet (see `groupCommits`). */
+interface OpenGroup {
+  commits: number;
+  startedAt: number;
+  /** A commit of the group holds actions: the group commits before they leave. */
+  hasActions: boolean;
+}
 
 export class SqliteStore implements Store {
   readonly tracksChanges = true;
@@ -78,19 +88,91 @@ export class SqliteStore implements Store {
     if (this.broken) throw new StoreError('STORE_IO', `the store stopped after a failed write: ${this.broken}`);
     if (!c.changes) throw new Error('SqliteStore needs the changes of each tick');
     const changes = c.changes;
+    if (this.grouping && this.depth === 0 && !this.group) this.openGroup();
     try {
-      this.write(() => writeCommit(this.st, c, changes, this.ord, (events) => {
+      const write = () => writeCommit(this.st, c, changes, this.ord, (events) => {
         this.eventWriter.sync();
         for (const e of events) this.eventWriter.write(e);
-      }));
+      });
+      // In a group no savepoint: a failed write rolls back the whole group (a savepoint's sub-journal costs more than the write).
+      if (this.group) write();
+      else this.write(write);
+      if (!this.group && this.depth === 0) this.transactions++;
       if (this.depth > 0) this.commitsInTransactions++;
+      if (this.group) {
+        this.group.commits++;
+        if (c.actions.length > 0) this.group.hasActions = true;
+      }
     } catch (err) {
-      // The transaction rolled back; nothing of this tick counts. The engine stops advancing.
+      // The transaction rolled back; nothing of this tick counts (nor of its group). The engine stops advancing.
+      this.abandonGroup();
       const e = asStoreError(err, this.file);
       this.broken = e.message;
       throw e;
     }
   }
+
+  /** Group commit's settings and wall clock, when it is on. */
+  private grouping: { settings: GroupCommitSettings; wallNow: () => number } | null = null;
+  private group: OpenGroup | null = null;
+
+  /**
+   * Turns group commit on: engine commits outside callers' transactions share one transaction, their
+   * deliveries held until its COMMIT. A group commits as soon as one of its commits holds actions
+   * (commit before send: they leave only once durable), after `ticks` commits, or once `wallMs` passed
+   * since its first commit (checked at each commit). A crash loses the open group, which sent nothing.
+   */
+  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now()): void {
+    this.grouping = { settings: checkGroupCommit(settings), wallNow };
+  }
+
+  private openGroup(): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    this.group = { commits: 0, startedAt: this.grouping!.wallNow(), hasActions: false };
+  }
+
+  private groupDue(g: OpenGroup): boolean {
+    const { settings, wallNow } = this.grouping!;
+    return g.hasActions || g.commits >= settings.ticks || wallNow() - g.startedAt >= settings.wallMs;
+  }
+
+  /** Rolls back the open group: none of its commits count, none of its deliveries happen. */
+  private abandonGroup(): void {
+    if (!this.group) return;
+    this.group = null;
+    this.held = [];
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+  }
+
+  /**
+   * Commits the open group, then runs its deliveries in order. A failed COMMIT undoes commits the
+   * engine was told had succeeded: it hears so (onCommitUndone) and halts until resynchronised.
+   */
+  flush(): void {
+    if (!this.group) return;
+    try {
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.abandonGroup();
+      const e = asStoreError(err, this.file);
+      this.broken = e.message;
+      for (const l of this.undoneListeners) l(`a group commit failed (${e.message})`);
+      throw e;
+    }
+    this.group = null;
+    this.transactions++;
+    const held = this.held;
+    this.held = [];
+    for (const deliver of held) deliver();
+  }
+
+  /** Engine commits in the open group, not durable yet (0: no group open). */
+  get openGroupCommits(): number {
+    return this.group?.commits ?? 0;
+  }
+
+  /** Engine transactions committed by this store object (alone or as a group): what bench:sim-store counts. */
+  transactions = 0;
 
   private write(fn: () => void): void {
     this.db.transaction(fn).immediate();
@@ -112,8 +194,9 @@ export class SqliteStore implements Store {
   private readonly undoneListeners: Array<(reason: string) => void> = [];
 
   afterCommit(deliver: () => void): void {
-    if (this.depth > 0) this.held.push(deliver);
+    if (this.depth > 0 || this.group) this.held.push(deliver);
     else deliver();
+    if (this.depth === 0 && this.group && this.groupDue(this.group)) this.flush();
   }
 
   /**
@@ -121,6 +204,7 @@ export class SqliteStore implements Store {
    * events leave only after the outermost COMMIT (none leave when it rolls back: the store never held them).
    */
   transaction<T>(fn: () => T): T {
+    if (this.depth === 0) this.flush(); // a caller's transaction never joins an engine group
     this.depth++;
     const commitsBefore = this.commitsInTransactions;
     let result: T;
@@ -149,6 +233,10 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
-    this.handle.close();
+    try {
+      this.flush();
+    } finally {
+      this.handle.close();
+    }
   }
 }

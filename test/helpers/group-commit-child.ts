@@ -1,0 +1,37 @@
+/**
+ * A child process for test/group-commit.test.ts: runs the test's scenario on SQLite with group commit
+ * and SIGKILLs itself after a given number of steps. Every action is written to `sentLog` (synchronously,
+ * at the moment it leaves) and each step says whether a group was open, so the parent can check what
+ * the kill lost. Usage: node group-commit-child.js DB SENT_LOG STEPS
+ */
+import { appendFileSync } from 'node:fs';
+import { compileScenario } from '../../src/sim/scenario.js';
+import { Simulation } from '../../src/sim/simulator.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { baseScenario } from './harness.js';
+
+/** Failures, rollbacks, retries and health reports: ticks with and without actions. */
+export function groupScenario(): Record<string, unknown> {
+  return baseScenario({
+    seed: 5,
+    failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.08, installFailure: 0.05, rollbackFailure: 0.2 } } },
+    events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } }],
+  });
+}
+
+function main(db: string, sentLog: string, steps: number): void {
+  const scenario = compileScenario(groupScenario(), 'group');
+  const store = SqliteStore.open(db, { mode: 'new' });
+  store.importState(scenario.state);
+  store.groupCommits({ ticks: 1000, wallMs: 10_000 });
+  const sim = new Simulation(scenario, { store });
+  const send = sim.driver.send.bind(sim.driver);
+  sim.driver.send = (a) => {
+    appendFileSync(sentLog, `sent ${a.key}\n`);
+    send(a);
+  };
+  for (let i = 0; i < steps && sim.step(); i++) appendFileSync(sentLog, `step ${store.openGroupCommits}\n`);
+  process.kill(process.pid, 'SIGKILL');
+}
+
+if (process.argv[1]?.endsWith('group-commit-child.js') && process.argv.length === 5) main(process.argv[2]!, process.argv[3]!, Number(process.argv[4]));
