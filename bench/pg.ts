@@ -14,6 +14,7 @@ import { planRollout } from '../src/planner/plan.js';
 import { profileFor } from '../src/planner/profile.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
+import { connect } from '../src/store/postgres/connect.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { EngineState } from '../src/engine/state.js';
@@ -89,8 +90,8 @@ try {
   let tickUrl = server.url;
   let tickFile = sqliteFile;
   if (TICK_MACHINES !== MACHINES) {
-    const admin = await PgStore.open(server.url);
-    await admin.connection.query('CREATE DATABASE ticks');
+    const admin = await connect(server.url); // not PgStore.open: that would load the big fleet again
+    await admin.query('CREATE DATABASE ticks');
     await admin.end();
     tickUrl = server.url.replace(/\/phasewise$/, '/ticks');
     tickFile = join(dir, 'ticks.sqlite');
