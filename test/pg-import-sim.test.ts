@@ -123,7 +123,8 @@ describe('importing into PostgreSQL', () => {
   test('a failed import (a value that cannot be stored, a row the server refuses) leaves the database empty; a good one then succeeds', async () => {
     const url = await database();
     const store = await PgStore.open(url);
-    const counts = async () => (await query<{ n: number }>(url, 'SELECT (SELECT count(*) FROM machines) + (SELECT count(*) FROM instances) + (SELECT count(*) FROM regions) + (SELECT count(*) FROM meta) AS n'))[0]!.n;
+    const sum = '(SELECT count(*) FROM machines) + (SELECT count(*) FROM instances) + (SELECT count(*) FROM regions) + (SELECT count(*) FROM meta)';
+    const counts = async () => (await query<{ n: number }>(url, `SELECT ${sum} AS n`))[0]!.n;
 
     const notANumber = compileScenario(baseScenario(), 'test').state;
     const last = [...notANumber.fleet.machines.values()].at(-1)!;

@@ -93,7 +93,9 @@ export class FleetLoader {
   /** Regions and sets, read before any machine. */
   constructor(db: Database.Database) {
     const fleet = this.fleet;
-    for (const r of all(db, 'SELECT * FROM regions')) fleet.regions.set(r.name as string, { name: r.name as string, pair: (r.pair as string | null) ?? null, zones: JSON.parse(r.zones as string) as string[] });
+    for (const r of all(db, 'SELECT * FROM regions')) {
+      fleet.regions.set(r.name as string, { name: r.name as string, pair: (r.pair as string | null) ?? null, zones: JSON.parse(r.zones as string) as string[] });
+    }
     for (const r of all(db, 'SELECT body FROM scale_sets')) { const s = JSON.parse(r.body as string) as ScaleSet; fleet.scaleSets.set(s.id, s); }
     for (const r of all(db, 'SELECT body FROM availability_sets')) { const s = JSON.parse(r.body as string) as AvailabilitySet; fleet.availabilitySets.set(s.id, s); }
   }
@@ -108,12 +110,18 @@ export class FleetLoader {
   }
 
   machine(r: Row): void {
-    const p: Placement = { region: r.region as string, zone: (r.zone as string | null) ?? null, setId: (r.set_id as string | null) ?? null, setKind: r.set_kind as SetKind, updateDomain: num(r.update_domain), faultDomain: num(r.fault_domain), subscription: r.subscription as string };
+    const p: Placement = {
+      region: r.region as string, zone: (r.zone as string | null) ?? null, setId: (r.set_id as string | null) ?? null, setKind: r.set_kind as SetKind,
+      updateDomain: num(r.update_domain), faultDomain: num(r.fault_domain), subscription: r.subscription as string,
+    };
     const key = `${p.region}|${p.zone}|${p.setId}|${p.updateDomain}|${p.faultDomain}|${p.subscription}`;
     let shared = this.placements.get(key);
     if (!shared) this.placements.set(key, (shared = Object.freeze(p)));
     const id = r.id as string;
-    const m: Machine = { id, name: r.name === id ? id : (r.name as string), kind: this.shared(r.kind) as MachineKind, os: this.shared(r.os) as OsType, resourceGroup: this.shared(r.resource_group), placement: shared };
+    const m: Machine = {
+      id, name: r.name === id ? id : (r.name as string), kind: this.shared(r.kind) as MachineKind, os: this.shared(r.os) as OsType,
+      resourceGroup: this.shared(r.resource_group), placement: shared,
+    };
     if (r.instance_id !== null && r.instance_id !== undefined) m.instanceId = r.instance_id as string;
     addMachine(this.fleet, m);
   }
