@@ -105,6 +105,6 @@ describe('database faults have their own exit codes and leave files alone', () =
   test('a bad --store: exit 2', () => {
     const r = run('sim', 'examples/small.yaml', '--store', 'postgres:x');
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--store: expected memory or sqlite:FILE/);
+    assert.match(r.stderr, /--store: expected memory, sqlite:FILE or postgres:\/\/USER@HOST\/DATABASE, got "postgres:x"/);
   });
 });

@@ -43,7 +43,7 @@ program
   .option('--events <file>', 'write the event log as JSON Lines')
   .option('--report <file>', 'write a self-contained HTML report with a chart of the rollout')
   .option('--quiet', 'no progress on the terminal')
-  .option('--store <store>', 'where the engine keeps its state: memory (default) or sqlite:FILE (a new file)', 'memory')
+  .option('--store <store>', 'where the engine keeps its state: memory (default), sqlite:FILE (a new file) or postgres://… (an empty database)', 'memory')
   .option('--replace', 'with --store sqlite:FILE, replace FILE if it exists (it must not be in use)')
   .option('--group-ticks <n>', 'with sqlite:FILE, engine commits at most per transaction (group commit; 1 = off; default 1000)')
   .option('--group-ms <n>', 'with sqlite:FILE, wall milliseconds at most a group stays open (default 250)')

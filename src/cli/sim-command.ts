@@ -5,7 +5,11 @@ import { renderHtmlReport } from '../report/html-report.js';
 import { JsonlWriter } from '../report/jsonl-writer.js';
 import { formatSummary, SummaryCollector } from '../report/summary.js';
 import { loadScenarioFile } from '../sim/scenario.js';
-import { runSimulation } from '../sim/simulator.js';
+import { Simulation } from '../sim/simulator.js';
+import type { SimResult } from '../sim/simulator.js';
+import { isPostgresUrl } from '../store/postgres/connect.js';
+import { PgStore } from '../store/postgres/pg-store.js';
+import { StoreError } from '../store/sqlite/database.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { UsageError } from './errors.js';
 import { PatchChecker } from '../audit/patches.js';
@@ -46,15 +50,29 @@ export function parseGroupCommit(opts: Pick<SimOptions, 'groupTicks' | 'groupMs'
   }
 }
 
-/** `memory` or `sqlite:FILE`; a SQLite file is new (or replaced on request) and receives the scenario's fleet. */
-function openStore(spec: string | undefined, replace: boolean): SqliteStore | null {
+type SimStore = { kind: 'sqlite'; store: SqliteStore } | { kind: 'postgres'; store: PgStore };
+
+/**
+ * `memory`, `sqlite:FILE` or `postgres://…`. A SQLite file is new (or replaced on request); a PostgreSQL
+ * database must hold no fleet (it is never emptied for you). Either receives the scenario's fleet.
+ */
+async function openStore(spec: string | undefined, replace: boolean): Promise<SimStore | null> {
   if (spec === undefined || spec === 'memory') return null;
+  if (isPostgresUrl(spec)) {
+    if (replace) throw new UsageError('--replace: only for --store sqlite:FILE; a PostgreSQL database is never emptied by sim (give an empty one)');
+    const store = await PgStore.open(spec);
+    if (store.isInitialised()) {
+      await store.end();
+      throw new StoreError('STORE_EXISTS', `${store.name} already holds a fleet; sim needs an empty database (it never overwrites one)`);
+    }
+    return { kind: 'postgres', store };
+  }
   const m = /^sqlite:(.+)$/.exec(spec);
-  if (!m) throw new UsageError(`--store: expected memory or sqlite:FILE, got "${spec}"`);
+  if (!m) throw new UsageError(`--store: expected memory, sqlite:FILE or postgres://USER@HOST/DATABASE, got "${spec}"`);
   const file = m[1]!;
   if (replace) removeDatabase(file);
   mkdirSync(dirname(file), { recursive: true });
-  return SqliteStore.open(file, { mode: 'new' });
+  return { kind: 'sqlite', store: SqliteStore.open(file, { mode: 'new' }) };
 }
 
 /** Removes a database file with its WAL companions, unless a running Phasewise holds it. */
@@ -64,18 +82,25 @@ function removeDatabase(file: string): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
 }
 
-export function simCommand(file: string, opts: SimOptions): void {
+export async function simCommand(file: string, opts: SimOptions): Promise<void> {
   const seed = parseSeed(opts.seed);
   const group = parseGroupCommit(opts);
-  if ((opts.groupTicks !== undefined || opts.groupMs !== undefined) && (opts.store ?? 'memory') === 'memory') {
+  if ((opts.groupTicks !== undefined || opts.groupMs !== undefined) && !(opts.store ?? 'memory').startsWith('sqlite:')) {
     throw new UsageError('--group-ticks and --group-ms apply to --store sqlite:FILE only');
   }
   const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
   // Output folders are made (and said so) before the run, so a path that cannot be written fails at once.
   const created = [opts.events && outputFolder(opts.events, '--events'), opts.report && outputFolder(opts.report, '--report')].filter((x): x is string => Boolean(x));
-  const store = openStore(opts.store, opts.replace === true);
-  store?.importState(scenario.state);
-  store?.groupCommits(group);
+  const opened = await openStore(opts.store, opts.replace === true);
+  const store = opened?.store ?? null;
+  try {
+    if (opened?.kind === 'postgres') await opened.store.importState(scenario.state, { load: false });
+    else opened?.store.importState(scenario.state);
+  } catch (err) {
+    if (opened?.kind === 'postgres') await opened.store.end();
+    throw err;
+  }
+  if (opened?.kind === 'sqlite') opened.store.groupCommits(group);
   const summary = new SummaryCollector();
   const writer = opts.events ? new JsonlWriter(opts.events) : null;
   const tty = !opts.quiet && process.stderr.isTTY === true;
@@ -83,7 +108,7 @@ export function simCommand(file: string, opts: SimOptions): void {
   // R75/R83: a scenario with patch schedules has its log checked as it is written; a violation fails the run.
   const schedules = new Map(scenario.patchSchedules.map((s) => [s.id, s.window]));
   const patchChecker = schedules.size > 0 ? new PatchChecker({ windowOf: (id) => schedules.get(id), noticeMs: REBOOT_NOTICE_MS }) : null;
-  const result = runSimulation(scenario, {
+  const sim = new Simulation(scenario, {
     ...(store ? { store } : {}),
     onEvents: (events) => {
       summary.onEvents(events);
@@ -96,13 +121,25 @@ export function simCommand(file: string, opts: SimOptions): void {
             const day = (t - scenario.startMs) / 86_400_000;
             process.stderr.write(`\r  simulating: day ${day.toFixed(1)} of at most ${(scenario.horizonMs / 86_400_000).toFixed(0)} · ${summary.events.toLocaleString('en')} events   `);
           },
-          progressEveryTicks: 2_000,
+          progressEveryTicks: opened?.kind === 'postgres' ? 200 : 2_000,
         }
       : {}),
   });
+  // PostgreSQL commits each tick asynchronously: each is waited for (a failed one ends the run with its error).
+  let result: SimResult;
+  if (opened?.kind === 'postgres') {
+    const pgStore = opened.store;
+    try {
+      result = await sim.runCommitted(() => pgStore.settled());
+    } finally {
+      await pgStore.end();
+    }
+  } else {
+    result = sim.run();
+  }
   if (tty) process.stderr.write('\r\x1b[K');
   writer?.close();
-  store?.close();
+  if (opened?.kind === 'sqlite') opened.store.close();
   const wallMs = Number(process.hrtime.bigint() - wallStart) / 1e6;
   const rollouts = summary.result();
   const out: string[] = [];
@@ -111,7 +148,8 @@ export function simCommand(file: string, opts: SimOptions): void {
   out.push('');
   out.push(rollouts.length === 0 ? 'No rollout started: no release found eligible machines.' : formatSummary(rollouts, opts.events ?? null));
   if (writer) out.push(`Event log: ${opts.events} (${writer.written.toLocaleString('en')} events, JSON Lines)`);
-  if (store) out.push(`State and event log kept in ${store.file} (phasewise db check --db ${store.file})`);
+  if (opened?.kind === 'sqlite') out.push(`State and event log kept in ${opened.store.file} (phasewise db check --db ${opened.store.file})`);
+  if (opened?.kind === 'postgres') out.push(`State and event log kept in ${opened.store.name} (${opened.store.commits.toLocaleString('en')} commits; phasewise db check --db URL)`);
   out.push(...created);
   if (opts.report) {
     writeFileSync(opts.report, renderHtmlReport({ scenario: { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size }, rollouts }));

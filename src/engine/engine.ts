@@ -487,10 +487,10 @@ export class Engine {
     return r;
   }
 
-  /** Runs one unit of work: apply, commit, then send and publish. A failed commit halts the engine. */
   /** Reports applied by commits whose transaction is not durable yet (group commit), oldest first. */
   private undurable: Observation[][] = [];
 
+  /** Runs one unit of work: apply, commit, then send and publish. A failed commit halts the engine. */
   private run<T>(work: (ctx: TickContext) => T, applied: Observation[] = []): T {
     if (this.halted) throw new EngineHaltedError(this.halted.reason);
     const ctx = newContext(this.state, this.clock.now(), this.store.tracksChanges, this.opts);

@@ -118,6 +118,16 @@ export class Simulation {
   }
 
   /**
+   * Runs with a store that commits asynchronously (PostgreSQL): after each tick, waits until its commit
+   * is durable and its deliveries (sends, events) are done, so the run is the one `run` makes.
+   */
+  async runCommitted(settled: () => Promise<void>): Promise<SimResult> {
+    while (this.step()) await settled();
+    await settled();
+    return this.result();
+  }
+
+  /**
    * Replaces the engine with one rebuilt from `store` (after a crash), and lets it recover. With
    * `fleet`, the simulated fleet is rebuilt too, from its seed and that snapshot (a restart of `serve`).
    */

@@ -17,12 +17,13 @@ import type { EngineState } from '../../engine/state.js';
 import type { EngineEvent } from '../../model/events.js';
 import type { Commit, Store } from '../store.js';
 import { StoreError } from '../sqlite/database.js';
-import { loadState } from '../sqlite/load.js';
-import { statements } from '../sqlite/rows.js';
-import { writeCommit, writeImport } from '../sqlite/write.js';
+import { FleetLoader, loadState } from '../sqlite/load.js';
+import { SQL, statements } from '../sqlite/rows.js';
+import { healthRows, instanceRows, machineRows, writeCommit, writeImportRest, writeImportSets } from '../sqlite/write.js';
 import type { OrdCounter } from '../sqlite/write.js';
 import { connect, migrate, pgStoreError, redact, SCHEMA_GUARD } from './connect.js';
 import { eventRow, PUT_EVENT, readEvents } from './events.js';
+import { copyRows } from './copy-in.js';
 import { copyToSqlite, emptySqlite } from './snapshot.js';
 import { literal, SqlBatch } from './sql-batch.js';
 
@@ -57,6 +58,8 @@ export class PgStore implements Store {
   private last: Promise<boolean> = Promise.resolve(true);
   private brokenError: StoreError | null = null;
   private closed = false;
+  /** Imported with `load: false`: initialised, but its state not read back. */
+  private importedUnloaded = false;
   commits = 0;
   /** Statements that go into the next commit's transaction (a command marked done with its effects). */
   private extras: string[] = [];
@@ -91,28 +94,53 @@ export class PgStore implements Store {
   }
 
   isInitialised(): boolean {
-    return this.loaded.state !== null;
+    return this.loaded.state !== null || this.importedUnloaded;
   }
 
-  /** Writes a whole engine state into an empty database, in one transaction (sent in pieces). */
-  async importState(state: EngineState): Promise<void> {
-    const { rows } = await this.client.query("SELECT 1 FROM meta WHERE key = 'imported'");
+  /**
+   * Writes a whole engine state into an empty database, in one transaction: a failed import leaves
+   * it as it was. The fleet's rows are streamed with COPY (see copy-in.ts), the rest as batched SQL.
+   * With `load: false` the state is not read back (a caller that goes on with the state it imported,
+   * as `sim` does): `load()` then needs the store opened again.
+   */
+  async importState(state: EngineState, opts: { load?: boolean } = {}): Promise<void> {
+    const { rows } = await this.client.query("SELECT 1 FROM meta WHERE key = 'imported' UNION ALL (SELECT 1 FROM machines LIMIT 1)");
     if (rows.length > 0) throw new StoreError('STORE_EXISTS', `${this.name} already holds a fleet; it is never overwritten`);
-    const batch = new SqlBatch(true);
+    const ordBefore = this.ord.next;
     await this.client.query('BEGIN');
     try {
-      // In pieces of a few megabytes: a fleet of millions is never one text.
-      writeImport(batch.writers, state, this.ord);
-      for (const text of batch.takeChunks()) await this.client.query(text);
+      const head = new SqlBatch(true);
+      writeImportSets(head.writers, state);
+      for (const text of head.takeChunks()) await this.client.query(text);
+      await this.copyAll('putMachine', machineRows(state, this.ord), state.fleet.machines.size);
+      await this.copyAll('putInstance', instanceRows(state, this.ord), countInstances(state));
+      await this.copyAll('putHealth', healthRows(state), state.fleet.health.size);
+      const rest = new SqlBatch(true);
+      writeImportRest(rest.writers, state);
+      for (const text of rest.takeChunks()) await this.client.query(text);
       await this.client.query('COMMIT');
     } catch (err) {
+      this.ord.next = ordBefore;
       await this.client.query('ROLLBACK').catch(() => {});
       throw pgStoreError(err, this.url);
     }
-    this.loaded = await readLoaded(this.client);
+    if (opts.load === false) {
+      this.loaded = { state: null, pending: [], nextOrd: this.ord.next };
+      this.importedUnloaded = true;
+    } else {
+      this.loaded = await readLoaded(this.client);
+    }
+  }
+
+  /** One of SQLite's INSERT statements' tables and columns, filled by COPY; checks the count the server copied. */
+  private async copyAll(name: 'putMachine' | 'putInstance' | 'putHealth', rows: Iterable<unknown[]>, expected: number): Promise<void> {
+    const m = /^INSERT INTO (\w+) \(([^)]+)\)/.exec(SQL[name])!;
+    const copied = await copyRows(this.client, m[1]!, m[2]!.split(',').map((c) => c.trim()), rows);
+    if (copied !== expected) throw new StoreError('STORE_IO', `the import copied ${copied} rows into ${m[1]}, expected ${expected}`);
   }
 
   load(): EngineState | null {
+    if (this.importedUnloaded) throw new Error('the state was imported without being read back: open the store again to load it');
     return this.loaded.state;
   }
 
@@ -213,17 +241,23 @@ export class PgStore implements Store {
   }
 }
 
+function countInstances(state: EngineState): number {
+  let n = 0;
+  for (const byMachine of state.fleet.instances.values()) n += byMachine.size;
+  return n;
+}
+
 /** The state as the tables hold it now, rebuilt by the SQLite loader from a consistent in-memory copy. */
 async function readLoaded(client: pg.Client): Promise<Loaded> {
   const { rows } = await client.query<{ n: number | null }>('SELECT greatest((SELECT max(ord) FROM machines), (SELECT max(ord) FROM instances)) AS n');
   const nextOrd = (rows[0]?.n ?? 0) + 1;
   const db = emptySqlite();
   try {
-    await copyToSqlite(client, db, { whole: false });
+    const fleet = await copyToSqlite(client, db, { whole: false, fleet: (d) => new FleetLoader(d) });
     const st = statements(db);
     if (st.getMeta.get('imported') === undefined) return { state: null, pending: [], nextOrd };
     const pending = (st.pendingActions.all() as Array<{ body: string }>).map((r) => JSON.parse(r.body) as DriverAction);
-    return { state: loadState(db), pending, nextOrd };
+    return { state: loadState(db, fleet ?? undefined), pending, nextOrd };
   } finally {
     db.close();
   }

@@ -102,6 +102,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     description: 'each instance keeps the last known good version before its current one (a withdrawal goes back there), as SQLite\'s v6',
     sql: 'ALTER TABLE instances ADD COLUMN previous_good TEXT;',
   },
+  {
+    version: 3,
+    description: 'the load order (ord) of machines and instances indexed: loading pages along it (without, each page scans the whole table)',
+    sql: 'CREATE INDEX machines_ord ON machines (ord); CREATE INDEX instances_ord ON instances (ord);',
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { MIGRATIONS } from '../sqlite/schema.js';
 import { EventWriter } from '../sqlite/event-log.js';
 import type { EngineEvent } from '../../model/events.js';
+import type { FleetLoader } from '../sqlite/load.js';
 
 /** The engine's tables; `events` and answered actions only when `whole` (a backup). */
 const TABLES = [
@@ -18,7 +19,7 @@ const TABLES = [
 
 /** Tables read in pages along their key (large ones: the fleet, the log). */
 const PAGED: Record<string, string> = { machines: 'ord', instances: 'ord', events: 'seq' };
-const PAGE = 20_000;
+const PAGE = 50_000;
 
 /** An SQLite database at the current SQLite schema version (in memory, or a new file). */
 export function emptySqlite(file = ':memory:'): Database.Database {
@@ -31,7 +32,13 @@ export function emptySqlite(file = ':memory:'): Database.Database {
   return db;
 }
 
-export async function copyToSqlite(client: pg.Client, target: Database.Database, opts: { whole: boolean }): Promise<void> {
+/**
+ * Copies the tables into `target`. With `fleet`, the machines and instances go to that loader instead
+ * (page by page, straight into the engine's fleet: a load never holds them twice); it is made once the
+ * regions and sets are in `target`.
+ */
+export async function copyToSqlite(client: pg.Client, target: Database.Database, opts: { whole: boolean; fleet?: (db: Database.Database) => FleetLoader }): Promise<FleetLoader | null> {
+  let loader: FleetLoader | null = null;
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     for (const table of TABLES) {
@@ -43,7 +50,7 @@ export async function copyToSqlite(client: pg.Client, target: Database.Database,
       }
       const key = PAGED[table];
       let insert: Database.Statement | null = null;
-      const put = (rows: Array<Record<string, unknown>>) => {
+      const toSqlite = (rows: Array<Record<string, unknown>>) => {
         if (rows.length === 0) return;
         const cols = Object.keys(rows[0]!);
         insert ??= target.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
@@ -52,21 +59,33 @@ export async function copyToSqlite(client: pg.Client, target: Database.Database,
           for (const r of rows) stmt.run(r);
         })();
       };
+      let put = toSqlite;
+      if (opts.fleet && (table === 'machines' || table === 'instances')) {
+        const l = (loader ??= opts.fleet(target));
+        put = table === 'machines' ? (rows) => { for (const r of rows) l.machine(r); } : (rows) => { for (const r of rows) l.instance(r); };
+      }
       if (!key) {
         put((await client.query(`SELECT * FROM ${table}${where}`)).rows);
         continue;
       }
-      let after = -1;
+      // The next page is asked for before this one is handled: the server reads while this process builds.
+      const page = (after: number) => client.query(`SELECT * FROM ${table} WHERE ${key} > $1 ORDER BY ${key} LIMIT ${PAGE}`, [after]);
+      let next = page(-1);
       for (;;) {
-        const { rows } = await client.query(`SELECT * FROM ${table} WHERE ${key} > $1 ORDER BY ${key} LIMIT ${PAGE}`, [after]);
+        const { rows } = await next;
+        const more = rows.length === PAGE;
+        if (more) {
+          next = page(rows[rows.length - 1]![key] as number);
+          next.catch(() => {}); // awaited next round; if `put` throws first, its failure is not unhandled
+        }
         put(rows);
-        if (rows.length < PAGE) break;
-        after = rows[rows.length - 1]![key] as number;
+        if (!more) break;
       }
     }
   } finally {
     await client.query('COMMIT');
   }
+  return loader;
 }
 
 /** The log is stored whole here and compact in SQLite (event-log.ts): each event is written through SQLite's writer. */

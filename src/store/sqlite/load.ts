@@ -14,7 +14,7 @@ import { zoneKey } from '../../engine/rollouts/waves.js';
 import { judgedByRelease, releaseOfRollout } from '../../engine/attempts/release-evidence.js';
 import { newRolloutState } from '../../engine/rollouts/create.js';
 import type {
-  AttemptState, BatchRun, EngineState, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitStatus,
+  AttemptState, BatchRun, EngineState, FleetState, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitStatus,
 } from '../../engine/state.js';
 import {
   addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth, releaseKey, standaloneKey,
@@ -26,12 +26,13 @@ import type {
 import type { Plan } from '../../planner/types.js';
 import { parsePlan } from './rows.js';
 
-type Row = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 const all = (db: Database.Database, sql: string, ...args: unknown[]) => db.prepare(sql).all(...args) as Row[];
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
-export function loadState(db: Database.Database): EngineState {
-  const state = newEngineState(loadFleet(db), loadCatalog(db));
+/** The state from `db`; with `fleet`, its machines and instances came from elsewhere (PostgreSQL) and `db` holds the rest. */
+export function loadState(db: Database.Database, fleet?: FleetLoader): EngineState {
+  const state = newEngineState(fleet ? fleet.finish(db) : loadFleet(db), loadCatalog(db));
   const counters = db.prepare("SELECT value FROM meta WHERE key = 'counters'").get() as { value: string } | undefined;
   const c = JSON.parse(counters?.value ?? '{}') as { eventSeq?: number; rolloutSeq?: number; timerSeq?: number; actionSeq?: number; marks?: Record<string, number> };
   state.eventSeq = c.eventSeq ?? 0;
@@ -77,41 +78,86 @@ export function loadState(db: Database.Database): EngineState {
   return state;
 }
 
-function loadFleet(db: Database.Database) {
-  const fleet = emptyFleet();
-  for (const r of all(db, 'SELECT * FROM regions')) fleet.regions.set(r.name as string, { name: r.name as string, pair: (r.pair as string | null) ?? null, zones: JSON.parse(r.zones as string) as string[] });
-  for (const r of all(db, 'SELECT body FROM scale_sets')) { const s = JSON.parse(r.body as string) as ScaleSet; fleet.scaleSets.set(s.id, s); }
-  for (const r of all(db, 'SELECT body FROM availability_sets')) { const s = JSON.parse(r.body as string) as AvailabilitySet; fleet.availabilitySets.set(s.id, s); }
-  const placements = new Map<string, Placement>();
-  for (const r of db.prepare('SELECT * FROM machines ORDER BY ord, id').iterate() as Iterable<Row>) {
-    const p: Placement = { region: r.region as string, zone: (r.zone as string | null) ?? null, setId: (r.set_id as string | null) ?? null, setKind: r.set_kind as SetKind, updateDomain: num(r.update_domain), faultDomain: num(r.fault_domain), subscription: r.subscription as string };
-    const key = `${p.region}|${p.zone}|${p.setId}|${p.updateDomain}|${p.faultDomain}|${p.subscription}`;
-    let shared = placements.get(key);
-    if (!shared) placements.set(key, (shared = Object.freeze(p)));
-    const id = r.id as string;
-    const m: Machine = { id, name: r.name === id ? id : (r.name as string), kind: r.kind as MachineKind, os: r.os as OsType, resourceGroup: r.resource_group as string, placement: shared };
-    if (r.instance_id !== null && r.instance_id !== undefined) m.instanceId = r.instance_id as string;
-    addMachine(fleet, m);
+/**
+ * The fleet built row by row: SQLite hands it its machines and instances from the file, PostgreSQL
+ * page by page as they arrive (never all rows at once). Rows must come in `ord` order. Placements,
+ * settings and the few distinct texts of a column (versions, statuses, regions) are shared between
+ * rows, as the generator shares them: millions of machines do not each hold their own copies.
+ */
+export class FleetLoader {
+  readonly fleet = emptyFleet();
+  private readonly placements = new Map<string, Placement>();
+  private readonly settings = new Map<string, Readonly<Record<string, unknown>>>();
+  private readonly texts = new Map<string, string>();
+
+  /** Regions and sets, read before any machine. */
+  constructor(db: Database.Database) {
+    const fleet = this.fleet;
+    for (const r of all(db, 'SELECT * FROM regions')) {
+      fleet.regions.set(r.name as string, { name: r.name as string, pair: (r.pair as string | null) ?? null, zones: JSON.parse(r.zones as string) as string[] });
+    }
+    for (const r of all(db, 'SELECT body FROM scale_sets')) { const s = JSON.parse(r.body as string) as ScaleSet; fleet.scaleSets.set(s.id, s); }
+    for (const r of all(db, 'SELECT body FROM availability_sets')) { const s = JSON.parse(r.body as string) as AvailabilitySet; fleet.availabilitySets.set(s.id, s); }
   }
-  const settings = new Map<string, Readonly<Record<string, unknown>>>();
-  for (const r of db.prepare('SELECT * FROM instances ORDER BY ord, artifact_key, machine_id').iterate() as Iterable<Row>) {
+
+  /** One copy of a text that many rows repeat (bounded: a column of unique values is not cached). */
+  private shared(v: unknown): string {
+    const text = v as string;
+    const known = this.texts.get(text);
+    if (known !== undefined) return known;
+    if (this.texts.size < 100_000) this.texts.set(text, text);
+    return text;
+  }
+
+  machine(r: Row): void {
+    const p: Placement = {
+      region: r.region as string, zone: (r.zone as string | null) ?? null, setId: (r.set_id as string | null) ?? null, setKind: r.set_kind as SetKind,
+      updateDomain: num(r.update_domain), faultDomain: num(r.fault_domain), subscription: r.subscription as string,
+    };
+    const key = `${p.region}|${p.zone}|${p.setId}|${p.updateDomain}|${p.faultDomain}|${p.subscription}`;
+    let shared = this.placements.get(key);
+    if (!shared) this.placements.set(key, (shared = Object.freeze(p)));
+    const id = r.id as string;
+    const m: Machine = {
+      id, name: r.name === id ? id : (r.name as string), kind: this.shared(r.kind) as MachineKind, os: this.shared(r.os) as OsType,
+      resourceGroup: this.shared(r.resource_group), placement: shared,
+    };
+    if (r.instance_id !== null && r.instance_id !== undefined) m.instanceId = r.instance_id as string;
+    addMachine(this.fleet, m);
+  }
+
+  instance(r: Row): void {
     const text = r.settings as string;
-    let s = settings.get(text);
-    if (!s) settings.set(text, (s = Object.freeze(JSON.parse(text) as Record<string, unknown>)));
+    let s = this.settings.get(text);
+    if (!s) this.settings.set(text, (s = Object.freeze(JSON.parse(text) as Record<string, unknown>)));
+    const t = (v: unknown) => this.shared(v);
+    const machineId = this.fleet.machines.get(r.machine_id as string)?.id ?? (r.machine_id as string);
     const inst: ExtensionInstance = {
-      machineId: r.machine_id as string, artifactKey: r.artifact_key as string, name: r.name as string, publisher: r.publisher as string, type: r.type as string,
-      typeHandlerVersion: r.type_handler_version as string, autoUpgradeMinorVersion: r.auto_upgrade_minor === 1, enableAutomaticUpgrade: r.enable_automatic_upgrade === 1,
-      settings: s, desiredVersion: r.desired as string, installedVersion: r.installed as string, lastKnownGoodVersion: r.last_known_good as string,
-      status: r.status as ProvisioningStatus, blockedReason: (r.blocked_reason as string | null) ?? null,
+      machineId, artifactKey: t(r.artifact_key), name: t(r.name), publisher: t(r.publisher), type: t(r.type),
+      typeHandlerVersion: t(r.type_handler_version), autoUpgradeMinorVersion: r.auto_upgrade_minor === 1, enableAutomaticUpgrade: r.enable_automatic_upgrade === 1,
+      settings: s, desiredVersion: t(r.desired), installedVersion: t(r.installed), lastKnownGoodVersion: t(r.last_known_good),
+      status: t(r.status) as ProvisioningStatus, blockedReason: (r.blocked_reason as string | null) ?? null,
     };
     if (r.last_error !== null && r.last_error !== undefined) inst.lastError = r.last_error as string;
-    if (typeof r.previous_good === 'string') inst.previousGoodVersion = r.previous_good;
-    addInstance(fleet, inst);
+    if (typeof r.previous_good === 'string') inst.previousGoodVersion = t(r.previous_good);
+    addInstance(this.fleet, inst);
   }
-  for (const r of all(db, 'SELECT * FROM machine_health')) fleet.health.set(r.machine_id as string, JSON.parse(r.signals as string));
-  for (const id of fleet.health.keys()) refreshMachineHealth(fleet, id);
-  for (const byMachine of fleet.instances.values()) for (const i of byMachine.values()) if (i.status === 'Failed') refreshMachineHealth(fleet, i.machineId);
-  return fleet;
+
+  /** Health, read after the machines; machines with a Failed extension count as unhealthy. */
+  finish(db: Database.Database): FleetState {
+    const fleet = this.fleet;
+    for (const r of all(db, 'SELECT * FROM machine_health')) fleet.health.set(r.machine_id as string, JSON.parse(r.signals as string));
+    for (const id of fleet.health.keys()) refreshMachineHealth(fleet, id);
+    for (const byMachine of fleet.instances.values()) for (const i of byMachine.values()) if (i.status === 'Failed') refreshMachineHealth(fleet, i.machineId);
+    return fleet;
+  }
+}
+
+function loadFleet(db: Database.Database): FleetState {
+  const loader = new FleetLoader(db);
+  for (const r of db.prepare('SELECT * FROM machines ORDER BY ord, id').iterate() as Iterable<Row>) loader.machine(r);
+  for (const r of db.prepare('SELECT * FROM instances ORDER BY ord, artifact_key, machine_id').iterate() as Iterable<Row>) loader.instance(r);
+  return loader.finish(db);
 }
 
 function loadCatalog(db: Database.Database): Catalog {

@@ -16,12 +16,38 @@ export interface OrdCounter {
 
 /** A whole engine state (fleet, catalog, and anything already running) into an empty store. */
 export function writeImport(st: Writers, state: EngineState, ord: OrdCounter): void {
+  writeImportSets(st, state);
+  for (const row of machineRows(state, ord)) st.putMachine.run(...row);
+  for (const row of instanceRows(state, ord)) st.putInstance.run(...row);
+  for (const row of healthRows(state)) st.putHealth.run(...row);
+  writeImportRest(st, state);
+}
+
+/**
+ * The fleet's rows of an import, table by table, in the order (and with the `ord`) writeImport gives
+ * them: PostgreSQL streams them with COPY (millions of rows are never all held as text).
+ */
+export function* machineRows(state: EngineState, ord: OrdCounter): Generator<unknown[]> {
+  for (const m of state.fleet.machines.values()) yield [...encode.machine(m), ord.next++];
+}
+
+export function* instanceRows(state: EngineState, ord: OrdCounter): Generator<unknown[]> {
+  for (const byMachine of state.fleet.instances.values()) for (const i of byMachine.values()) yield [...encode.instance(i), ord.next++];
+}
+
+export function* healthRows(state: EngineState): Generator<unknown[]> {
+  for (const [id, signals] of state.fleet.health) yield [id, JSON.stringify(signals)];
+}
+
+/** The head of an import: regions and sets (before the machines). */
+export function writeImportSets(st: Writers, state: EngineState): void {
   for (const r of state.fleet.regions.values()) st.putRegion.run(r.name, r.pair, JSON.stringify(r.zones));
   for (const s of state.fleet.scaleSets.values()) st.putScaleSet.run(s.id, JSON.stringify(s));
   for (const a of state.fleet.availabilitySets.values()) st.putAvailabilitySet.run(a.id, JSON.stringify(a));
-  for (const m of state.fleet.machines.values()) st.putMachine.run(...encode.machine(m), ord.next++);
-  for (const byMachine of state.fleet.instances.values()) for (const i of byMachine.values()) st.putInstance.run(...encode.instance(i), ord.next++);
-  for (const [id, signals] of state.fleet.health) st.putHealth.run(id, JSON.stringify(signals));
+}
+
+/** The rest of an import, after the fleet's rows: catalog, rollouts, timers, meta; 'imported' is written last. */
+export function writeImportRest(st: Writers, state: EngineState): void {
   writeCatalog(st, state);
   for (const r of state.rollouts.values()) {
     st.putRolloutNew.run(...encode.rolloutNew(r));
