@@ -23,6 +23,7 @@ import type { GroupCommitSettings } from '../src/store/sqlite/group-commit.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { groupScenario } from './helpers/group-commit-child.js';
 import { canonical } from './helpers/state-canonical.js';
+import { stepUntilFailure } from './helpers/step-until-failure.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -111,14 +112,7 @@ describe('group commit', () => {
       const durable = run.reader.prepare('SELECT count(*) FROM events').pluck().get() as number;
       // A real write failure: every commit writes the counters row, which a trigger now refuses.
       store.database.exec("CREATE TEMP TRIGGER fail_meta BEFORE UPDATE ON main.meta BEGIN SELECT RAISE(ABORT, 'simulated I/O failure'); END");
-      let failed: unknown = null;
-      for (let guard = 0; guard < 100_000 && failed === null; guard++) {
-        try {
-          if (!sim.step()) break;
-        } catch (err) {
-          failed = err;
-        }
-      }
+      const failed = stepUntilFailure(sim);
       if (failed === null) return close(run);
       assert.match(String((failed as Error).message), /simulated I\/O failure/);
       assert.match(sim.engine.haltedBecause ?? '', /store commit failed/);

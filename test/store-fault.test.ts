@@ -20,6 +20,7 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { call, eventually, startTestServer } from './helpers/api-server.js';
 import { baseScenario } from './helpers/harness.js';
 import { canonical } from './helpers/state-canonical.js';
+import { stepUntilFailure } from './helpers/step-until-failure.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-fault-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,14 +75,7 @@ describe('a full disk in the middle of a rollout', () => {
       let steps = 0;
       while (steps < fullAfter && sim.step()) steps++;
       fill(store);
-      let failed: unknown = null;
-      for (let guard = 0; guard < 100_000 && failed === null; guard++) {
-        try {
-          if (!sim.step()) break;
-        } catch (err) {
-          failed = err;
-        }
-      }
+      const failed = stepUntilFailure(sim);
       if (failed === null) {
         // The run ended before it needed a new page: nothing to recover, and the log is whole.
         assert.deepEqual([...store.events()], expected);
