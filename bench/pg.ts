@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { automaticTarget } from '../src/catalog/catalog.js';
+import { AutomaticTargets } from '../src/catalog/catalog.js';
 import type { Machine } from '../src/model/fleet.js';
 import { planRollout } from '../src/planner/plan.js';
 import { profileFor } from '../src/planner/profile.js';
@@ -18,6 +18,7 @@ import { connect } from '../src/store/postgres/connect.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { EngineState } from '../src/engine/state.js';
+import { isEnrolled } from '../src/engine/state.js';
 import type { Scenario } from '../src/sim/scenario.js';
 import { benchScenario } from './fleet.js';
 import { machineLine, peakRssMiB } from './machine.js';
@@ -34,10 +35,12 @@ function planOnce(state: EngineState, actions: Scenario['actions']): { ms: numbe
   const { fleet, catalog } = state;
   catalog.publish(release.publisher, release.type, release.version);
   const t0 = performance.now();
+  // Eligibility as rollout creation finds it (rollouts/create.ts): one catalog search per type, OS, region and version.
   const machines: Machine[] = [];
+  const targets = new AutomaticTargets(catalog, release.atMs);
   for (const inst of fleet.instances.values().next().value!.values()) {
     const m = fleet.machines.get(inst.machineId)!;
-    if (automaticTarget(catalog, inst, { os: m.os, region: m.placement.region }, release.atMs).target) machines.push(m);
+    if (targets.of(inst, m.os, m.placement.region, isEnrolled(state, m)) === release.version.version) machines.push(m);
   }
   const plan = planRollout({
     rolloutId: 'bench', artifact: { kind: 'extension', publisher: release.publisher, type: release.type }, toVersion: release.version.version,
