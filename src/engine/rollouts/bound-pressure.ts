@@ -122,8 +122,16 @@ export function observedFailureRate(r: RolloutState): number {
  */
 export function waitingMissesBound(state: EngineState, r: RolloutState, index: number, now: number): boolean {
   if (!waitCanMiss(r, index)) return false;
-  if (!windowed(state, r) && latestEndWithoutWindows(r, index, now) <= deadlineOf(r)) return false;
-  return projectedWaitMissesBound(state, r, index, now);
+  const resume = phaseResume(state, r, index, now);
+  if (resume === null) return true;
+  // Without windows, an upper bound of every end the projection could pick: the later phases' units back to
+  // back, plus one whole R23 stop. `expectedLastReach` picks one of those ends, so when the bound is within the
+  // deadline, waiting cannot miss it and the projection (a sort over every later unit) is not needed.
+  if (!windowed(state, r)) {
+    const later = laterSpan(r, index + 1);
+    if (resume + later.span + later.stop <= deadlineOf(r)) return false;
+  }
+  return reachFrom(state, r, index + 1, resume) > deadlineOf(r);
 }
 
 /** A rollout without a bound, or its last phase (nothing waits behind it), cannot miss the bound by waiting. */
@@ -134,6 +142,12 @@ function waitCanMiss(r: RolloutState, index: number): boolean {
 /** `waitingMissesBound` projected in full, every later unit's outlook counted (exported for the tests). */
 export function projectedWaitMissesBound(state: EngineState, r: RolloutState, index: number, now: number): boolean {
   if (!waitCanMiss(r, index)) return false;
+  const resume = phaseResume(state, r, index, now);
+  return resume === null || reachFrom(state, r, index + 1, resume) > deadlineOf(r);
+}
+
+/** When phase `index` could let the next one go: each of its unfinished sets after its stop, placed in its windows; null when one has no room. */
+function phaseResume(state: EngineState, r: RolloutState, index: number, now: number): number | null {
   let resume = now;
   for (const pr of r.plan.phases[index]!.regions) {
     for (const w of pr.waves) {
@@ -141,39 +155,17 @@ export function projectedWaitMissesBound(state: EngineState, r: RolloutState, in
         const u = r.units.get(pu.id);
         if (!u || u.passDone) continue;
         const placed = placeBatches(unitCourse(state, r, u), Math.max(now, u.gateRun.stoppedUntil ?? now), batchesToSettle(u));
-        if (!placed) return true;
+        if (!placed) return null;
         resume = Math.max(resume, placed.end);
       }
     }
   }
-  return reachFrom(state, r, index + 1, resume) > deadlineOf(r);
+  return resume;
 }
 
 /** Whether any unit's batches may be confined to windows (`unitCourse`): maintenance assignments, or R76's off-peak hours. */
 function windowed(state: EngineState, r: RolloutState): boolean {
   return r.plan.profile.name !== 'manual' && (state.maintenance.assignments.size > 0 || r.artifact.kind === 'guestPatch');
-}
-
-/**
- * Without windows, an upper bound of every end `waitingMissesBound` projects: each unit's batches back to back
- * from the latest instant its wave can start, plus one whole R23 stop. `expectedLastReach` picks one of the
- * ends, so at most this bound: when it is within the deadline, waiting cannot miss it, and the exact
- * projection (a sort over every later unit at each R23 stop) is not needed.
- */
-function latestEndWithoutWindows(r: RolloutState, index: number, now: number): number {
-  const profile = r.plan.profile;
-  let start = now;
-  for (const pr of r.plan.phases[index]!.regions) {
-    for (const w of pr.waves) {
-      for (const pu of w.units) {
-        const u = r.units.get(pu.id);
-        if (!u || u.passDone) continue;
-        start = Math.max(start, Math.max(now, u.gateRun.stoppedUntil ?? now) + batchesToSettle(u) * expectedBatchMs(profile, u.plan.limits));
-      }
-    }
-  }
-  const later = laterSpan(r, index + 1);
-  return start + later.span + later.stop;
 }
 
 /**
