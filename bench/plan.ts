@@ -5,8 +5,8 @@
  * `--machines=N` plans over a generated fleet of N machines instead (issue 15 asks for 10,000,000 in
  * ≤ 15 s), and prints the eligibility pass as rollout creation makes it, and the peak memory.
  */
-import { AutomaticTargets } from '../src/catalog/catalog.js';
 import type { Machine } from '../src/model/fleet.js';
+import { automaticallyEligible } from '../src/engine/rollouts/create.js';
 import { planRollout } from '../src/planner/plan.js';
 import { profileFor } from '../src/planner/profile.js';
 import { benchScenario } from './fleet.js';
@@ -20,12 +20,7 @@ if (!release || release.kind !== 'publish') throw new Error('bench scenario has 
 catalog.publish(release.publisher, release.type, release.version);
 // Eligibility as rollout creation finds it (rollouts/create.ts): one catalog search per type, OS, region and version.
 const e0 = performance.now();
-const machines: Machine[] = [];
-const targets = new AutomaticTargets(catalog, release.atMs);
-for (const inst of fleet.instances.values().next().value!.values()) {
-  const m = fleet.machines.get(inst.machineId)!;
-  if (targets.of(inst, m.os, m.placement.region, false) === release.version.version) machines.push(m);
-}
+const machines: Machine[] = automaticallyEligible(scenario.state, fleet.instances.keys().next().value!, release.version.version, release.atMs);
 const eligibilityMs = performance.now() - e0;
 
 const byPlacement = (a: Machine, b: Machine) => (a.placement.region < b.placement.region ? -1 : a.placement.region > b.placement.region ? 1

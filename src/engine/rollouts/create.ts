@@ -15,7 +15,8 @@ import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 import { cancelRollout } from './cancel.js';
 import { openPhase } from './waves.js';
-import type { GateRun, RegionState, RolloutState, UnitState } from '../state.js';
+import { MachineCursor } from '../fleet/machine-cursor.js';
+import type { EngineState, GateRun, RegionState, RolloutState, UnitState } from '../state.js';
 import { instanceRef, isEnrolled, machineContext } from '../state.js';
 import { configsOfKey, scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
 import { offPeakId, offPeakWindowOfId } from '../../schedule/off-peak.js';
@@ -58,26 +59,37 @@ export function startAutomatic(ctx: TickContext, settings: RolloutSettings, arti
 
 function eligibleMachines(ctx: TickContext, key: string, req: RolloutRequest): Machine[] {
   const state = ctx.state;
+  if (!req.machineIds) return automaticallyEligible(state, key, req.toVersion, ctx.now);
   const { fleet, catalog } = state;
   const byMachine = fleet.instances.get(key);
   if (!byMachine) return [];
   const out: Machine[] = [];
-  // An instance being installed (or not installed at all) is the user's business until that ends.
-  const busy = (id: string) => state.installing.size > 0 && state.installing.has(instanceRef(key, id));
-  if (req.machineIds) {
-    for (const id of req.machineIds) {
-      const inst = byMachine.get(id);
-      const m = fleet.machines.get(id);
-      if (!inst || !m || inst.blockedReason || inst.installedVersion === '' || busy(id) || compareArtifactVersions(req.artifact, inst.installedVersion, req.toVersion) === 0) continue;
-      if (req.automatic && automaticTarget(catalog, inst, machineContext(state, m), ctx.now).target !== req.toVersion) continue;
-      out.push(m);
-    }
-    return out;
+  for (const id of req.machineIds) {
+    const inst = byMachine.get(id);
+    const m = fleet.machines.get(id);
+    if (!inst || !m || inst.blockedReason || inst.installedVersion === '' || busy(state, key, id) || compareArtifactVersions(req.artifact, inst.installedVersion, req.toVersion) === 0) continue;
+    if (req.automatic && automaticTarget(catalog, inst, machineContext(state, m), ctx.now).target !== req.toVersion) continue;
+    out.push(m);
   }
-  const targets = new AutomaticTargets(catalog, ctx.now);
+  return out;
+}
+
+/** An instance being installed (or not installed at all) is the user's business until that ends. */
+function busy(state: Pick<EngineState, 'installing'>, key: string, machineId: string): boolean {
+  return state.installing.size > 0 && state.installing.has(instanceRef(key, machineId));
+}
+
+/** R1, R2: the machines whose automatic target for the artifact `key` is `toVersion`, none with a user's install open. */
+export function automaticallyEligible(state: Pick<EngineState, 'fleet' | 'catalog' | 'installing' | 'enrolledSubscriptions'>, key: string,
+  toVersion: string, now: number): Machine[] {
+  const byMachine = state.fleet.instances.get(key);
+  if (!byMachine) return [];
+  const out: Machine[] = [];
+  const targets = new AutomaticTargets(state.catalog, now);
+  const machines = new MachineCursor(state.fleet.machines);
   for (const inst of byMachine.values()) {
-    const m = fleet.machines.get(inst.machineId)!;
-    if (targets.of(inst, m.os, m.placement.region, isEnrolled(state, m)) === req.toVersion && !busy(inst.machineId)) out.push(m);
+    const m = machines.of(inst.machineId)!;
+    if (targets.of(inst, m.os, m.placement.region, isEnrolled(state, m)) === toVersion && !busy(state, key, inst.machineId)) out.push(m);
   }
   return out;
 }
