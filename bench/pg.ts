@@ -8,8 +8,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AutomaticTargets } from '../src/catalog/catalog.js';
 import type { Machine } from '../src/model/fleet.js';
+import { automaticallyEligible } from '../src/engine/rollouts/create.js';
 import { planRollout } from '../src/planner/plan.js';
 import { profileFor } from '../src/planner/profile.js';
 import { Simulation } from '../src/sim/simulator.js';
@@ -18,7 +18,6 @@ import { connect } from '../src/store/postgres/connect.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { EngineState } from '../src/engine/state.js';
-import { isEnrolled } from '../src/engine/state.js';
 import type { Scenario } from '../src/sim/scenario.js';
 import { benchScenario } from './fleet.js';
 import { machineLine, peakRssMiB } from './machine.js';
@@ -36,12 +35,7 @@ function planOnce(state: EngineState, actions: Scenario['actions']): { ms: numbe
   catalog.publish(release.publisher, release.type, release.version);
   const t0 = performance.now();
   // Eligibility as rollout creation finds it (rollouts/create.ts): one catalog search per type, OS, region and version.
-  const machines: Machine[] = [];
-  const targets = new AutomaticTargets(catalog, release.atMs);
-  for (const inst of fleet.instances.values().next().value!.values()) {
-    const m = fleet.machines.get(inst.machineId)!;
-    if (targets.of(inst, m.os, m.placement.region, isEnrolled(state, m)) === release.version.version) machines.push(m);
-  }
+  const machines: Machine[] = automaticallyEligible(state, fleet.instances.keys().next().value!, release.version.version, release.atMs);
   const plan = planRollout({
     rolloutId: 'bench', artifact: { kind: 'extension', publisher: release.publisher, type: release.type }, toVersion: release.version.version,
     profile: profileFor('standard'), regions: [...fleet.regions.values()], machines, scaleSets: fleet.scaleSets, availabilitySets: fleet.availabilitySets, setSizes: fleet.setSizes,

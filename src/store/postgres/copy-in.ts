@@ -17,7 +17,12 @@ interface Wire {
   stream: NodeJS.WritableStream & { writableNeedDrain?: boolean };
 }
 
-const CHUNK_CHARS = 1 << 20;
+/**
+ * Text per COPY data message. Short strings flatten within the cache: 32 K characters took 60% of the time
+ * a megabyte's did to build at 300,000 machines (the chunk is a tree of concatenations until encoded).
+ */
+const CHUNK_CHARS = 1 << 15;
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
 
 /** A value in COPY's text format: \N for NULL, and backslash, tab, newline and carriage return escaped. */
 export function copyField(v: unknown): string {
@@ -28,7 +33,40 @@ export function copyField(v: unknown): string {
   }
   if (typeof v === 'boolean') return v ? '1' : '0';
   const s = String(v);
-  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : s;
+  return NEEDS_ESCAPE.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : s;
+}
+
+/** Rows in COPY's text format, gathered into chunks of about CHUNK_CHARS characters. */
+export class CopyChunks {
+  private text = '';
+
+  constructor(private readonly width: number) {}
+
+  /** Appends one row; true once the chunk is long enough to send. */
+  row(row: readonly unknown[]): boolean {
+    if (row.length !== this.width) throw new Error(`a row of ${row.length} values for ${this.width} columns`);
+    const last = row.length - 1;
+    let text = this.text;
+    for (let i = 0; i <= last; i++) {
+      const v = row[i];
+      // The field, then its separator, each appended to the chunk: no per-row string is built.
+      text += typeof v === 'string' && !NEEDS_ESCAPE.test(v) ? v : copyField(v);
+      text += i === last ? '\n' : '\t';
+    }
+    this.text = text;
+    return text.length >= CHUNK_CHARS;
+  }
+
+  /** The rows appended since the last take, as UTF-8. */
+  take(): Buffer {
+    const out = Buffer.from(this.text, 'utf8');
+    this.text = '';
+    return out;
+  }
+
+  get size(): number {
+    return this.text.length;
+  }
 }
 
 class CopyIn {
@@ -48,20 +86,15 @@ class CopyIn {
 
   private async pump(connection: Wire): Promise<void> {
     try {
-      let chunk = '';
+      const chunks = new CopyChunks(this.width);
       for (const row of this.rows) {
         if (this.finished) return; // the server refused the COPY: the rest is not sent
-        if (row.length !== this.width) throw new Error(`a row of ${row.length} values for ${this.width} columns`);
-        let line = copyField(row[0]);
-        for (let i = 1; i < row.length; i++) line += '\t' + copyField(row[i]);
-        chunk += line + '\n';
-        if (chunk.length >= CHUNK_CHARS) {
-          connection.sendCopyFromChunk(Buffer.from(chunk, 'utf8'));
-          chunk = '';
+        if (chunks.row(row)) {
+          connection.sendCopyFromChunk(chunks.take());
           if (connection.stream.writableNeedDrain) await once(connection.stream, 'drain');
         }
       }
-      if (chunk.length > 0) connection.sendCopyFromChunk(Buffer.from(chunk, 'utf8'));
+      if (chunks.size > 0) connection.sendCopyFromChunk(chunks.take());
       connection.endCopyFrom();
     } catch (err) {
       this.error ??= err as Error;
