@@ -59,6 +59,13 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
   }
 }
 
+/** The fleet tables' indexes and constraints, which an import drops and builds again (FLEET_INDEXES). */
+async function fleetIndexes(url: string): Promise<string[]> {
+  const indexes = await query<{ d: string }>(url, "SELECT indexname || ': ' || indexdef AS d FROM pg_indexes WHERE tablename IN ('machines', 'instances', 'machine_health')");
+  const constraints = await query<{ d: string }>(url, "SELECT conname || ': ' || pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid IN ('machines'::regclass, 'instances'::regclass)");
+  return [...indexes, ...constraints].map((r) => r.d).sort();
+}
+
 /** A scenario's state with texts COPY must escape: a backslash, a tab, a newline and a carriage return. */
 function awkwardState(): EngineState {
   const state = compileScenario(everyStepScenario(), 'test').state;
@@ -123,6 +130,10 @@ describe('importing into PostgreSQL', () => {
   test('a failed import (a value that cannot be stored, a row the server refuses) leaves the database empty; a good one then succeeds', async () => {
     const url = await database();
     const store = await PgStore.open(url);
+    const migrated = await fleetIndexes(url);
+    for (const name of ['machines_pkey: PRIMARY KEY (id)', 'instances_pkey: PRIMARY KEY (artifact_key, machine_id)', 'machines_ord: CREATE INDEX', 'instances_ord: CREATE INDEX']) {
+      assert.ok(migrated.some((d) => d.startsWith(name)), `${name} in ${migrated.join('; ')}`);
+    }
     const sum = '(SELECT count(*) FROM machines) + (SELECT count(*) FROM instances) + (SELECT count(*) FROM regions) + (SELECT count(*) FROM meta)';
     const counts = async () => (await query<{ n: number }>(url, `SELECT ${sum} AS n`))[0]!.n;
 
@@ -138,8 +149,11 @@ describe('importing into PostgreSQL', () => {
     await assert.rejects(store.importState(refused), (err: unknown) => err instanceof StoreError && /null value/.test(err.message));
     assert.equal(Number(await counts()), 0);
 
+    assert.deepStrictEqual(await fleetIndexes(url), migrated, 'the failed imports left the indexes as they were');
+
     const good = compileScenario(baseScenario(), 'test').state;
     await store.importState(good);
+    assert.deepStrictEqual(await fleetIndexes(url), migrated, 'the import built the indexes it dropped, as the migrations define them');
     assert.equal(store.load()!.fleet.machines.size, good.fleet.machines.size);
     const ords = await query<{ min: number; max: number; n: number }>(url, 'SELECT min(ord), max(ord), count(*) AS n FROM machines');
     assert.deepStrictEqual([ords[0]!.min, ords[0]!.max], [1, ords[0]!.n], 'ord starts at 1 again after the failed imports');

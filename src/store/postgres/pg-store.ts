@@ -24,6 +24,7 @@ import type { OrdCounter } from '../sqlite/write.js';
 import { connect, migrate, pgStoreError, redact, SCHEMA_GUARD } from './connect.js';
 import { eventRow, PUT_EVENT, readEvents } from './events.js';
 import { copyRows } from './copy-in.js';
+import { FLEET_INDEXES } from './schema.js';
 import { copyToSqlite, emptySqlite } from './snapshot.js';
 import { literal, SqlBatch } from './sql-batch.js';
 
@@ -112,8 +113,10 @@ export class PgStore implements Store {
       const head = new SqlBatch(true);
       writeImportSets(head.writers, state);
       for (const text of head.takeChunks()) await this.client.query(text);
+      await this.client.query(FLEET_INDEXES.drop);
       await this.copyAll('putMachine', machineRows(state, this.ord), state.fleet.machines.size);
       await this.copyAll('putInstance', instanceRows(state, this.ord), countInstances(state));
+      await this.client.query(FLEET_INDEXES.build);
       await this.copyAll('putHealth', healthRows(state), state.fleet.health.size);
       const rest = new SqlBatch(true);
       writeImportRest(rest.writers, state);

@@ -109,4 +109,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
 ];
 
+/**
+ * The fleet tables' indexes as the migrations above leave them, dropped and built again inside an import's
+ * transaction: one sorted build per index instead of an index insertion per row (at 300,000 machines the
+ * import took 0.7× the time and wrote 0.6× the WAL). Other sessions wait for the import's table locks; an
+ * import only goes into an empty database. test/pg-import-sim.test.ts checks they match a migrated database's.
+ */
+export const FLEET_INDEXES = {
+  drop: 'ALTER TABLE machines DROP CONSTRAINT machines_pkey; DROP INDEX machines_ord; ALTER TABLE instances DROP CONSTRAINT instances_pkey; DROP INDEX instances_ord;',
+  build: 'ALTER TABLE machines ADD CONSTRAINT machines_pkey PRIMARY KEY (id); CREATE INDEX machines_ord ON machines (ord); '
+    + 'ALTER TABLE instances ADD CONSTRAINT instances_pkey PRIMARY KEY (artifact_key, machine_id); CREATE INDEX instances_ord ON instances (ord);',
+};
+
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;
