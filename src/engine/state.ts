@@ -5,7 +5,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { ImageCatalog } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
-import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
+import type { AvailabilitySet, Machine, Placement, Region, ScaleSet } from '../model/fleet.js';
 import type { ReleaseEvidenceFields } from '../model/events.js';
 import type { HealthSignals } from '../model/health.js';
 import type { MaintenanceState } from '../model/maintenance.js';
@@ -104,6 +104,12 @@ export interface AttemptState {
   dueAtMs: number | null;
   /** The machine was unhealthy when the upgrade started: its outcome says nothing of the release. Not stored. */
   unhealthyBefore?: boolean;
+  /**
+   * Not stored: the attempt's unit and its machine's placement, kept so that each step needs no lookup in
+   * maps of a million entries (see `unitOf`, `placementOf`; filled on first use after a load).
+   */
+  unit?: UnitState;
+  placement?: Placement;
 }
 
 /**
@@ -273,6 +279,8 @@ export interface Timer {
   ref: string;
   /** Guards against stale timers: the attempt number or action key it was set for. */
   token: string | number;
+  /** Not stored: the attempt an instance timer was set for, so a stale one is recognised without a lookup. */
+  attempt?: AttemptState;
 }
 
 export type ActionKind = 'upgrade' | 'rollback' | 'install' | 'uninstall';
@@ -286,6 +294,8 @@ export interface PendingAction {
   artifactKey?: string;
   toVersion?: string;
   caller?: string;
+  /** Not stored: the rollout attempt that sent it (upgrade, rollback), so its answer needs no lookup. */
+  attempt?: AttemptState;
 }
 
 /** The key of one instance in maps over every artifact: `artifactKey|machineId`. */
@@ -372,7 +382,7 @@ export interface EngineState {
   /** Platform and gallery images with their replications (R64). */
   images: ImageCatalog;
   /** Attempts waiting for a health verdict, by machine (R21). */
-  healthWaiters: Map<string, Array<{ rolloutId: string }>>;
+  healthWaiters: Map<string, HealthWaiter[]>;
   /** In-flight batches per set across every rollout: all machines of a set are never upgraded at once. */
   setInflight: Map<string, number>;
   /** Units (by id, with their rollout id) waiting for a set's lock. */
@@ -399,4 +409,20 @@ export interface EngineState {
   recoveredAt: number;
   /** Positions of outside inputs (e.g. how many scenario events were applied), saved with every commit. */
   marks: Record<string, number>;
+}
+
+/** A rollout waiting for a machine's health verdict (R21); `attempt` is not stored (found again after a load). */
+export interface HealthWaiter {
+  rolloutId: string;
+  attempt?: AttemptState;
+}
+
+/** The attempt's unit, found once. */
+export function unitOf(r: RolloutState, a: AttemptState): UnitState {
+  return a.unit ?? (a.unit = r.units.get(a.unitId)!);
+}
+
+/** The placement of the attempt's machine, found once (a machine's placement never changes while it is in the fleet). */
+export function placementOf(state: EngineState, a: AttemptState): Placement {
+  return a.placement ?? (a.placement = state.fleet.machines.get(a.machineId)!.placement);
 }

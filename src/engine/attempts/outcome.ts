@@ -41,8 +41,8 @@ export function onActionResult(
       a.status = 'healthWait';
       let waiters = ctx.state.healthWaiters.get(a.machineId);
       if (!waiters) ctx.state.healthWaiters.set(a.machineId, (waiters = []));
-      waiters.push({ rolloutId: r.id });
-      schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs), kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+      waiters.push({ rolloutId: r.id, attempt: a });
+      schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs), kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt, attempt: a });
       return false;
     }
     inst.status = 'Failed';
@@ -148,7 +148,7 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
   const at = ctx.now + retryIntervalMs(r.plan.profile, machine.kind);
   a.status = 'retryWait';
   a.dueAtMs = at;
-  schedule(ctx, { at, kind: 'retry', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+  schedule(ctx, { at, kind: 'retry', rolloutId: r.id, ref: a.machineId, token: a.attempt, attempt: a });
   emitInstance(ctx, 'instance.retry.scheduled', r, a, { at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
 }
 

@@ -14,8 +14,8 @@ import { endBatchNotice } from '../rollouts/batches.js';
 import { onInstanceSettled } from '../rollouts/batch-end.js';
 import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
-import type { RolloutState, Timer, UnitState } from '../state.js';
-import { refreshMachineHealth } from '../state.js';
+import type { AttemptState, RolloutState, Timer, UnitState } from '../state.js';
+import { refreshMachineHealth, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
 import { onHostTimer } from '../maintenance/host.js';
 import { onImageCheck } from '../os-images/os-images.js';
@@ -33,8 +33,8 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, needs none).
     for (const w of waiters.length === 1 ? [waiters[0]!] : [...waiters]) {
       const r = ctx.state.rollouts.get(w.rolloutId)!;
-      const a = r.attempts.get(obs.machineId)!;
-      const u = r.units.get(a.unitId)!;
+      const a = w.attempt ?? r.attempts.get(obs.machineId)!;
+      const u = unitOf(r, a);
       if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a.batchId);
     }
     return;
@@ -48,9 +48,10 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     return;
   }
   const r = ctx.state.rollouts.get(pending.rolloutId)!;
-  const a = r.attempts.get(pending.machineId)!;
+  // The attempt that sent it; an attempt that settled since has no action key, as a lookup would find.
+  const a = pending.attempt ?? r.attempts.get(pending.machineId)!;
   if (a.actionKey !== obs.key) return;
-  const u = r.units.get(a.unitId)!;
+  const u = unitOf(r, a);
   const reason = obs.reason ?? (obs.ok ? '' : 'the agent reported a failure');
   if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, reason, obs.reimage, obs.patch)) settled(ctx, r, u, a.batchId);
 }
@@ -75,12 +76,12 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
   if (!r) return;
   switch (t.kind) {
     case 'healthDeadline': {
-      const a = r.attempts.get(t.ref);
+      const a = currentAttempt(r, t);
       if (!a || a.status !== 'healthWait' || a.attempt !== t.token) return;
       // Just restarted: the report may have been lost with the crash; give the re-observation a chance.
       const graceUntil = ctx.state.recoveredAt + machineWait(ctx, t.ref, RECOVERY_GRACE_MS);
-      if (ctx.now < graceUntil) schedule(ctx, { at: graceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token });
-      else if (onHealthDeadline(ctx, r, r.units.get(a.unitId)!, a)) settled(ctx, r, r.units.get(a.unitId)!, a.batchId);
+      if (ctx.now < graceUntil) schedule(ctx, { at: graceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token, attempt: a });
+      else if (onHealthDeadline(ctx, r, unitOf(r, a), a)) settled(ctx, r, unitOf(r, a), a.batchId);
       return;
     }
     case 'actionTimeout': {
@@ -91,10 +92,10 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       return;
     }
     case 'retry': {
-      const a = r.attempts.get(t.ref);
+      const a = currentAttempt(r, t);
       if (!a || a.attempt !== t.token) return;
       const outcome = onRetryDue(ctx, r, a);
-      if (outcome === 'ready') wakeForRetry(ctx, r, r.units.get(a.unitId)!, a.machineId);
+      if (outcome === 'ready') wakeForRetry(ctx, r, unitOf(r, a), a.machineId);
       else if (outcome === 'parked') checkRolloutDone(ctx, r);
       return;
     }
@@ -115,4 +116,16 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       return;
     }
   }
+}
+
+/**
+ * The attempt an instance timer concerns. A timer set in this run carries its attempt: an attempt stays
+ * the machine's in its rollout until it succeeds (only then does it leave `attempts`, and a plan never
+ * upgrades a machine twice), so a timer of a succeeded attempt is stale and needs no lookup in a map of a
+ * million entries to tell. A timer read from the store carries none: it is looked up.
+ */
+function currentAttempt(r: RolloutState, t: Timer): AttemptState | undefined {
+  const a = t.attempt;
+  if (a === undefined) return r.attempts.get(t.ref);
+  return a.status === 'succeeded' ? undefined : a;
 }
