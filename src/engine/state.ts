@@ -65,8 +65,12 @@ export function getInstance(fleet: FleetState, artifactKey: string, machineId: s
 /** Recomputes whether a machine counts as unhealthy and keeps the per-set counts in step. */
 export function refreshMachineHealth(fleet: FleetState, machineId: string): void {
   const m = fleet.machines.get(machineId);
-  if (!m) return;
-  const signals = fleet.health.get(machineId);
+  if (m) refreshHealthOf(fleet, m, fleet.health.get(machineId));
+}
+
+/** `refreshMachineHealth` for a machine in hand whose stored signals (`fleet.health`) are `signals`. */
+export function refreshHealthOf(fleet: FleetState, m: Machine, signals: HealthSignals | undefined): void {
+  const machineId = m.id;
   let bad = signals !== undefined && !isMachineHealthy(signals);
   if (!bad) {
     for (const byMachine of fleet.instances.values()) {

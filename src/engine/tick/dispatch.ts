@@ -15,7 +15,7 @@ import { onInstanceSettled } from '../rollouts/batch-end.js';
 import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
 import type { AttemptState, RolloutState, Timer, UnitState } from '../state.js';
-import { refreshMachineHealth, unitOf } from '../state.js';
+import { refreshHealthOf, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
 import { onHostTimer } from '../maintenance/host.js';
 import { onImageCheck } from '../os-images/os-images.js';
@@ -23,11 +23,13 @@ import { onImageCheck } from '../os-images/os-images.js';
 export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (obs.kind === 'health') {
     const fleet = ctx.state.fleet;
-    if (!fleet.machines.has(obs.machineId)) return;
-    if (isMachineHealthy(obs.signals)) fleet.health.delete(obs.machineId);
+    const m = fleet.machines.get(obs.machineId);
+    if (!m) return;
+    const healthy = isMachineHealthy(obs.signals);
+    if (healthy) fleet.health.delete(obs.machineId);
     else fleet.health.set(obs.machineId, obs.signals);
     ctx.changes?.health.add(obs.machineId);
-    refreshMachineHealth(fleet, obs.machineId);
+    refreshHealthOf(fleet, m, healthy ? undefined : obs.signals);
     const waiters = ctx.state.healthWaiters.get(obs.machineId);
     if (!waiters) return;
     // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, needs none).
