@@ -168,6 +168,11 @@ function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, a: Atte
 function removeWaiter(ctx: TickContext, machineId: string, rolloutId: string): void {
   const waiters = ctx.state.healthWaiters.get(machineId);
   if (!waiters) return;
+  // The common case, one rollout waiting: no search, no spliced-out array to collect.
+  if (waiters.length === 1 && waiters[0]!.rolloutId === rolloutId) {
+    ctx.state.healthWaiters.delete(machineId);
+    return;
+  }
   const i = waiters.findIndex((w) => w.rolloutId === rolloutId);
   if (i >= 0) waiters.splice(i, 1);
   if (waiters.length === 0) ctx.state.healthWaiters.delete(machineId);
