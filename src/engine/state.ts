@@ -228,6 +228,12 @@ export interface RolloutState {
   /** Eligible instances not yet in a final state; the rollout completes at zero once every phase ran. */
   open: number;
   caller: string;
+  /**
+   * Not stored: how many machines left the rollout before their planned batch came (`skipGone`), counted
+   * from its creation in this process. At 0 a planned batch's machines have no attempt yet and need no
+   * lookup; undefined (a rollout read from a store) means unknown.
+   */
+  goneBeforeBatch?: number;
 }
 
 /** Why a release is held: the evidence judged it bad, an operator held it, or an operator withdrew it (for good). */

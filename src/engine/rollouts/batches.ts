@@ -72,11 +72,13 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
     }
     const run = planned ? takePlanned(u, planned.id, planned.updateDomain, planned.machineIds) : takeRetry(ctx, u);
     const toStart: ExtensionInstance[] = [];
-    // Each machine's earlier attempt in this rollout (none for most of a planned batch), looked up once.
+    // Each machine's earlier attempt in this rollout, looked up once. A planned batch's machines have one
+    // only when they left before it came (skipGone): attempts start nowhere else before their batch.
     const priors: Array<AttemptState | undefined> = [];
     const instances = ctx.state.fleet.instances.get(r.artifactKey);
+    const noneGone = planned !== null && r.goneBeforeBatch === 0;
     for (const id of run.machineIds) {
-      const prior = r.attempts.get(id);
+      const prior = noneGone ? undefined : r.attempts.get(id);
       if (planned && settledByRemoval(prior)) continue; // gone before its batch came, and counted then
       const inst = instances?.get(id);
       const reason = skipReason(ctx, r, inst);
