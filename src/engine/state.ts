@@ -114,6 +114,8 @@ export interface AttemptState {
    */
   unit?: UnitState;
   placement?: Placement;
+  /** Not stored: the timer of its health wait, cancelled when the verdict comes first. */
+  healthTimer?: Timer;
 }
 
 /**
@@ -291,6 +293,8 @@ export interface Timer {
   token: string | number;
   /** Not stored: the attempt an instance timer was set for, so a stale one is recognised without a lookup. */
   attempt?: AttemptState;
+  /** Not stored: fired, or cancelled because it can no longer do anything (see `cancelTimer`). */
+  done?: boolean;
 }
 
 export type ActionKind = 'upgrade' | 'rollback' | 'install' | 'uninstall';
@@ -304,8 +308,9 @@ export interface PendingAction {
   artifactKey?: string;
   toVersion?: string;
   caller?: string;
-  /** Not stored: the rollout attempt that sent it (upgrade, rollback), so its answer needs no lookup. */
+  /** Not stored: the rollout attempt that sent it (upgrade, rollback), so its answer needs no lookup, and its timeout. */
   attempt?: AttemptState;
+  timer?: Timer;
 }
 
 /** The key of one instance in maps over every artifact: `artifactKey|machineId`. */

@@ -17,7 +17,7 @@ import type { PatchReport, ReimageReport } from '../driver.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
 import { refreshMachineHealth } from '../state.js';
 import type { TickContext } from '../core/context.js';
-import { changed, emit, machineWait, schedule } from '../core/context.js';
+import { cancelTimer, changed, emit, machineWait, schedule } from '../core/context.js';
 import { patchRunId } from './upgrade.js';
 import { emitInstance, finish, sendAction } from './record.js';
 import { skipReason } from './skip.js';
@@ -42,7 +42,8 @@ export function onActionResult(
       let waiters = ctx.state.healthWaiters.get(a.machineId);
       if (!waiters) ctx.state.healthWaiters.set(a.machineId, (waiters = []));
       waiters.push({ rolloutId: r.id, attempt: a });
-      schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs), kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt, attempt: a });
+      const at = ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs);
+      a.healthTimer = schedule(ctx, { at, kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt, attempt: a });
       return false;
     }
     inst.status = 'Failed';
@@ -185,6 +186,7 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
   const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
   if (!isInstanceHealthy(signals, inst.status)) return false;
   removeWaiter(ctx, a.machineId, r.id);
+  if (a.healthTimer) cancelTimer(ctx, a.healthTimer); // judged healthy: the deadline can do nothing
   recordGood(inst, inst.installedVersion);
   changed.instance(ctx, inst);
   countJudged(ctx, r, unit, a, false);

@@ -43,7 +43,7 @@ export function finish(ctx: TickContext, r: RolloutState, a: AttemptState, statu
 export function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {
   const key = `${r.id}/${a.machineId}/${a.attempt}/${kind}`;
   a.actionKey = key;
-  ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind, attempt: a });
   ctx.actions.push({ kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings });
-  schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, r.plan.profile.actionTimeoutMs), kind: 'actionTimeout', rolloutId: r.id, ref: a.machineId, token: key });
+  const timer = schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, r.plan.profile.actionTimeoutMs), kind: 'actionTimeout', rolloutId: r.id, ref: a.machineId, token: key });
+  ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind, attempt: a, timer });
 }

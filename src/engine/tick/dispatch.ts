@@ -5,7 +5,7 @@
  */
 import { isMachineHealthy } from '../../model/health.js';
 import type { TickContext } from '../core/context.js';
-import { machineWait, RECOVERY_GRACE_MS, schedule } from '../core/context.js';
+import { cancelTimer, machineWait, RECOVERY_GRACE_MS, schedule } from '../core/context.js';
 import type { Observation } from '../driver.js';
 import { noticeEnded } from '../attempts/upgrade.js';
 import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from '../attempts/outcome.js';
@@ -45,6 +45,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (!pending) return; // late or repeated answer: its key was already settled
   ctx.state.pendingActions.delete(obs.key);
   ctx.changes?.answered.push({ key: obs.key, ok: obs.ok });
+  if (pending.timer) cancelTimer(ctx, pending.timer); // answered: its timeout can do nothing
   if (pending.kind === 'install' || pending.kind === 'uninstall') {
     onUserActionResult(ctx, obs.key, pending, obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'));
     return;
@@ -64,6 +65,8 @@ function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: strin
 }
 
 export function fireTimer(ctx: TickContext, t: Timer): void {
+  if (t.done) return; // cancelled: it left the store then
+  t.done = true;
   ctx.changes?.timersFired.push(t);
   if (t.rolloutId === '') {
     if (t.kind === 'hostMaintenance') return onHostTimer(ctx, t.ref);
@@ -82,7 +85,7 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       if (!a || a.status !== 'healthWait' || a.attempt !== t.token) return;
       // Just restarted: the report may have been lost with the crash; give the re-observation a chance.
       const graceUntil = ctx.state.recoveredAt + machineWait(ctx, t.ref, RECOVERY_GRACE_MS);
-      if (ctx.now < graceUntil) schedule(ctx, { at: graceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token, attempt: a });
+      if (ctx.now < graceUntil) a.healthTimer = schedule(ctx, { at: graceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token, attempt: a });
       else if (onHealthDeadline(ctx, r, unitOf(r, a), a)) settled(ctx, r, unitOf(r, a), a.batchId);
       return;
     }
