@@ -87,7 +87,7 @@ describe('group commit', () => {
 
   test('a group commits once its wall time is up (injected clock), and none is left open at the end', () => {
     let wall = 0;
-    const run = groupedRun({ ticks: 1000, wallMs: 50 }, () => (wall += 10)); // each look at the clock: 10 ms later
+    const run = groupedRun({ ticks: 1000, wallMs: 20 }, () => (wall += 10)); // each look at the clock: 10 ms later
     const timeOnly = groupedRun({ ticks: 1000, wallMs: 10_000 }, () => 0);
     run.sim.run();
     timeOnly.sim.run();

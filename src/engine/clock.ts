@@ -25,13 +25,20 @@ export class ManualClock implements Clock {
   }
 }
 
-/** ISO 8601 text of an instant, cached for the common case of many events at one instant. */
+/**
+ * ISO 8601 text of an instant, cached for the common case of many events at one instant. Two entries:
+ * a batch of re-images alternates the tick's instant (its events) with the notice's end (`notBefore`).
+ */
 let lastMs = Number.NaN;
 let lastIso = '';
+let olderMs = Number.NaN;
+let olderIso = '';
 export function isoOf(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
+  if (ms === lastMs) return lastIso;
+  if (ms === olderMs) return olderIso;
+  olderMs = lastMs;
+  olderIso = lastIso;
+  lastMs = ms;
+  lastIso = new Date(ms).toISOString();
   return lastIso;
 }

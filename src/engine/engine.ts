@@ -113,7 +113,10 @@ export class Engine {
 
   /** When the engine next has something to do without new observations; null when never. */
   nextWakeAt(): number | null {
-    return this.state.timers.peek()?.at ?? null;
+    // Cancelled timers left the store already; passing them over here spares a tick that would do nothing.
+    const timers = this.state.timers;
+    while (timers.size > 0 && timers.peek()!.done) timers.pop();
+    return timers.peek()?.at ?? null;
   }
 
   hasPendingObservations(): boolean {

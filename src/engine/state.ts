@@ -5,7 +5,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { ImageCatalog } from '../catalog/images.js';
 import type { Artifact, ExtensionInstance } from '../model/artifact.js';
-import type { AvailabilitySet, Machine, Region, ScaleSet } from '../model/fleet.js';
+import type { AvailabilitySet, Machine, Placement, Region, ScaleSet } from '../model/fleet.js';
 import type { ReleaseEvidenceFields } from '../model/events.js';
 import type { HealthSignals } from '../model/health.js';
 import type { MaintenanceState } from '../model/maintenance.js';
@@ -65,8 +65,12 @@ export function getInstance(fleet: FleetState, artifactKey: string, machineId: s
 /** Recomputes whether a machine counts as unhealthy and keeps the per-set counts in step. */
 export function refreshMachineHealth(fleet: FleetState, machineId: string): void {
   const m = fleet.machines.get(machineId);
-  if (!m) return;
-  const signals = fleet.health.get(machineId);
+  if (m) refreshHealthOf(fleet, m, fleet.health.get(machineId));
+}
+
+/** `refreshMachineHealth` for a machine in hand whose stored signals (`fleet.health`) are `signals`. */
+export function refreshHealthOf(fleet: FleetState, m: Machine, signals: HealthSignals | undefined): void {
+  const machineId = m.id;
   let bad = signals !== undefined && !isMachineHealthy(signals);
   if (!bad) {
     for (const byMachine of fleet.instances.values()) {
@@ -104,6 +108,14 @@ export interface AttemptState {
   dueAtMs: number | null;
   /** The machine was unhealthy when the upgrade started: its outcome says nothing of the release. Not stored. */
   unhealthyBefore?: boolean;
+  /**
+   * Not stored: the attempt's unit and its machine's placement, kept so that each step needs no lookup in
+   * maps of a million entries (see `unitOf`, `placementOf`; filled on first use after a load).
+   */
+  unit?: UnitState;
+  placement?: Placement;
+  /** Not stored: the timer of its health wait, cancelled when the verdict comes first. */
+  healthTimer?: Timer;
 }
 
 /**
@@ -218,6 +230,12 @@ export interface RolloutState {
   /** Eligible instances not yet in a final state; the rollout completes at zero once every phase ran. */
   open: number;
   caller: string;
+  /**
+   * Not stored: how many machines left the rollout before their planned batch came (`skipGone`), counted
+   * from its creation in this process. At 0 a planned batch's machines have no attempt yet and need no
+   * lookup; undefined (a rollout read from a store) means unknown.
+   */
+  goneBeforeBatch?: number;
 }
 
 /** Why a release is held: the evidence judged it bad, an operator held it, or an operator withdrew it (for good). */
@@ -273,6 +291,10 @@ export interface Timer {
   ref: string;
   /** Guards against stale timers: the attempt number or action key it was set for. */
   token: string | number;
+  /** Not stored: the attempt an instance timer was set for, so a stale one is recognised without a lookup. */
+  attempt?: AttemptState;
+  /** Not stored: fired, or cancelled because it can no longer do anything (see `cancelTimer`). */
+  done?: boolean;
 }
 
 export type ActionKind = 'upgrade' | 'rollback' | 'install' | 'uninstall';
@@ -286,6 +308,9 @@ export interface PendingAction {
   artifactKey?: string;
   toVersion?: string;
   caller?: string;
+  /** Not stored: the rollout attempt that sent it (upgrade, rollback), so its answer needs no lookup, and its timeout. */
+  attempt?: AttemptState;
+  timer?: Timer;
 }
 
 /** The key of one instance in maps over every artifact: `artifactKey|machineId`. */
@@ -372,7 +397,7 @@ export interface EngineState {
   /** Platform and gallery images with their replications (R64). */
   images: ImageCatalog;
   /** Attempts waiting for a health verdict, by machine (R21). */
-  healthWaiters: Map<string, Array<{ rolloutId: string }>>;
+  healthWaiters: Map<string, HealthWaiter[]>;
   /** In-flight batches per set across every rollout: all machines of a set are never upgraded at once. */
   setInflight: Map<string, number>;
   /** Units (by id, with their rollout id) waiting for a set's lock. */
@@ -399,4 +424,20 @@ export interface EngineState {
   recoveredAt: number;
   /** Positions of outside inputs (e.g. how many scenario events were applied), saved with every commit. */
   marks: Record<string, number>;
+}
+
+/** A rollout waiting for a machine's health verdict (R21); `attempt` is not stored (found again after a load). */
+export interface HealthWaiter {
+  rolloutId: string;
+  attempt?: AttemptState;
+}
+
+/** The attempt's unit, found once. */
+export function unitOf(r: RolloutState, a: AttemptState): UnitState {
+  return a.unit ?? (a.unit = r.units.get(a.unitId)!);
+}
+
+/** The placement of the attempt's machine, found once (a machine's placement never changes while it is in the fleet). */
+export function placementOf(state: EngineState, a: AttemptState): Placement {
+  return a.placement ?? (a.placement = state.fleet.machines.get(a.machineId)!.placement);
 }

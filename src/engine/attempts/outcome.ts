@@ -17,7 +17,7 @@ import type { PatchReport, ReimageReport } from '../driver.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
 import { refreshMachineHealth } from '../state.js';
 import type { TickContext } from '../core/context.js';
-import { changed, emit, machineWait, schedule } from '../core/context.js';
+import { cancelTimer, changed, emit, machineWait, schedule } from '../core/context.js';
 import { patchRunId } from './upgrade.js';
 import { emitInstance, finish, sendAction } from './record.js';
 import { skipReason } from './skip.js';
@@ -41,8 +41,9 @@ export function onActionResult(
       a.status = 'healthWait';
       let waiters = ctx.state.healthWaiters.get(a.machineId);
       if (!waiters) ctx.state.healthWaiters.set(a.machineId, (waiters = []));
-      waiters.push({ rolloutId: r.id });
-      schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs), kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+      waiters.push({ rolloutId: r.id, attempt: a });
+      const at = ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs);
+      a.healthTimer = schedule(ctx, { at, kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt, attempt: a });
       return false;
     }
     inst.status = 'Failed';
@@ -148,7 +149,7 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
   const at = ctx.now + retryIntervalMs(r.plan.profile, machine.kind);
   a.status = 'retryWait';
   a.dueAtMs = at;
-  schedule(ctx, { at, kind: 'retry', rolloutId: r.id, ref: a.machineId, token: a.attempt });
+  schedule(ctx, { at, kind: 'retry', rolloutId: r.id, ref: a.machineId, token: a.attempt, attempt: a });
   emitInstance(ctx, 'instance.retry.scheduled', r, a, { at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
 }
 
@@ -168,6 +169,11 @@ function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, a: Atte
 function removeWaiter(ctx: TickContext, machineId: string, rolloutId: string): void {
   const waiters = ctx.state.healthWaiters.get(machineId);
   if (!waiters) return;
+  // The common case, one rollout waiting: no search, no spliced-out array to collect.
+  if (waiters.length === 1 && waiters[0]!.rolloutId === rolloutId) {
+    ctx.state.healthWaiters.delete(machineId);
+    return;
+  }
   const i = waiters.findIndex((w) => w.rolloutId === rolloutId);
   if (i >= 0) waiters.splice(i, 1);
   if (waiters.length === 0) ctx.state.healthWaiters.delete(machineId);
@@ -180,6 +186,7 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
   const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
   if (!isInstanceHealthy(signals, inst.status)) return false;
   removeWaiter(ctx, a.machineId, r.id);
+  if (a.healthTimer) cancelTimer(ctx, a.healthTimer); // judged healthy: the deadline can do nothing
   recordGood(inst, inst.installedVersion);
   changed.instance(ctx, inst);
   countJudged(ctx, r, unit, a, false);

@@ -6,6 +6,7 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import type { EngineEvent, EventBody, InstanceIds } from '../../model/events.js';
 import { isoOf } from '../clock.js';
 import type { AttemptState, RolloutState } from '../state.js';
+import { placementOf } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, machineWait, schedule } from '../core/context.js';
 
@@ -21,7 +22,7 @@ export function emitInstance<T extends InstanceEventType>(ctx: TickContext, type
     rolloutId: r.id,
     batchId: a.batchId,
     machineId: a.machineId,
-    placement: ctx.state.fleet.machines.get(a.machineId)!.placement,
+    placement: placementOf(ctx.state, a),
     artifact: r.artifact,
     attempt: a.attempt,
     ...extra,
@@ -42,7 +43,7 @@ export function finish(ctx: TickContext, r: RolloutState, a: AttemptState, statu
 export function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {
   const key = `${r.id}/${a.machineId}/${a.attempt}/${kind}`;
   a.actionKey = key;
-  ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind });
   ctx.actions.push({ kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings });
-  schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, r.plan.profile.actionTimeoutMs), kind: 'actionTimeout', rolloutId: r.id, ref: a.machineId, token: key });
+  const timer = schedule(ctx, { at: ctx.now + machineWait(ctx, a.machineId, r.plan.profile.actionTimeoutMs), kind: 'actionTimeout', rolloutId: r.id, ref: a.machineId, token: key });
+  ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind, attempt: a, timer });
 }

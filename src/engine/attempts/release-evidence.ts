@@ -62,8 +62,9 @@ export function recordOutcome(ctx: TickContext, r: RolloutState, unit: UnitState
   if (!judgedByRelease(r) || a.attempt !== 1) return; // a retry of the same machine is no new evidence
   const rel = releaseOfRollout(ctx.state, r);
   if (ctx.changes) ctx.changes.releases = true;
-  const quarantine = quarantineReason(ctx.state, rel, a);
-  noteStreak(ctx.state, rel, a.machineId, failed);
+  const streak = ctx.state.failureStreaks.get(a.machineId); // looked up once: most machines have none
+  const quarantine = quarantineReason(rel, a, streak);
+  noteStreak(ctx.state, rel, a.machineId, streak, failed);
   if (quarantine) {
     rel.quarantinedCount++;
     if (rel.quarantined.length < LISTED) rel.quarantined.push({ machineId: a.machineId, reason: quarantine });
@@ -103,21 +104,21 @@ function judge(ctx: TickContext, rel: ReleaseState, failures: number, successes:
 }
 
 /** Machines that fail whatever version they get: unhealthy before the upgrade, or failed other releases. */
-function quarantineReason(state: EngineState, rel: ReleaseState, a: AttemptState): string | null {
+function quarantineReason(rel: ReleaseState, a: AttemptState, streak: string[] | undefined): string | null {
   if (a.unhealthyBefore) return 'unhealthy before the upgrade started';
-  const streak = state.failureStreaks.get(a.machineId);
   if (streak === undefined) return null; // most machines never failed anything
   const others = streak.filter((k) => k !== rel.key);
   if (others.length >= QUARANTINE_STREAK) return `failed its last ${others.length} attempts of other releases (${others.join(', ')})`;
   return null;
 }
 
-function noteStreak(state: EngineState, rel: ReleaseState, machineId: string, failed: boolean): void {
+/** `known`: the machine's streak as `failureStreaks` holds it now. */
+function noteStreak(state: EngineState, rel: ReleaseState, machineId: string, known: string[] | undefined, failed: boolean): void {
   if (!failed) {
-    state.failureStreaks.delete(machineId);
+    if (known !== undefined) state.failureStreaks.delete(machineId);
     return;
   }
-  const streak = state.failureStreaks.get(machineId) ?? [];
+  const streak = known ?? [];
   if (!streak.includes(rel.key)) streak.push(rel.key);
   if (streak.length > QUARANTINE_STREAK + 1) streak.shift();
   state.failureStreaks.set(machineId, streak);

@@ -86,6 +86,7 @@ export function skipGone(ctx: TickContext, r: RolloutState, inst: ExtensionInsta
   if (!planned) return null; // not in the rollout, or its batch ran (and it succeeded)
   a = { rolloutId: r.id, machineId, inst, unitId: planned.unit.plan.id, batchId: planned.batchId, attempt: 0, status: 'skipped', fromVersion: inst.installedVersion, actionKey: null, reason, dueAtMs: null };
   r.attempts.set(machineId, a);
+  if (r.goneBeforeBatch !== undefined) r.goneBeforeBatch++;
   emitInstance(ctx, 'instance.skipped', r, a, { reason });
   finish(ctx, r, a, 'skipped');
   return planned.unit;

@@ -11,12 +11,16 @@ import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 import { emitInstance, finish, sendAction } from './record.js';
 
-export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance): void {
+/** `prior`: the machine's attempt in this rollout as the caller found it (`r.attempts.get`), undefined when it has none. */
+export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance, prior: AttemptState | undefined): void {
   const machineId = inst.machineId;
-  let a = r.attempts.get(machineId);
+  let a = prior;
   if (!a) {
     const earlier = earlierAttempts(ctx, r, machineId);
-    a = { rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: earlier, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null };
+    a = {
+      rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: earlier, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null,
+      dueAtMs: null, unit, placement: ctx.state.fleet.machines.get(machineId)!.placement,
+    };
     r.attempts.set(machineId, a);
   }
   a.inst = inst; // the instance may have been removed and installed again since an earlier attempt

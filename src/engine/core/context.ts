@@ -91,11 +91,22 @@ export function emit(ctx: TickContext, body: EventBody): void {
   ctx.events.push(event);
 }
 
-export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): void {
+export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): Timer {
   const t = timer as Timer; // the caller's fresh literal: no copy
   t.id = ++ctx.state.timerSeq;
   ctx.state.timers.push(t);
   ctx.changes?.timersAdded.push(t);
+  return t;
+}
+
+/**
+ * A timer that can no longer do anything (its action was answered, its attempt judged healthy) leaves
+ * the store now and is passed over when its time comes: it costs no tick. Most timers end this way.
+ */
+export function cancelTimer(ctx: TickContext, t: Timer): void {
+  if (t.done) return;
+  t.done = true;
+  ctx.changes?.timersFired.push(t);
 }
 
 // Marking what changed: cheap no-ops for the in-memory store.

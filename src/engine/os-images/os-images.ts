@@ -164,8 +164,9 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
     if (version === null) continue;
     const key = artifactKey(artifact);
     const gk = `${key}|${version}`;
+    const byMachine = state.fleet.instances.get(key); // looked up once: every member of every set is asked
     for (const m of bySet.get(setId) ?? []) {
-      const inst = getInstance(state.fleet, key, m.id);
+      const inst = byMachine?.get(m.id);
       if (!inst || inst.blockedReason || compareArtifactVersions(artifact, inst.installedVersion, version) >= 0) continue;
       let g = groups.get(gk);
       if (!g) groups.set(gk, (g = { artifact, key, version, machineIds: new Set(), regions: new Set() }));

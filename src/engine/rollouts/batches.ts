@@ -5,7 +5,7 @@
 import type { ExtensionInstance } from '../../model/artifact.js';
 import { batchScope } from '../../planner/types.js';
 import { explainBatch } from '../../planner/units.js';
-import type { BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
+import type { AttemptState, BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
 import { standaloneKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
@@ -72,22 +72,32 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
     }
     const run = planned ? takePlanned(u, planned.id, planned.updateDomain, planned.machineIds) : takeRetry(ctx, u);
     const toStart: ExtensionInstance[] = [];
+    // Each machine's earlier attempt in this rollout, looked up once. A planned batch's machines have one
+    // only when they left before it came (skipGone): attempts start nowhere else before their batch.
+    const priors: Array<AttemptState | undefined> = [];
     const instances = ctx.state.fleet.instances.get(r.artifactKey);
+    const noneGone = planned !== null && r.goneBeforeBatch === 0;
     for (const id of run.machineIds) {
-      if (planned && settledByRemoval(r.attempts.get(id))) continue; // gone before its batch came, and counted then
+      const prior = noneGone ? undefined : r.attempts.get(id);
+      if (planned && settledByRemoval(prior)) continue; // gone before its batch came, and counted then
       const inst = instances?.get(id);
       const reason = skipReason(ctx, r, inst);
       if (reason) skipInstance(ctx, r, u, run.id, id, reason);
-      else toStart.push(inst!);
+      else {
+        toStart.push(inst!);
+        priors.push(prior);
+      }
     }
     if (toStart.length === 0) continue;
     if (window.bypassed) recordBypass(ctx, r, u, run.id, window.bypassed);
-    startRun(ctx, r, u, rs, run, toStart, planned ? explainBatch(u.plan, planned) : 'retry of instances rolled back earlier (R30)');
+    startRun(ctx, r, u, rs, run, toStart, priors, planned ? explainBatch(u.plan, planned) : 'retry of instances rolled back earlier (R30)');
     return;
   }
 }
 
-function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState, run: BatchRun, toStart: ExtensionInstance[], reason: string): void {
+function startRun(
+  ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState, run: BatchRun, toStart: ExtensionInstance[], priors: Array<AttemptState | undefined>, reason: string,
+): void {
   if (toStart.length !== run.machineIds.length) run.machineIds = toStart.map((i) => i.machineId);
   run.unsettled = toStart.length;
   u.inflight = run;
@@ -114,7 +124,7 @@ function startRun(ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionSta
     reason,
     ...(run.retry ? { retry: true } : {}),
   });
-  for (const inst of toStart) startUpgrade(ctx, r, u, run.id, inst);
+  for (let i = 0; i < toStart.length; i++) startUpgrade(ctx, r, u, run.id, toStart[i]!, priors[i]);
   // R83: the batch's re-images were announced together; one timer ends their notice.
   const noticed = r.artifact.kind !== 'extension' ? toStart.map((i) => r.attempts.get(i.machineId)).find((a) => a?.status === 'noticed') : undefined;
   if (noticed?.status === 'noticed' && noticed.dueAtMs !== null) schedule(ctx, { at: noticed.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: u.plan.id, token: run.id });

@@ -149,18 +149,38 @@ export function projectedWaitMissesBound(state: EngineState, r: RolloutState, in
 /** When phase `index` could let the next one go: each of its unfinished sets after its stop, placed in its windows; null when one has no room. */
 function phaseResume(state: EngineState, r: RolloutState, index: number, now: number): number | null {
   let resume = now;
-  for (const pr of r.plan.phases[index]!.regions) {
-    for (const w of pr.waves) {
-      for (const pu of w.units) {
-        const u = r.units.get(pu.id);
-        if (!u || u.passDone) continue;
-        const placed = placeBatches(unitCourse(state, r, u), Math.max(now, u.gateRun.stoppedUntil ?? now), batchesToSettle(u));
-        if (!placed) return null;
-        resume = Math.max(resume, placed.end);
+  for (const u of unfinishedUnits(r, index)) {
+    const placed = placeBatches(unitCourse(state, r, u), Math.max(now, u.gateRun.stoppedUntil ?? now), batchesToSettle(u));
+    if (!placed) return null;
+    resume = Math.max(resume, placed.end);
+  }
+  return resume;
+}
+
+/**
+ * The phase's units whose pass is not done, kept per rollout and phase: asked at every R23 stop of a phase
+ * of thousands of units, and a unit's pass, once done, stays done, so the list only shrinks.
+ */
+const unfinished = new WeakMap<RolloutState, Map<number, UnitState[]>>();
+
+function unfinishedUnits(r: RolloutState, index: number): UnitState[] {
+  let byPhase = unfinished.get(r);
+  if (!byPhase) unfinished.set(r, (byPhase = new Map()));
+  let units = byPhase.get(index);
+  if (!units) {
+    units = [];
+    for (const pr of r.plan.phases[index]!.regions) {
+      for (const w of pr.waves) {
+        for (const pu of w.units) {
+          const u = r.units.get(pu.id);
+          if (u) units.push(u);
+        }
       }
     }
   }
-  return resume;
+  const left = units.filter((u) => !u.passDone);
+  byPhase.set(index, left);
+  return left;
 }
 
 /** Whether any unit's batches may be confined to windows (`unitCourse`): maintenance assignments, or R76's off-peak hours. */

@@ -119,6 +119,7 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
   });
   if (req.downgrade) plan.downgrade = true; // stored with the plan, so a restart knows the direction
   const r = newRolloutState(id, key, req, plan, ctx.now, machines.length);
+  r.goneBeforeBatch = 0;
   ctx.state.rollouts.set(id, r);
   changed.rollout(ctx, r);
   ctx.changes?.created.push(r);

@@ -5,7 +5,7 @@
  */
 import { isMachineHealthy } from '../../model/health.js';
 import type { TickContext } from '../core/context.js';
-import { machineWait, RECOVERY_GRACE_MS, schedule } from '../core/context.js';
+import { cancelTimer, machineWait, RECOVERY_GRACE_MS, schedule } from '../core/context.js';
 import type { Observation } from '../driver.js';
 import { noticeEnded } from '../attempts/upgrade.js';
 import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from '../attempts/outcome.js';
@@ -14,8 +14,8 @@ import { endBatchNotice } from '../rollouts/batches.js';
 import { onInstanceSettled } from '../rollouts/batch-end.js';
 import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
-import type { RolloutState, Timer, UnitState } from '../state.js';
-import { refreshMachineHealth } from '../state.js';
+import type { AttemptState, RolloutState, Timer, UnitState } from '../state.js';
+import { refreshHealthOf, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
 import { onHostTimer } from '../maintenance/host.js';
 import { onImageCheck } from '../os-images/os-images.js';
@@ -23,18 +23,20 @@ import { onImageCheck } from '../os-images/os-images.js';
 export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (obs.kind === 'health') {
     const fleet = ctx.state.fleet;
-    if (!fleet.machines.has(obs.machineId)) return;
-    if (isMachineHealthy(obs.signals)) fleet.health.delete(obs.machineId);
+    const m = fleet.machines.get(obs.machineId);
+    if (!m) return;
+    const healthy = isMachineHealthy(obs.signals);
+    if (healthy) fleet.health.delete(obs.machineId);
     else fleet.health.set(obs.machineId, obs.signals);
     ctx.changes?.health.add(obs.machineId);
-    refreshMachineHealth(fleet, obs.machineId);
+    refreshHealthOf(fleet, m, healthy ? undefined : obs.signals);
     const waiters = ctx.state.healthWaiters.get(obs.machineId);
     if (!waiters) return;
     // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, needs none).
     for (const w of waiters.length === 1 ? [waiters[0]!] : [...waiters]) {
       const r = ctx.state.rollouts.get(w.rolloutId)!;
-      const a = r.attempts.get(obs.machineId)!;
-      const u = r.units.get(a.unitId)!;
+      const a = w.attempt ?? r.attempts.get(obs.machineId)!;
+      const u = unitOf(r, a);
       if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a.batchId);
     }
     return;
@@ -43,14 +45,16 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (!pending) return; // late or repeated answer: its key was already settled
   ctx.state.pendingActions.delete(obs.key);
   ctx.changes?.answered.push({ key: obs.key, ok: obs.ok });
+  if (pending.timer) cancelTimer(ctx, pending.timer); // answered: its timeout can do nothing
   if (pending.kind === 'install' || pending.kind === 'uninstall') {
     onUserActionResult(ctx, obs.key, pending, obs.ok, obs.reason ?? (obs.ok ? '' : 'the agent reported a failure'));
     return;
   }
   const r = ctx.state.rollouts.get(pending.rolloutId)!;
-  const a = r.attempts.get(pending.machineId)!;
+  // The attempt that sent it; an attempt that settled since has no action key, as a lookup would find.
+  const a = pending.attempt ?? r.attempts.get(pending.machineId)!;
   if (a.actionKey !== obs.key) return;
-  const u = r.units.get(a.unitId)!;
+  const u = unitOf(r, a);
   const reason = obs.reason ?? (obs.ok ? '' : 'the agent reported a failure');
   if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, reason, obs.reimage, obs.patch)) settled(ctx, r, u, a.batchId);
 }
@@ -61,6 +65,8 @@ function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: strin
 }
 
 export function fireTimer(ctx: TickContext, t: Timer): void {
+  if (t.done) return; // cancelled: it left the store then
+  t.done = true;
   ctx.changes?.timersFired.push(t);
   if (t.rolloutId === '') {
     if (t.kind === 'hostMaintenance') return onHostTimer(ctx, t.ref);
@@ -75,12 +81,12 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
   if (!r) return;
   switch (t.kind) {
     case 'healthDeadline': {
-      const a = r.attempts.get(t.ref);
+      const a = currentAttempt(r, t);
       if (!a || a.status !== 'healthWait' || a.attempt !== t.token) return;
       // Just restarted: the report may have been lost with the crash; give the re-observation a chance.
       const graceUntil = ctx.state.recoveredAt + machineWait(ctx, t.ref, RECOVERY_GRACE_MS);
-      if (ctx.now < graceUntil) schedule(ctx, { at: graceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token });
-      else if (onHealthDeadline(ctx, r, r.units.get(a.unitId)!, a)) settled(ctx, r, r.units.get(a.unitId)!, a.batchId);
+      if (ctx.now < graceUntil) a.healthTimer = schedule(ctx, { at: graceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token, attempt: a });
+      else if (onHealthDeadline(ctx, r, unitOf(r, a), a)) settled(ctx, r, unitOf(r, a), a.batchId);
       return;
     }
     case 'actionTimeout': {
@@ -91,10 +97,10 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       return;
     }
     case 'retry': {
-      const a = r.attempts.get(t.ref);
+      const a = currentAttempt(r, t);
       if (!a || a.attempt !== t.token) return;
       const outcome = onRetryDue(ctx, r, a);
-      if (outcome === 'ready') wakeForRetry(ctx, r, r.units.get(a.unitId)!, a.machineId);
+      if (outcome === 'ready') wakeForRetry(ctx, r, unitOf(r, a), a.machineId);
       else if (outcome === 'parked') checkRolloutDone(ctx, r);
       return;
     }
@@ -115,4 +121,16 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       return;
     }
   }
+}
+
+/**
+ * The attempt an instance timer concerns. A timer set in this run carries its attempt: an attempt stays
+ * the machine's in its rollout until it succeeds (only then does it leave `attempts`, and a plan never
+ * upgrades a machine twice), so a timer of a succeeded attempt is stale and needs no lookup in a map of a
+ * million entries to tell. A timer read from the store carries none: it is looked up.
+ */
+function currentAttempt(r: RolloutState, t: Timer): AttemptState | undefined {
+  const a = t.attempt;
+  if (a === undefined) return r.attempts.get(t.ref);
+  return a.status === 'succeeded' ? undefined : a;
 }
