@@ -196,11 +196,15 @@ test('R40: without windows, the quick bound of waitingMissesBound never disagree
         for (const r of sim.engine.state.rollouts.values()) {
           r.phases.forEach((p, index) => {
             if (p.status !== 'running') return;
-            const exact = projectedWaitMissesBound(sim.engine.state, r, index, now);
-            assert.equal(waitingMissesBound(sim.engine.state, r, index, now), exact, `phase ${index} at ${new Date(now).toISOString()}`);
-            checked++;
-            if (exact) seen.misses++;
-            else seen.fits++;
+            // Asked at the step's instant and later ones (the engine asks whenever an R23 stop comes): a late
+            // instant is where waiting misses the bound, and steps land only where something happens.
+            for (const at of [now, now + 6 * 3_600_000, now + 2 * 86_400_000]) {
+              const exact = projectedWaitMissesBound(sim.engine.state, r, index, at);
+              assert.equal(waitingMissesBound(sim.engine.state, r, index, at), exact, `phase ${index} at ${new Date(at).toISOString()}`);
+              checked++;
+              if (exact) seen.misses++;
+              else seen.fits++;
+            }
           });
         }
       }
