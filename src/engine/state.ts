@@ -432,6 +432,25 @@ export interface HealthWaiter {
   attempt?: AttemptState;
 }
 
+/** An attempt's stored fields; `newAttempt` adds the others. */
+export type AttemptFields = Omit<AttemptState, 'unhealthyBefore' | 'unit' | 'placement' | 'healthTimer'>;
+
+/**
+ * An attempt with every field present, in one order: a million attempts then share one hidden class, and
+ * the code that reads them stays monomorphic (fields added later would give each its own).
+ */
+export function newAttempt(a: AttemptFields, unit?: UnitState, placement?: Placement): AttemptState {
+  return {
+    rolloutId: a.rolloutId, machineId: a.machineId, inst: a.inst, unitId: a.unitId, batchId: a.batchId, attempt: a.attempt, status: a.status,
+    fromVersion: a.fromVersion, actionKey: a.actionKey, reason: a.reason, dueAtMs: a.dueAtMs, unhealthyBefore: undefined, unit, placement, healthTimer: undefined,
+  };
+}
+
+/** A timer with every field present, in one order (one hidden class for the queue to read; see `newAttempt`). */
+export function newTimer(id: number, t: Omit<Timer, 'id'>): Timer {
+  return { id, at: t.at, kind: t.kind, rolloutId: t.rolloutId, ref: t.ref, token: t.token, attempt: t.attempt, done: false };
+}
+
 /** The attempt's unit, found once. */
 export function unitOf(r: RolloutState, a: AttemptState): UnitState {
   return a.unit ?? (a.unit = r.units.get(a.unitId)!);

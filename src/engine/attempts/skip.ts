@@ -7,7 +7,7 @@ import { majorOf } from '../../model/version.js';
 import { compareArtifactVersions } from '../../model/artifact.js';
 import { effectiveAutoUpgrade } from '../../catalog/catalog.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
-import { getInstance, instanceRef, isEnrolled } from '../state.js';
+import { getInstance, instanceRef, isEnrolled, newAttempt } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed } from '../core/context.js';
 import { emitInstance, finish } from './record.js';
@@ -35,7 +35,7 @@ export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState,
   let a = r.attempts.get(machineId);
   if (!a) {
     const inst = getInstance(ctx.state.fleet, r.artifactKey, machineId)!;
-    a = { rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'skipped', fromVersion: '', actionKey: null, reason, dueAtMs: null };
+    a = newAttempt({ rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'skipped', fromVersion: '', actionKey: null, reason, dueAtMs: null }, unit);
     r.attempts.set(machineId, a);
   }
   a.batchId = batchId;
@@ -84,7 +84,10 @@ export function skipGone(ctx: TickContext, r: RolloutState, inst: ExtensionInsta
   }
   const planned = plannedBatch(ctx, r, machineId);
   if (!planned) return null; // not in the rollout, or its batch ran (and it succeeded)
-  a = { rolloutId: r.id, machineId, inst, unitId: planned.unit.plan.id, batchId: planned.batchId, attempt: 0, status: 'skipped', fromVersion: inst.installedVersion, actionKey: null, reason, dueAtMs: null };
+  a = newAttempt({
+    rolloutId: r.id, machineId, inst, unitId: planned.unit.plan.id, batchId: planned.batchId, attempt: 0, status: 'skipped', fromVersion: inst.installedVersion, actionKey: null, reason,
+    dueAtMs: null,
+  }, planned.unit);
   r.attempts.set(machineId, a);
   if (r.goneBeforeBatch !== undefined) r.goneBeforeBatch++;
   emitInstance(ctx, 'instance.skipped', r, a, { reason });

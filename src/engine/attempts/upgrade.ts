@@ -7,6 +7,7 @@ import { platformRebootEventId } from '../../model/patches.js';
 import { REBOOT_NOTICE_MS, REIMAGE_NOTICE_MS } from '../../planner/windows.js';
 import { isoOf } from '../clock.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
+import { newAttempt } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 import { emitInstance, finish, sendAction } from './record.js';
@@ -17,10 +18,10 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   let a = prior;
   if (!a) {
     const earlier = earlierAttempts(ctx, r, machineId);
-    a = {
-      rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: earlier, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null,
-      dueAtMs: null, unit, placement: ctx.state.fleet.machines.get(machineId)!.placement,
-    };
+    const placement = ctx.state.fleet.machines.get(machineId)!.placement;
+    a = newAttempt({
+      rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: earlier, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null,
+    }, unit, placement);
     r.attempts.set(machineId, a);
   }
   a.inst = inst; // the instance may have been removed and installed again since an earlier attempt
@@ -30,8 +31,7 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   a.fromVersion = inst.installedVersion;
   a.reason = null;
   // Its outcome would say nothing of the release; set only when true (the field is not stored).
-  if (ctx.state.fleet.unhealthy.has(machineId)) a.unhealthyBefore = true;
-  else delete a.unhealthyBefore;
+  a.unhealthyBefore = ctx.state.fleet.unhealthy.has(machineId) ? true : undefined;
   inst.desiredVersion = r.toVersion;
   inst.status = 'Transitioning';
   changed.instance(ctx, inst);

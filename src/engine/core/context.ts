@@ -7,6 +7,7 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import type { EventBody, EngineEvent } from '../../model/events.js';
 import type { Machine } from '../../model/fleet.js';
 import { isoOf } from '../clock.js';
+import { newTimer } from '../state.js';
 import type { DriverAction } from '../driver.js';
 import type { RolloutSettings } from '../core/settings.js';
 import type {
@@ -92,8 +93,7 @@ export function emit(ctx: TickContext, body: EventBody): void {
 }
 
 export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): Timer {
-  const t = timer as Timer; // the caller's fresh literal: no copy
-  t.id = ++ctx.state.timerSeq;
+  const t = newTimer(++ctx.state.timerSeq, timer);
   ctx.state.timers.push(t);
   ctx.changes?.timersAdded.push(t);
   return t;

@@ -17,7 +17,7 @@ import type {
   AttemptState, BatchRun, EngineState, FleetState, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitStatus,
 } from '../../engine/state.js';
 import {
-  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newEngineState, refreshMachineHealth, releaseKey, standaloneKey,
+  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newAttempt, newEngineState, newTimer, refreshMachineHealth, releaseKey, standaloneKey,
 } from '../../engine/state.js';
 import type { Artifact, ExtensionInstance, ProvisioningStatus } from '../../model/artifact.js';
 import type {
@@ -62,7 +62,9 @@ export function loadState(db: Database.Database, fleet?: FleetLoader): EngineSta
   }
   for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
   const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
-  for (const t of timers) state.timers.push({ id: Number(t.id), at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token: JSON.parse(t.token as string) as string | number });
+  for (const t of timers) {
+    state.timers.push(newTimer(Number(t.id), { at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token: JSON.parse(t.token as string) as string | number }));
+  }
   for (const a of all(db, 'SELECT body, rollout_id FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key')) {
     const action = JSON.parse(a.body as string) as DriverAction;
     if (action.kind === 'install' || action.kind === 'uninstall') {
@@ -199,11 +201,11 @@ function loadRollout(db: Database.Database, state: EngineState, row: Row): Rollo
   }
   for (const a of all(db, 'SELECT * FROM attempts WHERE rollout_id = ?', id)) {
     const machineId = a.machine_id as string;
-    const attempt: AttemptState = {
+    const attempt = newAttempt({
       rolloutId: id, machineId, inst: getInstance(state.fleet, r.artifactKey, machineId)!, unitId: a.unit_id as string, batchId: a.batch_id as string,
       attempt: Number(a.attempt), status: a.status as AttemptState['status'], fromVersion: a.from_version as string, actionKey: (a.action_key as string | null) ?? null,
       reason: (a.reason as string | null) ?? null, dueAtMs: num(a.due_at),
-    };
+    });
     r.attempts.set(machineId, attempt);
   }
   return r;
@@ -254,7 +256,7 @@ function deriveIndexes(state: EngineState): void {
       if (a.status !== 'healthWait') continue;
       let waiters = state.healthWaiters.get(a.machineId);
       if (!waiters) state.healthWaiters.set(a.machineId, (waiters = []));
-      waiters.push({ rolloutId: r.id });
+      waiters.push({ rolloutId: r.id, attempt: a });
     }
   }
 }
