@@ -49,6 +49,9 @@ export class InvariantChecker {
   /** Releases held fleet-wide, as `artifactKey@toVersion`, with the kind of hold. */
   private readonly heldReleases = new Map<string, string>();
   private readonly majors = new Map<string, number>();
+  private lastFrom: string | null = null;
+  private lastTo: string | null = null;
+  private lastSame = true;
   private lastSeq = 0;
   private lastTime = '';
   checked = 0;
@@ -185,7 +188,15 @@ export class InvariantChecker {
       if (!enrolled && this.disabled.has(`${e.machineId}|${artifactKey(e.artifact)}`)) this.fail(e, `${e.machineId} attempted after its automatic upgrade was disabled`);
     }
     // R1 is about extensions; an automatic OS image upgrade follows its reference at `latest` (R60).
-    if (e.artifact.kind === 'extension' && this.majorOf(e.fromVersion) !== this.majorOf(e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
+    if (e.artifact.kind === 'extension' && !this.sameMajor(e.fromVersion, e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
+  }
+
+  /** R1's check; a log names few version pairs a million times in a row, so the last pair is remembered. */
+  private sameMajor(from: string, to: string): boolean {
+    if (from === this.lastFrom && to === this.lastTo) return this.lastSame;
+    this.lastFrom = from;
+    this.lastTo = to;
+    return (this.lastSame = this.majorOf(from) === this.majorOf(to));
   }
 
   /** A version's major, parsed once per version: a log names few versions a million times. */

@@ -3,6 +3,10 @@
  * simulations where many items share an instant (a batch's timeouts, agents answering on whole
  * seconds). Items wait in one first-in first-out bucket per distinct time, and only the distinct times
  * go through a binary heap, so a push or pop at a time already queued costs no heap work at all.
+ *
+ * `InstantQueue` takes the time beside the item, so items need no `at` of their own (the simulated
+ * fleet queues its answers and machine ids as they are, without a wrapper per delivery);
+ * `TimeQueue` is the same queue for items that carry their time.
  */
 import type { Timed } from './heap.js';
 
@@ -13,7 +17,7 @@ interface Bucket<T> {
   head: number;
 }
 
-export class TimeQueue<T extends Timed> {
+export class InstantQueue<T> {
   private readonly buckets = new Map<number, Bucket<T>>();
   /** Min-heap of the distinct times that have a bucket. */
   private readonly times: number[] = [];
@@ -29,13 +33,19 @@ export class TimeQueue<T extends Timed> {
     return this.count;
   }
 
-  peek(): T | undefined {
+  /** The earliest time queued, or null when empty. */
+  nextAt(): number | null {
+    const b = this.first;
+    return b === null ? null : b.at;
+  }
+
+  /** The item that pops next. */
+  peekItem(): T | undefined {
     const b = this.first;
     return b === null ? undefined : b.items[b.head];
   }
 
-  push(item: T): void {
-    const at = item.at;
+  pushAt(at: number, item: T): void {
     this.count++;
     let b = this.last;
     if (b === null || b.at !== at) {
@@ -63,12 +73,12 @@ export class TimeQueue<T extends Timed> {
     return item;
   }
 
-  /** Everything still queued in the order it would pop (pushing it again in this order keeps that order). */
-  ordered(): T[] {
-    const out: T[] = [];
+  /** Everything still queued with its time, in the order it would pop (pushing it again in this order keeps that order). */
+  orderedAt(): Array<[number, T]> {
+    const out: Array<[number, T]> = [];
     for (const at of [...this.times].sort((x, y) => x - y)) {
       const b = this.buckets.get(at)!;
-      for (let i = b.head; i < b.items.length; i++) out.push(b.items[i]!);
+      for (let i = b.head; i < b.items.length; i++) out.push([at, b.items[i]!]);
     }
     return out;
   }
@@ -120,5 +130,20 @@ export class TimeQueue<T extends Timed> {
       i = c;
     }
     times[i] = last;
+  }
+}
+
+export class TimeQueue<T extends Timed> extends InstantQueue<T> {
+  peek(): T | undefined {
+    return this.peekItem();
+  }
+
+  push(item: T): void {
+    this.pushAt(item.at, item);
+  }
+
+  /** Everything still queued in the order it would pop (pushing it again in this order keeps that order). */
+  ordered(): T[] {
+    return this.orderedAt().map(([, item]) => item);
   }
 }
