@@ -12,10 +12,15 @@ import type { Timed } from './heap.js';
 
 interface Bucket<T> {
   at: number;
+  /** Its items from `head` to `tail`; the array keeps its length when the bucket is reused, so it need not grow again. */
   items: T[];
+  tail: number;
   /** The next item to pop. */
   head: number;
 }
+
+/** The largest item array a spare bucket keeps. */
+const SPARE_ITEMS = 4096;
 
 export class InstantQueue<T> {
   private readonly buckets = new Map<number, Bucket<T>>();
@@ -51,7 +56,7 @@ export class InstantQueue<T> {
     if (b === null || b.at !== at) {
       b = this.buckets.get(at) ?? null;
       if (b === null) {
-        b = this.spare.pop() ?? { at, items: [], head: 0 };
+        b = this.spare.pop() ?? { at, items: [], head: 0, tail: 0 };
         b.at = at;
         this.buckets.set(at, b);
         this.pushTime(at);
@@ -59,7 +64,9 @@ export class InstantQueue<T> {
       }
       this.last = b;
     }
-    b.items.push(item);
+    if (b.tail < b.items.length) b.items[b.tail] = item;
+    else b.items.push(item);
+    b.tail++;
   }
 
   pop(): T | undefined {
@@ -69,7 +76,7 @@ export class InstantQueue<T> {
     b.items[b.head] = undefined as unknown as T; // let it go: the bucket may live on for a while
     b.head++;
     this.count--;
-    if (b.head === b.items.length) this.drop(b);
+    if (b.head === b.tail) this.drop(b);
     return item;
   }
 
@@ -78,7 +85,7 @@ export class InstantQueue<T> {
     const out: Array<[number, T]> = [];
     for (const at of [...this.times].sort((x, y) => x - y)) {
       const b = this.buckets.get(at)!;
-      for (let i = b.head; i < b.items.length; i++) out.push([at, b.items[i]!]);
+      for (let i = b.head; i < b.tail; i++) out.push([at, b.items[i]!]);
     }
     return out;
   }
@@ -86,7 +93,7 @@ export class InstantQueue<T> {
   /** Everything still queued, in no particular order (for persistence). */
   toArray(): T[] {
     const out: T[] = [];
-    for (const b of this.buckets.values()) for (let i = b.head; i < b.items.length; i++) out.push(b.items[i]!);
+    for (const b of this.buckets.values()) for (let i = b.head; i < b.tail; i++) out.push(b.items[i]!);
     return out;
   }
 
@@ -94,8 +101,10 @@ export class InstantQueue<T> {
     this.buckets.delete(b.at);
     this.popTime();
     if (this.last === b) this.last = null;
-    b.items.length = 0;
+    // Its slots were cleared as they popped; a very large array is let go rather than kept spare.
+    if (b.items.length > SPARE_ITEMS) b.items.length = 0;
     b.head = 0;
+    b.tail = 0;
     if (this.spare.length < 64) this.spare.push(b);
     this.first = this.times.length > 0 ? this.buckets.get(this.times[0]!)! : null;
   }
