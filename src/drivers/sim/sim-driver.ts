@@ -66,7 +66,7 @@ export class SimDriver implements Driver {
   private readonly rng: Random;
   /**
    * Keys in flight (null) and the answers of the most recent ones: a resend of either is not done
-   * again. One map for both, so an action costs two lookups instead of six.
+   * again. One map for both: a key is looked up once when sent and answered in place.
    */
   private readonly known = new Map<string, ActionResult | null>();
   /** The most recent answered keys, oldest first from `recentNext`: a bounded window, as a real agent's history. */
