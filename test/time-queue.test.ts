@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { TimeHeap } from '../src/util/heap.js';
-import { TimeQueue } from '../src/util/time-queue.js';
+import { InstantQueue, TimeQueue } from '../src/util/time-queue.js';
 
 type Op = { push: number } | { pop: true };
 
@@ -47,4 +47,51 @@ test('TimeQueue takes items earlier than everything queued, and times it emptied
   q.push({ at: 10, id: 'e' }); // its bucket was emptied and reused
   assert.equal(q.peek()!.id, 'e');
   assert.equal(q.size, 1);
+});
+
+test('TimeQueue keeps the heap order when whole seconds and other times mix: before its first time, fractions, far ones', () => {
+  // Times on whole seconds from the first push are keyed apart from any other time; both kinds must meet in one order.
+  const base = Date.UTC(2026, 11, 6);
+  const time: fc.Arbitrary<number> = fc.oneof(
+    fc.integer({ min: -5, max: 12 }).map((s) => base + s * 1000),
+    fc.integer({ min: -5, max: 12 }).map((s) => base + s * 1000 + 500),
+    fc.integer({ min: 0, max: 12 }).map((s) => base + s * 1000 + 0.25),
+    fc.constantFrom(0, 1000, base + 2 ** 31 * 1000, base - 2 ** 40),
+  );
+  const op: fc.Arbitrary<Op> = fc.oneof(fc.record({ push: time }), fc.constant({ pop: true as const }));
+  fc.assert(fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+    const heap = new TimeHeap<{ at: number; n: number }>();
+    const queue = new TimeQueue<{ at: number; n: number }>();
+    let n = 0;
+    for (const o of ops) {
+      if ('push' in o) {
+        const item = { at: o.push, n: n++ };
+        heap.push(item);
+        queue.push(item);
+      } else assert.equal(queue.pop(), heap.pop());
+      assert.equal(queue.peek(), heap.peek());
+    }
+    assert.deepEqual(queue.ordered(), heap.ordered());
+    assert.equal(queue.toArray().length, heap.size);
+    for (let a = heap.pop(); a; a = heap.pop()) assert.equal(queue.pop(), a);
+    assert.equal(queue.size, 0);
+  }), { numRuns: 500 });
+});
+
+test('InstantQueue keeps each time beside its item: nextAt, peekItem and orderedAt agree with the pops', () => {
+  const q = new InstantQueue<string>();
+  assert.equal(q.nextAt(), null);
+  q.pushAt(2000, 'b');
+  q.pushAt(1000, 'a');
+  q.pushAt(2000, 'c');
+  q.pushAt(1500.5, 'x');
+  assert.deepEqual(q.orderedAt(), [[1000, 'a'], [1500.5, 'x'], [2000, 'b'], [2000, 'c']]);
+  const popped: Array<[number, string]> = [];
+  while (q.size > 0) {
+    const at = q.nextAt()!;
+    assert.equal(q.peekItem(), q.orderedAt()[0]![1]);
+    popped.push([at, q.pop()!]);
+  }
+  assert.deepEqual(popped, [[1000, 'a'], [1500.5, 'x'], [2000, 'b'], [2000, 'c']]);
+  assert.equal(q.nextAt(), null);
 });

@@ -75,6 +75,8 @@ export class SummaryCollector {
   events = 0;
   private lastPointTime = '';
   private lastPointBucket = 0;
+  private lastPoint: SeriesPoint | null = null;
+  private lastPointRollout = '';
 
   constructor(private readonly bucketMs = 3_600_000) {}
 
@@ -154,9 +156,14 @@ export class SummaryCollector {
       this.lastPointBucket = Math.floor(Date.parse(time) / this.bucketMs) * this.bucketMs;
     }
     const t = this.lastPointBucket;
+    // ...and of one rollout: the point of the previous event is most often this one's.
+    const last = this.lastPoint;
+    if (last !== null && last.t === t && this.lastPointRollout === rolloutId) return last;
     const b = this.buckets.get(rolloutId)!;
     let p = b.get(t);
     if (!p) b.set(t, (p = { t, succeeded: 0, unhealthy: 0, rolledBack: 0, failed: 0, started: 0 }));
+    this.lastPoint = p;
+    this.lastPointRollout = rolloutId;
     return p;
   }
 

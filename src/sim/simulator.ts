@@ -9,7 +9,7 @@ import { SimDriver } from '../drivers/sim/sim-driver.js';
 import type { SimDriverSnapshot } from '../drivers/sim/sim-driver.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
-import type { DriverAction } from '../engine/driver.js';
+import type { DriverAction, Observation } from '../engine/driver.js';
 import type { EngineState } from '../engine/state.js';
 import type { Scenario, TimedAction } from './scenario.js';
 import { applyImageOps } from './scenario-images.js';
@@ -55,6 +55,8 @@ export class Simulation {
   private readonly lastReplicationMs: number;
   private readonly patchSchedules: SimPatchSchedules;
   private ticks = 0;
+  /** Hands the fleet's observations to whichever engine runs now (one function for the whole run). */
+  private readonly observe = (o: Observation): void => this.engine.observe(o);
   private hitHorizon = false;
   private done = false;
 
@@ -104,7 +106,7 @@ export class Simulation {
     }
     this.clock.set(Math.max(t, this.clock.now()));
     applyDueActions(engine, actions, t);
-    this.driver.deliverDue(t, (o) => engine.observe(o));
+    this.driver.deliverDue(t, this.observe);
     if (this.patchSchedules.size > 0) this.patchSchedules.step(engine, this.driver.patches, this.clock.now());
     engine.tick();
     this.ticks++;

@@ -3,18 +3,34 @@
  * simulations where many items share an instant (a batch's timeouts, agents answering on whole
  * seconds). Items wait in one first-in first-out bucket per distinct time, and only the distinct times
  * go through a binary heap, so a push or pop at a time already queued costs no heap work at all.
+ *
+ * `InstantQueue` takes the time beside the item, so items need no `at` of their own (the simulated
+ * fleet queues its answers and machine ids as they are, without a wrapper per delivery);
+ * `TimeQueue` is the same queue for items that carry their time.
  */
 import type { Timed } from './heap.js';
 
 interface Bucket<T> {
   at: number;
+  /** Its items from `head` to `tail`; the array keeps its length when the bucket is reused, so it need not grow again. */
   items: T[];
+  tail: number;
   /** The next item to pop. */
   head: number;
 }
 
-export class TimeQueue<T extends Timed> {
-  private readonly buckets = new Map<number, Bucket<T>>();
+/** The largest item array a spare bucket keeps. */
+const SPARE_ITEMS = 4096;
+
+export class InstantQueue<T> {
+  /**
+   * The buckets by time. Times on whole seconds from the first time pushed are keyed by that count of
+   * seconds, a small integer (V8 hashes it without boxing a double, about twice as fast); any other
+   * time is keyed by itself, in a map of its own so the two kinds of key never meet.
+   */
+  private readonly bySecond = new Map<number, Bucket<T>>();
+  private readonly byTime = new Map<number, Bucket<T>>();
+  private origin = Number.NaN;
   /** Min-heap of the distinct times that have a bucket. */
   private readonly times: number[] = [];
   /** The bucket of the earliest time, or null when empty. */
@@ -29,27 +45,35 @@ export class TimeQueue<T extends Timed> {
     return this.count;
   }
 
-  peek(): T | undefined {
+  /** The earliest time queued, or null when empty. */
+  nextAt(): number | null {
+    const b = this.first;
+    return b === null ? null : b.at;
+  }
+
+  /** The item that pops next. */
+  peekItem(): T | undefined {
     const b = this.first;
     return b === null ? undefined : b.items[b.head];
   }
 
-  push(item: T): void {
-    const at = item.at;
+  pushAt(at: number, item: T): void {
     this.count++;
     let b = this.last;
     if (b === null || b.at !== at) {
-      b = this.buckets.get(at) ?? null;
+      b = this.bucketAt(at) ?? null;
       if (b === null) {
-        b = this.spare.pop() ?? { at, items: [], head: 0 };
+        b = this.spare.pop() ?? { at, items: [], head: 0, tail: 0 };
         b.at = at;
-        this.buckets.set(at, b);
+        this.setBucket(at, b);
         this.pushTime(at);
         if (this.first === null || at < this.first.at) this.first = b;
       }
       this.last = b;
     }
-    b.items.push(item);
+    if (b.tail < b.items.length) b.items[b.tail] = item;
+    else b.items.push(item);
+    b.tail++;
   }
 
   pop(): T | undefined {
@@ -59,16 +83,16 @@ export class TimeQueue<T extends Timed> {
     b.items[b.head] = undefined as unknown as T; // let it go: the bucket may live on for a while
     b.head++;
     this.count--;
-    if (b.head === b.items.length) this.drop(b);
+    if (b.head === b.tail) this.drop(b);
     return item;
   }
 
-  /** Everything still queued in the order it would pop (pushing it again in this order keeps that order). */
-  ordered(): T[] {
-    const out: T[] = [];
+  /** Everything still queued with its time, in the order it would pop (pushing it again in this order keeps that order). */
+  orderedAt(): Array<[number, T]> {
+    const out: Array<[number, T]> = [];
     for (const at of [...this.times].sort((x, y) => x - y)) {
-      const b = this.buckets.get(at)!;
-      for (let i = b.head; i < b.items.length; i++) out.push(b.items[i]!);
+      const b = this.bucketAt(at)!;
+      for (let i = b.head; i < b.tail; i++) out.push([at, b.items[i]!]);
     }
     return out;
   }
@@ -76,18 +100,38 @@ export class TimeQueue<T extends Timed> {
   /** Everything still queued, in no particular order (for persistence). */
   toArray(): T[] {
     const out: T[] = [];
-    for (const b of this.buckets.values()) for (let i = b.head; i < b.items.length; i++) out.push(b.items[i]!);
+    for (const buckets of [this.bySecond, this.byTime]) for (const b of buckets.values()) for (let i = b.head; i < b.tail; i++) out.push(b.items[i]!);
     return out;
   }
 
   private drop(b: Bucket<T>): void {
-    this.buckets.delete(b.at);
+    this.deleteBucket(b.at);
     this.popTime();
     if (this.last === b) this.last = null;
-    b.items.length = 0;
+    // Its slots were cleared as they popped; a very large array is let go rather than kept spare.
+    if (b.items.length > SPARE_ITEMS) b.items.length = 0;
     b.head = 0;
+    b.tail = 0;
     if (this.spare.length < 64) this.spare.push(b);
-    this.first = this.times.length > 0 ? this.buckets.get(this.times[0]!)! : null;
+    this.first = this.times.length > 0 ? this.bucketAt(this.times[0]!)! : null;
+  }
+
+  private bucketAt(at: number): Bucket<T> | undefined {
+    const s = (at - this.origin) / 1000;
+    return (s | 0) === s ? this.bySecond.get(s) : this.byTime.get(at);
+  }
+
+  private setBucket(at: number, b: Bucket<T>): void {
+    if (Number.isNaN(this.origin)) this.origin = Math.floor(at / 1000) * 1000;
+    const s = (at - this.origin) / 1000;
+    if ((s | 0) === s) this.bySecond.set(s, b);
+    else this.byTime.set(at, b);
+  }
+
+  private deleteBucket(at: number): void {
+    const s = (at - this.origin) / 1000;
+    if ((s | 0) === s) this.bySecond.delete(s);
+    else this.byTime.delete(at);
   }
 
   private pushTime(at: number): void {
@@ -120,5 +164,20 @@ export class TimeQueue<T extends Timed> {
       i = c;
     }
     times[i] = last;
+  }
+}
+
+export class TimeQueue<T extends Timed> extends InstantQueue<T> {
+  peek(): T | undefined {
+    return this.peekItem();
+  }
+
+  push(item: T): void {
+    this.pushAt(item.at, item);
+  }
+
+  /** Everything still queued in the order it would pop (pushing it again in this order keeps that order). */
+  ordered(): T[] {
+    return this.orderedAt().map(([, item]) => item);
   }
 }

@@ -52,5 +52,12 @@ export interface FleetBehaviour {
 
 export function modelFor(b: FleetBehaviour, version: string): FailureModel {
   const o = b.versions[version];
-  return o ? { ...b.default, ...o } : b.default;
+  if (!o) return b.default;
+  // Merged once per override, not per action: a release's million actions name one version. The cache
+  // is keyed by the override and default objects, so replacing either (serve's API does) is seen.
+  let cached = merged.get(o);
+  if (cached === undefined || cached.base !== b.default) merged.set(o, (cached = { base: b.default, model: { ...b.default, ...o } }));
+  return cached.model;
 }
+
+const merged = new WeakMap<Partial<FailureModel>, { base: FailureModel; model: FailureModel }>();

@@ -6,7 +6,7 @@
 import type { Driver, DriverAction, Observation, ReimageReport } from '../../engine/driver.js';
 import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
-import { TimeQueue } from '../../util/time-queue.js';
+import { InstantQueue } from '../../util/time-queue.js';
 import { hashUnit, Random, sampleLatencyMs } from '../../sim/random.js';
 import type { FailureModel, FleetBehaviour } from './failure-model.js';
 import { modelFor } from './failure-model.js';
@@ -14,16 +14,20 @@ import { SIM_REBOOT_MS, SimPatches } from './sim-patches.js';
 import { installationCounts } from '../../model/patches.js';
 import { baselineCutoffMs } from '../../model/patch-baseline.js';
 
-interface Delivery {
-  at: number;
-  obs?: Observation;
-  /** A health report of this machine, taken when delivered. */
-  probe?: string;
-  /** Background unhealthiness starts or ends; `index` is its place in the behaviour's background list. */
-  episode?: { readonly machines: string[]; sick: boolean; index: number };
-  /** Chooses the episode's machines when it starts. */
-  resolve?: () => void;
+/** Background unhealthiness starts or ends; `index` is its place in the behaviour's background list. */
+class EpisodeEdge {
+  constructor(
+    readonly episode: { readonly machines: string[]; sick: boolean; index: number },
+    /** Chooses the episode's machines when it starts. */
+    readonly resolve?: () => void,
+  ) {}
 }
+
+/**
+ * What the fleet has queued for later, without a wrapper (the queue keeps the time): an action's
+ * answer, a machine id (a health report of that machine, taken when delivered), or an episode's edge.
+ */
+type Delivery = Observation | string | EpisodeEdge;
 
 interface SnapshotDelivery {
   at: number;
@@ -58,11 +62,14 @@ export interface SimDriverStats {
 }
 
 export class SimDriver implements Driver {
-  private queue = new TimeQueue<Delivery>();
+  private queue = new InstantQueue<Delivery>();
   private readonly rng: Random;
-  /** Keys in flight, and the answers of the most recent ones: a resend of either is not done again. */
-  private readonly inflight = new Set<string>();
-  private readonly recent = new Map<string, Observation>();
+  /**
+   * Keys in flight (null) and the answers of the most recent ones: a resend of either is not done
+   * again. One map for both: a key is looked up once when sent and answered in place.
+   */
+  private readonly known = new Map<string, ActionResult | null>();
+  /** The most recent answered keys, oldest first from `recentNext`: a bounded window, as a real agent's history. */
   private readonly recentOrder: string[] = [];
   private recentNext = 0;
   /** Machines a bad version broke, until it is rolled back: artifactKey per machine. */
@@ -86,36 +93,41 @@ export class SimDriver implements Driver {
 
   /** Earliest pending delivery, or null. */
   nextAt(): number | null {
-    return this.queue.peek()?.at ?? null;
+    return this.queue.nextAt();
   }
 
   /** Hands every observation due by `t` to `sink`, in time order. */
   deliverDue(t: number, sink: (o: Observation) => void): void {
-    while (this.queue.size > 0 && this.queue.peek()!.at <= t) {
-      const d = this.queue.pop()!;
-      if (d.obs?.kind === 'actionResult') this.answered(d.obs);
-      if (d.obs) sink(d.obs);
-      if (d.probe) sink({ kind: 'health', machineId: d.probe, signals: this.signals(d.probe) });
-      d.resolve?.();
-      if (d.episode) {
-        for (const id of d.episode.machines) {
-          if (d.episode.sick) this.sick.add(id);
-          else this.sick.delete(id);
-          sink({ kind: 'health', machineId: id, signals: this.signals(id) });
-        }
+    const queue = this.queue;
+    for (let next = queue.nextAt(); next !== null && next <= t; next = queue.nextAt()) {
+      const d = queue.pop()!;
+      if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d) });
+      else if (d instanceof EpisodeEdge) this.episodeEdge(d, sink);
+      else {
+        if (d.kind === 'actionResult') this.answered(d);
+        sink(d);
       }
     }
   }
 
+  private episodeEdge(d: EpisodeEdge, sink: (o: Observation) => void): void {
+    d.resolve?.();
+    for (const id of d.episode.machines) {
+      if (d.episode.sick) this.sick.add(id);
+      else this.sick.delete(id);
+      sink({ kind: 'health', machineId: id, signals: this.signals(id) });
+    }
+  }
+
   send(action: DriverAction): void {
-    if (this.inflight.has(action.key) || this.recent.has(action.key)) {
+    const answer = this.known.get(action.key);
+    if (answer !== undefined) {
       this.stats.duplicateActions++;
       // Already done: answer again with the outcome (its first answer may have been lost with a crash).
-      const answer = this.recent.get(action.key);
-      if (answer) this.queue.push({ at: at(this.now()), obs: answer });
+      if (answer) this.queue.pushAt(at(this.now()), answer);
       return;
     }
-    this.inflight.add(action.key);
+    this.known.set(action.key, null);
     this.stats.actions++;
     const model = modelFor(this.behaviour, action.toVersion);
     const slow = this.isSlow(action.machineId) ? this.behaviour.slowAgents.factor : 1;
@@ -142,7 +154,7 @@ export class SimDriver implements Driver {
         this.markBroken(action.machineId, action.artifactKey, true);
       }
       const healthAt = at(done + sampleLatencyMs(this.rng, model.health) * slow);
-      this.queue.push({ at: healthAt, probe: action.machineId });
+      this.queue.pushAt(healthAt, action.machineId);
       return;
     }
     const back = modelFor(this.behaviour, action.fromVersion);
@@ -154,7 +166,7 @@ export class SimDriver implements Driver {
     }
     this.markBroken(action.machineId, action.artifactKey, false);
     this.push(done, this.succeeded(action, reimage));
-    this.queue.push({ at: done, probe: action.machineId });
+    this.queue.pushAt(done, action.machineId);
   }
 
   /**
@@ -188,11 +200,11 @@ export class SimDriver implements Driver {
       this.stats.unhealthyAfterUpgrade++;
       this.markBroken(action.machineId, action.artifactKey, true);
     }
-    this.queue.push({ at: at(done + sampleLatencyMs(this.rng, model.health)), probe: action.machineId });
+    this.queue.pushAt(at(done + sampleLatencyMs(this.rng, model.health)), action.machineId);
   }
 
   /** A successful answer; built without a spread, as it is built for every action. */
-  private succeeded(action: DriverAction, reimage: boolean): Observation {
+  private succeeded(action: DriverAction, reimage: boolean): ActionResult {
     return reimage
       ? { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion, reimage: this.reimaged(action.machineId) }
       : { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion };
@@ -227,7 +239,7 @@ export class SimDriver implements Driver {
       return;
     }
     this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
-    this.queue.push({ at: done, probe: action.machineId });
+    this.queue.pushAt(done, action.machineId);
   }
 
   /** The engine's fleet after a restart rebuilt it: machines added or removed at run time are seen from then on. */
@@ -237,21 +249,21 @@ export class SimDriver implements Driver {
 
   /** Health reports now, for machines the engine wants to look at again. */
   observe(machineIds: readonly string[]): void {
-    for (const id of machineIds) if (this.fleet.machines.has(id)) this.queue.push({ at: at(this.now()), probe: id });
+    for (const id of machineIds) if (this.fleet.machines.has(id)) this.queue.pushAt(at(this.now()), id);
   }
 
-  private answered(obs: Extract<Observation, { kind: 'actionResult' }>): void {
+  private answered(obs: ActionResult): void {
     const key = obs.key;
-    this.inflight.delete(key);
     const old = this.recentOrder[this.recentNext];
-    if (old !== undefined) this.recent.delete(old);
+    // The key leaving the window is forgotten, unless it is in flight again (a key can hold two slots).
+    if (old !== undefined && this.known.get(old)) this.known.delete(old);
     this.recentOrder[this.recentNext] = key;
-    this.recent.set(key, obs);
+    this.known.set(key, obs); // no longer in flight: answered
     this.recentNext = (this.recentNext + 1) % RECENT_KEYS;
   }
 
-  private push(t: number, obs: Observation): void {
-    this.queue.push({ at: t, obs });
+  private push(t: number, obs: ActionResult): void {
+    this.queue.pushAt(t, obs);
   }
 
   private markBroken(machineId: string, key: string, on: boolean): void {
@@ -267,11 +279,12 @@ export class SimDriver implements Driver {
 
   /** What the machine reports now: a broken version fails the application probe (or the platform signal without one). */
   private signals(machineId: string): HealthSignals {
-    const bad = this.broken.has(machineId) || this.sick.has(machineId);
+    const bad = (this.broken.size > 0 && this.broken.has(machineId)) || (this.sick.size > 0 && this.sick.has(machineId));
     const m = this.fleet.machines.get(machineId); // absent for a machine added or removed where this fleet did not see it
     const set = m?.placement.setId ? this.fleet.scaleSets.get(m.placement.setId) : undefined;
-    if (set?.hasApplicationHealth) return { platform: true, application: !bad };
-    return { platform: !bad };
+    // Four possible answers, shared (and frozen: the engine keeps them as they are).
+    if (set?.hasApplicationHealth) return bad ? APPLICATION_FAILING : APPLICATION_OK;
+    return bad ? PLATFORM_FAILING : PLATFORM_OK;
   }
 
   private isSlow(machineId: string): boolean {
@@ -286,12 +299,12 @@ export class SimDriver implements Driver {
    */
   private scheduleEpisode(e: FleetBehaviour['background'][number], index: number): void {
     const [start, end] = this.episodePair(e, index);
-    this.queue.push(start);
-    this.queue.push(end);
+    this.queue.pushAt(e.atMs, start);
+    this.queue.pushAt(e.atMs + e.durationMs, end);
   }
 
-  /** An episode's start (which picks its machines) and end (which heals the same ones). */
-  private episodePair(e: FleetBehaviour['background'][number], index: number): [Delivery, Delivery] {
+  /** An episode's start (which picks its machines) and end (which heals the same ones), due at its start and end. */
+  private episodePair(e: FleetBehaviour['background'][number], index: number): [EpisodeEdge, EpisodeEdge] {
     const known = this.episodeMachines(e);
     const episode = { machines: known, sick: true, index };
     const resolve = () => {
@@ -299,7 +312,7 @@ export class SimDriver implements Driver {
       const now = this.episodeMachines(e);
       episode.machines = [...known.filter((id) => this.fleet.machines.has(id)), ...now.filter((id) => !seen.has(id))];
     };
-    return [{ at: e.atMs, episode, resolve }, { at: e.atMs + e.durationMs, episode: { get machines() { return episode.machines; }, sick: false, index } }];
+    return [new EpisodeEdge(episode, resolve), new EpisodeEdge({ get machines() { return episode.machines; }, sick: false, index })];
   }
 
   // ---- surviving a restart of serve --------------------------------------------------------------
@@ -310,16 +323,17 @@ export class SimDriver implements Driver {
    * the engine's state, it lets a restarted `serve` go on as if it had never stopped.
    */
   snapshot(): SimDriverSnapshot {
-    const queue = this.queue.ordered().map((d): SnapshotDelivery => ({
-      at: d.at,
-      ...(d.obs ? { obs: d.obs } : {}),
-      ...(d.probe ? { probe: d.probe } : {}),
+    const queue = this.queue.orderedAt().map(([at, d]): SnapshotDelivery => {
+      if (typeof d === 'string') return { at, probe: d };
+      if (!(d instanceof EpisodeEdge)) return { at, obs: d };
       // An episode not started yet is rebuilt from the behaviour; one under way keeps its machines.
-      ...(d.episode ? { episode: { index: d.episode.index, sick: d.episode.sick, ...(d.resolve ? {} : { machines: [...d.episode.machines] }) } } : {}),
-    }));
+      return { at, episode: { index: d.episode.index, sick: d.episode.sick, ...(d.resolve ? {} : { machines: [...d.episode.machines] }) } };
+    });
+    const inflight: string[] = [];
+    for (const [k, answer] of this.known) if (answer === null) inflight.push(k);
     return {
-      version: 1, seed: this.seed, rng: this.rng.state, queue, inflight: [...this.inflight],
-      recent: this.recentOrder.map((k) => [k, this.recent.get(k)!] as [string, Observation]), recentNext: this.recentNext,
+      version: 1, seed: this.seed, rng: this.rng.state, queue, inflight,
+      recent: this.recentOrder.map((k) => [k, this.known.get(k) ?? undefined] as [string, Observation]), recentNext: this.recentNext,
       broken: [...this.broken].map(([id, keys]) => [id, [...keys]] as [string, string[]]), sick: [...this.sick], stats: { ...this.stats },
       patchesInstalled: this.patches.installedSnapshot(),
     };
@@ -329,26 +343,31 @@ export class SimDriver implements Driver {
   restore(snap: SimDriverSnapshot): void {
     if (snap.version !== 1 || snap.seed !== this.seed) throw new Error(`simulator state of seed ${snap.seed} (version ${snap.version}) does not fit this fleet (seed ${this.seed})`);
     this.rng.state = snap.rng;
-    this.queue = new TimeQueue<Delivery>();
-    const pending = new Map<number, Delivery>();
+    this.queue = new InstantQueue<Delivery>();
+    const pending = new Map<number, EpisodeEdge>();
     for (const d of snap.queue) {
       const ep = d.episode;
-      if (!ep) this.queue.push({ at: d.at, ...(d.obs ? { obs: d.obs } : {}), ...(d.probe ? { probe: d.probe } : {}) });
-      else if (ep.sick && !ep.machines) {
-        const [start, end] = this.episodePair(this.behaviour.background[ep.index]!, ep.index);
+      if (!ep) {
+        if (d.obs) this.queue.pushAt(d.at, d.obs);
+        if (d.probe) this.queue.pushAt(d.at, d.probe);
+      } else if (ep.sick && !ep.machines) {
+        const e = this.behaviour.background[ep.index]!;
+        const [start, end] = this.episodePair(e, ep.index);
         pending.set(ep.index, end);
-        this.queue.push(start);
-      } else if (!ep.sick && pending.has(ep.index)) this.queue.push(pending.get(ep.index)!);
-      else this.queue.push({ at: d.at, episode: { machines: ep.machines ?? [], sick: ep.sick, index: ep.index } });
+        this.queue.pushAt(e.atMs, start);
+      } else if (!ep.sick && pending.has(ep.index)) {
+        const e = this.behaviour.background[ep.index]!;
+        this.queue.pushAt(e.atMs + e.durationMs, pending.get(ep.index)!);
+      }
+      else this.queue.pushAt(d.at, new EpisodeEdge({ machines: ep.machines ?? [], sick: ep.sick, index: ep.index }));
     }
-    this.inflight.clear();
-    for (const k of snap.inflight) this.inflight.add(k);
-    this.recent.clear();
+    this.known.clear();
     this.recentOrder.length = 0;
     for (const [k, obs] of snap.recent) {
       this.recentOrder.push(k);
-      this.recent.set(k, obs);
+      this.known.set(k, (obs as ActionResult | undefined) ?? null);
     }
+    for (const k of snap.inflight) if (!this.known.get(k)) this.known.set(k, null);
     this.recentNext = snap.recentNext;
     this.broken.clear();
     for (const [id, keys] of snap.broken) this.broken.set(id, new Set(keys));
@@ -374,6 +393,13 @@ const PLATFORM_PATCH_MAX_MS = 60 * 60_000;
 
 /** How many answered keys the simulated agents remember (bounded, like a real agent's history). */
 const RECENT_KEYS = 65_536;
+
+type ActionResult = Extract<Observation, { kind: 'actionResult' }>;
+
+const PLATFORM_OK: HealthSignals = Object.freeze({ platform: true });
+const PLATFORM_FAILING: HealthSignals = Object.freeze({ platform: false });
+const APPLICATION_OK: HealthSignals = Object.freeze({ platform: true, application: true });
+const APPLICATION_FAILING: HealthSignals = Object.freeze({ platform: true, application: false });
 
 /** Agents report on whole seconds. */
 function at(ms: number): number {
