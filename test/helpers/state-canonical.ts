@@ -20,7 +20,8 @@ export function canonical(s: EngineState): string {
     setSizes: entries(f.setSizes).filter(([, v]) => v !== 0), setUnhealthy: entries(f.setUnhealthy).filter(([, v]) => v !== 0),
     health: entries(f.health), unhealthy: [...f.unhealthy].sort(),
     enrolled: [...s.enrolledSubscriptions].sort(), seqs: [s.eventSeq, s.rolloutSeq, s.timerSeq, s.actionSeq],
-    pending: entries(s.pendingActions).map(([k, { attempt: _attempt, timer: _timer, ...p }]) => [k, p]), installing: entries(s.installing), timers: s.timers.toArray().filter((t) => !t.done).map((t) => t.id).sort((a, b) => a - b),
+    pending: entries(s.pendingActions).map(([k, { attempt: _attempt, timer: _timer, ...p }]) => [k, p]),
+    installing: entries(s.installing), timers: s.timers.toArray().filter((t) => !t.done).map((t) => t.id).sort((a, b) => a - b),
     rollouts: entries(s.rollouts).map(([id, r]) => [id, {
       status: r.status, open: r.open, force: r.force, toVersion: r.toVersion, caller: r.caller, phases: r.phases,
       attempts: entries(r.attempts).map(([m, { unit: _unit, placement: _placement, healthTimer: _timer, ...a }]) => [m, { ...a, inst: null }]),

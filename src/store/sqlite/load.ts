@@ -63,7 +63,8 @@ export function loadState(db: Database.Database, fleet?: FleetLoader): EngineSta
   for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
   const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
   for (const t of timers) {
-    state.timers.push(newTimer(Number(t.id), { at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token: JSON.parse(t.token as string) as string | number }));
+    const token = JSON.parse(t.token as string) as string | number;
+    state.timers.push(newTimer(Number(t.id), { at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token }));
   }
   for (const a of all(db, 'SELECT body, rollout_id FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key')) {
     const action = JSON.parse(a.body as string) as DriverAction;
