@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { AutomaticTargets } from '../src/catalog/catalog.js';
-import { MachineCursor } from '../src/engine/fleet/machine-cursor.js';
+import { MachineCursor } from '../src/engine/core/machine-cursor.js';
 import { automaticallyEligible } from '../src/engine/rollouts/create.js';
 import { addInstance, instanceRef, isEnrolled } from '../src/engine/state.js';
 import type { Machine } from '../src/model/fleet.js';

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import type { AttemptState } from '../src/engine/state.js';
 import type { EngineEvent } from '../src/model/events.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
@@ -75,7 +76,8 @@ describe('SqliteStore', () => {
     const instances = (s: typeof live) => [...s.fleet.instances.values()].flatMap((m) => [...m.values()]).map((i) => JSON.stringify(i)).sort();
     assert.deepEqual(instances(loaded), instances(live));
     assert.deepEqual([...loaded.fleet.unhealthy].sort(), [...live.fleet.unhealthy].sort());
-    assert.deepEqual(loaded.timers.toArray().map((t) => t.id).sort(), live.timers.toArray().map((t) => t.id).sort());
+    // Cancelled timers left the store when cancelled; in memory they wait to be passed over.
+    assert.deepEqual(loaded.timers.toArray().map((t) => t.id).sort(), live.timers.toArray().filter((t) => !t.done).map((t) => t.id).sort());
     assert.deepEqual([...loaded.pendingActions.keys()].sort(), [...live.pendingActions.keys()].sort());
     for (const [id, r] of live.rollouts) {
       const l = loaded.rollouts.get(id)!;
@@ -86,7 +88,9 @@ describe('SqliteStore', () => {
         const lu = l.units.get(uid)!;
         assert.deepEqual({ s: lu.status, n: lu.next, p: lu.passDone, w: lu.waveSettled, r: lu.retryReady, i: lu.inflight, g: lu.gateRun }, { s: u.status, n: u.next, p: u.passDone, w: u.waveSettled, r: u.retryReady, i: u.inflight, g: u.gateRun });
       }
-      for (const [mid, a] of r.attempts) assert.deepEqual({ ...l.attempts.get(mid)!, inst: null }, { ...a, inst: null });
+      // What the store keeps of an attempt (the references to its unit, placement and timer are found again).
+      const kept = ({ inst: _i, unit: _u, placement: _p, healthTimer: _t, ...rest }: AttemptState) => rest;
+      for (const [mid, a] of r.attempts) assert.deepEqual(kept(l.attempts.get(mid)!), kept(a));
     }
   });
 });

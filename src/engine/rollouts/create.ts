@@ -15,7 +15,7 @@ import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 import { cancelRollout } from './cancel.js';
 import { openPhase } from './waves.js';
-import { MachineCursor } from '../fleet/machine-cursor.js';
+import { MachineCursor } from '../core/machine-cursor.js';
 import type { EngineState, GateRun, RegionState, RolloutState, UnitState } from '../state.js';
 import { instanceRef, isEnrolled, machineContext } from '../state.js';
 import { configsOfKey, scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
