@@ -59,13 +59,14 @@ program
 
 program
   .command('serve')
-  .description('serve the ARM-compatible API over HTTPS, with the engine running on SQLite (docs/api.md)')
+  .description('serve the ARM-compatible API over HTTPS, with the engine on SQLite, or as one of several replicas on PostgreSQL (docs/api.md, docs/deploy.md)')
   .option('--config <file>', 'configuration file (YAML or JSON); also $PHASEWISE_CONFIG')
   .option('--port <n>', 'port to listen on (0 picks a free one)')
   .option('--host <address>', 'address to listen on')
   .option('--data-dir <dir>', 'folder for the database, certificate, token and key')
   .option('--scenario <file>', 'scenario whose fleet, catalog and events seed a new database')
   .option('--clock-factor <x>', 'simulated milliseconds per real millisecond')
+  .option('--store <url>', 'postgres://…: run as a replica sharing that database (docs/deploy.md); also $PHASEWISE_STORE')
   .action((opts: ServeOptions) => serveCommand(opts));
 
 registerPackageCommands(program);

@@ -5,6 +5,9 @@
 import { createServer } from 'node:net';
 import { ConfigError, loadConfig } from '../server/config.js';
 import { startServer } from '../server/serve.js';
+import type { ServeConfig } from '../server/config.js';
+import { EXIT_STEPPED_DOWN, startReplica } from '../server/replicas/replica.js';
+import { redact } from '../store/postgres/connect.js';
 import { UsageError } from './errors.js';
 
 export interface ServeOptions {
@@ -14,6 +17,7 @@ export interface ServeOptions {
   dataDir?: string;
   scenario?: string;
   clockFactor?: string;
+  store?: string;
 }
 
 /** `--port`: a whole number 0–65535, checked before anything is created. */
@@ -56,12 +60,14 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       dataDir: opts.dataDir,
       scenario: opts.scenario,
       clockFactor,
+      store: opts.store,
     });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(`phasewise: ${err.message}`);
     throw err;
   }
   await checkPortFree(config.host, config.port);
+  if (config.store) return serveReplica(config);
   const server = await startServer(config);
   const lines = [
     `Phasewise is serving the ARM API at ${server.url}`,
@@ -73,6 +79,24 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   process.stderr.write(lines.join('\n') + '\n');
   const stop = () => {
     void server.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+/** A replica on PostgreSQL: runs until stopped, or until it steps down (exit code 7: its supervisor starts it again). */
+async function serveReplica(config: ServeConfig): Promise<void> {
+  const log = { info: (m: string) => process.stderr.write(`${m}\n`), error: (m: string) => process.stderr.write(`${m}\n`) };
+  const replica = await startReplica(config, {}, log);
+  process.stderr.write([
+    `Phasewise replica ${replica.holder} is serving the ARM API at ${replica.url}`,
+    `  store:       ${redact(config.store!)} (lease ${config.leaseMs} ms; the replica holding it runs the engine)`,
+    `  certificate: ${replica.certPath}   (trust it: export NODE_EXTRA_CA_CERTS=${replica.certPath})`,
+    `  health:      ${replica.url}/healthz and /readyz (no token)`,
+  ].join('\n') + '\n');
+  void replica.steppedDown.then(() => process.exit(EXIT_STEPPED_DOWN));
+  const stop = () => {
+    void replica.close().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -24,6 +24,15 @@ export const configSchema = z.object({
   dataDir: z.string().default('data'),
   /** Defaults to DATA_DIR/phasewise.sqlite. */
   database: z.string().optional(),
+  /**
+   * `postgres://…`: run as one of several replicas sharing that PostgreSQL (docs/deploy.md). Every
+   * replica serves the API; the one holding the engine lease runs the engine. Absent: SQLite.
+   */
+  store: z.string().max(2000).regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL (without it, serve uses SQLite)').optional(),
+  /** Replicas: the https:// address the other replicas reach this one at (followers forward reads to the leader's). */
+  advertiseUrl: z.string().max(2000).url().refine((u) => /^https:\/\//i.test(u), 'expected an https:// URL').optional(),
+  /** Replicas: how long the engine lease lasts without renewal (a dead leader is replaced within it). */
+  leaseMs: z.number().int().min(1000).max(300_000).default(10_000),
   tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
   /** Without tokens, one is generated on first start into DATA_DIR/token and printed. */
   tokens: z.array(tokenSchema).default([]),
@@ -81,6 +90,9 @@ export const ENV_VARS: Record<string, { field: keyof ServeConfig; kind: 'string'
   PHASEWISE_PUBLIC_URL: { field: 'publicUrl', kind: 'string' },
   PHASEWISE_DATA_DIR: { field: 'dataDir', kind: 'string' },
   PHASEWISE_DB: { field: 'database', kind: 'string' },
+  PHASEWISE_STORE: { field: 'store', kind: 'string' },
+  PHASEWISE_LEASE_MS: { field: 'leaseMs', kind: 'number' },
+  PHASEWISE_ADVERTISE_URL: { field: 'advertiseUrl', kind: 'string' },
   PHASEWISE_SCENARIO: { field: 'scenario', kind: 'string' },
   PHASEWISE_CLOCK_FACTOR: { field: 'clockFactor', kind: 'number' },
   PHASEWISE_SUBSCRIPTIONS: { field: 'subscriptions', kind: 'list' },
@@ -119,5 +131,11 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, ove
   }
   const c = result.data;
   if (file && c.scenario) c.scenario = resolve(file, '..', c.scenario);
+  if (c.store) {
+    // Replicas must agree on these: a token or a sealing key made up by one replica would be unknown to the others.
+    const missing = [c.tokens.length === 0 ? 'tokens (or PHASEWISE_TOKEN)' : null, c.secretKey ? null : 'secretKey (or PHASEWISE_SECRET_KEY)'].filter(Boolean);
+    if (missing.length > 0) throw new ConfigError(`store ${c.store.replace(/\/\/[^@/]*@/, '//***@')}: replicas on PostgreSQL need the same ${missing.join(' and ')} on every replica; set them`);
+    if (c.database) throw new ConfigError('store and database exclude each other: database is the SQLite file, store the PostgreSQL URL');
+  }
   return c;
 }

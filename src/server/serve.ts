@@ -1,54 +1,24 @@
 /**
- * `phasewise serve`: the engine in real time on the SQLite store, real machines (agents) and the
+ * `phasewise serve` on SQLite: the engine in real time on one SQLite file, real machines (agents) and the
  * simulated fleet as its drivers, the ARM-compatible API and the agent channel over HTTPS in front of it.
+ * With `store: postgres://…` the CLI starts a replica instead (replicas/replica.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type Database from 'better-sqlite3';
 import { Catalog } from '../catalog/catalog.js';
-import { DEFAULT_FAILURE_MODEL } from '../drivers/sim/failure-model.js';
-import type { FailureModel, FleetBehaviour } from '../drivers/sim/failure-model.js';
-import { SimDriver } from '../drivers/sim/sim-driver.js';
-import type { SimDriverSnapshot } from '../drivers/sim/sim-driver.js';
-import { Engine } from '../engine/engine.js';
+import type { SimDriver } from '../drivers/sim/sim-driver.js';
 import { emptyFleet, newEngineState } from '../engine/state.js';
-import { AcceleratedClock } from '../sim/realtime/accelerated-clock.js';
 import type { Scenario } from '../sim/scenario.js';
 import { loadScenarioFile } from '../sim/scenario.js';
-import { SimPatchSchedules } from '../sim/patch-schedules.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import type { TokenGrant } from '../api/arm/auth.js';
-import { Authenticator } from '../api/arm/auth.js';
-import { Documents } from '../api/arm/documents.js';
-import { FleetIndex } from '../api/arm/fleet-index.js';
-import { ImageStore } from '../api/arm/image-store.js';
-import { Operations } from '../api/arm/operations.js';
-import { SecretBox } from '../api/arm/secrets.js';
-import { buildArmServer } from '../api/arm/server.js';
-import type { ArmContext } from '../api/arm/context.js';
-import { reconcileMaintenance } from '../api/arm/routes/maintenance/index.js';
-import { PatchScheduleRunner } from '../api/arm/patch-schedules.js';
-import { PeriodicAssessment } from '../api/arm/patch-assessments.js';
-import { PlatformPatching } from '../api/arm/platform-patching.js';
-import { ConfigError } from './config.js';
-import type { ServeConfig } from './config.js';
-import { EngineRuntime } from './runtime.js';
-import { AgentCa } from '../api/agent/agent-ca.js';
-import { EnrollmentTokens } from '../api/agent/enrollment-tokens.js';
-import { GoalStates } from '../api/agent/goal-states.js';
-import { PackageStore } from '../api/agent/package-store.js';
 import type { AgentServices } from '../api/agent/services.js';
-import { StatusWriter } from '../api/agent/status-writer.js';
-import type { ExtensionDoc } from '../api/arm/extensions.js';
-import type { ScaleSetDoc } from '../api/arm/routes/scale-sets/index.js';
-import { AgentDriver } from '../drivers/agent/agent-driver.js';
-import { AgentStore } from '../drivers/agent/agent-store.js';
-import { RoutingDriver } from '../drivers/routing-driver.js';
+import type { ServeConfig } from './config.js';
+import type { EngineRuntime } from './runtime.js';
 import { loadOrCreateTls } from './tls.js';
-import { installOperatorTools } from './operator-tools.js';
-import { readOrCreate } from '../util/atomic-file.js';
+import { buildStack } from './stack.js';
+import type { StackExtra } from './stack.js';
+import { registerHealthRoutes } from './replicas/health-routes.js';
 
 export interface RunningServer {
   url: string;
@@ -63,13 +33,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-interface ClockOrigin { simStartMs: number; realStartMs: number; factor: number }
-
-/** Where the simulated fleet's own state is kept (see SimDriver.snapshot), and how often it is saved. */
-const SIMULATOR_DOC = '/phasewise/simulator';
-const SAVE_FLEET_MS = 2_000;
-
-export async function startServer(config: ServeConfig, extra: { simulatedFailures?: Record<string, Partial<FailureModel>>; wallNow?: () => number } = {}): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, extra: StackExtra = {}): Promise<RunningServer> {
+  if (config.store) throw new Error('startServer runs on SQLite; a postgres:// store runs as a replica (startReplica)');
   const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
   // A first start that fails (a port taken meanwhile, a bad certificate) leaves no half-made data folder.
   const freshDir = !existsSync(config.dataDir);
@@ -88,142 +53,35 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
     if (fresh) store.importState(fresh);
     // A new database holds what was just imported: the state in hand is used, not read back (a million machines take a minute).
     const state = fresh ?? store.load()!;
-    const db: Database.Database = store.database;
-    const docs = new Documents(db, (fn) => store.transaction(fn));
-
-    // Simulated time continues across restarts; a new factor takes effect from now on.
-    const saved = docs.get<ClockOrigin>('/phasewise/clock')?.body;
-    const realNow = Date.now();
-    let origin: ClockOrigin = saved ?? { simStartMs: scenario?.startMs ?? realNow, realStartMs: realNow, factor: config.clockFactor };
-    if (origin.factor !== config.clockFactor) origin = { simStartMs: new AcceleratedClock(origin).now(), realStartMs: realNow, factor: config.clockFactor };
-    docs.put('/phasewise/clock', '/phasewise', 'setting', origin);
-    const clock = new AcceleratedClock(origin);
-
-    const behaviour: FleetBehaviour = scenario?.behaviour ?? { default: { ...DEFAULT_FAILURE_MODEL }, versions: {}, slowAgents: { share: 0, factor: 1 }, background: [] };
-    for (const [v, model] of Object.entries(extra.simulatedFailures ?? {})) behaviour.versions[v] = { ...(behaviour.versions[v] ?? {}), ...model };
-    const simDriver = new SimDriver(state.fleet, behaviour, () => clock.now(), config.seed);
-    // The simulated fleet goes on where it stopped (its random stream, sick machines, deliveries in flight).
-    const fleetSaved = resumed ? docs.get<SimDriverSnapshot>(SIMULATOR_DOC)?.body : undefined;
-    if (fleetSaved && fleetSaved.seed === config.seed) simDriver.restore(fleetSaved);
-    // Real machines: the agent driver takes the machines bound to an agent, the simulated fleet the rest.
-    const wallNow = extra.wallNow ?? (() => Date.now());
-    const packages = new PackageStore(db, config.dataDir);
-    const agentDriver = new AgentDriver({
-      store: new AgentStore(db), fleet: () => state.fleet, engineNow: () => clock.now(), wallNow,
-      statusIntervalSeconds: config.agentStatusIntervalSeconds, hasPackage: (key, version) => packages.has(key, version),
-    });
-    const driver = new RoutingDriver([{ driver: agentDriver, handles: (id) => agentDriver.handles(id) }], simDriver);
-    // Real agents live in wall time: their action timeouts and health waits stretch with an accelerated clock.
-    const wallScale = config.clockFactor === 1 ? undefined : (machineId: string) => (agentDriver.handles(machineId) ? config.clockFactor : 1);
-    const engine = new Engine({ clock, driver, store, state, profiles: scenario?.profiles ?? {}, ...(wallScale ? { wallScale } : {}), ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
-    if (resumed) engine.recover(store.pendingActions());
-
-    const tokens = config.tokens.length > 0 ? config.tokens : [generatedToken(config.dataDir)];
     const tls = await loadOrCreateTls(config.tls, config.dataDir, config.host);
-    const logger = { level: config.logLevel };
-    const subscriptions = new Set(config.subscriptions);
-    const runtimeLog = { error: (o: object, m: string) => app.log.error(o, m), info: (o: object, m: string) => app.log.info(o, m) };
-    // After a failed commit (a full disk, an I/O error) the store is the truth: read it back, as a restart would.
-    const resyncFromStore = () => {
-      store.reopen();
-      engine.resync(store.load()!, store.pendingActions());
-      index.rebuild();
-      goalStates.invalidateAll();
-    };
-    const runtime = new EngineRuntime(engine, clock, config.clockFactor, driver, scenario?.actions ?? [], runtimeLog, resyncFromStore);
-    agentDriver.setWake(() => runtime.kick());
-    const index = new FleetIndex(state, [...subscriptions]);
-    const secrets = new SecretBox(secretKey(config));
-    let serverUrl = config.publicUrl ?? '';
-    const goalStates = new GoalStates({
-      driver: agentDriver, state: () => engine.state, packages,
-      sealedProtectedSettings: (machineId, extensionName) => {
-        const m = engine.state.fleet.machines.get(machineId);
-        return m ? (docs.get<ExtensionDoc>(`${index.armIdOfMachine(m)}/extensions/${extensionName}`)?.body.protectedSettings ?? null) : null;
+    const stack = buildStack({
+      config, scenario, tls, store, state, resumed, pendingActions: resumed ? store.pendingActions() : [],
+      db: store.database, dbFile, transaction: (fn) => store.transaction(fn),
+      // After a failed commit (a full disk, an I/O error) the store is the truth: read it back, as a restart would.
+      resyncFromStore: ({ engine, index, goalStates }) => {
+        store.reopen();
+        engine.resync(store.load()!, store.pendingActions());
+        index.rebuild();
+        goalStates.invalidateAll();
       },
-      openSealed: (sealed) => secrets.open(sealed),
-      provisionAfter: (machineId, extensionName) => {
-        const m = engine.state.fleet.machines.get(machineId);
-        if (!m) return [];
-        const own = docs.get<ExtensionDoc>(`${index.armIdOfMachine(m)}/extensions/${extensionName}`)?.body.provisionAfterExtensions;
-        if (own) return own;
-        // A scale-set instance's extensions come from the set's model.
-        const set = m.placement.setId ? engine.state.fleet.scaleSets.get(m.placement.setId) : undefined;
-        const model = set ? docs.get<ScaleSetDoc>(index.armIdOfSet(set))?.body.properties.virtualMachineProfile?.extensionProfile?.extensions : undefined;
-        return model?.find((e) => e.name.toLowerCase() === extensionName.toLowerCase())?.properties.provisionAfterExtensions ?? [];
-      },
-      baseUrl: () => serverUrl.replace(/\/+$/, ''),
-      pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds, wallNow,
+      extra,
     });
-    // Whatever the engine does to a bound machine (installs, notices) may change its goal state.
-    engine.onEvents((events) => {
-      goalStates.noteEvents(events);
-      for (const e of events) if ('machineId' in e && typeof e.machineId === 'string') goalStates.invalidateMachine(e.machineId);
-    });
-    const agents: AgentServices = {
-      ca: AgentCa.loadOrCreate(config.dataDir, wallNow()), driver: agentDriver, goalStates, packages,
-      status: new StatusWriter(agentDriver.store, (id, report, at) => agentDriver.onReport(id, report, at), (err) => app.log.error({ err }, 'agent report processing failed'), dbFile),
-      tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
-      pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
-      certificateValidityDays: config.agentCertificateValidityDays,
-    };
-    const ctx: ArmContext = {
-      engine, runtime, db, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
-      publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
-    };
-    reconcileMaintenance(ctx, 'phasewise');
-    const schedules = new PatchScheduleRunner(ctx, (err, configId) => runtimeLog.error({ err, configId }, 'patch schedule run failed'));
-    runtime.addStepper(schedules);
-    const platformPatching = new PlatformPatching(ctx, schedules);
-    runtime.addStepper({ step: (now) => platformPatching.step(now), nextAt: () => platformPatching.nextAt() });
-    // A scenario's own InGuestPatch schedules (the demo's nightly one) run on its simulated machines as
-    // `phasewise sim` runs them; schedules made over the API run through PatchScheduleRunner above.
-    if (scenario && scenario.patchSchedules.length > 0) {
-      const own = new SimPatchSchedules(scenario.patchSchedules, scenario.patchSettings);
-      runtime.addStepper({ step: (now) => own.step(engine, simDriver.patches, now), nextAt: (now) => own.nextAt(engine, now) });
-    }
-    const assessments = new PeriodicAssessment(ctx, (err, machineId) => runtimeLog.info({ err, machineId }, 'periodic patch assessment failed'));
-    runtime.addStepper({ step: (now) => assessments.step(now), nextAt: () => assessments.nextAt() });
-    // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).
-    const https = { cert: tls.cert, key: tls.key, ca: agents.ca.certPem, requestCert: true, rejectUnauthorized: false };
-    const app = buildArmServer(ctx, { https, maxBodyBytes: config.maxBodyBytes, logger });
-    const tools = installOperatorTools(app, ctx, config, store, () => agentDriver.connectedCount());
+    const { app } = stack;
+    registerHealthRoutes(app, () => ({ store: 'sqlite', leader: true, ready: !stack.engine.haltedBecause }));
     await app.listen({ host: config.host, port: config.port });
-    runtime.start();
-    let lastSaved = '';
-    const saveFleet = () => {
-      const snap = simDriver.snapshot();
-      const text = JSON.stringify(snap);
-      if (text !== lastSaved) docs.put(SIMULATOR_DOC, '/phasewise', 'setting', snap); // an idle fleet costs no write
-      lastSaved = text;
-    };
-    // Between two event-loop turns every commit is done and its actions sent: the snapshot matches the store.
-    saveFleet();
-    const fleetTimer = setInterval(saveFleet, SAVE_FLEET_MS);
-    fleetTimer.unref();
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
-    serverUrl = config.publicUrl ?? `https://${host}:${port}`;
-    // Heartbeats are wall time: a machine silent for three status intervals is Disconnected.
-    const sweep = setInterval(() => agentDriver.sweep(), Math.max(100, config.agentStatusIntervalSeconds * 500));
-    sweep.unref();
+    const serverUrl = config.publicUrl ?? listeningUrl(app, config);
+    stack.setServerUrl(serverUrl);
+    stack.start();
     let closed = false;
     return {
       url: serverUrl,
-      token: config.tokens.length > 0 ? null : tokens[0]!.token,
+      token: stack.token,
       certPath: tls.certPath,
-      app, runtime, store, driver: simDriver, agents,
+      app, runtime: stack.runtime, store, driver: stack.simDriver, agents: stack.agents,
       async close() {
         if (closed) return;
         closed = true;
-        clearInterval(sweep);
-        runtime.stop();
-        tools.close();
-        clearInterval(fleetTimer);
-        await app.close();
-        saveFleet();
-        await agents.status.close();
+        await stack.close();
         store.close();
       },
     };
@@ -234,19 +92,10 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
   }
 }
 
-/** Without configured tokens: one operator token with every role, kept in DATA_DIR/token. */
-function generatedToken(dataDir: string): TokenGrant {
-  const file = join(dataDir, 'token');
-  // Written whole (temp, fsync, rename); an empty file left by an older version is replaced.
-  const text = readOrCreate(file, () => `${randomBytes(24).toString('base64url')}\n`, (t) => t.trim() !== '', { mode: 0o600 });
-  return { token: text.trim(), name: 'operator', roles: ['reader', 'contributor', 'publisher'] };
-}
-
-function secretKey(config: ServeConfig): Buffer {
-  if (config.secretKey) return Buffer.from(config.secretKey, 'hex');
-  const file = join(config.dataDir, 'secret.key');
-  // Only an empty file (a crash of an older version mid-write) is replaced; another key would lose the secrets.
-  const text = readOrCreate(file, () => `${randomBytes(32).toString('hex')}\n`, (t) => t.trim() !== '', { mode: 0o600 }).trim();
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError(`${file}: expected 64 hexadecimal characters (the key that seals protected settings)`);
-  return Buffer.from(text, 'hex');
+/** https://host:port of a listening app (a wildcard host answers as localhost). */
+export function listeningUrl(app: FastifyInstance, config: ServeConfig): string {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `https://${host}:${port}`;
 }

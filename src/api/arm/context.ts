@@ -66,8 +66,13 @@ export function apiVersionOf(req: FastifyRequest): string {
 }
 
 export function baseUrlOf(ctx: ArmContext, req: FastifyRequest): string {
-  if (ctx.publicUrl) return ctx.publicUrl.replace(/\/+$/, '');
-  const host = req.headers.host ?? '';
+  return baseUrlFor(ctx.publicUrl, req.headers.host);
+}
+
+/** The configured public URL, else https:// and the Host the client called. */
+export function baseUrlFor(publicUrl: string | null, hostHeader: string | undefined): string {
+  if (publicUrl) return publicUrl.replace(/\/+$/, '');
+  const host = hostHeader ?? '';
   // Only a well-formed host[:port] goes into URLs handed back; anything else falls back to localhost.
   // Bounded too (a DNS name is at most 253 characters): it is copied into Location headers.
   return `https://${host.length <= 260 && /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(host) ? host : 'localhost'}`;

@@ -6,13 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import Fastify, { LogController } from 'fastify';
-import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { FleetError } from '../../engine/engine.js';
 import { EngineHaltedError } from '../../engine/core/errors.js';
 import { ImageCatalogError } from '../../catalog/images.js';
 import type { ArmContext } from './context.js';
 import { apiVersionOf } from './context.js';
 import { requireRole } from './auth.js';
+import type { Principal } from './auth.js';
 import { ArmError } from './errors.js';
 import { clientError, frameworkError, MAX_HEADER_BYTES, MAX_PATH_SEGMENT } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
@@ -40,7 +41,7 @@ import { registerEnrollRoute } from '../agent/enroll-route.js';
 import { registerPackageRoutes } from '../agent/package-routes.js';
 import { parseAgentJson } from '../agent/status-schema.js';
 
-const PACKAGE_PATH = /^\/phasewise\/publishers\/[^/?]+\/extensionTypes\/[^/?]+\/versions\/[^/?]+\/package\/?(\?|$)/i;
+export const PACKAGE_PATH = /^\/phasewise\/publishers\/[^/?]+\/extensionTypes\/[^/?]+\/versions\/[^/?]+\/package\/?(\?|$)/i;
 
 /** `/v1/…`: the agent channel. */
 export function isAgentPath(url: string): boolean {
@@ -52,6 +53,13 @@ export interface ArmServerOptions {
   https?: { cert: string; key: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean };
   maxBodyBytes: number;
   logger: FastifyServerOptions['logger'];
+  /**
+   * Replicas (src/server/replicas/): the principal of a request this process injected itself (a queued
+   * write, authenticated by the replica that took it), or null for a request from the network.
+   */
+  injectedPrincipal?: (req: FastifyRequest) => Principal | null;
+  /** Replicas: runs before every handler; may answer the request itself (a write taken as a command). */
+  beforeHandler?: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 }
 
 /** Fastify's own 4xx errors, as ARM codes. */
@@ -167,11 +175,13 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     if (isOpenPath(req.url)) return; // the dashboard's files and /metrics (its own token), src/api/arm/open-paths.ts
     const clientId = req.headers['x-ms-client-request-id'];
     if (typeof clientId === 'string') reply.header('x-ms-client-request-id', clientId.slice(0, 200));
-    req.principal = ctx.auth.authenticate(req.headers.authorization);
+    req.principal = opts.injectedPrincipal?.(req) ?? ctx.auth.authenticate(req.headers.authorization);
     if (req.method === 'GET' || req.method === 'HEAD') requireRole(req.principal, 'reader', `${req.method} ${req.routeOptions.url ?? req.url}`);
     // Phasewise's own routes (/phasewise/...) do not speak api-version.
     if (!req.url.toLowerCase().startsWith('/phasewise/')) apiVersionOf(req);
   });
+
+  if (opts.beforeHandler) app.addHook('preHandler', opts.beforeHandler);
 
   app.setErrorHandler((err, req, reply) => {
     const arm = toArmError(err);

@@ -64,6 +64,8 @@ export class PgStore implements Store {
   commits = 0;
   /** Statements that go into the next commit's transaction (a command marked done with its effects). */
   private extras: string[] = [];
+  /** While a command runs: its commits' texts, committed as one transaction by `release` (see `hold`). */
+  private held: { texts: string[]; settle: (ok: boolean) => void } | null = null;
 
   private constructor(private readonly client: pg.Client, readonly url: string, loaded: Loaded, private readonly opts: PgOpenOptions) {
     this.loaded = loaded;
@@ -163,7 +165,45 @@ export class PgStore implements Store {
     });
     for (const sql of this.extras) batch.raw(sql);
     this.extras = [];
+    if (this.held) this.held.texts.push(batch.take());
+    else this.enqueue(batch.take());
+  }
+
+  /**
+   * From now until `release`, the engine's commits are kept in memory instead of sent, and their
+   * deliveries wait: an API command's effects, the tables beside the engine's and the command's done
+   * mark then commit in one transaction (exactly once, whatever dies when).
+   */
+  hold(): void {
+    if (this.held) throw new Error('PgStore.hold: already holding');
+    let settle!: (ok: boolean) => void;
+    const durable = new Promise<boolean>((resolve) => (settle = resolve));
+    this.held = { texts: [], settle };
+    this.last = durable;
+  }
+
+  /** True between `hold` and `release`. */
+  get holding(): boolean {
+    return this.held !== null;
+  }
+
+  /** Commits what `hold` kept, then `sql`, as one fenced transaction; true once durable. */
+  release(sql: string): Promise<boolean> {
+    const held = this.held;
+    if (!held) throw new Error('PgStore.release: not holding');
+    this.held = null;
+    const batch = new SqlBatch();
+    if (this.fence) batch.raw(`SELECT phasewise_fence(${literal(this.fence.lease)}, ${literal(this.fence.holder)}, ${literal(this.fence.token)})`);
+    for (const text of held.texts) batch.raw(text);
+    if (sql) batch.raw(sql);
+    if (this.brokenError) {
+      held.settle(false);
+      return Promise.resolve(false);
+    }
     this.enqueue(batch.take());
+    const done = this.last;
+    void done.then(held.settle);
+    return done;
   }
 
   /** Adds a statement to the next engine commit's transaction. */
@@ -179,6 +219,7 @@ export class PgStore implements Store {
   /** Commits statements on their own (fenced, in order with the engine's commits): a command that changed nothing. */
   commitAlone(sql: string): Promise<boolean> {
     if (this.brokenError) return Promise.resolve(false);
+    if (this.held) throw new Error('PgStore.commitAlone: a command is being held; add to its release instead');
     const batch = new SqlBatch();
     if (this.fence) batch.raw(`SELECT phasewise_fence(${literal(this.fence.lease)}, ${literal(this.fence.holder)}, ${literal(this.fence.token)})`);
     batch.raw(sql);

@@ -107,6 +107,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     description: 'the load order (ord) of machines and instances indexed: loading pages along it (without, each page scans the whole table)',
     sql: 'CREATE INDEX machines_ord ON machines (ord); CREATE INDEX instances_ord ON instances (ord);',
   },
+  {
+    version: 4,
+    description: 'serve replicas: where each answers (a follower forwards reads to the leader there) and its certificate',
+    sql: 'CREATE TABLE replicas (holder TEXT PRIMARY KEY, url TEXT NOT NULL, cert TEXT NOT NULL, seen_at TIMESTAMPTZ NOT NULL);',
+  },
 ];
 
 /**

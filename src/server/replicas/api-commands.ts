@@ -1,0 +1,140 @@
+/**
+ * API writes as commands: whichever replica takes a write (a PUT, PATCH, POST or DELETE) queues the
+ * request itself in PostgreSQL's command table; the leader runs it through the same API handlers and
+ * stores the response in the same transaction as the write's effects (command-runner.ts). The replica
+ * that took it waits for that response and returns it. A write is acknowledged only with a response:
+ * the one its handler gave, or 202 Accepted with the command's address when the leader is slow or gone;
+ * a queued command survives the leader's death and is run by the next one.
+ */
+import type pg from 'pg';
+import type { Principal } from '../../api/arm/auth.js';
+import { COMMANDS_CHANNEL, enqueueCommand } from '../../store/postgres/commands.js';
+
+export const API_REQUEST = 'api-request';
+/** NOTIFY'd with a command's id in the transaction that stores its response. */
+export const DONE_CHANNEL = 'phasewise_command_done';
+
+export interface ApiRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  /** The body as the client sent it (bounded by maxBodyBytes before it is queued). */
+  body: string;
+  /** Who sent it, as authenticated by the replica that took it. */
+  principal: Principal;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Request headers not carried into a command: hop-by-hop, the token (the principal replaces it), sizes. */
+const DROPPED_REQUEST = new Set(['authorization', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
+/** Response headers worth returning: what ARM clients read. */
+const KEPT_RESPONSE = new Set(['content-type', 'location', 'azure-asyncoperation', 'retry-after', 'etag', 'x-ms-request-id', 'x-ms-client-request-id']);
+
+export function requestHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const name = k.toLowerCase();
+    if (v === undefined || DROPPED_REQUEST.has(name) || name.startsWith('x-phasewise-')) continue;
+    out[name] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+export function responseHeaders(raw: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) if (KEPT_RESPONSE.has(k.toLowerCase()) && v !== undefined) out[k.toLowerCase()] = String(v);
+  return out;
+}
+
+/** Queues a request; its command id once durable. */
+export function submit(client: pg.Client, req: ApiRequest): Promise<number> {
+  return enqueueCommand(client, API_REQUEST, req);
+}
+
+/** What a command's row says now: its response once the leader ran it, null while it waits. */
+export async function responseOf(client: pg.Client, id: number): Promise<{ found: boolean; response: ApiResponse | null }> {
+  const { rows } = await client.query<{ done: boolean; result: string | null }>('SELECT done_at IS NOT NULL AS done, result FROM commands WHERE id = $1 AND kind = $2', [id, API_REQUEST]);
+  const r = rows[0];
+  if (!r) return { found: false, response: null };
+  return { found: true, response: r.done && r.result ? (JSON.parse(r.result) as ApiResponse) : null };
+}
+
+/**
+ * Waits for commands' responses: a LISTEN connection wakes the waiters, and a poll every POLL_MS
+ * covers a lost notification or a dropped connection.
+ */
+export class ResponseWaiter {
+  private readonly waiting = new Map<number, Array<(r: ApiResponse | null) => void>>();
+  private timer: NodeJS.Timeout | null = null;
+  private polling = false;
+  static readonly POLL_MS = 250;
+
+  constructor(private readonly client: pg.Client, private readonly listener: pg.Client | null) {}
+
+  async start(): Promise<void> {
+    if (this.listener) {
+      this.listener.on('notification', (n) => {
+        if (n.channel === DONE_CHANNEL && n.payload && this.waiting.has(Number(n.payload))) void this.poll();
+      });
+      await this.listener.query(`LISTEN ${DONE_CHANNEL}`);
+    }
+    this.timer = setInterval(() => void this.poll(), ResponseWaiter.POLL_MS);
+    this.timer.unref();
+  }
+
+  /** The command's response, or null after `timeoutMs` without one. */
+  wait(id: number, timeoutMs: number): Promise<ApiResponse | null> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (r: ApiResponse | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const list = (this.waiting.get(id) ?? []).filter((f) => f !== finish);
+        if (list.length > 0) this.waiting.set(id, list);
+        else this.waiting.delete(id);
+        resolve(r);
+      };
+      const timer = setTimeout(() => finish(null), timeoutMs);
+      this.waiting.set(id, [...(this.waiting.get(id) ?? []), finish]);
+      void this.poll();
+    });
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling || this.waiting.size === 0) return;
+    this.polling = true;
+    try {
+      const ids = [...this.waiting.keys()];
+      const { rows } = await this.client.query<{ id: number; result: string }>(
+        'SELECT id, result FROM commands WHERE id = ANY($1::bigint[]) AND done_at IS NOT NULL', [ids]);
+      for (const r of rows) for (const f of this.waiting.get(Number(r.id)) ?? []) f(JSON.parse(r.result) as ApiResponse);
+    } catch {
+      // The database is away: the waiters time out and answer 202; the commands stay queued.
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const list of this.waiting.values()) for (const f of list) f(null);
+  }
+}
+
+/** The 202 a write gets when its response did not come in time: it is queued and will run. */
+export function acceptedResponse(id: number, baseUrl: string, retryAfterSeconds: number): ApiResponse {
+  const location = `${baseUrl}/phasewise/commands/${id}`;
+  return {
+    status: 202,
+    headers: { 'content-type': 'application/json', location, 'retry-after': String(Math.max(1, retryAfterSeconds)) },
+    body: JSON.stringify({ id, status: 'Queued', message: 'The write is stored and will be applied by the engine\'s leader; GET the location for its response.' }),
+  };
+}
+
+export { COMMANDS_CHANNEL };

@@ -1,0 +1,43 @@
+/**
+ * A follower's reads: forwarded to the leader's HTTPS address (from the replicas table), trusting only
+ * the certificate the leader registered there, and streamed back as they come.
+ */
+import { request } from 'node:https';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ArmError } from '../../api/arm/errors.js';
+import type { Endpoint } from './registry.js';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection']);
+/** A leader that does not start answering within this is treated as gone. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export function forwardRead(req: FastifyRequest, reply: FastifyReply, leader: Endpoint): Promise<void> {
+  const target = new URL(req.url, leader.url);
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !k.startsWith('x-phasewise-')) headers[k] = v;
+  return new Promise((resolve, reject) => {
+    const out = request({
+      protocol: 'https:', hostname: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || 443, path: target.pathname + target.search,
+      method: req.method, headers,
+      // The leader's own certificate is the only one trusted; its name need not match the address used.
+      ca: leader.cert, checkServerIdentity: () => undefined,
+      timeout: CONNECT_TIMEOUT_MS,
+    }, (res) => {
+      out.setTimeout(0); // a long response (the dashboard's event stream) may idle
+      reply.hijack();
+      const outHeaders: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v;
+      reply.raw.writeHead(res.statusCode ?? 502, outHeaders);
+      res.pipe(reply.raw);
+      res.on('end', () => resolve());
+      res.on('error', () => resolve());
+      reply.raw.on('close', () => res.destroy());
+    });
+    out.on('timeout', () => out.destroy(new Error('the leader did not answer in time')));
+    out.on('error', (err) => {
+      if (reply.sent || reply.raw.headersSent) return resolve();
+      reject(new ArmError(503, 'ServiceUnavailable', `The engine's leader cannot be reached now (${err.message}); retry later.`));
+    });
+    out.end();
+  });
+}

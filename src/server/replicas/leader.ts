@@ -1,0 +1,127 @@
+/**
+ * A replica that took the engine lease: opens the PostgreSQL store with its fencing token, the API's
+ * tables as a local working copy (side-db.ts), and builds the same stack as `serve` on SQLite around
+ * them. Every write that reaches it from the network is queued as a command like anywhere else and run
+ * by its CommandRunner, so a write's effects, its response and its done mark commit together.
+ */
+import type pg from 'pg';
+import { Catalog } from '../../catalog/catalog.js';
+import { emptyFleet, newEngineState } from '../../engine/state.js';
+import type { Scenario } from '../../sim/scenario.js';
+import type { Fence } from '../../store/postgres/pg-store.js';
+import { PgStore } from '../../store/postgres/pg-store.js';
+import type { StoreError } from '../../store/sqlite/database.js';
+import { isOpenPath } from '../../api/arm/open-paths.js';
+import { isAgentPath, PACKAGE_PATH } from '../../api/arm/server.js';
+import type { ServeConfig } from '../config.js';
+import type { TlsMaterial } from '../tls.js';
+import { buildStack } from '../stack.js';
+import type { Stack, StackExtra } from '../stack.js';
+import { CommandRunner } from './command-runner.js';
+import type { ResponseWaiter } from './api-commands.js';
+import { registerHealthRoutes } from './health-routes.js';
+import type { HealthView } from './health-routes.js';
+import { openSideDb } from './side-db.js';
+import type { SideDb } from './side-db.js';
+import { injectedPrincipal, isWrite, registerCommandRoute, takeWrite } from './write-path.js';
+import type { WritePath } from './write-path.js';
+
+/** How often the API tables' changes made outside commands (agents' reports, the fleet's snapshot) are shipped. */
+const SHIP_SIDE_MS = 200;
+
+export interface Leader {
+  stack: Stack;
+  store: PgStore;
+  side: SideDb;
+  runner: CommandRunner;
+  start(listener: pg.Client | null): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface LeaderInput {
+  config: ServeConfig;
+  url: string;
+  scenario: Scenario | null;
+  tls: TlsMaterial;
+  fence: Fence;
+  /** The connection writes are queued on (the replica's API client). */
+  client: pg.Client;
+  waiter: ResponseWaiter;
+  extra: StackExtra;
+  health: () => HealthView;
+  /** A commit failed (the lease lost, the database gone): the replica must step down. */
+  onBroken: (err: StoreError) => void;
+}
+
+export async function openLeader(input: LeaderInput): Promise<Leader> {
+  const { config, scenario } = input;
+  const store = await PgStore.open(input.url, { fence: input.fence, onBroken: input.onBroken });
+  let side: SideDb | null = null;
+  try {
+    const resumed = store.isInitialised();
+    if (!resumed) await store.importState(scenario ? scenario.state : newEngineState(emptyFleet(), new Catalog()));
+    const state = store.load()!;
+    side = await openSideDb(store.connection, config.dataDir);
+    const db = side.db;
+    let runner: CommandRunner | null = null;
+    const writes: WritePath = {
+      client: input.client, waiter: input.waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
+      queued: () => runner?.kick(),
+    };
+    let secret = '';
+    const injected = (req: Parameters<ReturnType<typeof injectedPrincipal>>[0]) => injectedPrincipal(secret)(req);
+    const stack = buildStack({
+      config, scenario, tls: input.tls, store, state, resumed, pendingActions: resumed ? store.pendingActions() : [],
+      db, dbFile: side.file, transaction: (fn) => db.transaction(fn)(),
+      // A failed commit means a lost lease or database: the replica steps down and another takes over from the store.
+      resyncFromStore: null,
+      extra: input.extra,
+      server: {
+        injectedPrincipal: injected,
+        // Writes from the network become commands; the runner's injected copies, the agent channel and
+        // package uploads (streamed files) run here directly.
+        beforeHandler: async (req, reply) => {
+          if (!isWrite(req.method) || injected(req) || isAgentPath(req.url) || isOpenPath(req.url) || PACKAGE_PATH.test(req.url)) return;
+          if (!req.routeOptions.url) return; // no such route: its 404 needs no command
+          return takeWrite(writes, req, reply, req.body === undefined ? '' : JSON.stringify(req.body), req.principal);
+        },
+      },
+    });
+    const sideDb = side;
+    runner = new CommandRunner(store, stack.app, () => sideDb.takeChanges(), { error: (o, m) => stack.app.log.error(o, m) });
+    secret = runner.secret;
+    registerHealthRoutes(stack.app, input.health);
+    registerCommandRoute(stack.app, writes, (req) => void stack.ctx.auth.authenticate(req.headers.authorization));
+    let shipTimer: NodeJS.Timeout | null = null;
+    const leader: Leader = {
+      stack, store, side: sideDb, runner,
+      async start(listener) {
+        stack.start();
+        await runner!.start(listener);
+        // Changes made outside a command (agents' reports, the simulated fleet's snapshot, webhooks) ship on their own.
+        shipTimer = setInterval(() => {
+          if (store.holding || store.broken) return;
+          const sql = sideDb.takeChanges();
+          if (sql) void store.commitAlone(sql);
+        }, SHIP_SIDE_MS);
+        shipTimer.unref();
+      },
+      async close() {
+        runner!.stop();
+        if (shipTimer) clearInterval(shipTimer);
+        await stack.close();
+        if (!store.holding && !store.broken) {
+          const sql = sideDb.takeChanges();
+          if (sql) await store.commitAlone(sql);
+        }
+        await store.end();
+        sideDb.close();
+      },
+    };
+    return leader;
+  } catch (err) {
+    side?.close();
+    await store.end();
+    throw err;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * `phasewise serve --store postgres://…`: one of several replicas sharing a PostgreSQL database. Every
+ * replica serves the API: as a follower (follower.ts) until it takes the engine lease, then as the
+ * leader (leader.ts) on the same port. The lease is renewed every quarter of its length; a leader that
+ * cannot renew in time, or whose commit is refused (fenced), steps down: its process ends (exit code 7)
+ * and its supervisor starts it again as a follower. Its memory is never trusted again.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import { Authenticator } from '../../api/arm/auth.js';
+import type { Scenario } from '../../sim/scenario.js';
+import { loadScenarioFile } from '../../sim/scenario.js';
+import { connect, migrate, redact } from '../../store/postgres/connect.js';
+import { release, renew, tryAcquire } from '../../store/postgres/lease.js';
+import type { Fence } from '../../store/postgres/pg-store.js';
+import type { ServeConfig } from '../config.js';
+import { loadOrCreateTls } from '../tls.js';
+import { listeningUrl } from '../serve.js';
+import type { StackExtra } from '../stack.js';
+import { ResponseWaiter } from './api-commands.js';
+import { buildFollowerServer } from './follower.js';
+import type { HealthView } from './health-routes.js';
+import { openLeader } from './leader.js';
+import type { Leader } from './leader.js';
+import { announce, leaderEndpoint } from './registry.js';
+import type { Endpoint } from './registry.js';
+
+/** Exit code of a replica that stepped down (lost its lease, or its commit was fenced): not a crash. */
+export const EXIT_STEPPED_DOWN = 7;
+const ANNOUNCE_MS = 30_000;
+
+export interface RunningReplica {
+  url: string;
+  certPath: string;
+  holder: string;
+  role(): 'leader' | 'follower';
+  /** Resolves with the reason once the replica stepped down (its API is closed by then). */
+  steppedDown: Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ReplicaLog {
+  info(msg: string): void;
+  error(msg: string): void;
+}
+
+export async function startReplica(config: ServeConfig, extra: StackExtra = {}, log: ReplicaLog = { info: () => {}, error: () => {} }): Promise<RunningReplica> {
+  const url = config.store!;
+  const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
+  mkdirSync(config.dataDir, { recursive: true });
+  const clients: pg.Client[] = [];
+  const client = await connect(url);
+  clients.push(client);
+  try {
+    // Migrations first (any replica may; an advisory lock makes it once); a newer schema is refused here.
+    await migrate(client, url);
+    const leaseClient = await connect(url);
+    clients.push(leaseClient);
+    const listener = await connect(url);
+    clients.push(listener);
+    for (const c of clients) c.on('error', () => {}); // a lost connection shows in the next query's error
+    const tls = await loadOrCreateTls(config.tls, config.dataDir, config.host);
+    const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const waiter = new ResponseWaiter(client, listener);
+    await waiter.start();
+
+    let fence: Fence | null = null;
+    let leader: Leader | null = null;
+    let lastContactMs = 0;
+    let lastRenewMs = 0;
+    let stepped = false;
+    let resolveStepped!: (why: string) => void;
+    const steppedDown = new Promise<string>((resolve) => (resolveStepped = resolve));
+    const health = (): HealthView => {
+      const reachable = Date.now() - lastContactMs <= config.leaseMs;
+      const base = { store: 'postgres' as const, holder, ...(fence ? { token: fence.token } : {}) };
+      if (fence && !leader) return { ...base, leader: true, ready: false, reason: 'taking over: loading the state' };
+      if (leader) {
+        const halted = leader.stack.engine.haltedBecause ?? leader.store.broken?.message;
+        return { ...base, leader: true, ready: !halted, ...(halted ? { reason: String(halted) } : {}) };
+      }
+      return { ...base, leader: false, ready: reachable, ...(reachable ? {} : { reason: `PostgreSQL not reached within the lease (${redact(url)})` }) };
+    };
+    const writes = { client, waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds };
+    let follower: FastifyInstance | null = buildFollowerServer({
+      https: { cert: tls.cert, key: tls.key }, maxBodyBytes: config.maxBodyBytes, logLevel: config.logLevel,
+      auth: new Authenticator(config.tokens), writes, health,
+      leader: async (): Promise<Endpoint | null> => {
+        const e = await leaderEndpoint(client);
+        return e && e.holder !== holder ? e : null;
+      },
+    });
+    await follower.listen({ host: config.host, port: config.port });
+    const port = (follower.server.address() as { port: number }).port;
+    const serverUrl = config.publicUrl ?? listeningUrl(follower, config);
+    const me: Endpoint = { holder, url: config.advertiseUrl ?? listeningUrl(follower, config), cert: tls.cert };
+    await announce(client, me);
+    lastContactMs = Date.now();
+    log.info(`replica ${holder} serving at ${serverUrl} (follower)`);
+
+    const stepDown = (why: string) => {
+      if (stepped) return;
+      stepped = true;
+      log.error(`replica ${holder} steps down: ${why}`);
+      void shutdown().finally(() => resolveStepped(why));
+    };
+
+    const takeOver = async (f: Fence) => {
+      const started = Date.now();
+      log.info(`replica ${holder} took the lease (fencing token ${f.token}); loading`);
+      const l = await openLeader({
+        config, url, scenario, tls, fence: f, client, waiter, extra, health,
+        onBroken: (err) => stepDown(`a commit was refused: ${err.message}`),
+      });
+      if (stepped) return void (await l.close());
+      l.stack.setServerUrl(serverUrl);
+      leader = l;
+      // The runner first: writes the follower's API queued during the load get their responses as it closes.
+      await l.start(listener);
+      // The same port: the follower's API closes, the leader's opens.
+      await follower?.close();
+      follower = null;
+      await l.stack.app.listen({ host: config.host, port });
+      log.info(`replica ${holder} leads (fencing token ${f.token}) after ${Date.now() - started} ms of loading`);
+    };
+
+    // The lease: renewed every quarter of it; a holder that could not renew within the lease steps down.
+    let electing = false;
+    const leaseTimer = setInterval(() => {
+      if (electing || stepped) return;
+      electing = true;
+      void (async () => {
+        try {
+          if (fence) {
+            if (await renew(leaseClient, fence, config.leaseMs)) lastRenewMs = lastContactMs = Date.now();
+            else return stepDown('the lease was lost (another replica holds it, or it expired)');
+          } else {
+            const got = await tryAcquire(leaseClient, holder, config.leaseMs);
+            lastContactMs = Date.now();
+            if (got) {
+              fence = got;
+              lastRenewMs = Date.now();
+              // Loading runs beside the renewals: a long load must not cost the lease.
+              takeOver(got).catch((err: Error) => stepDown(`could not take over: ${err.message}`));
+            }
+          }
+        } catch (err) {
+          if (fence) return stepDown(`the lease could not be renewed: ${(err as Error).message}`);
+        } finally {
+          electing = false;
+        }
+        if (fence && Date.now() - lastRenewMs > config.leaseMs) stepDown('no renewal within the lease');
+      })();
+    }, Math.max(50, Math.floor(config.leaseMs / 4)));
+    const announceTimer = setInterval(() => void announce(client, me).catch(() => {}), ANNOUNCE_MS);
+    announceTimer.unref();
+
+    let closing: Promise<void> | null = null;
+    async function shutdown(): Promise<void> {
+      closing ??= (async () => {
+        clearInterval(leaseTimer);
+        clearInterval(announceTimer);
+        waiter.close();
+        await follower?.close().catch(() => {});
+        if (leader) await leader.close().catch((err: Error) => log.error(`closing the leader: ${err.message}`));
+        // A clean stop gives the lease up at once: the next leader need not wait for it to expire.
+        if (fence && !stepped) await release(leaseClient, fence).catch(() => {});
+        for (const c of clients) await c.end().catch(() => {});
+      })();
+      return closing;
+    }
+
+    return {
+      url: serverUrl, certPath: tls.certPath, holder,
+      role: () => (leader ? 'leader' : 'follower'),
+      steppedDown,
+      close: shutdown,
+    };
+  } catch (err) {
+    for (const c of clients) await c.end().catch(() => {});
+    throw err;
+  }
+}
+
