@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { ENROLLMENT_TOKENS_DDL } from '../../store/sqlite/side-schema.js';
 import { ArmError } from '../arm/errors.js';
 
 export interface EnrollmentScope {
@@ -34,10 +35,7 @@ export class EnrollmentTokens {
   private readonly st: Record<'put' | 'byDigest' | 'list' | 'del', Database.Statement>;
 
   constructor(db: Database.Database, configured: readonly ConfiguredToken[]) {
-    db.exec(`CREATE TABLE IF NOT EXISTS agent_enrollment_tokens (
-      name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, subscription_id TEXT NOT NULL, resource_group TEXT NOT NULL,
-      location TEXT NOT NULL, expires_at INTEGER NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL
-    ) WITHOUT ROWID`);
+    db.exec(ENROLLMENT_TOKENS_DDL);
     this.st = {
       put: db.prepare(`INSERT INTO agent_enrollment_tokens (name, digest, subscription_id, resource_group, location, expires_at, created_by, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, subscription_id = excluded.subscription_id,

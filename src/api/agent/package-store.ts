@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import type { PackageSignature } from '../../protocol/agent-wire.js';
+import { AGENT_PACKAGES_DDL } from '../../store/sqlite/side-schema.js';
 import { renameAtomic, tempPathFor } from '../../util/atomic-file.js';
 
 export interface PackageRecord {
@@ -32,10 +33,7 @@ export class PackageStore {
   constructor(db: Database.Database, dataDir: string) {
     this.dir = join(dataDir, 'packages');
     mkdirSync(this.dir, { recursive: true });
-    db.exec(`CREATE TABLE IF NOT EXISTS agent_packages (
-      artifact_key TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-      signature TEXT NOT NULL, uploaded_at INTEGER NOT NULL, PRIMARY KEY (artifact_key, version)
-    ) WITHOUT ROWID`);
+    db.exec(AGENT_PACKAGES_DDL);
     this.st = { put: db.prepare('INSERT INTO agent_packages (artifact_key, version, sha256, size, signature, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)') };
     for (const r of db.prepare('SELECT * FROM agent_packages').all() as Array<Record<string, unknown>>) {
       const rec: PackageRecord = {

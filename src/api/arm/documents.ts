@@ -4,6 +4,7 @@
  * in the engine's database, so a resource and the engine's view of it live and are backed up together.
  */
 import type Database from 'better-sqlite3';
+import { ARM_DOCUMENTS_DDL } from '../../store/sqlite/side-schema.js';
 import { keyOf } from './ids.js';
 
 export type DocKind =
@@ -32,10 +33,7 @@ export class Documents {
    */
   constructor(db: Database.Database, private readonly runInTransaction: <T>(fn: () => T) => T = (fn) => db.transaction(fn)()) {
     // The API's own table, created beside the engine's schema; it has no migrations of its own yet.
-    db.exec(`CREATE TABLE IF NOT EXISTS arm_documents (
-      key TEXT PRIMARY KEY, parent TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS arm_documents_parent ON arm_documents (parent, kind);`);
+    db.exec(ARM_DOCUMENTS_DDL);
     this.getStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE key = ?');
     this.putStmt = db.prepare('INSERT INTO arm_documents (key, parent, kind, id, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET body = excluded.body');
     this.delStmt = db.prepare('DELETE FROM arm_documents WHERE key = ? OR parent = ?');

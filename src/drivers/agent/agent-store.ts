@@ -5,6 +5,7 @@
  * report of each agent (written by group commit, see status-writer.ts).
  */
 import type Database from 'better-sqlite3';
+import { AGENT_TABLES_DDL } from '../../store/sqlite/side-schema.js';
 import type { GoalStatePatchOperation, StatusReport } from '../../protocol/agent-wire.js';
 
 export interface AgentInfo {
@@ -72,20 +73,7 @@ export class AgentStore {
   private readonly st: Record<string, Database.Statement>;
 
   constructor(readonly db: Database.Database) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS agents (
-        agent_id TEXT PRIMARY KEY, machine_id TEXT NOT NULL, resource_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
-        machine_cert TEXT NOT NULL, thumbprint TEXT NOT NULL, enrolled_at INTEGER NOT NULL, revoked_at INTEGER,
-        info TEXT NOT NULL, goal TEXT NOT NULL
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS agents_machine ON agents (machine_id);
-      CREATE TABLE IF NOT EXISTS agent_ops (
-        key TEXT PRIMARY KEY, agent_id TEXT NOT NULL, machine_id TEXT NOT NULL, artifact_key TEXT NOT NULL,
-        kind TEXT NOT NULL, to_version TEXT NOT NULL, answer TEXT
-      ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS agent_status (
-        agent_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, report TEXT NOT NULL
-      );`); // agent_status is a rowid table: rows of kilobytes write faster than in a WITHOUT ROWID b-tree
+    db.exec(AGENT_TABLES_DDL);
     this.st = {
       putAgent: db.prepare(`INSERT INTO agents (agent_id, machine_id, resource_id, fingerprint, machine_cert, thumbprint, enrolled_at, revoked_at, info, goal)
         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { installCapture, takeChanges } from '../../store/postgres/side-capture.js';
-import { loadSideTables } from '../../store/postgres/side-tables.js';
+import { loadSideTables } from '../../store/postgres/side-load.js';
 
 export interface SideDb {
   db: Database.Database;

@@ -109,6 +109,34 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   {
     version: 4,
+    description: 'the tables serve keeps beside the engine\'s (API documents, agents, packages, enrollment tokens, webhook outbox), '
+      + 'mirrored from the leader\'s SQLite working copy (side-load.ts, side-capture.ts): SQLite\'s columns and keys, INTEGER as BIGINT',
+    sql: `
+      CREATE TABLE arm_documents (key TEXT PRIMARY KEY, parent TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL);
+      CREATE TABLE agents (
+        agent_id TEXT PRIMARY KEY, machine_id TEXT NOT NULL, resource_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        machine_cert TEXT NOT NULL, thumbprint TEXT NOT NULL, enrolled_at BIGINT NOT NULL, revoked_at BIGINT,
+        info TEXT NOT NULL, goal TEXT NOT NULL
+      );
+      CREATE TABLE agent_ops (
+        key TEXT PRIMARY KEY, agent_id TEXT NOT NULL, machine_id TEXT NOT NULL, artifact_key TEXT NOT NULL,
+        kind TEXT NOT NULL, to_version TEXT NOT NULL, answer TEXT
+      );
+      CREATE TABLE agent_status (agent_id TEXT PRIMARY KEY, received_at BIGINT NOT NULL, report TEXT NOT NULL);
+      CREATE TABLE agent_packages (
+        artifact_key TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL, size BIGINT NOT NULL,
+        signature TEXT NOT NULL, uploaded_at BIGINT NOT NULL, PRIMARY KEY (artifact_key, version)
+      );
+      CREATE TABLE agent_enrollment_tokens (
+        name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, subscription_id TEXT NOT NULL, resource_group TEXT NOT NULL,
+        location TEXT NOT NULL, expires_at BIGINT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL
+      );
+      CREATE TABLE webhook_outbox (hook TEXT NOT NULL, seq BIGINT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, attempts BIGINT NOT NULL,
+        PRIMARY KEY (hook, seq));
+    `,
+  },
+  {
+    version: 5,
     description: 'serve replicas: where each answers (a follower forwards reads to the leader there) and its certificate',
     sql: 'CREATE TABLE replicas (holder TEXT PRIMARY KEY, url TEXT NOT NULL, cert TEXT NOT NULL, seen_at TIMESTAMPTZ NOT NULL);',
   },

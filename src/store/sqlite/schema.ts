@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { migrateEventsFromV4 } from './event-log.js';
+import { WEBHOOK_OUTBOX_DDL } from './side-schema.js';
 
 export interface Migration {
   version: number;
@@ -118,8 +119,7 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE instances ADD COLUMN previous_good TEXT;
       CREATE INDEX events_rollout_shape ON events (rollout_id, shape, seq) WHERE rollout_id IS NOT NULL;
-      CREATE TABLE webhook_outbox (hook TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL,
-        PRIMARY KEY (hook, seq)) WITHOUT ROWID;
+      ${WEBHOOK_OUTBOX_DDL};
     `,
   },
 ];

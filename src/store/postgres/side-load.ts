@@ -1,0 +1,68 @@
+/**
+ * A leader's start: the side tables' rows copied from PostgreSQL into its SQLite working copy, replacing
+ * what the copy held. PostgreSQL is read in one REPEATABLE READ transaction (one moment of every table),
+ * in pages along each table's key; SQLite is written in one transaction, so a failed load leaves the
+ * working copy as it was.
+ */
+import type Database from 'better-sqlite3';
+import type pg from 'pg';
+import { StoreError } from '../sqlite/database.js';
+import { schemaVersion } from './connect.js';
+import { dropCapture } from './side-capture.js';
+import { describeSideTables, ensureSideTables } from './side-tables.js';
+import type { SideTable } from './side-tables.js';
+
+/** The PostgreSQL schema version that created the side tables (schema.ts). */
+export const SIDE_TABLES_PG_VERSION = 4;
+const PAGE = 5_000;
+
+/**
+ * Replaces the working copy's side tables with PostgreSQL's rows (creating the tables when missing) and
+ * drops the capture triggers and outbox (call `installCapture` after). Nothing else may use `db` while
+ * it runs: its SQLite transaction stays open across the reads.
+ */
+export async function loadSideTables(client: pg.Client, db: Database.Database): Promise<{ rows: number }> {
+  const version = await schemaVersion(client);
+  if (version < SIDE_TABLES_PG_VERSION) {
+    throw new StoreError('STORE_IO', `the PostgreSQL schema is at version ${version}; the side tables need version ${SIDE_TABLES_PG_VERSION} (migrate first)`);
+  }
+  if (db.inTransaction) throw new Error('the side tables are loaded outside a transaction');
+  ensureSideTables(db);
+  const tables = describeSideTables(db);
+  let rows = 0;
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    dropCapture(db);
+    for (const t of tables) rows += await copyTable(client, db, t);
+    await client.query('COMMIT');
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+  return { rows };
+}
+
+async function copyTable(client: pg.Client, db: Database.Database, t: SideTable): Promise<number> {
+  db.exec(`DELETE FROM ${t.name}`);
+  const cols = t.columns.map((c) => c.name);
+  const insert = db.prepare(`INSERT INTO ${t.name} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+  // Integers read as text: exact whatever the client's type parsers (SQLite's INTEGER affinity stores them back as integers).
+  const select = t.columns.map((c) => (c.type === 'BIGINT' ? `${c.name}::text AS ${c.name}` : c.name)).join(', ');
+  // Qualified: the table's columns, not the text aliases of the select list (a BIGINT key would sort as text).
+  const order = t.key.map((k) => `${t.name}.${k}`).join(', ');
+  const after = t.key.length === 1 ? `${t.key[0]} > $1` : `(${order}) > (${t.key.map((_, i) => `$${i + 1}`).join(', ')})`;
+  let n = 0;
+  let last: unknown[] | null = null;
+  for (;;) {
+    const where: string = last ? ` WHERE ${after}` : '';
+    const rows: Array<Record<string, unknown>> = (await client.query<Record<string, unknown>>(`SELECT ${select} FROM ${t.name}${where} ORDER BY ${order} LIMIT ${PAGE}`, last ?? [])).rows;
+    for (const r of rows) insert.run(...cols.map((c) => r[c]));
+    n += rows.length;
+    if (rows.length < PAGE) return n;
+    const end: Record<string, unknown> = rows[rows.length - 1]!;
+    last = t.key.map((k): unknown => end[k]);
+  }
+}
