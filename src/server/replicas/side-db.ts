@@ -6,10 +6,11 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { installCapture, takeChanges } from '../../store/postgres/side-capture.js';
 import { loadSideTables } from '../../store/postgres/side-load.js';
+import { emptySqlite } from '../../store/postgres/snapshot.js';
 
 export interface SideDb {
   db: Database.Database;
@@ -23,7 +24,9 @@ export async function openSideDb(client: pg.Client, dataDir: string): Promise<Si
   const file = join(dataDir, 'replica-side.sqlite');
   // Whatever an earlier leadership left is stale: PostgreSQL is the truth.
   for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
-  const db = new Database(file);
+  // The whole SQLite schema, so code written against serve's one database finds every table it names
+  // (the webhooks' cursor in `meta`); only the side tables are filled and mirrored.
+  const db = emptySqlite(file);
   db.pragma('journal_mode = WAL');
   // Durability comes from PostgreSQL; this copy is rebuilt at every takeover.
   db.pragma('synchronous = OFF');

@@ -1,0 +1,241 @@
+/**
+ * `phasewise serve --store postgres://…` with real processes: PostgreSQL (from the npm package) and
+ * three replicas of the real CLI, each with its own folder and port, on the demo fleet with an
+ * accelerated clock (its first release comes after 12 s). A client streams writes (resource groups
+ * and VMs, the latter through the engine) to every replica in turn. The leader is SIGKILLed twice at
+ * random instants and started again, as a supervisor would, then SIGSTOPped past its lease and resumed.
+ * Afterwards: every acknowledged write is there, read through any replica; the resumed ex-leader
+ * stepped down (exit code 7); no upgrade attempt started twice and the event log keeps its invariants;
+ * and the takeover times are recorded.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { InvariantChecker } from '../src/audit/invariants.js';
+import type { EngineEvent } from '../src/model/events.js';
+import { symmetricPairs } from '../src/model/fleet.js';
+import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
+import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
+import { PgStore } from '../src/store/postgres/pg-store.js';
+import { Random } from '../src/sim/random.js';
+import { sleep } from './helpers/poll.js';
+
+const LEASE_MS = 3000;
+const TOKEN = 'replica-test-token-0123456789abcdef';
+const SUB = 'contoso-prod';
+const CLI = join(process.cwd(), 'dist/src/cli/main.js');
+const root = mkdtempSync(join(tmpdir(), 'phasewise-replicas-'));
+let pgServer: EmbeddedPostgres | null = null;
+const replicas: Replica[] = [];
+
+after(async () => {
+  for (const r of replicas) r.proc?.kill('SIGKILL');
+  await pgServer?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Replica {
+  index: number;
+  port: number;
+  dir: string;
+  proc: ChildProcess | null;
+  exits: Array<number | null>;
+  /** Wall times of "leads" lines. */
+  ledAt: number[];
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(r: Replica, url: string): void {
+  // The test's certificate on every replica (the suite trusts it through NODE_EXTRA_CA_CERTS).
+  mkdirSync(r.dir, { recursive: true });
+  const config = join(r.dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ tls: { cert: join(process.cwd(), 'test/fixtures/tls/cert.pem'), key: join(process.cwd(), 'test/fixtures/tls/key.pem') } }));
+  const proc = spawn(process.execPath, [CLI, 'serve', '--config', config, '--scenario', join(process.cwd(), 'examples/demo.yaml'), '--data-dir', r.dir, '--port', String(r.port), '--clock-factor', '7200'], {
+    env: { ...process.env, PHASEWISE_STORE: url, PHASEWISE_TOKEN: TOKEN, PHASEWISE_SECRET_KEY: 'c0'.repeat(32), PHASEWISE_LEASE_MS: String(LEASE_MS), PHASEWISE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  r.proc = proc;
+  let buffered = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let i;
+    while ((i = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      if (/ leads \(fencing token/.test(line)) r.ledAt.push(Date.now());
+      if (process.env.PHASEWISE_TEST_VERBOSE) process.stderr.write(`[r${r.index}] ${line}\n`);
+    }
+  });
+  proc.on('exit', (code) => {
+    r.exits.push(code);
+    if (r.proc === proc) r.proc = null;
+  });
+}
+
+async function call(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> | null }> {
+  try {
+    const res = await fetch(`https://127.0.0.1:${port}${path}`, {
+      method, signal: AbortSignal.timeout(30_000),
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+  } catch {
+    return { status: 0, json: null };
+  }
+}
+
+async function leaderOf(): Promise<Replica | null> {
+  for (const r of replicas) {
+    if (!r.proc) continue;
+    const h = await call(r.port, 'GET', '/healthz');
+    if (h.status === 200 && h.json?.leader === true && h.json.ready === true) return r;
+  }
+  return null;
+}
+
+/** Milliseconds from `since` to the first "leads" line any replica printed after it (the line may trail /healthz). */
+async function ledAfter(since: number): Promise<number> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const times = replicas.flatMap((r) => r.ledAt.filter((t) => t > since));
+    if (times.length > 0) return Math.min(...times) - since;
+    if (Date.now() > until) throw new Error('no replica said it leads');
+    await sleep(20);
+  }
+}
+
+async function waitLeader(ms: number, not?: Replica): Promise<Replica> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const l = await leaderOf();
+    if (l && l !== not) return l;
+    await sleep(100);
+  }
+  throw new Error(`no leader within ${ms} ms`);
+}
+
+test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGSTOP of the leader, each applied once', { timeout: 240_000 }, async () => {
+  pgServer = await startEmbeddedPostgres();
+  const url = pgServer.url;
+  for (let i = 0; i < 3; i++) {
+    const r: Replica = { index: i, port: await freePort(), dir: join(root, `r${i}`), proc: null, exits: [], ledAt: [] };
+    replicas.push(r);
+    start(r, url);
+  }
+  const first = await waitLeader(60_000);
+  // Health checks need no token and say who leads.
+  const followers = replicas.filter((r) => r !== first);
+  const fh = await fetch(`https://127.0.0.1:${followers[0]!.port}/readyz`);
+  assert.equal(fh.status, 200);
+  assert.equal(((await fh.json()) as { leader: boolean }).leader, false);
+
+  const rng = new Random(11);
+  const groups = new Map<string, number>();
+  const vms = new Set<string>();
+  let writing = true;
+  let n = 0;
+  const writer = (async () => {
+    while (writing) {
+      const i = n++;
+      const r = replicas[i % 3]!;
+      const rg = `rg-${i}`;
+      const put = await call(r.port, 'PUT', `/subscriptions/${SUB}/resourcegroups/${rg}?api-version=2021-04-01`, { location: 'eastus', tags: { n: String(i) } });
+      if ([200, 201, 202].includes(put.status)) groups.set(rg, i);
+      if (put.status === 200 || put.status === 201) {
+        if (i % 4 === 0) {
+          const vm = await call(replicas[(i + 1) % 3]!.port, 'PUT', `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/vm-${i}?api-version=2024-07-01`,
+            { location: 'eastus', properties: { storageProfile: { osDisk: { osType: 'Linux' } } } });
+          if ([200, 201, 202].includes(vm.status)) vms.add(`${rg}/vm-${i}`);
+        }
+      }
+      await sleep(20);
+    }
+  })();
+
+  const takeovers: Array<{ how: string; ms: number }> = [];
+  let leader = first;
+  for (let k = 0; k < 2; k++) {
+    await sleep(rng.int(3000, 7000));
+    const killedAt = Date.now();
+    leader.proc!.kill('SIGKILL');
+    const dead = leader;
+    await sleep(300);
+    start(dead, url); // its supervisor starts it again: it comes back as a follower
+    leader = await waitLeader(LEASE_MS + 30_000);
+    takeovers.push({ how: 'SIGKILL', ms: await ledAfter(killedAt) });
+  }
+  await sleep(2000);
+  // Paused past its lease: another replica takes over; resumed, the old leader finds its lease gone and steps down.
+  const paused = leader;
+  const pausedAt = Date.now();
+  paused.proc!.kill('SIGSTOP');
+  leader = await waitLeader(LEASE_MS + 30_000, paused);
+  takeovers.push({ how: 'SIGSTOP', ms: await ledAfter(pausedAt) });
+  const exitsBefore = paused.exits.length;
+  paused.proc!.kill('SIGCONT');
+  const until = Date.now() + 20_000;
+  while (paused.exits.length === exitsBefore && Date.now() < until) await sleep(100);
+  assert.equal(paused.exits[exitsBefore], 7, 'the resumed ex-leader stepped down with exit code 7');
+  start(paused, url);
+  await sleep(2000);
+  writing = false;
+  await writer;
+
+  // Writes answered 202 were queued: wait until the leader ran them all.
+  const store = await PgStore.open(url);
+  const c = store.connection;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && Number((await c.query('SELECT count(*) AS n FROM commands WHERE done_at IS NULL')).rows[0].n) > 0) await sleep(200);
+  assert.equal(Number((await c.query('SELECT count(*) AS n FROM commands WHERE done_at IS NULL')).rows[0].n), 0, 'every queued write ran');
+
+  console.log(`writes: ${groups.size} resource groups and ${vms.size} VMs acknowledged of ${n} attempts; takeovers: ${takeovers.map((t) => `${t.how} ${t.ms} ms`).join(', ')}`);
+  assert.ok(groups.size > 30, `${groups.size} writes acknowledged`);
+  // Every acknowledged write is there, read through any replica.
+  let k = 0;
+  for (const [rg, i] of groups) {
+    const got = await call(replicas[k++ % 3]!.port, 'GET', `/subscriptions/${SUB}/resourcegroups/${rg}?api-version=2021-04-01`);
+    assert.equal(got.status, 200, `${rg} (write ${i}) is there`);
+    assert.deepEqual((got.json as { tags: Record<string, string> }).tags, { n: String(i) });
+  }
+  for (const id of vms) {
+    const [rg, name] = id.split('/');
+    const got = await call(replicas[k++ % 3]!.port, 'GET', `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${name}?api-version=2024-07-01`);
+    assert.equal(got.status, 200, `${id} is there`);
+  }
+  // Each VM is one machine; the engine's log keeps its invariants and starts no attempt twice.
+  await store.end();
+  const reopened = await PgStore.open(url);
+  const state = reopened.load()!;
+  for (const id of vms) assert.equal([...state.fleet.machines.values()].filter((m) => m.name === id.split('/')[1]).length, 1, `${id} is one machine`);
+  const events: EngineEvent[] = [];
+  for await (const e of reopened.events()) events.push(e);
+  await reopened.end();
+  events.forEach((e, i) => assert.equal(e.seq, i + 1, `event ${i} has seq ${e.seq}`));
+  const checker = new InvariantChecker({ pairs: symmetricPairs([...state.fleet.regions.values()]) });
+  checker.onEvents(events);
+  assert.deepEqual(checker.finish(), []);
+  const starts = new Set<string>();
+  for (const e of events) {
+    if (e.type !== 'instance.upgrade.started') continue;
+    const id = `${e.machineId} → ${e.toVersion} attempt ${e.attempt}`;
+    assert.ok(!starts.has(id), `upgrade started twice: ${id}`);
+    starts.add(id);
+  }
+  for (const t of takeovers) assert.ok(t.ms <= LEASE_MS + 15_000, `takeover after ${t.how} in ${t.ms} ms (lease ${LEASE_MS} ms)`);
+});
