@@ -9,7 +9,7 @@
  * and the takeover times are recorded.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -45,7 +45,7 @@ interface Replica {
   dir: string;
   proc: ChildProcess | null;
   exits: Array<number | null>;
-  /** Wall times of "leads" lines. */
+  /** Wall times of its first commits as leader (from its log). */
   ledAt: number[];
 }
 
@@ -76,7 +76,7 @@ function start(r: Replica, url: string): void {
     while ((i = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, i);
       buffered = buffered.slice(i + 1);
-      if (/ leads \(fencing token/.test(line)) r.ledAt.push(Date.now());
+      if (/ made its first commit as leader /.test(line)) r.ledAt.push(Date.now());
       if (process.env.PHASEWISE_TEST_VERBOSE) process.stderr.write(`[r${r.index}] ${line}\n`);
     }
   });
@@ -109,13 +109,13 @@ async function leaderOf(): Promise<Replica | null> {
   return null;
 }
 
-/** Milliseconds from `since` to the first "leads" line any replica printed after it (the line may trail /healthz). */
+/** Milliseconds from `since` to the first commit of a leader that took over after it (the line may trail /healthz). */
 async function ledAfter(since: number): Promise<number> {
   const until = Date.now() + 10_000;
   for (;;) {
     const times = replicas.flatMap((r) => r.ledAt.filter((t) => t > since));
     if (times.length > 0) return Math.min(...times) - since;
-    if (Date.now() > until) throw new Error('no replica said it leads');
+    if (Date.now() > until) throw new Error('no new leader committed');
     await sleep(20);
   }
 }
@@ -237,5 +237,43 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
     assert.ok(!starts.has(id), `upgrade started twice: ${id}`);
     starts.add(id);
   }
+  assert.ok(starts.size > 10, `the rollout ran through the takeovers: ${starts.size} upgrades started`);
   for (const t of takeovers) assert.ok(t.ms <= LEASE_MS + 15_000, `takeover after ${t.how} in ${t.ms} ms (lease ${LEASE_MS} ms)`);
+});
+
+/** Runs `serve` to its end (it must not start): its exit status and what it said. */
+function serveFails(args: string[], env: Record<string, string>): { status: number | null; stderr: string } {
+  const dir = mkdtempSync(join(root, 'fail-'));
+  const r = spawnSync(process.execPath, [CLI, 'serve', '--data-dir', dir, '--port', '0', ...args], {
+    env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000,
+  });
+  return { status: r.status, stderr: r.stderr };
+}
+
+test('replicas: an unreachable database, missing shared settings and a newer schema each get a clear message and start nothing', { timeout: 120_000 }, async () => {
+  const shared = { PHASEWISE_TOKEN: TOKEN, PHASEWISE_SECRET_KEY: 'c0'.repeat(32) };
+  const unreachable = serveFails(['--store', 'postgres://u:hunter2@127.0.0.1:1/phasewise'], shared);
+  assert.equal(unreachable.status, 8);
+  assert.match(unreachable.stderr, /cannot reach PostgreSQL at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/phasewise/);
+  assert.doesNotMatch(unreachable.stderr, /hunter2/, 'the password is never printed');
+
+  const noShared = serveFails(['--store', 'postgres://u:hunter2@127.0.0.1:1/phasewise'], {});
+  assert.equal(noShared.status, 2);
+  assert.match(noShared.stderr, /need the same tokens .* and secretKey/);
+  assert.doesNotMatch(noShared.stderr, /hunter2/);
+
+  // A database a newer Phasewise migrated: refused with both versions named, nothing written.
+  pgServer ??= await startEmbeddedPostgres();
+  const admin = await PgStore.open(pgServer.url);
+  await admin.connection.query('CREATE DATABASE newer');
+  await admin.end();
+  const newerUrl = pgServer.url.replace(/\/phasewise$/, '/newer');
+  const migrated = await PgStore.open(newerUrl);
+  await migrated.connection.query('UPDATE phasewise_schema SET version = 999');
+  await migrated.end();
+  const newer = serveFails(['--store', newerUrl], shared);
+  assert.equal(newer.status, 4, newer.stderr);
+  assert.match(newer.stderr, /999/);
+  const after = await PgStore.open(newerUrl).catch((err: Error) => err);
+  assert.ok(after instanceof Error, 'the newer database is still refused, untouched');
 });

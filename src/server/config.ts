@@ -117,6 +117,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, ove
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new ConfigError(`${file}: expected a mapping of settings`);
     raw = (parsed ?? {}) as Record<string, unknown>;
   }
+  // A scenario named in the file is relative to the file; one from the environment or the command line is not.
+  const fileScenario = raw.scenario;
   for (const [name, { field, kind }] of Object.entries(ENV_VARS)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
@@ -130,7 +132,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, ove
     throw new ConfigError(`invalid configuration in ${where}:\n${result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
   }
   const c = result.data;
-  if (file && c.scenario) c.scenario = resolve(file, '..', c.scenario);
+  if (file && c.scenario && c.scenario === fileScenario) c.scenario = resolve(file, '..', c.scenario);
   if (c.store) {
     // Replicas must agree on these: a token or a sealing key made up by one replica would be unknown to the others.
     const missing = [c.tokens.length === 0 ? 'tokens (or PHASEWISE_TOKEN)' : null, c.secretKey ? null : 'secretKey (or PHASEWISE_SECRET_KEY)'].filter(Boolean);
