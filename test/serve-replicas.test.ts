@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,12 +59,12 @@ async function freePort(): Promise<number> {
   });
 }
 
-function start(r: Replica, url: string): void {
+function start(r: Replica, url: string, settings: Record<string, unknown> = {}, scenario = join(process.cwd(), 'examples/demo.yaml')): void {
   // The test's certificate on every replica (the suite trusts it through NODE_EXTRA_CA_CERTS).
   mkdirSync(r.dir, { recursive: true });
   const config = join(r.dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ tls: { cert: join(process.cwd(), 'test/fixtures/tls/cert.pem'), key: join(process.cwd(), 'test/fixtures/tls/key.pem') } }));
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', config, '--scenario', join(process.cwd(), 'examples/demo.yaml'), '--data-dir', r.dir, '--port', String(r.port), '--clock-factor', '7200'], {
+  writeFileSync(config, JSON.stringify({ tls: { cert: join(process.cwd(), 'test/fixtures/tls/cert.pem'), key: join(process.cwd(), 'test/fixtures/tls/key.pem') }, ...settings }));
+  const proc = spawn(process.execPath, [CLI, 'serve', '--config', config, '--scenario', scenario, '--data-dir', r.dir, '--port', String(r.port), '--clock-factor', '7200'], {
     env: { ...process.env, PHASEWISE_STORE: url, PHASEWISE_TOKEN: TOKEN, PHASEWISE_SECRET_KEY: 'c0'.repeat(32), PHASEWISE_LEASE_MS: String(LEASE_MS), PHASEWISE_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -100,8 +100,8 @@ async function call(port: number, method: string, path: string, body?: unknown):
   }
 }
 
-async function leaderOf(): Promise<Replica | null> {
-  for (const r of replicas) {
+async function leaderOf(among: Replica[] = replicas): Promise<Replica | null> {
+  for (const r of among) {
     if (!r.proc) continue;
     const h = await call(r.port, 'GET', '/healthz');
     if (h.status === 200 && h.json?.leader === true && h.json.ready === true) return r;
@@ -120,10 +120,10 @@ async function ledAfter(since: number): Promise<number> {
   }
 }
 
-async function waitLeader(ms: number, not?: Replica): Promise<Replica> {
+async function waitLeader(ms: number, not?: Replica, among: Replica[] = replicas): Promise<Replica> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    const l = await leaderOf();
+    const l = await leaderOf(among);
     if (l && l !== not) return l;
     await sleep(100);
   }
@@ -276,4 +276,60 @@ test('replicas: an unreachable database, missing shared settings and a newer sch
   assert.match(newer.stderr, /999/);
   const after = await PgStore.open(newerUrl).catch((err: Error) => err);
   assert.ok(after instanceof Error, 'the newer database is still refused, untouched');
+});
+
+test('replicas: an agent enrolls and checks in through a follower, which vouches for its certificate; a forged vouch is refused', { timeout: 180_000 }, async () => {
+  pgServer ??= await startEmbeddedPostgres();
+  const admin = await PgStore.open(pgServer.url);
+  await admin.connection.query('CREATE DATABASE agents');
+  await admin.end();
+  const url = pgServer.url.replace(/\/phasewise$/, '/agents');
+  const scenarioFile = join(root, 'agents-scenario.yaml');
+  writeFileSync(scenarioFile, [
+    'name: agents', 'start: 2026-12-01T00:00:00Z', 'seed: 7',
+    'regions: [ { name: eastus, pair: westus }, { name: westus, pair: eastus } ]',
+    'catalog:', '  - { publisher: Contoso.Test, type: Agent, supportsAutomaticUpgrade: true, versions: [ { version: 1.0.0.0 } ] }',
+    'extensions: {}', 'fleet: {}', '',
+  ].join('\n'));
+  const ENROLL = 'replica-enrollment-token-0123456789';
+  const settings = { subscriptions: [SUB], enrollmentTokens: [{ token: ENROLL, subscriptionId: SUB, resourceGroup: 'arc', location: 'eastus' }], agentPollIntervalSeconds: 1, agentStatusIntervalSeconds: 1 };
+  const pair: Replica[] = [];
+  for (let i = 0; i < 2; i++) {
+    const r: Replica = { index: 10 + i, port: await freePort(), dir: join(root, `a${i}`), proc: null, exits: [], ledAt: [] };
+    replicas.push(r);
+    pair.push(r);
+    start(r, url, settings, scenarioFile);
+  }
+  const leader = await waitLeader(60_000, undefined, pair);
+  const follower = pair.find((r) => r !== leader)!;
+  const m = { lib: join(root, 'm0/lib'), config: join(root, 'm0/etc'), log: join(root, 'm0/log') };
+  for (const d of Object.values(m)) mkdirSync(d, { recursive: true });
+  const ca = join(process.cwd(), 'test/fixtures/tls/cert.pem');
+  const connect = spawnSync(process.execPath, [CLI, 'agent', 'connect', '--server', `https://127.0.0.1:${follower.port}`, '--enrollment-token', ENROLL, '--ca-cert', ca,
+    '--name', 'm0', '--location', 'eastus', '--lib-dir', m.lib, '--config-dir', m.config], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(connect.status, 0, connect.stderr);
+  const agent = spawn(process.execPath, [CLI, 'agent', 'run', '--lib-dir', m.lib, '--config-dir', m.config, '--log-dir', m.log, '--imds-port', '0'],
+    { env: { ...process.env, PHASEWISE_AGENT_TIMEOUT_SCALE: '0.05' }, stdio: 'ignore' });
+  try {
+    // Its status reports go through the follower: the leader sees the agent connected.
+    let agents: Array<{ status: string; resourceId: string }> = [];
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      const got = await call(follower.port, 'GET', '/phasewise/agents');
+      agents = ((got.json as { value?: typeof agents } | null)?.value) ?? [];
+      if (agents.some((a) => a.status === 'Connected')) break;
+      await sleep(250);
+    }
+    assert.equal(agents.length, 1, JSON.stringify(agents));
+    assert.equal(agents[0]!.status, 'Connected');
+    assert.match(agents[0]!.resourceId, /machines\/m0$/i);
+    // A client cannot vouch for itself: a made-up fingerprint and proof sent straight to the leader are refused.
+    const agentId = (JSON.parse(readFileSync(join(m.lib, '.agent/enrollment.json'), 'utf8')) as { agentId: string }).agentId;
+    const forged = await fetch(`https://127.0.0.1:${leader.port}/v1/agents/${agentId}/goalstate`, {
+      headers: { 'x-phasewise-agent-fingerprint': 'AB:CD', 'x-phasewise-agent-proof': `${Date.now()}.${'0'.repeat(64)}` },
+    });
+    assert.equal(forged.status, 401);
+  } finally {
+    agent.kill('SIGKILL');
+  }
 });

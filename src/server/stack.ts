@@ -77,6 +77,8 @@ export interface StackInput {
   extra: StackExtra;
   /** Replicas: how the API tells injected requests and takes writes as commands. */
   server?: Pick<ArmServerOptions, 'injectedPrincipal' | 'beforeHandler'>;
+  /** Replicas: the agent CA they share (absent: DATA_DIR/agent-ca/), and who vouches for forwarded agents. */
+  agents?: Pick<AgentServices, 'ca' | 'vouchedFingerprint'>;
 }
 
 export interface Stack {
@@ -145,7 +147,7 @@ export function buildStack(input: StackInput): Stack {
     resync ? () => resync({ engine, index, goalStates }) : null);
   agentDriver.setWake(() => runtime.kick());
   const index = new FleetIndex(state, [...subscriptions]);
-  const secrets = new SecretBox(secretKey(config));
+  const secrets = new SecretBox(secretKeyOf(config));
   let serverUrl = config.publicUrl ?? '';
   const goalStates = new GoalStates({
     driver: agentDriver, state: () => engine.state, packages,
@@ -173,11 +175,12 @@ export function buildStack(input: StackInput): Stack {
     for (const e of events) if ('machineId' in e && typeof e.machineId === 'string') goalStates.invalidateMachine(e.machineId);
   });
   const agents: AgentServices = {
-    ca: AgentCa.loadOrCreate(config.dataDir, wallNow()), driver: agentDriver, goalStates, packages,
+    ca: input.agents?.ca ?? AgentCa.loadOrCreate(config.dataDir, wallNow()), driver: agentDriver, goalStates, packages,
     status: new StatusWriter(agentDriver.store, (id, report, at) => agentDriver.onReport(id, report, at), (err) => app.log.error({ err }, 'agent report processing failed'), input.dbFile),
     tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
     pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
     certificateValidityDays: config.agentCertificateValidityDays,
+    ...(input.agents?.vouchedFingerprint ? { vouchedFingerprint: input.agents.vouchedFingerprint } : {}),
   };
   const ctx: ArmContext = {
     engine, runtime, db, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
@@ -246,7 +249,7 @@ function generatedToken(dataDir: string): TokenGrant {
   return { token: text.trim(), name: 'operator', roles: ['reader', 'contributor', 'publisher'] };
 }
 
-function secretKey(config: ServeConfig): Buffer {
+export function secretKeyOf(config: ServeConfig): Buffer {
   if (config.secretKey) return Buffer.from(config.secretKey, 'hex');
   const file = join(config.dataDir, 'secret.key');
   // Only an empty file (a crash of an older version mid-write) is replaced; another key would lose the secrets.

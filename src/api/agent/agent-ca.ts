@@ -20,6 +20,11 @@ export interface IssuedCertificate {
 
 export class AgentCertificateError extends Error {}
 
+export interface AgentCaPems {
+  keyPem: string;
+  certPem: string;
+}
+
 export class AgentCa {
   private constructor(
     private readonly key: forge.pki.rsa.PrivateKey,
@@ -31,11 +36,22 @@ export class AgentCa {
     const dir = join(dataDir, 'agent-ca');
     const keyPath = join(dir, 'ca.key.pem');
     const certPath = join(dir, 'ca.cert.pem');
-    if (existsSync(keyPath) && existsSync(certPath)) {
-      const certPem = readFileSync(certPath, 'utf8');
-      return new AgentCa(forge.pki.privateKeyFromPem(readFileSync(keyPath, 'utf8')) as forge.pki.rsa.PrivateKey, forge.pki.certificateFromPem(certPem), certPem);
-    }
+    if (existsSync(keyPath) && existsSync(certPath)) return AgentCa.fromPems({ keyPem: readFileSync(keyPath, 'utf8'), certPem: readFileSync(certPath, 'utf8') });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const pems = AgentCa.generate(now);
+    // Key first: a certificate without its key on disk would be unusable after a crash.
+    writeFileAtomic(keyPath, pems.keyPem, { mode: 0o600 });
+    writeFileAtomic(certPath, pems.certPem);
+    return AgentCa.fromPems(pems);
+  }
+
+  /** A CA from its key and certificate (replicas keep them in the database, the key sealed). */
+  static fromPems(pems: AgentCaPems): AgentCa {
+    return new AgentCa(forge.pki.privateKeyFromPem(pems.keyPem) as forge.pki.rsa.PrivateKey, forge.pki.certificateFromPem(pems.certPem), pems.certPem);
+  }
+
+  /** A new CA: an RSA key and a self-signed certificate valid ten years. */
+  static generate(now: number): AgentCaPems {
     // Node's native generator: forge's pure-JS RSA takes seconds.
     const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const keyPem = pair.privateKey.export({ type: 'pkcs1', format: 'pem' }) as string;
@@ -54,11 +70,7 @@ export class AgentCa {
       { name: 'subjectKeyIdentifier' },
     ]);
     cert.sign(key, forge.md.sha256.create());
-    const certPem = forge.pki.certificateToPem(cert);
-    // Key first: a certificate without its key on disk would be unusable after a crash.
-    writeFileAtomic(keyPath, keyPem, { mode: 0o600 });
-    writeFileAtomic(certPath, certPem);
-    return new AgentCa(key, cert, certPem);
+    return { keyPem, certPem: forge.pki.certificateToPem(cert) };
   }
 
   /**

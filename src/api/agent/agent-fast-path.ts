@@ -8,13 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { LIMITS } from '../../protocol/agent-wire.js';
 import type { ArmContext } from '../arm/context.js';
 import { ArmError } from '../arm/errors.js';
 import { goalStateAfterWait, goalStateAnswer, parseWait, readStatusReport, STATUS_RETRY_AFTER_SECONDS, submitStatusReport } from './agent-channel.js';
 import type { GoalStateAnswer } from './agent-channel.js';
-import { agentServices, authenticateAgentSocket } from './mtls.js';
+import { agentServices, authenticateAgentRequest } from './mtls.js';
 
 const GOAL_STATE = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/goalstate(?:\?wait=(\d{1,4}))?$/i;
 const STATUS = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/status$/i;
@@ -77,7 +76,7 @@ export class AgentFastPath {
     const t0 = performance.now();
     const id = requestId();
     try {
-      authenticateAgentSocket(this.ctx, req.socket as TLSSocket, agentId);
+      authenticateAgentRequest(this.ctx, req, agentId);
       const svc = agentServices(this.ctx);
       const seconds = parseWait(wait);
       const inm = req.headers['if-none-match'];
@@ -115,7 +114,7 @@ export class AgentFastPath {
     let svc;
     try {
       // The certificate before the body: an unauthenticated client's body is never parsed.
-      authenticateAgentSocket(this.ctx, req.socket as TLSSocket, agentId);
+      authenticateAgentRequest(this.ctx, req, agentId);
       svc = agentServices(this.ctx);
     } catch (err) {
       return this.fail(req, res, id, t0, STATUS_ROUTE, err);

@@ -3,6 +3,7 @@
  * certificate but lets those without one in (ARM clients use bearer tokens); agent routes then
  * require a certificate that chains to the agent CA and whose fingerprint is an active agent's.
  */
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import type { AgentRecord } from '../../drivers/agent/agent-store.js';
@@ -36,13 +37,16 @@ export function agentServices(ctx: ArmContext): AgentServices {
  * agent's. An agent whose machine was deleted loses its credential here (revoked, 401).
  */
 export function authenticateAgent(ctx: ArmContext, req: FastifyRequest, agentId?: string): AgentRecord {
-  return authenticateAgentSocket(ctx, req.raw.socket as TLSSocket, agentId);
+  return authenticateAgentRequest(ctx, req.raw, agentId);
 }
 
-/** The same, from the connection (the lean agent handler has no Fastify request). */
-export function authenticateAgentSocket(ctx: ArmContext, sock: TLSSocket, agentId?: string): AgentRecord {
+/**
+ * The same, from the raw request (the lean agent handler has no Fastify request). Its connection's
+ * certificate, or, on a replica that leads, the fingerprint another replica vouched for (forwarded-identity.ts).
+ */
+export function authenticateAgentRequest(ctx: ArmContext, req: IncomingMessage, agentId?: string): AgentRecord {
   const svc = agentServices(ctx);
-  const fp = peerFingerprint(sock);
+  const fp = peerFingerprint(req.socket as TLSSocket) ?? svc.vouchedFingerprint?.(req) ?? null;
   if (!fp) throw new ArmError(401, 'AuthenticationFailed', 'Agent requests need the client certificate issued at enrollment (mTLS).');
   const agent = svc.driver.agentByFingerprint(fp);
   if (!agent) throw new ArmError(401, 'InvalidClientCertificate', 'The client certificate belongs to no enrolled agent (unknown or revoked); enroll again.');

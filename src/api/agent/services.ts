@@ -1,4 +1,5 @@
 /** What the agent API works with, beside the ARM context. */
+import type { IncomingMessage } from 'node:http';
 import type { AgentDriver } from '../../drivers/agent/agent-driver.js';
 import type { AgentCa } from './agent-ca.js';
 import type { EnrollmentTokens } from './enrollment-tokens.js';
@@ -18,4 +19,6 @@ export interface AgentServices {
   pollIntervalSeconds: number;
   statusIntervalSeconds: number;
   certificateValidityDays: number;
+  /** Replicas: the agent fingerprint another replica vouched for in a forwarded request, when its proof holds. */
+  vouchedFingerprint?: (req: IncomingMessage) => string | null;
 }

@@ -9,8 +9,12 @@
 import type pg from 'pg';
 import type { Principal } from '../../api/arm/auth.js';
 import { COMMANDS_CHANNEL, enqueueCommand } from '../../store/postgres/commands.js';
+import { FINGERPRINT_HEADER, PROOF_HEADER } from '../../api/agent/forwarded-identity.js';
 
 export const API_REQUEST = 'api-request';
+/** Marks a request as one the runner injects: it carries the principal the queuing replica authenticated. */
+export const INTERNAL_HEADER = 'x-phasewise-command';
+export const PRINCIPAL_HEADER = 'x-phasewise-principal';
 /** NOTIFY'd with a command's id in the transaction that stores its response. */
 export const DONE_CHANNEL = 'phasewise_command_done';
 
@@ -30,6 +34,9 @@ export interface ApiResponse {
   body: string;
 }
 
+/** Headers only replicas may set: whatever a client sends under these names is dropped. */
+export const INTERNAL_HEADERS: ReadonlySet<string> = new Set([INTERNAL_HEADER, PRINCIPAL_HEADER, FINGERPRINT_HEADER, PROOF_HEADER]);
+
 /** Request headers not carried into a command: hop-by-hop, the token (the principal replaces it), sizes. */
 const DROPPED_REQUEST = new Set(['authorization', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
 /** Response headers worth returning: what ARM clients read. */
@@ -39,7 +46,7 @@ export function requestHeaders(raw: Record<string, string | string[] | undefined
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) {
     const name = k.toLowerCase();
-    if (v === undefined || DROPPED_REQUEST.has(name) || name.startsWith('x-phasewise-')) continue;
+    if (v === undefined || DROPPED_REQUEST.has(name) || INTERNAL_HEADERS.has(name)) continue;
     out[name] = Array.isArray(v) ? v.join(', ') : v;
   }
   return out;

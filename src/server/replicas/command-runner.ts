@@ -11,13 +11,10 @@ import type pg from 'pg';
 import { literal } from '../../store/postgres/sql-batch.js';
 import { markDoneSql, openCommands } from '../../store/postgres/commands.js';
 import type { PgStore } from '../../store/postgres/pg-store.js';
-import { API_REQUEST, COMMANDS_CHANNEL, DONE_CHANNEL, responseHeaders } from './api-commands.js';
+import { API_REQUEST, COMMANDS_CHANNEL, DONE_CHANNEL, INTERNAL_HEADER, PRINCIPAL_HEADER, responseHeaders } from './api-commands.js';
 import type { ApiRequest, ApiResponse } from './api-commands.js';
 
 const POLL_MS = 100;
-/** Marks a request as one the runner injects: it carries the principal the queuing replica authenticated. */
-export const INTERNAL_HEADER = 'x-phasewise-command';
-export const PRINCIPAL_HEADER = 'x-phasewise-principal';
 
 export interface RunnerLog {
   error(obj: object, msg: string): void;

@@ -1,17 +1,20 @@
 /**
  * The API of a replica that does not lead: health checks and the command route answered here, writes
- * queued as commands (write-path.ts), reads forwarded to the leader (forward-read.ts). The agent channel
- * and package uploads need the leader's own process (client certificates, streamed files): they get 503
- * with Retry-After until this replica leads or the caller reaches the leader.
+ * queued as commands (write-path.ts), reads forwarded to the leader (forward.ts). The agent channel and
+ * package uploads are forwarded too (the leader's process holds the agents' connections and the files):
+ * an agent's client certificate is checked here against the shared agent CA, and its fingerprint
+ * vouched for to the leader (src/api/agent/forwarded-identity.ts).
  */
 import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../../api/arm/auth.js';
 import { ArmError } from '../../api/arm/errors.js';
 import { isAgentPath, PACKAGE_PATH, toArmError } from '../../api/arm/server.js';
 import { MAX_PATH_SEGMENT } from '../../api/arm/http-errors.js';
-import { forwardRead } from './forward-read.js';
+import { forwardToLeader } from './forward.js';
 import type { HealthView } from './health-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
 import type { Endpoint } from './registry.js';
@@ -19,7 +22,10 @@ import { isWrite, registerCommandRoute, takeWrite } from './write-path.js';
 import type { WritePath } from './write-path.js';
 
 export interface FollowerOptions {
-  https: { cert: string; key: string };
+  /** With the agent CA: agents' client certificates are checked here, then vouched for to the leader. */
+  https: { cert: string; key: string; ca: string; requestCert: true; rejectUnauthorized: false };
+  /** The headers that vouch for an agent's certificate fingerprint (forwarded-identity.ts). */
+  vouch: (method: string, url: string, fingerprint: string) => Record<string, string>;
   maxBodyBytes: number;
   logLevel: string;
   auth: Authenticator;
@@ -41,6 +47,8 @@ export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
   // Bodies are kept as sent: the leader's API parses and checks them, with its own limits.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // Package uploads stay a stream, passed on to the leader as they come.
+  app.addContentTypeParser(['application/zip', 'application/octet-stream'], (_req, payload, done) => done(null, payload));
   const authenticate = (req: FastifyRequest) => opts.auth.authenticate(req.headers.authorization);
 
   app.setErrorHandler((err, req, reply) => {
@@ -56,17 +64,20 @@ export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
   registerCommandRoute(app, opts.writes, (req) => void authenticate(req));
 
   app.all('/*', async (req, reply) => {
-    if (isAgentPath(req.url) || PACKAGE_PATH.test(req.url)) {
-      throw new ArmError(503, 'NotLeader', 'This replica does not run the engine; agents and package uploads are served by the leader. Retry (another replica may answer).');
-    }
-    if (isWrite(req.method)) {
+    // The agent channel and package uploads run in the leader's process; other writes become commands.
+    const direct = isAgentPath(req.url) || PACKAGE_PATH.test(req.url);
+    if (isWrite(req.method) && !direct) {
       const principal = authenticate(req);
-      return takeWrite(opts.writes, req, reply, typeof req.body === 'string' ? req.body : '', principal);
+      if (req.body !== undefined && typeof req.body !== 'string') throw new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).');
+      return takeWrite(opts.writes, req, reply, req.body ?? '', principal);
     }
     // Reads (open ones too: the dashboard, /metrics) are the leader's to answer.
     const leader = await opts.leader();
     if (!leader) throw new ArmError(503, 'ServiceUnavailable', 'No replica leads the engine right now (a takeover is under way); retry shortly.');
-    await forwardRead(req, reply, leader);
+    const sock = req.raw.socket as TLSSocket;
+    const cert = sock.authorized ? sock.getPeerCertificate() : null;
+    const headers = cert?.fingerprint256 ? opts.vouch(req.method, req.url, cert.fingerprint256) : {};
+    await forwardToLeader(req, reply, leader, { headers, body: (req.body as string | Readable | undefined) ?? null });
     return reply;
   });
   return app;

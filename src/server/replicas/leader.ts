@@ -16,7 +16,7 @@ import { isAgentPath, PACKAGE_PATH } from '../../api/arm/server.js';
 import type { ServeConfig } from '../config.js';
 import type { TlsMaterial } from '../tls.js';
 import { buildStack } from '../stack.js';
-import type { Stack, StackExtra } from '../stack.js';
+import type { Stack, StackExtra, StackInput } from '../stack.js';
 import { CommandRunner } from './command-runner.js';
 import type { ResponseWaiter } from './api-commands.js';
 import { registerHealthRoutes } from './health-routes.js';
@@ -49,6 +49,8 @@ export interface LeaderInput {
   waiter: ResponseWaiter;
   extra: StackExtra;
   health: () => HealthView;
+  /** The agent CA the replicas share, and who vouches for agents a follower forwards. */
+  agents: NonNullable<StackInput['agents']>;
   /** A commit failed (the lease lost, the database gone): the replica must step down. */
   onBroken: (err: StoreError) => void;
 }
@@ -76,6 +78,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
       // A failed commit means a lost lease or database: the replica steps down and another takes over from the store.
       resyncFromStore: null,
       extra: input.extra,
+      agents: input.agents,
       server: {
         injectedPrincipal: injected,
         // Writes from the network become commands; the runner's injected copies, the agent channel and

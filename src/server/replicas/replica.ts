@@ -20,6 +20,10 @@ import type { ServeConfig } from '../config.js';
 import { loadOrCreateTls } from '../tls.js';
 import { listeningUrl } from '../serve.js';
 import type { StackExtra } from '../stack.js';
+import { secretKeyOf } from '../stack.js';
+import { SecretBox } from '../../api/arm/secrets.js';
+import { forwardingKey, vouch, vouchedFingerprint } from '../../api/agent/forwarded-identity.js';
+import { sharedAgentCa } from './shared-ca.js';
 import { ResponseWaiter } from './api-commands.js';
 import { buildFollowerServer } from './follower.js';
 import type { HealthView } from './health-routes.js';
@@ -63,6 +67,9 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     clients.push(listener);
     for (const c of clients) c.on('error', () => {}); // a lost connection shows in the next query's error
     const tls = await loadOrCreateTls(config.tls, config.dataDir, config.host);
+    const secretKey = secretKeyOf(config);
+    const agentCa = await sharedAgentCa(client, new SecretBox(secretKey), Date.now());
+    const agentKey = forwardingKey(secretKey);
     const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const waiter = new ResponseWaiter(client, listener);
     await waiter.start();
@@ -86,7 +93,9 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     };
     const writes = { client, waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds };
     let follower: FastifyInstance | null = buildFollowerServer({
-      https: { cert: tls.cert, key: tls.key }, maxBodyBytes: config.maxBodyBytes, logLevel: config.logLevel,
+      https: { cert: tls.cert, key: tls.key, ca: agentCa.certPem, requestCert: true, rejectUnauthorized: false },
+      vouch: (method, path, fingerprint) => vouch(agentKey, method, path, fingerprint, Date.now()),
+      maxBodyBytes: config.maxBodyBytes, logLevel: config.logLevel,
       auth: new Authenticator(config.tokens), writes, health,
       leader: async (): Promise<Endpoint | null> => {
         const e = await leaderEndpoint(client);
@@ -113,6 +122,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       log.info(`replica ${holder} took the lease (fencing token ${f.token}); loading`);
       const l = await openLeader({
         config, url, scenario, tls, fence: f, client, waiter, extra, health,
+        agents: { ca: agentCa, vouchedFingerprint: (req) => vouchedFingerprint(agentKey, req.method ?? '', req.url ?? '', req.headers, Date.now()) },
         onBroken: (err) => stepDown(`a commit was refused: ${err.message}`),
       });
       if (stepped) return void (await l.close());

@@ -9,9 +9,9 @@ import type pg from 'pg';
 import type { Principal, Role } from '../../api/arm/auth.js';
 import { baseUrlFor } from '../../api/arm/context.js';
 import { ArmError } from '../../api/arm/errors.js';
-import { acceptedResponse, requestHeaders, responseOf, submit } from './api-commands.js';
+import { acceptedResponse, INTERNAL_HEADER, PRINCIPAL_HEADER, requestHeaders, responseOf, submit } from './api-commands.js';
 import type { ApiRequest, ApiResponse, ResponseWaiter } from './api-commands.js';
-import { INTERNAL_HEADER, PRINCIPAL_HEADER } from './command-runner.js';
+
 
 /** How long a replica holds a write's connection for the leader's response before answering 202. */
 export const WAIT_FOR_RESPONSE_MS = 20_000;

@@ -1,29 +1,43 @@
 /**
- * A follower's reads: forwarded to the leader's HTTPS address (from the replicas table), trusting only
- * the certificate the leader registered there, and streamed back as they come.
+ * A follower's requests for the leader (reads, the agent channel, package uploads): sent to the leader's
+ * HTTPS address (from the replicas table), trusting only the certificate the leader registered there,
+ * and the answer streamed back as it comes.
  */
 import { request } from 'node:https';
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ArmError } from '../../api/arm/errors.js';
 import type { Endpoint } from './registry.js';
+import { INTERNAL_HEADERS } from './api-commands.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection']);
 /** A leader that does not start answering within this is treated as gone. */
-const CONNECT_TIMEOUT_MS = 10_000;
+const ANSWER_TIMEOUT_MS = 10_000;
 
-export function forwardRead(req: FastifyRequest, reply: FastifyReply, leader: Endpoint): Promise<void> {
+export interface Forwarded {
+  /** Added to the request's headers (an agent's vouched identity). */
+  headers?: Record<string, string>;
+  /** The body: as received (a string), a stream (a package upload), or none. */
+  body?: string | Readable | null;
+}
+
+export function forwardToLeader(req: FastifyRequest, reply: FastifyReply, leader: Endpoint, extra: Forwarded = {}): Promise<void> {
   const target = new URL(req.url, leader.url);
   const headers: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !k.startsWith('x-phasewise-')) headers[k] = v;
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !INTERNAL_HEADERS.has(k)) headers[k] = v;
+  Object.assign(headers, extra.headers ?? {});
+  const body = extra.body ?? null;
+  if (typeof body === 'string') headers['content-length'] = String(Buffer.byteLength(body));
+  else if (body === null) delete headers['content-length'];
   return new Promise((resolve, reject) => {
     const out = request({
       protocol: 'https:', hostname: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || 443, path: target.pathname + target.search,
       method: req.method, headers,
       // The leader's own certificate is the only one trusted; its name need not match the address used.
       ca: leader.cert, checkServerIdentity: () => undefined,
-      timeout: CONNECT_TIMEOUT_MS,
+      timeout: ANSWER_TIMEOUT_MS,
     }, (res) => {
-      out.setTimeout(0); // a long response (the dashboard's event stream) may idle
+      out.setTimeout(0); // a long answer (a goal-state long poll, the dashboard's event stream) may idle
       reply.hijack();
       const outHeaders: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v;
@@ -38,6 +52,8 @@ export function forwardRead(req: FastifyRequest, reply: FastifyReply, leader: En
       if (reply.sent || reply.raw.headersSent) return resolve();
       reject(new ArmError(503, 'ServiceUnavailable', `The engine's leader cannot be reached now (${err.message}); retry later.`));
     });
-    out.end();
+    if (body === null) out.end();
+    else if (typeof body === 'string') out.end(body);
+    else body.pipe(out);
   });
 }
