@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import type { Principal } from '../../api/arm/auth.js';
-import { COMMANDS_CHANNEL, enqueueCommand } from '../../store/postgres/commands.js';
+import { COMMANDS_CHANNEL } from '../../store/postgres/commands.js';
 import { FINGERPRINT_HEADER, PROOF_HEADER } from '../../api/agent/forwarded-identity.js';
 
 export const API_REQUEST = 'api-request';
@@ -58,9 +58,30 @@ export function responseHeaders(raw: Record<string, unknown>): Record<string, st
   return out;
 }
 
+/** At most this many writes wait for a leader: beyond, a replica refuses new ones (503) rather than grow the queue without bound. */
+export const MAX_QUEUED = 10_000;
+/** Done commands (and the responses they keep) are deleted this long after they ran. */
+export const KEEP_DONE_MS = 24 * 3_600_000;
+
+export class QueueFull extends Error {}
+
 /** Queues a request; its command id once durable. */
-export function submit(client: pg.Client, req: ApiRequest): Promise<number> {
-  return enqueueCommand(client, API_REQUEST, req);
+export async function submit(client: pg.Client, req: ApiRequest, maxQueued = MAX_QUEUED): Promise<number> {
+  const { rows } = await client.query<{ id: number }>(
+    `WITH c AS (
+       INSERT INTO commands (kind, body) SELECT $1, $2 WHERE (SELECT count(*) FROM (SELECT 1 FROM commands WHERE done_at IS NULL LIMIT $3) q) < $3
+       RETURNING id
+     ) SELECT id, pg_notify('${COMMANDS_CHANNEL}', id::text) FROM c`,
+    [API_REQUEST, JSON.stringify(req), maxQueued],
+  );
+  if (!rows[0]) throw new QueueFull(`${maxQueued} writes already wait for the engine's leader`);
+  return Number(rows[0].id);
+}
+
+/** Deletes commands done more than KEEP_DONE_MS ago (their responses were fetched long since). */
+export async function pruneDone(client: pg.Client, keepMs = KEEP_DONE_MS): Promise<number> {
+  const { rowCount } = await client.query(`DELETE FROM commands WHERE done_at < clock_timestamp() - $1 * interval '1 millisecond'`, [keepMs]);
+  return rowCount ?? 0;
 }
 
 /** What a command's row says now: its response once the leader ran it, null while it waits. */

@@ -11,10 +11,19 @@ import type pg from 'pg';
 import { literal } from '../../store/postgres/sql-batch.js';
 import { markDoneSql, openCommands } from '../../store/postgres/commands.js';
 import type { PgStore } from '../../store/postgres/pg-store.js';
-import { API_REQUEST, COMMANDS_CHANNEL, DONE_CHANNEL, INTERNAL_HEADER, PRINCIPAL_HEADER, responseHeaders } from './api-commands.js';
+import { API_REQUEST, COMMANDS_CHANNEL, DONE_CHANNEL, INTERNAL_HEADER, PRINCIPAL_HEADER, pruneDone, responseHeaders } from './api-commands.js';
 import type { ApiRequest, ApiResponse } from './api-commands.js';
 
 const POLL_MS = 100;
+const PRUNE_MS = 10 * 60_000;
+/** A handler that has not answered by then gets its command answered 504 (the runner must move on). */
+const INJECT_TIMEOUT_MS = 60_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 export interface RunnerLog {
   error(obj: object, msg: string): void;
@@ -24,6 +33,7 @@ export class CommandRunner {
   /** Known only to this process: a request bearing it came from `inject` here, never from the network. */
   readonly secret = randomBytes(24).toString('base64url');
   private timer: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
   private running = false;
   private again = false;
   private stopped = false;
@@ -46,6 +56,8 @@ export class CommandRunner {
     }
     this.timer = setInterval(() => this.kick(), POLL_MS);
     this.timer.unref();
+    this.pruneTimer = setInterval(() => void pruneDone(this.store.connection).catch(() => {}), PRUNE_MS);
+    this.pruneTimer.unref();
     this.kick();
   }
 
@@ -69,6 +81,7 @@ export class CommandRunner {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
   }
 
   /** True while a command's effects are being gathered (nothing else may commit the API tables then). */
@@ -104,12 +117,12 @@ export class CommandRunner {
     this.store.hold();
     let response: ApiResponse;
     try {
-      const res = await this.app.inject({
+      const res = await withTimeout(this.app.inject({
         method: req.method as 'PUT',
         url: req.url,
         headers: { ...req.headers, [INTERNAL_HEADER]: this.secret, [PRINCIPAL_HEADER]: JSON.stringify(req.principal) },
         payload: req.body,
-      });
+      }), INJECT_TIMEOUT_MS);
       response = { status: res.statusCode, headers: responseHeaders(res.headers as Record<string, unknown>), body: res.body };
     } catch (err) {
       this.log.error({ err, command: id }, 'a queued API request failed to run');

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { Principal, Role } from '../../api/arm/auth.js';
 import { baseUrlFor } from '../../api/arm/context.js';
 import { ArmError } from '../../api/arm/errors.js';
-import { acceptedResponse, INTERNAL_HEADER, PRINCIPAL_HEADER, requestHeaders, responseOf, submit } from './api-commands.js';
+import { acceptedResponse, INTERNAL_HEADER, PRINCIPAL_HEADER, QueueFull, requestHeaders, responseOf, submit } from './api-commands.js';
 import type { ApiRequest, ApiResponse, ResponseWaiter } from './api-commands.js';
 
 
@@ -39,6 +39,7 @@ export async function takeWrite(path: WritePath, req: FastifyRequest, reply: Fas
   try {
     id = await submit(path.client, command);
   } catch (err) {
+    if (err instanceof QueueFull) throw new ArmError(503, 'ServiceUnavailable', `Too many writes wait for the engine's leader (${err.message}); nothing was stored; retry later.`);
     throw new ArmError(503, 'ServiceUnavailable', `The write could not be stored (${(err as Error).message}); nothing was applied; retry later.`);
   }
   path.queued?.();
