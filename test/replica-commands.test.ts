@@ -51,7 +51,7 @@ test('a queued write is stored at once and its response reaches the waiter, noti
     const response: ApiResponse = { status: 201, headers: { 'content-type': 'application/json' }, body: '{"n":1}' };
     const waiting = waiter.wait(id, 10_000);
     await finish(id, response, true);
-    assert.deepEqual(await waiting, response);
+    assert.deepEqual(await waiting, { ...response, version: 0 }, 'the response, and the commit version that holds it');
     // A lost notification only delays: the poll finds the response.
     const id2 = await submit(client, request(2));
     const waiting2 = waiter.wait(id2, 10_000);

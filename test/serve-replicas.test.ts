@@ -86,7 +86,7 @@ function start(r: Replica, url: string, settings: Record<string, unknown> = {}, 
   });
 }
 
-async function call(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> | null }> {
+async function call(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> | null; snapshot?: string }> {
   try {
     const res = await fetch(`https://127.0.0.1:${port}${path}`, {
       method, signal: AbortSignal.timeout(30_000),
@@ -94,10 +94,21 @@ async function call(port: number, method: string, path: string, body?: unknown):
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
-    return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+    const snapshot = res.headers.get('x-phasewise-snapshot-version');
+    return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : null, ...(snapshot ? { snapshot } : {}) };
   } catch {
     return { status: 0, json: null };
   }
+}
+
+/** A read that must succeed: retried while a replica is busy or restarting. */
+async function read(port: number, path: string): Promise<{ status: number; json: Record<string, unknown> | null }> {
+  let got = await call(port, 'GET', path);
+  for (let i = 0; i < 20 && (got.status === 0 || got.status === 503); i++) {
+    await sleep(500);
+    got = await call(port, 'GET', path);
+  }
+  return got;
 }
 
 async function leaderOf(among: Replica[] = replicas): Promise<Replica | null> {
@@ -148,6 +159,8 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
   const rng = new Random(11);
   const groups = new Map<string, number>();
   const vms = new Set<string>();
+  /** Writes read back at once through the replica that took them (read-your-writes on one replica). */
+  const readBack: string[] = [];
   let writing = true;
   let n = 0;
   const writer = (async () => {
@@ -157,6 +170,10 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
       const rg = `rg-${i}`;
       const put = await call(r.port, 'PUT', `/subscriptions/${SUB}/resourcegroups/${rg}?api-version=2021-04-01`, { location: 'eastus', tags: { n: String(i) } });
       if ([200, 201, 202].includes(put.status)) groups.set(rg, i);
+      if ((put.status === 200 || put.status === 201) && i % 5 === 0) {
+        const got = await call(r.port, 'GET', `/subscriptions/${SUB}/resourcegroups/${rg}?api-version=2021-04-01`);
+        if (got.status !== 0 && got.status !== 503) readBack.push(got.status === 200 && (got.json as { tags?: { n?: string } }).tags?.n === String(i) ? 'ok' : `${rg}: ${got.status} ${JSON.stringify(got.json)}`);
+      }
       if (put.status === 200 || put.status === 201) {
         if (i % 4 === 0) {
           const vm = await call(replicas[(i + 1) % 3]!.port, 'PUT', `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/vm-${i}?api-version=2024-07-01`,
@@ -185,6 +202,11 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
   const paused = leader;
   const pausedAt = Date.now();
   paused.proc!.kill('SIGSTOP');
+  // No replica leads for a while: followers still answer reads, from their snapshot of the store.
+  const someGroup = [...groups.keys()][0]!;
+  const duringPause = await call(replicas.find((r) => r !== paused)!.port, 'GET', `/subscriptions/${SUB}/resourcegroups/${someGroup}?api-version=2021-04-01`);
+  assert.equal(duringPause.status, 200, `a follower reads while the leader is paused: ${JSON.stringify(duringPause.json)}`);
+  assert.ok(duringPause.snapshot, 'answered from the follower\'s snapshot of the store');
   leader = await waitLeader(LEASE_MS + 30_000, paused);
   takeovers.push({ how: 'SIGSTOP', ms: await ledAfter(pausedAt) });
   const exitsBefore = paused.exits.length;
@@ -204,18 +226,20 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
   while (Date.now() < deadline && Number((await c.query('SELECT count(*) AS n FROM commands WHERE done_at IS NULL')).rows[0].n) > 0) await sleep(200);
   assert.equal(Number((await c.query('SELECT count(*) AS n FROM commands WHERE done_at IS NULL')).rows[0].n), 0, 'every queued write ran');
 
+  assert.ok(readBack.length > 5, `${readBack.length} writes read back`);
+  assert.deepEqual(readBack.filter((x) => x !== 'ok'), [], 'a write is seen at once by a read on the replica that took it');
   console.log(`writes: ${groups.size} resource groups and ${vms.size} VMs acknowledged of ${n} attempts; takeovers: ${takeovers.map((t) => `${t.how} ${t.ms} ms`).join(', ')}`);
   assert.ok(groups.size > 30, `${groups.size} writes acknowledged`);
   // Every acknowledged write is there, read through any replica.
   let k = 0;
   for (const [rg, i] of groups) {
-    const got = await call(replicas[k++ % 3]!.port, 'GET', `/subscriptions/${SUB}/resourcegroups/${rg}?api-version=2021-04-01`);
-    assert.equal(got.status, 200, `${rg} (write ${i}) is there`);
+    const got = await read(replicas[k++ % 3]!.port, `/subscriptions/${SUB}/resourcegroups/${rg}?api-version=2021-04-01`);
+    assert.equal(got.status, 200, `${rg} (write ${i}) is there: ${JSON.stringify(got.json)}`);
     assert.deepEqual((got.json as { tags: Record<string, string> }).tags, { n: String(i) });
   }
   for (const id of vms) {
     const [rg, name] = id.split('/');
-    const got = await call(replicas[k++ % 3]!.port, 'GET', `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${name}?api-version=2024-07-01`);
+    const got = await read(replicas[k++ % 3]!.port, `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${name}?api-version=2024-07-01`);
     assert.equal(got.status, 200, `${id} is there`);
   }
   // Each VM is one machine; the engine's log keeps its invariants and starts no attempt twice.

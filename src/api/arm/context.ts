@@ -15,6 +15,7 @@ import type { Operations, Track } from './operations.js';
 import { setOperationHeaders } from './operations.js';
 import type { SecretBox } from './secrets.js';
 import type { AgentServices } from '../agent/services.js';
+import type { PackageStore } from '../agent/package-store.js';
 import type { PatchDriver } from '../../engine/driver.js';
 
 export interface ArmContext {
@@ -37,6 +38,8 @@ export interface ArmContext {
   patches?: PatchDriver;
   /** The agent API (real machines); absent where only the ARM surface runs. */
   agents?: AgentServices;
+  /** The uploaded packages, where the agent API is absent but package records are known (a replica's read snapshot). */
+  packages?: Pick<PackageStore, 'get'>;
 }
 
 declare module 'fastify' {

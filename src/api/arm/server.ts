@@ -60,7 +60,11 @@ export interface ArmServerOptions {
   injectedPrincipal?: (req: FastifyRequest) => Principal | null;
   /** Replicas: runs before every handler; may answer the request itself (a write taken as a command). */
   beforeHandler?: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  /** Replicas' read snapshots: a request no route takes is answered with UNROUTED_HEADER (it is the leader's to answer). */
+  markUnrouted?: boolean;
 }
+
+export const UNROUTED_HEADER = 'x-phasewise-unrouted';
 
 /** Fastify's own 4xx errors, as ARM codes. */
 const FASTIFY_CODES: Record<string, [number, string]> = {
@@ -195,6 +199,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     return reply.status(500).type('application/json').send(body);
   });
   app.setNotFoundHandler((req, reply) => {
+    if (opts.markUnrouted) reply.header(UNROUTED_HEADER, '1');
     const e = new ArmError(404, 'NotFound', `No resource or operation at ${req.method} ${req.url.split('?')[0]}.`);
     return reply.status(404).type('application/json').send(e.body());
   });

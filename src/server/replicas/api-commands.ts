@@ -32,6 +32,8 @@ export interface ApiResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** The commit version whose transaction ran it (read from the command's row, not stored in the response). */
+  version?: number;
 }
 
 /** Headers only replicas may set: whatever a client sends under these names is dropped. */
@@ -139,9 +141,12 @@ export class ResponseWaiter {
     this.polling = true;
     try {
       const ids = [...this.waiting.keys()];
-      const { rows } = await this.client.query<{ id: number; result: string }>(
-        'SELECT id, result FROM commands WHERE id = ANY($1::bigint[]) AND done_at IS NOT NULL', [ids]);
-      for (const r of rows) for (const f of this.waiting.get(Number(r.id)) ?? []) f(JSON.parse(r.result) as ApiResponse);
+      const { rows } = await this.client.query<{ id: number; result: string; version: number | null }>(
+        'SELECT id, result, version FROM commands WHERE id = ANY($1::bigint[]) AND done_at IS NOT NULL', [ids]);
+      for (const r of rows) {
+        const response = { ...(JSON.parse(r.result) as ApiResponse), ...(r.version === null ? {} : { version: Number(r.version) }) };
+        for (const f of this.waiting.get(Number(r.id)) ?? []) f(response);
+      }
     } catch {
       // The database is away: the waiters time out and answer 202; the commands stay queued.
     } finally {

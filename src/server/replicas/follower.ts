@@ -19,6 +19,7 @@ import type { HealthView } from './health-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
 import type { Endpoint } from './registry.js';
 import { isWrite, registerCommandRoute, takeWrite } from './write-path.js';
+import type { SnapshotReads } from './snapshot-reads.js';
 import type { WritePath } from './write-path.js';
 
 export interface FollowerOptions {
@@ -33,6 +34,8 @@ export interface FollowerOptions {
   /** The leader's address now, or null while none leads (or this replica is taking over). */
   leader: () => Promise<Endpoint | null>;
   health: () => HealthView;
+  /** The read model: reads it can answer are answered here, from the store. */
+  reads: SnapshotReads | null;
 }
 
 export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
@@ -71,6 +74,7 @@ export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
       if (req.body !== undefined && typeof req.body !== 'string') throw new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).');
       return takeWrite(opts.writes, req, reply, req.body ?? '', principal);
     }
+    if (!direct && (await opts.reads?.answer(req, reply))) return reply;
     // Reads (open ones too: the dashboard, /metrics) are the leader's to answer.
     const leader = await opts.leader();
     if (!leader) throw new ArmError(503, 'ServiceUnavailable', 'No replica leads the engine right now (a takeover is under way); retry shortly.');

@@ -15,6 +15,9 @@ export interface HealthView {
   /** Replicas: this one's name in the lease, and the lease's fencing token while it leads. */
   holder?: string;
   token?: number;
+  /** A follower: the commit version its read snapshot holds (-1: none yet), or why it has none. */
+  readSnapshot?: number;
+  readSnapshotOff?: string;
 }
 
 export function registerHealthRoutes(app: FastifyInstance, view: () => HealthView): void {

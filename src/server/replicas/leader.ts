@@ -12,6 +12,7 @@ import type { Fence } from '../../store/postgres/pg-store.js';
 import { PgStore } from '../../store/postgres/pg-store.js';
 import type { StoreError } from '../../store/sqlite/database.js';
 import { isOpenPath } from '../../api/arm/open-paths.js';
+import { ArmError } from '../../api/arm/errors.js';
 import { isAgentPath, PACKAGE_PATH } from '../../api/arm/server.js';
 import type { ServeConfig } from '../config.js';
 import type { TlsMaterial } from '../tls.js';
@@ -84,7 +85,14 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
         // Writes from the network become commands; the runner's injected copies, the agent channel and
         // package uploads (streamed files) run here directly.
         beforeHandler: async (req, reply) => {
-          if (!isWrite(req.method) || injected(req) || isAgentPath(req.url) || isOpenPath(req.url) || PACKAGE_PATH.test(req.url)) return;
+          if (!isWrite(req.method)) {
+            // A read shows only what is durable: the commits queued so far land first (the leader's memory is a step ahead).
+            if (!isAgentPath(req.url)) await store.settled().catch(() => {
+              throw new ArmError(503, 'ServiceUnavailable', 'The store refused a commit; this replica is stepping down; retry.');
+            });
+            return;
+          }
+          if (injected(req) || isAgentPath(req.url) || isOpenPath(req.url) || PACKAGE_PATH.test(req.url)) return;
           if (!req.routeOptions.url) return; // no such route: its 404 needs no command
           return takeWrite(writes, req, reply, req.body === undefined ? '' : JSON.stringify(req.body), req.principal);
         },

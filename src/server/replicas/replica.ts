@@ -26,6 +26,7 @@ import { forwardingKey, vouch, vouchedFingerprint } from '../../api/agent/forwar
 import { sharedAgentCa } from './shared-ca.js';
 import { ResponseWaiter } from './api-commands.js';
 import { buildFollowerServer } from './follower.js';
+import { SnapshotReads } from './snapshot-reads.js';
 import type { HealthView } from './health-routes.js';
 import { openLeader } from './leader.js';
 import type { Leader } from './leader.js';
@@ -89,14 +90,29 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
         const halted = leader.stack.engine.haltedBecause ?? leader.store.broken?.message;
         return { ...base, leader: true, ready: !halted, ...(halted ? { reason: String(halted) } : {}) };
       }
-      return { ...base, leader: false, ready: reachable, ...(reachable ? {} : { reason: `PostgreSQL not reached within the lease (${redact(url)})` }) };
+      const snapshot = reads ? { readSnapshot: reads.version, ...(reads.reason ? { readSnapshotOff: reads.reason } : {}) } : {};
+      return { ...base, ...snapshot, leader: false, ready: reachable, ...(reachable ? {} : { reason: `PostgreSQL not reached within the lease (${redact(url)})` }) };
     };
-    const writes = { client, waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds };
+    const writes = {
+      client, waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
+      applied: (version: number) => reads?.wrote(version),
+    };
+    const auth = new Authenticator(config.tokens);
+    // A snapshot reader has its own connection: a reload's long reads must not hold up queued writes.
+    const snapshotClient = config.snapshotReadsMaxMachines > 0 ? await connect(url) : null;
+    if (snapshotClient) {
+      clients.push(snapshotClient);
+      snapshotClient.on('error', () => {});
+    }
+    let reads: SnapshotReads | null = snapshotClient
+      ? new SnapshotReads({ url, client: snapshotClient, config, scenario, auth, secrets: new SecretBox(secretKey), maxMachines: config.snapshotReadsMaxMachines, log })
+      : null;
+    reads?.start();
     let follower: FastifyInstance | null = buildFollowerServer({
       https: { cert: tls.cert, key: tls.key, ca: agentCa.certPem, requestCert: true, rejectUnauthorized: false },
       vouch: (method, path, fingerprint) => vouch(agentKey, method, path, fingerprint, Date.now()),
       maxBodyBytes: config.maxBodyBytes, logLevel: config.logLevel,
-      auth: new Authenticator(config.tokens), writes, health,
+      auth, writes, health, reads,
       leader: async (): Promise<Endpoint | null> => {
         const e = await leaderEndpoint(client);
         return e && e.holder !== holder ? e : null;
@@ -139,6 +155,8 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       // The same port: the follower's API closes, the leader's opens.
       await follower?.close();
       follower = null;
+      await reads?.close();
+      reads = null;
       await l.stack.app.listen({ host: config.host, port });
       log.info(`replica ${holder} leads (fencing token ${f.token}) after ${Date.now() - started} ms of loading`);
     };
@@ -181,6 +199,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
         clearInterval(announceTimer);
         waiter.close();
         await follower?.close().catch(() => {});
+        await reads?.close().catch(() => {});
         if (leader) await leader.close().catch((err: Error) => log.error(`closing the leader: ${err.message}`));
         // A clean stop gives the lease up at once: the next leader need not wait for it to expire.
         if (fence && !stepped) await release(leaseClient, fence).catch(() => {});

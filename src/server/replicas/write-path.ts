@@ -23,6 +23,8 @@ export interface WritePath {
   retryAfterSeconds: number;
   /** Called once a command is queued (the leader's own runner looks at once). */
   queued?: () => void;
+  /** Called with the commit version that holds a write this replica answered (its reads wait for it). */
+  applied?: (version: number) => void;
 }
 
 export function isWrite(method: string): boolean {
@@ -43,8 +45,9 @@ export async function takeWrite(path: WritePath, req: FastifyRequest, reply: Fas
     throw new ArmError(503, 'ServiceUnavailable', `The write could not be stored (${(err as Error).message}); nothing was applied; retry later.`);
   }
   path.queued?.();
-  const response = (await path.waiter.wait(id, WAIT_FOR_RESPONSE_MS)) ?? acceptedResponse(id, baseUrlFor(path.publicUrl, req.headers.host), path.retryAfterSeconds);
-  return send(reply, response);
+  const done = await path.waiter.wait(id, WAIT_FOR_RESPONSE_MS);
+  if (done?.version !== undefined) path.applied?.(done.version);
+  return send(reply, done ?? acceptedResponse(id, baseUrlFor(path.publicUrl, req.headers.host), path.retryAfterSeconds));
 }
 
 export function send(reply: FastifyReply, r: ApiResponse): FastifyReply {

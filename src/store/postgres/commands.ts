@@ -36,8 +36,11 @@ export async function openCommands(client: pg.Client, afterId = 0, limit = 100):
 
 /** The statement that marks a command done with its result (part of the engine commit that applied it). */
 export function markDoneSql(id: number, result: unknown): string {
-  return `UPDATE commands SET done_at = clock_timestamp(), result = ${literal(JSON.stringify(result))} WHERE id = ${literal(id)} AND done_at IS NULL`;
+  return `UPDATE commands SET done_at = clock_timestamp(), result = ${literal(JSON.stringify(result))}, version = ${COMMIT_VERSION_NOW} WHERE id = ${literal(id)} AND done_at IS NULL`;
 }
+
+/** Inside an engine commit: the commit version that transaction makes (PgStore bumps it first). */
+export const COMMIT_VERSION_NOW = '(SELECT version FROM commit_version)';
 
 export async function commandResult(client: pg.Client, id: number): Promise<{ done: boolean; result: unknown } | null> {
   const { rows } = await client.query<{ done: boolean; result: string | null }>('SELECT done_at IS NOT NULL AS done, result FROM commands WHERE id = $1', [id]);

@@ -228,10 +228,12 @@ export class PgStore implements Store {
   }
 
   private enqueue(text: string): void {
+    // Every transaction moves the commit version first (replicas' read snapshots follow it; see COMMIT_VERSION_NOW).
+    const versioned = `UPDATE commit_version SET version = version + 1;\n${text}`;
     const done = this.chain.then(async () => {
       if (this.brokenError) return false;
       try {
-        await this.client.query(text);
+        await this.client.query(versioned);
         this.commits++;
         return true;
       } catch (err) {

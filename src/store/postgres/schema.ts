@@ -137,8 +137,13 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   {
     version: 5,
-    description: 'serve replicas: where each answers (a follower forwards reads to the leader there) and its certificate',
-    sql: 'CREATE TABLE replicas (holder TEXT PRIMARY KEY, url TEXT NOT NULL, cert TEXT NOT NULL, seen_at TIMESTAMPTZ NOT NULL);',
+    description: 'serve replicas: where each answers (followers forward to the leader there) and its certificate; a version every commit bumps',
+    sql: `CREATE TABLE replicas (holder TEXT PRIMARY KEY, url TEXT NOT NULL, cert TEXT NOT NULL, seen_at TIMESTAMPTZ NOT NULL);
+      -- Bumped in every transaction of the engine's store: replicas reload their read snapshot when it moves,
+      -- and a write's command records the version that holds it (a replica reads its own writes).
+      CREATE TABLE commit_version (one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one), version BIGINT NOT NULL);
+      INSERT INTO commit_version (version) VALUES (0);
+      ALTER TABLE commands ADD COLUMN version BIGINT;`,
   },
 ];
 

@@ -59,7 +59,7 @@ export function versionRecord(v: PublishedVersion): Record<string, unknown> {
 
 /** The version record with its package (sha256, size, signature) when one is uploaded. */
 function versionWithPackage(ctx: ArmContext, t: ExtensionType, v: PublishedVersion): Record<string, unknown> {
-  const pkg = ctx.agents?.packages.get(`extension:${t.publisher}.${t.type}`, v.version);
+  const pkg = (ctx.agents?.packages ?? ctx.packages)?.get(`extension:${t.publisher}.${t.type}`, v.version);
   return { ...versionRecord(v), package: pkg ? { sha256: pkg.sha256, size: pkg.size, signature: pkg.signature } : null };
 }
 
@@ -225,7 +225,7 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
       throw conflict('VersionAlreadyPublished', `Version '${version}' of '${t.publisher}.${t.type}' is already published; published versions are immutable, publish a new version instead.`);
     }
     // Either order works: a package uploaded before the version must match the digest it is published with.
-    const pkg = ctx.agents?.packages.get(`extension:${t.publisher}.${t.type}`, version);
+    const pkg = (ctx.agents?.packages ?? ctx.packages)?.get(`extension:${t.publisher}.${t.type}`, version);
     if (pkg && body.digest && body.digest !== `sha256:${pkg.sha256}`) {
       throw conflict('DigestMismatch', `The package uploaded for version '${version}' is sha256:${pkg.sha256}, not ${body.digest}.`);
     }
