@@ -146,8 +146,15 @@ describe('serve on a full disk', () => {
       assert.equal(refused.headers.get('retry-after'), '3');
       // The engine's next commit fails too (the rollout keeps writing): it halts and memory stays the store's.
       await eventually(async () => s.runtime.engine.haltedBecause !== null, 20_000, 'the engine halted on the full disk');
+      // Health checks say so (no token needed): not ready, and why.
+      const ready = await fetch(`${s.url}/readyz`);
+      assert.equal(ready.status, 503);
+      const view = (await ready.json()) as { ready: boolean; reason?: string };
+      assert.equal(view.ready, false);
+      assert.match(view.reason ?? '', /store commit failed/);
       lift(store);
       await eventually(async () => s.runtime.engine.haltedBecause === null, 20_000, 'the engine resynchronised from the store');
+      assert.equal((await fetch(`${s.url}/readyz`)).status, 200);
       assert.equal((await call(s.url, 'GET', rg)).status, 404, 'the refused write was not applied');
       assert.equal((await call(s.url, 'PUT', rg, { location: 'eastus' })).status, 201);
       const seq = s.runtime.engine.state.eventSeq;

@@ -67,7 +67,10 @@ export async function startServer(config: ServeConfig, extra: StackExtra = {}): 
       extra,
     });
     const { app } = stack;
-    registerHealthRoutes(app, () => ({ store: 'sqlite', leader: true, ready: !stack.engine.haltedBecause }));
+    registerHealthRoutes(app, () => {
+      const halted = stack.engine.haltedBecause;
+      return { store: 'sqlite', leader: true, ready: halted === null, ...(halted === null ? {} : { reason: halted }) };
+    });
     await app.listen({ host: config.host, port: config.port });
     const serverUrl = config.publicUrl ?? listeningUrl(app, config);
     stack.setServerUrl(serverUrl);
