@@ -1,8 +1,8 @@
 /**
  * `phasewise serve --store postgres://…`: one of several replicas sharing a PostgreSQL database. Every
  * replica serves the API: as a follower (follower.ts) until it takes the engine lease, then as the
- * leader (leader.ts) on the same port. The lease is renewed every quarter of its length; a leader that
- * cannot renew in time, or whose commit is refused (fenced), steps down: its process ends (exit code 7)
+ * leader (leader.ts) on the same port. The lease (lease-keeper.ts) is renewed every quarter of its
+ * length; a leader that cannot renew in time, or whose commit is refused (fenced), steps down: its process ends (exit code 7)
  * and its supervisor starts it again as a follower. Its memory is never trusted again.
  */
 import { randomUUID } from 'node:crypto';
@@ -14,8 +14,8 @@ import { Authenticator } from '../../api/arm/auth.js';
 import type { Scenario } from '../../sim/scenario.js';
 import { loadScenarioFile } from '../../sim/scenario.js';
 import { connect, migrate, redact } from '../../store/postgres/connect.js';
-import { release, renew, tryAcquire } from '../../store/postgres/lease.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import type { ServeConfig } from '../config.js';
 import { loadOrCreateTls } from '../tls.js';
 import { listeningUrl } from '../serve.js';
@@ -75,15 +75,17 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     const waiter = new ResponseWaiter(client, listener);
     await waiter.start();
 
-    let fence: Fence | null = null;
     let leader: Leader | null = null;
-    let lastContactMs = 0;
-    let lastRenewMs = 0;
     let stepped = false;
     let resolveStepped!: (why: string) => void;
     const steppedDown = new Promise<string>((resolve) => (resolveStepped = resolve));
+    const lease: LeaseKeeper = new LeaseKeeper(leaseClient, holder, config.leaseMs, {
+      acquired: (f) => void takeOver(f).catch((err: Error) => stepDown(`could not take over: ${err.message}`)),
+      lost: (why) => stepDown(why),
+    });
     const health = (): HealthView => {
-      const reachable = Date.now() - lastContactMs <= config.leaseMs;
+      const reachable = lease.reachable;
+      const fence = lease.held;
       const base = { store: 'postgres' as const, holder, ...(fence ? { token: fence.token } : {}) };
       if (fence && !leader) return { ...base, leader: true, ready: false, reason: 'taking over: loading the state' };
       if (leader) {
@@ -123,7 +125,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     const serverUrl = config.publicUrl ?? listeningUrl(follower, config);
     const me: Endpoint = { holder, url: config.advertiseUrl ?? listeningUrl(follower, config), cert: tls.cert };
     await announce(client, me);
-    lastContactMs = Date.now();
+    lease.contacted();
     log.info(`replica ${holder} serving at ${serverUrl} (follower)`);
 
     const stepDown = (why: string) => {
@@ -161,48 +163,20 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       log.info(`replica ${holder} leads (fencing token ${f.token}) after ${Date.now() - started} ms of loading`);
     };
 
-    // The lease: renewed every quarter of it; a holder that could not renew within the lease steps down.
-    let electing = false;
-    const leaseTimer = setInterval(() => {
-      if (electing || stepped) return;
-      electing = true;
-      void (async () => {
-        try {
-          if (fence) {
-            if (await renew(leaseClient, fence, config.leaseMs)) lastRenewMs = lastContactMs = Date.now();
-            else return stepDown('the lease was lost (another replica holds it, or it expired)');
-          } else {
-            const got = await tryAcquire(leaseClient, holder, config.leaseMs);
-            lastContactMs = Date.now();
-            if (got) {
-              fence = got;
-              lastRenewMs = Date.now();
-              // Loading runs beside the renewals: a long load must not cost the lease.
-              takeOver(got).catch((err: Error) => stepDown(`could not take over: ${err.message}`));
-            }
-          }
-        } catch (err) {
-          if (fence) return stepDown(`the lease could not be renewed: ${(err as Error).message}`);
-        } finally {
-          electing = false;
-        }
-        if (fence && Date.now() - lastRenewMs > config.leaseMs) stepDown('no renewal within the lease');
-      })();
-    }, Math.max(50, Math.floor(config.leaseMs / 4)));
+    lease.start();
     const announceTimer = setInterval(() => void announce(client, me).catch(() => {}), ANNOUNCE_MS);
     announceTimer.unref();
 
     let closing: Promise<void> | null = null;
     async function shutdown(): Promise<void> {
       closing ??= (async () => {
-        clearInterval(leaseTimer);
+        lease.stop();
         clearInterval(announceTimer);
         waiter.close();
         await follower?.close().catch(() => {});
         await reads?.close().catch(() => {});
         if (leader) await leader.close().catch((err: Error) => log.error(`closing the leader: ${err.message}`));
-        // A clean stop gives the lease up at once: the next leader need not wait for it to expire.
-        if (fence && !stepped) await release(leaseClient, fence).catch(() => {});
+        if (!stepped) await lease.release();
         for (const c of clients) await c.end().catch(() => {});
       })();
       return closing;
