@@ -114,6 +114,20 @@ function currentRows(db: Database.Database, t: SideTable, keys: unknown[][]): { 
   return { gone, rows };
 }
 
+/**
+ * PostgreSQL's b-tree refuses an index entry over 2,704 bytes (after compression); SQLite has no such limit.
+ * Checked before anything is sent, uncompressed (so a long key that would compress is refused too), to name the row.
+ */
+export const MAX_KEY_BYTES = 2_700;
+
+/** Only for a row to store: a DELETE of a long key (one PostgreSQL cannot hold anyway) is harmless. */
+function checkKeySize(t: SideTable, key: readonly unknown[]): void {
+  const bytes = key.reduce<number>((n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : 8), 0);
+  if (bytes > MAX_KEY_BYTES) {
+    throw new Error(`${t.name}: a key of ${bytes} bytes (${JSON.stringify(String(key[0]).slice(0, 60))}…); PostgreSQL's index takes keys up to ${MAX_KEY_BYTES} bytes`);
+  }
+}
+
 function keyTuple(t: SideTable, key: readonly unknown[]): string {
   const cols = t.key.map((k) => t.columns.find((c) => c.name === k)!);
   const values = cols.map((c, i) => pgLiteral(key[i], c, `${t.name} key`));
@@ -128,6 +142,7 @@ function deleteSql(t: SideTable, keys: readonly unknown[][]): string {
 function upsertSql(t: SideTable, rows: ReadonlyArray<Record<string, unknown>>): string {
   const cols = t.columns.map((c) => c.name);
   const tuples = rows.map((r) => {
+    checkKeySize(t, t.key.map((k) => r[k]));
     const where = `${t.name} ${JSON.stringify(t.key.map((k) => String(r[k])))}`;
     return `(${t.columns.map((c) => pgLiteral(r[c.name], c, where)).join(', ')})`;
   });
