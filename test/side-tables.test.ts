@@ -229,7 +229,8 @@ describe('the side tables on PostgreSQL', () => {
     const client = await freshPg();
     try {
       const db = await workingCopy(client);
-      const nasty = ["'", "''", "\\", "\\'", "E'\\x00'", '$$; DROP TABLE agents; $$', '"quoted"', '\n\r\t', '\u202Eevil', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢 👩‍👩‍👧', '\uFEFF', 'x'.repeat(1 << 20), ''];
+      const nasty = ["'", "''", "\\", "\\'", "E'\\x00'", '$$; DROP TABLE agents; $$',
+        '"quoted"', '\n\r\t', '\u202Eevil', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢 👩‍👩‍👧', '\uFEFF', 'x'.repeat(1 << 20), ''];
       const put = db.prepare('INSERT INTO agent_ops (key, agent_id, machine_id, artifact_key, kind, to_version, answer) VALUES (?, ?, ?, ?, ?, ?, ?)');
       // Keys up to MAX_KEY_BYTES (PostgreSQL's index limit, its own test below); other columns of any length.
       nasty.forEach((s, i) => put.run(`${i}${s.slice(0, MAX_KEY_BYTES - 10)}`, s, s, s, s, s, i % 2 === 0 ? null : s));

@@ -34,7 +34,7 @@ export async function loadSideTables(client: pg.Client, db: Database.Database): 
   db.exec('BEGIN IMMEDIATE');
   try {
     dropCapture(db);
-    for (const t of tables) rows += await copyTable(client, db, t);
+    rows = await copySideTables(client, db, tables);
     await client.query('COMMIT');
     db.exec('COMMIT');
   } catch (err) {
@@ -43,6 +43,16 @@ export async function loadSideTables(client: pg.Client, db: Database.Database): 
     throw err;
   }
   return { rows };
+}
+
+/**
+ * Copies every side table's rows into `db`, replacing its rows, inside the caller's transactions (a
+ * REPEATABLE READ one on `client`, one on `db`): the load above, and `db backup` with the engine's tables.
+ */
+export async function copySideTables(client: pg.Client, db: Database.Database, tables = describeSideTables(db)): Promise<number> {
+  let rows = 0;
+  for (const t of tables) rows += await copyTable(client, db, t);
+  return rows;
 }
 
 async function copyTable(client: pg.Client, db: Database.Database, t: SideTable): Promise<number> {
