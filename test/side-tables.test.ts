@@ -23,7 +23,7 @@ import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js'
 import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import { installCapture, MAX_KEY_BYTES, pendingChanges, takeChanges } from '../src/store/postgres/side-capture.js';
 import { loadSideTables } from '../src/store/postgres/side-load.js';
-import { describeSideTables, ensureSideTables } from '../src/store/postgres/side-tables.js';
+import { describeSideTables, ensureSideTables, quote } from '../src/store/postgres/side-tables.js';
 import { emptySqlite } from '../src/store/postgres/snapshot.js';
 import { SIDE_TABLES } from '../src/store/sqlite/side-schema.js';
 
@@ -401,6 +401,24 @@ describe('the side tables on PostgreSQL', () => {
       assert.match(takeChanges(stale) ?? '', /'\/new'/);
       stale.close();
       leader.close();
+    } finally {
+      await client.end();
+    }
+  });
+
+  test('property: quote() writes the literal pg.escapeLiteral writes, and PostgreSQL reads it back as the same text', async () => {
+    const client = await freshPg();
+    try {
+      const tricky = fc.string({ unit: fc.constantFrom("'", '\\', 'E', '$', '"', '\n', 'ü', '😀', 'a'), maxLength: 30 });
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(tricky, fc.string({ unit: 'binary', maxLength: 30 })), async (raw) => {
+          const text = raw.replace(/\u0000/g, '');
+          assert.equal(quote(text).trim(), pg.escapeLiteral(text).trim());
+          const { rows } = await client.query<{ v: string }>(`SELECT ${quote(text)} AS v`);
+          assert.equal(rows[0]!.v, Buffer.from(text, 'utf8').toString('utf8')); // a lone surrogate travels as U+FFFD
+        }),
+        { numRuns: 300 },
+      );
     } finally {
       await client.end();
     }

@@ -130,7 +130,7 @@ function checkKeySize(t: SideTable, key: readonly unknown[]): void {
 
 function keyTuple(t: SideTable, key: readonly unknown[]): string {
   const cols = t.key.map((k) => t.columns.find((c) => c.name === k)!);
-  const values = cols.map((c, i) => pgLiteral(key[i], c, `${t.name} key`));
+  const values = cols.map((c, i) => pgLiteral(key[i], c, () => `${t.name} key`));
   return values.length === 1 ? values[0]! : `(${values.join(', ')})`;
 }
 
@@ -143,7 +143,7 @@ function upsertSql(t: SideTable, rows: ReadonlyArray<Record<string, unknown>>): 
   const cols = t.columns.map((c) => c.name);
   const tuples = rows.map((r) => {
     checkKeySize(t, t.key.map((k) => r[k]));
-    const where = `${t.name} ${JSON.stringify(t.key.map((k) => String(r[k])))}`;
+    const where = () => `${t.name} ${JSON.stringify(t.key.map((k) => String(r[k])))}`;
     return `(${t.columns.map((c) => pgLiteral(r[c.name], c, where)).join(', ')})`;
   });
   const rest = cols.filter((c) => !t.key.includes(c));
