@@ -303,7 +303,7 @@ describe('the side tables on PostgreSQL', () => {
     }
   });
 
-  test('pendingChanges: done() forgets only the changes its text carried; changes made after the text was built are shipped next', async () => {
+  test('pendingChanges: done() forgets only the changes its text carried, even late; changes made after the text was built are shipped next', async () => {
     const client = await freshPg();
     try {
       const db = await workingCopy(client);
@@ -316,6 +316,17 @@ describe('the side tables on PostgreSQL', () => {
       assert.equal(await ship(client, db), true);
       assert.deepEqual(await pgRows(client, db), localRows(db));
       assert.equal(pendingChanges(db), null);
+
+      // Two texts in flight; the later one lands first and empties the outbox; a change follows; the earlier one's done() comes last.
+      docs.put('/c', '/', 'virtualMachine', { v: 3 });
+      const early = pendingChanges(db)!;
+      docs.put('/d', '/', 'virtualMachine', { v: 4 });
+      const late = pendingChanges(db)!;
+      await client.query(late.sql);
+      late.done();
+      docs.put('/e', '/', 'virtualMachine', { v: 5 });
+      early.done();
+      assert.match(takeChanges(db) ?? '', /'\/e'/, 'the change made after both texts is still to ship');
       db.close();
     } finally {
       await client.end();

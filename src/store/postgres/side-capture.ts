@@ -10,8 +10,11 @@ import type Database from 'better-sqlite3';
 import { describeSideTables, pgLiteral } from './side-tables.js';
 import type { SideTable } from './side-tables.js';
 
-/** The local outbox: one row per key written (k2 for two-column keys); untyped columns keep each value as written. */
-const OUTBOX_DDL = 'CREATE TABLE IF NOT EXISTS side_changes (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, k1, k2)';
+/**
+ * The local outbox: one row per key written (k2 for two-column keys); untyped columns keep each value as
+ * written. AUTOINCREMENT: an id is never reused, so a late `done()` (ids up to its own) cannot forget a newer change.
+ */
+const OUTBOX_DDL = 'CREATE TABLE IF NOT EXISTS side_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, k1, k2)';
 const TRIGGER_PREFIX = 'side_capture_';
 const ROWS_PER_INSERT = 500;
 
