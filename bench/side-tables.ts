@@ -45,7 +45,8 @@ async function main(): Promise<void> {
     await loadSideTables(client, db);
     const store = new AgentStore(db);
     const work = groups(1, GROUPS_PER_ROUND);
-    console.log(`bench:side-tables · node ${process.version} · ${os.cpus().length} × ${os.cpus()[0]?.model.split(' ').slice(0, 2).join(' ')} · load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    const cpu = os.cpus()[0]?.model.split(' ').slice(0, 2).join(' ');
+    console.log(`bench:side-tables · node ${process.version} · ${os.cpus().length} × ${cpu} · load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(`${AGENTS} agents, groups of ${GROUP} reports of ${work[0]![0]!.json.length} bytes, ${GROUPS_PER_ROUND} groups a round`);
 
     // 1. capture off / on, alternated.
@@ -63,7 +64,9 @@ async function main(): Promise<void> {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const off = median(perReport.off);
     const on = median(perReport.on);
-    console.log(`1. group commit CPU per report: ${off.toFixed(1)} µs without capture, ${on.toFixed(1)} µs with (×${(on / off).toFixed(2)}); rounds: off ${perReport.off.map((x) => x.toFixed(1)).join(' ')}, on ${perReport.on.map((x) => x.toFixed(1)).join(' ')}`);
+    const rounds = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' ');
+    console.log(`1. group commit CPU per report: ${off.toFixed(1)} µs without capture, ${on.toFixed(1)} µs with (×${(on / off).toFixed(2)}); `
+      + `rounds: off ${rounds(perReport.off)}, on ${rounds(perReport.on)}`);
 
     // 2 and 3: every group written, its changes built, then shipped (closed loop).
     installCapture(db);
