@@ -14,9 +14,10 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { EnrollmentTokens } from '../src/api/agent/enrollment-tokens.js';
 import { PackageStore } from '../src/api/agent/package-store.js';
+import { StatusWriter } from '../src/api/agent/status-writer.js';
 import { Documents } from '../src/api/arm/documents.js';
 import type { DocKind } from '../src/api/arm/documents.js';
-import { AgentStore, STATUS_UPSERT_BYTES } from '../src/drivers/agent/agent-store.js';
+import { AgentStore } from '../src/drivers/agent/agent-store.js';
 import { WebhookOutbox } from '../src/server/webhook-outbox.js';
 import { connect, migrate } from '../src/store/postgres/connect.js';
 import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
@@ -26,6 +27,7 @@ import { loadSideTables } from '../src/store/postgres/side-load.js';
 import { describeSideTables, ensureSideTables, quote } from '../src/store/postgres/side-tables.js';
 import { emptySqlite } from '../src/store/postgres/snapshot.js';
 import { SIDE_TABLES } from '../src/store/sqlite/side-schema.js';
+import { statusReport } from './helpers/agent-client.js';
 
 let server: EmbeddedPostgres;
 let n = 0;
@@ -333,23 +335,23 @@ describe('the side tables on PostgreSQL', () => {
     }
   });
 
-  test('writes on another connection (the status writer thread\'s) are captured too', async () => {
+  test('reports the status writer thread commits on its own connection are captured and shipped', async () => {
     const client = await freshPg();
     try {
       const file = join(tempDir(), 'side.sqlite');
       const db = await workingCopy(client, file);
       db.pragma('journal_mode = WAL');
-      new AgentStore(db); // the owner's statements exist in this connection, as in serve
-      const writer = new Database(file, { timeout: 10_000 });
-      const put = writer.prepare(STATUS_UPSERT_BYTES);
-      writer.transaction(() => {
-        put.run('agent-1', 5, Buffer.from('{"ä":1}', 'utf8'));
-        put.run('agent-2', 6, Buffer.from('{}', 'utf8'));
-      }).immediate();
-      put.run('agent-1', 7, Buffer.from('{"b":2}', 'utf8'));
+      const store = new AgentStore(db);
+      const seen: string[] = [];
+      const writer = new StatusWriter(store, (agentId) => seen.push(agentId), undefined, file);
+      const reports = Array.from({ length: 40 }, (_, i) => ({ agentId: `agent-${i % 7}`, report: statusReport({ goalStateId: i }) }));
+      await Promise.all(reports.map((r, i) => writer.write(r.agentId, r.report, Buffer.from(JSON.stringify({ ...r.report, note: "o'k ü" }), 'utf8'), 1000 + i)));
+      await writer.close();
+      assert.equal(seen.length, 40);
       assert.equal(await ship(client, db), true);
-      assert.deepEqual((await pgRows(client, db)).agent_status, [JSON.stringify(['agent-1', '7', '{"b":2}']), JSON.stringify(['agent-2', '6', '{}'])]);
-      writer.close();
+      const local = localRows(db);
+      assert.equal(local.agent_status!.length, 7);
+      assert.deepEqual(await pgRows(client, db), local);
       db.close();
     } finally {
       await client.end();
