@@ -4,12 +4,14 @@
  * 1. the capture triggers on SQLite's group commit: CPU per report with and without them, rounds
  *    alternated in one process (WAL, synchronous=NORMAL so the disk's fsync does not hide the CPU);
  * 2. building the SQL text of a group's changes (takeChanges): CPU per row, text size;
- * 3. shipping it to a throw-away PostgreSQL on loopback (fsync on): wall time per ship, rows per second.
+ * 3. shipping it to a throw-away PostgreSQL on loopback (fsync on): wall time per ship, rows per second;
+ * 4. one ARM document written, and the same with its ship text built after it (CPU per write).
  * BENCH_SIDE_AGENTS agents (default 2,000), groups of BENCH_SIDE_GROUP reports (default 256).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { Documents } from '../src/api/arm/documents.js';
 import { AgentStore } from '../src/drivers/agent/agent-store.js';
 import { connect, migrate } from '../src/store/postgres/connect.js';
 import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
@@ -90,6 +92,19 @@ async function main(): Promise<void> {
     console.log(`2. takeChanges: ${((buildMs * 1000) / rows).toFixed(1)} µs CPU per row, ${(bytes / GROUPS_PER_ROUND / 1024).toFixed(0)} KiB of SQL per group`);
     console.log(`3. ship to PostgreSQL: ${(shipMs / GROUPS_PER_ROUND).toFixed(1)} ms per group of ${GROUP} (wall), ${Math.round(rows / (shipMs / 1000)).toLocaleString('en-US')} rows/s shipping; `
       + `write + build + ship in a closed loop: ${Math.round(rows / wall).toLocaleString('en-US')} reports/s`);
+    // 4. one small API write and its ship text, as a leader does before answering (the text is not sent here).
+    const docs = new Documents(db);
+    const single = (ship: boolean) => {
+      const start = cpuMs();
+      for (let i = 0; i < 20_000; i++) {
+        docs.put(`/subscriptions/s/resourceGroups/rg/providers/p/vm/${i % 50}`, '/subscriptions/s/resourceGroups/rg', 'virtualMachine', { i, tags: { a: 'b' } });
+        if (ship) takeChanges(db);
+      }
+      return ((cpuMs() - start) * 1000) / 20_000;
+    };
+    single(true);
+    const [alone, withText] = [single(false), single(true)];
+    console.log(`4. one document written: ${alone.toFixed(1)} µs CPU; written and its text built: ${withText.toFixed(1)} µs`);
     const check = (await client.query<{ n: string }>('SELECT count(*) AS n FROM agent_status')).rows[0]!.n;
     console.log(`PostgreSQL holds ${check} agent_status rows (expected ${Math.min(AGENTS, rows)})`);
     await client.end();

@@ -335,6 +335,31 @@ describe('the side tables on PostgreSQL', () => {
     }
   });
 
+  test('the outbox is emptied as ships go (not at every ship: that would be a commit each); changes made while a text is in flight survive it', async () => {
+    const client = await freshPg();
+    try {
+      const db = await workingCopy(client);
+      const docs = new Documents(db);
+      let largest = 0;
+      for (let round = 0; round < 200; round++) {
+        for (let i = 0; i < 50; i++) docs.put(`/d/${(round * 50 + i) % 700}`, '/', 'virtualMachine', { round, i });
+        const p = pendingChanges(db)!;
+        for (let i = 0; i < 5; i++) docs.put(`/late/${round}-${i}`, '/', 'operation', { round });
+        if (round % 7 === 3) docs.delete(`/late/${round - 1}-0`);
+        await client.query(p.sql);
+        p.done();
+        largest = Math.max(largest, db.prepare('SELECT count(*) FROM side_changes').pluck().get() as number);
+      }
+      assert.equal(await ship(client, db), true);
+      assert.deepEqual(await pgRows(client, db), localRows(db));
+      assert.ok(largest < 4096 + 60, `the outbox held at most ${largest} rows, 11,000 changes went through it`);
+      assert.equal(pendingChanges(db), null);
+      db.close();
+    } finally {
+      await client.end();
+    }
+  });
+
   test('reports the status writer thread commits on its own connection are captured and shipped', async () => {
     const client = await freshPg();
     try {
