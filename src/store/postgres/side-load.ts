@@ -19,7 +19,9 @@ const PAGE = 5_000;
 /**
  * Replaces the working copy's side tables with PostgreSQL's rows (creating the tables when missing) and
  * drops the capture triggers and outbox (call `installCapture` after). Nothing else may use `db` while
- * it runs: its SQLite transaction stays open across the reads.
+ * it runs (its SQLite transaction stays open across the reads), nor `client` (it holds a transaction
+ * there: not the PgStore's client while its commit chain runs). Before the owners are made: PackageStore
+ * reads its records once.
  */
 export async function loadSideTables(client: pg.Client, db: Database.Database): Promise<{ rows: number }> {
   const version = await schemaVersion(client);
