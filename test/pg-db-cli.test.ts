@@ -1,7 +1,7 @@
 /**
  * `phasewise db check | backup | restore` on PostgreSQL, run as real processes against a throw-away
- * server: the report, a consistent snapshot as a SQLite file, its restore into an empty database with
- * the same content, and clear exits for a server that cannot be reached and a newer schema.
+ * server: the report, a consistent snapshot as a SQLite file (serve's side tables included), its restore
+ * into an empty database with the same content, and clear exits for a server that cannot be reached and a newer schema.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,10 +12,16 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
+import { EnrollmentTokens } from '../src/api/agent/enrollment-tokens.js';
+import { Documents } from '../src/api/arm/documents.js';
+import { connect } from '../src/store/postgres/connect.js';
 import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { PG_SCHEMA_VERSION } from '../src/store/postgres/schema.js';
+import { installCapture, takeChanges } from '../src/store/postgres/side-capture.js';
+import { loadSideTables } from '../src/store/postgres/side-load.js';
+import { emptySqlite } from '../src/store/postgres/snapshot.js';
 import { baseScenario } from './helpers/harness.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -32,6 +38,18 @@ before(async () => {
   const sim = new Simulation(scenario, { store });
   for (let i = 0; i < 60 && sim.step(); i++) await store.settled();
   await store.end();
+  // serve's side tables, as a leader ships them (side-capture.ts).
+  const client = await connect(url);
+  const db = emptySqlite();
+  await loadSideTables(client, db);
+  installCapture(db);
+  const docs = new Documents(db);
+  docs.put('/subscriptions/s/resourceGroups/rg', '/subscriptions/s', 'resourceGroup', { tags: { it: "o'k \\ ü" } });
+  docs.put('/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm', '/subscriptions/s/resourceGroups/rg', 'virtualMachine', {});
+  new EnrollmentTokens(db, []).create('ci', { subscriptionId: 's', resourceGroup: 'rg', location: 'here' }, 10, 'me', 1);
+  await client.query(takeChanges(db)!);
+  db.close();
+  await client.end();
 });
 after(async () => {
   await server?.stop();
@@ -84,6 +102,15 @@ describe('db on PostgreSQL', () => {
     assert.equal(restore.status, 0, restore.stderr);
     const restored = JSON.parse(run('db', 'check', '--db', target, '--json').stdout) as Report;
     assert.deepEqual(restored.counts, report.counts);
+    assert.deepEqual([report.counts.arm_documents, report.counts.agent_enrollment_tokens, report.counts.agents], [2, 1, 0], 'the side tables are counted');
+    const sideRows = async (where: string) => {
+      const c = new pg.Client(where);
+      await c.connect();
+      const out = [(await c.query('SELECT * FROM arm_documents ORDER BY key')).rows, (await c.query('SELECT * FROM agent_enrollment_tokens')).rows];
+      await c.end();
+      return out;
+    };
+    assert.deepEqual(await sideRows(target), await sideRows(url), 'backup and restore carry the side tables\' rows');
     const again = run('db', 'restore', copy, '--db', target);
     assert.equal(again.status, 2);
     assert.match(again.stderr, /already holds a fleet/);

@@ -17,6 +17,8 @@ import { copyToSqlite, emptySqlite } from './snapshot.js';
 import { literal } from './sql-batch.js';
 import { eventRow } from './events.js';
 import { iterateEvents } from '../sqlite/event-log.js';
+import { SIDE_TABLES } from '../sqlite/side-schema.js';
+import { SIDE_TABLES_PG_VERSION } from './side-load.js';
 
 const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'events'] as const;
 
@@ -35,6 +37,9 @@ export async function checkPostgres(url: string): Promise<PgCheckReport> {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const counts: Record<string, number> = {};
     for (const t of COUNTED) counts[t] = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)).rows[0]!.n);
+    if (version >= SIDE_TABLES_PG_VERSION) {
+      for (const { name } of SIDE_TABLES) counts[name] = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}`)).rows[0]!.n);
+    }
     counts.pendingActions = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM actions WHERE answered_at IS NULL')).rows[0]!.n);
     const rollouts = (await client.query<CheckReport['rollouts'][number]>('SELECT id, status, to_version AS "toVersion", artifact_key AS artifact FROM rollouts ORDER BY created_at, id')).rows;
     // The event log has no gap: the engine numbers every event, and commits them whole.
@@ -92,6 +97,8 @@ export async function restorePostgres(file: string, url: string): Promise<{ rows
     await client.query('BEGIN');
     try {
       for (const table of TABLES) n += await copyTable(source.db, client, table);
+      // serve's side tables, when the file has them (a backup has; a single Phasewise's file has those its serve created).
+      for (const { name } of SIDE_TABLES) if (hasTable(source.db, name)) n += await copyTable(source.db, client, name);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
@@ -104,6 +111,10 @@ export async function restorePostgres(file: string, url: string): Promise<{ rows
     source.close();
     await client.end().catch(() => {});
   }
+}
+
+function hasTable(db: Database.Database, name: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
 }
 
 async function copyTable(db: Database.Database, client: pg.Client, table: string): Promise<number> {

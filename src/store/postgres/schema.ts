@@ -109,7 +109,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   {
     version: 4,
-    description: 'the tables serve keeps beside the engine\'s (API documents, agents, packages, enrollment tokens, webhook outbox), '
+    description: 'the tables serve keeps beside the engine\'s (API documents, agents, packages and their files, enrollment tokens, webhook outbox), '
       + 'mirrored from the leader\'s SQLite working copy (side-load.ts, side-capture.ts): SQLite\'s columns and keys, INTEGER as BIGINT',
     sql: `
       CREATE TABLE arm_documents (key TEXT PRIMARY KEY, parent TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL);
@@ -133,6 +133,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
       CREATE TABLE webhook_outbox (hook TEXT NOT NULL, seq BIGINT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, attempts BIGINT NOT NULL,
         PRIMARY KEY (hook, seq));
+      -- The package files themselves (DATA_DIR/packages on one machine), in parts of 1 MiB: package-files.ts.
+      CREATE TABLE agent_package_files (sha256 TEXT NOT NULL, part INTEGER NOT NULL, bytes BYTEA NOT NULL, PRIMARY KEY (sha256, part));
     `,
   },
   {

@@ -10,10 +10,14 @@ import type Database from 'better-sqlite3';
 import { describeSideTables, pgLiteral } from './side-tables.js';
 import type { SideTable } from './side-tables.js';
 
-/** The local outbox: one row per key written (k2 for two-column keys); untyped columns keep each value as written. */
-const OUTBOX_DDL = 'CREATE TABLE IF NOT EXISTS side_changes (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, k1, k2)';
+/**
+ * The local outbox: one row per key written (k2 for two-column keys); untyped columns keep each value as
+ * written. AUTOINCREMENT: an id is never reused, so a late `done()` (ids up to its own) cannot forget a newer change.
+ */
+const OUTBOX_DDL = 'CREATE TABLE IF NOT EXISTS side_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, k1, k2)';
 const TRIGGER_PREFIX = 'side_capture_';
 const ROWS_PER_INSERT = 500;
+const FORGET_EVERY = 4096;
 
 /**
  * Creates the outbox and the capture triggers (idempotent). Call it after `loadSideTables`, which drops
@@ -64,11 +68,57 @@ export interface PendingChanges {
  */
 export function pendingChanges(db: Database.Database): PendingChanges | null {
   if (db.inTransaction) throw new Error('side-table changes are shipped outside a transaction: the text could carry rows the transaction then rolls back');
-  const upTo = db.prepare('SELECT max(id) FROM side_changes').pluck().get() as number | null;
-  if (upTo === null) return null;
-  // One read transaction: the rows of every key as of one moment, even with the status writer thread writing.
-  const sql = db.transaction(() => buildSql(db, describeSideTables(db), upTo))();
-  return { sql, done: () => void db.prepare('DELETE FROM side_changes WHERE id <= ?').run(upTo) };
+  const st = statementsOf(db);
+  const upTo = st.last.get() as number | null;
+  if (upTo === null || upTo <= st.shipped) return null;
+  const sql = st.build(st.shipped, upTo);
+  return { sql, done: () => shipped(st, upTo) };
+}
+
+/**
+ * Moves the mark of what is shipped; the outbox rows under it are deleted only every FORGET_EVERY ids.
+ * A DELETE per ship would be a commit (an fsync with synchronous=FULL) per ship; the mark lives in
+ * memory, which is enough: a new process loads the working copy again, and that empties the outbox.
+ */
+function shipped(st: Statements, upTo: number): void {
+  st.shipped = Math.max(st.shipped, upTo);
+  if (st.shipped - st.forgotten < FORGET_EVERY) return;
+  st.forget.run(st.shipped);
+  st.forgotten = st.shipped;
+}
+
+interface Statements {
+  last: Database.Statement;
+  keys: Database.Statement;
+  forget: Database.Statement;
+  /** Per table: its row by key, integers as bigint. */
+  rows: Map<string, Database.Statement>;
+  tables: SideTable[];
+  /** The text for the changes after one id up to another, in one read transaction: every row as of one moment, even with the status writer thread writing. */
+  build: (after: number, upTo: number) => string;
+  /** The outbox ids shipped (the highest `done()` gave), and those deleted. */
+  shipped: number;
+  forgotten: number;
+}
+
+/** Prepared once per connection: a ship of one row then costs about what writing it did (preparing them each time cost 300 µs). */
+const STATEMENTS = new WeakMap<Database.Database, Statements>();
+
+function statementsOf(db: Database.Database): Statements {
+  let st = STATEMENTS.get(db);
+  if (st) return st;
+  const tables = describeSideTables(db);
+  const rows = new Map(tables.map((t) => {
+    const where = t.key.map((k) => `${k} IS ?`).join(' AND ');
+    return [t.name, db.prepare(`SELECT ${t.columns.map((c) => c.name).join(', ')} FROM ${t.name} WHERE ${where}`).safeIntegers(true)] as const;
+  }));
+  const last = db.prepare('SELECT max(id) FROM side_changes').pluck();
+  const keys = db.prepare('SELECT tbl, k1, k2 FROM side_changes WHERE id > ? AND id <= ? GROUP BY tbl, k1, k2 ORDER BY min(id)').safeIntegers(true);
+  const forget = db.prepare('DELETE FROM side_changes WHERE id <= ?');
+  const build = db.transaction((after: number, upTo: number) => buildSql(keys, rows, tables, after, upTo));
+  st = { last, keys, forget, rows, tables, build, shipped: 0, forgotten: 0 };
+  STATEMENTS.set(db, st);
+  return st;
 }
 
 /** `pendingChanges`, forgotten at once: the caller ships the text, and a failed ship must end its leadership (the next leader loads from PostgreSQL). */
@@ -78,10 +128,9 @@ export function takeChanges(db: Database.Database): string | null {
   return p?.sql ?? null;
 }
 
-function buildSql(db: Database.Database, tables: readonly SideTable[], upTo: number): string {
-  const keysStmt = db.prepare('SELECT tbl, k1, k2 FROM side_changes WHERE id <= ? GROUP BY tbl, k1, k2 ORDER BY min(id)').safeIntegers(true);
+function buildSql(keysStmt: Database.Statement, rowStmts: Map<string, Database.Statement>, tables: readonly SideTable[], after: number, upTo: number): string {
   const changed = new Map<string, unknown[][]>();
-  for (const r of keysStmt.all(upTo) as Array<{ tbl: string; k1: unknown; k2: unknown }>) {
+  for (const r of keysStmt.all(after, upTo) as Array<{ tbl: string; k1: unknown; k2: unknown }>) {
     let list = changed.get(r.tbl);
     if (!list) changed.set(r.tbl, (list = []));
     list.push([r.k1, r.k2]);
@@ -91,7 +140,7 @@ function buildSql(db: Database.Database, tables: readonly SideTable[], upTo: num
   for (const t of tables) {
     const keys = changed.get(t.name);
     if (!keys) continue;
-    const { gone, rows } = currentRows(db, t, keys);
+    const { gone, rows } = currentRows(rowStmts.get(t.name)!, t, keys);
     // With another unique constraint (a token's digest), a key's new value may hold what another changed key held: delete them all first.
     const toDelete = t.otherUnique ? [...gone, ...rows.map((r) => t.key.map((k) => r[k]))] : gone;
     if (toDelete.length > 0) deletes.push(deleteSql(t, toDelete));
@@ -100,9 +149,7 @@ function buildSql(db: Database.Database, tables: readonly SideTable[], upTo: num
   return [...deletes, ...inserts].join(';\n');
 }
 
-function currentRows(db: Database.Database, t: SideTable, keys: unknown[][]): { gone: unknown[][]; rows: Array<Record<string, unknown>> } {
-  const where = t.key.map((k) => `${k} IS ?`).join(' AND ');
-  const get = db.prepare(`SELECT ${t.columns.map((c) => c.name).join(', ')} FROM ${t.name} WHERE ${where}`).safeIntegers(true);
+function currentRows(get: Database.Statement, t: SideTable, keys: unknown[][]): { gone: unknown[][]; rows: Array<Record<string, unknown>> } {
   const gone: unknown[][] = [];
   const rows: Array<Record<string, unknown>> = [];
   for (const k of keys) {
@@ -114,9 +161,23 @@ function currentRows(db: Database.Database, t: SideTable, keys: unknown[][]): { 
   return { gone, rows };
 }
 
+/**
+ * PostgreSQL's b-tree refuses an index entry over 2,704 bytes (after compression); SQLite has no such limit.
+ * Checked before anything is sent, uncompressed (so a long key that would compress is refused too), to name the row.
+ */
+export const MAX_KEY_BYTES = 2_700;
+
+/** Only for a row to store: a DELETE of a long key (one PostgreSQL cannot hold anyway) is harmless. */
+function checkKeySize(t: SideTable, key: readonly unknown[]): void {
+  const bytes = key.reduce<number>((n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : 8), 0);
+  if (bytes > MAX_KEY_BYTES) {
+    throw new Error(`${t.name}: a key of ${bytes} bytes (${JSON.stringify(String(key[0]).slice(0, 60))}…); PostgreSQL's index takes keys up to ${MAX_KEY_BYTES} bytes`);
+  }
+}
+
 function keyTuple(t: SideTable, key: readonly unknown[]): string {
   const cols = t.key.map((k) => t.columns.find((c) => c.name === k)!);
-  const values = cols.map((c, i) => pgLiteral(key[i], c, `${t.name} key`));
+  const values = cols.map((c, i) => pgLiteral(key[i], c, () => `${t.name} key`));
   return values.length === 1 ? values[0]! : `(${values.join(', ')})`;
 }
 
@@ -128,7 +189,8 @@ function deleteSql(t: SideTable, keys: readonly unknown[][]): string {
 function upsertSql(t: SideTable, rows: ReadonlyArray<Record<string, unknown>>): string {
   const cols = t.columns.map((c) => c.name);
   const tuples = rows.map((r) => {
-    const where = `${t.name} ${JSON.stringify(t.key.map((k) => String(r[k])))}`;
+    checkKeySize(t, t.key.map((k) => r[k]));
+    const where = () => `${t.name} ${JSON.stringify(t.key.map((k) => String(r[k])))}`;
     return `(${t.columns.map((c) => pgLiteral(r[c.name], c, where)).join(', ')})`;
   });
   const rest = cols.filter((c) => !t.key.includes(c));

@@ -19,7 +19,9 @@ const PAGE = 5_000;
 /**
  * Replaces the working copy's side tables with PostgreSQL's rows (creating the tables when missing) and
  * drops the capture triggers and outbox (call `installCapture` after). Nothing else may use `db` while
- * it runs: its SQLite transaction stays open across the reads.
+ * it runs (its SQLite transaction stays open across the reads), nor `client` (it holds a transaction
+ * there: not the PgStore's client while its commit chain runs). Before the owners are made: PackageStore
+ * reads its records once.
  */
 export async function loadSideTables(client: pg.Client, db: Database.Database): Promise<{ rows: number }> {
   const version = await schemaVersion(client);
@@ -34,7 +36,7 @@ export async function loadSideTables(client: pg.Client, db: Database.Database): 
   db.exec('BEGIN IMMEDIATE');
   try {
     dropCapture(db);
-    for (const t of tables) rows += await copyTable(client, db, t);
+    rows = await copySideTables(client, db, tables);
     await client.query('COMMIT');
     db.exec('COMMIT');
   } catch (err) {
@@ -43,6 +45,16 @@ export async function loadSideTables(client: pg.Client, db: Database.Database): 
     throw err;
   }
   return { rows };
+}
+
+/**
+ * Copies every side table's rows into `db`, replacing its rows, inside the caller's transactions (a
+ * REPEATABLE READ one on `client`, one on `db`): the load above, and `db backup` with the engine's tables.
+ */
+export async function copySideTables(client: pg.Client, db: Database.Database, tables = describeSideTables(db)): Promise<number> {
+  let rows = 0;
+  for (const t of tables) rows += await copyTable(client, db, t);
+  return rows;
 }
 
 async function copyTable(client: pg.Client, db: Database.Database, t: SideTable): Promise<number> {

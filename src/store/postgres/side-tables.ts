@@ -4,7 +4,6 @@
  * stays the one description. test/side-tables.test.ts checks PostgreSQL's migration agrees with it.
  */
 import type Database from 'better-sqlite3';
-import pg from 'pg';
 import { SIDE_TABLES } from '../sqlite/side-schema.js';
 
 export type PgType = 'TEXT' | 'BIGINT' | 'DOUBLE PRECISION' | 'BYTEA';
@@ -52,27 +51,37 @@ export function describeSideTables(db: Database.Database): SideTable[] {
  * the column's type. Throws for what PostgreSQL cannot hold as the same value: a NUL character in
  * text, a fraction in an integer column, a value of another type than the column's.
  */
-export function pgLiteral(v: unknown, col: SideColumn, where: string): string {
+export function pgLiteral(v: unknown, col: SideColumn, where: () => string): string {
   if (v === null || v === undefined) {
-    if (col.notNull) throw new Error(`${where}: ${col.name} is NULL, which PostgreSQL refuses there`);
+    if (col.notNull) throw new Error(`${where()}: ${col.name} is NULL, which PostgreSQL refuses there`);
     return 'NULL';
   }
   switch (col.type) {
     case 'TEXT':
-      if (typeof v !== 'string') throw new Error(`${where}: ${col.name} holds a ${typeName(v)}, not text`);
-      if (v.includes('\u0000')) throw new Error(`${where}: ${col.name} holds a NUL character, which PostgreSQL text cannot`);
-      return pg.escapeLiteral(v);
+      if (typeof v !== 'string') throw new Error(`${where()}: ${col.name} holds a ${typeName(v)}, not text`);
+      if (v.includes('\u0000')) throw new Error(`${where()}: ${col.name} holds a NUL character, which PostgreSQL text cannot`);
+      return quote(v);
     case 'BIGINT':
-      if (typeof v !== 'bigint') throw new Error(`${where}: ${col.name} holds a ${typeName(v)}, not an integer`);
+      if (typeof v !== 'bigint') throw new Error(`${where()}: ${col.name} holds a ${typeName(v)}, not an integer`);
       return v.toString();
     case 'DOUBLE PRECISION':
-      if (typeof v !== 'number' && typeof v !== 'bigint') throw new Error(`${where}: ${col.name} holds a ${typeName(v)}, not a number`);
+      if (typeof v !== 'number' && typeof v !== 'bigint') throw new Error(`${where()}: ${col.name} holds a ${typeName(v)}, not a number`);
       if (typeof v === 'number' && !Number.isFinite(v)) return `'${v}'::float8`;
       return typeof v === 'number' ? `${v.toPrecision(17)}::float8` : v.toString();
     case 'BYTEA':
-      if (!Buffer.isBuffer(v)) throw new Error(`${where}: ${col.name} holds a ${typeName(v)}, not bytes`);
+      if (!Buffer.isBuffer(v)) throw new Error(`${where()}: ${col.name} holds a ${typeName(v)}, not bytes`);
       return `'\\x${v.toString('hex')}'::bytea`;
   }
+}
+
+/**
+ * A text as a literal, as `pg.escapeLiteral` writes it (quotes doubled; with a backslash, an E'' literal with
+ * backslashes doubled: right whatever standard_conforming_strings says), but with native string searches
+ * instead of a loop per character: a 3 KB status report took 4× the time through pg's.
+ */
+export function quote(s: string): string {
+  const q = s.includes("'") ? s.replaceAll("'", "''") : s;
+  return s.includes('\\') ? ` E'${q.replaceAll('\\', '\\\\')}'` : `'${q}'`;
 }
 
 function typeName(v: unknown): string {

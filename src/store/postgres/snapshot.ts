@@ -1,7 +1,7 @@
 /**
  * A consistent copy of the PostgreSQL tables into an SQLite database of the same schema, read in one
  * REPEATABLE READ transaction. Loading uses it (into memory: the SQLite loader then rebuilds the
- * engine state exactly as after a SQLite restart) and `db backup` (into a file).
+ * engine state exactly as after a SQLite restart) and `db backup` (into a file, with serve's side tables).
  */
 import Database from 'better-sqlite3';
 import type pg from 'pg';
@@ -9,6 +9,8 @@ import { MIGRATIONS } from '../sqlite/schema.js';
 import { EventWriter } from '../sqlite/event-log.js';
 import type { EngineEvent } from '../../model/events.js';
 import type { FleetLoader } from '../sqlite/load.js';
+import { copySideTables } from './side-load.js';
+import { ensureSideTables } from './side-tables.js';
 
 /** The engine's tables; `events` and answered actions only when `whole` (a backup). */
 const TABLES = [
@@ -82,10 +84,24 @@ export async function copyToSqlite(client: pg.Client, target: Database.Database,
         if (!more) break;
       }
     }
+    if (opts.whole) await copySide(client, target);
   } finally {
     await client.query('COMMIT');
   }
   return loader;
+}
+
+/** A backup holds serve's side tables too (side-load.ts), from the same snapshot as the engine's. */
+async function copySide(client: pg.Client, target: Database.Database): Promise<void> {
+  ensureSideTables(target);
+  target.exec('BEGIN');
+  try {
+    await copySideTables(client, target);
+    target.exec('COMMIT');
+  } catch (err) {
+    target.exec('ROLLBACK');
+    throw err;
+  }
 }
 
 /** The log is stored whole here and compact in SQLite (event-log.ts): each event is written through SQLite's writer. */

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { openDatabase, StoreError } from './database.js';
 import { SCHEMA_VERSION } from './schema.js';
+import { SIDE_TABLES } from './side-schema.js';
 
 export interface CheckReport {
   file: string;
@@ -22,7 +23,7 @@ export function checkDatabase(file: string): CheckReport {
     const schemaVersion = db.pragma('user_version', { simple: true }) as number;
     const counts: Record<string, number> = {};
     const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
-    for (const t of COUNTED) if (tables.has(t)) counts[t] = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+    for (const t of [...COUNTED, ...SIDE_TABLES.map((s) => s.name)]) if (tables.has(t)) counts[t] = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
     if (tables.has('actions')) counts.pendingActions = (db.prepare('SELECT count(*) AS n FROM actions WHERE answered_at IS NULL').get() as { n: number }).n;
     const rollouts = tables.has('rollouts')
       ? (db.prepare('SELECT id, status, to_version AS toVersion, artifact_key AS artifact FROM rollouts ORDER BY created_at, id').all() as CheckReport['rollouts'])
