@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js'
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { Random } from '../src/sim/random.js';
 import { sleep } from './helpers/poll.js';
+import { handlerZip } from './helpers/agent-client.js';
 
 /** Shorter than the default (10 s) to keep the test short; `PHASEWISE_FAILOVER_LEASE_MS` sets it. */
 const LEASE_MS = Number(process.env.PHASEWISE_FAILOVER_LEASE_MS ?? 3000);
@@ -303,7 +305,7 @@ test('replicas: an unreachable database, missing shared settings and a newer sch
   assert.ok(after instanceof Error, 'the newer database is still refused, untouched');
 });
 
-test('replicas: an agent enrolls and checks in through a follower, which vouches for its certificate; a forged vouch is refused', { timeout: 180_000 }, async () => {
+test('replicas: an agent enrolls and checks in through a follower, which vouches for its certificate (a forged vouch is refused); a package uploaded there survives the leader', { timeout: 180_000 }, async () => {
   pgServer ??= await startEmbeddedPostgres();
   const admin = await PgStore.open(pgServer.url);
   await admin.connection.query('CREATE DATABASE agents');
@@ -354,6 +356,27 @@ test('replicas: an agent enrolls and checks in through a follower, which vouches
       headers: { 'x-phasewise-agent-fingerprint': 'AB:CD', 'x-phasewise-agent-proof': `${Date.now()}.${'0'.repeat(64)}` },
     });
     assert.equal(forged.status, 401);
+
+    // A package uploaded through the follower (streamed on to the leader) is kept in PostgreSQL too:
+    // after the leader dies, the replica that takes over has the file in its own folder, whole.
+    const keys = join(root, 'keys');
+    assert.equal(spawnSync(process.execPath, [CLI, 'package', 'keygen', '--out', keys, '--key-id', 'k1'], { encoding: 'utf8' }).status, 0);
+    const zip = join(root, 'agent.zip');
+    writeFileSync(zip, await handlerZip('replicas'));
+    const signed = spawnSync(process.execPath, [CLI, 'package', 'sign', '--key', join(keys, 'k1.pem'), '--key-id', 'k1', '--name', 'Contoso.Test.Agent', '--version', '1.0.0.0', zip], { encoding: 'utf8' });
+    assert.equal(signed.status, 0, signed.stderr);
+    const up = await fetch(`https://127.0.0.1:${follower.port}/phasewise/publishers/Contoso.Test/extensionTypes/Agent/versions/1.0.0.0/package`, {
+      method: 'PUT', body: readFileSync(zip),
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream', 'x-phasewise-package-signature': readFileSync(`${zip}.sig.json`).toString('base64') },
+    });
+    assert.equal(up.status, 201, await up.text());
+    const sha256 = createHash('sha256').update(readFileSync(zip)).digest('hex');
+    leader.proc!.kill('SIGKILL');
+    const next = await waitLeader(LEASE_MS + 30_000, leader, pair);
+    assert.equal(next, follower);
+    const file = join(follower.dir, 'packages', sha256);
+    assert.ok(existsSync(file), 'the new leader wrote the package file into its folder');
+    assert.equal(createHash('sha256').update(readFileSync(file)).digest('hex'), sha256);
   } finally {
     agent.kill('SIGKILL');
   }

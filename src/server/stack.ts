@@ -78,7 +78,7 @@ export interface StackInput {
   /** Replicas: how the API tells injected requests and takes writes as commands. */
   server?: Pick<ArmServerOptions, 'injectedPrincipal' | 'beforeHandler'>;
   /** Replicas: the agent CA they share (absent: DATA_DIR/agent-ca/), and who vouches for forwarded agents. */
-  agents?: Pick<AgentServices, 'ca' | 'vouchedFingerprint'>;
+  agents?: Pick<AgentServices, 'ca' | 'vouchedFingerprint' | 'replicateFile'>;
 }
 
 export interface Stack {
@@ -181,6 +181,7 @@ export function buildStack(input: StackInput): Stack {
     pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
     certificateValidityDays: config.agentCertificateValidityDays,
     ...(input.agents?.vouchedFingerprint ? { vouchedFingerprint: input.agents.vouchedFingerprint } : {}),
+    ...(input.agents?.replicateFile ? { replicateFile: input.agents.replicateFile } : {}),
   };
   const ctx: ArmContext = {
     engine, runtime, db, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),

@@ -95,6 +95,15 @@ export function registerPackageRoutes(app: FastifyInstance, ctx: ArmContext): vo
       return reply.status(200).send({ publisher: t.publisher, type: t.type, version, package: packageRecordView(existing, base) });
     }
     const rec: PackageRecord = { artifactKey: key, version, sha256: received.sha256, size: received.size, signature: doc.signature, uploadedAtMs: svc.wallNow() };
+    if (svc.replicateFile) {
+      // The file where every replica finds it first: a record whose file another leader lacks would serve nothing.
+      try {
+        await svc.replicateFile(received.tmp, received.sha256);
+      } catch (err) {
+        svc.packages.discard(received.tmp);
+        throw new ArmError(503, 'ServiceUnavailable', `The package could not be stored for every replica (${(err as Error).message}); nothing was kept; upload it again.`);
+      }
+    }
     svc.packages.keep(received.tmp, rec);
     svc.goalStates.invalidateAll();
     return reply.status(201).send({ publisher: t.publisher, type: t.type, version, package: packageRecordView(rec, base) });

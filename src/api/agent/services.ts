@@ -21,4 +21,6 @@ export interface AgentServices {
   certificateValidityDays: number;
   /** Replicas: the agent fingerprint another replica vouched for in a forwarded request, when its proof holds. */
   vouchedFingerprint?: (req: IncomingMessage) => string | null;
+  /** Replicas: stores an uploaded package file where every replica finds it (PostgreSQL), before its record is kept. */
+  replicateFile?: (path: string, sha256: string) => Promise<void>;
 }

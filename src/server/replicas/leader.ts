@@ -4,12 +4,14 @@
  * them. Every write that reaches it from the network is queued as a command like anywhere else and run
  * by its CommandRunner, so a write's effects, its response and its done mark commit together.
  */
+import { join } from 'node:path';
 import type pg from 'pg';
 import { Catalog } from '../../catalog/catalog.js';
 import { emptyFleet, newEngineState } from '../../engine/state.js';
 import type { Scenario } from '../../sim/scenario.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
 import { PgStore } from '../../store/postgres/pg-store.js';
+import { connect } from '../../store/postgres/connect.js';
 import type { StoreError } from '../../store/sqlite/database.js';
 import { isOpenPath } from '../../api/arm/open-paths.js';
 import { ArmError } from '../../api/arm/errors.js';
@@ -23,6 +25,7 @@ import type { ResponseWaiter } from './api-commands.js';
 import { registerHealthRoutes } from './health-routes.js';
 import type { HealthView } from './health-routes.js';
 import { openSideDb } from './side-db.js';
+import { materialisePackageFiles, savePackageFile } from '../../store/postgres/package-files.js';
 import type { SideDb } from './side-db.js';
 import { injectedPrincipal, isWrite, registerCommandRoute, takeWrite } from './write-path.js';
 import type { WritePath } from './write-path.js';
@@ -52,6 +55,7 @@ export interface LeaderInput {
   health: () => HealthView;
   /** The agent CA the replicas share, and who vouches for agents a follower forwards. */
   agents: NonNullable<StackInput['agents']>;
+  onWarning: (message: string) => void;
   /** A commit failed (the lease lost, the database gone): the replica must step down. */
   onBroken: (err: StoreError) => void;
 }
@@ -66,6 +70,9 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
     const state = store.load()!;
     side = await openSideDb(store.connection, config.dataDir);
     const db = side.db;
+    // Package files a former leader received: written back into this replica's folder, checked against their hash.
+    const files = await materialisePackageFiles(store.connection, join(config.dataDir, 'packages'));
+    if (files.missing.length > 0) input.onWarning(`package files PostgreSQL does not hold (upload them again): ${files.missing.join(', ')}`);
     let runner: CommandRunner | null = null;
     const writes: WritePath = {
       client: input.client, waiter: input.waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
@@ -79,7 +86,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
       // A failed commit means a lost lease or database: the replica steps down and another takes over from the store.
       resyncFromStore: null,
       extra: input.extra,
-      agents: input.agents,
+      agents: { ...input.agents, replicateFile: (path, sha256) => replicateFile(input.url, path, sha256) },
       server: {
         injectedPrincipal: injected,
         // Writes from the network become commands; the runner's injected copies, the agent channel and
@@ -101,6 +108,19 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
     const sideDb = side;
     runner = new CommandRunner(store, stack.app, () => sideDb.takeChanges(), { error: (o, m) => stack.app.log.error(o, m) });
     secret = runner.secret;
+    // Writes that run here directly (the agent channel's enrollment, package uploads) are answered only
+    // once what they changed in the API's tables is in PostgreSQL, as a command's are.
+    const shipNow = async () => {
+      while (store.holding) await sleep(2);
+      const sql = sideDb.takeChanges();
+      if (!(await (sql ? store.commitAlone(sql) : store.settled().then(() => true, () => false)))) {
+        throw new ArmError(503, 'ServiceUnavailable', 'The change could not be stored in PostgreSQL; this replica is stepping down; retry.');
+      }
+    };
+    stack.app.addHook('onSend', async (req, _reply, payload) => {
+      if (isWrite(req.method) && !injected(req)) await shipNow();
+      return payload;
+    });
     registerHealthRoutes(stack.app, input.health);
     registerCommandRoute(stack.app, writes, (req) => void stack.ctx.auth.authenticate(req.headers.authorization));
     let shipTimer: NodeJS.Timeout | null = null;
@@ -136,3 +156,15 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
     throw err;
   }
 }
+
+/** An uploaded package file into PostgreSQL, on a connection of its own (its transaction must hold nothing else). */
+async function replicateFile(url: string, path: string, sha256: string): Promise<void> {
+  const client = await connect(url);
+  try {
+    await savePackageFile(client, path, sha256);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

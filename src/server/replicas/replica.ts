@@ -142,6 +142,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
         config, url, scenario, tls, fence: f, client, waiter, extra, health,
         agents: { ca: agentCa, vouchedFingerprint: (req) => vouchedFingerprint(agentKey, req.method ?? '', req.url ?? '', req.headers, Date.now()) },
         onBroken: (err) => stepDown(`a commit was refused: ${err.message}`),
+        onWarning: (message) => log.error(`replica ${holder}: ${message}`),
       });
       if (stepped) return void (await l.close());
       l.stack.setServerUrl(serverUrl);
