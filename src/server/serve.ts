@@ -168,7 +168,7 @@ export async function startServer(config: ServeConfig, extra: { simulatedFailure
       certificateValidityDays: config.agentCertificateValidityDays,
     };
     const ctx: ArmContext = {
-      engine, runtime, db, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
+      engine, runtime, db, eventLog: store.eventLog, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
       publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
     };
     reconcileMaintenance(ctx, 'phasewise');

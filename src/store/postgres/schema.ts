@@ -107,6 +107,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     description: 'the load order (ord) of machines and instances indexed: loading pages along it (without, each page scans the whole table)',
     sql: 'CREATE INDEX machines_ord ON machines (ord); CREATE INDEX instances_ord ON instances (ord);',
   },
+  {
+    version: 4,
+    description: 'the events of one machine indexed (the API reads a machine\'s history and availability through it), as SQLite\'s events_machine',
+    sql: 'CREATE INDEX events_machine ON events (machine_id, seq) WHERE machine_id IS NOT NULL;',
+  },
 ];
 
 /**
