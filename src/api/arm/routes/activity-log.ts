@@ -32,7 +32,7 @@ const CHUNK = 500;
 export function registerActivityLogRoutes(app: FastifyInstance, ctx: ArmContext): void {
   app.get('/subscriptions/:sub/providers/microsoft.insights/eventtypes/management/values', async (req, reply) => {
     try {
-      return readPage(ctx, req);
+      return await readPage(ctx, req); // awaited here, so that its errors reach the catch below
     } catch (err) {
       // Azure Monitor's errors are flat: {"code","message"}.
       if (err instanceof ActivityLogError) return reply.status(err.status).type('application/json').send({ code: err.code, message: err.message });
