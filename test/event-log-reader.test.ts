@@ -25,7 +25,7 @@ import { EventWriter } from '../src/store/sqlite/event-log.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { ACTIVITY_EVENT_TYPES } from '../src/api/arm/activity-log.js';
 import { AVAILABILITY_EVENT_TYPES } from '../src/model/availability.js';
-import { CHART_TYPES } from '../src/dashboard/rollout-chart.js';
+import { CHART_TYPES, RolloutCharts } from '../src/dashboard/rollout-chart.js';
 
 const MACHINES = ['vm-a', 'vm-b', 'vm-c', '/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-d'];
 const ROLLOUTS = ['r-1', 'r-2', 'R-3'];
@@ -172,6 +172,9 @@ function expected(events: readonly EngineEvent[], q: EventQuery): EngineEvent[] 
 }
 
 const lines = (events: readonly EngineEvent[]) => events.map((e) => JSON.stringify(e));
+/** The rollout of a log's first chart event (the first rollout when there is none). */
+const rolloutIdOf = (events: readonly EngineEvent[]) => events.find((e) => CHART_TYPES.includes(e.type) && 'rolloutId' in e)?.['rolloutId' as keyof EngineEvent];
+const r0 = (id: unknown) => (typeof id === 'string' ? id : ROLLOUTS[0]!);
 
 describe('the event log reader, on SQLite and PostgreSQL', () => {
   test('random queries over random logs: both stores answer the events a plain filter gives, byte for byte, in order', async () => {
@@ -235,6 +238,22 @@ describe('the event log reader, on SQLite and PostgreSQL', () => {
       const some = [...CHART_TYPES].filter((t) => t.length % 2 === 0);
       assert.deepEqual(await pair.pg.countsPerMinute(r, some, originS, upto), await pair.sqlite.countsPerMinute(r, some, originS, upto));
     }), { numRuns: 30 });
+  });
+
+  test('the rollout chart on PostgreSQL counts each event once, whether the engine commits it before or while the log is read', async () => {
+    const split = logArb.chain((l) => fc.tuple(fc.constant(l), fc.nat(l.length), fc.boolean()));
+    await fc.assert(fc.asyncProperty(split, async ([events, k, committedFirst]) => {
+      const [old, fresh] = [events.slice(0, k), events.slice(k)];
+      // What the chart shows when every event is in the log before it is first read (SQLite, answered at once).
+      const want = await new RolloutCharts((await write(events)).sqlite).chart(r0(rolloutIdOf(events)), START_MS, START_MS + SPAN_MS);
+      const pair = await write(committedFirst ? events : old);
+      const charts = new RolloutCharts(pair.pg);
+      const shown = charts.chart(r0(rolloutIdOf(events)), START_MS, START_MS + SPAN_MS);
+      // The engine publishes the newer events while PostgreSQL is still being read (committed before the read, or not yet).
+      charts.onEvents(fresh);
+      assert.deepEqual(await shown, want);
+      assert.deepEqual(await charts.chart(r0(rolloutIdOf(events)), START_MS, START_MS + SPAN_MS), want, 'kept, then shown again');
+    }), { numRuns: 25 });
   });
 
   test('a bad query is refused with a clear error on both stores, and the log is unchanged', async () => {
