@@ -62,7 +62,10 @@ const body: fc.Arbitrary<EventBody> = fc.oneof(
     ...ids, fromVersion: version, toVersion: version, reason: word,
   }, { requiredKeys: ['type', 'rolloutId', 'batchId', 'machineId', 'placement', 'artifact', 'attempt', 'fromVersion', 'toVersion'] }),
   fc.record({ type: fc.constant('instance.skipped'), ...ids, reason: word }),
-  fc.record({ type: fc.constant('instance.reimaged'), fromVersion: version, toVersion: version, extensions: fc.array(word, { maxLength: 2 }), customData: fc.boolean(), dataDisksKept: fc.boolean(), ...ids }),
+  fc.record({
+    type: fc.constant('instance.reimaged'), fromVersion: version, toVersion: version, extensions: fc.array(word, { maxLength: 2 }), customData: fc.boolean(),
+    dataDisksKept: fc.boolean(), ...ids,
+  }),
   fc.record({
     type: fc.constantFrom('instance.install.started', 'instance.install.succeeded', 'instance.install.failed'),
     machineId, placement, artifact, fromVersion: version, toVersion: version, caller, reason: word,
@@ -77,7 +80,10 @@ const body: fc.Arbitrary<EventBody> = fc.oneof(
   }),
   fc.record({ type: fc.constant('window.waiting'), rolloutId, scope, opensAt: fc.constantFrom(null, '2026-01-06T00:00:00.000Z'), configurations: fc.array(word, { maxLength: 2 }), reason: word }),
   fc.record({ type: fc.constant('window.bypassed'), rolloutId, batchId: fc.constant('b-1'), scope, configurations: fc.array(word, { maxLength: 2 }), reason: word }),
-  fc.record({ type: fc.constantFrom('rollout.paused', 'rollout.resumed', 'rollout.cancelled', 'rollout.completed'), rolloutId, reason: word, caller }, { requiredKeys: ['type', 'rolloutId', 'reason'] }),
+  fc.record(
+    { type: fc.constantFrom('rollout.paused', 'rollout.resumed', 'rollout.cancelled', 'rollout.completed'), rolloutId, reason: word, caller },
+    { requiredKeys: ['type', 'rolloutId', 'reason'] },
+  ),
   fc.record({ type: fc.constant('autoUpgrade.changed'), machineId, artifactKey: fc.constant('extension:p.t'), enabled: fc.boolean(), caller }),
   fc.record({ type: fc.constant('enrollment.changed'), subscription: fc.constantFrom('s1', 's2'), enrolled: fc.boolean(), caller, reason: word }),
   fc.record({ type: fc.constant('host.update.applied'), machineId, placement, updates: fc.array(word, { maxLength: 2 }), reason: word, caller }),
