@@ -16,7 +16,6 @@ import { nowIso, queryOf } from '../api/arm/context.js';
 import { invalidParameter, notFound } from '../api/arm/errors.js';
 import { rolloutRecord } from '../api/arm/routes/publisher.js';
 import { registerStream } from './event-stream.js';
-import { readEvents, typeIn } from '../store/sqlite/event-log.js';
 import { RolloutCharts } from './rollout-chart.js';
 
 const GATE_TYPES = ['gate.held', 'gate.breached', 'gate.cleared', 'gate.excluded', 'gate.released'];
@@ -67,14 +66,13 @@ function unitsPage(r: RolloutState, skip: number, top: number): { total: number;
 }
 
 export function registerDashboardViews(app: FastifyInstance, ctx: ArmContext): void {
-  const recent = (rolloutId: string, types: string[], limit: number): EngineEvent[] =>
-    readEvents(ctx.db, `e.rollout_id = ? AND ${typeIn(types)}`, [rolloutId, ...types, limit], 'ORDER BY e.seq DESC LIMIT ?');
+  const recent = (rolloutId: string, types: string[], limit: number): Promise<EngineEvent[]> => ctx.eventLog.read({ rolloutId, types, order: 'desc', limit });
 
-  const charts = new RolloutCharts(ctx.db);
+  const charts = new RolloutCharts(ctx.eventLog);
   ctx.engine.onEvents((events) => charts.onEvents(events));
-  const chartOf = (r: RolloutState) => {
+  const chartOf = async (r: RolloutState) => {
     const end = r.endedAtMs ?? ctx.runtime.clock.now();
-    return { start: isoOf(r.createdAtMs), end: isoOf(end), ...charts.chart(r.id, r.createdAtMs, end) };
+    return { start: isoOf(r.createdAtMs), end: isoOf(end), ...(await charts.chart(r.id, r.createdAtMs, end)) };
   };
 
   app.get('/phasewise/dashboard/rollouts/:id', async (req) => {
@@ -88,10 +86,10 @@ export function registerDashboardViews(app: FastifyInstance, ctx: ArmContext): v
       releaseHold: hold ? { kind: hold.kind, reason: hold.reason, caller: hold.caller, since: isoOf(hold.sinceMs) } : null,
       regions: regionsOf(r),
       units,
-      batches: recent(r.id, ['batch.started', 'batch.completed'], 50),
-      gates: recent(r.id, GATE_TYPES, 100),
-      windows: recent(r.id, ['window.waiting'], 50),
-      chart: chartOf(r),
+      batches: await recent(r.id, ['batch.started', 'batch.completed'], 50),
+      gates: await recent(r.id, GATE_TYPES, 100),
+      windows: await recent(r.id, ['window.waiting'], 50),
+      chart: await chartOf(r),
     };
   });
 

@@ -5,9 +5,8 @@
  * is shown, then counted from the engine's events) and grouped into at most CHART_BUCKETS buckets of whole
  * minutes when asked.
  */
-import type Database from 'better-sqlite3';
 import type { EngineEvent } from '../model/events.js';
-import { typeIn } from '../store/sqlite/event-log.js';
+import type { EventLogReader } from '../store/event-log-reader.js';
 
 export const CHART_TYPES = ['instance.upgrade.succeeded', 'instance.upgrade.failed', 'instance.health.unhealthy', 'instance.rollback.succeeded', 'instance.skipped'];
 export const CHART_BUCKETS = 60;
@@ -20,6 +19,9 @@ interface Counts {
   fromSeq: number;
   /** Minute since creation → type → count. */
   minutes: Map<number, Map<string, number>>;
+  /** While the log is read: the events that arrived meanwhile (counted once fromSeq is known), and the reading. */
+  arrived: EngineEvent[] | null;
+  loading: Promise<void> | null;
 }
 
 export interface ChartValue {
@@ -31,19 +33,21 @@ export class RolloutCharts {
   private readonly kept = new Map<string, Counts>();
   private readonly types = new Set(CHART_TYPES);
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly log: EventLogReader) {}
 
   /** Counts the engine's new events for the rollouts being kept. */
   onEvents(events: readonly EngineEvent[]): void {
     for (const e of events) {
       if (!this.types.has(e.type) || !('rolloutId' in e) || typeof e.rolloutId !== 'string') continue;
       const c = this.kept.get(e.rolloutId);
-      if (c && e.seq > c.fromSeq) add(c, Math.floor((Date.parse(e.time) / 1000 - c.createdS) / 60), e.type, 1);
+      if (c?.arrived) c.arrived.push(e);
+      else if (c) count(c, e);
     }
   }
 
-  chart(rolloutId: string, createdAtMs: number, endMs: number): ChartValue {
+  async chart(rolloutId: string, createdAtMs: number, endMs: number): Promise<ChartValue> {
     const c = this.countsOf(rolloutId, Math.floor(createdAtMs / 1000));
+    if (c.loading) await c.loading;
     const minutesPerBucket = Math.max(1, Math.ceil((endMs - createdAtMs) / 60_000 / CHART_BUCKETS));
     const byBucket = new Map<string, { bucket: number; type: string; count: number }>();
     for (const [minute, types] of c.minutes) {
@@ -59,6 +63,7 @@ export class RolloutCharts {
     return { bucketSeconds: minutesPerBucket * 60, points };
   }
 
+  /** The rollout's counts, kept from now on (read from the log in the background the first time: await `loading`). */
   private countsOf(rolloutId: string, createdS: number): Counts {
     const have = this.kept.get(rolloutId);
     if (have) {
@@ -67,18 +72,31 @@ export class RolloutCharts {
       this.kept.set(rolloutId, have);
       return have;
     }
-    const fromSeq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM events').get() as { s: number }).s;
-    const c: Counts = { createdS, fromSeq, minutes: new Map() };
-    // One query per type, each on the (rollout_id, shape, seq) index; times are milliseconds; parameters bind as REAL, hence the casts.
-    const q = this.db.prepare(`SELECT CAST((e.time / 1000 - ?) / 60 AS INTEGER) AS m, COUNT(*) AS n FROM events e
-      WHERE e.rollout_id = ? AND ${typeIn(CHART_TYPES.slice(0, 1))} AND e.seq <= ? GROUP BY m`);
-    for (const type of CHART_TYPES) {
-      for (const row of q.all(createdS, rolloutId, type, fromSeq) as Array<{ m: number; n: number }>) add(c, row.m, type, row.n);
-    }
+    // Kept before the log is read, so that no event the engine commits meanwhile is missed (on PostgreSQL the read takes time).
+    const c: Counts = { createdS, fromSeq: Number.MAX_SAFE_INTEGER, minutes: new Map(), arrived: [], loading: null };
     if (this.kept.size >= KEPT) this.kept.delete(this.kept.keys().next().value!);
     this.kept.set(rolloutId, c);
+    c.loading = this.load(rolloutId, c).catch((err: unknown) => {
+      // Read again next time rather than keep partial counts.
+      if (this.kept.get(rolloutId) === c) this.kept.delete(rolloutId);
+      throw err;
+    });
     return c;
   }
+
+  private async load(rolloutId: string, c: Counts): Promise<void> {
+    const fromSeq = await this.log.lastSeq();
+    for (const r of await this.log.countsPerMinute(rolloutId, CHART_TYPES, c.createdS, fromSeq)) add(c, r.minute, r.type, r.count);
+    c.fromSeq = fromSeq;
+    for (const e of c.arrived!) count(c, e);
+    c.arrived = null;
+    c.loading = null;
+  }
+}
+
+/** One event the engine committed after the counts read from the log. */
+function count(c: Counts, e: EngineEvent): void {
+  if (e.seq > c.fromSeq) add(c, Math.floor((Date.parse(e.time) / 1000 - c.createdS) / 60), e.type, 1);
 }
 
 function add(c: Counts, minute: number, type: string, n: number): void {

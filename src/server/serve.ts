@@ -56,7 +56,7 @@ export async function startServer(config: ServeConfig, extra: StackExtra = {}): 
     const tls = await loadOrCreateTls(config.tls, config.dataDir, config.host);
     const stack = buildStack({
       config, scenario, tls, store, state, resumed, pendingActions: resumed ? store.pendingActions() : [],
-      db: store.database, dbFile, transaction: (fn) => store.transaction(fn),
+      db: store.database, dbFile, eventLog: store.eventLog, transaction: (fn) => store.transaction(fn),
       // After a failed commit (a full disk, an I/O error) the store is the truth: read it back, as a restart would.
       resyncFromStore: ({ engine, index, goalStates }) => {
         store.reopen();

@@ -19,6 +19,7 @@ import { AcceleratedClock } from '../sim/realtime/accelerated-clock.js';
 import type { Scenario } from '../sim/scenario.js';
 import { SimPatchSchedules } from '../sim/patch-schedules.js';
 import type { Store } from '../store/store.js';
+import type { EventLogReader } from '../store/event-log-reader.js';
 import type { TokenGrant } from '../api/arm/auth.js';
 import { Authenticator } from '../api/arm/auth.js';
 import { Documents } from '../api/arm/documents.js';
@@ -68,6 +69,8 @@ export interface StackInput {
   pendingActions: readonly DriverAction[];
   /** The database of the API's own tables (documents, agents, packages, tokens, webhooks). */
   db: Database.Database;
+  /** Where the API reads the event log (the engine's store). */
+  eventLog: EventLogReader;
   /** Its file, for the agent status writer's own connection. */
   dbFile: string;
   /** The transaction documents and engine commands share (`Documents.atomically`). */
@@ -184,7 +187,7 @@ export function buildStack(input: StackInput): Stack {
     ...(input.agents?.replicateFile ? { replicateFile: input.agents.replicateFile } : {}),
   };
   const ctx: ArmContext = {
-    engine, runtime, db, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
+    engine, runtime, db, eventLog: input.eventLog, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
     publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
   };
   reconcileMaintenance(ctx, 'phasewise');

@@ -17,12 +17,15 @@ import type { SecretBox } from './secrets.js';
 import type { AgentServices } from '../agent/services.js';
 import type { PackageStore } from '../agent/package-store.js';
 import type { PatchDriver } from '../../engine/driver.js';
+import type { EventLogReader } from '../../store/event-log-reader.js';
 
 export interface ArmContext {
   engine: Engine;
   runtime: EngineRuntime;
-  /** The engine's database (read-only use: the event log). */
+  /** The engine's database (the API's own tables beside the engine's). */
   db: Database.Database;
+  /** The engine's event log, read the same way on SQLite and PostgreSQL (every route reads events through it). */
+  eventLog: EventLogReader;
   docs: Documents;
   ops: Operations;
   secrets: SecretBox;

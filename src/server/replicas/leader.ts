@@ -17,6 +17,7 @@ import { isOpenPath } from '../../api/arm/open-paths.js';
 import { ArmError } from '../../api/arm/errors.js';
 import { isAgentPath, PACKAGE_PATH } from '../../api/arm/server.js';
 import type { ServeConfig } from '../config.js';
+import type { EventLogReader } from '../../store/event-log-reader.js';
 import type { TlsMaterial } from '../tls.js';
 import { buildStack } from '../stack.js';
 import type { Stack, StackExtra, StackInput } from '../stack.js';
@@ -56,6 +57,8 @@ export interface LeaderInput {
   /** The agent CA the replicas share, and who vouches for agents a follower forwards. */
   agents: NonNullable<StackInput['agents']>;
   onWarning: (message: string) => void;
+  /** The event log on PostgreSQL (a connection of its own: reads must not wait behind commits). */
+  eventLog: EventLogReader;
   /** A commit failed (the lease lost, the database gone): the replica must step down. */
   onBroken: (err: StoreError) => void;
 }
@@ -82,7 +85,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
     const injected = (req: Parameters<ReturnType<typeof injectedPrincipal>>[0]) => injectedPrincipal(secret)(req);
     const stack = buildStack({
       config, scenario, tls: input.tls, store, state, resumed, pendingActions: resumed ? store.pendingActions() : [],
-      db, dbFile: side.file, transaction: (fn) => db.transaction(fn)(),
+      db, dbFile: side.file, eventLog: input.eventLog, transaction: (fn) => db.transaction(fn)(),
       // A failed commit means a lost lease or database: the replica steps down and another takes over from the store.
       resyncFromStore: null,
       extra: input.extra,

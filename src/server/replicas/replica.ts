@@ -14,6 +14,7 @@ import { Authenticator } from '../../api/arm/auth.js';
 import type { Scenario } from '../../sim/scenario.js';
 import { loadScenarioFile } from '../../sim/scenario.js';
 import { connect, migrate, redact } from '../../store/postgres/connect.js';
+import { PgEventLogReader } from '../../store/postgres/event-log-reader.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { ServeConfig } from '../config.js';
@@ -66,6 +67,10 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     clients.push(leaseClient);
     const listener = await connect(url);
     clients.push(listener);
+    // The API's reads of the event log (activity log, histories, export): a connection of their own.
+    const eventsClient = await connect(url);
+    clients.push(eventsClient);
+    const eventLog = new PgEventLogReader(eventsClient);
     for (const c of clients) c.on('error', () => {}); // a lost connection shows in the next query's error
     const tls = await loadOrCreateTls(config.tls, config.dataDir, config.host);
     const secretKey = secretKeyOf(config);
@@ -107,7 +112,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       snapshotClient.on('error', () => {});
     }
     let reads: SnapshotReads | null = snapshotClient
-      ? new SnapshotReads({ url, client: snapshotClient, config, scenario, auth, secrets: new SecretBox(secretKey), maxMachines: config.snapshotReadsMaxMachines, log })
+      ? new SnapshotReads({ url, client: snapshotClient, config, scenario, auth, secrets: new SecretBox(secretKey), maxMachines: config.snapshotReadsMaxMachines, eventLog, log })
       : null;
     reads?.start();
     let follower: FastifyInstance | null = buildFollowerServer({
@@ -143,6 +148,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
         agents: { ca: agentCa, vouchedFingerprint: (req) => vouchedFingerprint(agentKey, req.method ?? '', req.url ?? '', req.headers, Date.now()) },
         onBroken: (err) => stepDown(`a commit was refused: ${err.message}`),
         onWarning: (message) => log.error(`replica ${holder}: ${message}`),
+        eventLog,
       });
       if (stepped) return void (await l.close());
       l.stack.setServerUrl(serverUrl);

@@ -32,6 +32,7 @@ import { PgStore } from '../../store/postgres/pg-store.js';
 import { loadSideTables } from '../../store/postgres/side-load.js';
 import { emptySqlite } from '../../store/postgres/snapshot.js';
 import type { Store } from '../../store/store.js';
+import type { EventLogReader } from '../../store/event-log-reader.js';
 import type { ServeConfig } from '../config.js';
 import { EngineRuntime } from '../runtime.js';
 
@@ -76,6 +77,8 @@ export interface SnapshotOptions {
   auth: Authenticator;
   secrets: SecretBox;
   maxMachines: number;
+  /** The event log on PostgreSQL, read live (a snapshot of events would be out of date at once and large). */
+  eventLog: EventLogReader;
   log: { info(msg: string): void; error(msg: string): void };
 }
 
@@ -202,7 +205,7 @@ export class SnapshotReads {
       const engine = new Engine({ clock, driver: READ_ONLY_DRIVER, store: READ_ONLY_STORE, state, profiles: scenario?.profiles ?? {}, ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
       const quiet = { error: () => {}, info: () => {} };
       const ctx: ArmContext = {
-        engine, runtime: new EngineRuntime(engine, clock, origin.factor, null, [], quiet, null), db, docs, ops: new Operations(docs),
+        engine, runtime: new EngineRuntime(engine, clock, origin.factor, null, [], quiet, null), db, eventLog: this.opts.eventLog, docs, ops: new Operations(docs),
         secrets: this.opts.secrets, index: new FleetIndex(state, config.subscriptions), images: new ImageStore(engine), auth: this.opts.auth,
         publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize,
         packages: new PackageStore(db, config.dataDir),

@@ -147,6 +147,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       INSERT INTO commit_version (version) VALUES (0);
       ALTER TABLE commands ADD COLUMN version BIGINT;`,
   },
+  {
+    version: 6,
+    description: 'the events of one machine indexed (the API reads a machine\'s history and availability through it), as SQLite\'s events_machine',
+    sql: 'CREATE INDEX events_machine ON events (machine_id, seq) WHERE machine_id IS NOT NULL;',
+  },
 ];
 
 /**

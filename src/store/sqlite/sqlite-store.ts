@@ -11,6 +11,8 @@ import type { Commit, Store } from '../store.js';
 import { asStoreError, openDatabase, StoreError } from './database.js';
 import type { OpenDatabase, OpenOptions } from './database.js';
 import { EventWriter, iterateEvents } from './event-log.js';
+import { SqliteEventLogReader } from './event-log-reader.js';
+import type { EventLogReader } from '../event-log-reader.js';
 import { loadState } from './load.js';
 import { statements } from './rows.js';
 import type { Statements } from './rows.js';
@@ -36,6 +38,7 @@ export class SqliteStore implements Store {
   private broken: string | null = null;
   /** The next `ord` of a machine or instance row: rows load in the order they were added (schema v4). */
   private readonly ord: OrdCounter;
+  private reader: EventLogReader | undefined;
 
   private constructor(handle: OpenDatabase) {
     this.handle = handle;
@@ -53,6 +56,11 @@ export class SqliteStore implements Store {
   /** The open database, for tables that live beside the engine's (the API's documents). */
   get database(): Database.Database {
     return this.db;
+  }
+
+  /** The event log as the API reads it (the same interface on PostgreSQL: ../event-log-reader.ts). */
+  get eventLog(): EventLogReader {
+    return (this.reader ??= new SqliteEventLogReader(this.db));
   }
 
   get file(): string {

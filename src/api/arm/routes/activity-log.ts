@@ -4,7 +4,6 @@
  * rollback, install and opt-in change of the subscription's machines, newest first, read from the
  * engine's event log. Errors here have Azure Monitor's flat body `{"code","message"}`.
  */
-import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EngineEvent } from '../../../model/events.js';
 import { artifactKey } from '../../../model/artifact.js';
@@ -25,8 +24,7 @@ import {
 import type { ArmContext } from '../context.js';
 import { baseUrlOf, queryOf } from '../context.js';
 import { ArmError } from '../errors.js';
-import { EVENT_COLUMNS, EventDecoder, MACHINE_IS, typeIn } from '../../../store/sqlite/event-log.js';
-import type { EventRow } from '../../../store/sqlite/event-log.js';
+import type { EventLogReader, EventQuery } from '../../../store/event-log-reader.js';
 
 /** Rows read per query while a page fills up. */
 const CHUNK = 500;
@@ -34,7 +32,7 @@ const CHUNK = 500;
 export function registerActivityLogRoutes(app: FastifyInstance, ctx: ArmContext): void {
   app.get('/subscriptions/:sub/providers/microsoft.insights/eventtypes/management/values', async (req, reply) => {
     try {
-      return readPage(ctx, req);
+      return await readPage(ctx, req); // awaited here, so that its errors reach the catch below
     } catch (err) {
       // Azure Monitor's errors are flat: {"code","message"}.
       if (err instanceof ActivityLogError) return reply.status(err.status).type('application/json').send({ code: err.code, message: err.message });
@@ -44,19 +42,18 @@ export function registerActivityLogRoutes(app: FastifyInstance, ctx: ArmContext)
   });
 }
 
-function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<string, unknown>>; nextLink?: string } {
+async function readPage(ctx: ArmContext, req: FastifyRequest): Promise<{ value: Array<Record<string, unknown>>; nextLink?: string }> {
   const { sub } = req.params as { sub: string };
   if (!ctx.index.hasSubscription(sub)) throw new ArmError(404, 'SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
   const q = queryOf(req);
   const filter = parseActivityFilter(q.$filter);
   const select = parseSelect(q.$select);
   const before = parseSkipToken(q.$skiptoken);
-  const db = ctx.db;
   const wantSub = sub.toLowerCase();
 
-  // Callers of rollouts, read once per page (a few hundred rows at most).
+  // Callers of rollouts, read once per page (a few hundred rows at most). The rollouts table, not the event log: still SQLite's.
   const callers = new Map<string, string>();
-  for (const r of db.prepare('SELECT id, caller FROM rollouts').all() as Array<{ id: string; caller: string }>) callers.set(r.id, r.caller);
+  for (const r of ctx.db.prepare('SELECT id, caller FROM rollouts').all() as Array<{ id: string; caller: string }>) callers.set(r.id, r.caller);
   for (const r of ctx.engine.state.rollouts.values()) if (!callers.has(r.id)) callers.set(r.id, r.caller);
 
   // A correlationId that names a rollout reads only that rollout's events (indexed).
@@ -74,14 +71,12 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
     if (ids.length <= 500) callerRollouts = ids;
   }
 
-  const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
-  const sql =
-    `SELECT ${EVENT_COLUMNS} FROM events e WHERE e.seq < ? AND e.time >= ? AND e.time <= ? AND ${typeIn(ACTIVITY_EVENT_TYPES)}` +
-    (rolloutId ? ' AND e.rollout_id = ?' : '') +
+  const query: Omit<EventQuery, 'beforeSeq'> = {
+    fromMs: filter.fromMs, toMs: filter.toMs, types: ACTIVITY_EVENT_TYPES, order: 'desc', limit: CHUNK,
+    ...(rolloutId ? { rolloutId } : {}),
     // Operators' controls of a rollout carry their own caller, whoever started the rollout.
-    (callerRollouts ? ` AND (e.rollout_id IS NULL OR ${typeIn(OPERATOR_TYPES)}${callerRollouts.length > 0 ? ` OR e.rollout_id IN (${list(callerRollouts.length)})` : ''})` : '') +
-    ' ORDER BY e.seq DESC LIMIT ?';
-  const stmt = db.prepare(sql);
+    ...(callerRollouts ? { noRolloutOr: { rolloutIds: callerRollouts, orTypes: OPERATOR_TYPES } } : {}),
+  };
 
   const targets = new Map<string, EventTarget | null>();
   const targetOf = (machineId: string): EventTarget | null => {
@@ -99,20 +94,14 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
     const id = ss ? ctx.index.armIdOfSet(ss) : ctx.index.availabilitySetArmId(setId);
     return id ? { kind: 'vm', resourceId: id, resourceGroup: ss?.resourceGroup ?? /\/resourceGroups\/([^/]+)/i.exec(id)?.[1] ?? '' } : null;
   };
-  const installStarts = installStartFinder(db);
-  const decoder = new EventDecoder(db);
+  const installStarts = installStartFinder(ctx.eventLog);
   const found: Array<{ seq: number; data: EventData }> = [];
   let cursor = before ?? Number.MAX_SAFE_INTEGER;
   const limit = ctx.pageSize + 1;
   while (found.length < limit) {
-    const params: Array<string | number> = [cursor, filter.fromMs, filter.toMs, ...ACTIVITY_EVENT_TYPES];
-    if (rolloutId) params.push(rolloutId);
-    if (callerRollouts) params.push(...OPERATOR_TYPES, ...callerRollouts);
-    params.push(CHUNK);
-    const rows = stmt.all(...params) as EventRow[];
-    for (const row of rows) {
-      cursor = row.seq;
-      const e = decoder.decode(row);
+    const rows = await ctx.eventLog.read({ ...query, beforeSeq: cursor });
+    for (const e of rows) {
+      cursor = e.seq;
       const target = 'machineId' in e ? targetOf(e.machineId) : e.type === 'window.bypassed' ? setTargetOf(e.scope.setId ?? null) : null;
       // A release held or resumed concerns every subscription's machines: it shows in each log.
       const eventSub = e.type === 'release.halted' || e.type === 'release.resumed' || isOperatorControl(e) ? wantSub : subscriptionOf(e, target);
@@ -121,7 +110,7 @@ function readPage(ctx: ArmContext, req: FastifyRequest): { value: Array<Record<s
         event: e,
         target,
         rolloutCaller: 'rolloutId' in e ? (callers.get(e.rolloutId) ?? null) : null,
-        installStartSeq: e.type === 'instance.install.succeeded' || e.type === 'instance.install.failed' ? installStarts(e) : null,
+        installStartSeq: e.type === 'instance.install.succeeded' || e.type === 'instance.install.failed' ? await installStarts(e) : null,
       });
       if (!data || !matchesFilter(filter, data)) continue;
       found.push({ seq: e.seq, data });
@@ -150,14 +139,13 @@ function isOperatorControl(e: EngineEvent): boolean {
 const INSTALL_LOOKBACK = 200_000;
 
 /** Finds the seq of the `instance.install.started` an install's end event belongs to (null when not found). */
-function installStartFinder(db: Database.Database): (e: Extract<EngineEvent, { type: 'instance.install.succeeded' | 'instance.install.failed' }>) => number | null {
-  const stmt = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events e WHERE e.seq < ? AND e.seq >= ? AND ${MACHINE_IS} AND ${typeIn(['instance.install.started'])}
-    ORDER BY e.seq DESC LIMIT 20`);
-  const decoder = new EventDecoder(db);
-  return (e) => {
+function installStartFinder(log: EventLogReader): (e: Extract<EngineEvent, { type: 'instance.install.succeeded' | 'instance.install.failed' }>) => Promise<number | null> {
+  return async (e) => {
     const key = artifactKey(e.artifact);
-    for (const r of stmt.all(e.seq, e.seq - INSTALL_LOOKBACK, e.machineId, 'instance.install.started') as EventRow[]) {
-      const start = decoder.decode(r);
+    const starts = await log.read({
+      machineId: e.machineId, types: ['instance.install.started'], beforeSeq: e.seq, afterSeq: e.seq - INSTALL_LOOKBACK - 1, order: 'desc', limit: 20,
+    });
+    for (const start of starts) {
       if (start.type === 'instance.install.started' && artifactKey(start.artifact) === key) return start.seq;
     }
     return null;

@@ -17,7 +17,6 @@ import type { ArmContext } from '../context.js';
 import { queryOf } from '../context.js';
 import { FleetSummary } from '../fleet-summary.js';
 import { invalidParameter, notFound } from '../errors.js';
-import { MACHINE_IS, readEvents } from '../../../store/sqlite/event-log.js';
 
 const HISTORY = 200;
 
@@ -79,7 +78,7 @@ export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): 
     const m = ctx.engine.state.fleet.machines.get(id);
     if (!m) throw notFound('MachineNotFound', `There is no machine '${id.slice(0, 200)}'.`);
     // The machine's newest events, read through the index events_machine (no scan of the log).
-    const history = readEvents(ctx.db, MACHINE_IS, [m.id, HISTORY], 'ORDER BY e.seq DESC LIMIT ?').reverse().map((e) => {
+    const history = (await ctx.eventLog.read({ machineId: m.id, order: 'desc', limit: HISTORY })).reverse().map((e) => {
       const x = e as EngineEvent & { rolloutId?: string; fromVersion?: string; toVersion?: string; reason?: string; attempt?: number };
       return {
         seq: e.seq, time: e.time, type: e.type, rolloutId: x.rolloutId ?? null, fromVersion: x.fromVersion ?? null,

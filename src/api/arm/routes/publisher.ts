@@ -23,7 +23,6 @@ import type { ArmContext } from '../context.js';
 import { baseUrlOf, page, queryOf, writer } from '../context.js';
 import { conflict, invalidParameter, notFound } from '../errors.js';
 import { fullVersion, locationName, parseBody } from '../validation.js';
-import { readEvents } from '../../../store/sqlite/event-log.js';
 
 const TYPES = '/phasewise/publishers/:publisher/extensionTypes';
 
@@ -271,9 +270,7 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(q, 'limit', ctx.pageSize, 1, 1000);
     const rolloutId = q.rolloutid;
-    const rows = rolloutId !== undefined
-      ? readEvents(ctx.db, 'e.rollout_id = ? AND e.seq > ?', [rolloutId, after, limit + 1], 'ORDER BY e.seq LIMIT ?')
-      : readEvents(ctx.db, 'e.seq > ?', [after, limit + 1], 'ORDER BY e.seq LIMIT ?');
+    const rows = await ctx.eventLog.read({ afterSeq: after, ...(rolloutId !== undefined ? { rolloutId } : {}), order: 'asc', limit: limit + 1 });
     const value = rows.slice(0, limit);
     const lastSeq = value.length > 0 ? value[value.length - 1]!.seq : after;
     if (rows.length <= limit) return { value, lastSeq };

@@ -12,7 +12,6 @@ import { resourceMissing } from '../context.js';
 import { notFound } from '../errors.js';
 import { stableUuid } from '../activity-log.js';
 import { arcMachineId, vmId } from '../ids.js';
-import { MACHINE_IS, readEvents, typeIn } from '../../../store/sqlite/event-log.js';
 import { instanceOf, SCALE_SETS } from './scale-sets/lookup.js';
 
 /** The newest events read per machine: the history reaches as far back as they do. */
@@ -27,9 +26,8 @@ const TITLES: Record<string, string> = {
 
 export function registerResourceHealthRoutes(app: FastifyInstance, ctx: ArmContext): void {
   // One machine's impacts, newest first, on the log's machine index.
-  const where = `${MACHINE_IS} AND ${typeIn(AVAILABILITY_EVENT_TYPES)}`;
-  const periodsOf = (m: Machine): AvailabilityPeriod[] => {
-    const events: EngineEvent[] = readEvents(ctx.db, where, [m.id, ...AVAILABILITY_EVENT_TYPES, MAX_EVENTS], 'ORDER BY e.seq DESC LIMIT ?');
+  const periodsOf = async (m: Machine): Promise<AvailabilityPeriod[]> => {
+    const events: EngineEvent[] = await ctx.eventLog.read({ machineId: m.id, types: AVAILABILITY_EVENT_TYPES, order: 'desc', limit: MAX_EVENTS });
     return availabilityPeriods(events, ctx.engine.state.maintenance.hostUpdates, ctx.engine.state.fleet.unhealthy.has(m.id));
   };
 
@@ -72,12 +70,11 @@ export function registerResourceHealthRoutes(app: FastifyInstance, ctx: ArmConte
     [`${SCALE_SETS}/:name/virtualMachines/:iid`, instance],
   ] as const) {
     const path = `${base}/providers/Microsoft.ResourceHealth/availabilityStatuses`;
-    const history = (armId: string, m: Machine) => {
-      return periodsOf(m).map((p) => entry(armId, m, stableUuid('availability', m.id, p.seq), p.state, p, new Date(p.reportedMs).toISOString()));
+    const history = (armId: string, m: Machine, periods: AvailabilityPeriod[]) => {
+      return periods.map((p) => entry(armId, m, stableUuid('availability', m.id, p.seq), p.state, p, new Date(p.reportedMs).toISOString()));
     };
-    const current = (armId: string, m: Machine) => {
+    const current = (armId: string, m: Machine, periods: AvailabilityPeriod[]) => {
       const now = ctx.runtime.clock.now();
-      const periods = periodsOf(m);
       const { state, period } = availabilityAt(periods, now);
       // Within a day of its end, the last impact shows as recently resolved (as Azure does).
       const resolved = state === 'Available' ? periods.find((p) => p.endMs !== null && p.endMs <= now && now - p.endMs < 86_400_000) : undefined;
@@ -85,15 +82,18 @@ export function registerResourceHealthRoutes(app: FastifyInstance, ctx: ArmConte
     };
     app.get(`${path}/:status`, async (req) => {
       const { m, armId, p } = machineOf(req);
-      if (p.status!.toLowerCase() === 'current') return current(armId, m);
-      const found = history(armId, m).find((h) => h.name.toLowerCase() === p.status!.toLowerCase());
+      const periods = await periodsOf(m);
+      if (p.status!.toLowerCase() === 'current') return current(armId, m, periods);
+      const found = history(armId, m, periods).find((h) => h.name.toLowerCase() === p.status!.toLowerCase());
       if (!found) throw notFound('ResourceNotFound', `The availability status '${p.status}' of '${armId}' was not found.`);
       return found;
     });
     // The list: the current status first, then the history (Azure lists the current and the past ones).
     app.get(path, async (req) => {
       const { m, armId } = machineOf(req);
-      return { value: [current(armId, m), ...history(armId, m)] };
+      // One read of the log for both (they agree even while events arrive).
+      const periods = await periodsOf(m);
+      return { value: [current(armId, m, periods), ...history(armId, m, periods)] };
     });
   }
 }
