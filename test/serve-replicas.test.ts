@@ -254,6 +254,13 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
   for await (const e of reopened.events()) events.push(e);
   await reopened.end();
   events.forEach((e, i) => assert.equal(e.seq, i + 1, `event ${i} has seq ${e.seq}`));
+  // Every replica reads the event log from PostgreSQL: the export gives the stored events.
+  for (const r of replicas) {
+    const page = await read(r.port, '/phasewise/events?after=0&limit=50');
+    assert.equal(page.status, 200);
+    const got = (page.json as { value: Array<{ seq: number; type: string }> }).value.map((e) => `${e.seq} ${e.type}`);
+    assert.deepEqual(got, events.slice(0, 50).map((e) => `${e.seq} ${e.type}`), `the event export through replica ${r.index}`);
+  }
   const checker = new InvariantChecker({ pairs: symmetricPairs([...state.fleet.regions.values()]) });
   checker.onEvents(events);
   assert.deepEqual(checker.finish(), []);
