@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { ARM_DOCUMENTS_DDL } from '../../store/sqlite/side-schema.js';
 import { keyOf } from './ids.js';
+import { badRequest } from './errors.js';
 
 export type DocKind =
   | 'resourceGroup' | 'virtualMachine' | 'scaleSet' | 'availabilitySet' | 'arcMachine'
@@ -19,6 +20,12 @@ export interface Doc<T = Record<string, unknown>> {
   kind: DocKind;
   body: T;
 }
+
+/**
+ * The longest resource id (and parent id) stored, in UTF-8 bytes: PostgreSQL's indexes take keys of at
+ * most about 2,700 bytes, and a row replicas could not ship would block every later one (docs/api.md#limits).
+ */
+export const MAX_ID_BYTES = 2_048;
 
 export class Documents {
   private readonly getStmt: Database.Statement;
@@ -47,6 +54,10 @@ export class Documents {
   }
 
   put(id: string, parent: string, kind: DocKind, body: unknown): void {
+    for (const [what, v] of [['resource id', id], ['parent id', parent]] as const) {
+      const bytes = Buffer.byteLength(v);
+      if (bytes > MAX_ID_BYTES) throw badRequest('InvalidResourceId', `The ${what} is ${bytes} bytes long; at most ${MAX_ID_BYTES} are accepted (limit maxResourceIdBytes).`);
+    }
     this.putStmt.run(keyOf(id), keyOf(parent), kind, id, JSON.stringify(body));
   }
 
