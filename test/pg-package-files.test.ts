@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { PackageStore } from '../src/api/agent/package-store.js';
-import { connect, migrate } from '../src/store/postgres/connect.js';
+import { migratedDatabase } from './helpers/pg-databases.js';
 import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import { materialisePackageFiles, PART_BYTES, savePackageFile } from '../src/store/postgres/package-files.js';
@@ -30,16 +30,8 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function freshPg(): Promise<pg.Client> {
-  const name = `files_${++n}`;
-  const admin = new pg.Client(server.url);
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = server.url.replace(/\/phasewise$/, `/${name}`);
-  const client = await connect(url);
-  await migrate(client, url);
-  return client;
+function freshPg(): Promise<pg.Client> {
+  return migratedDatabase(server.url, `files_${++n}`);
 }
 
 function tempDir(): string {
