@@ -5,7 +5,6 @@
  * API's tables) with its response and done mark as one transaction. A leader that dies before that
  * commit leaves the command for the next one; after it, the command never runs again.
  */
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { literal } from '../../store/postgres/sql-batch.js';
@@ -30,8 +29,6 @@ export interface RunnerLog {
 }
 
 export class CommandRunner {
-  /** Known only to this process: a request bearing it came from `inject` here, never from the network. */
-  readonly secret = randomBytes(24).toString('base64url');
   private timer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private running = false;
@@ -42,6 +39,8 @@ export class CommandRunner {
   constructor(
     private readonly store: PgStore,
     private readonly app: FastifyInstance,
+    /** Known only to this process: the requests it injects bear it (see write-path.ts, injectedPrincipal). */
+    private readonly secret: string,
     /** The API tables' changes since the last call, as SQL for PostgreSQL (null: none). */
     private readonly sideChanges: () => string | null,
     private readonly log: RunnerLog,

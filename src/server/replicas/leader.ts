@@ -4,6 +4,7 @@
  * them. Every write that reaches it from the network is queued as a command like anywhere else and run
  * by its CommandRunner, so a write's effects, its response and its done mark commit together.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { Catalog } from '../../catalog/catalog.js';
@@ -81,8 +82,9 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
       client: input.client, waiter: input.waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
       queued: () => runner?.kick(),
     };
-    let secret = '';
-    const injected = (req: Parameters<ReturnType<typeof injectedPrincipal>>[0]) => injectedPrincipal(secret)(req);
+    // Known only to this process: a request bearing it was injected by the command runner, never sent from the network.
+    const secret = randomBytes(24).toString('base64url');
+    const injected = injectedPrincipal(secret);
     const stack = buildStack({
       config, scenario, tls: input.tls, store, state, resumed, pendingActions: resumed ? store.pendingActions() : [],
       db, dbFile: side.file, eventLog: input.eventLog, transaction: (fn) => db.transaction(fn)(),
@@ -109,13 +111,22 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
       },
     });
     const sideDb = side;
-    runner = new CommandRunner(store, stack.app, () => sideDb.takeChanges(), { error: (o, m) => stack.app.log.error(o, m) });
-    secret = runner.secret;
+    // A row PostgreSQL cannot hold (refused by name before anything is sent) stays recorded and is logged;
+    // it must neither crash the replica nor stop a command's commit.
+    const takeChanges = () => {
+      try {
+        return sideDb.takeChanges();
+      } catch (err) {
+        stack.app.log.error({ err }, 'a change to the API tables cannot be shipped to PostgreSQL');
+        return null;
+      }
+    };
+    runner = new CommandRunner(store, stack.app, secret, takeChanges, { error: (o, m) => stack.app.log.error(o, m) });
     // Writes that run here directly (the agent channel's enrollment, package uploads) are answered only
     // once what they changed in the API's tables is in PostgreSQL, as a command's are.
     const shipNow = async () => {
       while (store.holding) await sleep(2);
-      const sql = sideDb.takeChanges();
+      const sql = takeChanges();
       if (!(await (sql ? store.commitAlone(sql) : store.settled().then(() => true, () => false)))) {
         throw new ArmError(503, 'ServiceUnavailable', 'The change could not be stored in PostgreSQL; this replica is stepping down; retry.');
       }
@@ -135,7 +146,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
         // Changes made outside a command (agents' reports, the simulated fleet's snapshot, webhooks) ship on their own.
         shipTimer = setInterval(() => {
           if (store.holding || store.broken) return;
-          const sql = sideDb.takeChanges();
+          const sql = takeChanges();
           if (sql) void store.commitAlone(sql);
         }, SHIP_SIDE_MS);
         shipTimer.unref();
@@ -145,7 +156,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
         if (shipTimer) clearInterval(shipTimer);
         await stack.close();
         if (!store.holding && !store.broken) {
-          const sql = sideDb.takeChanges();
+          const sql = takeChanges();
           if (sql) await store.commitAlone(sql);
         }
         await store.end();
