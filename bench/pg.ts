@@ -87,7 +87,8 @@ try {
   // Ticks: the rollout on each store, `TICKS` engine steps, each step's commits durable before the next.
   // The simulation restarts from the store: its engine and its simulated fleet both use the loaded fleet
   // (the scenario it is made from is a small one of the same spec: its release, failure models and
-  // seed, not its fleet), so the fleet is in memory once, and 10,000,000 machines tick in 8 GiB.
+  // seed, not its fleet), so the generated fleet is not held beside the loaded one. (At 10,000,000 the ticks
+  // still run out of a 7.5 GiB heap: docs/benchmarks.md.)
   // BENCH_PG_TICK_MACHINES runs the ticks on a smaller fleet of their own (a commit's cost is the tick's rows).
   let tickUrl = server.url;
   let tickFile = sqliteFile;

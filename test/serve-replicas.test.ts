@@ -21,6 +21,7 @@ import type { EngineEvent } from '../src/model/events.js';
 import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
+import { connect } from '../src/store/postgres/connect.js';
 import { Random } from '../src/sim/random.js';
 import { sleep } from './helpers/poll.js';
 import { assertLogHolds, createDatabase } from './helpers/pg-databases.js';
@@ -103,6 +104,16 @@ async function call(port: number, method: string, path: string, body?: unknown):
   }
 }
 
+/** How many commands the database holds. */
+async function pgCount(url: string): Promise<{ n: number }> {
+  const c = await connect(url);
+  try {
+    return { n: Number((await c.query('SELECT count(*) AS n FROM commands')).rows[0].n) };
+  } finally {
+    await c.end();
+  }
+}
+
 /** A read that must succeed: retried while a replica is busy or restarting. */
 async function read(port: number, path: string): Promise<{ status: number; json: Record<string, unknown> | null }> {
   let got = await call(port, 'GET', path);
@@ -158,6 +169,21 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
   assert.equal(fh.status, 200);
   assert.equal(((await fh.json()) as { leader: boolean }).leader, false);
 
+  // Bad input on a follower: the same clear ARM errors as on SQLite; nothing unauthenticated is queued.
+  const f = followers[0]!.port;
+  const queued = async () => Number((await pgCount(url)).n);
+  const before = await queued();
+  const anonymous = await fetch(`https://127.0.0.1:${f}/subscriptions/${SUB}/resourcegroups/rg-x?api-version=2021-04-01`, { method: 'PUT', body: '{}', headers: { 'content-type': 'application/json' } });
+  assert.equal(anonymous.status, 401);
+  assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'AuthenticationFailed');
+  assert.equal(await queued(), before, 'an unauthenticated write is not queued');
+  const badJson = await fetch(`https://127.0.0.1:${f}/subscriptions/${SUB}/resourcegroups/rg-x?api-version=2021-04-01`, { method: 'PUT', body: '{"location":', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } });
+  assert.equal(badJson.status, 400);
+  assert.equal(((await badJson.json()) as { error: { code: string } }).error.code, 'InvalidRequestContent');
+  const longSegment = await fetch(`https://127.0.0.1:${f}/subscriptions/${'s'.repeat(1200)}?api-version=2021-04-01`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(longSegment.status, 414);
+  assert.equal((await call(f, 'GET', `/subscriptions/${SUB}/resourcegroups/rg-x?api-version=2021-04-01`)).status, 404, 'the refused write changed nothing');
+
   const rng = new Random(11);
   const groups = new Map<string, number>();
   const vms = new Set<string>();
@@ -196,7 +222,7 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
     const dead = leader;
     await sleep(300);
     start(dead, url); // its supervisor starts it again: it comes back as a follower
-    leader = await waitLeader(LEASE_MS + 30_000);
+    leader = await waitLeader(LEASE_MS + 60_000);
     takeovers.push({ how: 'SIGKILL', ms: await ledAfter(killedAt) });
   }
   await sleep(2000);
@@ -209,7 +235,7 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
   const duringPause = await call(replicas.find((r) => r !== paused)!.port, 'GET', `/subscriptions/${SUB}/resourcegroups/${someGroup}?api-version=2021-04-01`);
   assert.equal(duringPause.status, 200, `a follower reads while the leader is paused: ${JSON.stringify(duringPause.json)}`);
   assert.ok(duringPause.snapshot, 'answered from the follower\'s snapshot of the store');
-  leader = await waitLeader(LEASE_MS + 30_000, paused);
+  leader = await waitLeader(LEASE_MS + 60_000, paused);
   takeovers.push({ how: 'SIGSTOP', ms: await ledAfter(pausedAt) });
   const exitsBefore = paused.exits.length;
   paused.proc!.kill('SIGCONT');

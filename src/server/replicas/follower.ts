@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../../api/arm/auth.js';
 import { ArmError } from '../../api/arm/errors.js';
 import { isAgentPath, PACKAGE_PATH, toArmError } from '../../api/arm/server.js';
-import { MAX_PATH_SEGMENT } from '../../api/arm/http-errors.js';
+import { clientError, frameworkError, MAX_HEADER_BYTES, MAX_PATH_SEGMENT } from '../../api/arm/http-errors.js';
 import { forwardToLeader } from './forward.js';
 import type { HealthView } from './health-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
@@ -40,10 +40,13 @@ export interface FollowerOptions {
 
 export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
   const app = Fastify({
-    https: opts.https,
+    // The same limits and ARM-shaped errors below the routes as the leader's API (src/api/arm/server.ts).
+    https: { ...opts.https, maxHeaderSize: MAX_HEADER_BYTES },
     logger: { level: opts.logLevel },
     bodyLimit: opts.maxBodyBytes,
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PATH_SEGMENT },
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
   });
