@@ -5,40 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import pg from 'pg';
 import { PackageStore } from '../src/api/agent/package-store.js';
-import { migratedDatabase } from './helpers/pg-databases.js';
-import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
-import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
+import { usePgServer } from './helpers/pg-databases.js';
 import { materialisePackageFiles, PART_BYTES, savePackageFile } from '../src/store/postgres/package-files.js';
 import { installCapture, takeChanges } from '../src/store/postgres/side-capture.js';
 import { loadSideTables } from '../src/store/postgres/side-load.js';
 import { emptySqlite } from '../src/store/postgres/snapshot.js';
 
-let server: EmbeddedPostgres;
-let n = 0;
-const dirs: string[] = [];
-before(async () => {
-  server = await startEmbeddedPostgres();
-});
-after(async () => {
-  await server?.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function freshPg(): Promise<pg.Client> {
-  return migratedDatabase(server.url, `files_${++n}`);
-}
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'phasewise-files-'));
-  dirs.push(d);
-  return d;
-}
+const { freshPg, tempDir } = usePgServer('files');
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -5,10 +5,9 @@
  * local rows, and a fresh working copy loaded from it holds them too.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import pg from 'pg';
@@ -20,9 +19,7 @@ import type { DocKind } from '../src/api/arm/documents.js';
 import { AgentStore } from '../src/drivers/agent/agent-store.js';
 import { WebhookOutbox } from '../src/server/webhook-outbox.js';
 import { connect } from '../src/store/postgres/connect.js';
-import { migratedDatabase } from './helpers/pg-databases.js';
-import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
-import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
+import { createDatabase, usePgServer } from './helpers/pg-databases.js';
 import { installCapture, MAX_KEY_BYTES, pendingChanges, takeChanges } from '../src/store/postgres/side-capture.js';
 import { loadSideTables } from '../src/store/postgres/side-load.js';
 import { describeSideTables, ensureSideTables, quote } from '../src/store/postgres/side-tables.js';
@@ -30,26 +27,7 @@ import { emptySqlite } from '../src/store/postgres/snapshot.js';
 import { SIDE_TABLES } from '../src/store/sqlite/side-schema.js';
 import { statusReport } from './helpers/agent-client.js';
 
-let server: EmbeddedPostgres;
-let n = 0;
-const dirs: string[] = [];
-before(async () => {
-  server = await startEmbeddedPostgres();
-});
-after(async () => {
-  await server?.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function freshPg(): Promise<pg.Client> {
-  return migratedDatabase(server.url, `side_${++n}`);
-}
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'phasewise-side-'));
-  dirs.push(d);
-  return d;
-}
+const { server, freshPg, tempDir } = usePgServer('side');
 
 /** A leader's working copy: the engine's SQLite schema, the owners' tables, loaded from PostgreSQL, capturing. */
 async function workingCopy(client: pg.Client, file = ':memory:'): Promise<Database.Database> {
@@ -413,11 +391,7 @@ describe('the side tables on PostgreSQL', () => {
       await loadSideTables(client, stale);
       assert.deepEqual(localRows(stale), localRows(leader));
 
-      const admin = new pg.Client(server.url);
-      await admin.connect();
-      await admin.query('CREATE DATABASE side_empty');
-      await admin.end();
-      const empty = await connect(server.url.replace(/\/phasewise$/, '/side_empty'));
+      const empty = await connect(await createDatabase(server().url, 'side_empty'));
       const before = localRows(stale);
       await assert.rejects(loadSideTables(empty, stale), /schema is at version 0; the side tables need version 4/);
       assert.deepEqual(localRows(stale), before);

@@ -1,6 +1,12 @@
 /** Databases of their own on a test's embedded PostgreSQL server, and checks of an engine's log kept there. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
+import { startEmbeddedPostgres } from '../../src/store/postgres/embedded-server.js';
+import type { EmbeddedPostgres } from '../../src/store/postgres/embedded-server.js';
 import { InvariantChecker } from '../../src/audit/invariants.js';
 import type { EngineEvent } from '../../src/model/events.js';
 import type { Region } from '../../src/model/fleet.js';
@@ -41,4 +47,36 @@ export function assertLogHolds(events: readonly EngineEvent[], regions: Iterable
     starts.add(id);
   }
   return starts;
+}
+
+export interface PgTestServer {
+  /** The server (started before the file's tests). */
+  server(): EmbeddedPostgres;
+  /** A new, migrated database named `PREFIX_N`. */
+  freshPg(): Promise<pg.Client>;
+  /** A new temporary folder, removed after the file's tests. */
+  tempDir(): string;
+}
+
+/** One embedded PostgreSQL for a test file: started before its tests, stopped after, with its temporary folders. */
+export function usePgServer(prefix: string): PgTestServer {
+  let server: EmbeddedPostgres | null = null;
+  let n = 0;
+  const dirs: string[] = [];
+  before(async () => {
+    server = await startEmbeddedPostgres();
+  });
+  after(async () => {
+    await server?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    server: () => server!,
+    freshPg: () => migratedDatabase(server!.url, `${prefix}_${++n}`),
+    tempDir: () => {
+      const d = mkdtempSync(join(tmpdir(), `phasewise-${prefix}-`));
+      dirs.push(d);
+      return d;
+    },
+  };
 }

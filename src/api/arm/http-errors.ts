@@ -58,3 +58,17 @@ export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   // A client that never reads must not hold the socket open.
   setTimeout(() => socket.destroy(), 5_000).unref();
 }
+
+/**
+ * Fastify options every ARM-facing server shares (the API, a replica's follower front): ARM's
+ * case-insensitive routing, the path-segment bound, ARM errors below the routes, a request id per request.
+ */
+export function armRequestOptions() {
+  return {
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PATH_SEGMENT },
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false as const,
+  };
+}

@@ -2,7 +2,6 @@
  * The ARM-compatible HTTP surface: routing (case-insensitive, as ARM), authentication, ARM error
  * bodies for every failure, request ids, and the route modules under routes/.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import Fastify, { LogController } from 'fastify';
@@ -15,7 +14,7 @@ import { apiVersionOf } from './context.js';
 import { requireRole } from './auth.js';
 import type { Principal } from './auth.js';
 import { ArmError } from './errors.js';
-import { clientError, frameworkError, MAX_HEADER_BYTES, MAX_PATH_SEGMENT } from './http-errors.js';
+import { armRequestOptions, MAX_HEADER_BYTES } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
 import { isOpenPath } from './open-paths.js';
 import { registerActivityLogRoutes } from './routes/activity-log.js';
@@ -136,11 +135,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     // Request logs come from the metrics hook at debug level (src/api/metrics/metrics-routes.ts).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
-    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PATH_SEGMENT },
-    frameworkErrors: frameworkError,
-    clientErrorHandler: clientError,
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
+    ...armRequestOptions(),
   });
 
   // JSON bodies; an empty body is allowed (ARM POST actions carry none).

@@ -5,7 +5,6 @@
  * an agent's client certificate is checked here against the shared agent CA, and its fingerprint
  * vouched for to the leader (src/api/agent/forwarded-identity.ts).
  */
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
@@ -13,7 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../../api/arm/auth.js';
 import { ArmError } from '../../api/arm/errors.js';
 import { isAgentPath, PACKAGE_PATH, toArmError } from '../../api/arm/server.js';
-import { clientError, frameworkError, MAX_HEADER_BYTES, MAX_PATH_SEGMENT } from '../../api/arm/http-errors.js';
+import { armRequestOptions, MAX_HEADER_BYTES } from '../../api/arm/http-errors.js';
 import { forwardToLeader } from './forward.js';
 import type { HealthView } from './health-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
@@ -44,11 +43,7 @@ export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
     https: { ...opts.https, maxHeaderSize: MAX_HEADER_BYTES },
     logger: { level: opts.logLevel },
     bodyLimit: opts.maxBodyBytes,
-    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PATH_SEGMENT },
-    frameworkErrors: frameworkError,
-    clientErrorHandler: clientError,
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
+    ...armRequestOptions(),
   });
   // Bodies are kept as sent: the leader's API parses and checks them, with its own limits.
   app.removeAllContentTypeParsers();

@@ -104,7 +104,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
             });
             return;
           }
-          if (injected(req) || isAgentPath(req.url) || isOpenPath(req.url) || PACKAGE_PATH.test(req.url)) return;
+          if (injected(req) || runsDirectly(req.url)) return;
           if (!req.routeOptions.url) return; // no such route: its 404 needs no command
           return takeWrite(writes, req, reply, req.body === undefined ? '' : JSON.stringify(req.body), req.principal);
         },
@@ -132,7 +132,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
       }
     };
     stack.app.addHook('onSend', async (req, _reply, payload) => {
-      if (isWrite(req.method) && !injected(req)) await shipNow();
+      if (isWrite(req.method) && runsDirectly(req.url) && !injected(req)) await shipNow();
       return payload;
     });
     registerHealthRoutes(stack.app, input.health);
@@ -182,3 +182,8 @@ async function replicateFile(url: string, path: string, sha256: string): Promise
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Writes that run in the leader's process instead of as commands: the agent channel, package uploads, open paths. */
+function runsDirectly(url: string): boolean {
+  return isAgentPath(url) || isOpenPath(url) || PACKAGE_PATH.test(url);
+}

@@ -37,6 +37,7 @@ import type { Endpoint } from './registry.js';
 /** Exit code of a replica that stepped down (lost its lease, or its commit was fenced): not a crash. */
 export const EXIT_STEPPED_DOWN = 7;
 const ANNOUNCE_MS = 30_000;
+const LEADER_CACHE_MS = 1_000;
 
 export interface RunningReplica {
   url: string;
@@ -115,13 +116,16 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       ? new SnapshotReads({ url, client: snapshotClient, config, scenario, auth, secrets: new SecretBox(secretKey), maxMachines: config.snapshotReadsMaxMachines, eventLog, log })
       : null;
     reads?.start();
+    let leaderSeen: { at: number; endpoint: Endpoint | null } = { at: 0, endpoint: null };
     let follower: FastifyInstance | null = buildFollowerServer({
       https: { cert: tls.cert, key: tls.key, ca: agentCa.certPem, requestCert: true, rejectUnauthorized: false },
       vouch: (method, path, fingerprint) => vouch(agentKey, method, path, fingerprint, Date.now()),
       maxBodyBytes: config.maxBodyBytes, logLevel: config.logLevel,
       auth, writes, health, reads,
       leader: async (): Promise<Endpoint | null> => {
-        const e = await leaderEndpoint(client);
+        // Looked up at most once a second, not once per forwarded request; a dead leader's address fails fast anyway.
+        if (Date.now() - leaderSeen.at > LEADER_CACHE_MS) leaderSeen = { at: Date.now(), endpoint: await leaderEndpoint(client) };
+        const e = leaderSeen.endpoint;
         return e && e.holder !== holder ? e : null;
       },
     });
