@@ -172,7 +172,10 @@ test('the agent selects exactly what the control plane\'s selectPatches selects 
   const mask = fc.oneof(name, name.map((n) => `${n.slice(0, 2)}*`), fc.constant('*'), name.map((n) => `*${n.slice(-2)}`));
   const cls = fc.constantFrom<'Critical' | 'Security' | 'Other'>('Critical', 'Security', 'Other');
   fc.assert(fc.property(
-    fc.array(fc.record({ name, c: cls }), { maxLength: 12 }), fc.subarray(['Critical', 'Security', 'Other'] as const), fc.array(mask, { maxLength: 3 }), fc.array(mask, { maxLength: 3 }),
+    // A machine lists each package once: the generator keeps names unique (two packages named alike would
+    // share one patch id, and the verdicts below are keyed by it).
+    fc.uniqueArray(fc.record({ name, c: cls }), { selector: (p) => p.name, maxLength: 12 }), fc.subarray(['Critical', 'Security', 'Other'] as const),
+    fc.array(mask, { maxLength: 3 }), fc.array(mask, { maxLength: 3 }),
     (pkgs, classes, include, exclude) => {
       const available = pkgs.map((p) => ({ patchId: p.name, name: p.name, version: '1', classifications: [p.c], rebootBehavior: 'CanRequestReboot' as const, publishedDate: '' }));
       const model = selectPatches('linux', available, { key: 'k', maximumDurationMs: 1, rebootSetting: 'Never', classifications: [...classes], include, exclude });
