@@ -48,6 +48,16 @@ export interface PatchReport {
 export interface Driver {
   /** Idempotent: a key already done is answered again with its outcome, never done twice. */
   send(action: DriverAction): void;
+  /**
+   * Optional, for a driver that decides outcomes itself (the simulated fleet): called with a commit's
+   * actions as soon as the commit is written, before it is durable (group commit keeps a transaction
+   * open across several commits). The driver may decide their outcomes now, in commit order, but nothing
+   * of them may be seen (an answer, a report that reflects them) before each is `send`; `send` of a
+   * prepared action releases it. A driver holds nothing unless its owner asked it to (SimDriver.holdUntilSent).
+   */
+  prepare?(actions: readonly DriverAction[]): void;
+  /** The store rolled back commits whose actions were prepared and not sent: they never happened. */
+  discardPrepared?(): void;
   /** Asks machines for fresh health reports (after a restart, to re-observe what was in flight). */
   observe?(machineIds: readonly string[]): void;
   /** Guest OS patching (issue 16); a driver without it cannot patch its machines. */

@@ -159,6 +159,7 @@ export class Engine {
    */
   diverged(reason: string): void {
     this.halted ??= { kind: 'diverged', reason };
+    this.driver.discardPrepared?.();
   }
 
   /** Applies queued observations, then every timer due by now. */
@@ -511,8 +512,10 @@ export class Engine {
     } catch (err) {
       // Nothing of this step is stored, part of it is in memory: halted until resynchronised from the store.
       this.halted = { kind: 'commit', reason: `store commit failed: ${(err as Error).message}` };
+      this.driver.discardPrepared?.(); // a failed write in a group rolls back the group's earlier commits too
       throw err;
     }
+    if (ctx.actions.length > 0) this.driver.prepare?.(ctx.actions);
     // Inside a caller's transaction the commit is a savepoint: nothing leaves before the outer COMMIT.
     if (applied.length > 0) this.undurable.push(applied);
     const deliver = () => {

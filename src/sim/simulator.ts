@@ -68,6 +68,16 @@ export class Simulation {
     this.lastReplicationMs = lastReplication(scenario.actions);
     this.engine = this.newEngine(scenario.state);
     this.patchSchedules = new SimPatchSchedules(scenario.patchSchedules, scenario.patchSettings);
+    this.holdSends();
+  }
+
+  /**
+   * Group commit across sends: when the store can keep a group open across commits with actions, the
+   * simulated fleet decides them when committed and holds them until the group is committed, which it
+   * asks for before anything of them could be seen (drivers/sim/held-sends.ts).
+   */
+  private holdSends(): void {
+    if (this.store.groupAcrossSends?.()) this.driver.holdUntilSent(() => this.store.flush?.());
   }
 
   private newEngine(state: EngineState): Engine {
@@ -107,7 +117,10 @@ export class Simulation {
     this.clock.set(Math.max(t, this.clock.now()));
     applyDueActions(engine, actions, t);
     this.driver.deliverDue(t, this.observe);
-    if (this.patchSchedules.size > 0) this.patchSchedules.step(engine, this.driver.patches, this.clock.now());
+    if (this.patchSchedules.size > 0) {
+      this.driver.releaseHeld(); // the schedules read the machines' patches, which a held installation changes
+      this.patchSchedules.step(engine, this.driver.patches, this.clock.now());
+    }
     engine.tick();
     this.ticks++;
     if (this.opts.onProgress && this.ticks % (this.opts.progressEveryTicks ?? 50_000) === 0) this.opts.onProgress(this.clock.now(), this.scenario);
@@ -136,11 +149,13 @@ export class Simulation {
   restart(store: Store & { pendingActions?(): DriverAction[] }, fleet?: SimDriverSnapshot): void {
     const state = store.load();
     if (!state) throw new Error('the store holds no state to restart from');
+    this.driver.discardPrepared(); // the crashed engine's open group is lost with it
     this.store = store;
     if (fleet) {
       this.driver = new SimDriver(state.fleet, this.scenario.behaviour, () => this.clock.now(), this.scenario.seed);
       this.driver.restore(fleet);
     }
+    this.holdSends();
     this.driver.useFleet(state.fleet); // machines added or removed from now on are the rebuilt state's
     this.engine = this.newEngine(state);
     this.engine.recover(store.pendingActions?.() ?? []);

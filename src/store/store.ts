@@ -42,6 +42,12 @@ export interface Store {
    * Absent, or with no group open: nothing to do.
    */
   flush?(): void;
+  /**
+   * Group commit across sends: asks a store that groups commits to keep its group open across commits
+   * with actions; true if it will. The caller must then `flush` before anything of those actions can be
+   * seen (the simulator's fleet holds what it decided until then: drivers/sim/held-sends.ts).
+   */
+  groupAcrossSends?(): boolean;
   /** After a failed write: accept commits again (the next one finds out whether the fault is gone). */
   reopen?(): void;
   close(): void;

@@ -13,6 +13,7 @@ import { modelFor } from './failure-model.js';
 import { SIM_REBOOT_MS, SimPatches } from './sim-patches.js';
 import { installationCounts } from '../../model/patches.js';
 import { baselineCutoffMs } from '../../model/patch-baseline.js';
+import { HeldSends } from './held-sends.js';
 
 /** Background unhealthiness starts or ends; `index` is its place in the behaviour's background list. */
 class EpisodeEdge {
@@ -79,6 +80,12 @@ export class SimDriver implements Driver {
   /** Guest OS patches of the simulated machines (issue 16). */
   readonly patches: SimPatches;
   readonly stats: SimDriverStats = { actions: 0, duplicateActions: 0, installFailures: 0, unhealthyAfterUpgrade: 0, rollbackFailures: 0, reimages: 0 };
+  /** Actions decided when committed and held until sent (group commit across sends), or null: none are held. */
+  private held: HeldSends | null = null;
+  /** True while deciding a prepared action: what it queues and marks is held. */
+  private deciding = false;
+  /** Answers of prepared actions whose commits were rolled back: never delivered. */
+  private readonly discarded = new Set<Observation>();
 
   constructor(
     private fleet: FleetState,
@@ -100,14 +107,71 @@ export class SimDriver implements Driver {
   deliverDue(t: number, sink: (o: Observation) => void): void {
     const queue = this.queue;
     for (let next = queue.nextAt(); next !== null && next <= t; next = queue.nextAt()) {
+      if (this.held !== null && !this.held.empty && this.mustRelease(this.held, next, queue.peekItem()!)) this.release(this.held);
       const d = queue.pop()!;
       if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d) });
       else if (d instanceof EpisodeEdge) this.episodeEdge(d, sink);
       else {
+        if (this.discarded.size > 0 && this.discarded.delete(d)) continue;
         if (d.kind === 'actionResult') this.answered(d);
         sink(d);
       }
     }
+  }
+
+  /**
+   * Group commit across sends: from now on `prepare` decides a commit's actions at once and holds them
+   * until they are sent; `release` commits the open group (which sends them). See held-sends.ts.
+   */
+  holdUntilSent(release: () => void): void {
+    this.discardPrepared();
+    this.held = new HeldSends(release);
+  }
+
+  /** Decides each action now, as `send` would, and holds it until it is sent (only when holding). */
+  prepare(actions: readonly DriverAction[]): void {
+    const held = this.held;
+    if (held === null) return;
+    for (const a of actions) {
+      this.deciding = true;
+      try {
+        this.decide(a);
+      } finally {
+        this.deciding = false;
+      }
+      held.keys.add(a.key);
+      held.machines.add(a.machineId);
+    }
+  }
+
+  /** The group holding the prepared actions rolled back: they were never sent, so nothing of them happens. */
+  discardPrepared(): void {
+    const held = this.held;
+    if (held === null || held.empty) return;
+    for (const k of held.fresh) this.known.delete(k);
+    for (const a of held.answers) this.discarded.add(a);
+    for (let i = held.marks.length - 1; i >= 0; i--) {
+      const [machineId, key, was] = held.marks[i]!;
+      this.setBroken(machineId, key, was);
+    }
+    held.clear();
+  }
+
+  /** Commits the open group now if it holds prepared actions (before something else could see their effects). */
+  releaseHeld(): void {
+    if (this.held !== null && !this.held.empty) this.release(this.held);
+  }
+
+  /** A delivery that could show something of a held action (its answer, or a report of a machine it touched). */
+  private mustRelease(held: HeldSends, next: number, d: Delivery): boolean {
+    if (typeof d === 'string') return held.blocks(next, d);
+    if (d instanceof EpisodeEdge) return true; // rare: its machines are only known when it starts
+    return held.blocks(next, null);
+  }
+
+  private release(held: HeldSends): void {
+    held.release();
+    if (!held.empty) throw new Error('SimDriver: the group was committed but some prepared actions were not sent');
   }
 
   private episodeEdge(d: EpisodeEdge, sink: (o: Observation) => void): void {
@@ -120,14 +184,21 @@ export class SimDriver implements Driver {
   }
 
   send(action: DriverAction): void {
+    // A prepared action was decided when committed: sending it releases it.
+    if (this.held !== null && this.held.sent(action.key)) return;
+    this.decide(action);
+  }
+
+  private decide(action: DriverAction): void {
     const answer = this.known.get(action.key);
     if (answer !== undefined) {
       this.stats.duplicateActions++;
       // Already done: answer again with the outcome (its first answer may have been lost with a crash).
-      if (answer) this.queue.pushAt(at(this.now()), answer);
+      if (answer) this.push(at(this.now()), answer);
       return;
     }
     this.known.set(action.key, null);
+    if (this.deciding) this.held!.fresh.push(action.key);
     this.stats.actions++;
     const model = modelFor(this.behaviour, action.toVersion);
     const slow = this.isSlow(action.machineId) ? this.behaviour.slowAgents.factor : 1;
@@ -154,7 +225,7 @@ export class SimDriver implements Driver {
         this.markBroken(action.machineId, action.artifactKey, true);
       }
       const healthAt = at(done + sampleLatencyMs(this.rng, model.health) * slow);
-      this.queue.pushAt(healthAt, action.machineId);
+      this.probe(healthAt, action.machineId);
       return;
     }
     const back = modelFor(this.behaviour, action.fromVersion);
@@ -166,7 +237,7 @@ export class SimDriver implements Driver {
     }
     this.markBroken(action.machineId, action.artifactKey, false);
     this.push(done, this.succeeded(action, reimage));
-    this.queue.pushAt(done, action.machineId);
+    this.probe(done, action.machineId);
   }
 
   /**
@@ -200,7 +271,7 @@ export class SimDriver implements Driver {
       this.stats.unhealthyAfterUpgrade++;
       this.markBroken(action.machineId, action.artifactKey, true);
     }
-    this.queue.pushAt(at(done + sampleLatencyMs(this.rng, model.health)), action.machineId);
+    this.probe(at(done + sampleLatencyMs(this.rng, model.health)), action.machineId);
   }
 
   /** A successful answer; built without a spread, as it is built for every action. */
@@ -239,7 +310,7 @@ export class SimDriver implements Driver {
       return;
     }
     this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
-    this.queue.pushAt(done, action.machineId);
+    this.probe(done, action.machineId);
   }
 
   /** The engine's fleet after a restart rebuilt it: machines added or removed at run time are seen from then on. */
@@ -262,11 +333,24 @@ export class SimDriver implements Driver {
     this.recentNext = (this.recentNext + 1) % RECENT_KEYS;
   }
 
+  /** An action's answer, due at `t` (held with its action while deciding a prepared one). */
   private push(t: number, obs: ActionResult): void {
+    if (this.deciding) this.held!.queued(t, obs);
     this.queue.pushAt(t, obs);
   }
 
+  /** A health report of a machine an action touched, taken when due. */
+  private probe(t: number, machineId: string): void {
+    if (this.deciding) this.held!.queued(t, null);
+    this.queue.pushAt(t, machineId);
+  }
+
   private markBroken(machineId: string, key: string, on: boolean): void {
+    if (this.deciding) this.held!.marks.push([machineId, key, this.broken.get(machineId)?.has(key) ?? false]);
+    this.setBroken(machineId, key, on);
+  }
+
+  private setBroken(machineId: string, key: string, on: boolean): void {
     let keys = this.broken.get(machineId);
     if (on) {
       if (!keys) this.broken.set(machineId, (keys = new Set()));

@@ -12,6 +12,11 @@ import type { EngineEvent } from '../../model/events.js';
 
 /** Keys whose values repeat across many events: stored once in `event_values`. */
 const INTERNED = new Set(['placement', 'artifact', 'scope', 'batchId', 'fromVersion', 'toVersion', 'version', 'caller', 'reason', 'profile', 'gate', 'rule']);
+/**
+ * Interned keys whose objects the engine shares and replaces rather than changes (a machine's placement,
+ * a rollout's artifact): looked up by identity first.
+ */
+const BY_IDENTITY = new Set(['placement', 'artifact']);
 /** Keys holding machine ids (a batch's instances): ids into `event_machines`. */
 const MACHINE_LISTS = new Set(['instances']);
 /** Bounds the writer's and the reader's dictionaries in memory (a miss reads the table). */
@@ -42,6 +47,11 @@ export const MACHINE_IS = 'e.machine = (SELECT id FROM event_machines WHERE mach
 /** A dictionary of one table (text → id), bounded in memory; ids are assigned here, in order. */
 class Dictionary {
   private readonly cache = new Map<string, number>();
+  /**
+   * Ids of values that are objects, by identity: events of one machine or rollout share their placement
+   * and artifact objects, so most lookups skip turning them into JSON (and hashing that text) again.
+   */
+  private byObject = new WeakMap<object, number>();
   private next = 1;
   private readonly find: Database.Statement;
   private readonly insert: Database.Statement;
@@ -61,7 +71,16 @@ class Dictionary {
     const max = (this.max.get() as number | null) ?? 0;
     if (max === this.next - 1) return;
     this.cache.clear();
+    this.byObject = new WeakMap();
     this.next = max + 1;
+  }
+
+  /** The id of a value's JSON text; objects are looked up by identity first (see `byObject`). */
+  idOfValue(v: unknown): number {
+    if (typeof v !== 'object' || v === null) return this.idOf(JSON.stringify(v));
+    let id = this.byObject.get(v);
+    if (id === undefined) this.byObject.set(v, (id = this.idOf(JSON.stringify(v))));
+    return id;
   }
 
   idOf(text: string, ...extra: unknown[]): number {
@@ -115,7 +134,7 @@ export class EventWriter {
         machine = this.machines.idOf(v);
       } else if (INTERNED.has(k) && v !== null) {
         keys.push(`%${k}`);
-        vals.push(this.values.idOf(JSON.stringify(v)));
+        vals.push(BY_IDENTITY.has(k) ? this.values.idOfValue(v) : this.values.idOf(JSON.stringify(v)));
       } else if (MACHINE_LISTS.has(k) && Array.isArray(v) && v.every((x) => typeof x === 'string')) {
         keys.push(`#${k}`);
         vals.push((v as string[]).map((x) => this.machines.idOf(x)));

@@ -121,7 +121,7 @@ export class SqliteStore implements Store {
   }
 
   /** Group commit's settings and wall clock, when it is on. */
-  private grouping: { settings: GroupCommitSettings; wallNow: () => number } | null = null;
+  private grouping: { settings: GroupCommitSettings; wallNow: () => number; acrossSends: boolean } | null = null;
   private group: OpenGroup | null = null;
 
   /**
@@ -131,7 +131,17 @@ export class SqliteStore implements Store {
    * since its first commit (checked at each commit). A crash loses the open group, which sent nothing.
    */
   groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now()): void {
-    this.grouping = { settings: checkGroupCommit(settings), wallNow };
+    this.grouping = { settings: checkGroupCommit(settings), wallNow, acrossSends: false };
+  }
+
+  /**
+   * With group commit on, a commit holding actions no longer ends its group: whoever asked must `flush`
+   * before anything of those actions can be seen (the simulator does; see Store.groupAcrossSends).
+   */
+  groupAcrossSends(): boolean {
+    if (!this.grouping || this.grouping.settings.ticks === 1) return false;
+    this.grouping.acrossSends = true;
+    return true;
   }
 
   private openGroup(): void {
@@ -140,8 +150,8 @@ export class SqliteStore implements Store {
   }
 
   private groupDue(g: OpenGroup): boolean {
-    const { settings, wallNow } = this.grouping!;
-    return g.hasActions || g.commits >= settings.ticks || wallNow() - g.startedAt >= settings.wallMs;
+    const { settings, wallNow, acrossSends } = this.grouping!;
+    return (g.hasActions && !acrossSends) || g.commits >= settings.ticks || wallNow() - g.startedAt >= settings.wallMs;
   }
 
   /** Rolls back the open group: none of its commits count, none of its deliveries happen. */
