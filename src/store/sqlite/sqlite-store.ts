@@ -127,8 +127,9 @@ export class SqliteStore implements Store {
   /**
    * Turns group commit on: engine commits outside callers' transactions share one transaction, their
    * deliveries held until its COMMIT. A group commits as soon as one of its commits holds actions
-   * (commit before send: they leave only once durable), after `ticks` commits, or once `wallMs` passed
-   * since its first commit (checked at each commit). A crash loses the open group, which sent nothing.
+   * (commit before send: they leave only once durable) unless `groupAcrossSends` was asked for, after
+   * `ticks` commits, or once `wallMs` passed since its first commit (checked at each commit). A crash
+   * loses the open group, which sent nothing.
    */
   groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now()): void {
     this.grouping = { settings: checkGroupCommit(settings), wallNow, acrossSends: false };
