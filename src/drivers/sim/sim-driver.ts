@@ -194,7 +194,8 @@ export class SimDriver implements Driver {
     if (answer !== undefined) {
       this.stats.duplicateActions++;
       // Already done: answer again with the outcome (its first answer may have been lost with a crash).
-      if (answer) this.push(at(this.now()), answer);
+      // (A copy while deciding: a discarded answer is recognised by identity.)
+      if (answer) this.push(at(this.now()), this.deciding ? { ...answer } : answer);
       return;
     }
     this.known.set(action.key, null);
