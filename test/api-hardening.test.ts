@@ -96,6 +96,29 @@ describe('limits: no request halts the engine', () => {
     await alive();
   });
 
+  test('U+0000 (which PostgreSQL cannot store) in a string, a property name or the URI is refused with 400 and stores nothing; other control characters are kept', async () => {
+    for (const [path, body] of [
+      [`${VM}/vm1/extensions/nul?${AV}`, extBody('{"password":"a\\u0000b"}')],
+      [`${VM}/vm1/extensions/nul?${AV}`, extBody('{"a":{"b":[1,{"k\\u0000":2}]}}')],
+      [`${VM}/vm1?${AV}`, '{"location":"westus","tags":{"t":"\\u0000"}}'],
+    ]) {
+      const r = await call(s.url, 'PUT', path!, body);
+      armError(r, 400, 'InvalidRequestContent');
+      assert.match(r.body.error.message, /U\+0000/);
+    }
+    assert.equal((await call(s.url, 'GET', `${VM}/vm1/extensions/nul?${AV}`)).status, 404);
+    const vm = await call(s.url, 'GET', `${VM}/vm1?${AV}`);
+    assert.notEqual(vm.body?.tags?.t, '\u0000');
+    for (const path of [`${RGP}/providers/Microsoft.Compute/virtualMachines/vm%00x?${AV}`, `${CFG}/c%00?${AV}`, `/subscriptions/${SUB}/resourceGroups/rg%00?${AV}`]) {
+      const r = await call(s.url, 'PUT', path, { location: 'westus' });
+      armError(r, 400, 'InvalidRequestUri');
+    }
+    // A backslash followed by u0000 as text, and other control characters, are ordinary strings.
+    const ok = await call(s.url, 'PUT', `${VM}/vm1/extensions/ctl?${AV}`, extBody('{"a":"\\\\u0000","b":"\\u0001\\t"}'));
+    assert.ok(ok.status < 300, JSON.stringify(ok.body));
+    await alive();
+  });
+
   test('an api-version over 64 characters is a 400 InvalidApiVersionParameter and is never copied into headers', async () => {
     const r = await call(s.url, 'POST', `${VMSS}/none/rollingUpgrades/cancel?api-version=${'9'.repeat(5000)}`);
     armError(r, 400, 'InvalidApiVersionParameter');

@@ -40,7 +40,21 @@ export function parseLimitedJson(text: string, limits: Limits = JSON_LIMITS, cha
     scanForDuplicates(text);
     throw badRequest('InvalidRequestContent', 'The request body names a property twice in one object.');
   }
+  // U+0000 (written \u0000 in JSON): SQLite would store it, PostgreSQL's text cannot, so a write that one
+  // store takes and the other cannot commit is refused on both. Only a body with the escape is walked.
+  if (text.includes('\\u0000') && holdsNul(value)) {
+    throw badRequest('InvalidRequestContent', 'The request body holds the character U+0000 (\\u0000) in a string or property name; it is not accepted.');
+  }
   return value;
+}
+
+/** A string or property name holding U+0000 anywhere in a parsed value (its depth is bounded by the scan). */
+function holdsNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\0');
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) return v.some(holdsNul);
+  for (const k in v) if (k.includes('\0') || holdsNul((v as Record<string, unknown>)[k])) return true;
+  return false;
 }
 
 /** Properties in a parsed value (its depth is bounded by the scan, so the recursion is too). */

@@ -13,7 +13,7 @@ import type { ArmContext } from './context.js';
 import { apiVersionOf } from './context.js';
 import { requireRole } from './auth.js';
 import type { Principal } from './auth.js';
-import { ArmError } from './errors.js';
+import { ArmError, badRequest } from './errors.js';
 import { armRequestOptions, MAX_HEADER_BYTES } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
 import { isOpenPath } from './open-paths.js';
@@ -169,6 +169,8 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   app.decorateRequest('principal', null as never);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-ms-request-id', req.id);
+    // U+0000 in a name or id: SQLite would store it, PostgreSQL cannot (docs/api.md#limits).
+    if (req.url.includes('%00') || req.url.includes('\0')) throw badRequest('InvalidRequestUri', 'The request URI holds the character U+0000 (%00), which no name or id may hold.');
     // The agent channel authenticates by client certificate (src/api/agent/mtls.ts), not bearer tokens.
     if (isAgentPath(req.url)) return;
     if (isOpenPath(req.url)) return; // the dashboard's files and /metrics (its own token), src/api/arm/open-paths.ts

@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import type { Principal } from '../../api/arm/auth.js';
+import type { SecretBox } from '../../api/arm/secrets.js';
 import { COMMANDS_CHANNEL } from '../../store/postgres/commands.js';
 import { FINGERPRINT_HEADER, PROOF_HEADER } from '../../api/agent/forwarded-identity.js';
 
@@ -60,6 +61,42 @@ export function responseHeaders(raw: Record<string, unknown>): Record<string, st
   return out;
 }
 
+/**
+ * Requests and responses are stored sealed (AES-256-GCM with the replicas' shared secretKey, the box
+ * protected settings use): a write's body may carry protected settings and a response a secret (a new
+ * enrollment token), which must not sit in clear in the database for the day a done command is kept.
+ * The seal also authenticates: a row not sealed with the replicas' key is never run as a request.
+ */
+export class CommandSeal {
+  constructor(private readonly box: SecretBox) {}
+
+  /** The `body` column of a queued request. */
+  request(req: ApiRequest): string {
+    return JSON.stringify({ sealed: this.box.seal(req) });
+  }
+
+  /** The request a row holds; throws if it was not sealed with this key. */
+  openRequest(body: unknown): ApiRequest {
+    return this.box.open(sealedText(body)) as ApiRequest;
+  }
+
+  /** What `markDoneSql` stores as a command's result. */
+  response(r: ApiResponse): { sealed: string } {
+    return { sealed: this.box.seal(r) };
+  }
+
+  /** The response in a `result` column's text; throws if it was not sealed with this key. */
+  openResponse(text: string): ApiResponse {
+    return this.box.open(sealedText(JSON.parse(text) as unknown)) as ApiResponse;
+  }
+}
+
+function sealedText(stored: unknown): string {
+  const sealed = (stored as { sealed?: unknown } | null)?.sealed;
+  if (typeof sealed !== 'string') throw new Error('the command is not sealed (queued by an older Phasewise, or not by a replica)');
+  return sealed;
+}
+
 /** At most this many writes wait for a leader: beyond, a replica refuses new ones (503) rather than grow the queue without bound. */
 export const MAX_QUEUED = 10_000;
 /** Done commands (and the responses they keep) are deleted this long after they ran. */
@@ -68,13 +105,13 @@ export const KEEP_DONE_MS = 24 * 3_600_000;
 export class QueueFull extends Error {}
 
 /** Queues a request; its command id once durable. */
-export async function submit(client: pg.Client, req: ApiRequest, maxQueued = MAX_QUEUED): Promise<number> {
+export async function submit(client: pg.Client, seal: CommandSeal, req: ApiRequest, maxQueued = MAX_QUEUED): Promise<number> {
   const { rows } = await client.query<{ id: number }>(
     `WITH c AS (
        INSERT INTO commands (kind, body) SELECT $1, $2 WHERE (SELECT count(*) FROM (SELECT 1 FROM commands WHERE done_at IS NULL LIMIT $3) q) < $3
        RETURNING id
      ) SELECT id, pg_notify('${COMMANDS_CHANNEL}', id::text) FROM c`,
-    [API_REQUEST, JSON.stringify(req), maxQueued],
+    [API_REQUEST, seal.request(req), maxQueued],
   );
   if (!rows[0]) throw new QueueFull(`${maxQueued} writes already wait for the engine's leader`);
   return Number(rows[0].id);
@@ -86,12 +123,24 @@ export async function pruneDone(client: pg.Client, keepMs = KEEP_DONE_MS): Promi
   return rowCount ?? 0;
 }
 
-/** What a command's row says now: its response once the leader ran it, null while it waits. */
-export async function responseOf(client: pg.Client, id: number): Promise<{ found: boolean; response: ApiResponse | null }> {
-  const { rows } = await client.query<{ done: boolean; result: string | null }>('SELECT done_at IS NOT NULL AS done, result FROM commands WHERE id = $1 AND kind = $2', [id, API_REQUEST]);
+/**
+ * What a command's row says now, to the caller `principal` names: its response once the leader ran it,
+ * null while it waits. Another caller's command is not found (its response may hold a secret).
+ */
+export async function responseOf(client: pg.Client, seal: CommandSeal, id: number, principal: string): Promise<{ found: boolean; response: ApiResponse | null }> {
+  const { rows } = await client.query<{ done: boolean; body: string; result: string | null }>(
+    'SELECT done_at IS NOT NULL AS done, body, result FROM commands WHERE id = $1 AND kind = $2', [id, API_REQUEST]);
   const r = rows[0];
-  if (!r) return { found: false, response: null };
-  return { found: true, response: r.done && r.result ? (JSON.parse(r.result) as ApiResponse) : null };
+  if (!r || !ownedBy(seal, r.body, principal)) return { found: false, response: null };
+  return { found: true, response: r.done && r.result ? seal.openResponse(r.result) : null };
+}
+
+function ownedBy(seal: CommandSeal, body: string, principal: string): boolean {
+  try {
+    return seal.openRequest(JSON.parse(body) as unknown).principal.name === principal;
+  } catch {
+    return false; // not sealed with this key: nobody's here
+  }
 }
 
 /**
@@ -104,7 +153,7 @@ export class ResponseWaiter {
   private polling = false;
   static readonly POLL_MS = 250;
 
-  constructor(private readonly client: pg.Client, private readonly listener: pg.Client | null) {}
+  constructor(private readonly client: pg.Client, private readonly listener: pg.Client | null, private readonly seal: CommandSeal) {}
 
   async start(): Promise<void> {
     if (this.listener) {
@@ -144,7 +193,12 @@ export class ResponseWaiter {
       const { rows } = await this.client.query<{ id: number; result: string; version: number | null }>(
         'SELECT id, result, version FROM commands WHERE id = ANY($1::bigint[]) AND done_at IS NOT NULL', [ids]);
       for (const r of rows) {
-        const response = { ...(JSON.parse(r.result) as ApiResponse), ...(r.version === null ? {} : { version: Number(r.version) }) };
+        let response: ApiResponse | null;
+        try {
+          response = { ...this.seal.openResponse(r.result), ...(r.version === null ? {} : { version: Number(r.version) }) };
+        } catch {
+          response = null; // not the runner's (another key): the write is answered 202, its row says the rest
+        }
         for (const f of this.waiting.get(Number(r.id)) ?? []) f(response);
       }
     } catch {

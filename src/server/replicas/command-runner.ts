@@ -11,7 +11,7 @@ import { literal } from '../../store/postgres/sql-batch.js';
 import { markDoneSql, openCommands } from '../../store/postgres/commands.js';
 import type { PgStore } from '../../store/postgres/pg-store.js';
 import { API_REQUEST, COMMANDS_CHANNEL, DONE_CHANNEL, INTERNAL_HEADER, PRINCIPAL_HEADER, pruneDone, responseHeaders } from './api-commands.js';
-import type { ApiRequest, ApiResponse } from './api-commands.js';
+import type { ApiRequest, ApiResponse, CommandSeal } from './api-commands.js';
 
 const POLL_MS = 100;
 const PRUNE_MS = 10 * 60_000;
@@ -44,6 +44,7 @@ export class CommandRunner {
     /** The API tables' changes since the last call, as SQL for PostgreSQL (null: none). */
     private readonly sideChanges: () => string | null,
     private readonly log: RunnerLog,
+    private readonly seal: CommandSeal,
   ) {}
 
   async start(listener: pg.Client | null): Promise<void> {
@@ -107,7 +108,17 @@ export class CommandRunner {
           await this.store.commitAlone(markDoneSql(c.id, { status: 400, headers: {}, body: `unknown command kind ${c.kind}` }));
           continue;
         }
-        await this.runOne(c.id, c.body as ApiRequest);
+        let req: ApiRequest;
+        try {
+          req = this.seal.openRequest(c.body);
+        } catch (err) {
+          // Not sealed with the replicas' key: never run (it could carry any principal); answered so nobody waits.
+          this.log.error({ err, command: c.id }, 'a queued request is not sealed with this replica\'s secretKey; refused');
+          const body = JSON.stringify({ error: { code: 'InvalidCommand', message: 'The queued request was not sealed by a replica with this secretKey; it was not run.' } });
+          await this.store.commitAlone(markDoneSql(c.id, { status: 400, headers: { 'content-type': 'application/json' }, body }));
+          continue;
+        }
+        await this.runOne(c.id, req);
       }
     }
   }
@@ -128,7 +139,7 @@ export class CommandRunner {
       response = { status: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { code: 'InternalServerError', message: 'The queued request failed to run; it is logged.' } }) };
     }
     const side = this.sideChanges();
-    const sql = [side, markDoneSql(id, response), `SELECT pg_notify(${literal(DONE_CHANNEL)}, ${literal(String(id))})`].filter(Boolean).join(';\n');
+    const sql = [side, markDoneSql(id, this.seal.response(response)), `SELECT pg_notify(${literal(DONE_CHANNEL)}, ${literal(String(id))})`].filter(Boolean).join(';\n');
     await this.store.release(sql);
   }
 }

@@ -62,7 +62,7 @@ export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
     reply.header('x-ms-request-id', req.id);
   });
   registerHealthRoutes(app, opts.health);
-  registerCommandRoute(app, opts.writes, (req) => void authenticate(req));
+  registerCommandRoute(app, opts.writes, authenticate);
 
   app.all('/*', async (req, reply) => {
     // The agent channel and package uploads run in the leader's process; other writes become commands.

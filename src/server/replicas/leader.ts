@@ -23,7 +23,7 @@ import type { TlsMaterial } from '../tls.js';
 import { buildStack } from '../stack.js';
 import type { Stack, StackExtra, StackInput } from '../stack.js';
 import { CommandRunner } from './command-runner.js';
-import type { ResponseWaiter } from './api-commands.js';
+import type { CommandSeal, ResponseWaiter } from './api-commands.js';
 import { registerHealthRoutes } from './health-routes.js';
 import type { HealthView } from './health-routes.js';
 import { openSideDb } from './side-db.js';
@@ -53,6 +53,8 @@ export interface LeaderInput {
   /** The connection writes are queued on (the replica's API client). */
   client: pg.Client;
   waiter: ResponseWaiter;
+  /** Seals queued requests and their responses with the replicas' shared secretKey. */
+  seal: CommandSeal;
   extra: StackExtra;
   health: () => HealthView;
   /** The agent CA the replicas share, and who vouches for agents a follower forwards. */
@@ -79,7 +81,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
     if (files.missing.length > 0) input.onWarning(`package files PostgreSQL does not hold (upload them again): ${files.missing.join(', ')}`);
     let runner: CommandRunner | null = null;
     const writes: WritePath = {
-      client: input.client, waiter: input.waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
+      client: input.client, waiter: input.waiter, seal: input.seal, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
       queued: () => runner?.kick(),
     };
     // Known only to this process: a request bearing it was injected by the command runner, never sent from the network.
@@ -121,7 +123,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
         return null;
       }
     };
-    runner = new CommandRunner(store, stack.app, secret, takeChanges, { error: (o, m) => stack.app.log.error(o, m) });
+    runner = new CommandRunner(store, stack.app, secret, takeChanges, { error: (o, m) => stack.app.log.error(o, m) }, input.seal);
     // Writes that run here directly (the agent channel's enrollment, package uploads) are answered only
     // once what they changed in the API's tables is in PostgreSQL, as a command's are.
     const shipNow = async () => {
@@ -136,7 +138,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
       return payload;
     });
     registerHealthRoutes(stack.app, input.health);
-    registerCommandRoute(stack.app, writes, (req) => void stack.ctx.auth.authenticate(req.headers.authorization));
+    registerCommandRoute(stack.app, writes, (req) => stack.ctx.auth.authenticate(req.headers.authorization));
     let shipTimer: NodeJS.Timeout | null = null;
     const leader: Leader = {
       stack, store, side: sideDb, runner,

@@ -25,7 +25,7 @@ import { secretKeyOf } from '../stack.js';
 import { SecretBox } from '../../api/arm/secrets.js';
 import { forwardingKey, vouch, vouchedFingerprint } from '../../api/agent/forwarded-identity.js';
 import { sharedAgentCa } from './shared-ca.js';
-import { ResponseWaiter } from './api-commands.js';
+import { CommandSeal, ResponseWaiter } from './api-commands.js';
 import { buildFollowerServer } from './follower.js';
 import { SnapshotReads } from './snapshot-reads.js';
 import type { HealthView } from './health-routes.js';
@@ -78,7 +78,8 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     const agentCa = await sharedAgentCa(client, new SecretBox(secretKey), Date.now());
     const agentKey = forwardingKey(secretKey);
     const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    const waiter = new ResponseWaiter(client, listener);
+    const seal = new CommandSeal(new SecretBox(secretKey));
+    const waiter = new ResponseWaiter(client, listener, seal);
     await waiter.start();
 
     let leader: Leader | null = null;
@@ -102,7 +103,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       return { ...base, ...snapshot, leader: false, ready: reachable, ...(reachable ? {} : { reason: `PostgreSQL not reached within the lease (${redact(url)})` }) };
     };
     const writes = {
-      client, waiter, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
+      client, waiter, seal, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
       applied: (version: number) => reads?.wrote(version),
     };
     const auth = new Authenticator(config.tokens);
@@ -148,7 +149,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       const started = Date.now();
       log.info(`replica ${holder} took the lease (fencing token ${f.token}); loading`);
       const l = await openLeader({
-        config, url, scenario, tls, fence: f, client, waiter, extra, health,
+        config, url, scenario, tls, fence: f, client, waiter, seal, extra, health,
         agents: { ca: agentCa, vouchedFingerprint: (req) => vouchedFingerprint(agentKey, req.method ?? '', req.url ?? '', req.headers, Date.now()) },
         onBroken: (err) => stepDown(`a commit was refused: ${err.message}`),
         onWarning: (message) => log.error(`replica ${holder}: ${message}`),

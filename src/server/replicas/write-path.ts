@@ -10,7 +10,7 @@ import type { Principal, Role } from '../../api/arm/auth.js';
 import { baseUrlFor } from '../../api/arm/context.js';
 import { ArmError } from '../../api/arm/errors.js';
 import { acceptedResponse, INTERNAL_HEADER, PRINCIPAL_HEADER, QueueFull, requestHeaders, responseOf, submit } from './api-commands.js';
-import type { ApiRequest, ApiResponse, ResponseWaiter } from './api-commands.js';
+import type { ApiRequest, ApiResponse, CommandSeal, ResponseWaiter } from './api-commands.js';
 
 
 /** How long a replica holds a write's connection for the leader's response before answering 202. */
@@ -19,6 +19,7 @@ export const WAIT_FOR_RESPONSE_MS = 20_000;
 export interface WritePath {
   client: pg.Client;
   waiter: ResponseWaiter;
+  seal: CommandSeal;
   publicUrl: string | null;
   retryAfterSeconds: number;
   /** Called once a command is queued (the leader's own runner looks at once). */
@@ -39,7 +40,7 @@ export async function takeWrite(path: WritePath, req: FastifyRequest, reply: Fas
   };
   let id: number;
   try {
-    id = await submit(path.client, command);
+    id = await submit(path.client, path.seal, command);
   } catch (err) {
     if (err instanceof QueueFull) throw new ArmError(503, 'ServiceUnavailable', `Too many writes wait for the engine's leader (${err.message}); nothing was stored; retry later.`);
     throw new ArmError(503, 'ServiceUnavailable', `The write could not be stored (${(err as Error).message}); nothing was applied; retry later.`);
@@ -67,16 +68,20 @@ export function injectedPrincipal(secret: string): (req: FastifyRequest) => Prin
   };
 }
 
-/** `GET /phasewise/commands/{id}`: 202 while queued, then the response the write got. */
-export function registerCommandRoute(app: FastifyInstance, path: WritePath, authenticate: (req: FastifyRequest) => void): void {
+/**
+ * `GET /phasewise/commands/{id}`: 202 while queued, then the response the write got; only to the caller
+ * that sent the write (to anyone else it is not found: a response may hold a secret, such as a new
+ * enrollment token, and ids are sequential).
+ */
+export function registerCommandRoute(app: FastifyInstance, path: WritePath, authenticate: (req: FastifyRequest) => Principal): void {
   app.get('/phasewise/commands/:id', async (req, reply) => {
-    authenticate(req);
+    const principal = authenticate(req);
     const raw = (req.params as { id: string }).id;
     if (!/^\d{1,15}$/.test(raw)) throw new ArmError(400, 'InvalidParameter', `'${raw.slice(0, 40)}' is not a command id (a whole number).`, 'id');
     const id = Number(raw);
     let state;
     try {
-      state = await responseOf(path.client, id);
+      state = await responseOf(path.client, path.seal, id, principal.name);
     } catch (err) {
       throw new ArmError(503, 'ServiceUnavailable', `The database cannot be read now (${(err as Error).message}); retry later.`);
     }
