@@ -115,12 +115,22 @@ export class EventWriter {
     this.shapes.sync();
   }
 
+  /** The last event's time and what it gave: the events of one tick share their time. */
+  private lastTime = '';
+  private lastMs = Number.NaN;
+  private lastLifted = false;
+
   write(e: EngineEvent): void {
     const keys: string[] = [];
     const vals: unknown[] = [];
-    const ms = Date.parse(e.time);
-    // A time the column cannot give back exactly (not toISOString's form) stays among the values.
-    const timeLifted = Number.isFinite(ms) && new Date(ms).toISOString() === e.time;
+    if (e.time !== this.lastTime) {
+      this.lastTime = e.time;
+      this.lastMs = Date.parse(e.time);
+      // A time the column cannot give back exactly (not toISOString's form) stays among the values.
+      this.lastLifted = Number.isFinite(this.lastMs) && new Date(this.lastMs).toISOString() === e.time;
+    }
+    const ms = this.lastMs;
+    const timeLifted = this.lastLifted;
     let rolloutId: string | null = null;
     let machine: number | null = null;
     for (const [k, v] of Object.entries(e)) {
