@@ -86,7 +86,8 @@ describe('group commit', () => {
     }
   });
 
-  test('groups stay open across the ticks that send: the fleet decides each action when it is committed, and nothing of it is seen before its key is durable (its answer, a report of its machine); the log is the in-memory one', () => {
+  // The fleet decides each action when it is committed; nothing of it (its answer, a report of its machine) is seen before its key is durable.
+  test('groups stay open across the ticks that send; nothing of an action is seen before it is durable; the log is the in-memory one', () => {
     const scenarios = fc.record({
       seed: fc.integer({ min: 1, max: 10_000 }),
       installFailure: fc.double({ min: 0, max: 0.2, noNaN: true }),

@@ -37,7 +37,8 @@ function world(unhealthy = 0.5) {
 /** One step of a script: commit actions, look at machines again, or let time pass (delivering what is due). */
 type Step = { commit: Array<[number, 'upgrade' | 'rollback']> } | { observe: number } | { wait: number };
 
-test('a holding fleet delivers what a fleet that sends at once delivers, in the same order and at the same instants; it asks for the release just before the first thing of a held action would be seen, and never delivers one held', () => {
+// It asks for the release just before the first thing of a held action would be seen, and never delivers one held.
+test('a holding fleet delivers what a fleet that sends at once delivers, in the same order and at the same instants', () => {
   const step: fc.Arbitrary<Step> = fc.oneof(
     fc.record({ commit: fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.constantFrom('upgrade' as const, 'rollback' as const)), { minLength: 1, maxLength: 3 }) }),
     fc.record({ observe: fc.integer({ min: 0, max: 5 }) }),
