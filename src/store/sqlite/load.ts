@@ -32,7 +32,12 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 /** The state from `db`; with `fleet`, its machines and instances came from elsewhere (PostgreSQL) and `db` holds the rest. */
 export function loadState(db: Database.Database, fleet?: FleetLoader): EngineState {
-  const state = newEngineState(fleet ? fleet.finish(db) : loadFleet(db), loadCatalog(db));
+  return loadStateWithFleet(db, fleet ? fleet.finish(db) : loadFleet(db));
+}
+
+/** The state from `db` around a fleet already built (a follower's, kept in step: read-model.ts). */
+export function loadStateWithFleet(db: Database.Database, fleet: FleetState): EngineState {
+  const state = newEngineState(fleet, loadCatalog(db));
   const counters = db.prepare("SELECT value FROM meta WHERE key = 'counters'").get() as { value: string } | undefined;
   const c = JSON.parse(counters?.value ?? '{}') as { eventSeq?: number; rolloutSeq?: number; timerSeq?: number; actionSeq?: number; marks?: Record<string, number> };
   state.eventSeq = c.eventSeq ?? 0;
