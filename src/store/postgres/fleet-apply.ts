@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { HealthSignals } from '../../model/health.js';
 import { refreshMachineHealth } from '../../engine/state.js';
-import type { AvailabilitySet, ScaleSet } from '../../model/fleet.js';
+import type { AvailabilitySet, Machine, ScaleSet } from '../../model/fleet.js';
 import { FleetLoader } from '../sqlite/load.js';
 import type { Row } from '../sqlite/load.js';
 
@@ -25,23 +25,33 @@ export interface FleetChanges {
   health: Row[];
 }
 
+/** Machines taken out and put in by one refresh (a machine removed and added again is in both), for indexes kept beside the fleet. */
+export interface MachineChanges {
+  added: Machine[];
+  removed: Machine[];
+}
+
 export class FleetApplier extends FleetLoader {
   /** Applies one refresh's changes; the machines whose health may have changed are refreshed once at the end. */
-  apply(ch: FleetChanges): { machines: { added: string[]; removed: string[] } } {
+  apply(ch: FleetChanges): MachineChanges {
     const fleet = this.fleet;
     const touched = new Set<string>();
-    const removed: string[] = [];
+    const removed: Machine[] = [];
     for (const t of ch.tombstones) {
       if (t.tbl === 'instances') fleet.instances.get(t.k1)?.delete(t.k2!) && touched.add(t.k2!);
       else if (t.tbl === 'machine_health') fleet.health.delete(t.k1) && touched.add(t.k1);
-      else if (this.removeMachine(t.k1)) removed.push(t.k1);
+      else {
+        const m = this.removeMachine(t.k1);
+        if (m) removed.push(m);
+      }
     }
-    const added: string[] = [];
+    const added: Machine[] = [];
     for (const r of ch.machines) {
       const id = r.id as string;
-      if (this.removeMachine(id)) removed.push(id);
+      const old = this.removeMachine(id);
+      if (old) removed.push(old);
       this.machine(r);
-      added.push(id);
+      added.push(fleet.machines.get(id)!);
       touched.add(id);
     }
     for (const r of ch.instances) {
@@ -55,7 +65,7 @@ export class FleetApplier extends FleetLoader {
     // A whole load makes a map only for an artifact that has instances.
     for (const [key, byMachine] of fleet.instances) if (byMachine.size === 0) fleet.instances.delete(key);
     for (const id of touched) refreshMachineHealth(fleet, id);
-    return { machines: { added, removed } };
+    return { added, removed };
   }
 
   /** Regions and sets are few: read whole at every refresh that changed anything. */
@@ -71,11 +81,11 @@ export class FleetApplier extends FleetLoader {
     for (const r of db.prepare('SELECT body FROM availability_sets').all() as Row[]) { const s = JSON.parse(r.body as string) as AvailabilitySet; fleet.availabilitySets.set(s.id, s); }
   }
 
-  /** Takes a machine out with what is counted of it (set size, unhealthy); false if it was not there. */
-  private removeMachine(id: string): boolean {
+  /** Takes a machine out with what is counted of it (set size, unhealthy); undefined if it was not there. */
+  private removeMachine(id: string): Machine | undefined {
     const fleet = this.fleet;
     const m = fleet.machines.get(id);
-    if (!m) return false;
+    if (!m) return undefined;
     fleet.machines.delete(id);
     const setId = m.placement.setId;
     if (setId) {
@@ -84,6 +94,6 @@ export class FleetApplier extends FleetLoader {
       else fleet.setSizes.delete(setId);
     }
     if (fleet.unhealthy.delete(id) && setId) fleet.setUnhealthy.set(setId, (fleet.setUnhealthy.get(setId) ?? 0) - 1);
-    return true;
+    return m;
   }
 }

@@ -14,7 +14,7 @@ import type { EngineState } from '../../engine/state.js';
 import { loadStateWithFleet } from '../sqlite/load.js';
 import type { Row } from '../sqlite/load.js';
 import { FleetApplier } from './fleet-apply.js';
-import type { FleetChanges, Tombstone } from './fleet-apply.js';
+import type { FleetChanges, MachineChanges, Tombstone } from './fleet-apply.js';
 import { copyToSqlite, emptySqlite } from './snapshot.js';
 
 const FLEET_TABLES: ReadonlySet<string> = new Set(['machines', 'instances', 'machine_health']);
@@ -26,7 +26,16 @@ export interface Refreshed {
   /** Of a 'changes' refresh: the fleet rows and tombstones applied. */
   rows: number;
   /** Of a 'changes' refresh: machines taken out and put in (re-added ones in both), for indexes kept beside the fleet. */
-  machines: { added: string[]; removed: string[] };
+  machines: MachineChanges;
+}
+
+export interface RefreshOptions {
+  /** Load the whole state even if the changes would do. */
+  forceWhole?: boolean;
+  /** Reads more in the refresh's transaction (a follower copies the API's tables there); run only when the version moved. */
+  alsoRead?: (client: pg.Client) => Promise<void>;
+  /** Told just before the model changes (after every read): with `whole` false, the fleet objects in use change in place. */
+  applying?: (whole: boolean) => void;
 }
 
 export class ReadModel {
@@ -44,12 +53,13 @@ export class ReadModel {
   }
 
   /**
-   * Brings the model to the store's commit version. `alsoRead` runs inside the same REPEATABLE READ
-   * transaction (a follower copies the API's tables there), only when the version moved. The state is
-   * changed only after every read succeeded: a failed refresh leaves the model as it was.
+   * Brings the model to the store's commit version, in one REPEATABLE READ transaction. The state is
+   * changed only after every read succeeded: a failed refresh leaves the model as it was. Each refresh
+   * gives a new EngineState object (rollouts rebuilt, so the engine's hot-path references are found again
+   * on first use, as after a load) around the same fleet, changed in place (a whole load makes a new one).
    */
-  async refresh(client: pg.Client, opts: { forceWhole?: boolean; alsoRead?: (client: pg.Client) => Promise<void> } = {}): Promise<Refreshed> {
-    const none = { added: [], removed: [] };
+  async refresh(client: pg.Client, opts: RefreshOptions = {}): Promise<Refreshed> {
+    const none: MachineChanges = { added: [], removed: [] };
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const db = emptySqlite();
     try {
@@ -74,11 +84,12 @@ export class ReadModel {
       await opts.alsoRead?.(client);
       await client.query('COMMIT');
       // From here on nothing waits: the model changes in one go.
-      let machines: Refreshed['machines'] = none;
+      opts.applying?.(whole);
+      let machines = none;
       if (whole) applier!.finish(db);
       else {
         applier!.reloadSets(db);
-        machines = applier!.apply(changes!).machines;
+        machines = applier!.apply(changes!);
       }
       this.applier = applier;
       this.held = version;
