@@ -11,13 +11,17 @@
  */
 import type pg from 'pg';
 import type { EngineState } from '../../engine/state.js';
+import type { Plan } from '../../planner/types.js';
 import { loadStateWithFleet } from '../sqlite/load.js';
+import { parsePlan } from '../sqlite/rows.js';
 import type { Row } from '../sqlite/load.js';
 import { FleetApplier } from './fleet-apply.js';
 import type { FleetChanges, MachineChanges, Tombstone } from './fleet-apply.js';
 import { copyToSqlite, emptySqlite } from './snapshot.js';
 
-const FLEET_TABLES: ReadonlySet<string> = new Set(['machines', 'instances', 'machine_health']);
+const FLEET_TABLES: ReadonlySet<string> = new Set(['machines', 'instances', 'machine_health', 'rollout_plans']);
+/** A whole load reads the fleet tables too; plans are always read apart (only the new ones). */
+const PLANS: ReadonlySet<string> = new Set(['rollout_plans']);
 
 export interface Refreshed {
   /** 'same': the version had not moved (nothing read); 'whole': a whole load; 'changes': the changes applied. */
@@ -42,6 +46,8 @@ export class ReadModel {
   private applier: FleetApplier | null = null;
   private held = -1;
   private stateNow: EngineState | null = null;
+  /** Every rollout's plan, parsed once: a plan is written with its rollout and never changed, and it lists the rollout's machines. */
+  private plans = new Map<string, Plan>();
 
   /** The state at `version` (null before the first refresh, or while the database holds no fleet). */
   get state(): EngineState | null {
@@ -75,12 +81,15 @@ export class ReadModel {
       let changes: FleetChanges | null = null;
       let applier = this.applier;
       if (whole) {
-        applier = (await copyToSqlite(client, db, { whole: false, inTransaction: true, fleet: (d) => new FleetApplier(d) })) as FleetApplier | null;
+        applier = (await copyToSqlite(client, db, { whole: false, inTransaction: true, skip: PLANS, fleet: (d) => new FleetApplier(d) })) as FleetApplier | null;
         applier ??= new FleetApplier(db); // no machine rows: an empty fleet
       } else {
         changes = await readFleetChanges(client, this.held);
         await copyToSqlite(client, db, { whole: false, inTransaction: true, skip: FLEET_TABLES });
       }
+      const plans = whole ? new Map<string, Plan>() : this.plans;
+      const known = [...plans.keys()];
+      const fresh = await client.query<{ rollout_id: string; plan: string }>('SELECT rollout_id, plan FROM rollout_plans WHERE NOT (rollout_id = ANY($1))', [known]);
       await opts.alsoRead?.(client);
       await client.query('COMMIT');
       // From here on nothing waits: the model changes in one go.
@@ -91,10 +100,12 @@ export class ReadModel {
         applier!.reloadSets(db);
         machines = applier!.apply(changes!);
       }
+      for (const r of fresh.rows) plans.set(r.rollout_id, parsePlan<Plan>(r.plan));
+      this.plans = plans;
       this.applier = applier;
       this.held = version;
       const imported = db.prepare("SELECT 1 FROM meta WHERE key = 'imported'").get() !== undefined;
-      this.stateNow = imported ? loadStateWithFleet(db, applier!.fleet) : null;
+      this.stateNow = imported ? loadStateWithFleet(db, applier!.fleet, plans) : null;
       const rows = changes ? changes.tombstones.length + changes.machines.length + changes.instances.length + changes.health.length : 0;
       return { kind: whole ? 'whole' : 'changes', version, rows, machines };
     } catch (err) {
