@@ -15,7 +15,7 @@ import { Simulation } from '../src/sim/simulator.js';
 import { connect } from '../src/store/postgres/connect.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { ReadModel } from '../src/store/postgres/read-model.js';
-import { pruneTombstonesSql } from '../src/store/postgres/tombstones.js';
+import { PRUNE_EVERY, pruneTombstonesSql, TOMBSTONE_KEEP } from '../src/store/postgres/tombstones.js';
 import { everyStepScenario } from './helpers/harness.js';
 import { createDatabase, usePgServer } from './helpers/pg-databases.js';
 
@@ -190,6 +190,25 @@ describe('a follower\'s read model, updated commit by commit', () => {
       assert.deepStrictEqual(comparable(model.state), comparable(await wholeLoad(url)));
       assert.throws(() => pruneTombstonesSql(-1), /whole number >= 0/);
       assert.throws(() => pruneTombstonesSql(Number.NaN), /whole number >= 0/);
+    } finally {
+      await store.end();
+      await client.end();
+    }
+  });
+
+  test(`the leader prunes in every ${PRUNE_EVERY}th transaction: tombstones more than ${TOMBSTONE_KEEP} versions old go, the floor rises, newer ones stay`, async () => {
+    const { store, client } = await started();
+    try {
+      await client.query('UPDATE commit_version SET version = $1', [3 * TOMBSTONE_KEEP]);
+      await client.query("INSERT INTO state_tombstones VALUES (1, 'machines', 'old', NULL), ($1, 'machines', 'recent', NULL)", [3 * TOMBSTONE_KEEP]);
+      const commits: Array<Promise<boolean>> = [];
+      for (let i = 0; i < PRUNE_EVERY; i++) commits.push(store.commitAlone('SELECT 1'));
+      assert.ok((await Promise.all(commits)).every(Boolean), 'every commit durable, the pruning one too');
+      assert.equal(store.broken, null);
+      const left = (await client.query<{ k1: string }>('SELECT k1 FROM state_tombstones ORDER BY k1')).rows.map((r) => r.k1);
+      assert.deepStrictEqual(left, ['recent']);
+      const floor = Number((await client.query('SELECT floor FROM tombstone_floor')).rows[0].floor);
+      assert.ok(floor > 1 && floor < 3 * TOMBSTONE_KEEP, `the floor rose to ${floor}`);
     } finally {
       await store.end();
       await client.end();
