@@ -8,7 +8,8 @@
  * reads its own writes).
  * The engine's state is kept by a ReadModel (store/postgres/read-model.ts): loaded whole once, then each
  * refresh applies only the fleet rows changed since its version, in one REPEATABLE READ transaction with
- * the version and the API's tables (copied whole: they are small beside the fleet). A refresh waits at
+ * the version and the API's tables (copied whole: fine while they are small; agents' status rows make them
+ * grow with an agent fleet, not yet applied by change: docs/deploy.md). A refresh waits at
  * least four times as long as the last took (≤ 20% of a core); above `maxMachines` (snapshotReadsMaxMachines,
  * a memory bound) reads are all forwarded.
  */
