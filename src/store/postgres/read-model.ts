@@ -3,8 +3,9 @@
  * first refresh loads the whole state; each later one reads, in one REPEATABLE READ transaction with the
  * commit version, only the fleet rows written after the version it holds (their `cv`, schema migration 7)
  * and the tombstones of the ones deleted, applies them to the fleet it keeps (fleet-apply.ts), and reads
- * the other tables whole (rollouts, attempts, timers, pending actions, catalog: small beside the fleet).
- * So a refresh costs what changed in the fleet plus the size of the rollouts' state, not the fleet's size.
+ * the other tables whole (rollouts, attempts, timers, pending actions, catalog). So a refresh costs what
+ * changed in the fleet plus the running rollouts' state, rebuilt from their plans (one unit per batch:
+ * while a rollout runs, that part still grows with its size; docs/benchmarks.md), never the whole fleet.
  * A follower whose version is below the tombstones' floor (tombstones.ts) loads the whole state again.
  * The state it gives equals a whole load at the same version (test/read-model.test.ts), except the order
  * of `fleet.instances`' artifact keys, which a whole load takes from the rows' order (nothing relies on it).
