@@ -10,6 +10,7 @@
  * The state it gives equals a whole load at the same version (test/read-model.test.ts), except the order
  * of `fleet.instances`' artifact keys, which a whole load takes from the rows' order (nothing relies on it).
  */
+import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { EngineState } from '../../engine/state.js';
 import type { Plan } from '../../planner/types.js';
@@ -68,7 +69,7 @@ export class ReadModel {
   async refresh(client: pg.Client, opts: RefreshOptions = {}): Promise<Refreshed> {
     const none: MachineChanges = { added: [], removed: [] };
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const db = emptySqlite();
+    let db: Database.Database | null = null;
     try {
       const { rows: [head] } = await client.query<{ version: string; floor: string }>(
         'SELECT (SELECT version FROM commit_version) AS version, (SELECT floor FROM tombstone_floor) AS floor');
@@ -77,6 +78,7 @@ export class ReadModel {
         await client.query('COMMIT');
         return { kind: 'same', version, rows: 0, machines: none };
       }
+      db = emptySqlite(); // made only when the version moved: a follower looks twice a second
       // Tombstones at or below the floor were pruned: a model that old cannot know what was deleted.
       const whole = opts.forceWhole || !this.applier || this.held < Number(head!.floor);
       let changes: FleetChanges | null = null;
@@ -113,7 +115,7 @@ export class ReadModel {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      db.close();
+      db?.close();
     }
   }
 }
