@@ -31,8 +31,11 @@ export const configSchema = z.object({
   store: z.string().max(2000).regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL (without it, serve uses SQLite)').optional(),
   /** Replicas: the https:// address the other replicas reach this one at (followers forward reads to the leader's). */
   advertiseUrl: z.string().max(2000).url().refine((u) => /^https:\/\//i.test(u), 'expected an https:// URL').optional(),
-  /** Replicas: followers answer reads from a snapshot of the store up to this many machines (0: they forward every read to the leader). */
-  snapshotReadsMaxMachines: z.number().int().min(0).max(100_000_000).default(100_000),
+  /**
+   * Replicas: followers answer reads from a snapshot of the store up to this many machines (0: they forward every read to the leader).
+   * A refresh costs what changed, not the fleet's size (read-model.ts): the bound is the follower's memory.
+   */
+  snapshotReadsMaxMachines: z.number().int().min(0).max(100_000_000).default(100_000_000),
   /** Replicas: how long the engine lease lasts without renewal (a dead leader is replaced within it). */
   leaseMs: z.number().int().min(1000).max(300_000).default(10_000),
   tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),

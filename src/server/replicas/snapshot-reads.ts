@@ -1,14 +1,17 @@
 /**
  * A follower's read model: a snapshot of what the store holds (the engine's state and the API's tables,
- * read from PostgreSQL), with the same API handlers as the leader's over it, reloaded whenever the store's
+ * read from PostgreSQL), with the same API handlers as the leader's over it, refreshed whenever the store's
  * commit version moves. So reads on every replica show only what is durable, and go on while no replica
  * leads. A read the snapshot cannot answer as the leader would (no such route here, a read that writes,
  * such as an operation's first final status, a failure, a stream, metrics) goes to the leader; so do a
  * replica's reads until its snapshot holds the commit version of the last write it answered (each replica
  * reads its own writes).
- * A reload costs about 20 µs per machine (1 s at 50,000 on this machine): the next waits at least four
- * times as long as the last took, and above `maxMachines` (snapshotReadsMaxMachines) reads are all
- * forwarded. So a follower's reads are at most a few reloads behind the store.
+ * The engine's state is kept by a ReadModel (store/postgres/read-model.ts): loaded whole once, then each
+ * refresh applies only the fleet rows changed since its version, in one REPEATABLE READ transaction with
+ * the version and the API's tables (copied whole: fine while they are small; agents' status rows make them
+ * grow with an agent fleet, not yet applied by change: docs/deploy.md). A refresh waits at
+ * least four times as long as the last took (≤ 20% of a core); above `maxMachines` (snapshotReadsMaxMachines,
+ * a memory bound) reads are all forwarded.
  */
 import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -28,9 +31,13 @@ import type { Driver } from '../../engine/driver.js';
 import { Engine } from '../../engine/engine.js';
 import type { Scenario } from '../../sim/scenario.js';
 import { AcceleratedClock } from '../../sim/realtime/accelerated-clock.js';
-import { PgStore } from '../../store/postgres/pg-store.js';
-import { loadSideTables } from '../../store/postgres/side-load.js';
+import { ReadModel } from '../../store/postgres/read-model.js';
+import type { Refreshed } from '../../store/postgres/read-model.js';
+import { dropCapture } from '../../store/postgres/side-capture.js';
+import { copySideTables } from '../../store/postgres/side-load.js';
+import { ensureSideTables } from '../../store/postgres/side-tables.js';
 import { emptySqlite } from '../../store/postgres/snapshot.js';
+import type { EngineState } from '../../engine/state.js';
 import type { Store } from '../../store/store.js';
 import type { EventLogReader } from '../../store/event-log-reader.js';
 import type { ServeConfig } from '../config.js';
@@ -50,7 +57,7 @@ const DROPPED = new Set(['content-length', 'connection', 'transfer-encoding', 'k
 interface Snapshot {
   app: FastifyInstance;
   db: Database.Database;
-  /** The commit version read before the load: everything up to it is in the snapshot (perhaps more). */
+  /** The commit version read with the snapshot, in its transaction: the snapshot holds exactly it. */
   version: number;
 }
 
@@ -94,6 +101,11 @@ export class SnapshotReads {
   /** The commit version of the last write this replica answered: reads wait for a snapshot that holds it. */
   private lastWrite = 0;
   private closed = false;
+  private readonly model = new ReadModel();
+  /** The API's index of the fleet, kept in step with the model's fleet (rebuilt after a whole load). */
+  private index: FleetIndex | null = null;
+  /** While a refresh changes the fleet the current snapshot reads in place: reads wait for the new snapshot. */
+  private applying = false;
 
   constructor(private readonly opts: SnapshotOptions) {}
 
@@ -127,20 +139,20 @@ export class SnapshotReads {
     this.loading = true;
     try {
       if (Date.now() < this.nextLoadAt) return void this.retryAt(this.nextLoadAt);
-      const version = await commitVersion(this.opts.client);
-      if (this.current && this.current.version === version) return;
       const started = Date.now();
-      const next = await this.load(version);
-      // A reload costs time in proportion to the fleet: the next waits at least four times as long (≤ 20% of a core).
-      this.nextLoadAt = Date.now() + Math.max(REFRESH_MS, 4 * (Date.now() - started));
+      const next = await this.load();
+      // The next refresh waits at least four times as long as this one took (≤ 20% of a core).
+      if (next) this.nextLoadAt = Date.now() + Math.max(REFRESH_MS, 4 * (Date.now() - started));
       if (!next) return;
       const old = this.current;
       this.current = next;
+      this.applying = false;
       if (old) await dispose(old);
     } catch (err) {
       this.opts.log.error(`read snapshot not refreshed: ${(err as Error).message}`);
     } finally {
       this.loading = false;
+      this.applying = false;
     }
     if (this.again) {
       this.again = false;
@@ -153,9 +165,9 @@ export class SnapshotReads {
     if (LEADER_ONLY.test(req.url) || this.disabled) return false;
     // This replica's own last write first: a reload that holds it is on its way (wrote() started one).
     const until = Date.now() + CATCH_UP_MS;
-    while (this.current && this.current.version < this.lastWrite && Date.now() < until && !this.closed) await sleep(10);
+    while (this.current && (this.applying || this.current.version < this.lastWrite) && Date.now() < until && !this.closed) await sleep(this.applying ? 1 : 10);
     const snap = this.current;
-    if (!snap || snap.version < this.lastWrite) return false;
+    if (!snap || this.applying || snap.version < this.lastWrite) return false;
     const before = totalChanges(snap.db);
     const res = await snap.app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers as Record<string, string> });
     if (res.statusCode >= 500 || res.headers[UNROUTED_HEADER] !== undefined || totalChanges(snap.db) !== before) return false;
@@ -184,20 +196,30 @@ export class SnapshotReads {
     this.current = null;
   }
 
-  private async load(version: number): Promise<Snapshot | null> {
+  /** Brings the model to the store's version and builds a snapshot over it; null when there is nothing new (or no fleet yet). */
+  private async load(): Promise<Snapshot | null> {
     const { config, scenario } = this.opts;
-    const store = await PgStore.open(this.opts.url);
-    const state = store.load();
-    await store.end();
-    if (!state) return null; // no fleet yet: the first leader is importing it
-    if (state.fleet.machines.size > this.opts.maxMachines) {
-      this.disabled = `the fleet has ${state.fleet.machines.size} machines, more than ${this.opts.maxMachines}: reads are forwarded to the leader`;
-      this.opts.log.info(this.disabled);
-      return null;
-    }
     const db = emptySqlite(':memory:');
     try {
-      await loadSideTables(this.opts.client, db);
+      const r = await this.model.refresh(this.opts.client, {
+        alsoRead: (client) => copySide(client, db),
+        applying: (whole) => {
+          if (!whole) this.applying = true; // the current snapshot reads this fleet: no read until the new one is in place
+        },
+      });
+      const state = this.model.state;
+      // Nothing new (a snapshot whose build failed after the model moved is built again); no fleet yet: the first leader is importing it.
+      if (this.current?.version === r.version || !state) {
+        db.close();
+        return null;
+      }
+      if (state.fleet.machines.size > this.opts.maxMachines) {
+        this.disabled = `the fleet has ${state.fleet.machines.size} machines, more than ${this.opts.maxMachines}: reads are forwarded to the leader`;
+        this.opts.log.info(this.disabled);
+        db.close();
+        return null;
+      }
+      const index = this.indexOf(state, r);
       const docs = new Documents(db, (fn) => db.transaction(fn)());
       const origin = docs.get<{ simStartMs: number; realStartMs: number; factor: number }>('/phasewise/clock')?.body
         ?? { simStartMs: Date.now(), realStartMs: Date.now(), factor: config.clockFactor };
@@ -206,7 +228,7 @@ export class SnapshotReads {
       const quiet = { error: () => {}, info: () => {} };
       const ctx: ArmContext = {
         engine, runtime: new EngineRuntime(engine, clock, origin.factor, null, [], quiet, null), db, eventLog: this.opts.eventLog, docs, ops: new Operations(docs),
-        secrets: this.opts.secrets, index: new FleetIndex(state, config.subscriptions), images: new ImageStore(engine), auth: this.opts.auth,
+        secrets: this.opts.secrets, index, images: new ImageStore(engine), auth: this.opts.auth,
         publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize,
         packages: new PackageStore(db, config.dataDir),
       };
@@ -214,11 +236,36 @@ export class SnapshotReads {
       registerFleetViewRoutes(app, ctx);
       registerDashboard(app, ctx);
       await app.ready();
-      return { app, db, version };
+      return { app, db, version: r.version };
     } catch (err) {
       db.close();
       throw err;
     }
+  }
+
+  /** The fleet index, changed by the refresh's machines (O(change)); built anew after a whole load (a new fleet). */
+  private indexOf(state: EngineState, r: Refreshed): FleetIndex {
+    if (r.kind === 'whole' || !this.index) return (this.index = new FleetIndex(state, this.opts.config.subscriptions));
+    const index = this.index;
+    for (const m of r.machines.removed) index.removeMachine(m);
+    for (const m of r.machines.added) index.addMachine(m);
+    for (const s of state.fleet.scaleSets.values()) index.addSet(s);
+    for (const a of state.fleet.availabilitySets.values()) index.addGroup(a.subscription, a.resourceGroup);
+    return index;
+  }
+}
+
+/** The API's tables, copied whole into the snapshot's database inside the model's transaction (the same moment). */
+async function copySide(client: pg.Client, db: Database.Database): Promise<void> {
+  ensureSideTables(db);
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    dropCapture(db);
+    await copySideTables(client, db);
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
   }
 }
 
@@ -229,9 +276,4 @@ async function dispose(s: Snapshot): Promise<void> {
 
 function totalChanges(db: Database.Database): number {
   return (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
-}
-
-async function commitVersion(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ version: number }>('SELECT version FROM commit_version');
-  return Number(rows[0]!.version);
 }

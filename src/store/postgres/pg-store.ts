@@ -27,6 +27,7 @@ import { copyRows } from './copy-in.js';
 import { FLEET_INDEXES } from './schema.js';
 import { copyToSqlite, emptySqlite } from './snapshot.js';
 import { literal, SqlBatch } from './sql-batch.js';
+import { DISABLE_FLEET_TRIGGERS, ENABLE_FLEET_TRIGGERS, PRUNE_EVERY, pruneTombstonesSql, TOMBSTONE_KEEP } from './tombstones.js';
 
 /** The lease a commit must still hold: its name, this replica's id and the fencing token it got. */
 export interface Fence {
@@ -62,6 +63,8 @@ export class PgStore implements Store {
   /** Imported with `load: false`: initialised, but its state not read back. */
   private importedUnloaded = false;
   commits = 0;
+  /** Transactions queued so far (the tombstones are pruned once in PRUNE_EVERY). */
+  private queued = 0;
   /** Statements that go into the next commit's transaction (a command marked done with its effects). */
   private extras: string[] = [];
   /** While a command runs: its commits' texts, committed as one transaction by `release` (see `hold`). */
@@ -115,6 +118,7 @@ export class PgStore implements Store {
       const head = new SqlBatch(true);
       writeImportSets(head.writers, state);
       for (const text of head.takeChunks()) await this.client.query(text);
+      await this.client.query(DISABLE_FLEET_TRIGGERS);
       await this.client.query(FLEET_INDEXES.drop);
       await this.copyAll('putMachine', machineRows(state, this.ord), state.fleet.machines.size);
       await this.copyAll('putInstance', instanceRows(state, this.ord), countInstances(state));
@@ -123,6 +127,7 @@ export class PgStore implements Store {
       const rest = new SqlBatch(true);
       writeImportRest(rest.writers, state);
       for (const text of rest.takeChunks()) await this.client.query(text);
+      await this.client.query(ENABLE_FLEET_TRIGGERS);
       await this.client.query('COMMIT');
     } catch (err) {
       this.ord.next = ordBefore;
@@ -228,8 +233,10 @@ export class PgStore implements Store {
   }
 
   private enqueue(text: string): void {
-    // Every transaction moves the commit version first (replicas' read snapshots follow it; see COMMIT_VERSION_NOW).
-    const versioned = `UPDATE commit_version SET version = version + 1;\n${text}`;
+    // Every transaction moves the commit version first (replicas' read snapshots follow it; see COMMIT_VERSION_NOW),
+    // and tells the fleet tables' triggers which version their rows and tombstones belong to (read-model.ts).
+    const prune = ++this.queued % PRUNE_EVERY === 0 ? `;\n${pruneTombstonesSql(TOMBSTONE_KEEP)}` : ''; // a batch's text has no final ';'
+    const versioned = `WITH v AS (UPDATE commit_version SET version = version + 1 RETURNING version) SELECT set_config('phasewise.cv', version::text, true) FROM v;\n${text}${prune}`;
     const done = this.chain.then(async () => {
       if (this.brokenError) return false;
       try {

@@ -152,6 +152,39 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     description: 'the events of one machine indexed (the API reads a machine\'s history and availability through it), as SQLite\'s events_machine',
     sql: 'CREATE INDEX events_machine ON events (machine_id, seq) WHERE machine_id IS NOT NULL;',
   },
+  {
+    version: 7,
+    description: 'followers apply changes: the fleet tables\' rows record the commit version that wrote them (cv, indexed), their deletions '
+      + 'leave tombstones; tombstones older than tombstone_floor are pruned (a follower behind it loads whole): read-model.ts',
+    sql: `
+      ALTER TABLE machines ADD COLUMN cv BIGINT; ALTER TABLE instances ADD COLUMN cv BIGINT; ALTER TABLE machine_health ADD COLUMN cv BIGINT;
+      CREATE INDEX machines_cv ON machines (cv); CREATE INDEX instances_cv ON instances (cv); CREATE INDEX machine_health_cv ON machine_health (cv);
+      CREATE TABLE state_tombstones (cv BIGINT NOT NULL, tbl TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT);
+      CREATE INDEX state_tombstones_cv ON state_tombstones (cv);
+      CREATE TABLE tombstone_floor (one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one), floor BIGINT NOT NULL);
+      INSERT INTO tombstone_floor (floor) VALUES (0);
+      -- The version the running transaction writes: PgStore sets phasewise.cv when it bumps commit_version.
+      CREATE FUNCTION phasewise_cv() RETURNS BIGINT LANGUAGE sql STABLE AS $cv$
+        SELECT coalesce(nullif(current_setting('phasewise.cv', true), '')::BIGINT, (SELECT version FROM commit_version))
+      $cv$;
+      CREATE FUNCTION phasewise_stamp() RETURNS trigger LANGUAGE plpgsql AS $st$
+      BEGIN NEW.cv := phasewise_cv(); RETURN NEW; END $st$;
+      CREATE FUNCTION phasewise_tombstone() RETURNS trigger LANGUAGE plpgsql AS $tb$
+      BEGIN
+        IF TG_TABLE_NAME = 'instances' THEN INSERT INTO state_tombstones VALUES (phasewise_cv(), 'instances', OLD.artifact_key, OLD.machine_id);
+        ELSIF TG_TABLE_NAME = 'machines' THEN INSERT INTO state_tombstones VALUES (phasewise_cv(), 'machines', OLD.id, NULL);
+        ELSE INSERT INTO state_tombstones VALUES (phasewise_cv(), 'machine_health', OLD.machine_id, NULL);
+        END IF;
+        RETURN OLD;
+      END $tb$;
+      CREATE TRIGGER machines_cv BEFORE INSERT OR UPDATE ON machines FOR EACH ROW EXECUTE FUNCTION phasewise_stamp();
+      CREATE TRIGGER instances_cv BEFORE INSERT OR UPDATE ON instances FOR EACH ROW EXECUTE FUNCTION phasewise_stamp();
+      CREATE TRIGGER machine_health_cv BEFORE INSERT OR UPDATE ON machine_health FOR EACH ROW EXECUTE FUNCTION phasewise_stamp();
+      CREATE TRIGGER machines_gone AFTER DELETE ON machines FOR EACH ROW EXECUTE FUNCTION phasewise_tombstone();
+      CREATE TRIGGER instances_gone AFTER DELETE ON instances FOR EACH ROW EXECUTE FUNCTION phasewise_tombstone();
+      CREATE TRIGGER machine_health_gone AFTER DELETE ON machine_health FOR EACH ROW EXECUTE FUNCTION phasewise_tombstone();
+    `,
+  },
 ];
 
 /**
@@ -161,9 +194,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
  * import only goes into an empty database. test/pg-import-sim.test.ts checks they match a migrated database's.
  */
 export const FLEET_INDEXES = {
-  drop: 'ALTER TABLE machines DROP CONSTRAINT machines_pkey; DROP INDEX machines_ord; ALTER TABLE instances DROP CONSTRAINT instances_pkey; DROP INDEX instances_ord;',
-  build: 'ALTER TABLE machines ADD CONSTRAINT machines_pkey PRIMARY KEY (id); CREATE INDEX machines_ord ON machines (ord); '
-    + 'ALTER TABLE instances ADD CONSTRAINT instances_pkey PRIMARY KEY (artifact_key, machine_id); CREATE INDEX instances_ord ON instances (ord);',
+  drop: 'ALTER TABLE machines DROP CONSTRAINT machines_pkey; DROP INDEX machines_ord; DROP INDEX machines_cv; '
+    + 'ALTER TABLE instances DROP CONSTRAINT instances_pkey; DROP INDEX instances_ord; DROP INDEX instances_cv;',
+  build: 'ALTER TABLE machines ADD CONSTRAINT machines_pkey PRIMARY KEY (id); CREATE INDEX machines_ord ON machines (ord); CREATE INDEX machines_cv ON machines (cv); '
+    + 'ALTER TABLE instances ADD CONSTRAINT instances_pkey PRIMARY KEY (artifact_key, machine_id); CREATE INDEX instances_ord ON instances (ord); '
+    + 'CREATE INDEX instances_cv ON instances (cv);',
 };
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

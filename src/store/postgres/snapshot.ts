@@ -19,6 +19,15 @@ const TABLES = [
   'maintenance_configs', 'maintenance_assignments', 'events',
 ] as const;
 
+export interface CopyOptions {
+  whole: boolean;
+  fleet?: (db: Database.Database) => FleetLoader;
+  /** The caller has begun a REPEATABLE READ transaction and reads more in it (a follower's refresh, read-model.ts). */
+  inTransaction?: boolean;
+  /** Tables not copied (a follower applies the fleet's changes instead). */
+  skip?: ReadonlySet<string>;
+}
+
 /** Tables read in pages along their key (large ones: the fleet, the log). */
 const PAGED: Record<string, string> = { machines: 'ord', instances: 'ord', events: 'seq' };
 const PAGE = 50_000;
@@ -39,11 +48,12 @@ export function emptySqlite(file = ':memory:'): Database.Database {
  * (page by page, straight into the engine's fleet: a load never holds them twice); it is made once the
  * regions and sets are in `target`.
  */
-export async function copyToSqlite(client: pg.Client, target: Database.Database, opts: { whole: boolean; fleet?: (db: Database.Database) => FleetLoader }): Promise<FleetLoader | null> {
+export async function copyToSqlite(client: pg.Client, target: Database.Database, opts: CopyOptions): Promise<FleetLoader | null> {
   let loader: FleetLoader | null = null;
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  if (!opts.inTransaction) await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     for (const table of TABLES) {
+      if (opts.skip?.has(table)) continue;
       if (table === 'events' && !opts.whole) continue;
       const where = table === 'actions' && !opts.whole ? ' WHERE answered_at IS NULL' : '';
       if (table === 'events') {
@@ -54,7 +64,7 @@ export async function copyToSqlite(client: pg.Client, target: Database.Database,
       let insert: Database.Statement | null = null;
       const toSqlite = (rows: Array<Record<string, unknown>>) => {
         if (rows.length === 0) return;
-        const cols = Object.keys(rows[0]!);
+        const cols = Object.keys(rows[0]!).filter((c) => c !== 'cv'); // PostgreSQL's own (read-model.ts); SQLite has no such column
         insert ??= target.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
         const stmt = insert;
         target.transaction(() => {
@@ -86,7 +96,7 @@ export async function copyToSqlite(client: pg.Client, target: Database.Database,
     }
     if (opts.whole) await copySide(client, target);
   } finally {
-    await client.query('COMMIT');
+    if (!opts.inTransaction) await client.query('COMMIT');
   }
   return loader;
 }

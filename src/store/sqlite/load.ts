@@ -32,7 +32,15 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 /** The state from `db`; with `fleet`, its machines and instances came from elsewhere (PostgreSQL) and `db` holds the rest. */
 export function loadState(db: Database.Database, fleet?: FleetLoader): EngineState {
-  const state = newEngineState(fleet ? fleet.finish(db) : loadFleet(db), loadCatalog(db));
+  return loadStateWithFleet(db, fleet ? fleet.finish(db) : loadFleet(db));
+}
+
+/**
+ * The state from `db` around a fleet already built (a follower's, kept in step: read-model.ts). With
+ * `plans`, the rollouts' plans come from there (parsed once: a plan never changes, and it lists every machine).
+ */
+export function loadStateWithFleet(db: Database.Database, fleet: FleetState, plans?: ReadonlyMap<string, Plan>): EngineState {
+  const state = newEngineState(fleet, loadCatalog(db));
   const counters = db.prepare("SELECT value FROM meta WHERE key = 'counters'").get() as { value: string } | undefined;
   const c = JSON.parse(counters?.value ?? '{}') as { eventSeq?: number; rolloutSeq?: number; timerSeq?: number; actionSeq?: number; marks?: Record<string, number> };
   state.eventSeq = c.eventSeq ?? 0;
@@ -60,7 +68,16 @@ export function loadState(db: Database.Database, fleet?: FleetLoader): EngineSta
     if (!ids) state.maintenance.assignments.set(target, (ids = new Set()));
     ids.add(row.config_id as string);
   }
-  for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) state.rollouts.set(r.id as string, loadRollout(db, state, r));
+  if (plans) {
+    for (const r of all(db, 'SELECT * FROM rollouts ORDER BY created_at, id')) {
+      const plan = plans.get(r.id as string);
+      if (plan) state.rollouts.set(r.id as string, loadRollout(db, state, r, plan)); // as the join below: a rollout without its plan is not loaded
+    }
+  } else {
+    for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) {
+      state.rollouts.set(r.id as string, loadRollout(db, state, r, parsePlan<Plan>(r.plan as string)));
+    }
+  }
   const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
   for (const t of timers) {
     const token = JSON.parse(t.token as string) as string | number;
@@ -175,9 +192,8 @@ function loadCatalog(db: Database.Database): Catalog {
   return catalog;
 }
 
-function loadRollout(db: Database.Database, state: EngineState, row: Row): RolloutState {
+function loadRollout(db: Database.Database, state: EngineState, row: Row, plan: Plan): RolloutState {
   const id = row.id as string;
-  const plan = parsePlan<Plan>(row.plan as string);
   const r = newRolloutState(id, row.artifact_key as string, { artifact: JSON.parse(row.artifact as string) as Artifact, toVersion: row.to_version as string, profile: plan.profile.name, caller: row.caller as string, force: row.force === 1 }, plan, Number(row.created_at), Number(row.open));
   r.status = row.status as RolloutStatus;
   r.reason = (row.reason as string | null) ?? null;
