@@ -28,6 +28,13 @@ const TICK_MACHINES = Number(process.env.BENCH_PG_TICK_MACHINES ?? MACHINES);
 /** The ticks' simulation is made from a scenario of this size, then restarted on the stored fleet. */
 const SPEC_MACHINES = 1000;
 const rssMiB = () => Math.round(process.memoryUsage.rss() / 2 ** 20);
+/** With --expose-gc: the heap's live size after a full collection (what the phases before left reachable). */
+const liveHeap = (): string => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return '';
+  gc();
+  return `; live heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MiB`;
+};
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 function planOnce(state: EngineState, actions: Scenario['actions']): { ms: number; batches: number; eligible: number } {
@@ -84,11 +91,12 @@ async function importTickFleet(adminUrl: string, tickUrl: string, tickFile: stri
  */
 async function ticksOn(kind: 'postgres' | 'sqlite', url: string, file: string): Promise<void> {
   let t0 = performance.now();
+  console.log(`${kind}: before loading for the ticks${liveHeap()}`);
   const store = kind === 'postgres' ? await PgStore.open(url) : SqliteStore.open(file, { mode: 'existing' });
   const sim = new Simulation(benchScenario(SPEC_MACHINES, 0.02, {}, true), { store });
   sim.restart(store);
   sim.driver.observe = () => {};
-  console.log(`${kind}: loaded for the ticks in ${s(performance.now() - t0)}; RSS ${rssMiB()} MiB`);
+  console.log(`${kind}: loaded for the ticks in ${s(performance.now() - t0)}; RSS ${rssMiB()} MiB${liveHeap()}`);
   const pg = store instanceof PgStore ? store : null;
   const commits0 = pg?.commits ?? 0;
   // SQLite commits once a step (synchronously, in the step); PostgreSQL counts its own.
