@@ -113,7 +113,8 @@ async function ticksOn(kind: 'postgres' | 'sqlite', url: string, file: string): 
   console.log(`ticks on ${kind}: ${steps} steps, ${commits} commits in ${s(ms)} = ${Math.round(commits / (ms / 1000))} commits/s; peak RSS so far ${peakRssMiB().toFixed(0)} MiB`);
   if (first && steps > 1) {
     const rest = { ms: ms - first.ms, commits: commits - first.commits };
-    console.log(`  the first step (the rollout created: its plan and its rows): ${first.commits} commits in ${s(first.ms)}; the ${steps - 1} after it: ${rest.commits} commits in ${s(rest.ms)} = ${Math.round(rest.commits / (rest.ms / 1000))} commits/s`);
+    const after = `the ${steps - 1} after it: ${rest.commits} commits in ${s(rest.ms)} = ${Math.round(rest.commits / (rest.ms / 1000))} commits/s`;
+    console.log(`  the first step (the rollout created: its plan and its rows): ${first.commits} commits in ${s(first.ms)}; ${after}`);
   }
   if (pg) await pg.end();
   else (store as SqliteStore).close();
