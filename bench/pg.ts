@@ -28,6 +28,13 @@ const TICK_MACHINES = Number(process.env.BENCH_PG_TICK_MACHINES ?? MACHINES);
 /** The ticks' simulation is made from a scenario of this size, then restarted on the stored fleet. */
 const SPEC_MACHINES = 1000;
 const rssMiB = () => Math.round(process.memoryUsage.rss() / 2 ** 20);
+/** With --expose-gc: the heap's live size after a full collection (what the phases before left reachable). */
+const liveHeap = (): string => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return '';
+  gc();
+  return `; live heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MiB`;
+};
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 function planOnce(state: EngineState, actions: Scenario['actions']): { ms: number; batches: number; eligible: number } {
@@ -43,6 +50,74 @@ function planOnce(state: EngineState, actions: Scenario['actions']): { ms: numbe
     profile: profileFor('standard'), regions: [...fleet.regions.values()], machines, scaleSets: fleet.scaleSets, availabilitySets: fleet.availabilitySets, setSizes: fleet.setSizes,
   });
   return { ms: performance.now() - t0, batches: plan.batches, eligible: machines.length };
+}
+
+/**
+ * Loads the fleet back from PostgreSQL and plans the release over it. Each phase is a function of its own: the
+ * module's top level (an async body) keeps values in its frame past their last use, and at 10,000,000 machines
+ * one loaded state more than needed is gigabytes.
+ */
+async function loadAndPlan(url: string, release: Scenario['actions']): Promise<void> {
+  const t0 = performance.now();
+  const loaded = await PgStore.open(url);
+  console.log(`load from PostgreSQL: ${s(performance.now() - t0)} (peak RSS so far ${peakRssMiB().toFixed(0)} MiB; RSS now ${rssMiB()} MiB)`);
+  const plan = planOnce(loaded.load()!, release);
+  const planned = `${plan.eligible.toLocaleString('en')} eligible machines, ${plan.batches.toLocaleString('en')} batches in ${s(plan.ms)}`;
+  console.log(`plan over the loaded state: ${planned} (target ≤ 15 s); peak RSS ${peakRssMiB().toFixed(0)} MiB`);
+  console.log(`RSS after the plan: ${rssMiB()} MiB (the loaded state and the plan; the peak above includes generating the fleet)`);
+  await loaded.end();
+}
+
+/** BENCH_PG_TICK_MACHINES: a fleet of that size of its own, in a second database and a second SQLite file. */
+async function importTickFleet(adminUrl: string, tickUrl: string, tickFile: string): Promise<void> {
+  const admin = await connect(adminUrl); // not PgStore.open: that would load the big fleet again
+  await admin.query('CREATE DATABASE ticks');
+  await admin.end();
+  const fleet = benchScenario(TICK_MACHINES, 0.02, {}, true).state;
+  const p = await PgStore.open(tickUrl);
+  await p.importState(fleet, { load: false });
+  await p.end();
+  const q = SqliteStore.open(tickFile, { mode: 'new' });
+  q.importState(fleet);
+  q.close();
+  console.log(`ticks on a fleet of ${fleet.fleet.machines.size.toLocaleString('en')} machines of their own (BENCH_PG_TICK_MACHINES)`);
+}
+
+/**
+ * `TICKS` engine steps of the rollout on one store, each step's commits durable before the next. The simulation
+ * restarts from the store: its engine and its simulated fleet both use the loaded fleet (the scenario it is
+ * made from is a small one of the same spec: its release, failure models and seed, not its fleet). The first
+ * step creates the rollout (its plan over the whole fleet, one large commit): it is shown apart from the rest.
+ */
+async function ticksOn(kind: 'postgres' | 'sqlite', url: string, file: string): Promise<void> {
+  let t0 = performance.now();
+  console.log(`${kind}: before loading for the ticks${liveHeap()}`);
+  const store = kind === 'postgres' ? await PgStore.open(url) : SqliteStore.open(file, { mode: 'existing' });
+  const sim = new Simulation(benchScenario(SPEC_MACHINES, 0.02, {}, true), { store });
+  sim.restart(store);
+  sim.driver.observe = () => {};
+  console.log(`${kind}: loaded for the ticks in ${s(performance.now() - t0)}; RSS ${rssMiB()} MiB${liveHeap()}`);
+  const pg = store instanceof PgStore ? store : null;
+  const commits0 = pg?.commits ?? 0;
+  // SQLite commits once a step (synchronously, in the step); PostgreSQL counts its own.
+  const committed = (steps: number) => (pg ? pg.commits - commits0 : steps);
+  let steps = 0;
+  let first: { ms: number; commits: number } | null = null;
+  t0 = performance.now();
+  for (; steps < TICKS && sim.step(); steps++) {
+    if (pg) await pg.settled();
+    if (steps === 0) first = { ms: performance.now() - t0, commits: committed(1) };
+  }
+  const ms = performance.now() - t0;
+  const commits = committed(steps);
+  console.log(`ticks on ${kind}: ${steps} steps, ${commits} commits in ${s(ms)} = ${Math.round(commits / (ms / 1000))} commits/s; peak RSS so far ${peakRssMiB().toFixed(0)} MiB`);
+  if (first && steps > 1) {
+    const rest = { ms: ms - first.ms, commits: commits - first.commits };
+    const after = `the ${steps - 1} after it: ${rest.commits} commits in ${s(rest.ms)} = ${Math.round(rest.commits / (rest.ms / 1000))} commits/s`;
+    console.log(`  the first step (the rollout created: its plan and its rows): ${first.commits} commits in ${s(first.ms)}; ${after}`);
+  }
+  if (pg) await pg.end();
+  else (store as SqliteStore).close();
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-bench-pg-'));
@@ -74,54 +149,18 @@ try {
   // The generated state goes before loading: the load is measured as a restarted serve would do it.
   const release = scenario.actions;
   scenario = null;
-  t0 = performance.now();
-  let loaded: PgStore | null = await PgStore.open(server.url);
-  console.log(`load from PostgreSQL: ${s(performance.now() - t0)} (peak RSS so far ${peakRssMiB().toFixed(0)} MiB; RSS now ${rssMiB()} MiB)`);
-  const plan = planOnce(loaded.load()!, release);
-  const planned = `${plan.eligible.toLocaleString('en')} eligible machines, ${plan.batches.toLocaleString('en')} batches in ${s(plan.ms)}`;
-  console.log(`plan over the loaded state: ${planned} (target ≤ 15 s); peak RSS ${peakRssMiB().toFixed(0)} MiB`);
-  console.log(`RSS after the plan: ${rssMiB()} MiB (the loaded state and the plan; the peak above includes generating the fleet)`);
-  await loaded.end();
-  loaded = null; // the big state goes before the ticks
+  await loadAndPlan(server.url, release);
 
   // Ticks: the rollout on each store, `TICKS` engine steps, each step's commits durable before the next.
-  // The simulation restarts from the store: its engine and its simulated fleet both use the loaded fleet
-  // (the scenario it is made from is a small one of the same spec: its release, failure models and
-  // seed, not its fleet), so the generated fleet is not held beside the loaded one. (At 10,000,000 the ticks
-  // still run out of a 7.5 GiB heap: docs/benchmarks.md.)
   // BENCH_PG_TICK_MACHINES runs the ticks on a smaller fleet of their own (a commit's cost is the tick's rows).
   let tickUrl = server.url;
   let tickFile = sqliteFile;
   if (TICK_MACHINES !== MACHINES) {
-    const admin = await connect(server.url); // not PgStore.open: that would load the big fleet again
-    await admin.query('CREATE DATABASE ticks');
-    await admin.end();
     tickUrl = server.url.replace(/\/phasewise$/, '/ticks');
     tickFile = join(dir, 'ticks.sqlite');
-    const fleet = benchScenario(TICK_MACHINES, 0.02, {}, true).state;
-    const p = await PgStore.open(tickUrl);
-    await p.importState(fleet, { load: false });
-    await p.end();
-    const q = SqliteStore.open(tickFile, { mode: 'new' });
-    q.importState(fleet);
-    q.close();
-    console.log(`ticks on a fleet of ${fleet.fleet.machines.size.toLocaleString('en')} machines of their own (BENCH_PG_TICK_MACHINES)`);
+    await importTickFleet(server.url, tickUrl, tickFile);
   }
-  for (const kind of ['postgres', 'sqlite'] as const) {
-    const store = kind === 'postgres' ? await PgStore.open(tickUrl) : SqliteStore.open(tickFile, { mode: 'existing' });
-    const sim = new Simulation(benchScenario(SPEC_MACHINES, 0.02, {}, true), { store });
-    sim.restart(store);
-    sim.driver.observe = () => {};
-    const commits0 = kind === 'postgres' ? (store as PgStore).commits : 0;
-    t0 = performance.now();
-    let steps = 0;
-    for (; steps < TICKS && sim.step(); steps++) if (store instanceof PgStore) await store.settled();
-    const ms = performance.now() - t0;
-    const commits = store instanceof PgStore ? store.commits - commits0 : steps;
-    console.log(`ticks on ${kind}: ${steps} steps, ${commits} commits in ${s(ms)} = ${Math.round(commits / (ms / 1000))} commits/s`);
-    if (store instanceof PgStore) await store.end();
-    else store.close();
-  }
+  for (const kind of ['postgres', 'sqlite'] as const) await ticksOn(kind, tickUrl, tickFile);
   console.log(`peak RSS of the whole run: ${peakRssMiB().toFixed(0)} MiB`);
 } finally {
   await server.stop();

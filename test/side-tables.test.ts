@@ -18,6 +18,7 @@ import { Documents } from '../src/api/arm/documents.js';
 import type { DocKind } from '../src/api/arm/documents.js';
 import { AgentStore } from '../src/drivers/agent/agent-store.js';
 import { WebhookOutbox } from '../src/server/webhook-outbox.js';
+import { SqliteEventLogReader } from '../src/store/sqlite/event-log-reader.js';
 import { connect } from '../src/store/postgres/connect.js';
 import { createDatabase, usePgServer } from './helpers/pg-databases.js';
 import { installCapture, MAX_KEY_BYTES, pendingChanges, takeChanges } from '../src/store/postgres/side-capture.js';
@@ -136,7 +137,7 @@ describe('the side tables on PostgreSQL', () => {
           const agents = new AgentStore(db);
           const tokens = new EnrollmentTokens(db, []);
           const packages = new PackageStore(db, dataDir);
-          const outbox = new WebhookOutbox(db);
+          const outbox = new WebhookOutbox(db, new SqliteEventLogReader(db));
           const seqs: number[] = [];
           for (const o of ops) {
             switch (o.k) {

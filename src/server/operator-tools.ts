@@ -43,7 +43,7 @@ export function installOperatorTools(app: FastifyInstance, ctx: ArmContext, conf
   registerRolloutControlRoutes(app, ctx, followUp);
   registerFleetViewRoutes(app, ctx);
   const webhooks = new Webhooks(engine, config.webhooks, { warn: (o, m) => app.log.warn(o, m) },
-    { ...DEFAULT_WEBHOOK_OPTIONS, ...config.webhookRetry }, (result) => metrics.webhooks.inc({ result }), new WebhookOutbox(ctx.db));
+    { ...DEFAULT_WEBHOOK_OPTIONS, ...config.webhookRetry }, (result) => metrics.webhooks.inc({ result }), new WebhookOutbox(ctx.db, ctx.eventLog));
   registerDashboard(app, ctx);
   return { metrics, close: () => webhooks.close() };
 }

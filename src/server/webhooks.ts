@@ -6,6 +6,7 @@
  * backoff (bounded attempts, bounded queue). The engine only enqueues: a target that is down or slow
  * never holds the engine back. With an outbox (webhook-outbox.ts, the server's SQLite database) the
  * deliveries not yet delivered survive a restart and are sent after it; without one they live in memory.
+ * On replicas the outbox and its cursor are mirrored into PostgreSQL: they survive a takeover as well.
  */
 import { createHmac } from 'node:crypto';
 import type { Engine } from '../engine/engine.js';
@@ -153,6 +154,12 @@ class HookQueue {
 
 export class Webhooks {
   private readonly queues: Array<{ hook: WebhookConfig; queue: HookQueue }>;
+  /** The engine's events that came while the recovery read the log: handled after it, in order. Null once recovered. */
+  private waiting: Array<readonly EngineEvent[]> | null = null;
+  private closed = false;
+  private retry: NodeJS.Timeout | null = null;
+  /** Settles once the deliveries owed from before this start are queued (at once without an outbox). */
+  readonly recovered: Promise<void>;
 
   constructor(
     private readonly engine: Engine,
@@ -169,12 +176,16 @@ export class Webhooks {
       keys.add(key);
       return { hook, queue: new HookQueue(hook, opts, log, count, outbox, key) };
     });
-    if (outbox) this.recover(outbox);
-    if (this.queues.length > 0) engine.onEvents((events) => this.onEvents(events));
+    this.recovered = outbox ? this.recover(outbox) : Promise.resolve();
+    if (this.queues.length > 0) engine.onEvents((events) => (this.waiting ? this.waiting.push(events) : this.onEvents(events)));
   }
 
-  /** After a restart: deliveries left in the outbox, then notifications of events committed after its cursor. */
-  private recover(outbox: WebhookOutbox): void {
+  /**
+   * After a restart (or a takeover on replicas): deliveries left in the outbox, then notifications of the
+   * events committed after its cursor, up to the last one committed at this start; the engine's later
+   * events wait until those are written, so the cursor only moves forward and nothing is skipped.
+   */
+  private recover(outbox: WebhookOutbox): Promise<void> {
     const byKey = new Map(this.queues.map((q) => [q.queue.key, q.queue]));
     const gone: OutboxRow[] = [];
     for (const row of outbox.pending()) {
@@ -185,14 +196,39 @@ export class Webhooks {
     for (const row of gone) outbox.remove(row.hook, row.seq);
     if (gone.length > 0) this.log.warn({ deliveries: gone.length, hooks: [...new Set(gone.map((r) => r.hook))] }, 'webhook deliveries for hooks no longer configured dropped');
     // Without hooks nothing is owed: a hook configured later starts from its own first start.
-    if (this.queues.length === 0) return outbox.clearCursor();
+    if (this.queues.length === 0) {
+      outbox.clearCursor();
+      return Promise.resolve();
+    }
     const cursor = outbox.cursor();
+    const upTo = this.engine.state.eventSeq;
     // The first start with webhooks notifies from now on, not the history.
-    if (cursor === null) outbox.add([], this.engine.state.eventSeq);
-    else this.onEvents(outbox.eventsAfter(cursor, NOTIFYING_EVENT_TYPES));
+    if (cursor === null) outbox.add([], upTo);
+    if (cursor === null || cursor >= upTo) return Promise.resolve();
+    this.waiting = [];
+    return new Promise<void>((resolve) => {
+      const attempt = (): void => {
+        outbox.eventsAfter(cursor, upTo, NOTIFYING_EVENT_TYPES).then((events) => {
+          if (this.closed) return resolve();
+          this.onEvents(events);
+          const waiting = this.waiting!;
+          this.waiting = null;
+          for (const batch of waiting) this.onEvents(batch);
+          resolve();
+        }, (err: unknown) => {
+          if (this.closed) return resolve();
+          // The log cannot be read now (PostgreSQL away): try again; the engine's new events wait meanwhile.
+          this.log.warn({ err: String(err), afterSeq: cursor }, 'webhooks: the event log could not be read for the notifications owed; retrying in 1 s');
+          this.retry = setTimeout(attempt, 1_000);
+          this.retry.unref();
+        });
+      };
+      attempt();
+    });
   }
 
   private onEvents(events: readonly EngineEvent[]): void {
+    if (this.closed) return;
     const out: Array<{ queue: HookQueue; d: Delivery }> = [];
     let last = -1;
     for (const e of events) {
@@ -219,6 +255,8 @@ export class Webhooks {
   }
 
   close(): void {
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
     for (const { queue } of this.queues) queue.close();
   }
 }

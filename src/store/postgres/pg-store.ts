@@ -150,6 +150,7 @@ export class PgStore implements Store {
   }
 
   load(): EngineState | null {
+    if (this.closed) throw new Error('PgStore.load: the store is closed');
     if (this.importedUnloaded) throw new Error('the state was imported without being read back: open the store again to load it');
     return this.loaded.state;
   }
@@ -286,11 +287,16 @@ export class PgStore implements Store {
     void this.end();
   }
 
-  /** Waits for the queued commits, then disconnects. */
+  /**
+   * Waits for the queued commits, then disconnects, and lets go of the state it loaded: the client stays
+   * reachable until its socket's close is handled (a later turn of the event loop), and through its error
+   * listener this store; at 10,000,000 machines a state kept that long is gigabytes (docs/benchmarks.md, bench:pg).
+   */
   async end(): Promise<void> {
     await this.chain;
     this.closed = true;
     await this.client.end().catch(() => {});
+    this.loaded = { state: null, pending: [], nextOrd: this.ord.next };
   }
 }
 

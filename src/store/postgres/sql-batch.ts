@@ -3,13 +3,11 @@
  * multi-statement query as one transaction, so a commit is atomic without BEGIN and COMMIT and costs
  * one round trip however many rows it writes. The statements are SQLite's (`../sqlite/rows.ts`).
  */
-import pg from 'pg';
 import { SQL } from '../sqlite/rows.js';
 import type { StatementName, Writers } from '../sqlite/rows.js';
+import { quote } from './quote.js';
 
-const escape = (s: string) => pg.escapeLiteral(s);
-
-/** A value as an SQL literal; the strings are escaped as PostgreSQL's own client does. */
+/** A value as an SQL literal; the strings are escaped as PostgreSQL's own client does (quote.ts: the same text, faster). */
 export function literal(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';
   if (typeof v === 'number') {
@@ -18,7 +16,7 @@ export function literal(v: unknown): string {
   }
   if (typeof v === 'boolean') return v ? '1' : '0';
   if (typeof v === 'bigint') return v.toString();
-  return escape(String(v));
+  return quote(String(v));
 }
 
 interface Shape {
