@@ -33,9 +33,7 @@ import type { Scenario } from '../../sim/scenario.js';
 import { AcceleratedClock } from '../../sim/realtime/accelerated-clock.js';
 import { ReadModel } from '../../store/postgres/read-model.js';
 import type { Refreshed } from '../../store/postgres/read-model.js';
-import { dropCapture } from '../../store/postgres/side-capture.js';
-import { copySideTables } from '../../store/postgres/side-load.js';
-import { ensureSideTables } from '../../store/postgres/side-tables.js';
+import { replaceSideTables } from '../../store/postgres/side-load.js';
 import { emptySqlite } from '../../store/postgres/snapshot.js';
 import type { EngineState } from '../../engine/state.js';
 import type { Store } from '../../store/store.js';
@@ -202,7 +200,7 @@ export class SnapshotReads {
     const db = emptySqlite(':memory:');
     try {
       const r = await this.model.refresh(this.opts.client, {
-        alsoRead: (client) => copySide(client, db),
+        alsoRead: async (client) => void (await replaceSideTables(client, db, { dropCapture: true })), // the API's tables, copied whole at the same moment
         applying: (whole) => {
           if (!whole) this.applying = true; // the current snapshot reads this fleet: no read until the new one is in place
         },
@@ -252,20 +250,6 @@ export class SnapshotReads {
     for (const s of state.fleet.scaleSets.values()) index.addSet(s);
     for (const a of state.fleet.availabilitySets.values()) index.addGroup(a.subscription, a.resourceGroup);
     return index;
-  }
-}
-
-/** The API's tables, copied whole into the snapshot's database inside the model's transaction (the same moment). */
-async function copySide(client: pg.Client, db: Database.Database): Promise<void> {
-  ensureSideTables(db);
-  db.exec('BEGIN IMMEDIATE');
-  try {
-    dropCapture(db);
-    await copySideTables(client, db);
-    db.exec('COMMIT');
-  } catch (err) {
-    db.exec('ROLLBACK');
-    throw err;
   }
 }
 

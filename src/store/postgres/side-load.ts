@@ -29,22 +29,36 @@ export async function loadSideTables(client: pg.Client, db: Database.Database): 
     throw new StoreError('STORE_IO', `the PostgreSQL schema is at version ${version}; the side tables need version ${SIDE_TABLES_PG_VERSION} (migrate first)`);
   }
   if (db.inTransaction) throw new Error('the side tables are loaded outside a transaction');
-  ensureSideTables(db);
-  const tables = describeSideTables(db);
   let rows = 0;
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  db.exec('BEGIN IMMEDIATE');
   try {
-    dropCapture(db);
-    rows = await copySideTables(client, db, tables);
+    rows = await replaceSideTables(client, db, { dropCapture: true });
     await client.query('COMMIT');
-    db.exec('COMMIT');
   } catch (err) {
-    if (db.inTransaction) db.exec('ROLLBACK');
     await client.query('ROLLBACK').catch(() => {});
     throw err;
   }
   return { rows };
+}
+
+/**
+ * Inside the caller's transaction on `client`: replaces `db`'s side tables (made when missing) with
+ * PostgreSQL's rows in one SQLite transaction, so a failure leaves `db` as it was; with `dropCapture`,
+ * the capture triggers and outbox go too. A leader's load (above), a follower's snapshot, `db backup`.
+ */
+export async function replaceSideTables(client: pg.Client, db: Database.Database, opts: { dropCapture: boolean }): Promise<number> {
+  ensureSideTables(db);
+  const tables = describeSideTables(db);
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    if (opts.dropCapture) dropCapture(db);
+    const rows = await copySideTables(client, db, tables);
+    db.exec('COMMIT');
+    return rows;
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
 }
 
 /**

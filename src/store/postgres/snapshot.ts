@@ -9,8 +9,7 @@ import { MIGRATIONS } from '../sqlite/schema.js';
 import { EventWriter } from '../sqlite/event-log.js';
 import type { EngineEvent } from '../../model/events.js';
 import type { FleetLoader } from '../sqlite/load.js';
-import { copySideTables } from './side-load.js';
-import { ensureSideTables } from './side-tables.js';
+import { replaceSideTables } from './side-load.js';
 
 /** The engine's tables; `events` and answered actions only when `whole` (a backup). */
 const TABLES = [
@@ -94,24 +93,11 @@ export async function copyToSqlite(client: pg.Client, target: Database.Database,
         if (!more) break;
       }
     }
-    if (opts.whole) await copySide(client, target);
+    if (opts.whole) await replaceSideTables(client, target, { dropCapture: false }); // a backup holds serve's side tables too
   } finally {
     if (!opts.inTransaction) await client.query('COMMIT');
   }
   return loader;
-}
-
-/** A backup holds serve's side tables too (side-load.ts), from the same snapshot as the engine's. */
-async function copySide(client: pg.Client, target: Database.Database): Promise<void> {
-  ensureSideTables(target);
-  target.exec('BEGIN');
-  try {
-    await copySideTables(client, target);
-    target.exec('COMMIT');
-  } catch (err) {
-    target.exec('ROLLBACK');
-    throw err;
-  }
 }
 
 /** The log is stored whole here and compact in SQLite (event-log.ts): each event is written through SQLite's writer. */
