@@ -170,7 +170,8 @@ describe('group commit', () => {
       const failed = stepUntilFailure(sim);
       if (failed === null) return close(run);
       assert.match(String((failed as Error).message), /simulated I\/O failure/);
-      assert.match(sim.engine.haltedBecause ?? '', /store commit failed/);
+      // A group's rows are written when it commits (coalesced), so a failing write may fail the group's COMMIT.
+      assert.match(sim.engine.haltedBecause ?? '', ticks === 1 ? /store commit failed/ : /store commit failed|a group commit failed/);
       assert.deepEqual(run.unsent, [], 'nothing was sent before its commit');
       // Nothing of the failed group counts: the store holds what was durable before it, no more. (The
       // group open after the last step may have been committed since, before the failing commit joined a
@@ -186,8 +187,11 @@ describe('group commit', () => {
       const result = sim.run();
       assert.equal(canonical(sim.engine.state), canonical(store.load()!), 'memory equals the store at the end');
       assert.equal(result.hitHorizon, false, 'the rollout completes');
-      for (const r of sim.engine.state.rollouts.values()) assert.equal(r.status, 'completed');
       const all = [...store.events()];
+      // The fleet decides the discarded group's actions anew, with new random draws: their outcomes may
+      // differ from the uninterrupted run's, enough for the release's sequential test to halt it (issue 13).
+      const halted = all.some((e) => e.type === 'release.halted');
+      for (const r of sim.engine.state.rollouts.values()) assert.ok(r.status === 'completed' || (halted && r.status === 'running'), `${r.id} is ${r.status}`);
       const checker = new InvariantChecker({ pairs: symmetricPairs([...sim.engine.state.fleet.regions.values()]) });
       checker.onEvents(all);
       assert.deepEqual(checker.finish(), [], 'the log keeps the engine\'s invariants');

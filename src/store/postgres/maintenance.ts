@@ -117,6 +117,9 @@ function hasTable(db: Database.Database, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
 }
 
+/** SQLite's own columns, which PostgreSQL's tables do not have: `actions.seq` orders SQLite's rows (schema v7). */
+const SQLITE_ONLY: Readonly<Record<string, readonly string[]>> = { actions: ['seq'] };
+
 async function copyTable(db: Database.Database, client: pg.Client, table: string): Promise<number> {
   let batch: string[] = [];
   let cols: string[] | null = null;
@@ -129,7 +132,7 @@ async function copyTable(db: Database.Database, client: pg.Client, table: string
   // SQLite's event log is compact (event-log.ts): its events are decoded and stored whole here.
   const rows = table === 'events' ? eventRows(db) : db.prepare(`SELECT * FROM ${table}`).iterate() as Iterable<Record<string, unknown>>;
   for (const row of rows) {
-    cols ??= Object.keys(row);
+    cols ??= Object.keys(row).filter((c) => !SQLITE_ONLY[table]?.includes(c));
     batch.push(`(${cols.map((c) => literal(row[c])).join(', ')})`);
     n++;
     if (batch.length >= 1000) await flush();

@@ -122,6 +122,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ${WEBHOOK_OUTBOX_DDL};
     `,
   },
+  {
+    version: 7,
+    description: 'actions in the order they were sent (a rowid table, the key in its own unique index): a tick\'s actions are appended '
+      + 'together rather than each written into the middle of a table of wide rows ordered by key',
+    sql: `
+      CREATE TABLE actions_v7 (
+        seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, rollout_id TEXT NOT NULL, machine_id TEXT NOT NULL, kind TEXT NOT NULL,
+        body TEXT NOT NULL, sent_at INTEGER NOT NULL, answered_at INTEGER, ok INTEGER
+      );
+      INSERT INTO actions_v7 (key, rollout_id, machine_id, kind, body, sent_at, answered_at, ok)
+        SELECT key, rollout_id, machine_id, kind, body, sent_at, answered_at, ok FROM actions ORDER BY sent_at, key;
+      DROP TABLE actions;
+      ALTER TABLE actions_v7 RENAME TO actions;
+      CREATE INDEX actions_pending ON actions (answered_at) WHERE answered_at IS NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
