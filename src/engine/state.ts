@@ -446,6 +446,14 @@ export function newAttempt(a: AttemptFields, unit?: UnitState, placement?: Place
   };
 }
 
+/** `newAttempt` for an upgrade starting now (status `upgrading`), with no fields object to copy: one is made per machine. */
+export function upgradingAttempt(rolloutId: string, inst: ExtensionInstance, unitId: string, batchId: string, attempt: number, unit: UnitState, placement: Placement): AttemptState {
+  return {
+    rolloutId, machineId: inst.machineId, inst, unitId, batchId, attempt, status: 'upgrading',
+    fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null, unhealthyBefore: undefined, unit, placement, healthTimer: undefined,
+  };
+}
+
 /** A timer with every field present, in one order (one hidden class for the queue to read; see `newAttempt`). */
 export function newTimer(id: number, t: Omit<Timer, 'id'>): Timer {
   return { id, at: t.at, kind: t.kind, rolloutId: t.rolloutId, ref: t.ref, token: t.token, attempt: t.attempt, done: false };

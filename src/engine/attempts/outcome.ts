@@ -17,9 +17,9 @@ import type { PatchReport, ReimageReport } from '../driver.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
 import { refreshMachineHealth } from '../state.js';
 import type { TickContext } from '../core/context.js';
-import { cancelTimer, changed, emit, machineWait, schedule } from '../core/context.js';
+import { cancelTimer, changed, emit, machineWait, schedule, scheduleTimer } from '../core/context.js';
 import { patchRunId } from './upgrade.js';
-import { emitInstance, finish, sendAction } from './record.js';
+import { emitInstance, emitVersionChange, finish, sendAction } from './record.js';
 import { skipReason } from './skip.js';
 import { recordOutcome } from './release-evidence.js';
 
@@ -39,11 +39,12 @@ export function onActionResult(
       inst.installedVersion = r.toVersion;
       inst.status = 'Succeeded';
       a.status = 'healthWait';
-      let waiters = ctx.state.healthWaiters.get(a.machineId);
-      if (!waiters) ctx.state.healthWaiters.set(a.machineId, (waiters = []));
-      waiters.push({ rolloutId: r.id, attempt: a });
+      const waiters = ctx.state.healthWaiters.get(a.machineId);
+      // The common case, no other rollout waiting: an array of one (an empty one grows room for 17 when pushed).
+      if (!waiters) ctx.state.healthWaiters.set(a.machineId, [{ rolloutId: r.id, attempt: a }]);
+      else waiters.push({ rolloutId: r.id, attempt: a });
       const at = ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs);
-      a.healthTimer = schedule(ctx, { at, kind: 'healthDeadline', rolloutId: r.id, ref: a.machineId, token: a.attempt, attempt: a });
+      a.healthTimer = scheduleTimer(ctx, at, 'healthDeadline', r.id, a.machineId, a.attempt, a);
       return false;
     }
     inst.status = 'Failed';
@@ -190,7 +191,7 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
   recordGood(inst, inst.installedVersion);
   changed.instance(ctx, inst);
   countJudged(ctx, r, unit, a, false);
-  emitInstance(ctx, 'instance.upgrade.succeeded', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
+  emitVersionChange(ctx, 'instance.upgrade.succeeded', r, a, a.fromVersion, r.toVersion);
   finish(ctx, r, a, 'succeeded');
   return true;
 }

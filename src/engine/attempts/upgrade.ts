@@ -7,10 +7,10 @@ import { platformRebootEventId } from '../../model/patches.js';
 import { REBOOT_NOTICE_MS, REIMAGE_NOTICE_MS } from '../../planner/windows.js';
 import { isoOf } from '../clock.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
-import { newAttempt } from '../state.js';
+import { upgradingAttempt } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
-import { emitInstance, finish, sendAction } from './record.js';
+import { emitInstance, emitVersionChange, finish, sendAction } from './record.js';
 
 /** `prior`: the machine's attempt in this rollout as the caller found it (`r.attempts.get`), undefined when it has none. */
 export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance, prior: AttemptState | undefined): void {
@@ -19,9 +19,7 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   if (!a) {
     const earlier = earlierAttempts(ctx, r, machineId);
     const placement = ctx.state.fleet.machines.get(machineId)!.placement;
-    a = newAttempt({
-      rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: earlier, status: 'upgrading', fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null,
-    }, unit, placement);
+    a = upgradingAttempt(r.id, inst, unit.plan.id, batchId, earlier, unit, placement);
     r.attempts.set(machineId, a);
   }
   a.inst = inst; // the instance may have been removed and installed again since an earlier attempt
@@ -64,7 +62,7 @@ function earlierAttempts(ctx: TickContext, r: RolloutState, machineId: string): 
 function beginUpgrade(ctx: TickContext, r: RolloutState, a: AttemptState): void {
   a.status = 'upgrading';
   a.dueAtMs = null;
-  emitInstance(ctx, 'instance.upgrade.started', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion });
+  emitVersionChange(ctx, 'instance.upgrade.started', r, a, a.fromVersion, r.toVersion);
   sendAction(ctx, r, a, 'upgrade', a.inst, a.fromVersion, r.toVersion);
 }
 

@@ -11,7 +11,7 @@ import { newTimer } from '../state.js';
 import type { DriverAction } from '../driver.js';
 import type { RolloutSettings } from '../core/settings.js';
 import type {
-  AttemptState, EngineState, GateRun, PhaseState, RegionState, RolloutState, Timer, UnitState,
+  AttemptState, EngineState, GateRun, PhaseState, RegionState, RolloutState, Timer, TimerKind, UnitState,
 } from '../state.js';
 
 /** The records one tick changed; the Store writes exactly these in one transaction. */
@@ -99,6 +99,14 @@ export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): Timer {
   return t;
 }
 
+/** `schedule` for the timers every machine's attempt sets (its action's timeout, its health deadline): no object to copy. */
+export function scheduleTimer(ctx: TickContext, at: number, kind: TimerKind, rolloutId: string, ref: string, token: string | number, attempt: AttemptState | undefined): Timer {
+  const t: Timer = { id: ++ctx.state.timerSeq, at, kind, rolloutId, ref, token, attempt, done: false };
+  ctx.state.timers.push(t);
+  ctx.changes?.timersAdded.push(t);
+  return t;
+}
+
 /**
  * A timer that can no longer do anything (its action was answered, its attempt judged healthy) leaves
  * the store now and is passed over when its time comes: it costs no tick. Most timers end this way.
@@ -106,6 +114,7 @@ export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): Timer {
 export function cancelTimer(ctx: TickContext, t: Timer): void {
   if (t.done) return;
   t.done = true;
+  t.attempt = undefined; // a done timer is never read again: its attempt need not live on until its time
   ctx.changes?.timersFired.push(t);
 }
 

@@ -14,7 +14,7 @@ import { endBatchNotice } from '../rollouts/batches.js';
 import { onInstanceSettled } from '../rollouts/batch-end.js';
 import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
-import type { AttemptState, RolloutState, Timer, UnitState } from '../state.js';
+import type { AttemptState, HealthWaiter, RolloutState, Timer, UnitState } from '../state.js';
 import { refreshHealthOf, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
 import { onHostTimer } from '../maintenance/host.js';
@@ -33,12 +33,8 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     const waiters = ctx.state.healthWaiters.get(obs.machineId);
     if (!waiters) return;
     // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, needs none).
-    for (const w of waiters.length === 1 ? [waiters[0]!] : [...waiters]) {
-      const r = ctx.state.rollouts.get(w.rolloutId)!;
-      const a = w.attempt ?? r.attempts.get(obs.machineId)!;
-      const u = unitOf(r, a);
-      if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a.batchId);
-    }
+    if (waiters.length === 1) judgeWaiter(ctx, waiters[0]!, obs.machineId);
+    else for (const w of [...waiters]) judgeWaiter(ctx, w, obs.machineId);
     return;
   }
   const pending = ctx.state.pendingActions.get(obs.key);
@@ -57,6 +53,14 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
   const u = unitOf(r, a);
   const reason = obs.reason ?? (obs.ok ? '' : 'the agent reported a failure');
   if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, reason, obs.reimage, obs.patch)) settled(ctx, r, u, a.batchId);
+}
+
+/** A health report came for a machine a rollout waits on: it may be judged healthy now (R21). */
+function judgeWaiter(ctx: TickContext, w: HealthWaiter, machineId: string): void {
+  const r = ctx.state.rollouts.get(w.rolloutId)!;
+  const a = w.attempt ?? r.attempts.get(machineId)!;
+  const u = unitOf(r, a);
+  if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a.batchId);
 }
 
 function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
