@@ -109,7 +109,13 @@ type Op =
   | { kind: 'removeExtension'; pick: number }
   | { kind: 'manualUpgrade'; pick: number; n: number }
   | { kind: 'cancelRollout'; pick: number }
-  | { kind: 'api'; table: 'doc' | 'status' | 'outbox' | 'token'; pick: number; del: boolean };
+  | { kind: 'api'; writes: ApiWrite[] };
+
+interface ApiWrite {
+  table: 'doc' | 'status' | 'outbox' | 'token';
+  pick: number;
+  del: boolean;
+}
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('steps' as const), n: fc.integer({ min: 1, max: 60 }) }) },
@@ -118,7 +124,13 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('removeExtension' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('manualUpgrade' as const), pick: fc.nat(), n: fc.integer({ min: 1, max: 6 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancelRollout' as const), pick: fc.nat() }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('api' as const), table: fc.constantFrom('doc' as const, 'status' as const, 'outbox' as const, 'token' as const), pick: fc.nat({ max: 40 }), del: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('api' as const),
+      writes: fc.array(fc.record({ table: fc.constantFrom('doc' as const, 'status' as const, 'outbox' as const, 'token' as const), pick: fc.nat({ max: 40 }), del: fc.boolean() }), { minLength: 1, maxLength: 5 }),
+    }),
+  },
 );
 
 /** A leader's working copy of the API's tables: written there, captured, shipped in a fenced commit of the store (side-capture.ts). */
@@ -130,8 +142,8 @@ async function workingCopy(client: pg.Client): Promise<Database.Database> {
 }
 
 /** One write or deletion in an API table, on the working copy; keys from small sets, so rows are written again and deleted. */
-function apiWrite(side: Database.Database, o: Extract<Op, { kind: 'api' }>): void {
-  const n = o.pick % 7;
+function apiWrite(side: Database.Database, o: ApiWrite): void {
+  const n = o.pick % 3;
   if (o.table === 'doc') {
     const key = `/subscriptions/s1/resourcegroups/rg/providers/p/things/d${n}`;
     if (o.del) side.prepare('DELETE FROM arm_documents WHERE key = ?').run(key);
@@ -180,7 +192,7 @@ async function run(sim: Simulation, store: PgStore, side: Database.Database, o: 
       const r = running[o.pick % Math.max(1, running.length)];
       if (r) sim.engine.cancelRollout(r.id, 'test');
     } else {
-      apiWrite(side, o);
+      for (const w of o.writes) apiWrite(side, w);
       const sql = takeChanges(side);
       if (sql) assert.ok(await store.commitAlone(sql), 'the API tables\' changes committed');
     }
@@ -287,7 +299,7 @@ describe('a follower\'s read model, updated commit by commit', () => {
       assert.deepStrictEqual(comparable(model.state), comparable(await wholeLoad(url)));
       const side = await workingCopy(client);
       await run(sim, store, side, { kind: 'addMachine', like: 3 }, { n: 0 });
-      await run(sim, store, side, { kind: 'api', table: 'doc', pick: 1, del: false }, { n: 0 });
+      await run(sim, store, side, { kind: 'api', writes: [{ table: 'doc', pick: 1, del: false }] }, { n: 0 });
       side.close();
       await store.settled();
       assert.equal((await model.refresh(client)).kind, 'changes');
