@@ -7,7 +7,7 @@
  * is what a whole load gives, in a whole load's orders: rollouts by (created_at, id), each rollout's
  * attempts by machine id (SQLite's key order), timers by (at, id).
  */
-import type { EngineState, FleetState, GateRun, RolloutState, Timer } from '../../engine/state.js';
+import type { EngineState, FleetState, GateRun, RolloutState, Timer, UnitState } from '../../engine/state.js';
 import { getInstance } from '../../engine/state.js';
 import type { Plan } from '../../planner/types.js';
 import { compareBinary } from '../../util/binary-order.js';
@@ -37,7 +37,16 @@ interface Kept {
   r: RolloutState;
   /** Its gate runs by key, found on the first gate run row applied. */
   runs: Map<string, GateRun> | null;
+  /** Its units in flight or blocked: the state's derived indexes come from these alone (load.ts, `loadStateTail`). */
+  busy: Set<UnitState>;
+  /** `busy` in the rollout's unit order, made again when it changed. */
+  busyOrder: UnitState[] | null;
+  /** Each unit's place in the rollout's order, found on first need. */
+  place: Map<UnitState, number> | null;
 }
+
+const isBusy = (u: UnitState) => u.inflight !== null || u.status === 'blocked';
+const keep = (r: RolloutState, busy: Set<UnitState>): Kept => ({ r, runs: null, busy, busyOrder: null, place: null });
 
 const byLoadOrder = (a: RolloutState, b: RolloutState) => a.createdAtMs - b.createdAtMs || compareBinary(a.id, b.id);
 const byTimerOrder = (a: Timer, b: Timer) => a.at - b.at || a.id - b.id;
@@ -53,7 +62,7 @@ export class ProgressModel {
 
   /** After a whole load: its rollouts and timers are the ones kept from now on. */
   adopt(state: EngineState): void {
-    this.rollouts = new Map([...state.rollouts].map(([id, r]) => [id, { r, runs: null }]));
+    this.rollouts = new Map([...state.rollouts].map(([id, r]) => [id, keep(r, new Set([...r.units.values()].filter(isBusy)))]));
     this.byArtifact = null;
     this.timerOrder = state.timers.ordered();
     this.timers = new Map(this.timerOrder.map((t) => [t.id, t]));
@@ -89,14 +98,23 @@ export class ProgressModel {
       const kept = this.rollouts.get(row.id as string);
       if (kept) applyRolloutRow(kept.r, row);
       else {
-        this.rollouts.set(row.id as string, { r: rolloutOf(row, plans.get(row.id as string)!), runs: null });
+        this.rollouts.set(row.id as string, keep(rolloutOf(row, plans.get(row.id as string)!), new Set())); // a new rollout's units wait
         reordered = true;
       }
     }
     const rolloutOfRow = (row: Row) => this.rollouts.get(row.rollout_id as string)?.r; // none: a rollout a load leaves out too (no plan)
     for (const p of ch.rows.rollout_phases) { const r = rolloutOfRow(p); if (r) applyPhaseRow(r, p); }
     for (const g of ch.rows.rollout_regions) { const r = rolloutOfRow(g); if (r) applyRegionRow(r, g); }
-    for (const u of ch.rows.rollout_units) { const r = rolloutOfRow(u); if (r) applyUnitRow(r, u); }
+    for (const row of ch.rows.rollout_units) {
+      const k = this.rollouts.get(row.rollout_id as string);
+      if (!k) continue;
+      applyUnitRow(k.r, row);
+      const u = k.r.units.get(row.unit_id as string)!;
+      const was = k.busy.has(u);
+      if (isBusy(u)) k.busy.add(u);
+      else k.busy.delete(u);
+      if (was !== k.busy.has(u)) k.busyOrder = null;
+    }
     for (const g of ch.rows.gate_runs) {
       const kept = this.rollouts.get(g.rollout_id as string);
       if (kept) applyGateRunRow((kept.runs ??= gateRunsOf(kept.r)), g);
@@ -112,6 +130,17 @@ export class ProgressModel {
     }
     this.refreshAttemptInstances(fleet, touched);
   }
+
+  /** A kept rollout's units in flight or blocked, in its unit order (for `loadStateTail`). */
+  readonly busyUnits = (r: RolloutState): UnitState[] => {
+    const k = this.rollouts.get(r.id)!;
+    if (!k.busyOrder) {
+      if (!k.place) k.place = new Map([...k.r.units.values()].map((u, i) => [u, i]));
+      const place = k.place;
+      k.busyOrder = [...k.busy].sort((a, b) => place.get(a)! - place.get(b)!);
+    }
+    return k.busyOrder;
+  };
 
   /** Puts the kept rollouts and timers into a new state (before `loadStateTail` derives its indexes from them). */
   fill(state: EngineState): void {

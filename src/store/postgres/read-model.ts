@@ -124,10 +124,11 @@ export class ReadModel {
       // was imported there is nothing to apply to (an import's rows carry no version: a load after it reads them whole).
       let whole = opts.forceWhole || !this.applier || !this.stateNow || this.held < Number(head!.floor);
       let changes: Changes | null = null;
+      let sideRows: Row[][] = [];
       let fresh: Array<{ rollout_id: string; plan: string }> = [];
       let fellBack: string | null = null;
       if (!whole) {
-        changes = await readChanges(client, this.held);
+        ({ changes, more: sideRows } = await readChanges(client, this.held, this.side?.changesSql(this.held) ?? []));
         fresh = await readPlans(client, [...this.plans.keys()]);
         const freshIds = fresh.map((r) => r.rollout_id);
         const fresher = new Set(freshIds);
@@ -143,7 +144,7 @@ export class ReadModel {
       } else {
         await copyToSqlite(client, db, { whole: false, inTransaction: true, skip: NOT_COPIED });
       }
-      if (this.side) side = whole ? await this.side.readWhole(client) : await this.side.readChanges(client, this.held, changes!.side);
+      if (this.side) side = whole ? await this.side.readWhole(client) : this.side.changesOf(sideRows, changes!.side);
       await opts.alsoRead?.(client);
       await client.query('COMMIT');
       // From here on nothing waits: the model changes in one go.
@@ -170,7 +171,7 @@ export class ReadModel {
           state = loadStateHead(db, applier!.fleet);
           this.progress.apply(applier!.fleet, changes!.progress, plans, touchedFleet(changes!.fleet));
           this.progress.fill(state);
-          loadStateTail(db, state);
+          loadStateTail(db, state, this.progress.busyUnits);
         }
       }
       if (side) {
@@ -198,20 +199,33 @@ async function readPlans(client: pg.Client, known: string[]): Promise<Array<{ ro
   return (await client.query<{ rollout_id: string; plan: string }>('SELECT rollout_id, plan FROM rollout_plans WHERE NOT (rollout_id = ANY($1))', [known])).rows;
 }
 
-/** The rows written, and the tombstones left, after version `after` (the cv indexes find them). */
-async function readChanges(client: pg.Client, after: number): Promise<Changes> {
-  const q = async <T>(sql: string) => (await client.query(sql, [after])).rows as T[];
-  const tombstones = await q<Tombstone>('SELECT tbl, k1, k2 FROM state_tombstones WHERE cv > $1 ORDER BY cv');
+/**
+ * The rows written, and the tombstones left, after version `after` (the cv indexes find them), with
+ * `more` (the API tables' selects) in the same round trip: the statements go as one text, which the
+ * simple protocol takes without parameters (`after` is a version this model holds, a whole number).
+ */
+async function readChanges(client: pg.Client, after: number, more: readonly string[]): Promise<{ changes: Changes; more: Row[][] }> {
+  if (!Number.isSafeInteger(after)) throw new Error(`read model: a version must be a whole number, not ${after}`);
+  const selects = [
+    `SELECT tbl, k1, k2 FROM state_tombstones WHERE cv > ${after} ORDER BY cv`,
+    `SELECT * FROM machines WHERE cv > ${after} ORDER BY ord`,
+    `SELECT * FROM instances WHERE cv > ${after} ORDER BY ord`,
+    `SELECT machine_id, signals FROM machine_health WHERE cv > ${after}`,
+    ...PROGRESS_TABLES.map((t) => `SELECT * FROM ${t} WHERE cv > ${after}`),
+    ...more,
+  ];
+  const results = (await client.query(selects.join(';\n'))) as unknown as Array<pg.QueryResult<Row>>;
+  const [tombstones, machines, instances, health] = results.map((r) => r.rows) as [Tombstone[], Row[], Row[], Row[]];
   const of = (tables: ReadonlySet<string>) => tombstones.filter((t) => tables.has(t.tbl));
-  const machines = await q<Row>('SELECT * FROM machines WHERE cv > $1 ORDER BY ord');
-  const instances = await q<Row>('SELECT * FROM instances WHERE cv > $1 ORDER BY ord');
-  const health = await q<Row>('SELECT machine_id, signals FROM machine_health WHERE cv > $1');
   const rows = {} as ProgressChanges['rows'];
-  for (const t of PROGRESS_TABLES) rows[t] = await q<Row>(`SELECT * FROM ${t} WHERE cv > $1`);
+  PROGRESS_TABLES.forEach((t, i) => (rows[t] = results[4 + i]!.rows));
   return {
-    fleet: { tombstones: of(new Set(FLEET_TABLES)), machines, instances, health },
-    progress: { tombstones: of(new Set(PROGRESS_TABLES)), rows },
-    side: of(SIDE_TABLE_NAMES),
+    changes: {
+      fleet: { tombstones: of(new Set(FLEET_TABLES)), machines, instances, health },
+      progress: { tombstones: of(new Set(PROGRESS_TABLES)), rows },
+      side: of(SIDE_TABLE_NAMES),
+    },
+    more: results.slice(4 + PROGRESS_TABLES.length).map((r) => r.rows),
   };
 }
 

@@ -49,13 +49,17 @@ export class SideModel {
     return { whole: db };
   }
 
-  /** Inside the caller's transaction: the rows written after version `after`; `tombstones` are the side tables' ones read with the others. */
-  async readChanges(client: pg.Client, after: number, tombstones: Tombstone[]): Promise<SideRead> {
+  /** The selects of the rows written after version `after`, one per table, for the caller to send with its own (`after`: a whole number). */
+  changesSql(after: number): string[] {
+    return this.describe().map((t) => `SELECT ${sideSelectList(t)} FROM ${t.name} WHERE cv > ${after}`);
+  }
+
+  /** What `changesSql`'s selects returned (in its order), with the side tables' tombstones read beside them. */
+  changesOf(results: ReadonlyArray<Array<Record<string, unknown>>>, tombstones: Tombstone[]): SideRead {
     const rows = new Map<string, Array<Record<string, unknown>>>();
-    for (const t of this.describe()) {
-      const { rows: got } = await client.query<Record<string, unknown>>(`SELECT ${sideSelectList(t)} FROM ${t.name} WHERE cv > $1`, [after]);
-      if (got.length > 0) rows.set(t.name, got);
-    }
+    this.describe().forEach((t, i) => {
+      if (results[i]!.length > 0) rows.set(t.name, results[i]!);
+    });
     return { changes: { tombstones, rows } };
   }
 

@@ -14,7 +14,7 @@ import { zoneKey } from '../../engine/rollouts/waves.js';
 import { judgedByRelease, releaseOfRollout } from '../../engine/attempts/release-evidence.js';
 import { newRolloutState } from '../../engine/rollouts/create.js';
 import type {
-  AttemptState, BatchRun, EngineState, FleetState, GateRun, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitStatus,
+  AttemptState, BatchRun, EngineState, FleetState, GateRun, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitState, UnitStatus,
 } from '../../engine/state.js';
 import {
   addInstance, addMachine, emptyFleet, getInstance, instanceRef, newAttempt, newEngineState, newTimer, refreshMachineHealth, releaseKey, standaloneKey,
@@ -92,8 +92,12 @@ export function loadStateHead(db: Database.Database, fleet: FleetState): EngineS
   return state;
 }
 
-/** The end of a load, once the rollouts and timers are in: pending actions, releases, and the indexes derived from the rollouts. */
-export function loadStateTail(db: Database.Database, state: EngineState): void {
+/**
+ * The end of a load, once the rollouts and timers are in: pending actions, releases, and the indexes derived
+ * from the rollouts. `busyUnits` (a follower's read model) gives each rollout's units in flight or blocked,
+ * in the rollout's unit order: the only ones the indexes come from, so the others need not be visited.
+ */
+export function loadStateTail(db: Database.Database, state: EngineState, busyUnits?: (r: RolloutState) => Iterable<UnitState>): void {
   for (const a of all(db, 'SELECT body, rollout_id FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key')) {
     const action = JSON.parse(a.body as string) as DriverAction;
     if (action.kind === 'install' || action.kind === 'uninstall') {
@@ -105,7 +109,7 @@ export function loadStateTail(db: Database.Database, state: EngineState): void {
     }
   }
   loadReleases(db, state);
-  deriveIndexes(state);
+  deriveIndexes(state, busyUnits);
 }
 
 /**
@@ -284,7 +288,7 @@ function loadReleases(db: Database.Database, state: EngineState): void {
 }
 
 /** Indexes the engine keeps in memory only: in-flight counts, locks' waiters, health waiters. */
-function deriveIndexes(state: EngineState): void {
+function deriveIndexes(state: EngineState, busyUnits: (r: RolloutState) => Iterable<UnitState> = (r) => r.units.values()): void {
   for (const r of state.rollouts.values()) {
     // Empty after a load; a follower's read model keeps its rollouts across refreshes and derives them again.
     for (const rs of r.regions.values()) {
@@ -293,7 +297,7 @@ function deriveIndexes(state: EngineState): void {
       rs.blocked.clear();
       rs.advancing = false;
     }
-    for (const u of r.units.values()) {
+    for (const u of busyUnits(r)) {
       const rs = r.regions.get(u.region)!;
       if (u.inflight) {
         if (judgedByRelease(r)) releaseOfRollout(state, r).inflight += u.inflight.machineIds.length;
