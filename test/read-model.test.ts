@@ -117,6 +117,10 @@ interface ApiWrite {
   del: boolean;
 }
 
+const apiWriteArb: fc.Arbitrary<ApiWrite> = fc.record({
+  table: fc.constantFrom('doc' as const, 'status' as const, 'outbox' as const, 'token' as const), pick: fc.nat({ max: 40 }), del: fc.boolean(),
+});
+
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('steps' as const), n: fc.integer({ min: 1, max: 60 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('addMachine' as const), like: fc.nat() }) },
@@ -128,7 +132,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('api' as const),
-      writes: fc.array(fc.record({ table: fc.constantFrom('doc' as const, 'status' as const, 'outbox' as const, 'token' as const), pick: fc.nat({ max: 40 }), del: fc.boolean() }), { minLength: 1, maxLength: 5 }),
+      writes: fc.array(apiWriteArb, { minLength: 1, maxLength: 5 }),
     }),
   },
 );
@@ -147,10 +151,16 @@ function apiWrite(side: Database.Database, o: ApiWrite): void {
   if (o.table === 'doc') {
     const key = `/subscriptions/s1/resourcegroups/rg/providers/p/things/d${n}`;
     if (o.del) side.prepare('DELETE FROM arm_documents WHERE key = ?').run(key);
-    else side.prepare('INSERT INTO arm_documents VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET body = excluded.body').run(key, '/subscriptions/s1', 'thing', key, JSON.stringify({ v: o.pick }));
+    else {
+      side.prepare('INSERT INTO arm_documents VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET body = excluded.body')
+        .run(key, '/subscriptions/s1', 'thing', key, JSON.stringify({ v: o.pick }));
+    }
   } else if (o.table === 'status') {
     if (o.del) side.prepare('DELETE FROM agent_status WHERE agent_id = ?').run(`agent-${n}`);
-    else side.prepare('INSERT INTO agent_status VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, report = excluded.report').run(`agent-${n}`, 1_700_000_000_000 + o.pick, 'x'.repeat(o.pick * 50));
+    else {
+      side.prepare('INSERT INTO agent_status VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, report = excluded.report')
+        .run(`agent-${n}`, 1_700_000_000_000 + o.pick, 'x'.repeat(o.pick * 50));
+    }
   } else if (o.table === 'outbox') {
     // An integer key column: its tombstones' text keys must find the integer rows.
     if (o.del) side.prepare('DELETE FROM webhook_outbox WHERE hook = ? AND seq = ?').run('hook', n);
@@ -185,7 +195,8 @@ async function run(sim: Simulation, store: PgStore, side: Database.Database, o: 
       const first = picked[0];
       if (first) {
         const toVersion = first.installedVersion === '1.1.0.0' ? '1.0.0.0' : '1.1.0.0';
-        sim.engine.manualUpgrade({ artifact: { kind: 'extension', publisher: first.publisher, type: first.type }, machineIds: picked.filter((i) => i.artifactKey === first.artifactKey).map((i) => i.machineId), toVersion, caller: 'test', force: true });
+        const machineIds = picked.filter((i) => i.artifactKey === first.artifactKey).map((i) => i.machineId);
+        sim.engine.manualUpgrade({ artifact: { kind: 'extension', publisher: first.publisher, type: first.type }, machineIds, toVersion, caller: 'test', force: true });
       }
     } else if (o.kind === 'cancelRollout') {
       const running = [...state.rollouts.values()].filter((r) => r.status === 'running');

@@ -225,7 +225,8 @@ function loadRollout(db: Database.Database, state: EngineState, row: Row, plan: 
 
 /** A rollout as created from its row and plan, with the row's fields (no progress yet). */
 export function rolloutOf(row: Row, plan: Plan): RolloutState {
-  const r = newRolloutState(row.id as string, row.artifact_key as string, { artifact: JSON.parse(row.artifact as string) as Artifact, toVersion: row.to_version as string, profile: plan.profile.name, caller: row.caller as string, force: row.force === 1 }, plan, Number(row.created_at), Number(row.open));
+  const req = { artifact: JSON.parse(row.artifact as string) as Artifact, toVersion: row.to_version as string, profile: plan.profile.name, caller: row.caller as string, force: row.force === 1 };
+  const r = newRolloutState(row.id as string, row.artifact_key as string, req, plan, Number(row.created_at), Number(row.open));
   applyRolloutRow(r, row);
   return r;
 }
@@ -240,7 +241,9 @@ export function applyRolloutRow(r: RolloutState, row: Row): void {
 }
 
 export function applyPhaseRow(r: RolloutState, p: Row): void {
-  Object.assign(r.phases[Number(p.idx)]!, { status: p.status as PhaseStatus, startedAtMs: num(p.started_at), endedAtMs: num(p.ended_at), upgraded: Number(p.upgraded), unhealthy: Number(p.unhealthy) });
+  Object.assign(r.phases[Number(p.idx)]!, {
+    status: p.status as PhaseStatus, startedAtMs: num(p.started_at), endedAtMs: num(p.ended_at), upgraded: Number(p.upgraded), unhealthy: Number(p.unhealthy),
+  });
 }
 
 export function applyRegionRow(r: RolloutState, g: Row): void {
