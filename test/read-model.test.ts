@@ -293,6 +293,27 @@ describe('a follower\'s read model, updated commit by commit', () => {
     }
   });
 
+  test('the API tables\' copy refuses writes between refreshes (a follower\'s read handler that writes fails, and its read goes to the leader) and keeps its rows', async () => {
+    const { store, sim, client } = await started();
+    const side = await workingCopy(client);
+    const model = new ReadModel({ side: true });
+    try {
+      await run(sim, store, side, { kind: 'api', writes: [{ table: 'doc', pick: 1, del: false }] }, { n: 0 });
+      await store.settled();
+      await model.refresh(client);
+      const before = sideRows(model.sideDb);
+      assert.equal((before as Record<string, string[]>).arm_documents!.length, 1, 'the document is in the copy');
+      assert.throws(() => model.sideDb!.prepare('DELETE FROM arm_documents').run(), /readonly/i);
+      assert.throws(() => model.sideDb!.prepare("INSERT INTO agent_status VALUES ('a', 1, 'r')").run(), /readonly/i);
+      assert.deepStrictEqual(sideRows(model.sideDb), before);
+    } finally {
+      model.close();
+      side.close();
+      await store.end();
+      await client.end();
+    }
+  });
+
   test('a follower that started before the fleet was imported loads it whole once it is, and then keeps up', async () => {
     const url = await createDatabase(pgServer.server().url, `rm_${++dbs}`);
     const store = await PgStore.open(url);

@@ -235,7 +235,7 @@ export class PgStore implements Store {
 
   private enqueue(text: string): void {
     // Every transaction moves the commit version first (replicas' read snapshots follow it; see COMMIT_VERSION_NOW),
-    // and tells the fleet tables' triggers which version their rows and tombstones belong to (read-model.ts).
+    // and tells the tables' triggers which version their rows and tombstones belong to (read-model.ts).
     const prune = ++this.queued % PRUNE_EVERY === 0 ? `;\n${pruneTombstonesSql(TOMBSTONE_KEEP)}` : ''; // a batch's text has no final ';'
     const versioned = `WITH v AS (UPDATE commit_version SET version = version + 1 RETURNING version) SELECT set_config('phasewise.cv', version::text, true) FROM v;\n${text}${prune}`;
     const done = this.chain.then(async () => {
