@@ -2,8 +2,9 @@
  * bench:readmodel — a follower's refresh (store/postgres/read-model.ts) at scale: the benchmark fleet
  * (BENCH_RM_MACHINES, default 1,000,000) imported into a throw-away PostgreSQL, the model's first
  * (whole) load, then rollout ticks committed by a PgStore, each followed by a refresh that applies only
- * that tick's changes; and a whole load at the end for comparison. CPU seconds are this process's
- * (the refresh's decoding and applying; PostgreSQL runs in its own processes).
+ * that tick's changes (fleet rows and the rollouts' progress rows); and a whole load at the end for
+ * comparison. CPU seconds are this process's (the refresh's decoding and applying; PostgreSQL runs in
+ * its own processes).
  */
 import { loadavg } from 'node:os';
 import { ReadModel } from '../src/store/postgres/read-model.js';
@@ -43,6 +44,7 @@ try {
   const wall: number[] = [];
   const cpu: number[] = [];
   let rows = 0;
+  let progressRows = 0;
   let changed = 0;
   for (let i = 0; i < TICKS && sim.step(); i++) {
     await store.settled();
@@ -54,11 +56,14 @@ try {
     wall.push(performance.now() - t0);
     cpu.push(cpuMs() - c0);
     rows += r.rows;
+    progressRows += r.progressRows;
     changed++;
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   console.log(`refreshes after ticks: ${changed} (rollouts ${model.state!.rollouts.size}, attempts ${[...model.state!.rollouts.values()].reduce((n, r) => n + r.attempts.size, 0)})`);
   console.log(`  fleet rows + tombstones applied: mean ${(rows / Math.max(1, changed)).toFixed(0)} per refresh`);
+  const units = [...model.state!.rollouts.values()].reduce((n, r) => n + r.units.size, 0);
+  console.log(`  progress rows + tombstones read: mean ${(progressRows / Math.max(1, changed)).toFixed(0)} per refresh (the rollouts hold ${units.toLocaleString('en')} units)`);
   console.log(`  wall: median ${ms(pct(wall, 0.5))}, p90 ${ms(pct(wall, 0.9))}, max ${ms(pct(wall, 1))}; CPU: median ${ms(pct(cpu, 0.5))}, mean ${ms(mean(cpu))}`);
   await store.end();
   t0 = performance.now();

@@ -1,13 +1,16 @@
 /**
- * A follower's read model kept in step commit by commit (read-model.ts, fleet-apply.ts), on a real
- * embedded PostgreSQL: after any sequence of engine ticks and fleet changes (machines added and removed,
- * extensions removed), the model updated from the changes alone equals a whole load at the same commit
- * version; a model behind the tombstones' floor loads whole and is equal too; bad input to the pruning
- * changes nothing.
+ * A follower's read model kept in step commit by commit (read-model.ts, fleet-apply.ts, progress-apply.ts,
+ * side-apply.ts), on a real embedded PostgreSQL: after any sequence of engine ticks (rollouts' progress),
+ * fleet changes (machines added and removed, extensions removed), rollouts started and cancelled and
+ * writes and deletions in the API's tables (shipped as a leader ships them), the model updated from the
+ * changes alone equals a whole load at the same commit version, in its orders; a refresh reads only the
+ * progress rows that changed; a model behind the tombstones' floor, or started before the fleet was
+ * imported, loads whole and is equal too; bad input to the pruning changes nothing.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { EngineState } from '../src/engine/state.js';
 import { compileScenario } from '../src/sim/scenario.js';
@@ -15,6 +18,11 @@ import { Simulation } from '../src/sim/simulator.js';
 import { connect } from '../src/store/postgres/connect.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import { ReadModel } from '../src/store/postgres/read-model.js';
+import { PROGRESS_TABLES } from '../src/store/postgres/progress-apply.js';
+import { installCapture, takeChanges } from '../src/store/postgres/side-capture.js';
+import { loadSideTables } from '../src/store/postgres/side-load.js';
+import { describeSideTables } from '../src/store/postgres/side-tables.js';
+import { emptySqlite } from '../src/store/postgres/snapshot.js';
 import { PRUNE_EVERY, pruneTombstonesSql, TOMBSTONE_KEEP } from '../src/store/postgres/tombstones.js';
 import { everyStepScenario } from './helpers/harness.js';
 import { createDatabase, usePgServer } from './helpers/pg-databases.js';
@@ -49,16 +57,36 @@ function canonical(v: unknown, path: Set<object> = new Set()): unknown {
   }
 }
 
-/** What must be equal: the whole state, plus the orders a whole load gives (machines, each artifact's instances). */
+/**
+ * What must be equal: the whole state, plus the orders a whole load gives (machines, each artifact's
+ * instances, rollouts, each rollout's attempts, timers, each region's blocked units).
+ */
 function comparable(s: EngineState | null): unknown {
   if (!s) return null;
   // A count that went back to 0 is kept by the engine and by the model alike; a whole load never makes one.
   const setUnhealthy = new Map([...s.fleet.setUnhealthy].filter(([, n]) => n !== 0));
+  const rollouts = [...s.rollouts.values()];
   return {
     state: canonical({ ...s, fleet: { ...s.fleet, setUnhealthy } }),
     machineOrder: [...s.fleet.machines.keys()],
     instanceOrder: [...s.fleet.instances].map(([k, m]) => [k, [...m.keys()]]).sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1)),
+    rolloutOrder: rollouts.map((r) => r.id),
+    attemptOrder: rollouts.map((r) => [...r.attempts.keys()]),
+    timerOrder: s.timers.ordered().map((t) => t.id),
+    blockedOrder: rollouts.map((r) => [...r.regions.values()].map((rs) => [...rs.blocked].map((u) => u.plan.id))),
   };
+}
+
+/** Every API table's rows in key order (integers exact), and each table's own scan order but agent_status' (a rowid table: see side-apply.ts). */
+function sideRows(db: Database.Database | null): unknown {
+  if (!db) return null;
+  const out: Record<string, unknown> = {};
+  for (const t of describeSideTables(db)) {
+    const rows = (sql: string) => db.prepare(sql).safeIntegers(true).all().map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+    out[t.name] = rows(`SELECT * FROM ${t.name} ORDER BY ${t.key.join(', ')}`);
+    if (t.name !== 'agent_status') out[`${t.name} scan`] = rows(`SELECT * FROM ${t.name}`);
+  }
+  return out;
 }
 
 async function wholeLoad(url: string): Promise<EngineState | null> {
@@ -78,17 +106,74 @@ type Op =
   | { kind: 'steps'; n: number }
   | { kind: 'addMachine'; like: number }
   | { kind: 'removeMachine'; pick: number }
-  | { kind: 'removeExtension'; pick: number };
+  | { kind: 'removeExtension'; pick: number }
+  | { kind: 'manualUpgrade'; pick: number; n: number }
+  | { kind: 'cancelRollout'; pick: number }
+  | { kind: 'api'; writes: ApiWrite[] };
+
+interface ApiWrite {
+  table: 'doc' | 'status' | 'outbox' | 'token';
+  pick: number;
+  del: boolean;
+}
+
+const apiWriteArb: fc.Arbitrary<ApiWrite> = fc.record({
+  table: fc.constantFrom('doc' as const, 'status' as const, 'outbox' as const, 'token' as const), pick: fc.nat({ max: 40 }), del: fc.boolean(),
+});
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('steps' as const), n: fc.integer({ min: 1, max: 60 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('steps' as const), n: fc.integer({ min: 1, max: 60 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('addMachine' as const), like: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('removeMachine' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('removeExtension' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('manualUpgrade' as const), pick: fc.nat(), n: fc.integer({ min: 1, max: 6 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancelRollout' as const), pick: fc.nat() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('api' as const),
+      writes: fc.array(apiWriteArb, { minLength: 1, maxLength: 5 }),
+    }),
+  },
 );
 
+/** A leader's working copy of the API's tables: written there, captured, shipped in a fenced commit of the store (side-capture.ts). */
+async function workingCopy(client: pg.Client): Promise<Database.Database> {
+  const db = emptySqlite();
+  await loadSideTables(client, db);
+  installCapture(db);
+  return db;
+}
+
+/** One write or deletion in an API table, on the working copy; keys from small sets, so rows are written again and deleted. */
+function apiWrite(side: Database.Database, o: ApiWrite): void {
+  const n = o.pick % 3;
+  if (o.table === 'doc') {
+    const key = `/subscriptions/s1/resourcegroups/rg/providers/p/things/d${n}`;
+    if (o.del) side.prepare('DELETE FROM arm_documents WHERE key = ?').run(key);
+    else {
+      side.prepare('INSERT INTO arm_documents VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET body = excluded.body')
+        .run(key, '/subscriptions/s1', 'thing', key, JSON.stringify({ v: o.pick }));
+    }
+  } else if (o.table === 'status') {
+    if (o.del) side.prepare('DELETE FROM agent_status WHERE agent_id = ?').run(`agent-${n}`);
+    else {
+      side.prepare('INSERT INTO agent_status VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, report = excluded.report')
+        .run(`agent-${n}`, 1_700_000_000_000 + o.pick, 'x'.repeat(o.pick * 50));
+    }
+  } else if (o.table === 'outbox') {
+    // An integer key column: its tombstones' text keys must find the integer rows.
+    if (o.del) side.prepare('DELETE FROM webhook_outbox WHERE hook = ? AND seq = ?').run('hook', n);
+    else side.prepare('INSERT OR REPLACE INTO webhook_outbox VALUES (?, ?, ?, ?, ?)').run('hook', n, 'RolloutStarted', '{}', o.pick);
+  } else if (o.del) side.prepare('DELETE FROM agent_enrollment_tokens WHERE name = ?').run(`t${n % 4}`);
+  else {
+    // digest is UNIQUE too: a token may take the digest another one held (that one goes).
+    side.prepare('INSERT OR REPLACE INTO agent_enrollment_tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(`t${n % 4}`, `d${o.pick % 3}`, 's1', 'rg', 'east', 9e12, 'alice', o.pick);
+  }
+}
+
 /** Applies one operation to the leader's engine; a change the engine refuses (an attempt in flight) changes nothing. */
-function run(sim: Simulation, o: Op, added: { n: number }): void {
+async function run(sim: Simulation, store: PgStore, side: Database.Database, o: Op, added: { n: number }): Promise<void> {
   const state = sim.engine.state;
   const machines = [...state.fleet.machines.values()];
   try {
@@ -99,13 +184,31 @@ function run(sim: Simulation, o: Op, added: { n: number }): void {
       const { instanceId: _taken, ...rest } = like; // the engine gives a scale-set machine the next free instance id
       sim.engine.addMachine({ ...rest, id, name: id, placement: { ...like.placement, updateDomain: null, faultDomain: null } });
     } else if (o.kind === 'removeMachine') sim.engine.removeMachine(machines[o.pick % machines.length]!.id);
-    else {
+    else if (o.kind === 'removeExtension') {
       const all = [...state.fleet.instances.values()].flatMap((m) => [...m.values()]);
       const inst = all[o.pick % all.length];
       if (inst) sim.engine.removeExtension(inst.machineId, inst.artifactKey, 'test');
+    } else if (o.kind === 'manualUpgrade') {
+      // A rollout created between two refreshes: the model builds it from its row, its plan and its progress rows.
+      const all = [...state.fleet.instances.values()].flatMap((m) => [...m.values()]);
+      const picked = all.slice(o.pick % all.length, (o.pick % all.length) + o.n);
+      const first = picked[0];
+      if (first) {
+        const toVersion = first.installedVersion === '1.1.0.0' ? '1.0.0.0' : '1.1.0.0';
+        const machineIds = picked.filter((i) => i.artifactKey === first.artifactKey).map((i) => i.machineId);
+        sim.engine.manualUpgrade({ artifact: { kind: 'extension', publisher: first.publisher, type: first.type }, machineIds, toVersion, caller: 'test', force: true });
+      }
+    } else if (o.kind === 'cancelRollout') {
+      const running = [...state.rollouts.values()].filter((r) => r.status === 'running');
+      const r = running[o.pick % Math.max(1, running.length)];
+      if (r) sim.engine.cancelRollout(r.id, 'test');
+    } else {
+      for (const w of o.writes) apiWrite(side, w);
+      const sql = takeChanges(side);
+      if (sql) assert.ok(await store.commitAlone(sql), 'the API tables\' changes committed');
     }
   } catch (err) {
-    if (!/in flight|refused|not found|already|no such|cannot/i.test((err as Error).message)) throw err;
+    if (!/in flight|refused|not found|already|no such|cannot|not published|no machine|nothing to/i.test((err as Error).message)) throw err;
   }
 }
 
@@ -117,31 +220,126 @@ async function started(): Promise<{ url: string; store: PgStore; sim: Simulation
   return { url, store, sim: new Simulation(scenario, { store }), client: await connect(url) };
 }
 
+/** The rows written in the progress tables after `after`, and their tombstones: what a refresh from `after` must read, no more. */
+async function progressWritten(client: pg.Client, after: number): Promise<{ changed: number; total: number }> {
+  let changed = 0;
+  let total = 0;
+  for (const t of PROGRESS_TABLES) {
+    const { rows: [r] } = await client.query<{ changed: string; total: string }>(`SELECT count(*) FILTER (WHERE cv > $1) AS changed, count(*) AS total FROM ${t}`, [after]);
+    changed += Number(r!.changed);
+    total += Number(r!.total);
+  }
+  const { rows: [g] } = await client.query<{ n: string }>('SELECT count(*) AS n FROM state_tombstones WHERE cv > $1 AND tbl = ANY($2)', [after, [...PROGRESS_TABLES]]);
+  return { changed: changed + Number(g!.n), total };
+}
+
 describe('a follower\'s read model, updated commit by commit', () => {
-  test('after any sequence of ticks and fleet changes, the model updated from the changes equals a whole load at the same version', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), async (ops) => {
+  test('after any sequence of ticks, fleet changes, rollouts started and cancelled and API table writes, the model updated from the changes equals a whole load', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 10 }), async (ops) => {
       const { url, store, sim, client } = await started();
+      const side = await workingCopy(client);
+      const model = new ReadModel({ side: true });
       try {
-        const model = new ReadModel();
         assert.equal((await model.refresh(client)).kind, 'whole');
         assert.deepStrictEqual(comparable(model.state), comparable(await wholeLoad(url)), 'the first load');
         const added = { n: 0 };
-        let applied = 0;
         for (const o of ops) {
-          run(sim, o, added);
+          await run(sim, store, side, o, added);
           await store.settled();
           const r = await model.refresh(client);
-          assert.notEqual(r.kind, 'whole', 'a model that keeps up never loads whole');
+          assert.notEqual(r.kind, 'whole', `a model that keeps up never loads whole (${r.fellBack})`);
           assert.equal(r.version, await commitVersion(client));
-          applied += r.rows;
           assert.deepStrictEqual(comparable(model.state), comparable(await wholeLoad(url)), `after ${JSON.stringify(o)}`);
+          const fresh = new ReadModel({ side: true });
+          await fresh.refresh(client);
+          try {
+            assert.deepStrictEqual(sideRows(model.sideDb), sideRows(fresh.sideDb), `the API tables after ${JSON.stringify(o)}`);
+          } finally {
+            fresh.close();
+          }
         }
-        return applied >= 0;
+        return true;
       } finally {
+        model.close();
+        side.close();
         await store.end();
         await client.end();
       }
     }), { numRuns: 12 });
+  });
+
+  test('a refresh while a rollout runs reads only the progress rows written since its version (and their tombstones), not the rollout\'s', async () => {
+    const { store, sim, client } = await started();
+    try {
+      const model = new ReadModel();
+      await model.refresh(client);
+      let smaller = 0;
+      let refreshes = 0;
+      for (let i = 0; i < 400 && sim.step(); i++) {
+        const before = model.version;
+        await store.settled();
+        const r = await model.refresh(client);
+        if (r.kind === 'same') continue;
+        assert.equal(r.kind, 'changes');
+        const { changed, total } = await progressWritten(client, before);
+        assert.equal(r.progressRows, changed, `refresh ${i}: read what was written since version ${before}`);
+        refreshes++;
+        if ([...model.state!.rollouts.values()].some((x) => x.status === 'running') && changed < total / 2) smaller++;
+      }
+      assert.ok(refreshes > 20 && smaller > 10, `refreshes while a rollout ran read less than half its rows (${smaller} of ${refreshes})`);
+    } finally {
+      await store.end();
+      await client.end();
+    }
+  });
+
+  test('the API tables\' copy refuses writes between refreshes (a follower\'s read handler that writes fails, and its read goes to the leader) and keeps its rows', async () => {
+    const { store, sim, client } = await started();
+    const side = await workingCopy(client);
+    const model = new ReadModel({ side: true });
+    try {
+      await run(sim, store, side, { kind: 'api', writes: [{ table: 'doc', pick: 1, del: false }] }, { n: 0 });
+      await store.settled();
+      await model.refresh(client);
+      const before = sideRows(model.sideDb);
+      assert.equal((before as Record<string, string[]>).arm_documents!.length, 1, 'the document is in the copy');
+      assert.throws(() => model.sideDb!.prepare('DELETE FROM arm_documents').run(), /readonly/i);
+      assert.throws(() => model.sideDb!.prepare("INSERT INTO agent_status VALUES ('a', 1, 'r')").run(), /readonly/i);
+      assert.deepStrictEqual(sideRows(model.sideDb), before);
+    } finally {
+      model.close();
+      side.close();
+      await store.end();
+      await client.end();
+    }
+  });
+
+  test('a follower that started before the fleet was imported loads it whole once it is, and then keeps up', async () => {
+    const url = await createDatabase(pgServer.server().url, `rm_${++dbs}`);
+    const store = await PgStore.open(url);
+    const client = await connect(url);
+    try {
+      const model = new ReadModel();
+      await model.refresh(client);
+      assert.equal(model.state, null, 'no fleet yet');
+      const scenario = compileScenario(everyStepScenario(), 'test');
+      await store.importState(scenario.state);
+      const sim = new Simulation(scenario, { store });
+      for (let i = 0; i < 30 && sim.step(); i++);
+      await store.settled();
+      assert.equal((await model.refresh(client)).kind, 'whole', 'the import\'s rows carry no version: read whole');
+      assert.deepStrictEqual(comparable(model.state), comparable(await wholeLoad(url)));
+      const side = await workingCopy(client);
+      await run(sim, store, side, { kind: 'addMachine', like: 3 }, { n: 0 });
+      await run(sim, store, side, { kind: 'api', writes: [{ table: 'doc', pick: 1, del: false }] }, { n: 0 });
+      side.close();
+      await store.settled();
+      assert.equal((await model.refresh(client)).kind, 'changes');
+      assert.deepStrictEqual(comparable(model.state), comparable(await wholeLoad(url)));
+    } finally {
+      await store.end();
+      await client.end();
+    }
   });
 
   test('the changes are what a refresh reads: ticks that touch a few instances read a few rows, and an unchanged version reads nothing', async () => {

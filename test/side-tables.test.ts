@@ -82,7 +82,7 @@ const RAW = [
 ];
 
 describe('the side tables on PostgreSQL', () => {
-  test('migration 4 creates every side table with SQLite\'s columns, nullability, primary key and unique constraints', async () => {
+  test('migration 4 creates every side table with SQLite\'s columns, nullability, primary key and unique constraints (and migration 8 a cv column last)', async () => {
     const client = await freshPg();
     try {
       const db = new Database(':memory:');
@@ -90,6 +90,9 @@ describe('the side tables on PostgreSQL', () => {
       for (const t of describeSideTables(db)) {
         const cols = await client.query<{ column_name: string; data_type: string; is_nullable: string }>(
           'SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position', [t.name]);
+        // Then `cv`, PostgreSQL's own (migration 8: the commit version that wrote the row, for followers: side-apply.ts).
+        const last = cols.rows.pop();
+        assert.deepEqual(last && { name: last.column_name, type: last.data_type.toUpperCase() }, { name: 'cv', type: 'BIGINT' }, t.name);
         assert.deepEqual(cols.rows.map((c) => ({ name: c.column_name, type: c.data_type.toUpperCase(), notNull: c.is_nullable === 'NO' })), t.columns, t.name);
         const key = await client.query<{ attname: string }>(`SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
           WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`, [t.name]);

@@ -6,12 +6,12 @@
  * such as an operation's first final status, a failure, a stream, metrics) goes to the leader; so do a
  * replica's reads until its snapshot holds the commit version of the last write it answered (each replica
  * reads its own writes).
- * The engine's state is kept by a ReadModel (store/postgres/read-model.ts): loaded whole once, then each
- * refresh applies only the fleet rows changed since its version, in one REPEATABLE READ transaction with
- * the version and the API's tables (copied whole: fine while they are small; agents' status rows make them
- * grow with an agent fleet, not yet applied by change: docs/deploy.md). A refresh waits at
- * least four times as long as the last took (≤ 20% of a core); above `maxMachines` (snapshotReadsMaxMachines,
- * a memory bound) reads are all forwarded.
+ * The engine's state and the API's tables are kept by a ReadModel (store/postgres/read-model.ts): loaded
+ * whole once, then each refresh applies only the rows changed since its version, in one REPEATABLE READ
+ * transaction with the version. Snapshots share the model's objects and its API tables' database, changed
+ * in place: reads wait while a refresh applies (`applying`). A refresh waits at least four times as long
+ * as the last took (≤ 20% of a core); above `maxMachines` (snapshotReadsMaxMachines, a memory bound) reads
+ * are all forwarded.
  */
 import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -33,8 +33,6 @@ import type { Scenario } from '../../sim/scenario.js';
 import { AcceleratedClock } from '../../sim/realtime/accelerated-clock.js';
 import { ReadModel } from '../../store/postgres/read-model.js';
 import type { Refreshed } from '../../store/postgres/read-model.js';
-import { replaceSideTables } from '../../store/postgres/side-load.js';
-import { emptySqlite } from '../../store/postgres/snapshot.js';
 import type { EngineState } from '../../engine/state.js';
 import type { Store } from '../../store/store.js';
 import type { EventLogReader } from '../../store/event-log-reader.js';
@@ -99,7 +97,7 @@ export class SnapshotReads {
   /** The commit version of the last write this replica answered: reads wait for a snapshot that holds it. */
   private lastWrite = 0;
   private closed = false;
-  private readonly model = new ReadModel();
+  private readonly model = new ReadModel({ side: true });
   /** The API's index of the fleet, kept in step with the model's fleet (rebuilt after a whole load). */
   private index: FleetIndex | null = null;
   /** While a refresh changes the fleet the current snapshot reads in place: reads wait for the new snapshot. */
@@ -145,7 +143,7 @@ export class SnapshotReads {
       const old = this.current;
       this.current = next;
       this.applying = false;
-      if (old) await dispose(old);
+      if (old) await this.dispose(old);
     } catch (err) {
       this.opts.log.error(`read snapshot not refreshed: ${(err as Error).message}`);
     } finally {
@@ -190,55 +188,60 @@ export class SnapshotReads {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.current) await dispose(this.current);
+    if (this.current) await this.dispose(this.current);
     this.current = null;
+    this.model.close();
+  }
+
+  /** A snapshot's database is the model's, unless a whole load replaced it: then it goes with the snapshot. */
+  private async dispose(s: Snapshot): Promise<void> {
+    await s.app.close().catch(() => {});
+    if (s.db !== this.model.sideDb) s.db.close();
   }
 
   /** Brings the model to the store's version and builds a snapshot over it; null when there is nothing new (or no fleet yet). */
   private async load(): Promise<Snapshot | null> {
     const { config, scenario } = this.opts;
-    const db = emptySqlite(':memory:');
+    const r = await this.model.refresh(this.opts.client, {
+      applying: (whole) => {
+        if (!whole) this.applying = true; // the current snapshot reads the objects and API tables changed in place: no read until the new one is in place
+      },
+    });
+    if (r.retired && this.current?.db !== r.retired) r.retired.close(); // no snapshot reads it
+    const state = this.model.state;
+    const db = this.model.sideDb;
+    // Nothing new (a snapshot whose build failed after the model moved is built again); no fleet yet: the first leader is importing it.
+    if (this.current?.version === r.version || !state || !db) return null;
+    if (state.fleet.machines.size > this.opts.maxMachines) {
+      this.disabled = `the fleet has ${state.fleet.machines.size} machines, more than ${this.opts.maxMachines}: reads are forwarded to the leader`;
+      this.opts.log.info(this.disabled);
+      return null;
+    }
+    const index = this.indexOf(state, r);
+    // The owners create their tables if missing (they are there): writable only while they are made, before any read.
+    db.pragma('query_only = OFF');
+    let ctx: ArmContext;
     try {
-      const r = await this.model.refresh(this.opts.client, {
-        alsoRead: async (client) => void (await replaceSideTables(client, db, { dropCapture: true })), // the API's tables, copied whole at the same moment
-        applying: (whole) => {
-          if (!whole) this.applying = true; // the current snapshot reads this fleet: no read until the new one is in place
-        },
-      });
-      const state = this.model.state;
-      // Nothing new (a snapshot whose build failed after the model moved is built again); no fleet yet: the first leader is importing it.
-      if (this.current?.version === r.version || !state) {
-        db.close();
-        return null;
-      }
-      if (state.fleet.machines.size > this.opts.maxMachines) {
-        this.disabled = `the fleet has ${state.fleet.machines.size} machines, more than ${this.opts.maxMachines}: reads are forwarded to the leader`;
-        this.opts.log.info(this.disabled);
-        db.close();
-        return null;
-      }
-      const index = this.indexOf(state, r);
       const docs = new Documents(db, (fn) => db.transaction(fn)());
       const origin = docs.get<{ simStartMs: number; realStartMs: number; factor: number }>('/phasewise/clock')?.body
         ?? { simStartMs: Date.now(), realStartMs: Date.now(), factor: config.clockFactor };
       const clock = new AcceleratedClock(origin);
       const engine = new Engine({ clock, driver: READ_ONLY_DRIVER, store: READ_ONLY_STORE, state, profiles: scenario?.profiles ?? {}, ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
       const quiet = { error: () => {}, info: () => {} };
-      const ctx: ArmContext = {
+      ctx = {
         engine, runtime: new EngineRuntime(engine, clock, origin.factor, null, [], quiet, null), db, eventLog: this.opts.eventLog, docs, ops: new Operations(docs),
         secrets: this.opts.secrets, index, images: new ImageStore(engine), auth: this.opts.auth,
         publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize,
         packages: new PackageStore(db, config.dataDir),
       };
-      const app = buildArmServer(ctx, { maxBodyBytes: config.maxBodyBytes, logger: false, markUnrouted: true });
-      registerFleetViewRoutes(app, ctx);
-      registerDashboard(app, ctx);
-      await app.ready();
-      return { app, db, version: r.version };
-    } catch (err) {
-      db.close();
-      throw err;
+    } finally {
+      db.pragma('query_only = ON');
     }
+    const app = buildArmServer(ctx, { maxBodyBytes: config.maxBodyBytes, logger: false, markUnrouted: true });
+    registerFleetViewRoutes(app, ctx);
+    registerDashboard(app, ctx);
+    await app.ready();
+    return { app, db, version: r.version };
   }
 
   /** The fleet index, changed by the refresh's machines (O(change)); built anew after a whole load (a new fleet). */
@@ -251,11 +254,6 @@ export class SnapshotReads {
     for (const a of state.fleet.availabilitySets.values()) index.addGroup(a.subscription, a.resourceGroup);
     return index;
   }
-}
-
-async function dispose(s: Snapshot): Promise<void> {
-  await s.app.close().catch(() => {});
-  s.db.close();
 }
 
 function totalChanges(db: Database.Database): number {

@@ -27,7 +27,7 @@ import { copyRows } from './copy-in.js';
 import { FLEET_INDEXES } from './schema.js';
 import { copyToSqlite, emptySqlite } from './snapshot.js';
 import { literal, SqlBatch } from './sql-batch.js';
-import { DISABLE_FLEET_TRIGGERS, ENABLE_FLEET_TRIGGERS, PRUNE_EVERY, pruneTombstonesSql, TOMBSTONE_KEEP } from './tombstones.js';
+import { DISABLE_STATE_TRIGGERS, ENABLE_STATE_TRIGGERS, PRUNE_EVERY, pruneTombstonesSql, TOMBSTONE_KEEP } from './tombstones.js';
 
 /** The lease a commit must still hold: its name, this replica's id and the fencing token it got. */
 export interface Fence {
@@ -118,7 +118,7 @@ export class PgStore implements Store {
       const head = new SqlBatch(true);
       writeImportSets(head.writers, state);
       for (const text of head.takeChunks()) await this.client.query(text);
-      await this.client.query(DISABLE_FLEET_TRIGGERS);
+      await this.client.query(DISABLE_STATE_TRIGGERS);
       await this.client.query(FLEET_INDEXES.drop);
       await this.copyAll('putMachine', machineRows(state, this.ord), state.fleet.machines.size);
       await this.copyAll('putInstance', instanceRows(state, this.ord), countInstances(state));
@@ -127,7 +127,7 @@ export class PgStore implements Store {
       const rest = new SqlBatch(true);
       writeImportRest(rest.writers, state);
       for (const text of rest.takeChunks()) await this.client.query(text);
-      await this.client.query(ENABLE_FLEET_TRIGGERS);
+      await this.client.query(ENABLE_STATE_TRIGGERS);
       await this.client.query('COMMIT');
     } catch (err) {
       this.ord.next = ordBefore;
@@ -235,7 +235,7 @@ export class PgStore implements Store {
 
   private enqueue(text: string): void {
     // Every transaction moves the commit version first (replicas' read snapshots follow it; see COMMIT_VERSION_NOW),
-    // and tells the fleet tables' triggers which version their rows and tombstones belong to (read-model.ts).
+    // and tells the tables' triggers which version their rows and tombstones belong to (read-model.ts).
     const prune = ++this.queued % PRUNE_EVERY === 0 ? `;\n${pruneTombstonesSql(TOMBSTONE_KEEP)}` : ''; // a batch's text has no final ';'
     const versioned = `WITH v AS (UPDATE commit_version SET version = version + 1 RETURNING version) SELECT set_config('phasewise.cv', version::text, true) FROM v;\n${text}${prune}`;
     const done = this.chain.then(async () => {

@@ -185,7 +185,38 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE TRIGGER machine_health_gone AFTER DELETE ON machine_health FOR EACH ROW EXECUTE FUNCTION phasewise_tombstone();
     `,
   },
+  {
+    version: 8,
+    description: 'followers apply the rollouts\' progress and the API\'s tables by change too: their rows record the commit version that wrote them '
+      + '(cv, indexed), their deletions (and a key changed by an update) leave tombstones, as migration 7 does for the fleet: read-model.ts, side-apply.ts',
+    sql: versionedTablesSql([
+      ['rollouts', 'id'], ['rollout_phases', 'rollout_id', 'idx'], ['rollout_regions', 'rollout_id', 'region'], ['rollout_units', 'rollout_id', 'unit_id'],
+      ['gate_runs', 'rollout_id', 'key'], ['attempts', 'rollout_id', 'machine_id'], ['timers', 'id'],
+      ['arm_documents', 'key'], ['agents', 'agent_id'], ['agent_ops', 'key'], ['agent_status', 'agent_id'], ['agent_packages', 'artifact_key', 'version'],
+      ['agent_enrollment_tokens', 'name'], ['webhook_outbox', 'hook', 'seq'],
+    ]),
+  },
 ];
+
+/**
+ * For each table (its name, then its key's one or two columns): a `cv` column stamped by migration 7's
+ * phasewise_stamp and indexed, and a function of its own that leaves its key's tombstone (keys as text).
+ * Written out per table, not one function reading OLD as JSON: that would encode whole rows (kilobytes
+ * of an agent's report) at each deletion. Part of migration 8: never change what it generates.
+ */
+function versionedTablesSql(tables: ReadonlyArray<readonly [string, string, string?]>): string {
+  return tables.map(([t, k1, k2]) => {
+    const keys = k2 ? `OLD.${k1}::text, OLD.${k2}::text` : `OLD.${k1}::text, NULL`;
+    const changed = k2 ? `OLD.${k1} IS DISTINCT FROM NEW.${k1} OR OLD.${k2} IS DISTINCT FROM NEW.${k2}` : `OLD.${k1} IS DISTINCT FROM NEW.${k1}`;
+    return `
+      ALTER TABLE ${t} ADD COLUMN cv BIGINT; CREATE INDEX ${t}_cv ON ${t} (cv);
+      CREATE FUNCTION phasewise_gone_${t}() RETURNS trigger LANGUAGE plpgsql AS $g$
+      BEGIN INSERT INTO state_tombstones VALUES (phasewise_cv(), '${t}', ${keys}); RETURN NULL; END $g$;
+      CREATE TRIGGER ${t}_cv BEFORE INSERT OR UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION phasewise_stamp();
+      CREATE TRIGGER ${t}_gone AFTER DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION phasewise_gone_${t}();
+      CREATE TRIGGER ${t}_rekeyed AFTER UPDATE ON ${t} FOR EACH ROW WHEN (${changed}) EXECUTE FUNCTION phasewise_gone_${t}();`;
+  }).join('\n');
+}
 
 /**
  * The fleet tables' indexes as the migrations above leave them, dropped and built again inside an import's

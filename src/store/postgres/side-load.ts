@@ -73,10 +73,8 @@ export async function copySideTables(client: pg.Client, db: Database.Database, t
 
 async function copyTable(client: pg.Client, db: Database.Database, t: SideTable): Promise<number> {
   db.exec(`DELETE FROM ${t.name}`);
-  const cols = t.columns.map((c) => c.name);
-  const insert = db.prepare(`INSERT INTO ${t.name} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
-  // Integers read as text: exact whatever the client's type parsers (SQLite's INTEGER affinity stores them back as integers).
-  const select = t.columns.map((c) => (c.type === 'BIGINT' ? `${c.name}::text AS ${c.name}` : c.name)).join(', ');
+  const insert = sideRowWriter(db, t);
+  const select = sideSelectList(t);
   // Qualified: the table's columns, not the text aliases of the select list (a BIGINT key would sort as text).
   const order = t.key.map((k) => `${t.name}.${k}`).join(', ');
   const after = t.key.length === 1 ? `${t.key[0]} > $1` : `(${order}) > (${t.key.map((_, i) => `$${i + 1}`).join(', ')})`;
@@ -85,10 +83,25 @@ async function copyTable(client: pg.Client, db: Database.Database, t: SideTable)
   for (;;) {
     const where: string = last ? ` WHERE ${after}` : '';
     const rows: Array<Record<string, unknown>> = (await client.query<Record<string, unknown>>(`SELECT ${select} FROM ${t.name}${where} ORDER BY ${order} LIMIT ${PAGE}`, last ?? [])).rows;
-    for (const r of rows) insert.run(...cols.map((c) => r[c]));
+    for (const r of rows) insert(r);
     n += rows.length;
     if (rows.length < PAGE) return n;
     const end: Record<string, unknown> = rows[rows.length - 1]!;
     last = t.key.map((k): unknown => end[k]);
   }
+}
+
+/** A side table's columns as read from PostgreSQL: integers as text, exact whatever the client's type parsers (SQLite's INTEGER affinity stores them back as integers). */
+export function sideSelectList(t: SideTable): string {
+  return t.columns.map((c) => (c.type === 'BIGINT' ? `${c.name}::text AS ${c.name}` : c.name)).join(', ');
+}
+
+/**
+ * Writes rows read with `sideSelectList` into `db`. With `replace`, a row already there under the key (or
+ * another unique value, a token's digest) is replaced: a follower applying changes (side-apply.ts).
+ */
+export function sideRowWriter(db: Database.Database, t: SideTable, replace = false): (row: Record<string, unknown>) => void {
+  const cols = t.columns.map((c) => c.name);
+  const insert = db.prepare(`INSERT${replace ? ' OR REPLACE' : ''} INTO ${t.name} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+  return (r) => void insert.run(...cols.map((c) => r[c]));
 }

@@ -1,7 +1,8 @@
 /**
- * Deletions from the fleet tables leave tombstones (schema migration 7) so a follower can apply them
- * (read-model.ts). They are kept for a window of commit versions: a follower whose version is below
- * `tombstone_floor` may have missed some and loads the whole state instead.
+ * Deletions from the fleet tables (schema migration 7), the rollouts' progress and the API's tables
+ * (migration 8) leave tombstones so a follower can apply them (read-model.ts, side-apply.ts). They are
+ * kept for a window of commit versions: a follower whose version is below `tombstone_floor` may have
+ * missed some and loads the whole state instead.
  */
 
 /** How many commit versions of tombstones are kept (at a commit a second, more than a day). */
@@ -16,7 +17,7 @@ export function pruneTombstonesSql(keep: number): string {
 DELETE FROM state_tombstones WHERE cv <= (SELECT floor FROM tombstone_floor);`;
 }
 
-/** The fleet tables' triggers (cv stamps, tombstones): an import into an empty database runs without them (its rows' cv stays NULL, older than any follower). */
-export const FLEET_TRIGGERS = ['machines', 'instances', 'machine_health'];
-export const DISABLE_FLEET_TRIGGERS = FLEET_TRIGGERS.map((t) => `ALTER TABLE ${t} DISABLE TRIGGER USER;`).join(' ');
-export const ENABLE_FLEET_TRIGGERS = FLEET_TRIGGERS.map((t) => `ALTER TABLE ${t} ENABLE TRIGGER USER;`).join(' ');
+/** The engine tables' triggers (cv stamps, tombstones): an import into an empty database runs without them (its rows' cv stays NULL, older than any follower). */
+export const STATE_TRIGGERS = ['machines', 'instances', 'machine_health', 'rollouts', 'rollout_phases', 'rollout_regions', 'rollout_units', 'gate_runs', 'attempts', 'timers'];
+export const DISABLE_STATE_TRIGGERS = STATE_TRIGGERS.map((t) => `ALTER TABLE ${t} DISABLE TRIGGER USER;`).join(' ');
+export const ENABLE_STATE_TRIGGERS = STATE_TRIGGERS.map((t) => `ALTER TABLE ${t} ENABLE TRIGGER USER;`).join(' ');

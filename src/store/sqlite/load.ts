@@ -14,7 +14,7 @@ import { zoneKey } from '../../engine/rollouts/waves.js';
 import { judgedByRelease, releaseOfRollout } from '../../engine/attempts/release-evidence.js';
 import { newRolloutState } from '../../engine/rollouts/create.js';
 import type {
-  AttemptState, BatchRun, EngineState, FleetState, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitStatus,
+  AttemptState, BatchRun, EngineState, FleetState, GateRun, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitState, UnitStatus,
 } from '../../engine/state.js';
 import {
   addInstance, addMachine, emptyFleet, getInstance, instanceRef, newAttempt, newEngineState, newTimer, refreshMachineHealth, releaseKey, standaloneKey,
@@ -40,6 +40,27 @@ export function loadState(db: Database.Database, fleet?: FleetLoader): EngineSta
  * `plans`, the rollouts' plans come from there (parsed once: a plan never changes, and it lists every machine).
  */
 export function loadStateWithFleet(db: Database.Database, fleet: FleetState, plans?: ReadonlyMap<string, Plan>): EngineState {
+  const state = loadStateHead(db, fleet);
+  if (plans) {
+    for (const r of all(db, 'SELECT * FROM rollouts ORDER BY created_at, id')) {
+      const plan = plans.get(r.id as string);
+      if (plan) state.rollouts.set(r.id as string, loadRollout(db, state, r, plan)); // as the join below: a rollout without its plan is not loaded
+    }
+  } else {
+    for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) {
+      state.rollouts.set(r.id as string, loadRollout(db, state, r, parsePlan<Plan>(r.plan as string)));
+    }
+  }
+  for (const t of all(db, 'SELECT * FROM timers ORDER BY at, id')) state.timers.push(timerOf(t));
+  loadStateTail(db, state);
+  return state;
+}
+
+/**
+ * What a state holds besides its fleet, rollouts and timers, read whole (small: counters, catalog, maintenance,
+ * images): the start of a load. A follower's read model adds the rollouts and timers it keeps, then `loadStateTail`.
+ */
+export function loadStateHead(db: Database.Database, fleet: FleetState): EngineState {
   const state = newEngineState(fleet, loadCatalog(db));
   const counters = db.prepare("SELECT value FROM meta WHERE key = 'counters'").get() as { value: string } | undefined;
   const c = JSON.parse(counters?.value ?? '{}') as { eventSeq?: number; rolloutSeq?: number; timerSeq?: number; actionSeq?: number; marks?: Record<string, number> };
@@ -68,21 +89,15 @@ export function loadStateWithFleet(db: Database.Database, fleet: FleetState, pla
     if (!ids) state.maintenance.assignments.set(target, (ids = new Set()));
     ids.add(row.config_id as string);
   }
-  if (plans) {
-    for (const r of all(db, 'SELECT * FROM rollouts ORDER BY created_at, id')) {
-      const plan = plans.get(r.id as string);
-      if (plan) state.rollouts.set(r.id as string, loadRollout(db, state, r, plan)); // as the join below: a rollout without its plan is not loaded
-    }
-  } else {
-    for (const r of all(db, 'SELECT r.*, p.plan FROM rollouts r JOIN rollout_plans p ON p.rollout_id = r.id ORDER BY r.created_at, r.id')) {
-      state.rollouts.set(r.id as string, loadRollout(db, state, r, parsePlan<Plan>(r.plan as string)));
-    }
-  }
-  const timers = all(db, 'SELECT * FROM timers ORDER BY at, id');
-  for (const t of timers) {
-    const token = JSON.parse(t.token as string) as string | number;
-    state.timers.push(newTimer(Number(t.id), { at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token }));
-  }
+  return state;
+}
+
+/**
+ * The end of a load, once the rollouts and timers are in: pending actions, releases, and the indexes derived
+ * from the rollouts. `busyUnits` (a follower's read model) gives each rollout's units in flight or blocked,
+ * in the rollout's unit order: the only ones the indexes come from, so the others need not be visited.
+ */
+export function loadStateTail(db: Database.Database, state: EngineState, busyUnits?: (r: RolloutState) => Iterable<UnitState>): void {
   for (const a of all(db, 'SELECT body, rollout_id FROM actions WHERE answered_at IS NULL ORDER BY sent_at, key')) {
     const action = JSON.parse(a.body as string) as DriverAction;
     if (action.kind === 'install' || action.kind === 'uninstall') {
@@ -94,8 +109,7 @@ export function loadStateWithFleet(db: Database.Database, fleet: FleetState, pla
     }
   }
   loadReleases(db, state);
-  deriveIndexes(state);
-  return state;
+  deriveIndexes(state, busyUnits);
 }
 
 /**
@@ -193,39 +207,80 @@ function loadCatalog(db: Database.Database): Catalog {
 }
 
 function loadRollout(db: Database.Database, state: EngineState, row: Row, plan: Plan): RolloutState {
-  const id = row.id as string;
-  const r = newRolloutState(id, row.artifact_key as string, { artifact: JSON.parse(row.artifact as string) as Artifact, toVersion: row.to_version as string, profile: plan.profile.name, caller: row.caller as string, force: row.force === 1 }, plan, Number(row.created_at), Number(row.open));
+  const r = rolloutOf(row, plan);
+  const id = r.id;
+  for (const p of all(db, 'SELECT * FROM rollout_phases WHERE rollout_id = ?', id)) applyPhaseRow(r, p);
+  for (const g of all(db, 'SELECT * FROM rollout_regions WHERE rollout_id = ?', id)) applyRegionRow(r, g);
+  for (const u of all(db, 'SELECT * FROM rollout_units WHERE rollout_id = ?', id)) applyUnitRow(r, u);
+  const runs = gateRunsOf(r);
+  for (const g of all(db, 'SELECT * FROM gate_runs WHERE rollout_id = ?', id)) applyGateRunRow(runs, g);
+  for (const a of all(db, 'SELECT * FROM attempts WHERE rollout_id = ?', id)) r.attempts.set(a.machine_id as string, attemptOf(state.fleet, r, a));
+  return r;
+}
+
+/*
+ * The decoders of the rollouts' progress rows, one per table: a load applies every row of a rollout, a
+ * follower's read model (../postgres/read-model.ts) only those written since its version, onto the state it keeps.
+ */
+
+/** A rollout as created from its row and plan, with the row's fields (no progress yet). */
+export function rolloutOf(row: Row, plan: Plan): RolloutState {
+  const req = { artifact: JSON.parse(row.artifact as string) as Artifact, toVersion: row.to_version as string, profile: plan.profile.name, caller: row.caller as string, force: row.force === 1 };
+  const r = newRolloutState(row.id as string, row.artifact_key as string, req, plan, Number(row.created_at), Number(row.open));
+  applyRolloutRow(r, row);
+  return r;
+}
+
+/** The fields of a rollout's row that a commit changes (SQL.putRollout). */
+export function applyRolloutRow(r: RolloutState, row: Row): void {
   r.status = row.status as RolloutStatus;
   r.reason = (row.reason as string | null) ?? null;
   r.endedAtMs = num(row.ended_at);
   r.currentPhase = Number(row.current_phase);
-  for (const p of all(db, 'SELECT * FROM rollout_phases WHERE rollout_id = ?', id)) {
-    Object.assign(r.phases[Number(p.idx)]!, { status: p.status as PhaseStatus, startedAtMs: num(p.started_at), endedAtMs: num(p.ended_at), upgraded: Number(p.upgraded), unhealthy: Number(p.unhealthy) });
-  }
-  for (const g of all(db, 'SELECT * FROM rollout_regions WHERE rollout_id = ?', id)) {
-    Object.assign(r.regions.get(g.region as string)!, { wave: Number(g.wave), waveRemaining: Number(g.wave_remaining), openUnits: Number(g.open_units), unfinished: Number(g.unfinished) });
-  }
-  for (const u of all(db, 'SELECT * FROM rollout_units WHERE rollout_id = ?', id)) {
-    Object.assign(r.units.get(u.unit_id as string)!, {
-      status: u.status as UnitStatus, next: Number(u.next), passDone: u.pass_done === 1, waveSettled: u.wave_settled === 1,
-      retryReady: JSON.parse(u.retry_ready as string) as string[], retryBatches: Number(u.retry_batches), inflight: u.inflight ? (JSON.parse(u.inflight as string) as BatchRun) : null,
-    });
-  }
-  const runs = new Map<string, Row>(all(db, 'SELECT * FROM gate_runs WHERE rollout_id = ?', id).map((g) => [g.key as string, g]));
-  for (const u of r.units.values()) {
-    const g = runs.get(u.gateRun.key);
-    if (g) Object.assign(u.gateRun, { upgraded: Number(g.upgraded), unhealthyUpgraded: Number(g.unhealthy_upgraded), stoppedUntil: num(g.stopped_until) });
-  }
-  for (const a of all(db, 'SELECT * FROM attempts WHERE rollout_id = ?', id)) {
-    const machineId = a.machine_id as string;
-    const attempt = newAttempt({
-      rolloutId: id, machineId, inst: getInstance(state.fleet, r.artifactKey, machineId)!, unitId: a.unit_id as string, batchId: a.batch_id as string,
-      attempt: Number(a.attempt), status: a.status as AttemptState['status'], fromVersion: a.from_version as string, actionKey: (a.action_key as string | null) ?? null,
-      reason: (a.reason as string | null) ?? null, dueAtMs: num(a.due_at),
-    });
-    r.attempts.set(machineId, attempt);
-  }
-  return r;
+  r.open = Number(row.open);
+}
+
+export function applyPhaseRow(r: RolloutState, p: Row): void {
+  Object.assign(r.phases[Number(p.idx)]!, {
+    status: p.status as PhaseStatus, startedAtMs: num(p.started_at), endedAtMs: num(p.ended_at), upgraded: Number(p.upgraded), unhealthy: Number(p.unhealthy),
+  });
+}
+
+export function applyRegionRow(r: RolloutState, g: Row): void {
+  Object.assign(r.regions.get(g.region as string)!, { wave: Number(g.wave), waveRemaining: Number(g.wave_remaining), openUnits: Number(g.open_units), unfinished: Number(g.unfinished) });
+}
+
+export function applyUnitRow(r: RolloutState, u: Row): void {
+  Object.assign(r.units.get(u.unit_id as string)!, {
+    status: u.status as UnitStatus, next: Number(u.next), passDone: u.pass_done === 1, waveSettled: u.wave_settled === 1,
+    retryReady: JSON.parse(u.retry_ready as string) as string[], retryBatches: Number(u.retry_batches), inflight: u.inflight ? (JSON.parse(u.inflight as string) as BatchRun) : null,
+  });
+}
+
+/** A rollout's gate runs by key (the units of one set share theirs). */
+export function gateRunsOf(r: RolloutState): Map<string, GateRun> {
+  const runs = new Map<string, GateRun>();
+  for (const u of r.units.values()) runs.set(u.gateRun.key, u.gateRun);
+  return runs;
+}
+
+export function applyGateRunRow(runs: ReadonlyMap<string, GateRun>, g: Row): void {
+  const run = runs.get(g.key as string);
+  if (run) Object.assign(run, { upgraded: Number(g.upgraded), unhealthyUpgraded: Number(g.unhealthy_upgraded), stoppedUntil: num(g.stopped_until) });
+}
+
+export function attemptOf(fleet: FleetState, r: RolloutState, a: Row): AttemptState {
+  const machineId = a.machine_id as string;
+  return newAttempt({
+    rolloutId: r.id, machineId, inst: getInstance(fleet, r.artifactKey, machineId)!, unitId: a.unit_id as string, batchId: a.batch_id as string,
+    attempt: Number(a.attempt), status: a.status as AttemptState['status'], fromVersion: a.from_version as string, actionKey: (a.action_key as string | null) ?? null,
+    reason: (a.reason as string | null) ?? null, dueAtMs: num(a.due_at),
+  });
+}
+
+export function timerOf(t: Row): Timer {
+  const token = JSON.parse(t.token as string) as string | number;
+  return newTimer(Number(t.id), { at: Number(t.at), kind: t.kind as Timer['kind'], rolloutId: t.rollout_id as string, ref: t.ref as string, token });
 }
 
 function loadReleases(db: Database.Database, state: EngineState): void {
@@ -236,9 +291,16 @@ function loadReleases(db: Database.Database, state: EngineState): void {
 }
 
 /** Indexes the engine keeps in memory only: in-flight counts, locks' waiters, health waiters. */
-function deriveIndexes(state: EngineState): void {
+function deriveIndexes(state: EngineState, busyUnits: (r: RolloutState) => Iterable<UnitState> = (r) => r.units.values()): void {
   for (const r of state.rollouts.values()) {
-    for (const u of r.units.values()) {
+    // Empty after a load; a follower's read model keeps its rollouts across refreshes and derives them again.
+    for (const rs of r.regions.values()) {
+      rs.inflight = 0;
+      rs.inflightByZone.clear();
+      rs.blocked.clear();
+      rs.advancing = false;
+    }
+    for (const u of busyUnits(r)) {
       const rs = r.regions.get(u.region)!;
       if (u.inflight) {
         if (judgedByRelease(r)) releaseOfRollout(state, r).inflight += u.inflight.machineIds.length;
