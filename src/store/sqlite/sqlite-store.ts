@@ -139,9 +139,9 @@ export class SqliteStore implements Store {
    */
   groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now()): void {
     this.grouping = { settings: checkGroupCommit(settings), wallNow, acrossSends: false };
-    // Groups write hundreds of pages each: a larger page cache saves reading them back, and checkpoints
-    // every 10,000 WAL pages (40 MB) rather than 1,000 copy a page rewritten by many groups once.
-    this.db.pragma('cache_size = -65536');
+    // Groups write hundreds of pages each: checkpoints every 10,000 WAL pages (40 MB) rather than 1,000
+    // copy a page rewritten by many groups once. (A larger page cache was slower: SQLite walks it at
+    // every transaction's end.)
     this.db.pragma('wal_autocheckpoint = 10000');
   }
 
