@@ -86,9 +86,12 @@ export class SideModel {
     db.pragma('query_only = OFF');
     try {
       db.transaction(() => {
+        const deletes = new Map<string, Database.Statement>(); // one statement per table, not per tombstone
         for (const tb of tombstones) {
           const t = byName.get(tb.tbl)!;
-          db.prepare(`DELETE FROM ${t.name} WHERE ${t.key.map((k) => `${k} = ?`).join(' AND ')}`).run(...keyValues(t, tb));
+          let del = deletes.get(t.name);
+          if (!del) deletes.set(t.name, (del = db.prepare(`DELETE FROM ${t.name} WHERE ${t.key.map((k) => `${k} = ?`).join(' AND ')}`)));
+          del.run(...keyValues(t, tb));
         }
         for (const [name, list] of rows) {
           const put = sideRowWriter(db, byName.get(name)!, true);
