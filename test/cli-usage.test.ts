@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { dbFile, DEMO_DB } from '../src/cli/db-command.js';
-import { cli, ROOT } from './helpers/cli.js';
+import { cli, CLI, ROOT } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,6 +47,35 @@ describe('serve: bad options and a port in use', () => {
     } finally {
       busy.close();
     }
+  });
+});
+
+describe('serve: what it prints', () => {
+  test('every address it prints is https:// (Fastify\'s own listening line too: TLS comes from our server factory)', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dir, 'listen')], {
+      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 30_000);
+        const seen = (d: string) => {
+          out += d;
+          if (/serving the ARM API at/.test(out) && /Server listening at/.test(out)) {
+            clearTimeout(t);
+            resolve();
+          }
+        };
+        child.stdout!.setEncoding('utf8').on('data', seen);
+        child.stderr!.setEncoding('utf8').on('data', seen);
+        child.once('exit', (code) => reject(new Error(`serve exited (${code}): ${out}`)));
+      });
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const urls = [...out.matchAll(/\b(https?):\/\/127\.0\.0\.1:\d+/g)].map((m) => m[1]);
+    assert.ok(urls.length >= 2, out);
+    assert.deepEqual(urls.filter((u) => u !== 'https'), [], out);
   });
 });
 

@@ -19,6 +19,7 @@ import { loadOrCreateTls } from './tls.js';
 import { buildStack } from './stack.js';
 import type { StackExtra } from './stack.js';
 import { registerHealthRoutes } from './replicas/health-routes.js';
+import { httpsListenText } from '../api/arm/server.js';
 
 export interface RunningServer {
   url: string;
@@ -71,7 +72,7 @@ export async function startServer(config: ServeConfig, extra: StackExtra = {}): 
       const halted = stack.engine.haltedBecause;
       return { store: 'sqlite', leader: true, ready: halted === null, ...(halted === null ? {} : { reason: halted }) };
     });
-    await app.listen({ host: config.host, port: config.port });
+    await app.listen({ host: config.host, port: config.port, listenTextResolver: httpsListenText });
     const serverUrl = config.publicUrl ?? listeningUrl(app, config);
     stack.setServerUrl(serverUrl);
     stack.start();

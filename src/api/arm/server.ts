@@ -112,6 +112,14 @@ export function agentFastPathOf(app: FastifyInstance): AgentFastPath | undefined
   return fastPaths.get(app);
 }
 
+/**
+ * Fastify's own "listening" line, for a server built with `https`: the TLS server comes from our
+ * serverFactory, so Fastify does not know it and would print http://.
+ */
+export function httpsListenText(address: string): string {
+  return `Server listening at ${address.replace(/^http:\/\//, 'https://')}`;
+}
+
 export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): FastifyInstance {
   let fast: AgentFastPath | null = null;
   const https = opts.https;

@@ -23,6 +23,7 @@ import { listeningUrl } from '../serve.js';
 import type { StackExtra } from '../stack.js';
 import { secretKeyOf } from '../stack.js';
 import { SecretBox } from '../../api/arm/secrets.js';
+import { httpsListenText } from '../../api/arm/server.js';
 import { forwardingKey, vouch, vouchedFingerprint } from '../../api/agent/forwarded-identity.js';
 import { sharedAgentCa } from './shared-ca.js';
 import { CommandSeal, ResponseWaiter } from './api-commands.js';
@@ -171,7 +172,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       follower = null;
       await reads?.close();
       reads = null;
-      await l.stack.app.listen({ host: config.host, port });
+      await l.stack.app.listen({ host: config.host, port, listenTextResolver: httpsListenText });
       log.info(`replica ${holder} leads (fencing token ${f.token}) after ${Date.now() - started} ms of loading`);
     };
 
