@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { renderHtmlReport } from '../src/report/html-report.js';
 import type { ReportInput } from '../src/report/html-report.js';
 import type { RolloutSummary } from '../src/report/summary.js';
-import { SummaryCollector } from '../src/report/summary.js';
+import { formatSummary, SummaryCollector } from '../src/report/summary.js';
 import { loadScenarioFile } from '../src/sim/scenario.js';
 import { runSimulation } from '../src/sim/simulator.js';
 import { baseScenario, simulate } from './helpers/harness.js';
@@ -221,5 +221,58 @@ describe('HTML report: edge cases', () => {
     assert.ok(html.includes('<span class="badge running">running</span>'));
     assert.match(html, /<svg class="chart"/);
     assertNoBadValues(html);
+  });
+});
+
+describe('A release held fleet-wide, in the summary and the report', () => {
+  /** Many small sets in one canary region, a quarter of upgrades broken: the release verdict holds it before the phase fails. */
+  const heldRaw = {
+    seed: 3,
+    fleet: {
+      scaleSets: [{ name: 'ss', region: 'east', subscription: 'sub1', zones: ['1', '2', '3'], capacity: 12, count: 40, extensions: ['agent'] }],
+      vms: [{ region: 'west', subscription: 'sub1', count: 40, extensions: ['agent'] }],
+    },
+    failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.25 } } },
+  };
+
+  it('R22: the rollout reads "held" with the evidence, in the text summary and in the HTML, and the run says why it ended', () => {
+    const run = simulate(baseScenario(heldRaw));
+    const halted = run.events.filter((e) => e.type === 'release.halted');
+    assert.equal(halted.length, 1, 'the scenario must hold its release (else this test proves nothing)');
+    const collector = new SummaryCollector();
+    collector.onEvents(run.events);
+    const [r] = collector.result();
+    assert.equal(r!.status, 'held');
+    assert.equal(r!.releaseHalts.length, 1);
+    assert.equal(r!.releaseHalts[0]!.kind, 'evidence');
+    assert.equal(r!.releaseHalts[0]!.resumedAt, null);
+    const text = formatSummary(collector.result());
+    assert.match(text, /— held\n/);
+    assert.match(text, /release held fleet-wide \S+ \(evidence, by phasewise\): .*sequential test.*still held/);
+    const html = renderHtmlReport({ scenario: { name: 't', description: '', file: 't.yaml', seed: 3, machines: 1, regions: 1 }, rollouts: collector.result() });
+    assert.match(section(html, r!.id), /<span class="badge held">held<\/span>/);
+    assert.match(section(html, r!.id), /<p class="halt">Release held fleet-wide .*still held when the simulation ended<\/p>/);
+    assertNoBadValues(html);
+  });
+
+  it('a resumed release reads "running" again, the hold kept with the time it was lifted; a pause reads "paused"', () => {
+    const run = simulate(baseScenario(heldRaw));
+    const events = [...run.events];
+    const h = events.find((e) => e.type === 'release.halted')!;
+    assert.ok(h.type === 'release.halted');
+    const last = events[events.length - 1]!;
+    const resumed = { seq: last.seq + 1, time: last.time, type: 'release.resumed', artifact: h.artifact, artifactKey: h.artifactKey,
+      toVersion: h.toVersion, caller: 'alice', reason: 'fixed' } as const;
+    const collector = new SummaryCollector();
+    collector.onEvents([...events, resumed]);
+    const [r] = collector.result();
+    assert.equal(r!.status, 'running');
+    assert.equal(r!.releaseHalts[0]!.resumedAt, last.time);
+    assert.match(formatSummary(collector.result()), new RegExp(`release held fleet-wide .*; resumed ${last.time.replace(/\./g, '\\.')}`));
+    collector.onEvents([{ seq: last.seq + 2, time: last.time, type: 'rollout.paused', rolloutId: r!.id, reason: 'operator', caller: 'bob' }]);
+    assert.equal(collector.result()[0]!.status, 'paused');
+    // Another version's hold leaves this rollout alone.
+    collector.onEvents([{ ...h, seq: last.seq + 3, toVersion: '9.9.9.9' }]);
+    assert.equal(collector.result()[0]!.releaseHalts.length, 1);
   });
 });

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { renderHtmlReport } from '../report/html-report.js';
 import { JsonlWriter } from '../report/jsonl-writer.js';
 import { formatSummary, SummaryCollector } from '../report/summary.js';
+import type { RolloutSummary } from '../report/summary.js';
 import { loadScenarioFile } from '../sim/scenario.js';
 import { Simulation } from '../sim/simulator.js';
 import type { SimResult } from '../sim/simulator.js';
@@ -144,7 +145,7 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
   const rollouts = summary.result();
   const out: string[] = [];
   out.push(`Scenario ${scenario.name} (${file}), seed ${scenario.seed}: ${scenario.state.fleet.machines.size.toLocaleString('en')} machines in ${scenario.state.fleet.regions.size} regions`);
-  out.push(`Simulated ${((result.endMs - scenario.startMs) / 86_400_000).toFixed(1)} days in ${(wallMs / 1000).toFixed(2)} s wall; ${summary.events.toLocaleString('en')} events${result.hitHorizon ? '; stopped at the horizon with work still open' : ''}`);
+  out.push(`Simulated ${((result.endMs - scenario.startMs) / 86_400_000).toFixed(1)} days in ${(wallMs / 1000).toFixed(2)} s wall; ${summary.events.toLocaleString('en')} events${result.hitHorizon ? '; stopped at the horizon with work still open' : ''}${heldAtEnd(rollouts)}`);
   out.push('');
   out.push(rollouts.length === 0 ? 'No rollout started: no release found eligible machines.' : formatSummary(rollouts, opts.events ?? null));
   if (writer) out.push(`Event log: ${opts.events} (${writer.written.toLocaleString('en')} events, JSON Lines)`);
@@ -177,4 +178,10 @@ function outputFolder(file: string, option: string): string | null {
     throw new UsageError(`${option}: cannot create the folder ${dir}: ${(err as Error).message}`);
   }
   return `(created the folder ${dir} for ${option})`;
+}
+
+/** Why a run ended before its rollouts did: a release held fleet-wide waits for an operator, who a simulation has not. */
+function heldAtEnd(rollouts: readonly RolloutSummary[]): string {
+  const held = rollouts.filter((r) => r.status === 'held').map((r) => r.id);
+  return held.length === 0 ? '' : `; ended with the release of rollout ${held.join(', ')} held fleet-wide (nothing moves until an operator resumes it)`;
 }

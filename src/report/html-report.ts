@@ -76,7 +76,7 @@ function percent(v: number): string {
 }
 
 function statusBadge(status: string): string {
-  const known = ['completed', 'running', 'stopped', 'cancelled', 'failed', 'pending'];
+  const known = ['completed', 'running', 'stopped', 'cancelled', 'failed', 'pending', 'held', 'paused'];
   const cls = known.includes(status) ? status : 'other';
   return `<span class="badge ${cls}">${esc(status)}</span>`;
 }
@@ -142,6 +142,8 @@ function renderRollout(r: RolloutSummary, index: number, bucketMs: number): stri
     `<section class="rollout" id="rollout-${index}" data-rollout="${esc(r.id)}">`,
     `<h2>Rollout ${esc(r.id)}: ${esc(r.artifact)} → ${esc(r.toVersion)}</h2>`,
     `<p class="status">${statusBadge(r.status)} <span class="reason">${esc(r.reason)}</span></p>`,
+    ...r.releaseHalts.map((h) => `<p class="halt">Release held fleet-wide ${formatTime(h.time)} (${esc(h.kind)}, by ${esc(h.caller)}): ` +
+      `${esc(h.reason)}${h.resumedAt ? `; resumed ${formatTime(h.resumedAt)}` : '; still held when the simulation ended'}</p>`),
     `<p class="when">Profile <b>${esc(r.profile)}</b> · created ${formatTime(r.createdAt)} · ` +
       `${r.endedAt ? `ended ${formatTime(r.endedAt)}` : 'not finished when the simulation ended'}</p>`,
     renderStats(r),
@@ -322,7 +324,9 @@ section.rollout { border-top: 1px solid var(--line); padding-top: 22px; }
 .badge { display: inline-block; white-space: nowrap; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; background: #e8eaef; color: var(--ink); }
 .badge.completed { background: #e3f1e4; color: var(--ok); }
 .badge.running { background: #e3edf9; color: var(--run); }
-.badge.stopped, .badge.failed { background: #fbe5e5; color: var(--bad); }
+.badge.stopped, .badge.failed, .badge.held { background: #fbe5e5; color: var(--bad); }
+.badge.paused { background: #fdf1dc; color: var(--muted); }
+.halt { margin: 0 0 4px; color: var(--bad); }
 .badge.pending, .badge.cancelled { background: #eceef2; color: var(--muted); }
 .stats { display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 16px; }
 .stat { flex: 1 1 88px; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; display: flex; flex-direction: column; }

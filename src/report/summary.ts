@@ -4,7 +4,7 @@
  * for the report's chart. Works incrementally, so a million-machine run never keeps its log.
  */
 import type { Artifact } from '../model/artifact.js';
-import { describeArtifact } from '../model/artifact.js';
+import { artifactKey, describeArtifact } from '../model/artifact.js';
 import type { EngineEvent } from '../model/events.js';
 
 export interface PhaseSummary {
@@ -38,9 +38,20 @@ export interface SeriesPoint {
   started: number;
 }
 
+/** A hold of the rollout's release, fleet-wide (release.halted), and when it was lifted, if it was. */
+export interface ReleaseHaltRecord {
+  time: string;
+  kind: string;
+  reason: string;
+  caller: string;
+  resumedAt: string | null;
+}
+
 export interface RolloutSummary {
   id: string;
   artifact: string;
+  /** The instance key of the artifact: release holds (release.halted) name it, not the rollout. */
+  artifactKey: string;
   toVersion: string;
   profile: string;
   status: string;
@@ -62,6 +73,8 @@ export interface RolloutSummary {
   /** Of those, the breaches (gate.breached) per rule. */
   breachesByRule: Record<string, number>;
   gates: GateRecord[];
+  /** Holds of the release while this rollout ran; the status reads `held` while one lasts. */
+  releaseHalts: ReleaseHaltRecord[];
   series: SeriesPoint[];
 }
 
@@ -90,12 +103,16 @@ export class SummaryCollector {
     this.lastTime = e.time;
     if (e.type === 'rollout.created') {
       this.rollouts.set(e.rolloutId, {
-        id: e.rolloutId, artifact: describeArtifact(e.artifact as Artifact), toVersion: e.toVersion, profile: e.profile, status: 'running', reason: e.reason,
+        id: e.rolloutId, artifact: describeArtifact(e.artifact as Artifact), artifactKey: artifactKey(e.artifact as Artifact), toVersion: e.toVersion, profile: e.profile, status: 'running', reason: e.reason,
         createdAt: e.time, endedAt: null, eligible: e.eligible, upgraded: 0, upgradeFailures: 0, unhealthy: 0, rolledBack: 0, failed: 0, retried: 0, skipped: 0, batches: 0,
         phases: e.phases.map((regions, index) => ({ index, regions, startedAt: null, endedAt: null, status: 'pending', upgraded: 0, unhealthy: 0 })),
-        gatesByRule: {}, breachesByRule: {}, gates: [], series: [],
+        gatesByRule: {}, breachesByRule: {}, gates: [], releaseHalts: [], series: [],
       });
       this.buckets.set(e.rolloutId, new Map());
+      return;
+    }
+    if (e.type === 'release.halted' || e.type === 'release.resumed') {
+      this.release(e);
       return;
     }
     if (!('rolloutId' in e)) return;
@@ -140,12 +157,29 @@ export class SummaryCollector {
         r.reason = e.reason;
         r.endedAt = e.time;
         return;
+      case 'rollout.paused':
+        r.status = 'paused';
+        return;
       case 'rollout.resumed':
-        r.status = 'running';
+        r.status = r.releaseHalts.some((h) => h.resumedAt === null) ? 'held' : 'running';
         r.endedAt = null;
         return;
       default:
         return;
+    }
+  }
+
+  /** A release held or resumed fleet-wide: every unfinished rollout of that artifact and version. */
+  private release(e: Extract<EngineEvent, { type: 'release.halted' | 'release.resumed' }>): void {
+    for (const r of this.rollouts.values()) {
+      if (r.artifactKey !== e.artifactKey || r.toVersion !== e.toVersion || r.endedAt !== null) continue;
+      if (e.type === 'release.halted') {
+        r.releaseHalts.push({ time: e.time, kind: e.kind, reason: e.reason, caller: e.caller, resumedAt: null });
+        if (r.status === 'running') r.status = 'held';
+      } else {
+        for (const h of r.releaseHalts) h.resumedAt ??= e.time;
+        if (r.status === 'held') r.status = 'running';
+      }
     }
   }
 
@@ -187,6 +221,10 @@ export function formatSummary(rollouts: readonly RolloutSummary[], eventLog: str
     const took = r.endedAt ? formatDuration(Date.parse(r.endedAt) - Date.parse(r.createdAt)) : 'not finished';
     lines.push(`Rollout ${r.id}: ${r.artifact} → ${r.toVersion} (${r.profile}) — ${r.status}${r.endedAt ? ` after ${took}` : ''}`);
     lines.push(`  ${r.reason}`);
+    for (const h of r.releaseHalts) {
+      const lifted = h.resumedAt ? `; resumed ${h.resumedAt}` : '; still held: no new batch anywhere until an operator resumes the release';
+      lines.push(`  release held fleet-wide ${h.time} (${h.kind}, by ${h.caller}): ${h.reason}${lifted}`);
+    }
     lines.push(`  eligible ${r.eligible} · upgraded ${r.upgraded} · install failures ${r.upgradeFailures} · unhealthy after upgrade ${r.unhealthy} · rolled back ${r.rolledBack} · failed (rollback failed) ${r.failed} · retries scheduled ${r.retried} · skipped ${r.skipped} · batches ${r.batches}`);
     lines.push('  phase  start                     end                       duration    regions');
     for (const p of r.phases) {
