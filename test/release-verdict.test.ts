@@ -13,7 +13,7 @@ import { newContext } from '../src/engine/core/context.js';
 import type { AttemptState, RolloutState, UnitState } from '../src/engine/state.js';
 import { emptyFleet, newEngineState, releaseKey } from '../src/engine/state.js';
 import {
-  FAILURE_STEP, LOWER, recordOutcome, SUCCESS_STEP, UPPER,
+  FAILURE_STEP, FLOOR_DELAY_MS, LOWER, recordOutcome, SUCCESS_STEP, UPPER,
 } from '../src/engine/attempts/release-evidence.js';
 import { fanOutBudget } from '../src/engine/rollouts/release-gate.js';
 import { artifactKey } from '../src/model/artifact.js';
@@ -76,7 +76,7 @@ test('R22: the sequential test has the documented steps and boundaries', () => {
 /** A bare rollout of the release and a context, to feed outcomes to the statistic directly. */
 function bareRelease() {
   const state = newEngineState(emptyFleet(), new Catalog());
-  const ctx = newContext(state, 0);
+  let ctx = newContext(state, 0);
   const rollout = (version: string) => ({
     id: `ro-${version}`, artifact: ARTIFACT, artifactKey: KEY, toVersion: version, force: false,
     plan: { profile: { name: 'standard', releaseVerdict: true } },
@@ -86,7 +86,13 @@ function bareRelease() {
     recordOutcome(ctx, r, { inflight: null } as UnitState, a, failed);
   };
   const rel = (version: string) => state.releases.get(releaseKey(KEY, version));
-  return { ctx, rollout, outcome, rel };
+  /** Later outcomes are judged at `ms` (the events so far stay in `events`). */
+  const events: EngineEvent[] = [];
+  const at = (ms: number) => {
+    events.push(...ctx.events);
+    ctx = newContext(state, ms);
+  };
+  return { get ctx() { return ctx; }, rollout, outcome, rel, at, events };
 }
 
 test('R22: machines that fail whatever they get are quarantined from the statistic and listed', () => {
@@ -103,15 +109,42 @@ test('R22: machines that fail whatever they get are quarantined from the statist
   assert.equal(r.quarantinedCount, 10);
   assert.match(r.quarantined[0]!.reason, /failed its last 2 attempts of other releases \(.*@1\.1\.0\.0, .*@1\.2\.0\.0\)/);
   assert.equal(r.quarantined.find((q) => q.machineId === 'sick-0')?.reason, 'unhealthy before the upgrade started');
-  // They do not hide a bad release either: real failures halt it (nine in a row from the floor the
-  // successes left), the quarantined listed in the evidence.
-  for (let i = 0; i < 8; i++) outcome(r3, `bad-${i}`, true);
+  // They do not hide a bad release either: real failures halt it (ten in a row: the 40 successes of the
+  // same instant all count, the floor waits FLOOR_DELAY_MS), the quarantined listed in the evidence.
+  for (let i = 0; i < 9; i++) outcome(r3, `bad-${i}`, true);
   assert.equal(rel('1.3.0.0')!.hold, null);
-  outcome(r3, 'bad-8', true);
+  outcome(r3, 'bad-9', true);
   assert.equal(rel('1.3.0.0')!.hold?.kind, 'evidence');
   const halted = ctx.events.find((e) => e.type === 'release.halted' && e.toVersion === '1.3.0.0') as Extract<EngineEvent, { type: 'release.halted' }>;
   assert.equal(halted.evidence?.quarantined.length, 10);
-  assert.deepEqual(halted.evidence?.failedMachines, Array.from({ length: 9 }, (_, i) => `bad-${i}`));
+  assert.deepEqual(halted.evidence?.failedMachines, Array.from({ length: 10 }, (_, i) => `bad-${i}`));
+});
+
+test('R22: the floor waits FLOOR_DELAY_MS: the successes of one wave weigh against its late failures; older ones are forgotten', () => {
+  const b = bareRelease();
+  const clean = b.rollout('4.0.0.0');
+  // A wave: 60 machines report healthy within minutes; then, at the end of their health wait, 7 of its
+  // machines fail together (7 of 67, 10%: bunched, but no worse than the wave's share).
+  for (let i = 0; i < 60; i++) {
+    b.at(i * 5_000);
+    b.outcome(clean, `ok-${i}`, false);
+  }
+  b.at(8 * MIN);
+  for (let i = 0; i < 7; i++) b.outcome(clean, `late-${i}`, true);
+  const r = b.rel('4.0.0.0')!;
+  assert.equal(r.hold, null, `the wave's own successes count: statistic ${r.llr.toFixed(2)}`);
+  assert.ok(r.llr < LOWER + 7 * FAILURE_STEP, 'the statistic went below the floor for the wave');
+  // Later than the delay, what was below the floor is raised to it: old successes no longer hide failures.
+  const later = b.rollout('5.0.0.0');
+  for (let i = 0; i < 200; i++) b.outcome(later, `old-${i}`, false);
+  b.at(8 * MIN + FLOOR_DELAY_MS);
+  b.outcome(later, 'old-last', false);
+  assert.equal(b.rel('5.0.0.0')!.llr, LOWER, 'raised to the floor once it has been below it for the delay');
+  const needed = Math.ceil((UPPER - LOWER) / FAILURE_STEP);
+  for (let i = 0; i < needed - 1; i++) b.outcome(later, `bad-${i}`, true);
+  assert.equal(b.rel('5.0.0.0')!.hold, null);
+  b.outcome(later, 'bad-last', true);
+  assert.equal(b.rel('5.0.0.0')!.hold?.kind, 'evidence', `${needed} failures in a row from the floor halt it`);
 });
 
 test('R22: a 2% stream of outcomes never crosses the boundary; a 25% stream does, within about 60 outcomes', () => {
@@ -176,6 +209,27 @@ test('R22: over 20 seeds a 2% release is never halted and completes within its b
     exposed.push(n);
   }
   assert.ok(Math.max(...exposed) <= 200, `machines exposed to a 25% release: ${exposed.join(', ')}`);
+});
+
+test('R22: over 20 seeds a release failing on 4.5% of machines (below H0\'s 5%) is never halted: a wave\'s late failures meet its own successes', () => {
+  // Many small sets in 12 regions: hundreds of first batches run side by side in each wave, those with a
+  // failure ending minutes after the clean ones. With the floor applied at once, seeds 7 and 12 were held.
+  const held: number[] = [];
+  for (let seed = 1; seed <= 20; seed++) {
+    const run = simulate({
+      ...generatedRaw(seed, { unhealthyAfterUpgrade: 0.045 }),
+      fleet: {
+        generate: {
+          regions: { count: 12, zones: 3 }, subscriptions: 6, extensions: ['agent'],
+          scaleSets: { count: 300, capacity: { min: 2, max: 60 } }, availabilitySets: { count: 100, vms: { min: 2, max: 12 } },
+          vms: 3000, arcMachines: 3000,
+        },
+      },
+      failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.045 } } },
+    });
+    if (run.of('release.halted').length > 0) held.push(seed);
+  }
+  assert.deepEqual(held, [], 'seeds on which the release was held');
 });
 
 test('R22: an operator resumes a held release, and may hold one; a release not held cannot be resumed', () => {

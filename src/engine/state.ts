@@ -265,6 +265,11 @@ export interface ReleaseState {
   failures: number;
   /** The SPRT statistic, floored at its lower boundary (the test keeps watching after "good so far"). */
   llr: number;
+  /**
+   * Since when the statistic is below the floor, not raised to it yet (FLOOR_DELAY_MS); null when it is not.
+   * Absent in releases stored before it existed (read as null).
+   */
+  belowFloorSinceMs?: number | null;
   failedMachines: string[];
   quarantined: Array<{ machineId: string; reason: string }>;
   quarantinedCount: number;

@@ -20,6 +20,16 @@ export const SUCCESS_STEP = Math.log((1 - SPRT.p1) / (1 - SPRT.p0));
 /** Wald's boundaries: above UPPER the release is bad; LOWER is a floor (good so far; the test keeps watching). */
 export const UPPER = Math.log((1 - SPRT.beta) / SPRT.alpha);
 export const LOWER = Math.log(SPRT.beta / (1 - SPRT.alpha));
+/**
+ * How long the statistic may stay below the floor before it is raised to it. Batches started together
+ * do not end together: those without a failure end first (their machines report healthy within
+ * seconds), those with one at the end of its health wait and rollback. A floor applied at once would
+ * forget the clean batches' successes and then count the failures of the same wave alone: a release
+ * failing on 3–5% of machines (H0 says 5% is acceptable) was held in a few seeds out of twenty. Below
+ * the floor for at most this long, the outcomes of one wave are weighed together; older successes
+ * are still forgotten, so a release that turns bad later is still caught.
+ */
+export const FLOOR_DELAY_MS = 30 * 60_000;
 /** Failures of other releases in a row after which a machine is taken to fail whatever it gets. */
 export const QUARANTINE_STREAK = 2;
 const LISTED = 20;
@@ -35,7 +45,7 @@ export function releaseOf(state: EngineState, artifact: Artifact, artifactKey: s
   let rel = state.releases.get(key);
   if (!rel) {
     rel = {
-      key, artifact, artifactKey, toVersion, successes: 0, failures: 0, llr: 0, failedMachines: [], quarantined: [],
+      key, artifact, artifactKey, toVersion, successes: 0, failures: 0, llr: 0, belowFloorSinceMs: null, failedMachines: [], quarantined: [],
       quarantinedCount: 0, hold: null, inflight: 0, waiters: new Map(),
     };
     state.releases.set(key, rel);
@@ -94,13 +104,30 @@ function judge(ctx: TickContext, rel: ReleaseState, failures: number, successes:
   if (ctx.changes) ctx.changes.releases = true;
   rel.failures += failures;
   rel.successes += successes;
-  rel.llr = Math.max(LOWER, rel.llr + failures * FAILURE_STEP + successes * SUCCESS_STEP);
+  rel.llr = floored(rel, ctx.now, rel.llr + failures * FAILURE_STEP + successes * SUCCESS_STEP);
   if (rel.llr < UPPER || rel.hold) return;
   const evidence = evidenceOf(rel);
   const share = Math.round((rel.failures / (rel.failures + rel.successes)) * 1000) / 10;
   const reason = `${rel.failures} of ${rel.failures + rel.successes} machines failed (${share}%): the sequential test says the`
     + ` release fails on more than ${SPRT.p0 * 100}% of machines (statistic ${evidence.statistic} ≥ ${evidence.threshold})`;
   holdRelease(ctx, rel, 'evidence', reason, 'phasewise', evidence);
+}
+
+/** The statistic after a step to `llr`: below LOWER it is raised to it once it has been below for FLOOR_DELAY_MS. */
+function floored(rel: ReleaseState, now: number, llr: number): number {
+  if (llr >= LOWER) {
+    rel.belowFloorSinceMs = null;
+    return llr;
+  }
+  const since = rel.belowFloorSinceMs ?? null;
+  if (since === null) {
+    rel.belowFloorSinceMs = now;
+    return llr;
+  }
+  if (now - since < FLOOR_DELAY_MS) return llr;
+  // Raised to the floor; the next step below it starts a new delay.
+  rel.belowFloorSinceMs = null;
+  return LOWER;
 }
 
 /** Machines that fail whatever version they get: unhealthy before the upgrade, or failed other releases. */

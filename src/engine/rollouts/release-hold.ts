@@ -64,6 +64,7 @@ export function resumeRelease(ctx: TickContext, artifactKey: string, toVersion: 
   const was = rel.hold;
   rel.hold = null;
   rel.llr = 0;
+  rel.belowFloorSinceMs = null;
   if (ctx.changes) ctx.changes.releases = true;
   emit(ctx, {
     type: 'release.resumed', artifact: rel.artifact, artifactKey: rel.artifactKey, toVersion: rel.toVersion, caller,
