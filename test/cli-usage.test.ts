@@ -108,6 +108,24 @@ describe('db check', () => {
   });
 });
 
+describe('plan --seed', () => {
+  test('plans the generated fleet sim --seed runs (same machines), and rejects a seed that is not a whole number', async () => {
+    // examples/large.yaml generates its fleet from the seed: another seed, another fleet.
+    const count = (text: string, re: RegExp) => Number(re.exec(text)?.[1]?.replace(/,/g, ''));
+    const planned = await cli('plan', 'examples/large.yaml', '--seed', '5');
+    assert.equal(planned.status, 0, planned.stderr);
+    const sim = await cli('sim', 'examples/large.yaml', '--seed', '5', '--quiet');
+    assert.equal(sim.status, 0, sim.stderr);
+    const simEligible = count(sim.stdout, /eligible (\d+)/);
+    assert.equal(count(planned.stdout, /Plan ro-1: .*\n\s+(\d+) machines in/), simEligible);
+    const other = await cli('plan', 'examples/large.yaml');
+    assert.notEqual(count(other.stdout, /Plan ro-1: .*\n\s+(\d+) machines in/), simEligible, 'the seed changed nothing: this test proves nothing');
+    const bad = await cli('plan', 'examples/large.yaml', '--seed', 'abc');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--seed: expected a whole number, got "abc"/);
+  });
+});
+
 describe('sim output', () => {
   test('without --events the summary does not point to an event log it did not write', async () => {
     const r = await cli('sim', 'examples/demo.yaml', '--quiet');

@@ -55,7 +55,8 @@ program
   .argument('<scenario>', 'scenario file (YAML or JSON)')
   .option('--release <n>', 'which publish event to plan (1 = the first)', '1')
   .option('--detail', 'list the machines of every batch')
-  .action((file: string, opts: { release: string; detail?: boolean }) => planCommand(file, opts));
+  .option('--seed <n>', 'seed for the simulated fleet (overrides the scenario; the fleet `sim --seed N` runs)')
+  .action((file: string, opts: { release: string; detail?: boolean; seed?: string }) => planCommand(file, opts));
 
 program
   .command('serve')

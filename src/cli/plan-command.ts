@@ -11,14 +11,17 @@ import { offPeakWindowOfId } from '../schedule/off-peak.js';
 import { describePlan } from '../planner/describe.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { loadScenarioFile } from '../sim/scenario.js';
+import { parseSeed } from './sim-command.js';
 import { applyScenarioAction } from '../sim/simulator.js';
 import type { TimedAction } from '../sim/scenario.js';
 import { UsageError } from './errors.js';
 
 type Release = Extract<TimedAction, { kind: 'publish' | 'publishPatchBaseline' }>;
 
-export function planCommand(file: string, opts: { release: string; detail?: boolean }): void {
-  const scenario = loadScenarioFile(file);
+export function planCommand(file: string, opts: { release: string; detail?: boolean; seed?: string }): void {
+  // The seed decides a generated fleet: `plan --seed N` plans the fleet `sim --seed N` runs.
+  const seed = parseSeed(opts.seed);
+  const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
   // Extension releases and platform patch baselines (R76), numbered together in time order.
   const publishes = scenario.actions.filter((a): a is Release => a.kind === 'publish' || a.kind === 'publishPatchBaseline');
   const n = Number(opts.release);
