@@ -255,6 +255,32 @@ describe('A release held fleet-wide, in the summary and the report', () => {
     assertNoBadValues(html);
   });
 
+  it('R22: an OS image rollout created while its release is held (the version reached another region) starts held', () => {
+    const image = { publisher: 'Canonical', offer: 'ubuntu', sku: 'server' };
+    const run = simulate(baseScenario({
+      seed: 2,
+      images: [{ ...image, versions: [{ version: '1.0.0' }] }],
+      fleet: {
+        scaleSets: ['east', 'west', 'north'].map((region) => ({
+          name: `ss-${region}`, region, subscription: 'sub1', capacity: 10, count: 20, extensions: ['agent'],
+          image: { ...image, version: 'latest' }, upgradePolicy: { automaticOSUpgradePolicy: { enableAutomaticOSUpgrade: true } },
+        })),
+      },
+      events: [{ at: 'PT1H', publishImage: { ...image, version: '1.1.0', replications: [{ region: 'east' }, { region: 'west', at: 'P2D' }, { region: 'north', at: 'P3D' }] } }],
+      failures: { versions: { '1.1.0': { unhealthyAfterUpgrade: 0.3 } } },
+    }));
+    const halt = run.events.find((e) => e.type === 'release.halted');
+    assert.ok(halt, 'the scenario must hold its release');
+    const later = run.events.filter((e) => e.type === 'rollout.created' && e.seq > halt.seq);
+    assert.ok(later.length > 0, 'a rollout of the release must be created after the hold (else this test proves nothing)');
+    const collector = new SummaryCollector();
+    collector.onEvents(run.events);
+    const last = collector.result().at(-1)!;
+    assert.equal(last.id, (later.at(-1) as { rolloutId: string }).rolloutId);
+    assert.equal(last.status, 'held');
+    assert.equal(last.releaseHalts[0]!.time, halt.time);
+  });
+
   it('a resumed release reads "running" again, the hold kept with the time it was lifted; a pause reads "paused"', () => {
     const run = simulate(baseScenario(heldRaw));
     const events = [...run.events];

@@ -82,6 +82,8 @@ const MAX_GATE_RECORDS = 200;
 
 export class SummaryCollector {
   private readonly rollouts = new Map<string, RolloutSummary>();
+  /** Releases held now (artifactKey@toVersion → the hold): a rollout created while its release is held starts held. */
+  private readonly held = new Map<string, ReleaseHaltRecord>();
   private readonly buckets = new Map<string, Map<number, SeriesPoint>>();
   firstTime: string | null = null;
   lastTime: string | null = null;
@@ -109,6 +111,12 @@ export class SummaryCollector {
         gatesByRule: {}, breachesByRule: {}, gates: [], releaseHalts: [], series: [],
       });
       this.buckets.set(e.rolloutId, new Map());
+      const hold = this.held.get(`${artifactKey(e.artifact as Artifact)}@${e.toVersion}`);
+      if (hold) {
+        const r = this.rollouts.get(e.rolloutId)!;
+        r.releaseHalts.push(hold);
+        r.status = 'held';
+      }
       return;
     }
     if (e.type === 'release.halted' || e.type === 'release.resumed') {
@@ -171,15 +179,21 @@ export class SummaryCollector {
 
   /** A release held or resumed fleet-wide: every unfinished rollout of that artifact and version. */
   private release(e: Extract<EngineEvent, { type: 'release.halted' | 'release.resumed' }>): void {
+    const key = `${e.artifactKey}@${e.toVersion}`;
+    // One record per hold, shared by the release's rollouts: a resume shows on each of them.
+    const hold = e.type === 'release.halted' ? { time: e.time, kind: e.kind, reason: e.reason, caller: e.caller, resumedAt: null } : null;
+    if (hold) this.held.set(key, hold);
+    else {
+      const was = this.held.get(key);
+      if (was) was.resumedAt = e.time;
+      this.held.delete(key);
+    }
     for (const r of this.rollouts.values()) {
       if (r.artifactKey !== e.artifactKey || r.toVersion !== e.toVersion || r.endedAt !== null) continue;
-      if (e.type === 'release.halted') {
-        r.releaseHalts.push({ time: e.time, kind: e.kind, reason: e.reason, caller: e.caller, resumedAt: null });
+      if (hold) {
+        r.releaseHalts.push(hold);
         if (r.status === 'running') r.status = 'held';
-      } else {
-        for (const h of r.releaseHalts) h.resumedAt ??= e.time;
-        if (r.status === 'held') r.status = 'running';
-      }
+      } else if (r.status === 'held') r.status = 'running';
     }
   }
 
