@@ -145,7 +145,8 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
   const rollouts = summary.result();
   const out: string[] = [];
   out.push(`Scenario ${scenario.name} (${file}), seed ${scenario.seed}: ${scenario.state.fleet.machines.size.toLocaleString('en')} machines in ${scenario.state.fleet.regions.size} regions`);
-  out.push(`Simulated ${((result.endMs - scenario.startMs) / 86_400_000).toFixed(1)} days in ${(wallMs / 1000).toFixed(2)} s wall; ${summary.events.toLocaleString('en')} events${result.hitHorizon ? '; stopped at the horizon with work still open' : ''}${heldAtEnd(rollouts)}`);
+  const ended = `${result.hitHorizon ? '; stopped at the horizon with work still open' : ''}${heldAtEnd(rollouts)}`;
+  out.push(`Simulated ${((result.endMs - scenario.startMs) / 86_400_000).toFixed(1)} days in ${(wallMs / 1000).toFixed(2)} s wall; ${summary.events.toLocaleString('en')} events${ended}`);
   out.push('');
   out.push(rollouts.length === 0 ? 'No rollout started: no release found eligible machines.' : formatSummary(rollouts, opts.events ?? null));
   if (writer) out.push(`Event log: ${opts.events} (${writer.written.toLocaleString('en')} events, JSON Lines)`);

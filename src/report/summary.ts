@@ -105,7 +105,8 @@ export class SummaryCollector {
     this.lastTime = e.time;
     if (e.type === 'rollout.created') {
       this.rollouts.set(e.rolloutId, {
-        id: e.rolloutId, artifact: describeArtifact(e.artifact as Artifact), artifactKey: artifactKey(e.artifact as Artifact), toVersion: e.toVersion, profile: e.profile, status: 'running', reason: e.reason,
+        id: e.rolloutId, artifact: describeArtifact(e.artifact as Artifact), artifactKey: artifactKey(e.artifact as Artifact),
+        toVersion: e.toVersion, profile: e.profile, status: 'running', reason: e.reason,
         createdAt: e.time, endedAt: null, eligible: e.eligible, upgraded: 0, upgradeFailures: 0, unhealthy: 0, rolledBack: 0, failed: 0, retried: 0, skipped: 0, batches: 0,
         phases: e.phases.map((regions, index) => ({ index, regions, startedAt: null, endedAt: null, status: 'pending', upgraded: 0, unhealthy: 0 })),
         gatesByRule: {}, breachesByRule: {}, gates: [], releaseHalts: [], series: [],
