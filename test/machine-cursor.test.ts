@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { AutomaticTargets } from '../src/catalog/catalog.js';
 import { MachineCursor } from '../src/engine/core/machine-cursor.js';
+import { InOrderLookup } from '../src/util/in-order-lookup.js';
 import { automaticallyEligible } from '../src/engine/rollouts/create.js';
 import { addInstance, instanceRef, isEnrolled } from '../src/engine/state.js';
 import type { Machine } from '../src/model/fleet.js';
@@ -61,6 +62,27 @@ test('MachineCursor looks up a machine beyond its look-ahead instead of walking 
   assert.equal(machines.gets, 1);
   assert.equal(cursor.of('m65')?.id, 'm65'); // the cursor went 65 machines ahead, no further
   assert.equal(machines.gets, 1);
+});
+
+test('InOrderLookup stops reading ahead when the keys are asked in another order (a lookup each, not 65 steps and a lookup)', () => {
+  class CountingValues extends CountingMap<string, Machine> {
+    steps = 0;
+    override values(): MapIterator<Machine> {
+      const it = super.values();
+      const self = this;
+      return Object.assign(Object.create(it) as MapIterator<Machine>, { next() { self.steps++; return it.next(); } });
+    }
+  }
+  const machines = new CountingValues();
+  for (let i = 0; i < 100_000; i++) machines.set(`m${i}`, machine(`m${i}`));
+  const lookup = new InOrderLookup(machines, (m) => m.id);
+  // Backwards: every ask misses the look-ahead.
+  for (let i = 99_999; i >= 0; i -= 7) assert.equal(lookup.of(`m${i}`)?.id, `m${i}`);
+  assert.ok(machines.steps <= 33 * 65 + 1, `${machines.steps} iterator steps: it kept reading ahead`);
+  // An instance's key works as well as a machine's id.
+  const byMachine = new Map([['a', { machineId: 'a', v: 1 }], ['b', { machineId: 'b', v: 2 }]]);
+  const instances = new InOrderLookup(byMachine, (x) => x.machineId);
+  assert.deepEqual([instances.of('a')?.v, instances.of('b')?.v, instances.of('c')], [1, 2, undefined]);
 });
 
 /** The eligibility pass as it was: a lookup of each instance's machine. */

@@ -6,25 +6,10 @@
  * pass at 10,000,000 machines). Any other order still gets the right machine, by lookup.
  */
 import type { Machine } from '../../model/fleet.js';
+import { InOrderLookup } from '../../util/in-order-lookup.js';
 
-/** How far ahead of the cursor a machine is looked for: instances on a subset of the machines keep step. */
-const LOOK_AHEAD = 64;
-
-export class MachineCursor {
-  private readonly ahead: Iterator<Machine>;
-
-  constructor(private readonly machines: ReadonlyMap<string, Machine>) {
-    this.ahead = machines.values();
-  }
-
-  /** The machine `id` (as `machines.get(id)`), for ids asked in the machines' order or any other. */
-  of(id: string): Machine | undefined {
-    // Bounded, so that a few instances in another order never walk the whole fleet.
-    for (let i = 0; i <= LOOK_AHEAD; i++) {
-      const next = this.ahead.next();
-      if (next.done) break;
-      if (next.value.id === id) return next.value;
-    }
-    return this.machines.get(id);
+export class MachineCursor extends InOrderLookup<Machine> {
+  constructor(machines: ReadonlyMap<string, Machine>) {
+    super(machines, (m) => m.id);
   }
 }

@@ -26,6 +26,7 @@ import type { RolloutSettings } from '../core/settings.js';
 import { createRollout } from '../rollouts/create.js';
 import type { EngineState, RolloutState } from '../state.js';
 import { addInstance, getInstance } from '../state.js';
+import { InOrderLookup } from '../../util/in-order-lookup.js';
 
 /** The name OS image instances carry where extension instances carry theirs. */
 export const OS_IMAGE_INSTANCE = '(os image)';
@@ -153,6 +154,9 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
   const ids = [...setIds];
   const bySet = members ?? membersBySet(state, new Set(ids));
   const groups = new Map<string, { artifact: Artifact; key: string; version: string; machineIds: Set<string>; regions: Set<string> }>();
+  // Every member of every set is asked for its instance, sets in the fleet's order and members in the
+  // machines' order: the order the instances were made in (syncSetImage), so mostly a sequential read.
+  const lookups = new Map<string, InOrderLookup<ExtensionInstance> | null>();
   for (const setId of ids) {
     const set = state.fleet.scaleSets.get(setId);
     if (!set?.image || !followsLatest(set.image)) continue;
@@ -164,9 +168,13 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
     if (version === null) continue;
     const key = artifactKey(artifact);
     const gk = `${key}|${version}`;
-    const byMachine = state.fleet.instances.get(key); // looked up once: every member of every set is asked
+    let lookup = lookups.get(key);
+    if (lookup === undefined) {
+      const byMachine = state.fleet.instances.get(key);
+      lookups.set(key, (lookup = byMachine ? new InOrderLookup(byMachine, (i) => i.machineId) : null));
+    }
     for (const m of bySet.get(setId) ?? []) {
-      const inst = byMachine?.get(m.id);
+      const inst = lookup?.of(m.id);
       if (!inst || inst.blockedReason || compareArtifactVersions(artifact, inst.installedVersion, version) >= 0) continue;
       let g = groups.get(gk);
       if (!g) groups.set(gk, (g = { artifact, key, version, machineIds: new Set(), regions: new Set() }));
