@@ -281,6 +281,30 @@ describe('A release held fleet-wide, in the summary and the report', () => {
     assert.equal(last.releaseHalts[0]!.time, halt.time);
   });
 
+  it('R6: a manual upgrade to a version held by its evidence is not held (only an operator\'s hold stops manual upgrades)', () => {
+    const run = simulate(baseScenario({
+      ...heldRaw,
+      events: [
+        { at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } },
+        { at: 'P15D', manualUpgrade: { extension: 'agent', scaleSet: 'ss-39', version: '1.1.0.0' } },
+      ],
+    }));
+    const halt = run.events.find((e) => e.type === 'release.halted');
+    assert.ok(halt && halt.type === 'release.halted' && halt.kind === 'evidence', 'the scenario must hold its release by evidence');
+    const collector = new SummaryCollector();
+    collector.onEvents(run.events);
+    const manual = collector.result().find((r) => r.profile === 'manual');
+    assert.ok(manual, 'the manual rollout must exist');
+    assert.ok(run.events.some((e) => e.type === 'rollout.created' && e.rolloutId === manual.id && e.seq > halt.seq));
+    assert.deepEqual(manual.releaseHalts, []);
+    assert.notEqual(manual.status, 'held');
+    // An operator's hold does stop it.
+    const last = run.events[run.events.length - 1]!;
+    collector.onEvents([{ ...halt, seq: last.seq + 1, kind: 'operator', caller: 'alice', reason: 'looking' }]);
+    const after = collector.result().find((r) => r.id === manual.id)!;
+    if (after.endedAt === null) assert.equal(after.status, 'held');
+  });
+
   it('a resumed release reads "running" again, the hold kept with the time it was lifted; a pause reads "paused"', () => {
     const run = simulate(baseScenario(heldRaw));
     const events = [...run.events];

@@ -113,7 +113,7 @@ export class SummaryCollector {
       });
       this.buckets.set(e.rolloutId, new Map());
       const hold = this.held.get(`${artifactKey(e.artifact as Artifact)}@${e.toVersion}`);
-      if (hold) {
+      if (hold && holds(hold.kind, e.profile)) {
         const r = this.rollouts.get(e.rolloutId)!;
         r.releaseHalts.push(hold);
         r.status = 'held';
@@ -191,6 +191,7 @@ export class SummaryCollector {
     }
     for (const r of this.rollouts.values()) {
       if (r.artifactKey !== e.artifactKey || r.toVersion !== e.toVersion || r.endedAt !== null) continue;
+      if (!holds(e.type === 'release.halted' ? e.kind : (r.releaseHalts.at(-1)?.kind ?? ''), r.profile)) continue;
       if (hold) {
         r.releaseHalts.push(hold);
         if (r.status === 'running') r.status = 'held';
@@ -219,6 +220,11 @@ export class SummaryCollector {
   result(): RolloutSummary[] {
     return [...this.rollouts.values()].map((r) => ({ ...r, series: [...this.buckets.get(r.id)!.values()].sort((a, b) => a.t - b.t) }));
   }
+}
+
+/** Whether a hold of this kind stops a rollout of this profile: manual upgrades (R6) wait only for an operator's. */
+function holds(kind: string, profile: string): boolean {
+  return profile !== 'manual' || kind === 'operator';
 }
 
 export function formatDuration(ms: number): string {
