@@ -8,6 +8,7 @@ import { LIMITS, PATCH_LIMITS } from '../../protocol/agent-wire.js';
 import { ArmError } from '../arm/errors.js';
 import type { ChannelBounds } from '../arm/json-limits.js';
 import { JSON_LIMITS, parseLimitedJson } from '../arm/json-limits.js';
+import { locationName, resourceGroupName } from '../arm/validation.js';
 
 /** Object keys in one agent request (a status report of 64 extensions needs a few hundred). */
 export const MAX_JSON_KEYS = 4096;
@@ -126,9 +127,11 @@ export const scheduledEventsSchema = z.object({
 export const enrollSchema = z.object({
   resourceId: text(1024).optional(),
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9-_.]{0,53}$/, "letters, digits, '-', '_' and '.', up to 54 characters").optional(),
-  subscriptionId: text(128).optional(),
-  resourceGroup: text(90).optional(),
-  location: text(64).optional(),
+  // Where a new Arc machine goes: checked as the ARM routes and the token API check them, before
+  // anything is created (the group, the region and the machine's ARM id are built from them).
+  subscriptionId: z.string().min(1).max(128).optional(),
+  resourceGroup: resourceGroupName.optional(),
+  location: locationName.optional(),
   certificatePem: z.string().min(100).max(16 * 1024),
   agentVersion: text(64),
   osName: text(256),

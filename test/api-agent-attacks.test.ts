@@ -1,0 +1,169 @@
+/**
+ * The agent channel attacked from outside, against a real serve: what an enrollment body may name,
+ * concurrent enrollments and uploads, revoked credentials and tokens, package paths, and a status body
+ * that stops arriving. Each refusal is a precise 4xx, never a 5xx; nothing of it is stored; the engine
+ * keeps running.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
+import { after, before, describe, test } from 'node:test';
+import { STATUS_BODY_IDLE_MS } from '../src/api/agent/agent-fast-path.js';
+import { call, CERT, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
+import type { TestServer } from './helpers/api-server.js';
+import { enrollBody, handlerZip, machineIdentity, rawRequest, statusReport, TestAgent, uploadPackage } from './helpers/agent-client.js';
+
+const SUB = 'sub1';
+const AV = 'api-version=2024-07-01';
+const ENROLL = 'enroll-token-0123456789abcdef';
+
+const enroll = (s: TestServer, extra: Record<string, unknown>, token = ENROLL) =>
+  rawRequest(s.url, 'POST', '/v1/enroll', { body: JSON.stringify(enrollBody(machineIdentity(), extra)), headers: { authorization: `Bearer ${token}` } });
+
+describe('the agent channel under attack', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ enrollmentTokens: [{ token: ENROLL, subscriptionId: SUB, resourceGroup: 'arc', location: 'westus' }] });
+  });
+  after(async () => s?.stop());
+
+  /** What a refused request must leave as it was: groups, agents, regions; and the engine runs. */
+  async function snapshot(): Promise<string> {
+    const groups = await call(s.url, 'GET', `/subscriptions/${SUB}/resourcegroups?${AV}`);
+    assert.equal(groups.status, 200);
+    const agents = await call(s.url, 'GET', '/phasewise/agents');
+    const ids = (agents.body.value as Array<{ agentId: string; resourceId: string }>).map((a) => `${a.agentId} ${a.resourceId}`).sort();
+    return JSON.stringify({ groups: groups.body.value, agents: ids, regions: [...s.runtime.engine.state.fleet.regions.keys()].sort() });
+  }
+  const alive = () => assert.equal(s.runtime.engine.haltedBecause, null, 'the engine is not halted');
+
+  test('enrollment: a resource group or location the ARM routes would refuse is 400 naming the field, and creates nothing', async () => {
+    const was = await snapshot();
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ name: 'e1', resourceGroup: 'a/b' }, 'resourceGroup'], // would build /resourceGroups/a/b/providers/…
+      [{ name: 'e2', resourceGroup: '..' }, 'resourceGroup'],
+      [{ name: 'e3', resourceGroup: 'grp.' }, 'resourceGroup'],
+      [{ name: 'e4', resourceGroup: '' }, 'resourceGroup'], // was a 400 from the engine after the group '' was created
+      [{ name: 'e5', resourceGroup: 'x'.repeat(91) }, 'resourceGroup'],
+      [{ name: 'e6', location: 'x/y' }, 'location'], // was a new region 'x/y' in the fleet
+      [{ name: 'e7', location: '' }, 'location'],
+      [{ name: 'e8', location: 'west\nus' }, 'location'],
+      [{ name: 'e9', subscriptionId: '' }, 'subscriptionId'],
+    ];
+    for (const [extra, field] of bad) {
+      const r = await enroll(s, extra);
+      assert.equal(r.status, 400, `${JSON.stringify(extra)}: ${r.text}`);
+      assert.equal(r.json.error.code, 'InvalidParameter', JSON.stringify(extra));
+      assert.equal(r.json.error.target, field, JSON.stringify(extra));
+    }
+    assert.equal(await snapshot(), was, 'nothing was created');
+    alive();
+    // The same fields, well formed, still register the machine where they say.
+    const ok = await enroll(s, { name: 'e10', resourceGroup: 'edge(1)_x.y-z', location: 'westus' });
+    assert.equal(ok.status, 201, ok.text);
+    assert.equal(ok.json.resourceId, `/subscriptions/${SUB}/resourceGroups/edge(1)_x.y-z/providers/Microsoft.HybridCompute/machines/e10`);
+  });
+
+  test('the token API and serve\'s configuration refuse the same resource group names', async () => {
+    const r = await call(s.url, 'PUT', '/phasewise/enrollmentTokens/bad', { subscriptionId: SUB, resourceGroup: 'grp.', location: 'westus' });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error.target, 'resourceGroup');
+    await assert.rejects(startTestServer({ enrollmentTokens: [{ token: 'config-token-0123456789', subscriptionId: SUB, resourceGroup: 'a/b', location: 'westus' }] }), /resourceGroup/);
+  });
+
+  test('eight concurrent enrollments of one machine name: one 201, seven 409 MachineAlreadyEnrolled, one agent bound', async () => {
+    const rs = await Promise.all(Array.from({ length: 8 }, () => enroll(s, { name: 'same' })));
+    assert.deepEqual(rs.map((r) => r.status).sort(), [201, 409, 409, 409, 409, 409, 409, 409]);
+    for (const r of rs.filter((x) => x.status === 409)) assert.equal(r.json.error.code, 'MachineAlreadyEnrolled');
+    const agents = (await call(s.url, 'GET', '/phasewise/agents')).body.value as Array<{ resourceId: string }>;
+    assert.equal(agents.filter((a) => a.resourceId.endsWith('/machines/same')).length, 1);
+    alive();
+  });
+
+  test('a revoked credential is 401 on every agent path; a replaced or deleted token is 401 and enrolls nothing', async () => {
+    const a = await TestAgent.enroll(s.url, ENROLL, { name: 'revoked' });
+    try {
+      assert.equal((await a.goalState()).status, 200);
+      assert.equal((await call(s.url, 'DELETE', `/phasewise/agents/${a.agentId}`)).status, 200);
+      for (const r of [await a.goalState(), await a.status(statusReport()), await a.call('GET', `/v1/packages/${'a'.repeat(64)}`)]) {
+        assert.equal(r.status, 401, r.text);
+        assert.equal(r.json.error.code, 'InvalidClientCertificate');
+      }
+    } finally {
+      a.close();
+    }
+    const first = await call(s.url, 'PUT', '/phasewise/enrollmentTokens/lab', { subscriptionId: SUB, resourceGroup: 'arc', location: 'westus' });
+    const second = await call(s.url, 'PUT', '/phasewise/enrollmentTokens/lab', { subscriptionId: SUB, resourceGroup: 'arc', location: 'westus' });
+    const was = await snapshot();
+    const replaced = await enroll(s, { name: 'by-old-token' }, first.body.token);
+    assert.equal(replaced.status, 401);
+    assert.equal(replaced.json.error.code, 'InvalidEnrollmentToken');
+    assert.equal((await call(s.url, 'DELETE', '/phasewise/enrollmentTokens/lab')).status, 204);
+    const deleted = await enroll(s, { name: 'by-deleted-token' }, second.body.token);
+    assert.equal(deleted.status, 401);
+    assert.equal(await snapshot(), was);
+  });
+
+  test('package paths: traversal, upper case, NUL and over-long digests are 404/400/414, never a file outside the store', async () => {
+    const a = await TestAgent.enroll(s.url, ENROLL, { name: 'reader' });
+    try {
+      const cases: Array<[string, number]> = [
+        ['/v1/packages/..%2f..%2fagent-ca%2fca.key.pem', 404],
+        ['/v1/packages/..%2F..%2Fphasewise.db', 404],
+        [`/v1/packages/${'A'.repeat(64)}`, 404],
+        ['/v1/packages/%00', 400],
+        [`/v1/packages/${'a'.repeat(5000)}`, 414],
+      ];
+      for (const [path, status] of cases) {
+        const r = await a.call('GET', path);
+        assert.equal(r.status, status, `${path.slice(0, 60)}: ${r.text}`);
+        assert.doesNotMatch(r.text, /PRIVATE KEY|SQLite/);
+      }
+    } finally {
+      a.close();
+    }
+  });
+
+  test('concurrent uploads of one version: one 201, the others 409 (other bytes) or 200 (the same), never a 5xx; the record is the 201\'s', async () => {
+    assert.equal((await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Monitor', { supportsAutomaticUpgrade: true }, PUBLISHER_TOKEN)).status, 201);
+    const zips = await Promise.all(['a', 'b', 'c', 'd'].map((t) => handlerZip(t)));
+    const rs = await Promise.all(zips.map((z) => uploadPackage(s, 'Contoso', 'Monitor', '1.0.0.0', z)));
+    assert.deepEqual(rs.map((r) => r.status).sort(), [201, 409, 409, 409], JSON.stringify(rs.map((r) => r.body)));
+    for (const r of rs.filter((x) => x.status === 409)) assert.equal(r.body.error.code, 'PackageAlreadyUploaded');
+    const won = rs.find((r) => r.status === 201)!.body.package.sha256 as string;
+    const rec = await call(s.url, 'GET', '/phasewise/publishers/Contoso/extensionTypes/Monitor/versions/1.0.0.0/package');
+    assert.equal(rec.body.package.sha256, won);
+    // The same bytes four times at once: one 201, three 200 with the same record.
+    const same = await handlerZip('same');
+    const again = await Promise.all([1, 2, 3, 4].map(() => uploadPackage(s, 'Contoso', 'Monitor', '1.1.0.0', same)));
+    assert.deepEqual(again.map((r) => r.status).sort(), [200, 200, 200, 201]);
+    assert.equal(new Set(again.map((r) => r.body.package.sha256)).size, 1);
+    alive();
+  });
+
+  test(`a status body that stops arriving is answered 408 and its connection closed after ${STATUS_BODY_IDLE_MS / 1000} s; the next report is accepted`, async () => {
+    const a = await TestAgent.enroll(s.url, ENROLL, { name: 'stalls' });
+    try {
+      const u = new URL(s.url);
+      const sock = connect({ host: u.hostname, port: Number(u.port), ca: readFileSync(CERT, 'utf8'), key: a.id.keyPem, cert: a.enrolled.clientCertificatePem, servername: 'localhost' });
+      await new Promise((r) => sock.once('secureConnect', r));
+      let text = '';
+      sock.on('data', (d: Buffer) => { text += d.toString('utf8'); });
+      const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
+      const t0 = Date.now();
+      sock.write(`PUT /v1/agents/${a.agentId}/status HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"ver`);
+      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), STATUS_BODY_IDLE_MS + 10_000))]);
+      sock.destroy();
+      assert.notEqual(at, -1, `the connection is still open ${STATUS_BODY_IDLE_MS + 10_000} ms later`);
+      assert.ok(at - t0 >= STATUS_BODY_IDLE_MS - 100, `closed after ${at - t0} ms`);
+      assert.match(text, /^HTTP\/1\.1 408 /);
+      assert.match(text, /"code":"RequestTimeout"/);
+      assert.match(text, /connection: close/i);
+      const next = await a.status(statusReport());
+      assert.equal(next.status, 204, next.text);
+    } finally {
+      a.close();
+    }
+    alive();
+  });
+});
