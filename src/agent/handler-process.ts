@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Journal, OperationJournal, StepRecord } from './journal.js';
 import { runDir } from './layout.js';
@@ -93,12 +93,32 @@ function readPid(runBase: string): number | null {
   }
 }
 
-function readOutput(runBase: string, keep = OUTPUT_KEEP): string {
+/**
+ * The first `keep` characters of a command's output. Only the bytes they can take are read (UTF-8: at most
+ * 4 per character): a handler that wrote gigabytes must not make the agent load them (a string over
+ * V8's limit throws, and the output would be lost).
+ */
+export function readOutput(runBase: string, keep = OUTPUT_KEEP): string {
+  let fd: number;
   try {
-    const text = readFileSync(`${runBase}.out`, 'utf8');
+    fd = openSync(`${runBase}.out`, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const buf = Buffer.alloc(keep * 4);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    const text = buf.subarray(0, n).toString('utf8');
     return text.length > keep ? text.slice(0, keep) : text;
   } catch {
     return '';
+  } finally {
+    closeSync(fd);
   }
 }
 

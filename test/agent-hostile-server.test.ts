@@ -1,0 +1,130 @@
+/**
+ * The agent against a server that is slow on purpose (or very unlucky), and a handler that floods its
+ * output: hostile HTTPS servers on loopback, started here. Nothing the agent waits for may take as long
+ * as the other side likes, and a handler's gigabytes of output are never loaded whole.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { convergeOnce } from '../src/agent/converge.js';
+import { request } from '../src/agent/http-client.js';
+import { DownloadError, downloadPackage } from '../src/agent/package-download.js';
+import { signPackage } from '../src/protocol/package-signature.js';
+import { calls, extension, goal, HANDLER, handlerZip, newPublisher, PackageServer, packageRef, runtime, sleep, tempDirs, TLS_CERT, TLS_KEY, trust } from './helpers/agent-kit.js';
+
+/** A server that sends the headers at once, then one byte every `everyMs` (each under any silence timeout). */
+class TricklingServer {
+  private server!: https.Server;
+  port = 0;
+  requests = 0;
+  constructor(private readonly body: Buffer, private readonly everyMs: number) {}
+
+  async start(): Promise<void> {
+    this.server = https.createServer({ cert: TLS_CERT, key: TLS_KEY }, (req, res) => {
+      this.requests++;
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      const from = m ? Number(m[1]) : 0;
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(this.body.length - from) };
+      if (m) headers['content-range'] = `bytes ${from}-${this.body.length - 1}/${this.body.length}`;
+      res.writeHead(m ? 206 : 200, headers);
+      let at = from;
+      const timer = setInterval(() => {
+        if (res.destroyed || at >= this.body.length) return void clearInterval(timer);
+        res.write(this.body.subarray(at, at + 1));
+        at++;
+      }, this.everyMs);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  stop(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+/** Rejects if `p` has not settled within `ms` (the defect: it would wait for as long as the server trickles). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} still waiting after ${ms} ms`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+const packages = new PackageServer();
+const publisher = newPublisher();
+before(() => packages.start());
+after(() => packages.stop());
+
+test('a goal state or status answer trickled a byte at a time is cut at the request deadline, not after the whole body', async () => {
+  const server = new TricklingServer(Buffer.from(JSON.stringify({ goalStateId: 1, pad: 'x'.repeat(200) })), 200);
+  await server.start();
+  try {
+    const t0 = Date.now();
+    const err = await within(request(`https://localhost:${server.port}/v1/agents/a/goalstate`, { ca: [TLS_CERT], maxBytes: 1024 * 1024, timeoutMs: 1_500 }).then(
+      () => assert.fail('a trickled answer was accepted'),
+      (e: Error) => e,
+    ), 10_000, 'the poll');
+    assert.match(err.message, /no complete answer from localhost:\d+ within 1500 ms/);
+    assert.ok(Date.now() - t0 < 4_000, `cut after ${Date.now() - t0} ms`);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a package trickled below the slowest sane rate ends each attempt in time, keeps what arrived, and resumes elsewhere', async () => {
+  const blob = Buffer.alloc(4_000, 7);
+  const sha256 = createHash('sha256').update(blob).digest('hex');
+  const server = new TricklingServer(blob, 50); // 20 bytes/s, under any silence timeout
+  await server.start();
+  const dirs = tempDirs();
+  const dest = join(dirs.root, 'p.part');
+  try {
+    const ref = { uris: [`https://localhost:${server.port}/v1/packages/${sha256}`], sha256, size: blob.length, signature: signPackage(publisher.privatePem, publisher.keyId, HANDLER, '1.0.0', sha256, blob.length) };
+    const opts = { ca: [TLS_CERT], attempts: 2, backoffMs: 10, timeoutMs: 1_000, minBytesPerSecond: 4_000, sleep };
+    const t0 = Date.now();
+    const err = await within(downloadPackage(ref, dest, opts).then(() => assert.fail('the download finished'), (e: Error) => e), 15_000, 'the download');
+    assert.ok(err instanceof DownloadError, String(err));
+    assert.match(err.message, /after 2 attempts: the transfer is slower than 4000 bytes\/s \(\d+ of \d+ bytes in 2 s\)/);
+    assert.ok(Date.now() - t0 < 8_000, `gave up after ${Date.now() - t0} ms`);
+    assert.equal(server.requests, 2);
+    // What arrived is kept, and a sane server completes it from there (Range), to the right bytes.
+    const kept = statSync(dest).size;
+    assert.ok(kept > 0 && kept < blob.length, `kept ${kept} bytes`);
+    packages.add(blob);
+    await downloadPackage({ ...ref, uris: [`https://localhost:${packages.port}/v1/packages/${sha256}`] }, dest, opts);
+    assert.equal(createHash('sha256').update(readFileSync(dest)).digest('hex'), sha256);
+    assert.equal(packages.requests.at(-1)?.range, `bytes=${kept}-`);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a handler that writes 600 MB to stdout: its first lines reach the outcome and the log; the agent never loads the rest', async () => {
+  const dirs = tempDirs();
+  trust(dirs, publisher);
+  const rt = runtime(dirs, { timeoutsMs: { install: 60_000, enable: 10_000, update: 10_000, disable: 10_000, uninstall: 10_000 } });
+  // Over V8's longest string (about 536 million characters): reading it whole throws, and the output was lost.
+  const install = "echo 'handler-says: disk layout unexpected'; head -c 600000000 /dev/zero | tr '\\0' x; exit 3";
+  const ref = packageRef(packages, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog, { install }));
+  const rss0 = process.memoryUsage().rss;
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-flood' })]));
+  const grew = process.memoryUsage().rss - rss0;
+  const outcome = rt.journal.state.extensions[HANDLER]!.history[0]!;
+  assert.equal(outcome.outcome, 'failed', JSON.stringify(outcome));
+  assert.match(outcome.message, /handler-says: disk layout unexpected/);
+  assert.ok(outcome.message.length < 8_000, `message of ${outcome.message.length} characters`);
+  const log = readFileSync(join(dirs.log, HANDLER, 'CommandExecution.log'), 'utf8');
+  assert.match(log, /exit 3\nhandler-says: disk layout unexpected\nx{100}/);
+  assert.ok(log.length < 10_000, `CommandExecution.log holds ${log.length} characters`);
+  assert.ok(grew < 200 * 1024 * 1024, `the agent's memory grew by ${Math.round(grew / 1048576)} MiB`);
+  // The 600 MB output file went with the step.
+  const run = join(dirs.lib, '.agent', 'run');
+  assert.deepEqual(existsSync(run) ? readdirSync(run).filter((f) => f.endsWith('.out')) : [], []);
+  assert.deepEqual(calls(dirs.callLog).map((l) => l.split(' ')[0]), ['install']);
+});
