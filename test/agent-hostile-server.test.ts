@@ -12,8 +12,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { convergeOnce } from '../src/agent/converge.js';
 import { request } from '../src/agent/http-client.js';
+import { DEFAULT_POLICY } from '../src/agent/local-policy.js';
+import { buildStatusReport } from '../src/agent/status-report.js';
+import { LIMITS } from '../src/protocol/agent-wire.js';
 import { DownloadError, downloadPackage } from '../src/agent/package-download.js';
 import { signPackage } from '../src/protocol/package-signature.js';
+import { startTestServer } from './helpers/api-server.js';
+import { TestAgent } from './helpers/agent-client.js';
 import { calls, extension, goal, HANDLER, handlerZip, newPublisher, PackageServer, packageRef, runtime, sleep, tempDirs, TLS_CERT, TLS_KEY, trust } from './helpers/agent-kit.js';
 
 /** A server that sends the headers at once, then one byte every `everyMs` (each under any silence timeout). */
@@ -127,4 +132,42 @@ test('a handler that writes 600 MB to stdout: its first lines reach the outcome 
   const run = join(dirs.lib, '.agent', 'run');
   assert.deepEqual(existsSync(run) ? readdirSync(run).filter((f) => f.endsWith('.out')) : [], []);
   assert.deepEqual(calls(dirs.callLog).map((l) => l.split(' ')[0]), ['install']);
+});
+
+test('a handler status message longer than the wire allows is cut by the agent: the real server accepts the report, the machine stays Connected', async () => {
+  const dirs = tempDirs();
+  trust(dirs, publisher);
+  const rt = runtime(dirs);
+  // A legal status file (well under 128 KiB) whose message, a substatus message and the outcome are long.
+  const long = 'y'.repeat(6_000);
+  const enable = `printf '[{"version":1.0,"timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"x","operation":"Enable","status":"success","code":0,`
+    + `"formattedMessage":{"lang":"en-US","message":"${long}"},"substatus":[{"name":"StdOut","status":"success","formattedMessage":{"lang":"en-US","message":"${long}"}}]}}]'`
+    + ' > status/$SEQ.status; echo $SEQ > mrseq';
+  const ref = packageRef(packages, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog, { enable }));
+  const g = goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-verbose' })]);
+  await convergeOnce(rt, g);
+  assert.equal(rt.journal.state.extensions[HANDLER]!.history[0]!.outcome, 'succeeded');
+  const report = buildStatusReport({
+    dirs, journal: rt.journal, goal: g, processedGoalStateId: 1, goalStateError: `refused: ${long}`, policy: DEFAULT_POLICY, health: null,
+    agentVersion: '0.1.0', os: { computerName: 'host-1', osName: 'Linux', osVersion: '6.1' }, nowMs: Date.now(),
+  });
+  const h = report.aggregateStatus.handlerAggregateStatus[0]!;
+  const status = h.runtimeSettingsStatus!.settingsStatus.status;
+  assert.equal(status.formattedMessage!.message.length, LIMITS.reportMessageChars);
+  assert.match(status.formattedMessage!.message, /^y+…$/);
+  assert.equal(status.substatus![0]!.formattedMessage!.message.length, LIMITS.reportMessageChars);
+  assert.equal(report.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.formattedMessage.message.length, LIMITS.reportMessageChars);
+  // The real server takes it (before: 400 InvalidParameter on the message, retried for ever: Disconnected).
+  const s = await startTestServer({ enrollmentTokens: [{ token: 'enroll-token-0123456789abcdef', subscriptionId: 'sub1', resourceGroup: 'arc', location: 'westus' }] });
+  try {
+    const a = await TestAgent.enroll(s.url, 'enroll-token-0123456789abcdef', { name: 'verbose' });
+    try {
+      const r = await a.status(report);
+      assert.equal(r.status, 204, r.text);
+    } finally {
+      a.close();
+    }
+  } finally {
+    await s.stop();
+  }
 });

@@ -95,6 +95,28 @@ function agentStateOf(rec: ExtensionRecord): AgentExtensionReport {
   };
 }
 
+/**
+ * Every message cut to what the server accepts (LIMITS.reportMessageChars). A handler's status file may
+ * hold far more; a report the server refuses would be sent again and again, and the machine would be
+ * Disconnected for one verbose handler.
+ */
+function withinWire(report: StatusReport): StatusReport {
+  const max = LIMITS.reportMessageChars;
+  const cut = (m: string): string => (m.length > max ? `${m.slice(0, max - 1)}…` : m);
+  const fm = (f: { message: string } | undefined) => {
+    if (f) f.message = cut(f.message);
+  };
+  for (const h of report.aggregateStatus.handlerAggregateStatus) {
+    fm(h.formattedMessage);
+    const s = h.runtimeSettingsStatus?.settingsStatus.status;
+    fm(s?.formattedMessage);
+    for (const sub of s?.substatus ?? []) fm(sub.formattedMessage);
+  }
+  fm(report.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.formattedMessage);
+  for (const e of Object.values(report.agentState)) if (e.lastOperation) e.lastOperation.message = cut(e.lastOperation.message);
+  return report;
+}
+
 /** Cuts messages until the report fits LIMITS.statusReportBytes (the server answers 413 above it). */
 function fit(report: StatusReport): StatusReport {
   if (JSON.stringify(report).length <= LIMITS.statusReportBytes) return report;
@@ -118,7 +140,7 @@ export function buildStatusReport(input: ReportInput): StatusReport {
   const agentState: Record<string, AgentExtensionReport> = {};
   for (const rec of Object.values(input.journal.state.extensions)) agentState[rec.name] = agentStateOf(rec);
   const patches = patchReports(input.journal, goal);
-  return fit({
+  return fit(withinWire({
     ...(patches.length > 0 ? { patchOperations: patches } : {}),
     version: '1.1',
     timestampUTC: ts,
@@ -140,7 +162,7 @@ export function buildStatusReport(input: ReportInput): StatusReport {
     agentState,
     applicationHealth: input.health,
     agentConfiguration: { extensionsEnabled: input.policy.extensionsEnabled, extensionsAllowList: input.policy.extensionsAllowList, extensionsBlockList: input.policy.extensionsBlockList },
-  });
+  }));
 }
 
 /** The report without its timestamps: two reports with the same fingerprint say the same thing. */

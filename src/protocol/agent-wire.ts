@@ -32,6 +32,8 @@ export const LIMITS = {
   packageBytes: 512 * 1024 * 1024,
   /** JSON nesting depth accepted anywhere on this channel. */
   jsonDepth: 64,
+  /** Characters of any message in a status report (formattedMessage.message, lastOperation.message): the agent cuts, the server refuses more. */
+  reportMessageChars: 4096,
 } as const;
 
 export const LONG_POLL_MAX_SECONDS = 60;

@@ -24,7 +24,7 @@ const OUTCOMES = ['succeeded', 'rolledBack', 'failed', 'blocked', 'rejected'] as
 const HEALTH = ['Initializing', 'Healthy', 'Unhealthy', 'Unknown'] as const;
 
 function message(v: unknown): boolean {
-  return isObj(v) && str(v.lang, 16) && str(v.message, 4096);
+  return isObj(v) && str(v.lang, 16) && str(v.message, LIMITS.reportMessageChars);
 }
 
 function handlerStatus(v: unknown): boolean {
@@ -54,7 +54,7 @@ function extensionReport(v: unknown): boolean {
   const op = v.lastOperation;
   if (op === null) return true;
   return isObj(op) && str(op.operationId, 256) && oneOf(op.outcome, OUTCOMES) && (op.version === null || str(op.version, 64))
-    && str(op.message, 4096) && str(op.finishedAt, 64);
+    && str(op.message, LIMITS.reportMessageChars) && str(op.finishedAt, 64);
 }
 
 const nameList = (v: unknown): boolean => Array.isArray(v) && v.length <= 256 && v.every((n) => str(n, 256));

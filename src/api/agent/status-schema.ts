@@ -31,7 +31,7 @@ export function parseAgentJson(text: string): unknown {
 }
 
 const text = (max: number) => z.string().max(max);
-const message = z.object({ lang: text(16), message: text(4096) });
+const message = z.object({ lang: text(16), message: text(LIMITS.reportMessageChars) });
 const iso = text(64);
 const version = text(64);
 
@@ -65,7 +65,7 @@ const extensionReport = z.object({
     operationId: text(256),
     outcome: z.enum(['succeeded', 'rolledBack', 'failed', 'blocked', 'rejected']),
     version: version.nullable(),
-    message: text(4096),
+    message: text(LIMITS.reportMessageChars),
     finishedAt: iso,
   }).nullable(),
 });
