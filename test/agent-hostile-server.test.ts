@@ -110,6 +110,15 @@ test('a package trickled below the slowest sane rate ends each attempt in time, 
   }
 });
 
+test('a package URI that is not https is a download failure naming it, not an exception that aborts every pass', async () => {
+  const dirs = tempDirs();
+  const opts = { ca: [TLS_CERT], attempts: 2, backoffMs: 10, timeoutMs: 1_000, sleep };
+  for (const uri of ['file:///etc/shadow', 'http://127.0.0.1:9/x.zip', 'ftp://mirror/x.zip']) {
+    const ref = { uris: [uri], sha256: 'a'.repeat(64), size: 10, signature: signPackage(publisher.privatePem, publisher.keyId, HANDLER, '1.0.0', 'a'.repeat(64), 10) };
+    await assert.rejects(downloadPackage(ref, join(dirs.root, 'p.part'), opts), (e: Error) => e instanceof DownloadError && e.message.includes(`only https URIs are fetched, not ${uri}`));
+  }
+});
+
 test('a handler that writes 600 MB to stdout: its first lines reach the outcome and the log; the agent never loads the rest', async () => {
   const dirs = tempDirs();
   trust(dirs, publisher);

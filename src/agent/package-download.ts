@@ -37,6 +37,7 @@ function sizeOf(path: string): number {
 
 /** One GET from where the partial file ends; appends to it. */
 function attempt(uri: string, dest: string, size: number, opts: DownloadOptions): Promise<Attempt> {
+  if (!/^https:\/\//i.test(uri)) return Promise.resolve({ done: false, retry: false, message: `only https URIs are fetched, not ${uri.slice(0, 100)}` });
   return new Promise((resolve, reject) => {
     let offset = sizeOf(dest);
     let tooSlow: string | null = null;
