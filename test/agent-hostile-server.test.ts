@@ -4,7 +4,7 @@
  * as the other side likes, and a handler's gigabytes of output are never loaded whole.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -179,4 +179,32 @@ test('a handler status message longer than the wire allows is cut by the agent: 
   } finally {
     await s.stop();
   }
+});
+
+test('a partial download its operation no longer needs (superseded while the server kept cutting it) is deleted; a live one is kept', async () => {
+  const dirs = tempDirs();
+  trust(dirs, publisher);
+  const rt = runtime(dirs);
+  const a = packageRef(packages, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
+  await convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-a' })]));
+  // B: 60 KB that do not compress, every transfer cut after 1,000 bytes: the operation stays open.
+  const big = { 'big.bin': randomBytes(45_000).toString('base64') };
+  const b = packageRef(packages, publisher, HANDLER, '1.1.0', await handlerZip(dirs.callLog, { files: big }));
+  packages.faults.cutAfterBytes = 1_000;
+  packages.faults.cuts = 1_000;
+  try {
+    await convergeOnce(rt, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-b', settingsSeqNo: 2 })]));
+  } finally {
+    packages.faults.cuts = 0;
+  }
+  const partB = join(dirs.lib, '.agent', 'downloads', `${b.sha256}.part`);
+  assert.ok(existsSync(partB), 'the open operation keeps its partial download to resume');
+  assert.equal(rt.journal.state.extensions[HANDLER]!.op?.operationId, 'op-b');
+  // The control plane moves on to C before B's download ever completed.
+  const c = packageRef(packages, publisher, HANDLER, '1.2.0', await handlerZip(dirs.callLog));
+  await convergeOnce(rt, goal(3, [extension({ version: '1.2.0', package: c, operationId: 'op-c', settingsSeqNo: 3 })]));
+  assert.equal(rt.journal.state.extensions[HANDLER]!.installedVersion, '1.2.0');
+  assert.equal(existsSync(partB), false, 'the abandoned partial download is gone');
+  assert.deepEqual(readdirSync(join(dirs.lib, '.agent', 'downloads')), []);
+  assert.ok(rt.lines.some((l) => l.includes(`removed the partial download ${b.sha256}.part`)), rt.lines.join('\n'));
 });
