@@ -208,3 +208,26 @@ test('a partial download its operation no longer needs (superseded while the ser
   assert.deepEqual(readdirSync(join(dirs.lib, '.agent', 'downloads')), []);
   assert.ok(rt.lines.some((l) => l.includes(`removed the partial download ${b.sha256}.part`)), rt.lines.join('\n'));
 });
+
+test('a handler that keeps writing output does not fill the disk while it runs: its output file is cut to what is kept', async () => {
+  const dirs = tempDirs();
+  trust(dirs, publisher);
+  const rt = runtime(dirs);
+  const marker = join(dirs.root, 'written');
+  const install = `echo 'first line'; head -c 300000000 /dev/zero | tr '\\0' x; touch '${marker}'; sleep 1; exit 2`;
+  const ref = packageRef(packages, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog, { install }));
+  const pass = convergeOnce(rt, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-chatty' })]));
+  const run = join(dirs.lib, '.agent', 'run');
+  const t0 = Date.now();
+  while (!existsSync(marker) && Date.now() - t0 < 30_000) await sleep(20);
+  assert.ok(existsSync(marker), 'the handler wrote its 300 MB');
+  await sleep(300); // several of the agent's polls (20 ms here) while the command still runs
+  const outs = readdirSync(run).filter((f) => f.endsWith('.out'));
+  assert.equal(outs.length, 1, 'the command is still running');
+  const size = statSync(join(run, outs[0]!)).size;
+  assert.ok(size <= 3200 * 4, `the running command's output file holds ${size} bytes`);
+  await pass;
+  const outcome = rt.journal.state.extensions[HANDLER]!.history[0]!;
+  assert.equal(outcome.outcome, 'failed');
+  assert.match(outcome.message, /first line \| x{100}/);
+});

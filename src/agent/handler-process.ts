@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Journal, OperationJournal, StepRecord } from './journal.js';
 import { runDir } from './layout.js';
@@ -122,6 +122,20 @@ export function readOutput(runBase: string, keep = OUTPUT_KEEP): string {
   }
 }
 
+/**
+ * Cuts a running command's output file to what readOutput can use: a handler that writes without end
+ * would otherwise fill the disk until its timeout. Checked at every poll, so the file stays within what
+ * the command writes between two polls.
+ */
+function capOutput(runBase: string, keep: number): void {
+  const path = `${runBase}.out`;
+  try {
+    if (statSync(path).size > keep * 4) truncateSync(path, keep * 4);
+  } catch {
+    // not there yet, or gone with the step
+  }
+}
+
 function cleanup(runBase: string): void {
   for (const ext of ['.pid', '.exit', '.exit.tmp', '.out']) rmSync(`${runBase}${ext}`, { force: true });
 }
@@ -137,7 +151,8 @@ function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Jou
   rec.pid = null;
   journal.save(); // announced before it exists: a crash right here is "never started" on restart
   mkdirSync(runDir(dirs), { recursive: true, mode: 0o700 });
-  const out = openSync(`${base}.out`, 'w', 0o600);
+  // Append mode: capOutput can cut the file while the command still writes (its next write lands at the new end).
+  const out = openSync(`${base}.out`, 'a', 0o600);
   // Detached: the handler gets its own session and process group, which a timeout kills as a whole.
   const child = spawn('sh', ['-c', WRAPPER, 'phasewise-handler', spec.command, base], {
     cwd: existsSync(spec.cwd) ? spec.cwd : '/',
@@ -176,6 +191,7 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
       rt.log(`${extName}: ${spec.key} timed out after ${Math.round(rec.timeoutMs / 1000)} s; its process group was killed`);
       return finish(journal, rec, base, spec, { exitCode: null, timedOut: true, output: readOutput(base, spec.outputKeep) }, rt);
     }
+    capOutput(base, spec.outputKeep ?? OUTPUT_KEEP);
     const alive = pid !== null && isAlive(pid, base);
     if (alive) missingSince = null;
     else {
