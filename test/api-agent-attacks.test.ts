@@ -141,6 +141,51 @@ describe('the agent channel under attack', () => {
     alive();
   });
 
+  test('report times: far in the past or future are information only (the heartbeat is the server\'s clock); one that is not a time is 400 naming it', async () => {
+    const a = await TestAgent.enroll(s.url, ENROLL, { name: 'clocks' });
+    const ARC_ID = `/subscriptions/${SUB}/resourceGroups/arc/providers/Microsoft.HybridCompute/machines/clocks?${AV}`;
+    try {
+      for (const at of ['1970-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z', '2026-12-06T20:00:00+05:30']) {
+        const r = statusReport();
+        r.timestampUTC = at;
+        r.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.timestampUTC = at;
+        const before = Date.now();
+        const sent = await a.status(r);
+        assert.equal(sent.status, 204, `${at}: ${sent.text}`);
+        const agents = (await call(s.url, 'GET', '/phasewise/agents')).body.value as Array<{ agentId: string; status: string; lastReport: string }>;
+        const me = agents.find((x) => x.agentId === a.agentId)!;
+        assert.equal(me.status, 'Connected');
+        assert.ok(Date.parse(me.lastReport) >= before - 1000 && Date.parse(me.lastReport) <= Date.now() + 1000, `${at}: lastReport ${me.lastReport} is the server's time`);
+      }
+      const lastReport = async () => ((await call(s.url, 'GET', '/phasewise/agents')).body.value as Array<{ agentId: string; lastReport: string }>)
+        .find((x) => x.agentId === a.agentId)!.lastReport;
+      const was = await lastReport();
+      const shown = await call(s.url, 'GET', ARC_ID);
+      const bad: Array<[string, (r: ReturnType<typeof statusReport>) => void]> = [
+        ['timestampUTC', (r) => { r.timestampUTC = 'yesterday'; }],
+        ['timestampUTC', (r) => { r.timestampUTC = '2026-13-45'; }],
+        ['aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.timestampUTC', (r) => {
+          r.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.timestampUTC = '1733500000';
+        }],
+        ['agentState.Contoso.Monitor.lastOperation.finishedAt', (r) => { r.agentState['Contoso.Monitor']!.lastOperation!.finishedAt = 'now'; }],
+      ];
+      for (const [target, spoil] of bad) {
+        const r = statusReport({ ext: { 'Contoso.Monitor': { version: '1.0.0.0', op: { id: 'op-x', outcome: 'succeeded' } } } });
+        spoil(r);
+        const sent = await a.status(r);
+        assert.equal(sent.status, 400, sent.text);
+        assert.equal(sent.json.error.code, 'InvalidParameter');
+        assert.equal(sent.json.error.target, target);
+        assert.match(sent.json.error.message, /expected a time such as/);
+      }
+      assert.equal(await lastReport(), was, 'no refused report counted as a heartbeat');
+      assert.deepEqual((await call(s.url, 'GET', ARC_ID)).body.properties, shown.body.properties, 'nothing of the refused reports is shown');
+    } finally {
+      a.close();
+    }
+    alive();
+  });
+
   test(`a status body that stops arriving is answered 408 and its connection closed after ${STATUS_BODY_IDLE_MS / 1000} s; the next report is accepted`, async () => {
     const a = await TestAgent.enroll(s.url, ENROLL, { name: 'stalls' });
     try {

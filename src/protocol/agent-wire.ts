@@ -38,6 +38,13 @@ export const LIMITS = {
 
 export const LONG_POLL_MAX_SECONDS = 60;
 
+/**
+ * The times an agent writes in a status report (`timestampUTC`, `finishedAt`, patch `startedAt`):
+ * ISO 8601 as `Date.prototype.toISOString` writes them, or with an offset. The server takes the
+ * agent's clock as information only (heartbeats use its own), but refuses what is not a time.
+ */
+export const REPORT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
 export interface EnrollRequest {
   /** Bind to an existing VM, scale-set instance or Arc machine by its ARM id; absent: register a new Arc machine. */
   resourceId?: string;

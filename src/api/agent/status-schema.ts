@@ -4,7 +4,7 @@
  * on the hot path a hand-written check first, status-check.ts).
  */
 import { z } from 'zod';
-import { LIMITS, PATCH_LIMITS } from '../../protocol/agent-wire.js';
+import { LIMITS, PATCH_LIMITS, REPORT_TIME } from '../../protocol/agent-wire.js';
 import { ArmError } from '../arm/errors.js';
 import type { ChannelBounds } from '../arm/json-limits.js';
 import { JSON_LIMITS, parseLimitedJson } from '../arm/json-limits.js';
@@ -32,13 +32,15 @@ export function parseAgentJson(text: string): unknown {
 
 const text = (max: number) => z.string().max(max);
 const message = z.object({ lang: text(16), message: text(LIMITS.reportMessageChars) });
-const iso = text(64);
+const iso = text(64).regex(REPORT_TIME, 'expected a time such as 2026-12-06T19:14:12.123Z');
+/** A time a handler wrote in its own status file: passed on as it is, so not held to REPORT_TIME. */
+const handlerTime = text(64);
 const version = text(64);
 
 const handlerStatus = z.object({
   name: text(256).optional(),
   operation: text(64).optional(),
-  configurationAppliedTime: iso.optional(),
+  configurationAppliedTime: handlerTime.optional(),
   status: z.enum(['transitioning', 'error', 'success', 'warning']),
   code: z.number().int(),
   formattedMessage: message.optional(),
