@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { STATUS_BODY_IDLE_MS } from '../src/api/agent/agent-fast-path.js';
-import { call, CERT, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
+import { call, CERT, eventually, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
+import { sleep } from './helpers/agent-kit.js';
 import type { TestServer } from './helpers/api-server.js';
 import { enrollBody, handlerZip, machineIdentity, rawRequest, statusReport, TestAgent, uploadPackage } from './helpers/agent-client.js';
 
@@ -138,6 +139,72 @@ describe('the agent channel under attack', () => {
     const again = await Promise.all([1, 2, 3, 4].map(() => uploadPackage(s, 'Contoso', 'Monitor', '1.1.0.0', same)));
     assert.deepEqual(again.map((r) => r.status).sort(), [200, 200, 200, 201]);
     assert.equal(new Set(again.map((r) => r.body.package.sha256)).size, 1);
+    alive();
+  });
+
+  test('another machine\'s operation id, an unknown one, a replay and an older report out of order: only the machine\'s own answer counts, once', async () => {
+    const ARC = `/subscriptions/${SUB}/resourceGroups/arc/providers/Microsoft.HybridCompute/machines`;
+    assert.equal((await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Probe', { supportsAutomaticUpgrade: true }, PUBLISHER_TOKEN)).status, 201);
+    assert.equal((await uploadPackage(s, 'Contoso', 'Probe', '1.0.0.0', await handlerZip('probe'))).status, 201);
+    assert.equal((await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Probe/versions/1.0.0.0', { os: ['linux'] }, PUBLISHER_TOKEN)).status, 201);
+    const mallory = await TestAgent.enroll(s.url, ENROLL, { name: 'mallory' });
+    const bob = await TestAgent.enroll(s.url, ENROLL, { name: 'bob' });
+    try {
+      const ext = { location: 'westus', properties: { publisher: 'Contoso', type: 'Probe', typeHandlerVersion: '1.0', enableAutomaticUpgrade: false } };
+      assert.equal((await call(s.url, 'PUT', `${ARC}/bob/extensions/probe?${AV}`, ext)).status, 200);
+      const key = await eventually(async () => ((await bob.goalState()).json?.extensions ?? []).find((e: { name: string }) => e.name === 'Contoso.Probe')?.operationId as string | undefined, 20_000, 'bob\'s install');
+      const state = async () => (await call(s.url, 'GET', `${ARC}/bob/extensions/probe?${AV}`)).body.properties.provisioningState as string;
+      const pending = () => s.runtime.engine.state.pendingActions.has(key);
+      assert.ok(pending());
+      const answer = (id: string, outcome: 'succeeded' | 'failed') => statusReport({ ext: { 'Contoso.Probe': { version: outcome === 'succeeded' ? '1.0.0.0' : null, op: { id, outcome } } } });
+      // Mallory answers bob's operation, both ways: accepted as her own report, nothing of bob's changes.
+      for (const outcome of ['succeeded', 'failed'] as const) assert.equal((await mallory.status(answer(key, outcome))).status, 204);
+      // Bob answers an operation nobody sent.
+      assert.equal((await bob.status(answer('op-nobody-sent', 'failed'))).status, 204);
+      await sleep(300);
+      assert.ok(pending(), 'the engine still waits for bob\'s own answer');
+      assert.notEqual(await state(), 'Succeeded');
+      assert.notEqual(await state(), 'Failed');
+      // Bob's answer, then the same report replayed, then an older "failed" one out of order.
+      const ok = answer(key, 'succeeded');
+      for (const r of [ok, ok, answer(key, 'failed')]) assert.equal((await bob.status(r)).status, 204);
+      await eventually(async () => (await state()) === 'Succeeded', 20_000, 'bob\'s install to succeed');
+      await sleep(300);
+      assert.equal(await state(), 'Succeeded', 'the late "failed" changed nothing');
+      assert.equal(pending(), false);
+      const inst = s.runtime.engine.state.fleet.instances.get('extension:contoso.probe')!;
+      const bobId = s.agents!.driver.agent(bob.agentId)!.machineId;
+      const malloryId = s.agents!.driver.agent(mallory.agentId)!.machineId;
+      assert.equal(inst.get(bobId)?.installedVersion, '1.0.0.0');
+      assert.equal(inst.get(malloryId), undefined, 'nothing installed on mallory\'s machine either');
+    } finally {
+      mallory.close();
+      bob.close();
+    }
+    alive();
+  });
+
+  test('a flood from one agent (400 reports and 200 polls at once): every answer a 204/200/304, the engine runs, the last report is one sent', async () => {
+    const a = await TestAgent.enroll(s.url, ENROLL, { name: 'flood' });
+    try {
+      const gs = await a.goalState();
+      const etag = String(gs.headers.etag);
+      const reports = Array.from({ length: 400 }, (_, i) => {
+        const r = statusReport();
+        r.guestOSInfo.computerName = `flood-${i}`;
+        return a.status(r);
+      });
+      const polls = Array.from({ length: 200 }, (_, i) => a.goalState(i % 2 === 0 ? etag : undefined));
+      const answers = await Promise.all([...reports, ...polls]);
+      const statuses = new Map<number, number>();
+      for (const r of answers) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      assert.deepEqual([...statuses.keys()].sort(), [200, 204, 304], JSON.stringify([...statuses]));
+      assert.equal(statuses.get(204), 400);
+      const fqdn = (await call(s.url, 'GET', `/subscriptions/${SUB}/resourceGroups/arc/providers/Microsoft.HybridCompute/machines/flood?${AV}`)).body.properties.machineFqdn;
+      assert.match(fqdn, /^flood-\d+$/);
+    } finally {
+      a.close();
+    }
     alive();
   });
 
