@@ -5,9 +5,11 @@
  * keeps running.
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
+import forge from 'node-forge';
 import { STATUS_BODY_IDLE_MS } from '../src/api/agent/agent-fast-path.js';
 import { call, CERT, eventually, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
 import { sleep } from './helpers/agent-kit.js';
@@ -17,6 +19,32 @@ import { enrollBody, handlerZip, machineIdentity, rawRequest, statusReport, Test
 const SUB = 'sub1';
 const AV = 'api-version=2024-07-01';
 const ENROLL = 'enroll-token-0123456789abcdef';
+
+/**
+ * A self-signed certificate whose RSA public exponent has `bits` bits (1: e = 1), with a valid
+ * self-signature (d = e⁻¹ mod φ): what a token holder can send to make the server compute s^e.
+ */
+function selfSignedWithExponent(bits: number): string {
+  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const priv = forge.pki.privateKeyFromPem(pair.privateKey.export({ type: 'pkcs1', format: 'pem' }) as string) as forge.pki.rsa.PrivateKey;
+  const { BigInteger } = forge.jsbn;
+  const one = BigInteger.ONE;
+  const phi = priv.p.subtract(one).multiply(priv.q.subtract(one));
+  let e = bits === 1 ? one : new BigInteger(randomBytes(bits / 8).toString('hex'), 16);
+  if (!e.testBit(0)) e = e.add(one);
+  while (!e.gcd(phi).equals(one)) e = e.add(new BigInteger('2'));
+  const d = e.modInverse(phi);
+  const key = forge.pki.setRsaPrivateKey(priv.n, e, d, priv.p, priv.q, d.mod(priv.p.subtract(one)), d.mod(priv.q.subtract(one)), priv.q.modInverse(priv.p));
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.setRsaPublicKey(priv.n, e);
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
+  cert.setSubject([{ name: 'commonName', value: 'machine' }]);
+  cert.setIssuer([{ name: 'commonName', value: 'machine' }]);
+  cert.sign(key, forge.md.sha256.create());
+  return forge.pki.certificateToPem(cert);
+}
 
 const enroll = (s: TestServer, extra: Record<string, unknown>, token = ENROLL) =>
   rawRequest(s.url, 'POST', '/v1/enroll', { body: JSON.stringify(enrollBody(machineIdentity(), extra)), headers: { authorization: `Bearer ${token}` } });
@@ -63,6 +91,22 @@ describe('the agent channel under attack', () => {
     const ok = await enroll(s, { name: 'e10', resourceGroup: 'edge(1)_x.y-z', location: 'westus' });
     assert.equal(ok.status, 201, ok.text);
     assert.equal(ok.json.resourceId, `/subscriptions/${SUB}/resourceGroups/edge(1)_x.y-z/providers/Microsoft.HybridCompute/machines/e10`);
+  });
+
+  test('enrollment: a machine key whose public exponent is huge (or 1) is 400 InvalidCertificate at once; the event loop is never held', async () => {
+    const was = await snapshot();
+    for (const bits of [16_000, 1]) {
+      const pem = selfSignedWithExponent(bits);
+      const t0 = Date.now();
+      const r = await rawRequest(s.url, 'POST', '/v1/enroll', { body: JSON.stringify({ ...enrollBody(machineIdentity()), certificatePem: pem, name: `exp-${bits}` }), headers: { authorization: `Bearer ${ENROLL}` } });
+      const ms = Date.now() - t0;
+      assert.equal(r.status, 400, `e of ${bits} bits: ${r.text.slice(0, 200)}`);
+      assert.equal(r.json.error.code, 'InvalidCertificate');
+      assert.match(r.json.error.message, /public exponent must be an odd number from 3 to 2\^32/);
+      assert.ok(ms < 1_000, `answered after ${ms} ms (verifying the signature with that exponent took seconds)`);
+    }
+    assert.equal(await snapshot(), was);
+    alive();
   });
 
   test('the token API and serve\'s configuration refuse the same resource group names', async () => {
