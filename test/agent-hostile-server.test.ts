@@ -10,7 +10,9 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import fc from 'fast-check';
 import { convergeOnce } from '../src/agent/converge.js';
+import { appendRotated } from '../src/agent/handler-process.js';
 import { request } from '../src/agent/http-client.js';
 import { DEFAULT_POLICY } from '../src/agent/local-policy.js';
 import { buildStatusReport } from '../src/agent/status-report.js';
@@ -230,4 +232,22 @@ test('a handler that keeps writing output does not fill the disk while it runs: 
   const outcome = rt.journal.state.extensions[HANDLER]!.history[0]!;
   assert.equal(outcome.outcome, 'failed');
   assert.match(outcome.message, /first line \| x{100}/);
+});
+
+test('command logs are rotated: any sequence of entries leaves the log and its .1 within the bound, the newest entries kept in order', () => {
+  const dirs = tempDirs();
+  let n = 0;
+  // Entries of at most 294 bytes ("59:" + 290 + newline), a bound of at least 300: every entry fits.
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 290 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 300, max: 2_000 }), (sizes, max) => {
+    const file = join(dirs.root, `CommandExecution-${n++}.log`);
+    const entries = sizes.map((len, i) => `${i}:${'.'.repeat(len)}\n`);
+    for (const e of entries) appendRotated(file, e, max);
+    const now = readFileSync(file, 'utf8');
+    const older = existsSync(`${file}.1`) ? readFileSync(`${file}.1`, 'utf8') : '';
+    assert.ok(now.length <= max && older.length <= max, `${now.length} and ${older.length} bytes, bound ${max}`);
+    // What the two files hold is the tail of everything written, whole entries, in order.
+    const all = entries.join('');
+    assert.ok(all.endsWith(older + now), 'the newest entries, in order');
+    assert.ok(now.length > 0 && now.endsWith(entries.at(-1)!));
+  }), { numRuns: 200 });
 });

@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Journal, OperationJournal, StepRecord } from './journal.js';
 import { runDir } from './layout.js';
@@ -213,6 +213,25 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
   }
 }
 
+/** CommandExecution.log and patching.log are kept to this size, plus one older file (`.1`). */
+export const COMMAND_LOG_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Appends to a command log, moving it to `<file>.1` first when the entry would take it past
+ * COMMAND_LOG_MAX_BYTES: a machine that runs commands for years (patching keeps 256 KiB of each
+ * package install) must not fill its disk with their logs.
+ */
+export function appendRotated(file: string, entry: string, maxBytes = COMMAND_LOG_MAX_BYTES): void {
+  let size = 0;
+  try {
+    size = statSync(file).size;
+  } catch {
+    // first entry
+  }
+  if (size > 0 && size + Buffer.byteLength(entry) > maxBytes) renameSync(file, `${file}.1`);
+  appendFileSync(file, entry);
+}
+
 function finish(journal: Journal, rec: StepRecord, base: string, spec: CommandSpec, r: CommandResult, rt: ProcessRuntime): CommandResult {
   rec.state = 'done';
   rec.exitCode = r.exitCode;
@@ -223,7 +242,7 @@ function finish(journal: Journal, rec: StepRecord, base: string, spec: CommandSp
   cleanup(base);
   const how = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? 'unknown'}`;
   try {
-    appendFileSync(spec.logFile, `${new Date(rt.now()).toISOString()} ${spec.key} ${spec.command}: ${how}\n${r.output}\n`);
+    appendRotated(spec.logFile, `${new Date(rt.now()).toISOString()} ${spec.key} ${spec.command}: ${how}\n${r.output}\n`);
   } catch {
     // the log folder is the handler's; a missing one must not fail the step
   }
