@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -251,3 +251,50 @@ test('command logs are rotated: any sequence of entries leaves the log and its .
     assert.ok(now.length > 0 && now.endsWith(entries.at(-1)!));
   }), { numRuns: 200 });
 });
+
+test('64 extensions whose handlers report 32 substatuses each (long: over the bytes; short: over the keys): the report fits, the real server takes it', async () => {
+  const s = await startTestServer({ enrollmentTokens: [{ token: 'enroll-token-0123456789abcdef', subscriptionId: 'sub1', resourceGroup: 'arc', location: 'westus' }] });
+  const a = await TestAgent.enroll(s.url, 'enroll-token-0123456789abcdef', { name: 'busy' });
+  try {
+    for (const [what, sub, said] of [['long messages', 'step '.repeat(40), 'z'.repeat(4_000)], ['short messages', 'ok', 'ok']] as const) {
+      const dirs = tempDirs();
+      const rt = runtime(dirs);
+      const now = new Date().toISOString();
+      const ref = packageRef(packages, publisher, HANDLER, '1.0.0', await handlerZip(dirs.callLog));
+      const exts = [];
+      for (let i = 0; i < LIMITS.extensionsPerGoalState; i++) {
+        const name = `Contoso.Ext${i}`;
+        // What the handler wrote: a legal status file (well under 128 KiB), 32 substatuses.
+        const substatus = Array.from({ length: 32 }, (_, k) => ({ name: `step-${k}`, status: 'success', code: 0, formattedMessage: { lang: 'en-US', message: sub } }));
+        mkdirSync(join(dirs.lib, `${name}-1.0.0`, 'status'), { recursive: true });
+        const doc = [{ version: 1, timestampUTC: now, status: { name, operation: 'Enable', status: 'success', code: 0, formattedMessage: { lang: 'en-US', message: 'ok' }, substatus } }];
+        writeFileSync(join(dirs.lib, `${name}-1.0.0`, 'status', '1.status'), JSON.stringify(doc));
+        const rec = rt.journal.record(name);
+        Object.assign(rec, { state: 'Enabled', installedVersion: '1.0.0', installedSeq: 1 });
+        rec.history = [{ operationId: `op-${i}`, outcome: 'succeeded', version: '1.0.0', message: `enabled; the handler said: ${said}`, finishedAt: now }];
+        exts.push(extension({ name, version: '1.0.0', package: ref, operationId: `op-${i}`, settingsSeqNo: 1 }));
+      }
+      const report = buildStatusReport({
+        dirs, journal: rt.journal, goal: goal(1, exts), processedGoalStateId: 1, goalStateError: null, policy: DEFAULT_POLICY, health: null,
+        agentVersion: '0.1.0', os: { computerName: 'host-1', osName: 'Linux', osVersion: '6.1' }, nowMs: Date.now(),
+      });
+      const bytes = Buffer.byteLength(JSON.stringify(report));
+      assert.ok(bytes <= LIMITS.statusReportBytes, `${what}: ${bytes} bytes`);
+      assert.ok(keysOf(report) <= LIMITS.statusReportKeys, `${what}: ${keysOf(report)} keys`);
+      assert.equal(report.aggregateStatus.handlerAggregateStatus.length, 64, 'every handler is still reported');
+      assert.equal(Object.values(report.agentState).filter((e) => e.lastOperation?.outcome === 'succeeded').length, 64, 'and every outcome');
+      const r = await a.status(report);
+      assert.equal(r.status, 204, `${what}: ${r.text.slice(0, 300)}`);
+    }
+  } finally {
+    a.close();
+    await s.stop();
+  }
+});
+
+/** Object keys in a JSON value, as the server counts them. */
+function keysOf(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + keysOf(x), 0);
+  if (v === null || typeof v !== 'object') return 0;
+  return Object.entries(v).reduce((n, [, x]) => n + 1 + keysOf(x), 0);
+}

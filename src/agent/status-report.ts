@@ -117,16 +117,54 @@ function withinWire(report: StatusReport): StatusReport {
   return report;
 }
 
-/** Cuts messages until the report fits LIMITS.statusReportBytes (the server answers 413 above it). */
-function fit(report: StatusReport): StatusReport {
-  if (JSON.stringify(report).length <= LIMITS.statusReportBytes) return report;
-  for (const h of report.aggregateStatus.handlerAggregateStatus) {
+/** Object keys in a JSON value, as the server counts them (LIMITS.statusReportKeys). */
+function keysOf(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + keysOf(x), 0);
+  if (v === null || typeof v !== 'object') return 0;
+  let n = 0;
+  for (const x of Object.values(v)) n += 1 + keysOf(x);
+  return n;
+}
+
+const fits = (r: StatusReport): boolean => Buffer.byteLength(JSON.stringify(r)) <= LIMITS.statusReportBytes && keysOf(r) <= LIMITS.statusReportKeys;
+
+const cutMessages = (r: StatusReport, max: number, outcomes: boolean): void => {
+  for (const h of r.aggregateStatus.handlerAggregateStatus) {
     const s = h.runtimeSettingsStatus?.settingsStatus.status;
     if (s) {
       delete s.substatus;
-      if (s.formattedMessage) s.formattedMessage.message = s.formattedMessage.message.slice(0, 512);
+      if (s.formattedMessage) s.formattedMessage.message = s.formattedMessage.message.slice(0, max);
     }
-    h.formattedMessage.message = h.formattedMessage.message.slice(0, 512);
+    h.formattedMessage.message = h.formattedMessage.message.slice(0, max);
+  }
+  if (!outcomes) return;
+  for (const e of Object.values(r.agentState)) if (e.lastOperation) e.lastOperation.message = e.lastOperation.message.slice(0, max);
+  const g = r.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.formattedMessage;
+  g.message = g.message.slice(0, max);
+};
+
+/**
+ * Cuts the report, the least needed first, until it is within the server's bounds on bytes and on keys
+ * (the server answers 413 or 400 above them, and a report refused is sent again and again while the
+ * machine shows Disconnected): handler substatuses and messages, then outcome messages, then the lists
+ * of patches (marked `truncated`; their counts stay exact), then every message to 64 characters. What
+ * remains (64 handlers, their states and outcomes) fits by far.
+ */
+function fit(report: StatusReport): StatusReport {
+  const steps: Array<(r: StatusReport) => void> = [
+    (r) => cutMessages(r, 512, false),
+    (r) => cutMessages(r, 512, true),
+    (r) => {
+      for (const op of r.patchOperations ?? []) {
+        op.truncated = op.truncated || op.patches.length > 0;
+        op.patches = [];
+      }
+    },
+    (r) => cutMessages(r, 64, true),
+  ];
+  for (const step of steps) {
+    if (fits(report)) return report;
+    step(report);
   }
   return report;
 }

@@ -24,6 +24,8 @@ export const LIMITS = {
   goalStateBytes: 1024 * 1024,
   /** A status report larger than this answers 413. */
   statusReportBytes: 256 * 1024,
+  /** Object keys in one status report (the server counts them before parsing; the agent fits its report under them). */
+  statusReportKeys: 4096,
   /** Handler status files are read up to this size (WALinuxAgent's 128 KiB); larger ones are cut. */
   handlerStatusBytes: 128 * 1024,
   /** Extensions in one goal state. */

@@ -10,8 +10,8 @@ import type { ChannelBounds } from '../arm/json-limits.js';
 import { JSON_LIMITS, parseLimitedJson } from '../arm/json-limits.js';
 import { locationName, resourceGroupName } from '../arm/validation.js';
 
-/** Object keys in one agent request (a status report of 64 extensions needs a few hundred). */
-export const MAX_JSON_KEYS = 4096;
+/** Object keys in one agent request (a status report of 64 extensions needs a few hundred; the agent fits under this). */
+export const MAX_JSON_KEYS = LIMITS.statusReportKeys;
 
 /**
  * The agent channel's bounds on a JSON body, checked on the raw text in the same pass as the ARM limits
