@@ -6,11 +6,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
+import { AppHealthMonitor, probe } from '../src/agent/app-health.js';
 import { convergeOnce } from '../src/agent/converge.js';
 import { appendRotated } from '../src/agent/handler-process.js';
 import { request } from '../src/agent/http-client.js';
@@ -298,3 +300,45 @@ function keysOf(v: unknown): number {
   if (v === null || typeof v !== 'object') return 0;
   return Object.entries(v).reduce((n, [, x]) => n + 1 + keysOf(x), 0);
 }
+
+test('R21: an application that answers its health probe a byte at a time is Unknown at the probe deadline: the monitor leaves Healthy', async () => {
+  let trickle = false;
+  const body = JSON.stringify({ ApplicationHealthState: 'Healthy' });
+  const app = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (!trickle) return void res.end(body);
+    let i = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed) return void clearInterval(timer);
+      if (i >= body.length) {
+        clearInterval(timer);
+        return void res.end();
+      }
+      res.write(body[i++]);
+    }, 200); // the whole answer would take about 7 s, each byte well inside any silence timeout
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  const port = (app.address() as AddressInfo).port;
+  const monitor = new AppHealthMonitor(() => Date.now(), 100); // a "second" of the settings is 100 ms
+  try {
+    const settings = { protocol: 'http' as const, port, requestPath: '/health', intervalInSeconds: 5, numberOfProbes: 1, gracePeriod: 5 };
+    assert.equal(await probe(settings, 1_000), 'Healthy');
+    monitor.configure([extension({ name: 'Microsoft.ManagedServices.ApplicationHealthLinux', version: '2.0.0', package: packageRef(packages, publisher, 'Microsoft.ManagedServices.ApplicationHealthLinux', '2.0.0', Buffer.from('x')), operationId: 'op-h', settings: { publicSettings: settings, protectedSettings: null, protectedSettingsCertThumbprint: null } })]);
+    const t1 = Date.now();
+    while (monitor.state() !== 'Healthy' && Date.now() - t1 < 5_000) await sleep(20);
+    assert.equal(monitor.state(), 'Healthy');
+    trickle = true;
+    const t0 = Date.now();
+    assert.equal(await within(probe(settings, 1_000), 5_000, 'the probe'), 'Unknown');
+    assert.ok(Date.now() - t0 < 2_500, `answered after ${Date.now() - t0} ms`);
+    // The monitor's own probes (each bounded by the 500 ms interval) now end Unknown too: it does not stay Healthy.
+    const t2 = Date.now();
+    while (monitor.state() === 'Healthy' && Date.now() - t2 < 5_000) await sleep(20);
+    assert.equal(monitor.state(), 'Unknown');
+  } finally {
+    monitor.stop();
+    app.closeAllConnections();
+    await new Promise((r) => app.close(r));
+  }
+});
