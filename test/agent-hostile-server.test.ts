@@ -94,7 +94,8 @@ test('a package trickled below the slowest sane rate ends each attempt in time, 
   const dirs = tempDirs();
   const dest = join(dirs.root, 'p.part');
   try {
-    const ref = { uris: [`https://localhost:${server.port}/v1/packages/${sha256}`], sha256, size: blob.length, signature: signPackage(publisher.privatePem, publisher.keyId, HANDLER, '1.0.0', sha256, blob.length) };
+    const signature = signPackage(publisher.privatePem, publisher.keyId, HANDLER, '1.0.0', sha256, blob.length);
+    const ref = { uris: [`https://localhost:${server.port}/v1/packages/${sha256}`], sha256, size: blob.length, signature };
     const opts = { ca: [TLS_CERT], attempts: 2, backoffMs: 10, timeoutMs: 1_000, minBytesPerSecond: 4_000, sleep };
     const t0 = Date.now();
     const err = await within(downloadPackage(ref, dest, opts).then(() => assert.fail('the download finished'), (e: Error) => e), 15_000, 'the download');
@@ -324,7 +325,10 @@ test('R21: an application that answers its health probe a byte at a time is Unkn
   try {
     const settings = { protocol: 'http' as const, port, requestPath: '/health', intervalInSeconds: 5, numberOfProbes: 1, gracePeriod: 5 };
     assert.equal(await probe(settings, 1_000), 'Healthy');
-    monitor.configure([extension({ name: 'Microsoft.ManagedServices.ApplicationHealthLinux', version: '2.0.0', package: packageRef(packages, publisher, 'Microsoft.ManagedServices.ApplicationHealthLinux', '2.0.0', Buffer.from('x')), operationId: 'op-h', settings: { publicSettings: settings, protectedSettings: null, protectedSettingsCertThumbprint: null } })]);
+    const name = 'Microsoft.ManagedServices.ApplicationHealthLinux';
+    const pkg = packageRef(packages, publisher, name, '2.0.0', Buffer.from('x'));
+    const healthSettings = { publicSettings: settings, protectedSettings: null, protectedSettingsCertThumbprint: null };
+    monitor.configure([extension({ name, version: '2.0.0', package: pkg, operationId: 'op-h', settings: healthSettings })]);
     const t1 = Date.now();
     while (monitor.state() !== 'Healthy' && Date.now() - t1 < 5_000) await sleep(20);
     assert.equal(monitor.state(), 'Healthy');

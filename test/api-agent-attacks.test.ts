@@ -98,7 +98,8 @@ describe('the agent channel under attack', () => {
     for (const bits of [16_000, 1]) {
       const pem = selfSignedWithExponent(bits);
       const t0 = Date.now();
-      const r = await rawRequest(s.url, 'POST', '/v1/enroll', { body: JSON.stringify({ ...enrollBody(machineIdentity()), certificatePem: pem, name: `exp-${bits}` }), headers: { authorization: `Bearer ${ENROLL}` } });
+      const body = JSON.stringify({ ...enrollBody(machineIdentity()), certificatePem: pem, name: `exp-${bits}` });
+      const r = await rawRequest(s.url, 'POST', '/v1/enroll', { body, headers: { authorization: `Bearer ${ENROLL}` } });
       const ms = Date.now() - t0;
       assert.equal(r.status, 400, `e of ${bits} bits: ${r.text.slice(0, 200)}`);
       assert.equal(r.json.error.code, 'InvalidCertificate');
@@ -196,7 +197,8 @@ describe('the agent channel under attack', () => {
     try {
       const ext = { location: 'westus', properties: { publisher: 'Contoso', type: 'Probe', typeHandlerVersion: '1.0', enableAutomaticUpgrade: false } };
       assert.equal((await call(s.url, 'PUT', `${ARC}/bob/extensions/probe?${AV}`, ext)).status, 200);
-      const key = await eventually(async () => ((await bob.goalState()).json?.extensions ?? []).find((e: { name: string }) => e.name === 'Contoso.Probe')?.operationId as string | undefined, 20_000, 'bob\'s install');
+      const probeEntry = async () => ((await bob.goalState()).json?.extensions ?? []).find((e: { name: string }) => e.name === 'Contoso.Probe');
+      const key = await eventually(async () => (await probeEntry())?.operationId as string | undefined, 20_000, 'bob\'s install');
       const state = async () => (await call(s.url, 'GET', `${ARC}/bob/extensions/probe?${AV}`)).body.properties.provisioningState as string;
       const pending = () => s.runtime.engine.state.pendingActions.has(key);
       assert.ok(pending());
