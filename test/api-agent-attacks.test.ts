@@ -299,26 +299,41 @@ describe('the agent channel under attack', () => {
     alive();
   });
 
-  test(`a status body that stops arriving is answered 408 and its connection closed after ${STATUS_BODY_IDLE_MS / 1000} s; the next report is accepted`, async () => {
+  /** Opens a TLS connection (with the agent's certificate if given), sends headers and part of a body, and waits for the server to close it. */
+  async function stall(path: string, method: string, extraHeaders: string, a?: TestAgent): Promise<{ afterMs: number; text: string }> {
+    const u = new URL(s.url);
+    const creds = a ? { key: a.id.keyPem, cert: a.enrolled.clientCertificatePem } : {};
+    const sock = connect({ host: u.hostname, port: Number(u.port), ca: readFileSync(CERT, 'utf8'), servername: 'localhost', ...creds });
+    await new Promise((r) => sock.once('secureConnect', r));
+    let text = '';
+    sock.on('data', (d: Buffer) => { text += d.toString('utf8'); });
+    sock.on('error', () => undefined);
+    const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
+    const t0 = Date.now();
+    sock.write(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n${extraHeaders}\r\n{"ver`);
+    const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), STATUS_BODY_IDLE_MS + 10_000))]);
+    sock.destroy();
+    assert.notEqual(at, -1, `${method} ${path}: the connection is still open ${STATUS_BODY_IDLE_MS + 10_000} ms later`);
+    return { afterMs: at - t0, text };
+  }
+
+  test(`a body that stops arriving on the agent channel: a status report is answered 408 after ${STATUS_BODY_IDLE_MS / 1000} s, other paths (enroll, no credential) are closed`, async () => {
     const a = await TestAgent.enroll(s.url, ENROLL, { name: 'stalls' });
     try {
-      const u = new URL(s.url);
-      const sock = connect({ host: u.hostname, port: Number(u.port), ca: readFileSync(CERT, 'utf8'), key: a.id.keyPem, cert: a.enrolled.clientCertificatePem, servername: 'localhost' });
-      await new Promise((r) => sock.once('secureConnect', r));
-      let text = '';
-      sock.on('data', (d: Buffer) => { text += d.toString('utf8'); });
-      const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
-      const t0 = Date.now();
-      sock.write(`PUT /v1/agents/${a.agentId}/status HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"ver`);
-      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), STATUS_BODY_IDLE_MS + 10_000))]);
-      sock.destroy();
-      assert.notEqual(at, -1, `the connection is still open ${STATUS_BODY_IDLE_MS + 10_000} ms later`);
-      assert.ok(at - t0 >= STATUS_BODY_IDLE_MS - 100, `closed after ${at - t0} ms`);
-      assert.match(text, /^HTTP\/1\.1 408 /);
-      assert.match(text, /"code":"RequestTimeout"/);
-      assert.match(text, /connection: close/i);
+      const [report, enrollment, routed] = await Promise.all([
+        stall(`/v1/agents/${a.agentId}/status`, 'PUT', '', a),
+        stall('/v1/enroll', 'POST', ''), // no token: it is read only after the body
+        stall(`/v1/agents/${a.agentId}/status?x=1`, 'PUT', '', a), // a URL form the router serves
+      ]);
+      assert.ok(report.afterMs >= STATUS_BODY_IDLE_MS - 100, `closed after ${report.afterMs} ms`);
+      assert.match(report.text, /^HTTP\/1\.1 408 /);
+      assert.match(report.text, /"code":"RequestTimeout"/);
+      assert.match(report.text, /connection: close/i);
+      for (const r of [enrollment, routed]) assert.ok(r.afterMs >= STATUS_BODY_IDLE_MS - 100 && r.afterMs < STATUS_BODY_IDLE_MS + 5_000, `closed after ${r.afterMs} ms`);
       const next = await a.status(statusReport());
       assert.equal(next.status, 204, next.text);
+      const slow = await enroll(s, { name: 'after-stall' });
+      assert.equal(slow.status, 201, 'enrollment works on');
     } finally {
       a.close();
     }

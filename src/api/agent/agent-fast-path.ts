@@ -14,6 +14,7 @@ import { ArmError } from '../arm/errors.js';
 import { goalStateAfterWait, goalStateAnswer, parseWait, readStatusReport, STATUS_RETRY_AFTER_SECONDS, submitStatusReport } from './agent-channel.js';
 import type { GoalStateAnswer } from './agent-channel.js';
 import { agentServices, authenticateAgentRequest } from './mtls.js';
+import { AGENT_BODY_IDLE_MS } from './body-idle.js';
 
 const GOAL_STATE = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/goalstate(?:\?wait=(\d{1,4}))?$/i;
 const STATUS = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/status$/i;
@@ -199,6 +200,6 @@ export class AgentFastPath {
 }
 
 /** How long a status report's body may pause between two bytes before it is answered 408 and its connection closed. */
-export const STATUS_BODY_IDLE_MS = 15_000;
+export const STATUS_BODY_IDLE_MS = AGENT_BODY_IDLE_MS;
 
 const tooLarge = () => new ArmError(413, 'RequestEntityTooLarge', `The status report is larger than ${LIMITS.statusReportBytes} bytes.`);
