@@ -34,6 +34,8 @@ test('malformed or too-large goal states are refused with a sentence naming the 
     ['path in a name', { ...ok(), extensions: [{ ...ok().extensions[0], name: '../../etc' }] }, /at extensions\.0\.name/],
     ['path in a version', { ...ok(), extensions: [{ ...ok().extensions[0], version: '1.0/../../x' }] }, /at extensions\.0\.version/],
     ['bad key id', { ...ok(), extensions: [{ ...ok().extensions[0], package: { ...ref, signature: { ...ref.signature, keyId: '../k' } } }] }, /signature\.keyId/],
+    ['a file: package URI', { ...ok(), extensions: [{ ...ok().extensions[0], package: { ...ref, uris: ['file:///etc/shadow'] } }] }, /package\.uris\.0: expected an https:\/\/ URI/],
+    ['an http: package URI', { ...ok(), extensions: [{ ...ok().extensions[0], package: { ...ref, uris: [ref.uris[0], 'http://mirror/x.zip'] } }] }, /package\.uris\.1: expected an https/],
     ['huge package', { ...ok(), extensions: [{ ...ok().extensions[0], package: { ...ref, size: LIMITS.packageBytes + 1 } }] }, /package\.size/],
     ['too many extensions', { ...ok(), extensions: Array.from({ length: 65 }, () => ok().extensions[0]) }, /at extensions/],
     ['duplicate handler', { ...ok(), extensions: [ok().extensions[0], ok().extensions[0]] }, /lists Contoso\.Test\.Agent twice/],

@@ -109,7 +109,17 @@ export function probe(s: AppHealthSettings, timeoutMs: number): Promise<ProbeRes
       sock.on('error', () => done('Unhealthy'));
     });
   }
-  return new Promise((resolve) => {
+  return new Promise((resolveOnce) => {
+    // The whole probe is bounded, not only the silences: an application that answers a byte at a time
+    // would otherwise hold the probe, and with it the health state (possibly Healthy), for ever.
+    const deadline = setTimeout(() => {
+      req.destroy();
+      resolve('Unknown');
+    }, timeout);
+    const resolve = (r: ProbeResult) => {
+      clearTimeout(deadline);
+      resolveOnce(r);
+    };
     const lib = s.protocol === 'https' ? https : http;
     const opts = { host: 'localhost', port: s.port, path: s.requestPath, method: 'GET', timeout, ...(s.protocol === 'https' ? { rejectUnauthorized: false } : {}) };
     const req = lib.request(opts, (res) => {

@@ -10,11 +10,12 @@
  * re-executed. Two exceptions that ran nothing: `blocked` is re-evaluated when local policy changes,
  * and a download that failed for a transient reason is retried later (the operation stays open).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { GoalState, GoalStateExtension } from '../protocol/agent-wire.js';
 import { enableOperation } from './enable-operation.js';
 import type { ExtensionRecord, OperationJournal } from './journal.js';
-import { handlerDir } from './layout.js';
+import { downloadsDir, handlerDir } from './layout.js';
 import { policyVerdict } from './local-policy.js';
 import type { AgentRuntime } from './operation-context.js';
 import { DownloadError, DownloadRejected } from './package-download.js';
@@ -175,5 +176,31 @@ export async function convergeOnce(rt: AgentRuntime, goal: GoalState): Promise<P
     const rec = rt.journal.state.extensions[ext.name];
     if (!notEnabled && rec?.state !== 'Enabled') notEnabled = { name: ext.name, level: ext.dependencyLevel };
   }
+  pruneDownloads(rt, goal);
   return result;
+}
+
+/**
+ * Deletes partial downloads no operation can resume: an operation dropped or superseded while its
+ * download was failing leaves its `.part` behind (up to a package's size each), and a server that keeps
+ * changing the goal state would otherwise fill the disk with them.
+ */
+function pruneDownloads(rt: AgentRuntime, goal: GoalState): void {
+  const live = new Set(goal.extensions.map((e) => e.package.sha256.toLowerCase()));
+  for (const rec of Object.values(rt.journal.state.extensions)) {
+    for (const ref of [rec.op?.ext.package, rec.installedPackage, rec.lastKnownGood?.package]) if (ref) live.add(ref.sha256.toLowerCase());
+  }
+  const dir = downloadsDir(rt.dirs);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // nothing downloaded yet
+  }
+  for (const n of names) {
+    const m = /^([0-9a-f]{64})\.part$/.exec(n);
+    if (!m || live.has(m[1]!)) continue;
+    rmSync(join(dir, n), { force: true });
+    rt.log(`removed the partial download ${n}: no operation needs it any more`);
+  }
 }

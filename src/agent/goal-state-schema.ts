@@ -20,7 +20,9 @@ const extension = z.object({
   state: z.enum(['enabled', 'uninstall']),
   autoUpgrade: z.boolean(),
   package: z.object({
-    uris: z.array(z.string().url().max(2048)).min(1).max(8),
+    // https only: packages come over the agent's mTLS channel (a file: or http: URI was thrown on by the
+    // downloader, which aborted every pass at that extension).
+    uris: z.array(z.string().max(2048).url().refine((u) => u.startsWith('https://'), 'expected an https:// URI')).min(1).max(8),
     sha256: z.string().regex(/^[0-9a-fA-F]{64}$/),
     size: z.number().int().min(1).max(LIMITS.packageBytes),
     signature: z.object({ alg: z.literal('ed25519'), keyId: z.string().regex(KEY_ID_PATTERN), sig: str(256) }),

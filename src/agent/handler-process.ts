@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Journal, OperationJournal, StepRecord } from './journal.js';
 import { runDir } from './layout.js';
@@ -93,12 +93,46 @@ function readPid(runBase: string): number | null {
   }
 }
 
-function readOutput(runBase: string, keep = OUTPUT_KEEP): string {
+/**
+ * The first `keep` characters of a command's output. Only the bytes they can take are read (UTF-8: at most
+ * 4 per character): a handler that wrote gigabytes must not make the agent load them (a string over
+ * V8's limit throws, and the output would be lost).
+ */
+export function readOutput(runBase: string, keep = OUTPUT_KEEP): string {
+  let fd: number;
   try {
-    const text = readFileSync(`${runBase}.out`, 'utf8');
+    fd = openSync(`${runBase}.out`, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const buf = Buffer.alloc(keep * 4);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    const text = buf.subarray(0, n).toString('utf8');
     return text.length > keep ? text.slice(0, keep) : text;
   } catch {
     return '';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Cuts a running command's output file to what readOutput can use: a handler that writes without end
+ * would otherwise fill the disk until its timeout. Checked at every poll, so the file stays within what
+ * the command writes between two polls.
+ */
+function capOutput(runBase: string, keep: number): void {
+  const path = `${runBase}.out`;
+  try {
+    if (statSync(path).size > keep * 4) truncateSync(path, keep * 4);
+  } catch {
+    // not there yet, or gone with the step
   }
 }
 
@@ -117,7 +151,8 @@ function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Jou
   rec.pid = null;
   journal.save(); // announced before it exists: a crash right here is "never started" on restart
   mkdirSync(runDir(dirs), { recursive: true, mode: 0o700 });
-  const out = openSync(`${base}.out`, 'w', 0o600);
+  // Append mode: capOutput can cut the file while the command still writes (its next write lands at the new end).
+  const out = openSync(`${base}.out`, 'a', 0o600);
   // Detached: the handler gets its own session and process group, which a timeout kills as a whole.
   const child = spawn('sh', ['-c', WRAPPER, 'phasewise-handler', spec.command, base], {
     cwd: existsSync(spec.cwd) ? spec.cwd : '/',
@@ -156,6 +191,7 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
       rt.log(`${extName}: ${spec.key} timed out after ${Math.round(rec.timeoutMs / 1000)} s; its process group was killed`);
       return finish(journal, rec, base, spec, { exitCode: null, timedOut: true, output: readOutput(base, spec.outputKeep) }, rt);
     }
+    capOutput(base, spec.outputKeep ?? OUTPUT_KEEP);
     const alive = pid !== null && isAlive(pid, base);
     if (alive) missingSince = null;
     else {
@@ -177,6 +213,25 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
   }
 }
 
+/** CommandExecution.log and patching.log are kept to this size, plus one older file (`.1`). */
+export const COMMAND_LOG_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Appends to a command log, moving it to `<file>.1` first when the entry would take it past
+ * COMMAND_LOG_MAX_BYTES: a machine that runs commands for years (patching keeps 256 KiB of each
+ * package install) must not fill its disk with their logs.
+ */
+export function appendRotated(file: string, entry: string, maxBytes = COMMAND_LOG_MAX_BYTES): void {
+  let size = 0;
+  try {
+    size = statSync(file).size;
+  } catch {
+    // first entry
+  }
+  if (size > 0 && size + Buffer.byteLength(entry) > maxBytes) renameSync(file, `${file}.1`);
+  appendFileSync(file, entry);
+}
+
 function finish(journal: Journal, rec: StepRecord, base: string, spec: CommandSpec, r: CommandResult, rt: ProcessRuntime): CommandResult {
   rec.state = 'done';
   rec.exitCode = r.exitCode;
@@ -187,7 +242,7 @@ function finish(journal: Journal, rec: StepRecord, base: string, spec: CommandSp
   cleanup(base);
   const how = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? 'unknown'}`;
   try {
-    appendFileSync(spec.logFile, `${new Date(rt.now()).toISOString()} ${spec.key} ${spec.command}: ${how}\n${r.output}\n`);
+    appendRotated(spec.logFile, `${new Date(rt.now()).toISOString()} ${spec.key} ${spec.command}: ${how}\n${r.output}\n`);
   } catch {
     // the log folder is the handler's; a missing one must not fail the step
   }

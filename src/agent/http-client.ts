@@ -20,6 +20,7 @@ export interface RequestOptions {
   /** Trust for a request made without an agent (enrollment). */
   ca?: string[];
   maxBytes: number;
+  /** For the whole exchange, answer included: a server that trickles its answer is cut off too. */
   timeoutMs: number;
 }
 
@@ -52,12 +53,23 @@ export function mtlsAgent(keyPem: string, certPem: string, ca: string[]): https.
 }
 
 export function request(url: string, opts: RequestOptions): Promise<HttpResponse> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolveOnce, rejectOnce) => {
     const u = new URL(url);
     if (u.protocol !== 'https:') {
-      reject(new HttpError(`only https URLs are allowed, not ${u.protocol}//`, null));
+      rejectOnce(new HttpError(`only https URLs are allowed, not ${u.protocol}//`, null));
       return;
     }
+    // A deadline for the whole exchange, not only between two bytes: a byte every few seconds would
+    // otherwise hold the poll (or the report) for as long as the server likes.
+    const deadline = setTimeout(() => req.destroy(new HttpError(`no complete answer from ${u.host} within ${opts.timeoutMs} ms`, null)), opts.timeoutMs);
+    const resolve = (r: HttpResponse) => {
+      clearTimeout(deadline);
+      resolveOnce(r);
+    };
+    const reject = (err: unknown) => {
+      clearTimeout(deadline);
+      rejectOnce(err);
+    };
     const headers: Record<string, string | number> = { accept: 'application/json', ...opts.headers };
     if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
     const req = https.request(u, { method: opts.method ?? 'GET', headers, agent: opts.agent, ...(opts.agent ? {} : { ca: opts.ca }) }, (res) => {
@@ -72,9 +84,8 @@ export function request(url: string, opts: RequestOptions): Promise<HttpResponse
         chunks.push(c);
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', (err) => reject(err));
+      res.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`the answer from ${u.host} broke off: ${err.message}`, null)));
     });
-    req.setTimeout(opts.timeoutMs, () => req.destroy(new HttpError(`no answer from ${u.host} within ${opts.timeoutMs} ms`, null)));
     req.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`cannot reach ${u.host}: ${describeNetError(err)}`, null)));
     req.end(opts.body);
   });

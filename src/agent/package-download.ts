@@ -17,11 +17,17 @@ export interface DownloadOptions {
   ca?: string[];
   attempts: number;
   backoffMs: number;
+  /** Longest silence in a transfer, and the allowance on top of the transfer time at `minBytesPerSecond`. */
   timeoutMs: number;
+  /** Slowest transfer accepted: an attempt ends once it is late by this rate (it resumes at the next one). */
+  minBytesPerSecond?: number;
   sleep: (ms: number) => Promise<void>;
 }
 
-export const DEFAULT_DOWNLOAD: Omit<DownloadOptions, 'sleep'> = { attempts: 5, backoffMs: 500, timeoutMs: 60_000 };
+/** 32 KiB/s: the largest package (512 MiB) still gets about 4.5 hours per attempt. */
+export const MIN_BYTES_PER_SECOND = 32 * 1024;
+
+export const DEFAULT_DOWNLOAD: Omit<DownloadOptions, 'sleep'> = { attempts: 5, backoffMs: 500, timeoutMs: 60_000, minBytesPerSecond: MIN_BYTES_PER_SECOND };
 
 type Attempt = { done: true } | { done: false; retry: boolean; message: string };
 
@@ -31,8 +37,10 @@ function sizeOf(path: string): number {
 
 /** One GET from where the partial file ends; appends to it. */
 function attempt(uri: string, dest: string, size: number, opts: DownloadOptions): Promise<Attempt> {
+  if (!/^https:\/\//i.test(uri)) return Promise.resolve({ done: false, retry: false, message: `only https URIs are fetched, not ${uri.slice(0, 100)}` });
   return new Promise((resolve, reject) => {
     let offset = sizeOf(dest);
+    let tooSlow: string | null = null;
     if (offset > size) {
       truncateSync(dest, 0);
       offset = 0;
@@ -83,7 +91,7 @@ function attempt(uri: string, dest: string, size: number, opts: DownloadOptions)
         finished = true;
         out.end(() => {
           if (message === null && sizeOf(dest) === size) return resolve({ done: true });
-          resolve({ done: false, retry: true, message: message ?? `the transfer ended after ${sizeOf(dest)} of ${size} bytes` });
+          resolve({ done: false, retry: true, message: tooSlow ?? message ?? `the transfer ended after ${sizeOf(dest)} of ${size} bytes` });
         });
       };
       res.on('end', () => finish(null));
@@ -91,7 +99,17 @@ function attempt(uri: string, dest: string, size: number, opts: DownloadOptions)
       res.on('aborted', () => finish('the server cut the transfer'));
     });
     req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`no data for ${opts.timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ done: false, retry: true, message: `cannot download from ${new URL(uri).host}: ${err.message}` }));
+    // A byte now and then beats the silence timeout: the attempt as a whole is bounded too, by a slowest
+    // sane rate. What arrived stays in the partial file, and the next attempt resumes from there.
+    const rate = opts.minBytesPerSecond ?? MIN_BYTES_PER_SECOND;
+    const allowedMs = opts.timeoutMs + Math.ceil(((size - offset) / rate) * 1000);
+    const deadline = setTimeout(() => {
+      const got = sizeOf(dest) - offset;
+      tooSlow = `the transfer is slower than ${rate} bytes/s (${got} of ${size - offset} bytes in ${Math.round(allowedMs / 1000)} s)`;
+      req.destroy(new Error(tooSlow));
+    }, allowedMs);
+    req.on('close', () => clearTimeout(deadline));
+    req.on('error', (err) => resolve({ done: false, retry: true, message: tooSlow ?? `cannot download from ${new URL(uri).host}: ${err.message}` }));
   });
 }
 

@@ -95,16 +95,76 @@ function agentStateOf(rec: ExtensionRecord): AgentExtensionReport {
   };
 }
 
-/** Cuts messages until the report fits LIMITS.statusReportBytes (the server answers 413 above it). */
-function fit(report: StatusReport): StatusReport {
-  if (JSON.stringify(report).length <= LIMITS.statusReportBytes) return report;
+/**
+ * Every message cut to what the server accepts (LIMITS.reportMessageChars). A handler's status file may
+ * hold far more; a report the server refuses would be sent again and again, and the machine would be
+ * Disconnected for one verbose handler.
+ */
+function withinWire(report: StatusReport): StatusReport {
+  const max = LIMITS.reportMessageChars;
+  const cut = (m: string): string => (m.length > max ? `${m.slice(0, max - 1)}…` : m);
+  const fm = (f: { message: string } | undefined) => {
+    if (f) f.message = cut(f.message);
+  };
   for (const h of report.aggregateStatus.handlerAggregateStatus) {
+    fm(h.formattedMessage);
+    const s = h.runtimeSettingsStatus?.settingsStatus.status;
+    fm(s?.formattedMessage);
+    for (const sub of s?.substatus ?? []) fm(sub.formattedMessage);
+  }
+  fm(report.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.formattedMessage);
+  for (const e of Object.values(report.agentState)) if (e.lastOperation) e.lastOperation.message = cut(e.lastOperation.message);
+  return report;
+}
+
+/** Object keys in a JSON value, as the server counts them (LIMITS.statusReportKeys). */
+function keysOf(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + keysOf(x), 0);
+  if (v === null || typeof v !== 'object') return 0;
+  let n = 0;
+  for (const x of Object.values(v)) n += 1 + keysOf(x);
+  return n;
+}
+
+const fits = (r: StatusReport): boolean => Buffer.byteLength(JSON.stringify(r)) <= LIMITS.statusReportBytes && keysOf(r) <= LIMITS.statusReportKeys;
+
+const cutMessages = (r: StatusReport, max: number, outcomes: boolean): void => {
+  for (const h of r.aggregateStatus.handlerAggregateStatus) {
     const s = h.runtimeSettingsStatus?.settingsStatus.status;
     if (s) {
       delete s.substatus;
-      if (s.formattedMessage) s.formattedMessage.message = s.formattedMessage.message.slice(0, 512);
+      if (s.formattedMessage) s.formattedMessage.message = s.formattedMessage.message.slice(0, max);
     }
-    h.formattedMessage.message = h.formattedMessage.message.slice(0, 512);
+    h.formattedMessage.message = h.formattedMessage.message.slice(0, max);
+  }
+  if (!outcomes) return;
+  for (const e of Object.values(r.agentState)) if (e.lastOperation) e.lastOperation.message = e.lastOperation.message.slice(0, max);
+  const g = r.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.formattedMessage;
+  g.message = g.message.slice(0, max);
+};
+
+/**
+ * Cuts the report, the least needed first, until it is within the server's bounds on bytes and on keys
+ * (the server answers 413 or 400 above them, and a report refused is sent again and again while the
+ * machine shows Disconnected): handler substatuses and messages, then outcome messages, then the lists
+ * of patches (marked `truncated`; their counts stay exact), then every message to 64 characters. What
+ * remains (64 handlers, their states and outcomes) fits by far.
+ */
+function fit(report: StatusReport): StatusReport {
+  const steps: Array<(r: StatusReport) => void> = [
+    (r) => cutMessages(r, 512, false),
+    (r) => cutMessages(r, 512, true),
+    (r) => {
+      for (const op of r.patchOperations ?? []) {
+        op.truncated = op.truncated || op.patches.length > 0;
+        op.patches = [];
+      }
+    },
+    (r) => cutMessages(r, 64, true),
+  ];
+  for (const step of steps) {
+    if (fits(report)) return report;
+    step(report);
   }
   return report;
 }
@@ -118,7 +178,7 @@ export function buildStatusReport(input: ReportInput): StatusReport {
   const agentState: Record<string, AgentExtensionReport> = {};
   for (const rec of Object.values(input.journal.state.extensions)) agentState[rec.name] = agentStateOf(rec);
   const patches = patchReports(input.journal, goal);
-  return fit({
+  return fit(withinWire({
     ...(patches.length > 0 ? { patchOperations: patches } : {}),
     version: '1.1',
     timestampUTC: ts,
@@ -140,7 +200,7 @@ export function buildStatusReport(input: ReportInput): StatusReport {
     agentState,
     applicationHealth: input.health,
     agentConfiguration: { extensionsEnabled: input.policy.extensionsEnabled, extensionsAllowList: input.policy.extensionsAllowList, extensionsBlockList: input.policy.extensionsBlockList },
-  });
+  }));
 }
 
 /** The report without its timestamps: two reports with the same fingerprint say the same thing. */

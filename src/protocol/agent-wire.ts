@@ -24,6 +24,8 @@ export const LIMITS = {
   goalStateBytes: 1024 * 1024,
   /** A status report larger than this answers 413. */
   statusReportBytes: 256 * 1024,
+  /** Object keys in one status report (the server counts them before parsing; the agent fits its report under them). */
+  statusReportKeys: 4096,
   /** Handler status files are read up to this size (WALinuxAgent's 128 KiB); larger ones are cut. */
   handlerStatusBytes: 128 * 1024,
   /** Extensions in one goal state. */
@@ -32,9 +34,18 @@ export const LIMITS = {
   packageBytes: 512 * 1024 * 1024,
   /** JSON nesting depth accepted anywhere on this channel. */
   jsonDepth: 64,
+  /** Characters of any message in a status report (formattedMessage.message, lastOperation.message): the agent cuts, the server refuses more. */
+  reportMessageChars: 4096,
 } as const;
 
 export const LONG_POLL_MAX_SECONDS = 60;
+
+/**
+ * The times an agent writes in a status report (`timestampUTC`, `finishedAt`, patch `startedAt`):
+ * ISO 8601 as `Date.prototype.toISOString` writes them, or with an offset. The server takes the
+ * agent's clock as information only (heartbeats use its own), but refuses what is not a time.
+ */
+export const REPORT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 export interface EnrollRequest {
   /** Bind to an existing VM, scale-set instance or Arc machine by its ARM id; absent: register a new Arc machine. */

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ROLES } from '../api/arm/auth.js';
 import type { Role } from '../api/arm/auth.js';
+import { locationName, resourceGroupName } from '../api/arm/validation.js';
 import { WEBHOOK_EVENTS } from './webhooks.js';
 
 const tokenSchema = z.object({
@@ -58,9 +59,9 @@ export const configSchema = z.object({
   /** Tokens machines present at `POST /v1/enroll`, each naming where new Arc machines go (docs/agent-server.md). */
   enrollmentTokens: z.array(z.object({
     token: z.string().min(16, 'an enrollment token needs at least 16 characters').max(512),
-    subscriptionId: z.string().min(1),
-    resourceGroup: z.string().min(1),
-    location: z.string().min(1),
+    subscriptionId: z.string().min(1).max(128),
+    resourceGroup: resourceGroupName,
+    location: locationName,
     expiresAt: z.string().datetime({ offset: true }).optional(),
   }).strict()).default([]),
   /** Seconds between an agent's goal-state polls. */

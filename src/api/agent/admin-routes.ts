@@ -12,13 +12,13 @@ import { z } from 'zod';
 import type { ArmContext } from '../arm/context.js';
 import { writer } from '../arm/context.js';
 import { invalidParameter, notFound } from '../arm/errors.js';
-import { locationName, parseBody } from '../arm/validation.js';
+import { locationName, parseBody, resourceGroupName } from '../arm/validation.js';
 import { agentServices } from './mtls.js';
 
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const tokenBody = z.object({
   subscriptionId: z.string().min(1).max(128),
-  resourceGroup: z.string().regex(/^[-\w._()]{1,90}$/, 'a resource group name'),
+  resourceGroup: resourceGroupName,
   location: locationName,
   expiresInHours: z.number().int().min(1).max(8760).default(24),
 }).strict();

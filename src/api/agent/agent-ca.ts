@@ -11,6 +11,8 @@ import forge from 'node-forge';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 
 const YEAR_MS = 365 * 86_400_000;
+/** The largest machine key accepted (RSA-2048 is what `phasewise agent connect` makes). */
+const MAX_MODULUS_BITS = 8192;
 
 export interface IssuedCertificate {
   pem: string;
@@ -108,6 +110,13 @@ export function parseMachineCertificate(pem: string): forge.pki.Certificate {
   const key = cert.publicKey as forge.pki.rsa.PublicKey;
   if (!key || typeof key.n?.bitLength !== 'function') throw new AgentCertificateError('certificatePem: the certificate must carry an RSA public key');
   if (key.n.bitLength() < 2048) throw new AgentCertificateError(`certificatePem: the RSA key has ${key.n.bitLength()} bits; at least 2048 are required`);
+  // Bounded before anything computes with the key: the self-signature check (and later each encryption of
+  // protected settings) raises to the public exponent in pure JavaScript, and a 60,000-bit exponent held
+  // the event loop, so the engine, for about five seconds per request.
+  if (key.n.bitLength() > MAX_MODULUS_BITS) throw new AgentCertificateError(`certificatePem: the RSA key has ${key.n.bitLength()} bits; at most ${MAX_MODULUS_BITS} are accepted`);
+  if (key.e.bitLength() > 32 || !key.e.testBit(0) || key.e.bitLength() < 2) {
+    throw new AgentCertificateError('certificatePem: the RSA public exponent must be an odd number from 3 to 2^32 (65537 as usual)');
+  }
   let selfSigned = false;
   try { selfSigned = cert.verify(cert); } catch { selfSigned = false; }
   if (!selfSigned) throw new AgentCertificateError('certificatePem: the certificate must be self-signed by the machine\'s own key (proof that the machine holds it)');

@@ -14,6 +14,7 @@ import { ArmError } from '../arm/errors.js';
 import { goalStateAfterWait, goalStateAnswer, parseWait, readStatusReport, STATUS_RETRY_AFTER_SECONDS, submitStatusReport } from './agent-channel.js';
 import type { GoalStateAnswer } from './agent-channel.js';
 import { agentServices, authenticateAgentRequest } from './mtls.js';
+import { AGENT_BODY_IDLE_MS } from './body-idle.js';
 
 const GOAL_STATE = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/goalstate(?:\?wait=(\d{1,4}))?$/i;
 const STATUS = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/status$/i;
@@ -126,18 +127,43 @@ export class AgentFastPath {
     const chunks: Buffer[] = [];
     let size = 0;
     let over = false;
+    // The server has no request timeout (long polls, slow uploads, long ARM calls): a body that stops
+    // arriving would hold its connection and buffer for ever, so a stalled report is cut here.
+    let idle: NodeJS.Timeout | null = null;
+    const stalled = () => {
+      if (over) return;
+      over = true;
+      res.shouldKeepAlive = false; // the rest of the body would be read as the next request
+      this.fail(req, res, id, t0, STATUS_ROUTE, new ArmError(408, 'RequestTimeout', `No byte of the status report arrived for ${STATUS_BODY_IDLE_MS / 1000} s; send it again.`));
+    };
+    const rearm = () => {
+      if (idle) clearTimeout(idle);
+      idle = over ? null : setTimeout(stalled, STATUS_BODY_IDLE_MS);
+    };
+    const disarm = () => {
+      if (idle) clearTimeout(idle);
+      idle = null;
+    };
+    rearm();
+    req.on('close', disarm);
     req.on('data', (chunk: Buffer) => {
       if (over) return;
+      rearm();
       size += chunk.length;
       if (size > LIMITS.statusReportBytes) {
         over = true;
+        disarm();
         this.fail(req, res, id, t0, STATUS_ROUTE, tooLarge());
         return;
       }
       chunks.push(chunk);
     });
-    req.on('error', () => res.destroy());
+    req.on('error', () => {
+      disarm();
+      res.destroy();
+    });
     req.on('end', () => {
+      disarm();
       if (over) return;
       try {
         if (size > 0 && !json) throw new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).');
@@ -172,5 +198,8 @@ export class AgentFastPath {
     this.observer?.(req.method!, req.url!, route, arm.status, performance.now() - t0);
   }
 }
+
+/** How long a status report's body may pause between two bytes before it is answered 408 and its connection closed. */
+export const STATUS_BODY_IDLE_MS = AGENT_BODY_IDLE_MS;
 
 const tooLarge = () => new ArmError(413, 'RequestEntityTooLarge', `The status report is larger than ${LIMITS.statusReportBytes} bytes.`);

@@ -89,10 +89,11 @@ export function registerPackageRoutes(app: FastifyInstance, ctx: ArmContext): vo
       throw refuse(conflict('DigestMismatch', `Version ${version} of ${name} was published with digest ${published.digest}; this package is sha256:${received.sha256}.`));
     }
     const base = baseUrlOf(ctx, req);
-    if (existing) {
+    // Read the record again: another upload of this version may have been kept while this body streamed in.
+    const stored = svc.packages.get(key, version);
+    if (stored) {
       svc.packages.discard(received.tmp);
-      if (existing.signature.sig !== doc.signature.sig || existing.signature.keyId !== doc.signature.keyId) throw packageConflict(name, version, existing);
-      return reply.status(200).send({ publisher: t.publisher, type: t.type, version, package: packageRecordView(existing, base) });
+      return reply.status(200).send({ publisher: t.publisher, type: t.type, version, package: packageRecordView(sameOrConflict(name, version, stored, doc), base) });
     }
     const rec: PackageRecord = { artifactKey: key, version, sha256: received.sha256, size: received.size, signature: doc.signature, uploadedAtMs: svc.wallNow() };
     if (svc.replicateFile) {
@@ -103,6 +104,11 @@ export function registerPackageRoutes(app: FastifyInstance, ctx: ArmContext): vo
         svc.packages.discard(received.tmp);
         throw new ArmError(503, 'ServiceUnavailable', `The package could not be stored for every replica (${(err as Error).message}); nothing was kept; upload it again.`);
       }
+    }
+    const raced = svc.packages.get(key, version); // kept by another upload during the replication above
+    if (raced) {
+      svc.packages.discard(received.tmp);
+      return reply.status(200).send({ publisher: t.publisher, type: t.type, version, package: packageRecordView(sameOrConflict(name, version, raced, doc), base) });
     }
     svc.packages.keep(received.tmp, rec);
     svc.goalStates.invalidateAll();
@@ -183,6 +189,13 @@ function signatureDoc(header: string | string[] | undefined): SignatureDoc {
     if (err instanceof ArmError) throw new ArmError(400, 'InvalidPackageSignature', `signature document: ${err.message}`, err.target);
     throw err;
   }
+}
+
+/** An upload of a version that has a package: the same bytes and signature are that record (200), else 409. */
+function sameOrConflict(name: string, version: string, stored: PackageRecord, doc: SignatureDoc): PackageRecord {
+  const same = stored.sha256 === doc.sha256 && stored.signature.sig === doc.signature.sig && stored.signature.keyId === doc.signature.keyId;
+  if (!same) throw packageConflict(name, version, stored);
+  return stored;
 }
 
 function packageConflict(name: string, version: string, existing: PackageRecord): ArmError {

@@ -6,13 +6,14 @@
  * (test/api-agent-status-check.test.ts); reports with patch results always go to zod.
  */
 import type { StatusReport } from '../../protocol/agent-wire.js';
-import { LIMITS } from '../../protocol/agent-wire.js';
+import { LIMITS, REPORT_TIME } from '../../protocol/agent-wire.js';
 
 type O = Record<string, unknown>;
 
 const isObj = (v: unknown): v is O => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown, max: number): boolean => typeof v === 'string' && v.length <= max;
 const optStr = (v: unknown, max: number): boolean => v === undefined || str(v, max);
+const time = (v: unknown): boolean => str(v, 64) && REPORT_TIME.test(v as string);
 const int = (v: unknown): boolean => Number.isSafeInteger(v);
 const nat = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 const oneOf = (v: unknown, values: readonly string[]): boolean => typeof v === 'string' && values.includes(v);
@@ -24,7 +25,7 @@ const OUTCOMES = ['succeeded', 'rolledBack', 'failed', 'blocked', 'rejected'] as
 const HEALTH = ['Initializing', 'Healthy', 'Unhealthy', 'Unknown'] as const;
 
 function message(v: unknown): boolean {
-  return isObj(v) && str(v.lang, 16) && str(v.message, 4096);
+  return isObj(v) && str(v.lang, 16) && str(v.message, LIMITS.reportMessageChars);
 }
 
 function handlerStatus(v: unknown): boolean {
@@ -45,7 +46,7 @@ function handler(v: unknown): boolean {
   if (r === undefined) return true;
   if (!isObj(r) || !nat(r.sequenceNumber) || !isObj(r.settingsStatus)) return false;
   const s = r.settingsStatus;
-  return typeof s.version === 'number' && str(s.timestampUTC, 64) && handlerStatus(s.status);
+  return typeof s.version === 'number' && time(s.timestampUTC) && handlerStatus(s.status);
 }
 
 function extensionReport(v: unknown): boolean {
@@ -54,14 +55,14 @@ function extensionReport(v: unknown): boolean {
   const op = v.lastOperation;
   if (op === null) return true;
   return isObj(op) && str(op.operationId, 256) && oneOf(op.outcome, OUTCOMES) && (op.version === null || str(op.version, 64))
-    && str(op.message, 4096) && str(op.finishedAt, 64);
+    && str(op.message, LIMITS.reportMessageChars) && time(op.finishedAt);
 }
 
 const nameList = (v: unknown): boolean => Array.isArray(v) && v.length <= 256 && v.every((n) => str(n, 256));
 
 /** True when `v` passes statusReportSchema; false: let zod say why. */
 export function isStatusReport(v: unknown): v is StatusReport {
-  if (!isObj(v) || v.version !== '1.1' || !str(v.timestampUTC, 64) || !nat(v.goalStateId)) return false;
+  if (!isObj(v) || v.version !== '1.1' || !time(v.timestampUTC) || !nat(v.goalStateId)) return false;
   const agg = v.aggregateStatus;
   if (!isObj(agg)) return false;
   const guest = agg.guestAgentStatus;
@@ -71,7 +72,7 @@ export function isStatusReport(v: unknown): v is StatusReport {
   const artifacts = agg.vmArtifactsAggregateStatus;
   if (!isObj(artifacts) || !isObj(artifacts.goalStateAggregateStatus)) return false;
   const g = artifacts.goalStateAggregateStatus;
-  if (!nat(g.inSvdSeqNo) || !oneOf(g.status, ['Success', 'Failed']) || !int(g.code) || !str(g.timestampUTC, 64) || !message(g.formattedMessage)) return false;
+  if (!nat(g.inSvdSeqNo) || !oneOf(g.status, ['Success', 'Failed']) || !int(g.code) || !time(g.timestampUTC) || !message(g.formattedMessage)) return false;
   const os = v.guestOSInfo;
   if (!isObj(os) || !str(os.computerName, 256) || !str(os.osName, 256) || !str(os.osVersion, 256) || !str(os.version, 64)) return false;
   const state = v.agentState;

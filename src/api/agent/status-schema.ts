@@ -4,13 +4,14 @@
  * on the hot path a hand-written check first, status-check.ts).
  */
 import { z } from 'zod';
-import { LIMITS, PATCH_LIMITS } from '../../protocol/agent-wire.js';
+import { LIMITS, PATCH_LIMITS, REPORT_TIME } from '../../protocol/agent-wire.js';
 import { ArmError } from '../arm/errors.js';
 import type { ChannelBounds } from '../arm/json-limits.js';
 import { JSON_LIMITS, parseLimitedJson } from '../arm/json-limits.js';
+import { locationName, resourceGroupName } from '../arm/validation.js';
 
-/** Object keys in one agent request (a status report of 64 extensions needs a few hundred). */
-export const MAX_JSON_KEYS = 4096;
+/** Object keys in one agent request (a status report of 64 extensions needs a few hundred; the agent fits under this). */
+export const MAX_JSON_KEYS = LIMITS.statusReportKeys;
 
 /**
  * The agent channel's bounds on a JSON body, checked on the raw text in the same pass as the ARM limits
@@ -30,14 +31,16 @@ export function parseAgentJson(text: string): unknown {
 }
 
 const text = (max: number) => z.string().max(max);
-const message = z.object({ lang: text(16), message: text(4096) });
-const iso = text(64);
+const message = z.object({ lang: text(16), message: text(LIMITS.reportMessageChars) });
+const iso = text(64).regex(REPORT_TIME, 'expected a time such as 2026-12-06T19:14:12.123Z');
+/** A time a handler wrote in its own status file: passed on as it is, so not held to REPORT_TIME. */
+const handlerTime = text(64);
 const version = text(64);
 
 const handlerStatus = z.object({
   name: text(256).optional(),
   operation: text(64).optional(),
-  configurationAppliedTime: iso.optional(),
+  configurationAppliedTime: handlerTime.optional(),
   status: z.enum(['transitioning', 'error', 'success', 'warning']),
   code: z.number().int(),
   formattedMessage: message.optional(),
@@ -64,7 +67,7 @@ const extensionReport = z.object({
     operationId: text(256),
     outcome: z.enum(['succeeded', 'rolledBack', 'failed', 'blocked', 'rejected']),
     version: version.nullable(),
-    message: text(4096),
+    message: text(LIMITS.reportMessageChars),
     finishedAt: iso,
   }).nullable(),
 });
@@ -126,9 +129,11 @@ export const scheduledEventsSchema = z.object({
 export const enrollSchema = z.object({
   resourceId: text(1024).optional(),
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9-_.]{0,53}$/, "letters, digits, '-', '_' and '.', up to 54 characters").optional(),
-  subscriptionId: text(128).optional(),
-  resourceGroup: text(90).optional(),
-  location: text(64).optional(),
+  // Where a new Arc machine goes: checked as the ARM routes and the token API check them, before
+  // anything is created (the group, the region and the machine's ARM id are built from them).
+  subscriptionId: z.string().min(1).max(128).optional(),
+  resourceGroup: resourceGroupName.optional(),
+  location: locationName.optional(),
   certificatePem: z.string().min(100).max(16 * 1024),
   agentVersion: text(64),
   osName: text(256),

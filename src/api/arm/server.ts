@@ -34,6 +34,7 @@ import { registerResourceGroupRoutes } from './routes/resource-groups.js';
 import { registerScaleSetRoutes } from './routes/scale-sets/index.js';
 import { registerVirtualMachineRoutes } from './routes/virtual-machines.js';
 import { AgentFastPath } from '../agent/agent-fast-path.js';
+import { closeStalledBody } from '../agent/body-idle.js';
 import { registerAgentAdminRoutes } from '../agent/admin-routes.js';
 import { RAW_BODY, registerAgentRoutes } from '../agent/agent-routes.js';
 import { registerEnrollRoute } from '../agent/enroll-route.js';
@@ -131,7 +132,9 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
       serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
         // Node's own default is 16 KiB too; set here so the documented limit cannot drift.
         const server = createServer({ ...https, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-          if (fast === null || !fast.handle(req, res)) handler(req, res);
+          if (fast !== null && fast.handle(req, res)) return;
+          if (isAgentPath(req.url ?? '')) closeStalledBody(req);
+          handler(req, res);
         });
         server.keepAliveTimeout = 72_000;
         server.requestTimeout = 0;

@@ -1,0 +1,35 @@
+/**
+ * The agent channel's bound on a request body that stops arriving. The server has no overall request
+ * timeout (long polls, package uploads and long ARM calls need none), so a body that pauses for good
+ * would hold its connection, and what was buffered, for ever; on `/v1/enroll` that takes no credential
+ * at all (the token is read after the body).
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** How long an agent-channel body may pause between two bytes. */
+export const AGENT_BODY_IDLE_MS = 15_000;
+
+/**
+ * For a request the router reads: closes its connection when no byte of the body arrived for `idleMs`.
+ * It watches the socket's byte count rather than the request's 'data' events, which belong to the router
+ * (a listener here would start the stream flowing before the router reads it).
+ */
+export function closeStalledBody(req: IncomingMessage, idleMs = AGENT_BODY_IDLE_MS): void {
+  if (req.complete || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) return;
+  const sock = req.socket;
+  let seen = sock.bytesRead;
+  let movedAt = performance.now();
+  const timer = setInterval(() => {
+    if (req.complete || sock.destroyed) return void clearInterval(timer);
+    if (sock.bytesRead !== seen || req.isPaused()) {
+      seen = sock.bytesRead;
+      movedAt = performance.now();
+    } else if (performance.now() - movedAt >= idleMs) {
+      clearInterval(timer);
+      sock.destroy();
+    }
+  }, Math.ceil(idleMs / 5));
+  timer.unref();
+  req.once('end', () => clearInterval(timer));
+  req.once('close', () => clearInterval(timer));
+}
