@@ -340,3 +340,47 @@ describe('the agent channel under attack', () => {
     alive();
   });
 });
+
+describe('an enrollment token speaks for its own subscription only', () => {
+  const OTHER = 'enroll-token-other-subscription-0123';
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({
+      subscriptions: ['sub1', 'sub2'],
+      enrollmentTokens: [
+        { token: ENROLL, subscriptionId: SUB, resourceGroup: 'arc', location: 'westus' },
+        { token: OTHER, subscriptionId: 'SUB2', resourceGroup: 'arc2', location: 'westus' },
+      ],
+    });
+  });
+  after(async () => s?.stop());
+
+  test('a token of one subscription cannot register a machine in another (403) nor bind to another\'s machine (404); its own can', async () => {
+    const agentsNow = async () => ((await call(s.url, 'GET', '/phasewise/agents')).body.value as Array<{ agentId: string; resourceId: string }>);
+    // A machine of sub2, enrolled by sub2's token (named in another casing), then unbound: as a reinstalled host leaves it.
+    const own = await enroll(s, { name: 'db-7' }, OTHER);
+    assert.equal(own.status, 201, own.text);
+    const machineId = own.json.resourceId as string;
+    assert.match(machineId, /^\/subscriptions\/sub2\//i);
+    assert.equal((await call(s.url, 'DELETE', `/phasewise/agents/${own.json.agentId}`)).status, 200);
+    const before = JSON.stringify(await agentsNow());
+    const groups = JSON.stringify((await call(s.url, 'GET', `/subscriptions/sub2/resourcegroups?${AV}`)).body);
+
+    const elsewhere = await enroll(s, { name: 'intruder', subscriptionId: 'sub2' });
+    assert.equal(elsewhere.status, 403, elsewhere.text);
+    assert.equal(elsewhere.json.error.code, 'AuthorizationFailed');
+    assert.equal(elsewhere.json.error.target, 'subscriptionId');
+    const bind = await enroll(s, { resourceId: machineId });
+    assert.equal(bind.status, 404, bind.text);
+    assert.equal(bind.json.error.code, 'ResourceNotFound');
+    assert.equal(JSON.stringify(await agentsNow()), before, 'no agent bound');
+    assert.equal(JSON.stringify((await call(s.url, 'GET', `/subscriptions/sub2/resourcegroups?${AV}`)).body), groups, 'no group made');
+    const byArm = await call(s.url, 'GET', `/subscriptions/sub2/resourceGroups/arc2/providers/Microsoft.HybridCompute/machines/intruder?api-version=2024-07-10`);
+    assert.equal(byArm.status, 404);
+
+    const again = await enroll(s, { resourceId: machineId.toUpperCase() }, OTHER);
+    assert.equal(again.status, 201, again.text);
+    assert.equal(s.runtime.engine.haltedBecause, null);
+  });
+});
+

@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import type { EnrollResponse } from '../../protocol/agent-wire.js';
 import type { ArmContext } from '../arm/context.js';
-import { badRequest, conflict, notFound } from '../arm/errors.js';
+import { ArmError, badRequest, conflict, notFound } from '../arm/errors.js';
 import { arcMachineId, resourceGroupId } from '../arm/ids.js';
 import { registerArcMachine } from '../arm/routes/hybrid.js';
 import { parseBody } from '../arm/validation.js';
@@ -36,7 +36,7 @@ export function registerEnrollRoute(app: FastifyInstance, ctx: ArmContext): void
       throw err;
     }
     const agentId = randomUUID();
-    const machine = body.resourceId !== undefined ? existingMachine(ctx, body.resourceId) : arcMachineFor(ctx, body, scope);
+    const machine = body.resourceId !== undefined ? existingMachine(ctx, body.resourceId, scope) : arcMachineFor(ctx, body, scope);
     const resourceId = ctx.index.armIdOfMachine(machine);
     const bound = svc.driver.agentOfMachine(machine.id);
     if (bound) throw conflict('MachineAlreadyEnrolled', `${resourceId} is already bound to agent '${bound.agentId}'; revoke it first (DELETE /phasewise/agents/${bound.agentId}), then enroll again.`);
@@ -55,17 +55,30 @@ export function registerEnrollRoute(app: FastifyInstance, ctx: ArmContext): void
     return reply.status(201).send(res);
   });
 
-  function existingMachine(c: ArmContext, resourceId: string) {
+  function existingMachine(c: ArmContext, resourceId: string, scope: EnrollmentScope) {
     const m = c.index.machine(resourceId);
-    if (!m) {
-      throw notFound('ResourceNotFound', `resourceId: no VM, scale-set instance or Arc machine '${resourceId}' exists; `
-        + 'create it first, or enroll without resourceId to register an Arc machine.');
+    // Out of the token's subscription reads as absent: a token holder learns nothing of other subscriptions.
+    if (!m || !inScope(scope, m.placement.subscription)) {
+      throw notFound('ResourceNotFound', `resourceId: no VM, scale-set instance or Arc machine '${resourceId}' exists in the enrollment `
+        + `token's subscription '${scope.subscriptionId}'; create it first, or enroll without resourceId to register an Arc machine.`);
     }
     return m;
   }
 
+  /**
+   * An enrollment token speaks for one subscription, as an Arc onboarding service principal is scoped:
+   * a machine bound by it receives its extensions' protected settings, so it never reaches another's.
+   */
+  function inScope(scope: EnrollmentScope, subscription: string): boolean {
+    return subscription.toLowerCase() === scope.subscriptionId.toLowerCase();
+  }
+
   function arcMachineFor(c: ArmContext, body: z.infer<typeof enrollSchema>, scope: EnrollmentScope) {
     const sub = body.subscriptionId ?? scope.subscriptionId;
+    if (!inScope(scope, sub)) {
+      throw new ArmError(403, 'AuthorizationFailed', `subscriptionId: the enrollment token is for subscription '${scope.subscriptionId}'; `
+        + `it cannot enroll machines in '${sub}'. Use a token of that subscription.`, 'subscriptionId');
+    }
     const rg = body.resourceGroup ?? scope.resourceGroup;
     const location = body.location ?? scope.location;
     const name = body.name ?? body.computerName.split('.')[0]!;
