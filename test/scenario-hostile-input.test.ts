@@ -91,13 +91,14 @@ describe('fleets too large to hold are refused before anything is built', { conc
     assert.match(stderr, /fleet\.scaleSets\[0\]: the fleet would have up to 1,000,000,002 machines \(1,000,000,000 here\); a scenario holds at most 20,000,000/);
   });
 
+  const generate = (g: Raw) => (s: Raw) => (s.fleet.generate = { extensions: ['agent'], ...g });
   const cases: Array<[string, (s: Raw) => void, string, RegExp]> = [
-    ['generate.totalMachines', (s) => (s.fleet.generate = { extensions: ['agent'], totalMachines: 1e10 }), 'fleet.generate.totalMachines', /up to 10,000,000,000 machines/],
-    ['generated scale sets at their largest', (s) => (s.fleet.generate = { extensions: ['agent'], scaleSets: { count: 30_000, capacity: { min: 1, max: 1_000 } } }), 'fleet.generate.scaleSets', /up to 30,000,006 machines/],
-    ['generated availability sets', (s) => (s.fleet.generate = { extensions: ['agent'], availabilitySets: { count: 10_000_000, vms: { min: 2, max: 3 } } }), 'fleet.generate.availabilitySets', /up to 30,000,006/],
-    ['generated Arc machines', (s) => (s.fleet.generate = { extensions: ['agent'], arcMachines: 1e15 }), 'fleet.generate.arcMachines', /a scenario holds at most 20,000,000/],
-    ['a billion generated regions', (s) => (s.fleet.generate = { extensions: ['agent'], regions: { count: 1e9 } }), 'fleet.generate.regions.count', /expected at most 10,000 generated regions, got 1,000,000,000/],
-    ['a billion subscriptions', (s) => (s.fleet.generate = { extensions: ['agent'], subscriptions: 1e9, vms: 1 }), 'fleet.generate.subscriptions', /expected at most 100,000 subscriptions/],
+    ['generate.totalMachines', generate({ totalMachines: 1e10 }), 'fleet.generate.totalMachines', /up to 10,000,000,000 machines/],
+    ['generated scale sets at their largest', generate({ scaleSets: { count: 30_000, capacity: { min: 1, max: 1_000 } } }), 'fleet.generate.scaleSets', /up to 30,000,006 machines/],
+    ['generated availability sets', generate({ availabilitySets: { count: 10_000_000, vms: { min: 2, max: 3 } } }), 'fleet.generate.availabilitySets', /up to 30,000,006/],
+    ['generated Arc machines', generate({ arcMachines: 1e15 }), 'fleet.generate.arcMachines', /a scenario holds at most 20,000,000/],
+    ['a billion generated regions', generate({ regions: { count: 1e9 } }), 'fleet.generate.regions.count', /expected at most 10,000 generated regions, got 1,000,000,000/],
+    ['a billion subscriptions', generate({ subscriptions: 1e9, vms: 1 }), 'fleet.generate.subscriptions', /expected at most 100,000 subscriptions/],
   ];
   for (const [name, change, path, message] of cases) {
     test(name, () => {

@@ -177,7 +177,10 @@ test('R70: every occurrence starts at the start wall-clock time, or later by a d
  * daylight saving at midnight and then abolished in 2019 (Sao Paulo), a 2-hour change (Troll), changes
  * twice a year around Ramadan (Casablanca), and far-future dates.
  */
-const ODD_ZONES = ['Australia/Lord_Howe', 'Pacific/Chatham', 'Asia/Kathmandu', 'Pacific/Apia', 'Pacific/Fakaofo', 'America/Sao_Paulo', 'Antarctica/Troll', 'Africa/Casablanca', 'America/St_Johns', 'Pacific Standard Time'];
+const ODD_ZONES = [
+  'Australia/Lord_Howe', 'Pacific/Chatham', 'Asia/Kathmandu', 'Pacific/Apia', 'Pacific/Fakaofo', 'America/Sao_Paulo', 'Antarctica/Troll', 'Africa/Casablanca',
+  'America/St_Johns', 'Pacific Standard Time',
+];
 /** Offset from UTC in minutes, read from luxon (the window code's own conversions are what is tested). */
 const offsetMinutes = (zone: string, t: number): number => IANAZone.create(zone === 'Pacific Standard Time' ? 'America/Los_Angeles' : zone).offset(t);
 
@@ -210,7 +213,8 @@ const oddWindow = fc
     const days = changeDays(zone);
     const d = new Date((days[pick % days.length]! + dayShift) * DAY);
     const date = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
-    const spec = { startDateTime: `${date} ${pad(Math.floor(minuteOfDay / 60))}:${pad(minuteOfDay % 60)}`, duration: `${pad(Math.floor(durationMinutes / 60))}:${pad(durationMinutes % 60)}`, timeZone: zone, recurEvery: `${every}${unit}s` };
+    const hm = (minutes: number) => `${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
+    const spec = { startDateTime: `${date} ${hm(minuteOfDay)}`, duration: hm(durationMinutes), timeZone: zone, recurEvery: `${every}${unit}s` };
     return { spec, w: maintenanceWindow(spec), periodDays: every * (unit === 'Day' ? 1 : 7) };
   });
 
