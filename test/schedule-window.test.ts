@@ -192,3 +192,18 @@ test('R70: without an expirationDateTime, a start at the default expiration is r
   assert.throws(() => win('Day', '9999-12-31 23:59:59', '01:00'), /expirationDateTime: the default "9999-12-31 23:59:59" is not after startDateTime "9999-12-31 23:59:59"/);
   assert.throws(() => win('Day', '2026-01-01 10:00', '01:00', 'UTC', '2026-01-01 10:00'), /expirationDateTime: "2026-01-01 10:00" is not after startDateTime "2026-01-01 10:00"/);
 });
+
+test('R70: instants at or after the expiration, up to and past the last JavaScript date, answer at once (nextWindowStart looped forever past it)', () => {
+  for (const zone of ['UTC', 'W. Europe Standard Time']) {
+    const w = win('Day', '2026-01-01 10:00', '05:00', zone);
+    for (const t of [w.expirationMs, 8.64e15, 8.64e15 + 1, 1e16, Number.MAX_SAFE_INTEGER, Number.MAX_VALUE]) {
+      assert.equal(nextWindowStart(w, t), null, `${zone} ${t}`);
+      assert.equal(windowAt(w, t), null);
+      assert.equal(nextSlot(w, t, HOUR), null);
+      assert.equal(canFinishBefore(w, t, 0), false);
+      assert.equal(windowInstances(w, t).next().done, true);
+    }
+    // Far before the start, the first window is found as usual.
+    assert.equal(nextWindowStart(w, -8.64e15 - 1), w.startMs);
+  }
+});

@@ -217,6 +217,8 @@ function* instancesFromPeriod(w: MaintenanceWindow, first: number): Generator<Wi
  * when the window expires. `t` defaults to the beginning.
  */
 export function* windowInstances(w: MaintenanceWindow, t: number = Number.NEGATIVE_INFINITY): Generator<WindowInstance> {
+  // Nothing is open at or after the expiration; past JavaScript's last date, local days would be NaN and never end.
+  if (t >= w.expirationMs) return;
   for (const inst of instancesFromPeriod(w, Number.isFinite(t) ? firstPeriodFor(w, t) : 0)) {
     if (inst.end > t) yield inst;
   }
@@ -236,6 +238,7 @@ export function windowAt(w: MaintenanceWindow, t: number): WindowInstance | null
 /** The start of the first window instance starting at or after `t`; null if none does before expiration. */
 export function nextWindowStart(w: MaintenanceWindow, t: number): number | null {
   checkInstant(t);
+  if (t >= w.expirationMs) return null;
   for (const s of startsFromPeriod(w, firstPeriodFor(w, t))) if (s >= t) return s;
   return null;
 }
