@@ -1,19 +1,19 @@
 /**
  * Scenario files and command lines written to hurt (docs/scenarios.md, "Errors"; docs/cli.md): fleets too
- * large to hold, instants past the year 9999, keys given twice in JSON, options given twice, output paths
+ * large to hold, files too large to parse, instants past the year 9999, keys given twice in JSON, options given twice, output paths
  * that are folders, and the files YAML and JSON parsers choke on (exploding aliases, deep nesting, binary,
  * a folder). Each must end in exit code 2 with a message naming the file and the field, no stack trace,
  * quickly, and change nothing.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { MAX_MACHINES } from '../src/sim/fleet-size.js';
-import { compileScenario, ScenarioError } from '../src/sim/scenario.js';
+import { compileScenario, MAX_JSON_BYTES, MAX_YAML_BYTES, ScenarioError } from '../src/sim/scenario.js';
 import { repeatedOption } from '../src/cli/repeated-options.js';
 import { firstDuplicateJsonKey } from '../src/util/json-duplicate-keys.js';
 import { cli } from './helpers/cli.js';
@@ -190,6 +190,21 @@ describe('files the parsers choke on', { concurrency: 2 }, () => {
     assert.match(await rejected('sim', yaml, '--quiet'), /deep\.yaml: \(top level\): not valid YAML: Maximum call stack size exceeded/);
     const json = write('deep.json', `{"name": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
     assert.match(await rejected('plan', json), /deep\.json: name: Invalid input: expected string, received array/);
+  });
+
+  test('files past the size limit, and /dev/zero, are refused after reading at most the limit (/dev/zero aborted on bad_alloc)', async () => {
+    const yaml = write('huge.yaml', `${stringify(valid())}# ${'x'.repeat(MAX_YAML_BYTES)}\n`);
+    const limit = (kind: string, mib: number) => `(top level): the file is larger than ${mib} MiB, the most a ${kind} scenario may be; write large fleets with count or fleet.generate`;
+    assert.equal((await rejected('sim', yaml, '--quiet')).trim(), `${yaml}: ${limit('YAML', 16)}`);
+    // A sparse file: its size is past the limit without writing 128 MiB.
+    const json = join(dir, 'huge.json');
+    writeFileSync(json, '');
+    truncateSync(json, MAX_JSON_BYTES + 1);
+    assert.equal((await rejected('plan', json)).trim(), `${json}: ${limit('JSON', 128)}`);
+    if (existsSync('/dev/zero')) assert.equal((await rejected('sim', '/dev/zero', '--quiet')).trim(), `/dev/zero: ${limit('YAML', 16)}`);
+    // Up to the limit is read as usual.
+    const atLimit = write('at-limit.yaml', stringify(valid()).padEnd(MAX_YAML_BYTES - 1, ' ') + '\n');
+    assert.equal((await cli('plan', atLimit)).status, 0);
   });
 
   test('a binary file and a folder', async () => {

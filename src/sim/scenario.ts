@@ -3,11 +3,11 @@
  * the fleet, catalog, failure models and timed events the simulator runs. Every problem names the
  * file, the path in it and what was expected.
  */
-import { readFileSync } from 'node:fs';
 import { DateTime, Duration } from 'luxon';
 import { parse as parseYaml } from 'yaml';
 import { fleetSizeIssues } from './fleet-size.js';
 import { firstDuplicateJsonKey } from '../util/json-duplicate-keys.js';
+import { FileTooLargeError, readTextUpTo } from '../util/bounded-read.js';
 import { Catalog, typeKey } from '../catalog/catalog.js';
 import { isImageVersion } from '../model/image-version.js';
 import type { PublishedVersion } from '../catalog/catalog.js';
@@ -91,15 +91,27 @@ export interface Scenario {
 
 const DEFAULT_HORIZON = 'P16W';
 
+/**
+ * The largest scenario files read. A YAML parser holds about a hundred times the text (18 MB of YAML took
+ * 2 GB), JSON.parse far less; large fleets are written with `count` or `fleet.generate` instead.
+ */
+export const MAX_YAML_BYTES = 16 * 1024 * 1024;
+export const MAX_JSON_BYTES = 128 * 1024 * 1024;
+
 export function loadScenarioFile(file: string, overrides: { seed?: number } = {}): Scenario {
+  const json = file.endsWith('.json');
+  const maxBytes = json ? MAX_JSON_BYTES : MAX_YAML_BYTES;
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextUpTo(file, maxBytes);
   } catch (err) {
+    if (err instanceof FileTooLargeError) {
+      const limit = `${maxBytes / 1024 / 1024} MiB`;
+      throw new ScenarioError(file, [{ path: '', message: `the file is larger than ${limit}, the most a ${json ? 'JSON' : 'YAML'} scenario may be; write large fleets with count or fleet.generate` }]);
+    }
     throw new ScenarioError(file, [{ path: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }]);
   }
   let raw: unknown;
-  const json = file.endsWith('.json');
   try {
     raw = json ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
