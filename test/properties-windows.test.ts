@@ -38,7 +38,7 @@ const recurArb = fc.oneof(
   fc.subarray(WEEKDAYS, { minLength: 1 }).map((days) => `Week ${days.join(',')}`),
 );
 
-const windowArb = fc.record({
+const windowFields = {
   recurEvery: recurArb,
   hour: fc.integer({ min: 0, max: 23 }),
   minute: fc.constantFrom(0, 15, 30, 45),
@@ -50,7 +50,9 @@ const windowArb = fc.record({
   /** Days from the start to the expiration, when the window expires. */
   expiresAfter: fc.option(fc.integer({ min: 3, max: 70 }), { freq: 4 }),
   emergencyBypass: fc.boolean(),
-});
+};
+const windowArb = fc.record(windowFields);
+type Window = typeof windowArb extends fc.Arbitrary<infer T> ? T : never;
 
 const failureArb = fc.record({
   installFailure: fc.constantFrom(0, 0.02, 0.2),
@@ -78,7 +80,23 @@ function fleetArb(regions: Region[], configs: number) {
   });
 }
 
-const scenarioArb = fc.tuple(regionsArb, fc.array(windowArb, { minLength: 1, maxLength: 3 })).chain(([regions, windows]) =>
+/**
+ * Zones with odd rules, their changes inside the run (2026-03-02 + 14 weeks): Lord Howe's 30-minute and
+ * Chatham's +13:45 → +12:45 on April 5, Casablanca's return from its Ramadan offset on March 22, Santiago
+ * on April 5, Pacific on March 8; Kathmandu (+5:45) and Samoa have none. Start times near the changes.
+ */
+const ODD_TIME_ZONES = [
+  'Lord Howe Standard Time', 'Chatham Islands Standard Time', 'Morocco Standard Time', 'Pacific SA Standard Time', 'Nepal Standard Time', 'Samoa Standard Time',
+  'Pacific Standard Time',
+];
+const oddWindowArb = fc.record({
+  ...windowFields,
+  hour: fc.oneof(fc.integer({ min: 0, max: 23 }), fc.constantFrom(0, 1, 2, 3, 23)),
+  minute: fc.constantFrom(0, 15, 30, 45),
+  timeZone: fc.constantFrom(...ODD_TIME_ZONES),
+});
+
+const scenarioOf = (windows: fc.Arbitrary<Window>) => fc.tuple(regionsArb, fc.array(windows, { minLength: 1, maxLength: 3 })).chain(([regions, windows]) =>
   fc.record({
     regions: fc.constant(regions),
     windows: fc.constant(windows),
@@ -90,6 +108,7 @@ const scenarioArb = fc.tuple(regionsArb, fc.array(windowArb, { minLength: 1, max
   }),
 );
 
+const scenarioArb = scenarioOf(windowArb);
 type Gen = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -276,4 +295,19 @@ test('R70: a batch of a standard rollout that its windows defer is announced by 
     { numRuns: 80, seed: 7 },
   );
   assert.ok(deferred > 20, `only ${deferred} deferred batches: the property was hardly exercised`);
+});
+
+test('R70: in zones with odd rules, across their clock changes, no automatic upgrade starts outside an assigned window and no batch overruns one', () => {
+  let checkedStarts = 0;
+  fc.assert(
+    fc.property(scenarioOf(oddWindowArb), (raw) => {
+      const o = run({ ...raw, critical: false });
+      assert.deepEqual(o.invariantViolations, [], o.invariantViolations.join('\n'));
+      assert.deepEqual(o.windowViolations, [], o.windowViolations.join('\n'));
+      checkedStarts += o.windows.checkedStarts;
+      assert.deepEqual(unannouncedDeferrals(o).unannounced, []);
+    }),
+    { numRuns: 40, seed: 20261206 },
+  );
+  assert.ok(checkedStarts > 200, `only ${checkedStarts} upgrades of machines with windows were checked`);
 });

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { IANAZone } from 'luxon';
 import { formatRecurrence, parseRecurrence } from '../src/schedule/recurrence.js';
 import type { Recurrence } from '../src/schedule/recurrence.js';
@@ -170,4 +171,30 @@ test('the Windows zone table has the common zones, each an IANA zone luxon knows
   const entries = Object.entries(WINDOWS_TIME_ZONES);
   assert.ok(entries.length >= 40, `${entries.length} zones`);
   assert.deepEqual(entries.filter(([, iana]) => !IANAZone.isValidZone(iana)), []);
+});
+
+test('R70: recurEvery with long runs of white space is parsed in linear time (it backtracked quadratically: 100,000 spaces took two minutes)', () => {
+  const spaces = ' '.repeat(100_000);
+  const inputs = [`Day${spaces}x`, `Week${spaces}Monday${spaces}x`, `${spaces}x`, `Month Last${spaces}Sunday Offset${spaces}x`, `Week Monday${spaces},${spaces}Friday${spaces}`];
+  const started = Date.now();
+  const results = inputs.map((text) => parseRecurrence(text));
+  assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+  assert.deepEqual(results.map((r) => r.ok), [false, false, false, false, true]);
+  assert.deepEqual(results[4]!.ok && results[4]!.recurrence, { unit: 'week', every: 1, weekdays: [1, 5] });
+});
+
+test('R70: white space (spaces, tabs, new lines, repeated) around the parts of recurEvery changes nothing', () => {
+  const ws = fc.constantFrom(' ', '\t', '  ', '\n ', '');
+  fc.assert(
+    fc.property(fc.constantFrom(...VALID), fc.array(ws, { minLength: 40, maxLength: 40 }), ([text, expected], spaces) => {
+      let i = 0;
+      const next = () => spaces[i++ % spaces.length]!;
+      // Space may go where the grammar allows it: around the whole, after the number, around commas, between words.
+      const spaced = `${next()}${text.replace(/^(\d+)/, (n) => `${n}${next()}`).replace(/,\s*/g, () => `${next()},${next()}`).replace(/ +/g, () => ` ${next()}`)}${next()}`;
+      const r = parseRecurrence(spaced);
+      assert.ok(r.ok, `${JSON.stringify(spaced)}: ${r.ok ? '' : r.message}`);
+      assert.deepEqual(r.recurrence, expected, JSON.stringify(spaced));
+    }),
+    { numRuns: 300 },
+  );
 });

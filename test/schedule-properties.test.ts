@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { IANAZone } from 'luxon';
 import { formatRecurrence } from '../src/schedule/recurrence.js';
 import type { Recurrence } from '../src/schedule/recurrence.js';
 import { canFinishBefore, maintenanceWindow, nextSlot, nextWindowStart, windowAt, windowInstances } from '../src/schedule/window.js';
@@ -167,5 +168,92 @@ test('R70: every occurrence starts at the start wall-clock time, or later by a d
       assert.ok(got === want || (got > want && got - want <= 120), `${got} vs ${want}`);
     }),
     RUNS,
+  );
+});
+
+/**
+ * Zones with odd rules, each with instants near its clock changes: 30-minute daylight saving (Lord Howe),
+ * +12:45/+13:45 (Chatham), +5:45 (Kathmandu), a whole day skipped (Samoa, Tokelau, 2011-12-30),
+ * daylight saving at midnight and then abolished in 2019 (Sao Paulo), a 2-hour change (Troll), changes
+ * twice a year around Ramadan (Casablanca), and far-future dates.
+ */
+const ODD_ZONES = [
+  'Australia/Lord_Howe', 'Pacific/Chatham', 'Asia/Kathmandu', 'Pacific/Apia', 'Pacific/Fakaofo', 'America/Sao_Paulo', 'Antarctica/Troll', 'Africa/Casablanca',
+  'America/St_Johns', 'Pacific Standard Time',
+];
+/** Offset from UTC in minutes, read from luxon (the window code's own conversions are what is tested). */
+const offsetMinutes = (zone: string, t: number): number => IANAZone.create(zone === 'Pacific Standard Time' ? 'America/Los_Angeles' : zone).offset(t);
+
+/** Local days (days since 1970-01-01) just before a change of offset, found by walking days at noon UTC. */
+const changesOf = new Map<string, number[]>();
+function changeDays(zone: string): number[] {
+  let days = changesOf.get(zone);
+  if (days) return days;
+  days = [];
+  const span = [Date.UTC(2005, 0, 1), Date.UTC(2035, 0, 1), Date.UTC(9998, 0, 1), Date.UTC(9999, 11, 1)];
+  for (let p = 0; p < span.length; p += 2) {
+    for (let t = span[p]! + 12 * 3_600_000; t < span[p + 1]!; t += DAY) if (offsetMinutes(zone, t) !== offsetMinutes(zone, t + DAY)) days.push(Math.floor(t / DAY));
+    days.push(Math.floor(span[p]! / DAY) + 100); // a quiet day too (and far in the future)
+  }
+  changesOf.set(zone, days);
+  return days;
+}
+
+const oddWindow = fc
+  .record({
+    zone: fc.constantFrom(...ODD_ZONES),
+    pick: fc.nat(),
+    dayShift: fc.integer({ min: -3, max: 1 }),
+    minuteOfDay: fc.oneof(fc.integer({ min: 0, max: 24 * 60 - 1 }), fc.integer({ min: 0, max: 16 }).map((q) => q * 15)),
+    every: fc.integer({ min: 1, max: 3 }),
+    unit: fc.constantFrom('Day', 'Week'),
+    durationMinutes: fc.constantFrom(1, 90, 300, 23 * 60 + 59),
+  })
+  .map(({ zone, pick, dayShift, minuteOfDay, every, unit, durationMinutes }) => {
+    const days = changeDays(zone);
+    const d = new Date((days[pick % days.length]! + dayShift) * DAY);
+    const date = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+    const hm = (minutes: number) => `${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
+    const spec = { startDateTime: `${date} ${hm(minuteOfDay)}`, duration: hm(durationMinutes), timeZone: zone, recurEvery: `${every}${unit}s` };
+    return { spec, w: maintenanceWindow(spec), periodDays: every * (unit === 'Day' ? 1 : 7) };
+  });
+
+test('R70: in zones with odd rules, around their clock changes, no window is skipped, doubled or emptied, and each keeps its wall-clock start', () => {
+  fc.assert(
+    fc.property(oddWindow, ({ spec, w, periodDays }) => {
+      const list: { start: number; end: number }[] = [];
+      for (const inst of windowInstances(w)) if (list.push(inst) >= 6) break;
+      const at = (t: number) => new Date(t).toISOString();
+      const localOf = (t: number) => t + offsetMinutes(w.zone, t) * 60_000;
+      /** Whether some instant reads local time `local` (tried in the offsets in force at the two instants given). */
+      const exists = (local: number, a: number, b: number) => [a, b].some((t) => localOf(local - offsetMinutes(w.zone, t) * 60_000) === local);
+      let prevNominal = 0;
+      for (let i = 0; i < list.length; i++) {
+        const { start, end } = list[i]!;
+        const where = `${JSON.stringify(spec)}: window ${i} at ${at(start)}`;
+        assert.ok(end > start && end - start <= w.durationMs, `${where}: empty or too long (ends ${at(end)})`);
+        // Wall clock: the start's time of day, or later by the gap when that local time does not exist.
+        const local = localOf(start);
+        const tod = ((local % DAY) + DAY) % DAY;
+        const gap = (offsetMinutes(w.zone, start) - offsetMinutes(w.zone, start - DAY)) * 60_000;
+        const moved = tod !== w.timeOfDayMs;
+        assert.ok(!moved || (gap > 0 && (tod - w.timeOfDayMs + DAY) % DAY === gap % DAY), `${where}: local time of day ${tod / 60_000} min`);
+        const nominal = moved ? local - gap : local;
+        if (moved) assert.ok(!exists(nominal, start, start - DAY), `${where}: moved although ${at(nominal)} (local) exists`);
+        if (i > 0) {
+          const prev = list[i - 1]!;
+          assert.ok(start > prev.start && prev.end <= start, `${where}: not after the previous window (${at(prev.start)}–${at(prev.end)})`);
+          // One window per period: a period is passed over only when its local start time never happened.
+          for (let n = prevNominal + periodDays * DAY; n < nominal; n += periodDays * DAY) {
+            assert.ok(!exists(n, prev.start, start), `${where}: no window at ${at(n)} (local), which exists`);
+          }
+          assert.ok(nominal > prevNominal, `${where}: local start ${at(nominal)} not after the previous one`);
+          assert.deepEqual(windowAt(w, start), list[i], `${where}: windowAt`);
+          assert.equal(nextWindowStart(w, prev.start + 1), start, `${where}: nextWindowStart`);
+        }
+        prevNominal = nominal;
+      }
+    }),
+    { numRuns: 300 },
   );
 });

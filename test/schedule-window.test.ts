@@ -168,3 +168,42 @@ test('R70: a window longer than the gap across a spring-forward night ends when 
   assert.deepEqual(first, { start: at('2026-03-07T12:00:00-08:00'), end: at('2026-03-08T12:00:00-07:00') });
   assert.deepEqual(windowAt(w, first!.end), { start: first!.end, end: first!.end + 23.5 * HOUR });
 });
+
+test('R70: a day the zone skipped (Samoa and Tokelau, 2011-12-30) gives one window on the next day, not two at one instant', () => {
+  for (const zone of ['Samoa Standard Time', 'Pacific/Apia', 'Pacific/Fakaofo']) {
+    const w = win('Day', '2011-12-28 10:00', '05:00', zone);
+    const list: { start: number; end: number }[] = [];
+    for (const i of windowInstances(w)) if (list.push(i) >= 4) break;
+    const offset = zone === 'Pacific/Fakaofo' ? ['-11:00', '+13:00'] : ['-10:00', '+14:00'];
+    assert.deepEqual(list.map((i) => new Date(i.start).toISOString()), [
+      new Date(at(`2011-12-28T10:00:00${offset[0]}`)).toISOString(),
+      new Date(at(`2011-12-29T10:00:00${offset[0]}`)).toISOString(),
+      new Date(at(`2011-12-31T10:00:00${offset[1]}`)).toISOString(),
+      new Date(at(`2012-01-01T10:00:00${offset[1]}`)).toISOString(),
+    ], zone);
+    for (const i of list) assert.equal(i.end - i.start, 5 * HOUR, `${zone}: every window lasts its duration`);
+  }
+  // Weekly on Friday: the Friday that never was moves to Saturday 10:00 (forward by the gap), kept once.
+  const fri = win('Week Friday', '2011-12-20 10:00', '05:00', 'Pacific/Apia');
+  assert.deepEqual(starts(fri, at('2011-12-27T00:00:00Z'), 2), ['2011-12-30T20:00:00.000Z', '2012-01-05T20:00:00.000Z']);
+});
+
+test('R70: without an expirationDateTime, a start at the default expiration is refused naming the default', () => {
+  assert.throws(() => win('Day', '9999-12-31 23:59:59', '01:00'), /expirationDateTime: the default "9999-12-31 23:59:59" is not after startDateTime "9999-12-31 23:59:59"/);
+  assert.throws(() => win('Day', '2026-01-01 10:00', '01:00', 'UTC', '2026-01-01 10:00'), /expirationDateTime: "2026-01-01 10:00" is not after startDateTime "2026-01-01 10:00"/);
+});
+
+test('R70: instants at or after the expiration, up to and past the last JavaScript date, answer at once (nextWindowStart looped forever past it)', () => {
+  for (const zone of ['UTC', 'W. Europe Standard Time']) {
+    const w = win('Day', '2026-01-01 10:00', '05:00', zone);
+    for (const t of [w.expirationMs, 8.64e15, 8.64e15 + 1, 1e16, Number.MAX_SAFE_INTEGER, Number.MAX_VALUE]) {
+      assert.equal(nextWindowStart(w, t), null, `${zone} ${t}`);
+      assert.equal(windowAt(w, t), null);
+      assert.equal(nextSlot(w, t, HOUR), null);
+      assert.equal(canFinishBefore(w, t, 0), false);
+      assert.equal(windowInstances(w, t).next().done, true);
+    }
+    // Far before the start, the first window is found as usual.
+    assert.equal(nextWindowStart(w, -8.64e15 - 1), w.startMs);
+  }
+});

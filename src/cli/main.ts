@@ -13,6 +13,7 @@ import { dbBackupCommand, dbCheckCommand, dbRestoreCommand, DEFAULT_DB, DEMO_DB 
 import { StoreError } from '../store/sqlite/database.js';
 
 import { UsageError } from './errors.js';
+import { repeatedOption } from './repeated-options.js';
 import { serveCommand } from './serve-command.js';
 import { registerPackageCommands } from './package-command.js';
 import type { ServeOptions } from './serve-command.js';
@@ -91,6 +92,13 @@ db.command('restore')
 
 registerAgentCommands(program);
 registerOperatorCommands(program);
+
+// Before any command runs: an option that takes a value, given twice, is a usage error (exit 2).
+program.hook('preAction', (_program, command) => {
+  const valued = command.options.filter((o) => o.required || o.optional).flatMap((o) => (o.long ? [o.long] : []));
+  const repeated = repeatedOption(process.argv.slice(2), valued);
+  if (repeated !== null) throw new UsageError(`${repeated}: given more than once; give it once`);
+});
 
 /** Exit codes of store faults, so scripts can tell them apart. */
 const STORE_EXIT: Record<StoreError['code'], number> = {

@@ -24,8 +24,9 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
   const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
   // Extension releases and platform patch baselines (R76), numbered together in time order.
   const publishes = scenario.actions.filter((a): a is Release => a.kind === 'publish' || a.kind === 'publishPatchBaseline');
-  const n = Number(opts.release);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--release: expected a number from 1 to ${publishes.length}, got "${opts.release}"`);
+  // Digits only: Number() would also take "0x2", "1e0", "2.0" and " 2".
+  const n = /^\d+$/.test(opts.release) ? Number(opts.release) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--release: expected a number from 1 to ${publishes.length}, got "${opts.release}"`);
   const release = publishes[n - 1];
   if (!release) throw new UsageError(`${file}: the scenario has ${publishes.length} publish event(s); --release ${n} does not exist`);
   const clock = new ManualClock(release.atMs);

@@ -168,6 +168,8 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
 
 /** Makes the folder an output file goes into; returns a line saying so when it was created. */
 function outputFolder(file: string, option: string): string | null {
+  // Checked before the store is opened, so a bad path leaves nothing behind.
+  if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`${option}: ${file} is a folder; expected a file to write`);
   const dir = dirname(file);
   if (existsSync(dir)) {
     if (!statSync(dir).isDirectory()) throw new UsageError(`${option}: ${dir} is not a folder`);

@@ -140,7 +140,9 @@ export function parseMaintenanceWindow(spec: MaintenanceWindowSpec): WindowParse
   const startMs = localToEpoch(zone, localMs(start));
   const expirationMs = localToEpoch(zone, localMs(expiration));
   if (expirationMs <= startMs) {
-    err('expirationDateTime', spec.expirationDateTime, `a date and time after startDateTime (${startText})`, `${JSON.stringify(spec.expirationDateTime)} is not after startDateTime ${JSON.stringify(startText)}`);
+    // The default expiration (none given) is named as such, not as "undefined".
+    const given = expText === DEFAULT_EXPIRATION && spec.expirationDateTime !== DEFAULT_EXPIRATION ? `the default ${JSON.stringify(DEFAULT_EXPIRATION)}` : JSON.stringify(expText);
+    err('expirationDateTime', spec.expirationDateTime, `a date and time after startDateTime (${startText})`, `${given} is not after startDateTime ${JSON.stringify(startText)}`);
     return { ok: false, errors };
   }
   const anchorDay = daysFromCivil(start.year, start.month, start.day);
@@ -173,6 +175,7 @@ const MAX_EMPTY_PERIODS = 4_801;
 
 function* startsFromPeriod(w: MaintenanceWindow, first: number): Generator<number> {
   let empty = 0;
+  let last = Number.NEGATIVE_INFINITY;
   for (let k = Math.max(0, first); ; k++) {
     let found = false;
     for (const day of datesInPeriod(w.recurrence, w.anchorDay, k)) {
@@ -180,6 +183,10 @@ function* startsFromPeriod(w: MaintenanceWindow, first: number): Generator<numbe
       if (s < w.startMs) continue;
       if (s >= w.expirationMs) return;
       found = true;
+      // A local day the zone skipped entirely (Pacific/Apia, 2011-12-30) moves forward by the whole gap,
+      // onto the next day's start: one window, not two starting at the same instant.
+      if (s <= last) continue;
+      last = s;
       yield s;
     }
     empty = found ? 0 : empty + 1;
@@ -210,6 +217,8 @@ function* instancesFromPeriod(w: MaintenanceWindow, first: number): Generator<Wi
  * when the window expires. `t` defaults to the beginning.
  */
 export function* windowInstances(w: MaintenanceWindow, t: number = Number.NEGATIVE_INFINITY): Generator<WindowInstance> {
+  // Nothing is open at or after the expiration; past JavaScript's last date, local days would be NaN and never end.
+  if (t >= w.expirationMs) return;
   for (const inst of instancesFromPeriod(w, Number.isFinite(t) ? firstPeriodFor(w, t) : 0)) {
     if (inst.end > t) yield inst;
   }
@@ -229,6 +238,7 @@ export function windowAt(w: MaintenanceWindow, t: number): WindowInstance | null
 /** The start of the first window instance starting at or after `t`; null if none does before expiration. */
 export function nextWindowStart(w: MaintenanceWindow, t: number): number | null {
   checkInstant(t);
+  if (t >= w.expirationMs) return null;
   for (const s of startsFromPeriod(w, firstPeriodFor(w, t))) if (s >= t) return s;
   return null;
 }

@@ -3,9 +3,11 @@
  * the fleet, catalog, failure models and timed events the simulator runs. Every problem names the
  * file, the path in it and what was expected.
  */
-import { readFileSync } from 'node:fs';
 import { DateTime, Duration } from 'luxon';
 import { parse as parseYaml } from 'yaml';
+import { fleetSizeIssues } from './fleet-size.js';
+import { firstDuplicateJsonKey } from '../util/json-duplicate-keys.js';
+import { FileTooLargeError, readTextUpTo } from '../util/bounded-read.js';
 import { Catalog, typeKey } from '../catalog/catalog.js';
 import { isImageVersion } from '../model/image-version.js';
 import type { PublishedVersion } from '../catalog/catalog.js';
@@ -89,19 +91,35 @@ export interface Scenario {
 
 const DEFAULT_HORIZON = 'P16W';
 
+/**
+ * The largest scenario files read. A YAML parser holds about a hundred times the text (18 MB of YAML took
+ * 2 GB), JSON.parse far less; large fleets are written with `count` or `fleet.generate` instead.
+ */
+export const MAX_YAML_BYTES = 16 * 1024 * 1024;
+export const MAX_JSON_BYTES = 128 * 1024 * 1024;
+
 export function loadScenarioFile(file: string, overrides: { seed?: number } = {}): Scenario {
+  const json = file.endsWith('.json');
+  const maxBytes = json ? MAX_JSON_BYTES : MAX_YAML_BYTES;
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextUpTo(file, maxBytes);
   } catch (err) {
+    if (err instanceof FileTooLargeError) {
+      const limit = `${maxBytes / 1024 / 1024} MiB`;
+      throw new ScenarioError(file, [{ path: '', message: `the file is larger than ${limit}, the most a ${json ? 'JSON' : 'YAML'} scenario may be; write large fleets with count or fleet.generate` }]);
+    }
     throw new ScenarioError(file, [{ path: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }]);
   }
   let raw: unknown;
   try {
-    raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    raw = json ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new ScenarioError(file, [{ path: '', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }]);
+    throw new ScenarioError(file, [{ path: '', message: `not valid ${json ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }]);
   }
+  // As in YAML, a key given twice is an error, not the last one silently winning.
+  const dup = json ? firstDuplicateJsonKey(text) : null;
+  if (dup) throw new ScenarioError(file, [{ path: '', message: `not valid JSON: key ${JSON.stringify(dup.key)} appears twice in one object, at line ${dup.line}, column ${dup.column}` }]);
   return compileScenario(raw, file, overrides);
 }
 
@@ -118,6 +136,9 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
     throw new ScenarioError(file, parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })));
   }
   const input = parsed.data;
+  // Before anything is built: a fleet too large to hold is reported, not attempted.
+  const sizeIssues = fleetSizeIssues(input.fleet);
+  if (sizeIssues.length > 0) throw new ScenarioError(file, sizeIssues);
   const issues: ScenarioIssue[] = [];
   const start = compileStart(input.start, issues);
   const at = timeOf(start, issues);
@@ -172,17 +193,27 @@ function compileStart(text: string, issues: ScenarioIssue[]): Start {
     issues.push({ path: 'start', message: 'expected an ISO 8601 instant such as 2026-01-05T00:00:00Z, not an offset' });
     return { text, ms: 0, known: false };
   }
-  return { text, ms: DateTime.fromISO(text, { setZone: true }).toMillis(), known: true };
+  const ms = DateTime.fromISO(text, { setZone: true }).toMillis();
+  if (ms > LAST_INSTANT_MS) {
+    issues.push({ path: 'start', message: `expected an instant no later than ${LAST_INSTANT}, got ${text}` });
+    return { text, ms: 0, known: false };
+  }
+  return { text, ms, known: true };
 }
+
+/** The last instant a scenario may name: beyond it, JavaScript dates (and the event log's times) break down. */
+const LAST_INSTANT = '9999-12-31T23:59:59Z';
+const LAST_INSTANT_MS = Date.parse(LAST_INSTANT);
 
 /** The time of an `at` field, instant or offset; an instant before `start` is reported at `path`. */
 type TimeOf = (text: string, path: string) => number;
 
 function timeOf(start: Start, issues: ScenarioIssue[]): TimeOf {
   return (text, path) => {
-    if (/^P/.test(text)) return start.ms + Duration.fromISO(text).toMillis();
-    const ms = DateTime.fromISO(text, { setZone: true }).toMillis();
-    if (start.known && ms < start.ms) issues.push({ path, message: `expected an instant at or after start (${start.text}), got ${text}` });
+    const offset = /^P/.test(text);
+    const ms = offset ? start.ms + Duration.fromISO(text).toMillis() : DateTime.fromISO(text, { setZone: true }).toMillis();
+    if (!offset && start.known && ms < start.ms) issues.push({ path, message: `expected an instant at or after start (${start.text}), got ${text}` });
+    if (ms > LAST_INSTANT_MS && (start.known || !offset)) issues.push({ path, message: `expected an instant no later than ${LAST_INSTANT}, got ${offset ? `start + ${text}` : text}` });
     return ms;
   };
 }
