@@ -142,7 +142,8 @@ const ROUTES: Route[] = [
     {
       name: `scale set ${method}`, method, path: `${VMSS}/ss1`, arm: true, role: 'contributor',
       body: method === 'PUT' ? vmssBody() : (({ location: _l, ...rest }) => rest)(vmssBody()),
-      typed: method === 'PUT' ? vmssTyped : vmssTyped.filter(([p]) => p[0] !== 'location' && p[0] !== 'zones'),
+      // A scale set's PATCH checks `location` and `zones` as its PUT does (they cannot change: 409 when they differ).
+      typed: vmssTyped,
       strict: [UP, RP, OP],
     },
   ]),

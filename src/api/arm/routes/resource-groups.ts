@@ -46,7 +46,8 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) throw conflict('InvalidResourceGroupLocation', `Resource group '${rg}' already exists in location '${existing.body.location}'.`);
     ctx.docs.put(existing?.id ?? id, `/subscriptions/${sub}`, 'resourceGroup', { location: body.location, tags: body.tags ?? {} });
     ctx.index.addGroup(sub, rg);
-    return reply.status(known ? 200 : 201).send(view(sub, rg, { location: body.location, tags: body.tags ?? {} }));
+    // The name as created (ids are case-insensitive; a replace in other casing answers the stored one).
+    return reply.status(known ? 200 : 201).send(view(sub, existing ? existing.id.split('/')[4]! : rg, { location: body.location, tags: body.tags ?? {} }));
   });
 
   app.get('/subscriptions/:sub/resourcegroups', async (req) => {

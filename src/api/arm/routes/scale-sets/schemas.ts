@@ -46,11 +46,16 @@ const vmssProps = z.object({
   singlePlacementGroup: z.boolean().optional(),
 }).passthrough();
 const sku = z.object({ name: z.string().optional(), tier: z.string().optional(), capacity: z.number().int().min(0).max(1000).optional() }).passthrough();
+const zones = z.array(z.string().regex(/^\d$/, 'expected a zone number such as "1"')).max(3);
 export const putBody = z.object({
-  location: locationName, tags: tags.optional(), zones: z.array(z.string().regex(/^\d$/, 'expected a zone number such as "1"')).max(3).optional(),
+  location: locationName, tags: tags.optional(), zones: zones.optional(),
   sku: sku.optional(), properties: vmssProps.default({}),
 }).passthrough();
-export const patchBody = z.object({ tags: tags.optional(), sku: sku.optional(), properties: vmssProps.optional() }).passthrough();
+/**
+ * `location` and `zones` cannot change, but a PATCH that names them is compared with the set's (409 when
+ * they differ), so they are typed here as in a PUT: a number there was read as a string (a 500).
+ */
+export const patchBody = z.object({ location: locationName.optional(), zones: zones.optional(), tags: tags.optional(), sku: sku.optional(), properties: vmssProps.optional() }).passthrough();
 
 export const manualUpgradeBody = z.object({ instanceIds: z.array(z.string().min(1)).min(1) }).strict();
 export const modelExtensionBody = z.object({ properties: jsonObject.optional() }).passthrough();
