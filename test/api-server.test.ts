@@ -9,6 +9,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { ConfigError, configSchema, loadConfig } from '../src/server/config.js';
 import { startServer } from '../src/server/serve.js';
 import { loadOrCreateTls } from '../src/server/tls.js';
@@ -99,6 +100,35 @@ describe('ARM conventions', () => {
       const unknown = await call(s.url, 'GET', `/subscriptions/${SUB}/nothing/here?${AV}`);
       assert.equal(unknown.status, 404);
       assert.equal(unknown.body.error.code, 'NotFound');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('ids echo the casing they were created with: a PUT or GET in any other casing reads the same resource and answers its id as created', async () => {
+    const s = await startTestServer();
+    try {
+      const rg = `/subscriptions/${SUB}/resourceGroups/rg1`;
+      const resources: Array<[string, Record<string, unknown>]> = [
+        [rg, { location: 'westus' }],
+        [`${rg}/providers/Microsoft.Compute/virtualMachines/vm1`, { location: 'westus' }],
+        [`${rg}/providers/Microsoft.Compute/availabilitySets/as1`, { location: 'westus' }],
+        [`${rg}/providers/Microsoft.Compute/virtualMachineScaleSets/ss1`, { location: 'westus', sku: { capacity: 1 }, properties: { upgradePolicy: { mode: 'Manual' } } }],
+        [`${rg}/providers/Microsoft.HybridCompute/machines/arc1`, { location: 'westus', properties: { osType: 'linux' } }],
+        [`${rg}/providers/Microsoft.Maintenance/maintenanceConfigurations/cfg1`, { location: 'westus', properties: { maintenanceScope: 'Host' } }],
+      ];
+      for (const [id, body] of resources) assert.equal((await call(s.url, 'PUT', `${id}?${AV}`, body)).status, 201, id);
+      const recase = (id: string, up: boolean[]) => [...id].map((ch, i) => (up[i % up.length] ? ch.toUpperCase() : ch.toLowerCase())).join('');
+      await fc.assert(fc.asyncProperty(fc.constantFrom(...resources), fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), fc.boolean(), async ([id, body], up, put) => {
+        const path = `${recase(id, up)}?${AV}`;
+        const r = put ? await call(s.url, 'PUT', path, body) : await call(s.url, 'GET', path);
+        assert.equal(r.status, 200, `${put ? 'PUT' : 'GET'} ${path}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.id, id, `${put ? 'PUT' : 'GET'} ${path}`);
+        assert.equal(r.body.name, id.slice(id.lastIndexOf('/') + 1));
+        assert.equal((await call(s.url, 'GET', `${id}?${AV}`)).body.id, id, 'the stored id keeps its casing');
+      }), { seed: 1300, numRuns: 60, endOnFailure: true });
+      const vms = await call(s.url, 'GET', `${rg}/providers/Microsoft.Compute/virtualMachines?${AV}`);
+      assert.deepEqual(vms.body.value.map((v: { id: string }) => v.id), [resources[1]![0]], 'one VM, not one per casing');
     } finally {
       await s.stop();
     }
