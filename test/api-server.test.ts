@@ -134,6 +134,53 @@ describe('ARM conventions', () => {
     }
   });
 
+  test('conditional writes: If-None-Match: * never replaces, If-Match: * never creates, a refused one changes nothing; create-only PUTs sent at once create once', async () => {
+    const s = await startTestServer();
+    try {
+      const rg = `/subscriptions/${SUB}/resourceGroups/rg1`;
+      assert.equal((await call(s.url, 'PUT', `${rg}?${AV}`, { location: 'westus' })).status, 201);
+      const kinds: Array<[string, (n: number) => Record<string, unknown>]> = [
+        [`${rg}/providers/Microsoft.Compute/virtualMachines/vm`, (n) => ({ location: 'westus', tags: { n: String(n) } })],
+        [`${rg}/providers/Microsoft.Compute/virtualMachineScaleSets/ss`, (n) => ({ location: 'westus', tags: { n: String(n) }, sku: { capacity: 0 }, properties: { upgradePolicy: { mode: 'Manual' } } })],
+        [`${rg}/providers/Microsoft.Maintenance/maintenanceConfigurations/mc`, (n) => ({ location: 'westus', tags: { n: String(n) }, properties: { maintenanceScope: 'Host' } })],
+        [`/subscriptions/${SUB}/resourceGroups/g`, (n) => ({ location: 'westus', tags: { n: String(n) } })],
+      ];
+      const stored = new Map<string, string>(); // path → the tag `n` it holds
+      const headers = fc.constantFrom<Record<string, string>>({ 'if-none-match': '*' }, { 'if-match': '*' }, { 'if-match': '"0x8D"' }, { 'if-none-match': '"0x8D"' }, { 'if-match': '*', 'if-none-match': '*' });
+      let n = 0;
+      await fc.assert(fc.asyncProperty(fc.constantFrom(...kinds), fc.integer({ min: 1, max: 3 }), headers, fc.boolean(), async ([base, body], which, h, del) => {
+        const path = `${base}${which}`;
+        if (del && base.endsWith('/g')) return; // resource groups are never deleted here
+        const exists = stored.has(path);
+        const tag = String(++n);
+        const r = await call(s.url, del ? 'DELETE' : 'PUT', `${path}?${AV}`, del ? undefined : body(Number(tag)), TEST_TOKEN, h);
+        const refused = (h['if-none-match'] !== undefined && (h['if-none-match'] !== '*' || exists)) || (h['if-match'] !== undefined && (h['if-match'] !== '*' || !exists));
+        const where = `${del ? 'DELETE' : 'PUT'} ${path} ${JSON.stringify(h)} (exists: ${exists}) → ${r.status} ${JSON.stringify(r.body)}`;
+        if (refused) {
+          assert.equal(r.status, h['if-none-match'] === '"0x8D"' ? 400 : 412, where);
+          assert.match(r.body.error.code, /^(PreconditionFailed|InvalidHeaderValue)$/, where);
+        } else {
+          assert.ok(r.status < 300, where);
+          if (del) stored.delete(path); else stored.set(path, tag);
+        }
+        const now = await call(s.url, 'GET', `${path}?${AV}`);
+        assert.equal(now.status, stored.has(path) ? 200 : 404, `after ${where}`);
+        if (stored.has(path)) assert.equal(now.body.tags.n, stored.get(path), `what is stored is what the last accepted write sent, after ${where}`);
+      }), { seed: 1500, numRuns: 120, endOnFailure: true });
+      // Create-only PUTs of one new resource at once: one creates it, the others find it there.
+      for (const [base, body] of kinds) {
+        const path = `${base}-race`;
+        const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => call(s.url, 'PUT', `${path}?${AV}`, body(100 + i), TEST_TOKEN, { 'if-none-match': '*' })));
+        const created = answers.filter((a) => a.status === 201);
+        assert.equal(created.length, 1, `${path}: ${answers.map((a) => a.status).join(',')}`);
+        assert.ok(answers.every((a) => a.status === 201 || a.status === 412), answers.map((a) => a.status).join(','));
+        assert.equal((await call(s.url, 'GET', `${path}?${AV}`)).body.tags.n, created[0]!.body.tags.n, 'the first create stands');
+      }
+    } finally {
+      await s.stop();
+    }
+  });
+
   test('a long-running PUT: Azure-AsyncOperation reads InProgress then Succeeded; the monitor answers 202 then 200, never 204', async () => {
     // A slow clock (the simulated install takes about a minute, here about two seconds) so it is still running when we look.
     const s = await startTestServer({ clockFactor: 30 });

@@ -17,6 +17,7 @@ import { ArmError, badRequest } from './errors.js';
 import { armRequestOptions, MAX_HEADER_BYTES } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
 import { isOpenPath } from './open-paths.js';
+import { registerPreconditions } from './preconditions.js';
 import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
@@ -182,6 +183,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     if (!req.url.toLowerCase().startsWith('/phasewise/')) apiVersionOf(req);
   });
 
+  registerPreconditions(app); // If-Match / If-None-Match, judged before any handler (and before a replica forwards a write)
   if (opts.beforeHandler) app.addHook('preHandler', opts.beforeHandler);
 
   app.setErrorHandler((err, req, reply) => {
