@@ -704,6 +704,10 @@ describe('bad input gets a clear error and changes nothing', () => {
       at('scale set PUT', [...VMP, 'extensionProfile', 'extensionsTimeBudget'], badDuration), at('scale set PUT', ['properties', 'platformFaultDomainCount'], outside(1, 5)),
       at('scale set PUT', ['zones'], fc.constantFrom(['a'], ['12'], ['1', '2', '3', '1'], [''])), at('scale set PUT', ['location'], badLocation),
       at('scale set PUT', [...MX, 'name'], fc.constantFrom('', '-ama', 'a b', 'x'.repeat(81))), at('scale set PUT', ['tags'], manyTags),
+      // A scale set's model bounds its extensions as a machine does (it once took a 32 KiB forceUpdateTag).
+      at('scale set PUT', [...MX, 'properties', 'forceUpdateTag'], longString(256)), at('scale-set model extension PUT', ['properties', 'forceUpdateTag'], longString(256)),
+      at('scale set PATCH', [...MX, 'properties', 'provisionAfterExtensions'], fc.integer({ min: 51, max: 70 }).map((n) => Array.from({ length: n }, (_, i) => `e${i}`))),
+      at('scale-set model extension PATCH', ['properties', 'publisher'], longString(256)),
       at('VM PUT (vm-new)', ['zones'], fc.constantFrom(['1', '2'], ['x'], ['10'], [''])), at('VM PUT (vm-new)', ['location'], badLocation), at('VM PUT (vm1)', ['tags'], manyTags),
       at('VM PUT (vm-new)', ['properties', 'availabilitySet', 'id'], fc.constant('')), at('resource group PUT', ['location'], badLocation),
       at('resource group PUT', ['tags', 'env'], longString(256)), at('Arc machine PUT', ['location'], badLocation),
