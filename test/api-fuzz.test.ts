@@ -235,6 +235,8 @@ interface Request {
   authorization?: string | null;
   /** Send the body as a stream (chunked, no Content-Length). */
   stream?: boolean;
+  /** Other headers (Content-Encoding). */
+  headers?: Record<string, string>;
 }
 
 interface Answer {
@@ -248,6 +250,7 @@ async function send(s: TestServer, r: Request): Promise<Answer> {
   const auth = r.authorization === undefined ? `Bearer ${TEST_TOKEN}` : r.authorization;
   if (auth !== null) headers.authorization = auth;
   if (r.body !== undefined && r.contentType !== null) headers['content-type'] = r.contentType ?? 'application/json';
+  Object.assign(headers, r.headers ?? {});
   const init: RequestInit & { duplex?: 'half' } = { method: r.method, headers };
   if (r.body !== undefined) {
     if (r.stream) {
@@ -511,6 +514,20 @@ describe('bad input gets a clear error and changes nothing', () => {
         await rejects(s, { method: route.method, path: route.path, query: route.arm ? API : null, body: JSON.stringify(route.body ?? {}), contentType }, { status: 415, code: 'UnsupportedMediaType' });
       }),
       { seed: SEED + 2, numRuns: runs(100), includeErrorInReport: true, endOnFailure: true },
+    );
+    await alive();
+  });
+
+  test('bad input: a body compressed (Content-Encoding) or declared in a charset other than UTF-8 is a 415 UnsupportedMediaType, never read as plain UTF-8', async () => {
+    const how = fc.oneof(
+      fc.constantFrom('gzip', 'x-gzip', 'deflate', 'br', 'compress', 'zstd', 'gzip, identity').map((coding) => ({ headers: { 'content-encoding': coding } })),
+      fc.constantFrom('latin1', 'ISO-8859-1', 'utf-16', 'windows-1252', '"utf-16le"', 'shift_jis').map((charset) => ({ contentType: `application/json; charset=${charset}` })),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routesWithBody), how, async (route, h) => {
+        await rejects(s, { method: route.method, path: route.path, query: route.arm ? API : null, body: JSON.stringify(route.body), ...h }, { status: 415, code: 'UnsupportedMediaType', mentions: /Content-Encoding|charset/ });
+      }),
+      { seed: SEED + 17, numRuns: runs(80), includeErrorInReport: true, endOnFailure: true },
     );
     await alive();
   });
