@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ArmError, badRequest } from './errors.js';
 
 const CONDITIONAL_METHODS = new Set(['PUT', 'PATCH', 'DELETE']);
+const SKIPPED_HEADERS = /^(content-|transfer-encoding$|if-|expect$|connection$)/i;
 
 /** A request's `If-Match` and `If-None-Match`, trimmed (null: absent). */
 export type Condition = { ifMatch: string | null; ifNoneMatch: string | null };
@@ -79,8 +80,10 @@ export function registerPreconditions(app: FastifyInstance): void {
       if (turns.get(key) === chained) turns.delete(key);
     };
     await before;
+    // The caller's own headers, so the read is the caller's (a replica's queued write authenticates by its
+    // internal headers, not a token): all but those of the body and the conditions themselves.
     const headers: Record<string, string> = {};
-    for (const h of ['authorization', 'host'] as const) if (typeof req.headers[h] === 'string') headers[h] = req.headers[h];
+    for (const [h, v] of Object.entries(req.headers)) if (typeof v === 'string' && !SKIPPED_HEADERS.test(h)) headers[h] = v;
     const read = await app.inject({ method: 'GET', url: req.url, headers });
     // Anything else (a bad api-version, a missing group) is the handler's to answer, as without conditions.
     if (read.statusCode !== 200 && read.statusCode !== 404) return;
