@@ -129,6 +129,13 @@ describe('ARM conventions', () => {
       }), { seed: 1300, numRuns: 60, endOnFailure: true });
       const vms = await call(s.url, 'GET', `${rg}/providers/Microsoft.Compute/virtualMachines?${AV}`);
       assert.deepEqual(vms.body.value.map((v: { id: string }) => v.id), [resources[1]![0]], 'one VM, not one per casing');
+      // Phasewise's own views take ids and names in any casing too, and answer them as stored.
+      const machine = await call(s.url, 'GET', `/phasewise/machines/${encodeURIComponent(resources[1]![0].toUpperCase())}`);
+      assert.equal(machine.status, 200, JSON.stringify(machine.body));
+      const image = '/phasewise/images/publishers/Canonical/offers/Ubuntu-24_04/skus/Server/versions/1.0.0';
+      assert.equal((await call(s.url, 'PUT', image, { osType: 'Linux' }, PUBLISHER_TOKEN)).status, 201);
+      const read = await call(s.url, 'GET', image.toLowerCase());
+      assert.deepEqual([read.status, read.body.publisher, read.body.offer, read.body.sku], [200, 'Canonical', 'Ubuntu-24_04', 'Server']);
     } finally {
       await s.stop();
     }
