@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { ConfigError, configSchema, loadConfig } from '../src/server/config.js';
 import { startServer } from '../src/server/serve.js';
 import { loadOrCreateTls } from '../src/server/tls.js';
+import { SecretBox } from '../src/api/arm/secrets.js';
 import { call, CERT, eventually, KEY, PUBLISHER_TOKEN, READER_TOKEN, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
 
 const SUB = 'sub1';
@@ -271,6 +272,42 @@ describe('ARM conventions', () => {
         const left = s.store.database.prepare('SELECT COUNT(*) AS n FROM arm_documents WHERE lower(id) LIKE ?').get(`${m.toLowerCase()}/extensions/%`) as { n: number };
         assert.equal(left.n, 0, `${m}: extension documents left behind`);
       }
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('write-only secrets survive a GET-then-PUT (they cannot be sent back); a PUT that sends one replaces only that one', async () => {
+    const key = 'ab'.repeat(32);
+    const s = await startTestServer({ secretKey: key });
+    try {
+      const box = new SecretBox(Buffer.from(key, 'hex'));
+      const rg = `/subscriptions/${SUB}/resourceGroups/rg1`;
+      await call(s.url, 'PUT', `${rg}?${AV}`, { location: 'westus' });
+      const vm = `${rg}/providers/Microsoft.Compute/virtualMachines/vm1`;
+      const set = `${rg}/providers/Microsoft.Compute/virtualMachineScaleSets/ss1`;
+      const secretsOf = (id: string) => {
+        const row = s.store.database.prepare('SELECT body FROM arm_documents WHERE key = ?').get(id.toLowerCase()) as { body: string };
+        const doc = JSON.parse(row.body) as { sealedOsProfile?: string; sealed?: Record<string, string> };
+        const sealed = doc.sealedOsProfile ?? doc.sealed?.['$osProfile'];
+        return sealed === undefined ? undefined : box.open(sealed);
+      };
+      assert.equal((await call(s.url, 'PUT', `${vm}?${AV}`, { location: 'westus', properties: { osProfile: { computerName: 'vm1', adminUsername: 'me', adminPassword: 'P@ssw0rd!', customData: 'Y2xvdWQ=' } } })).status, 201);
+      assert.equal((await call(s.url, 'PUT', `${set}?${AV}`, { location: 'westus', sku: { capacity: 1 }, properties: { virtualMachineProfile: { osProfile: { computerNamePrefix: 'ss', adminPassword: 'P@ssw0rd!', customData: 'Y2xvdWQ=' } } } })).status, 201);
+      for (const id of [vm, set]) {
+        const read = await call(s.url, 'GET', `${id}?${AV}`);
+        // What an SDK's read-modify-write sends: the resource as read, a tag changed.
+        const again = await call(s.url, 'PUT', `${id}?${AV}`, { ...read.body, tags: { changed: 'yes' } });
+        assert.equal(again.status, 200, JSON.stringify(again.body));
+        assert.deepEqual(secretsOf(id), { adminPassword: 'P@ssw0rd!', customData: 'Y2xvdWQ=' }, `${id}: the secrets are kept`);
+      }
+      const rotate = await call(s.url, 'PUT', `${vm}?${AV}`, { location: 'westus', properties: { osProfile: { computerName: 'vm1', adminUsername: 'me', adminPassword: 'N3w!' } } });
+      assert.equal(rotate.status, 200, JSON.stringify(rotate.body));
+      assert.deepEqual(secretsOf(vm), { adminPassword: 'N3w!', customData: 'Y2xvdWQ=' }, 'a secret sent again replaces only itself');
+      const read = await call(s.url, 'GET', `${set}?${AV}`);
+      read.body.properties.virtualMachineProfile.osProfile.adminPassword = 'N3w!';
+      assert.equal((await call(s.url, 'PUT', `${set}?${AV}`, read.body)).status, 200);
+      assert.deepEqual(secretsOf(set), { adminPassword: 'N3w!', customData: 'Y2xvdWQ=' }, 'the same on a scale set');
     } finally {
       await s.stop();
     }

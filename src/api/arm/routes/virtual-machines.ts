@@ -12,7 +12,7 @@ import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '../ids.js';
 import { deleteMachine, ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { locationName, parseBody, tags } from '../validation.js';
-import { sealOsProfile } from '../write-only.js';
+import { keepSealed, sealOsProfile } from '../write-only.js';
 import { validatePatchSettings } from '../patch-settings.js';
 
 const subResource = z.object({ id: z.string().min(1) }).passthrough();
@@ -36,7 +36,7 @@ const avsetBody = z.object({
   }).passthrough().default({}),
 }).passthrough();
 
-interface VmDoc { tags: Record<string, string>; properties: Record<string, unknown> }
+interface VmDoc { tags: Record<string, string>; properties: Record<string, unknown>; sealedOsProfile?: string }
 interface AvsetDoc { tags: Record<string, string>; sku?: unknown }
 type P = { sub: string; rg: string; name: string; ext?: string };
 
@@ -89,7 +89,8 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
       if (existing.placement.region.toLowerCase() !== body.location.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the VM is in ${existing.placement.region}).`);
       if ((existing.placement.zone ?? null) !== zone) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");
       const storedId = ctx.index.armIdOfMachine(existing);
-      ctx.docs.put(storedId, resourceGroupId(existing.placement.subscription, existing.resourceGroup), 'virtualMachine', vmDoc(ctx, body.tags, body.properties));
+      const stored = ctx.docs.get<VmDoc>(storedId)?.body.sealedOsProfile;
+      ctx.docs.put(storedId, resourceGroupId(existing.placement.subscription, existing.resourceGroup), 'virtualMachine', vmDoc(ctx, body.tags, body.properties, stored));
       return reply.status(200).send(vmView(storedId, existing, false));
     }
     let setId: string | null = null;
@@ -217,10 +218,11 @@ function avsetView(ctx: ArmContext, id: string) {
   };
 }
 
-/** The VM's document: read-only properties dropped, write-only secrets sealed. */
-function vmDoc(ctx: ArmContext, tags: Record<string, string> | undefined, props: Record<string, unknown>) {
+/** A VM's document; `storedSealed`: the write-only osProfile fields it held, kept unless the request sends them again. */
+function vmDoc(ctx: ArmContext, tags: Record<string, string> | undefined, props: Record<string, unknown>, storedSealed?: string): VmDoc {
   const { props: kept, sealed } = sealOsProfile(ctx.secrets, stripReadOnly(props));
-  return { tags: tags ?? {}, properties: kept, ...(sealed ? { sealedOsProfile: sealed } : {}) };
+  const all = keepSealed(ctx.secrets, storedSealed, sealed);
+  return { tags: tags ?? {}, properties: kept, ...(all ? { sealedOsProfile: all } : {}) };
 }
 
 /** Read-only properties a client may echo back; the server computes them. */
