@@ -237,7 +237,8 @@ describe('hardening fuzz: no request halts the engine, a refused one changes not
     ];
     const keys = ['location', 'zones', 'tags', 'sku', 'properties', 'identity', 'plan', 'kind', 'etag', 'extendedLocation', 'managedBy', 'id', 'name', 'type'];
     const values: unknown[] = [null, true, 1, -1.5, 'x', '', [], ['1'], [1], {}, { a: 1 }];
-    const settled = () => eventually(async () => [...s.runtime.engine.state.fleet.instances.values()].flatMap((m) => [...m.values()]).every((i) => i.status !== 'Transitioning'), 20_000, 'writes to settle');
+    const instances = () => [...s.runtime.engine.state.fleet.instances.values()].flatMap((m) => [...m.values()]);
+    const settled = () => eventually(async () => instances().every((i) => i.status !== 'Transitioning'), 20_000, 'writes to settle');
     for (const [method, path, body] of routes) {
       for (const key of keys) {
         for (const value of values) {

@@ -205,7 +205,8 @@ describe('query parameters are checked, not guessed', () => {
     s = await startTestServer({ pageSize: 2 });
     await seed(s);
     const ext = JSON.parse(extBody('{}')).properties;
-    const set = await call(s.url, 'PUT', `${VMSS}/ss1?${AV}`, { location: 'westus', sku: { capacity: 5 }, properties: { upgradePolicy: { mode: 'Manual' }, virtualMachineProfile: { extensionProfile: { extensions: [{ name: 'ama', properties: ext }] } } } });
+    const profile = { extensionProfile: { extensions: [{ name: 'ama', properties: ext }] } };
+    const set = await call(s.url, 'PUT', `${VMSS}/ss1?${AV}`, { location: 'westus', sku: { capacity: 5 }, properties: { upgradePolicy: { mode: 'Manual' }, virtualMachineProfile: profile } });
     assert.equal(set.status, 201, JSON.stringify(set.body));
     await eventually(async () => [...s.runtime.engine.state.fleet.instances.values()].flatMap((m) => [...m.values()]).every((i) => i.status === 'Succeeded'), 20_000, 'the installs');
   });
@@ -214,7 +215,8 @@ describe('query parameters are checked, not guessed', () => {
   const lists = [`${VMSS}/ss1/virtualMachines?${AV}`, `${VMSS}?${AV}`, `${VMSS}/ss1/extensions?${AV}`, `${VMSS}/ss1/osUpgradeHistory?${AV}`, '/phasewise/rollouts'];
 
   test('a $skiptoken the server did not issue is a 400 naming it (not read as 0, nor `1e9` as 1); nextLinks page through every item once', async () => {
-    const notIssued = fc.oneof(fc.constantFrom('garbage', '-1', '1e9', '1.5', ' 1', '0x10', '99999999999999999999', '１', '1,2'), fc.string({ minLength: 1, maxLength: 12 })).filter((t) => !/^\d{1,15}$/.test(t));
+    const odd = fc.constantFrom('garbage', '-1', '1e9', '1.5', ' 1', '0x10', '99999999999999999999', '１', '1,2');
+    const notIssued = fc.oneof(odd, fc.string({ minLength: 1, maxLength: 12 })).filter((t) => !/^\d{1,15}$/.test(t));
     await fc.assert(fc.asyncProperty(fc.constantFrom(...lists), notIssued, async (list, token) => {
       const r = await call(s.url, 'GET', `${list}${list.includes('?') ? '&' : '?'}$skiptoken=${encodeURIComponent(token)}`);
       armError(r, 400, 'InvalidParameter');

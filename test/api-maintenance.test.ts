@@ -218,7 +218,10 @@ describe('configuration assignments', () => {
       OSImage: { maintenanceScope: 'OSImage', maintenanceWindow: window() },
       PatchLinux: { maintenanceScope: 'InGuestPatch', maintenanceWindow: window({ duration: '03:00' }), installPatches: { rebootSetting: 'IfRequired', linuxParameters: linux } },
       PatchWindows: { maintenanceScope: 'InGuestPatch', maintenanceWindow: window({ duration: '03:00' }), installPatches: { rebootSetting: 'IfRequired', windowsParameters: linux } },
-      PatchBoth: { maintenanceScope: 'InGuestPatch', maintenanceWindow: window({ duration: '03:00' }), installPatches: { rebootSetting: 'IfRequired', linuxParameters: linux, windowsParameters: linux } },
+      PatchBoth: {
+        maintenanceScope: 'InGuestPatch', maintenanceWindow: window({ duration: '03:00' }),
+        installPatches: { rebootSetting: 'IfRequired', linuxParameters: linux, windowsParameters: linux },
+      },
     };
     const osOf = (id: string) => s.runtime.engine.state.fleet.machines.get(id.toLowerCase())?.os;
     // Who is assigned, and (written here independently of the server's code) which shapes suit it.

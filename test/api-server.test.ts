@@ -149,12 +149,16 @@ describe('ARM conventions', () => {
       assert.equal((await call(s.url, 'PUT', `${rg}?${AV}`, { location: 'westus' })).status, 201);
       const kinds: Array<[string, (n: number) => Record<string, unknown>]> = [
         [`${rg}/providers/Microsoft.Compute/virtualMachines/vm`, (n) => ({ location: 'westus', tags: { n: String(n) } })],
-        [`${rg}/providers/Microsoft.Compute/virtualMachineScaleSets/ss`, (n) => ({ location: 'westus', tags: { n: String(n) }, sku: { capacity: 0 }, properties: { upgradePolicy: { mode: 'Manual' } } })],
+        [`${rg}/providers/Microsoft.Compute/virtualMachineScaleSets/ss`, (n) => ({
+          location: 'westus', tags: { n: String(n) }, sku: { capacity: 0 }, properties: { upgradePolicy: { mode: 'Manual' } },
+        })],
         [`${rg}/providers/Microsoft.Maintenance/maintenanceConfigurations/mc`, (n) => ({ location: 'westus', tags: { n: String(n) }, properties: { maintenanceScope: 'Host' } })],
         [`/subscriptions/${SUB}/resourceGroups/g`, (n) => ({ location: 'westus', tags: { n: String(n) } })],
       ];
       const stored = new Map<string, string>(); // path → the tag `n` it holds
-      const headers = fc.constantFrom<Record<string, string>>({ 'if-none-match': '*' }, { 'if-match': '*' }, { 'if-match': '"0x8D"' }, { 'if-none-match': '"0x8D"' }, { 'if-match': '*', 'if-none-match': '*' });
+      const headers = fc.constantFrom<Record<string, string>>(
+        { 'if-none-match': '*' }, { 'if-match': '*' }, { 'if-match': '"0x8D"' }, { 'if-none-match': '"0x8D"' }, { 'if-match': '*', 'if-none-match': '*' },
+      );
       let n = 0;
       await fc.assert(fc.asyncProperty(fc.constantFrom(...kinds), fc.integer({ min: 1, max: 3 }), headers, fc.boolean(), async ([base, body], which, h, del) => {
         const path = `${base}${which}`;
@@ -292,8 +296,10 @@ describe('ARM conventions', () => {
         const sealed = doc.sealedOsProfile ?? doc.sealed?.['$osProfile'];
         return sealed === undefined ? undefined : box.open(sealed);
       };
-      assert.equal((await call(s.url, 'PUT', `${vm}?${AV}`, { location: 'westus', properties: { osProfile: { computerName: 'vm1', adminUsername: 'me', adminPassword: 'P@ssw0rd!', customData: 'Y2xvdWQ=' } } })).status, 201);
-      assert.equal((await call(s.url, 'PUT', `${set}?${AV}`, { location: 'westus', sku: { capacity: 1 }, properties: { virtualMachineProfile: { osProfile: { computerNamePrefix: 'ss', adminPassword: 'P@ssw0rd!', customData: 'Y2xvdWQ=' } } } })).status, 201);
+      const secrets = { adminPassword: 'P@ssw0rd!', customData: 'Y2xvdWQ=' };
+      assert.equal((await call(s.url, 'PUT', `${vm}?${AV}`, { location: 'westus', properties: { osProfile: { computerName: 'vm1', adminUsername: 'me', ...secrets } } })).status, 201);
+      const model = { virtualMachineProfile: { osProfile: { computerNamePrefix: 'ss', ...secrets } } };
+      assert.equal((await call(s.url, 'PUT', `${set}?${AV}`, { location: 'westus', sku: { capacity: 1 }, properties: model })).status, 201);
       for (const id of [vm, set]) {
         const read = await call(s.url, 'GET', `${id}?${AV}`);
         // What an SDK's read-modify-write sends: the resource as read, a tag changed.

@@ -18,7 +18,8 @@ export function bodyEncodingProblem(headers: IncomingHttpHeaders, textual: boole
   if (!textual) return null;
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(headers['content-type'] ?? '')?.[1];
   if (charset !== undefined && !UTF8.test(charset)) {
-    return new ArmError(415, 'UnsupportedMediaType', `The charset '${charset.slice(0, 50)}' is not supported: JSON bodies are read as UTF-8 (Content-Type: application/json or application/json; charset=utf-8).`);
+    const expected = 'JSON bodies are read as UTF-8 (Content-Type: application/json or application/json; charset=utf-8)';
+    return new ArmError(415, 'UnsupportedMediaType', `The charset '${charset.slice(0, 50)}' is not supported: ${expected}.`);
   }
   return null;
 }

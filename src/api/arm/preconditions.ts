@@ -42,7 +42,8 @@ export function judgeCondition(c: Condition, exists: boolean): ArmError | null {
       if (!exists) return new ArmError(412, 'PreconditionFailed', 'The resource does not exist; If-Match: * allows only a change of an existing one. Nothing was changed.', 'If-Match');
     } else {
       // No ETag was ever issued, so none can match (RFC 9110 §13.1.1): refuse rather than overwrite.
-      return new ArmError(412, 'PreconditionFailed', `If-Match '${c.ifMatch.slice(0, 100)}' names an ETag this server never issued; it issues none. Send If-Match: * or no If-Match. Nothing was changed.`, 'If-Match');
+      const what = `If-Match '${c.ifMatch.slice(0, 100)}' names an ETag this server never issued; it issues none`;
+      return new ArmError(412, 'PreconditionFailed', `${what}. Send If-Match: * or no If-Match. Nothing was changed.`, 'If-Match');
     }
   }
   return null;
