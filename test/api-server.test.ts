@@ -188,6 +188,17 @@ describe('ARM conventions', () => {
         assert.ok(answers.every((a) => a.status === 201 || a.status === 412), answers.map((a) => a.status).join(','));
         assert.equal((await call(s.url, 'GET', `${path}?${AV}`)).body.tags.n, created[0]!.body.tags.n, 'the first create stands');
       }
+      // Clients that go away mid-request leave no turn held: a conditional write after them answers.
+      const gone = `${rg}/providers/Microsoft.Compute/virtualMachines/gone`;
+      for (let i = 0; i < 20; i++) {
+        const c = new AbortController();
+        const headers = { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json', 'if-none-match': '*' };
+        const sent = fetch(`${s.url}${gone}?${AV}`, { method: 'PUT', signal: c.signal, body: '{"location":"westus"}', headers });
+        setTimeout(() => c.abort(), i % 5);
+        await sent.then((r) => r.body?.cancel(), () => undefined);
+      }
+      const late = await Promise.race([call(s.url, 'PUT', `${gone}?${AV}`, { location: 'westus' }, TEST_TOKEN, { 'if-match': '*' }), new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
+      assert.ok(late && (late.status === 200 || late.status === 412), `answered: ${JSON.stringify(late?.body)}`);
     } finally {
       await s.stop();
     }

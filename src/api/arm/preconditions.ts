@@ -5,7 +5,7 @@
  * tag a condition can name that the server can judge. Ignoring the headers, as the server once did, let
  * a create-only PUT replace what a user had stored (docs/api.md#conditional-requests).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ArmError, badRequest } from './errors.js';
 
 const CONDITIONAL_METHODS = new Set(['PUT', 'PATCH', 'DELETE']);
@@ -61,7 +61,7 @@ export function registerPreconditions(app: FastifyInstance): void {
   const RELEASE = Symbol('precondition turn');
   type Held = FastifyRequest & { [RELEASE]?: () => void };
 
-  app.addHook('preHandler', async (req: FastifyRequest) => {
+  app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     if (!CONDITIONAL_METHODS.has(req.method) || req.url.startsWith('/v1/')) return; // the agent channel has its own protocol
     const c = conditionOf(req.headers);
     if (c === null) return;
@@ -76,10 +76,13 @@ export function registerPreconditions(app: FastifyInstance): void {
     const mine = new Promise<void>((resolve) => { release = resolve; });
     const chained = before.then(() => mine);
     turns.set(key, chained);
-    (req as Held)[RELEASE] = () => {
+    const end = () => {
       release();
       if (turns.get(key) === chained) turns.delete(key);
     };
+    (req as Held)[RELEASE] = end;
+    // A client that goes away may leave no onResponse; the response's close always comes (and ends it once).
+    reply.raw.once('close', end);
     await before;
     // The caller's own headers, so the read is the caller's (a replica's queued write authenticates by its
     // internal headers, not a token): all but those of the body and the conditions themselves.
@@ -91,7 +94,7 @@ export function registerPreconditions(app: FastifyInstance): void {
     const err = judgeCondition(c, read.statusCode === 200);
     if (err) throw err;
   });
-  // The turn ends when the answer has left (or the client went away): onResponse runs for both.
+  // The turn ends when the answer has left.
   app.addHook('onResponse', async (req: FastifyRequest) => {
     (req as Held)[RELEASE]?.();
   });
