@@ -218,6 +218,38 @@ describe('hardening fuzz: no request halts the engine, a refused one changes not
     assert.equal((await call(s.url, 'GET', `${RGP}?${AV}`)).status, 200, 'the server still answers');
   });
 
+  test('ARM envelope properties (location, zones, tags, sku, properties, …) of every JSON type on every write route: never a 5xx, a refusal changes nothing', async () => {
+    // Every pair, not a sample: a PATCH of a scale set read `location` and `zones` without a type (a number there was a 500).
+    const ext = JSON.parse(TARGETS[0]!.body.replace('@@', '{}')) as Record<string, unknown>;
+    const routes: Array<[string, string, Record<string, unknown>]> = [
+      ['PUT', `${RGP}?${AV}`, { location: 'westus' }],
+      ['PUT', `${VM}/vm1?${AV}`, { location: 'westus' }],
+      ['PUT', `${VM}/vm1/extensions/ama?${AV}`, ext],
+      ['PATCH', `${VM}/vm1/extensions/ama?${AV}`, { properties: { settings: {} } }],
+      ['PUT', `${VMSS}/ss1?${AV}`, JSON.parse(TARGETS[2]!.body.replace('@@', '{}')) as Record<string, unknown>],
+      ['PATCH', `${VMSS}/ss1?${AV}`, { tags: {} }],
+      ['PUT', `${VMSS}/ss1/extensions/ama?${AV}`, { properties: ext.properties }],
+      ['PATCH', `${VMSS}/ss1/extensions/ama?${AV}`, { properties: { settings: {} } }],
+      ['PUT', `${VMSS}/ss1/virtualMachines/0/extensions/ama?${AV}`, ext],
+      ['PUT', `${RGP}/providers/Microsoft.Compute/availabilitySets/as1?${AV}`, { location: 'westus' }],
+      ['PUT', `${CFG}/env?${AV}`, JSON.parse(TARGETS[4]!.body.replace('@@', '{}')) as Record<string, unknown>],
+      ['PUT', `${RGP}/providers/Microsoft.HybridCompute/machines/arc1?${AV}`, { location: 'westus', properties: { osType: 'linux' } }],
+    ];
+    const keys = ['location', 'zones', 'tags', 'sku', 'properties', 'identity', 'plan', 'kind', 'etag', 'extendedLocation', 'managedBy', 'id', 'name', 'type'];
+    const values: unknown[] = [null, true, 1, -1.5, 'x', '', [], ['1'], [1], {}, { a: 1 }];
+    const instances = () => [...s.runtime.engine.state.fleet.instances.values()].flatMap((m) => [...m.values()]);
+    const settled = () => eventually(async () => instances().every((i) => i.status !== 'Transitioning'), 20_000, 'writes to settle');
+    for (const [method, path, body] of routes) {
+      for (const key of keys) {
+        for (const value of values) {
+          const status = await probe(method, path, JSON.stringify({ ...body, [key]: value }));
+          // An accepted write may start an install; let it end, so the next refusal is judged on a state at rest.
+          if (status < 300) await settled();
+        }
+      }
+    }
+  });
+
   test('concurrent conflicting writes: each a success or a 4xx, and the resource ends as one of them', async () => {
     await fc.assert(fc.asyncProperty(fc.array(fc.constantFrom('put-a', 'put-b', 'patch', 'delete', 'upgrade'), { minLength: 2, maxLength: 8 }), async (ops) => {
       const path = `${VMSS}/ss1/virtualMachines/0/extensions/ama?${AV}`;

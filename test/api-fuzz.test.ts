@@ -142,7 +142,8 @@ const ROUTES: Route[] = [
     {
       name: `scale set ${method}`, method, path: `${VMSS}/ss1`, arm: true, role: 'contributor',
       body: method === 'PUT' ? vmssBody() : (({ location: _l, ...rest }) => rest)(vmssBody()),
-      typed: method === 'PUT' ? vmssTyped : vmssTyped.filter(([p]) => p[0] !== 'location' && p[0] !== 'zones'),
+      // A scale set's PATCH checks `location` and `zones` as its PUT does (they cannot change: 409 when they differ).
+      typed: vmssTyped,
       strict: [UP, RP, OP],
     },
   ]),
@@ -234,6 +235,8 @@ interface Request {
   authorization?: string | null;
   /** Send the body as a stream (chunked, no Content-Length). */
   stream?: boolean;
+  /** Other headers (Content-Encoding). */
+  headers?: Record<string, string>;
 }
 
 interface Answer {
@@ -247,6 +250,7 @@ async function send(s: TestServer, r: Request): Promise<Answer> {
   const auth = r.authorization === undefined ? `Bearer ${TEST_TOKEN}` : r.authorization;
   if (auth !== null) headers.authorization = auth;
   if (r.body !== undefined && r.contentType !== null) headers['content-type'] = r.contentType ?? 'application/json';
+  Object.assign(headers, r.headers ?? {});
   const init: RequestInit & { duplex?: 'half' } = { method: r.method, headers };
   if (r.body !== undefined) {
     if (r.stream) {
@@ -514,6 +518,21 @@ describe('bad input gets a clear error and changes nothing', () => {
     await alive();
   });
 
+  test('bad input: a body compressed (Content-Encoding) or declared in a charset other than UTF-8 is a 415 UnsupportedMediaType, never read as plain UTF-8', async () => {
+    const how = fc.oneof(
+      fc.constantFrom('gzip', 'x-gzip', 'deflate', 'br', 'compress', 'zstd', 'gzip, identity').map((coding) => ({ headers: { 'content-encoding': coding } })),
+      fc.constantFrom('latin1', 'ISO-8859-1', 'utf-16', 'windows-1252', '"utf-16le"', 'shift_jis').map((charset) => ({ contentType: `application/json; charset=${charset}` })),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routesWithBody), how, async (route, h) => {
+        const r = { method: route.method, path: route.path, query: route.arm ? API : null, body: JSON.stringify(route.body), ...h };
+        await rejects(s, r, { status: 415, code: 'UnsupportedMediaType', mentions: /Content-Encoding|charset/ });
+      }),
+      { seed: SEED + 17, numRuns: runs(80), includeErrorInReport: true, endOnFailure: true },
+    );
+    await alive();
+  });
+
   test('bad input: a wrong JSON type anywhere in a valid body is a 400 InvalidParameter', async () => {
     const mutation = fc.constantFrom(...routesWithBody).chain((route) =>
       fc.constantFrom(...route.typed).chain(([path, kind]) => wrongTypeFor(kind).map((value) => ({ route, body: setAt(route.body, path, value) }))),
@@ -703,6 +722,10 @@ describe('bad input gets a clear error and changes nothing', () => {
       at('scale set PUT', [...VMP, 'extensionProfile', 'extensionsTimeBudget'], badDuration), at('scale set PUT', ['properties', 'platformFaultDomainCount'], outside(1, 5)),
       at('scale set PUT', ['zones'], fc.constantFrom(['a'], ['12'], ['1', '2', '3', '1'], [''])), at('scale set PUT', ['location'], badLocation),
       at('scale set PUT', [...MX, 'name'], fc.constantFrom('', '-ama', 'a b', 'x'.repeat(81))), at('scale set PUT', ['tags'], manyTags),
+      // A scale set's model bounds its extensions as a machine does (it once took a 32 KiB forceUpdateTag).
+      at('scale set PUT', [...MX, 'properties', 'forceUpdateTag'], longString(256)), at('scale-set model extension PUT', ['properties', 'forceUpdateTag'], longString(256)),
+      at('scale set PATCH', [...MX, 'properties', 'provisionAfterExtensions'], fc.integer({ min: 51, max: 70 }).map((n) => Array.from({ length: n }, (_, i) => `e${i}`))),
+      at('scale-set model extension PATCH', ['properties', 'publisher'], longString(256)),
       at('VM PUT (vm-new)', ['zones'], fc.constantFrom(['1', '2'], ['x'], ['10'], [''])), at('VM PUT (vm-new)', ['location'], badLocation), at('VM PUT (vm1)', ['tags'], manyTags),
       at('VM PUT (vm-new)', ['properties', 'availabilitySet', 'id'], fc.constant('')), at('resource group PUT', ['location'], badLocation),
       at('resource group PUT', ['tags', 'env'], longString(256)), at('Arc machine PUT', ['location'], badLocation),

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { configSchema } from '../src/server/config.js';
 import { startServer } from '../src/server/serve.js';
 import type { RunningServer } from '../src/server/serve.js';
@@ -195,6 +196,58 @@ describe('own properties only', () => {
   test('query parameters named like Object.prototype members are plain parameters', async () => {
     const r = await call(s.url, 'GET', `${VMSS}?${AV}&constructor=1&__proto__=2&toString=3`);
     assert.equal(r.status, 200, JSON.stringify(r.body));
+  });
+});
+
+describe('query parameters are checked, not guessed', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ pageSize: 2 });
+    await seed(s);
+    const ext = JSON.parse(extBody('{}')).properties;
+    const profile = { extensionProfile: { extensions: [{ name: 'ama', properties: ext }] } };
+    const set = await call(s.url, 'PUT', `${VMSS}/ss1?${AV}`, { location: 'westus', sku: { capacity: 5 }, properties: { upgradePolicy: { mode: 'Manual' }, virtualMachineProfile: profile } });
+    assert.equal(set.status, 201, JSON.stringify(set.body));
+    await eventually(async () => [...s.runtime.engine.state.fleet.instances.values()].flatMap((m) => [...m.values()]).every((i) => i.status === 'Succeeded'), 20_000, 'the installs');
+  });
+  after(async () => s?.stop());
+
+  const lists = [`${VMSS}/ss1/virtualMachines?${AV}`, `${VMSS}?${AV}`, `${VMSS}/ss1/extensions?${AV}`, `${VMSS}/ss1/osUpgradeHistory?${AV}`, '/phasewise/rollouts'];
+
+  test('a $skiptoken the server did not issue is a 400 naming it (not read as 0, nor `1e9` as 1); nextLinks page through every item once', async () => {
+    const odd = fc.constantFrom('garbage', '-1', '1e9', '1.5', ' 1', '0x10', '99999999999999999999', '１', '1,2');
+    const notIssued = fc.oneof(odd, fc.string({ minLength: 1, maxLength: 12 })).filter((t) => !/^\d{1,15}$/.test(t));
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...lists), notIssued, async (list, token) => {
+      const r = await call(s.url, 'GET', `${list}${list.includes('?') ? '&' : '?'}$skiptoken=${encodeURIComponent(token)}`);
+      armError(r, 400, 'InvalidParameter');
+      assert.equal(r.body.error.target, '$skiptoken');
+    }), { seed: 1400, numRuns: 80, endOnFailure: true });
+    // The tokens the server hands out work, in any casing of the parameter, and reach every instance exactly once.
+    const seen: string[] = [];
+    let next: string | undefined = `${s.url}${lists[0]}&$SkipToken=0`;
+    for (let i = 0; next && i < 10; i++) {
+      const r = await call(s.url, 'GET', next.slice(s.url.length));
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      seen.push(...r.body.value.map((v: { instanceId: string }) => v.instanceId));
+      next = r.body.nextLink;
+      if (next) assert.equal(new URL(next).search.match(/skiptoken/gi)?.length, 1, `one $skiptoken in ${next}`);
+    }
+    assert.deepEqual(seen, ['0', '1', '2', '3', '4']);
+  });
+
+  test('R6: forceExtensionUpgrade other than true or false is a 400 and starts nothing; true and false in any casing are read', async () => {
+    const published = await call(s.url, 'PUT', `${TYPES}/${AMA.type}/versions/1.31.0.0`, { os: ['linux'] });
+    assert.equal(published.status, 201, JSON.stringify(published.body));
+    const rollouts = () => [...s.runtime.engine.state.rollouts.values()].filter((r) => r.caller === 'alice@contoso.com').length;
+    for (const value of ['maybe', '1', 'yes', '', 'truee', 'true,false']) {
+      const r = await call(s.url, 'POST', `${VMSS}/ss1/extensionRollingUpgrade?${AV}&forceExtensionUpgrade=${encodeURIComponent(value)}`);
+      armError(r, 400, 'InvalidParameter');
+      assert.equal(r.body.error.target, 'forceExtensionUpgrade');
+      assert.equal(rollouts(), 0, `nothing started by forceExtensionUpgrade=${value}`);
+    }
+    const ok = await call(s.url, 'POST', `${VMSS}/ss1/extensionRollingUpgrade?${AV}&FORCEEXTENSIONUPGRADE=False`);
+    assert.equal(ok.status, 202, JSON.stringify(ok.body));
+    assert.equal(rollouts(), 1);
   });
 });
 

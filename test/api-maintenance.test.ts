@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { call, READER_TOKEN, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
@@ -207,6 +208,56 @@ describe('configuration assignments', () => {
     for (const resource of [`${VM}/vm1`, `${ARC}/arc1`]) {
       await rejected('PUT', `${resource}${ASSIGN}/a3`, { location: 'westus', properties: { maintenanceConfigurationId: os } }, 400, 'InvalidParameter', 'properties.maintenanceConfigurationId', [`${resource}${ASSIGN}`], /OSImage.*scale set/);
     }
+  });
+
+  test('a configuration that changes must still suit its assignments (scope, installPatches): 409 MaintenanceConfigurationInUse and nothing changed otherwise', async () => {
+    const linux = { classificationsToInclude: ['Critical'] };
+    const shapes: Record<string, Record<string, unknown>> = {
+      Host: { maintenanceScope: 'Host', maintenanceWindow: window({ duration: '03:00' }) },
+      Extension: { maintenanceScope: 'Extension', maintenanceWindow: window() },
+      OSImage: { maintenanceScope: 'OSImage', maintenanceWindow: window() },
+      PatchLinux: { maintenanceScope: 'InGuestPatch', maintenanceWindow: window({ duration: '03:00' }), installPatches: { rebootSetting: 'IfRequired', linuxParameters: linux } },
+      PatchWindows: { maintenanceScope: 'InGuestPatch', maintenanceWindow: window({ duration: '03:00' }), installPatches: { rebootSetting: 'IfRequired', windowsParameters: linux } },
+      PatchBoth: {
+        maintenanceScope: 'InGuestPatch', maintenanceWindow: window({ duration: '03:00' }),
+        installPatches: { rebootSetting: 'IfRequired', linuxParameters: linux, windowsParameters: linux },
+      },
+    };
+    const osOf = (id: string) => s.runtime.engine.state.fleet.machines.get(id.toLowerCase())?.os;
+    // Who is assigned, and (written here independently of the server's code) which shapes suit it.
+    const holders: Array<{ name: string; start: string; assign: (cfg: string, n: string) => [string, unknown]; suits: (shape: string) => boolean }> = [
+      ...[`${VM}/vm1`, `${ARC}/arc1`].map((m) => ({
+        name: m, start: 'Extension', assign: (cfg: string, n: string): [string, unknown] => [`${m}${ASSIGN}/${n}`, { properties: { maintenanceConfigurationId: cfg } }],
+        suits: (shape: string) => shape !== 'OSImage' && (!shape.startsWith('Patch') || shape === 'PatchBoth' || shape === (osOf(m) === 'windows' ? 'PatchWindows' : 'PatchLinux')),
+      })),
+      { name: `${VMSS}/ss1`, start: 'Extension', assign: (cfg, n) => [`${VMSS}/ss1${ASSIGN}/${n}`, { properties: { maintenanceConfigurationId: cfg } }], suits: (shape) => !shape.startsWith('Patch') },
+      ...(['Linux', 'Windows'] as const).map((os) => ({
+        name: `dynamic scope (${os})`, start: 'PatchBoth',
+        assign: (cfg: string, n: string): [string, unknown] => [`/subscriptions/${SUB}${ASSIGN}/${n}`, { properties: { maintenanceConfigurationId: cfg, filter: { osTypes: [os] } } }],
+        suits: (shape: string) => shape === 'PatchBoth' || shape === `Patch${os}`,
+      })),
+    ];
+    let n = 0;
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...holders), fc.constantFrom(...Object.keys(shapes)), fc.boolean(), async (holder, shape, patch) => {
+      const cfg = `${CFG}/chg-${++n}`;
+      assert.equal((await call(s.url, 'PUT', `${cfg}?${AV}`, { location: 'westus', properties: shapes[holder.start] })).status, 201);
+      const [assignment, body] = holder.assign(cfg, `chg-${n}`);
+      const a = await call(s.url, 'PUT', `${assignment}?${AV}`, body);
+      assert.equal(a.status, 201, JSON.stringify(a.body));
+      // A PATCH merges into what is stored: installPatches it does not name stay, which only an InGuestPatch configuration may have (refused by itself, tested elsewhere).
+      const change = patch ? { properties: { ...shapes[shape], installPatches: shapes[shape]!.installPatches } } : { location: 'westus', properties: shapes[shape] };
+      const selfValid = !patch || shape.startsWith('Patch') || shapes[holder.start]!.installPatches === undefined;
+      if (!selfValid) {
+        assert.equal((await call(s.url, 'PATCH', `${cfg}?${AV}`, change)).status, 400);
+      } else if (holder.suits(shape)) {
+        const r = await call(s.url, patch ? 'PATCH' : 'PUT', `${cfg}?${AV}`, change);
+        assert.equal(r.status, 200, `${holder.name} → ${shape}: ${JSON.stringify(r.body)}`);
+      } else {
+        await rejected(patch ? 'PATCH' : 'PUT', cfg, change, 409, 'MaintenanceConfigurationInUse', null, [cfg, assignment], new RegExp(`chg-${n}`));
+      }
+      assert.equal((await call(s.url, 'DELETE', `${assignment}?${AV}`)).status, 200);
+      assert.equal((await call(s.url, 'DELETE', `${cfg}?${AV}`)).status, 200);
+    }), { seed: 1600, numRuns: 60, endOnFailure: true });
   });
 
   test('a configuration with assignments cannot be deleted (409) until they are gone', async () => {

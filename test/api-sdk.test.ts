@@ -146,6 +146,17 @@ describe('Azure SDK round trips over HTTPS', () => {
     );
   });
 
+  test('ifNoneMatch "*" creates a scale set once and never replaces it; ifMatch "*" never creates one (RestError 412)', async () => {
+    const client = compute(s);
+    const body = (capacity: number) => ({ location: 'westus', sku: { name: 'Standard_D2s_v5', capacity }, upgradePolicy: { mode: 'Manual' } }) as never;
+    await client.virtualMachineScaleSets.createOrUpdate(RG, 'once', body(1), { ifNoneMatch: '*' });
+    const is412 = (e: { statusCode?: number; code?: string; name?: string }) => e.name === 'RestError' && e.statusCode === 412 && e.code === 'PreconditionFailed';
+    await assert.rejects(client.virtualMachineScaleSets.createOrUpdate(RG, 'once', body(3), { ifNoneMatch: '*' }), is412);
+    assert.equal((await client.virtualMachineScaleSets.get(RG, 'once')).sku?.capacity, 1, 'the refused create-only PUT replaced nothing');
+    await assert.rejects(client.virtualMachineScaleSets.createOrUpdate(RG, 'absent', body(1), { ifMatch: '*' }), is412);
+    await assert.rejects(client.virtualMachineScaleSets.get(RG, 'absent'), (e: { statusCode?: number }) => e.statusCode === 404);
+  });
+
   test('R3, Arc: extensions default to automatic upgrade; create, update, list, delete; upgradeExtensions', async () => {
     const reg = await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.HybridCompute/machines/arc1?api-version=2021-05-20`, { location: 'westus', properties: { osType: 'linux' } });
     assert.equal(reg.status, 201, JSON.stringify(reg.body));

@@ -7,7 +7,7 @@ import { isoOf } from '../../engine/clock.js';
 import type { Authenticator, Principal, Role } from './auth.js';
 import { requireRole } from './auth.js';
 import type { Documents } from './documents.js';
-import { badRequest, notFound } from './errors.js';
+import { badRequest, invalidParameter, notFound } from './errors.js';
 import type { ArmError } from './errors.js';
 import type { FleetIndex } from './fleet-index.js';
 import type { ImageStore } from './image-store.js';
@@ -111,6 +111,18 @@ export function startOperation(ctx: ArmContext, req: FastifyRequest, reply: Fast
   setOperationHeaders(reply, baseUrlOf(ctx, req), path, apiVersionOf(req), ctx.retryAfterSeconds, withLocation);
 }
 
+/**
+ * A boolean query parameter (`?forceExtensionUpgrade=true`): `true` or `false` in any casing, absent is
+ * `fallback`; anything else is refused, not read as false (which would start what the caller did not ask).
+ */
+export function booleanQuery(req: FastifyRequest, name: string, fallback: boolean): boolean {
+  const v = queryOf(req)[name.toLowerCase()];
+  if (v === undefined) return fallback;
+  if (/^true$/i.test(v)) return true;
+  if (/^false$/i.test(v)) return false;
+  throw invalidParameter(name, `'${v.slice(0, 100)}' is not a boolean; expected true or false.`);
+}
+
 /** Query parameters as strings (fastify leaves repeated ones as arrays). */
 export function queryOf(req: FastifyRequest): Record<string, string> {
   // No prototype: a parameter named `constructor` or `__proto__` is only ever a parameter.
@@ -119,13 +131,24 @@ export function queryOf(req: FastifyRequest): Record<string, string> {
   return out;
 }
 
+/**
+ * The offset a `$skiptoken` stands for: only the whole numbers this server puts in nextLinks. Anything else
+ * is refused rather than read as 0 (or `1e9` as 1): a client that mangled its nextLink would get a wrong page.
+ */
+export function skipTokenOf(req: FastifyRequest): number {
+  const token = queryOf(req).$skiptoken;
+  if (token === undefined || token === '') return 0;
+  if (!/^\d{1,15}$/.test(token)) throw invalidParameter('$skiptoken', `'${token.slice(0, 100)}' is not a $skiptoken this server issued; follow nextLink as given.`);
+  return Number(token);
+}
+
 /** One page of a list with a nextLink to the rest. */
 export function page<T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[]): { value: T[]; nextLink?: string } {
-  const q = queryOf(req);
-  const skip = Math.max(0, Number.parseInt(q.$skiptoken ?? '0', 10) || 0);
+  const skip = skipTokenOf(req);
   const value = items.slice(skip, skip + ctx.pageSize);
   if (skip + ctx.pageSize >= items.length) return { value };
   const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);
+  for (const k of [...url.searchParams.keys()]) if (k.toLowerCase() === '$skiptoken') url.searchParams.delete(k);
   url.searchParams.set('$skiptoken', String(skip + ctx.pageSize));
   return { value, nextLink: url.toString() };
 }

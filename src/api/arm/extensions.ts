@@ -16,7 +16,7 @@ import { badRequest, conflict, notFound } from './errors.js';
 import { keyOf } from './ids.js';
 import { checkMachineSettings, jsonBytes } from './settings-budget.js';
 import { agentInstanceView } from '../agent/arm-views.js';
-import { locationName, parseBody, settingsObject, tags, versionPrefix } from './validation.js';
+import { extensionName, forceUpdateTag, locationName, parseBody, provisionAfterExtensions, settingsObject, tags, versionPrefix } from './validation.js';
 
 export type Flavor = 'vm' | 'vmssVm' | 'arc';
 
@@ -43,16 +43,16 @@ const keyVaultRef = z.object({ secretUrl: z.string().url(), sourceVault: z.objec
 
 // Read-only and unknown properties are ignored, as ARM does; known ones must have the right type.
 const writable = {
-  publisher: z.string().min(1).max(256),
-  type: z.string().min(1).max(256),
+  publisher: extensionName,
+  type: extensionName,
   typeHandlerVersion: versionPrefix,
   autoUpgradeMinorVersion: z.boolean(),
   enableAutomaticUpgrade: z.boolean(),
-  forceUpdateTag: z.string().max(256),
+  forceUpdateTag,
   settings: settingsObject,
   protectedSettings: settingsObject,
   protectedSettingsFromKeyVault: keyVaultRef,
-  provisionAfterExtensions: z.array(z.string().max(256)).max(50),
+  provisionAfterExtensions,
   suppressFailures: z.boolean(),
 };
 

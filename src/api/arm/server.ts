@@ -16,7 +16,9 @@ import type { Principal } from './auth.js';
 import { ArmError, badRequest } from './errors.js';
 import { armRequestOptions, MAX_HEADER_BYTES } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
+import { bodyEncodingProblem } from './body-encoding.js';
 import { isOpenPath } from './open-paths.js';
+import { registerPreconditions } from './preconditions.js';
 import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerFeatureRoutes } from './routes/features.js';
@@ -101,6 +103,8 @@ export function toArmError(err: unknown): ArmError | null {
   }
   const fe = err as FastifyError;
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  // Fastify's own 415 says only "Unsupported Media Type" (a body with an empty or unreadable Content-Type).
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).');
   if (mapped) return new ArmError(mapped[0], mapped[1], fe.message);
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return new ArmError(fe.statusCode, 'BadRequest', fe.message);
   return null;
@@ -153,6 +157,8 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
+    const encoding = bodyEncodingProblem(req.headers, true);
+    if (encoding) return done(encoding, undefined);
     if (text.trim() === '') return done(null, undefined);
     try {
       if (isAgentPath(req.url)) {
@@ -168,7 +174,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   // Packages: the body stays a stream; the package route caps and stores it without buffering.
   // Everywhere else these types are refused like any non-JSON body.
   app.addContentTypeParser(['application/zip', 'application/octet-stream'], (req, payload, done) => {
-    if (PACKAGE_PATH.test(req.url)) return done(null, payload);
+    if (PACKAGE_PATH.test(req.url)) return done(bodyEncodingProblem(req.headers, false), payload);
     done(new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).'), undefined);
   });
   // Clients that send no or another content type with an empty body (POST actions) are fine too.
@@ -193,6 +199,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     if (!req.url.toLowerCase().startsWith('/phasewise/')) apiVersionOf(req);
   });
 
+  registerPreconditions(app); // If-Match / If-None-Match, judged before any handler (and before a replica forwards a write)
   if (opts.beforeHandler) app.addHook('preHandler', opts.beforeHandler);
 
   app.setErrorHandler((err, req, reply) => {

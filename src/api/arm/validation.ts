@@ -40,3 +40,12 @@ export const settingsObject = jsonObject.refine(
   (v) => Buffer.byteLength(JSON.stringify(v)) <= MAX_SETTINGS_BYTES,
   `larger than ${MAX_SETTINGS_BYTES} bytes as JSON (limit maxSettingsBytes)`,
 );
+
+/**
+ * The bounds of an extension's plain properties, one definition for machines' extensions and a scale
+ * set's model alike: a model once took a 32 KiB forceUpdateTag and 20,000 provisionAfterExtensions that
+ * the same extension written on a machine refuses.
+ */
+export const extensionName = z.string().min(1).max(256);
+export const forceUpdateTag = z.string().max(256);
+export const provisionAfterExtensions = z.array(z.string().max(256)).max(50);

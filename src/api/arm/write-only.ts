@@ -16,3 +16,14 @@ export function sealOsProfile(secrets: SecretBox, props: Record<string, unknown>
   if (Object.keys(secret).length === 0) return { props, sealed: null };
   return { props: { ...props, osProfile: kept }, sealed: secrets.seal(secret) };
 }
+
+/**
+ * The sealed write-only fields after a replace: those the request sent over those stored. They are never
+ * returned, so a client's GET-then-PUT (a tag change) cannot send them back; a replace that dropped them
+ * lost a VM's admin password and custom data.
+ */
+export function keepSealed(secrets: SecretBox, stored: string | undefined, sent: string | null): string | null {
+  if (stored === undefined) return sent;
+  if (sent === null) return stored;
+  return secrets.seal({ ...(secrets.open(stored) as Record<string, unknown>), ...(secrets.open(sent) as Record<string, unknown>) });
+}

@@ -75,7 +75,8 @@ export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): 
 
   app.get('/phasewise/machines/:id', async (req) => {
     const { id } = req.params as { id: string };
-    const m = ctx.engine.state.fleet.machines.get(id);
+    // Machine ids are ARM ids, which are case-insensitive; the engine keys them lower-cased.
+    const m = ctx.engine.state.fleet.machines.get(id) ?? ctx.engine.state.fleet.machines.get(id.toLowerCase());
     if (!m) throw notFound('MachineNotFound', `There is no machine '${id.slice(0, 200)}'.`);
     // The machine's newest events, read through the index events_machine (no scan of the log).
     const history = (await ctx.eventLog.read({ machineId: m.id, order: 'desc', limit: HISTORY })).reverse().map((e) => {

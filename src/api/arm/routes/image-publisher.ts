@@ -109,7 +109,10 @@ export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmConte
     const p = req.params as Required<PlatformParams>;
     const v = catalog().versionsOf({ kind: 'platform', ...p }).find((x) => x.version.toLowerCase() === p.version.toLowerCase());
     if (!v) throw notFound('VersionNotFound', `Version '${p.version}' of ${p.publisher}:${p.offer}:${p.sku} is not published.`);
-    return { publisher: p.publisher, offer: p.offer, sku: p.sku, ...versionRecord(v, now(), platformWithdrawn(p)) };
+    // The names as published, whatever the request's casing (names are case-insensitive).
+    const key = (i: PlatformParams) => `${i.publisher}:${i.offer}:${i.sku}`.toLowerCase();
+    const i = catalog().platformImages().find((x) => key(x) === key(p)) ?? p;
+    return { publisher: i.publisher, offer: i.offer, sku: i.sku, ...versionRecord(v, now(), platformWithdrawn(i)) };
   });
 
   app.put(`${PLATFORM}/:version`, async (req, reply) => {

@@ -15,8 +15,9 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
   const mustSub = (sub: string) => {
     if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
   };
-  const view = (sub: string, rg: string, d: GroupDoc | undefined) => ({
-    id: resourceGroupId(sub, rg), name: rg, type: 'Microsoft.Resources/resourceGroups',
+  /** `id` as created (a request in other casing answers the stored one: ids are case-insensitive). */
+  const view = (id: string, d: GroupDoc | undefined) => ({
+    id, name: id.slice(id.lastIndexOf('/') + 1), type: 'Microsoft.Resources/resourceGroups',
     location: d?.location ?? 'global', tags: d?.tags ?? {}, properties: { provisioningState: 'Succeeded' },
   });
 
@@ -31,7 +32,7 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     mustSub(sub);
     const doc = ctx.docs.get<GroupDoc>(resourceGroupId(sub, rg));
     if (!doc && !ctx.index.hasGroup(sub, rg)) throw notFound('ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
-    return view(sub, doc ? doc.id.split('/')[4]! : rg, doc?.body);
+    return view(doc?.id ?? resourceGroupId(sub, rg), doc?.body);
   });
 
   app.put('/subscriptions/:sub/resourcegroups/:rg', async (req, reply) => {
@@ -46,13 +47,13 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) throw conflict('InvalidResourceGroupLocation', `Resource group '${rg}' already exists in location '${existing.body.location}'.`);
     ctx.docs.put(existing?.id ?? id, `/subscriptions/${sub}`, 'resourceGroup', { location: body.location, tags: body.tags ?? {} });
     ctx.index.addGroup(sub, rg);
-    return reply.status(known ? 200 : 201).send(view(sub, rg, { location: body.location, tags: body.tags ?? {} }));
+    return reply.status(known ? 200 : 201).send(view(existing?.id ?? id, { location: body.location, tags: body.tags ?? {} }));
   });
 
   app.get('/subscriptions/:sub/resourcegroups', async (req) => {
     const { sub } = req.params as { sub: string };
     mustSub(sub);
     const docs = ctx.docs.children<GroupDoc>(`/subscriptions/${sub}`, 'resourceGroup');
-    return { value: docs.map((d) => view(sub, d.id.split('/')[4]!, d.body)).filter((g) => keyOf(g.id).startsWith(keyOf(`/subscriptions/${sub}`))) };
+    return { value: docs.map((d) => view(d.id, d.body)).filter((g) => keyOf(g.id).startsWith(keyOf(`/subscriptions/${sub}`))) };
   });
 }

@@ -12,7 +12,7 @@ import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '../ids.js';
 import { deleteMachine, ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { locationName, parseBody, tags } from '../validation.js';
-import { sealOsProfile } from '../write-only.js';
+import { keepSealed, sealOsProfile } from '../write-only.js';
 import { validatePatchSettings } from '../patch-settings.js';
 
 const subResource = z.object({ id: z.string().min(1) }).passthrough();
@@ -36,7 +36,7 @@ const avsetBody = z.object({
   }).passthrough().default({}),
 }).passthrough();
 
-interface VmDoc { tags: Record<string, string>; properties: Record<string, unknown> }
+interface VmDoc { tags: Record<string, string>; properties: Record<string, unknown>; sealedOsProfile?: string }
 interface AvsetDoc { tags: Record<string, string>; sku?: unknown }
 type P = { sub: string; rg: string; name: string; ext?: string };
 
@@ -45,12 +45,12 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
 
   const vmOf = (req: FastifyRequest) => {
     const p = req.params as P;
-    const armId = vmId(p.sub, p.rg, p.name);
-    const m = ctx.index.machine(armId);
+    const m = ctx.index.machine(vmId(p.sub, p.rg, p.name));
     if (!m || m.kind !== 'vm') {
       throw resourceMissing(ctx, p.sub, p.rg, 'Microsoft.Compute/virtualMachines', p.name);
     }
-    return { p, armId, m };
+    // The id as created: ids are case-insensitive, and a request in other casing reads the same resource.
+    return { p, armId: ctx.index.armIdOfMachine(m), m };
   };
 
   const vmView = (armId: string, m: Machine, expand: boolean) => {
@@ -88,8 +88,10 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
       if (existing.kind !== 'vm') throw conflict('Conflict', `${armId} exists and is not a virtual machine.`);
       if (existing.placement.region.toLowerCase() !== body.location.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the VM is in ${existing.placement.region}).`);
       if ((existing.placement.zone ?? null) !== zone) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");
-      ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'virtualMachine', vmDoc(ctx, body.tags, body.properties));
-      return reply.status(200).send(vmView(armId, existing, false));
+      const storedId = ctx.index.armIdOfMachine(existing);
+      const stored = ctx.docs.get<VmDoc>(storedId)?.body.sealedOsProfile;
+      ctx.docs.put(storedId, resourceGroupId(existing.placement.subscription, existing.resourceGroup), 'virtualMachine', vmDoc(ctx, body.tags, body.properties, stored));
+      return reply.status(200).send(vmView(storedId, existing, false));
     }
     let setId: string | null = null;
     let ud: number | null = null;
@@ -158,7 +160,9 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     ctx.docs.atomically(() => {
       const region = ensureRegion(ctx, body.location, []);
       ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'availabilitySet', { tags: body.tags ?? {}, ...(body.sku ? { sku: body.sku } : {}) });
-      ctx.engine.putAvailabilitySet({ id, name: p.name, region, subscription: p.sub, resourceGroup: p.rg, updateDomainCount: udc, faultDomainCount: fdc });
+      // A replace in other casing keeps the names the set was created with (ids are case-insensitive).
+      const names = existing ?? { name: p.name, subscription: p.sub, resourceGroup: p.rg };
+      ctx.engine.putAvailabilitySet({ id, name: names.name, region, subscription: names.subscription, resourceGroup: names.resourceGroup, updateDomainCount: udc, faultDomainCount: fdc });
     });
     ctx.index.addGroup(p.sub, p.rg);
     return reply.status(existing ? 200 : 201).send(avsetView(ctx, id)!);
@@ -214,10 +218,11 @@ function avsetView(ctx: ArmContext, id: string) {
   };
 }
 
-/** The VM's document: read-only properties dropped, write-only secrets sealed. */
-function vmDoc(ctx: ArmContext, tags: Record<string, string> | undefined, props: Record<string, unknown>) {
+/** A VM's document; `storedSealed`: the write-only osProfile fields it held, kept unless the request sends them again. */
+function vmDoc(ctx: ArmContext, tags: Record<string, string> | undefined, props: Record<string, unknown>, storedSealed?: string): VmDoc {
   const { props: kept, sealed } = sealOsProfile(ctx.secrets, stripReadOnly(props));
-  return { tags: tags ?? {}, properties: kept, ...(sealed ? { sealedOsProfile: sealed } : {}) };
+  const all = keepSealed(ctx.secrets, storedSealed, sealed);
+  return { tags: tags ?? {}, properties: kept, ...(all ? { sealedOsProfile: all } : {}) };
 }
 
 /** Read-only properties a client may echo back; the server computes them. */

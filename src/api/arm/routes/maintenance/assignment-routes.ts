@@ -9,6 +9,7 @@ import { locationName, parseBody } from '../../validation.js';
 import { CONFIG_ID } from './configuration.js';
 import type { ConfigDoc } from './configuration.js';
 import type { AssignmentDoc } from './reconcile.js';
+import { assignmentProblem } from './compatibility.js';
 import { TARGETS, assignable, resourceOf } from './targets.js';
 
 const ASSIGNMENT_TYPE = 'Microsoft.Maintenance/configurationAssignments';
@@ -46,18 +47,9 @@ export function registerAssignmentRoutes(app: FastifyInstance, ctx: ArmContext):
         throw invalidParameter(target, `maintenance configuration '${cfgId}' does not exist; expected the id of an existing configuration` +
           ' (/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Maintenance/maintenanceConfigurations/{name})');
       }
-      const scope = cfg.body.properties.maintenanceScope;
-      if (scope === 'OSImage' && t.kind !== 'scaleSet') {
-        throw invalidParameter(target, `an OSImage configuration can only be assigned to a virtual machine scale set, not to ${t.provider}/${t.type}`);
-      }
-      if (scope === 'InGuestPatch') {
-        // Scheduled patching is for VMs and Arc machines, and the schedule must name the machine's OS.
-        if (t.kind === 'scaleSet') throw invalidParameter(target, 'an InGuestPatch configuration can only be assigned to a virtual machine or an Arc machine, not to a scale set');
-        const os = machines()[0]!.os;
-        const key = os === 'windows' ? 'windowsParameters' : 'linuxParameters';
-        const ip = cfg.body.properties.installPatches as Record<string, unknown> | undefined;
-        if (!ip?.[key]) throw invalidParameter(target, `the configuration has no installPatches.${key}: it cannot patch this ${os === 'windows' ? 'Windows' : 'Linux'} machine`);
-      }
+      const machine = t.kind === 'scaleSet' ? null : machines()[0]!;
+      const problem = assignmentProblem(cfg.body.properties, machine ? { kind: t.kind as 'vm' | 'arc', os: machine.os } : { kind: 'scaleSet' });
+      if (problem) throw invalidParameter(target, problem);
       const existing = assignmentOf(resourceId, p.name!);
       const id = existing?.id ?? assignmentId(resourceId, p.name!);
       const stored: AssignmentDoc = { location: body.location ?? location, maintenanceConfigurationId: cfg.id, resourceId };

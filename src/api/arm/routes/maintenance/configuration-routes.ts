@@ -5,9 +5,11 @@ import type { ArmContext } from '../../context.js';
 import { mustHaveGroup, resourceMissing, writer } from '../../context.js';
 import { badRequest, conflict, notFound } from '../../errors.js';
 import { RESOURCE_NAME, keyOf, providerId, resourceGroupId } from '../../ids.js';
+import type { DynamicAssignmentDoc } from '../../patch-schedules.js';
 import { parseBody } from '../../validation.js';
 import { CONFIG_TYPE, configPatch, engineConfigOf, validateConfiguration } from './configuration.js';
 import type { ConfigDoc } from './configuration.js';
+import { assignmentProblem, dynamicScopeProblem } from './compatibility.js';
 import { syncAssignments } from './reconcile.js';
 import type { AssignmentDoc } from './reconcile.js';
 
@@ -48,6 +50,31 @@ export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContex
     return out;
   };
 
+  /**
+   * A configuration that changes must still suit every resource and dynamic scope it is assigned to, as
+   * the assignment routes would check them now (409, nothing changed): otherwise a change of scope or of
+   * installPatches would leave assignments those routes refuse.
+   */
+  const mustSuitAssignments = (configId: string, cfg: ConfigDoc) => {
+    const problems: string[] = [];
+    for (const a of ctx.docs.ofKind<AssignmentDoc>('configurationAssignment')) {
+      if (keyOf(a.body.maintenanceConfigurationId) !== keyOf(configId)) continue;
+      const m = ctx.index.machine(a.body.resourceId);
+      const resource = m ? { kind: m.kind === 'arc' ? 'arc' as const : 'vm' as const, os: m.os } : ctx.index.scaleSet(a.body.resourceId) ? { kind: 'scaleSet' as const } : null;
+      const problem = resource && assignmentProblem(cfg.properties, resource);
+      if (problem) problems.push(`${a.id}: ${problem}`);
+    }
+    for (const d of ctx.docs.ofKind<DynamicAssignmentDoc>('dynamicScopeAssignment')) {
+      if (keyOf(d.body.maintenanceConfigurationId) !== keyOf(configId)) continue;
+      const problem = dynamicScopeProblem(cfg.properties, d.body.scope.filter.osTypes);
+      if (problem) problems.push(`${d.id}: ${problem}`);
+    }
+    if (problems.length > 0) {
+      const shown = problems.slice(0, 3).join('; ') + (problems.length > 3 ? `; and ${problems.length - 3} more` : '');
+      throw conflict('MaintenanceConfigurationInUse', `The change would not suit the configuration's assignments; change or delete them first: ${shown}.`);
+    }
+  };
+
   const write = (req: FastifyRequest, caller: string, id: string, body: ConfigDoc, existing: { id: string; body: ConfigDoc } | undefined) => {
     const p = req.params as { sub: string; rg: string };
     if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) {
@@ -55,6 +82,7 @@ export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContex
     }
     const stored: ConfigDoc = { location: body.location, tags: body.tags ?? {}, properties: body.properties };
     const docId = existing?.id ?? id;
+    if (existing) mustSuitAssignments(docId, stored);
     const spec = engineConfigOf(docId, stored);
     ctx.docs.atomically(() => {
       ctx.docs.put(docId, resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration', stored);

@@ -12,7 +12,7 @@ import type { ArmContext } from '../../context.js';
 import { badRequest } from '../../errors.js';
 import { findByName, instancesOf } from '../../extensions.js';
 import { keyOf, resourceGroupId, scaleSetVmId } from '../../ids.js';
-import { sealOsProfile } from '../../write-only.js';
+import { keepSealed, sealOsProfile } from '../../write-only.js';
 import { checkMachineSettings, jsonBytes } from '../../settings-budget.js';
 import type { ModelExtension, ScaleSetDoc } from './schemas.js';
 
@@ -82,7 +82,7 @@ export function sealProfile(ctx: ArmContext, doc: ScaleSetDoc): void {
   const { props, sealed } = sealOsProfile(ctx.secrets, vmp as Record<string, unknown>);
   if (!sealed) return;
   doc.properties.virtualMachineProfile = props as typeof vmp;
-  doc.sealed['$osProfile'] = sealed; // '$' cannot start an extension name
+  doc.sealed['$osProfile'] = keepSealed(ctx.secrets, doc.sealed['$osProfile'], sealed)!; // '$' cannot start an extension name; fields not sent again are kept
 }
 
 /** Seals protected settings out of the model the document keeps. */

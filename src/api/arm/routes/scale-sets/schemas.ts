@@ -1,7 +1,7 @@
 /** The shapes a scale-set request may take (zod), and the ARM document a set keeps beside the engine's record. */
 import { z } from 'zod';
 import type { SetImage } from '../../scale-set-image.js';
-import { jsonObject, locationName, settingsObject, tags, versionPrefix } from '../../validation.js';
+import { extensionName, forceUpdateTag, jsonObject, locationName, provisionAfterExtensions, settingsObject, tags, versionPrefix } from '../../validation.js';
 
 const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M');
 const rollingPolicy = z.object({
@@ -24,9 +24,9 @@ export const upgradePolicy = z.object({
 export const modelExtension = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'expected an extension name'),
   properties: z.object({
-    publisher: z.string().min(1), type: z.string().min(1), typeHandlerVersion: versionPrefix,
-    autoUpgradeMinorVersion: z.boolean().optional(), enableAutomaticUpgrade: z.boolean().optional(), forceUpdateTag: z.string().optional(),
-    settings: settingsObject.optional(), protectedSettings: settingsObject.optional(), provisionAfterExtensions: z.array(z.string()).optional(), suppressFailures: z.boolean().optional(),
+    publisher: extensionName, type: extensionName, typeHandlerVersion: versionPrefix,
+    autoUpgradeMinorVersion: z.boolean().optional(), enableAutomaticUpgrade: z.boolean().optional(), forceUpdateTag: forceUpdateTag.optional(),
+    settings: settingsObject.optional(), protectedSettings: settingsObject.optional(), provisionAfterExtensions: provisionAfterExtensions.optional(), suppressFailures: z.boolean().optional(),
   }).passthrough(),
 }).passthrough();
 const imageReference = z.object({
@@ -46,11 +46,16 @@ const vmssProps = z.object({
   singlePlacementGroup: z.boolean().optional(),
 }).passthrough();
 const sku = z.object({ name: z.string().optional(), tier: z.string().optional(), capacity: z.number().int().min(0).max(1000).optional() }).passthrough();
+const zones = z.array(z.string().regex(/^\d$/, 'expected a zone number such as "1"')).max(3);
 export const putBody = z.object({
-  location: locationName, tags: tags.optional(), zones: z.array(z.string().regex(/^\d$/, 'expected a zone number such as "1"')).max(3).optional(),
+  location: locationName, tags: tags.optional(), zones: zones.optional(),
   sku: sku.optional(), properties: vmssProps.default({}),
 }).passthrough();
-export const patchBody = z.object({ tags: tags.optional(), sku: sku.optional(), properties: vmssProps.optional() }).passthrough();
+/**
+ * `location` and `zones` cannot change, but a PATCH that names them is compared with the set's (409 when
+ * they differ), so they are typed here as in a PUT: a number there was read as a string (a 500).
+ */
+export const patchBody = z.object({ location: locationName.optional(), zones: zones.optional(), tags: tags.optional(), sku: sku.optional(), properties: vmssProps.optional() }).passthrough();
 
 export const manualUpgradeBody = z.object({ instanceIds: z.array(z.string().min(1)).min(1) }).strict();
 export const modelExtensionBody = z.object({ properties: jsonObject.optional() }).passthrough();

@@ -107,7 +107,7 @@ export function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
   return reply.status(201).send(setView(ctx, set, 'Creating'));
 }
 
-type UpdateBody = z.infer<typeof patchBody> & { location?: string; zones?: string[] };
+type UpdateBody = z.infer<typeof patchBody>;
 
 export function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, set: ScaleSet, body: UpdateBody, caller: string, replace: boolean) {
   const doc = docOf(ctx, set);

@@ -1,7 +1,7 @@
 /** Rolling upgrades of a scale set (R81): extension and OS image upgrades, their status, approval of re-images (R83), cancel. */
 import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../../context.js';
-import { startOperation, writer } from '../../context.js';
+import { booleanQuery, startOperation, writer } from '../../context.js';
 import { invalidParameter } from '../../errors.js';
 import { cancelRollingUpgrade, extensionRollingUpgrade, latestRollingUpgrade, osRollingUpgrade } from '../../rolling-upgrades.js';
 import { parseBody } from '../../validation.js';
@@ -13,7 +13,7 @@ export function registerUpgradeRoutes(app: FastifyInstance, ctx: ArmContext): vo
   app.post(`${base}/:name/extensionRollingUpgrade`, async (req, reply) => {
     const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/extensionRollingUpgrade/action');
     const { p, set } = setOf(ctx, req);
-    const force = String((req.query as Record<string, unknown>).forceExtensionUpgrade ?? (req.query as Record<string, unknown>).forceextensionupgrade ?? 'false').toLowerCase() === 'true';
+    const force = booleanQuery(req, 'forceExtensionUpgrade', false);
     const ids = extensionRollingUpgrade(ctx, set, caller, force);
     startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'rollouts', ids }, true);
     return reply.status(202).send();
