@@ -271,4 +271,28 @@ describe('hardening fuzz: no request halts the engine, a refused one changes not
       await eventually(async () => [...s.runtime.engine.state.fleet.instances.values()].flatMap((m) => [...m.values()]).every((i) => i.status !== 'Transitioning'), 20_000, 'writes to settle');
     }), { seed: SEED + 9, numRuns: runs(12), endOnFailure: true });
   });
+
+  test('one write gives at most maxRequestSettingsBytes of settings to all its instances: a large model on many is 400, nothing changed', async () => {
+    const big = JSON.stringify({ a: 'x'.repeat(30_000), b: 'y'.repeat(30_000) }); // strings are bounded at 32 KiB each
+    const model = (capacity: number, mode = 'Automatic') => `{"location":"westus","sku":{"capacity":${capacity}},"properties":{"upgradePolicy":{"mode":"${mode}"},`
+      + `"virtualMachineProfile":{"extensionProfile":{"extensions":[{"name":"ama","properties":${EXT.replace('@@', big)}}]}}}}`;
+    const before = fingerprint();
+    const many = await call(s.url, 'PUT', `${VMSS}/wide?${AV}`, model(1000));
+    assert.equal(many.status, 400, JSON.stringify(many.body).slice(0, 600));
+    assert.equal(many.body.error.code, 'InvalidParameter');
+    assert.equal(many.body.error.target, 'sku.capacity');
+    assert.match(many.body.error.message, /at most 2\d\d instances per request/);
+    assert.equal(fingerprint(), before, 'nothing stored');
+    // Within the budget it is created; growing it past the budget in one step is refused, in steps it is not.
+    assert.equal((await call(s.url, 'PUT', `${VMSS}/wide?${AV}`, model(4))).status, 201);
+    await eventually(async () => (await call(s.url, 'GET', `${VMSS}/wide?${AV}`)).body?.properties?.provisioningState === 'Succeeded' || undefined, 60_000);
+    const grown = fingerprint();
+    const leap = await call(s.url, 'PATCH', `${VMSS}/wide?${AV}`, '{"sku":{"capacity":1000}}');
+    assert.equal(leap.status, 400, JSON.stringify(leap.body));
+    assert.equal(leap.body.error.target, 'sku.capacity');
+    assert.equal(fingerprint(), grown, 'nothing changed');
+    const step = await call(s.url, 'PATCH', `${VMSS}/wide?${AV}`, '{"sku":{"capacity":200}}');
+    assert.ok(step.status === 200 || step.status === 202, JSON.stringify(step.body));
+    assert.equal(s.runtime.engine.haltedBecause, null);
+  });
 });

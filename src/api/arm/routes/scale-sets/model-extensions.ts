@@ -9,6 +9,7 @@ import { osOf } from '../../machines.js';
 import { parseBody } from '../../validation.js';
 import { SCALE_SETS as base, setOf } from './lookup.js';
 import { changeModel, checkModel, modelExtensions } from './model.js';
+import { checkRequestSettings } from '../../settings-budget.js';
 import { modelExtension, modelExtensionBody } from './schemas.js';
 import type { P, ScaleSetDoc } from './schemas.js';
 import { modelExtensionView } from './views.js';
@@ -57,7 +58,8 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   if (i >= 0) next[i] = merged;
   else next.push(merged);
   const members = ctx.index.members(s.set.id);
-  checkModel(ctx, next, { os: members[0]?.os ?? osOf(s.doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]), region: s.set.region }, s.doc.sealed);
+  const perInstance = checkModel(ctx, next, { os: members[0]?.os ?? osOf(s.doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]), region: s.set.region }, s.doc.sealed);
+  if (s.set.upgradePolicy.mode !== 'Manual') checkRequestSettings(perInstance, members.length, 'properties.settings');
   const touched = changeModel(ctx, s.set, s.doc, next, caller);
   if (touched.length) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, { kind: 'instances', items: touched }, false);
   reply.status(i >= 0 ? 200 : 201);

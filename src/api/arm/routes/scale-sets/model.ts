@@ -45,13 +45,20 @@ export function docOf(ctx: ArmContext, set: ScaleSet): ScaleSetDoc {
 
 export const modelExtensions = (doc: ScaleSetDoc): ModelExtension[] => doc.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
 
-export function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], machine: { os: Machine['os']; region: string }, sealed: Record<string, string> = {}): void {
-  // Each instance gets every extension of the model: together within the machine's settings budget.
+/** The settings and protected settings (sent, or kept sealed) a model gives each instance, in bytes of JSON. */
+export function modelSettingsBytes(ctx: ArmContext, exts: readonly ModelExtension[], sealed: Record<string, string> = {}): number {
   let total = 0;
   for (const e of exts) {
     const kept = sealed[e.name.toLowerCase()];
     total += jsonBytes(e.properties.settings) + (e.properties.protectedSettings !== undefined ? jsonBytes(e.properties.protectedSettings) : kept ? jsonBytes(ctx.secrets.open(kept)) : 0);
   }
+  return total;
+}
+
+/** Checks a model before anything changes; returns the settings bytes it gives each instance. */
+export function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], machine: { os: Machine['os']; region: string }, sealed: Record<string, string> = {}): number {
+  // Each instance gets every extension of the model: together within the machine's settings budget.
+  const total = modelSettingsBytes(ctx, exts, sealed);
   checkMachineSettings(total, 'properties.virtualMachineProfile.extensionProfile.extensions', 'each instance of the scale set');
   const names = new Set<string>();
   const types = new Set<string>();
@@ -73,6 +80,7 @@ export function checkModel(ctx: ArmContext, exts: readonly ModelExtension[], mac
       throw badRequest('ArtifactVersionNotFound', `${where}.properties.typeHandlerVersion: ${text}`, `${where}.properties.typeHandlerVersion`);
     }
   });
+  return total;
 }
 
 /** Seals the model's write-only osProfile secrets (adminPassword, customData) out of the document. */

@@ -15,7 +15,8 @@ import { keyOf, resourceGroupId, scaleSetId } from '../../ids.js';
 import { ensureRegion, osOf } from '../../machines.js';
 import { checkAutomaticOSUpgrade, checkImageReference, sameReference } from '../../scale-set-image.js';
 import type { SetImage } from '../../scale-set-image.js';
-import { addInstances, changeModelIn, checkModel, checkModelOn, docOf, sealModel, sealProfile } from './model.js';
+import { addInstances, changeModelIn, checkModel, checkModelOn, docOf, modelExtensions, modelSettingsBytes, sealModel, sealProfile } from './model.js';
+import { checkRequestSettings } from '../../settings-budget.js';
 import type { Touched } from './model.js';
 import type { P, ScaleSetDoc, VmProfile, patchBody, putBody, upgradePolicy } from './schemas.js';
 import { setView } from './views.js';
@@ -73,7 +74,8 @@ export function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
   const zones = [...new Set(body.zones ?? [])].sort();
   const regionName = [...ctx.engine.state.fleet.regions.keys()].find((r) => r.toLowerCase() === body.location.toLowerCase()) ?? body.location.toLowerCase();
   const exts = body.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
-  checkModel(ctx, exts, { os, region: regionName });
+  const perInstance = checkModel(ctx, exts, { os, region: regionName });
+  checkRequestSettings(perInstance, body.sku?.capacity ?? 0, 'sku.capacity');
   dropExactVersion(body.properties.virtualMachineProfile);
   const image = checkImageReference(ctx, imageReferenceOf(body.properties.virtualMachineProfile), regionName);
   checkAutomaticOSUpgrade(policy.automaticOSUpgradePolicy, image);
@@ -119,10 +121,13 @@ export function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
   const members = ctx.index.members(set.id);
   const os = members[0]?.os ?? osOf(doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
   const newExts = body.properties?.virtualMachineProfile?.extensionProfile?.extensions;
-  if (newExts) checkModel(ctx, newExts, { os, region: set.region }, doc.sealed);
+  const perInstance = newExts ? checkModel(ctx, newExts, { os, region: set.region }, doc.sealed) : modelSettingsBytes(ctx, modelExtensions(doc), doc.sealed);
   const image = imageAfter(ctx, doc, body.properties?.virtualMachineProfile, set.region);
   checkAutomaticOSUpgrade(policy.automaticOSUpgradePolicy, image);
   const capacity = body.sku?.capacity ?? doc.sku.capacity;
+  // New instances get the model; with a new model and an automatic policy, every instance does.
+  const given = newExts && policy.mode !== 'Manual' ? capacity : Math.max(0, capacity - members.length);
+  checkRequestSettings(perInstance, given, newExts ? 'properties.virtualMachineProfile.extensionProfile.extensions' : 'sku.capacity');
   const removing = members.length > capacity ? members.slice(capacity) : [];
   const { image: _old, ...rest } = set;
   const refAfter = body.properties?.virtualMachineProfile?.storageProfile ? imageReferenceOf(body.properties.virtualMachineProfile) : imageReferenceOf(doc.properties.virtualMachineProfile);
