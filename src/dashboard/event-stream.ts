@@ -11,7 +11,8 @@ import type { EngineEvent } from '../model/events.js';
 
 const FLUSH_MS = 500;
 const HEARTBEAT_MS = 15_000;
-const MAX_CLIENTS = 100;
+export const MAX_STREAM_CLIENTS = 100;
+const MAX_CLIENTS = MAX_STREAM_CLIENTS;
 const MAX_ROLLOUTS = 50;
 
 export function registerStream(app: FastifyInstance, ctx: ArmContext): void {
@@ -55,7 +56,8 @@ export function registerStream(app: FastifyInstance, ctx: ArmContext): void {
   });
 
   app.get('/phasewise/stream', async (req, reply) => {
-    if (clients.size >= MAX_CLIENTS) throw new ArmError(503, 'TooManyStreams', `At most ${MAX_CLIENTS} live streams at once; try again later.`);
+    // A limit of this server's, not a fault: 429 with Retry-After, as ARM throttles.
+    if (clients.size >= MAX_CLIENTS) throw new ArmError(429, 'TooManyStreams', `At most ${MAX_CLIENTS} live streams at once; try again later.`);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });

@@ -206,7 +206,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     const arm = toArmError(err);
     if (arm) {
       if (arm.status >= 500) req.log.error({ err }, 'request failed');
-      if (arm.status === 503) reply.header('retry-after', String(ctx.retryAfterSeconds));
+      if (arm.status === 503 || arm.status === 429) reply.header('retry-after', String(ctx.retryAfterSeconds));
       return reply.status(arm.status).type('application/json').send(arm.body());
     }
     req.log.error({ err }, 'unexpected error');
