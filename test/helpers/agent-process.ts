@@ -38,7 +38,9 @@ export class AgentRig {
   startAgent(d: Dirs, extraArgs: string[] = []): AgentProcess {
     const env: Record<string, string | undefined> = { ...process.env, PHASEWISE_AGENT_TIMEOUT_SCALE: '0.02' };
     delete env.NODE_EXTRA_CA_CERTS;
-    const args = [CLI, 'agent', 'run', ...dirArgs(d), '--log-dir', d.log, '--imds-port', '0', ...extraArgs];
+    // A free IMDS port unless the test names one (an option given twice is a usage error).
+    const imds = extraArgs.includes('--imds-port') ? [] : ['--imds-port', '0'];
+    const args = [CLI, 'agent', 'run', ...dirArgs(d), '--log-dir', d.log, ...imds, ...extraArgs];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.push(child);
     let out = '';
