@@ -6,16 +6,15 @@
  * quickly, and change nothing.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { existsSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { MAX_MACHINES } from '../src/sim/fleet-size.js';
 import { compileScenario, MAX_JSON_BYTES, MAX_YAML_BYTES, ScenarioError } from '../src/sim/scenario.js';
 import { repeatedOption } from '../src/cli/repeated-options.js';
 import { firstDuplicateJsonKey } from '../src/util/json-duplicate-keys.js';
+import { scenarioFolder, variant as changed } from './helpers/scenario-files.js';
 import { cli } from './helpers/cli.js';
 
 const STACK_LINE = /\n\s+at /;
@@ -38,25 +37,10 @@ function valid(): Raw {
   };
 }
 
-function variant(change: (s: Raw) => void): Raw {
-  const s = valid();
-  change(s);
-  return s;
-}
+const variant = (change: (s: Raw) => void): Raw => changed(valid, change);
 
-let dir = '';
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'phasewise-hostile-'));
-});
-after(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-function write(name: string, content: string | Buffer): string {
-  const file = join(dir, name);
-  writeFileSync(file, content);
-  return file;
-}
+const files = scenarioFolder('phasewise-hostile-');
+const write = files.write;
 
 /** `phasewise <args>` exits 2 within 30 s, prints no stack trace and nothing on stdout; returns stderr. */
 async function rejected(...args: string[]): Promise<string> {
@@ -197,7 +181,7 @@ describe('files the parsers choke on', { concurrency: 2 }, () => {
     const limit = (kind: string, mib: number) => `(top level): the file is larger than ${mib} MiB, the most a ${kind} scenario may be; write large fleets with count or fleet.generate`;
     assert.equal((await rejected('sim', yaml, '--quiet')).trim(), `${yaml}: ${limit('YAML', 16)}`);
     // A sparse file: its size is past the limit without writing 128 MiB.
-    const json = join(dir, 'huge.json');
+    const json = files.path('huge.json');
     writeFileSync(json, '');
     truncateSync(json, MAX_JSON_BYTES + 1);
     assert.equal((await rejected('plan', json)).trim(), `${json}: ${limit('JSON', 128)}`);
@@ -212,7 +196,7 @@ describe('files the parsers choke on', { concurrency: 2 }, () => {
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + 7) % 256;
     const binary = write('binary.yaml', bytes);
     assert.match(await rejected('sim', binary, '--quiet'), /binary\.yaml: \(top level\): /);
-    const folder = join(dir, 'folder.yaml');
+    const folder = files.path('folder.yaml');
     mkdirSync(folder);
     assert.equal((await rejected('plan', folder)).trim(), `${folder}: (top level): cannot read the file (EISDIR)`);
   });
@@ -243,9 +227,9 @@ describe('command-line options', { concurrency: 2 }, () => {
 
   test('--events naming a folder is refused before the store is made: no database file is left', async () => {
     const file = write('events.yaml', stringify(valid()));
-    const folder = join(dir, 'events-folder');
+    const folder = files.path('events-folder');
     mkdirSync(folder);
-    const db = join(dir, 'left-behind.db');
+    const db = files.path('left-behind.db');
     const stderr = await rejected('sim', file, '--quiet', '--store', `sqlite:${db}`, '--events', folder);
     assert.equal(stderr.trim(), `--events: ${folder} is a folder; expected a file to write`);
     assert.equal(existsSync(db), false, 'the SQLite store was not created');

@@ -5,13 +5,11 @@
  * directly to show that every problem of a file is reported at once.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { compileScenario, loadScenarioFile, ScenarioError } from '../src/sim/scenario.js';
 import { spawn } from 'node:child_process';
+import { scenarioFolder, variant as changed } from './helpers/scenario-files.js';
 import { cli, CLI, ROOT } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
 
@@ -47,25 +45,10 @@ function nightly(change: Raw = {}): Raw {
   return { name: 'nightly', startDateTime: '2026-01-01 23:00', duration: '06:00', timeZone: 'W. Europe Standard Time', recurEvery: 'Day', ...change };
 }
 
-function variant(change: (s: Raw) => void): Raw {
-  const s = valid();
-  change(s);
-  return s;
-}
+const variant = (change: (s: Raw) => void): Raw => changed(valid, change);
 
-let dir = '';
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'phasewise-validation-'));
-});
-after(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-function write(name: string, content: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, content);
-  return file;
-}
+const files = scenarioFolder('phasewise-validation-');
+const write = files.write;
 
 
 /** Runs `phasewise <command> file`; asserts exit 2, one `file: path: message` line, no stack trace, no output. */
@@ -237,7 +220,7 @@ describe('phasewise sim rejects bad scenarios with exit code 2, file, path and e
   });
 
   test('a missing file', async () => {
-    const file = join(dir, 'does-not-exist.yaml');
+    const file = files.path('does-not-exist.yaml');
     await expectRejected(file, '(top level)', 'cannot read the file (ENOENT)');
   });
 
