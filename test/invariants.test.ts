@@ -73,6 +73,17 @@ describe('InvariantChecker', () => {
     const back = { ...events[3]!, seq: 1 } as EngineEvent;
     assert.match(check([...events.slice(0, 3), back]).join(), /seq did not increase/);
   });
+  test('R22: a second rollout upgrading an instance while another rollout\'s attempt on it is in flight', () => {
+    const second = (minute: number, type: string, extra: Record<string, unknown> = {}) => ({ ...ev(minute, { type, ...extra }), rolloutId: 'r2' }) as EngineEvent;
+    const start = [created([['east']]), phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b', { region: 'east', zone: null }), instance(2, 'instance.upgrade.started', 'm1', 'b'),
+      { ...created([['east']]), rolloutId: 'r2', toVersion: '1.2.0.0' } as EngineEvent, second(3, 'phase.started', { phase: 0, regions: [] }),
+      second(3, 'batch.started', { batchId: 'c', scope: { subscription: 's', region: 'west', zone: null }, instances: ['m1'], reason: '' })];
+    const upgrade2 = second(4, 'instance.upgrade.started', { batchId: 'c', machineId: 'm1', placement: {}, artifact, attempt: 1, fromVersion: '1.0.0.0', toVersion: '1.2.0.0' });
+    assert.match(check([...start, upgrade2]).join(), /m1 upgraded while rollout r has an attempt in flight on it/);
+    // Once the first attempt settled (here: rolled back), the second may go.
+    const settled = [instance(3, 'instance.upgrade.failed', 'm1', 'b'), instance(3, 'instance.rollback.started', 'm1', 'b'), instance(4, 'instance.rollback.succeeded', 'm1', 'b')];
+    assert.deepEqual(check([...start, ...settled, { ...upgrade2, seq: ++seq }]).filter((v) => /in flight on it/.test(v)), []);
+  });
   test('a real simulated log holds every invariant', () => {
     const run = simulate(baseScenario({ failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.1, installFailure: 0.05 } } } }));
     const c = new InvariantChecker({ pairs: symmetricPairs([...run.scenario.state.fleet.regions.values()]) });

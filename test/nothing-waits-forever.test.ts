@@ -78,6 +78,22 @@ test('R20: machines unhealthy at every look for a day leave the share; the held 
   assert.ok(started[0]!.instances.every((id) => !sick.has(id)));
 });
 
+test('R20: a set of one whose only machine waiting cannot heal is not held forever: its batch starts once the machine is left out', () => {
+  // Before: with every machine of the set left out there was no share to count, so the set was held at
+  // every hourly look until the horizon, and its rollout never ended.
+  const rig = new Rig(setsScenario([{ name: 'one', region: 'west', capacity: 1 }]));
+  rig.report('one/0', DOWN);
+  rig.at(0);
+  rig.publish('1.1.0.0');
+  for (let t = HOUR; t <= CHRONIC_UNHEALTHY_MS + 2 * HOUR; t += HOUR) rig.at(t);
+  const started = rig.of('batch.started');
+  assert.equal(started.length, 1, 'the set of one was held forever');
+  assert.equal(started[0]!.time, rig.iso(CHRONIC_UNHEALTHY_MS));
+  const excluded = rig.of('gate.excluded');
+  assert.deepEqual(excluded.map((e) => e.machines.map((m) => m.machineId)), [['one/0']]);
+  assert.match(excluded[0]!.reason, /all 1 instances of the set/);
+});
+
 test('R20: a set held beyond the limit by machines that take turns being down lets its phase be judged without it (gate.released)', () => {
   const rig = new Rig(setsScenario([
     { name: 'flaky', region: 'west', capacity: 10 },

@@ -8,6 +8,9 @@
  * - every unhealthy or failed upgrade is followed by a rollback (R22)
  * - no automatic attempt on an instance whose automatic upgrade is off (R5), none across majors (R1)
  * - attempt numbers of an instance only grow: one idempotency key is never started twice
+ * - one action at a time per instance, across rollouts: no upgrade starts while another attempt on it is in flight
+ *   (from its `instance.upgrade.started` to its success or the end of its rollback), whose rollback would aim at
+ *   what the other installed (R22)
  * - a set never has batches of two rollouts in flight (two extensions take turns)
  * - `seq` strictly increases and `time` never goes back
  * - no batch of an automatic rollout starts while its release is held (`release.halted` until `release.resumed`), nor
@@ -51,6 +54,8 @@ export class InvariantChecker {
   /** Releases held fleet-wide, as `artifactKey@toVersion`, with the kind of hold. */
   private readonly heldReleases = new Map<string, string>();
   private readonly majors = new Map<string, number>();
+  /** `machineId|artifactKey` of the instances with an attempt in flight → that attempt's rollout. */
+  private readonly acting = new Map<string, string>();
   private lastFrom: string | null = null;
   private lastTo: string | null = null;
   private lastSame = true;
@@ -129,6 +134,11 @@ export class InvariantChecker {
         return this.batchCompleted(e, r);
       case 'instance.upgrade.started':
         return this.upgradeStarted(e, r);
+      case 'instance.upgrade.succeeded':
+      case 'instance.rollback.succeeded':
+      case 'instance.rollback.failed':
+        this.acting.delete(`${e.machineId}|${artifactKey(e.artifact)}`);
+        return;
       case 'instance.health.unhealthy':
       case 'instance.upgrade.failed':
         r.awaitingRollback.add(e.machineId);
@@ -136,6 +146,7 @@ export class InvariantChecker {
       case 'instance.rollback.started':
       case 'instance.rollback.skipped': // R62 (rollback disabled), or a machine sent back from a withdrawn version
         r.awaitingRollback.delete(e.machineId);
+        if (e.type === 'instance.rollback.skipped') this.acting.delete(`${e.machineId}|${artifactKey(e.artifact)}`);
         return;
       default:
         return;
@@ -187,6 +198,10 @@ export class InvariantChecker {
     const prior = r.attempts.get(e.machineId) ?? 0;
     if (e.attempt <= prior) this.fail(e, `attempt ${e.attempt} of ${e.machineId} started again (last was ${prior})`);
     r.attempts.set(e.machineId, e.attempt);
+    const instance = `${e.machineId}|${artifactKey(e.artifact)}`;
+    const other = this.acting.get(instance);
+    if (other !== undefined) this.fail(e, `${e.machineId} upgraded while rollout ${other} has an attempt in flight on it (one action at a time per instance)`);
+    this.acting.set(instance, e.rolloutId);
     if (r.profile === 'manual') return;
     // Most logs never disable anything: the key is built only when something was.
     if (this.disabled.size > 0) {

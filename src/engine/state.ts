@@ -91,6 +91,9 @@ export type AttemptStatus =
   | 'retryWait' | 'retryReady' | 'parked' // waiting: retry timer, queued in its unit, opted out
   | 'succeeded' | 'rolledBack' | 'failed' | 'skipped'; // final: healthy, back on last-known-good for good, Failed (R31), not attempted
 
+/** An attempt whose action (or announced action) on the machine has not settled. */
+export const IN_FLIGHT: ReadonlySet<AttemptStatus> = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
+
 export interface AttemptState {
   rolloutId: string;
   machineId: string;

@@ -11,6 +11,7 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import type { DriverAction, Observation } from '../engine/driver.js';
 import type { EngineState } from '../engine/state.js';
+import { IN_FLIGHT } from '../engine/state.js';
 import type { Scenario, TimedAction } from './scenario.js';
 import { applyImageOps } from './scenario-images.js';
 import { SimPatchSchedules } from './patch-schedules.js';
@@ -105,7 +106,7 @@ export class Simulation {
     const engine = this.engine;
     const actions = this.scenario.actions;
     // A replication completing after the last event still starts a rollout then (R64): wait for it.
-    if (this.next >= actions.length && !anyRunning(engine) && this.clock.now() >= this.lastReplicationMs) return this.finish();
+    if (this.next >= actions.length && !anyRunning(engine) && !anyActing(engine) && this.clock.now() >= this.lastReplicationMs) return this.finish();
     // Schedules run while the scenario does (until its last event and rollout): they wake it when a window opens.
     const schedules = this.patchSchedules.size > 0 ? this.patchSchedules.nextAt(engine, this.clock.now()) : null;
     const t = earliest(earliest(earliest(actions[this.next]?.atMs ?? null, this.driver.nextAt()), engine.nextWakeAt()), schedules);
@@ -185,6 +186,19 @@ function earliest(a: number | null, b: number | null): number | null {
 
 function anyRunning(engine: Engine): boolean {
   for (const r of engine.state.rollouts.values()) if (r.status === 'running') return true;
+  return false;
+}
+
+/**
+ * An attempt still in flight in a rollout that is over (cancelled, superseded, stopped): it finishes,
+ * rollback included, and what it settles may start more (a catch-up). Looked at only once nothing runs.
+ */
+function anyActing(engine: Engine): boolean {
+  for (const r of engine.state.rollouts.values()) {
+    if (r.open === 0) continue;
+    // A re-image waiting for the workload's approval (osRollingUpgradeDeferral) waits for no one in a simulation.
+    for (const a of r.attempts.values()) if (IN_FLIGHT.has(a.status) && !(a.status === 'noticed' && a.dueAtMs === null)) return true;
+  }
   return false;
 }
 

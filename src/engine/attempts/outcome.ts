@@ -20,7 +20,7 @@ import type { TickContext } from '../core/context.js';
 import { cancelTimer, changed, emit, machineWait, schedule, scheduleTimer } from '../core/context.js';
 import { patchRunId } from './upgrade.js';
 import { emitInstance, emitVersionChange, finish, sendAction } from './record.js';
-import { skipReason } from './skip.js';
+import { busyElsewhereReason, inFlightElsewhere, skipReason } from './skip.js';
 import { recordOutcome } from './release-evidence.js';
 
 /** The answer to an upgrade or rollback. Returns true when the attempt settled. */
@@ -217,6 +217,15 @@ export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 
     emitInstance(ctx, 'instance.skipped', r, a, { reason: `retry not attempted: ${reason}` });
     finish(ctx, r, a, 'parked');
     return 'parked';
+  }
+  const busy = inFlightElsewhere(ctx.state, r, a.machineId);
+  if (busy) {
+    // One action at a time per instance: the retry waits for the other rollout's attempt (rejoinAfterSettle).
+    changed.attempt(ctx, a);
+    a.dueAtMs = null;
+    a.reason = busyElsewhereReason(busy);
+    emitInstance(ctx, 'instance.skipped', r, a, { reason: `retry not attempted yet: ${a.reason}` });
+    return 'ignored';
   }
   a.status = 'retryReady';
   a.dueAtMs = null;

@@ -6,8 +6,8 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import { majorOf } from '../../model/version.js';
 import { compareArtifactVersions } from '../../model/artifact.js';
 import { effectiveAutoUpgrade } from '../../catalog/catalog.js';
-import type { AttemptState, RolloutState, UnitState } from '../state.js';
-import { getInstance, instanceRef, isEnrolled, newAttempt } from '../state.js';
+import type { AttemptState, EngineState, RolloutState, UnitState } from '../state.js';
+import { getInstance, IN_FLIGHT, instanceRef, isEnrolled, newAttempt } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed } from '../core/context.js';
 import { emitInstance, finish } from './record.js';
@@ -29,6 +29,48 @@ export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionIns
   if (r.plan.downgrade) return cmp <= 0 ? `already at ${inst.installedVersion}, not above ${r.toVersion}` : null;
   if (cmp >= 0) return `already at ${inst.installedVersion}`;
   return null;
+}
+
+/** Why an instance waits while another rollout acts on it (opt-in.ts's `rejoinAfterSettle` looks for it). */
+export function busyElsewhereReason(other: RolloutState): string {
+  return `rollout ${other.id} has an attempt in flight on this instance: it waits until that settles`;
+}
+
+/**
+ * The other rollout of the artifact with an attempt in flight on the machine, if any: one superseded or
+ * cancelled (its attempts finish), or a manual upgrade beside an automatic one. A second action on the
+ * same instance would race the first: the rollback of one would aim at what the other just installed.
+ */
+export function inFlightElsewhere(state: Pick<EngineState, 'rollouts'>, r: RolloutState, machineId: string): RolloutState | null {
+  if (state.rollouts.size < 2) return null;
+  for (const o of state.rollouts.values()) {
+    if (o === r || o.open === 0 || o.artifactKey !== r.artifactKey) continue;
+    const a = o.attempts.get(machineId);
+    if (a && IN_FLIGHT.has(a.status)) return o;
+  }
+  return null;
+}
+
+/**
+ * One action at a time per instance: the instance waits, open in the rollout like a retry without a timer,
+ * until the other rollout's attempt settles (`rejoinAfterSettle` queues it then). Its batch goes on without it.
+ */
+export function deferInstance(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, machineId: string, other: RolloutState): void {
+  const reason = busyElsewhereReason(other);
+  let a = r.attempts.get(machineId);
+  if (!a) {
+    const inst = getInstance(ctx.state.fleet, r.artifactKey, machineId)!;
+    a = newAttempt({
+      rolloutId: r.id, machineId, inst, unitId: unit.plan.id, batchId, attempt: 0, status: 'retryWait', fromVersion: inst.installedVersion, actionKey: null, reason, dueAtMs: null,
+    }, unit);
+    r.attempts.set(machineId, a);
+  }
+  changed.attempt(ctx, a);
+  a.status = 'retryWait';
+  a.dueAtMs = null;
+  a.batchId = batchId;
+  a.reason = reason;
+  emitInstance(ctx, 'instance.skipped', r, a, { reason });
 }
 
 export function skipInstance(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, machineId: string, reason: string): void {

@@ -2,11 +2,9 @@
 import type { ExtensionInstance } from '../../model/artifact.js';
 import type { Machine } from '../../model/fleet.js';
 import type { AttemptStatus, EngineState, RolloutState } from '../state.js';
-import { getInstance } from '../state.js';
+import { getInstance, IN_FLIGHT } from '../state.js';
 import { FleetError } from '../core/errors.js';
 import { MAX_STORED_DEPTH, nestsDeeperThan } from '../../util/json-depth.js';
-
-export const IN_FLIGHT: ReadonlySet<AttemptStatus> = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
 
 export const invalid = (target: string, message: string) => new FleetError('InvalidFleet', message, target);
 

@@ -16,7 +16,7 @@ import { createRollout } from '../rollouts/create.js';
 import { rolloutMembers } from '../opt-in/opt-in.js';
 import type { PlanBatch } from '../../planner/types.js';
 import type { EngineState, RolloutState, UnitState } from '../state.js';
-import { getInstance } from '../state.js';
+import { getInstance, IN_FLIGHT } from '../state.js';
 
 export interface PendingUpdate {
   scope: MaintenanceScope;
@@ -34,7 +34,6 @@ export interface PendingUpdate {
   updates?: string[];
 }
 
-const IN_FLIGHT = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
 
 /** Automatic rollouts still to reach a machine: not final there, with the instance below the target version. */
 function automaticPending(state: EngineState, r: RolloutState, machine: Machine): 'Pending' | 'InProgress' | null {

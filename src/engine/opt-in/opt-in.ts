@@ -5,8 +5,9 @@
 import { automaticTarget } from '../../catalog/catalog.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
-import { isRemoval, skipReason } from '../attempts/skip.js';
+import { busyElsewhereReason, isRemoval, skipReason } from '../attempts/skip.js';
 import { wakeForRetry } from '../rollouts/wake.js';
+import { wakeBlocked } from '../rollouts/batch-end.js';
 import type { RolloutSettings } from '../core/settings.js';
 import { createRollout } from '../rollouts/create.js';
 import type { RolloutState } from '../state.js';
@@ -92,3 +93,25 @@ export function rolloutMembers(r: RolloutState): Set<string> {
   return r.members;
 }
 
+
+/**
+ * An attempt of `settledIn` on the machine settled (succeeded, rolled back, failed, or waits for its
+ * retry): an instance another running rollout kept waiting for it (`deferInstance`) is queued there now,
+ * and the units of the machine's region blocked on it (`tryStartBatch`) look again.
+ */
+export function rejoinAfterSettle(ctx: TickContext, settledIn: RolloutState, machineId: string): void {
+  if (ctx.state.rollouts.size < 2) return;
+  const waiting = busyElsewhereReason(settledIn);
+  for (const r of ctx.state.rollouts.values()) {
+    if (r === settledIn || r.artifactKey !== settledIn.artifactKey || r.status !== 'running') continue;
+    const region = ctx.state.fleet.machines.get(machineId)?.placement.region;
+    const rs = region === undefined ? undefined : r.regions.get(region);
+    if (rs) wakeBlocked(ctx, r, rs);
+    const a = r.attempts.get(machineId);
+    if (!a || a.status !== 'retryWait' || a.dueAtMs !== null || a.reason !== waiting) continue;
+    changed.attempt(ctx, a);
+    a.status = 'retryReady';
+    a.reason = null;
+    wakeForRetry(ctx, r, r.units.get(a.unitId)!, machineId);
+  }
+}

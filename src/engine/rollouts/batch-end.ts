@@ -112,7 +112,7 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   }
 }
 
-function wakeBlocked(ctx: TickContext, r: RolloutState, rs: RegionState): void {
+export function wakeBlocked(ctx: TickContext, r: RolloutState, rs: RegionState): void {
   if (rs.blocked.size === 0) return;
   const units = [...rs.blocked];
   rs.blocked.clear();

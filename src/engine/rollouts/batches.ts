@@ -11,7 +11,7 @@ import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
 import { isoOf } from '../clock.js';
 import { noticeEnded, startUpgrade } from '../attempts/upgrade.js';
-import { settledByRemoval, skipInstance, skipReason } from '../attempts/skip.js';
+import { deferInstance, inFlightElsewhere, settledByRemoval, skipInstance, skipReason } from '../attempts/skip.js';
 import type { GateVerdict } from './gates.js';
 import { admissionBlocker, preBatchHealthGate, subscriptionSpreadBlocker } from './gates.js';
 import type { SetHealth } from './set-health.js';
@@ -70,6 +70,11 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       waiters.add(u); // woken when a batch of the subscription completes in another region (batch-end.ts)
       return;
     }
+    if (planned && anyInFlightElsewhere(ctx, r, planned.machineIds)) {
+      // One action at a time per instance: the batch waits for the other rollout's attempt (woken by rejoinAfterSettle).
+      block(ctx, r, u, rs);
+      return;
+    }
     const run = planned ? takePlanned(u, planned.id, planned.updateDomain, planned.machineIds) : takeRetry(ctx, u);
     const toStart: ExtensionInstance[] = [];
     // Each machine's earlier attempt in this rollout, looked up once. A planned batch's machines have one
@@ -82,7 +87,9 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       if (planned && settledByRemoval(prior)) continue; // gone before its batch came, and counted then
       const inst = instances?.get(id);
       const reason = skipReason(ctx, r, inst);
+      const busy = reason ? null : inFlightElsewhere(ctx.state, r, id);
       if (reason) skipInstance(ctx, r, u, run.id, id, reason);
+      else if (busy) deferInstance(ctx, r, u, run.id, id, busy);
       else {
         toStart.push(inst!);
         priors.push(prior);
@@ -134,6 +141,12 @@ function startRun(
 export function endBatchNotice(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
   if (!u.inflight || u.inflight.id !== batchId) return;
   for (const id of u.inflight.machineIds) noticeEnded(ctx, r, id, null);
+}
+
+function anyInFlightElsewhere(ctx: TickContext, r: RolloutState, machineIds: readonly string[]): boolean {
+  if (ctx.state.rollouts.size < 2) return false;
+  for (const id of machineIds) if (inFlightElsewhere(ctx.state, r, id)) return true;
+  return false;
 }
 
 /** Waits for a lock held elsewhere: in this region, its geo-pair, or the set (maybe by another rollout). */

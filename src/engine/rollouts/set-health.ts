@@ -40,7 +40,12 @@ export function judgeSetHealth(ctx: TickContext, setId: string, setSize: number,
     return { verdict: plain, excluded: [] };
   }
   const excluded = incurable(ctx, setId);
-  if (excluded.length === 0 || excluded.length >= setSize) return { verdict: plain, excluded: [] };
+  if (excluded.length === 0) return { verdict: plain, excluded: [] };
+  if (excluded.length >= setSize) {
+    // Every machine of the set is one waiting cannot heal (a set of one whose machine is Failed, say):
+    // no healthy machine is left to protect, and holding would wait forever.
+    return { verdict: { ...gate(0, setSize, limitPercent), reason: `all ${setSize} instances of the set are ones that waiting cannot heal: none is left to protect` }, excluded };
+  }
   const verdict = gate(unhealthy - excluded.length, setSize - excluded.length, limitPercent);
   // Still above the limit without them: the hold reports the plain share, as R20 states it.
   if (!verdict.pass) return { verdict: plain, excluded: [] };

@@ -52,7 +52,8 @@ export function setProgress(state: EngineState, rollout: RolloutState, setId: st
         switch (a.status) {
           case 'succeeded': p.successful++; break;
           case 'noticed': case 'upgrading': case 'healthWait': case 'rollingBack': p.inProgress++; break;
-          case 'retryWait': case 'retryReady': p.pending++; p.rolledBackOk++; break;
+          // Attempt 0: an instance waiting for another rollout's attempt on it, never rolled back here.
+          case 'retryWait': case 'retryReady': p.pending++; if (a.attempt > 0) p.rolledBackOk++; break;
           case 'rolledBack': p.failed++; p.rolledBackOk++; break;
           case 'failed': p.failed++; p.rolledBackFailed++; break;
           case 'skipped': case 'parked':

@@ -16,6 +16,7 @@ import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
 import { artifactKey as keyOf } from '../../model/artifact.js';
 import { imageRefOfArtifact } from '../../model/image-reference.js';
 import type { EngineState, ReleaseState, RolloutState } from '../state.js';
+import { IN_FLIGHT } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { FleetError } from '../core/errors.js';
 import type { RolloutSettings } from '../core/settings.js';
@@ -23,7 +24,6 @@ import { holdRelease, releaseOf } from '../attempts/release-evidence.js';
 import { cancelRollout } from './cancel.js';
 import { createRollout } from './create.js';
 
-const IN_FLIGHT = new Set(['noticed', 'upgrading', 'healthWait', 'rollingBack']);
 const FINAL = new Set(['succeeded', 'rolledBack', 'failed', 'skipped']);
 
 export interface RollbackResult {

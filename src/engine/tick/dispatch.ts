@@ -14,6 +14,7 @@ import { endBatchNotice } from '../rollouts/batches.js';
 import { onInstanceSettled } from '../rollouts/batch-end.js';
 import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
+import { rejoinAfterSettle } from '../opt-in/opt-in.js';
 import type { AttemptState, HealthWaiter, RolloutState, Timer, UnitState } from '../state.js';
 import { refreshHealthOf, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
@@ -52,7 +53,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (a.actionKey !== obs.key) return;
   const u = unitOf(r, a);
   const reason = obs.reason ?? (obs.ok ? '' : 'the agent reported a failure');
-  if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, reason, obs.reimage, obs.patch)) settled(ctx, r, u, a.batchId);
+  if (onActionResult(ctx, r, u, a, pending.kind as 'upgrade' | 'rollback', obs.ok, reason, obs.reimage, obs.patch)) settled(ctx, r, u, a);
 }
 
 /** A health report came for a machine a rollout waits on: it may be judged healthy now (R21). */
@@ -60,12 +61,13 @@ function judgeWaiter(ctx: TickContext, w: HealthWaiter, machineId: string): void
   const r = ctx.state.rollouts.get(w.rolloutId)!;
   const a = w.attempt ?? r.attempts.get(machineId)!;
   const u = unitOf(r, a);
-  if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a.batchId);
+  if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a);
 }
 
-function settled(ctx: TickContext, r: RolloutState, u: UnitState, batchId: string): void {
-  onInstanceSettled(ctx, r, u, batchId);
+function settled(ctx: TickContext, r: RolloutState, u: UnitState, a: AttemptState): void {
+  onInstanceSettled(ctx, r, u, a.batchId);
   if (r.open === 0) checkRolloutDone(ctx, r);
+  rejoinAfterSettle(ctx, r, a.machineId);
 }
 
 export function fireTimer(ctx: TickContext, t: Timer): void {
@@ -90,7 +92,7 @@ export function fireTimer(ctx: TickContext, t: Timer): void {
       // Just restarted: the report may have been lost with the crash; give the re-observation a chance.
       const graceUntil = ctx.state.recoveredAt + machineWait(ctx, t.ref, RECOVERY_GRACE_MS);
       if (ctx.now < graceUntil) a.healthTimer = schedule(ctx, { at: graceUntil, kind: 'healthDeadline', rolloutId: r.id, ref: t.ref, token: t.token, attempt: a });
-      else if (onHealthDeadline(ctx, r, unitOf(r, a), a)) settled(ctx, r, unitOf(r, a), a.batchId);
+      else if (onHealthDeadline(ctx, r, unitOf(r, a), a)) settled(ctx, r, unitOf(r, a), a);
       return;
     }
     case 'actionTimeout': {

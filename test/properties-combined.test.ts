@@ -1,0 +1,259 @@
+/**
+ * The engine under scenarios the examples keep apart, combined at random (session 14): maintenance windows
+ * in odd time zones (Extension and OSImage scopes), critical releases, several releases of one extension
+ * published while a rollout runs, manual upgrades, opt-outs and opt-ins, type support switched off and on,
+ * maintenance assigned and taken off mid-rollout, OS image releases replicated region by region, platform
+ * patch baselines, scale sets of one instance to hundreds, availability sets, standalone VMs and Arc
+ * machines, flapping machines, agents that stop answering, failing upgrades and failing rollbacks.
+ * Every run goes through the real scenario compiler, simulator and engine; its log must keep the safety
+ * invariants (src/audit/invariants.ts, one action at a time per instance included) and the rules below.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { InvariantChecker } from '../src/audit/invariants.js';
+import { WindowChecker } from '../src/audit/windows.js';
+import type { EngineEvent } from '../src/model/events.js';
+import { symmetricPairs } from '../src/model/fleet.js';
+import type { MaintenanceWindow } from '../src/schedule/window.js';
+import { maintenanceWindow } from '../src/schedule/window.js';
+import { compileScenario } from '../src/sim/scenario.js';
+import { runSimulation } from '../src/sim/simulator.js';
+import { policyArb } from './helpers/arbitraries.js';
+
+const DAY = 86_400_000;
+const ZONES = ['1', '2', '3'];
+const TIME_ZONES = ['UTC', 'Lord Howe Standard Time', 'Chatham Islands Standard Time', 'Morocco Standard Time', 'Nepal Standard Time', 'Samoa Standard Time', 'Pacific Standard Time'];
+const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+const IMAGE = { publisher: 'Canonical', offer: 'ubuntu', sku: 'server' };
+
+const regionsArb = fc.integer({ min: 1, max: 3 }).chain((pairs) =>
+  fc.tuple(...Array.from({ length: pairs * 2 }, () => fc.integer({ min: 0, max: 3 }))).map((zones) =>
+    zones.map((z, i) => ({ name: `r${i}`, pair: `r${i % 2 === 0 ? i + 1 : i - 1}`, zones: ZONES.slice(0, z) })),
+  ),
+);
+const windowArb = fc.record({
+  recurEvery: fc.oneof(fc.constant('Day'), fc.integer({ min: 2, max: 7 }).map((n) => `${n}Days`), fc.constant('Week'), fc.subarray(WEEKDAYS, { minLength: 1 }).map((d) => `Week ${d.join(',')}`)),
+  hour: fc.integer({ min: 0, max: 23 }),
+  minute: fc.constantFrom(0, 15, 30, 45),
+  minutes: fc.integer({ min: 10, max: 24 }).map((half) => half * 30),
+  timeZone: fc.constantFrom(...TIME_ZONES),
+  startDay: fc.integer({ min: 20, max: 35 }),
+  emergencyBypass: fc.boolean(),
+  scope: fc.constantFrom('Extension', 'OSImage'),
+});
+type Window = typeof windowArb extends fc.Arbitrary<infer T> ? T : never;
+const failureArb = fc.record({
+  installFailure: fc.constantFrom(0, 0.02, 0.2),
+  unhealthyAfterUpgrade: fc.constantFrom(0, 0.03, 0.3, 1),
+  rollbackFailure: fc.constantFrom(0, 0.1, 0.5),
+});
+type Region = { name: string; pair: string; zones: string[] };
+const assignArb = (n: number) => fc.option(fc.integer({ min: 0, max: n - 1 }), { freq: 2 });
+
+function fleetArb(regions: Region[], windows: number) {
+  const region = fc.constantFrom(...regions);
+  const sub = fc.constantFrom('s1', 's2');
+  const scaleSet = fc.record({
+    region, sub, capacity: fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 4, max: 40 }), fc.integer({ min: 100, max: 250 })),
+    uds: fc.integer({ min: 1, max: 5 }), zonal: fc.boolean(), policy: policyArb, appHealth: fc.boolean(), window: assignArb(windows),
+    image: fc.boolean(), osUpgrade: fc.boolean(), noRollback: fc.boolean(),
+  });
+  const availabilitySet = fc.record({ region, sub, vms: fc.integer({ min: 1, max: 12 }), uds: fc.integer({ min: 1, max: 5 }), window: assignArb(windows) });
+  const group = fc.record({ region, sub, count: fc.integer({ min: 1, max: 12 }), zonal: fc.boolean(), window: assignArb(windows), patch: fc.boolean() });
+  return fc.record({
+    scaleSets: fc.array(scaleSet, { maxLength: 4 }),
+    availabilitySets: fc.array(availabilitySet, { maxLength: 2 }),
+    vms: fc.array(group, { maxLength: 3 }),
+    arc: fc.array(group, { maxLength: 2 }),
+  });
+}
+
+const eventArb = fc.record({
+  at: fc.constantFrom('PT1H', 'PT5H', 'P1D', 'P2D', 'P4D', 'P6D', 'P10D', 'P15D'),
+  kind: fc.constantFrom('publish', 'publishCritical', 'manual', 'optOut', 'optIn', 'support', 'unsupport', 'assign', 'unassign', 'image', 'baseline'),
+  share: fc.constantFrom(0.3, 1),
+});
+
+const scenarioArb = fc.tuple(regionsArb, fc.array(windowArb, { minLength: 1, maxLength: 3 })).chain(([regions, windows]) =>
+  fc.record({
+    regions: fc.constant(regions),
+    windows: fc.constant(windows),
+    fleet: fleetArb(regions, windows.length),
+    failure: failureArb,
+    failure2: failureArb,
+    events: fc.array(eventArb, { minLength: 1, maxLength: 8 }),
+    slow: fc.option(fc.record({ share: fc.constantFrom(0.1, 0.5), factor: fc.constantFrom(2, 50, 200) })),
+    background: fc.option(fc.record({ share: fc.constantFrom(0.1, 0.4, 0.9), at: fc.constantFrom('PT1H', 'PT2H', 'P4D'), duration: fc.constantFrom('PT1H', 'PT8H', 'P3D') })),
+    seed: fc.integer({ min: 1, max: 1_000_000 }),
+  }),
+);
+type Gen = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+function configOf(w: Window, i: number) {
+  const day = new Date(Date.UTC(2026, 1, w.startDay)).toISOString().slice(0, 10);
+  return {
+    name: `mc${i}`, scope: w.scope, startDateTime: `${day} ${pad(w.hour)}:${pad(w.minute)}`, duration: `${pad(Math.floor(w.minutes / 60))}:${pad(w.minutes % 60)}`,
+    timeZone: w.timeZone, recurEvery: w.recurEvery, emergencyBypass: w.emergencyBypass,
+  };
+}
+
+/** The scenario, and the configurations assigned at the start to each set name or machine id. */
+function toScenario(g: Gen): { raw: Record<string, unknown>; assigned: Map<string, number> } {
+  const zonesOf = (name: string, zonal: boolean) => (zonal ? g.regions.find((r) => r.name === name)!.zones : []);
+  const assigned = new Map<string, number>();
+  const assign = (target: string, config: number | null) => { if (config !== null) assigned.set(target, config); };
+  g.fleet.scaleSets.forEach((s, i) => assign(`ss${i}`, s.window));
+  g.fleet.availabilitySets.forEach((s, i) => assign(`as${i}`, s.window));
+  g.fleet.vms.forEach((s, i) => assign(`vm${i}-0`, s.window));
+  g.fleet.arc.forEach((s, i) => assign(`arc${i}-0`, s.window));
+  const assignments = [...assigned].map(([target, c]) => (/^(ss|as)\d+$/.test(target) ? { configuration: `mc${c}`, scaleSet: target } : { configuration: `mc${c}`, machines: [target] }));
+  let minor = 1;
+  let image = 1;
+  let day = 1;
+  const events: unknown[] = [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } }, { at: 'P1D', publish: { extension: 'monitor', version: '3.1.0.0' } }];
+  for (const e of g.events) {
+    switch (e.kind) {
+      case 'publish':
+      case 'publishCritical':
+        events.push({ at: e.at, publish: { extension: 'agent', version: `1.${++minor}.0.0`, critical: e.kind === 'publishCritical' } });
+        break;
+      case 'manual': events.push({ at: e.at, manualUpgrade: { extension: 'agent', share: e.share, version: '1.1.0.0' } }); break;
+      case 'optOut': events.push({ at: e.at, setAutomaticUpgrade: { extension: 'agent', share: e.share, enabled: false } }); break;
+      case 'optIn': events.push({ at: e.at, setAutomaticUpgrade: { extension: 'agent', enabled: true } }); break;
+      case 'support': events.push({ at: e.at, supportAutomaticUpgrade: { extension: 'agent', supported: true } }); break;
+      case 'unsupport': events.push({ at: e.at, supportAutomaticUpgrade: { extension: 'agent', supported: false } }); break;
+      case 'assign': if (g.fleet.scaleSets.length > 0) events.push({ at: e.at, assignMaintenance: { configuration: 'mc0', scaleSet: 'ss0' } }); break;
+      case 'unassign': if (assignments.length > 0) events.push({ at: e.at, unassignMaintenance: assignments[0] }); break;
+      case 'image':
+        image++;
+        // The first region at once, the others days later: the rollout is superseded as the version spreads (R64).
+        const replications = g.regions.map((r, i) => (i === 0 ? { region: r.name } : { region: r.name, at: `P${16 + day + i}D` }));
+        events.push({ at: e.at, publishImage: { ...IMAGE, version: `1.0.${image}`, replications } });
+        day += 2;
+        break;
+      case 'baseline': events.push({ at: e.at, publishPatchBaseline: { os: 'linux', version: `2026.3.${day++}`, critical: e.share === 1 } }); break;
+    }
+  }
+  const extensions = ['agent', 'monitor'];
+  const patchSettings = { patchMode: 'AutomaticByPlatform' };
+  const raw = {
+    name: 'property-combined', start: '2026-03-02T00:00:00Z', seed: g.seed, horizon: 'P20W', regions: g.regions,
+    profiles: { standard: { phaseBake: 'PT12H' }, critical: { phaseBake: 'PT6H' } },
+    catalog: [
+      { publisher: 'P', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] },
+      { publisher: 'P', type: 'Monitor', supportsAutomaticUpgrade: true, versions: [{ version: '3.0.0.0' }] },
+    ],
+    extensions: {
+      agent: { publisher: 'P', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true },
+      monitor: { publisher: 'P', type: 'Monitor', typeHandlerVersion: '3.0', enableAutomaticUpgrade: true },
+    },
+    images: [{ ...IMAGE, osType: 'Linux', versions: [{ version: '1.0.1' }] }],
+    fleet: {
+      scaleSets: g.fleet.scaleSets.map((s, i) => ({
+        name: `ss${i}`, region: s.region.name, subscription: s.sub, zones: zonesOf(s.region.name, s.zonal), capacity: s.capacity, updateDomains: s.uds,
+        applicationHealth: s.appHealth, extensions, ...(s.image ? { image: { ...IMAGE, version: 'latest' } } : {}),
+        upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: s.policy, automaticOSUpgradePolicy: { enableAutomaticOSUpgrade: s.osUpgrade, disableAutomaticRollback: s.noRollback } },
+      })),
+      availabilitySets: g.fleet.availabilitySets.map((a, i) => ({ name: `as${i}`, region: a.region.name, subscription: a.sub, vms: a.vms, updateDomains: a.uds, os: 'linux', extensions })),
+      vms: g.fleet.vms.map((v, i) => ({
+        name: `vm${i}`, region: v.region.name, subscription: v.sub, count: v.count, zones: zonesOf(v.region.name, v.zonal), extensions, ...(v.patch ? { patchSettings } : {}),
+      })),
+      arcMachines: g.fleet.arc.map((v, i) => ({ name: `arc${i}`, region: v.region.name, subscription: v.sub, count: v.count, extensions, ...(v.patch ? { patchSettings } : {}) })),
+    },
+    maintenance: { configurations: g.windows.map((w, i) => configOf(w, i)), assignments },
+    events,
+    failures: {
+      default: { rollbackFailure: g.failure.rollbackFailure },
+      versions: { '1.1.0.0': g.failure, ...(minor >= 2 ? { '1.2.0.0': g.failure2 } : {}), ...(image >= 2 ? { '1.0.2': g.failure2 } : {}) },
+      ...(g.slow ? { slowAgents: g.slow } : {}),
+      background: g.background && g.fleet.scaleSets.length > 0 ? [{ at: g.background.at, duration: g.background.duration, scaleSet: 'ss0', share: g.background.share }] : [],
+    },
+  };
+  return { raw, assigned };
+}
+
+interface Outcome { violations: string[]; checkedStarts: number; rollouts: number }
+
+/** Runs a scenario with every checker on its log; returns what broke. */
+function run(g: Gen): Outcome {
+  const { raw, assigned } = toScenario(g);
+  const scenario = compileScenario(raw, 'property-combined');
+  const invariants = new InvariantChecker({ pairs: symmetricPairs([...scenario.state.fleet.regions.values()]) });
+  // R70 for the extensions, while the assignments stay as they were at the start (no assign or unassign event).
+  const staticWindows = !g.events.some((e) => e.kind === 'assign' || e.kind === 'unassign');
+  const parsed = g.windows.map((w, i) => (w.scope === 'Extension' ? maintenanceWindow(configOf(w, i)) : null));
+  const machines = scenario.state.fleet.machines;
+  const unionOf = (id: string): MaintenanceWindow[] => {
+    const setId = machines.get(id)?.placement.setId ?? null;
+    return [assigned.get(id), setId === null ? undefined : assigned.get(setId)].map((c) => (c === undefined ? null : parsed[c]!)).filter((w): w is MaintenanceWindow => w !== null);
+  };
+  const windows = new WindowChecker({ unionOf });
+  const extensionRollouts = new Set<string>();
+  const problems: string[] = [];
+  const created = new Map<string, { profile: string; at: number; eligible: number; release: string }>();
+  const ended = new Map<string, string>();
+  const reached = new Map<string, Map<string, number>>();
+  const upgradedFrom = new Map<string, string>();
+  let halted = false;
+  const result = runSimulation(scenario, {
+    onEvents: (events: readonly EngineEvent[]) => {
+      invariants.onEvents(events);
+      for (const e of events) {
+        if (e.type === 'rollout.created') {
+          created.set(e.rolloutId, { profile: e.profile, at: Date.parse(e.time), eligible: e.eligible, release: e.toVersion });
+          if (e.artifact.kind === 'extension') extensionRollouts.add(e.rolloutId);
+        }
+        if (staticWindows && 'rolloutId' in e && extensionRollouts.has(e.rolloutId)) windows.check(e);
+        if (e.type === 'release.halted') halted = true;
+        if (e.type === 'rollout.completed' || e.type === 'rollout.stopped' || e.type === 'rollout.cancelled') ended.set(e.rolloutId, e.type);
+        if (e.type === 'batch.started' && created.get(e.rolloutId)!.profile !== 'manual' && e.setSize !== undefined && e.setSize >= 5) {
+          // R14: an automatic batch never takes more than 20% of its set.
+          if (e.instances.length > Math.max(1, Math.floor(e.setSize / 5))) problems.push(`R14: batch ${e.batchId} takes ${e.instances.length} of ${e.setSize}`);
+        }
+        if (e.type === 'instance.upgrade.started' || e.type === 'instance.skipped' || e.type === 'instance.notice.scheduled') {
+          let m = reached.get(e.rolloutId);
+          if (!m) reached.set(e.rolloutId, (m = new Map()));
+          if (!m.has(e.machineId)) m.set(e.machineId, Date.parse(e.time));
+        }
+        if (e.type === 'instance.upgrade.started') upgradedFrom.set(`${e.rolloutId}|${e.machineId}|${e.attempt}`, e.fromVersion);
+        if (e.type === 'instance.rollback.started') {
+          // R22, R30: back to the version the attempt's upgrade came from (the last known good).
+          const from = upgradedFrom.get(`${e.rolloutId}|${e.machineId}|${e.attempt}`);
+          if (from !== undefined && from !== e.toVersion) problems.push(`R22: ${e.rolloutId} rolls ${e.machineId} back to ${e.toVersion}, its upgrade came from ${from}`);
+        }
+      }
+    },
+  });
+  problems.push(...invariants.finish(), ...windows.finish());
+  for (const [id, c] of created) {
+    const bound = c.profile === 'critical' ? 21 * DAY : c.profile === 'standard' ? 56 * DAY : Number.POSITIVE_INFINITY;
+    const firsts = reached.get(id) ?? new Map<string, number>();
+    // R40: every eligible machine reached (attempted, or passed by with a reason), within the bound. Agents
+    // that time out make batches slower than any plan expects, so the bound is checked without them.
+    if (!halted && ended.get(id) !== 'rollout.cancelled' && ended.get(id) !== 'rollout.stopped' && firsts.size < c.eligible) {
+      problems.push(`R40: ${id} (${c.profile} ${c.release}) reached ${firsts.size} of ${c.eligible} eligible machines${result.hitHorizon ? ' by the horizon' : ''}`);
+    }
+    if (g.slow) continue;
+    for (const [machine, t] of firsts) if (t - c.at > bound) problems.push(`R40: ${id} (${c.profile}) first reached ${machine} after ${((t - c.at) / DAY).toFixed(1)} days`);
+  }
+  return { violations: problems, checkedStarts: windows.checkedStarts, rollouts: created.size };
+}
+
+test('R10 R11 R13 R14 R22 R40 R70: random combined scenarios (windows, releases mid-rollout, images, manual upgrades, flapping machines) keep every invariant', () => {
+  let rollouts = 0;
+  let checkedStarts = 0;
+  fc.assert(
+    fc.property(scenarioArb, (g) => {
+      const o = run(g);
+      assert.deepEqual(o.violations, [], o.violations.slice(0, 10).join('\n'));
+      rollouts += o.rollouts;
+      checkedStarts += o.checkedStarts;
+    }),
+    { numRuns: 80, seed: 20261214 },
+  );
+  assert.ok(rollouts > 200, `the scenarios start rollouts (${rollouts})`);
+  assert.ok(checkedStarts > 0, 'some upgrades were checked against their windows');
+});
