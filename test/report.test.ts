@@ -325,4 +325,23 @@ describe('A release held fleet-wide, in the summary and the report', () => {
     collector.onEvents([{ ...h, seq: last.seq + 3, toVersion: '9.9.9.9' }]);
     assert.equal(collector.result()[0]!.releaseHalts.length, 1);
   });
+
+  it('the open phase of a superseded rollout reads cancelled at the time of the cancellation, not "running" for ever', () => {
+    const run = simulate(baseScenario({ events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } }, { at: 'PT1H', publish: { extension: 'agent', version: '1.2.0.0' } }] }));
+    const cancelled = run.of('rollout.cancelled')[0]!;
+    const collector = new SummaryCollector();
+    collector.onEvents(run.events);
+    const first = collector.result().find((r) => r.id === cancelled.rolloutId)!;
+    assert.equal(first.status, 'superseded');
+    const open = first.phases.filter((p) => p.startedAt !== null);
+    assert.ok(open.length > 0, 'the superseded rollout had opened a phase');
+    for (const p of open) {
+      assert.equal(p.status, 'cancelled');
+      assert.equal(p.endedAt, cancelled.time);
+    }
+    const text = formatSummary(collector.result());
+    const block = text.slice(text.indexOf(`Rollout ${first.id}:`), text.indexOf('Rollout ', text.indexOf(`Rollout ${first.id}:`) + 1));
+    assert.doesNotMatch(block, /running/);
+    assert.match(block, /  cancelled/);
+  });
 });

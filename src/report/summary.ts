@@ -12,7 +12,8 @@ export interface PhaseSummary {
   regions: string[];
   startedAt: string | null;
   endedAt: string | null;
-  status: 'pending' | 'running' | 'completed' | 'failed';
+  /** `cancelled`: the phase was open when its rollout was cancelled (superseded): it never completed nor failed. */
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
   upgraded: number;
   unhealthy: number;
 }
@@ -165,6 +166,14 @@ export class SummaryCollector {
         r.status = e.type === 'rollout.cancelled' && e.reason.startsWith('superseded') ? 'superseded' : e.type.slice('rollout.'.length);
         r.reason = e.reason;
         r.endedAt = e.time;
+        // An open phase of a cancelled rollout ends with it: it would read "running" forever otherwise.
+        if (e.type === 'rollout.cancelled') {
+          for (const p of r.phases) {
+            if (p.status !== 'running') continue;
+            p.status = 'cancelled';
+            p.endedAt = e.time;
+          }
+        }
         return;
       case 'rollout.paused':
         r.status = 'paused';
@@ -250,7 +259,7 @@ export function formatSummary(rollouts: readonly RolloutSummary[], eventLog: str
     lines.push('  phase  start                     end                       duration    regions');
     for (const p of r.phases) {
       const dur = p.startedAt && p.endedAt ? formatDuration(Date.parse(p.endedAt) - Date.parse(p.startedAt)) : '';
-      lines.push(`  ${String(p.index).padEnd(5)}  ${(p.startedAt ?? '—').padEnd(24)}  ${(p.endedAt ?? (p.startedAt ? 'running' : '—')).padEnd(24)}  ${dur.padEnd(10)}  ${p.regions.join(', ')}${p.status === 'failed' ? '  FAILED' : ''}`);
+      lines.push(`  ${String(p.index).padEnd(5)}  ${(p.startedAt ?? '—').padEnd(24)}  ${(p.endedAt ?? (p.startedAt ? 'running' : '—')).padEnd(24)}  ${dur.padEnd(10)}  ${p.regions.join(', ')}${p.status === 'failed' ? '  FAILED' : p.status === 'cancelled' ? '  cancelled' : ''}`);
     }
     lines.push(...gateLines(r, eventLog));
     lines.push('');
