@@ -86,3 +86,21 @@ test('R6, R22: a manual upgrade to another major beside an automatic rollout nev
   assert.equal(reached.size, 3, 'the manual upgrade still reached every machine (R6), once the automatic attempts settled');
   assertOneAtATime(run);
 });
+
+test('sim: an upgrade still in flight in a superseded rollout finishes, in the log, even once every rollout is over', () => {
+  // ro-1's slow upgrade of a-0 is in flight when 1.2.0.0 (r1 only) supersedes it; ro-2 completes first.
+  // Before, the simulation stopped there, and a-0's upgrade never had an outcome in the log.
+  const run = simulate({
+    ...scenario([{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0' } }, { at: 'PT1H1M', publish: { extension: 'agent', version: '1.2.0.0', regions: ['r1'] } }],
+      { versions: { '1.1.0.0': { installSeconds: { median: 3000, p95: 3000 } } } }),
+    regions: [{ name: 'r0', pair: null, zones: [] }, { name: 'r1', pair: null, zones: [] }],
+    canaryRegions: ['r0'],
+    fleet: { vms: [{ name: 'a', region: 'r0', subscription: 's1', count: 1, extensions: ['agent'] }, { name: 'b', region: 'r1', subscription: 's2', count: 1, extensions: ['agent'] }] },
+  });
+  const completed = run.of('rollout.completed');
+  assert.deepEqual(completed.map((e) => e.rolloutId), ['ro-2']);
+  const done = run.of('instance.upgrade.succeeded').find((e) => e.rolloutId === 'ro-1' && e.machineId === 'a-0');
+  assert.ok(done, 'the superseded rollout\'s upgrade of a-0 has its outcome in the log');
+  assert.ok(done.seq > completed[0]!.seq, 'it settled after the last rollout completed');
+  assert.equal(run.engine.state.fleet.instances.get('extension:p.agent')!.get('a-0')!.status, 'Succeeded', 'a-0 is not left Transitioning');
+});

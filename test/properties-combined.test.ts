@@ -182,16 +182,21 @@ function run(g: Gen): Outcome {
   const { raw, assigned } = toScenario(g);
   const scenario = compileScenario(raw, 'property-combined');
   const invariants = new InvariantChecker({ pairs: symmetricPairs([...scenario.state.fleet.regions.values()]) });
-  // R70 for the extensions, while the assignments stay as they were at the start (no assign or unassign event).
+  // R70 while the assignments stay as they were at the start (no assign or unassign event): extension rollouts
+  // against the Extension windows, OS image rollouts against the OSImage ones.
   const staticWindows = !g.events.some((e) => e.kind === 'assign' || e.kind === 'unassign');
-  const parsed = g.windows.map((w, i) => (w.scope === 'Extension' ? maintenanceWindow(configOf(w, i)) : null));
   const machines = scenario.state.fleet.machines;
-  const unionOf = (id: string): MaintenanceWindow[] => {
-    const setId = machines.get(id)?.placement.setId ?? null;
-    return [assigned.get(id), setId === null ? undefined : assigned.get(setId)].map((c) => (c === undefined ? null : parsed[c]!)).filter((w): w is MaintenanceWindow => w !== null);
+  const checkerOf = (scope: string) => {
+    const parsed = g.windows.map((w, i) => (w.scope === scope ? maintenanceWindow(configOf(w, i)) : null));
+    return new WindowChecker({
+      unionOf: (id: string): MaintenanceWindow[] => {
+        const setId = machines.get(id)?.placement.setId ?? null;
+        return [assigned.get(id), setId === null ? undefined : assigned.get(setId)].map((c) => (c === undefined ? null : parsed[c]!)).filter((w): w is MaintenanceWindow => w !== null);
+      },
+    });
   };
-  const windows = new WindowChecker({ unionOf });
-  const extensionRollouts = new Set<string>();
+  const windows = { extension: checkerOf('Extension'), osImage: checkerOf('OSImage') };
+  const kinds = new Map<string, string>();
   const problems: string[] = [];
   const created = new Map<string, { profile: string; at: number; eligible: number; release: string }>();
   const ended = new Map<string, string>();
@@ -204,9 +209,12 @@ function run(g: Gen): Outcome {
       for (const e of events) {
         if (e.type === 'rollout.created') {
           created.set(e.rolloutId, { profile: e.profile, at: Date.parse(e.time), eligible: e.eligible, release: e.toVersion });
-          if (e.artifact.kind === 'extension') extensionRollouts.add(e.rolloutId);
+          kinds.set(e.rolloutId, e.artifact.kind);
         }
-        if (staticWindows && 'rolloutId' in e && extensionRollouts.has(e.rolloutId)) windows.check(e);
+        if (staticWindows && 'rolloutId' in e) {
+          const kind = kinds.get(e.rolloutId);
+          if (kind === 'extension' || kind === 'osImage') windows[kind].check(e);
+        }
         if (e.type === 'release.halted') halted = true;
         if (e.type === 'rollout.completed' || e.type === 'rollout.stopped' || e.type === 'rollout.cancelled') ended.set(e.rolloutId, e.type);
         if (e.type === 'batch.started' && created.get(e.rolloutId)!.profile !== 'manual' && e.setSize !== undefined && e.setSize >= 5) {
@@ -227,7 +235,7 @@ function run(g: Gen): Outcome {
       }
     },
   });
-  problems.push(...invariants.finish(), ...windows.finish());
+  problems.push(...invariants.finish(), ...windows.extension.finish(), ...windows.osImage.finish().map((v) => `OS image: ${v}`));
   for (const [id, c] of created) {
     const bound = c.profile === 'critical' ? 21 * DAY : c.profile === 'standard' ? 56 * DAY : Number.POSITIVE_INFINITY;
     const firsts = reached.get(id) ?? new Map<string, number>();
@@ -239,10 +247,10 @@ function run(g: Gen): Outcome {
     if (g.slow) continue;
     for (const [machine, t] of firsts) if (t - c.at > bound) problems.push(`R40: ${id} (${c.profile}) first reached ${machine} after ${((t - c.at) / DAY).toFixed(1)} days`);
   }
-  return { violations: problems, checkedStarts: windows.checkedStarts, rollouts: created.size };
+  return { violations: problems, checkedStarts: windows.extension.checkedStarts + windows.osImage.checkedStarts, rollouts: created.size };
 }
 
-test('R10 R11 R13 R14 R22 R40 R70: random combined scenarios (windows, releases mid-rollout, images, manual upgrades, flapping machines) keep every invariant', () => {
+test('R10 R11 R13 R14 R22 R40 R60 R70: random combined scenarios (windows, releases mid-rollout, images, manual upgrades, flapping machines) keep every invariant', () => {
   let rollouts = 0;
   let checkedStarts = 0;
   fc.assert(
