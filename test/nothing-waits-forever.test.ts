@@ -9,7 +9,7 @@ import { CHRONIC_UNHEALTHY_MS, HELD_RELEASE_MS } from '../src/engine/rollouts/se
 import { subscriptionSpreadBlocker } from '../src/engine/rollouts/gates.js';
 import type { HealthSignals } from '../src/model/health.js';
 import { simulate } from './helpers/harness.js';
-import { DAY, HOUR, MIN, Rig, SETTINGS } from './helpers/rig.js';
+import { DAY, HOUR, KEY, MIN, Rig, SETTINGS } from './helpers/rig.js';
 
 const HEALTHY: HealthSignals = { platform: true };
 const DOWN: HealthSignals = { platform: false };
@@ -92,6 +92,47 @@ test('R20: a set of one whose only machine waiting cannot heal is not held forev
   const excluded = rig.of('gate.excluded');
   assert.deepEqual(excluded.map((e) => e.machines.map((m) => m.machineId)), [['one/0']]);
   assert.match(excluded[0]!.reason, /all 1 instances of the set/);
+});
+
+test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not re-attempted every few days for ever', () => {
+  // Before: each retry of the monitor on that machine was judged unhealthy (the machine could not heal) and
+  // rolled back, again every 3 days, so its rollout never ended (examples/demo.yaml --seed 6 ran to the horizon).
+  const raw = setsScenario([{ name: 'ten', region: 'west', capacity: 10 }], 100);
+  raw.catalog = [...(raw.catalog as unknown[]), { publisher: 'Contoso', type: 'Monitor', supportsAutomaticUpgrade: true, versions: [{ version: '3.0.0.0' }] }];
+  raw.extensions = { ...(raw.extensions as object), monitor: { publisher: 'Contoso', type: 'Monitor', typeHandlerVersion: '3.0', enableAutomaticUpgrade: true } };
+  raw.fleet = { scaleSets: [{ name: 'ten', region: 'west', capacity: 10, subscription: 'sub1', extensions: ['agent', 'monitor'] }] };
+  raw.profiles = { standard: { phaseBake: 'PT1H', maxPhaseFailurePercent: 100, releaseVerdict: false } };
+  const rig = new Rig(raw);
+  rig.at(0);
+  rig.publish('1.1.0.0');
+  const sick = rig.driver.sent[0]!.machineId;
+  rig.answer(sick, 'upgrade', false, 'install failed');
+  rig.at(MIN);
+  rig.answer(sick, 'rollback', false, 'rollback failed');
+  rig.report(sick, DOWN); // its agent stops functioning (R31): the machine is unhealthy until someone acts
+  rig.at(2 * MIN);
+  assert.equal(rig.inst(sick).status, 'Failed');
+  const answered = new Set<string>();
+  const play = () => {
+    for (const a of rig.driver.sent) {
+      if (answered.has(a.key) || a.machineId === sick && a.artifactKey === KEY) continue;
+      answered.add(a.key);
+      rig.engine.observe({ kind: 'actionResult', key: a.key, machineId: a.machineId, ok: true, version: a.toVersion });
+      if (a.kind === 'upgrade' && a.machineId !== sick) rig.report(a.machineId, HEALTHY);
+    }
+  };
+  rig.engine.publishVersion('Contoso', 'Monitor', { version: '3.1.0.0', os: ['linux', 'windows'], regions: null, publishedAtMs: rig.clock.now(), critical: false, digest: null });
+  for (let t = 3 * MIN; t <= 30 * DAY; t += 10 * MIN) {
+    play();
+    rig.at(t);
+  }
+  const monitor = rig.of('rollout.created').find((e) => e.toVersion === '3.1.0.0')!;
+  const attempts = rig.of('instance.upgrade.started', sick).filter((e) => e.rolloutId === monitor.rolloutId);
+  assert.equal(attempts.length, 1, 'its first attempt only: the retry that came due was parked');
+  const parked = rig.of('instance.skipped', sick).filter((e) => e.rolloutId === monitor.rolloutId);
+  assert.equal(parked.length, 1);
+  assert.match(parked[0]!.reason, /cannot turn healthy until someone acts .*contoso\.agent is Failed/);
+  assert.ok(rig.of('rollout.completed').some((e) => e.rolloutId === monitor.rolloutId), 'the monitor\'s rollout completes');
 });
 
 test('R20: a set held beyond the limit by machines that take turns being down lets its phase be judged without it (gate.released)', () => {

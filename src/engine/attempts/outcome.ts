@@ -22,6 +22,10 @@ import { patchRunId } from './upgrade.js';
 import { emitInstance, emitVersionChange, finish, sendAction } from './record.js';
 import { busyElsewhereReason, inFlightElsewhere, skipReason } from './skip.js';
 import { recordOutcome } from './release-evidence.js';
+import { failedForGood } from '../rollouts/set-health.js';
+
+/** The start of the reason a retry waits on a machine that cannot turn healthy (opt-in.ts's `resumeCannotHeal` looks for it). */
+export const CANNOT_HEAL = 'retry not attempted: the machine cannot turn healthy until someone acts';
 
 /** The answer to an upgrade or rollback. Returns true when the attempt settled. */
 export function onActionResult(
@@ -215,6 +219,15 @@ export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 
   if (reason) {
     a.reason = reason;
     emitInstance(ctx, 'instance.skipped', r, a, { reason: `retry not attempted: ${reason}` });
+    finish(ctx, r, a, 'parked');
+    return 'parked';
+  }
+  // R30 retries until one succeeds, but an unhealthy machine whose other extension is Failed for good (R31)
+  // cannot pass a health check: each retry would only be rolled back again (a re-image at every turn).
+  const stuck = ctx.state.fleet.unhealthy.has(a.machineId) ? failedForGood(ctx, a.machineId, r.artifactKey) : null;
+  if (stuck) {
+    a.reason = `${CANNOT_HEAL} (${stuck}); it is retried once that extension is installed again or removed`;
+    emitInstance(ctx, 'instance.skipped', r, a, { reason: a.reason });
     finish(ctx, r, a, 'parked');
     return 'parked';
   }

@@ -12,7 +12,7 @@ import { FleetError } from '../core/errors.js';
 import { EXTENSION_REMOVED } from '../attempts/skip.js';
 import { dropInstance, settleRollouts } from '../rollouts/removal.js';
 import { instancesOn } from './machines.js';
-import { applyAutomaticUpgrade } from '../opt-in/opt-in.js';
+import { applyAutomaticUpgrade, resumeCannotHeal } from '../opt-in/opt-in.js';
 import { artifactOf, sendInstall, sendUninstall } from './user-actions.js';
 import {
   bool, conflict, invalid, mustInstance, mustMachine, refuseInFlight, sameJson, settingsOf, text,
@@ -149,5 +149,6 @@ export function applyRemoveExtension(ctx: TickContext, inst: ExtensionInstance, 
   dropInstance(ctx, inst);
   refreshMachineHealth(ctx.state.fleet, inst.machineId);
   emit(ctx, { type: 'instance.removed', machineId: inst.machineId, placement: m.placement, artifact: artifactOf(inst), version: inst.installedVersion, caller, reason: `removed by ${caller}` });
+  resumeCannotHeal(ctx, inst.machineId);
   sendUninstall(ctx, inst, caller);
 }

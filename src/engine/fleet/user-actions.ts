@@ -11,7 +11,7 @@ import type { Artifact } from '../../model/artifact.js';
 import { recordGood } from '../../model/artifact.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, machineWait, schedule } from '../core/context.js';
-import { catchUp, resumeIn } from '../opt-in/opt-in.js';
+import { catchUp, resumeCannotHeal, resumeIn } from '../opt-in/opt-in.js';
 import type { PendingAction } from '../state.js';
 import { getInstance, instanceRef, isEnrolled, refreshMachineHealth } from '../state.js';
 
@@ -94,6 +94,7 @@ export function onUserActionResult(ctx: TickContext, key: string, pending: Pendi
   delete inst.lastError;
   refreshMachineHealth(ctx.state.fleet, inst.machineId);
   emit(ctx, { type: 'instance.install.succeeded', ...fields, reason: `${toVersion} installed` });
+  resumeCannotHeal(ctx, inst.machineId);
   if (effectiveAutoUpgrade(inst, isEnrolled(ctx.state, m)) && !resumeIn(ctx, artifactKey, inst.machineId)) {
     catchUp(ctx, ctx.settings, artifactKey, [inst.machineId], (n, target) => `${n} instance(s) installed at a version older than their automatic target ${target}: catching up`);
   }

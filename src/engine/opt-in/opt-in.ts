@@ -6,6 +6,7 @@ import { automaticTarget } from '../../catalog/catalog.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 import { busyElsewhereReason, isRemoval, skipReason } from '../attempts/skip.js';
+import { CANNOT_HEAL } from '../attempts/outcome.js';
 import { wakeForRetry } from '../rollouts/wake.js';
 import { wakeBlocked } from '../rollouts/batch-end.js';
 import type { RolloutSettings } from '../core/settings.js';
@@ -112,6 +113,25 @@ export function rejoinAfterSettle(ctx: TickContext, settledIn: RolloutState, mac
     changed.attempt(ctx, a);
     a.status = 'retryReady';
     a.reason = null;
+    wakeForRetry(ctx, r, r.units.get(a.unitId)!, machineId);
+  }
+}
+
+/**
+ * An extension of the machine was installed again or removed: retries parked because that extension's
+ * failure kept the machine from ever turning healthy (`CANNOT_HEAL`) rejoin their running rollouts.
+ */
+export function resumeCannotHeal(ctx: TickContext, machineId: string): void {
+  for (const r of ctx.state.rollouts.values()) {
+    if (r.status !== 'running') continue;
+    const a = r.attempts.get(machineId);
+    if (!a || a.status !== 'parked' || !a.reason?.startsWith(CANNOT_HEAL)) continue;
+    if (skipReason(ctx, r, getInstance(ctx.state.fleet, r.artifactKey, machineId))) continue;
+    r.open++;
+    a.status = 'retryReady';
+    a.reason = null;
+    changed.attempt(ctx, a);
+    changed.rollout(ctx, r);
     wakeForRetry(ctx, r, r.units.get(a.unitId)!, machineId);
   }
 }

@@ -72,9 +72,13 @@ function incurable(ctx: TickContext, setId: string): Array<{ machineId: string; 
   return out;
 }
 
-/** Why a machine stays unhealthy until someone acts (an extension Failed with no automatic attempts left), or null. */
-function failedForGood(ctx: TickContext, machineId: string): string | null {
-  for (const byMachine of ctx.state.fleet.instances.values()) {
+/**
+ * Why a machine stays unhealthy until someone acts (an extension Failed with no automatic attempts left), or
+ * null. `except`: an artifact whose own block does not count (its rollouts skip the instance already, R31).
+ */
+export function failedForGood(ctx: Pick<TickContext, 'state'>, machineId: string, except?: string): string | null {
+  for (const [key, byMachine] of ctx.state.fleet.instances) {
+    if (key === except) continue;
     const inst = byMachine.get(machineId);
     if (inst?.status === 'Failed' && inst.blockedReason) return `${inst.artifactKey} is Failed: ${inst.blockedReason}`;
   }
