@@ -259,7 +259,9 @@ export function formatSummary(rollouts: readonly RolloutSummary[], eventLog: str
     lines.push('  phase  start                     end                       duration    regions');
     for (const p of r.phases) {
       const dur = p.startedAt && p.endedAt ? formatDuration(Date.parse(p.endedAt) - Date.parse(p.startedAt)) : '';
-      lines.push(`  ${String(p.index).padEnd(5)}  ${(p.startedAt ?? '—').padEnd(24)}  ${(p.endedAt ?? (p.startedAt ? 'running' : '—')).padEnd(24)}  ${dur.padEnd(10)}  ${p.regions.join(', ')}${p.status === 'failed' ? '  FAILED' : p.status === 'cancelled' ? '  cancelled' : ''}`);
+      const mark = p.status === 'failed' ? '  FAILED' : p.status === 'cancelled' ? '  cancelled' : '';
+      const end = p.endedAt ?? (p.startedAt ? 'running' : '—');
+      lines.push(`  ${String(p.index).padEnd(5)}  ${(p.startedAt ?? '—').padEnd(24)}  ${end.padEnd(24)}  ${dur.padEnd(10)}  ${p.regions.join(', ')}${mark}`);
     }
     lines.push(...gateLines(r, eventLog));
     lines.push('');
