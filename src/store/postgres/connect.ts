@@ -5,22 +5,14 @@
 import pg from 'pg';
 import { StoreError } from '../sqlite/database.js';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './schema.js';
+import { redact } from '../../util/redact-url.js';
+
+export { redact };
 
 /** BIGINT (milliseconds, counters) as numbers, as SQLite gives them: every value stored fits in 2^53. */
 const TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
 };
-
-/** The URL without its password, for messages and logs. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'the PostgreSQL URL (unparseable)';
-  }
-}
 
 export function isPostgresUrl(spec: string): boolean {
   return /^postgres(ql)?:\/\//.test(spec);

@@ -4,7 +4,6 @@
  * Phasewise can run on it, and `db restore` loads it into an empty PostgreSQL database. (`pg_dump`
  * of the whole database works as well, with the server's own tools.)
  */
-import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { openDatabase, StoreError } from '../sqlite/database.js';
@@ -19,6 +18,7 @@ import { eventRow } from './events.js';
 import { iterateEvents } from '../sqlite/event-log.js';
 import { SIDE_TABLES } from '../sqlite/side-schema.js';
 import { SIDE_TABLES_PG_VERSION } from './side-load.js';
+import { checkBackupTarget, writeBackup } from '../backup-target.js';
 
 const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'events'] as const;
 
@@ -56,25 +56,31 @@ export async function checkPostgres(url: string): Promise<PgCheckReport> {
   }
 }
 
-/** A consistent snapshot of the whole database as a new Phasewise SQLite file. Never overwrites a file. */
+/**
+ * A consistent snapshot of the whole database as a new Phasewise SQLite file. Never overwrites a file;
+ * the file takes its name only once complete (backup-target.ts): a failed or killed backup leaves none.
+ */
 export async function backupPostgres(url: string, destination: string): Promise<{ events: number }> {
-  if (existsSync(destination)) throw new StoreError('STORE_EXISTS', `${destination} already exists; a backup never overwrites a file`);
+  checkBackupTarget(destination);
   const client = await connect(url);
-  let db: Database.Database | null = null;
   try {
     const version = await schemaVersion(client);
     if (version !== PG_SCHEMA_VERSION) {
       const code = version > PG_SCHEMA_VERSION ? 'STORE_NEWER' : 'STORE_IO';
       throw new StoreError(code, `${redact(url)} has schema version ${version}; this Phasewise backs up version ${PG_SCHEMA_VERSION}`);
     }
-    db = emptySqlite(destination);
-    await copyToSqlite(client, db, { whole: true });
-    const events = (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
-    return { events };
+    return await writeBackup(destination, async (tmp) => {
+      const db = emptySqlite(tmp);
+      try {
+        await copyToSqlite(client, db, { whole: true });
+        return { events: (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n };
+      } finally {
+        db.close();
+      }
+    });
   } catch (err) {
     throw pgStoreError(err, url);
   } finally {
-    db?.close();
     await client.end().catch(() => {});
   }
 }

@@ -3,7 +3,7 @@
  * pid and start time; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
  * file that is corrupt, newer than this code, or missing. Never re-initialises an existing file.
  */
-import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { createFileExclusive, readIfExists } from '../../util/atomic-file.js';
@@ -43,30 +43,41 @@ export function openDatabase(file: string, opts: OpenOptions): OpenDatabase {
   const exists = existsSync(file);
   if (opts.mode === 'new' && exists) throw new StoreError('STORE_EXISTS', `${file} already exists; choose a new file or remove it first`);
   if (opts.mode === 'existing' && !exists) throw new StoreError('STORE_MISSING', `${file} does not exist`);
+  if (exists && statSync(file).isDirectory()) {
+    throw new StoreError('STORE_NOT_DATABASE', `${file} is a folder, not a database file; check the path — nothing was changed`);
+  }
   const release = opts.readonly ? () => {} : acquireLock(file);
-  let db: Database.Database;
+  let db: Database.Database | null = null;
   try {
     db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.mode === 'existing' || (opts.readonly ?? false) });
     checkReadable(db, file);
+    // Everything that refuses a file comes before the first write (WAL mode is written into the file's header).
+    const version = checkVersion(db, file);
+    checkSchema(db, file, version);
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
       // FULL: a commit survives power loss. NORMAL (PHASEWISE_SQLITE_SYNC=NORMAL, about twice as fast
       // here) survives a crash of the process but may lose the last commits to a power cut.
       db.pragma(`synchronous = ${process.env.PHASEWISE_SQLITE_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
-      migrate(db, file);
-    } else {
-      checkVersion(db, file);
+      migrate(db, version);
     }
   } catch (err) {
+    // Closed, so a refused file keeps no handle (nor, once closed, a WAL beside it) in a process that goes on.
+    try {
+      db?.close();
+    } catch {
+      // the error that matters is the one below
+    }
     release();
     throw asStoreError(err, file);
   }
+  const open = db;
   return {
-    db,
+    db: open,
     file,
     close: () => {
       try {
-        db.close();
+        open.close();
       } finally {
         release();
       }
@@ -91,8 +102,49 @@ function checkVersion(db: Database.Database, file: string): number {
   return version;
 }
 
-function migrate(db: Database.Database, file: string): void {
-  const version = checkVersion(db, file);
+/**
+ * A file this Phasewise can open holds the tables of its schema version: none at version 0 (a new
+ * file), all of them after. Another application's database, or one whose tables were dropped, is
+ * refused here, before a migration could write into it.
+ */
+function checkSchema(db: Database.Database, file: string, version: number): void {
+  const present = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
+  const ours = expectedTables(SCHEMA_VERSION);
+  if (version === 0) {
+    if (present.size === 0) return;
+    throw new StoreError('STORE_NOT_DATABASE', `${file} is an SQLite database of another application (tables ${[...present].slice(0, 5).join(', ')}), not a Phasewise one; check the path — the file was left untouched`);
+  }
+  const missing = [...expectedTables(version)].filter((t) => !present.has(t));
+  if (missing.length === 0) return;
+  if (![...present].some((t) => ours.has(t))) {
+    throw new StoreError('STORE_NOT_DATABASE', `${file} is not a Phasewise database (none of its tables; its user_version is ${version}); check the path — the file was left untouched`);
+  }
+  throw new StoreError('STORE_CORRUPT', `${file} says schema version ${version} but lacks the tables ${missing.slice(0, 5).join(', ')}; restore it from a backup — it was left untouched`);
+}
+
+const tablesAt = new Map<number, Set<string>>();
+
+/** The tables a file of `version` holds: the migrations up to it, applied to an empty database in memory (once per version). */
+function expectedTables(version: number): Set<string> {
+  let tables = tablesAt.get(version);
+  if (!tables) {
+    const mem = new Database(':memory:');
+    try {
+      for (const m of MIGRATIONS) {
+        if (m.version > version) break;
+        mem.exec(m.sql);
+        m.run?.(mem);
+      }
+      tables = new Set((mem.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
+    } finally {
+      mem.close();
+    }
+    tablesAt.set(version, tables);
+  }
+  return tables;
+}
+
+function migrate(db: Database.Database, version: number): void {
   for (const m of MIGRATIONS) {
     if (m.version <= version) continue;
     db.transaction(() => {

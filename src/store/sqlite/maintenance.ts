@@ -1,6 +1,6 @@
 /** Inspection and backup of a database file, safe while a Phasewise is running on it. */
-import { existsSync } from 'node:fs';
-import { openDatabase, StoreError } from './database.js';
+import { asStoreError, openDatabase } from './database.js';
+import { checkBackupTarget, writeBackup } from '../backup-target.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SIDE_TABLES } from './side-schema.js';
 
@@ -34,13 +34,17 @@ export function checkDatabase(file: string): CheckReport {
   }
 }
 
-/** A consistent copy of a live database (SQLite's online backup). Never overwrites a file. */
+/**
+ * A consistent copy of a live database (SQLite's online backup). Never overwrites a file; the copy
+ * takes its name only once complete (backup-target.ts).
+ */
 export async function backupDatabase(file: string, destination: string): Promise<{ pages: number }> {
-  if (existsSync(destination)) throw new StoreError('STORE_EXISTS', `${destination} already exists; a backup never overwrites a file`);
+  checkBackupTarget(destination);
   const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
   try {
-    const result = await db.backup(destination);
-    return { pages: result.totalPages };
+    return await writeBackup(destination, async (tmp) => ({ pages: (await db.backup(tmp)).totalPages }));
+  } catch (err) {
+    throw asStoreError(err, destination);
   } finally {
     close();
   }
