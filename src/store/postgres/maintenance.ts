@@ -6,7 +6,12 @@
  */
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
-import { openDatabase, StoreError } from '../sqlite/database.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asStoreError, openDatabase, StoreError } from '../sqlite/database.js';
+import type { OpenDatabase } from '../sqlite/database.js';
+import { SCHEMA_VERSION } from '../sqlite/schema.js';
 import type { CheckReport } from '../sqlite/maintenance.js';
 import { connect, migrate, pgStoreError, redact, schemaVersion } from './connect.js';
 import { readLease } from './lease.js';
@@ -91,31 +96,75 @@ const TABLES = [
   'maintenance_configs', 'maintenance_assignments', 'events',
 ];
 
-/** Loads a Phasewise SQLite file (a backup, or a single Phasewise's database) into an empty PostgreSQL database, in one transaction. */
+/**
+ * Loads a Phasewise SQLite file (a backup, or a single Phasewise's database) into an empty PostgreSQL
+ * database, in one transaction. The file is checked before the database is touched, and read in one
+ * read transaction (a consistent snapshot even while a Phasewise writes it).
+ */
 export async function restorePostgres(file: string, url: string): Promise<{ rows: number }> {
-  const source = openDatabase(file, { mode: 'existing', readonly: true });
-  const client = await connect(url);
+  const source = await restoreSource(file);
   try {
-    await migrate(client, url);
-    const { rows } = await client.query("SELECT 1 FROM meta WHERE key = 'imported'");
-    if (rows.length > 0) throw new StoreError('STORE_EXISTS', `${redact(url)} already holds a fleet; restore into an empty database`);
-    let n = 0;
-    await client.query('BEGIN');
+    const client = await connect(url);
     try {
-      for (const table of TABLES) n += await copyTable(source.db, client, table);
-      // serve's side tables, when the file has them (a backup has; a single Phasewise's file has those its serve created).
-      for (const { name } of SIDE_TABLES) if (hasTable(source.db, name)) n += await copyTable(source.db, client, name);
-      await client.query('COMMIT');
+      await migrate(client, url);
+      const { rows } = await client.query("SELECT 1 FROM meta WHERE key = 'imported'");
+      if (rows.length > 0) throw new StoreError('STORE_EXISTS', `${redact(url)} already holds a fleet; restore into an empty database`);
+      let n = 0;
+      source.db.exec('BEGIN');
+      await client.query('BEGIN');
+      try {
+        for (const table of TABLES) n += await copyTable(source.db, client, table);
+        // serve's side tables, when the file has them (a backup has; a single Phasewise's file has those its serve created).
+        for (const { name } of SIDE_TABLES) if (hasTable(source.db, name)) n += await copyTable(source.db, client, name);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        source.db.exec('ROLLBACK');
+      }
+      return { rows: n };
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
+      throw pgStoreError(err, url);
+    } finally {
+      await client.end().catch(() => {});
     }
-    return { rows: n };
-  } catch (err) {
-    throw pgStoreError(err, url);
   } finally {
     source.close();
-    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * The file to restore, read-only and at this Phasewise's schema version: a file of an older version is
+ * copied to a temporary file and migrated there (the file named is never changed); one that holds no
+ * Phasewise schema is refused.
+ */
+async function restoreSource(file: string): Promise<OpenDatabase> {
+  const source = openDatabase(file, { mode: 'existing', readonly: true });
+  const version = source.db.pragma('user_version', { simple: true }) as number;
+  if (version === SCHEMA_VERSION) return source;
+  if (version === 0) {
+    source.close();
+    throw new StoreError('STORE_NOT_DATABASE', `${file} holds no Phasewise data (schema version 0); check the path — nothing was restored`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'phasewise-restore-'));
+  try {
+    const copy = join(dir, 'migrated.sqlite');
+    await source.db.backup(copy);
+    source.close();
+    const migrated = openDatabase(copy, { mode: 'existing' });
+    const close = () => {
+      try {
+        migrated.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    return { ...migrated, close };
+  } catch (err) {
+    source.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw asStoreError(err, file);
   }
 }
 
