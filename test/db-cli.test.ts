@@ -1,7 +1,8 @@
 /** `phasewise sim --store sqlite:FILE` and `phasewise db check | backup`, run as real processes. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -106,5 +107,57 @@ describe('database faults have their own exit codes and leave files alone', () =
     const r = run('sim', 'examples/small.yaml', '--store', 'postgres:x');
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--store: expected memory, sqlite:FILE or postgres:\/\/USER@HOST\/DATABASE, got "postgres:x"/);
+  });
+});
+
+describe('files a command is pointed at by mistake', () => {
+  const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+  const source = join(dir, 'source.sqlite');
+
+  test('serve, sim --replace and db check refuse a folder, another application\'s database and one missing its tables (exit 2 or 3), changing nothing', () => {
+    assert.equal(run('sim', 'examples/small.yaml', '--store', `sqlite:${source}`, '--quiet').status, 0);
+    const cases: Array<[string, (file: string) => void, number, RegExp]> = [
+      ['folder', (f) => mkdirSync(f), 2, /is a folder, not a database file/],
+      ['other-app', (f) => { const db = new Database(f); db.exec('CREATE TABLE notes (id, text)'); db.close(); }, 2, /another application/],
+      ['cut-short', (f) => writeFileSync(f, readFileSync(source).subarray(0, 100_000)), 3, /cut short or damaged/],
+      ['missing-tables', (f) => { writeFileSync(f, readFileSync(source)); const db = new Database(f); db.exec('DROP TABLE timers'); db.close(); }, 3, /lacks the tables timers/],
+    ];
+    for (const [name, make, status, message] of cases) {
+      const data = join(dir, `serve-${name}`);
+      mkdirSync(data);
+      const file = join(data, 'phasewise.sqlite');
+      make(file);
+      const before = existsSync(file) && !name.startsWith('folder') ? sha(file) : null;
+      const listing = readdirSync(data);
+      for (const args of [['serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data], ['sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace'], ['db', 'check', '--db', file]]) {
+        const r = run(...args);
+        assert.equal(r.status, status, `${name}, ${args[0]}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+        if (before) assert.equal(sha(file), before, `${name}, ${args[0]}: the file is unchanged`);
+        // db check reads as SQLite reads a WAL database, which may leave its (empty) -wal and -shm; never a lock or a journal.
+        const left = readdirSync(data).filter((f) => args[0] !== 'db' || !/-(wal|shm)$/.test(f));
+        assert.deepEqual(left, listing, `${name}, ${args[0]}: no lock, WAL or journal left beside it`);
+      }
+    }
+  });
+
+  test('db check of an empty file says it holds no Phasewise schema (exit 3), as on PostgreSQL', () => {
+    const f = join(dir, 'empty.sqlite');
+    writeFileSync(f, '');
+    const r = run('db', 'check', '--db', f);
+    assert.equal(r.status, 3);
+    assert.match(r.stdout, /no Phasewise schema in this file/);
+  });
+
+  test('db backup: the target folder, a missing folder, an empty name and the source itself are refused before anything is written (exit 2)', () => {
+    const before = sha(source);
+    for (const [target, message] of [[dir, /is a folder/], [join(dir, 'missing', 'copy.sqlite'), /the folder .* does not exist; create it first/], ['', /needs a file name/], [source, /never overwrites/]] as const) {
+      const r = run('db', 'backup', target, '--db', source);
+      assert.equal(r.status, 2, `${target}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    assert.equal(sha(source), before);
+    assert.ok(!existsSync(join(dir, 'missing')));
   });
 });

@@ -46,6 +46,8 @@ export function openDatabase(file: string, opts: OpenOptions): OpenDatabase {
   if (exists && statSync(file).isDirectory()) {
     throw new StoreError('STORE_NOT_DATABASE', `${file} is a folder, not a database file; check the path — nothing was changed`);
   }
+  // SQLite takes a file shorter than its header for an empty database, and would write a new one over it.
+  if (exists) checkFileShape(file);
   const release = opts.readonly ? () => {} : acquireLock(file);
   let db: Database.Database | null = null;
   try {
@@ -159,10 +161,8 @@ export function asStoreError(err: unknown, file: string): StoreError {
   if (err instanceof StoreError) return err;
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message;
-  if (code === 'SQLITE_NOTADB' && !hasSqliteHeader(file)) {
-    // Not a damaged database but another kind of file: a wrong path, not something to restore.
-    return new StoreError('STORE_NOT_DATABASE', `${file} is not a database at all (it does not start with the SQLite header); check the path — the file was left untouched`, { cause: err });
-  }
+  // Not a damaged database but another kind of file: a wrong path, not something to restore.
+  if (code === 'SQLITE_NOTADB' && !hasSqliteHeader(file)) return notDatabase(file, err);
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
     return new StoreError('STORE_CORRUPT', `${file} is not a readable Phasewise database (${message}); restore it from a backup (phasewise db backup) — it was left untouched`, { cause: err });
   }
@@ -170,6 +170,11 @@ export function asStoreError(err: unknown, file: string): StoreError {
   if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StoreError('STORE_LOCKED', `${file} is busy: ${message}`, { cause: err });
   return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
+}
+
+function notDatabase(file: string, cause?: unknown): StoreError {
+  const message = `${file} is not a database at all (it does not start with the SQLite header); check the path — the file was left untouched`;
+  return new StoreError('STORE_NOT_DATABASE', message, cause === undefined ? undefined : { cause });
 }
 
 /**
@@ -210,16 +215,39 @@ export function lockOwner(text: string): ProcessIdentity | null {
   }
 }
 
-/** True when the file begins as every SQLite database does ("SQLite format 3\0"). */
-function hasSqliteHeader(file: string): boolean {
+/** The first bytes of a file (fewer when it is shorter; none when it cannot be read). */
+function readHead(file: string, length: number): Buffer {
   let fd: number | null = null;
   try {
     fd = openSync(file, 'r');
-    const buf = Buffer.alloc(16);
-    return readSync(fd, buf, 0, 16, 0) === 16 && buf.toString('latin1') === 'SQLite format 3\0';
+    const buf = Buffer.alloc(length);
+    return buf.subarray(0, readSync(fd, buf, 0, length, 0));
   } catch {
-    return false;
+    return Buffer.alloc(0);
   } finally {
     if (fd !== null) closeSync(fd);
+  }
+}
+
+/** True when the file begins as every SQLite database does ("SQLite format 3\0"). */
+function hasSqliteHeader(file: string): boolean {
+  return readHead(file, 16).toString('latin1') === 'SQLite format 3\0';
+}
+
+/**
+ * Refuses, before SQLite opens it, a file SQLite would misread: one that does not start with the header
+ * (SQLite takes a file shorter than its header for an empty database, and would write a new one over
+ * it), and one that ends inside a page (cut short: SQLite reads the missing bytes as zeros, silently).
+ */
+function checkFileShape(file: string): void {
+  const size = statSync(file).size;
+  if (size === 0) return; // an empty file is a new database
+  if (!hasSqliteHeader(file)) throw notDatabase(file);
+  const raw = readHead(file, 18);
+  const pageSize = raw.length === 18 ? (raw.readUInt16BE(16) === 1 ? 65536 : raw.readUInt16BE(16)) : 0;
+  // A header with no valid page size is damaged inside: SQLite says so itself (STORE_CORRUPT below).
+  const valid = pageSize >= 512 && (pageSize & (pageSize - 1)) === 0;
+  if (valid && size % pageSize !== 0) {
+    throw new StoreError('STORE_CORRUPT', `${file} is cut short or damaged (${size} bytes is not a whole number of ${pageSize}-byte pages); restore it from a backup — it was left untouched`);
   }
 }

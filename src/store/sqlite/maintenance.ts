@@ -19,8 +19,11 @@ const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'eve
 export function checkDatabase(file: string): CheckReport {
   const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
   try {
-    const integrity = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check);
     const schemaVersion = db.pragma('user_version', { simple: true }) as number;
+    // An empty file is a database to SQLite, not a Phasewise one (as `db check` on PostgreSQL says of an empty database).
+    const integrity = schemaVersion === 0
+      ? ['no Phasewise schema in this file']
+      : (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check);
     const counts: Record<string, number> = {};
     const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
     for (const t of [...COUNTED, ...SIDE_TABLES.map((s) => s.name)]) if (tables.has(t)) counts[t] = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
