@@ -19,7 +19,14 @@ export function isPostgresUrl(spec: string): boolean {
 }
 
 export async function connect(url: string, opts: { onError?: (err: Error) => void; timeoutMs?: number } = {}): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: 'phasewise' });
+  let client: pg.Client;
+  try {
+    client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: 'phasewise' });
+  } catch (err) {
+    // pg parses the URL here and says only "Invalid URL": name what is wrong, never the password.
+    throw new StoreError('STORE_BAD_URL', `the PostgreSQL URL cannot be parsed (${(err as Error).message}); expected postgres://USER:PASSWORD@HOST:PORT/DATABASE`
+      + ', with a port from 1 to 65535 and special characters of the password percent-encoded', { cause: err });
+  }
   // A server that goes away emits 'error' on an idle client: without a listener the process would die.
   client.on('error', (err) => opts.onError?.(err));
   try {

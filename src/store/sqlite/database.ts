@@ -15,7 +15,9 @@ export type StoreErrorCode =
   /** PostgreSQL: this replica's lease (fencing token) is no longer current; it must not write. */
   | 'STORE_FENCED'
   /** PostgreSQL: the server cannot be reached (address, credentials, network). */
-  | 'STORE_UNREACHABLE';
+  | 'STORE_UNREACHABLE'
+  /** PostgreSQL: the URL cannot be parsed (bad input, exit code 2). */
+  | 'STORE_BAD_URL';
 
 /** A store problem with a stable code; the CLI prints the message and exits with a code per kind. */
 export class StoreError extends Error {
