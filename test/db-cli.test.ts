@@ -129,7 +129,8 @@ describe('files a command is pointed at by mistake', () => {
       make(file);
       const before = existsSync(file) && !name.startsWith('folder') ? sha(file) : null;
       const listing = readdirSync(data);
-      for (const args of [['serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data], ['sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace'], ['db', 'check', '--db', file]]) {
+      const commands = [['serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data], ['sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace'], ['db', 'check', '--db', file]];
+      for (const args of commands) {
         const r = run(...args);
         assert.equal(r.status, status, `${name}, ${args[0]}: ${r.stderr}`);
         assert.match(r.stderr, message);
@@ -152,7 +153,8 @@ describe('files a command is pointed at by mistake', () => {
 
   test('db backup: the target folder, a missing folder, an empty name and the source itself are refused before anything is written (exit 2)', () => {
     const before = sha(source);
-    for (const [target, message] of [[dir, /is a folder/], [join(dir, 'missing', 'copy.sqlite'), /the folder .* does not exist; create it first/], ['', /needs a file name/], [source, /never overwrites/]] as const) {
+    const targets = [[dir, /is a folder/], [join(dir, 'missing', 'copy.sqlite'), /the folder .* does not exist; create it first/], ['', /needs a file name/], [source, /never overwrites/]] as const;
+    for (const [target, message] of targets) {
       const r = run('db', 'backup', target, '--db', source);
       assert.equal(r.status, 2, `${target}: ${r.stderr}`);
       assert.match(r.stderr, message);

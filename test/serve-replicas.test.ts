@@ -311,7 +311,8 @@ async function exited(r: Replica, code: number, ms: number): Promise<void> {
   }
 }
 
-test('replicas: PostgreSQL stopped and started again: followers answer 503 meanwhile, every replica steps down, started again one leads, and an acknowledged write is kept', { timeout: 180_000 }, async () => {
+test('replicas: PostgreSQL stopped and started again: followers answer 503 meanwhile, every replica steps down, started again one leads, '
+  + 'and an acknowledged write is kept', { timeout: 180_000 }, async () => {
   pgServer ??= await startEmbeddedPostgres();
   const server = pgServer;
   const url = await createDatabase(server.url, 'outage');

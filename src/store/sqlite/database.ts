@@ -116,7 +116,8 @@ function checkSchema(db: Database.Database, file: string, version: number): void
   const ours = expectedTables(SCHEMA_VERSION);
   if (version === 0) {
     if (present.size === 0) return;
-    throw new StoreError('STORE_NOT_DATABASE', `${file} is an SQLite database of another application (tables ${[...present].slice(0, 5).join(', ')}), not a Phasewise one; check the path — the file was left untouched`);
+    const tables = [...present].slice(0, 5).join(', ');
+    throw new StoreError('STORE_NOT_DATABASE', `${file} is an SQLite database of another application (tables ${tables}), not a Phasewise one; check the path — the file was left untouched`);
   }
   const missing = [...expectedTables(version)].filter((t) => !present.has(t));
   if (missing.length === 0) return;
