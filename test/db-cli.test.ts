@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -141,6 +141,44 @@ describe('files a command is pointed at by mistake', () => {
         assert.deepEqual(left, listing, `${name}, ${args[0]}: no lock, WAL or journal left beside it`);
       }
     }
+  });
+
+  test('a database file Phasewise may not write: serve and sim --replace exit 6 naming it, before anything runs; db check still reads it', () => {
+    // Root writes any file: the commands then run as nobody (setpriv), as a service user would.
+    const asRoot = process.getuid?.() === 0;
+    const folder = mkdtempSync(join(tmpdir(), 'phasewise-readonly-'));
+    try {
+      chmodSync(folder, 0o777);
+      const file = join(folder, 'phasewise.sqlite');
+      writeFileSync(file, readFileSync(source));
+      chmodSync(file, 0o444);
+      const before = sha(file);
+      const as = (...args: string[]) => {
+        const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args] : [process.execPath, cli, ...args];
+        const r = spawnSync(argv[0]!, argv.slice(1), { cwd: root, encoding: 'utf8', timeout: 60_000 });
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        return r;
+      };
+      for (const args of [['serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', folder], ['sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace']]) {
+        const r = as(...args);
+        assert.equal(r.status, 6, `${args[0]}: ${r.stderr}`);
+        assert.match(r.stderr, /phasewise\.sqlite cannot be written \(EACCES\)/);
+      }
+      const check = as('db', 'check', '--db', file);
+      assert.equal(check.status, 0, check.stderr);
+      assert.equal(sha(file), before);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('an empty --db (an unset shell variable) is bad input, not the default database', () => {
+    for (const args of [['db', 'check', '--db', ''], ['db', 'backup', join(dir, 'never.sqlite'), '--db', ' ']]) {
+      const r = run(...args);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /--db: empty/);
+    }
+    assert.ok(!existsSync(join(dir, 'never.sqlite')));
   });
 
   test('db check of an empty file says it holds no Phasewise schema (exit 3), as on PostgreSQL', () => {

@@ -16,6 +16,8 @@ export const DEMO_DB = 'data/demo/phasewise.sqlite';
 
 /** The database named, else $PHASEWISE_DB, else serve's default, else the one `npm start` made. */
 export function dbFile(opt: string | undefined): string {
+  // An empty --db (an unset shell variable) must not quietly mean the default database.
+  if (opt !== undefined && opt.trim() === '') throw new UsageError('--db: empty; name a database file or a postgres:// URL');
   const named = opt ?? process.env.PHASEWISE_DB;
   if (named) return named;
   return !existsSync(DEFAULT_DB) && existsSync(DEMO_DB) ? DEMO_DB : DEFAULT_DB;

@@ -75,12 +75,16 @@ export async function backupPostgres(url: string, destination: string): Promise<
       throw new StoreError(code, `${redact(url)} has schema version ${version}; this Phasewise backs up version ${PG_SCHEMA_VERSION}`);
     }
     return await writeBackup(destination, async (tmp) => {
-      const db = emptySqlite(tmp);
+      let db: Database.Database | null = null;
       try {
+        db = emptySqlite(tmp);
         await copyToSqlite(client, db, { whole: true });
         return { events: (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n };
+      } catch (err) {
+        // The copy's own failures (a full disk where it is written) name the backup, not PostgreSQL.
+        throw String((err as { code?: unknown }).code ?? '').startsWith('SQLITE_') ? asStoreError(err, destination) : err;
       } finally {
-        db.close();
+        db?.close();
       }
     });
   } catch (err) {

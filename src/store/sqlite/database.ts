@@ -3,29 +3,17 @@
  * pid and start time; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
  * file that is corrupt, newer than this code, or missing. Never re-initialises an existing file.
  */
-import { closeSync, existsSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { createFileExclusive, readIfExists } from '../../util/atomic-file.js';
+import { checkFileShape, checkSchema, checkWritable, hasSqliteHeader, notDatabase } from './file-checks.js';
+import { StoreError } from './store-error.js';
 import { isRunning, selfIdentity } from '../../util/process-identity.js';
 import type { ProcessIdentity } from '../../util/process-identity.js';
 
-export type StoreErrorCode =
-  | 'STORE_CORRUPT' | 'STORE_NOT_DATABASE' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO'
-  /** PostgreSQL: this replica's lease (fencing token) is no longer current; it must not write. */
-  | 'STORE_FENCED'
-  /** PostgreSQL: the server cannot be reached (address, credentials, network). */
-  | 'STORE_UNREACHABLE'
-  /** PostgreSQL: the URL cannot be parsed (bad input, exit code 2). */
-  | 'STORE_BAD_URL';
-
-/** A store problem with a stable code; the CLI prints the message and exits with a code per kind. */
-export class StoreError extends Error {
-  constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreError';
-  }
-}
+export { StoreError } from './store-error.js';
+export type { StoreErrorCode } from './store-error.js';
 
 export interface OpenOptions {
   /** `new`: the file must not exist; `existing`: it must; `either`: create it if missing. */
@@ -50,6 +38,8 @@ export function openDatabase(file: string, opts: OpenOptions): OpenDatabase {
   }
   // SQLite takes a file shorter than its header for an empty database, and would write a new one over it.
   if (exists) checkFileShape(file);
+  // SQLite opens a file it may not write read-only without a word; the first write would fail much later.
+  if (exists && !opts.readonly) checkWritable(file);
   const release = opts.readonly ? () => {} : acquireLock(file);
   let db: Database.Database | null = null;
   try {
@@ -106,49 +96,6 @@ function checkVersion(db: Database.Database, file: string): number {
   return version;
 }
 
-/**
- * A file this Phasewise can open holds the tables of its schema version: none at version 0 (a new
- * file), all of them after. Another application's database, or one whose tables were dropped, is
- * refused here, before a migration could write into it.
- */
-function checkSchema(db: Database.Database, file: string, version: number): void {
-  const present = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
-  const ours = expectedTables(SCHEMA_VERSION);
-  if (version === 0) {
-    if (present.size === 0) return;
-    const tables = [...present].slice(0, 5).join(', ');
-    throw new StoreError('STORE_NOT_DATABASE', `${file} is an SQLite database of another application (tables ${tables}), not a Phasewise one; check the path — the file was left untouched`);
-  }
-  const missing = [...expectedTables(version)].filter((t) => !present.has(t));
-  if (missing.length === 0) return;
-  if (![...present].some((t) => ours.has(t))) {
-    throw new StoreError('STORE_NOT_DATABASE', `${file} is not a Phasewise database (none of its tables; its user_version is ${version}); check the path — the file was left untouched`);
-  }
-  throw new StoreError('STORE_CORRUPT', `${file} says schema version ${version} but lacks the tables ${missing.slice(0, 5).join(', ')}; restore it from a backup — it was left untouched`);
-}
-
-const tablesAt = new Map<number, Set<string>>();
-
-/** The tables a file of `version` holds: the migrations up to it, applied to an empty database in memory (once per version). */
-function expectedTables(version: number): Set<string> {
-  let tables = tablesAt.get(version);
-  if (!tables) {
-    const mem = new Database(':memory:');
-    try {
-      for (const m of MIGRATIONS) {
-        if (m.version > version) break;
-        mem.exec(m.sql);
-        m.run?.(mem);
-      }
-      tables = new Set((mem.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
-    } finally {
-      mem.close();
-    }
-    tablesAt.set(version, tables);
-  }
-  return tables;
-}
-
 function migrate(db: Database.Database, version: number): void {
   for (const m of MIGRATIONS) {
     if (m.version <= version) continue;
@@ -173,11 +120,6 @@ export function asStoreError(err: unknown, file: string): StoreError {
   if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StoreError('STORE_LOCKED', `${file} is busy: ${message}`, { cause: err });
   return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
-}
-
-function notDatabase(file: string, cause?: unknown): StoreError {
-  const message = `${file} is not a database at all (it does not start with the SQLite header); check the path — the file was left untouched`;
-  return new StoreError('STORE_NOT_DATABASE', message, cause === undefined ? undefined : { cause });
 }
 
 /**
@@ -215,42 +157,5 @@ export function lockOwner(text: string): ProcessIdentity | null {
     return { pid: v.pid as number, start: typeof v.start === 'string' ? v.start : null };
   } catch {
     return null;
-  }
-}
-
-/** The first bytes of a file (fewer when it is shorter; none when it cannot be read). */
-function readHead(file: string, length: number): Buffer {
-  let fd: number | null = null;
-  try {
-    fd = openSync(file, 'r');
-    const buf = Buffer.alloc(length);
-    return buf.subarray(0, readSync(fd, buf, 0, length, 0));
-  } catch {
-    return Buffer.alloc(0);
-  } finally {
-    if (fd !== null) closeSync(fd);
-  }
-}
-
-/** True when the file begins as every SQLite database does ("SQLite format 3\0"). */
-function hasSqliteHeader(file: string): boolean {
-  return readHead(file, 16).toString('latin1') === 'SQLite format 3\0';
-}
-
-/**
- * Refuses, before SQLite opens it, a file SQLite would misread: one that does not start with the header
- * (SQLite takes a file shorter than its header for an empty database, and would write a new one over
- * it), and one that ends inside a page (cut short: SQLite reads the missing bytes as zeros, silently).
- */
-function checkFileShape(file: string): void {
-  const size = statSync(file).size;
-  if (size === 0) return; // an empty file is a new database
-  if (!hasSqliteHeader(file)) throw notDatabase(file);
-  const raw = readHead(file, 18);
-  const pageSize = raw.length === 18 ? (raw.readUInt16BE(16) === 1 ? 65536 : raw.readUInt16BE(16)) : 0;
-  // A header with no valid page size is damaged inside: SQLite says so itself (STORE_CORRUPT below).
-  const valid = pageSize >= 512 && (pageSize & (pageSize - 1)) === 0;
-  if (valid && size % pageSize !== 0) {
-    throw new StoreError('STORE_CORRUPT', `${file} is cut short or damaged (${size} bytes is not a whole number of ${pageSize}-byte pages); restore it from a backup — it was left untouched`);
   }
 }
