@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
 
@@ -113,9 +113,9 @@ describe('database faults have their own exit codes and leave files alone', () =
 describe('files a command is pointed at by mistake', () => {
   const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
   const source = join(dir, 'source.sqlite');
+  before(() => assert.equal(run('sim', 'examples/small.yaml', '--store', `sqlite:${source}`, '--quiet').status, 0));
 
   test('serve, sim --replace and db check refuse a folder, another application\'s database and one missing its tables (exit 2 or 3), changing nothing', () => {
-    assert.equal(run('sim', 'examples/small.yaml', '--store', `sqlite:${source}`, '--quiet').status, 0);
     const cases: Array<[string, (file: string) => void, number, RegExp]> = [
       ['folder', (f) => mkdirSync(f), 2, /is a folder, not a database file/],
       ['other-app', (f) => { const db = new Database(f); db.exec('CREATE TABLE notes (id, text)'); db.close(); }, 2, /another application/],
@@ -169,6 +169,27 @@ describe('files a command is pointed at by mistake', () => {
       assert.equal(sha(file), before);
     } finally {
       rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a database another program is writing (an open write transaction): serve and sim --replace exit 5 naming it, after the busy timeout', () => {
+    const data = join(dir, 'written-elsewhere');
+    mkdirSync(data);
+    const file = join(data, 'phasewise.sqlite');
+    writeFileSync(file, readFileSync(source));
+    const writer = new Database(file); // as an sqlite3 shell would, in this process: the children run while it holds the lock
+    try {
+      writer.exec("BEGIN EXCLUSIVE; INSERT INTO meta VALUES ('someone-else', 'writing')");
+      for (const args of [['serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data], ['sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace']]) {
+        const r = run(...args);
+        assert.equal(r.status, 5, `${args[0]}: ${r.stderr}`);
+        assert.match(r.stderr, /phasewise\.sqlite is locked by another program writing to it/);
+        assert.ok(existsSync(file), 'not replaced');
+      }
+      assert.equal(run('db', 'check', '--db', file).status, 0, 'reading needs no write lock');
+      writer.exec('ROLLBACK');
+    } finally {
+      writer.close();
     }
   });
 

@@ -54,6 +54,10 @@ export function openDatabase(file: string, opts: OpenOptions): OpenDatabase {
       // here) survives a crash of the process but may lose the last commits to a power cut.
       db.pragma(`synchronous = ${process.env.PHASEWISE_SQLITE_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
       migrate(db, version);
+      // Another program writing the file (an sqlite3 shell in a transaction) is found now, after the busy
+      // timeout, rather than at the first write of a start that has done half its work.
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
     }
   } catch (err) {
     // Closed, so a refused file keeps no handle (nor, once closed, a WAL beside it) in a process that goes on.
@@ -118,7 +122,9 @@ export function asStoreError(err: unknown, file: string): StoreError {
   }
   if (code === 'SQLITE_FULL') return new StoreError('STORE_IO', `${file}: the disk is full (${message})`, { cause: err });
   if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StoreError('STORE_LOCKED', `${file} is busy: ${message}`, { cause: err });
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new StoreError('STORE_LOCKED', `${file} is locked by another program writing to it (${message}); stop it, or wait for it to finish`, { cause: err });
+  }
   return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
 }
 
