@@ -1,10 +1,11 @@
 /** `phasewise sim --store sqlite:FILE` and `phasewise db check | backup`, run as real processes. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
 
@@ -106,5 +107,118 @@ describe('database faults have their own exit codes and leave files alone', () =
     const r = run('sim', 'examples/small.yaml', '--store', 'postgres:x');
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--store: expected memory, sqlite:FILE or postgres:\/\/USER@HOST\/DATABASE, got "postgres:x"/);
+  });
+});
+
+describe('files a command is pointed at by mistake', () => {
+  const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+  const source = join(dir, 'source.sqlite');
+  before(() => assert.equal(run('sim', 'examples/small.yaml', '--store', `sqlite:${source}`, '--quiet').status, 0));
+
+  test('serve, sim --replace and db check refuse a folder, another application\'s database and one missing its tables (exit 2 or 3), changing nothing', () => {
+    const cases: Array<[string, (file: string) => void, number, RegExp]> = [
+      ['folder', (f) => mkdirSync(f), 2, /is a folder, not a database file/],
+      ['other-app', (f) => { const db = new Database(f); db.exec('CREATE TABLE notes (id, text)'); db.close(); }, 2, /another application/],
+      ['cut-short', (f) => writeFileSync(f, readFileSync(source).subarray(0, 100_000)), 3, /cut short or damaged/],
+      ['missing-tables', (f) => { writeFileSync(f, readFileSync(source)); const db = new Database(f); db.exec('DROP TABLE timers'); db.close(); }, 3, /lacks the tables timers/],
+    ];
+    for (const [name, make, status, message] of cases) {
+      const data = join(dir, `serve-${name}`);
+      mkdirSync(data);
+      const file = join(data, 'phasewise.sqlite');
+      make(file);
+      const before = existsSync(file) && !name.startsWith('folder') ? sha(file) : null;
+      const listing = readdirSync(data);
+      const commands = [['serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data], ['sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace'], ['db', 'check', '--db', file]];
+      for (const args of commands) {
+        const r = run(...args);
+        assert.equal(r.status, status, `${name}, ${args[0]}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+        if (before) assert.equal(sha(file), before, `${name}, ${args[0]}: the file is unchanged`);
+        // db check reads as SQLite reads a WAL database, which may leave its (empty) -wal and -shm; never a lock or a journal.
+        const left = readdirSync(data).filter((f) => args[0] !== 'db' || !/-(wal|shm)$/.test(f));
+        assert.deepEqual(left, listing, `${name}, ${args[0]}: no lock, WAL or journal left beside it`);
+      }
+    }
+  });
+
+  test('a database file Phasewise may not write: serve and sim --replace exit 6 naming it, before anything runs; db check still reads it', () => {
+    // Root writes any file: the commands then run as nobody (setpriv), as a service user would.
+    const asRoot = process.getuid?.() === 0;
+    const folder = mkdtempSync(join(tmpdir(), 'phasewise-readonly-'));
+    try {
+      chmodSync(folder, 0o777);
+      const file = join(folder, 'phasewise.sqlite');
+      writeFileSync(file, readFileSync(source));
+      chmodSync(file, 0o444);
+      const before = sha(file);
+      const as = (...args: string[]) => {
+        const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args] : [process.execPath, cli, ...args];
+        const r = spawnSync(argv[0]!, argv.slice(1), { cwd: root, encoding: 'utf8', timeout: 60_000 });
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        return r;
+      };
+      for (const args of [['serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', folder], ['sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace']]) {
+        const r = as(...args);
+        assert.equal(r.status, 6, `${args[0]}: ${r.stderr}`);
+        assert.match(r.stderr, /phasewise\.sqlite cannot be written \(EACCES\)/);
+      }
+      const check = as('db', 'check', '--db', file);
+      assert.equal(check.status, 0, check.stderr);
+      assert.equal(sha(file), before);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a database another program is writing (an open write transaction): serve and sim --replace exit 5 naming it, after the busy timeout', () => {
+    const data = join(dir, 'written-elsewhere');
+    mkdirSync(data);
+    const file = join(data, 'phasewise.sqlite');
+    writeFileSync(file, readFileSync(source));
+    const writer = new Database(file); // as an sqlite3 shell would, in this process: the children run while it holds the lock
+    try {
+      writer.exec("BEGIN EXCLUSIVE; INSERT INTO meta VALUES ('someone-else', 'writing')");
+      for (const args of [['serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data], ['sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace']]) {
+        const r = run(...args);
+        assert.equal(r.status, 5, `${args[0]}: ${r.stderr}`);
+        assert.match(r.stderr, /phasewise\.sqlite is locked by another program writing to it/);
+        assert.ok(existsSync(file), 'not replaced');
+      }
+      assert.equal(run('db', 'check', '--db', file).status, 0, 'reading needs no write lock');
+      writer.exec('ROLLBACK');
+    } finally {
+      writer.close();
+    }
+  });
+
+  test('an empty --db (an unset shell variable) is bad input, not the default database', () => {
+    for (const args of [['db', 'check', '--db', ''], ['db', 'backup', join(dir, 'never.sqlite'), '--db', ' ']]) {
+      const r = run(...args);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /--db: empty/);
+    }
+    assert.ok(!existsSync(join(dir, 'never.sqlite')));
+  });
+
+  test('db check of an empty file says it holds no Phasewise schema (exit 3), as on PostgreSQL', () => {
+    const f = join(dir, 'empty.sqlite');
+    writeFileSync(f, '');
+    const r = run('db', 'check', '--db', f);
+    assert.equal(r.status, 3);
+    assert.match(r.stdout, /no Phasewise schema in this file/);
+  });
+
+  test('db backup: the target folder, a missing folder, an empty name and the source itself are refused before anything is written (exit 2)', () => {
+    const before = sha(source);
+    const targets = [[dir, /is a folder/], [join(dir, 'missing', 'copy.sqlite'), /the folder .* does not exist; create it first/], ['', /needs a file name/], [source, /never overwrites/]] as const;
+    for (const [target, message] of targets) {
+      const r = run('db', 'backup', target, '--db', source);
+      assert.equal(r.status, 2, `${target}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    assert.equal(sha(source), before);
+    assert.ok(!existsSync(join(dir, 'missing')));
   });
 });

@@ -15,9 +15,10 @@ import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { EVENT_COLUMNS, MACHINE_IS, readEvents, typeIn } from '../src/store/sqlite/event-log.js';
-import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
+import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { baseScenario } from './helpers/harness.js';
+import { downgradeToV4 } from './helpers/sqlite-versions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-eventlog-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,29 +53,6 @@ function sqliteSim(file: string): { sim: Simulation; store: SqliteStore } {
   const store = SqliteStore.open(file, { mode: 'new' });
   store.importState(scenario.state);
   return { sim: new Simulation(scenario, { store }), store };
-}
-
-/**
- * Rewrites a v5 database as the previous Phasewise left it: the events table of schema v1 (one JSON
- * body per event, as that version encoded them), no event dictionaries, user_version 4.
- */
-function downgradeToV4(file: string): number {
-  const store = SqliteStore.open(file, { mode: 'existing' });
-  const events = [...store.events()];
-  store.close();
-  const db = new Database(file);
-  // What v6 added, then what v5 changed.
-  db.exec('DROP TABLE webhook_outbox; ALTER TABLE instances DROP COLUMN previous_good;');
-  db.exec('DROP TABLE events; DROP TABLE event_shapes; DROP TABLE event_machines; DROP TABLE event_values;');
-  const v1 = MIGRATIONS[0]!.sql;
-  db.exec(v1.slice(v1.indexOf('CREATE TABLE events')));
-  const put = db.prepare('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    for (const e of events) put.run(e.seq, e.time, e.type, 'rolloutId' in e ? e.rolloutId : null, 'machineId' in e ? e.machineId : null, JSON.stringify(e));
-  })();
-  db.pragma('user_version = 4');
-  db.close();
-  return events.length;
 }
 
 describe('the compact event log', () => {

@@ -5,10 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
@@ -23,6 +25,7 @@ import { installCapture, takeChanges } from '../src/store/postgres/side-capture.
 import { loadSideTables } from '../src/store/postgres/side-load.js';
 import { emptySqlite } from '../src/store/postgres/snapshot.js';
 import { baseScenario } from './helpers/harness.js';
+import { downgradeToV4 } from './helpers/sqlite-versions.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -148,5 +151,96 @@ describe('db on PostgreSQL', () => {
     assert.match(r.stderr, new RegExp(`schema version ${newer}, newer than this Phasewise \\(${PG_SCHEMA_VERSION}\\)`));
     assert.equal((await c.query('SELECT version FROM phasewise_schema')).rows[0].version, newer);
     await c.end();
+  });
+});
+
+describe('db on PostgreSQL under faults', () => {
+  // A password with the characters a URL pattern trips on: the raw '@' and ':' and an escaped '%'.
+  const password = 'p@ss%w:rd';
+  const asOdd = (name: string) => url.replace(/^postgres:\/\/[^/]*@/, 'postgres://odd:p@ss%25w:rd@').replace(/\/phasewise$/, `/${name}`);
+  const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+  const hidesPassword = (text: string) => {
+    for (const part of [password, 'ss%w', 'ss%25w', 'w:rd']) assert.ok(!text.includes(part), `the password is not printed: ${text}`);
+  };
+  before(async () => {
+    const c = new pg.Client(url);
+    await c.connect();
+    await c.query(`CREATE ROLE odd LOGIN PASSWORD '${password}'`);
+    await c.query('CREATE DATABASE odd_target OWNER odd');
+    await c.end();
+  });
+
+  test('a password with @, % and : is never printed, in answers or failures; a backup that fails halfway leaves no file', async () => {
+    const copy = join(dir, 'for-odd.sqlite');
+    assert.equal(run('db', 'backup', copy, '--db', url).status, 0);
+    const restore = run('db', 'restore', copy, '--db', asOdd('odd_target'));
+    assert.equal(restore.status, 0, restore.stderr);
+    hidesPassword(restore.stdout + restore.stderr);
+    const folder = join(dir, 'odd-backups');
+    mkdirSync(folder);
+    const good = run('db', 'backup', join(folder, 'whole.sqlite'), '--db', asOdd('odd_target'));
+    assert.equal(good.status, 0, good.stderr);
+    hidesPassword(good.stdout + good.stderr);
+    // Reading the event log (copied late) is refused to this role: the copy fails after most tables are written.
+    const admin = new pg.Client(url.replace(/\/phasewise$/, '/odd_target'));
+    await admin.connect();
+    await admin.query('REVOKE SELECT ON events FROM odd');
+    await admin.end();
+    const half = join(folder, 'half.sqlite');
+    const failed = run('db', 'backup', half, '--db', asOdd('odd_target'));
+    assert.equal(failed.status, 6, failed.stderr);
+    assert.match(failed.stderr, /permission denied/);
+    hidesPassword(failed.stdout + failed.stderr);
+    assert.ok(!existsSync(half), 'no partial backup under the name: it would pass db check');
+    assert.deepEqual(readdirSync(folder), ['whole.sqlite'], 'no temporary file is left');
+    for (const [args, pattern] of [
+      [['db', 'check', '--db', asOdd('nowhere_db')], /database "nowhere_db" does not exist/],
+      [['db', 'check', '--db', asOdd('odd_target').replace('ss%25w', 'xx%25w')], /password authentication failed/],
+    ] as const) {
+      const r = run(...args);
+      assert.equal(r.status, 8, r.stderr);
+      assert.match(r.stderr, pattern);
+      hidesPassword(r.stdout + r.stderr);
+    }
+  });
+
+  test('backup targets: a folder, a missing folder or an empty name is refused before the database is read (exit 2)', () => {
+    for (const [target, pattern] of [[dir, /is a folder/], [join(dir, 'no', 'such', 'b.sqlite'), /does not exist; create it first/], ['', /needs a file name/]] as const) {
+      const r = run('db', 'backup', target, '--db', url);
+      assert.equal(r.status, 2, `${target}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+    }
+    assert.ok(!existsSync(join(dir, 'no')));
+  });
+
+  test('restore: a file of an older schema is restored whole and left unchanged; a file with no Phasewise schema is refused and the database untouched', async () => {
+    const file = join(dir, 'v4.sqlite');
+    assert.equal(run('db', 'backup', file, '--db', url).status, 0);
+    const events = downgradeToV4(file);
+    const before = sha(file);
+    const target = await database('from_v4');
+    const r = run('db', 'restore', file, '--db', target);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(sha(file), before, 'the file restored from is not migrated in place');
+    const c = new pg.Client(target);
+    await c.connect();
+    assert.equal(Number((await c.query('SELECT count(*) AS n FROM events')).rows[0].n), events);
+    const original = new pg.Client(url);
+    await original.connect();
+    const bodies = async (cl: pg.Client) => (await cl.query('SELECT body FROM events ORDER BY seq')).rows.map((x: { body: string }) => x.body);
+    assert.deepEqual(await bodies(c), await bodies(original));
+    await original.end();
+    await c.end();
+
+    const empty = join(dir, 'empty.sqlite');
+    new Database(empty).close(); // an SQLite file with nothing in it
+    const other = await database('untouched');
+    const refused = run('db', 'restore', empty, '--db', other);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /holds no Phasewise data/);
+    const o = new pg.Client(other);
+    await o.connect();
+    assert.equal((await o.query("SELECT to_regclass('phasewise_schema') AS t")).rows[0].t, null, 'the database was not migrated either');
+    await o.end();
   });
 });

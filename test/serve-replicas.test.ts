@@ -302,6 +302,55 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
   for (const t of takeovers) assert.ok(t.ms <= LEASE_MS + 15_000, `takeover after ${t.how} in ${t.ms} ms (lease ${LEASE_MS} ms)`);
 });
 
+/** Waits until the replica's process ended with `code`. */
+async function exited(r: Replica, code: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!r.exits.includes(code)) {
+    if (Date.now() > until) throw new Error(`replica ${r.index} did not exit with ${code} within ${ms} ms (exits: ${r.exits.join(', ') || 'none'})`);
+    await sleep(100);
+  }
+}
+
+test('replicas: PostgreSQL stopped and started again: followers answer 503 meanwhile, every replica steps down, started again one leads, '
+  + 'and an acknowledged write is kept', { timeout: 180_000 }, async () => {
+  pgServer ??= await startEmbeddedPostgres();
+  const server = pgServer;
+  const url = await createDatabase(server.url, 'outage');
+  const group: Replica[] = [];
+  for (let i = 0; i < 2; i++) group.push({ index: 20 + i, port: await freePort(), dir: join(root, `outage-${i}`), proc: null, exits: [], ledAt: [] });
+  replicas.push(...group); // killed after the file's tests, whatever happens
+  for (const r of group) start(r, url);
+  const leader = await waitLeader(60_000, undefined, group);
+  const follower = group.find((r) => r !== leader)!;
+  const rg = (name: string) => `/subscriptions/${SUB}/resourcegroups/${name}?api-version=2021-04-01`;
+  const before = await call(follower.port, 'PUT', rg('rg-before-outage'), { location: 'eastus' });
+  assert.ok([200, 201, 202].includes(before.status), `acknowledged: ${JSON.stringify(before)}`);
+
+  // PostgreSQL away for three leases: the follower keeps answering, but is not ready and takes no write.
+  const down = Date.now();
+  const back = server.restart(3 * LEASE_MS);
+  await exited(leader, 7, 2 * LEASE_MS + 5_000); // its next commit or renewal fails: it steps down
+  await sleep(Math.max(0, down + LEASE_MS + 1_000 - Date.now()));
+  const health = await call(follower.port, 'GET', '/healthz');
+  assert.equal(health.status, 200, 'alive: a supervisor must not restart it for this');
+  assert.equal(health.json?.ready, false);
+  const ready = await call(follower.port, 'GET', '/readyz');
+  assert.equal(ready.status, 503, 'a load balancer sends nothing to it');
+  const during = await call(follower.port, 'PUT', rg('rg-during-outage'), { location: 'eastus' });
+  assert.equal(during.status, 503);
+  assert.equal((during.json?.error as { code?: string } | undefined)?.code, 'ServiceUnavailable');
+  await back;
+
+  // Back: the follower, whose connections broke, steps down to be started again with new ones (before the fix it stayed unready for good).
+  await exited(follower, 7, 4 * LEASE_MS + 10_000);
+  for (const r of group) start(r, url); // the supervisor
+  const next = await waitLeader(60_000, undefined, group);
+  const kept = await read(next.port, rg('rg-before-outage'));
+  assert.equal(kept.status, 200, 'the write acknowledged before the outage is kept');
+  assert.equal((await read(next.port, rg('rg-during-outage'))).status, 404, 'the write refused during the outage changed nothing');
+  for (const r of group) r.proc?.kill('SIGTERM');
+});
+
 /** Runs `serve` to its end (it must not start): its exit status and what it said. */
 function serveFails(args: string[], env: Record<string, string>): { status: number | null; stderr: string } {
   const dir = mkdtempSync(join(root, 'fail-'));

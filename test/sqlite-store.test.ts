@@ -3,11 +3,13 @@
  * a rollout that carries on exactly, and the faults a database file can have.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import type { AttemptState } from '../src/engine/state.js';
 import type { EngineEvent } from '../src/model/events.js';
 import { compileScenario } from '../src/sim/scenario.js';
@@ -105,6 +107,64 @@ describe('database files', () => {
     assert.equal(existsSync(`${file}.lock`), false, 'no lock left behind');
   });
 
+  test('a file that cannot be opened (a folder, another application\'s database, tables missing, truncated, newer) is refused with one line naming it, and left byte for byte', () => {
+    // A Phasewise file with a fleet, the source of the damaged ones.
+    const good = newFile();
+    const { sim, store } = sqliteSim(good);
+    for (let i = 0; i < 20 && sim.step(); i++);
+    const ours = store.database.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+    store.close();
+    const goodBytes = readFileSync(good);
+    const name = fc.stringMatching(/^[a-z][a-z_]{0,11}$/);
+    type Made = { make: (file: string) => void; codes: readonly string[] };
+    const foreign = (version: number) => (tables: string[]) => (file: string) => {
+      const db = new Database(file);
+      for (const t of new Set(tables)) db.exec(`CREATE TABLE "x_${t}" (a, b)`);
+      db.pragma(`user_version = ${version}`);
+      db.close();
+    };
+    const kinds: fc.Arbitrary<Made> = fc.oneof(
+      fc.constant<Made>({ make: (file) => mkdirSync(file), codes: ['STORE_NOT_DATABASE'] }),
+      fc.array(name, { minLength: 1, maxLength: 4 }).map((t): Made => ({ make: foreign(0)(t), codes: ['STORE_NOT_DATABASE'] })),
+      fc.tuple(fc.integer({ min: 1, max: SCHEMA_VERSION }), fc.array(name, { maxLength: 4 }))
+        .map(([v, t]): Made => ({ make: foreign(v)(t), codes: ['STORE_NOT_DATABASE'] })),
+      fc.subarray(ours, { minLength: 1 }).map((drop): Made => ({
+        make: (file) => {
+          writeFileSync(file, goodBytes);
+          const db = new Database(file);
+          db.pragma('foreign_keys = OFF');
+          for (const t of drop) db.exec(`DROP TABLE IF EXISTS "${t}"`);
+          db.close();
+        },
+        codes: drop.length === ours.length ? ['STORE_NOT_DATABASE'] : ['STORE_CORRUPT'],
+      })),
+      fc.integer({ min: 1, max: goodBytes.length - 1 }).map((len): Made => ({
+        make: (file) => writeFileSync(file, goodBytes.subarray(0, len)),
+        codes: len < 16 ? ['STORE_NOT_DATABASE'] : ['STORE_CORRUPT'],
+      })),
+      fc.uint8Array({ minLength: 1, maxLength: 3000 }).filter((b) => b[0] !== 0x53).map((b): Made => ({ make: (file) => writeFileSync(file, b), codes: ['STORE_NOT_DATABASE'] })),
+      fc.integer({ min: SCHEMA_VERSION + 1, max: 1_000_000 }).map((v): Made => ({ make: foreign(v)([]), codes: ['STORE_NEWER'] })),
+    );
+    fc.assert(fc.property(kinds, fc.constantFrom<'either' | 'existing'>('either', 'existing'), (made, mode) => {
+      const folder = join(dir, `refused-${++n}`);
+      mkdirSync(folder);
+      const file = join(folder, 'phasewise.sqlite');
+      made.make(file);
+      const before = tryHash(file);
+      assert.throws(() => SqliteStore.open(file, { mode }), (e: unknown) => {
+        assert.ok(e instanceof StoreError, String(e));
+        assert.ok(made.codes.includes(e.code), `${e.code}: ${e.message}`);
+        assert.ok(e.message.includes(file) && !e.message.includes('\n'), e.message);
+        return true;
+      });
+      assert.equal(tryHash(file), before, 'left byte for byte');
+      assert.deepEqual(readdirSync(folder), ['phasewise.sqlite'], 'no lock, journal or WAL left beside it');
+      rmSync(folder, { recursive: true, force: true });
+    }), { numRuns: 120 });
+    // Nothing of the refusals holds a lock or a handle in this process: the good file opens.
+    SqliteStore.open(good, { mode: 'existing' }).close();
+  });
+
   test('a database from a newer Phasewise is refused and not migrated', () => {
     const file = newFile();
     const db = new Database(file);
@@ -154,3 +214,12 @@ describe('database files', () => {
     after.close();
   });
 });
+
+/** A file's sha256, or for a folder its listing. */
+function tryHash(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch {
+    return `folder: ${readdirSync(file).join(',')}`;
+  }
+}

@@ -4,7 +4,7 @@
  * this Phasewise, 5 in use, 6 I/O failure.
  */
 import { existsSync } from 'node:fs';
-import { isPostgresUrl } from '../store/postgres/connect.js';
+import { isPostgresUrl, redact } from '../store/postgres/connect.js';
 import { backupPostgres, checkPostgres, restorePostgres } from '../store/postgres/maintenance.js';
 import type { PgCheckReport } from '../store/postgres/maintenance.js';
 import { checkDatabase, backupDatabase } from '../store/sqlite/maintenance.js';
@@ -16,6 +16,8 @@ export const DEMO_DB = 'data/demo/phasewise.sqlite';
 
 /** The database named, else $PHASEWISE_DB, else serve's default, else the one `npm start` made. */
 export function dbFile(opt: string | undefined): string {
+  // An empty --db (an unset shell variable) must not quietly mean the default database.
+  if (opt !== undefined && opt.trim() === '') throw new UsageError('--db: empty; name a database file or a postgres:// URL');
   const named = opt ?? process.env.PHASEWISE_DB;
   if (named) return named;
   return !existsSync(DEFAULT_DB) && existsSync(DEMO_DB) ? DEMO_DB : DEFAULT_DB;
@@ -50,7 +52,7 @@ export async function dbBackupCommand(destination: string, opts: { db?: string }
   const source = dbFile(opts.db);
   if (isPostgresUrl(source)) {
     const { events } = await backupPostgres(source, destination);
-    process.stdout.write(`backed up ${redactUrl(source)} to ${destination} (a consistent snapshot as a Phasewise SQLite file; ${events} events)\n`);
+    process.stdout.write(`backed up ${redact(source)} to ${destination} (a consistent snapshot as a Phasewise SQLite file; ${events} events)\n`);
     return;
   }
   const { pages } = await backupDatabase(source, destination);
@@ -62,9 +64,5 @@ export async function dbRestoreCommand(file: string, opts: { db?: string }): Pro
   const target = opts.db ?? process.env.PHASEWISE_DB;
   if (!target || !isPostgresUrl(target)) throw new UsageError('phasewise db restore: --db must name a PostgreSQL database (postgres://…); a SQLite backup is restored by copying the file');
   const { rows } = await restorePostgres(file, target);
-  process.stdout.write(`restored ${file} into ${redactUrl(target)} (${rows.toLocaleString('en')} rows)\n`);
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  process.stdout.write(`restored ${file} into ${redact(target)} (${rows.toLocaleString('en')} rows)\n`);
 }

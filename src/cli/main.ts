@@ -102,7 +102,7 @@ program.hook('preAction', (_program, command) => {
 
 /** Exit codes of store faults, so scripts can tell them apart. */
 const STORE_EXIT: Record<StoreError['code'], number> = {
-  STORE_MISSING: 2, STORE_EXISTS: 2, STORE_NOT_DATABASE: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6, STORE_FENCED: 7, STORE_UNREACHABLE: 8,
+  STORE_MISSING: 2, STORE_EXISTS: 2, STORE_NOT_DATABASE: 2, STORE_CORRUPT: 3, STORE_NEWER: 4, STORE_LOCKED: 5, STORE_IO: 6, STORE_FENCED: 7, STORE_UNREACHABLE: 8, STORE_BAD_URL: 2,
 };
 
 function fail(err: unknown): never {

@@ -10,6 +10,7 @@ import { ROLES } from '../api/arm/auth.js';
 import type { Role } from '../api/arm/auth.js';
 import { locationName, resourceGroupName } from '../api/arm/validation.js';
 import { WEBHOOK_EVENTS } from './webhooks.js';
+import { redact } from '../util/redact-url.js';
 
 const tokenSchema = z.object({
   token: z.string().min(16, 'a token needs at least 16 characters'),
@@ -142,7 +143,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, ove
   if (c.store) {
     // Replicas must agree on these: a token or a sealing key made up by one replica would be unknown to the others.
     const missing = [c.tokens.length === 0 ? 'tokens (or PHASEWISE_TOKEN)' : null, c.secretKey ? null : 'secretKey (or PHASEWISE_SECRET_KEY)'].filter(Boolean);
-    if (missing.length > 0) throw new ConfigError(`store ${c.store.replace(/\/\/[^@/]*@/, '//***@')}: replicas on PostgreSQL need the same ${missing.join(' and ')} on every replica; set them`);
+    if (missing.length > 0) throw new ConfigError(`store ${redact(c.store)}: replicas on PostgreSQL need the same ${missing.join(' and ')} on every replica; set them`);
     if (c.database) throw new ConfigError('store and database exclude each other: database is the SQLite file, store the PostgreSQL URL');
   }
   return c;

@@ -5,6 +5,7 @@
  * database server's, so replicas' clocks may disagree.
  */
 import type pg from 'pg';
+import { pgStoreError } from '../../store/postgres/connect.js';
 import { release, renew, tryAcquire } from '../../store/postgres/lease.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
 
@@ -20,6 +21,7 @@ export class LeaseKeeper {
   private busy = false;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
+  private lost: string | null = null;
 
   constructor(private readonly client: pg.Client, private readonly holder: string, private readonly leaseMs: number, private readonly on: LeaseEvents) {}
 
@@ -31,6 +33,14 @@ export class LeaseKeeper {
   /** The database answered a lease query within the last lease (a follower is ready only then). */
   get reachable(): boolean {
     return Date.now() - this.lastContactMs <= this.leaseMs;
+  }
+
+  /**
+   * Why this replica's connection to PostgreSQL is gone for good, or null. A `pg` client whose
+   * connection broke (the server restarted, a network cut) never works again: the owner must reconnect.
+   */
+  get connectionLost(): string | null {
+    return this.lost;
   }
 
   /** A contact made elsewhere (the replica's start) counts too. */
@@ -71,6 +81,7 @@ export class LeaseKeeper {
       }
     } catch (err) {
       if (this.fence) return this.lose(`the lease could not be renewed: ${(err as Error).message}`);
+      if (pgStoreError(err, '').code === 'STORE_UNREACHABLE') this.lost ??= (err as Error).message;
     } finally {
       this.busy = false;
     }

@@ -179,12 +179,28 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     lease.start();
     const announceTimer = setInterval(() => void announce(client, me).catch(() => {}), ANNOUNCE_MS);
     announceTimer.unref();
+    // A follower whose connections broke keeps answering 503 while PostgreSQL is away; once a new
+    // connection succeeds it steps down, and its supervisor starts it again with fresh connections.
+    let probing = false;
+    const reconnectTimer = setInterval(() => {
+      const lost = lease.connectionLost;
+      if (!lost || leader || stepped || probing) return;
+      probing = true;
+      void connect(url, { timeoutMs: config.leaseMs })
+        .then(async (probe) => {
+          await probe.end().catch(() => {});
+          stepDown(`PostgreSQL is reachable again, but this replica's connections to it were lost (${lost}); it restarts to reconnect`);
+        }, () => {})
+        .finally(() => (probing = false));
+    }, Math.max(50, Math.floor(config.leaseMs / 4)));
+    reconnectTimer.unref();
 
     let closing: Promise<void> | null = null;
     async function shutdown(): Promise<void> {
       closing ??= (async () => {
         lease.stop();
         clearInterval(announceTimer);
+        clearInterval(reconnectTimer);
         waiter.close();
         await follower?.close().catch(() => {});
         await reads?.close().catch(() => {});

@@ -5,29 +5,28 @@
 import pg from 'pg';
 import { StoreError } from '../sqlite/database.js';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './schema.js';
+import { redact } from '../../util/redact-url.js';
+
+export { redact };
 
 /** BIGINT (milliseconds, counters) as numbers, as SQLite gives them: every value stored fits in 2^53. */
 const TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
 };
 
-/** The URL without its password, for messages and logs. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'the PostgreSQL URL (unparseable)';
-  }
-}
-
 export function isPostgresUrl(spec: string): boolean {
   return /^postgres(ql)?:\/\//.test(spec);
 }
 
 export async function connect(url: string, opts: { onError?: (err: Error) => void; timeoutMs?: number } = {}): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: 'phasewise' });
+  let client: pg.Client;
+  try {
+    client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: 'phasewise' });
+  } catch (err) {
+    // pg parses the URL here and says only "Invalid URL": name what is wrong, never the password.
+    throw new StoreError('STORE_BAD_URL', `the PostgreSQL URL cannot be parsed (${(err as Error).message}); expected postgres://USER:PASSWORD@HOST:PORT/DATABASE`
+      + ', with a port from 1 to 65535 and special characters of the password percent-encoded', { cause: err });
+  }
   // A server that goes away emits 'error' on an idle client: without a listener the process would die.
   client.on('error', (err) => opts.onError?.(err));
   try {

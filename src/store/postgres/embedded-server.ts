@@ -22,6 +22,11 @@ export interface EmbeddedPostgres {
   log(): string;
   /** Stops the server (SIGTERM, then SIGKILL by pid) and removes its folder. */
   stop(): Promise<void>;
+  /**
+   * Stops the server (its clients see it go away, as at a crash or a managed failover), waits `downMs`,
+   * and starts it again on the same port with the same data. `pid` is the new process's after.
+   */
+  restart(downMs?: number): Promise<void>;
 }
 
 interface Binaries {
@@ -72,53 +77,80 @@ export async function startEmbeddedPostgres(opts: { timeoutMs?: number } = {}): 
   }
   const port = await freePort();
   let logText = '';
-  // fsync stays on: commits are durable as in production (the tests kill processes, not the machine).
-  const child: ChildProcess = spawn(bin.postgres, ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'max_connections=200'], {
-    ...ids, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (b: Buffer) => (logText += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (logText += b.toString()));
-  const pid = child.pid!;
-  let exited = false;
-  const exitedP = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
-  const stop = async () => {
-    if (!exited) {
+  let server = launch(bin.postgres, data, port, dir, ids, (t) => (logText += t));
+  const halt = async () => {
+    const { child, exited } = server;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(child.pid!, 'SIGINT'); // fast shutdown
+    } catch {
+      /* already gone */
+    }
+    const timer = setTimeout(() => {
       try {
-        process.kill(pid, 'SIGINT'); // fast shutdown
+        process.kill(child.pid!, 'SIGKILL');
       } catch {
         /* already gone */
       }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }, 5000);
-      await exitedP;
-      clearTimeout(timer);
-    }
+    }, 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
   const url = `postgres://phasewise:${password}@127.0.0.1:${port}/phasewise`;
-  try {
-    await waitReady(port, password, () => exited, opts.timeoutMs ?? 30_000);
-  } catch (err) {
-    await stop();
-    throw new Error(`${(err as Error).message}\n${logText}`, { cause: err });
-  }
-  return { url, port, pid, dir, log: () => logText, stop };
+  const ready = async (create: boolean) => {
+    const gone = server.gone;
+    try {
+      await waitReady(port, password, gone, opts.timeoutMs ?? 30_000, create);
+    } catch (err) {
+      await stop();
+      throw new Error(`${(err as Error).message}\n${logText}`, { cause: err });
+    }
+  };
+  await ready(true);
+  const handle: EmbeddedPostgres = {
+    url, port, pid: server.child.pid!, dir, log: () => logText, stop,
+    restart: async (downMs = 0) => {
+      await halt();
+      await new Promise((r) => setTimeout(r, downMs));
+      server = launch(bin.postgres, data, port, dir, ids, (t) => (logText += t));
+      handle.pid = server.child.pid!;
+      await ready(false);
+    },
+  };
+  return handle;
 }
 
-/** Polls until the server accepts connections, then creates the database `phasewise`. */
-async function waitReady(port: number, password: string, gone: () => boolean, timeoutMs: number): Promise<void> {
+interface Launched {
+  child: ChildProcess;
+  exited: Promise<void>;
+  gone: () => boolean;
+}
+
+function launch(postgres: string, data: string, port: number, dir: string, ids: { uid?: number; gid?: number }, log: (text: string) => void): Launched {
+  // fsync stays on: commits are durable as in production (the tests kill processes, not the machine).
+  const child: ChildProcess = spawn(postgres, ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'max_connections=200'], {
+    ...ids, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (b: Buffer) => log(b.toString()));
+  child.stderr!.on('data', (b: Buffer) => log(b.toString()));
+  let done = false;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => ((done = true), resolve())));
+  return { child, exited, gone: () => done };
+}
+
+/** Polls until the server accepts connections, then creates the database `phasewise` (at the first start). */
+async function waitReady(port: number, password: string, gone: () => boolean, timeoutMs: number, create: boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (gone()) throw new Error('postgres exited during start-up');
     const client = new pg.Client({ host: '127.0.0.1', port, user: 'phasewise', password, database: 'postgres' });
     try {
       await client.connect();
-      await client.query('CREATE DATABASE phasewise');
+      if (create) await client.query('CREATE DATABASE phasewise');
       await client.end();
       return;
     } catch (err) {

@@ -4,10 +4,14 @@
  * Phasewise can run on it, and `db restore` loads it into an empty PostgreSQL database. (`pg_dump`
  * of the whole database works as well, with the server's own tools.)
  */
-import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
-import { openDatabase, StoreError } from '../sqlite/database.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asStoreError, openDatabase, StoreError } from '../sqlite/database.js';
+import type { OpenDatabase } from '../sqlite/database.js';
+import { SCHEMA_VERSION } from '../sqlite/schema.js';
 import type { CheckReport } from '../sqlite/maintenance.js';
 import { connect, migrate, pgStoreError, redact, schemaVersion } from './connect.js';
 import { readLease } from './lease.js';
@@ -19,6 +23,7 @@ import { eventRow } from './events.js';
 import { iterateEvents } from '../sqlite/event-log.js';
 import { SIDE_TABLES } from '../sqlite/side-schema.js';
 import { SIDE_TABLES_PG_VERSION } from './side-load.js';
+import { checkBackupTarget, writeBackup } from '../backup-target.js';
 
 const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'events'] as const;
 
@@ -56,25 +61,35 @@ export async function checkPostgres(url: string): Promise<PgCheckReport> {
   }
 }
 
-/** A consistent snapshot of the whole database as a new Phasewise SQLite file. Never overwrites a file. */
+/**
+ * A consistent snapshot of the whole database as a new Phasewise SQLite file. Never overwrites a file;
+ * the file takes its name only once complete (backup-target.ts): a failed or killed backup leaves none.
+ */
 export async function backupPostgres(url: string, destination: string): Promise<{ events: number }> {
-  if (existsSync(destination)) throw new StoreError('STORE_EXISTS', `${destination} already exists; a backup never overwrites a file`);
+  checkBackupTarget(destination);
   const client = await connect(url);
-  let db: Database.Database | null = null;
   try {
     const version = await schemaVersion(client);
     if (version !== PG_SCHEMA_VERSION) {
       const code = version > PG_SCHEMA_VERSION ? 'STORE_NEWER' : 'STORE_IO';
       throw new StoreError(code, `${redact(url)} has schema version ${version}; this Phasewise backs up version ${PG_SCHEMA_VERSION}`);
     }
-    db = emptySqlite(destination);
-    await copyToSqlite(client, db, { whole: true });
-    const events = (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
-    return { events };
+    return await writeBackup(destination, async (tmp) => {
+      let db: Database.Database | null = null;
+      try {
+        db = emptySqlite(tmp);
+        await copyToSqlite(client, db, { whole: true });
+        return { events: (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n };
+      } catch (err) {
+        // The copy's own failures (a full disk where it is written) name the backup, not PostgreSQL.
+        throw String((err as { code?: unknown }).code ?? '').startsWith('SQLITE_') ? asStoreError(err, destination) : err;
+      } finally {
+        db?.close();
+      }
+    });
   } catch (err) {
     throw pgStoreError(err, url);
   } finally {
-    db?.close();
     await client.end().catch(() => {});
   }
 }
@@ -85,31 +100,75 @@ const TABLES = [
   'maintenance_configs', 'maintenance_assignments', 'events',
 ];
 
-/** Loads a Phasewise SQLite file (a backup, or a single Phasewise's database) into an empty PostgreSQL database, in one transaction. */
+/**
+ * Loads a Phasewise SQLite file (a backup, or a single Phasewise's database) into an empty PostgreSQL
+ * database, in one transaction. The file is checked before the database is touched, and read in one
+ * read transaction (a consistent snapshot even while a Phasewise writes it).
+ */
 export async function restorePostgres(file: string, url: string): Promise<{ rows: number }> {
-  const source = openDatabase(file, { mode: 'existing', readonly: true });
-  const client = await connect(url);
+  const source = await restoreSource(file);
   try {
-    await migrate(client, url);
-    const { rows } = await client.query("SELECT 1 FROM meta WHERE key = 'imported'");
-    if (rows.length > 0) throw new StoreError('STORE_EXISTS', `${redact(url)} already holds a fleet; restore into an empty database`);
-    let n = 0;
-    await client.query('BEGIN');
+    const client = await connect(url);
     try {
-      for (const table of TABLES) n += await copyTable(source.db, client, table);
-      // serve's side tables, when the file has them (a backup has; a single Phasewise's file has those its serve created).
-      for (const { name } of SIDE_TABLES) if (hasTable(source.db, name)) n += await copyTable(source.db, client, name);
-      await client.query('COMMIT');
+      await migrate(client, url);
+      const { rows } = await client.query("SELECT 1 FROM meta WHERE key = 'imported'");
+      if (rows.length > 0) throw new StoreError('STORE_EXISTS', `${redact(url)} already holds a fleet; restore into an empty database`);
+      let n = 0;
+      source.db.exec('BEGIN');
+      await client.query('BEGIN');
+      try {
+        for (const table of TABLES) n += await copyTable(source.db, client, table);
+        // serve's side tables, when the file has them (a backup has; a single Phasewise's file has those its serve created).
+        for (const { name } of SIDE_TABLES) if (hasTable(source.db, name)) n += await copyTable(source.db, client, name);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        source.db.exec('ROLLBACK');
+      }
+      return { rows: n };
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
+      throw pgStoreError(err, url);
+    } finally {
+      await client.end().catch(() => {});
     }
-    return { rows: n };
-  } catch (err) {
-    throw pgStoreError(err, url);
   } finally {
     source.close();
-    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * The file to restore, read-only and at this Phasewise's schema version: a file of an older version is
+ * copied to a temporary file and migrated there (the file named is never changed); one that holds no
+ * Phasewise schema is refused.
+ */
+async function restoreSource(file: string): Promise<OpenDatabase> {
+  const source = openDatabase(file, { mode: 'existing', readonly: true });
+  const version = source.db.pragma('user_version', { simple: true }) as number;
+  if (version === SCHEMA_VERSION) return source;
+  if (version === 0) {
+    source.close();
+    throw new StoreError('STORE_NOT_DATABASE', `${file} holds no Phasewise data (schema version 0); check the path — nothing was restored`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'phasewise-restore-'));
+  try {
+    const copy = join(dir, 'migrated.sqlite');
+    await source.db.backup(copy);
+    source.close();
+    const migrated = openDatabase(copy, { mode: 'existing' });
+    const close = () => {
+      try {
+        migrated.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    return { ...migrated, close };
+  } catch (err) {
+    source.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw asStoreError(err, file);
   }
 }
 

@@ -3,27 +3,17 @@
  * pid and start time; a lock left by a killed process is taken over), versioned migrations, and clear errors for a
  * file that is corrupt, newer than this code, or missing. Never re-initialises an existing file.
  */
-import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { createFileExclusive, readIfExists } from '../../util/atomic-file.js';
+import { checkFileShape, checkSchema, checkWritable, hasSqliteHeader, notDatabase } from './file-checks.js';
+import { StoreError } from './store-error.js';
 import { isRunning, selfIdentity } from '../../util/process-identity.js';
 import type { ProcessIdentity } from '../../util/process-identity.js';
 
-export type StoreErrorCode =
-  | 'STORE_CORRUPT' | 'STORE_NOT_DATABASE' | 'STORE_NEWER' | 'STORE_LOCKED' | 'STORE_MISSING' | 'STORE_EXISTS' | 'STORE_IO'
-  /** PostgreSQL: this replica's lease (fencing token) is no longer current; it must not write. */
-  | 'STORE_FENCED'
-  /** PostgreSQL: the server cannot be reached (address, credentials, network). */
-  | 'STORE_UNREACHABLE';
-
-/** A store problem with a stable code; the CLI prints the message and exits with a code per kind. */
-export class StoreError extends Error {
-  constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreError';
-  }
-}
+export { StoreError } from './store-error.js';
+export type { StoreErrorCode } from './store-error.js';
 
 export interface OpenOptions {
   /** `new`: the file must not exist; `existing`: it must; `either`: create it if missing. */
@@ -43,30 +33,49 @@ export function openDatabase(file: string, opts: OpenOptions): OpenDatabase {
   const exists = existsSync(file);
   if (opts.mode === 'new' && exists) throw new StoreError('STORE_EXISTS', `${file} already exists; choose a new file or remove it first`);
   if (opts.mode === 'existing' && !exists) throw new StoreError('STORE_MISSING', `${file} does not exist`);
+  if (exists && statSync(file).isDirectory()) {
+    throw new StoreError('STORE_NOT_DATABASE', `${file} is a folder, not a database file; check the path — nothing was changed`);
+  }
+  // SQLite takes a file shorter than its header for an empty database, and would write a new one over it.
+  if (exists) checkFileShape(file);
+  // SQLite opens a file it may not write read-only without a word; the first write would fail much later.
+  if (exists && !opts.readonly) checkWritable(file);
   const release = opts.readonly ? () => {} : acquireLock(file);
-  let db: Database.Database;
+  let db: Database.Database | null = null;
   try {
     db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.mode === 'existing' || (opts.readonly ?? false) });
     checkReadable(db, file);
+    // Everything that refuses a file comes before the first write (WAL mode is written into the file's header).
+    const version = checkVersion(db, file);
+    checkSchema(db, file, version);
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
       // FULL: a commit survives power loss. NORMAL (PHASEWISE_SQLITE_SYNC=NORMAL, about twice as fast
       // here) survives a crash of the process but may lose the last commits to a power cut.
       db.pragma(`synchronous = ${process.env.PHASEWISE_SQLITE_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
-      migrate(db, file);
-    } else {
-      checkVersion(db, file);
+      migrate(db, version);
+      // Another program writing the file (an sqlite3 shell in a transaction) is found now, after the busy
+      // timeout, rather than at the first write of a start that has done half its work.
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
     }
   } catch (err) {
+    // Closed, so a refused file keeps no handle (nor, once closed, a WAL beside it) in a process that goes on.
+    try {
+      db?.close();
+    } catch {
+      // the error that matters is the one below
+    }
     release();
     throw asStoreError(err, file);
   }
+  const open = db;
   return {
-    db,
+    db: open,
     file,
     close: () => {
       try {
-        db.close();
+        open.close();
       } finally {
         release();
       }
@@ -91,8 +100,7 @@ function checkVersion(db: Database.Database, file: string): number {
   return version;
 }
 
-function migrate(db: Database.Database, file: string): void {
-  const version = checkVersion(db, file);
+function migrate(db: Database.Database, version: number): void {
   for (const m of MIGRATIONS) {
     if (m.version <= version) continue;
     db.transaction(() => {
@@ -107,16 +115,16 @@ export function asStoreError(err: unknown, file: string): StoreError {
   if (err instanceof StoreError) return err;
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message;
-  if (code === 'SQLITE_NOTADB' && !hasSqliteHeader(file)) {
-    // Not a damaged database but another kind of file: a wrong path, not something to restore.
-    return new StoreError('STORE_NOT_DATABASE', `${file} is not a database at all (it does not start with the SQLite header); check the path — the file was left untouched`, { cause: err });
-  }
+  // Not a damaged database but another kind of file: a wrong path, not something to restore.
+  if (code === 'SQLITE_NOTADB' && !hasSqliteHeader(file)) return notDatabase(file, err);
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
     return new StoreError('STORE_CORRUPT', `${file} is not a readable Phasewise database (${message}); restore it from a backup (phasewise db backup) — it was left untouched`, { cause: err });
   }
   if (code === 'SQLITE_FULL') return new StoreError('STORE_IO', `${file}: the disk is full (${message})`, { cause: err });
   if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StoreError('STORE_LOCKED', `${file} is busy: ${message}`, { cause: err });
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new StoreError('STORE_LOCKED', `${file} is locked by another program writing to it (${message}); stop it, or wait for it to finish`, { cause: err });
+  }
   return new StoreError('STORE_IO', `${file}: ${message}`, { cause: err });
 }
 
@@ -155,19 +163,5 @@ export function lockOwner(text: string): ProcessIdentity | null {
     return { pid: v.pid as number, start: typeof v.start === 'string' ? v.start : null };
   } catch {
     return null;
-  }
-}
-
-/** True when the file begins as every SQLite database does ("SQLite format 3\0"). */
-function hasSqliteHeader(file: string): boolean {
-  let fd: number | null = null;
-  try {
-    fd = openSync(file, 'r');
-    const buf = Buffer.alloc(16);
-    return readSync(fd, buf, 0, 16, 0) === 16 && buf.toString('latin1') === 'SQLite format 3\0';
-  } catch {
-    return false;
-  } finally {
-    if (fd !== null) closeSync(fd);
   }
 }

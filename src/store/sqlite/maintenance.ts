@@ -1,6 +1,6 @@
 /** Inspection and backup of a database file, safe while a Phasewise is running on it. */
-import { existsSync } from 'node:fs';
-import { openDatabase, StoreError } from './database.js';
+import { asStoreError, openDatabase } from './database.js';
+import { checkBackupTarget, writeBackup } from '../backup-target.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SIDE_TABLES } from './side-schema.js';
 
@@ -19,8 +19,11 @@ const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'eve
 export function checkDatabase(file: string): CheckReport {
   const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
   try {
-    const integrity = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check);
     const schemaVersion = db.pragma('user_version', { simple: true }) as number;
+    // An empty file is a database to SQLite, not a Phasewise one (as `db check` on PostgreSQL says of an empty database).
+    const integrity = schemaVersion === 0
+      ? ['no Phasewise schema in this file']
+      : (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check);
     const counts: Record<string, number> = {};
     const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
     for (const t of [...COUNTED, ...SIDE_TABLES.map((s) => s.name)]) if (tables.has(t)) counts[t] = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
@@ -34,13 +37,17 @@ export function checkDatabase(file: string): CheckReport {
   }
 }
 
-/** A consistent copy of a live database (SQLite's online backup). Never overwrites a file. */
+/**
+ * A consistent copy of a live database (SQLite's online backup). Never overwrites a file; the copy
+ * takes its name only once complete (backup-target.ts).
+ */
 export async function backupDatabase(file: string, destination: string): Promise<{ pages: number }> {
-  if (existsSync(destination)) throw new StoreError('STORE_EXISTS', `${destination} already exists; a backup never overwrites a file`);
+  checkBackupTarget(destination);
   const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
   try {
-    const result = await db.backup(destination);
-    return { pages: result.totalPages };
+    return await writeBackup(destination, async (tmp) => ({ pages: (await db.backup(tmp)).totalPages }));
+  } catch (err) {
+    throw asStoreError(err, destination);
   } finally {
     close();
   }

@@ -53,7 +53,13 @@ export class SqliteStore implements Store {
   }
 
   static open(file: string, opts: OpenOptions = { mode: 'either' }): SqliteStore {
-    return new SqliteStore(openDatabase(file, opts));
+    const handle = openDatabase(file, opts);
+    try {
+      return new SqliteStore(handle);
+    } catch (err) {
+      handle.close(); // not left locked by a store that never was
+      throw asStoreError(err, file);
+    }
   }
 
   /** The open database, for tables that live beside the engine's (the API's documents). */
