@@ -72,7 +72,9 @@ export const configSchema = z.object({
   metricsToken: z.string().min(16, 'a metrics token needs at least 16 characters').max(512).optional(),
   /** Webhooks for rollouts stopped or completed, gates breached, versions withdrawn (docs/operations.md). */
   webhooks: z.array(z.object({
-    url: z.string().max(2000).url().refine((u) => /^https?:\/\//i.test(u), 'expected an http:// or https:// URL'),
+    url: z.string().max(2000).url().refine((u) => /^https?:\/\//i.test(u), 'expected an http:// or https:// URL')
+      // fetch refuses such a URL at every delivery; the secret signs the body instead.
+      .refine((u) => !/^https?:\/\/[^/?#]*@/i.test(u), 'a webhook URL cannot hold a user name or password (user:password@): the secret signs each notification'),
     secret: z.string().min(16, 'a webhook secret needs at least 16 characters').max(512),
     events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional(),
   }).strict()).max(20).default([]),
