@@ -298,7 +298,8 @@ async function activityView(params) {
   const page = params.get('page');
   let filter = "eventTimestamp ge '2000-01-01T00:00:00Z' and eventTimestamp le '2999-12-31T00:00:00Z'";
   if (field && value) filter += ` and ${field} eq '${value.replace(/'/g, "''")}'`;
-  const path = page ? ownPath(page) : `/subscriptions/${encodeURIComponent(sub)}/providers/microsoft.insights/eventtypes/management/values?api-version=2015-04-01&$filter=${encodeURIComponent(filter)}`;
+  const log = `/subscriptions/${encodeURIComponent(sub)}/providers/microsoft.insights/eventtypes/management/values`;
+  const path = page ? ownPath(page) : `${log}?api-version=2015-04-01&$filter=${encodeURIComponent(filter)}`;
   const r = sub ? await api(path) : { value: [] };
   const subSel = h('select', { id: 'activity-sub' }, f.subscriptions.map((x) => h('option', { value: x, selected: x === sub }, x)));
   const fieldSel = h('select', { id: 'activity-field' }, fields
