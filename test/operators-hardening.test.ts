@@ -11,6 +11,7 @@ import { createServer } from 'node:http';
 import { request } from 'node:https';
 import type { Server, ServerResponse } from 'node:http';
 import { connect, createServer as createTcpServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -273,6 +274,31 @@ describe('an event-stream client that never reads', () => {
       client.destroy();
       sock.destroy();
       await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('shutdown with connections that never send a request', () => {
+  test('the server closes at once: a silent TCP connection, a TLS one that sent nothing, and a served one do not hold it', async () => {
+    const s = await startTestServer();
+    const port = Number(new URL(s.url).port);
+    const sockets: Socket[] = [];
+    try {
+      assert.equal((await call(s.url, 'GET', '/phasewise/fleet')).status, 200);
+      const tcp = connect(port, '127.0.0.1').on('error', () => {});
+      sockets.push(tcp);
+      await new Promise((r) => tcp.once('connect', r));
+      const tls = tlsConnect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false }).on('error', () => {});
+      sockets.push(tls);
+      await new Promise((r) => tls.once('secureConnect', r));
+      const t0 = Date.now();
+      await s.stop();
+      const ms = Date.now() - t0;
+      assert.ok(ms < 5_000, `the server took ${ms} ms to close`);
+      await eventually(async () => sockets.every((x) => x.destroyed || x.readableEnded), 5_000, 'the silent connections ended');
+    } finally {
+      for (const x of sockets) x.destroy();
+      await s.stop();
     }
   });
 });

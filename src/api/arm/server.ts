@@ -19,6 +19,7 @@ import { parseLimitedJson } from './json-limits.js';
 import { bodyEncodingProblem } from './body-encoding.js';
 import { isOpenPath } from './open-paths.js';
 import { API_SECURITY_HEADERS } from './security-headers.js';
+import { trackQuietConnections } from './quiet-connections.js';
 import { registerPreconditions } from './preconditions.js';
 import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
@@ -153,6 +154,9 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     bodyLimit: opts.maxBodyBytes,
     ...armRequestOptions(),
   });
+
+  const connections = trackQuietConnections(app.server);
+  app.addHook('preClose', async () => connections.closeQuiet());
 
   // JSON bodies; an empty body is allowed (ARM POST actions carry none).
   app.removeAllContentTypeParsers();
