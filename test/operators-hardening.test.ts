@@ -225,6 +225,16 @@ describe('webhook receivers that flood, hang or want credentials', () => {
   });
 });
 
+test('configuration: a token\'s name (the caller every log shows) is one bounded line', () => {
+  const token = 'a-token-of-16-characters-or-more';
+  for (const name of ['alice\n2026-01-01 INFO forged line', 'bob\u001b[2J', 'eve\u202egnp.exe', 'x'.repeat(257)]) {
+    const r = configSchema.safeParse({ tokens: [{ token, name, roles: ['reader'] }] });
+    assert.equal(r.success, false, JSON.stringify(name.slice(0, 40)));
+  }
+  assert.equal(configSchema.safeParse({ tokens: [{ token: 't'.repeat(513), name: 'alice', roles: ['reader'] }] }).success, false);
+  assert.equal(configSchema.safeParse({ tokens: [{ token, name: '<b>Ops</b> (שלום)', roles: ['reader'] }] }).success, true);
+});
+
 describe('an event-stream client that never reads', () => {
   test('its stream is closed once its backlog passes the bound, instead of holding memory', async () => {
     const server = createTcpServer();

@@ -8,12 +8,13 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ROLES } from '../api/arm/auth.js';
 import type { Role } from '../api/arm/auth.js';
-import { locationName, resourceGroupName } from '../api/arm/validation.js';
+import { locationName, oneLineText, resourceGroupName } from '../api/arm/validation.js';
 import { WEBHOOK_EVENTS } from './webhooks.js';
 
 const tokenSchema = z.object({
-  token: z.string().min(16, 'a token needs at least 16 characters'),
-  name: z.string().min(1),
+  token: z.string().min(16, 'a token needs at least 16 characters').max(512),
+  /** The caller of everything the token does, in the event and activity logs and on the dashboard. */
+  name: oneLineText(256, 'a token name'),
   roles: z.array(z.enum(ROLES as readonly Role[] as [Role, ...Role[]])).min(1),
 }).strict();
 

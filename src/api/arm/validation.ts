@@ -34,11 +34,16 @@ export const fullVersion = z.string().regex(/^(0|[1-9]\d{0,8})(\.(0|[1-9]\d{0,8}
 const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 /**
- * An operator's reason (pause, cancel, hold, withdraw): one line of plain text, as the dashboard, the CLI's
- * tables, the activity log and the server's log lines show it to other operators (docs/api.md#rollout-controls).
+ * One line of plain text of at most `max` characters, shown to other operators on the dashboard, in the CLI's
+ * tables, the activity log and the server's log lines (docs/api.md#rollout-controls).
  */
-export const operatorReason = z.string().min(1).max(1000).refine((t) => !CONTROL_OR_BIDI.test(t),
-  'a reason is one line of text: control characters (line breaks, tabs, escapes) and bidirectional overrides (U+202A-U+202E, U+2066-U+2069) are not accepted');
+export function oneLineText(max: number, what: string) {
+  return z.string().min(1).max(max).refine((t) => !CONTROL_OR_BIDI.test(t),
+    `${what} is one line of text: control characters (line breaks, tabs, escapes) and bidirectional overrides (U+202A-U+202E, U+2066-U+2069) are not accepted`);
+}
+
+/** An operator's reason (pause, cancel, hold, withdraw). */
+export const operatorReason = oneLineText(1000, 'a reason');
 
 export const tags = z.record(z.string(), z.string().max(256)).refine((t) => Object.keys(t).length <= 50, 'at most 50 tags');
 export const jsonObject = z.record(z.string(), z.unknown());
