@@ -104,6 +104,10 @@ describe('dashboard: stored and reflected XSS in Chromium', () => {
     assert.ok(text.includes(PAYLOADS.withdraw), 'the fleet page shows the withdrawal reason as text');
     assert.ok(text.includes(PAYLOADS.hold), 'and the hold\'s');
     await assertClean('fleet');
+    // The 900-character word of the hold's reason wraps: the page does not grow wider than the window.
+    type Sizes = { document: { documentElement: { scrollWidth: number } }; innerWidth: number };
+    const wide = await page.evaluate(() => { const g = globalThis as unknown as Sizes; return [g.document.documentElement.scrollWidth, g.innerWidth]; });
+    assert.ok(wide[0]! <= wide[1]!, `the page is ${wide[0]} px wide in a ${wide[1]} px window`);
 
     text = await show('#/rollouts/ro-1', '#rollout-status');
     assert.ok(text.includes(PAYLOADS.withdraw), text.slice(0, 300));
