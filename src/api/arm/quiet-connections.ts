@@ -1,8 +1,9 @@
 /**
  * Connections that never carried a request are ended when the server closes. Node's server.close() waits
- * for them (closeIdleConnections() ends only those that served a request): a port check, a browser's
- * preconnect or a client that opened a spare connection held every shutdown for the header timeout
- * (60–90 s), or for the TLS handshake timeout (120 s) when it never sent a ClientHello.
+ * for them (closeIdleConnections() ends only those that served a request), and this server turns request
+ * timeouts off (long polls, streams): a port check, a browser's preconnect or a client's spare connection
+ * held the shutdown until the client left, for ever if it stayed silent after its TLS handshake, and up to
+ * the 120 s handshake timeout if it never sent a ClientHello.
  */
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
