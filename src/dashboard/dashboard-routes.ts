@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../api/arm/context.js';
 import { notFound } from '../api/arm/errors.js';
+import { DASHBOARD_SECURITY_HEADERS } from '../api/arm/security-headers.js';
 import { registerDashboardViews } from './dashboard-views.js';
 
 /** From dist/src/dashboard (built) or src/dashboard (sources): the files live beside the sources. */
@@ -27,12 +28,7 @@ function readPublic(name: string): Buffer {
 }
 
 export function registerDashboard(app: FastifyInstance, ctx: ArmContext): void {
-  const headers = {
-    'cache-control': 'no-cache',
-    // The page loads only its own files and calls only this server.
-    'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'",
-    'x-content-type-options': 'nosniff',
-  };
+  const headers = DASHBOARD_SECURITY_HEADERS;
   app.get('/', async (_req, reply) => reply.headers(headers).type(TYPES['.html']!).send(readPublic('index.html')));
   app.get('/dashboard/:file', async (req, reply) => {
     const { file } = req.params as { file: string };

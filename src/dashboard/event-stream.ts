@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../api/arm/context.js';
 import { ArmError } from '../api/arm/errors.js';
+import { API_SECURITY_HEADERS } from '../api/arm/security-headers.js';
 import type { EngineEvent } from '../model/events.js';
 
 const FLUSH_MS = 500;
@@ -14,6 +15,22 @@ const HEARTBEAT_MS = 15_000;
 export const MAX_STREAM_CLIENTS = 100;
 const MAX_CLIENTS = MAX_STREAM_CLIENTS;
 const MAX_ROLLOUTS = 50;
+/**
+ * Bytes a stream may have waiting in this process for a client that does not read (its socket's own
+ * buffers full) before it is closed: messages are small and the page reconnects, so a client this far
+ * behind is gone or stuck, and without the bound each such stream would hold memory for as long as it stays open.
+ */
+export const MAX_STREAM_BACKLOG_BYTES = 256 * 1024;
+
+/** Writes to a client's stream, or ends the stream (false) when the client has left too much unread. */
+export function writeOrEnd(res: NodeJS.WritableStream & { writableLength: number; destroy(): void }, text: string, maxBacklog = MAX_STREAM_BACKLOG_BYTES): boolean {
+  if (res.writableLength + Buffer.byteLength(text) > maxBacklog) {
+    res.destroy();
+    return false;
+  }
+  res.write(text);
+  return true;
+}
 
 export function registerStream(app: FastifyInstance, ctx: ArmContext): void {
   const clients = new Set<(text: string) => void>();
@@ -60,19 +77,22 @@ export function registerStream(app: FastifyInstance, ctx: ArmContext): void {
     if (clients.size >= MAX_CLIENTS) throw new ArmError(429, 'TooManyStreams', `At most ${MAX_CLIENTS} live streams at once; try again later.`);
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    // Hijacked: the headers the API's hook set on the reply are not sent, so they are written here.
+    res.writeHead(200, { ...API_SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
     res.write(`event: hello\ndata: ${JSON.stringify({ lastSeq: ctx.engine.state.eventSeq })}\n\n`);
-    const send = (text: string) => res.write(text);
-    const close = () => {
+    const forget = () => {
       clients.delete(send);
       closers.delete(close);
+    };
+    const send = (text: string) => {
+      if (!writeOrEnd(res, text)) forget();
+    };
+    const close = () => {
+      forget();
       res.end();
     };
     clients.add(send);
     closers.add(close);
-    req.raw.on('close', () => {
-      clients.delete(send);
-      closers.delete(close);
-    });
+    req.raw.on('close', forget);
   });
 }

@@ -8,13 +8,14 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ROLES } from '../api/arm/auth.js';
 import type { Role } from '../api/arm/auth.js';
-import { locationName, resourceGroupName } from '../api/arm/validation.js';
+import { locationName, oneLineText, resourceGroupName } from '../api/arm/validation.js';
 import { WEBHOOK_EVENTS } from './webhooks.js';
 import { redact } from '../util/redact-url.js';
 
 const tokenSchema = z.object({
-  token: z.string().min(16, 'a token needs at least 16 characters'),
-  name: z.string().min(1),
+  token: z.string().min(16, 'a token needs at least 16 characters').max(512),
+  /** The caller of everything the token does, in the event and activity logs and on the dashboard. */
+  name: oneLineText(256, 'a token name'),
   roles: z.array(z.enum(ROLES as readonly Role[] as [Role, ...Role[]])).min(1),
 }).strict();
 
@@ -73,7 +74,9 @@ export const configSchema = z.object({
   metricsToken: z.string().min(16, 'a metrics token needs at least 16 characters').max(512).optional(),
   /** Webhooks for rollouts stopped or completed, gates breached, versions withdrawn (docs/operations.md). */
   webhooks: z.array(z.object({
-    url: z.string().max(2000).url().refine((u) => /^https?:\/\//i.test(u), 'expected an http:// or https:// URL'),
+    url: z.string().max(2000).url().refine((u) => /^https?:\/\//i.test(u), 'expected an http:// or https:// URL')
+      // fetch refuses such a URL at every delivery; the secret signs the body instead.
+      .refine((u) => !/^https?:\/\/[^/?#]*@/i.test(u), 'a webhook URL cannot hold a user name or password (user:password@): the secret signs each notification'),
     secret: z.string().min(16, 'a webhook secret needs at least 16 characters').max(512),
     events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional(),
   }).strict()).max(20).default([]),

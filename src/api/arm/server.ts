@@ -18,6 +18,8 @@ import { armRequestOptions, MAX_HEADER_BYTES } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
 import { bodyEncodingProblem } from './body-encoding.js';
 import { isOpenPath } from './open-paths.js';
+import { API_SECURITY_HEADERS } from './security-headers.js';
+import { trackQuietConnections } from './quiet-connections.js';
 import { registerPreconditions } from './preconditions.js';
 import { registerActivityLogRoutes } from './routes/activity-log.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
@@ -153,6 +155,9 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     ...armRequestOptions(),
   });
 
+  const connections = trackQuietConnections(app.server);
+  app.addHook('preClose', async () => connections.closeQuiet());
+
   // JSON bodies; an empty body is allowed (ARM POST actions carry none).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (req, body, done) => {
@@ -185,6 +190,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
 
   app.decorateRequest('principal', null as never);
   app.addHook('onRequest', async (req, reply) => {
+    reply.headers(API_SECURITY_HEADERS); // on every answer, errors included; a route may set its own cache-control
     reply.header('x-ms-request-id', req.id);
     // U+0000 in a name or id: SQLite would store it, PostgreSQL cannot (docs/api.md#limits).
     if (req.url.includes('%00') || req.url.includes('\0')) throw badRequest('InvalidRequestUri', 'The request URI holds the character U+0000 (%00), which no name or id may hold.');

@@ -51,6 +51,16 @@ function table(headers, rows, attrs = {}) {
   return h('table', attrs, h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))), h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c))))));
 }
 
+/**
+ * A paging link carried in the address (#/rollouts?page=…): only a path on this server. A crafted link with
+ * another origin must not receive the token (the CSP's connect-src stops it too; this does not rely on it).
+ */
+function ownPath(link) {
+  const u = new URL(link, location.origin);
+  if (u.origin !== location.origin) throw new Error(`Not a page of this server: ${link.slice(0, 200)}`);
+  return u.pathname + u.search;
+}
+
 const fmt = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '');
 const status = (st) => h('span', { class: `status-${st}`, 'data-status': st }, st);
 const artifactName = (a) => (a.kind === 'extension' ? `${a.publisher}.${a.type}` : a.kind === 'guestPatch' ? `guestPatch:${a.os}` : `${a.publisher}:${a.offer}:${a.sku}`);
@@ -147,7 +157,7 @@ function bar(share) {
 async function rolloutsView(params) {
   const st = params.get('status') || '';
   const page = params.get('page');
-  const path = page || `/phasewise/rollouts${st ? `?status=${encodeURIComponent(st)}` : ''}`;
+  const path = page ? ownPath(page) : `/phasewise/rollouts${st ? `?status=${encodeURIComponent(st)}` : ''}`;
   const r = await api(path);
   const select = h('select', { id: 'status-filter' }, ['', 'running', 'stopped', 'completed', 'cancelled', 'superseded'].map((x) => h('option', { value: x, selected: x === st }, x || 'any status')));
   select.addEventListener('change', () => { location.hash = `#/rollouts${select.value ? `?status=${select.value}` : ''}`; });
@@ -281,15 +291,17 @@ async function machineView(id) {
 async function activityView(params) {
   const f = await api('/phasewise/fleet');
   const sub = params.get('sub') || f.subscriptions[0] || '';
-  const field = params.get('field') || '';
+  const fields = [['', 'no filter'], ['caller', 'caller'], ['correlationId', 'correlation id (rollout)'], ['resourceGroupName', 'resource group'], ['operationName', 'operation']];
+  // Only the fields offered: the address is anyone's to craft, and the field goes into the filter as it is.
+  const field = fields.some(([v]) => v === params.get('field')) ? params.get('field') : '';
   const value = params.get('value') || '';
   const page = params.get('page');
   let filter = "eventTimestamp ge '2000-01-01T00:00:00Z' and eventTimestamp le '2999-12-31T00:00:00Z'";
   if (field && value) filter += ` and ${field} eq '${value.replace(/'/g, "''")}'`;
-  const path = page || `/subscriptions/${encodeURIComponent(sub)}/providers/microsoft.insights/eventtypes/management/values?api-version=2015-04-01&$filter=${encodeURIComponent(filter)}`;
+  const log = `/subscriptions/${encodeURIComponent(sub)}/providers/microsoft.insights/eventtypes/management/values`;
+  const path = page ? ownPath(page) : `${log}?api-version=2015-04-01&$filter=${encodeURIComponent(filter)}`;
   const r = sub ? await api(path) : { value: [] };
   const subSel = h('select', { id: 'activity-sub' }, f.subscriptions.map((x) => h('option', { value: x, selected: x === sub }, x)));
-  const fields = [['', 'no filter'], ['caller', 'caller'], ['correlationId', 'correlation id (rollout)'], ['resourceGroupName', 'resource group'], ['operationName', 'operation']];
   const fieldSel = h('select', { id: 'activity-field' }, fields
     .map(([v, t]) => h('option', { value: v, selected: v === field }, t)));
   const valueIn = h('input', { id: 'activity-value', value, maxlength: 200 });

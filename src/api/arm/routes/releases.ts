@@ -14,11 +14,11 @@ import type { Artifact } from '../../../model/artifact.js';
 import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
-import { parseBody } from '../validation.js';
+import { operatorReason, parseBody } from '../validation.js';
 
 const PATH = '/phasewise/releases/:publisher/:type/versions/:version';
 
-const holdBody = z.object({ reason: z.string().min(1).max(1000) }).strict();
+const holdBody = z.object({ reason: operatorReason }).strict();
 
 interface Params { publisher: string; type: string; version: string }
 

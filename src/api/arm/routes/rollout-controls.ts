@@ -22,11 +22,11 @@ import type { ImageRef } from '../../../model/image-reference.js';
 import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
-import { parseBody } from '../validation.js';
+import { operatorReason, parseBody } from '../validation.js';
 import { rolloutRecord } from './publisher.js';
 
-const reasonBody = z.object({ reason: z.string().min(1).max(1000).optional() }).strict();
-const withdrawBody = z.object({ reason: z.string().min(1).max(1000).optional(), rollback: z.boolean().default(false) }).strict();
+const reasonBody = z.object({ reason: operatorReason.optional() }).strict();
+const withdrawBody = z.object({ reason: operatorReason.optional(), rollback: z.boolean().default(false) }).strict();
 
 /** Follows what a withdrawal with rollback leaves for later (src/server/control-follow-up.ts). */
 export interface WithdrawalFollower {
