@@ -348,6 +348,10 @@ describe('profiles that are not what login writes', () => {
     await refused((f) => symlinkSync('/dev/zero', f), /is not a regular file/);
     await refused((f) => execFileSync('mkfifo', ['-m', '600', f]), /is not a regular file/);
     await refused((f) => symlinkSync(join(root, 'nowhere'), f), /not logged in/);
+    // A relative --ca-cert is kept absolute: the next command may run from another folder.
+    const rel = await pw(configDir(), ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', 'test/fixtures/tls/cert.pem']);
+    assert.equal(rel.status, 0, rel.stderr);
+    assert.equal(JSON.parse(rel.stdout).caCert, CERT);
     // login through a symlink writes a regular 0600 file in its place; the file the link named is left alone.
     const login = await pw(dir, ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', CERT]);
     assert.equal(login.status, 0, login.stderr);

@@ -3,6 +3,7 @@
  * version, set, machine, activity. Each takes `--output` and `--query`; a failure prints one line and
  * exits 1 (the server refused, or cannot be reached), 2 (usage, a bad --query) or 3 (not found).
  */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 import type { Client } from './client/http.js';
@@ -96,11 +97,13 @@ export function registerOperatorCommands(program: Command): void {
       const server = checkServerUrl(opts.server);
       const problem = tokenProblem(opts.token);
       if (problem) throw new UsageError(`phasewise login: --token: ${problem}`);
-      const profile = { server, token: opts.token, ...(opts.caCert ? { caCert: opts.caCert } : {}) };
+      // Absolute: the next command may run from another folder than login did.
+      const caCert = opts.caCert ? resolve(opts.caCert) : undefined;
+      const profile = { server, token: opts.token, ...(caCert ? { caCert } : {}) };
       // The token is checked before it is saved: a wrong one is refused here, not at the next command.
       await clientFor(profile).get('/phasewise/rollouts?status=running');
       const file = writeProfile(profile);
-      print({ server, profile: file, caCert: opts.caCert ?? null }, opts);
+      print({ server, profile: file, caCert: caCert ?? null }, opts);
     }));
 
   const rollout = program.command('rollout').description('list, show, pause, resume and cancel rollouts');

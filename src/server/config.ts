@@ -13,8 +13,9 @@ import { ConfigError } from './config-error.js';
 import { readUserFile } from './user-file.js';
 
 const tokenSchema = z.object({
-  token: z.string().min(16, 'a token needs at least 16 characters'),
-  name: z.string().min(1),
+  // It is compared with an Authorization header: printable, no spaces, bounded as the header is.
+  token: z.string().min(16, 'a token needs at least 16 characters').max(512).regex(/^[\x21-\x7e]+$/, 'printable characters without spaces'),
+  name: z.string().min(1).max(200),
   roles: z.array(z.enum(ROLES as readonly Role[] as [Role, ...Role[]])).min(1),
 }).strict();
 
@@ -44,7 +45,7 @@ export const configSchema = z.object({
   /** Without tokens, one is generated on first start into DATA_DIR/token and printed. */
   tokens: z.array(tokenSchema).default([]),
   /** Subscriptions that exist besides those of the fleet. */
-  subscriptions: z.array(z.string().min(1)).default([]),
+  subscriptions: z.array(z.string().min(1).max(128)).max(10_000).default([]),
   /** A scenario (docs/scenarios.md) whose regions, catalog, fleet, failures and events seed a new database. */
   scenario: z.string().optional(),
   /** Simulated milliseconds per real millisecond; 1 is real time. */
