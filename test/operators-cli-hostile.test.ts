@@ -163,7 +163,8 @@ describe('login against servers that are not what they seem', () => {
       writeFileSync(join(dir, 'not-a-cert.pem'), 'hello');
       fails(await pw(dir, ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', join(dir, 'not-a-cert.pem')]), 2, /is not a PEM certificate/);
       fails(await pw(dir, ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', '/dev/zero']), 2, /cannot read the CA certificate \/dev\/zero: larger than/);
-      const other = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-days', '1', '-subj', '/CN=other'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const opensslArgs = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-days', '1', '-subj', '/CN=other'];
+      const other = execFileSync('openssl', opensslArgs, { stdio: ['ignore', 'pipe', 'ignore'] });
       writeFileSync(join(dir, 'other.pem'), other);
       fails(await pw(dir, ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', join(dir, 'other.pem')]), 1, /certificate is not trusted/);
       fails(await pw(dir, ['login', '--server', s.url, '--token', 'a token with spaces inside it']), 2, /--token: expected printable characters without spaces/);

@@ -243,7 +243,8 @@ function withdrawBase(o: WithdrawTarget): string {
     const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/galleries\/([^/]+)\/images\/([^/]+)\/?$/i.exec(o.galleryImage);
     if (!m) throw new UsageError(`phasewise: --gallery-image: '${o.galleryImage.slice(0, 200)}' is not /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{g}/images/{def}`);
     const [sub, rg, g, def] = m.slice(1) as [string, string, string, string];
-    return `/phasewise/subscriptions/${segment('--gallery-image', sub)}/resourceGroups/${segment('--gallery-image', rg)}/galleries/${segment('--gallery-image', g)}/images/${segment('--gallery-image', def)}`;
+    const at = (v: string) => segment('--gallery-image', v);
+    return `/phasewise/subscriptions/${at(sub)}/resourceGroups/${at(rg)}/galleries/${at(g)}/images/${at(def)}`;
   }
   if (o.publisher === undefined || o.type === undefined) throw new UsageError('phasewise: an extension is named by --publisher and --type together');
   return `/phasewise/publishers/${segment('--publisher', o.publisher)}/extensionTypes/${segment('--type', o.type)}`;

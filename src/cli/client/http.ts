@@ -128,8 +128,12 @@ export function clientFor(profile: Profile, env: NodeJS.ProcessEnv = process.env
       for (let pages = 0; next && out.length < max; pages++) {
         if (pages === MAX_PAGES) throw new ClientError(`phasewise: ${base.origin} sent more than ${MAX_PAGES} pages (nextLink in a loop?); stopped`, EXIT.error);
         const page = (await call('GET', next)) as { value?: unknown; nextLink?: unknown } | null;
-        if (page === null || typeof page !== 'object' || !Array.isArray(page.value)) throw new ClientError(`phasewise: ${base.origin} answered with something that is not a list ({value: [...]})`, EXIT.error);
-        if (page.nextLink !== undefined && page.nextLink !== null && typeof page.nextLink !== 'string') throw new ClientError(`phasewise: ${base.origin} sent a nextLink that is not a string`, EXIT.error);
+        if (page === null || typeof page !== 'object' || !Array.isArray(page.value)) {
+          throw new ClientError(`phasewise: ${base.origin} answered with something that is not a list ({value: [...]})`, EXIT.error);
+        }
+        if (page.nextLink !== undefined && page.nextLink !== null && typeof page.nextLink !== 'string') {
+          throw new ClientError(`phasewise: ${base.origin} sent a nextLink that is not a string`, EXIT.error);
+        }
         out.push(...page.value);
         next = page.nextLink ?? null;
       }
