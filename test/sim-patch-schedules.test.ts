@@ -157,6 +157,28 @@ test('bad schedules in a scenario: a ScenarioError naming the field', () => {
   assert.match(bad((s) => { s.fleet.vms[0].patchSettings.bypassPlatformSafetyChecksOnUserSchedule = 'yes'; }).join('\n'), /fleet\.vms\[0\]\.patchSettings\.bypassPlatformSafetyChecksOnUserSchedule/);
 });
 
+/** Faults of installPatches that do not hide one another, each with the issue path it must give. */
+const PATCH_FAULTS: Array<{ path: string; apply: (ip: Raw) => void }> = [
+  { path: 'installPatches.rebootSetting', apply: (ip) => { ip.rebootSetting = 'Sometimes'; } },
+  { path: 'installPatches.extra', apply: (ip) => { ip.extra = 1; } },
+  { path: 'installPatches.linuxParameters.classificationsToInclude[1]', apply: (ip) => { ip.linuxParameters.classificationsToInclude[1] = 'Nope'; } },
+  { path: 'installPatches.linuxParameters.packageNameMasksToInclude[0]', apply: (ip) => { ip.linuxParameters.packageNameMasksToInclude = ['bad mask!']; } },
+  { path: 'installPatches.linuxParameters.packageNameMasksToExclude', apply: (ip) => { ip.linuxParameters.packageNameMasksToExclude = 'kernel*'; } },
+  { path: 'installPatches.linuxParameters.colour', apply: (ip) => { ip.linuxParameters.colour = 'blue'; } },
+  { path: 'installPatches.linuxParameters.maintenanceRunId', apply: (ip) => { ip.linuxParameters.maintenanceRunId = 'x'.repeat(129); } },
+  { path: 'installPatches.windowsParameters.kbNumbersToInclude[0]', apply: (ip) => { ip.windowsParameters = { classificationsToInclude: ['Critical'], kbNumbersToInclude: ['KB12'] }; } },
+];
+
+test('installPatches: every problem is reported at once, as the rest of a scenario\'s are (property over sets of faults)', () => {
+  const cfg = 'maintenance.configurations[0].';
+  fc.assert(fc.property(fc.subarray(PATCH_FAULTS, { minLength: 1 }), (faults) => {
+    const s = scenario();
+    for (const f of faults) f.apply(s.maintenance.configurations[0].installPatches);
+    const got = issuesOf(s).filter((i) => i.startsWith(`${cfg}installPatches`)).map((i) => i.slice(cfg.length, i.indexOf(': ')));
+    assert.deepEqual([...got].sort(), faults.map((f) => f.path).sort(), issuesOf(s).join('\n'));
+  }), { numRuns: 100 });
+});
+
 test('phasewise sim checks a scenario\'s patch schedules and says so', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pw-sched-'));
   try {

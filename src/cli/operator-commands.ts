@@ -3,13 +3,14 @@
  * version, set, machine, activity. Each takes `--output` and `--query`; a failure prints one line and
  * exits 1 (the server refused, or cannot be reached), 2 (usage, a bad --query) or 3 (not found).
  */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 import type { Client } from './client/http.js';
 import { ClientError, clientFor, EXIT } from './client/http.js';
-import { applyQuery, OUTPUTS, outputFormat, render } from './client/output.js';
-import { checkServerUrl, readProfile, writeProfile } from './client/profile.js';
-import { waitForRollouts } from './client/progress.js';
+import { applyQuery, compileQuery, OUTPUTS, outputFormat, render } from './client/output.js';
+import { checkServerUrl, readProfile, tokenProblem, writeProfile } from './client/profile.js';
+import { DEFAULT_WAIT_S, MAX_WAIT_S, waitForRollouts } from './client/progress.js';
 
 interface OutputOptions { output?: string; query?: string }
 
@@ -31,9 +32,16 @@ function print(data: unknown, opts: OutputOptions): void {
   process.stdout.write(render(result, format, color));
 }
 
-/** Runs a command's body: client errors print their one line and set the exit code. */
+/**
+ * Runs a command's body: client errors print their one line and set the exit code. `--output` and
+ * `--query` are checked first: a typo in them must not come after a pause or a withdrawal was sent.
+ */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    const command = args[args.length - 1] as Command;
+    const opts = command.opts<OutputOptions>();
+    outputFormat(opts.output);
+    compileQuery(opts.query);
     try {
       await fn(...args);
     } catch (err) {
@@ -48,9 +56,14 @@ function client(): Client {
   return clientFor(readProfile());
 }
 
-/** An id that goes into a path: bounded and encoded. */
+/**
+ * An id that goes into a path: bounded and encoded. `.` and `..` are refused: URLs resolve them (even
+ * encoded as %2E), so `machine show ..` would ask for another resource than the one named.
+ */
 function segment(name: string, value: string): string {
   if (value.length === 0 || value.length > 200) throw new UsageError(`phasewise: ${name}: expected 1 to 200 characters`);
+  if (value === '.' || value === '..') throw new UsageError(`phasewise: ${name}: '${value}' is not a name (a path step, not an id)`);
+  if (/[\x00-\x1f\x7f]/.test(value)) throw new UsageError(`phasewise: ${name}: control characters are not part of any name`);
   return encodeURIComponent(value);
 }
 
@@ -60,10 +73,17 @@ function topOption(text: string | undefined, fallback: number): number {
   return Number(text);
 }
 
-/** Waits for the rollouts; a stopped or cancelled one ends the command with exit 1. */
-async function waitAndReport(c: Client, ids: string[]): Promise<void> {
+/** `--timeout` (seconds) of `--wait`. */
+function waitTimeoutOption(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_WAIT_S;
+  if (!/^\d{1,7}$/.test(text) || Number(text) < 1 || Number(text) > MAX_WAIT_S) throw new UsageError(`phasewise: --timeout: expected whole seconds from 1 to ${MAX_WAIT_S}`);
+  return Number(text);
+}
+
+/** Waits for the rollouts; a stopped or cancelled one ends the command with exit 1, a timeout with exit 4. */
+async function waitAndReport(c: Client, ids: string[], timeoutS: number): Promise<void> {
   if (ids.length === 0) return;
-  const views = await waitForRollouts(c, ids);
+  const views = await waitForRollouts(c, ids, { timeoutMs: timeoutS * 1000 });
   const bad = views.filter((v) => v.status !== 'completed');
   if (bad.length > 0) throw new ClientError(`phasewise: ${bad.map((v) => `${v.id} ${v.status}: ${v.reason ?? ''}`).join('; ')}`, EXIT.error);
 }
@@ -75,12 +95,15 @@ export function registerOperatorCommands(program: Command): void {
     .option('--ca-cert <file>', "PEM file the server's certificate chains to (serve's DATA_DIR/tls/cert.pem)")
     .action(action(async (opts: OutputOptions & { server: string; token: string; caCert?: string }) => {
       const server = checkServerUrl(opts.server);
-      if (opts.token.length < 16 || opts.token.length > 512) throw new UsageError('phasewise login: --token: expected 16 to 512 characters');
-      const profile = { server, token: opts.token, ...(opts.caCert ? { caCert: opts.caCert } : {}) };
+      const problem = tokenProblem(opts.token);
+      if (problem) throw new UsageError(`phasewise login: --token: ${problem}`);
+      // Absolute: the next command may run from another folder than login did.
+      const caCert = opts.caCert ? resolve(opts.caCert) : undefined;
+      const profile = { server, token: opts.token, ...(caCert ? { caCert } : {}) };
       // The token is checked before it is saved: a wrong one is refused here, not at the next command.
       await clientFor(profile).get('/phasewise/rollouts?status=running');
       const file = writeProfile(profile);
-      print({ server, profile: file, caCert: opts.caCert ?? null }, opts);
+      print({ server, profile: file, caCert: caCert ?? null }, opts);
     }));
 
   const rollout = program.command('rollout').description('list, show, pause, resume and cancel rollouts');
@@ -103,10 +126,12 @@ export function registerOperatorCommands(program: Command): void {
     }));
   withOutput(rollout.command('resume').description('resume a paused or stopped rollout, or sets R23 stopped').argument('<id>'))
     .option('--wait', 'wait until the rollout ends, with a progress bar')
-    .action(action(async (id: string, opts: OutputOptions & { wait?: boolean }) => {
+    .option('--timeout <seconds>', `with --wait: give up waiting after this long (default ${DEFAULT_WAIT_S}; exit code 4, the rollout goes on)`)
+    .action(action(async (id: string, opts: OutputOptions & { wait?: boolean; timeout?: string }) => {
+      const timeout = waitTimeoutOption(opts.timeout);
       const c = client();
       const result = (await c.post(`/phasewise/rollouts/${segment('id', id)}/resume`)) as { id: string };
-      if (opts.wait) await waitAndReport(c, [result.id]);
+      if (opts.wait) await waitAndReport(c, [result.id], timeout);
       print(opts.wait ? await c.get(`/phasewise/rollouts/${segment('id', result.id)}`) : result, opts);
     }));
   withOutput(rollout.command('cancel').description('cancel a rollout (batches in flight finish)').argument('<id>'))
@@ -134,11 +159,14 @@ export function registerOperatorCommands(program: Command): void {
     .option('--rollback', 'return every machine on it to the version it ran before')
     .option('--reason <text>', 'why')
     .option('--wait', 'with --rollback: wait until the rollback rollouts end, with a progress bar')
-    .action(action(async (opts: OutputOptions & WithdrawTarget & { version: string; rollback?: boolean; reason?: string; wait?: boolean }) => {
-      const c = client();
+    .option('--timeout <seconds>', `with --wait: give up waiting after this long (default ${DEFAULT_WAIT_S}; exit code 4, the rollouts go on)`)
+    .action(action(async (opts: OutputOptions & WithdrawTarget & { version: string; rollback?: boolean; reason?: string; wait?: boolean; timeout?: string }) => {
+      const timeout = waitTimeoutOption(opts.timeout);
       const path = `${withdrawBase(opts)}/versions/${segment('--version', opts.version)}/withdraw`;
-      const result = (await c.post(path, { rollback: opts.rollback === true, ...(opts.reason ? { reason: opts.reason } : {}) })) as { rollbackRollouts: string[] };
-      if (opts.wait) await waitAndReport(c, result.rollbackRollouts);
+      const c = client();
+      const result = (await c.post(path, { rollback: opts.rollback === true, ...(opts.reason ? { reason: opts.reason } : {}) })) as { rollbackRollouts?: unknown };
+      const ids = Array.isArray(result?.rollbackRollouts) ? result.rollbackRollouts.filter((x): x is string => typeof x === 'string') : [];
+      if (opts.wait) await waitAndReport(c, ids, timeout);
       print(result, opts);
     }));
 
@@ -169,16 +197,34 @@ export function registerOperatorCommands(program: Command): void {
     .action(action(async (opts: OutputOptions & { subscription: string; startTime?: string; endTime?: string; caller?: string; correlationId?: string; resourceGroup?: string; top?: string }) => {
       const clauses = [['caller', opts.caller], ['correlationId', opts.correlationId], ['resourceGroupName', opts.resourceGroup]].filter(([, v]) => v !== undefined);
       if (clauses.length > 1) throw new UsageError('phasewise: give at most one of --caller, --correlation-id, --resource-group (the activity log filters on one)');
-      const time = (name: string, v: string | undefined, fallback: string) => {
-        if (v === undefined) return fallback;
-        if (Number.isNaN(Date.parse(v)) || v.length > 40) throw new UsageError(`phasewise: ${name}: '${v.slice(0, 40)}' is not an ISO 8601 time`);
-        return new Date(Date.parse(v)).toISOString();
-      };
-      let filter = `eventTimestamp ge '${time('--start-time', opts.startTime, '2000-01-01T00:00:00Z')}' and eventTimestamp le '${time('--end-time', opts.endTime, '2999-12-31T00:00:00Z')}'`;
+      const start = isoTimeOption('--start-time', opts.startTime, '2000-01-01T00:00:00.000Z');
+      const end = isoTimeOption('--end-time', opts.endTime, '2999-12-31T00:00:00.000Z');
+      if (start > end) throw new UsageError(`phasewise: --start-time ${start} is after --end-time ${end}`);
+      let filter = `eventTimestamp ge '${start}' and eventTimestamp le '${end}'`;
       if (clauses[0]) filter += ` and ${clauses[0][0]} eq '${String(clauses[0][1]).replace(/'/g, "''")}'`;
       const path = `/subscriptions/${segment('--subscription', opts.subscription)}/providers/microsoft.insights/eventtypes/management/values?${ACTIVITY_API}&$filter=${encodeURIComponent(filter)}`;
       print(await client().list(path, topOption(opts.top, 100)), opts);
     }));
+}
+
+/** YYYY-MM-DD, or with THH:MM[:SS[.fff]] and Z or an offset; no time zone means UTC, as in az. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * `--start-time`, `--end-time`: ISO 8601 only. Date.parse alone reads '1' as 2001 and 'Feb 30' as March 2
+ * (in local time): a filter the user did not mean, so such values are refused.
+ */
+function isoTimeOption(name: string, v: string | undefined, fallback: string): string {
+  if (v === undefined) return fallback;
+  const m = v.length <= 40 ? ISO_TIME.exec(v.trim()) : null;
+  const refuse = () => new UsageError(`phasewise: ${name}: '${v.slice(0, 40)}' is not an ISO 8601 time such as 2026-03-01 or 2026-03-01T12:00:00Z`);
+  if (!m) throw refuse();
+  const [, y, mo, d, h = '00', mi = '00', sec = '00', zone] = m;
+  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > new Date(Date.UTC(Number(y), Number(mo), 0)).getUTCDate()) throw refuse();
+  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) throw refuse();
+  const t = Date.parse(zone || m[4] === undefined ? v.trim().replace(' ', 'T') : `${v.trim().replace(' ', 'T')}Z`);
+  if (Number.isNaN(t)) throw refuse();
+  return new Date(t).toISOString();
 }
 
 interface WithdrawTarget { publisher?: string; type?: string; image?: string; galleryImage?: string }
@@ -197,7 +243,8 @@ function withdrawBase(o: WithdrawTarget): string {
     const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/galleries\/([^/]+)\/images\/([^/]+)\/?$/i.exec(o.galleryImage);
     if (!m) throw new UsageError(`phasewise: --gallery-image: '${o.galleryImage.slice(0, 200)}' is not /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{g}/images/{def}`);
     const [sub, rg, g, def] = m.slice(1) as [string, string, string, string];
-    return `/phasewise/subscriptions/${segment('--gallery-image', sub)}/resourceGroups/${segment('--gallery-image', rg)}/galleries/${segment('--gallery-image', g)}/images/${segment('--gallery-image', def)}`;
+    const at = (v: string) => segment('--gallery-image', v);
+    return `/phasewise/subscriptions/${at(sub)}/resourceGroups/${at(rg)}/galleries/${at(g)}/images/${at(def)}`;
   }
   if (o.publisher === undefined || o.type === undefined) throw new UsageError('phasewise: an extension is named by --publisher and --type together');
   return `/phasewise/publishers/${segment('--publisher', o.publisher)}/extensionTypes/${segment('--type', o.type)}`;

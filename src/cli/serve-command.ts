@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:net';
 import { ConfigError, loadConfig } from '../server/config.js';
+import { preflight } from '../server/preflight.js';
 import { startServer } from '../server/serve.js';
 import type { ServeConfig } from '../server/config.js';
 import { EXIT_STEPPED_DOWN, startReplica } from '../server/replicas/replica.js';
@@ -36,13 +37,13 @@ function factorOption(text: string | undefined): number | undefined {
 
 /** Fails with a clear message, before the data folder is made, when the address is taken. */
 async function checkPortFree(host: string, port: number): Promise<void> {
-  if (port === 0) return;
   const probe = createServer();
   await new Promise<void>((resolve, reject) => {
     probe.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') reject(new UsageError(`phasewise serve: port ${port} on ${host} is in use (another Phasewise?); stop it or choose another with --port`));
       else if (err.code === 'EADDRNOTAVAIL') reject(new UsageError(`phasewise serve: cannot listen on ${host}: no such local address (--host)`));
       else if (err.code === 'EACCES') reject(new UsageError(`phasewise serve: port ${port} needs privileges this process lacks; choose one above 1023 with --port`));
+      else if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') reject(new UsageError(`phasewise serve: cannot listen on ${host.slice(0, 200)}: no such host (--host)`));
       else reject(err);
     });
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
@@ -62,6 +63,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       clockFactor,
       store: opts.store,
     });
+    preflight(config);
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(`phasewise: ${err.message}`);
     throw err;

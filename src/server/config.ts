@@ -2,7 +2,6 @@
  * `phasewise serve` configuration: a YAML or JSON file, then environment variables over it, then
  * built-in defaults. Every field is documented in docs/api.md.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -11,9 +10,12 @@ import type { Role } from '../api/arm/auth.js';
 import { locationName, oneLineText, resourceGroupName } from '../api/arm/validation.js';
 import { WEBHOOK_EVENTS } from './webhooks.js';
 import { redact } from '../util/redact-url.js';
+import { ConfigError } from './config-error.js';
+import { readUserFile } from './user-file.js';
 
 const tokenSchema = z.object({
-  token: z.string().min(16, 'a token needs at least 16 characters').max(512),
+  // It is compared with an Authorization header: printable, no spaces, bounded as the header is.
+  token: z.string().min(16, 'a token needs at least 16 characters').max(512).regex(/^[\x21-\x7e]+$/, 'printable characters without spaces'),
   /** The caller of everything the token does, in the event and activity logs and on the dashboard. */
   name: oneLineText(256, 'a token name'),
   roles: z.array(z.enum(ROLES as readonly Role[] as [Role, ...Role[]])).min(1),
@@ -23,8 +25,8 @@ export const configSchema = z.object({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8443),
   /** The base of every URL the server hands out (operation monitors, nextLinks); defaults to https://host:port. */
-  publicUrl: z.string().url().optional(),
-  dataDir: z.string().default('data'),
+  publicUrl: z.string().max(2000).url().refine((u) => /^https?:\/\//i.test(u), 'expected an https:// (or http://) URL').optional(),
+  dataDir: z.string().min(1).max(4096).default('data'),
   /** Defaults to DATA_DIR/phasewise.sqlite. */
   database: z.string().optional(),
   /**
@@ -45,7 +47,7 @@ export const configSchema = z.object({
   /** Without tokens, one is generated on first start into DATA_DIR/token and printed. */
   tokens: z.array(tokenSchema).default([]),
   /** Subscriptions that exist besides those of the fleet. */
-  subscriptions: z.array(z.string().min(1)).default([]),
+  subscriptions: z.array(z.string().min(1).max(128)).max(10_000).default([]),
   /** A scenario (docs/scenarios.md) whose regions, catalog, fleet, failures and events seed a new database. */
   scenario: z.string().optional(),
   /** Simulated milliseconds per real millisecond; 1 is real time. */
@@ -91,7 +93,7 @@ export const configSchema = z.object({
 
 export type ServeConfig = z.infer<typeof configSchema>;
 
-export class ConfigError extends Error {}
+export { ConfigError } from './config-error.js';
 
 /** Environment variables and the fields they set. */
 export const ENV_VARS: Record<string, { field: keyof ServeConfig; kind: 'string' | 'number' | 'list' }> = {
@@ -114,24 +116,36 @@ export const ENV_VARS: Record<string, { field: keyof ServeConfig; kind: 'string'
   PHASEWISE_METRICS_TOKEN: { field: 'metricsToken', kind: 'string' },
 };
 
+/** A configuration is a few KiB; more than this is not one (and /dev/zero would never end). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** A number in an environment variable: decimal, as a person writes it (Number() would read 0x50 as 80 and '' as 0). */
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
+/** The configuration file as a mapping; every problem is a ConfigError of one line. */
+function readConfigFile(file: string): Record<string, unknown> {
+  const text = readUserFile('configuration', file, MAX_CONFIG_BYTES);
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    // The parser's message quotes the line with a caret below it: the first line (with the position) is enough.
+    throw new ConfigError(`${file}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]!.replace(/:$/, '').slice(0, 300)}`);
+  }
+  if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new ConfigError(`${file}: expected a mapping of settings`);
+  return (parsed ?? {}) as Record<string, unknown>;
+}
+
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof ServeConfig, unknown>> = {}): ServeConfig {
   let raw: Record<string, unknown> = {};
   if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`cannot read configuration ${file}: ${(err as Error).message}`);
-    }
-    const parsed: unknown = parseYaml(text);
-    if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new ConfigError(`${file}: expected a mapping of settings`);
-    raw = (parsed ?? {}) as Record<string, unknown>;
+    raw = readConfigFile(file);
   }
   // A scenario named in the file is relative to the file; one from the environment or the command line is not.
   const fileScenario = raw.scenario;
   for (const [name, { field, kind }] of Object.entries(ENV_VARS)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
+    if (kind === 'number' && !DECIMAL.test(v.trim())) throw new ConfigError(`${name}: expected a decimal number, got '${v.slice(0, 40)}'`);
     raw[field] = kind === 'number' ? Number(v) : kind === 'list' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v;
   }
   if (env.PHASEWISE_TOKEN) raw.tokens = [{ token: env.PHASEWISE_TOKEN, name: 'operator', roles: ['reader', 'contributor', 'publisher'] }];

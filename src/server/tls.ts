@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../util/atomic-file.js';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
+import { checkTlsFiles } from './preflight.js';
 
 export interface TlsMaterial {
   cert: string;
@@ -16,7 +17,7 @@ export interface TlsMaterial {
 }
 
 export async function loadOrCreateTls(configured: { cert: string; key: string } | undefined, dataDir: string, host: string): Promise<TlsMaterial> {
-  if (configured) return { cert: readFileSync(configured.cert, 'utf8'), key: readFileSync(configured.key, 'utf8'), certPath: configured.cert, generated: false };
+  if (configured) return { ...checkTlsFiles(configured), certPath: configured.cert, generated: false };
   const dir = join(dataDir, 'tls');
   const certPath = join(dir, 'cert.pem');
   const keyPath = join(dir, 'key.pem');

@@ -4,8 +4,8 @@
  * or by a dynamic scope. The machines a schedule covers leave platform-orchestrated patching (R76), as in
  * Azure. Problems are scenario issues naming the field.
  */
-import { ArmError } from '../api/arm/errors.js';
-import { parseScheduledPatches } from '../api/arm/patch-requests.js';
+import { checkScheduledPatches } from '../api/arm/patch-requests.js';
+import type { PatchProblem } from '../api/arm/patch-requests.js';
 import type { FleetState } from '../engine/state.js';
 import type { ScheduledPatches } from '../model/patch-runs.js';
 import type { MaintenanceWindow } from '../schedule/window.js';
@@ -15,17 +15,12 @@ import type { MaintenanceAssignmentInput } from './scenario-schema.js';
 
 interface Issue { path: string; message: string }
 
-/** The `installPatches` of a configuration at `path`; null (with an issue) when the API would refuse it. */
+/** The `installPatches` of a configuration at `path`; null (with every problem as an issue, as the rest of a scenario's are) when the API would refuse it. */
 export function compileInstallPatches(raw: unknown, path: string, issues: Issue[]): ScheduledPatches | null {
-  try {
-    return parseScheduledPatches(raw);
-  } catch (e) {
-    if (!(e instanceof ArmError)) throw e;
-    const target = (e.target ?? 'properties.installPatches').replace(/^properties\.installPatches/, 'installPatches');
-    const message = e.target && e.message.startsWith(`${e.target}: `) ? e.message.slice(e.target.length + 2) : e.message;
-    issues.push({ path: `${path}.${target}`, message });
-    return null;
-  }
+  const problems: PatchProblem[] = [];
+  const spec = checkScheduledPatches(raw, problems);
+  for (const p of problems) issues.push({ path: `${path}.${p.target.replace(/^properties\.installPatches/, 'installPatches')}`, message: p.message });
+  return spec;
 }
 
 /** Adds one assignment (at `path`) to its schedule; false when it names what a schedule cannot patch. */

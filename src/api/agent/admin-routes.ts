@@ -33,8 +33,11 @@ export function registerAgentAdminRoutes(app: FastifyInstance, ctx: ArmContext):
     if (!ctx.index.hasSubscription(body.subscriptionId)) throw notFound('SubscriptionNotFound', `The subscription '${body.subscriptionId}' could not be found.`);
     const now = svc.wallNow();
     const expiresAtMs = now + body.expiresInHours * 3_600_000;
-    const token = svc.tokens.create(name, body, expiresAtMs, caller, now);
-    return reply.status(201).send({ name, token, subscriptionId: body.subscriptionId, resourceGroup: body.resourceGroup, location: body.location, expiresAt: new Date(expiresAtMs).toISOString() });
+    const created = svc.tokens.create(name, body, expiresAtMs, caller, now);
+    return reply.status(201).send({
+      name: created.name, token: created.token, subscriptionId: body.subscriptionId, resourceGroup: body.resourceGroup, location: body.location,
+      expiresAt: new Date(expiresAtMs).toISOString(),
+    });
   });
   app.get('/phasewise/enrollmentTokens', async () => ({
     value: agentServices(ctx).tokens.list().map((t) => ({

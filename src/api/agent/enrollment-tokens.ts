@@ -32,7 +32,7 @@ const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 export class EnrollmentTokens {
   private readonly configured: Array<{ digest: Buffer; scope: EnrollmentScope; expiresAtMs: number | null }>;
-  private readonly st: Record<'put' | 'byDigest' | 'list' | 'del', Database.Statement>;
+  private readonly st: Record<'put' | 'byDigest' | 'list' | 'del' | 'nameOf', Database.Statement>;
 
   constructor(db: Database.Database, configured: readonly ConfiguredToken[]) {
     db.exec(ENROLLMENT_TOKENS_DDL);
@@ -43,6 +43,7 @@ export class EnrollmentTokens {
       byDigest: db.prepare('SELECT * FROM agent_enrollment_tokens WHERE digest = ?'),
       list: db.prepare('SELECT * FROM agent_enrollment_tokens ORDER BY name'),
       del: db.prepare('DELETE FROM agent_enrollment_tokens WHERE name = ? COLLATE NOCASE'),
+      nameOf: db.prepare('SELECT name FROM agent_enrollment_tokens WHERE name = ? COLLATE NOCASE ORDER BY name LIMIT 1'),
     };
     this.configured = configured.map((t) => ({
       digest: digest(t.token),
@@ -67,11 +68,16 @@ export class EnrollmentTokens {
     return { subscriptionId: row.subscription_id as string, resourceGroup: row.resource_group as string, location: row.location as string };
   }
 
-  /** Creates or replaces a named token; returns the secret (shown once). */
-  create(name: string, scope: EnrollmentScope, expiresAtMs: number, createdBy: string, now: number): string {
+  /**
+   * Creates or replaces a named token; returns the secret (shown once) and the name as stored. Names are
+   * ARM names, compared without regard to case (as DELETE compares them): `PUT …/Build` after `…/build`
+   * replaces that token and keeps its first spelling, rather than adding a second token DELETE would take both of.
+   */
+  create(name: string, scope: EnrollmentScope, expiresAtMs: number, createdBy: string, now: number): { token: string; name: string } {
     const secret = `pwe_${randomBytes(32).toString('base64url')}`;
-    this.st.put.run(name, digest(secret).toString('hex'), scope.subscriptionId, scope.resourceGroup, scope.location, expiresAtMs, createdBy, now);
-    return secret;
+    const stored = (this.st.nameOf.get(name) as { name: string } | undefined)?.name ?? name;
+    this.st.put.run(stored, digest(secret).toString('hex'), scope.subscriptionId, scope.resourceGroup, scope.location, expiresAtMs, createdBy, now);
+    return { token: secret, name: stored };
   }
 
   list(): StoredToken[] {

@@ -43,6 +43,9 @@ export interface CachedGoalState {
   events: ScheduledEvent[];
 }
 
+/** Long polls one agent may hold open at once (docs/agent-server.md); a credential is not a licence for hundreds of sockets and timers. */
+export const MAX_LONG_POLLS_PER_AGENT = 4;
+
 export class GoalStates {
   private readonly cache = new Map<string, CachedGoalState>();
   private readonly dirty = new Set<string>();
@@ -89,6 +92,9 @@ export class GoalStates {
     return new Promise((resolve) => {
       let set = this.waiters.get(agentId);
       if (!set) this.waiters.set(agentId, (set = new Set()));
+      // One agent holds at most MAX_LONG_POLLS_PER_AGENT: the oldest is answered now (a 304, polled again).
+      // The newest is the live one: an agent whose connection died unseen behind a NAT left the old.
+      if (set.size >= MAX_LONG_POLLS_PER_AGENT) set.values().next().value!();
       const done = () => {
         clearTimeout(timer);
         gone.removeEventListener('abort', done);

@@ -56,12 +56,22 @@ export const MAX_API_VERSION_LENGTH = 64;
 const API_VERSION = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
+ * ARM reads query parameter names without regard to case (`API-Version`, `Api-Version`): the value of the
+ * first name that is `api-version` in any casing, the exact spelling first; the first of repeated values.
+ */
+export function apiVersionParameter(query: Record<string, unknown>): unknown {
+  const key = Object.hasOwn(query, 'api-version') ? 'api-version' : Object.keys(query).find((k) => k.toLowerCase() === 'api-version');
+  if (key === undefined) return undefined;
+  const raw = query[key];
+  return Array.isArray(raw) ? raw[0] : raw;
+}
+
+/**
  * The api-version a request carries; ARM requires one. Any date-like value is accepted and echoed; one
  * longer than MAX_API_VERSION_LENGTH or with other characters is refused (it would be copied into headers).
  */
 export function apiVersionOf(req: FastifyRequest): string {
-  const raw = (req.query as Record<string, unknown>)['api-version'];
-  const v = Array.isArray(raw) ? raw[0] : raw;
+  const v = apiVersionParameter(req.query as Record<string, unknown>);
   if (typeof v !== 'string' || v === '') throw badRequest('MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
   if (v.length > MAX_API_VERSION_LENGTH || !API_VERSION.test(v)) {
     const shown = JSON.stringify(v.slice(0, MAX_API_VERSION_LENGTH)) + (v.length > MAX_API_VERSION_LENGTH ? '…' : '');

@@ -17,14 +17,27 @@ export function outputFormat(text: string | undefined): OutputFormat {
   return f as OutputFormat;
 }
 
+/** Checks a JMESPath query's syntax without data, so a bad one is refused before any request is sent. */
+export function compileQuery(query: string | undefined): void {
+  if (query === undefined) return;
+  if (query.length > MAX_QUERY) throw new UsageError(`phasewise: --query: longer than ${MAX_QUERY} characters`);
+  try {
+    (jmespath as unknown as { compile(q: string): unknown }).compile(query); // in the library, not in its types
+  } catch (err) {
+    throw invalidQuery(query, err);
+  }
+}
+
+const invalidQuery = (query: string, err: unknown) => new UsageError(`phasewise: --query: invalid JMESPath '${query.slice(0, 100)}': ${(err as Error).message.split('\n')[0]}`);
+
 /** Applies a JMESPath query; a bad one is a usage error (exit 2) with the parser's reason. */
 export function applyQuery(data: unknown, query: string | undefined): unknown {
   if (query === undefined) return data;
-  if (query.length > MAX_QUERY) throw new UsageError(`phasewise: --query: longer than ${MAX_QUERY} characters`);
+  compileQuery(query);
   try {
     return jmespath.search(data as Record<string, unknown>, query) as unknown;
   } catch (err) {
-    throw new UsageError(`phasewise: --query: invalid JMESPath '${query.slice(0, 100)}': ${(err as Error).message.split('\n')[0]}`);
+    throw invalidQuery(query, err);
   }
 }
 

@@ -1,0 +1,118 @@
+/**
+ * `serve`'s own configuration (docs/api.md#configuration): a config file that is not YAML, endless
+ * (/dev/zero), a FIFO or huge; TLS files missing, not PEM, or a key that is not the certificate's; a data
+ * folder that is a file; a host that does not resolve; environment numbers written as 0x50 or 1e4. Each is
+ * one line on standard error, exit code 2, and nothing created (no data folder, no database).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { ConfigError, ENV_VARS, loadConfig } from '../src/server/config.js';
+import { cli } from './helpers/cli.js';
+import { CERT, KEY } from './helpers/api-server.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'phasewise-serve-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+/** Runs serve with `args` and a fresh data folder; it must refuse with exit 2, one line, and create nothing. */
+async function refused(args: string[], message: RegExp): Promise<void> {
+  const data = join(dir, `data-${n++}`);
+  const r = await cli('serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data, ...args);
+  assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}: ${r.stderr.slice(0, 500)}`);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, message);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  assert.equal(existsSync(data), false, 'no data folder');
+}
+
+const file = (name: string, text: string | Buffer) => {
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return f;
+};
+
+describe('serve --config FILE that is not a configuration', () => {
+  test('YAML with a syntax error or a duplicate key: the position in one line, exit 2', async () => {
+    await refused(['--config', file('bad.yaml', 'port: [1\nhost: x\n')], /^phasewise: .*bad\.yaml: not valid YAML or JSON: .* at line \d+, column \d+$/m);
+    await refused(['--config', file('dup.yaml', 'port: 1\nport: 2\n')], /dup\.yaml: not valid YAML or JSON: Map keys must be unique/);
+  });
+
+  test('/dev/zero, a FIFO, a folder and a 2 MiB file are refused without reading them whole (they once crashed serve out of memory)', async () => {
+    await refused(['--config', '/dev/zero'], /configuration \/dev\/zero: not a regular file/);
+    const fifo = join(dir, 'fifo.yaml');
+    execFileSync('mkfifo', [fifo]);
+    await refused(['--config', fifo], /fifo\.yaml: not a regular file/);
+    await refused(['--config', dir], /not a regular file/);
+    await refused(['--config', file('huge.yaml', `# ${'x'.repeat(2 * 1024 * 1024)}\n`)], /huge\.yaml: larger than 1048576 bytes/);
+    await refused(['--config', join(dir, 'missing.yaml')], /configuration .*missing\.yaml: no such file/);
+  });
+});
+
+describe('serve with TLS files that cannot serve', () => {
+  const tls = (name: string, cert: string, key: string) => file(name, `tls:\n  cert: ${JSON.stringify(cert)}\n  key: ${JSON.stringify(key)}\n`);
+
+  test('missing, not PEM, swapped, or a key of another certificate: one line, exit 2, nothing created', async () => {
+    await refused(['--config', tls('t1.yaml', join(dir, 'none.pem'), KEY)], /tls\.cert .*none\.pem: no such file/);
+    await refused(['--config', tls('t2.yaml', CERT, file('hello.pem', 'hello'))], /tls\.key .*hello\.pem: not a PEM private key/);
+    await refused(['--config', tls('t3.yaml', KEY, CERT)], /tls\.cert .*key\.pem: not a PEM certificate/);
+    const otherKey = execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await refused(['--config', tls('t4.yaml', CERT, file('other-key.pem', otherKey))], /tls\.cert .* and tls\.key .*other-key\.pem: the key is not the certificate's$/m);
+    await refused(['--config', tls('t5.yaml', CERT, '/dev/zero')], /tls\.key \/dev\/zero: not a regular file/);
+  });
+});
+
+describe('serve: the data folder, the host', () => {
+  test('a data folder that is a file: exit 2, one line, the file left as it was', async () => {
+    const f = file('a-file', 'keep me');
+    const r = await cli('serve', '--port', '0', '--data-dir', f);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^phasewise: dataDir .*a-file: exists and is not a folder\n$/);
+    assert.equal(execFileSync('cat', [f], { encoding: 'utf8' }), 'keep me');
+  });
+
+  test('a host that does not resolve, even with --port 0: exit 2, one line, nothing created', async () => {
+    const data = join(dir, 'nohost');
+    const r = await cli('serve', '--port', '0', '--host', 'no-such-host.invalid', '--data-dir', data);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^phasewise serve: cannot listen on no-such-host\.invalid: no such host \(--host\)\n$/);
+    assert.equal(existsSync(data), false);
+  });
+
+  test('publicUrl that is not http(s): the field named, exit 2', async () => {
+    const data = join(dir, 'pub');
+    const r = await cli('serve', '--port', '0', '--config', file('pub.yaml', 'publicUrl: "javascript:alert(1)"\n'), '--data-dir', data);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /publicUrl: expected an https:\/\/ \(or http:\/\/\) URL/);
+    assert.deepEqual(readdirSync(dir).filter((x) => x === 'pub'), []);
+  });
+});
+
+describe('environment variables with odd values', () => {
+  const numeric = Object.entries(ENV_VARS).filter(([, v]) => v.kind === 'number').map(([k]) => k);
+
+  test('property: a numeric PHASEWISE_* is taken only as a decimal number; anything else is a ConfigError naming the variable', () => {
+    const odd = fc.constantFrom('0x50', '1e4', ' 80', '80 ', 'Infinity', '-0', '0b1', '1_000', '8443');
+    fc.assert(fc.property(fc.constantFrom(...numeric), fc.oneof(fc.string({ maxLength: 12 }), odd), (name, value) => {
+      const field = ENV_VARS[name]!.field;
+      if (value === '') return; // an empty variable is unset (documented), not a value
+      try {
+        const c = loadConfig(undefined, { [name]: value });
+        assert.match(value.trim(), /^-?\d+(\.\d+)?$/, `${name}=${JSON.stringify(value)} was accepted`);
+        assert.equal(c[field], Number(value));
+      } catch (err) {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.ok(err.message.includes(name) || err.message.includes(field), err.message);
+      }
+    }), { numRuns: 300 });
+  });
+
+  test('PHASEWISE_PORT=0x50 is not port 80', () => {
+    assert.throws(() => loadConfig(undefined, { PHASEWISE_PORT: '0x50' }), /PHASEWISE_PORT: expected a decimal number, got '0x50'/);
+    assert.equal(loadConfig(undefined, { PHASEWISE_PORT: '8080' }).port, 8080);
+  });
+});
