@@ -22,7 +22,7 @@ import { patchRunId } from './upgrade.js';
 import { emitInstance, emitVersionChange, finish, sendAction } from './record.js';
 import { busyElsewhereReason, inFlightElsewhere, skipReason } from './skip.js';
 import { recordOutcome } from './release-evidence.js';
-import { failedForGood } from '../rollouts/set-health.js';
+import { failedForGood } from '../core/failed-for-good.js';
 
 /** The start of the reason a retry waits on a machine that cannot turn healthy (opt-in.ts's `resumeCannotHeal` looks for it). */
 export const CANNOT_HEAL = 'retry not attempted: the machine cannot turn healthy until someone acts';

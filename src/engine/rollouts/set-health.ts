@@ -14,6 +14,7 @@
  */
 import type { GateVerdict } from './gates.js';
 import type { TickContext } from '../core/context.js';
+import { failedForGood } from '../core/failed-for-good.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -70,17 +71,4 @@ function incurable(ctx: TickContext, setId: string): Array<{ machineId: string; 
   }
   ctx.state.unhealthySeen.set(setId, seen);
   return out;
-}
-
-/**
- * Why a machine stays unhealthy until someone acts (an extension Failed with no automatic attempts left), or
- * null. `except`: an artifact whose own block does not count (its rollouts skip the instance already, R31).
- */
-export function failedForGood(ctx: Pick<TickContext, 'state'>, machineId: string, except?: string): string | null {
-  for (const [key, byMachine] of ctx.state.fleet.instances) {
-    if (key === except) continue;
-    const inst = byMachine.get(machineId);
-    if (inst?.status === 'Failed' && inst.blockedReason) return `${inst.artifactKey} is Failed: ${inst.blockedReason}`;
-  }
-  return null;
 }
