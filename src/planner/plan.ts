@@ -8,7 +8,7 @@ import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
 import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
-import { PRIOR_FAILURE_RATE, expectedLastReach, placeBatches, reachAfterStop, stopProbability } from './bound.js';
+import { PRIOR_FAILURE_RATE, expectedLastReach, expectedStops as stopsExpected, placeBatches, reachAfterStop, stopProbability, stopsToCount } from './bound.js';
 import type { UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
 import type { WindowUnion } from '../schedule/slots.js';
@@ -149,7 +149,8 @@ function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly numbe
 
 /**
  * R40 with holds: every unit's last first reach as the timeline places it, and as it would be with one R23
- * stop (as long as the engine would make it, `chooseStopMs`), at the release verdict's acceptable failure
+ * stop, or the stops a strict limit makes likely (`stopsToCount`), each as long as the engine would make it
+ * (`chooseStopMs`), at the release verdict's acceptable failure
  * rate; the projection is the instant by which the units are expected to have reached their last machine.
  */
 function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly number[], stopChances: readonly number[], windowed: boolean): BoundOutlook {
@@ -176,9 +177,13 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
             unschedulable++;
             continue;
           }
-          expectedStops += pStop;
           let stopped = clear;
-          if (pStop > 0) stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline);
+          if (pStop > 0) {
+            // More than one stop when the limit is strict enough that the assumed rate trips it again and again.
+            const many = stopsToCount(stopsExpected(u.batches.map((b) => b.machineIds.length), PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent));
+            expectedStops += many > 1 ? many : pStop;
+            stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline, many);
+          }
           units.push({ id: u.id, clear, stopped, pStop });
         }
       }
