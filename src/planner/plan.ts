@@ -137,9 +137,17 @@ function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly numbe
   const totalMs = line.totalMs;
   if (outlook?.atRisk) notes.push(`bound at risk (R40): ${outlook.reason}`);
   const fitsBound = totalMs + retryAllowanceMs <= profile.boundMs && line.unschedulable === 0 && !outlook?.atRisk;
-  if (line.windowedBatches > 0) notes.push(`${line.windowedBatches} batches run only inside maintenance windows (R70); each starts only if ${notice > 0 ? `the ${notice / 60_000}-minute notice (R83), ` : ''}${hours(2 * profile.actionTimeoutMs)} h for the upgrade and a rollback, and its health wait fit before its window closes`);
-  if (line.unschedulable > 0) notes.push(`${line.unschedulable} units can never run: none of their maintenance windows is long enough for a batch before it expires (R70)`);
-  if (totalMs + retryAllowanceMs > profile.boundMs) notes.push(`estimated ${hours(totalMs + retryAllowanceMs) / 24} days including one retry: over the ${profile.name} bound of ${hours(profile.boundMs) / 24} days (R40)`);
+  if (line.windowedBatches > 0) {
+    const noticed = notice > 0 ? `the ${notice / 60_000}-minute notice (R83), ` : '';
+    notes.push(`${line.windowedBatches} batches run only inside maintenance windows (R70); each starts only if ${noticed}`
+      + `${hours(2 * profile.actionTimeoutMs)} h for the upgrade and a rollback, and its health wait fit before its window closes`);
+  }
+  if (line.unschedulable > 0) {
+    notes.push(`${line.unschedulable} units can never run: none of their maintenance windows is long enough for a batch before it expires (R70)`);
+  }
+  if (totalMs + retryAllowanceMs > profile.boundMs) {
+    notes.push(`estimated ${hours(totalMs + retryAllowanceMs) / 24} days including one retry: over the ${profile.name} bound of ${hours(profile.boundMs) / 24} days (R40)`);
+  }
   return {
     startMs, totalMs, boundMs: profile.boundMs, fitsBound, retryAllowanceMs, notes,
     ...(line.windowedBatches > 0 ? { windowedBatches: line.windowedBatches } : {}),
