@@ -94,7 +94,7 @@ test('R20: a set of one whose only machine waiting cannot heal is not held forev
   assert.match(excluded[0]!.reason, /all 1 instances of the set/);
 });
 
-test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not re-attempted every few days for ever', () => {
+test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not re-attempted every few days for ever, and catches up once the Failed extension is removed', () => {
   // Before: each retry of the monitor on that machine was judged unhealthy (the machine could not heal) and
   // rolled back, again every 3 days, so its rollout never ended (examples/demo.yaml --seed 6 ran to the horizon).
   const raw = setsScenario([{ name: 'ten', region: 'west', capacity: 10 }], 100);
@@ -113,12 +113,13 @@ test('R30, R31: a retry on a machine that another extension\'s failed rollback k
   rig.at(2 * MIN);
   assert.equal(rig.inst(sick).status, 'Failed');
   const answered = new Set<string>();
+  let healed = false;
   const play = () => {
     for (const a of rig.driver.sent) {
       if (answered.has(a.key) || a.machineId === sick && a.artifactKey === KEY) continue;
       answered.add(a.key);
       rig.engine.observe({ kind: 'actionResult', key: a.key, machineId: a.machineId, ok: true, version: a.toVersion });
-      if (a.kind === 'upgrade' && a.machineId !== sick) rig.report(a.machineId, HEALTHY);
+      if (a.kind === 'upgrade' && (a.machineId !== sick || healed)) rig.report(a.machineId, HEALTHY);
     }
   };
   rig.engine.publishVersion('Contoso', 'Monitor', { version: '3.1.0.0', os: ['linux', 'windows'], regions: null, publishedAtMs: rig.clock.now(), critical: false, digest: null });
@@ -133,6 +134,19 @@ test('R30, R31: a retry on a machine that another extension\'s failed rollback k
   assert.equal(parked.length, 1);
   assert.match(parked[0]!.reason, /cannot turn healthy until someone acts .*contoso\.agent is Failed/);
   assert.ok(rig.of('rollout.completed').some((e) => e.rolloutId === monitor.rolloutId), 'the monitor\'s rollout completes');
+  // Someone acts: the Failed agent is removed and the machine answers again. The monitor's rollout has ended, so
+  // the parked retry catches up in a rollout of its own (before, the machine stayed on 3.0.0.0 for good).
+  rig.engine.removeExtension(sick, KEY, 'alice');
+  healed = true;
+  rig.report(sick, HEALTHY);
+  for (let t = 30 * DAY + 10 * MIN; t <= 32 * DAY; t += 10 * MIN) {
+    play();
+    rig.at(t);
+  }
+  const catchUp = rig.of('rollout.created').filter((e) => e.toVersion === '3.1.0.0' && e.rolloutId !== monitor.rolloutId);
+  assert.equal(catchUp.length, 1);
+  assert.match(catchUp[0]!.reason, /waited for the machine to be able to turn healthy/);
+  assert.equal(rig.engine.state.fleet.instances.get('extension:contoso.monitor')!.get(sick)!.installedVersion, '3.1.0.0');
 });
 
 test('R31, R62: a retry parked because the machine\'s OS image is Failed for good is resumed when a re-image onto another image fixes it', () => {
