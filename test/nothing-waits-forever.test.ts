@@ -94,7 +94,7 @@ test('R20: a set of one whose only machine waiting cannot heal is not held forev
   assert.match(excluded[0]!.reason, /all 1 instances of the set/);
 });
 
-test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not re-attempted every few days for ever, and catches up once the Failed extension is removed', () => {
+test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not retried every few days for ever, and catches up once the Failed one is removed', () => {
   // Before: each retry of the monitor on that machine was judged unhealthy (the machine could not heal) and
   // rolled back, again every 3 days, so its rollout never ended (examples/demo.yaml --seed 6 ran to the horizon).
   const raw = setsScenario([{ name: 'ten', region: 'west', capacity: 10 }], 100);
