@@ -9,8 +9,11 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { rolloutRecord } from '../src/api/arm/routes/publisher.js';
 import { projectedWaitMissesBound, waitingMissesBound } from '../src/engine/rollouts/bound-pressure.js';
+import { boundRisk } from '../src/engine/rollouts/bound-risk.js';
 import { shareBakes } from '../src/engine/rollouts/lifecycle.js';
-import { LATE_MASS, MIN_R23_STOP_MS, PRIOR_FAILURE_RATE, chooseStopMs, expectedLastReach, placeBatches, stopProbability } from '../src/planner/bound.js';
+import {
+  LATE_MASS, MIN_R23_STOP_MS, PRIOR_FAILURE_RATE, chooseStopMs, expectedLastReach, expectedStops, placeBatches, placeWithStop, stopProbability, stopsToCount,
+} from '../src/planner/bound.js';
 import { describePlan } from '../src/planner/describe.js';
 import { maintenanceWindow } from '../src/schedule/window.js';
 import { compileScenario } from '../src/sim/scenario.js';
@@ -104,6 +107,70 @@ test('R23 R40: the stop probability, the placement and the stop length follow th
   assert.equal(expectedLastReach([{ id: 'a', clear: 1, stopped: 10, pStop: 0.3 }, { id: 'b', clear: 2, stopped: 9, pStop: 0.3 }]).at, 10);
   assert.equal(expectedLastReach([{ id: 'a', clear: 1, stopped: 10, pStop: 0.06 }, { id: 'b', clear: 2, stopped: 9, pStop: 0.06 }]).at, 9);
   assert.equal(expectedLastReach([{ id: 'a', clear: 1, stopped: 10, pStop: 0.05 }]).at, 1);
+});
+
+/** A critical release on 100 instances in 1% batches, R23 at 0%: each failure stops the set (session 14's find). */
+const SLOW_AGENTS = {
+  name: 'r40-slow', start: '2026-03-02T00:00:00Z', seed: 1, horizon: 'P20W', regions: [{ name: 'r0', zones: [] }],
+  catalog: [{ publisher: 'P', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
+  extensions: { agent: { publisher: 'P', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true } },
+  fleet: { scaleSets: [{ name: 'ss0', region: 'r0', subscription: 's1', capacity: 100, updateDomains: 1, extensions: ['agent'],
+    upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: { maxBatchInstancePercent: 1, maxUnhealthyInstancePercent: 1, maxUnhealthyUpgradedInstancePercent: 0 } } }] },
+  events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0', critical: true } }],
+  // A tenth of the agents answer 50 times slower: their health reports come late, their rollbacks take hours.
+  failures: { slowAgents: { share: 0.1, factor: 50 } },
+};
+
+test('R40 R23: a critical release whose slow agents make a 0% limit stop the set again and again still reaches every machine within three weeks, reported at risk from the first stop', () => {
+  // Before: every stop lasted the 3-day retry interval while the rest fitted without another stop, and the
+  // projections took batches at their planned length; the last machine was first reached after 21.72 days.
+  const scenario = compileScenario(SLOW_AGENTS, 'r40-slow');
+  const firsts = new Map<string, number>();
+  const atStops: Array<{ at: number; atRisk: boolean; reason: string }> = [];
+  let createdAt = 0;
+  let rolloutId = '';
+  const sim: Simulation = new Simulation(scenario, {
+    onEvents: (events) => {
+      for (const e of events) {
+        if (e.type === 'rollout.created') ({ rolloutId } = e);
+        if (e.type === 'rollout.created') createdAt = Date.parse(e.time);
+        if ((e.type === 'instance.upgrade.started' || e.type === 'instance.skipped') && !firsts.has(e.machineId)) firsts.set(e.machineId, Date.parse(e.time));
+        if (e.type === 'gate.breached' && e.rule === 'R23') {
+          const o = boundRisk(sim.engine.state, sim.engine.state.rollouts.get(rolloutId)!, Date.parse(e.time))!;
+          atStops.push({ at: Date.parse(e.time), atRisk: o.atRisk, reason: o.reason });
+        }
+      }
+    },
+  });
+  sim.run();
+  assert.equal(firsts.size, 100, 'every machine was reached');
+  const last = Math.max(...firsts.values());
+  assert.ok(atStops.length >= 8, `${atStops.length} R23 stops: the scenario does not reproduce the find`);
+  assert.ok(last - createdAt <= 21 * DAY, `last machine first reached after ${days(last - createdAt)} days`);
+  assert.equal(atStops[0]!.atRisk, true, `not at risk at the first stop: ${atStops[0]!.reason}`);
+  assert.match(atStops[0]!.reason, /holds only if R23 stops are shortened|after the bound/);
+  const plan = sim.engine.state.rollouts.get(rolloutId)!.plan.estimate.outlook!;
+  assert.equal(plan.atRisk, true, `the plan expects ${plan.expectedStops} stops: ${plan.reason}`);
+  assert.ok(plan.expectedStops >= 5, 'the plan counts the stops a 0% limit makes likely at the assumed rate');
+});
+
+test('R23 R40: the stops a unit expects, the count a projection takes nine times in ten, and their placement', () => {
+  // 0%: every failure stops the run, so one stop per expected failure.
+  assert.ok(Math.abs(expectedStops(Array(50).fill(1), 0.1, 0) - 5) < 1e-9);
+  // 20% on batches of one: only a run's first four batches can trip it (1 of 5 is not above 20%).
+  assert.ok(Math.abs(expectedStops(Array(50).fill(1), 0.05, 20) - 4 * 0.05) < 1e-9);
+  assert.equal(stopsToCount(0.2), 1, 'fewer than one expected: one, weighed by its chance');
+  assert.equal(stopsToCount(1), 2);
+  assert.equal(stopsToCount(3), 5);
+  const course = { union: [], perMs: HOUR, budgetMs: 2 * HOUR };
+  assert.deepEqual(placeWithStop(course, 0, 10, DAY, 1), placeWithStop(course, 0, 10, DAY), 'one stop: after the first batch, as before');
+  assert.deepEqual(placeWithStop(course, 0, 10, DAY, 3), { lastStart: 9 * HOUR + 3 * DAY, end: 10 * HOUR + 3 * DAY });
+  assert.deepEqual(placeWithStop(course, 0, 3, DAY, 9), { lastStart: 2 * HOUR + 2 * DAY, end: 3 * HOUR + 2 * DAY }, 'no stop after the last batch');
+  // Stopped with three more stops of the floor to come: the longest stop that leaves room for them.
+  const deadline = 4 * DAY;
+  const { stopMs } = chooseStopMs(0, 3 * DAY, deadline, course, 10, undefined, 3);
+  assert.ok(stopMs < 3 * DAY && stopMs + 3 * MIN_R23_STOP_MS + 9 * HOUR <= deadline, `stopped ${stopMs / HOUR} h`);
+  assert.deepEqual(chooseStopMs(0, 3 * DAY, deadline, course, 10), { stopMs: 3 * DAY, shortened: false }, 'without expected stops the interval fits');
 });
 
 test('R40: late bakes are spent where they protect the most machines, none above its plan', () => {

@@ -94,7 +94,7 @@ test('R20: a set of one whose only machine waiting cannot heal is not held forev
   assert.match(excluded[0]!.reason, /all 1 instances of the set/);
 });
 
-test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not re-attempted every few days for ever', () => {
+test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not retried every few days for ever, and catches up once the Failed one is removed', () => {
   // Before: each retry of the monitor on that machine was judged unhealthy (the machine could not heal) and
   // rolled back, again every 3 days, so its rollout never ended (examples/demo.yaml --seed 6 ran to the horizon).
   const raw = setsScenario([{ name: 'ten', region: 'west', capacity: 10 }], 100);
@@ -113,12 +113,13 @@ test('R30, R31: a retry on a machine that another extension\'s failed rollback k
   rig.at(2 * MIN);
   assert.equal(rig.inst(sick).status, 'Failed');
   const answered = new Set<string>();
+  let healed = false;
   const play = () => {
     for (const a of rig.driver.sent) {
       if (answered.has(a.key) || a.machineId === sick && a.artifactKey === KEY) continue;
       answered.add(a.key);
       rig.engine.observe({ kind: 'actionResult', key: a.key, machineId: a.machineId, ok: true, version: a.toVersion });
-      if (a.kind === 'upgrade' && a.machineId !== sick) rig.report(a.machineId, HEALTHY);
+      if (a.kind === 'upgrade' && (a.machineId !== sick || healed)) rig.report(a.machineId, HEALTHY);
     }
   };
   rig.engine.publishVersion('Contoso', 'Monitor', { version: '3.1.0.0', os: ['linux', 'windows'], regions: null, publishedAtMs: rig.clock.now(), critical: false, digest: null });
@@ -133,6 +134,93 @@ test('R30, R31: a retry on a machine that another extension\'s failed rollback k
   assert.equal(parked.length, 1);
   assert.match(parked[0]!.reason, /cannot turn healthy until someone acts .*contoso\.agent is Failed/);
   assert.ok(rig.of('rollout.completed').some((e) => e.rolloutId === monitor.rolloutId), 'the monitor\'s rollout completes');
+  // Someone acts: the Failed agent is removed and the machine answers again. The monitor's rollout has ended, so
+  // the parked retry catches up in a rollout of its own (before, the machine stayed on 3.0.0.0 for good).
+  rig.engine.removeExtension(sick, KEY, 'alice');
+  healed = true;
+  rig.report(sick, HEALTHY);
+  for (let t = 30 * DAY + 10 * MIN; t <= 32 * DAY; t += 10 * MIN) {
+    play();
+    rig.at(t);
+  }
+  const catchUp = rig.of('rollout.created').filter((e) => e.toVersion === '3.1.0.0' && e.rolloutId !== monitor.rolloutId);
+  assert.equal(catchUp.length, 1);
+  assert.match(catchUp[0]!.reason, /waited for the machine to be able to turn healthy/);
+  assert.equal(rig.engine.state.fleet.instances.get('extension:contoso.monitor')!.get(sick)!.installedVersion, '3.1.0.0');
+});
+
+test('R31, R62: a retry parked because the machine\'s OS image is Failed for good is resumed when a re-image onto another image fixes it', () => {
+  // Before: installing or removing an extension resumed parked retries, but a set moved to another image (its
+  // Failed OS image instance replaced by a fresh one) did not, and the agent's rollout never ended on that machine.
+  const raw = setsScenario([{ name: 'ten', region: 'west', capacity: 10 }], 100);
+  raw.fleet = { scaleSets: [{ name: 'ten', region: 'west', capacity: 10, subscription: 'sub1', extensions: ['agent'],
+    upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: { maxUnhealthyUpgradedInstancePercent: 100, maxUnhealthyInstancePercent: 100 } } }] };
+  raw.profiles = { standard: { phaseBake: 'PT1H', maxPhaseFailurePercent: 100, releaseVerdict: false } };
+  const rig = new Rig(raw);
+  const image = { publisher: 'Canonical', offer: 'ubuntu', sku: 'server' };
+  const other = { ...image, sku: 'server-gen2' };
+  const LINUX = { osType: 'Linux', hyperVGeneration: 'V2', automaticOSUpgradeSupported: true } as const;
+  const at = (img: typeof image, version: string) => ({ kind: 'platform' as const, ...img, version });
+  rig.engine.updateImages((c) => {
+    for (const img of [image, other]) {
+      c.publishPlatformVersion(img, '1.0.0', LINUX, rig.startMs - DAY);
+      c.replicate(at(img, '1.0.0'), 'west', rig.startMs - DAY);
+    }
+  });
+  const moveTo = (img: typeof image, disableAutomaticRollback: boolean) => {
+    const set = rig.engine.state.fleet.scaleSets.get('ten')!;
+    const p = set.upgradePolicy;
+    rig.engine.putScaleSet({ ...set, image: at(img, 'latest'),
+      upgradePolicy: { ...p, automaticOSUpgradePolicy: { ...p.automaticOSUpgradePolicy, enableAutomaticOSUpgrade: true, disableAutomaticRollback } } });
+  };
+  moveTo(image, true);
+  rig.at(0);
+  rig.engine.updateImages((c) => {
+    c.publishPlatformVersion(image, '1.1.0', LINUX, rig.startMs);
+    c.replicate(at(image, '1.1.0'), 'west', rig.startMs);
+  });
+  let sick: string | null = null;
+  let fixed = false;
+  const answered = new Set<string>();
+  const play = () => {
+    for (const a of rig.driver.sent) {
+      if (answered.has(a.key)) continue;
+      answered.add(a.key);
+      if (a.kind === 'upgrade' && a.artifact.kind === 'osImage') sick ??= a.machineId;
+      rig.engine.observe({ kind: 'actionResult', key: a.key, machineId: a.machineId, ok: true, version: a.toVersion });
+      const down = a.machineId === sick && !fixed;
+      rig.report(a.machineId, down ? DOWN : HEALTHY);
+    }
+  };
+  let t = MIN;
+  const until = (end: number) => {
+    for (; t <= end; t += 10 * MIN) {
+      play();
+      rig.at(t);
+    }
+  };
+  until(2 * DAY);
+  assert.ok(sick, 'the OS image rollout re-imaged a machine');
+  const os = [...rig.engine.state.fleet.instances].find(([k]) => k.startsWith('osimage:'))![1].get(sick!)!;
+  assert.equal(os.status, 'Failed', 'R62: left on the new image, Failed');
+  assert.match(os.blockedReason ?? '', /R62/);
+  rig.publish('1.1.0.0');
+  until(8 * DAY);
+  const agent = rig.of('rollout.created').find((e) => e.toVersion === '1.1.0.0')!;
+  const parked = rig.of('instance.skipped', sick!).filter((e) => e.rolloutId === agent.rolloutId);
+  assert.equal(parked.length, 1, 'the retry that came due was parked');
+  assert.match(parked[0]!.reason, /cannot turn healthy until someone acts .*osimage:.* is Failed/);
+  assert.ok(rig.of('rollout.completed').some((e) => e.rolloutId === agent.rolloutId), 'a parked retry does not keep its rollout open');
+  // The set moves to another image: the machine is re-imaged onto it and answers again.
+  fixed = true;
+  rig.report(sick!, HEALTHY);
+  moveTo(other, true);
+  until(12 * DAY);
+  const catchUp = rig.of('rollout.created').filter((e) => e.toVersion === '1.1.0.0' && e.rolloutId !== agent.rolloutId);
+  assert.equal(catchUp.length, 1, 'its rollout had ended: the machine catches up in one of its own');
+  assert.match(catchUp[0]!.reason, /waited for the machine to be able to turn healthy/);
+  assert.equal(rig.of('instance.upgrade.succeeded', sick!).filter((e) => e.rolloutId === catchUp[0]!.rolloutId).length, 1);
+  assert.equal(rig.inst(sick!).installedVersion, '1.1.0.0');
 });
 
 test('R20: a set held beyond the limit by machines that take turns being down lets its phase be judged without it (gate.released)', () => {

@@ -239,12 +239,11 @@ function run(g: Gen): Outcome {
   for (const [id, c] of created) {
     const bound = c.profile === 'critical' ? 21 * DAY : c.profile === 'standard' ? 56 * DAY : Number.POSITIVE_INFINITY;
     const firsts = reached.get(id) ?? new Map<string, number>();
-    // R40: every eligible machine reached (attempted, or passed by with a reason), within the bound. Agents
-    // that time out make batches slower than any plan expects, so the bound is checked without them.
+    // R40: every eligible machine reached (attempted, or passed by with a reason), within the bound, slow agents
+    // included: their timed-out batches and the R23 stops they cause are counted once they show (bound-pressure.ts).
     if (!halted && ended.get(id) !== 'rollout.cancelled' && ended.get(id) !== 'rollout.stopped' && firsts.size < c.eligible) {
       problems.push(`R40: ${id} (${c.profile} ${c.release}) reached ${firsts.size} of ${c.eligible} eligible machines${result.hitHorizon ? ' by the horizon' : ''}`);
     }
-    if (g.slow) continue;
     for (const [machine, t] of firsts) if (t - c.at > bound) problems.push(`R40: ${id} (${c.profile}) first reached ${machine} after ${((t - c.at) / DAY).toFixed(1)} days`);
   }
   return { violations: problems, checkedStarts: windows.extension.checkedStarts + windows.osImage.checkedStarts, rollouts: created.size };

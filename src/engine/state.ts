@@ -174,6 +174,10 @@ export interface UnitState {
   releasedAtMs?: number;
   /** When its last batch completed: the next one, planned or retry, waits the policy's pause. Not stored. */
   lastBatchEndedAtMs?: number;
+  /** When its batch in flight started, and how many of its batches completed in how long (bound-pressure.ts's `batchMsOf`). Not stored. */
+  batchStartedAtMs?: number;
+  timedBatches?: number;
+  timedBatchMs?: number;
 }
 
 export interface RegionState {

@@ -125,30 +125,81 @@ export function placeBatches(c: UnitCourse, t: number, n: number): { lastStart: 
 }
 
 /**
- * The unit's last first reach (and end) if its remaining batches run from `t` with one R23 stop of `stopMs`
- * after the first of them (the likeliest place: a run's first instances weigh most); null when no window has room.
+ * The unit's last first reach (and end) if its remaining batches run from `t` with `stops` R23 stops of `stopMs`:
+ * the first after its first batch (the likeliest place: a run's first instances weigh most), the others
+ * spread evenly over the rest; null when no window has room. A stop after the last batch delays no first reach.
  */
-export function placeWithStop(c: UnitCourse, t: number, n: number, stopMs: number): { lastStart: number; end: number } | null {
-  if (n <= 1) return placeBatches(c, t, n);
-  const first = placeBatches(c, t, 1);
-  if (!first) return null;
-  return placeBatches(c, first.end + stopMs, n - 1);
+export function placeWithStop(c: UnitCourse, t: number, n: number, stopMs: number, stops = 1): { lastStart: number; end: number } | null {
+  const k = Math.min(stops, n - 1);
+  if (k <= 0) return placeBatches(c, t, n);
+  let placed = placeBatches(c, t, 1);
+  for (let i = 0; i < k && placed; i++) {
+    // The n − 1 batches after the first stop in k runs, as even as whole batches allow.
+    const run = Math.floor(((i + 1) * (n - 1)) / k) - Math.floor((i * (n - 1)) / k);
+    placed = placeBatches(c, placed.end + stopMs, run);
+  }
+  return placed;
 }
 
-export function lastReachWithStop(c: UnitCourse, t: number, n: number, stopMs: number): number | null {
-  return placeWithStop(c, t, n, stopMs)?.lastStart ?? null;
+export function lastReachWithStop(c: UnitCourse, t: number, n: number, stopMs: number, stops = 1): number | null {
+  return placeWithStop(c, t, n, stopMs, stops)?.lastStart ?? null;
 }
 
 /**
- * The unit's last first reach after one R23 stop as the engine would make it (`chooseStopMs`), cheaply: with
- * the full interval when that fits the deadline, else with the shortest stop (the engine picks in between);
- * exactly `deadline` when only a shortened stop fits, which the outlooks report as at risk.
+ * The unit's last first reach after `stops` R23 stops as the engine would make them (`chooseStopMs`), cheaply:
+ * with the full interval when that fits the deadline, else with the shortest stop (the engine picks in between);
+ * exactly `deadline` when only shortened stops fit, which the outlooks report as at risk.
  */
-export function reachAfterStop(c: UnitCourse, t: number, n: number, intervalMs: number, deadline: number): number {
-  const full = lastReachWithStop(c, t, n, intervalMs) ?? Number.POSITIVE_INFINITY;
+export function reachAfterStop(c: UnitCourse, t: number, n: number, intervalMs: number, deadline: number, stops = 1): number {
+  const full = lastReachWithStop(c, t, n, intervalMs, stops) ?? Number.POSITIVE_INFINITY;
   if (full <= deadline) return full;
-  const short = lastReachWithStop(c, t, n, Math.min(intervalMs, MIN_R23_STOP_MS)) ?? Number.POSITIVE_INFINITY;
+  const short = lastReachWithStop(c, t, n, Math.min(intervalMs, MIN_R23_STOP_MS), stops) ?? Number.POSITIVE_INFINITY;
   return short <= deadline ? deadline : short;
+}
+
+/** No more batches than this are looked at for `expectedStops` (a unit's first 200 batches: 1% batches). */
+const STOP_HORIZON = 200;
+
+/**
+ * How many R23 stops a unit's remaining batches are expected to meet, each instance failing with probability
+ * `p`: the sum of each batch's chance to trip the gate on the likeliest (clean) path, a run's counters
+ * starting again once a whole stop is expected (R23 resumes with fresh counters). With a strict limit (0%)
+ * and a failing share it is about one stop per failure; with the default 20% a run is rarely stopped twice.
+ */
+export function expectedStops(sizes: readonly number[], p: number, limitPercent: number, done = 0): number {
+  let upgraded = done;
+  let expected = 0;
+  let sinceReset = 0;
+  for (const b of sizes.length > STOP_HORIZON ? sizes.slice(0, STOP_HORIZON) : sizes) {
+    upgraded += b;
+    const trip = 1 - binomialCdf(b, p, Math.floor((limitPercent * upgraded) / 100));
+    expected += trip;
+    sinceReset += trip;
+    if (sinceReset >= 1) {
+      sinceReset -= 1;
+      upgraded = 0;
+    }
+  }
+  return expected;
+}
+
+/**
+ * The R23 stops a projection counts for a unit whose remaining batches are expected to meet `expected` of them:
+ * one while fewer than one is expected (as many outlooks as the stop's chance weighs, `expectedLastReach`), and
+ * when more are (a strict limit, a failing share), as many as are not exceeded nine times in ten (`LATE_MASS`,
+ * the stops taken as a Poisson count): with 3 expected, 5.
+ */
+export function stopsToCount(expected: number): number {
+  if (!(expected >= 1)) return 1;
+  let k = 0;
+  let term = Math.exp(-expected);
+  let cdf = term;
+  while (cdf < 1 - LATE_MASS && k < 10_000) {
+    k++;
+    term *= expected / k;
+    cdf += term;
+  }
+  return k;
 }
 
 /** One unit's expected last first reach: without a stop, and with one, and how likely the stop is. */
@@ -200,24 +251,33 @@ export function expectedLastReach(units: readonly UnitOutlook[]): { at: number; 
 /**
  * How long R23 stops a set (R23 itself names no length). The retry interval, unless resuming after it would
  * reach the set's last machine after `deadline` (or, with `after`, the last machine of the work that waits
- * for the set to end): then the longest stop, down to MIN_R23_STOP_MS, that still fits one more stop of that
- * floor, or failing that fits without one. A stop that ends outside the set's windows is stretched to the
- * next slot, where it would resume anyway.
+ * for the set to end), with the `later` stops the set is expected to meet again each as short as the floor:
+ * then the longest stop, down to MIN_R23_STOP_MS, that still fits those stops (at least one) of that floor,
+ * or failing that fits the most of them it can (none at the last). A stop that ends outside the set's windows is stretched to the next
+ * slot, where it would resume anyway.
  */
 export function chooseStopMs(
-  now: number, intervalMs: number, deadline: number, c: UnitCourse, remaining: number, after?: (unitEnd: number) => number,
+  now: number, intervalMs: number, deadline: number, c: UnitCourse, remaining: number, after?: (unitEnd: number) => number, later = 0,
 ): { stopMs: number; shortened: boolean } {
   const floor = Math.min(intervalMs, MIN_R23_STOP_MS);
-  const reach = (stop: number, again: boolean) => {
-    const placed = again ? placeWithStop(c, now + stop, remaining, floor) : placeBatches(c, now + stop, remaining);
+  const reach = (stop: number, again: number) => {
+    const placed = again > 0 ? placeWithStop(c, now + stop, remaining, floor, again) : placeBatches(c, now + stop, remaining);
     if (!placed) return Number.POSITIVE_INFINITY;
     return after ? Math.max(placed.lastStart, after(placed.end)) : placed.lastStart;
   };
-  if ((remaining === 0 && !after) || !Number.isFinite(deadline) || reach(intervalMs, false) <= deadline) return { stopMs: intervalMs, shortened: false };
+  if ((remaining === 0 && !after) || !Number.isFinite(deadline) || reach(intervalMs, later) <= deadline) return { stopMs: intervalMs, shortened: false };
   const candidates: number[] = [];
   for (let s = intervalMs * 0.75; s > floor; s *= 0.75) candidates.push(Math.floor(s));
   candidates.push(floor);
-  const pick = candidates.find((s) => reach(s, true) <= deadline) ?? candidates.find((s) => reach(s, false) <= deadline) ?? floor;
+  // The longest stop that fits the most further stops of the floor, from the expected ones (at least one) down to none.
+  let pick = floor;
+  for (let again = Math.max(1, later); again >= 0; again--) {
+    const found = candidates.find((s) => reach(s, again) <= deadline);
+    if (found !== undefined) {
+      pick = found;
+      break;
+    }
+  }
   const slot = c.union.length > 0 ? unionSlot(c.union, now + pick, c.budgetMs) : null;
   const stopMs = slot === null ? pick : Math.min(intervalMs, Math.max(pick, slot - now));
   return { stopMs, shortened: stopMs < intervalMs };

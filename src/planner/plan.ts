@@ -8,7 +8,7 @@ import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
 import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
-import { PRIOR_FAILURE_RATE, expectedLastReach, placeBatches, reachAfterStop, stopProbability } from './bound.js';
+import { PRIOR_FAILURE_RATE, expectedLastReach, expectedStops as stopsExpected, placeBatches, reachAfterStop, stopProbability, stopsToCount } from './bound.js';
 import type { UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
 import type { WindowUnion } from '../schedule/slots.js';
@@ -137,9 +137,17 @@ function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly numbe
   const totalMs = line.totalMs;
   if (outlook?.atRisk) notes.push(`bound at risk (R40): ${outlook.reason}`);
   const fitsBound = totalMs + retryAllowanceMs <= profile.boundMs && line.unschedulable === 0 && !outlook?.atRisk;
-  if (line.windowedBatches > 0) notes.push(`${line.windowedBatches} batches run only inside maintenance windows (R70); each starts only if ${notice > 0 ? `the ${notice / 60_000}-minute notice (R83), ` : ''}${hours(2 * profile.actionTimeoutMs)} h for the upgrade and a rollback, and its health wait fit before its window closes`);
-  if (line.unschedulable > 0) notes.push(`${line.unschedulable} units can never run: none of their maintenance windows is long enough for a batch before it expires (R70)`);
-  if (totalMs + retryAllowanceMs > profile.boundMs) notes.push(`estimated ${hours(totalMs + retryAllowanceMs) / 24} days including one retry: over the ${profile.name} bound of ${hours(profile.boundMs) / 24} days (R40)`);
+  if (line.windowedBatches > 0) {
+    const noticed = notice > 0 ? `the ${notice / 60_000}-minute notice (R83), ` : '';
+    notes.push(`${line.windowedBatches} batches run only inside maintenance windows (R70); each starts only if ${noticed}`
+      + `${hours(2 * profile.actionTimeoutMs)} h for the upgrade and a rollback, and its health wait fit before its window closes`);
+  }
+  if (line.unschedulable > 0) {
+    notes.push(`${line.unschedulable} units can never run: none of their maintenance windows is long enough for a batch before it expires (R70)`);
+  }
+  if (totalMs + retryAllowanceMs > profile.boundMs) {
+    notes.push(`estimated ${hours(totalMs + retryAllowanceMs) / 24} days including one retry: over the ${profile.name} bound of ${hours(profile.boundMs) / 24} days (R40)`);
+  }
   return {
     startMs, totalMs, boundMs: profile.boundMs, fitsBound, retryAllowanceMs, notes,
     ...(line.windowedBatches > 0 ? { windowedBatches: line.windowedBatches } : {}),
@@ -149,7 +157,8 @@ function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly numbe
 
 /**
  * R40 with holds: every unit's last first reach as the timeline places it, and as it would be with one R23
- * stop (as long as the engine would make it, `chooseStopMs`), at the release verdict's acceptable failure
+ * stop, or the stops a strict limit makes likely (`stopsToCount`), each as long as the engine would make it
+ * (`chooseStopMs`), at the release verdict's acceptable failure
  * rate; the projection is the instant by which the units are expected to have reached their last machine.
  */
 function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly number[], stopChances: readonly number[], windowed: boolean): BoundOutlook {
@@ -176,9 +185,13 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
             unschedulable++;
             continue;
           }
-          expectedStops += pStop;
           let stopped = clear;
-          if (pStop > 0) stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline);
+          if (pStop > 0) {
+            // More than one stop when the limit is strict enough that the assumed rate trips it again and again.
+            const many = stopsToCount(stopsExpected(u.batches.map((b) => b.machineIds.length), PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent));
+            expectedStops += many > 1 ? many : pStop;
+            stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline, many);
+          }
           units.push({ id: u.id, clear, stopped, pStop });
         }
       }

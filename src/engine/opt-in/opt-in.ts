@@ -3,6 +3,7 @@
  * over catches up through a small rollout of its own.
  */
 import { automaticTarget } from '../../catalog/catalog.js';
+import { isExtensionKey } from '../../model/artifact.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 import { busyElsewhereReason, isRemoval, skipReason } from '../attempts/skip.js';
@@ -118,14 +119,20 @@ export function rejoinAfterSettle(ctx: TickContext, settledIn: RolloutState, mac
 }
 
 /**
- * An extension of the machine was installed again or removed: retries parked because that extension's
- * failure kept the machine from ever turning healthy (`CANNOT_HEAL`) rejoin their running rollouts.
+ * A Failed instance of the machine was installed again or went away (an extension removed, the set moved to
+ * another image): retries parked because it kept the machine from ever turning healthy (`CANNOT_HEAL`)
+ * rejoin their running rollouts. A rollout that ended meanwhile (a parked retry does not keep it open) left
+ * the instance behind: it catches up in a rollout of its own, as an instance opted in again does (R30).
  */
 export function resumeCannotHeal(ctx: TickContext, machineId: string): void {
+  const behind = new Set<string>();
   for (const r of ctx.state.rollouts.values()) {
-    if (r.status !== 'running') continue;
     const a = r.attempts.get(machineId);
     if (!a || a.status !== 'parked' || !a.reason?.startsWith(CANNOT_HEAL)) continue;
+    if (r.status !== 'running') {
+      if (r.status === 'completed' && r.plan.profile.name !== 'manual' && isExtensionKey(r.artifactKey)) behind.add(r.artifactKey);
+      continue;
+    }
     if (skipReason(ctx, r, getInstance(ctx.state.fleet, r.artifactKey, machineId))) continue;
     r.open++;
     a.status = 'retryReady';
@@ -133,5 +140,10 @@ export function resumeCannotHeal(ctx: TickContext, machineId: string): void {
     changed.attempt(ctx, a);
     changed.rollout(ctx, r);
     wakeForRetry(ctx, r, r.units.get(a.unitId)!, machineId);
+  }
+  for (const key of behind) {
+    // catchUp leaves out an instance with nothing newer to reach (opted out, blocked, or up to date since).
+    if (!getInstance(ctx.state.fleet, key, machineId) || resumeIn(ctx, key, machineId)) continue;
+    catchUp(ctx, ctx.settings, key, [machineId], (n, target) => `${n} instance(s) whose retry waited for the machine to be able to turn healthy, after their rollout ended: catching up to ${target}`);
   }
 }

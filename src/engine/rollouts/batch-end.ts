@@ -38,6 +38,12 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
   if (u.plan.setId) ctx.state.setInflight.set(u.plan.setId, ctx.state.setInflight.get(u.plan.setId)! - 1);
   else releaseStandalone(ctx, r, u, run.machineIds.length);
   u.lastBatchEndedAtMs = ctx.now;
+  if (u.batchStartedAtMs !== undefined) {
+    // Measured for R40's projections (a batch restored in flight after a restart has no start and is not counted).
+    u.timedBatches = (u.timedBatches ?? 0) + 1;
+    u.timedBatchMs = (u.timedBatchMs ?? 0) + ctx.now - u.batchStartedAtMs;
+    u.batchStartedAtMs = undefined;
+  }
   const gr = u.gateRun;
   emit(ctx, {
     type: 'batch.completed',

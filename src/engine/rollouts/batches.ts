@@ -108,6 +108,7 @@ function startRun(
   if (toStart.length !== run.machineIds.length) run.machineIds = toStart.map((i) => i.machineId);
   run.unsettled = toStart.length;
   u.inflight = run;
+  u.batchStartedAtMs = ctx.now;
   u.status = 'running';
   u.windowOpensAt = undefined;
   u.heldSinceMs = undefined;

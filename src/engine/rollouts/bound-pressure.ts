@@ -3,7 +3,9 @@
  * and how long R23 stops a set so that its last machines are still reached within the bound.
  */
 import type { UnitCourse, UnitOutlook } from '../../planner/bound.js';
-import { chooseStopMs, expectedLastReach, failureRateEstimate, lastReachWithStop, placeBatches, reachAfterStop, stopProbability } from '../../planner/bound.js';
+import {
+  chooseStopMs, expectedLastReach, expectedStops, failureRateEstimate, lastReachWithStop, placeBatches, reachAfterStop, stopProbability, stopsToCount,
+} from '../../planner/bound.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { batchBudgetMs, expectedBatchMs, noticeOf } from '../../planner/windows.js';
 import { configsOfKey, scopeOf, windowKeyOf } from '../../model/maintenance.js';
@@ -13,7 +15,7 @@ import type { EngineState, RolloutState, UnitState } from '../state.js';
 /** The windows confining the unit's next batch (none for a critical release they all let bypass, R72). */
 export function unitCourse(state: EngineState, r: RolloutState, u: UnitState): UnitCourse {
   const profile = r.plan.profile;
-  const course = { union: [] as UnitCourse['union'], perMs: expectedBatchMs(profile, u.plan.limits), budgetMs: batchBudgetMs(profile, u.plan.limits, noticeOf(r.artifact)) };
+  const course = { union: [] as UnitCourse['union'], perMs: batchMsOf(u, expectedBatchMs(profile, u.plan.limits)), budgetMs: batchBudgetMs(profile, u.plan.limits, noticeOf(r.artifact)) };
   const m = state.maintenance;
   const patches = r.artifact.kind === 'guestPatch';
   if ((m.assignments.size === 0 && !patches) || profile.name === 'manual') return course;
@@ -25,6 +27,23 @@ export function unitCourse(state: EngineState, r: RolloutState, u: UnitState): U
   const configs = configsOfKey(m, windowKeyOf(m, scopeOf(r.artifact), machine));
   if (configs.length === 0 || (profile.name === 'critical' && configs.every((c) => c.emergencyBypass))) return course;
   return { ...course, union: configs.map((c) => c.parsed) };
+}
+
+/** How many batches of the plan's expected length the unit's measured batch times are weighed against. */
+const PRIOR_BATCHES = 5;
+
+/**
+ * How long the unit's batches take, pause included: the plan's expectation, or more once its batches have
+ * shown it (agents that answer late or not at all within the 90-minute action timeout, rollbacks after
+ * them), the measured times pulled towards the expectation by PRIOR_BATCHES batches of it. Never less than
+ * expected: batches that went faster do not spend room kept for later ones.
+ */
+export function batchMsOf(u: UnitState, expectedMs: number): number {
+  const n = u.timedBatches ?? 0;
+  if (n === 0) return expectedMs;
+  const pause = u.plan.limits.pauseBetweenBatchesMs;
+  const busy = (u.timedBatchMs! + (expectedMs - pause) * PRIOR_BATCHES) / (n + PRIOR_BATCHES);
+  return Math.max(expectedMs, busy + pause);
 }
 
 /** Planned batches the unit has not started: each holds machines not reached yet. */
@@ -53,11 +72,21 @@ export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now
   if (!Number.isFinite(bound)) return { stopMs: interval, shortened: false };
   const phase = r.phases[u.phase]!;
   const waits = phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample && u.phase + 1 < r.plan.phases.length;
-  // Far from the bound (a week of windows, the stop and the planned work to spare): the retry interval, without projecting.
+  // The stops the set's remaining batches will meet after this one, nine times in ten, at the rate the release has
+  // shown (R23 resumes with fresh counters). Counted only when one or more is expected: a strict limit, a failing share.
+  const expected = unitStops(r, u, 0);
+  const later = expected >= 1 ? stopsToCount(expected) : 0;
+  // Far from the bound (a week of windows, the stops and the planned work to spare): the retry interval, without projecting.
   const planned = r.plan.phases.slice(u.phase).reduce((t, p) => t + p.estimatedMs, 0);
-  if (deadlineOf(r) - now > interval + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
+  if (deadlineOf(r) - now > interval * (1 + later) + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
   const after = waits ? (end: number) => reachFrom(state, r, u.phase + 1, end) : undefined;
-  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), waits ? batchesToSettle(u) : remainingBatches(u), after);
+  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), waits ? batchesToSettle(u) : remainingBatches(u), after, later);
+}
+
+/** How many R23 stops the unit's remaining batches are expected to meet at the release's failure rate so far; `done` instances already passed in its run. */
+export function unitStops(r: RolloutState, u: UnitState, done: number, rate = observedFailureRate(r)): number {
+  const sizes = u.plan.batches.slice(u.next, u.next + 200).map((b) => b.machineIds.length);
+  return expectedStops(sizes, rate, u.plan.limits.maxUnhealthyUpgradedInstancePercent, done);
 }
 
 /**
@@ -89,8 +118,9 @@ export function reachFrom(state: EngineState, r: RolloutState, from: number, t: 
           const sizes = u.plan.batches.slice(u.next, u.next + 20).map((b) => b.machineIds.length);
           const pStop = n > 1 ? stopProbability(sizes, rate, u.plan.limits.maxUnhealthyUpgradedInstancePercent) : 0;
           const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
+          const stops = pStop === 0 ? 0 : stopsToCount(unitStops(r, u, 0, rate));
           const stopped = pStop === 0 ? placed.lastStart
-            : fullStops ? (lastReachWithStop(course, rt, n, interval) ?? Number.POSITIVE_INFINITY) : reachAfterStop(course, rt, n, interval, deadline);
+            : fullStops ? (lastReachWithStop(course, rt, n, interval, stops) ?? Number.POSITIVE_INFINITY) : reachAfterStop(course, rt, n, interval, deadline, stops);
           outlooks.push({ id: u.plan.id, clear: placed.lastStart, stopped, pStop });
           waveEnd = Math.max(waveEnd, placed.end);
         }

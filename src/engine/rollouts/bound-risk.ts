@@ -5,14 +5,14 @@
  * more R23 stop at the failure rate its release has shown so far (planner/bound.ts). Read-only.
  */
 import type { UnitOutlook } from '../../planner/bound.js';
-import { expectedLastReach, placeBatches, reachAfterStop, stopProbability } from '../../planner/bound.js';
+import { expectedLastReach, placeBatches, reachAfterStop, stopProbability, stopsToCount } from '../../planner/bound.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import type { BoundOutlook } from '../../planner/types.js';
 import type { EngineState, RolloutState, UnitState } from '../state.js';
 import { releaseKey } from '../state.js';
 import { isoOf } from '../clock.js';
 import { bakeAfter } from './lifecycle.js';
-import { deadlineOf, observedFailureRate, remainingBatches, unitCourse } from './bound-pressure.js';
+import { deadlineOf, observedFailureRate, remainingBatches, unitCourse, unitStops } from './bound-pressure.js';
 
 interface Projected extends UnitOutlook {
   end: number;
@@ -51,8 +51,10 @@ export function boundRisk(state: EngineState, r: RolloutState, now: number): Bou
     }
     const sizes = u.plan.batches.slice(u.next, u.next + 20).map((b) => b.machineIds.length);
     const pStop = stopProbability(sizes, rate, u.plan.limits.maxUnhealthyUpgradedInstancePercent, u.gateRun.upgraded);
-    expectedStops += pStop;
-    const stopped = pStop > 0 ? reachAfterStop(course, t0, n, retryIntervalMs(r.plan.profile, u.plan.machineKind), deadline) : placed.lastStart;
+    // More than one stop when the release fails that often under the set's limit (a strict limit, slow agents timing out).
+    const stops = pStop > 0 ? stopsToCount(unitStops(r, u, u.gateRun.upgraded, rate)) : 0;
+    expectedStops += stops > 1 ? stops : pStop;
+    const stopped = pStop > 0 ? reachAfterStop(course, t0, n, retryIntervalMs(r.plan.profile, u.plan.machineKind), deadline, stops) : placed.lastStart;
     const why = stoppedUntil > now
       ? `set ${u.plan.setId ?? u.plan.id} is stopped by R23 until ${isoOf(stoppedUntil)}`
       : course.union.length > 0 ? `unit ${u.plan.id} runs ${n} more batches in its maintenance windows (R70)` : `unit ${u.plan.id} has ${n} batches to run`;
