@@ -13,7 +13,10 @@ import type { CommandSpec, ProcessRuntime } from '../src/agent/handler-process.j
 import { Journal } from '../src/agent/journal.js';
 import type { OperationJournal } from '../src/agent/journal.js';
 import { monotonicMs, steadyClock } from '../src/agent/steady-clock.js';
-import { sleep, tempDirs } from './helpers/agent-kit.js';
+import { Agent } from '../src/agent/agent-loop.js';
+import { loadCredentials } from '../src/agent/enrollment.js';
+import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust } from './helpers/agent-kit.js';
+import { AgentRig, outcomeOf, until } from './helpers/agent-process.js';
 
 const HOURS_3 = 3 * 3600_000;
 
@@ -97,4 +100,30 @@ test('the wall clock jumps 3 hours backward while a hung install runs: it is sti
   const r = await run(steady(wall), 'sleep 60', 1_500);
   assert.equal(r.timedOut, true);
   assert.ok(r.tookMs < 6_000, `killed after ${r.tookMs} ms, not hours later`);
+});
+
+test('a real agent: the wall clock jumps 3 hours forward during an install; the install finishes and the operation succeeds', async () => {
+  const rig = new AgentRig();
+  await rig.start();
+  const d = tempDirs();
+  const publisher = newPublisher();
+  trust(d, publisher);
+  const agentId = await rig.enroll(d);
+  const ref = packageRef(rig.cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog, { install: 'sleep 2' }));
+  rig.cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-jump' })]));
+  let jump = 0;
+  // timeScale 0.01: install may take 9 s; the wall clock given to the agent jumps once the install runs.
+  const agent = new Agent({ dirs: d, imdsPort: 0, timeScale: 0.01, log: () => undefined, now: () => Date.now() + jump }, loadCredentials(d));
+  await agent.start();
+  try {
+    await until('install started', () => calls(d.callLog).some((l) => l.startsWith('install')), 15_000);
+    jump = HOURS_3;
+    const o = await until('op-jump finished', () => outcomeOf(rig.cp.lastReport(agentId), 'op-jump'), 30_000);
+    assert.equal(o.outcome, 'succeeded', o.message);
+    assert.deepEqual(calls(d.callLog).map((l) => l.split(' ')[0]), ['install', 'enable'], 'each step once');
+  } finally {
+    await agent.stop();
+    await rig.stop();
+    rmSync(d.root, { recursive: true, force: true });
+  }
 });
