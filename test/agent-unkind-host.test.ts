@@ -2,7 +2,8 @@
  * `phasewise agent` on an unkind host: handlers that leave a FIFO or a symlink where their status file
  * goes, a second agent started on the same state folder, a state folder whose files cannot grow. The
  * agent keeps working for the other extensions, reports a precise error for the one that failed, never
- * hangs, never runs a step twice, and never loses or truncates its journal.
+ * hangs, never runs a step twice (also when the exit file cannot be written), and never loses or
+ * truncates its journal.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,11 @@ import { after, before, test } from 'node:test';
 import type { StatusReport } from '../src/protocol/agent-wire.js';
 import { readHandlerStatus, readHeartbeat } from '../src/agent/handler-files.js';
 import { readJsonFile } from '../src/agent/atomic-file.js';
-import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, tempDirs, trust } from './helpers/agent-kit.js';
+import { runStep } from '../src/agent/handler-process.js';
+import type { CommandSpec, ProcessRuntime } from '../src/agent/handler-process.js';
+import { Journal } from '../src/agent/journal.js';
+import type { OperationJournal } from '../src/agent/journal.js';
+import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust } from './helpers/agent-kit.js';
 import { AgentRig, killed, until } from './helpers/agent-process.js';
 import { ROOT } from './helpers/cli.js';
 
@@ -135,4 +140,23 @@ test('a state folder that cannot grow (ulimit -f): a short write is an error, th
   assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { version: 1, small: true }, 'the last whole journal');
   assert.deepEqual(readdirSync(join(d.lib, '.agent')), ['state.json'], 'no temporary file left');
   rmSync(d.root, { recursive: true, force: true });
+});
+
+test('the exit file cannot be written (a full disk): the finished command is not taken for a killed one and runs once', async () => {
+  const d = tempDirs();
+  const counter = join(d.root, 'runs');
+  // The run file base is the wrapper's last argument; a folder named like its temporary exit file makes
+  // `echo $c > <base>.exit.tmp` fail, as a full disk would.
+  const command = `echo run >> '${counter}'; base=$(tr '\\0' '\\n' < /proc/$PPID/cmdline | tail -n 1); mkdir "$base.exit.tmp"; exit 3`;
+  const op: Pick<OperationJournal, 'operationId' | 'steps'> = { operationId: 'op-noexit', steps: {} };
+  const rt: ProcessRuntime = { now: Date.now, sleep, pollMs: 20, log: () => undefined };
+  const spec: CommandSpec = { key: 'install@1.0.0', command, cwd: d.root, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeoutMs: 10_000, logFile: join(d.log, 'c.log') };
+  try {
+    const r = await runStep(d, new Journal(d), HANDLER, op, spec, rt);
+    assert.deepEqual({ exitCode: r.exitCode, timedOut: r.timedOut }, { exitCode: 3, timedOut: false }, r.output);
+    assert.equal(readFileSync(counter, 'utf8'), 'run\n', 'the command ran once');
+    assert.deepEqual(readdirSync(join(d.lib, '.agent/run')), [], 'its run files are gone, the folder too');
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
 });
