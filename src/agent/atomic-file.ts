@@ -57,12 +57,12 @@ export function readRegularFile(path: string, maxBytes: number, follow = true): 
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
   } catch (err) {
-    if (!follow && (err as NodeJS.ErrnoException).code === 'ELOOP') throw new NotRegularFile(`${basename(path)} is a symbolic link; only a regular file is read`);
+    if (!follow && (err as NodeJS.ErrnoException).code === 'ELOOP') throw new NotRegularFile(`${path} is a symbolic link; only a regular file is read`);
     throw err;
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new NotRegularFile(`${basename(path)} is not a regular file (a FIFO, a device or a folder)`);
+    if (!st.isFile()) throw new NotRegularFile(`${path} is not a regular file (a FIFO, a device or a folder)`);
     const buf = Buffer.alloc(Math.min(st.size, maxBytes));
     let n = 0;
     while (n < buf.length) {
