@@ -11,6 +11,7 @@
  *              a failed report is retried, and the retry sends the latest document
  */
 import { hostname, release, type } from 'node:os';
+import { join } from 'node:path';
 import type { GoalState } from '../protocol/agent-wire.js';
 import { AppHealthMonitor } from './app-health.js';
 import { convergeOnce } from './converge.js';
@@ -19,6 +20,7 @@ import type { AgentCredentials } from './enrollment.js';
 import { GoalStateError, parseGoalState } from './goal-state-schema.js';
 import { ImdsServer } from './imds-server.js';
 import { Journal } from './journal.js';
+import { agentDir } from './layout.js';
 import type { AgentDirs } from './layout.js';
 import { DEFAULT_POLICY, readPolicy } from './local-policy.js';
 import type { LocalPolicy } from './local-policy.js';
@@ -31,6 +33,7 @@ import { DEFAULT_BIN_DIRS, detectManager } from './patching/commands.js';
 import type { ManagerConfig } from './patching/commands.js';
 import { ServerClient } from './server-client.js';
 import { buildStatusReport, fingerprint } from './status-report.js';
+import { monotonicMs, steadyClock } from './steady-clock.js';
 
 export interface AgentOptions {
   dirs: AgentDirs;
@@ -39,7 +42,10 @@ export interface AgentOptions {
   /** Multiplies handler timeouts, the terminal-status wait and health probe intervals (tests use < 1). */
   timeScale: number;
   log: (line: string) => void;
+  /** Wall clock (default Date.now); deadlines and stamps use the steady clock built on it (steady-clock.ts). */
   now?: () => number;
+  /** Monotonic ms since boot (default CLOCK_MONOTONIC); with `now` it makes the agent's steady clock. */
+  mono?: () => number;
   /** Guest OS patching: which package manager, where its binaries are, how to reboot (docs/agent.md). */
   patching?: Partial<ManagerConfig> & { rebootCommand?: string; timeScale?: number };
 }
@@ -78,7 +84,10 @@ export class Agent {
   private readonly rt: AgentRuntime;
   private readonly prt: PatchRuntime;
   private readonly imds: ImdsServer | null;
+  /** The steady clock: every deadline, wait and backoff, immune to wall-clock steps. */
   private readonly now: () => number;
+  /** The wall clock, for what is compared with file times or shown to the server as the time of day. */
+  private readonly wall: () => number;
   private stopped = false;
   private readonly pollWaker = new Waker();
   private readonly workWaker = new Waker();
@@ -93,7 +102,8 @@ export class Agent {
     private readonly opts: AgentOptions,
     private readonly creds: AgentCredentials,
   ) {
-    this.now = opts.now ?? (() => Date.now());
+    this.wall = opts.now ?? (() => Date.now());
+    this.now = steadyClock({ wall: this.wall, mono: opts.mono ?? monotonicMs, bootId: readBootId(), file: join(agentDir(opts.dirs), 'clock.json'), log: opts.log });
     this.journal = new Journal(opts.dirs);
     this.client = new ServerClient(creds);
     this.health = new AppHealthMonitor(this.now, 1000 * opts.timeScale, () => this.reportWaker.wake());
@@ -291,7 +301,7 @@ export class Agent {
       health: h.active() && h.extensionName ? { state: h.state(), extensionName: h.extensionName } : null,
       agentVersion: AGENT_VERSION,
       os: { computerName: hostname(), osName: type(), osVersion: release() },
-      nowMs: this.now(),
+      nowMs: this.wall(), // heartbeat.log's mtime is a wall-clock time; the report's stamps are the time of day
     });
   }
 

@@ -3,7 +3,7 @@
  * A reader (or the agent after `kill -9`) sees either the old content or the new, never half of one.
  * Synchronous on purpose: the journal must be on disk before the step it announces starts.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 let counter = 0;
@@ -21,15 +21,22 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${counter++}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   try {
-    if (typeof data === 'string') writeSync(fd, data);
-    else writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      // write(2) may write less than asked (a disk that fills up, a file-size limit): loop until all
+      // of it is written or it fails, so a short write never becomes a truncated journal.
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // a full disk must not also collect half-written temporaries
+    throw err;
   }
-  renameSync(tmp, path);
   fsyncDir(dir);
 }
 
@@ -37,19 +44,50 @@ export function writeJsonAtomic(path: string, value: unknown, mode = 0o600): voi
   writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode);
 }
 
-/** Reads a JSON file no larger than `maxBytes`; undefined when it does not exist. */
-export function readJsonFile(path: string, maxBytes: number): unknown {
-  let size: number;
+/** A file that is not a plain file: a FIFO, a device, a folder, or (when not followed) a symlink. */
+export class NotRegularFile extends Error {}
+
+/**
+ * Reads at most `maxBytes` of a regular file. Opened without blocking and checked after opening: a FIFO
+ * nobody writes to would otherwise block the agent's only thread. With `follow: false` a symlink is
+ * refused (a handler's file linked to /etc/shadow must not be read as root and sent to the server).
+ */
+export function readRegularFile(path: string, maxBytes: number, follow = true): { text: string; size: number; mtimeMs: number } {
+  let fd: number;
   try {
-    size = statSync(path).size;
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
+  } catch (err) {
+    if (!follow && (err as NodeJS.ErrnoException).code === 'ELOOP') throw new NotRegularFile(`${path} is a symbolic link; only a regular file is read`);
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new NotRegularFile(`${path} is not a regular file (a FIFO, a device or a folder)`);
+    const buf = Buffer.alloc(Math.min(st.size, maxBytes));
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    return { text: buf.subarray(0, n).toString('utf8'), size: st.size, mtimeMs: st.mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a JSON file no larger than `maxBytes`; undefined when it does not exist. */
+export function readJsonFile(path: string, maxBytes: number, follow = true): unknown {
+  let file: { text: string; size: number };
+  try {
+    file = readRegularFile(path, maxBytes + 1, follow);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  if (size > maxBytes) throw new Error(`${path} is ${size} bytes, over the ${maxBytes}-byte limit`);
-  const text = readFileSync(path, 'utf8');
+  if (file.size > maxBytes) throw new Error(`${path} is ${file.size} bytes, over the ${maxBytes}-byte limit`);
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(file.text) as unknown;
   } catch (err) {
     throw new Error(`${path} is not valid JSON: ${(err as Error).message}`);
   }

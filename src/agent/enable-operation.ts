@@ -11,10 +11,10 @@
  * Every command runs at most once per operation (handler-process journals it), every file step is
  * marked, so replaying this function after `kill -9` continues where the machine was.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GoalStateExtension } from '../protocol/agent-wire.js';
-import { writeSettings } from './handler-files.js';
+import { copyHandlerFile, writeSettings } from './handler-files.js';
 import { ManifestError } from './handler-manifest.js';
 import type { HandlerManifest } from './handler-manifest.js';
 import type { CommandResult } from './handler-process.js';
@@ -39,12 +39,12 @@ import { outcome, prepareVersion } from './prepare-version.js';
 
 function copyHandlerState(fromBase: string, toBase: string): void {
   if (!existsSync(fromBase)) return;
-  if (existsSync(join(fromBase, 'mrseq'))) copyFileSync(join(fromBase, 'mrseq'), join(toBase, 'mrseq'));
+  copyHandlerFile(join(fromBase, 'mrseq'), join(toBase, 'mrseq'));
   const status = join(fromBase, 'status');
   if (!existsSync(status)) return;
   mkdirSync(join(toBase, 'status'), { recursive: true, mode: 0o700 });
   for (const f of readdirSync(status).slice(0, 10_000)) {
-    if (/^\d+\.status$/.test(f) && !existsSync(join(toBase, 'status', f))) copyFileSync(join(status, f), join(toBase, 'status', f));
+    if (/^\d+\.status$/.test(f) && !existsSync(join(toBase, 'status', f))) copyHandlerFile(join(status, f), join(toBase, 'status', f));
   }
 }
 

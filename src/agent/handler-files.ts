@@ -4,11 +4,11 @@
  * limits (128 KiB read, message cut to 1 KiB and substatus fields to 10 KiB over it; missing =
  * transitioning; malformed = error 1012).
  */
-import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIMITS } from '../protocol/agent-wire.js';
 import type { GoalStateExtension, HandlerStatusBody } from '../protocol/agent-wire.js';
-import { writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
+import { NotRegularFile, readRegularFile, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
 import { handlerLogDir } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
@@ -67,17 +67,8 @@ const STATUSES = new Set(['transitioning', 'error', 'success', 'warning']);
 
 export const isTerminal = (s: HandlerStatusBody['status']): boolean => s === 'success' || s === 'error';
 
-function readBounded(path: string, max: number): { text: string; size: number; mtimeMs: number } {
-  const st = statSync(path);
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(Math.min(st.size, max));
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    return { text: buf.subarray(0, n).toString('utf8'), size: st.size, mtimeMs: st.mtimeMs };
-  } finally {
-    closeSync(fd);
-  }
-}
+/** A handler's own file, read bounded; a symlink is not followed, a FIFO or device refused (NotRegularFile). */
+const readBounded = (path: string, max: number) => readRegularFile(path, max, false);
 
 const cut = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n)}…` : s);
 
@@ -121,6 +112,12 @@ export function parseStatusDocument(raw: unknown, trimmed: boolean): HandlerStat
   return body;
 }
 
+const invalidBody = (seq: number, why: string): HandlerStatusBody => ({
+  status: 'error',
+  code: 1012,
+  formattedMessage: { lang: 'en-US', message: `the handler's status file status/${seq}.status is invalid: ${why}` },
+});
+
 /** Status files up to this size are parsed (and trimmed when over 128 KiB); larger ones are error 1012. */
 export const STATUS_FILE_HARD_LIMIT = 1024 * 1024;
 
@@ -135,18 +132,34 @@ export function readHandlerStatus(baseDir: string, seq: number): ReadStatus {
     file = readBounded(path, STATUS_FILE_HARD_LIMIT);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { body: { status: 'transitioning', code: 0 }, mtimeMs: null };
+    if (err instanceof NotRegularFile) return { body: invalidBody(seq, err.message), mtimeMs: null };
     return { body: { status: 'error', code: -1, formattedMessage: { lang: 'en-US', message: `cannot read the status file: ${(err as Error).message}` } }, mtimeMs: null };
   }
-  const invalid = (why: string): ReadStatus => ({
-    body: { status: 'error', code: 1012, formattedMessage: { lang: 'en-US', message: `the handler's status file status/${seq}.status is invalid: ${why}` } },
-    mtimeMs: file.mtimeMs,
-  });
+  const invalid = (why: string): ReadStatus => ({ body: invalidBody(seq, why), mtimeMs: file.mtimeMs });
   if (file.size > STATUS_FILE_HARD_LIMIT) return invalid(`it is ${file.size} bytes, over the ${STATUS_FILE_HARD_LIMIT}-byte limit`);
   try {
     return { body: parseStatusDocument(JSON.parse(file.text), file.size > LIMITS.handlerStatusBytes), mtimeMs: file.mtimeMs };
   } catch (err) {
     return invalid(cut((err as Error).message, 200));
   }
+}
+
+/**
+ * Copies a handler's small file (mrseq, a status file) to the new version's folder: only a regular file
+ * up to STATUS_FILE_HARD_LIMIT is copied; a symlink, FIFO, device or a larger file is left behind (the
+ * new version starts without it), so an upgrade neither blocks, nor copies /etc/shadow, nor doubles a huge file.
+ */
+export function copyHandlerFile(from: string, to: string): boolean {
+  let file: { text: string; size: number };
+  try {
+    file = readRegularFile(from, STATUS_FILE_HARD_LIMIT, false);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof NotRegularFile) return false;
+    throw err;
+  }
+  if (file.size > STATUS_FILE_HARD_LIMIT) return false;
+  writeFileAtomic(to, file.text, 0o600);
+  return true;
 }
 
 export interface Heartbeat {
@@ -162,7 +175,8 @@ export function readHeartbeat(baseDir: string, nowMs: number): Heartbeat {
   let file: { text: string; size: number; mtimeMs: number };
   try {
     file = readBounded(join(baseDir, 'heartbeat.log'), 16 * 1024);
-  } catch {
+  } catch (err) {
+    if (err instanceof NotRegularFile) return { status: 'NotReady', code: -1, message: `the heartbeat file is invalid: ${err.message}` };
     return { status: 'NotReady', code: -1, message: 'Failed to get heart beat file' };
   }
   if (nowMs - file.mtimeMs > HEARTBEAT_STALE_MS) return { status: 'Unresponsive', code: -1, message: 'The handler has not written its heartbeat for more than 10 minutes' };

@@ -79,7 +79,7 @@ export function installManifest(baseDir: string): HandlerManifest {
 export function readManifest(baseDir: string): HandlerManifest {
   let raw: unknown;
   try {
-    raw = readJsonFile(join(baseDir, 'HandlerManifest.json'), MAX_MANIFEST);
+    raw = readJsonFile(join(baseDir, 'HandlerManifest.json'), MAX_MANIFEST, false); // the handler's file: no symlink, no FIFO
   } catch (err) {
     throw new ManifestError((err as Error).message, 1003);
   }

@@ -47,8 +47,15 @@ export interface ProcessRuntime {
 }
 
 const OUTPUT_KEEP = 3200;
-/** The wrapper: its pid file first, then the command in its own shell, then the exit code, atomically. */
-const WRAPPER = 'echo $$ > "$2.pid"; sh -c "$1"; c=$?; echo $c > "$2.exit.tmp" && mv "$2.exit.tmp" "$2.exit"';
+/**
+ * The wrapper: its pid file first, then the command in its own shell, then the exit code, atomically.
+ * It exits with the command's code too: when the exit file cannot be written (a full disk), the agent
+ * that spawned it still learns the code and does not take the finished command for a killed one.
+ */
+const WRAPPER = 'echo $$ > "$2.pid"; sh -c "$1"; c=$?; echo $c > "$2.exit.tmp" && mv "$2.exit.tmp" "$2.exit"; exit $c';
+
+/** Exit codes of wrappers this agent process spawned, by run file base (a signal is not an exit code). */
+const spawnedExits = new Map<string, number>();
 
 function isAlive(pid: number, runBase: string): boolean {
   try {
@@ -136,8 +143,16 @@ function capOutput(runBase: string, keep: number): void {
   }
 }
 
+/** The code a wrapper this process spawned exited with, once it is no longer alive; else null. */
+function spawnedExitOf(runBase: string): number | null {
+  const code = spawnedExits.get(runBase);
+  return code === undefined ? null : code;
+}
+
 function cleanup(runBase: string): void {
-  for (const ext of ['.pid', '.exit', '.exit.tmp', '.out']) rmSync(`${runBase}${ext}`, { force: true });
+  spawnedExits.delete(runBase);
+  // recursive: whatever a handler left under these names (even a folder) must not fail the step's end.
+  for (const ext of ['.pid', '.exit', '.exit.tmp', '.out']) rmSync(`${runBase}${ext}`, { force: true, recursive: true });
 }
 
 export function runIdOf(ext: string, operationId: string, key: string): string {
@@ -162,6 +177,10 @@ function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Jou
   });
   closeSync(out);
   child.on('error', () => undefined); // a spawn failure shows as "gone without an exit code"
+  spawnedExits.delete(base);
+  child.on('exit', (code) => {
+    if (code !== null) spawnedExits.set(base, code);
+  });
   child.unref();
   rec.pid = child.pid ?? null;
   journal.save();
@@ -183,7 +202,7 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
   }
   let missingSince: number | null = null;
   for (;;) {
-    const code = readExit(base);
+    const code = readExit(base) ?? spawnedExitOf(base);
     if (code !== null) return finish(journal, rec, base, spec, { exitCode: code, timedOut: false, output: readOutput(base, spec.outputKeep) }, rt);
     const pid = rec.pid ?? readPid(base);
     if (rt.now() >= rec.startedAt + rec.timeoutMs) {

@@ -3,6 +3,7 @@
  * Usage mistakes exit 2, failures exit 1, each with one line saying what is wrong.
  */
 import type { Command } from 'commander';
+import { acquireAgentLock } from '../agent/agent-lock.js';
 import { Agent, DEFAULT_REBOOT_COMMAND } from '../agent/agent-loop.js';
 import type { AgentOptions } from '../agent/agent-loop.js';
 import { DEFAULT_BIN_DIRS } from '../agent/patching/commands.js';
@@ -124,6 +125,8 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
   const patching = patchingOf(o);
   const creds = loadCredentials(dirs);
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  // Before the journal is read: a second agent on this folder would run every step again.
+  const release = acquireAgentLock(dirs);
   const agent = new Agent({ dirs, imdsPort: parsePort(o.imdsPort), timeScale: scale, log, patching }, creds);
   await agent.start();
   log(`phasewise agent ${creds.enrollment.agentId} running against ${creds.enrollment.serverUrl}${agent.imdsPort ? `; scheduled events on 127.0.0.1:${agent.imdsPort}` : ''}`);
@@ -132,6 +135,7 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
       log(`${sig}: stopping (handler commands in flight keep running and are picked up at the next start)`);
       // The journal is on disk: exit now, without waiting for a handler command (it is picked up at start).
       void agent.stop().then(() => {
+        release();
         resolve();
         process.exit(0);
       });

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ScenarioError } from '../sim/scenario.js';
+import { AgentLocked } from '../agent/agent-lock.js';
 import { planCommand } from './plan-command.js';
 import { simCommand } from './sim-command.js';
 import type { SimOptions } from './sim-command.js';
@@ -109,6 +110,10 @@ function fail(err: unknown): never {
   if (err instanceof StoreError) {
     process.stderr.write(`phasewise: ${err.message}\n`);
     process.exit(STORE_EXIT[err.code]);
+  }
+  if (err instanceof AgentLocked) {
+    process.stderr.write(`phasewise: ${err.message}\n`);
+    process.exit(5); // "in use by another process", as STORE_LOCKED
   }
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
   if (err instanceof ScenarioError || err instanceof UsageError) {

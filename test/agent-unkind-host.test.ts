@@ -1,0 +1,165 @@
+/**
+ * `phasewise agent` on an unkind host: handlers that leave a FIFO or a symlink where their status file
+ * goes, a second agent started on the same state folder, a state folder whose files cannot grow. The
+ * agent keeps working for the other extensions, reports a precise error for the one that failed, never
+ * hangs, never runs a step twice (also when the exit file cannot be written), and never loses or
+ * truncates its journal.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { StatusReport } from '../src/protocol/agent-wire.js';
+import { readHandlerStatus, readHeartbeat } from '../src/agent/handler-files.js';
+import { readJsonFile } from '../src/agent/atomic-file.js';
+import { runStep } from '../src/agent/handler-process.js';
+import type { CommandSpec, ProcessRuntime } from '../src/agent/handler-process.js';
+import { Journal } from '../src/agent/journal.js';
+import type { OperationJournal } from '../src/agent/journal.js';
+import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust } from './helpers/agent-kit.js';
+import { AgentRig, killed, until } from './helpers/agent-process.js';
+import { ROOT } from './helpers/cli.js';
+
+const rig = new AgentRig();
+const cp = rig.cp;
+const publisher = newPublisher();
+before(() => rig.start());
+after(() => rig.stop());
+
+const mkfifo = (path: string) => assert.equal(spawnSync('mkfifo', [path]).status, 0, `mkfifo ${path}`);
+const LINKED = 'Contoso.Test.Linked';
+const GOOD = 'Contoso.Test.Good';
+const enroll = (d: Parameters<AgentRig['enroll']>[0]) => rig.enroll(d);
+const outcome = (r: StatusReport | undefined, name: string, opId: string) => {
+  const last = r?.agentState[name]?.lastOperation;
+  return last?.operationId === opId ? last : undefined;
+};
+
+test('a status file that is a FIFO or a symlink to /etc/shadow: error 1012 for that extension, no hang, no leak; the others run', async () => {
+  const d = tempDirs();
+  trust(d, publisher);
+  const agentId = await enroll(d);
+  // mkfifo: opening it for reading blocks until a writer comes, which no handler does.
+  const fifo = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog, { enable: 'mkfifo status/$SEQ.status' }));
+  const linked = packageRef(cp.packages, publisher, LINKED, '1.0.0', await handlerZip(d.callLog, { enable: 'ln -s /etc/shadow status/$SEQ.status' }));
+  const good = packageRef(cp.packages, publisher, GOOD, '1.0.0', await handlerZip(d.callLog));
+  cp.goals.set(agentId, goal(1, [
+    extension({ version: '1.0.0', package: fifo, operationId: 'op-fifo' }),
+    extension({ name: LINKED, version: '1.0.0', package: linked, operationId: 'op-link' }),
+    extension({ name: GOOD, version: '1.0.0', package: good, operationId: 'op-good' }),
+  ]));
+  const agent = rig.startAgent(d);
+  try {
+    const r = await until('all three finished', () => {
+      const rep = cp.lastReport(agentId);
+      return outcome(rep, HANDLER, 'op-fifo') && outcome(rep, LINKED, 'op-link') && outcome(rep, GOOD, 'op-good') ? rep : undefined;
+    }, 30_000, agent);
+    assert.equal(outcome(r, HANDLER, 'op-fifo')!.outcome, 'failed');
+    assert.match(outcome(r, HANDLER, 'op-fifo')!.message, /1012: the handler's status file status\/1\.status is invalid: \S*status\/1\.status is not a regular file/);
+    assert.equal(outcome(r, LINKED, 'op-link')!.outcome, 'failed');
+    assert.match(outcome(r, LINKED, 'op-link')!.message, /1012: .*1\.status is a symbolic link; only a regular file is read/);
+    assert.equal(outcome(r, GOOD, 'op-good')!.outcome, 'succeeded');
+    const shadow = readFileSync('/etc/shadow', 'utf8').split(':')[0]!;
+    assert.ok(!JSON.stringify(r).includes(`${shadow}:`), 'nothing of /etc/shadow reaches the server');
+    // Each enable ran once: a failed operation is not retried by the agent.
+    assert.equal(calls(d.callLog).filter((l) => l.startsWith('enable')).length, 3);
+  } finally {
+    agent.kill('SIGKILL');
+    await killed(agent);
+  }
+});
+
+test('status, heartbeat and manifest files: a FIFO, a device or a symlink is refused at once, never read', () => {
+  const d = tempDirs();
+  const base = join(d.lib, `${HANDLER}-1.0.0`);
+  mkdirSync(join(base, 'status'), { recursive: true });
+  mkfifo(join(base, 'status/1.status'));
+  symlinkSync('/dev/zero', join(base, 'status/2.status'));
+  mkdirSync(join(base, 'status/3.status'));
+  for (const seq of [1, 2, 3]) {
+    const s = readHandlerStatus(base, seq).body;
+    assert.equal(s.status, 'error');
+    assert.equal(s.code, 1012, JSON.stringify(s));
+  }
+  mkfifo(join(base, 'heartbeat.log'));
+  assert.match(readHeartbeat(base, Date.now()).message, /heartbeat file is invalid: \S*\/heartbeat\.log is not a regular file/);
+  mkfifo(join(base, 'HandlerManifest.json'));
+  assert.throws(() => readJsonFile(join(base, 'HandlerManifest.json'), 65536, false), /not a regular file/);
+  // The agent's own files too (goalstate.json, state.json): a FIFO there is an error at start, not a hang.
+  mkfifo(join(d.lib, 'goalstate.json'));
+  assert.throws(() => readJsonFile(join(d.lib, 'goalstate.json'), 65536), /goalstate\.json is not a regular file/);
+  rmSync(d.root, { recursive: true, force: true });
+});
+
+test('two agents on one state folder: the second exits 5 naming the first, which runs on; a killed owner\'s lock is taken over', async () => {
+  const d = tempDirs();
+  trust(d, publisher);
+  const agentId = await enroll(d);
+  const ref = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog, { install: 'sleep 1' }));
+  cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-two' })]));
+  const first = rig.startAgent(d);
+  let third: ReturnType<AgentRig['startAgent']> | null = null;
+  try {
+    await until('install started', () => calls(d.callLog).some((l) => l.startsWith('install')), 15_000, first);
+    const second = rig.startAgent(d);
+    await until('the second agent exits', () => second.exitCode !== null || second.signalCode !== null, 10_000, second);
+    assert.equal(second.exitCode, 5, second.output());
+    assert.match(second.output(), new RegExp(`another phasewise agent \\(pid ${first.pid}\\) is running on ${d.lib}`));
+    assert.equal(second.output().trim().split('\n').length, 1, 'one line');
+    await until('op-two finished', () => outcome(cp.lastReport(agentId), HANDLER, 'op-two'), 20_000, first);
+    first.kill('SIGKILL');
+    await killed(first);
+    third = rig.startAgent(d);
+    await until('the third agent reports', () => /running against/.test(third!.output()), 15_000, third);
+    assert.equal(third.exitCode, null, third.output());
+    // Under one agent at a time each step ran once.
+    assert.deepEqual(calls(d.callLog).map((l) => l.split(' ')[0]), ['install', 'enable']);
+  } finally {
+    first.kill('SIGKILL');
+    third?.kill('SIGTERM');
+    if (third) await killed(third);
+  }
+  assert.deepEqual(readdirSync(join(d.lib, '.agent')).filter((f) => f.startsWith('agent.lock')), [], 'a stopped agent leaves no lock');
+});
+
+test('a state folder that cannot grow (ulimit -f): a short write is an error, the journal keeps its last whole content, no temporary left', () => {
+  const d = tempDirs();
+  const file = join(d.lib, '.agent/state.json');
+  const script = [
+    `import { writeJsonAtomic } from ${JSON.stringify(join(ROOT, 'dist/src/agent/atomic-file.js'))};`,
+    `writeJsonAtomic(${JSON.stringify(file)}, { version: 1, small: true });`,
+    'try {',
+    `  writeJsonAtomic(${JSON.stringify(file)}, { version: 1, big: 'x'.repeat(256 * 1024) });`,
+    "  console.log('written');",
+    '} catch (err) {',
+    "  console.log('refused', err.code);",
+    '}',
+  ].join('\n');
+  // ulimit -f 16: files stop at 8 KiB (512-byte blocks); write(2) then writes part and returns a short count.
+  const r = spawnSync('sh', ['-c', 'ulimit -f 16; exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'refused EFBIG');
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { version: 1, small: true }, 'the last whole journal');
+  assert.deepEqual(readdirSync(join(d.lib, '.agent')), ['state.json'], 'no temporary file left');
+  rmSync(d.root, { recursive: true, force: true });
+});
+
+test('the exit file cannot be written (a full disk): the finished command is not taken for a killed one and runs once', async () => {
+  const d = tempDirs();
+  const counter = join(d.root, 'runs');
+  // The run file base is the wrapper's last argument; a folder named like its temporary exit file makes
+  // `echo $c > <base>.exit.tmp` fail, as a full disk would.
+  const command = `echo run >> '${counter}'; base=$(tr '\\0' '\\n' < /proc/$PPID/cmdline | tail -n 1); mkdir "$base.exit.tmp"; exit 3`;
+  const op: Pick<OperationJournal, 'operationId' | 'steps'> = { operationId: 'op-noexit', steps: {} };
+  const rt: ProcessRuntime = { now: Date.now, sleep, pollMs: 20, log: () => undefined };
+  const spec: CommandSpec = { key: 'install@1.0.0', command, cwd: d.root, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeoutMs: 10_000, logFile: join(d.log, 'c.log') };
+  try {
+    const r = await runStep(d, new Journal(d), HANDLER, op, spec, rt);
+    assert.deepEqual({ exitCode: r.exitCode, timedOut: r.timedOut }, { exitCode: 3, timedOut: false }, r.output);
+    assert.equal(readFileSync(counter, 'utf8'), 'run\n', 'the command ran once');
+    assert.deepEqual(readdirSync(join(d.lib, '.agent/run')), [], 'its run files are gone, the folder too');
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
