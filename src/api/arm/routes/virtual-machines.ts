@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, resourceMissing, writer } from '../context.js';
+import { mustHaveGroup, resourceMissing, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
@@ -141,6 +141,8 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const m = ctx.index.machine(vmId(p.sub, p.rg, p.name));
     if (!m || m.kind !== 'vm') return reply.status(204).send();
     deleteMachine(ctx, m);
+    // Done already, but with the operation headers a saved SDK poller (restorePoller) can be resumed.
+    startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', m.placement.region, { kind: 'done' }, true);
     return reply.status(200).send();
   });
 
