@@ -12,7 +12,9 @@ import { HybridComputeManagementClient } from '@azure/arm-hybridcompute';
 import type { TokenCredential } from '@azure/core-auth';
 import type { ArmContext } from '../src/api/arm/context.js';
 import { compareKeys, page } from '../src/api/arm/context.js';
-import { call, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
+import type { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { call, eventually, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
+import { fill, lift } from './helpers/store-full.js';
 import type { TestServer } from './helpers/api-server.js';
 
 const SUB = 'sub1';
@@ -131,6 +133,32 @@ describe('Azure SDK usage patterns against a real server', () => {
     await compute.virtualMachineScaleSets.delete(RG, 'twelve');
   });
 
+  test('subscription-wide lists (listAll, listBySubscription) page across resource groups; an unknown subscription is a RestError 404', async () => {
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourcegroups/rg2?api-version=2021-04-01`, { location: 'westus' })).status, 201);
+    for (const [rg, name] of [['rg2', 'all1'], [RG, 'all2'], ['rg2', 'all3'], [RG, 'all4']] as const) {
+      await compute.virtualMachineScaleSets.createOrUpdate(rg, name, setBody(1));
+      assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/v${name}?${CV}`, { location: 'westus' })).status, 201);
+      const arcPath = `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.HybridCompute/machines/a${name}?api-version=2021-05-20`;
+      assert.equal((await call(s.url, 'PUT', arcPath, { location: 'westus', properties: { osType: 'linux' } })).status, 201);
+    }
+    const sets: string[] = [];
+    for await (const x of compute.virtualMachineScaleSets.listAll()) sets.push(x.name!);
+    assert.deepEqual(sets.filter((n) => n.startsWith('all')), ['all2', 'all4', 'all1', 'all3'], 'by resource group, then name');
+    const vms: string[] = [];
+    for await (const x of compute.virtualMachines.listAll()) vms.push(x.name!);
+    assert.deepEqual(vms.filter((n) => n.startsWith('vall')), ['vall2', 'vall4', 'vall1', 'vall3']);
+    const arcs: string[] = [];
+    for await (const x of arc.machines.listBySubscription()) arcs.push(x.name!);
+    assert.deepEqual(arcs.filter((n) => n.startsWith('aall')), ['aall2', 'aall4', 'aall1', 'aall3']);
+    const other = new ComputeManagementClient(credential, 'nosuchsub', { endpoint: s.url } as never);
+    await assert.rejects(async () => { for await (const _ of other.virtualMachineScaleSets.listAll()) break; }, isRest(404, 'SubscriptionNotFound'));
+    for (const [rg, name] of [['rg2', 'all1'], [RG, 'all2'], ['rg2', 'all3'], [RG, 'all4']] as const) {
+      await compute.virtualMachineScaleSets.delete(rg, name);
+      await compute.virtualMachines.delete(rg, `v${name}`);
+      await arc.machines.delete(rg, `a${name}`);
+    }
+  });
+
   test('a delete resumed from a saved poller state (restorePoller) completes: the deletes hand out operation headers', async () => {
     await compute.virtualMachineScaleSets.createOrUpdate(RG, 'resumed', setBody(2));
     const poller = compute.virtualMachineScaleSets.delete(RG, 'resumed');
@@ -156,7 +184,8 @@ describe('Azure SDK usage patterns against a real server', () => {
 
   test('an extension create resumed after its machine was deleted ends in RestError 404, without hanging', async () => {
     assert.equal((await call(s.url, 'PUT', `${VMS}/gone?${CV}`, { location: 'westus' })).status, 201);
-    const create = compute.virtualMachineExtensions.createOrUpdate(RG, 'gone', 'ama', { location: 'westus', publisher: AMA.publisher, typePropertiesType: AMA.type, typeHandlerVersion: '1.30' } as never);
+    const ext = { location: 'westus', publisher: AMA.publisher, typePropertiesType: AMA.type, typeHandlerVersion: '1.30' };
+    const create = compute.virtualMachineExtensions.createOrUpdate(RG, 'gone', 'ama', ext as never);
     await create.submitted();
     const saved = await create.serialize();
     await compute.virtualMachines.delete(RG, 'gone');
@@ -165,7 +194,8 @@ describe('Azure SDK usage patterns against a real server', () => {
   });
 
   test('Arc: beginCreateOrUpdate saved with toString() and resumed with resumeFrom', async () => {
-    const first = await arc.machineExtensions.beginCreateOrUpdate(RG, 'm0', 'ama', { location: 'westus', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30' } }, { updateIntervalInMs: 20 });
+    const ext = { location: 'westus', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30' } };
+    const first = await arc.machineExtensions.beginCreateOrUpdate(RG, 'm0', 'ama', ext, { updateIntervalInMs: 20 });
     await first.poll(); // this engine (core-lro 2) sends the PUT on the first poll
     const resumed = await arc.machineExtensions.beginCreateOrUpdate(RG, 'm0', 'ama', { location: 'westus' }, { resumeFrom: first.toString(), updateIntervalInMs: 20 });
     const done = await resumed.pollUntilDone();
@@ -220,5 +250,32 @@ describe('Azure SDK usage patterns against a real server', () => {
     const names: string[] = [];
     for await (const set of compute.virtualMachineScaleSets.list(RG)) names.push(set.name!);
     assert.deepEqual(names.filter((n) => /^crowd\d+$/.test(n)), Array.from({ length: 50 }, (_, i) => `crowd${i}`));
+  });
+});
+
+describe('Azure SDK against a server that cannot write (503 with Retry-After)', () => {
+  test('the SDK waits Retry-After between its few retries, then throws RestError 503 ServiceUnavailable; nothing was applied', async () => {
+    const s = await startTestServer({ retryAfterSeconds: 1 });
+    try {
+      assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourcegroups/${RG}?api-version=2021-04-01`, { location: 'westus' })).status, 201);
+      const client = new ComputeManagementClient(credential, SUB, { endpoint: s.url, updateIntervalInMs: 20 } as never);
+      const sent: number[] = [];
+      client.pipeline.addPolicy({ name: 'countAttempts', sendRequest: (r, next) => { sent.push(Date.now()); return next(r); } }, { afterPhase: 'Retry' });
+      fill(s.store as SqliteStore);
+      try {
+        // Tags that need a page of their own (the pages there may have room left for a small row).
+        const tags = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`tag${i}`, 'v'.repeat(200)]));
+        await assert.rejects(client.virtualMachineScaleSets.createOrUpdate(RG, 'full', setBody(1, tags)), isRest(503, 'ServiceUnavailable'));
+      } finally {
+        lift(s.store as SqliteStore);
+      }
+      assert.ok(sent.length >= 2 && sent.length <= 4, `a few attempts, not a storm (${sent.length})`);
+      for (let i = 1; i < sent.length; i++) assert.ok(sent[i]! - sent[i - 1]! >= 900, `attempt ${i} waited Retry-After (${sent[i]! - sent[i - 1]!} ms)`);
+      await eventually(async () => s.runtime.engine.haltedBecause === null, 20_000, 'the engine to resynchronise');
+      await assert.rejects(client.virtualMachineScaleSets.get(RG, 'full'), isRest(404, 'ResourceNotFound'));
+      assert.equal((await client.virtualMachineScaleSets.createOrUpdate(RG, 'full', setBody(1))).name, 'full', 'with room again the same call works');
+    } finally {
+      await s.stop();
+    }
   });
 });

@@ -109,6 +109,11 @@ export function mustHaveGroup(ctx: ArmContext, sub: string, rg: string): void {
   if (!ctx.index.hasGroup(sub, rg) && !ctx.docs.get(`/subscriptions/${sub}/resourceGroups/${rg}`)) throw notFound('ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
 }
 
+/** A subscription-wide list (`listAll`, `listBySubscription`) needs a subscription that exists. */
+export function mustHaveSubscription(ctx: ArmContext, sub: string): void {
+  if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
+}
+
 /** The error for a resource that is not there: the group's or subscription's absence first, as ARM answers. */
 export function resourceMissing(ctx: ArmContext, sub: string, rg: string, type: string, name: string): ArmError {
   mustHaveGroup(ctx, sub, rg);

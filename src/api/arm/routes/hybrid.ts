@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Machine, OsType } from '../../../model/fleet.js';
 import { compareVersions, majorOf, matchesPrefix } from '../../../model/version.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
+import { mustHaveGroup, mustHaveSubscription, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
 import { badRequest, conflict } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
@@ -99,6 +99,13 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     mustHaveGroup(ctx, p.sub, p.rg);
     const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
     return page(ctx, req, ms.map((m) => view(ctx.index.armIdOfMachine(m), m)), (v) => v.name);
+  });
+  // The SDK's listBySubscription: every Arc machine of the subscription, by id (resource group, then name).
+  app.get('/subscriptions/:sub/providers/Microsoft.HybridCompute/machines', async (req) => {
+    const { sub } = req.params as P;
+    mustHaveSubscription(ctx, sub);
+    const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
+    return page(ctx, req, ms.map((m) => view(ctx.index.armIdOfMachine(m), m)), (v) => v.id);
   });
   app.delete(`${base}/:name`, async (req, reply) => {
     writer(req, 'Microsoft.HybridCompute/machines/delete');

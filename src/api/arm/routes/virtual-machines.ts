@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, resourceMissing, startOperation, writer } from '../context.js';
+import { mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
@@ -134,6 +134,13 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     mustHaveGroup(ctx, p.sub, p.rg);
     const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
     return { value: vms.map((m) => vmView(ctx.index.armIdOfMachine(m), m, false)) };
+  });
+  // The SDKs' listAll: every VM of the subscription, by id (resource group, then name).
+  app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachines', async (req) => {
+    const { sub } = req.params as P;
+    mustHaveSubscription(ctx, sub);
+    const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
+    return page(ctx, req, vms.map((m) => vmView(ctx.index.armIdOfMachine(m), m, false)), (v) => v.id);
   });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {
     const p = req.params as P;

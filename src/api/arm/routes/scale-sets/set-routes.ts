@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
 import type { ArmContext } from '../../context.js';
-import { mustHaveGroup, page, startOperation, writer } from '../../context.js';
+import { mustHaveGroup, mustHaveSubscription, page, startOperation, writer } from '../../context.js';
 import { badRequest } from '../../errors.js';
 import { instancesOf } from '../../extensions.js';
 import { RESOURCE_NAME, scaleSetId } from '../../ids.js';
@@ -40,6 +40,13 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
     mustHaveGroup(ctx, p.sub, p.rg);
     const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === p.sub.toLowerCase() && s.resourceGroup.toLowerCase() === p.rg.toLowerCase());
     return page(ctx, req, sets.map((s) => setView(ctx, s)), (v) => v.name);
+  });
+  // The SDKs' listAll: every scale set of the subscription, by id (resource group, then name).
+  app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachineScaleSets', async (req) => {
+    const { sub } = req.params as P;
+    mustHaveSubscription(ctx, sub);
+    const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === sub.toLowerCase());
+    return page(ctx, req, sets.map((s) => setView(ctx, s)), (v) => v.id);
   });
   app.delete(`${base}/:name`, async (req, reply) => {
     writer(req, 'Microsoft.Compute/virtualMachineScaleSets/delete');
