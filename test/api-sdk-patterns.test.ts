@@ -223,6 +223,33 @@ describe('Azure SDK usage patterns against a real server', () => {
     assert.deepEqual(extPut.tags ?? {}, {}, 'an extension PUT without tags clears them');
   });
 
+  test('VMs: update (PATCH) keeps what it does not name; availability sets: createOrUpdate, update, list, delete', async () => {
+    await compute.virtualMachines.createOrUpdate(RG, 'vmp', { location: 'westus', tags: { a: '1' } } as never);
+    const patched = await compute.virtualMachines.update(RG, 'vmp', { tags: { b: '2' } } as never);
+    assert.deepEqual(patched.tags, { b: '2' });
+    assert.equal((patched as { storageProfile?: { osDisk?: { osType?: string } } }).storageProfile?.osDisk?.osType, 'Linux');
+    assert.deepEqual((await compute.virtualMachines.update(RG, 'vmp', {} as never)).tags, { b: '2' }, 'a PATCH without tags keeps them');
+    await assert.rejects(compute.virtualMachines.update(RG, 'vmp', { zones: ['2'] } as never), isRest(409, 'PropertyChangeNotAllowed'));
+    await assert.rejects(compute.virtualMachines.update(RG, 'novm', { tags: {} } as never), isRest(404, 'ResourceNotFound'));
+
+    // The SDK accepts only 200 from an availability set's PUT, a create included.
+    for (const n of ['av3', 'av1', 'av2', 'av10']) assert.equal((await compute.availabilitySets.createOrUpdate(RG, n, { location: 'westus' } as never)).name, n);
+    assert.deepEqual((await compute.availabilitySets.update(RG, 'av1', { tags: { t: '1' } } as never)).tags, { t: '1' });
+    await assert.rejects(compute.availabilitySets.update(RG, 'av1', { platformFaultDomainCount: 3 } as never), isRest(409, 'PropertyChangeNotAllowed'));
+    const names: string[] = [];
+    for await (const a of compute.availabilitySets.list(RG)) names.push(a.name!);
+    assert.deepEqual(names, ['av1', 'av2', 'av3', 'av10']);
+    const av1 = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/availabilitySets/av1`;
+    await compute.virtualMachines.createOrUpdate(RG, 'inav', { location: 'westus', availabilitySet: { id: av1 } } as never);
+    await assert.rejects(compute.availabilitySets.delete(RG, 'av1'), isRest(409, 'OperationNotAllowed'));
+    assert.deepEqual((await compute.availabilitySets.get(RG, 'av1')).tags, { t: '1' }, 'the refused delete changed nothing');
+    await compute.virtualMachines.delete(RG, 'inav');
+    for (const n of ['av1', 'av2', 'av3', 'av10']) await compute.availabilitySets.delete(RG, n);
+    await compute.availabilitySets.delete(RG, 'av1'); // already gone: 204
+    await assert.rejects(compute.availabilitySets.get(RG, 'av1'), isRest(404, 'ResourceNotFound'));
+    await compute.virtualMachines.delete(RG, 'vmp');
+  });
+
   test('errors: 404, 409, 412 (ifMatch), 400 surface as RestError with the ARM code', async () => {
     await assert.rejects(compute.virtualMachineScaleSets.get(RG, 'none'), isRest(404, 'ResourceNotFound'));
     await compute.virtualMachineScaleSets.createOrUpdate(RG, 'errs', setBody(1));
