@@ -250,6 +250,19 @@ describe('Azure SDK usage patterns against a real server', () => {
     await compute.virtualMachines.delete(RG, 'vmp');
   });
 
+  test('virtualMachineScaleSetVMs.delete removes one instance and shrinks the capacity; its id is never reused', async () => {
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'shrink', setBody(3));
+    await compute.virtualMachineScaleSetVMs.delete(RG, 'shrink', '1');
+    await compute.virtualMachineScaleSetVMs.delete(RG, 'shrink', '1'); // already gone: 204, idempotent
+    await assert.rejects(compute.virtualMachineScaleSetVMs.get(RG, 'shrink', '1'), (e: { statusCode?: number }) => e.statusCode === 404);
+    assert.equal((await compute.virtualMachineScaleSets.get(RG, 'shrink')).sku?.capacity, 2);
+    await compute.virtualMachineScaleSets.update(RG, 'shrink', { sku: { capacity: 3 } } as never);
+    const ids: string[] = [];
+    for await (const vm of compute.virtualMachineScaleSetVMs.list(RG, 'shrink')) ids.push(vm.instanceId!);
+    assert.deepEqual(ids, ['0', '2', '3']);
+    await compute.virtualMachineScaleSets.delete(RG, 'shrink');
+  });
+
   test('errors: 404, 409, 412 (ifMatch), 400 surface as RestError with the ARM code', async () => {
     await assert.rejects(compute.virtualMachineScaleSets.get(RG, 'none'), isRest(404, 'ResourceNotFound'));
     await compute.virtualMachineScaleSets.createOrUpdate(RG, 'errs', setBody(1));
