@@ -118,7 +118,8 @@ describe('ARM conventions', () => {
         [`${rg}/providers/Microsoft.HybridCompute/machines/arc1`, { location: 'westus', properties: { osType: 'linux' } }],
         [`${rg}/providers/Microsoft.Maintenance/maintenanceConfigurations/cfg1`, { location: 'westus', properties: { maintenanceScope: 'Host' } }],
       ];
-      for (const [id, body] of resources) assert.equal((await call(s.url, 'PUT', `${id}?${AV}`, body)).status, 201, id);
+      // Availability sets answer 200 on create too: Compute's spec (and so the SDK) knows no 201 for them.
+      for (const [id, body] of resources) assert.equal((await call(s.url, 'PUT', `${id}?${AV}`, body)).status, id.includes('/availabilitySets/') ? 200 : 201, id);
       const recase = (id: string, up: boolean[]) => [...id].map((ch, i) => (up[i % up.length] ? ch.toUpperCase() : ch.toLowerCase())).join('');
       await fc.assert(fc.asyncProperty(fc.constantFrom(...resources), fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), fc.boolean(), async ([id, body], up, put) => {
         const path = `${recase(id, up)}?${AV}`;

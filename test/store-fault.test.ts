@@ -20,6 +20,7 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { call, eventually, startTestServer } from './helpers/api-server.js';
 import { baseScenario } from './helpers/harness.js';
 import { canonical } from './helpers/state-canonical.js';
+import { fill, lift } from './helpers/store-full.js';
 import { stepUntilFailure } from './helpers/step-until-failure.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-fault-'));
@@ -40,25 +41,6 @@ function memoryRun(): readonly EngineEvent[] {
   const store = new MemoryStore();
   new Simulation(compileScenario(raw(), 'fault'), { store }).run();
   return store.events();
-}
-
-/** Makes the database full: no page can be added until `lift`, and the free space in its pages is taken. */
-function fill(store: SqliteStore): void {
-  const db = store.database;
-  db.exec('CREATE TABLE IF NOT EXISTS test_filler (b BLOB)');
-  const pages = db.pragma('page_count', { simple: true }) as number;
-  db.pragma(`max_page_count = ${pages}`);
-  const put = db.prepare('INSERT INTO test_filler VALUES (?)');
-  for (const size of [4096, 512, 64, 8]) {
-    try {
-      for (let i = 0; i < 100_000; i++) put.run(Buffer.alloc(size));
-    } catch (err) {
-      assert.equal((err as { code?: string }).code, 'SQLITE_FULL');
-    }
-  }
-}
-function lift(store: SqliteStore): void {
-  store.database.pragma('max_page_count = 1073741823');
 }
 
 describe('a full disk in the middle of a rollout', () => {

@@ -109,6 +109,11 @@ export function mustHaveGroup(ctx: ArmContext, sub: string, rg: string): void {
   if (!ctx.index.hasGroup(sub, rg) && !ctx.docs.get(`/subscriptions/${sub}/resourceGroups/${rg}`)) throw notFound('ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
 }
 
+/** A subscription-wide list (`listAll`, `listBySubscription`) needs a subscription that exists. */
+export function mustHaveSubscription(ctx: ArmContext, sub: string): void {
+  if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
+}
+
 /** The error for a resource that is not there: the group's or subscription's absence first, as ARM answers. */
 export function resourceMissing(ctx: ArmContext, sub: string, rg: string, type: string, name: string): ArmError {
   mustHaveGroup(ctx, sub, rg);
@@ -152,13 +157,48 @@ export function skipTokenOf(req: FastifyRequest): number {
   return Number(token);
 }
 
-/** One page of a list with a nextLink to the rest. */
-export function page<T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[]): { value: T[]; nextLink?: string } {
-  const skip = skipTokenOf(req);
-  const value = items.slice(skip, skip + ctx.pageSize);
-  if (skip + ctx.pageSize >= items.length) return { value };
+/** Orders keys as people read them: case aside, digit runs by value (`ss2` before `ss10`, instance `9` before `10`). */
+export function compareKeys(a: string, b: string): number {
+  const split = (k: string) => k.toLowerCase().match(/\d+|\D+/g) ?? [];
+  const x = split(a);
+  const y = split(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const [p, q] = [x[i]!, y[i]!];
+    if (p === q) continue;
+    if (/^\d/.test(p) && /^\d/.test(q)) {
+      const [m, n] = [p.replace(/^0+/, ''), q.replace(/^0+/, '')];
+      if (m === n) continue;
+      return m.length - n.length || (m < n ? -1 : 1);
+    }
+    return p < q ? -1 : 1;
+  }
+  return x.length - y.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+const KEY_TOKEN = /^k\.([A-Za-z0-9_-]{1,1400})$/;
+
+/**
+ * One page of a list with a nextLink to the rest. With `keyOf`, the list is ordered by key and the nextLink
+ * names the last key served, not an offset: resources created or deleted between two pages (the SDKs' `byPage`,
+ * a saved continuationToken) then never make a page skip or repeat one that existed throughout.
+ */
+export function page<T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[], keyOf?: (item: T) => string): { value: T[]; nextLink?: string } {
+  const raw = queryOf(req).$skiptoken;
+  const keyed = keyOf && raw !== undefined ? KEY_TOKEN.exec(raw) : null;
+  let list = items;
+  let skip: number;
+  if (keyOf) list = [...items].sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
+  if (keyed && keyOf) {
+    const after = Buffer.from(keyed[1]!, 'base64url').toString('utf8');
+    const next = list.findIndex((i) => compareKeys(keyOf(i), after) > 0);
+    skip = next < 0 ? list.length : next;
+  } else {
+    skip = skipTokenOf(req);
+  }
+  const value = list.slice(skip, skip + ctx.pageSize);
+  if (skip + ctx.pageSize >= list.length) return { value };
   const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);
   for (const k of [...url.searchParams.keys()]) if (k.toLowerCase() === '$skiptoken') url.searchParams.delete(k);
-  url.searchParams.set('$skiptoken', String(skip + ctx.pageSize));
+  url.searchParams.set('$skiptoken', keyOf ? `k.${Buffer.from(keyOf(value[value.length - 1]!), 'utf8').toString('base64url')}` : String(skip + ctx.pageSize));
   return { value, nextLink: url.toString() };
 }

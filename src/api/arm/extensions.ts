@@ -204,7 +204,8 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
   const doc: ExtensionDoc = {
     ...(oldDoc?.body ?? { tags: {} }),
     operation: existing ? 'Updating' : 'Creating',
-    tags: bodyTags ?? oldDoc?.body.tags ?? {},
+    // A PUT states the tags whole (none when absent); a PATCH without tags keeps them.
+    tags: bodyTags ?? (patch ? oldDoc?.body.tags : undefined) ?? {},
   };
   if (t.flavor === 'arc') doc.location = t.machine.placement.region;
   if (props.forceUpdateTag !== undefined) doc.forceUpdateTag = props.forceUpdateTag;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Machine, OsType } from '../../../model/fleet.js';
 import { compareVersions, majorOf, matchesPrefix } from '../../../model/version.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
+import { mustHaveGroup, mustHaveSubscription, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
 import { badRequest, conflict } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
@@ -98,7 +98,14 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
     const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    return page(ctx, req, ms.map((m) => view(ctx.index.armIdOfMachine(m), m)));
+    return page(ctx, req, ms.map((m) => view(ctx.index.armIdOfMachine(m), m)), (v) => v.name);
+  });
+  // The SDK's listBySubscription: every Arc machine of the subscription, by id (resource group, then name).
+  app.get('/subscriptions/:sub/providers/Microsoft.HybridCompute/machines', async (req) => {
+    const { sub } = req.params as P;
+    mustHaveSubscription(ctx, sub);
+    const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
+    return page(ctx, req, ms.map((m) => view(ctx.index.armIdOfMachine(m), m)), (v) => v.id);
   });
   app.delete(`${base}/:name`, async (req, reply) => {
     writer(req, 'Microsoft.HybridCompute/machines/delete');
@@ -106,6 +113,8 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const m = ctx.index.machine(arcMachineId(p.sub, p.rg, p.name));
     if (!m || m.kind !== 'arc') return reply.status(204).send();
     deleteMachine(ctx, m);
+    // Done already, but with the operation headers a saved SDK poller (resumeFrom) can be resumed.
+    startOperation(ctx, req, reply, p.sub, 'Microsoft.HybridCompute', m.placement.region, { kind: 'done' }, true);
     return reply.status(200).send();
   });
 
@@ -124,7 +133,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
   });
   app.get(`${base}/:name/extensions`, async (req) => {
     const t = target(req);
-    return page(ctx, req, instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'arc', true)));
+    return page(ctx, req, instancesOf(ctx, t.machine.id).map((i) => extensionView(ctx, t.machineArmId, t.machine, i, 'arc', true)), (v) => String(v.name));
   });
   app.delete(`${base}/:name/extensions/:ext`, async (req, reply) =>
     deleteExtension(ctx, req, reply, target(req), (req.params as P).ext!, writer(req, 'Microsoft.HybridCompute/machines/extensions/delete')));

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, resourceMissing, writer } from '../context.js';
+import { mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
@@ -35,6 +35,13 @@ const avsetBody = z.object({
     platformFaultDomainCount: z.number().int().min(1).max(3).optional(),
   }).passthrough().default({}),
 }).passthrough();
+
+// The SDKs' update models: what a PATCH may carry (location and zones only to be checked, as they cannot change).
+const vmPatchBody = z.object({
+  location: locationName.optional(), tags: tags.optional(), zones: vmBody.shape.zones,
+  properties: z.object({ availabilitySet: subResource.optional(), osProfile: z.object({}).passthrough().optional() }).passthrough().optional(),
+}).passthrough();
+const avsetPatchBody = z.object({ tags: tags.optional(), sku: avsetBody.shape.sku, properties: avsetBody.shape.properties.optional() }).passthrough();
 
 interface VmDoc { tags: Record<string, string>; properties: Record<string, unknown>; sealedOsProfile?: string }
 interface AvsetDoc { tags: Record<string, string>; sku?: unknown }
@@ -121,6 +128,24 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     return reply.status(201).send(vmView(armId, stored, false));
   });
 
+  // The SDKs' update: changes what it names; tags only when it carries them.
+  app.patch(`${base}/virtualMachines/:name`, async (req) => {
+    writer(req, 'Microsoft.Compute/virtualMachines/write');
+    const { armId, m } = vmOf(req);
+    const body = parseBody(vmPatchBody, req.body);
+    if (body.location && body.location.toLowerCase() !== m.placement.region.toLowerCase()) {
+      throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the VM is in ${m.placement.region}).`);
+    }
+    if (body.zones && (body.zones[0] ?? null) !== (m.placement.zone ?? null)) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");
+    const avsetRef = body.properties?.availabilitySet?.id;
+    const avsetNow = m.placement.setKind === 'availabilitySet' && m.placement.setId ? ctx.index.availabilitySetArmId(m.placement.setId) : null;
+    if (avsetRef !== undefined && keyOf(avsetRef) !== (avsetNow ? keyOf(avsetNow) : null)) throw conflict('PropertyChangeNotAllowed', "Changing property 'availabilitySet' is not allowed.");
+    if (body.properties?.osProfile !== undefined) validatePatchSettings(body.properties.osProfile, m.os, 'vm', 'properties.osProfile');
+    const old = ctx.docs.get<VmDoc>(armId)?.body;
+    const props = { ...(old?.properties ?? {}), ...(body.properties ?? {}) };
+    ctx.docs.put(armId, resourceGroupId(m.placement.subscription, m.resourceGroup), 'virtualMachine', vmDoc(ctx, body.tags ?? old?.tags, props, old?.sealedOsProfile));
+    return vmView(armId, m, false);
+  });
   app.get(`${base}/virtualMachines/:name`, async (req) => {
     const { armId, m } = vmOf(req);
     return vmView(armId, m, wantsInstanceView(req));
@@ -135,12 +160,21 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
     return { value: vms.map((m) => vmView(ctx.index.armIdOfMachine(m), m, false)) };
   });
+  // The SDKs' listAll: every VM of the subscription, by id (resource group, then name).
+  app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachines', async (req) => {
+    const { sub } = req.params as P;
+    mustHaveSubscription(ctx, sub);
+    const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
+    return page(ctx, req, vms.map((m) => vmView(ctx.index.armIdOfMachine(m), m, false)), (v) => v.id);
+  });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {
     const p = req.params as P;
     writer(req, 'Microsoft.Compute/virtualMachines/delete');
     const m = ctx.index.machine(vmId(p.sub, p.rg, p.name));
     if (!m || m.kind !== 'vm') return reply.status(204).send();
     deleteMachine(ctx, m);
+    // Done already, but with the operation headers a saved SDK poller (restorePoller) can be resumed.
+    startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', m.placement.region, { kind: 'done' }, true);
     return reply.status(200).send();
   });
 
@@ -165,7 +199,8 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
       ctx.engine.putAvailabilitySet({ id, name: names.name, region, subscription: names.subscription, resourceGroup: names.resourceGroup, updateDomainCount: udc, faultDomainCount: fdc });
     });
     ctx.index.addGroup(p.sub, p.rg);
-    return reply.status(existing ? 200 : 201).send(avsetView(ctx, id)!);
+    // 200 for a create too: availability sets are not long-running, and the SDKs accept nothing else.
+    return reply.status(200).send(avsetView(ctx, id)!);
   });
   app.get(`${base}/availabilitySets/:name`, async (req) => {
     const p = req.params as P;
@@ -174,6 +209,44 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
       throw resourceMissing(ctx, p.sub, p.rg, 'Microsoft.Compute/availabilitySets', p.name);
     }
     return avsetView(ctx, a.id);
+  });
+
+  const avsetOf = (req: FastifyRequest) => {
+    const p = req.params as P;
+    const a = [...ctx.engine.state.fleet.availabilitySets.values()].find((s) => keyOf(availabilitySetId(s.subscription, s.resourceGroup, s.name)) === keyOf(availabilitySetId(p.sub, p.rg, p.name)));
+    if (!a) throw resourceMissing(ctx, p.sub, p.rg, 'Microsoft.Compute/availabilitySets', p.name);
+    return { a, armId: availabilitySetId(a.subscription, a.resourceGroup, a.name) };
+  };
+  app.patch(`${base}/availabilitySets/:name`, async (req) => {
+    writer(req, 'Microsoft.Compute/availabilitySets/write');
+    const { a, armId } = avsetOf(req);
+    const body = parseBody(avsetPatchBody, req.body);
+    const udc = body.properties?.platformUpdateDomainCount ?? a.updateDomainCount;
+    const fdc = body.properties?.platformFaultDomainCount ?? a.faultDomainCount;
+    if (a.updateDomainCount !== udc || a.faultDomainCount !== fdc) throw conflict('PropertyChangeNotAllowed', 'The update and fault domain counts of an availability set cannot change.');
+    const old = ctx.docs.get<AvsetDoc>(armId)?.body;
+    const sku = body.sku ?? old?.sku;
+    ctx.docs.put(armId, resourceGroupId(a.subscription, a.resourceGroup), 'availabilitySet', { tags: body.tags ?? old?.tags ?? {}, ...(sku ? { sku } : {}) });
+    return avsetView(ctx, a.id);
+  });
+  app.get(`${base}/availabilitySets`, async (req) => {
+    const p = req.params as P;
+    mustHaveGroup(ctx, p.sub, p.rg);
+    const sets = [...ctx.engine.state.fleet.availabilitySets.values()].filter((a) => keyOf(resourceGroupId(a.subscription, a.resourceGroup)) === keyOf(resourceGroupId(p.sub, p.rg)));
+    return page(ctx, req, sets.map((a) => avsetView(ctx, a.id)!), (v) => v.name);
+  });
+  app.delete(`${base}/availabilitySets/:name`, async (req, reply) => {
+    writer(req, 'Microsoft.Compute/availabilitySets/delete');
+    const p = req.params as P;
+    const a = [...ctx.engine.state.fleet.availabilitySets.values()].find((s) => keyOf(availabilitySetId(s.subscription, s.resourceGroup, s.name)) === keyOf(availabilitySetId(p.sub, p.rg, p.name)));
+    if (!a) return reply.status(204).send();
+    const members = ctx.engine.state.fleet.setSizes.get(a.id) ?? 0;
+    if (members > 0) throw conflict('OperationNotAllowed', `The availability set still holds ${members} virtual machine(s); delete them first.`);
+    ctx.docs.atomically(() => {
+      ctx.docs.delete(availabilitySetId(a.subscription, a.resourceGroup, a.name));
+      ctx.engine.removeAvailabilitySet(a.id);
+    });
+    return reply.status(200).send();
   });
 
   // ---- VM extensions ----

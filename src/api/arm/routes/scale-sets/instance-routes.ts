@@ -1,5 +1,6 @@
 /** A scale set's instances: list, read, instance view, manual upgrade to the model, and each instance's extensions. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
 import type { ArmContext } from '../../context.js';
 import { page, startOperation, writer } from '../../context.js';
 import { badRequest } from '../../errors.js';
@@ -18,7 +19,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): v
   app.get(`${base}/:name/virtualMachines`, async (req) => {
     const { set, doc } = setOf(ctx, req);
     const expand = wantsInstanceView(req);
-    return page(ctx, req, ctx.index.members(set.id).map((m) => instanceView(ctx, set, doc, m, expand)));
+    return page(ctx, req, ctx.index.members(set.id).map((m) => instanceView(ctx, set, doc, m, expand)), (v) => String(v.instanceId));
   });
   app.get(`${base}/:name/virtualMachines/:iid`, async (req) => {
     const { set, doc, m } = instanceOf(ctx, req);
@@ -45,6 +46,25 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): v
     ctx.runtime.kick();
     startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'instances', items: touched }, true);
     return reply.status(202).send();
+  });
+  // The SDKs' virtualMachineScaleSetVMs.delete: one instance goes and the capacity shrinks by one (ids are never reused).
+  app.delete(`${base}/:name/virtualMachines/:iid`, async (req, reply) => {
+    writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/delete');
+    const { p, set, doc } = setOf(ctx, req);
+    const m = ctx.index.members(set.id).find((x) => ctx.index.instanceIdOf(x) === p.iid);
+    if (!m) return reply.status(204).send();
+    checkRemoveMachine(ctx.engine.state, m.id);
+    ctx.docs.atomically(() => {
+      ctx.docs.delete(ctx.index.armIdOfMachine(m));
+      ctx.engine.removeMachine(m.id);
+      doc.sku = { ...doc.sku, capacity: Math.max(0, doc.sku.capacity - 1) };
+      ctx.docs.put(ctx.index.armIdOfSet(set), resourceGroupId(set.subscription, set.resourceGroup), 'scaleSet', doc);
+      // Done already, but with the operation headers a saved SDK poller can be resumed.
+      startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'done' }, true);
+    });
+    ctx.index.removeMachine(m);
+    ctx.runtime.kick();
+    return reply.status(200).send();
   });
   // ---- the instances' extensions ----
   const target = (req: FastifyRequest): ExtensionTarget => {

@@ -25,7 +25,7 @@ export function registerModelExtensionRoutes(app: FastifyInstance, ctx: ArmConte
   });
   app.get(`${base}/:name/extensions`, async (req) => {
     const { set, doc } = setOf(ctx, req);
-    return page(ctx, req, modelExtensions(doc).map((e) => modelExtensionView(ctx, set, e)));
+    return page(ctx, req, modelExtensions(doc).map((e) => modelExtensionView(ctx, set, e)), (v) => String(v.name));
   });
   app.delete(`${base}/:name/extensions/:ext`, async (req, reply) => {
     const caller = writer(req, 'Microsoft.Compute/virtualMachineScaleSets/extensions/delete');
@@ -35,6 +35,8 @@ export function registerModelExtensionRoutes(app: FastifyInstance, ctx: ArmConte
     if (!exts.some((e) => e.name.toLowerCase() === name)) return reply.status(204).send();
     const next = exts.filter((e) => e.name.toLowerCase() !== name);
     changeModel(ctx, set, doc, next, caller);
+    // With the operation headers a saved SDK poller (restorePoller) can be resumed.
+    startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'done' }, true);
     return reply.status(200).send();
   });
 }

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
 import type { ArmContext } from '../../context.js';
-import { mustHaveGroup, page, writer } from '../../context.js';
+import { mustHaveGroup, mustHaveSubscription, page, startOperation, writer } from '../../context.js';
 import { badRequest } from '../../errors.js';
 import { instancesOf } from '../../extensions.js';
 import { RESOURCE_NAME, scaleSetId } from '../../ids.js';
@@ -39,7 +39,14 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
     const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === p.sub.toLowerCase() && s.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    return page(ctx, req, sets.map((s) => setView(ctx, s)));
+    return page(ctx, req, sets.map((s) => setView(ctx, s)), (v) => v.name);
+  });
+  // The SDKs' listAll: every scale set of the subscription, by id (resource group, then name).
+  app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachineScaleSets', async (req) => {
+    const { sub } = req.params as P;
+    mustHaveSubscription(ctx, sub);
+    const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === sub.toLowerCase());
+    return page(ctx, req, sets.map((s) => setView(ctx, s)), (v) => v.id);
   });
   app.delete(`${base}/:name`, async (req, reply) => {
     writer(req, 'Microsoft.Compute/virtualMachineScaleSets/delete');
@@ -55,6 +62,8 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
       }
       ctx.docs.delete(ctx.index.armIdOfSet(set));
       ctx.engine.removeScaleSet(set.id);
+      // Done already, but with the operation headers a saved SDK poller (restorePoller, resumeFrom) can be resumed.
+      startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'done' }, true);
     });
     for (const m of members) ctx.index.removeMachine(m);
     ctx.index.removeSet(set);

@@ -135,7 +135,8 @@ export function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
   for (const m of removing) checkRemoveMachine(ctx.engine.state, m.id);
   if (newExts && policy.mode !== 'Manual') checkModelOn(ctx, newExts, members.slice(0, capacity));
   const touched = ctx.docs.atomically(() => {
-    if (body.tags) doc.tags = body.tags;
+    // A PUT states the whole resource, tags included (none when absent), as a VM's or an Arc machine's PUT; a PATCH only what it names.
+    if (body.tags || replace) doc.tags = body.tags ?? {};
     doc.image = image;
     if (body.sku) doc.sku = { ...doc.sku, ...body.sku, capacity } as ScaleSetDoc['sku'];
     if (body.properties) {

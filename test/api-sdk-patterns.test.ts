@@ -1,0 +1,321 @@
+/**
+ * The official SDKs driven the way their users drive them (task K, session 14): paging with `byPage` and a saved
+ * continuationToken while resources come and go, long-running operations resumed from a saved poller state, PATCH
+ * against PUT with tags, errors as RestError, and many clients at once. Real SDKs against a real `serve`.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { FastifyRequest } from 'fastify';
+import { ComputeManagementClient, restorePoller } from '@azure/arm-compute';
+import { HybridComputeManagementClient } from '@azure/arm-hybridcompute';
+import type { TokenCredential } from '@azure/core-auth';
+import type { ArmContext } from '../src/api/arm/context.js';
+import { compareKeys, page } from '../src/api/arm/context.js';
+import type { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { call, eventually, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
+import { fill, lift } from './helpers/store-full.js';
+import type { TestServer } from './helpers/api-server.js';
+
+const SUB = 'sub1';
+const RG = 'rg1';
+const CV = 'api-version=2026-03-01';
+const ARC = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.HybridCompute/machines`;
+const VMS = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines`;
+const credential: TokenCredential = { getToken: async () => ({ token: TEST_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+const AMA = { publisher: 'Microsoft.Azure.Monitor', type: 'AzureMonitorLinuxAgent' };
+const setBody = (capacity: number, tags?: Record<string, string>) =>
+  ({ location: 'westus', sku: { name: 'Standard_D2s_v5', capacity }, upgradePolicy: { mode: 'Manual' }, ...(tags ? { tags } : {}) }) as never;
+const isRest = (status: number, code: string) => (e: { name?: string; statusCode?: number; code?: string }) => {
+  assert.equal(e.name, 'RestError', String(e));
+  assert.equal(e.statusCode, status, String(e));
+  assert.equal(e.code, code, String(e));
+  return true;
+};
+
+/** A nextLink's request as page() sees it: its query (keys as sent) and its path. */
+function requestOf(link: string): FastifyRequest {
+  const u = new URL(link);
+  return { query: Object.fromEntries(u.searchParams), url: `${u.pathname}${u.search}`, headers: { host: u.host } } as unknown as FastifyRequest;
+}
+
+describe('keyed paging (page() with keys)', () => {
+  test('every item present for the whole walk is served exactly once, whatever is created or deleted between pages', () => {
+    const name = fc.stringMatching(/^[a-z]{1,3}[0-9]{0,3}$/);
+    const change = fc.record({ add: fc.array(name, { maxLength: 3 }), remove: fc.array(fc.nat(40), { maxLength: 3 }) });
+    fc.assert(fc.property(fc.uniqueArray(name, { maxLength: 30, selector: (n) => n.toLowerCase() }), fc.integer({ min: 1, max: 7 }), fc.array(change, { maxLength: 12 }), (start, size, changes) => {
+      const ctx = { pageSize: size, publicUrl: 'https://cp.test' } as unknown as ArmContext;
+      let items = [...start];
+      const everPresent = new Set(items.map((n) => n.toLowerCase()));
+      const removed = new Set<string>();
+      const served: string[] = [];
+      let link: string | undefined = 'https://cp.test/list?api-version=1';
+      for (let i = 0; link !== undefined; i++) {
+        assert.ok(i < 200, 'the walk ends');
+        const r: { value: string[]; nextLink?: string } = page(ctx, requestOf(link), items, (n) => n);
+        served.push(...r.value.map((n) => n.toLowerCase()));
+        link = r.nextLink;
+        const c = changes[i];
+        if (!c) continue;
+        for (const idx of c.remove) {
+          const gone = items[idx % Math.max(items.length, 1)];
+          if (gone === undefined) continue;
+          removed.add(gone.toLowerCase());
+          items = items.filter((n) => n !== gone);
+        }
+        for (const n of c.add) if (!items.some((x) => x.toLowerCase() === n.toLowerCase())) items.push(n);
+      }
+      assert.equal(new Set(served).size, served.length, `no item served twice: ${served.join(',')}`);
+      for (const n of everPresent) if (!removed.has(n)) assert.ok(served.includes(n), `${n} existed throughout and was served`);
+      const sorted = [...served].sort(compareKeys);
+      assert.deepEqual(served, sorted, 'served in key order');
+    }), { seed: 1414, numRuns: 300 });
+  });
+
+  test('keys order digit runs by value and letters without case', () => {
+    assert.deepEqual(['10', '9', '0', '1'].sort(compareKeys), ['0', '1', '9', '10']);
+    assert.deepEqual(['ss10', 'SS2', 'ss1', 'a'].sort(compareKeys), ['a', 'ss1', 'SS2', 'ss10']);
+  });
+});
+
+describe('Azure SDK usage patterns against a real server', () => {
+  let s: TestServer;
+  let compute: ComputeManagementClient;
+  let arc: HybridComputeManagementClient;
+  before(async () => {
+    s = await startTestServer({ pageSize: 3 });
+    compute = new ComputeManagementClient(credential, SUB, { endpoint: s.url, updateIntervalInMs: 20 } as never);
+    arc = new HybridComputeManagementClient(credential, SUB, { endpoint: s.url });
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourcegroups/${RG}?api-version=2021-04-01`, { location: 'westus' })).status, 201);
+    assert.equal((await call(s.url, 'PUT', `/phasewise/publishers/${AMA.publisher}/extensionTypes/${AMA.type}`, { supportsAutomaticUpgrade: true })).status, 201);
+    assert.equal((await call(s.url, 'PUT', `/phasewise/publishers/${AMA.publisher}/extensionTypes/${AMA.type}/versions/1.30.0.0`, { os: ['linux', 'windows'] })).status, 201);
+  });
+  after(async () => s?.stop());
+
+  test('byPage across several pages: a set deleted or created between pages never makes another one skipped or repeated', async () => {
+    for (let i = 0; i < 9; i++) await compute.virtualMachineScaleSets.createOrUpdate(RG, `pg${i}`, setBody(1));
+    const seen: string[] = [];
+    let n = 0;
+    for await (const p of compute.virtualMachineScaleSets.list(RG).byPage({ maxPageSize: 3 } as never)) {
+      seen.push(...p.map((x) => x.name!));
+      // After the first page: one set already served and one not yet served go away, a new one comes.
+      if (n++ === 0) {
+        await compute.virtualMachineScaleSets.delete(RG, 'pg0');
+        await compute.virtualMachineScaleSets.delete(RG, 'pg5');
+        await compute.virtualMachineScaleSets.createOrUpdate(RG, 'pg10', setBody(1));
+      }
+    }
+    assert.ok(n >= 3, `several pages (${n})`);
+    assert.deepEqual(seen, ['pg0', 'pg1', 'pg2', 'pg3', 'pg4', 'pg6', 'pg7', 'pg8', 'pg10']);
+
+    // A saved continuationToken resumes after the last set served, even once that set is gone.
+    const first = (await compute.virtualMachineScaleSets.list(RG).byPage().next()).value as Array<{ name?: string }> & { continuationToken?: string };
+    assert.deepEqual(first.map((x) => x.name), ['pg1', 'pg2', 'pg3']);
+    await compute.virtualMachineScaleSets.delete(RG, 'pg3');
+    const rest: string[] = [];
+    for await (const p of compute.virtualMachineScaleSets.list(RG).byPage({ continuationToken: first.continuationToken })) rest.push(...p.map((x) => x.name!));
+    assert.deepEqual(rest, ['pg4', 'pg6', 'pg7', 'pg8', 'pg10']);
+    for (const name of ['pg1', 'pg2', 'pg4', 'pg6', 'pg7', 'pg8', 'pg10']) await compute.virtualMachineScaleSets.delete(RG, name);
+  });
+
+  test('for await over a set of 12 instances lists 0…11 in order, over four pages; Arc machines page by name', async () => {
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'twelve', setBody(12));
+    const ids: string[] = [];
+    for await (const vm of compute.virtualMachineScaleSetVMs.list(RG, 'twelve')) ids.push(vm.instanceId!);
+    assert.deepEqual(ids, Array.from({ length: 12 }, (_, i) => String(i)));
+    for (const i of [3, 1, 2, 0, 4]) {
+      const r = await call(s.url, 'PUT', `${ARC}/m${i}?api-version=2021-05-20`, { location: 'westus', properties: { osType: 'linux' } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    const names: string[] = [];
+    for await (const m of arc.machines.listByResourceGroup(RG)) names.push(m.name!);
+    assert.deepEqual(names, ['m0', 'm1', 'm2', 'm3', 'm4']);
+    await compute.virtualMachineScaleSets.delete(RG, 'twelve');
+  });
+
+  test('subscription-wide lists (listAll, listBySubscription) page across resource groups; an unknown subscription is a RestError 404', async () => {
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourcegroups/rg2?api-version=2021-04-01`, { location: 'westus' })).status, 201);
+    for (const [rg, name] of [['rg2', 'all1'], [RG, 'all2'], ['rg2', 'all3'], [RG, 'all4']] as const) {
+      await compute.virtualMachineScaleSets.createOrUpdate(rg, name, setBody(1));
+      assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/v${name}?${CV}`, { location: 'westus' })).status, 201);
+      const arcPath = `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.HybridCompute/machines/a${name}?api-version=2021-05-20`;
+      assert.equal((await call(s.url, 'PUT', arcPath, { location: 'westus', properties: { osType: 'linux' } })).status, 201);
+    }
+    const sets: string[] = [];
+    for await (const x of compute.virtualMachineScaleSets.listAll()) sets.push(x.name!);
+    assert.deepEqual(sets.filter((n) => n.startsWith('all')), ['all2', 'all4', 'all1', 'all3'], 'by resource group, then name');
+    const vms: string[] = [];
+    for await (const x of compute.virtualMachines.listAll()) vms.push(x.name!);
+    assert.deepEqual(vms.filter((n) => n.startsWith('vall')), ['vall2', 'vall4', 'vall1', 'vall3']);
+    const arcs: string[] = [];
+    for await (const x of arc.machines.listBySubscription()) arcs.push(x.name!);
+    assert.deepEqual(arcs.filter((n) => n.startsWith('aall')), ['aall2', 'aall4', 'aall1', 'aall3']);
+    const other = new ComputeManagementClient(credential, 'nosuchsub', { endpoint: s.url } as never);
+    await assert.rejects(async () => { for await (const _ of other.virtualMachineScaleSets.listAll()) break; }, isRest(404, 'SubscriptionNotFound'));
+    for (const [rg, name] of [['rg2', 'all1'], [RG, 'all2'], ['rg2', 'all3'], [RG, 'all4']] as const) {
+      await compute.virtualMachineScaleSets.delete(rg, name);
+      await compute.virtualMachines.delete(rg, `v${name}`);
+      await arc.machines.delete(rg, `a${name}`);
+    }
+  });
+
+  test('a delete resumed from a saved poller state (restorePoller) completes: the deletes hand out operation headers', async () => {
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'resumed', setBody(2));
+    const poller = compute.virtualMachineScaleSets.delete(RG, 'resumed');
+    await poller.submitted();
+    const saved = await poller.serialize();
+    await restorePoller(compute, saved, compute.virtualMachineScaleSets.delete).pollUntilDone();
+    await assert.rejects(compute.virtualMachineScaleSets.get(RG, 'resumed'), isRest(404, 'ResourceNotFound'));
+
+    assert.equal((await call(s.url, 'PUT', `${VMS}/vmr?${CV}`, { location: 'westus' })).status, 201);
+    const vmDelete = compute.virtualMachines.delete(RG, 'vmr');
+    await vmDelete.submitted();
+    await restorePoller(compute, await vmDelete.serialize(), compute.virtualMachines.delete).pollUntilDone();
+    assert.equal((await call(s.url, 'GET', `${VMS}/vmr?${CV}`)).status, 404);
+
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'modelext', setBody(1));
+    await compute.virtualMachineScaleSetExtensions.createOrUpdate(RG, 'modelext', 'ama', { publisher: AMA.publisher, typePropertiesType: AMA.type, typeHandlerVersion: '1.30' } as never);
+    const extDelete = compute.virtualMachineScaleSetExtensions.delete(RG, 'modelext', 'ama');
+    await extDelete.submitted();
+    await restorePoller(compute, await extDelete.serialize(), compute.virtualMachineScaleSetExtensions.delete).pollUntilDone();
+    await assert.rejects(compute.virtualMachineScaleSetExtensions.get(RG, 'modelext', 'ama'), (e: { statusCode?: number }) => e.statusCode === 404);
+    await compute.virtualMachineScaleSets.delete(RG, 'modelext');
+  });
+
+  test('an extension create resumed after its machine was deleted ends in RestError 404, without hanging', async () => {
+    assert.equal((await call(s.url, 'PUT', `${VMS}/gone?${CV}`, { location: 'westus' })).status, 201);
+    const ext = { location: 'westus', publisher: AMA.publisher, typePropertiesType: AMA.type, typeHandlerVersion: '1.30' };
+    const create = compute.virtualMachineExtensions.createOrUpdate(RG, 'gone', 'ama', ext as never);
+    await create.submitted();
+    const saved = await create.serialize();
+    await compute.virtualMachines.delete(RG, 'gone');
+    const resumed = restorePoller(compute, saved, compute.virtualMachineExtensions.createOrUpdate);
+    await assert.rejects(resumed.pollUntilDone(), (e: { statusCode?: number }) => e.statusCode === 404);
+  });
+
+  test('Arc: beginCreateOrUpdate saved with toString() and resumed with resumeFrom', async () => {
+    const ext = { location: 'westus', properties: { publisher: AMA.publisher, type: AMA.type, typeHandlerVersion: '1.30' } };
+    const first = await arc.machineExtensions.beginCreateOrUpdate(RG, 'm0', 'ama', ext, { updateIntervalInMs: 20 });
+    await first.poll(); // this engine (core-lro 2) sends the PUT on the first poll
+    const resumed = await arc.machineExtensions.beginCreateOrUpdate(RG, 'm0', 'ama', { location: 'westus' }, { resumeFrom: first.toString(), updateIntervalInMs: 20 });
+    const done = await resumed.pollUntilDone();
+    assert.equal(done.properties?.provisioningState, 'Succeeded');
+    await arc.machineExtensions.beginDeleteAndWait(RG, 'm0', 'ama', { updateIntervalInMs: 20 });
+  });
+
+  test('PATCH changes only what it names (tags kept or replaced, model untouched); PUT replaces the tags', async () => {
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'tags', setBody(1, { env: 'dev', team: 'a' }));
+    const patched = await compute.virtualMachineScaleSets.update(RG, 'tags', { tags: { env: 'prod' } } as never);
+    assert.deepEqual(patched.tags, { env: 'prod' });
+    assert.equal(patched.sku?.capacity, 1);
+    const untagged = await compute.virtualMachineScaleSets.update(RG, 'tags', { sku: { capacity: 2 } } as never);
+    assert.deepEqual(untagged.tags, { env: 'prod' }, 'a PATCH without tags keeps them');
+    const put = await compute.virtualMachineScaleSets.createOrUpdate(RG, 'tags', setBody(2));
+    assert.deepEqual(put.tags ?? {}, {}, 'a PUT without tags clears them');
+    await compute.virtualMachineScaleSets.delete(RG, 'tags');
+
+    assert.equal((await call(s.url, 'PUT', `${VMS}/vmtags?${CV}`, { location: 'westus' })).status, 201);
+    const ext = { location: 'westus', publisher: AMA.publisher, typePropertiesType: AMA.type, typeHandlerVersion: '1.30' };
+    await compute.virtualMachineExtensions.createOrUpdate(RG, 'vmtags', 'ama', { ...ext, tags: { owner: 'x' } } as never);
+    const extPatched = await compute.virtualMachineExtensions.update(RG, 'vmtags', 'ama', { enableAutomaticUpgrade: false } as never);
+    assert.deepEqual(extPatched.tags, { owner: 'x' }, 'an extension PATCH without tags keeps them');
+    const extPut = await compute.virtualMachineExtensions.createOrUpdate(RG, 'vmtags', 'ama', ext as never);
+    assert.deepEqual(extPut.tags ?? {}, {}, 'an extension PUT without tags clears them');
+  });
+
+  test('VMs: update (PATCH) keeps what it does not name; availability sets: createOrUpdate, update, list, delete', async () => {
+    await compute.virtualMachines.createOrUpdate(RG, 'vmp', { location: 'westus', tags: { a: '1' } } as never);
+    const patched = await compute.virtualMachines.update(RG, 'vmp', { tags: { b: '2' } } as never);
+    assert.deepEqual(patched.tags, { b: '2' });
+    assert.equal((patched as { storageProfile?: { osDisk?: { osType?: string } } }).storageProfile?.osDisk?.osType, 'Linux');
+    assert.deepEqual((await compute.virtualMachines.update(RG, 'vmp', {} as never)).tags, { b: '2' }, 'a PATCH without tags keeps them');
+    await assert.rejects(compute.virtualMachines.update(RG, 'vmp', { zones: ['2'] } as never), isRest(409, 'PropertyChangeNotAllowed'));
+    await assert.rejects(compute.virtualMachines.update(RG, 'novm', { tags: {} } as never), isRest(404, 'ResourceNotFound'));
+
+    // The SDK accepts only 200 from an availability set's PUT, a create included.
+    for (const n of ['av3', 'av1', 'av2', 'av10']) assert.equal((await compute.availabilitySets.createOrUpdate(RG, n, { location: 'westus' } as never)).name, n);
+    assert.deepEqual((await compute.availabilitySets.update(RG, 'av1', { tags: { t: '1' } } as never)).tags, { t: '1' });
+    await assert.rejects(compute.availabilitySets.update(RG, 'av1', { platformFaultDomainCount: 3 } as never), isRest(409, 'PropertyChangeNotAllowed'));
+    const names: string[] = [];
+    for await (const a of compute.availabilitySets.list(RG)) names.push(a.name!);
+    assert.deepEqual(names, ['av1', 'av2', 'av3', 'av10']);
+    const av1 = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/availabilitySets/av1`;
+    await compute.virtualMachines.createOrUpdate(RG, 'inav', { location: 'westus', availabilitySet: { id: av1 } } as never);
+    await assert.rejects(compute.availabilitySets.delete(RG, 'av1'), isRest(409, 'OperationNotAllowed'));
+    assert.deepEqual((await compute.availabilitySets.get(RG, 'av1')).tags, { t: '1' }, 'the refused delete changed nothing');
+    await compute.virtualMachines.delete(RG, 'inav');
+    for (const n of ['av1', 'av2', 'av3', 'av10']) await compute.availabilitySets.delete(RG, n);
+    await compute.availabilitySets.delete(RG, 'av1'); // already gone: 204
+    await assert.rejects(compute.availabilitySets.get(RG, 'av1'), isRest(404, 'ResourceNotFound'));
+    await compute.virtualMachines.delete(RG, 'vmp');
+  });
+
+  test('virtualMachineScaleSetVMs.delete removes one instance and shrinks the capacity; its id is never reused', async () => {
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'shrink', setBody(3));
+    await compute.virtualMachineScaleSetVMs.delete(RG, 'shrink', '1');
+    await compute.virtualMachineScaleSetVMs.delete(RG, 'shrink', '1'); // already gone: 204, idempotent
+    await assert.rejects(compute.virtualMachineScaleSetVMs.get(RG, 'shrink', '1'), (e: { statusCode?: number }) => e.statusCode === 404);
+    assert.equal((await compute.virtualMachineScaleSets.get(RG, 'shrink')).sku?.capacity, 2);
+    await compute.virtualMachineScaleSets.update(RG, 'shrink', { sku: { capacity: 3 } } as never);
+    const ids: string[] = [];
+    for await (const vm of compute.virtualMachineScaleSetVMs.list(RG, 'shrink')) ids.push(vm.instanceId!);
+    assert.deepEqual(ids, ['0', '2', '3']);
+    await compute.virtualMachineScaleSets.delete(RG, 'shrink');
+  });
+
+  test('errors: 404, 409, 412 (ifMatch), 400 surface as RestError with the ARM code', async () => {
+    await assert.rejects(compute.virtualMachineScaleSets.get(RG, 'none'), isRest(404, 'ResourceNotFound'));
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'errs', setBody(1));
+    await assert.rejects(compute.virtualMachineScaleSets.createOrUpdate(RG, 'errs', { ...(setBody(1) as object), location: 'eastus' } as never), isRest(409, 'PropertyChangeNotAllowed'));
+    await assert.rejects(compute.virtualMachineScaleSets.update(RG, 'errs', { tags: { a: 'b' } } as never, { ifMatch: '"v1"' }), isRest(412, 'PreconditionFailed'));
+    await assert.rejects(compute.virtualMachineScaleSets.createOrUpdate(RG, 'errs', { location: 'westus', sku: { capacity: -1 } } as never), isRest(400, 'InvalidParameter'));
+    assert.deepEqual((await compute.virtualMachineScaleSets.get(RG, 'errs')).tags ?? {}, {}, 'the refused requests changed nothing');
+    await compute.virtualMachineScaleSets.delete(RG, 'errs');
+  });
+
+  test('50 clients create one name at once: one set of the asked capacity; with ifNoneMatch only one wins; 50 names: 50 sets', async () => {
+    const clients = Array.from({ length: 50 }, () => new ComputeManagementClient(credential, SUB, { endpoint: s.url, updateIntervalInMs: 20 } as never));
+    const same = await Promise.allSettled(clients.map((c) => c.virtualMachineScaleSets.createOrUpdate(RG, 'crowd', setBody(2))));
+    assert.deepEqual(same.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+    const ids: string[] = [];
+    for await (const vm of compute.virtualMachineScaleSetVMs.list(RG, 'crowd')) ids.push(vm.instanceId!);
+    assert.deepEqual(ids, ['0', '1']);
+
+    const once = await Promise.allSettled(clients.map((c) => c.virtualMachineScaleSets.createOrUpdate(RG, 'once', setBody(1), { ifNoneMatch: '*' })));
+    assert.equal(once.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of once) if (r.status === 'rejected') isRest(412, 'PreconditionFailed')(r.reason);
+
+    const many = await Promise.allSettled(clients.map((c, i) => c.virtualMachineScaleSets.createOrUpdate(RG, `crowd${i}`, setBody(1))));
+    assert.deepEqual(many.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+    const names: string[] = [];
+    for await (const set of compute.virtualMachineScaleSets.list(RG)) names.push(set.name!);
+    assert.deepEqual(names.filter((n) => /^crowd\d+$/.test(n)), Array.from({ length: 50 }, (_, i) => `crowd${i}`));
+  });
+});
+
+describe('Azure SDK against a server that cannot write (503 with Retry-After)', () => {
+  test('the SDK waits Retry-After between its few retries, then throws RestError 503 ServiceUnavailable; nothing was applied', async () => {
+    const s = await startTestServer({ retryAfterSeconds: 1 });
+    try {
+      assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourcegroups/${RG}?api-version=2021-04-01`, { location: 'westus' })).status, 201);
+      const client = new ComputeManagementClient(credential, SUB, { endpoint: s.url, updateIntervalInMs: 20 } as never);
+      const sent: number[] = [];
+      client.pipeline.addPolicy({ name: 'countAttempts', sendRequest: (r, next) => { sent.push(Date.now()); return next(r); } }, { afterPhase: 'Retry' });
+      fill(s.store as SqliteStore);
+      try {
+        // Tags that need a page of their own (the pages there may have room left for a small row).
+        const tags = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`tag${i}`, 'v'.repeat(200)]));
+        await assert.rejects(client.virtualMachineScaleSets.createOrUpdate(RG, 'full', setBody(1, tags)), isRest(503, 'ServiceUnavailable'));
+      } finally {
+        lift(s.store as SqliteStore);
+      }
+      assert.ok(sent.length >= 2 && sent.length <= 4, `a few attempts, not a storm (${sent.length})`);
+      for (let i = 1; i < sent.length; i++) assert.ok(sent[i]! - sent[i - 1]! >= 900, `attempt ${i} waited Retry-After (${sent[i]! - sent[i - 1]!} ms)`);
+      await eventually(async () => s.runtime.engine.haltedBecause === null, 20_000, 'the engine to resynchronise');
+      await assert.rejects(client.virtualMachineScaleSets.get(RG, 'full'), isRest(404, 'ResourceNotFound'));
+      assert.equal((await client.virtualMachineScaleSets.createOrUpdate(RG, 'full', setBody(1))).name, 'full', 'with room again the same call works');
+    } finally {
+      await s.stop();
+    }
+  });
+});
