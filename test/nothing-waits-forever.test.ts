@@ -94,9 +94,11 @@ test('R20: a set of one whose only machine waiting cannot heal is not held forev
   assert.match(excluded[0]!.reason, /all 1 instances of the set/);
 });
 
-test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not retried every few days for ever, and catches up once the Failed one is removed', () => {
-  // Before: each retry of the monitor on that machine was judged unhealthy (the machine could not heal) and
-  // rolled back, again every 3 days, so its rollout never ended (examples/demo.yaml --seed 6 ran to the horizon).
+/**
+ * A ten-machine set with the agent and a monitor: the agent's upgrade and rollback fail on one machine, which
+ * turns unhealthy (R31), and the monitor's retry that comes due there during 3.1.0.0's rollout is parked.
+ */
+function parkedMonitorRetry() {
   const raw = setsScenario([{ name: 'ten', region: 'west', capacity: 10 }], 100);
   raw.catalog = [...(raw.catalog as unknown[]), { publisher: 'Contoso', type: 'Monitor', supportsAutomaticUpgrade: true, versions: [{ version: '3.0.0.0' }] }];
   raw.extensions = { ...(raw.extensions as object), monitor: { publisher: 'Contoso', type: 'Monitor', typeHandlerVersion: '3.0', enableAutomaticUpgrade: true } };
@@ -113,13 +115,13 @@ test('R30, R31: a retry on a machine that another extension\'s failed rollback k
   rig.at(2 * MIN);
   assert.equal(rig.inst(sick).status, 'Failed');
   const answered = new Set<string>();
-  let healed = false;
+  const world = { healed: false };
   const play = () => {
     for (const a of rig.driver.sent) {
       if (answered.has(a.key) || a.machineId === sick && a.artifactKey === KEY) continue;
       answered.add(a.key);
       rig.engine.observe({ kind: 'actionResult', key: a.key, machineId: a.machineId, ok: true, version: a.toVersion });
-      if (a.kind === 'upgrade' && (a.machineId !== sick || healed)) rig.report(a.machineId, HEALTHY);
+      if (a.kind === 'upgrade' && (a.machineId !== sick || world.healed)) rig.report(a.machineId, HEALTHY);
     }
   };
   rig.engine.publishVersion('Contoso', 'Monitor', { version: '3.1.0.0', os: ['linux', 'windows'], regions: null, publishedAtMs: rig.clock.now(), critical: false, digest: null });
@@ -134,19 +136,38 @@ test('R30, R31: a retry on a machine that another extension\'s failed rollback k
   assert.equal(parked.length, 1);
   assert.match(parked[0]!.reason, /cannot turn healthy until someone acts .*contoso\.agent is Failed/);
   assert.ok(rig.of('rollout.completed').some((e) => e.rolloutId === monitor.rolloutId), 'the monitor\'s rollout completes');
+  /** Plays two more days once the machine is healthy again: the parked retry catches up in a rollout of its own. */
+  const catchesUp = () => {
+    world.healed = true;
+    rig.report(sick, HEALTHY);
+    for (let t = 30 * DAY + 10 * MIN; t <= 32 * DAY; t += 10 * MIN) {
+      play();
+      rig.at(t);
+    }
+    const catchUp = rig.of('rollout.created').filter((e) => e.toVersion === '3.1.0.0' && e.rolloutId !== monitor.rolloutId);
+    assert.equal(catchUp.length, 1);
+    assert.match(catchUp[0]!.reason, /waited for the machine to be able to turn healthy/);
+    assert.equal(rig.engine.state.fleet.instances.get('extension:contoso.monitor')!.get(sick)!.installedVersion, '3.1.0.0');
+  };
+  return { rig, sick, catchesUp };
+}
+
+test('R30, R31: a retry on a machine that another extension\'s failed rollback keeps unhealthy is parked, not retried every few days for ever, and catches up once the Failed one is removed', () => {
+  // Before: each retry of the monitor on that machine was judged unhealthy (the machine could not heal) and
+  // rolled back, again every 3 days, so its rollout never ended (examples/demo.yaml --seed 6 ran to the horizon).
+  const { rig, sick, catchesUp } = parkedMonitorRetry();
   // Someone acts: the Failed agent is removed and the machine answers again. The monitor's rollout has ended, so
   // the parked retry catches up in a rollout of its own (before, the machine stayed on 3.0.0.0 for good).
   rig.engine.removeExtension(sick, KEY, 'alice');
-  healed = true;
-  rig.report(sick, HEALTHY);
-  for (let t = 30 * DAY + 10 * MIN; t <= 32 * DAY; t += 10 * MIN) {
-    play();
-    rig.at(t);
-  }
-  const catchUp = rig.of('rollout.created').filter((e) => e.toVersion === '3.1.0.0' && e.rolloutId !== monitor.rolloutId);
-  assert.equal(catchUp.length, 1);
-  assert.match(catchUp[0]!.reason, /waited for the machine to be able to turn healthy/);
-  assert.equal(rig.engine.state.fleet.instances.get('extension:contoso.monitor')!.get(sick)!.installedVersion, '3.1.0.0');
+  catchesUp();
+});
+
+test('R30: a retry parked while the machine looked unable to heal goes on once the machine turns healthy, its other extension still Failed', () => {
+  // The Failed extension was not what kept the machine unhealthy (or a report lost with a crash had left the
+  // engine's view stale): parked for good, the retry left the machine behind its release (the crash test found it).
+  const { rig, sick, catchesUp } = parkedMonitorRetry();
+  assert.equal(rig.inst(sick).status, 'Failed', 'nobody acted on the agent');
+  catchesUp();
 });
 
 test('R31, R62: a retry parked because the machine\'s OS image is Failed for good is resumed when a re-image onto another image fixes it', () => {

@@ -222,11 +222,13 @@ export function onRetryDue(ctx: TickContext, r: RolloutState, a: AttemptState): 
     finish(ctx, r, a, 'parked');
     return 'parked';
   }
-  // R30 retries until one succeeds, but an unhealthy machine whose other extension is Failed for good (R31)
+  // R30 retries until one succeeds, but a machine reporting unhealthy whose other extension is Failed for good (R31)
   // cannot pass a health check: each retry would only be rolled back again (a re-image at every turn).
-  const stuck = ctx.state.fleet.unhealthy.has(a.machineId) ? failedForGood(ctx, a.machineId, r.artifactKey) : null;
+  // The machine's own report, not `unhealthy` (which counts any Failed extension): a machine reporting healthy
+  // beside a Failed extension passes its health check, and its retry goes ahead.
+  const stuck = ctx.state.fleet.health.has(a.machineId) ? failedForGood(ctx, a.machineId, r.artifactKey) : null;
   if (stuck) {
-    a.reason = `${CANNOT_HEAL} (${stuck}); it is retried once that extension is installed again or removed`;
+    a.reason = `${CANNOT_HEAL} (${stuck}); it is retried once the machine turns healthy or that extension is installed again or removed`;
     emitInstance(ctx, 'instance.skipped', r, a, { reason: a.reason });
     finish(ctx, r, a, 'parked');
     return 'parked';

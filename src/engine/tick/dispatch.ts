@@ -14,7 +14,7 @@ import { endBatchNotice } from '../rollouts/batches.js';
 import { onInstanceSettled } from '../rollouts/batch-end.js';
 import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
-import { rejoinAfterSettle } from '../opt-in/opt-in.js';
+import { rejoinAfterSettle, resumeCannotHeal } from '../opt-in/opt-in.js';
 import type { AttemptState, HealthWaiter, RolloutState, Timer, UnitState } from '../state.js';
 import { refreshHealthOf, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
@@ -27,10 +27,15 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     const m = fleet.machines.get(obs.machineId);
     if (!m) return;
     const healthy = isMachineHealthy(obs.signals);
+    // `health` holds the machines whose last report was unhealthy.
+    const reportedUnhealthy = fleet.health.has(obs.machineId);
     if (healthy) fleet.health.delete(obs.machineId);
     else fleet.health.set(obs.machineId, obs.signals);
     ctx.changes?.health.add(obs.machineId);
     refreshHealthOf(fleet, m, healthy ? undefined : obs.signals);
+    // A retry parked while the machine reported unhealthy goes on once it reports healthy (its other
+    // extension's failure was not the cause, or a report lost with a crash had left the view stale).
+    if (reportedUnhealthy && healthy) resumeCannotHeal(ctx, obs.machineId);
     const waiters = ctx.state.healthWaiters.get(obs.machineId);
     if (!waiters) return;
     // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, needs none).
