@@ -16,6 +16,7 @@ import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
 import { FleetError } from '../core/errors.js';
 import { removeInstances } from '../rollouts/removal.js';
+import { resumeCannotHeal } from '../opt-in/opt-in.js';
 import { cancelRollout } from '../rollouts/cancel.js';
 import { checkRolloutDone } from '../rollouts/lifecycle.js';
 import { onInstanceSettled } from '../rollouts/batch-end.js';
@@ -109,7 +110,7 @@ function dropOtherImages(ctx: TickContext, key: string, members: readonly Machin
       if (inst) stale.push(inst);
     }
   }
-  if (stale.length > 0) removeInstances(ctx, stale, IMAGE_CHANGED);
+  if (stale.length > 0) for (const id of removeInstances(ctx, stale, IMAGE_CHANGED)) resumeCannotHeal(ctx, id);
 }
 
 function osImageInstance(machineId: string, artifact: Extract<Artifact, { kind: 'osImage' }>, key: string, version: string, enabled: boolean): ExtensionInstance {

@@ -19,6 +19,7 @@ import type { RolloutSettings } from '../core/settings.js';
 import { cancelRollout } from '../rollouts/cancel.js';
 import { createRollout } from '../rollouts/create.js';
 import { removeInstances } from '../rollouts/removal.js';
+import { resumeCannotHeal } from '../opt-in/opt-in.js';
 import type { EngineState, RolloutState } from '../state.js';
 import { addInstance, getInstance } from '../state.js';
 
@@ -58,7 +59,7 @@ export function setPlatformPatching(ctx: TickContext, machineId: string, setting
   const key = artifactKey(guestPatchArtifact(machine.os));
   const inst = getInstance(ctx.state.fleet, key, machineId);
   if (settings === null) {
-    if (inst) removeInstances(ctx, [inst], 'patchMode is no longer AutomaticByPlatform');
+    if (inst) for (const id of removeInstances(ctx, [inst], 'patchMode is no longer AutomaticByPlatform')) resumeCannotHeal(ctx, id);
     return;
   }
   if (inst) {

@@ -4,7 +4,6 @@ import type { TickContext } from '../core/context.js';
 import { skipGone } from '../attempts/skip.js';
 import { checkRolloutDone } from './lifecycle.js';
 import { refreshMachineHealth } from '../state.js';
-import { resumeCannotHeal } from '../opt-in/opt-in.js';
 
 /** Rollouts that may still attempt the instance skip it now; a rollout left with nothing open completes. */
 export function settleRollouts(ctx: TickContext, inst: ExtensionInstance, reason: string): void {
@@ -17,16 +16,19 @@ export function settleRollouts(ctx: TickContext, inst: ExtensionInstance, reason
 /**
  * Takes instances out of the fleet (a set moved to another image, a machine left platform patching): the
  * rollouts that hold them skip them. A Failed one that kept its machine from turning healthy is gone, so
- * the machine's health is worked out again and the retries parked on it (`CANNOT_HEAL`) rejoin their rollouts.
+ * the machine's health is worked out again; returns those machines, whose parked retries (`CANNOT_HEAL`)
+ * the caller lets rejoin their rollouts (`resumeCannotHeal`, in opt-in/, above this folder).
  */
-export function removeInstances(ctx: TickContext, insts: readonly ExtensionInstance[], reason: string): void {
+export function removeInstances(ctx: TickContext, insts: readonly ExtensionInstance[], reason: string): string[] {
   for (const inst of insts) settleRollouts(ctx, inst, reason);
   for (const inst of insts) dropInstance(ctx, inst);
+  const freed: string[] = [];
   for (const inst of insts) {
     if (inst.status !== 'Failed') continue;
     refreshMachineHealth(ctx.state.fleet, inst.machineId);
-    resumeCannotHeal(ctx, inst.machineId);
+    freed.push(inst.machineId);
   }
+  return freed;
 }
 
 export function dropInstance(ctx: TickContext, inst: ExtensionInstance): void {
