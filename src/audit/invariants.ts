@@ -35,6 +35,8 @@ interface RolloutTrack {
   setInflight: Map<string, number>;
   attempts: Map<string, number>;
   awaitingRollback: Set<string>;
+  /** The instances of this rollout's artifact with an attempt in flight (machine → its rollout), shared by the artifact's rollouts. */
+  acting: Map<string, string>;
 }
 
 export interface InvariantOptions {
@@ -54,8 +56,8 @@ export class InvariantChecker {
   /** Releases held fleet-wide, as `artifactKey@toVersion`, with the kind of hold. */
   private readonly heldReleases = new Map<string, string>();
   private readonly majors = new Map<string, number>();
-  /** `machineId|artifactKey` of the instances with an attempt in flight → that attempt's rollout. */
-  private readonly acting = new Map<string, string>();
+  /** Per artifact key, the instances with an attempt in flight: machine → that attempt's rollout. */
+  private readonly acting = new Map<string, Map<string, string>>();
   private lastFrom: string | null = null;
   private lastTo: string | null = null;
   private lastSame = true;
@@ -106,10 +108,13 @@ export class InvariantChecker {
           regionPhase.set(r, i);
         }
       });
-      const release = `${artifactKey(e.artifact)}@${e.toVersion}`;
+      const key = artifactKey(e.artifact);
+      const release = `${key}@${e.toVersion}`;
+      let acting = this.acting.get(key);
+      if (!acting) this.acting.set(key, (acting = new Map()));
       this.rollouts.set(e.rolloutId, {
         profile: e.profile, release, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(),
-        regionZones: new Map(), regionInflight: new Map(), setInflight: new Map(), attempts: new Map(), awaitingRollback: new Set(),
+        regionZones: new Map(), regionInflight: new Map(), setInflight: new Map(), attempts: new Map(), awaitingRollback: new Set(), acting,
       });
       return;
     }
@@ -137,7 +142,7 @@ export class InvariantChecker {
       case 'instance.upgrade.succeeded':
       case 'instance.rollback.succeeded':
       case 'instance.rollback.failed':
-        this.acting.delete(`${e.machineId}|${artifactKey(e.artifact)}`);
+        r.acting.delete(e.machineId);
         return;
       case 'instance.health.unhealthy':
       case 'instance.upgrade.failed':
@@ -146,7 +151,7 @@ export class InvariantChecker {
       case 'instance.rollback.started':
       case 'instance.rollback.skipped': // R62 (rollback disabled), or a machine sent back from a withdrawn version
         r.awaitingRollback.delete(e.machineId);
-        if (e.type === 'instance.rollback.skipped') this.acting.delete(`${e.machineId}|${artifactKey(e.artifact)}`);
+        if (e.type === 'instance.rollback.skipped') r.acting.delete(e.machineId);
         return;
       default:
         return;
@@ -198,10 +203,9 @@ export class InvariantChecker {
     const prior = r.attempts.get(e.machineId) ?? 0;
     if (e.attempt <= prior) this.fail(e, `attempt ${e.attempt} of ${e.machineId} started again (last was ${prior})`);
     r.attempts.set(e.machineId, e.attempt);
-    const instance = `${e.machineId}|${artifactKey(e.artifact)}`;
-    const other = this.acting.get(instance);
+    const other = r.acting.get(e.machineId);
     if (other !== undefined) this.fail(e, `${e.machineId} upgraded while rollout ${other} has an attempt in flight on it (one action at a time per instance)`);
-    this.acting.set(instance, e.rolloutId);
+    r.acting.set(e.machineId, e.rolloutId);
     if (r.profile === 'manual') return;
     // Most logs never disable anything: the key is built only when something was.
     if (this.disabled.size > 0) {

@@ -180,6 +180,14 @@ export interface UnitState {
   timedBatchMs?: number;
 }
 
+/**
+ * UnitState's fields kept in memory only, present from a unit's creation: added later, one by one, they gave
+ * units many hidden classes and made the engine's reads of them polymorphic (bench:sim about 10% slower).
+ */
+export function unitMemoryFields(): Pick<UnitState, 'windowOpensAt' | 'heldSinceMs' | 'releasedAtMs' | 'lastBatchEndedAtMs' | 'batchStartedAtMs' | 'timedBatches' | 'timedBatchMs'> {
+  return { windowOpensAt: undefined, heldSinceMs: undefined, releasedAtMs: undefined, lastBatchEndedAtMs: undefined, batchStartedAtMs: undefined, timedBatches: 0, timedBatchMs: 0 };
+}
+
 export interface RegionState {
   rolloutId: string;
   region: string;

@@ -17,7 +17,7 @@ import { cancelRollout } from './cancel.js';
 import { openPhase } from './waves.js';
 import { MachineCursor } from '../core/machine-cursor.js';
 import type { EngineState, GateRun, RegionState, RolloutState, UnitState } from '../state.js';
-import { instanceRef, isEnrolled, machineContext } from '../state.js';
+import { instanceRef, isEnrolled, machineContext, unitMemoryFields } from '../state.js';
 import { configsOfKey, scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
 import { offPeakId, offPeakWindowOfId } from '../../schedule/off-peak.js';
 
@@ -170,7 +170,7 @@ export function newRolloutState(id: string, key: string, req: RolloutRequest, pl
             gateRun = { rolloutId: id, key: u.setId ?? u.id, upgraded: 0, unhealthyUpgraded: 0, stoppedUntil: null };
             if (u.setId) setRuns.set(u.setId, gateRun);
           }
-          units.set(u.id, { rolloutId: id, plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0 });
+          units.set(u.id, { rolloutId: id, plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0, ...unitMemoryFields() });
         }
       });
       regions.set(pr.region, { rolloutId: id, region: pr.region, pair: pr.pair, phase: pi, wave: 0, waveRemaining: -1, openUnits, unfinished: openUnits, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
