@@ -436,9 +436,9 @@ export class Engine {
     return this.run((ctx) => pauseRollout(ctx, r, reason, caller));
   }
 
-  /** The fleet-wide stop: every running rollout paused at once. */
-  pauseAllRollouts(reason: string, caller: string): RolloutState[] {
-    return this.run((ctx) => pauseAll(ctx, reason, caller));
+  /** The fleet-wide stop: every running rollout paused at once; `newOnly` holds only what no hold holds yet. */
+  pauseAllRollouts(reason: string, caller: string, newOnly = false): RolloutState[] {
+    return this.run((ctx) => pauseAll(ctx, reason, caller, newOnly));
   }
 
   /** Ends the fleet-wide stop: the releases it held are resumed; returns the rollouts that go on. */

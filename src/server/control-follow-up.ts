@@ -101,6 +101,6 @@ export class ControlFollowUp {
     const unheld = [...this.engine.state.rollouts.values()].some((r) => r.status === 'running' && !this.engine.state.releases.get(`${r.artifactKey}@${r.toVersion}`)?.hold);
     if (!unheld) return;
     const reason = stop.hold.reason.slice(stop.hold.reason.indexOf(': ') + 2);
-    this.engine.pauseAllRollouts(reason, stop.hold.caller);
+    this.engine.pauseAllRollouts(reason, stop.hold.caller, true);
   }
 }

@@ -9,7 +9,7 @@
  *   stopped (phase failed / R23 set stop) ──resume──▶ running, failures so far acknowledged
  *   running | stopped ──cancel──▶ cancelled
  */
-import type { RolloutState } from '../state.js';
+import type { ReleaseHold, RolloutState } from '../state.js';
 import { releaseKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
@@ -42,19 +42,30 @@ export function pauseRollout(ctx: TickContext, r: RolloutState, reason: string, 
   return paused;
 }
 
-/** Pauses every running rollout at once: each release with a running rollout is held. Returns them all. */
-export function pauseAll(ctx: TickContext, reason: string, caller: string): RolloutState[] {
+/**
+ * Pauses every running rollout at once: each release with a running rollout is held. Given again while
+ * the stop holds, its holds show the new reason and each of their rollouts logs the pause again, unless
+ * `newOnly` (the server holding rollouts that started during the stop). Returns them all.
+ */
+export function pauseAll(ctx: TickContext, reason: string, caller: string, newOnly = false): RolloutState[] {
   const paused: RolloutState[] = [];
   const text = `${FLEET_STOP}${caller}: ${reason}`;
   const held = new Set<string>();
   for (const r of [...ctx.state.rollouts.values()]) {
     if (r.status !== 'running') continue;
     const key = releaseKey(r.artifactKey, r.toVersion);
-    if (!ctx.state.releases.get(key)?.hold) {
+    const rel = ctx.state.releases.get(key);
+    if (!rel?.hold) {
       holdByCaller(ctx, r.artifact, r.artifactKey, r.toVersion, 'operator', text, caller);
       held.add(key);
+    } else if (!newOnly && isFleetStop(rel.hold) && !held.has(key)) {
+      // The stop given again: its hold shows the latest reason (held since the first); each pause is logged.
+      rel.hold.reason = text;
+      rel.hold.caller = caller;
+      if (ctx.changes) ctx.changes.releases = true;
+      held.add(key);
     }
-    // Rollouts already held by an earlier hold are paused already: no second event.
+    // Rollouts held by another hold (a rollout's pause, the evidence) are paused already: no event.
     if (held.has(key)) emit(ctx, { type: 'rollout.paused', rolloutId: r.id, reason: text, caller });
     paused.push(r);
   }
@@ -64,11 +75,15 @@ export function pauseAll(ctx: TickContext, reason: string, caller: string): Roll
 /** The hold reasons a fleet-wide stop writes start with this: `resumeAll` lifts those holds only. */
 export const FLEET_STOP = 'fleet-wide stop by ';
 
+function isFleetStop(hold: ReleaseHold): boolean {
+  return hold.kind === 'operator' && hold.reason.startsWith(FLEET_STOP);
+}
+
 /** Ends a fleet-wide stop: every release it held is resumed. Returns the rollouts that go on. */
 export function resumeAll(ctx: TickContext, caller: string): RolloutState[] {
   const resumed: RolloutState[] = [];
   for (const rel of [...ctx.state.releases.values()]) {
-    if (rel.hold?.kind !== 'operator' || !rel.hold.reason.startsWith(FLEET_STOP)) continue;
+    if (!rel.hold || !isFleetStop(rel.hold)) continue;
     const rollouts = rolloutsOfRelease(ctx, rel.artifactKey, rel.toVersion);
     resumeRelease(ctx, rel.artifactKey, rel.toVersion, caller);
     for (const r of rollouts) emit(ctx, { type: 'rollout.resumed', rolloutId: r.id, reason: `resumed by ${caller}: the fleet-wide stop ended`, caller });
