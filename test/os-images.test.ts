@@ -30,7 +30,7 @@ interface Options {
   enable?: boolean;
   mode?: 'Automatic' | 'Manual' | 'Rolling';
   /** Failure model of the new image. */
-  newImage?: { unhealthyAfterUpgrade?: number; installFailure?: number };
+  newImage?: { unhealthyAfterUpgrade?: number; installFailure?: number; rollbackFailure?: number };
   /** When 1.1.0 finishes replicating to each region, after the start. */
   eastAfter?: number;
   westAfter?: number;
@@ -183,6 +183,48 @@ describe('R62: unhealthy after a re-image', () => {
       assert.equal(inst.status, 'Failed');
     }
     assert.ok(f.of('gate.breached').some((g) => g.rule === 'R23'));
+    assert.deepEqual(f.checker.finish(), []);
+  });
+});
+
+/** Runs until every 1.1.0 attempt has settled, then publishes 1.2.0 (healthy) in both regions and runs to the end. */
+function healedByNewerVersion(o: Options) {
+  const f = osFleet({ ...o, westAfter: 2 * HOUR });
+  const failed = () => [...f.engine.state.fleet.instances.get(OS_KEY)!.values()].filter((i) => i.status === 'Failed');
+  while (f.sim.clock.now() < f.t0 + 2 * DAY) assert.ok(f.sim.step());
+  const before = failed().map((i) => i.machineId);
+  assert.ok(before.length > 0 && failed().every((i) => i.blockedReason !== null), 'some instances are Failed for good');
+  // As if its re-image had failed outright: still on 1.0.0, Failed on its way to 1.1.0.
+  const onOld = f.engine.state.fleet.instances.get(OS_KEY)!.get(before[0]!)!;
+  if (onOld.installedVersion === '1.1.0') onOld.installedVersion = '1.0.0';
+  const known = new Set(f.engine.state.rollouts.keys());
+  f.engine.updateImages(() => {}); // every set looks again: the version they failed on does not take them back
+  const planned = [...f.engine.state.rollouts.values()].filter((r) => !known.has(r.id)).flatMap((r) => [...r.units.values()].flatMap((u) => u.plan.batches.flatMap((b) => b.machineIds)));
+  assert.deepEqual(planned.filter((id) => before.includes(id)), []);
+  const now = f.sim.clock.now();
+  f.engine.updateImages((c) => {
+    c.publishPlatformVersion(IMAGE, '1.2.0', LINUX, now);
+    c.replicate(AT('1.2.0'), 'east', now);
+    c.replicate(AT('1.2.0'), 'west', now);
+  });
+  f.sim.run();
+  return { f, before, failed };
+}
+
+describe('R31, R62: a Failed OS image instance and a newer version', () => {
+  test('R31: an instance whose rollback failed is re-imaged to the next version, which heals it; never again to the one it failed on', () => {
+    const { f, before, failed } = healedByNewerVersion({ newImage: { unhealthyAfterUpgrade: 1, rollbackFailure: 1 } });
+    for (const id of before) assert.equal(osVersion(f, id), "1.2.0", `${id}: ${f.events().filter((e) => (e as { machineId?: string }).machineId === id).map((e) => `${e.time} ${e.type} ${(e as { toVersion?: string }).toVersion} ${(e as { reason?: string }).reason ?? ""}`).join("\n")}`);
+    assert.deepEqual(failed().map((i) => i.machineId), []);
+    const again = f.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'osImage' && e.toVersion === '1.1.0');
+    assert.equal(new Set(again.map((e) => e.machineId)).size, again.length, 'no instance went to 1.1.0 twice');
+    assert.deepEqual(f.checker.finish(), []);
+  });
+
+  test('R62: an instance left Failed on the new image (disableAutomaticRollback) is re-imaged to the next version', () => {
+    const { f, before, failed } = healedByNewerVersion({ newImage: { unhealthyAfterUpgrade: 1 }, disableAutomaticRollback: true });
+    for (const id of before) assert.equal(osVersion(f, id), "1.2.0", `${id}: ${f.events().filter((e) => (e as { machineId?: string }).machineId === id).map((e) => `${e.time} ${e.type} ${(e as { toVersion?: string }).toVersion} ${(e as { reason?: string }).reason ?? ""}`).join("\n")}`);
+    assert.deepEqual(failed().map((i) => i.machineId), []);
     assert.deepEqual(f.checker.finish(), []);
   });
 });

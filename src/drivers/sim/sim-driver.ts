@@ -221,6 +221,8 @@ export class SimDriver implements Driver {
         return;
       }
       this.push(done, this.succeeded(action, reimage));
+      // A re-image lays down a fresh OS disk: what broke the previous image is gone with it (R61).
+      if (reimage && this.broken.get(action.machineId)?.has(action.artifactKey)) this.markBroken(action.machineId, action.artifactKey, false);
       if (this.rng.chance(model.unhealthyAfterUpgrade)) {
         this.stats.unhealthyAfterUpgrade++;
         this.markBroken(action.machineId, action.artifactKey, true);

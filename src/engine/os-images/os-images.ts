@@ -176,7 +176,7 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
     }
     for (const m of bySet.get(setId) ?? []) {
       const inst = lookup?.of(m.id);
-      if (!inst || inst.blockedReason || compareArtifactVersions(artifact, inst.installedVersion, version) >= 0) continue;
+      if (!inst || compareArtifactVersions(artifact, inst.installedVersion, version) >= 0 || !mayHeal(artifact, inst, version)) continue;
       let g = groups.get(gk);
       if (!g) groups.set(gk, (g = { artifact, key, version, machineIds: new Set(), regions: new Set() }));
       g.machineIds.add(m.id);
@@ -202,6 +202,7 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
     // Machines still being re-imaged by a cancelled rollout are planned too: the set's lock keeps the new
     // rollout off them until that batch settles, and then it finds them done, or retries them.
     const machineIds = [...g.machineIds].filter((id) => !running.newer.has(id));
+    for (const id of machineIds) liftBlock(ctx, getInstance(state.fleet, g.key, id));
     const r = createRollout(ctx, settings, {
       artifact: g.artifact, toVersion: g.version, profile: 'standard', machineIds, caller: settings.platformCaller ?? 'platform',
       reason: `OS image version ${g.version} is available in ${[...g.regions].sort().join(', ')} (R60, R64)`,
@@ -209,6 +210,21 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
     if (r) started.push(r);
   }
   return started;
+}
+
+/**
+ * R31, R62: an instance Failed for good takes no more attempts, but a version newer than the one it failed
+ * on re-images it: a fresh OS disk is what "removed and installed again" is for an OS image.
+ */
+function mayHeal(artifact: Artifact, inst: ExtensionInstance, version: string): boolean {
+  return !inst.blockedReason || compareArtifactVersions(artifact, inst.desiredVersion, version) < 0;
+}
+
+/** The block ends as the newer version's rollout takes the instance; a failure there sets it again. */
+function liftBlock(ctx: TickContext, inst: ExtensionInstance | undefined): void {
+  if (!inst?.blockedReason) return;
+  inst.blockedReason = null;
+  changed.instance(ctx, inst);
 }
 
 /** Instants with an image check scheduled, per engine state; read from its timers once (after a restart). */
