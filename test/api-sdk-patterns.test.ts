@@ -263,6 +263,41 @@ describe('Azure SDK usage patterns against a real server', () => {
     await compute.virtualMachineScaleSets.delete(RG, 'shrink');
   });
 
+  test('virtualMachineScaleSetVMs.update: tags and the instance\'s own properties change; what the set decides is refused, naming it', async () => {
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'tagged', setBody(2));
+    const vm = await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1');
+    const updated = await compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...vm, tags: { owner: 'web' }, protectionPolicy: { protectFromScaleIn: true } } as never);
+    assert.deepEqual(updated.tags, { owner: 'web' });
+    const read = await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1');
+    assert.deepEqual(read.tags, { owner: 'web' });
+    assert.equal(read.protectionPolicy?.protectFromScaleIn, true);
+    assert.equal(read.instanceId, '1');
+    assert.equal(read.latestModelApplied, true, 'computed properties stay the server\'s');
+    assert.equal((await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '0')).tags, undefined, 'the other instance is untouched');
+    const listed: Array<Record<string, string> | undefined> = [];
+    for await (const x of compute.virtualMachineScaleSetVMs.list(RG, 'tagged')) listed.push(x.tags);
+    assert.deepEqual(listed, [undefined, { owner: 'web' }]);
+
+    await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...read, location: 'eastus' } as never), isRest(409, 'PropertyChangeNotAllowed'));
+    const image = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server', version: 'latest' };
+    await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...read, tags: {}, storageProfile: { imageReference: image } } as never),
+      (e: { message?: string }) => isRest(409, 'PropertyChangeNotAllowed')(e as never) && /imageReference/.test(e.message ?? ''));
+    await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { location: 'westus', tags: { owner: 'y'.repeat(300) } } as never), isRest(400, 'InvalidParameter'));
+    await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '7', { location: 'westus' } as never), (e: { statusCode?: number }) => e.statusCode === 404);
+    assert.deepEqual((await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1')).tags, { owner: 'web' }, 'the refused requests changed nothing');
+    // A raw client sending back read-only values as read: accepted; other values for them: refused, naming the property.
+    const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachineScaleSets/tagged/virtualMachines/1?${CV}`;
+    const raw = (await call(s.url, 'GET', url)).body as Record<string, unknown>;
+    assert.equal((await call(s.url, 'PUT', url, raw)).status, 200);
+    const zoned = await call(s.url, 'PUT', url, { ...raw, instanceId: '5' });
+    assert.equal(zoned.status, 409);
+    assert.match(zoned.body.error.message, /'instanceId'/);
+    // A PUT without tags clears them, as on every type.
+    await compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { location: 'westus' } as never);
+    assert.equal((await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1')).tags, undefined);
+    await compute.virtualMachineScaleSets.delete(RG, 'tagged');
+  });
+
   test('errors: 404, 409, 412 (ifMatch), 400 surface as RestError with the ARM code', async () => {
     await assert.rejects(compute.virtualMachineScaleSets.get(RG, 'none'), isRest(404, 'ResourceNotFound'));
     await compute.virtualMachineScaleSets.createOrUpdate(RG, 'errs', setBody(1));

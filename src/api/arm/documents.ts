@@ -9,7 +9,7 @@ import { keyOf } from './ids.js';
 import { badRequest } from './errors.js';
 
 export type DocKind =
-  | 'resourceGroup' | 'virtualMachine' | 'scaleSet' | 'availabilitySet' | 'arcMachine'
+  | 'resourceGroup' | 'virtualMachine' | 'scaleSet' | 'scaleSetVm' | 'availabilitySet' | 'arcMachine'
   | 'extension' | 'operation' | 'feature' | 'setting'
   | 'maintenanceConfiguration' | 'configurationAssignment' | 'applyUpdate'
   | 'patchStatus' | 'dynamicScopeAssignment' | 'patchSchedule';

@@ -1,4 +1,4 @@
-/** A scale set's instances: list, read, instance view, manual upgrade to the model, and each instance's extensions. */
+/** A scale set's instances: list, read, update, delete, instance view, manual upgrade to the model, and each instance's extensions. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
 import type { ArmContext } from '../../context.js';
@@ -11,6 +11,7 @@ import { machineInstanceView } from '../../machines.js';
 import { parseBody } from '../../validation.js';
 import { SCALE_SETS as base, instanceOf, setOf } from './lookup.js';
 import { applyModel, checkModelOn, modelExtensions } from './model.js';
+import { checkInstancePut, instancePutBody } from './instance-update.js';
 import { manualUpgradeBody } from './schemas.js';
 import type { P } from './schemas.js';
 import { instanceView } from './views.js';
@@ -46,6 +47,17 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): v
     ctx.runtime.kick();
     startOperation(ctx, req, reply, p.sub, 'Microsoft.Compute', set.region, { kind: 'instances', items: touched }, true);
     return reply.status(202).send();
+  });
+  // The SDKs' virtualMachineScaleSetVMs.update (a PUT): tags and the instance's own properties (instance-update.ts).
+  app.put(`${base}/:name/virtualMachines/:iid`, async (req, reply) => {
+    writer(req, 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write');
+    const { set, doc, m, vmArmId } = instanceOf(ctx, req);
+    const body = parseBody(instancePutBody, req.body);
+    const own = checkInstancePut(ctx, set, doc.sku.name, m, ctx.index.instanceIdOf(m), body);
+    ctx.docs.put(vmArmId, ctx.index.armIdOfSet(set), 'scaleSetVm', own);
+    // Done already, but with the operation headers a saved SDK poller can be resumed.
+    startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'done' }, true);
+    return reply.status(200).send(instanceView(ctx, set, doc, m, false));
   });
   // The SDKs' virtualMachineScaleSetVMs.delete: one instance goes and the capacity shrinks by one (ids are never reused).
   app.delete(`${base}/:name/virtualMachines/:iid`, async (req, reply) => {

@@ -149,6 +149,7 @@ export function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
     }
     ctx.engine.putScaleSet(updated);
     for (const m of removing) {
+      ctx.docs.delete(ctx.index.armIdOfMachine(m)); // what virtualMachineScaleSetVMs.update kept
       ctx.engine.removeMachine(m.id);
       ctx.index.removeMachine(m);
     }

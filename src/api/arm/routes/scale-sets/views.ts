@@ -6,6 +6,7 @@ import { scaleSetVmId } from '../../ids.js';
 import { machineInstanceView } from '../../machines.js';
 import { imageBehind, osImageOf, runningImageVersion } from '../../rolling-upgrades.js';
 import { docOf, modelExtensions } from './model.js';
+import type { InstanceDoc } from './instance-update.js';
 import type { ModelExtension, ScaleSetDoc } from './schemas.js';
 
 export function modelExtensionView(ctx: ArmContext, set: ScaleSet, e: ModelExtension) {
@@ -54,11 +55,14 @@ export function instanceView(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, m
   // R50: an instance whose OS image is behind the newest its reference stands for is not on the latest model either.
   const osBehind = imageBehind(ctx, set, m);
   const applied = (doc.modelVersion === 0 || doc.applied[iid] === doc.modelVersion) && !osBehind;
+  const own = ctx.docs.get<InstanceDoc>(armId)?.body; // what virtualMachineScaleSetVMs.update wrote
   return {
     id: armId, name: `${set.name}_${iid}`, type: 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines', location: set.region, instanceId: iid,
     ...(m.placement.zone ? { zones: [m.placement.zone] } : {}),
+    ...(own && Object.keys(own.tags).length > 0 ? { tags: own.tags } : {}),
     sku: { name: doc.sku.name, ...(doc.sku.tier ? { tier: doc.sku.tier } : {}) },
     properties: {
+      ...(own?.properties ?? {}),
       latestModelApplied: applied,
       modelDefinitionApplied: 'VirtualMachineScaleSet',
       provisioningState: exts.some((e) => e.status === 'Transitioning') ? 'Updating' : exts.some((e) => e.status === 'Failed') ? 'Failed' : 'Succeeded',

@@ -1,0 +1,59 @@
+/**
+ * The SDKs' `virtualMachineScaleSetVMs.update`: PUT on one instance of a scale set. What an instance owns
+ * may change: its tags (a PUT without them clears them, as on every type) and the properties the engine
+ * has no use for (`protectionPolicy`, `userData`, `licenseType`, …), kept and returned as sent. What its
+ * scale set decides may not: `location`, `zones`, `sku`, `instanceId`, the OS type and the image
+ * reference (409 `PropertyChangeNotAllowed` naming the property; the same values, as read, are accepted).
+ * Read-only values the server computes (`latestModelApplied`, `provisioningState`, `instanceView`,
+ * `resources`, …) are ignored, as ARM ignores them.
+ */
+import { z } from 'zod';
+import type { Machine, ScaleSet } from '../../../../model/fleet.js';
+import type { ImageReferenceInput } from '../../../../model/image-reference.js';
+import type { ArmContext } from '../../context.js';
+import { conflict } from '../../errors.js';
+import { osImageOf } from '../../rolling-upgrades.js';
+import { sameReference } from '../../scale-set-image.js';
+import { locationName, tags } from '../../validation.js';
+
+/** What an instance keeps beside the engine's model (document kind `scaleSetVm`). */
+export interface InstanceDoc {
+  tags: Record<string, string>;
+  properties: Record<string, unknown>;
+}
+
+export const instancePutBody = z.object({
+  location: locationName,
+  tags: tags.optional(),
+  zones: z.array(z.string().max(8)).max(3).optional(),
+  sku: z.object({ name: z.string().max(100).optional() }).passthrough().optional(),
+  instanceId: z.string().max(20).optional(),
+  properties: z.object({
+    storageProfile: z.object({
+      osDisk: z.object({ osType: z.string().max(20).optional() }).passthrough().optional(),
+      imageReference: z.object({}).passthrough().optional(),
+    }).passthrough().optional(),
+  }).passthrough().optional(),
+}).passthrough();
+
+/** Computed by the server: a client that sends back what it read does not get to set them. */
+const READ_ONLY = ['latestModelApplied', 'modelDefinitionApplied', 'provisioningState', 'instanceView', 'vmId', 'timeCreated', 'storageProfile'];
+
+const notAllowed = (property: string, why: string) => conflict('PropertyChangeNotAllowed', `Changing property '${property}' is not allowed: ${why}.`);
+
+/** Refuses what the scale set decides; returns the document to store. */
+export function checkInstancePut(ctx: ArmContext, set: ScaleSet, setSku: string, m: Machine, iid: string, body: z.infer<typeof instancePutBody>): InstanceDoc {
+  if (body.location.toLowerCase() !== set.region.toLowerCase()) throw notAllowed('location', `the instance is in ${set.region}`);
+  if (body.zones && body.zones.join(',') !== (m.placement.zone ?? '')) throw notAllowed('zones', `the instance is in zone ${m.placement.zone ?? '(none)'}`);
+  if (body.sku?.name !== undefined && body.sku.name.toLowerCase() !== setSku.toLowerCase()) throw notAllowed('sku', `an instance has its scale set's sku (${setSku})`);
+  if (body.instanceId !== undefined && body.instanceId !== iid) throw notAllowed('instanceId', `it is ${iid}`);
+  const sp = body.properties?.storageProfile;
+  const osType = m.os === 'windows' ? 'Windows' : 'Linux';
+  if (sp?.osDisk?.osType !== undefined && sp.osDisk.osType.toLowerCase() !== osType.toLowerCase()) throw notAllowed('properties.storageProfile.osDisk.osType', `the instance runs ${osType}`);
+  if (sp?.imageReference !== undefined && !sameReference(sp.imageReference as ImageReferenceInput, osImageOf(ctx, set, m).imageReference as ImageReferenceInput | undefined)) {
+    throw notAllowed('properties.storageProfile.imageReference', "an instance runs its scale set's image; change the scale set's model and upgrade the instance (manualupgrade)");
+  }
+  const properties: Record<string, unknown> = { ...(body.properties ?? {}) };
+  for (const k of READ_ONLY) delete properties[k];
+  return { tags: body.tags ?? {}, properties };
+}
