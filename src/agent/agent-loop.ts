@@ -104,7 +104,7 @@ export class Agent {
   ) {
     this.wall = opts.now ?? (() => Date.now());
     this.now = steadyClock({ wall: this.wall, mono: opts.mono ?? monotonicMs, bootId: readBootId(), file: join(agentDir(opts.dirs), 'clock.json'), log: opts.log });
-    this.journal = new Journal(opts.dirs);
+    this.journal = new Journal(opts.dirs, opts.log);
     this.client = new ServerClient(creds);
     this.health = new AppHealthMonitor(this.now, 1000 * opts.timeScale, () => this.reportWaker.wake());
     const scaled = (s: number) => Math.max(50, Math.round(s * 1000 * opts.timeScale));

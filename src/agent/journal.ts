@@ -8,7 +8,8 @@ import type { AgentExtensionState, GoalState, GoalStatePatchOperation, GoalState
 import type { PatchInstallationState, PatchOperationReport } from '../protocol/agent-wire.js';
 import type { AvailablePatch } from './patching/types.js';
 import { LIMITS } from '../protocol/agent-wire.js';
-import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
+import { writeJsonAtomic } from './atomic-file.js';
+import { readJsonKeepingWhole } from './torn-json.js';
 import { goalStatePath, statePath } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
@@ -128,13 +129,32 @@ export const emptyPatchState = (): PatchState => ({ current: null, history: [], 
 export class Journal {
   readonly state: AgentState;
 
-  constructor(private readonly dirs: AgentDirs) {
-    const raw = readJsonFile(statePath(dirs), 64 * 1024 * 1024) as (Omit<AgentState, 'goalState' | 'etag' | 'patches'> & { patches?: PatchState }) | undefined;
-    if (raw !== undefined && (raw.version !== 1 || typeof raw.extensions !== 'object' || raw.extensions === null)) {
-      throw new Error(`${statePath(dirs)} is not a state file this agent understands`);
+  /**
+   * With `log` (the agent itself), a journal cut short is repaired: its whole records are kept, the torn
+   * tail dropped, one line logged and the file rewritten clean. Without (`agent status`), the whole part
+   * is read and the file left for the agent. A cut goal state is dropped whole: the server sends it again.
+   */
+  constructor(private readonly dirs: AgentDirs, log: ((line: string) => void) | null = null) {
+    const path = statePath(dirs);
+    const read = readJsonKeepingWhole(path, 64 * 1024 * 1024);
+    const raw = read.value as (Partial<Pick<AgentState, 'version' | 'extensions'>> & { patches?: Partial<PatchState> }) | undefined;
+    const cut = read.cutAt !== null;
+    if (raw !== undefined && ((raw.version !== 1 && !(cut && raw.version === undefined)) || (!cut && typeof raw.extensions !== 'object') || raw.extensions === null)) {
+      throw new Error(`${path} is not a state file this agent understands`);
     }
-    const goal = readJsonFile(goalStatePath(dirs), 2 * LIMITS.goalStateBytes) as { goalState: GoalState | null; etag: string | null } | undefined;
-    this.state = { version: 1, extensions: raw?.extensions ?? {}, patches: raw?.patches ?? emptyPatchState(), goalState: goal?.goalState ?? null, etag: goal?.etag ?? null };
+    const goalFile = readJsonKeepingWhole(goalStatePath(dirs), 2 * LIMITS.goalStateBytes);
+    const goal = goalFile.cutAt === null ? goalFile.value as { goalState: GoalState | null; etag: string | null } | undefined : undefined;
+    const extensions = raw?.extensions ?? {};
+    this.state = { version: 1, extensions, patches: { ...emptyPatchState(), ...raw?.patches }, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null };
+    if (!log) return;
+    if (cut) {
+      log(`${path} was cut at byte ${read.cutAt} (a torn write): kept ${Object.keys(extensions).length} whole extension record(s), dropped the torn tail; rewritten clean`);
+      this.save();
+    }
+    if (goalFile.cutAt !== null) {
+      log(`${goalStatePath(dirs)} was cut at byte ${goalFile.cutAt} (a torn write): dropped; the server sends the goal state again`);
+      this.saveGoalState();
+    }
   }
 
   /** The per-extension journal; written after every step, so it leaves the (up to 1 MiB) goal state out. */
