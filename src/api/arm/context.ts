@@ -8,6 +8,7 @@ import type { Authenticator, Principal, Role } from './auth.js';
 import { requireRole } from './auth.js';
 import type { Documents } from './documents.js';
 import { badRequest, invalidParameter, notFound } from './errors.js';
+import { compareSplit, pageAfter, splitKey } from './keyed-page.js';
 import type { ArmError } from './errors.js';
 import type { FleetIndex } from './fleet-index.js';
 import type { ImageStore } from './image-store.js';
@@ -159,20 +160,7 @@ export function skipTokenOf(req: FastifyRequest): number {
 
 /** Orders keys as people read them: case aside, digit runs by value (`ss2` before `ss10`, instance `9` before `10`). */
 export function compareKeys(a: string, b: string): number {
-  const split = (k: string) => k.toLowerCase().match(/\d+|\D+/g) ?? [];
-  const x = split(a);
-  const y = split(b);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const [p, q] = [x[i]!, y[i]!];
-    if (p === q) continue;
-    if (/^\d/.test(p) && /^\d/.test(q)) {
-      const [m, n] = [p.replace(/^0+/, ''), q.replace(/^0+/, '')];
-      if (m === n) continue;
-      return m.length - n.length || (m < n ? -1 : 1);
-    }
-    return p < q ? -1 : 1;
-  }
-  return x.length - y.length || (a < b ? -1 : a > b ? 1 : 0);
+  return compareSplit(splitKey(a), splitKey(b));
 }
 
 const KEY_TOKEN = /^k\.([A-Za-z0-9_-]{1,1400})$/;
@@ -180,25 +168,29 @@ const KEY_TOKEN = /^k\.([A-Za-z0-9_-]{1,1400})$/;
 /**
  * One page of a list with a nextLink to the rest. With `keyOf`, the list is ordered by key and the nextLink
  * names the last key served, not an offset: resources created or deleted between two pages (the SDKs' `byPage`,
- * a saved continuationToken) then never make a page skip or repeat one that existed throughout.
+ * a saved continuationToken) then never make a page skip or repeat one that existed throughout. A keyed page
+ * is picked without sorting the list (keyed-page.ts); `view` is applied to the items served only.
  */
-export function page<T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[], keyOf?: (item: T) => string): { value: T[]; nextLink?: string } {
+export function page<T, V = T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[], keyOf?: (item: T) => string, view?: (item: T) => V): { value: V[]; nextLink?: string } {
   const raw = queryOf(req).$skiptoken;
   const keyed = keyOf && raw !== undefined ? KEY_TOKEN.exec(raw) : null;
-  let list = items;
-  let skip: number;
-  if (keyOf) list = [...items].sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
-  if (keyed && keyOf) {
-    const after = Buffer.from(keyed[1]!, 'base64url').toString('utf8');
-    const next = list.findIndex((i) => compareKeys(keyOf(i), after) > 0);
-    skip = next < 0 ? list.length : next;
+  const shown = (list: readonly T[]) => (view ? list.map(view) : list as unknown as V[]);
+  let served: T[];
+  let more: boolean;
+  let skip = 0;
+  if (keyOf && (keyed || raw === undefined || raw === '')) {
+    const after = keyed ? Buffer.from(keyed[1]!, 'base64url').toString('utf8') : null;
+    ({ value: served, more } = pageAfter(items, keyOf, after, ctx.pageSize));
   } else {
     skip = skipTokenOf(req);
+    // An offset on a keyed list (this server issues keys for those): the sorted list's slice, as before.
+    const list = keyOf ? [...items].sort((a, b) => compareKeys(keyOf(a), keyOf(b))) : items;
+    served = list.slice(skip, skip + ctx.pageSize);
+    more = skip + ctx.pageSize < list.length;
   }
-  const value = list.slice(skip, skip + ctx.pageSize);
-  if (skip + ctx.pageSize >= list.length) return { value };
+  if (!more) return { value: shown(served) };
   const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);
   for (const k of [...url.searchParams.keys()]) if (k.toLowerCase() === '$skiptoken') url.searchParams.delete(k);
-  url.searchParams.set('$skiptoken', keyOf ? `k.${Buffer.from(keyOf(value[value.length - 1]!), 'utf8').toString('base64url')}` : String(skip + ctx.pageSize));
-  return { value, nextLink: url.toString() };
+  url.searchParams.set('$skiptoken', keyOf ? `k.${Buffer.from(keyOf(served[served.length - 1]!), 'utf8').toString('base64url')}` : String(skip + ctx.pageSize));
+  return { value: shown(served), nextLink: url.toString() };
 }

@@ -98,14 +98,14 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
     const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    return page(ctx, req, ms.map((m) => view(ctx.index.armIdOfMachine(m), m)), (v) => v.name);
+    return page(ctx, req, ms, (m) => m.name, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   // The SDK's listBySubscription: every Arc machine of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.HybridCompute/machines', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
     const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
-    return page(ctx, req, ms.map((m) => view(ctx.index.armIdOfMachine(m), m)), (v) => v.id);
+    return page(ctx, req, ms, (m) => ctx.index.armIdOfMachine(m), (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   app.delete(`${base}/:name`, async (req, reply) => {
     writer(req, 'Microsoft.HybridCompute/machines/delete');

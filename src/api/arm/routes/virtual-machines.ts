@@ -165,7 +165,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
     const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
-    return page(ctx, req, vms.map((m) => vmView(ctx.index.armIdOfMachine(m), m, false)), (v) => v.id);
+    return page(ctx, req, vms, (m) => ctx.index.armIdOfMachine(m), (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
   });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {
     const p = req.params as P;

@@ -20,7 +20,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): v
   app.get(`${base}/:name/virtualMachines`, async (req) => {
     const { set, doc } = setOf(ctx, req);
     const expand = wantsInstanceView(req);
-    return page(ctx, req, ctx.index.members(set.id).map((m) => instanceView(ctx, set, doc, m, expand)), (v) => String(v.instanceId));
+    return page(ctx, req, ctx.index.members(set.id), (m) => ctx.index.instanceIdOf(m), (m) => instanceView(ctx, set, doc, m, expand));
   });
   app.get(`${base}/:name/virtualMachines/:iid`, async (req) => {
     const { set, doc, m } = instanceOf(ctx, req);

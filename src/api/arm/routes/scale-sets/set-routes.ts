@@ -39,14 +39,14 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
     const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === p.sub.toLowerCase() && s.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    return page(ctx, req, sets.map((s) => setView(ctx, s)), (v) => v.name);
+    return page(ctx, req, sets, (s) => s.name, (s) => setView(ctx, s));
   });
   // The SDKs' listAll: every scale set of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachineScaleSets', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
     const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === sub.toLowerCase());
-    return page(ctx, req, sets.map((s) => setView(ctx, s)), (v) => v.id);
+    return page(ctx, req, sets, (s) => ctx.index.armIdOfSet(s), (s) => setView(ctx, s));
   });
   app.delete(`${base}/:name`, async (req, reply) => {
     writer(req, 'Microsoft.Compute/virtualMachineScaleSets/delete');
