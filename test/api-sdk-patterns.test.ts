@@ -5,13 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import fc from 'fast-check';
-import type { FastifyRequest } from 'fastify';
 import { ComputeManagementClient, restorePoller } from '@azure/arm-compute';
 import { HybridComputeManagementClient } from '@azure/arm-hybridcompute';
 import type { TokenCredential } from '@azure/core-auth';
-import type { ArmContext } from '../src/api/arm/context.js';
-import { compareKeys, page } from '../src/api/arm/context.js';
 import type { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { call, eventually, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
 import { fill, lift } from './helpers/store-full.js';
@@ -32,51 +28,6 @@ const isRest = (status: number, code: string) => (e: { name?: string; statusCode
   assert.equal(e.code, code, String(e));
   return true;
 };
-
-/** A nextLink's request as page() sees it: its query (keys as sent) and its path. */
-function requestOf(link: string): FastifyRequest {
-  const u = new URL(link);
-  return { query: Object.fromEntries(u.searchParams), url: `${u.pathname}${u.search}`, headers: { host: u.host } } as unknown as FastifyRequest;
-}
-
-describe('keyed paging (page() with keys)', () => {
-  test('every item present for the whole walk is served exactly once, whatever is created or deleted between pages', () => {
-    const name = fc.stringMatching(/^[a-z]{1,3}[0-9]{0,3}$/);
-    const change = fc.record({ add: fc.array(name, { maxLength: 3 }), remove: fc.array(fc.nat(40), { maxLength: 3 }) });
-    fc.assert(fc.property(fc.uniqueArray(name, { maxLength: 30, selector: (n) => n.toLowerCase() }), fc.integer({ min: 1, max: 7 }), fc.array(change, { maxLength: 12 }), (start, size, changes) => {
-      const ctx = { pageSize: size, publicUrl: 'https://cp.test' } as unknown as ArmContext;
-      let items = [...start];
-      const everPresent = new Set(items.map((n) => n.toLowerCase()));
-      const removed = new Set<string>();
-      const served: string[] = [];
-      let link: string | undefined = 'https://cp.test/list?api-version=1';
-      for (let i = 0; link !== undefined; i++) {
-        assert.ok(i < 200, 'the walk ends');
-        const r: { value: string[]; nextLink?: string } = page(ctx, requestOf(link), items, (n) => n);
-        served.push(...r.value.map((n) => n.toLowerCase()));
-        link = r.nextLink;
-        const c = changes[i];
-        if (!c) continue;
-        for (const idx of c.remove) {
-          const gone = items[idx % Math.max(items.length, 1)];
-          if (gone === undefined) continue;
-          removed.add(gone.toLowerCase());
-          items = items.filter((n) => n !== gone);
-        }
-        for (const n of c.add) if (!items.some((x) => x.toLowerCase() === n.toLowerCase())) items.push(n);
-      }
-      assert.equal(new Set(served).size, served.length, `no item served twice: ${served.join(',')}`);
-      for (const n of everPresent) if (!removed.has(n)) assert.ok(served.includes(n), `${n} existed throughout and was served`);
-      const sorted = [...served].sort(compareKeys);
-      assert.deepEqual(served, sorted, 'served in key order');
-    }), { seed: 1414, numRuns: 300 });
-  });
-
-  test('keys order digit runs by value and letters without case', () => {
-    assert.deepEqual(['10', '9', '0', '1'].sort(compareKeys), ['0', '1', '9', '10']);
-    assert.deepEqual(['ss10', 'SS2', 'ss1', 'a'].sort(compareKeys), ['a', 'ss1', 'SS2', 'ss10']);
-  });
-});
 
 describe('Azure SDK usage patterns against a real server', () => {
   let s: TestServer;

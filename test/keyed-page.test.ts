@@ -1,7 +1,8 @@
 /**
  * Keyed paging without sorting the list (src/api/arm/keyed-page.ts): the same pages as sorting the whole
  * list and slicing after the key; a walk through random creations and deletions serves every resource
- * present throughout exactly once, in name order; views are built for the served items only.
+ * present throughout exactly once, in name order (a saved continuationToken is such a walk); views are
+ * built for the served items only. (Moved here from api-sdk-patterns.test.ts, and widened.)
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -57,6 +58,12 @@ test('keyed pages through random creations and deletions: every resource present
     for (const n of start) if (!removed.has(n.toLowerCase())) assert.ok(served.includes(n.toLowerCase()), `${n} existed throughout and was served`);
     assert.deepEqual(served, [...served].sort(compareKeys), 'served in name order');
   }), { seed: 1207, numRuns: 200 });
+});
+
+test('keys order digit runs by value and letters without case', () => {
+  assert.deepEqual(['10', '9', '0', '1'].sort(compareKeys), ['0', '1', '9', '10']);
+  assert.deepEqual(['ss10', 'SS2', 'ss1', 'a'].sort(compareKeys), ['a', 'ss1', 'SS2', 'ss10']);
+  assert.deepEqual(['a01', 'a1', 'a001'].sort(compareKeys), ['a001', 'a01', 'a1'], 'leading zeros aside, then by the keys themselves');
 });
 
 test('an offset $skiptoken on a keyed list still pages the sorted list; a token this server did not issue is refused', () => {

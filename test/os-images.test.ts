@@ -187,6 +187,12 @@ describe('R62: unhealthy after a re-image', () => {
   });
 });
 
+/** The machine's events, one line each: what a failed assertion shows. */
+function historyOf(f: ReturnType<typeof osFleet>, id: string): string {
+  const mine = f.events().filter((e) => (e as { machineId?: string }).machineId === id);
+  return `${id}:\n${mine.map((e) => `${e.time} ${e.type} ${(e as { toVersion?: string }).toVersion ?? ''} ${(e as { reason?: string }).reason ?? ''}`).join('\n')}`;
+}
+
 /** Runs until every 1.1.0 attempt has settled, then publishes 1.2.0 (healthy) in both regions and runs to the end. */
 function healedByNewerVersion(o: Options) {
   const f = osFleet({ ...o, westAfter: 2 * HOUR });
@@ -214,7 +220,7 @@ function healedByNewerVersion(o: Options) {
 describe('R31, R62: a Failed OS image instance and a newer version', () => {
   test('R31: an instance whose rollback failed is re-imaged to the next version, which heals it; never again to the one it failed on', () => {
     const { f, before, failed } = healedByNewerVersion({ newImage: { unhealthyAfterUpgrade: 1, rollbackFailure: 1 } });
-    for (const id of before) assert.equal(osVersion(f, id), "1.2.0", `${id}: ${f.events().filter((e) => (e as { machineId?: string }).machineId === id).map((e) => `${e.time} ${e.type} ${(e as { toVersion?: string }).toVersion} ${(e as { reason?: string }).reason ?? ""}`).join("\n")}`);
+    for (const id of before) assert.equal(osVersion(f, id), '1.2.0', historyOf(f, id));
     assert.deepEqual(failed().map((i) => i.machineId), []);
     const again = f.of('instance.upgrade.started').filter((e) => e.artifact.kind === 'osImage' && e.toVersion === '1.1.0');
     assert.equal(new Set(again.map((e) => e.machineId)).size, again.length, 'no instance went to 1.1.0 twice');
@@ -223,7 +229,7 @@ describe('R31, R62: a Failed OS image instance and a newer version', () => {
 
   test('R62: an instance left Failed on the new image (disableAutomaticRollback) is re-imaged to the next version', () => {
     const { f, before, failed } = healedByNewerVersion({ newImage: { unhealthyAfterUpgrade: 1 }, disableAutomaticRollback: true });
-    for (const id of before) assert.equal(osVersion(f, id), "1.2.0", `${id}: ${f.events().filter((e) => (e as { machineId?: string }).machineId === id).map((e) => `${e.time} ${e.type} ${(e as { toVersion?: string }).toVersion} ${(e as { reason?: string }).reason ?? ""}`).join("\n")}`);
+    for (const id of before) assert.equal(osVersion(f, id), '1.2.0', historyOf(f, id));
     assert.deepEqual(failed().map((i) => i.machineId), []);
     assert.deepEqual(f.checker.finish(), []);
   });

@@ -20,6 +20,7 @@ import { maintenanceWindow } from '../src/schedule/window.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { runSimulation } from '../src/sim/simulator.js';
 import { policyArb } from './helpers/arbitraries.js';
+import { twoExtensionCatalog } from './helpers/property-catalog.js';
 
 const DAY = 86_400_000;
 const ZONES = ['1', '2', '3'];
@@ -141,15 +142,7 @@ function toScenario(g: Gen): { raw: Record<string, unknown>; assigned: Map<strin
   const patchSettings = { patchMode: 'AutomaticByPlatform' };
   const raw = {
     name: 'property-combined', start: '2026-03-02T00:00:00Z', seed: g.seed, horizon: 'P20W', regions: g.regions,
-    profiles: { standard: { phaseBake: 'PT12H' }, critical: { phaseBake: 'PT6H' } },
-    catalog: [
-      { publisher: 'P', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] },
-      { publisher: 'P', type: 'Monitor', supportsAutomaticUpgrade: true, versions: [{ version: '3.0.0.0' }] },
-    ],
-    extensions: {
-      agent: { publisher: 'P', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true },
-      monitor: { publisher: 'P', type: 'Monitor', typeHandlerVersion: '3.0', enableAutomaticUpgrade: true },
-    },
+    ...twoExtensionCatalog(),
     images: [{ ...IMAGE, osType: 'Linux', versions: [{ version: '1.0.1' }] }],
     fleet: {
       scaleSets: g.fleet.scaleSets.map((s, i) => ({

@@ -10,6 +10,7 @@ import { symmetricPairs } from '../src/model/fleet.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { runSimulation } from '../src/sim/simulator.js';
 import { policyArb } from './helpers/arbitraries.js';
+import { twoExtensionCatalog } from './helpers/property-catalog.js';
 
 const ZONES = ['1', '2', '3'];
 
@@ -75,15 +76,7 @@ function toScenario(g: Gen): Record<string, unknown> {
     seed: g.seed,
     horizon: 'P12W',
     regions: g.regions,
-    profiles: { standard: { phaseBake: 'PT12H' }, critical: { phaseBake: 'PT6H' } },
-    catalog: [
-      { publisher: 'P', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] },
-      { publisher: 'P', type: 'Monitor', supportsAutomaticUpgrade: true, versions: [{ version: '3.0.0.0' }] },
-    ],
-    extensions: {
-      agent: { publisher: 'P', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true },
-      monitor: { publisher: 'P', type: 'Monitor', typeHandlerVersion: '3.0', enableAutomaticUpgrade: true },
-    },
+    ...twoExtensionCatalog(),
     fleet: {
       scaleSets: g.fleet.scaleSets.map((s, i) => ({ name: `ss${i}`, region: s.region.name, subscription: s.sub, zones: zonesOf(s.region.name, s.zonal), capacity: s.capacity, updateDomains: s.uds, applicationHealth: s.appHealth, extensions: exts, upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: s.policy } })),
       availabilitySets: g.fleet.availabilitySets.map((a, i) => ({ name: `as${i}`, region: a.region.name, subscription: a.sub, vms: a.vms, updateDomains: a.uds, os: 'linux', extensions: exts })),
