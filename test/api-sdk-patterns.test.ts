@@ -240,6 +240,9 @@ describe('Azure SDK usage patterns against a real server', () => {
     const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachineScaleSets/tagged/virtualMachines/1?${CV}`;
     const raw = (await call(s.url, 'GET', url)).body as Record<string, unknown>;
     assert.equal((await call(s.url, 'PUT', url, raw)).status, 200);
+    const secret = await call(s.url, 'PUT', url, { ...raw, properties: { ...(raw.properties as object), osProfile: { adminPassword: 'Secret-123' } } });
+    assert.equal(secret.status, 409);
+    assert.match(secret.body.error.message, /'properties\.osProfile'/);
     const zoned = await call(s.url, 'PUT', url, { ...raw, instanceId: '5' });
     assert.equal(zoned.status, 409);
     assert.match(zoned.body.error.message, /'instanceId'/);

@@ -2,8 +2,8 @@
  * The SDKs' `virtualMachineScaleSetVMs.update`: PUT on one instance of a scale set. What an instance owns
  * may change: its tags (a PUT without them clears them, as on every type) and the properties the engine
  * has no use for (`protectionPolicy`, `userData`, `licenseType`, …), kept and returned as sent. What its
- * scale set decides may not: `location`, `zones`, `sku`, `instanceId`, the OS type and the image
- * reference (409 `PropertyChangeNotAllowed` naming the property; the same values, as read, are accepted).
+ * scale set decides may not: `location`, `zones`, `sku`, `instanceId`, the OS type, the image reference
+ * and `osProfile` (409 `PropertyChangeNotAllowed` naming the property; the same values, as read, are accepted).
  * Read-only values the server computes (`latestModelApplied`, `provisioningState`, `instanceView`,
  * `resources`, …) are ignored, as ARM ignores them.
  */
@@ -33,6 +33,7 @@ export const instancePutBody = z.object({
       osDisk: z.object({ osType: z.string().max(20).optional() }).passthrough().optional(),
       imageReference: z.object({}).passthrough().optional(),
     }).passthrough().optional(),
+    osProfile: z.unknown().optional(),
   }).passthrough().optional(),
 }).passthrough();
 
@@ -53,6 +54,8 @@ export function checkInstancePut(ctx: ArmContext, set: ScaleSet, setSku: string,
   if (sp?.imageReference !== undefined && !sameReference(sp.imageReference as ImageReferenceInput, osImageOf(ctx, set, m).imageReference as ImageReferenceInput | undefined)) {
     throw notAllowed('properties.storageProfile.imageReference', "an instance runs its scale set's image; change the scale set's model and upgrade the instance (manualupgrade)");
   }
+  // Its secrets (adminPassword, customData) are the model's, sealed there: never kept in clear per instance.
+  if (body.properties?.osProfile !== undefined) throw notAllowed('properties.osProfile', "an instance's osProfile is its scale set's model's");
   const properties: Record<string, unknown> = { ...(body.properties ?? {}) };
   for (const k of READ_ONLY) delete properties[k];
   return { tags: body.tags ?? {}, properties };
