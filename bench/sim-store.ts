@@ -18,7 +18,7 @@ import type { GroupCommitSettings } from '../src/store/sqlite/group-commit.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { machineLine, median } from './machine.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, ticks: { type: 'string' }, ms: { type: 'string' }, ungrouped: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, ticks: { type: 'string' }, ms: { type: 'string' }, ungrouped: { type: 'boolean', default: false }, 'no-journal': { type: 'boolean', default: false } } });
 const rounds = Number(values.rounds);
 if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 20) throw new Error(`--rounds: expected 1 to 20, got ${values.rounds}`);
 const group: GroupCommitSettings = { ticks: Number(values.ticks ?? DEFAULT_GROUP_COMMIT.ticks), wallMs: Number(values.ms ?? DEFAULT_GROUP_COMMIT.wallMs) };
@@ -39,7 +39,7 @@ function run(kind: 'memory' | 'sqlite' | 'ungrouped', n: number): Run {
     const t = performance.now();
     store.importState(scenario.state);
     importMs = performance.now() - t;
-    if (kind === 'sqlite') store.groupCommits(group);
+    if (kind === 'sqlite') store.groupCommits(group, undefined, { journal: !values['no-journal'] });
   }
   const hash = createHash('sha256');
   let events = 0;

@@ -101,7 +101,7 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
     if (opened?.kind === 'postgres') await opened.store.end();
     throw err;
   }
-  if (opened?.kind === 'sqlite') opened.store.groupCommits(group);
+  if (opened?.kind === 'sqlite') opened.store.groupCommits(group, undefined, { journal: true });
   const summary = new SummaryCollector();
   const writer = opts.events ? new JsonlWriter(opts.events) : null;
   const tty = !opts.quiet && process.stderr.isTTY === true;

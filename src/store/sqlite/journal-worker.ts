@@ -1,0 +1,75 @@
+/**
+ * The apply worker (a worker thread): owns its own connection to the database and applies the journal
+ * records the main thread posts, in order, everything that queued up in one transaction. Progress and
+ * failure go through shared memory (the main thread waits on it with Atomics.wait, synchronously):
+ * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { JournalApplier } from './journal-apply.js';
+import type { JournalRecord } from './journal-file.js';
+
+interface Data { file: string; synchronous: string; shared: SharedArrayBuffer; port: MessagePort }
+const { file, synchronous, shared, port } = workerData as Data;
+const state = new Int32Array(shared);
+
+function fail(err: unknown): void {
+  port.postMessage((err as Error)?.message ?? String(err));
+  Atomics.store(state, 1, 1);
+  Atomics.notify(state, 0);
+  Atomics.notify(state, 1);
+}
+
+process.on('uncaughtException', fail);
+
+let db: Database.Database | null = null;
+let applier: JournalApplier | null = null;
+try {
+  db = new Database(file);
+  db.pragma(`synchronous = ${synchronous}`);
+  // As the grouped store's own connection: groups rewrite the same pages, so checkpoint less often.
+  db.pragma('wal_autocheckpoint = 10000');
+  applier = new JournalApplier(db);
+} catch (err) {
+  fail(err);
+}
+
+let queue: JournalRecord[] = [];
+let scheduled = false;
+
+function drain(): void {
+  scheduled = false;
+  if (queue.length === 0 || Atomics.load(state, 1) !== 0 || !db || !applier) return;
+  const batch = queue;
+  queue = [];
+  try {
+    db.transaction(() => applier!.apply(batch)).immediate();
+  } catch (err) {
+    applier.discard();
+    fail(err);
+    return;
+  }
+  Atomics.store(state, 0, batch[batch.length - 1]!.seq);
+  Atomics.notify(state, 0);
+}
+
+parentPort!.on('message', (m: JournalRecord | 'close') => {
+  if (m !== 'close') {
+    queue.push(m);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(drain); // records that arrive meanwhile join this transaction
+    }
+    return;
+  }
+  drain();
+  try {
+    db?.close();
+  } catch (err) {
+    fail(err);
+  }
+  if (Atomics.load(state, 1) === 0) Atomics.store(state, 1, 2);
+  Atomics.notify(state, 1);
+  parentPort!.close();
+});
