@@ -2,7 +2,8 @@
  * Group commit through a journal (sim only): a group's durable write is one append of its record to
  * the journal file; the apply worker (journal-worker.ts, on the other core) writes the tables behind.
  * `barrier` waits, synchronously, until the worker applied everything appended: reads of the tables
- * call it first. Applied records are dropped from the file whenever the worker has caught up.
+ * call it first. Records are dropped from the file once the file is large and the tables hold them
+ * durably (the worker's next transaction is asked to be durable, then the file is emptied).
  */
 import { randomBytes } from 'node:crypto';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
@@ -21,13 +22,20 @@ const WAIT_MS = 200;
 export class GroupJournal {
   private readonly file: JournalFile;
   private readonly worker: Worker;
-  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  /** Shared with the worker: applied seq, worker status, durable seq, durable request (journal-worker.ts). */
+  private readonly state = new Int32Array(new SharedArrayBuffer(16));
+  private readonly durable: boolean;
   private readonly port: MessagePort;
   private seq = 0;
   private closed = false;
   private failure: string | null = null;
   /** Bytes appended (a benchmark figure). */
   appendedBytes = 0;
+
+  /** Wall milliseconds the appends waited for the disk (a benchmark figure). */
+  get syncMs(): number {
+    return this.file.syncMs;
+  }
 
   constructor(db: Database.Database, dbFile: string) {
     const id = randomBytes(16).toString('hex');
@@ -37,11 +45,12 @@ export class GroupJournal {
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(JOURNAL_ID_KEY, id);
       db.prepare('DELETE FROM meta WHERE key = ?').run(JOURNAL_APPLIED_KEY);
     }).immediate();
-    this.file = new JournalFile(journalPath(dbFile), id, synchronous === 'FULL');
+    this.durable = synchronous === 'FULL';
+    this.file = new JournalFile(journalPath(dbFile), id, this.durable);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(new URL('./journal-worker.js', import.meta.url), {
-      workerData: { file: dbFile, synchronous, shared: this.state.buffer, port: port2 },
+      workerData: { file: dbFile, durable: this.durable, shared: this.state.buffer, port: port2 },
       transferList: [port2],
     });
     this.worker.unref(); // a run that never closes its store still exits; the journal keeps its groups
@@ -50,7 +59,10 @@ export class GroupJournal {
   /** Appends a group's record; once this returns it is durable (with synchronous=FULL). */
   append(record: GroupRecord): void {
     this.checkWorker();
-    if (this.file.bytes > DROP_AFTER_BYTES && Atomics.load(this.state, 0) === this.seq) this.file.clear();
+    if (this.file.bytes > DROP_AFTER_BYTES) {
+      if (Atomics.load(this.state, 2) === this.seq) this.file.clear();
+      else Atomics.store(this.state, 3, 1);
+    }
     const body = encodeGroup(record);
     this.file.append(++this.seq, body);
     this.appendedBytes += body.length;
@@ -59,7 +71,7 @@ export class GroupJournal {
     this.worker.postMessage({ seq: this.seq, body }, own ? [body.buffer as ArrayBuffer] : []);
   }
 
-  /** Waits until the worker applied every record appended; then the journal is emptied. */
+  /** Waits until the worker applied every record appended. */
   barrier(): void {
     for (;;) {
       const applied = Atomics.load(this.state, 0);
@@ -67,7 +79,6 @@ export class GroupJournal {
       this.checkWorker();
       Atomics.wait(this.state, 0, applied, WAIT_MS);
     }
-    if (this.seq > 0) this.file.clear();
   }
 
   /** Applies everything, stops the worker, removes the journal and its meta rows: the file is whole alone. */
@@ -84,6 +95,9 @@ export class GroupJournal {
       void this.worker.terminate();
       throw err;
     }
+    // A transaction of this connection (synchronous as the user chose) makes the worker's, before it in
+    // the WAL, durable; only then is the journal removed, and last the meta rows that name it.
+    db.prepare('UPDATE meta SET value = value WHERE key = ?').run(JOURNAL_APPLIED_KEY);
     this.file.close(true);
     db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
   }

@@ -2,7 +2,13 @@
  * The apply worker (a worker thread): owns its own connection to the database and applies the journal
  * records the main thread posts, in order, everything that queued up in one transaction. Progress and
  * failure go through shared memory (the main thread waits on it with Atomics.wait, synchronously):
- * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed.
+ * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed, [2] the last seq
+ * applied and on disk, [3] 1 while the main thread asks for the next transaction to be durable.
+ *
+ * Its transactions use synchronous=NORMAL: the journal holds every group durably, so an applied
+ * transaction need not be (an fsync here would compete with the journal's on the same disk). Before the
+ * journal drops records, the main thread asks for one durable transaction (slot 3), which makes the WAL
+ * and everything before it durable.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -10,8 +16,8 @@ import Database from 'better-sqlite3';
 import { JournalApplier } from './journal-apply.js';
 import type { JournalRecord } from './journal-file.js';
 
-interface Data { file: string; synchronous: string; shared: SharedArrayBuffer; port: MessagePort }
-const { file, synchronous, shared, port } = workerData as Data;
+interface Data { file: string; durable: boolean; shared: SharedArrayBuffer; port: MessagePort }
+const { file, durable, shared, port } = workerData as Data;
 const state = new Int32Array(shared);
 
 function fail(err: unknown): void {
@@ -27,7 +33,7 @@ let db: Database.Database | null = null;
 let applier: JournalApplier | null = null;
 try {
   db = new Database(file);
-  db.pragma(`synchronous = ${synchronous}`);
+  db.pragma('synchronous = NORMAL');
   // As the grouped store's own connection: groups rewrite the same pages, so checkpoint less often.
   db.pragma('wal_autocheckpoint = 10000');
   applier = new JournalApplier(db);
@@ -43,14 +49,23 @@ function drain(): void {
   if (queue.length === 0 || Atomics.load(state, 1) !== 0 || !db || !applier) return;
   const batch = queue;
   queue = [];
+  const sync = durable && Atomics.load(state, 3) === 1;
   try {
+    if (sync) db.pragma('synchronous = FULL');
     db.transaction(() => applier!.apply(batch)).immediate();
+    if (sync) db.pragma('synchronous = NORMAL');
   } catch (err) {
     applier.discard();
     fail(err);
     return;
   }
-  Atomics.store(state, 0, batch[batch.length - 1]!.seq);
+  const seq = batch[batch.length - 1]!.seq;
+  // Without durable journal appends (PHASEWISE_SQLITE_SYNC=NORMAL) what is applied is as durable as they are.
+  if (sync || !durable) {
+    Atomics.store(state, 3, 0);
+    Atomics.store(state, 2, seq);
+  }
+  Atomics.store(state, 0, seq);
   Atomics.notify(state, 0);
 }
 

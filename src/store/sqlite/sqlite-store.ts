@@ -3,6 +3,7 @@
  * record the tick changed, its events and the idempotency keys of the actions it is about to send;
  * the engine sends them only after the commit. `load` rebuilds the working state after a restart.
  */
+import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { DriverAction } from '../../engine/driver.js';
 import type { EngineState } from '../../engine/state.js';
@@ -25,6 +26,7 @@ import { recordingWriters } from './journal-codec.js';
 import type { GroupRecord } from './journal-codec.js';
 import { recoverJournal } from './journal-apply.js';
 import { GroupJournal } from './group-journal.js';
+import { journalPath } from './journal-file.js';
 
 /** An open group: engine commits made in one transaction not committed yet (see `groupCommits`). */
 interface OpenGroup {
@@ -32,6 +34,23 @@ interface OpenGroup {
   startedAt: number;
   /** A commit of the group holds actions: the group commits before they leave. */
   hasActions: boolean;
+}
+
+/**
+ * A group-commit journal left beside `file` by a stopped sim is applied (opening the store does it), so
+ * `db check` and `db backup` see every group that was durable. A file in use by a running Phasewise is
+ * left to it: its own store applies the journal, and these commands read what is applied so far.
+ */
+export function applyLeftJournal(file: string): void {
+  if (!existsSync(journalPath(file))) return;
+  let store: SqliteStore;
+  try {
+    store = SqliteStore.open(file, { mode: 'existing' });
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'STORE_LOCKED') return;
+    throw err;
+  }
+  store.close();
 }
 
 export class SqliteStore implements Store {
