@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -111,10 +111,11 @@ function ungroupedTables(raw: () => Record<string, unknown>): Record<string, unk
 }
 
 /** A child process runs the scenario through the journal and SIGKILLs itself after `steps` steps. */
-function killedRun(steps: number): { file: string; sent: string[] } {
+function killedRun(steps: number, killAtSend?: number): { file: string; sent: string[] } {
   const file = newFile();
   const sentLog = join(dir, `sent-${n}.log`);
-  const r = spawnSync(process.execPath, [child, file, sentLog, String(steps), 'journal'], { encoding: 'utf8' });
+  const mode = killAtSend === undefined ? 'journal' : `journal@${killAtSend}`;
+  const r = spawnSync(process.execPath, [child, file, sentLog, String(steps), mode], { encoding: 'utf8' });
   assert.equal(r.signal, 'SIGKILL', r.stderr);
   const sent = readFileSync(sentLog, 'utf8').trim().split('\n').filter((l) => l.startsWith('sent ')).map((l) => l.slice(5));
   return { file, sent };
@@ -162,8 +163,10 @@ describe('group commit through a journal', () => {
   test('a real process killed mid-run: its journal is applied once at the next open, every key it sent is in the tables, the log is a gapless prefix and its counters continue it', () => {
     let appliedBefore = 0;
     let recoveredSome = 0;
-    for (const steps of [5, 23, 60, 140]) {
-      const { file, sent } = killedRun(steps);
+    // Killed between steps (after a pause that lets the worker apply part), or at a send: just after an append.
+    const kills: Array<[number, number?]> = [[5], [23], [60], [140], [1000, 10], [1000, 25], [1000, 45], [1000, 70], [1000, 90], [1000, 120]];
+    for (const [steps, atSend] of kills) {
+      const { file, sent } = killedRun(steps, atSend);
       assert.ok(existsSync(journalPath(file)), 'the killed process left its journal');
       if (Number(meta(file, 'journal_applied') ?? 0) > 0) appliedBefore++;
       const store = SqliteStore.open(file, { mode: 'existing' });
@@ -176,33 +179,42 @@ describe('group commit through a journal', () => {
       assert.deepEqual(kept.map((e) => e.seq), kept.map((_, i) => i + 1), 'no gap and no event twice');
       const state = store.load()!;
       assert.equal(state.eventSeq, kept.length, 'the counters match the log: the next event continues it without a gap');
-      for (const a of store.pendingActions()) assert.ok(sent.includes(a.key), 'a pending action (sent again on restart, same key) is one that was sent');
+      // A kill at a send may leave actions of the appended group unsent: durable, they are sent on restart.
+      if (atSend === undefined) for (const a of store.pendingActions()) assert.ok(sent.includes(a.key), 'a pending action is one that was sent');
       store.close();
       const again = SqliteStore.open(file, { mode: 'existing' });
       assert.equal(again.recovered, 0, 'applied exactly once');
       assert.deepEqual(json([...again.events()]), kept);
       again.close();
     }
-    assert.ok(recoveredSome >= 2, `${recoveredSome} kills left records to apply`);
+    assert.ok(recoveredSome >= 1, `${recoveredSome} kills left records to apply`);
     assert.ok(appliedBefore >= 1, `${appliedBefore} kills came after the worker had applied some records`);
   });
 
   test('a torn last record is ignored: the records before it are applied, nothing after', () => {
-    const { file } = killedRun(140);
+    // Killed at a send: just after a group was appended, most often before the worker applied it (tried until so).
+    let found = null;
+    for (let tries = 0; tries < 8 && !found; tries++) {
+      const { file } = killedRun(1000, 40 + tries);
+      const applied = Number(meta(file, 'journal_applied') ?? 0);
+      const records = readJournal(journalPath(file))!.records;
+      if (records.some((r) => r.seq > applied)) found = { file, applied, records };
+    }
+    assert.ok(found, 'a kill left records the worker had not applied');
+    const { file, applied, records } = found;
     const path = journalPath(file);
-    const whole = readJournal(path)!.records;
-    assert.ok(whole.length >= 2, `${whole.length} records`);
-    truncateSync(path, statSync(path).size - 3); // the last record's tail never reached the disk
-    const torn = readJournal(path)!.records;
-    assert.equal(torn.length, whole.length - 1);
-    const applied = Number(meta(file, 'journal_applied') ?? 0);
+    // A next record that only partly reached the disk: its frame and half its body.
+    const last = records[records.length - 1]!;
+    const frame = Buffer.alloc(16);
+    frame.writeUInt32LE(last.body.length, 0);
+    frame.writeDoubleLE(last.seq + 1, 8);
+    appendFileSync(path, Buffer.concat([frame, last.body.subarray(0, last.body.length >> 1)]));
+    assert.equal(readJournal(path)!.records.length, records.length, 'the torn record is not read');
     const store = SqliteStore.open(file, { mode: 'existing' });
-    assert.equal(store.recovered, torn.filter((r) => r.seq > applied).length);
-    const kept = json([...store.events()]) as unknown[];
+    assert.equal(store.recovered, records.filter((r) => r.seq > applied).length, 'every whole record past the applied seq, and no more');
+    const kept = json([...store.events()]) as EngineEvent[];
     assert.deepEqual(kept, (expected as unknown[]).slice(0, kept.length), 'a prefix of the uninterrupted run');
-    const last = decodeGroup(whole[whole.length - 1]!.body).events;
-    if (last.length > 0) assert.ok(kept.length < last[0]!.seq, 'none of the torn record\'s events');
-    assert.ok(store.load(), 'the state loads');
+    assert.equal(store.load()!.eventSeq, kept.length, 'the counters match the log');
     store.close();
   });
 

@@ -4,7 +4,8 @@
  * at the moment it leaves) and each step says whether a group was open, so the parent can check what
  * the kill lost. Usage: node group-commit-child.js DB SENT_LOG STEPS [journal]
  * (`journal`: group commit through the journal and its apply worker, as `sim` does; halfway the child
- * pauses 300 ms, so the worker has applied part of the journal when the kill comes.)
+ * pauses 300 ms, so the worker has applied part of the journal when the kill comes; `journal@K`: the
+ * kill comes at the K-th send instead, just after a group was appended, before the worker applied it.)
  */
 import { appendFileSync } from 'node:fs';
 import { compileScenario } from '../../src/sim/scenario.js';
@@ -21,7 +22,10 @@ export function groupScenario(): Record<string, unknown> {
   });
 }
 
-function main(db: string, sentLog: string, steps: number, journal: boolean): void {
+function main(db: string, sentLog: string, steps: number, mode: string | undefined): void {
+  const journal = mode?.startsWith('journal') ?? false;
+  const killAtSend = mode?.startsWith('journal@') ? Number(mode.slice(8)) : Number.POSITIVE_INFINITY;
+  let sends = 0;
   const scenario = compileScenario(groupScenario(), 'group');
   const store = SqliteStore.open(db, { mode: 'new' });
   store.importState(scenario.state);
@@ -31,6 +35,7 @@ function main(db: string, sentLog: string, steps: number, journal: boolean): voi
   sim.driver.send = (a) => {
     appendFileSync(sentLog, `sent ${a.key}\n`);
     send(a);
+    if (++sends >= killAtSend) process.kill(process.pid, 'SIGKILL');
   };
   for (let i = 0; i < steps && sim.step(); i++) {
     appendFileSync(sentLog, `step ${store.openGroupCommits}\n`);
@@ -40,4 +45,4 @@ function main(db: string, sentLog: string, steps: number, journal: boolean): voi
 }
 
 const args = process.argv;
-if (args[1]?.endsWith('group-commit-child.js') && (args.length === 5 || args.length === 6)) main(args[2]!, args[3]!, Number(args[4]), args[5] === 'journal');
+if (args[1]?.endsWith('group-commit-child.js') && (args.length === 5 || args.length === 6)) main(args[2]!, args[3]!, Number(args[4]), args[5]);
