@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -16,7 +16,7 @@ import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { decodeGroup } from '../src/store/sqlite/journal-codec.js';
-import { journalPath, readJournal } from '../src/store/sqlite/journal-file.js';
+import { HEADER_BYTES, JournalFile, journalPath, readJournal } from '../src/store/sqlite/journal-file.js';
 import { checkDatabase } from '../src/store/sqlite/maintenance.js';
 import { STATEMENT_NAMES } from '../src/store/sqlite/rows.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -47,23 +47,16 @@ function memoryRun(raw: () => Record<string, unknown>): unknown {
   return json(store.events());
 }
 
-/** Keys of actions durable now: in the database's tables (a second connection) or in a whole journal record. */
+/** Keys of actions durable now: in the database's tables (a second connection) or in a whole journal record (read again at each miss). */
 function durableKeys(file: string, reader: Database.Statement): (key: string) => boolean {
   const putAction = STATEMENT_NAMES.indexOf('putAction');
-  let journalSize = -1;
-  let inJournal = new Set<string>();
   return (key) => {
     if (reader.get(key) !== undefined) return true;
-    const size = existsSync(journalPath(file)) ? statSync(journalPath(file)).size : 0;
-    if (size !== journalSize) {
-      journalSize = size;
-      inJournal = new Set();
-      for (const r of readJournal(journalPath(file))?.records ?? []) {
-        const ops = decodeGroup(r.body).ops;
-        for (let i = 0; i < ops.length; i += 2 + (ops[i + 1] as number)) if (ops[i] === putAction) inJournal.add(ops[i + 2] as string);
-      }
+    for (const r of readJournal(journalPath(file))?.records ?? []) {
+      const ops = decodeGroup(r.body).ops;
+      for (let i = 0; i < ops.length; i += 2 + (ops[i + 1] as number)) if (ops[i] === putAction && ops[i + 2] === key) return true;
     }
-    return inJournal.has(key);
+    return false;
   };
 }
 
@@ -208,7 +201,11 @@ describe('group commit through a journal', () => {
     const frame = Buffer.alloc(16);
     frame.writeUInt32LE(last.body.length, 0);
     frame.writeDoubleLE(last.seq + 1, 8);
-    appendFileSync(path, Buffer.concat([frame, last.body.subarray(0, last.body.length >> 1)]));
+    // Written right after the last whole record (the file goes on with zeros written ahead).
+    const end = HEADER_BYTES + records.reduce((sum, r) => sum + 16 + r.body.length, 0);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.concat([frame, last.body.subarray(0, last.body.length >> 1)]), 0, undefined, end);
+    closeSync(fd);
     assert.equal(readJournal(path)!.records.length, records.length, 'the torn record is not read');
     const store = SqliteStore.open(file, { mode: 'existing' });
     assert.equal(store.recovered, records.filter((r) => r.seq > applied).length, 'every whole record past the applied seq, and no more');
@@ -216,6 +213,22 @@ describe('group commit through a journal', () => {
     assert.deepEqual(kept, (expected as unknown[]).slice(0, kept.length), 'a prefix of the uninterrupted run');
     assert.equal(store.load()!.eventSeq, kept.length, 'the counters match the log');
     store.close();
+  });
+
+  test('a journal emptied and written again reads only its new records, not the older ones left beyond them nor the zeros written ahead', () => {
+    const path = join(dir, 'plain-journal');
+    const id = 'a'.repeat(32);
+    const file = new JournalFile(path, id, true);
+    for (let seq = 1; seq <= 3; seq++) file.append(seq, Buffer.from(`record ${seq} `.repeat(seq * 10)));
+    assert.deepEqual(readJournal(path)!.records.map((r) => r.seq), [1, 2, 3]);
+    assert.ok(statSync(path).size > 1_000_000, 'zeros are written ahead');
+    file.clear();
+    file.append(4, Buffer.from('four'));
+    const read = readJournal(path)!;
+    assert.equal(read.id, id);
+    assert.deepEqual(read.records.map((r) => [r.seq, Buffer.from(r.body).toString()]), [[4, 'four']]);
+    file.close(true);
+    assert.equal(existsSync(path), false);
   });
 
   test('a journal written for another database is refused and both files are left as they were', () => {

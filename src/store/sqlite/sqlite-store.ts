@@ -259,6 +259,11 @@ export class SqliteStore implements Store {
     return this.group?.commits ?? 0;
   }
 
+  /** With the journal: bytes appended and wall time waiting for its fdatasync (bench:sim-store prints them). */
+  journalFigures(): { bytes: number; syncMs: number } | null {
+    return this.journal ? { bytes: this.journal.appendedBytes, syncMs: this.journal.syncMs } : null;
+  }
+
   /** Engine transactions committed by this store object (alone or as a group): what bench:sim-store counts. */
   transactions = 0;
 
