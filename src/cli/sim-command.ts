@@ -12,6 +12,7 @@ import { isPostgresUrl } from '../store/postgres/connect.js';
 import { PgStore } from '../store/postgres/pg-store.js';
 import { StoreError } from '../store/sqlite/database.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { journalPath } from '../store/sqlite/journal-file.js';
 import { UsageError } from './errors.js';
 import { PatchChecker } from '../audit/patches.js';
 import { REBOOT_NOTICE_MS } from '../model/patch-runs.js';
@@ -76,11 +77,11 @@ async function openStore(spec: string | undefined, replace: boolean): Promise<Si
   return { kind: 'sqlite', store: SqliteStore.open(file, { mode: 'new' }) };
 }
 
-/** Removes a database file with its WAL companions, unless a running Phasewise holds it. */
+/** Removes a database file with its WAL companions and group-commit journal, unless a running Phasewise holds it. */
 function removeDatabase(file: string): void {
   if (!existsSync(file)) return;
   SqliteStore.open(file, { mode: 'existing' }).close(); // refuses a file in use, or one that is not a database
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  for (const f of [file, `${file}-wal`, `${file}-shm`, journalPath(file)]) rmSync(f, { force: true });
 }
 
 export async function simCommand(file: string, opts: SimOptions): Promise<void> {
@@ -101,7 +102,7 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
     if (opened?.kind === 'postgres') await opened.store.end();
     throw err;
   }
-  if (opened?.kind === 'sqlite') opened.store.groupCommits(group);
+  if (opened?.kind === 'sqlite') opened.store.groupCommits(group, undefined, { journal: true });
   const summary = new SummaryCollector();
   const writer = opts.events ? new JsonlWriter(opts.events) : null;
   const tty = !opts.quiet && process.stderr.isTTY === true;

@@ -2,7 +2,10 @@
  * A child process for test/group-commit.test.ts: runs the test's scenario on SQLite with group commit
  * and SIGKILLs itself after a given number of steps. Every action is written to `sentLog` (synchronously,
  * at the moment it leaves) and each step says whether a group was open, so the parent can check what
- * the kill lost. Usage: node group-commit-child.js DB SENT_LOG STEPS
+ * the kill lost. Usage: node group-commit-child.js DB SENT_LOG STEPS [journal]
+ * (`journal`: group commit through the journal and its apply worker, as `sim` does; halfway the child
+ * pauses 300 ms, so the worker has applied part of the journal when the kill comes; `journal@K`: the
+ * kill comes at the K-th send instead, just after a group was appended, before the worker applied it.)
  */
 import { appendFileSync } from 'node:fs';
 import { compileScenario } from '../../src/sim/scenario.js';
@@ -19,19 +22,27 @@ export function groupScenario(): Record<string, unknown> {
   });
 }
 
-function main(db: string, sentLog: string, steps: number): void {
+function main(db: string, sentLog: string, steps: number, mode: string | undefined): void {
+  const journal = mode?.startsWith('journal') ?? false;
+  const killAtSend = mode?.startsWith('journal@') ? Number(mode.slice(8)) : Number.POSITIVE_INFINITY;
+  let sends = 0;
   const scenario = compileScenario(groupScenario(), 'group');
   const store = SqliteStore.open(db, { mode: 'new' });
   store.importState(scenario.state);
-  store.groupCommits({ ticks: 1000, wallMs: 10_000 });
+  store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal });
   const sim = new Simulation(scenario, { store });
   const send = sim.driver.send.bind(sim.driver);
   sim.driver.send = (a) => {
     appendFileSync(sentLog, `sent ${a.key}\n`);
     send(a);
+    if (++sends >= killAtSend) process.kill(process.pid, 'SIGKILL');
   };
-  for (let i = 0; i < steps && sim.step(); i++) appendFileSync(sentLog, `step ${store.openGroupCommits}\n`);
+  for (let i = 0; i < steps && sim.step(); i++) {
+    appendFileSync(sentLog, `step ${store.openGroupCommits}\n`);
+    if (journal && i === Math.floor(steps / 2)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  }
   process.kill(process.pid, 'SIGKILL');
 }
 
-if (process.argv[1]?.endsWith('group-commit-child.js') && process.argv.length === 5) main(process.argv[2]!, process.argv[3]!, Number(process.argv[4]));
+const args = process.argv;
+if (args[1]?.endsWith('group-commit-child.js') && (args.length === 5 || args.length === 6)) main(args[2]!, args[3]!, Number(args[4]), args[5]);

@@ -10,7 +10,7 @@
  * pending rows are written first, then the statement runs at once, so the order between tables holds.
  */
 import type Database from 'better-sqlite3';
-import type { StatementName, Statements, Writers } from './rows.js';
+import type { Runner, StatementName, Writers } from './rows.js';
 
 /** How a statement's rows coalesce: the table (slot) and key, and what kind of write it is. */
 interface Rule {
@@ -69,13 +69,18 @@ const PUT_ANSWERED_ACTION = 'INSERT INTO actions (key, rollout_id, machine_id, k
 export class RowCoalescer {
   private readonly pending = new Map<Slot, Map<string, Pending>>(SLOTS.map((s) => [s, new Map()]));
   private readonly deleteOf: Partial<Record<Slot, StatementName>> = {};
-  private readonly putAnswered: Database.Statement;
+  /** Null when recording for the journal: an action sent and answered in the group is then two statements. */
+  private readonly putAnswered: Runner | null;
   private count = 0;
   /** Writers for writeCommit: statements with a rule are held, the others run after what is held. */
   readonly writers: Writers;
 
-  constructor(db: Database.Database, private readonly st: Statements) {
-    this.putAnswered = db.prepare(PUT_ANSWERED_ACTION);
+  /**
+   * `db` null: the writes go to `st` only (the journal's recorder), and `sort` false leaves keyed rows in
+   * the order they came (the apply worker sorts them when it writes).
+   */
+  constructor(db: Database.Database | null, private readonly st: Writers, private readonly sort = true) {
+    this.putAnswered = db ? db.prepare(PUT_ANSWERED_ACTION) : null;
     for (const [name, rule] of Object.entries(RULES) as Array<[StatementName, Rule]>) if (rule.op === 'delete') this.deleteOf[rule.slot] = name;
     const writers = {} as Record<StatementName, { run(...args: unknown[]): unknown }>;
     for (const name of Object.keys(st) as StatementName[]) {
@@ -137,12 +142,12 @@ export class RowCoalescer {
     for (const slot of SLOTS) {
       const rows = this.pending.get(slot)!;
       if (rows.size === 0) continue;
-      const keys = IN_ORDER.has(slot) ? [...rows.keys()] : [...rows.keys()].sort();
+      const keys = IN_ORDER.has(slot) || !this.sort ? [...rows.keys()] : [...rows.keys()].sort();
       const del = this.deleteOf[slot];
       for (const key of keys) {
         const p = rows.get(key)!;
         if (p.del && del) this.st[del].run(...p.del);
-        if (p.put && p.answer && p.put.name === 'putAction') this.putAnswered.run(...p.put.args, ...p.answer);
+        if (p.put && p.answer && p.put.name === 'putAction' && this.putAnswered) this.putAnswered.run(...p.put.args, ...p.answer);
         else {
           if (p.put) this.st[p.put.name].run(...p.put.args);
           if (p.answer) this.st.answerAction.run(p.answer[0], p.answer[1], key);

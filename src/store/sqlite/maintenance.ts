@@ -3,6 +3,7 @@ import { asStoreError, openDatabase } from './database.js';
 import { checkBackupTarget, writeBackup } from '../backup-target.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SIDE_TABLES } from './side-schema.js';
+import { applyLeftJournal } from './sqlite-store.js';
 
 export interface CheckReport {
   file: string;
@@ -17,6 +18,7 @@ const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'eve
 
 /** Integrity check, schema version and what the file holds. Read-only; no lock needed. */
 export function checkDatabase(file: string): CheckReport {
+  applyLeftJournal(file);
   const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
   try {
     const schemaVersion = db.pragma('user_version', { simple: true }) as number;
@@ -43,6 +45,7 @@ export function checkDatabase(file: string): CheckReport {
  */
 export async function backupDatabase(file: string, destination: string): Promise<{ pages: number }> {
   checkBackupTarget(destination);
+  applyLeftJournal(file);
   const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
   try {
     return await writeBackup(destination, async (tmp) => ({ pages: (await db.backup(tmp)).totalPages }));

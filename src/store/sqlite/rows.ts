@@ -93,6 +93,9 @@ export const SQL = {
 
 export type StatementName = keyof typeof SQL;
 
+/** Every statement's name, in a fixed order: the group-commit journal names a statement by its index here. */
+export const STATEMENT_NAMES = Object.keys(SQL) as StatementName[];
+
 /** Something that runs a statement with positional arguments: a prepared SQLite statement, or a batch's recorder. */
 export interface Runner {
   run(...args: unknown[]): unknown;

@@ -3,6 +3,7 @@
  * record the tick changed, its events and the idempotency keys of the actions it is about to send;
  * the engine sends them only after the commit. `load` rebuilds the working state after a restart.
  */
+import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { DriverAction } from '../../engine/driver.js';
 import type { EngineState } from '../../engine/state.js';
@@ -21,6 +22,11 @@ import type { OrdCounter } from './write.js';
 import { checkGroupCommit } from './group-commit.js';
 import { RowCoalescer } from './coalesce.js';
 import type { GroupCommitSettings } from './group-commit.js';
+import { recordingWriters } from './journal-codec.js';
+import type { GroupRecord } from './journal-codec.js';
+import { recoverJournal } from './journal-apply.js';
+import { GroupJournal } from './group-journal.js';
+import { journalPath } from './journal-file.js';
 
 /** An open group: engine commits made in one transaction not committed yet (see `groupCommits`). */
 interface OpenGroup {
@@ -28,6 +34,23 @@ interface OpenGroup {
   startedAt: number;
   /** A commit of the group holds actions: the group commits before they leave. */
   hasActions: boolean;
+}
+
+/**
+ * A group-commit journal left beside `file` by a stopped sim is applied (opening the store does it), so
+ * `db check` and `db backup` see every group that was durable. A file in use by a running Phasewise is
+ * left to it: its own store applies the journal, and these commands read what is applied so far.
+ */
+export function applyLeftJournal(file: string): void {
+  if (!existsSync(journalPath(file))) return;
+  let store: SqliteStore;
+  try {
+    store = SqliteStore.open(file, { mode: 'existing' });
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'STORE_LOCKED') return;
+    throw err;
+  }
+  store.close();
 }
 
 export class SqliteStore implements Store {
@@ -42,10 +65,18 @@ export class SqliteStore implements Store {
   private reader: EventLogReader | undefined;
   /** An open group's row writes, held until it commits (created with the first group). */
   private coalescer: RowCoalescer | null = null;
+  /** Group commit through a journal (see `groupCommits`), and the open group's record. */
+  private journal: GroupJournal | null = null;
+  private record: GroupRecord | null = null;
+  private readonly recorder = recordingWriters(() => this.record!);
+  /** Journal records a stopped process left, applied when this store opened. */
+  readonly recovered: number;
 
   private constructor(handle: OpenDatabase) {
     this.handle = handle;
     this.db = handle.db;
+    // What a stopped sim's journal holds is applied before anything reads the tables (or counts ord).
+    this.recovered = handle.db.readonly ? 0 : recoverJournal(this.db, handle.file);
     this.st = statements(this.db);
     this.eventWriter = new EventWriter(this.db);
     const max = (table: string) => (this.db.prepare(`SELECT max(ord) AS m FROM ${table}`).get() as { m: number | null }).m ?? 0;
@@ -64,12 +95,13 @@ export class SqliteStore implements Store {
 
   /** The open database, for tables that live beside the engine's (the API's documents). */
   get database(): Database.Database {
-    this.coalescer?.apply();
+    this.catchUp();
     return this.db;
   }
 
   /** The event log as the API reads it (the same interface on PostgreSQL: ../event-log-reader.ts). */
   get eventLog(): EventLogReader {
+    this.catchUp();
     return (this.reader ??= new SqliteEventLogReader(this.db));
   }
 
@@ -90,7 +122,7 @@ export class SqliteStore implements Store {
 
   load(): EngineState | null {
     if (!this.isInitialised()) return null;
-    this.coalescer?.apply();
+    this.catchUp();
     try {
       return loadState(this.db);
     } catch (err) {
@@ -100,7 +132,7 @@ export class SqliteStore implements Store {
 
   /** Actions that were committed but never answered: after a restart they are sent again, same keys. */
   pendingActions(): DriverAction[] {
-    this.coalescer?.apply();
+    this.catchUp();
     return (this.st.pendingActions.all() as Array<{ body: string }>).map((r) => JSON.parse(r.body) as DriverAction);
   }
 
@@ -110,10 +142,15 @@ export class SqliteStore implements Store {
     const changes = c.changes;
     if (this.grouping && this.depth === 0 && !this.group) this.openGroup();
     try {
-      const write = () => writeCommit(this.group && this.coalescer ? this.coalescer.writers : this.st, c, changes, this.ord, (events) => {
-        this.eventWriter.sync();
-        for (const e of events) this.eventWriter.write(e);
-      });
+      const record = this.group ? this.record : null;
+      const write = record
+        ? () => writeCommit(this.recorder, c, changes, this.ord, (events) => {
+          for (const e of events) record.events.push(e);
+        })
+        : () => writeCommit(this.group && this.coalescer ? this.coalescer.writers : this.st, c, changes, this.ord, (events) => {
+          this.eventWriter.sync();
+          for (const e of events) this.eventWriter.write(e);
+        });
       // In a group no savepoint: a failed write rolls back the whole group (a savepoint's sub-journal costs more than the write).
       if (this.group) write();
       else this.write(write);
@@ -143,8 +180,10 @@ export class SqliteStore implements Store {
    * `ticks` commits, or once `wallMs` passed since its first commit (checked at each commit). A crash
    * loses the open group, which sent nothing.
    */
-  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now()): void {
+  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now(), opts: { journal?: boolean } = {}): void {
     this.grouping = { settings: checkGroupCommit(settings), wallNow, acrossSends: false };
+    // Groups of one commit write directly, as without groups (a failing write fails its own commit).
+    if (opts.journal && settings.ticks > 1 && !this.journal) this.journal = new GroupJournal(this.db, this.file);
     // Groups write hundreds of pages each: checkpoints every 10,000 WAL pages (40 MB) rather than 1,000
     // copy a page rewritten by many groups once. (A larger page cache was slower: SQLite walks it at
     // every transaction's end.)
@@ -162,6 +201,11 @@ export class SqliteStore implements Store {
   }
 
   private openGroup(): void {
+    if (this.journal) {
+      this.record = { ops: [], meta: new Map(), events: [] };
+      this.group = { commits: 0, startedAt: this.grouping!.wallNow(), hasActions: false };
+      return;
+    }
     this.db.exec('BEGIN IMMEDIATE');
     // A group of one commit writes directly: a failing write then fails its own commit, as without groups.
     if (this.grouping!.settings.ticks > 1) this.coalescer ??= new RowCoalescer(this.db, this.st);
@@ -178,6 +222,7 @@ export class SqliteStore implements Store {
     if (!this.group) return;
     this.group = null;
     this.held = [];
+    this.record = null;
     this.coalescer?.discard();
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }
@@ -189,8 +234,11 @@ export class SqliteStore implements Store {
   flush(): void {
     if (!this.group) return;
     try {
-      this.coalescer?.apply();
-      this.db.exec('COMMIT');
+      if (this.journal) this.journal.append(this.record!);
+      else {
+        this.coalescer?.apply();
+        this.db.exec('COMMIT');
+      }
     } catch (err) {
       this.abandonGroup();
       const e = asStoreError(err, this.file);
@@ -199,6 +247,7 @@ export class SqliteStore implements Store {
       throw e;
     }
     this.group = null;
+    this.record = null;
     this.transactions++;
     const held = this.held;
     this.held = [];
@@ -208,6 +257,11 @@ export class SqliteStore implements Store {
   /** Engine commits in the open group, not durable yet (0: no group open). */
   get openGroupCommits(): number {
     return this.group?.commits ?? 0;
+  }
+
+  /** With the journal: bytes appended and wall time waiting for its fdatasync (bench:sim-store prints them). */
+  journalFigures(): { bytes: number; syncMs: number } | null {
+    return this.journal ? { bytes: this.journal.appendedBytes, syncMs: this.journal.syncMs } : null;
   }
 
   /** Engine transactions committed by this store object (alone or as a group): what bench:sim-store counts. */
@@ -243,7 +297,10 @@ export class SqliteStore implements Store {
    * events leave only after the outermost COMMIT (none leave when it rolls back: the store never held them).
    */
   transaction<T>(fn: () => T): T {
-    if (this.depth === 0) this.flush(); // a caller's transaction never joins an engine group
+    if (this.depth === 0) {
+      this.flush(); // a caller's transaction never joins an engine group
+      this.journal?.barrier(); // nor writes beside the apply worker
+    }
     this.depth++;
     const commitsBefore = this.commitsInTransactions;
     let result: T;
@@ -268,13 +325,25 @@ export class SqliteStore implements Store {
 
   /** Events in `seq` order, from `afterSeq` on. */
   *events(afterSeq = 0): Generator<EngineEvent> {
-    this.coalescer?.apply();
+    this.catchUp();
     yield* iterateEvents(this.db, afterSeq);
+  }
+
+  /**
+   * Before the tables are read or written outside a group: the held rows are written, or with a
+   * journal the open group is appended and the worker has applied every record.
+   */
+  private catchUp(): void {
+    if (this.journal) {
+      this.flush();
+      this.journal.barrier();
+    } else this.coalescer?.apply();
   }
 
   close(): void {
     try {
       this.flush();
+      this.journal?.close(this.db);
     } finally {
       this.handle.close();
     }

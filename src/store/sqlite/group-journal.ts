@@ -1,0 +1,111 @@
+/**
+ * Group commit through a journal (sim only): a group's durable write is one append of its record to
+ * the journal file; the apply worker (journal-worker.ts, on the other core) writes the tables behind.
+ * `barrier` waits, synchronously, until the worker applied everything appended: reads of the tables
+ * call it first. Records are dropped from the file once the file is large and the tables hold them
+ * durably (the worker's next transaction is asked to be durable, then the file is emptied).
+ */
+import { randomBytes } from 'node:crypto';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { encodeGroup } from './journal-codec.js';
+import type { GroupRecord } from './journal-codec.js';
+import { JOURNAL_APPLIED_KEY, JOURNAL_ID_KEY } from './journal-apply.js';
+import { journalPath, JournalFile } from './journal-file.js';
+
+/** Records kept in the file at most while the worker lags; once it has caught up they are dropped. */
+const DROP_AFTER_BYTES = 64 * 1024 * 1024;
+/** How long a barrier waits between looks at the worker's state (it is woken at once by progress). */
+const WAIT_MS = 200;
+
+export class GroupJournal {
+  private readonly file: JournalFile;
+  private readonly worker: Worker;
+  /** Shared with the worker: applied seq, worker status, durable seq, durable request (journal-worker.ts). */
+  private readonly state = new Int32Array(new SharedArrayBuffer(16));
+  private readonly durable: boolean;
+  private readonly port: MessagePort;
+  private seq = 0;
+  private closed = false;
+  private failure: string | null = null;
+  /** Bytes appended (a benchmark figure). */
+  appendedBytes = 0;
+
+  /** Wall milliseconds the appends waited for the disk (a benchmark figure). */
+  get syncMs(): number {
+    return this.file.syncMs;
+  }
+
+  constructor(db: Database.Database, dbFile: string) {
+    const id = randomBytes(16).toString('hex');
+    const synchronous = db.pragma('synchronous', { simple: true }) === 1 ? 'NORMAL' : 'FULL';
+    // The database names its journal before the journal exists: a journal of another file is then refused at open.
+    db.transaction(() => {
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(JOURNAL_ID_KEY, id);
+      db.prepare('DELETE FROM meta WHERE key = ?').run(JOURNAL_APPLIED_KEY);
+    }).immediate();
+    this.durable = synchronous === 'FULL';
+    this.file = new JournalFile(journalPath(dbFile), id, this.durable);
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(new URL('./journal-worker.js', import.meta.url), {
+      workerData: { file: dbFile, durable: this.durable, shared: this.state.buffer, port: port2 },
+      transferList: [port2],
+    });
+    this.worker.unref(); // a run that never closes its store still exits; the journal keeps its groups
+  }
+
+  /** Appends a group's record; once this returns it is durable (with synchronous=FULL). */
+  append(record: GroupRecord): void {
+    this.checkWorker();
+    if (this.file.bytes > DROP_AFTER_BYTES) {
+      if (Atomics.load(this.state, 2) === this.seq) this.file.clear();
+      else Atomics.store(this.state, 3, 1);
+    }
+    const body = encodeGroup(record);
+    this.file.append(++this.seq, body);
+    this.appendedBytes += body.length;
+    // The body moves to the worker without a copy when it owns its whole buffer (V8's serializer's do).
+    const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
+    this.worker.postMessage({ seq: this.seq, body }, own ? [body.buffer as ArrayBuffer] : []);
+  }
+
+  /** Waits until the worker applied every record appended. */
+  barrier(): void {
+    for (;;) {
+      const applied = Atomics.load(this.state, 0);
+      if (applied >= this.seq) break;
+      this.checkWorker();
+      Atomics.wait(this.state, 0, applied, WAIT_MS);
+    }
+  }
+
+  /** Applies everything, stops the worker, removes the journal and its meta rows: the file is whole alone. */
+  close(db: Database.Database): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.barrier();
+      this.worker.postMessage('close');
+      while (Atomics.load(this.state, 1) === 0) Atomics.wait(this.state, 1, 0, WAIT_MS);
+      this.checkWorker();
+    } catch (err) {
+      this.file.close(false); // kept: the next open applies what it holds
+      void this.worker.terminate();
+      throw err;
+    }
+    // A transaction of this connection (synchronous as the user chose) makes the worker's, before it in
+    // the WAL, durable; only then is the journal removed, and last the meta rows that name it.
+    db.prepare('UPDATE meta SET value = value WHERE key = ?').run(JOURNAL_APPLIED_KEY);
+    this.file.close(true);
+    db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
+  }
+
+  /** Throws the worker's error once it failed (the records stay in the journal for the next open). */
+  private checkWorker(): void {
+    if (Atomics.load(this.state, 1) !== 1) return;
+    this.failure ??= String(receiveMessageOnPort(this.port)?.message ?? 'no message');
+    throw new Error(`the journal's apply worker failed: ${this.failure}`);
+  }
+}

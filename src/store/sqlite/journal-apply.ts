@@ -1,0 +1,86 @@
+/**
+ * Applying group-commit journal records to the database's tables: by the apply worker as the run goes,
+ * and at open for records a killed process left (recovery). Many records go into one transaction, their
+ * rows coalesced across records (coalesce.ts), and the transaction records the last applied `seq`, so a
+ * record is applied exactly once whatever stops when.
+ */
+import { rmSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { RowCoalescer } from './coalesce.js';
+import { EventWriter } from './event-log.js';
+import { decodeGroup, replayOps } from './journal-codec.js';
+import { journalPath, JournalError, readJournal } from './journal-file.js';
+import type { JournalRecord } from './journal-file.js';
+import { statements } from './rows.js';
+import type { Statements } from './rows.js';
+import { StoreError } from './store-error.js';
+
+/** Meta rows while a journal is in use: its id, and the last record applied to the tables. Gone after close. */
+export const JOURNAL_ID_KEY = 'journal_id';
+export const JOURNAL_APPLIED_KEY = 'journal_applied';
+
+export class JournalApplier {
+  private readonly st: Statements;
+  private readonly coalescer: RowCoalescer;
+  private readonly events: EventWriter;
+
+  constructor(db: Database.Database) {
+    this.st = statements(db);
+    this.coalescer = new RowCoalescer(db, this.st);
+    this.events = new EventWriter(db);
+  }
+
+  /** Applies records in order inside the caller's transaction and records the last one's seq. */
+  apply(records: readonly JournalRecord[]): void {
+    if (records.length === 0) return;
+    this.events.sync(); // the main connection may have written events since (a caller's transaction)
+    for (const r of records) {
+      const group = decodeGroup(r.body);
+      for (const e of group.events) this.events.write(e);
+      replayOps(group.ops, this.coalescer.writers);
+    }
+    this.coalescer.apply();
+    this.st.putMeta.run(JOURNAL_APPLIED_KEY, String(records[records.length - 1]!.seq));
+  }
+
+  /** Forgets held rows after a failed transaction. */
+  discard(): void {
+    this.coalescer.discard();
+  }
+}
+
+export function appliedSeq(db: Database.Database): number {
+  const v = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(JOURNAL_APPLIED_KEY) as string | undefined;
+  return v === undefined ? 0 : Number(v);
+}
+
+/**
+ * At open: applies what a journal left by a stopped process holds past the applied `seq` (a torn last
+ * record is ignored: it was never durable, so none of its actions left), then removes the journal.
+ * A journal written for another database is refused, and both files are left as they are.
+ */
+export function recoverJournal(db: Database.Database, file: string): number {
+  const path = journalPath(file);
+  let journal;
+  try {
+    journal = readJournal(path);
+  } catch (err) {
+    if (err instanceof JournalError) throw new StoreError('STORE_CORRUPT', `${err.message}; move it away if ${file} is right — nothing was changed`);
+    throw err;
+  }
+  const meta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
+  const id = (meta.get(JOURNAL_ID_KEY) as string | undefined) ?? null;
+  if (journal && journal.id !== id) {
+    throw new StoreError('STORE_CORRUPT', `${path} holds group commits of another database (journal ${journal.id}, this file's ${id ?? 'none'}); `
+      + `move it away if ${file} is right — nothing was changed`);
+  }
+  if (!journal && id === null) return 0;
+  const applied = appliedSeq(db);
+  const pending = journal ? journal.records.filter((r) => r.seq > applied) : [];
+  db.transaction(() => {
+    new JournalApplier(db).apply(pending);
+    db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
+  }).immediate();
+  if (journal) rmSync(path, { force: true });
+  return pending.length;
+}

@@ -1,0 +1,90 @@
+/**
+ * The apply worker (a worker thread): owns its own connection to the database and applies the journal
+ * records the main thread posts, in order, everything that queued up in one transaction. Progress and
+ * failure go through shared memory (the main thread waits on it with Atomics.wait, synchronously):
+ * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed, [2] the last seq
+ * applied and on disk, [3] 1 while the main thread asks for the next transaction to be durable.
+ *
+ * Its transactions use synchronous=NORMAL: the journal holds every group durably, so an applied
+ * transaction need not be (an fsync here would compete with the journal's on the same disk). Before the
+ * journal drops records, the main thread asks for one durable transaction (slot 3), which makes the WAL
+ * and everything before it durable.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { JournalApplier } from './journal-apply.js';
+import type { JournalRecord } from './journal-file.js';
+
+interface Data { file: string; durable: boolean; shared: SharedArrayBuffer; port: MessagePort }
+const { file, durable, shared, port } = workerData as Data;
+const state = new Int32Array(shared);
+
+function fail(err: unknown): void {
+  port.postMessage((err as Error)?.message ?? String(err));
+  Atomics.store(state, 1, 1);
+  Atomics.notify(state, 0);
+  Atomics.notify(state, 1);
+}
+
+process.on('uncaughtException', fail);
+
+let db: Database.Database | null = null;
+let applier: JournalApplier | null = null;
+try {
+  db = new Database(file);
+  db.pragma('synchronous = NORMAL');
+  // As the grouped store's own connection: groups rewrite the same pages, so checkpoint less often.
+  db.pragma('wal_autocheckpoint = 10000');
+  applier = new JournalApplier(db);
+} catch (err) {
+  fail(err);
+}
+
+let queue: JournalRecord[] = [];
+let scheduled = false;
+
+function drain(): void {
+  scheduled = false;
+  if (queue.length === 0 || Atomics.load(state, 1) !== 0 || !db || !applier) return;
+  const batch = queue;
+  queue = [];
+  const sync = durable && Atomics.load(state, 3) === 1;
+  try {
+    if (sync) db.pragma('synchronous = FULL');
+    db.transaction(() => applier!.apply(batch)).immediate();
+    if (sync) db.pragma('synchronous = NORMAL');
+  } catch (err) {
+    applier.discard();
+    fail(err);
+    return;
+  }
+  const seq = batch[batch.length - 1]!.seq;
+  // Without durable journal appends (PHASEWISE_SQLITE_SYNC=NORMAL) what is applied is as durable as they are.
+  if (sync || !durable) {
+    Atomics.store(state, 3, 0);
+    Atomics.store(state, 2, seq);
+  }
+  Atomics.store(state, 0, seq);
+  Atomics.notify(state, 0);
+}
+
+parentPort!.on('message', (m: JournalRecord | 'close') => {
+  if (m !== 'close') {
+    queue.push(m);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(drain); // records that arrive meanwhile join this transaction
+    }
+    return;
+  }
+  drain();
+  try {
+    db?.close();
+  } catch (err) {
+    fail(err);
+  }
+  if (Atomics.load(state, 1) === 0) Atomics.store(state, 1, 2);
+  Atomics.notify(state, 1);
+  parentPort!.close();
+});
