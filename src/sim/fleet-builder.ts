@@ -63,7 +63,9 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   const setIds = new Map<string, string>();
   const rng = new Random(seed ^ 0x2545f491);
   addRegions(input, fleet, issues);
-  const ctx: Ctx = { input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map(), strings: new Map(), imageSets: [], seed, patchSettings: new Map() };
+  const ctx: Ctx = {
+    input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map(), strings: new Map(), imageSets: [], seed, patchSettings: new Map(),
+  };
 
   const region = (name: string, path: string) => {
     const r = fleet.regions.get(name);
