@@ -95,3 +95,50 @@ test('InstantQueue keeps each time beside its item: nextAt, peekItem and ordered
   assert.deepEqual(popped, [[1000, 'a'], [1500.5, 'x'], [2000, 'b'], [2000, 'c']]);
   assert.equal(q.nextAt(), null);
 });
+
+type RemovalOp = { push: number } | { pop: true } | { remove: number };
+
+test('TimeQueue.remove takes out exactly that item at once; pops, peeks, sizes and listings go on as if it was never pushed', () => {
+  // The engine takes a cancelled timer out of the queue when it is cancelled (issue 13). The model: a list in pop order.
+  const op: fc.Arbitrary<RemovalOp> = fc.oneof(
+    fc.record({ push: fc.integer({ min: 0, max: 6 }) }),
+    fc.constant({ pop: true as const }),
+    fc.record({ remove: fc.nat(40) }),
+    fc.record({ remove: fc.nat(40) }),
+  );
+  fc.assert(fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+    type Item = { at: number; n: number };
+    const queue = new TimeQueue<Item>();
+    let model: Item[] = [];
+    const gone: Item[] = [];
+    let n = 0;
+    let clock = 0;
+    for (const o of ops) {
+      if ('push' in o) {
+        const item = { at: clock + o.push, n: n++ };
+        queue.push(item);
+        model.push(item);
+        model.sort((x, y) => x.at - y.at || x.n - y.n);
+      } else if ('pop' in o) {
+        const a = model.shift();
+        assert.equal(queue.pop(), a);
+        if (a) clock = a.at;
+      } else if (model.length > 0) {
+        const item = model[o.remove % model.length]!;
+        assert.equal(queue.remove(item), true);
+        model = model.filter((x) => x !== item);
+        gone.push(item);
+        assert.equal(queue.remove(item), false); // once only
+      } else assert.equal(queue.remove({ at: clock, n: -1 }), false);
+      assert.equal(queue.size, model.length);
+      assert.equal(queue.peek(), model[0]);
+      assert.equal(queue.nextAt(), model[0]?.at ?? null);
+    }
+    assert.deepEqual(queue.ordered(), model);
+    assert.deepEqual(queue.toArray().map((i) => i.n).sort((x, y) => x - y), model.map((i) => i.n).sort((x, y) => x - y));
+    for (const g of gone) assert.equal(queue.remove(g), false);
+    for (const m of model) assert.equal(queue.pop(), m);
+    assert.equal(queue.pop(), undefined);
+    assert.equal(queue.size, 0);
+  }), { numRuns: 1000 });
+});

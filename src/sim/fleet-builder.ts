@@ -63,7 +63,9 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   const setIds = new Map<string, string>();
   const rng = new Random(seed ^ 0x2545f491);
   addRegions(input, fleet, issues);
-  const ctx: Ctx = { input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map(), imageSets: [], seed, patchSettings: new Map() };
+  const ctx: Ctx = {
+    input, catalog, startMs, fleet, issues, setIds, installed: new Map(), placements: new Map(), settings: new Map(), strings: new Map(), imageSets: [], seed, patchSettings: new Map(),
+  };
 
   const region = (name: string, path: string) => {
     const r = fleet.regions.get(name);
@@ -161,9 +163,22 @@ interface Ctx {
   placements: Map<string, Placement>;
   /** One frozen settings object per extension template. */
   settings: Map<string, Readonly<Record<string, unknown>>>;
+  /**
+   * Strings many machines share (artifact keys, resource groups, scale-set instance ids), one copy each:
+   * built per machine they were a million equal strings, about 80 MB of the heap the collector walks.
+   */
+  strings: Map<string, string>;
   imageSets: ImageSetUse[];
   seed: number;
   patchSettings: Map<string, MachinePatchSettings>;
+}
+
+/** One copy of `s` for the whole fleet. */
+function shared(ctx: Ctx, s: string): string {
+  const known = ctx.strings.get(s);
+  if (known !== undefined) return known;
+  ctx.strings.set(s, s);
+  return s;
 }
 
 function placementOf(ctx: Ctx, p: Placement): Placement {
@@ -228,7 +243,7 @@ function instancesFor(ctx: Ctx, machine: Machine, names: string[]): void {
     if (!version) continue;
     const inst: ExtensionInstance = {
       machineId: machine.id,
-      artifactKey: `extension:${t.publisher}.${t.type}`.toLowerCase(),
+      artifactKey: shared(ctx, `extension:${t.publisher}.${t.type}`.toLowerCase()),
       name: ref,
       publisher: t.publisher,
       type: t.type,
@@ -295,7 +310,7 @@ function addScaleSet(ctx: Ctx, path: string, s: ScaleSetSpec): void {
     const inZone = Math.floor(i / zoneCount);
     const placement = placementOf(ctx, { region: s.region, zone, setId: id, setKind: 'scaleSet', updateDomain: inZone % s.ud, faultDomain: inZone % s.fd, subscription: s.subscription });
     const machineId = `${s.name}/${i}`;
-    put(ctx, path, { id: machineId, name: machineId, kind: 'scaleSetInstance', os: s.os, resourceGroup: rg, placement, instanceId: String(i) }, s.extensions);
+    put(ctx, path, { id: machineId, name: machineId, kind: 'scaleSetInstance', os: s.os, resourceGroup: rg, placement, instanceId: shared(ctx, String(i)) }, s.extensions);
   }
 }
 
@@ -311,7 +326,8 @@ function addAvailabilitySet(ctx: Ctx, path: string, a: AvailabilitySetSpec): voi
   ctx.fleet.availabilitySets.set(a.name, { id: a.name, name: a.name, region: a.region, subscription: a.subscription, resourceGroup: rg, updateDomainCount: a.ud, faultDomainCount: a.fd });
   for (let i = 0; i < a.vms; i++) {
     const placement = placementOf(ctx, { region: a.region, zone: null, setId: a.name, setKind: 'availabilitySet', updateDomain: i % a.ud, faultDomain: i % a.fd, subscription: a.subscription });
-    put(ctx, path, { id: `${a.name}-vm${i}`, name: `${a.name}-vm${i}`, kind: 'vm', os: a.os, resourceGroup: rg, placement }, a.extensions);
+    const id = `${a.name}-vm${i}`;
+    put(ctx, path, { id, name: id, kind: 'vm', os: a.os, resourceGroup: rg, placement }, a.extensions);
   }
 }
 
@@ -319,7 +335,7 @@ interface StandaloneSpec { id: string; kind: MachineKind; region: string; zone: 
 
 function addStandalone(ctx: Ctx, path: string, s: StandaloneSpec): void {
   const placement = placementOf(ctx, { region: s.region, zone: s.zone, setId: null, setKind: 'none', updateDomain: null, faultDomain: null, subscription: s.subscription });
-  put(ctx, path, { id: s.id, name: s.id, kind: s.kind, os: s.os, resourceGroup: s.resourceGroup ?? `rg-${s.subscription}`, placement }, s.extensions);
+  put(ctx, path, { id: s.id, name: s.id, kind: s.kind, os: s.os, resourceGroup: s.resourceGroup ?? shared(ctx, `rg-${s.subscription}`), placement }, s.extensions);
 }
 
 /** Large fleets from a few numbers, spread over the regions with a seeded generator. */

@@ -22,6 +22,9 @@ interface Bucket<T> {
 /** The largest item array a spare bucket keeps. */
 const SPARE_ITEMS = 4096;
 
+/** What a removed item leaves in its bucket until the bucket's head passes it (never at the head of a bucket that has items). */
+const HOLE: unknown = Object.freeze({ removed: true });
+
 export class InstantQueue<T> {
   /**
    * The buckets by time. Times on whole seconds from the first time pushed are keyed by that count of
@@ -83,8 +86,33 @@ export class InstantQueue<T> {
     b.items[b.head] = undefined as unknown as T; // let it go: the bucket may live on for a while
     b.head++;
     this.count--;
+    if (b.items[b.head] === HOLE) skipHoles(b);
     if (b.head === b.tail) this.drop(b);
     return item;
+  }
+
+  /**
+   * Takes `item`, queued at `at`, out of the queue now rather than when its time comes (found by identity in
+   * the bucket of `at`). False when it is not queued there. The order of the other items does not change.
+   */
+  removeAt(at: number, item: T): boolean {
+    const b = this.bucketAt(at);
+    if (b === undefined) return false;
+    const items = b.items;
+    let i = b.head;
+    while (i < b.tail && items[i] !== item) i++;
+    if (i === b.tail) return false;
+    this.count--;
+    if (i !== b.head) {
+      items[i] = HOLE as T;
+      return true;
+    }
+    items[i] = undefined as unknown as T;
+    b.head++;
+    skipHoles(b);
+    // An emptied bucket that is not the earliest stays until it is (its time is somewhere in the heap).
+    if (b.head === b.tail && b === this.first) this.drop(b);
+    return true;
   }
 
   /** Everything still queued with its time, in the order it would pop (pushing it again in this order keeps that order). */
@@ -92,7 +120,7 @@ export class InstantQueue<T> {
     const out: Array<[number, T]> = [];
     for (const at of [...this.times].sort((x, y) => x - y)) {
       const b = this.bucketAt(at)!;
-      for (let i = b.head; i < b.tail; i++) out.push([at, b.items[i]!]);
+      for (let i = b.head; i < b.tail; i++) if (b.items[i] !== HOLE) out.push([at, b.items[i]!]);
     }
     return out;
   }
@@ -100,7 +128,7 @@ export class InstantQueue<T> {
   /** Everything still queued, in no particular order (for persistence). */
   toArray(): T[] {
     const out: T[] = [];
-    for (const buckets of [this.bySecond, this.byTime]) for (const b of buckets.values()) for (let i = b.head; i < b.tail; i++) out.push(b.items[i]!);
+    for (const buckets of [this.bySecond, this.byTime]) for (const b of buckets.values()) for (let i = b.head; i < b.tail; i++) if (b.items[i] !== HOLE) out.push(b.items[i]!);
     return out;
   }
 
@@ -114,6 +142,8 @@ export class InstantQueue<T> {
     b.tail = 0;
     if (this.spare.length < 64) this.spare.push(b);
     this.first = this.times.length > 0 ? this.bucketAt(this.times[0]!)! : null;
+    // The next bucket may have been emptied by removals: it goes too.
+    if (this.first !== null && this.first.head === this.first.tail) this.drop(this.first);
   }
 
   private bucketAt(at: number): Bucket<T> | undefined {
@@ -167,9 +197,22 @@ export class InstantQueue<T> {
   }
 }
 
+/** Moves a bucket's head past removed items, letting go of them. */
+function skipHoles<T>(b: Bucket<T>): void {
+  while (b.head < b.tail && b.items[b.head] === HOLE) {
+    b.items[b.head] = undefined as unknown as T;
+    b.head++;
+  }
+}
+
 export class TimeQueue<T extends Timed> extends InstantQueue<T> {
   peek(): T | undefined {
     return this.peekItem();
+  }
+
+  /** Takes `item` out now (see `removeAt`); false when it is not queued. */
+  remove(item: T): boolean {
+    return this.removeAt(item.at, item);
   }
 
   push(item: T): void {

@@ -109,12 +109,15 @@ export function scheduleTimer(ctx: TickContext, at: number, kind: TimerKind, rol
 
 /**
  * A timer that can no longer do anything (its action was answered, its attempt judged healthy) leaves
- * the store now and is passed over when its time comes: it costs no tick. Most timers end this way.
+ * the store and the queue now: it costs no tick. Most timers end this way, an action's timeout 90 minutes
+ * early: kept queued until then, a million of them outlived the young generation and were copied by the
+ * collector, then promoted (issue 13).
  */
 export function cancelTimer(ctx: TickContext, t: Timer): void {
   if (t.done) return;
   t.done = true;
-  t.attempt = undefined; // a done timer is never read again: its attempt need not live on until its time
+  t.attempt = undefined; // a done timer is never read again (in case something else still holds it)
+  ctx.state.timers.remove(t);
   ctx.changes?.timersFired.push(t);
 }
 
