@@ -249,6 +249,13 @@ describe('Azure SDK usage patterns against a real server', () => {
     // A PUT without tags clears them, as on every type.
     await compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { location: 'westus' } as never);
     assert.equal((await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1')).tags, undefined);
+    // An instance removed by a smaller capacity takes what the update kept with it.
+    await compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { location: 'westus', tags: { owner: 'web' } } as never);
+    const kept = () => (s.store.database.prepare("SELECT count(*) AS n FROM arm_documents WHERE kind = 'scaleSetVm'").get() as { n: number }).n;
+    assert.equal(kept(), 1);
+    await compute.virtualMachineScaleSets.update(RG, 'tagged', { sku: { capacity: 1 } } as never);
+    await assert.rejects(compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1'), (e: { statusCode?: number }) => e.statusCode === 404);
+    assert.equal(kept(), 0);
     await compute.virtualMachineScaleSets.delete(RG, 'tagged');
   });
 
