@@ -64,7 +64,8 @@ export class GroupJournal {
       else Atomics.store(this.state, 3, 1);
     }
     const body = encodeGroup(record);
-    this.file.append(++this.seq, body);
+    this.file.append(this.seq + 1, body); // a failed append leaves no record: the next takes the same seq
+    this.seq++;
     this.appendedBytes += body.length;
     // The body moves to the worker without a copy when it owns its whole buffer (V8's serializer's do).
     const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
