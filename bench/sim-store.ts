@@ -20,7 +20,12 @@ import type { GroupCommitSettings } from '../src/store/sqlite/group-commit.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { machineLine, median } from './machine.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, ticks: { type: 'string' }, ms: { type: 'string' }, ungrouped: { type: 'boolean', default: false }, 'no-journal': { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' }, ticks: { type: 'string' }, ms: { type: 'string' },
+    ungrouped: { type: 'boolean', default: false }, 'no-journal': { type: 'boolean', default: false },
+  },
+});
 const rounds = Number(values.rounds);
 if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 20) throw new Error(`--rounds: expected 1 to 20, got ${values.rounds}`);
 const group: GroupCommitSettings = { ticks: Number(values.ticks ?? DEFAULT_GROUP_COMMIT.ticks), wallMs: Number(values.ms ?? DEFAULT_GROUP_COMMIT.wallMs) };
@@ -75,7 +80,8 @@ try {
     const same = mem.digest === sql.digest && mem.events === sql.events;
     ratios.push(sql.wallMs / mem.wallMs);
     const logs = same ? 'identical' : `DIFFER (${mem.digest} vs ${sql.digest})`;
-    console.log(`round ${r}: memory ${secs(mem.wallMs)}, sqlite ${secs(sql.wallMs)} (import ${secs(sql.importMs)} before it; close ${secs(sql.closeMs)} in it) = ${(sql.wallMs / mem.wallMs).toFixed(2)}×`
+    console.log(`round ${r}: memory ${secs(mem.wallMs)}, sqlite ${secs(sql.wallMs)} (import ${secs(sql.importMs)} before it; close ${secs(sql.closeMs)} in it)`
+      + ` = ${(sql.wallMs / mem.wallMs).toFixed(2)}×`
       + ` · ${sql.commits.toLocaleString('en')} groups${sql.journal} · ${mem.events.toLocaleString('en')} events in ${mem.ticks.toLocaleString('en')} ticks · logs ${logs} · load ${load()}`);
     if (!same) process.exitCode = 1;
   }

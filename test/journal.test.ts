@@ -104,11 +104,12 @@ function ungroupedTables(raw: () => Record<string, unknown>): Record<string, unk
 }
 
 /** A child process runs the scenario through the journal and SIGKILLs itself after `steps` steps. */
-function killedRun(steps: number, killAtSend?: number): { file: string; sent: string[] } {
+function killedRun(steps: number, killAtSend?: number, dropAfterBytes?: number): { file: string; sent: string[] } {
   const file = newFile();
   const sentLog = join(dir, `sent-${n}.log`);
   const mode = killAtSend === undefined ? 'journal' : `journal@${killAtSend}`;
-  const r = spawnSync(process.execPath, [child, file, sentLog, String(steps), mode], { encoding: 'utf8' });
+  const env = { ...process.env, ...(dropAfterBytes ? { JOURNAL_DROP_AFTER: String(dropAfterBytes) } : {}) };
+  const r = spawnSync(process.execPath, [child, file, sentLog, String(steps), mode], { encoding: 'utf8', env });
   assert.equal(r.signal, 'SIGKILL', r.stderr);
   const sent = readFileSync(sentLog, 'utf8').trim().split('\n').filter((l) => l.startsWith('sent ')).map((l) => l.slice(5));
   return { file, sent };
@@ -157,9 +158,11 @@ describe('group commit through a journal', () => {
     let appliedBefore = 0;
     let recoveredSome = 0;
     // Killed between steps (after a pause that lets the worker apply part), or at a send: just after an append.
-    const kills: Array<[number, number?]> = [[5], [23], [60], [140], [1000, 10], [1000, 25], [1000, 45], [1000, 70], [1000, 90], [1000, 120]];
-    for (const [steps, atSend] of kills) {
-      const { file, sent } = killedRun(steps, atSend);
+    // The last two: a journal emptied whenever it passes 20 KB (once the tables hold its records durably).
+    const kills: Array<[number, number?, number?]> = [[5], [23], [60], [140], [1000, 10], [1000, 25], [1000, 45], [1000, 70], [1000, 90], [1000, 120],
+      [1000, 60, 20_000], [1000, 110, 20_000]];
+    for (const [steps, atSend, dropAfter] of kills) {
+      const { file, sent } = killedRun(steps, atSend, dropAfter);
       assert.ok(existsSync(journalPath(file)), 'the killed process left its journal');
       if (Number(meta(file, 'journal_applied') ?? 0) > 0) appliedBefore++;
       const store = SqliteStore.open(file, { mode: 'existing' });
@@ -213,6 +216,20 @@ describe('group commit through a journal', () => {
     assert.deepEqual(kept, (expected as unknown[]).slice(0, kept.length), 'a prefix of the uninterrupted run');
     assert.equal(store.load()!.eventSeq, kept.length, 'the counters match the log');
     store.close();
+  });
+
+  test('a journal emptied during the run (past its size bound, once the tables hold its records durably): the log and the tables are unchanged', () => {
+    const file = newFile();
+    const scenario = compileScenario(groupScenario(), 'journal');
+    const store = SqliteStore.open(file, { mode: 'new' });
+    store.importState(scenario.state);
+    store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true, dropAfterBytes: 20_000 });
+    new Simulation(scenario, { store }).run();
+    const figures = store.journalFigures()!;
+    assert.ok(figures.emptied >= 2, `emptied ${figures.emptied} times (${figures.bytes} bytes appended)`);
+    assert.deepEqual(json([...store.events()]), expected);
+    store.close();
+    assert.deepEqual(dump(file), ungroupedTables(groupScenario));
   });
 
   test('a journal emptied and written again reads only its new records, not the older ones left beyond them nor the zeros written ahead', () => {

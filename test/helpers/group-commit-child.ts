@@ -29,7 +29,9 @@ function main(db: string, sentLog: string, steps: number, mode: string | undefin
   const scenario = compileScenario(groupScenario(), 'group');
   const store = SqliteStore.open(db, { mode: 'new' });
   store.importState(scenario.state);
-  store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal });
+  // JOURNAL_DROP_AFTER: a small threshold, so that the journal is emptied during the run too.
+  const dropAfterBytes = process.env.JOURNAL_DROP_AFTER ? Number(process.env.JOURNAL_DROP_AFTER) : undefined;
+  store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal, ...(dropAfterBytes ? { dropAfterBytes } : {}) });
   const sim = new Simulation(scenario, { store });
   const send = sim.driver.send.bind(sim.driver);
   sim.driver.send = (a) => {

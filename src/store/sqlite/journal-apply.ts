@@ -43,6 +43,11 @@ export class JournalApplier {
     this.st.putMeta.run(JOURNAL_APPLIED_KEY, String(records[records.length - 1]!.seq));
   }
 
+  /** Writes the applied seq again (a transaction that has something to make durable). */
+  touch(seq: number): void {
+    this.st.putMeta.run(JOURNAL_APPLIED_KEY, String(seq));
+  }
+
   /** Forgets held rows after a failed transaction. */
   discard(): void {
     this.coalescer.discard();

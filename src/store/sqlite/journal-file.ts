@@ -108,18 +108,28 @@ export class JournalFile {
     head.writeUInt32LE(crc32(body, crc32(head.subarray(8))), 4);
     const total = FRAME_BYTES + body.length;
     this.writeAhead(total);
-    let done = writevSync(this.fd, [head, body], this.size);
-    // A short write (rare: a signal, a full disk) is completed from where it stopped.
-    while (done < total) {
-      const rest = Buffer.concat([head, body]).subarray(done);
-      done += writeSync(this.fd, rest, 0, rest.length, this.size + done);
+    try {
+      let done = writevSync(this.fd, [head, body], this.size);
+      // A short write (rare: a signal, a full disk) is completed from where it stopped.
+      while (done < total) {
+        const rest = Buffer.concat([head, body]).subarray(done);
+        done += writeSync(this.fd, rest, 0, rest.length, this.size + done);
+      }
+      if (this.durable) {
+        const t = performance.now();
+        fdatasyncSync(this.fd);
+        this.syncMs += performance.now() - t;
+      }
+    } catch (err) {
+      // The group fails (its sends never leave): its record must not be applied at the next open either.
+      try {
+        writeSync(this.fd, Buffer.alloc(FRAME_BYTES), 0, FRAME_BYTES, this.size);
+      } catch {
+        // the disk refuses even this: a record not fsynced may still be read back (docs/store.md)
+      }
+      throw err;
     }
     this.size += total;
-    if (this.durable) {
-      const t = performance.now();
-      fdatasyncSync(this.fd);
-      this.syncMs += performance.now() - t;
-    }
   }
 
   /** Drops every record (all of them applied to the database): the next is written after the header. */

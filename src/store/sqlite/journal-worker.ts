@@ -3,12 +3,12 @@
  * records the main thread posts, in order, everything that queued up in one transaction. Progress and
  * failure go through shared memory (the main thread waits on it with Atomics.wait, synchronously):
  * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed, [2] the last seq
- * applied and on disk, [3] 1 while the main thread asks for the next transaction to be durable.
+ * applied and on disk (after a 'sync' message).
  *
  * Its transactions use synchronous=NORMAL: the journal holds every group durably, so an applied
  * transaction need not be (an fsync here would compete with the journal's on the same disk). Before the
- * journal drops records, the main thread asks for one durable transaction (slot 3), which makes the WAL
- * and everything before it durable.
+ * journal drops records, the main thread posts 'sync': the worker applies what is queued and commits
+ * one transaction at synchronous=FULL, which makes the WAL and everything before it durable.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -49,27 +49,39 @@ function drain(): void {
   if (queue.length === 0 || Atomics.load(state, 1) !== 0 || !db || !applier) return;
   const batch = queue;
   queue = [];
-  const sync = durable && Atomics.load(state, 3) === 1;
   try {
-    if (sync) db.pragma('synchronous = FULL');
     db.transaction(() => applier!.apply(batch)).immediate();
-    if (sync) db.pragma('synchronous = NORMAL');
   } catch (err) {
     applier.discard();
     fail(err);
     return;
   }
-  const seq = batch[batch.length - 1]!.seq;
-  // Without durable journal appends (PHASEWISE_SQLITE_SYNC=NORMAL) what is applied is as durable as they are.
-  if (sync || !durable) {
-    Atomics.store(state, 3, 0);
-    Atomics.store(state, 2, seq);
-  }
-  Atomics.store(state, 0, seq);
+  Atomics.store(state, 0, batch[batch.length - 1]!.seq);
   Atomics.notify(state, 0);
 }
 
-parentPort!.on('message', (m: JournalRecord | 'close') => {
+/** Applies what is queued, then makes everything applied durable (the main thread then empties the journal). */
+function sync(): void {
+  drain();
+  if (Atomics.load(state, 1) !== 0 || !db || !applier) return;
+  const applied = Atomics.load(state, 0);
+  try {
+    // Without durable appends (PHASEWISE_SQLITE_SYNC=NORMAL) what is applied is as durable as the journal was.
+    if (durable) {
+      db.pragma('synchronous = FULL');
+      db.transaction(() => applier!.touch(applied)).immediate();
+      db.pragma('synchronous = NORMAL');
+    }
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  Atomics.store(state, 2, applied);
+  Atomics.notify(state, 0);
+}
+
+parentPort!.on('message', (m: JournalRecord | 'close' | 'sync') => {
+  if (m === 'sync') return sync();
   if (m !== 'close') {
     queue.push(m);
     if (!scheduled) {

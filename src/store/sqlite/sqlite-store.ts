@@ -180,10 +180,10 @@ export class SqliteStore implements Store {
    * `ticks` commits, or once `wallMs` passed since its first commit (checked at each commit). A crash
    * loses the open group, which sent nothing.
    */
-  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now(), opts: { journal?: boolean } = {}): void {
+  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now(), opts: { journal?: boolean; dropAfterBytes?: number } = {}): void {
     this.grouping = { settings: checkGroupCommit(settings), wallNow, acrossSends: false };
     // Groups of one commit write directly, as without groups (a failing write fails its own commit).
-    if (opts.journal && settings.ticks > 1 && !this.journal) this.journal = new GroupJournal(this.db, this.file);
+    if (opts.journal && settings.ticks > 1 && !this.journal) this.journal = new GroupJournal(this.db, this.file, opts.dropAfterBytes);
     // Groups write hundreds of pages each: checkpoints every 10,000 WAL pages (40 MB) rather than 1,000
     // copy a page rewritten by many groups once. (A larger page cache was slower: SQLite walks it at
     // every transaction's end.)
@@ -260,8 +260,8 @@ export class SqliteStore implements Store {
   }
 
   /** With the journal: bytes appended and wall time waiting for its fdatasync (bench:sim-store prints them). */
-  journalFigures(): { bytes: number; syncMs: number } | null {
-    return this.journal ? { bytes: this.journal.appendedBytes, syncMs: this.journal.syncMs } : null;
+  journalFigures(): { bytes: number; syncMs: number; emptied: number } | null {
+    return this.journal ? { bytes: this.journal.appendedBytes, syncMs: this.journal.syncMs, emptied: this.journal.emptied } : null;
   }
 
   /** Engine transactions committed by this store object (alone or as a group): what bench:sim-store counts. */
