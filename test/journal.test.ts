@@ -280,6 +280,30 @@ describe('group commit through a journal', () => {
     assert.deepEqual(sent.filter((k) => !keys.has(k)), []);
   });
 
+  test('the apply worker dying without a word (terminated): a read stops with a clear error instead of waiting for ever, and the journal is recovered', async () => {
+    const file = newFile();
+    const scenario = compileScenario(groupScenario(), 'journal');
+    const store = SqliteStore.open(file, { mode: 'new' });
+    store.importState(scenario.state);
+    store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true, stallMs: 300 });
+    const sim = new Simulation(scenario, { store });
+    sim.driver.observe = () => {};
+    for (let i = 0; i < 20 && sim.step(); i++);
+    store.load();
+    await (store as unknown as { journal: { killWorkerForTest(): Promise<number> } }).journal.killWorkerForTest();
+    for (let i = 0; i < 200 && sim.step(); i++);
+    const started = performance.now();
+    assert.throws(() => store.load(), /apply worker failed: no progress for/);
+    assert.ok(performance.now() - started < 10_000, 'the wait is bounded');
+    assert.throws(() => store.close(), /apply worker failed/);
+    assert.ok(existsSync(journalPath(file)), 'the journal is kept');
+    const again = SqliteStore.open(file, { mode: 'existing' });
+    assert.ok(again.recovered > 0, 'the records the dead worker left are applied at open');
+    const kept = json([...again.events()]) as unknown[];
+    assert.deepEqual(kept, (expected as unknown[]).slice(0, kept.length));
+    again.close();
+  });
+
   test('the apply worker failing: the run halts without sending the group, and the journal keeps what was durable for the next open', () => {
     const run = journalRun(groupScenario);
     run.sim.driver.observe = () => {}; // as in store-fault.test: asking again for reports would change timings

@@ -18,6 +18,12 @@ import { journalPath, JournalFile } from './journal-file.js';
 export const DROP_AFTER_BYTES = 64 * 1024 * 1024;
 /** How long a barrier waits between looks at the worker's state (it is woken at once by progress). */
 const WAIT_MS = 200;
+/**
+ * A worker that makes no progress for this long is taken as dead: a thread killed without a word (out of
+ * memory, terminated) cannot tell the waiting main thread, whose event loop is blocked in Atomics.wait.
+ * Far above any batch's apply time (the worker is seldom more than a group or two behind).
+ */
+export const STALL_MS = 120_000;
 
 export class GroupJournal {
   private readonly file: JournalFile;
@@ -40,7 +46,7 @@ export class GroupJournal {
   }
 
   /** `dropAfterBytes`: smaller in tests, so that a small run empties its journal too. */
-  constructor(db: Database.Database, dbFile: string, private readonly dropAfterBytes = DROP_AFTER_BYTES) {
+  constructor(db: Database.Database, dbFile: string, private readonly dropAfterBytes = DROP_AFTER_BYTES, private readonly stallMs = STALL_MS) {
     const id = randomBytes(16).toString('hex');
     const synchronous = db.pragma('synchronous', { simple: true }) === 1 ? 'NORMAL' : 'FULL';
     // The database names its journal before the journal exists: a journal of another file is then refused at open.
@@ -78,10 +84,12 @@ export class GroupJournal {
    */
   private empty(): void {
     this.worker.postMessage('sync');
+    const stall = this.stallWatch();
     for (;;) {
       const durable = Atomics.load(this.state, 2);
       if (durable >= this.seq) break;
       this.checkWorker();
+      stall();
       Atomics.wait(this.state, 0, Atomics.load(this.state, 0), WAIT_MS);
     }
     this.file.clear();
@@ -90,12 +98,34 @@ export class GroupJournal {
 
   /** Waits until the worker applied every record appended. */
   barrier(): void {
+    const stall = this.stallWatch();
     for (;;) {
       const applied = Atomics.load(this.state, 0);
       if (applied >= this.seq) break;
       this.checkWorker();
+      stall();
       Atomics.wait(this.state, 0, applied, WAIT_MS);
     }
+  }
+
+  /** A check to call in a wait loop: throws once the worker's state has not moved for `stallMs`. */
+  private stallWatch(): () => void {
+    let seen = this.progress();
+    let since = performance.now();
+    return () => {
+      const now = this.progress();
+      if (now !== seen) {
+        seen = now;
+        since = performance.now();
+      } else if (performance.now() - since > this.stallMs) {
+        this.failure ??= `no progress for ${Math.round(this.stallMs / 1000)} s (the worker thread is gone or stuck)`;
+        throw new Error(`the journal's apply worker failed: ${this.failure}`);
+      }
+    };
+  }
+
+  private progress(): string {
+    return `${Atomics.load(this.state, 0)}/${Atomics.load(this.state, 1)}/${Atomics.load(this.state, 2)}`;
   }
 
   /** Applies everything, stops the worker, removes the journal and its meta rows: the file is whole alone. */
@@ -105,7 +135,11 @@ export class GroupJournal {
     try {
       this.barrier();
       this.worker.postMessage('close');
-      while (Atomics.load(this.state, 1) === 0) Atomics.wait(this.state, 1, 0, WAIT_MS);
+      const stall = this.stallWatch();
+      while (Atomics.load(this.state, 1) === 0) {
+        stall();
+        Atomics.wait(this.state, 1, 0, WAIT_MS);
+      }
       this.checkWorker();
     } catch (err) {
       this.file.close(false); // kept: the next open applies what it holds
@@ -119,8 +153,14 @@ export class GroupJournal {
     db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
   }
 
+  /** Stops the worker thread at once, without a word to this one (tests: a worker that dies hard). */
+  killWorkerForTest(): Promise<number> {
+    return this.worker.terminate();
+  }
+
   /** Throws the worker's error once it failed (the records stay in the journal for the next open). */
   private checkWorker(): void {
+    if (this.failure !== null) throw new Error(`the journal's apply worker failed: ${this.failure}`);
     if (Atomics.load(this.state, 1) !== 1) return;
     this.failure ??= String(receiveMessageOnPort(this.port)?.message ?? 'no message');
     throw new Error(`the journal's apply worker failed: ${this.failure}`);
