@@ -42,3 +42,33 @@ test('InstanceLookups reads a map in its own order without lookups: a million-en
   for (let i = 0; i < 5_000; i += 1 + (i % 3)) assert.equal(lookups.of(KEYS[0]!, `m${i}`)?.machineId, `m${i}`);
   assert.equal(gets, 0);
 });
+
+test('InstanceLookups asked once per machine answers as getInstance, whatever is added after each ask', () => {
+  const ask = fc.record({ key: fc.integer({ min: 0, max: 1 }), add: fc.boolean() });
+  fc.assert(fc.property(fc.integer({ min: 0, max: 60 }), fc.array(ask, { maxLength: 200 }), (n, asks) => {
+    const fleet = emptyFleet();
+    for (let i = 0; i < n; i++) addInstance(fleet, inst(KEYS[0]!, `m${i}`));
+    const lookups = new InstanceLookups({ fleet }, true);
+    asks.forEach((a, i) => {
+      const id = `m${i}`; // a machine asked once per image
+      assert.equal(lookups.of(KEYS[a.key]!, id), getInstance(fleet, KEYS[a.key]!, id), `${KEYS[a.key]} ${id}`);
+      if (a.add && !getInstance(fleet, KEYS[a.key]!, id)) addInstance(fleet, inst(KEYS[a.key]!, id));
+    });
+  }));
+});
+
+test('InstanceLookups asked once per machine makes the first instances of an image without looking each machine up', () => {
+  const fleet = emptyFleet();
+  const byMachine = new Map<string, ExtensionInstance>();
+  fleet.instances.set(KEYS[0]!, byMachine);
+  let gets = 0;
+  const get = byMachine.get.bind(byMachine);
+  byMachine.get = (k: string) => (gets++, get(k));
+  const lookups = new InstanceLookups({ fleet }, true);
+  for (let i = 0; i < 1_000; i++) {
+    assert.equal(lookups.of(KEYS[0]!, `m${i}`), undefined);
+    addInstance(fleet, inst(KEYS[0]!, `m${i}`));
+  }
+  assert.equal(gets, 0);
+  assert.equal(byMachine.size, 1_000);
+});

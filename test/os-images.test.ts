@@ -188,6 +188,27 @@ describe('R10: the superseding rollout plans what is due once', () => {
   });
 });
 
+describe('R10: a superseded rollout with nothing in flight is not asked about each machine again', () => {
+  test('R10: once its last re-image settled, batch starts of the superseding rollout stop looking machines up in it', () => {
+    const f = eastStillAtWork();
+    while (f.of('rollout.cancelled').length === 0) assert.ok(f.sim.step(), 'ran out of steps');
+    const old = [...f.engine.state.rollouts.values()].find((r) => r.status === 'cancelled')!;
+    const inFlight = () => [...old.attempts.values()].some((a) => ['noticed', 'upgrading', 'healthWait', 'rollingBack'].includes(a.status));
+    while (inFlight()) assert.ok(f.sim.step(), 'ran out of steps');
+    let asked = 0;
+    const get = old.attempts.get.bind(old.attempts);
+    old.attempts.get = (id: string) => (asked++, get(id));
+    const before = f.of('instance.upgrade.started').length;
+    f.sim.run();
+    const started = f.of('instance.upgrade.started').length - before;
+    assert.ok(started >= 20, `${started} re-images started after`);
+    // What remains: one lookup per re-image started, for its attempt number (earlier attempts there count),
+    // and the asks before the superseded rollout's attempts are read once and found settled.
+    assert.ok(asked <= started + old.attempts.size, `${asked} lookups in the superseded rollout (${old.attempts.size} attempts) for ${started} re-images started after it settled`);
+    assert.deepEqual(f.checker.finish(), []);
+  });
+});
+
 describe('R62: unhealthy after a re-image', () => {
   test('R62: instances go back to the previous image, by re-image, and the set stops at the threshold', () => {
     const f = osFleet({ newImage: { unhealthyAfterUpgrade: 1 } });

@@ -11,20 +11,30 @@ import { InOrderLookup } from '../../util/in-order-lookup.js';
 export class InstanceLookups {
   private readonly byKey = new Map<string, InOrderLookup<ExtensionInstance> | null>();
 
-  constructor(private readonly state: Pick<EngineState, 'fleet'>) {}
+  /**
+   * `oncePerMachine`: the caller asks for each machine's instance of an image at most once. An image with
+   * no instances at its first ask then has none for any later ask either (only the machine asked about
+   * gets one), and is answered without a lookup: the publication's pass that makes a million of them.
+   */
+  constructor(private readonly state: Pick<EngineState, 'fleet'>, private readonly oncePerMachine = false) {}
 
   /** The instance of `key` on the machine, exactly as `getInstance`. */
   of(key: string, machineId: string): ExtensionInstance | undefined {
     let lookup = this.byKey.get(key);
     if (lookup === undefined) lookup = this.reader(key);
-    return lookup === null ? this.state.fleet.instances.get(key)?.get(machineId) : lookup.of(machineId);
+    if (lookup !== null) return lookup.of(machineId);
+    return this.oncePerMachine ? undefined : this.state.fleet.instances.get(key)?.get(machineId);
   }
 
   private reader(key: string): InOrderLookup<ExtensionInstance> | null {
     const byMachine = this.state.fleet.instances.get(key);
-    // No instances yet: none to read in order (the first ones may be added right after this ask).
-    const lookup = byMachine ? new InOrderLookup(byMachine, (i) => i.machineId) : null;
-    if (lookup) this.byKey.set(key, lookup);
-    return lookup;
+    if (byMachine && byMachine.size > 0) {
+      const lookup = new InOrderLookup(byMachine, (i) => i.machineId);
+      this.byKey.set(key, lookup);
+      return lookup;
+    }
+    // None yet. Asked once per machine: none later either. Otherwise the first ones may come right after this ask.
+    if (this.oncePerMachine) this.byKey.set(key, null);
+    return null;
   }
 }

@@ -308,7 +308,8 @@ export function checkAllImageUpgrades(ctx: TickContext, settings: RolloutSetting
   for (const s of ctx.state.fleet.scaleSets.values()) if (s.image) withImage.add(s.id);
   const members = membersBySet(ctx.state, withImage);
   // One reader of the instances for all sets: asked in the fleet's order, they are read in their own.
-  const lookups = new InstanceLookups(ctx.state);
+  // Each machine is in one set, so each is asked once.
+  const lookups = new InstanceLookups(ctx.state, true);
   for (const id of withImage) syncSetImage(ctx, settings, id, undefined, members, false, lookups);
   started.push(...checkImageUpgrades(ctx, settings, withImage, members));
   return started;
