@@ -136,13 +136,18 @@ describe('R60, R64: a newer image version re-images the sets that follow latest,
   });
 });
 
+/** Slow batches in east (10-minute pauses), so that east is still at work when west receives the version. */
+function eastStillAtWork() {
+  const f = osFleet({ eastAfter: HOUR, westAfter: 2 * HOUR });
+  const east = f.engine.state.fleet.scaleSets.get('web-east')!;
+  const p = east.upgradePolicy;
+  f.engine.putScaleSet({ ...east, upgradePolicy: { ...p, rollingUpgradePolicy: { ...p.rollingUpgradePolicy, pauseTimeBetweenBatches: 'PT10M' } } });
+  return f;
+}
+
 describe('R10, R64: a version reaching a second region while the first still upgrades', () => {
   test('R10: the running rollout is superseded by one plan for both regions, which keeps the geo-pair in separate phases', () => {
-    // Slow batches (10-minute pauses) so that east is still at work when west receives the version.
-    const f = osFleet({ eastAfter: HOUR, westAfter: 2 * HOUR });
-    const east = f.engine.state.fleet.scaleSets.get('web-east')!;
-    const p = east.upgradePolicy;
-    f.engine.putScaleSet({ ...east, upgradePolicy: { ...p, rollingUpgradePolicy: { ...p.rollingUpgradePolicy, pauseTimeBetweenBatches: 'PT10M' } } });
+    const f = eastStillAtWork();
     f.sim.run();
     const cancelled = f.of('rollout.cancelled');
     assert.equal(cancelled.length, 1);
@@ -153,6 +158,53 @@ describe('R10, R64: a version reaching a second region while the first still upg
     assert.ok(merged.phases.length >= 2 && merged.phases.every((regions) => !(regions.includes('east') && regions.includes('west'))), JSON.stringify(merged.phases));
     assert.equal(f.of('instance.reimaged').length, 50, 'every instance re-imaged exactly once');
     assert.equal(new Set(f.of('instance.reimaged').map((e) => e.machineId)).size, 50);
+    assert.deepEqual(f.checker.finish(), []);
+  });
+});
+
+describe('R10: the superseding rollout plans what is due once', () => {
+  test('R10: a machine planned in the superseded rollout\'s set, then removed and added again to the newly reached set, is planned once', () => {
+    const f = eastStillAtWork();
+    while (f.of('instance.reimaged').length === 0) assert.ok(f.sim.step(), 'ran out of steps');
+    assert.ok(f.sim.clock.now() < f.t0 + 2 * HOUR, 'west has not received the version yet');
+    const first = [...f.engine.state.rollouts.values()].find((r) => r.artifactKey === OS_KEY && r.status === 'running')!;
+    const fleet = f.engine.state.fleet;
+    const waiting = [...fleet.machines.values()].find((m) => m.placement.setId === 'web-east' && !first.attempts.has(m.id))!;
+    const west = [...fleet.machines.values()].find((m) => m.placement.setId === 'web-west')!;
+    f.engine.removeMachine(waiting.id);
+    f.engine.addMachine({
+      id: waiting.id, name: waiting.name, kind: 'scaleSetInstance', os: waiting.os, resourceGroup: west.resourceGroup,
+      placement: { region: 'west', subscription: west.placement.subscription, zone: west.placement.zone, setKind: 'scaleSet', setId: 'web-west', updateDomain: null, faultDomain: null },
+    });
+    assert.equal(osVersion(f, waiting.id), '1.0.0');
+    f.sim.run();
+    const merged = f.of('rollout.created').filter((e) => e.artifact.kind === 'osImage')[1]!;
+    const planned = f.of('batch.started').filter((b) => b.rolloutId === merged.rolloutId && !b.retry).flatMap((b) => b.instances);
+    assert.equal(planned.filter((id) => id === waiting.id).length, 1, 'planned once, in its new set');
+    assert.equal(planned.length, new Set(planned).size, 'no machine planned twice');
+    assert.equal(f.of('instance.reimaged').filter((e) => e.machineId === waiting.id).length, 1);
+    assert.equal(osVersion(f, waiting.id), '1.1.0');
+    assert.deepEqual(f.checker.finish(), []);
+  });
+});
+
+describe('R10: a superseded rollout with nothing in flight is not asked about each machine again', () => {
+  test('R10: once its last re-image settled, batch starts of the superseding rollout stop looking machines up in it', () => {
+    const f = eastStillAtWork();
+    while (f.of('rollout.cancelled').length === 0) assert.ok(f.sim.step(), 'ran out of steps');
+    const old = [...f.engine.state.rollouts.values()].find((r) => r.status === 'cancelled')!;
+    const inFlight = () => [...old.attempts.values()].some((a) => ['noticed', 'upgrading', 'healthWait', 'rollingBack'].includes(a.status));
+    while (inFlight()) assert.ok(f.sim.step(), 'ran out of steps');
+    let asked = 0;
+    const get = old.attempts.get.bind(old.attempts);
+    old.attempts.get = (id: string) => (asked++, get(id));
+    const before = f.of('instance.upgrade.started').length;
+    f.sim.run();
+    const started = f.of('instance.upgrade.started').length - before;
+    assert.ok(started >= 20, `${started} re-images started after`);
+    // What remains: one lookup per re-image started, for its attempt number (earlier attempts there count),
+    // and the asks before the superseded rollout's attempts are read once and found settled.
+    assert.ok(asked <= started + old.attempts.size, `${asked} lookups in the superseded rollout (${old.attempts.size} attempts) for ${started} re-images started after it settled`);
     assert.deepEqual(f.checker.finish(), []);
   });
 });

@@ -44,11 +44,30 @@ export function busyElsewhereReason(other: RolloutState): string {
 export function inFlightElsewhere(state: Pick<EngineState, 'rollouts'>, r: RolloutState, machineId: string): RolloutState | null {
   if (state.rollouts.size < 2) return null;
   for (const o of state.rollouts.values()) {
-    if (o === r || o.open === 0 || o.artifactKey !== r.artifactKey) continue;
+    if (o === r || o.open === 0 || o.artifactKey !== r.artifactKey || (o.status === 'cancelled' && settledForGood(o))) continue;
     const a = o.attempts.get(machineId);
     if (a && IN_FLIGHT.has(a.status)) return o;
   }
   return null;
+}
+
+/**
+ * Cancelled rollouts seen with nothing in flight. They stay so: only a running rollout starts attempts, and
+ * a cancelled one never runs again. A superseded OS image rollout stays open (its machines went to the
+ * next one), so without this every batch start would look each machine up in each superseded rollout.
+ */
+const quiet = new WeakSet<RolloutState>();
+/** Asks since a cancelled rollout's attempts were last read: read again after as many asks as it has attempts. */
+const asksSinceRead = new WeakMap<RolloutState, number>();
+
+function settledForGood(o: RolloutState): boolean {
+  if (quiet.has(o)) return true;
+  const asks = (asksSinceRead.get(o) ?? 0) + 1;
+  asksSinceRead.set(o, asks < o.attempts.size ? asks : 0);
+  if (asks < o.attempts.size) return false;
+  for (const a of o.attempts.values()) if (IN_FLIGHT.has(a.status)) return false;
+  quiet.add(o);
+  return true;
 }
 
 /**

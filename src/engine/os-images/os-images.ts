@@ -27,7 +27,7 @@ import type { RolloutSettings } from '../core/settings.js';
 import { createRollout } from '../rollouts/create.js';
 import type { EngineState, RolloutState } from '../state.js';
 import { addInstance, getInstance } from '../state.js';
-import { InOrderLookup } from '../../util/in-order-lookup.js';
+import { InstanceLookups } from './instance-lookups.js';
 
 /** The name OS image instances carry where extension instances carry theirs. */
 export const OS_IMAGE_INSTANCE = '(os image)';
@@ -70,7 +70,10 @@ function currentVersion(state: EngineState, set: ScaleSet, now: number): string 
  * the reference stands for now; the policy's switch is copied onto them; a rollout paused by the switch
  * resumes when it is on again. Then looks for a newer version.
  */
-export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId: string, machines?: readonly Machine[], members?: Map<string, Machine[]>, check = true): RolloutState[] {
+export function syncSetImage(
+  ctx: TickContext, settings: RolloutSettings, setId: string, machines?: readonly Machine[], members?: Map<string, Machine[]>, check = true,
+  lookups?: InstanceLookups,
+): RolloutState[] {
   const state = ctx.state;
   const set = state.fleet.scaleSets.get(setId);
   const artifact = set?.image ? imageArtifact(set.image) : null;
@@ -82,7 +85,7 @@ export function syncSetImage(ctx: TickContext, settings: RolloutSettings, setId:
   const all = machines ? null : (members ?? membersBySet(state, new Set([setId])));
   if (all) dropOtherImages(ctx, key, all.get(setId)!);
   for (const m of machines ?? all!.get(setId)!) {
-    const inst = getInstance(state.fleet, key, m.id);
+    const inst = lookups ? lookups.of(key, m.id) : getInstance(state.fleet, key, m.id);
     if (inst) {
       if (inst.enableAutomaticUpgrade !== enabled) {
         inst.enableAutomaticUpgrade = enabled;
@@ -154,10 +157,10 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
   const state = ctx.state;
   const ids = [...setIds];
   const bySet = members ?? membersBySet(state, new Set(ids));
-  const groups = new Map<string, { artifact: Artifact; key: string; version: string; machineIds: Set<string>; regions: Set<string> }>();
+  const groups = new Map<string, DueGroup>();
   // Every member of every set is asked for its instance, sets in the fleet's order and members in the
   // machines' order: the order the instances were made in (syncSetImage), so mostly a sequential read.
-  const lookups = new Map<string, InOrderLookup<ExtensionInstance> | null>();
+  const lookups = new InstanceLookups(state);
   for (const setId of ids) {
     const set = state.fleet.scaleSets.get(setId);
     if (!set?.image || !followsLatest(set.image)) continue;
@@ -169,47 +172,107 @@ export function checkImageUpgrades(ctx: TickContext, settings: RolloutSettings, 
     if (version === null) continue;
     const key = artifactKey(artifact);
     const gk = `${key}|${version}`;
-    let lookup = lookups.get(key);
-    if (lookup === undefined) {
-      const byMachine = state.fleet.instances.get(key);
-      lookups.set(key, (lookup = byMachine ? new InOrderLookup(byMachine, (i) => i.machineId) : null));
-    }
+    let g = groups.get(gk);
+    let due: Set<string> | undefined;
+    // A set's instances are on one version or two: compare each distinct one with the target once.
+    let seen: string | null = null;
+    let below = false;
     for (const m of bySet.get(setId) ?? []) {
-      const inst = lookup?.of(m.id);
-      if (!inst || compareArtifactVersions(artifact, inst.installedVersion, version) >= 0 || !mayHeal(artifact, inst, version)) continue;
-      let g = groups.get(gk);
-      if (!g) groups.set(gk, (g = { artifact, key, version, machineIds: new Set(), regions: new Set() }));
-      g.machineIds.add(m.id);
-      g.regions.add(set.region);
+      const inst = lookups.of(key, m.id);
+      if (!inst || !mayHeal(artifact, inst, version)) continue;
+      const installed = inst.installedVersion;
+      if (installed !== seen) {
+        seen = installed;
+        below = compareArtifactVersions(artifact, installed, version) < 0;
+      }
+      if (!below) continue;
+      if (!due) {
+        if (!g) groups.set(gk, (g = { artifact, key, version, bySet: new Map(), size: 0, regions: new Set(), blocked: [] }));
+        g.regions.add(set.region);
+        due = g.bySet.get(setId);
+        if (!due) g.bySet.set(setId, (due = new Set()));
+      }
+      if (due.has(m.id)) continue;
+      due.add(m.id);
+      g!.size++;
+      if (inst.blockedReason) g!.blocked.push(inst);
     }
   }
   const started: RolloutState[] = [];
   for (const g of groups.values()) {
-    const running = runningOf(state, g.key, g.artifact, g.version);
-    const held = new Set<string>();
-    for (const r of running.same) for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) held.add(id);
-    const fresh = [...g.machineIds].filter((id) => !held.has(id) && !running.newer.has(id));
-    if (fresh.length === 0) continue; // everything due is in a running rollout already
-    // A newer version replaces rollouts of older ones, as for extensions: nothing is re-imaged twice.
-    for (const r of running.older) cancelRollout(ctx, r, `superseded by ${g.version}`);
-    for (const r of running.same) {
-      cancelRollout(ctx, r, `superseded: ${g.version} reached more regions; one rollout plans them all (R10)`);
-      for (const id of held) {
-        const inst = getInstance(state.fleet, g.key, id);
-        if (inst && compareArtifactVersions(g.artifact, inst.installedVersion, g.version) < 0) g.machineIds.add(id);
-      }
-    }
-    // Machines still being re-imaged by a cancelled rollout are planned too: the set's lock keeps the new
-    // rollout off them until that batch settles, and then it finds them done, or retries them.
-    const machineIds = [...g.machineIds].filter((id) => !running.newer.has(id));
-    for (const id of machineIds) liftBlock(ctx, getInstance(state.fleet, g.key, id));
-    const r = createRollout(ctx, settings, {
-      artifact: g.artifact, toVersion: g.version, profile: 'standard', machineIds, caller: settings.platformCaller ?? 'platform',
-      reason: `OS image version ${g.version} is available in ${[...g.regions].sort().join(', ')} (R60, R64)`,
-    });
+    const r = supersede(ctx, settings, g);
     if (r) started.push(r);
   }
   return started;
+}
+
+/**
+ * The machines due for one image and version, per set in the order found. Kept per set, not in one set
+ * of a million: the running rollout's plan is asked about unit by unit, and each unit is one set's.
+ */
+interface DueGroup {
+  artifact: Artifact; key: string; version: string; bySet: Map<string, Set<string>>; size: number; regions: Set<string>;
+  /** Due instances Failed for good on an older version (R31, R62): their block is lifted as the rollout takes them. */
+  blocked: ExtensionInstance[];
+}
+
+/** Whether the machine is due in the group; `setId` is where it is expected (its unit's set), checked against where it is. */
+function isDue(state: EngineState, g: DueGroup, setId: string | null, id: string): boolean {
+  if (setId !== null && g.bySet.get(setId)?.has(id)) return true;
+  const now = state.fleet.machines.get(id)?.placement.setId ?? null; // removed, or added again to another set since it was planned
+  return now !== null && now !== setId && g.bySet.get(now)?.has(id) === true;
+}
+
+/**
+ * The machines due for one image and version go into a rollout, unless running rollouts hold them all
+ * already. A running rollout of the same version is superseded by one planning its remaining machines
+ * with the new ones (R10); rollouts of older versions are cancelled.
+ */
+function supersede(ctx: TickContext, settings: RolloutSettings, g: DueGroup): RolloutState | null {
+  const state = ctx.state;
+  const running = runningOf(state, g.key, g.artifact, g.version);
+  // The machines the same version's rollouts hold: counted where due (a fresh one is due and not held),
+  // kept where not (they may still be below the version: looked at once those rollouts are cancelled).
+  const heldOnly: string[] = [];
+  let dueHeld = 0;
+  // A plan holds each machine once (its machines came from one look); two rollouts may hold one twice.
+  const held = running.same.length > 1 ? new Set<string>() : null;
+  for (const r of running.same) {
+    for (const u of r.units.values()) {
+      const setId = u.plan.setId;
+      for (const b of u.plan.batches) {
+        for (const id of b.machineIds) {
+          if (held) {
+            if (held.has(id)) continue;
+            held.add(id);
+          }
+          if (!isDue(state, g, setId, id)) heldOnly.push(id);
+          else if (!running.newer.has(id)) dueHeld++;
+        }
+      }
+    }
+  }
+  let dueNotNewer = g.size;
+  if (running.newer.size > 0) for (const due of g.bySet.values()) for (const id of due) if (running.newer.has(id)) dueNotNewer--;
+  if (dueNotNewer === dueHeld) return null; // everything due is in a running rollout already
+  // A newer version replaces rollouts of older ones, as for extensions: nothing is re-imaged twice.
+  for (const r of running.older) cancelRollout(ctx, r, `superseded by ${g.version}`);
+  for (const r of running.same) cancelRollout(ctx, r, `superseded: ${g.version} reached more regions; one rollout plans them all (R10)`);
+  // Machines still being re-imaged by a cancelled rollout are planned too: the set's lock keeps the new
+  // rollout off them until that batch settles, and then it finds them done, or retries them.
+  const machineIds: string[] = [];
+  for (const due of g.bySet.values()) for (const id of due) if (!running.newer.has(id)) machineIds.push(id);
+  if (running.same.length > 0) {
+    for (const id of heldOnly) {
+      const inst = getInstance(state.fleet, g.key, id);
+      if (inst && compareArtifactVersions(g.artifact, inst.installedVersion, g.version) < 0 && !running.newer.has(id)) machineIds.push(id);
+    }
+  }
+  for (const inst of g.blocked) if (!running.newer.has(inst.machineId)) liftBlock(ctx, inst);
+  return createRollout(ctx, settings, {
+    artifact: g.artifact, toVersion: g.version, profile: 'standard', machineIds, caller: settings.platformCaller ?? 'platform',
+    reason: `OS image version ${g.version} is available in ${[...g.regions].sort().join(', ')} (R60, R64)`,
+  });
 }
 
 /**
@@ -221,8 +284,8 @@ function mayHeal(artifact: Artifact, inst: ExtensionInstance, version: string): 
 }
 
 /** The block ends as the newer version's rollout takes the instance; a failure there sets it again. */
-function liftBlock(ctx: TickContext, inst: ExtensionInstance | undefined): void {
-  if (!inst?.blockedReason) return;
+function liftBlock(ctx: TickContext, inst: ExtensionInstance): void {
+  if (!inst.blockedReason) return;
   inst.blockedReason = null;
   changed.instance(ctx, inst);
 }
@@ -265,7 +328,10 @@ export function checkAllImageUpgrades(ctx: TickContext, settings: RolloutSetting
   const withImage = new Set<string>();
   for (const s of ctx.state.fleet.scaleSets.values()) if (s.image) withImage.add(s.id);
   const members = membersBySet(ctx.state, withImage);
-  for (const id of withImage) syncSetImage(ctx, settings, id, undefined, members, false);
+  // One reader of the instances for all sets: asked in the fleet's order, they are read in their own.
+  // Each machine is in one set, so each is asked once.
+  const lookups = new InstanceLookups(ctx.state, true);
+  for (const id of withImage) syncSetImage(ctx, settings, id, undefined, members, false, lookups);
   started.push(...checkImageUpgrades(ctx, settings, withImage, members));
   return started;
 }

@@ -134,8 +134,13 @@ function startRun(
   });
   for (let i = 0; i < toStart.length; i++) startUpgrade(ctx, r, u, run.id, toStart[i]!, priors[i]);
   // R83: the batch's re-images were announced together; one timer ends their notice.
-  const noticed = r.artifact.kind !== 'extension' ? toStart.map((i) => r.attempts.get(i.machineId)).find((a) => a?.status === 'noticed') : undefined;
-  if (noticed?.status === 'noticed' && noticed.dueAtMs !== null) schedule(ctx, { at: noticed.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: u.plan.id, token: run.id });
+  if (r.artifact.kind === 'extension') return;
+  for (const inst of toStart) {
+    const a = r.attempts.get(inst.machineId);
+    if (a?.status !== 'noticed') continue;
+    if (a.dueAtMs !== null) schedule(ctx, { at: a.dueAtMs, kind: 'noticeDue', rolloutId: r.id, ref: u.plan.id, token: run.id });
+    return; // the first announced one: all share the instant
+  }
 }
 
 /** The notice of a batch's re-images ran out (R83): those still waiting start now. */

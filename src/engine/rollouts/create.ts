@@ -16,6 +16,7 @@ import { changed, emit } from '../core/context.js';
 import { cancelRollout } from './cancel.js';
 import { openPhase } from './waves.js';
 import { MachineCursor } from '../core/machine-cursor.js';
+import { InOrderLookup } from '../../util/in-order-lookup.js';
 import type { EngineState, GateRun, RegionState, RolloutState, UnitState } from '../state.js';
 import { instanceRef, isEnrolled, machineContext, unitMemoryFields } from '../state.js';
 import { configsOfKey, scopeOf, windowKeyOf, windowsOfKey } from '../../model/maintenance.js';
@@ -64,9 +65,12 @@ function eligibleMachines(ctx: TickContext, key: string, req: RolloutRequest): M
   const byMachine = fleet.instances.get(key);
   if (!byMachine) return [];
   const out: Machine[] = [];
+  // Callers list the machines mostly in the fleet's order (an OS image's look): read both maps along it.
+  const instances = new InOrderLookup(byMachine, (i) => i.machineId);
+  const machines = new MachineCursor(fleet.machines);
   for (const id of req.machineIds) {
-    const inst = byMachine.get(id);
-    const m = fleet.machines.get(id);
+    const inst = instances.of(id);
+    const m = machines.of(id);
     if (!inst || !m || inst.blockedReason || inst.installedVersion === '' || busy(state, key, id) || compareArtifactVersions(req.artifact, inst.installedVersion, req.toVersion) === 0) continue;
     if (req.automatic && automaticTarget(catalog, inst, machineContext(state, m), ctx.now).target !== req.toVersion) continue;
     out.push(m);
