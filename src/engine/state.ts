@@ -315,6 +315,8 @@ export interface Timer {
   attempt?: AttemptState;
   /** Not stored: fired, or cancelled because it can no longer do anything (see `cancelTimer`). */
   done?: boolean;
+  /** Not stored: its place in the queue (what `TimeQueue.push` returned), so that cancelling it finds it at once; -1 when unknown. */
+  place?: number;
 }
 
 export type ActionKind = 'upgrade' | 'rollback' | 'install' | 'uninstall';
@@ -476,7 +478,7 @@ export function upgradingAttempt(rolloutId: string, inst: ExtensionInstance, uni
 
 /** A timer with every field present, in one order (one hidden class for the queue to read; see `newAttempt`). */
 export function newTimer(id: number, t: Omit<Timer, 'id'>): Timer {
-  return { id, at: t.at, kind: t.kind, rolloutId: t.rolloutId, ref: t.ref, token: t.token, attempt: t.attempt, done: false };
+  return { id, at: t.at, kind: t.kind, rolloutId: t.rolloutId, ref: t.ref, token: t.token, attempt: t.attempt, done: false, place: -1 };
 }
 
 /** The attempt's unit, found once. */
