@@ -68,6 +68,16 @@ export function refreshMachineHealth(fleet: FleetState, machineId: string): void
   if (m) refreshHealthOf(fleet, m, fleet.health.get(machineId));
 }
 
+/**
+ * `refreshHealthOf` for a health report (`signals` as stored: undefined when healthy). A Failed instance already
+ * counts its machine in `unhealthy` (every change to Failed refreshes it), so a healthy report of a machine not
+ * in `unhealthy` changes nothing and needs no look at its instances (a lookup per artifact in maps of a million).
+ */
+export function refreshReportedHealth(fleet: FleetState, m: Machine, signals: HealthSignals | undefined): void {
+  if (signals === undefined && (fleet.unhealthy.size === 0 || !fleet.unhealthy.has(m.id))) return;
+  refreshHealthOf(fleet, m, signals);
+}
+
 /** `refreshMachineHealth` for a machine in hand whose stored signals (`fleet.health`) are `signals`. */
 export function refreshHealthOf(fleet: FleetState, m: Machine, signals: HealthSignals | undefined): void {
   const machineId = m.id;
