@@ -142,3 +142,21 @@ test('TimeQueue.remove takes out exactly that item at once; pops, peeks, sizes a
     assert.equal(queue.size, 0);
   }), { numRuns: 1000 });
 });
+
+test('TimeQueue.remove finds an item at the place push returned, and by search when the place is stale or unknown', () => {
+  type Item = { at: number; id: string };
+  const q = new TimeQueue<Item>();
+  const items = ['a', 'b', 'c', 'd'].map((id) => ({ at: 10, id }));
+  const places = items.map((i) => q.push(i));
+  assert.deepEqual(places, [0, 1, 2, 3]);
+  assert.equal(q.remove(items[2]!, places[2]), true);
+  assert.equal(q.remove(items[1]!, places[3]), true); // a wrong place: found by search
+  assert.equal(q.remove(items[3]!), true); // no place
+  assert.equal(q.remove(items[3]!, places[3]), false);
+  assert.deepEqual(q.ordered().map((i) => i.id), ['a']);
+  assert.equal(q.pop(), items[0]);
+  const e = { at: 10, id: 'e' };
+  assert.equal(q.push(e), 0); // the emptied bucket went; a new one starts at 0
+  assert.equal(q.remove(items[0]!, 0), false); // popped: not found where it was
+  assert.equal(q.size, 1);
+});

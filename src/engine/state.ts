@@ -68,6 +68,16 @@ export function refreshMachineHealth(fleet: FleetState, machineId: string): void
   if (m) refreshHealthOf(fleet, m, fleet.health.get(machineId));
 }
 
+/**
+ * `refreshHealthOf` for a health report (`signals` as stored: undefined when healthy). A Failed instance already
+ * counts its machine in `unhealthy` (every change to Failed refreshes it), so a healthy report of a machine not
+ * in `unhealthy` changes nothing and needs no look at its instances (a lookup per artifact in maps of a million).
+ */
+export function refreshReportedHealth(fleet: FleetState, m: Machine, signals: HealthSignals | undefined): void {
+  if (signals === undefined && (fleet.unhealthy.size === 0 || !fleet.unhealthy.has(m.id))) return;
+  refreshHealthOf(fleet, m, signals);
+}
+
 /** `refreshMachineHealth` for a machine in hand whose stored signals (`fleet.health`) are `signals`. */
 export function refreshHealthOf(fleet: FleetState, m: Machine, signals: HealthSignals | undefined): void {
   const machineId = m.id;
@@ -315,6 +325,8 @@ export interface Timer {
   attempt?: AttemptState;
   /** Not stored: fired, or cancelled because it can no longer do anything (see `cancelTimer`). */
   done?: boolean;
+  /** Not stored: its place in the queue (what `TimeQueue.push` returned), so that cancelling it finds it at once; -1 when unknown. */
+  place?: number;
 }
 
 export type ActionKind = 'upgrade' | 'rollback' | 'install' | 'uninstall';
@@ -476,7 +488,7 @@ export function upgradingAttempt(rolloutId: string, inst: ExtensionInstance, uni
 
 /** A timer with every field present, in one order (one hidden class for the queue to read; see `newAttempt`). */
 export function newTimer(id: number, t: Omit<Timer, 'id'>): Timer {
-  return { id, at: t.at, kind: t.kind, rolloutId: t.rolloutId, ref: t.ref, token: t.token, attempt: t.attempt, done: false };
+  return { id, at: t.at, kind: t.kind, rolloutId: t.rolloutId, ref: t.ref, token: t.token, attempt: t.attempt, done: false, place: -1 };
 }
 
 /** The attempt's unit, found once. */

@@ -60,7 +60,8 @@ export class InstantQueue<T> {
     return b === null ? undefined : b.items[b.head];
   }
 
-  pushAt(at: number, item: T): void {
+  /** Queues `item` at `at`; returns its place in the bucket of `at`, which `removeAt` can take to find it at once. */
+  pushAt(at: number, item: T): number {
     this.count++;
     let b = this.last;
     if (b === null || b.at !== at) {
@@ -76,7 +77,7 @@ export class InstantQueue<T> {
     }
     if (b.tail < b.items.length) b.items[b.tail] = item;
     else b.items.push(item);
-    b.tail++;
+    return b.tail++;
   }
 
   pop(): T | undefined {
@@ -92,16 +93,20 @@ export class InstantQueue<T> {
   }
 
   /**
-   * Takes `item`, queued at `at`, out of the queue now rather than when its time comes (found by identity in
-   * the bucket of `at`). False when it is not queued there. The order of the other items does not change.
+   * Takes `item`, queued at `at`, out of the queue now rather than when its time comes: at `place` (what
+   * `pushAt` returned) when it is there, else found by identity in the bucket of `at` (a bucket can hold a
+   * thousand items). False when it is not queued there. The order of the other items does not change.
    */
-  removeAt(at: number, item: T): boolean {
+  removeAt(at: number, item: T, place = -1): boolean {
     const b = this.bucketAt(at);
     if (b === undefined) return false;
     const items = b.items;
-    let i = b.head;
-    while (i < b.tail && items[i] !== item) i++;
-    if (i === b.tail) return false;
+    let i = place;
+    if (!(i >= b.head && i < b.tail && items[i] === item)) {
+      i = b.head;
+      while (i < b.tail && items[i] !== item) i++;
+      if (i === b.tail) return false;
+    }
     this.count--;
     if (i !== b.head) {
       items[i] = HOLE as T;
@@ -210,13 +215,14 @@ export class TimeQueue<T extends Timed> extends InstantQueue<T> {
     return this.peekItem();
   }
 
-  /** Takes `item` out now (see `removeAt`); false when it is not queued. */
-  remove(item: T): boolean {
-    return this.removeAt(item.at, item);
+  /** Takes `item` out now (see `removeAt`; `place` is what `push` returned); false when it is not queued. */
+  remove(item: T, place = -1): boolean {
+    return this.removeAt(item.at, item, place);
   }
 
-  push(item: T): void {
-    this.pushAt(item.at, item);
+  /** Queues `item` at its time; returns its place (see `pushAt`). */
+  push(item: T): number {
+    return this.pushAt(item.at, item);
   }
 
   /** Everything still queued in the order it would pop (pushing it again in this order keeps that order). */

@@ -94,15 +94,15 @@ export function emit(ctx: TickContext, body: EventBody): void {
 
 export function schedule(ctx: TickContext, timer: Omit<Timer, 'id'>): Timer {
   const t = newTimer(++ctx.state.timerSeq, timer);
-  ctx.state.timers.push(t);
+  t.place = ctx.state.timers.push(t);
   ctx.changes?.timersAdded.push(t);
   return t;
 }
 
 /** `schedule` for the timers every machine's attempt sets (its action's timeout, its health deadline): no object to copy. */
 export function scheduleTimer(ctx: TickContext, at: number, kind: TimerKind, rolloutId: string, ref: string, token: string | number, attempt: AttemptState | undefined): Timer {
-  const t: Timer = { id: ++ctx.state.timerSeq, at, kind, rolloutId, ref, token, attempt, done: false };
-  ctx.state.timers.push(t);
+  const t: Timer = { id: ++ctx.state.timerSeq, at, kind, rolloutId, ref, token, attempt, done: false, place: -1 };
+  t.place = ctx.state.timers.push(t);
   ctx.changes?.timersAdded.push(t);
   return t;
 }
@@ -117,7 +117,7 @@ export function cancelTimer(ctx: TickContext, t: Timer): void {
   if (t.done) return;
   t.done = true;
   t.attempt = undefined; // a done timer is never read again (in case something else still holds it)
-  ctx.state.timers.remove(t);
+  ctx.state.timers.remove(t, t.place);
   ctx.changes?.timersFired.push(t);
 }
 

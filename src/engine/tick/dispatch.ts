@@ -16,7 +16,7 @@ import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
 import { rejoinAfterSettle, resumeCannotHeal } from '../opt-in/opt-in.js';
 import type { AttemptState, HealthWaiter, RolloutState, Timer, UnitState } from '../state.js';
-import { refreshHealthOf, unitOf } from '../state.js';
+import { refreshReportedHealth, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
 import { onHostTimer } from '../maintenance/host.js';
 import { onImageCheck } from '../os-images/os-images.js';
@@ -32,7 +32,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     if (healthy) fleet.health.delete(obs.machineId);
     else fleet.health.set(obs.machineId, obs.signals);
     ctx.changes?.health.add(obs.machineId);
-    refreshHealthOf(fleet, m, healthy ? undefined : obs.signals);
+    refreshReportedHealth(fleet, m, healthy ? undefined : obs.signals);
     // A retry parked while the machine reported unhealthy goes on once it reports healthy (its other
     // extension's failure was not the cause, or a report lost with a crash had left the view stale).
     if (reportedUnhealthy && healthy) resumeCannotHeal(ctx, obs.machineId);
