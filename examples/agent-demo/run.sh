@@ -10,11 +10,17 @@ export NODE_EXTRA_CA_CERTS="$W/serve/tls/cert.pem"
 echo "working folder: $W"
 mkdir -p "$W/serve"
 # 1. The server, its clock at real speed (heartbeats, timeouts and health waits are wall time for real agents).
-PHASEWISE_TOKEN=$TOKEN PHASEWISE_SUBSCRIPTIONS=demo pw serve --scenario examples/agent-demo/scenario.yaml --data-dir "$W/serve" --port "$PORT" \
+# node itself in the background (not the pw function, which would run in a subshell): $! is then the
+# server's pid, so `kill $(cat $W/serve.pid)` stops it.
+PHASEWISE_TOKEN=$TOKEN PHASEWISE_SUBSCRIPTIONS=demo node dist/src/cli/main.js serve --scenario examples/agent-demo/scenario.yaml --data-dir "$W/serve" --port "$PORT" \
   --clock-factor 1 > "$W/serve.log" 2>&1 &
 echo $! > "$W/serve.pid"
 until [ -s "$W/serve/tls/cert.pem" ] && curl -fs --cacert "$W/serve/tls/cert.pem" -H "Authorization: Bearer $TOKEN" \
-  "https://localhost:$PORT/phasewise/rollouts" > /dev/null 2>&1; do sleep 0.5; done
+  "https://localhost:$PORT/phasewise/rollouts" > /dev/null 2>&1; do
+  # A server that stopped (port $PORT in use, say) is reported, not waited for.
+  kill -0 "$(cat "$W/serve.pid")" 2>/dev/null || { echo "phasewise serve stopped:" >&2; tail -n 3 "$W/serve.log" >&2; exit 1; }
+  sleep 0.5
+done
 api() { curl -fsS --cacert "$W/serve/tls/cert.pem" -H "Authorization: Bearer $TOKEN" "$@"; }
 json() { api -H 'content-type: application/json' "$@"; }
 URL=https://localhost:$PORT
@@ -34,7 +40,7 @@ ENROLL=$(json -X PUT -d '{"subscriptionId":"demo","resourceGroup":"edge","locati
 [ -n "$ENROLL" ] || { echo "could not create an enrollment token" >&2; exit 1; }
 pw agent trust add --key-id demo-2026 --file "$W/keys/demo-2026.pub" --config-dir "$W/etc"
 pw agent connect --server "$URL" --enrollment-token "$ENROLL" --name laptop --lib-dir "$W/lib" --config-dir "$W/etc"
-pw agent run --lib-dir "$W/lib" --config-dir "$W/etc" --log-dir "$W/log" --imds-port 0 > "$W/agent.log" 2>&1 &
+node dist/src/cli/main.js agent run --lib-dir "$W/lib" --config-dir "$W/etc" --log-dir "$W/log" --imds-port 0 > "$W/agent.log" 2>&1 &
 echo $! > "$W/agent.pid"
 # 4. Install the extension through ARM, then publish 1.1.0.0: the automatic rollout upgrades the machine.
 ARC="$URL/subscriptions/demo/resourceGroups/edge/providers/Microsoft.HybridCompute/machines/laptop"

@@ -41,6 +41,11 @@ export function addTrustedKey(dirs: AgentDirs, keyId: string, file: string): voi
     if (err instanceof TrustError) throw err;
     throw new TrustError(`cannot read ${file}: ${(err as Error).message}`);
   }
+  // createPublicKey would derive the public key from a private one: refuse it, so a publisher's private
+  // key copied to a machine by mistake is noticed rather than silently accepted.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+    throw new TrustError(`${file} holds a private key; give the publisher's public key (the .pub that package keygen wrote), and keep the private key off machines`);
+  }
   const key = parseEd25519PublicKey(pem, file);
   writeFileAtomic(join(trustedKeysDir(dirs), `${keyId}.pub`), key.export({ type: 'spki', format: 'pem' }).toString(), 0o644);
 }

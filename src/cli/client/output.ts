@@ -63,10 +63,21 @@ function rowsOf(data: unknown): Array<Record<string, unknown>> | unknown[][] | n
   return null;
 }
 
+/**
+ * The scalar fields of the rows, in order of appearance. A field that holds an object or a list in any
+ * row is nested and left out, even where another row has it null (`boundAtRisk` of a finished rollout),
+ * so no cell reads `[object Object]`.
+ */
 function columnsOf(rows: Array<Record<string, unknown>>): string[] {
   const cols: string[] = [];
-  for (const r of rows) for (const [k, v] of Object.entries(r)) if (isScalar(v) && !cols.includes(k)) cols.push(k);
-  return cols;
+  const nested = new Set<string>();
+  for (const r of rows) {
+    for (const [k, v] of Object.entries(r)) {
+      if (!isScalar(v) && v !== undefined) nested.add(k);
+      else if (!cols.includes(k)) cols.push(k);
+    }
+  }
+  return cols.filter((k) => !nested.has(k));
 }
 
 function tsv(data: unknown): string {

@@ -89,7 +89,7 @@ export function writeProfile(p: Profile, env: NodeJS.ProcessEnv = process.env): 
   return file;
 }
 
-/** `--server`: an https:// (or http://) URL without a path beyond /. */
+/** `--server`: an https:// URL without a path beyond /. `serve` speaks HTTPS only, and the token must not travel in clear. */
 export function checkServerUrl(text: string): string {
   let u: URL;
   try {
@@ -97,6 +97,9 @@ export function checkServerUrl(text: string): string {
   } catch {
     throw new UsageError(`phasewise login: --server: '${text.slice(0, 200)}' is not a URL; expected https://host:port`);
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UsageError(`phasewise login: --server: expected https://host:port, got ${u.protocol}`);
+  if (u.protocol === 'http:') {
+    throw new UsageError(`phasewise login: --server: phasewise serve speaks HTTPS only (the token must not travel in clear); use https://${u.host}`);
+  }
+  if (u.protocol !== 'https:') throw new UsageError(`phasewise login: --server: expected https://host:port, got ${u.protocol}`);
   return `${u.protocol}//${u.host}`;
 }

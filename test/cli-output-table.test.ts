@@ -1,0 +1,27 @@
+/**
+ * `-o table` and `-o tsv` show scalar fields only (docs/cli.md, "Output and queries"). A field that is an
+ * object in some rows and null in others (`boundAtRisk` in `rollout list` once a rollout has ended) is
+ * nested and left out: it printed `[object Object]` in a column of its own.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { render } from '../src/cli/client/output.js';
+
+const rollouts = [
+  { id: 'ro-1', status: 'cancelled', boundAtRisk: { atRisk: false, reason: 'x' } },
+  { id: 'ro-3', status: 'completed', boundAtRisk: null },
+  { id: 'ro-7', status: 'running', tags: ['a'] },
+];
+
+test('a field that is an object in one row and null in another is left out of table and tsv', () => {
+  const t = render(rollouts, 'table');
+  assert.doesNotMatch(t, /object Object|BoundAtRisk|Tags/);
+  assert.equal(t, 'Id    Status\n----  ---------\nro-1  cancelled\nro-3  completed\nro-7  running\n');
+  assert.equal(render(rollouts, 'tsv'), 'ro-1\tcancelled\nro-3\tcompleted\nro-7\trunning\n');
+});
+
+test('a scalar field missing from some rows, or null in all, stays a column with empty cells', () => {
+  const rows = [{ id: 'ro-1', reason: null, endedAt: '2026-01-01' }, { id: 'ro-2', reason: null }];
+  assert.equal(render(rows, 'tsv'), 'ro-1\t\t2026-01-01\nro-2\t\t\n');
+  assert.equal(render(rows, 'table'), 'Id    Reason  EndedAt\n----  ------  ----------\nro-1          2026-01-01\nro-2\n');
+});
