@@ -4,9 +4,11 @@
  * journal and the meta rows naming it. Each refused journal changes nothing: tables and journal as before.
  */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -172,5 +174,19 @@ describe('journal recovery', () => {
     assert.throws(() => SqliteStore.open(file, { mode: 'existing' }), (err: Error & { code?: string }) => err.code === 'STORE_LOCKED');
     assert.deepEqual(readFileSync(path), journal);
     holder.close();
+  });
+
+  test('a new journal\'s folder is fsynced after its header (else a power loss could lose the file with every group in it), seen with strace', () => {
+    const folder = join(dir, 'fsync-folder');
+    mkdirSync(folder);
+    const out = join(dir, 'strace.txt');
+    const module = pathToFileURL(join(import.meta.dirname, '..', 'src', 'store', 'sqlite', 'journal-file.js')).href;
+    const code = `const { JournalFile } = await import(${JSON.stringify(module)}); new JournalFile(${JSON.stringify(join(folder, 'j'))}, '${ID}', true).close(false);`;
+    const run = spawnSync('strace', ['-f', '-e', 'trace=openat,fsync', '-o', out, process.execPath, '--input-type=module', '-e', code], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const lines = readFileSync(out, 'utf8').split('\n');
+    const opened = lines.map((l) => new RegExp(`openat\\(AT_FDCWD, "${folder}", [^)]*O_RDONLY[^)]*\\) = (\\d+)`).exec(l)?.[1]).filter((fd) => fd !== undefined);
+    assert.ok(opened.length > 0, 'the folder is opened');
+    assert.ok(lines.some((l) => opened.some((fd) => new RegExp(`fsync\\(${fd}\\)\\s+= 0`).test(l))), 'and fsynced');
   });
 });

@@ -11,7 +11,9 @@
  * beyond are older, and reading stops at the first record whose seq does not follow the one before.
  */
 import { closeSync, existsSync, fdatasyncSync, fstatSync, openSync, readSync, rmSync, writeSync, writevSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { fsyncDir } from '../../util/atomic-file.js';
 
 const MAGIC = 'PWJ1';
 const ID_BYTES = 32;
@@ -106,6 +108,9 @@ export class JournalFile {
     this.allocated = this.size;
     this.writeAhead(0);
     fdatasyncSync(this.fd);
+    // A new file's name is durable only once its folder is: without this a power loss could lose the
+    // whole journal, every group in it sent, however many fdatasyncs its records had.
+    if (durable) fsyncDir(dirname(path));
   }
 
   /** Zeros after the end, so that the next records up to `need` bytes land inside the file's size. */
