@@ -13,6 +13,7 @@ import { serialize } from 'node:v8';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { compileScenario } from '../src/sim/scenario.js';
+import { Simulation } from '../src/sim/simulator.js';
 import { HEADER_BYTES, JournalFile, journalPath } from '../src/store/sqlite/journal-file.js';
 import { JOURNAL_APPLIED_KEY, JOURNAL_ID_KEY, recoverJournal } from '../src/store/sqlite/journal-apply.js';
 import { STATEMENT_NAMES } from '../src/store/sqlite/rows.js';
@@ -188,5 +189,28 @@ describe('journal recovery', () => {
     const opened = lines.map((l) => new RegExp(`openat\\(AT_FDCWD, "${folder}", [^)]*O_RDONLY[^)]*\\) = (\\d+)`).exec(l)?.[1]).filter((fd) => fd !== undefined);
     assert.ok(opened.length > 0, 'the folder is opened');
     assert.ok(lines.some((l) => opened.some((fd) => new RegExp(`fsync\\(${fd}\\)\\s+= 0`).test(l))), 'and fsynced');
+  });
+
+  test('a last group whose append fails at close: the worker is still stopped and the journal applied and removed before the lock is released', () => {
+    const file = join(dir, `db-${++n}.sqlite`);
+    const scenario = compileScenario(groupScenario(), 'journal');
+    const store = SqliteStore.open(file, { mode: 'new' });
+    store.importState(scenario.state);
+    store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true });
+    const sim = new Simulation(scenario, { store });
+    sim.driver.observe = () => {};
+    for (let i = 0; i < 2000 && sim.step() && !(store.journalFigures()!.bytes > 0 && store.openGroupCommits > 0); i++);
+    assert.ok(store.journalFigures()!.bytes > 0 && store.openGroupCommits > 0, 'groups appended, and one open');
+    const journal = (store as unknown as { journal: { file: { append(): void }; state: Int32Array } }).journal;
+    journal.file.append = () => {
+      throw new Error('the disk is gone');
+    };
+    assert.throws(() => store.close(), /the disk is gone/);
+    assert.equal(Atomics.load(journal.state, 1), 2, 'the worker closed');
+    assert.equal(existsSync(journalPath(file)), false, 'what the journal held is applied and durable');
+    const again = SqliteStore.open(file, { mode: 'existing' });
+    assert.equal(again.recovered, 0);
+    assert.ok([...again.events()].length > 0);
+    again.close();
   });
 });
