@@ -24,6 +24,9 @@ const WAIT_MS = 200;
  * Far above any batch's apply time (the worker is seldom more than a group or two behind).
  */
 export const STALL_MS = 120_000;
+/** Slots of the shared state (journal-worker.ts): the last applied seq, and the last applied and on disk. */
+const APPLIED = 0;
+const DURABLE = 2;
 
 export class GroupJournal {
   private readonly file: JournalFile;
@@ -84,27 +87,23 @@ export class GroupJournal {
    */
   private empty(): void {
     this.worker.postMessage('sync');
-    const stall = this.stallWatch();
-    for (;;) {
-      const durable = Atomics.load(this.state, 2);
-      if (durable >= this.seq) break;
-      this.checkWorker();
-      stall();
-      Atomics.wait(this.state, 0, Atomics.load(this.state, 0), WAIT_MS);
-    }
+    this.waitFor(DURABLE);
     this.file.clear();
     this.emptied++;
   }
 
   /** Waits until the worker applied every record appended. */
   barrier(): void {
+    this.waitFor(APPLIED);
+  }
+
+  /** Waits until the worker's `slot` (applied or durable seq) reaches the last appended; the worker notifies slot 0 for both. */
+  private waitFor(slot: typeof APPLIED | typeof DURABLE): void {
     const stall = this.stallWatch();
-    for (;;) {
-      const applied = Atomics.load(this.state, 0);
-      if (applied >= this.seq) break;
+    while (Atomics.load(this.state, slot) < this.seq) {
       this.checkWorker();
       stall();
-      Atomics.wait(this.state, 0, applied, WAIT_MS);
+      Atomics.wait(this.state, APPLIED, Atomics.load(this.state, APPLIED), WAIT_MS);
     }
   }
 

@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { RowCoalescer } from './coalesce.js';
 import { EventWriter } from './event-log.js';
-import { decodeGroup, replayOps } from './journal-codec.js';
+import { decodeGroup, RecordError, replayOps } from './journal-codec.js';
 import { journalPath, JournalError, readJournal } from './journal-file.js';
 import type { JournalRecord } from './journal-file.js';
 import { statements } from './rows.js';
@@ -61,11 +61,15 @@ export function appliedSeq(db: Database.Database): number {
 
 /**
  * At open: applies what a journal left by a stopped process holds past the applied `seq` (a torn last
- * record is ignored: it was never durable, so none of its actions left), then removes the journal.
- * A journal written for another database is refused, and both files are left as they are.
+ * record is ignored: it was never durable, so none of its actions left), then removes the journal, and
+ * only then the meta rows naming it (a crash between the two then finds a journal of this file, all of it
+ * applied, not one of "another database"). A journal written for another database, records that do not
+ * follow the applied `seq`, or a record this code did not write are refused, and both files are left as
+ * they are. `remove`: the journal's removal (tests stop there, as a crash would).
  */
-export function recoverJournal(db: Database.Database, file: string): number {
+export function recoverJournal(db: Database.Database, file: string, remove = (path: string) => rmSync(path, { force: true })): number {
   const path = journalPath(file);
+  const refuse = (why: string) => new StoreError('STORE_CORRUPT', `${path} ${why}; move it away if ${file} is right — nothing was changed`);
   let journal;
   try {
     journal = readJournal(path);
@@ -75,17 +79,28 @@ export function recoverJournal(db: Database.Database, file: string): number {
   }
   const meta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
   const id = (meta.get(JOURNAL_ID_KEY) as string | undefined) ?? null;
-  if (journal && journal.id !== id) {
-    throw new StoreError('STORE_CORRUPT', `${path} holds group commits of another database (journal ${journal.id}, this file's ${id ?? 'none'}); `
-      + `move it away if ${file} is right — nothing was changed`);
+  // A journal whose header never reached the disk (id null: killed as it was created) holds no record.
+  if (journal && journal.id !== null && journal.id !== id) {
+    throw refuse(`holds group commits of another database (journal ${journal.id}, this file's ${id ?? 'none'})`);
   }
   if (!journal && id === null) return 0;
-  const applied = appliedSeq(db);
-  const pending = journal ? journal.records.filter((r) => r.seq > applied) : [];
+  let pending: JournalRecord[] = [];
+  // IMMEDIATE before the applied seq is read: no other connection applies between the read and the writes.
   db.transaction(() => {
-    new JournalApplier(db).apply(pending);
-    db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
+    const applied = appliedSeq(db);
+    pending = journal ? journal.records.filter((r) => r.seq > applied) : [];
+    // Records follow one another (readJournal); the first must follow what the tables hold, or groups are missing.
+    if (pending.length > 0 && pending[0]!.seq !== applied + 1) {
+      throw refuse(`starts at group ${pending[0]!.seq} but the database holds groups up to ${applied} (restored from an older copy?)`);
+    }
+    try {
+      new JournalApplier(db).apply(pending);
+    } catch (err) {
+      if (err instanceof RecordError) throw refuse(`holds a record Phasewise did not write (${err.message})`);
+      throw err;
+    }
   }).immediate();
-  if (journal) rmSync(path, { force: true });
+  if (journal) remove(path);
+  db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
   return pending.length;
 }

@@ -6,7 +6,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import type { EngineEvent } from '../../model/events.js';
-import { STATEMENT_NAMES } from './rows.js';
+import { SQL, STATEMENT_NAMES } from './rows.js';
 import type { StatementName, Writers } from './rows.js';
 
 /**
@@ -40,6 +40,10 @@ export function recordingWriters(record: () => GroupRecord): Writers {
 }
 
 const PUT_META = INDEX.get('putMeta')!;
+/** Each statement's parameter count (its `?`): a record's argument count must match it. */
+const ARITY = STATEMENT_NAMES.map((n) => SQL[n].split('?').length - 1);
+/** What SQLite can bind; anything else in a record was not written by recordingWriters. */
+const bindable = (v: unknown): boolean => v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'bigint' || v instanceof Uint8Array;
 
 export function encodeGroup(record: GroupRecord): Buffer {
   const ops = record.ops;
@@ -48,17 +52,41 @@ export function encodeGroup(record: GroupRecord): Buffer {
   return serialize([ops, record.events]);
 }
 
+/** A record that passed its checksum but is not one this code wrote (a crafted or foreign file). */
+export class RecordError extends Error {}
+
+/**
+ * Decodes a record body, checking its shape before anything runs: a body V8 accepts may still be any
+ * value, and a statement's argument count steers the replay (a negative one would loop for ever).
+ */
 export function decodeGroup(body: Uint8Array): GroupRecord {
-  const [ops, events] = deserialize(body) as [unknown[], EngineEvent[]];
-  return { ops, meta: new Map(), events };
+  let value: unknown;
+  try {
+    value = deserialize(body);
+  } catch (err) {
+    throw new RecordError(`not a V8-serialized value (${(err as Error).message})`);
+  }
+  if (!Array.isArray(value) || value.length !== 2 || !Array.isArray(value[0]) || !Array.isArray(value[1])) {
+    throw new RecordError('not a [statements, events] pair');
+  }
+  const [ops, events] = value as [unknown[], unknown[]];
+  for (let i = 0; i < ops.length;) {
+    const argc = ops[i + 1] as number; // compared with the arity below, whatever its type
+    const name = STATEMENT_NAMES[ops[i] as number];
+    if (!Number.isSafeInteger(ops[i]) || name === undefined) throw new RecordError(`unknown statement ${String(ops[i])} at ${i}`);
+    if (argc !== ARITY[ops[i] as number] || i + 2 + argc > ops.length) throw new RecordError(`statement ${name} at ${i}: bad argument count ${String(argc)}`);
+    for (let a = i + 2; a < i + 2 + argc; a++) if (!bindable(ops[a])) throw new RecordError(`statement ${name} at ${i}: an argument SQLite cannot bind`);
+    i += 2 + argc;
+  }
+  for (const e of events) if (typeof e !== 'object' || e === null || typeof (e as { type?: unknown }).type !== 'string') throw new RecordError('an event without a type');
+  return { ops, meta: new Map(), events: events as EngineEvent[] };
 }
 
-/** Runs a record's statements on `writers`, in order. */
+/** Runs a decoded record's statements on `writers`, in order (decodeGroup checked their framing). */
 export function replayOps(ops: readonly unknown[], writers: Writers): void {
   for (let i = 0; i < ops.length;) {
-    const name = STATEMENT_NAMES[ops[i] as number];
+    const name = STATEMENT_NAMES[ops[i] as number]!;
     const argc = ops[i + 1] as number;
-    if (name === undefined || !Number.isSafeInteger(argc)) throw new Error(`journal record: bad statement at ${i}`);
     writers[name].run(...ops.slice(i + 2, i + 2 + argc));
     i += 2 + argc;
   }

@@ -11,7 +11,9 @@
  * beyond are older, and reading stops at the first record whose seq does not follow the one before.
  */
 import { closeSync, existsSync, fdatasyncSync, fstatSync, openSync, readSync, rmSync, writeSync, writevSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { fsyncDir } from '../../util/atomic-file.js';
 
 const MAGIC = 'PWJ1';
 const ID_BYTES = 32;
@@ -27,13 +29,33 @@ export interface JournalRecord {
 }
 
 export interface JournalContents {
-  /** The id of the database the journal was written for. */
-  id: string;
+  /** The id of the database the journal was written for; null when its header was cut short (no records then). */
+  id: string | null;
   /** Whole records in order (a torn tail left out). */
   records: JournalRecord[];
 }
 
 export class JournalError extends Error {}
+
+/** The record framed at `at`: null past the end, 'bad' when cut short, its checksum wrong, or zeros. */
+function frameAt(fd: number, at: number, size: number): JournalRecord | 'bad' | null {
+  if (at + FRAME_BYTES > size) return null;
+  const frame = Buffer.alloc(FRAME_BYTES);
+  readSync(fd, frame, 0, FRAME_BYTES, at);
+  const len = frame.readUInt32LE(0);
+  // Checked before the body is read: a length field is never trusted with an allocation beyond the file.
+  if (at + FRAME_BYTES + len > size) return 'bad';
+  const body = Buffer.alloc(len);
+  if (len > 0) readSync(fd, body, 0, len, at + FRAME_BYTES);
+  if (crc32(body, crc32(frame.subarray(8))) !== frame.readUInt32LE(4)) return 'bad';
+  return { seq: frame.readDoubleLE(8), body };
+}
+
+function frameLength(fd: number, at: number): number {
+  const len = Buffer.alloc(4);
+  readSync(fd, len, 0, 4, at);
+  return len.readUInt32LE(0);
+}
 
 /** Reads a journal, record by record (not the zeros ahead); null when there is none. A file without our header is refused. */
 export function readJournal(path: string): JournalContents | null {
@@ -42,23 +64,27 @@ export function readJournal(path: string): JournalContents | null {
   try {
     const size = fstatSync(fd).size;
     const head = Buffer.alloc(HEADER_BYTES);
-    if (size < HEADER_BYTES || readSync(fd, head, 0, HEADER_BYTES, 0) < HEADER_BYTES || head.toString('latin1', 0, MAGIC.length) !== MAGIC) {
-      throw new JournalError(`${path} is not a Phasewise journal (no header)`);
-    }
+    const got = readSync(fd, head, 0, HEADER_BYTES, 0);
+    const magic = head.toString('latin1', 0, Math.min(got, MAGIC.length));
+    // Killed while the journal was created (it is created before any record): nothing to apply.
+    // (A header of zeros: the zeros written ahead reached the disk, the header not; its fdatasync never returned.)
+    if ((got < HEADER_BYTES && MAGIC.startsWith(magic)) || head.every((b) => b === 0)) return { id: null, records: [] };
+    if (got < HEADER_BYTES || !magic.startsWith('PWJ')) throw new JournalError(`${path} is not a Phasewise journal (no header)`);
+    if (magic !== MAGIC) throw new JournalError(`${path} is a journal of another Phasewise version (${magic}; this one reads ${MAGIC})`);
     const records: JournalRecord[] = [];
-    const frame = Buffer.alloc(FRAME_BYTES);
-    for (let at = HEADER_BYTES; at + FRAME_BYTES <= size;) {
-      readSync(fd, frame, 0, FRAME_BYTES, at);
-      const len = frame.readUInt32LE(0);
-      if (at + FRAME_BYTES + len > size) break; // torn: cut short
-      const body = Buffer.alloc(len);
-      if (len > 0) readSync(fd, body, 0, len, at + FRAME_BYTES);
-      // Torn (not all of it reached the disk), or the zeros written ahead.
-      if (crc32(body, crc32(frame.subarray(8))) !== frame.readUInt32LE(4)) break;
-      const seq = frame.readDoubleLE(8);
-      if (records.length > 0 && seq !== records[records.length - 1]!.seq + 1) break; // a record from before the file was emptied
-      records.push({ seq, body });
-      at += FRAME_BYTES + len;
+    for (let at = HEADER_BYTES; ;) {
+      const r = frameAt(fd, at, size);
+      const next = (records[records.length - 1]?.seq ?? Number.NaN) + 1;
+      if (r === 'bad') {
+        // A torn record is the last one written: after it come zeros or older records. A whole record that
+        // follows it in seq means it was durable and damaged since; skipping it would drop sent groups.
+        const after = records.length > 0 ? frameAt(fd, at + FRAME_BYTES + frameLength(fd, at), size) : null;
+        if (after !== null && after !== 'bad' && after.seq === next + 1) throw new JournalError(`${path}: group ${next} is damaged (bad checksum), groups after it are whole`);
+        break;
+      }
+      if (r === null || (records.length > 0 && r.seq !== next)) break; // the end, or a record from before the file was emptied
+      records.push(r);
+      at += FRAME_BYTES + r.body.length;
     }
     return { id: head.toString('latin1', MAGIC.length, HEADER_BYTES), records };
   } finally {
@@ -82,6 +108,9 @@ export class JournalFile {
     this.allocated = this.size;
     this.writeAhead(0);
     fdatasyncSync(this.fd);
+    // A new file's name is durable only once its folder is: without this a power loss could lose the
+    // whole journal, every group in it sent, however many fdatasyncs its records had.
+    if (durable) fsyncDir(dirname(path));
   }
 
   /** Zeros after the end, so that the next records up to `need` bytes land inside the file's size. */

@@ -342,8 +342,13 @@ export class SqliteStore implements Store {
 
   close(): void {
     try {
-      this.flush();
-      this.journal?.close(this.db);
+      try {
+        this.flush();
+      } finally {
+        // Even after a failed last group: the worker must not go on applying once the lock is released
+        // (the next owner's recovery would apply the same records). The failed group is not in the journal.
+        this.journal?.close(this.db);
+      }
     } finally {
       this.handle.close();
     }
