@@ -18,7 +18,7 @@ import { describePlan } from '../src/planner/describe.js';
 import { maintenanceWindow } from '../src/schedule/window.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
-import { DAY, HOUR, WINDOWS, boundScenario, runBoundFleet } from './helpers/bound-fleet.js';
+import { DAY, HOUR, WINDOWS, boundScenario, runBoundFleet, slowAgentsScenario } from './helpers/bound-fleet.js';
 import type { BoundFleet, BoundRun } from './helpers/bound-fleet.js';
 
 /** The issue's fleet: eight regions of five 3–4 instance sets, half weekend-only, half every two days. */
@@ -109,22 +109,10 @@ test('R23 R40: the stop probability, the placement and the stop length follow th
   assert.equal(expectedLastReach([{ id: 'a', clear: 1, stopped: 10, pStop: 0.05 }]).at, 1);
 });
 
-/** A critical release on 100 instances in 1% batches, R23 at 0%: each failure stops the set (session 14's find). */
-const SLOW_AGENTS = {
-  name: 'r40-slow', start: '2026-03-02T00:00:00Z', seed: 1, horizon: 'P20W', regions: [{ name: 'r0', zones: [] }],
-  catalog: [{ publisher: 'P', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
-  extensions: { agent: { publisher: 'P', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true } },
-  fleet: { scaleSets: [{ name: 'ss0', region: 'r0', subscription: 's1', capacity: 100, updateDomains: 1, extensions: ['agent'],
-    upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: { maxBatchInstancePercent: 1, maxUnhealthyInstancePercent: 1, maxUnhealthyUpgradedInstancePercent: 0 } } }] },
-  events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0', critical: true } }],
-  // A tenth of the agents answer 50 times slower: their health reports come late, their rollbacks take hours.
-  failures: { slowAgents: { share: 0.1, factor: 50 } },
-};
-
 test('R40 R23: a critical release whose slow agents make a 0% limit stop the set again and again still reaches every machine within three weeks, reported at risk from the first stop', () => {
   // Before: every stop lasted the 3-day retry interval while the rest fitted without another stop, and the
   // projections took batches at their planned length; the last machine was first reached after 21.72 days.
-  const scenario = compileScenario(SLOW_AGENTS, 'r40-slow');
+  const scenario = compileScenario(slowAgentsScenario(1), 'r40-slow');
   const firsts = new Map<string, number>();
   const atStops: Array<{ at: number; atRisk: boolean; reason: string }> = [];
   let createdAt = 0;

@@ -60,6 +60,23 @@ export function boundScenario(f: BoundFleet): Record<string, unknown> {
   };
 }
 
+/**
+ * Session 14's find (R40 with R23 and slow agents): a critical release on one 100-instance set in 1% batches,
+ * R23 at 0%, so each failure stops the set; `share` of the agents answer 50 times slower (health reports
+ * late, rollbacks taking hours). Used by test/bound-under-holds.test.ts and bench/r40-slow-seeds.ts.
+ */
+export function slowAgentsScenario(seed: number, share = 0.1): Record<string, unknown> {
+  return {
+    name: 'r40-slow', start: '2026-03-02T00:00:00Z', seed, horizon: 'P20W', regions: [{ name: 'r0', zones: [] }],
+    catalog: [{ publisher: 'P', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
+    extensions: { agent: { publisher: 'P', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true } },
+    fleet: { scaleSets: [{ name: 'ss0', region: 'r0', subscription: 's1', capacity: 100, updateDomains: 1, extensions: ['agent'],
+      upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: { maxBatchInstancePercent: 1, maxUnhealthyInstancePercent: 1, maxUnhealthyUpgradedInstancePercent: 0 } } }] },
+    events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0', critical: true } }],
+    failures: { slowAgents: { share, factor: 50 } },
+  };
+}
+
 export interface BoundRun {
   rollout: RolloutState;
   events: EngineEvent[];
