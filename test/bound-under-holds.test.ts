@@ -12,7 +12,7 @@ import { projectedWaitMissesBound, waitingMissesBound } from '../src/engine/roll
 import { boundRisk } from '../src/engine/rollouts/bound-risk.js';
 import { shareBakes } from '../src/engine/rollouts/lifecycle.js';
 import {
-  LATE_MASS, MIN_R23_STOP_MS, PRIOR_FAILURE_RATE, chooseStopMs, expectedLastReach, expectedStops, placeBatches, placeWithStop, stopProbability, stopsToCount,
+  LATE_MASS, MIN_R23_STOP_MS, PRIOR_FAILURE_RATE, chooseStopMs, expectedLastReach, expectedStops, placeBatches, placeWithStop, stopProbability, stopsToAllowFor, stopsToCount,
 } from '../src/planner/bound.js';
 import { describePlan } from '../src/planner/describe.js';
 import { maintenanceWindow } from '../src/schedule/window.js';
@@ -22,8 +22,10 @@ import { DAY, HOUR, WINDOWS, boundScenario, runBoundFleet, slowAgentsScenario } 
 import type { BoundFleet, BoundRun } from './helpers/bound-fleet.js';
 
 /** The issue's fleet: eight regions of five 3–4 instance sets, half weekend-only, half every two days. */
+// Seed 1, not the issue's seed 3: with stop lengths that allow for the stops to come 99 times in 100, seed 3's
+// 12% release reaches 102 machines sooner and the release verdict rightly halts it (16 failed, statistic 7.4 ≥ 6.9).
 const ISSUE: BoundFleet = {
-  seed: 3,
+  seed: 1,
   regions: 8,
   sets: Array.from({ length: 8 }, (_, i) => Array.from({ length: 5 }, (_, k) => 3 + ((i + k) % 2))),
   windows: [1, 0],
@@ -59,16 +61,16 @@ test('R40: when the retry interval would push a stopped set past the bound, R23 
 });
 
 test('R40: a bound the fleet cannot meet is reported at risk by the plan and by GET /phasewise/rollouts, with the reason, before it passes', () => {
-  const run = runBoundFleet({ ...ISSUE, bound: 'P8D' });
+  const run = runBoundFleet({ ...ISSUE, bound: 'P7D' });
   const e = run.rollout.plan.estimate;
   assert.equal(e.fitsBound, false);
   assert.equal(e.outlook?.atRisk, true);
-  assert.match(e.outlook!.reason, /first reached after .* days \(bound 8 days\)/);
+  assert.match(e.outlook!.reason, /first reached after .* days \(bound 7 days\)/);
   const text = describePlan(run.rollout.plan, { startMs: e.startMs });
   assert.match(text, /bound \(R40\): AT RISK: last machine first reached by 2026-\d\d-\d\d \d\d:\d\d UTC with [\d.]+ R23 stops expected/);
   const early = run.outlooks.find((o) => o.atRisk);
   assert.ok(early && early.at < run.deadline, 'the running rollout was reported at risk before the bound passed');
-  assert.match(early.reason, /after the bound \(8 days\)/);
+  assert.match(early.reason, /after the bound \(7 days\)/);
   assert.ok(lastReach(run) > run.deadline, 'the bound was indeed missed');
 });
 
@@ -140,6 +142,42 @@ test('R40 R23: a critical release whose slow agents make a 0% limit stop the set
   const plan = sim.engine.state.rollouts.get(rolloutId)!.plan.estimate.outlook!;
   assert.equal(plan.atRisk, true, `the plan expects ${plan.expectedStops} stops: ${plan.reason}`);
   assert.ok(plan.expectedStops >= 5, 'the plan counts the stops a 0% limit makes likely at the assumed rate');
+});
+
+test('R40 R23: with 5% and 10% of agents 50x slow and a 0% limit, every run of seeds 1-100 that reaches every machine does so within three weeks', () => {
+  // Before the stop length allowed for the stops to come 99 times in 100 (nine in ten, and none while fewer
+  // than one was expected), 2 of 92 runs at 5% and 11 of 79 at 10% missed the bound (bench:bound-slow).
+  const missed: string[] = [];
+  let reachedAll = 0;
+  for (const share of [0.05, 0.1]) {
+    for (let seed = 1; seed <= 100; seed++) {
+      const firsts = new Map<string, number>();
+      let createdAt = 0;
+      new Simulation(compileScenario(slowAgentsScenario(seed, share), 'r40-slow'), {
+        onEvents: (events) => {
+          for (const e of events) {
+            if (e.type === 'rollout.created') createdAt = Date.parse(e.time);
+            if ((e.type === 'instance.upgrade.started' || e.type === 'instance.skipped') && !firsts.has(e.machineId)) firsts.set(e.machineId, Date.parse(e.time));
+          }
+        },
+      }).run();
+      if (firsts.size < 100) continue; // halted by the release's verdict or a failed canary first: R40 asks nothing more
+      reachedAll++;
+      const last = Math.max(...firsts.values()) - createdAt;
+      if (last > 21 * DAY) missed.push(`${share * 100}% seed ${seed}: ${days(last)} days`);
+    }
+  }
+  assert.ok(reachedAll >= 150, `${reachedAll} runs reached every machine: the scenario no longer tests the bound`);
+  assert.deepEqual(missed, []);
+});
+
+test('R23 R40: a stop leaves room for the stops to come 99 times in 100 (Poisson), none while they are unlikely', () => {
+  assert.equal(stopsToAllowFor(0), 0);
+  assert.equal(stopsToAllowFor(0.005), 0, 'a set far from its limit: no stop to allow for');
+  assert.equal(stopsToAllowFor(0.05), 1);
+  assert.equal(stopsToAllowFor(0.65), 3, 'fewer than one expected, yet two or more one time in seven');
+  assert.equal(stopsToAllowFor(3), 8);
+  for (const e of [0.3, 1, 2.5, 6]) assert.ok(stopsToAllowFor(e) >= stopsToCount(e), `${e}: at least the plan's nine-in-ten count`);
 });
 
 test('R23 R40: the stops a unit expects, the count a projection takes nine times in ten, and their placement', () => {

@@ -4,7 +4,7 @@
  */
 import type { UnitCourse, UnitOutlook } from '../../planner/bound.js';
 import {
-  chooseStopMs, expectedLastReach, expectedStops, failureRateEstimate, lastReachWithStop, placeBatches, reachAfterStop, stopProbability, stopsToCount,
+  chooseStopMs, expectedLastReach, expectedStops, failureRateEstimate, lastReachWithStop, placeBatches, reachAfterStop, STOP_ALLOWANCE_MASS, stopProbability, stopsToAllowFor, stopsToCount,
 } from '../../planner/bound.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { batchBudgetMs, expectedBatchMs, noticeOf } from '../../planner/windows.js';
@@ -72,10 +72,10 @@ export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now
   if (!Number.isFinite(bound)) return { stopMs: interval, shortened: false };
   const phase = r.phases[u.phase]!;
   const waits = phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample && u.phase + 1 < r.plan.phases.length;
-  // The stops the set's remaining batches will meet after this one, nine times in ten, at the rate the release has
-  // shown (R23 resumes with fresh counters). Counted only when one or more is expected: a strict limit, a failing share.
+  // The stops the set's remaining batches will meet after this one, 99 times in 100, at the rate the release has
+  // shown (R23 resumes with fresh counters): one even while fewer than one is expected (stopsToAllowFor).
   const expected = unitStops(r, u, 0);
-  const later = expected >= 1 ? stopsToCount(expected) : 0;
+  const later = stopsToAllowFor(expected);
   // Far from the bound (a week of windows, the stops and the planned work to spare): the retry interval, without projecting.
   const planned = r.plan.phases.slice(u.phase).reduce((t, p) => t + p.estimatedMs, 0);
   if (deadlineOf(r) - now > interval * (1 + later) + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
@@ -118,7 +118,7 @@ export function reachFrom(state: EngineState, r: RolloutState, from: number, t: 
           const sizes = u.plan.batches.slice(u.next, u.next + 20).map((b) => b.machineIds.length);
           const pStop = n > 1 ? stopProbability(sizes, rate, u.plan.limits.maxUnhealthyUpgradedInstancePercent) : 0;
           const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
-          const stops = pStop === 0 ? 0 : stopsToCount(unitStops(r, u, 0, rate));
+          const stops = pStop === 0 ? 0 : stopsToCount(unitStops(r, u, 0, rate), STOP_ALLOWANCE_MASS);
           const stopped = pStop === 0 ? placed.lastStart
             : fullStops ? (lastReachWithStop(course, rt, n, interval, stops) ?? Number.POSITIVE_INFINITY) : reachAfterStop(course, rt, n, interval, deadline, stops);
           outlooks.push({ id: u.plan.id, clear: placed.lastStart, stopped, pStop });
