@@ -73,7 +73,7 @@ export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now
   const phase = r.phases[u.phase]!;
   const waits = phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample && u.phase + 1 < r.plan.phases.length;
   // The stops the set's remaining batches will meet after this one, 99 times in 100, at the rate the release has
-  // shown (R23 resumes with fresh counters): one even while fewer than one is expected (stopsToAllowFor).
+  // shown (R23 resumes with fresh counters): none below 0.01 expected, one or more from there (stopsToAllowFor).
   const expected = unitStops(r, u, 0);
   const later = stopsToAllowFor(expected);
   // Far from the bound (a week of windows, the stops and the planned work to spare): the retry interval, without projecting.
