@@ -63,7 +63,8 @@ function run(kind: 'memory' | 'sqlite' | 'ungrouped', n: number): Run {
   const journal = store?.journalFigures();
   store?.close();
   const closeMs = performance.now() - t1;
-  const figures = journal ? ` · journal ${(journal.bytes / 1e6).toFixed(1)} MB, ${secs(journal.syncMs)} waiting for fdatasync` : '';
+  const turns = journal ? `, ${journal.emptied} turns (${secs(journal.turnWaitMs)} waiting)` : '';
+  const figures = journal ? ` · journal ${(journal.bytes / 1e6).toFixed(1)} MB, ${secs(journal.syncMs)} waiting for fdatasync${turns}` : '';
   return { wallMs: performance.now() - t0, importMs, closeMs, events, ticks: result.ticks, digest: hash.digest('hex').slice(0, 16), commits, journal: figures };
 }
 

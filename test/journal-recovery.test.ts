@@ -14,7 +14,7 @@ import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
-import { HEADER_BYTES, JournalFile, journalPath } from '../src/store/sqlite/journal-file.js';
+import { HEADER_BYTES, JournalFile, journalPath, journalPaths } from '../src/store/sqlite/journal-file.js';
 import { JOURNAL_APPLIED_KEY, JOURNAL_ID_KEY, recoverJournal } from '../src/store/sqlite/journal-apply.js';
 import { STATEMENT_NAMES } from '../src/store/sqlite/rows.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -54,10 +54,22 @@ function metaRows(file: string): Record<string, unknown> {
   }
 }
 
+/** Writes the journal's second file (journalPaths) beside `file`, holding `bodies` from seq `first`. */
+function withSecondFile(file: string, bodies: Buffer[], first: number, id = ID): string {
+  const path = journalPaths(file)[1];
+  const journal = new JournalFile(path, id, true);
+  bodies.forEach((b, i) => journal.append(first + i, b));
+  journal.close(false);
+  return path;
+}
+
+/** Both journal files' bytes (null: absent). */
+const journalBytes = (file: string) => journalPaths(file).map((p) => (existsSync(p) ? readFileSync(p) : null));
+
 /** Opening is refused with STORE_CORRUPT matching `message`; the tables and the journal are as they were, and no lock is left. */
 function assertRefused(file: string, message: RegExp): void {
   const before = metaRows(file);
-  const journal = readFileSync(journalPath(file));
+  const journal = journalBytes(file);
   assert.throws(() => SqliteStore.open(file, { mode: 'existing' }), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'STORE_CORRUPT', err.message);
     assert.match(err.message, message);
@@ -65,7 +77,7 @@ function assertRefused(file: string, message: RegExp): void {
     return true;
   });
   assert.deepEqual(metaRows(file), before, 'no table changed');
-  assert.deepEqual(readFileSync(journalPath(file)), journal, 'the journal is kept as it was');
+  assert.deepEqual(journalBytes(file), journal, 'the journal (both files) is kept as it was');
   assert.equal(existsSync(`${file}.lock`), false);
 }
 
@@ -98,6 +110,50 @@ describe('journal recovery', () => {
     });
   }
 
+  test('a journal in two files (turned after the first filled up): the records of both past the applied seq are applied once, in seq order, and both files are gone', () => {
+    // The first file was emptied at a second turn and holds the newest records; the second holds the ones before.
+    const { file, path } = withJournal([probe('four'), probe('five')], { applied: 2, first: 4 });
+    const second = withSecondFile(file, [probe('one'), probe('two'), probe('three')], 1);
+    const store = SqliteStore.open(file, { mode: 'existing' });
+    assert.equal(store.recovered, 3, 'groups 3, 4 and 5');
+    store.close();
+    assert.equal(metaRows(file).probe, 'five', 'applied in seq order, not file order');
+    assert.equal(existsSync(path), false);
+    assert.equal(existsSync(second), false);
+    assert.equal(metaRows(file)[JOURNAL_ID_KEY], undefined);
+  });
+
+  test('two journal files with a group missing between them are refused, nothing applied', () => {
+    const { file } = withJournal([probe('four'), probe('five')], { applied: 0, first: 4 });
+    withSecondFile(file, [probe('one'), probe('two')], 1);
+    assertRefused(file, /misses group 3: its records go from 2 to 4/);
+    assert.equal(metaRows(file).probe, undefined);
+  });
+
+  test('a second journal file written for another database is refused and both files are left as they were', () => {
+    const { file } = withJournal([probe('one')]);
+    withSecondFile(file, [probe('two')], 2, 'c'.repeat(32));
+    assertRefused(file, /-phasewise-journal-2 holds group commits of another database/);
+  });
+
+  test('killed between removing the first journal file and the second: the next open applies nothing twice', () => {
+    const { file, path } = withJournal([probe('three')], { applied: 0, first: 3 });
+    const second = withSecondFile(file, [probe('one'), probe('two')], 1);
+    const db = new Database(file);
+    assert.throws(() => recoverJournal(db, file, (p) => {
+      if (p === second) throw new Error('killed before the second file was removed');
+      rmSync(p);
+    }), /killed before/);
+    db.close();
+    assert.equal(existsSync(path), false);
+    assert.ok(existsSync(second));
+    const store = SqliteStore.open(file, { mode: 'existing' });
+    assert.equal(store.recovered, 0, 'nothing applied twice');
+    store.close();
+    assert.equal(metaRows(file).probe, 'three');
+    assert.equal(existsSync(second), false);
+  });
+
   test('records that do not follow the applied seq (groups missing between) are refused, not applied with a gap', () => {
     const { file } = withJournal([probe('six'), probe('seven')], { applied: 3, first: 6 });
     assertRefused(file, /starts at group 6 but the database holds groups up to 3/);
@@ -127,14 +183,14 @@ describe('journal recovery', () => {
   test('a journal of another format version is refused with a message saying so', () => {
     const { file, path } = withJournal([probe('one')]);
     const fd = openSync(path, 'r+');
-    writeSync(fd, Buffer.from('PWJ2'), 0, 4, 0);
+    writeSync(fd, Buffer.from('PWJ1'), 0, 4, 0); // the one-file journal of the previous version: its reader would miss a second file
     closeSync(fd);
-    assertRefused(file, /journal of another Phasewise version \(PWJ2; this one reads PWJ1\)/);
+    assertRefused(file, /journal of another Phasewise version \(PWJ1; this one reads PWJ2\)/);
   });
 
   for (const [name, bytes] of [
     ['zero-length', Buffer.alloc(0)],
-    ['cut inside its header', Buffer.from(`PWJ1${ID.slice(0, 10)}`, 'latin1')],
+    ['cut inside its header', Buffer.from(`PWJ2${ID.slice(0, 10)}`, 'latin1')],
     ['a header of zeros', Buffer.alloc(HEADER_BYTES + 4096)],
   ] as const) {
     test(`a journal ${name} (killed as it was created, before any record) opens: nothing applied, the journal removed`, () => {
@@ -201,8 +257,8 @@ describe('journal recovery', () => {
     sim.driver.observe = () => {};
     for (let i = 0; i < 2000 && sim.step() && !(store.journalFigures()!.bytes > 0 && store.openGroupCommits > 0); i++);
     assert.ok(store.journalFigures()!.bytes > 0 && store.openGroupCommits > 0, 'groups appended, and one open');
-    const journal = (store as unknown as { journal: { file: { append(): void }; state: Int32Array } }).journal;
-    journal.file.append = () => {
+    const journal = (store as unknown as { journal: { files: Array<{ append(): void }>; state: Int32Array } }).journal;
+    journal.files[0]!.append = () => {
       throw new Error('the disk is gone');
     };
     assert.throws(() => store.close(), /the disk is gone/);

@@ -16,7 +16,7 @@ import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { decodeGroup } from '../src/store/sqlite/journal-codec.js';
-import { HEADER_BYTES, JournalFile, journalPath, readJournal } from '../src/store/sqlite/journal-file.js';
+import { HEADER_BYTES, JournalFile, journalPath, journalPaths, readJournal, readJournals } from '../src/store/sqlite/journal-file.js';
 import { checkDatabase } from '../src/store/sqlite/maintenance.js';
 import { STATEMENT_NAMES } from '../src/store/sqlite/rows.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -47,12 +47,12 @@ function memoryRun(raw: () => Record<string, unknown>): unknown {
   return json(store.events());
 }
 
-/** Keys of actions durable now: in the database's tables (a second connection) or in a whole journal record (read again at each miss). */
+/** Keys of actions durable now: in the database's tables (a second connection) or in a whole record of either journal file (read again at each miss). */
 function durableKeys(file: string, reader: Database.Statement): (key: string) => boolean {
   const putAction = STATEMENT_NAMES.indexOf('putAction');
   return (key) => {
     if (reader.get(key) !== undefined) return true;
-    for (const r of readJournal(journalPath(file))?.records ?? []) {
+    for (const r of readJournals(file)?.records ?? []) {
       const ops = decodeGroup(r.body).ops;
       for (let i = 0; i < ops.length; i += 2 + (ops[i + 1] as number)) if (ops[i] === putAction && ops[i + 2] === key) return true;
     }
@@ -61,12 +61,12 @@ function durableKeys(file: string, reader: Database.Statement): (key: string) =>
 }
 
 /** A run through the journal whose driver checks at every send and every answer or report that the key is durable. */
-function journalRun(raw: () => Record<string, unknown>, ticks = 1000) {
+function journalRun(raw: () => Record<string, unknown>, ticks = 1000, dropAfterBytes?: number) {
   const file = newFile();
   const scenario = compileScenario(raw(), 'journal');
   const store = SqliteStore.open(file, { mode: 'new' });
   store.importState(scenario.state);
-  store.groupCommits({ ticks, wallMs: 10_000 }, undefined, { journal: true });
+  store.groupCommits({ ticks, wallMs: 10_000 }, undefined, { journal: true, ...(dropAfterBytes ? { dropAfterBytes } : {}) });
   const reader = new Database(file, { readonly: true });
   const durable = durableKeys(file, reader.prepare('SELECT 1 FROM actions WHERE key = ?').pluck());
   const sim = new Simulation(scenario, { store });
@@ -138,8 +138,9 @@ describe('group commit through a journal', () => {
       () => baseScenario({ seed: 77, failures: { versions: { '1.1.0.0': { installFailure: 0.15 } }, background: [{ at: 'PT1H20M', duration: 'PT2H', scaleSet: 'ss-east', share: 0.3 }] } }),
     ];
     for (const raw of scenarios) {
-      for (const ticks of [2, 1000]) {
-        const run = journalRun(raw, ticks);
+      // The last: the journal turns to its other file whenever one passes 20 KB (checked at every send too).
+      for (const [ticks, dropAfter] of [[2], [1000], [1000, 20_000]] as Array<[number, number?]>) {
+        const run = journalRun(raw, ticks, dropAfter);
         const result = run.sim.run();
         assert.deepEqual(run.early, [], 'nothing of an action before its key is durable');
         assert.ok(run.sent() > 0);
@@ -147,7 +148,8 @@ describe('group commit through a journal', () => {
         assert.ok(run.store.transactions < result.ticks, `${run.store.transactions} groups for ${result.ticks} ticks`);
         run.reader.close();
         run.store.close();
-        assert.equal(existsSync(journalPath(run.file)), false, 'close removes the journal');
+        if (dropAfter) assert.ok(run.store.journalFigures()!.emptied >= 2, 'the journal turned, back and forth');
+        assert.deepEqual(journalPaths(run.file).filter((p) => existsSync(p)), [], 'close removes the journal (both files)');
         assert.equal(meta(run.file, 'journal_id'), undefined, 'and the meta rows that named it');
         assert.deepEqual(dump(run.file), ungroupedTables(raw), `the tables (events included) equal a transaction per commit, groups of ${ticks}`);
       }
@@ -167,7 +169,7 @@ describe('group commit through a journal', () => {
       if (Number(meta(file, 'journal_applied') ?? 0) > 0) appliedBefore++;
       const store = SqliteStore.open(file, { mode: 'existing' });
       if (store.recovered > 0) recoveredSome++;
-      assert.equal(existsSync(journalPath(file)), false, 'the journal is removed once applied');
+      assert.deepEqual(journalPaths(file).filter((p) => existsSync(p)), [], 'the journal (both files) is removed once applied');
       const keys = new Set(store.database.prepare('SELECT key FROM actions').pluck().all() as string[]);
       assert.deepEqual(sent.filter((k) => !keys.has(k)), [], `killed after ${steps} steps: every key sent is in the tables`);
       const kept = json([...store.events()]) as EngineEvent[];

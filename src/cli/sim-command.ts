@@ -12,7 +12,7 @@ import { isPostgresUrl } from '../store/postgres/connect.js';
 import { PgStore } from '../store/postgres/pg-store.js';
 import { StoreError } from '../store/sqlite/database.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { journalPath } from '../store/sqlite/journal-file.js';
+import { journalPaths } from '../store/sqlite/journal-file.js';
 import { UsageError } from './errors.js';
 import { PatchChecker } from '../audit/patches.js';
 import { REBOOT_NOTICE_MS } from '../model/patch-runs.js';
@@ -81,7 +81,7 @@ async function openStore(spec: string | undefined, replace: boolean): Promise<Si
 function removeDatabase(file: string): void {
   if (!existsSync(file)) return;
   SqliteStore.open(file, { mode: 'existing' }).close(); // refuses a file in use, or one that is not a database
-  for (const f of [file, `${file}-wal`, `${file}-shm`, journalPath(file)]) rmSync(f, { force: true });
+  for (const f of [file, `${file}-wal`, `${file}-shm`, ...journalPaths(file)]) rmSync(f, { force: true });
 }
 
 export async function simCommand(file: string, opts: SimOptions): Promise<void> {

@@ -2,8 +2,10 @@
  * Group commit through a journal (sim only): a group's durable write is one append of its record to
  * the journal file; the apply worker (journal-worker.ts, on the other core) writes the tables behind.
  * `barrier` waits, synchronously, until the worker applied everything appended: reads of the tables
- * call it first. Once the file passes a size, it is emptied after the worker made every record durable
- * in the tables (once in the 50,000-machine example, 126 MB of records).
+ * call it first. The journal is two files used in turn: once the one written passes a size, records go
+ * to the other, and the worker is asked to make the full one's records durable in the tables, in the
+ * background; the other file is emptied first, once the tables hold its records durably (asked for one
+ * turn before, so the engine thread seldom waits). Once in the 50,000-machine example, 126 MB of records.
  */
 import { randomBytes } from 'node:crypto';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
@@ -12,9 +14,9 @@ import type Database from 'better-sqlite3';
 import { encodeGroup } from './journal-codec.js';
 import type { GroupRecord } from './journal-codec.js';
 import { JOURNAL_APPLIED_KEY, JOURNAL_ID_KEY } from './journal-apply.js';
-import { journalPath, JournalFile } from './journal-file.js';
+import { journalPaths, JournalFile } from './journal-file.js';
 
-/** Bytes of records after which the file is emptied, once the tables hold them durably. */
+/** Bytes of records after which the journal turns to its other file (emptied, once the tables hold its records durably). */
 export const DROP_AFTER_BYTES = 64 * 1024 * 1024;
 /** How long a barrier waits between looks at the worker's state (it is woken at once by progress). */
 const WAIT_MS = 200;
@@ -29,15 +31,23 @@ const APPLIED = 0;
 const DURABLE = 2;
 
 export class GroupJournal {
-  private readonly file: JournalFile;
+  /** The journal's two files (the second made at the first turn) and the one written now. */
+  private readonly files: [JournalFile, JournalFile | null];
+  private active: 0 | 1 = 0;
+  /** The last seq appended to each file since it was last emptied (0: none). */
+  private readonly lastSeq = [0, 0];
+  private readonly dbFile: string;
+  private readonly id: string;
   private readonly worker: Worker;
   /** Shared with the worker: applied seq, worker status, durable seq (journal-worker.ts). */
   private readonly state = new Int32Array(new SharedArrayBuffer(12));
   private readonly durable: boolean;
   private readonly port: MessagePort;
   private seq = 0;
-  /** Times the file was emptied (a test and benchmark figure). */
+  /** Times the journal turned to its other file (a test and benchmark figure). */
   emptied = 0;
+  /** Wall milliseconds the engine thread waited at a turn for the tables to hold the other file's records durably (a benchmark figure). */
+  turnWaitMs = 0;
   private closed = false;
   private failure: string | null = null;
   /** Bytes appended (a benchmark figure). */
@@ -45,7 +55,7 @@ export class GroupJournal {
 
   /** Wall milliseconds the appends waited for the disk (a benchmark figure). */
   get syncMs(): number {
-    return this.file.syncMs;
+    return this.files[0].syncMs + (this.files[1]?.syncMs ?? 0);
   }
 
   /** `dropAfterBytes`: smaller in tests, so that a small run empties its journal too. */
@@ -58,7 +68,9 @@ export class GroupJournal {
       db.prepare('DELETE FROM meta WHERE key = ?').run(JOURNAL_APPLIED_KEY);
     }).immediate();
     this.durable = synchronous === 'FULL';
-    this.file = new JournalFile(journalPath(dbFile), id, this.durable);
+    this.dbFile = dbFile;
+    this.id = id;
+    this.files = [new JournalFile(journalPaths(dbFile)[0], id, this.durable), null];
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(new URL('./journal-worker.js', import.meta.url), {
@@ -71,10 +83,11 @@ export class GroupJournal {
   /** Appends a group's record; once this returns it is durable (with synchronous=FULL). */
   append(record: GroupRecord): void {
     this.checkWorker();
-    if (this.file.bytes > this.dropAfterBytes) this.empty();
+    if (this.files[this.active]!.bytes > this.dropAfterBytes) this.turn();
     const body = encodeGroup(record);
-    this.file.append(this.seq + 1, body); // a failed append leaves no record: the next takes the same seq
+    this.files[this.active]!.append(this.seq + 1, body); // a failed append leaves no record: the next takes the same seq
     this.seq++;
+    this.lastSeq[this.active] = this.seq;
     this.appendedBytes += body.length;
     // The body moves to the worker without a copy when it owns its whole buffer (V8's serializer's do).
     const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
@@ -82,13 +95,24 @@ export class GroupJournal {
   }
 
   /**
-   * Empties the journal once the tables hold every record durably: the worker applies what it has queued
-   * (it is seldom more than a group or two behind) and commits once at synchronous=FULL.
+   * Turns to the other file, emptied first: the tables must hold its records durably, which the worker
+   * was asked for when the journal last turned away from it (long done, mostly). Then the worker is asked
+   * to apply what it has queued (the full file's records and any before) and commit once at
+   * synchronous=FULL, in the background: the engine thread goes on appending to the other file.
    */
-  private empty(): void {
+  private turn(): void {
+    const other = this.active === 0 ? 1 : 0;
+    if (this.lastSeq[other]! > 0) {
+      const t = performance.now();
+      this.waitFor(DURABLE, this.lastSeq[other]);
+      this.turnWaitMs += performance.now() - t;
+    }
+    // The second file is made at the first turn: its header, and its name (the folder), durable before any record.
+    const file = (this.files[other] ??= new JournalFile(journalPaths(this.dbFile)[1], this.id, this.durable));
+    file.clear();
+    this.lastSeq[other] = 0;
+    this.active = other;
     this.worker.postMessage('sync');
-    this.waitFor(DURABLE);
-    this.file.clear();
     this.emptied++;
   }
 
@@ -97,10 +121,10 @@ export class GroupJournal {
     this.waitFor(APPLIED);
   }
 
-  /** Waits until the worker's `slot` (applied or durable seq) reaches the last appended; the worker notifies slot 0 for both. */
-  private waitFor(slot: typeof APPLIED | typeof DURABLE): void {
+  /** Waits until the worker's `slot` (applied or durable seq) reaches `seq`; the worker notifies slot 0 for both. */
+  private waitFor(slot: typeof APPLIED | typeof DURABLE, seq = this.seq): void {
     const stall = this.stallWatch();
-    while (Atomics.load(this.state, slot) < this.seq) {
+    while (Atomics.load(this.state, slot) < seq) {
       this.checkWorker();
       stall();
       Atomics.wait(this.state, APPLIED, Atomics.load(this.state, APPLIED), WAIT_MS);
@@ -141,14 +165,14 @@ export class GroupJournal {
       }
       this.checkWorker();
     } catch (err) {
-      this.file.close(false); // kept: the next open applies what it holds
+      for (const f of this.files) f?.close(false); // kept: the next open applies what they hold
       void this.worker.terminate();
       throw err;
     }
     // A transaction of this connection (synchronous as the user chose) makes the worker's, before it in
     // the WAL, durable; only then is the journal removed, and last the meta rows that name it.
     db.prepare('UPDATE meta SET value = value WHERE key = ?').run(JOURNAL_APPLIED_KEY);
-    this.file.close(true);
+    for (const f of this.files) f?.close(true);
     db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
   }
 

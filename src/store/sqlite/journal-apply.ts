@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { RowCoalescer } from './coalesce.js';
 import { EventWriter } from './event-log.js';
 import { decodeGroup, RecordError, replayOps } from './journal-codec.js';
-import { journalPath, JournalError, readJournal } from './journal-file.js';
+import { journalPath, JournalError, readJournals } from './journal-file.js';
 import type { JournalRecord } from './journal-file.js';
 import { statements } from './rows.js';
 import type { Statements } from './rows.js';
@@ -60,7 +60,7 @@ export function appliedSeq(db: Database.Database): number {
 }
 
 /**
- * At open: applies what a journal left by a stopped process holds past the applied `seq` (a torn last
+ * At open: applies what a journal (its one or two files) left by a stopped process holds past the applied `seq` (a torn last
  * record is ignored: it was never durable, so none of its actions left), then removes the journal, and
  * only then the meta rows naming it (a crash between the two then finds a journal of this file, all of it
  * applied, not one of "another database"). A journal written for another database, records that do not
@@ -68,39 +68,41 @@ export function appliedSeq(db: Database.Database): number {
  * they are. `remove`: the journal's removal (tests stop there, as a crash would).
  */
 export function recoverJournal(db: Database.Database, file: string, remove = (path: string) => rmSync(path, { force: true })): number {
-  const path = journalPath(file);
-  const refuse = (why: string) => new StoreError('STORE_CORRUPT', `${path} ${why}; move it away if ${file} is right — nothing was changed`);
+  const refuse = (path: string, why: string) => new StoreError('STORE_CORRUPT', `${path} ${why}; move it away if ${file} is right — nothing was changed`);
   let journal;
   try {
-    journal = readJournal(path);
+    journal = readJournals(file);
   } catch (err) {
     if (err instanceof JournalError) throw new StoreError('STORE_CORRUPT', `${err.message}; move it away if ${file} is right — nothing was changed`);
     throw err;
   }
   const meta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
   const id = (meta.get(JOURNAL_ID_KEY) as string | undefined) ?? null;
-  // A journal whose header never reached the disk (id null: killed as it was created) holds no record.
-  if (journal && journal.id !== null && journal.id !== id) {
-    throw refuse(`holds group commits of another database (journal ${journal.id}, this file's ${id ?? 'none'})`);
+  // A journal file whose header never reached the disk (id null: killed as it was created) holds no record.
+  for (const f of journal?.files ?? []) {
+    if (f.id !== null && f.id !== id) throw refuse(f.path, `holds group commits of another database (journal ${f.id}, this file's ${id ?? 'none'})`);
   }
   if (!journal && id === null) return 0;
+  const path = journalPath(file);
   let pending: JournalRecord[] = [];
   // IMMEDIATE before the applied seq is read: no other connection applies between the read and the writes.
   db.transaction(() => {
     const applied = appliedSeq(db);
     pending = journal ? journal.records.filter((r) => r.seq > applied) : [];
-    // Records follow one another (readJournal); the first must follow what the tables hold, or groups are missing.
+    // Records must follow what the tables hold and one another (across the two files), or groups are missing.
     if (pending.length > 0 && pending[0]!.seq !== applied + 1) {
-      throw refuse(`starts at group ${pending[0]!.seq} but the database holds groups up to ${applied} (restored from an older copy?)`);
+      throw refuse(path, `starts at group ${pending[0]!.seq} but the database holds groups up to ${applied} (restored from an older copy?)`);
     }
+    const gap = pending.findIndex((r, i) => r.seq !== applied + 1 + i);
+    if (gap > 0) throw refuse(path, `misses group ${applied + 1 + gap}: its records go from ${pending[gap - 1]!.seq} to ${pending[gap]!.seq}`);
     try {
       new JournalApplier(db).apply(pending);
     } catch (err) {
-      if (err instanceof RecordError) throw refuse(`holds a record Phasewise did not write (${err.message})`);
+      if (err instanceof RecordError) throw refuse(path, `holds a record Phasewise did not write (${err.message})`);
       throw err;
     }
   }).immediate();
-  if (journal) remove(path);
+  for (const f of journal?.files ?? []) remove(f.path);
   db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
   return pending.length;
 }

@@ -9,19 +9,26 @@
  * data within the file's size need not commit the file system's metadata too (about half the wait,
  * measured). Emptying the file starts writing at the header again without truncating; records left
  * beyond are older, and reading stops at the first record whose seq does not follow the one before.
+ *
+ * A journal is two such files, `FILE-phasewise-journal` and `FILE-phasewise-journal-2` (the second made
+ * when the first is full): records go to one until it passes a size, then to the other, which is emptied
+ * first (group-journal.ts). Read together, their records follow one another in seq.
  */
 import { closeSync, existsSync, fdatasyncSync, fstatSync, openSync, readSync, rmSync, writeSync, writevSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir } from '../../util/atomic-file.js';
 
-const MAGIC = 'PWJ1';
+/** PWJ2: a journal may be two files (PWJ1 was one; a PWJ1 reader would miss the second file's records). */
+const MAGIC = 'PWJ2';
 const ID_BYTES = 32;
 export const HEADER_BYTES = MAGIC.length + ID_BYTES;
 const FRAME_BYTES = 16;
 const AHEAD_BYTES = 16 * 1024 * 1024;
 
 export const journalPath = (dbFile: string): string => `${dbFile}-phasewise-journal`;
+/** Both files of a database's journal, the first one first (the second exists once the first filled up). */
+export const journalPaths = (dbFile: string): [string, string] => [journalPath(dbFile), `${journalPath(dbFile)}-2`];
 
 export interface JournalRecord {
   seq: number;
@@ -90,6 +97,21 @@ export function readJournal(path: string): JournalContents | null {
   } finally {
     closeSync(fd);
   }
+}
+
+export interface JournalFiles {
+  /** Each file that exists, with the id of the database its header names (null: cut inside its header). */
+  files: Array<{ path: string; id: string | null }>;
+  /** The whole records of both files, in seq order. */
+  records: JournalRecord[];
+}
+
+/** Reads both files of a database's journal (see journalPaths); null when neither exists. */
+export function readJournals(dbFile: string): JournalFiles | null {
+  const read = journalPaths(dbFile).map((path) => ({ path, contents: readJournal(path) }));
+  const files = read.filter((f) => f.contents !== null).map((f) => ({ path: f.path, id: f.contents!.id, records: f.contents!.records }));
+  if (files.length === 0) return null;
+  return { files: files.map(({ path, id }) => ({ path, id })), records: files.flatMap((f) => f.records).sort((a, b) => a.seq - b.seq) };
 }
 
 /** The journal open for appending (one writer: the process holding the database's lock). */

@@ -26,7 +26,7 @@ import { recordingWriters } from './journal-codec.js';
 import type { GroupRecord } from './journal-codec.js';
 import { recoverJournal } from './journal-apply.js';
 import { GroupJournal } from './group-journal.js';
-import { journalPath } from './journal-file.js';
+import { journalPaths } from './journal-file.js';
 
 /** An open group: engine commits made in one transaction not committed yet (see `groupCommits`). */
 interface OpenGroup {
@@ -42,7 +42,7 @@ interface OpenGroup {
  * left to it: its own store applies the journal, and these commands read what is applied so far.
  */
 export function applyLeftJournal(file: string): void {
-  if (!existsSync(journalPath(file))) return;
+  if (!journalPaths(file).some((p) => existsSync(p))) return;
   let store: SqliteStore;
   try {
     store = SqliteStore.open(file, { mode: 'existing' });
@@ -259,9 +259,10 @@ export class SqliteStore implements Store {
     return this.group?.commits ?? 0;
   }
 
-  /** With the journal: bytes appended and wall time waiting for its fdatasync (bench:sim-store prints them). */
-  journalFigures(): { bytes: number; syncMs: number; emptied: number } | null {
-    return this.journal ? { bytes: this.journal.appendedBytes, syncMs: this.journal.syncMs, emptied: this.journal.emptied } : null;
+  /** With the journal: bytes appended, wall time waiting for its fdatasync, its turns and their waits (bench:sim-store prints them). */
+  journalFigures(): { bytes: number; syncMs: number; emptied: number; turnWaitMs: number } | null {
+    const j = this.journal;
+    return j ? { bytes: j.appendedBytes, syncMs: j.syncMs, emptied: j.emptied, turnWaitMs: j.turnWaitMs } : null;
   }
 
   /** Engine transactions committed by this store object (alone or as a group): what bench:sim-store counts. */
