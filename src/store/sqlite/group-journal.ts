@@ -116,8 +116,9 @@ export class GroupJournal {
     this.emptied++;
   }
 
-  /** Waits until the worker applied every record appended. */
+  /** Waits until the worker applied every record appended (asked to apply a small batch at once, not after its wait). */
   barrier(): void {
+    if (Atomics.load(this.state, APPLIED) < this.seq) this.worker.postMessage('drain');
     this.waitFor(APPLIED);
   }
 

@@ -42,10 +42,21 @@ try {
 }
 
 let queue: JournalRecord[] = [];
-let scheduled = false;
+/** A drain is due: at once (setImmediate) or once a small batch waited long enough (setTimeout). */
+let scheduled: 'now' | 'later' | null = null;
+let timer: NodeJS.Timeout | null = null;
+/**
+ * Records applied together: one transaction writes a page once however many of them change it, so a few
+ * records per transaction write fewer pages than one each. A smaller queue waits at most BATCH_WAIT_MS
+ * (the main thread posts 'drain' before it waits for the worker, and 'sync' and 'close' drain at once).
+ */
+const BATCH_RECORDS = 8;
+const BATCH_WAIT_MS = 20;
 
 function drain(): void {
-  scheduled = false;
+  scheduled = null;
+  if (timer) clearTimeout(timer);
+  timer = null;
   if (queue.length === 0 || Atomics.load(state, 1) !== 0 || !db || !applier) return;
   const batch = queue;
   queue = [];
@@ -80,14 +91,24 @@ function sync(): void {
   Atomics.notify(state, 0);
 }
 
-parentPort!.on('message', (m: JournalRecord | 'close' | 'sync') => {
+/** Schedules a drain: at once once `BATCH_RECORDS` wait (or `now`), else after `BATCH_WAIT_MS`. */
+function schedule(now: boolean): void {
+  if (scheduled === 'now' || queue.length === 0) return;
+  if (now || queue.length >= BATCH_RECORDS) {
+    scheduled = 'now';
+    setImmediate(drain); // records that arrive meanwhile join this transaction
+  } else if (scheduled === null) {
+    scheduled = 'later';
+    timer = setTimeout(drain, BATCH_WAIT_MS);
+  }
+}
+
+parentPort!.on('message', (m: JournalRecord | 'close' | 'sync' | 'drain') => {
   if (m === 'sync') return sync();
+  if (m === 'drain') return schedule(true);
   if (m !== 'close') {
     queue.push(m);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(drain); // records that arrive meanwhile join this transaction
-    }
+    schedule(false);
     return;
   }
   drain();
