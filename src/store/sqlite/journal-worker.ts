@@ -1,14 +1,15 @@
 /**
  * The apply worker (a worker thread): owns its own connection to the database and applies the journal
- * records the main thread posts, in order, everything that queued up in one transaction. Progress and
+ * records the main thread posts, in order, in batches (BATCH_RECORDS, below) of one transaction each. Progress and
  * failure go through shared memory (the main thread waits on it with Atomics.wait, synchronously):
  * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed, [2] the last seq
  * applied and on disk (after a 'sync' message).
  *
  * Its transactions use synchronous=NORMAL: the journal holds every group durably, so an applied
- * transaction need not be (an fsync here would compete with the journal's on the same disk). Before the
- * journal drops records, the main thread posts 'sync': the worker applies what is queued and commits
- * one transaction at synchronous=FULL, which makes the WAL and everything before it durable.
+ * transaction need not be (an fsync here would compete with the journal's on the same disk). When the
+ * journal turns to its other file, the main thread posts 'sync': the worker applies what is queued and
+ * commits one transaction at synchronous=FULL, which makes the WAL and everything before it durable (the
+ * file turned away from is emptied, a turn later, only once this is done).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
