@@ -7,6 +7,7 @@
  *   <lib>/.agent/client.crt, ca.crt     the client certificate the server issued, the agent CA
  *   <lib>/.agent/server-ca.pem          the server's TLS certificate trusted with `--ca-cert`
  *   <lib>/.agent/state.json             the journal (per extension: operation, steps, LKG)
+ *   <lib>/.agent/state.prev.json        the journal as it was one write before (a torn journal's fallback)
  *   <lib>/.agent/goalstate.json         the last accepted goal state and its ETag
  *   <lib>/.agent/packages/              verified zips: the rollback cache
  *   <lib>/.agent/downloads/             partial downloads (resumed with Range)
@@ -34,6 +35,7 @@ export const VERSION_PATTERN = /^[0-9]+(\.[0-9]+){0,3}$/;
 
 export const agentDir = (d: AgentDirs): string => join(d.lib, '.agent');
 export const statePath = (d: AgentDirs): string => join(agentDir(d), 'state.json');
+export const previousStatePath = (d: AgentDirs): string => join(agentDir(d), 'state.prev.json');
 export const goalStatePath = (d: AgentDirs): string => join(agentDir(d), 'goalstate.json');
 export const enrollmentPath = (d: AgentDirs): string => join(agentDir(d), 'enrollment.json');
 export const packagesDir = (d: AgentDirs): string => join(agentDir(d), 'packages');
