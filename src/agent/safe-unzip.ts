@@ -66,7 +66,7 @@ async function extractAll(zipPath: string, into: string, limits: UnzipLimits): P
     };
     zip.on('error', stop);
     zip.on('end', () => done());
-    zip.on('entry', (entry: Entry) => {
+    const onEntry = (entry: Entry) => {
       const reason = unsafeEntryReason(entry.fileName, entry.externalFileAttributes);
       if (reason) return stop(new PackageRejected(`the package entry ${JSON.stringify(entry.fileName.slice(0, 200))} is refused: ${reason}`));
       const target = resolve(root, entry.fileName);
@@ -86,6 +86,15 @@ async function extractAll(zipPath: string, into: string, limits: UnzipLimits): P
           zip.readEntry();
         })
         .catch(stop);
+    };
+    // A throw in the handler would escape into yauzl's read callback and end the agent: an entry under
+    // a name that is already a file (`a`, then `a/b` or `a/`), a full or read-only disk.
+    zip.on('entry', (entry: Entry) => {
+      try {
+        onEntry(entry);
+      } catch (err) {
+        stop(err as Error);
+      }
     });
     zip.readEntry();
   });
