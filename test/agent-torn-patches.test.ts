@@ -6,7 +6,7 @@
  * the journal as it was one write before (`state.prev.json`), so no install command runs twice.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { GoalStatePatchOperation, PatchOperationReport } from '../src/protocol/agent-wire.js';
@@ -131,6 +131,39 @@ test('a journal torn inside the operation in flight, killed mid-install: the run
     assert.match(agent.output(), /install:openssl was running when the agent stopped; picking it up/);
     assert.deepEqual(installs(bin), ['libssl3=3.0.22-1', 'openssl=3.0.22-1'], `each install ran once\n${agent.output()}`);
     assert.equal(assessments(bin), 1, 'the operation was continued, not assessed afresh');
+  } finally {
+    await stop(agent);
+  }
+  rmSync(d.root, { recursive: true, force: true });
+});
+
+test('the write lost is the one that finished a step, or the one that announced one: the run files keep either from running again', async () => {
+  const d = tempDirs();
+  const agentId = await rig.enroll(d);
+  const bin = scriptedApt(d, [`libssl3 3.0.19-1 3.0.22-1 ${SEC}`, `openssl 3.0.19-1 3.0.22-1 ${SEC}`], { 'slow-openssl': '3' });
+  cp.goals.set(agentId, { ...goal(1, []), patchOperations: [install('inst-3')] });
+  const statePath = join(d.lib, '.agent/state.json');
+  let agent = rig.startAgent(d, pmArgs(bin));
+  await until('openssl install running', () => (patchesIn(statePath)?.current?.steps['install:openssl']?.pid ?? null) !== null, 30_000, agent);
+  await stop(agent);
+  const state = readFileSync(statePath, 'utf8');
+  // The write before, as if the last ones were lost: libssl3 still running (its end not journaled),
+  // openssl not announced (yet its wrapper was spawned and runs on).
+  const older = JSON.parse(state) as { patches: PatchState };
+  const cur = older.patches.current!;
+  assert.equal(cur.steps['install:libssl3']?.state, 'done');
+  cur.steps['install:libssl3'] = { ...cur.steps['install:libssl3']!, state: 'running', exitCode: null, finishedAt: null, output: '' };
+  delete cur.results.libssl3;
+  delete cur.steps['install:openssl'];
+  const cut = state.indexOf('"install:openssl"') + 30; // inside current: completed from the write before
+  agent = restartCut(d, bin, { state, prev: `${JSON.stringify(older, null, 2)}\n` }, cut);
+  try {
+    const r = await until('inst-3 done', () => finished(agentId, 'inst-3'), 30_000, agent);
+    assert.equal(r.status, 'Succeeded', agent.output());
+    assert.match(agent.output(), /install:libssl3 was running when the agent stopped; picking it up/);
+    assert.match(agent.output(), /install:openssl has run files but no journal record \(a journal write was lost\); picking it up, not starting it again/);
+    assert.deepEqual(installs(bin), ['libssl3=3.0.22-1', 'openssl=3.0.22-1'], `each install ran once\n${agent.output()}`);
+    await until('the exit files are removed with the operation', () => readdirSync(join(d.lib, '.agent/run')).length === 0, 5_000, agent);
   } finally {
     await stop(agent);
   }

@@ -8,9 +8,10 @@ import type { AgentExtensionState, GoalState, GoalStatePatchOperation, GoalState
 import type { PatchInstallationState, PatchOperationReport } from '../protocol/agent-wire.js';
 import type { AvailablePatch } from './patching/types.js';
 import { LIMITS } from '../protocol/agent-wire.js';
+import { rmSync } from 'node:fs';
 import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
 import { readJsonKeepingWhole } from './torn-json.js';
-import { goalStatePath, previousStatePath, statePath } from './layout.js';
+import { goalStatePath, previousStatePath, runBase, statePath } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
 export interface StepRecord {
@@ -239,8 +240,19 @@ export class Journal {
 
   /** Closes the operation in flight with its outcome (kept in the bounded history). */
   finish(rec: ExtensionRecord, outcome: OutcomeRecord): void {
+    const steps = rec.op?.steps ?? {};
     rec.history = [outcome, ...rec.history.filter((h) => h.operationId !== outcome.operationId)].slice(0, HISTORY_LIMIT);
     rec.op = null;
     this.save();
+    this.forgetRuns(steps);
+  }
+
+  /**
+   * Removes the exit files the steps of a closed operation kept, once the save that closed it is done:
+   * the write before it (now `state.prev.json`) has every step done, so no completed journal can show
+   * one of them still running.
+   */
+  forgetRuns(steps: Record<string, StepRecord>): void {
+    for (const s of Object.values(steps)) rmSync(`${runBase(this.dirs, s.runId)}.exit`, { force: true, recursive: true });
   }
 }

@@ -41,6 +41,8 @@ export const enrollmentPath = (d: AgentDirs): string => join(agentDir(d), 'enrol
 export const packagesDir = (d: AgentDirs): string => join(agentDir(d), 'packages');
 export const downloadsDir = (d: AgentDirs): string => join(agentDir(d), 'downloads');
 export const runDir = (d: AgentDirs): string => join(agentDir(d), 'run');
+/** A command's run files are this plus `.pid`, `.exit`, `.out` (handler-process.ts). */
+export const runBase = (d: AgentDirs, runId: string): string => join(runDir(d), runId);
 export const handlerDir = (d: AgentDirs, name: string, version: string): string => join(d.lib, `${name}-${version}`);
 export const handlerLogDir = (d: AgentDirs, name: string): string => join(d.log, name);
 export const cachedPackagePath = (d: AgentDirs, name: string, version: string): string => join(packagesDir(d), `${name}__${version}.zip`);
