@@ -5,13 +5,15 @@
  * other damage still stops it.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { completeTornState, Journal } from '../src/agent/journal.js';
 import type { AgentState, PatchState } from '../src/agent/journal.js';
 import { agentDir, goalStatePath, statePath } from '../src/agent/layout.js';
 import { salvageCutJson } from '../src/agent/torn-json.js';
+import { writeJsonAtomic } from '../src/agent/atomic-file.js';
 import { tempDirs } from './helpers/agent-kit.js';
 
 const record = fc.record({
@@ -116,6 +118,22 @@ test('completeTornState: a journal cut at any byte, completed from the write bef
     }
   }), { seed: 71208, numRuns: 40 });
   assert.deepEqual(completeTornState({ version: 1, extensions: {} }, null), { version: 1, extensions: {} }, 'without a previous write: what is whole, as before');
+});
+
+test('writeJsonAtomic with a previous file: it holds the content the write replaced; a stale one goes when there is nothing to keep', () => {
+  const d = tempDirs();
+  mkdirSync(agentDir(d), { recursive: true });
+  const path = statePath(d);
+  const prev = join(agentDir(d), 'state.prev.json');
+  writeFileSync(prev, 'stale, from before the state file went');
+  writeJsonAtomic(path, { n: 1 }, 0o600, prev);
+  assert.ok(!existsSync(prev), 'no state file was replaced: the stale previous file is removed, not kept as a fallback');
+  writeJsonAtomic(path, { n: 2 }, 0o600, prev);
+  writeJsonAtomic(path, { n: 3 }, 0o600, prev);
+  assert.deepEqual(JSON.parse(readFileSync(prev, 'utf8')), { n: 2 });
+  assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { n: 3 });
+  assert.deepEqual(readdirSync(agentDir(d)).sort(), ['state.json', 'state.prev.json'], 'no temporary left');
+  rmSync(d.root, { recursive: true, force: true });
 });
 
 test('the Journal: a cut goal state is dropped (the server sends it again), logged once and rewritten; damage that is not a cut stops it', () => {

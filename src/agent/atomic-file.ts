@@ -46,13 +46,17 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
   fsyncDir(dir);
 }
 
-/** Links `path` to `previous` (replacing it); nothing when `path` does not exist yet. */
+/**
+ * Links `path` to `previous` (replacing it). When `path` does not exist yet, or cannot be linked (a file
+ * system without hard links), the save goes on and the old `previous` is removed: a fallback more than
+ * one write behind could bring back a step as not done.
+ */
 function keepPrevious(path: string, previous: string, tmp: string): void {
   try {
     linkSync(path, tmp);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    rmSync(previous, { force: true });
+    return;
   }
   try {
     renameSync(tmp, previous);
