@@ -89,13 +89,15 @@ test('a server sending more bytes than the package size is cut off and the packa
   assert.match(last(rt).message, /more than the package's \d+ bytes/);
 });
 
-test('zips with ../x, an absolute path or a symlink entry are refused before anything runs', async () => {
+test('zips with ../x, an absolute path, a symlink entry or an entry under a file are refused before anything runs', async () => {
   const { dirs, rt } = await withA();
   const base = { 'HandlerManifest.json': manifest({}), 'bin/handler.sh': handlerScript(dirs.callLog, {}) };
   const bad: Array<[string, Buffer, RegExp]> = [
     ['dotdot', patchName(await zipOf({ ...base, 'aa/evil.sh': 'x' }), 'aa/evil.sh', '../evil.sh'), /invalid relative path: \.\.\/evil\.sh|"\.\." segment/],
     ['absolute', patchName(await zipOf({ ...base, 'xtmp/evil.sh': 'x' }), 'xtmp/evil.sh', '/tmp/evil.sh'), /absolute path/],
     ['symlink', await zipOf({ ...base, 'bin/link': null }), /symbolic link/],
+    // `bin/x` a file, then `bin/x/y` under it: mkdir fails; this used to throw out of the unzip and end the agent.
+    ['under-a-file', await zipOf({ ...base, 'bin/x': 'a', 'bin/x/y': 'b' }), /cannot unpack the package: E(EXIST|NOTDIR)/],
   ];
   let seq = 2;
   for (const [what, zip, message] of bad) {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -122,6 +122,26 @@ test('a package URI that is not https is a download failure naming it, not an ex
     const ref = { uris: [uri], sha256: 'a'.repeat(64), size: 10, signature: signPackage(publisher.privatePem, publisher.keyId, HANDLER, '1.0.0', 'a'.repeat(64), 10) };
     await assert.rejects(downloadPackage(ref, join(dirs.root, 'p.part'), opts), (e: Error) => e instanceof DownloadError && e.message.includes(`only https URIs are fetched, not ${uri}`));
   }
+});
+
+test('a package that cannot be written (a full disk, a vanished folder) is a download failure to retry later, not an error that ends the agent', async () => {
+  const blob = Buffer.alloc(200_000, 3);
+  const sha256 = createHash('sha256').update(blob).digest('hex');
+  const { uri } = packages.add(blob);
+  const dirs = tempDirs();
+  const full = join(dirs.root, 'full.part');
+  symlinkSync('/dev/full', full); // every write fails with ENOSPC, as on a full disk
+  const ref = { uris: [uri], sha256, size: blob.length, signature: signPackage(publisher.privatePem, publisher.keyId, HANDLER, '1.0.0', sha256, blob.length) };
+  const opts = { ca: [TLS_CERT], attempts: 2, backoffMs: 10, timeoutMs: 5_000, sleep };
+  const cases: Array<[string, string, RegExp]> = [['full disk', full, /ENOSPC/], ['vanished folder', join(dirs.root, 'gone', 'p.part'), /ENOENT/]];
+  for (const [what, dest, code] of cases) {
+    const err = await within(downloadPackage(ref, dest, opts).then(() => assert.fail('the download finished'), (e: Error) => e), 15_000, what);
+    assert.ok(err instanceof DownloadError, `${what}: ${String(err)}`);
+    assert.match(err.message, /cannot write the package to /, what);
+    assert.match(err.message, code, what);
+  }
+  assert.ok(!existsSync(full), 'the partial file (here a link) is removed; what it pointed to is not touched');
+  assert.ok(existsSync('/dev/full'));
 });
 
 test('a handler that writes 600 MB to stdout: its first lines reach the outcome and the log; the agent never loads the rest', async () => {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { StatusReport } from '../src/protocol/agent-wire.js';
@@ -17,7 +17,7 @@ import { runStep } from '../src/agent/handler-process.js';
 import type { CommandSpec, ProcessRuntime } from '../src/agent/handler-process.js';
 import { Journal } from '../src/agent/journal.js';
 import type { OperationJournal } from '../src/agent/journal.js';
-import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust } from './helpers/agent-kit.js';
+import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust, zipOf } from './helpers/agent-kit.js';
 import { AgentRig, killed, until } from './helpers/agent-process.js';
 import { ROOT } from './helpers/cli.js';
 
@@ -142,6 +142,27 @@ test('a state folder that cannot grow (ulimit -f): a short write is an error, th
   assert.equal(r.stdout.trim(), 'refused EFBIG');
   assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { version: 1, small: true }, 'the last whole journal');
   assert.deepEqual(readdirSync(join(d.lib, '.agent')), ['state.json'], 'no temporary file left');
+  rmSync(d.root, { recursive: true, force: true });
+});
+
+test('a package that cannot be written out (ulimit -f, as a full disk): not rejected, the pass fails to be tried again later, no half folder left', async () => {
+  const d = tempDirs();
+  const zip = join(d.root, 'p.zip');
+  writeFileSync(zip, await zipOf({ 'HandlerManifest.json': '[]', 'bin/big': 'x'.repeat(64 * 1024) }));
+  const target = join(d.lib, 'Contoso.Test.Agent-1.0.0');
+  const script = [
+    `import { unpackPackage } from ${JSON.stringify(join(ROOT, 'dist/src/agent/safe-unzip.js'))};`,
+    'try {',
+    `  await unpackPackage(${JSON.stringify(zip)}, ${JSON.stringify(target)});`,
+    "  console.log('unpacked');",
+    '} catch (err) {',
+    "  console.log(err.constructor.name, err.code, err.message);",
+    '}',
+  ].join('\n');
+  const r = spawnSync('sh', ['-c', 'ulimit -f 16; exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.trim(), /^Error EFBIG cannot unpack the package on this machine: EFBIG .*tried again later$/, 'not a PackageRejected: the package is fine');
+  assert.ok(!existsSync(target) && !existsSync(`${target}.unpacking`), 'no half folder left');
   rmSync(d.root, { recursive: true, force: true });
 });
 

@@ -217,11 +217,20 @@ describe('Azure SDK usage patterns against a real server', () => {
   test('virtualMachineScaleSetVMs.update: tags and the instance\'s own properties change; what the set decides is refused, naming it', async () => {
     await compute.virtualMachineScaleSets.createOrUpdate(RG, 'tagged', setBody(2));
     const vm = await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1');
-    const updated = await compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...vm, tags: { owner: 'web' }, protectionPolicy: { protectFromScaleIn: true } } as never);
+    // Instance protection would be kept but not enforced (a scale-in or an upgrade would still reach it): refused.
+    for (const protectionPolicy of [{ protectFromScaleIn: true }, { protectFromScaleSetActions: true }]) {
+      await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...vm, tags: { owner: 'web' }, protectionPolicy } as never),
+        (e: { message?: string }) => isRest(400, 'InstanceProtectionNotSupported')(e as never) && new RegExp(Object.keys(protectionPolicy)[0]!).test(e.message ?? ''));
+    }
+    await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...vm, hardwareProfile: { vmSize: 'Standard_E64s_v5' } } as never),
+      (e: { message?: string }) => isRest(409, 'PropertyChangeNotAllowed')(e as never) && /hardwareProfile\.vmSize/.test(e.message ?? ''));
+    assert.equal((await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1')).tags, undefined, 'the refused requests changed nothing');
+    const updated = await compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...vm, tags: { owner: 'web' }, protectionPolicy: { protectFromScaleIn: false }, licenseType: 'RHEL_BYOS' } as never);
     assert.deepEqual(updated.tags, { owner: 'web' });
     const read = await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1');
     assert.deepEqual(read.tags, { owner: 'web' });
-    assert.equal(read.protectionPolicy?.protectFromScaleIn, true);
+    assert.equal(read.protectionPolicy?.protectFromScaleIn, false, 'no protection asked: kept as sent');
+    assert.equal(read.licenseType, 'RHEL_BYOS', 'what the engine has no use for is kept as sent');
     assert.equal(read.instanceId, '1');
     assert.equal(read.latestModelApplied, true, 'computed properties stay the server\'s');
     assert.equal((await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '0')).tags, undefined, 'the other instance is untouched');

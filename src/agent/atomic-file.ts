@@ -3,7 +3,7 @@
  * A reader (or the agent after `kill -9`) sees either the old content or the new, never half of one.
  * Synchronous on purpose: the journal must be on disk before the step it announces starts.
  */
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 let counter = 0;
@@ -17,7 +17,12 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
+/**
+ * With `previous`, the file being replaced stays there under that name (a hard link, no copy): its data
+ * was made durable by its own write, so it is whole even when the new file's data is lost to a disk that
+ * acknowledged an fsync it had not done. At every moment `path` exists.
+ */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, previous: string | null = null): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${counter++}.tmp`);
@@ -32,6 +37,7 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
     } finally {
       closeSync(fd);
     }
+    if (previous !== null) keepPrevious(path, previous, `${tmp}.prev`);
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true }); // a full disk must not also collect half-written temporaries
@@ -40,8 +46,28 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
   fsyncDir(dir);
 }
 
-export function writeJsonAtomic(path: string, value: unknown, mode = 0o600): void {
-  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode);
+/**
+ * Links `path` to `previous` (replacing it). When `path` does not exist yet, or cannot be linked (a file
+ * system without hard links), the save goes on and the old `previous` is removed: a fallback more than
+ * one write behind could bring back a step as not done.
+ */
+function keepPrevious(path: string, previous: string, tmp: string): void {
+  try {
+    linkSync(path, tmp);
+  } catch (err) {
+    rmSync(previous, { force: true });
+    return;
+  }
+  try {
+    renameSync(tmp, previous);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+export function writeJsonAtomic(path: string, value: unknown, mode = 0o600, previous: string | null = null): void {
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode, previous);
 }
 
 /** A file that is not a plain file: a FIFO, a device, a folder, or (when not followed) a symlink. */

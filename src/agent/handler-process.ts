@@ -149,10 +149,11 @@ function spawnedExitOf(runBase: string): number | null {
   return code === undefined ? null : code;
 }
 
-function cleanup(runBase: string): void {
+/** With `keepExit`, the exit file stays (see finish); the operation's end removes it (Journal.forgetRuns). */
+function cleanup(runBase: string, keepExit = false): void {
   spawnedExits.delete(runBase);
   // recursive: whatever a handler left under these names (even a folder) must not fail the step's end.
-  for (const ext of ['.pid', '.exit', '.exit.tmp', '.out']) rmSync(`${runBase}${ext}`, { force: true, recursive: true });
+  for (const ext of keepExit ? ['.pid', '.exit.tmp', '.out'] : ['.pid', '.exit', '.exit.tmp', '.out']) rmSync(`${runBase}${ext}`, { force: true, recursive: true });
 }
 
 export function runIdOf(ext: string, operationId: string, key: string): string {
@@ -195,8 +196,15 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
   if (!rec) {
     rec = { state: 'running', startedAt: rt.now(), timeoutMs: spec.timeoutMs, pid: null, runId, exitCode: null, timedOut: false, restarts: 0, output: '', finishedAt: null };
     op.steps[spec.key] = rec;
-    start(dirs, rec, spec, journal, rt);
-    rt.log(`${extName}: ${spec.key} started: ${spec.command}`);
+    if (existsSync(`${base}.pid`) || existsSync(`${base}.exit`)) {
+      // Its run files say it was spawned, yet the journal has no record of it: the write announcing it
+      // was lost (a torn journal completed from the write before). Picked up, never started again.
+      journal.save();
+      rt.log(`${extName}: ${spec.key} has run files but no journal record (a journal write was lost); picking it up, not starting it again`);
+    } else {
+      start(dirs, rec, spec, journal, rt);
+      rt.log(`${extName}: ${spec.key} started: ${spec.command}`);
+    }
   } else {
     rt.log(`${extName}: ${spec.key} was running when the agent stopped; picking it up (pid ${rec.pid ?? 'unknown'})`);
   }
@@ -258,7 +266,9 @@ function finish(journal: Journal, rec: StepRecord, base: string, spec: CommandSp
   rec.output = r.output;
   rec.finishedAt = rt.now();
   journal.save();
-  cleanup(base);
+  // The exit file stays until the operation ends: should this write be lost (a torn journal completed
+  // from the write before, where the step is still running), a restart reads the code, never re-runs.
+  cleanup(base, true);
   const how = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? 'unknown'}`;
   try {
     appendRotated(spec.logFile, `${new Date(rt.now()).toISOString()} ${spec.key} ${spec.command}: ${how}\n${r.output}\n`);

@@ -8,9 +8,10 @@ import type { AgentExtensionState, GoalState, GoalStatePatchOperation, GoalState
 import type { PatchInstallationState, PatchOperationReport } from '../protocol/agent-wire.js';
 import type { AvailablePatch } from './patching/types.js';
 import { LIMITS } from '../protocol/agent-wire.js';
-import { writeJsonAtomic } from './atomic-file.js';
+import { rmSync } from 'node:fs';
+import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
 import { readJsonKeepingWhole } from './torn-json.js';
-import { goalStatePath, statePath } from './layout.js';
+import { goalStatePath, previousStatePath, runBase, statePath } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
 export interface StepRecord {
@@ -126,30 +127,73 @@ export interface PatchState {
 
 export const emptyPatchState = (): PatchState => ({ current: null, history: [], doneIds: [], eventSeq: 0 });
 
+const MAX_STATE_BYTES = 64 * 1024 * 1024;
+
+/** The state file as read, before it is trusted: a torn one may lack any part. */
+type RawState = Partial<Pick<AgentState, 'version' | 'extensions'>> & { patches?: Partial<PatchState> };
+
+/** Every member of the patch state is there: the cut (if any) came after it (a cut member is dropped whole). */
+const patchStateWhole = (p: Partial<PatchState> | undefined): boolean => p !== undefined && Object.keys(emptyPatchState()).every((k) => k in p);
+
+/** The journal one write before, when it is whole and of this format; null otherwise (it is only a fallback). */
+function readPreviousState(dirs: AgentDirs): RawState | null {
+  try {
+    const v = readJsonFile(previousStatePath(dirs), MAX_STATE_BYTES) as RawState | undefined;
+    return v?.version === 1 && typeof v.extensions === 'object' && v.extensions !== null ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A torn journal completed from the one written before it. What is whole in the torn file is newer and
+ * wins; what the cut dropped comes from the previous write, one change behind and never more. So a record
+ * cut off keeps its operation's journaled steps, and the patch ids done are the union of both: a patch
+ * operation that finished is never run again, one in flight is continued, not started afresh.
+ */
+export function completeTornState(torn: RawState, prev: RawState | null): RawState {
+  if (!prev) return torn;
+  const extensions = { ...prev.extensions, ...torn.extensions };
+  const t = torn.patches;
+  if (patchStateWhole(t)) return { ...torn, extensions };
+  const p = { ...emptyPatchState(), ...prev.patches };
+  const doneIds = [...new Set([...(t?.doneIds ?? []), ...p.doneIds])];
+  // A current kept whole in the torn file is the newest; null there may mean it just finished: the
+  // previous one is continued (its steps are journaled) unless its id is known done.
+  const current = t?.current ?? (p.current && !doneIds.includes(p.current.request.operationId) ? p.current : null);
+  const patches: PatchState = { current, history: t?.history ?? p.history, doneIds, eventSeq: Math.max(t?.eventSeq ?? 0, p.eventSeq) };
+  return { version: 1, extensions, patches };
+}
+
 export class Journal {
   readonly state: AgentState;
 
   /**
-   * With `log` (the agent itself), a journal cut short is repaired: its whole records are kept, the torn
-   * tail dropped, one line logged and the file rewritten clean. Without (`agent status`), the whole part
-   * is read and the file left for the agent. A cut goal state is dropped whole: the server sends it again.
+   * With `log` (the agent itself), a journal cut short is repaired: its whole records are kept, what the
+   * cut dropped is taken from the journal as it was one write before (`state.prev.json`), one line is
+   * logged and the file rewritten clean. Without (`agent status`), the same is read and the files left for
+   * the agent. A cut goal state is dropped whole: the server sends it again.
    */
   constructor(private readonly dirs: AgentDirs, log: ((line: string) => void) | null = null) {
     const path = statePath(dirs);
-    const read = readJsonKeepingWhole(path, 64 * 1024 * 1024);
-    const raw = read.value as (Partial<Pick<AgentState, 'version' | 'extensions'>> & { patches?: Partial<PatchState> }) | undefined;
+    const read = readJsonKeepingWhole(path, MAX_STATE_BYTES);
     const cut = read.cutAt !== null;
-    if (raw !== undefined && ((raw.version !== 1 && !(cut && raw.version === undefined)) || (!cut && typeof raw.extensions !== 'object') || raw.extensions === null)) {
+    const torn = read.value as RawState | undefined;
+    if (torn !== undefined && ((torn.version !== 1 && !(cut && torn.version === undefined)) || (!cut && typeof torn.extensions !== 'object') || torn.extensions === null)) {
       throw new Error(`${path} is not a state file this agent understands`);
     }
+    const prev = cut ? readPreviousState(dirs) : null;
+    const raw = torn && cut ? completeTornState(torn, prev) : torn;
     const goalFile = readJsonKeepingWhole(goalStatePath(dirs), 2 * LIMITS.goalStateBytes);
     const goal = goalFile.cutAt === null ? goalFile.value as { goalState: GoalState | null; etag: string | null } | undefined : undefined;
     const extensions = raw?.extensions ?? {};
     this.state = { version: 1, extensions, patches: { ...emptyPatchState(), ...raw?.patches }, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null };
     if (!log) return;
     if (cut) {
-      log(`${path} was cut at byte ${read.cutAt} (a torn write): kept ${Object.keys(extensions).length} whole extension record(s), dropped the torn tail; rewritten clean`);
-      this.save();
+      const whole = Object.keys(torn?.extensions ?? {}).length;
+      const fromPrev = prev ? `; from the write before it: ${Object.keys(extensions).length - whole} extension record(s)${patchStateWhole(torn?.patches) ? '' : ' and the patch state'}` : '';
+      log(`${path} was cut at byte ${read.cutAt} (a torn write): kept ${whole} whole extension record(s), dropped the torn tail${fromPrev}; rewritten clean`);
+      this.save(false); // state.prev.json stays the whole one until the clean file is on disk
     }
     if (goalFile.cutAt !== null) {
       log(`${goalStatePath(dirs)} was cut at byte ${goalFile.cutAt} (a torn write): dropped; the server sends the goal state again`);
@@ -157,9 +201,13 @@ export class Journal {
     }
   }
 
-  /** The per-extension journal; written after every step, so it leaves the (up to 1 MiB) goal state out. */
-  save(): void {
-    writeJsonAtomic(statePath(this.dirs), { version: 1, extensions: this.state.extensions, patches: this.state.patches });
+  /**
+   * The per-extension journal; written after every step, so it leaves the (up to 1 MiB) goal state out.
+   * The file it replaces is kept as `state.prev.json` (a hard link): a torn write is completed from it.
+   */
+  save(keepPrevious = true): void {
+    const state = { version: 1, extensions: this.state.extensions, patches: this.state.patches };
+    writeJsonAtomic(statePath(this.dirs), state, 0o600, keepPrevious ? previousStatePath(this.dirs) : null);
   }
 
   /** The accepted goal state and its ETag, together: a crash between them would make the agent miss one. */
@@ -192,8 +240,19 @@ export class Journal {
 
   /** Closes the operation in flight with its outcome (kept in the bounded history). */
   finish(rec: ExtensionRecord, outcome: OutcomeRecord): void {
+    const steps = rec.op?.steps ?? {};
     rec.history = [outcome, ...rec.history.filter((h) => h.operationId !== outcome.operationId)].slice(0, HISTORY_LIMIT);
     rec.op = null;
     this.save();
+    this.forgetRuns(steps);
+  }
+
+  /**
+   * Removes the exit files the steps of a closed operation kept, once the save that closed it is done:
+   * the write before it (now `state.prev.json`) has every step done, so no completed journal can show
+   * one of them still running.
+   */
+  forgetRuns(steps: Record<string, StepRecord>): void {
+    for (const s of Object.values(steps)) rmSync(`${runBase(this.dirs, s.runId)}.exit`, { force: true, recursive: true });
   }
 }

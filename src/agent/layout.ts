@@ -7,6 +7,7 @@
  *   <lib>/.agent/client.crt, ca.crt     the client certificate the server issued, the agent CA
  *   <lib>/.agent/server-ca.pem          the server's TLS certificate trusted with `--ca-cert`
  *   <lib>/.agent/state.json             the journal (per extension: operation, steps, LKG)
+ *   <lib>/.agent/state.prev.json        the journal as it was one write before (a torn journal's fallback)
  *   <lib>/.agent/goalstate.json         the last accepted goal state and its ETag
  *   <lib>/.agent/packages/              verified zips: the rollback cache
  *   <lib>/.agent/downloads/             partial downloads (resumed with Range)
@@ -34,11 +35,14 @@ export const VERSION_PATTERN = /^[0-9]+(\.[0-9]+){0,3}$/;
 
 export const agentDir = (d: AgentDirs): string => join(d.lib, '.agent');
 export const statePath = (d: AgentDirs): string => join(agentDir(d), 'state.json');
+export const previousStatePath = (d: AgentDirs): string => join(agentDir(d), 'state.prev.json');
 export const goalStatePath = (d: AgentDirs): string => join(agentDir(d), 'goalstate.json');
 export const enrollmentPath = (d: AgentDirs): string => join(agentDir(d), 'enrollment.json');
 export const packagesDir = (d: AgentDirs): string => join(agentDir(d), 'packages');
 export const downloadsDir = (d: AgentDirs): string => join(agentDir(d), 'downloads');
 export const runDir = (d: AgentDirs): string => join(agentDir(d), 'run');
+/** A command's run files are this plus `.pid`, `.exit`, `.out` (handler-process.ts). */
+export const runBase = (d: AgentDirs, runId: string): string => join(runDir(d), runId);
 export const handlerDir = (d: AgentDirs, name: string, version: string): string => join(d.lib, `${name}-${version}`);
 export const handlerLogDir = (d: AgentDirs, name: string): string => join(d.log, name);
 export const cachedPackagePath = (d: AgentDirs, name: string, version: string): string => join(packagesDir(d), `${name}__${version}.zip`);

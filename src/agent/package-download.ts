@@ -72,6 +72,16 @@ function attempt(uri: string, dest: string, size: number, opts: DownloadOptions)
       const out = createWriteStream(dest, { flags: offset > 0 ? 'a' : 'w', mode: 0o600 });
       let written = offset;
       let over = false;
+      let finished = false;
+      // A full disk, a read-only or vanished folder: not the server's fault, and not worth another try
+      // within this pass (the operation stays open and is retried later). Without a listener the
+      // stream's error would end the agent.
+      out.on('error', (err) => {
+        if (over) return;
+        finished = true; // also when it failed while flushing at the end: this answer comes first
+        req.destroy();
+        resolve({ done: false, retry: false, message: `cannot write the package to ${dest}: ${(err as NodeJS.ErrnoException).code ?? err.message}` });
+      });
       res.on('data', (chunk: Buffer) => {
         written += chunk.length;
         if (written > size && !over) {
@@ -85,7 +95,6 @@ function attempt(uri: string, dest: string, size: number, opts: DownloadOptions)
         if (!over && !out.write(chunk)) res.pause();
       });
       out.on('drain', () => res.resume());
-      let finished = false;
       const finish = (message: string | null) => {
         if (over || finished) return;
         finished = true;

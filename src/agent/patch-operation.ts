@@ -200,6 +200,7 @@ function finish(prt: PatchRuntime, op: PatchOpJournal, rebootStatus: PatchOperat
   ps.current = null;
   ps.eventSeq += op.reboot ? 1 : 0;
   prt.journal.save();
+  prt.journal.forgetRuns(op.steps);
   prt.log(`patching ${report.operationId}: ${report.status} (installed ${report.counts.installed}, failed ${report.counts.failed}, pending ${report.counts.pending}; reboot ${rebootStatus})`);
   prt.changed();
 }

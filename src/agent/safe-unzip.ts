@@ -19,6 +19,9 @@ export interface UnzipLimits {
 
 export const DEFAULT_UNZIP_LIMITS: UnzipLimits = { maxEntries: 20_000, maxTotalBytes: 1024 * 1024 * 1024 };
 
+/** Errors of a full, read-only or limited disk: a package that is fine could not be written out. */
+const MACHINE_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'EMFILE', 'ENFILE']);
+
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const S_IFDIR = 0o040000;
@@ -62,11 +65,16 @@ async function extractAll(zipPath: string, into: string, limits: UnzipLimits): P
   await new Promise<void>((done, fail) => {
     const stop = (err: Error) => {
       zip.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!(err instanceof PackageRejected) && code !== undefined && MACHINE_FAULTS.has(code)) {
+        // The machine's fault, not the package's: not a rejection; the pass fails and is tried again later.
+        return fail(Object.assign(new Error(`cannot unpack the package on this machine: ${code} (${err.message}); the operation is tried again later`), { code }));
+      }
       fail(err instanceof PackageRejected ? err : new PackageRejected(`cannot unpack the package: ${err.message}`));
     };
     zip.on('error', stop);
     zip.on('end', () => done());
-    zip.on('entry', (entry: Entry) => {
+    const onEntry = (entry: Entry) => {
       const reason = unsafeEntryReason(entry.fileName, entry.externalFileAttributes);
       if (reason) return stop(new PackageRejected(`the package entry ${JSON.stringify(entry.fileName.slice(0, 200))} is refused: ${reason}`));
       const target = resolve(root, entry.fileName);
@@ -86,6 +94,15 @@ async function extractAll(zipPath: string, into: string, limits: UnzipLimits): P
           zip.readEntry();
         })
         .catch(stop);
+    };
+    // A throw in the handler would escape into yauzl's read callback and end the agent: an entry under
+    // a name that is already a file (`a`, then `a/b` or `a/`), a full or read-only disk.
+    zip.on('entry', (entry: Entry) => {
+      try {
+        onEntry(entry);
+      } catch (err) {
+        stop(err as Error);
+      }
     });
     zip.readEntry();
   });

@@ -3,7 +3,10 @@
  * may change: its tags (a PUT without them clears them, as on every type) and the properties the engine
  * has no use for (`protectionPolicy`, `userData`, `licenseType`, …), kept and returned as sent. What its
  * scale set decides may not: `location`, `zones`, `sku`, `instanceId`, the OS type, the image reference
- * and `osProfile` (409 `PropertyChangeNotAllowed` naming the property; the same values, as read, are accepted).
+ * `osProfile` and `hardwareProfile.vmSize` (409 `PropertyChangeNotAllowed` naming the property; the same
+ * values, as read, are accepted). What Azure would enforce and the engine does not is refused, never kept
+ * unenforced: `protectionPolicy` with `protectFromScaleIn` or `protectFromScaleSetActions` true (400
+ * `InstanceProtectionNotSupported`): a scale-in or an upgrade would still reach the instance.
  * Read-only values the server computes (`latestModelApplied`, `provisioningState`, `instanceView`,
  * `resources`, …) are ignored, as ARM ignores them.
  */
@@ -11,7 +14,7 @@ import { z } from 'zod';
 import type { Machine, ScaleSet } from '../../../../model/fleet.js';
 import type { ImageReferenceInput } from '../../../../model/image-reference.js';
 import type { ArmContext } from '../../context.js';
-import { conflict } from '../../errors.js';
+import { badRequest, conflict } from '../../errors.js';
 import { osImageOf } from '../../rolling-upgrades.js';
 import { sameReference } from '../../scale-set-image.js';
 import { locationName, tags } from '../../validation.js';
@@ -34,6 +37,8 @@ export const instancePutBody = z.object({
       imageReference: z.object({}).passthrough().optional(),
     }).passthrough().optional(),
     osProfile: z.unknown().optional(),
+    hardwareProfile: z.object({ vmSize: z.string().max(100).optional() }).passthrough().optional(),
+    protectionPolicy: z.object({ protectFromScaleIn: z.boolean().optional(), protectFromScaleSetActions: z.boolean().optional() }).passthrough().optional(),
   }).passthrough().optional(),
 }).passthrough();
 
@@ -56,6 +61,14 @@ export function checkInstancePut(ctx: ArmContext, set: ScaleSet, setSku: string,
   }
   // Its secrets (adminPassword, customData) are the model's, sealed there: never kept in clear per instance.
   if (body.properties?.osProfile !== undefined) throw notAllowed('properties.osProfile', "an instance's osProfile is its scale set's model's");
+  const vmSize = body.properties?.hardwareProfile?.vmSize;
+  if (vmSize !== undefined && vmSize.toLowerCase() !== setSku.toLowerCase()) throw notAllowed('properties.hardwareProfile.vmSize', `an instance has its scale set's size (${setSku})`);
+  const protection = body.properties?.protectionPolicy;
+  for (const flag of ['protectFromScaleIn', 'protectFromScaleSetActions'] as const) {
+    if (protection?.[flag] === true) {
+      throw badRequest('InstanceProtectionNotSupported', `properties.protectionPolicy.${flag}: Phasewise does not enforce instance protection; a scale-in or an upgrade would still reach instance ${iid}, so it is not accepted.`, `properties.protectionPolicy.${flag}`);
+    }
+  }
   const properties: Record<string, unknown> = { ...(body.properties ?? {}) };
   for (const k of READ_ONLY) delete properties[k];
   return { tags: body.tags ?? {}, properties };
