@@ -234,6 +234,20 @@ describe('group commit through a journal', () => {
     assert.deepEqual(dump(file), ungroupedTables(groupScenario));
   });
 
+  test('seqs past 2^31 (a run of billions of groups, started near the limit): nothing waits for ever, the log and the tables are unchanged', () => {
+    const file = newFile();
+    const scenario = compileScenario(groupScenario(), 'journal');
+    const store = SqliteStore.open(file, { mode: 'new' });
+    store.importState(scenario.state);
+    const firstSeq = 2 ** 31 - 3; // 32-bit shared slots would wrap a few groups in, and a barrier would wait until the stall watch
+    store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true, dropAfterBytes: 20_000, stallMs: 5_000, firstSeq });
+    new Simulation(scenario, { store }).run();
+    assert.deepEqual(json([...store.events()]), expected);
+    assert.ok(store.transactions > 3, `${store.transactions} groups: the run crossed 2^31`);
+    store.close();
+    assert.deepEqual(dump(file), ungroupedTables(groupScenario));
+  });
+
   test('a journal emptied and written again reads only its new records, not the older ones left beyond them nor the zeros written ahead', () => {
     const path = join(dir, 'plain-journal');
     const id = 'a'.repeat(32);

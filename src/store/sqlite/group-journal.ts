@@ -39,8 +39,11 @@ export class GroupJournal {
   private readonly dbFile: string;
   private readonly id: string;
   private readonly worker: Worker;
-  /** Shared with the worker: applied seq, worker status, durable seq (journal-worker.ts). */
-  private readonly state = new Int32Array(new SharedArrayBuffer(12));
+  /**
+   * Shared with the worker: applied seq, worker status, durable seq (journal-worker.ts). 64-bit slots:
+   * 32-bit ones would wrap after 2^31 groups (weeks of a long simulation) and a wait would never end.
+   */
+  private readonly state = new BigInt64Array(new SharedArrayBuffer(24));
   private readonly durable: boolean;
   private readonly port: MessagePort;
   private seq = 0;
@@ -58,15 +61,27 @@ export class GroupJournal {
     return this.files[0].syncMs + (this.files[1]?.syncMs ?? 0);
   }
 
-  /** `dropAfterBytes`: smaller in tests, so that a small run empties its journal too. */
-  constructor(db: Database.Database, dbFile: string, private readonly dropAfterBytes = DROP_AFTER_BYTES, private readonly stallMs = STALL_MS) {
+  private readonly dropAfterBytes: number;
+  private readonly stallMs: number;
+
+  /**
+   * `dropAfterBytes`: smaller in tests, so that a small run turns its journal too. `firstSeq`: the seq of
+   * the group before the first (0; tests start near a limit, as if that many groups had been applied).
+   */
+  constructor(db: Database.Database, dbFile: string, opts: { dropAfterBytes?: number; stallMs?: number; firstSeq?: number } = {}) {
+    this.dropAfterBytes = opts.dropAfterBytes ?? DROP_AFTER_BYTES;
+    this.stallMs = opts.stallMs ?? STALL_MS;
+    this.seq = opts.firstSeq ?? 0;
     const id = randomBytes(16).toString('hex');
     const synchronous = db.pragma('synchronous', { simple: true }) === 1 ? 'NORMAL' : 'FULL';
     // The database names its journal before the journal exists: a journal of another file is then refused at open.
     db.transaction(() => {
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(JOURNAL_ID_KEY, id);
-      db.prepare('DELETE FROM meta WHERE key = ?').run(JOURNAL_APPLIED_KEY);
+      if (this.seq === 0) db.prepare('DELETE FROM meta WHERE key = ?').run(JOURNAL_APPLIED_KEY);
+      else db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(JOURNAL_APPLIED_KEY, String(this.seq));
     }).immediate();
+    Atomics.store(this.state, APPLIED, BigInt(this.seq));
+    Atomics.store(this.state, DURABLE, BigInt(this.seq));
     this.durable = synchronous === 'FULL';
     this.dbFile = dbFile;
     this.id = id;
@@ -118,14 +133,14 @@ export class GroupJournal {
 
   /** Waits until the worker applied every record appended (asked to apply a small batch at once, not after its wait). */
   barrier(): void {
-    if (Atomics.load(this.state, APPLIED) < this.seq) this.worker.postMessage('drain');
+    if (this.slot(APPLIED) < this.seq) this.worker.postMessage('drain');
     this.waitFor(APPLIED);
   }
 
   /** Waits until the worker's `slot` (applied or durable seq) reaches `seq`; the worker notifies slot 0 for both. */
   private waitFor(slot: typeof APPLIED | typeof DURABLE, seq = this.seq): void {
     const stall = this.stallWatch();
-    while (Atomics.load(this.state, slot) < seq) {
+    while (this.slot(slot) < seq) {
       this.checkWorker();
       stall();
       Atomics.wait(this.state, APPLIED, Atomics.load(this.state, APPLIED), WAIT_MS);
@@ -148,6 +163,11 @@ export class GroupJournal {
     };
   }
 
+  /** A seq slot's value (a seq stays far below 2^53, the journal file's limit: a Number holds it exactly). */
+  private slot(slot: typeof APPLIED | typeof DURABLE): number {
+    return Number(Atomics.load(this.state, slot));
+  }
+
   private progress(): string {
     return `${Atomics.load(this.state, 0)}/${Atomics.load(this.state, 1)}/${Atomics.load(this.state, 2)}`;
   }
@@ -160,9 +180,9 @@ export class GroupJournal {
       this.barrier();
       this.worker.postMessage('close');
       const stall = this.stallWatch();
-      while (Atomics.load(this.state, 1) === 0) {
+      while (Atomics.load(this.state, 1) === 0n) {
         stall();
-        Atomics.wait(this.state, 1, 0, WAIT_MS);
+        Atomics.wait(this.state, 1, 0n, WAIT_MS);
       }
       this.checkWorker();
     } catch (err) {
@@ -185,7 +205,7 @@ export class GroupJournal {
   /** Throws the worker's error once it failed (the records stay in the journal for the next open). */
   private checkWorker(): void {
     if (this.failure !== null) throw new Error(`the journal's apply worker failed: ${this.failure}`);
-    if (Atomics.load(this.state, 1) !== 1) return;
+    if (Atomics.load(this.state, 1) !== 1n) return;
     this.failure ??= String(receiveMessageOnPort(this.port)?.message ?? 'no message');
     throw new Error(`the journal's apply worker failed: ${this.failure}`);
   }

@@ -19,11 +19,11 @@ import type { JournalRecord } from './journal-file.js';
 
 interface Data { file: string; durable: boolean; shared: SharedArrayBuffer; port: MessagePort }
 const { file, durable, shared, port } = workerData as Data;
-const state = new Int32Array(shared);
+const state = new BigInt64Array(shared); // 64-bit: a seq must not wrap (group-journal.ts)
 
 function fail(err: unknown): void {
   port.postMessage((err as Error)?.message ?? String(err));
-  Atomics.store(state, 1, 1);
+  Atomics.store(state, 1, 1n);
   Atomics.notify(state, 0);
   Atomics.notify(state, 1);
 }
@@ -58,7 +58,7 @@ function drain(): void {
   scheduled = null;
   if (timer) clearTimeout(timer);
   timer = null;
-  if (queue.length === 0 || Atomics.load(state, 1) !== 0 || !db || !applier) return;
+  if (queue.length === 0 || Atomics.load(state, 1) !== 0n || !db || !applier) return;
   const batch = queue;
   queue = [];
   try {
@@ -68,20 +68,20 @@ function drain(): void {
     fail(err);
     return;
   }
-  Atomics.store(state, 0, batch[batch.length - 1]!.seq);
+  Atomics.store(state, 0, BigInt(batch[batch.length - 1]!.seq));
   Atomics.notify(state, 0);
 }
 
 /** Applies what is queued, then makes everything applied durable (the main thread then empties the journal). */
 function sync(): void {
   drain();
-  if (Atomics.load(state, 1) !== 0 || !db || !applier) return;
+  if (Atomics.load(state, 1) !== 0n || !db || !applier) return;
   const applied = Atomics.load(state, 0);
   try {
     // Without durable appends (PHASEWISE_SQLITE_SYNC=NORMAL) what is applied is as durable as the journal was.
     if (durable) {
       db.pragma('synchronous = FULL');
-      db.transaction(() => applier!.touch(applied)).immediate();
+      db.transaction(() => applier!.touch(Number(applied))).immediate();
       db.pragma('synchronous = NORMAL');
     }
   } catch (err) {
@@ -118,7 +118,7 @@ parentPort!.on('message', (m: JournalRecord | 'close' | 'sync' | 'drain') => {
   } catch (err) {
     fail(err);
   }
-  if (Atomics.load(state, 1) === 0) Atomics.store(state, 1, 2);
+  if (Atomics.load(state, 1) === 0n) Atomics.store(state, 1, 2n);
   Atomics.notify(state, 1);
   parentPort!.close();
 });

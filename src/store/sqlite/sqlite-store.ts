@@ -180,10 +180,10 @@ export class SqliteStore implements Store {
    * `ticks` commits, or once `wallMs` passed since its first commit (checked at each commit). A crash
    * loses the open group, which sent nothing.
    */
-  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now(), opts: { journal?: boolean; dropAfterBytes?: number; stallMs?: number } = {}): void {
+  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now(), opts: { journal?: boolean; dropAfterBytes?: number; stallMs?: number; firstSeq?: number } = {}): void {
     this.grouping = { settings: checkGroupCommit(settings), wallNow, acrossSends: false };
     // Groups of one commit write directly, as without groups (a failing write fails its own commit).
-    if (opts.journal && settings.ticks > 1 && !this.journal) this.journal = new GroupJournal(this.db, this.file, opts.dropAfterBytes, opts.stallMs);
+    if (opts.journal && settings.ticks > 1 && !this.journal) this.journal = new GroupJournal(this.db, this.file, opts);
     // Groups write hundreds of pages each: checkpoints every 10,000 WAL pages (40 MB) rather than 1,000
     // copy a page rewritten by many groups once. (A larger page cache was slower: SQLite walks it at
     // every transaction's end.)
