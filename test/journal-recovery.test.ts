@@ -257,12 +257,12 @@ describe('journal recovery', () => {
     sim.driver.observe = () => {};
     for (let i = 0; i < 2000 && sim.step() && !(store.journalFigures()!.bytes > 0 && store.openGroupCommits > 0); i++);
     assert.ok(store.journalFigures()!.bytes > 0 && store.openGroupCommits > 0, 'groups appended, and one open');
-    const journal = (store as unknown as { journal: { files: Array<{ append(): void }>; state: Int32Array } }).journal;
+    const journal = (store as unknown as { journal: { files: Array<{ append(): void }>; state: BigInt64Array } }).journal;
     journal.files[0]!.append = () => {
       throw new Error('the disk is gone');
     };
     assert.throws(() => store.close(), /the disk is gone/);
-    assert.equal(Atomics.load(journal.state, 1), 2, 'the worker closed');
+    assert.equal(Atomics.load(journal.state, 1), 2n, 'the worker closed');
     assert.equal(existsSync(journalPath(file)), false, 'what the journal held is applied and durable');
     const again = SqliteStore.open(file, { mode: 'existing' });
     assert.equal(again.recovered, 0);
