@@ -4,8 +4,11 @@
  * errors with a request id, and values copied from the request into headers are bounded.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { BODY_IDLE_MS } from '../src/api/agent/body-idle.js';
 import { configSchema } from '../src/server/config.js';
 import { startServer } from '../src/server/serve.js';
 import type { RunningServer } from '../src/server/serve.js';
@@ -330,5 +333,30 @@ describe('the HTTP layer answers ARM errors', () => {
     const text = await rawExchange(s.url, two);
     const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
     assert.deepEqual(statuses, [404, 200]);
+  });
+
+  test(`a request body that stops arriving closes its connection after ${BODY_IDLE_MS / 1000} s, with a token or without; nothing is stored`, async () => {
+    // The server has no overall request timeout (long polls, uploads), and the idle bound was the agent
+    // channel's only: a token holder's PUT whose body paused held its connection, and what it had buffered,
+    // for ever (one without a token for the 72 s keep-alive after its 401).
+    const u = new URL(s.url);
+    const path = `/subscriptions/${SUB}/resourceGroups/stalled?${AV}`;
+    const stall = async (auth: string): Promise<number> => {
+      const sock = connect({ host: u.hostname, port: Number(u.port), ca: readFileSync(CERT, 'utf8'), servername: 'localhost' });
+      await new Promise((r) => sock.once('secureConnect', r));
+      sock.on('error', () => undefined);
+      sock.on('data', () => undefined); // read what comes (the 401), or the end is never seen
+      const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
+      const t0 = Date.now();
+      sock.write(`PUT ${path} HTTP/1.1\r\nHost: localhost\r\n${auth}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"loca`);
+      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), BODY_IDLE_MS + 10_000))]);
+      sock.destroy();
+      assert.notEqual(at, -1, `${auth ? 'with' : 'without'} a token: the connection is still open ${BODY_IDLE_MS + 10_000} ms later`);
+      return at - t0;
+    };
+    const [withToken, without] = await Promise.all([stall(`Authorization: Bearer ${TEST_TOKEN}\r\n`), stall('')]);
+    for (const ms of [withToken, without]) assert.ok(ms >= BODY_IDLE_MS - 100 && ms < BODY_IDLE_MS + 5_000, `closed after ${ms} ms`);
+    assert.equal((await call(s.url, 'GET', path)).status, 404, 'nothing was created');
+    assert.equal((await call(s.url, 'PUT', path, { location: 'westus' })).status, 201, 'a body that arrives is read as ever');
   });
 });
