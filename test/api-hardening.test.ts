@@ -172,6 +172,40 @@ describe('settings just under the limits stored on a scale-set model', () => {
   });
 });
 
+describe('osProfile: the fields ARM types as strings are checked', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus' })).status, 201);
+  });
+  after(async () => s?.stop());
+
+  test('a non-string adminPassword, customData, adminUsername, computerName or computerNamePrefix is 400 naming it; nothing is stored', async () => {
+    // osProfile was taken whole: `adminPassword: 5` or `{}` was sealed as the secret and the PUT answered 201.
+    const VM = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines`;
+    const SS = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets`;
+    const bad: Array<[string, unknown]> = [['adminPassword', 5], ['adminPassword', {}], ['customData', ['Y2xvdWQ=']], ['adminUsername', 1], ['computerName', true]];
+    for (const [field, value] of bad) {
+      const vm = await call(s.url, 'PUT', `${VM}/typed?${AV}`, { location: 'westus', properties: { osProfile: { [field]: value } } });
+      armError(vm, 400, 'InvalidParameter');
+      assert.equal(vm.body.error.target, `properties.osProfile.${field}`);
+      const ss = await call(s.url, 'PUT', `${SS}/typed?${AV}`, { location: 'westus', sku: { capacity: 1 }, properties: { virtualMachineProfile: { osProfile: { [field]: value } } } });
+      armError(ss, 400, 'InvalidParameter');
+      assert.equal(ss.body.error.target, `properties.virtualMachineProfile.osProfile.${field}`);
+    }
+    const prefix = await call(s.url, 'PUT', `${SS}/typed?${AV}`, { location: 'westus', sku: { capacity: 1 }, properties: { virtualMachineProfile: { osProfile: { computerNamePrefix: 7 } } } });
+    assert.equal(prefix.body.error.target, 'properties.virtualMachineProfile.osProfile.computerNamePrefix');
+    assert.equal((await call(s.url, 'GET', `${VM}/typed?${AV}`)).status, 404, 'no VM was created');
+    assert.equal((await call(s.url, 'GET', `${SS}/typed?${AV}`)).status, 404, 'no scale set was created');
+    // A PATCH is held to the same, and strings (and other osProfile properties, as sent) are taken.
+    const ok = { adminUsername: 'me', adminPassword: 'P@ssw0rd!', customData: 'Y2xvdWQ=', computerName: 'typed', allowExtensionOperations: true };
+    assert.equal((await call(s.url, 'PUT', `${VM}/typed?${AV}`, { location: 'westus', properties: { osProfile: ok } })).status, 201);
+    const patch = await call(s.url, 'PATCH', `${VM}/typed?${AV}`, { properties: { osProfile: { adminPassword: 12345 } } });
+    armError(patch, 400, 'InvalidParameter');
+    assert.equal(patch.body.error.target, 'properties.osProfile.adminPassword');
+  });
+});
+
 describe('own properties only', () => {
   let s: TestServer;
   before(async () => {

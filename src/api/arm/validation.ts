@@ -45,6 +45,16 @@ export function oneLineText(max: number, what: string) {
 /** An operator's reason (pause, cancel, hold, withdraw). */
 export const operatorReason = oneLineText(1000, 'a reason');
 
+/**
+ * A VM's or scale-set model's `osProfile`: the fields ARM types as strings are strings (the secrets among
+ * them are sealed as sent, write-only.ts, so a number or object was kept as the password unseen); the
+ * rest is kept as sent.
+ */
+export const osProfile = z.object({
+  computerName: z.string().optional(), computerNamePrefix: z.string().optional(), adminUsername: z.string().optional(),
+  adminPassword: z.string().optional(), customData: z.string().optional(),
+}).passthrough();
+
 export const tags = z.record(z.string(), z.string().max(256)).refine((t) => Object.keys(t).length <= 50, 'at most 50 tags');
 export const jsonObject = z.record(z.string(), z.unknown());
 /** Location names: ARM's are lower-case letters and digits (`westus2`); any casing is accepted. */
