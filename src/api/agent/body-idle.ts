@@ -2,8 +2,8 @@
  * The bound on a request body that stops arriving, on every path the router reads (the lean agent
  * handler applies the same bound to its status reports itself). The server has no overall request
  * timeout (long polls, package uploads and long ARM calls need none), so a body that pauses for good
- * would hold its connection, and what was buffered, for ever; on `/v1/enroll` that takes no credential
- * at all (the token is read after the body), and on the ARM routes a token of any role was enough.
+ * would hold its connection, and what was buffered, for ever; a request answered before its body was
+ * read (a 401) still has the rest read and dropped, and on the ARM routes a token of any role was enough.
  */
 import type { IncomingMessage } from 'node:http';
 
