@@ -131,3 +131,22 @@ test('the agent refuses a goal state with a bad patch operation, and the server 
   const odd = { ...ok, patchOperations: [{ ...ok.patchOperations![0]!, patches: [{ ...entry, classifications: ['Important'] }] }] };
   assert.equal(statusReportSchema.safeParse(odd).success, false);
 });
+
+test('a report naming a patch operation after an Object member (constructor, toString, …) answers nothing and does not stop the report\'s processing', async () => {
+  // The operations in flight were a plain object: `ops['constructor']` found Object's constructor, and
+  // reading its `.op.kind` threw inside the report's processing, so the machine's real answer in the same
+  // report and its health were lost (logged as "agent report processing failed"), report after report.
+  const { db, driver, now } = open(join(mkdtempSync(join(tmpdir(), 'pw-patch-driver-')), 'db.sqlite'));
+  driver.bind({ agentId: 'a1', machineId: 'm1', resourceId: '/x/m1', fingerprint: 'F', machineCertPem: '', thumbprint: 'T', enrolledAtMs: now, revokedAtMs: null, info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: 'h' } });
+  const pending = driver.patches.installPatches({ machineId: 'm1', os: 'linux' }, req({ key: 'proto' }));
+  const real = installReport('install:proto').patchOperations![0]!;
+  const report: StatusReport = {
+    ...statusReport(),
+    patchOperations: ['constructor', 'toString', 'hasOwnProperty', 'valueOf', 'install:proto'].map((operationId) => ({ ...real, operationId })),
+  };
+  assert.doesNotThrow(() => driver.onReport('a1', report, now));
+  const result = await pending;
+  assert.equal(result.status, 'CompletedWithWarnings', 'the real operation in the same report was answered');
+  assert.deepEqual(driver.goal('a1')!.patchOps, {});
+  db.close();
+});

@@ -322,7 +322,7 @@ describe('the agent channel under attack', () => {
     try {
       const [report, enrollment, routed] = await Promise.all([
         stall(`/v1/agents/${a.agentId}/status`, 'PUT', '', a),
-        stall('/v1/enroll', 'POST', ''), // no token: it is read only after the body
+        stall('/v1/enroll', 'POST', ''), // no token: answered 401 at once, the rest of the body still read and dropped
         stall(`/v1/agents/${a.agentId}/status?x=1`, 'PUT', '', a), // a URL form the router serves
       ]);
       assert.ok(report.afterMs >= STATUS_BODY_IDLE_MS - 100, `closed after ${report.afterMs} ms`);

@@ -90,6 +90,25 @@ describe('enrollment and the agent credential', () => {
     assert.ok(!JSON.stringify(listed).includes(created.body.token), 'the secret is never listed');
   });
 
+  test('the enrollment token is checked before the body is read: without one a malformed or huge body is a 401; with one, a body over 64 KiB is a 413', async () => {
+    // The token used to be read in the handler, after the router had parsed the body: anyone could have
+    // up to 1 MiB of JSON parsed per request (and got 400s that told them about the body) before the 401.
+    const huge = JSON.stringify({ ...enrollBody(machineIdentity(), { name: 'edge-huge' }), pad: Array.from({ length: 900 }, () => 'x'.repeat(1000)) });
+    for (const [what, body] of [['malformed', '{"certificatePem": '], ['not an object', '[1,2,3]'], ['huge', huge]] as const) {
+      for (const headers of [{}, { authorization: 'Bearer not-a-token-at-all-0000' }, { authorization: 'Basic eDp5' }] as Array<Record<string, string>>) {
+        const r = await rawRequest(s.url, 'POST', '/v1/enroll', { body, headers });
+        assert.equal(r.status, 401, `${what} ${JSON.stringify(headers)}: ${r.text.slice(0, 200)}`);
+        assert.match(r.json.error.code, /^(AuthenticationFailed|InvalidEnrollmentToken)$/);
+      }
+    }
+    const big = await rawRequest(s.url, 'POST', '/v1/enroll', { body: huge, headers: { authorization: `Bearer ${ENROLL}` } });
+    assert.equal(big.status, 413, big.text.slice(0, 200));
+    assert.equal(big.json.error.code, 'RequestEntityTooLarge');
+    const bad = await rawRequest(s.url, 'POST', '/v1/enroll', { body: '{"certificatePem": ', headers: { authorization: `Bearer ${ENROLL}` } });
+    assert.equal(bad.status, 400, 'with a token, the body is read and judged as before');
+    assert.equal((await call(s.url, 'GET', `${ARC}/edge-huge?${AV}`)).status, 404, 'nothing registered');
+  });
+
   test('a malformed enrollment (a certificate that is not self-signed by an RSA key) is 400 and registers nothing', async () => {
     const notACert = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'.padEnd(120, ' ');
     const body = JSON.stringify({ ...enrollBody(machineIdentity(), { name: 'edge-bad' }), certificatePem: notACert });

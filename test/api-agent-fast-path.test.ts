@@ -112,6 +112,34 @@ describe('the lean agent handler and the Fastify routes', () => {
     assert.equal((await a.status(statusReport({ goalStateId: 500 }))).status, 204);
   });
 
+  test('a report marked compressed or in another charset is 415 on both paths, as on the ARM routes; nothing stored', async () => {
+    // The lean handler used to take these (204) and store the body as if it were plain UTF-8, while the
+    // Fastify route (the same URL with a trailing slash) refused them: the same report, two answers.
+    const before = storedGoalStateId(s, a.agentId);
+    const body = JSON.stringify(statusReport({ goalStateId: 777 }));
+    const cases: Array<[string, Record<string, string>, RegExp]> = [
+      ['gzip', { 'content-encoding': 'gzip' }, /Content-Encoding 'gzip' is not supported/],
+      ['br', { 'content-encoding': 'br' }, /Content-Encoding 'br' is not supported/],
+      ['latin1', { 'content-type': 'application/json; charset=latin1' }, /charset 'latin1' is not supported/],
+      ['utf-16', { 'content-type': 'application/json; charset="utf-16"' }, /charset 'utf-16' is not supported/],
+    ];
+    for (const [what, headers, message] of cases) {
+      for (const p of forms(a.agentId, 'status')) {
+        const r = await a.call('PUT', p, body, headers);
+        assert.equal(r.status, 415, `${what} ${p}: ${r.text}`);
+        assert.equal(r.json.error.code, 'UnsupportedMediaType', `${what} ${p}`);
+        assert.match(r.json.error.message, message, `${what} ${p}`);
+      }
+    }
+    assert.equal(storedGoalStateId(s, a.agentId), before, 'nothing of them was stored');
+    // Identity and UTF-8 are the body as sent: accepted on both.
+    for (const p of forms(a.agentId, 'status')) {
+      const r = await a.call('PUT', p, body, { 'content-encoding': 'identity', 'content-type': 'application/json; charset=UTF-8' });
+      assert.equal(r.status, 204, `${p}: ${r.text}`);
+    }
+    assert.equal(storedGoalStateId(s, a.agentId), 777);
+  });
+
   test('its requests count in /metrics under the route patterns', async () => {
     await a.goalState();
     const lines = String((await call(s.url, 'GET', '/metrics')).body).split('\n');

@@ -93,4 +93,23 @@ describe('catalog, publisher API, enrollment and activity log', () => {
     assert.equal(bad.status, 400);
     assert.ok(bad.body.code && bad.body.message, 'the activity log answers a flat {code, message}');
   });
+
+  test('R82: a range reaching before 1970 or past 9999 reads what lies within it (it was a 500); one wholly outside is empty', async () => {
+    // The event log's readers take 1970 to 9999 (event-log-reader.ts) and refused the filter's wider range with an error.
+    const url = (from: string, to: string) => `/subscriptions/${SUB}/providers/microsoft.insights/eventtypes/management/values?api-version=2015-04-01`
+      + `&$filter=${encodeURIComponent(`eventTimestamp ge '${from}' and eventTimestamp le '${to}'`)}&$select=eventTimestamp,operationName`;
+    const all = await call(s.url, 'GET', url('2000-01-01T00:00:00Z', '2999-01-01T00:00:00Z'));
+    assert.equal(all.status, 200, JSON.stringify(all.body));
+    assert.ok(all.body.value.length > 0);
+    for (const [from, to] of [['0001-01-01', '9999-12-31'], ['1969-12-31T23:00:00-02:00', '9999-12-31T23:00:00-05:00'], ['1000-01-01', '9999-12-31T23:59:59.999Z']] as Array<[string, string]>) {
+      const r = await call(s.url, 'GET', url(from, to));
+      assert.equal(r.status, 200, `${from} .. ${to}: ${JSON.stringify(r.body)}`);
+      assert.deepEqual(r.body.value, all.body.value, `${from} .. ${to}`);
+    }
+    for (const [from, to] of [['0001-01-01', '1969-12-31T23:59:59Z'], ['9999-12-31T23:30:00-05:00', '9999-12-31T23:40:00-05:00']] as Array<[string, string]>) {
+      const outside = await call(s.url, 'GET', url(from, to));
+      assert.equal(outside.status, 200, `${from} .. ${to}: ${JSON.stringify(outside.body)}`);
+      assert.deepEqual(outside.body.value, [], `${from} .. ${to}`);
+    }
+  });
 });

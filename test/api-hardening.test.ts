@@ -4,8 +4,11 @@
  * errors with a request id, and values copied from the request into headers are bounded.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { BODY_IDLE_MS } from '../src/api/agent/body-idle.js';
 import { configSchema } from '../src/server/config.js';
 import { startServer } from '../src/server/serve.js';
 import type { RunningServer } from '../src/server/serve.js';
@@ -166,6 +169,40 @@ describe('settings just under the limits stored on a scale-set model', () => {
       await again?.close();
       await s.stop();
     }
+  });
+});
+
+describe('osProfile: the fields ARM types as strings are checked', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus' })).status, 201);
+  });
+  after(async () => s?.stop());
+
+  test('a non-string adminPassword, customData, adminUsername, computerName or computerNamePrefix is 400 naming it; nothing is stored', async () => {
+    // osProfile was taken whole: `adminPassword: 5` or `{}` was sealed as the secret and the PUT answered 201.
+    const VM = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines`;
+    const SS = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets`;
+    const bad: Array<[string, unknown]> = [['adminPassword', 5], ['adminPassword', {}], ['customData', ['Y2xvdWQ=']], ['adminUsername', 1], ['computerName', true]];
+    for (const [field, value] of bad) {
+      const vm = await call(s.url, 'PUT', `${VM}/typed?${AV}`, { location: 'westus', properties: { osProfile: { [field]: value } } });
+      armError(vm, 400, 'InvalidParameter');
+      assert.equal(vm.body.error.target, `properties.osProfile.${field}`);
+      const ss = await call(s.url, 'PUT', `${SS}/typed?${AV}`, { location: 'westus', sku: { capacity: 1 }, properties: { virtualMachineProfile: { osProfile: { [field]: value } } } });
+      armError(ss, 400, 'InvalidParameter');
+      assert.equal(ss.body.error.target, `properties.virtualMachineProfile.osProfile.${field}`);
+    }
+    const prefix = await call(s.url, 'PUT', `${SS}/typed?${AV}`, { location: 'westus', sku: { capacity: 1 }, properties: { virtualMachineProfile: { osProfile: { computerNamePrefix: 7 } } } });
+    assert.equal(prefix.body.error.target, 'properties.virtualMachineProfile.osProfile.computerNamePrefix');
+    assert.equal((await call(s.url, 'GET', `${VM}/typed?${AV}`)).status, 404, 'no VM was created');
+    assert.equal((await call(s.url, 'GET', `${SS}/typed?${AV}`)).status, 404, 'no scale set was created');
+    // A PATCH is held to the same, and strings (and other osProfile properties, as sent) are taken.
+    const ok = { adminUsername: 'me', adminPassword: 'P@ssw0rd!', customData: 'Y2xvdWQ=', computerName: 'typed', allowExtensionOperations: true };
+    assert.equal((await call(s.url, 'PUT', `${VM}/typed?${AV}`, { location: 'westus', properties: { osProfile: ok } })).status, 201);
+    const patch = await call(s.url, 'PATCH', `${VM}/typed?${AV}`, { properties: { osProfile: { adminPassword: 12345 } } });
+    armError(patch, 400, 'InvalidParameter');
+    assert.equal(patch.body.error.target, 'properties.osProfile.adminPassword');
   });
 });
 
@@ -330,5 +367,30 @@ describe('the HTTP layer answers ARM errors', () => {
     const text = await rawExchange(s.url, two);
     const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
     assert.deepEqual(statuses, [404, 200]);
+  });
+
+  test(`a request body that stops arriving closes its connection after ${BODY_IDLE_MS / 1000} s, with a token or without; nothing is stored`, async () => {
+    // The server has no overall request timeout (long polls, uploads), and the idle bound was the agent
+    // channel's only: a token holder's PUT whose body paused held its connection, and what it had buffered,
+    // for ever (one without a token for the 72 s keep-alive after its 401).
+    const u = new URL(s.url);
+    const path = `/subscriptions/${SUB}/resourceGroups/stalled?${AV}`;
+    const stall = async (auth: string): Promise<number> => {
+      const sock = connect({ host: u.hostname, port: Number(u.port), ca: readFileSync(CERT, 'utf8'), servername: 'localhost' });
+      await new Promise((r) => sock.once('secureConnect', r));
+      sock.on('error', () => undefined);
+      sock.on('data', () => undefined); // read what comes (the 401), or the end is never seen
+      const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
+      const t0 = Date.now();
+      sock.write(`PUT ${path} HTTP/1.1\r\nHost: localhost\r\n${auth}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"loca`);
+      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), BODY_IDLE_MS + 10_000))]);
+      sock.destroy();
+      assert.notEqual(at, -1, `${auth ? 'with' : 'without'} a token: the connection is still open ${BODY_IDLE_MS + 10_000} ms later`);
+      return at - t0;
+    };
+    const [withToken, without] = await Promise.all([stall(`Authorization: Bearer ${TEST_TOKEN}\r\n`), stall('')]);
+    for (const ms of [withToken, without]) assert.ok(ms >= BODY_IDLE_MS - 100 && ms < BODY_IDLE_MS + 5_000, `closed after ${ms} ms`);
+    assert.equal((await call(s.url, 'GET', path)).status, 404, 'nothing was created');
+    assert.equal((await call(s.url, 'PUT', path, { location: 'westus' })).status, 201, 'a body that arrives is read as ever');
   });
 });

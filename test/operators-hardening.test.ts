@@ -104,7 +104,8 @@ describe('operators\' surfaces from outside', () => {
     try {
       const seq = s.runtime.engine.state.eventSeq;
       // U+0000 has its own refusal, before any schema (json-limits.ts).
-      const bad = fc.constantFrom(...'\n\r\t\u0001\u0007\u001b\u007f\u0085\u009b\u202a\u202b\u202d\u202e\u2066\u2067\u2068\u2069');
+      // U+2028/U+2029 are Unicode's own line and paragraph separators: a second line as surely as \n.
+      const bad = fc.constantFrom(...'\n\r\t\u0001\u0007\u001b\u007f\u0085\u009b\u2028\u2029\u202a\u202b\u202d\u202e\u2066\u2067\u2068\u2069');
       const text = fc.string({ maxLength: 40 });
       const routes = ['/phasewise/rollouts/ro-1/pause', '/phasewise/rollouts/ro-1/cancel', '/phasewise/fleet/pause', `${AGENT}/versions/1.4.1.0/withdraw`,
         '/phasewise/releases/Contoso.Monitoring/Agent/versions/1.4.1.0/hold'];
@@ -227,7 +228,7 @@ describe('webhook receivers that flood, hang or want credentials', () => {
 
 test('configuration: a token\'s name (the caller every log shows) is one bounded line', () => {
   const token = 'a-token-of-16-characters-or-more';
-  for (const name of ['alice\n2026-01-01 INFO forged line', 'bob\u001b[2J', 'eve\u202egnp.exe', 'x'.repeat(257)]) {
+  for (const name of ['alice\n2026-01-01 INFO forged line', 'bob\u001b[2J', 'eve\u202egnp.exe', 'mallory\u2028INFO forged line', 'x'.repeat(257)]) {
     const r = configSchema.safeParse({ tokens: [{ token, name, roles: ['reader'] }] });
     assert.equal(r.success, false, JSON.stringify(name.slice(0, 40)));
   }

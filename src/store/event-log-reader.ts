@@ -10,6 +10,8 @@ import type { EngineEvent } from '../model/events.js';
 export const MAX_EVENTS_PER_READ = 10_000;
 /** The most types, or rollouts, one condition lists. */
 export const MAX_LISTED = 1000;
+/** The latest time a query may name: 9999-12-31T23:59:59.999Z, the last toISOString writes in four digits. */
+export const LATEST_EVENT_MS = 253_402_300_799_999;
 
 /** Which events, in which order, how many. Every condition given must hold; bounds on seq and time are as named. */
 export interface EventQuery {
@@ -81,7 +83,7 @@ export function checkQuery(q: EventQuery): EventQuery {
   // Times stay within what toISOString can write (the PostgreSQL reader compares ISO text).
   for (const k of ['fromMs', 'toMs'] as const) {
     const v = q[k];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > 253_402_300_799_999)) fail(`${k} must be milliseconds from 1970 to 9999, not ${String(v)}`);
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > LATEST_EVENT_MS)) fail(`${k} must be milliseconds from 1970 to 9999, not ${String(v)}`);
   }
   if (q.noRolloutOr !== undefined) {
     list('noRolloutOr.rolloutIds', q.noRolloutOr.rolloutIds);

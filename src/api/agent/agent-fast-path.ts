@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LIMITS } from '../../protocol/agent-wire.js';
 import type { ArmContext } from '../arm/context.js';
+import { bodyEncodingProblem } from '../arm/body-encoding.js';
 import { ArmError } from '../arm/errors.js';
 import { goalStateAfterWait, goalStateAnswer, parseWait, readStatusReport, STATUS_RETRY_AFTER_SECONDS, submitStatusReport } from './agent-channel.js';
 import type { GoalStateAnswer } from './agent-channel.js';
@@ -167,6 +168,10 @@ export class AgentFastPath {
       if (over) return;
       try {
         if (size > 0 && !json) throw new ArmError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (Content-Type: application/json).');
+        // As the router's JSON parser (src/api/arm/server.ts): a compressed body or another charset would be
+        // read, and stored, as something other than what was sent.
+        const encoding = json ? bodyEncodingProblem(req.headers, true) : null;
+        if (encoding) throw encoding;
         const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
         const report = readStatusReport(size === 0 ? undefined : bytes.toString('utf8'));
         // The bytes as received are what is stored (status-writer.ts).

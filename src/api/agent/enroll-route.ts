@@ -7,7 +7,7 @@
  * (`DELETE /phasewise/agents/{agentId}`), then enroll again.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { EnrollResponse } from '../../protocol/agent-wire.js';
 import type { ArmContext } from '../arm/context.js';
@@ -23,11 +23,23 @@ import { enrollSchema } from './status-schema.js';
 const ARC_NAME = /^[a-zA-Z0-9][a-zA-Z0-9-_.]{0,53}$/;
 const DAY_MS = 86_400_000;
 
+/** An enrollment body: a certificate of at most 16 KiB and a few short fields (the ARM routes' 1 MiB is far more). */
+export const ENROLL_BODY_BYTES = 64 * 1024;
+
 export function registerEnrollRoute(app: FastifyInstance, ctx: ArmContext): void {
-  app.post('/v1/enroll', async (req, reply) => {
+  const scopes = new WeakMap<FastifyRequest, EnrollmentScope>();
+  app.post('/v1/enroll', {
+    bodyLimit: ENROLL_BODY_BYTES,
+    // The token before the body, as the certificate on the other agent paths: a caller without one never
+    // has its body parsed (it was, up to 1 MiB, and learnt what was wrong with it before its 401).
+    onRequest: async (req) => {
+      const svc = agentServices(ctx);
+      scopes.set(req, svc.tokens.check(req.headers.authorization, svc.wallNow()));
+    },
+  }, async (req, reply) => {
     const svc = agentServices(ctx);
     const now = svc.wallNow();
-    const scope = svc.tokens.check(req.headers.authorization, now);
+    const scope = scopes.get(req)!;
     const body = parseBody(enrollSchema, req.body);
     try {
       parseMachineCertificate(body.certificatePem);

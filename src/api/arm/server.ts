@@ -139,7 +139,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
         // Node's own default is 16 KiB too; set here so the documented limit cannot drift.
         const server = createServer({ ...https, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
           if (fast !== null && fast.handle(req, res)) return;
-          if (isAgentPath(req.url ?? '')) closeStalledBody(req);
+          closeStalledBody(req); // a body that stops arriving closes its connection (body-idle.ts)
           handler(req, res);
         });
         server.keepAliveTimeout = 72_000;

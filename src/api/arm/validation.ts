@@ -28,10 +28,11 @@ export const versionPrefix = z.string().regex(/^(0|[1-9]\d{0,8})(\.(0|[1-9]\d{0,
 /** A full four-part version as published. */
 export const fullVersion = z.string().regex(/^(0|[1-9]\d{0,8})(\.(0|[1-9]\d{0,8})){3}$/, 'expected a four-part version such as 1.31.0.0 (numbers without leading zeros)');
 /**
- * C0 and C1 control characters (line breaks, tabs, terminal escapes) and the bidirectional overrides and
- * isolates that make text read otherwise than it is stored (U+202A–U+202E, U+2066–U+2069).
+ * C0 and C1 control characters (line breaks, tabs, terminal escapes), Unicode's line and paragraph
+ * separators (U+2028, U+2029: a second line too), and the bidirectional overrides and isolates that make
+ * text read otherwise than it is stored (U+202A–U+202E, U+2066–U+2069).
  */
-const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/;
 
 /**
  * One line of plain text of at most `max` characters, shown to other operators on the dashboard, in the CLI's
@@ -39,11 +40,21 @@ const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
  */
 export function oneLineText(max: number, what: string) {
   return z.string().min(1).max(max).refine((t) => !CONTROL_OR_BIDI.test(t),
-    `${what} is one line of text: control characters (line breaks, tabs, escapes) and bidirectional overrides (U+202A-U+202E, U+2066-U+2069) are not accepted`);
+    `${what} is one line of text: control characters (line breaks, tabs, escapes), line separators (U+2028, U+2029) and bidirectional overrides (U+202A-U+202E, U+2066-U+2069) are not accepted`);
 }
 
 /** An operator's reason (pause, cancel, hold, withdraw). */
 export const operatorReason = oneLineText(1000, 'a reason');
+
+/**
+ * A VM's or scale-set model's `osProfile`: the fields ARM types as strings are strings (the secrets among
+ * them are sealed as sent, write-only.ts, so a number or object was kept as the password unseen); the
+ * rest is kept as sent.
+ */
+export const osProfile = z.object({
+  computerName: z.string().optional(), computerNamePrefix: z.string().optional(), adminUsername: z.string().optional(),
+  adminPassword: z.string().optional(), customData: z.string().optional(),
+}).passthrough();
 
 export const tags = z.record(z.string(), z.string().max(256)).refine((t) => Object.keys(t).length <= 50, 'at most 50 tags');
 export const jsonObject = z.record(z.string(), z.unknown());

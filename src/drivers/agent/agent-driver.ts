@@ -206,7 +206,8 @@ export class AgentDriver implements Driver {
     if (!ops || !report.patchOperations) return;
     let changed = false;
     for (const r of report.patchOperations) {
-      const e = ops[r.operationId];
+      // The agent names the id: an own property only (`constructor` is not an operation in flight).
+      const e = Object.hasOwn(ops, r.operationId) ? ops[r.operationId] : undefined;
       if (!e || r.status === 'InProgress' || r.kind !== e.op.kind) continue;
       const result = e.op.kind === 'assess' ? assessmentOf(r) : installationOf(r);
       delete ops[r.operationId];

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { closeStalledBody } from '../../api/agent/body-idle.js';
 import type { Authenticator } from '../../api/arm/auth.js';
 import { ArmError } from '../../api/arm/errors.js';
 import { isAgentPath, PACKAGE_PATH, toArmError } from '../../api/arm/server.js';
@@ -60,6 +61,9 @@ export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
   });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-ms-request-id', req.id);
+    // This replica reads every body itself before it queues or forwards it: the leader's bound on a body
+    // that stops arriving holds here too (without it, one held its connection for ever).
+    closeStalledBody(req.raw);
   });
   registerHealthRoutes(app, opts.health);
   registerCommandRoute(app, opts.writes, authenticate);

@@ -24,6 +24,7 @@ import {
 import type { ArmContext } from '../context.js';
 import { baseUrlOf, queryOf } from '../context.js';
 import { ArmError } from '../errors.js';
+import { LATEST_EVENT_MS } from '../../../store/event-log-reader.js';
 import type { EventLogReader, EventQuery } from '../../../store/event-log-reader.js';
 
 /** Rows read per query while a page fills up. */
@@ -71,8 +72,11 @@ async function readPage(ctx: ArmContext, req: FastifyRequest): Promise<{ value: 
     if (ids.length <= 500) callerRollouts = ids;
   }
 
+  // The event log's readers take times from 1970 to 9999 (event-log-reader.ts) and refuse others: a range
+  // reaching past either end reads what lies within (it was a 500); one wholly outside holds nothing.
+  if (filter.toMs < 0 || filter.fromMs > LATEST_EVENT_MS) return { value: [] };
   const query: Omit<EventQuery, 'beforeSeq'> = {
-    fromMs: filter.fromMs, toMs: filter.toMs, types: ACTIVITY_EVENT_TYPES, order: 'desc', limit: CHUNK,
+    fromMs: Math.max(filter.fromMs, 0), toMs: Math.min(filter.toMs, LATEST_EVENT_MS), types: ACTIVITY_EVENT_TYPES, order: 'desc', limit: CHUNK,
     ...(rolloutId ? { rolloutId } : {}),
     // Operators' controls of a rollout carry their own caller, whoever started the rollout.
     ...(callerRollouts ? { noRolloutOr: { rolloutIds: callerRollouts, orTypes: OPERATOR_TYPES } } : {}),

@@ -11,7 +11,7 @@ import { deleteExtension, extensionNotFound, extensionView, findByName, instance
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '../ids.js';
 import { deleteMachine, ensureRegion, machineInstanceView, osOf } from '../machines.js';
-import { locationName, parseBody, tags } from '../validation.js';
+import { locationName, osProfile, parseBody, tags } from '../validation.js';
 import { keepSealed, sealOsProfile } from '../write-only.js';
 import { validatePatchSettings } from '../patch-settings.js';
 
@@ -23,7 +23,7 @@ const vmBody = z.object({
   properties: z.object({
     availabilitySet: subResource.optional(),
     storageProfile: z.object({ osDisk: z.object({ osType: z.enum(['Linux', 'Windows']).optional() }).passthrough().optional() }).passthrough().optional(),
-    osProfile: z.object({}).passthrough().optional(),
+    osProfile: osProfile.optional(),
   }).passthrough().default({}),
 }).passthrough();
 const avsetBody = z.object({
@@ -39,7 +39,7 @@ const avsetBody = z.object({
 // The SDKs' update models: what a PATCH may carry (location and zones only to be checked, as they cannot change).
 const vmPatchBody = z.object({
   location: locationName.optional(), tags: tags.optional(), zones: vmBody.shape.zones,
-  properties: z.object({ availabilitySet: subResource.optional(), osProfile: z.object({}).passthrough().optional() }).passthrough().optional(),
+  properties: z.object({ availabilitySet: subResource.optional(), osProfile: osProfile.optional() }).passthrough().optional(),
 }).passthrough();
 const avsetPatchBody = z.object({ tags: tags.optional(), sku: avsetBody.shape.sku, properties: avsetBody.shape.properties.optional() }).passthrough();
 

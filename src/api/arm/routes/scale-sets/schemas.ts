@@ -1,7 +1,7 @@
 /** The shapes a scale-set request may take (zod), and the ARM document a set keeps beside the engine's record. */
 import { z } from 'zod';
 import type { SetImage } from '../../scale-set-image.js';
-import { extensionName, forceUpdateTag, jsonObject, locationName, provisionAfterExtensions, settingsObject, tags, versionPrefix } from '../../validation.js';
+import { extensionName, forceUpdateTag, jsonObject, locationName, osProfile, provisionAfterExtensions, settingsObject, tags, versionPrefix } from '../../validation.js';
 
 const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M');
 const rollingPolicy = z.object({
@@ -35,7 +35,7 @@ const imageReference = z.object({
 }).passthrough();
 export const vmProfile = z.object({
   storageProfile: z.object({ imageReference: imageReference.optional(), osDisk: z.object({ osType: z.enum(['Linux', 'Windows']).optional() }).passthrough().optional() }).passthrough().optional(),
-  osProfile: z.object({}).passthrough().optional(),
+  osProfile: osProfile.optional(),
   extensionProfile: z.object({ extensionsTimeBudget: isoDuration.optional(), extensions: z.array(modelExtension).max(50).optional() }).passthrough().optional(),
 }).passthrough();
 const vmssProps = z.object({

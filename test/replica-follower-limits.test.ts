@@ -1,0 +1,54 @@
+/**
+ * A replica that does not lead reads every request body itself before it queues or forwards it
+ * (src/server/replicas/follower.ts): the same bound as the leader's API holds there, so a body that stops
+ * arriving closes its connection after BODY_IDLE_MS instead of holding it (and its buffer) for ever.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { test } from 'node:test';
+import { BODY_IDLE_MS } from '../src/api/agent/body-idle.js';
+import { Authenticator } from '../src/api/arm/auth.js';
+import { buildFollowerServer } from '../src/server/replicas/follower.js';
+import type { WritePath } from '../src/server/replicas/write-path.js';
+
+const tls = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'tls');
+const cert = readFileSync(join(tls, 'cert.pem'), 'utf8');
+const TOKEN = 'follower-test-token-0123456789';
+
+test(`a follower closes a connection whose request body stops arriving for ${BODY_IDLE_MS / 1000} s (agent channel, ARM write, no token)`, async () => {
+  const app = buildFollowerServer({
+    https: { cert, key: readFileSync(join(tls, 'key.pem'), 'utf8'), ca: cert, requestCert: true, rejectUnauthorized: false },
+    vouch: () => ({}), maxBodyBytes: 1 << 20, logLevel: 'silent',
+    auth: new Authenticator([{ name: 'operator', token: TOKEN, roles: ['contributor'] }]),
+    // Never reached: no stalled body is complete, so nothing is queued or forwarded.
+    writes: { client: null, waiter: null, seal: null, publicUrl: null, retryAfterSeconds: 1 } as unknown as WritePath,
+    leader: async () => null, health: () => ({ store: 'postgres', leader: false, ready: true }), reads: null,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const stall = async (method: string, path: string, auth: string): Promise<number> => {
+    const sock = connect({ host: '127.0.0.1', port, ca: cert, servername: 'localhost' });
+    await new Promise((r) => sock.once('secureConnect', r));
+    sock.on('error', () => undefined);
+    sock.on('data', () => undefined);
+    const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
+    const t0 = Date.now();
+    sock.write(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\n${auth}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"ver`);
+    const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), BODY_IDLE_MS + 10_000))]);
+    sock.destroy();
+    assert.notEqual(at, -1, `${method} ${path}: the connection is still open ${BODY_IDLE_MS + 10_000} ms later`);
+    return at - t0;
+  };
+  try {
+    const times = await Promise.all([
+      stall('PUT', '/v1/agents/a1/status', ''),
+      stall('POST', '/v1/enroll', ''),
+      stall('PUT', '/subscriptions/s/resourceGroups/rg?api-version=2021-04-01', `Authorization: Bearer ${TOKEN}\r\n`),
+    ]);
+    for (const ms of times) assert.ok(ms >= BODY_IDLE_MS - 100 && ms < BODY_IDLE_MS + 5_000, `closed after ${ms} ms`);
+  } finally {
+    await app.close();
+  }
+});
