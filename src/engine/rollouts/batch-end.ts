@@ -28,8 +28,8 @@ export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitStat
 function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: BatchRun): void {
   judgeBatch(ctx, r, run); // first: a release judged bad starts no further batch from here
   changed.unit(ctx, u);
-  changed.region(ctx, r.regions.get(u.region)!);
   const rs = r.regions.get(u.region)!;
+  changed.region(ctx, rs);
   u.inflight = null;
   u.status = 'ready';
   rs.inflight--;
