@@ -39,6 +39,36 @@ export function isoOf(ms: number): string {
   olderMs = lastMs;
   olderIso = lastIso;
   lastMs = ms;
-  lastIso = new Date(ms).toISOString();
+  lastIso = formatIso(ms);
   return lastIso;
+}
+
+const DAY_MS = 86_400_000;
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/** The UTC day `formatIso` last formatted: its first instant and its text up to the `T`. */
+let dayStartMs = Number.NaN;
+let dayPrefix = '';
+
+/**
+ * Exactly `new Date(ms).toISOString()`. A simulation's instants move forward through a day at a time, so the
+ * date part is kept and only the time of day is written: `toISOString` (a Date and a C++ call per new tick
+ * instant) was about 1% of bench:sim.
+ */
+export function formatIso(ms: number): string {
+  const t = ms - dayStartMs;
+  if (t >= 0 && t < DAY_MS && Number.isInteger(ms)) {
+    const h = Math.floor(t / 3_600_000);
+    const m = Math.floor((t - h * 3_600_000) / 60_000);
+    const rest = t - h * 3_600_000 - m * 60_000;
+    const s = Math.floor(rest / 1000);
+    return `${dayPrefix}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[s]}.${THREE_DIGITS[rest - s * 1000]}Z`;
+  }
+  const iso = new Date(ms).toISOString(); // throws for an invalid time, as before
+  // Years 0 to 9999 only (others have six-digit years), and whole milliseconds (a Date drops fractions).
+  if (iso.length === 24 && Number.isInteger(ms)) {
+    dayStartMs = ms - (((ms % DAY_MS) + DAY_MS) % DAY_MS);
+    dayPrefix = iso.slice(0, 11);
+  }
+  return iso;
 }
