@@ -33,15 +33,13 @@ export interface PlanInput {
   startMs?: number;
   /** Maintenance windows confining the machines' upgrades (R70); absent when none are assigned. */
   windows?: PlanWindows;
-  /** Keep each batch's placements beside the plan for the engine (`takeBatchPlacements`); planning alone needs none. */
-  keepPlacements?: boolean;
 }
 
 const NO_WINDOWS: WindowUnion = [];
 
 export function planRollout(input: PlanInput): Plan {
   const pairs = symmetricPairs(input.regions);
-  const byRegion = groupMachines(input.machines, input.scaleSets, input.windows ? (m) => input.windows!.keyOf(m) : undefined, input.keepPlacements === true);
+  const byRegion = groupMachines(input.machines, input.scaleSets, input.windows ? (m) => input.windows!.keyOf(m) : undefined);
   const loads = [...byRegion].map(([region, waves]) => ({ region, pair: pairs.get(region) ?? null, machines: countMachines(waves) }));
   const choices = planPhases(loads, { canary: input.profile.canary, canaryRegions: input.canaryRegions ?? [], growth: input.profile.phaseGrowth, canaryMinMachines: input.profile.canaryMinMachines });
 

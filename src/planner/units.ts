@@ -3,7 +3,7 @@
  * share of the zone (R14), an availability set (R13), or the standalone machines of one subscription
  * (R12). Each unit is cut into batches on update-domain boundaries.
  */
-import type { AvailabilitySet, Machine, Placement, ScaleSet } from '../model/fleet.js';
+import type { AvailabilitySet, Machine, ScaleSet } from '../model/fleet.js';
 import { DEFAULT_HEALTH_WINDOW_MS } from '../model/fleet.js';
 import { durationMs, maxBatchSize } from '../model/upgrade-policy.js';
 import { PRIOR_FAILURE_RATE, stopProbability } from './bound.js';
@@ -34,8 +34,6 @@ export interface UdList {
   ud: number;
   ids: string[];
   hasVm: boolean;
-  /** The machines' placements beside `ids`, kept only when asked (`groupMachines`'s `keepPlacements`); else null. */
-  placements: Placement[] | null;
 }
 
 export interface UnitGroup {
@@ -56,7 +54,7 @@ export type RegionGroups = Map<string, Map<string, Map<string, UnitGroup>>>;
  * Groups machines in one pass; machines keep their input order within an update domain. With `windowKeyOf`,
  * machines confined to different maintenance windows (R70) go in different units.
  */
-export function groupMachines(machines: readonly Machine[], scaleSets: UnitContext['scaleSets'], windowKeyOf?: (m: Machine) => string, keepPlacements = false): RegionGroups {
+export function groupMachines(machines: readonly Machine[], scaleSets: UnitContext['scaleSets'], windowKeyOf?: (m: Machine) => string): RegionGroups {
   const regions: RegionGroups = new Map();
   // Interned group keys: no string is built per machine.
   const keys = new Map<string, string>();
@@ -85,7 +83,6 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     if (hit) {
       if (m.kind !== 'arc') hit.hasVm = true;
       hit.ids.push(m.id);
-      hit.placements?.push(p);
       continue;
     }
     let waves = regions.get(p.region);
@@ -100,10 +97,8 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
     const ud = p.updateDomain ?? -1;
     // A short array, not a Map per group: 50,000 Maps were that many more objects for the garbage collector to promote.
     let list = udList(group, ud);
-    if (list) {
-      list.ids.push(m.id);
-      list.placements?.push(p);
-    } else group.uds.push((list = { ud, ids: [m.id], hasVm: false, placements: keepPlacements ? [p] : null }));
+    if (list) list.ids.push(m.id);
+    else group.uds.push((list = { ud, ids: [m.id], hasVm: false }));
     if (m.kind !== 'arc') list.hasVm = true;
     byPlacement?.set(p, list);
   }
@@ -162,20 +157,6 @@ function waveOrder(a: string, b: string): number {
   return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-/**
- * The placements of a planned batch's machines, beside its `machineIds` (not part of the plan: a plan read from
- * a store has none), kept when the plan was made with `keepPlacements`: the engine starts the batch's upgrades
- * without looking each machine up in the fleet (a map of a million entries, a few cache misses each).
- */
-const batchPlacements = new WeakMap<PlanBatch, readonly Placement[]>();
-
-/** The placements of `batch`'s machines as planned, once: they are let go when taken. Undefined when none were kept. */
-export function takeBatchPlacements(batch: PlanBatch): readonly Placement[] | undefined {
-  const places = batchPlacements.get(batch);
-  if (places !== undefined) batchPlacements.delete(batch);
-  return places;
-}
-
 function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: boolean, ctx: UnitContext): PlanUnit {
   const first = group.first;
   const p = first.placement;
@@ -189,23 +170,18 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
   const firstSize = kind === 'scaleSet' || kind === 'availabilitySet'
     ? firstBatchSize(udOrder.map((u) => u.ids.length), size, limits.maxUnhealthyUpgradedInstancePercent)
     : size;
-  for (const { ud, ids, placements } of udOrder) {
+  for (const { ud, ids } of udOrder) {
     const list = prioritize(ids, kind, p.setId, ctx);
-    // Placements follow the ids in their order; a list reordered for unhealthy machines keeps none (rare).
-    const places = list === ids ? placements : null;
     // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
     for (let i = 0; i < list.length;) {
       const n = batches.length === 0 ? firstSize : size;
-      const whole = i === 0 && list.length <= n;
-      const chunk = whole ? list : list.slice(i, i + n);
-      const batch: PlanBatch = {
+      const chunk = i === 0 && list.length <= n ? list : list.slice(i, i + n);
+      batches.push({
         id: batchPrefix + batches.length,
         index: batches.length,
         updateDomain: ud >= 0 ? ud : null,
         machineIds: chunk,
-      };
-      batches.push(batch);
-      if (places) batchPlacements.set(batch, whole ? places : places.slice(i, i + n));
+      });
       i += n;
     }
   }

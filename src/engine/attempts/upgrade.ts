@@ -3,7 +3,6 @@
  * ends when it runs out or the workload approves; a cancelled rollout withdraws its notices.
  */
 import type { ExtensionInstance } from '../../model/artifact.js';
-import type { Placement } from '../../model/fleet.js';
 import { platformRebootEventId } from '../../model/patches.js';
 import { REBOOT_NOTICE_MS, REIMAGE_NOTICE_MS } from '../../planner/windows.js';
 import { isoOf } from '../clock.js';
@@ -13,19 +12,13 @@ import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 import { emitInstance, emitVersionChange, finish, sendAction } from './record.js';
 
-/**
- * `prior`: the machine's attempt in this rollout as the caller found it (`r.attempts.get`), undefined when it has none.
- * `planned`: the machine's placement as its batch was planned, when the caller has it (a placement never changes
- * while its machine is in the fleet); otherwise it is looked up.
- */
-export function startUpgrade(
-  ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance, prior: AttemptState | undefined, planned?: Placement,
-): void {
+/** `prior`: the machine's attempt in this rollout as the caller found it (`r.attempts.get`), undefined when it has none. */
+export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState, batchId: string, inst: ExtensionInstance, prior: AttemptState | undefined): void {
   const machineId = inst.machineId;
   let a = prior;
   if (!a) {
     const earlier = earlierAttempts(ctx, r, machineId);
-    const placement = planned ?? ctx.state.fleet.machines.get(machineId)!.placement;
+    const placement = ctx.state.fleet.machines.get(machineId)!.placement;
     a = upgradingAttempt(r.id, inst, unit.plan.id, batchId, earlier, unit, placement);
     r.attempts.set(machineId, a);
   }

@@ -3,9 +3,8 @@
  * locks (R10, R11, R13) in that order, then the planned batch or a batch of queued retries (R30).
  */
 import type { ExtensionInstance } from '../../model/artifact.js';
-import type { Placement } from '../../model/fleet.js';
 import { batchScope } from '../../planner/types.js';
-import { explainBatch, takeBatchPlacements } from '../../planner/units.js';
+import { explainBatch } from '../../planner/units.js';
 import type { AttemptState, BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
 import { unitStandaloneKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
@@ -83,12 +82,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
     const priors: Array<AttemptState | undefined> = [];
     const instances = ctx.state.fleet.instances.get(r.artifactKey);
     const noneGone = planned !== null && r.goneBeforeBatch === 0;
-    // The placements kept with the plan hold while no machine left the rollout (one that left may be back elsewhere).
-    const places = planned !== null ? takeBatchPlacements(planned) : undefined;
-    const planPlaces = noneGone && places !== undefined && places.length === run.machineIds.length ? places : undefined;
-    const placements: Array<Placement | undefined> = [];
-    for (let i = 0; i < run.machineIds.length; i++) {
-      const id = run.machineIds[i]!;
+    for (const id of run.machineIds) {
       const prior = noneGone ? undefined : r.attempts.get(id);
       if (planned && settledByRemoval(prior)) continue; // gone before its batch came, and counted then
       const inst = instances?.get(id);
@@ -99,19 +93,17 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       else {
         toStart.push(inst!);
         priors.push(prior);
-        placements.push(planPlaces?.[i]);
       }
     }
     if (toStart.length === 0) continue;
     if (window.bypassed) recordBypass(ctx, r, u, run.id, window.bypassed);
-    startRun(ctx, r, u, rs, run, toStart, priors, placements, planned ? explainBatch(u.plan, planned) : 'retry of instances rolled back earlier (R30)');
+    startRun(ctx, r, u, rs, run, toStart, priors, planned ? explainBatch(u.plan, planned) : 'retry of instances rolled back earlier (R30)');
     return;
   }
 }
 
 function startRun(
-  ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState, run: BatchRun, toStart: ExtensionInstance[], priors: Array<AttemptState | undefined>,
-  placements: Array<Placement | undefined>, reason: string,
+  ctx: TickContext, r: RolloutState, u: UnitState, rs: RegionState, run: BatchRun, toStart: ExtensionInstance[], priors: Array<AttemptState | undefined>, reason: string,
 ): void {
   if (toStart.length !== run.machineIds.length) run.machineIds = toStart.map((i) => i.machineId);
   run.unsettled = toStart.length;
@@ -140,7 +132,7 @@ function startRun(
     reason,
     ...(run.retry ? { retry: true } : {}),
   });
-  for (let i = 0; i < toStart.length; i++) startUpgrade(ctx, r, u, run.id, toStart[i]!, priors[i], placements[i]);
+  for (let i = 0; i < toStart.length; i++) startUpgrade(ctx, r, u, run.id, toStart[i]!, priors[i]);
   // R83: the batch's re-images were announced together; one timer ends their notice.
   if (r.artifact.kind === 'extension') return;
   for (const inst of toStart) {

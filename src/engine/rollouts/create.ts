@@ -118,7 +118,6 @@ export function createRollout(ctx: TickContext, settings: RolloutSettings, req: 
     unhealthy: fleet.unhealthy,
     ...(settings.canaryRegions ? { canaryRegions: settings.canaryRegions } : {}),
     startMs: ctx.now,
-    keepPlacements: true, // each batch's placements, so its upgrades start without a fleet lookup per machine
     // Manual upgrades are not confined to windows (R6): only automatic rollouts plan around them.
     ...((ctx.state.maintenance.assignments.size > 0 || req.artifact.kind === 'guestPatch') && profile.name !== 'manual' ? { windows: planWindows(ctx, req) } : {}),
   });
