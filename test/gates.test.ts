@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { LockView } from '../src/engine/rollouts/gates.js';
 import {
-  admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate,
+  above, admissionBlocker, phaseGate, postBatchHealthGate, preBatchHealthGate, upgradedHealthGate,
 } from '../src/engine/rollouts/gates.js';
 
 /** [unhealthy, setSize, limit%, pass, observed%] */
@@ -131,6 +131,22 @@ describe('upgradedHealthGate', () => {
   test('R23: at every upgraded count up to 1000 and every limit, the largest count within the limit goes on and one more stops', () => {
     const wrong = boundaryMistakes((u, n, l) => upgradedHealthGate(u, n, l).pass, 0);
     assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} boundary mistakes, e.g. ${wrong.slice(0, 5).join('; ')}`);
+  });
+});
+
+describe('above: the shortcut the engine asks before building a share verdict', () => {
+  // The engine builds a verdict (and its reason text) only when `above` says the share is over the limit:
+  // that is exact only if each share gate fails exactly then.
+  test('R20, R23, R24: each share gate fails exactly when the share is above the limit', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 100 }), (part, whole, limit) => {
+        const over = above(part, whole, limit);
+        assert.equal(preBatchHealthGate(part, whole, limit).pass, !over);
+        assert.equal(postBatchHealthGate(part, whole, limit).pass, !over);
+        assert.equal(upgradedHealthGate(part, whole, limit).pass, !over);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

@@ -73,8 +73,9 @@ export function refreshMachineHealth(fleet: FleetState, machineId: string): void
  * counts its machine in `unhealthy` (every change to Failed refreshes it), so a healthy report of a machine not
  * in `unhealthy` changes nothing and needs no look at its instances (a lookup per artifact in maps of a million).
  */
-export function refreshReportedHealth(fleet: FleetState, m: Machine, signals: HealthSignals | undefined): void {
-  if (signals === undefined && (fleet.unhealthy.size === 0 || !fleet.unhealthy.has(m.id))) return;
+export function refreshReportedHealth(fleet: FleetState, m: Machine, signals: HealthSignals | undefined, machineId = m.id): void {
+  // `machineId`: the id the caller holds (the report's), so that the common case reads nothing of the machine.
+  if (signals === undefined && (fleet.unhealthy.size === 0 || !fleet.unhealthy.has(machineId))) return;
   refreshHealthOf(fleet, m, signals);
 }
 
@@ -188,14 +189,25 @@ export interface UnitState {
   batchStartedAtMs?: number;
   timedBatches?: number;
   timedBatchMs?: number;
+  /** A standalone unit's `standaloneKey` and its subscription's standalone machines in the phase, found once (R12). Not stored. */
+  standaloneKey?: string;
+  standaloneTotal?: number;
 }
 
 /**
  * UnitState's fields kept in memory only, present from a unit's creation: added later, one by one, they gave
  * units many hidden classes and made the engine's reads of them polymorphic (bench:sim about 10% slower).
  */
-export function unitMemoryFields(): Pick<UnitState, 'windowOpensAt' | 'heldSinceMs' | 'releasedAtMs' | 'lastBatchEndedAtMs' | 'batchStartedAtMs' | 'timedBatches' | 'timedBatchMs'> {
-  return { windowOpensAt: undefined, heldSinceMs: undefined, releasedAtMs: undefined, lastBatchEndedAtMs: undefined, batchStartedAtMs: undefined, timedBatches: 0, timedBatchMs: 0 };
+export function unitMemoryFields(): Pick<UnitState, 'windowOpensAt' | 'heldSinceMs' | 'releasedAtMs' | 'lastBatchEndedAtMs' | 'batchStartedAtMs' | 'timedBatches' | 'timedBatchMs' | 'standaloneKey' | 'standaloneTotal'> {
+  return {
+    windowOpensAt: undefined, heldSinceMs: undefined, releasedAtMs: undefined, lastBatchEndedAtMs: undefined, batchStartedAtMs: undefined, timedBatches: 0, timedBatchMs: 0,
+    standaloneKey: undefined, standaloneTotal: undefined,
+  };
+}
+
+/** `standaloneKey` of a standalone unit, built once per unit rather than at every batch (a string to build and hash). */
+export function unitStandaloneKey(r: RolloutState, u: UnitState): string {
+  return u.standaloneKey ?? (u.standaloneKey = standaloneKey(r.id, u.phase, u.plan.subscription));
 }
 
 export interface RegionState {

@@ -23,12 +23,34 @@ export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionIns
   if (r.plan.profile.name !== 'manual' && r.artifact.kind === 'extension') {
     if (!inst.enableAutomaticUpgrade && !effectiveAutoUpgrade(inst, isEnrolled(ctx.state, ctx.state.fleet.machines.get(inst.machineId)!))) return 'automatic upgrade was disabled for this extension (opt-out)';
     if (ctx.state.catalog.getType(inst.publisher, inst.type)?.supportsAutomaticUpgrade !== true) return 'the extension type no longer supports automatic upgrade (R2)';
-    if (majorOf(inst.installedVersion) !== r.major) return 'automatic upgrades never cross a major version';
   }
-  const cmp = compareArtifactVersions(r.artifact, inst.installedVersion, r.toVersion);
-  if (r.plan.downgrade) return cmp <= 0 ? `already at ${inst.installedVersion}, not above ${r.toVersion}` : null;
-  if (cmp >= 0) return `already at ${inst.installedVersion}`;
-  return null;
+  return versionReason(r, inst.installedVersion);
+}
+
+/**
+ * The last version `versionReason` judged, for which rollout, and its answer: a batch's machines nearly all
+ * run one version, so each needs no parse or comparison of its own (a rollout's target, major, direction and
+ * profile never change).
+ */
+let judgedFor: RolloutState | null = null;
+let judgedVersion = '';
+let judgedReason: string | null = null;
+
+/** The part of `skipReason` that depends only on the installed version (R1: never across a major; never sideways or back). */
+function versionReason(r: RolloutState, installed: string): string | null {
+  if (r === judgedFor && installed === judgedVersion) return judgedReason;
+  let reason: string | null;
+  if (r.plan.profile.name !== 'manual' && r.artifact.kind === 'extension' && majorOf(installed) !== r.major) {
+    reason = 'automatic upgrades never cross a major version';
+  } else {
+    const cmp = compareArtifactVersions(r.artifact, installed, r.toVersion);
+    if (r.plan.downgrade) reason = cmp <= 0 ? `already at ${installed}, not above ${r.toVersion}` : null;
+    else reason = cmp >= 0 ? `already at ${installed}` : null;
+  }
+  judgedFor = r;
+  judgedVersion = installed;
+  judgedReason = reason;
+  return reason;
 }
 
 /** Why an instance waits while another rollout acts on it (opt-in.ts's `rejoinAfterSettle` looks for it). */

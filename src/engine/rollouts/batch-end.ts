@@ -4,10 +4,10 @@
  */
 import { batchScope } from '../../planner/types.js';
 import type { BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
-import { standaloneKey } from '../state.js';
+import { unitStandaloneKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
-import { postBatchHealthGate, upgradedHealthGate } from './gates.js';
+import { above, postBatchHealthGate, upgradedHealthGate } from './gates.js';
 import { hold, holdForSetHealth, tryStartBatch } from './batches.js';
 import { judgeSetHealth } from './set-health.js';
 import { releaseBatchEnded, wakeWaiters } from './release-hold.js';
@@ -28,8 +28,8 @@ export function onInstanceSettled(ctx: TickContext, r: RolloutState, u: UnitStat
 function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: BatchRun): void {
   judgeBatch(ctx, r, run); // first: a release judged bad starts no further batch from here
   changed.unit(ctx, u);
-  changed.region(ctx, r.regions.get(u.region)!);
   const rs = r.regions.get(u.region)!;
+  changed.region(ctx, rs);
   u.inflight = null;
   u.status = 'ready';
   rs.inflight--;
@@ -65,7 +65,7 @@ function completeBatch(ctx: TickContext, r: RolloutState, u: UnitState, run: Bat
 }
 
 function releaseStandalone(ctx: TickContext, r: RolloutState, u: UnitState, instances: number): void {
-  const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+  const key = unitStandaloneKey(r, u);
   const left = (ctx.state.standaloneInflight.get(key) ?? 0) - instances;
   if (left > 0) ctx.state.standaloneInflight.set(key, left);
   else ctx.state.standaloneInflight.delete(key);
@@ -73,7 +73,7 @@ function releaseStandalone(ctx: TickContext, r: RolloutState, u: UnitState, inst
 
 /** R12: standalone units of the subscription held by the cross-region spread look again. */
 function wakeSubscription(ctx: TickContext, r: RolloutState, u: UnitState): void {
-  const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+  const key = unitStandaloneKey(r, u);
   const waiters = ctx.state.subscriptionWaiters.get(key);
   if (!waiters) return;
   ctx.state.subscriptionWaiters.delete(key);
@@ -90,9 +90,9 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   changed.gateRun(ctx, u.gateRun);
   const limits = u.plan.limits;
   const gr = u.gateRun;
-  const upgraded = upgradedHealthGate(gr.unhealthyUpgraded, gr.upgraded, limits.maxUnhealthyUpgradedInstancePercent);
   // A forced manual rollout goes on through health failures; each unhealthy instance was still rolled back (R22).
-  if (!r.force && gr.upgraded > 0 && !upgraded.pass) {
+  if (!r.force && above(gr.unhealthyUpgraded, gr.upgraded, limits.maxUnhealthyUpgradedInstancePercent)) {
+    const upgraded = upgradedHealthGate(gr.unhealthyUpgraded, gr.upgraded, limits.maxUnhealthyUpgradedInstancePercent);
     // R23: the release hurts this set. Stop all of it; it runs again after the retry interval, or
     // sooner when that would reach its last machines after the bound (R40, bound-pressure.ts).
     const { stopMs, shortened } = r23StopMs(ctx.state, r, u, ctx.now);
@@ -108,7 +108,7 @@ function afterBatch(ctx: TickContext, r: RolloutState, u: UnitState): void {
   const setHealth = !r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId
     ? judgeSetHealth(ctx, u.plan.setId, u.plan.setSize, limits.maxUnhealthyInstancePercent, postBatchHealthGate)
     : null;
-  if (setHealth && !setHealth.verdict.pass) {
+  if (setHealth !== null && !setHealth.verdict.pass) {
     holdForSetHealth(ctx, r, u, 'gate.breached', setHealth.verdict);
   } else if (limits.pauseBetweenBatchesMs > 0 && (u.next < u.plan.batches.length || u.retryReady.length > 0)) {
     u.status = 'paused';

@@ -6,7 +6,7 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import { batchScope } from '../../planner/types.js';
 import { explainBatch } from '../../planner/units.js';
 import type { AttemptState, BatchRun, RegionState, RolloutState, UnitState } from '../state.js';
-import { standaloneKey } from '../state.js';
+import { unitStandaloneKey } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit, schedule } from '../core/context.js';
 import { isoOf } from '../clock.js';
@@ -45,11 +45,11 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
     if (policyPaused(ctx, r, u)) return;
     if (!r.force && limits.maxUnhealthyInstancePercent !== null && u.plan.setId) {
       const health = judgeSetHealth(ctx, u.plan.setId, u.plan.setSize, limits.maxUnhealthyInstancePercent, preBatchHealthGate);
-      if (!health.verdict.pass) {
+      if (health && !health.verdict.pass) {
         holdForSetHealth(ctx, r, u, 'gate.held', health.verdict);
         return;
       }
-      if (health.excluded.length > 0) reportExcluded(ctx, r, u, health);
+      if (health && health.excluded.length > 0) reportExcluded(ctx, r, u, health);
     }
     const size = planned ? planned.machineIds.length : Math.min(u.retryReady.length, limits.maxBatch);
     if (releaseBlocks(ctx, r, u, size)) return; // the release is held, or its first batches are fanning out
@@ -64,7 +64,7 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
     }
     if (standaloneBlocker(ctx, r, u, size)) {
       block(ctx, r, u, rs);
-      const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+      const key = unitStandaloneKey(r, u);
       let waiters = ctx.state.subscriptionWaiters.get(key);
       if (!waiters) ctx.state.subscriptionWaiters.set(key, (waiters = new Set()));
       waiters.add(u); // woken when a batch of the subscription completes in another region (batch-end.ts)
@@ -114,7 +114,7 @@ function startRun(
   u.heldSinceMs = undefined;
   u.releasedAtMs = undefined;
   if (!u.plan.setId) {
-    const key = standaloneKey(r.id, u.phase, u.plan.subscription);
+    const key = unitStandaloneKey(r, u);
     ctx.state.standaloneInflight.set(key, (ctx.state.standaloneInflight.get(key) ?? 0) + toStart.length);
   }
   rs.inflight++;
@@ -236,9 +236,9 @@ function pausing(ctx: TickContext, r: RolloutState, u: UnitState): boolean {
 /** R12 across the regions of a phase: see `subscriptionSpreadBlocker`. */
 function standaloneBlocker(ctx: TickContext, r: RolloutState, u: UnitState, batch: number): string | null {
   if (u.plan.setId) return null;
-  const inflight = ctx.state.standaloneInflight.get(standaloneKey(r.id, u.phase, u.plan.subscription)) ?? 0;
+  const inflight = ctx.state.standaloneInflight.get(unitStandaloneKey(r, u)) ?? 0;
   if (inflight === 0) return null;
-  return subscriptionSpreadBlocker(inflight, batch, standaloneTotal(r, u.phase, u.plan.subscription));
+  return subscriptionSpreadBlocker(inflight, batch, u.standaloneTotal ?? (u.standaloneTotal = standaloneTotal(r, u.phase, u.plan.subscription)));
 }
 
 const standaloneTotals = new WeakMap<RolloutState, Map<string, number>>();

@@ -16,8 +16,12 @@ function pct(part: number, whole: number): number {
   return whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100;
 }
 
-/** True when part/whole is strictly above limitPercent, in exact integer arithmetic. */
-function above(part: number, whole: number, limitPercent: number): boolean {
+/**
+ * True when part/whole is strictly above limitPercent, in exact integer arithmetic. The share gates below
+ * (R20, R23, R24) fail exactly when this holds: the engine asks it first and builds a verdict, with its
+ * reason text, only for a failing gate (two or three per batch otherwise, a million strings for nothing).
+ */
+export function above(part: number, whole: number, limitPercent: number): boolean {
   return whole > 0 && part * 100 > limitPercent * whole;
 }
 

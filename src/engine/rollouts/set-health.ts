@@ -13,6 +13,7 @@
  * Both clocks live in memory only: after a restart they start again (holding longer, never shorter).
  */
 import type { GateVerdict } from './gates.js';
+import { above } from './gates.js';
 import type { TickContext } from '../core/context.js';
 import { failedForGood } from '../core/failed-for-good.js';
 
@@ -32,14 +33,18 @@ export interface SetHealth {
 
 type Gate = (unhealthy: number, setSize: number, limitPercent: number) => GateVerdict;
 
-/** Judges a set's health with `gate`; when the plain share fails, judges again without the machines waiting cannot heal. */
-export function judgeSetHealth(ctx: TickContext, setId: string, setSize: number, limitPercent: number, gate: Gate): SetHealth {
+/**
+ * Judges a set's health with `gate` (R20's or R24's, which fail exactly when the share is `above` the limit);
+ * when the plain share fails, judges again without the machines waiting cannot heal. Null when the plain
+ * share passes, the common case: no verdict is built then.
+ */
+export function judgeSetHealth(ctx: TickContext, setId: string, setSize: number, limitPercent: number, gate: Gate): SetHealth | null {
   const unhealthy = ctx.state.fleet.setUnhealthy.get(setId) ?? 0;
-  const plain = gate(unhealthy, setSize, limitPercent);
-  if (plain.pass) {
-    ctx.state.unhealthySeen.delete(setId); // a passing look ends every machine's unhealthy streak
-    return { verdict: plain, excluded: [] };
+  if (!above(unhealthy, setSize, limitPercent)) {
+    if (ctx.state.unhealthySeen.size > 0) ctx.state.unhealthySeen.delete(setId); // a passing look ends every machine's unhealthy streak
+    return null;
   }
+  const plain = gate(unhealthy, setSize, limitPercent);
   const excluded = incurable(ctx, setId);
   if (excluded.length === 0) return { verdict: plain, excluded: [] };
   if (excluded.length >= setSize) {

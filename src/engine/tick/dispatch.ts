@@ -32,7 +32,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     if (healthy) fleet.health.delete(obs.machineId);
     else fleet.health.set(obs.machineId, obs.signals);
     ctx.changes?.health.add(obs.machineId);
-    refreshReportedHealth(fleet, m, healthy ? undefined : obs.signals);
+    refreshReportedHealth(fleet, m, healthy ? undefined : obs.signals, obs.machineId);
     // A retry parked while the machine reported unhealthy goes on once it reports healthy (its other
     // extension's failure was not the cause, or a report lost with a crash had left the view stale).
     if (reportedUnhealthy && healthy) resumeCannotHeal(ctx, obs.machineId);
