@@ -23,7 +23,7 @@ import { DenseIds, DenseInts } from '../util/dense-ids.js';
 
 interface RolloutTrack {
   id: string;
-  /** 1, 2, …: what `acting` holds for this rollout (0 is none). */
+  /** 1, 2, …: how `acting` names this rollout. */
   ordinal: number;
   profile: string;
   /** `artifactKey@toVersion`. */
@@ -41,10 +41,11 @@ interface RolloutTrack {
   attempts: DenseInts;
   awaitingRollback: Set<string>;
   /**
-   * Per machine index, the ordinal of the rollout with an attempt in flight on this rollout's artifact (0: none),
-   * shared by the artifact's rollouts.
+   * The instances of this rollout's artifact with an attempt in flight (machine → its rollout's ordinal), shared by
+   * the artifact's rollouts. A map of the few in flight, not an array over all machines: an attempt's end then
+   * needs no lookup of the machine's index.
    */
-  acting: DenseInts;
+  acting: Map<string, number>;
 }
 
 /** The instance events that end an attempt (its success, or the end of its rollback). */
@@ -62,7 +63,7 @@ export class InvariantChecker {
   private readonly rolloutIds: string[] = [''];
   /** The rollout of the previous event: a log comes in long runs of one rollout's events. */
   private lastRollout: RolloutTrack | null = null;
-  /** Machine ids as dense indices: the per-machine state of every rollout lives in typed arrays. */
+  /** Machine ids as dense indices: the attempt numbers of every rollout live in typed arrays. */
   private readonly machines = new DenseIds();
   /** machineId|artifactKey of instances whose automatic upgrade is off. */
   private readonly disabled = new Set<string>();
@@ -74,7 +75,7 @@ export class InvariantChecker {
   private readonly heldReleases = new Map<string, string>();
   private readonly majors = new Map<string, number>();
   /** Per artifact key, the instances with an attempt in flight (see RolloutTrack.acting). */
-  private readonly acting = new Map<string, DenseInts>();
+  private readonly acting = new Map<string, Map<string, number>>();
   private lastFrom: string | null = null;
   private lastTo: string | null = null;
   private lastSame = true;
@@ -200,7 +201,7 @@ export class InvariantChecker {
     const key = artifactKey(e.artifact);
     const release = `${key}@${e.toVersion}`;
     let acting = this.acting.get(key);
-    if (!acting) this.acting.set(key, (acting = new DenseInts()));
+    if (!acting) this.acting.set(key, (acting = new Map()));
     const ordinal = this.rolloutIds.length;
     this.rolloutIds.push(e.rolloutId);
     const track: RolloutTrack = {
@@ -213,7 +214,7 @@ export class InvariantChecker {
 
   /** The attempt on this instance is over: another rollout may act on it. */
   private settled(e: SettledEvent | Extract<EngineEvent, { type: 'instance.rollback.skipped' }>, r: RolloutTrack): void {
-    r.acting.set(this.machines.of(e.machineId), 0);
+    r.acting.delete(e.machineId);
   }
 
   private batchStarted(e: Extract<EngineEvent, { type: 'batch.started' }>, r: RolloutTrack): void {
@@ -262,9 +263,9 @@ export class InvariantChecker {
     const prior = r.attempts.get(m);
     if (e.attempt <= prior) this.fail(e, `attempt ${e.attempt} of ${e.machineId} started again (last was ${prior})`);
     r.attempts.set(m, e.attempt);
-    const other = r.acting.get(m);
-    if (other !== 0) this.fail(e, `${e.machineId} upgraded while rollout ${this.rolloutIds[other]} has an attempt in flight on it (one action at a time per instance)`);
-    r.acting.set(m, r.ordinal);
+    const other = r.acting.get(e.machineId);
+    if (other !== undefined) this.fail(e, `${e.machineId} upgraded while rollout ${this.rolloutIds[other]} has an attempt in flight on it (one action at a time per instance)`);
+    r.acting.set(e.machineId, r.ordinal);
     if (r.profile === 'manual') return;
     // Most logs never disable anything: the key is built only when something was.
     if (this.disabled.size > 0) {
