@@ -7,21 +7,15 @@
 /** Ids to 0, 1, 2, … in the order first seen. */
 export class DenseIds {
   private readonly index = new Map<string, number>();
-  /** The id of each index. */
-  readonly ids: string[] = [];
 
   get size(): number {
-    return this.ids.length;
+    return this.index.size;
   }
 
   /** The index of `id`, given a new one when first seen. */
   of(id: string): number {
     let i = this.index.get(id);
-    if (i === undefined) {
-      i = this.ids.length;
-      this.index.set(id, i);
-      this.ids.push(id);
-    }
+    if (i === undefined) this.index.set(id, (i = this.index.size));
     return i;
   }
 }
