@@ -6,7 +6,6 @@
 import type { Driver, DriverAction, Observation, ReimageReport } from '../../engine/driver.js';
 import type { FleetState } from '../../engine/state.js';
 import type { HealthSignals } from '../../model/health.js';
-import type { Machine } from '../../model/fleet.js';
 import { InstantQueue } from '../../util/time-queue.js';
 import { hashUnit, Random, sampleLatencyMs } from '../../sim/random.js';
 import type { FailureModel, FleetBehaviour } from './failure-model.js';
@@ -27,12 +26,9 @@ class EpisodeEdge {
 
 /**
  * What the fleet has queued for later, without a wrapper (the queue keeps the time): an action's
- * answer, a machine (a health report of it, taken when delivered), or an episode's edge. A report is
- * queued with the machine the action found, so its delivery needs no lookup in the fleet's million
- * machines (the machine's set is still read when it is delivered); by id only for a machine the fleet
- * does not hold (reported as a machine without a set, which the engine ignores).
+ * answer, a machine id (a health report of that machine, taken when delivered), or an episode's edge.
  */
-type Delivery = ActionResult | Machine | string | EpisodeEdge;
+type Delivery = Observation | string | EpisodeEdge;
 
 interface SnapshotDelivery {
   at: number;
@@ -115,10 +111,9 @@ export class SimDriver implements Driver {
       const d = queue.pop()!;
       if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d) });
       else if (d instanceof EpisodeEdge) this.episodeEdge(d, sink);
-      else if (d.kind !== 'actionResult') sink({ kind: 'health', machineId: d.id, signals: this.signalsOf(d, d.id) });
       else {
         if (this.discarded.size > 0 && this.discarded.delete(d)) continue;
-        this.answered(d);
+        if (d.kind === 'actionResult') this.answered(d);
         sink(d);
       }
     }
@@ -171,7 +166,7 @@ export class SimDriver implements Driver {
   private mustRelease(held: HeldSends, next: number, d: Delivery): boolean {
     if (typeof d === 'string') return held.blocks(next, d);
     if (d instanceof EpisodeEdge) return true; // rare: its machines are only known when it starts
-    return held.blocks(next, d.kind === 'actionResult' ? null : d.id);
+    return held.blocks(next, null);
   }
 
   private release(held: HeldSends): void {
@@ -328,10 +323,7 @@ export class SimDriver implements Driver {
 
   /** Health reports now, for machines the engine wants to look at again. */
   observe(machineIds: readonly string[]): void {
-    for (const id of machineIds) {
-      const m = this.fleet.machines.get(id);
-      if (m) this.queue.pushAt(at(this.now()), m);
-    }
+    for (const id of machineIds) if (this.fleet.machines.has(id)) this.queue.pushAt(at(this.now()), id);
   }
 
   private answered(obs: ActionResult): void {
@@ -350,13 +342,10 @@ export class SimDriver implements Driver {
     this.queue.pushAt(t, obs);
   }
 
-  /**
-   * A health report of a machine an action touched, taken when due. The machine is looked up now, while
-   * the engine has just looked at it, rather than when the report is due.
-   */
+  /** A health report of a machine an action touched, taken when due. */
   private probe(t: number, machineId: string): void {
     if (this.deciding) this.held!.queued(t, null);
-    this.queue.pushAt(t, this.fleet.machines.get(machineId) ?? machineId);
+    this.queue.pushAt(t, machineId);
   }
 
   private markBroken(machineId: string, key: string, on: boolean): void {
@@ -377,12 +366,8 @@ export class SimDriver implements Driver {
 
   /** What the machine reports now: a broken version fails the application probe (or the platform signal without one). */
   private signals(machineId: string): HealthSignals {
-    // Absent for a machine added or removed where this fleet did not see it.
-    return this.signalsOf(this.fleet.machines.get(machineId), machineId);
-  }
-
-  private signalsOf(m: Machine | undefined, machineId: string): HealthSignals {
     const bad = (this.broken.size > 0 && this.broken.has(machineId)) || (this.sick.size > 0 && this.sick.has(machineId));
+    const m = this.fleet.machines.get(machineId); // absent for a machine added or removed where this fleet did not see it
     const set = m?.placement.setId ? this.fleet.scaleSets.get(m.placement.setId) : undefined;
     // Four possible answers, shared (and frozen: the engine keeps them as they are).
     if (set?.hasApplicationHealth) return bad ? APPLICATION_FAILING : APPLICATION_OK;
@@ -427,7 +412,7 @@ export class SimDriver implements Driver {
   snapshot(): SimDriverSnapshot {
     const queue = this.queue.orderedAt().map(([at, d]): SnapshotDelivery => {
       if (typeof d === 'string') return { at, probe: d };
-      if (!(d instanceof EpisodeEdge)) return d.kind === 'actionResult' ? { at, obs: d } : { at, probe: d.id };
+      if (!(d instanceof EpisodeEdge)) return { at, obs: d };
       // An episode not started yet is rebuilt from the behaviour; one under way keeps its machines.
       return { at, episode: { index: d.episode.index, sick: d.episode.sick, ...(d.resolve ? {} : { machines: [...d.episode.machines] }) } };
     });
@@ -450,8 +435,8 @@ export class SimDriver implements Driver {
     for (const d of snap.queue) {
       const ep = d.episode;
       if (!ep) {
-        if (d.obs) this.queue.pushAt(d.at, d.obs as ActionResult);
-        if (d.probe) this.queue.pushAt(d.at, this.fleet.machines.get(d.probe) ?? d.probe);
+        if (d.obs) this.queue.pushAt(d.at, d.obs);
+        if (d.probe) this.queue.pushAt(d.at, d.probe);
       } else if (ep.sick && !ep.machines) {
         const e = this.behaviour.background[ep.index]!;
         const [start, end] = this.episodePair(e, ep.index);
