@@ -74,7 +74,8 @@ interface LogNormal { median: number; p95: number; mu: number; sigma: number }
 const recent: [LogNormal, LogNormal] = [{ median: Number.NaN, p95: Number.NaN, mu: 0, sigma: 0 }, { median: Number.NaN, p95: Number.NaN, mu: 0, sigma: 0 }];
 
 function paramsOf(l: Latency): LogNormal {
-  const [a, b] = recent;
+  const a = recent[0];
+  const b = recent[1];
   if (a.median === l.medianSeconds && a.p95 === l.p95Seconds) return a;
   if (b.median === l.medianSeconds && b.p95 === l.p95Seconds) return b;
   // The older entry makes room.
