@@ -84,6 +84,14 @@ describe('InvariantChecker', () => {
     const settled = [instance(3, 'instance.upgrade.failed', 'm1', 'b'), instance(3, 'instance.rollback.started', 'm1', 'b'), instance(4, 'instance.rollback.succeeded', 'm1', 'b')];
     assert.deepEqual(check([...start, ...settled, { ...upgrade2, seq: ++seq }]).filter((v) => /in flight on it/.test(v)), []);
   });
+  test('attempt numbers are kept per machine however many machines the log names (its arrays grow)', () => {
+    const ids = Array.from({ length: 3000 }, (_, i) => `m${i}`);
+    const events = [created([['east']]), phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b', { region: 'east', zone: null }, ids)];
+    for (const id of ids) events.push(instance(2, 'instance.upgrade.started', id, 'b'), instance(2, 'instance.upgrade.succeeded', id, 'b'));
+    assert.deepEqual(check(events), []);
+    const again = [...events, instance(4, 'instance.upgrade.started', 'm2999', 'b'), instance(4, 'instance.upgrade.started', 'm7', 'b', { attempt: 2 })];
+    assert.deepEqual(check(again).map((v) => v.replace(/^seq \d+ \S+ /, '')), ['instance.upgrade.started: attempt 1 of m2999 started again (last was 1)']);
+  });
   test('a real simulated log holds every invariant', () => {
     const run = simulate(baseScenario({ failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.1, installFailure: 0.05 } } } }));
     const c = new InvariantChecker({ pairs: symmetricPairs([...run.scenario.state.fleet.regions.values()]) });

@@ -160,3 +160,35 @@ test('TimeQueue.remove finds an item at the place push returned, and by search w
   assert.equal(q.remove(items[0]!, 0), false); // popped: not found where it was
   assert.equal(q.size, 1);
 });
+
+test('TimeQueue keeps its order when whole seconds 4,096 s apart share a slot of its ring of buckets, with removals', () => {
+  // Seconds congruent modulo the ring's size (4,096) meet in one slot: one is kept in the ring, the others in the map.
+  const base = Date.UTC(2026, 11, 7);
+  const time = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 })).map(([lap, s]) => base + (lap * 4096 + s) * 1000);
+  const op: fc.Arbitrary<RemovalOp> = fc.oneof(fc.record({ push: time }), fc.record({ push: time }), fc.constant({ pop: true as const }), fc.record({ remove: fc.nat(40) }));
+  fc.assert(fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+    type Item = { at: number; n: number };
+    const queue = new TimeQueue<Item>();
+    let model: Item[] = [];
+    let n = 0;
+    for (const o of ops) {
+      if ('push' in o) {
+        queue.push({ at: o.push, n: n++ });
+        model.push({ at: o.push, n: n - 1 });
+        model.sort((x, y) => x.at - y.at || x.n - y.n);
+      } else if ('pop' in o) assert.deepEqual(queue.pop(), model.shift());
+      else if (model.length > 0) {
+        const item = model[o.remove % model.length]!;
+        const queued = queue.ordered().find((i) => i.n === item.n)!;
+        assert.equal(queue.remove(queued), true);
+        model = model.filter((x) => x !== item);
+      }
+      assert.equal(queue.size, model.length);
+      assert.equal(queue.nextAt(), model[0]?.at ?? null);
+    }
+    assert.deepEqual(queue.ordered(), model);
+    assert.deepEqual(queue.toArray().map((i) => i.n).sort((x, y) => x - y), model.map((i) => i.n).sort((x, y) => x - y));
+    for (const m of model) assert.deepEqual(queue.pop(), m);
+    assert.equal(queue.size, 0);
+  }), { numRuns: 1000 });
+});

@@ -19,8 +19,12 @@
 import { artifactKey } from '../model/artifact.js';
 import type { BatchScope, EngineEvent } from '../model/events.js';
 import { majorOf } from '../model/version.js';
+import { DenseIds, DenseInts } from '../util/dense-ids.js';
 
 interface RolloutTrack {
+  id: string;
+  /** 1, 2, …: how `acting` names this rollout. */
+  ordinal: number;
   profile: string;
   /** `artifactKey@toVersion`. */
   release: string;
@@ -33,11 +37,19 @@ interface RolloutTrack {
   /** Per region: in-flight batches of all its zones, the sum of `regionZones` (counts are never negative). */
   regionInflight: Map<string, number>;
   setInflight: Map<string, number>;
-  attempts: Map<string, number>;
+  /** The last attempt number started per machine index (0: none yet). */
+  attempts: DenseInts;
   awaitingRollback: Set<string>;
-  /** The instances of this rollout's artifact with an attempt in flight (machine → its rollout), shared by the artifact's rollouts. */
-  acting: Map<string, string>;
+  /**
+   * The instances of this rollout's artifact with an attempt in flight (machine → its rollout's ordinal), shared by
+   * the artifact's rollouts. A map of the few in flight, not an array over all machines: an attempt's end then
+   * needs no lookup of the machine's index.
+   */
+  acting: Map<string, number>;
 }
+
+/** The instance events that end an attempt (its success, or the end of its rollback). */
+type SettledEvent = Extract<EngineEvent, { type: 'instance.upgrade.succeeded' | 'instance.rollback.succeeded' | 'instance.rollback.failed' }>;
 
 export interface InvariantOptions {
   /** Geo-pairs, both directions. */
@@ -47,6 +59,12 @@ export interface InvariantOptions {
 export class InvariantChecker {
   readonly violations: string[] = [];
   private readonly rollouts = new Map<string, RolloutTrack>();
+  /** Rollout ids by ordinal (index 0 unused): `acting` names rollouts by ordinal. */
+  private readonly rolloutIds: string[] = [''];
+  /** The rollout of the previous event: a log comes in long runs of one rollout's events. */
+  private lastRollout: RolloutTrack | null = null;
+  /** Machine ids as dense indices: the attempt numbers of every rollout live in typed arrays. */
+  private readonly machines = new DenseIds();
   /** machineId|artifactKey of instances whose automatic upgrade is off. */
   private readonly disabled = new Set<string>();
   /** Subscriptions enrolled in automatic upgrade of scale-set extensions (R7). */
@@ -56,8 +74,8 @@ export class InvariantChecker {
   /** Releases held fleet-wide, as `artifactKey@toVersion`, with the kind of hold. */
   private readonly heldReleases = new Map<string, string>();
   private readonly majors = new Map<string, number>();
-  /** Per artifact key, the instances with an attempt in flight: machine → that attempt's rollout. */
-  private readonly acting = new Map<string, Map<string, string>>();
+  /** Per artifact key, the instances with an attempt in flight (see RolloutTrack.acting). */
+  private readonly acting = new Map<string, Map<string, number>>();
   private lastFrom: string | null = null;
   private lastTo: string | null = null;
   private lastSame = true;
@@ -81,81 +99,122 @@ export class InvariantChecker {
     if (e.time < this.lastTime) this.fail(e, `time went back from ${this.lastTime}`);
     this.lastSeq = e.seq;
     this.lastTime = e.time;
-    if (e.type === 'enrollment.changed') {
-      // R7: scale-set instances of an enrolled subscription count as opted in whatever their own setting says.
-      if (e.enrolled) this.enrolled.add(e.subscription);
-      else this.enrolled.delete(e.subscription);
-      return;
-    }
-    if (e.type === 'autoUpgrade.changed') {
-      const k = `${e.machineId}|${e.artifactKey}`;
-      if (e.enabled) this.disabled.delete(k);
-      else this.disabled.add(k);
-      return;
-    }
-    if (e.type === 'release.halted' || e.type === 'release.resumed') {
-      const key = `${e.artifactKey}@${e.toVersion}`;
-      if (e.type === 'release.halted') this.heldReleases.set(key, e.kind);
-      else this.heldReleases.delete(key);
-      return;
-    }
-    if (e.type === 'rollout.created') {
-      const regionPhase = new Map<string, number>();
-      e.phases.forEach((regions, i) => {
-        for (const r of regions) {
-          const pair = this.opts.pairs.get(r);
-          if (pair && regions.includes(pair)) this.fail(e, `phase ${i} holds geo-pair ${r} and ${pair}`);
-          regionPhase.set(r, i);
-        }
-      });
-      const key = artifactKey(e.artifact);
-      const release = `${key}@${e.toVersion}`;
-      let acting = this.acting.get(key);
-      if (!acting) this.acting.set(key, (acting = new Map()));
-      this.rollouts.set(e.rolloutId, {
-        profile: e.profile, release, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(),
-        regionZones: new Map(), regionInflight: new Map(), setInflight: new Map(), attempts: new Map(), awaitingRollback: new Set(), acting,
-      });
-      return;
-    }
-    if (!('rolloutId' in e)) return;
-    const r = this.rollouts.get(e.rolloutId);
-    if (!r) return this.fail(e, 'event for a rollout never created');
+    // The most frequent events first: a million-machine log is mostly upgrades starting and succeeding.
     switch (e.type) {
-      case 'phase.started':
+      case 'instance.upgrade.started': {
+        const r = this.track(e);
+        if (r) this.upgradeStarted(e, r);
+        return;
+      }
+      case 'instance.upgrade.succeeded':
+      case 'instance.rollback.succeeded':
+      case 'instance.rollback.failed': {
+        const r = this.track(e);
+        if (r) this.settled(e, r);
+        return;
+      }
+      case 'batch.started': {
+        const r = this.track(e);
+        if (r) this.batchStarted(e, r);
+        return;
+      }
+      case 'batch.completed': {
+        const r = this.track(e);
+        if (r) this.batchCompleted(e, r);
+        return;
+      }
+      case 'instance.health.unhealthy':
+      case 'instance.upgrade.failed':
+        this.track(e)?.awaitingRollback.add(e.machineId);
+        return;
+      case 'instance.rollback.started':
+      case 'instance.rollback.skipped': { // R62 (rollback disabled), or a machine sent back from a withdrawn version
+        const r = this.track(e);
+        if (!r) return;
+        r.awaitingRollback.delete(e.machineId);
+        if (e.type === 'instance.rollback.skipped') this.settled(e, r);
+        return;
+      }
+      case 'phase.started': {
+        const r = this.track(e);
+        if (!r) return;
         if (e.phase > 0 && !r.phaseEnded.has(e.phase - 1)) this.fail(e, `phase ${e.phase} started before phase ${e.phase - 1} completed`);
         r.phaseStarted.add(e.phase);
         return;
+      }
       case 'phase.completed':
-        r.phaseEnded.add(e.phase);
+        this.track(e)?.phaseEnded.add(e.phase);
         return;
-      case 'rollout.resumed':
+      case 'rollout.resumed': {
         // An operator's resume acknowledges a failed phase: it counts as ended.
-        for (const p of r.phaseStarted) r.phaseEnded.add(p);
+        const r = this.track(e);
+        if (r) for (const p of r.phaseStarted) r.phaseEnded.add(p);
         return;
-      case 'batch.started':
-        return this.batchStarted(e, r);
-      case 'batch.completed':
-        return this.batchCompleted(e, r);
-      case 'instance.upgrade.started':
-        return this.upgradeStarted(e, r);
-      case 'instance.upgrade.succeeded':
-      case 'instance.rollback.succeeded':
-      case 'instance.rollback.failed':
-        r.acting.delete(e.machineId);
+      }
+      case 'enrollment.changed':
+        // R7: scale-set instances of an enrolled subscription count as opted in whatever their own setting says.
+        if (e.enrolled) this.enrolled.add(e.subscription);
+        else this.enrolled.delete(e.subscription);
         return;
-      case 'instance.health.unhealthy':
-      case 'instance.upgrade.failed':
-        r.awaitingRollback.add(e.machineId);
+      case 'autoUpgrade.changed': {
+        const k = `${e.machineId}|${e.artifactKey}`;
+        if (e.enabled) this.disabled.delete(k);
+        else this.disabled.add(k);
         return;
-      case 'instance.rollback.started':
-      case 'instance.rollback.skipped': // R62 (rollback disabled), or a machine sent back from a withdrawn version
-        r.awaitingRollback.delete(e.machineId);
-        if (e.type === 'instance.rollback.skipped') r.acting.delete(e.machineId);
+      }
+      case 'release.halted':
+        this.heldReleases.set(`${e.artifactKey}@${e.toVersion}`, e.kind);
         return;
+      case 'release.resumed':
+        this.heldReleases.delete(`${e.artifactKey}@${e.toVersion}`);
+        return;
+      case 'rollout.created':
+        return this.created(e);
       default:
+        // Any other event of a rollout must be of one that was created.
+        if ('rolloutId' in e) this.track(e);
         return;
     }
+  }
+
+  /** The rollout an event belongs to, or null (a violation) when it was never created. */
+  private track(e: Extract<EngineEvent, { rolloutId: string }>): RolloutTrack | null {
+    const last = this.lastRollout;
+    if (last !== null && last.id === e.rolloutId) return last;
+    const r = this.rollouts.get(e.rolloutId);
+    if (!r) {
+      this.fail(e, 'event for a rollout never created');
+      return null;
+    }
+    return (this.lastRollout = r);
+  }
+
+  private created(e: Extract<EngineEvent, { type: 'rollout.created' }>): void {
+    const regionPhase = new Map<string, number>();
+    e.phases.forEach((regions, i) => {
+      for (const r of regions) {
+        const pair = this.opts.pairs.get(r);
+        if (pair && regions.includes(pair)) this.fail(e, `phase ${i} holds geo-pair ${r} and ${pair}`);
+        regionPhase.set(r, i);
+      }
+    });
+    const key = artifactKey(e.artifact);
+    const release = `${key}@${e.toVersion}`;
+    let acting = this.acting.get(key);
+    if (!acting) this.acting.set(key, (acting = new Map()));
+    const ordinal = this.rolloutIds.length;
+    this.rolloutIds.push(e.rolloutId);
+    const track: RolloutTrack = {
+      id: e.rolloutId, ordinal, profile: e.profile, release, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(),
+      regionZones: new Map(), regionInflight: new Map(), setInflight: new Map(), attempts: new DenseInts(), awaitingRollback: new Set(), acting,
+    };
+    this.rollouts.set(e.rolloutId, track);
+    if (this.lastRollout?.id === e.rolloutId) this.lastRollout = track; // a rollout id created again
+  }
+
+  /** The attempt on this instance is over: another rollout may act on it. */
+  private settled(e: SettledEvent | Extract<EngineEvent, { type: 'instance.rollback.skipped' }>, r: RolloutTrack): void {
+    r.acting.delete(e.machineId);
   }
 
   private batchStarted(e: Extract<EngineEvent, { type: 'batch.started' }>, r: RolloutTrack): void {
@@ -200,12 +259,13 @@ export class InvariantChecker {
 
   private upgradeStarted(e: Extract<EngineEvent, { type: 'instance.upgrade.started' }>, r: RolloutTrack): void {
     if (!r.batches.has(e.batchId)) this.fail(e, `instance ${e.machineId} started outside an in-flight batch`);
-    const prior = r.attempts.get(e.machineId) ?? 0;
+    const m = this.machines.of(e.machineId);
+    const prior = r.attempts.get(m);
     if (e.attempt <= prior) this.fail(e, `attempt ${e.attempt} of ${e.machineId} started again (last was ${prior})`);
-    r.attempts.set(e.machineId, e.attempt);
+    r.attempts.set(m, e.attempt);
     const other = r.acting.get(e.machineId);
-    if (other !== undefined) this.fail(e, `${e.machineId} upgraded while rollout ${other} has an attempt in flight on it (one action at a time per instance)`);
-    r.acting.set(e.machineId, e.rolloutId);
+    if (other !== undefined) this.fail(e, `${e.machineId} upgraded while rollout ${this.rolloutIds[other]} has an attempt in flight on it (one action at a time per instance)`);
+    r.acting.set(e.machineId, r.ordinal);
     if (r.profile === 'manual') return;
     // Most logs never disable anything: the key is built only when something was.
     if (this.disabled.size > 0) {

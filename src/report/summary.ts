@@ -93,6 +93,7 @@ export class SummaryCollector {
   private lastPointBucket = 0;
   private lastPoint: SeriesPoint | null = null;
   private lastPointRollout = '';
+  private lastRollout: RolloutSummary | null = null;
 
   constructor(private readonly bucketMs = 3_600_000) {}
 
@@ -105,6 +106,7 @@ export class SummaryCollector {
     this.firstTime ??= e.time;
     this.lastTime = e.time;
     if (e.type === 'rollout.created') {
+      this.lastRollout = null; // a rollout id created again is a new summary
       this.rollouts.set(e.rolloutId, {
         id: e.rolloutId, artifact: describeArtifact(e.artifact as Artifact), artifactKey: artifactKey(e.artifact as Artifact),
         toVersion: e.toVersion, profile: e.profile, status: 'running', reason: e.reason,
@@ -126,8 +128,13 @@ export class SummaryCollector {
       return;
     }
     if (!('rolloutId' in e)) return;
-    const r = this.rollouts.get(e.rolloutId);
-    if (!r) return;
+    // A log comes in long runs of one rollout's events: the previous event's rollout is most often this one's.
+    let r = this.lastRollout;
+    if (r === null || r.id !== e.rolloutId) {
+      r = this.rollouts.get(e.rolloutId) ?? null;
+      if (r === null) return;
+      this.lastRollout = r;
+    }
     switch (e.type) {
       case 'phase.started': { const p = r.phases[e.phase]!; p.startedAt = e.time; p.status = 'running'; return; }
       case 'phase.completed':

@@ -59,9 +59,33 @@ export interface Latency {
 }
 
 export function sampleLatencyMs(rng: Random, l: Latency): number {
-  const mu = Math.log(Math.max(l.medianSeconds, 0.001));
-  const sigma = Math.max(0, (Math.log(Math.max(l.p95Seconds, l.medianSeconds)) - mu) / 1.6449);
-  return Math.exp(mu + sigma * rng.normal()) * 1000;
+  const p = paramsOf(l);
+  return Math.exp(p.mu + p.sigma * rng.normal()) * 1000;
+}
+
+/** A latency's log-normal parameters, and the figures they were computed from. */
+interface LogNormal { median: number; p95: number; mu: number; sigma: number }
+
+/**
+ * The parameters of the latencies sampled last: a simulated fleet samples a few latencies a million
+ * times each, alternating (install, then health). Two entries, checked against the figures, so a latency
+ * changed in place is computed again.
+ */
+const recent: [LogNormal, LogNormal] = [{ median: Number.NaN, p95: Number.NaN, mu: 0, sigma: 0 }, { median: Number.NaN, p95: Number.NaN, mu: 0, sigma: 0 }];
+
+function paramsOf(l: Latency): LogNormal {
+  const a = recent[0];
+  const b = recent[1];
+  if (a.median === l.medianSeconds && a.p95 === l.p95Seconds) return a;
+  if (b.median === l.medianSeconds && b.p95 === l.p95Seconds) return b;
+  // The older entry makes room.
+  recent[0] = b;
+  recent[1] = a;
+  a.median = l.medianSeconds;
+  a.p95 = l.p95Seconds;
+  a.mu = Math.log(Math.max(l.medianSeconds, 0.001));
+  a.sigma = Math.max(0, (Math.log(Math.max(l.p95Seconds, l.medianSeconds)) - a.mu) / 1.6449);
+  return a;
 }
 
 /** A stable hash of a string to [0, 1), for choices that must not depend on event order. */
