@@ -235,3 +235,22 @@ describe('command-line options', { concurrency: 2 }, () => {
     assert.equal(existsSync(db), false, 'the SQLite store was not created');
   });
 });
+
+describe('lists that cost time or memory out of proportion to the file', { concurrency: 2 }, () => {
+  test('100,000 zones on a region and a scale set: refused at once naming the limit (the pairwise check took 71 s)', () => {
+    const many = (prefix: string) => Array.from({ length: 100_000 }, (_, i) => `${prefix}${i}`);
+    const started = Date.now();
+    const err = issuesOf(variant((s) => { s.regions[0].zones = many('z'); s.fleet.scaleSets[0].zones = many('q'); }));
+    assert.ok(Date.now() - started < 5_000, `refused in ${Date.now() - started} ms`);
+    assert.deepEqual(err.issues.map((i) => [i.path, i.message]), [
+      ['regions[0].zones', 'expected at most 3 zones (an Azure region has up to 3)'],
+      ['fleet.scaleSets[0].zones', 'expected at most 3 zones (an Azure region has up to 3)'],
+    ]);
+  });
+
+  test('a fourth zone is refused; three distinct zones are accepted, a zone twice is still named', () => {
+    assert.match(issuesOf(variant((s) => (s.regions[0].zones = ['1', '2', '3', '4']))).message, /regions\[0\]\.zones: expected at most 3 zones/);
+    assert.match(issuesOf(variant((s) => (s.regions[0].zones = ['1', '2', '1']))).message, /regions\[0\]\.zones\[2\]: zone "1" is listed twice/);
+    compileScenario(variant((s) => { s.regions[0].zones = ['1', '2', '3']; s.fleet.scaleSets[0].zones = ['1', '2', '3']; }), 'inline.yaml');
+  });
+});
