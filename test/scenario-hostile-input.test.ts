@@ -254,3 +254,29 @@ describe('lists that cost time or memory out of proportion to the file', { concu
     compileScenario(variant((s) => { s.regions[0].zones = ['1', '2', '3']; s.fleet.scaleSets[0].zones = ['1', '2', '3']; }), 'inline.yaml');
   });
 });
+
+describe('names that are members of every JavaScript object', { concurrency: 2 }, () => {
+  test('a VM naming extension "toString" or "constructor" is refused as unknown (it was accepted)', () => {
+    for (const name of ['toString', 'constructor', 'hasOwnProperty', 'valueOf']) {
+      const err = issuesOf(variant((s) => (s.fleet.vms[0].extensions = [name])));
+      assert.deepEqual(err.issues.map((i) => [i.path, i.message]), [['fleet.vms[0].extensions[0]', `unknown extension "${name}"; expected one of: agent`]], name);
+    }
+  });
+
+  test('a publish event naming extension "hasOwnProperty": exit 2 naming the event (exit 1, "extension type undefined.undefined is not in the catalog")', async () => {
+    const file = write('proto-event.yaml', stringify(variant((s) => (s.events[0].publish.extension = 'hasOwnProperty'))));
+    assert.equal((await rejected('plan', file)).trim(), `${file}: events[0].publish.extension: unknown extension "hasOwnProperty"; expected one of: agent`);
+  });
+});
+
+describe('error lines list a few names, not thousands', { concurrency: 2 }, () => {
+  test('2,000 publish events and 2,000 manual upgrades to unknown versions: each line lists 20 versions and how many more (380 MB before)', () => {
+    const publishes = Array.from({ length: 2_000 }, (_, i) => ({ at: 'PT2H', publish: { extension: 'agent', version: `1.5.${i}.0` } }));
+    const manual = Array.from({ length: 2_000 }, (_, i) => ({ at: 'PT3H', manualUpgrade: { extension: 'agent', region: 'east', version: `9.9.${i}.0` } }));
+    const started = Date.now();
+    const err = issuesOf(variant((s) => s.events.push(...publishes, ...manual)));
+    assert.ok(Date.now() - started < 20_000, `refused in ${Date.now() - started} ms`);
+    assert.equal(err.issues.length, 2_000);
+    assert.match(err.issues[0]!.message, /^9\.9\.0\.0 is never published; expected a version published by then: 1\.0\.0\.0, 1\.1\.0\.0, 1\.5\.0\.0, (1\.5\.\d+\.0, ){16}1\.5\.17\.0 and 1,982 more$/);
+  });
+});
