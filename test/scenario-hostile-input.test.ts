@@ -280,3 +280,20 @@ describe('error lines list a few names, not thousands', { concurrency: 2 }, () =
     assert.match(err.issues[0]!.message, /^9\.9\.0\.0 is never published; expected a version published by then: 1\.0\.0\.0, 1\.1\.0\.0, 1\.5\.0\.0, (1\.5\.\d+\.0, ){16}1\.5\.17\.0 and 1,982 more$/);
   });
 });
+
+describe('YAML tags', { concurrency: 2 }, () => {
+  test('!!js/function and an unknown tag: exit 2 naming the tag and its place (were accepted as text, with a multi-line Node warning)', async () => {
+    const body = stringify(valid()).replace(/^name: hostile$/m, 'name: !!js/function "function () { return 1 }"');
+    const fn = write('tag-fn.yaml', body);
+    assert.equal((await rejected('plan', fn)).trim(), `${fn}: (top level): not valid YAML: Unresolved tag: tag:yaml.org,2002:js/function at line 1, column 7`);
+    const custom = write('tag-custom.yaml', stringify(valid()).replace(/^name: hostile$/m, 'name: !foo hostile'));
+    assert.equal((await rejected('sim', custom, '--quiet')).trim(), `${custom}: (top level): not valid YAML: Unresolved tag: !foo at line 1, column 7`);
+  });
+
+  test('the standard tags still read as before: !!str, and !!binary is refused by the schema, not the parser', async () => {
+    const str = write('tag-str.yaml', stringify(valid()).replace(/^name: hostile$/m, 'name: !!str 12'));
+    assert.equal((await cli('plan', str)).status, 0);
+    const bin = write('tag-binary.yaml', stringify(valid()).replace(/^name: hostile$/m, 'name: !!binary aGVsbG8='));
+    assert.match(await rejected('plan', bin), /tag-binary\.yaml: name: Invalid input: expected string, received Buffer/);
+  });
+});

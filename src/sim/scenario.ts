@@ -4,7 +4,7 @@
  * file, the path in it and what was expected.
  */
 import { DateTime, Duration } from 'luxon';
-import { parse as parseYaml } from 'yaml';
+import { parseStrictYaml } from '../util/strict-yaml.js';
 import { fleetSizeIssues } from './fleet-size.js';
 import { firstDuplicateJsonKey } from '../util/json-duplicate-keys.js';
 import { FileTooLargeError, readTextUpTo } from '../util/bounded-read.js';
@@ -114,7 +114,7 @@ export function loadScenarioFile(file: string, overrides: { seed?: number } = {}
   }
   let raw: unknown;
   try {
-    raw = json ? JSON.parse(text) : parseYaml(text);
+    raw = json ? JSON.parse(text) : parseStrictYaml(text);
   } catch (err) {
     throw new ScenarioError(file, [{ path: '', message: `not valid ${json ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }]);
   }
