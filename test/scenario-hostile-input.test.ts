@@ -290,6 +290,15 @@ describe('YAML tags', { concurrency: 2 }, () => {
     assert.equal((await rejected('sim', custom, '--quiet')).trim(), `${custom}: (top level): not valid YAML: Unresolved tag: !foo at line 1, column 7`);
   });
 
+  test('two documents in one file are refused, naming where the second starts; one document between --- and ... is read', async () => {
+    const two = write('two-docs.yaml', `${stringify(valid())}---\nname: second\n`);
+    const line = stringify(valid()).split('\n').length;
+    assert.equal((await rejected('plan', two)).trim(), `${two}: (top level): not valid YAML: Source contains multiple documents; expected one (the second starts at line ${line})`);
+    const one = write('one-doc.yaml', `---\n${stringify(valid())}...\n`);
+    assert.equal((await cli('plan', one)).status, 0);
+    assert.match(await rejected('plan', write('empty.yaml', '# nothing\n')), /empty\.yaml: \(top level\): Invalid input: expected object, received null/);
+  });
+
   test('the standard tags still read as before: !!str, and !!binary is refused by the schema, not the parser', async () => {
     const str = write('tag-str.yaml', stringify(valid()).replace(/^name: hostile$/m, 'name: !!str 12'));
     assert.equal((await cli('plan', str)).status, 0);
