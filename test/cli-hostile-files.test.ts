@@ -75,3 +75,27 @@ describe('empty paths (an unset shell variable)', { concurrency: 2 }, () => {
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.sig.json')), []);
   });
 });
+
+describe('agent files that never end', { concurrency: 2 }, () => {
+  /** Exit 1 (the agent's refusal) within 30 s, one line, no stack trace. */
+  async function agentRefused(...args: string[]): Promise<string> {
+    const started = Date.now();
+    const r = await cli(...args);
+    assert.equal(r.status, 1, `exit ${r.status} after ${Date.now() - started} ms: ${r.stderr.slice(0, 400)}`);
+    assert.ok(Date.now() - started < 30_000);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    return r.stderr.trim();
+  }
+
+  test('agent trust add --file /dev/zero: refused at the 16 KiB limit (stat says 0 bytes; it was read until killed)', { skip: !existsSync('/dev/zero') }, async () => {
+    const etc = join(dir, 'etc-trust');
+    assert.equal(await agentRefused('agent', 'trust', 'add', '--key-id', 'pub-1', '--file', '/dev/zero', '--config-dir', etc), 'phasewise: /dev/zero is larger than 16384 bytes; not a public key');
+    assert.ok(!existsSync(join(etc, 'trusted-keys')) || readdirSync(join(etc, 'trusted-keys')).length === 0, 'nothing trusted');
+  });
+
+  test('agent connect --ca-cert /dev/zero: refused at 1 MiB before any request (it was read until memory ran out)', { skip: !existsSync('/dev/zero') }, async () => {
+    const line = await agentRefused('agent', 'connect', '--server', 'https://127.0.0.1:9', '--enrollment-token', 't', '--ca-cert', '/dev/zero',
+      '--lib-dir', join(dir, 'lib-enroll'), '--config-dir', join(dir, 'etc-enroll'));
+    assert.equal(line, 'phasewise: cannot read --ca-cert /dev/zero: larger than 1024 KiB; expected a PEM certificate');
+  });
+});

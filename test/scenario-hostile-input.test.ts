@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { MAX_MACHINES } from '../src/sim/fleet-size.js';
-import { compileScenario, MAX_JSON_BYTES, MAX_YAML_BYTES, ScenarioError } from '../src/sim/scenario.js';
+import { compileScenario, MAX_ISSUE_LINES, MAX_JSON_BYTES, MAX_YAML_BYTES, ScenarioError } from '../src/sim/scenario.js';
 import { repeatedOption } from '../src/cli/repeated-options.js';
 import { firstDuplicateJsonKey } from '../src/util/json-duplicate-keys.js';
 import { scenarioFolder, variant as changed } from './helpers/scenario-files.js';
@@ -304,5 +304,17 @@ describe('YAML tags', { concurrency: 2 }, () => {
     assert.equal((await cli('plan', str)).status, 0);
     const bin = write('tag-binary.yaml', stringify(valid()).replace(/^name: hostile$/m, 'name: !!binary aGVsbG8='));
     assert.match(await rejected('plan', bin), /tag-binary\.yaml: name: Invalid input: expected string, received Buffer/);
+  });
+});
+
+describe('a flood of problems', { concurrency: 2 }, () => {
+  test('30,000 VM entries without a count: the message lists 100 and says how many more; every issue is kept (30,000 lines were printed)', () => {
+    const vms = Array.from({ length: 30_000 }, (_, i) => ({ name: `v${i}`, region: 'west', subscription: 'prod', extensions: ['agent'] }));
+    const err = issuesOf(variant((s) => (s.fleet.vms = vms)));
+    assert.equal(err.issues.length, 30_000);
+    const lines = err.message.split('\n');
+    assert.equal(lines.length, MAX_ISSUE_LINES + 1);
+    assert.equal(lines[0], 'inline.yaml: fleet.vms[0].count: Invalid input: expected number, received undefined');
+    assert.equal(lines.at(-1), 'inline.yaml: and 29,900 more problems');
   });
 });

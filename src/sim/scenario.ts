@@ -38,11 +38,17 @@ export interface ScenarioIssue {
   message: string;
 }
 
+/** The most problems a ScenarioError's message lists, one line each. */
+export const MAX_ISSUE_LINES = 100;
+
 export class ScenarioError extends Error {
   readonly issues: ScenarioIssue[];
   constructor(readonly file: string, issues: ScenarioIssue[]) {
     const unique = uniqueIssues(issues);
-    super(unique.map((i) => `${file}: ${i.path || '(top level)'}: ${i.message}`).join('\n'));
+    // Every problem is kept in `issues`; the message shows the first ones, as 150,000 VMs without a count made 150,000 lines.
+    const lines = unique.slice(0, MAX_ISSUE_LINES).map((i) => `${file}: ${i.path || '(top level)'}: ${i.message}`);
+    if (unique.length > MAX_ISSUE_LINES) lines.push(`${file}: and ${(unique.length - MAX_ISSUE_LINES).toLocaleString('en')} more problems`);
+    super(lines.join('\n'));
     this.name = 'ScenarioError';
     this.issues = unique;
   }
