@@ -93,6 +93,24 @@ describe('database faults have their own exit codes and leave files alone', () =
     assert.equal(check.pragma('user_version', { simple: true }), 99, 'left untouched');
     check.close();
   });
+  test('a negative schema version (no Phasewise writes one): exit 2 as not a Phasewise database, for db check, serve and sim --replace; unchanged', () => {
+    const f = join(dir, 'negative.sqlite');
+    const s0 = run('sim', 'examples/small.yaml', '--store', `sqlite:${f}`, '--quiet');
+    assert.equal(s0.status, 0, s0.stderr);
+    const db = new Database(f);
+    db.pragma('user_version = -1');
+    db.close();
+    const before = createHash('sha256').update(readFileSync(f)).digest('hex');
+    const message = `${f} has user_version -1, which no Phasewise writes: not a Phasewise database; check the path — the file was left untouched`;
+    const check = run('db', 'check', '--db', f); // it said "schema version -1", integrity ok, exit 0
+    assert.equal(check.status, 2, check.stdout);
+    assert.equal(check.stderr.trim(), `phasewise: ${message}`);
+    const sim = run('sim', 'examples/small.yaml', '--store', `sqlite:${f}`, '--replace', '--quiet'); // exit 6, "table meta already exists"
+    assert.equal(sim.status, 2, sim.stderr);
+    assert.equal(sim.stderr.trim(), `phasewise: ${message}`);
+    assert.equal(createHash('sha256').update(readFileSync(f)).digest('hex'), before, 'left untouched');
+  });
+
   test('in use by a running Phasewise: exit 5', () => {
     const f = join(dir, 'busy.sqlite');
     assert.equal(run('sim', 'examples/small.yaml', '--store', `sqlite:${f}`, '--quiet').status, 0);

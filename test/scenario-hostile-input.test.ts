@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { MAX_MACHINES } from '../src/sim/fleet-size.js';
-import { compileScenario, MAX_JSON_BYTES, MAX_YAML_BYTES, ScenarioError } from '../src/sim/scenario.js';
+import { compileScenario, MAX_ISSUE_LINES, MAX_JSON_BYTES, MAX_YAML_BYTES, ScenarioError } from '../src/sim/scenario.js';
 import { repeatedOption } from '../src/cli/repeated-options.js';
 import { firstDuplicateJsonKey } from '../src/util/json-duplicate-keys.js';
 import { scenarioFolder, variant as changed } from './helpers/scenario-files.js';
@@ -233,5 +233,88 @@ describe('command-line options', { concurrency: 2 }, () => {
     const stderr = await rejected('sim', file, '--quiet', '--store', `sqlite:${db}`, '--events', folder);
     assert.equal(stderr.trim(), `--events: ${folder} is a folder; expected a file to write`);
     assert.equal(existsSync(db), false, 'the SQLite store was not created');
+  });
+});
+
+describe('lists that cost time or memory out of proportion to the file', { concurrency: 2 }, () => {
+  test('100,000 zones on a region and a scale set: refused at once naming the limit (the pairwise check took 71 s)', () => {
+    const many = (prefix: string) => Array.from({ length: 100_000 }, (_, i) => `${prefix}${i}`);
+    const started = Date.now();
+    const err = issuesOf(variant((s) => { s.regions[0].zones = many('z'); s.fleet.scaleSets[0].zones = many('q'); }));
+    assert.ok(Date.now() - started < 5_000, `refused in ${Date.now() - started} ms`);
+    assert.deepEqual(err.issues.map((i) => [i.path, i.message]), [
+      ['regions[0].zones', 'expected at most 3 zones (an Azure region has up to 3)'],
+      ['fleet.scaleSets[0].zones', 'expected at most 3 zones (an Azure region has up to 3)'],
+    ]);
+  });
+
+  test('a fourth zone is refused; three distinct zones are accepted, a zone twice is still named', () => {
+    assert.match(issuesOf(variant((s) => (s.regions[0].zones = ['1', '2', '3', '4']))).message, /regions\[0\]\.zones: expected at most 3 zones/);
+    assert.match(issuesOf(variant((s) => (s.regions[0].zones = ['1', '2', '1']))).message, /regions\[0\]\.zones\[2\]: zone "1" is listed twice/);
+    compileScenario(variant((s) => { s.regions[0].zones = ['1', '2', '3']; s.fleet.scaleSets[0].zones = ['1', '2', '3']; }), 'inline.yaml');
+  });
+});
+
+describe('names that are members of every JavaScript object', { concurrency: 2 }, () => {
+  test('a VM naming extension "toString" or "constructor" is refused as unknown (it was accepted)', () => {
+    for (const name of ['toString', 'constructor', 'hasOwnProperty', 'valueOf']) {
+      const err = issuesOf(variant((s) => (s.fleet.vms[0].extensions = [name])));
+      assert.deepEqual(err.issues.map((i) => [i.path, i.message]), [['fleet.vms[0].extensions[0]', `unknown extension "${name}"; expected one of: agent`]], name);
+    }
+  });
+
+  test('a publish event naming extension "hasOwnProperty": exit 2 naming the event (exit 1, "extension type undefined.undefined is not in the catalog")', async () => {
+    const file = write('proto-event.yaml', stringify(variant((s) => (s.events[0].publish.extension = 'hasOwnProperty'))));
+    assert.equal((await rejected('plan', file)).trim(), `${file}: events[0].publish.extension: unknown extension "hasOwnProperty"; expected one of: agent`);
+  });
+});
+
+describe('error lines list a few names, not thousands', { concurrency: 2 }, () => {
+  test('2,000 publish events and 2,000 manual upgrades to unknown versions: each line lists 20 versions and how many more (380 MB before)', () => {
+    const publishes = Array.from({ length: 2_000 }, (_, i) => ({ at: 'PT2H', publish: { extension: 'agent', version: `1.5.${i}.0` } }));
+    const manual = Array.from({ length: 2_000 }, (_, i) => ({ at: 'PT3H', manualUpgrade: { extension: 'agent', region: 'east', version: `9.9.${i}.0` } }));
+    const started = Date.now();
+    const err = issuesOf(variant((s) => s.events.push(...publishes, ...manual)));
+    assert.ok(Date.now() - started < 20_000, `refused in ${Date.now() - started} ms`);
+    assert.equal(err.issues.length, 2_000);
+    assert.match(err.issues[0]!.message, /^9\.9\.0\.0 is never published; expected a version published by then: 1\.0\.0\.0, 1\.1\.0\.0, 1\.5\.0\.0, (1\.5\.\d+\.0, ){16}1\.5\.17\.0 and 1,982 more$/);
+  });
+});
+
+describe('YAML tags', { concurrency: 2 }, () => {
+  test('!!js/function and an unknown tag: exit 2 naming the tag and its place (were accepted as text, with a multi-line Node warning)', async () => {
+    const body = stringify(valid()).replace(/^name: hostile$/m, 'name: !!js/function "function () { return 1 }"');
+    const fn = write('tag-fn.yaml', body);
+    assert.equal((await rejected('plan', fn)).trim(), `${fn}: (top level): not valid YAML: Unresolved tag: tag:yaml.org,2002:js/function at line 1, column 7`);
+    const custom = write('tag-custom.yaml', stringify(valid()).replace(/^name: hostile$/m, 'name: !foo hostile'));
+    assert.equal((await rejected('sim', custom, '--quiet')).trim(), `${custom}: (top level): not valid YAML: Unresolved tag: !foo at line 1, column 7`);
+  });
+
+  test('two documents in one file are refused, naming where the second starts; one document between --- and ... is read', async () => {
+    const two = write('two-docs.yaml', `${stringify(valid())}---\nname: second\n`);
+    const line = stringify(valid()).split('\n').length;
+    assert.equal((await rejected('plan', two)).trim(), `${two}: (top level): not valid YAML: Source contains multiple documents; expected one (the second starts at line ${line})`);
+    const one = write('one-doc.yaml', `---\n${stringify(valid())}...\n`);
+    assert.equal((await cli('plan', one)).status, 0);
+    assert.match(await rejected('plan', write('empty.yaml', '# nothing\n')), /empty\.yaml: \(top level\): Invalid input: expected object, received null/);
+  });
+
+  test('the standard tags still read as before: !!str, and !!binary is refused by the schema, not the parser', async () => {
+    const str = write('tag-str.yaml', stringify(valid()).replace(/^name: hostile$/m, 'name: !!str 12'));
+    assert.equal((await cli('plan', str)).status, 0);
+    const bin = write('tag-binary.yaml', stringify(valid()).replace(/^name: hostile$/m, 'name: !!binary aGVsbG8='));
+    assert.match(await rejected('plan', bin), /tag-binary\.yaml: name: Invalid input: expected string, received Buffer/);
+  });
+});
+
+describe('a flood of problems', { concurrency: 2 }, () => {
+  test('30,000 VM entries without a count: the message lists 100 and says how many more; every issue is kept (30,000 lines were printed)', () => {
+    const vms = Array.from({ length: 30_000 }, (_, i) => ({ name: `v${i}`, region: 'west', subscription: 'prod', extensions: ['agent'] }));
+    const err = issuesOf(variant((s) => (s.fleet.vms = vms)));
+    assert.equal(err.issues.length, 30_000);
+    const lines = err.message.split('\n');
+    assert.equal(lines.length, MAX_ISSUE_LINES + 1);
+    assert.equal(lines[0], 'inline.yaml: fleet.vms[0].count: Invalid input: expected number, received undefined');
+    assert.equal(lines.at(-1), 'inline.yaml: and 29,900 more problems');
   });
 });

@@ -42,6 +42,10 @@ describe('serve --config FILE that is not a configuration', () => {
     await refused(['--config', file('dup.yaml', 'port: 1\nport: 2\n')], /dup\.yaml: not valid YAML or JSON: Map keys must be unique/);
   });
 
+  test('a tag the parser does not know (!!js/function): refused in one line, exit 2 (it was read as text after a multi-line warning)', async () => {
+    await refused(['--config', file('tag.yaml', 'logLevel: !!js/function "function () {}"\n')], /tag\.yaml: not valid YAML or JSON: Unresolved tag: tag:yaml\.org,2002:js\/function at line 1, column 11$/m);
+  });
+
   test('/dev/zero, a FIFO, a folder and a 2 MiB file are refused without reading them whole (they once crashed serve out of memory)', async () => {
     await refused(['--config', '/dev/zero'], /configuration \/dev\/zero: not a regular file/);
     const fifo = join(dir, 'fifo.yaml');

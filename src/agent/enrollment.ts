@@ -7,11 +7,15 @@ import { hostname, release, type } from 'node:os';
 import { join } from 'node:path';
 import type { EnrollRequest, EnrollResponse } from '../protocol/agent-wire.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
+import { FileTooLargeError, readTextUpTo } from '../util/bounded-read.js';
 import { errorMessageOf, request, trustedCas } from './http-client.js';
 import { generateIdentity, readIdentity, writeIdentity } from './identity.js';
 import type { MachineIdentity } from './identity.js';
 import { agentDir, enrollmentPath } from './layout.js';
 import type { AgentDirs } from './layout.js';
+
+/** A CA certificate (or a short chain) is a few KiB. */
+const MAX_CA_CERT_BYTES = 1024 * 1024;
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -116,9 +120,10 @@ export async function connect(dirs: AgentDirs, opts: ConnectOptions, now: Date):
   let serverCa: string | undefined;
   if (opts.caCertFile) {
     try {
-      serverCa = readFileSync(opts.caCertFile, 'utf8');
+      serverCa = readTextUpTo(opts.caCertFile, MAX_CA_CERT_BYTES); // /dev/zero would be read until memory ran out
     } catch (err) {
-      throw new EnrollError(`cannot read --ca-cert ${opts.caCertFile}: ${(err as Error).message}`);
+      const why = err instanceof FileTooLargeError ? `larger than ${MAX_CA_CERT_BYTES / 1024} KiB; expected a PEM certificate` : (err as Error).message;
+      throw new EnrollError(`cannot read --ca-cert ${opts.caCertFile}: ${why}`);
     }
   }
   const identity = generateIdentity(opts.name ?? hostname(), now);

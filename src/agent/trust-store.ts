@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path';
 import { KEY_ID_PATTERN } from '../protocol/package-signature.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { FileTooLargeError, readTextUpTo } from '../util/bounded-read.js';
 import { trustedKeysDir } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
@@ -35,10 +36,10 @@ export function addTrustedKey(dirs: AgentDirs, keyId: string, file: string): voi
   checkKeyId(keyId);
   let pem: string;
   try {
-    if (statSync(file).size > MAX_KEY_FILE) throw new TrustError(`${file} is larger than ${MAX_KEY_FILE} bytes; not a public key`);
-    pem = readFileSync(file, 'utf8');
+    // Read up to the limit rather than by the size stat gives: /dev/zero and a named pipe say 0 and never end.
+    pem = readTextUpTo(file, MAX_KEY_FILE);
   } catch (err) {
-    if (err instanceof TrustError) throw err;
+    if (err instanceof FileTooLargeError) throw new TrustError(`${file} is larger than ${MAX_KEY_FILE} bytes; not a public key`);
     throw new TrustError(`cannot read ${file}: ${(err as Error).message}`);
   }
   // createPublicKey would derive the public key from a private one: refuse it, so a publisher's private

@@ -11,7 +11,7 @@ import { offPeakWindowOfId } from '../schedule/off-peak.js';
 import { describePlan } from '../planner/describe.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { loadScenarioFile } from '../sim/scenario.js';
-import { parseSeed } from './sim-command.js';
+import { nonEmptyPath, parseSeed } from './sim-command.js';
 import { applyScenarioAction } from '../sim/simulator.js';
 import type { TimedAction } from '../sim/scenario.js';
 import { UsageError } from './errors.js';
@@ -21,6 +21,7 @@ type Release = Extract<TimedAction, { kind: 'publish' | 'publishPatchBaseline' }
 export function planCommand(file: string, opts: { release: string; detail?: boolean; seed?: string }): void {
   // The seed decides a generated fleet: `plan --seed N` plans the fleet `sim --seed N` runs.
   const seed = parseSeed(opts.seed);
+  nonEmptyPath(file, 'the scenario');
   const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
   // Extension releases and platform patch baselines (R76), numbered together in time order.
   const publishes = scenario.actions.filter((a): a is Release => a.kind === 'publish' || a.kind === 'publishPatchBaseline');

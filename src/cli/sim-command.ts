@@ -25,6 +25,12 @@ export function parseSeed(text: string | undefined): number | undefined {
   return Number(text);
 }
 
+/** The scenario argument and output paths: an empty one (an unset shell variable) is a mistake, not "none". */
+export function nonEmptyPath(text: string, what: string): string {
+  if (text.trim() === '') throw new UsageError(`${what}: empty; name a file`);
+  return text;
+}
+
 export interface SimOptions {
   seed?: string;
   events?: string;
@@ -90,6 +96,9 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
   if ((opts.groupTicks !== undefined || opts.groupMs !== undefined) && !(opts.store ?? 'memory').startsWith('sqlite:')) {
     throw new UsageError('--group-ticks and --group-ms apply to --store sqlite:FILE only');
   }
+  nonEmptyPath(file, 'the scenario');
+  if (opts.events !== undefined) nonEmptyPath(opts.events, '--events');
+  if (opts.report !== undefined) nonEmptyPath(opts.report, '--report');
   const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
   // Output folders are made (and said so) before the run, so a path that cannot be written fails at once.
   const created = [opts.events && outputFolder(opts.events, '--events'), opts.report && outputFolder(opts.report, '--report')].filter((x): x is string => Boolean(x));

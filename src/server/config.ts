@@ -3,7 +3,7 @@
  * built-in defaults. Every field is documented in docs/api.md.
  */
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseStrictYaml } from '../util/strict-yaml.js';
 import { z } from 'zod';
 import { ROLES } from '../api/arm/auth.js';
 import type { Role } from '../api/arm/auth.js';
@@ -126,7 +126,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   const text = readUserFile('configuration', file, MAX_CONFIG_BYTES);
   let parsed: unknown;
   try {
-    parsed = parseYaml(text);
+    parsed = parseStrictYaml(text);
   } catch (err) {
     // The parser's message quotes the line with a caret below it: the first line (with the position) is enough.
     throw new ConfigError(`${file}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]!.replace(/:$/, '').slice(0, 300)}`);

@@ -16,6 +16,7 @@ import { Duration } from 'luxon';
 import type { ImageRef } from '../model/image-reference.js';
 import { hashUnit, Random } from './random.js';
 import type { ImageRefInput, ScenarioInput } from './scenario-schema.js';
+import { listed } from './issue-lists.js';
 
 type Issues = Array<{ path: string; message: string }>;
 
@@ -75,11 +76,11 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
   // Checked once per entry, not once per machine: a set of 500 would repeat the same line 500 times.
   const checkExtensions = (names: string[] | undefined, path: string) => {
     for (const [i, ref] of (names ?? []).entries()) {
-      if (!input.extensions[ref]) issues.push({ path: `${path}[${i}]`, message: `unknown extension "${ref}"; expected one of: ${Object.keys(input.extensions).join(', ')}` });
+      if (!input.extensions[ref]) issues.push({ path: `${path}[${i}]`, message: `unknown extension "${ref}"; expected one of: ${listed(Object.keys(input.extensions))}` });
     }
   };
   const checkZones = (r: Region, zones: string[] | undefined, path: string) => {
-    for (const [i, z] of (zones ?? []).entries()) if (!r.zones.includes(z)) issues.push({ path: `${path}[${i}]`, message: `region ${r.name} has no zone "${z}"; it has: ${r.zones.join(', ') || 'none'}` });
+    for (const [i, z] of (zones ?? []).entries()) if (!r.zones.includes(z)) issues.push({ path: `${path}[${i}]`, message: `region ${r.name} has no zone "${z}"; it has: ${listed(r.zones, 'none')}` });
   };
 
   (input.fleet.scaleSets ?? []).forEach((s, i) => {

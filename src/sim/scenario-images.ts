@@ -12,6 +12,7 @@ import type { Region } from '../model/fleet.js';
 import type { ImageSetUse } from './fleet-builder.js';
 import { unknownRegion } from './fleet-builder.js';
 import type { ReplicationInput, ScenarioInput } from './scenario-schema.js';
+import { listed } from './issue-lists.js';
 
 type Issues = Array<{ path: string; message: string }>;
 type TimeOf = (text: string, path: string) => number;
@@ -155,7 +156,7 @@ export function compileImages(input: ScenarioInput, startMs: number, at: TimeOf,
     if (!record || record.publishedAtMs > eventTimes[i]!) {
       const byThen = [...img.versions.values()].filter((v) => v.publishedAtMs <= eventTimes[i]!).map((v) => v.version);
       const when = record ? `is published only later, by ${record.source}` : 'is never published';
-      issues.push({ path: `${path}.version`, message: `${e.version} of ${describe(img.id)} ${when}; expected a version published by then: ${byThen.join(', ') || '(none)'}` });
+      issues.push({ path: `${path}.version`, message: `${e.version} of ${describe(img.id)} ${when}; expected a version published by then: ${listed(byThen)}` });
       continue;
     }
     const op = replicationOp(img, record, e.region, eventTimes[i]!, path, `${path}.region`);
@@ -185,14 +186,14 @@ function checkSets(sets: readonly ImageSetUse[], images: ReadonlyMap<string, Ima
       continue;
     }
     const pinned = [...img.versions.values()].find((v) => compareImageVersions(v.version, s.ref.version) === 0);
-    if (!pinned) issues.push({ path: `${s.path}.version`, message: `${s.ref.version} is not a version of ${describe(img.id)}; expected latest or one of: ${[...img.versions.values()].map((v) => v.version).join(', ')}` });
-    else if (!atStart.includes(pinned)) issues.push({ path: `${s.path}.version`, message: `${pinned.version} of ${describe(img.id)} is not replicated to ${s.region} at the start; expected latest or a version there at the start: ${atStart.map((v) => v.version).join(', ') || '(none)'}` });
+    if (!pinned) issues.push({ path: `${s.path}.version`, message: `${s.ref.version} is not a version of ${describe(img.id)}; expected latest or one of: ${listed([...img.versions.values()].map((v) => v.version))}` });
+    else if (!atStart.includes(pinned)) issues.push({ path: `${s.path}.version`, message: `${pinned.version} of ${describe(img.id)} is not replicated to ${s.region} at the start; expected latest or a version there at the start: ${listed(atStart.map((v) => v.version))}` });
   }
 }
 
 function unknownImage(id: PlatformImageId, images: ReadonlyMap<string, ImageRecord>): string {
   const known = [...images.values()].map((i) => describe(i.id));
-  return `unknown image ${describe(id)}; expected one of images[]: ${known.join(', ') || '(none: the images section is empty)'}`;
+  return `unknown image ${describe(id)}; expected one of images[]: ${listed(known, '(none: the images section is empty)')}`;
 }
 
 /**

@@ -4,7 +4,7 @@
  * file, the path in it and what was expected.
  */
 import { DateTime, Duration } from 'luxon';
-import { parse as parseYaml } from 'yaml';
+import { parseStrictYaml } from '../util/strict-yaml.js';
 import { fleetSizeIssues } from './fleet-size.js';
 import { firstDuplicateJsonKey } from '../util/json-duplicate-keys.js';
 import { FileTooLargeError, readTextUpTo } from '../util/bounded-read.js';
@@ -31,17 +31,24 @@ import type { ScenarioPatchSchedule } from './patch-schedules.js';
 import { assignPatchSchedule, compileInstallPatches, leavePlatformPatching, newPatchSchedule } from './scenario-patches.js';
 import type { MaintenanceTargetInput, ScenarioInput } from './scenario-schema.js';
 import { scenarioSchema } from './scenario-schema.js';
+import { listed } from './issue-lists.js';
 
 export interface ScenarioIssue {
   path: string;
   message: string;
 }
 
+/** The most problems a ScenarioError's message lists, one line each. */
+export const MAX_ISSUE_LINES = 100;
+
 export class ScenarioError extends Error {
   readonly issues: ScenarioIssue[];
   constructor(readonly file: string, issues: ScenarioIssue[]) {
     const unique = uniqueIssues(issues);
-    super(unique.map((i) => `${file}: ${i.path || '(top level)'}: ${i.message}`).join('\n'));
+    // Every problem is kept in `issues`; the message shows the first ones, as 150,000 VMs without a count made 150,000 lines.
+    const lines = unique.slice(0, MAX_ISSUE_LINES).map((i) => `${file}: ${i.path || '(top level)'}: ${i.message}`);
+    if (unique.length > MAX_ISSUE_LINES) lines.push(`${file}: and ${(unique.length - MAX_ISSUE_LINES).toLocaleString('en')} more problems`);
+    super(lines.join('\n'));
     this.name = 'ScenarioError';
     this.issues = unique;
   }
@@ -113,7 +120,7 @@ export function loadScenarioFile(file: string, overrides: { seed?: number } = {}
   }
   let raw: unknown;
   try {
-    raw = json ? JSON.parse(text) : parseYaml(text);
+    raw = json ? JSON.parse(text) : parseStrictYaml(text);
   } catch (err) {
     throw new ScenarioError(file, [{ path: '', message: `not valid ${json ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }]);
   }
@@ -136,6 +143,8 @@ export function compileScenario(raw: unknown, file: string, overrides: { seed?: 
     throw new ScenarioError(file, parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })));
   }
   const input = parsed.data;
+  // Templates are looked up by names from the file: "toString" or "constructor" must not find Object's own members.
+  input.extensions = Object.assign(Object.create(null) as ScenarioInput['extensions'], input.extensions);
   // Before anything is built: a fleet too large to hold is reported, not attempted.
   const sizeIssues = fleetSizeIssues(input.fleet);
   if (sizeIssues.length > 0) throw new ScenarioError(file, sizeIssues);
@@ -250,12 +259,12 @@ function checkTemplates(input: ScenarioInput, catalog: Catalog, issues: Scenario
   for (const [name, t] of Object.entries(input.extensions)) {
     const type = catalog.getType(t.publisher, t.type);
     if (!type) {
-      const known = catalog.listTypes().map((x) => `${x.publisher}.${x.type}`).join(', ');
+      const known = listed(catalog.listTypes().map((x) => `${x.publisher}.${x.type}`));
       issues.push({ path: `extensions.${name}`, message: `${t.publisher}.${t.type} is not in the catalog; expected one of: ${known}` });
       continue;
     }
     if (t.installed !== undefined && !type.versions.some((v) => v.version === t.installed)) {
-      issues.push({ path: `extensions.${name}.installed`, message: `${t.installed} is not a catalog version of ${t.publisher}.${t.type}; expected one of: ${type.versions.map((v) => v.version).join(', ')}` });
+      issues.push({ path: `extensions.${name}.installed`, message: `${t.installed} is not a catalog version of ${t.publisher}.${t.type}; expected one of: ${listed(type.versions.map((v) => v.version))}` });
     }
   }
 }
@@ -268,8 +277,8 @@ function checkFailureVersions(input: ScenarioInput, issues: ScenarioIssue[]): vo
   for (const e of input.events ?? []) if (e.publishPatchBaseline) images.add(e.publishPatchBaseline.version); // patch baselines (R76) are three-part too
   for (const key of Object.keys(input.failures?.versions ?? {})) {
     if (isImageVersion(key)) {
-      if (!images.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no image or publishImage event has version ${key}; expected one of: ${[...images].join(', ') || '(none)'}` });
-    } else if (!known.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no catalog entry or publish event has version ${key}; expected one of: ${[...known].join(', ')}` });
+      if (!images.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no image or publishImage event has version ${key}; expected one of: ${listed(images)}` });
+    } else if (!known.has(key)) issues.push({ path: formatPath(['failures', 'versions', key]), message: `no catalog entry or publish event has version ${key}; expected one of: ${listed(known)}` });
   }
 }
 
@@ -320,18 +329,27 @@ interface Release {
  */
 function collectReleases(input: ScenarioInput, times: readonly number[], catalog: Catalog, issues: ScenarioIssue[]): Map<string, Release[]> {
   const releases = new Map<string, Release[]>();
-  for (const t of catalog.listTypes()) releases.set(typeKey(t.publisher, t.type), t.versions.map((v) => ({ version: v.version, atMs: Number.NEGATIVE_INFINITY, event: null })));
+  // By type key and version: a file of 20,000 publish events took minutes looking each one up in a list.
+  const byVersion = new Map<string, Map<string, Release>>();
+  for (const t of catalog.listTypes()) {
+    const list = t.versions.map((v) => ({ version: v.version, atMs: Number.NEGATIVE_INFINITY, event: null }));
+    releases.set(typeKey(t.publisher, t.type), list);
+    byVersion.set(typeKey(t.publisher, t.type), new Map(list.map((r) => [r.version, r])));
+  }
   (input.events ?? []).forEach((e, i) => {
     const t = e.publish && input.extensions[e.publish.extension];
     const list = t && releases.get(typeKey(t.publisher, t.type));
     if (!e.publish || !list) return; // an unknown template or type is reported elsewhere
-    const earlier = list.find((r) => r.version === e.publish!.version);
+    const known = byVersion.get(typeKey(t.publisher, t.type))!;
+    const earlier = known.get(e.publish.version);
     if (earlier) {
       const where = earlier.event === null ? 'in the catalog' : `published by ${earlier.event}`;
       issues.push({ path: `events[${i}].publish.version`, message: `${e.publish.version} is already ${where}; expected a version not published before` });
       return;
     }
-    list.push({ version: e.publish.version, atMs: times[i]!, event: `events[${i}]` });
+    const release = { version: e.publish.version, atMs: times[i]!, event: `events[${i}]` };
+    list.push(release);
+    known.set(release.version, release);
   });
   return releases;
 }
@@ -341,7 +359,7 @@ function checkManualVersion(releases: readonly Release[], version: string, atMs:
   const byThen = releases.filter((r) => !start.known || r.atMs <= atMs);
   if (byThen.some((r) => r.version === version)) return;
   const later = releases.find((r) => r.version === version);
-  const expected = `expected a version published by then: ${byThen.map((r) => r.version).join(', ')}`;
+  const expected = `expected a version published by then: ${listed(byThen.map((r) => r.version))}`;
   issues.push({ path, message: later ? `${version} is published only later, by ${later.event}; ${expected}` : `${version} is never published; ${expected}` });
 }
 
@@ -401,7 +419,7 @@ function maintenanceTargets(t: MaintenanceTargetInput, path: string, configurati
   let ok = true;
   if (!configurations.includes(t.configuration)) {
     ok = false;
-    issues.push({ path: `${path}.configuration`, message: `unknown maintenance configuration "${t.configuration}"; expected one of: ${configurations.join(', ') || '(none: maintenance.configurations is empty)'}` });
+    issues.push({ path: `${path}.configuration`, message: `unknown maintenance configuration "${t.configuration}"; expected one of: ${listed(configurations, '(none: maintenance.configurations is empty)')}` });
   }
   if (t.scaleSet !== undefined) {
     const id = built.setIds.get(t.scaleSet);
@@ -440,7 +458,7 @@ function compileActions(
     const atMs = times[i]!;
     const template = (ref: string, field: string) => {
       const t = input.extensions[ref];
-      if (!t) issues.push({ path: `${path}.${field}.extension`, message: `unknown extension "${ref}"; expected one of: ${Object.keys(input.extensions).join(', ')}` });
+      if (!t) issues.push({ path: `${path}.${field}.extension`, message: `unknown extension "${ref}"; expected one of: ${listed(Object.keys(input.extensions))}` });
       return t;
     };
     if (e.publish) {

@@ -94,6 +94,10 @@ function checkReadable(db: Database.Database, file: string): void {
 
 function checkVersion(db: Database.Database, file: string): number {
   const version = db.pragma('user_version', { simple: true }) as number;
+  // No Phasewise writes a negative version; taken as "before 0" it ran every migration and failed with "table meta already exists".
+  if (version < 0) {
+    throw new StoreError('STORE_NOT_DATABASE', `${file} has user_version ${version}, which no Phasewise writes: not a Phasewise database; check the path — the file was left untouched`);
+  }
   if (version > SCHEMA_VERSION) {
     throw new StoreError('STORE_NEWER', `${file} has schema version ${version}, newer than this Phasewise (${SCHEMA_VERSION}); use a newer Phasewise, or a backup taken before the upgrade`);
   }
