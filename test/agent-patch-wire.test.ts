@@ -137,7 +137,10 @@ test('a report naming a patch operation after an Object member (constructor, toS
   // reading its `.op.kind` threw inside the report's processing, so the machine's real answer in the same
   // report and its health were lost (logged as "agent report processing failed"), report after report.
   const { db, driver, now } = open(join(mkdtempSync(join(tmpdir(), 'pw-patch-driver-')), 'db.sqlite'));
-  driver.bind({ agentId: 'a1', machineId: 'm1', resourceId: '/x/m1', fingerprint: 'F', machineCertPem: '', thumbprint: 'T', enrolledAtMs: now, revokedAtMs: null, info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: 'h' } });
+  driver.bind({
+    agentId: 'a1', machineId: 'm1', resourceId: '/x/m1', fingerprint: 'F', machineCertPem: '', thumbprint: 'T', enrolledAtMs: now, revokedAtMs: null,
+    info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: 'h' },
+  });
   const pending = driver.patches.installPatches({ machineId: 'm1', os: 'linux' }, req({ key: 'proto' }));
   const real = installReport('install:proto').patchOperations![0]!;
   const report: StatusReport = {

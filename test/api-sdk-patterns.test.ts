@@ -225,7 +225,8 @@ describe('Azure SDK usage patterns against a real server', () => {
     await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...vm, hardwareProfile: { vmSize: 'Standard_E64s_v5' } } as never),
       (e: { message?: string }) => isRest(409, 'PropertyChangeNotAllowed')(e as never) && /hardwareProfile\.vmSize/.test(e.message ?? ''));
     assert.equal((await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1')).tags, undefined, 'the refused requests changed nothing');
-    const updated = await compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...vm, tags: { owner: 'web' }, protectionPolicy: { protectFromScaleIn: false }, licenseType: 'RHEL_BYOS' } as never);
+    const body = { ...vm, tags: { owner: 'web' }, protectionPolicy: { protectFromScaleIn: false }, licenseType: 'RHEL_BYOS' };
+    const updated = await compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', body as never);
     assert.deepEqual(updated.tags, { owner: 'web' });
     const read = await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1');
     assert.deepEqual(read.tags, { owner: 'web' });

@@ -43,7 +43,8 @@ describe('serve --config FILE that is not a configuration', () => {
   });
 
   test('a tag the parser does not know (!!js/function): refused in one line, exit 2 (it was read as text after a multi-line warning)', async () => {
-    await refused(['--config', file('tag.yaml', 'logLevel: !!js/function "function () {}"\n')], /tag\.yaml: not valid YAML or JSON: Unresolved tag: tag:yaml\.org,2002:js\/function at line 1, column 11$/m);
+    const config = file('tag.yaml', 'logLevel: !!js/function "function () {}"\n');
+    await refused(['--config', config], /tag\.yaml: not valid YAML or JSON: Unresolved tag: tag:yaml\.org,2002:js\/function at line 1, column 11$/m);
   });
 
   test('/dev/zero, a FIFO, a folder and a 2 MiB file are refused without reading them whole (they once crashed serve out of memory)', async () => {

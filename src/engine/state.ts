@@ -198,7 +198,9 @@ export interface UnitState {
  * UnitState's fields kept in memory only, present from a unit's creation: added later, one by one, they gave
  * units many hidden classes and made the engine's reads of them polymorphic (bench:sim about 10% slower).
  */
-export function unitMemoryFields(): Pick<UnitState, 'windowOpensAt' | 'heldSinceMs' | 'releasedAtMs' | 'lastBatchEndedAtMs' | 'batchStartedAtMs' | 'timedBatches' | 'timedBatchMs' | 'standaloneKey' | 'standaloneTotal'> {
+type UnitMemoryField = 'windowOpensAt' | 'heldSinceMs' | 'releasedAtMs' | 'lastBatchEndedAtMs' | 'batchStartedAtMs' | 'timedBatches' | 'timedBatchMs'
+  | 'standaloneKey' | 'standaloneTotal';
+export function unitMemoryFields(): Pick<UnitState, UnitMemoryField> {
   return {
     windowOpensAt: undefined, heldSinceMs: undefined, releasedAtMs: undefined, lastBatchEndedAtMs: undefined, batchStartedAtMs: undefined, timedBatches: 0, timedBatchMs: 0,
     standaloneKey: undefined, standaloneTotal: undefined,

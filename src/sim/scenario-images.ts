@@ -186,8 +186,13 @@ function checkSets(sets: readonly ImageSetUse[], images: ReadonlyMap<string, Ima
       continue;
     }
     const pinned = [...img.versions.values()].find((v) => compareImageVersions(v.version, s.ref.version) === 0);
-    if (!pinned) issues.push({ path: `${s.path}.version`, message: `${s.ref.version} is not a version of ${describe(img.id)}; expected latest or one of: ${listed([...img.versions.values()].map((v) => v.version))}` });
-    else if (!atStart.includes(pinned)) issues.push({ path: `${s.path}.version`, message: `${pinned.version} of ${describe(img.id)} is not replicated to ${s.region} at the start; expected latest or a version there at the start: ${listed(atStart.map((v) => v.version))}` });
+    const versions = () => listed([...img.versions.values()].map((v) => v.version));
+    if (!pinned) issues.push({ path: `${s.path}.version`, message: `${s.ref.version} is not a version of ${describe(img.id)}; expected latest or one of: ${versions()}` });
+    else if (!atStart.includes(pinned)) {
+      const there = listed(atStart.map((v) => v.version));
+      const message = `${pinned.version} of ${describe(img.id)} is not replicated to ${s.region} at the start; expected latest or a version there at the start: ${there}`;
+      issues.push({ path: `${s.path}.version`, message });
+    }
   }
 }
 

@@ -264,7 +264,8 @@ function checkTemplates(input: ScenarioInput, catalog: Catalog, issues: Scenario
       continue;
     }
     if (t.installed !== undefined && !type.versions.some((v) => v.version === t.installed)) {
-      issues.push({ path: `extensions.${name}.installed`, message: `${t.installed} is not a catalog version of ${t.publisher}.${t.type}; expected one of: ${listed(type.versions.map((v) => v.version))}` });
+      const versions = listed(type.versions.map((v) => v.version));
+      issues.push({ path: `extensions.${name}.installed`, message: `${t.installed} is not a catalog version of ${t.publisher}.${t.type}; expected one of: ${versions}` });
     }
   }
 }
@@ -419,7 +420,8 @@ function maintenanceTargets(t: MaintenanceTargetInput, path: string, configurati
   let ok = true;
   if (!configurations.includes(t.configuration)) {
     ok = false;
-    issues.push({ path: `${path}.configuration`, message: `unknown maintenance configuration "${t.configuration}"; expected one of: ${listed(configurations, '(none: maintenance.configurations is empty)')}` });
+    const known = listed(configurations, '(none: maintenance.configurations is empty)');
+    issues.push({ path: `${path}.configuration`, message: `unknown maintenance configuration "${t.configuration}"; expected one of: ${known}` });
   }
   if (t.scaleSet !== undefined) {
     const id = built.setIds.get(t.scaleSet);

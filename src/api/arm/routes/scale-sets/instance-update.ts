@@ -66,7 +66,8 @@ export function checkInstancePut(ctx: ArmContext, set: ScaleSet, setSku: string,
   const protection = body.properties?.protectionPolicy;
   for (const flag of ['protectFromScaleIn', 'protectFromScaleSetActions'] as const) {
     if (protection?.[flag] === true) {
-      throw badRequest('InstanceProtectionNotSupported', `properties.protectionPolicy.${flag}: Phasewise does not enforce instance protection; a scale-in or an upgrade would still reach instance ${iid}, so it is not accepted.`, `properties.protectionPolicy.${flag}`);
+      const why = `Phasewise does not enforce instance protection; a scale-in or an upgrade would still reach instance ${iid}, so it is not accepted.`;
+      throw badRequest('InstanceProtectionNotSupported', `properties.protectionPolicy.${flag}: ${why}`, `properties.protectionPolicy.${flag}`);
     }
   }
   const properties: Record<string, unknown> = { ...(body.properties ?? {}) };
