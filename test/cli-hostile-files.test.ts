@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { generateKeyPairSync } from 'node:crypto';
 import { cli } from './helpers/cli.js';
@@ -37,14 +38,14 @@ const key = file('k.pem', generateKeyPairSync('ed25519').privateKey.export({ typ
 const sign = (pkg: string, keyFile = key) => ['package', 'sign', pkg, '--key', keyFile, '--key-id', 'k1', '--name', 'Contoso.Agent', '--version', '1.0.0.0', '--out', join(dir, 'out.sig.json')];
 
 describe('package sign on files that never end', { concurrency: 2 }, () => {
-  test('--key /dev/zero and a key file past 64 KiB: refused after reading the limit (it read /dev/zero until killed)', { skip: !existsSync('/dev/zero') }, async () => {
+  test('--key /dev/zero and a key file past 64 KiB: refused after reading the limit (it read /dev/zero until killed)', async () => {
     assert.equal(await refused(30_000, ...sign(file('p.zip', 'zip'), '/dev/zero')), `--key /dev/zero: larger than ${MAX_KEY_BYTES / 1024} KiB; expected an Ed25519 private key (PEM)`);
     const big = file('big.pem', 'x'.repeat(MAX_KEY_BYTES + 1));
     assert.equal(await refused(30_000, ...sign(file('p.zip', 'zip'), big)), `--key ${big}: larger than 64 KiB; expected an Ed25519 private key (PEM)`);
     assert.equal(existsSync(join(dir, 'out.sig.json')), false);
   });
 
-  test('the package /dev/zero or a folder: not a regular file (/dev/zero was hashed forever)', { skip: !existsSync('/dev/zero') }, async () => {
+  test('the package /dev/zero or a folder: not a regular file (/dev/zero was hashed forever)', async () => {
     assert.equal(await refused(30_000, ...sign('/dev/zero')), '/dev/zero: not a regular file; expected the package (zip)');
     assert.equal(await refused(30_000, ...sign(dir)), `${dir}: not a regular file; expected the package (zip)`);
     assert.equal(existsSync(join(dir, 'out.sig.json')), false);
@@ -87,15 +88,24 @@ describe('agent files that never end', { concurrency: 2 }, () => {
     return r.stderr.trim();
   }
 
-  test('agent trust add --file /dev/zero: refused at the 16 KiB limit (stat says 0 bytes; it was read until killed)', { skip: !existsSync('/dev/zero') }, async () => {
+  test('agent trust add --file /dev/zero, a named pipe, a file past 16 KiB: refused at once (/dev/zero was read until killed, a pipe blocked)', async () => {
     const etc = join(dir, 'etc-trust');
-    assert.equal(await agentRefused('agent', 'trust', 'add', '--key-id', 'pub-1', '--file', '/dev/zero', '--config-dir', etc), 'phasewise: /dev/zero is larger than 16384 bytes; not a public key');
+    const add = (f: string) => agentRefused('agent', 'trust', 'add', '--key-id', 'pub-1', '--file', f, '--config-dir', etc);
+    assert.equal(await add('/dev/zero'), 'phasewise: cannot read /dev/zero: /dev/zero is not a regular file (a FIFO, a device or a folder)');
+    const fifo = join(dir, 'key.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    assert.equal(await add(fifo), `phasewise: cannot read ${fifo}: ${fifo} is not a regular file (a FIFO, a device or a folder)`);
+    assert.equal(await add(file('big.pub', 'x'.repeat(16_385))), `phasewise: ${join(dir, 'big.pub')} is larger than 16384 bytes; not a public key`);
     assert.ok(!existsSync(join(etc, 'trusted-keys')) || readdirSync(join(etc, 'trusted-keys')).length === 0, 'nothing trusted');
   });
 
-  test('agent connect --ca-cert /dev/zero: refused at 1 MiB before any request (it was read until memory ran out)', { skip: !existsSync('/dev/zero') }, async () => {
+  test('agent connect --ca-cert /dev/zero: refused before any request (it was read until memory ran out)', async () => {
     const line = await agentRefused('agent', 'connect', '--server', 'https://127.0.0.1:9', '--enrollment-token', 't', '--ca-cert', '/dev/zero',
       '--lib-dir', join(dir, 'lib-enroll'), '--config-dir', join(dir, 'etc-enroll'));
-    assert.equal(line, 'phasewise: cannot read --ca-cert /dev/zero: larger than 1024 KiB; expected a PEM certificate');
+    assert.equal(line, 'phasewise: cannot read --ca-cert /dev/zero: /dev/zero is not a regular file (a FIFO, a device or a folder)');
+    const big = file('big-ca.pem', Buffer.alloc(1024 * 1024 + 1, 0x41));
+    const line2 = await agentRefused('agent', 'connect', '--server', 'https://127.0.0.1:9', '--enrollment-token', 't', '--ca-cert', big,
+      '--lib-dir', join(dir, 'lib-enroll'), '--config-dir', join(dir, 'etc-enroll'));
+    assert.equal(line2, `phasewise: cannot read --ca-cert ${big}: larger than 1024 KiB; expected a PEM certificate`);
   });
 });

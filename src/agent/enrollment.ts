@@ -6,8 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release, type } from 'node:os';
 import { join } from 'node:path';
 import type { EnrollRequest, EnrollResponse } from '../protocol/agent-wire.js';
-import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
-import { FileTooLargeError, readTextUpTo } from '../util/bounded-read.js';
+import { readJsonFile, readRegularFile, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
 import { errorMessageOf, request, trustedCas } from './http-client.js';
 import { generateIdentity, readIdentity, writeIdentity } from './identity.js';
 import type { MachineIdentity } from './identity.js';
@@ -119,12 +118,14 @@ export async function connect(dirs: AgentDirs, opts: ConnectOptions, now: Date):
   }
   let serverCa: string | undefined;
   if (opts.caCertFile) {
+    let ca: { text: string; size: number };
     try {
-      serverCa = readTextUpTo(opts.caCertFile, MAX_CA_CERT_BYTES); // /dev/zero would be read until memory ran out
+      ca = readRegularFile(opts.caCertFile, MAX_CA_CERT_BYTES + 1); // a regular file only: /dev/zero or a FIFO never end
     } catch (err) {
-      const why = err instanceof FileTooLargeError ? `larger than ${MAX_CA_CERT_BYTES / 1024} KiB; expected a PEM certificate` : (err as Error).message;
-      throw new EnrollError(`cannot read --ca-cert ${opts.caCertFile}: ${why}`);
+      throw new EnrollError(`cannot read --ca-cert ${opts.caCertFile}: ${(err as Error).message}`);
     }
+    if (ca.size > MAX_CA_CERT_BYTES) throw new EnrollError(`cannot read --ca-cert ${opts.caCertFile}: larger than ${MAX_CA_CERT_BYTES / 1024} KiB; expected a PEM certificate`);
+    serverCa = ca.text;
   }
   const identity = generateIdentity(opts.name ?? hostname(), now);
   const res = await request(new URL('/v1/enroll', url).toString(), {

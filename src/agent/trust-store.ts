@@ -7,8 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEY_ID_PATTERN } from '../protocol/package-signature.js';
-import { writeFileAtomic } from './atomic-file.js';
-import { FileTooLargeError, readTextUpTo } from '../util/bounded-read.js';
+import { readRegularFile, writeFileAtomic } from './atomic-file.js';
 import { trustedKeysDir } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
@@ -34,14 +33,15 @@ export function parseEd25519PublicKey(pem: string, what: string): KeyObject {
 
 export function addTrustedKey(dirs: AgentDirs, keyId: string, file: string): void {
   checkKeyId(keyId);
-  let pem: string;
+  let read: { text: string; size: number };
   try {
-    // Read up to the limit rather than by the size stat gives: /dev/zero and a named pipe say 0 and never end.
-    pem = readTextUpTo(file, MAX_KEY_FILE);
+    // A regular file only, opened without blocking: /dev/zero and a named pipe would never end.
+    read = readRegularFile(file, MAX_KEY_FILE + 1);
   } catch (err) {
-    if (err instanceof FileTooLargeError) throw new TrustError(`${file} is larger than ${MAX_KEY_FILE} bytes; not a public key`);
     throw new TrustError(`cannot read ${file}: ${(err as Error).message}`);
   }
+  if (read.size > MAX_KEY_FILE) throw new TrustError(`${file} is larger than ${MAX_KEY_FILE} bytes; not a public key`);
+  const pem = read.text;
   // createPublicKey would derive the public key from a private one: refuse it, so a publisher's private
   // key copied to a machine by mistake is noticed rather than silently accepted.
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
