@@ -109,6 +109,10 @@ describe('withdraw with rollback: each machine back to its own last known good v
     assert.ok(runCase(2531, 0.3, false) > 0, 'machines ran 1.3.0.0');
   });
 
+  test('a machine whose attempt to the withdrawn version was still in flight at the withdrawal is counted, asked for again and sent back once it lands (seed 708)', () => {
+    assert.ok(runCase(708, 0.3, false) > 0, 'machines ran 1.3.0.0');
+  });
+
   test('property: any seed, with upgrade failures, withdrawn mid-rollout or after it, every machine on the withdrawn version returns to its own', () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 10_000 }), fc.constantFrom(0, 0.1, 0.3), fc.boolean(), (seed, failures, mid) => {
       runCase(seed, failures, mid); // a release held before any machine took it has nothing to roll back: vacuous but checked

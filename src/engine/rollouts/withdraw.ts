@@ -28,7 +28,7 @@ const FINAL = new Set(['succeeded', 'rolledBack', 'failed', 'skipped']);
 
 export interface RollbackResult {
   rollouts: RolloutState[];
-  /** Machines on the version with an attempt still in flight: a later call takes them. */
+  /** Machines on the version, or on their way to it, with an attempt still in flight: a later call takes them. */
   inFlight: number;
   /** Machines on the version with no last known good version before it that is still offered (installed at it directly). */
   noEarlierVersion: string[];
@@ -98,7 +98,9 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
   const busy = busyMachines(ctx.state, key);
   const byTarget = new Map<string, string[]>();
   const noEarlierVersion: string[] = [];
-  let inFlight = 0;
+  // A machine still on its old version whose attempt to the withdrawn one is in flight may land on it:
+  // counted, so that the caller asks again once it settles.
+  let inFlight = headedTo(ctx.state, key, version);
   for (const inst of ctx.state.fleet.instances.get(key)?.values() ?? []) {
     if (inst.installedVersion !== version || inst.blockedReason) continue;
     const b = busy.get(inst.machineId);
@@ -122,6 +124,18 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
     if (r) rollouts.push(r);
   }
   return { rollouts, inFlight, noEarlierVersion };
+}
+
+/** Machines not yet on `version` whose attempt to it is in flight (in rollouts cancelled by the withdrawal, too). */
+function headedTo(state: EngineState, key: string, version: string): number {
+  let n = 0;
+  for (const r of state.rollouts.values()) {
+    if (r.artifactKey !== key || r.toVersion !== version) continue;
+    for (const a of r.attempts.values()) {
+      if (IN_FLIGHT.has(a.status) && state.fleet.instances.get(key)?.get(a.machineId)?.installedVersion !== version) n++;
+    }
+  }
+  return n;
 }
 
 /** Machines a rollout of this artifact is changing or will change: in flight, or a member yet to settle. */
