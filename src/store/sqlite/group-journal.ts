@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { RecordBuilder } from './journal-codec.js';
+import { encodeGroup } from './journal-codec.js';
+import type { GroupRecord } from './journal-codec.js';
 import { JOURNAL_APPLIED_KEY, JOURNAL_ID_KEY } from './journal-apply.js';
 import { journalPaths, JournalFile } from './journal-file.js';
 
@@ -95,16 +96,17 @@ export class GroupJournal {
   }
 
   /** Appends a group's record; once this returns it is durable (with synchronous=FULL). */
-  append(record: RecordBuilder): void {
+  append(record: GroupRecord): void {
     this.checkWorker();
     if (this.files[this.active]!.bytes > this.dropAfterBytes) this.turn();
-    const body = record.finish();
+    const body = encodeGroup(record);
     this.files[this.active]!.append(this.seq + 1, body); // a failed append leaves no record: the next takes the same seq
     this.seq++;
     this.lastSeq[this.active] = this.seq;
     this.appendedBytes += body.length;
-    // The body owns its whole buffer (RecordBuilder.finish): it moves to the worker without a copy.
-    this.worker.postMessage({ seq: this.seq, body }, [body.buffer as ArrayBuffer]);
+    // The body moves to the worker without a copy when it owns its whole buffer (V8's serializer's do).
+    const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
+    this.worker.postMessage({ seq: this.seq, body }, own ? [body.buffer as ArrayBuffer] : []);
   }
 
   /**

@@ -19,12 +19,8 @@ import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir } from '../../util/atomic-file.js';
 
-/**
- * The header's version: an older build refuses a newer journal by it (and this one an older), rather than
- * misread it. PWJ3: records in journal-codec.ts's binary form (PWJ2's were V8-serialized). PWJ2: a journal may
- * be two files (PWJ1 was one; a PWJ1 reader would miss the second file's records).
- */
-const MAGIC = 'PWJ3';
+/** PWJ2: a journal may be two files (PWJ1 was one; a PWJ1 reader would miss the second file's records). */
+const MAGIC = 'PWJ2';
 const ID_BYTES = 32;
 export const HEADER_BYTES = MAGIC.length + ID_BYTES;
 const FRAME_BYTES = 16;

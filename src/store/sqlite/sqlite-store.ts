@@ -22,7 +22,8 @@ import type { OrdCounter } from './write.js';
 import { checkGroupCommit } from './group-commit.js';
 import { RowCoalescer } from './coalesce.js';
 import type { GroupCommitSettings } from './group-commit.js';
-import { RecordBuilder, recordingWriters } from './journal-codec.js';
+import { recordingWriters } from './journal-codec.js';
+import type { GroupRecord } from './journal-codec.js';
 import { recoverJournal } from './journal-apply.js';
 import { GroupJournal } from './group-journal.js';
 import { journalPaths } from './journal-file.js';
@@ -66,9 +67,7 @@ export class SqliteStore implements Store {
   private coalescer: RowCoalescer | null = null;
   /** Group commit through a journal (see `groupCommits`), and the open group's record. */
   private journal: GroupJournal | null = null;
-  private record: RecordBuilder | null = null;
-  /** The one builder every group's record is encoded with (its buffer reused). */
-  private readonly builder = new RecordBuilder();
+  private record: GroupRecord | null = null;
   private readonly recorder = recordingWriters(() => this.record!);
   /** Journal records a stopped process left, applied when this store opened. */
   readonly recovered: number;
@@ -203,7 +202,7 @@ export class SqliteStore implements Store {
 
   private openGroup(): void {
     if (this.journal) {
-      this.record = this.builder.reset();
+      this.record = { ops: [], meta: new Map(), events: [] };
       this.group = { commits: 0, startedAt: this.grouping!.wallNow(), hasActions: false };
       return;
     }
