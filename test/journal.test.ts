@@ -15,6 +15,7 @@ import type { EngineEvent } from '../src/model/events.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { MemoryStore } from '../src/store/memory-store.js';
+import { GroupJournal } from '../src/store/sqlite/group-journal.js';
 import { decodeGroup } from '../src/store/sqlite/journal-codec.js';
 import { HEADER_BYTES, JournalFile, journalPath, journalPaths, readJournal, readJournals } from '../src/store/sqlite/journal-file.js';
 import { checkDatabase } from '../src/store/sqlite/maintenance.js';
@@ -262,6 +263,26 @@ describe('group commit through a journal', () => {
     assert.deepEqual(read.records.map((r) => [r.seq, Buffer.from(r.body).toString()]), [[4, 'four']]);
     file.close(true);
     assert.equal(existsSync(path), false);
+  });
+
+  test('the zeros ahead are written by the apply worker: past 16 MiB of records (one of them larger than that) each reads back whole and is applied, and the file is written ahead of them', () => {
+    const file = newFile();
+    const store = SqliteStore.open(file, { mode: 'new' });
+    store.importState(compileScenario(groupScenario(), 'journal').state);
+    const db = store.database;
+    const journal = new GroupJournal(db, file, { stallMs: 10_000 }); // a worker that never wrote them would fail the append, not hang
+    const values = Array.from({ length: 30 }, (_, i) => (i === 5 ? 'x'.repeat(20 * 1024 * 1024) : `v${i} `.repeat(50_000)));
+    for (const v of values) journal.append({ ops: [], meta: new Map([['probe', v]]), events: [] });
+    const path = journalPath(file);
+    const records = readJournal(path)!.records;
+    assert.deepEqual(records.map((r) => r.seq), values.map((_, i) => i + 1));
+    assert.ok(records.every((r, i) => decodeGroup(r.body).ops[3] === values[i]), 'every record as appended: no zeros written over one');
+    const end = HEADER_BYTES + records.reduce((sum, r) => sum + 16 + r.body.length, 0);
+    journal.barrier(); // the worker handles messages in order: the zeros asked for before the last record are written
+    assert.ok(statSync(path).size >= end + 8 * 1024 * 1024, `${statSync(path).size} bytes for ${end} of records`);
+    journal.close(db);
+    assert.equal(db.prepare("SELECT value FROM meta WHERE key = 'probe'").pluck().get(), values.at(-1));
+    store.close();
   });
 
   test('a journal written for another database is refused and both files are left as they were', () => {

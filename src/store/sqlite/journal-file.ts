@@ -23,8 +23,10 @@ import { fsyncDir } from '../../util/atomic-file.js';
 const MAGIC = 'PWJ2';
 const ID_BYTES = 32;
 export const HEADER_BYTES = MAGIC.length + ID_BYTES;
-const FRAME_BYTES = 16;
-const AHEAD_BYTES = 16 * 1024 * 1024;
+/** A record's frame before its body: length, CRC-32, seq. */
+export const FRAME_BYTES = 16;
+/** Zeros written ahead at a time. */
+export const AHEAD_BYTES = 16 * 1024 * 1024;
 
 export const journalPath = (dbFile: string): string => `${dbFile}-phasewise-journal`;
 /** Both files of a database's journal, the first one first (the second exists once the first filled up). */
@@ -145,6 +147,16 @@ export class JournalFile {
 
   /** Wall milliseconds spent waiting for fdatasync (a benchmark figure). */
   syncMs = 0;
+
+  /** Bytes of the file written so far (records, then zeros ahead). */
+  get extent(): number {
+    return this.allocated;
+  }
+
+  /** Another thread wrote zeros up to `bytes` (group-journal.ts: the apply worker does, off the engine thread). */
+  extendedTo(bytes: number): void {
+    if (bytes > this.allocated) this.allocated = bytes;
+  }
 
   /** Bytes in the file now (records not yet dropped). */
   get bytes(): number {

@@ -3,7 +3,9 @@
  * records the main thread posts, in order, in batches (BATCH_RECORDS, below) of one transaction each. Progress and
  * failure go through shared memory (the main thread waits on it with Atomics.wait, synchronously):
  * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed, [2] the last seq
- * applied and on disk (after a 'sync' message).
+ * applied and on disk (after a 'sync' message), [3] and [4] the bytes of the journal's first and second
+ * file that exist (records or zeros): the worker writes the zeros ahead of the records when asked
+ * (group-journal.ts, `zeroAhead`), so that the engine thread does not.
  *
  * Its transactions use synchronous=NORMAL: the journal holds every group durably, so an applied
  * transaction need not be (an fsync here would compete with the journal's on the same disk). When the
@@ -11,10 +13,12 @@
  * commits one transaction at synchronous=FULL, which makes the WAL and everything before it durable (the
  * file turned away from is emptied, a turn later, only once this is done).
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { JournalApplier } from './journal-apply.js';
+import { journalPaths } from './journal-file.js';
 import type { JournalRecord } from './journal-file.js';
 
 interface Data { file: string; durable: boolean; shared: SharedArrayBuffer; port: MessagePort }
@@ -104,9 +108,29 @@ function schedule(now: boolean): void {
   }
 }
 
-parentPort!.on('message', (m: JournalRecord | 'close' | 'sync' | 'drain') => {
+/** The journal's files as this thread writes zeros into them (opened at the first request: the second is made later). */
+const journalFds: Array<number | undefined> = [];
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/** Writes zeros over [from, to) of journal file `index`, then says so in its slot (3 + index). */
+function zero(index: 0 | 1, from: number, to: number): void {
+  try {
+    const fd = (journalFds[index] ??= openSync(journalPaths(file)[index], 'r+'));
+    for (let at = from; at < to;) at += writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, to - at), at);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  Atomics.store(state, 3 + index, BigInt(to));
+  Atomics.notify(state, 0);
+}
+
+interface ZeroRequest { zero: 0 | 1; from: number; to: number }
+
+parentPort!.on('message', (m: JournalRecord | ZeroRequest | 'close' | 'sync' | 'drain') => {
   if (m === 'sync') return sync();
   if (m === 'drain') return schedule(true);
+  if (typeof m === 'object' && 'zero' in m) return zero(m.zero, m.from, m.to);
   if (m !== 'close') {
     queue.push(m);
     schedule(false);
@@ -114,6 +138,7 @@ parentPort!.on('message', (m: JournalRecord | 'close' | 'sync' | 'drain') => {
   }
   drain();
   try {
+    for (const fd of journalFds) if (fd !== undefined) closeSync(fd);
     db?.close();
   } catch (err) {
     fail(err);
