@@ -220,12 +220,20 @@ describe('files a command is pointed at by mistake', () => {
     assert.ok(!existsSync(join(dir, 'never.sqlite')));
   });
 
-  test('db check of an empty file says it holds no Phasewise schema (exit 3), as on PostgreSQL', () => {
+  test('db check of an empty file, /dev/null or an empty SQLite database: no Phasewise schema, exit 2 (bad input: not a database; it was 3, "corrupt")', () => {
     const f = join(dir, 'empty.sqlite');
     writeFileSync(f, '');
-    const r = run('db', 'check', '--db', f);
-    assert.equal(r.status, 3);
-    assert.match(r.stdout, /no Phasewise schema in this file/);
+    const blank = join(dir, 'blank.sqlite');
+    new Database(blank).close(); // an SQLite file with no tables, user_version 0
+    for (const where of [f, '/dev/null', blank]) {
+      const r = run('db', 'check', '--db', where);
+      assert.equal(r.status, 2, `${where}: ${r.stderr}`);
+      assert.match(r.stdout, /no Phasewise schema in this file/);
+      const json = run('db', 'check', '--db', where, '--json');
+      assert.equal(json.status, 2);
+      assert.equal((JSON.parse(json.stdout) as { ok: boolean }).ok, false);
+    }
+    assert.equal(readFileSync(f, 'utf8'), '', 'the empty file left empty');
   });
 
   test('db backup: the target folder, a missing folder, an empty name and the source itself are refused before anything is written (exit 2)', () => {
