@@ -164,7 +164,8 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
   if (opened?.kind === 'postgres') out.push(`State and event log kept in ${opened.store.name} (${opened.store.commits.toLocaleString('en')} commits; phasewise db check --db URL)`);
   out.push(...created);
   if (opts.report) {
-    writeOutput(opts.report, '--report', renderHtmlReport({ scenario: { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size }, rollouts }));
+    const about = { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size };
+    writeOutput(opts.report, '--report', renderHtmlReport({ scenario: about, rollouts }));
     out.push(`Report: ${opts.report}`);
   }
   if (patchChecker) {
