@@ -67,7 +67,7 @@ export function findInvalidJson(db: Database.Database, limit: number): BadRow[] 
 
 /**
  * Rows holding a value larger than Phasewise writes there, one pass per table. octet_length of a column
- * reads only the row's header, not the value: about 0.4 µs a row (2 million machines: 0.75 s CPU).
+ * reads only the row's header, not the value: about 0.5 µs a row (bench/row-checks.ts).
  */
 export function findHugeValues(db: Database.Database, limit: number, opts: { skip?: ReadonlySet<string> } = {}): BadRow[] {
   const found: BadRow[] = [];
