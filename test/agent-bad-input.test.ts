@@ -133,7 +133,8 @@ test('runStep: a command spawn refuses (a NUL byte in its environment) ends fail
   const dirs = tempDirs();
   const rt = runtime(dirs);
   const op: Parameters<typeof runStep>[3] = { operationId: 'op-env', steps: {} };
-  const spec = { key: 'install@1.0.0', command: 'echo ran', cwd: dirs.root, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BAD: 'a\u0000b' }, timeoutMs: 10_000, logFile: join(dirs.root, 'cmd.log') };
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', BAD: 'a\u0000b' };
+  const spec = { key: 'install@1.0.0', command: 'echo ran', cwd: dirs.root, env, timeoutMs: 10_000, logFile: join(dirs.root, 'cmd.log') };
   const t0 = Date.now();
   const r = await runStep(dirs, rt.journal, HANDLER, op, spec, rt);
   assert.ok(Date.now() - t0 < 2000, 'at once, not after the 500 ms "gone" wait twice');
