@@ -46,7 +46,10 @@ before(async () => {
 after(() => server.close());
 
 const stranger = strangersCertificate();
-const base = { agentId: 'agent-1', resourceId: '/subscriptions/s/resourceGroups/g/providers/Microsoft.HybridCompute/machines/m1', clientCertificatePem: stranger, caCertificatePem: TLS_CERT, pollIntervalSeconds: 15, statusIntervalSeconds: 60 };
+const base = {
+  agentId: 'agent-1', resourceId: '/subscriptions/s/resourceGroups/g/providers/Microsoft.HybridCompute/machines/m1',
+  clientCertificatePem: stranger, caCertificatePem: TLS_CERT, pollIntervalSeconds: 15, statusIntervalSeconds: 60,
+};
 
 async function refused(over: Record<string, unknown>): Promise<string> {
   answer = { ...base, ...over };
@@ -59,7 +62,8 @@ async function refused(over: Record<string, unknown>): Promise<string> {
 }
 
 test('poll and status intervals of 0, negative, text, fractional or past an hour are refused naming the field (the agent polled without pause)', async () => {
-  for (const [field, value] of [['pollIntervalSeconds', 0], ['pollIntervalSeconds', -5], ['pollIntervalSeconds', 'soon'], ['statusIntervalSeconds', 0.5], ['statusIntervalSeconds', 3_000_000]] as const) {
+  const cases = [['pollIntervalSeconds', 0], ['pollIntervalSeconds', -5], ['pollIntervalSeconds', 'soon'], ['statusIntervalSeconds', 0.5], ['statusIntervalSeconds', 3_000_000]] as const;
+  for (const [field, value] of cases) {
     const message = await refused({ [field]: value });
     assert.equal(message, `the enrollment answer has ${field} ${JSON.stringify(value)}; expected a whole number of seconds from 1 to 3600`);
   }
