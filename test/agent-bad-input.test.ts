@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { convergeOnce } from '../src/agent/converge.js';
+import { runStep } from '../src/agent/handler-process.js';
 import { setPolicy } from '../src/agent/local-policy.js';
 import { signPackage } from '../src/protocol/package-signature.js';
 import { calls, extension, goal, HANDLER, handlerScript, handlerZip, manifest, newPublisher } from './helpers/agent-kit.js';
@@ -111,6 +112,38 @@ test('zips with ../x, an absolute path, a symlink entry or an entry under a file
   assert.ok(!existsSync(join(dirs.lib, 'evil.sh')));
   assert.equal(calls(dirs.callLog).length, 2);
   assert.equal(rt.journal.state.extensions[HANDLER]!.installedVersion, '1.0.0');
+});
+
+test('a manifest command holding a NUL byte is error 1003 naming it; A stays (spawn threw, the pass failed, and the step was reported "killed from outside twice")', async () => {
+  const { dirs, rt } = await withA();
+  const text = JSON.parse(manifest({})) as Array<{ handlerManifest: Record<string, unknown> }>;
+  text[0]!.handlerManifest.installCommand = './bin/handler.sh install\u0000; rm -rf /';
+  const zip = await zipOf({ 'HandlerManifest.json': JSON.stringify(text), 'bin/handler.sh': handlerScript(dirs.callLog, {}) });
+  const b = packageRef(server, publisher, HANDLER, '1.1.0', zip);
+  await convergeOnce(rt, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-nul', settingsSeqNo: 2 })]));
+  assert.notEqual(last(rt).outcome, 'succeeded');
+  assert.match(last(rt).message, /HandlerManifest\.json: installCommand holds a NUL byte/);
+  assert.doesNotMatch(last(rt).message, /killed from outside/);
+  assert.equal(rt.journal.state.extensions[HANDLER]!.installedVersion, '1.0.0');
+  assert.equal(rt.journal.state.extensions[HANDLER]!.lastError?.code, 1003);
+  assert.equal(calls(dirs.callLog).filter((c) => c.includes('install')).length, 1, 'only A\'s install ran');
+});
+
+test('runStep: a command spawn refuses (a NUL byte in its environment) ends failed at once saying why, and is not started again', async () => {
+  const dirs = tempDirs();
+  const rt = runtime(dirs);
+  const op: Parameters<typeof runStep>[3] = { operationId: 'op-env', steps: {} };
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', BAD: 'a\u0000b' };
+  const spec = { key: 'install@1.0.0', command: 'echo ran', cwd: dirs.root, env, timeoutMs: 10_000, logFile: join(dirs.root, 'cmd.log') };
+  const t0 = Date.now();
+  const r = await runStep(dirs, rt.journal, HANDLER, op, spec, rt);
+  assert.ok(Date.now() - t0 < 2000, 'at once, not after the 500 ms "gone" wait twice');
+  assert.equal(r.exitCode, null);
+  assert.equal(r.timedOut, false);
+  assert.match(r.output, /^the command could not be started: .*null bytes/);
+  assert.equal(op.steps['install@1.0.0']!.state, 'done');
+  assert.equal((await runStep(dirs, rt.journal, HANDLER, op, spec, rt)).output, r.output, 'done: its result, nothing run');
+  assert.ok(!rt.lines.some((l) => /started: echo ran|running it again/.test(l)), rt.lines.join('\n'));
 });
 
 test('a hanging handler is killed with its children at the timeout (1011) and A is restored', async () => {

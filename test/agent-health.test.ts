@@ -41,6 +41,11 @@ test('R25: Application Health settings are validated with the ranges of the exte
   assert.equal(parseAppHealthSettings({ protocol: 'http', numberOfProbes: 25 }), 'numberOfProbes must be 1-24');
   assert.equal(parseAppHealthSettings({ protocol: 'http', intervalInSeconds: 60, numberOfProbes: 5 }), 'intervalInSeconds × numberOfProbes must be at most 240');
   assert.equal(parseAppHealthSettings({ protocol: 'http', gracePeriod: 14401 }), 'gracePeriod must be 5-14400');
+  // Node refuses these paths, and the probe threw out of its timer: the agent ended, and again at every start.
+  for (const bad of ['/health check', '/a\tb', '/h\u00e9alth', '/\u65e5', '/a\u0000b']) {
+    assert.equal(parseAppHealthSettings({ protocol: 'http', requestPath: bad }), 'requestPath must be a URL path of printable ASCII without spaces (percent-encode the rest: %20)', bad);
+  }
+  assert.equal((parseAppHealthSettings({ protocol: 'http', requestPath: '/health%20check?x=1&y=~' }) as AppHealthSettings).requestPath, '/health%20check?x=1&y=~');
   assert.deepEqual(parseAppHealthSettings({ protocol: 'https' }), { protocol: 'https', port: 443, requestPath: '/', intervalInSeconds: 5, numberOfProbes: 1, gracePeriod: 5 });
   assert.deepEqual(parseAppHealthSettings({ protocol: 'http', port: 8080, requestPath: 'health', numberOfProbes: 3 }), {
     protocol: 'http',
@@ -62,6 +67,8 @@ test('R21: probes — http rich health body, Unknown for anything else; tcp conn
   appState = 'garbage';
   assert.equal(await probe(s({}), 2000), 'Unknown');
   assert.equal(await probe(s({ requestPath: '/missing' }), 2000), 'Unknown', 'non-2xx is Unknown');
+  // A path Node will not send is Unknown, never a rejection (it ended the agent from the probe's timer).
+  assert.equal(await probe(s({ requestPath: '/health check' }), 2000), 'Unknown');
   assert.equal(await probe(s({ protocol: 'tcp' }), 2000), 'Healthy');
   const closed = net.createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

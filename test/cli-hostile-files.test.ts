@@ -77,6 +77,25 @@ describe('empty paths (an unset shell variable)', { concurrency: 2 }, () => {
   });
 });
 
+describe('output files that cannot be written (a full disk)', { concurrency: 2, skip: !existsSync('/dev/full') && 'no /dev/full here' }, () => {
+  /** Exit 1 (an I/O failure, not usage), one line naming the option and the file, no stack, no summary on stdout. */
+  async function failsNaming(option: string): Promise<void> {
+    const r = await cli('sim', join(process.cwd(), 'examples', 'small.yaml'), '--quiet', option, '/dev/full');
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^phasewise: ${option} /dev/full: cannot write the file \\(no space left on the device\\)`));
+  }
+
+  test('sim --events /dev/full names --events (it said only "ENOSPC: no space left on device, write")', async () => {
+    await failsNaming('--events');
+  });
+
+  test('sim --report /dev/full names --report', async () => {
+    await failsNaming('--report');
+  });
+});
+
 describe('agent files that never end', { concurrency: 2 }, () => {
   /** Exit 1 (the agent's refusal) within 30 s, one line, no stack trace. */
   async function agentRefused(...args: string[]): Promise<string> {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
+import { MAX_VALUE_BYTES } from '../src/store/sqlite/row-checks.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -161,6 +162,37 @@ describe('files a command is pointed at by mistake', () => {
     }
   });
 
+  test('rows SQLite passes but Phasewise cannot load: db check lists them (exit 3), serve refuses naming table, row and column (exit 3, not 6 "Expected property name")', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['bad-json', "UPDATE instances SET settings = '{oops' WHERE machine_id = 'db-vm0'",
+        /table instances, row \(artifact_key 'extension:contoso\.monitoring\.agent', machine_id 'db-vm0'\), column settings: not valid JSON/],
+      ['bad-json-meta', "UPDATE meta SET value = 'nope' WHERE key = 'counters'", /table meta, row \(key 'counters'\), column value: not valid JSON/],
+      // It was loaded whole and served: a 128 MiB + 2 bytes name (hex of a blob), past what Phasewise ever writes there.
+      ['huge-value', `UPDATE machines SET name = hex(zeroblob(${MAX_VALUE_BYTES / 2 + 1})) WHERE id = 'db-vm1'`,
+        /table machines, row \(id 'db-vm1'\), column name: 134,217,730 bytes, more than the 128 MiB Phasewise ever writes there/],
+    ];
+    for (const [name, sql, message] of cases) {
+      const data = join(dir, `rows-${name}`);
+      mkdirSync(data);
+      const file = join(data, 'phasewise.sqlite');
+      writeFileSync(file, readFileSync(source));
+      const db = new Database(file);
+      assert.equal(db.prepare(sql).run().changes, 1, name);
+      db.close();
+      const check = run('db', 'check', '--db', file);
+      assert.equal(check.status, 3, `${name}: ${check.stderr}`);
+      assert.match(check.stdout, new RegExp(`integrity: ${message.source}`));
+      const json = JSON.parse(run('db', 'check', '--db', file, '--json').stdout) as { ok: boolean; integrity: string[] };
+      assert.equal(json.ok, false);
+      assert.equal(json.integrity.length, 1, json.integrity.join('; '));
+      const served = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(served.status, 3, `${name}, serve: ${served.stderr}`);
+      assert.match(served.stderr, new RegExp(`^phasewise: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds a row Phasewise cannot load: ${message.source}; run phasewise db check`));
+      assert.equal(served.stderr.trim().split('\n').length, 1, 'one line');
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
   test('a database file Phasewise may not write: serve and sim --replace exit 6 naming it, before anything runs; db check still reads it', () => {
     // Root writes any file: the commands then run as nobody (setpriv), as a service user would.
     const asRoot = process.getuid?.() === 0;
@@ -220,12 +252,20 @@ describe('files a command is pointed at by mistake', () => {
     assert.ok(!existsSync(join(dir, 'never.sqlite')));
   });
 
-  test('db check of an empty file says it holds no Phasewise schema (exit 3), as on PostgreSQL', () => {
+  test('db check of an empty file, /dev/null or an empty SQLite database: no Phasewise schema, exit 2 (bad input: not a database; it was 3, "corrupt")', () => {
     const f = join(dir, 'empty.sqlite');
     writeFileSync(f, '');
-    const r = run('db', 'check', '--db', f);
-    assert.equal(r.status, 3);
-    assert.match(r.stdout, /no Phasewise schema in this file/);
+    const blank = join(dir, 'blank.sqlite');
+    new Database(blank).close(); // an SQLite file with no tables, user_version 0
+    for (const where of [f, '/dev/null', blank]) {
+      const r = run('db', 'check', '--db', where);
+      assert.equal(r.status, 2, `${where}: ${r.stderr}`);
+      assert.match(r.stdout, /no Phasewise schema in this file/);
+      const json = run('db', 'check', '--db', where, '--json');
+      assert.equal(json.status, 2);
+      assert.equal((JSON.parse(json.stdout) as { ok: boolean }).ok, false);
+    }
+    assert.equal(readFileSync(f, 'utf8'), '', 'the empty file left empty');
   });
 
   test('db backup: the target folder, a missing folder, an empty name and the source itself are refused before anything is written (exit 2)', () => {

@@ -14,6 +14,7 @@ import { MAX_MACHINES } from '../src/sim/fleet-size.js';
 import { compileScenario, MAX_ISSUE_LINES, MAX_JSON_BYTES, MAX_YAML_BYTES, ScenarioError } from '../src/sim/scenario.js';
 import { repeatedOption } from '../src/cli/repeated-options.js';
 import { firstDuplicateJsonKey } from '../src/util/json-duplicate-keys.js';
+import { MAX_YAML_DEPTH, parseStrictYaml } from '../src/util/strict-yaml.js';
 import { scenarioFolder, variant as changed } from './helpers/scenario-files.js';
 import { cli } from './helpers/cli.js';
 
@@ -171,9 +172,26 @@ describe('files the parsers choke on', { concurrency: 2 }, () => {
 
   test('nesting 100,000 deep, in YAML and in JSON', async () => {
     const yaml = write('deep.yaml', `name: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`);
-    assert.match(await rejected('sim', yaml, '--quiet'), /deep\.yaml: \(top level\): not valid YAML: Maximum call stack size exceeded/);
+    // It said "Maximum call stack size exceeded at line 1, column 786": accurate, but no limit named.
+    assert.equal((await rejected('sim', yaml, '--quiet')).trim(),
+      `${yaml}: (top level): not valid YAML: nested more than ${MAX_YAML_DEPTH} levels deep at line 1, column ${MAX_YAML_DEPTH + 6}; `
+      + `Phasewise reads at most ${MAX_YAML_DEPTH} levels of mappings and lists`);
+    const block = write('deep-block.yaml', Array.from({ length: 5000 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n') + ' 1\n');
+    assert.match(await rejected('plan', block), /deep-block\.yaml: \(top level\): not valid YAML: nested more than 100 levels deep at line 101, column 101;/);
     const json = write('deep.json', `{"name": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
     assert.match(await rejected('plan', json), /deep\.json: name: Invalid input: expected string, received array/);
+  });
+
+  test('the nesting limit: 100 levels of mappings or lists are read, 101 are refused, keys count too', () => {
+    const maps = (n: number) => Array.from({ length: n }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n') + ' 1\n';
+    const flows = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    assert.doesNotThrow(() => parseStrictYaml(maps(MAX_YAML_DEPTH)));
+    assert.doesNotThrow(() => parseStrictYaml(flows(MAX_YAML_DEPTH)));
+    assert.throws(() => parseStrictYaml(maps(MAX_YAML_DEPTH + 1)), /nested more than 100 levels deep at line 101, column 101/);
+    assert.throws(() => parseStrictYaml(flows(MAX_YAML_DEPTH + 1)), /nested more than 100 levels deep at line 1, column 101/);
+    assert.throws(() => parseStrictYaml(`? ${flows(MAX_YAML_DEPTH)}\n: 1\n`), /nested more than 100 levels/); // a key holding the depth
+    // Errors still say where, as the library's own messages did.
+    assert.throws(() => parseStrictYaml('a: 1\na: 2\n'), /Map keys must be unique at line 2, column 1$/);
   });
 
   test('files past the size limit, and /dev/zero, are refused after reading at most the limit (/dev/zero aborted on bad_alloc)', async () => {

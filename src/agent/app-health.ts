@@ -39,6 +39,8 @@ export function parseAppHealthSettings(pub: Record<string, unknown> | null): App
   if (protocol === 'tcp' && s.requestPath !== undefined) return 'requestPath is not allowed for tcp';
   const requestPath = s.requestPath === undefined ? '/' : s.requestPath;
   if (typeof requestPath !== 'string' || requestPath.length > 2048 || /[\r\n]/.test(requestPath)) return 'requestPath must be a path';
+  // Node refuses to send any other (a space, a tab, "/é"): the probe threw, and the agent ended at every start.
+  if (/[^\u0021-\u007e]/.test(requestPath)) return 'requestPath must be a URL path of printable ASCII without spaces (percent-encode the rest: %20)';
   const interval = s.intervalInSeconds === undefined ? 5 : int(s.intervalInSeconds);
   if (interval === undefined || interval < 5 || interval > 60) return 'intervalInSeconds must be 5-60';
   const probes = s.numberOfProbes === undefined ? 1 : int(s.numberOfProbes);
@@ -122,7 +124,16 @@ export function probe(s: AppHealthSettings, timeoutMs: number): Promise<ProbeRes
     };
     const lib = s.protocol === 'https' ? https : http;
     const opts = { host: 'localhost', port: s.port, path: s.requestPath, method: 'GET', timeout, ...(s.protocol === 'https' ? { rejectUnauthorized: false } : {}) };
-    const req = lib.request(opts, (res) => {
+    let req: http.ClientRequest;
+    try {
+      req = lib.request(opts, (res) => onResponse(res));
+    } catch {
+      // A request Node will not make (a path it refuses): no answer, never a rejection that ends the agent.
+      clearTimeout(deadline);
+      resolveOnce('Unknown');
+      return;
+    }
+    const onResponse = (res: http.IncomingMessage) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
@@ -139,7 +150,7 @@ export function probe(s: AppHealthSettings, timeoutMs: number): Promise<ProbeRes
         }
       });
       res.on('error', () => resolve('Unknown'));
-    });
+    };
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve('Unknown'));
     req.end();

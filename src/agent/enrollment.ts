@@ -2,6 +2,7 @@
  * `phasewise agent connect`: make the machine's key pair, send its certificate to `POST /v1/enroll`
  * with the enrollment token, and keep what the server issues under `<lib>/.agent/`.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release, type } from 'node:os';
 import { join } from 'node:path';
@@ -108,7 +109,32 @@ function parseEnrollResponse(raw: Buffer): EnrollResponse {
   const fields = ['agentId', 'resourceId', 'clientCertificatePem', 'caCertificatePem'] as const;
   for (const f of fields) if (typeof r?.[f] !== 'string' || r[f].length === 0) throw new EnrollError(`the enrollment answer lacks ${f}`);
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(r.agentId)) throw new EnrollError(`the server issued an agent id that cannot name a path: ${r.agentId.slice(0, 80)}`);
+  // Kept and used as the waits before any goal state: 0, a negative or a text made the agent poll without
+  // pause, and past 24.8 days Node's timer fires at once too. The goal state's own bounds.
+  for (const f of ['pollIntervalSeconds', 'statusIntervalSeconds'] as const) {
+    const v = r[f] as unknown;
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 3600)) {
+      throw new EnrollError(`the enrollment answer has ${f} ${JSON.stringify(v)?.slice(0, 40)}; expected a whole number of seconds from 1 to 3600`);
+    }
+  }
   return r;
+}
+
+/**
+ * The issued certificates, checked before anything is kept: a text that is not a certificate, or a client
+ * certificate for another key, was kept as an enrollment, and every request after it failed in TLS.
+ */
+function checkIssuedCertificates(r: EnrollResponse, identity: MachineIdentity): void {
+  let client: X509Certificate;
+  try {
+    client = new X509Certificate(r.clientCertificatePem);
+    new X509Certificate(r.caCertificatePem);
+  } catch (err) {
+    throw new EnrollError(`the enrollment answer holds a certificate that cannot be read (${(err as Error).message}); nothing was kept`);
+  }
+  if (!client.checkPrivateKey(createPrivateKey(identity.privateKeyPem))) {
+    throw new EnrollError('the enrollment answer\'s client certificate is not for this machine\'s key; nothing was kept');
+  }
 }
 
 export async function connect(dirs: AgentDirs, opts: ConnectOptions, now: Date): Promise<Enrollment> {
@@ -141,6 +167,7 @@ export async function connect(dirs: AgentDirs, opts: ConnectOptions, now: Date):
   if (res.status === 401 || res.status === 403) throw new EnrollError(`the server refused the enrollment token (${res.status}): ${errorMessageOf(res.body)}`);
   if (res.status !== 200 && res.status !== 201) throw new EnrollError(`enrollment failed with HTTP ${res.status}: ${errorMessageOf(res.body)}`);
   const answer = parseEnrollResponse(res.body);
+  checkIssuedCertificates(answer, identity);
   // The key first, the enrollment record last: a crash in between leaves the machine "not enrolled".
   writeIdentity(dirs.lib, identity);
   const dir = agentDir(dirs);

@@ -40,6 +40,8 @@ export function parseManifest(raw: unknown): HandlerManifest {
   for (const c of ['install', 'enable', 'update', 'disable', 'uninstall'] as const) {
     const v = hm[`${c}Command`];
     if (typeof v !== 'string' || v.trim() === '' || v.length > 4096) throw new ManifestError(`HandlerManifest.json lacks ${c}Command`, 1003);
+    // No process can be given one ("\u0000" is valid JSON): spawn threw, and the pass failed without saying why.
+    if (v.includes('\0')) throw new ManifestError(`HandlerManifest.json: ${c}Command holds a NUL byte, which no command can hold`, 1003);
     commands[c] = v.trim().replace(/^\/+/, '');
   }
   return {

@@ -160,7 +160,8 @@ export function runIdOf(ext: string, operationId: string, key: string): string {
   return createHash('sha1').update(`${ext}\n${operationId}\n${key}`).digest('hex').slice(0, 20);
 }
 
-function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Journal, rt: ProcessRuntime): void {
+/** Starts the step's wrapper; returns why it could not be started (spawn refused its arguments), else null. */
+function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Journal, rt: ProcessRuntime): string | null {
   const base = join(runDir(dirs), rec.runId);
   cleanup(base);
   rec.startedAt = rt.now();
@@ -169,14 +170,22 @@ function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Jou
   mkdirSync(runDir(dirs), { recursive: true, mode: 0o700 });
   // Append mode: capOutput can cut the file while the command still writes (its next write lands at the new end).
   const out = openSync(`${base}.out`, 'a', 0o600);
-  // Detached: the handler gets its own session and process group, which a timeout kills as a whole.
-  const child = spawn('sh', ['-c', WRAPPER, 'phasewise-handler', spec.command, base], {
-    cwd: existsSync(spec.cwd) ? spec.cwd : '/',
-    env: spec.env,
-    detached: true,
-    stdio: ['ignore', out, out],
-  });
-  closeSync(out);
+  let child: ReturnType<typeof spawn>;
+  try {
+    // Detached: the handler gets its own session and process group, which a timeout kills as a whole.
+    child = spawn('sh', ['-c', WRAPPER, 'phasewise-handler', spec.command, base], {
+      cwd: existsSync(spec.cwd) ? spec.cwd : '/',
+      env: spec.env,
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
+  } catch (err) {
+    // Thrown before any process exists (a NUL byte in the command or the environment): nothing ran, and
+    // trying again cannot help; the step ends failed saying why, not "killed from outside twice".
+    return `the command could not be started: ${(err as Error).message}`;
+  } finally {
+    closeSync(out);
+  }
   child.on('error', () => undefined); // a spawn failure shows as "gone without an exit code"
   spawnedExits.delete(base);
   child.on('exit', (code) => {
@@ -185,6 +194,7 @@ function start(dirs: AgentDirs, rec: StepRecord, spec: CommandSpec, journal: Jou
   child.unref();
   rec.pid = child.pid ?? null;
   journal.save();
+  return null;
 }
 
 /** Runs `spec` as step `spec.key` of `op`, or returns what it did if the journal says it finished. */
@@ -202,7 +212,8 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
       journal.save();
       rt.log(`${extName}: ${spec.key} has run files but no journal record (a journal write was lost); picking it up, not starting it again`);
     } else {
-      start(dirs, rec, spec, journal, rt);
+      const refused = start(dirs, rec, spec, journal, rt);
+      if (refused !== null) return notStarted(journal, rec, base, spec, extName, refused, rt);
       rt.log(`${extName}: ${spec.key} started: ${spec.command}`);
     }
   } else {
@@ -232,7 +243,8 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
         }
         rec.restarts++;
         rt.log(`${extName}: ${spec.key} is gone without an exit code (killed from outside, e.g. a reboot); running it again`);
-        start(dirs, rec, spec, journal, rt);
+        const refused = start(dirs, rec, spec, journal, rt);
+        if (refused !== null) return notStarted(journal, rec, base, spec, extName, refused, rt);
         missingSince = null;
       }
     }
@@ -257,6 +269,11 @@ export function appendRotated(file: string, entry: string, maxBytes = COMMAND_LO
   }
   if (size > 0 && size + Buffer.byteLength(entry) > maxBytes) renameSync(file, `${file}.1`);
   appendFileSync(file, entry);
+}
+
+function notStarted(journal: Journal, rec: StepRecord, base: string, spec: CommandSpec, extName: string, why: string, rt: ProcessRuntime): CommandResult {
+  rt.log(`${extName}: ${spec.key}: ${why}`);
+  return finish(journal, rec, base, spec, { exitCode: null, timedOut: false, output: why }, rt);
 }
 
 function finish(journal: Journal, rec: StepRecord, base: string, spec: CommandSpec, r: CommandResult, rt: ProcessRuntime): CommandResult {

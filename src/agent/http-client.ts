@@ -86,13 +86,24 @@ export function request(url: string, opts: RequestOptions): Promise<HttpResponse
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`the answer from ${u.host} broke off: ${err.message}`, null)));
     });
-    req.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`cannot reach ${u.host}: ${describeNetError(err)}`, null)));
+    req.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`cannot reach ${u.host}: ${describeNetError(err, u.hostname)}`, null)));
     req.end(opts.body);
   });
 }
 
-function describeNetError(err: Error): string {
+/**
+ * A transport failure in words that point at the fix. Only a certificate from an unknown issuer is a
+ * matter of trust (--ca-cert); an expired one, one not valid yet (often this machine's clock, after a
+ * jump) or one for another name were all said to be "not trusted", and a new --ca-cert could not help.
+ */
+export function describeNetError(err: Error, host: string): string {
   const code = (err as NodeJS.ErrnoException).code;
+  const clock = `this machine's clock says ${new Date().toISOString()}`;
+  if (code === 'CERT_HAS_EXPIRED') return `the server's TLS certificate has expired (${code}; ${clock}); renew it on the server, or set this machine's clock right`;
+  if (code === 'CERT_NOT_YET_VALID') return `the server's TLS certificate is not valid yet (${code}; ${clock}); set this machine's clock right, or check the certificate's start date`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `the server's TLS certificate is not for ${host} (${code}: ${err.message}); use the address the certificate names, or a certificate that names ${host}`;
+  }
   if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
     return `the server's TLS certificate is not trusted (${code}); pass --ca-cert FILE or set NODE_EXTRA_CA_CERTS`;
   }

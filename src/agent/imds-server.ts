@@ -52,7 +52,9 @@ export class ImdsServer {
   constructor(private readonly opts: ImdsOptions) {}
 
   async start(): Promise<number> {
-    const server = http.createServer((req, res) => void this.handle(req, res));
+    // A client that goes away mid-body (or past requestTimeout) makes reading the request throw; unhandled,
+    // that rejection ended the agent: any local process could stop it with one cut POST.
+    const server = http.createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
     server.headersTimeout = 10_000;
     server.requestTimeout = 10_000;
     await new Promise<void>((resolve, reject) => {

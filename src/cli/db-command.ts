@@ -1,7 +1,7 @@
 /**
  * `phasewise db check | backup`: inspect a database, or copy it consistently while Phasewise runs.
- * Exit codes: 0 fine, 2 bad input (missing file, existing backup target), 3 corrupt, 4 newer than
- * this Phasewise, 5 in use, 6 I/O failure.
+ * Exit codes: 0 fine, 2 bad input (missing file, existing backup target; for `check`, a file or database
+ * with no Phasewise schema: empty, /dev/null), 3 corrupt, 4 newer than this Phasewise, 5 in use, 6 I/O failure.
  */
 import { existsSync } from 'node:fs';
 import { isPostgresUrl, redact } from '../store/postgres/connect.js';
@@ -45,7 +45,8 @@ export async function dbCheckCommand(opts: { db?: string; json?: boolean }): Pro
     }
     process.stdout.write(lines.join('\n') + '\n');
   }
-  if (!ok) process.exitCode = 3;
+  // No schema at all is the wrong path (an empty file, /dev/null, a new database), not a damaged fleet: exit 2, as for another kind of file.
+  if (!ok) process.exitCode = report.schemaVersion === 0 ? 2 : 3;
 }
 
 export async function dbBackupCommand(destination: string, opts: { db?: string }): Promise<void> {

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { renderHtmlReport } from '../report/html-report.js';
-import { JsonlWriter } from '../report/jsonl-writer.js';
+import { JsonlWriter, OutputFileError } from '../report/jsonl-writer.js';
 import { formatSummary, SummaryCollector } from '../report/summary.js';
 import type { RolloutSummary } from '../report/summary.js';
 import { loadScenarioFile } from '../sim/scenario.js';
@@ -113,7 +113,7 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
   }
   if (opened?.kind === 'sqlite') opened.store.groupCommits(group, undefined, { journal: true });
   const summary = new SummaryCollector();
-  const writer = opts.events ? new JsonlWriter(opts.events) : null;
+  const writer = opts.events ? new JsonlWriter(opts.events, undefined, '--events') : null;
   const tty = !opts.quiet && process.stderr.isTTY === true;
   const wallStart = process.hrtime.bigint();
   // R75/R83: a scenario with patch schedules has its log checked as it is written; a violation fails the run.
@@ -164,7 +164,8 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
   if (opened?.kind === 'postgres') out.push(`State and event log kept in ${opened.store.name} (${opened.store.commits.toLocaleString('en')} commits; phasewise db check --db URL)`);
   out.push(...created);
   if (opts.report) {
-    writeFileSync(opts.report, renderHtmlReport({ scenario: { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size }, rollouts }));
+    const about = { name: scenario.name, description: scenario.description, file, seed: scenario.seed, machines: scenario.state.fleet.machines.size, regions: scenario.state.fleet.regions.size };
+    writeOutput(opts.report, '--report', renderHtmlReport({ scenario: about, rollouts }));
     out.push(`Report: ${opts.report}`);
   }
   if (patchChecker) {
@@ -174,6 +175,14 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
     if (v.length > 0) process.exitCode = 1;
   }
   process.stdout.write(out.join('\n') + '\n');
+}
+
+function writeOutput(file: string, option: string, text: string): void {
+  try {
+    writeFileSync(file, text);
+  } catch (err) {
+    throw new OutputFileError(option, file, 'write', err);
+  }
 }
 
 /** Makes the folder an output file goes into; returns a line saying so when it was created. */

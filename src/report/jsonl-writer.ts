@@ -1,4 +1,7 @@
-/** Streams events to a JSON Lines file with large buffered writes. */
+/**
+ * Streams events to a JSON Lines file with large buffered writes. A failing write (a full disk,
+ * /dev/full) is an OutputFileError naming the option and file, not a bare "ENOSPC … write".
+ */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EngineEvent } from '../model/events.js';
@@ -9,9 +12,12 @@ export class JsonlWriter {
   private size = 0;
   written = 0;
 
-  constructor(file: string, private readonly flushAt = 1 << 20) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.fd = openSync(file, 'w');
+  /** `option` names where the file came from (`--events`) in errors. */
+  constructor(private readonly file: string, private readonly flushAt = 1 << 20, private readonly option = 'the event log') {
+    this.fd = this.guard('open', () => {
+      mkdirSync(dirname(file), { recursive: true });
+      return openSync(file, 'w');
+    });
   }
 
   readonly onEvents = (events: readonly EngineEvent[]): void => {
@@ -26,13 +32,31 @@ export class JsonlWriter {
 
   flush(): void {
     if (this.buffer.length === 0) return;
-    writeSync(this.fd, this.buffer.join(''));
+    const text = this.buffer.join('');
     this.buffer = [];
+    this.guard('write', () => writeSync(this.fd, text));
     this.size = 0;
   }
 
   close(): void {
     this.flush();
-    closeSync(this.fd);
+    this.guard('close', () => closeSync(this.fd));
+  }
+
+  private guard<T>(action: string, run: () => T): T {
+    try {
+      return run();
+    } catch (err) {
+      throw new OutputFileError(this.option, this.file, action, err);
+    }
+  }
+}
+
+/** An output file that could not be written: says which option, which file, and the system's reason. */
+export class OutputFileError extends Error {
+  constructor(option: string, file: string, action: string, cause: unknown) {
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOSPC' ? 'no space left on the device' : (cause as Error).message;
+    super(`${option} ${file}: cannot ${action} the file (${reason}); nothing more was written to it`, { cause });
+    this.name = 'OutputFileError';
   }
 }

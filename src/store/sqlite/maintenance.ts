@@ -4,6 +4,7 @@ import { checkBackupTarget, writeBackup } from '../backup-target.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SIDE_TABLES } from './side-schema.js';
 import { applyLeftJournal } from './sqlite-store.js';
+import { describeBadRow, findBadRows } from './row-checks.js';
 
 export interface CheckReport {
   file: string;
@@ -23,9 +24,12 @@ export function checkDatabase(file: string): CheckReport {
   try {
     const schemaVersion = db.pragma('user_version', { simple: true }) as number;
     // An empty file is a database to SQLite, not a Phasewise one (as `db check` on PostgreSQL says of an empty database).
-    const integrity = schemaVersion === 0
+    let integrity = schemaVersion === 0
       ? ['no Phasewise schema in this file']
       : (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check);
+    // SQLite's check passes rows Phasewise cannot load: text that is not JSON, a value of 200 MB.
+    const bad = schemaVersion === 0 ? [] : findBadRows(db).map(describeBadRow);
+    if (bad.length > 0) integrity = [...integrity.filter((line) => line !== 'ok'), ...bad];
     const counts: Record<string, number> = {};
     const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
     for (const t of [...COUNTED, ...SIDE_TABLES.map((s) => s.name)]) if (tables.has(t)) counts[t] = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;

@@ -15,6 +15,8 @@ import { EventWriter, iterateEvents } from './event-log.js';
 import { SqliteEventLogReader } from './event-log-reader.js';
 import type { EventLogReader } from '../event-log-reader.js';
 import { loadState } from './load.js';
+import { describeBadRow, EVENT_TABLES, findBadRows, findHugeValues } from './row-checks.js';
+import type { BadRow } from './row-checks.js';
 import { statements } from './rows.js';
 import type { Statements } from './rows.js';
 import { writeCommit, writeImport } from './write.js';
@@ -123,11 +125,35 @@ export class SqliteStore implements Store {
   load(): EngineState | null {
     if (!this.isInitialised()) return null;
     this.catchUp();
+    // A value no Phasewise writes (200 MB in a machine's name) would be loaded and served; refused first.
+    const huge = findHugeValues(this.db, 1, { skip: EVENT_TABLES });
+    if (huge.length > 0) throw this.unloadable(huge[0]!);
     try {
       return loadState(this.db);
     } catch (err) {
-      throw asStoreError(err, this.file);
+      throw this.loadFailure(err);
     }
+  }
+
+  /**
+   * Why a load failed: a row that is not what Phasewise wrote (text that is not JSON, a huge value) is
+   * named, table, row and column, as STORE_CORRUPT; searched only after a failure, so a start pays nothing.
+   */
+  private loadFailure(err: unknown): StoreError {
+    if (err instanceof StoreError) return err;
+    let bad: BadRow[] = [];
+    try {
+      bad = findBadRows(this.db, 1);
+    } catch {
+      // the search failing says nothing more than the error itself
+    }
+    return bad.length === 0 ? asStoreError(err, this.file) : this.unloadable(bad[0]!, err);
+  }
+
+  private unloadable(bad: BadRow, cause?: unknown): StoreError {
+    const message = `${this.file} holds a row Phasewise cannot load: ${describeBadRow(bad)}; run phasewise db check for all of them,`
+      + ' and restore the file from a backup or mend the row: Phasewise did not start on it';
+    return new StoreError('STORE_CORRUPT', message, cause === undefined ? undefined : { cause });
   }
 
   /** Actions that were committed but never answered: after a restart they are sent again, same keys. */
