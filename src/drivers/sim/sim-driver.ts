@@ -14,6 +14,8 @@ import { SIM_REBOOT_MS, SimPatches } from './sim-patches.js';
 import { installationCounts } from '../../model/patches.js';
 import { baselineCutoffMs } from '../../model/patch-baseline.js';
 import { HeldSends } from './held-sends.js';
+import type { Machine } from '../../model/fleet.js';
+import { MACHINE_HINT } from '../../model/machine-index.js';
 
 /** Background unhealthiness starts or ends; `index` is its place in the behaviour's background list. */
 class EpisodeEdge {
@@ -26,9 +28,10 @@ class EpisodeEdge {
 
 /**
  * What the fleet has queued for later, without a wrapper (the queue keeps the time): an action's
- * answer, a machine id (a health report of that machine, taken when delivered), or an episode's edge.
+ * answer, a machine id or its index in `fleet.index` (a health report of that machine, taken when
+ * delivered), or an episode's edge.
  */
-type Delivery = Observation | string | EpisodeEdge;
+type Delivery = Observation | string | number | EpisodeEdge;
 
 interface SnapshotDelivery {
   at: number;
@@ -109,7 +112,8 @@ export class SimDriver implements Driver {
     for (let next = queue.nextAt(); next !== null && next <= t; next = queue.nextAt()) {
       if (this.held !== null && !this.held.empty && this.mustRelease(this.held, next, queue.peekItem()!)) this.release(this.held);
       const d = queue.pop()!;
-      if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d) });
+      if (typeof d === 'number') this.reportByIndex(d, sink);
+      else if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d, this.fleet.machines.get(d)) });
       else if (d instanceof EpisodeEdge) this.episodeEdge(d, sink);
       else {
         if (this.discarded.size > 0 && this.discarded.delete(d)) continue;
@@ -164,6 +168,7 @@ export class SimDriver implements Driver {
 
   /** A delivery that could show something of a held action (its answer, or a report of a machine it touched). */
   private mustRelease(held: HeldSends, next: number, d: Delivery): boolean {
+    if (typeof d === 'number') return held.blocks(next, this.fleet.index.idAt(d)!);
     if (typeof d === 'string') return held.blocks(next, d);
     if (d instanceof EpisodeEdge) return true; // rare: its machines are only known when it starts
     return held.blocks(next, null);
@@ -179,8 +184,14 @@ export class SimDriver implements Driver {
     for (const id of d.episode.machines) {
       if (d.episode.sick) this.sick.add(id);
       else this.sick.delete(id);
-      sink({ kind: 'health', machineId: id, signals: this.signals(id) });
+      sink({ kind: 'health', machineId: id, signals: this.signals(id, this.fleet.machines.get(id)) });
     }
+  }
+
+  /** A health report of the machine at index `i`, which names it: the engine finds it by the index too. */
+  private reportByIndex(i: number, sink: (o: Observation) => void): void {
+    const machineId = this.fleet.index.idAt(i)!;
+    sink({ kind: 'health', machineId, signals: this.signals(machineId, this.fleet.index.at(i)), [MACHINE_HINT]: i });
   }
 
   send(action: DriverAction): void {
@@ -228,7 +239,7 @@ export class SimDriver implements Driver {
         this.markBroken(action.machineId, action.artifactKey, true);
       }
       const healthAt = at(done + sampleLatencyMs(this.rng, model.health) * slow);
-      this.probe(healthAt, action.machineId);
+      this.probe(healthAt, action);
       return;
     }
     const back = modelFor(this.behaviour, action.fromVersion);
@@ -240,7 +251,7 @@ export class SimDriver implements Driver {
     }
     this.markBroken(action.machineId, action.artifactKey, false);
     this.push(done, this.succeeded(action, reimage));
-    this.probe(done, action.machineId);
+    this.probe(done, action);
   }
 
   /**
@@ -274,7 +285,7 @@ export class SimDriver implements Driver {
       this.stats.unhealthyAfterUpgrade++;
       this.markBroken(action.machineId, action.artifactKey, true);
     }
-    this.probe(at(done + sampleLatencyMs(this.rng, model.health)), action.machineId);
+    this.probe(at(done + sampleLatencyMs(this.rng, model.health)), action);
   }
 
   /** A successful answer; built without a spread, as it is built for every action. */
@@ -313,11 +324,17 @@ export class SimDriver implements Driver {
       return;
     }
     this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
-    this.probe(done, action.machineId);
+    this.probe(done, action);
   }
 
   /** The engine's fleet after a restart rebuilt it: machines added or removed at run time are seen from then on. */
   useFleet(fleet: FleetState): void {
+    if (fleet === this.fleet) return;
+    // Reports queued by index name machines by the old fleet's index: queued again by id, in the same order.
+    const old = this.fleet.index;
+    const queue = new InstantQueue<Delivery>();
+    for (const [t, d] of this.queue.orderedAt()) queue.pushAt(t, typeof d === 'number' ? old.idAt(d)! : d);
+    this.queue = queue;
     this.fleet = fleet;
   }
 
@@ -342,10 +359,14 @@ export class SimDriver implements Driver {
     this.queue.pushAt(t, obs);
   }
 
-  /** A health report of a machine an action touched, taken when due. */
-  private probe(t: number, machineId: string): void {
+  /**
+   * A health report of the machine an action touched, taken when due. Queued by the machine's index when the
+   * action carries one that is right for this fleet (the engine's fleet is usually this one), else by id.
+   */
+  private probe(t: number, action: DriverAction): void {
     if (this.deciding) this.held!.queued(t, null);
-    this.queue.pushAt(t, machineId);
+    const hint = action[MACHINE_HINT];
+    this.queue.pushAt(t, hint !== undefined && this.fleet.index.holds(hint, action.machineId) ? hint : action.machineId);
   }
 
   private markBroken(machineId: string, key: string, on: boolean): void {
@@ -365,9 +386,9 @@ export class SimDriver implements Driver {
   }
 
   /** What the machine reports now: a broken version fails the application probe (or the platform signal without one). */
-  private signals(machineId: string): HealthSignals {
+  /** `m`: the machine as this fleet holds it, absent for a machine added or removed where this fleet did not see it. */
+  private signals(machineId: string, m: Machine | undefined): HealthSignals {
     const bad = (this.broken.size > 0 && this.broken.has(machineId)) || (this.sick.size > 0 && this.sick.has(machineId));
-    const m = this.fleet.machines.get(machineId); // absent for a machine added or removed where this fleet did not see it
     const set = m?.placement.setId ? this.fleet.scaleSets.get(m.placement.setId) : undefined;
     // Four possible answers, shared (and frozen: the engine keeps them as they are).
     if (set?.hasApplicationHealth) return bad ? APPLICATION_FAILING : APPLICATION_OK;
@@ -412,6 +433,7 @@ export class SimDriver implements Driver {
   snapshot(): SimDriverSnapshot {
     const queue = this.queue.orderedAt().map(([at, d]): SnapshotDelivery => {
       if (typeof d === 'string') return { at, probe: d };
+      if (typeof d === 'number') return { at, probe: this.fleet.index.idAt(d)! };
       if (!(d instanceof EpisodeEdge)) return { at, obs: d };
       // An episode not started yet is rebuilt from the behaviour; one under way keeps its machines.
       return { at, episode: { index: d.episode.index, sick: d.episode.sick, ...(d.resolve ? {} : { machines: [...d.episode.machines] }) } };

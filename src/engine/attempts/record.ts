@@ -5,8 +5,10 @@
 import type { ExtensionInstance } from '../../model/artifact.js';
 import type { EngineEvent, EventBody, InstanceIds } from '../../model/events.js';
 import { isoOf } from '../clock.js';
+import type { DriverAction } from '../driver.js';
 import type { AttemptState, RolloutState } from '../state.js';
-import { placementOf } from '../state.js';
+import { machineIndexOf, placementOf } from '../state.js';
+import { MACHINE_HINT } from '../../model/machine-index.js';
 import type { TickContext } from '../core/context.js';
 import { changed, machineWait, scheduleTimer } from '../core/context.js';
 
@@ -65,7 +67,10 @@ export function finish(ctx: TickContext, r: RolloutState, a: AttemptState, statu
 export function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {
   const key = `${r.id}/${a.machineId}/${a.attempt}/${kind}`;
   a.actionKey = key;
-  ctx.actions.push({ kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings });
+  const action: DriverAction = { kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings };
+  const hint = machineIndexOf(ctx.state, a);
+  if (hint !== undefined) action[MACHINE_HINT] = hint;
+  ctx.actions.push(action);
   const timer = scheduleTimer(ctx, ctx.now + machineWait(ctx, a.machineId, r.plan.profile.actionTimeoutMs), 'actionTimeout', r.id, a.machineId, key, undefined);
   ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind, attempt: a, timer });
 }
