@@ -35,12 +35,12 @@ test('MachineIndex: dense indices in first-seen order, kept per id across remova
     assert.equal(index.size, firstSeen.length);
     firstSeen.forEach((id, i) => {
       assert.equal(index.idAt(i), id);
-      assert.equal(index.holds(i, id), true);
       assert.equal(index.at(i), fleet.get(id)); // the same object, or undefined when out of the fleet
+      assert.equal(index.find(i, id), fleet.get(id));
       assert.equal(index.of(id), fleet.has(id) ? i : undefined);
     });
-    // A hint that is not the id's index never holds, whatever the number.
-    for (const i of probes) for (const id of firstSeen) if (i !== firstSeen.indexOf(id)) assert.equal(index.holds(i, id), false);
+    // A hint that is not the id's index finds nothing, whatever the number.
+    for (const i of probes) for (const id of firstSeen) if (i !== firstSeen.indexOf(id)) assert.equal(index.find(i, id), undefined);
     assert.equal(index.of('never-seen'), undefined);
   }), { seed: 20261207, numRuns: 300 });
 });

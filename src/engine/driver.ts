@@ -22,7 +22,7 @@ export interface DriverAction {
   /** Installs and uninstalls: who asked for it. */
   caller?: string;
   /** In this process only: the machine's index in the engine's `fleet.index`, a hint checked before use (model/machine-index.ts). */
-  [MACHINE_HINT]?: number;
+  [MACHINE_HINT]?: number | undefined;
 }
 
 export type Observation =
@@ -30,7 +30,7 @@ export type Observation =
   | { kind: 'actionResult'; key: string; machineId: string; ok: boolean; version: string; reason?: string; reimage?: ReimageReport; patch?: PatchReport }
   /** A machine's health signals (R25), reported whenever they change and after every action. */
   /** `MACHINE_HINT`: as on `DriverAction`, the index of the machine in the fleet that sent the action. */
-  | { kind: 'health'; machineId: string; signals: HealthSignals; [MACHINE_HINT]?: number };
+  | { kind: 'health'; machineId: string; signals: HealthSignals; [MACHINE_HINT]?: number | undefined };
 
 /** What a re-image did (R61): a new OS disk, data disks kept, the extensions and custom data run again. */
 export interface ReimageReport {

@@ -4,7 +4,7 @@
  * its health reports, so that each side finds the machine by an array read instead of a lookup among a
  * million id strings. The index lives in this process only: it is never stored nor sent, and a fleet
  * rebuilt from a store may number its machines differently, so an index from elsewhere is a hint that
- * is checked against the machine id (`holds`) before it is used.
+ * is checked against the machine id (`find`) before it is used.
  */
 import type { Machine } from './fleet.js';
 
@@ -50,9 +50,13 @@ export class MachineIndex {
     return i !== undefined && this.machines[i] !== undefined ? i : undefined;
   }
 
-  /** True when `i` is the index given to `id` (in the fleet or not): a hint from elsewhere can be used. */
-  holds(i: number, id: string): boolean {
-    return this.ids[i] === id;
+  /**
+   * The machine `id` when `i` is its index and it is in the fleet, else undefined (look it up by id then). Reads the
+   * machine, not the ids: the side that sent the hint has just read it, so the check costs no cache miss.
+   */
+  find(i: number, id: string): Machine | undefined {
+    const m = this.machines[i];
+    return m !== undefined && m.id === id ? m : undefined;
   }
 
   /** The id index `i` was given to, or undefined when none has it. */

@@ -113,7 +113,7 @@ export class SimDriver implements Driver {
       if (this.held !== null && !this.held.empty && this.mustRelease(this.held, next, queue.peekItem()!)) this.release(this.held);
       const d = queue.pop()!;
       if (typeof d === 'number') this.reportByIndex(d, sink);
-      else if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d, this.fleet.machines.get(d)) });
+      else if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d, this.fleet.machines.get(d)), [MACHINE_HINT]: undefined });
       else if (d instanceof EpisodeEdge) this.episodeEdge(d, sink);
       else {
         if (this.discarded.size > 0 && this.discarded.delete(d)) continue;
@@ -184,14 +184,15 @@ export class SimDriver implements Driver {
     for (const id of d.episode.machines) {
       if (d.episode.sick) this.sick.add(id);
       else this.sick.delete(id);
-      sink({ kind: 'health', machineId: id, signals: this.signals(id, this.fleet.machines.get(id)) });
+      sink({ kind: 'health', machineId: id, signals: this.signals(id, this.fleet.machines.get(id)), [MACHINE_HINT]: undefined });
     }
   }
 
   /** A health report of the machine at index `i`, which names it: the engine finds it by the index too. */
   private reportByIndex(i: number, sink: (o: Observation) => void): void {
-    const machineId = this.fleet.index.idAt(i)!;
-    sink({ kind: 'health', machineId, signals: this.signals(machineId, this.fleet.index.at(i)), [MACHINE_HINT]: i });
+    const m = this.fleet.index.at(i);
+    const machineId = m !== undefined ? m.id : this.fleet.index.idAt(i)!; // out of the fleet since the action: its report still comes
+    sink({ kind: 'health', machineId, signals: this.signals(machineId, m), [MACHINE_HINT]: i });
   }
 
   send(action: DriverAction): void {
@@ -366,7 +367,7 @@ export class SimDriver implements Driver {
   private probe(t: number, action: DriverAction): void {
     if (this.deciding) this.held!.queued(t, null);
     const hint = action[MACHINE_HINT];
-    this.queue.pushAt(t, hint !== undefined && this.fleet.index.holds(hint, action.machineId) ? hint : action.machineId);
+    this.queue.pushAt(t, hint !== undefined && this.fleet.index.find(hint, action.machineId) !== undefined ? hint : action.machineId);
   }
 
   private markBroken(machineId: string, key: string, on: boolean): void {

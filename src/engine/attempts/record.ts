@@ -5,7 +5,6 @@
 import type { ExtensionInstance } from '../../model/artifact.js';
 import type { EngineEvent, EventBody, InstanceIds } from '../../model/events.js';
 import { isoOf } from '../clock.js';
-import type { DriverAction } from '../driver.js';
 import type { AttemptState, RolloutState } from '../state.js';
 import { machineIndexOf, placementOf } from '../state.js';
 import { MACHINE_HINT } from '../../model/machine-index.js';
@@ -67,10 +66,11 @@ export function finish(ctx: TickContext, r: RolloutState, a: AttemptState, statu
 export function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {
   const key = `${r.id}/${a.machineId}/${a.attempt}/${kind}`;
   a.actionKey = key;
-  const action: DriverAction = { kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings };
-  const hint = machineIndexOf(ctx.state, a);
-  if (hint !== undefined) action[MACHINE_HINT] = hint;
-  ctx.actions.push(action);
+  // The hint is written in the literal: added afterwards, it would give each action a second, out-of-object property store.
+  ctx.actions.push({
+    kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings,
+    [MACHINE_HINT]: machineIndexOf(ctx.state, a),
+  });
   const timer = scheduleTimer(ctx, ctx.now + machineWait(ctx, a.machineId, r.plan.profile.actionTimeoutMs), 'actionTimeout', r.id, a.machineId, key, undefined);
   ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind, attempt: a, timer });
 }

@@ -27,7 +27,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     const fleet = ctx.state.fleet;
     // The report's index, when it is this machine's, saves a lookup among a million ids (model/machine-index.ts).
     const hint = obs[MACHINE_HINT];
-    const m = hint !== undefined && fleet.index.holds(hint, obs.machineId) ? fleet.index.at(hint) : fleet.machines.get(obs.machineId);
+    const m = (hint !== undefined ? fleet.index.find(hint, obs.machineId) : undefined) ?? fleet.machines.get(obs.machineId);
     if (!m) return;
     const healthy = isMachineHealthy(obs.signals);
     // `health` holds the machines whose last report was unhealthy.
