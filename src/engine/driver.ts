@@ -5,7 +5,6 @@
 import type { Artifact } from '../model/artifact.js';
 import type { HealthSignals } from '../model/health.js';
 import type { PatchAssessment, PatchInstallation, PatchInstallRequest, PatchTarget } from '../model/patches.js';
-import type { MACHINE_HINT } from '../model/machine-index.js';
 import type { ActionKind } from './state.js';
 
 export interface DriverAction {
@@ -21,16 +20,13 @@ export interface DriverAction {
   settings: Record<string, unknown>;
   /** Installs and uninstalls: who asked for it. */
   caller?: string;
-  /** In this process only: the machine's index in the engine's `fleet.index`, a hint checked before use (model/machine-index.ts). */
-  [MACHINE_HINT]?: number | undefined;
 }
 
 export type Observation =
   /** The outcome of an action, matched to it by its key. */
   | { kind: 'actionResult'; key: string; machineId: string; ok: boolean; version: string; reason?: string; reimage?: ReimageReport; patch?: PatchReport }
   /** A machine's health signals (R25), reported whenever they change and after every action. */
-  /** `MACHINE_HINT`: as on `DriverAction`, the index of the machine in the fleet that sent the action. */
-  | { kind: 'health'; machineId: string; signals: HealthSignals; [MACHINE_HINT]?: number | undefined };
+  | { kind: 'health'; machineId: string; signals: HealthSignals };
 
 /** What a re-image did (R61): a new OS disk, data disks kept, the extensions and custom data run again. */
 export interface ReimageReport {

@@ -9,7 +9,6 @@ import type { AvailabilitySet, Machine, Placement, Region, ScaleSet } from '../m
 import type { ReleaseEvidenceFields } from '../model/events.js';
 import type { HealthSignals } from '../model/health.js';
 import type { MaintenanceState } from '../model/maintenance.js';
-import { MachineIndex } from '../model/machine-index.js';
 import { emptyMaintenance } from '../model/maintenance.js';
 import { isMachineHealthy } from '../model/health.js';
 import type { Plan, PlanUnit } from '../planner/types.js';
@@ -30,8 +29,6 @@ export interface FleetState {
   unhealthy: Set<string>;
   /** Unhealthy machines per set, kept in step with `unhealthy`. */
   setUnhealthy: Map<string, number>;
-  /** A dense index per machine, kept in step with `machines` (in this process only: see machine-index.ts). */
-  index: MachineIndex;
 }
 
 export function emptyFleet(): FleetState {
@@ -45,14 +42,12 @@ export function emptyFleet(): FleetState {
     health: new Map(),
     unhealthy: new Set(),
     setUnhealthy: new Map(),
-    index: new MachineIndex(),
   };
 }
 
 export function addMachine(fleet: FleetState, m: Machine): void {
   if (fleet.machines.has(m.id)) throw new Error(`machine ${m.id} already exists`);
   fleet.machines.set(m.id, m);
-  fleet.index.add(m);
   const setId = m.placement.setId;
   if (setId) fleet.setSizes.set(setId, (fleet.setSizes.get(setId) ?? 0) + 1);
 }
@@ -135,8 +130,6 @@ export interface AttemptState {
   placement?: Placement;
   /** Not stored: the timer of its health wait, cancelled when the verdict comes first. */
   healthTimer?: Timer;
-  /** Not stored: the machine's index in `fleet.index`, sent with its actions (see `machineIndexOf`). */
-  machineIndex?: number;
 }
 
 /**
@@ -486,28 +479,24 @@ export interface HealthWaiter {
 }
 
 /** An attempt's stored fields; `newAttempt` adds the others. */
-export type AttemptFields = Omit<AttemptState, 'unhealthyBefore' | 'unit' | 'placement' | 'healthTimer' | 'machineIndex'>;
+export type AttemptFields = Omit<AttemptState, 'unhealthyBefore' | 'unit' | 'placement' | 'healthTimer'>;
 
 /**
  * An attempt with every field present, in one order: a million attempts then share one hidden class, and
  * the code that reads them stays monomorphic (fields added later would give each its own).
  */
-export function newAttempt(a: AttemptFields, unit?: UnitState, placement?: Placement, machineIndex?: number): AttemptState {
+export function newAttempt(a: AttemptFields, unit?: UnitState, placement?: Placement): AttemptState {
   return {
     rolloutId: a.rolloutId, machineId: a.machineId, inst: a.inst, unitId: a.unitId, batchId: a.batchId, attempt: a.attempt, status: a.status,
     fromVersion: a.fromVersion, actionKey: a.actionKey, reason: a.reason, dueAtMs: a.dueAtMs, unhealthyBefore: undefined, unit, placement, healthTimer: undefined,
-    machineIndex,
   };
 }
 
 /** `newAttempt` for an upgrade starting now (status `upgrading`), with no fields object to copy: one is made per machine. */
-export function upgradingAttempt(
-  rolloutId: string, inst: ExtensionInstance, unitId: string, batchId: string, attempt: number, unit: UnitState, placement: Placement, machineIndex: number,
-): AttemptState {
+export function upgradingAttempt(rolloutId: string, inst: ExtensionInstance, unitId: string, batchId: string, attempt: number, unit: UnitState, placement: Placement): AttemptState {
   return {
     rolloutId, machineId: inst.machineId, inst, unitId, batchId, attempt, status: 'upgrading',
     fromVersion: inst.installedVersion, actionKey: null, reason: null, dueAtMs: null, unhealthyBefore: undefined, unit, placement, healthTimer: undefined,
-    machineIndex,
   };
 }
 
@@ -524,9 +513,4 @@ export function unitOf(r: RolloutState, a: AttemptState): UnitState {
 /** The placement of the attempt's machine, found once (a machine's placement never changes while it is in the fleet). */
 export function placementOf(state: EngineState, a: AttemptState): Placement {
   return a.placement ?? (a.placement = state.fleet.machines.get(a.machineId)!.placement);
-}
-
-/** The index of the attempt's machine in `fleet.index`, found once (undefined if it left the fleet). */
-export function machineIndexOf(state: EngineState, a: AttemptState): number | undefined {
-  return a.machineIndex ?? (a.machineIndex = state.fleet.index.of(a.machineId));
 }

@@ -14,8 +14,6 @@ import { SIM_REBOOT_MS, SimPatches } from './sim-patches.js';
 import { installationCounts } from '../../model/patches.js';
 import { baselineCutoffMs } from '../../model/patch-baseline.js';
 import { HeldSends } from './held-sends.js';
-import type { Machine } from '../../model/fleet.js';
-import { MACHINE_HINT } from '../../model/machine-index.js';
 
 /** Background unhealthiness starts or ends; `index` is its place in the behaviour's background list. */
 class EpisodeEdge {
@@ -28,10 +26,9 @@ class EpisodeEdge {
 
 /**
  * What the fleet has queued for later, without a wrapper (the queue keeps the time): an action's
- * answer, a machine id or its index in `fleet.index` (a health report of that machine, taken when
- * delivered), or an episode's edge.
+ * answer, a machine id (a health report of that machine, taken when delivered), or an episode's edge.
  */
-type Delivery = Observation | string | number | EpisodeEdge;
+type Delivery = Observation | string | EpisodeEdge;
 
 interface SnapshotDelivery {
   at: number;
@@ -112,8 +109,7 @@ export class SimDriver implements Driver {
     for (let next = queue.nextAt(); next !== null && next <= t; next = queue.nextAt()) {
       if (this.held !== null && !this.held.empty && this.mustRelease(this.held, next, queue.peekItem()!)) this.release(this.held);
       const d = queue.pop()!;
-      if (typeof d === 'number') this.reportByIndex(d, sink);
-      else if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d, this.fleet.machines.get(d)), [MACHINE_HINT]: undefined });
+      if (typeof d === 'string') sink({ kind: 'health', machineId: d, signals: this.signals(d) });
       else if (d instanceof EpisodeEdge) this.episodeEdge(d, sink);
       else {
         if (this.discarded.size > 0 && this.discarded.delete(d)) continue;
@@ -168,7 +164,6 @@ export class SimDriver implements Driver {
 
   /** A delivery that could show something of a held action (its answer, or a report of a machine it touched). */
   private mustRelease(held: HeldSends, next: number, d: Delivery): boolean {
-    if (typeof d === 'number') return held.blocks(next, this.fleet.index.idAt(d)!);
     if (typeof d === 'string') return held.blocks(next, d);
     if (d instanceof EpisodeEdge) return true; // rare: its machines are only known when it starts
     return held.blocks(next, null);
@@ -184,15 +179,8 @@ export class SimDriver implements Driver {
     for (const id of d.episode.machines) {
       if (d.episode.sick) this.sick.add(id);
       else this.sick.delete(id);
-      sink({ kind: 'health', machineId: id, signals: this.signals(id, this.fleet.machines.get(id)), [MACHINE_HINT]: undefined });
+      sink({ kind: 'health', machineId: id, signals: this.signals(id) });
     }
-  }
-
-  /** A health report of the machine at index `i`, which names it: the engine finds it by the index too. */
-  private reportByIndex(i: number, sink: (o: Observation) => void): void {
-    const m = this.fleet.index.at(i);
-    const machineId = m !== undefined ? m.id : this.fleet.index.idAt(i)!; // out of the fleet since the action: its report still comes
-    sink({ kind: 'health', machineId, signals: this.signals(machineId, m), [MACHINE_HINT]: i });
   }
 
   send(action: DriverAction): void {
@@ -240,7 +228,7 @@ export class SimDriver implements Driver {
         this.markBroken(action.machineId, action.artifactKey, true);
       }
       const healthAt = at(done + sampleLatencyMs(this.rng, model.health) * slow);
-      this.probe(healthAt, action);
+      this.probe(healthAt, action.machineId);
       return;
     }
     const back = modelFor(this.behaviour, action.fromVersion);
@@ -252,7 +240,7 @@ export class SimDriver implements Driver {
     }
     this.markBroken(action.machineId, action.artifactKey, false);
     this.push(done, this.succeeded(action, reimage));
-    this.probe(done, action);
+    this.probe(done, action.machineId);
   }
 
   /**
@@ -286,7 +274,7 @@ export class SimDriver implements Driver {
       this.stats.unhealthyAfterUpgrade++;
       this.markBroken(action.machineId, action.artifactKey, true);
     }
-    this.probe(at(done + sampleLatencyMs(this.rng, model.health)), action);
+    this.probe(at(done + sampleLatencyMs(this.rng, model.health)), action.machineId);
   }
 
   /** A successful answer; built without a spread, as it is built for every action. */
@@ -325,17 +313,11 @@ export class SimDriver implements Driver {
       return;
     }
     this.push(done, { kind: 'actionResult', key: action.key, machineId: action.machineId, ok: true, version: action.toVersion });
-    this.probe(done, action);
+    this.probe(done, action.machineId);
   }
 
   /** The engine's fleet after a restart rebuilt it: machines added or removed at run time are seen from then on. */
   useFleet(fleet: FleetState): void {
-    if (fleet === this.fleet) return;
-    // Reports queued by index name machines by the old fleet's index: queued again by id, in the same order.
-    const old = this.fleet.index;
-    const queue = new InstantQueue<Delivery>();
-    for (const [t, d] of this.queue.orderedAt()) queue.pushAt(t, typeof d === 'number' ? old.idAt(d)! : d);
-    this.queue = queue;
     this.fleet = fleet;
   }
 
@@ -360,14 +342,10 @@ export class SimDriver implements Driver {
     this.queue.pushAt(t, obs);
   }
 
-  /**
-   * A health report of the machine an action touched, taken when due. Queued by the machine's index when the
-   * action carries one that is right for this fleet (the engine's fleet is usually this one), else by id.
-   */
-  private probe(t: number, action: DriverAction): void {
+  /** A health report of a machine an action touched, taken when due. */
+  private probe(t: number, machineId: string): void {
     if (this.deciding) this.held!.queued(t, null);
-    const hint = action[MACHINE_HINT];
-    this.queue.pushAt(t, hint !== undefined && this.fleet.index.find(hint, action.machineId) !== undefined ? hint : action.machineId);
+    this.queue.pushAt(t, machineId);
   }
 
   private markBroken(machineId: string, key: string, on: boolean): void {
@@ -387,9 +365,9 @@ export class SimDriver implements Driver {
   }
 
   /** What the machine reports now: a broken version fails the application probe (or the platform signal without one). */
-  /** `m`: the machine as this fleet holds it, absent for a machine added or removed where this fleet did not see it. */
-  private signals(machineId: string, m: Machine | undefined): HealthSignals {
+  private signals(machineId: string): HealthSignals {
     const bad = (this.broken.size > 0 && this.broken.has(machineId)) || (this.sick.size > 0 && this.sick.has(machineId));
+    const m = this.fleet.machines.get(machineId); // absent for a machine added or removed where this fleet did not see it
     const set = m?.placement.setId ? this.fleet.scaleSets.get(m.placement.setId) : undefined;
     // Four possible answers, shared (and frozen: the engine keeps them as they are).
     if (set?.hasApplicationHealth) return bad ? APPLICATION_FAILING : APPLICATION_OK;
@@ -434,7 +412,6 @@ export class SimDriver implements Driver {
   snapshot(): SimDriverSnapshot {
     const queue = this.queue.orderedAt().map(([at, d]): SnapshotDelivery => {
       if (typeof d === 'string') return { at, probe: d };
-      if (typeof d === 'number') return { at, probe: this.fleet.index.idAt(d)! };
       if (!(d instanceof EpisodeEdge)) return { at, obs: d };
       // An episode not started yet is rebuilt from the behaviour; one under way keeps its machines.
       return { at, episode: { index: d.episode.index, sick: d.episode.sick, ...(d.resolve ? {} : { machines: [...d.episode.machines] }) } };

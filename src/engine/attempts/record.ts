@@ -6,8 +6,7 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import type { EngineEvent, EventBody, InstanceIds } from '../../model/events.js';
 import { isoOf } from '../clock.js';
 import type { AttemptState, RolloutState } from '../state.js';
-import { machineIndexOf, placementOf } from '../state.js';
-import { MACHINE_HINT } from '../../model/machine-index.js';
+import { placementOf } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, machineWait, scheduleTimer } from '../core/context.js';
 
@@ -66,11 +65,7 @@ export function finish(ctx: TickContext, r: RolloutState, a: AttemptState, statu
 export function sendAction(ctx: TickContext, r: RolloutState, a: AttemptState, kind: 'upgrade' | 'rollback', inst: ExtensionInstance, from: string, to: string): void {
   const key = `${r.id}/${a.machineId}/${a.attempt}/${kind}`;
   a.actionKey = key;
-  // The hint is written in the literal: added afterwards, it would give each action a second, out-of-object property store.
-  ctx.actions.push({
-    kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings,
-    [MACHINE_HINT]: machineIndexOf(ctx.state, a),
-  });
+  ctx.actions.push({ kind, key, machineId: a.machineId, artifact: r.artifact, artifactKey: r.artifactKey, fromVersion: from, toVersion: to, settings: inst.settings });
   const timer = scheduleTimer(ctx, ctx.now + machineWait(ctx, a.machineId, r.plan.profile.actionTimeoutMs), 'actionTimeout', r.id, a.machineId, key, undefined);
   ctx.state.pendingActions.set(key, { rolloutId: r.id, machineId: a.machineId, kind, attempt: a, timer });
 }

@@ -18,10 +18,8 @@ export function startUpgrade(ctx: TickContext, r: RolloutState, unit: UnitState,
   let a = prior;
   if (!a) {
     const earlier = earlierAttempts(ctx, r, machineId);
-    // Found by its index, which the attempt keeps for its actions (the simulated fleet answers by it).
-    const index = ctx.state.fleet.index;
-    const i = index.of(machineId)!;
-    a = upgradingAttempt(r.id, inst, unit.plan.id, batchId, earlier, unit, index.at(i)!.placement, i);
+    const placement = ctx.state.fleet.machines.get(machineId)!.placement;
+    a = upgradingAttempt(r.id, inst, unit.plan.id, batchId, earlier, unit, placement);
     r.attempts.set(machineId, a);
   }
   a.inst = inst; // the instance may have been removed and installed again since an earlier attempt

@@ -121,6 +121,5 @@ export function applyRemoveMachine(ctx: TickContext, m: Machine): void {
   if (fleet.health.delete(m.id)) ctx.changes?.health.add(m.id);
   if (setId) fleet.setSizes.set(setId, (fleet.setSizes.get(setId) ?? 1) - 1);
   fleet.machines.delete(m.id);
-  fleet.index.remove(m.id);
   ctx.changes?.machinesRemoved.push(m);
 }

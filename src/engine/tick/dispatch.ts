@@ -4,7 +4,6 @@
  * timer for an attempt that moved on) are ignored.
  */
 import { isMachineHealthy } from '../../model/health.js';
-import { MACHINE_HINT } from '../../model/machine-index.js';
 import type { TickContext } from '../core/context.js';
 import { cancelTimer, machineWait, RECOVERY_GRACE_MS, schedule } from '../core/context.js';
 import type { Observation } from '../driver.js';
@@ -25,9 +24,7 @@ import { onImageCheck } from '../os-images/os-images.js';
 export function applyObservation(ctx: TickContext, obs: Observation): void {
   if (obs.kind === 'health') {
     const fleet = ctx.state.fleet;
-    // The report's index, when it is this machine's, saves a lookup among a million ids (model/machine-index.ts).
-    const hint = obs[MACHINE_HINT];
-    const m = (hint !== undefined ? fleet.index.find(hint, obs.machineId) : undefined) ?? fleet.machines.get(obs.machineId);
+    const m = fleet.machines.get(obs.machineId);
     if (!m) return;
     const healthy = isMachineHealthy(obs.signals);
     // `health` holds the machines whose last report was unhealthy.

@@ -87,7 +87,6 @@ export class FleetApplier extends FleetLoader {
     const m = fleet.machines.get(id);
     if (!m) return undefined;
     fleet.machines.delete(id);
-    fleet.index.remove(id);
     const setId = m.placement.setId;
     if (setId) {
       const n = (fleet.setSizes.get(setId) ?? 0) - 1;
