@@ -7,7 +7,7 @@ import { platformRebootEventId } from '../../model/patches.js';
 import { REBOOT_NOTICE_MS, REIMAGE_NOTICE_MS } from '../../planner/windows.js';
 import { isoOf } from '../clock.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
-import { upgradingAttempt } from '../state.js';
+import { placementOf, upgradingAttempt } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { changed, emit } from '../core/context.js';
 import { emitInstance, emitVersionChange, finish, sendAction } from './record.js';
@@ -72,7 +72,7 @@ function beginUpgrade(ctx: TickContext, r: RolloutState, a: AttemptState): void 
  * approval however long that takes.
  */
 function announceReimage(ctx: TickContext, r: RolloutState, a: AttemptState): void {
-  const setId = ctx.state.fleet.machines.get(a.machineId)!.placement.setId;
+  const setId = placementOf(ctx.state, a).setId; // kept with the attempt: no lookup among a million machines
   const deferred = (setId ? ctx.state.fleet.scaleSets.get(setId)?.upgradePolicy.automaticOSUpgradePolicy.osRollingUpgradeDeferral : false) === true;
   a.status = 'noticed';
   a.dueAtMs = deferred ? null : ctx.now + REIMAGE_NOTICE_MS;
