@@ -1,0 +1,67 @@
+/**
+ * ARM reads a location without regard to case or spaces: `West US`, `WestUS` and `westus` are one
+ * location, answered as `westus`. Phasewise keys its regions by name, and took `West US` for a new region
+ * of its own: outside westus's geo-pair and phases, with zones the fleet's region does not have, and a
+ * later `PUT` or extension in `westus` was refused as a change of location.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { call, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
+import type { TestServer } from './helpers/api-server.js';
+
+const AV = 'api-version=2024-07-01';
+const RG = '/subscriptions/sub1/resourceGroups/rg1';
+const VM = `${RG}/providers/Microsoft.Compute/virtualMachines`;
+const VMSS = `${RG}/providers/Microsoft.Compute/virtualMachineScaleSets`;
+const ARC = `${RG}/providers/Microsoft.HybridCompute/machines`;
+
+let s: TestServer;
+const regionNames = () => [...s.runtime.engine.state.fleet.regions.keys()].sort();
+
+before(async () => {
+  s = await startTestServer();
+  assert.equal((await call(s.url, 'PUT', `${RG}?${AV}`, { location: 'westus' })).status, 201);
+  await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent', { supportsAutomaticUpgrade: true }, PUBLISHER_TOKEN);
+  await call(s.url, 'PUT', '/phasewise/publishers/Contoso/extensionTypes/Agent/versions/1.0.0.0', { os: ['linux'] }, PUBLISHER_TOKEN);
+});
+after(async () => {
+  await s.stop();
+});
+
+describe('locations are read as ARM reads them', () => {
+  test('`West US`, `WestUS` and `westus` place VMs, scale sets and Arc machines in one region, answered as westus', async () => {
+    assert.equal((await call(s.url, 'PUT', `${VM}/plain?${AV}`, { location: 'westus' })).status, 201);
+    const spaced = await call(s.url, 'PUT', `${VM}/spaced?${AV}`, { location: 'West US' });
+    assert.equal(spaced.status, 201, JSON.stringify(spaced.body));
+    assert.equal(spaced.body.location, 'westus');
+    assert.equal((await call(s.url, 'PUT', `${ARC}/arc1?${AV}`, { location: 'WestUS', properties: { osType: 'linux' } })).status, 201);
+    const set = await call(s.url, 'PUT', `${VMSS}/set1?${AV}`, { location: 'West  US', sku: { capacity: 1 }, properties: { upgradePolicy: { mode: 'Manual' } } });
+    assert.equal(set.status, 201, JSON.stringify(set.body));
+    assert.equal(set.body.location, 'westus');
+    assert.deepEqual(regionNames(), ['westus']);
+    const machines = [...s.runtime.engine.state.fleet.machines.values()];
+    assert.equal(machines.length, 4);
+    assert.deepEqual(machines.map((m) => m.placement.region), ['westus', 'westus', 'westus', 'westus']);
+  });
+
+  test('a replace, an update or an extension naming the location in another form is not a change of location', async () => {
+    assert.equal((await call(s.url, 'PUT', `${VM}/spaced?${AV}`, { location: 'westus', tags: { a: 'b' } })).status, 200);
+    assert.equal((await call(s.url, 'PATCH', `${VM}/plain?${AV}`, { location: 'West US', tags: { a: 'b' } })).status, 200);
+    assert.equal((await call(s.url, 'PUT', `${ARC}/arc1?${AV}`, { location: 'West US', properties: { osType: 'linux' } })).status, 200);
+    assert.equal((await call(s.url, 'PATCH', `${VMSS}/set1?${AV}`, { location: 'WESTUS', tags: { a: 'b' } })).status, 200);
+    const ext = await call(s.url, 'PUT', `${VM}/plain/extensions/agent?${AV}`,
+      { location: 'West US', properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0' } });
+    assert.ok(ext.status === 200 || ext.status === 201, JSON.stringify(ext.body));
+    // Another location is still another location.
+    assert.equal((await call(s.url, 'PUT', `${VM}/spaced?${AV}`, { location: 'East US' })).status, 409);
+    assert.deepEqual(regionNames(), ['westus']);
+  });
+
+  test('a location first seen is named in ARM\'s short form', async () => {
+    const r = await call(s.url, 'PUT', `${VM}/east?${AV}`, { location: 'East US 2' });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.location, 'eastus2');
+    assert.equal((await call(s.url, 'PUT', `${VM}/east2?${AV}`, { location: 'eastus2' })).status, 201);
+    assert.deepEqual(regionNames(), ['eastus2', 'westus']);
+  });
+});
