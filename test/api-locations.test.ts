@@ -57,6 +57,17 @@ describe('locations are read as ARM reads them', () => {
     assert.deepEqual(regionNames(), ['westus']);
   });
 
+  test('a resource group or maintenance configuration replaced with its location in another form is not moved', async () => {
+    const rg = await call(s.url, 'PUT', `${RG}?${AV}`, { location: 'West US' });
+    assert.equal(rg.status, 200, JSON.stringify(rg.body));
+    const cfg = `${RG}/providers/Microsoft.Maintenance/maintenanceConfigurations/nights?api-version=2023-04-01`;
+    const body = (location: string) => ({ location, properties: { maintenanceScope: 'Host' } });
+    assert.equal((await call(s.url, 'PUT', cfg, body('westus'))).status, 201);
+    const again = await call(s.url, 'PUT', cfg, body('West US'));
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal((await call(s.url, 'PUT', cfg, body('East US'))).status, 409);
+  });
+
   test('a location first seen is named in ARM\'s short form', async () => {
     const r = await call(s.url, 'PUT', `${VM}/east?${AV}`, { location: 'East US 2' });
     assert.equal(r.status, 201, JSON.stringify(r.body));
