@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { knownRegionName, normalizeLocation } from '../src/api/arm/locations.js';
 import { call, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
@@ -74,5 +76,23 @@ describe('locations are read as ARM reads them', () => {
     assert.equal(r.body.location, 'eastus2');
     assert.equal((await call(s.url, 'PUT', `${VM}/east2?${AV}`, { location: 'eastus2' })).status, 201);
     assert.deepEqual(regionNames(), ['eastus2', 'westus']);
+  });
+});
+
+describe('knownRegionName', () => {
+  test('the short form wins over a stray spelling an older database may hold; no match is undefined', () => {
+    assert.equal(knownRegionName(['east us', 'eastus'], 'East US'), 'eastus');
+    assert.equal(knownRegionName(['east us'], 'EastUS'), 'east us');
+    assert.equal(knownRegionName(['westus'], 'East US'), undefined);
+  });
+
+  test('property: the name found is one of the names and the same location; none is found only when none is', () => {
+    const word = fc.stringMatching(/^[A-Za-z0-9 ]{1,12}$/);
+    fc.assert(fc.property(fc.array(word, { maxLength: 8 }), word, (names, location) => {
+      const found = knownRegionName(names, location);
+      const same = names.filter((n) => normalizeLocation(n) === normalizeLocation(location));
+      if (same.length === 0) return found === undefined;
+      return found !== undefined && same.includes(found) && (!same.includes(normalizeLocation(location)) || found === normalizeLocation(location));
+    }));
   });
 });

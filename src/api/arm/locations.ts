@@ -10,9 +10,16 @@ export const normalizeLocation = (l: string): string => l.replace(/\s+/g, '').to
 /** Whether two location names are the same location. */
 export const sameLocation = (a: string, b: string): boolean => normalizeLocation(a) === normalizeLocation(b);
 
-/** The name a known region goes by, matched as ARM matches locations; undefined when none is. */
+/**
+ * The name a known region goes by, matched as ARM matches locations; undefined when none is. A region
+ * spelled in the short form wins: a database from before this rule may also hold a stray `east us`.
+ */
 export function knownRegionName(names: Iterable<string>, location: string): string | undefined {
   const key = normalizeLocation(location);
-  for (const name of names) if (normalizeLocation(name) === key) return name;
-  return undefined;
+  let found: string | undefined;
+  for (const name of names) {
+    if (name === key) return name;
+    if (found === undefined && normalizeLocation(name) === key) found = name;
+  }
+  return found;
 }
