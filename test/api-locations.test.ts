@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { knownRegionName, normalizeLocation } from '../src/api/arm/locations.js';
+import { operationPath, setOperationHeaders } from '../src/api/arm/operations.js';
 import { call, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
@@ -95,4 +96,14 @@ describe('knownRegionName', () => {
       return found !== undefined && same.includes(found) && (!same.includes(normalizeLocation(location)) || found === normalizeLocation(location));
     }));
   });
+});
+
+test('an operation in a region named with a space (made by an older version) is handed out as a URL a client can take as it is', () => {
+  const headers: Record<string, string> = {};
+  const reply = { header: (k: string, v: string) => { headers[k] = v; return reply; } };
+  setOperationHeaders(reply as never, 'https://localhost:8443', operationPath('sub1', 'Microsoft.Compute', 'east us', 'op-1'), '2024-07-01', 1, true);
+  assert.equal(headers['Azure-AsyncOperation'], 'https://localhost:8443/subscriptions/sub1/providers/Microsoft.Compute/locations/east%20us/operations/op-1?api-version=2024-07-01');
+  assert.equal(headers['Location'], 'https://localhost:8443/subscriptions/sub1/providers/Microsoft.Compute/locations/east%20us/operations/op-1?monitor=true&api-version=2024-07-01');
+  // The status route reads the segment back decoded: the same operation.
+  assert.equal(decodeURIComponent(new URL(headers['Azure-AsyncOperation']!).pathname), operationPath('sub1', 'Microsoft.Compute', 'east us', 'op-1'));
 });
