@@ -197,4 +197,21 @@ describe('R73: host updates over the API', () => {
     assert.equal(again.status, 200);
     assert.equal(again.body.properties.status, 'Completed');
   });
+
+  test('R73: host update names compare without case, and regions are read as ARM reads locations', async () => {
+    const before = (await call(s.url, 'GET', '/phasewise/hostUpdates')).body.value.length;
+    // `HU-1` is hu-1 published again: it used to be a second update, applied a second time.
+    const again = await call(s.url, 'PUT', '/phasewise/hostUpdates/HU-1', {}, PUBLISHER_TOKEN);
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    assert.equal(again.body.error.code, 'HostUpdateExists');
+    assert.match(again.body.error.message, /'hu-1'/);
+    // `WestUS` and `West US` are the fleet's westus (they were refused as unknown regions), stored once.
+    const pub = await call(s.url, 'PUT', '/phasewise/hostUpdates/hu-2', { regions: ['WestUS', 'West US', 'westus'] }, PUBLISHER_TOKEN);
+    assert.equal(pub.status, 201, JSON.stringify(pub.body));
+    assert.deepEqual(pub.body.regions, ['westus']);
+    const bad = await call(s.url, 'PUT', '/phasewise/hostUpdates/hu-3', { regions: ['westus', 'atlantis'] }, PUBLISHER_TOKEN);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.target, 'regions[1]');
+    assert.equal((await call(s.url, 'GET', '/phasewise/hostUpdates')).body.value.length, before + 1);
+  });
 });

@@ -48,3 +48,19 @@ test('the stream after the last place is 429 TooManyStreams with Retry-After; a 
     for (const x of streams) x.req.destroy();
   }
 });
+
+test('HEAD of the stream answers its headers at once and holds no place (it used to answer nothing, ever, holding one)', async () => {
+  const head = () => fetch(`${s.url}/phasewise/stream`, { method: 'HEAD', headers: { authorization: `Bearer ${TEST_TOKEN}` }, signal: AbortSignal.timeout(5_000) });
+  // The streams of the test before may take a moment to leave their places.
+  await eventually(async () => (await head()).status === 200, 10_000, 'a free place');
+  // More HEADs than there are places: each is answered and leaves, so none waits and none is refused.
+  for (let i = 0; i < MAX_STREAM_CLIENTS + 5; i++) {
+    const res = await head();
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  }
+  const x = await open();
+  assert.equal(x.res.statusCode, 200);
+  x.req.destroy();
+});

@@ -2,9 +2,12 @@
  * A replica that does not lead reads every request body itself before it queues or forwards it
  * (src/server/replicas/follower.ts): the same bound as the leader's API holds there, so a body that stops
  * arriving closes its connection after BODY_IDLE_MS instead of holding it (and its buffer) for ever.
+ * What it forwards goes to the leader's address only, whatever the request target names.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { test } from 'node:test';
@@ -50,5 +53,50 @@ test(`a follower closes a connection whose request body stops arriving for ${BOD
     for (const ms of times) assert.ok(ms >= BODY_IDLE_MS - 100 && ms < BODY_IDLE_MS + 5_000, `closed after ${ms} ms`);
   } finally {
     await app.close();
+  }
+});
+
+test('a follower forwards to its leader only: a request target naming another host (`//host:port/x`, `https://host/x`) reaches no other address', async () => {
+  const key = readFileSync(join(tls, 'key.pem'), 'utf8');
+  const leaderSaw: string[] = [];
+  const leader = createHttpsServer({ cert, key }, (req, res) => { leaderSaw.push(req.url!); res.writeHead(404).end(); });
+  await new Promise<void>((r) => leader.listen(0, '127.0.0.1', r));
+  // What the client names instead: any connection to it is the defect (it used to get a TLS hello).
+  let elsewhere = 0;
+  const other = createTcpServer((sock) => { elsewhere++; sock.destroy(); });
+  await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+  const otherPort = (other.address() as { port: number }).port;
+  const app = buildFollowerServer({
+    https: { cert, key, ca: cert, requestCert: true, rejectUnauthorized: false },
+    vouch: () => ({}), maxBodyBytes: 1 << 20, logLevel: 'silent',
+    auth: new Authenticator([{ name: 'operator', token: TOKEN, roles: ['reader'] }]),
+    writes: { retryAfterSeconds: 1 } as unknown as WritePath,
+    leader: async () => ({ holder: 'leader', url: `https://127.0.0.1:${(leader.address() as { port: number }).port}`, cert }),
+    health: () => ({ store: 'postgres', leader: false, ready: true }), reads: null,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const get = async (target: string): Promise<number> => {
+    const sock = connect({ host: '127.0.0.1', port, ca: cert, servername: 'localhost' });
+    await new Promise((r) => sock.once('secureConnect', r));
+    let text = '';
+    sock.on('data', (d) => { text += d; });
+    sock.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    await new Promise((r) => sock.once('close', r));
+    return Number(text.split(' ')[1]);
+  };
+  try {
+    // Without a token: the leader answers what it is asked (here 404); the follower connects nowhere else.
+    assert.equal(await get(`//127.0.0.1:${otherPort}/x`), 404);
+    assert.equal(await get(`//localhost:${otherPort}/subscriptions`), 404);
+    assert.deepEqual(leaderSaw, [`//127.0.0.1:${otherPort}/x`, `//localhost:${otherPort}/subscriptions`]);
+    // The absolute form is refused here, before anything is forwarded.
+    assert.equal(await get(`https://127.0.0.1:${otherPort}/x`), 400);
+    assert.equal(leaderSaw.length, 2);
+    assert.equal(elsewhere, 0, 'the follower connected to the address the request named');
+  } finally {
+    await app.close();
+    leader.close();
+    other.close();
   }
 });

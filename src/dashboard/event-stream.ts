@@ -75,6 +75,9 @@ export function registerStream(app: FastifyInstance, ctx: ArmContext): void {
   app.get('/phasewise/stream', async (req, reply) => {
     // A limit of this server's, not a fault: 429 with Retry-After, as ARM throttles.
     if (clients.size >= MAX_CLIENTS) throw new ArmError(429, 'TooManyStreams', `At most ${MAX_CLIENTS} live streams at once; try again later.`);
+    // A HEAD has no body, and Node sends a bodiless answer's headers only when it ends: held open as a
+    // stream, it answered nothing, ever, and kept one of the streams' places. It gets the headers alone.
+    if (req.method === 'HEAD') return reply.type('text/event-stream; charset=utf-8').send();
     reply.hijack();
     const res = reply.raw;
     // Hijacked: the headers the API's hook set on the reply are not sent, so they are written here.

@@ -13,6 +13,7 @@ import type { Machine } from '../../model/fleet.js';
 import type { ArmContext } from './context.js';
 import { nowIso, startOperation } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
+import { sameLocation } from './locations.js';
 import { keyOf } from './ids.js';
 import { checkMachineSettings, jsonBytes } from './settings-budget.js';
 import { agentInstanceView } from '../agent/arm-views.js';
@@ -172,7 +173,7 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
     bodyTags = b.tags;
     location = b.location;
   }
-  if (location && location.toLowerCase() !== t.machine.placement.region.toLowerCase())
+  if (location && !sameLocation(location, t.machine.placement.region))
     throw badRequest('InvalidParameter', `location: the extension must be in the machine's location '${t.machine.placement.region}', not '${location}'.`, 'location');
   const publisher = props.publisher ?? existing?.publisher;
   const type = props.type ?? existing?.type;

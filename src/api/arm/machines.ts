@@ -9,6 +9,7 @@ import { nowIso } from './context.js';
 import { badRequest } from './errors.js';
 import { extensionView, instancesOf } from './extensions.js';
 import type { Flavor } from './extensions.js';
+import { knownRegionName, normalizeLocation } from './locations.js';
 import { forgetPatchStatus, patchStatusView } from './patch-records.js';
 
 export function machineInstanceView(ctx: ArmContext, machineArmId: string, m: Machine, flavor: Flavor): Record<string, unknown> {
@@ -47,10 +48,11 @@ export function osOf(props: { storageProfile?: { osDisk?: { osType?: string } };
  */
 export function ensureRegion(ctx: ArmContext, location: string, zones: readonly string[]): string {
   const regions = ctx.engine.state.fleet.regions;
-  const name = [...regions.keys()].find((r) => r.toLowerCase() === location.toLowerCase());
+  // `East US` is the fleet's `eastus` (it used to become a region of its own, outside eastus's pair and phase).
+  const name = knownRegionName(regions.keys(), location);
   if (!name) {
-    ctx.engine.putRegion({ name: location.toLowerCase(), pair: null, zones: [...zones].sort() });
-    return location.toLowerCase();
+    ctx.engine.putRegion({ name: normalizeLocation(location), pair: null, zones: [...zones].sort() });
+    return normalizeLocation(location);
   }
   const region = regions.get(name)!;
   const missing = zones.filter((z) => !region.zones.includes(z));

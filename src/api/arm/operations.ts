@@ -123,9 +123,16 @@ export class Operations {
 }
 
 /** Headers of an accepted long-running operation, as absolute URLs on the client's base. */
+/**
+ * An operation's path as it goes into a URL, each segment escaped: a region named with a space (`east us`,
+ * which earlier versions made of the location `East US`) gave `…/locations/east us/operations/…`, a URL
+ * with a raw space that clients taking the header as it is (curl, a shell script) could not poll.
+ */
+export const urlPathOf = (path: string): string => path.split('/').map(encodeURIComponent).join('/');
+
 export function setOperationHeaders(reply: FastifyReply, base: string, opPath: string, apiVersion: string, retryAfter: number, withLocation: boolean): void {
   const q = `api-version=${encodeURIComponent(apiVersion)}`;
-  reply.header('Azure-AsyncOperation', `${base}${opPath}?${q}`);
-  if (withLocation) reply.header('Location', `${base}${opPath}?monitor=true&${q}`);
+  reply.header('Azure-AsyncOperation', `${base}${urlPathOf(opPath)}?${q}`);
+  if (withLocation) reply.header('Location', `${base}${urlPathOf(opPath)}?monitor=true&${q}`);
   reply.header('Retry-After', String(retryAfter));
 }

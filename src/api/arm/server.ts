@@ -47,6 +47,16 @@ import { parseAgentJson } from '../agent/status-schema.js';
 
 export const PACKAGE_PATH = /^\/phasewise\/publishers\/[^/?]+\/extensionTypes\/[^/?]+\/versions\/[^/?]+\/package\/?(\?|$)/i;
 
+/**
+ * An answer given before the request's body has all arrived (a 401 judged on the headers, a bad
+ * api-version) closes the connection after it. Kept alive, Node read and threw away the rest of the
+ * body, however long its Content-Length: a caller without a token could have the server take in
+ * gigabytes, where one with a token was cut at `maxBodyBytes`.
+ */
+export function closeIfBodyUnread(req: FastifyRequest, reply: FastifyReply): void {
+  if (!req.raw.complete) reply.header('connection', 'close');
+}
+
 /** `/v1/…`: the agent channel. */
 export function isAgentPath(url: string): boolean {
   return url.startsWith('/v1/') || url.startsWith('/V1/');
@@ -209,6 +219,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   if (opts.beforeHandler) app.addHook('preHandler', opts.beforeHandler);
 
   app.setErrorHandler((err, req, reply) => {
+    closeIfBodyUnread(req, reply);
     const arm = toArmError(err);
     if (arm) {
       if (arm.status >= 500) req.log.error({ err }, 'request failed');
@@ -220,6 +231,7 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     return reply.status(500).type('application/json').send(body);
   });
   app.setNotFoundHandler((req, reply) => {
+    closeIfBodyUnread(req, reply);
     if (opts.markUnrouted) reply.header(UNROUTED_HEADER, '1');
     const e = new ArmError(404, 'NotFound', `No resource or operation at ${req.method} ${req.url.split('?')[0]}.`);
     return reply.status(404).type('application/json').send(e.body());

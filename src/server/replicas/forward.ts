@@ -21,8 +21,22 @@ export interface Forwarded {
   body?: string | Readable | null;
 }
 
+/**
+ * Where a forwarded request goes: always the leader's host and port, with the request-target as the client
+ * sent it. Resolving the target against the leader's URL let `GET //host:port/x` (or the absolute form
+ * `GET https://host:port/x`) name another address: any client, without a token, had the follower connect
+ * wherever it said, and its 503 told a refused port from an open one.
+ */
+export function leaderTarget(requestTarget: string, leaderUrl: string): { hostname: string; port: string | number; path: string } {
+  if (!requestTarget.startsWith('/')) {
+    throw new ArmError(400, 'InvalidRequestUri', 'The request target must be a path (origin form, such as /subscriptions/…), not an absolute URL.');
+  }
+  const leader = new URL(leaderUrl);
+  return { hostname: leader.hostname.replace(/^\[|\]$/g, ''), port: leader.port || 443, path: requestTarget };
+}
+
 export function forwardToLeader(req: FastifyRequest, reply: FastifyReply, leader: Endpoint, extra: Forwarded = {}): Promise<void> {
-  const target = new URL(req.url, leader.url);
+  const target = leaderTarget(req.url, leader.url);
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !INTERNAL_HEADERS.has(k)) headers[k] = v;
   Object.assign(headers, extra.headers ?? {});
@@ -31,7 +45,7 @@ export function forwardToLeader(req: FastifyRequest, reply: FastifyReply, leader
   else if (body === null) delete headers['content-length'];
   return new Promise((resolve, reject) => {
     const out = request({
-      protocol: 'https:', hostname: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || 443, path: target.pathname + target.search,
+      protocol: 'https:', hostname: target.hostname, port: target.port, path: target.path,
       method: req.method, headers,
       // The leader's own certificate is the only one trusted; its name need not match the address used.
       ca: leader.cert, checkServerIdentity: () => undefined,

@@ -10,6 +10,7 @@ import type { OsType } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
 import { queryOf } from '../context.js';
 import { invalidParameter, notFound } from '../errors.js';
+import { normalizeLocation } from '../locations.js';
 
 const COMPUTE = '/subscriptions/:sub/providers/Microsoft.Compute/locations/:location/publishers/:publisher/artifacttypes/vmextension/types';
 const HYBRID_V1 = '/subscriptions/:sub/providers/Microsoft.HybridCompute/locations/:location/publishers/:publisher/extensionTypes/:type/versions';
@@ -17,8 +18,7 @@ const HYBRID_V2 = '/providers/Microsoft.HybridCompute/locations/:location/publis
 
 const OS_NAME: Record<OsType, 'Linux' | 'Windows'> = { linux: 'Linux', windows: 'Windows' };
 
-/** Locations compare without case or spaces (`West US` is `westus`). */
-export const normalizeLocation = (l: string) => l.replace(/\s+/g, '').toLowerCase();
+export { normalizeLocation } from '../locations.js';
 
 /** Versions of a type visible at `nowMs` and available in a location (any OS), oldest first. */
 export function visibleVersions(t: ExtensionType, location: string, nowMs: number): PublishedVersion[] {

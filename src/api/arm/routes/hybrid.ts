@@ -9,6 +9,7 @@ import { compareVersions, majorOf, matchesPrefix } from '../../../model/version.
 import type { ArmContext } from '../context.js';
 import { mustHaveGroup, mustHaveSubscription, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
 import { badRequest, conflict } from '../errors.js';
+import { sameLocation } from '../locations.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, arcMachineId, keyOf, resourceGroupId } from '../ids.js';
@@ -83,7 +84,9 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     validatePatchSettings(props.osProfile, os, 'arc', 'properties.osProfile');
     if (existing) {
       if (existing.kind !== 'arc') throw conflict('Conflict', `${armId} exists and is not an Arc machine.`);
-      if (existing.placement.region.toLowerCase() !== body.location.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the machine is in ${existing.placement.region}).`);
+      if (!sameLocation(existing.placement.region, body.location)) {
+        throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the machine is in ${existing.placement.region}).`);
+      }
       ctx.docs.put(ctx.index.armIdOfMachine(existing), resourceGroupId(p.sub, p.rg), 'arcMachine', { tags: body.tags ?? {}, properties: props });
       return reply.status(200).send(view(ctx.index.armIdOfMachine(existing), existing));
     }

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../context.js';
 import { apiVersionOf, baseUrlOf, nowIso, queryOf } from '../context.js';
 import { ArmError, notFound } from '../errors.js';
-import { operationPath } from '../operations.js';
+import { operationPath, urlPathOf } from '../operations.js';
 
 interface Params { sub: string; provider: string; location: string; id: string }
 
@@ -19,7 +19,7 @@ export function registerOperationRoutes(app: FastifyInstance, ctx: ArmContext): 
     if (queryOf(req).monitor === 'true') {
       // The monitor: 202 while running, 200 when done (never 204: the SDKs reject it), the error when failed.
       if (op.status === 'InProgress') {
-        reply.header('Location', `${baseUrlOf(ctx, req)}${path}?monitor=true&api-version=${encodeURIComponent(apiVersionOf(req))}`);
+        reply.header('Location', `${baseUrlOf(ctx, req)}${urlPathOf(path)}?monitor=true&api-version=${encodeURIComponent(apiVersionOf(req))}`);
         reply.header('Retry-After', String(ctx.retryAfterSeconds));
         return reply.status(202).send();
       }

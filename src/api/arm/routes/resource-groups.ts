@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
+import { sameLocation } from '../locations.js';
 import { RESOURCE_NAME, keyOf, resourceGroupId } from '../ids.js';
 import { locationName, parseBody, tags } from '../validation.js';
 
@@ -44,7 +45,9 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     const id = resourceGroupId(sub, rg);
     const existing = ctx.docs.get<GroupDoc>(id);
     const known = existing !== undefined || ctx.index.hasGroup(sub, rg);
-    if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) throw conflict('InvalidResourceGroupLocation', `Resource group '${rg}' already exists in location '${existing.body.location}'.`);
+    if (existing && !sameLocation(existing.body.location, body.location)) {
+      throw conflict('InvalidResourceGroupLocation', `Resource group '${rg}' already exists in location '${existing.body.location}'.`);
+    }
     ctx.docs.put(existing?.id ?? id, `/subscriptions/${sub}`, 'resourceGroup', { location: body.location, tags: body.tags ?? {} });
     ctx.index.addGroup(sub, rg);
     return reply.status(known ? 200 : 201).send(view(existing?.id ?? id, { location: body.location, tags: body.tags ?? {} }));

@@ -7,6 +7,7 @@ import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
 import { mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
+import { sameLocation } from '../locations.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
 import type { ExtensionTarget } from '../extensions.js';
 import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '../ids.js';
@@ -93,7 +94,9 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const avsetRef = body.properties.availabilitySet?.id;
     if (existing) {
       if (existing.kind !== 'vm') throw conflict('Conflict', `${armId} exists and is not a virtual machine.`);
-      if (existing.placement.region.toLowerCase() !== body.location.toLowerCase()) throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the VM is in ${existing.placement.region}).`);
+      if (!sameLocation(existing.placement.region, body.location)) {
+        throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the VM is in ${existing.placement.region}).`);
+      }
       if ((existing.placement.zone ?? null) !== zone) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");
       const storedId = ctx.index.armIdOfMachine(existing);
       const stored = ctx.docs.get<VmDoc>(storedId)?.body.sealedOsProfile;
@@ -106,7 +109,9 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     if (avsetRef) {
       const a = [...ctx.engine.state.fleet.availabilitySets.values()].find((s) => keyOf(availabilitySetId(s.subscription, s.resourceGroup, s.name)) === keyOf(avsetRef));
       if (!a) throw notFound('NotFound', `properties.availabilitySet.id: availability set ${avsetRef} was not found.`);
-      if (a.region.toLowerCase() !== body.location.toLowerCase()) throw badRequest('InvalidParameter', `properties.availabilitySet.id: the availability set is in ${a.region}, the VM in ${body.location}.`, 'properties.availabilitySet.id');
+      if (!sameLocation(a.region, body.location)) {
+        throw badRequest('InvalidParameter', `properties.availabilitySet.id: the availability set is in ${a.region}, the VM in ${body.location}.`, 'properties.availabilitySet.id');
+      }
       if (zone) throw badRequest('InvalidParameter', 'zones: a VM in an availability set cannot also be placed in a zone.', 'zones');
       const members = ctx.engine.state.fleet.setSizes.get(a.id) ?? 0;
       setId = a.id;
@@ -133,7 +138,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     writer(req, 'Microsoft.Compute/virtualMachines/write');
     const { armId, m } = vmOf(req);
     const body = parseBody(vmPatchBody, req.body);
-    if (body.location && body.location.toLowerCase() !== m.placement.region.toLowerCase()) {
+    if (body.location && !sameLocation(body.location, m.placement.region)) {
       throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the VM is in ${m.placement.region}).`);
     }
     if (body.zones && (body.zones[0] ?? null) !== (m.placement.zone ?? null)) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");

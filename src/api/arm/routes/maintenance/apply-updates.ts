@@ -6,6 +6,7 @@ import type { ArmContext } from '../../context.js';
 import { writer } from '../../context.js';
 import { badRequest, conflict, invalidParameter, notFound } from '../../errors.js';
 import { RESOURCE_NAME } from '../../ids.js';
+import { knownRegionName } from '../../locations.js';
 import { parseBody } from '../../validation.js';
 import { TARGETS, resourceOf } from './targets.js';
 
@@ -50,10 +51,18 @@ export function registerApplyUpdateRoutes(app: FastifyInstance, ctx: ArmContext)
     const { id } = req.params as { id: string };
     if (!RESOURCE_NAME.test(id)) throw badRequest('InvalidParameter', `'${id}' is not a valid host update name (letters, digits, '-', '_' and '.').`, 'id');
     const body = parseBody(hostUpdateBody, req.body ?? {});
-    const existing = ctx.engine.state.maintenance.hostUpdates.find((u) => u.id === id);
-    if (existing) throw conflict('HostUpdateExists', `Host update '${id}' was already published at ${new Date(existing.publishedAtMs).toISOString()}; host updates are immutable.`);
-    for (const [i, r] of (body.regions ?? []).entries()) if (!ctx.engine.state.fleet.regions.has(r)) throw invalidParameter(`regions[${i}]`, `unknown region '${r}'`);
-    const u = ctx.engine.publishHostUpdate({ id, regions: body.regions ?? null, impactType: body.impactType ?? 'Freeze', impactDurationSec: body.impactDurationInSec ?? 30 }, caller);
+    // Names compare as ARM names, without regard to case: `HU1` after `hu1` is the same update published twice.
+    const existing = ctx.engine.state.maintenance.hostUpdates.find((u) => u.id.toLowerCase() === id.toLowerCase());
+    if (existing) {
+      throw conflict('HostUpdateExists', `Host update '${existing.id}' was already published at ${new Date(existing.publishedAtMs).toISOString()}; host updates are immutable.`);
+    }
+    // Regions as ARM reads locations (`EastUS`, `East US`), stored as the fleet spells them, each once.
+    const regions = body.regions === undefined ? null : [...new Set(body.regions.map((r, i) => {
+      const name = knownRegionName(ctx.engine.state.fleet.regions.keys(), r);
+      if (name === undefined) throw invalidParameter(`regions[${i}]`, `unknown region '${r}'`);
+      return name;
+    }))];
+    const u = ctx.engine.publishHostUpdate({ id, regions, impactType: body.impactType ?? 'Freeze', impactDurationSec: body.impactDurationInSec ?? 30 }, caller);
     return reply.status(201).send(hostUpdateView(u));
   });
 

@@ -4,6 +4,7 @@ import { DEFAULT_EXPIRATION } from '../../../../schedule/window.js';
 import type { ArmContext } from '../../context.js';
 import { mustHaveGroup, resourceMissing, writer } from '../../context.js';
 import { badRequest, conflict, notFound } from '../../errors.js';
+import { sameLocation } from '../../locations.js';
 import { RESOURCE_NAME, keyOf, providerId, resourceGroupId } from '../../ids.js';
 import type { DynamicAssignmentDoc } from '../../patch-schedules.js';
 import { parseBody } from '../../validation.js';
@@ -77,7 +78,7 @@ export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContex
 
   const write = (req: FastifyRequest, caller: string, id: string, body: ConfigDoc, existing: { id: string; body: ConfigDoc } | undefined) => {
     const p = req.params as { sub: string; rg: string };
-    if (existing && existing.body.location.toLowerCase() !== body.location.toLowerCase()) {
+    if (existing && !sameLocation(existing.body.location, body.location)) {
       throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the configuration is in ${existing.body.location}).`);
     }
     const stored: ConfigDoc = { location: body.location, tags: body.tags ?? {}, properties: body.properties };

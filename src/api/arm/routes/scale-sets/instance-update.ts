@@ -15,6 +15,7 @@ import type { Machine, ScaleSet } from '../../../../model/fleet.js';
 import type { ImageReferenceInput } from '../../../../model/image-reference.js';
 import type { ArmContext } from '../../context.js';
 import { badRequest, conflict } from '../../errors.js';
+import { sameLocation } from '../../locations.js';
 import { osImageOf } from '../../rolling-upgrades.js';
 import { sameReference } from '../../scale-set-image.js';
 import { locationName, tags } from '../../validation.js';
@@ -49,7 +50,7 @@ const notAllowed = (property: string, why: string) => conflict('PropertyChangeNo
 
 /** Refuses what the scale set decides; returns the document to store. */
 export function checkInstancePut(ctx: ArmContext, set: ScaleSet, setSku: string, m: Machine, iid: string, body: z.infer<typeof instancePutBody>): InstanceDoc {
-  if (body.location.toLowerCase() !== set.region.toLowerCase()) throw notAllowed('location', `the instance is in ${set.region}`);
+  if (!sameLocation(body.location, set.region)) throw notAllowed('location', `the instance is in ${set.region}`);
   if (body.zones && body.zones.join(',') !== (m.placement.zone ?? '')) throw notAllowed('zones', `the instance is in zone ${m.placement.zone ?? '(none)'}`);
   if (body.sku?.name !== undefined && body.sku.name.toLowerCase() !== setSku.toLowerCase()) throw notAllowed('sku', `an instance has its scale set's sku (${setSku})`);
   if (body.instanceId !== undefined && body.instanceId !== iid) throw notAllowed('instanceId', `it is ${iid}`);

@@ -11,6 +11,7 @@ import type { ImageReferenceInput } from '../../../../model/image-reference.js';
 import type { ArmContext } from '../../context.js';
 import { startOperation } from '../../context.js';
 import { badRequest, conflict } from '../../errors.js';
+import { knownRegionName, normalizeLocation, sameLocation } from '../../locations.js';
 import { keyOf, resourceGroupId, scaleSetId } from '../../ids.js';
 import { ensureRegion, osOf } from '../../machines.js';
 import { checkAutomaticOSUpgrade, checkImageReference, sameReference } from '../../scale-set-image.js';
@@ -72,7 +73,7 @@ export function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
   const policy = policyOf(body.properties.upgradePolicy);
   const os = osOf(body.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
   const zones = [...new Set(body.zones ?? [])].sort();
-  const regionName = [...ctx.engine.state.fleet.regions.keys()].find((r) => r.toLowerCase() === body.location.toLowerCase()) ?? body.location.toLowerCase();
+  const regionName = knownRegionName(ctx.engine.state.fleet.regions.keys(), body.location) ?? normalizeLocation(body.location);
   const exts = body.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
   const perInstance = checkModel(ctx, exts, { os, region: regionName });
   checkRequestSettings(perInstance, body.sku?.capacity ?? 0, 'sku.capacity');
@@ -113,7 +114,7 @@ type UpdateBody = z.infer<typeof patchBody>;
 
 export function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, set: ScaleSet, body: UpdateBody, caller: string, replace: boolean) {
   const doc = docOf(ctx, set);
-  if (body.location && body.location.toLowerCase() !== set.region.toLowerCase()) {
+  if (body.location && !sameLocation(body.location, set.region)) {
     throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the scale set is in ${set.region}).`);
   }
   if (body.zones && [...new Set(body.zones)].sort().join(',') !== set.zones.join(',')) throw conflict('PropertyChangeNotAllowed', "Changing property 'zones' is not allowed.");
