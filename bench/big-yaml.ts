@@ -1,13 +1,15 @@
 /**
  * A scenario YAML with `n` written-out VM entries (one `fleet.vms` group of one VM each), the shape the
  * hostile-CLI pass fed to `phasewise plan`: 150,000 entries make about 12 MB.
- * Usage: node dist/bench/big-yaml.js N > file.yaml
+ * `templates` more extension templates (t0, t1, …, all of the same type) make `extensions` one map of that
+ * many keys, the shape the YAML parser's duplicate-key check was quadratic on.
+ * Usage: node dist/bench/big-yaml.js N [TEMPLATES] > file.yaml
  */
 const REGIONS = ['eastus', 'westus', 'northeurope', 'westeurope'];
 const PAIRS: Record<string, string> = { eastus: 'westus', westus: 'eastus', northeurope: 'westeurope', westeurope: 'northeurope' };
 
 /** The text of the scenario: four regions in two pairs, one extension, one release an hour in. */
-export function bigVmScenarioYaml(n: number): string {
+export function bigVmScenarioYaml(n: number, templates = 0): string {
   const lines = [
     `name: big-${n}`,
     'start: 2026-03-02T00:00:00Z',
@@ -23,6 +25,7 @@ export function bigVmScenarioYaml(n: number): string {
     '      - { version: 1.4.0.0 }',
     'extensions:',
     '  agent: { publisher: Contoso.Monitoring, type: Agent, typeHandlerVersion: "1.4", enableAutomaticUpgrade: true }',
+    ...Array.from({ length: templates }, (_, i) => `  t${i}: { publisher: Contoso.Monitoring, type: Agent, typeHandlerVersion: "1.4" }`),
     'fleet:',
     '  vms:',
   ];
@@ -37,5 +40,7 @@ export function bigVmScenarioYaml(n: number): string {
 if (process.argv[1]?.endsWith('big-yaml.js')) {
   const n = Number(process.argv[2] ?? 150_000);
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`usage: big-yaml.js N (a whole number ≥ 1), got ${process.argv[2]}`);
-  process.stdout.write(bigVmScenarioYaml(n));
+  const templates = Number(process.argv[3] ?? 0);
+  if (!Number.isSafeInteger(templates) || templates < 0) throw new Error(`usage: big-yaml.js N [TEMPLATES], got ${process.argv[3]}`);
+  process.stdout.write(bigVmScenarioYaml(n, templates));
 }
