@@ -190,6 +190,10 @@ describe('files the parsers choke on', { concurrency: 2 }, () => {
     assert.throws(() => parseStrictYaml(maps(MAX_YAML_DEPTH + 1)), /nested more than 100 levels deep at line 101, column 101/);
     assert.throws(() => parseStrictYaml(flows(MAX_YAML_DEPTH + 1)), /nested more than 100 levels deep at line 1, column 101/);
     assert.throws(() => parseStrictYaml(`? ${flows(MAX_YAML_DEPTH)}\n: 1\n`), /nested more than 100 levels/); // a key holding the depth
+    // An unclosed `[` makes the parser nest every line after it one level deeper: the `[` is the cause, not the depth.
+    const unclosed = ['*k: [unclosed', ...Array.from({ length: 150 }, (_, i) => `k${i}: ${i}`)].join('\n');
+    assert.throws(() => parseStrictYaml(unclosed), /Unexpected flow-seq-start token at line 1, column 5$/);
+    assert.throws(() => parseStrictYaml(`a: [1, 2\n${maps(MAX_YAML_DEPTH + 1)}`), (err: Error) => !/nested more than/.test(err.message));
     // Errors still say where, as the library's own messages did.
     assert.throws(() => parseStrictYaml('a: 1\na: 2\n'), /Map keys must be unique at line 2, column 1$/);
   });
