@@ -88,7 +88,7 @@ function runCase(seed: number, failures: number, took: number): { had: number; o
     while (!done() && sim.step()) {
       for (const id of on('1.1.0')) had.add(id);
       // A rollback rollout keeps the gates: a simulated machine slow to report healthy can stop it (R23);
-      // the operator resumes it, as docs/operators.md says.
+      // the operator resumes it, as docs/api.md (rollout controls) says.
       for (const r of rollouts) if (r.status === 'stopped' && resumes++ < 10) sim.engine.resumeRolloutByOperator(r.id, 'test');
       if (pending === 0) continue;
       const again = sim.engine.rollBackWithdrawn(IMAGE, '1.1.0', 'test');

@@ -47,7 +47,7 @@ function scenario(seed: number, failures: number): Record<string, unknown> {
  * machines run it), and asks again for the machines whose attempt was in flight as `serve` does
  * (server/control-follow-up.ts) until none is left.
  */
-function runCase(seed: number, failures: number, mid: boolean): number {
+function runCase(seed: number, failures: number, mid: boolean): { machines: number; resumes: number } {
   const compiled = compileScenario(scenario(seed, failures), 'withdraw-lkg');
   const before = new Map([...compiled.state.fleet.instances.get(KEY)!.values()].map((i) => [i.machineId, i.installedVersion]));
   const file = join(dir, `lkg-${seed}-${Math.random().toString(36).slice(2)}.sqlite`);
@@ -66,6 +66,7 @@ function runCase(seed: number, failures: number, mid: boolean): number {
   first.close();
   const store = SqliteStore.open(file, { mode: 'existing' });
   const had = new Set<string>();
+  let resumes = 0;
   try {
     sim.restart(store);
     const onNew = () => [...sim.engine.state.fleet.instances.get(KEY)!.values()].filter((i) => i.installedVersion === '1.3.0.0').map((i) => i.machineId);
@@ -77,6 +78,11 @@ function runCase(seed: number, failures: number, mid: boolean): number {
     const done = () => pending === 0 && rollouts.every((r) => r.status === 'completed' || r.status === 'cancelled');
     while (!done() && sim.step()) {
       for (const id of onNew()) had.add(id);
+      // A rollback rollout keeps the gates (docs/api.md: "the same batches and health gates"): a simulated agent
+      // whose health report comes after the 300 s window (the log-normal tail of its latency) is judged unhealthy
+      // (R22), left on the version it went back to, and can fail a small phase, which stops the rollout (R10, R23).
+      // The rules promise no completion then: the operator resumes it (POST …/resume), as an operator would.
+      for (const r of rollouts) if (r.status === 'stopped' && resumes++ < 10) sim.engine.resumeRolloutByOperator(r.id, 'test');
       if (pending === 0) continue;
       const again = sim.engine.rollBackWithdrawn(AGENT, '1.3.0.0', 'test');
       assert.deepEqual(again.noEarlierVersion, []);
@@ -97,20 +103,26 @@ function runCase(seed: number, failures: number, mid: boolean): number {
   const checker = new InvariantChecker({ pairs: symmetricPairs([...compiled.state.fleet.regions.values()]) });
   checker.onEvents(events);
   assert.deepEqual(checker.finish(), [], 'the event log keeps the rules');
-  return had.size;
+  return { machines: had.size, resumes };
 }
 
 describe('withdraw with rollback: each machine back to its own last known good version', () => {
   test('machines from 1.0, 1.1 and 1.2 each return to theirs after 1.3 is withdrawn, across a restart from SQLite', () => {
-    assert.ok(runCase(1, 0, false) >= 20, 'machines ran 1.3.0.0');
+    assert.ok(runCase(1, 0, false).machines >= 20, 'machines ran 1.3.0.0');
   });
 
   test('a machine unhealthy on the version it went back to stays there with it as last known good, never the withdrawn one (seed 2531, 30% failures)', () => {
-    assert.ok(runCase(2531, 0.3, false) > 0, 'machines ran 1.3.0.0');
+    assert.ok(runCase(2531, 0.3, false).machines > 0, 'machines ran 1.3.0.0');
   });
 
   test('a machine whose attempt to the withdrawn version was still in flight at the withdrawal is counted, asked for again and sent back once it lands (seed 708)', () => {
-    assert.ok(runCase(708, 0.3, false) > 0, 'machines ran 1.3.0.0');
+    assert.ok(runCase(708, 0.3, false).machines > 0, 'machines ran 1.3.0.0');
+  });
+
+  test('a rollback rollout stopped by a failed phase (a health report after the window, R22) goes on once the operator resumes it (seed 7684)', () => {
+    const { machines, resumes } = runCase(7684, 0.1, false);
+    assert.ok(machines > 0, 'machines ran 1.3.0.0');
+    assert.ok(resumes > 0, 'a rollback rollout was stopped and resumed');
   });
 
   test('property: any seed, with upgrade failures, withdrawn mid-rollout or after it, every machine on the withdrawn version returns to its own', () => {

@@ -275,6 +275,11 @@ export interface RolloutState {
    * lookup; undefined (a rollout read from a store) means unknown.
    */
   goneBeforeBatch?: number;
+  /**
+   * Not stored: the installed version `versionReason` (attempts/skip.ts) judged last for this rollout, and its
+   * answer. A batch's machines nearly all run one version, so each needs no parse or comparison of its own.
+   */
+  judged?: { version: string; reason: string | null };
 }
 
 /** Why a release is held: the evidence judged it bad, an operator held it, or an operator withdrew it (for good). */

@@ -36,7 +36,8 @@ export interface BuiltFleet {
   fleet: FleetState;
   /** Scale set and availability set names to ids. */
   setIds: Map<string, string>;
-  select(sel: Selector, path: string, salt: number, issues: Issues): string[];
+  /** The machines a selector picks, after checking its names; with `scan` false only the check (the event fails anyway). */
+  select(sel: Selector, path: string, salt: number, issues: Issues, scan?: boolean): string[];
   /** The scale sets that name an image, to be checked against the scenario's `images`. */
   imageSets: ImageSetUse[];
   /** The `patchSettings` of the machines whose fleet entry gives them (machine id → settings). */
@@ -131,7 +132,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
     setIds,
     imageSets: ctx.imageSets,
     patchSettings: ctx.patchSettings,
-    select(sel, path, salt, iss) {
+    select(sel, path, salt, iss, scan = true) {
       const setId = sel.scaleSet === undefined ? undefined : setIds.get(sel.scaleSet);
       if (sel.scaleSet !== undefined && !setId) iss.push({ path: `${path}.scaleSet`, message: `unknown scale set or availability set "${sel.scaleSet}"` });
       if (sel.region !== undefined && !fleet.regions.has(sel.region)) iss.push({ path: `${path}.region`, message: `unknown region "${sel.region}"` });
@@ -139,6 +140,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
         sel.machines.forEach((id, i) => { if (!fleet.machines.has(id)) iss.push({ path: `${path}.machines[${i}]`, message: `unknown machine "${id}"` }); });
         return sel.machines.filter((id) => fleet.machines.has(id));
       }
+      if (!scan) return [];
       const out: string[] = [];
       for (const m of fleet.machines.values()) {
         if (setId && m.placement.setId !== setId) continue;

@@ -355,13 +355,13 @@ function collectReleases(input: ScenarioInput, times: readonly number[], catalog
   return releases;
 }
 
-/** R6 installs exactly the version asked for, so it must be published by the time of the event. */
-function checkManualVersion(releases: readonly Release[], version: string, atMs: number, start: Start, path: string, issues: ScenarioIssue[]): void {
+/** R6 installs exactly the version asked for, so it must be published by the time of the event: the issue when it is not. */
+function manualVersionIssue(releases: readonly Release[], version: string, atMs: number, start: Start, path: string): ScenarioIssue | null {
+  if (releases.some((r) => r.version === version && (!start.known || r.atMs <= atMs))) return null;
   const byThen = releases.filter((r) => !start.known || r.atMs <= atMs);
-  if (byThen.some((r) => r.version === version)) return;
   const later = releases.find((r) => r.version === version);
   const expected = `expected a version published by then: ${listed(byThen.map((r) => r.version))}`;
-  issues.push({ path, message: later ? `${version} is published only later, by ${later.event}; ${expected}` : `${version} is never published; ${expected}` });
+  return { path, message: later ? `${version} is published only later, by ${later.event}; ${expected}` : `${version} is never published; ${expected}` };
 }
 
 /**
@@ -491,14 +491,17 @@ function compileActions(
     const field = e.setAutomaticUpgrade ? 'setAutomaticUpgrade' : 'manualUpgrade';
     const t = template(sel.extension, field);
     if (!t) return;
-    const machineIds = built.select(sel, `${path}.${field}`, seed + i, issues);
+    // A manual upgrade to a version not published by then fails the scenario: its machines are never needed, and
+    // picking them (a hash of every machine's id when a share is given) is what made thousands of such errors slow.
+    const known = e.manualUpgrade ? releases.get(typeKey(t.publisher, t.type)) : undefined;
+    const versionIssue = known ? manualVersionIssue(known, e.manualUpgrade!.version, atMs, start, `${path}.manualUpgrade.version`) : null;
+    const machineIds = built.select(sel, `${path}.${field}`, seed + i, issues, versionIssue === null);
     const key = `extension:${t.publisher}.${t.type}`.toLowerCase();
     if (e.setAutomaticUpgrade) {
       out.push({ atMs, kind: 'setAutomaticUpgrade', artifactKey: key, machineIds, enabled: e.setAutomaticUpgrade.enabled });
       return;
     }
-    const known = releases.get(typeKey(t.publisher, t.type));
-    if (known) checkManualVersion(known, e.manualUpgrade!.version, atMs, start, `${path}.manualUpgrade.version`, issues);
+    if (versionIssue) issues.push(versionIssue);
     out.push({ atMs, kind: 'manualUpgrade', artifact: { kind: 'extension', publisher: t.publisher, type: t.type }, machineIds, version: e.manualUpgrade!.version });
   });
   return out;

@@ -28,17 +28,12 @@ export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionIns
 }
 
 /**
- * The last version `versionReason` judged, for which rollout, and its answer: a batch's machines nearly all
- * run one version, so each needs no parse or comparison of its own (a rollout's target, major, direction and
- * profile never change).
+ * The part of `skipReason` that depends only on the installed version (R1: never across a major; never sideways or back).
+ * Remembered per rollout (`r.judged`): a rollout's target, major, direction and profile never change.
  */
-let judgedFor: RolloutState | null = null;
-let judgedVersion = '';
-let judgedReason: string | null = null;
-
-/** The part of `skipReason` that depends only on the installed version (R1: never across a major; never sideways or back). */
 function versionReason(r: RolloutState, installed: string): string | null {
-  if (r === judgedFor && installed === judgedVersion) return judgedReason;
+  const judged = r.judged;
+  if (judged !== undefined && judged.version === installed) return judged.reason;
   let reason: string | null;
   if (r.plan.profile.name !== 'manual' && r.artifact.kind === 'extension' && majorOf(installed) !== r.major) {
     reason = 'automatic upgrades never cross a major version';
@@ -47,9 +42,11 @@ function versionReason(r: RolloutState, installed: string): string | null {
     if (r.plan.downgrade) reason = cmp <= 0 ? `already at ${installed}, not above ${r.toVersion}` : null;
     else reason = cmp >= 0 ? `already at ${installed}` : null;
   }
-  judgedFor = r;
-  judgedVersion = installed;
-  judgedReason = reason;
+  if (judged === undefined) r.judged = { version: installed, reason };
+  else {
+    judged.version = installed;
+    judged.reason = reason;
+  }
   return reason;
 }
 
