@@ -269,7 +269,8 @@ function run(g: Gen): Outcome {
     const unreached = !halted && ended.get(id) !== 'rollout.cancelled' && ended.get(id) !== 'rollout.stopped' && firsts.size < c.eligible;
     if ((late.length > 0 || unreached) && announced) announcedMisses++;
     if (announced) continue;
-    if (unreached) problems.push(`R40: ${id} (${c.profile} ${c.release}) reached ${firsts.size} of ${c.eligible} eligible machines${result.hitHorizon ? ' by the horizon' : ''}, never announced at risk`);
+    const byHorizon = result.hitHorizon ? ' by the horizon' : '';
+    if (unreached) problems.push(`R40: ${id} (${c.profile} ${c.release}) reached ${firsts.size} of ${c.eligible} eligible machines${byHorizon}, never announced at risk`);
     for (const [machine, t] of late) problems.push(`R40: ${id} (${c.profile}) first reached ${machine} after ${((t - c.at) / DAY).toFixed(1)} days, never announced at risk`);
   }
   return { violations: problems, checkedStarts: windows.extension.checkedStarts + windows.osImage.checkedStarts, rollouts: created.size, announcedMisses };
@@ -317,7 +318,10 @@ const unreachedByHorizonCase: Gen = {
  */
 const announcedBetweenStopsCase: Gen = {
   ...unreachedByHorizonCase,
-  fleet: { ...unreachedByHorizonCase.fleet, scaleSets: [{ ...unreachedByHorizonCase.fleet.scaleSets[0]!, policy: { ...unreachedByHorizonCase.fleet.scaleSets[0]!.policy, maxUnhealthyUpgradedInstancePercent: 5 } }] },
+  fleet: {
+    ...unreachedByHorizonCase.fleet,
+    scaleSets: [{ ...unreachedByHorizonCase.fleet.scaleSets[0]!, policy: { ...unreachedByHorizonCase.fleet.scaleSets[0]!.policy, maxUnhealthyUpgradedInstancePercent: 5 } }],
+  },
   events: [{ at: 'P1D', kind: 'assign', share: 0.3 }, { at: 'PT1H', kind: 'publish', share: 0.3 }],
   seed: 642148,
 };
