@@ -286,6 +286,9 @@ describe('hardening fuzz: no request halts the engine, a refused one changes not
     // Within the budget it is created; growing it past the budget in one step is refused, in steps it is not.
     assert.equal((await call(s.url, 'PUT', `${VMSS}/wide?${AV}`, model(4))).status, 201);
     await eventually(async () => (await call(s.url, 'GET', `${VMSS}/wide?${AV}`)).body?.properties?.provisioningState === 'Succeeded' || undefined, 60_000);
+    // The set answers Succeeded at once; its instances' installs end later. Judged at rest, as the other refusals are.
+    const wide = () => [...s.runtime.engine.state.fleet.instances.values()].flatMap((m) => [...m.values()]).filter((i) => i.machineId.includes('/virtualmachinescalesets/wide/'));
+    await eventually(async () => (wide().length === 4 && wide().every((i) => i.status !== 'Transitioning')) || undefined, 60_000, 'the installs on wide to end');
     const grown = fingerprint();
     const leap = await call(s.url, 'PATCH', `${VMSS}/wide?${AV}`, '{"sku":{"capacity":1000}}');
     assert.equal(leap.status, 400, JSON.stringify(leap.body));
