@@ -47,6 +47,8 @@ describe('image catalog over HTTPS', () => {
     const future = await call(s.url, 'PUT', `${UBUNTU}/24.04.202603010/replications/westus`, { completedAt: new Date(t0 + 30 * DAY).toISOString() }, PUBLISHER_TOKEN);
     assert.equal(future.status, 201);
     assert.equal(future.body.state, 'InProgress');
+    // A gallery lives in a resource group that exists, as every resource does.
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/images?${AV}`, { location: 'westus' })).status, 201);
     assert.equal((await call(s.url, 'PUT', GALLERY, { location: 'westus' }, PUBLISHER_TOKEN)).status, 201);
     assert.equal((await call(s.url, 'PUT', `${GALLERY}/images/web`, { osType: 'Linux', identifier: { publisher: 'Contoso', offer: 'web', sku: 'v1' } }, PUBLISHER_TOKEN)).status, 201);
     assert.equal((await call(s.url, 'PUT', `${GALLERY}/images/web/versions/1.0.0`, {}, PUBLISHER_TOKEN)).status, 201);
@@ -85,6 +87,11 @@ describe('image catalog over HTTPS', () => {
     const hyphen = await call(s.url, 'PUT', `/phasewise/subscriptions/${SUB}/resourceGroups/images/galleries/bad-name`, { location: 'westus' }, PUBLISHER_TOKEN);
     assert.equal(hyphen.status, 400);
     assert.equal((await call(s.url, 'PUT', `/phasewise/subscriptions/nosub/resourceGroups/images/galleries/g`, { location: 'westus' }, PUBLISHER_TOKEN)).status, 404);
+    // A gallery in a resource group that does not exist is refused as every other resource is (it was created).
+    const noGroup = await call(s.url, 'PUT', `/phasewise/subscriptions/${SUB}/resourceGroups/nogroup/galleries/g`, { location: 'westus' }, PUBLISHER_TOKEN);
+    assert.equal(noGroup.status, 404, JSON.stringify(noGroup.body));
+    assert.equal(noGroup.body.error.code, 'ResourceGroupNotFound');
+    assert.equal((await call(s.url, 'GET', `/phasewise/subscriptions/${SUB}/resourceGroups/nogroup/galleries/g`, undefined, PUBLISHER_TOKEN)).status, 404, 'nothing was created');
     const reader = await call(s.url, 'PUT', `${UBUNTU}/24.04.202609010`, { osType: 'Linux' }, READER_TOKEN);
     assert.equal(reader.status, 403);
     const listed = await call(s.url, 'GET', UBUNTU, undefined, READER_TOKEN);
@@ -258,6 +265,7 @@ describe('the image catalog survives a restart', () => {
     try {
       assert.equal((await call(first.url, 'PUT', `${UBUNTU}/24.04.202601010`, { osType: 'Linux', hyperVGeneration: 'V1' }, PUBLISHER_TOKEN)).status, 201);
       assert.equal((await call(first.url, 'PUT', `${UBUNTU}/24.04.202601010/replications/westus`, {}, PUBLISHER_TOKEN)).status, 201);
+      assert.equal((await call(first.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/images?${AV}`, { location: 'westus' })).status, 201);
       assert.equal((await call(first.url, 'PUT', GALLERY, { location: 'westus' }, PUBLISHER_TOKEN)).status, 201);
       assert.equal((await call(first.url, 'PUT', `${GALLERY}/images/web`, { osType: 'Linux', identifier: { publisher: 'Contoso', offer: 'web', sku: 'v1' } }, PUBLISHER_TOKEN)).status, 201);
       assert.equal((await call(first.url, 'PUT', `${GALLERY}/images/web/versions/1.0.0`, { excludeFromLatest: true }, PUBLISHER_TOKEN)).status, 201);

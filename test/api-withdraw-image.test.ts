@@ -93,6 +93,8 @@ describe('withdrawing an OS image version through the API', () => {
   });
 
   test('a gallery image version is withdrawn the same way; its version record says so', async () => {
+    // A gallery lives in a resource group that exists, as every resource does.
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/images?${AV}`, { location: 'westus' })).status, 201);
     assert.equal((await call(s.url, 'PUT', GALLERY, { location: 'westus' }, PUBLISHER_TOKEN)).status, 201);
     assert.equal((await call(s.url, 'PUT', `${GALLERY}/images/web`, { osType: 'Linux', identifier: { publisher: 'Contoso', offer: 'web', sku: 'v1' } }, PUBLISHER_TOKEN)).status, 201);
     assert.equal((await call(s.url, 'PUT', `${GALLERY}/images/web/versions/1.0.0`, {}, PUBLISHER_TOKEN)).status, 201);

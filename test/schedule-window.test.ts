@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canFinishBefore, currentWindowEnd, maintenanceWindow, nextSlot, nextWindowStart, windowAt, windowInstances } from '../src/schedule/window.js';
+import { canFinishBefore, currentWindowEnd, maintenanceWindow, nextSlot, nextWindowStart, parseMaintenanceWindow, windowAt, windowInstances } from '../src/schedule/window.js';
 import type { MaintenanceWindow, MaintenanceWindowSpec } from '../src/schedule/window.js';
 
 const HOUR = 3_600_000;
@@ -206,4 +206,22 @@ test('R70: instants at or after the expiration, up to and past the last JavaScri
     // Far before the start, the first window is found as usual.
     assert.equal(nextWindowStart(w, -8.64e15 - 1), w.startMs);
   }
+});
+
+test('west of Greenwich, year 9999 local stays within year 9999 UTC: no instant is written +010000-… (dashboard, UTC−12)', () => {
+  // The default expiration, 9999-12-31 23:59:59 local, was 10000-01-01T11:59:59Z in UTC−12.
+  const LAST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+  const w = win('Day', '2026-01-01 13:00', '01:00', 'Dateline Standard Time');
+  assert.ok(w.expirationMs <= LAST_INSTANT_MS, new Date(w.expirationMs).toISOString());
+  const late = at('9999-12-31T20:00:00Z');
+  const next = nextWindowStart(w, late);
+  assert.ok(next === null || new Date(next).toISOString().startsWith('9999-'), String(next));
+  for (const inst of windowInstances(w, at('9999-12-30T00:00:00Z'))) {
+    assert.ok(inst.end <= LAST_INSTANT_MS && /^\d{4}-/.test(new Date(inst.end).toISOString()), new Date(inst.end).toISOString());
+  }
+  // A start that is itself after the last four-digit instant is refused, naming the field.
+  const r = parseMaintenanceWindow({ startDateTime: '9999-12-31 23:00', duration: '01:00', timeZone: 'Dateline Standard Time', recurEvery: 'Day' });
+  assert.equal(r.ok, false);
+  assert.ok(!r.ok && r.errors[0]!.field === 'startDateTime' && /9999-12-31T23:59:59Z/.test(r.errors[0]!.message), JSON.stringify(r));
+  assert.ok(!r.ok && !r.errors[0]!.message.includes('+0'), 'the message shows no six-digit year');
 });

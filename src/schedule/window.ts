@@ -74,6 +74,9 @@ export interface WindowInstance {
 }
 
 export const DEFAULT_EXPIRATION = '9999-12-31 23:59:59';
+/** The last instant written with a four-digit year (ISO 8601 needs a sign and six digits after it). */
+export const LAST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+const LAST_INSTANT_ISO = '9999-12-31T23:59:59Z';
 const DATE_TIME_FORMAT = 'YYYY-MM-DD hh:mm (or hh:mm:ss)';
 
 /** Parses `YYYY-MM-DD hh:mm[:ss]`; null if malformed or not a real date and time. */
@@ -138,7 +141,14 @@ export function parseMaintenanceWindow(spec: MaintenanceWindowSpec): WindowParse
 
   if (zone === null || start === null || expiration === null || durationMs === null || rec === null || !rec.ok) return { ok: false, errors };
   const startMs = localToEpoch(zone, localMs(start));
-  const expirationMs = localToEpoch(zone, localMs(expiration));
+  // Year 9999 local is year 10000 UTC west of Greenwich: the default expiration in UTC−12 was
+  // 10000-01-01T11:59:59Z, and an instant past 9999 is written `+010000-01-01…` (the dashboard showed it).
+  // Instants stop at the last one with a four-digit year; a start after it is refused.
+  if (startMs > LAST_INSTANT_MS) {
+    err('startDateTime', spec.startDateTime, `a date and time no later than ${LAST_INSTANT_ISO}`, `${JSON.stringify(startText)} in ${tzText} is after ${LAST_INSTANT_ISO} (UTC), the last instant a window can start`);
+    return { ok: false, errors };
+  }
+  const expirationMs = Math.min(localToEpoch(zone, localMs(expiration)), LAST_INSTANT_MS);
   if (expirationMs <= startMs) {
     // The default expiration (none given) is named as such, not as "undefined".
     const given = expText === DEFAULT_EXPIRATION && spec.expirationDateTime !== DEFAULT_EXPIRATION ? `the default ${JSON.stringify(DEFAULT_EXPIRATION)}` : JSON.stringify(expText);

@@ -9,6 +9,7 @@ import { requireRole } from './auth.js';
 import type { Documents } from './documents.js';
 import { badRequest, invalidParameter, notFound } from './errors.js';
 import { compareSplit, pageAfter, splitKey } from './keyed-page.js';
+import { LIST_PARAMETERS } from './query-parameters.js';
 import type { ArmError } from './errors.js';
 import type { FleetIndex } from './fleet-index.js';
 import type { ImageStore } from './image-store.js';
@@ -143,8 +144,34 @@ export function booleanQuery(req: FastifyRequest, name: string, fallback: boolea
 export function queryOf(req: FastifyRequest): Record<string, string> {
   // No prototype: a parameter named `constructor` or `__proto__` is only ever a parameter.
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) out[k.toLowerCase()] = Array.isArray(v) ? String(v[0]) : String(v);
+  for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) {
+    const key = k.toLowerCase();
+    // Repeats of other parameters have one value (query-parameters.ts refused two); list ones add up.
+    if (LIST_PARAMETERS.has(key)) out[key] = [out[key], ...(Array.isArray(v) ? v : [v])].filter((x) => x !== undefined).map(String).join(',');
+    else out[key] = Array.isArray(v) ? String(v[0]) : String(v);
+  }
   return out;
+}
+
+const SKIP_TOKEN_READ = Symbol('skipTokenRead');
+
+/** The request's `$skiptoken`, as a paged list reads it (marked read: see `unreadSkipTokenError`). */
+export function skipTokenParameter(req: FastifyRequest): string | undefined {
+  (req as unknown as Record<symbol, boolean>)[SKIP_TOKEN_READ] = true;
+  return queryOf(req).$skiptoken;
+}
+
+/**
+ * A list that returns everything at once issues no `$skiptoken`, so one sent to it is a token this server did
+ * not issue: refused as a paged list refuses one (`?$skiptoken=garbage` on resource groups was a 200 with the
+ * whole list). Judged on the answer of a GET (it changed nothing): a `{value: […]}` whose route never read the parameter.
+ */
+export function unreadSkipTokenError(req: FastifyRequest, payload: unknown): ArmError | null {
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || (req as unknown as Record<symbol, boolean>)[SKIP_TOKEN_READ] === true) return null;
+  if (!/skiptoken/i.test(req.url) || typeof payload !== 'object' || payload === null || !Array.isArray((payload as { value?: unknown }).value)) return null;
+  const token = queryOf(req).$skiptoken;
+  if (token === undefined || token === '') return null;
+  return invalidParameter('$skiptoken', `'${token.slice(0, 100)}' is not a $skiptoken this server issued: this list is not paged (it answers every item at once); leave $skiptoken out.`);
 }
 
 /**
@@ -152,7 +179,7 @@ export function queryOf(req: FastifyRequest): Record<string, string> {
  * is refused rather than read as 0 (or `1e9` as 1): a client that mangled its nextLink would get a wrong page.
  */
 export function skipTokenOf(req: FastifyRequest): number {
-  const token = queryOf(req).$skiptoken;
+  const token = skipTokenParameter(req);
   if (token === undefined || token === '') return 0;
   if (!/^\d{1,15}$/.test(token)) throw invalidParameter('$skiptoken', `'${token.slice(0, 100)}' is not a $skiptoken this server issued; follow nextLink as given.`);
   return Number(token);
@@ -172,7 +199,7 @@ const KEY_TOKEN = /^k\.([A-Za-z0-9_-]{1,1400})$/;
  * is picked without sorting the list (keyed-page.ts); `view` is applied to the items served only.
  */
 export function page<T, V = T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[], keyOf?: (item: T) => string, view?: (item: T) => V): { value: V[]; nextLink?: string } {
-  const raw = queryOf(req).$skiptoken;
+  const raw = skipTokenParameter(req);
   const keyed = keyOf && raw !== undefined ? KEY_TOKEN.exec(raw) : null;
   const shown = (list: readonly T[]) => (view ? list.map(view) : list as unknown as V[]);
   let served: T[];

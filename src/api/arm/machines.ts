@@ -49,7 +49,7 @@ export function osOf(props: { storageProfile?: { osDisk?: { osType?: string } };
 export function ensureRegion(ctx: ArmContext, location: string, zones: readonly string[]): string {
   const regions = ctx.engine.state.fleet.regions;
   // `East US` is the fleet's `eastus` (it used to become a region of its own, outside eastus's pair and phase).
-  const name = knownRegionName(regions.keys(), location);
+  const name = knownRegionName(regions, location);
   if (!name) {
     ctx.engine.putRegion({ name: normalizeLocation(location), pair: null, zones: [...zones].sort() });
     return normalizeLocation(location);

@@ -10,7 +10,7 @@ import { FleetError } from '../../engine/engine.js';
 import { EngineHaltedError } from '../../engine/core/errors.js';
 import { ImageCatalogError } from '../../catalog/images.js';
 import type { ArmContext } from './context.js';
-import { apiVersionOf } from './context.js';
+import { apiVersionOf, unreadSkipTokenError } from './context.js';
 import { requireRole } from './auth.js';
 import type { Principal } from './auth.js';
 import { ArmError, badRequest } from './errors.js';
@@ -18,6 +18,7 @@ import { armRequestOptions, MAX_HEADER_BYTES } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
 import { bodyEncodingProblem } from './body-encoding.js';
 import { isOpenPath } from './open-paths.js';
+import { duplicateParameterError } from './query-parameters.js';
 import { API_SECURITY_HEADERS } from './security-headers.js';
 import { trackQuietConnections } from './quiet-connections.js';
 import { registerPreconditions } from './preconditions.js';
@@ -171,12 +172,16 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   // JSON bodies; an empty body is allowed (ARM POST actions carry none).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (req, body, done) => {
-    const text = body as string;
     const encoding = bodyEncodingProblem(req.headers, true);
     if (encoding) return done(encoding, undefined);
+    const agent = isAgentPath(req.url);
+    // A UTF-8 byte order mark before the JSON (PowerShell's `Set-Content -Encoding UTF8`, Notepad) is read
+    // past, as ARM reads it; it was a 400 whose message showed an invisible character. The agent channel
+    // stores its bodies as sent, so it keeps its own rules.
+    const text = !agent && (body as string).charCodeAt(0) === 0xfeff ? (body as string).slice(1) : body as string;
     if (text.trim() === '') return done(null, undefined);
     try {
-      if (isAgentPath(req.url)) {
+      if (agent) {
         // The agent channel's bounds too, in the same pass: a deep or key-heavy body never reaches JSON.parse.
         (req as unknown as Record<symbol, string>)[RAW_BODY] = text;
         return done(null, parseAgentJson(text));
@@ -204,6 +209,8 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     reply.header('x-ms-request-id', req.id);
     // U+0000 in a name or id: SQLite would store it, PostgreSQL cannot (docs/api.md#limits).
     if (req.url.includes('%00') || req.url.includes('\0')) throw badRequest('InvalidRequestUri', 'The request URI holds the character U+0000 (%00), which no name or id may hold.');
+    const duplicate = duplicateParameterError(req.url); // `?api-version=A&api-version=B`: which one was meant?
+    if (duplicate) throw duplicate;
     // The agent channel authenticates by client certificate (src/api/agent/mtls.ts), not bearer tokens.
     if (isAgentPath(req.url)) return;
     if (isOpenPath(req.url)) return; // the dashboard's files and /metrics (its own token), src/api/arm/open-paths.ts
@@ -217,6 +224,13 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
 
   registerPreconditions(app); // If-Match / If-None-Match, judged before any handler (and before a replica forwards a write)
   if (opts.beforeHandler) app.addHook('preHandler', opts.beforeHandler);
+
+  // A `$skiptoken` sent to a list that pages nothing (context.ts): a GET changes nothing, so judging the answer is safe.
+  app.addHook('preSerialization', async (req, _reply, payload) => {
+    const unread = unreadSkipTokenError(req, payload);
+    if (unread) throw unread;
+    return payload;
+  });
 
   app.setErrorHandler((err, req, reply) => {
     closeIfBodyUnread(req, reply);

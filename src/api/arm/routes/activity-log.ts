@@ -22,7 +22,7 @@ import {
   toEventData,
 } from '../activity-log.js';
 import type { ArmContext } from '../context.js';
-import { baseUrlOf, queryOf } from '../context.js';
+import { baseUrlOf, queryOf, skipTokenParameter } from '../context.js';
 import { ArmError } from '../errors.js';
 import { LATEST_EVENT_MS } from '../../../store/event-log-reader.js';
 import type { EventLogReader, EventQuery } from '../../../store/event-log-reader.js';
@@ -49,7 +49,7 @@ async function readPage(ctx: ArmContext, req: FastifyRequest): Promise<{ value: 
   const q = queryOf(req);
   const filter = parseActivityFilter(q.$filter);
   const select = parseSelect(q.$select);
-  const before = parseSkipToken(q.$skiptoken);
+  const before = parseSkipToken(skipTokenParameter(req));
   const wantSub = sub.toLowerCase();
 
   // Callers of rollouts, read once per page (a few hundred rows at most). The rollouts table, not the event log: still SQLite's.

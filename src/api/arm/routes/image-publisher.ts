@@ -19,7 +19,7 @@ import type {
   Gallery, GalleryImageDefinition, ImageVersionRecord, Outcome, PlatformImage, Replication,
 } from '../../../catalog/images.js';
 import type { ArmContext } from '../context.js';
-import { writer } from '../context.js';
+import { mustHaveGroup, writer } from '../context.js';
 import { invalidParameter, notFound } from '../errors.js';
 import { locationName, parseBody } from '../validation.js';
 
@@ -145,9 +145,6 @@ export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmConte
     if (!d) throw notFound('ImageDefinitionNotFound', `The gallery '${g.name}' has no image definition '${p.image}'.`);
     return { g, d };
   };
-  const mustSubscription = (sub: string) => {
-    if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
-  };
 
   app.get(GALLERY, async (req) => {
     const g = galleryOf(req.params as GalleryParams);
@@ -156,7 +153,7 @@ export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmConte
   app.put(GALLERY, async (req, reply) => {
     const p = req.params as GalleryParams;
     writer(req, 'Phasewise/galleries/write', 'publisher');
-    mustSubscription(p.sub);
+    mustHaveGroup(ctx, p.sub, p.rg); // as every other resource: a gallery lives in a resource group that exists
     checkName('galleryName', p.gallery, GALLERY_NAME);
     const body = parseBody(galleryBody, req.body);
     const r = ctx.images.change((c) => c.putGallery({ subscription: p.sub, resourceGroup: p.rg, name: p.gallery, location: body.location }));

@@ -23,6 +23,7 @@ import type { ArmContext } from '../context.js';
 import { baseUrlOf, page, queryOf, writer } from '../context.js';
 import { conflict, invalidParameter, notFound } from '../errors.js';
 import { fullVersion, locationName, parseBody } from '../validation.js';
+import { knownRegionName } from '../locations.js';
 
 const TYPES = '/phasewise/publishers/:publisher/extensionTypes';
 
@@ -147,18 +148,26 @@ function boundOf(state: EngineState, r: RolloutState, now: number): Record<strin
   return o ? boundRecord(o) : null;
 }
 
-/** Region names as the fleet spells them when they match one (ignoring case and spaces); ARM's form otherwise. */
+/**
+ * Region names as the fleet spells them (matched ignoring case and spaces, as ARM matches locations), each
+ * once. A region the fleet does not know is refused, as host updates refuse it: a version published only to
+ * `westus-typo` (or to 5,000 invented regions) reached no machine and said nothing.
+ */
 function canonicalRegions(ctx: ArmContext, regions: string[] | null): string[] | null {
   if (regions === null) return null;
-  const norm = (s: string) => s.replace(/\s+/g, '').toLowerCase();
-  const known = new Map<string, string>();
-  for (const name of ctx.engine.state.fleet.regions.keys()) known.set(norm(name), name);
-  const out: string[] = [];
-  for (const r of regions) {
-    const name = known.get(norm(r)) ?? norm(r);
-    if (!out.includes(name)) out.push(name);
-  }
-  return out;
+  const out = new Set<string>();
+  regions.forEach((r, i) => {
+    const name = knownRegionName(ctx.engine.state.fleet.regions, r);
+    if (name === undefined) throw invalidParameter(`regions[${i}]`, `unknown region '${r.slice(0, 100)}'; the fleet's regions are ${regionList(ctx)}.`);
+    out.add(name);
+  });
+  return [...out];
+}
+
+/** The fleet's region names for a message: the first 20, sorted. */
+function regionList(ctx: ArmContext): string {
+  const names = [...ctx.engine.state.fleet.regions.keys()].sort();
+  return names.length === 0 ? '(none yet)' : names.slice(0, 20).join(', ') + (names.length > 20 ? `, … (${names.length} in all)` : '');
 }
 
 function intParam(q: Record<string, string>, name: string, fallback: number, min: number, max: number): number {

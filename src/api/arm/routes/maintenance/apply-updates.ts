@@ -58,7 +58,7 @@ export function registerApplyUpdateRoutes(app: FastifyInstance, ctx: ArmContext)
     }
     // Regions as ARM reads locations (`EastUS`, `East US`), stored as the fleet spells them, each once.
     const regions = body.regions === undefined ? null : [...new Set(body.regions.map((r, i) => {
-      const name = knownRegionName(ctx.engine.state.fleet.regions.keys(), r);
+      const name = knownRegionName(ctx.engine.state.fleet.regions, r);
       if (name === undefined) throw invalidParameter(`regions[${i}]`, `unknown region '${r}'`);
       return name;
     }))];

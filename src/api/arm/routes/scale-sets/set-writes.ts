@@ -73,7 +73,7 @@ export function createSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
   const policy = policyOf(body.properties.upgradePolicy);
   const os = osOf(body.properties.virtualMachineProfile as Parameters<typeof osOf>[0]);
   const zones = [...new Set(body.zones ?? [])].sort();
-  const regionName = knownRegionName(ctx.engine.state.fleet.regions.keys(), body.location) ?? normalizeLocation(body.location);
+  const regionName = knownRegionName(ctx.engine.state.fleet.regions, body.location) ?? normalizeLocation(body.location);
   const exts = body.properties.virtualMachineProfile?.extensionProfile?.extensions ?? [];
   const perInstance = checkModel(ctx, exts, { os, region: regionName });
   checkRequestSettings(perInstance, body.sku?.capacity ?? 0, 'sku.capacity');
