@@ -81,7 +81,7 @@ export interface StackInput {
   /** Replicas: how the API tells injected requests and takes writes as commands. */
   server?: Pick<ArmServerOptions, 'injectedPrincipal' | 'beforeHandler'>;
   /** Replicas: the agent CA they share (absent: DATA_DIR/agent-ca/), and who vouches for forwarded agents. */
-  agents?: Pick<AgentServices, 'ca' | 'vouchedFingerprint' | 'replicateFile'>;
+  agents?: Pick<AgentServices, 'ca' | 'vouchedIdentity' | 'replicateFile'>;
 }
 
 export interface Stack {
@@ -183,7 +183,7 @@ export function buildStack(input: StackInput): Stack {
     tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
     pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
     certificateValidityDays: config.agentCertificateValidityDays,
-    ...(input.agents?.vouchedFingerprint ? { vouchedFingerprint: input.agents.vouchedFingerprint } : {}),
+    ...(input.agents?.vouchedIdentity ? { vouchedIdentity: input.agents.vouchedIdentity } : {}),
     ...(input.agents?.replicateFile ? { replicateFile: input.agents.replicateFile } : {}),
   };
   const ctx: ArmContext = {

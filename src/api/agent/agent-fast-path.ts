@@ -14,7 +14,7 @@ import { bodyEncodingProblem } from '../arm/body-encoding.js';
 import { ArmError } from '../arm/errors.js';
 import { goalStateAfterWait, goalStateAnswer, parseWait, readStatusReport, STATUS_RETRY_AFTER_SECONDS, submitStatusReport } from './agent-channel.js';
 import type { GoalStateAnswer } from './agent-channel.js';
-import { agentServices, authenticateAgentRequest } from './mtls.js';
+import { agentServices, authenticateAgentRequest, checkForwardedBody } from './mtls.js';
 import { AGENT_BODY_IDLE_MS } from './body-idle.js';
 
 const GOAL_STATE = /^\/v1\/agents\/([A-Za-z0-9._~-]{1,128})\/goalstate(?:\?wait=(\d{1,4}))?$/i;
@@ -79,6 +79,7 @@ export class AgentFastPath {
     const id = requestId();
     try {
       authenticateAgentRequest(this.ctx, req, agentId);
+      checkForwardedBody(req, undefined); // a goal-state read has no body
       const svc = agentServices(this.ctx);
       const seconds = parseWait(wait);
       const inm = req.headers['if-none-match'];
@@ -173,6 +174,7 @@ export class AgentFastPath {
         const encoding = json ? bodyEncodingProblem(req.headers, true) : null;
         if (encoding) throw encoding;
         const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        checkForwardedBody(req, bytes); // as the forwarding replica signed it, when one did
         const report = readStatusReport(size === 0 ? undefined : bytes.toString('utf8'));
         // The bytes as received are what is stored (status-writer.ts).
         submitStatusReport(svc, agentId, report, bytes, (err) => this.log.error({ err }, 'status commit failed'), (err) => {

@@ -10,14 +10,13 @@ import type { ArmContext } from '../arm/context.js';
 import { ArmError, badRequest, invalidParameter } from '../arm/errors.js';
 import { parseBody } from '../arm/validation.js';
 import { checkStatusReport, commitStatusReport, goalStateAfterWait, parseWait, STATUS_RETRY_AFTER_SECONDS } from './agent-channel.js';
-import { agentServices, authenticateAgent } from './mtls.js';
+import { agentServices, authenticateAgent, RAW_BODY } from './mtls.js';
 import { scheduledEventsSchema } from './status-schema.js';
 import { LIMITS } from '../../protocol/agent-wire.js';
 
 type P = { agentId: string };
 
-/** The raw JSON text of an agent request, kept by the content parser (stored as sent, not re-serialised). */
-export const RAW_BODY = Symbol('rawBody');
+export { RAW_BODY };
 
 export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void {
   app.get('/v1/agents/:agentId/goalstate', async (req, reply) => {

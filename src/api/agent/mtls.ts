@@ -9,7 +9,14 @@ import type { FastifyRequest } from 'fastify';
 import type { AgentRecord } from '../../drivers/agent/agent-store.js';
 import type { ArmContext } from '../arm/context.js';
 import { ArmError } from '../arm/errors.js';
+import { bodyDigest } from './forwarded-identity.js';
 import type { AgentServices } from './services.js';
+
+/** The raw JSON text of an agent request, kept by the content parser (stored as sent, not re-serialised). */
+export const RAW_BODY = Symbol('rawBody');
+
+/** The body digest a forwarding replica signed, for each request authenticated by its proof. */
+const signedDigests = new WeakMap<IncomingMessage, string>();
 
 /** One certificate per connection: read it once (keep-alive connections carry many requests). */
 const fingerprints = new WeakMap<object, string | null>();
@@ -37,7 +44,21 @@ export function agentServices(ctx: ArmContext): AgentServices {
  * agent's. An agent whose machine was deleted loses its credential here (revoked, 401).
  */
 export function authenticateAgent(ctx: ArmContext, req: FastifyRequest, agentId?: string): AgentRecord {
-  return authenticateAgentRequest(ctx, req.raw, agentId);
+  const agent = authenticateAgentRequest(ctx, req.raw, agentId);
+  // Routed requests have their body read by now (the content parser keeps agent bodies as text).
+  checkForwardedBody(req.raw, (req as unknown as Record<symbol, string | undefined>)[RAW_BODY]);
+  return agent;
+}
+
+/**
+ * A request another replica vouched for must carry the body that replica signed: 401 otherwise (a body
+ * changed on the way, or a proof copied onto another request). Requests with their own certificate pass.
+ */
+export function checkForwardedBody(req: IncomingMessage, body: string | Buffer | undefined): void {
+  const signed = signedDigests.get(req);
+  if (signed !== undefined && bodyDigest(body) !== signed) {
+    throw new ArmError(401, 'AuthenticationFailed', 'The body of this forwarded agent request is not the one the forwarding replica signed.');
+  }
 }
 
 /**
@@ -46,7 +67,12 @@ export function authenticateAgent(ctx: ArmContext, req: FastifyRequest, agentId?
  */
 export function authenticateAgentRequest(ctx: ArmContext, req: IncomingMessage, agentId?: string): AgentRecord {
   const svc = agentServices(ctx);
-  const fp = peerFingerprint(req.socket as TLSSocket) ?? svc.vouchedFingerprint?.(req) ?? null;
+  let fp = peerFingerprint(req.socket as TLSSocket);
+  if (fp === null) {
+    const vouched = svc.vouchedIdentity?.(req) ?? null;
+    if (vouched) signedDigests.set(req, vouched.bodyDigest);
+    fp = vouched?.fingerprint ?? null;
+  }
   if (!fp) throw new ArmError(401, 'AuthenticationFailed', 'Agent requests need the client certificate issued at enrollment (mTLS).');
   const agent = svc.driver.agentByFingerprint(fp);
   if (!agent) throw new ArmError(401, 'InvalidClientCertificate', 'The client certificate belongs to no enrolled agent (unknown or revoked); enroll again.');

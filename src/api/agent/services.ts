@@ -1,4 +1,5 @@
 /** What the agent API works with, beside the ARM context. */
+import type { VouchedIdentity } from './forwarded-identity.js';
 import type { IncomingMessage } from 'node:http';
 import type { AgentDriver } from '../../drivers/agent/agent-driver.js';
 import type { AgentCa } from './agent-ca.js';
@@ -19,8 +20,8 @@ export interface AgentServices {
   pollIntervalSeconds: number;
   statusIntervalSeconds: number;
   certificateValidityDays: number;
-  /** Replicas: the agent fingerprint another replica vouched for in a forwarded request, when its proof holds. */
-  vouchedFingerprint?: (req: IncomingMessage) => string | null;
+  /** Replicas: the agent fingerprint (and body digest) another replica vouched for in a forwarded request, when its proof holds. */
+  vouchedIdentity?: (req: IncomingMessage) => VouchedIdentity | null;
   /** Replicas: stores an uploaded package file where every replica finds it (PostgreSQL), before its record is kept. */
   replicateFile?: (path: string, sha256: string) => Promise<void>;
 }

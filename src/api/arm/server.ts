@@ -179,11 +179,12 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     // past, as ARM reads it; it was a 400 whose message showed an invisible character. The agent channel
     // stores its bodies as sent, so it keeps its own rules.
     const text = !agent && (body as string).charCodeAt(0) === 0xfeff ? (body as string).slice(1) : body as string;
+    // Kept before anything is judged: a forwarded agent request's body is checked against its proof (mtls.ts).
+    if (agent) (req as unknown as Record<symbol, string>)[RAW_BODY] = text;
     if (text.trim() === '') return done(null, undefined);
     try {
       if (agent) {
         // The agent channel's bounds too, in the same pass: a deep or key-heavy body never reaches JSON.parse.
-        (req as unknown as Record<symbol, string>)[RAW_BODY] = text;
         return done(null, parseAgentJson(text));
       }
       done(null, parseLimitedJson(text)); // depth, size and keys checked before JSON.parse (docs/api.md#limits)

@@ -26,7 +26,7 @@ export interface FollowerOptions {
   /** With the agent CA: agents' client certificates are checked here, then vouched for to the leader. */
   https: { cert: string; key: string; ca: string; requestCert: true; rejectUnauthorized: false };
   /** The headers that vouch for an agent's certificate fingerprint (forwarded-identity.ts). */
-  vouch: (method: string, url: string, fingerprint: string) => Record<string, string>;
+  vouch: (method: string, url: string, fingerprint: string, body: string | null) => Record<string, string>;
   maxBodyBytes: number;
   logLevel: string;
   auth: Authenticator;
@@ -82,8 +82,10 @@ export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
     if (!leader) throw new ArmError(503, 'ServiceUnavailable', 'No replica leads the engine right now (a takeover is under way); retry shortly.');
     const sock = req.raw.socket as TLSSocket;
     const cert = sock.authorized ? sock.getPeerCertificate() : null;
-    const headers = cert?.fingerprint256 ? opts.vouch(req.method, req.url, cert.fingerprint256) : {};
-    await forwardToLeader(req, reply, leader, { headers, body: (req.body as string | Readable | undefined) ?? null });
+    const body = (req.body as string | Readable | undefined) ?? null;
+    // The proof signs the body sent (forwarded-identity.ts); a streamed package upload is a publisher's, by token.
+    const headers = cert?.fingerprint256 && (body === null || typeof body === 'string') ? opts.vouch(req.method, req.url, cert.fingerprint256, body) : {};
+    await forwardToLeader(req, reply, leader, { headers, body });
     return reply;
   });
   return app;

@@ -24,7 +24,7 @@ import type { StackExtra } from '../stack.js';
 import { secretKeyOf } from '../stack.js';
 import { SecretBox } from '../../api/arm/secrets.js';
 import { httpsListenText } from '../../api/arm/server.js';
-import { forwardingKey, vouch, vouchedFingerprint } from '../../api/agent/forwarded-identity.js';
+import { forwardingKey, vouch, vouchedIdentity } from '../../api/agent/forwarded-identity.js';
 import { sharedAgentCa } from './shared-ca.js';
 import { CommandSeal, ResponseWaiter } from './api-commands.js';
 import { buildFollowerServer } from './follower.js';
@@ -121,7 +121,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     let leaderSeen: { at: number; endpoint: Endpoint | null } = { at: 0, endpoint: null };
     let follower: FastifyInstance | null = buildFollowerServer({
       https: { cert: tls.cert, key: tls.key, ca: agentCa.certPem, requestCert: true, rejectUnauthorized: false },
-      vouch: (method, path, fingerprint) => vouch(agentKey, method, path, fingerprint, Date.now()),
+      vouch: (method, path, fingerprint, body) => vouch(agentKey, method, path, fingerprint, body, Date.now()),
       maxBodyBytes: config.maxBodyBytes, logLevel: config.logLevel,
       auth, writes, health, reads,
       leader: async (): Promise<Endpoint | null> => {
@@ -151,7 +151,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       log.info(`replica ${holder} took the lease (fencing token ${f.token}); loading`);
       const l = await openLeader({
         config, url, scenario, tls, fence: f, client, waiter, seal, extra, health,
-        agents: { ca: agentCa, vouchedFingerprint: (req) => vouchedFingerprint(agentKey, req.method ?? '', req.url ?? '', req.headers, Date.now()) },
+        agents: { ca: agentCa, vouchedIdentity: (req) => vouchedIdentity(agentKey, req.method ?? '', req.url ?? '', req.headers, Date.now()) },
         onBroken: (err) => stepDown(`a commit was refused: ${err.message}`),
         onWarning: (message) => log.error(`replica ${holder}: ${message}`),
         eventLog,
