@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { FastifyRequest } from 'fastify';
 import type { ArmContext } from '../src/api/arm/context.js';
-import { compareKeys, page } from '../src/api/arm/context.js';
-import { pageAfter } from '../src/api/arm/keyed-page.js';
+import { compareKeys, indexedPage, page } from '../src/api/arm/context.js';
+import { pageAfter, SortedKeyCache } from '../src/api/arm/keyed-page.js';
 
 const name = fc.stringMatching(/^[a-zA-Z]{0,3}[0-9]{0,4}[a-z]?$/).filter((n) => n !== ''); // resource names are never empty
 
@@ -71,4 +71,49 @@ test('an offset $skiptoken on a keyed list still pages the sorted list; a token 
   const items = ['ss10', 'ss2', 'SS1', 'a'];
   assert.deepEqual(page(ctx, requestOf('https://cp.test/l?$skiptoken=2'), items, (x) => x).value, ['ss2', 'ss10']);
   assert.throws(() => page(ctx, requestOf('https://cp.test/l?$skiptoken=zz'), items, (x) => x), /not a \$skiptoken this server issued/);
+});
+
+test('indexedPage (a sorted key index, binary search per page) answers as page does through random creations and deletions', () => {
+  const change = fc.record({ add: fc.array(name, { maxLength: 20 }), remove: fc.array(fc.nat(500), { maxLength: 20 }) });
+  fc.assert(fc.property(fc.uniqueArray(name, { maxLength: 300, selector: (n) => n.toLowerCase() }), fc.integer({ min: 1, max: 50 }), fc.array(change, { maxLength: 30 }), (start, size, changes) => {
+    const cache = new SortedKeyCache();
+    const ctx = { pageSize: size, publicUrl: 'https://cp.test', index: { sortedKeys: cache } } as unknown as ArmContext;
+    const items = new Map(start.map((n, i) => [`id${i}`, { id: `id${i}`, n }]));
+    let next = start.length;
+    let listed = 0;
+    const collection = {
+      name: 'list', all: () => (listed++, [...items.values()]), keyOf: (x: { n: string }) => x.n, idOf: (x: { id: string }) => x.id,
+      itemOf: (id: string) => items.get(id),
+    };
+    let link: string | undefined = 'https://cp.test/list?api-version=1';
+    for (let i = 0; link !== undefined; i++) {
+      assert.ok(i < 2000, 'the walk ends');
+      const want: { value: string[]; nextLink?: string } = page(ctx, requestOf(link), [...items.values()], (x) => x.n, (x) => x.n);
+      const got: { value: string[]; nextLink?: string } = indexedPage(ctx, requestOf(link), collection, (x) => x.n);
+      assert.deepEqual(got, want);
+      link = got.nextLink;
+      const c = changes[i];
+      if (!c) continue;
+      const ids = [...items.keys()];
+      for (const idx of c.remove) {
+        const gone = ids[idx % Math.max(ids.length, 1)];
+        if (gone !== undefined) items.delete(gone);
+      }
+      for (const n of c.add) {
+        if ([...items.values()].some((x) => x.n.toLowerCase() === n.toLowerCase())) continue;
+        const id = `id${next++}`;
+        items.set(id, { id, n });
+      }
+      cache.invalidate(); // as the fleet index does when a machine or set comes or goes
+    }
+    assert.ok(listed <= changes.length + 1, 'the collection is listed once per change, not once per page');
+  }), { numRuns: 150 });
+});
+
+test('indexedPage takes an offset $skiptoken as page does, and refuses garbage', () => {
+  const ctx = { pageSize: 2, publicUrl: 'https://cp.test', index: { sortedKeys: new SortedKeyCache() } } as unknown as ArmContext;
+  const items = ['b', 'a', 'c'].map((n) => ({ id: n, n }));
+  const collection = { name: 'l', all: () => items, keyOf: (x: { n: string }) => x.n, idOf: (x: { id: string }) => x.id, itemOf: (id: string) => items.find((x) => x.id === id) };
+  assert.deepEqual(indexedPage(ctx, requestOf('https://cp.test/l?$skiptoken=1'), collection, (x) => x.n).value, ['b', 'c']);
+  assert.throws(() => indexedPage(ctx, requestOf('https://cp.test/l?$skiptoken=garbage'), collection, (x) => x.n), /\$skiptoken/);
 });

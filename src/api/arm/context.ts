@@ -2,13 +2,14 @@
 import type Database from 'better-sqlite3';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Engine } from '../../engine/engine.js';
+import type { Machine, ScaleSet } from '../../model/fleet.js';
 import type { EngineRuntime } from '../../server/runtime.js';
 import { isoOf } from '../../engine/clock.js';
 import type { Authenticator, Principal, Role } from './auth.js';
 import { requireRole } from './auth.js';
 import type { Documents } from './documents.js';
 import { badRequest, invalidParameter, notFound } from './errors.js';
-import { compareSplit, pageAfter, splitKey } from './keyed-page.js';
+import { compareSplit, firstAbove, pageAfter, splitKey } from './keyed-page.js';
 import { LIST_PARAMETERS } from './query-parameters.js';
 import type { ArmError } from './errors.js';
 import type { FleetIndex } from './fleet-index.js';
@@ -198,6 +199,55 @@ const KEY_TOKEN = /^k\.([A-Za-z0-9_-]{1,1400})$/;
  * a saved continuationToken) then never make a page skip or repeat one that existed throughout. A keyed page
  * is picked without sorting the list (keyed-page.ts); `view` is applied to the items served only.
  */
+/** A collection the fleet index keeps in key order (see `indexedPage`). */
+export interface IndexedCollection<T> {
+  /** Names the collection in the index's cache (`members:<setId>`, `vm:<sub>` …). */
+  name: string;
+  /** Every item of the collection: read only when the index does not know its order (after a change). */
+  all: () => readonly T[];
+  keyOf: (item: T) => string;
+  idOf: (item: T) => string;
+  /** The item now, by id (undefined: gone). */
+  itemOf: (id: string) => T | undefined;
+}
+
+/**
+ * `page` with a key, for a collection the fleet index keeps sorted: a page is a binary search for the key
+ * after the last one served and a slice, O(log n + page), where `page` passed over the whole list (and the
+ * route had first listed it, filtering every machine of the fleet). The same answers and nextLinks as `page`.
+ */
+export function indexedPage<T, V>(ctx: ArmContext, req: FastifyRequest, c: IndexedCollection<T>, view: (item: T) => V): { value: V[]; nextLink?: string } {
+  const raw = skipTokenParameter(req);
+  const keyed = raw === undefined ? null : KEY_TOKEN.exec(raw);
+  // An offset (a nextLink from before keys): as `page` answers it.
+  if (raw !== undefined && raw !== '' && !keyed) return page(ctx, req, c.all(), c.keyOf, view);
+  const entries = ctx.index.sortedKeys.entries(c.name, () => c.all().map((item) => ({ key: splitKey(c.keyOf(item)), id: c.idOf(item) })));
+  const after = keyed ? splitKey(Buffer.from(keyed[1]!, 'base64url').toString('utf8')) : null;
+  const served: T[] = [];
+  let i = firstAbove(entries, after);
+  let last: string | null = null;
+  for (; i < entries.length && served.length < ctx.pageSize; i++) {
+    const item = c.itemOf(entries[i]!.id);
+    if (item === undefined) continue; // removed since the order was taken (the index forgets it at the next change)
+    served.push(item);
+    last = entries[i]!.key.raw;
+  }
+  const value = served.map(view);
+  if (i >= entries.length || last === null) return { value };
+  return { value, nextLink: nextLinkAfter(ctx, req, last) };
+}
+
+/** `itemOf` for collections of machines and of scale sets. */
+export const machineById = (ctx: ArmContext) => (id: string): Machine | undefined => ctx.engine.state.fleet.machines.get(id);
+export const setById = (ctx: ArmContext) => (id: string): ScaleSet | undefined => ctx.engine.state.fleet.scaleSets.get(id);
+
+function nextLinkAfter(ctx: ArmContext, req: FastifyRequest, lastKey: string): string {
+  const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);
+  for (const k of [...url.searchParams.keys()]) if (k.toLowerCase() === '$skiptoken') url.searchParams.delete(k);
+  url.searchParams.set('$skiptoken', `k.${Buffer.from(lastKey, 'utf8').toString('base64url')}`);
+  return url.toString();
+}
+
 export function page<T, V = T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[], keyOf?: (item: T) => string, view?: (item: T) => V): { value: V[]; nextLink?: string } {
   const raw = skipTokenParameter(req);
   const keyed = keyOf && raw !== undefined ? KEY_TOKEN.exec(raw) : null;

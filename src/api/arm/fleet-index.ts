@@ -5,6 +5,7 @@
  */
 import type { Machine, ScaleSet } from '../../model/fleet.js';
 import type { EngineState } from '../../engine/state.js';
+import { SortedKeyCache } from './keyed-page.js';
 import { arcMachineId, availabilitySetId, keyOf, resourceGroupId, scaleSetId, scaleSetVmId, vmId } from './ids.js';
 
 export class FleetIndex {
@@ -13,6 +14,8 @@ export class FleetIndex {
   private readonly setMembers = new Map<string, Set<string>>();
   private readonly groups = new Set<string>();
   private readonly subs = new Set<string>();
+  /** Paged lists' keys in order (keyed-page.ts), forgotten whenever a machine or set comes or goes. */
+  readonly sortedKeys = new SortedKeyCache();
 
   constructor(private readonly state: EngineState, subscriptions: readonly string[]) {
     for (const s of subscriptions) this.subs.add(s.toLowerCase());
@@ -21,6 +24,7 @@ export class FleetIndex {
 
   /** Indexes the fleet as it is now (at start, and after the engine's state was read back from the store). */
   rebuild(): void {
+    this.sortedKeys.invalidate();
     this.machineByKey.clear();
     this.setByKey.clear();
     this.setMembers.clear();
@@ -90,16 +94,19 @@ export class FleetIndex {
   }
 
   addSet(s: ScaleSet): void {
+    this.sortedKeys.invalidate();
     this.setByKey.set(keyOf(this.armIdOfSet(s)), s.id);
     this.addGroup(s.subscription, s.resourceGroup);
   }
 
   removeSet(s: ScaleSet): void {
+    this.sortedKeys.invalidate();
     this.setByKey.delete(keyOf(this.armIdOfSet(s)));
     this.setMembers.delete(s.id);
   }
 
   addMachine(m: Machine): void {
+    this.sortedKeys.invalidate();
     this.machineByKey.set(keyOf(this.armIdOfMachine(m)), m.id);
     this.addGroup(m.placement.subscription, m.resourceGroup);
     const setId = m.placement.setId;
@@ -111,6 +118,7 @@ export class FleetIndex {
   }
 
   removeMachine(m: Machine): void {
+    this.sortedKeys.invalidate();
     this.machineByKey.delete(keyOf(this.armIdOfMachine(m)));
     if (m.placement.setId) this.setMembers.get(m.placement.setId)?.delete(m.id);
   }

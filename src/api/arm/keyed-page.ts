@@ -84,3 +84,47 @@ function replaceTop<T>(heap: Array<Entry<T>>, e: Entry<T>): void {
     i = top;
   }
 }
+
+/** One item of a sorted collection: its key split once, and the id it is fetched by. */
+export interface KeyEntry {
+  key: SplitKey;
+  id: string;
+}
+
+/** The index of the first entry whose key is above `after` (all: 0): a binary search. */
+export function firstAbove(entries: readonly KeyEntry[], after: SplitKey | null): number {
+  if (after === null) return 0;
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareSplit(entries[mid]!.key, after) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Collections (a set's instances, a group's scale sets, a subscription's VMs …) as keys in order, each sorted
+ * once and kept until the collection's owner says something was added or removed (`invalidate`): a page is
+ * then a binary search and a slice, O(log n + page), where it was a pass over the whole list. Sorting again
+ * costs O(n log n) once after a change, read by the next page request of that collection.
+ */
+export class SortedKeyCache {
+  private readonly sorted = new Map<string, KeyEntry[]>();
+
+  /** The collection's entries in key order; `build` lists them when they are not known (or changed since). */
+  entries(collection: string, build: () => KeyEntry[]): readonly KeyEntry[] {
+    let e = this.sorted.get(collection);
+    if (e === undefined) {
+      e = build().sort((a, b) => compareSplit(a.key, b.key));
+      this.sorted.set(collection, e);
+    }
+    return e;
+  }
+
+  /** Something was added or removed: every collection is listed again when next read. */
+  invalidate(): void {
+    if (this.sorted.size > 0) this.sorted.clear();
+  }
+}

@@ -248,6 +248,7 @@ export class SnapshotReads {
   private indexOf(state: EngineState, r: Refreshed): FleetIndex {
     if (r.kind === 'whole' || !this.index) return (this.index = new FleetIndex(state, this.opts.config.subscriptions));
     const index = this.index;
+    index.sortedKeys.invalidate(); // sets are read back whole: one removed is gone from the paged lists too
     for (const m of r.machines.removed) index.removeMachine(m);
     for (const m of r.machines.added) index.addMachine(m);
     for (const s of state.fleet.scaleSets.values()) index.addSet(s);

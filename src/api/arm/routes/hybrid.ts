@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Machine, OsType } from '../../../model/fleet.js';
 import { compareVersions, majorOf, matchesPrefix } from '../../../model/version.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, mustHaveSubscription, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
+import { indexedPage, machineById, mustHaveGroup, mustHaveSubscription, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
 import { badRequest, conflict } from '../errors.js';
 import { sameLocation } from '../locations.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, writeExtension } from '../extensions.js';
@@ -100,15 +100,17 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
   app.get(base, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
-    const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    return page(ctx, req, ms, (m) => m.name, (m) => view(ctx.index.armIdOfMachine(m), m));
+    const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
+    const collection = { name: `arc:${p.sub}/${p.rg}`.toLowerCase(), all, keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   // The SDK's listBySubscription: every Arc machine of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.HybridCompute/machines', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const ms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
-    return page(ctx, req, ms, (m) => ctx.index.armIdOfMachine(m), (m) => view(ctx.index.armIdOfMachine(m), m));
+    const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
+    const collection = { name: `arc:${sub}`.toLowerCase(), all, keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   app.delete(`${base}/:name`, async (req, reply) => {
     writer(req, 'Microsoft.HybridCompute/machines/delete');

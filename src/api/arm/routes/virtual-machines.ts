@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
-import { mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, writer } from '../context.js';
+import { indexedPage, machineById, mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { sameLocation } from '../locations.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
@@ -169,8 +169,9 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
   app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachines', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
-    return page(ctx, req, vms, (m) => ctx.index.armIdOfMachine(m), (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
+    const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
+    const collection = { name: `vm:${sub}`.toLowerCase(), all, keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
   });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {
     const p = req.params as P;

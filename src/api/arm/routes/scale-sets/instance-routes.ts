@@ -2,7 +2,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
 import type { ArmContext } from '../../context.js';
-import { page, startOperation, writer } from '../../context.js';
+import { indexedPage, startOperation, writer } from '../../context.js';
+import type { Machine } from '../../../../model/fleet.js';
 import { badRequest } from '../../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../../extensions.js';
 import type { ExtensionTarget } from '../../extensions.js';
@@ -20,7 +21,11 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): v
   app.get(`${base}/:name/virtualMachines`, async (req) => {
     const { set, doc } = setOf(ctx, req);
     const expand = wantsInstanceView(req);
-    return page(ctx, req, ctx.index.members(set.id), (m) => ctx.index.instanceIdOf(m), (m) => instanceView(ctx, set, doc, m, expand));
+    const collection = {
+      name: `members:${set.id}`, all: () => ctx.index.members(set.id), keyOf: (m: Machine) => ctx.index.instanceIdOf(m), idOf: (m: Machine) => m.id,
+      itemOf: (id: string) => ctx.engine.state.fleet.machines.get(id),
+    };
+    return indexedPage(ctx, req, collection, (m) => instanceView(ctx, set, doc, m, expand));
   });
   app.get(`${base}/:name/virtualMachines/:iid`, async (req) => {
     const { set, doc, m } = instanceOf(ctx, req);

@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
 import type { ArmContext } from '../../context.js';
-import { mustHaveGroup, mustHaveSubscription, page, startOperation, writer } from '../../context.js';
+import { indexedPage, mustHaveGroup, mustHaveSubscription, page, setById, startOperation, writer } from '../../context.js';
+import type { ScaleSet } from '../../../../model/fleet.js';
 import { badRequest } from '../../errors.js';
 import { instancesOf } from '../../extensions.js';
 import { RESOURCE_NAME, scaleSetId } from '../../ids.js';
@@ -38,15 +39,17 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
   app.get(base, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
-    const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === p.sub.toLowerCase() && s.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    return page(ctx, req, sets, (s) => s.name, (s) => setView(ctx, s));
+    const all = () => [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === p.sub.toLowerCase() && s.resourceGroup.toLowerCase() === p.rg.toLowerCase());
+    const collection = { name: `sets:${p.sub}/${p.rg}`.toLowerCase(), all, keyOf: (s: ScaleSet) => s.name, idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
+    return indexedPage(ctx, req, collection, (s) => setView(ctx, s));
   });
   // The SDKs' listAll: every scale set of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachineScaleSets', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const sets = [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === sub.toLowerCase());
-    return page(ctx, req, sets, (s) => ctx.index.armIdOfSet(s), (s) => setView(ctx, s));
+    const all = () => [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === sub.toLowerCase());
+    const collection = { name: `sets:${sub}`.toLowerCase(), all, keyOf: (s: ScaleSet) => ctx.index.armIdOfSet(s), idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
+    return indexedPage(ctx, req, collection, (s) => setView(ctx, s));
   });
   app.delete(`${base}/:name`, async (req, reply) => {
     writer(req, 'Microsoft.Compute/virtualMachineScaleSets/delete');
