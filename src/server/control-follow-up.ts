@@ -77,19 +77,11 @@ export class ControlFollowUp {
     if (this.engine.haltedBecause) return;
     for (const [key, w] of [...this.withdrawals]) {
       const result = this.engine.rollBackWithdrawn(w.artifact, w.version, w.caller);
-      if (result.inFlight > 0 || result.rollouts.length > 0 || this.onItsWay(key)) continue;
+      // `inFlight` is the engine's count of machines whose attempt may still end on the version (withdraw.ts).
+      if (result.inFlight > 0 || result.rollouts.length > 0) continue;
       this.withdrawals.delete(key);
       this.store.put({ ...w, done: true });
     }
-  }
-
-  /** A rollout to the version still has attempts that may end on it. */
-  private onItsWay(key: string): boolean {
-    for (const r of this.engine.state.rollouts.values()) {
-      if (`${r.artifactKey}@${r.toVersion}` !== key) continue;
-      for (const a of r.attempts.values()) if (a.status === 'upgrading' || a.status === 'healthWait' || a.status === 'noticed') return true;
-    }
-    return false;
   }
 
   /** During a fleet-wide stop, a release that starts a rollout is held like the others. */

@@ -8,13 +8,29 @@ import type { EngineState } from '../../engine/state.js';
 import { SortedKeyCache } from './keyed-page.js';
 import { arcMachineId, availabilitySetId, keyOf, resourceGroupId, scaleSetId, scaleSetVmId, vmId } from './ids.js';
 
+/** The names of the paged collections the index keeps sorted (SortedKeyCache), as routes and the index name them. */
+export const COLLECTIONS = {
+  members: (setId: string) => `members:${setId}`,
+  vms: (sub: string) => `vm:${sub.toLowerCase()}`,
+  arc: (sub: string, rg?: string) => `arc:${sub.toLowerCase()}${rg === undefined ? '' : `/${rg.toLowerCase()}`}`,
+  sets: (sub: string, rg?: string) => `sets:${sub.toLowerCase()}${rg === undefined ? '' : `/${rg.toLowerCase()}`}`,
+};
+
+/** The collections a machine is listed in. */
+function collectionsOf(m: Machine): string[] {
+  const sub = m.placement.subscription;
+  if (m.kind === 'vm') return [COLLECTIONS.vms(sub)];
+  if (m.kind === 'arc') return [COLLECTIONS.arc(sub), COLLECTIONS.arc(sub, m.resourceGroup)];
+  return m.placement.setId ? [COLLECTIONS.members(m.placement.setId)] : [];
+}
+
 export class FleetIndex {
   private readonly machineByKey = new Map<string, string>();
   private readonly setByKey = new Map<string, string>();
   private readonly setMembers = new Map<string, Set<string>>();
   private readonly groups = new Set<string>();
   private readonly subs = new Set<string>();
-  /** Paged lists' keys in order (keyed-page.ts), forgotten whenever a machine or set comes or goes. */
+  /** Paged lists' keys in order (keyed-page.ts): a collection's are forgotten when one of its machines or sets comes or goes. */
   readonly sortedKeys = new SortedKeyCache();
 
   constructor(private readonly state: EngineState, subscriptions: readonly string[]) {
@@ -94,19 +110,19 @@ export class FleetIndex {
   }
 
   addSet(s: ScaleSet): void {
-    this.sortedKeys.invalidate();
+    if (!this.setByKey.has(keyOf(this.armIdOfSet(s)))) this.sortedKeys.invalidate(COLLECTIONS.sets(s.subscription), COLLECTIONS.sets(s.subscription, s.resourceGroup));
     this.setByKey.set(keyOf(this.armIdOfSet(s)), s.id);
     this.addGroup(s.subscription, s.resourceGroup);
   }
 
   removeSet(s: ScaleSet): void {
-    this.sortedKeys.invalidate();
+    this.sortedKeys.invalidate(COLLECTIONS.sets(s.subscription), COLLECTIONS.sets(s.subscription, s.resourceGroup), COLLECTIONS.members(s.id));
     this.setByKey.delete(keyOf(this.armIdOfSet(s)));
     this.setMembers.delete(s.id);
   }
 
   addMachine(m: Machine): void {
-    this.sortedKeys.invalidate();
+    this.sortedKeys.invalidate(...collectionsOf(m));
     this.machineByKey.set(keyOf(this.armIdOfMachine(m)), m.id);
     this.addGroup(m.placement.subscription, m.resourceGroup);
     const setId = m.placement.setId;
@@ -118,7 +134,7 @@ export class FleetIndex {
   }
 
   removeMachine(m: Machine): void {
-    this.sortedKeys.invalidate();
+    this.sortedKeys.invalidate(...collectionsOf(m));
     this.machineByKey.delete(keyOf(this.armIdOfMachine(m)));
     if (m.placement.setId) this.setMembers.get(m.placement.setId)?.delete(m.id);
   }

@@ -106,7 +106,7 @@ export function firstAbove(entries: readonly KeyEntry[], after: SplitKey | null)
 
 /**
  * Collections (a set's instances, a group's scale sets, a subscription's VMs …) as keys in order, each sorted
- * once and kept until the collection's owner says something was added or removed (`invalidate`): a page is
+ * once and kept until its owner says something was added to it or removed (`invalidate`): a page is
  * then a binary search and a slice, O(log n + page), where it was a pass over the whole list. Sorting again
  * costs O(n log n) once after a change, read by the next page request of that collection.
  */
@@ -123,8 +123,10 @@ export class SortedKeyCache {
     return e;
   }
 
-  /** Something was added or removed: every collection is listed again when next read. */
-  invalidate(): void {
-    if (this.sorted.size > 0) this.sorted.clear();
+  /** Something was added to or removed from these collections (none named: any): listed again when next read. */
+  invalidate(...collections: string[]): void {
+    if (this.sorted.size === 0) return;
+    if (collections.length === 0) this.sorted.clear();
+    for (const c of collections) this.sorted.delete(c);
   }
 }

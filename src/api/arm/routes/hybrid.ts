@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Machine, OsType } from '../../../model/fleet.js';
 import { compareVersions, majorOf, matchesPrefix } from '../../../model/version.js';
+import { COLLECTIONS } from '../fleet-index.js';
 import type { ArmContext } from '../context.js';
 import { indexedPage, machineById, mustHaveGroup, mustHaveSubscription, resourceMissing, nowIso, page, startOperation, writer } from '../context.js';
 import { badRequest, conflict } from '../errors.js';
@@ -101,7 +102,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
     const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    const collection = { name: `arc:${p.sub}/${p.rg}`.toLowerCase(), all, keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const collection = { name: COLLECTIONS.arc(p.sub, p.rg), all, keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   // The SDK's listBySubscription: every Arc machine of the subscription, by id (resource group, then name).
@@ -109,7 +110,7 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
     const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
-    const collection = { name: `arc:${sub}`.toLowerCase(), all, keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const collection = { name: COLLECTIONS.arc(sub), all, keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   app.delete(`${base}/:name`, async (req, reply) => {

@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
+import { COLLECTIONS } from '../fleet-index.js';
 import type { ArmContext } from '../context.js';
 import { indexedPage, machineById, mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
@@ -170,7 +171,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
     const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
-    const collection = { name: `vm:${sub}`.toLowerCase(), all, keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const collection = { name: COLLECTIONS.vms(sub), all, keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
   });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {

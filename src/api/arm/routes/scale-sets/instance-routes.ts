@@ -1,6 +1,7 @@
 /** A scale set's instances: list, read, update, delete, instance view, manual upgrade to the model, and each instance's extensions. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
+import { COLLECTIONS } from '../../fleet-index.js';
 import type { ArmContext } from '../../context.js';
 import { indexedPage, startOperation, writer } from '../../context.js';
 import type { Machine } from '../../../../model/fleet.js';
@@ -22,7 +23,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): v
     const { set, doc } = setOf(ctx, req);
     const expand = wantsInstanceView(req);
     const collection = {
-      name: `members:${set.id}`, all: () => ctx.index.members(set.id), keyOf: (m: Machine) => ctx.index.instanceIdOf(m), idOf: (m: Machine) => m.id,
+      name: COLLECTIONS.members(set.id), all: () => ctx.index.members(set.id), keyOf: (m: Machine) => ctx.index.instanceIdOf(m), idOf: (m: Machine) => m.id,
       itemOf: (id: string) => ctx.engine.state.fleet.machines.get(id),
     };
     return indexedPage(ctx, req, collection, (m) => instanceView(ctx, set, doc, m, expand));

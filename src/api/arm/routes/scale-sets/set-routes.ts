@@ -1,6 +1,7 @@
 /** A scale set itself: create or replace (PUT), update (PATCH), read, list, delete, its instance view and OS upgrade history. */
 import type { FastifyInstance } from 'fastify';
 import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
+import { COLLECTIONS } from '../../fleet-index.js';
 import type { ArmContext } from '../../context.js';
 import { indexedPage, mustHaveGroup, mustHaveSubscription, page, setById, startOperation, writer } from '../../context.js';
 import type { ScaleSet } from '../../../../model/fleet.js';
@@ -40,7 +41,7 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
     const all = () => [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === p.sub.toLowerCase() && s.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    const collection = { name: `sets:${p.sub}/${p.rg}`.toLowerCase(), all, keyOf: (s: ScaleSet) => s.name, idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
+    const collection = { name: COLLECTIONS.sets(p.sub, p.rg), all, keyOf: (s: ScaleSet) => s.name, idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
     return indexedPage(ctx, req, collection, (s) => setView(ctx, s));
   });
   // The SDKs' listAll: every scale set of the subscription, by id (resource group, then name).
@@ -48,7 +49,7 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
     const all = () => [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === sub.toLowerCase());
-    const collection = { name: `sets:${sub}`.toLowerCase(), all, keyOf: (s: ScaleSet) => ctx.index.armIdOfSet(s), idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
+    const collection = { name: COLLECTIONS.sets(sub), all, keyOf: (s: ScaleSet) => ctx.index.armIdOfSet(s), idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
     return indexedPage(ctx, req, collection, (s) => setView(ctx, s));
   });
   app.delete(`${base}/:name`, async (req, reply) => {
