@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type { Principal } from '../../api/arm/auth.js';
 import type { SecretBox } from '../../api/arm/secrets.js';
 import { COMMANDS_CHANNEL } from '../../store/postgres/commands.js';
-import { FINGERPRINT_HEADER, PROOF_HEADER } from '../../api/agent/forwarded-identity.js';
+import { BODY_DIGEST_HEADER, FINGERPRINT_HEADER, PROOF_HEADER } from '../../api/agent/forwarded-identity.js';
 
 export const API_REQUEST = 'api-request';
 /** Marks a request as one the runner injects: it carries the principal the queuing replica authenticated. */
@@ -38,7 +38,7 @@ export interface ApiResponse {
 }
 
 /** Headers only replicas may set: whatever a client sends under these names is dropped. */
-export const INTERNAL_HEADERS: ReadonlySet<string> = new Set([INTERNAL_HEADER, PRINCIPAL_HEADER, FINGERPRINT_HEADER, PROOF_HEADER]);
+export const INTERNAL_HEADERS: ReadonlySet<string> = new Set([INTERNAL_HEADER, PRINCIPAL_HEADER, FINGERPRINT_HEADER, PROOF_HEADER, BODY_DIGEST_HEADER]);
 
 /** Request headers not carried into a command: hop-by-hop, the token (the principal replaces it), sizes. */
 const DROPPED_REQUEST = new Set(['authorization', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
