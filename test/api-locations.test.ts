@@ -96,6 +96,28 @@ describe('knownRegionName', () => {
       return found !== undefined && same.includes(found) && (!same.includes(normalizeLocation(location)) || found === normalizeLocation(location));
     }));
   });
+
+  test('property: given the fleet\'s regions map, the indexed lookup answers as the scan, as regions are added and after a reload', () => {
+    const word = fc.stringMatching(/^[A-Za-z0-9 ]{1,8}$/);
+    fc.assert(fc.property(fc.array(fc.array(word, { maxLength: 6 }), { minLength: 1, maxLength: 6 }), fc.array(word, { minLength: 1, maxLength: 6 }), (batches, asked) => {
+      const regions = new Map<string, unknown>();
+      for (const batch of batches) {
+        for (const name of batch) regions.set(name, {}); // regions are only added (putRegion)
+        for (const location of asked) assert.equal(knownRegionName(regions, location), knownRegionName([...regions.keys()], location), location);
+      }
+      // A replica's reload empties the map and fills it again with the same regions.
+      const names = [...regions.keys()];
+      regions.clear();
+      for (const name of names.reverse()) regions.set(name, {});
+      for (const location of asked) {
+        // Several stray spellings of one location may come back in another order: any of them is right, the short form first.
+        const found = knownRegionName(regions, location);
+        const same = names.filter((n) => normalizeLocation(n) === normalizeLocation(location));
+        if (same.length === 0) assert.equal(found, undefined);
+        else assert.ok(found !== undefined && same.includes(found) && (!same.includes(normalizeLocation(location)) || found === normalizeLocation(location)), location);
+      }
+    }));
+  });
 });
 
 test('an operation in a region named with a space (made by an older version) is handed out as a URL a client can take as it is', () => {

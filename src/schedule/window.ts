@@ -145,7 +145,8 @@ export function parseMaintenanceWindow(spec: MaintenanceWindowSpec): WindowParse
   // 10000-01-01T11:59:59Z, and an instant past 9999 is written `+010000-01-01…` (the dashboard showed it).
   // Instants stop at the last one with a four-digit year; a start after it is refused.
   if (startMs > LAST_INSTANT_MS) {
-    err('startDateTime', spec.startDateTime, `a date and time no later than ${LAST_INSTANT_ISO}`, `${JSON.stringify(startText)} in ${tzText} is after ${LAST_INSTANT_ISO} (UTC), the last instant a window can start`);
+    const message = `${JSON.stringify(startText)} in ${tzText} is after ${LAST_INSTANT_ISO} (UTC), the last instant a window can start`;
+    err('startDateTime', spec.startDateTime, `a date and time no later than ${LAST_INSTANT_ISO}`, message);
     return { ok: false, errors };
   }
   const expirationMs = Math.min(localToEpoch(zone, localMs(expiration)), LAST_INSTANT_MS);

@@ -165,11 +165,13 @@ export function skipTokenParameter(req: FastifyRequest): string | undefined {
 /**
  * A list that returns everything at once issues no `$skiptoken`, so one sent to it is a token this server did
  * not issue: refused as a paged list refuses one (`?$skiptoken=garbage` on resource groups was a 200 with the
- * whole list). Judged on the answer of a GET (it changed nothing): a `{value: […]}` whose route never read the parameter.
+ * whole list). Judged on the answer of a GET (it changed nothing): a `{value: […]}` whose route never read
+ * the parameter.
  */
 export function unreadSkipTokenError(req: FastifyRequest, payload: unknown): ArmError | null {
-  if ((req.method !== 'GET' && req.method !== 'HEAD') || (req as unknown as Record<symbol, boolean>)[SKIP_TOKEN_READ] === true) return null;
-  if (!/skiptoken/i.test(req.url) || typeof payload !== 'object' || payload === null || !Array.isArray((payload as { value?: unknown }).value)) return null;
+  if (req.method !== 'GET' && req.method !== 'HEAD') return null;
+  if ((req as unknown as Record<symbol, boolean>)[SKIP_TOKEN_READ] === true || !/skiptoken/i.test(req.url)) return null;
+  if (typeof payload !== 'object' || payload === null || !Array.isArray((payload as { value?: unknown }).value)) return null;
   const token = queryOf(req).$skiptoken;
   if (token === undefined || token === '') return null;
   return invalidParameter('$skiptoken', `'${token.slice(0, 100)}' is not a $skiptoken this server issued: this list is not paged (it answers every item at once); leave $skiptoken out.`);
@@ -193,12 +195,6 @@ export function compareKeys(a: string, b: string): number {
 
 const KEY_TOKEN = /^k\.([A-Za-z0-9_-]{1,1400})$/;
 
-/**
- * One page of a list with a nextLink to the rest. With `keyOf`, the list is ordered by key and the nextLink
- * names the last key served, not an offset: resources created or deleted between two pages (the SDKs' `byPage`,
- * a saved continuationToken) then never make a page skip or repeat one that existed throughout. A keyed page
- * is picked without sorting the list (keyed-page.ts); `view` is applied to the items served only.
- */
 /** A collection the fleet index keeps in key order (see `indexedPage`). */
 export interface IndexedCollection<T> {
   /** Names the collection in the index's cache (`members:<setId>`, `vm:<sub>` …). */
@@ -248,6 +244,12 @@ function nextLinkAfter(ctx: ArmContext, req: FastifyRequest, lastKey: string): s
   return url.toString();
 }
 
+/**
+ * One page of a list with a nextLink to the rest. With `keyOf`, the list is ordered by key and the nextLink
+ * names the last key served, not an offset: resources created or deleted between two pages (the SDKs' `byPage`,
+ * a saved continuationToken) then never make a page skip or repeat one that existed throughout. A keyed page
+ * is picked without sorting the list (keyed-page.ts); `view` is applied to the items served only.
+ */
 export function page<T, V = T>(ctx: ArmContext, req: FastifyRequest, items: readonly T[], keyOf?: (item: T) => string, view?: (item: T) => V): { value: V[]; nextLink?: string } {
   const raw = skipTokenParameter(req);
   const keyed = keyOf && raw !== undefined ? KEY_TOKEN.exec(raw) : null;

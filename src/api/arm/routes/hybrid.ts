@@ -101,7 +101,8 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
   app.get(base, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
-    const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
+    const inGroup = (m: Machine) => m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase();
+    const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && inGroup(m));
     const collection = { name: COLLECTIONS.arc(p.sub, p.rg), all, keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
