@@ -100,3 +100,42 @@ describe('serve from outside: session 18 defects', () => {
     assert.deepEqual(ok.body.regions, ['westus'], 'as the fleet spells it, once');
   });
 });
+
+describe('paged lists through the fleet index\'s sorted keys (2 per page)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ pageSize: 2 });
+    assert.equal((await call(s.url, 'PUT', `${RGS}/rg1?${AV}`, { location: 'westus' })).status, 201);
+  });
+  after(async () => s?.stop());
+
+  const names = (body: { value: Array<{ name: string }> }) => body.value.map((x) => x.name);
+  const next = async (link: string) => call(s.url, 'GET', link.slice(link.indexOf('/subscriptions/')));
+
+  test('scale-set instances: one deleted and one added between pages; the next page is taken from the list as it is now', async () => {
+    const VMSS = `${RGS}/rg1/providers/Microsoft.Compute/virtualMachineScaleSets/web`;
+    const body = (capacity: number) => ({ location: 'westus', sku: { name: 'Standard_D2s_v5', capacity }, properties: { upgradePolicy: { mode: 'Manual' } } });
+    assert.equal((await call(s.url, 'PUT', `${VMSS}?${AV}`, body(5))).status, 201);
+    const first = await call(s.url, 'GET', `${VMSS}/virtualMachines?${AV}`);
+    assert.deepEqual(names(first.body), ['web_0', 'web_1']);
+    assert.equal((await call(s.url, 'DELETE', `${VMSS}/virtualMachines/2?${AV}`)).status, 200);
+    assert.ok([200, 201].includes((await call(s.url, 'PUT', `${VMSS}?${AV}`, body(5))).status), 'back to 5 instances: one new');
+    const second = await next(first.body.nextLink);
+    assert.deepEqual(names(second.body), ['web_3', 'web_4'], 'the deleted instance is not served');
+    const third = await next(second.body.nextLink);
+    assert.deepEqual(names(third.body), ['web_5'], 'the instance added after the first page is served');
+    assert.equal(third.body.nextLink, undefined);
+  });
+
+  test('a subscription\'s VMs: a VM created between pages is served in its place; one deleted is not', async () => {
+    const VMS = `${RGS}/rg1/providers/Microsoft.Compute/virtualMachines`;
+    for (const n of ['vm1', 'vm3', 'vm5']) assert.equal((await call(s.url, 'PUT', `${VMS}/${n}?${AV}`, { location: 'westus' })).status, 201);
+    const first = await call(s.url, 'GET', `/subscriptions/${SUB}/providers/Microsoft.Compute/virtualMachines?${AV}`);
+    assert.deepEqual(names(first.body), ['vm1', 'vm3']);
+    assert.equal((await call(s.url, 'PUT', `${VMS}/vm4?${AV}`, { location: 'westus' })).status, 201);
+    assert.equal((await call(s.url, 'DELETE', `${VMS}/vm5?${AV}`)).status, 200);
+    const second = await next(first.body.nextLink);
+    assert.deepEqual(names(second.body), ['vm4']);
+    assert.equal(second.body.nextLink, undefined);
+  });
+});
