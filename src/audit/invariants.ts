@@ -19,6 +19,7 @@
 import { artifactKey } from '../model/artifact.js';
 import type { BatchScope, EngineEvent } from '../model/events.js';
 import { majorOf } from '../model/version.js';
+import { DenseIds, DenseInts } from '../util/dense-ids.js';
 
 interface RolloutTrack {
   id: string;
@@ -36,14 +37,8 @@ interface RolloutTrack {
   /** Per region: in-flight batches of all its zones, the sum of `regionZones` (counts are never negative). */
   regionInflight: Map<string, number>;
   setInflight: Map<string, number>;
-  /**
-   * Per machine, the last attempt started on it by any rollout of this artifact, with that rollout's ordinal
-   * (see `packed`), shared by the artifact's rollouts: one lookup per attempt, and no per-rollout copy of a million
-   * machines. A rollout's own last attempt is there while it was the last to act on the machine.
-   */
-  last: Map<string, number>;
-  /** This rollout's last attempt on machines another rollout of its artifact started since (null: none). */
-  earlier: Map<string, number> | null;
+  /** The last attempt number started per machine index (0: none yet). */
+  attempts: DenseInts;
   awaitingRollback: Set<string>;
   /**
    * The instances of this rollout's artifact with an attempt in flight (machine → its rollout's ordinal), shared by
@@ -68,10 +63,8 @@ export class InvariantChecker {
   private readonly rolloutIds: string[] = [''];
   /** The rollout of the previous event: a log comes in long runs of one rollout's events. */
   private lastRollout: RolloutTrack | null = null;
-  /** Rollouts by ordinal (index 0 unused): `last` names rollouts by ordinal. */
-  private readonly tracks: Array<RolloutTrack | null> = [null];
-  /** Per artifact key, the last attempt per machine (see RolloutTrack.last). */
-  private readonly lastAttempts = new Map<string, Map<string, number>>();
+  /** Machine ids as dense indices: the attempt numbers of every rollout live in typed arrays. */
+  private readonly machines = new DenseIds();
   /** machineId|artifactKey of instances whose automatic upgrade is off. */
   private readonly disabled = new Set<string>();
   /** Subscriptions enrolled in automatic upgrade of scale-set extensions (R7). */
@@ -209,15 +202,12 @@ export class InvariantChecker {
     const release = `${key}@${e.toVersion}`;
     let acting = this.acting.get(key);
     if (!acting) this.acting.set(key, (acting = new Map()));
-    let last = this.lastAttempts.get(key);
-    if (!last) this.lastAttempts.set(key, (last = new Map()));
     const ordinal = this.rolloutIds.length;
     this.rolloutIds.push(e.rolloutId);
     const track: RolloutTrack = {
       id: e.rolloutId, ordinal, profile: e.profile, release, regionPhase, phaseStarted: new Set(), phaseEnded: new Set(), batches: new Map(),
-      regionZones: new Map(), regionInflight: new Map(), setInflight: new Map(), last, earlier: null, awaitingRollback: new Set(), acting,
+      regionZones: new Map(), regionInflight: new Map(), setInflight: new Map(), attempts: new DenseInts(), awaitingRollback: new Set(), acting,
     };
-    this.tracks.push(track);
     this.rollouts.set(e.rolloutId, track);
     if (this.lastRollout?.id === e.rolloutId) this.lastRollout = track; // a rollout id created again
   }
@@ -269,9 +259,10 @@ export class InvariantChecker {
 
   private upgradeStarted(e: Extract<EngineEvent, { type: 'instance.upgrade.started' }>, r: RolloutTrack): void {
     if (!r.batches.has(e.batchId)) this.fail(e, `instance ${e.machineId} started outside an in-flight batch`);
-    const prior = this.lastAttempt(r, e.machineId);
+    const m = this.machines.of(e.machineId);
+    const prior = r.attempts.get(m);
     if (e.attempt <= prior) this.fail(e, `attempt ${e.attempt} of ${e.machineId} started again (last was ${prior})`);
-    r.last.set(e.machineId, packed(r.ordinal, e.attempt));
+    r.attempts.set(m, e.attempt);
     const other = r.acting.get(e.machineId);
     if (other !== undefined) this.fail(e, `${e.machineId} upgraded while rollout ${this.rolloutIds[other]} has an attempt in flight on it (one action at a time per instance)`);
     r.acting.set(e.machineId, r.ordinal);
@@ -283,20 +274,6 @@ export class InvariantChecker {
     }
     // R1 is about extensions; an automatic OS image upgrade follows its reference at `latest` (R60).
     if (e.artifact.kind === 'extension' && !this.sameMajor(e.fromVersion, e.toVersion)) this.fail(e, `automatic upgrade across majors ${e.fromVersion} → ${e.toVersion}`);
-  }
-
-  /**
-   * The last attempt `r` started on the machine (0: none). When another rollout of the artifact was the last to
-   * start one, that rollout's attempt is set aside in its `earlier` first, as `last` is about to name `r`.
-   */
-  private lastAttempt(r: RolloutTrack, machineId: string): number {
-    const v = r.last.get(machineId);
-    if (v === undefined) return 0;
-    const ordinal = Math.floor(v / ATTEMPTS);
-    if (ordinal === r.ordinal) return v - ordinal * ATTEMPTS;
-    const other = this.tracks[ordinal]!;
-    (other.earlier ??= new Map()).set(machineId, v - ordinal * ATTEMPTS);
-    return r.earlier?.get(machineId) ?? 0;
   }
 
   /** R1's check; a log names few version pairs a million times in a row, so the last pair is remembered. */
@@ -319,14 +296,6 @@ export class InvariantChecker {
     for (const [id, r] of this.rollouts) for (const m of r.awaitingRollback) this.violations.push(`rollout ${id}: ${m} turned unhealthy or failed but was never rolled back`);
     return this.violations;
   }
-}
-
-/** Attempt numbers kept in `last` below this (larger ones are kept as this less one); ordinal × ATTEMPTS + attempt stays a small integer. */
-const ATTEMPTS = 65_536;
-
-/** A rollout's ordinal and an attempt number as one number (a map of numbers holds no object per machine). */
-function packed(ordinal: number, attempt: number): number {
-  return ordinal * ATTEMPTS + (attempt >= 1 ? Math.min(ATTEMPTS - 1, Math.floor(attempt)) : 0); // NaN and below 1: 0, as none
 }
 
 function zoneKey(s: BatchScope): string {
