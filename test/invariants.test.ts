@@ -94,8 +94,9 @@ describe('InvariantChecker', () => {
   });
   test('attempt numbers are kept per rollout when rollouts of one artifact take turns on a machine', () => {
     const second = (minute: number, type: string, extra: Record<string, unknown> = {}) => ({ ...ev(minute, { type, ...extra }), rolloutId: 'r2' }) as EngineEvent;
-    const upgrade2 = (minute: number, attempt: number) => second(minute, 'instance.upgrade.started', { batchId: 'c', machineId: 'm1', placement: {}, artifact, attempt, fromVersion: '1.0.0.0', toVersion: '1.2.0.0' });
-    const done2 = (minute: number) => second(minute, 'instance.upgrade.succeeded', { batchId: 'c', machineId: 'm1', placement: {}, artifact, attempt: 1, fromVersion: '1.0.0.0', toVersion: '1.2.0.0' });
+    const on1 = { batchId: 'c', machineId: 'm1', placement: {}, artifact, fromVersion: '1.0.0.0', toVersion: '1.2.0.0' };
+    const upgrade2 = (minute: number, attempt: number) => second(minute, 'instance.upgrade.started', { ...on1, attempt });
+    const done2 = (minute: number) => second(minute, 'instance.upgrade.succeeded', { ...on1, attempt: 1 });
     const events = [created([['east']]), { ...created([['east']]), rolloutId: 'r2', toVersion: '1.2.0.0' } as EngineEvent,
       phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b', { region: 'east', zone: null }), second(2, 'phase.started', { phase: 0, regions: [] }),
       second(2, 'batch.started', { batchId: 'c', scope: { subscription: 's', region: 'east', zone: null }, instances: ['m1'], reason: '' }),
