@@ -92,6 +92,24 @@ describe('InvariantChecker', () => {
     const again = [...events, instance(4, 'instance.upgrade.started', 'm2999', 'b'), instance(4, 'instance.upgrade.started', 'm7', 'b', { attempt: 2 })];
     assert.deepEqual(check(again).map((v) => v.replace(/^seq \d+ \S+ /, '')), ['instance.upgrade.started: attempt 1 of m2999 started again (last was 1)']);
   });
+  test('attempt numbers are kept per rollout when rollouts of one artifact take turns on a machine', () => {
+    const second = (minute: number, type: string, extra: Record<string, unknown> = {}) => ({ ...ev(minute, { type, ...extra }), rolloutId: 'r2' }) as EngineEvent;
+    const on1 = { batchId: 'c', machineId: 'm1', placement: {}, artifact, fromVersion: '1.0.0.0', toVersion: '1.2.0.0' };
+    const upgrade2 = (minute: number, attempt: number) => second(minute, 'instance.upgrade.started', { ...on1, attempt });
+    const done2 = (minute: number) => second(minute, 'instance.upgrade.succeeded', { ...on1, attempt: 1 });
+    const events = [created([['east']]), { ...created([['east']]), rolloutId: 'r2', toVersion: '1.2.0.0' } as EngineEvent,
+      phase(1, 'phase.started', 0), batch(2, 'batch.started', 'b', { region: 'east', zone: null }), second(2, 'phase.started', { phase: 0, regions: [] }),
+      second(2, 'batch.started', { batchId: 'c', scope: { subscription: 's', region: 'east', zone: null }, instances: ['m1'], reason: '' }),
+      // r starts attempt 2, r2 its attempt 1, then r its attempt 3 and r2 its attempt 2: each rollout's numbers grow.
+      instance(3, 'instance.upgrade.started', 'm1', 'b', { attempt: 2 }), instance(3, 'instance.upgrade.succeeded', 'm1', 'b'), upgrade2(4, 1), done2(4),
+      instance(5, 'instance.upgrade.started', 'm1', 'b', { attempt: 3 }), instance(5, 'instance.upgrade.succeeded', 'm1', 'b'), upgrade2(6, 2), done2(6)];
+    assert.deepEqual(check(events), []);
+    // r starting attempt 3 again after r2 acted, and r2 its attempt 2 again after r did.
+    const strip = (v: string[]) => v.map((x) => x.replace(/^seq \d+ \S+ /, ''));
+    assert.deepEqual(strip(check([...events, instance(7, 'instance.upgrade.started', 'm1', 'b', { attempt: 3 })])), ['instance.upgrade.started: attempt 3 of m1 started again (last was 3)']);
+    assert.deepEqual(strip(check([...events, instance(7, 'instance.upgrade.started', 'm1', 'b', { attempt: 4 }), instance(7, 'instance.upgrade.succeeded', 'm1', 'b'), upgrade2(8, 2)])),
+      ['instance.upgrade.started: attempt 2 of m1 started again (last was 2)']);
+  });
   test('a real simulated log holds every invariant', () => {
     const run = simulate(baseScenario({ failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.1, installFailure: 0.05 } } } }));
     const c = new InvariantChecker({ pairs: symmetricPairs([...run.scenario.state.fleet.regions.values()]) });

@@ -14,6 +14,7 @@ import { validateRollingPolicy, withDefaults } from '../model/upgrade-policy.js'
 import type { UpgradePolicyInput } from '../model/upgrade-policy.js';
 import { Duration } from 'luxon';
 import type { ImageRef } from '../model/image-reference.js';
+import { IdHashes } from './id-hashes.js';
 import { hashUnit, Random } from './random.js';
 import type { ImageRefInput, ScenarioInput } from './scenario-schema.js';
 import { listed } from './issue-lists.js';
@@ -127,6 +128,7 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
     generate(ctx, input.fleet.generate, rng);
   }
 
+  let hashes: IdHashes | null = null;
   return {
     fleet,
     setIds,
@@ -142,10 +144,14 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
       }
       if (!scan) return [];
       const out: string[] = [];
+      // A share hashes each machine's id with the event's salt: thousands of such events share the ids' prefixes.
+      if (sel.share !== undefined && (hashes === null || hashes.ids.length !== fleet.machines.size)) hashes = new IdHashes([...fleet.machines.keys()]);
+      let j = -1;
       for (const m of fleet.machines.values()) {
+        j++;
         if (setId && m.placement.setId !== setId) continue;
         if (sel.region && m.placement.region !== sel.region) continue;
-        if (sel.share !== undefined && hashUnit(m.id, salt) >= sel.share) continue;
+        if (sel.share !== undefined && (hashes!.ids[j] === m.id ? hashes!.unit(j, salt) : hashUnit(m.id, salt)) >= sel.share) continue;
         out.push(m.id);
       }
       return out;
