@@ -59,3 +59,15 @@ test('holding rollouts that start during the stop (newOnly) neither renews the s
   assert.equal(rig.of('rollout.paused').length, 1);
   assert.equal(rig.engine.release(ARTIFACT, '1.1.0.0')?.hold?.reason, `${FLEET_STOP}alice: incident 42`);
 });
+
+test('holding the rollouts that started during a stop (createdSince) leaves one that ran before it, resumed on its own, running', () => {
+  const rig = running();
+  const r = [...rig.engine.state.rollouts.values()][0]!;
+  // The stop began after ro-1 was created: the server's follow-up holds only rollouts created since.
+  assert.deepEqual(rig.engine.pauseAllRollouts('change freeze', 'alice', true, r.createdAtMs + 1), []);
+  assert.equal(rig.engine.release(ARTIFACT, '1.1.0.0')?.hold ?? null, null);
+  assert.equal(rig.of('rollout.paused').length, 0);
+  // Created at or after the stop's start: held.
+  assert.deepEqual(rig.engine.pauseAllRollouts('change freeze', 'alice', true, r.createdAtMs).map((x) => x.id), [r.id]);
+  assert.equal(rig.engine.release(ARTIFACT, '1.1.0.0')?.hold?.reason, `${FLEET_STOP}alice: change freeze`);
+});

@@ -240,6 +240,15 @@ describe('bad options send nothing', () => {
     assert.deepEqual(s.seen, [], 'nothing paused, nothing withdrawn');
   });
 
+  test('--wait without --rollback on a withdrawal, --timeout without --wait: usage errors, nothing withdrawn or resumed', async () => {
+    s.seen.length = 0; // each case on its own: what an earlier one sent is not this one's
+    // A withdrawal is for good: the --wait most likely lost its --rollback, and the version would be withdrawn without one.
+    fails(await pw(dir, ['version', 'withdraw', '--publisher', 'P', '--type', 'T', '--version', '1.0', '--wait']), 2, /--wait: only with --rollback.*nothing was withdrawn/);
+    fails(await pw(dir, ['version', 'withdraw', '--image', 'a:b:c', '--version', '1.0', '--rollback', '--timeout', '60']), 2, /--timeout: only with --wait/);
+    fails(await pw(dir, ['rollout', 'resume', 'ro-1', '--timeout', '60']), 2, /--timeout: only with --wait/);
+    assert.deepEqual(s.seen, [], 'nothing withdrawn, nothing resumed');
+  });
+
   test('--top 0, -1, 1e9, abc, 10001 are usage errors', async () => {
     s.seen.length = 0; // each case on its own: what an earlier one sent is not this one's
     for (const top of ['0', '-1', '1e9', 'abc', '10001', '']) {

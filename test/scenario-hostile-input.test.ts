@@ -247,6 +247,14 @@ describe('command-line options', { concurrency: 2 }, () => {
     });
   }
 
+  test('plan of a scenario that publishes nothing says so, not "expected a number from 1 to 0"', async () => {
+    const file = write('no-release.yaml', stringify({ ...valid(), events: [] }));
+    for (const release of ['1', '0']) {
+      assert.equal((await rejected('plan', file, '--release', release)).trim(),
+        `${file}: the scenario publishes nothing (no publish or publishPatchBaseline event); there is no release to plan`);
+    }
+  });
+
   test('--events naming a folder is refused before the store is made: no database file is left', async () => {
     const file = write('events.yaml', stringify(valid()));
     const folder = files.path('events-folder');

@@ -1,5 +1,5 @@
 /**
- * `phasewise db check | backup`: inspect a database, or copy it consistently while Phasewise runs.
+ * `phasewise db check | backup | restore`: inspect a database, copy it consistently while Phasewise runs, or put a copy back.
  * Exit codes: 0 fine, 2 bad input (missing file, existing backup target; for `check`, a file or database
  * with no Phasewise schema: empty, /dev/null), 3 corrupt, 4 newer than this Phasewise, 5 in use, 6 I/O failure.
  */
@@ -8,6 +8,7 @@ import { isPostgresUrl, redact } from '../store/postgres/connect.js';
 import { backupPostgres, checkPostgres, restorePostgres } from '../store/postgres/maintenance.js';
 import type { PgCheckReport } from '../store/postgres/maintenance.js';
 import { checkDatabase, backupDatabase } from '../store/sqlite/maintenance.js';
+import { restoreDatabase } from '../store/sqlite/restore.js';
 import { UsageError } from './errors.js';
 
 export const DEFAULT_DB = 'data/phasewise.sqlite';
@@ -60,10 +61,21 @@ export async function dbBackupCommand(destination: string, opts: { db?: string }
   process.stdout.write(`backed up ${source} to ${destination} (${pages} pages)\n`);
 }
 
-/** `db restore FILE --db postgres://…`: a backup (or a SQLite database) into an empty PostgreSQL database. */
-export async function dbRestoreCommand(file: string, opts: { db?: string }): Promise<void> {
+/**
+ * `db restore FILE --db postgres://…`: a backup (or a SQLite database) into an empty PostgreSQL database;
+ * `db restore FILE --db DB.sqlite [--replace]`: a backup in place of a SQLite file (its serve stopped).
+ * The target is never a default: restoring is the one `db` command that replaces what is there.
+ */
+export async function dbRestoreCommand(file: string, opts: { db?: string; replace?: boolean }): Promise<void> {
+  if (opts.db !== undefined && opts.db.trim() === '') throw new UsageError('--db: empty; name a database file or a postgres:// URL');
   const target = opts.db ?? process.env.PHASEWISE_DB;
-  if (!target || !isPostgresUrl(target)) throw new UsageError('phasewise db restore: --db must name a PostgreSQL database (postgres://…); a SQLite backup is restored by copying the file');
+  if (!target) throw new UsageError('phasewise db restore: --db: name the database to restore into: a SQLite file (stop the serve using it first) or an empty PostgreSQL database (postgres://…)');
+  if (!isPostgresUrl(target)) {
+    const { pages, replaced } = await restoreDatabase(file, target, { replace: opts.replace === true });
+    process.stdout.write(`restored ${file} to ${target} (${pages} pages${replaced ? '; the database there and its WAL and journal files were replaced' : ''})\n`);
+    return;
+  }
+  if (opts.replace) throw new UsageError('phasewise db restore: --replace is for a SQLite file; a PostgreSQL database is restored only when it is empty');
   const { rows } = await restorePostgres(file, target);
   process.stdout.write(`restored ${file} into ${redact(target)} (${rows.toLocaleString('en')} rows)\n`);
 }

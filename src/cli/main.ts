@@ -86,10 +86,11 @@ db.command('backup')
   .option('--db <file|url>', `the database: a file or postgres://… (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB})`)
   .action((file: string, opts: { db?: string }) => dbBackupCommand(file, opts));
 db.command('restore')
-  .description('load a backup (a Phasewise SQLite file) into an empty PostgreSQL database')
+  .description('load a backup (a Phasewise SQLite file) in place of a SQLite database (its serve stopped) or into an empty PostgreSQL database')
   .argument('<file>', 'the backup')
-  .option('--db <url>', 'the PostgreSQL database, postgres://… (default: $PHASEWISE_DB)')
-  .action((file: string, opts: { db?: string }) => dbRestoreCommand(file, opts));
+  .option('--db <file|url>', 'the database to restore into: a SQLite file, or postgres://… (default: $PHASEWISE_DB; never a default file)')
+  .option('--replace', 'replace the SQLite database there, with its WAL and journal files (without it, the file must not exist)')
+  .action((file: string, opts: { db?: string; replace?: boolean }) => dbRestoreCommand(file, opts));
 
 registerAgentCommands(program);
 registerOperatorCommands(program);

@@ -73,8 +73,9 @@ function topOption(text: string | undefined, fallback: number): number {
   return Number(text);
 }
 
-/** `--timeout` (seconds) of `--wait`. */
-function waitTimeoutOption(text: string | undefined): number {
+/** `--timeout` (seconds) of `--wait`; without `--wait` it would bound nothing, so it is refused before any request. */
+function waitTimeoutOption(text: string | undefined, wait: boolean | undefined): number {
+  if (text !== undefined && wait !== true) throw new UsageError('phasewise: --timeout: only with --wait (it bounds the wait); nothing was sent');
   if (text === undefined) return DEFAULT_WAIT_S;
   if (!/^\d{1,7}$/.test(text) || Number(text) < 1 || Number(text) > MAX_WAIT_S) throw new UsageError(`phasewise: --timeout: expected whole seconds from 1 to ${MAX_WAIT_S}`);
   return Number(text);
@@ -128,7 +129,7 @@ export function registerOperatorCommands(program: Command): void {
     .option('--wait', 'wait until the rollout ends, with a progress bar')
     .option('--timeout <seconds>', `with --wait: give up waiting after this long (default ${DEFAULT_WAIT_S}; exit code 4, the rollout goes on)`)
     .action(action(async (id: string, opts: OutputOptions & { wait?: boolean; timeout?: string }) => {
-      const timeout = waitTimeoutOption(opts.timeout);
+      const timeout = waitTimeoutOption(opts.timeout, opts.wait);
       const c = client();
       const result = (await c.post(`/phasewise/rollouts/${segment('id', id)}/resume`)) as { id: string };
       if (opts.wait) await waitAndReport(c, [result.id], timeout);
@@ -161,7 +162,9 @@ export function registerOperatorCommands(program: Command): void {
     .option('--wait', 'with --rollback: wait until the rollback rollouts end, with a progress bar')
     .option('--timeout <seconds>', `with --wait: give up waiting after this long (default ${DEFAULT_WAIT_S}; exit code 4, the rollouts go on)`)
     .action(action(async (opts: OutputOptions & WithdrawTarget & { version: string; rollback?: boolean; reason?: string; wait?: boolean; timeout?: string }) => {
-      const timeout = waitTimeoutOption(opts.timeout);
+      // A withdrawal is for good: `--wait` without `--rollback` most likely lost its `--rollback`, so nothing is sent.
+      if (opts.wait && opts.rollback !== true) throw new UsageError('phasewise: --wait: only with --rollback (a withdrawal without it starts no rollout to wait for); nothing was withdrawn');
+      const timeout = waitTimeoutOption(opts.timeout, opts.wait);
       const path = `${withdrawBase(opts)}/versions/${segment('--version', opts.version)}/withdraw`;
       const c = client();
       const result = (await c.post(path, { rollback: opts.rollback === true, ...(opts.reason ? { reason: opts.reason } : {}) })) as { rollbackRollouts?: unknown };

@@ -25,6 +25,8 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
   const scenario = loadScenarioFile(file, seed === undefined ? {} : { seed });
   // Extension releases and platform patch baselines (R76), numbered together in time order.
   const publishes = scenario.actions.filter((a): a is Release => a.kind === 'publish' || a.kind === 'publishPatchBaseline');
+  // Nothing to plan: say so, rather than "expected a number from 1 to 0".
+  if (publishes.length === 0) throw new UsageError(`${file}: the scenario publishes nothing (no publish or publishPatchBaseline event); there is no release to plan`);
   // Digits only: Number() would also take "0x2", "1e0", "2.0" and " 2".
   const n = /^\d+$/.test(opts.release) ? Number(opts.release) : NaN;
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--release: expected a number from 1 to ${publishes.length}, got "${opts.release}"`);

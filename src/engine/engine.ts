@@ -436,9 +436,12 @@ export class Engine {
     return this.run((ctx) => pauseRollout(ctx, r, reason, caller));
   }
 
-  /** The fleet-wide stop: every running rollout paused at once; `newOnly` holds only what no hold holds yet. */
-  pauseAllRollouts(reason: string, caller: string, newOnly = false): RolloutState[] {
-    return this.run((ctx) => pauseAll(ctx, reason, caller, newOnly));
+  /**
+   * The fleet-wide stop: every running rollout paused at once; `newOnly` holds only what no hold holds yet,
+   * and with `createdSince` only rollouts created since then.
+   */
+  pauseAllRollouts(reason: string, caller: string, newOnly = false, createdSince?: number): RolloutState[] {
+    return this.run((ctx) => pauseAll(ctx, reason, caller, newOnly, createdSince));
   }
 
   /** Ends the fleet-wide stop: the releases it held are resumed; returns the rollouts that go on. */

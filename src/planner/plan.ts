@@ -126,7 +126,8 @@ function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly numbe
   }
   let outlook = Number.isFinite(profile.boundMs) ? outlookOf(phases, input, starts, stopChances, windowed) : undefined;
   // The expected R23 stops push the last first reach past the bound: shorten the bakes while that helps (R40).
-  for (let round = 0; outlook?.atRisk && round < 4 && gaps > 0 && bake > 0; round++) {
+  // A unit whose windows never hold a batch (projected end: never) is not helped: the bakes stay.
+  for (let round = 0; outlook?.atRisk && Number.isFinite(outlook.projectedEndMs) && round < 4 && gaps > 0 && bake > 0; round++) {
     const before = bake;
     bake = Math.max(0, bake - Math.ceil((outlook.projectedEndMs - outlook.boundEndMs) / gaps));
     starts.length = 0;

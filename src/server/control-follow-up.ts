@@ -5,7 +5,9 @@
  * - a fleet-wide stop: a rollout created during the stop (a new release) is held at once.
  * Commands run on the next turn of the event loop, never inside the engine's own delivery.
  */
+import type { FleetStop } from '../api/arm/fleet-stop.js';
 import type { Engine } from '../engine/engine.js';
+import type { RolloutState } from '../engine/state.js';
 import { FLEET_STOP } from '../engine/rollouts/operator-controls.js';
 import type { Artifact } from '../model/artifact.js';
 import { artifactKey } from '../model/artifact.js';
@@ -34,10 +36,18 @@ export class ControlFollowUp {
   private pending = false;
   private stopCheck = false;
 
-  constructor(private readonly engine: Engine, private readonly store: WithdrawalStore, private readonly onError: (err: unknown) => void) {
+  /** `fleetStop` reads the stop operators gave (src/api/arm/fleet-stop.ts), null when none is in effect. */
+  constructor(
+    private readonly engine: Engine,
+    private readonly store: WithdrawalStore,
+    private readonly onError: (err: unknown) => void,
+    private readonly fleetStop: () => FleetStop | null = () => null,
+  ) {
     for (const w of store.list()) if (!w.done) this.withdrawals.set(`${artifactKey(w.artifact)}@${w.version}`, w);
     engine.onEvents((events) => this.onEvents(events));
     if (this.withdrawals.size > 0) this.later(() => this.rollBackAll());
+    // A rollout created just before a restart, during a stop, is held at the start.
+    if (this.fleetStop()) this.later(() => this.holdNewRollouts());
   }
 
   /** A withdrawal with rollback to follow until no machine is left on the version. */
@@ -88,6 +98,14 @@ export class ControlFollowUp {
   private holdNewRollouts(): void {
     this.stopCheck = false;
     if (this.engine.haltedBecause) return;
+    const recorded = this.fleetStop();
+    if (recorded) {
+      // Only rollouts that started during the stop: one the operator resumed on its own since stays resumed.
+      const fresh = (r: RolloutState) => r.status === 'running' && r.createdAtMs >= recorded.sinceMs && !this.engine.state.releases.get(`${r.artifactKey}@${r.toVersion}`)?.hold;
+      if ([...this.engine.state.rollouts.values()].some(fresh)) this.engine.pauseAllRollouts(recorded.reason, recorded.caller, true, recorded.sinceMs);
+      return;
+    }
+    // A stop a build before the record gave is known by its holds only.
     const stop = [...this.engine.state.releases.values()].find((r) => r.hold?.kind === 'operator' && r.hold.reason.startsWith(FLEET_STOP));
     if (!stop?.hold) return;
     const unheld = [...this.engine.state.rollouts.values()].some((r) => r.status === 'running' && !this.engine.state.releases.get(`${r.artifactKey}@${r.toVersion}`)?.hold);

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../api/arm/context.js';
+import { fleetStopOf } from '../api/arm/fleet-stop.js';
 import { registerFleetViewRoutes } from '../api/arm/routes/fleet-views.js';
 import { registerRolloutControlRoutes } from '../api/arm/routes/rollout-controls.js';
 import { FleetMetrics } from '../api/metrics/fleet-metrics.js';
@@ -39,7 +40,7 @@ export function installOperatorTools(app: FastifyInstance, ctx: ArmContext, conf
         || JSON.stringify(x.artifact) !== JSON.stringify(w.artifact));
       ctx.docs.put(WITHDRAWALS, '/phasewise', 'setting', { value: [...list, w] });
     },
-  }, (err) => app.log.error({ err }, 'a follow-up of an operator control failed'));
+  }, (err) => app.log.error({ err }, 'a follow-up of an operator control failed'), () => fleetStopOf(ctx.docs));
   registerRolloutControlRoutes(app, ctx, followUp);
   registerFleetViewRoutes(app, ctx);
   const webhooks = new Webhooks(engine, config.webhooks, { warn: (o, m) => app.log.warn(o, m) },

@@ -139,6 +139,8 @@ async function fleetView() {
     h('div', { class: 'card' },
       h('h1', {}, 'Fleet'),
       h('p', {}, `${f.machines} machines, ${f.unhealthy} unhealthy.`),
+      // The stop holds the next rollout to start even while it holds nothing now: say so.
+      f.fleetStop ? h('p', { id: 'fleet-stop', class: 'badge bad' }, `Fleet-wide stop since ${fmt(f.fleetStop.since)} by ${f.fleetStop.caller}: ${f.fleetStop.reason}`) : null,
       h('div', { class: 'controls' },
         h('button', { id: 'fleet-pause', class: 'danger', onclick: () => control('Pause every running rollout (fleet-wide stop)?', '/phasewise/fleet/pause') }, 'Pause all rollouts…'),
         h('button', { id: 'fleet-resume', onclick: () => control('End the fleet-wide stop?', '/phasewise/fleet/resume', { body: () => ({}) }) }, 'Resume all…'))),

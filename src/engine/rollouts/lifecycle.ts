@@ -47,7 +47,8 @@ function windowedBake(state: EngineState, r: RolloutState, index: number, now: n
   if (bake <= 0 || state.maintenance.assignments.size === 0) return bake;
   const deadline = deadlineOf(r);
   for (const b of [bake, bake * 0.75, bake * 0.5, bake * 0.25]) if (reachFrom(state, r, index + 1, now + Math.floor(b), true) <= deadline) return Math.floor(b);
-  return 0;
+  // Shorten only where that helps: when a later unit can never run (its windows never hold a batch), no bake does.
+  return Number.isFinite(reachFrom(state, r, index + 1, now, true)) ? 0 : bake;
 }
 
 function evenBake(r: RolloutState, index: number, now: number, planned: number, bound: number): number {

@@ -47,12 +47,13 @@ export function pauseRollout(ctx: TickContext, r: RolloutState, reason: string, 
  * the stop holds, its holds show the new reason and each of their rollouts logs the pause again, unless
  * `newOnly` (the server holding rollouts that started during the stop). Returns them all.
  */
-export function pauseAll(ctx: TickContext, reason: string, caller: string, newOnly = false): RolloutState[] {
+export function pauseAll(ctx: TickContext, reason: string, caller: string, newOnly = false, createdSince?: number): RolloutState[] {
   const paused: RolloutState[] = [];
   const text = `${FLEET_STOP}${caller}: ${reason}`;
   const held = new Set<string>();
   for (const r of [...ctx.state.rollouts.values()]) {
     if (r.status !== 'running') continue;
+    if (newOnly && createdSince !== undefined && r.createdAtMs < createdSince) continue;
     const key = releaseKey(r.artifactKey, r.toVersion);
     const rel = ctx.state.releases.get(key);
     if (!rel?.hold) {

@@ -137,7 +137,7 @@ export function asStoreError(err: unknown, file: string): StoreError {
  * whose process is gone, or whose pid now belongs to another process (reused after a reboot), is stale
  * and taken over.
  */
-function acquireLock(file: string): () => void {
+export function acquireLock(file: string): () => void {
   const lock = `${file}.lock`;
   const me = selfIdentity();
   for (let tries = 0; tries < 2; tries++) {

@@ -15,6 +15,7 @@ import type { EngineEvent } from '../../../model/events.js';
 import type { Machine } from '../../../model/fleet.js';
 import type { ArmContext } from '../context.js';
 import { queryOf } from '../context.js';
+import { fleetStopView } from '../fleet-stop.js';
 import { FleetSummary } from '../fleet-summary.js';
 import { invalidParameter, notFound } from '../errors.js';
 
@@ -52,6 +53,7 @@ export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): 
     }));
     return {
       machines: state.fleet.machines.size, unhealthy: state.fleet.unhealthy.size, subscriptions: cache.subscriptions, artifacts: cache.value, releasesHeld: held,
+      fleetStop: fleetStopView(ctx.docs),
       // False while the summary is older than the engine's last event: ask again in a moment.
       upToDate: cache.seq === state.eventSeq,
     };

@@ -22,6 +22,7 @@ import type { ImageRef } from '../../../model/image-reference.js';
 import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
+import { beginFleetStop, endFleetStop } from '../fleet-stop.js';
 import { operatorReason, parseBody } from '../validation.js';
 import { rolloutRecord } from './publisher.js';
 
@@ -87,14 +88,23 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
   app.post('/phasewise/fleet/pause', async (req) => {
     const caller = writer(req, 'Phasewise/fleet/pause/action');
     const body = parseBody(reasonBody, req.body ?? {});
-    const paused = ctx.engine.pauseAllRollouts(body.reason ?? 'no reason given', caller);
+    const reason = body.reason ?? 'no reason given';
+    // The stop is kept until the resume, even when it holds nothing now: the next rollout to start is held (control-follow-up.ts).
+    const { paused, stop } = ctx.docs.atomically(() => ({
+      paused: ctx.engine.pauseAllRollouts(reason, caller),
+      stop: beginFleetStop(ctx.docs, reason, caller, ctx.runtime.clock.now()),
+    }));
     ctx.runtime.kick();
-    return { paused: paused.map((r) => r.id) };
+    return { paused: paused.map((r) => r.id), fleetStop: { reason: stop.reason, caller: stop.caller, since: stop.since } };
   });
 
   app.post('/phasewise/fleet/resume', async (req) => {
     const caller = writer(req, 'Phasewise/fleet/resume/action');
-    const resumed = ctx.engine.resumeAllRollouts(caller);
+    const resumed = ctx.docs.atomically(() => {
+      const done = ctx.engine.resumeAllRollouts(caller);
+      endFleetStop(ctx.docs);
+      return done;
+    });
     ctx.runtime.kick();
     return { resumed: resumed.map((r) => r.id) };
   });
