@@ -494,6 +494,27 @@ export function addHealthWaiter(state: Pick<EngineState, 'healthWaiters'>, a: At
   else state.healthWaiters.set(a.machineId, [waiting, a]);
 }
 
+/** The rollout's attempt stops waiting for the machine's health verdict; a list left with one goes back to the attempt itself. */
+export function removeHealthWaiter(state: Pick<EngineState, 'healthWaiters'>, machineId: string, rolloutId: string): void {
+  const waiting = state.healthWaiters.get(machineId);
+  if (waiting === undefined) return;
+  // The common case, one rollout waiting: the attempt itself, no list to search.
+  if (!Array.isArray(waiting)) {
+    if (waiting.rolloutId === rolloutId) state.healthWaiters.delete(machineId);
+    return;
+  }
+  const i = waiting.findIndex((w) => w.rolloutId === rolloutId);
+  if (i >= 0) waiting.splice(i, 1);
+  if (waiting.length === 1) state.healthWaiters.set(machineId, waiting[0]!);
+  else if (waiting.length === 0) state.healthWaiters.delete(machineId);
+}
+
+/** The attempts waiting for the machine's health verdict, in the order they began to wait (a copy: judging one removes it). */
+export function healthWaitersOf(state: Pick<EngineState, 'healthWaiters'>, machineId: string): AttemptState[] {
+  const waiting = state.healthWaiters.get(machineId);
+  return waiting === undefined ? [] : Array.isArray(waiting) ? [...waiting] : [waiting];
+}
+
 /** An attempt's stored fields; `newAttempt` adds the others. */
 export type AttemptFields = Omit<AttemptState, 'unhealthyBefore' | 'unit' | 'placement' | 'healthTimer'>;
 

@@ -16,7 +16,7 @@ import { retryIntervalMs } from '../../planner/profile.js';
 import { isoOf } from '../clock.js';
 import type { PatchReport, ReimageReport } from '../driver.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
-import { addHealthWaiter, refreshMachineHealth } from '../state.js';
+import { addHealthWaiter, refreshMachineHealth, removeHealthWaiter } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { cancelTimer, changed, emit, machineWait, schedule, scheduleTimer } from '../core/context.js';
 import { patchRunId } from './upgrade.js';
@@ -172,27 +172,13 @@ function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, a: Atte
   }
 }
 
-function removeWaiter(ctx: TickContext, machineId: string, rolloutId: string): void {
-  const waiting = ctx.state.healthWaiters.get(machineId);
-  if (waiting === undefined) return;
-  // The common case, one rollout waiting: the attempt itself, no list to search.
-  if (!Array.isArray(waiting)) {
-    if (waiting.rolloutId === rolloutId) ctx.state.healthWaiters.delete(machineId);
-    return;
-  }
-  const i = waiting.findIndex((w) => w.rolloutId === rolloutId);
-  if (i >= 0) waiting.splice(i, 1);
-  if (waiting.length === 1) ctx.state.healthWaiters.set(machineId, waiting[0]!);
-  else if (waiting.length === 0) ctx.state.healthWaiters.delete(machineId);
-}
-
 /** A healthy verdict within the window (R21): the new version becomes last-known-good. */
 export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
   if (a.status !== 'healthWait') return false;
   const inst = a.inst;
   const signals = ctx.state.fleet.health.get(a.machineId) ?? NO_REPORT;
   if (!isInstanceHealthy(signals, inst.status)) return false;
-  removeWaiter(ctx, a.machineId, r.id);
+  removeHealthWaiter(ctx.state, a.machineId, r.id);
   if (a.healthTimer) cancelTimer(ctx, a.healthTimer); // judged healthy: the deadline can do nothing
   recordGood(inst, inst.installedVersion);
   changed.instance(ctx, inst);
@@ -207,7 +193,7 @@ export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitSt
   const inst = a.inst;
   const signals = ctx.state.fleet.health.get(a.machineId) ?? NO_REPORT;
   const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
-  removeWaiter(ctx, a.machineId, r.id);
+  removeHealthWaiter(ctx.state, a.machineId, r.id);
   emitInstance(ctx, 'instance.health.unhealthy', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
   countJudged(ctx, r, unit, a, true);
   return startRollback(ctx, r, a, inst, reason);

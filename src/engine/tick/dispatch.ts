@@ -16,7 +16,7 @@ import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
 import { rejoinAfterSettle, resumeCannotHeal } from '../opt-in/opt-in.js';
 import type { AttemptState, RolloutState, Timer, UnitState } from '../state.js';
-import { refreshReportedHealth, unitOf } from '../state.js';
+import { healthWaitersOf, refreshReportedHealth, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
 import { onHostTimer } from '../maintenance/host.js';
 import { onImageCheck } from '../os-images/os-images.js';
@@ -40,7 +40,7 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     if (waiting === undefined) return;
     // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, is no list).
     if (!Array.isArray(waiting)) judgeWaiter(ctx, waiting);
-    else for (const a of [...waiting]) judgeWaiter(ctx, a);
+    else for (const a of healthWaitersOf(ctx.state, obs.machineId)) judgeWaiter(ctx, a);
     return;
   }
   const pending = ctx.state.pendingActions.get(obs.key);
