@@ -280,6 +280,12 @@ export interface RolloutState {
    * answer. A batch's machines nearly all run one version, so each needs no parse or comparison of its own.
    */
   judged?: { version: string; reason: string | null };
+  /**
+   * Not stored: a cancelled rollout found with no attempt in flight (`quiet`, for good), and the asks since its
+   * attempts were last read (attempts/skip.ts, `settledForGood`). A restart finds it out again.
+   */
+  quiet?: boolean;
+  asksSinceRead?: number;
 }
 
 /** Why a release is held: the evidence judged it bad, an operator held it, or an operator withdrew it (for good). */
@@ -447,8 +453,11 @@ export interface EngineState {
   maintenance: MaintenanceState;
   /** Platform and gallery images with their replications (R64). */
   images: ImageCatalog;
-  /** Attempts waiting for a health verdict, by machine (R21). */
-  healthWaiters: Map<string, HealthWaiter[]>;
+  /**
+   * Attempts waiting for a health verdict, by machine (R21): the attempt itself when one rollout waits (nearly
+   * always), an array when several do. No wrapper and no array of one per machine (issue 13, session 18).
+   */
+  healthWaiters: Map<string, AttemptState | AttemptState[]>;
   /** In-flight batches per set across every rollout: all machines of a set are never upgraded at once. */
   setInflight: Map<string, number>;
   /** Units (by id, with their rollout id) waiting for a set's lock. */
@@ -477,10 +486,33 @@ export interface EngineState {
   marks: Record<string, number>;
 }
 
-/** A rollout waiting for a machine's health verdict (R21); `attempt` is not stored (found again after a load). */
-export interface HealthWaiter {
-  rolloutId: string;
-  attempt?: AttemptState;
+/** Registers an attempt waiting for its machine's health verdict (R21; see `healthWaiters`). */
+export function addHealthWaiter(state: Pick<EngineState, 'healthWaiters'>, a: AttemptState): void {
+  const waiting = state.healthWaiters.get(a.machineId);
+  if (waiting === undefined) state.healthWaiters.set(a.machineId, a);
+  else if (Array.isArray(waiting)) waiting.push(a);
+  else state.healthWaiters.set(a.machineId, [waiting, a]);
+}
+
+/** The rollout's attempt stops waiting for the machine's health verdict; a list left with one goes back to the attempt itself. */
+export function removeHealthWaiter(state: Pick<EngineState, 'healthWaiters'>, machineId: string, rolloutId: string): void {
+  const waiting = state.healthWaiters.get(machineId);
+  if (waiting === undefined) return;
+  // The common case, one rollout waiting: the attempt itself, no list to search.
+  if (!Array.isArray(waiting)) {
+    if (waiting.rolloutId === rolloutId) state.healthWaiters.delete(machineId);
+    return;
+  }
+  const i = waiting.findIndex((w) => w.rolloutId === rolloutId);
+  if (i >= 0) waiting.splice(i, 1);
+  if (waiting.length === 1) state.healthWaiters.set(machineId, waiting[0]!);
+  else if (waiting.length === 0) state.healthWaiters.delete(machineId);
+}
+
+/** The attempts waiting for the machine's health verdict, in the order they began to wait (a copy: judging one removes it). */
+export function healthWaitersOf(state: Pick<EngineState, 'healthWaiters'>, machineId: string): AttemptState[] {
+  const waiting = state.healthWaiters.get(machineId);
+  return waiting === undefined ? [] : Array.isArray(waiting) ? [...waiting] : [waiting];
 }
 
 /** An attempt's stored fields; `newAttempt` adds the others. */

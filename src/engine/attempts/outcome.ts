@@ -10,12 +10,13 @@
  */
 import type { ExtensionInstance } from '../../model/artifact.js';
 import { recordGood } from '../../model/artifact.js';
+import type { HealthSignals } from '../../model/health.js';
 import { isInstanceHealthy, unhealthyReason } from '../../model/health.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { isoOf } from '../clock.js';
 import type { PatchReport, ReimageReport } from '../driver.js';
 import type { AttemptState, RolloutState, UnitState } from '../state.js';
-import { refreshMachineHealth } from '../state.js';
+import { addHealthWaiter, refreshMachineHealth, removeHealthWaiter } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { cancelTimer, changed, emit, machineWait, schedule, scheduleTimer } from '../core/context.js';
 import { patchRunId } from './upgrade.js';
@@ -23,6 +24,9 @@ import { emitInstance, emitVersionChange, finish, sendAction } from './record.js
 import { busyElsewhereReason, inFlightElsewhere, skipReason } from './skip.js';
 import { recordOutcome } from './release-evidence.js';
 import { failedForGood } from '../core/failed-for-good.js';
+
+/** A machine with no report kept is healthy (`health` holds only the unhealthy): one object for every verdict, not one each. */
+const NO_REPORT: HealthSignals = Object.freeze({ platform: true });
 
 /** The start of the reason a retry waits on a machine that cannot turn healthy (opt-in.ts's `resumeCannotHeal` looks for it). */
 export const CANNOT_HEAL = 'retry not attempted: the machine cannot turn healthy until someone acts';
@@ -43,10 +47,7 @@ export function onActionResult(
       inst.installedVersion = r.toVersion;
       inst.status = 'Succeeded';
       a.status = 'healthWait';
-      const waiters = ctx.state.healthWaiters.get(a.machineId);
-      // The common case, no other rollout waiting: an array of one (an empty one grows room for 17 when pushed).
-      if (!waiters) ctx.state.healthWaiters.set(a.machineId, [{ rolloutId: r.id, attempt: a }]);
-      else waiters.push({ rolloutId: r.id, attempt: a });
+      addHealthWaiter(ctx.state, a);
       const at = ctx.now + machineWait(ctx, a.machineId, unit.plan.limits.healthWindowMs);
       a.healthTimer = scheduleTimer(ctx, at, 'healthDeadline', r.id, a.machineId, a.attempt, a);
       return false;
@@ -171,26 +172,13 @@ function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, a: Atte
   }
 }
 
-function removeWaiter(ctx: TickContext, machineId: string, rolloutId: string): void {
-  const waiters = ctx.state.healthWaiters.get(machineId);
-  if (!waiters) return;
-  // The common case, one rollout waiting: no search, no spliced-out array to collect.
-  if (waiters.length === 1 && waiters[0]!.rolloutId === rolloutId) {
-    ctx.state.healthWaiters.delete(machineId);
-    return;
-  }
-  const i = waiters.findIndex((w) => w.rolloutId === rolloutId);
-  if (i >= 0) waiters.splice(i, 1);
-  if (waiters.length === 0) ctx.state.healthWaiters.delete(machineId);
-}
-
 /** A healthy verdict within the window (R21): the new version becomes last-known-good. */
 export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
   if (a.status !== 'healthWait') return false;
   const inst = a.inst;
-  const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
+  const signals = ctx.state.fleet.health.get(a.machineId) ?? NO_REPORT;
   if (!isInstanceHealthy(signals, inst.status)) return false;
-  removeWaiter(ctx, a.machineId, r.id);
+  removeHealthWaiter(ctx.state, a.machineId, r.id);
   if (a.healthTimer) cancelTimer(ctx, a.healthTimer); // judged healthy: the deadline can do nothing
   recordGood(inst, inst.installedVersion);
   changed.instance(ctx, inst);
@@ -203,9 +191,9 @@ export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitSta
 /** R22: not healthy when the window closes, so roll back to last-known-good. */
 export function onHealthDeadline(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
   const inst = a.inst;
-  const signals = ctx.state.fleet.health.get(a.machineId) ?? { platform: true };
+  const signals = ctx.state.fleet.health.get(a.machineId) ?? NO_REPORT;
   const reason = unhealthyReason(signals, inst.status) ?? `no healthy report within ${unit.plan.limits.healthWindowMs / 1000} s of the upgrade`;
-  removeWaiter(ctx, a.machineId, r.id);
+  removeHealthWaiter(ctx.state, a.machineId, r.id);
   emitInstance(ctx, 'instance.health.unhealthy', r, a, { fromVersion: a.fromVersion, toVersion: r.toVersion, reason });
   countJudged(ctx, r, unit, a, true);
   return startRollback(ctx, r, a, inst, reason);

@@ -71,21 +71,18 @@ export function inFlightElsewhere(state: Pick<EngineState, 'rollouts'>, r: Rollo
 }
 
 /**
- * Cancelled rollouts seen with nothing in flight. They stay so: only a running rollout starts attempts, and
- * a cancelled one never runs again. A superseded OS image rollout stays open (its machines went to the
- * next one), so without this every batch start would look each machine up in each superseded rollout.
+ * A cancelled rollout seen with nothing in flight stays so (`RolloutState.quiet`): only a running rollout starts
+ * attempts, and a cancelled one never runs again. A superseded OS image rollout stays open (its machines went to
+ * the next one), so without this every batch start would look each machine up in each superseded rollout. Its
+ * attempts are read again after as many asks as it has attempts (`asksSinceRead`): amortised, one read per ask.
  */
-const quiet = new WeakSet<RolloutState>();
-/** Asks since a cancelled rollout's attempts were last read: read again after as many asks as it has attempts. */
-const asksSinceRead = new WeakMap<RolloutState, number>();
-
 function settledForGood(o: RolloutState): boolean {
-  if (quiet.has(o)) return true;
-  const asks = (asksSinceRead.get(o) ?? 0) + 1;
-  asksSinceRead.set(o, asks < o.attempts.size ? asks : 0);
+  if (o.quiet === true) return true;
+  const asks = (o.asksSinceRead ?? 0) + 1;
+  o.asksSinceRead = asks < o.attempts.size ? asks : 0;
   if (asks < o.attempts.size) return false;
   for (const a of o.attempts.values()) if (IN_FLIGHT.has(a.status)) return false;
-  quiet.add(o);
+  o.quiet = true;
   return true;
 }
 

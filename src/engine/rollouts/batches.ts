@@ -87,7 +87,8 @@ export function tryStartBatch(ctx: TickContext, r: RolloutState, u: UnitState): 
       if (planned && settledByRemoval(prior)) continue; // gone before its batch came, and counted then
       const inst = instances?.get(id);
       const reason = skipReason(ctx, r, inst);
-      const busy = reason ? null : inFlightElsewhere(ctx.state, r, id);
+      // A planned batch got here only if none of its machines is in flight elsewhere (anyInFlightElsewhere above).
+      const busy = reason || planned ? null : inFlightElsewhere(ctx.state, r, id);
       if (reason) skipInstance(ctx, r, u, run.id, id, reason);
       else if (busy) deferInstance(ctx, r, u, run.id, id, busy);
       else {

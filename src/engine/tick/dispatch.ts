@@ -15,8 +15,8 @@ import { onInstanceSettled } from '../rollouts/batch-end.js';
 import { openPhase } from '../rollouts/waves.js';
 import { resumeUnit, wakeForRetry } from '../rollouts/wake.js';
 import { rejoinAfterSettle, resumeCannotHeal } from '../opt-in/opt-in.js';
-import type { AttemptState, HealthWaiter, RolloutState, Timer, UnitState } from '../state.js';
-import { refreshReportedHealth, unitOf } from '../state.js';
+import type { AttemptState, RolloutState, Timer, UnitState } from '../state.js';
+import { healthWaitersOf, refreshReportedHealth, unitOf } from '../state.js';
 import { INSTALL_TIMEOUT_MS, onUserActionResult } from '../fleet/user-actions.js';
 import { onHostTimer } from '../maintenance/host.js';
 import { onImageCheck } from '../os-images/os-images.js';
@@ -36,11 +36,11 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     // A retry parked while the machine reported unhealthy goes on once it reports healthy (its other
     // extension's failure was not the cause, or a report lost with a crash had left the view stale).
     if (reportedUnhealthy && healthy) resumeCannotHeal(ctx, obs.machineId);
-    const waiters = ctx.state.healthWaiters.get(obs.machineId);
-    if (!waiters) return;
-    // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, needs none).
-    if (waiters.length === 1) judgeWaiter(ctx, waiters[0]!, obs.machineId);
-    else for (const w of [...waiters]) judgeWaiter(ctx, w, obs.machineId);
+    const waiting = ctx.state.healthWaiters.get(obs.machineId);
+    if (waiting === undefined) return;
+    // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, is no list).
+    if (!Array.isArray(waiting)) judgeWaiter(ctx, waiting);
+    else for (const a of healthWaitersOf(ctx.state, obs.machineId)) judgeWaiter(ctx, a);
     return;
   }
   const pending = ctx.state.pendingActions.get(obs.key);
@@ -62,9 +62,8 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
 }
 
 /** A health report came for a machine a rollout waits on: it may be judged healthy now (R21). */
-function judgeWaiter(ctx: TickContext, w: HealthWaiter, machineId: string): void {
-  const r = ctx.state.rollouts.get(w.rolloutId)!;
-  const a = w.attempt ?? r.attempts.get(machineId)!;
+function judgeWaiter(ctx: TickContext, a: AttemptState): void {
+  const r = ctx.state.rollouts.get(a.rolloutId)!;
   const u = unitOf(r, a);
   if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a);
 }

@@ -17,7 +17,7 @@ import type {
   AttemptState, BatchRun, EngineState, FleetState, GateRun, PhaseStatus, ReleaseState, RolloutState, RolloutStatus, Timer, UnitState, UnitStatus,
 } from '../../engine/state.js';
 import {
-  addInstance, addMachine, emptyFleet, getInstance, instanceRef, newAttempt, newEngineState, newTimer, refreshMachineHealth, releaseKey, standaloneKey,
+  addHealthWaiter, addInstance, addMachine, emptyFleet, getInstance, instanceRef, newAttempt, newEngineState, newTimer, refreshMachineHealth, releaseKey, standaloneKey,
 } from '../../engine/state.js';
 import type { Artifact, ExtensionInstance, ProvisioningStatus } from '../../model/artifact.js';
 import type {
@@ -333,9 +333,7 @@ function deriveIndexes(state: EngineState, busyUnits: (r: RolloutState) => Itera
     }
     for (const a of r.attempts.values()) {
       if (a.status !== 'healthWait') continue;
-      let waiters = state.healthWaiters.get(a.machineId);
-      if (!waiters) state.healthWaiters.set(a.machineId, (waiters = []));
-      waiters.push({ rolloutId: r.id, attempt: a });
+      addHealthWaiter(state, a);
     }
   }
 }
