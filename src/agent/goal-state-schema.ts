@@ -72,6 +72,7 @@ const patchOperation = z.object({
 const goalState = z.object({
   schemaVersion: z.literal('1.0'),
   goalStateId: count,
+  epoch: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).optional(),
   activityId: str(128),
   createdAt: str(64),
   requiredFeatures: z.array(str(128)).max(32),
