@@ -59,8 +59,9 @@ test('a status file left by an earlier run with the same settingsSeqNo is not ta
   trust(d, publisher);
   const agentId = await rig.enroll(d);
   const a = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog));
-  // B's enable answers error, a moment after it starts; its folder holds A's success for seq 1 (copied on upgrade).
-  const b = packageRef(cp.packages, publisher, HANDLER, '1.1.0', await handlerZip(d.callLog, { enable: `sleep 1; ${writeStatus('error', 'B cannot start')}` }));
+  // B's enable returns at once and answers error a moment later, as handlers that start a service do; its
+  // folder holds A's success for seq 1 (copied on upgrade).
+  const b = packageRef(cp.packages, publisher, HANDLER, '1.1.0', await handlerZip(d.callLog, { enable: `(sleep 1; ${writeStatus('error', 'B cannot start')}) >/dev/null 2>&1 &` }));
   cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-a' })]));
   const agent = rig.startAgent(d);
   assert.equal((await until('A enabled', () => outcomeOf(cp.lastReport(agentId), 'op-a'), 20_000, agent)).outcome, 'succeeded');
