@@ -104,3 +104,21 @@ test("a handler's output written while the agent is down is cut when the agent s
   second.kill('SIGTERM');
   await killed(second);
 });
+
+test('the agent outlives its log: with stderr closed (journald restarted, `| head`), it keeps converging and reporting', async () => {
+  const d = tempDirs();
+  trust(d, publisher);
+  const agentId = await rig.enroll(d);
+  const ref = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog));
+  const agent = rig.startAgent(d);
+  await until('the agent running', () => /running against/.test(agent.output()), 20_000, agent);
+  // The reading end of its stderr goes away: every later log line is a write to a broken pipe.
+  agent.stdout!.destroy();
+  agent.stderr!.destroy();
+  cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-log' })]));
+  const o = await until('op-log done', () => outcomeOf(cp.lastReport(agentId), 'op-log'), 20_000);
+  assert.equal(o.outcome, 'succeeded');
+  assert.equal(agent.exitCode, null, 'still running');
+  agent.kill('SIGTERM');
+  await killed(agent);
+});
