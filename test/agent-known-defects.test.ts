@@ -4,13 +4,17 @@
  * taken as the answer to a new enable, and handler output that grew while no agent trimmed it.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runIdOf } from '../src/agent/handler-process.js';
 import type { GoalState, StatusReport } from '../src/protocol/agent-wire.js';
 import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust, writeStatus } from './helpers/agent-kit.js';
-import { AgentRig, killed, outcomeOf, until } from './helpers/agent-process.js';
+import { AgentRig, dirArgs, killed, outcomeOf, until } from './helpers/agent-process.js';
+import { CLI } from './helpers/cli.js';
 
 const rig = new AgentRig();
 const cp = rig.cp;
@@ -122,3 +126,51 @@ test('the agent outlives its log: with stderr closed (journald restarted, `| hea
   agent.kill('SIGTERM');
   await killed(agent);
 });
+
+test('a local process holding hundreds of connections to the scheduled-events port does not starve or stop the agent', async () => {
+  const d = tempDirs();
+  trust(d, publisher);
+  const agentId = await rig.enroll(d);
+  const ref = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog));
+  const port = await freePort();
+  // The agent with 256 file descriptors (systemd's default soft limit is 1024): each held connection costs one.
+  const env: Record<string, string | undefined> = { ...process.env, PHASEWISE_AGENT_TIMEOUT_SCALE: '0.02' };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const args = [CLI, 'agent', 'run', ...dirArgs(d), '--log-dir', d.log, '--imds-port', String(port)].map((a) => `'${a}'`).join(' ');
+  const agent = spawn('/bin/sh', ['-c', `ulimit -n 256 && exec '${process.execPath}' ${args}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  agent.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  agent.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
+  const view = { output: () => out };
+  const sockets: Socket[] = [];
+  try {
+    await until('the agent running', () => /running against/.test(out), 20_000, view);
+    for (let i = 0; i < 400; i++) {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      sockets.push(s);
+    }
+    await sleep(1_000);
+    cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-fd' })]));
+    const o = await until('op-fd done', () => outcomeOf(cp.lastReport(agentId), 'op-fd'), 30_000, view);
+    assert.equal(o.outcome, 'succeeded', o.message);
+    assert.equal(agent.exitCode, null, `still running:\n${out}`);
+    for (const s of sockets) s.destroy();
+    await sleep(300);
+    const events = await fetch(`http://127.0.0.1:${port}/metadata/scheduledevents`, { headers: { Metadata: 'true' } });
+    assert.equal(events.status, 200, 'scheduled events are served again once the connections are gone');
+  } finally {
+    for (const s of sockets) s.destroy();
+    agent.kill('SIGKILL');
+    await killed(agent);
+  }
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
