@@ -85,7 +85,7 @@ test("a handler's output written while the agent is down is cut when the agent s
   const agentId = await rig.enroll(d);
   const go = join(d.root, 'go');
   // The install keeps running (and writing) while no agent watches it.
-  const install = `while [ ! -f '${go}' ]; do sleep 0.05; done; head -c 40000000 /dev/zero | tr '\\0' y; sleep 1`;
+  const install = `while [ ! -f '${go}' ]; do sleep 0.05; done; head -c 40000000 /dev/zero | tr '\\0' y; sleep 3`;
   const ref = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog, { install }));
   cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-big' })]));
   const first = rig.startAgent(d);
@@ -101,6 +101,7 @@ test("a handler's output written while the agent is down is cut when the agent s
   const out = join(run, `${runIdOf(HANDLER, 'op-big', 'install@1.0.0')}.out`);
   await until('the handler wrote its 40 MB', () => existsSync(out) && statSync(out).size >= 40_000_000, 20_000);
   const second = rig.startAgent(d);
+  await until('the agent running', () => /running against/.test(second.output()), 20_000, second);
   await until('the output cut', () => !existsSync(out) || statSync(out).size <= 3200 * 4, 5_000, second);
   assert.ok(statSync(stray).size <= 1024 * 1024, `the stray output file holds ${statSync(stray).size} bytes`);
   const o = await until('op-big done', () => outcomeOf(cp.lastReport(agentId), 'op-big'), 30_000, second);
