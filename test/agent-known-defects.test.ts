@@ -110,7 +110,7 @@ test("a handler's output written while the agent is down is cut when the agent s
   await killed(second);
 });
 
-test('the agent outlives its log: with stderr closed (journald restarted, `| head`), it keeps converging and reporting', async () => {
+test('the agent outlives its log: with stderr closed (its reader went away: `| head`, a log collector), it keeps converging and reporting', async () => {
   const d = tempDirs();
   trust(d, publisher);
   const agentId = await rig.enroll(d);

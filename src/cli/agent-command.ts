@@ -124,7 +124,7 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
   const scale = timeScale();
   const patching = patchingOf(o);
   const creds = loadCredentials(dirs);
-  // A log that can no longer be written (journald restarted, `agent run 2>&1 | head` ended) must not end the
+  // A log that can no longer be written (its reader went away: `agent run 2>&1 | head`, a log collector) must not end the
   // agent: an unhandled EPIPE did, and the machine went unmanaged. Its lines are dropped from then on.
   let logBroken = false;
   process.stderr.on('error', () => (logBroken = true));
