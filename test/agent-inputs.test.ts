@@ -25,6 +25,16 @@ test('a valid goal state parses', () => {
   assert.equal(parse(ok()).extensions[0]?.version, '1.0.0');
 });
 
+test('publicSettings reach the handler key for key: a "__proto__" key stays a key (it vanished into the copy\'s prototype)', () => {
+  const text = JSON.stringify(ok()).replace('"publicSettings":{"level":1}', '"publicSettings":{"__proto__":{"polluted":1},"level":1}');
+  const settings = parse(text).extensions[0]!.settings.publicSettings!;
+  assert.equal(JSON.stringify(settings), '{"__proto__":{"polluted":1},"level":1}');
+  assert.equal(Object.getPrototypeOf(settings), Object.prototype);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  const gs = parse(ok());
+  assert.deepEqual(gs.extensions[0]!.settings.publicSettings, { level: 1 });
+});
+
 test('malformed or too-large goal states are refused with a sentence naming the problem', () => {
   const cases: Array<[string, unknown, RegExp]> = [
     ['not JSON', '{"schemaVersion":', /not JSON/],

@@ -125,6 +125,26 @@ test('installation installs the selected packages only, respects masks, reports 
   await killed(agent);
 });
 
+test('a package name the repository offers that is not one (starts with -, has a quote) is refused and reported; every name goes after --', async () => {
+  const d = tempDirs();
+  const agentId = await rig.enroll(d);
+  // Names as a hostile or broken repository could print them in apt's simulation: an option, a shell quote.
+  const option = '-oAPT::Get::AllowUnauthenticated=true';
+  const quoted = "x'y";
+  const bin = scriptedApt(d, [['openssl', '3.0.19-1', '3.0.22-1', SEC], [option, '1', '2', SEC], [quoted, '1', '2', SEC], ['zlib1g', '1:1.2.13', '1:1.2.13.1', SEC]]);
+  cp.goals.set(agentId, withPatches(1, [install('inst-odd', { classificationsToInclude: ['Security'] })]));
+  const agent = rig.startAgent(d, pmArgs(bin));
+  const r = await until('inst-odd done', () => finished(agentId, 'inst-odd'), 30_000, agent);
+  assert.deepEqual(stateOf(r), { openssl: 'Installed', zlib1g: 'Installed', [option]: 'Failed', [quoted]: 'Failed' });
+  assert.match(r.patches.find((p) => p.name === option)!.message!, /^refused: "-oAPT::Get::AllowUnauthenticated=true" is not a package name/);
+  assert.match(r.patches.find((p) => p.name === quoted)!.message!, /is not a package name/);
+  const installLines = lines(join(bin, 'calls.log')).filter((l) => l.startsWith('install '));
+  assert.equal(installLines.length, 2, installLines.join('\n'));
+  for (const l of installLines) assert.match(l, / -- (openssl=3\.0\.22-1|zlib1g=1:1\.2\.13\.1)$/, 'the package comes after --');
+  agent.kill('SIGTERM');
+  await killed(agent);
+});
+
 test('R83: a reboot is announced as a Reboot scheduled event first and runs once approved; Always reboots without a need', async () => {
   const d = tempDirs();
   const agentId = await rig.enroll(d);
@@ -244,7 +264,7 @@ test('dnf: Critical and Security installed, a failed transaction reported per pa
   assert.equal(r.rebootStatus, 'Started');
   assert.equal(lines(join(bin, 'reboots.log')).length, 1);
   const upgrades = lines(join(bin, 'calls.log')).filter((l) => l.startsWith('dnf -y upgrade'));
-  assert.deepEqual(upgrades, ['dnf -y upgrade openssl-libs-1:3.0.7-18.el9_2.x86_64', 'dnf -y upgrade kernel-core-5.14.0-284.30.1.el9_2.x86_64'], 'Critical first');
+  assert.deepEqual(upgrades, ['dnf -y upgrade -- openssl-libs-1:3.0.7-18.el9_2.x86_64', 'dnf -y upgrade -- kernel-core-5.14.0-284.30.1.el9_2.x86_64'], 'Critical first');
   agent.kill('SIGTERM');
   await killed(agent);
 });

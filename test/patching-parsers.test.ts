@@ -93,7 +93,7 @@ test('yum (CentOS 7): plugin noise skipped, epochs kept, a Critical kernel advis
   assert.equal(m.get('bind-export-libs')?.version, '32:9.11.4-26.P2.el7_9.15');
   assert.deepEqual(m.get('kernel')?.classifications, ['Critical']);
   assert.deepEqual(m.get('tzdata')?.classifications, ['Other']);
-  assert.deepEqual(new Dnf('yum').installCommand(m.get('kernel')!), ['yum', '-y', 'upgrade', 'kernel-3.10.0-1160.99.1.el7.x86_64']);
+  assert.deepEqual(new Dnf('yum').installCommand(m.get('kernel')!), ['yum', '-y', 'upgrade', '--', 'kernel-3.10.0-1160.99.1.el7.x86_64']);
 });
 
 test('dnf: installation: the Upgraded section, no match, already installed, a transaction test error', () => {

@@ -17,7 +17,9 @@ import { AppHealthMonitor } from './app-health.js';
 import { convergeOnce } from './converge.js';
 import { AGENT_VERSION } from './enrollment.js';
 import type { AgentCredentials } from './enrollment.js';
+import { pastEpochsAfter, staleGoalState } from './goal-state-order.js';
 import { GoalStateError, parseGoalState } from './goal-state-schema.js';
+import { MAX_OUTPUT_FILE_BYTES, trimRunOutputs } from './handler-process.js';
 import { ImdsServer } from './imds-server.js';
 import { Journal } from './journal.js';
 import { agentDir } from './layout.js';
@@ -188,6 +190,7 @@ export class Agent {
       }
     }
     noteBoot(this.journal, readBootId());
+    this.trimOutputs();
     if (!this.prt.manager) this.opts.log('patching: no package manager found (apt-get, dnf, yum, zypper); patch operations will fail saying so');
     const goal = this.goal();
     if (goal) {
@@ -197,6 +200,12 @@ export class Agent {
     void this.pollLoop();
     void this.workLoop();
     void this.reportLoop();
+  }
+
+  /** Handler output written while nobody trimmed it (the agent down, the worker busy elsewhere) is cut here. */
+  private trimOutputs(): void {
+    const n = trimRunOutputs(this.opts.dirs);
+    if (n > 0) this.opts.log(`cut ${n} handler output file(s) in the run folder to ${MAX_OUTPUT_FILE_BYTES} bytes`);
   }
 
   async stop(): Promise<void> {
@@ -227,7 +236,18 @@ export class Agent {
       this.reportWaker.wake();
       return;
     }
+    const held = this.goal();
+    const stale = staleGoalState(held, gs, this.journal.state.pastEpochs);
+    if (stale) {
+      // Kept with its ETag like a bad one: the server is asked again with it, and answers 304 only while it still says that.
+      this.goalStateError = `${stale}; keeping goal state ${held?.goalStateId ?? 'none'}`;
+      this.opts.log(this.goalStateError);
+      this.journal.saveGoalState();
+      this.reportWaker.wake();
+      return;
+    }
     this.goalStateError = null;
+    this.journal.state.pastEpochs = pastEpochsAfter(held, gs, this.journal.state.pastEpochs);
     this.journal.state.goalState = gs;
     this.journal.saveGoalState();
     this.health.configure(gs.extensions);
@@ -309,6 +329,7 @@ export class Agent {
     let failures = 0;
     const scan = Math.max(100, Math.round(STATUS_SCAN_S * 1000 * this.opts.timeScale));
     while (!this.stopped) {
+      this.trimOutputs();
       const report = this.report();
       const fp = fingerprint(report);
       const heartbeatMs = (this.goal()?.statusIntervalSeconds ?? this.creds.enrollment.statusIntervalSeconds ?? 60) * 1000;

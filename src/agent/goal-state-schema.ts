@@ -72,6 +72,7 @@ const patchOperation = z.object({
 const goalState = z.object({
   schemaVersion: z.literal('1.0'),
   goalStateId: count,
+  epoch: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).optional(),
   activityId: str(128),
   createdAt: str(64),
   requiredFeatures: z.array(str(128)).max(32),
@@ -101,6 +102,10 @@ export function parseGoalState(body: Buffer): GoalState {
     throw new GoalStateError(`the goal state is malformed at ${where}: ${issue?.message ?? 'invalid'}`);
   }
   const gs = parsed.data as GoalState;
+  // zod rebuilds a record by assignment, so a `__proto__` key of publicSettings became the copy's prototype and
+  // vanished from the settings the handler reads. The parsed object (validated as is) keeps it as a plain key.
+  const rawExtensions = (raw as { extensions: Array<{ settings: { publicSettings: Record<string, unknown> | null } }> }).extensions;
+  gs.extensions.forEach((e, i) => (e.settings.publicSettings = rawExtensions[i]!.settings.publicSettings));
   const names = new Set<string>();
   for (const e of gs.extensions) {
     if (names.has(e.name)) throw new GoalStateError(`the goal state lists ${e.name} twice (multi-config is not supported)`);

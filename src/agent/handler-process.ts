@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Journal, OperationJournal, StepRecord } from './journal.js';
 import { runDir } from './layout.js';
@@ -143,6 +143,40 @@ function capOutput(runBase: string, keep: number): void {
   }
 }
 
+/** The most any command keeps of its output (patching's 256 Ki characters), as bytes: no `.out` needs more. */
+export const MAX_OUTPUT_FILE_BYTES = 256 * 1024 * 4;
+/** Run files looked at per sweep: the folder is the agent's own, this only bounds one sweep's work. */
+const SWEEP_LIMIT = 10_000;
+
+/**
+ * Cuts every command output file in the run folder to MAX_OUTPUT_FILE_BYTES. capOutput only trims the
+ * step being polled: output written while the agent was down, or while the worker was busy with another
+ * extension, or by a handler that outlived its step, grew without bound. The agent sweeps at start-up and
+ * with every status scan. Only regular files are touched (a link a handler planted is not followed).
+ */
+export function trimRunOutputs(dirs: AgentDirs, maxBytes = MAX_OUTPUT_FILE_BYTES): number {
+  let names: string[];
+  try {
+    names = readdirSync(runDir(dirs));
+  } catch {
+    return 0; // no command has run yet
+  }
+  let trimmed = 0;
+  for (const n of names.slice(0, SWEEP_LIMIT)) {
+    if (!n.endsWith('.out')) continue;
+    const path = join(runDir(dirs), n);
+    try {
+      const st = lstatSync(path);
+      if (!st.isFile() || st.size <= maxBytes) continue;
+      truncateSync(path, maxBytes);
+      trimmed++;
+    } catch {
+      // gone with its step meanwhile
+    }
+  }
+  return trimmed;
+}
+
 /** The code a wrapper this process spawned exited with, once it is no longer alive; else null. */
 function spawnedExitOf(runBase: string): number | null {
   const code = spawnedExits.get(runBase);
@@ -152,6 +186,13 @@ function spawnedExitOf(runBase: string): number | null {
 /** With `keepExit`, the exit file stays (see finish); the operation's end removes it (Journal.forgetRuns). */
 function cleanup(runBase: string, keepExit = false): void {
   spawnedExits.delete(runBase);
+  // Emptied before it is unlinked: a handler that outlives its step (its own session, escaped the group kill)
+  // keeps the file open, and an unlinked file's bytes stay on the disk, out of any sweep's reach.
+  try {
+    if (lstatSync(`${runBase}.out`).isFile()) truncateSync(`${runBase}.out`, 0);
+  } catch {
+    // no output file
+  }
   // recursive: whatever a handler left under these names (even a folder) must not fail the step's end.
   for (const ext of keepExit ? ['.pid', '.exit.tmp', '.out'] : ['.pid', '.exit', '.exit.tmp', '.out']) rmSync(`${runBase}${ext}`, { force: true, recursive: true });
 }
@@ -221,6 +262,8 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
   }
   let missingSince: number | null = null;
   for (;;) {
+    // Cut before anything is read: a picked-up step's output may have grown while the agent was down.
+    capOutput(base, spec.outputKeep ?? OUTPUT_KEEP);
     const code = readExit(base) ?? spawnedExitOf(base);
     if (code !== null) return finish(journal, rec, base, spec, { exitCode: code, timedOut: false, output: readOutput(base, spec.outputKeep) }, rt);
     const pid = rec.pid ?? readPid(base);
@@ -229,7 +272,6 @@ export async function runStep(dirs: AgentDirs, journal: Journal, extName: string
       rt.log(`${extName}: ${spec.key} timed out after ${Math.round(rec.timeoutMs / 1000)} s; its process group was killed`);
       return finish(journal, rec, base, spec, { exitCode: null, timedOut: true, output: readOutput(base, spec.outputKeep) }, rt);
     }
-    capOutput(base, spec.outputKeep ?? OUTPUT_KEEP);
     const alive = pid !== null && isAlive(pid, base);
     if (alive) missingSince = null;
     else {

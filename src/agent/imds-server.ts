@@ -46,6 +46,9 @@ export function parseStartRequests(text: string, known: Set<string>): string[] |
   return ids;
 }
 
+/** Connections served at once: a workload asks now and then; more are closed as they arrive. */
+export const MAX_CONNECTIONS = 32;
+
 export class ImdsServer {
   private server: http.Server | null = null;
 
@@ -57,10 +60,15 @@ export class ImdsServer {
     const server = http.createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
     server.headersTimeout = 10_000;
     server.requestTimeout = 10_000;
+    // Any local process may connect: without a bound, a few hundred idle connections used up the agent's file
+    // descriptors (journal, policy, handler commands all failed with EMFILE). Further connections are closed at once.
+    server.maxConnections = MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.opts.port, '127.0.0.1', () => resolve());
     });
+    // After listening, an error is one accept failing (EMFILE): that connection is lost, the agent goes on.
+    server.on('error', () => undefined);
     this.server = server;
     return (server.address() as AddressInfo).port;
   }

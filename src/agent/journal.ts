@@ -11,6 +11,7 @@ import { LIMITS } from '../protocol/agent-wire.js';
 import { rmSync } from 'node:fs';
 import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
 import { readJsonKeepingWhole } from './torn-json.js';
+import { PAST_EPOCHS_KEPT } from './goal-state-order.js';
 import { goalStatePath, previousStatePath, runBase, statePath } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
@@ -86,6 +87,8 @@ export interface AgentState {
   /** The last goal state the agent accepted (kept so a restart knows its target before the server answers). */
   goalState: GoalState | null;
   etag: string | null;
+  /** Server epochs the agent has moved on from, newest first (goal-state-order.ts): their goal states are refused. */
+  pastEpochs: string[];
   extensions: Record<string, ExtensionRecord>;
   /** Guest OS patch operations: the one in flight, results, the ids done (patch-journal.ts). */
   patches: PatchState;
@@ -185,9 +188,10 @@ export class Journal {
     const prev = cut ? readPreviousState(dirs) : null;
     const raw = torn && cut ? completeTornState(torn, prev) : torn;
     const goalFile = readJsonKeepingWhole(goalStatePath(dirs), 2 * LIMITS.goalStateBytes);
-    const goal = goalFile.cutAt === null ? goalFile.value as { goalState: GoalState | null; etag: string | null } | undefined : undefined;
+    const goal = goalFile.cutAt === null ? goalFile.value as { goalState: GoalState | null; etag: string | null; pastEpochs?: unknown } | undefined : undefined;
     const extensions = raw?.extensions ?? {};
-    this.state = { version: 1, extensions, patches: { ...emptyPatchState(), ...raw?.patches }, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null };
+    const pastEpochs = Array.isArray(goal?.pastEpochs) ? goal.pastEpochs.filter((e): e is string => typeof e === 'string').slice(0, PAST_EPOCHS_KEPT) : [];
+    this.state = { version: 1, extensions, patches: { ...emptyPatchState(), ...raw?.patches }, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null, pastEpochs };
     if (!log) return;
     if (cut) {
       const whole = Object.keys(torn?.extensions ?? {}).length;
@@ -212,7 +216,7 @@ export class Journal {
 
   /** The accepted goal state and its ETag, together: a crash between them would make the agent miss one. */
   saveGoalState(): void {
-    writeJsonAtomic(goalStatePath(this.dirs), { goalState: this.state.goalState, etag: this.state.etag });
+    writeJsonAtomic(goalStatePath(this.dirs), { goalState: this.state.goalState, etag: this.state.etag, pastEpochs: this.state.pastEpochs });
   }
 
   record(name: string): ExtensionRecord {

@@ -22,7 +22,7 @@ import type { Journal, PatchOpJournal } from './journal.js';
 import type { AgentDirs } from './layout.js';
 import { commandEnv, resolveBinary, runArgv, shellLine } from './patching/commands.js';
 import { selectionOf } from './patching/selection.js';
-import { AssessmentError } from './patching/types.js';
+import { AssessmentError, invalidPackage } from './patching/types.js';
 import type { PackageManager } from './patching/types.js';
 
 export interface PatchRuntime extends ProcessRuntime {
@@ -220,6 +220,14 @@ async function installSelected(prt: PatchRuntime, m: PackageManager, op: PatchOp
       prt.journal.save();
       prt.log(`patching ${op.request.operationId}: ${Math.max(0, Math.round(left / 1000))} s left of the window; the rest stays pending`);
       return;
+    }
+    // Checked here, where the name becomes an argument: the assessment's list is the repository's words.
+    const invalid = invalidPackage(p);
+    if (invalid) {
+      op.results[p.name] = { state: 'Failed', message: invalid };
+      prt.journal.save();
+      prt.log(`patching ${op.request.operationId}: ${invalid}`);
+      continue;
     }
     const argv = m.installCommand(p);
     const bin = resolveBinary(argv[0]!, prt.binDirs);

@@ -124,7 +124,20 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
   const scale = timeScale();
   const patching = patchingOf(o);
   const creds = loadCredentials(dirs);
-  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  // A log that can no longer be written (its reader went away: `agent run 2>&1 | head`, a log collector) must not end the
+  // agent: an unhandled EPIPE did, and the machine went unmanaged. Its lines are dropped from then on.
+  let logBroken = false;
+  process.stderr.on('error', () => (logBroken = true));
+  process.stdout.removeAllListeners('error'); // main.ts's EPIPE = "exit 0" is for reports piped to head, not for the agent
+  process.stdout.on('error', () => undefined);
+  const log = (line: string) => {
+    if (logBroken) return;
+    try {
+      process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    } catch {
+      logBroken = true;
+    }
+  };
   // Before the journal is read: a second agent on this folder would run every step again.
   const release = acquireAgentLock(dirs);
   const agent = new Agent({ dirs, imdsPort: parsePort(o.imdsPort), timeScale: scale, log, patching }, creds);

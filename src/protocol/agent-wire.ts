@@ -136,8 +136,14 @@ export interface ScheduledEvent {
 
 export interface GoalState {
   schemaVersion: '1.0';
-  /** Increases with every change of this agent's goal state. */
+  /** Increases with every change of this agent's goal state, within one `epoch`. */
   goalStateId: number;
+  /**
+   * Drawn by the server each time it starts (a restore from backup takes a restart): goalStateId only
+   * increases within one epoch. Agents refuse an older id of the epoch they hold and any id of an epoch they
+   * have left. Absent from servers before it existed; agents before it ignore it (unknown keys are dropped).
+   */
+  epoch?: string;
   activityId: string;
   createdAt: string;
   requiredFeatures: string[];

@@ -73,7 +73,7 @@ export class Apt implements PackageManager {
   }
 
   installCommand(p: AvailablePatch): Argv {
-    return ['apt-get', 'install', '-y', '-q', '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold', `${p.name}=${p.version}`];
+    return ['apt-get', 'install', '-y', '-q', '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold', '--', `${p.name}=${p.version}`];
   }
 
   parseInstall(out: CommandOutput): InstallOutcome {

@@ -126,7 +126,7 @@ export class Dnf implements PackageManager {
   }
 
   installCommand(p: AvailablePatch): Argv {
-    return [this.name, '-y', 'upgrade', `${p.name}-${p.version}${p.arch ? `.${p.arch}` : ''}`];
+    return [this.name, '-y', 'upgrade', '--', `${p.name}-${p.version}${p.arch ? `.${p.arch}` : ''}`];
   }
 
   parseInstall(out: CommandOutput): InstallOutcome {

@@ -65,3 +65,21 @@ export function rebootBehaviorByName(name: string): PatchRebootBehavior {
 
 /** Lines of text, without the trailing carriage returns some terminals leave. */
 export const linesOf = (text: string): string[] => text.split('\n').map((l) => l.replace(/\r$/, ''));
+
+/**
+ * What a package name, version and architecture may be made of (Debian policy and RPM together): they come
+ * from the package manager's output, which a repository writes. Anything else — a name starting with `-`,
+ * which the manager would take for an option, spaces, `=`, quotes, control characters — is refused.
+ */
+const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._@-]{0,127}$/;
+const PACKAGE_VERSION = /^[A-Za-z0-9][A-Za-z0-9.+~:_^-]{0,95}$/;
+const PACKAGE_ARCH = /^[A-Za-z0-9_]{1,32}$/;
+
+/** Why `p` cannot be handed to a package manager, or null when it can. */
+export function invalidPackage(p: Pick<AvailablePatch, 'name' | 'version' | 'arch'>): string | null {
+  const shown = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
+  if (!PACKAGE_NAME.test(p.name)) return `refused: ${shown(p.name)} is not a package name (letters, digits and + . _ @ -, starting with a letter or digit)`;
+  if (!PACKAGE_VERSION.test(p.version)) return `refused: ${shown(p.version)} is not a package version`;
+  if (p.arch !== undefined && !PACKAGE_ARCH.test(p.arch)) return `refused: ${shown(p.arch)} is not a package architecture`;
+  return null;
+}

@@ -140,7 +140,7 @@ export class Zypper implements PackageManager {
   }
 
   installCommand(p: AvailablePatch): Argv {
-    return ['zypper', '--non-interactive', 'install', '--auto-agree-with-licenses', '--no-recommends', `${p.name}=${p.version}`];
+    return ['zypper', '--non-interactive', 'install', '--auto-agree-with-licenses', '--no-recommends', '--', `${p.name}=${p.version}`];
   }
 
   parseInstall(out: CommandOutput): InstallOutcome {

@@ -51,6 +51,11 @@ export class GoalStates {
   private readonly dirty = new Set<string>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private closed = false;
+  /**
+   * This server process's epoch (agent-wire GoalState.epoch): ids are only compared within one. A restore
+   * from backup sets the ids back and takes a restart, so agents see a new epoch and follow the restored ids.
+   */
+  readonly epoch = randomUUID();
 
   constructor(private readonly deps: GoalStateDeps) {
     deps.driver.onGoalChanged((id) => this.invalidate(id));
@@ -191,6 +196,7 @@ export class GoalStates {
     const body: GoalState = {
       schemaVersion: '1.0',
       goalStateId: goal.goalStateId,
+      epoch: this.epoch,
       activityId: randomUUID(),
       createdAt: new Date(this.deps.wallNow()).toISOString(),
       requiredFeatures: [],
@@ -202,7 +208,7 @@ export class GoalStates {
     };
     const text = JSON.stringify(body);
     if (Buffer.byteLength(text) > LIMITS.goalStateBytes) throw new Error(`the goal state of agent ${agent.agentId} would exceed ${LIMITS.goalStateBytes} bytes`);
-    const built: CachedGoalState = { goalStateId: goal.goalStateId, etag: `"${goal.goalStateId}"`, body: text, events: plan.events };
+    const built: CachedGoalState = { goalStateId: goal.goalStateId, etag: `"${this.epoch}.${goal.goalStateId}"`, body: text, events: plan.events };
     this.cache.set(agent.agentId, built);
     return built;
   }
