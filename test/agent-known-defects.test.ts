@@ -1,7 +1,7 @@
 /**
  * Defects of the agent found by the last session, each shown on a real `phasewise agent run` against the
- * stand-in control plane: an older goal state applied after a newer one, a status file of an earlier run
- * taken as the answer to a new enable, and handler output that grew while no agent trimmed it.
+ * stand-in control plane: an older goal state applied after a newer one, and handler output that grew while
+ * no agent trimmed it.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runIdOf } from '../src/agent/handler-process.js';
 import type { GoalState, StatusReport } from '../src/protocol/agent-wire.js';
-import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust, writeStatus } from './helpers/agent-kit.js';
+import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust } from './helpers/agent-kit.js';
 import { AgentRig, dirArgs, killed, outcomeOf, until } from './helpers/agent-process.js';
 import { CLI } from './helpers/cli.js';
 
@@ -56,27 +56,6 @@ test('goal state order: an older id of the same server epoch is refused, a new e
   assert.equal(calls(d.callLog).filter((l) => l.includes('op-3') || l.includes('op-9')).length, 0, 'nothing of the refused goal states ran');
   again.kill('SIGTERM');
   await killed(again);
-});
-
-test('a status file left by an earlier run with the same settingsSeqNo is not taken as the answer to a new enable', async () => {
-  const d = tempDirs();
-  trust(d, publisher);
-  const agentId = await rig.enroll(d);
-  const a = packageRef(cp.packages, publisher, HANDLER, '1.0.0', await handlerZip(d.callLog));
-  // B's enable returns at once and answers error a moment later, as handlers that start a service do; its
-  // folder holds A's success for seq 1 (copied on upgrade).
-  const b = packageRef(cp.packages, publisher, HANDLER, '1.1.0', await handlerZip(d.callLog, { enable: `(sleep 1; ${writeStatus('error', 'B cannot start')}) >/dev/null 2>&1 &` }));
-  cp.goals.set(agentId, goal(1, [extension({ version: '1.0.0', package: a, operationId: 'op-a' })]));
-  const agent = rig.startAgent(d);
-  assert.equal((await until('A enabled', () => outcomeOf(cp.lastReport(agentId), 'op-a'), 20_000, agent)).outcome, 'succeeded');
-  // A server that did not bump settingsSeqNo with the version (the protocol asks it to; this one does not).
-  cp.goals.set(agentId, goal(2, [extension({ version: '1.1.0', package: b, operationId: 'op-b', settingsSeqNo: 1 })]));
-  const o = await until('op-b done', () => outcomeOf(cp.lastReport(agentId), 'op-b'), 30_000, agent);
-  assert.equal(o.outcome, 'rolledBack', `B's own answer counts, not A's copied success: ${o.message}`);
-  assert.match(o.message, /reported error/);
-  assert.equal(cp.lastReport(agentId)!.agentState[HANDLER]!.installedVersion, '1.0.0');
-  agent.kill('SIGTERM');
-  await killed(agent);
 });
 
 test("a handler's output written while the agent is down is cut when the agent starts, before anything reads it", async () => {

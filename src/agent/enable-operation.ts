@@ -26,7 +26,6 @@ import {
   failureOf,
   once,
   runCommand,
-  runEnable,
   StepFailure,
   succeeded,
   waitHealthy,
@@ -55,7 +54,7 @@ function ensureOk(rt: AgentRuntime, cmd: Parameters<typeof failureOf>[1], versio
 
 /** enable → terminal success → health gate → Enabled and last known good. */
 async function enableAndConfirm(rt: AgentRuntime, rec: ExtensionRecord, op: OperationJournal, version: string, env: Record<string, string>): Promise<void> {
-  const r = await runEnable(rt, rec, op, `enable@${version}`, version, env);
+  const r = await runCommand(rt, rec, op, `enable@${version}`, 'enable', version, env);
   ensureOk(rt, 'enable', version, r);
   rec.state = 'Enabled';
   rec.installedVersion = version;

@@ -147,21 +147,6 @@ function waitStart(rt: AgentRuntime, op: OperationJournal, key: string): number 
   return t;
 }
 
-/**
- * Runs `enable` of `version` as step `key`, after removing the handler's status file for the operation's seq:
- * a file left by an earlier run with the same settingsSeqNo (an enable retried, a rollback, a status copied
- * from the old version) would otherwise be read as this run's answer. Marked, so a replay after a crash
- * never removes the status the running enable has written.
- */
-export async function runEnable(rt: AgentRuntime, rec: ExtensionRecord, op: OperationJournal, key: string, version: string, env: Record<string, string>): Promise<CommandResult> {
-  if (op.steps[key] === undefined) {
-    await once(rt, op, `fresh-status:${key}`, () => {
-      rmSync(join(handlerDir(rt.dirs, op.ext.name, version), 'status', `${op.ext.settingsSeqNo}.status`), { force: true, recursive: true });
-    });
-  }
-  return runCommand(rt, rec, op, key, 'enable', version, env);
-}
-
 /** Waits (bounded, from a journaled start) for the handler's terminal status for the operation's seq. */
 export async function waitTerminalStatus(rt: AgentRuntime, op: OperationJournal, version: string): Promise<HandlerStatusBody> {
   const base = handlerDir(rt.dirs, op.ext.name, version);

@@ -16,7 +16,7 @@ import { outcome, prepareVersion } from './prepare-version.js';
 import { writeSettings } from './handler-files.js';
 import type { ExtensionRecord, OperationJournal, OutcomeRecord } from './journal.js';
 import { handlerDir } from './layout.js';
-import { ensurePackage, failureOf, once, runCommand, runEnable, StepFailure, succeeded, waitTerminalStatus } from './operation-context.js';
+import { ensurePackage, failureOf, once, runCommand, StepFailure, succeeded, waitTerminalStatus } from './operation-context.js';
 import type { AgentRuntime } from './operation-context.js';
 
 function stateAfterFailure(rt: AgentRuntime, rec: ExtensionRecord, op: OperationJournal, failure: StepFailure): OutcomeRecord {
@@ -61,7 +61,7 @@ export async function rollBack(rt: AgentRuntime, rec: ExtensionRecord, op: Opera
     rec.installedVersion = A;
     rec.state = 'Installed';
     rt.journal.save();
-    const enable = await runEnable(rt, rec, op, `rollback:enable@${A}`, A, env);
+    const enable = await runCommand(rt, rec, op, `rollback:enable@${A}`, 'enable', A, env);
     if (!succeeded(enable)) throw failureOf(rt, 'enable', A, enable);
     rec.state = 'Enabled';
     rec.installedSeq = op.ext.settingsSeqNo;
