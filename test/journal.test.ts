@@ -278,7 +278,7 @@ describe('group commit through a journal', () => {
     assert.deepEqual(records.map((r) => r.seq), values.map((_, i) => i + 1));
     assert.ok(records.every((r, i) => decodeGroup(r.body).ops[3] === values[i]), 'every record as appended: no zeros written over one');
     const end = HEADER_BYTES + records.reduce((sum, r) => sum + 16 + r.body.length, 0);
-    journal.barrier(); // the worker handles messages in order: the zeros asked for before the last record are written
+    journal.barrier(); // the worker writes the zeros asked for before a record before it applies that record
     assert.ok(statSync(path).size >= end + 8 * 1024 * 1024, `${statSync(path).size} bytes for ${end} of records`);
     journal.close(db);
     assert.equal(db.prepare("SELECT value FROM meta WHERE key = 'probe'").pluck().get(), values.at(-1));
