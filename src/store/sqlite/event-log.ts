@@ -55,8 +55,8 @@ class Dictionary {
   private next = 1;
   /**
    * The table holds no text the cache lacks (it was empty at the last sync and the cache was never
-   * cleared since): a miss is then a new value, inserted without looking it up first (a run's events
-   * add about 70,000 values and machines; each SELECT cost as much as its INSERT).
+   * cleared since): a miss is then a new value, inserted without looking it up first (the example's
+   * events add 34,680 values and 49,423 machines, each looked up in vain before).
    */
   private complete = false;
   private readonly find: Database.Statement;
