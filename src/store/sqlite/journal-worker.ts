@@ -56,7 +56,7 @@ let timer: NodeJS.Timeout | null = null;
  * several records write are written once (coalesce.ts), so a few records per transaction cost less than
  * one each. A smaller queue waits at most BATCH_WAIT_MS (the main thread posts 'drain' before it waits for
  * the worker, and 'sync' and 'close' drain at once). 64 records or 100 ms rather than 8 or 20 ms: the
- * example's 1,908 records replayed in batches of 8 took 5.6-7.0 s of CPU, of 64 4.6 s (docs/benchmarks.md, session 18).
+ * example's 1,908 records replayed in batches of 8 took 6.3-6.4 s of CPU, in batches of 64 5.4 s (paired, docs/benchmarks.md, session 18).
  */
 const BATCH_RECORDS = 64;
 const BATCH_WAIT_MS = 100;
