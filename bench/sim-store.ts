@@ -64,7 +64,8 @@ function run(kind: 'memory' | 'sqlite' | 'ungrouped', n: number): Run {
   store?.close();
   const closeMs = performance.now() - t1;
   const turns = journal ? `, ${journal.emptied} turns (${secs(journal.turnWaitMs)} waiting)` : '';
-  const figures = journal ? ` · journal ${(journal.bytes / 1e6).toFixed(1)} MB, ${secs(journal.syncMs)} waiting for fdatasync${turns}` : '';
+  const zeros = journal ? `, ${secs(journal.zeroWaitMs)} waiting for the zeros ahead` : '';
+  const figures = journal ? ` · journal ${(journal.bytes / 1e6).toFixed(1)} MB, ${secs(journal.syncMs)} waiting for fdatasync${zeros}${turns}` : '';
   return { wallMs: performance.now() - t0, importMs, closeMs, events, ticks: result.ticks, digest: hash.digest('hex').slice(0, 16), commits, journal: figures };
 }
 

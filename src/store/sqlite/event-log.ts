@@ -53,6 +53,12 @@ class Dictionary {
    */
   private byObject = new WeakMap<object, number>();
   private next = 1;
+  /**
+   * The table holds no text the cache lacks (it was empty at the last sync and the cache was never
+   * cleared since): a miss is then a new value, inserted without looking it up first (the example's
+   * events add 34,680 values and 49,423 machines, each looked up in vain before).
+   */
+  private complete = false;
   private readonly find: Database.Statement;
   private readonly insert: Database.Statement;
   private readonly max: Database.Statement;
@@ -65,14 +71,20 @@ class Dictionary {
 
   /**
    * Called at the start of every commit: a rolled-back transaction may have taken back ids this
-   * dictionary handed out; then it forgets what it knew and continues after the table's largest id.
+   * dictionary handed out; then it forgets what it knew and continues after the table's largest id
+   * (and says so: true).
    */
-  sync(): void {
+  sync(): boolean {
     const max = (this.max.get() as number | null) ?? 0;
-    if (max === this.next - 1) return;
+    if (max === this.next - 1) {
+      if (max === 0) this.complete = true;
+      return false;
+    }
     this.cache.clear();
     this.byObject = new WeakMap();
     this.next = max + 1;
+    this.complete = max === 0;
+    return true;
   }
 
   /** The id of a value's JSON text; objects are looked up by identity first (see `byObject`). */
@@ -86,13 +98,24 @@ class Dictionary {
   idOf(text: string, ...extra: unknown[]): number {
     let id = this.cache.get(text);
     if (id !== undefined) return id;
-    id = this.find.get(text) as number | undefined;
+    id = this.complete ? undefined : (this.find.get(text) as number | undefined);
     if (id === undefined) this.insert.run((id = this.next++), text, ...extra);
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    if (this.cache.size >= CACHE_LIMIT) {
+      this.cache.clear();
+      this.complete = false;
+    }
     this.cache.set(text, id);
     return id;
   }
 }
+
+/** How a key of an event is stored (see Shape): its mark in the shape. */
+const enum Tag { Column, Value, Machines, Escaped, Bare }
+const MARKS = ['@', '%', '#', '=', ''];
+
+/** A node of the shapes' trie: the shape id of the keys so far (0: none yet), and the next key's nodes by tag. */
+interface ShapeNode { id: number; next: Array<Map<string, ShapeNode> | undefined> }
+const shapeNode = (): ShapeNode => ({ id: 0, next: [] });
 
 /** Writes events as compact rows; one per store (its dictionaries follow the store's commits). */
 export class EventWriter {
@@ -100,6 +123,11 @@ export class EventWriter {
   private readonly values: Dictionary;
   private readonly shapes: Dictionary;
   private readonly put: Database.Statement;
+  /**
+   * Shape ids by type and marked keys, walked key by key: an event's shape is found without making its
+   * text (a JSON array) and hashing it. Forgotten with the shapes' dictionary (a rolled-back id).
+   */
+  private shapeIds = new Map<string, ShapeNode>();
 
   constructor(db: Database.Database) {
     this.machines = new Dictionary(db, 'event_machines', 'machine_id');
@@ -112,7 +140,7 @@ export class EventWriter {
   sync(): void {
     this.machines.sync();
     this.values.sync();
-    this.shapes.sync();
+    if (this.shapes.sync()) this.shapeIds = new Map();
   }
 
   /** The last event's time and what it gave: the events of one tick share their time. */
@@ -121,7 +149,6 @@ export class EventWriter {
   private lastLifted = false;
 
   write(e: EngineEvent): void {
-    const keys: string[] = [];
     const vals: unknown[] = [];
     if (e.time !== this.lastTime) {
       this.lastTime = e.time;
@@ -133,29 +160,44 @@ export class EventWriter {
     const timeLifted = this.lastLifted;
     let rolloutId: string | null = null;
     let machine: number | null = null;
-    for (const [k, v] of Object.entries(e)) {
+    let node: ShapeNode | undefined = this.shapeIds.get(e.type);
+    if (!node) this.shapeIds.set(e.type, (node = shapeNode()));
+    const event = e as unknown as Record<string, unknown>;
+    // for…in: an event is a plain object (its keys in the order JSON writes them), no Object.entries array per event.
+    for (const k in event) {
+      const v = event[k];
       if (v === undefined) continue; // JSON leaves it out too
-      if (k === 'seq' || k === 'type' || (k === 'time' && timeLifted)) keys.push(`@${k}`);
-      else if (k === 'rolloutId' && typeof v === 'string') {
-        keys.push('@rolloutId');
-        rolloutId = v;
-      } else if (k === 'machineId' && typeof v === 'string') {
-        keys.push('@machineId');
-        machine = this.machines.idOf(v);
-      } else if (INTERNED.has(k) && v !== null) {
-        keys.push(`%${k}`);
-        vals.push(BY_IDENTITY.has(k) ? this.values.idOfValue(v) : this.values.idOf(JSON.stringify(v)));
-      } else if (MACHINE_LISTS.has(k) && Array.isArray(v) && v.every((x) => typeof x === 'string')) {
-        keys.push(`#${k}`);
-        vals.push((v as string[]).map((x) => this.machines.idOf(x)));
-      } else {
-        keys.push(TAGS.has(k[0]!) ? `=${k}` : k);
-        vals.push(v);
-      }
+      const tag = tagOf(k, v, timeLifted);
+      const next: Map<string, ShapeNode> = (node.next[tag] ??= new Map());
+      let child: ShapeNode | undefined = next.get(k);
+      if (!child) next.set(k, (child = shapeNode()));
+      node = child;
+      if (tag === Tag.Column) {
+        if (k === 'rolloutId') rolloutId = v as string;
+        else if (k === 'machineId') machine = this.machines.idOf(v as string);
+      } else if (tag === Tag.Value) vals.push(BY_IDENTITY.has(k) ? this.values.idOfValue(v) : this.values.idOf(JSON.stringify(v)));
+      else if (tag === Tag.Machines) vals.push((v as string[]).map((x) => this.machines.idOf(x)));
+      else vals.push(v);
     }
-    const shape = this.shapes.idOf(JSON.stringify([e.type, ...keys]), e.type);
-    this.put.run(e.seq, timeLifted ? ms : Number.isFinite(ms) ? ms : 0, shape, rolloutId, machine, vals.length > 0 ? JSON.stringify(vals) : null);
+    if (node.id === 0) node.id = this.shapes.idOf(JSON.stringify([e.type, ...markedKeys(event, timeLifted)]), e.type);
+    this.put.run(e.seq, timeLifted ? ms : Number.isFinite(ms) ? ms : 0, node.id, rolloutId, machine, vals.length > 0 ? JSON.stringify(vals) : null);
   }
+}
+
+/** How key `k` with value `v` is stored (`timeLifted`: the event's time goes to its column). */
+function tagOf(k: string, v: unknown, timeLifted: boolean): Tag {
+  if (k === 'seq' || k === 'type' || (k === 'time' && timeLifted)) return Tag.Column;
+  if ((k === 'rolloutId' || k === 'machineId') && typeof v === 'string') return Tag.Column;
+  if (INTERNED.has(k) && v !== null) return Tag.Value;
+  if (MACHINE_LISTS.has(k) && Array.isArray(v) && v.every((x) => typeof x === 'string')) return Tag.Machines;
+  return TAGS.has(k[0]!) ? Tag.Escaped : Tag.Bare;
+}
+
+/** An event's keys as its shape stores them (`@key`, `%key`, `#key`, `=key` or bare), in order. */
+function markedKeys(event: Record<string, unknown>, timeLifted: boolean): string[] {
+  const keys: string[] = [];
+  for (const k in event) if (event[k] !== undefined) keys.push(MARKS[tagOf(k, event[k], timeLifted)] + k);
+  return keys;
 }
 
 /** Decodes rows back into events; make one per read (its dictionaries are read as needed). */

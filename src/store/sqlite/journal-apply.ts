@@ -30,11 +30,15 @@ export class JournalApplier {
     this.events = new EventWriter(db);
   }
 
-  /** Applies records in order inside the caller's transaction and records the last one's seq. */
-  apply(records: readonly JournalRecord[]): void {
+  /**
+   * Applies records in order inside the caller's transaction and records the last one's seq. `before`
+   * runs before each record (the worker writes the zeros the engine thread may be waiting for).
+   */
+  apply(records: readonly JournalRecord[], before?: () => void): void {
     if (records.length === 0) return;
     this.events.sync(); // the main connection may have written events since (a caller's transaction)
     for (const r of records) {
+      before?.();
       const group = decodeGroup(r.body);
       for (const e of group.events) this.events.write(e);
       replayOps(group.ops, this.coalescer.writers);

@@ -5,7 +5,8 @@
  * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed, [2] the last seq
  * applied and on disk (after a 'sync' message), [3] and [4] the bytes of the journal's first and second
  * file that exist (records or zeros): the worker writes the zeros ahead of the records when asked
- * (group-journal.ts, `zeroAhead`), so that the engine thread does not.
+ * (group-journal.ts, `zeroAhead`), so that the engine thread does not. Those requests come on a port of their
+ * own (`zeroPort`), read before each record applied: the engine thread may be waiting for them.
  *
  * Its transactions use synchronous=NORMAL: the journal holds every group durably, so an applied
  * transaction need not be (an fsync here would compete with the journal's on the same disk). When the
@@ -14,15 +15,15 @@
  * file turned away from is emptied, a turn later, only once this is done).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { JournalApplier } from './journal-apply.js';
 import { journalPaths } from './journal-file.js';
 import type { JournalRecord } from './journal-file.js';
 
-interface Data { file: string; durable: boolean; shared: SharedArrayBuffer; port: MessagePort }
-const { file, durable, shared, port } = workerData as Data;
+interface Data { file: string; durable: boolean; shared: SharedArrayBuffer; port: MessagePort; zeroPort: MessagePort }
+const { file, durable, shared, port, zeroPort } = workerData as Data;
 const state = new BigInt64Array(shared); // 64-bit: a seq must not wrap (group-journal.ts)
 
 function fail(err: unknown): void {
@@ -51,12 +52,14 @@ let queue: JournalRecord[] = [];
 let scheduled: 'now' | 'later' | null = null;
 let timer: NodeJS.Timeout | null = null;
 /**
- * Records applied together: one transaction writes a page once however many of them change it, so a few
- * records per transaction write fewer pages than one each. A smaller queue waits at most BATCH_WAIT_MS
- * (the main thread posts 'drain' before it waits for the worker, and 'sync' and 'close' drain at once).
+ * Records applied together: one transaction writes a page once however many of them change it, and rows
+ * several records write are written once (coalesce.ts), so a few records per transaction cost less than
+ * one each. A smaller queue waits at most BATCH_WAIT_MS (the main thread posts 'drain' before it waits for
+ * the worker, and 'sync' and 'close' drain at once). 64 records or 100 ms rather than 8 or 20 ms: the
+ * example's 1,908 records replayed in batches of 8 took 6.3-6.4 s of CPU, in batches of 64 5.4 s (paired, docs/benchmarks.md, session 18).
  */
-const BATCH_RECORDS = 8;
-const BATCH_WAIT_MS = 20;
+const BATCH_RECORDS = 64;
+const BATCH_WAIT_MS = 100;
 
 function drain(): void {
   scheduled = null;
@@ -66,7 +69,7 @@ function drain(): void {
   const batch = queue;
   queue = [];
   try {
-    db.transaction(() => applier!.apply(batch)).immediate();
+    db.transaction(() => applier!.apply(batch, serveZeros)).immediate();
   } catch (err) {
     applier.discard();
     fail(err);
@@ -127,16 +130,27 @@ function zero(index: 0 | 1, from: number, to: number): void {
 
 interface ZeroRequest { zero: 0 | 1; from: number; to: number }
 
-parentPort!.on('message', (m: JournalRecord | ZeroRequest | 'close' | 'sync' | 'drain') => {
+/** Writes every zero request waiting (called before each record applied, and when idle by the port's listener). */
+function serveZeros(): void {
+  for (let m = receiveMessageOnPort(zeroPort); m; m = receiveMessageOnPort(zeroPort)) {
+    const r = m.message as ZeroRequest;
+    zero(r.zero, r.from, r.to);
+  }
+}
+
+zeroPort.on('message', (r: ZeroRequest) => zero(r.zero, r.from, r.to));
+
+parentPort!.on('message', (m: JournalRecord | 'close' | 'sync' | 'drain') => {
   if (m === 'sync') return sync();
   if (m === 'drain') return schedule(true);
-  if (typeof m === 'object' && 'zero' in m) return zero(m.zero, m.from, m.to);
   if (m !== 'close') {
     queue.push(m);
     schedule(false);
     return;
   }
   drain();
+  serveZeros(); // asked before 'close': the journal may be read again before it is removed (tests)
+  zeroPort.close();
   try {
     for (const fd of journalFds) if (fd !== undefined) closeSync(fd);
     db?.close();

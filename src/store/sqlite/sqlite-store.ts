@@ -286,9 +286,9 @@ export class SqliteStore implements Store {
   }
 
   /** With the journal: bytes appended, wall time waiting for its fdatasync, its turns and their waits (bench:sim-store prints them). */
-  journalFigures(): { bytes: number; syncMs: number; emptied: number; turnWaitMs: number } | null {
+  journalFigures(): { bytes: number; syncMs: number; emptied: number; turnWaitMs: number; zeroWaitMs: number } | null {
     const j = this.journal;
-    return j ? { bytes: j.appendedBytes, syncMs: j.syncMs, emptied: j.emptied, turnWaitMs: j.turnWaitMs } : null;
+    return j ? { bytes: j.appendedBytes, syncMs: j.syncMs, emptied: j.emptied, turnWaitMs: j.turnWaitMs, zeroWaitMs: j.zeroWaitMs } : null;
   }
 
   /** Engine transactions committed by this store object (alone or as a group): what bench:sim-store counts. */
