@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { parseGoalState } from '../src/agent/goal-state-schema.js';
+import { maskMatches } from '../src/agent/patching/selection.js';
 import { ArmError } from '../src/api/arm/errors.js';
 import { parseInstallRequest } from '../src/api/arm/patch-requests.js';
 import { installOperationOf, PatchRequestError } from '../src/drivers/agent/patch-wire.js';
+import { matchesMask } from '../src/model/patches.js';
 import { isPackageMask, MAX_MASK_CHARS, MAX_MASKS_PER_LIST, packageMaskProblem } from '../src/protocol/package-masks.js';
 import { goal } from './helpers/agent-kit.js';
 
@@ -84,4 +86,23 @@ test('at most 64 masks per list, on both sides', () => {
   assert.equal(apiRefusal([], many(65)), 'linuxParameters.packageNameMasksToExclude');
   assert.throws(() => installOperationOf('x', { key: 'k', maximumDurationMs: 7_200_000, rebootSetting: 'IfRequired', classifications: [], include: many(65), exclude: [] }),
     /packageNameMasksToInclude: at most 64 package name masks per list/);
+});
+
+test('a mask the API accepts matches on a simulated machine what it matches on a real one, and never throws (property)', () => {
+  const text = fc.string({ unit: fc.constantFrom(...'abz9Z.-+:~_'), minLength: 1, maxLength: 8 });
+  const sets = fc.constantFrom('*', '?', '[a-c]', '[!a]', '[^9]', '[]]', '[', 'a*', '[z-a]', '=');
+  const mask = fc.oneof(near, fc.array(fc.oneof(text, sets), { minLength: 1, maxLength: 5 }).map((xs) => xs.join('')));
+  fc.assert(fc.property(mask, text, text, (m, name, version) => {
+    if (!isPackageMask(m)) return;
+    assert.equal(matchesMask(name, m, version), maskMatches(m, { name, version }), `${JSON.stringify(m)} on ${name} ${version}`);
+  }), { numRuns: 1000 });
+});
+
+test('a set whose range runs backwards is refused before it reaches a regular expression', () => {
+  assert.match(packageMaskProblem('lib[z-a]*') ?? '', /the set \[z-a\], whose range runs backwards/);
+  assert.equal(apiRefusal(['lib[z-a]*']), 'linuxParameters.packageNameMasksToInclude[0]');
+  assert.equal(packageMaskProblem('lib[a-z]*'), null);
+  assert.equal(packageMaskProblem('lib[z-a'), null, 'a [ without its ] is itself');
+  assert.ok(matchesMask('libssl', 'lib[r-t]sl') && matchesMask('lib[z-a', 'lib[z-a'));
+  assert.ok(matchesMask('openssl', 'open*=3.0.*', '3.0.13') && !matchesMask('openssl', 'open*=3.0.*', '3.1.0'), 'name=version pins the version');
 });

@@ -28,6 +28,28 @@ export function packageMaskProblem(mask: string): string | null {
   if (mask.length === 0) return 'an empty package name mask.';
   if (mask.length > MAX_MASK_CHARS) return `a package name mask of ${mask.length} characters; at most ${MAX_MASK_CHARS}.`;
   if (!MASK.test(mask)) return `'${mask.slice(0, 40)}' is not a package name mask (${MASK_RULE}).`;
+  const set = badSet(mask);
+  if (set !== null) return `'${mask.slice(0, 40)}' has the set ${set}, whose range runs backwards; write it low to high, such as [a-z].`;
+  return null;
+}
+
+/**
+ * A `[…]` set no regular expression can hold (a range such as `z-a`), read as the agent reads sets (a `]`
+ * right after `[` is itself, a `[` without its `]` is itself); null when there is none. The agent
+ * and the simulator turn sets into regular expressions: such a set would throw there.
+ */
+function badSet(mask: string): string | null {
+  for (let i = mask.indexOf('['); i >= 0; i = mask.indexOf('[', i + 1)) {
+    const end = mask.indexOf(']', i + 2);
+    if (end < 0) return null;
+    const body = mask.slice(i + 1, end).replace(/^[!^]/, '');
+    try {
+      new RegExp(`[${body.replace(/[\\\]]/g, '\\$&')}]`, 'i');
+    } catch {
+      return mask.slice(i, end + 1);
+    }
+    i = end;
+  }
   return null;
 }
 
