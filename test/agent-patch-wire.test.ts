@@ -103,7 +103,8 @@ test('bad patch requests are refused before anything reaches the goal state; Win
   const { db, driver, now } = open(join(mkdtempSync(join(tmpdir(), 'pw-patch-driver-')), 'db.sqlite'));
   driver.bind({ agentId: 'a1', machineId: 'm1', resourceId: '/x/m1', fingerprint: 'F', machineCertPem: '', thumbprint: 'T', enrolledAtMs: now, revokedAtMs: null, info: { agentVersion: '1', osName: 'L', osVersion: '1', computerName: 'h' } });
   await assert.rejects(driver.patches.installPatches({ machineId: 'm1', os: 'windows' }, req()), { message: WINDOWS_UNSUPPORTED });
-  await assert.rejects(driver.patches.installPatches({ machineId: 'm1', os: 'linux' }, req({ key: 'b1', exclude: ['kernel; rm -rf /'] })), /package name mask "kernel; rm -rf \/" is not valid/);
+  await assert.rejects(driver.patches.installPatches({ machineId: 'm1', os: 'linux' }, req({ key: 'b1', exclude: ['kernel; rm -rf /'] })),
+    /packageNameMasksToExclude\[0\]: 'kernel; rm -rf \/' is not a package name mask/);
   await assert.rejects(driver.patches.installPatches({ machineId: 'm1', os: 'linux' }, req({ key: 'b2', classifications: ['Security', 'UpdateRollUp'] })), /UpdateRollUp do not exist on Linux/);
   await assert.rejects(driver.patches.installPatches({ machineId: 'm1', os: 'linux' }, req({ key: 'b3', maximumDurationMs: 60_000 })), /maximumDuration must be between 30 minutes and 4 hours/);
   await assert.rejects(driver.patches.assessPatches({ machineId: 'nope', os: 'linux' }), /no enrolled agent/);

@@ -195,6 +195,13 @@ describe('guest OS patching over HTTPS', () => {
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: ['Definition'] } }, 'linuxParameters.classificationsToInclude[0]'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: ['Critical'], packageNameMasksToInclude: ['rm -rf /'] } },
         'linuxParameters.packageNameMasksToInclude[0]'],
+      // One rule with the agent (src/protocol/package-masks.ts): no < > (shell redirections), no leading -, at most 64 per list.
+      [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: ['Critical'], packageNameMasksToExclude: ['openssl*', 'kernel>=5'] } },
+        'linuxParameters.packageNameMasksToExclude[1]'],
+      [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: ['Critical'], packageNameMasksToInclude: ['-oDebug::pkgProblemResolver=1'] } },
+        'linuxParameters.packageNameMasksToInclude[0]'],
+      [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: ['Critical'], packageNameMasksToInclude: Array.from({ length: 65 }, (_, i) => `p${i}`) } },
+        'linuxParameters.packageNameMasksToInclude'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: {} }, 'linuxParameters.classificationsToInclude'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', windowsParameters: { classificationsToInclude: ['Critical'] } }, 'windowsParameters'],
       [{ maximumDuration: 'PT2H', rebootSetting: 'Never', linuxParameters: { classificationsToInclude: Array(101).fill('Critical') } }, 'linuxParameters.classificationsToInclude'],

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { dbFile, DEMO_DB } from '../src/cli/db-command.js';
+import { usageLine } from '../src/cli/errors.js';
 import { cli, CLI, ROOT } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-cli-'));
@@ -122,7 +123,29 @@ describe('plan --seed', () => {
     assert.notEqual(count(other.stdout, /Plan ro-1: .*\n\s+(\d+) machines in/), simEligible, 'the seed changed nothing: this test proves nothing');
     const bad = await cli('plan', 'examples/large.yaml', '--seed', 'abc');
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /--seed: expected a whole number, got "abc"/);
+    assert.equal(bad.stderr, 'phasewise plan: --seed: expected a whole number, got "abc"\n', 'prefixed as every command\'s usage errors');
+  });
+});
+
+describe('usage errors name the command, as every command\'s do', () => {
+  test('plan and sim: phasewise plan: / phasewise sim: before the option', async () => {
+    const cases: Array<[string[], string]> = [
+      [['sim', 'examples/small.yaml', '--seed', '1.5'], 'phasewise sim: --seed: expected a whole number, got "1.5"\n'],
+      [['sim', 'examples/small.yaml', '--store', 'bogus'], 'phasewise sim: --store: expected memory, sqlite:FILE or postgres://USER@HOST/DATABASE, got "bogus"\n'],
+      [['plan', 'examples/small.yaml', '--release', '9'], 'phasewise plan: examples/small.yaml: the scenario has 1 publish event(s); --release 9 does not exist\n'],
+      [['plan', 'examples/small.yaml', '--seed', '1', '--seed', '2'], 'phasewise plan: --seed: given more than once; give it once\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await cli(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, stderr, args.join(' '));
+    }
+  });
+
+  test('a message that names the command already is not prefixed twice; nested commands are named whole', () => {
+    assert.equal(usageLine('phasewise serve: --port: bad', ['serve']), 'phasewise serve: --port: bad');
+    assert.equal(usageLine('--imds-port must be 0-65535', ['agent', 'run']), 'phasewise agent run: --imds-port must be 0-65535');
+    assert.equal(usageLine('--db: empty', []), 'phasewise: --db: empty');
   });
 });
 
@@ -159,7 +182,7 @@ describe('sim output', () => {
     writeFileSync(file, '');
     const r = await cli('sim', 'examples/small.yaml', '--quiet', '--report', join(file, 'r.html'));
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /--report: .*plain is not a folder/);
+    assert.match(r.stderr, /^phasewise sim: --report: .*plain is not a folder\n$/);
   });
 });
 

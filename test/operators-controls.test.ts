@@ -55,6 +55,12 @@ describe('rollout controls and withdraw', () => {
     assert.equal(version.status, 404);
     assert.equal(version.body.error.code, 'VersionNotFound');
     assert.equal((await call(s.url, 'POST', `${AGENT}/versions/1.4.1.0/withdraw`, { rollback: 'yes' })).status, 400);
+    // Resume reads its body as pause does: a property it does not know is refused, never dropped.
+    for (const [route, body] of [['rollouts/ro-1/resume', { reasons: 'typo' }], ['rollouts/ro-1/resume', { reason: 'a\nb' }], ['fleet/resume', { reason: 7 }]] as const) {
+      const r = await call(s.url, 'POST', `/phasewise/${route}`, body);
+      assert.equal(r.status, 400, `${route} ${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'InvalidParameter');
+    }
     const nothing = await call(s.url, 'POST', '/phasewise/rollouts/ro-1/resume');
     assert.equal(nothing.status, 409);
     assert.equal(nothing.body.error.code, 'RolloutNotPaused');
@@ -77,9 +83,17 @@ describe('rollout controls and withdraw', () => {
     assert.equal(log.status, 200, JSON.stringify(log.body));
     const ops = (log.body.value as Array<{ operationName: { value: string }; caller: string }>).map((e) => `${e.operationName.value} ${e.caller}`);
     assert.ok(ops.includes('Phasewise/rollouts/pause/action alice@contoso.com'), ops.join('; '));
-    const resumed = await call(s.url, 'POST', '/phasewise/rollouts/ro-1/resume');
+    const resumed = await call(s.url, 'POST', '/phasewise/rollouts/ro-1/resume', { reason: 'tickets answered: a proxy setting' });
     assert.equal(resumed.status, 200, JSON.stringify(resumed.body));
     assert.deepEqual(resumed.body.resumed, ['release hold lifted']);
+    // The reason is kept as a pause's: in the event and in the activity log entry.
+    const resumes = (await events(s, pauseSeq)).filter((e) => e.type === 'rollout.resumed' || e.type === 'release.resumed') as Array<{ type: string; reason: string }>;
+    assert.deepEqual(resumes.map((e) => e.type).sort(), ['release.resumed', 'rollout.resumed'], JSON.stringify(resumes));
+    for (const e of resumes) assert.match(e.reason, /^resumed by alice@contoso\.com: tickets answered: a proxy setting; /, e.type);
+    const after = await call(s.url, 'GET', `/subscriptions/prod/providers/microsoft.insights/eventtypes/management/values?api-version=2015-04-01&$filter=${encodeURIComponent(range)}`);
+    const entry = (after.body.value as Array<{ operationName: { value: string }; properties: { reason?: string } }>)
+      .find((e) => e.operationName.value === 'Phasewise/rollouts/resume/action');
+    assert.match(entry?.properties.reason ?? '', /tickets answered: a proxy setting; its release is no longer held/, JSON.stringify(entry));
     await eventually(async () => (await events(s, pauseSeq)).some((e) => e.type === 'batch.started'), 30_000, 'a batch after resume');
   });
 
@@ -88,9 +102,11 @@ describe('rollout controls and withdraw', () => {
     assert.equal(stop.status, 200, JSON.stringify(stop.body));
     assert.deepEqual(stop.body.paused, ['ro-1']);
     assert.equal(s.runtime.engine.state.releases.get('extension:contoso.monitoring.agent@1.4.1.0')?.hold?.kind, 'operator');
-    const go = await call(s.url, 'POST', '/phasewise/fleet/resume');
+    const go = await call(s.url, 'POST', '/phasewise/fleet/resume', { reason: 'incident 42 closed' });
     assert.equal(go.status, 200);
     assert.deepEqual(go.body.resumed, ['ro-1']);
+    const last = (await events(s)).filter((e) => e.type === 'rollout.resumed').at(-1) as { reason: string };
+    assert.equal(last.reason, 'resumed by alice@contoso.com: incident 42 closed; the fleet-wide stop ended');
     assert.equal(s.runtime.engine.state.releases.get('extension:contoso.monitoring.agent@1.4.1.0')?.hold, null);
   });
 

@@ -13,7 +13,7 @@ import type { SimOptions } from './sim-command.js';
 import { dbBackupCommand, dbCheckCommand, dbRestoreCommand, DEFAULT_DB, DEMO_DB } from './db-command.js';
 import { StoreError } from '../store/sqlite/database.js';
 
-import { UsageError } from './errors.js';
+import { UsageError, usageLine } from './errors.js';
 import { repeatedOption } from './repeated-options.js';
 import { serveCommand } from './serve-command.js';
 import { registerPackageCommands } from './package-command.js';
@@ -95,8 +95,13 @@ db.command('restore')
 registerAgentCommands(program);
 registerOperatorCommands(program);
 
+/** The command running (`plan`, `agent run`, …): its usage errors are prefixed with it. */
+let commandPath: string[] = [];
+
 // Before any command runs: an option that takes a value, given twice, is a usage error (exit 2).
 program.hook('preAction', (_program, command) => {
+  commandPath = [];
+  for (let c: Command | null = command; c && c !== program; c = c.parent) commandPath.unshift(c.name());
   const valued = command.options.filter((o) => o.required || o.optional).flatMap((o) => (o.long ? [o.long] : []));
   const repeated = repeatedOption(process.argv.slice(2), valued);
   if (repeated !== null) throw new UsageError(`${repeated}: given more than once; give it once`);
@@ -117,7 +122,12 @@ function fail(err: unknown): never {
     process.exit(5); // "in use by another process", as STORE_LOCKED
   }
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  if (err instanceof ScenarioError || err instanceof UsageError) {
+  if (err instanceof UsageError) {
+    process.stderr.write(`${usageLine(err.message, commandPath)}\n`);
+    process.exit(2);
+  }
+  // A scenario's problems, one line each, start with the file's name (as a compiler's do).
+  if (err instanceof ScenarioError) {
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }

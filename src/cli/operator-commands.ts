@@ -126,12 +126,13 @@ export function registerOperatorCommands(program: Command): void {
       print(await client().post(`/phasewise/rollouts/${segment('id', id)}/pause`, opts.reason ? { reason: opts.reason } : {}), opts);
     }));
   withOutput(rollout.command('resume').description('resume a paused or stopped rollout, or sets R23 stopped').argument('<id>'))
+    .option('--reason <text>', 'why (kept in the event and activity logs)')
     .option('--wait', 'wait until the rollout ends, with a progress bar')
     .option('--timeout <seconds>', `with --wait: give up waiting after this long (default ${DEFAULT_WAIT_S}; exit code 4, the rollout goes on)`)
-    .action(action(async (id: string, opts: OutputOptions & { wait?: boolean; timeout?: string }) => {
+    .action(action(async (id: string, opts: OutputOptions & { reason?: string; wait?: boolean; timeout?: string }) => {
       const timeout = waitTimeoutOption(opts.timeout, opts.wait);
       const c = client();
-      const result = (await c.post(`/phasewise/rollouts/${segment('id', id)}/resume`)) as { id: string };
+      const result = (await c.post(`/phasewise/rollouts/${segment('id', id)}/resume`, opts.reason ? { reason: opts.reason } : {})) as { id: string };
       if (opts.wait) await waitAndReport(c, [result.id], timeout);
       print(opts.wait ? await c.get(`/phasewise/rollouts/${segment('id', result.id)}`) : result, opts);
     }));
@@ -148,7 +149,8 @@ export function registerOperatorCommands(program: Command): void {
     .option('--reason <text>', 'why')
     .action(action(async (opts: OutputOptions & { reason?: string }) => print(await client().post('/phasewise/fleet/pause', opts.reason ? { reason: opts.reason } : {}), opts)));
   withOutput(fleet.command('resume').description('end the fleet-wide stop'))
-    .action(action(async (opts: OutputOptions) => print(await client().post('/phasewise/fleet/resume'), opts)));
+    .option('--reason <text>', 'why')
+    .action(action(async (opts: OutputOptions & { reason?: string }) => print(await client().post('/phasewise/fleet/resume', opts.reason ? { reason: opts.reason } : {}), opts)));
 
   const version = program.command('version').description('withdraw a bad version');
   withOutput(version.command('withdraw').description('withdraw a version for good: no new attempts; with --rollback its machines go back'))

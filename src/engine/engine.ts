@@ -424,8 +424,8 @@ export class Engine {
   }
 
   /** Resumes a held release (by its evidence or an operator); the failures so far count as acknowledged. */
-  resumeRelease(artifact: Artifact, version: string, caller: string): ReleaseState {
-    return this.run((ctx) => resumeReleaseIn(ctx, artifactKey(artifact), version, caller));
+  resumeRelease(artifact: Artifact, version: string, caller: string, reason?: string): ReleaseState {
+    return this.run((ctx) => resumeReleaseIn(ctx, artifactKey(artifact), version, caller, reason));
   }
 
   // ---- operators' controls (rollouts/operator-controls.ts, rollouts/withdraw.ts) ---------------------
@@ -445,14 +445,14 @@ export class Engine {
   }
 
   /** Ends the fleet-wide stop: the releases it held are resumed; returns the rollouts that go on. */
-  resumeAllRollouts(caller: string): RolloutState[] {
-    return this.run((ctx) => resumeAll(ctx, caller));
+  resumeAllRollouts(caller: string, reason?: string): RolloutState[] {
+    return this.run((ctx) => resumeAll(ctx, caller, reason));
   }
 
-  /** Lifts what holds a rollout back (a pause, a stop, R23's set stops); returns what it did. */
-  resumeRolloutByOperator(rolloutId: string, caller: string): string[] {
+  /** Lifts what holds a rollout back (a pause, a stop, R23's set stops); returns what it did. `reason` is logged with it. */
+  resumeRolloutByOperator(rolloutId: string, caller: string, reason?: string): string[] {
     const r = this.mustFind(rolloutId);
-    return this.run((ctx) => resumeRollout(ctx, r, caller));
+    return this.run((ctx) => resumeRollout(ctx, r, caller, reason));
   }
 
   cancelRolloutByOperator(rolloutId: string, reason: string, caller: string): void {

@@ -113,15 +113,40 @@ export function installationCounts(r: PatchInstallation): Record<'installed' | '
   return c;
 }
 
-/** Whether `name` matches a package-name mask with `*` wildcards (case-insensitive, as the package managers compare). */
-export function matchesMask(name: string, mask: string): boolean {
-  let re = MASKS.get(mask);
-  if (!re) {
-    re = new RegExp(`^${mask.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
-    if (MASKS.size >= 1000) MASKS.clear(); // bounded: masks come from requests
-    MASKS.set(mask, re);
+/**
+ * Whether a package matches a mask (src/protocol/package-masks.ts says what a mask may hold): fnmatch on the
+ * name (`*`, `?`, `[abc]`, `[!abc]`), or `name-mask=version-mask` on both; case-insensitive, as the package
+ * managers compare. The agent's selection reads masks the same way (src/agent/patching/selection.ts), so a
+ * simulated machine selects what a real one does.
+ */
+export function matchesMask(name: string, mask: string, version?: string): boolean {
+  const eq = mask.indexOf('=');
+  if (eq < 0) return fnmatchRegExp(mask).test(name);
+  return version !== undefined && fnmatchRegExp(mask.slice(0, eq)).test(name) && fnmatchRegExp(mask.slice(eq + 1)).test(version);
+}
+
+/** The regular expression of an fnmatch pattern, whole string; a `[` without its `]` is itself. */
+function fnmatchRegExp(pattern: string): RegExp {
+  let re = MASKS.get(pattern);
+  if (re) return re;
+  let src = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    const end = c === '[' ? pattern.indexOf(']', i + 2) : -1;
+    if (c === '*') src += '.*';
+    else if (c === '?') src += '.';
+    else if (end > 0) {
+      let body = pattern.slice(i + 1, end);
+      const negate = body.startsWith('!') || body.startsWith('^');
+      if (negate) body = body.slice(1);
+      src += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
+      i = end;
+    } else src += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
   }
-  return re.test(name);
+  re = new RegExp(`^${src}$`, 'i');
+  if (MASKS.size >= 1000) MASKS.clear(); // bounded: masks come from requests
+  MASKS.set(pattern, re);
+  return re;
 }
 const MASKS = new Map<string, RegExp>();
 
@@ -136,7 +161,7 @@ export function selectPatches(os: OsType, available: readonly AvailablePatch[], 
   const notSelected: AvailablePatch[] = [];
   for (const p of available) {
     const key = os === 'windows' ? (p.kbId ?? '') : p.name;
-    const hit = (x: string) => (os === 'windows' ? x.replace(/^KB/i, '') === key : matchesMask(key, x));
+    const hit = (x: string) => (os === 'windows' ? x.replace(/^KB/i, '') === key : matchesMask(key, x, p.version));
     if (req.exclude.some(hit) || (req.excludeKbsRequiringReboot && p.rebootBehavior === 'AlwaysRequiresReboot')) {
       excluded.push(p);
       continue;

@@ -8,6 +8,7 @@ import type { PatchClassification, PatchInstallRequest, RebootSetting } from '..
 import { LINUX_CLASSIFICATIONS, WINDOWS_CLASSIFICATIONS } from '../../model/patches.js';
 import type { ScheduledPatches } from '../../model/patch-runs.js';
 import { durationMs } from '../../model/upgrade-policy.js';
+import { MAX_MASKS_PER_LIST, packageMaskProblem } from '../../protocol/package-masks.js';
 import { ArmError, badRequest, invalidParameter } from './errors.js';
 
 /** Azure's range for `maximumDuration` of an on-demand installation. */
@@ -15,8 +16,6 @@ export const MIN_INSTALL_DURATION_MS = 30 * 60_000;
 export const MAX_INSTALL_DURATION_MS = 4 * 3_600_000;
 /** Bounds of the lists a request may carry (docs/patching.md#limits). */
 export const MAX_PATCH_LIST = 100;
-const MAX_MASK_LENGTH = 128;
-const MASK = /^[A-Za-z0-9*][A-Za-z0-9.+_:*~=<>-]*$/;
 const KB = /^(KB)?\d{6,8}$/i;
 const REBOOT: readonly RebootSetting[] = ['IfRequired', 'Never', 'Always'];
 
@@ -26,10 +25,12 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 /** A problem with a field; the API answers the first, a scenario lists them all. */
 export interface PatchProblem { target: string; message: string }
 
-function stringList(v: unknown, where: string, check: (s: string) => string | null, problems: PatchProblem[]): string[] {
+function stringList(v: unknown, where: string, check: (s: string) => string | null, problems: PatchProblem[], max = MAX_PATCH_LIST): string[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) return none(problems, where, 'expected a list of strings.');
-  if (v.length > MAX_PATCH_LIST) return none(problems, where, `at most ${MAX_PATCH_LIST} entries (limit maxPatchList).`);
+  if (v.length > max) {
+    return none(problems, where, max === MAX_PATCH_LIST ? `at most ${max} entries (limit maxPatchList).` : `at most ${max} package name masks per list.`);
+  }
   const out: string[] = [];
   v.forEach((x, i) => {
     if (typeof x !== 'string') return void problems.push({ target: `${where}[${i}]`, message: 'expected a string.' });
@@ -106,10 +107,9 @@ function checkInstallRequest(body: Obj, os: OsType, key: string, problems: Patch
   } else {
     const knownL = ['classificationsToInclude', 'packageNameMasksToInclude', 'packageNameMasksToExclude', 'maintenanceRunId'];
     for (const x of Object.keys(params).filter((k) => !knownL.includes(k))) add(`${own}.${x.slice(0, 64)}`, 'unknown property.');
-    const rule = `letters, digits, . + _ : ~ = < > - and * wildcards, at most ${MAX_MASK_LENGTH} characters`;
-    const mask = (s: string) => (s.length <= MAX_MASK_LENGTH && MASK.test(s) ? null : `'${s.slice(0, 40)}' is not a package name mask (${rule}).`);
-    include = stringList(params.packageNameMasksToInclude, `${own}.packageNameMasksToInclude`, mask, problems);
-    exclude = stringList(params.packageNameMasksToExclude, `${own}.packageNameMasksToExclude`, mask, problems);
+    // One rule with the agent driver (src/protocol/package-masks.ts): what the API takes, an agent takes.
+    include = stringList(params.packageNameMasksToInclude, `${own}.packageNameMasksToInclude`, packageMaskProblem, problems, MAX_MASKS_PER_LIST);
+    exclude = stringList(params.packageNameMasksToExclude, `${own}.packageNameMasksToExclude`, packageMaskProblem, problems, MAX_MASKS_PER_LIST);
   }
   // Only when the lists themselves were fine: an empty list after a refused entry is not "nothing to install".
   if (problems.length === 0 && classifications.length === 0 && include.length === 0) {

@@ -6,13 +6,12 @@
 import type { AvailablePatch, LINUX_CLASSIFICATIONS, PatchAssessment, PatchInstallation, PatchInstallRequest, RebootBehavior } from '../../model/patches.js';
 import type { GoalStatePatchOperation, PatchClassification, PatchOperationReport, PatchReportEntry } from '../../protocol/agent-wire.js';
 import { PATCH_LIMITS } from '../../protocol/agent-wire.js';
+import { maskListProblem } from '../../protocol/package-masks.js';
 
 /** R83: how long a patch reboot is announced before the agent performs it (Azure's Reboot notice). */
 export const REBOOT_NOTICE_SECONDS = 15 * 60;
 
 const LINUX: ReadonlySet<string> = new Set<(typeof LINUX_CLASSIFICATIONS)[number]>(['Critical', 'Security', 'Other']);
-/** What the agent accepts as a mask: glob characters and what package names and versions are made of. */
-const MASK = /^[A-Za-z0-9*?[\]!^._+:~=-]+$/;
 
 export class PatchRequestError extends Error {}
 
@@ -25,10 +24,10 @@ export function installOperationOf(operationId: string, req: PatchInstallRequest
   const classes = req.classifications.filter((c) => LINUX.has(c)) as PatchClassification[];
   const odd = req.classifications.filter((c) => !LINUX.has(c));
   if (odd.length > 0) throw new PatchRequestError(`classifications ${odd.join(', ')} do not exist on Linux (Critical, Security, Other)`);
-  for (const list of [req.include, req.exclude]) {
-    if (list.length > PATCH_LIMITS.masksPerList) throw new PatchRequestError(`at most ${PATCH_LIMITS.masksPerList} package name masks per list`);
-    const bad = list.find((m) => m.length === 0 || m.length > PATCH_LIMITS.maskChars || !MASK.test(m));
-    if (bad !== undefined) throw new PatchRequestError(`package name mask ${JSON.stringify(bad)} is not valid: letters, digits, . _ + : ~ - = and the wildcards * ? [ ]`);
+  // The API's rule too (src/protocol/package-masks.ts): a mask the API took never fails here.
+  for (const [name, list] of [['packageNameMasksToInclude', req.include], ['packageNameMasksToExclude', req.exclude]] as const) {
+    const problem = maskListProblem(list);
+    if (problem) throw new PatchRequestError(`${name}${problem.index === null ? '' : `[${problem.index}]`}: ${problem.message}`);
   }
   return {
     operationId,

@@ -81,41 +81,44 @@ function isFleetStop(hold: ReleaseHold): boolean {
 }
 
 /** Ends a fleet-wide stop: every release it held is resumed. Returns the rollouts that go on. */
-export function resumeAll(ctx: TickContext, caller: string): RolloutState[] {
+export function resumeAll(ctx: TickContext, caller: string, why?: string): RolloutState[] {
   const resumed: RolloutState[] = [];
   for (const rel of [...ctx.state.releases.values()]) {
     if (!rel.hold || !isFleetStop(rel.hold)) continue;
     const rollouts = rolloutsOfRelease(ctx, rel.artifactKey, rel.toVersion);
-    resumeRelease(ctx, rel.artifactKey, rel.toVersion, caller);
-    for (const r of rollouts) emit(ctx, { type: 'rollout.resumed', rolloutId: r.id, reason: `resumed by ${caller}: the fleet-wide stop ended`, caller });
+    resumeRelease(ctx, rel.artifactKey, rel.toVersion, caller, why);
+    for (const r of rollouts) emit(ctx, { type: 'rollout.resumed', rolloutId: r.id, reason: `resumed by ${caller}: ${because(why)}the fleet-wide stop ended`, caller });
     resumed.push(...rollouts);
   }
   return resumed;
 }
 
+/** The operator's reason ahead of what the resumption did, as a pause records its reason. */
+const because = (why: string | undefined) => (why ? `${why}; ` : '');
+
 /**
  * Resumes what holds a rollout back: its release's operator or evidence hold (never a withdrawal),
  * a stop by a failed phase, sets stopped by R23 or held by R20/R24 (rechecked now). Throws when
- * nothing held it.
+ * nothing held it. `why`, the operator's reason, goes into every event the resumption logs.
  */
-export function resumeRollout(ctx: TickContext, r: RolloutState, caller: string): string[] {
+export function resumeRollout(ctx: TickContext, r: RolloutState, caller: string, why?: string): string[] {
   mustBeLive(r);
   const done: string[] = [];
   const rel = ctx.state.releases.get(releaseKey(r.artifactKey, r.toVersion));
   if (rel?.hold) {
     if (rel.hold.kind === 'withdrawn') throw new FleetError('Conflict', `version ${r.toVersion} was withdrawn; its rollouts cannot resume`, 'rolloutId');
     const others = rolloutsOfRelease(ctx, r.artifactKey, r.toVersion);
-    resumeRelease(ctx, r.artifactKey, r.toVersion, caller);
-    for (const x of others) emit(ctx, { type: 'rollout.resumed', rolloutId: x.id, reason: `resumed by ${caller}: its release is no longer held`, caller });
+    resumeRelease(ctx, r.artifactKey, r.toVersion, caller, why);
+    for (const x of others) emit(ctx, { type: 'rollout.resumed', rolloutId: x.id, reason: `resumed by ${caller}: ${because(why)}its release is no longer held`, caller });
     done.push('release hold lifted');
   }
   if (r.status === 'stopped') {
-    resumeStopped(ctx, r, caller);
+    resumeStopped(ctx, r, caller, why);
     done.push('stopped rollout resumed');
   }
   const sets = resumeStoppedSets(ctx, r);
   if (sets.length > 0) {
-    emit(ctx, { type: 'rollout.resumed', rolloutId: r.id, reason: `resumed by ${caller}: ${sets.join(', ')} go on now (R23/R20 stop acknowledged)`, caller });
+    emit(ctx, { type: 'rollout.resumed', rolloutId: r.id, reason: `resumed by ${caller}: ${because(why)}${sets.join(', ')} go on now (R23/R20 stop acknowledged)`, caller });
     done.push(`sets resumed: ${sets.join(', ')}`);
   }
   if (done.length === 0) throw new FleetError('Conflict', `rollout ${r.id} is not paused or stopped; nothing to resume`, 'rolloutId');

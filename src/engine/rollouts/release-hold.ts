@@ -56,7 +56,7 @@ export function holdByCaller(ctx: TickContext, artifact: Artifact, artifactKey: 
 }
 
 /** An operator resumes a held release: the failures so far count as acknowledged (the statistic starts again). */
-export function resumeRelease(ctx: TickContext, artifactKey: string, toVersion: string, caller: string): ReleaseState {
+export function resumeRelease(ctx: TickContext, artifactKey: string, toVersion: string, caller: string, why?: string): ReleaseState {
   const rel = ctx.state.releases.get(`${artifactKey}@${toVersion}`);
   if (!rel) throw new FleetError('NotFound', `no release ${artifactKey} ${toVersion}`, 'version');
   if (!rel.hold) throw new FleetError('Conflict', `release ${artifactKey} ${toVersion} is not held`, 'version');
@@ -68,7 +68,7 @@ export function resumeRelease(ctx: TickContext, artifactKey: string, toVersion: 
   if (ctx.changes) ctx.changes.releases = true;
   emit(ctx, {
     type: 'release.resumed', artifact: rel.artifact, artifactKey: rel.artifactKey, toVersion: rel.toVersion, caller,
-    reason: `resumed by ${caller}; it was held: ${was.reason}`,
+    reason: `resumed by ${caller}${why ? `: ${why}` : ''}; it was held: ${was.reason}`,
   });
   wakeWaiters(ctx, rel);
   return rel;

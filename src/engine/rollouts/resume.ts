@@ -8,13 +8,14 @@ import { checkRolloutDone } from './lifecycle.js';
 import { wakeForRetry } from './wake.js';
 import { openPhase } from './waves.js';
 
-export function resumeStopped(ctx: TickContext, r: RolloutState, caller: string): void {
+/** `why`: the operator's reason, when given, recorded with the resumption as a pause's is. */
+export function resumeStopped(ctx: TickContext, r: RolloutState, caller: string, why?: string): void {
   const rolloutId = r.id;
   if (r.status !== 'stopped') throw new Error(`rollout ${rolloutId} is ${r.status}, not stopped`);
   r.status = 'running';
   r.reason = null;
   changed.rollout(ctx, r);
-  emit(ctx, { type: 'rollout.resumed', rolloutId, reason: `resumed by ${caller}; failures so far acknowledged` });
+  emit(ctx, { type: 'rollout.resumed', rolloutId, reason: `resumed by ${caller}${why ? `: ${why}` : ''}; failures so far acknowledged` });
   for (const a of r.attempts.values()) {
     if (a.status === 'retryWait' && a.dueAtMs !== null && a.dueAtMs <= ctx.now && onRetryDue(ctx, r, a) === 'ready') {
       wakeForRetry(ctx, r, r.units.get(a.unitId)!, a.machineId);

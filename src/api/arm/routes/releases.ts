@@ -4,7 +4,7 @@
  *
  *   GET  /phasewise/releases/{publisher}/{type}/versions/{version}
  *   POST /phasewise/releases/{publisher}/{type}/versions/{version}/hold     body { "reason": "…" }
- *   POST /phasewise/releases/{publisher}/{type}/versions/{version}/resume
+ *   POST /phasewise/releases/{publisher}/{type}/versions/{version}/resume   body { "reason"? }
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -19,6 +19,8 @@ import { operatorReason, parseBody } from '../validation.js';
 const PATH = '/phasewise/releases/:publisher/:type/versions/:version';
 
 const holdBody = z.object({ reason: operatorReason }).strict();
+/** A resumption's reason is optional; it is logged as a hold's is. */
+const resumeBody = z.object({ reason: operatorReason.optional() }).strict();
 
 interface Params { publisher: string; type: string; version: string }
 
@@ -62,8 +64,9 @@ export function registerReleaseRoutes(app: FastifyInstance, ctx: ArmContext): vo
   app.post(`${PATH}/resume`, async (req) => {
     const caller = writer(req, 'Phasewise/releases/resume/action');
     const { artifact, version } = releaseOf(ctx, req);
+    const body = parseBody(resumeBody, req.body ?? {});
     if (!ctx.engine.release(artifact, version)?.hold) throw conflict('ReleaseNotHeld', `Release ${version} is not held; only a held release can be resumed.`);
-    const rel = ctx.engine.resumeRelease(artifact, version, caller);
+    const rel = ctx.engine.resumeRelease(artifact, version, caller, body.reason);
     ctx.runtime.kick();
     return record(artifact, version, rel);
   });

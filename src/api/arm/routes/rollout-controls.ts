@@ -4,10 +4,10 @@
  * caller in the event log and the activity log, and changes nothing when it is refused.
  *
  *   POST /phasewise/rollouts/{id}/pause    { "reason"? }   hold the rollout's release (every rollout of that version)
- *   POST /phasewise/rollouts/{id}/resume                   lift a pause, a stop, R23's set stops
+ *   POST /phasewise/rollouts/{id}/resume   { "reason"? }   lift a pause, a stop, R23's set stops
  *   POST /phasewise/rollouts/{id}/cancel   { "reason"? }
  *   POST /phasewise/fleet/pause            { "reason"? }   the fleet-wide stop
- *   POST /phasewise/fleet/resume
+ *   POST /phasewise/fleet/resume           { "reason"? }
  *   POST /phasewise/publishers/{publisher}/extensionTypes/{type}/versions/{version}/withdraw  { "reason"?, "rollback"? }
  *   POST /phasewise/images/publishers/{p}/offers/{o}/skus/{s}/versions/{v}/withdraw           the same for an OS image
  *   POST /phasewise/subscriptions/{sub}/resourceGroups/{rg}/galleries/{g}/images/{def}/versions/{v}/withdraw
@@ -65,12 +65,13 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
   app.post('/phasewise/rollouts/:id/resume', async (req) => {
     const caller = writer(req, 'Phasewise/rollouts/resume/action');
     const r = rolloutOf(ctx, req);
+    const body = parseBody(reasonBody, req.body ?? {});
     mustBeLive(r, 'resumed');
     const hold = ctx.engine.state.releases.get(releaseKey(r.artifactKey, r.toVersion))?.hold;
     if (hold?.kind === 'withdrawn') throw conflict('VersionWithdrawn', `Version ${r.toVersion} was withdrawn; its rollouts cannot resume.`);
     const stoppedSets = [...r.units.values()].some((u) => u.status === 'stopped' || u.status === 'held');
     if (!hold && r.status !== 'stopped' && !stoppedSets) throw conflict('RolloutNotPaused', `Rollout ${r.id} is ${r.status} and nothing holds it back; there is nothing to resume.`);
-    const done = ctx.engine.resumeRolloutByOperator(r.id, caller);
+    const done = ctx.engine.resumeRolloutByOperator(r.id, caller, body.reason);
     ctx.runtime.kick();
     return { ...rolloutRecord(r, ctx.engine.state, ctx.runtime.clock.now()), resumed: done };
   });
@@ -100,8 +101,9 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
 
   app.post('/phasewise/fleet/resume', async (req) => {
     const caller = writer(req, 'Phasewise/fleet/resume/action');
+    const body = parseBody(reasonBody, req.body ?? {});
     const resumed = ctx.docs.atomically(() => {
-      const done = ctx.engine.resumeAllRollouts(caller);
+      const done = ctx.engine.resumeAllRollouts(caller, body.reason);
       endFleetStop(ctx.docs);
       return done;
     });
