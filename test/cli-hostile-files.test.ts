@@ -39,15 +39,15 @@ const sign = (pkg: string, keyFile = key) => ['package', 'sign', pkg, '--key', k
 
 describe('package sign on files that never end', { concurrency: 2 }, () => {
   test('--key /dev/zero and a key file past 64 KiB: refused after reading the limit (it read /dev/zero until killed)', async () => {
-    assert.equal(await refused(30_000, ...sign(file('p.zip', 'zip'), '/dev/zero')), `--key /dev/zero: larger than ${MAX_KEY_BYTES / 1024} KiB; expected an Ed25519 private key (PEM)`);
+    assert.equal(await refused(30_000, ...sign(file('p.zip', 'zip'), '/dev/zero')), `phasewise package sign: --key /dev/zero: larger than ${MAX_KEY_BYTES / 1024} KiB; expected an Ed25519 private key (PEM)`);
     const big = file('big.pem', 'x'.repeat(MAX_KEY_BYTES + 1));
-    assert.equal(await refused(30_000, ...sign(file('p.zip', 'zip'), big)), `--key ${big}: larger than 64 KiB; expected an Ed25519 private key (PEM)`);
+    assert.equal(await refused(30_000, ...sign(file('p.zip', 'zip'), big)), `phasewise package sign: --key ${big}: larger than 64 KiB; expected an Ed25519 private key (PEM)`);
     assert.equal(existsSync(join(dir, 'out.sig.json')), false);
   });
 
   test('the package /dev/zero or a folder: not a regular file (/dev/zero was hashed forever)', async () => {
-    assert.equal(await refused(30_000, ...sign('/dev/zero')), '/dev/zero: not a regular file; expected the package (zip)');
-    assert.equal(await refused(30_000, ...sign(dir)), `${dir}: not a regular file; expected the package (zip)`);
+    assert.equal(await refused(30_000, ...sign('/dev/zero')), 'phasewise package sign: /dev/zero: not a regular file; expected the package (zip)');
+    assert.equal(await refused(30_000, ...sign(dir)), `phasewise package sign: ${dir}: not a regular file; expected the package (zip)`);
     assert.equal(existsSync(join(dir, 'out.sig.json')), false);
   });
 
@@ -61,18 +61,18 @@ describe('package sign on files that never end', { concurrency: 2 }, () => {
 
 describe('empty paths (an unset shell variable)', { concurrency: 2 }, () => {
   test('package keygen --out "": exit 2 naming --out (exit 1 with "ENOENT: mkdir")', async () => {
-    assert.equal(await refused(30_000, 'package', 'keygen', '--out', '', '--key-id', 'k2'), '--out: empty; name the folder to write the key pair into');
+    assert.equal(await refused(30_000, 'package', 'keygen', '--out', '', '--key-id', 'k2'), 'phasewise package keygen: --out: empty; name the folder to write the key pair into');
   });
 
   test('sim --events "" and --report "": exit 2 (the run went ahead and wrote no log, silently)', async () => {
     const scenario = join(process.cwd(), 'examples', 'small.yaml');
-    assert.equal(await refused(30_000, 'sim', scenario, '--quiet', '--events', ''), '--events: empty; name a file');
-    assert.equal(await refused(30_000, 'sim', scenario, '--quiet', '--report', ' '), '--report: empty; name a file');
+    assert.equal(await refused(30_000, 'sim', scenario, '--quiet', '--events', ''), 'phasewise sim: --events: empty; name a file');
+    assert.equal(await refused(30_000, 'sim', scenario, '--quiet', '--report', ' '), 'phasewise sim: --report: empty; name a file');
   });
 
   test('sim "" and plan "": exit 2 naming the scenario (": (top level): cannot read the file (ENOENT)")', async () => {
-    assert.equal(await refused(30_000, 'sim', '', '--quiet'), 'the scenario: empty; name a file');
-    assert.equal(await refused(30_000, 'plan', ''), 'the scenario: empty; name a file');
+    assert.equal(await refused(30_000, 'sim', '', '--quiet'), 'phasewise sim: the scenario: empty; name a file');
+    assert.equal(await refused(30_000, 'plan', ''), 'phasewise plan: the scenario: empty; name a file');
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.sig.json')), []);
   });
 });

@@ -227,8 +227,8 @@ describe('files the parsers choke on', { concurrency: 2 }, () => {
 describe('command-line options', { concurrency: 2 }, () => {
   test('an option that takes a value, given twice, is refused (commander kept the last one silently)', async () => {
     const file = write('twice.yaml', stringify(valid()));
-    assert.equal((await rejected('sim', file, '--seed', '1', '--seed=2', '--quiet')).trim(), '--seed: given more than once; give it once');
-    assert.equal((await rejected('plan', file, '--release', '1', '--release', '1')).trim(), '--release: given more than once; give it once');
+    assert.equal((await rejected('sim', file, '--seed', '1', '--seed=2', '--quiet')).trim(), 'phasewise sim: --seed: given more than once; give it once');
+    assert.equal((await rejected('plan', file, '--release', '1', '--release', '1')).trim(), 'phasewise plan: --release: given more than once; give it once');
     const r = await cli('sim', file, '--quiet', '--quiet', '--seed', '3');
     assert.equal(r.status, 0, `a flag without a value may be repeated: ${r.stderr}`);
   });
@@ -243,7 +243,7 @@ describe('command-line options', { concurrency: 2 }, () => {
   for (const release of ['0x1', '1e0', '1.0', ' 1', '+1']) {
     test(`--release "${release}" is refused (Number() took it as 1)`, async () => {
       const file = write('release.yaml', stringify(valid()));
-      assert.equal((await rejected('plan', file, '--release', release)).trim(), `--release: expected a number from 1 to 1, got "${release}"`);
+      assert.equal((await rejected('plan', file, '--release', release)).trim(), `phasewise plan: --release: expected a number from 1 to 1, got "${release}"`);
     });
   }
 
@@ -251,7 +251,7 @@ describe('command-line options', { concurrency: 2 }, () => {
     const file = write('no-release.yaml', stringify({ ...valid(), events: [] }));
     for (const release of ['1', '0']) {
       assert.equal((await rejected('plan', file, '--release', release)).trim(),
-        `${file}: the scenario publishes nothing (no publish or publishPatchBaseline event); there is no release to plan`);
+        `phasewise plan: ${file}: the scenario publishes nothing (no publish or publishPatchBaseline event); there is no release to plan`);
     }
   });
 
@@ -261,7 +261,7 @@ describe('command-line options', { concurrency: 2 }, () => {
     mkdirSync(folder);
     const db = files.path('left-behind.db');
     const stderr = await rejected('sim', file, '--quiet', '--store', `sqlite:${db}`, '--events', folder);
-    assert.equal(stderr.trim(), `--events: ${folder} is a folder; expected a file to write`);
+    assert.equal(stderr.trim(), `phasewise sim: --events: ${folder} is a folder; expected a file to write`);
     assert.equal(existsSync(db), false, 'the SQLite store was not created');
   });
 });

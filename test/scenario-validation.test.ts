@@ -309,7 +309,7 @@ describe('phasewise plan validates the same way', { concurrency: 4 }, () => {
     const r = await cli('plan', file, '--release', '3');
     assert.equal(r.status, 2, r.stderr);
     assert.ok(!STACK_LINE.test(r.stderr), r.stderr);
-    assert.equal(r.stderr.trim(), `${file}: the scenario has 1 publish event(s); --release 3 does not exist`);
+    assert.equal(r.stderr.trim(), `phasewise plan: ${file}: the scenario has 1 publish event(s); --release 3 does not exist`);
   });
 });
 
@@ -356,7 +356,7 @@ describe('command-line options', { concurrency: 4 }, () => {
       assert.equal(r.status, 2, r.stderr);
       assert.ok(!STACK_LINE.test(r.stderr), r.stderr);
       assert.equal(r.stdout, '');
-      assert.equal(r.stderr.trim(), `--seed: expected a whole number, got "${seed}"`);
+      assert.equal(r.stderr.trim(), `phasewise sim: --seed: expected a whole number, got "${seed}"`);
     });
   }
 
