@@ -13,9 +13,8 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CLI, ROOT } from './helpers/cli.js';
+import { CLI, cliWithEnv, ROOT } from './helpers/cli.js';
 
-interface Run { status: number | null; stdout: string; stderr: string }
 interface Served { child: ChildProcess; url: string }
 interface Event { seq: number; type: string; rolloutId?: string; reason?: string }
 
@@ -47,19 +46,7 @@ function serve(): Promise<Served> {
   });
 }
 
-function pw(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PHASEWISE_CONFIG_DIR: configDir };
-    delete env.PHASEWISE_DEBUG;
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const pw = (...args: string[]) => cliWithEnv({ PHASEWISE_CONFIG_DIR: configDir }, 120_000, ...args);
 
 async function ok(...args: string[]): Promise<any> {
   const r = await pw(...args);

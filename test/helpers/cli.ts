@@ -19,8 +19,13 @@ export function cli(...args: string[]): Promise<CliResult> {
 
 /** The same, killed after `timeoutMs` (key generation is slow when the machine is loaded). */
 export function cliWithin(timeoutMs: number, ...args: string[]): Promise<CliResult> {
+  return cliWithEnv({}, timeoutMs, ...args);
+}
+
+/** The same with variables added to the environment (a config folder of the test's own, say). */
+export function cliWithEnv(extra: NodeJS.ProcessEnv, timeoutMs: number, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env };
+    const env = { ...process.env, ...extra };
     delete env.PHASEWISE_DEBUG;
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
