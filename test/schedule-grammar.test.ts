@@ -92,11 +92,16 @@ test('the §8 example window parses: Pacific time, 5 hours, weekends', () => {
   assert.equal(r.window.expirationMs, Date.parse('9999-12-31T00:00:00-08:00'));
 });
 
-test('expiration defaults to 9999-12-31 23:59:59 local', () => {
+test('expiration defaults to 9999-12-31 23:59:59 local, and ends at 9999-12-31T23:59:59Z west of Greenwich', () => {
   for (const expirationDateTime of [undefined, null, '']) {
+    // Tokyo: the local default is an instant of year 9999 in UTC too.
+    const east = parseMaintenanceWindow({ ...base(), timeZone: 'Tokyo Standard Time', expirationDateTime });
+    assert.ok(east.ok);
+    assert.equal(east.window.expirationMs, Date.parse('9999-12-31T23:59:59+09:00'));
+    // Pacific: 9999-12-31 23:59:59 local is in year 10000 UTC, past the last instant (docs/windows.md).
     const r = parseMaintenanceWindow({ ...base(), expirationDateTime });
     assert.ok(r.ok);
-    assert.equal(r.window.expirationMs, Date.parse('9999-12-31T23:59:59-08:00'));
+    assert.equal(r.window.expirationMs, Date.parse('9999-12-31T23:59:59Z'));
   }
 });
 
