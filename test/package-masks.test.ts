@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { parseGoalState } from '../src/agent/goal-state-schema.js';
+import { GoalStateError, parseGoalState } from '../src/agent/goal-state-schema.js';
 import { maskMatches } from '../src/agent/patching/selection.js';
 import { ArmError } from '../src/api/arm/errors.js';
 import { parseInstallRequest } from '../src/api/arm/patch-requests.js';
@@ -34,6 +34,19 @@ function apiRefusal(include: string[], exclude: string[] = []): string | null {
 function throughTheAgent(include: string[], exclude: string[]): void {
   const op = installOperationOf('install:k', parseInstallRequest(body(include, exclude), 'linux', 'k'));
   parseGoalState(Buffer.from(JSON.stringify({ ...goal(1, []), patchOperations: [op] })));
+}
+
+/** null when the agent's goal-state schema takes an install operation with these masks (written by hand, not by the driver), else its error. */
+function agentRefusal(include: string[], exclude: string[] = []): string | null {
+  const op = installOperationOf('install:k', parseInstallRequest(body([], []), 'linux', 'k'));
+  const hand = { ...op, install: { ...op.install!, packageNameMasksToInclude: include, packageNameMasksToExclude: exclude } };
+  try {
+    parseGoalState(Buffer.from(JSON.stringify({ ...goal(1, []), patchOperations: [hand] })));
+    return null;
+  } catch (e) {
+    if (e instanceof GoalStateError) return e.message;
+    throw e;
+  }
 }
 
 /** Strings near the rule's edges: its own characters, the ones it refuses, and any unicode. */
@@ -105,4 +118,23 @@ test('a set whose range runs backwards is refused before it reaches a regular ex
   assert.equal(packageMaskProblem('lib[z-a'), null, 'a [ without its ] is itself');
   assert.ok(matchesMask('libssl', 'lib[r-t]sl') && matchesMask('lib[z-a', 'lib[z-a'));
   assert.ok(matchesMask('openssl', 'open*=3.0.*', '3.0.13') && !matchesMask('openssl', 'open*=3.0.*', '3.1.0'), 'name=version pins the version');
+});
+
+test('the agent refuses exactly the masks the API refuses, one rule on both sides (property)', () => {
+  fc.assert(fc.property(near, fc.boolean(), (mask, exclude) => {
+    const agent = exclude ? agentRefusal(['openssl'], [mask]) : agentRefusal([mask]);
+    assert.equal(agent === null, apiRefusal([mask]) === null, `${JSON.stringify(mask)}: agent ${agent}`);
+    if (agent !== null) assert.match(agent, exclude ? /packageNameMasksToExclude\.0/ : /packageNameMasksToInclude\.0/);
+  }), { numRuns: 400 });
+});
+
+test('the agent refuses a leading -, a bare version pin and a backwards set, which its own looser pattern took', () => {
+  for (const bad of ['-y', '--allow-downgrades', '=1.0', 'lib[z-a]*', ']x', '!x']) {
+    assert.notEqual(packageMaskProblem(bad), null, bad);
+    assert.match(agentRefusal([bad]) ?? 'taken', /packageNameMasksToInclude\.0/, bad);
+  }
+  assert.match(agentRefusal(['lib[z-a]*']) ?? '', /whose range runs backwards/, "the agent says the server's words");
+  const many = Array.from({ length: 65 }, (_, i) => `pkg${i}*`);
+  assert.match(agentRefusal([], many) ?? '', /packageNameMasksToExclude: at most 64 package name masks per list/);
+  assert.equal(agentRefusal(many.slice(0, 64), many.slice(0, 64)), null);
 });

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { LIMITS, PATCH_LIMITS } from '../protocol/agent-wire.js';
 import type { GoalState } from '../protocol/agent-wire.js';
+import { MAX_MASKS_PER_LIST, packageMaskProblem } from '../protocol/package-masks.js';
 import { KEY_ID_PATTERN } from '../protocol/package-signature.js';
 import { jsonDepth } from './atomic-file.js';
 import { HANDLER_NAME_PATTERN, VERSION_PATTERN } from './layout.js';
@@ -51,9 +52,15 @@ const scheduledEvent = z.object({
 });
 
 const OPERATION_ID = /^[A-Za-z0-9._:@/-]{1,200}$/;
-/** fnmatch masks: the glob characters and what package names and versions are made of, nothing a shell reads. */
-const MASK = /^[A-Za-z0-9*?[\]!^._+:~=-]+$/;
-const masks = z.array(z.string().max(PATCH_LIMITS.maskChars).regex(MASK)).max(PATCH_LIMITS.masksPerList);
+/**
+ * Package name masks by the server's one rule (src/protocol/package-masks.ts): a mask the API refuses the agent
+ * refuses too (its own looser pattern took `-y`, `=1.0` and `[z-a]`, a set that threw in selection).
+ */
+const mask = z.string().superRefine((m, ctx) => {
+  const problem = packageMaskProblem(m);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+const masks = z.array(mask).max(MAX_MASKS_PER_LIST, `at most ${MAX_MASKS_PER_LIST} package name masks per list`);
 
 const patchOperation = z.object({
   operationId: z.string().regex(OPERATION_ID),

@@ -64,6 +64,3 @@ export function selectionOf(p: AvailablePatch, rules: SelectionRules): Verdict {
   if (rules.packageNameMasksToInclude.length > 0) return rules.packageNameMasksToInclude.some((m) => maskMatches(m, p)) ? 'Selected' : 'NotSelected';
   return p.classifications.some((c) => rules.classificationsToInclude.includes(c)) ? 'Selected' : 'NotSelected';
 }
-
-/** A mask the agent accepts: printable, no path or shell characters beyond the glob ones. */
-export const MASK_PATTERN = /^[A-Za-z0-9*?[\]!^._+:~=-]{1,128}$/;
