@@ -13,6 +13,7 @@ import { GoalStateError, parseGoalState } from '../src/agent/goal-state-schema.j
 import { parseStatusDocument, readHeartbeat } from '../src/agent/handler-files.js';
 import { parseStartRequests } from '../src/agent/imds-server.js';
 import { unsafeEntryReason } from '../src/agent/safe-unzip.js';
+import { goalStatePath } from '../src/agent/layout.js';
 import { LIMITS } from '../src/protocol/agent-wire.js';
 import { extension, goal, handlerScript, manifest, tempDirs } from './helpers/agent-kit.js';
 import { cli } from './helpers/cli.js';
@@ -128,6 +129,22 @@ test('agent trust: add validates an Ed25519 public key; list; remove; agent stat
   assert.match(status.stdout, /not enrolled\nextensions: enabled.*\ntrusted keys: contoso-2026/);
   assert.equal((await cli('agent', 'trust', 'remove', 'contoso-2026', ...args)).status, 0);
   assert.equal((await cli('agent', 'trust', 'list', ...args)).stdout, '');
+});
+
+test('agent status shows the goal state with its server epoch and the epochs left behind (docs/agent.md "Goal state order")', async () => {
+  const d = tempDirs();
+  const args = ['--config-dir', d.config, '--lib-dir', d.lib];
+  assert.match((await cli('agent', 'status', ...args)).stdout, /\ngoal state: \(none yet\)\n/);
+  mkdirSync(join(d.lib, '.agent'), { recursive: true });
+  writeFileSync(goalStatePath(d), JSON.stringify({ goalState: { ...goal(3, []), epoch: 'e-restored' }, etag: '"3"', pastEpochs: ['e-old', 'e-older'] }));
+  const text = await cli('agent', 'status', ...args);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /\ngoal state: 3 \(server epoch e-restored; moved on from e-old, e-older\)\n/);
+  const json = JSON.parse((await cli('agent', 'status', '--json', ...args)).stdout) as { goalStateId: number; goalStateEpoch: string | null; pastEpochs: string[] };
+  assert.deepEqual([json.goalStateId, json.goalStateEpoch, json.pastEpochs], [3, 'e-restored', ['e-old', 'e-older']]);
+  writeFileSync(goalStatePath(d), JSON.stringify({ goalState: goal(4, []), etag: '"4"' }));
+  assert.match((await cli('agent', 'status', ...args)).stdout, /\ngoal state: 4 \(the server sends no epoch\)\n/);
+  assert.equal(JSON.parse((await cli('agent', 'status', '--json', ...args)).stdout).goalStateEpoch, null);
 });
 
 test('package build zips a handler folder with its modes; refuses a folder without HandlerManifest.json or with a link', async () => {

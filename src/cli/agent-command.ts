@@ -158,6 +158,13 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
   });
 }
 
+/** `5 (server epoch e2; moved on from e1)`: the id alone says nothing once a restored server counts again. */
+function goalStateLine(id: number | null, epoch: string | null, past: readonly string[]): string {
+  const left = past.length > 0 ? `; moved on from ${past.join(', ')}` : '';
+  if (id === null) return '(none yet)';
+  return `${id} (${epoch === null ? 'the server sends no epoch' : `server epoch ${epoch}`}${left})`;
+}
+
 function statusCommand(o: DirOptions & { json?: boolean }): void {
   const dirs = dirsOf(o);
   const enrollment = readEnrollment(dirs);
@@ -167,6 +174,9 @@ function statusCommand(o: DirOptions & { json?: boolean }): void {
     policy: readPolicy(dirs),
     trustedKeys: listTrustedKeys(dirs),
     goalStateId: journal.state.goalState?.goalStateId ?? null,
+    // goalStateId orders goal states only within one server epoch (docs/agent.md "Goal state order"): show both.
+    goalStateEpoch: journal.state.goalState?.epoch ?? null,
+    pastEpochs: journal.state.pastEpochs,
     extensions: Object.values(journal.state.extensions).map((r) => ({
       name: r.name,
       state: r.state,
@@ -190,7 +200,7 @@ function statusCommand(o: DirOptions & { json?: boolean }): void {
     `extensions: ${view.policy.extensionsEnabled ? 'enabled' : 'DISABLED'}; ` +
       `allowlist: ${view.policy.extensionsAllowList.join(',') || '(any)'}; blocklist: ${view.policy.extensionsBlockList.join(',') || '(none)'}`,
     `trusted keys: ${view.trustedKeys.join(', ') || '(none: every package will be rejected)'}`,
-    `goal state: ${view.goalStateId ?? '(none yet)'}`,
+    `goal state: ${goalStateLine(view.goalStateId, view.goalStateEpoch, view.pastEpochs)}`,
     ...view.extensions.map((e) => {
       const last = e.lastOperation ? `; last ${e.lastOperation.operationId}: ${e.lastOperation.outcome}: ${e.lastOperation.message}` : '';
       const flight = e.operationInFlight ? `; in flight ${e.operationInFlight.operationId} → ${e.operationInFlight.version}` : '';
