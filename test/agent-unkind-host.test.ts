@@ -184,3 +184,32 @@ test('the exit file cannot be written (a full disk): the finished command is not
     rmSync(d.root, { recursive: true, force: true });
   }
 });
+
+test('goalstate.json cannot be written for a while (a read-only or full state folder): the new goal state is fetched again and applied once it can', async () => {
+  const d = tempDirs();
+  trust(d, publisher);
+  const agentId = await enroll(d);
+  const zip = await handlerZip(d.callLog);
+  const ext = (v: string, op: string, seq: number) => extension({ version: v, package: packageRef(cp.packages, publisher, HANDLER, v, zip), operationId: op, settingsSeqNo: seq });
+  cp.goals.set(agentId, goal(1, [ext('1.0.0', 'op-1', 1)]));
+  const agent = rig.startAgent(d);
+  const done = (op: string) => until(`${op} done`, () => outcome(cp.lastReport(agentId), HANDLER, op), 20_000, agent);
+  try {
+    assert.equal((await done('op-1')).outcome, 'succeeded');
+    // A folder where goalstate.json goes: renaming the new file over it fails, as on a read-only or full disk.
+    const gsFile = join(d.lib, '.agent/goalstate.json');
+    rmSync(gsFile);
+    mkdirSync(join(gsFile, 'in-the-way'), { recursive: true });
+    cp.goals.set(agentId, goal(2, [ext('1.1.0', 'op-2', 2)]));
+    await until('the failed write logged', () => /goal state poll failed \(.*goalstate\.json/.test(agent.output()), 20_000, agent);
+    rmSync(gsFile, { recursive: true });
+    // The agent took goal state 2 in memory with its ETag and never worked on it: the server answered 304 from then on.
+    assert.equal((await done('op-2')).outcome, 'succeeded');
+    assert.equal((readJsonFile(gsFile, 1 << 22) as { goalState: { goalStateId: number } }).goalState.goalStateId, 2);
+    assert.equal(calls(d.callLog).filter((l) => l.startsWith('enable ') && l.includes('op-2')).length, 1, 'enable of op-2 ran once');
+  } finally {
+    agent.kill('SIGKILL');
+    await killed(agent);
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});

@@ -224,15 +224,14 @@ export class Agent {
   }
 
   private accept(body: Buffer, etag: string | null): void {
-    this.journal.state.etag = etag;
     let gs: GoalState;
     try {
       gs = parseGoalState(body);
     } catch (err) {
       if (!(err instanceof GoalStateError)) throw err;
+      this.journal.commitGoalState({ etag });
       this.goalStateError = `${err.message}; keeping goal state ${this.goal()?.goalStateId ?? 'none'}`;
       this.opts.log(this.goalStateError);
-      this.journal.saveGoalState();
       this.reportWaker.wake();
       return;
     }
@@ -240,16 +239,15 @@ export class Agent {
     const stale = staleGoalState(held, gs, this.journal.state.pastEpochs);
     if (stale) {
       // Kept with its ETag like a bad one: the server is asked again with it, and answers 304 only while it still says that.
+      this.journal.commitGoalState({ etag });
       this.goalStateError = `${stale}; keeping goal state ${held?.goalStateId ?? 'none'}`;
       this.opts.log(this.goalStateError);
-      this.journal.saveGoalState();
       this.reportWaker.wake();
       return;
     }
+    // Written before it is taken (commitGoalState): a failed write leaves the old ETag, so the poll fetches it again.
+    this.journal.commitGoalState({ goalState: gs, etag, pastEpochs: pastEpochsAfter(held, gs, this.journal.state.pastEpochs) });
     this.goalStateError = null;
-    this.journal.state.pastEpochs = pastEpochsAfter(held, gs, this.journal.state.pastEpochs);
-    this.journal.state.goalState = gs;
-    this.journal.saveGoalState();
     this.health.configure(gs.extensions);
     this.opts.log(`goal state ${gs.goalStateId} (${gs.extensions.length} extensions)`);
     this.workPending = true;

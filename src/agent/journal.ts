@@ -216,7 +216,18 @@ export class Journal {
 
   /** The accepted goal state and its ETag, together: a crash between them would make the agent miss one. */
   saveGoalState(): void {
-    writeJsonAtomic(goalStatePath(this.dirs), { goalState: this.state.goalState, etag: this.state.etag, pastEpochs: this.state.pastEpochs });
+    this.commitGoalState({});
+  }
+
+  /**
+   * Writes goalstate.json with `next` and only then takes it in memory. A write that fails (a read-only or full
+   * disk) leaves the held goal state and its ETag: the next poll fetches the new goal state again. Taken first,
+   * the new ETag drew 304s and the new goal state was never worked on until the agent restarted.
+   */
+  commitGoalState(next: Partial<Pick<AgentState, 'goalState' | 'etag' | 'pastEpochs'>>): void {
+    const merged = { goalState: this.state.goalState, etag: this.state.etag, pastEpochs: this.state.pastEpochs, ...next };
+    writeJsonAtomic(goalStatePath(this.dirs), merged);
+    Object.assign(this.state, merged);
   }
 
   record(name: string): ExtensionRecord {
