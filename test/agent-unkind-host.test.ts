@@ -213,3 +213,28 @@ test('goalstate.json cannot be written for a while (a read-only or full state fo
     rmSync(d.root, { recursive: true, force: true });
   }
 });
+
+test('the server\'s TLS certificate changes issuer: the agent says "not trusted"; the new CA put in server-ca.pem and a restart, it works on, not re-enrolled', async () => {
+  const d = tempDirs();
+  const agentId = await enroll(d);
+  cp.goals.set(agentId, goal(1, []));
+  const serverCa = join(d.lib, '.agent/server-ca.pem');
+  const rightCa = readFileSync(serverCa, 'utf8');
+  // A certificate of another issuer stands for the old CA once the server's certificate was replaced.
+  writeFileSync(serverCa, readFileSync(join(d.lib, '.agent/client.crt'), 'utf8'));
+  let agent = rig.startAgent(d);
+  try {
+    await until('the refusal logged', () => /goal state poll failed \(cannot reach .*is not trusted/.test(agent.output()), 20_000, agent);
+    assert.equal(cp.lastReport(agentId), undefined);
+    agent.kill('SIGTERM');
+    await killed(agent);
+    writeFileSync(serverCa, rightCa); // docs/agent.md: the operator puts the server's new CA there and restarts the agent
+    agent = rig.startAgent(d);
+    await until('a report after the restart', () => cp.lastReport(agentId)?.goalStateId === 1, 20_000, agent);
+    assert.equal(JSON.parse(readFileSync(join(d.lib, '.agent/enrollment.json'), 'utf8')).agentId, agentId, 'the same agent, not enrolled again');
+  } finally {
+    agent.kill('SIGKILL');
+    await killed(agent);
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
