@@ -9,13 +9,13 @@ import type { GoalState } from '../protocol/agent-wire.js';
 import { MAX_MASKS_PER_LIST, packageMaskProblem } from '../protocol/package-masks.js';
 import { KEY_ID_PATTERN } from '../protocol/package-signature.js';
 import { jsonDepth } from './atomic-file.js';
-import { HANDLER_NAME_PATTERN, VERSION_PATTERN } from './layout.js';
+import { HANDLER_NAME_PATTERN, MAX_HANDLER_NAME_CHARS, VERSION_PATTERN } from './layout.js';
 
 const str = (max: number) => z.string().max(max);
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const extension = z.object({
-  name: z.string().regex(HANDLER_NAME_PATTERN).max(128),
+  name: z.string().regex(HANDLER_NAME_PATTERN).max(MAX_HANDLER_NAME_CHARS),
   extensionName: str(128),
   version: z.string().regex(VERSION_PATTERN).max(64),
   state: z.enum(['enabled', 'uninstall']),

@@ -28,8 +28,8 @@ export interface AgentDirs {
   log: string;
 }
 
-/** `Publisher.Type`: letters, digits, dot, dash, underscore, at least one dot; names a folder. */
-export const HANDLER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+$/;
+/** `Publisher.Type` names a folder: the server's rule too (src/protocol/handler-names.ts). */
+export { HANDLER_NAME_PATTERN, MAX_HANDLER_NAME_CHARS } from '../protocol/handler-names.js';
 /** Versions name folders too: digits and dots, a few labels. */
 export const VERSION_PATTERN = /^[0-9]+(\.[0-9]+){0,3}$/;
 

@@ -3,7 +3,7 @@
  * An empty allowlist allows everything; a blocklist entry wins over an allowlist entry.
  */
 import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
-import { agentConfigPath, HANDLER_NAME_PATTERN } from './layout.js';
+import { agentConfigPath, HANDLER_NAME_PATTERN, MAX_HANDLER_NAME_CHARS } from './layout.js';
 import type { AgentDirs } from './layout.js';
 
 export interface LocalPolicy {
@@ -30,7 +30,7 @@ function parseList(value: string): string[] {
   if (entries.length > MAX_ENTRIES) throw new PolicyError(`at most ${MAX_ENTRIES} entries, not ${entries.length}`);
   return entries.map((entry) => {
     const name = entry.includes('/') ? entry.replace('/', '.') : entry;
-    if (!HANDLER_NAME_PATTERN.test(name) || name.length > 128) throw new PolicyError(`${JSON.stringify(entry)} is not an extension name (Publisher.Type or Publisher/Type)`);
+    if (!HANDLER_NAME_PATTERN.test(name) || name.length > MAX_HANDLER_NAME_CHARS) throw new PolicyError(`${JSON.stringify(entry)} is not an extension name (Publisher.Type or Publisher/Type)`);
     return name;
   });
 }

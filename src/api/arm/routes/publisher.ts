@@ -24,6 +24,7 @@ import { baseUrlOf, page, queryOf, writer } from '../context.js';
 import { conflict, invalidParameter, notFound } from '../errors.js';
 import { fullVersion, locationName, parseBody } from '../validation.js';
 import { knownRegionName } from '../locations.js';
+import { handlerNameProblem } from '../../../protocol/handler-names.js';
 
 const TYPES = '/phasewise/publishers/:publisher/extensionTypes';
 
@@ -197,6 +198,10 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
     writer(req, 'Phasewise/publishers/extensionTypes/write', 'publisher');
     checkName('publisher', publisher);
     checkName('type', type);
+    // The agent's rule for the handler name it makes folders of (src/protocol/handler-names.ts): a type it would
+    // refuse made every goal state of a machine running it refused whole.
+    const handlerName = handlerNameProblem(`${publisher}.${type}`);
+    if (handlerName !== null) throw invalidParameter('type', handlerName);
     const body = parseBody(typeBody, req.body);
     const isNew = !ctx.engine.state.catalog.getType(publisher, type);
     const started = ctx.engine.setTypeSupport(publisher, type, body.supportsAutomaticUpgrade);
