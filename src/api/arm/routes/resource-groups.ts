@@ -2,10 +2,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ArmContext } from '../context.js';
-import { writer } from '../context.js';
+import { page, writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { sameLocation } from '../locations.js';
-import { RESOURCE_NAME, keyOf, resourceGroupId } from '../ids.js';
+import { RESOURCE_NAME, resourceGroupId } from '../ids.js';
 import { locationName, parseBody, tags } from '../validation.js';
 
 const groupBody = z.object({ location: locationName, tags: tags.optional(), properties: z.object({}).passthrough().optional(), managedBy: z.string().optional() }).passthrough();
@@ -57,6 +57,6 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     const { sub } = req.params as { sub: string };
     mustSub(sub);
     const docs = ctx.docs.children<GroupDoc>(`/subscriptions/${sub}`, 'resourceGroup');
-    return { value: docs.map((d) => view(d.id, d.body)).filter((g) => keyOf(g.id).startsWith(keyOf(`/subscriptions/${sub}`))) };
+    return page(ctx, req, docs, (d) => d.id.slice(d.id.lastIndexOf('/') + 1), (d) => view(d.id, d.body));
   });
 }
