@@ -1,0 +1,68 @@
+/**
+ * `serve` from outside, session 19: the event log read with a cursor past its end, image replications
+ * (any location, bounded per version), and what attacking the API from outside found. Each bad request
+ * is checked to change nothing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { call, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
+import type { TestServer } from './helpers/api-server.js';
+
+const SUB = 'sub1';
+const AV = 'api-version=2026-03-01';
+const RGS = `/subscriptions/${SUB}/resourcegroups`;
+const UBUNTU = '/phasewise/images/publishers/Canonical/offers/ubuntu-24_04-lts/skus/server/versions';
+
+describe('serve from outside: session 19', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    assert.equal((await call(s.url, 'PUT', `${RGS}/rg1?${AV}`, { location: 'westus' })).status, 201);
+    assert.equal((await call(s.url, 'PUT', `${RGS}/rg1/providers/Microsoft.Compute/virtualMachines/vm1?${AV}`, { location: 'westus' })).status, 201);
+    // An extension installed on it writes events (a rollout).
+    const TYPES = '/phasewise/publishers/Contoso/extensionTypes';
+    assert.equal((await call(s.url, 'PUT', `${TYPES}/Agent`, { supportsAutomaticUpgrade: true }, PUBLISHER_TOKEN)).status, 201);
+    assert.equal((await call(s.url, 'PUT', `${TYPES}/Agent/versions/1.0.0.0`, { os: ['linux'] }, PUBLISHER_TOKEN)).status, 201);
+    const ext = { location: 'westus', properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0' } };
+    const put = await call(s.url, 'PUT', `${RGS}/rg1/providers/Microsoft.Compute/virtualMachines/vm1/extensions/agent?${AV}`, ext);
+    assert.ok([200, 201].includes(put.status), JSON.stringify(put.body));
+  });
+  after(async () => s?.stop());
+
+  test('events: a cursor past the log\'s end answers the log\'s real lastSeq, smaller than the cursor (it answered the cursor back)', async () => {
+    const all = await call(s.url, 'GET', '/phasewise/events?after=0&limit=1000');
+    assert.equal(all.status, 200);
+    const end = all.body.lastSeq as number;
+    assert.ok(end > 0, 'creating a VM wrote events');
+    const past = await call(s.url, 'GET', `/phasewise/events?after=${end + 1_000_000}`);
+    assert.equal(past.status, 200);
+    assert.deepEqual(past.body.value, []);
+    assert.ok(past.body.lastSeq >= end && past.body.lastSeq < end + 1_000_000, `lastSeq ${past.body.lastSeq}: the log's end, below the cursor`);
+    assert.equal(past.body.nextLink, undefined);
+    // At the end exactly, and within the log with a filter that matches nothing, the cursor is answered back.
+    const atEnd = await call(s.url, 'GET', `/phasewise/events?after=${past.body.lastSeq}`);
+    assert.equal(atEnd.body.lastSeq, past.body.lastSeq);
+    const none = await call(s.url, 'GET', '/phasewise/events?after=1&rolloutId=ro-none');
+    assert.deepEqual(none.body, { value: [], lastSeq: 1 });
+  });
+
+  test('image replications: any location name, stored canonically; at most 200 regions per version, the 201st refused and not stored', async () => {
+    assert.equal((await call(s.url, 'PUT', `${UBUNTU}/24.04.202601010`, { osType: 'Linux' }, PUBLISHER_TOKEN)).status, 201);
+    // A region the fleet does not have yet (a new region's first scale set needs its image there first).
+    const r = await call(s.url, 'PUT', `${UBUNTU}/24.04.202601010/replications/${encodeURIComponent('East US 2')}`, {}, PUBLISHER_TOKEN);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.region, 'eastus2');
+    for (let i = 1; i < 200; i++) {
+      const ok = await call(s.url, 'PUT', `${UBUNTU}/24.04.202601010/replications/region${i}`, {}, PUBLISHER_TOKEN);
+      assert.equal(ok.status, 201, `region${i}: ${JSON.stringify(ok.body)}`);
+    }
+    const read = async () => (await call(s.url, 'GET', `${UBUNTU}/24.04.202601010`, undefined, PUBLISHER_TOKEN)).body;
+    const before = await read();
+    assert.equal(before.replications.length, 200);
+    const over = await call(s.url, 'PUT', `${UBUNTU}/24.04.202601010/replications/onemore`, {}, PUBLISHER_TOKEN);
+    assert.equal(over.status, 400, JSON.stringify(over.body));
+    assert.equal(over.body.error.code, 'InvalidParameter');
+    assert.match(over.body.error.message, /200/);
+    assert.deepEqual(await read(), before, 'nothing was added');
+  });
+});
