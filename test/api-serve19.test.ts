@@ -65,4 +65,24 @@ describe('serve from outside: session 19', () => {
     assert.match(over.body.error.message, /200/);
     assert.deepEqual(await read(), before, 'nothing was added');
   });
+
+  test('an unpaired UTF-16 surrogate in a body is 400 InvalidRequestContent (it was stored as sent and reached agents as U+FFFD); a pair is taken', async () => {
+    const VM = `${RGS}/rg1/providers/Microsoft.Compute/virtualMachines`;
+    const bodies = [
+      '{"location":"westus","tags":{"a":"\\ud800"}}', // high alone
+      '{"location":"westus","tags":{"a":"x\\udc00"}}', // low alone
+      '{"location":"westus","tags":{"\\uD83D":"b"}}', // in a name, upper-case escape
+      '{"location":"westus","tags":{"a":"\\ude00\\ud83d"}}', // a pair the wrong way round
+    ];
+    for (const body of bodies) {
+      const r = await call(s.url, 'PUT', `${VM}/sur1?${AV}`, body);
+      assert.equal(r.status, 400, `${body}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'InvalidRequestContent');
+      assert.match(r.body.error.message, /unpaired UTF-16 surrogate/);
+    }
+    assert.equal((await call(s.url, 'GET', `${VM}/sur1?${AV}`)).status, 404, 'nothing was created');
+    const ok = await call(s.url, 'PUT', `${VM}/sur2?${AV}`, '{"location":"westus","tags":{"smile":"\\ud83d\\ude00"}}');
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.equal(ok.body.tags.smile, '\u{1F600}');
+  });
 });
