@@ -85,4 +85,17 @@ describe('serve from outside: session 19', () => {
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
     assert.equal(ok.body.tags.smile, '\u{1F600}');
   });
+
+  test('a delete done before its answer: its operation ends when it started, not when it is first polled (endTime was the first poll\'s instant)', async () => {
+    const VM = `${RGS}/rg1/providers/Microsoft.Compute/virtualMachines`;
+    assert.equal((await call(s.url, 'PUT', `${VM}/gone1?${AV}`, { location: 'westus' })).status, 201);
+    const del = await call(s.url, 'DELETE', `${VM}/gone1?${AV}`);
+    assert.equal(del.status, 200);
+    await new Promise((r) => setTimeout(r, 300)); // the server's clock runs 2,000 times faster: minutes pass
+    const status = del.headers.get('azure-asyncoperation')!;
+    const op = await call(s.url, 'GET', status.slice(status.indexOf('/subscriptions/')));
+    assert.equal(op.status, 200);
+    assert.equal(op.body.status, 'Succeeded');
+    assert.equal(op.body.endTime, op.body.startTime);
+  });
 });
