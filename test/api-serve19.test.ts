@@ -99,3 +99,34 @@ describe('serve from outside: session 19', () => {
     assert.equal(op.body.endTime, op.body.startTime);
   });
 });
+
+describe('a scenario\'s resource groups', () => {
+  let s: TestServer;
+  // Real time: the scenario's own events (days in) do not happen during the test.
+  before(async () => { s = await startTestServer({ scenario: 'examples/demo.yaml', clockFactor: 1, subscriptions: [] }); });
+  after(async () => s?.stop());
+
+  test('are listed as they are read: each group of the fleet\'s machines is in its subscription\'s list once (the list was empty)', async () => {
+    const fleet = new Map<string, Set<string>>();
+    for (const m of s.runtime.engine.state.fleet.machines.values()) {
+      const groups = fleet.get(m.placement.subscription) ?? new Set<string>();
+      groups.add(m.resourceGroup);
+      fleet.set(m.placement.subscription, groups);
+    }
+    assert.ok(fleet.size > 0);
+    for (const [sub, groups] of fleet) {
+      const list = await call(s.url, 'GET', `/subscriptions/${sub}/resourcegroups?api-version=2021-04-01`);
+      assert.equal(list.status, 200);
+      assert.equal(list.body.nextLink, undefined);
+      assert.deepEqual(list.body.value.map((g: { name: string }) => g.name).sort(), [...groups].sort(), sub);
+      for (const g of groups) assert.equal((await call(s.url, 'GET', `/subscriptions/${sub}/resourcegroups/${g}?api-version=2021-04-01`)).status, 200);
+    }
+    // A group created through the API joins its subscription's list once, whatever casing it is sent in.
+    const [sub, groups] = [...fleet][0]!;
+    const first = [...groups][0]!;
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${sub}/resourcegroups/${first.toUpperCase()}?api-version=2021-04-01`, { location: 'westus' })).status, 200);
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/${sub}/resourcegroups/rg-new?api-version=2021-04-01`, { location: 'westus' })).status, 201);
+    const list = await call(s.url, 'GET', `/subscriptions/${sub}/resourcegroups?api-version=2021-04-01`);
+    assert.deepEqual(list.body.value.map((g: { name: string }) => g.name.toLowerCase()).sort(), [...groups, 'rg-new'].map((g) => g.toLowerCase()).sort());
+  });
+});

@@ -41,6 +41,8 @@ export class FleetIndex {
    */
   private readonly scopes = new Map<string, Set<string>>();
   private readonly groups = new Set<string>();
+  /** Each subscription's groups by key, with the names they were first seen under (the list of a subscription's groups). */
+  private readonly groupNames = new Map<string, Map<string, { subscription: string; resourceGroup: string }>>();
   private readonly subs = new Set<string>();
   /** Paged lists' keys in order (keyed-page.ts): a collection's are forgotten when one of its machines or sets comes or goes. */
   readonly sortedKeys = new SortedKeyCache();
@@ -60,7 +62,7 @@ export class FleetIndex {
     this.scopes.clear();
     const fleet = this.state.fleet;
     for (const s of fleet.scaleSets.values()) this.addSet(s);
-    for (const a of fleet.availabilitySets.values()) this.groups.add(keyOf(resourceGroupId(a.subscription, a.resourceGroup)));
+    for (const a of fleet.availabilitySets.values()) this.addGroup(a.subscription, a.resourceGroup);
     for (const m of fleet.machines.values()) this.addMachine(m);
   }
 
@@ -165,7 +167,17 @@ export class FleetIndex {
 
   addGroup(sub: string, rg: string): void {
     this.subs.add(sub.toLowerCase());
-    this.groups.add(keyOf(resourceGroupId(sub, rg)));
+    const key = keyOf(resourceGroupId(sub, rg));
+    if (this.groups.has(key)) return;
+    this.groups.add(key);
+    let named = this.groupNames.get(sub.toLowerCase());
+    if (!named) this.groupNames.set(sub.toLowerCase(), (named = new Map()));
+    named.set(key, { subscription: sub, resourceGroup: rg });
+  }
+
+  /** The resource groups the index knows in a subscription (of its machines, sets and created groups), by key. */
+  groupsOf(sub: string): ReadonlyMap<string, { subscription: string; resourceGroup: string }> {
+    return this.groupNames.get(sub.toLowerCase()) ?? new Map();
   }
 
   addSet(s: ScaleSet): void {

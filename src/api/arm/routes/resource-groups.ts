@@ -5,7 +5,7 @@ import type { ArmContext } from '../context.js';
 import { page, writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { sameLocation } from '../locations.js';
-import { RESOURCE_NAME, resourceGroupId } from '../ids.js';
+import { RESOURCE_NAME, keyOf, resourceGroupId } from '../ids.js';
 import { locationName, parseBody, tags } from '../validation.js';
 
 const groupBody = z.object({ location: locationName, tags: tags.optional(), properties: z.object({}).passthrough().optional(), managedBy: z.string().optional() }).passthrough();
@@ -56,7 +56,11 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
   app.get('/subscriptions/:sub/resourcegroups', async (req) => {
     const { sub } = req.params as { sub: string };
     mustSub(sub);
-    const docs = ctx.docs.children<GroupDoc>(`/subscriptions/${sub}`, 'resourceGroup');
+    // The groups created here, and those of the fleet's machines and sets that were never created here (a
+    // scenario's): each answers a GET, so each is listed.
+    const docs: Array<{ id: string; body: GroupDoc | undefined }> = ctx.docs.children<GroupDoc>(`/subscriptions/${sub}`, 'resourceGroup');
+    const listed = new Set(docs.map((d) => keyOf(d.id)));
+    for (const [key, g] of ctx.index.groupsOf(sub)) if (!listed.has(key)) docs.push({ id: resourceGroupId(g.subscription, g.resourceGroup), body: undefined });
     return page(ctx, req, docs, (d) => d.id.slice(d.id.lastIndexOf('/') + 1), (d) => view(d.id, d.body));
   });
 }
