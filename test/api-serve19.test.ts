@@ -62,6 +62,7 @@ describe('serve from outside: session 19', () => {
     const over = await call(s.url, 'PUT', `${UBUNTU}/24.04.202601010/replications/onemore`, {}, PUBLISHER_TOKEN);
     assert.equal(over.status, 400, JSON.stringify(over.body));
     assert.equal(over.body.error.code, 'InvalidParameter');
+    assert.equal(over.body.error.target, 'region');
     assert.match(over.body.error.message, /200/);
     assert.deepEqual(await read(), before, 'nothing was added');
   });

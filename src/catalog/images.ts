@@ -105,12 +105,6 @@ export interface ImageCatalogJson {
 }
 
 export const regionKey = (region: string) => region.replace(/\s+/g, '').toLowerCase();
-
-/**
- * The most regions one version is replicated to: more than any cloud has, and a bound on what a publisher's
- * script (or a loop of invented names) can add to one version record, which every catalog read carries.
- */
-export const MAX_REPLICATIONS_PER_VERSION = 200;
 const platformKey = (publisher: string, offer: string, sku: string) => `${publisher}/${offer}/${sku}`.toLowerCase();
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
@@ -256,9 +250,6 @@ export class ImageCatalog {
     const key = regionKey(region);
     const existing = v.replications.find((r) => r.region === key);
     if (!existing) {
-      if (v.replications.length >= MAX_REPLICATIONS_PER_VERSION) {
-        throw new ImageCatalogError('InvalidReplication', `Version '${v.version}' is replicated to ${v.replications.length} regions already, the most one version may be (${MAX_REPLICATIONS_PER_VERSION}); '${region.slice(0, 100)}' was not added.`);
-      }
       const replication = { region: key, completedAtMs };
       v.replications.push(replication);
       v.replications.sort((a, b) => a.region.localeCompare(b.region));
