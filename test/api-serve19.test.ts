@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { call, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
+import { call, PUBLISHER_TOKEN, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
 const SUB = 'sub1';
@@ -85,6 +85,14 @@ describe('serve from outside: session 19', () => {
     const ok = await call(s.url, 'PUT', `${VM}/sur2?${AV}`, '{"location":"westus","tags":{"smile":"\\ud83d\\ude00"}}');
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
     assert.equal(ok.body.tags.smile, '\u{1F600}');
+  });
+
+  test('HEAD of a resource group (checkExistence, `az group exists`) is 204 when it exists and 404 when not (it was 200)', async () => {
+    const head = async (rg: string) => (await fetch(`${s.url}${RGS}/${rg}?api-version=2021-04-01`, { method: 'HEAD', headers: { authorization: `Bearer ${TEST_TOKEN}` } })).status;
+    assert.equal(await head('rg1'), 204);
+    assert.equal(await head('RG1'), 204);
+    assert.equal(await head('nosuch'), 404);
+    assert.equal((await call(s.url, 'GET', `${RGS}/rg1?${AV}`)).status, 200, 'a GET still answers the group');
   });
 
   test('a delete done before its answer: its operation ends when it started, not when it is first polled (endTime was the first poll\'s instant)', async () => {

@@ -28,11 +28,13 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     return { id: `/subscriptions/${sub}`, subscriptionId: sub, displayName: sub, state: 'Enabled' };
   });
 
-  app.get('/subscriptions/:sub/resourcegroups/:rg', async (req) => {
+  app.get('/subscriptions/:sub/resourcegroups/:rg', async (req, reply) => {
     const { sub, rg } = req.params as { sub: string; rg: string };
     mustSub(sub);
     const doc = ctx.docs.get<GroupDoc>(resourceGroupId(sub, rg));
     if (!doc && !ctx.index.hasGroup(sub, rg)) throw notFound('ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
+    // checkExistence (HEAD, served by this route): ARM answers 204 or 404, and the SDKs' spec accepts nothing else.
+    if (req.method === 'HEAD') return reply.status(204).send();
     return view(doc?.id ?? resourceGroupId(sub, rg), doc?.body);
   });
 
