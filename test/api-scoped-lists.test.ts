@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { call, startTestServer } from './helpers/api-server.js';
+import { ComputeManagementClient } from '@azure/arm-compute';
+import type { TokenCredential } from '@azure/core-auth';
+import { call, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
 const SUB = 'sub1';
@@ -97,5 +99,19 @@ describe('lists scoped to a resource group or subscription are paged and hold on
     assert.equal((await call(s.url, 'DELETE', `${vms('rgE')}/m1?${AV}`)).status, 200);
     assert.deepEqual((await call(s.url, 'GET', `${AVS}/as2?${AV}`)).body.properties.virtualMachines.map((v: { id: string }) => v.id.split('/').pop()), ['m2']);
     assert.deepEqual((await allPages(s, `${AVS}?${AV}`)).names, ['as1', 'as2', 'as3']);
+  });
+
+  test('Compute\'s SDK lists a group\'s VMs and availability sets across the pages (its pager follows nextLink; byPage gives pages of 2)', async () => {
+    const credential: TokenCredential = { getToken: async () => ({ token: TEST_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    const compute = new ComputeManagementClient(credential, SUB, { endpoint: s.url } as never);
+    const names: string[] = [];
+    for await (const vm of compute.virtualMachines.list('rgA')) names.push(vm.name!);
+    assert.deepEqual(names, ['vm1', 'vm2', 'vm3', 'vm10', 'vm20']);
+    const sizes: number[] = [];
+    for await (const page of compute.virtualMachines.list('rgA').byPage()) sizes.push(page.length);
+    assert.deepEqual(sizes, [2, 2, 1]);
+    const sets: string[] = [];
+    for await (const a of compute.availabilitySets.list('rgE')) sets.push(a.name!);
+    assert.deepEqual(sets, ['as1', 'as2', 'as3']);
   });
 });
