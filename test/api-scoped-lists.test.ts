@@ -38,7 +38,7 @@ async function allPages(s: TestServer, first: string): Promise<{ names: string[]
 describe('lists scoped to a resource group or subscription are paged and hold only their scope', () => {
   let s: TestServer;
   before(async () => {
-    s = await startTestServer({ pageSize: 2 });
+    s = await startTestServer({ pageSize: 2, subscriptions: [SUB, 'sub10'] });
     for (const rg of ['rgA', 'rgB', 'rg10', 'rg2', 'rgE']) assert.equal((await call(s.url, 'PUT', `${RGS}/${rg}?${AV}`, { location: 'westus' })).status, 201);
     for (const n of ['vm10', 'vm2', 'vm1', 'vm3', 'vm20']) assert.equal((await call(s.url, 'PUT', `${vms('rgA')}/${n}?${AV}`, { location: 'westus' })).status, 201);
     for (const n of ['other1', 'other2']) assert.equal((await call(s.url, 'PUT', `${vms('rgB')}/${n}?${AV}`, { location: 'westus' })).status, 201);
@@ -81,6 +81,10 @@ describe('lists scoped to a resource group or subscription are paged and hold on
       const r = await call(s.url, 'PUT', `${cfg(rg)}/${n}?${MAINT_AV}`, { location: 'westus', properties: { maintenanceScope: 'Host' } });
       assert.equal(r.status, 201, JSON.stringify(r.body));
     }
+    // Another subscription whose id starts with this one's: its configuration is not this one's.
+    assert.equal((await call(s.url, 'PUT', `/subscriptions/sub10/resourcegroups/rgA?${AV}`, { location: 'westus' })).status, 201);
+    const other = `/subscriptions/sub10/resourcegroups/rgA/providers/Microsoft.Maintenance/maintenanceConfigurations/c9?${MAINT_AV}`;
+    assert.equal((await call(s.url, 'PUT', other, { location: 'westus', properties: { maintenanceScope: 'Host' } })).status, 201);
     assert.deepEqual((await allPages(s, `${cfg('rgA')}?${MAINT_AV}`)).names, ['c1', 'c2', 'c3']);
     const sub = await allPages(s, `/subscriptions/${SUB}/providers/Microsoft.Maintenance/maintenanceConfigurations?${MAINT_AV}`);
     assert.deepEqual(sub.names, ['c1', 'c2', 'c3', 'c4']);
