@@ -101,14 +101,16 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
   app.get(base, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
-    const collection = { name: COLLECTIONS.arc(p.sub, p.rg), all: () => ctx.index.machinesIn(COLLECTIONS.arc(p.sub, p.rg)), keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const name = COLLECTIONS.arc(p.sub, p.rg);
+    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   // The SDK's listBySubscription: every Arc machine of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.HybridCompute/machines', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const collection = { name: COLLECTIONS.arc(sub), all: () => ctx.index.machinesIn(COLLECTIONS.arc(sub)), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const name = COLLECTIONS.arc(sub);
+    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   app.delete(`${base}/:name`, async (req, reply) => {

@@ -216,7 +216,8 @@ function replicate(ctx: ArmContext, reply: FastifyReply, ref: ImageRef, p: { ver
   const body = parseBody(replicationBody, rawBody === undefined ? {} : rawBody);
   const have = ctx.images.catalog.versionsOf(ref).find((v) => v.version.toLowerCase() === p.version.toLowerCase())?.replications ?? [];
   if (have.length >= MAX_REPLICATIONS_PER_VERSION && !have.some((r) => r.region === regionKey(p.region))) {
-    throw invalidParameter('region', `Version '${p.version}' is replicated to ${have.length} regions already, the most one version may be (${MAX_REPLICATIONS_PER_VERSION}); '${p.region.slice(0, 100)}' was not added.`);
+    const why = `the most one version may be (${MAX_REPLICATIONS_PER_VERSION}); '${p.region.slice(0, 100)}' was not added`;
+    throw invalidParameter('region', `Version '${p.version}' is replicated to ${have.length} regions already, ${why}.`);
   }
   const nowMs = ctx.runtime.clock.now();
   const completedAtMs = body.completedAt === undefined ? nowMs : body.completedAt === null ? null : Date.parse(body.completedAt);

@@ -172,7 +172,8 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
   app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachines', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const collection = { name: COLLECTIONS.vms(sub), all: () => ctx.index.machinesIn(COLLECTIONS.vms(sub)), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const name = COLLECTIONS.vms(sub);
+    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
   });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {

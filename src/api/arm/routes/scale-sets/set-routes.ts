@@ -40,14 +40,16 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
   app.get(base, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
-    const collection = { name: COLLECTIONS.sets(p.sub, p.rg), all: () => ctx.index.setsIn(COLLECTIONS.sets(p.sub, p.rg)), keyOf: (s: ScaleSet) => s.name, idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
+    const name = COLLECTIONS.sets(p.sub, p.rg);
+    const collection = { name, all: () => ctx.index.setsIn(name), keyOf: (s: ScaleSet) => s.name, idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
     return indexedPage(ctx, req, collection, (s) => setView(ctx, s));
   });
   // The SDKs' listAll: every scale set of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachineScaleSets', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const collection = { name: COLLECTIONS.sets(sub), all: () => ctx.index.setsIn(COLLECTIONS.sets(sub)), keyOf: (s: ScaleSet) => ctx.index.armIdOfSet(s), idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
+    const name = COLLECTIONS.sets(sub);
+    const collection = { name, all: () => ctx.index.setsIn(name), keyOf: (s: ScaleSet) => ctx.index.armIdOfSet(s), idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
     return indexedPage(ctx, req, collection, (s) => setView(ctx, s));
   });
   app.delete(`${base}/:name`, async (req, reply) => {
