@@ -33,6 +33,7 @@ export class Documents {
   private readonly delStmt: Database.Statement;
   private readonly childrenStmt: Database.Statement;
   private readonly kindStmt: Database.Statement;
+  private readonly underStmt: Database.Statement;
 
   /**
    * `runInTransaction` is the store's transaction when there is one (SqliteStore.transaction), so the
@@ -46,6 +47,7 @@ export class Documents {
     this.delStmt = db.prepare('DELETE FROM arm_documents WHERE key = ? OR parent = ?');
     this.childrenStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE parent = ? AND kind = ? ORDER BY key');
     this.kindStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE kind = ? ORDER BY key');
+    this.underStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE key >= ? AND key < ? AND kind = ? ORDER BY key');
   }
 
   get<T = Record<string, unknown>>(id: string): Doc<T> | undefined {
@@ -72,6 +74,13 @@ export class Documents {
 
   ofKind<T = Record<string, unknown>>(kind: DocKind): Array<Doc<T>> {
     return (this.kindStmt.all(kind) as Array<{ id: string; kind: DocKind; body: string }>).map((r) => ({ id: r.id, kind: r.kind, body: JSON.parse(r.body) as T }));
+  }
+
+  /** The documents of a kind anywhere below `scope` (a subscription's, at any depth): a range of the key index, not a pass over the kind. */
+  under<T = Record<string, unknown>>(scope: string, kind: DocKind): Array<Doc<T>> {
+    const from = `${keyOf(scope)}/`;
+    const to = `${keyOf(scope)}0`; // '0' follows '/': the first key past every one that starts with `from`
+    return (this.underStmt.all(from, to, kind) as Array<{ id: string; kind: DocKind; body: string }>).map((r) => ({ id: r.id, kind: r.kind, body: JSON.parse(r.body) as T }));
   }
 
   /** Runs `fn` in one transaction (nested engine commits become savepoints of it). */

@@ -50,7 +50,24 @@ export function parseLimitedJson(text: string, limits: Limits = JSON_LIMITS, cha
   if (text.includes('\\u0000') && holdsNul(value)) {
     throw badRequest('InvalidRequestContent', 'The request body holds the character U+0000 (\\u0000) in a string or property name; it is not accepted.');
   }
+  // An unpaired surrogate (`\ud800` alone) is no character: stored as sent it reached an agent or a UTF-8
+  // encoder as U+FFFD, so what was stored was not what is used. UTF-8 bytes cannot hold one; only an escape can.
+  // The agent channel (`channel`) is left as it was: its strings are the agent's own, possibly cut mid-pair.
+  if (channel === undefined && /\\u[dD][89a-fA-F]/.test(text) && holdsLoneSurrogate(value)) {
+    throw badRequest('InvalidRequestContent', 'The request body holds an unpaired UTF-16 surrogate (an escape such as \\ud800 without its pair) in a string or property name; it is not a character.');
+  }
   return value;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** A string or property name holding an unpaired surrogate anywhere in a parsed value (depth bounded by the scan). */
+function holdsLoneSurrogate(v: unknown): boolean {
+  if (typeof v === 'string') return LONE_SURROGATE.test(v);
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) return v.some(holdsLoneSurrogate);
+  for (const k in v) if (LONE_SURROGATE.test(k) || holdsLoneSurrogate((v as Record<string, unknown>)[k])) return true;
+  return false;
 }
 
 /** A string or property name holding U+0000 anywhere in a parsed value (its depth is bounded by the scan). */

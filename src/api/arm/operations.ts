@@ -89,7 +89,10 @@ export class Operations {
 
   /** Records an operation; returns its status URL path. */
   create(sub: string, provider: string, location: string, track: Track, now: string): { path: string; record: OperationRecord } {
-    const record: OperationRecord = { name: randomUUID(), status: 'InProgress', startTime: now, track };
+    // Work done before the answer (a delete) ends now: its endTime is not the instant someone first polled it.
+    const record: OperationRecord = track.kind === 'done'
+      ? { name: randomUUID(), status: 'Succeeded', startTime: now, endTime: now, track }
+      : { name: randomUUID(), status: 'InProgress', startTime: now, track };
     const path = operationPath(sub, provider, location, record.name);
     this.docs.put(path, `/subscriptions/${sub}`, 'operation', record);
     return { path, record };

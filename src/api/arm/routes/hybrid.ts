@@ -101,17 +101,16 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
   app.get(base, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
-    const inGroup = (m: Machine) => m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase();
-    const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && inGroup(m));
-    const collection = { name: COLLECTIONS.arc(p.sub, p.rg), all, keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const name = COLLECTIONS.arc(p.sub, p.rg);
+    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   // The SDK's listBySubscription: every Arc machine of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.HybridCompute/machines', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'arc' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
-    const collection = { name: COLLECTIONS.arc(sub), all, keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const name = COLLECTIONS.arc(sub);
+    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => view(ctx.index.armIdOfMachine(m), m));
   });
   app.delete(`${base}/:name`, async (req, reply) => {

@@ -18,6 +18,7 @@ import type { ImageRef } from '../../../model/image-reference.js';
 import type {
   Gallery, GalleryImageDefinition, ImageVersionRecord, Outcome, PlatformImage, Replication,
 } from '../../../catalog/images.js';
+import { regionKey } from '../../../catalog/images.js';
 import type { ArmContext } from '../context.js';
 import { mustHaveGroup, writer } from '../context.js';
 import { invalidParameter, notFound } from '../errors.js';
@@ -201,11 +202,23 @@ export function registerImagePublisherRoutes(app: FastifyInstance, ctx: ArmConte
   });
 }
 
+/**
+ * The most regions one version is replicated to through the API: more than any cloud has, and a bound on what
+ * a publisher's script (or a loop of invented names) adds to one version record, which every catalog read
+ * carries. Regions need not be the fleet's (docs/api-catalog.md: a new region's first set needs its image there).
+ */
+export const MAX_REPLICATIONS_PER_VERSION = 200;
+
 function replicate(ctx: ArmContext, reply: FastifyReply, ref: ImageRef, p: { version: string; region: string }, rawBody: unknown) {
   checkVersion(p.version);
   checkRegion(p.region);
   // No body at all means "completed now"; a JSON null is a body of the wrong type.
   const body = parseBody(replicationBody, rawBody === undefined ? {} : rawBody);
+  const have = ctx.images.catalog.versionsOf(ref).find((v) => v.version.toLowerCase() === p.version.toLowerCase())?.replications ?? [];
+  if (have.length >= MAX_REPLICATIONS_PER_VERSION && !have.some((r) => r.region === regionKey(p.region))) {
+    const why = `the most one version may be (${MAX_REPLICATIONS_PER_VERSION}); '${p.region.slice(0, 100)}' was not added`;
+    throw invalidParameter('region', `Version '${p.version}' is replicated to ${have.length} regions already, ${why}.`);
+  }
   const nowMs = ctx.runtime.clock.now();
   const completedAtMs = body.completedAt === undefined ? nowMs : body.completedAt === null ? null : Date.parse(body.completedAt);
   // A completion in the future is when the engine looks at `latest` again (R64).

@@ -286,7 +286,14 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
     const rolloutId = q.rolloutid;
     const rows = await ctx.eventLog.read({ afterSeq: after, ...(rolloutId !== undefined ? { rolloutId } : {}), order: 'asc', limit: limit + 1 });
     const value = rows.slice(0, limit);
-    const lastSeq = value.length > 0 ? value[value.length - 1]!.seq : after;
+    if (value.length === 0) {
+      // Nothing after `after`: a cursor past the log's end came from another database or from before a
+      // `db restore`. Answering it back would leave its reader waiting for seqs the log will reuse for other
+      // events; the log's real end (below `after`) tells it to start again from there.
+      const end = await ctx.eventLog.lastSeq();
+      return { value, lastSeq: Math.min(after, end) };
+    }
+    const lastSeq = value[value.length - 1]!.seq;
     if (rows.length <= limit) return { value, lastSeq };
     const url = new URL(`${baseUrlOf(ctx, req)}${req.url}`);
     for (const k of [...url.searchParams.keys()]) if (k.toLowerCase() === 'after') url.searchParams.delete(k);

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ArmContext } from '../context.js';
-import { writer } from '../context.js';
+import { page, writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { sameLocation } from '../locations.js';
 import { RESOURCE_NAME, keyOf, resourceGroupId } from '../ids.js';
@@ -28,11 +28,13 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     return { id: `/subscriptions/${sub}`, subscriptionId: sub, displayName: sub, state: 'Enabled' };
   });
 
-  app.get('/subscriptions/:sub/resourcegroups/:rg', async (req) => {
+  app.get('/subscriptions/:sub/resourcegroups/:rg', async (req, reply) => {
     const { sub, rg } = req.params as { sub: string; rg: string };
     mustSub(sub);
     const doc = ctx.docs.get<GroupDoc>(resourceGroupId(sub, rg));
     if (!doc && !ctx.index.hasGroup(sub, rg)) throw notFound('ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
+    // checkExistence (HEAD, served by this route): ARM answers 204 or 404, and the SDKs' spec accepts nothing else.
+    if (req.method === 'HEAD') return reply.status(204).send();
     return view(doc?.id ?? resourceGroupId(sub, rg), doc?.body);
   });
 
@@ -56,7 +58,11 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
   app.get('/subscriptions/:sub/resourcegroups', async (req) => {
     const { sub } = req.params as { sub: string };
     mustSub(sub);
-    const docs = ctx.docs.children<GroupDoc>(`/subscriptions/${sub}`, 'resourceGroup');
-    return { value: docs.map((d) => view(d.id, d.body)).filter((g) => keyOf(g.id).startsWith(keyOf(`/subscriptions/${sub}`))) };
+    // The groups created here, and those of the fleet's machines and sets that were never created here (a
+    // scenario's): each answers a GET, so each is listed.
+    const docs: Array<{ id: string; body: GroupDoc | undefined }> = ctx.docs.children<GroupDoc>(`/subscriptions/${sub}`, 'resourceGroup');
+    const listed = new Set(docs.map((d) => keyOf(d.id)));
+    for (const [key, g] of ctx.index.groupsOf(sub)) if (!listed.has(key)) docs.push({ id: resourceGroupId(g.subscription, g.resourceGroup), body: undefined });
+    return page(ctx, req, docs, (d) => d.id.slice(d.id.lastIndexOf('/') + 1), (d) => view(d.id, d.body));
   });
 }

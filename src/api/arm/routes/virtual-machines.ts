@@ -163,15 +163,17 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
   app.get(`${base}/virtualMachines`, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
-    const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === p.sub.toLowerCase() && m.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    return { value: vms.map((m) => vmView(ctx.index.armIdOfMachine(m), m, false)) };
+    // Paged by name like the subscription's list; the group's VMs are a lookup in the index.
+    const name = COLLECTIONS.vms(p.sub, p.rg);
+    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
   });
   // The SDKs' listAll: every VM of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachines', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const all = () => [...ctx.engine.state.fleet.machines.values()].filter((m) => m.kind === 'vm' && m.placement.subscription.toLowerCase() === sub.toLowerCase());
-    const collection = { name: COLLECTIONS.vms(sub), all, keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const name = COLLECTIONS.vms(sub);
+    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
     return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
   });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {
@@ -240,7 +242,8 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
     const sets = [...ctx.engine.state.fleet.availabilitySets.values()].filter((a) => keyOf(resourceGroupId(a.subscription, a.resourceGroup)) === keyOf(resourceGroupId(p.sub, p.rg)));
-    return page(ctx, req, sets.map((a) => avsetView(ctx, a.id)!), (v) => v.name);
+    // Only the page's sets are shown (a view lists the set's VMs).
+    return page(ctx, req, sets, (a) => a.name, (a) => avsetView(ctx, a.id)!);
   });
   app.delete(`${base}/availabilitySets/:name`, async (req, reply) => {
     writer(req, 'Microsoft.Compute/availabilitySets/delete');
@@ -290,7 +293,7 @@ function avsetView(ctx: ArmContext, id: string) {
   if (!a) return undefined;
   const armId = availabilitySetId(a.subscription, a.resourceGroup, a.name);
   const doc = ctx.docs.get<AvsetDoc>(armId)?.body;
-  const vms = [...ctx.engine.state.fleet.machines.values()].filter((m) => m.placement.setId === a.id && m.placement.setKind === 'availabilitySet');
+  const vms = ctx.index.availabilitySetMembers(a.id);
   return {
     id: armId, name: a.name, type: 'Microsoft.Compute/availabilitySets', location: a.region, tags: doc?.tags ?? {},
     ...(doc?.sku ? { sku: doc.sku } : {}),

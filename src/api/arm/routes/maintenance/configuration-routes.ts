@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DEFAULT_EXPIRATION } from '../../../../schedule/window.js';
 import type { ArmContext } from '../../context.js';
-import { mustHaveGroup, resourceMissing, writer } from '../../context.js';
+import { mustHaveGroup, page, resourceMissing, writer } from '../../context.js';
 import { badRequest, conflict, notFound } from '../../errors.js';
 import { sameLocation } from '../../locations.js';
 import { RESOURCE_NAME, keyOf, providerId, resourceGroupId } from '../../ids.js';
@@ -152,13 +152,14 @@ export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContex
   app.get(base, async (req) => {
     const p = req.params as { sub: string; rg: string };
     mustHaveGroup(ctx, p.sub, p.rg);
-    return { value: ctx.docs.children<ConfigDoc>(resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration').map((d) => configView(d.id, d.body)) };
+    const docs = ctx.docs.children<ConfigDoc>(resourceGroupId(p.sub, p.rg), 'maintenanceConfiguration');
+    return page(ctx, req, docs, (d) => d.id.slice(d.id.lastIndexOf('/') + 1), (d) => configView(d.id, d.body));
   });
 
   app.get(`/subscriptions/:sub${provider}`, async (req) => {
     const { sub } = req.params as { sub: string };
     if (!ctx.index.hasSubscription(sub)) throw notFound('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
-    const prefix = keyOf(`/subscriptions/${sub}`) + '/';
-    return { value: ctx.docs.ofKind<ConfigDoc>('maintenanceConfiguration').filter((d) => keyOf(d.id).startsWith(prefix)).map((d) => configView(d.id, d.body)) };
+    // Paged by id (resource group, then name) like the other subscription-wide lists.
+    return page(ctx, req, ctx.docs.under<ConfigDoc>(`/subscriptions/${sub}`, 'maintenanceConfiguration'), (d) => d.id, (d) => configView(d.id, d.body));
   });
 }

@@ -40,16 +40,16 @@ export function registerSetRoutes(app: FastifyInstance, ctx: ArmContext): void {
   app.get(base, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
-    const all = () => [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === p.sub.toLowerCase() && s.resourceGroup.toLowerCase() === p.rg.toLowerCase());
-    const collection = { name: COLLECTIONS.sets(p.sub, p.rg), all, keyOf: (s: ScaleSet) => s.name, idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
+    const name = COLLECTIONS.sets(p.sub, p.rg);
+    const collection = { name, all: () => ctx.index.setsIn(name), keyOf: (s: ScaleSet) => s.name, idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
     return indexedPage(ctx, req, collection, (s) => setView(ctx, s));
   });
   // The SDKs' listAll: every scale set of the subscription, by id (resource group, then name).
   app.get('/subscriptions/:sub/providers/Microsoft.Compute/virtualMachineScaleSets', async (req) => {
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
-    const all = () => [...ctx.engine.state.fleet.scaleSets.values()].filter((s) => s.subscription.toLowerCase() === sub.toLowerCase());
-    const collection = { name: COLLECTIONS.sets(sub), all, keyOf: (s: ScaleSet) => ctx.index.armIdOfSet(s), idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
+    const name = COLLECTIONS.sets(sub);
+    const collection = { name, all: () => ctx.index.setsIn(name), keyOf: (s: ScaleSet) => ctx.index.armIdOfSet(s), idOf: (s: ScaleSet) => s.id, itemOf: setById(ctx) };
     return indexedPage(ctx, req, collection, (s) => setView(ctx, s));
   });
   app.delete(`${base}/:name`, async (req, reply) => {
