@@ -361,12 +361,19 @@ function serveFails(args: string[], env: Record<string, string>): { status: numb
   return { status: r.status, stderr: r.stderr };
 }
 
-test('replicas: an unreachable database, missing shared settings and a newer schema each get a clear message and start nothing', { timeout: 120_000 }, async () => {
+test('replicas: an unreachable database (given as --store or as PHASEWISE_DB), missing shared settings and a newer schema each get a clear message and start nothing', { timeout: 120_000 }, async () => {
   const shared = { PHASEWISE_TOKEN: TOKEN, PHASEWISE_SECRET_KEY: 'c0'.repeat(32) };
   const unreachable = serveFails(['--store', 'postgres://u:hunter2@127.0.0.1:1/phasewise'], shared);
   assert.equal(unreachable.status, 8);
   assert.match(unreachable.stderr, /cannot reach PostgreSQL at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/phasewise/);
   assert.doesNotMatch(unreachable.stderr, /hunter2/, 'the password is never printed');
+
+  // docs/deploy.md's environment file names the URL PHASEWISE_DB, as the db commands take it: serve read it as a SQLite file
+  // name and failed on a lock file named after it, password and all (exit 6).
+  const asDb = serveFails([], { ...shared, PHASEWISE_DB: 'postgres://u:hunter2@127.0.0.1:1/phasewise' });
+  assert.equal(asDb.status, 8, asDb.stderr);
+  assert.match(asDb.stderr, /cannot reach PostgreSQL at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/phasewise/);
+  assert.doesNotMatch(asDb.stderr, /hunter2/, 'the password is never printed');
 
   const noShared = serveFails(['--store', 'postgres://u:hunter2@127.0.0.1:1/phasewise'], {});
   assert.equal(noShared.status, 2);
