@@ -52,10 +52,10 @@ export interface Served {
 
 /**
  * Starts `phasewise serve ARGS` (from the repository's root) and resolves once it printed the block that
- * says where it serves (rejects after `timeoutMs`, with what it said).
+ * says where it serves (rejects after `timeoutMs`, with what it said); `env` is added to the environment.
  */
-export function startServe(args: string[], timeoutMs = 60_000): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+export function startServe(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}): Promise<Served> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), timeoutMs);
