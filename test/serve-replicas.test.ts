@@ -361,7 +361,8 @@ function serveFails(args: string[], env: Record<string, string>): { status: numb
   return { status: r.status, stderr: r.stderr };
 }
 
-test('replicas: an unreachable database (given as --store or as PHASEWISE_DB), missing shared settings and a newer schema each get a clear message and start nothing', { timeout: 120_000 }, async () => {
+test('replicas: an unreachable database (given as --store or as PHASEWISE_DB), missing shared settings and a newer schema each get a clear message and start nothing',
+  { timeout: 120_000 }, async () => {
   const shared = { PHASEWISE_TOKEN: TOKEN, PHASEWISE_SECRET_KEY: 'c0'.repeat(32) };
   const unreachable = serveFails(['--store', 'postgres://u:hunter2@127.0.0.1:1/phasewise'], shared);
   assert.equal(unreachable.status, 8);
