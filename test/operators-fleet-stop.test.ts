@@ -83,6 +83,7 @@ describe('a fleet-wide stop given before the release it must hold', () => {
 
       const resumed = await ok('fleet', 'resume');
       assert.deepEqual(resumed.resumed, ['ro-1']);
+      assert.equal(resumed.ended?.reason, 'change freeze', 'the answer names the stop it ended');
       assert.equal(await ok('fleet', 'show', '--query', 'fleetStop'), null, 'the stop has ended');
       await eventually('a batch after the resume', async () => ((await events(s.url)).some((e) => e.seq > pausedAt.seq && e.type === 'batch.started') ? true : undefined));
     } finally {
