@@ -31,6 +31,9 @@ describe('dashboard in Chromium', () => {
   let s: TestServer;
   let browser: Browser;
   let page: Page;
+  /** Waits for the notice a control leaves (the next refresh of the page takes it away). */
+  const flashed = (text: string) => page.waitForFunction((t) => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string | null } | null } })
+    .document.getElementById('flash')?.textContent === t, text);
   before(async () => {
     // Slower than the other API tests: a browser shares the cores, and a 5-minute health wait must stay longer than a stall.
     s = await startTestServer({ scenario: 'examples/background-faults.yaml', subscriptions: [], clockFactor: 600 });
@@ -116,9 +119,14 @@ describe('dashboard in Chromium', () => {
     await page.click('#fleet-resume');
     await page.fill('#confirm-reason', 'freeze over');
     await page.click('#confirm-yes');
+    await flashed('The fleet-wide stop by alice@contoso.com has ended.');
     await page.waitForSelector('#fleet-stop', { state: 'detached' });
     const resumed = (await events(s, stoppedAt)).filter((e) => e.type === 'rollout.resumed') as Array<{ reason: string }>;
     assert.ok(resumed.some((e) => /^resumed by alice@contoso\.com: freeze over/.test(e.reason)), JSON.stringify(resumed));
+    // Again, with no stop in effect: the page says nothing was ended (it said "Done").
+    await page.click('#fleet-resume');
+    await page.click('#confirm-yes');
+    await flashed('No fleet-wide stop was in effect: nothing was ended.');
   });
 
   test('withdraw with rollback from the fleet page; the machines return while the page watches', async () => {

@@ -84,12 +84,11 @@ function confirmAction(text, { rollback = false } = {}) {
   });
 }
 
-async function control(text, path, { rollback = false, body = (c) => (c.reason ? { reason: c.reason } : {}) } = {}) {
+async function control(text, path, { rollback = false, body = (c) => (c.reason ? { reason: c.reason } : {}), done = () => `Done: ${text}` } = {}) {
   const c = await confirmAction(text, { rollback });
   if (!c) return;
   try {
-    await api(path, 'POST', body(c));
-    flash(`Done: ${text}`);
+    flash(done(await api(path, 'POST', body(c))));
   } catch (err) {
     flash(err.message, true);
   }
@@ -143,7 +142,9 @@ async function fleetView() {
       f.fleetStop ? h('p', { id: 'fleet-stop', class: 'badge bad' }, `Fleet-wide stop since ${fmt(f.fleetStop.since)} by ${f.fleetStop.caller}: ${f.fleetStop.reason}`) : null,
       h('div', { class: 'controls' },
         h('button', { id: 'fleet-pause', class: 'danger', onclick: () => control('Pause every running rollout (fleet-wide stop)?', '/phasewise/fleet/pause') }, 'Pause all rollouts…'),
-        h('button', { id: 'fleet-resume', onclick: () => control('End the fleet-wide stop?', '/phasewise/fleet/resume') }, 'Resume all…'))),
+        h('button', { id: 'fleet-resume', onclick: () => control('End the fleet-wide stop?', '/phasewise/fleet/resume', {
+          done: (a) => (a.ended ? `The fleet-wide stop by ${a.ended.caller} has ended.` : 'No fleet-wide stop was in effect: nothing was ended.'),
+        }) }, 'Resume all…'))),
     h('div', { class: 'row' }, artifacts),
     h('div', { class: 'card' }, h('h2', {}, 'Held releases'), held),
     h('div', { class: 'card' }, h('h2', {}, 'Find a machine'), search, found),
