@@ -86,3 +86,9 @@ test('usage() reads the command words and the options of a usage line', () => {
     { command: ['sim'], options: ['--seed', '--store', '--replace'] });
   assert.deepEqual(usage('version withdraw --image PUBLISHER:OFFER:SKU --version V [--rollback] …').command, ['version', 'withdraw']);
 });
+
+test('fleet pause --help says the stop holds rollouts that start during it, and fleet show --help names the stop (docs/cli.md says both)', async () => {
+  const fleet = (await cli('fleet', '--help')).stdout.replace(/\s+/g, ' ');
+  assert.match(fleet, /pause \[options\] the fleet-wide stop: pause every running rollout at once, and each one that starts before fleet resume/);
+  assert.match(fleet, /show \[options\] per extension: .*held releases; fleetStop, the stop in effect/);
+});

@@ -57,6 +57,18 @@ describe('sim on the SQLite store', () => {
     assert.equal(again.status, 2);
     assert.match(again.stderr, /never overwrites/);
   });
+
+  test('a backup is one file: not in WAL mode, so checking and restoring it leave nothing beside it (they left -wal and -shm)', () => {
+    const folder = mkdtempSync(join(dir, 'one-file-'));
+    const copy = join(folder, 'copy.sqlite');
+    assert.equal(run('db', 'backup', copy, '--db', file).status, 0);
+    const header = readFileSync(copy).subarray(18, 20);
+    assert.deepEqual([...header], [1, 1], 'file format 1: a rollback journal, not WAL');
+    assert.equal(run('db', 'check', '--db', copy).status, 0);
+    const restored = join(dir, 'restored-one-file.sqlite');
+    assert.equal(run('db', 'restore', copy, '--db', restored).status, 0);
+    assert.deepEqual(readdirSync(folder), ['copy.sqlite']);
+  });
 });
 
 describe('database faults have their own exit codes and leave files alone', () => {

@@ -7,13 +7,11 @@
  * the backup in place with no WAL or journal of the old file left, and serve starts on it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { cli, CLI, ROOT } from './helpers/cli.js';
+import { cli, ROOT, startServe, stopServe } from './helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'phasewise-db-restore-'));
 const data = join(root, 'data');
@@ -24,28 +22,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const scenario = join(root, 'small-later.yaml');
 writeFileSync(scenario, readFileSync(join(ROOT, 'examples/small.yaml'), 'utf8').replace('{ at: PT1H, publish:', '{ at: PT6H, publish:'));
 
-function serve(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--scenario', scenario, '--data-dir', data, '--port', '0', '--clock-factor', '2000'], {
-    cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 60_000);
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      if (/serving the ARM API at/.test(err)) {
-        clearTimeout(t);
-        resolve(child);
-      }
-    });
-  });
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill(signal);
-  await new Promise((r) => child.once('close', r));
-}
+const serve = () => startServe(['--scenario', scenario, '--data-dir', data, '--port', '0', '--clock-factor', '2000']);
 
 /** `db check --json` of a file: its event count (the database's state, as a reader sees it). */
 async function eventsIn(file: string): Promise<number> {
@@ -69,7 +46,7 @@ describe('db restore of a SQLite backup', () => {
       assert.equal(live.status, 5, live.stderr);
       assert.match(live.stderr, /in use by another running Phasewise \(pid \d+\); stop it first/);
 
-      await stop(server, 'SIGKILL'); // as a crash leaves it: the WAL beside the file
+      await stopServe(server, 'SIGKILL'); // as a crash leaves it: the WAL beside the file
       const before = await eventsIn(db);
       assert.ok(before > saved);
       const unasked = await cli('db', 'restore', backup, '--db', db);
@@ -86,10 +63,10 @@ describe('db restore of a SQLite backup', () => {
       assert.deepEqual(await eventsIn(backup), saved, 'the backup is left as it was');
 
       server = await serve(); // serve takes the restored file and goes on from it
-      await stop(server, 'SIGTERM');
+      await stopServe(server, 'SIGTERM');
       assert.ok((await eventsIn(db)) >= saved);
     } finally {
-      await stop(server, 'SIGTERM');
+      await stopServe(server, 'SIGTERM');
     }
   });
 

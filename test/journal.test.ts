@@ -21,7 +21,7 @@ import { HEADER_BYTES, JournalFile, journalPath, journalPaths, readJournal, read
 import { checkDatabase } from '../src/store/sqlite/maintenance.js';
 import { STATEMENT_NAMES } from '../src/store/sqlite/rows.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { groupScenario } from './helpers/group-commit-child.js';
+import { groupScenario, workerKilledRun } from './helpers/group-commit-child.js';
 import { baseScenario } from './helpers/harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-journal-'));
@@ -342,17 +342,8 @@ describe('group commit through a journal', () => {
 
   test('db check on a file a running Phasewise holds, its journal holding records not yet applied: reads what is applied, leaves the journal to its owner', async () => {
     const file = newFile();
-    const scenario = compileScenario(groupScenario(), 'journal');
-    const store = SqliteStore.open(file, { mode: 'new' });
-    store.importState(scenario.state);
-    store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true, stallMs: 300 });
-    const sim = new Simulation(scenario, { store });
-    sim.driver.observe = () => {};
-    for (let i = 0; i < 20 && sim.step(); i++);
-    store.load();
-    // The worker stops: the groups appended from now on stay in the journal, unapplied, while the store holds the file.
-    await (store as unknown as { journal: { killWorkerForTest(): Promise<number> } }).journal.killWorkerForTest();
-    for (let i = 0; i < 200 && sim.step(); i++);
+    // The worker stops: the groups appended from then on stay in the journal, unapplied, while the store holds the file.
+    const store = await workerKilledRun(file);
     const applied = Number(meta(file, 'journal_applied') ?? 0);
     assert.ok(readJournals(file)!.records.some((r) => r.seq > applied), 'the journal holds records past the applied seq');
     const journalBefore = journalPaths(file).filter((p) => existsSync(p)).map((p) => readFileSync(p));
@@ -369,16 +360,7 @@ describe('group commit through a journal', () => {
 
   test('the apply worker dying without a word (terminated): a read stops with a clear error instead of waiting for ever, and the journal is recovered', async () => {
     const file = newFile();
-    const scenario = compileScenario(groupScenario(), 'journal');
-    const store = SqliteStore.open(file, { mode: 'new' });
-    store.importState(scenario.state);
-    store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true, stallMs: 300 });
-    const sim = new Simulation(scenario, { store });
-    sim.driver.observe = () => {};
-    for (let i = 0; i < 20 && sim.step(); i++);
-    store.load();
-    await (store as unknown as { journal: { killWorkerForTest(): Promise<number> } }).journal.killWorkerForTest();
-    for (let i = 0; i < 200 && sim.step(); i++);
+    const store = await workerKilledRun(file);
     const started = performance.now();
     assert.throws(() => store.load(), /apply worker failed: no progress for/);
     assert.ok(performance.now() - started < 10_000, 'the wait is bounded');

@@ -105,6 +105,10 @@ describe('rollout controls and withdraw', () => {
     const go = await call(s.url, 'POST', '/phasewise/fleet/resume', { reason: 'incident 42 closed' });
     assert.equal(go.status, 200);
     assert.deepEqual(go.body.resumed, ['ro-1']);
+    assert.equal(go.body.ended?.reason, 'incident 42', 'the answer names the stop it ended');
+    const again = await call(s.url, 'POST', '/phasewise/fleet/resume', {});
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, { resumed: [], ended: null }, 'no stop was in effect: the answer says so');
     const last = (await events(s)).filter((e) => e.type === 'rollout.resumed').at(-1) as { reason: string };
     assert.equal(last.reason, 'resumed by alice@contoso.com: incident 42 closed; the fleet-wide stop ended');
     assert.equal(s.runtime.engine.state.releases.get('extension:contoso.monitoring.agent@1.4.1.0')?.hold, null);

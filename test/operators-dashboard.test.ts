@@ -31,6 +31,9 @@ describe('dashboard in Chromium', () => {
   let s: TestServer;
   let browser: Browser;
   let page: Page;
+  /** Waits for the notice a control leaves (the next refresh of the page takes it away). */
+  const flashed = (text: string) => page.waitForFunction((t) => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string | null } | null } })
+    .document.getElementById('flash')?.textContent === t, text);
   before(async () => {
     // Slower than the other API tests: a browser shares the cores, and a 5-minute health wait must stay longer than a stall.
     s = await startTestServer({ scenario: 'examples/background-faults.yaml', subscriptions: [], clockFactor: 600 });
@@ -94,10 +97,36 @@ describe('dashboard in Chromium', () => {
     await eventually(async () => s.runtime.clock.now() > end, 30_000, 'simulated 06:00');
     assert.deepEqual((await events(s, pausedAt)).filter((e) => e.type === 'batch.started'), []);
     await page.screenshot({ path: join(SCREENSHOTS, 'rollout-paused.png'), fullPage: true });
+    // The resume asks for a reason too (optional), and the engine logs it (the button used to send none).
     await page.click('#resume');
+    assert.equal(await page.inputValue('#confirm-reason'), '', 'the pause\'s reason is not offered again');
+    await page.fill('#confirm-reason', 'orders set checked');
     await page.click('#confirm-yes');
     await eventually(async () => (await events(s, pausedAt)).some((e) => e.type === 'batch.started'), 30_000, 'a batch after resume');
     await page.waitForSelector('#rollout-held', { state: 'detached' });
+    const resumed = (await events(s, pausedAt)).find((e) => e.type === 'rollout.resumed') as { reason: string } | undefined;
+    assert.match(resumed?.reason ?? '', /^resumed by alice@contoso\.com: orders set checked/);
+  });
+
+  test('the fleet-wide stop from the fleet page, and its end with a reason', async () => {
+    await page.click('#nav a[href="#/fleet"]');
+    await page.click('#fleet-pause');
+    await page.fill('#confirm-reason', 'change freeze');
+    await page.click('#confirm-yes');
+    await page.waitForSelector('#fleet-stop');
+    assert.match(await page.textContent('#fleet-stop') ?? '', /by alice@contoso\.com: change freeze$/);
+    const stoppedAt = (await events(s)).at(-1)!.seq;
+    await page.click('#fleet-resume');
+    await page.fill('#confirm-reason', 'freeze over');
+    await page.click('#confirm-yes');
+    await flashed('The fleet-wide stop by alice@contoso.com has ended.');
+    await page.waitForSelector('#fleet-stop', { state: 'detached' });
+    const resumed = (await events(s, stoppedAt)).filter((e) => e.type === 'rollout.resumed') as Array<{ reason: string }>;
+    assert.ok(resumed.some((e) => /^resumed by alice@contoso\.com: freeze over/.test(e.reason)), JSON.stringify(resumed));
+    // Again, with no stop in effect: the page says nothing was ended (it said "Done").
+    await page.click('#fleet-resume');
+    await page.click('#confirm-yes');
+    await flashed('No fleet-wide stop was in effect: nothing was ended.');
   });
 
   test('withdraw with rollback from the fleet page; the machines return while the page watches', async () => {

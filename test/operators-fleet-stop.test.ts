@@ -6,16 +6,12 @@
  * is kept (and shown by `fleet show`) until the resume, across a `kill -9` and a restart too.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CLI, cliWithEnv, ROOT } from './helpers/cli.js';
+import { cliWithEnv, ROOT, servedEvents, startServe, stopServe } from './helpers/cli.js';
 
-interface Served { child: ChildProcess; url: string }
 interface Event { seq: number; type: string; rolloutId?: string; reason?: string }
 
 const root = mkdtempSync(join(tmpdir(), 'phasewise-fleet-stop-'));
@@ -28,23 +24,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const scenario = join(root, 'small-later.yaml');
 writeFileSync(scenario, readFileSync(join(ROOT, 'examples/small.yaml'), 'utf8').replace('{ at: PT1H, publish:', '{ at: PT12H, publish:'));
 
-function serve(): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--scenario', scenario, '--data-dir', data, '--port', '0', '--clock-factor', '2000'], {
-    cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 60_000);
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      const m = /serving the ARM API at (\S+)/.exec(err);
-      if (m && /token: +(\S+)/.test(err)) {
-        clearTimeout(t);
-        resolve({ child, url: m[1]! });
-      }
-    });
-  });
-}
+const serve = () => startServe(['--scenario', scenario, '--data-dir', data, '--port', '0', '--clock-factor', '2000']);
 
 const pw = (...args: string[]) => cliWithEnv({ PHASEWISE_CONFIG_DIR: configDir }, 120_000, ...args);
 
@@ -59,19 +39,7 @@ async function login(url: string): Promise<void> {
 }
 
 /** The event log over HTTPS (the CLI has no events command). */
-function events(url: string): Promise<Event[]> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/phasewise/events?limit=1000`, {
-      ca: readFileSync(join(data, 'tls', 'cert.pem')),
-      headers: { authorization: `Bearer ${readFileSync(join(data, 'token'), 'utf8').trim()}` },
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve((JSON.parse(body) as { value: Event[] }).value));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const events = (url: string) => servedEvents<Event>(url, data);
 
 async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
   const end = Date.now() + ms;
@@ -81,12 +49,6 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms 
     await sleep(300);
   }
   assert.fail(`timed out waiting for ${what}`);
-}
-
-async function stop(s: Served, signal: NodeJS.Signals): Promise<void> {
-  if (s.child.exitCode !== null) return;
-  s.child.kill(signal);
-  await new Promise((r) => s.child.once('close', r));
 }
 
 describe('a fleet-wide stop given before the release it must hold', () => {
@@ -102,7 +64,7 @@ describe('a fleet-wide stop given before the release it must hold', () => {
       assert.equal(shown.reason, 'change freeze', 'fleet show says the stop is in effect although it holds nothing yet');
       assert.equal(shown.since, paused.fleetStop.since);
 
-      await stop(s, 'SIGKILL'); // the stop is kept in the database, not in the process
+      await stopServe(s, 'SIGKILL'); // the stop is kept in the database, not in the process
       s = await serve();
       await login(s.url);
       assert.equal((await ok('fleet', 'show', '--query', 'fleetStop')).reason, 'change freeze', 'kept across the restart');
@@ -121,10 +83,11 @@ describe('a fleet-wide stop given before the release it must hold', () => {
 
       const resumed = await ok('fleet', 'resume');
       assert.deepEqual(resumed.resumed, ['ro-1']);
+      assert.equal(resumed.ended?.reason, 'change freeze', 'the answer names the stop it ended');
       assert.equal(await ok('fleet', 'show', '--query', 'fleetStop'), null, 'the stop has ended');
       await eventually('a batch after the resume', async () => ((await events(s.url)).some((e) => e.seq > pausedAt.seq && e.type === 'batch.started') ? true : undefined));
     } finally {
-      await stop(s, 'SIGTERM');
+      await stopServe(s, 'SIGTERM');
     }
   });
 });

@@ -116,6 +116,22 @@ describe('environment variables with odd values', () => {
     }), { numRuns: 300 });
   });
 
+  test('PHASEWISE_DB naming a PostgreSQL URL is the store (the db commands take it so); with another PHASEWISE_STORE it is refused, no password shown', () => {
+    const shared = { PHASEWISE_TOKEN: 'a-token-of-16-chars-or-more', PHASEWISE_SECRET_KEY: 'c0'.repeat(32) };
+    const url = 'postgres://u:hunter2@db:5432/phasewise';
+    const c = loadConfig(undefined, { ...shared, PHASEWISE_DB: url });
+    assert.equal(c.store, url);
+    assert.equal(c.database, undefined, 'not a SQLite file name');
+    assert.equal(loadConfig(undefined, { ...shared, PHASEWISE_DB: url, PHASEWISE_STORE: url }).store, url, 'both the same: fine');
+    assert.equal(loadConfig(undefined, { PHASEWISE_DB: 'postgres.sqlite' }).database, 'postgres.sqlite', 'a file name stays a file name');
+    assert.throws(() => loadConfig(undefined, { ...shared, PHASEWISE_DB: url, PHASEWISE_STORE: 'postgres://u:pw2@other/phasewise' }), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /name two PostgreSQL databases/);
+      assert.doesNotMatch(err.message, /hunter2|pw2/);
+      return true;
+    });
+  });
+
   test('PHASEWISE_PORT=0x50 is not port 80', () => {
     assert.throws(() => loadConfig(undefined, { PHASEWISE_PORT: '0x50' }), /PHASEWISE_PORT: expected a decimal number, got '0x50'/);
     assert.equal(loadConfig(undefined, { PHASEWISE_PORT: '8080' }).port, 8080);

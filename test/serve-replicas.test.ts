@@ -26,6 +26,7 @@ import { Random } from '../src/sim/random.js';
 import { sleep } from './helpers/poll.js';
 import { assertLogHolds, createDatabase } from './helpers/pg-databases.js';
 import { handlerZip } from './helpers/agent-client.js';
+import { cliWithEnv } from './helpers/cli.js';
 
 /** Shorter than the default (10 s) to keep the test short; `PHASEWISE_FAILOVER_LEASE_MS` sets it. */
 const LEASE_MS = Number(process.env.PHASEWISE_FAILOVER_LEASE_MS ?? 3000);
@@ -360,12 +361,20 @@ function serveFails(args: string[], env: Record<string, string>): { status: numb
   return { status: r.status, stderr: r.stderr };
 }
 
-test('replicas: an unreachable database, missing shared settings and a newer schema each get a clear message and start nothing', { timeout: 120_000 }, async () => {
+test('replicas: an unreachable database (given as --store or as PHASEWISE_DB), missing shared settings and a newer schema each get a clear message and start nothing',
+  { timeout: 120_000 }, async () => {
   const shared = { PHASEWISE_TOKEN: TOKEN, PHASEWISE_SECRET_KEY: 'c0'.repeat(32) };
   const unreachable = serveFails(['--store', 'postgres://u:hunter2@127.0.0.1:1/phasewise'], shared);
   assert.equal(unreachable.status, 8);
   assert.match(unreachable.stderr, /cannot reach PostgreSQL at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/phasewise/);
   assert.doesNotMatch(unreachable.stderr, /hunter2/, 'the password is never printed');
+
+  // docs/deploy.md's environment file names the URL PHASEWISE_DB, as the db commands take it: serve read it as a SQLite file
+  // name and failed on a lock file named after it, password and all (exit 6).
+  const asDb = serveFails([], { ...shared, PHASEWISE_DB: 'postgres://u:hunter2@127.0.0.1:1/phasewise' });
+  assert.equal(asDb.status, 8, asDb.stderr);
+  assert.match(asDb.stderr, /cannot reach PostgreSQL at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/phasewise/);
+  assert.doesNotMatch(asDb.stderr, /hunter2/, 'the password is never printed');
 
   const noShared = serveFails(['--store', 'postgres://u:hunter2@127.0.0.1:1/phasewise'], {});
   assert.equal(noShared.status, 2);
@@ -457,4 +466,68 @@ test('replicas: an agent enrolls and checks in through a follower, which vouches
   } finally {
     agent.kill('SIGKILL');
   }
+});
+
+test('replicas: a fleet stop given through a follower holds on the leader that takes over after a kill -9: the new release is held at once; '
+  + 'resumed through another replica it runs', { timeout: 240_000 }, async () => {
+  pgServer ??= await startEmbeddedPostgres();
+  const url = await createDatabase(pgServer.url, 'fleetstop');
+  // examples/small.yaml with its release published 3 simulated days in (36 s at 7200×): time to stop the fleet and kill the leader first.
+  const scenarioFile = join(root, 'small-later.yaml');
+  writeFileSync(scenarioFile, readFileSync(join(process.cwd(), 'examples/small.yaml'), 'utf8').replace('{ at: PT1H, publish:', '{ at: P3D, publish:'));
+  const trio: Replica[] = [];
+  for (let i = 0; i < 3; i++) trio.push({ index: 30 + i, port: await freePort(), dir: join(root, `stop-${i}`), proc: null, exits: [], ledAt: [] });
+  replicas.push(...trio);
+  for (const r of trio) start(r, url, {}, scenarioFile);
+  const leader = await waitLeader(60_000, undefined, trio);
+  const [through, other] = trio.filter((r) => r !== leader) as [Replica, Replica];
+  const configDir = join(root, 'stop-cli');
+  const pw = async (r: Replica, ...args: string[]): Promise<any> => {
+    const env = { PHASEWISE_CONFIG_DIR: configDir };
+    const ca = join(process.cwd(), 'test/fixtures/tls/cert.pem');
+    const login = await cliWithEnv(env, 60_000, 'login', '--server', `https://127.0.0.1:${r.port}`, '--token', TOKEN, '--ca-cert', ca);
+    assert.equal(login.status, 0, login.stderr);
+    const got = await cliWithEnv(env, 60_000, ...args);
+    assert.equal(got.status, 0, `${args.join(' ')} through replica ${r.index}: ${got.stderr}`);
+    return got.stdout.trim() === '' ? null : JSON.parse(got.stdout);
+  };
+  assert.deepEqual(await pw(through, 'rollout', 'list'), [], 'nothing runs yet');
+  const paused = await pw(through, 'fleet', 'pause', '--reason', 'change freeze');
+  assert.equal(paused.fleetStop?.reason, 'change freeze', 'the follower answers with the leader\'s answer');
+
+  leader.proc!.kill('SIGKILL');
+  const next = await waitLeader(LEASE_MS + 60_000, leader, trio);
+  const shown = await pw(other, 'fleet', 'show', '--query', 'fleetStop');
+  assert.equal(shown?.reason, 'change freeze', 'the stop is kept in PostgreSQL: the new leader and its followers know it');
+  assert.equal(shown.since, paused.fleetStop.since);
+
+  // The release comes out under the new leader: its rollout is held at once, and no batch starts.
+  const held = await (async () => {
+    const until = Date.now() + 90_000;
+    while (Date.now() < until) {
+      const h = (await pw(next, 'fleet', 'show', '--query', 'releasesHeld')) as Array<{ version: string; reason: string }>;
+      const found = h.find((x) => x.version === '1.4.1.0');
+      if (found) return found;
+      await sleep(500);
+    }
+    assert.fail('the new release was not held');
+  })();
+  assert.match(held.reason, /^fleet-wide stop by .*: change freeze$/);
+  const eventsAfter = async (port: number, seq: number) =>
+    ((await read(port, `/phasewise/events?after=${seq}&limit=1000`)).json as { value: Array<{ seq: number; type: string; rolloutId?: string }> }).value;
+  const pausedAt = (await eventsAfter(next.port, 0)).find((e) => e.type === 'rollout.paused');
+  assert.ok(pausedAt, 'the new rollout paused by the stop');
+  await sleep(3_000); // 6 simulated hours: a batch started in the rollout's first instant ends, none starts
+  assert.deepEqual((await eventsAfter(next.port, pausedAt.seq)).filter((e) => e.type === 'batch.started'), [], 'no batch starts during the stop');
+
+  const resumeThrough = trio.find((r) => r !== through && r.proc !== null)!;
+  const resumed = await pw(resumeThrough, 'fleet', 'resume', '--reason', 'freeze over');
+  assert.deepEqual(resumed.resumed, [pausedAt.rolloutId]);
+  assert.equal(await pw(through, 'fleet', 'show', '--query', 'fleetStop'), null, 'the stop has ended, seen through the replica that took it');
+  const until = Date.now() + 60_000;
+  while (!(await eventsAfter(next.port, pausedAt.seq)).some((e) => e.type === 'batch.started')) {
+    assert.ok(Date.now() < until, 'a batch starts after the resume');
+    await sleep(500);
+  }
+  for (const r of trio) r.proc?.kill('SIGTERM');
 });

@@ -74,7 +74,7 @@ program
 
 registerPackageCommands(program);
 
-const db = program.command('db').description('inspect or copy a Phasewise database');
+const db = program.command('db').description('check, back up or restore a Phasewise database (SQLite file or PostgreSQL)');
 db.command('check')
   .description('integrity check, schema version and what the database holds (safe while Phasewise runs)')
   .option('--db <file|url>', `the database: a file or postgres://… (default: $PHASEWISE_DB, else ${DEFAULT_DB}, else ${DEMO_DB} as npm start makes it)`)

@@ -135,6 +135,20 @@ function readConfigFile(file: string): Record<string, unknown> {
   return (parsed ?? {}) as Record<string, unknown>;
 }
 
+/**
+ * `database` (PHASEWISE_DB) naming a PostgreSQL URL, as the db commands take it, is the store: read as a
+ * SQLite file name it made serve fail on a lock file named after the URL, with the password in the message.
+ */
+function databaseUrlAsStore(raw: Record<string, unknown>): void {
+  const url = raw.database;
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//i.test(url)) return;
+  if (typeof raw.store === 'string' && raw.store !== url) {
+    throw new ConfigError(`database ${redact(url)} and store ${redact(raw.store)} name two PostgreSQL databases; give one (PHASEWISE_STORE or --store)`);
+  }
+  raw.store = url;
+  delete raw.database;
+}
+
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof ServeConfig, unknown>> = {}): ServeConfig {
   let raw: Record<string, unknown> = {};
   if (file) {
@@ -150,6 +164,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, ove
   }
   if (env.PHASEWISE_TOKEN) raw.tokens = [{ token: env.PHASEWISE_TOKEN, name: 'operator', roles: ['reader', 'contributor', 'publisher'] }];
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
+  databaseUrlAsStore(raw);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const where = file ? `${file}, the environment or the command line` : 'the environment or the command line';

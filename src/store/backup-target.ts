@@ -5,6 +5,7 @@
  */
 import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
 import { StoreError } from './sqlite/database.js';
 import { fsyncDir, tempPathFor } from '../util/atomic-file.js';
 
@@ -29,6 +30,7 @@ export async function writeBackup<T>(destination: string, write: (tmp: string) =
   const companions = [tmp, `${tmp}-journal`, `${tmp}-wal`, `${tmp}-shm`];
   try {
     const result = await write(tmp);
+    selfContained(tmp);
     try {
       linkSync(tmp, destination);
     } catch (err) {
@@ -39,5 +41,19 @@ export async function writeBackup<T>(destination: string, write: (tmp: string) =
     return result;
   } finally {
     for (const f of companions) rmSync(f, { force: true });
+  }
+}
+
+/**
+ * The copy in rollback-journal mode: a WAL-mode file (the online backup keeps the source's mode) is not
+ * one file. Opened read-only, as `db check` and `db restore` open a backup, it left `-wal` and `-shm` files
+ * beside it (SQLite needs them for a WAL file, so the folder had to be writable).
+ */
+function selfContained(file: string): void {
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = DELETE');
+  } finally {
+    db.close();
   }
 }

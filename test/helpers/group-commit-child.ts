@@ -22,6 +22,24 @@ export function groupScenario(): Record<string, unknown> {
   });
 }
 
+/**
+ * groupScenario on a new SQLite file with group commit through the journal: 20 steps, then the apply worker
+ * is killed and 200 more steps run, so the journal holds groups the store has not applied while it holds the file.
+ */
+export async function workerKilledRun(file: string): Promise<SqliteStore> {
+  const scenario = compileScenario(groupScenario(), 'journal');
+  const store = SqliteStore.open(file, { mode: 'new' });
+  store.importState(scenario.state);
+  store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true, stallMs: 300 });
+  const sim = new Simulation(scenario, { store });
+  sim.driver.observe = () => {};
+  for (let i = 0; i < 20 && sim.step(); i++);
+  store.load();
+  await (store as unknown as { journal: { killWorkerForTest(): Promise<number> } }).journal.killWorkerForTest();
+  for (let i = 0; i < 200 && sim.step(); i++);
+  return store;
+}
+
 function main(db: string, sentLog: string, steps: number, mode: string | undefined): void {
   const journal = mode?.startsWith('journal') ?? false;
   const killAtSend = mode?.startsWith('journal@') ? Number(mode.slice(8)) : Number.POSITIVE_INFINITY;

@@ -84,12 +84,11 @@ function confirmAction(text, { rollback = false } = {}) {
   });
 }
 
-async function control(text, path, { rollback = false, body = (c) => (c.reason ? { reason: c.reason } : {}) } = {}) {
+async function control(text, path, { rollback = false, body = (c) => (c.reason ? { reason: c.reason } : {}), done = () => `Done: ${text}` } = {}) {
   const c = await confirmAction(text, { rollback });
   if (!c) return;
   try {
-    await api(path, 'POST', body(c));
-    flash(`Done: ${text}`);
+    flash(done(await api(path, 'POST', body(c))));
   } catch (err) {
     flash(err.message, true);
   }
@@ -143,7 +142,9 @@ async function fleetView() {
       f.fleetStop ? h('p', { id: 'fleet-stop', class: 'badge bad' }, `Fleet-wide stop since ${fmt(f.fleetStop.since)} by ${f.fleetStop.caller}: ${f.fleetStop.reason}`) : null,
       h('div', { class: 'controls' },
         h('button', { id: 'fleet-pause', class: 'danger', onclick: () => control('Pause every running rollout (fleet-wide stop)?', '/phasewise/fleet/pause') }, 'Pause all rollouts…'),
-        h('button', { id: 'fleet-resume', onclick: () => control('End the fleet-wide stop?', '/phasewise/fleet/resume', { body: () => ({}) }) }, 'Resume all…'))),
+        h('button', { id: 'fleet-resume', onclick: () => control('End the fleet-wide stop?', '/phasewise/fleet/resume', {
+          done: (a) => (a.ended ? `The fleet-wide stop by ${a.ended.caller} has ended.` : 'No fleet-wide stop was in effect: nothing was ended.'),
+        }) }, 'Resume all…'))),
     h('div', { class: 'row' }, artifacts),
     h('div', { class: 'card' }, h('h2', {}, 'Held releases'), held),
     h('div', { class: 'card' }, h('h2', {}, 'Find a machine'), search, found),
@@ -245,7 +246,7 @@ async function rolloutView(id, params) {
       `${r.counts.upgraded} of ${r.counts.eligible} upgraded, ${r.counts.unhealthy} unhealthy, ${r.counts.open} open`),
     live ? h('div', { class: 'controls' },
       h('button', { id: 'pause', onclick: () => control(`Pause ${r.id}? Its release is held: no new batch of ${r.toVersion} starts anywhere.`, `${base}/pause`) }, 'Pause…'),
-      h('button', { id: 'resume', onclick: () => control(`Resume ${r.id}?`, `${base}/resume`, { body: () => ({}) }) }, 'Resume…'),
+      h('button', { id: 'resume', onclick: () => control(`Resume ${r.id}?`, `${base}/resume`) }, 'Resume…'),
       h('button', { id: 'cancel', class: 'danger', onclick: () => control(`Cancel ${r.id}? Batches in flight finish.`, `${base}/cancel`) }, 'Cancel…')) : null);
   const phases = h('div', { class: 'card' }, h('h2', {}, 'Phases'), timeline(r, d.now),
     table(['Phase', 'Regions', 'Status', 'Started', 'Ended', 'Upgraded', 'Unhealthy'],

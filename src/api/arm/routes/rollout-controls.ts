@@ -22,7 +22,7 @@ import type { ImageRef } from '../../../model/image-reference.js';
 import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
 import { conflict, notFound } from '../errors.js';
-import { beginFleetStop, endFleetStop } from '../fleet-stop.js';
+import { beginFleetStop, endFleetStop, fleetStopView } from '../fleet-stop.js';
 import { operatorReason, parseBody } from '../validation.js';
 import { rolloutRecord } from './publisher.js';
 
@@ -102,13 +102,15 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
   app.post('/phasewise/fleet/resume', async (req) => {
     const caller = writer(req, 'Phasewise/fleet/resume/action');
     const body = parseBody(reasonBody, req.body ?? {});
+    // `ended` says whether a stop was in effect: `resumed: []` alone reads the same for a stop that held nothing and for no stop.
+    const ended = fleetStopView(ctx.docs);
     const resumed = ctx.docs.atomically(() => {
       const done = ctx.engine.resumeAllRollouts(caller, body.reason);
       endFleetStop(ctx.docs);
       return done;
     });
     ctx.runtime.kick();
-    return { resumed: resumed.map((r) => r.id) };
+    return { resumed: resumed.map((r) => r.id), ended };
   });
 
   app.post('/phasewise/publishers/:publisher/extensionTypes/:type/versions/:version/withdraw', async (req) => {
