@@ -142,11 +142,13 @@ function check(seed: number): { problems: string[]; seen: Seen; announcedMisses:
   return { problems, seen, announcedMisses };
 }
 
-test('R5 R10 R11 R13 R14 R22 R23 R31 R32 R40 R60 R64 R70 R72: the mixed scenario nobody wrote before keeps every rule its log can show, over ten seeds', () => {
+test('R5 R10 R11 R13 R14 R22 R23 R31 R32 R40 R60 R64 R70 R72: an unseen mixed scenario keeps every rule its log shows over ten seeds, the critical release within three weeks', () => {
   const total: Seen = { rollouts: 0, r23Stops: 0, failedRollbacks: 0, optedBack: 0, checkedStarts: 0 };
   for (let seed = 11; seed <= 20; seed++) {
     const { problems, seen, announcedMisses } = check(seed);
-    if (announcedMisses.length > 0) console.log(`seed ${seed}: ${announcedMisses.join('; ')}`);
+    // Announced or not, no seed misses the bound here. Seed 18 did (23.0 days, at risk from day 12): its canary, the
+    // flapping set, was stopped four times for the full 3 days while the later phases' stops were counted at 6 hours.
+    assert.deepEqual(announcedMisses, [], `seed ${seed}: R40 missed`);
     assert.deepEqual(problems, [], `seed ${seed}:\n${problems.slice(0, 10).join('\n')}`);
     for (const k of Object.keys(total) as Array<keyof Seen>) total[k] += seen[k];
   }
