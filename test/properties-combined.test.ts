@@ -12,6 +12,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { InvariantChecker } from '../src/audit/invariants.js';
+import { artifactKey } from '../src/model/artifact.js';
+import { MIN_R23_STOP_MS } from '../src/planner/bound.js';
 import { WindowChecker } from '../src/audit/windows.js';
 import type { EngineEvent } from '../src/model/events.js';
 import { symmetricPairs } from '../src/model/fleet.js';
@@ -169,7 +171,7 @@ function toScenario(g: Gen): { raw: Record<string, unknown>; assigned: Map<strin
   return { raw, assigned };
 }
 
-interface Outcome { violations: string[]; checkedStarts: number; rollouts: number; announcedMisses: number }
+interface Outcome { violations: string[]; checkedStarts: number; rollouts: number; announcedMisses: number; r23Stops: number; failedRollbacks: number }
 
 /** Runs a scenario with every checker on its log; returns what broke. */
 function run(g: Gen): Outcome {
@@ -196,6 +198,10 @@ function run(g: Gen): Outcome {
   const ended = new Map<string, string>();
   const reached = new Map<string, Map<string, number>>();
   const upgradedFrom = new Map<string, string>();
+  // R31: extension instances whose rollback failed (machine|artifact); R23: until when a stopped set may not start a batch (rollout|set).
+  const failedRollback = new Set<string>();
+  const stoppedUntil = new Map<string, number>();
+  let stops = 0;
   let halted = false;
   // Rollouts the engine announced at risk of missing R40 before their bound passed (the outlook at each R23 stop, and every 6 hours).
   const warned = new Set<string>();
@@ -228,6 +234,24 @@ function run(g: Gen): Outcome {
           if (!m.has(e.machineId)) m.set(e.machineId, Date.parse(e.time));
         }
         if (e.type === 'instance.upgrade.started') upgradedFrom.set(`${e.rolloutId}|${e.machineId}|${e.attempt}`, e.fromVersion);
+        if (e.type === 'instance.rollback.failed' && e.artifact.kind === 'extension') failedRollback.add(`${e.machineId}|${artifactKey(e.artifact)}`);
+        // R31: a failed rollback leaves the extension Failed, with no more automatic attempts (and a manual upgrade skips it);
+        // nothing in these scenarios removes and reinstalls it. (An OS image is another matter: the next image heals it.)
+        if (e.type === 'instance.upgrade.started' && e.artifact.kind === 'extension' && failedRollback.has(`${e.machineId}|${artifactKey(e.artifact)}`)) {
+          problems.push(`R31: ${e.rolloutId} starts ${e.machineId} (attempt ${e.attempt}) after its rollback of the same extension failed`);
+        }
+        // R23: a set whose run breached its limit stops; the engine never stops a set of VMs or scale-set instances
+        // (retry interval 3 days) for less than its 6-hour floor, windows only lengthen the stop.
+        if (e.type === 'gate.breached' && e.rule === 'R23' && e.scope.setId) {
+          stops++;
+          stoppedUntil.set(`${e.rolloutId}|${e.scope.setId}`, Date.parse(e.time) + MIN_R23_STOP_MS);
+        }
+        if (e.type === 'batch.started' && e.scope.setId) {
+          const until = stoppedUntil.get(`${e.rolloutId}|${e.scope.setId}`);
+          if (until !== undefined && Date.parse(e.time) < until) {
+            problems.push(`R23: ${e.rolloutId} starts batch ${e.batchId} of ${e.scope.setId} ${((until - Date.parse(e.time)) / 60_000).toFixed(0)} min before its stop ends`);
+          }
+        }
         if (e.type === 'instance.rollback.started') {
           // R22, R30: back to the version the attempt's upgrade came from (the last known good).
           const from = upgradedFrom.get(`${e.rolloutId}|${e.machineId}|${e.attempt}`);
@@ -273,7 +297,10 @@ function run(g: Gen): Outcome {
     if (unreached) problems.push(`R40: ${id} (${c.profile} ${c.release}) reached ${firsts.size} of ${c.eligible} eligible machines${byHorizon}, never announced at risk`);
     for (const [machine, t] of late) problems.push(`R40: ${id} (${c.profile}) first reached ${machine} after ${((t - c.at) / DAY).toFixed(1)} days, never announced at risk`);
   }
-  return { violations: problems, checkedStarts: windows.extension.checkedStarts + windows.osImage.checkedStarts, rollouts: created.size, announcedMisses };
+  return {
+    violations: problems, checkedStarts: windows.extension.checkedStarts + windows.osImage.checkedStarts, rollouts: created.size, announcedMisses,
+    r23Stops: stops, failedRollbacks: failedRollback.size,
+  };
 }
 
 /** The counterexample of seed 20261214, run 171 (found at 20 times the runs): see the R40 check in `run`. */
@@ -334,18 +361,23 @@ test('R40 R23: a bound that R23 stops make unreachable (limit 0% or 5%, slow age
   }
 });
 
-test('R10 R11 R13 R14 R22 R40 R60 R70: random combined scenarios (windows, releases mid-rollout, images, manual upgrades, flapping machines) keep every invariant', () => {
+test('R10 R11 R13 R14 R22 R23 R31 R40 R60 R70: random combined scenarios (windows, releases mid-rollout, images, manual upgrades, flapping machines) keep every invariant', () => {
   let rollouts = 0;
   let checkedStarts = 0;
+  let r23Stops = 0;
+  let failedRollbacks = 0;
   fc.assert(
     fc.property(scenarioArb, (g) => {
       const o = run(g);
       assert.deepEqual(o.violations, [], o.violations.slice(0, 10).join('\n'));
       rollouts += o.rollouts;
       checkedStarts += o.checkedStarts;
+      r23Stops += o.r23Stops;
+      failedRollbacks += o.failedRollbacks;
     }),
     { numRuns: 80, seed: 20261214 },
   );
   assert.ok(rollouts > 200, `the scenarios start rollouts (${rollouts})`);
   assert.ok(checkedStarts > 0, 'some upgrades were checked against their windows');
+  assert.ok(r23Stops > 0 && failedRollbacks > 0, `R23 stops ${r23Stops}, failed rollbacks ${failedRollbacks}: the R23 and R31 checks were exercised`);
 });

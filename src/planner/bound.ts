@@ -274,32 +274,31 @@ export function expectedLastReach(units: readonly UnitOutlook[]): { at: number; 
  * How long R23 stops a set (R23 itself names no length). The retry interval, unless resuming after it would
  * reach the set's last machine after `deadline` (or, with `after`, the last machine of the work that waits
  * for the set to end), with the `later` stops the set is expected to meet again each as short as the floor:
- * then the longest stop, down to MIN_R23_STOP_MS, that still fits those stops (at least one) of that floor,
- * or failing that fits the most of them it can (none at the last). A stop that ends outside the set's windows is stretched to the next
- * slot, where it would resume anyway.
+ * then the longest stop, down to MIN_R23_STOP_MS, that fits those stops (at least one) each as long as itself (the room
+ * spread evenly), or failing that fits the most of them it can at the floor (none at the last). A stop that ends outside
+ * the set's windows is stretched to the next slot, where it would resume anyway.
  */
 export function chooseStopMs(
   now: number, intervalMs: number, deadline: number, c: UnitCourse, remaining: number, after?: (unitEnd: number) => number, later = 0,
 ): { stopMs: number; shortened: boolean } {
   const floor = Math.min(intervalMs, MIN_R23_STOP_MS);
-  const reach = (stop: number, again: number) => {
-    const placed = again > 0 ? placeWithStop(c, now + stop, remaining, floor, again) : placeBatches(c, now + stop, remaining);
+  const reach = (stop: number, again: number, againMs = floor) => {
+    const placed = again > 0 ? placeWithStop(c, now + stop, remaining, againMs, again) : placeBatches(c, now + stop, remaining);
     if (!placed) return Number.POSITIVE_INFINITY;
     return after ? Math.max(placed.lastStart, after(placed.end)) : placed.lastStart;
   };
-  if ((remaining === 0 && !after) || !Number.isFinite(deadline) || reach(intervalMs, later) <= deadline) return { stopMs: intervalMs, shortened: false };
+  if ((remaining === 0 && !after) || !Number.isFinite(deadline) || reach(intervalMs, later, intervalMs) <= deadline) return { stopMs: intervalMs, shortened: false };
   const candidates: number[] = [];
   for (let s = intervalMs * 0.75; s > floor; s *= 0.75) candidates.push(Math.floor(s));
   candidates.push(floor);
-  // The longest stop that fits the most further stops of the floor, from the expected ones (at least one) down to none.
-  let pick = floor;
-  for (let again = Math.max(1, later); again >= 0; again--) {
-    const found = candidates.find((s) => reach(s, again) <= deadline);
-    if (found !== undefined) {
-      pick = found;
-      break;
-    }
-  }
+  // Pressed: the longest stop that the stops allowed for (at least one) could each take as well, so that the room left
+  // is spread over them instead of spent by this one and then by the next (each stop at the floor after a long one
+  // re-spends what it leaves: bench:bound-slow, 20% slow agents). Failing that, the longest stop that fits the most
+  // further stops of the floor, from the expected ones down to none.
+  const allowed = Math.max(1, later);
+  let pick = candidates.find((s) => reach(s, allowed, s) <= deadline);
+  for (let again = allowed; pick === undefined && again >= 0; again--) pick = candidates.find((s) => reach(s, again) <= deadline);
+  pick ??= floor;
   const slot = c.union.length > 0 ? unionSlot(c.union, now + pick, c.budgetMs) : null;
   const stopMs = slot === null ? pick : Math.min(intervalMs, Math.max(pick, slot - now));
   return { stopMs, shortened: stopMs < intervalMs };

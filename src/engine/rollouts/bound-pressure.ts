@@ -79,7 +79,7 @@ export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now
   // Far from the bound (a week of windows, the stops and the planned work to spare): the retry interval, without projecting.
   const planned = r.plan.phases.slice(u.phase).reduce((t, p) => t + p.estimatedMs, 0);
   if (deadlineOf(r) - now > interval * (1 + later) + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
-  const after = waits ? (end: number) => reachFrom(state, r, u.phase + 1, end) : undefined;
+  const after = waits ? (end: number) => reachFrom(state, r, u.phase + 1, end, true) : undefined;
   return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), waits ? batchesToSettle(u) : remainingBatches(u), after, later);
 }
 
