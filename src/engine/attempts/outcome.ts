@@ -26,7 +26,7 @@ import { recordOutcome } from './release-evidence.js';
 import { failedForGood } from '../core/failed-for-good.js';
 
 /** A machine with no report kept is healthy (`health` holds only the unhealthy): one object for every verdict, not one each. */
-export const NO_REPORT: HealthSignals = Object.freeze({ platform: true });
+const NO_REPORT: HealthSignals = Object.freeze({ platform: true });
 
 /** The start of the reason a retry waits on a machine that cannot turn healthy (opt-in.ts's `resumeCannotHeal` looks for it). */
 export const CANNOT_HEAL = 'retry not attempted: the machine cannot turn healthy until someone acts';
@@ -172,18 +172,13 @@ function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, a: Atte
   }
 }
 
-/**
- * A healthy verdict within the window (R21): the new version becomes last-known-good. `signals`: what
- * `fleet.health` holds for the machine (NO_REPORT when nothing); `alone`: the attempt is the machine's only
- * health waiter (`healthWaiters` holds it itself), so it leaves without a lookup. The caller, the health
- * report, has both in hand.
- */
-export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, signals: HealthSignals, alone: boolean): boolean {
+/** A healthy verdict within the window (R21): the new version becomes last-known-good. */
+export function tryJudgeHealthy(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState): boolean {
   if (a.status !== 'healthWait') return false;
   const inst = a.inst;
+  const signals = ctx.state.fleet.health.get(a.machineId) ?? NO_REPORT;
   if (!isInstanceHealthy(signals, inst.status)) return false;
-  if (alone) ctx.state.healthWaiters.delete(a.machineId);
-  else removeHealthWaiter(ctx.state, a.machineId, r.id);
+  removeHealthWaiter(ctx.state, a.machineId, r.id);
   if (a.healthTimer) cancelTimer(ctx, a.healthTimer); // judged healthy: the deadline can do nothing
   recordGood(inst, inst.installedVersion);
   changed.instance(ctx, inst);

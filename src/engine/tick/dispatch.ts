@@ -3,13 +3,12 @@
  * due. Each is matched to the attempt or unit it concerns; stale ones (an answer to a settled key, a
  * timer for an attempt that moved on) are ignored.
  */
-import type { HealthSignals } from '../../model/health.js';
 import { isMachineHealthy } from '../../model/health.js';
 import type { TickContext } from '../core/context.js';
 import { cancelTimer, machineWait, RECOVERY_GRACE_MS, schedule } from '../core/context.js';
 import type { Observation } from '../driver.js';
 import { noticeEnded } from '../attempts/upgrade.js';
-import { NO_REPORT, onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from '../attempts/outcome.js';
+import { onActionResult, onHealthDeadline, onRetryDue, tryJudgeHealthy } from '../attempts/outcome.js';
 import { checkRolloutDone } from '../rollouts/lifecycle.js';
 import { endBatchNotice } from '../rollouts/batches.js';
 import { onInstanceSettled } from '../rollouts/batch-end.js';
@@ -28,9 +27,10 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     const m = fleet.machines.get(obs.machineId);
     if (!m) return;
     const healthy = isMachineHealthy(obs.signals);
-    // `health` holds the machines whose last report was unhealthy (few): `delete` says whether it was there.
-    const reportedUnhealthy = healthy ? fleet.health.size > 0 && fleet.health.delete(obs.machineId) : fleet.health.has(obs.machineId);
-    if (!healthy) fleet.health.set(obs.machineId, obs.signals);
+    // `health` holds the machines whose last report was unhealthy.
+    const reportedUnhealthy = fleet.health.has(obs.machineId);
+    if (healthy) fleet.health.delete(obs.machineId);
+    else fleet.health.set(obs.machineId, obs.signals);
     ctx.changes?.health.add(obs.machineId);
     refreshReportedHealth(fleet, m, healthy ? undefined : obs.signals, obs.machineId);
     // A retry parked while the machine reported unhealthy goes on once it reports healthy (its other
@@ -38,11 +38,9 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
     if (reportedUnhealthy && healthy) resumeCannotHeal(ctx, obs.machineId);
     const waiting = ctx.state.healthWaiters.get(obs.machineId);
     if (waiting === undefined) return;
-    // What `health` holds for the machine now (nothing else writes it during this report): no second lookup.
-    const stored = healthy ? NO_REPORT : obs.signals;
     // Judging a waiter removes it from the list: walk a copy (one waiter, the common case, is no list).
-    if (!Array.isArray(waiting)) judgeWaiter(ctx, waiting, stored, true);
-    else for (const a of healthWaitersOf(ctx.state, obs.machineId)) judgeWaiter(ctx, a, stored, false);
+    if (!Array.isArray(waiting)) judgeWaiter(ctx, waiting);
+    else for (const a of healthWaitersOf(ctx.state, obs.machineId)) judgeWaiter(ctx, a);
     return;
   }
   const pending = ctx.state.pendingActions.get(obs.key);
@@ -64,10 +62,10 @@ export function applyObservation(ctx: TickContext, obs: Observation): void {
 }
 
 /** A health report came for a machine a rollout waits on: it may be judged healthy now (R21). */
-function judgeWaiter(ctx: TickContext, a: AttemptState, stored: HealthSignals, alone: boolean): void {
+function judgeWaiter(ctx: TickContext, a: AttemptState): void {
   const r = ctx.state.rollouts.get(a.rolloutId)!;
   const u = unitOf(r, a);
-  if (tryJudgeHealthy(ctx, r, u, a, stored, alone)) settled(ctx, r, u, a);
+  if (tryJudgeHealthy(ctx, r, u, a)) settled(ctx, r, u, a);
 }
 
 function settled(ctx: TickContext, r: RolloutState, u: UnitState, a: AttemptState): void {
