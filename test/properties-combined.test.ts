@@ -23,6 +23,7 @@ import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { boundRisk } from '../src/engine/rollouts/bound-risk.js';
 import { policyArb } from './helpers/arbitraries.js';
+import { stepLooking } from './helpers/bound-fleet.js';
 import { twoExtensionCatalog } from './helpers/property-catalog.js';
 
 const DAY = 86_400_000;
@@ -261,18 +262,13 @@ function run(g: Gen): Outcome {
     },
   });
   // The outlook is asked as the API would be (boundAtRisk), every 6 hours of simulated time as in test/helpers/bound-fleet.ts.
-  let nextLook = 0;
-  while (sim.step()) {
-    const now = sim.clock.now();
-    const wake = sim.engine.nextWakeAt();
-    if (now < nextLook && wake !== null && wake < nextLook) continue;
-    nextLook = now + 6 * 3_600_000;
+  stepLooking(sim, 6 * 3_600_000, (now) => {
     for (const r of sim.engine.state.rollouts.values()) {
       if (r.status !== 'running' || warned.has(r.id)) continue;
       const o = boundRisk(sim.engine.state, r, now);
       if (o?.atRisk && now < o.boundEndMs) warned.add(r.id);
     }
-  }
+  });
   const result = sim.result();
   problems.push(...invariants.finish(), ...windows.extension.finish(), ...windows.osImage.finish().map((v) => `OS image: ${v}`));
   let announcedMisses = 0;

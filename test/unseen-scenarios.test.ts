@@ -20,6 +20,7 @@ import { boundRisk } from '../src/engine/rollouts/bound-risk.js';
 import { MIN_R23_STOP_MS } from '../src/planner/bound.js';
 import { loadScenarioFile } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
+import { stepLooking } from './helpers/bound-fleet.js';
 
 const DAY = 86_400_000;
 const FILE = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'scenarios', 'unseen-mix.yaml');
@@ -104,15 +105,8 @@ function check(seed: number): { problems: string[]; seen: Seen; announcedMisses:
       for (const e of events) onEvent(e);
     },
   });
-  // The outlook read at least every 6 hours of simulated time (test/helpers/bound-fleet.ts does the same).
-  let nextLook = 0;
-  while (sim.step()) {
-    const now = sim.clock.now();
-    const wake = sim.engine.nextWakeAt();
-    if (now < nextLook && wake !== null && wake < nextLook) continue;
-    nextLook = now + 6 * 3_600_000;
-    look(now);
-  }
+  // The outlook read at least every 6 hours of simulated time.
+  stepLooking(sim, 6 * 3_600_000, look);
   const result = sim.result();
   problems.push(...invariants.finish(), ...windows.extension.finish(), ...windows.osImage.finish().map((v) => `OS image: ${v}`));
   for (const [id, c] of created) {

@@ -89,6 +89,22 @@ export interface BoundRun {
   halted: boolean;
 }
 
+/**
+ * Steps `sim` to its end, calling `look(now)` at least every `everyMs` of simulated time: the state after a step
+ * stands until the next one, so look when a mark passed, or before a jump past it.
+ */
+export function stepLooking(sim: Simulation, everyMs: number, look: (now: number) => void): void {
+  let next = 0;
+  while (sim.step()) {
+    const now = sim.clock.now();
+    const wake = sim.engine.nextWakeAt();
+    if (now >= next || wake === null || wake >= next) {
+      look(now);
+      next = now + everyMs;
+    }
+  }
+}
+
 /** Runs the fleet, reading the rollout's outlook at least every `everyMs` of simulated time. */
 export function runBoundFleet(f: BoundFleet, everyMs = 6 * HOUR): BoundRun {
   const sim = new Simulation(compileScenario(boundScenario(f), 'bound-under-holds'));
@@ -101,7 +117,6 @@ export function runBoundFleet(f: BoundFleet, everyMs = 6 * HOUR): BoundRun {
     }
   });
   const outlooks: BoundRun['outlooks'] = [];
-  let next = 0;
   const look = () => {
     const now = sim.clock.now();
     for (const r of sim.engine.state.rollouts.values()) {
@@ -110,15 +125,7 @@ export function runBoundFleet(f: BoundFleet, everyMs = 6 * HOUR): BoundRun {
       if (o) outlooks.push({ at: now, atRisk: o.atRisk, projectedEndMs: o.projectedEndMs, reason: o.reason });
     }
   };
-  while (sim.step()) {
-    // The state after a step stands until the next one: look when a mark passed, or before a jump past it.
-    const now = sim.clock.now();
-    const wake = sim.engine.nextWakeAt();
-    if (now >= next || wake === null || wake >= next) {
-      look();
-      next = now + everyMs;
-    }
-  }
+  stepLooking(sim, everyMs, look);
   const rollout = [...sim.engine.state.rollouts.values()][0]!;
   return {
     rollout,
