@@ -153,3 +153,18 @@ test('R5 R10 R11 R13 R14 R22 R23 R31 R32 R40 R60 R64 R70 R72: an unseen mixed sc
   assert.ok(total.optedBack > 0, 'no machine skipped for its opt-out and brought back: the R32 check was not exercised');
   assert.ok(total.checkedStarts > 0, 'no upgrade was checked against a window');
 });
+
+test('R40 R11 R23: a zone left with only retries does not hold the set\'s next zones past the bound (seeds 6, 53, 60, 70, 77, 98)', () => {
+  // These seeds, of 1–120, missed the critical bound by up to 9 days: strict-neu's zone 1 had run its planned batches,
+  // and each failed retry of a rolled-back machine (R30) stopped the whole set for the full 3 days (R23), the stop
+  // counting only zone 1's batches, none left; zones 2 and 3 (R11: one zone at a time) waited behind it.
+  // The stop now counts the set's next zones, so a pressed bound shortens it (never below the 6-hour floor).
+  let r23Stops = 0;
+  for (const seed of [6, 53, 60, 70, 77, 98]) {
+    const { problems, seen, announcedMisses } = check(seed);
+    assert.deepEqual(announcedMisses, [], `seed ${seed}: R40 missed`);
+    assert.deepEqual(problems, [], `seed ${seed}:\n${problems.slice(0, 10).join('\n')}`);
+    r23Stops += seen.r23Stops;
+  }
+  assert.ok(r23Stops > 0, 'no R23 stop: the seeds no longer exercise the stop');
+});

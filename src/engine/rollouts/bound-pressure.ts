@@ -74,13 +74,44 @@ export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now
   const waits = phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample && u.phase + 1 < r.plan.phases.length;
   // The stops the set's remaining batches will meet after this one, 99 times in 100, at the rate the release has
   // shown (R23 resumes with fresh counters): none below 0.01 expected, one or more from there (stopsToAllowFor).
-  const expected = unitStops(r, u, 0);
+  // The set's next zones wait for this stop too: it stops all of the set (R23) and its zones go one after another (R11).
+  // Their batches count as the set's, behind this unit's, even when only retries keep this unit open.
+  const zones = waits ? [] : laterZones(r, u);
+  const expected = unitStops(r, u, 0) + zones.reduce((t, z) => t + unitStops(r, z, 0), 0);
   const later = stopsToAllowFor(expected);
   // Far from the bound (a week of windows, the stops and the planned work to spare): the retry interval, without projecting.
   const planned = r.plan.phases.slice(u.phase).reduce((t, p) => t + p.estimatedMs, 0);
   if (deadlineOf(r) - now > interval * (1 + later) + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
   const after = waits ? (end: number) => reachFrom(state, r, u.phase + 1, end, true) : undefined;
-  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), waits ? batchesToSettle(u) : remainingBatches(u), after, later);
+  const own = waits || zones.length > 0 ? batchesToSettle(u) : remainingBatches(u);
+  const batches = zones.reduce((t, z) => t + remainingBatches(z), own);
+  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), batches, after, later);
+}
+
+/**
+ * The set's units in the region's later waves (its next zones) with a planned batch left: R23 stopped them with
+ * this one, and they wait for it. Their windows are the set's, so they are placed in this unit's course.
+ */
+function laterZones(r: RolloutState, u: UnitState): UnitState[] {
+  if (!u.plan.setId) return [];
+  return unitsOfSet(r, u).filter((z) => z.phase === u.phase && z.region === u.region && z.wave > u.wave && !z.passDone && remainingBatches(z) > 0);
+}
+
+/** Each set's units in plan order, kept per rollout (a plan never changes): asked at every R23 stop of a set. */
+const setUnits = new WeakMap<RolloutState, Map<string, UnitState[]>>();
+
+function unitsOfSet(r: RolloutState, u: UnitState): UnitState[] {
+  let bySet = setUnits.get(r);
+  if (!bySet) {
+    setUnits.set(r, (bySet = new Map()));
+    for (const z of r.units.values()) {
+      if (!z.plan.setId) continue;
+      const list = bySet.get(z.plan.setId);
+      if (list) list.push(z);
+      else bySet.set(z.plan.setId, [z]);
+    }
+  }
+  return bySet.get(u.plan.setId!) ?? [];
 }
 
 /** How many R23 stops the unit's remaining batches are expected to meet at the release's failure rate so far; `done` instances already passed in its run. */
