@@ -64,7 +64,8 @@ export function deadlineOf(r: RolloutState): number {
 /**
  * How long R23 stops the unit's set: the retry interval, shorter when resuming after it would reach the
  * set's last machines after the bound (planner/bound.ts, `chooseStopMs`). While the set's phase waits for
- * its evidence (fewer than `minPhaseSample` judged), the later phases wait too and count.
+ * its evidence (fewer than `minPhaseSample` judged), the later phases wait too and count; otherwise the set's
+ * next zones do (`laterZones`).
  */
 export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now: number): { stopMs: number; shortened: boolean } {
   const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
