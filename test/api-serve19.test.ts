@@ -40,8 +40,10 @@ describe('serve from outside: session 19', () => {
     assert.ok(past.body.lastSeq >= end && past.body.lastSeq < end + 1_000_000, `lastSeq ${past.body.lastSeq}: the log's end, below the cursor`);
     assert.equal(past.body.nextLink, undefined);
     // At the end exactly, and within the log with a filter that matches nothing, the cursor is answered back.
+    // (The server's rollout may write events between two reads: then they follow the cursor, as they should.)
     const atEnd = await call(s.url, 'GET', `/phasewise/events?after=${past.body.lastSeq}`);
-    assert.equal(atEnd.body.lastSeq, past.body.lastSeq);
+    if (atEnd.body.value.length === 0) assert.equal(atEnd.body.lastSeq, past.body.lastSeq);
+    else assert.equal(atEnd.body.value[0].seq, past.body.lastSeq + 1);
     const none = await call(s.url, 'GET', '/phasewise/events?after=1&rolloutId=ro-none');
     assert.deepEqual(none.body, { value: [], lastSeq: 1 });
   });

@@ -78,28 +78,29 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     `  clock:       ${config.clockFactor === 1 ? 'real time' : `${config.clockFactor}x real time`}${config.scenario ? `, fleet from ${config.scenario}` : ''}`,
     `  try:         curl --cacert ${server.certPath} -H "Authorization: Bearer ${server.token ?? '<token>'}" "${server.url}/phasewise/rollouts"`,
   ];
-  process.stderr.write(lines.join('\n') + '\n');
+  // Stopping is set up before the lines that say it serves: whoever waits for them may signal at once.
   const stop = () => {
     void server.close().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  process.stderr.write(lines.join('\n') + '\n');
 }
 
 /** A replica on PostgreSQL: runs until stopped, or until it steps down (exit code 7: its supervisor starts it again). */
 async function serveReplica(config: ServeConfig): Promise<void> {
   const log = { info: (m: string) => process.stderr.write(`${m}\n`), error: (m: string) => process.stderr.write(`${m}\n`) };
   const replica = await startReplica(config, {}, log);
-  process.stderr.write([
-    `Phasewise replica ${replica.holder} is serving the ARM API at ${replica.url}`,
-    `  store:       ${redact(config.store!)} (lease ${config.leaseMs} ms; the replica holding it runs the engine)`,
-    `  certificate: ${replica.certPath}   (trust it: export NODE_EXTRA_CA_CERTS=${replica.certPath})`,
-    `  health:      ${replica.url}/healthz and /readyz (no token)`,
-  ].join('\n') + '\n');
   void replica.steppedDown.then(() => process.exit(EXIT_STEPPED_DOWN));
   const stop = () => {
     void replica.close().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  process.stderr.write([
+    `Phasewise replica ${replica.holder} is serving the ARM API at ${replica.url}`,
+    `  store:       ${redact(config.store!)} (lease ${config.leaseMs} ms; the replica holding it runs the engine)`,
+    `  certificate: ${replica.certPath}   (trust it: export NODE_EXTRA_CA_CERTS=${replica.certPath})`,
+    `  health:      ${replica.url}/healthz and /readyz (no token)`,
+  ].join('\n') + '\n');
 }
