@@ -71,22 +71,49 @@ export function r23StopMs(state: EngineState, r: RolloutState, u: UnitState, now
   const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
   const bound = r.plan.profile.boundMs;
   if (!Number.isFinite(bound)) return { stopMs: interval, shortened: false };
-  const phase = r.phases[u.phase]!;
-  const waits = phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample && u.phase + 1 < r.plan.phases.length;
+  const waits = phaseWaitsForEvidence(r, u);
   // The stops the set's remaining batches will meet after this one, 99 times in 100, at the rate the release has
   // shown (R23 resumes with fresh counters): none below 0.01 expected, one or more from there (stopsToAllowFor).
-  // The set's next zones wait for this stop too: it stops all of the set (R23) and its zones go one after another (R11).
-  // Their batches count as the set's, behind this unit's, even when only retries keep this unit open.
-  const zones = waits ? [] : laterZones(r, u);
-  const expected = unitStops(r, u, 0) + zones.reduce((t, z) => t + unitStops(r, z, 0), 0);
-  const later = stopsToAllowFor(expected);
+  const chain = stopChain(r, u, waits);
+  const later = stopsToAllowFor(chain.expected);
   // Far from the bound (a week of windows, the stops and the planned work to spare): the retry interval, without projecting.
   const planned = r.plan.phases.slice(u.phase).reduce((t, p) => t + p.estimatedMs, 0);
   if (deadlineOf(r) - now > interval * (1 + later) + planned + 8 * 86_400_000) return { stopMs: interval, shortened: false };
   const after = waits ? (end: number) => reachFrom(state, r, u.phase + 1, end, true) : undefined;
+  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), chain.batches, after, later);
+}
+
+/** The unit's phase waits for its stopped sets' evidence (fewer than `minPhaseSample` judged), and later phases wait behind it. */
+export function phaseWaitsForEvidence(r: RolloutState, u: UnitState): boolean {
+  const phase = r.phases[u.phase]!;
+  return phase.status === 'running' && phase.upgraded < r.plan.profile.minPhaseSample && u.phase + 1 < r.plan.phases.length;
+}
+
+/** What an R23 stop of a unit's set holds up: `batches` placed after it in the unit's course, and the stops they are expected to meet. */
+export interface StopChain {
+  /** The set's next zones that wait for the stop (`laterZones`). */
+  zones: UnitState[];
+  batches: number;
+  expected: number;
+}
+
+/**
+ * One rule for how long an R23 stop is (`r23StopMs`) and how far the outlook (bound-risk.ts) sees it reach: the set's
+ * next zones wait for a stop of this unit, since it stops all of the set (R23) and its zones go one after another
+ * (R11). Their batches count as the set's, behind this unit's, even when only retries keep this unit open (one retry
+ * batch). While the unit's phase waits for its evidence (`waits`), the later phases are counted instead, by the caller.
+ * `expected`: the R23 stops those batches will meet at the release's rate, this unit's run having passed `done`.
+ */
+export function stopChain(r: RolloutState, u: UnitState, waits: boolean, done = 0, rate = observedFailureRate(r)): StopChain {
+  const zones = waits ? [] : laterZones(r, u);
   const own = waits || zones.length > 0 ? batchesToSettle(u) : remainingBatches(u);
-  const batches = zones.reduce((t, z) => t + remainingBatches(z), own);
-  return chooseStopMs(now, interval, deadlineOf(r), unitCourse(state, r, u), batches, after, later);
+  let batches = own;
+  let expected = unitStops(r, u, done, rate);
+  for (const z of zones) {
+    batches += remainingBatches(z);
+    expected += unitStops(r, z, 0, rate);
+  }
+  return { zones, batches, expected };
 }
 
 /**

@@ -12,7 +12,7 @@ import type { EngineState, RolloutState, UnitState } from '../state.js';
 import { releaseKey } from '../state.js';
 import { isoOf } from '../clock.js';
 import { bakeAfter } from './lifecycle.js';
-import { deadlineOf, observedFailureRate, remainingBatches, unitCourse, unitStops } from './bound-pressure.js';
+import { deadlineOf, observedFailureRate, phaseWaitsForEvidence, remainingBatches, stopChain, unitCourse, unitStops } from './bound-pressure.js';
 
 interface Projected extends UnitOutlook {
   end: number;
@@ -54,10 +54,15 @@ export function boundRisk(state: EngineState, r: RolloutState, now: number): Bou
     // More than one stop when the release fails that often under the set's limit (a strict limit, slow agents timing out).
     const stops = pStop > 0 ? stopsToCount(unitStops(r, u, u.gateRun.upgraded, rate)) : 0;
     expectedStops += stops > 1 ? stops : pStop;
-    const stopped = pStop > 0 ? reachAfterStop(course, t0, n, retryIntervalMs(r.plan.profile, u.plan.machineKind), deadline, stops) : placed.lastStart;
+    // A stop holds what it holds for the engine (`stopChain`, as `r23StopMs` sizes it): the set's next zones wait behind it,
+    // so its stopped end is theirs, each of their batches placed after this unit's, with the stops they are expected to meet.
+    const chain = pStop > 0 ? stopChain(r, u, phaseWaitsForEvidence(r, u), u.gateRun.upgraded, rate) : null;
+    const interval = retryIntervalMs(r.plan.profile, u.plan.machineKind);
+    const stopped = chain ? reachAfterStop(course, t0, chain.batches, interval, deadline, stopsToCount(chain.expected)) : placed.lastStart;
+    const behind = chain && chain.zones.length > 0 ? `, the set's next ${chain.zones.length} zones behind them (R11)` : '';
     const why = stoppedUntil > now
       ? `set ${u.plan.setId ?? u.plan.id} is stopped by R23 until ${isoOf(stoppedUntil)}`
-      : course.union.length > 0 ? `unit ${u.plan.id} runs ${n} more batches in its maintenance windows (R70)` : `unit ${u.plan.id} has ${n} batches to run`;
+      : course.union.length > 0 ? `unit ${u.plan.id} runs ${n} more batches in its maintenance windows (R70)${behind}` : `unit ${u.plan.id} has ${n} batches to run${behind}`;
     const p: Projected = { id: u.plan.id, clear: placed.lastStart, stopped, pStop, end: placed.end, why };
     units.push(p);
     return p;

@@ -1,0 +1,73 @@
+/**
+ * R40 with R23 and R11 on a zonal scale set: an R23 stop stops all of the set and its zones go one after another,
+ * so the set's next zones wait behind a stop of its first. The stop's length (`r23StopMs`) counts them; the rollout's
+ * outlook (`boundRisk`, GET /phasewise/rollouts `boundAtRisk`) counts them by the same rule (`stopChain`).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { stopChain } from '../src/engine/rollouts/bound-pressure.js';
+import { boundRisk } from '../src/engine/rollouts/bound-risk.js';
+import { compileScenario } from '../src/sim/scenario.js';
+import { Simulation } from '../src/sim/simulator.js';
+import { DAY, HOUR, stepLooking } from './helpers/bound-fleet.js';
+
+/** One region of three zones, one 30-instance set spread over them (10% batches, R23 at 5%), a critical release failing 8%, bound 6 days. */
+function zonalSet(seed: number): Record<string, unknown> {
+  return {
+    name: 'zonal-bound', start: '2026-01-05T00:00:00Z', seed, horizon: 'P10W',
+    regions: [{ name: 'r0', zones: ['1', '2', '3'] }],
+    catalog: [{ publisher: 'P', type: 'Agent', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
+    extensions: { agent: { publisher: 'P', type: 'Agent', typeHandlerVersion: '1.0', enableAutomaticUpgrade: true } },
+    fleet: {
+      scaleSets: [{
+        name: 'ss0', region: 'r0', subscription: 's', capacity: 30, zones: ['1', '2', '3'], extensions: ['agent'],
+        upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: { maxBatchInstancePercent: 10, maxUnhealthyInstancePercent: 100, maxUnhealthyUpgradedInstancePercent: 5 } },
+      }],
+    },
+    profiles: { critical: { bound: 'P6D' } },
+    events: [{ at: 'PT1H', publish: { extension: 'agent', version: '1.1.0.0', critical: true } }],
+    failures: { versions: { '1.1.0.0': { unhealthyAfterUpgrade: 0.08 } } },
+  };
+}
+
+test('R40 R23 R11: the outlook counts a zonal set\'s next zones behind an R23 stop, as the stop\'s length does: no shortened stop comes unannounced', () => {
+  let shortenedStops = 0;
+  for (const seed of [1, 2, 3, 4]) {
+    const sim = new Simulation(compileScenario(zonalSet(seed), 'zonal-bound'));
+    let firstShortened: number | null = null;
+    const firstReach = new Map<string, number>();
+    sim.engine.onEvents((batch) => {
+      for (const e of batch) {
+        if (e.type === 'gate.breached' && e.rule === 'R23' && /instead of the retry interval/.test(e.reason)) {
+          shortenedStops++;
+          firstShortened ??= Date.parse(e.time);
+        }
+        if (e.type === 'instance.upgrade.started' && !firstReach.has(e.machineId)) firstReach.set(e.machineId, Date.parse(e.time));
+      }
+    });
+    let warned: { at: number; reason: string } | null = null;
+    let chained = false;
+    stepLooking(sim, 6 * HOUR, (now) => {
+      for (const r of sim.engine.state.rollouts.values()) {
+        if (r.status !== 'running') continue;
+        // What the engine would count for a stop of the set's first zone now: its next two zones, while they wait.
+        const first = [...r.units.values()].find((u) => u.wave === 0);
+        if (first && !first.passDone && stopChain(r, first, false).zones.length === 2) chained = true;
+        const o = boundRisk(sim.engine.state, r, now)!;
+        if (o.atRisk && warned === null) warned = { at: now, reason: o.reason };
+      }
+    });
+    const rollout = [...sim.engine.state.rollouts.values()][0]!;
+    assert.equal(rollout.status, 'completed', `seed ${seed}`);
+    assert.equal(firstReach.size, 30, `seed ${seed}`);
+    assert.ok(Math.max(...firstReach.values()) - rollout.createdAtMs <= 6 * DAY, `seed ${seed}: R40 missed`);
+    assert.ok(chained, `seed ${seed}: the set's first zone never had its next zones waiting behind it`);
+    // Before: the outlook placed zones 2 and 3 as if a stop of zone 1 did not hold them, and never said at risk,
+    // while the engine shortened the stops for them (seeds 1–4, 6 days bound, 1 to 3 shortened stops each).
+    assert.ok(firstShortened !== null, `seed ${seed}: no shortened stop, the scenario no longer presses the bound`);
+    const w = warned as { at: number; reason: string } | null;
+    assert.ok(w !== null && w.at <= firstShortened, `seed ${seed}: stop shortened at ${new Date(firstShortened).toISOString()}, never announced at risk before`);
+    assert.match(w.reason, /only if R23 stops are shortened.*the set's next 2 zones behind them \(R11\)/, `seed ${seed}: ${w.reason}`);
+  }
+  assert.ok(shortenedStops >= 4);
+});
