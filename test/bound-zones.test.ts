@@ -1,7 +1,8 @@
 /**
  * R40 with R23 and R11 on a zonal scale set: an R23 stop stops all of the set and its zones go one after another,
  * so the set's next zones wait behind a stop of its first. The stop's length (`r23StopMs`) counts them; the rollout's
- * outlook (`boundRisk`, GET /phasewise/rollouts `boundAtRisk`) counts them by the same rule (`stopChain`).
+ * outlook (`boundRisk`, GET /phasewise/rollouts `boundAtRisk`) and the plan's (`estimate.outlook`, `phasewise plan`)
+ * count them by the same rule (`stopHolds`, through `stopChain` in the engine).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -70,4 +71,16 @@ test('R40 R23 R11: the outlook counts a zonal set\'s next zones behind an R23 st
     assert.match(w.reason, /only if R23 stops are shortened.*the set's next 2 zones behind them \(R11\)/, `seed ${seed}: ${w.reason}`);
   }
   assert.ok(shortenedStops >= 4);
+});
+
+test('R40 R23 R11: the plan\'s outlook counts a zonal set\'s next zones behind an R23 stop of its first zone, as the engine does', () => {
+  const sim = new Simulation(compileScenario(zonalSet(1), 'zonal-bound'));
+  while (sim.engine.state.rollouts.size === 0 && sim.step());
+  const rollout = [...sim.engine.state.rollouts.values()][0]!;
+  const o = rollout.plan.estimate.outlook!;
+  // Before: "first reached after 3.1 days (bound 6 days), in unit ro-1/r0/3/ss0 after an R23 stop", each zone's stop
+  // holding that zone alone, and `fitsBound` true, while the engine shortened its stops (test above).
+  assert.equal(o.atRisk, true, o.reason);
+  assert.match(o.reason, /only if R23 stops are shortened, in unit \S+\/1\/ss0 after an R23 stop/);
+  assert.equal(rollout.plan.estimate.fitsBound, false);
 });

@@ -224,6 +224,27 @@ export function stopsToAllowFor(expected: number): number {
   return expected > 0 ? poissonQuantile(expected, STOP_ALLOWANCE_MASS) : 0;
 }
 
+/** A unit in what an R23 stop holds up: its batches still to run and the R23 stops they are expected to meet. */
+export interface StopLink {
+  batches: number;
+  expected: number;
+}
+
+/**
+ * What an R23 stop of one zone of a scale set holds up: R23 stops all of the set and R11 runs its zones one after
+ * another, so the set's next zones wait for it, their batches behind the stopped zone's, with the stops they are
+ * expected to meet. One rule for how long the engine stops the set (`r23StopMs`) and for how far the outlooks (the
+ * plan's, and the running rollout's `boundRisk`) see a stop reach.
+ */
+export function stopHolds(own: StopLink, nextZones: readonly StopLink[]): StopLink {
+  let { batches, expected } = own;
+  for (const z of nextZones) {
+    batches += z.batches;
+    expected += z.expected;
+  }
+  return { batches, expected };
+}
+
 /** One unit's expected last first reach: without a stop, and with one, and how likely the stop is. */
 export interface UnitOutlook {
   id: string;

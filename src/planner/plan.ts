@@ -8,8 +8,8 @@ import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
 import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
-import { PRIOR_FAILURE_RATE, expectedLastReach, expectedStops as stopsExpected, placeBatches, reachAfterStop, stopProbability, stopsToCount } from './bound.js';
-import type { UnitCourse, UnitOutlook } from './bound.js';
+import { PRIOR_FAILURE_RATE, expectedLastReach, expectedStops as stopsExpected, placeBatches, reachAfterStop, stopHolds, stopProbability, stopsToCount } from './bound.js';
+import type { StopLink, UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
 import type { WindowUnion } from '../schedule/slots.js';
 import type { PlanWindows } from './windows.js';
@@ -171,9 +171,10 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
   let expectedStops = 0;
   let unschedulable = 0;
   let index = 0; // the unit's place in `starts` and `stopChances`
+  const links = planLinks();
   for (const p of phases) {
     for (const r of p.regions) {
-      for (const w of r.waves) {
+      for (const [wi, w] of r.waves.entries()) {
         for (const u of w.units) {
           const bypass = profile.name === 'critical' && input.windows?.bypasses?.(u.windowKey ?? '') === true;
           const union = windowed && u.windowKey && !bypass ? input.windows!.unionOf(u.windowKey) : NO_WINDOWS;
@@ -189,9 +190,12 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
           let stopped = clear;
           if (pStop > 0) {
             // More than one stop when the limit is strict enough that the assumed rate trips it again and again.
-            const many = stopsToCount(stopsExpected(u.batches.map((b) => b.machineIds.length), PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent));
+            const own = links.of(u);
+            const many = stopsToCount(own.expected);
             expectedStops += many > 1 ? many : pStop;
-            stopped = reachAfterStop(course, t0, n, retryIntervalMs(profile, u.machineKind), deadline, many);
+            // The set's next zones wait behind a stop of this one (`stopHolds`, as the engine sizes the stop).
+            const held = stopHolds(own, links.nextZones(r, wi, u));
+            stopped = reachAfterStop(course, t0, held.batches, retryIntervalMs(profile, u.machineKind), deadline, stopsToCount(held.expected));
           }
           units.push({ id: u.id, clear, stopped, pStop });
         }
@@ -211,6 +215,40 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
       + `${last.stop && last.unit ? `, in unit ${last.unit.id} after an R23 stop` : last.unit ? `, in unit ${last.unit.id}` : ''}`
       + `; ${stops} R23 stops expected at the assumed ${PRIOR_FAILURE_RATE * 100}% failure rate${windowed ? ', batches placed in their maintenance windows (R70)' : ''}`;
   return { atRisk, reason, projectedEndMs, boundEndMs: deadline, expectedStops: stops };
+}
+
+/**
+ * Each unit's `StopLink` at the assumed failure rate, worked out once it is asked for, and a set's units in a region's
+ * later waves (its next zones), indexed per region once: outlookOf asks for them at each unit a stop is likely in.
+ */
+function planLinks() {
+  const known = new Map<PlanUnit, StopLink>();
+  const bySet = new Map<PlanRegion, Map<string, Array<{ wave: number; unit: PlanUnit }>>>();
+  const of = (u: PlanUnit): StopLink => {
+    let link = known.get(u);
+    if (!link) {
+      const expected = stopsExpected(u.batches.map((b) => b.machineIds.length), PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent);
+      known.set(u, (link = { batches: u.batches.length, expected }));
+    }
+    return link;
+  };
+  const nextZones = (r: PlanRegion, wave: number, u: PlanUnit): StopLink[] => {
+    if (!u.setId) return [];
+    let sets = bySet.get(r);
+    if (!sets) {
+      bySet.set(r, (sets = new Map()));
+      r.waves.forEach((w, wi) => {
+        for (const z of w.units) {
+          if (!z.setId) continue;
+          const list = sets!.get(z.setId);
+          if (list) list.push({ wave: wi, unit: z });
+          else sets!.set(z.setId, [{ wave: wi, unit: z }]);
+        }
+      });
+    }
+    return (sets.get(u.setId) ?? []).filter((z) => z.wave > wave && z.unit.batches.length > 0).map((z) => of(z.unit));
+  };
+  return { of, nextZones };
 }
 
 /** The probability that R23 stops the unit's run, from its first 20 batches, at the assumed failure rate. */

@@ -4,7 +4,8 @@
  */
 import type { UnitCourse, UnitOutlook } from '../../planner/bound.js';
 import {
-  chooseStopMs, expectedLastReach, expectedStops, failureRateEstimate, lastReachWithStop, placeBatches, reachAfterStop, STOP_ALLOWANCE_MASS, stopProbability, stopsToAllowFor, stopsToCount,
+  chooseStopMs, expectedLastReach, expectedStops, failureRateEstimate, lastReachWithStop, placeBatches, reachAfterStop, STOP_ALLOWANCE_MASS, stopHolds, stopProbability, stopsToAllowFor,
+  stopsToCount,
 } from '../../planner/bound.js';
 import { retryIntervalMs } from '../../planner/profile.js';
 import { batchBudgetMs, expectedBatchMs, noticeOf } from '../../planner/windows.js';
@@ -106,14 +107,8 @@ export interface StopChain {
  */
 export function stopChain(r: RolloutState, u: UnitState, waits: boolean, done = 0, rate = observedFailureRate(r)): StopChain {
   const zones = waits ? [] : laterZones(r, u);
-  const own = waits || zones.length > 0 ? batchesToSettle(u) : remainingBatches(u);
-  let batches = own;
-  let expected = unitStops(r, u, done, rate);
-  for (const z of zones) {
-    batches += remainingBatches(z);
-    expected += unitStops(r, z, 0, rate);
-  }
-  return { zones, batches, expected };
+  const own = { batches: waits || zones.length > 0 ? batchesToSettle(u) : remainingBatches(u), expected: unitStops(r, u, done, rate) };
+  return { zones, ...stopHolds(own, zones.map((z) => ({ batches: remainingBatches(z), expected: unitStops(r, z, 0, rate) }))) };
 }
 
 /**
