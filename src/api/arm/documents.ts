@@ -34,6 +34,7 @@ export class Documents {
   private readonly childrenStmt: Database.Statement;
   private readonly kindStmt: Database.Statement;
   private readonly underStmt: Database.Statement;
+  private readonly countStmt: Database.Statement;
 
   /**
    * `runInTransaction` is the store's transaction when there is one (SqliteStore.transaction), so the
@@ -48,6 +49,7 @@ export class Documents {
     this.childrenStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE parent = ? AND kind = ? ORDER BY key');
     this.kindStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE kind = ? ORDER BY key');
     this.underStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE key >= ? AND key < ? AND kind = ? ORDER BY key');
+    this.countStmt = db.prepare('SELECT count(*) AS n FROM arm_documents WHERE kind = ?');
   }
 
   get<T = Record<string, unknown>>(id: string): Doc<T> | undefined {
@@ -74,6 +76,10 @@ export class Documents {
 
   ofKind<T = Record<string, unknown>>(kind: DocKind): Array<Doc<T>> {
     return (this.kindStmt.all(kind) as Array<{ id: string; kind: DocKind; body: string }>).map((r) => ({ id: r.id, kind: r.kind, body: JSON.parse(r.body) as T }));
+  }
+
+  countOfKind(kind: DocKind): number {
+    return (this.countStmt.get(kind) as { n: number }).n;
   }
 
   /** The documents of a kind anywhere below `scope` (a subscription's, at any depth): a range of the key index, not a pass over the kind. */
