@@ -123,3 +123,23 @@ test('without clocks (a follower\'s read model) nothing is ever removed', () => 
     db.close();
   }
 });
+
+test('when operations in progress alone fill the bound, the next sweep waits for a tenth more of them (not one sweep per new operation)', () => {
+  const r = rig();
+  try {
+    const far = new Date(Date.parse(r.now()) + 1000 * HOUR).toISOString();
+    for (let i = 0; i < MAX_OPERATIONS; i++) r.ops.begin('sub1', 'Microsoft.Compute', 'westus', r.now(), far);
+    let sweeps = 0;
+    const read = r.docs.operationSummaries.bind(r.docs);
+    r.docs.operationSummaries = () => { sweeps++; return read(); };
+    r.ops.begin('sub1', 'Microsoft.Compute', 'westus', r.now(), far); // at the bound: a sweep, which removes nothing
+    assert.equal(sweeps, 1);
+    assert.equal(r.stored(), MAX_OPERATIONS + 1, 'operations in progress are never removed');
+    for (let i = 0; i < MAX_OPERATIONS / 10 - 1; i++) r.ops.begin('sub1', 'Microsoft.Compute', 'westus', r.now(), far);
+    assert.equal(sweeps, 1, 'no sweep within the next tenth');
+    r.ops.begin('sub1', 'Microsoft.Compute', 'westus', r.now(), far);
+    assert.equal(sweeps, 2);
+  } finally {
+    r.close();
+  }
+});

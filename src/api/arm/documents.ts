@@ -35,6 +35,7 @@ export class Documents {
   private readonly kindStmt: Database.Statement;
   private readonly underStmt: Database.Statement;
   private readonly countStmt: Database.Statement;
+  private readonly operationsStmt: Database.Statement;
 
   /**
    * `runInTransaction` is the store's transaction when there is one (SqliteStore.transaction), so the
@@ -50,6 +51,8 @@ export class Documents {
     this.kindStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE kind = ? ORDER BY key');
     this.underStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE key >= ? AND key < ? AND kind = ? ORDER BY key');
     this.countStmt = db.prepare('SELECT count(*) AS n FROM arm_documents WHERE kind = ?');
+    this.operationsStmt = db.prepare(`SELECT id, json_extract(body, '$.status') AS status, json_extract(body, '$.finishedAtMs') AS finishedAtMs,
+      json_extract(body, '$.endTime') AS endTime FROM arm_documents WHERE kind = 'operation'`);
   }
 
   get<T = Record<string, unknown>>(id: string): Doc<T> | undefined {
@@ -80,6 +83,14 @@ export class Documents {
 
   countOfKind(kind: DocKind): number {
     return (this.countStmt.get(kind) as { n: number }).n;
+  }
+
+  /**
+   * Every operation record's status and end, without its body: a sweep reads all of them, and a body can be
+   * large (a scale set's lists every instance it waits for).
+   */
+  operationSummaries(): Array<{ id: string; status: string; finishedAtMs: number | null; endTime: string | null }> {
+    return this.operationsStmt.all() as Array<{ id: string; status: string; finishedAtMs: number | null; endTime: string | null }>;
   }
 
   /** The documents of a kind anywhere below `scope` (a subscription's, at any depth): a range of the key index, not a pass over the kind. */

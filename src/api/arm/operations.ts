@@ -91,6 +91,11 @@ export class Operations {
   /** Operation records stored, counted once then kept up to date (null: not counted yet). */
   private stored: number | null = null;
   private lastSweepMs = Number.NEGATIVE_INFINITY;
+  /**
+   * The count at which the next sweep is due: MAX_OPERATIONS, or a tenth more than a sweep left when records
+   * in progress (never removed) kept it over, so such a fleet does not sweep at every new operation.
+   */
+  private sweepAtCount = MAX_OPERATIONS;
 
   /** Without `clocks` (a follower's read model) nothing is ever removed: only the writer sweeps. */
   constructor(private readonly docs: Documents, private readonly clocks: OperationClocks | null = null) {}
@@ -136,7 +141,7 @@ export class Operations {
   private sweepIfDue(): void {
     if (!this.clocks) return;
     this.stored ??= this.docs.countOfKind('operation');
-    if (this.stored < MAX_OPERATIONS && this.clocks.wallNow() - this.lastSweepMs < OPERATION_SWEEP_MS) return;
+    if (this.stored < this.sweepAtCount && this.clocks.wallNow() - this.lastSweepMs < OPERATION_SWEEP_MS) return;
     this.sweep();
   }
 
@@ -152,10 +157,11 @@ export class Operations {
     this.lastSweepMs = at;
     const finished: Array<{ id: string; at: number }> = [];
     let kept = 0;
-    for (const doc of this.docs.ofKind<OperationRecord>('operation')) {
-      const rec = doc.body.status === 'InProgress' ? this.read(doc.id, state(), now()) ?? doc.body : doc.body;
+    for (const row of this.docs.operationSummaries()) {
+      const rec = row.status === 'InProgress' ? this.read(row.id, state(), now()) : row;
+      if (!rec) continue;
       if (rec.status === 'InProgress') kept++;
-      else finished.push({ id: doc.id, at: rec.finishedAtMs ?? (Date.parse(rec.endTime ?? '') || 0) });
+      else finished.push({ id: row.id, at: rec.finishedAtMs ?? (Date.parse(rec.endTime ?? '') || 0) });
     }
     finished.sort((a, b) => a.at - b.at);
     const room = Math.max(0, MAX_OPERATIONS - Math.ceil(MAX_OPERATIONS / 10) - kept);
@@ -168,6 +174,7 @@ export class Operations {
       }
     });
     this.stored = kept + finished.length - removed;
+    this.sweepAtCount = Math.max(MAX_OPERATIONS, this.stored + Math.ceil(MAX_OPERATIONS / 10));
     return removed;
   }
 
