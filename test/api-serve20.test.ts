@@ -110,7 +110,8 @@ test('gallery image versions: at most 10,000 per subscription and region; the ne
   const json: ImageCatalogJson = { platform: [], galleries: [gallery('a', 'westus', [definition('x', 6_000), definition('y', 4_000)])] };
   const c = ImageCatalog.fromJSON(json);
   const before = JSON.stringify(c.toJSON());
-  refusedForQuota(() => c.publishGalleryVersion({ subscription: 'sub1', resourceGroup: 'rg', gallery: 'a', image: 'y' }, '2.0.0', { excludeFromLatest: false }, 1), /has 10000 gallery image versions in westus/);
+  const y = { subscription: 'sub1', resourceGroup: 'rg', gallery: 'a', image: 'y' };
+  refusedForQuota(() => c.publishGalleryVersion(y, '2.0.0', { excludeFromLatest: false }, 1), /has 10000 gallery image versions in westus/);
   assert.equal(JSON.stringify(c.toJSON()), before);
   assert.equal(c.publishGalleryVersion({ subscription: 'sub1', resourceGroup: 'rg', gallery: 'a', image: 'y' }, '1.0.7', { excludeFromLatest: false }, 1).outcome, 'unchanged');
 });

@@ -196,7 +196,8 @@ export class ImageCatalog {
       throw quotaExceeded(`The catalog holds ${this.platform.size} platform images, the most it may (${IMAGE_QUOTAS.platformImages}); ${image.publisher}:${image.offer}:${image.sku} was not added.`);
     }
     if (img && img.versions.length >= IMAGE_QUOTAS.versionsPerPlatformImage) {
-      throw quotaExceeded(`${describePlatform(img)} has ${img.versions.length} versions, the most one platform image may (${IMAGE_QUOTAS.versionsPerPlatformImage}); version '${version}' was not published.`);
+      const limit = `the most one platform image may (${IMAGE_QUOTAS.versionsPerPlatformImage})`;
+      throw quotaExceeded(`${describePlatform(img)} has ${img.versions.length} versions, ${limit}; version '${version}' was not published.`);
     }
     if (!img) this.platform.set(key, (img = { publisher: image.publisher, offer: image.offer, sku: image.sku, versions: [] }));
     const v: PlatformImageVersion = { version, publishedAtMs: atMs, replications: [], ...content };
@@ -223,7 +224,8 @@ export class ImageCatalog {
     }
     const have = this.inSubscriptionRegion(g.subscription, regionKey(g.location)).length;
     if (have >= IMAGE_QUOTAS.galleriesPerSubscriptionRegion) {
-      throw quotaExceeded(`Subscription '${g.subscription}' has ${have} galleries in ${regionKey(g.location)}, the most it may (${IMAGE_QUOTAS.galleriesPerSubscriptionRegion}); gallery '${g.name}' was not created.`);
+      const limit = `the most it may (${IMAGE_QUOTAS.galleriesPerSubscriptionRegion})`;
+      throw quotaExceeded(`Subscription '${g.subscription}' has ${have} galleries in ${regionKey(g.location)}, ${limit}; gallery '${g.name}' was not created.`);
     }
     const gallery: Gallery = { subscription: g.subscription, resourceGroup: g.resourceGroup, name: g.name, location: regionKey(g.location), images: [] };
     this.galleryMap.set(galleryIdOf(g.subscription, g.resourceGroup, g.name).toLowerCase(), gallery);

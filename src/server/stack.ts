@@ -188,7 +188,9 @@ export function buildStack(input: StackInput): Stack {
     ...(input.agents?.replicateFile ? { replicateFile: input.agents.replicateFile } : {}),
   };
   const ctx: ArmContext = {
-    engine, runtime, db, eventLog: input.eventLog, docs, ops: new Operations(docs, { state: () => engine.state, now: () => isoOf(runtime.clock.now()), wallNow }), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
+    engine, runtime, db, eventLog: input.eventLog, docs,
+    ops: new Operations(docs, { state: () => engine.state, now: () => isoOf(runtime.clock.now()), wallNow }),
+    patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
     publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
   };
   reconcileMaintenance(ctx, 'phasewise');
