@@ -69,6 +69,18 @@ describe('serve from outside: session 20', () => {
     assert.ok(long.body.error.message.length < 400, 'the name is shown cut');
   });
 
+  test('rollouts and machines: a parameter they do not take is refused by name (`?statu=running` listed every rollout, `?prefx=` the first machines)', async () => {
+    for (const [path, name] of [['/phasewise/rollouts?statu=running', 'statu'], ['/phasewise/machines?prefx=vm', 'prefx'], ['/phasewise/machines?Top=5&x=1', 'x']]) {
+      const r = await call(s.url, 'GET', path!);
+      assert.equal(r.status, 400, path);
+      assert.equal(r.body.error.code, 'InvalidQueryParameter');
+      assert.equal(r.body.error.target, name);
+    }
+    for (const path of ['/phasewise/rollouts?status=running&$skiptoken=0&api-version=1', '/phasewise/machines?Prefix=vm&TOP=5']) {
+      assert.equal((await call(s.url, 'GET', path)).status, 200, path);
+    }
+  });
+
   test('galleries: at most 100 per subscription and region; the 101st is 409 QuotaExceeded and not stored; a repeat and another region are taken', async () => {
     const put = (name: string, location = 'westus') => call(s.url, 'PUT', `${GALLERIES}/${name}`, { location }, PUBLISHER_TOKEN);
     for (let i = 0; i < IMAGE_QUOTAS.galleriesPerSubscriptionRegion; i++) assert.equal((await put(`g${i}`)).status, 201, `g${i}`);

@@ -263,6 +263,8 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
   // ---- rollouts -------------------------------------------------------------------------------------
 
   app.get('/phasewise/rollouts', async (req) => {
+    const unknown = unknownParameterError(req.query as Record<string, unknown>, 'GET /phasewise/rollouts', ['status', '$skiptoken']);
+    if (unknown) throw unknown; // `?statu=running` listed every rollout
     const q = queryOf(req);
     const status = q.status;
     if (status !== undefined && !ROLLOUT_STATUSES.includes(status as DisplayStatus)) {
