@@ -140,3 +140,16 @@ test('platform images: at most 10,000 versions per image and 10,000 images; the 
   assert.equal(d.platformImages().length, IMAGE_QUOTAS.platformImages);
   assert.equal(d.publishPlatformVersion({ publisher: 'P', offer: 'O', sku: 's1' }, '1.0.0', content, 1).outcome, 'created', 'a version of an image already there');
 });
+
+test('a version published as 01.0.0 asked as 1.0.0: the conflict names the spelling, not "other content" (it said the content differed)', () => {
+  const c = ImageCatalog.fromJSON({ platform: [], galleries: [gallery('a', 'westus', [definition('x', 0)])] });
+  const ref = { subscription: 'sub1', resourceGroup: 'rg', gallery: 'a', image: 'x' };
+  assert.equal(c.publishGalleryVersion(ref, '01.0.0', { excludeFromLatest: false }, 1).outcome, 'created');
+  assert.throws(() => c.publishGalleryVersion(ref, '1.0.0', { excludeFromLatest: false }, 1),
+    (err: unknown) => (err as ImageCatalogError).code === 'Conflict' && /'1\.0\.0' of image 'x' in gallery 'a' is published as '01\.0\.0'/.test((err as Error).message));
+  assert.throws(() => c.publishGalleryVersion(ref, '01.0.0', { excludeFromLatest: true }, 1), /already published with other content/);
+  const content = { osType: 'Linux' as const, hyperVGeneration: 'V2' as const, automaticOSUpgradeSupported: true };
+  c.publishPlatformVersion({ publisher: 'P', offer: 'O', sku: 'S' }, '22.04.1', content, 1);
+  assert.throws(() => c.publishPlatformVersion({ publisher: 'P', offer: 'O', sku: 'S' }, '22.4.1', content, 1), /'22\.4\.1' of P:O:S is published as '22\.04\.1'/);
+  assert.equal(c.versionsOf({ kind: 'gallery', ...ref, version: 'latest' }).length, 1, 'nothing stored');
+});

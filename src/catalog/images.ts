@@ -188,6 +188,7 @@ export class ImageCatalog {
     let img = this.platform.get(key);
     const existing = img && findVersion(img.versions, version);
     if (img && existing) {
+      if (existing.version !== version) throw spelledOtherwise(existing.version, version, describePlatform(img));
       const differs = existing.version !== version || existing.osType !== content.osType || existing.hyperVGeneration !== content.hyperVGeneration || existing.automaticOSUpgradeSupported !== content.automaticOSUpgradeSupported;
       if (differs) throw new ImageCatalogError('Conflict', `Version '${existing.version}' of ${describePlatform(img)} is already published with other content; published versions are immutable, publish a new version instead.`);
       return { outcome: 'unchanged', image: img, version: existing };
@@ -259,7 +260,8 @@ export class ImageCatalog {
     const { gallery, image } = this.mustGalleryImage(ref);
     const existing = findVersion(image.versions, version);
     if (existing) {
-      if (existing.version !== version || existing.excludeFromLatest !== content.excludeFromLatest) throw new ImageCatalogError('Conflict', `Version '${existing.version}' of image '${image.name}' in gallery '${gallery.name}' is already published with other content; published versions are immutable.`);
+      if (existing.version !== version) throw spelledOtherwise(existing.version, version, `image '${image.name}' in gallery '${gallery.name}'`);
+      if (existing.excludeFromLatest !== content.excludeFromLatest) throw new ImageCatalogError('Conflict', `Version '${existing.version}' of image '${image.name}' in gallery '${gallery.name}' is already published with other content; published versions are immutable.`);
       return { outcome: 'unchanged', gallery, version: existing };
     }
     const have = this.inSubscriptionRegion(gallery.subscription, gallery.location).reduce((n, x) => n + x.images.reduce((m, d) => m + d.versions.length, 0), 0);
@@ -425,6 +427,15 @@ export class ImageCatalog {
 // ---- helpers ---------------------------------------------------------------------------------------------
 
 const quotaExceeded = (message: string) => new ImageCatalogError('QuotaExceeded', message);
+
+/**
+ * `1.0.0` asked where `01.0.0` is published: the same version (parts compare as numbers), which was refused as
+ * "already published with other content" though the content was the same; the conflict is the spelling.
+ */
+function spelledOtherwise(published: string, asked: string, what: string): ImageCatalogError {
+  const why = 'the parts of a version compare as numbers, so the two are one version';
+  return new ImageCatalogError('Conflict', `Version '${asked}' of ${what} is published as '${published}' (${why}); use '${published}' or publish a new version.`);
+}
 
 function checkVersion(version: string): void {
   if (!isImageVersion(version)) throw new ImageCatalogError('InvalidVersion', `'${version}' is not an image version: expected three dot-separated integers such as 22.04.202601010.`);
