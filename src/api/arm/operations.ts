@@ -103,7 +103,6 @@ export class Operations {
   /** Records an operation whose work runs in this process; `finish` ends it. */
   begin(sub: string, provider: string, location: string, now: string, deadline: string): string {
     const { path, record } = this.create(sub, provider, location, { kind: 'result' }, now);
-    // A result operation is final only when its work ends, so it is put again with its deadline.
     this.docs.put(path, `/subscriptions/${sub}`, 'operation', { ...record, deadline });
     this.working.add(path.toLowerCase());
     return path;
