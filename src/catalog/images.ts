@@ -87,7 +87,22 @@ export interface ResolvedImage {
 export type ImageErrorCode =
   | 'PublisherNotFound' | 'OfferNotFound' | 'SkuNotFound' | 'GalleryNotFound' | 'ImageDefinitionNotFound'
   | 'VersionNotFound' | 'NotReplicated' | 'NoVersionInRegion' | 'UnsupportedReference'
-  | 'InvalidVersion' | 'InvalidReplication' | 'Conflict';
+  | 'InvalidVersion' | 'InvalidReplication' | 'Conflict' | 'QuotaExceeded';
+
+/**
+ * How much the catalog holds, as Azure Compute Gallery limits it (per subscription and per region, the
+ * gallery's: 100 galleries, 1,000 image definitions, 10,000 image versions), and the platform catalog, which
+ * has no subscription (per image, and in all). Each publish is a record every catalog read and every engine
+ * snapshot carries: without a bound a publisher's loop grew them without end. A write past one is a
+ * `QuotaExceeded` and stores nothing (docs/api-catalog.md#limits-of-the-catalog).
+ */
+export const IMAGE_QUOTAS = {
+  galleriesPerSubscriptionRegion: 100,
+  imageDefinitionsPerSubscriptionRegion: 1_000,
+  imageVersionsPerSubscriptionRegion: 10_000,
+  platformImages: 10_000,
+  versionsPerPlatformImage: 10_000,
+} as const;
 
 /** A catalog query or change that cannot be answered; `code` says what is missing or wrong. */
 export class ImageCatalogError extends Error {
@@ -173,9 +188,17 @@ export class ImageCatalog {
     let img = this.platform.get(key);
     const existing = img && findVersion(img.versions, version);
     if (img && existing) {
+      if (existing.version !== version) throw spelledOtherwise(existing.version, version, describePlatform(img));
       const differs = existing.version !== version || existing.osType !== content.osType || existing.hyperVGeneration !== content.hyperVGeneration || existing.automaticOSUpgradeSupported !== content.automaticOSUpgradeSupported;
       if (differs) throw new ImageCatalogError('Conflict', `Version '${existing.version}' of ${describePlatform(img)} is already published with other content; published versions are immutable, publish a new version instead.`);
       return { outcome: 'unchanged', image: img, version: existing };
+    }
+    if (!img && this.platform.size >= IMAGE_QUOTAS.platformImages) {
+      throw quotaExceeded(`The catalog holds ${this.platform.size} platform images, the most it may (${IMAGE_QUOTAS.platformImages}); ${image.publisher}:${image.offer}:${image.sku} was not added.`);
+    }
+    if (img && img.versions.length >= IMAGE_QUOTAS.versionsPerPlatformImage) {
+      const limit = `the most one platform image may (${IMAGE_QUOTAS.versionsPerPlatformImage})`;
+      throw quotaExceeded(`${describePlatform(img)} has ${img.versions.length} versions, ${limit}; version '${version}' was not published.`);
     }
     if (!img) this.platform.set(key, (img = { publisher: image.publisher, offer: image.offer, sku: image.sku, versions: [] }));
     const v: PlatformImageVersion = { version, publishedAtMs: atMs, replications: [], ...content };
@@ -200,6 +223,11 @@ export class ImageCatalog {
       if (existing.location !== regionKey(g.location)) throw new ImageCatalogError('Conflict', `Gallery '${existing.name}' is in ${existing.location}; a gallery cannot move to ${regionKey(g.location)}.`);
       return { outcome: 'unchanged', gallery: existing };
     }
+    const have = this.inSubscriptionRegion(g.subscription, regionKey(g.location)).length;
+    if (have >= IMAGE_QUOTAS.galleriesPerSubscriptionRegion) {
+      const limit = `the most it may (${IMAGE_QUOTAS.galleriesPerSubscriptionRegion})`;
+      throw quotaExceeded(`Subscription '${g.subscription}' has ${have} galleries in ${regionKey(g.location)}, ${limit}; gallery '${g.name}' was not created.`);
+    }
     const gallery: Gallery = { subscription: g.subscription, resourceGroup: g.resourceGroup, name: g.name, location: regionKey(g.location), images: [] };
     this.galleryMap.set(galleryIdOf(g.subscription, g.resourceGroup, g.name).toLowerCase(), gallery);
     return { outcome: 'created', gallery };
@@ -215,6 +243,11 @@ export class ImageCatalog {
       if (differs) throw new ImageCatalogError('Conflict', `Image definition '${existing.name}' of gallery '${gallery.name}' already exists with other properties; image definitions are immutable.`);
       return { outcome: 'unchanged', gallery, image: existing };
     }
+    const have = this.inSubscriptionRegion(gallery.subscription, gallery.location).reduce((n, x) => n + x.images.length, 0);
+    if (have >= IMAGE_QUOTAS.imageDefinitionsPerSubscriptionRegion) {
+      const limit = `the most it may (${IMAGE_QUOTAS.imageDefinitionsPerSubscriptionRegion})`;
+      throw quotaExceeded(`Subscription '${gallery.subscription}' has ${have} image definitions in ${gallery.location}, ${limit}; image definition '${name}' was not created.`);
+    }
     const image: GalleryImageDefinition = { name, osType: content.osType, hyperVGeneration: content.hyperVGeneration, identifier: { ...content.identifier }, versions: [] };
     gallery.images.push(image);
     gallery.images.sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()));
@@ -227,8 +260,14 @@ export class ImageCatalog {
     const { gallery, image } = this.mustGalleryImage(ref);
     const existing = findVersion(image.versions, version);
     if (existing) {
-      if (existing.version !== version || existing.excludeFromLatest !== content.excludeFromLatest) throw new ImageCatalogError('Conflict', `Version '${existing.version}' of image '${image.name}' in gallery '${gallery.name}' is already published with other content; published versions are immutable.`);
+      if (existing.version !== version) throw spelledOtherwise(existing.version, version, `image '${image.name}' in gallery '${gallery.name}'`);
+      if (existing.excludeFromLatest !== content.excludeFromLatest) throw new ImageCatalogError('Conflict', `Version '${existing.version}' of image '${image.name}' in gallery '${gallery.name}' is already published with other content; published versions are immutable.`);
       return { outcome: 'unchanged', gallery, version: existing };
+    }
+    const have = this.inSubscriptionRegion(gallery.subscription, gallery.location).reduce((n, x) => n + x.images.reduce((m, d) => m + d.versions.length, 0), 0);
+    if (have >= IMAGE_QUOTAS.imageVersionsPerSubscriptionRegion) {
+      const limit = `the most it may (${IMAGE_QUOTAS.imageVersionsPerSubscriptionRegion})`;
+      throw quotaExceeded(`Subscription '${gallery.subscription}' has ${have} gallery image versions in ${gallery.location}, ${limit}; version '${version}' was not published.`);
     }
     const v: GalleryImageVersion = { version, publishedAtMs: atMs, replications: [], excludeFromLatest: content.excludeFromLatest };
     insertSorted(image.versions, v);
@@ -347,6 +386,11 @@ export class ImageCatalog {
     return c;
   }
 
+  /** The galleries of a subscription whose home is `region` (normalised): the scope of Azure's gallery quotas. */
+  private inSubscriptionRegion(subscription: string, region: string): Gallery[] {
+    return this.galleries().filter((x) => same(x.subscription, subscription) && x.location === region);
+  }
+
   // ---- lookups that name what is missing ----
 
   private mustPlatform(ref: { publisher: string; offer: string; sku: string }): PlatformImage {
@@ -381,6 +425,17 @@ export class ImageCatalog {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------------------
+
+const quotaExceeded = (message: string) => new ImageCatalogError('QuotaExceeded', message);
+
+/**
+ * `1.0.0` asked where `01.0.0` is published: the same version (parts compare as numbers), which was refused as
+ * "already published with other content" though the content was the same; the conflict is the spelling.
+ */
+function spelledOtherwise(published: string, asked: string, what: string): ImageCatalogError {
+  const why = 'the parts of a version compare as numbers, so the two are one version';
+  return new ImageCatalogError('Conflict', `Version '${asked}' of ${what} is published as '${published}' (${why}); use '${published}' or publish a new version.`);
+}
 
 function checkVersion(version: string): void {
   if (!isImageVersion(version)) throw new ImageCatalogError('InvalidVersion', `'${version}' is not an image version: expected three dot-separated integers such as 22.04.202601010.`);

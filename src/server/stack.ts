@@ -16,6 +16,7 @@ import { Engine } from '../engine/engine.js';
 import type { EngineState } from '../engine/state.js';
 import type { DriverAction } from '../engine/driver.js';
 import { AcceleratedClock } from '../sim/realtime/accelerated-clock.js';
+import { isoOf } from '../engine/clock.js';
 import type { Scenario } from '../sim/scenario.js';
 import { SimPatchSchedules } from '../sim/patch-schedules.js';
 import type { Store } from '../store/store.js';
@@ -187,7 +188,9 @@ export function buildStack(input: StackInput): Stack {
     ...(input.agents?.replicateFile ? { replicateFile: input.agents.replicateFile } : {}),
   };
   const ctx: ArmContext = {
-    engine, runtime, db, eventLog: input.eventLog, docs, ops: new Operations(docs), patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
+    engine, runtime, db, eventLog: input.eventLog, docs,
+    ops: new Operations(docs, { state: () => engine.state, now: () => isoOf(runtime.clock.now()), wallNow }),
+    patches: driver.patches, secrets, index, images: new ImageStore(engine), auth: new Authenticator(tokens),
     publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds, pageSize: config.pageSize, agents,
   };
   reconcileMaintenance(ctx, 'phasewise');

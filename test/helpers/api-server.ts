@@ -22,9 +22,12 @@ export interface TestServer extends RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(opts: Partial<ServeConfig> & { simulatedFailures?: Record<string, Partial<FailureModel>> } = {}): Promise<TestServer> {
+/** `wallNow`: the server's wall clock (operation retention, agents' heartbeats), for tests that move it. */
+type TestServerOptions = Partial<ServeConfig> & { simulatedFailures?: Record<string, Partial<FailureModel>>; wallNow?: () => number };
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'phasewise-api-'));
-  const { simulatedFailures, ...rest } = opts;
+  const { simulatedFailures, wallNow, ...rest } = opts;
   const config = configSchema.parse({
     host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', retryAfterSeconds: 0,
     // Fast enough to finish rollouts in seconds, slow enough that a stalled event loop (a slow fsync under a
@@ -39,7 +42,7 @@ export async function startTestServer(opts: Partial<ServeConfig> & { simulatedFa
     ],
     ...rest,
   });
-  const server = await startServer(config, simulatedFailures ? { simulatedFailures } : {});
+  const server = await startServer(config, { ...(simulatedFailures ? { simulatedFailures } : {}), ...(wallNow ? { wallNow } : {}) });
   const url = server.url.replace('127.0.0.1', 'localhost');
   return {
     ...server, url, dir,

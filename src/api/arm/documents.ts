@@ -34,6 +34,8 @@ export class Documents {
   private readonly childrenStmt: Database.Statement;
   private readonly kindStmt: Database.Statement;
   private readonly underStmt: Database.Statement;
+  private readonly countStmt: Database.Statement;
+  private readonly operationsStmt: Database.Statement;
 
   /**
    * `runInTransaction` is the store's transaction when there is one (SqliteStore.transaction), so the
@@ -48,6 +50,9 @@ export class Documents {
     this.childrenStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE parent = ? AND kind = ? ORDER BY key');
     this.kindStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE kind = ? ORDER BY key');
     this.underStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE key >= ? AND key < ? AND kind = ? ORDER BY key');
+    this.countStmt = db.prepare('SELECT count(*) AS n FROM arm_documents WHERE kind = ?');
+    this.operationsStmt = db.prepare(`SELECT id, json_extract(body, '$.status') AS status, json_extract(body, '$.finishedAtMs') AS finishedAtMs,
+      json_extract(body, '$.endTime') AS endTime FROM arm_documents WHERE kind = 'operation'`);
   }
 
   get<T = Record<string, unknown>>(id: string): Doc<T> | undefined {
@@ -74,6 +79,18 @@ export class Documents {
 
   ofKind<T = Record<string, unknown>>(kind: DocKind): Array<Doc<T>> {
     return (this.kindStmt.all(kind) as Array<{ id: string; kind: DocKind; body: string }>).map((r) => ({ id: r.id, kind: r.kind, body: JSON.parse(r.body) as T }));
+  }
+
+  countOfKind(kind: DocKind): number {
+    return (this.countStmt.get(kind) as { n: number }).n;
+  }
+
+  /**
+   * Every operation record's status and end, without its body: a sweep reads all of them, and a body can be
+   * large (a scale set's lists every instance it waits for).
+   */
+  operationSummaries(): Array<{ id: string; status: string; finishedAtMs: number | null; endTime: string | null }> {
+    return this.operationsStmt.all() as Array<{ id: string; status: string; finishedAtMs: number | null; endTime: string | null }>;
   }
 
   /** The documents of a kind anywhere below `scope` (a subscription's, at any depth): a range of the key index, not a pass over the kind. */

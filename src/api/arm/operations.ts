@@ -30,6 +30,29 @@ export interface OperationRecord {
   result?: unknown;
   /** Operations of kind 'result': when, on the engine's clock, an unanswered one fails. */
   deadline?: string;
+  /** When it became final, on the wall clock (ms): what its retention counts from. Records of older versions lack it. */
+  finishedAtMs?: number;
+}
+
+/**
+ * How long a finished operation's status stays readable, on the wall clock (not the simulated one: with a
+ * fast clock factor a simulated day is seconds). Then, or when more than MAX_OPERATIONS records are kept,
+ * finished records are removed, oldest first, and a poll of one answers `404 OperationNotFound`.
+ * ARM's resource providers keep an operation's status for a while after it ends; a day lets a client that
+ * saved a poller (`restorePoller`) across a restart or a night still read its outcome.
+ */
+export const OPERATION_RETENTION_MS = 24 * 3_600_000;
+/** The most operation records kept (each a row of `arm_documents`; a scale set's lists every instance). */
+export const MAX_OPERATIONS = 10_000;
+/** A sweep for expired records runs at a new operation at most this often (wall clock). */
+export const OPERATION_SWEEP_MS = 60_000;
+
+/** What sweeping needs: the engine's state and clock (to settle records nobody polled) and the wall clock. */
+export interface OperationClocks {
+  state: () => EngineState;
+  /** The engine's now, ISO 8601 (what `startTime` and `endTime` are in). */
+  now: () => string;
+  wallNow: () => number;
 }
 
 export const operationPath = (sub: string, provider: string, location: string, name: string) =>
@@ -65,8 +88,17 @@ export function evaluate(state: EngineState, track: Track): { status: OperationS
 export class Operations {
   /** Operations of kind 'result' this process is still working on. */
   private readonly working = new Set<string>();
+  /** Operation records stored, counted once then kept up to date (null: not counted yet). */
+  private stored: number | null = null;
+  private lastSweepMs = Number.NEGATIVE_INFINITY;
+  /**
+   * The count at which the next sweep is due: MAX_OPERATIONS, or a tenth more than a sweep left when records
+   * in progress (never removed) kept it over, so such a fleet does not sweep at every new operation.
+   */
+  private sweepAtCount = MAX_OPERATIONS;
 
-  constructor(private readonly docs: Documents) {}
+  /** Without `clocks` (a follower's read model) nothing is ever removed: only the writer sweeps. */
+  constructor(private readonly docs: Documents, private readonly clocks: OperationClocks | null = null) {}
 
   /** Records an operation whose work runs in this process; `finish` ends it. */
   begin(sub: string, provider: string, location: string, now: string, deadline: string): string {
@@ -81,21 +113,72 @@ export class Operations {
     this.working.delete(path.toLowerCase());
     const doc = this.docs.get<OperationRecord>(path);
     if (!doc || doc.body.status !== 'InProgress') return;
+    const at = this.wallNow();
     const done: OperationRecord = 'result' in outcome
-      ? { ...doc.body, status: 'Succeeded', endTime: now, result: outcome.result }
-      : { ...doc.body, status: 'Failed', endTime: now, error: outcome.error };
+      ? { ...doc.body, status: 'Succeeded', endTime: now, result: outcome.result, finishedAtMs: at }
+      : { ...doc.body, status: 'Failed', endTime: now, error: outcome.error, finishedAtMs: at };
     this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', done);
   }
 
   /** Records an operation; returns its status URL path. */
   create(sub: string, provider: string, location: string, track: Track, now: string): { path: string; record: OperationRecord } {
+    this.sweepIfDue();
     // Work done before the answer (a delete) ends now: its endTime is not the instant someone first polled it.
     const record: OperationRecord = track.kind === 'done'
-      ? { name: randomUUID(), status: 'Succeeded', startTime: now, endTime: now, track }
+      ? { name: randomUUID(), status: 'Succeeded', startTime: now, endTime: now, track, finishedAtMs: this.wallNow() }
       : { name: randomUUID(), status: 'InProgress', startTime: now, track };
     const path = operationPath(sub, provider, location, record.name);
     this.docs.put(path, `/subscriptions/${sub}`, 'operation', record);
+    if (this.stored !== null) this.stored++;
     return { path, record };
+  }
+
+  /**
+   * Removes expired records when a minute has passed since the last sweep, or when the store holds
+   * MAX_OPERATIONS: records are counted once, then kept count of, so the bound holds between sweeps.
+   */
+  private sweepIfDue(): void {
+    if (!this.clocks) return;
+    this.stored ??= this.docs.countOfKind('operation');
+    if (this.stored < this.sweepAtCount && this.clocks.wallNow() - this.lastSweepMs < OPERATION_SWEEP_MS) return;
+    this.sweep();
+  }
+
+  /**
+   * One sweep: settles the records still in progress (one nobody polls would otherwise stay so forever),
+   * removes the finished ones past OPERATION_RETENTION_MS, then the oldest finished ones until a tenth of
+   * MAX_OPERATIONS is free (so the next sweep is not the next operation). Returns how many were removed.
+   */
+  sweep(): number {
+    if (!this.clocks) return 0;
+    const { state, now, wallNow } = this.clocks;
+    const at = wallNow();
+    this.lastSweepMs = at;
+    const finished: Array<{ id: string; at: number }> = [];
+    let kept = 0;
+    for (const row of this.docs.operationSummaries()) {
+      const rec = row.status === 'InProgress' ? this.read(row.id, state(), now()) : row;
+      if (!rec) continue;
+      if (rec.status === 'InProgress') kept++;
+      else finished.push({ id: row.id, at: rec.finishedAtMs ?? (Date.parse(rec.endTime ?? '') || 0) });
+    }
+    finished.sort((a, b) => a.at - b.at);
+    const room = Math.max(0, MAX_OPERATIONS - Math.ceil(MAX_OPERATIONS / 10) - kept);
+    let removed = 0;
+    this.docs.atomically(() => {
+      for (const [i, f] of finished.entries()) {
+        if (at - f.at < OPERATION_RETENTION_MS && finished.length - i <= room) break;
+        this.docs.delete(f.id);
+        removed++;
+      }
+    });
+    this.stored = kept + finished.length - removed;
+    this.sweepAtCount = Math.max(MAX_OPERATIONS, this.stored + Math.ceil(MAX_OPERATIONS / 10));
+    return removed;
+  }
+
+  private wallNow(): number {
+    return this.clocks ? this.clocks.wallNow() : Date.now();
   }
 
   /** The operation's current status; a final status is written once and never changes again. */
@@ -106,20 +189,26 @@ export class Operations {
     if (rec.status !== 'InProgress') return rec;
     if (rec.track.kind === 'result' && !this.working.has(path.toLowerCase())) {
       // Its work ran in a process that stopped before finishing: it will never finish.
-      const lost: OperationRecord = { ...rec, status: 'Failed', endTime: now, error: { code: 'OperationInterrupted', message: 'The server restarted while the operation ran; start it again.' } };
+      const lost: OperationRecord = {
+        ...rec, status: 'Failed', endTime: now, finishedAtMs: this.wallNow(),
+        error: { code: 'OperationInterrupted', message: 'The server restarted while the operation ran; start it again.' },
+      };
       this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', lost);
       return lost;
     }
     if (rec.track.kind === 'result' && rec.deadline !== undefined && Date.parse(now) > Date.parse(rec.deadline)) {
       // The machine never answered in time (a real machine offline): the operation fails rather than wait forever.
       this.working.delete(path.toLowerCase());
-      const late: OperationRecord = { ...rec, status: 'Failed', endTime: now, error: { code: 'PatchOperationTimedOut', message: `The machine did not answer by ${rec.deadline}.` } };
+      const late: OperationRecord = {
+        ...rec, status: 'Failed', endTime: now, finishedAtMs: this.wallNow(),
+        error: { code: 'PatchOperationTimedOut', message: `The machine did not answer by ${rec.deadline}.` },
+      };
       this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', late);
       return late;
     }
     const { status, error } = evaluate(state, rec.track);
     if (status === 'InProgress') return rec;
-    const done: OperationRecord = { ...rec, status, endTime: now, ...(error ? { error } : {}) };
+    const done: OperationRecord = { ...rec, status, endTime: now, finishedAtMs: this.wallNow(), ...(error ? { error } : {}) };
     this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', done);
     return done;
   }

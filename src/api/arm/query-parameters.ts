@@ -41,3 +41,18 @@ export function duplicateParameterError(url: string): ArmError | null {
   }
   return null;
 }
+
+/**
+ * The 400 for a parameter `route` does not take, or null. For routes whose parameters are all optional
+ * (`/phasewise/events`), a typo (`?afer=5`) otherwise reads as no parameter at all: the log from its start.
+ * Names are compared without regard to case; `api-version` is always taken (clients add it to every call).
+ */
+export function unknownParameterError(query: Record<string, unknown>, route: string, takes: readonly string[]): ArmError | null {
+  for (const name of Object.keys(query)) {
+    const key = name.toLowerCase();
+    if (key === 'api-version' || takes.some((t) => t.toLowerCase() === key)) continue;
+    const shown = JSON.stringify(name.slice(0, 64));
+    return badRequest('InvalidQueryParameter', `The query parameter ${shown} is not one ${route} takes; it takes ${takes.join(', ')}.`, name.slice(0, 64));
+  }
+  return null;
+}

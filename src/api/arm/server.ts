@@ -92,9 +92,10 @@ const FASTIFY_CODES: Record<string, [number, string]> = {
   FST_ERR_ASYNC_CONSTRAINT: [400, 'InvalidRequestUri'],
 };
 
-/** The image catalog's errors: what is missing is a 404, a changed immutable record a 409, the rest a 400. */
+/** The image catalog's errors: what is missing is a 404, a changed immutable record or a full quota a 409, the rest a 400. */
 const IMAGE_STATUS: Partial<Record<ImageCatalogError['code'], [number, string]>> = {
-  Conflict: [409, 'Conflict'], InvalidVersion: [400, 'InvalidParameter'], InvalidReplication: [400, 'InvalidParameter'], UnsupportedReference: [400, 'InvalidParameter'],
+  Conflict: [409, 'Conflict'], QuotaExceeded: [409, 'QuotaExceeded'],
+  InvalidVersion: [400, 'InvalidParameter'], InvalidReplication: [400, 'InvalidParameter'], UnsupportedReference: [400, 'InvalidParameter'],
 };
 
 const FLEET_STATUS: Record<string, number> = { Conflict: 409, NotFound: 404, VersionNotFound: 400, InvalidFleet: 400 };

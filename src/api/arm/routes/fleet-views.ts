@@ -18,6 +18,7 @@ import { queryOf } from '../context.js';
 import { fleetStopView } from '../fleet-stop.js';
 import { FleetSummary } from '../fleet-summary.js';
 import { invalidParameter, notFound } from '../errors.js';
+import { unknownParameterError } from '../query-parameters.js';
 
 const HISTORY = 200;
 
@@ -60,6 +61,8 @@ export function registerFleetViewRoutes(app: FastifyInstance, ctx: ArmContext): 
   });
 
   app.get('/phasewise/machines', async (req) => {
+    const unknown = unknownParameterError(req.query as Record<string, unknown>, 'GET /phasewise/machines', ['prefix', 'top']);
+    if (unknown) throw unknown; // `?prefx=web` listed the first machines of the fleet
     const q = queryOf(req);
     const prefix = (q.prefix ?? '').toLowerCase();
     if (prefix.length > 200) throw invalidParameter('prefix', 'at most 200 characters');

@@ -25,6 +25,7 @@ import { conflict, invalidParameter, notFound } from '../errors.js';
 import { fullVersion, locationName, parseBody } from '../validation.js';
 import { knownRegionName } from '../locations.js';
 import { handlerNameProblem } from '../../../protocol/handler-names.js';
+import { unknownParameterError } from '../query-parameters.js';
 
 const TYPES = '/phasewise/publishers/:publisher/extensionTypes';
 
@@ -171,6 +172,9 @@ function regionList(ctx: ArmContext): string {
   return names.length === 0 ? '(none yet)' : names.slice(0, 20).join(', ') + (names.length > 20 ? `, … (${names.length} in all)` : '');
 }
 
+/** What `GET /phasewise/events` reads (docs/api-catalog.md#events); any other parameter is refused. */
+const EVENTS_PARAMETERS = ['after', 'limit', 'rolloutId'] as const;
+
 function intParam(q: Record<string, string>, name: string, fallback: number, min: number, max: number): number {
   const text = q[name];
   if (text === undefined || text === '') return fallback;
@@ -259,6 +263,8 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
   // ---- rollouts -------------------------------------------------------------------------------------
 
   app.get('/phasewise/rollouts', async (req) => {
+    const unknown = unknownParameterError(req.query as Record<string, unknown>, 'GET /phasewise/rollouts', ['status', '$skiptoken']);
+    if (unknown) throw unknown; // `?statu=running` listed every rollout
     const q = queryOf(req);
     const status = q.status;
     if (status !== undefined && !ROLLOUT_STATUSES.includes(status as DisplayStatus)) {
@@ -280,6 +286,8 @@ export function registerPublisherRoutes(app: FastifyInstance, ctx: ArmContext): 
   // ---- event log ------------------------------------------------------------------------------------
 
   app.get('/phasewise/events', async (req: FastifyRequest) => {
+    const unknown = unknownParameterError(req.query as Record<string, unknown>, 'GET /phasewise/events', EVENTS_PARAMETERS);
+    if (unknown) throw unknown;
     const q = queryOf(req);
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(q, 'limit', ctx.pageSize, 1, 1000);
