@@ -103,5 +103,9 @@ describe('query parameter names and methods', () => {
     assert.equal(del.status, 405, JSON.stringify(del.body));
     assert.equal(del.headers.get('allow'), 'GET, HEAD');
     assert.equal(del.body.error.code, 'MethodNotAllowed');
+    const rg = await call(s.url, 'DELETE', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`);
+    assert.equal(rg.status, 405, JSON.stringify(rg.body));
+    assert.equal(rg.headers.get('allow'), 'GET, HEAD, PUT', 'docs/api.md: resource groups cannot be deleted');
+    assert.equal((await call(s.url, 'GET', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`)).status, 200, 'the group is still there');
   });
 });

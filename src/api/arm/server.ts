@@ -39,6 +39,7 @@ import { registerResourceGroupRoutes } from './routes/resource-groups.js';
 import { registerScaleSetRoutes } from './routes/scale-sets/index.js';
 import { registerVirtualMachineRoutes } from './routes/virtual-machines.js';
 import { AllowedMethods } from './allowed-methods.js';
+import { lingerOnClose } from './linger.js';
 import { AgentFastPath } from '../agent/agent-fast-path.js';
 import { closeStalledBody } from '../agent/body-idle.js';
 import { registerAgentAdminRoutes } from '../agent/admin-routes.js';
@@ -56,7 +57,9 @@ export const PACKAGE_PATH = /^\/phasewise\/publishers\/[^/?]+\/extensionTypes\/[
  * gigabytes, where one with a token was cut at `maxBodyBytes`.
  */
 export function closeIfBodyUnread(req: FastifyRequest, reply: FastifyReply): void {
-  if (!req.raw.complete) reply.header('connection', 'close');
+  if (req.raw.complete) return;
+  reply.header('connection', 'close');
+  lingerOnClose(req.raw.socket); // the client still sending gets the answer, not a reset (linger.ts)
 }
 
 /** `/v1/…`: the agent channel. */
