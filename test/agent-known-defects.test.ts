@@ -82,7 +82,8 @@ test("a handler's output written while the agent is down is cut when the agent s
   const second = rig.startAgent(d);
   await until('the agent running', () => /running against/.test(second.output()), 20_000, second);
   await until('the output cut', () => !existsSync(out) || statSync(out).size <= 3200 * 4, 5_000, second);
-  assert.ok(statSync(stray).size <= 1024 * 1024, `the stray output file holds ${statSync(stray).size} bytes`);
+  // No step owns it and no process holds it: removed by the start-up sweep (it was cut to 1 MiB and kept).
+  assert.ok(!existsSync(stray), 'the stray output file is removed');
   const o = await until('op-big done', () => outcomeOf(cp.lastReport(agentId), 'op-big'), 30_000, second);
   assert.equal(o.outcome, 'succeeded');
   second.kill('SIGTERM');

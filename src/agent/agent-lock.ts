@@ -48,21 +48,26 @@ function ownerOf(text: string): Owner | null {
   }
 }
 
-/** Created whole or not at all: a temporary file linked to the lock's name (link fails if it exists). */
+/**
+ * Created whole or not at all: a temporary file linked to the lock's name (link fails if it exists). The
+ * temporary file goes whatever fails: on a full disk its write failed and it stayed, one more at every
+ * restart (systemd restarts the agent every 5 s).
+ */
 function createExclusive(path: string, text: string): boolean {
   const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
     linkSync(tmp, path);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
+    // The bare "ENOSPC: no space left on device, write" named neither the file nor what to do.
+    throw new Error(`cannot write the agent's lock ${path}: ${(err as Error).message}; free space or make the folder writable, then start the agent again`);
   } finally {
     rmSync(tmp, { force: true });
   }

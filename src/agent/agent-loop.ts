@@ -77,6 +77,8 @@ class Waker {
 
 const STATUS_WAIT_S = 15 * 60;
 const STATUS_SCAN_S = 6;
+/** Idle handler output files are looked for every this many status scans (a minute), and at start-up. */
+const IDLE_OUTPUT_SWEEP_EVERY = 10;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
 export class Agent {
@@ -97,6 +99,7 @@ export class Agent {
   private workPending = true;
   private goalStateError: string | null = null;
   private processedGoalStateId = 0;
+  private sweeps = 0;
   private lastSent: { fp: string; at: number } | null = null;
   imdsPort = 0;
 
@@ -204,8 +207,11 @@ export class Agent {
 
   /** Handler output written while nobody trimmed it (the agent down, the worker busy elsewhere) is cut here. */
   private trimOutputs(): void {
-    const n = trimRunOutputs(this.opts.dirs);
-    if (n > 0) this.opts.log(`cut ${n} handler output file(s) in the run folder to ${MAX_OUTPUT_FILE_BYTES} bytes`);
+    // Idle output files (a step's end kept them for a process still writing) are looked for at start-up and
+    // every tenth sweep: finding who holds them reads every process's open files.
+    const { trimmed, removed } = trimRunOutputs(this.opts.dirs, MAX_OUTPUT_FILE_BYTES, this.sweeps++ % IDLE_OUTPUT_SWEEP_EVERY === 0);
+    if (trimmed > 0) this.opts.log(`cut ${trimmed} handler output file(s) in the run folder to ${MAX_OUTPUT_FILE_BYTES} bytes`);
+    if (removed > 0) this.opts.log(`removed ${removed} handler output file(s) no step or process holds any more`);
   }
 
   async stop(): Promise<void> {

@@ -18,6 +18,7 @@ import { appendFileSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, 
 import { join } from 'node:path';
 import type { Journal, OperationJournal, StepRecord } from './journal.js';
 import { runDir } from './layout.js';
+import { heldOpen } from './open-files.js';
 import type { AgentDirs } from './layout.js';
 
 export interface CommandSpec {
@@ -153,28 +154,49 @@ const SWEEP_LIMIT = 10_000;
  * step being polled: output written while the agent was down, or while the worker was busy with another
  * extension, or by a handler that outlived its step, grew without bound. The agent sweeps at start-up and
  * with every status scan. Only regular files are touched (a link a handler planted is not followed).
+ * With `removeIdle`, an output file no step owns any more (no `.pid` or `.exit` beside it) is removed once
+ * no process holds it open: a step's end keeps the file while a process the handler left still writes to it.
  */
-export function trimRunOutputs(dirs: AgentDirs, maxBytes = MAX_OUTPUT_FILE_BYTES): number {
+export function trimRunOutputs(dirs: AgentDirs, maxBytes = MAX_OUTPUT_FILE_BYTES, removeIdle = false): { trimmed: number; removed: number } {
   let names: string[];
   try {
     names = readdirSync(runDir(dirs));
   } catch {
-    return 0; // no command has run yet
+    return { trimmed: 0, removed: 0 }; // no command has run yet
   }
   let trimmed = 0;
-  for (const n of names.slice(0, SWEEP_LIMIT)) {
+  const swept = names.slice(0, SWEEP_LIMIT);
+  const present = new Set(swept);
+  const idle: string[] = [];
+  for (const n of swept) {
     if (!n.endsWith('.out')) continue;
     const path = join(runDir(dirs), n);
     try {
       const st = lstatSync(path);
-      if (!st.isFile() || st.size <= maxBytes) continue;
+      if (!st.isFile()) continue;
+      const base = n.slice(0, -'.out'.length);
+      if (removeIdle && !present.has(`${base}.pid`) && !present.has(`${base}.exit`)) idle.push(path);
+      if (st.size <= maxBytes) continue;
       truncateSync(path, maxBytes);
       trimmed++;
     } catch {
       // gone with its step meanwhile
     }
   }
-  return trimmed;
+  return { trimmed, removed: idle.length === 0 ? 0 : removeUnheld(idle) };
+}
+
+/** Removes those of `paths` no process holds open; none when that cannot be told. */
+function removeUnheld(paths: string[]): number {
+  const held = heldOpen(paths);
+  if (held === null) return 0;
+  let removed = 0;
+  for (const p of paths) {
+    if (held.has(p)) continue;
+    rmSync(p, { force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /** The code a wrapper this process spawned exited with, once it is no longer alive; else null. */
@@ -186,15 +208,22 @@ function spawnedExitOf(runBase: string): number | null {
 /** With `keepExit`, the exit file stays (see finish); the operation's end removes it (Journal.forgetRuns). */
 function cleanup(runBase: string, keepExit = false): void {
   spawnedExits.delete(runBase);
-  // Emptied before it is unlinked: a handler that outlives its step (its own session, escaped the group kill)
-  // keeps the file open, and an unlinked file's bytes stay on the disk, out of any sweep's reach.
+  // Emptied, and kept while a process holds it: a handler that outlives its step (its own session, escaped
+  // the group kill) writes on into it, and an unlinked file grows on the disk out of any sweep's reach. The
+  // sweep (trimRunOutputs) cuts a kept file and removes it once nobody holds it.
+  const out = `${runBase}.out`;
+  let keepOut = false;
   try {
-    if (lstatSync(`${runBase}.out`).isFile()) truncateSync(`${runBase}.out`, 0);
+    if (lstatSync(out).isFile()) {
+      truncateSync(out, 0);
+      keepOut = heldOpen([out])?.has(out) === true;
+    }
   } catch {
     // no output file
   }
   // recursive: whatever a handler left under these names (even a folder) must not fail the step's end.
-  for (const ext of keepExit ? ['.pid', '.exit.tmp', '.out'] : ['.pid', '.exit', '.exit.tmp', '.out']) rmSync(`${runBase}${ext}`, { force: true, recursive: true });
+  const exts = ['.pid', '.exit.tmp', ...(keepExit ? [] : ['.exit']), ...(keepOut ? [] : ['.out'])];
+  for (const ext of exts) rmSync(`${runBase}${ext}`, { force: true, recursive: true });
 }
 
 export function runIdOf(ext: string, operationId: string, key: string): string {

@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../arm/context.js';
+import { queryOf } from '../arm/context.js';
 import { ArmError, badRequest, invalidParameter } from '../arm/errors.js';
 import { parseBody } from '../arm/validation.js';
 import { checkStatusReport, commitStatusReport, goalStateAfterWait, parseWait, STATUS_RETRY_AFTER_SECONDS } from './agent-channel.js';
@@ -23,7 +24,8 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void
     const { agentId } = req.params as P;
     authenticateAgent(ctx, req, agentId);
     const svc = agentServices(ctx);
-    const wait = parseWait((req.query as Record<string, unknown>).wait);
+    // Names in any casing (`?Wait=30`), as ARM reads query parameters (queryOf).
+    const wait = parseWait(queryOf(req).wait);
     // The response's 'close' fires when the client goes away before the answer (the request's does not).
     const gone = new AbortController();
     const onClose = () => gone.abort();

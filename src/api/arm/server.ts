@@ -38,6 +38,8 @@ import { registerReleaseRoutes } from './routes/releases.js';
 import { registerResourceGroupRoutes } from './routes/resource-groups.js';
 import { registerScaleSetRoutes } from './routes/scale-sets/index.js';
 import { registerVirtualMachineRoutes } from './routes/virtual-machines.js';
+import { AllowedMethods } from './allowed-methods.js';
+import { lingerOnClose } from './linger.js';
 import { AgentFastPath } from '../agent/agent-fast-path.js';
 import { closeStalledBody } from '../agent/body-idle.js';
 import { registerAgentAdminRoutes } from '../agent/admin-routes.js';
@@ -55,7 +57,9 @@ export const PACKAGE_PATH = /^\/phasewise\/publishers\/[^/?]+\/extensionTypes\/[
  * gigabytes, where one with a token was cut at `maxBodyBytes`.
  */
 export function closeIfBodyUnread(req: FastifyRequest, reply: FastifyReply): void {
-  if (!req.raw.complete) reply.header('connection', 'close');
+  if (req.raw.complete) return;
+  reply.header('connection', 'close');
+  lingerOnClose(req.raw.socket); // the client still sending gets the answer, not a reset (linger.ts)
 }
 
 /** `/v1/…`: the agent channel. */
@@ -246,10 +250,20 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     const body = new ArmError(500, 'InternalServerError', 'The server hit an unexpected error; it is logged with this request id: ' + req.id).body();
     return reply.status(500).type('application/json').send(body);
   });
+  // Every route's pattern and methods, for the 405 below (the hook sees the routes registered after it).
+  const allowed = new AllowedMethods();
+  app.addHook('onRoute', (route) => allowed.add(route.method, route.url));
   app.setNotFoundHandler((req, reply) => {
     closeIfBodyUnread(req, reply);
     if (opts.markUnrouted) reply.header(UNROUTED_HEADER, '1');
-    const e = new ArmError(404, 'NotFound', `No resource or operation at ${req.method} ${req.url.split('?')[0]}.`);
+    const path = req.url.split('?')[0]!;
+    // A routed path asked with a method it does not take: 405 with what it takes, not "nothing here".
+    const methods = allowed.at(path);
+    if (methods.length > 0) {
+      const e = new ArmError(405, 'MethodNotAllowed', `The requested resource does not support http method '${req.method}'; ${path} takes ${methods.join(', ')}.`);
+      return reply.status(405).header('allow', methods.join(', ')).type('application/json').send(e.body());
+    }
+    const e = new ArmError(404, 'NotFound', `No resource or operation at ${req.method} ${path}.`);
     return reply.status(404).type('application/json').send(e.body());
   });
 

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ArmContext } from '../context.js';
-import { apiVersionOf, baseUrlOf, nowIso, queryOf } from '../context.js';
+import { apiVersionOf, baseUrlOf, booleanQuery, nowIso } from '../context.js';
 import { ArmError, notFound } from '../errors.js';
 import { operationPath, urlPathOf } from '../operations.js';
 
@@ -16,7 +16,8 @@ export function registerOperationRoutes(app: FastifyInstance, ctx: ArmContext): 
     const path = operationPath(p.sub, p.provider, p.location, p.id);
     const op = ctx.ops.read(path, ctx.engine.state, nowIso(ctx));
     if (!op) throw notFound('OperationNotFound', `The operation '${p.id}' was not found.`);
-    if (queryOf(req).monitor === 'true') {
+    // `monitor` as every boolean parameter: its name and value in any casing (`?Monitor=True`), else a 400.
+    if (booleanQuery(req, 'monitor', false)) {
       // The monitor: 202 while running, 200 when done (never 204: the SDKs reject it), the error when failed.
       if (op.status === 'InProgress') {
         reply.header('Location', `${baseUrlOf(ctx, req)}${urlPathOf(path)}?monitor=true&api-version=${encodeURIComponent(apiVersionOf(req))}`);
