@@ -57,7 +57,7 @@ export class GroupJournal {
   private readonly id: string;
   private readonly worker: Worker;
   /**
-   * Shared with the worker: applied seq, worker status, durable seq, each file's zeroed bytes (journal-worker.ts). 64-bit slots:
+   * Shared with the worker: applied seq, worker status, durable seq, each file's zeroed bytes, started (journal-worker.ts). 64-bit slots:
    * 32-bit ones would wrap after 2^31 groups (weeks of a long simulation) and a wait would never end.
    */
   private readonly state = new BigInt64Array(new SharedArrayBuffer(48));
