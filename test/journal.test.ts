@@ -272,6 +272,20 @@ describe('group commit through a journal', () => {
     assert.deepEqual(dump(file), ungroupedTables(groupScenario));
   });
 
+  test('a worker slow to start (1.5 s, past a 300 ms stall bound) is not taken as dead: the stall bound counts from its start, the run and its log are unchanged', () => {
+    const file = newFile();
+    const scenario = compileScenario(groupScenario(), 'journal');
+    const store = SqliteStore.open(file, { mode: 'new' });
+    store.importState(scenario.state);
+    // A loaded machine took more than 300 ms to start the thread and open the database: the first append, which
+    // waits for the worker's zeros, failed with "no progress for 0 s" (the two worker-killed tests below did).
+    store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true, stallMs: 300, workerStartDelayMsForTest: 1500 });
+    new Simulation(scenario, { store }).run();
+    assert.deepEqual(json([...store.events()]), expected);
+    store.close();
+    assert.deepEqual(dump(file), ungroupedTables(groupScenario));
+  });
+
   test('a journal emptied and written again reads only its new records, not the older ones left beyond them nor the zeros written ahead', () => {
     const path = join(dir, 'plain-journal');
     const id = 'a'.repeat(32);

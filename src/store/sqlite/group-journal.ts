@@ -26,11 +26,26 @@ const WAIT_MS = 200;
  * Far above any batch's apply time (the worker is seldom more than a group or two behind).
  */
 export const STALL_MS = 120_000;
-/** Slots of the shared state (journal-worker.ts): the last applied seq, the last applied and on disk, each file's zeroed bytes. */
+/**
+ * Slots of the shared state (journal-worker.ts): the last applied seq, the last applied and on disk, each file's zeroed bytes,
+ * and 1 once the worker has started (its database open, its listeners set).
+ */
 const APPLIED = 0;
 const DURABLE = 2;
 const ZEROED = [3, 4] as const;
+const STARTED = 5;
 type Slot = typeof APPLIED | typeof DURABLE | (typeof ZEROED)[number];
+
+export interface JournalOptions {
+  /** Smaller in tests, so that a small run turns its journal too. */
+  dropAfterBytes?: number;
+  /** How long a wait sees no progress from the started worker before it fails (STALL_MS). */
+  stallMs?: number;
+  /** The seq of the group before the first (0; tests start near a limit, as if that many groups had been applied). */
+  firstSeq?: number;
+  /** Tests: the worker waits this long before it starts (a loaded machine's slow start). */
+  workerStartDelayMsForTest?: number;
+}
 
 export class GroupJournal {
   /** The journal's two files (the second made at the first turn) and the one written now. */
@@ -42,10 +57,10 @@ export class GroupJournal {
   private readonly id: string;
   private readonly worker: Worker;
   /**
-   * Shared with the worker: applied seq, worker status, durable seq, each file's zeroed bytes (journal-worker.ts). 64-bit slots:
+   * Shared with the worker: applied seq, worker status, durable seq, each file's zeroed bytes, started (journal-worker.ts). 64-bit slots:
    * 32-bit ones would wrap after 2^31 groups (weeks of a long simulation) and a wait would never end.
    */
-  private readonly state = new BigInt64Array(new SharedArrayBuffer(40));
+  private readonly state = new BigInt64Array(new SharedArrayBuffer(48));
   /** How far each file's zeros were asked of the worker (bytes): records are never written past what it has written. */
   private readonly zerosAsked = [0, 0];
   private readonly durable: boolean;
@@ -76,7 +91,7 @@ export class GroupJournal {
    * `dropAfterBytes`: smaller in tests, so that a small run turns its journal too. `firstSeq`: the seq of
    * the group before the first (0; tests start near a limit, as if that many groups had been applied).
    */
-  constructor(db: Database.Database, dbFile: string, opts: { dropAfterBytes?: number; stallMs?: number; firstSeq?: number } = {}) {
+  constructor(db: Database.Database, dbFile: string, opts: JournalOptions = {}) {
     this.dropAfterBytes = opts.dropAfterBytes ?? DROP_AFTER_BYTES;
     this.stallMs = opts.stallMs ?? STALL_MS;
     this.seq = opts.firstSeq ?? 0;
@@ -101,7 +116,7 @@ export class GroupJournal {
     const zeros = new MessageChannel();
     this.zeroPort = zeros.port1;
     this.worker = new Worker(new URL('./journal-worker.js', import.meta.url), {
-      workerData: { file: dbFile, durable: this.durable, shared: this.state.buffer, port: port2, zeroPort: zeros.port2 },
+      workerData: { file: dbFile, durable: this.durable, shared: this.state.buffer, port: port2, zeroPort: zeros.port2, startDelayMs: opts.workerStartDelayMsForTest ?? 0 },
       transferList: [port2, zeros.port2],
     });
     this.worker.unref(); // a run that never closes its store still exits; the journal keeps its groups
@@ -194,17 +209,23 @@ export class GroupJournal {
     }
   }
 
-  /** A check to call in a wait loop: throws once the worker's state has not moved for `stallMs`. */
+  /**
+   * A check to call in a wait loop: throws once the worker's state has not moved for `stallMs`. Until the worker
+   * has started, the bound is at least STALL_MS: starting a thread and opening the database took more than a
+   * shorter `stallMs` (300 ms, tests) on a loaded machine, and a worker still starting was taken as dead. (A worker
+   * that fails as it starts says so: its status slot.)
+   */
   private stallWatch(): () => void {
     let seen = this.progress();
     let since = performance.now();
     return () => {
       const now = this.progress();
+      const limit = Atomics.load(this.state, STARTED) === 1n ? this.stallMs : Math.max(this.stallMs, STALL_MS);
       if (now !== seen) {
         seen = now;
         since = performance.now();
-      } else if (performance.now() - since > this.stallMs) {
-        this.failure ??= `no progress for ${Math.round(this.stallMs / 1000)} s (the worker thread is gone or stuck)`;
+      } else if (performance.now() - since > limit) {
+        this.failure ??= `no progress for ${Math.round(limit / 1000)} s (the worker thread is gone or stuck)`;
         throw new Error(`the journal's apply worker failed: ${this.failure}`);
       }
     };
@@ -216,7 +237,7 @@ export class GroupJournal {
   }
 
   private progress(): string {
-    return [0, 1, 2, 3, 4].map((i) => Atomics.load(this.state, i)).join('/');
+    return [0, 1, 2, 3, 4, 5].map((i) => Atomics.load(this.state, i)).join('/');
   }
 
   /** Applies everything, stops the worker, removes the journal and its meta rows: the file is whole alone. */

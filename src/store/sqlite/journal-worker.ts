@@ -4,7 +4,8 @@
  * failure go through shared memory (the main thread waits on it with Atomics.wait, synchronously):
  * [0] the last applied seq, [1] 0 running, 1 failed (the message on `port`), 2 closed, [2] the last seq
  * applied and on disk (after a 'sync' message), [3] and [4] the bytes of the journal's first and second
- * file that exist (records or zeros): the worker writes the zeros ahead of the records when asked
+ * file that exist (records or zeros), [5] 1 once this thread has started (the main thread's stall bound counts from
+ * then: group-journal.ts, `stallWatch`): the worker writes the zeros ahead of the records when asked
  * (group-journal.ts, `zeroAhead`), so that the engine thread does not. Those requests come on a port of their
  * own (`zeroPort`), read before each record applied: the engine thread may be waiting for them.
  *
@@ -22,8 +23,8 @@ import { JournalApplier } from './journal-apply.js';
 import { journalPaths } from './journal-file.js';
 import type { JournalRecord } from './journal-file.js';
 
-interface Data { file: string; durable: boolean; shared: SharedArrayBuffer; port: MessagePort; zeroPort: MessagePort }
-const { file, durable, shared, port, zeroPort } = workerData as Data;
+interface Data { file: string; durable: boolean; shared: SharedArrayBuffer; port: MessagePort; zeroPort: MessagePort; startDelayMs: number }
+const { file, durable, shared, port, zeroPort, startDelayMs } = workerData as Data;
 const state = new BigInt64Array(shared); // 64-bit: a seq must not wrap (group-journal.ts)
 
 function fail(err: unknown): void {
@@ -34,6 +35,7 @@ function fail(err: unknown): void {
 }
 
 process.on('uncaughtException', fail);
+if (startDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, startDelayMs); // tests: a slow start
 
 let db: Database.Database | null = null;
 let applier: JournalApplier | null = null;
@@ -161,3 +163,7 @@ parentPort!.on('message', (m: JournalRecord | 'close' | 'sync' | 'drain') => {
   Atomics.notify(state, 1);
   parentPort!.close();
 });
+
+// Started: the database is open and the listeners are set (a wait's stall bound counts from here).
+Atomics.store(state, 5, 1n);
+Atomics.notify(state, 0);

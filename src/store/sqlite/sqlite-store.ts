@@ -28,6 +28,7 @@ import { recordingWriters } from './journal-codec.js';
 import type { GroupRecord } from './journal-codec.js';
 import { recoverJournal } from './journal-apply.js';
 import { GroupJournal } from './group-journal.js';
+import type { JournalOptions } from './group-journal.js';
 import { journalPaths } from './journal-file.js';
 
 /** An open group: engine commits made in one transaction not committed yet (see `groupCommits`). */
@@ -206,7 +207,7 @@ export class SqliteStore implements Store {
    * `ticks` commits, or once `wallMs` passed since its first commit (checked at each commit). A crash
    * loses the open group, which sent nothing.
    */
-  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now(), opts: { journal?: boolean; dropAfterBytes?: number; stallMs?: number; firstSeq?: number } = {}): void {
+  groupCommits(settings: GroupCommitSettings, wallNow: () => number = () => performance.now(), opts: { journal?: boolean } & JournalOptions = {}): void {
     this.grouping = { settings: checkGroupCommit(settings), wallNow, acrossSends: false };
     // Groups of one commit write directly, as without groups (a failing write fails its own commit).
     if (opts.journal && settings.ticks > 1 && !this.journal) this.journal = new GroupJournal(this.db, this.file, opts);
