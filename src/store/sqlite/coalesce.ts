@@ -133,18 +133,16 @@ export class RowCoalescer {
     this.putAnswered = db ? db.prepare(PUT_ANSWERED_ACTION) : null;
     for (const [name, rule] of Object.entries(RULES) as Array<[StatementName, Rule]>) if (rule.op === 'delete') this.deleteOf[rule.slot] = name;
     const writers = {} as Record<StatementName, { run(...args: unknown[]): unknown }>;
-    for (const name of Object.keys(st) as StatementName[]) {
-      const rule = RULES[name];
-      writers[name] = rule
-        ? { run: (...args: unknown[]) => this.hold(name, rule, args) }
-        : {
-            run: (...args: unknown[]) => {
-              this.apply();
-              return st[name].run(...args);
-            },
-          };
-    }
+    for (const name of Object.keys(st) as StatementName[]) writers[name] = { run: (...args: unknown[]) => this.runArgs(name, args) };
     this.writers = writers;
+  }
+
+  /** A statement with its arguments as an array the coalescer may keep (the journal's replay slices them out of a record). */
+  runArgs(name: StatementName, args: unknown[]): unknown {
+    const rule = RULES[name];
+    if (rule) return this.hold(name, rule, args);
+    this.apply();
+    return this.st[name].run(...args);
   }
 
   /** Rows held (keys with a pending write). */
