@@ -116,7 +116,7 @@ describe('coalesced group writes', () => {
     }), { numRuns: 200, seed: 20261206, examples: [[[[2, 0, 1], [2, 0, 2], [2, 0, 3], [2, 0, 4]], 1, []]] });
   });
 
-  test('rows keyed by two columns are written in the order of their keys joined with U+0000, as before they were held per first column', () => {
+  test('rows keyed by two columns are written sorted by the first column, then the second, each with its last value', () => {
     const part = fc.oneof(fc.string({ maxLength: 6 }).filter((x) => !x.includes('\u0000')), fc.integer({ min: 0, max: 30 }));
     fc.assert(fc.property(fc.array(fc.tuple(part, part, fc.integer()), { maxLength: 60 }), (rows) => {
       const written: unknown[][] = [];

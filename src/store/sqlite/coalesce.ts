@@ -63,64 +63,11 @@ interface Pending {
   answer: [unknown, unknown] | null;
 }
 
-/**
- * One slot's held rows by key. A key of two columns is looked up in a map per first column: joining the
- * two into one string made a new string to copy and hash for every row held (600,000 in the example's
- * journal, most of them instance rows keyed by a 34-character artifact key and a machine id).
- */
-class HeldRows {
-  private readonly one = new Map<string, Pending>();
-  private readonly two = new Map<string, Map<string, Pending>>();
-
-  get(k0: string, k1: string | null): Pending | undefined {
-    return k1 === null ? this.one.get(k0) : this.two.get(k0)?.get(k1);
-  }
-
-  set(k0: string, k1: string | null, p: Pending): void {
-    if (k1 === null) this.one.set(k0, p);
-    else {
-      let inner = this.two.get(k0);
-      if (!inner) this.two.set(k0, (inner = new Map()));
-      inner.set(k1, p);
-    }
-  }
-
-  delete(k0: string, k1: string | null): void {
-    if (k1 === null) this.one.delete(k0);
-    else this.two.get(k0)?.delete(k1);
-  }
-
-  get empty(): boolean {
-    return this.one.size === 0 && this.two.size === 0;
-  }
-
-  /**
-   * The rows, sorted by key or (tables of one-column keys: actions and timers) in the order they came.
-   * Sorting by the first column, then the second, is the order the keys joined with U+0000 had before.
-   */
-  list(sorted: boolean): Array<[string, Pending]> {
-    if (!sorted && this.two.size > 0) throw new Error('rows keyed by two columns are written sorted');
-    const out: Array<[string, Pending]> = [];
-    const firsts = sorted ? [...this.one.keys()].sort() : [...this.one.keys()];
-    for (const k of firsts) out.push([k, this.one.get(k)!]);
-    for (const k0 of [...this.two.keys()].sort()) {
-      const inner = this.two.get(k0)!;
-      for (const k1 of [...inner.keys()].sort()) out.push([k1, inner.get(k1)!]);
-    }
-    return out;
-  }
-
-  clear(): void {
-    this.one.clear();
-    this.two.clear();
-  }
-}
-
 /** An action inserted and answered in the same group: one statement. */
 const PUT_ANSWERED_ACTION = 'INSERT INTO actions (key, rollout_id, machine_id, kind, body, sent_at, answered_at, ok) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
 
 export class RowCoalescer {
-  private readonly pending = new Map<Slot, HeldRows>(SLOTS.map((s) => [s, new HeldRows()]));
+  private readonly pending = new Map<Slot, Map<string, Pending>>(SLOTS.map((s) => [s, new Map()]));
   private readonly deleteOf: Partial<Record<Slot, StatementName>> = {};
   /** Null when recording for the journal: an action sent and answered in the group is then two statements. */
   private readonly putAnswered: Runner | null;
@@ -128,21 +75,26 @@ export class RowCoalescer {
   /** Writers for writeCommit: statements with a rule are held, the others run after what is held. */
   readonly writers: Writers;
 
-  /** `db` null: the writes go to `st` only (an action sent and answered in the group is then two statements). */
-  constructor(db: Database.Database | null, private readonly st: Writers) {
+  /**
+   * `db` null: the writes go to `st` only (the journal's recorder), and `sort` false leaves keyed rows in
+   * the order they came (the apply worker sorts them when it writes).
+   */
+  constructor(db: Database.Database | null, private readonly st: Writers, private readonly sort = true) {
     this.putAnswered = db ? db.prepare(PUT_ANSWERED_ACTION) : null;
     for (const [name, rule] of Object.entries(RULES) as Array<[StatementName, Rule]>) if (rule.op === 'delete') this.deleteOf[rule.slot] = name;
     const writers = {} as Record<StatementName, { run(...args: unknown[]): unknown }>;
-    for (const name of Object.keys(st) as StatementName[]) writers[name] = { run: (...args: unknown[]) => this.runArgs(name, args) };
+    for (const name of Object.keys(st) as StatementName[]) {
+      const rule = RULES[name];
+      writers[name] = rule
+        ? { run: (...args: unknown[]) => this.hold(name, rule, args) }
+        : {
+            run: (...args: unknown[]) => {
+              this.apply();
+              return st[name].run(...args);
+            },
+          };
+    }
     this.writers = writers;
-  }
-
-  /** A statement with its arguments as an array the coalescer may keep (the journal's replay slices them out of a record). */
-  runArgs(name: StatementName, args: unknown[]): unknown {
-    const rule = RULES[name];
-    if (rule) return this.hold(name, rule, args);
-    this.apply();
-    return this.st[name].run(...args);
   }
 
   /** Rows held (keys with a pending write). */
@@ -152,11 +104,10 @@ export class RowCoalescer {
 
   private hold(name: StatementName, rule: Rule, args: unknown[]): void {
     const rows = this.pending.get(rule.slot)!;
-    const k0 = String(args[rule.key[0]!]);
-    const k1 = rule.key.length === 1 ? null : String(args[rule.key[1]!]);
-    let p = rows.get(k0, k1);
+    const key = rule.key.length === 1 ? String(args[rule.key[0]!]) : rule.key.map((k) => String(args[k])).join('\u0000');
+    let p = rows.get(key);
     if (!p) {
-      rows.set(k0, k1, (p = { del: null, put: null, fresh: false, answer: null }));
+      rows.set(key, (p = { del: null, put: null, fresh: false, answer: null }));
       this.count++;
     }
     switch (rule.op) {
@@ -171,7 +122,7 @@ export class RowCoalescer {
         break;
       case 'delete':
         if (p.fresh) {
-          rows.delete(k0, k1);
+          rows.delete(key);
           this.count--;
         } else {
           p.del = args;
@@ -190,10 +141,11 @@ export class RowCoalescer {
     if (this.count === 0) return;
     for (const slot of SLOTS) {
       const rows = this.pending.get(slot)!;
-      if (rows.empty) continue;
+      if (rows.size === 0) continue;
+      const keys = IN_ORDER.has(slot) || !this.sort ? [...rows.keys()] : [...rows.keys()].sort();
       const del = this.deleteOf[slot];
-      // `key` is the last column of the key: answerAction's (actions have one).
-      for (const [key, p] of rows.list(!IN_ORDER.has(slot))) {
+      for (const key of keys) {
+        const p = rows.get(key)!;
         if (p.del && del) this.st[del].run(...p.del);
         if (p.put && p.answer && p.put.name === 'putAction' && this.putAnswered) this.putAnswered.run(...p.put.args, ...p.answer);
         else {

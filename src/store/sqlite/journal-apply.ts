@@ -12,7 +12,7 @@ import { decodeGroup, RecordError, replayOps } from './journal-codec.js';
 import { journalPath, JournalError, readJournals } from './journal-file.js';
 import type { JournalRecord } from './journal-file.js';
 import { statements } from './rows.js';
-import type { StatementName, Statements } from './rows.js';
+import type { Statements } from './rows.js';
 import { StoreError } from './store-error.js';
 
 /** Meta rows while a journal is in use: its id, and the last record applied to the tables. Gone after close. */
@@ -23,13 +23,11 @@ export class JournalApplier {
   private readonly st: Statements;
   private readonly coalescer: RowCoalescer;
   private readonly events: EventWriter;
-  private readonly run: (name: StatementName, args: unknown[]) => unknown;
 
   constructor(db: Database.Database) {
     this.st = statements(db);
     this.coalescer = new RowCoalescer(db, this.st);
     this.events = new EventWriter(db);
-    this.run = (name, args) => this.coalescer.runArgs(name, args);
   }
 
   /**
@@ -43,7 +41,7 @@ export class JournalApplier {
       before?.();
       const group = decodeGroup(r.body);
       for (const e of group.events) this.events.write(e);
-      replayOps(group.ops, this.run);
+      replayOps(group.ops, this.coalescer.writers);
     }
     this.coalescer.apply();
     this.st.putMeta.run(JOURNAL_APPLIED_KEY, String(records[records.length - 1]!.seq));

@@ -82,14 +82,12 @@ export function decodeGroup(body: Uint8Array): GroupRecord {
   return { ops, meta: new Map(), events: events as EngineEvent[] };
 }
 
-/**
- * Runs a decoded record's statements in order (decodeGroup checked their framing): `run` gets each one's
- * arguments as an array of its own, which it may keep (no second array and spread per statement).
- */
-export function replayOps(ops: readonly unknown[], run: (name: StatementName, args: unknown[]) => unknown): void {
+/** Runs a decoded record's statements on `writers`, in order (decodeGroup checked their framing). */
+export function replayOps(ops: readonly unknown[], writers: Writers): void {
   for (let i = 0; i < ops.length;) {
+    const name = STATEMENT_NAMES[ops[i] as number]!;
     const argc = ops[i + 1] as number;
-    run(STATEMENT_NAMES[ops[i] as number]!, ops.slice(i + 2, i + 2 + argc));
+    writers[name].run(...ops.slice(i + 2, i + 2 + argc));
     i += 2 + argc;
   }
 }
