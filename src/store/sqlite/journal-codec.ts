@@ -29,7 +29,7 @@ export function recordingWriters(record: () => GroupRecord): Writers {
   for (const name of STATEMENT_NAMES) {
     const id = INDEX.get(name)!;
     writers[name] = name === 'putMeta' ? { run: (key: unknown, value: unknown) => void record().meta.set(key as string, value) } : {
-      // One push of all the arguments: a push per argument (6 million in the example) cost about 14% more.
+      // One push of all the arguments: a push per argument (6 million in the example) cost 4-18% more (docs/benchmarks.md, session 20).
       run: (...args: unknown[]) => void record().ops.push(id, args.length, ...args),
     };
   }
