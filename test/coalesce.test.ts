@@ -14,8 +14,8 @@ import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { RowCoalescer } from '../src/store/sqlite/coalesce.js';
 import { openDatabase } from '../src/store/sqlite/database.js';
-import { statements } from '../src/store/sqlite/rows.js';
-import type { StatementName } from '../src/store/sqlite/rows.js';
+import { STATEMENT_NAMES, statements } from '../src/store/sqlite/rows.js';
+import type { StatementName, Writers } from '../src/store/sqlite/rows.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { baseScenario } from './helpers/harness.js';
 
@@ -114,6 +114,23 @@ describe('coalesced group writes', () => {
         grouped.close();
       }
     }), { numRuns: 200, seed: 20261206, examples: [[[[2, 0, 1], [2, 0, 2], [2, 0, 3], [2, 0, 4]], 1, []]] });
+  });
+
+  test('rows keyed by two columns are written sorted by the first column, then the second, each with its last value', () => {
+    const part = fc.oneof(fc.string({ maxLength: 6 }).filter((x) => !x.includes('\u0000')), fc.integer({ min: 0, max: 30 }));
+    fc.assert(fc.property(fc.array(fc.tuple(part, part, fc.integer()), { maxLength: 60 }), (rows) => {
+      const written: unknown[][] = [];
+      const st = Object.fromEntries(STATEMENT_NAMES.map((k) => [k, { run: (...a: unknown[]) => void written.push(a) }])) as Writers;
+      const c = new RowCoalescer(null, st);
+      const last = new Map<string, unknown[]>();
+      for (const [k0, k1, v] of rows) {
+        const args = [k0, k1, 'running', 0, 0, 0, v];
+        c.writers.putPhase.run(...args);
+        last.set(`${String(k0)}\u0000${String(k1)}`, args);
+      }
+      c.apply();
+      assert.deepEqual(written, [...last.keys()].sort().map((k) => last.get(k)));
+    }), { numRuns: 300, seed: 20261207 });
   });
 
   test('a statement without a rule runs after the held rows, in order', () => {
