@@ -173,6 +173,7 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
   const first = await waitLeader(120_000);
   // Health checks need no token and say who leads.
   const followers = replicas.filter((r) => r !== first);
+  for (const r of followers) await serving(r, 120_000); // a loaded machine may start one well after the leader
   const fh = await fetch(`https://127.0.0.1:${followers[0]!.port}/readyz`);
   assert.equal(fh.status, 200);
   assert.equal(((await fh.json()) as { leader: boolean }).leader, false);
@@ -314,6 +315,15 @@ async function commitVersion(url: string): Promise<number> {
     return Number((await c.query('SELECT version FROM commit_version')).rows[0].version);
   } finally {
     await c.end();
+  }
+}
+
+/** Waits until the replica answers /healthz. */
+async function serving(r: Replica, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while ((await call(r.port, 'GET', '/healthz')).status !== 200) {
+    assert.ok(Date.now() < until, `replica ${r.index} serves within ${ms} ms`);
+    await sleep(200);
   }
 }
 
