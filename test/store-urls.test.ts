@@ -73,3 +73,11 @@ test('db check and serve with the password in the URL\'s query: the unreachable 
     assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
   }
 });
+
+test('a certificate file the URL names (sslrootcert=) that cannot be read is named as such, not as a URL that cannot be parsed', async () => {
+  const err = await connect('postgres://u:hunter2@127.0.0.1:1/db?sslrootcert=/nonexistent/phasewise-ca.pem').then(() => null, (e: unknown) => e);
+  assert.ok(err instanceof StoreError);
+  assert.equal(err.code, 'STORE_BAD_URL');
+  assert.match(err.message, /^a file the PostgreSQL URL names cannot be read \(ENOENT: .*\/nonexistent\/phasewise-ca\.pem/);
+  assert.doesNotMatch(err.message, /hunter2|cannot be parsed/);
+});
