@@ -275,7 +275,8 @@ test('replicas on PostgreSQL: writes on any replica survive SIGKILLs and a SIGST
 
   assert.ok(readBack.length > 5, `${readBack.length} writes read back`);
   assert.deepEqual(readBack.filter((x) => x !== 'ok'), [], 'a write is seen at once by a read on the replica that took it');
-  console.log(`writes: ${groups.size} resource groups and ${vms.size} VMs acknowledged of ${n} attempts; takeovers: ${takeovers.map((t) => `${t.how} ${t.ms ?? 'no commit seen in 120 s'} ms`).join(', ')}`);
+  const times = takeovers.map((t) => `${t.how} ${t.ms === null ? 'no commit seen in 120 s' : `${t.ms} ms`}`).join(', ');
+  console.log(`writes: ${groups.size} resource groups and ${vms.size} VMs acknowledged of ${n} attempts; takeovers: ${times}`);
   assert.ok(groups.size > 30, `${groups.size} writes acknowledged`);
   // Across replicas a read may be a snapshot reload behind (docs/deploy.md): wait until every follower's
   // snapshot holds the database's commit version, then every acknowledged write is there, through any replica.
