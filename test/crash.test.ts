@@ -33,13 +33,24 @@ const TARGET_KILLS = 50;
 const MAX_KILLS = 150;
 /** Share of kills aimed at recovery (opening and loading the database, resending, re-observing) rather than a running engine. */
 const EARLY_SHARE = 0.2;
+/** The kills stop by then at the latest: this, or twice the run's calibrated wall time if longer (a loaded machine). */
 const DEADLINE_MS = 100_000;
 /**
- * After the kills, the run has this much more wall time to finish. The clock runs on the wall, so a
- * loaded machine (slower restarts, each crash costing more virtual time) needs more of it; the test is
- * about finishing exactly once, not about speed.
+ * After the kills, the run has this much more wall time to finish (or the run's calibrated wall time, if
+ * longer). The clock runs on the wall, so a loaded machine (slower restarts, each crash costing more virtual
+ * time) needs more of it; the test is about finishing exactly once, not about speed.
  */
 const FINISH_GRACE_MS = 60_000;
+/**
+ * The slowest clock the calibration may pick. It was 100: with start-ups of 5 s (a loaded machine) the run
+ * then fit 10 kills in 100 s instead of 50 and did not finish in 160 s. At 30 the run without crashes
+ * lasts at most 7 minutes, which the deadlines follow; the test's timeout bounds the worst case. On a
+ * quiet machine the calibration picks a fast clock and the test takes as long as before.
+ */
+const MIN_FACTOR = 30;
+/** The run without crashes at the slowest factor (3.5 h of virtual time: 7 minutes), with room: what the timeout allows for. */
+const WORST_RUN_MS = 8 * 60_000;
+const TIMEOUT_MS = Math.max(DEADLINE_MS, 2 * WORST_RUN_MS) + Math.max(FINISH_GRACE_MS, WORST_RUN_MS) + 60_000;
 
 const AGENT = 'extension:contoso.agent';
 const MONITOR = 'extension:contoso.monitor';
@@ -133,7 +144,7 @@ async function startUpMs(scenarioFile: string): Promise<number> {
   return ms;
 }
 
-test('the engine killed with SIGKILL at random moments, over and over, still finishes the rollouts exactly once', { timeout: DEADLINE_MS + FINISH_GRACE_MS + 20_000 }, async (t) => {
+test('the engine killed with SIGKILL at random moments, over and over, still finishes the rollouts exactly once', { timeout: TIMEOUT_MS }, async (t) => {
   const scenarioFile = join(dir, 'scenario.json');
   const dbFile = join(dir, 'phasewise.sqlite');
   writeFileSync(scenarioFile, JSON.stringify(scenario()));
@@ -144,12 +155,16 @@ test('the engine killed with SIGKILL at random moments, over and over, still fin
   const cycleMs = startMs + (1 - EARLY_SHARE) * 110 + EARLY_SHARE * 8 + 15;
   const compiled = compileScenario(scenario(), scenarioFile);
   const runMs = runSimulation(compiled).endMs - compiled.startMs;
-  const factor = Math.round(Math.min(5000, Math.max(100, runMs / ((TARGET_KILLS / (1 - EARLY_SHARE)) * cycleMs))));
+  const factor = Math.round(Math.min(5000, Math.max(MIN_FACTOR, runMs / ((TARGET_KILLS / (1 - EARLY_SHARE)) * cycleMs))));
+  const runWallMs = runMs / factor;
+  assert.ok(runWallMs <= WORST_RUN_MS, `the scenario's run (${runMs} ms) fits the timeout's bound at the slowest factor`);
+  const killsMs = Math.max(DEADLINE_MS, 2 * runWallMs);
+  const graceMs = Math.max(FINISH_GRACE_MS, runWallMs);
 
   const host = new FleetHost({ scenarioFile, dbFile, factor });
   hosts.push(host);
   const t0 = Date.now();
-  const deadline = t0 + DEADLINE_MS;
+  const deadline = t0 + killsMs;
   const failed = () => host.problems.length > 0;
   const rng = new Random(SEED);
   host.start();
@@ -163,12 +178,12 @@ test('the engine killed with SIGKILL at random moments, over and over, still fin
     await host.kill();
     host.start();
   }
-  await waitFor(() => host.done || failed(), deadline + FINISH_GRACE_MS - Date.now());
+  await waitFor(() => host.done || failed(), deadline + graceMs - Date.now());
   assert.deepEqual(host.problems, [], 'the engine never fails by itself, and the fleet never executes a key twice');
   const s = host.stats;
   // Said before the verdict, so a run that does not finish shows how far it got and why.
   t.diagnostic(`factor ${factor} (start-up ${startMs} ms, ${(runMs / 3_600_000).toFixed(1)} h without crashes), ${Date.now() - t0} ms real for ${((host.clock.now() - compiled.startMs) / 3_600_000).toFixed(1)} h; kills ${s.kills} (${s.killsWhileRunning} running, ${s.killsWhileRecovering} recovering, ${s.killsWhileLoading} loading), starts ${s.starts}, resent ${s.resent}, executed ${s.executed}, duplicates ${s.duplicates}, observations delivered ${s.delivered}, lost ${s.lost}`);
-  assert.ok(host.done, `the run finished within ${(DEADLINE_MS + FINISH_GRACE_MS) / 1000} s (virtual time reached ${new Date(host.clock.now()).toISOString()})`);
+  assert.ok(host.done, `the run finished within ${Math.round((killsMs + graceMs) / 1000)} s (virtual time reached ${new Date(host.clock.now()).toISOString()})`);
   await host.stop();
   await host.close();
   const midRun = s.killsWhileRunning + s.killsWhileRecovering;

@@ -19,6 +19,7 @@ import { MemoryStore } from '../src/store/memory-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { call, eventually, startTestServer } from './helpers/api-server.js';
 import { baseScenario } from './helpers/harness.js';
+import { sleep } from './helpers/poll.js';
 import { canonical } from './helpers/state-canonical.js';
 import { fill, lift } from './helpers/store-full.js';
 import { stepUntilFailure } from './helpers/step-until-failure.js';
@@ -114,6 +115,26 @@ describe('a transaction that rolls back after an engine command', () => {
 });
 
 describe('serve on a full disk', () => {
+  test('the simulated fleet\'s snapshot, saved every 2 s, meets the full disk without ending serve, and is saved again once there is room', async () => {
+    const s = await startTestServer({ scenario: 'examples/small.yaml', clockFactor: 5_000 });
+    try {
+      const store = s.store as SqliteStore;
+      const docs = new Documents(store.database, (fn) => store.transaction(fn));
+      const saved = () => JSON.stringify(docs.get('/phasewise/simulator')?.body ?? null);
+      // Actions in flight: the fleet changes, so each 2 s the timer has a snapshot to write.
+      await eventually(async () => s.runtime.engine.state.pendingActions.size > 0, 120_000, 'actions in flight');
+      const before = saved();
+      fill(store);
+      // Before the fix the timer's write threw: an uncaught exception (which fails this test) that ended serve.
+      await sleep(3 * 2_000 + 500);
+      assert.equal(saved(), before, 'nothing saved while the disk is full');
+      lift(store);
+      await eventually(async () => saved() !== before, 60_000, 'the snapshot saved again once there is room');
+    } finally {
+      await s.stop();
+    }
+  });
+
   test('writes answer 503 with an ARM body and Retry-After, nothing is applied, and the engine carries on once there is room', async () => {
     const s = await startTestServer({ scenario: 'examples/small.yaml', clockFactor: 20_000, retryAfterSeconds: 3 });
     try {

@@ -43,3 +43,41 @@ test('an unparseable URL is bad input for db check, sim --store and serve --stor
     }
   }
 });
+
+test('a password given as a query parameter (?password=, sslpassword=, the key in any case or percent-encoded) is never printed either', async () => {
+  // The driver reads `?password=` as libpq does; redact() hid only the one before the '@': the unreachable message printed it.
+  const key = fc.constantFrom('password', 'sslpassword', 'PASSWORD', 'pass%77ord', 'Password');
+  await fc.assert(fc.asyncProperty(password, fc.boolean(), key, fc.boolean(), async (pw, encode, k, userInQuery) => {
+    const value = encode ? encodeURIComponent(pw) : pw;
+    const url = userInQuery ? `postgres://127.0.0.1:1/db?user=someone&${k}=${value}&application_name=x` : `postgres://someone@127.0.0.1:1/db?${k}=${value}`;
+    const hidden = (text: string) => !/Zx7|Xq9/.test(text);
+    assert.ok(hidden(redact(url)), redact(url));
+    const err = await connect(url, { timeoutMs: 2000 }).then((c) => c.end().then(() => null), (e: unknown) => e);
+    if (err === null) return;
+    assert.ok(err instanceof StoreError, String(err));
+    assert.ok(hidden(err.message), `the password is not in: ${err.message}`);
+  }), { numRuns: 100 });
+  // What stays readable: the user, host, database and the parameters before it (a raw '&' or '#' may be part of it).
+  assert.equal(redact('postgres://u@h:5432/d?sslmode=require&password=s3cret&x=1'), 'postgres://u@h:5432/d?sslmode=require&password=***');
+  assert.equal(redact('postgres://u:pw@h/d?password=a#b&x=1'), 'postgres://u:***@h/d?password=***');
+  assert.equal(redact('postgres://u:pw@h/d?sslmode=require'), 'postgres://u:***@h/d?sslmode=require');
+});
+
+test('db check and serve with the password in the URL\'s query: the unreachable message names the URL without it', () => {
+  const env = { ...process.env, PHASEWISE_TOKEN: 'a'.repeat(32), PHASEWISE_SECRET_KEY: 'b'.repeat(64) };
+  const url = 'postgres://u@127.0.0.1:1/db?password=hunter2';
+  for (const args of [['db', 'check', '--db', url], ['serve', '--port', '0', '--store', url]]) {
+    const r = spawnSync(process.execPath, [cli, ...args], { cwd: join(import.meta.dirname, '..', '..'), env, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 8, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /cannot reach PostgreSQL at postgres:\/\/u@127\.0\.0\.1:1\/db\?password=\*\*\*/);
+    assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
+  }
+});
+
+test('a certificate file the URL names (sslrootcert=) that cannot be read is named as such, not as a URL that cannot be parsed', async () => {
+  const err = await connect('postgres://u:hunter2@127.0.0.1:1/db?sslrootcert=/nonexistent/phasewise-ca.pem').then(() => null, (e: unknown) => e);
+  assert.ok(err instanceof StoreError);
+  assert.equal(err.code, 'STORE_BAD_URL');
+  assert.match(err.message, /^a file the PostgreSQL URL names cannot be read \(ENOENT: .*\/nonexistent\/phasewise-ca\.pem/);
+  assert.doesNotMatch(err.message, /hunter2|cannot be parsed/);
+});

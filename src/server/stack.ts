@@ -212,10 +212,20 @@ export function buildStack(input: StackInput): Stack {
   const tools = installOperatorTools(app, ctx, config, store, () => agentDriver.connectedCount());
 
   let lastSaved = '';
+  let saveFailing = false;
   const saveFleet = () => {
     const snap = simDriver.snapshot();
     const text = JSON.stringify(snap);
-    if (text !== lastSaved) docs.put(SIMULATOR_DOC, '/phasewise', 'setting', snap); // an idle fleet costs no write
+    if (text === lastSaved) return; // an idle fleet costs no write
+    try {
+      docs.put(SIMULATOR_DOC, '/phasewise', 'setting', snap);
+    } catch (err) {
+      // A full disk or an I/O error: thrown from the timer it ended serve (an uncaught exception). Tried again next time.
+      if (!saveFailing) app.log.warn(`the simulated fleet's snapshot could not be saved (tried again every ${SAVE_FLEET_MS / 1000} s): ${(err as Error).message}`);
+      saveFailing = true;
+      return;
+    }
+    saveFailing = false;
     lastSaved = text;
   };
   let fleetTimer: NodeJS.Timeout | null = null;

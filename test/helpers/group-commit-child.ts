@@ -30,12 +30,13 @@ export async function workerKilledRun(file: string): Promise<SqliteStore> {
   const scenario = compileScenario(groupScenario(), 'journal');
   const store = SqliteStore.open(file, { mode: 'new' });
   store.importState(scenario.state);
-  store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true, stallMs: 300 });
+  // The default stall bound while the worker lives (a loaded machine can hold it past a short one), 300 ms once killed.
+  store.groupCommits({ ticks: 1000, wallMs: 10_000 }, undefined, { journal: true });
   const sim = new Simulation(scenario, { store });
   sim.driver.observe = () => {};
   for (let i = 0; i < 20 && sim.step(); i++);
   store.load();
-  await (store as unknown as { journal: { killWorkerForTest(): Promise<number> } }).journal.killWorkerForTest();
+  await (store as unknown as { journal: { killWorkerForTest(stallMs: number): Promise<number> } }).journal.killWorkerForTest(300);
   for (let i = 0; i < 200 && sim.step(); i++);
   return store;
 }

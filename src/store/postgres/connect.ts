@@ -23,6 +23,10 @@ export async function connect(url: string, opts: { onError?: (err: Error) => voi
   try {
     client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: 'phasewise' });
   } catch (err) {
+    // The driver reads sslrootcert=, sslcert= and sslkey= files here: a missing one is not a URL that cannot be parsed.
+    if (typeof (err as NodeJS.ErrnoException).path === 'string') {
+      throw new StoreError('STORE_BAD_URL', `a file the PostgreSQL URL names cannot be read (${(err as Error).message})`, { cause: err });
+    }
     // pg parses the URL here and says only "Invalid URL": name what is wrong, never the password.
     throw new StoreError('STORE_BAD_URL', `the PostgreSQL URL cannot be parsed (${(err as Error).message}); expected postgres://USER:PASSWORD@HOST:PORT/DATABASE`
       + ', with a port from 1 to 65535 and special characters of the password percent-encoded', { cause: err });

@@ -85,7 +85,7 @@ export class GroupJournal {
   }
 
   private readonly dropAfterBytes: number;
-  private readonly stallMs: number;
+  private stallMs: number;
 
   /**
    * `dropAfterBytes`: smaller in tests, so that a small run turns its journal too. `firstSeq`: the seq of
@@ -266,8 +266,14 @@ export class GroupJournal {
     db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(JOURNAL_ID_KEY, JOURNAL_APPLIED_KEY);
   }
 
-  /** Stops the worker thread at once, without a word to this one (tests: a worker that dies hard). */
-  killWorkerForTest(): Promise<number> {
+  /**
+   * Tests: a worker that dies hard. Waits until it wrote the zeros asked for (appends after it need no worker),
+   * stops it at once without a word, and from then on takes `stallMs` without progress as its death. Only then:
+   * a short bound while it lives fails a wait on a loaded machine, where writing zeros can take longer.
+   */
+  killWorkerForTest(stallMs: number): Promise<number> {
+    for (const i of [0, 1] as const) if (this.files[i]) this.waitFor(ZEROED[i], this.zerosAsked[i]);
+    this.stallMs = stallMs;
     return this.worker.terminate();
   }
 
