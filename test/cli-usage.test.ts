@@ -142,6 +142,23 @@ describe('usage errors name the command, as every command\'s do', () => {
     }
   });
 
+  test('Commander\'s own usage errors (unknown option or command, missing argument) name the command too, one line, exit 2', async () => {
+    const cases: Array<[string[], string]> = [
+      [['rollout', 'list', '--foo'], "phasewise rollout list: unknown option '--foo'\n"],
+      [['rollout', 'show'], "phasewise rollout show: missing required argument 'id'\n"],
+      [['rollout', 'list', '--top'], "phasewise rollout list: option '--top <n>' argument missing\n"],
+      [['bogus'], "phasewise: unknown command 'bogus'\n"],
+      [['rollout', 'lst'], "phasewise rollout: unknown command 'lst' (Did you mean list?)\n"],
+      [['db', 'check', '--db'], "phasewise db check: option '--db <file|url>' argument missing\n"],
+      [['agent', 'run', '--nope'], "phasewise agent run: unknown option '--nope'\n"],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await cli(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, stderr, args.join(' '));
+    }
+  });
+
   test('a message that names the command already is not prefixed twice; nested commands are named whole', () => {
     assert.equal(usageLine('phasewise serve: --port: bad', ['serve']), 'phasewise serve: --port: bad');
     assert.equal(usageLine('--imds-port must be 0-65535', ['agent', 'run']), 'phasewise agent run: --imds-port must be 0-65535');

@@ -1,3 +1,5 @@
+import type { Command } from 'commander';
+
 /** A wrong command-line argument: reported in one line, exit code 2. */
 export class UsageError extends Error {}
 
@@ -8,4 +10,17 @@ export class UsageError extends Error {}
 export function usageLine(message: string, commandPath: readonly string[]): string {
   if (/^phasewise\b/.test(message)) return message;
   return `${['phasewise', ...commandPath].join(' ')}: ${message}`;
+}
+
+/**
+ * Commander's own usage errors (an unknown option or command, a missing argument) start `error:`; each command
+ * prints them as its other usage errors, `phasewise rollout list: unknown option '--foo'`. Set on every command
+ * once the tree is complete (a command's output settings are its own from then on).
+ */
+export function prefixCommanderErrors(command: Command, commandPath: readonly string[] = []): void {
+  command.configureOutput({
+    // One line, as every failure: a suggestion (`(Did you mean list?)`) joins the line it follows.
+    outputError: (text, write) => write(`${usageLine(text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' '), commandPath)}\n`),
+  });
+  for (const sub of command.commands) prefixCommanderErrors(sub, [...commandPath, sub.name()]);
 }
