@@ -145,7 +145,8 @@ export function registerOperatorCommands(program: Command): void {
   const fleet = program.command('fleet').description('the fleet-wide stop and resume, and the fleet summary');
   withOutput(fleet.command('show').description('per extension: machines, versions in use, automatic-upgrade state; held releases; fleetStop, the stop in effect'))
     .action(action(async (opts: OutputOptions) => print(await client().get('/phasewise/fleet'), opts)));
-  withOutput(fleet.command('pause').description('the fleet-wide stop: pause every running rollout at once, and each one that starts before fleet resume'))
+  withOutput(fleet.command('pause').description('the fleet-wide stop: pause every running rollout at once, and each one that starts before fleet resume; '
+    + 'answers paused and, apart, heldOtherwise: rollouts held by their own pause or the evidence, which fleet resume leaves held'))
     .option('--reason <text>', 'why')
     .action(action(async (opts: OutputOptions & { reason?: string }) => print(await client().post('/phasewise/fleet/pause', opts.reason ? { reason: opts.reason } : {}), opts)));
   withOutput(fleet.command('resume').description('end the fleet-wide stop'))
