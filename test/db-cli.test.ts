@@ -280,6 +280,26 @@ describe('files a command is pointed at by mistake', () => {
     assert.equal(readFileSync(f, 'utf8'), '', 'the empty file left empty');
   });
 
+  test('db backup into a folder this user may not write: exit 6 naming the folder, before the database is read (it was SQLite\'s "unable to open database file")', () => {
+    const asRoot = process.getuid?.() === 0;
+    const folder = mkdtempSync(join(tmpdir(), 'phasewise-backup-ro-'));
+    try {
+      const readable = join(folder, 'phasewise.sqlite');
+      writeFileSync(readable, readFileSync(source));
+      chmodSync(readable, 0o444);
+      chmodSync(folder, 0o555);
+      const target = join(folder, 'copy.sqlite');
+      const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : [process.execPath];
+      const r = spawnSync(argv[0]!, [...argv.slice(1), cli, 'db', 'backup', target, '--db', readable], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 6, r.stderr);
+      assert.equal(r.stderr, `phasewise: ${target}: the folder ${folder} cannot be written (EACCES); back up into a folder this user may write\n`);
+      assert.deepEqual(readdirSync(folder), ['phasewise.sqlite'], 'nothing written beside it');
+    } finally {
+      chmodSync(folder, 0o755);
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   test('db backup: the target folder, a missing folder, an empty name and the source itself are refused before anything is written (exit 2)', () => {
     const before = sha(source);
     const targets = [[dir, /is a folder/], [join(dir, 'missing', 'copy.sqlite'), /the folder .* does not exist; create it first/], ['', /needs a file name/], [source, /never overwrites/]] as const;
