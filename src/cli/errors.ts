@@ -5,9 +5,12 @@ export class UsageError extends Error {}
 
 /**
  * The line a usage error prints: every command's errors start `phasewise COMMAND:` (`phasewise plan: --seed: …`),
- * whether or not the code that threw named the command; a message that starts `phasewise` already is kept.
+ * whether or not the code that threw named the command (a bare `phasewise: ` is given the command's name); a message that
+ * names its command already is kept.
  */
 export function usageLine(message: string, commandPath: readonly string[]): string {
+  // `phasewise: --top: …` thrown inside a command is that command's: named as every other usage error is.
+  if (message.startsWith('phasewise: ') && commandPath.length > 0) return `${['phasewise', ...commandPath].join(' ')}: ${message.slice('phasewise: '.length)}`;
   if (/^phasewise\b/.test(message)) return message;
   return `${['phasewise', ...commandPath].join(' ')}: ${message}`;
 }
