@@ -127,7 +127,8 @@ describe('login against servers that are not what they seem', () => {
     const s = await hostile(json({ value: [] }));
     try {
       for (const v of ['0', '-1', '601', 'abc', '1e3', '2.5']) {
-        fails(await pw(configDir(), ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', CERT], { PHASEWISE_REQUEST_TIMEOUT: v }), 2, /^phasewise login: PHASEWISE_REQUEST_TIMEOUT: expected whole seconds/);
+        const r = await pw(configDir(), ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', CERT], { PHASEWISE_REQUEST_TIMEOUT: v });
+        fails(r, 2, /^phasewise login: PHASEWISE_REQUEST_TIMEOUT: expected whole seconds/);
       }
       assert.deepEqual(s.seen, []);
     } finally {

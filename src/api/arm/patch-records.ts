@@ -33,7 +33,8 @@ export function forgetPatchStatus(ctx: ArmContext, armId: string): void {
 
 export function saveAssessment(ctx: ArmContext, armId: string, a: PatchAssessment, activityId: string, at: string): void {
   const critical = a.availablePatches.filter((p) => p.classifications.includes('Critical') || p.classifications.includes('Security')).length;
-  const doc: PatchStatusDoc = { ...readPatchStatus(ctx, armId), assessment: { at, startedAt: a.startDateTime, critical, other: a.availablePatches.length - critical, rebootPending: a.rebootPending, activityId } };
+  const assessment = { at, startedAt: a.startDateTime, critical, other: a.availablePatches.length - critical, rebootPending: a.rebootPending, activityId };
+  const doc: PatchStatusDoc = { ...readPatchStatus(ctx, armId), assessment };
   ctx.docs.put(statusDocId(armId), armId, 'patchStatus', doc);
 }
 
