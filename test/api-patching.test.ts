@@ -162,6 +162,11 @@ describe('guest OS patching over HTTPS', () => {
     if (installedBehaviours.includes('AlwaysRequiresReboot')) assert.equal(r.rebootStatus, 'Completed');
     if (installedBehaviours.every((b) => b === 'NeverReboots')) assert.equal(r.rebootStatus, 'NotNeeded');
     assert.equal(r.excludedPatchCount, offered.filter((p) => p.name === excludedName).length);
+    // The instance view's summary names the same run, from its start (it named the run by another id, and its end as startTime).
+    const summary = (await call(s.url, 'GET', `${VMS}/lin1/instanceView${CV}`)).body.patchStatus.lastPatchInstallationSummary;
+    assert.equal(summary.installationActivityId, r.installationActivityId);
+    assert.equal(summary.startTime, r.startDateTime!.toISOString());
+    assert.equal(summary.installedPatchCount, r.installedPatchCount);
     // What was installed is no longer offered.
     const after = await client.virtualMachines.beginAssessPatchesAndWait(RG, 'lin1');
     const installed = new Set([...states].filter(([, st]) => st === 'Installed').map(([id]) => id));

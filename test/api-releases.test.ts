@@ -50,4 +50,18 @@ describe('release hold and resume (R22)', () => {
     assert.ok(ops.includes('Phasewise/releases/hold/action'), ops.join(', '));
     assert.ok(ops.includes('Phasewise/releases/resume/action'), ops.join(', '));
   });
+
+  test('a hold worded as the fleet-wide stop\'s (\'fleet-wide stop by …\') is refused: fleet resume, even with no stop in effect, lifted it', async () => {
+    const fake = await call(s.url, 'POST', `${RELEASE}/hold`, { reason: 'fleet-wide stop by bob: keep held until the vendor answers' });
+    assert.equal(fake.status, 400, JSON.stringify(fake.body));
+    assert.equal(fake.body.error.code, 'InvalidParameter');
+    assert.match(fake.body.error.message, /may not start with 'fleet-wide stop by '/);
+    assert.equal((await call(s.url, 'GET', RELEASE)).body.held, false, 'nothing held');
+    // The same words further in are a reason like any other, and the fleet's resume leaves that hold alone.
+    assert.equal((await call(s.url, 'POST', `${RELEASE}/hold`, { reason: 'as the fleet-wide stop by bob: keep held' })).status, 200);
+    const go = await call(s.url, 'POST', '/phasewise/fleet/resume', {});
+    assert.deepEqual(go.body, { resumed: [], ended: null });
+    assert.equal((await call(s.url, 'GET', RELEASE)).body.held, true, 'fleet resume lifts only the stop\'s holds');
+    assert.equal((await call(s.url, 'POST', `${RELEASE}/resume`)).status, 200);
+  });
 });

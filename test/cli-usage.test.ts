@@ -142,10 +142,42 @@ describe('usage errors name the command, as every command\'s do', () => {
     }
   });
 
+  test('Commander\'s own usage errors (unknown option or command, missing argument) name the command too, one line, exit 2', async () => {
+    const cases: Array<[string[], string]> = [
+      [['rollout', 'list', '--foo'], "phasewise rollout list: unknown option '--foo'\n"],
+      [['rollout', 'show'], "phasewise rollout show: missing required argument 'id'\n"],
+      [['rollout', 'list', '--top'], "phasewise rollout list: option '--top <n>' argument missing\n"],
+      [['bogus'], "phasewise: unknown command 'bogus'\n"],
+      [['rollout', 'lst'], "phasewise rollout: unknown command 'lst' (Did you mean list?)\n"],
+      [['db', 'check', '--db'], "phasewise db check: option '--db <file|url>' argument missing\n"],
+      [['agent', 'run', '--nope'], "phasewise agent run: unknown option '--nope'\n"],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await cli(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, stderr, args.join(' '));
+    }
+  });
+
+  test('the operators\' commands\' own usage errors name the command (they said only "phasewise:"), exit 2', async () => {
+    const cases: Array<[string[], string]> = [
+      [['rollout', 'list', '--top', '0'], 'phasewise rollout list: --top: expected a whole number from 1 to 10000\n'],
+      [['version', 'withdraw', '--publisher', 'P', '--type', 'T', '--version', '1.0', '--wait'],
+        'phasewise version withdraw: --wait: only with --rollback (a withdrawal without it starts no rollout to wait for); nothing was withdrawn\n'],
+      [['rollout', 'resume', 'ro-1', '--timeout', '5'], 'phasewise rollout resume: --timeout: only with --wait (it bounds the wait); nothing was sent\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await cli(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, stderr, args.join(' '));
+    }
+  });
+
   test('a message that names the command already is not prefixed twice; nested commands are named whole', () => {
     assert.equal(usageLine('phasewise serve: --port: bad', ['serve']), 'phasewise serve: --port: bad');
     assert.equal(usageLine('--imds-port must be 0-65535', ['agent', 'run']), 'phasewise agent run: --imds-port must be 0-65535');
     assert.equal(usageLine('--db: empty', []), 'phasewise: --db: empty');
+    assert.equal(usageLine('phasewise: --top: expected a whole number', ['rollout', 'list']), 'phasewise rollout list: --top: expected a whole number');
   });
 });
 

@@ -45,6 +45,23 @@ describe('sim on the SQLite store', () => {
     assert.ok(report.rollouts.length > 0 && report.rollouts.every((x) => x.status === 'completed'));
   });
 
+  test('db check shows a rollout a newer plan replaced as superseded, as rollout list does (it said cancelled); one an operator cancelled stays cancelled', () => {
+    const copy = join(dir, 'superseded.sqlite');
+    writeFileSync(copy, readFileSync(file));
+    const db = new Database(copy);
+    const [first] = db.prepare('SELECT id FROM rollouts ORDER BY created_at, id').all() as Array<{ id: string }>;
+    db.prepare("UPDATE rollouts SET status = 'cancelled', reason = 'superseded: 1.4.1.0 reached more regions' WHERE id = ?").run(first!.id);
+    db.prepare("INSERT INTO rollouts SELECT 'ro-cancelled', artifact, artifact_key, to_version, 'cancelled', 'cancelled by alice: wrong day', created_at + 1, ended_at, "
+      + 'current_phase, open, caller, force FROM rollouts WHERE id = ?').run(first!.id);
+    db.close();
+    const r = run('db', 'check', '--db', copy, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const shown = new Map((JSON.parse(r.stdout) as { rollouts: Array<{ id: string; status: string }> }).rollouts.map((x) => [x.id, x.status]));
+    assert.equal(shown.get(first!.id), 'superseded');
+    assert.equal(shown.get('ro-cancelled'), 'cancelled');
+    assert.match(run('db', 'check', '--db', copy).stdout, new RegExp(`rollout ${first!.id}: .*, superseded\\n`));
+  });
+
   test('db backup makes a consistent copy with the same content, and never overwrites', () => {
     const copy = join(dir, 'copy.sqlite');
     const b = run('db', 'backup', copy, '--db', file);
@@ -278,6 +295,26 @@ describe('files a command is pointed at by mistake', () => {
       assert.equal((JSON.parse(json.stdout) as { ok: boolean }).ok, false);
     }
     assert.equal(readFileSync(f, 'utf8'), '', 'the empty file left empty');
+  });
+
+  test('db backup into a folder this user may not write: exit 6 naming the folder, before the database is read (it was SQLite\'s "unable to open database file")', () => {
+    const asRoot = process.getuid?.() === 0;
+    const folder = mkdtempSync(join(tmpdir(), 'phasewise-backup-ro-'));
+    try {
+      const readable = join(folder, 'phasewise.sqlite');
+      writeFileSync(readable, readFileSync(source));
+      chmodSync(readable, 0o444);
+      chmodSync(folder, 0o555);
+      const target = join(folder, 'copy.sqlite');
+      const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : [process.execPath];
+      const r = spawnSync(argv[0]!, [...argv.slice(1), cli, 'db', 'backup', target, '--db', readable], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 6, r.stderr);
+      assert.equal(r.stderr, `phasewise: ${target}: the folder ${folder} cannot be written (EACCES); back up into a folder this user may write\n`);
+      assert.deepEqual(readdirSync(folder), ['phasewise.sqlite'], 'nothing written beside it');
+    } finally {
+      chmodSync(folder, 0o755);
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   test('db backup: the target folder, a missing folder, an empty name and the source itself are refused before anything is written (exit 2)', () => {

@@ -127,7 +127,8 @@ describe('login against servers that are not what they seem', () => {
     const s = await hostile(json({ value: [] }));
     try {
       for (const v of ['0', '-1', '601', 'abc', '1e3', '2.5']) {
-        fails(await pw(configDir(), ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', CERT], { PHASEWISE_REQUEST_TIMEOUT: v }), 2, /PHASEWISE_REQUEST_TIMEOUT: expected whole seconds/);
+        const r = await pw(configDir(), ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', CERT], { PHASEWISE_REQUEST_TIMEOUT: v });
+        fails(r, 2, /^phasewise login: PHASEWISE_REQUEST_TIMEOUT: expected whole seconds/);
       }
       assert.deepEqual(s.seen, []);
     } finally {
@@ -161,7 +162,7 @@ describe('login against servers that are not what they seem', () => {
     try {
       const dir = configDir();
       writeFileSync(join(dir, 'not-a-cert.pem'), 'hello');
-      fails(await pw(dir, ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', join(dir, 'not-a-cert.pem')]), 2, /is not a PEM certificate/);
+      fails(await pw(dir, ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', join(dir, 'not-a-cert.pem')]), 2, /^phasewise login: the CA certificate .* is not a PEM certificate/);
       fails(await pw(dir, ['login', '--server', s.url, '--token', TOKEN, '--ca-cert', '/dev/zero']), 2, /cannot read the CA certificate \/dev\/zero: larger than/);
       const opensslArgs = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-days', '1', '-subj', '/CN=other'];
       const other = execFileSync('openssl', opensslArgs, { stdio: ['ignore', 'pipe', 'ignore'] });

@@ -138,7 +138,7 @@ describe('phasewise CLI against a real server', () => {
     assert.deepEqual(await json('rollout', 'show', 'ro-1', '--query', 'phases[].index'), [0, 1]);
     const bad = await pw('rollout', 'list', '--query', '[0.id');
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /^phasewise: --query: invalid JMESPath/);
+    assert.match(bad.stderr, /^phasewise rollout list: --query: invalid JMESPath/);
     oneLine(bad);
     const xml = await pw('rollout', 'list', '-o', 'xml');
     assert.equal(xml.status, 2);

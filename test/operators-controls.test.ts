@@ -114,6 +114,19 @@ describe('rollout controls and withdraw', () => {
     assert.equal(s.runtime.engine.state.releases.get('extension:contoso.monitoring.agent@1.4.1.0')?.hold, null);
   });
 
+  test('fleet pause lists a rollout held by its own pause apart (heldOtherwise), not as paused by the stop; fleet resume leaves it held', async () => {
+    const own = await call(s.url, 'POST', '/phasewise/rollouts/ro-1/pause', { reason: 'tickets' });
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    const stop = await call(s.url, 'POST', '/phasewise/fleet/pause', { reason: 'incident 43' });
+    assert.equal(stop.status, 200, JSON.stringify(stop.body));
+    assert.deepEqual(stop.body.paused, [], 'the stop holds nothing of its own');
+    assert.deepEqual(stop.body.heldOtherwise, [{ id: 'ro-1', kind: 'operator', reason: 'paused by alice@contoso.com: tickets (rollout ro-1)' }]);
+    const go = await call(s.url, 'POST', '/phasewise/fleet/resume', {});
+    assert.deepEqual(go.body.resumed, [], 'the stop did not hold ro-1: its end does not resume it');
+    assert.equal(s.runtime.engine.state.releases.get('extension:contoso.monitoring.agent@1.4.1.0')?.hold?.kind, 'operator');
+    assert.equal((await call(s.url, 'POST', '/phasewise/rollouts/ro-1/resume', {})).status, 200);
+  });
+
   test('withdraw with rollback: every machine that had the version goes back, in batches that keep the rules', async () => {
     await eventually(async () => (await events(s)).some((e) => e.type === 'phase.completed'), 60_000, 'the canary phase');
     const had = new Set((await events(s)).filter((e) => e.type === 'instance.upgrade.succeeded').map((e) => (e as { machineId: string }).machineId));

@@ -38,7 +38,7 @@ const file = (name: string, text: string | Buffer) => {
 
 describe('serve --config FILE that is not a configuration', () => {
   test('YAML with a syntax error or a duplicate key: the position in one line, exit 2', async () => {
-    await refused(['--config', file('bad.yaml', 'port: [1\nhost: x\n')], /^phasewise: .*bad\.yaml: not valid YAML or JSON: .* at line \d+, column \d+$/m);
+    await refused(['--config', file('bad.yaml', 'port: [1\nhost: x\n')], /^phasewise serve: .*bad\.yaml: not valid YAML or JSON: .* at line \d+, column \d+$/m);
     await refused(['--config', file('dup.yaml', 'port: 1\nport: 2\n')], /dup\.yaml: not valid YAML or JSON: Map keys must be unique/);
   });
 
@@ -76,7 +76,7 @@ describe('serve: the data folder, the host', () => {
     const f = file('a-file', 'keep me');
     const r = await cli('serve', '--port', '0', '--data-dir', f);
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /^phasewise: dataDir .*a-file: exists and is not a folder\n$/);
+    assert.match(r.stderr, /^phasewise serve: dataDir .*a-file: exists and is not a folder\n$/);
     assert.equal(execFileSync('cat', [f], { encoding: 'utf8' }), 'keep me');
   });
 

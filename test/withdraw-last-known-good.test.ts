@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { InvariantChecker } from '../src/audit/invariants.js';
 import type { EngineEvent } from '../src/model/events.js';
 import { symmetricPairs } from '../src/model/fleet.js';
+import { IN_FLIGHT } from '../src/engine/state.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -129,5 +130,25 @@ describe('withdraw with rollback: each machine back to its own last known good v
     fc.assert(fc.property(fc.integer({ min: 1, max: 10_000 }), fc.constantFrom(0, 0.1, 0.3), fc.boolean(), (seed, failures, mid) => {
       runCase(seed, failures, mid); // a release held before any machine took it has nothing to roll back: vacuous but checked
     }), { numRuns: 6 });
+  });
+});
+
+describe('withdrawing the base version (machines installed at it, no earlier version)', () => {
+  test('machines busy with an attempt (in flight or planned) are counted in noEarlierVersion too, not as machines a later call takes', () => {
+    const compiled = compileScenario(scenario(3, 0), 'withdraw-base');
+    const sim = new Simulation(compiled, {});
+    const onBase = () => [...sim.engine.state.fleet.instances.get(KEY)!.values()].filter((i) => i.installedVersion === '1.0.0.0');
+    const release = () => [...sim.engine.state.rollouts.values()].find((r) => r.toVersion === '1.3.0.0');
+    // Withdraw 1.0.0.0 while the release to 1.3.0.0 runs and some machines on 1.0.0.0 have an attempt in flight.
+    const busyOnBase = () => onBase().some((i) => [...(release()?.attempts.values() ?? [])].some((a) => a.machineId === i.machineId && IN_FLIGHT.has(a.status)));
+    while (!(release()?.status === 'running' && busyOnBase()) && sim.step());
+    assert.ok(busyOnBase(), 'a machine on 1.0.0.0 is busy with its attempt to 1.3.0.0');
+    const base = onBase().map((i) => i.machineId).sort();
+    const r = sim.engine.withdrawVersion(AGENT, '1.0.0.0', { rollback: true, reason: 'bad base', caller: 'test' });
+    assert.deepEqual(r.rollouts, [], 'nothing to go back to');
+    assert.deepEqual([...r.noEarlierVersion].sort(), base, 'every machine on the base version has no earlier version, busy or not');
+    assert.equal(r.inFlight, 0, 'no later call will send them anywhere: not counted as in flight');
+    // The release to 1.3.0.0 is not the withdrawn version's: it goes on and takes them off the base version.
+    assert.equal(release()!.status, 'running');
   });
 });

@@ -13,7 +13,7 @@ import type { SimOptions } from './sim-command.js';
 import { dbBackupCommand, dbCheckCommand, dbRestoreCommand, DEFAULT_DB, DEMO_DB } from './db-command.js';
 import { StoreError } from '../store/sqlite/database.js';
 
-import { UsageError, usageLine } from './errors.js';
+import { prefixCommanderErrors, UsageError, usageLine } from './errors.js';
 import { repeatedOption } from './repeated-options.js';
 import { serveCommand } from './serve-command.js';
 import { registerPackageCommands } from './package-command.js';
@@ -94,6 +94,7 @@ db.command('restore')
 
 registerAgentCommands(program);
 registerOperatorCommands(program);
+prefixCommanderErrors(program);
 
 /** The command running (`plan`, `agent run`, …): its usage errors are prefixed with it. */
 let commandPath: string[] = [];

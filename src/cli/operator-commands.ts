@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from './errors.js';
+import { UsageError, usageLine } from './errors.js';
 import type { Client } from './client/http.js';
 import { ClientError, clientFor, EXIT } from './client/http.js';
 import { applyQuery, compileQuery, OUTPUTS, outputFormat, render } from './client/output.js';
@@ -46,10 +46,18 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...arg
       await fn(...args);
     } catch (err) {
       if (!(err instanceof ClientError)) throw err;
-      process.stderr.write(`${err.message}\n`);
+      // A usage error found by the client (a bad CA file, PHASEWISE_REQUEST_TIMEOUT) names the command as the others do.
+      process.stderr.write(`${err.exitCode === EXIT.usage ? usageLine(err.message, pathOf(command)) : err.message}\n`);
       process.exitCode = err.exitCode;
     }
   };
+}
+
+/** `rollout list` for that command: the names from the program's command down. */
+function pathOf(command: Command): string[] {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names;
 }
 
 function client(): Client {
@@ -145,7 +153,8 @@ export function registerOperatorCommands(program: Command): void {
   const fleet = program.command('fleet').description('the fleet-wide stop and resume, and the fleet summary');
   withOutput(fleet.command('show').description('per extension: machines, versions in use, automatic-upgrade state; held releases; fleetStop, the stop in effect'))
     .action(action(async (opts: OutputOptions) => print(await client().get('/phasewise/fleet'), opts)));
-  withOutput(fleet.command('pause').description('the fleet-wide stop: pause every running rollout at once, and each one that starts before fleet resume'))
+  withOutput(fleet.command('pause').description('the fleet-wide stop: pause every running rollout at once, and each one that starts before fleet resume; '
+    + 'answers paused and, apart, heldOtherwise: rollouts held by their own pause or the evidence, which fleet resume leaves held'))
     .option('--reason <text>', 'why')
     .action(action(async (opts: OutputOptions & { reason?: string }) => print(await client().post('/phasewise/fleet/pause', opts.reason ? { reason: opts.reason } : {}), opts)));
   withOutput(fleet.command('resume').description('end the fleet-wide stop'))

@@ -3,13 +3,13 @@
  * name beside it that takes the file's name only once the copy is complete. A backup that fails or is
  * killed halfway leaves no file that looks like a backup (a partial copy would pass `db check`).
  */
-import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, linkSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './sqlite/database.js';
 import { fsyncDir, tempPathFor } from '../util/atomic-file.js';
 
-/** Refuses, before any work, a target that is empty, exists (a file or a folder), or lies in a missing folder. */
+/** Refuses, before any work, a target that is empty, exists (a file or a folder), or lies in a missing folder or one this user may not write. */
 export function checkBackupTarget(destination: string): void {
   if (destination.trim() === '') throw new StoreError('STORE_MISSING', 'the backup needs a file name (it was empty)');
   if (existsSync(destination)) {
@@ -18,6 +18,13 @@ export function checkBackupTarget(destination: string): void {
   }
   const folder = dirname(destination);
   if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new StoreError('STORE_MISSING', `${destination}: the folder ${folder} does not exist; create it first`);
+  // SQLite would only say "unable to open database file" once the source was opened.
+  try {
+    accessSync(folder, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EACCES';
+    throw new StoreError('STORE_IO', `${destination}: the folder ${folder} cannot be written (${code}); back up into a folder this user may write`);
+  }
 }
 
 /**

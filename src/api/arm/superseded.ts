@@ -5,12 +5,11 @@
  * The API shows such a rollout as `superseded`, not `cancelled`, and names the rollout that replaced it.
  */
 import type { EngineState, RolloutState } from '../../engine/state.js';
+import { isSuperseded } from '../../model/rollout-status.js';
 
 export type DisplayStatus = RolloutState['status'] | 'superseded';
 
-export function isSuperseded(r: Pick<RolloutState, 'status' | 'reason'>): boolean {
-  return r.status === 'cancelled' && (r.reason ?? '').startsWith('superseded');
-}
+export { isSuperseded } from '../../model/rollout-status.js';
 
 export function displayStatus(r: RolloutState): DisplayStatus {
   return isSuperseded(r) ? 'superseded' : r.status;

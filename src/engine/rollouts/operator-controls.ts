@@ -45,7 +45,8 @@ export function pauseRollout(ctx: TickContext, r: RolloutState, reason: string, 
 /**
  * Pauses every running rollout at once: each release with a running rollout is held. Given again while
  * the stop holds, its holds show the new reason and each of their rollouts logs the pause again, unless
- * `newOnly` (the server holding rollouts that started during the stop). Returns them all.
+ * `newOnly` (the server holding rollouts that started during the stop). Returns them all, those held otherwise too
+ * (the API lists those apart: `isFleetStopHold`).
  */
 export function pauseAll(ctx: TickContext, reason: string, caller: string, newOnly = false, createdSince?: number): RolloutState[] {
   const paused: RolloutState[] = [];
@@ -78,6 +79,11 @@ export const FLEET_STOP = 'fleet-wide stop by ';
 
 function isFleetStop(hold: ReleaseHold): boolean {
   return hold.kind === 'operator' && hold.reason.startsWith(FLEET_STOP);
+}
+
+/** Whether a release's hold (if any) is the fleet-wide stop's, not a rollout's own pause, the evidence or a withdrawal. */
+export function isFleetStopHold(hold: ReleaseHold | null): boolean {
+  return hold !== null && isFleetStop(hold);
 }
 
 /** Ends a fleet-wide stop: every release it held is resumed. Returns the rollouts that go on. */

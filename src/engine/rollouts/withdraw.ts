@@ -30,7 +30,7 @@ export interface RollbackResult {
   rollouts: RolloutState[];
   /** Machines on the version, or on their way to it, with an attempt still in flight: a later call takes them. */
   inFlight: number;
-  /** Machines on the version with no last known good version before it that is still offered (installed at it directly). */
+  /** Machines on the version with no last known good version before it that is still offered (installed at it directly), busy or not. */
   noEarlierVersion: string[];
 }
 
@@ -103,14 +103,16 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
   let inFlight = headedTo(ctx.state, key, version);
   for (const inst of ctx.state.fleet.instances.get(key)?.values() ?? []) {
     if (inst.installedVersion !== version || inst.blockedReason) continue;
-    const b = busy.get(inst.machineId);
-    if (b === 'inFlight') inFlight++;
-    if (b) continue;
+    // Busy or not, a machine with nothing to go back to is listed: no later call would take it (its attempt
+    // settling leaves it off the version or on it still without an earlier one), so it is not in flight here.
     const target = goBackTo(ctx, artifact, version, inst);
     if (!target) {
       noEarlierVersion.push(inst.machineId);
       continue;
     }
+    const b = busy.get(inst.machineId);
+    if (b === 'inFlight') inFlight++;
+    if (b) continue;
     const list = byTarget.get(target) ?? [];
     list.push(inst.machineId);
     byTarget.set(target, list);

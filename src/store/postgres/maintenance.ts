@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { asStoreError, openDatabase, StoreError } from '../sqlite/database.js';
 import type { OpenDatabase } from '../sqlite/database.js';
 import { SCHEMA_VERSION } from '../sqlite/schema.js';
-import type { CheckReport } from '../sqlite/maintenance.js';
+import type { CheckReport, RolloutRow } from '../sqlite/maintenance.js';
+import { shownRollout } from '../sqlite/maintenance.js';
 import { connect, migrate, pgStoreError, redact, schemaVersion } from './connect.js';
 import { readLease } from './lease.js';
 import type { LeaseView } from './lease.js';
@@ -46,7 +47,8 @@ export async function checkPostgres(url: string): Promise<PgCheckReport> {
       for (const { name } of SIDE_TABLES) counts[name] = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}`)).rows[0]!.n);
     }
     counts.pendingActions = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM actions WHERE answered_at IS NULL')).rows[0]!.n);
-    const rollouts = (await client.query<CheckReport['rollouts'][number]>('SELECT id, status, to_version AS "toVersion", artifact_key AS artifact FROM rollouts ORDER BY created_at, id')).rows;
+    const rows = (await client.query<RolloutRow>('SELECT id, status, reason, to_version AS "toVersion", artifact_key AS artifact FROM rollouts ORDER BY created_at, id')).rows;
+    const rollouts = rows.map(shownRollout);
     // The event log has no gap: the engine numbers every event, and commits them whole.
     const gaps = (await client.query<{ n: string; max: number | null }>('SELECT count(*) AS n, max(seq) AS max FROM events')).rows[0]!;
     const integrity = Number(gaps.n) === Number(gaps.max ?? 0) ? ['ok'] : [`the event log has ${Number(gaps.max) - Number(gaps.n)} missing seq numbers`];

@@ -5,6 +5,7 @@ import { SCHEMA_VERSION } from './schema.js';
 import { SIDE_TABLES } from './side-schema.js';
 import { applyLeftJournal } from './sqlite-store.js';
 import { describeBadRow, findBadRows } from './row-checks.js';
+import { shownStatus } from '../../model/rollout-status.js';
 
 export interface CheckReport {
   file: string;
@@ -12,7 +13,16 @@ export interface CheckReport {
   codeSchemaVersion: number;
   integrity: string[];
   counts: Record<string, number>;
+  /** `status` as users are shown it elsewhere (`superseded` for a rollout a newer plan replaced). */
   rollouts: Array<{ id: string; status: string; toVersion: string; artifact: string }>;
+}
+
+/** A stored rollout's row as `db check` reads it. */
+export type RolloutRow = CheckReport['rollouts'][number] & { reason: string | null };
+
+/** The row as the report shows it: the API's status (`rollout list` says `superseded`, so does `db check`), without the reason. */
+export function shownRollout({ reason, ...r }: RolloutRow): CheckReport['rollouts'][number] {
+  return { ...r, status: shownStatus({ status: r.status, reason }) };
 }
 
 const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'events'] as const;
@@ -35,7 +45,7 @@ export function checkDatabase(file: string): CheckReport {
     for (const t of [...COUNTED, ...SIDE_TABLES.map((s) => s.name)]) if (tables.has(t)) counts[t] = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
     if (tables.has('actions')) counts.pendingActions = (db.prepare('SELECT count(*) AS n FROM actions WHERE answered_at IS NULL').get() as { n: number }).n;
     const rollouts = tables.has('rollouts')
-      ? (db.prepare('SELECT id, status, to_version AS toVersion, artifact_key AS artifact FROM rollouts ORDER BY created_at, id').all() as CheckReport['rollouts'])
+      ? ((db.prepare('SELECT id, status, reason, to_version AS toVersion, artifact_key AS artifact FROM rollouts ORDER BY created_at, id').all() as RolloutRow[]).map(shownRollout))
       : [];
     return { file, schemaVersion, codeSchemaVersion: SCHEMA_VERSION, integrity, counts, rollouts };
   } finally {

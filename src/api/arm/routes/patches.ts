@@ -94,7 +94,7 @@ export function registerPatchRoutes(app: FastifyInstance, ctx: ArmContext): void
         return started.events;
       });
       return run<PatchInstallation>(req, reply, p.sub, m, request.maximumDurationMs, () => ctx.patches!.installPatches(target, request), (r, id) => {
-        if (ctx.index.machine(armId)) ctx.engine.recordPatchEvents(installFinished(ctx, m, armId, '', runId, r, started?.notBeforeMs ?? null, nowIso(ctx)));
+        if (ctx.index.machine(armId)) ctx.engine.recordPatchEvents(installFinished(ctx, m, armId, '', runId, r, started?.notBeforeMs ?? null, nowIso(ctx), id));
         return flavor === 'vm' ? computeInstallationView(r, id) : arcInstallationView(r, id, m.os, nowIso(ctx));
       });
     });

@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isoOf } from '../../../engine/clock.js';
 import type { ReleaseState } from '../../../engine/state.js';
+import { FLEET_STOP } from '../../../engine/rollouts/operator-controls.js';
 import type { Artifact } from '../../../model/artifact.js';
 import type { ArmContext } from '../context.js';
 import { writer } from '../context.js';
@@ -18,7 +19,10 @@ import { operatorReason, parseBody } from '../validation.js';
 
 const PATH = '/phasewise/releases/:publisher/:type/versions/:version';
 
-const holdBody = z.object({ reason: operatorReason }).strict();
+// The fleet-wide stop's holds are known by this start of their reason: a hand-made hold worded so would be lifted by `fleet resume`.
+const holdBody = z.object({
+  reason: operatorReason.refine((r) => !r.startsWith(FLEET_STOP), `may not start with '${FLEET_STOP}': the fleet-wide stop's holds are named so, and fleet resume lifts them`),
+}).strict();
 /** A resumption's reason is optional; it is logged as a hold's is. */
 const resumeBody = z.object({ reason: operatorReason.optional() }).strict();
 

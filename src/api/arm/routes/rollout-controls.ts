@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { RolloutState } from '../../../engine/state.js';
 import { releaseKey } from '../../../engine/state.js';
+import { isFleetStopHold } from '../../../engine/rollouts/operator-controls.js';
 import type { Artifact } from '../../../model/artifact.js';
 import { artifactKey } from '../../../model/artifact.js';
 import type { ImageRef } from '../../../model/image-reference.js';
@@ -96,7 +97,14 @@ export function registerRolloutControlRoutes(app: FastifyInstance, ctx: ArmConte
       stop: beginFleetStop(ctx.docs, reason, caller, ctx.runtime.clock.now()),
     }));
     ctx.runtime.kick();
-    return { paused: paused.map((r) => r.id), fleetStop: { reason: stop.reason, caller: stop.caller, since: stop.since } };
+    // A rollout held by its own pause or by the evidence is not the stop's: `fleet resume` leaves it held, so it is listed apart.
+    const holdOf = (r: RolloutState) => ctx.engine.state.releases.get(releaseKey(r.artifactKey, r.toVersion))?.hold ?? null;
+    const heldOtherwise = paused.filter((r) => !isFleetStopHold(holdOf(r)));
+    return {
+      paused: paused.filter((r) => isFleetStopHold(holdOf(r))).map((r) => r.id),
+      heldOtherwise: heldOtherwise.map((r) => ({ id: r.id, kind: holdOf(r)!.kind, reason: holdOf(r)!.reason })),
+      fleetStop: { reason: stop.reason, caller: stop.caller, since: stop.since },
+    };
   });
 
   app.post('/phasewise/fleet/resume', async (req) => {
