@@ -15,15 +15,7 @@ import { heldOpen } from '../src/agent/open-files.js';
 import { Journal } from '../src/agent/journal.js';
 import type { OperationJournal } from '../src/agent/journal.js';
 import { HANDLER, sleep, tempDirs } from './helpers/agent-kit.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive as alive } from './helpers/poll.js';
 
 async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
   const t0 = Date.now();

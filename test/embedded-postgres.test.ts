@@ -7,15 +7,7 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive as alive } from './helpers/poll.js';
 
 test('an embedded PostgreSQL starts on loopback in a temporary folder and is gone after stop', async () => {
   const server = await startEmbeddedPostgres();

@@ -261,7 +261,10 @@ export class ImageCatalog {
     const existing = findVersion(image.versions, version);
     if (existing) {
       if (existing.version !== version) throw spelledOtherwise(existing.version, version, `image '${image.name}' in gallery '${gallery.name}'`);
-      if (existing.excludeFromLatest !== content.excludeFromLatest) throw new ImageCatalogError('Conflict', `Version '${existing.version}' of image '${image.name}' in gallery '${gallery.name}' is already published with other content; published versions are immutable.`);
+      if (existing.excludeFromLatest !== content.excludeFromLatest) {
+        const what = `Version '${existing.version}' of image '${image.name}' in gallery '${gallery.name}'`;
+        throw new ImageCatalogError('Conflict', `${what} is already published with other content; published versions are immutable.`);
+      }
       return { outcome: 'unchanged', gallery, version: existing };
     }
     const have = this.inSubscriptionRegion(gallery.subscription, gallery.location).reduce((n, x) => n + x.images.reduce((m, d) => m + d.versions.length, 0), 0);

@@ -11,3 +11,13 @@ export async function waitFor(cond: () => boolean, ms: number, everyMs = 5): Pro
   }
   return true;
 }
+
+/** Whether a process with this PID exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
