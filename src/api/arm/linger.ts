@@ -25,8 +25,9 @@ export function lingerOnClose(socket: Socket | null | undefined, lingerMs = LING
   // Node's HTTP server calls destroySoon() once a `Connection: close` answer is written.
   s.destroySoon = function destroySoon(this: Socket) {
     this.end();
+    // Not unref'd: the half-closed socket alone did not keep the process alive, so a server's close() waiting for it
+    // never ended once nothing else was left to run (api-agent-enroll's after hooks failed, 'Promise resolution is still pending').
     const timer = setTimeout(() => this.destroy(), lingerMs);
-    timer.unref();
     this.once('close', () => clearTimeout(timer));
     const until = this.bytesRead + lingerBytes;
     this.on('data', () => {
