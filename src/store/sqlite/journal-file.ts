@@ -129,15 +129,16 @@ export class JournalFile {
     this.fd = openSync(path, 'w');
     writeSync(this.fd, Buffer.from(MAGIC + id, 'latin1'));
     this.size = fstatSync(this.fd).size;
+    // No zeros yet: with group-journal.ts the apply worker writes them (extendedTo), off the engine thread;
+    // a JournalFile used alone writes its own in append (writeAhead).
     this.allocated = this.size;
-    this.writeAhead(0);
     fdatasyncSync(this.fd);
     // A new file's name is durable only once its folder is: without this a power loss could lose the
     // whole journal, every group in it sent, however many fdatasyncs its records had.
     if (durable) fsyncDir(dirname(path));
   }
 
-  /** Zeros after the end, so that the next records up to `need` bytes land inside the file's size. */
+  /** Zeros after the end, so that the next records up to `need` bytes land inside the file's size (unless another thread wrote them: extendedTo). */
   private writeAhead(need: number): void {
     if (this.size + need <= this.allocated) return;
     const zeros = Buffer.alloc(Math.max(AHEAD_BYTES, need));
