@@ -14,7 +14,7 @@ import { apiVersionOf, unreadSkipTokenError } from './context.js';
 import { requireRole } from './auth.js';
 import type { Principal } from './auth.js';
 import { ArmError, badRequest } from './errors.js';
-import { armRequestOptions, MAX_HEADER_BYTES } from './http-errors.js';
+import { answerExpectations, ARM_HTTP_SERVER_OPTIONS, armRequestOptions, hostHeaderError } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
 import { bodyEncodingProblem } from './body-encoding.js';
 import { isOpenPath } from './open-paths.js';
@@ -153,11 +153,12 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     ...(https ? {
       serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
         // Node's own default is 16 KiB too; set here so the documented limit cannot drift.
-        const server = createServer({ ...https, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+        const server = createServer({ ...https, ...ARM_HTTP_SERVER_OPTIONS }, (req, res) => {
           if (fast !== null && fast.handle(req, res)) return;
           closeStalledBody(req); // a body that stops arriving closes its connection (body-idle.ts)
           handler(req, res);
         });
+        answerExpectations(server);
         server.keepAliveTimeout = 72_000;
         server.requestTimeout = 0;
         server.setTimeout(0);
@@ -213,6 +214,11 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   app.addHook('onRequest', async (req, reply) => {
     reply.headers(API_SECURITY_HEADERS); // on every answer, errors included; a route may set its own cache-control
     reply.header('x-ms-request-id', req.id);
+    const noHost = hostHeaderError(req.raw);
+    if (noHost) {
+      reply.header('connection', 'close');
+      throw noHost;
+    }
     // U+0000 in a name or id: SQLite would store it, PostgreSQL cannot (docs/api.md#limits).
     if (req.url.includes('%00') || req.url.includes('\0')) throw badRequest('InvalidRequestUri', 'The request URI holds the character U+0000 (%00), which no name or id may hold.');
     const duplicate = duplicateParameterError(req.url); // `?api-version=A&api-version=B`: which one was meant?
