@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ArmContext } from '../context.js';
 import { page, writer } from '../context.js';
-import { conflict, notFound } from '../errors.js';
+import { badRequest, conflict, notFound } from '../errors.js';
 import { sameLocation } from '../locations.js';
-import { RESOURCE_NAME, keyOf, resourceGroupId } from '../ids.js';
+import { keyOf, resourceGroupId, resourceGroupNameProblem } from '../ids.js';
 import { locationName, parseBody, tags } from '../validation.js';
 
 const groupBody = z.object({ location: locationName, tags: tags.optional(), properties: z.object({}).passthrough().optional(), managedBy: z.string().optional() }).passthrough();
@@ -42,7 +42,8 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     const { sub, rg } = req.params as { sub: string; rg: string };
     writer(req, 'Microsoft.Resources/subscriptions/resourceGroups/write');
     mustSub(sub);
-    if (!RESOURCE_NAME.test(rg)) throw notFound('InvalidResourceGroupName', `'${rg}' is not a valid resource group name.`);
+    const problem = resourceGroupNameProblem(rg);
+    if (problem) throw badRequest('InvalidResourceGroup', problem);
     const body = parseBody(groupBody, req.body);
     const id = resourceGroupId(sub, rg);
     const existing = ctx.docs.get<GroupDoc>(id);
