@@ -11,7 +11,7 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import { isExtensionKey } from '../../model/artifact.js';
 import type { Machine } from '../../model/fleet.js';
 import type { ArmContext } from './context.js';
-import { nowIso, startOperation } from './context.js';
+import { nowIso, startOperation, updateTrack } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { sameLocation } from './locations.js';
 import { keyOf } from './ids.js';
@@ -228,7 +228,9 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
     }, caller);
   });
   ctx.runtime.kick();
-  if (inst.status === 'Transitioning') startOperation(ctx, req, reply, t.sub, t.provider, t.machine.placement.region, { kind: 'instances', items: [{ machineId: t.machine.id, artifactKey: inst.artifactKey }] }, false);
+  const waits = inst.status === 'Transitioning';
+  // An update (PATCH) hands out an operation even when nothing waits (updateTrack).
+  if (waits || patch) startOperation(ctx, req, reply, t.sub, t.provider, t.machine.placement.region, updateTrack(waits ? [{ machineId: t.machine.id, artifactKey: inst.artifactKey }] : []), false);
   // HybridCompute's spec lists 200 and 202 for a create, Compute's 201.
   reply.status(existing || t.flavor === 'arc' ? 200 : 201);
   return extensionView(ctx, t.machineArmId, t.machine, inst, t.flavor, true);
