@@ -62,6 +62,14 @@ export function closeIfBodyUnread(req: FastifyRequest, reply: FastifyReply): voi
   lingerOnClose(req.raw.socket); // the client still sending gets the answer, not a reset (linger.ts)
 }
 
+/**
+ * A path naming one resource (not a list): `/subscriptions/{s}[/resourceGroups/{rg}]/providers/{namespace}`
+ * then type and name pairs (a child's, an extension resource's `…/providers/{ns}/{type}/{name}` too).
+ */
+export function isResourceIdPath(url: string): boolean {
+  return /^\/subscriptions\/[^/?]+(\/resourcegroups\/[^/?]+)?\/providers\/[^/?]+(\/[^/?]+\/[^/?]+)+\/?(\?|$)/i.test(url);
+}
+
 /** `/v1/…`: the agent channel. */
 export function isAgentPath(url: string): boolean {
   return url.startsWith('/v1/') || url.startsWith('/V1/');
@@ -236,6 +244,13 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
 
   registerPreconditions(app); // If-Match / If-None-Match, judged before any handler (and before a replica forwards a write)
   if (opts.beforeHandler) app.addHook('preHandler', opts.beforeHandler);
+
+  // HEAD of a resource's id is ARM's checkExistence: 204 or 404, nothing else in its spec (the GET's 200 was answered).
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.method !== 'HEAD' || reply.statusCode !== 200 || !isResourceIdPath(req.url)) return payload;
+    reply.status(204).removeHeader('content-length').removeHeader('content-type');
+    return '';
+  });
 
   // A `$skiptoken` sent to a list that pages nothing (context.ts): a GET changes nothing, so judging the answer is safe.
   app.addHook('preSerialization', async (req, _reply, payload) => {
