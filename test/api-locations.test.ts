@@ -96,6 +96,19 @@ describe('locations are read as ARM reads them', () => {
     assert.equal((await call(s.url, 'GET', asg)).body.location, 'westus');
   });
 
+  test('a VM extension answers its machine\'s location, as Compute does (it answered none, sent or not)', async () => {
+    assert.equal((await call(s.url, 'PUT', `${VM}/extloc?${AV}`, { location: 'West US' })).status, 201);
+    const body = (location?: string) => ({ ...(location ? { location } : {}), properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0' } });
+    const made = await call(s.url, 'PUT', `${VM}/extloc/extensions/e1?${AV}`, body('West US'));
+    assert.ok(made.status < 300, JSON.stringify(made.body));
+    assert.equal(made.body.location, 'westus');
+    const replaced = await call(s.url, 'PUT', `${VM}/extloc/extensions/e1?${AV}`, body());
+    assert.equal(replaced.body.location, 'westus', JSON.stringify(replaced.body));
+    assert.equal((await call(s.url, 'GET', `${VM}/extloc/extensions/e1?${AV}`)).body.location, 'westus');
+    const listed = await call(s.url, 'GET', `${VM}/extloc/extensions?${AV}`);
+    assert.deepEqual(listed.body.value.map((e: { location?: string }) => e.location), ['westus']);
+  });
+
   test('a location first seen is named in ARM\'s short form', async () => {
     const r = await call(s.url, 'PUT', `${VM}/east?${AV}`, { location: 'East US 2' });
     assert.equal(r.status, 201, JSON.stringify(r.body));

@@ -13,7 +13,7 @@ import type { Machine } from '../../model/fleet.js';
 import type { ArmContext } from './context.js';
 import { nowIso, startOperation, updateTrack } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { sameLocation } from './locations.js';
+import { normalizeLocation, sameLocation } from './locations.js';
 import { keyOf } from './ids.js';
 import { checkMachineSettings, jsonBytes } from './settings-budget.js';
 import { agentInstanceView } from '../agent/arm-views.js';
@@ -139,7 +139,8 @@ export function extensionView(ctx: ArmContext, machineArmId: string, m: Machine,
     };
   }
   const out: Record<string, unknown> = { id, name: inst.name, type: TYPE_NAME[flavor] };
-  if (flavor === 'arc' || doc?.location) out.location = doc?.location ?? m.placement.region;
+  // A VM's and an Arc machine's extension are in their machine's location (Compute answered none); a scale-set instance's has none.
+  if (flavor !== 'vmssVm') out.location = normalizeLocation(doc?.location ?? m.placement.region);
   out.tags = doc?.tags ?? {};
   out.properties = props;
   return out;
