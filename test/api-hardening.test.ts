@@ -362,6 +362,24 @@ describe('the HTTP layer answers ARM errors', () => {
     await raw('NOT-HTTP\r\n\r\n', 400, true);
   });
 
+  test('an HTTP/1.1 request without a Host header answers 400 as an ARM error (Node answered a bare 400, no body, no request id)', async () => {
+    await raw(`GET /subscriptions/${SUB}?${AV} HTTP/1.1\r\nAuthorization: Bearer ${TEST_TOKEN}\r\n\r\n`, 400, true);
+    const put = `PUT ${RGP}-nohost?${AV} HTTP/1.1\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{"location":"westus"}`;
+    await raw(put, 400, true);
+    assert.equal((await call(s.url, 'GET', `${RGP}-nohost?${AV}`)).status, 404, 'nothing was created');
+    // HTTP/1.0 has no Host requirement: still served.
+    const old = parseResponse(await rawExchange(s.url, `GET /subscriptions/${SUB}?${AV} HTTP/1.0\r\nAuthorization: Bearer ${TEST_TOKEN}\r\n\r\n`));
+    assert.equal(old.status, 200, old.text.slice(0, 300));
+  });
+
+  test('an Expect other than 100-continue answers 417 as an ARM error and closes; the write is not applied', async () => {
+    const body = '{"location":"westus"}';
+    const put = `PUT ${RGP}-expect?${AV} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\n`
+      + `Expect: 200-ok\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    await raw(put, 417, true);
+    assert.equal((await call(s.url, 'GET', `${RGP}-expect?${AV}`)).status, 404, 'nothing was created');
+  });
+
   test('a keep-alive connection stays usable after a 4xx from a route', async () => {
     const two = rawGet(`/subscriptions/${SUB}/nothing?${AV}`, TEST_TOKEN) + rawGet(`/subscriptions/${SUB}?${AV}`, TEST_TOKEN, 'Connection: close\r\n');
     const text = await rawExchange(s.url, two);

@@ -71,6 +71,44 @@ describe('locations are read as ARM reads them', () => {
     assert.equal((await call(s.url, 'PUT', cfg, body('East US'))).status, 409);
   });
 
+  test('a resource group, maintenance configuration and assignment are answered in the short form, however the location was sent', async () => {
+    // They kept the location as sent: `East US 2` was answered (and listed) as such, and a replace in
+    // another spelling rewrote it, where every other resource answers `eastus2` as ARM does.
+    const group = '/subscriptions/sub1/resourceGroups/spelled';
+    const made = await call(s.url, 'PUT', `${group}?${AV}`, { location: 'East US 2' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.equal(made.body.location, 'eastus2');
+    assert.equal((await call(s.url, 'PUT', `${group}?${AV}`, { location: 'EastUS2' })).body.location, 'eastus2');
+    assert.equal((await call(s.url, 'GET', `${group}?${AV}`)).body.location, 'eastus2');
+    const listed = await call(s.url, 'GET', `/subscriptions/sub1/resourceGroups?${AV}`);
+    assert.equal(listed.body.value.find((g: { name: string }) => g.name === 'spelled')?.location, 'eastus2');
+    const cfg = `${group}/providers/Microsoft.Maintenance/maintenanceConfigurations/c1?api-version=2023-04-01`;
+    const c = await call(s.url, 'PUT', cfg, { location: 'East US 2', properties: { maintenanceScope: 'Host' } });
+    assert.equal(c.status, 201, JSON.stringify(c.body));
+    assert.equal(c.body.location, 'eastus2');
+    assert.equal((await call(s.url, 'PATCH', cfg, { location: 'East US 2', tags: { a: 'b' } })).body.location, 'eastus2');
+    assert.equal((await call(s.url, 'GET', cfg)).body.location, 'eastus2');
+    assert.equal((await call(s.url, 'PUT', `${VM}/spelled-vm?${AV}`, { location: 'westus' })).status, 201);
+    const asg = `${VM}/spelled-vm/providers/Microsoft.Maintenance/configurationAssignments/a1?api-version=2023-04-01`;
+    const a = await call(s.url, 'PUT', asg, { location: 'West US', properties: { maintenanceConfigurationId: `${group}/providers/Microsoft.Maintenance/maintenanceConfigurations/c1` } });
+    assert.ok(a.status === 200 || a.status === 201, JSON.stringify(a.body));
+    assert.equal(a.body.location, 'westus');
+    assert.equal((await call(s.url, 'GET', asg)).body.location, 'westus');
+  });
+
+  test('a VM extension answers its machine\'s location, as Compute does (it answered none, sent or not)', async () => {
+    assert.equal((await call(s.url, 'PUT', `${VM}/extloc?${AV}`, { location: 'West US' })).status, 201);
+    const body = (location?: string) => ({ ...(location ? { location } : {}), properties: { publisher: 'Contoso', type: 'Agent', typeHandlerVersion: '1.0' } });
+    const made = await call(s.url, 'PUT', `${VM}/extloc/extensions/e1?${AV}`, body('West US'));
+    assert.ok(made.status < 300, JSON.stringify(made.body));
+    assert.equal(made.body.location, 'westus');
+    const replaced = await call(s.url, 'PUT', `${VM}/extloc/extensions/e1?${AV}`, body());
+    assert.equal(replaced.body.location, 'westus', JSON.stringify(replaced.body));
+    assert.equal((await call(s.url, 'GET', `${VM}/extloc/extensions/e1?${AV}`)).body.location, 'westus');
+    const listed = await call(s.url, 'GET', `${VM}/extloc/extensions?${AV}`);
+    assert.deepEqual(listed.body.value.map((e: { location?: string }) => e.location), ['westus']);
+  });
+
   test('a location first seen is named in ARM\'s short form', async () => {
     const r = await call(s.url, 'PUT', `${VM}/east?${AV}`, { location: 'East US 2' });
     assert.equal(r.status, 201, JSON.stringify(r.body));

@@ -133,6 +133,31 @@ describe('Azure SDK usage patterns against a real server', () => {
     await compute.virtualMachineScaleSets.delete(RG, 'modelext');
   });
 
+  test('an update that changes only tags resumes from a saved poller state (restorePoller): every update hands out operation headers', async () => {
+    // An update that left the engine nothing to wait for answered 200 with no Azure-AsyncOperation; the SDK
+    // then keeps no request in the poller's state, and restorePoller threw 'Invalid serialized state'.
+    await compute.virtualMachineScaleSets.createOrUpdate(RG, 'tagonly', setBody(1));
+    const setUpdate = compute.virtualMachineScaleSets.update(RG, 'tagonly', { tags: { a: '1' } } as never);
+    await setUpdate.submitted();
+    const set = await restorePoller(compute, await setUpdate.serialize(), compute.virtualMachineScaleSets.update).pollUntilDone();
+    assert.deepEqual(set.tags, { a: '1' });
+
+    assert.equal((await call(s.url, 'PUT', `${VMS}/tagonly?${CV}`, { location: 'westus' })).status, 201);
+    const vmUpdate = compute.virtualMachines.update(RG, 'tagonly', { tags: { b: '2' } } as never);
+    await vmUpdate.submitted();
+    const vm = await restorePoller(compute, await vmUpdate.serialize(), compute.virtualMachines.update).pollUntilDone();
+    assert.deepEqual(vm.tags, { b: '2' });
+
+    const ext = { location: 'westus', publisher: AMA.publisher, typePropertiesType: AMA.type, typeHandlerVersion: '1.30' };
+    await compute.virtualMachineExtensions.createOrUpdate(RG, 'tagonly', 'ama', ext as never);
+    const extUpdate = compute.virtualMachineExtensions.update(RG, 'tagonly', 'ama', { tags: { c: '3' } } as never);
+    await extUpdate.submitted();
+    const done = await restorePoller(compute, await extUpdate.serialize(), compute.virtualMachineExtensions.update).pollUntilDone();
+    assert.deepEqual(done.tags, { c: '3' });
+    await compute.virtualMachineScaleSets.delete(RG, 'tagonly');
+    await compute.virtualMachines.delete(RG, 'tagonly');
+  });
+
   test('an extension create resumed after its machine was deleted ends in RestError 404, without hanging', async () => {
     assert.equal((await call(s.url, 'PUT', `${VMS}/gone?${CV}`, { location: 'westus' })).status, 201);
     const ext = { location: 'westus', publisher: AMA.publisher, typePropertiesType: AMA.type, typeHandlerVersion: '1.30' };

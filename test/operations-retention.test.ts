@@ -96,20 +96,52 @@ test('at most MAX_OPERATIONS records are kept: the oldest finished go first, a t
   }
 });
 
-test('records written before finishedAtMs existed expire by their endTime', () => {
-  const r = rig();
+/**
+ * Operations with the demo's accelerated engine clock (3600x: an engine hour per wall second), the wall clock
+ * apart: what `startTime`/`endTime` say (engine time) and what retention counts (wall time) differ.
+ */
+function fastRig(engineOriginMs: number) {
+  const db = new Database(':memory:');
+  const docs = new Documents(db);
+  const wallStart = Date.parse('2026-06-01T00:00:00Z');
+  let wall = wallStart;
+  const engineNow = () => new Date(engineOriginMs + 3600 * (wall - wallStart)).toISOString();
+  const ops = new Operations(docs, { state: () => ({}) as EngineState, now: engineNow, wallNow: () => wall });
+  return { docs, ops, engineNow, advance: (ms: number) => { wall += ms; }, close: () => db.close() };
+}
+
+test('retention counts wall time under a 3600x engine clock: a record is kept a wall day, though its engine endTime is 150 days old', () => {
+  const r = fastRig(Date.parse('2026-06-01T00:00:00Z'));
   try {
-    const old = '/subscriptions/sub1/providers/Microsoft.Compute/locations/westus/operations/old';
-    r.docs.put(old, '/subscriptions/sub1', 'operation', { name: 'old', status: 'Succeeded', startTime: r.now(), endTime: r.now(), track: { kind: 'done' } });
-    r.advance(OPERATION_RETENTION_MS - 1);
-    assert.equal(r.ops.sweep(), 0);
-    r.advance(2);
+    const done = r.ops.create('sub1', 'Microsoft.Compute', 'westus', { kind: 'done' }, r.engineNow()).path;
+    r.advance(HOUR); // 3600 engine hours
+    assert.equal(r.ops.sweep(), 0, 'an hour of wall time is not a day, however far the engine clock ran');
+    assert.equal(r.ops.read(done, {} as EngineState, r.engineNow())?.status, 'Succeeded');
+    r.advance(OPERATION_RETENTION_MS);
     assert.equal(r.ops.sweep(), 1);
-    assert.equal(r.ops.read(old, {} as EngineState, r.now()), undefined);
   } finally {
     r.close();
   }
 });
+
+for (const [label, origin] of [['ahead of', '2030-01-01T00:00:00Z'], ['behind', '2020-01-01T00:00:00Z']] as const) {
+  test(`records written before finishedAtMs existed, their engine endTime ${label} the wall clock: kept a wall day from the first sweep that sees them`, () => {
+    const r = fastRig(Date.parse(origin));
+    try {
+      const old = '/subscriptions/sub1/providers/Microsoft.Compute/locations/westus/operations/old';
+      const end = r.engineNow();
+      r.docs.put(old, '/subscriptions/sub1', 'operation', { name: 'old', status: 'Succeeded', startTime: end, endTime: end, track: { kind: 'done' } });
+      assert.equal(r.ops.sweep(), 0, 'not removed at once (an engine endTime years before the wall clock)');
+      r.advance(OPERATION_RETENTION_MS - 1);
+      assert.equal(r.ops.sweep(), 0);
+      assert.equal(r.ops.read(old, {} as EngineState, r.engineNow())?.endTime, end, 'what clients read is unchanged');
+      r.advance(2);
+      assert.equal(r.ops.sweep(), 1, 'removed a wall day later (not never, for an engine endTime years after the wall clock)');
+    } finally {
+      r.close();
+    }
+  });
+}
 
 test('without clocks (a follower\'s read model) nothing is ever removed', () => {
   const db = new Database(':memory:');

@@ -100,3 +100,42 @@ test('a follower forwards to its leader only: a request target naming another ho
     other.close();
   }
 });
+
+test('a follower answers an HTTP/1.1 request without Host (400) and an unmet Expect (417) as ARM errors, forwarding nothing', async () => {
+  const key = readFileSync(join(tls, 'key.pem'), 'utf8');
+  const app = buildFollowerServer({
+    https: { cert, key, ca: cert, requestCert: true, rejectUnauthorized: false },
+    vouch: () => ({}), maxBodyBytes: 1 << 20, logLevel: 'silent',
+    auth: new Authenticator([{ name: 'operator', token: TOKEN, roles: ['contributor'] }]),
+    // Never reached: both are refused before a write is queued or a read forwarded.
+    writes: { retryAfterSeconds: 1 } as unknown as WritePath,
+    leader: async () => { throw new Error('nothing may be forwarded'); },
+    health: () => ({ store: 'postgres', leader: false, ready: true }), reads: null,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const exchange = async (request: string): Promise<{ status: number; head: string; body: string }> => {
+    const sock = connect({ host: '127.0.0.1', port, ca: cert, servername: 'localhost' });
+    await new Promise((r) => sock.once('secureConnect', r));
+    let text = '';
+    sock.on('data', (d) => { text += d; });
+    sock.write(request);
+    await new Promise((r) => sock.once('close', r));
+    const at = text.indexOf('\r\n\r\n');
+    return { status: Number(text.split(' ')[1]), head: text.slice(0, at).toLowerCase(), body: text.slice(at + 4) };
+  };
+  try {
+    const noHost = await exchange(`GET /subscriptions/s?api-version=2021-04-01 HTTP/1.1\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    assert.equal(noHost.status, 400);
+    assert.match(noHost.body, /"code":"BadRequest"/);
+    assert.match(noHost.head, /x-ms-request-id: /);
+    const body = '{"location":"westus"}';
+    const expect = await exchange(`PUT /subscriptions/s/resourceGroups/rg?api-version=2021-04-01 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${TOKEN}\r\n`
+      + `Content-Type: application/json\r\nExpect: 200-ok\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    assert.equal(expect.status, 417);
+    assert.match(expect.body, /"code":"ExpectationFailed"/);
+    assert.match(expect.head, /x-ms-request-id: /);
+  } finally {
+    await app.close();
+  }
+});

@@ -123,6 +123,14 @@ export function resourceMissing(ctx: ArmContext, sub: string, rg: string, type: 
   return notFound('ResourceNotFound', `The Resource '${type}/${name}' under resource group '${rg}' was not found.`);
 }
 
+/**
+ * The operation of an update (PATCH) of a VM, scale set or extension: the instances it waits for, or none (done).
+ * An update hands one out even when nothing waits, as Compute does: answered without Azure-AsyncOperation, the
+ * SDK keeps no request in a saved poller's state, and restorePoller threw 'Invalid serialized state'.
+ */
+export const updateTrack = (items: Array<{ machineId: string; artifactKey: string }>): Track =>
+  items.length ? { kind: 'instances', items } : { kind: 'done' };
+
 /** Starts a long-running operation and sets its headers; `location` adds the monitor URL (POST/DELETE). */
 export function startOperation(ctx: ArmContext, req: FastifyRequest, reply: FastifyReply, sub: string, provider: string, location: string, track: Track, withLocation: boolean): void {
   const { path } = ctx.ops.create(sub, provider, location, track, nowIso(ctx));

@@ -51,8 +51,8 @@ export class Documents {
     this.kindStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE kind = ? ORDER BY key');
     this.underStmt = db.prepare('SELECT id, kind, body FROM arm_documents WHERE key >= ? AND key < ? AND kind = ? ORDER BY key');
     this.countStmt = db.prepare('SELECT count(*) AS n FROM arm_documents WHERE kind = ?');
-    this.operationsStmt = db.prepare(`SELECT id, json_extract(body, '$.status') AS status, json_extract(body, '$.finishedAtMs') AS finishedAtMs,
-      json_extract(body, '$.endTime') AS endTime FROM arm_documents WHERE kind = 'operation'`);
+    this.operationsStmt = db.prepare(`SELECT id, json_extract(body, '$.status') AS status, json_extract(body, '$.finishedAtMs') AS finishedAtMs
+      FROM arm_documents WHERE kind = 'operation'`);
   }
 
   get<T = Record<string, unknown>>(id: string): Doc<T> | undefined {
@@ -86,11 +86,11 @@ export class Documents {
   }
 
   /**
-   * Every operation record's status and end, without its body: a sweep reads all of them, and a body can be
+   * Every operation record's status and when it finished (wall clock), without its body: a sweep reads all of them, and a body can be
    * large (a scale set's lists every instance it waits for).
    */
-  operationSummaries(): Array<{ id: string; status: string; finishedAtMs: number | null; endTime: string | null }> {
-    return this.operationsStmt.all() as Array<{ id: string; status: string; finishedAtMs: number | null; endTime: string | null }>;
+  operationSummaries(): Array<{ id: string; status: string; finishedAtMs: number | null }> {
+    return this.operationsStmt.all() as Array<{ id: string; status: string; finishedAtMs: number | null }>;
   }
 
   /** The documents of a kind anywhere below `scope` (a subscription's, at any depth): a range of the key index, not a pass over the kind. */

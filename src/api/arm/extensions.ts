@@ -11,9 +11,9 @@ import type { ExtensionInstance } from '../../model/artifact.js';
 import { isExtensionKey } from '../../model/artifact.js';
 import type { Machine } from '../../model/fleet.js';
 import type { ArmContext } from './context.js';
-import { nowIso, startOperation } from './context.js';
+import { nowIso, startOperation, updateTrack } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { sameLocation } from './locations.js';
+import { normalizeLocation, sameLocation } from './locations.js';
 import { keyOf } from './ids.js';
 import { checkMachineSettings, jsonBytes } from './settings-budget.js';
 import { agentInstanceView } from '../agent/arm-views.js';
@@ -139,7 +139,8 @@ export function extensionView(ctx: ArmContext, machineArmId: string, m: Machine,
     };
   }
   const out: Record<string, unknown> = { id, name: inst.name, type: TYPE_NAME[flavor] };
-  if (flavor === 'arc' || doc?.location) out.location = doc?.location ?? m.placement.region;
+  // A VM's and an Arc machine's extension are in their machine's location (Compute answered none); a scale-set instance's has none.
+  if (flavor !== 'vmssVm') out.location = normalizeLocation(doc?.location ?? m.placement.region);
   out.tags = doc?.tags ?? {};
   out.properties = props;
   return out;
@@ -228,7 +229,9 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
     }, caller);
   });
   ctx.runtime.kick();
-  if (inst.status === 'Transitioning') startOperation(ctx, req, reply, t.sub, t.provider, t.machine.placement.region, { kind: 'instances', items: [{ machineId: t.machine.id, artifactKey: inst.artifactKey }] }, false);
+  const waits = inst.status === 'Transitioning';
+  // An update (PATCH) hands out an operation even when nothing waits (updateTrack).
+  if (waits || patch) startOperation(ctx, req, reply, t.sub, t.provider, t.machine.placement.region, updateTrack(waits ? [{ machineId: t.machine.id, artifactKey: inst.artifactKey }] : []), false);
   // HybridCompute's spec lists 200 and 202 for a create, Compute's 201.
   reply.status(existing || t.flavor === 'arc' ? 200 : 201);
   return extensionView(ctx, t.machineArmId, t.machine, inst, t.flavor, true);

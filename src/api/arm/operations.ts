@@ -30,7 +30,11 @@ export interface OperationRecord {
   result?: unknown;
   /** Operations of kind 'result': when, on the engine's clock, an unanswered one fails. */
   deadline?: string;
-  /** When it became final, on the wall clock (ms): what its retention counts from. Records of older versions lack it. */
+  /**
+   * When it became final, on the wall clock (ms): what its retention counts from. Records of versions before
+   * session 20 lack it: the first sweep that finds one stamps it with its own time (their endTime is on the
+   * engine's clock, which with a fast clock factor is months or years from the wall clock).
+   */
   finishedAtMs?: number;
 }
 
@@ -154,18 +158,23 @@ export class Operations {
     const { state, now, wallNow } = this.clocks;
     const at = wallNow();
     this.lastSweepMs = at;
-    const finished: Array<{ id: string; at: number }> = [];
+    const stamped: Array<{ id: string; at: number }> = [];
+    const unstamped: string[] = [];
     let kept = 0;
     for (const row of this.docs.operationSummaries()) {
       const rec = row.status === 'InProgress' ? this.read(row.id, state(), now()) : row;
       if (!rec) continue;
       if (rec.status === 'InProgress') kept++;
-      else finished.push({ id: row.id, at: rec.finishedAtMs ?? (Date.parse(rec.endTime ?? '') || 0) });
+      else if (rec.finishedAtMs == null) unstamped.push(row.id);
+      else stamped.push({ id: row.id, at: rec.finishedAtMs });
     }
-    finished.sort((a, b) => a.at - b.at);
+    stamped.sort((a, b) => a.at - b.at);
+    // Unstamped records finished before any stamped one (an older version wrote them): first to go when over the bound.
+    const finished = unstamped.map((id) => ({ id, at })).concat(stamped);
     const room = Math.max(0, MAX_OPERATIONS - Math.ceil(MAX_OPERATIONS / 10) - kept);
     let removed = 0;
     this.docs.atomically(() => {
+      for (const id of unstamped) this.stamp(id, at);
       for (const [i, f] of finished.entries()) {
         if (at - f.at < OPERATION_RETENTION_MS && finished.length - i <= room) break;
         this.docs.delete(f.id);
@@ -175,6 +184,12 @@ export class Operations {
     this.stored = kept + finished.length - removed;
     this.sweepAtCount = Math.max(MAX_OPERATIONS, this.stored + Math.ceil(MAX_OPERATIONS / 10));
     return removed;
+  }
+
+  /** Gives a record an older version wrote (no finishedAtMs) the wall time its retention counts from. */
+  private stamp(path: string, at: number): void {
+    const doc = this.docs.get<OperationRecord>(path);
+    if (doc) this.docs.put(doc.id, `/subscriptions/${path.split('/')[2]}`, 'operation', { ...doc.body, finishedAtMs: at });
   }
 
   private wallNow(): number {

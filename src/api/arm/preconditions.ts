@@ -8,7 +8,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ArmError, badRequest } from './errors.js';
 
-const CONDITIONAL_METHODS = new Set(['PUT', 'PATCH', 'DELETE']);
+// POST too: an action's URL has no GET, so a condition on it is refused; it used to run whatever the condition said.
+const CONDITIONAL_METHODS = new Set(['PUT', 'PATCH', 'DELETE', 'POST']);
 const SKIPPED_HEADERS = /^(content-|transfer-encoding$|if-|expect$|connection$)/i;
 
 /** A request's `If-Match` and `If-None-Match`, trimmed (null: absent). */

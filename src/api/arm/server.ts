@@ -14,7 +14,7 @@ import { apiVersionOf, unreadSkipTokenError } from './context.js';
 import { requireRole } from './auth.js';
 import type { Principal } from './auth.js';
 import { ArmError, badRequest } from './errors.js';
-import { armRequestOptions, MAX_HEADER_BYTES } from './http-errors.js';
+import { answerExpectations, ARM_HTTP_SERVER_OPTIONS, armRequestOptions, hostHeaderError } from './http-errors.js';
 import { parseLimitedJson } from './json-limits.js';
 import { bodyEncodingProblem } from './body-encoding.js';
 import { isOpenPath } from './open-paths.js';
@@ -60,6 +60,14 @@ export function closeIfBodyUnread(req: FastifyRequest, reply: FastifyReply): voi
   if (req.raw.complete) return;
   reply.header('connection', 'close');
   lingerOnClose(req.raw.socket); // the client still sending gets the answer, not a reset (linger.ts)
+}
+
+/**
+ * A path naming one resource (not a list): `/subscriptions/{s}[/resourceGroups/{rg}]/providers/{namespace}`
+ * then type and name pairs (a child's, an extension resource's `…/providers/{ns}/{type}/{name}` too).
+ */
+export function isResourceIdPath(url: string): boolean {
+  return /^\/subscriptions\/[^/?]+(\/resourcegroups\/[^/?]+)?\/providers\/[^/?]+(\/[^/?]+\/[^/?]+)+\/?(\?|$)/i.test(url);
 }
 
 /** `/v1/…`: the agent channel. */
@@ -153,11 +161,12 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
     ...(https ? {
       serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
         // Node's own default is 16 KiB too; set here so the documented limit cannot drift.
-        const server = createServer({ ...https, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+        const server = createServer({ ...https, ...ARM_HTTP_SERVER_OPTIONS }, (req, res) => {
           if (fast !== null && fast.handle(req, res)) return;
           closeStalledBody(req); // a body that stops arriving closes its connection (body-idle.ts)
           handler(req, res);
         });
+        answerExpectations(server);
         server.keepAliveTimeout = 72_000;
         server.requestTimeout = 0;
         server.setTimeout(0);
@@ -213,6 +222,11 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
   app.addHook('onRequest', async (req, reply) => {
     reply.headers(API_SECURITY_HEADERS); // on every answer, errors included; a route may set its own cache-control
     reply.header('x-ms-request-id', req.id);
+    const noHost = hostHeaderError(req.raw);
+    if (noHost) {
+      reply.header('connection', 'close');
+      throw noHost;
+    }
     // U+0000 in a name or id: SQLite would store it, PostgreSQL cannot (docs/api.md#limits).
     if (req.url.includes('%00') || req.url.includes('\0')) throw badRequest('InvalidRequestUri', 'The request URI holds the character U+0000 (%00), which no name or id may hold.');
     const duplicate = duplicateParameterError(req.url); // `?api-version=A&api-version=B`: which one was meant?
@@ -230,6 +244,13 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
 
   registerPreconditions(app); // If-Match / If-None-Match, judged before any handler (and before a replica forwards a write)
   if (opts.beforeHandler) app.addHook('preHandler', opts.beforeHandler);
+
+  // HEAD of a resource's id is ARM's checkExistence: 204 or 404, nothing else in its spec (the GET's 200 was answered).
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.method !== 'HEAD' || reply.statusCode !== 200 || !isResourceIdPath(req.url)) return payload;
+    reply.status(204).removeHeader('content-length').removeHeader('content-type');
+    return '';
+  });
 
   // A `$skiptoken` sent to a list that pages nothing (context.ts): a GET changes nothing, so judging the answer is safe.
   app.addHook('preSerialization', async (req, _reply, payload) => {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { badRequest } from './errors.js';
+import { RESOURCE_GROUP_NAME } from './ids.js';
 
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   if (body === undefined || body === null) throw badRequest('InvalidRequestContent', 'The request body is missing; expected a JSON object.');
@@ -60,8 +61,8 @@ export const tags = z.record(z.string(), z.string().max(256)).refine((t) => Obje
 export const jsonObject = z.record(z.string(), z.unknown());
 /** Location names: ARM's are lower-case letters and digits (`westus2`); any casing is accepted. */
 export const locationName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$/, 'expected a location name such as westus');
-/** ARM's rule for a resource group name: 1-90 of letters, digits, '-', '_', '.', '(' and ')', not ending in '.'. */
-export const resourceGroupName = z.string().regex(/^[-\w.()]{0,89}[-\w()]$/, "a resource group name: 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'");
+/** ARM's rule for a resource group name (ids.ts): also what enrollment tokens and agents may name. */
+export const resourceGroupName = z.string().regex(RESOURCE_GROUP_NAME, "a resource group name: 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'");
 /** Serialized size of an extension's settings or protected settings (docs/api.md#limits). */
 export const MAX_SETTINGS_BYTES = 64 * 1024;
 /** Extension settings: a JSON object of at most MAX_SETTINGS_BYTES once serialized. */

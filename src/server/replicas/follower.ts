@@ -13,7 +13,7 @@ import { closeStalledBody } from '../../api/agent/body-idle.js';
 import type { Authenticator } from '../../api/arm/auth.js';
 import { ArmError } from '../../api/arm/errors.js';
 import { isAgentPath, PACKAGE_PATH, toArmError } from '../../api/arm/server.js';
-import { armRequestOptions, MAX_HEADER_BYTES } from '../../api/arm/http-errors.js';
+import { answerExpectations, ARM_HTTP_SERVER_OPTIONS, armRequestOptions, hostHeaderError } from '../../api/arm/http-errors.js';
 import { forwardToLeader } from './forward.js';
 import type { HealthView } from './health-routes.js';
 import { registerHealthRoutes } from './health-routes.js';
@@ -41,11 +41,12 @@ export interface FollowerOptions {
 export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
   const app = Fastify({
     // The same limits and ARM-shaped errors below the routes as the leader's API (src/api/arm/server.ts).
-    https: { ...opts.https, maxHeaderSize: MAX_HEADER_BYTES },
+    https: { ...opts.https, ...ARM_HTTP_SERVER_OPTIONS },
     logger: { level: opts.logLevel },
     bodyLimit: opts.maxBodyBytes,
     ...armRequestOptions(),
   });
+  answerExpectations(app.server);
   // Bodies are kept as sent: the leader's API parses and checks them, with its own limits.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -61,6 +62,11 @@ export function buildFollowerServer(opts: FollowerOptions): FastifyInstance {
   });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-ms-request-id', req.id);
+    const noHost = hostHeaderError(req.raw);
+    if (noHost) {
+      reply.header('connection', 'close');
+      throw noHost;
+    }
     // This replica reads every body itself before it queues or forwards it: the leader's bound on a body
     // that stops arriving holds here too (without it, one held its connection for ever).
     closeStalledBody(req.raw);

@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ArmContext } from '../context.js';
 import { page, writer } from '../context.js';
-import { conflict, notFound } from '../errors.js';
-import { sameLocation } from '../locations.js';
-import { RESOURCE_NAME, keyOf, resourceGroupId } from '../ids.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import { normalizeLocation, sameLocation } from '../locations.js';
+import { keyOf, resourceGroupId, resourceGroupNameProblem } from '../ids.js';
 import { locationName, parseBody, tags } from '../validation.js';
 
 const groupBody = z.object({ location: locationName, tags: tags.optional(), properties: z.object({}).passthrough().optional(), managedBy: z.string().optional() }).passthrough();
@@ -19,7 +19,7 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
   /** `id` as created (a request in other casing answers the stored one: ids are case-insensitive). */
   const view = (id: string, d: GroupDoc | undefined) => ({
     id, name: id.slice(id.lastIndexOf('/') + 1), type: 'Microsoft.Resources/resourceGroups',
-    location: d?.location ?? 'global', tags: d?.tags ?? {}, properties: { provisioningState: 'Succeeded' },
+    location: normalizeLocation(d?.location ?? 'global'), tags: d?.tags ?? {}, properties: { provisioningState: 'Succeeded' },
   });
 
   app.get('/subscriptions/:sub', async (req) => {
@@ -42,7 +42,8 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     const { sub, rg } = req.params as { sub: string; rg: string };
     writer(req, 'Microsoft.Resources/subscriptions/resourceGroups/write');
     mustSub(sub);
-    if (!RESOURCE_NAME.test(rg)) throw notFound('InvalidResourceGroupName', `'${rg}' is not a valid resource group name.`);
+    const problem = resourceGroupNameProblem(rg);
+    if (problem) throw badRequest('InvalidResourceGroup', problem);
     const body = parseBody(groupBody, req.body);
     const id = resourceGroupId(sub, rg);
     const existing = ctx.docs.get<GroupDoc>(id);
@@ -50,9 +51,11 @@ export function registerResourceGroupRoutes(app: FastifyInstance, ctx: ArmContex
     if (existing && !sameLocation(existing.body.location, body.location)) {
       throw conflict('InvalidResourceGroupLocation', `Resource group '${rg}' already exists in location '${existing.body.location}'.`);
     }
-    ctx.docs.put(existing?.id ?? id, `/subscriptions/${sub}`, 'resourceGroup', { location: body.location, tags: body.tags ?? {} });
+    // In ARM's short form (`East US 2` is `eastus2`): kept as sent, it was answered so, and a replace in another spelling rewrote it.
+    const stored: GroupDoc = { location: normalizeLocation(body.location), tags: body.tags ?? {} };
+    ctx.docs.put(existing?.id ?? id, `/subscriptions/${sub}`, 'resourceGroup', stored);
     ctx.index.addGroup(sub, rg);
-    return reply.status(known ? 200 : 201).send(view(existing?.id ?? id, { location: body.location, tags: body.tags ?? {} }));
+    return reply.status(known ? 200 : 201).send(view(existing?.id ?? id, stored));
   });
 
   app.get('/subscriptions/:sub/resourcegroups', async (req) => {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import { COLLECTIONS } from '../fleet-index.js';
 import type { ArmContext } from '../context.js';
-import { indexedPage, machineById, mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, writer } from '../context.js';
+import { indexedPage, machineById, mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, updateTrack, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { sameLocation } from '../locations.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
@@ -135,7 +135,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
   });
 
   // The SDKs' update: changes what it names; tags only when it carries them.
-  app.patch(`${base}/virtualMachines/:name`, async (req) => {
+  app.patch(`${base}/virtualMachines/:name`, async (req, reply) => {
     writer(req, 'Microsoft.Compute/virtualMachines/write');
     const { armId, m } = vmOf(req);
     const body = parseBody(vmPatchBody, req.body);
@@ -150,6 +150,7 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const old = ctx.docs.get<VmDoc>(armId)?.body;
     const props = { ...(old?.properties ?? {}), ...(body.properties ?? {}) };
     ctx.docs.put(armId, resourceGroupId(m.placement.subscription, m.resourceGroup), 'virtualMachine', vmDoc(ctx, body.tags ?? old?.tags, props, old?.sealedOsProfile));
+    startOperation(ctx, req, reply, m.placement.subscription, 'Microsoft.Compute', m.placement.region, updateTrack([]), false); // updateTrack: why an update always has one
     return vmView(armId, m, false);
   });
   app.get(`${base}/virtualMachines/:name`, async (req) => {

@@ -5,6 +5,7 @@ import type { ArmContext } from '../../context.js';
 import { writer } from '../../context.js';
 import { badRequest, invalidParameter, notFound } from '../../errors.js';
 import { RESOURCE_NAME, keyOf } from '../../ids.js';
+import { normalizeLocation } from '../../locations.js';
 import { locationName, parseBody } from '../../validation.js';
 import { CONFIG_ID } from './configuration.js';
 import type { ConfigDoc } from './configuration.js';
@@ -21,7 +22,7 @@ const assignmentBody = z.object({
 
 export function registerAssignmentRoutes(app: FastifyInstance, ctx: ArmContext): void {
   const assignmentView = (id: string, d: AssignmentDoc) => ({
-    id, name: id.slice(id.lastIndexOf('/') + 1), type: ASSIGNMENT_TYPE, location: d.location,
+    id, name: id.slice(id.lastIndexOf('/') + 1), type: ASSIGNMENT_TYPE, location: normalizeLocation(d.location),
     properties: { maintenanceConfigurationId: d.maintenanceConfigurationId, resourceId: d.resourceId },
   });
 
@@ -52,7 +53,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ctx: ArmContext):
       if (problem) throw invalidParameter(target, problem);
       const existing = assignmentOf(resourceId, p.name!);
       const id = existing?.id ?? assignmentId(resourceId, p.name!);
-      const stored: AssignmentDoc = { location: body.location ?? location, maintenanceConfigurationId: cfg.id, resourceId };
+      const stored: AssignmentDoc = { location: normalizeLocation(body.location ?? location), maintenanceConfigurationId: cfg.id, resourceId };
       ctx.docs.atomically(() => {
         ctx.docs.put(id, resourceId, 'configurationAssignment', stored);
         const previous = existing ? keyOf(existing.body.maintenanceConfigurationId) : null;

@@ -4,7 +4,7 @@ import { DEFAULT_EXPIRATION } from '../../../../schedule/window.js';
 import type { ArmContext } from '../../context.js';
 import { mustHaveGroup, page, resourceMissing, writer } from '../../context.js';
 import { badRequest, conflict, notFound } from '../../errors.js';
-import { sameLocation } from '../../locations.js';
+import { normalizeLocation, sameLocation } from '../../locations.js';
 import { RESOURCE_NAME, keyOf, providerId, resourceGroupId } from '../../ids.js';
 import type { DynamicAssignmentDoc } from '../../patch-schedules.js';
 import { parseBody } from '../../validation.js';
@@ -21,7 +21,7 @@ export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContex
   const configView = (id: string, d: ConfigDoc) => {
     const p = d.properties;
     return {
-      id, name: id.slice(id.lastIndexOf('/') + 1), type: CONFIG_TYPE, location: d.location, tags: d.tags ?? {},
+      id, name: id.slice(id.lastIndexOf('/') + 1), type: CONFIG_TYPE, location: normalizeLocation(d.location), tags: d.tags ?? {},
       properties: {
         namespace: p.namespace ?? 'Microsoft.Maintenance',
         extensionProperties: p.extensionProperties ?? {},
@@ -81,7 +81,8 @@ export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContex
     if (existing && !sameLocation(existing.body.location, body.location)) {
       throw conflict('PropertyChangeNotAllowed', `Changing property 'location' is not allowed (the configuration is in ${existing.body.location}).`);
     }
-    const stored: ConfigDoc = { location: body.location, tags: body.tags ?? {}, properties: body.properties };
+    // In ARM's short form, as every resource answers it (`East US 2` is `eastus2`).
+    const stored: ConfigDoc = { location: normalizeLocation(body.location), tags: body.tags ?? {}, properties: body.properties };
     const docId = existing?.id ?? id;
     if (existing) mustSuitAssignments(docId, stored);
     const spec = engineConfigOf(docId, stored);

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ScaleSet } from '../../../../model/fleet.js';
 import type { ArmContext } from '../../context.js';
-import { page, startOperation, writer } from '../../context.js';
+import { page, startOperation, updateTrack, writer } from '../../context.js';
 import { badRequest } from '../../errors.js';
 import { extensionNotFound } from '../../extensions.js';
 import { osOf } from '../../machines.js';
@@ -53,6 +53,7 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   const merged = parseBody(modelExtension, { name: i >= 0 ? exts[i]!.name : name, properties: { ...(patch && i >= 0 ? exts[i]!.properties : {}), ...(body.properties ?? {}) } });
   // Nothing changed: the model (and every instance's latestModelApplied) stays as it is.
   if (i >= 0 && JSON.stringify(merged) === JSON.stringify(exts[i])) {
+    if (patch) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, { kind: 'done' }, false);
     reply.status(200);
     return modelExtensionView(ctx, s.set, exts[i]!);
   }
@@ -63,7 +64,7 @@ function modelExtensionWrite(ctx: ArmContext, req: FastifyRequest, reply: Fastif
   const perInstance = checkModel(ctx, next, { os: members[0]?.os ?? osOf(s.doc.properties.virtualMachineProfile as Parameters<typeof osOf>[0]), region: s.set.region }, s.doc.sealed);
   if (s.set.upgradePolicy.mode !== 'Manual') checkRequestSettings(perInstance, members.length, 'properties.settings');
   const touched = changeModel(ctx, s.set, s.doc, next, caller);
-  if (touched.length) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, { kind: 'instances', items: touched }, false);
+  if (touched.length || patch) startOperation(ctx, req, reply, s.set.subscription, 'Microsoft.Compute', s.set.region, updateTrack(touched), false);
   reply.status(i >= 0 ? 200 : 201);
   return modelExtensionView(ctx, s.set, modelExtensions(s.doc).find((e) => e.name.toLowerCase() === name.toLowerCase())!);
 }

@@ -9,7 +9,7 @@ import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
 import { parseImageReference } from '../../../../model/image-reference.js';
 import type { ImageReferenceInput } from '../../../../model/image-reference.js';
 import type { ArmContext } from '../../context.js';
-import { startOperation } from '../../context.js';
+import { startOperation, updateTrack } from '../../context.js';
 import { badRequest, conflict } from '../../errors.js';
 import { knownRegionName, normalizeLocation, sameLocation } from '../../locations.js';
 import { keyOf, resourceGroupId, scaleSetId } from '../../ids.js';
@@ -162,6 +162,7 @@ export function updateSet(ctx: ArmContext, req: FastifyRequest, reply: FastifyRe
   });
   ctx.runtime.kick();
   const stored = ctx.engine.state.fleet.scaleSets.get(set.id)!;
-  if (touched.length) startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, { kind: 'instances', items: touched }, false);
+  // An update (PATCH) hands out an operation even when nothing waits (updateHandsOutOperation).
+  if (touched.length || !replace) startOperation(ctx, req, reply, set.subscription, 'Microsoft.Compute', set.region, updateTrack(touched), false);
   return reply.status(200).send(setView(ctx, stored, touched.length ? 'Updating' : 'Succeeded'));
 }
