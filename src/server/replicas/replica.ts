@@ -9,11 +9,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import type pg from 'pg';
+import pg from 'pg';
 import { Authenticator } from '../../api/arm/auth.js';
 import type { Scenario } from '../../sim/scenario.js';
 import { loadScenarioFile } from '../../sim/scenario.js';
-import { connect, migrate, redact } from '../../store/postgres/connect.js';
+import { connect, migrate, pgStoreError, redact } from '../../store/postgres/connect.js';
 import { PgEventLogReader } from '../../store/postgres/event-log-reader.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -218,7 +218,8 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     };
   } catch (err) {
     for (const c of clients) await c.end().catch(() => {});
-    throw err;
+    // PostgreSQL refusing a statement (a read-only standby, options in the URL) names the store, as other store errors do.
+    throw err instanceof pg.DatabaseError ? pgStoreError(err, url) : err;
   }
 }
 
