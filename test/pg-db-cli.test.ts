@@ -139,6 +139,20 @@ describe('db on PostgreSQL', () => {
     assert.doesNotMatch(r.stderr, /secret/);
   });
 
+  test('serve on a database it cannot write (a read-only standby, or the URL\'s options) exits 6 naming the store, without the password', async () => {
+    const ro = `${await database('readonly1')}?options=-c%20default_transaction_read_only%3Don`;
+    const r = spawnSync(process.execPath, [cli, 'serve', '--store', ro], {
+      cwd: root, encoding: 'utf8', timeout: 60_000,
+      env: { ...process.env, PHASEWISE_SECRET_KEY: 'ab'.repeat(32), PHASEWISE_TOKEN: 'tok-0123456789abcdef0123456789', PHASEWISE_DATA_DIR: join(dir, 'ro'), PHASEWISE_PORT: '0',
+        PHASEWISE_HOST: '127.0.0.1' },
+    });
+    // Before: exit 1 and only "cannot execute CREATE TABLE in a read-only transaction", no word of PostgreSQL or which one.
+    assert.equal(r.status, 6, r.stderr);
+    assert.match(r.stderr, /PostgreSQL at postgres:\/\/phasewise:\*\*\*@127\.0\.0\.1:\d+\/readonly1\?options=.*read-only transaction/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.doesNotMatch(r.stderr, new RegExp(`:${new URL(url).password}@`), 'no password');
+  });
+
   test('a database from a newer Phasewise: check exits 4 and the database is left as it was', async () => {
     const target = await database('newer');
     (await PgStore.open(target)).close();

@@ -17,7 +17,7 @@ import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { call, eventually, startTestServer } from './helpers/api-server.js';
+import { call, eventually, PUBLISHER_TOKEN, startTestServer } from './helpers/api-server.js';
 import { baseScenario } from './helpers/harness.js';
 import { sleep } from './helpers/poll.js';
 import { canonical } from './helpers/state-canonical.js';
@@ -140,6 +140,9 @@ describe('serve on a full disk', () => {
     try {
       const store = s.store as SqliteStore;
       const rg = '/subscriptions/sub1/resourceGroups/fault-rg?api-version=2021-04-01';
+      // Actions in flight when the disk fills: their results make the engine commit again. Filled once the
+      // rollout had ended (a slow start on a loaded machine), nothing would commit and the halt never came.
+      await eventually(async () => s.runtime.engine.state.pendingActions.size > 0, 120_000, 'actions in flight');
       fill(store);
       // Tags that need a page of their own (the rows already there may have room left for a small one).
       const tags = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`tag${i}`, 'v'.repeat(200)]));
@@ -160,7 +163,10 @@ describe('serve on a full disk', () => {
       assert.equal((await fetch(`${s.url}/readyz`)).status, 200);
       assert.equal((await call(s.url, 'GET', rg)).status, 404, 'the refused write was not applied');
       assert.equal((await call(s.url, 'PUT', rg, { location: 'eastus' })).status, 201);
+      // A new version published now starts a rollout: the engine commits again whether or not the first one has ended.
       const seq = s.runtime.engine.state.eventSeq;
+      const published = await call(s.url, 'PUT', '/phasewise/publishers/Contoso.Monitoring/extensionTypes/Agent/versions/1.5.0.0', { os: ['linux', 'windows'] }, PUBLISHER_TOKEN);
+      assert.equal(published.status, 201, JSON.stringify(published.body));
       await eventually(async () => s.runtime.engine.state.eventSeq > seq, 20_000, 'the engine advances again');
       s.runtime.stop(); // compare between two steps
       assert.equal(canonical(s.runtime.engine.state), canonical(store.load()!));

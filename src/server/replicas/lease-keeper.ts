@@ -1,29 +1,36 @@
 /**
- * A replica's hold on the engine lease (src/store/postgres/lease.ts): while another holds it, tries to
- * take it every quarter of the lease; once held, renews it as often. It tells its owner when it got the
- * lease, and when it lost it: a renewal refused or failed, or none within the lease. Times are the
- * database server's, so replicas' clocks may disagree.
+ * A replica's hold on the engine lease (src/store/postgres/lease.ts). The taking and renewing run on a
+ * thread of their own (lease-worker.ts) with its own connection: every quarter of the lease, whatever
+ * the main thread is doing, so that a leader busy loading its fleet or running a long tick keeps its
+ * lease. This keeper tells its owner when the lease was got and when it was lost (a renewal refused or
+ * failed, none within the lease, or a main thread silent for longer than `busyMaxMs`). Times are the
+ * database server's, so replicas' clocks may disagree; fencing (every commit checks the lease) stays.
  */
-import type pg from 'pg';
-import { pgStoreError } from '../../store/postgres/connect.js';
-import { release, renew, tryAcquire } from '../../store/postgres/lease.js';
+import { Worker } from 'node:worker_threads';
 import type { Fence } from '../../store/postgres/pg-store.js';
+import { busyMaxMsFor, SLOT, SLOTS } from './lease-shared.js';
+import type { LeaseWorkerData, ToKeeper, ToWorker } from './lease-shared.js';
 
 export interface LeaseEvents {
   acquired(fence: Fence): void;
   lost(why: string): void;
 }
 
+/** How often the main thread shows it is alive (its event loop turned). */
+const BEAT_MS = 100;
+
 export class LeaseKeeper {
   private fence: Fence | null = null;
-  private lastContactMs = 0;
-  private lastRenewMs = 0;
-  private busy = false;
+  private readonly times = new BigInt64Array(new SharedArrayBuffer(SLOTS * 8));
   private stopped = false;
-  private timer: NodeJS.Timeout | null = null;
+  private worker: Worker | null = null;
+  private beat: NodeJS.Timeout | null = null;
+  private check: NodeJS.Timeout | null = null;
   private lost: string | null = null;
+  private released: (() => void) | null = null;
 
-  constructor(private readonly client: pg.Client, private readonly holder: string, private readonly leaseMs: number, private readonly on: LeaseEvents) {}
+  constructor(private readonly url: string, private readonly holder: string, private readonly leaseMs: number, private readonly on: LeaseEvents,
+    private readonly busyMaxMs = busyMaxMsFor(leaseMs)) {}
 
   /** The lease while this replica holds it. */
   get held(): Fence | null {
@@ -32,7 +39,7 @@ export class LeaseKeeper {
 
   /** The database answered a lease query within the last lease (a follower is ready only then). */
   get reachable(): boolean {
-    return Date.now() - this.lastContactMs <= this.leaseMs;
+    return Date.now() - this.read(SLOT.lastContact) <= this.leaseMs;
   }
 
   /**
@@ -45,52 +52,83 @@ export class LeaseKeeper {
 
   /** A contact made elsewhere (the replica's start) counts too. */
   contacted(): void {
-    this.lastContactMs = Date.now();
+    this.write(SLOT.lastContact);
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.leaseMs / 4)));
+    this.write(SLOT.mainBeat);
+    const workerData: LeaseWorkerData = { url: this.url, holder: this.holder, leaseMs: this.leaseMs, busyMaxMs: this.busyMaxMs, shared: this.times.buffer as SharedArrayBuffer };
+    const worker = new Worker(new URL('./lease-worker.js', import.meta.url), { workerData });
+    this.worker = worker;
+    worker.unref(); // the replica's own handles decide when the process ends
+    worker.on('message', (m: ToKeeper) => this.message(m));
+    worker.on('error', (err) => (this.fence ? this.lose(`the lease's thread failed: ${err.message}`) : (this.lost ??= `the lease's thread failed: ${err.message}`)));
+    this.beat = setInterval(() => this.write(SLOT.mainBeat), BEAT_MS);
+    this.beat.unref();
+    // The worker says when a renewal failed; a worker that went silent is caught here.
+    this.check = setInterval(() => {
+      if (this.fence && Date.now() - this.read(SLOT.lastRenew) > this.leaseMs) this.lose('no renewal within the lease');
+    }, Math.max(50, Math.floor(this.leaseMs / 4)));
+    this.check.unref();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.beat) clearInterval(this.beat);
+    if (this.check) clearInterval(this.check);
+    this.send({ type: 'stop' });
   }
 
   /** A clean stop gives the lease up at once: the next leader need not wait for it to expire. */
   async release(): Promise<void> {
-    if (this.fence) await release(this.client, this.fence).catch(() => {});
+    if (!this.worker) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.leaseMs); // a worker that cannot answer: the lease expires instead
+      this.released = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.send({ type: 'release' });
+    });
   }
 
-  private async tick(): Promise<void> {
-    if (this.busy || this.stopped) return;
-    this.busy = true;
-    try {
-      if (this.fence) {
-        if (await renew(this.client, this.fence, this.leaseMs)) this.lastRenewMs = this.lastContactMs = Date.now();
-        else return this.lose('the lease was lost (another replica holds it, or it expired)');
-      } else {
-        const got = await tryAcquire(this.client, this.holder, this.leaseMs);
-        this.lastContactMs = Date.now();
-        if (got) {
-          this.fence = got;
-          this.lastRenewMs = Date.now();
-          // The owner loads beside the renewals: a long load must not cost the lease.
-          this.on.acquired(got);
-        }
-      }
-    } catch (err) {
-      if (this.fence) return this.lose(`the lease could not be renewed: ${(err as Error).message}`);
-      if (pgStoreError(err, '').code === 'STORE_UNREACHABLE') this.lost ??= (err as Error).message;
-    } finally {
-      this.busy = false;
+  /** Ends the lease's thread (after `stop`, and `release` if wanted). */
+  async end(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    await w?.terminate();
+  }
+
+  private message(m: ToKeeper): void {
+    if (m.type === 'acquired') {
+      if (this.stopped) return;
+      this.fence = m.fence;
+      // The owner loads beside the renewals, which go on on the lease's thread: a long load does not cost the lease.
+      this.on.acquired(m.fence);
+    } else if (m.type === 'lost') {
+      this.lose(m.why);
+    } else if (m.type === 'connectionLost') {
+      this.lost ??= m.why;
+    } else {
+      this.released?.();
     }
-    if (this.fence && Date.now() - this.lastRenewMs > this.leaseMs) this.lose('no renewal within the lease');
   }
 
   private lose(why: string): void {
     if (this.stopped) return;
     this.stop();
     this.on.lost(why);
+  }
+
+  private send(m: ToWorker): void {
+    this.worker?.postMessage(m);
+  }
+
+  private read(slot: number): number {
+    return Number(Atomics.load(this.times, slot));
+  }
+
+  private write(slot: number): void {
+    Atomics.store(this.times, slot, BigInt(Date.now()));
   }
 }

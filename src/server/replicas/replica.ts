@@ -2,18 +2,18 @@
  * `phasewise serve --store postgres://…`: one of several replicas sharing a PostgreSQL database. Every
  * replica serves the API: as a follower (follower.ts) until it takes the engine lease, then as the
  * leader (leader.ts) on the same port. The lease (lease-keeper.ts) is renewed every quarter of its
- * length; a leader that cannot renew in time, or whose commit is refused (fenced), steps down: its process ends (exit code 7)
+ * length, on a thread of its own (a long load or tick does not cost it); a leader that cannot renew in time, or whose commit is refused (fenced), steps down: its process ends (exit code 7)
  * and its supervisor starts it again as a follower. Its memory is never trusted again.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import type pg from 'pg';
+import pg from 'pg';
 import { Authenticator } from '../../api/arm/auth.js';
 import type { Scenario } from '../../sim/scenario.js';
 import { loadScenarioFile } from '../../sim/scenario.js';
-import { connect, migrate, redact } from '../../store/postgres/connect.js';
+import { connect, migrate, pgStoreError, redact } from '../../store/postgres/connect.js';
 import { PgEventLogReader } from '../../store/postgres/event-log-reader.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -65,8 +65,6 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
   try {
     // Migrations first (any replica may; an advisory lock makes it once); a newer schema is refused here.
     await migrate(client, url);
-    const leaseClient = await connect(url);
-    clients.push(leaseClient);
     const listener = await connect(url);
     clients.push(listener);
     // The API's reads of the event log (activity log, histories, export): a connection of their own.
@@ -87,7 +85,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     let stepped = false;
     let resolveStepped!: (why: string) => void;
     const steppedDown = new Promise<string>((resolve) => (resolveStepped = resolve));
-    const lease: LeaseKeeper = new LeaseKeeper(leaseClient, holder, config.leaseMs, {
+    const lease: LeaseKeeper = new LeaseKeeper(url, holder, config.leaseMs, {
       acquired: (f) => void takeOver(f).catch((err: Error) => stepDown(`could not take over: ${err.message}`)),
       lost: (why) => stepDown(why),
     });
@@ -206,6 +204,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
         await reads?.close().catch(() => {});
         if (leader) await leader.close().catch((err: Error) => log.error(`closing the leader: ${err.message}`));
         if (!stepped) await lease.release();
+        await lease.end();
         for (const c of clients) await c.end().catch(() => {});
       })();
       return closing;
@@ -219,7 +218,8 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     };
   } catch (err) {
     for (const c of clients) await c.end().catch(() => {});
-    throw err;
+    // PostgreSQL refusing a statement (a read-only standby, options in the URL) names the store, as other store errors do.
+    throw err instanceof pg.DatabaseError ? pgStoreError(err, url) : err;
   }
 }
 
