@@ -209,7 +209,7 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
         id: batchPrefix + batches.length,
         index: batches.length,
         updateDomain: ud >= 0 ? ud : null,
-        machineIds: list.slice(from + i, from + Math.min(i + n, count)),
+        machineIds: copyOf(list, from + i, from + Math.min(i + n, count)),
       });
       i += n;
     }
@@ -228,6 +228,12 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
     reason: unitReason(kind, p.setId, p.subscription, setSize, group.size),
     ...(group.windowKey !== '' ? { windowKey: group.windowKey } : {}),
   };
+}
+
+function copyOf(list: string[], from: number, to: number): string[] {
+  const out: string[] = new Array(to - from);
+  for (let i = from; i < to; i++) out[i - from] = list[i]!;
+  return out;
 }
 
 /**
