@@ -166,7 +166,7 @@ export function reachAfterStop(c: UnitCourse, t: number, n: number, intervalMs: 
 }
 
 /** No more batches than this are looked at for `expectedStops` (a unit's first 200 batches: 1% batches). */
-const STOP_HORIZON = 200;
+export const STOP_HORIZON = 200;
 
 /**
  * How many R23 stops a unit's remaining batches are expected to meet, each instance failing with probability

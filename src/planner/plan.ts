@@ -8,7 +8,7 @@ import { planPhases } from './phases.js';
 import type { RolloutProfile } from './profile.js';
 import { retryIntervalMs } from './profile.js';
 import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
-import { PRIOR_FAILURE_RATE, expectedLastReach, expectedStops as stopsExpected, placeBatches, reachAfterStop, stopHolds, stopProbability, stopsToCount } from './bound.js';
+import { PRIOR_FAILURE_RATE, STOP_HORIZON, expectedLastReach, expectedStops as stopsExpected, placeBatches, reachAfterStop, stopHolds, stopProbability, stopsToCount } from './bound.js';
 import type { StopLink, UnitCourse, UnitOutlook } from './bound.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
 import type { WindowUnion } from '../schedule/slots.js';
@@ -124,7 +124,9 @@ function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly numbe
     line = timeline(phases, profile, bake, startMs, input.windows, notice, starts);
     notes.push(`maintenance windows stretch the work: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R70)`);
   }
-  let outlook = Number.isFinite(profile.boundMs) ? outlookOf(phases, input, starts, stopChances, windowed) : undefined;
+  // Each unit's stop link is the same in every round: worked out once.
+  const links = planLinks();
+  let outlook = Number.isFinite(profile.boundMs) ? outlookOf(phases, input, starts, stopChances, windowed, links) : undefined;
   // The expected R23 stops push the last first reach past the bound: shorten the bakes while that helps (R40).
   // A unit whose windows never hold a batch (projected end: never) is not helped: the bakes stay.
   for (let round = 0; outlook?.atRisk && Number.isFinite(outlook.projectedEndMs) && round < 4 && gaps > 0 && bake > 0; round++) {
@@ -132,7 +134,7 @@ function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly numbe
     bake = Math.max(0, bake - Math.ceil((outlook.projectedEndMs - outlook.boundEndMs) / gaps));
     starts.length = 0;
     line = timeline(phases, profile, bake, startMs, windowed ? input.windows : undefined, notice, starts);
-    outlook = outlookOf(phases, input, starts, stopChances, windowed);
+    outlook = outlookOf(phases, input, starts, stopChances, windowed, links);
     notes.push(`the expected R23 stops push the last first reach past the bound: phase bake shortened from ${hours(before)} h to ${hours(bake)} h (R40, R23)`);
   }
   const totalMs = line.totalMs;
@@ -162,7 +164,8 @@ function pace(phases: PlanPhase[], input: PlanInput, stopChances: readonly numbe
  * (`chooseStopMs`), at the release verdict's acceptable failure
  * rate; the projection is the instant by which the units are expected to have reached their last machine.
  */
-function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly number[], stopChances: readonly number[], windowed: boolean): BoundOutlook {
+function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly number[], stopChances: readonly number[], windowed: boolean,
+  links: PlanLinks): BoundOutlook {
   const { profile } = input;
   const startMs = input.startMs ?? 0;
   const deadline = startMs + profile.boundMs;
@@ -171,7 +174,6 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
   let expectedStops = 0;
   let unschedulable = 0;
   let index = 0; // the unit's place in `starts` and `stopChances`
-  const links = planLinks();
   for (const p of phases) {
     for (const r of p.regions) {
       for (const [wi, w] of r.waves.entries()) {
@@ -221,13 +223,18 @@ function outlookOf(phases: PlanPhase[], input: PlanInput, starts: readonly numbe
  * Each unit's `StopLink` at the assumed failure rate, worked out once it is asked for, and a set's units in a region's
  * later waves (its next zones), indexed per region once: outlookOf asks for them at each unit a stop is likely in.
  */
+type PlanLinks = ReturnType<typeof planLinks>;
+
 function planLinks() {
   const known = new Map<PlanUnit, StopLink>();
   const bySet = new Map<PlanRegion, Map<string, Array<{ wave: number; unit: PlanUnit }>>>();
   const of = (u: PlanUnit): StopLink => {
     let link = known.get(u);
     if (!link) {
-      const expected = stopsExpected(u.batches.map((b) => b.machineIds.length), PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent);
+      // Only the first STOP_HORIZON batches count: the rest are not read again (they are long out of the cache).
+      const sizes: number[] = [];
+      for (let i = 0; i < u.batches.length && i < STOP_HORIZON; i++) sizes.push(u.batches[i]!.machineIds.length);
+      const expected = stopsExpected(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent);
       known.set(u, (link = { batches: u.batches.length, expected }));
     }
     return link;

@@ -29,10 +29,14 @@ export interface UnitContext {
 const NO_ZONE = '\u0000none';
 const CROSS_ZONE = '\u0000cross';
 
-/** One update domain's machines of a group; `hasVm` is kept here so that a machine's step touches only this. */
+/**
+ * One update domain's machines of a group: `count` ids from `start` in the grouping's `ordered` ids. `hasVm` is kept
+ * here so that a machine's step touches only this.
+ */
 export interface UdList {
   ud: number;
-  ids: string[];
+  start: number;
+  count: number;
   hasVm: boolean;
 }
 
@@ -43,6 +47,8 @@ export interface UnitGroup {
   hasVm: boolean;
   /** Update domains (-1 for none) in the order first met, each with its machine ids in input order. */
   uds: UdList[];
+  /** Every grouped machine's id, each update domain's together (`UdList.start`), shared by all groups of a grouping. */
+  ordered: string[];
   /** The maintenance configurations confining every machine of the group; '' when none. */
   windowKey: string;
 }
@@ -77,37 +83,58 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
   // Machines with equal placements share one placement object (fleet.ts): its update-domain list is found
   // once per placement, not once per machine. Window keys depend on more than placement.
   const byPlacement = windowKeyOf ? null : new Map<Machine['placement'], UdList>();
-  for (const m of machines) {
+  // Ids go straight into one array, each update domain's together (a counting sort): first each machine's list and
+  // the lists' sizes, then the ids in place. Growing a list per update domain, then slicing it into batches, left
+  // ~35 MB of lists and their slack for the garbage collector to copy.
+  const n = machines.length;
+  const ids: string[] = new Array(n);
+  const listOf = new Int32Array(n);
+  const lists: UdList[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = machines[i]!;
+    ids[i] = m.id;
     const p = m.placement;
-    const hit = byPlacement?.get(p);
-    if (hit) {
-      if (m.kind !== 'arc') hit.hasVm = true;
-      hit.ids.push(m.id);
-      continue;
+    let list = byPlacement?.get(p);
+    if (!list) {
+      let waves = regions.get(p.region);
+      if (!waves) regions.set(p.region, (waves = new Map()));
+      const waveKey = p.setId !== null && crossZoneSets.has(p.setId) ? CROSS_ZONE : (p.zone ?? NO_ZONE);
+      const plainKey = p.setId ?? groupKey(p.subscription);
+      const unitKey = windowKeyOf ? windowed(plainKey, m) : plainKey;
+      let units = waves.get(waveKey);
+      if (!units) waves.set(waveKey, (units = new Map()));
+      let group = units.get(unitKey);
+      if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: [], ordered: EMPTY, windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
+      const ud = p.updateDomain ?? -1;
+      // A short array, not a Map per group: 50,000 Maps were that many more objects for the garbage collector to promote.
+      list = udList(group, ud);
+      if (!list) {
+        group.uds.push((list = { ud, start: lists.length, count: 0, hasVm: false }));
+        lists.push(list);
+      }
+      byPlacement?.set(p, list);
     }
-    let waves = regions.get(p.region);
-    if (!waves) regions.set(p.region, (waves = new Map()));
-    const waveKey = p.setId !== null && crossZoneSets.has(p.setId) ? CROSS_ZONE : (p.zone ?? NO_ZONE);
-    const plainKey = p.setId ?? groupKey(p.subscription);
-    const unitKey = windowKeyOf ? windowed(plainKey, m) : plainKey;
-    let units = waves.get(waveKey);
-    if (!units) waves.set(waveKey, (units = new Map()));
-    let group = units.get(unitKey);
-    if (!group) units.set(unitKey, (group = { first: m, size: 0, hasVm: false, uds: [], windowKey: windowKeyOf ? windowKeyOf(m) : '' }));
-    const ud = p.updateDomain ?? -1;
-    // A short array, not a Map per group: 50,000 Maps were that many more objects for the garbage collector to promote.
-    let list = udList(group, ud);
-    if (list) list.ids.push(m.id);
-    else group.uds.push((list = { ud, ids: [m.id], hasVm: false }));
     if (m.kind !== 'arc') list.hasVm = true;
-    byPlacement?.set(p, list);
+    list.count++;
+    listOf[i] = list.start; // the list's number until the starts are known
   }
+  // Each list's start, then every id in its place (input order kept within a list).
+  const next = new Int32Array(lists.length);
+  let at = 0;
+  for (let l = 0; l < lists.length; l++) {
+    next[l] = at;
+    at += lists[l]!.count;
+  }
+  const ordered: string[] = new Array(n);
+  for (let i = 0; i < n; i++) ordered[next[listOf[i]!]!++] = ids[i]!;
+  for (let l = 0; l < lists.length; l++) lists[l]!.start = next[l]! - lists[l]!.count;
   // Sizes and kinds once at the end, not per machine.
   for (const waves of regions.values()) {
     for (const units of waves.values()) {
       for (const g of units.values()) {
+        g.ordered = ordered;
         for (const u of g.uds) {
-          g.size += u.ids.length;
+          g.size += u.count;
           if (u.hasVm) g.hasVm = true;
         }
       }
@@ -115,6 +142,8 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
   }
   return regions;
 }
+
+const EMPTY: string[] = [];
 
 /** The group's list for an update domain; a loop, not `find`: with windows every machine comes here. */
 function udList(group: UnitGroup, ud: number): UdList | undefined {
@@ -168,19 +197,19 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
   const udOrder = group.uds.length === 1 ? group.uds : [...group.uds].sort((a, b) => a.ud - b.ud);
   const size = limits.maxBatch;
   const firstSize = kind === 'scaleSet' || kind === 'availabilitySet'
-    ? firstBatchSize(udOrder.map((u) => u.ids.length), size, limits.maxUnhealthyUpgradedInstancePercent)
+    ? firstBatchSize(udOrder.map((u) => u.count), size, limits.maxUnhealthyUpgradedInstancePercent)
     : size;
-  for (const { ud, ids } of udOrder) {
-    const list = prioritize(ids, kind, p.setId, ctx);
+  for (const { ud, start, count } of udOrder) {
+    const list = prioritize(group.ordered, start, count, kind, p.setId, ctx);
+    const from = list === group.ordered ? start : 0;
     // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
-    for (let i = 0; i < list.length;) {
+    for (let i = 0; i < count;) {
       const n = batches.length === 0 ? firstSize : size;
-      const chunk = i === 0 && list.length <= n ? list : list.slice(i, i + n);
       batches.push({
         id: batchPrefix + batches.length,
         index: batches.length,
         updateDomain: ud >= 0 ? ud : null,
-        machineIds: chunk,
+        machineIds: copyOf(list, from + i, from + Math.min(i + n, count)),
       });
       i += n;
     }
@@ -199,6 +228,12 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
     reason: unitReason(kind, p.setId, p.subscription, setSize, group.size),
     ...(group.windowKey !== '' ? { windowKey: group.windowKey } : {}),
   };
+}
+
+function copyOf(list: string[], from: number, to: number): string[] {
+  const out: string[] = new Array(to - from);
+  for (let i = from; i < to; i++) out[i - from] = list[i]!;
+  return out;
 }
 
 /**
@@ -260,11 +295,13 @@ function unitLimits(kind: UnitKind, setId: string | null, setSize: number, ctx: 
   };
 }
 
-function prioritize(list: string[], kind: UnitKind, setId: string | null, ctx: UnitContext): string[] {
-  if (kind !== 'scaleSet' || !ctx.unhealthy || ctx.unhealthy.size === 0) return list;
-  if (!ctx.scaleSets.get(setId!)!.upgradePolicy.rollingUpgradePolicy.prioritizeUnhealthyInstances) return list;
+/** The update domain's ids (`count` from `start` of `ordered`), unhealthy ones first where the set asks; else `ordered` itself. */
+function prioritize(ordered: string[], start: number, count: number, kind: UnitKind, setId: string | null, ctx: UnitContext): string[] {
+  if (kind !== 'scaleSet' || !ctx.unhealthy || ctx.unhealthy.size === 0) return ordered;
+  if (!ctx.scaleSets.get(setId!)!.upgradePolicy.rollingUpgradePolicy.prioritizeUnhealthyInstances) return ordered;
+  const list = ordered.slice(start, start + count);
   const sick = list.filter((id) => ctx.unhealthy!.has(id));
-  return sick.length === 0 ? list : [...sick, ...list.filter((id) => !ctx.unhealthy!.has(id))];
+  return sick.length === 0 ? ordered : [...sick, ...list.filter((id) => !ctx.unhealthy!.has(id))];
 }
 
 /** Why a batch holds what it holds. */
