@@ -80,9 +80,26 @@ function columnsOf(rows: Array<Record<string, unknown>>): string[] {
   return cols.filter((k) => !nested.has(k));
 }
 
+/**
+ * Whether table and tsv have nothing to show for data that is not empty: objects with no scalar field
+ * (`fleet pause`: lists and an object). They print nothing then (they printed a blank line per row), and
+ * the CLI says why on stderr (`emptyTableNote`).
+ */
+function noColumns(rows: Array<Record<string, unknown>> | unknown[][]): boolean {
+  return rows.length > 0 && !Array.isArray(rows[0]) && columnsOf(rows as Array<Record<string, unknown>>).length === 0;
+}
+
+/** The note for stderr when `-o table` or `-o tsv` print nothing of a non-empty answer; null otherwise. */
+export function emptyTableNote(data: unknown, format: OutputFormat): string | null {
+  if (format !== 'table' && format !== 'tsv') return null;
+  const rows = rowsOf(data);
+  if (!rows || !noColumns(rows)) return null;
+  return `phasewise: -o ${format} shows scalar fields, and this answer has none (only lists and objects); use -o json or -o yaml, or pick fields with --query`;
+}
+
 function tsv(data: unknown): string {
   const rows = rowsOf(data);
-  if (!rows) return '';
+  if (!rows || noColumns(rows)) return '';
   if (rows.length > 0 && !Array.isArray(rows[0])) {
     const objs = rows as Array<Record<string, unknown>>;
     const cols = columnsOf(objs);
@@ -96,7 +113,7 @@ const heading = (k: string) => k.charAt(0).toUpperCase() + k.slice(1);
 
 function table(data: unknown): string {
   const rows = rowsOf(data);
-  if (!rows || rows.length === 0) return '';
+  if (!rows || rows.length === 0 || noColumns(rows)) return '';
   let header: string[];
   let body: string[][];
   if (!Array.isArray(rows[0])) {
