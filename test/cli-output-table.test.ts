@@ -37,3 +37,14 @@ test('an answer with no scalar field (fleet pause: lists and an object) prints n
   assert.equal(emptyTableNote(rollouts, 'table'), null, 'an answer with columns has no note');
   assert.equal(emptyTableNote([], 'table'), null, 'an empty list is simply empty');
 });
+
+test('table and tsv never pass a terminal escape through (a repository-written line in a patch report): controls become U+FFFD, line breaks spaces', () => {
+  const hostile = [{ name: 'openssl', message: 'E: \x1b]52;c;cm0gLXJmIH4=\x07 failed\x1b[2J\r\nnext\u202eline\u0085' }];
+  for (const format of ['table', 'tsv'] as const) {
+    const out = render(hostile, format);
+    assert.doesNotMatch(out, /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]/, format);
+    assert.equal(out.split('\n').length, format === 'table' ? 4 : 2, 'one row');
+    assert.match(out, /E: \ufffd\]52;c;cm0gLXJmIH4=\ufffd failed\ufffd\[2J {2}next\ufffdline\ufffd/);
+  }
+  assert.equal(render([['a\tb', 'c']], 'tsv'), 'a b\tc\n', 'a tab inside a value does not make a column');
+});

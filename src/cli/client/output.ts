@@ -53,7 +53,14 @@ export function render(data: unknown, format: OutputFormat, color = false): stri
 }
 
 const isScalar = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
-const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v));
+/**
+ * Table and tsv print text as it is, on a terminal: a value carrying escapes (a package manager's line in a
+ * patch report, written by a repository) could clear the screen, retitle the window or write the
+ * clipboard (OSC 52). Line breaks and tabs become spaces (one row, one cell); other C0 and C1 controls and
+ * bidirectional overrides become U+FFFD. JSON and YAML escape them already.
+ */
+const UNSAFE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v)).replace(/[\t\n\r\u2028\u2029]/g, ' ').replace(UNSAFE, '\ufffd');
 
 function rowsOf(data: unknown): Array<Record<string, unknown>> | unknown[][] | null {
   const list = Array.isArray(data) ? data : [data];
@@ -103,7 +110,7 @@ function tsv(data: unknown): string {
   if (rows.length > 0 && !Array.isArray(rows[0])) {
     const objs = rows as Array<Record<string, unknown>>;
     const cols = columnsOf(objs);
-    return objs.map((r) => cols.map((c) => cell(r[c]).replace(/[\t\n]/g, ' ')).join('\t')).join('\n') + (objs.length ? '\n' : '');
+    return objs.map((r) => cols.map((c) => cell(r[c])).join('\t')).join('\n') + (objs.length ? '\n' : '');
   }
   return (rows as unknown[][]).map((r) => r.filter(isScalar).map(cell).join('\t')).join('\n') + (rows.length ? '\n' : '');
 }
