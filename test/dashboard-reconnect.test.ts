@@ -44,4 +44,13 @@ describe('dashboard: the live stream lost and back', () => {
     await page.waitForSelector('#fleet-stop', { timeout: 30_000 });
     assert.match(await page.textContent('#fleet-stop') ?? '', /incident 42$/);
   });
+
+  test('a fleet-wide stop and its end given by another operator (no engine event on a quiet fleet) show on an open page, without a reload', async () => {
+    // The stream announced the engine's events only: a write that made none was never shown.
+    assert.equal((await call(s.url, 'POST', '/phasewise/fleet/resume', {})).status, 200);
+    await page.waitForSelector('#fleet-stop', { state: 'detached', timeout: 30_000 });
+    assert.equal((await call(s.url, 'POST', '/phasewise/fleet/pause', { reason: 'incident 43' })).status, 200);
+    await page.waitForSelector('#fleet-stop', { timeout: 30_000 });
+    assert.match(await page.textContent('#fleet-stop') ?? '', /incident 43$/);
+  });
 });
