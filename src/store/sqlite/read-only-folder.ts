@@ -36,6 +36,8 @@ function isWalFile(file: string): boolean {
   try {
     const header = Buffer.alloc(20);
     return readSync(fd, header, 0, 20, 0) === 20 && header[18] === 2 && header[19] === 2;
+  } catch {
+    return false; // a folder (EISDIR): the open that follows names the problem
   } finally {
     closeSync(fd);
   }
