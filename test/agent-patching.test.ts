@@ -145,6 +145,22 @@ test('a package name the repository offers that is not one (starts with -, has a
   await killed(agent);
 });
 
+test('packages named like Object members (constructor, toString, __proto__) are installed or refused like any other, never taken for done', async () => {
+  const d = tempDirs();
+  const agentId = await rig.enroll(d);
+  // RPM and Debian allow these names; a repository can offer them. Results were looked up on a plain object:
+  // `constructor` and `toString` found Object's own members, were skipped as done and stayed Pending for good.
+  const bin = scriptedApt(d, [['constructor', '1.0-1', '1.0-2', SEC], ['toString', '2.0-1', '2.0-2', SEC], ['__proto__', '1', '2', SEC], ['state', '1', '2', SEC]]);
+  cp.goals.set(agentId, withPatches(1, [install('inst-proto', { classificationsToInclude: ['Security'] })]));
+  const agent = rig.startAgent(d, pmArgs(bin));
+  const r = await until('inst-proto done', () => finished(agentId, 'inst-proto'), 30_000, agent);
+  assert.deepEqual(stateOf(r), { constructor: 'Installed', toString: 'Installed', state: 'Installed', ['__proto__']: 'Failed' });
+  assert.match(r.patches.find((p) => p.name === '__proto__')!.message!, /is not a package name/);
+  assert.deepEqual(installs(bin).sort(), ['constructor=1.0-2', 'state=2', 'toString=2.0-2']);
+  agent.kill('SIGTERM');
+  await killed(agent);
+});
+
 test('R83: a reboot is announced as a Reboot scheduled event first and runs once approved; Always reboots without a need', async () => {
   const d = tempDirs();
   const agentId = await rig.enroll(d);

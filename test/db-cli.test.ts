@@ -328,4 +328,53 @@ describe('files a command is pointed at by mistake', () => {
     assert.equal(sha(source), before);
     assert.ok(!existsSync(join(dir, 'missing')));
   });
+
+  test('db check and db backup of a WAL database in a folder this user may not write (no -shm there): read from a private copy, '
+    + 'a -wal left by a crash included; nothing written beside it (they failed: "attempt to write a readonly database")', () => {
+    // Root writes any folder: the commands then run as nobody (setpriv), as an operator's own user would.
+    const asRoot = process.getuid?.() === 0;
+    const folder = mkdtempSync(join(tmpdir(), 'phasewise-db-ro-'));
+    const out = mkdtempSync(join(tmpdir(), 'phasewise-db-ro-out-'));
+    const temp = mkdtempSync(join(tmpdir(), 'phasewise-db-ro-tmp-'));
+    try {
+      chmodSync(out, 0o777);
+      chmodSync(temp, 0o777);
+      const file = join(folder, 'phasewise.sqlite');
+      writeFileSync(file, readFileSync(source));
+      // A Phasewise that crashed: its last commit only in the -wal (no checkpoint), the -shm gone with the machine's reboot.
+      const crash = "const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.pragma('wal_autocheckpoint = 0');"
+        + " db.exec(\"INSERT INTO meta VALUES ('only-in-wal', 'yes')\"); process.kill(process.pid, 'SIGKILL');";
+      spawnSync(process.execPath, ['-e', crash, file], { cwd: root });
+      assert.ok(existsSync(`${file}-wal`), 'the crash left a -wal');
+      rmSync(`${file}-shm`, { force: true });
+      chmodSync(folder, 0o555);
+      const before = { files: readdirSync(folder).sort(), db: sha(file), wal: sha(`${file}-wal`) };
+      const as = (...args: string[]) => {
+        const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args] : [process.execPath, cli, ...args];
+        const r = spawnSync(argv[0]!, argv.slice(1), { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, TMPDIR: temp } });
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        return r;
+      };
+      const check = as('db', 'check', '--db', file, '--json');
+      assert.equal(check.status, 0, check.stderr);
+      const report = JSON.parse(check.stdout) as { ok: boolean; file: string };
+      assert.equal(report.ok, true);
+      assert.equal(report.file, file, 'the report names the file given, not the copy');
+      const copy = join(out, 'copy.sqlite');
+      const backup = as('db', 'backup', copy, '--db', file);
+      assert.equal(backup.status, 0, backup.stderr);
+      assert.match(backup.stdout, new RegExp(`backed up ${file} to ${copy}`));
+      const db = new Database(copy, { readonly: true });
+      try {
+        assert.deepEqual(db.prepare("SELECT value FROM meta WHERE key = 'only-in-wal'").get(), { value: 'yes' }, 'the commit in the -wal is in the backup');
+      } finally {
+        db.close();
+      }
+      assert.deepEqual({ files: readdirSync(folder).sort(), db: sha(file), wal: sha(`${file}-wal`) }, before, 'nothing written beside the database, nothing changed');
+      assert.deepEqual(readdirSync(temp), [], 'the private copy is removed');
+    } finally {
+      chmodSync(folder, 0o755);
+      for (const d of [folder, out, temp]) rmSync(d, { recursive: true, force: true });
+    }
+  });
 });

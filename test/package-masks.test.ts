@@ -11,6 +11,7 @@ import { ArmError } from '../src/api/arm/errors.js';
 import { parseInstallRequest } from '../src/api/arm/patch-requests.js';
 import { installOperationOf, PatchRequestError } from '../src/drivers/agent/patch-wire.js';
 import { matchesMask } from '../src/model/patches.js';
+import { globMatch } from '../src/protocol/glob-match.js';
 import { isPackageMask, MAX_MASK_CHARS, MAX_MASKS_PER_LIST, packageMaskProblem } from '../src/protocol/package-masks.js';
 import { goal } from './helpers/agent-kit.js';
 
@@ -137,4 +138,50 @@ test('the agent refuses a leading -, a bare version pin and a backwards set, whi
   const many = Array.from({ length: 65 }, (_, i) => `pkg${i}*`);
   assert.match(agentRefusal([], many) ?? '', /packageNameMasksToExclude: at most 64 package name masks per list/);
   assert.equal(agentRefusal(many.slice(0, 64), many.slice(0, 64)), null);
+});
+
+/** The regular expression masks were read with until session 21: the oracle the matcher must agree with. */
+function regexOracle(pattern: string): RegExp {
+  let src = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    const end = c === '[' ? pattern.indexOf(']', i + 2) : -1;
+    if (c === '*') src += '.*';
+    else if (c === '?') src += '.';
+    else if (end > 0) {
+      let b = pattern.slice(i + 1, end);
+      const negate = b.startsWith('!') || b.startsWith('^');
+      if (negate) b = b.slice(1);
+      src += `[${negate ? '^' : ''}${b.replace(/[\\\]]/g, '\\$&')}]`;
+      i = end;
+    } else src += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${src}$`, 'i');
+}
+
+test('masks match as the regular expression did: any mask, any name, line breaks and sets included (property)', () => {
+  const text = fc.string({ unit: fc.constantFrom(...'abAB9.-\n\r'), maxLength: 10 });
+  const part = fc.oneof(fc.string({ unit: fc.constantFrom(...'abAB9.-'), minLength: 1, maxLength: 3 }), fc.constantFrom('*', '**', '?', '[a-c]', '[!a]', '[^9]', '[]]', '[', '[A]'));
+  const mask = fc.array(part, { minLength: 1, maxLength: 6 }).map((xs) => xs.join(''));
+  fc.assert(fc.property(mask, text, (m, name) => {
+    let oracle: RegExp;
+    try {
+      oracle = regexOracle(m);
+    } catch {
+      // A set whose range runs backwards: the API refuses the mask (above); the matcher throws as the regular expression did.
+      assert.throws(() => globMatch(m, name), SyntaxError);
+      return;
+    }
+    assert.equal(globMatch(m, name), oracle.test(name), `${JSON.stringify(m)} on ${JSON.stringify(name)}`);
+  }), { numRuns: 3000 });
+});
+
+test('a mask of many stars on a long name is answered (the regular expression backtracked for hours, on the engine thread or the agent)', { timeout: 120_000 }, () => {
+  // Valid masks (at most 128 characters) and a name a repository may offer: `^.*a.*a…b$` tried every split.
+  const mask = `${'*a'.repeat(40)}*b`;
+  assert.equal(packageMaskProblem(mask), null, 'the API takes this mask');
+  const name = 'a'.repeat(120);
+  assert.equal(matchesMask(name, mask), false);
+  assert.equal(maskMatches(mask, { name, version: '1' }), false);
+  assert.equal(matchesMask(`${name}b`, mask), true);
 });

@@ -109,6 +109,20 @@ export function noteBoot(journal: Journal, bootId: string | null): void {
 
 const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
 
+type PatchResult = PatchOpJournal['results'][string];
+
+/**
+ * A package's result, by name. Names come from the repository: `constructor` or `toString` must not find
+ * Object's members (they were taken for done and never installed), nor `__proto__` set the prototype.
+ */
+function resultOf(op: PatchOpJournal, name: string): PatchResult | undefined {
+  return Object.hasOwn(op.results, name) ? op.results[name] : undefined;
+}
+
+function setResult(op: PatchOpJournal, name: string, r: PatchResult): void {
+  Object.defineProperty(op.results, name, { value: r, enumerable: true, writable: true, configurable: true });
+}
+
 /** The result document of an operation (in progress or finished), bounded for the status report. */
 export function reportOf(op: PatchOpJournal, finishedAt: number | null, rebootStatus: PatchOperationReport['rebootStatus']): PatchOperationReport {
   const counts = { critical: 0, security: 0, other: 0, installed: 0, failed: 0, pending: 0, notSelected: 0, excluded: 0 };
@@ -122,7 +136,7 @@ export function reportOf(op: PatchOpJournal, finishedAt: number | null, rebootSt
     const entry: PatchReportEntry = { name: cut(p.name, PATCH_LIMITS.patchNameChars), version: cut(p.version, PATCH_LIMITS.patchVersionChars), classifications: p.classifications, rebootBehavior: p.rebootBehavior };
     if (install) {
       const verdict = selectionOf(p, install);
-      const r = op.results[p.name];
+      const r = resultOf(op, p.name);
       const state = verdict === 'Selected' ? (r?.state ?? 'Pending') : verdict;
       entry.installationState = state;
       if (r?.message) entry.message = cut(r.message, 500);
@@ -211,12 +225,12 @@ async function installSelected(prt: PatchRuntime, m: PackageManager, op: PatchOp
   const selected = (op.available ?? []).filter((p) => selectionOf(p, req) === 'Selected')
     .sort((a, b) => RANK[a.classifications[0] ?? 'Other'] - RANK[b.classifications[0] ?? 'Other'] || a.name.localeCompare(b.name));
   for (const p of selected) {
-    if (op.results[p.name]) continue;
+    if (resultOf(op, p.name)) continue;
     const key = `install:${p.name}`;
     const left = op.startedAt + windowMs - prt.now();
     if (!op.steps[key] && left < prt.packageBudgetMs) {
       op.windowExceeded = true;
-      for (const rest of selected) op.results[rest.name] ??= { state: 'Pending', message: 'not started: the maximum duration would have been exceeded' };
+      for (const rest of selected) if (!resultOf(op, rest.name)) setResult(op, rest.name, { state: 'Pending', message: 'not started: the maximum duration would have been exceeded' });
       prt.journal.save();
       prt.log(`patching ${op.request.operationId}: ${Math.max(0, Math.round(left / 1000))} s left of the window; the rest stays pending`);
       return;
@@ -224,7 +238,7 @@ async function installSelected(prt: PatchRuntime, m: PackageManager, op: PatchOp
     // Checked here, where the name becomes an argument: the assessment's list is the repository's words.
     const invalid = invalidPackage(p);
     if (invalid) {
-      op.results[p.name] = { state: 'Failed', message: invalid };
+      setResult(op, p.name, { state: 'Failed', message: invalid });
       prt.journal.save();
       prt.log(`patching ${op.request.operationId}: ${invalid}`);
       continue;
@@ -232,7 +246,7 @@ async function installSelected(prt: PatchRuntime, m: PackageManager, op: PatchOp
     const argv = m.installCommand(p);
     const bin = resolveBinary(argv[0]!, prt.binDirs);
     if (!bin) {
-      op.results[p.name] = { state: 'Failed', message: `${argv[0]} not found in ${prt.binDirs.join(':')}` };
+      setResult(op, p.name, { state: 'Failed', message: `${argv[0]} not found in ${prt.binDirs.join(':')}` });
       prt.journal.save();
       continue;
     }
@@ -241,11 +255,11 @@ async function installSelected(prt: PatchRuntime, m: PackageManager, op: PatchOp
       logFile: join(prt.dirs.log, 'patching.log'), outputKeep: 256 * 1024,
     }, prt);
     const o = m.parseInstall({ stdout: r.output, exitCode: r.exitCode });
-    if (r.timedOut) op.results[p.name] = { state: 'Failed', message: 'the install command ran past the maximum duration and was killed' };
-    else if (o.installed.get(p.name) === p.version || (r.exitCode === 0 && !o.failed.has(p.name))) op.results[p.name] = { state: 'Installed' };
-    else op.results[p.name] = { state: 'Failed', message: o.failed.get(p.name) ?? o.error ?? `exit ${r.exitCode ?? 'unknown'}` };
+    if (r.timedOut) setResult(op, p.name, { state: 'Failed', message: 'the install command ran past the maximum duration and was killed' });
+    else if (o.installed.get(p.name) === p.version || (r.exitCode === 0 && !o.failed.has(p.name))) setResult(op, p.name, { state: 'Installed' });
+    else setResult(op, p.name, { state: 'Failed', message: o.failed.get(p.name) ?? o.error ?? `exit ${r.exitCode ?? 'unknown'}` });
     // Selected packages this command upgraded as dependencies are done too: their own command is not run.
-    for (const other of selected) if (!op.results[other.name] && o.installed.get(other.name) === other.version) op.results[other.name] = { state: 'Installed' };
+    for (const other of selected) if (!resultOf(op, other.name) && o.installed.get(other.name) === other.version) setResult(op, other.name, { state: 'Installed' });
     op.steps[key]!.output = cut(r.output, 500); // the journal keeps the gist, the log file the rest
     prt.journal.save();
     prt.changed();

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { UsageError, usageLine } from './errors.js';
 import type { Client } from './client/http.js';
 import { ClientError, clientFor, EXIT } from './client/http.js';
-import { applyQuery, compileQuery, OUTPUTS, outputFormat, render } from './client/output.js';
+import { applyQuery, compileQuery, emptyTableNote, OUTPUTS, outputFormat, render } from './client/output.js';
 import { checkServerUrl, readProfile, tokenProblem, writeProfile } from './client/profile.js';
 import { DEFAULT_WAIT_S, MAX_WAIT_S, waitForRollouts } from './client/progress.js';
 
@@ -30,6 +30,8 @@ function print(data: unknown, opts: OutputOptions): void {
   const result = applyQuery(data, opts.query);
   const color = !process.env.NO_COLOR && (process.stdout.isTTY === true || process.env.FORCE_COLOR !== undefined);
   process.stdout.write(render(result, format, color));
+  const note = emptyTableNote(result, format);
+  if (note) process.stderr.write(`${note}\n`);
 }
 
 /**

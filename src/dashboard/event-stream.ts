@@ -15,6 +15,7 @@ const HEARTBEAT_MS = 15_000;
 export const MAX_STREAM_CLIENTS = 100;
 const MAX_CLIENTS = MAX_STREAM_CLIENTS;
 const MAX_ROLLOUTS = 50;
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /**
  * Bytes a stream may have waiting in this process for a client that does not read (its socket's own
  * buffers full) before it is closed: messages are small and the page reconnects, so a client this far
@@ -54,6 +55,16 @@ export function registerStream(app: FastifyInstance, ctx: ArmContext): void {
       pending.types[e.type] = (pending.types[e.type] ?? 0) + 1;
       if ('rolloutId' in e && pending.rollouts.size < MAX_ROLLOUTS) pending.rollouts.add(e.rolloutId);
     }
+    timer ??= setTimeout(flush, FLUSH_MS);
+  });
+
+  // A write that makes no engine event (a fleet-wide stop on a quiet fleet, a maintenance configuration, a
+  // token) changes what pages show all the same: announced as `write`, so another operator's page sees it.
+  // Agents' own calls (/v1/…: status reports, enrollment) are not operators' writes and would keep pages reloading.
+  app.addHook('onResponse', async (req, reply) => {
+    if (clients.size === 0 || !WRITES.has(req.method) || reply.statusCode >= 400 || req.url.startsWith('/v1/')) return;
+    pending ??= { lastSeq: ctx.engine.state.eventSeq, types: {}, rollouts: new Set() };
+    pending.types.write = (pending.types.write ?? 0) + 1;
     timer ??= setTimeout(flush, FLUSH_MS);
   });
 

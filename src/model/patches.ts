@@ -5,6 +5,7 @@
  * renders these as they are, the drivers (simulated fleet, agents) produce them.
  */
 import { createHash } from 'node:crypto';
+import { globMatch } from '../protocol/glob-match.js';
 import type { OsType } from './fleet.js';
 
 export const LINUX_CLASSIFICATIONS = ['Critical', 'Security', 'Other'] as const;
@@ -121,34 +122,10 @@ export function installationCounts(r: PatchInstallation): Record<'installed' | '
  */
 export function matchesMask(name: string, mask: string, version?: string): boolean {
   const eq = mask.indexOf('=');
-  if (eq < 0) return fnmatchRegExp(mask).test(name);
-  return version !== undefined && fnmatchRegExp(mask.slice(0, eq)).test(name) && fnmatchRegExp(mask.slice(eq + 1)).test(version);
+  if (eq < 0) return globMatch(mask, name);
+  return version !== undefined && globMatch(mask.slice(0, eq), name) && globMatch(mask.slice(eq + 1), version);
 }
 
-/** The regular expression of an fnmatch pattern, whole string; a `[` without its `]` is itself. */
-function fnmatchRegExp(pattern: string): RegExp {
-  let re = MASKS.get(pattern);
-  if (re) return re;
-  let src = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    const end = c === '[' ? pattern.indexOf(']', i + 2) : -1;
-    if (c === '*') src += '.*';
-    else if (c === '?') src += '.';
-    else if (end > 0) {
-      let body = pattern.slice(i + 1, end);
-      const negate = body.startsWith('!') || body.startsWith('^');
-      if (negate) body = body.slice(1);
-      src += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
-      i = end;
-    } else src += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-  }
-  re = new RegExp(`^${src}$`, 'i');
-  if (MASKS.size >= 1000) MASKS.clear(); // bounded: masks come from requests
-  MASKS.set(pattern, re);
-  return re;
-}
-const MASKS = new Map<string, RegExp>();
 
 /**
  * Which of the available patches an installation request selects (pure, shared by every driver):

@@ -1,7 +1,9 @@
 /**
  * What the operators' controls leave for later, carried out as the engine's events come in:
  * - a version withdrawn with rollback: machines whose attempt was in flight at the withdrawal land on
- *   it afterwards; as each attempt of its rollouts settles, the machines on it are rolled back too;
+ *   it afterwards, and machines on it merely planned in a rollout to another version may be left on it
+ *   (that rollout cancelled, their attempt skipped or rolled back); as each attempt of a rollout of the
+ *   artifact settles, and as such a rollout ends, the machines on it are rolled back too;
  * - a fleet-wide stop: a rollout created during the stop (a new release) is held at once.
  * Commands run on the next turn of the event loop, never inside the engine's own delivery.
  */
@@ -29,6 +31,7 @@ export interface WithdrawalStore {
 
 const SETTLED = new Set<EngineEvent['type']>([
   'instance.upgrade.succeeded', 'instance.upgrade.failed', 'instance.rollback.succeeded', 'instance.rollback.failed', 'instance.skipped',
+  'rollout.completed', 'rollout.cancelled',
 ]);
 
 export class ControlFollowUp {
@@ -65,10 +68,15 @@ export class ControlFollowUp {
     if (this.stopCheck) this.later(() => this.holdNewRollouts());
   }
 
-  /** Whether the rollout is one to a followed version (its attempts may land machines on it). */
+  /**
+   * Whether the rollout is one of a followed withdrawal's artifact: to the version (its attempts may land
+   * machines on it) or to another one that planned machines on it (it may leave them there).
+   */
   private concerns(rolloutId: string): boolean {
     const r = this.engine.state.rollouts.get(rolloutId);
-    return r !== undefined && this.withdrawals.has(`${r.artifactKey}@${r.toVersion}`);
+    if (r === undefined) return false;
+    for (const w of this.withdrawals.values()) if (artifactKey(w.artifact) === r.artifactKey) return true;
+    return false;
   }
 
   private later(fn: () => void): void {
@@ -87,8 +95,9 @@ export class ControlFollowUp {
     if (this.engine.haltedBecause) return;
     for (const [key, w] of [...this.withdrawals]) {
       const result = this.engine.rollBackWithdrawn(w.artifact, w.version, w.caller);
-      // `inFlight` is the engine's count of machines whose attempt may still end on the version (withdraw.ts).
-      if (result.inFlight > 0 || result.rollouts.length > 0) continue;
+      // `inFlight`: machines whose attempt may still end on the version; `planned`: machines on it a rollout to
+      // another version has yet to take (withdraw.ts). Either may be left on it: asked for again later.
+      if (result.inFlight > 0 || result.planned > 0 || result.rollouts.length > 0) continue;
       this.withdrawals.delete(key);
       this.store.put({ ...w, done: true });
     }

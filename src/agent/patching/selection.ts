@@ -9,39 +9,11 @@
  * selectPatches (src/model/patches.ts); names compare case-insensitively, as the package managers do.
  */
 import type { PatchClassification } from '../../protocol/agent-wire.js';
+import { globMatch } from '../../protocol/glob-match.js';
 import type { AvailablePatch } from './types.js';
 
-const cache = new Map<string, RegExp>();
-
-/** The regular expression of an fnmatch pattern (whole-string match). */
-export function fnmatchRegExp(pattern: string): RegExp {
-  const hit = cache.get(pattern);
-  if (hit) return hit;
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) {
-        re += '\\[';
-        continue;
-      }
-      let body = pattern.slice(i + 1, end);
-      const negate = body.startsWith('!') || body.startsWith('^');
-      if (negate) body = body.slice(1);
-      re += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
-      i = end;
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  const out = new RegExp(`^${re}$`, 'i');
-  if (cache.size < 1024) cache.set(pattern, out);
-  return out;
-}
-
 export function fnmatch(pattern: string, text: string): boolean {
-  return fnmatchRegExp(pattern).test(text);
+  return globMatch(pattern, text);
 }
 
 /** A mask against a patch: `name-mask` or `name-mask=version-mask`. */

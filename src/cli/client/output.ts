@@ -53,7 +53,14 @@ export function render(data: unknown, format: OutputFormat, color = false): stri
 }
 
 const isScalar = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
-const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v));
+/**
+ * Table and tsv print text as it is, on a terminal: a value carrying escapes (a package manager's line in a
+ * patch report, written by a repository) could clear the screen, retitle the window or write the
+ * clipboard (OSC 52). Line breaks and tabs become spaces (one row, one cell); other C0 and C1 controls and
+ * bidirectional overrides become U+FFFD. JSON and YAML escape them already.
+ */
+const UNSAFE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v)).replace(/[\t\n\r\u2028\u2029]/g, ' ').replace(UNSAFE, '\ufffd');
 
 function rowsOf(data: unknown): Array<Record<string, unknown>> | unknown[][] | null {
   const list = Array.isArray(data) ? data : [data];
@@ -80,13 +87,30 @@ function columnsOf(rows: Array<Record<string, unknown>>): string[] {
   return cols.filter((k) => !nested.has(k));
 }
 
+/**
+ * Whether table and tsv have nothing to show for data that is not empty: objects with no scalar field
+ * (`fleet pause`: lists and an object). They print nothing then (they printed a blank line per row), and
+ * the CLI says why on stderr (`emptyTableNote`).
+ */
+function noColumns(rows: Array<Record<string, unknown>> | unknown[][]): boolean {
+  return rows.length > 0 && !Array.isArray(rows[0]) && columnsOf(rows as Array<Record<string, unknown>>).length === 0;
+}
+
+/** The note for stderr when `-o table` or `-o tsv` print nothing of a non-empty answer; null otherwise. */
+export function emptyTableNote(data: unknown, format: OutputFormat): string | null {
+  if (format !== 'table' && format !== 'tsv') return null;
+  const rows = rowsOf(data);
+  if (!rows || !noColumns(rows)) return null;
+  return `phasewise: -o ${format} shows scalar fields, and this answer has none (only lists and objects); use -o json or -o yaml, or pick fields with --query`;
+}
+
 function tsv(data: unknown): string {
   const rows = rowsOf(data);
-  if (!rows) return '';
+  if (!rows || noColumns(rows)) return '';
   if (rows.length > 0 && !Array.isArray(rows[0])) {
     const objs = rows as Array<Record<string, unknown>>;
     const cols = columnsOf(objs);
-    return objs.map((r) => cols.map((c) => cell(r[c]).replace(/[\t\n]/g, ' ')).join('\t')).join('\n') + (objs.length ? '\n' : '');
+    return objs.map((r) => cols.map((c) => cell(r[c])).join('\t')).join('\n') + (objs.length ? '\n' : '');
   }
   return (rows as unknown[][]).map((r) => r.filter(isScalar).map(cell).join('\t')).join('\n') + (rows.length ? '\n' : '');
 }
@@ -96,7 +120,7 @@ const heading = (k: string) => k.charAt(0).toUpperCase() + k.slice(1);
 
 function table(data: unknown): string {
   const rows = rowsOf(data);
-  if (!rows || rows.length === 0) return '';
+  if (!rows || rows.length === 0 || noColumns(rows)) return '';
   let header: string[];
   let body: string[][];
   if (!Array.isArray(rows[0])) {

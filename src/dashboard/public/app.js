@@ -373,6 +373,7 @@ function scheduleRefresh() {
 
 async function stream() {
   const badge = document.getElementById('live');
+  let connectedBefore = false;
   while (token) {
     streamAbort = new AbortController();
     try {
@@ -380,6 +381,9 @@ async function stream() {
       if (!res.ok) throw new Error(String(res.status));
       badge.hidden = false;
       badge.classList.remove('off');
+      // Back after a loss: what changed meanwhile was never announced here, so the view is read again.
+      if (connectedBefore) scheduleRefresh();
+      connectedBefore = true;
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {

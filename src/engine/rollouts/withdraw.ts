@@ -11,6 +11,9 @@
  * it is never sent to a version it did not run. If the machine turns unhealthy there, it is not
  * sent back to the withdrawn version (`attempts/outcome.ts`). Machines with an attempt in flight are
  * left for a later call (`rollBackWithdrawn`), which the server makes as their attempts settle.
+ * Machines on the version merely planned in a live rollout to another version are left to it (it takes
+ * them off the version, forward) and counted in `planned`: a later call rolls back those it leaves on the
+ * version (cancelled, skipped, rolled back onto it), so none keeps the withdrawn version.
  */
 import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
 import { artifactKey as keyOf } from '../../model/artifact.js';
@@ -32,6 +35,10 @@ export interface RollbackResult {
   inFlight: number;
   /** Machines on the version with no last known good version before it that is still offered (installed at it directly), busy or not. */
   noEarlierVersion: string[];
+  /** Machines on the version, with an earlier one, that a running or stopped rollout to another version plans to change (no attempt yet). */
+  planned: number;
+  /** Machines on the version at the call (before any rollback rollout ran). */
+  onVersion: number;
 }
 
 export interface WithdrawResult extends RollbackResult {
@@ -88,12 +95,13 @@ export function withdrawVersion(
     cancelRollout(ctx, r, `version ${version} withdrawn by ${opts.caller}: ${opts.reason}`);
     cancelled.push(r.id);
   }
-  const rollback = opts.rollback ? rollBackWithdrawn(ctx, settings, artifact, version, opts.caller) : { rollouts: [], inFlight: 0, noEarlierVersion: [] };
+  // Without rollback nothing starts, but the answer counts the same machines (the census alone).
+  const rollback = rollBackWithdrawn(ctx, settings, artifact, version, opts.caller, opts.rollback);
   return { release: rel, cancelled, ...rollback };
 }
 
-/** Starts rollback rollouts for the machines on a withdrawn version that no rollout is changing now. */
-export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, caller: string): RollbackResult {
+/** Starts rollback rollouts for the machines on a withdrawn version that no rollout is changing now (with `start` false: counts only). */
+export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, caller: string, start = true): RollbackResult {
   const key = keyOf(artifact);
   const busy = busyMachines(ctx.state, key);
   const byTarget = new Map<string, string[]>();
@@ -101,8 +109,12 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
   // A machine still on its old version whose attempt to the withdrawn one is in flight may land on it:
   // counted, so that the caller asks again once it settles.
   let inFlight = headedTo(ctx.state, key, version);
+  let planned = 0;
+  let onVersion = 0;
   for (const inst of ctx.state.fleet.instances.get(key)?.values() ?? []) {
-    if (inst.installedVersion !== version || inst.blockedReason) continue;
+    if (inst.installedVersion !== version) continue;
+    onVersion++;
+    if (inst.blockedReason) continue;
     // Busy or not, a machine with nothing to go back to is listed: no later call would take it (its attempt
     // settling leaves it off the version or on it still without an earlier one), so it is not in flight here.
     const target = goBackTo(ctx, artifact, version, inst);
@@ -112,12 +124,14 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
     }
     const b = busy.get(inst.machineId);
     if (b === 'inFlight') inFlight++;
+    if (b === 'planned') planned++;
     if (b) continue;
     const list = byTarget.get(target) ?? [];
     list.push(inst.machineId);
     byTarget.set(target, list);
   }
   const rollouts: RolloutState[] = [];
+  if (!start) return { rollouts, inFlight, noEarlierVersion, planned, onVersion };
   for (const [target, machineIds] of byTarget) {
     const r = createRollout(ctx, settings, {
       artifact, toVersion: target, machineIds, profile: 'manual', caller, downgrade: true,
@@ -125,7 +139,7 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
     });
     if (r) rollouts.push(r);
   }
-  return { rollouts, inFlight, noEarlierVersion };
+  return { rollouts, inFlight, noEarlierVersion, planned, onVersion };
 }
 
 /** Machines not yet on `version` whose attempt to it is in flight (in rollouts cancelled by the withdrawal, too). */

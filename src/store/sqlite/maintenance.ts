@@ -6,6 +6,7 @@ import { SIDE_TABLES } from './side-schema.js';
 import { applyLeftJournal } from './sqlite-store.js';
 import { describeBadRow, findBadRows } from './row-checks.js';
 import { shownStatus } from '../../model/rollout-status.js';
+import { needsPrivateCopy, privateCopy } from './read-only-folder.js';
 
 export interface CheckReport {
   file: string;
@@ -25,12 +26,30 @@ export function shownRollout({ reason, ...r }: RolloutRow): CheckReport['rollout
   return { ...r, status: shownStatus({ status: r.status, reason }) };
 }
 
+/**
+ * Opens the database to read it: in place, or from a private copy when its folder may not be written and
+ * no program has it open (read-only-folder.ts). Messages name the file given, never the copy.
+ */
+function openForReading(file: string): { db: ReturnType<typeof openDatabase>['db']; close: () => void } {
+  if (!needsPrivateCopy(file)) return openDatabase(file, { mode: 'existing', readonly: true });
+  const { copy, remove } = privateCopy(file);
+  try {
+    const opened = openDatabase(copy, { mode: 'existing', readonly: true });
+    return { db: opened.db, close: () => { try { opened.close(); } finally { remove(); } } };
+  } catch (err) {
+    remove();
+    const e = asStoreError(err, copy);
+    e.message = e.message.split(copy).join(file);
+    throw e;
+  }
+}
+
 const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'events'] as const;
 
 /** Integrity check, schema version and what the file holds. Read-only; no lock needed. */
 export function checkDatabase(file: string): CheckReport {
   applyLeftJournal(file);
-  const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
+  const { db, close } = openForReading(file);
   try {
     const schemaVersion = db.pragma('user_version', { simple: true }) as number;
     // An empty file is a database to SQLite, not a Phasewise one (as `db check` on PostgreSQL says of an empty database).
@@ -60,7 +79,7 @@ export function checkDatabase(file: string): CheckReport {
 export async function backupDatabase(file: string, destination: string): Promise<{ pages: number }> {
   checkBackupTarget(destination);
   applyLeftJournal(file);
-  const { db, close } = openDatabase(file, { mode: 'existing', readonly: true });
+  const { db, close } = openForReading(file);
   try {
     return await writeBackup(destination, async (tmp) => ({ pages: (await db.backup(tmp)).totalPages }));
   } catch (err) {

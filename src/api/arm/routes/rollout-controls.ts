@@ -174,7 +174,9 @@ function withdraw(ctx: ArmContext, follower: WithdrawalFollower | null, artifact
     artifact, version, withdrawn: true, rollback: body.rollback, release: `${artifactKey(artifact)}@${version}`,
     cancelled: result.cancelled,
     rollbackRollouts: result.rollouts.map((r) => r.id),
+    machinesOnVersion: result.onVersion,
     machinesInFlight: result.inFlight,
+    machinesPlanned: result.planned,
     machinesWithoutEarlierVersion: result.noEarlierVersion.length,
   };
 }
