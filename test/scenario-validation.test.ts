@@ -133,7 +133,10 @@ const cases: Case[] = [
   },
   // Text that sim and plan print: an escape sequence rewrote the reader's terminal, a bidi override reversed a type's name.
   { cli: true, name: 'a scenario name with a terminal escape', change: (s) => (s.name = 'demo\u001b[2J\u001b[H'), path: 'name', expected: 'expected one line of text without control characters' },
-  { name: 'a catalog type with a bidirectional override', change: (s) => (s.catalog[0].type = 'Agent\u202etxt.exe'), path: 'catalog[0].type', expected: 'expected one line of text without control characters' },
+  {
+    name: 'a catalog type with a bidirectional override', change: (s) => (s.catalog[0].type = 'Agent\u202etxt.exe'),
+    path: 'catalog[0].type', expected: 'expected one line of text without control characters',
+  },
   { name: 'a zone with a line break', change: (s) => (s.regions[0].zones = ['1', '2\nzone 3']), path: 'regions[0].zones[1]', expected: 'expected one line of text without control characters' },
   { name: 'a region paired with itself', change: (s) => s.regions.push({ name: 'solo', pair: 'solo' }), path: 'regions[2].pair', expected: 'region solo is paired with itself' },
   { cli: true, name: 'unknown extension referenced by a scale set', change: (s) => s.fleet.scaleSets[0].extensions.push('nosuch'), path: 'fleet.scaleSets[0].extensions[1]', expected: 'unknown extension "nosuch"; expected one of: agent' },
