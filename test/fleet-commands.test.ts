@@ -143,6 +143,10 @@ describe('fleet commands: regions and sets', () => {
     assert.deepEqual(w.state.fleet.regions.get('north')?.zones, ['1', '2']);
     refused(w, 'InvalidFleet', () => w.engine.putRegion({ name: 'north', pair: 'east', zones: [] }), /east is paired with west/);
     refused(w, 'InvalidFleet', () => w.engine.putRegion({ name: 'x', pair: 'x', zones: [] }), /paired with itself/);
+    // R10: a one-sided pair makes the named region the other's pair; a second region naming it is refused.
+    w.engine.putRegion({ name: 'lone', pair: null, zones: [] });
+    w.engine.putRegion({ name: 'first', pair: 'lone', zones: [] });
+    refused(w, 'InvalidFleet', () => w.engine.putRegion({ name: 'second', pair: 'lone', zones: [] }), /lone is the geo-pair of first already/);
     refused(w, 'InvalidFleet', () => w.engine.putRegion({ name: 'x', pair: 'nowhere', zones: [] }), /unknown region/);
     refused(w, 'Conflict', () => w.engine.putRegion({ name: 'east', pair: 'west', zones: ['1', '2'] }), /zone\(s\) 3/);
     refused(w, 'InvalidFleet', () => w.engine.putRegion({ name: '', pair: null, zones: [] }));

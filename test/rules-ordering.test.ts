@@ -13,6 +13,7 @@ import { planPhases } from '../src/planner/phases.js';
 import { planRollout } from '../src/planner/plan.js';
 import { profileFor } from '../src/planner/profile.js';
 import type { PlanWave } from '../src/planner/types.js';
+import { compileScenario, ScenarioError } from '../src/sim/scenario.js';
 import { baseScenario, simulate } from './helpers/harness.js';
 import type { Run } from './helpers/harness.js';
 
@@ -235,6 +236,27 @@ test('R10: planPhases table: canary first, then growing phases; a geo-pair waits
   assert.match(standard[1]!.reason, /p2/, 'the plan says why p2 waits');
   const manual = planPhases(loads, { canary: false, growth: Number.POSITIVE_INFINITY }).map((p) => p.regions);
   assert.deepEqual(manual, [['q', 'p1', 'r', 's'], ['p2']]);
+});
+
+test('R10: two regions cannot both name one unpaired region as their geo-pair (planned in one phase with it, the second stalled the rollout)', () => {
+  // c names b, a names b, b names none. The completed pair of b was a only: c (smaller) and b were planned in one phase,
+  // c's batches waited for b's, and b's batch ends woke a, never c: `sim` ended on day 5 with the rollout running.
+  const arc = (r: string, count: number) => ({ name: `m${r}`, region: r, subscription: `s${r}`, count, extensions: ['x'] });
+  const raw = {
+    name: 'r10-two-claims', start: '2026-03-01T00:00:00Z',
+    regions: [{ name: 'a', pair: 'b' }, { name: 'b' }, { name: 'c', pair: 'b' }, { name: 'd' }],
+    catalog: [{ publisher: 'P', type: 'A', supportsAutomaticUpgrade: true, versions: [{ version: '1.0.0.0' }] }],
+    extensions: { x: { publisher: 'P', type: 'A', typeHandlerVersion: '1.0' } },
+    fleet: { arcMachines: [arc('a', 30), arc('b', 12), arc('c', 11), arc('d', 10)] },
+    events: [{ at: 'P1D', publish: { extension: 'x', version: '1.1.0.0' } }],
+  };
+  assert.throws(() => compileScenario(raw, 'r10-two-claims.json'), (e: unknown) => e instanceof ScenarioError &&
+    /regions\[2\]\.pair: region c is paired with b, but b is the geo-pair of a already/.test(e.message));
+  // Naming the pair on both sides is the way to write it; the other region then has none and goes in its own phase.
+  raw.regions = [{ name: 'a', pair: 'b' }, { name: 'b', pair: 'a' }, { name: 'c' }, { name: 'd' }];
+  const run = simulate(raw);
+  assert.equal(run.hitHorizon, false);
+  assert.deepEqual([...run.engine.state.rollouts.values()].map((r) => r.status), ['completed']);
 });
 
 /** Three geo-pairs with zones, machines of every kind in each region. */

@@ -126,6 +126,18 @@ const cases: Case[] = [
   // References between parts.
   { cli: true, name: 'unknown region in a pair', change: (s) => (s.regions[1].pair = 'nowhere'), path: 'regions[1].pair', expected: 'region west is paired with unknown region nowhere' },
   { cli: true, name: 'a pair that is not symmetric', change: (s) => s.regions.push({ name: 'north', pair: 'east' }), path: 'regions[2].pair', expected: 'region north is paired with east, but east is paired with west' },
+  {
+    cli: true, name: 'two regions that name one unpaired region as their geo-pair',
+    change: (s) => s.regions.push({ name: 'south' }, { name: 'north', pair: 'south' }, { name: 'central', pair: 'south' }),
+    path: 'regions[4].pair', expected: 'region central is paired with south, but south is the geo-pair of north already; a region has at most one geo-pair',
+  },
+  // Text that sim and plan print: an escape sequence rewrote the reader's terminal, a bidi override reversed a type's name.
+  { cli: true, name: 'a scenario name with a terminal escape', change: (s) => (s.name = 'demo\u001b[2J\u001b[H'), path: 'name', expected: 'expected one line of text without control characters' },
+  {
+    name: 'a catalog type with a bidirectional override', change: (s) => (s.catalog[0].type = 'Agent\u202etxt.exe'),
+    path: 'catalog[0].type', expected: 'expected one line of text without control characters',
+  },
+  { name: 'a zone with a line break', change: (s) => (s.regions[0].zones = ['1', '2\nzone 3']), path: 'regions[0].zones[1]', expected: 'expected one line of text without control characters' },
   { name: 'a region paired with itself', change: (s) => s.regions.push({ name: 'solo', pair: 'solo' }), path: 'regions[2].pair', expected: 'region solo is paired with itself' },
   { cli: true, name: 'unknown extension referenced by a scale set', change: (s) => s.fleet.scaleSets[0].extensions.push('nosuch'), path: 'fleet.scaleSets[0].extensions[1]', expected: 'unknown extension "nosuch"; expected one of: agent' },
   { cli: true, name: 'a zone the region does not have', change: (s) => (s.fleet.scaleSets[0].zones = ['1', '4']), path: 'fleet.scaleSets[0].zones[1]', expected: 'region east has no zone "4"; it has: 1, 2' },

@@ -5,6 +5,7 @@ import { renderHtmlReport } from '../report/html-report.js';
 import { JsonlWriter, OutputFileError } from '../report/jsonl-writer.js';
 import { formatSummary, SummaryCollector } from '../report/summary.js';
 import type { RolloutSummary } from '../report/summary.js';
+import { quietEndNote } from '../sim/run-end.js';
 import { loadScenarioFile } from '../sim/scenario.js';
 import { Simulation } from '../sim/simulator.js';
 import type { SimResult } from '../sim/simulator.js';
@@ -155,7 +156,9 @@ export async function simCommand(file: string, opts: SimOptions): Promise<void> 
   const rollouts = summary.result();
   const out: string[] = [];
   out.push(`Scenario ${scenario.name} (${file}), seed ${scenario.seed}: ${scenario.state.fleet.machines.size.toLocaleString('en')} machines in ${scenario.state.fleet.regions.size} regions`);
-  const ended = `${result.hitHorizon ? '; stopped at the horizon with work still open' : ''}${heldAtEnd(rollouts)}`;
+  const running = rollouts.filter((r) => r.status === 'running').map((r) => r.id);
+  const quiet = result.hitHorizon ? '' : quietEndNote(result.engine.state, running);
+  const ended = `${result.hitHorizon ? '; stopped at the horizon with work still open' : ''}${heldAtEnd(rollouts)}${quiet}`;
   out.push(`Simulated ${((result.endMs - scenario.startMs) / 86_400_000).toFixed(1)} days in ${(wallMs / 1000).toFixed(2)} s wall; ${summary.events.toLocaleString('en')} events${ended}`);
   out.push('');
   out.push(rollouts.length === 0 ? 'No rollout started: no release found eligible machines.' : formatSummary(rollouts, opts.events ?? null));

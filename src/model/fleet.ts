@@ -77,6 +77,10 @@ export const DEFAULT_HEALTH_WINDOW_MS = 5 * 60_000;
 export function validateRegionPairs(regions: readonly Region[]): string[] {
   const byName = new Map(regions.map((r) => [r.name, r]));
   const problems: string[] = [];
+  // A region that names no pair, by the first region that names it: a second one would make it the pair of two, and
+  // the pair completed for it (symmetricPairs) would be the first only: planned in one phase with the second, whose
+  // batches then waited for it to finish and were never woken (R10).
+  const claimedBy = new Map<string, string>();
   for (const r of regions) {
     if (r.pair === null) continue;
     if (r.pair === r.name) problems.push(`region ${r.name} is paired with itself`);
@@ -84,6 +88,11 @@ export function validateRegionPairs(regions: readonly Region[]): string[] {
     if (!other) problems.push(`region ${r.name} is paired with unknown region ${r.pair}`);
     else if (other.pair !== null && other.pair !== r.name)
       problems.push(`region ${r.name} is paired with ${r.pair}, but ${r.pair} is paired with ${other.pair}`);
+    else if (other.pair === null && r.pair !== r.name) {
+      const first = claimedBy.get(r.pair);
+      if (first === undefined) claimedBy.set(r.pair, r.name);
+      else problems.push(`region ${r.name} is paired with ${r.pair}, but ${r.pair} is the geo-pair of ${first} already; a region has at most one geo-pair`);
+    }
   }
   return problems;
 }

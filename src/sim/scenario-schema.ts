@@ -9,6 +9,16 @@ import { isVersion, isVersionPrefix } from '../model/version.js';
 import { isBaselineVersion } from '../model/patch-baseline.js';
 
 const name = z.string().min(1, { error: 'expected a non-empty name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected letters, digits, ".", "_" or "-", starting with a letter or digit' });
+/**
+ * Text that `sim` and `plan` print on the terminal (the scenario's name, publishers, types, offers, skus): one line, no
+ * C0/C1 control characters (an escape sequence in a shared scenario file rewrote the reader's terminal), no line
+ * separators, no bidirectional overrides or isolates (text that reads otherwise than it is stored), as the API's
+ * operator texts (src/api/arm/validation.ts).
+ */
+const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/;
+const printed = z.string().min(1).refine((t) => !CONTROL_OR_BIDI.test(t), {
+  error: 'expected one line of text without control characters (escapes, line breaks, tabs), line separators or bidirectional overrides',
+});
 const VERSION_EXPECTED = 'expected a version of four numbers such as 1.30.2.0';
 const version = z.string().refine(isVersion, { error: VERSION_EXPECTED });
 const IMAGE_VERSION_EXPECTED = 'expected an image version of three numbers such as 1.0.0 or 22.04.202601010';
@@ -75,7 +85,7 @@ const instant = z.string().superRefine((text, ctx) => {
 const os = z.enum(['linux', 'windows'], { error: 'expected "linux" or "windows"' });
 /** An Azure region has at most 3 zones (the ARM API takes no more); a longer list is a mistake, and 100,000 zones took minutes. */
 export const MAX_ZONES = 3;
-const zones = z.array(z.string().min(1)).max(MAX_ZONES, { error: `expected at most ${MAX_ZONES} zones (an Azure region has up to ${MAX_ZONES})` });
+const zones = z.array(printed).max(MAX_ZONES, { error: `expected at most ${MAX_ZONES} zones (an Azure region has up to ${MAX_ZONES})` });
 /** Zones of a region or a scale set: a zone listed twice would double its share of the instances. */
 const distinctZones = zones.superRefine((list, ctx) => {
   if (list.length > MAX_ZONES) return; // reported above; checking a huge list pair by pair would take minutes
@@ -123,8 +133,8 @@ const upgradePolicy = z.object({
 }).strict();
 
 const extensionTemplate = z.object({
-  publisher: z.string().min(1),
-  type: z.string().min(1),
+  publisher: printed,
+  type: printed,
   typeHandlerVersion: versionPrefix,
   autoUpgradeMinorVersion: z.boolean().optional(),
   /** Defaults to true on Arc machines and false elsewhere (R3). */
@@ -136,16 +146,16 @@ const extensionTemplate = z.object({
 
 /** A platform image of the `images` section, as a scale set names it (its `imageReference`). */
 const imageRef = z.object({
-  publisher: z.string().min(1),
-  offer: z.string().min(1),
-  sku: z.string().min(1),
+  publisher: printed,
+  offer: printed,
+  sku: printed,
   version: z.string().refine((v) => v.toLowerCase() === 'latest' || isImageVersion(v), { error: `expected latest or ${IMAGE_VERSION_EXPECTED.slice('expected '.length)}` }).optional(),
 }).strict();
 
 /** Where and when a version's copy to a region completes (R64): an instant or an offset from the start. */
 const replication = z.object({ region: name, at: instant.optional() }).strict();
 
-const imageIdentity = { publisher: z.string().min(1), offer: z.string().min(1), sku: z.string().min(1) };
+const imageIdentity = { publisher: printed, offer: printed, sku: printed };
 
 const platformImage = z.object({
   ...imageIdentity,
@@ -312,7 +322,7 @@ const profileOverride = z.object({
 }).strict();
 
 export const scenarioSchema = z.object({
-  name: z.string().min(1),
+  name: printed,
   description: z.string().optional(),
   start: instant,
   seed: z.number().int().optional(),
@@ -321,8 +331,8 @@ export const scenarioSchema = z.object({
   profiles: z.object({ standard: profileOverride.optional(), critical: profileOverride.optional(), manual: profileOverride.optional() }).strict().optional(),
   regions: z.array(z.object({ name, pair: name.nullable().optional(), zones: distinctZones.optional() }).strict()).optional(),
   catalog: z.array(z.object({
-    publisher: z.string().min(1),
-    type: z.string().min(1),
+    publisher: printed,
+    type: printed,
     supportsAutomaticUpgrade: z.boolean(),
     versions: z.array(z.object({ version, os: z.array(os).min(1).optional(), regions: z.array(name).optional(), critical: z.boolean().optional() }).strict()).min(1, { error: 'expected at least one published version' }),
   }).strict()).min(1, { error: 'expected at least one extension type' }),
