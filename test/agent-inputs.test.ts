@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import yauzl from 'yauzl';
@@ -105,6 +105,22 @@ test('agent config: set/get/list in agent-config.json; bad keys and values exit 
   assert.equal(readFileSync(join(d.config, 'agent-config.json'), 'utf8'), before);
   const list = await cli('agent', 'config', 'list', ...args);
   assert.match(list.stdout, /extensions\.enabled = true\nextensions\.allowlist = .*\nextensions\.blocklist = Contoso\.Test\.Agent/);
+});
+
+test('agent run and connect: a bad --imds-port or --server is a usage mistake (exit 2) said first, before the enrollment is looked at; nothing is written', async () => {
+  const d = tempDirs();
+  const dirs = ['--config-dir', d.config, '--lib-dir', d.lib, '--log-dir', d.log];
+  for (const port of ['99999', '-1', '1e3', 'x']) {
+    const r = await cli('agent', 'run', ...dirs, '--imds-port', port);
+    assert.equal(r.status, 2, `--imds-port ${port}: ${r.stderr}`);
+    assert.match(r.stderr, /^phasewise agent run: --imds-port must be 0-65535, not "/, port);
+  }
+  for (const [server, why] of [['http://localhost:1', /--server must be an https:\/\/ URL, not http:\/\//], ['localhost:8443', /--server must be an https:\/\/ URL/], ['nonsense', /is not a URL/]] as const) {
+    const r = await cli('agent', 'connect', ...dirs.slice(0, 4), '--server', server, '--enrollment-token', 't');
+    assert.equal(r.status, 2, `--server ${server}: ${r.stderr}`);
+    assert.match(r.stderr, why, server);
+  }
+  assert.equal(existsSync(join(d.lib, '.agent')), false, 'no state written: no lock, no key');
 });
 
 test('agent trust: add validates an Ed25519 public key; list; remove; agent status prints the local state', async () => {

@@ -97,6 +97,17 @@ function parsePort(v: string): number {
   return Number(v);
 }
 
+/** A --server that is no https URL is a bad value (exit 2), like any other; connect() checks it again. */
+function checkServerUrl(server: string): void {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new UsageError(`phasewise agent connect: --server ${JSON.stringify(server.slice(0, 200))} is not a URL (expected https://host:port)`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`phasewise agent connect: --server must be an https:// URL, not ${url.protocol}//`);
+}
+
 interface ConnectCli extends DirOptions {
   server?: string;
   enrollmentToken?: string;
@@ -113,6 +124,7 @@ async function connectCommand(o: ConnectCli): Promise<void> {
   if (!o.server) throw new UsageError('phasewise agent connect: --server URL is required');
   const token = o.enrollmentToken ?? process.env.PHASEWISE_ENROLLMENT_TOKEN;
   if (!token) throw new UsageError('phasewise agent connect: --enrollment-token is required (or PHASEWISE_ENROLLMENT_TOKEN)');
+  checkServerUrl(o.server);
   const { resourceId, name, subscriptionId, resourceGroup, location, force } = o;
   const options = { server: o.server, token, resourceId, name, subscriptionId, resourceGroup, location, caCertFile: o.caCert, force };
   const e = await connect(dirsOf(o), options, new Date());
@@ -123,6 +135,7 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
   const dirs = dirsOf(o);
   const scale = timeScale();
   const patching = patchingOf(o);
+  const imdsPort = parsePort(o.imdsPort); // a usage mistake is said before the enrollment or the lock is looked at
   const creds = loadCredentials(dirs);
   // A log that can no longer be written (its reader went away: `agent run 2>&1 | head`, a log collector) must not end the
   // agent: an unhandled EPIPE did, and the machine went unmanaged. Its lines are dropped from then on.
@@ -140,7 +153,7 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
   };
   // Before the journal is read: a second agent on this folder would run every step again.
   const release = acquireAgentLock(dirs);
-  const agent = new Agent({ dirs, imdsPort: parsePort(o.imdsPort), timeScale: scale, log, patching }, creds);
+  const agent = new Agent({ dirs, imdsPort, timeScale: scale, log, patching }, creds);
   await agent.start();
   log(`phasewise agent ${creds.enrollment.agentId} running against ${creds.enrollment.serverUrl}${agent.imdsPort ? `; scheduled events on 127.0.0.1:${agent.imdsPort}` : ''}`);
   await new Promise<void>((resolve) => {
