@@ -123,6 +123,25 @@ test('agent run and connect: a bad --imds-port or --server is a usage mistake (e
   assert.equal(existsSync(join(d.lib, '.agent')), false, 'no state written: no lock, no key');
 });
 
+test('a bad value of 100,000 characters is quoted by its start: the sentence saying what is wrong reaches the user (it came after the whole value)', async () => {
+  const d = tempDirs();
+  const args = ['--config-dir', d.config, '--lib-dir', d.lib];
+  const huge = 'a'.repeat(100_000);
+  const cases: Array<[string[], RegExp]> = [
+    [['config', 'set', 'extensions.allowlist', huge, ...args], /is not an extension name/],
+    [['config', 'set', 'extensions.enabled', huge, ...args], /^phasewise agent: extensions\.enabled takes true or false, not "a{80}"… \(100000 characters\)$/],
+    [['config', 'set', huge, 'x', ...args], /unknown setting "a{80}"… \(100000 characters\); the settings are/],
+    [['trust', 'add', '--key-id', huge, '--file', join(d.root, 'k.pub'), ...args], /key id "a{80}"… \(100000 characters\) is not valid/],
+    [['run', ...args, '--imds-port', huge], /--imds-port must be 0-65535, not "a{80}"… \(100000 characters\)$/],
+  ];
+  for (const [argv, why] of cases) {
+    const r = await cli('agent', ...argv);
+    assert.equal(r.status, 2, `${argv.slice(0, 3).join(' ')}: ${r.stderr.slice(-300)}`);
+    assert.ok(r.stderr.length < 400, `${argv.slice(0, 3).join(' ')}: ${r.stderr.length} characters on stderr`);
+    assert.match(r.stderr.trim(), why);
+  }
+});
+
 test('agent trust: add validates an Ed25519 public key; list; remove; agent status prints the local state', async () => {
   const d = tempDirs();
   const args = ['--config-dir', d.config, '--lib-dir', d.lib];

@@ -14,6 +14,7 @@ import { DEFAULT_CONFIG_DIR, DEFAULT_LIB_DIR, DEFAULT_LOG_DIR } from '../agent/l
 import type { AgentDirs } from '../agent/layout.js';
 import { PolicyError, POLICY_KEYS, policyValue, readPolicy, setPolicy } from '../agent/local-policy.js';
 import { buildPackage, PackageBuildError } from '../agent/package-build.js';
+import { shown } from '../agent/shown.js';
 import { addTrustedKey, listTrustedKeys, removeTrustedKey, TrustError } from '../agent/trust-store.js';
 import { UsageError } from './errors.js';
 
@@ -56,7 +57,7 @@ function timeScale(): number {
   const raw = process.env.PHASEWISE_AGENT_TIMEOUT_SCALE;
   if (raw === undefined) return 1;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_AGENT_TIMEOUT_SCALE must be a number in (0, 10], not ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_AGENT_TIMEOUT_SCALE must be a number in (0, 10], not ${shown(raw)}`);
   return n;
 }
 
@@ -64,7 +65,7 @@ function patchScale(): number | undefined {
   const raw = process.env.PHASEWISE_PATCH_TIME_SCALE;
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_PATCH_TIME_SCALE must be a number in (0, 10], not ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_PATCH_TIME_SCALE must be a number in (0, 10], not ${shown(raw)}`);
   return n;
 }
 
@@ -77,7 +78,7 @@ interface PatchCli {
 
 function patchingOf(o: PatchCli): NonNullable<AgentOptions['patching']> {
   if (!['auto', 'apt', 'dnf', 'yum', 'zypper'].includes(o.packageManager)) {
-    throw new UsageError(`phasewise agent run: --package-manager must be auto, apt, dnf, yum or zypper, not ${JSON.stringify(o.packageManager)}`);
+    throw new UsageError(`phasewise agent run: --package-manager must be auto, apt, dnf, yum or zypper, not ${shown(o.packageManager)}`);
   }
   const binDirs = o.packageManagerPath?.split(':').filter(Boolean);
   if (binDirs?.some((d) => !d.startsWith('/'))) throw new UsageError('phasewise agent run: --package-manager-path takes absolute folders, separated by ":"');
@@ -93,7 +94,7 @@ function patchingOf(o: PatchCli): NonNullable<AgentOptions['patching']> {
 }
 
 function parsePort(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new UsageError(`--imds-port must be 0-65535, not ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new UsageError(`--imds-port must be 0-65535, not ${shown(v)}`);
   return Number(v);
 }
 
@@ -103,7 +104,7 @@ function checkServerUrl(server: string): void {
   try {
     url = new URL(server);
   } catch {
-    throw new UsageError(`phasewise agent connect: --server ${JSON.stringify(server.slice(0, 200))} is not a URL (expected https://host:port)`);
+    throw new UsageError(`phasewise agent connect: --server ${shown(server)} is not a URL (expected https://host:port)`);
   }
   if (url.protocol !== 'https:') throw new UsageError(`phasewise agent connect: --server must be an https:// URL, not ${url.protocol}//`);
 }
