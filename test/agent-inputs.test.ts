@@ -115,7 +115,12 @@ test('agent run and connect: a bad --imds-port or --server is a usage mistake (e
     assert.equal(r.status, 2, `--imds-port ${port}: ${r.stderr}`);
     assert.match(r.stderr, /^phasewise agent run: --imds-port must be 0-65535, not "/, port);
   }
-  for (const [server, why] of [['http://localhost:1', /--server must be an https:\/\/ URL, not http:\/\//], ['localhost:8443', /--server must be an https:\/\/ URL/], ['nonsense', /is not a URL/]] as const) {
+  const servers: Array<[string, RegExp]> = [
+    ['http://localhost:1', /--server must be an https:\/\/ URL, not http:\/\//],
+    ['localhost:8443', /--server must be an https:\/\/ URL/],
+    ['nonsense', /is not a URL/],
+  ];
+  for (const [server, why] of servers) {
     const r = await cli('agent', 'connect', ...dirs.slice(0, 4), '--server', server, '--enrollment-token', 't');
     assert.equal(r.status, 2, `--server ${server}: ${r.stderr}`);
     assert.match(r.stderr, why, server);
