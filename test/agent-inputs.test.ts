@@ -4,8 +4,9 @@
  * package build) run as the real `phasewise` process.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import yauzl from 'yauzl';
@@ -16,7 +17,7 @@ import { unsafeEntryReason } from '../src/agent/safe-unzip.js';
 import { goalStatePath } from '../src/agent/layout.js';
 import { LIMITS } from '../src/protocol/agent-wire.js';
 import { extension, goal, handlerScript, manifest, tempDirs } from './helpers/agent-kit.js';
-import { cli } from './helpers/cli.js';
+import { cli, CLI } from './helpers/cli.js';
 
 const ref = { uris: ['https://localhost:1/v1/packages/x'], sha256: 'a'.repeat(64), size: 10, signature: { alg: 'ed25519' as const, keyId: 'k1', sig: 'AA==' } };
 const ok = () => goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-1' })]);
@@ -145,6 +146,24 @@ test('a bad value of 100,000 characters is quoted by its start: the sentence say
     assert.ok(r.stderr.length < 400, `${argv.slice(0, 3).join(' ')}: ${r.stderr.length} characters on stderr`);
     assert.match(r.stderr.trim(), why);
   }
+});
+
+test('an empty --config-dir, --lib-dir or --log-dir (or its variable) is a usage mistake, not the current folder', async () => {
+  const d = tempDirs();
+  const cwd = join(d.root, 'cwd');
+  mkdirSync(cwd);
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [['config', 'set', 'extensions.enabled', 'false', '--config-dir', ''], {}, /--config-dir is empty; name a folder/],
+    [['status', '--lib-dir', '', '--config-dir', d.config], {}, /--lib-dir is empty/],
+    [['run', '--lib-dir', d.lib, '--config-dir', d.config, '--log-dir', ''], {}, /--log-dir is empty/],
+    [['trust', 'list', '--lib-dir', d.lib], { PHASEWISE_AGENT_CONFIG_DIR: '' }, /\$PHASEWISE_AGENT_CONFIG_DIR is empty/],
+  ];
+  for (const [argv, env, why] of cases) {
+    const r = spawnSync(process.execPath, [CLI, 'agent', ...argv], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 2, `${argv.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, why);
+  }
+  assert.deepEqual(readdirSync(cwd), [], 'nothing written to the current folder');
 });
 
 test('agent trust: add validates an Ed25519 public key; list; remove; agent status prints the local state', async () => {

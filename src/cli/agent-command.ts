@@ -24,11 +24,20 @@ interface DirOptions {
   logDir?: string;
 }
 
+/**
+ * The agent's folders. An empty one (`--config-dir "$UNSET"`) is a usage mistake: it meant the current
+ * folder, where `agent config set` wrote a policy that `agent run` on the real folder never read.
+ */
 function dirsOf(o: DirOptions): AgentDirs {
+  const dir = (given: string | undefined, option: string, env: string, fallback: string): string => {
+    const v = given ?? process.env[env] ?? fallback;
+    if (v.trim() === '') throw new UsageError(`${given !== undefined ? option : `$${env}`} is empty; name a folder`);
+    return v;
+  };
   return {
-    lib: o.libDir ?? process.env.PHASEWISE_AGENT_LIB_DIR ?? DEFAULT_LIB_DIR,
-    config: o.configDir ?? process.env.PHASEWISE_AGENT_CONFIG_DIR ?? DEFAULT_CONFIG_DIR,
-    log: o.logDir ?? process.env.PHASEWISE_AGENT_LOG_DIR ?? DEFAULT_LOG_DIR,
+    lib: dir(o.libDir, '--lib-dir', 'PHASEWISE_AGENT_LIB_DIR', DEFAULT_LIB_DIR),
+    config: dir(o.configDir, '--config-dir', 'PHASEWISE_AGENT_CONFIG_DIR', DEFAULT_CONFIG_DIR),
+    log: dir(o.logDir, '--log-dir', 'PHASEWISE_AGENT_LOG_DIR', DEFAULT_LOG_DIR),
   };
 }
 
