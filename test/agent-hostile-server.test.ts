@@ -162,9 +162,10 @@ test('a handler that writes 600 MB to stdout: its first lines reach the outcome 
   assert.match(log, /exit 3\nhandler-says: disk layout unexpected\nx{100}/);
   assert.ok(log.length < 10_000, `CommandExecution.log holds ${log.length} characters`);
   assert.ok(grew < 200 * 1024 * 1024, `the agent's memory grew by ${Math.round(grew / 1048576)} MiB`);
-  // The 600 MB output file went with the step.
+  // The 600 MB output file was emptied with the step (the agent's idle sweep removes it).
   const run = join(dirs.lib, '.agent', 'run');
-  assert.deepEqual(existsSync(run) ? readdirSync(run).filter((f) => f.endsWith('.out')) : [], []);
+  const outs = existsSync(run) ? readdirSync(run).filter((f) => f.endsWith('.out')) : [];
+  assert.deepEqual(outs.map((f) => statSync(join(run, f)).size), outs.map(() => 0));
   assert.deepEqual(calls(dirs.callLog).map((l) => l.split(' ')[0]), ['install']);
 });
 

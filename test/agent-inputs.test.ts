@@ -4,8 +4,9 @@
  * package build) run as the real `phasewise` process.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import yauzl from 'yauzl';
@@ -16,7 +17,7 @@ import { unsafeEntryReason } from '../src/agent/safe-unzip.js';
 import { goalStatePath } from '../src/agent/layout.js';
 import { LIMITS } from '../src/protocol/agent-wire.js';
 import { extension, goal, handlerScript, manifest, tempDirs } from './helpers/agent-kit.js';
-import { cli } from './helpers/cli.js';
+import { cli, CLI } from './helpers/cli.js';
 
 const ref = { uris: ['https://localhost:1/v1/packages/x'], sha256: 'a'.repeat(64), size: 10, signature: { alg: 'ed25519' as const, keyId: 'k1', sig: 'AA==' } };
 const ok = () => goal(1, [extension({ version: '1.0.0', package: ref, operationId: 'op-1' })]);
@@ -105,6 +106,64 @@ test('agent config: set/get/list in agent-config.json; bad keys and values exit 
   assert.equal(readFileSync(join(d.config, 'agent-config.json'), 'utf8'), before);
   const list = await cli('agent', 'config', 'list', ...args);
   assert.match(list.stdout, /extensions\.enabled = true\nextensions\.allowlist = .*\nextensions\.blocklist = Contoso\.Test\.Agent/);
+});
+
+test('agent run and connect: a bad --imds-port or --server is a usage mistake (exit 2) said first, before the enrollment is looked at; nothing is written', async () => {
+  const d = tempDirs();
+  const dirs = ['--config-dir', d.config, '--lib-dir', d.lib, '--log-dir', d.log];
+  for (const port of ['99999', '-1', '1e3', 'x']) {
+    const r = await cli('agent', 'run', ...dirs, '--imds-port', port);
+    assert.equal(r.status, 2, `--imds-port ${port}: ${r.stderr}`);
+    assert.match(r.stderr, /^phasewise agent run: --imds-port must be 0-65535, not "/, port);
+  }
+  const servers: Array<[string, RegExp]> = [
+    ['http://localhost:1', /--server must be an https:\/\/ URL, not http:\/\//],
+    ['localhost:8443', /--server must be an https:\/\/ URL/],
+    ['nonsense', /is not a URL/],
+  ];
+  for (const [server, why] of servers) {
+    const r = await cli('agent', 'connect', ...dirs.slice(0, 4), '--server', server, '--enrollment-token', 't');
+    assert.equal(r.status, 2, `--server ${server}: ${r.stderr}`);
+    assert.match(r.stderr, why, server);
+  }
+  assert.equal(existsSync(join(d.lib, '.agent')), false, 'no state written: no lock, no key');
+});
+
+test('a bad value of 100,000 characters is quoted by its start: the sentence saying what is wrong reaches the user (it came after the whole value)', async () => {
+  const d = tempDirs();
+  const args = ['--config-dir', d.config, '--lib-dir', d.lib];
+  const huge = 'a'.repeat(100_000);
+  const cases: Array<[string[], RegExp]> = [
+    [['config', 'set', 'extensions.allowlist', huge, ...args], /is not an extension name/],
+    [['config', 'set', 'extensions.enabled', huge, ...args], /^phasewise agent: extensions\.enabled takes true or false, not "a{80}"… \(100000 characters\)$/],
+    [['config', 'set', huge, 'x', ...args], /unknown setting "a{80}"… \(100000 characters\); the settings are/],
+    [['trust', 'add', '--key-id', huge, '--file', join(d.root, 'k.pub'), ...args], /key id "a{80}"… \(100000 characters\) is not valid/],
+    [['run', ...args, '--imds-port', huge], /--imds-port must be 0-65535, not "a{80}"… \(100000 characters\)$/],
+  ];
+  for (const [argv, why] of cases) {
+    const r = await cli('agent', ...argv);
+    assert.equal(r.status, 2, `${argv.slice(0, 3).join(' ')}: ${r.stderr.slice(-300)}`);
+    assert.ok(r.stderr.length < 400, `${argv.slice(0, 3).join(' ')}: ${r.stderr.length} characters on stderr`);
+    assert.match(r.stderr.trim(), why);
+  }
+});
+
+test('an empty --config-dir, --lib-dir or --log-dir (or its variable) is a usage mistake, not the current folder', async () => {
+  const d = tempDirs();
+  const cwd = join(d.root, 'cwd');
+  mkdirSync(cwd);
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [['config', 'set', 'extensions.enabled', 'false', '--config-dir', ''], {}, /--config-dir is empty; name a folder/],
+    [['status', '--lib-dir', '', '--config-dir', d.config], {}, /--lib-dir is empty/],
+    [['run', '--lib-dir', d.lib, '--config-dir', d.config, '--log-dir', ''], {}, /--log-dir is empty/],
+    [['trust', 'list', '--lib-dir', d.lib], { PHASEWISE_AGENT_CONFIG_DIR: '' }, /\$PHASEWISE_AGENT_CONFIG_DIR is empty/],
+  ];
+  for (const [argv, env, why] of cases) {
+    const r = spawnSync(process.execPath, [CLI, 'agent', ...argv], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 2, `${argv.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, why);
+  }
+  assert.deepEqual(readdirSync(cwd), [], 'nothing written to the current folder');
 });
 
 test('agent trust: add validates an Ed25519 public key; list; remove; agent status prints the local state', async () => {

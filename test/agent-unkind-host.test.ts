@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import type { StatusReport } from '../src/protocol/agent-wire.js';
 import { readHandlerStatus, readHeartbeat } from '../src/agent/handler-files.js';
 import { readJsonFile } from '../src/agent/atomic-file.js';
-import { runStep } from '../src/agent/handler-process.js';
+import { runIdOf, runStep } from '../src/agent/handler-process.js';
 import type { CommandSpec, ProcessRuntime } from '../src/agent/handler-process.js';
 import { Journal } from '../src/agent/journal.js';
 import type { OperationJournal } from '../src/agent/journal.js';
@@ -179,7 +179,8 @@ test('the exit file cannot be written (a full disk): the finished command is not
     const r = await runStep(d, new Journal(d), HANDLER, op, spec, rt);
     assert.deepEqual({ exitCode: r.exitCode, timedOut: r.timedOut }, { exitCode: 3, timedOut: false }, r.output);
     assert.equal(readFileSync(counter, 'utf8'), 'run\n', 'the command ran once');
-    assert.deepEqual(readdirSync(join(d.lib, '.agent/run')), [], 'its run files are gone, the folder too');
+    const base = runIdOf(HANDLER, op.operationId, spec.key);
+    assert.deepEqual(readdirSync(join(d.lib, '.agent/run')), [`${base}.out`], 'its run files are gone; only the emptied output file stays, for the sweep');
   } finally {
     rmSync(d.root, { recursive: true, force: true });
   }

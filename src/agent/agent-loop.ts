@@ -100,6 +100,8 @@ export class Agent {
   private goalStateError: string | null = null;
   private processedGoalStateId = 0;
   private sweeps = 0;
+  /** Convergence passes ended since start: after the first, the journal names every step that may run. */
+  private passesDone = 0;
   private lastSent: { fp: string; at: number } | null = null;
   imdsPort = 0;
 
@@ -207,11 +209,16 @@ export class Agent {
 
   /** Handler output written while nobody trimmed it (the agent down, the worker busy elsewhere) is cut here. */
   private trimOutputs(): void {
-    // Idle output files (a step's end kept them for a process still writing) are looked for at start-up and
-    // every tenth sweep: finding who holds them reads every process's open files.
-    const { trimmed, removed } = trimRunOutputs(this.opts.dirs, MAX_OUTPUT_FILE_BYTES, this.sweeps++ % IDLE_OUTPUT_SWEEP_EVERY === 0);
+    // Idle output files (a step's end only empties them) are looked for at start-up and every tenth sweep:
+    // finding who holds them reads every process's open files. Exit and pid files no open step owns are
+    // removed only once a pass has ended since start: until then a step whose journal record a cut write
+    // lost is known by its run files alone (runStep picks it up from them instead of running it again).
+    const idle = this.sweeps++ % IDLE_OUTPUT_SWEEP_EVERY === 0;
+    const openRuns = idle && this.passesDone > 0 ? this.journal.openRunIds() : undefined;
+    const { trimmed, removed, leftovers } = trimRunOutputs(this.opts.dirs, MAX_OUTPUT_FILE_BYTES, idle, openRuns);
     if (trimmed > 0) this.opts.log(`cut ${trimmed} handler output file(s) in the run folder to ${MAX_OUTPUT_FILE_BYTES} bytes`);
     if (removed > 0) this.opts.log(`removed ${removed} handler output file(s) no step or process holds any more`);
+    if (leftovers > 0) this.opts.log(`removed ${leftovers} exit or pid file(s) of handler commands no open operation owns`);
   }
 
   async stop(): Promise<void> {
@@ -299,6 +306,7 @@ export class Agent {
           const rebootAt = await patchPass(this.prt, goal);
           retryAt = r.retryAt === null ? rebootAt : rebootAt === null ? r.retryAt : Math.min(r.retryAt, rebootAt);
           this.processedGoalStateId = goal.goalStateId;
+          this.passesDone++;
           failures = 0;
         } catch (err) {
           // An unexpected fault (disk full …): the journal holds what was done; try the pass again later.

@@ -154,28 +154,35 @@ const SWEEP_LIMIT = 10_000;
  * step being polled: output written while the agent was down, or while the worker was busy with another
  * extension, or by a handler that outlived its step, grew without bound. The agent sweeps at start-up and
  * with every status scan. Only regular files are touched (a link a handler planted is not followed).
- * With `removeIdle`, an output file no step owns any more (no `.pid` or `.exit` beside it) is removed once
- * no process holds it open: a step's end keeps the file while a process the handler left still writes to it.
+ *
+ * With `removeIdle` (every tenth sweep: it reads every process's open files), an output file no step owns
+ * any more is removed once no process holds it open: a step's end only empties its file, as a process the
+ * handler left behind may still write to it. With `openRuns` (the run ids of the open operations' steps,
+ * given once the journal is known to name every step that may run), the run files of no open step are
+ * removed too: exit files of an operation that closed while the agent was being killed, or of one a journal
+ * cut short dropped, and the pid files of wrappers gone without an exit code. A live wrapper's are left.
  */
-export function trimRunOutputs(dirs: AgentDirs, maxBytes = MAX_OUTPUT_FILE_BYTES, removeIdle = false): { trimmed: number; removed: number } {
+export function trimRunOutputs(dirs: AgentDirs, maxBytes = MAX_OUTPUT_FILE_BYTES, removeIdle = false, openRuns?: ReadonlySet<string>): SweepResult {
   let names: string[];
   try {
     names = readdirSync(runDir(dirs));
   } catch {
-    return { trimmed: 0, removed: 0 }; // no command has run yet
+    return { trimmed: 0, removed: 0, leftovers: 0 }; // no command has run yet
   }
-  let trimmed = 0;
   const swept = names.slice(0, SWEEP_LIMIT);
-  const present = new Set(swept);
+  const leftovers = openRuns ? removeLeftovers(dirs, swept, openRuns) : new Set<string>();
+  const present = new Set(swept.filter((n) => !leftovers.has(n)));
+  let trimmed = 0;
   const idle: string[] = [];
-  for (const n of swept) {
+  for (const n of present) {
     if (!n.endsWith('.out')) continue;
     const path = join(runDir(dirs), n);
     try {
       const st = lstatSync(path);
       if (!st.isFile()) continue;
       const base = n.slice(0, -'.out'.length);
-      if (removeIdle && !present.has(`${base}.pid`) && !present.has(`${base}.exit`)) idle.push(path);
+      const owned = openRuns?.has(base) === true || present.has(`${base}.pid`) || present.has(`${base}.exit`);
+      if (removeIdle && !owned) idle.push(path);
       if (st.size <= maxBytes) continue;
       truncateSync(path, maxBytes);
       trimmed++;
@@ -183,7 +190,34 @@ export function trimRunOutputs(dirs: AgentDirs, maxBytes = MAX_OUTPUT_FILE_BYTES
       // gone with its step meanwhile
     }
   }
-  return { trimmed, removed: idle.length === 0 ? 0 : removeUnheld(idle) };
+  return { trimmed, removed: idle.length === 0 ? 0 : removeUnheld(idle), leftovers: leftovers.size };
+}
+
+export interface SweepResult {
+  /** Output files cut to the bound. */
+  trimmed: number;
+  /** Output files no step owns and no process holds, removed. */
+  removed: number;
+  /** Exit and pid files of no open step, removed. */
+  leftovers: number;
+}
+
+/** Removes the `.exit`, `.exit.tmp` and `.pid` files of runs no open step owns; returns their names. */
+function removeLeftovers(dirs: AgentDirs, names: readonly string[], openRuns: ReadonlySet<string>): Set<string> {
+  const removed = new Set<string>();
+  for (const n of names) {
+    const m = /^(.+?)\.(exit|exit\.tmp|pid)$/.exec(n);
+    if (!m || openRuns.has(m[1]!)) continue;
+    const base = join(runDir(dirs), m[1]!);
+    if (m[2] === 'pid') {
+      // A wrapper still running writes its exit file when its command ends; a later sweep takes both.
+      const pid = readPid(base);
+      if (pid !== null && isAlive(pid, base)) continue;
+    }
+    rmSync(join(runDir(dirs), n), { force: true, recursive: true });
+    removed.add(n);
+  }
+  return removed;
 }
 
 /** Removes those of `paths` no process holds open; none when that cannot be told. */
@@ -208,15 +242,16 @@ function spawnedExitOf(runBase: string): number | null {
 /** With `keepExit`, the exit file stays (see finish); the operation's end removes it (Journal.forgetRuns). */
 function cleanup(runBase: string, keepExit = false): void {
   spawnedExits.delete(runBase);
-  // Emptied, and kept while a process holds it: a handler that outlives its step (its own session, escaped
-  // the group kill) writes on into it, and an unlinked file grows on the disk out of any sweep's reach. The
-  // sweep (trimRunOutputs) cuts a kept file and removes it once nobody holds it.
+  // Emptied, not removed: a handler that outlives its step (its own session, escaped the group kill) may
+  // write on into it, and an unlinked file grows on the disk out of any sweep's reach. Telling whether some
+  // process holds it means reading every process's open files, too slow for each step's end: the sweep
+  // (trimRunOutputs) does that once for all, and removes the file once no step owns it and nobody holds it.
   const out = `${runBase}.out`;
   let keepOut = false;
   try {
     if (lstatSync(out).isFile()) {
       truncateSync(out, 0);
-      keepOut = heldOpen([out])?.has(out) === true;
+      keepOut = true;
     }
   } catch {
     // no output file

@@ -262,6 +262,12 @@ export class Journal {
     this.forgetRuns(steps);
   }
 
+  /** The run ids of every step of the operations in flight (extensions' and the patch operation's). */
+  openRunIds(): Set<string> {
+    const ops = [...Object.values(this.state.extensions).map((e) => e.op), this.state.patches.current];
+    return new Set(ops.flatMap((op) => (op ? Object.values(op.steps).map((s) => s.runId) : [])));
+  }
+
   /**
    * Removes the exit files the steps of a closed operation kept, once the save that closed it is done:
    * the write before it (now `state.prev.json`) has every step done, so no completed journal can show

@@ -5,6 +5,7 @@
 import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
 import { agentConfigPath, HANDLER_NAME_PATTERN, MAX_HANDLER_NAME_CHARS } from './layout.js';
 import type { AgentDirs } from './layout.js';
+import { shown } from './shown.js';
 
 export interface LocalPolicy {
   extensionsEnabled: boolean;
@@ -30,7 +31,7 @@ function parseList(value: string): string[] {
   if (entries.length > MAX_ENTRIES) throw new PolicyError(`at most ${MAX_ENTRIES} entries, not ${entries.length}`);
   return entries.map((entry) => {
     const name = entry.includes('/') ? entry.replace('/', '.') : entry;
-    if (!HANDLER_NAME_PATTERN.test(name) || name.length > MAX_HANDLER_NAME_CHARS) throw new PolicyError(`${JSON.stringify(entry)} is not an extension name (Publisher.Type or Publisher/Type)`);
+    if (!HANDLER_NAME_PATTERN.test(name) || name.length > MAX_HANDLER_NAME_CHARS) throw new PolicyError(`${shown(entry)} is not an extension name (Publisher.Type or Publisher/Type)`);
     return name;
   });
 }
@@ -55,7 +56,7 @@ export function setPolicy(dirs: AgentDirs, key: string, value: string): LocalPol
   const policy = readPolicy(dirs);
   switch (key) {
     case 'extensions.enabled':
-      if (value !== 'true' && value !== 'false') throw new PolicyError(`extensions.enabled takes true or false, not ${JSON.stringify(value)}`);
+      if (value !== 'true' && value !== 'false') throw new PolicyError(`extensions.enabled takes true or false, not ${shown(value)}`);
       policy.extensionsEnabled = value === 'true';
       break;
     case 'extensions.allowlist':
@@ -65,7 +66,7 @@ export function setPolicy(dirs: AgentDirs, key: string, value: string): LocalPol
       policy.extensionsBlockList = parseList(value);
       break;
     default:
-      throw new PolicyError(`unknown setting ${JSON.stringify(key)}; the settings are ${POLICY_KEYS.join(', ')}`);
+      throw new PolicyError(`unknown setting ${shown(key)}; the settings are ${POLICY_KEYS.join(', ')}`);
   }
   writeJsonAtomic(agentConfigPath(dirs), policy, 0o644);
   return policy;
@@ -80,7 +81,7 @@ export function policyValue(policy: LocalPolicy, key: string): string {
     case 'extensions.blocklist':
       return policy.extensionsBlockList.join(',');
     default:
-      throw new PolicyError(`unknown setting ${JSON.stringify(key)}; the settings are ${POLICY_KEYS.join(', ')}`);
+      throw new PolicyError(`unknown setting ${shown(key)}; the settings are ${POLICY_KEYS.join(', ')}`);
   }
 }
 

@@ -10,13 +10,14 @@ import { KEY_ID_PATTERN } from '../protocol/package-signature.js';
 import { readRegularFile, writeFileAtomic } from './atomic-file.js';
 import { trustedKeysDir } from './layout.js';
 import type { AgentDirs } from './layout.js';
+import { shown } from './shown.js';
 
 export class TrustError extends Error {}
 
 const MAX_KEY_FILE = 16 * 1024;
 
 function checkKeyId(keyId: string): void {
-  if (!KEY_ID_PATTERN.test(keyId)) throw new TrustError(`key id ${JSON.stringify(keyId)} is not valid (letters, digits, '.', '-', '_'; at most 64)`);
+  if (!KEY_ID_PATTERN.test(keyId)) throw new TrustError(`key id ${shown(keyId)} is not valid (letters, digits, '.', '-', '_'; at most 64)`);
 }
 
 /** The Ed25519 public key in `pem`, or a TrustError saying what it is instead. */

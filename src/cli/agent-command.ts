@@ -14,6 +14,7 @@ import { DEFAULT_CONFIG_DIR, DEFAULT_LIB_DIR, DEFAULT_LOG_DIR } from '../agent/l
 import type { AgentDirs } from '../agent/layout.js';
 import { PolicyError, POLICY_KEYS, policyValue, readPolicy, setPolicy } from '../agent/local-policy.js';
 import { buildPackage, PackageBuildError } from '../agent/package-build.js';
+import { shown } from '../agent/shown.js';
 import { addTrustedKey, listTrustedKeys, removeTrustedKey, TrustError } from '../agent/trust-store.js';
 import { UsageError } from './errors.js';
 
@@ -23,11 +24,20 @@ interface DirOptions {
   logDir?: string;
 }
 
+/**
+ * The agent's folders. An empty one (`--config-dir "$UNSET"`) is a usage mistake: it meant the current
+ * folder, where `agent config set` wrote a policy that `agent run` on the real folder never read.
+ */
 function dirsOf(o: DirOptions): AgentDirs {
+  const dir = (given: string | undefined, option: string, env: string, fallback: string): string => {
+    const v = given ?? process.env[env] ?? fallback;
+    if (v.trim() === '') throw new UsageError(`${given !== undefined ? option : `$${env}`} is empty; name a folder`);
+    return v;
+  };
   return {
-    lib: o.libDir ?? process.env.PHASEWISE_AGENT_LIB_DIR ?? DEFAULT_LIB_DIR,
-    config: o.configDir ?? process.env.PHASEWISE_AGENT_CONFIG_DIR ?? DEFAULT_CONFIG_DIR,
-    log: o.logDir ?? process.env.PHASEWISE_AGENT_LOG_DIR ?? DEFAULT_LOG_DIR,
+    lib: dir(o.libDir, '--lib-dir', 'PHASEWISE_AGENT_LIB_DIR', DEFAULT_LIB_DIR),
+    config: dir(o.configDir, '--config-dir', 'PHASEWISE_AGENT_CONFIG_DIR', DEFAULT_CONFIG_DIR),
+    log: dir(o.logDir, '--log-dir', 'PHASEWISE_AGENT_LOG_DIR', DEFAULT_LOG_DIR),
   };
 }
 
@@ -56,7 +66,7 @@ function timeScale(): number {
   const raw = process.env.PHASEWISE_AGENT_TIMEOUT_SCALE;
   if (raw === undefined) return 1;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_AGENT_TIMEOUT_SCALE must be a number in (0, 10], not ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_AGENT_TIMEOUT_SCALE must be a number in (0, 10], not ${shown(raw)}`);
   return n;
 }
 
@@ -64,7 +74,7 @@ function patchScale(): number | undefined {
   const raw = process.env.PHASEWISE_PATCH_TIME_SCALE;
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_PATCH_TIME_SCALE must be a number in (0, 10], not ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n <= 0 || n > 10) throw new UsageError(`PHASEWISE_PATCH_TIME_SCALE must be a number in (0, 10], not ${shown(raw)}`);
   return n;
 }
 
@@ -77,7 +87,7 @@ interface PatchCli {
 
 function patchingOf(o: PatchCli): NonNullable<AgentOptions['patching']> {
   if (!['auto', 'apt', 'dnf', 'yum', 'zypper'].includes(o.packageManager)) {
-    throw new UsageError(`phasewise agent run: --package-manager must be auto, apt, dnf, yum or zypper, not ${JSON.stringify(o.packageManager)}`);
+    throw new UsageError(`phasewise agent run: --package-manager must be auto, apt, dnf, yum or zypper, not ${shown(o.packageManager)}`);
   }
   const binDirs = o.packageManagerPath?.split(':').filter(Boolean);
   if (binDirs?.some((d) => !d.startsWith('/'))) throw new UsageError('phasewise agent run: --package-manager-path takes absolute folders, separated by ":"');
@@ -93,8 +103,19 @@ function patchingOf(o: PatchCli): NonNullable<AgentOptions['patching']> {
 }
 
 function parsePort(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new UsageError(`--imds-port must be 0-65535, not ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new UsageError(`--imds-port must be 0-65535, not ${shown(v)}`);
   return Number(v);
+}
+
+/** A --server that is no https URL is a bad value (exit 2), like any other; connect() checks it again. */
+function checkServerUrl(server: string): void {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new UsageError(`phasewise agent connect: --server ${shown(server)} is not a URL (expected https://host:port)`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`phasewise agent connect: --server must be an https:// URL, not ${url.protocol}//`);
 }
 
 interface ConnectCli extends DirOptions {
@@ -113,6 +134,7 @@ async function connectCommand(o: ConnectCli): Promise<void> {
   if (!o.server) throw new UsageError('phasewise agent connect: --server URL is required');
   const token = o.enrollmentToken ?? process.env.PHASEWISE_ENROLLMENT_TOKEN;
   if (!token) throw new UsageError('phasewise agent connect: --enrollment-token is required (or PHASEWISE_ENROLLMENT_TOKEN)');
+  checkServerUrl(o.server);
   const { resourceId, name, subscriptionId, resourceGroup, location, force } = o;
   const options = { server: o.server, token, resourceId, name, subscriptionId, resourceGroup, location, caCertFile: o.caCert, force };
   const e = await connect(dirsOf(o), options, new Date());
@@ -123,6 +145,7 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
   const dirs = dirsOf(o);
   const scale = timeScale();
   const patching = patchingOf(o);
+  const imdsPort = parsePort(o.imdsPort); // a usage mistake is said before the enrollment or the lock is looked at
   const creds = loadCredentials(dirs);
   // A log that can no longer be written (its reader went away: `agent run 2>&1 | head`, a log collector) must not end the
   // agent: an unhandled EPIPE did, and the machine went unmanaged. Its lines are dropped from then on.
@@ -140,7 +163,7 @@ async function runCommand(o: DirOptions & PatchCli & { imdsPort: string }): Prom
   };
   // Before the journal is read: a second agent on this folder would run every step again.
   const release = acquireAgentLock(dirs);
-  const agent = new Agent({ dirs, imdsPort: parsePort(o.imdsPort), timeScale: scale, log, patching }, creds);
+  const agent = new Agent({ dirs, imdsPort, timeScale: scale, log, patching }, creds);
   await agent.start();
   log(`phasewise agent ${creds.enrollment.agentId} running against ${creds.enrollment.serverUrl}${agent.imdsPort ? `; scheduled events on 127.0.0.1:${agent.imdsPort}` : ''}`);
   await new Promise<void>((resolve) => {
