@@ -133,7 +133,12 @@ export function reportOf(op: PatchOpJournal, finishedAt: number | null, rebootSt
     if (c === 'Critical') counts.critical++;
     else if (c === 'Security') counts.security++;
     else counts.other++;
-    const entry: PatchReportEntry = { name: cut(p.name, PATCH_LIMITS.patchNameChars), version: cut(p.version, PATCH_LIMITS.patchVersionChars), classifications: p.classifications, rebootBehavior: p.rebootBehavior };
+    const entry: PatchReportEntry = {
+      name: cut(p.name, PATCH_LIMITS.patchNameChars),
+      version: cut(p.version, PATCH_LIMITS.patchVersionChars),
+      classifications: p.classifications,
+      rebootBehavior: p.rebootBehavior,
+    };
     if (install) {
       const verdict = selectionOf(p, install);
       const r = resultOf(op, p.name);

@@ -182,23 +182,40 @@ export class ImageCatalog {
   }
 
   /** Publishes a platform version; an identical repeat is `unchanged`, a different one a `Conflict` (versions are immutable). */
-  publishPlatformVersion(image: { publisher: string; offer: string; sku: string }, version: string, content: PlatformVersionContent, atMs: number): { outcome: Outcome; image: PlatformImage; version: PlatformImageVersion } {
+  publishPlatformVersion(
+    image: { publisher: string; offer: string; sku: string },
+    version: string,
+    content: PlatformVersionContent,
+    atMs: number,
+  ): { outcome: Outcome; image: PlatformImage; version: PlatformImageVersion } {
     checkVersion(version);
     const key = platformKey(image.publisher, image.offer, image.sku);
     let img = this.platform.get(key);
     const existing = img && findVersion(img.versions, version);
     if (img && existing) {
       if (existing.version !== version) throw spelledOtherwise(existing.version, version, describePlatform(img));
-      const differs = existing.version !== version || existing.osType !== content.osType || existing.hyperVGeneration !== content.hyperVGeneration || existing.automaticOSUpgradeSupported !== content.automaticOSUpgradeSupported;
-      if (differs) throw new ImageCatalogError('Conflict', `Version '${existing.version}' of ${describePlatform(img)} is already published with other content; published versions are immutable, publish a new version instead.`);
+      const differs =
+        existing.version !== version ||
+        existing.osType !== content.osType ||
+        existing.hyperVGeneration !== content.hyperVGeneration ||
+        existing.automaticOSUpgradeSupported !== content.automaticOSUpgradeSupported;
+      if (differs)
+        throw new ImageCatalogError(
+          'Conflict',
+          `Version '${existing.version}' of ${describePlatform(img)} is already published with other content; published versions are immutable, publish a new version instead.`,
+        );
       return { outcome: 'unchanged', image: img, version: existing };
     }
     if (!img && this.platform.size >= IMAGE_QUOTAS.platformImages) {
-      throw quotaExceeded(`The catalog holds ${this.platform.size} platform images, the most it may (${IMAGE_QUOTAS.platformImages}); ${image.publisher}:${image.offer}:${image.sku} was not added.`);
+      throw quotaExceeded(
+        `The catalog holds ${this.platform.size} platform images, the most it may (${IMAGE_QUOTAS.platformImages}); ${image.publisher}:${image.offer}:${image.sku} was not added.`,
+      );
     }
     if (img && img.versions.length >= IMAGE_QUOTAS.versionsPerPlatformImage) {
       const limit = `the most one platform image may (${IMAGE_QUOTAS.versionsPerPlatformImage})`;
-      throw quotaExceeded(`${describePlatform(img)} has ${img.versions.length} versions, ${limit}; version '${version}' was not published.`);
+      throw quotaExceeded(
+        `${describePlatform(img)} has ${img.versions.length} versions, ${limit}; version '${version}' was not published.`,
+      );
     }
     if (!img) this.platform.set(key, (img = { publisher: image.publisher, offer: image.offer, sku: image.sku, versions: [] }));
     const v: PlatformImageVersion = { version, publishedAtMs: atMs, replications: [], ...content };
@@ -220,57 +237,100 @@ export class ImageCatalog {
   putGallery(g: { subscription: string; resourceGroup: string; name: string; location: string }): { outcome: Outcome; gallery: Gallery } {
     const existing = this.gallery(g.subscription, g.resourceGroup, g.name);
     if (existing) {
-      if (existing.location !== regionKey(g.location)) throw new ImageCatalogError('Conflict', `Gallery '${existing.name}' is in ${existing.location}; a gallery cannot move to ${regionKey(g.location)}.`);
+      if (existing.location !== regionKey(g.location))
+        throw new ImageCatalogError(
+          'Conflict',
+          `Gallery '${existing.name}' is in ${existing.location}; a gallery cannot move to ${regionKey(g.location)}.`,
+        );
       return { outcome: 'unchanged', gallery: existing };
     }
     const have = this.inSubscriptionRegion(g.subscription, regionKey(g.location)).length;
     if (have >= IMAGE_QUOTAS.galleriesPerSubscriptionRegion) {
       const limit = `the most it may (${IMAGE_QUOTAS.galleriesPerSubscriptionRegion})`;
-      throw quotaExceeded(`Subscription '${g.subscription}' has ${have} galleries in ${regionKey(g.location)}, ${limit}; gallery '${g.name}' was not created.`);
+      throw quotaExceeded(
+        `Subscription '${g.subscription}' has ${have} galleries in ${regionKey(g.location)}, ${limit}; gallery '${g.name}' was not created.`,
+      );
     }
-    const gallery: Gallery = { subscription: g.subscription, resourceGroup: g.resourceGroup, name: g.name, location: regionKey(g.location), images: [] };
+    const gallery: Gallery = {
+      subscription: g.subscription,
+      resourceGroup: g.resourceGroup,
+      name: g.name,
+      location: regionKey(g.location),
+      images: [],
+    };
     this.galleryMap.set(galleryIdOf(g.subscription, g.resourceGroup, g.name).toLowerCase(), gallery);
     return { outcome: 'created', gallery };
   }
 
   /** Creates an image definition in a gallery; definitions are immutable like versions. */
-  putGalleryImage(galleryRef: { subscription: string; resourceGroup: string; gallery: string }, name: string, content: GalleryImageContent): { outcome: Outcome; gallery: Gallery; image: GalleryImageDefinition } {
+  putGalleryImage(
+    galleryRef: { subscription: string; resourceGroup: string; gallery: string },
+    name: string,
+    content: GalleryImageContent,
+  ): { outcome: Outcome; gallery: Gallery; image: GalleryImageDefinition } {
     const gallery = this.mustGallery(galleryRef);
     const existing = gallery.images.find((i) => same(i.name, name));
     if (existing) {
-      const differs = existing.osType !== content.osType || existing.hyperVGeneration !== content.hyperVGeneration
-        || !same(existing.identifier.publisher, content.identifier.publisher) || !same(existing.identifier.offer, content.identifier.offer) || !same(existing.identifier.sku, content.identifier.sku);
-      if (differs) throw new ImageCatalogError('Conflict', `Image definition '${existing.name}' of gallery '${gallery.name}' already exists with other properties; image definitions are immutable.`);
+      const differs =
+        existing.osType !== content.osType ||
+        existing.hyperVGeneration !== content.hyperVGeneration ||
+        !same(existing.identifier.publisher, content.identifier.publisher) ||
+        !same(existing.identifier.offer, content.identifier.offer) ||
+        !same(existing.identifier.sku, content.identifier.sku);
+      if (differs)
+        throw new ImageCatalogError(
+          'Conflict',
+          `Image definition '${existing.name}' of gallery '${gallery.name}' already exists with other properties; image definitions are immutable.`,
+        );
       return { outcome: 'unchanged', gallery, image: existing };
     }
     const have = this.inSubscriptionRegion(gallery.subscription, gallery.location).reduce((n, x) => n + x.images.length, 0);
     if (have >= IMAGE_QUOTAS.imageDefinitionsPerSubscriptionRegion) {
       const limit = `the most it may (${IMAGE_QUOTAS.imageDefinitionsPerSubscriptionRegion})`;
-      throw quotaExceeded(`Subscription '${gallery.subscription}' has ${have} image definitions in ${gallery.location}, ${limit}; image definition '${name}' was not created.`);
+      throw quotaExceeded(
+        `Subscription '${gallery.subscription}' has ${have} image definitions in ${gallery.location}, ${limit}; image definition '${name}' was not created.`,
+      );
     }
-    const image: GalleryImageDefinition = { name, osType: content.osType, hyperVGeneration: content.hyperVGeneration, identifier: { ...content.identifier }, versions: [] };
+    const image: GalleryImageDefinition = {
+      name,
+      osType: content.osType,
+      hyperVGeneration: content.hyperVGeneration,
+      identifier: { ...content.identifier },
+      versions: [],
+    };
     gallery.images.push(image);
     gallery.images.sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()));
     return { outcome: 'created', gallery, image };
   }
 
   /** Publishes a gallery image version (not yet replicated anywhere). */
-  publishGalleryVersion(ref: { subscription: string; resourceGroup: string; gallery: string; image: string }, version: string, content: GalleryVersionContent, atMs: number): { outcome: Outcome; gallery: Gallery; version: GalleryImageVersion } {
+  publishGalleryVersion(
+    ref: { subscription: string; resourceGroup: string; gallery: string; image: string },
+    version: string,
+    content: GalleryVersionContent,
+    atMs: number,
+  ): { outcome: Outcome; gallery: Gallery; version: GalleryImageVersion } {
     checkVersion(version);
     const { gallery, image } = this.mustGalleryImage(ref);
     const existing = findVersion(image.versions, version);
     if (existing) {
-      if (existing.version !== version) throw spelledOtherwise(existing.version, version, `image '${image.name}' in gallery '${gallery.name}'`);
+      if (existing.version !== version)
+        throw spelledOtherwise(existing.version, version, `image '${image.name}' in gallery '${gallery.name}'`);
       if (existing.excludeFromLatest !== content.excludeFromLatest) {
         const what = `Version '${existing.version}' of image '${image.name}' in gallery '${gallery.name}'`;
         throw new ImageCatalogError('Conflict', `${what} is already published with other content; published versions are immutable.`);
       }
       return { outcome: 'unchanged', gallery, version: existing };
     }
-    const have = this.inSubscriptionRegion(gallery.subscription, gallery.location).reduce((n, x) => n + x.images.reduce((m, d) => m + d.versions.length, 0), 0);
+    const have = this.inSubscriptionRegion(gallery.subscription, gallery.location).reduce(
+      (n, x) => n + x.images.reduce((m, d) => m + d.versions.length, 0),
+      0,
+    );
     if (have >= IMAGE_QUOTAS.imageVersionsPerSubscriptionRegion) {
       const limit = `the most it may (${IMAGE_QUOTAS.imageVersionsPerSubscriptionRegion})`;
-      throw quotaExceeded(`Subscription '${gallery.subscription}' has ${have} gallery image versions in ${gallery.location}, ${limit}; version '${version}' was not published.`);
+      throw quotaExceeded(
+        `Subscription '${gallery.subscription}' has ${have} gallery image versions in ${gallery.location}, ${limit}; version '${version}' was not published.`,
+      );
     }
     const v: GalleryImageVersion = { version, publishedAtMs: atMs, replications: [], excludeFromLatest: content.excludeFromLatest };
     insertSorted(image.versions, v);
@@ -284,10 +344,17 @@ export class ImageCatalog {
    * an instant completes it then. A completed replication is history: completing it again at the same
    * instant is `unchanged`, at another instant (or "un-completing" it) a `Conflict`.
    */
-  replicate(ref: ImageRef, region: string, completedAtMs: number | null): { outcome: Outcome; version: ImageVersionRecord; replication: Replication } {
+  replicate(
+    ref: ImageRef,
+    region: string,
+    completedAtMs: number | null,
+  ): { outcome: Outcome; version: ImageVersionRecord; replication: Replication } {
     const v = this.findExactVersion(ref);
     if (completedAtMs !== null && completedAtMs < v.publishedAtMs) {
-      throw new ImageCatalogError('InvalidReplication', `A replication of version '${v.version}' cannot complete before the version was published (${new Date(v.publishedAtMs).toISOString()}).`);
+      throw new ImageCatalogError(
+        'InvalidReplication',
+        `A replication of version '${v.version}' cannot complete before the version was published (${new Date(v.publishedAtMs).toISOString()}).`,
+      );
     }
     const key = regionKey(region);
     const existing = v.replications.find((r) => r.region === key);
@@ -302,7 +369,10 @@ export class ImageCatalog {
       existing.completedAtMs = completedAtMs;
       return { outcome: 'updated', version: v, replication: existing };
     }
-    throw new ImageCatalogError('Conflict', `The replication of version '${v.version}' to ${key} completed at ${new Date(existing.completedAtMs).toISOString()}; a completed replication cannot be changed.`);
+    throw new ImageCatalogError(
+      'Conflict',
+      `The replication of version '${v.version}' to ${key} completed at ${new Date(existing.completedAtMs).toISOString()}; a completed replication cannot be changed.`,
+    );
   }
 
   // ---- withdrawals ----
@@ -346,13 +416,29 @@ export class ImageCatalog {
     if (ref.kind === 'platform') {
       const img = this.mustPlatform(ref);
       const v = pick(img.versions, ref.version, region, atMs, describePlatform(img), (x) => this.isWithdrawn(ref, x.version));
-      return { kind: 'platform', version: v.version, followsLatest: isLatest(ref.version), osType: v.osType, hyperVGeneration: v.hyperVGeneration, availableSinceMs: availableFromMs(v, region)!, automaticOSUpgradeSupported: v.automaticOSUpgradeSupported };
+      return {
+        kind: 'platform',
+        version: v.version,
+        followsLatest: isLatest(ref.version),
+        osType: v.osType,
+        hyperVGeneration: v.hyperVGeneration,
+        availableSinceMs: availableFromMs(v, region)!,
+        automaticOSUpgradeSupported: v.automaticOSUpgradeSupported,
+      };
     }
     if (ref.kind === 'gallery') {
       const { gallery, image } = this.mustGalleryImage(ref);
       const what = `gallery image ${galleryIdOf(gallery.subscription, gallery.resourceGroup, gallery.name)}/images/${image.name}`;
       const v = pick(image.versions, ref.version, region, atMs, what, (x) => this.isWithdrawn(ref, x.version));
-      return { kind: 'gallery', version: v.version, followsLatest: isLatest(ref.version), osType: image.osType, hyperVGeneration: image.hyperVGeneration, availableSinceMs: availableFromMs(v, region)!, automaticOSUpgradeSupported: true };
+      return {
+        kind: 'gallery',
+        version: v.version,
+        followsLatest: isLatest(ref.version),
+        osType: image.osType,
+        hyperVGeneration: image.hyperVGeneration,
+        availableSinceMs: availableFromMs(v, region)!,
+        automaticOSUpgradeSupported: true,
+      };
     }
     throw unsupported(ref);
   }
@@ -400,21 +486,31 @@ export class ImageCatalog {
     const img = this.platform.get(platformKey(ref.publisher, ref.offer, ref.sku));
     if (img) return img;
     const all = this.platformImages();
-    if (!all.some((i) => same(i.publisher, ref.publisher))) throw new ImageCatalogError('PublisherNotFound', `The image publisher '${ref.publisher}' has no images in the catalog.`);
-    if (!all.some((i) => same(i.publisher, ref.publisher) && same(i.offer, ref.offer))) throw new ImageCatalogError('OfferNotFound', `The publisher '${ref.publisher}' has no offer '${ref.offer}'.`);
+    if (!all.some((i) => same(i.publisher, ref.publisher)))
+      throw new ImageCatalogError('PublisherNotFound', `The image publisher '${ref.publisher}' has no images in the catalog.`);
+    if (!all.some((i) => same(i.publisher, ref.publisher) && same(i.offer, ref.offer)))
+      throw new ImageCatalogError('OfferNotFound', `The publisher '${ref.publisher}' has no offer '${ref.offer}'.`);
     throw new ImageCatalogError('SkuNotFound', `The offer '${ref.publisher}:${ref.offer}' has no sku '${ref.sku}'.`);
   }
 
   private mustGallery(ref: { subscription: string; resourceGroup: string; gallery: string }): Gallery {
     const g = this.gallery(ref.subscription, ref.resourceGroup, ref.gallery);
-    if (!g) throw new ImageCatalogError('GalleryNotFound', `The gallery ${galleryIdOf(ref.subscription, ref.resourceGroup, ref.gallery)} is not in the catalog.`);
+    if (!g)
+      throw new ImageCatalogError(
+        'GalleryNotFound',
+        `The gallery ${galleryIdOf(ref.subscription, ref.resourceGroup, ref.gallery)} is not in the catalog.`,
+      );
     return g;
   }
 
-  private mustGalleryImage(ref: { subscription: string; resourceGroup: string; gallery: string; image: string }): { gallery: Gallery; image: GalleryImageDefinition } {
+  private mustGalleryImage(ref: { subscription: string; resourceGroup: string; gallery: string; image: string }): {
+    gallery: Gallery;
+    image: GalleryImageDefinition;
+  } {
     const gallery = this.mustGallery(ref);
     const image = gallery.images.find((i) => same(i.name, ref.image));
-    if (!image) throw new ImageCatalogError('ImageDefinitionNotFound', `The gallery '${gallery.name}' has no image definition '${ref.image}'.`);
+    if (!image)
+      throw new ImageCatalogError('ImageDefinitionNotFound', `The gallery '${gallery.name}' has no image definition '${ref.image}'.`);
     return { gallery, image };
   }
 
@@ -478,6 +574,11 @@ function describePlatform(img: PlatformImage): string {
 }
 
 function unsupported(ref: ImageRef): ImageCatalogError {
-  const what = ref.kind === 'sharedGallery' ? 'shared gallery images (sharedGalleryImageId)' : ref.kind === 'communityGallery' ? 'community gallery images (communityGalleryImageId)' : 'managed images';
+  const what =
+    ref.kind === 'sharedGallery'
+      ? 'shared gallery images (sharedGalleryImageId)'
+      : ref.kind === 'communityGallery'
+        ? 'community gallery images (communityGalleryImageId)'
+        : 'managed images';
   return new ImageCatalogError('UnsupportedReference', `The image catalog holds platform and gallery images only; ${what} are not in it and automatic OS upgrade does not support them.`);
 }

@@ -212,9 +212,20 @@ function statusCommand(o: DirOptions & { json?: boolean }): void {
     })),
     patches: {
       inFlight: journal.state.patches.current
-        ? { operationId: journal.state.patches.current.request.operationId, kind: journal.state.patches.current.request.kind, reboot: journal.state.patches.current.reboot }
+        ? {
+            operationId: journal.state.patches.current.request.operationId,
+            kind: journal.state.patches.current.request.kind,
+            reboot: journal.state.patches.current.reboot,
+          }
         : null,
-      recent: journal.state.patches.history.map((h) => ({ operationId: h.report.operationId, kind: h.report.kind, status: h.report.status, counts: h.report.counts, rebootStatus: h.report.rebootStatus, finishedAt: h.report.finishedAt })),
+      recent: journal.state.patches.history.map((h) => ({
+        operationId: h.report.operationId,
+        kind: h.report.kind,
+        status: h.report.status,
+        counts: h.report.counts,
+        rebootStatus: h.report.rebootStatus,
+        finishedAt: h.report.finishedAt,
+      })),
     },
   };
   if (o.json) return void process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);

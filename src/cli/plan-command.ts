@@ -33,7 +33,14 @@ export function planCommand(file: string, opts: { release: string; detail?: bool
   const release = publishes[n - 1];
   if (!release) throw new UsageError(`${file}: the scenario has ${publishes.length} publish event(s); --release ${n} does not exist`);
   const clock = new ManualClock(release.atMs);
-  const engine = new Engine({ clock, driver: { send: () => {} }, store: new MemoryStore(), state: scenario.state, profiles: scenario.profiles, ...(scenario.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
+  const engine = new Engine({
+    clock,
+    driver: { send: () => {} },
+    store: new MemoryStore(),
+    state: scenario.state,
+    profiles: scenario.profiles,
+    ...(scenario.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}),
+  });
   for (const a of scenario.actions) {
     if (a.atMs > release.atMs) break;
     if (a.kind === 'setAutomaticUpgrade') engine.setAutomaticUpgrade(a.machineIds.filter((id) => scenario.state.fleet.instances.get(a.artifactKey)?.has(id)), a.artifactKey, a.enabled, 'scenario');

@@ -133,7 +133,9 @@ export class Engine {
     this.state.recoveredAt = this.clock.now();
     // Machines in flight, and those last seen unhealthy: they may have recovered while nobody listened.
     const machines = new Set<string>(this.state.fleet.health.keys());
-    for (const r of this.state.rollouts.values()) for (const a of r.attempts.values()) if (a.status === 'healthWait' || a.status === 'upgrading' || a.status === 'rollingBack') machines.add(a.machineId);
+    for (const r of this.state.rollouts.values())
+      for (const a of r.attempts.values())
+        if (a.status === 'healthWait' || a.status === 'upgrading' || a.status === 'rollingBack') machines.add(a.machineId);
     if (machines.size > 0) this.driver.observe?.([...machines]);
     return { resent: pending.length, observed: machines.size };
   }

@@ -39,7 +39,12 @@ export const isLatest = (version: string) => version.toLowerCase() === LATEST;
 /** Reads a reference; exactly one of the platform fields, `id`, `sharedGalleryImageId` or `communityGalleryImageId` must say what the image is. */
 export function parseImageReference(input: ImageReferenceInput): ImageRef {
   const platform = input.publisher !== undefined || input.offer !== undefined || input.sku !== undefined;
-  const sources = [platform && 'publisher/offer/sku', input.id !== undefined && 'id', input.sharedGalleryImageId !== undefined && 'sharedGalleryImageId', input.communityGalleryImageId !== undefined && 'communityGalleryImageId'].filter(Boolean);
+  const sources = [
+    platform && 'publisher/offer/sku',
+    input.id !== undefined && 'id',
+    input.sharedGalleryImageId !== undefined && 'sharedGalleryImageId',
+    input.communityGalleryImageId !== undefined && 'communityGalleryImageId',
+  ].filter(Boolean);
   if (sources.length === 0) throw new ImageReferenceFormatError('imageReference', 'the image reference names no image: give publisher, offer and sku, or an id.');
   if (sources.length > 1) throw new ImageReferenceFormatError('imageReference', `the image reference names its image twice (${sources.join(' and ')}); give only one.`);
   if (platform) {

@@ -192,7 +192,15 @@ export interface StatusReport {
   aggregateStatus: {
     guestAgentStatus: { version: string; status: 'Ready' | 'NotReady'; formattedMessage: { lang: string; message: string } };
     handlerAggregateStatus: HandlerAggregateStatus[];
-    vmArtifactsAggregateStatus: { goalStateAggregateStatus: { inSvdSeqNo: number; status: 'Success' | 'Failed'; code: number; timestampUTC: string; formattedMessage: { lang: string; message: string } } };
+    vmArtifactsAggregateStatus: {
+      goalStateAggregateStatus: {
+        inSvdSeqNo: number;
+        status: 'Success' | 'Failed';
+        code: number;
+        timestampUTC: string;
+        formattedMessage: { lang: string; message: string };
+      };
+    };
   };
   guestOSInfo: { computerName: string; osName: string; osVersion: string; version: string };
   agentState: Record<string, AgentExtensionReport>;

@@ -138,7 +138,15 @@ export function buildStack(input: StackInput): Stack {
   const driver = new RoutingDriver([{ driver: agentDriver, handles: (id) => agentDriver.handles(id) }], simDriver);
   // Real agents live in wall time: their action timeouts and health waits stretch with an accelerated clock.
   const wallScale = config.clockFactor === 1 ? undefined : (machineId: string) => (agentDriver.handles(machineId) ? config.clockFactor : 1);
-  const engine = new Engine({ clock, driver, store, state, profiles: scenario?.profiles ?? {}, ...(wallScale ? { wallScale } : {}), ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
+  const engine = new Engine({
+    clock,
+    driver,
+    store,
+    state,
+    profiles: scenario?.profiles ?? {},
+    ...(wallScale ? { wallScale } : {}),
+    ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}),
+  });
   if (resumed) engine.recover(input.pendingActions);
 
   const generated = config.tokens.length > 0 ? null : generatedToken(config.dataDir);

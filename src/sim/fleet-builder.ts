@@ -104,7 +104,17 @@ export function buildFleet(input: ScenarioInput, catalog: Catalog, startMs: numb
     if (!r) return;
     for (let c = 0; c < (a.count ?? 1); c++) {
       const name = a.count ? `${a.name}-${c}` : a.name;
-      addAvailabilitySet(ctx, path, { name, region: r.name, subscription: a.subscription, resourceGroup: a.resourceGroup, vms: a.vms, ud: a.updateDomains ?? 5, fd: a.faultDomains ?? 2, os: a.os ?? 'windows', extensions: a.extensions ?? [] });
+      addAvailabilitySet(ctx, path, {
+        name,
+        region: r.name,
+        subscription: a.subscription,
+        resourceGroup: a.resourceGroup,
+        vms: a.vms,
+        ud: a.updateDomains ?? 5,
+        fd: a.faultDomains ?? 2,
+        os: a.os ?? 'windows',
+        extensions: a.extensions ?? [],
+      });
     }
   });
   const groups = (list: ScenarioInput['fleet']['vms'], kind: MachineKind, field: string) =>
@@ -245,7 +255,19 @@ function instancesFor(ctx: Ctx, machine: Machine, names: string[]): void {
     const memoKey = `${ref}|${machine.os}|${machine.placement.region}`;
     let version = ctx.installed.get(memoKey);
     if (version === undefined) {
-      version = t.installed ?? installVersion(ctx.catalog, { publisher: t.publisher, type: t.type, typeHandlerVersion: t.typeHandlerVersion, autoUpgradeMinorVersion: t.autoUpgradeMinorVersion ?? true }, { os: machine.os, region: machine.placement.region }, ctx.startMs);
+      version =
+        t.installed ??
+        installVersion(
+          ctx.catalog,
+          {
+            publisher: t.publisher,
+            type: t.type,
+            typeHandlerVersion: t.typeHandlerVersion,
+            autoUpgradeMinorVersion: t.autoUpgradeMinorVersion ?? true,
+          },
+          { os: machine.os, region: machine.placement.region },
+          ctx.startMs,
+        );
       ctx.installed.set(memoKey, version);
       if (!version) ctx.issues.push({ path: `extensions.${ref}.typeHandlerVersion`, message: `no published version of ${t.publisher}.${t.type} matches ${t.typeHandlerVersion} for ${machine.os} in ${machine.placement.region}` });
     }
@@ -287,7 +309,8 @@ function put(ctx: Ctx, path: string, m: Machine, extensions: string[]): void {
   const patch = patchSettingsAt(ctx.input, path);
   if (patch) ctx.patchSettings.set(m.id, patch);
   // R76: with bypassPlatformSafetyChecksOnUserSchedule the user's schedules patch the machine, never the platform (as in Azure).
-  if (patch?.patchMode === 'AutomaticByPlatform' && patch.bypassPlatformSafetyChecksOnUserSchedule !== true) addInstance(ctx.fleet, guestPatchInstance(m, { rebootSetting: patch.rebootSetting ?? 'IfRequired' }));
+  if (patch?.patchMode === 'AutomaticByPlatform' && patch.bypassPlatformSafetyChecksOnUserSchedule !== true)
+    addInstance(ctx.fleet, guestPatchInstance(m, { rebootSetting: patch.rebootSetting ?? 'IfRequired' }));
 }
 
 /** The `patchSettings` of the fleet entry at `path` (`fleet.vms[2]`); generated machines have none. */
@@ -311,7 +334,20 @@ function addScaleSet(ctx: Ctx, path: string, s: ScaleSetSpec): void {
   const id = s.name;
   ctx.setIds.set(s.name, id);
   const rg = s.resourceGroup ?? `rg-${s.subscription}`;
-  ctx.fleet.scaleSets.set(id, { id, name: s.name, region: s.region, subscription: s.subscription, resourceGroup: rg, zones: s.zones, updateDomainCount: s.ud, faultDomainCount: s.fd, upgradePolicy: withDefaults(s.policy), healthGracePeriodMs: s.graceMs, hasApplicationHealth: s.appHealth, ...(s.image ? { image: s.image.ref } : {}) });
+  ctx.fleet.scaleSets.set(id, {
+    id,
+    name: s.name,
+    region: s.region,
+    subscription: s.subscription,
+    resourceGroup: rg,
+    zones: s.zones,
+    updateDomainCount: s.ud,
+    faultDomainCount: s.fd,
+    upgradePolicy: withDefaults(s.policy),
+    healthGracePeriodMs: s.graceMs,
+    hasApplicationHealth: s.appHealth,
+    ...(s.image ? { image: s.image.ref } : {}),
+  });
   if (s.image) ctx.imageSets.push({ path: s.image.path, setId: id, region: s.region, os: s.os, ref: s.image.ref });
   const zoneCount = Math.max(1, s.zones.length);
   for (let i = 0; i < s.capacity; i++) {
@@ -367,7 +403,22 @@ function generate(ctx: Ctx, g: NonNullable<ScenarioInput['fleet']['generate']>, 
     const zonal = r.zones.length > 0 && rng.chance(ss.zonalShare ?? 0.7);
     const name = `gss${String(i).padStart(5, '0')}`;
     const policy: UpgradePolicyInput | undefined = image ? { automaticOSUpgradePolicy: { enableAutomaticOSUpgrade: hashUnit(name, ctx.seed ^ 0x05e1a6e5) < (ss.osUpgradeShare ?? 1) } } : undefined;
-    addScaleSet(ctx, path, { name, region: r.name, subscription: pick(subs), resourceGroup: undefined, zones: zonal ? r.zones : [], capacity: rng.int(ss.capacity.min, ss.capacity.max), ud: 5, fd: 5, policy, appHealth: rng.chance(ss.applicationHealthShare ?? 0.5), graceMs: DEFAULT_HEALTH_WINDOW_MS, os, extensions: g.extensions, image });
+    addScaleSet(ctx, path, {
+      name,
+      region: r.name,
+      subscription: pick(subs),
+      resourceGroup: undefined,
+      zones: zonal ? r.zones : [],
+      capacity: rng.int(ss.capacity.min, ss.capacity.max),
+      ud: 5,
+      fd: 5,
+      policy,
+      appHealth: rng.chance(ss.applicationHealthShare ?? 0.5),
+      graceMs: DEFAULT_HEALTH_WINDOW_MS,
+      os,
+      extensions: g.extensions,
+      image,
+    });
   }
   const as = g.availabilitySets;
   for (let i = 0; as && i < as.count; i++) {

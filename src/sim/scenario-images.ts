@@ -60,33 +60,71 @@ interface ImageRecord {
  * Checks the `images` section, the image events and the sets' image references; returns the actions:
  * the section at the start (before any event of that instant), then one per image event.
  */
-export function compileImages(input: ScenarioInput, startMs: number, at: TimeOf, eventTimes: readonly number[], regions: ReadonlyMap<string, Region>, imageSets: readonly ImageSetUse[], issues: Issues): ImageAction[] {
+export function compileImages(
+  input: ScenarioInput,
+  startMs: number,
+  at: TimeOf,
+  eventTimes: readonly number[],
+  regions: ReadonlyMap<string, Region>,
+  imageSets: readonly ImageSetUse[],
+  issues: Issues,
+): ImageAction[] {
   const images = new Map<string, ImageRecord>();
   const actions: ImageAction[] = [];
-  const content = (img: ImageRecord): PlatformVersionContent => ({ osType: img.osType, hyperVGeneration: 'V2', automaticOSUpgradeSupported: true });
+  const content = (img: ImageRecord): PlatformVersionContent => ({
+    osType: img.osType,
+    hyperVGeneration: 'V2',
+    automaticOSUpgradeSupported: true,
+  });
 
   /** Checks a replication's region and time; returns its op, or null. */
-  const replicationOp = (img: ImageRecord, v: VersionRecord, region: string, atMs: number, path: string, regionPath: string): ImageOp | null => {
+  const replicationOp = (
+    img: ImageRecord,
+    v: VersionRecord,
+    region: string,
+    atMs: number,
+    path: string,
+    regionPath: string,
+  ): ImageOp | null => {
     if (!regions.has(region)) {
       issues.push({ path: regionPath, message: unknownRegion(region, regions) });
       return null;
     }
     const earlier = v.replications.get(region);
     if (earlier) {
-      issues.push({ path: regionPath, message: `${describe(img.id)} ${v.version} is replicated to ${region} already (${earlier.path}); expected each region once per version` });
+      issues.push({
+        path: regionPath,
+        message: `${describe(img.id)} ${v.version} is replicated to ${region} already (${earlier.path}); expected each region once per version`,
+      });
       return null;
     }
     if (atMs < v.publishedAtMs) {
-      issues.push({ path, message: `expected the replication to complete at or after the version is published (${new Date(v.publishedAtMs).toISOString()}), got ${new Date(atMs).toISOString()}` });
+      issues.push({
+        path,
+        message: `expected the replication to complete at or after the version is published (${new Date(v.publishedAtMs).toISOString()}), got ${new Date(atMs).toISOString()}`,
+      });
       return null;
     }
     v.replications.set(region, { atMs, path: regionPath.replace(/\.region$/, '') });
     return { op: 'replicate', image: img.id, version: v.version, region, completedAtMs: atMs };
   };
-  const replicationsOf = (img: ImageRecord, v: VersionRecord, list: readonly ReplicationInput[], defaultAt: number, path: string): ImageOp[] =>
+  const replicationsOf = (
+    img: ImageRecord,
+    v: VersionRecord,
+    list: readonly ReplicationInput[],
+    defaultAt: number,
+    path: string,
+  ): ImageOp[] =>
     list.flatMap((r, k) => {
       const p = `${path}[${k}]`;
-      const op = replicationOp(img, v, r.region, r.at === undefined ? defaultAt : at(r.at, `${p}.at`), r.at === undefined ? p : `${p}.at`, `${p}.region`);
+      const op = replicationOp(
+        img,
+        v,
+        r.region,
+        r.at === undefined ? defaultAt : at(r.at, `${p}.at`),
+        r.at === undefined ? p : `${p}.at`,
+        `${p}.region`,
+      );
       return op ? [op] : [];
     });
 
@@ -96,10 +134,17 @@ export function compileImages(input: ScenarioInput, startMs: number, at: TimeOf,
     const path = `images[${n}]`;
     const key = imageKey(i);
     if (images.has(key)) {
-      issues.push({ path, message: `image ${describe(i)} is listed twice; expected each publisher, offer and sku once (list its versions together)` });
+      issues.push({
+        path,
+        message: `image ${describe(i)} is listed twice; expected each publisher, offer and sku once (list its versions together)`,
+      });
       return;
     }
-    const img: ImageRecord = { id: { publisher: i.publisher, offer: i.offer, sku: i.sku }, osType: i.osType ?? 'Linux', versions: new Map() };
+    const img: ImageRecord = {
+      id: { publisher: i.publisher, offer: i.offer, sku: i.sku },
+      osType: i.osType ?? 'Linux',
+      versions: new Map(),
+    };
     images.set(key, img);
     i.versions.forEach((v, j) => {
       const vpath = `${path}.versions[${j}]`;
@@ -133,7 +178,10 @@ export function compileImages(input: ScenarioInput, startMs: number, at: TimeOf,
     if (!img) continue;
     const earlier = img.versions.get(versionKey(e.version));
     if (earlier) {
-      issues.push({ path: `${path}.version`, message: `${e.version} of ${describe(img.id)} is already published (${earlier.source}); expected a new version` });
+      issues.push({
+        path: `${path}.version`,
+        message: `${e.version} of ${describe(img.id)} is already published (${earlier.source}); expected a new version`,
+      });
       continue;
     }
     const record: VersionRecord = { version: e.version, publishedAtMs: eventTimes[i]!, source: `events[${i}]`, replications: new Map() };
@@ -156,7 +204,10 @@ export function compileImages(input: ScenarioInput, startMs: number, at: TimeOf,
     if (!record || record.publishedAtMs > eventTimes[i]!) {
       const byThen = [...img.versions.values()].filter((v) => v.publishedAtMs <= eventTimes[i]!).map((v) => v.version);
       const when = record ? `is published only later, by ${record.source}` : 'is never published';
-      issues.push({ path: `${path}.version`, message: `${e.version} of ${describe(img.id)} ${when}; expected a version published by then: ${listed(byThen)}` });
+      issues.push({
+        path: `${path}.version`,
+        message: `${e.version} of ${describe(img.id)} ${when}; expected a version published by then: ${listed(byThen)}`,
+      });
       continue;
     }
     const op = replicationOp(img, record, e.region, eventTimes[i]!, path, `${path}.region`);

@@ -25,8 +25,16 @@ const IMAGE_VERSION_EXPECTED = 'expected an image version of three numbers such 
 const imageVersion = z.string().refine(isImageVersion, { error: IMAGE_VERSION_EXPECTED });
 const FAILURE_VERSION_EXPECTED = `${VERSION_EXPECTED}, or an image version of three numbers such as 22.04.202601010`;
 const versionPrefix = z.string().refine(isVersionPrefix, { error: 'expected a version of one to four numbers such as 1.30' });
-const percent = z.number().int({ error: 'expected a whole percentage from 1 to 100' }).min(1, { error: 'expected a percentage from 1 to 100' }).max(100, { error: 'expected a percentage from 1 to 100' });
-const percent0 = z.number().int({ error: 'expected a whole percentage from 0 to 100' }).min(0, { error: 'expected a percentage from 0 to 100' }).max(100, { error: 'expected a percentage from 0 to 100' });
+const percent = z
+  .number()
+  .int({ error: 'expected a whole percentage from 1 to 100' })
+  .min(1, { error: 'expected a percentage from 1 to 100' })
+  .max(100, { error: 'expected a percentage from 1 to 100' });
+const percent0 = z
+  .number()
+  .int({ error: 'expected a whole percentage from 0 to 100' })
+  .min(0, { error: 'expected a percentage from 0 to 100' })
+  .max(100, { error: 'expected a percentage from 0 to 100' });
 const probability = z.number().min(0, { error: 'expected a probability from 0 to 1' }).max(1, { error: 'expected a probability from 0 to 1' });
 const count = z.number().int({ error: 'expected a whole number' }).min(0, { error: 'expected a count of 0 or more' });
 const positive = z.number().int({ error: 'expected a whole number' }).min(1, { error: 'expected a number of 1 or more' });
@@ -214,18 +222,33 @@ const range = z.object({ min: positive, max: positive }).strict().superRefine((r
   if (r.min > r.max) ctx.addIssue({ code: 'custom', message: `expected min to be at most max, got min ${r.min} and max ${r.max}` });
 });
 
-const generate = z.object({
-  regions: z.object({ count: positive, zones: z.number().int().min(0).max(3).optional(), prefix: name.optional() }).strict().optional(),
-  subscriptions: positive.optional(),
-  os: os.optional(),
-  extensions: z.array(name).min(1, { error: 'expected at least one extension name' }),
-  scaleSets: z.object({ count, capacity: range, zonalShare: probability.optional(), applicationHealthShare: probability.optional(), image: imageRef.optional(), osUpgradeShare: probability.optional() }).strict().optional(),
-  availabilitySets: z.object({ count, vms: range }).strict().optional(),
-  vms: count.optional(),
-  arcMachines: count.optional(),
-  /** Standalone VMs are added until the fleet has this many machines. */
-  totalMachines: count.optional(),
-}).strict();
+const generate = z
+  .object({
+    regions: z
+      .object({ count: positive, zones: z.number().int().min(0).max(3).optional(), prefix: name.optional() })
+      .strict()
+      .optional(),
+    subscriptions: positive.optional(),
+    os: os.optional(),
+    extensions: z.array(name).min(1, { error: 'expected at least one extension name' }),
+    scaleSets: z
+      .object({
+        count,
+        capacity: range,
+        zonalShare: probability.optional(),
+        applicationHealthShare: probability.optional(),
+        image: imageRef.optional(),
+        osUpgradeShare: probability.optional(),
+      })
+      .strict()
+      .optional(),
+    availabilitySets: z.object({ count, vms: range }).strict().optional(),
+    vms: count.optional(),
+    arcMachines: count.optional(),
+    /** Standalone VMs are added until the fleet has this many machines. */
+    totalMachines: count.optional(),
+  })
+  .strict();
 
 const selector = {
   extension: name,
@@ -321,39 +344,81 @@ const profileOverride = z.object({
   releaseVerdict: z.boolean().optional(),
 }).strict();
 
-export const scenarioSchema = z.object({
-  name: printed,
-  description: z.string().optional(),
-  start: instant,
-  seed: z.number().int().optional(),
-  horizon: duration({ aboveZero: true }).optional(),
-  canaryRegions: z.array(name).optional(),
-  profiles: z.object({ standard: profileOverride.optional(), critical: profileOverride.optional(), manual: profileOverride.optional() }).strict().optional(),
-  regions: z.array(z.object({ name, pair: name.nullable().optional(), zones: distinctZones.optional() }).strict()).optional(),
-  catalog: z.array(z.object({
-    publisher: printed,
-    type: printed,
-    supportsAutomaticUpgrade: z.boolean(),
-    versions: z.array(z.object({ version, os: z.array(os).min(1).optional(), regions: z.array(name).optional(), critical: z.boolean().optional() }).strict()).min(1, { error: 'expected at least one published version' }),
-  }).strict()).min(1, { error: 'expected at least one extension type' }),
-  extensions: z.record(name, extensionTemplate),
-  fleet: z.object({
-    scaleSets: z.array(scaleSet).optional(),
-    availabilitySets: z.array(availabilitySet).optional(),
-    vms: z.array(machineGroup).optional(),
-    arcMachines: z.array(machineGroup).optional(),
-    generate: generate.optional(),
-  }).strict(),
-  images: z.array(platformImage).optional(),
-  maintenance: maintenance.optional(),
-  events: z.array(event).optional(),
-  failures: z.object({
-    default: failureModelSchema.optional(),
-    versions: z.record(z.string().refine((v) => isVersion(v) || isImageVersion(v), { error: FAILURE_VERSION_EXPECTED }), failureModelSchema, { error: (iss) => (iss.code === 'invalid_key' ? FAILURE_VERSION_EXPECTED : undefined) }).optional(),
-    slowAgents: z.object({ share: probability, factor: z.number().min(1, { error: 'expected a factor of 1 or more' }) }).strict().optional(),
-    background: z.array(z.object({ at: instant, duration: duration(), region: name.optional(), scaleSet: name.optional(), share: probability }).strict()).optional(),
-  }).strict().optional(),
-}).strict();
+export const scenarioSchema = z
+  .object({
+    name: printed,
+    description: z.string().optional(),
+    start: instant,
+    seed: z.number().int().optional(),
+    horizon: duration({ aboveZero: true }).optional(),
+    canaryRegions: z.array(name).optional(),
+    profiles: z
+      .object({ standard: profileOverride.optional(), critical: profileOverride.optional(), manual: profileOverride.optional() })
+      .strict()
+      .optional(),
+    regions: z.array(z.object({ name, pair: name.nullable().optional(), zones: distinctZones.optional() }).strict()).optional(),
+    catalog: z
+      .array(
+        z
+          .object({
+            publisher: printed,
+            type: printed,
+            supportsAutomaticUpgrade: z.boolean(),
+            versions: z
+              .array(
+                z
+                  .object({
+                    version,
+                    os: z.array(os).min(1).optional(),
+                    regions: z.array(name).optional(),
+                    critical: z.boolean().optional(),
+                  })
+                  .strict(),
+              )
+              .min(1, { error: 'expected at least one published version' }),
+          })
+          .strict(),
+      )
+      .min(1, { error: 'expected at least one extension type' }),
+    extensions: z.record(name, extensionTemplate),
+    fleet: z
+      .object({
+        scaleSets: z.array(scaleSet).optional(),
+        availabilitySets: z.array(availabilitySet).optional(),
+        vms: z.array(machineGroup).optional(),
+        arcMachines: z.array(machineGroup).optional(),
+        generate: generate.optional(),
+      })
+      .strict(),
+    images: z.array(platformImage).optional(),
+    maintenance: maintenance.optional(),
+    events: z.array(event).optional(),
+    failures: z
+      .object({
+        default: failureModelSchema.optional(),
+        versions: z
+          .record(
+            z.string().refine((v) => isVersion(v) || isImageVersion(v), { error: FAILURE_VERSION_EXPECTED }),
+            failureModelSchema,
+            { error: (iss) => (iss.code === 'invalid_key' ? FAILURE_VERSION_EXPECTED : undefined) },
+          )
+          .optional(),
+        slowAgents: z
+          .object({ share: probability, factor: z.number().min(1, { error: 'expected a factor of 1 or more' }) })
+          .strict()
+          .optional(),
+        background: z
+          .array(
+            z
+              .object({ at: instant, duration: duration(), region: name.optional(), scaleSet: name.optional(), share: probability })
+              .strict(),
+          )
+          .optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
 
 export type ScenarioInput = z.infer<typeof scenarioSchema>;
 export type ScenarioEventInput = z.infer<typeof event>;

@@ -237,7 +237,14 @@ function buildCatalog(input: ScenarioInput, startMs: number, issues: ScenarioIss
     catalog.addType(t.publisher, t.type, t.supportsAutomaticUpgrade);
     t.versions.forEach((v, vi) => {
       try {
-        catalog.publish(t.publisher, t.type, { version: v.version, os: (v.os ?? ['linux', 'windows']) as OsType[], regions: v.regions ?? null, publishedAtMs: startMs - 1, critical: v.critical ?? false, digest: null });
+        catalog.publish(t.publisher, t.type, {
+          version: v.version,
+          os: (v.os ?? ['linux', 'windows']) as OsType[],
+          regions: v.regions ?? null,
+          publishedAtMs: startMs - 1,
+          critical: v.critical ?? false,
+          digest: null,
+        });
       } catch (err) {
         issues.push({ path: `catalog[${ti}].versions[${vi}]`, message: (err as Error).message });
       }
@@ -384,7 +391,13 @@ function compileMaintenance(
     }
     names.push(c.name);
     const scope = c.scope ?? 'Extension';
-    const window = { startDateTime: c.startDateTime, duration: c.duration, timeZone: c.timeZone, recurEvery: c.recurEvery, ...(c.expirationDateTime !== undefined ? { expirationDateTime: c.expirationDateTime } : {}) };
+    const window = {
+      startDateTime: c.startDateTime,
+      duration: c.duration,
+      timeZone: c.timeZone,
+      recurEvery: c.recurEvery,
+      ...(c.expirationDateTime !== undefined ? { expirationDateTime: c.expirationDateTime } : {}),
+    };
     const parsed = parseMaintenanceWindow(window);
     if (!parsed.ok) {
       for (const e of parsed.errors) issues.push({ path: `${path}.${e.field}`, message: e.message });
@@ -467,7 +480,20 @@ function compileActions(
       const t = template(e.publish.extension, 'publish');
       if (!t) return;
       for (const [ri, r] of (e.publish.regions ?? []).entries()) if (!built.fleet.regions.has(r)) issues.push({ path: `${path}.publish.regions[${ri}]`, message: unknownRegion(r, built.fleet.regions) });
-      out.push({ atMs, kind: 'publish', publisher: t.publisher, type: t.type, version: { version: e.publish.version, os: (e.publish.os ?? ['linux', 'windows']) as OsType[], regions: e.publish.regions ?? null, publishedAtMs: atMs, critical: e.publish.critical ?? false, digest: null } });
+      out.push({
+        atMs,
+        kind: 'publish',
+        publisher: t.publisher,
+        type: t.type,
+        version: {
+          version: e.publish.version,
+          os: (e.publish.os ?? ['linux', 'windows']) as OsType[],
+          regions: e.publish.regions ?? null,
+          publishedAtMs: atMs,
+          critical: e.publish.critical ?? false,
+          digest: null,
+        },
+      });
       return;
     }
     if (e.publishImage || e.replicateImage) return; // compiled with the images (scenario-images.ts)

@@ -296,7 +296,8 @@ export function targetFromArmId(id: string): EventTarget | null {
   if (provider === 'microsoft.hybridcompute' && path.length === 2 && path[0]!.toLowerCase() === 'machines') return { kind: 'arc', resourceId: id, resourceGroup: m[1]! };
   if (provider !== 'microsoft.compute') return null;
   if (path.length === 2 && path[0]!.toLowerCase() === 'virtualmachines') return { kind: 'vm', resourceId: id, resourceGroup: m[1]! };
-  if (path.length === 4 && path[0]!.toLowerCase() === 'virtualmachinescalesets' && path[2]!.toLowerCase() === 'virtualmachines') return { kind: 'scaleSetInstance', resourceId: id, resourceGroup: m[1]! };
+  if (path.length === 4 && path[0]!.toLowerCase() === 'virtualmachinescalesets' && path[2]!.toLowerCase() === 'virtualmachines')
+    return { kind: 'scaleSetInstance', resourceId: id, resourceGroup: m[1]! };
   return null;
 }
 
@@ -379,7 +380,15 @@ export function toEventData(input: MappingInput): EventData | null {
       level: 'Warning',
       operationId,
       operationName: ls('Microsoft.Maintenance/maintenanceConfigurations/bypass/action', 'Bypass Maintenance Window'),
-      properties: { statusCode: 'OK', rolloutId: e.rolloutId, batchId: e.batchId, region: e.scope.region, maintenanceConfigurations: e.configurations.join(','), reason: e.reason, eventSeq: String(e.seq) },
+      properties: {
+        statusCode: 'OK',
+        rolloutId: e.rolloutId,
+        batchId: e.batchId,
+        region: e.scope.region,
+        maintenanceConfigurations: e.configurations.join(','),
+        reason: e.reason,
+        eventSeq: String(e.seq),
+      },
       resourceGroupName: input.target?.resourceGroup ?? '',
       resourceId,
       resourceProviderName: ls('Microsoft.Maintenance'),

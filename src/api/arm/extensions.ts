@@ -191,7 +191,12 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
   // R3: automatic upgrade is on by default on Arc machines, off on VMs and scale sets.
   const enableAutomaticUpgrade = props.enableAutomaticUpgrade ?? existing?.enableAutomaticUpgrade ?? t.flavor === 'arc';
   const now = ctx.runtime.clock.now();
-  const version = installVersion(ctx.engine.state.catalog, { publisher: publisher!, type: type!, typeHandlerVersion, autoUpgradeMinorVersion }, { os: t.machine.os, region: t.machine.placement.region }, now);
+  const version = installVersion(
+    ctx.engine.state.catalog,
+    { publisher: publisher!, type: type!, typeHandlerVersion, autoUpgradeMinorVersion },
+    { os: t.machine.os, region: t.machine.placement.region },
+    now,
+  );
   if (!version) throw badRequest('ArtifactVersionNotFound', `No version of ${publisher}.${type} matching '${typeHandlerVersion}'${autoUpgradeMinorVersion ? ' (or a newer minor version)' : ''} is published for ${t.machine.os} in ${t.machine.placement.region}.`, 'properties.typeHandlerVersion');
 
   // Every extension of the machine together stays within the settings budget (its goal state's size).
@@ -220,7 +225,19 @@ export function writeExtension(ctx: ArmContext, req: FastifyRequest, reply: Fast
   const inst = ctx.docs.atomically(() => {
     ctx.docs.put(id, t.machineArmId, 'extension', doc);
     if (!existing) {
-      return ctx.engine.installExtension(t.machine.id, { name, publisher: catalogType.publisher, type: catalogType.type, typeHandlerVersion, autoUpgradeMinorVersion, enableAutomaticUpgrade, settings: props.settings ?? {} }, caller);
+      return ctx.engine.installExtension(
+        t.machine.id,
+        {
+          name,
+          publisher: catalogType.publisher,
+          type: catalogType.type,
+          typeHandlerVersion,
+          autoUpgradeMinorVersion,
+          enableAutomaticUpgrade,
+          settings: props.settings ?? {},
+        },
+        caller,
+      );
     }
     return ctx.engine.updateExtension(t.machine.id, existing.artifactKey, {
       typeHandlerVersion, autoUpgradeMinorVersion, enableAutomaticUpgrade,

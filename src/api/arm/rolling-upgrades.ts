@@ -203,7 +203,14 @@ export function osUpgradeHistory(ctx: ArmContext, set: ScaleSet): Array<Record<s
     for (const b of before) p.successful += setProgress(state, b, set.id, now).successful;
     const startMs = Math.min(r.createdAtMs, ...before.map((b) => b.createdAtMs));
     const a = r.artifact as Extract<RolloutState['artifact'], { kind: 'osImage' }>;
-    const code: RunningCode | 'RollingBack' = r.status === 'cancelled' || p.cancelled ? 'Cancelled' : r.status === 'stopped' || p.stopped ? 'Faulted' : r.status === 'completed' || (p.pending === 0 && p.inProgress === 0) ? 'Completed' : 'RollingForward';
+    const code: RunningCode | 'RollingBack' =
+      r.status === 'cancelled' || p.cancelled
+        ? 'Cancelled'
+        : r.status === 'stopped' || p.stopped
+          ? 'Faulted'
+          : r.status === 'completed' || (p.pending === 0 && p.inProgress === 0)
+            ? 'Completed'
+            : 'RollingForward';
     const target = set.image?.kind === 'gallery'
       ? { id: `/subscriptions/${set.image.subscription}/resourceGroups/${set.image.resourceGroup}/providers/Microsoft.Compute/galleries/${set.image.gallery}/images/${set.image.image}/versions/${r.toVersion}` }
       : { publisher: a.publisher, offer: a.offer, sku: a.sku, version: r.toVersion };

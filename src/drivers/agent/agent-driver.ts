@@ -18,7 +18,8 @@ import { assessmentOf, assessOperationOf, installationOf, installOperationOf, RE
 
 export const REIMAGE_UNSUPPORTED = 're-image is not supported on agent-managed machines: Phasewise cannot replace the OS disk of a machine it reaches only through its agent';
 
-export const WINDOWS_UNSUPPORTED = 'guest OS patching of Windows machines through the Phasewise agent is not supported: the agent patches with apt, dnf, yum or zypper, and Windows Update is out of its reach';
+export const WINDOWS_UNSUPPORTED =
+  'guest OS patching of Windows machines through the Phasewise agent is not supported: the agent patches with apt, dnf, yum or zypper, and Windows Update is out of its reach';
 
 /** Missed status intervals after which a machine is Disconnected (agent-protocol §8, as Arc). */
 export const MISSED_INTERVALS = 3;

@@ -156,7 +156,11 @@ function scheduleRetry(ctx: TickContext, r: RolloutState, a: AttemptState): void
   a.status = 'retryWait';
   a.dueAtMs = at;
   schedule(ctx, { at, kind: 'retry', rolloutId: r.id, ref: a.machineId, token: a.attempt, attempt: a });
-  emitInstance(ctx, 'instance.retry.scheduled', r, a, { at: isoOf(at), reason: machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)' });
+  emitInstance(ctx, 'instance.retry.scheduled', r, a, {
+    at: isoOf(at),
+    reason:
+      machine.kind === 'arc' ? 'Arc machines retry an hour after a rollback (R30)' : 'VMs and scale sets retry days after a rollback (R30)',
+  });
 }
 
 function countJudged(ctx: TickContext, r: RolloutState, unit: UnitState, a: AttemptState, unhealthy: boolean): void {

@@ -21,7 +21,8 @@ export function skipReason(ctx: TickContext, r: RolloutState, inst: ExtensionIns
   if (installing.size > 0 && installing.has(instanceRef(r.artifactKey, inst.machineId))) return 'an install or update the user asked for is in progress';
   // OS images: a set whose automatic OS upgrade is off pauses at the gate (R65), it is not skipped.
   if (r.plan.profile.name !== 'manual' && r.artifact.kind === 'extension') {
-    if (!inst.enableAutomaticUpgrade && !effectiveAutoUpgrade(inst, isEnrolled(ctx.state, ctx.state.fleet.machines.get(inst.machineId)!))) return 'automatic upgrade was disabled for this extension (opt-out)';
+    if (!inst.enableAutomaticUpgrade && !effectiveAutoUpgrade(inst, isEnrolled(ctx.state, ctx.state.fleet.machines.get(inst.machineId)!)))
+      return 'automatic upgrade was disabled for this extension (opt-out)';
     if (ctx.state.catalog.getType(inst.publisher, inst.type)?.supportsAutomaticUpgrade !== true) return 'the extension type no longer supports automatic upgrade (R2)';
   }
   return versionReason(r, inst.installedVersion);

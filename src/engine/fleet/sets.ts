@@ -20,15 +20,23 @@ function setBasics(state: EngineState, input: { id: string; name: string; region
 }
 
 /** A set that has machines keeps its region, subscription, and the zones and domains they use. */
-function checkMembers(state: EngineState, id: string, old: { region: string; subscription: string } | undefined, next: { region: string; subscription: string; zones: string[] | null; ud: number; fd: number }): void {
+function checkMembers(
+  state: EngineState,
+  id: string,
+  old: { region: string; subscription: string } | undefined,
+  next: { region: string; subscription: string; zones: string[] | null; ud: number; fd: number },
+): void {
   if (!old || (state.fleet.setSizes.get(id) ?? 0) === 0) return;
   if (old.region !== next.region) throw conflict('region', `set ${id} has machines in ${old.region}; it cannot move to ${next.region}`);
   if (old.subscription !== next.subscription) throw conflict('subscription', `set ${id} has machines in subscription ${old.subscription}`);
   for (const m of machinesWhere(state, (x) => x.placement.setId === id)) {
     const p = m.placement;
-    if (next.zones !== null && p.zone !== null && !next.zones.includes(p.zone)) throw conflict('zones', `machine ${m.id} of set ${id} is in zone ${p.zone}`);
-    if (p.updateDomain !== null && p.updateDomain >= next.ud) throw conflict('updateDomainCount', `machine ${m.id} of set ${id} is in update domain ${p.updateDomain}`);
-    if (p.faultDomain !== null && p.faultDomain >= next.fd) throw conflict('faultDomainCount', `machine ${m.id} of set ${id} is in fault domain ${p.faultDomain}`);
+    if (next.zones !== null && p.zone !== null && !next.zones.includes(p.zone))
+      throw conflict('zones', `machine ${m.id} of set ${id} is in zone ${p.zone}`);
+    if (p.updateDomain !== null && p.updateDomain >= next.ud)
+      throw conflict('updateDomainCount', `machine ${m.id} of set ${id} is in update domain ${p.updateDomain}`);
+    if (p.faultDomain !== null && p.faultDomain >= next.fd)
+      throw conflict('faultDomainCount', `machine ${m.id} of set ${id} is in fault domain ${p.faultDomain}`);
   }
 }
 
@@ -47,18 +55,36 @@ export function checkScaleSet(state: EngineState, input: ScaleSet): ScaleSet {
     throw invalid(`upgradePolicy.rollingUpgradePolicy.${field}`, problem);
   }
   const healthGracePeriodMs = input.healthGracePeriodMs ?? DEFAULT_HEALTH_WINDOW_MS;
-  if (typeof healthGracePeriodMs !== 'number' || !Number.isFinite(healthGracePeriodMs) || healthGracePeriodMs < 0) throw invalid('healthGracePeriodMs', 'healthGracePeriodMs must be a duration in milliseconds, at least 0');
+  if (typeof healthGracePeriodMs !== 'number' || !Number.isFinite(healthGracePeriodMs) || healthGracePeriodMs < 0)
+    throw invalid('healthGracePeriodMs', 'healthGracePeriodMs must be a duration in milliseconds, at least 0');
   const hasApplicationHealth = bool(input.hasApplicationHealth ?? false, 'hasApplicationHealth');
   if (state.fleet.availabilitySets.has(id)) throw conflict('id', `${id} is an availability set`);
   checkMembers(state, id, state.fleet.scaleSets.get(id), { region: region.name, subscription, zones, ud: updateDomainCount, fd: faultDomainCount });
-  if (input.image !== undefined && (typeof input.image !== 'object' || input.image === null || typeof (input.image as { kind?: unknown }).kind !== 'string')) throw invalid('image', 'image must be a parsed image reference');
+  if (
+    input.image !== undefined &&
+    (typeof input.image !== 'object' || input.image === null || typeof (input.image as { kind?: unknown }).kind !== 'string')
+  )
+    throw invalid('image', 'image must be a parsed image reference');
   // Moving to another image drops the old image's instances: not while one of them is being re-imaged.
   const before = state.fleet.scaleSets.get(id)?.image;
   const oldKey = before ? imageKeyOf(before) : null;
   if (oldKey !== null && oldKey !== (input.image ? imageKeyOf(input.image) : null)) {
     for (const m of machinesWhere(state, (x) => x.placement.setId === id)) refuseInFlight(state, m.id, oldKey, `change the image of scale set ${id}`);
   }
-  return { id, name, region: region.name, subscription, resourceGroup, zones, updateDomainCount, faultDomainCount, upgradePolicy, healthGracePeriodMs, hasApplicationHealth, ...(input.image ? { image: input.image } : {}) };
+  return {
+    id,
+    name,
+    region: region.name,
+    subscription,
+    resourceGroup,
+    zones,
+    updateDomainCount,
+    faultDomainCount,
+    upgradePolicy,
+    healthGracePeriodMs,
+    hasApplicationHealth,
+    ...(input.image ? { image: input.image } : {}),
+  };
 }
 
 export function applyScaleSet(ctx: TickContext, set: ScaleSet): void {

@@ -59,7 +59,17 @@ export function sendUninstall(ctx: TickContext, inst: ExtensionInstance, caller:
   const key = `uninstall/${inst.machineId}/${inst.artifactKey}/${++ctx.state.actionSeq}`;
   ctx.state.pendingActions.set(key, { rolloutId: '', machineId: inst.machineId, kind: 'uninstall', artifactKey: inst.artifactKey, toVersion: '', caller });
   ctx.state.installing.set(instanceRef(inst.artifactKey, inst.machineId), key);
-  ctx.actions.push({ kind: 'uninstall', key, machineId: inst.machineId, artifact: artifactOf(inst), artifactKey: inst.artifactKey, fromVersion: inst.installedVersion, toVersion: '', settings: inst.settings, caller });
+  ctx.actions.push({
+    kind: 'uninstall',
+    key,
+    machineId: inst.machineId,
+    artifact: artifactOf(inst),
+    artifactKey: inst.artifactKey,
+    fromVersion: inst.installedVersion,
+    toVersion: '',
+    settings: inst.settings,
+    caller,
+  });
 }
 
 /**

@@ -174,10 +174,38 @@ export function newRolloutState(id: string, key: string, req: RolloutRequest, pl
             gateRun = { rolloutId: id, key: u.setId ?? u.id, upgraded: 0, unhealthyUpgraded: 0, stoppedUntil: null };
             if (u.setId) setRuns.set(u.setId, gateRun);
           }
-          units.set(u.id, { rolloutId: id, plan: u, gateRun, region: pr.region, phase: pi, wave: wi, status: 'waiting', next: 0, inflight: null, passDone: false, waveSettled: false, retryReady: [], retryBatches: 0, ...unitMemoryFields() });
+          units.set(u.id, {
+            rolloutId: id,
+            plan: u,
+            gateRun,
+            region: pr.region,
+            phase: pi,
+            wave: wi,
+            status: 'waiting',
+            next: 0,
+            inflight: null,
+            passDone: false,
+            waveSettled: false,
+            retryReady: [],
+            retryBatches: 0,
+            ...unitMemoryFields(),
+          });
         }
       });
-      regions.set(pr.region, { rolloutId: id, region: pr.region, pair: pr.pair, phase: pi, wave: 0, waveRemaining: -1, openUnits, unfinished: openUnits, advancing: false, inflightByZone: new Map(), inflight: 0, blocked: new Set() });
+      regions.set(pr.region, {
+        rolloutId: id,
+        region: pr.region,
+        pair: pr.pair,
+        phase: pi,
+        wave: 0,
+        waveRemaining: -1,
+        openUnits,
+        unfinished: openUnits,
+        advancing: false,
+        inflightByZone: new Map(),
+        inflight: 0,
+        blocked: new Set(),
+      });
     }
   });
   return {

@@ -158,7 +158,16 @@ function checkPhase(ctx: TickContext, r: RolloutState, index: number): void {
     phase.status = 'failed';
     phase.endedAtMs = ctx.now;
     emit(ctx, { type: 'phase.failed', rolloutId: r.id, phase: index, regions, reason: verdict.reason, upgraded: phase.upgraded, unhealthy: phase.unhealthy });
-    emit(ctx, { type: 'gate.breached', rolloutId: r.id, gate: verdict.gate, observed: verdict.observed, limit: verdict.limit, scope: { region: regions.join(','), subscription: '*' }, reason: verdict.reason, rule: verdict.rule });
+    emit(ctx, {
+      type: 'gate.breached',
+      rolloutId: r.id,
+      gate: verdict.gate,
+      observed: verdict.observed,
+      limit: verdict.limit,
+      scope: { region: regions.join(','), subscription: '*' },
+      reason: verdict.reason,
+      rule: verdict.rule,
+    });
     stopRollout(ctx, r, `phase ${index} failed: ${verdict.reason}`);
     return;
   }

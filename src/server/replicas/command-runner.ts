@@ -136,7 +136,11 @@ export class CommandRunner {
       response = { status: res.statusCode, headers: responseHeaders(res.headers as Record<string, unknown>), body: res.body };
     } catch (err) {
       this.log.error({ err, command: id }, 'a queued API request failed to run');
-      response = { status: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { code: 'InternalServerError', message: 'The queued request failed to run; it is logged.' } }) };
+      response = {
+        status: 500,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: { code: 'InternalServerError', message: 'The queued request failed to run; it is logged.' } }),
+      };
     }
     const side = this.sideChanges();
     const sql = [side, markDoneSql(id, this.seal.response(response)), `SELECT pg_notify(${literal(DONE_CHANNEL)}, ${literal(String(id))})`].filter(Boolean).join(';\n');

@@ -226,7 +226,14 @@ export class SnapshotReads {
       const origin = docs.get<{ simStartMs: number; realStartMs: number; factor: number }>('/phasewise/clock')?.body
         ?? { simStartMs: Date.now(), realStartMs: Date.now(), factor: config.clockFactor };
       const clock = new AcceleratedClock(origin);
-      const engine = new Engine({ clock, driver: READ_ONLY_DRIVER, store: READ_ONLY_STORE, state, profiles: scenario?.profiles ?? {}, ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}) });
+      const engine = new Engine({
+        clock,
+        driver: READ_ONLY_DRIVER,
+        store: READ_ONLY_STORE,
+        state,
+        profiles: scenario?.profiles ?? {},
+        ...(scenario?.canaryRegions ? { canaryRegions: scenario.canaryRegions } : {}),
+      });
       const quiet = { error: () => {}, info: () => {} };
       ctx = {
         engine, runtime: new EngineRuntime(engine, clock, origin.factor, null, [], quiet, null), db, eventLog: this.opts.eventLog, docs, ops: new Operations(docs),

@@ -102,7 +102,14 @@ export function loadStateTail(db: Database.Database, state: EngineState, busyUni
     const action = JSON.parse(a.body as string) as DriverAction;
     if (action.kind === 'install' || action.kind === 'uninstall') {
       // A user's install or uninstall: the newest one per instance is the one in flight (older ones were given up).
-      state.pendingActions.set(action.key, { rolloutId: '', machineId: action.machineId, kind: action.kind, artifactKey: action.artifactKey, toVersion: action.toVersion, caller: action.caller ?? 'user' });
+      state.pendingActions.set(action.key, {
+        rolloutId: '',
+        machineId: action.machineId,
+        kind: action.kind,
+        artifactKey: action.artifactKey,
+        toVersion: action.toVersion,
+        caller: action.caller ?? 'user',
+      });
       state.installing.set(instanceRef(action.artifactKey, action.machineId), action.key);
     } else {
       state.pendingActions.set(action.key, { rolloutId: a.rollout_id as string, machineId: action.machineId, kind: action.kind });

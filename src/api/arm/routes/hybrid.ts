@@ -173,7 +173,19 @@ export function registerHybridRoutes(app: FastifyInstance, ctx: ArmContext): voi
       if (inst.status === 'Transitioning') throw conflict('OperationNotAllowed', `${where}: the extension is being changed right now; try again when it has finished.`);
       if (inst.installedVersion !== version) plans.push({ inst, version });
     }
-    const ids = ctx.docs.atomically(() => plans.map(({ inst, version }) => ctx.engine.manualUpgrade({ artifact: { kind: 'extension', publisher: inst.publisher, type: inst.type }, machineIds: [t.machine.id], toVersion: version, caller })?.id).filter((x): x is string => typeof x === 'string'));
+    const ids = ctx.docs.atomically(() =>
+      plans
+        .map(
+          ({ inst, version }) =>
+            ctx.engine.manualUpgrade({
+              artifact: { kind: 'extension', publisher: inst.publisher, type: inst.type },
+              machineIds: [t.machine.id],
+              toVersion: version,
+              caller,
+            })?.id,
+        )
+        .filter((x): x is string => typeof x === 'string'),
+    );
     ctx.runtime.kick();
     startOperation(ctx, req, reply, t.sub, 'Microsoft.HybridCompute', t.machine.placement.region, { kind: 'rollouts', ids }, true);
     return reply.status(202).send();

@@ -200,7 +200,8 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const existing = ctx.engine.state.fleet.availabilitySets.get(id);
     const udc = body.properties.platformUpdateDomainCount ?? existing?.updateDomainCount ?? 5;
     const fdc = body.properties.platformFaultDomainCount ?? existing?.faultDomainCount ?? 2;
-    if (existing && (existing.updateDomainCount !== udc || existing.faultDomainCount !== fdc)) throw conflict('PropertyChangeNotAllowed', 'The update and fault domain counts of an availability set cannot change.');
+    if (existing && (existing.updateDomainCount !== udc || existing.faultDomainCount !== fdc))
+      throw conflict('PropertyChangeNotAllowed', 'The update and fault domain counts of an availability set cannot change.');
     ctx.docs.atomically(() => {
       const region = ensureRegion(ctx, body.location, []);
       ctx.docs.put(armId, resourceGroupId(p.sub, p.rg), 'availabilitySet', { tags: body.tags ?? {}, ...(body.sku ? { sku: body.sku } : {}) });
