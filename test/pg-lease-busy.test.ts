@@ -18,6 +18,7 @@ import type { Fence } from '../src/store/postgres/pg-store.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import type { StoreError } from '../src/store/sqlite/database.js';
 import { baseScenario } from './helpers/harness.js';
+import { createDatabase } from './helpers/pg-databases.js';
 import { sleep, waitFor } from './helpers/poll.js';
 
 let server: EmbeddedPostgres;
@@ -28,12 +29,7 @@ before(async () => {
 after(async () => server?.stop());
 
 async function freshDb(): Promise<string> {
-  const name = `busy_${++n}`;
-  const admin = new pg.Client(server.url);
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = server.url.replace(/\/phasewise$/, `/${name}`);
+  const url = await createDatabase(server.url, `busy_${++n}`);
   (await PgStore.open(url)).close(); // migrates
   return url;
 }
