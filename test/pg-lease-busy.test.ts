@@ -6,30 +6,24 @@
  * The busy main thread is real: a synchronous loop, as a long load is.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import pg from 'pg';
 import { LeaseKeeper } from '../src/server/replicas/lease-keeper.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
-import { startEmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
-import type { EmbeddedPostgres } from '../src/store/postgres/embedded-server.js';
 import { readLease, tryAcquire } from '../src/store/postgres/lease.js';
 import type { Fence } from '../src/store/postgres/pg-store.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import type { StoreError } from '../src/store/sqlite/database.js';
 import { baseScenario } from './helpers/harness.js';
-import { createDatabase } from './helpers/pg-databases.js';
+import { createDatabase, usePgServer } from './helpers/pg-databases.js';
 import { sleep, waitFor } from './helpers/poll.js';
 
-let server: EmbeddedPostgres;
+const pgs = usePgServer('busy');
 let n = 0;
-before(async () => {
-  server = await startEmbeddedPostgres();
-});
-after(async () => server?.stop());
 
 async function freshDb(): Promise<string> {
-  const url = await createDatabase(server.url, `busy_${++n}`);
+  const url = await createDatabase(pgs.server().url, `busy_${++n}`);
   (await PgStore.open(url)).close(); // migrates
   return url;
 }
