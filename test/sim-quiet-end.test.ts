@@ -7,6 +7,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { InvariantChecker } from '../src/audit/invariants.js';
+import type { EngineEvent } from '../src/model/events.js';
+import { symmetricPairs } from '../src/model/fleet.js';
 import { quietEndNote } from '../src/sim/run-end.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { runSimulation } from '../src/sim/simulator.js';
@@ -42,15 +45,33 @@ test('R70: sim ending with a unit whose windows expired says so in its first lin
   assert.doesNotMatch(done.stdout.split('\n')[1] ?? '', /ended with/);
 });
 
-test('R10: a run the engine stalls is named a stall, not passed over (state stored before one-sided pairs were checked)', () => {
+test('R10: a stored double geo-pair claim (c and a both name b, saved before the one-geo-pair check) no longer stalls: b is planned apart from both', () => {
   const compiled = compileScenario(scenario(), 'quiet-end.json');
-  // a and b name each other; c names b too, as a store written before f6ec90d may hold (the check refuses it now).
+  // a and c both name b, which names none, as a store written before f6ec90d may hold (the check refuses it now).
+  // b's completed pair is a only; with b and c in one phase, c's batches waited for b's and were never woken.
   compiled.state.fleet.regions.set('c', { name: 'c', pair: 'b', zones: [] });
   compiled.state.fleet.regions.set('a', { name: 'a', pair: 'b', zones: [] });
   compiled.state.fleet.regions.set('b', { name: 'b', pair: null, zones: [] });
-  const result = runSimulation(compiled);
+  const events: EngineEvent[] = [];
+  const invariants = new InvariantChecker({ pairs: symmetricPairs([...compiled.state.fleet.regions.values()]) });
+  const result = runSimulation(compiled, { onEvents: (batch) => { events.push(...batch); invariants.onEvents(batch); } });
   assert.equal(result.hitHorizon, false);
+  assert.deepEqual([...result.engine.state.rollouts.values()].map((r) => r.status), ['completed'], 'the rollout completes');
+  assert.deepEqual(invariants.finish(), []);
+  const created = events.find((e) => e.type === 'rollout.created');
+  assert.ok(created?.type === 'rollout.created');
+  const phaseOf = (region: string) => created.phases.findIndex((p) => p.includes(region));
+  assert.notEqual(phaseOf('b'), phaseOf('a'));
+  assert.notEqual(phaseOf('b'), phaseOf('c'), 'b is never in a phase with a region that names it');
+  // What was stored is kept as it was: nothing is rewritten.
+  assert.equal(result.engine.state.fleet.regions.get('c')!.pair, 'b');
+  assert.equal(result.engine.state.fleet.regions.get('b')!.pair, null);
+});
+
+test('a rollout still running at a quiet end with no window to wait for is named a stall, not passed over', () => {
+  // Cut the run short: the rollout is mid-way, and nothing explains it as a window would.
+  const result = runSimulation(compileScenario(scenario({ horizon: 'P1DT3H' }), 'quiet-end.json'));
   const running = [...result.engine.state.rollouts.values()].filter((r) => r.status === 'running').map((r) => r.id);
-  assert.deepEqual(running, ['ro-1'], 'the engine still stalls on such a stored state (b and c share a phase)');
+  assert.deepEqual(running, ['ro-1']);
   assert.match(quietEndNote(result.engine.state, running), /; ended with rollout ro-1 still running and nothing left to move it \(a stall/);
 });

@@ -47,7 +47,7 @@ export function planPhases(loads: readonly RegionLoad[], opts: PhaseOptions): Ph
     size = phases.length === 0 ? (Number.isFinite(opts.growth) ? 1 : remaining.length) : grow(size, opts.growth);
     const chosen = pickCompatible(remaining, size);
     take(remaining, chosen);
-    const skipped = remaining.filter((l) => chosen.some((c) => c.pair === l.region));
+    const skipped = remaining.filter((l) => chosen.some((c) => c.pair === l.region || l.pair === c.region));
     phases.push({
       regions: chosen.map((l) => l.region),
       reason:
@@ -62,16 +62,22 @@ function grow(size: number, growth: number): number {
   return Number.isFinite(growth) ? Math.max(size + 1, Math.round(size * growth)) : Number.POSITIVE_INFINITY;
 }
 
-/** Takes up to `size` regions in order, never two of one geo-pair. */
+/**
+ * Takes up to `size` regions in order, never two of one geo-pair, read in both directions: a store written before
+ * the one-geo-pair check may hold two regions naming one region that names neither (C → B, A → B), and B's completed
+ * pair is A only. B and C in one phase stalled: C's batches waited for B's, whose ends woke A, never C.
+ */
 function pickCompatible(pool: readonly RegionLoad[], size: number, only?: string[]): RegionLoad[] {
   const chosen: RegionLoad[] = [];
   const names = new Set<string>();
+  const named = new Set<string>();
   for (const l of pool) {
     if (chosen.length >= size) break;
     if (only && !only.includes(l.region)) continue;
-    if (l.pair !== null && names.has(l.pair)) continue;
+    if ((l.pair !== null && names.has(l.pair)) || named.has(l.region)) continue;
     chosen.push(l);
     names.add(l.region);
+    if (l.pair !== null) named.add(l.pair);
   }
   return chosen;
 }
