@@ -60,6 +60,8 @@ export function onActionResult(
   }
   // Rollback answered.
   if (ok) {
+    // An OS image rollback re-images the machine back (R62): an availability impact like the upgrade's (R61, R84).
+    if (reimage) emitInstance(ctx, 'instance.reimaged', r, a, { fromVersion: r.toVersion, toVersion: inst.lastKnownGoodVersion, ...reimage });
     inst.installedVersion = inst.lastKnownGoodVersion;
     inst.desiredVersion = inst.lastKnownGoodVersion;
     inst.status = 'Succeeded';
