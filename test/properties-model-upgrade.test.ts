@@ -19,6 +19,7 @@ const AMA = { publisher: 'Microsoft.Azure.Monitor', type: 'AzureMonitorLinuxAgen
 let s: TestServer;
 before(async () => {
   s = await startTestServer();
+  assert.equal((await call(s.url, 'PUT', `/subscriptions/${SUB}/resourceGroups/rg1?${AV}`, { location: 'westus' })).status, 201);
   assert.equal((await call(s.url, 'PUT', `/phasewise/publishers/${AMA.publisher}/extensionTypes/${AMA.type}`, { supportsAutomaticUpgrade: true })).status, 201);
   const v = await call(s.url, 'PUT', `/phasewise/publishers/${AMA.publisher}/extensionTypes/${AMA.type}/versions/1.30.0.0`, { os: ['linux', 'windows'] });
   assert.ok(v.status < 300, JSON.stringify(v.body));
@@ -94,8 +95,7 @@ test('R50: a model change reaches every instance by itself under Automatic and R
         for (const i of seen) {
           const want = runs.get(i.instanceId)!;
           assert.equal(i.properties.latestModelApplied, want === generation, `${c.mode} ${name}/${i.instanceId}: latestModelApplied after ${step.kind} (runs generation ${want} of ${generation})`);
-          const settings = i.resources?.[0]?.properties?.settings;
-          if (settings !== undefined) assert.equal(settings.generation, want, `${c.mode} ${name}/${i.instanceId}: its extension carries the settings of the model it runs`);
+          assert.equal(i.resources?.[0]?.properties?.settings?.generation, want, `${c.mode} ${name}/${i.instanceId}: its extension carries the settings of the model it runs`);
         }
       }
       assert.equal((await call(s.url, 'DELETE', `${VMSS}/${name}?${AV}`)).status < 300, true);

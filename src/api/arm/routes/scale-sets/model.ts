@@ -2,6 +2,7 @@
  * A scale set's model: its document (or, for a set of the configured fleet, the model its instances
  * have), the checks a model must pass, and bringing instances to it.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Machine, ScaleSet } from '../../../../model/fleet.js';
 import { installVersion } from '../../../../catalog/catalog.js';
 import { checkInstall, checkRemoveExtension, checkUpdate } from '../../../../engine/fleet/extensions.js';
@@ -187,6 +188,9 @@ export function addInstances(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, o
 
 /** A new extension profile: Automatic and Rolling sets apply it to every instance now, Manual ones on manualupgrade. */
 export function changeModelIn(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, exts: ModelExtension[], caller: string): Touched {
+  // R50: the same extension profile sent again (a PUT that scales, tags or changes the policy) is no new model: under
+  // Manual its instances stayed on the latest model. A profile with protectedSettings counts as new (they are sealed).
+  if (exts.every((e) => e.properties.protectedSettings === undefined) && isDeepStrictEqual(exts, modelExtensions(doc))) return [];
   const sealed = sealModel(ctx, doc, exts);
   const vmp = doc.properties.virtualMachineProfile;
   doc.properties.virtualMachineProfile = { ...(vmp ?? {}), extensionProfile: { ...(vmp?.extensionProfile ?? {}), extensions: sealed } };
