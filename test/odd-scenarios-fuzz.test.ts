@@ -51,7 +51,9 @@ const caseArb = fc.record({
   failure: failureArb,
   secondFailure: failureArb,
   background: fc.boolean(),
-  policy: fc.record({ maxBatchInstancePercent: fc.constantFrom(1, 20, 100), maxUnhealthyInstancePercent: fc.constantFrom(1, 20, 100), maxUnhealthyUpgradedInstancePercent: fc.constantFrom(0, 20, 100) }),
+  policy: fc.record({
+    maxBatchInstancePercent: fc.constantFrom(1, 20, 100), maxUnhealthyInstancePercent: fc.constantFrom(1, 20, 100), maxUnhealthyUpgradedInstancePercent: fc.constantFrom(0, 20, 100),
+  }),
   seed: fc.integer({ min: 1, max: 1_000_000 }),
 });
 type Case = typeof caseArb extends fc.Arbitrary<infer T> ? T : never;
@@ -88,7 +90,10 @@ function toScenario(c: Case): Record<string, unknown> {
     fleet.availabilitySets = [{ name: 'as0', region: homes[0]!.name, subscription: 's2', vms: 4, updateDomains: 2, os: 'linux', extensions: ['agent'] }];
   }
   const window = configuration(c.window);
-  const targets = [...(fleet.scaleSets as Array<{ name: string }>).map((s) => ({ configuration: 'w', scaleSet: s.name })), ...(fleet.vms as Array<{ name: string; count: number }>).map((v) => ({ configuration: 'w', machines: Array.from({ length: v.count }, (_, k) => `${v.name}-${k}`) }))];
+  const targets = [
+    ...(fleet.scaleSets as Array<{ name: string }>).map((s) => ({ configuration: 'w', scaleSet: s.name })),
+    ...(fleet.vms as Array<{ name: string; count: number }>).map((v) => ({ configuration: 'w', machines: Array.from({ length: v.count }, (_, k) => `${v.name}-${k}`) })),
+  ];
   const events: unknown[] = [{ at: 'PT2H', publish: { extension: 'agent', version: '1.1.0.0' } }];
   if (c.releases === 'superseded') events.push({ at: 'P1DT4H', publish: { extension: 'agent', version: '1.2.0.0' } });
   if (c.releases === 'criticalOver') events.push({ at: 'PT20H', publish: { extension: 'agent', version: '1.2.0.0', critical: true } });

@@ -59,7 +59,7 @@ async function instances(name: string): Promise<Instance[]> {
   return r.body.value as Instance[];
 }
 
-test('R50: a model change reaches every instance by itself under Automatic and Rolling; under Manual only the instances upgraded by hand, and each instance says whether it runs the latest model', async () => {
+test('R50: a model change reaches every instance by itself under Automatic and Rolling, under Manual only those upgraded by hand; each says if it runs the latest', async () => {
   await fc.assert(
     fc.asyncProperty(caseArb, async (c) => {
       const name = `r50-${++n}`;

@@ -66,7 +66,8 @@ function r84Problems(run: Run): string[] {
   const expect = (machineId: string, cause: string, at: number, what: string) => {
     const periods = availabilityPeriods(byMachine.get(machineId) ?? [], run.state.maintenance.hostUpdates, run.state.fleet.unhealthy.has(machineId));
     const found = periods.some((p) => p.cause === cause && p.startMs <= at && (p.endMs === null || p.endMs >= at));
-    if (!found) problems.push(`R84: ${machineId}: ${what} at ${new Date(at).toISOString()} is not in its availability history (${periods.map((p) => `${p.cause} ${new Date(p.startMs).toISOString()}`).join(', ') || 'empty'})`);
+    const history = periods.map((p) => `${p.cause} ${new Date(p.startMs).toISOString()}`).join(', ') || 'empty';
+    if (!found) problems.push(`R84: ${machineId}: ${what} at ${new Date(at).toISOString()} is not in its availability history (${history})`);
   };
   for (const e of run.events) {
     const t = Date.parse(e.time);
@@ -227,10 +228,13 @@ test('R15: with one extension failing on the same machines, the other is judged 
       for (const e of run.events) {
         if (e.type === 'rollout.created' && artifactKey(e.artifact) === good.key) goodRollouts.add(e.rolloutId);
         if (e.type === 'instance.upgrade.failed' || e.type === 'instance.health.unhealthy') failedAttempts.add(`${e.rolloutId}|${e.machineId}|${e.attempt}`);
-        if (e.type === 'instance.rollback.started' && !failedAttempts.has(`${e.rolloutId}|${e.machineId}|${e.attempt}`)) problems.push(`R15: ${e.rolloutId} rolls ${e.machineId} back with no failure of its own`);
+        if (e.type === 'instance.rollback.started' && !failedAttempts.has(`${e.rolloutId}|${e.machineId}|${e.attempt}`)) {
+          problems.push(`R15: ${e.rolloutId} rolls ${e.machineId} back with no failure of its own`);
+        }
         if ((e.type === 'instance.upgrade.failed' || e.type === 'instance.rollback.failed') && !goodRollouts.has(e.rolloutId)) failedBad.add(e.machineId);
         if ((e.type === 'rollout.completed' || e.type === 'rollout.stopped' || e.type === 'rollout.cancelled') && goodRollouts.has(e.rolloutId)) ends.set(e.rolloutId, e.type);
-        if (goodRollouts.has('rolloutId' in e ? e.rolloutId : '') && (e.type === 'instance.upgrade.failed' || e.type === 'instance.health.unhealthy' || e.type.startsWith('instance.rollback') || e.type === 'gate.breached')) {
+        const judged = e.type === 'instance.upgrade.failed' || e.type === 'instance.health.unhealthy' || e.type.startsWith('instance.rollback') || e.type === 'gate.breached';
+        if (judged && goodRollouts.has('rolloutId' in e ? e.rolloutId : '')) {
           problems.push(`R15: the healthy extension's rollout has ${e.type} (${'machineId' in e ? e.machineId : ''})`);
         }
       }
@@ -252,7 +256,10 @@ test('R15: with one extension failing on the same machines, the other is judged 
 const r77Arb = regionsArb.chain((regions) =>
   fc.record({
     regions: fc.constant(regions),
-    groups: fc.array(fc.record({ region: fc.constantFrom(...regions), count: fc.integer({ min: 1, max: 8 }), reboot: fc.constantFrom('IfRequired', 'Never', 'Always'), set: fc.boolean() }), { minLength: 1, maxLength: 4 }),
+    groups: fc.array(
+      fc.record({ region: fc.constantFrom(...regions), count: fc.integer({ min: 1, max: 8 }), reboot: fc.constantFrom('IfRequired', 'Never', 'Always'), set: fc.boolean() }),
+      { minLength: 1, maxLength: 4 },
+    ),
     failure: fc.record({ installFailure: fc.constantFrom(0, 0.2), unhealthyAfterUpgrade: fc.constantFrom(0, 0.1, 0.5) }),
     critical: fc.boolean(),
     baselines: fc.integer({ min: 1, max: 2 }),
