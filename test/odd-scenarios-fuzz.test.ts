@@ -31,7 +31,9 @@ const TOPOLOGIES: Record<string, Array<{ name: string; pair?: string; zones?: st
   pairsAndLoners: [{ name: 'a', pair: 'b', zones: ['1'] }, { name: 'b', pair: 'a' }, { name: 'c', pair: 'd', zones: ZONES }, { name: 'd', pair: 'c' }, { name: 'e' }, { name: 'f', zones: ['1', '2'] }],
   emptyPartner: [{ name: 'a', pair: 'b' }, { name: 'b', pair: 'a' }, { name: 'c' }],
   // c is made to name b too after compiling, as a store saved before the one-geo-pair check may hold (run below).
-  doubleClaim: [{ name: 'a', pair: 'b', zones: ['1', '2'] }, { name: 'b' }, { name: 'c' }],
+  // The mixed fleet grows region by region in this order: d is the canary, e and a the next phase, c and b (c smaller,
+  // naming b) could share the one after: a rollout stalled there before b was planned apart from both a and c.
+  doubleClaim: [{ name: 'e' }, { name: 'd' }, { name: 'a', pair: 'b', zones: ['1', '2'] }, { name: 'c' }, { name: 'b' }],
 };
 
 const shapeArb = fc.constantFrom('oneMachine', 'tinySets', 'oneBigSet', 'mixed');
