@@ -135,9 +135,9 @@ test('a bad value of 100,000 characters is quoted by its start: the sentence say
   const huge = 'a'.repeat(100_000);
   const cases: Array<[string[], RegExp]> = [
     [['config', 'set', 'extensions.allowlist', huge, ...args], /is not an extension name/],
-    [['config', 'set', 'extensions.enabled', huge, ...args], /^phasewise agent: extensions\.enabled takes true or false, not "a{80}"… \(100000 characters\)$/],
+    [['config', 'set', 'extensions.enabled', huge, ...args], /^phasewise agent config set: extensions\.enabled takes true or false, not "a{80}"… \(100000 characters\)$/],
     [['config', 'set', huge, 'x', ...args], /unknown setting "a{80}"… \(100000 characters\); the settings are/],
-    [['trust', 'add', '--key-id', huge, '--file', join(d.root, 'k.pub'), ...args], /key id "a{80}"… \(100000 characters\) is not valid/],
+    [['trust', 'add', '--key-id', huge, '--file', join(d.root, 'k.pub'), ...args], /^phasewise agent trust add: key id "a{80}"… \(100000 characters\) is not valid/],
     [['run', ...args, '--imds-port', huge], /--imds-port must be 0-65535, not "a{80}"… \(100000 characters\)$/],
   ];
   for (const [argv, why] of cases) {

@@ -90,6 +90,15 @@ describe('enrollment and the agent credential', () => {
     assert.ok(!JSON.stringify(listed).includes(created.body.token), 'the secret is never listed');
   });
 
+  test('a token for a subscription serve does not know is 404 SubscriptionNotFound saying where subscriptions come from, and is not created', async () => {
+    const r = await call(s.url, 'PUT', '/phasewise/enrollmentTokens/nosub', { subscriptionId: 'no-such-sub', resourceGroup: 'lab', location: 'eastus' });
+    assert.equal(r.status, 404, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, 'SubscriptionNotFound');
+    assert.match(r.body.error.message, /'no-such-sub' could not be found: .*`subscriptions`, or \$PHASEWISE_SUBSCRIPTIONS/);
+    const listed = (await call(s.url, 'GET', '/phasewise/enrollmentTokens')).body;
+    assert.ok(!listed.value.some((t: { name: string }) => t.name === 'nosub'));
+  });
+
   test('the enrollment token is checked before the body is read: without one a malformed or huge body is a 401; with one, a body over 64 KiB is a 413', async () => {
     // The token used to be read in the handler, after the router had parsed the body: anyone could have
     // up to 1 MiB of JSON parsed per request (and got 400s that told them about the body) before the 401.

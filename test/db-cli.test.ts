@@ -29,7 +29,8 @@ describe('sim on the SQLite store', () => {
     assert.match(first.stdout, /State and event log kept in/);
     const again = run('sim', 'examples/small.yaml', '--store', `sqlite:${file}`);
     assert.equal(again.status, 2);
-    assert.match(again.stderr, /already exists/);
+    // The refusal names the way out the command has (it said only "choose a new file or remove it first").
+    assert.equal(again.stderr, `phasewise: ${file} already exists; give --replace to replace it, or choose a new file\n`);
     const replaced = run('sim', 'examples/small.yaml', '--store', `sqlite:${file}`, '--replace', '--quiet');
     assert.equal(replaced.status, 0, replaced.stderr);
   });

@@ -16,7 +16,7 @@ import { repeatedOption } from '../src/cli/repeated-options.js';
 import { firstDuplicateJsonKey } from '../src/util/json-duplicate-keys.js';
 import { MAX_YAML_DEPTH, parseStrictYaml } from '../src/util/strict-yaml.js';
 import { scenarioFolder, variant as changed } from './helpers/scenario-files.js';
-import { cli } from './helpers/cli.js';
+import { cli, cliWithEnv } from './helpers/cli.js';
 
 const STACK_LINE = /\n\s+at /;
 
@@ -238,6 +238,27 @@ describe('command-line options', { concurrency: 2 }, () => {
     assert.equal(repeatedOption(['sim', 'f', '--quiet', '--quiet'], ['--seed']), null);
     assert.equal(repeatedOption(['sim', 'f', '--seed', '1', '--', '--seed'], ['--seed']), null);
     assert.equal(repeatedOption(['--seeds', '1', '--seed', '2'], ['--seed']), null);
+  });
+
+  test('repeatedOption: a short name counts as its long one; an option\'s value is never taken for an option', () => {
+    const output = { long: '--output', short: '-o' };
+    const reason = { long: '--reason' };
+    assert.equal(repeatedOption(['rollout', 'list', '-o', 'table', '-o', 'json'], [output]), '--output');
+    assert.equal(repeatedOption(['rollout', 'list', '-o', 'table', '--output=json'], [output]), '--output');
+    assert.equal(repeatedOption(['rollout', 'list', '-otable', '--output', 'json'], [output]), '--output');
+    assert.equal(repeatedOption(['rollout', 'list', '-o', 'table'], [output]), null);
+    assert.equal(repeatedOption(['rollout', 'pause', 'ro-1', '--reason', '-o x', '-o', 'json'], [output, reason]), null);
+    assert.equal(repeatedOption(['rollout', 'pause', 'ro-1', '--reason', '--reason'], [reason]), null);
+    assert.equal(repeatedOption(['x', '--level', '-o', 'json', '-o', 'yaml'], [{ long: '--level', optional: true }, output]), '--output');
+  });
+
+  test('an option given twice by its short name, or by both names, is refused before anything is sent (it kept the last)', async () => {
+    for (const args of [['rollout', 'list', '-o', 'table', '-o', 'json'], ['rollout', 'list', '-o', 'table', '--output', 'json'],
+      ['set', 'show', '--subscription', 's', '-g', 'a', '-g', 'b', '-n', 'x']]) {
+      const r = await cliWithEnv({ PHASEWISE_CONFIG_DIR: files.path('no-profile') }, 30_000, ...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^phasewise ${args[0]} ${args[1]}: --(output|resource-group): given more than once; give it once\n$`));
+    }
   });
 
   for (const release of ['0x1', '1e0', '1.0', ' 1', '+1']) {

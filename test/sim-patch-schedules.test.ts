@@ -5,7 +5,7 @@
  * caught; bad scenario input is a ScenarioError naming the field; `phasewise sim` checks the log.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -18,7 +18,7 @@ import type { Scenario } from '../src/sim/scenario.js';
 import { compileScenario, ScenarioError } from '../src/sim/scenario.js';
 import { runSimulation, Simulation } from '../src/sim/simulator.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { cli } from './helpers/cli.js';
+import { cli, cliWithin, ROOT } from './helpers/cli.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -232,4 +232,16 @@ test('R75: a restart neither repeats nor skips a run (the window starts already 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('docs/patching.md\'s figures for examples/demo.yaml (its runs and reboots, and the line sim prints) are what `phasewise sim` prints', { timeout: 180_000 }, async () => {
+  const doc = readFileSync(join(ROOT, 'docs/patching.md'), 'utf8');
+  const r = await cliWithin(150_000, 'sim', 'examples/demo.yaml', '--quiet');
+  assert.equal(r.status, 0, r.stderr);
+  const printed = /Patch schedules: (\d+) run starts and (\d+) reboots checked, no violation/.exec(r.stdout);
+  assert.ok(printed, r.stdout);
+  const prose = /\((\d+) runs with the default seed, (\d+) of them rebooting\)/.exec(doc.replace(/\s+/g, ' '));
+  assert.ok(prose, 'docs/patching.md gives the demo\'s runs and reboots');
+  assert.deepEqual([prose[1], prose[2]], [printed[1], printed[2]], 'the prose says what sim prints (it said 69 runs for 57)');
+  assert.ok(doc.includes(printed[0]), `docs/patching.md shows the line sim prints: ${printed[0]}`);
 });

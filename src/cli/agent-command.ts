@@ -46,7 +46,9 @@ async function guarded(fn: () => Promise<void> | void): Promise<void> {
   try {
     await fn();
   } catch (err) {
-    if (err instanceof PolicyError || (err instanceof TrustError && /not valid|^no trusted key/.test(err.message))) throw new UsageError(`phasewise agent: ${err.message}`);
+    if (err instanceof PolicyError || (err instanceof TrustError && /not valid|^no trusted key/.test(err.message))) {
+      throw new UsageError(err.message); // named by its command (`phasewise agent config set:`), as every usage error is
+    }
     if (err instanceof EnrollError || err instanceof TrustError || err instanceof PackageBuildError) {
       process.stderr.write(`phasewise: ${err.message}\n`);
       process.exit(1);

@@ -103,7 +103,8 @@ let commandPath: string[] = [];
 program.hook('preAction', (_program, command) => {
   commandPath = [];
   for (let c: Command | null = command; c && c !== program; c = c.parent) commandPath.unshift(c.name());
-  const valued = command.options.filter((o) => o.required || o.optional).flatMap((o) => (o.long ? [o.long] : []));
+  const valued = command.options.filter((o) => o.required || o.optional)
+    .flatMap((o) => (o.long ? [{ long: o.long, optional: o.optional, ...(o.short ? { short: o.short } : {}) }] : []));
   const repeated = repeatedOption(process.argv.slice(2), valued);
   if (repeated !== null) throw new UsageError(`${repeated}: given more than once; give it once`);
 });

@@ -80,6 +80,8 @@ async function openStore(spec: string | undefined, replace: boolean): Promise<Si
   if (!m) throw new UsageError(`--store: expected memory, sqlite:FILE or postgres://USER@HOST/DATABASE, got "${spec}"`);
   const file = m[1]!;
   if (replace) removeDatabase(file);
+  // The generic "choose a new file or remove it first" left out the option made for this (README, docs/store.md).
+  else if (existsSync(file)) throw new StoreError('STORE_EXISTS', `${file} already exists; give --replace to replace it, or choose a new file`);
   mkdirSync(dirname(file), { recursive: true });
   return { kind: 'sqlite', store: SqliteStore.open(file, { mode: 'new' }) };
 }

@@ -30,7 +30,11 @@ export function registerAgentAdminRoutes(app: FastifyInstance, ctx: ArmContext):
     const { name } = req.params as { name: string };
     if (!TOKEN_NAME.test(name)) throw invalidParameter('name', `'${name}' is not a valid token name (letters, digits, '.', '-' and '_', up to 64).`);
     const body = parseBody(tokenBody, req.body);
-    if (!ctx.index.hasSubscription(body.subscriptionId)) throw notFound('SubscriptionNotFound', `The subscription '${body.subscriptionId}' could not be found.`);
+    // A serve with an empty fleet (an agent-only lab) knows no subscription until it is configured: say where.
+    if (!ctx.index.hasSubscription(body.subscriptionId)) {
+      throw notFound('SubscriptionNotFound', `The subscription '${body.subscriptionId}' could not be found: a token's subscription is one of the fleet's `
+        + 'or one listed in serve\'s configuration (`subscriptions`, or $PHASEWISE_SUBSCRIPTIONS).');
+    }
     const now = svc.wallNow();
     const expiresAtMs = now + body.expiresInHours * 3_600_000;
     const created = svc.tokens.create(name, body, expiresAtMs, caller, now);

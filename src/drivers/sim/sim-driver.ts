@@ -432,20 +432,27 @@ export class SimDriver implements Driver {
     this.rng.state = snap.rng;
     this.queue = new InstantQueue<Delivery>();
     const pending = new Map<number, EpisodeEdge>();
+    const dropped = new Set<number>();
     for (const d of snap.queue) {
       const ep = d.episode;
       if (!ep) {
         if (d.obs) this.queue.pushAt(d.at, d.obs);
         if (d.probe) this.queue.pushAt(d.at, d.probe);
       } else if (ep.sick && !ep.machines) {
-        const e = this.behaviour.background[ep.index]!;
+        // Not started yet: it is rebuilt from the behaviour. A behaviour without it (serve started again
+        // without the scenario that defined it, or with another) has nothing to pick its machines from: dropped.
+        const e = this.behaviour.background[ep.index];
+        if (!e) {
+          dropped.add(ep.index);
+          continue;
+        }
         const [start, end] = this.episodePair(e, ep.index);
         pending.set(ep.index, end);
         this.queue.pushAt(e.atMs, start);
       } else if (!ep.sick && pending.has(ep.index)) {
         const e = this.behaviour.background[ep.index]!;
         this.queue.pushAt(e.atMs + e.durationMs, pending.get(ep.index)!);
-      }
+      } else if (!ep.sick && dropped.has(ep.index)) continue; // the end of a dropped episode heals nothing
       else this.queue.pushAt(d.at, new EpisodeEdge({ machines: ep.machines ?? [], sick: ep.sick, index: ep.index }));
     }
     this.known.clear();
