@@ -10,14 +10,14 @@ import type { PlanBatch, PlanBatchWindow } from './types.js';
 export class RangeBatch implements PlanBatch {
   /** Set by the timeline (windows.ts) on windowed units only; `declare`: no own property until then. */
   declare window?: PlanBatchWindow;
-  /** The ids once copied out of `list` (never changed after: readers may keep it). */
+  /** The ids once copied out of `list` (never changed after: readers may keep it); `list` is then let go. */
   private ids: string[] | null = null;
 
   constructor(
     readonly id: string,
     readonly index: number,
     readonly updateDomain: number | null,
-    private readonly list: readonly string[],
+    private list: readonly string[] | null,
     private readonly from: number,
     readonly size: number,
   ) {}
@@ -25,8 +25,9 @@ export class RangeBatch implements PlanBatch {
   get machineIds(): string[] {
     if (this.ids === null) {
       const out: string[] = new Array(this.size);
-      for (let i = 0; i < this.size; i++) out[i] = this.list[this.from + i]!;
+      for (let i = 0; i < this.size; i++) out[i] = this.list![this.from + i]!;
       this.ids = out;
+      this.list = null;
     }
     return this.ids;
   }
@@ -34,7 +35,7 @@ export class RangeBatch implements PlanBatch {
   /** A plain batch's keys in a plain batch's order. */
   toJSON(): PlanBatch {
     // Not kept: storing the plan must not copy out every batch's ids for good.
-    const machineIds = this.ids ?? this.list.slice(this.from, this.from + this.size);
+    const machineIds = this.ids ?? this.list!.slice(this.from, this.from + this.size);
     const plain: PlanBatch = { id: this.id, index: this.index, updateDomain: this.updateDomain, machineIds };
     if (this.window !== undefined) plain.window = this.window;
     return plain;
