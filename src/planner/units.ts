@@ -7,7 +7,7 @@ import type { AvailabilitySet, Machine, ScaleSet } from '../model/fleet.js';
 import { DEFAULT_HEALTH_WINDOW_MS } from '../model/fleet.js';
 import { durationMs, maxBatchSize } from '../model/upgrade-policy.js';
 import { PRIOR_FAILURE_RATE, stopProbability } from './bound.js';
-import { RangeBatch, batchSize } from './batch.js';
+import { batchSize, rangeBatch } from './batch.js';
 import type { PlanBatch, PlanUnit, PlanWave, UnitKind, UnitLimits } from './types.js';
 
 export interface UnitContext {
@@ -91,26 +91,11 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
   const ids: string[] = new Array(n);
   const listOf = new Int32Array(n);
   const lists: UdList[] = [];
-  // A set's machines come together, cycling through a few placements (its zones × update domains): the last RECENT
-  // placements met are compared by identity first. The Map would read each placement to hash it: a cache miss per machine.
-  const recent: Array<Machine['placement'] | null> = new Array(RECENT).fill(null);
-  const recentLists: UdList[] = new Array(RECENT);
-  let oldest = 0;
   for (let i = 0; i < n; i++) {
     const m = machines[i]!;
     ids[i] = m.id;
     const p = m.placement;
-    let list: UdList | undefined;
-    let slot = -1;
-    if (byPlacement) {
-      for (let j = 0; j < RECENT; j++) {
-        if (recent[j] === p) {
-          slot = j;
-          break;
-        }
-      }
-      list = slot >= 0 ? recentLists[slot] : byPlacement.get(p);
-    }
+    let list = byPlacement?.get(p);
     if (!list) {
       let waves = regions.get(p.region);
       if (!waves) regions.set(p.region, (waves = new Map()));
@@ -129,11 +114,6 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
         lists.push(list);
       }
       byPlacement?.set(p, list);
-    }
-    if (byPlacement && slot < 0) {
-      recent[oldest] = p;
-      recentLists[oldest] = list;
-      oldest = (oldest + 1) % RECENT;
     }
     if (m.kind !== 'arc') list.hasVm = true;
     list.count++;
@@ -165,8 +145,6 @@ export function groupMachines(machines: readonly Machine[], scaleSets: UnitConte
 }
 
 const EMPTY: string[] = [];
-/** Placements remembered by `groupMachines` (a scale set of 3 zones × 5 update domains has 15). */
-const RECENT = 16;
 
 /** The group's list for an update domain; a loop, not `find`: with windows every machine comes here. */
 function udList(group: UnitGroup, ud: number): UdList | undefined {
@@ -228,7 +206,7 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
     // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
     for (let i = 0; i < count;) {
       const n = batches.length === 0 ? firstSize : size;
-      batches.push(new RangeBatch(batchPrefix + batches.length, batches.length, ud >= 0 ? ud : null, list, from + i, Math.min(n, count - i)));
+      batches.push(rangeBatch(batchPrefix + batches.length, batches.length, ud >= 0 ? ud : null, list, from + i, Math.min(n, count - i)));
       i += n;
     }
   }
