@@ -1,7 +1,6 @@
 /** The plan as people read it before they start (`phasewise plan`). */
 import { describeArtifact } from '../model/artifact.js';
 import { daysFromCivil, isoWeekday } from '../schedule/civil.js';
-import { batchSize } from './batch.js';
 import type { LocalDateTime, MaintenanceWindow } from '../schedule/window.js';
 import { localDateTimeAt } from '../schedule/window.js';
 import type { Plan, PlanBatchWindow, PlanUnit } from './types.js';
@@ -84,7 +83,7 @@ function dur(ms: number): string {
 
 function unitLine(u: PlanUnit, base: number, opts: DescribeOptions): string[] {
   const detail = opts.detail ?? false;
-  const sizes = u.batches.map(batchSize);
+  const sizes = u.batches.map((b) => b.machineIds.length);
   const udCount = new Set(u.batches.map((b) => b.updateDomain)).size;
   const head = `${u.reason}: ${sizes.reduce((a, b) => a + b, 0)} machines in ${u.batches.length} batch${u.batches.length === 1 ? '' : 'es'} of at most ${Math.max(...sizes)}` +
     (u.kind === 'scaleSet' || u.kind === 'availabilitySet' ? ` across ${udCount} update domain${udCount === 1 ? '' : 's'}` : '') +

@@ -10,7 +10,6 @@ import { retryIntervalMs } from './profile.js';
 import type { BoundOutlook, Plan, PlanPhase, PlanRegion, PlanUnit, PlanWave } from './types.js';
 import { PRIOR_FAILURE_RATE, STOP_HORIZON, expectedLastReach, expectedStops as stopsExpected, placeBatches, reachAfterStop, stopHolds, stopProbability, stopsToCount } from './bound.js';
 import type { StopLink, UnitCourse, UnitOutlook } from './bound.js';
-import { batchSize } from './batch.js';
 import { countMachines, groupMachines, planWaves } from './units.js';
 import type { WindowUnion } from '../schedule/slots.js';
 import type { PlanWindows } from './windows.js';
@@ -234,7 +233,7 @@ function planLinks() {
     if (!link) {
       // Only the first STOP_HORIZON batches count: the rest are not read again (they are long out of the cache).
       const sizes: number[] = [];
-      for (let i = 0; i < u.batches.length && i < STOP_HORIZON; i++) sizes.push(batchSize(u.batches[i]!));
+      for (let i = 0; i < u.batches.length && i < STOP_HORIZON; i++) sizes.push(u.batches[i]!.machineIds.length);
       const expected = stopsExpected(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent);
       known.set(u, (link = { batches: u.batches.length, expected }));
     }
@@ -264,7 +263,7 @@ function stopChance(u: PlanUnit, sizes: number[]): number {
   const n = u.batches.length;
   if (n <= 1) return 0;
   sizes.length = 0;
-  for (let i = 0; i < n && i < 20; i++) sizes.push(batchSize(u.batches[i]!));
+  for (let i = 0; i < n && i < 20; i++) sizes.push(u.batches[i]!.machineIds.length);
   return stopProbability(sizes, PRIOR_FAILURE_RATE, u.limits.maxUnhealthyUpgradedInstancePercent);
 }
 

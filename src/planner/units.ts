@@ -7,7 +7,6 @@ import type { AvailabilitySet, Machine, ScaleSet } from '../model/fleet.js';
 import { DEFAULT_HEALTH_WINDOW_MS } from '../model/fleet.js';
 import { durationMs, maxBatchSize } from '../model/upgrade-policy.js';
 import { PRIOR_FAILURE_RATE, stopProbability } from './bound.js';
-import { batchSize, rangeBatch } from './batch.js';
 import type { PlanBatch, PlanUnit, PlanWave, UnitKind, UnitLimits } from './types.js';
 
 export interface UnitContext {
@@ -206,7 +205,12 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
     // One update domain at a time (R13, R14), in chunks that never hold a whole set or subscription group (R12).
     for (let i = 0; i < count;) {
       const n = batches.length === 0 ? firstSize : size;
-      batches.push(rangeBatch(batchPrefix + batches.length, batches.length, ud >= 0 ? ud : null, list, from + i, Math.min(n, count - i)));
+      batches.push({
+        id: batchPrefix + batches.length,
+        index: batches.length,
+        updateDomain: ud >= 0 ? ud : null,
+        machineIds: copyOf(list, from + i, from + Math.min(i + n, count)),
+      });
       i += n;
     }
   }
@@ -224,6 +228,12 @@ function planUnit(id: string, group: UnitGroup, zone: string | null, crossZone: 
     reason: unitReason(kind, p.setId, p.subscription, setSize, group.size),
     ...(group.windowKey !== '' ? { windowKey: group.windowKey } : {}),
   };
+}
+
+function copyOf(list: string[], from: number, to: number): string[] {
+  const out: string[] = new Array(to - from);
+  for (let i = from; i < to; i++) out[i - from] = list[i]!;
+  return out;
 }
 
 /**
@@ -296,7 +306,7 @@ function prioritize(ordered: string[], start: number, count: number, kind: UnitK
 
 /** Why a batch holds what it holds. */
 export function explainBatch(unit: PlanUnit, batch: PlanBatch): string {
-  const n = batchSize(batch);
+  const n = batch.machineIds.length;
   const ud = batch.updateDomain ?? -1;
   const maxBatch = unit.limits.maxBatch;
   const setSize = unit.setSize;
