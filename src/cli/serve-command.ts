@@ -69,8 +69,12 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     throw err;
   }
   await checkPortFree(config.host, config.port);
-  if (config.store) return serveReplica(config);
-  const server = await startServer(config);
+  // What the configuration meets only at start (a secret key that opens nothing stored) is a usage mistake too.
+  const asUsage = (err: unknown) => {
+    throw err instanceof ConfigError ? new UsageError(`phasewise: ${err.message}`) : err;
+  };
+  if (config.store) return serveReplica(config).catch(asUsage);
+  const server = await startServer(config).catch(asUsage);
   const lines = [
     `Phasewise is serving the ARM API at ${server.url}`,
     `  certificate: ${server.certPath}   (trust it: export NODE_EXTRA_CA_CERTS=${server.certPath})`,

@@ -29,6 +29,7 @@ import { FleetIndex } from '../api/arm/fleet-index.js';
 import { ImageStore } from '../api/arm/image-store.js';
 import { Operations } from '../api/arm/operations.js';
 import { SecretBox } from '../api/arm/secrets.js';
+import { secretKeyMismatch } from '../api/arm/secret-key-check.js';
 import { buildArmServer } from '../api/arm/server.js';
 import type { ArmServerOptions } from '../api/arm/server.js';
 import type { ArmContext } from '../api/arm/context.js';
@@ -161,6 +162,12 @@ export function buildStack(input: StackInput): Stack {
   agentDriver.setWake(() => runtime.kick());
   const index = new FleetIndex(state, [...subscriptions]);
   const secrets = new SecretBox(secretKeyOf(config));
+  const unopened = secretKeyMismatch(docs, secrets);
+  if (unopened !== null) {
+    const source = config.secretKey ? 'secretKey (PHASEWISE_SECRET_KEY)' : join(config.dataDir, 'secret.key');
+    throw new ConfigError(`the secret key in ${source} does not open the secrets stored in this database (first: ${unopened}); `
+      + 'give the key the database was written with (a restored backup needs the old data folder\'s secret.key, docs/deploy.md)');
+  }
   let serverUrl = config.publicUrl ?? '';
   const goalStates = new GoalStates({
     driver: agentDriver, state: () => engine.state, packages,

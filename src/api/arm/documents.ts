@@ -36,6 +36,7 @@ export class Documents {
   private readonly underStmt: Database.Statement;
   private readonly countStmt: Database.Statement;
   private readonly operationsStmt: Database.Statement;
+  private readonly sealedStmts: Database.Statement[];
 
   /**
    * `runInTransaction` is the store's transaction when there is one (SqliteStore.transaction), so the
@@ -53,6 +54,15 @@ export class Documents {
     this.countStmt = db.prepare('SELECT count(*) AS n FROM arm_documents WHERE kind = ?');
     this.operationsStmt = db.prepare(`SELECT id, json_extract(body, '$.status') AS status, json_extract(body, '$.finishedAtMs') AS finishedAtMs
       FROM arm_documents WHERE kind = 'operation'`);
+    // Where sealed values live: an extension's protected settings, a VM's and a scale set's write-only osProfile fields.
+    this.sealedStmts = [
+      db.prepare(`SELECT id, json_extract(body, '$.protectedSettings') AS sealed FROM arm_documents
+        WHERE kind = 'extension' AND json_type(body, '$.protectedSettings') = 'text' LIMIT 1`),
+      db.prepare(`SELECT id, json_extract(body, '$.sealedOsProfile') AS sealed FROM arm_documents
+        WHERE kind = 'virtualMachine' AND json_type(body, '$.sealedOsProfile') = 'text' LIMIT 1`),
+      db.prepare(`SELECT d.id AS id, s.value AS sealed FROM arm_documents d, json_each(d.body, '$.sealed') s
+        WHERE d.kind = 'scaleSet' AND s.type = 'text' LIMIT 1`),
+    ];
   }
 
   get<T = Record<string, unknown>>(id: string): Doc<T> | undefined {
@@ -98,6 +108,11 @@ export class Documents {
     const from = `${keyOf(scope)}/`;
     const to = `${keyOf(scope)}0`; // '0' follows '/': the first key past every one that starts with `from`
     return (this.underStmt.all(from, to, kind) as Array<{ id: string; kind: DocKind; body: string }>).map((r) => ({ id: r.id, kind: r.kind, body: JSON.parse(r.body) as T }));
+  }
+
+  /** One stored sealed value of each place secrets are kept (none where nothing is sealed), for the secret key's check at start. */
+  sealedSamples(): Array<{ id: string; sealed: string }> {
+    return this.sealedStmts.flatMap((st) => (st.all() as Array<{ id: string; sealed: string }>));
   }
 
   /** Runs `fn` in one transaction (nested engine commits become savepoints of it). */
