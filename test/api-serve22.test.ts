@@ -5,10 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { ComputeManagementClient } from '@azure/arm-compute';
+import type { TokenCredential } from '@azure/core-auth';
 import fc from 'fast-check';
 import { parseBody, tags as tagsSchema } from '../src/api/arm/validation.js';
 import { instanceListQuery } from '../src/api/arm/routes/scale-sets/instance-list-query.js';
-import { call, startTestServer } from './helpers/api-server.js';
+import { call, startTestServer, TEST_TOKEN } from './helpers/api-server.js';
 import type { TestServer } from './helpers/api-server.js';
 
 const SUB = 'sub1';
@@ -163,6 +165,18 @@ describe('serve from outside: session 22', () => {
     assert.deepEqual(power.items[0].properties.instanceView.statuses.map((x: { code: string }) => x.code), ['PowerState/running']);
     const selected = await all('&$select=instanceView');
     assert.ok(selected.items.every((v) => Array.isArray(v.properties.instanceView.statuses)));
+    // The SDK's options, as its users pass them, across its own paging.
+    const credential: TokenCredential = { getToken: async () => ({ token: TEST_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    const compute = new ComputeManagementClient(credential, SUB, { endpoint: s.url } as never);
+    const listed = async (options: Record<string, string>) => {
+      const out: Array<{ instanceId?: string; instanceView?: { statuses?: Array<{ code?: string }> } }> = [];
+      for await (const v of compute.virtualMachineScaleSetVMs.list('rg22', 'flt', options)) out.push(v as never);
+      return out;
+    };
+    assert.deepEqual((await listed({ filter: 'properties/latestModelApplied eq false' })).map((v) => v.instanceId), ['0', '2', '4']);
+    const withPower = await listed({ filter: "startswith(instanceView/statuses/code, 'PowerState') eq true" });
+    assert.deepEqual(withPower.map((v) => v.instanceView?.statuses?.map((x) => x.code)), Array.from({ length: 5 }, () => ['PowerState/running']));
+    assert.equal((await listed({ select: 'instanceView/statuses', expand: 'instanceView' })).length, 5);
   });
 
   test('scale-set instance list: $top, $orderby, another $filter or $select are 400 InvalidParameter naming the parameter (they were ignored: every instance was listed)', async () => {
