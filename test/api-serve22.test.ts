@@ -229,6 +229,22 @@ describe('serve from outside: session 22', () => {
     assert.equal((await call(s.url, 'GET', `/phasewise/rollouts/${rollout.id}`)).status, 200);
   });
 
+  test('a PATCH sent as application/merge-patch+json is read as JSON (it was a 415); a PUT or POST with that type is a 415, changing nothing', async () => {
+    const vm = `${VM}/vm1?${AV}`;
+    const merge = { 'content-type': 'application/merge-patch+json' };
+    const res = await fetch(`${s.url}${vm}`, { method: 'PATCH', headers: { authorization: `Bearer ${TEST_TOKEN}`, ...merge }, body: JSON.stringify({ tags: { merged: 'yes' } }) });
+    assert.equal(res.status, 200, await res.text());
+    assert.deepEqual(await tagsOf(`${VM}/vm1`), { merged: 'yes' });
+    const cleared = await fetch(`${s.url}${vm}`, { method: 'PATCH', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/merge-patch+json; charset=utf-8' }, body: '{"tags":null}' });
+    assert.equal(cleared.status, 200, await cleared.text());
+    assert.deepEqual(await tagsOf(`${VM}/vm1`), {});
+    const put = await fetch(`${s.url}${vm}`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_TOKEN}`, ...merge }, body: JSON.stringify({ location: 'westus', tags: { put: 'x' } }) });
+    assert.equal(put.status, 415);
+    assert.equal(((await put.json()) as { error: { code: string } }).error.code, 'UnsupportedMediaType');
+    assert.deepEqual(await tagsOf(`${VM}/vm1`), {}, 'the refused PUT changed nothing');
+    assert.ok((await call(s.url, 'PATCH', vm, { tags: { keep: 'me' } })).status < 300);
+  });
+
   test('instance list query: allowed values in any case and spacing are read; the rest refused (property)', () => {
     assert.deepEqual(instanceListQuery({}), { instanceView: false, powerStateOnly: false });
     assert.deepEqual(instanceListQuery({ $expand: 'instanceView' }), { instanceView: true, powerStateOnly: false });
