@@ -245,6 +245,31 @@ describe('serve from outside: session 22', () => {
     assert.ok((await call(s.url, 'PATCH', vm, { tags: { keep: 'me' } })).status < 300);
   });
 
+  test('VM lists: $filter=virtualMachineScaleSet/id eq … keeps the VMs of that set (none: scale-set instances are not VMs here), in the group and the subscription list; another filter is a 400 (every VM was listed)', async () => {
+    const setId = `/subscriptions/${SUB}/resourceGroups/rg22/providers/Microsoft.Compute/virtualMachineScaleSets/ss1`;
+    for (const list of [`${VM}?${AV}`, `/subscriptions/${SUB}/providers/Microsoft.Compute/virtualMachines?${AV}`]) {
+      const everything = await call(s.url, 'GET', list);
+      assert.ok(everything.body.value.length > 0, list);
+      for (const f of [`virtualMachineScaleSet/id eq '${setId}'`, `VirtualMachineScaleSet/Id eq ${setId.toLowerCase()}`]) {
+        const r = await call(s.url, 'GET', `${list}&$filter=${encodeURIComponent(f)}`);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.deepEqual(r.body.value, [], `${list} ${f}`);
+        assert.equal(r.body.nextLink, undefined);
+      }
+      for (const f of ["name eq 'vm1'", 'virtualMachineScaleSet/id eq', "location eq 'westus'"]) {
+        const r = await call(s.url, 'GET', `${list}&$filter=${encodeURIComponent(f)}`);
+        assert.equal(r.status, 400, `${list} ${f}`);
+        assert.equal(r.body.error.target, '$filter');
+      }
+    }
+    // Through the SDK, as its users ask.
+    const credential: TokenCredential = { getToken: async () => ({ token: TEST_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    const compute = new ComputeManagementClient(credential, SUB, { endpoint: s.url } as never);
+    const got: unknown[] = [];
+    for await (const v of compute.virtualMachines.list('rg22', { filter: `virtualMachineScaleSet/id eq '${setId}'` })) got.push(v);
+    assert.deepEqual(got, []);
+  });
+
   test('instance list query: allowed values in any case and spacing are read; the rest refused (property)', () => {
     assert.deepEqual(instanceListQuery({}), { instanceView: false, powerStateOnly: false });
     assert.deepEqual(instanceListQuery({ $expand: 'instanceView' }), { instanceView: true, powerStateOnly: false });
