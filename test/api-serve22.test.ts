@@ -270,6 +270,18 @@ describe('serve from outside: session 22', () => {
     assert.deepEqual(got, []);
   });
 
+  test('R72: a maintenance configuration naming EmergencyBypass twice, in two casings, is a 400 naming it, changing nothing (the first one decided unseen)', async () => {
+    const w = { startDateTime: '2026-01-01 00:00', duration: '05:00', timeZone: 'UTC', recurEvery: 'Day' };
+    const body = (ext: Record<string, string>) => ({ location: 'westus', properties: { maintenanceScope: 'Extension', maintenanceWindow: w, extensionProperties: ext } });
+    assert.equal((await call(s.url, 'PUT', `${CFG}/bypass?${AV}`, body({ EmergencyBypass: 'Deny' }))).status, 201);
+    for (const [method, b] of [['PUT', body({ EmergencyBypass: 'Deny', emergencybypass: 'Allow' })], ['PATCH', { properties: { extensionProperties: { EMERGENCYBYPASS: 'Allow', EmergencyBypass: 'Deny' } } }]] as const) {
+      const r = await call(s.url, method, `${CFG}/bypass?${AV}`, b);
+      assert.equal(r.status, 400, `${method}: ${JSON.stringify(r.body)}`);
+      assert.match(r.body.error.message, /both name EmergencyBypass/);
+    }
+    assert.deepEqual((await call(s.url, 'GET', `${CFG}/bypass?${AV}`)).body.properties.extensionProperties, { EmergencyBypass: 'Deny' });
+  });
+
   test('instance list query: allowed values in any case and spacing are read; the rest refused (property)', () => {
     assert.deepEqual(instanceListQuery({}), { instanceView: false, powerStateOnly: false });
     assert.deepEqual(instanceListQuery({ $expand: 'instanceView' }), { instanceView: true, powerStateOnly: false });
