@@ -270,6 +270,23 @@ describe('serve from outside: session 22', () => {
     assert.deepEqual(got, []);
   });
 
+  test('VM listAll: statusOnly=true gives each VM its instance view (power state), through the SDK too; another value is a 400 naming it (it was ignored)', async () => {
+    const list = `/subscriptions/${SUB}/providers/Microsoft.Compute/virtualMachines?${AV}`;
+    const plain = await call(s.url, 'GET', list);
+    assert.ok(plain.body.value.length > 0 && plain.body.value.every((v: any) => v.properties.instanceView === undefined));
+    const status = await call(s.url, 'GET', `${list}&statusOnly=True`);
+    assert.equal(status.status, 200);
+    assert.ok(status.body.value.every((v: any) => v.properties.instanceView.statuses.some((x: { code: string }) => x.code === 'PowerState/running')));
+    const bad = await call(s.url, 'GET', `${list}&statusOnly=yes`);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.target, 'statusOnly');
+    const credential: TokenCredential = { getToken: async () => ({ token: TEST_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    const compute = new ComputeManagementClient(credential, SUB, { endpoint: s.url } as never);
+    const got: Array<{ instanceView?: { statuses?: Array<{ code?: string }> } }> = [];
+    for await (const v of compute.virtualMachines.listAll({ statusOnly: 'true' })) got.push(v as never);
+    assert.ok(got.length > 0 && got.every((v) => v.instanceView?.statuses?.some((x) => x.code === 'PowerState/running')));
+  });
+
   test('R72: a maintenance configuration naming EmergencyBypass twice, in two casings, is a 400 naming it, changing nothing (the first one decided unseen)', async () => {
     const w = { startDateTime: '2026-01-01 00:00', duration: '05:00', timeZone: 'UTC', recurEvery: 'Day' };
     const body = (ext: Record<string, string>) => ({ location: 'westus', properties: { maintenanceScope: 'Extension', maintenanceWindow: w, extensionProperties: ext } });

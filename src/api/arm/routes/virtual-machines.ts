@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import { COLLECTIONS } from '../fleet-index.js';
 import type { ArmContext } from '../context.js';
-import { indexedPage, machineById, mustHaveGroup, mustHaveSubscription, page, queryOf, resourceMissing, startOperation, updateTrack, writer } from '../context.js';
+import { booleanQuery, indexedPage, machineById, mustHaveGroup, mustHaveSubscription, page, queryOf, resourceMissing, startOperation, updateTrack, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { sameLocation } from '../locations.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
@@ -188,7 +188,9 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const collection = {
       name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx), ...scaleSetFilter(req),
     };
-    return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
+    // `statusOnly=true` (the SDK's listAll option): each VM with its instance view (its power state); it was ignored.
+    const withStatus = booleanQuery(req, 'statusOnly', false);
+    return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, withStatus));
   });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {
     const p = req.params as P;
