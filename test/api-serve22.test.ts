@@ -102,7 +102,7 @@ describe('serve from outside: session 22', () => {
     }
   });
 
-  test('tags: names starting hidden- or link: may carry the reserved characters (hidden-link:/subscriptions/…, as App Insights writes them); a name of 512 characters and a value of 256 are taken', async () => {
+  test('tags: names starting hidden- or link: may carry the reserved characters (hidden-link:/subscriptions/…); a 512-character name and a 256-character value are taken', async () => {
     const tags = { 'hidden-link:/subscriptions/sub1/resourceGroups/rg22/providers/Microsoft.Web/sites/app': 'Resource', 'link:a&b': 'x', ['n'.repeat(512)]: 'v'.repeat(256) };
     for (const w of WRITES) {
       const r = await call(s.url, w.method, `${w.path}?${AV}`, { ...w.body, tags });
@@ -191,7 +191,7 @@ describe('serve from outside: session 22', () => {
     assert.equal((await call(s.url, 'GET', `${set}&$filter=`)).status, 200, 'an empty $filter is none');
   });
 
-  test('scale set durations: a pauseTimeBetweenBatches or extensionsTimeBudget over P30D is a 400 naming it, changing nothing (P99999999999D was taken and made every GET /phasewise/rollouts a 500)', async () => {
+  test('scale set durations: pauseTimeBetweenBatches or extensionsTimeBudget over P30D is a 400 naming it (P99999999999D made GET /phasewise/rollouts a 500)', async () => {
     const rolling = (pause: string) => ({ upgradePolicy: { mode: 'Rolling', rollingUpgradePolicy: { pauseTimeBetweenBatches: pause } } });
     for (const [method, path, body, target] of [
       ['PUT', `${VMSS}/slow`, { location: 'westus', sku: { capacity: 1 }, properties: rolling('P99999999999D') }, 'properties.upgradePolicy.rollingUpgradePolicy.pauseTimeBetweenBatches'],
@@ -235,7 +235,8 @@ describe('serve from outside: session 22', () => {
     const res = await fetch(`${s.url}${vm}`, { method: 'PATCH', headers: { authorization: `Bearer ${TEST_TOKEN}`, ...merge }, body: JSON.stringify({ tags: { merged: 'yes' } }) });
     assert.equal(res.status, 200, await res.text());
     assert.deepEqual(await tagsOf(`${VM}/vm1`), { merged: 'yes' });
-    const cleared = await fetch(`${s.url}${vm}`, { method: 'PATCH', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/merge-patch+json; charset=utf-8' }, body: '{"tags":null}' });
+    const mergeUtf8 = { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/merge-patch+json; charset=utf-8' };
+    const cleared = await fetch(`${s.url}${vm}`, { method: 'PATCH', headers: mergeUtf8, body: '{"tags":null}' });
     assert.equal(cleared.status, 200, await cleared.text());
     assert.deepEqual(await tagsOf(`${VM}/vm1`), {});
     const put = await fetch(`${s.url}${vm}`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_TOKEN}`, ...merge }, body: JSON.stringify({ location: 'westus', tags: { put: 'x' } }) });
@@ -245,7 +246,7 @@ describe('serve from outside: session 22', () => {
     assert.ok((await call(s.url, 'PATCH', vm, { tags: { keep: 'me' } })).status < 300);
   });
 
-  test('VM lists: $filter=virtualMachineScaleSet/id eq … keeps the VMs of that set (none: scale-set instances are not VMs here), in the group and the subscription list; another filter is a 400 (every VM was listed)', async () => {
+  test('VM lists: $filter=virtualMachineScaleSet/id eq … keeps that set\'s VMs (none: instances are not VMs here); another filter is a 400 (every VM was listed)', async () => {
     const setId = `/subscriptions/${SUB}/resourceGroups/rg22/providers/Microsoft.Compute/virtualMachineScaleSets/ss1`;
     for (const list of [`${VM}?${AV}`, `/subscriptions/${SUB}/providers/Microsoft.Compute/virtualMachines?${AV}`]) {
       const everything = await call(s.url, 'GET', list);
@@ -291,7 +292,11 @@ describe('serve from outside: session 22', () => {
     const w = { startDateTime: '2026-01-01 00:00', duration: '05:00', timeZone: 'UTC', recurEvery: 'Day' };
     const body = (ext: Record<string, string>) => ({ location: 'westus', properties: { maintenanceScope: 'Extension', maintenanceWindow: w, extensionProperties: ext } });
     assert.equal((await call(s.url, 'PUT', `${CFG}/bypass?${AV}`, body({ EmergencyBypass: 'Deny' }))).status, 201);
-    for (const [method, b] of [['PUT', body({ EmergencyBypass: 'Deny', emergencybypass: 'Allow' })], ['PATCH', { properties: { extensionProperties: { EMERGENCYBYPASS: 'Allow', EmergencyBypass: 'Deny' } } }]] as const) {
+    const twice = [
+      ['PUT', body({ EmergencyBypass: 'Deny', emergencybypass: 'Allow' })],
+      ['PATCH', { properties: { extensionProperties: { EMERGENCYBYPASS: 'Allow', EmergencyBypass: 'Deny' } } }],
+    ] as const;
+    for (const [method, b] of twice) {
       const r = await call(s.url, method, `${CFG}/bypass?${AV}`, b);
       assert.equal(r.status, 400, `${method}: ${JSON.stringify(r.body)}`);
       assert.match(r.body.error.message, /both name EmergencyBypass/);

@@ -93,11 +93,13 @@ export const tags = z.record(z.string(), z.string()).superRefine((t, ctx) => {
         + "only names starting 'hidden-' or 'link:' may have the reserved ones.", [name]);
     }
     const value = t[name]!;
-    if (value.length > TAG_LIMITS.valueLength) tagIssue(ctx, 'InvalidTagValueLength', `The value of tag ${shown} has ${value.length} characters; at most ${TAG_LIMITS.valueLength} are allowed.`, [name]);
+    if (value.length > TAG_LIMITS.valueLength) {
+      tagIssue(ctx, 'InvalidTagValueLength', `The value of tag ${shown} has ${value.length} characters; at most ${TAG_LIMITS.valueLength} are allowed.`, [name]);
+    }
     const key = name.toLowerCase();
     const other = seen.get(key);
-    if (other !== undefined) tagIssue(ctx, 'InvalidTags', `The tag names ${JSON.stringify(other)} and ${shown} differ only by case; tag names are case-insensitive, so they name one tag: give it once.`, [name]);
-    else seen.set(key, name);
+    if (other === undefined) seen.set(key, name);
+    else tagIssue(ctx, 'InvalidTags', `The tag names ${JSON.stringify(other)} and ${shown} differ only by case; tag names are case-insensitive, so they name one tag: give it once.`, [name]);
   }
 }).nullable().transform((t) => t ?? {});
 export const jsonObject = z.record(z.string(), z.unknown());

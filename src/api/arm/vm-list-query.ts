@@ -13,7 +13,8 @@ export function vmListScaleSetFilter(filter: string | undefined): string | null 
   if (filter === undefined || filter.trim() === '') return null;
   const m = SCALE_SET_FILTER.exec(filter);
   if (!m) {
-    throw invalidParameter('$filter', `'${filter.slice(0, 200)}' is not a filter of the VM list; the allowed one is "virtualMachineScaleSet/id eq '/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}'".`);
+    const allowed = "virtualMachineScaleSet/id eq '/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}'";
+    throw invalidParameter('$filter', `'${filter.slice(0, 200)}' is not a filter of the VM list; the allowed one is "${allowed}".`);
   }
   return m[1]!;
 }
