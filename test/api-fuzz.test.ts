@@ -35,7 +35,8 @@ const runs = (n: number) => Math.ceil(n * Number(process.env.PHASEWISE_FUZZ_SCAL
 
 // ---- the write routes and valid bodies to break ------------------------------------------------------
 
-type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'null';
+/** `objectOrNull`: an object, or null for "none" (a resource's `tags`: JSON merge patch's remove, docs/api.md#tags). */
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'null' | 'objectOrNull';
 type Path = Array<string | number>;
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -64,7 +65,7 @@ const extensionProps = (typeHandlerVersion = '1.30'): { [k: string]: Json } => (
 });
 const extensionBody = (): Json => ({ location: 'westus', tags: { team: 'fuzz' }, properties: extensionProps() });
 const extensionTyped: Array<[Path, Kind]> = [
-  [[], 'object'], [['location'], 'string'], [['tags'], 'object'], [['tags', 'team'], 'string'], [['properties'], 'object'],
+  [[], 'object'], [['location'], 'string'], [['tags'], 'objectOrNull'], [['tags', 'team'], 'string'], [['properties'], 'object'],
   [['properties', 'publisher'], 'string'], [['properties', 'type'], 'string'], [['properties', 'typeHandlerVersion'], 'string'],
   [['properties', 'autoUpgradeMinorVersion'], 'boolean'], [['properties', 'enableAutomaticUpgrade'], 'boolean'],
   [['properties', 'forceUpdateTag'], 'string'], [['properties', 'settings'], 'object'], [['properties', 'protectedSettings'], 'object'],
@@ -98,7 +99,7 @@ const OP = [...UP, 'automaticOSUpgradePolicy'];
 const VMP = ['properties', 'virtualMachineProfile'];
 const MX = [...VMP, 'extensionProfile', 'extensions', 0];
 const vmssTyped: Array<[Path, Kind]> = [
-  [[], 'object'], [['location'], 'string'], [['tags'], 'object'], [['tags', 'team'], 'string'], [['zones'], 'array'], [['zones', 0], 'string'],
+  [[], 'object'], [['location'], 'string'], [['tags'], 'objectOrNull'], [['tags', 'team'], 'string'], [['zones'], 'array'], [['zones', 0], 'string'],
   [['sku'], 'object'], [['sku', 'name'], 'string'], [['sku', 'tier'], 'string'], [['sku', 'capacity'], 'number'],
   [['properties'], 'object'], [UP, 'object'], [[...UP, 'mode'], 'string'], [RP, 'object'],
   [[...RP, 'maxBatchInstancePercent'], 'number'], [[...RP, 'maxUnhealthyInstancePercent'], 'number'], [[...RP, 'maxUnhealthyUpgradedInstancePercent'], 'number'],
@@ -117,13 +118,13 @@ const ROUTES: Route[] = [
   {
     name: 'resource group PUT', method: 'PUT', path: `/subscriptions/${SUB}/resourcegroups/${RG}`, arm: true, role: 'contributor',
     body: { location: 'westus', tags: { env: 'fuzz' }, properties: {}, managedBy: 'someone' },
-    typed: [[[], 'object'], [['location'], 'string'], [['tags'], 'object'], [['tags', 'env'], 'string'], [['properties'], 'object'], [['managedBy'], 'string']],
+    typed: [[[], 'object'], [['location'], 'string'], [['tags'], 'objectOrNull'], [['tags', 'env'], 'string'], [['properties'], 'object'], [['managedBy'], 'string']],
   },
   ...['vm1', 'vm-new'].map((name): Route => ({
     name: `VM PUT (${name})`, method: 'PUT', path: `${VM}/${name}`, arm: true, role: 'contributor',
     body: { location: 'westus', tags: { team: 'fuzz' }, zones: ['1'], properties: { storageProfile: { osDisk: { osType: 'Linux' } }, osProfile: { computerName: name } } },
     typed: [
-      [[], 'object'], [['location'], 'string'], [['tags'], 'object'], [['tags', 'team'], 'string'], [['zones'], 'array'], [['zones', 0], 'string'],
+      [[], 'object'], [['location'], 'string'], [['tags'], 'objectOrNull'], [['tags', 'team'], 'string'], [['zones'], 'array'], [['zones', 0], 'string'],
       [['properties'], 'object'], [['properties', 'availabilitySet'], 'object'], [['properties', 'availabilitySet', 'id'], 'string'],
       [['properties', 'storageProfile'], 'object'], [['properties', 'storageProfile', 'osDisk'], 'object'], [['properties', 'storageProfile', 'osDisk', 'osType'], 'string'],
       [['properties', 'osProfile'], 'object'],
@@ -150,7 +151,7 @@ const ROUTES: Route[] = [
   {
     name: 'Arc machine PUT', method: 'PUT', path: `${ARC}/arc1`, arm: true, role: 'contributor',
     body: { location: 'westus', tags: { team: 'fuzz' }, properties: { osType: 'linux' } },
-    typed: [[[], 'object'], [['location'], 'string'], [['tags'], 'object'], [['tags', 'team'], 'string'], [['properties'], 'object'], [['properties', 'osType'], 'string']],
+    typed: [[[], 'object'], [['location'], 'string'], [['tags'], 'objectOrNull'], [['tags', 'team'], 'string'], [['properties'], 'object'], [['properties', 'osType'], 'string']],
   },
   {
     name: 'upgradeExtensions', method: 'POST', path: `${ARC}/arc1/upgradeExtensions`, arm: true, role: 'contributor',
@@ -397,7 +398,7 @@ const anyJson: fc.Arbitrary<Json> = fc.oneof(
 ) as fc.Arbitrary<Json>;
 
 function wrongTypeFor(kind: Kind): fc.Arbitrary<Json> {
-  return anyJson.filter((v) => kindOf(v) !== kind);
+  return anyJson.filter((v) => kindOf(v) !== kind && !(kind === 'objectOrNull' && (v === null || kindOf(v) === 'object')));
 }
 
 function clone<T extends Json>(v: T): T {

@@ -79,7 +79,7 @@ describe('limits: no request halts the engine', () => {
     const cases: Array<[string, string]> = [
       [`{${Array.from({ length: 1001 }, (_, i) => `"k${i}":1`).join(',')}}`, 'maxMembers'],
       [`[${'1,'.repeat(20_001)}1]`, 'maxValues'],
-      [`{"${'k'.repeat(257)}":1}`, 'maxKeyLength'],
+      [`{"${'k'.repeat(513)}":1}`, 'maxKeyLength'],
       [`{"s":"${'x'.repeat(32_769)}"}`, 'maxStringLength'],
       [JSON.stringify(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'x'.repeat(2000)]))), 'maxSettingsBytes'],
     ];

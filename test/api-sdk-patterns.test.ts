@@ -268,7 +268,7 @@ describe('Azure SDK usage patterns against a real server', () => {
     const image = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server', version: 'latest' };
     await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { ...read, tags: {}, storageProfile: { imageReference: image } } as never),
       (e: { message?: string }) => isRest(409, 'PropertyChangeNotAllowed')(e as never) && /imageReference/.test(e.message ?? ''));
-    await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { location: 'westus', tags: { owner: 'y'.repeat(300) } } as never), isRest(400, 'InvalidParameter'));
+    await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '1', { location: 'westus', tags: { owner: 'y'.repeat(300) } } as never), isRest(400, 'InvalidTagValueLength'));
     await assert.rejects(compute.virtualMachineScaleSetVMs.update(RG, 'tagged', '7', { location: 'westus' } as never), (e: { statusCode?: number }) => e.statusCode === 404);
     assert.deepEqual((await compute.virtualMachineScaleSetVMs.get(RG, 'tagged', '1')).tags, { owner: 'web' }, 'the refused requests changed nothing');
     // A raw client sending back read-only values as read: accepted; other values for them: refused, naming the property.

@@ -213,6 +213,8 @@ export interface IndexedCollection<T> {
   idOf: (item: T) => string;
   /** The item now, by id (undefined: gone). */
   itemOf: (id: string) => T | undefined;
+  /** A list's filter: items it refuses are passed over (a page still holds up to pageSize of those it keeps). */
+  keep?: (item: T) => boolean;
 }
 
 /**
@@ -224,7 +226,7 @@ export function indexedPage<T, V>(ctx: ArmContext, req: FastifyRequest, c: Index
   const raw = skipTokenParameter(req);
   const keyed = raw === undefined ? null : KEY_TOKEN.exec(raw);
   // An offset (a nextLink from before keys): as `page` answers it.
-  if (raw !== undefined && raw !== '' && !keyed) return page(ctx, req, c.all(), c.keyOf, view);
+  if (raw !== undefined && raw !== '' && !keyed) return page(ctx, req, c.keep ? c.all().filter(c.keep) : c.all(), c.keyOf, view);
   const entries = ctx.index.sortedKeys.entries(c.name, () => c.all().map((item) => ({ key: splitKey(c.keyOf(item)), id: c.idOf(item) })));
   const after = keyed ? splitKey(Buffer.from(keyed[1]!, 'base64url').toString('utf8')) : null;
   const served: T[] = [];
@@ -233,6 +235,10 @@ export function indexedPage<T, V>(ctx: ArmContext, req: FastifyRequest, c: Index
   for (; i < entries.length && served.length < ctx.pageSize; i++) {
     const item = c.itemOf(entries[i]!.id);
     if (item === undefined) continue; // removed since the order was taken (the index forgets it at the next change)
+    if (c.keep && !c.keep(item)) {
+      last = entries[i]!.key.raw; // the next page starts after it, even when this page ends with no item kept
+      continue;
+    }
     served.push(item);
     last = entries[i]!.key.raw;
   }

@@ -14,8 +14,8 @@ export const JSON_LIMITS = {
   maxValues: 20_000,
   /** Members of one object. */
   maxMembers: 1_000,
-  /** Characters of a property name. */
-  maxKeyLength: 256,
+  /** Characters of a property name: ARM's longest tag name (a tag's name is a key of `tags`). */
+  maxKeyLength: 512,
   /** Characters of one string value (decoded length is at most this). */
   maxStringLength: 32_768,
 } as const;

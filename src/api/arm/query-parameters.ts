@@ -9,7 +9,7 @@ import type { ArmError } from './errors.js';
 
 /** Every query parameter a route reads, in lower case (queryOf lower-cases names). */
 export const READ_PARAMETERS: ReadonlySet<string> = new Set([
-  'api-version', '$skiptoken', '$top', '$filter', '$orderby', '$select', '$expand', 'monitor', 'forceextensionupgrade',
+  'api-version', '$skiptoken', '$top', '$filter', '$orderby', '$select', '$expand', 'monitor', 'forceextensionupgrade', 'statusonly',
   'prefix', 'top', 'status', 'rolloutid', 'after', 'limit', 'unitskip', 'unittop', 'wait',
 ]);
 

@@ -185,7 +185,12 @@ export function buildArmServer(ctx: ArmContext, opts: ArmServerOptions): Fastify
 
   // JSON bodies; an empty body is allowed (ARM POST actions carry none).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (req, body, done) => {
+  // `application/merge-patch+json` is what a PATCH is (RFC 7396; TypeSpec's ARM templates declare it): taken on a
+  // PATCH, read as JSON; it was a 415. On another method it names a semantics the request does not have.
+  app.addContentTypeParser(['application/json', 'text/json', 'application/merge-patch+json'], { parseAs: 'string' }, (req, body, done) => {
+    if (req.method !== 'PATCH' && /^\s*application\/merge-patch\+json/i.test(req.headers['content-type'] ?? '')) {
+      return done(new ArmError(415, 'UnsupportedMediaType', `Content-Type application/merge-patch+json is a PATCH's; a ${req.method} sends application/json.`), undefined);
+    }
     const encoding = bodyEncodingProblem(req.headers, true);
     if (encoding) return done(encoding, undefined);
     const agent = isAgentPath(req.url);

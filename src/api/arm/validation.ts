@@ -12,10 +12,11 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   if (r.success) return r.data;
   const details = r.error.issues.map((i) => {
     const target = i.path.map(String).join('.') || '(body)';
-    return { code: 'InvalidParameter', target, message: `${target}: ${describeIssue(i)}` };
+    const armCode = i.code === 'custom' && typeof i.params?.armCode === 'string' ? i.params.armCode : 'InvalidParameter';
+    return { code: armCode, target, message: `${target}: ${describeIssue(i)}` };
   });
   const first = details[0]!;
-  throw badRequest('InvalidParameter', first.message, first.target, details);
+  throw badRequest(first.code, first.message, first.target, details);
 }
 
 function describeIssue(i: z.core.$ZodIssue): string {
@@ -57,7 +58,50 @@ export const osProfile = z.object({
   adminPassword: z.string().optional(), customData: z.string().optional(),
 }).passthrough();
 
-export const tags = z.record(z.string(), z.string().max(256)).refine((t) => Object.keys(t).length <= 50, 'at most 50 tags');
+/** ARM's bounds of a resource's tags (docs/api.md#tags). */
+export const TAG_LIMITS = { count: 50, nameLength: 512, valueLength: 256 } as const;
+/** Characters ARM reserves in tag names, and the control characters it refuses there too. */
+const TAG_NAME_RESERVED = /[<>%&\\?/]/;
+const TAG_NAME_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** Names ARM lets keep the reserved characters (`hidden-link:/subscriptions/…`, `link:…`); control characters never. */
+const TAG_NAME_LINK = /^(hidden-|link:)/i;
+
+/** A tag problem as an issue that parseBody answers with ARM's own code instead of InvalidParameter. */
+function tagIssue(ctx: z.core.$RefinementCtx, armCode: string, message: string, path: PropertyKey[]): void {
+  ctx.addIssue({ code: 'custom', message, path, params: { armCode } });
+}
+
+/**
+ * A resource's tags as ARM takes them: at most 50; names of 1 to 512 characters without `< > % & \ ? /` (but
+ * in names starting `hidden-` or `link:`) or control characters; values of at most 256. Names are one tag
+ * whatever their case, so two differing only by case are refused rather than one kept unseen. `null` (JSON
+ * merge patch's "remove") is no tags: a PUT's none, a PATCH's clearing them.
+ */
+export const tags = z.record(z.string(), z.string()).superRefine((t, ctx) => {
+  const names = Object.keys(t);
+  if (names.length > TAG_LIMITS.count) {
+    tagIssue(ctx, 'InvalidTags', `Too many tags: ${names.length} given, at most ${TAG_LIMITS.count} are allowed.`, []);
+    return;
+  }
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+    if (name.length === 0) tagIssue(ctx, 'InvalidTagName', 'A tag name is empty; tag names have 1 to 512 characters.', [name]);
+    else if (name.length > TAG_LIMITS.nameLength) tagIssue(ctx, 'InvalidTagName', `The tag name ${shown} has ${name.length} characters; at most ${TAG_LIMITS.nameLength} are allowed.`, [name]);
+    else if (TAG_NAME_CONTROL.test(name) || (TAG_NAME_RESERVED.test(name) && !TAG_NAME_LINK.test(name))) {
+      tagIssue(ctx, 'InvalidTagNameCharacters', `The tag name ${shown} has reserved characters '<,>,%,&,\\,?,/' or control characters; `
+        + "only names starting 'hidden-' or 'link:' may have the reserved ones.", [name]);
+    }
+    const value = t[name]!;
+    if (value.length > TAG_LIMITS.valueLength) {
+      tagIssue(ctx, 'InvalidTagValueLength', `The value of tag ${shown} has ${value.length} characters; at most ${TAG_LIMITS.valueLength} are allowed.`, [name]);
+    }
+    const key = name.toLowerCase();
+    const other = seen.get(key);
+    if (other === undefined) seen.set(key, name);
+    else tagIssue(ctx, 'InvalidTags', `The tag names ${JSON.stringify(other)} and ${shown} differ only by case; tag names are case-insensitive, so they name one tag: give it once.`, [name]);
+  }
+}).nullable().transform((t) => t ?? {});
 export const jsonObject = z.record(z.string(), z.unknown());
 /** Location names: ARM's are lower-case letters and digits (`westus2`); any casing is accepted. */
 export const locationName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$/, 'expected a location name such as westus');

@@ -75,8 +75,8 @@ function estimateRecord(r: RolloutState): Record<string, unknown> {
   const e = r.plan.estimate;
   const start = e.startMs || r.createdAtMs;
   return {
-    expectedEnd: isoOf(start + e.totalMs),
-    phaseStarts: r.plan.phases.map((p) => isoOf(start + p.estimatedStartMs)),
+    expectedEnd: isoOrNull(start + e.totalMs),
+    phaseStarts: r.plan.phases.map((p) => isoOrNull(start + p.estimatedStartMs)),
     boundDays: Number.isFinite(e.boundMs) ? e.boundMs / 86_400_000 : null,
     fitsBound: e.fitsBound,
     ...(e.outlook ? { boundAtRisk: boundRecord(e.outlook) } : {}),
@@ -85,13 +85,24 @@ function estimateRecord(r: RolloutState): Record<string, unknown> {
   };
 }
 
+/** The latest instant a Date holds (±100,000,000 days from 1970). */
+const MAX_DATE_MS = 8.64e15;
+/**
+ * An estimated instant as ISO text, or null when it is none a date can hold: a plan of a set whose
+ * pauseTimeBetweenBatches was stored before its bound (P30D) ends that far out, and `toISOString`'s
+ * RangeError made every `GET /phasewise/rollouts` a 500.
+ */
+function isoOrNull(ms: number): string | null {
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? isoOf(ms) : null;
+}
+
 /** R40's outlook as the API shows it: instants as ISO strings, an unreachable end as null. */
 export function boundRecord(o: BoundOutlook): Record<string, unknown> {
   return {
     atRisk: o.atRisk,
     reason: o.reason,
-    projectedEnd: Number.isFinite(o.projectedEndMs) ? isoOf(o.projectedEndMs) : null,
-    bound: isoOf(o.boundEndMs),
+    projectedEnd: isoOrNull(o.projectedEndMs),
+    bound: isoOrNull(o.boundEndMs),
     expectedStops: o.expectedStops,
   };
 }

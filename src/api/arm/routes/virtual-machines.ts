@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Machine } from '../../../model/fleet.js';
 import { COLLECTIONS } from '../fleet-index.js';
 import type { ArmContext } from '../context.js';
-import { indexedPage, machineById, mustHaveGroup, mustHaveSubscription, page, resourceMissing, startOperation, updateTrack, writer } from '../context.js';
+import { booleanQuery, indexedPage, machineById, mustHaveGroup, mustHaveSubscription, page, queryOf, resourceMissing, startOperation, updateTrack, writer } from '../context.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { sameLocation } from '../locations.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../extensions.js';
@@ -15,6 +15,7 @@ import { RESOURCE_NAME, availabilitySetId, keyOf, resourceGroupId, vmId } from '
 import { deleteMachine, ensureRegion, machineInstanceView, osOf } from '../machines.js';
 import { locationName, osProfile, parseBody, tags } from '../validation.js';
 import { keepSealed, sealOsProfile } from '../write-only.js';
+import { vmListScaleSetFilter } from '../vm-list-query.js';
 import { validatePatchSettings } from '../patch-settings.js';
 
 const subResource = z.object({ id: z.string().min(1) }).passthrough();
@@ -161,12 +162,22 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const { armId, m } = vmOf(req);
     return machineInstanceView(ctx, armId, m, 'vm');
   });
+  // `$filter=virtualMachineScaleSet/id eq '…'`: the VMs of that (Flexible) set; a VM of Phasewise is in none (vm-list-query.ts).
+  const scaleSetFilter = (req: FastifyRequest): { keep?: (m: Machine) => boolean } => {
+    const setArmId = vmListScaleSetFilter(queryOf(req).$filter);
+    if (setArmId === null) return {};
+    const inSet = (m: Machine) => {
+      const set = m.placement.setKind === 'scaleSet' && m.placement.setId ? ctx.engine.state.fleet.scaleSets.get(m.placement.setId) : undefined;
+      return set !== undefined && keyOf(ctx.index.armIdOfSet(set)) === keyOf(setArmId);
+    };
+    return { keep: inSet };
+  };
   app.get(`${base}/virtualMachines`, async (req) => {
     const p = req.params as P;
     mustHaveGroup(ctx, p.sub, p.rg);
     // Paged by name like the subscription's list; the group's VMs are a lookup in the index.
     const name = COLLECTIONS.vms(p.sub, p.rg);
-    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
+    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => m.name, idOf: (m: Machine) => m.id, itemOf: machineById(ctx), ...scaleSetFilter(req) };
     return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
   });
   // The SDKs' listAll: every VM of the subscription, by id (resource group, then name).
@@ -174,8 +185,12 @@ export function registerVirtualMachineRoutes(app: FastifyInstance, ctx: ArmConte
     const { sub } = req.params as P;
     mustHaveSubscription(ctx, sub);
     const name = COLLECTIONS.vms(sub);
-    const collection = { name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx) };
-    return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, false));
+    const collection = {
+      name, all: () => ctx.index.machinesIn(name), keyOf: (m: Machine) => ctx.index.armIdOfMachine(m), idOf: (m: Machine) => m.id, itemOf: machineById(ctx), ...scaleSetFilter(req),
+    };
+    // `statusOnly=true` (the SDK's listAll option): each VM with its instance view (its power state); it was ignored.
+    const withStatus = booleanQuery(req, 'statusOnly', false);
+    return indexedPage(ctx, req, collection, (m) => vmView(ctx.index.armIdOfMachine(m), m, withStatus));
   });
   app.delete(`${base}/virtualMachines/:name`, async (req, reply) => {
     const p = req.params as P;

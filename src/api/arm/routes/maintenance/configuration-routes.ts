@@ -123,7 +123,10 @@ export function registerConfigurationRoutes(app: FastifyInstance, ctx: ArmContex
         ...(windowPatch || old.properties.maintenanceWindow ? { maintenanceWindow: { ...old.properties.maintenanceWindow, ...windowPatch } } : {}),
       },
     };
-    return write(req, caller, id, validateConfiguration(merged), doc);
+    // Stored tags are kept as they are when the PATCH sends none: tags stored before their rules (docs/api.md#tags)
+    // do not make an unrelated change a 400.
+    const checked = validateConfiguration({ ...merged, tags: patch.tags ?? {} });
+    return write(req, caller, id, { ...checked, tags: merged.tags }, doc);
   });
 
   app.get(`${base}/:name`, async (req) => {

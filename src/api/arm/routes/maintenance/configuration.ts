@@ -81,10 +81,17 @@ export const CONFIG_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/pr
  */
 export function validateConfiguration(raw: unknown): ConfigDoc {
   const body = parseBody(configBody, raw);
+  let bypassKey: string | null = null;
   for (const [k, v] of Object.entries(body.properties.extensionProperties ?? {})) {
-    if (k.toLowerCase() === BYPASS_KEY && !BYPASS_VALUES.has(v.toLowerCase())) {
+    if (k.toLowerCase() !== BYPASS_KEY) continue;
+    if (!BYPASS_VALUES.has(v.toLowerCase())) {
       throw invalidParameter(`properties.extensionProperties.${k}`, `'${v}' is not a valid value; expected Allow (critical security releases may start outside the windows, R72) or Deny`);
     }
+    // Two spellings (`EmergencyBypass: Deny`, `emergencybypass: Allow`) were taken and the first one decided R72 unseen.
+    if (bypassKey !== null) {
+      throw invalidParameter(`properties.extensionProperties.${k}`, `'${bypassKey}' and '${k}' both name EmergencyBypass (names are compared without regard to case); give it once`);
+    }
+    bypassKey = k;
   }
   const { maintenanceScope: scope, maintenanceWindow: spec } = body.properties;
   if (spec === undefined) {

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkRemoveMachine } from '../../../../engine/fleet/machines.js';
 import { COLLECTIONS } from '../../fleet-index.js';
 import type { ArmContext } from '../../context.js';
-import { indexedPage, startOperation, writer } from '../../context.js';
+import { indexedPage, queryOf, startOperation, writer } from '../../context.js';
 import type { Machine } from '../../../../model/fleet.js';
 import { badRequest } from '../../errors.js';
 import { deleteExtension, extensionNotFound, extensionView, findByName, instancesOf, wantsInstanceView, writeExtension } from '../../extensions.js';
@@ -16,15 +16,19 @@ import { applyModel, checkModelOn, modelExtensions } from './model.js';
 import { checkInstancePut, instancePutBody } from './instance-update.js';
 import { manualUpgradeBody } from './schemas.js';
 import type { P } from './schemas.js';
-import { instanceView } from './views.js';
+import { instanceListQuery } from './instance-list-query.js';
+import { instanceView, latestModelApplied } from './views.js';
 
 export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): void {
   app.get(`${base}/:name/virtualMachines`, async (req) => {
     const { set, doc } = setOf(ctx, req);
-    const expand = wantsInstanceView(req);
+    const q = instanceListQuery(queryOf(req));
+    const expand = q.powerStateOnly ? 'powerState' : q.instanceView;
+    const wanted = q.latestModelApplied;
     const collection = {
       name: COLLECTIONS.members(set.id), all: () => ctx.index.members(set.id), keyOf: (m: Machine) => ctx.index.instanceIdOf(m), idOf: (m: Machine) => m.id,
       itemOf: (id: string) => ctx.engine.state.fleet.machines.get(id),
+      ...(wanted === undefined ? {} : { keep: (m: Machine) => latestModelApplied(ctx, set, doc, m) === wanted }),
     };
     return indexedPage(ctx, req, collection, (m) => instanceView(ctx, set, doc, m, expand));
   });

@@ -1,9 +1,19 @@
 /** The shapes a scale-set request may take (zod), and the ARM document a set keeps beside the engine's record. */
 import { z } from 'zod';
+import { durationMs } from '../../../../model/upgrade-policy.js';
 import type { SetImage } from '../../scale-set-image.js';
 import { extensionName, forceUpdateTag, jsonObject, locationName, osProfile, provisionAfterExtensions, settingsObject, tags, versionPrefix } from '../../validation.js';
 
-const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M');
+/** The longest duration a scale set's policy or profile takes (docs/api.md#scale-sets). */
+export const MAX_SET_DURATION = 'P30D';
+const MAX_SET_DURATION_MS = 30 * 86_400_000;
+/**
+ * An ISO 8601 duration of at most MAX_SET_DURATION. Unbounded, `pauseTimeBetweenBatches: 'P99999999999D'` was
+ * taken: the rollout's estimated end passed what a date holds and every `GET /phasewise/rollouts` was a 500
+ * (and the set's rollout would have paused for ever).
+ */
+const isoDuration = z.string().regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/, 'expected an ISO 8601 duration such as PT5M')
+  .refine((d) => durationMs(d) <= MAX_SET_DURATION_MS, `longer than ${MAX_SET_DURATION} (30 days), the longest duration a scale set's policy takes`);
 const rollingPolicy = z.object({
   maxBatchInstancePercent: z.number().int().min(5).max(100),
   maxUnhealthyInstancePercent: z.number().int().min(5).max(100),

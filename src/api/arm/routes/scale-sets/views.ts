@@ -47,14 +47,20 @@ export function setView(ctx: ArmContext, set: ScaleSet, provisioningState = 'Suc
   };
 }
 
-export function instanceView(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, m: Machine, expand: boolean) {
+/** An instance's `latestModelApplied`. */
+export function latestModelApplied(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, m: Machine): boolean {
+  const iid = ctx.index.instanceIdOf(m);
+  // Sets of the configured fleet have no recorded model history: their instances are on the model.
+  // R50: an instance whose OS image is behind the newest its reference stands for is not on the latest model either.
+  return (doc.modelVersion === 0 || doc.applied[iid] === doc.modelVersion) && !imageBehind(ctx, set, m);
+}
+
+/** An instance as ARM shows it; `expand`: with its instance view (`powerState`: its PowerState statuses alone, the list's filter). */
+export function instanceView(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, m: Machine, expand: boolean | 'powerState') {
   const iid = ctx.index.instanceIdOf(m);
   const armId = scaleSetVmId(set.subscription, set.resourceGroup, set.name, iid);
   const exts = instancesOf(ctx, m.id);
-  // Sets of the configured fleet have no recorded model history: their instances are on the model.
-  // R50: an instance whose OS image is behind the newest its reference stands for is not on the latest model either.
-  const osBehind = imageBehind(ctx, set, m);
-  const applied = (doc.modelVersion === 0 || doc.applied[iid] === doc.modelVersion) && !osBehind;
+  const applied = latestModelApplied(ctx, set, doc, m);
   const own = ctx.docs.get<InstanceDoc>(armId)?.body; // what virtualMachineScaleSetVMs.update wrote
   return {
     id: armId, name: `${set.name}_${iid}`, type: 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines', location: set.region, instanceId: iid,
@@ -67,9 +73,14 @@ export function instanceView(ctx: ArmContext, set: ScaleSet, doc: ScaleSetDoc, m
       modelDefinitionApplied: 'VirtualMachineScaleSet',
       provisioningState: exts.some((e) => e.status === 'Transitioning') ? 'Updating' : exts.some((e) => e.status === 'Failed') ? 'Failed' : 'Succeeded',
       storageProfile: { osDisk: { osType: m.os === 'windows' ? 'Windows' : 'Linux' }, ...osImageOf(ctx, set, m) },
-      ...(expand ? { instanceView: machineInstanceView(ctx, armId, m, 'vmssVm') } : {}),
+      ...(expand ? { instanceView: expand === 'powerState' ? powerStateView(ctx, armId, m) : machineInstanceView(ctx, armId, m, 'vmssVm') } : {}),
     },
     resources: exts.map((i) => extensionView(ctx, armId, m, i, 'vmssVm', false)),
   };
 }
 
+
+function powerStateView(ctx: ArmContext, armId: string, m: Machine) {
+  const { statuses } = machineInstanceView(ctx, armId, m, 'vmssVm') as { statuses: Array<{ code: string }> };
+  return { statuses: statuses.filter((x) => x.code.startsWith('PowerState/')) };
+}
