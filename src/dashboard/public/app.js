@@ -371,6 +371,9 @@ function scheduleRefresh() {
   }, 1000);
 }
 
+/** Characters of one unfinished stream message the page keeps before it drops the stream and reconnects. */
+const MAX_STREAM_MESSAGE = 64 * 1024;
+
 async function stream() {
   const badge = document.getElementById('live');
   let connectedBefore = false;
@@ -378,6 +381,8 @@ async function stream() {
     streamAbort = new AbortController();
     try {
       const res = await fetch('/phasewise/stream', { headers: { authorization: `Bearer ${token}` }, signal: streamAbort.signal });
+      // A refused token is refused everywhere: signed out like any other 401 (it retried every 3 s, forever).
+      if (res.status === 401) return signOut('The token was refused.');
       if (!res.ok) throw new Error(String(res.status));
       badge.hidden = false;
       badge.classList.remove('off');
@@ -396,6 +401,8 @@ async function stream() {
           buf = buf.slice(i + 2);
           if (/^event: changed$/m.test(msg)) scheduleRefresh();
         }
+        // The server's messages are a few KiB: a longer one never ends (a broken proxy, a hostile server).
+        if (buf.length > MAX_STREAM_MESSAGE) { streamAbort.abort(); break; }
       }
     } catch { /* reconnect below */ }
     if (!token) return;
