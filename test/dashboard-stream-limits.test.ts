@@ -116,4 +116,17 @@ describe('dashboard: a stream that never ends a message, and a 401 on the stream
     await new Promise((r) => setTimeout(r, 8_000));
     assert.equal(refused, n, 'the page kept asking for the stream after it was refused');
   });
+  test('a token pasted with a character no header may carry (a zero-width space) is refused with what a token is, not the browser\'s words', async () => {
+    mode = 'pass';
+    await page.goto(`${proxyUrl}/`);
+    await page.evaluate(() => (globalThis as unknown as { sessionStorage: { clear(): void } }).sessionStorage.clear());
+    await page.reload();
+    await page.fill('#token', `${TEST_TOKEN}\u200b`);
+    await page.click('#signin button[type=submit]');
+    await page.waitForSelector('#signin-error:not([hidden])');
+    assert.equal(await page.textContent('#signin-error'), 'A token is 16 to 512 printable ASCII characters without spaces: check what was pasted.');
+    await page.fill('#token', TEST_TOKEN);
+    await page.click('#signin button[type=submit]');
+    await page.waitForSelector('#nav:not([hidden])');
+  });
 });

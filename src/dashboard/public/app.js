@@ -460,6 +460,11 @@ function signedIn() {
 signinForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   token = document.getElementById('token').value.trim();
+  // What the server takes (docs/api.md, tokens). A pasted zero-width space or typographic quote made the
+  // browser refuse the header with its own words ("String contains non ISO-8859-1 code point").
+  if (!/^[\x21-\x7e]{16,512}$/.test(token)) {
+    return signOut('A token is 16 to 512 printable ASCII characters without spaces: check what was pasted.');
+  }
   try {
     await api('/phasewise/fleet');
   } catch (err) {
