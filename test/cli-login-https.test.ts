@@ -44,7 +44,8 @@ test('a profile whose server is http:// is refused before anything is sent', { t
   assert.match(r.stderr, /profile\.json: server: 'http:\/\/127\.0\.0\.1:8443' is not an https:\/\/ URL; /);
 });
 
-test('login --server with a path, a query, a fragment or a user and password is a usage error naming what would be dropped, and saves nothing (they were dropped without a word)', { timeout: 60_000 }, async () => {
+test('login --server with a path, a query, a fragment or a user and password is a usage error naming what would be dropped, and saves nothing '
+  + '(they were dropped without a word)', { timeout: 60_000 }, async () => {
   const config = join(dir, 'c');
   for (const [server, message] of [
     ['https://127.0.0.1:8443/phasewise-east', /'\/phasewise-east' would not be used: phasewise serve answers at the root of its address; use https:\/\/127\.0\.0\.1:8443$/],
