@@ -19,14 +19,13 @@ import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
 import { artifactKey as keyOf } from '../../model/artifact.js';
 import { imageRefOfArtifact } from '../../model/image-reference.js';
 import type { EngineState, ReleaseState, RolloutState } from '../state.js';
-import { IN_FLIGHT } from '../state.js';
+import { IN_FLIGHT, rolloutMembers } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { FleetError } from '../core/errors.js';
 import type { RolloutSettings } from '../core/settings.js';
 import { holdRelease, releaseOf } from '../attempts/release-evidence.js';
 import { cancelRollout } from './cancel.js';
 import { createRollout } from './create.js';
-import { rolloutMembers } from '../opt-in/opt-in.js';
 
 const FINAL = new Set(['succeeded', 'rolledBack', 'failed', 'skipped']);
 
