@@ -145,6 +145,28 @@ test('a package name the repository offers that is not one (starts with -, has a
   await killed(agent);
 });
 
+test('apt\'s name:arch (a foreign architecture\'s package, libc6:i386) is installed as name:arch=version, not refused; masks with :arch match it and the machine\'s own', async () => {
+  const d = tempDirs();
+  const agentId = await rig.enroll(d);
+  // As `apt-get -s dist-upgrade` names them on a multiarch Debian: libc6 of the machine's architecture, libc6:i386 of another.
+  const bin = scriptedApt(d, [['libc6', '2.36-9', '2.36-9+deb12u4', SEC], ['libc6:i386', '2.36-9', '2.36-9+deb12u4', SEC], ['openssl', '3.0.19-1', '3.0.22-1', SEC],
+    ['zlib1g:i386', '1:1.2.13', '1:1.2.13.1', OLD]], { 'ma-libc6': '' });
+  // libc6:amd64 names the machine's own libc6 (its architecture is amd64): excluded; libc6:i386 is not.
+  cp.goals.set(agentId, withPatches(1, [install('inst-arch', { classificationsToInclude: ['Security'], packageNameMasksToExclude: ['libc6:amd64'] })]));
+  const agent = rig.startAgent(d, pmArgs(bin));
+  const r = await until('inst-arch done', () => finished(agentId, 'inst-arch'), 30_000, agent);
+  assert.deepEqual(stateOf(r), { libc6: 'Excluded', 'libc6:i386': 'Installed', openssl: 'Installed', 'zlib1g:i386': 'NotSelected' });
+  assert.equal(r.status, 'Succeeded');
+  assert.deepEqual(installs(bin).sort(), ['libc6:i386=2.36-9+deb12u4', 'openssl=3.0.22-1']);
+  // Included by name:arch whatever its classification; `libc6` (no :arch) names it whatever the architecture. dpkg says libc6:amd64.
+  cp.goals.set(agentId, withPatches(2, [install('inst-arch-2', { packageNameMasksToInclude: ['zlib1g:i386', 'libc6'] })]));
+  const r2 = await until('inst-arch-2 done', () => finished(agentId, 'inst-arch-2'), 30_000, agent);
+  assert.deepEqual(stateOf(r2), { libc6: 'Installed', 'zlib1g:i386': 'Installed' });
+  assert.deepEqual(installs(bin).sort(), ['libc6:i386=2.36-9+deb12u4', 'libc6=2.36-9+deb12u4', 'openssl=3.0.22-1', 'zlib1g:i386=1:1.2.13.1']);
+  agent.kill('SIGTERM');
+  await killed(agent);
+});
+
 test('packages named like Object members (constructor, toString, __proto__) are installed or refused like any other, never taken for done', async () => {
   const d = tempDirs();
   const agentId = await rig.enroll(d);

@@ -43,3 +43,20 @@ test('a profile whose server is http:// is refused before anything is sent', { t
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /profile\.json: server: 'http:\/\/127\.0\.0\.1:8443' is not an https:\/\/ URL; /);
 });
+
+test('login --server with a path, a query, a fragment or a user and password is a usage error naming what would be dropped, and saves nothing '
+  + '(they were dropped without a word)', { timeout: 60_000 }, async () => {
+  const config = join(dir, 'c');
+  for (const [server, message] of [
+    ['https://127.0.0.1:8443/phasewise-east', /'\/phasewise-east' would not be used: phasewise serve answers at the root of its address; use https:\/\/127\.0\.0\.1:8443$/],
+    ['https://127.0.0.1:8443/?tenant=1', /'\?tenant=1' would not be used/],
+    ['https://127.0.0.1:8443#x', /'#x' would not be used/],
+    ['https://alice:secret@127.0.0.1:8443', /a user name or password in the URL is not used \(the token is the credential\); use https:\/\/127\.0\.0\.1:8443$/],
+  ] as const) {
+    const r = await run(config, 'login', '--server', server, '--token', TOKEN);
+    assert.equal(r.status, 2, `${server}: ${r.stderr}`);
+    assert.match(r.stderr.trim(), message, server);
+    assert.ok(r.stderr.startsWith('phasewise login: --server: '));
+  }
+  assert.ok(!existsSync(join(config, 'profile.json')));
+});

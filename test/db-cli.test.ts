@@ -9,6 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
 import { MAX_VALUE_BYTES } from '../src/store/sqlite/row-checks.js';
+import { JournalFile, journalPath } from '../src/store/sqlite/journal-file.js';
+import { JOURNAL_ID_KEY } from '../src/store/sqlite/journal-apply.js';
+import { STATEMENT_NAMES } from '../src/store/sqlite/rows.js';
+import { serialize } from 'node:v8';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -372,6 +376,57 @@ describe('files a command is pointed at by mistake', () => {
         db.close();
       }
       assert.deepEqual({ files: readdirSync(folder).sort(), db: sha(file), wal: sha(`${file}-wal`) }, before, 'nothing written beside the database, nothing changed');
+      assert.deepEqual(readdirSync(temp), [], 'the private copy is removed');
+    } finally {
+      chmodSync(folder, 0o755);
+      for (const d of [folder, out, temp]) rmSync(d, { recursive: true, force: true });
+    }
+  });
+  test('db check and db backup of a database with a journal a crash left, in a folder this user may not write: the journal applied to a private copy, '
+    + 'nothing written beside it (it was opened for writing to apply the journal in place: exit 6)', () => {
+    const asRoot = process.getuid?.() === 0;
+    const folder = mkdtempSync(join(tmpdir(), 'phasewise-db-ro-journal-'));
+    const out = mkdtempSync(join(tmpdir(), 'phasewise-db-ro-journal-out-'));
+    const temp = mkdtempSync(join(tmpdir(), 'phasewise-db-ro-journal-tmp-'));
+    try {
+      for (const d of [out, temp]) chmodSync(d, 0o777);
+      const file = join(folder, 'phasewise.sqlite');
+      writeFileSync(file, readFileSync(source));
+      // A sim killed with group commits in its journal: the journal's id in meta, one record (a meta row) not yet applied.
+      const id = 'c'.repeat(32);
+      const db = new Database(file);
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(JOURNAL_ID_KEY, id);
+      db.close();
+      const journal = new JournalFile(journalPath(file), id, true);
+      journal.append(1, serialize([[STATEMENT_NAMES.indexOf('putMeta'), 2, 'only-in-journal', 'yes'], []]));
+      journal.close(false);
+      rmSync(`${file}-shm`, { force: true });
+      chmodSync(file, 0o444);
+      chmodSync(folder, 0o555);
+      const listing = () => readdirSync(folder).sort().map((f) => `${f} ${sha(join(folder, f))}`);
+      const before = listing();
+      const as = (...args: string[]) => {
+        const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args] : [process.execPath, cli, ...args];
+        const r = spawnSync(argv[0]!, argv.slice(1), { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, TMPDIR: temp } });
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        return r;
+      };
+      const check = as('db', 'check', '--db', file, '--json');
+      assert.equal(check.status, 0, check.stderr);
+      const report = JSON.parse(check.stdout) as { ok: boolean; file: string };
+      assert.equal(report.ok, true);
+      assert.equal(report.file, file, 'the report names the file given, not the copy');
+      const copy = join(out, 'copy.sqlite');
+      const backup = as('db', 'backup', copy, '--db', file);
+      assert.equal(backup.status, 0, backup.stderr);
+      const b = new Database(copy, { readonly: true });
+      try {
+        assert.deepEqual(b.prepare("SELECT value FROM meta WHERE key = 'only-in-journal'").get(), { value: 'yes' }, 'the journal\'s group is in the backup');
+        assert.equal(b.prepare('SELECT value FROM meta WHERE key = ?').get(JOURNAL_ID_KEY), undefined, 'the backup names no journal');
+      } finally {
+        b.close();
+      }
+      assert.deepEqual(listing(), before, 'nothing written beside the database, nothing changed');
       assert.deepEqual(readdirSync(temp), [], 'the private copy is removed');
     } finally {
       chmodSync(folder, 0o755);

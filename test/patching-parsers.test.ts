@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Apt } from '../src/agent/patching/apt.js';
 import { Dnf, parseNevra } from '../src/agent/patching/dnf.js';
-import { fnmatch, selectionOf } from '../src/agent/patching/selection.js';
-import { AssessmentError } from '../src/agent/patching/types.js';
+import { fnmatch, maskMatches, selectionOf } from '../src/agent/patching/selection.js';
+import { AssessmentError, invalidPackage } from '../src/agent/patching/types.js';
 import type { AvailablePatch, CommandOutput } from '../src/agent/patching/types.js';
 import { Zypper } from '../src/agent/patching/zypper.js';
 import { selectPatches } from '../src/model/patches.js';
@@ -52,7 +52,9 @@ test('apt: a failed apt-get update fails the assessment with its E: line', () =>
 
 test('apt: installation output says what dpkg set up, and which package failed and why', () => {
   const ok = new Apt().parseInstall(out('apt/install-ok.txt'));
-  assert.deepEqual([...ok.installed], [['libssl3', '3.0.22-1~deb12u2'], ['libssl-dev', '3.0.22-1~deb12u2'], ['openssl', '3.0.22-1~deb12u2']]);
+  // dpkg's libssl3:amd64 is kept under both names: the assessment names the machine's own architecture's package libssl3.
+  assert.deepEqual([...ok.installed], [['libssl3', '3.0.22-1~deb12u2'], ['libssl3:amd64', '3.0.22-1~deb12u2'], ['libssl-dev', '3.0.22-1~deb12u2'],
+    ['libssl-dev:amd64', '3.0.22-1~deb12u2'], ['openssl', '3.0.22-1~deb12u2']]);
   assert.equal(ok.error, null);
   const dpkg = new Apt().parseInstall(out('apt/install-dpkg-error.txt', 100));
   assert.equal(dpkg.installed.has('postgresql-15'), false, 'set up but its configure failed: not installed');
@@ -64,6 +66,32 @@ test('apt: installation output says what dpkg set up, and which package failed a
   const lock = new Apt().parseInstall(out('apt/install-lock.txt', 100));
   assert.equal(lock.failed.size, 0);
   assert.match(lock.error!, /Could not get lock/);
+});
+
+test('apt: name:arch (a foreign architecture, as apt and dpkg print it) is parsed, installable with apt only, set up under both names, and matched by :arch masks', () => {
+  const sim = [
+    'Inst libc6:i386 [2.36-9+deb12u3] (2.36-9+deb12u4 Debian-Security:12/oldstable-security [i386])',
+    'Inst libc6 [2.36-9+deb12u3] (2.36-9+deb12u4 Debian-Security:12/oldstable-security [amd64])',
+  ].join('\n');
+  const [foreign, own] = new Apt().parseAssessment([{ stdout: '', exitCode: 0 }, { stdout: sim, exitCode: 0 }]);
+  assert.deepEqual([foreign!.name, foreign!.arch, own!.name, own!.arch], ['libc6:i386', 'i386', 'libc6', 'amd64']);
+  assert.equal(invalidPackage(foreign!, true), null, 'apt takes name:arch');
+  assert.match(invalidPackage(foreign!) ?? '', /is not a package name/, 'dnf and zypper do not');
+  for (const bad of ['libc6:', 'libc6:i3 86', 'libc6:i386:x', ':i386', 'libc6:-o']) assert.match(invalidPackage({ name: bad, version: '1' }, true) ?? '', /is not a package name/, bad);
+  assert.deepEqual(new Apt().installCommand(foreign!).slice(-2), ['--', 'libc6:i386=2.36-9+deb12u4']);
+  const done = new Apt().parseInstall({ stdout: 'Setting up libc6:amd64 (2.36-9+deb12u4) ...\nSetting up libc6:i386 (2.36-9+deb12u4) ...\n', exitCode: 0 });
+  assert.equal(done.installed.get('libc6'), '2.36-9+deb12u4');
+  assert.equal(done.installed.get('libc6:i386'), '2.36-9+deb12u4');
+  const failed = new Apt().parseInstall({ stdout: 'Setting up libc6:i386 (2.36-9+deb12u4) ...\ndpkg: error processing package libc6:i386 (--configure):\n', exitCode: 100 });
+  assert.equal(failed.installed.has('libc6:i386'), false);
+  assert.match(failed.failed.get('libc6:i386')!, /error processing package libc6:i386/);
+  const m = (mask: string) => [maskMatches(mask, foreign!), maskMatches(mask, own!)];
+  assert.deepEqual(m('libc6:i386'), [true, false]);
+  assert.deepEqual(m('libc6:amd64'), [false, true], 'the machine\'s own architecture, as apt list --upgradable names it');
+  assert.deepEqual(m('libc6'), [true, true], 'a name without :arch, whatever the architecture');
+  assert.deepEqual(m('*:i386'), [true, false]);
+  assert.deepEqual(m('libc6:*=2.36-9+deb12u4'), [true, true]);
+  assert.deepEqual(m('libc6:i386=2.35*'), [false, false]);
 });
 
 test('dnf: check-update with advisories: Critical, Security and Other; a wrapped name; the obsoletes tail ignored', () => {

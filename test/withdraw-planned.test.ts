@@ -87,4 +87,42 @@ describe('withdrawing a version that a rollout to a later one has planned machin
     assert.deepEqual(wrong, [], 'each planned machine is back on the version it ran before 1.3.0.0');
     assert.ok(saved.at(-1)?.done, 'the withdrawal is followed until nothing is left on it');
   });
+  test('the follow-up looks at the machines it still follows only, and decides as a pass over the whole fleet would; it still completes', async () => {
+    // It passed over the whole fleet per batch that settled. Each followed call is checked against such a pass
+    // made right after it: that pass finds nothing left to start, and counts what it counted.
+    const sim = start(3);
+    const { idle, before } = census(sim);
+    const saved: Withdrawal[] = [];
+    const errors: unknown[] = [];
+    const engine = sim.engine;
+    const original = engine.rollBackWithdrawn.bind(engine);
+    const mismatches: string[] = [];
+    const sizes: number[] = [];
+    engine.rollBackWithdrawn = (artifact, version, caller, follow) => {
+      const followed = follow?.machines != null;
+      const r = original(artifact, version, caller, follow);
+      if (!followed) return r;
+      sizes.push(follow!.machines!.size);
+      const full = original(artifact, version, caller);
+      if (full.rollouts.length > 0 || full.inFlight !== r.inFlight || full.planned !== r.planned) {
+        mismatches.push(`followed: ${r.inFlight} in flight, ${r.planned} planned; the fleet: ${full.inFlight}, ${full.planned}, ${full.rollouts.length} rollouts started`);
+      }
+      return r;
+    };
+    const followUp = new ControlFollowUp(engine, { list: () => [...saved], put: (w) => saved.push(w) }, (e) => errors.push(e));
+    engine.withdrawVersion(AGENT, '1.3.0.0', { rollback: true, reason: 'bad build', caller: 'test' });
+    followUp.follow({ artifact: AGENT, version: '1.3.0.0', caller: 'test' });
+    engine.cancelRolloutByOperator([...engine.state.rollouts.values()].find((x) => x.toVersion === '1.4.0.0')!.id, 'not now', 'test');
+    const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+    await tick();
+    for (let i = 0; i < 200_000 && sim.step(); i++) await tick();
+    assert.deepEqual(errors, []);
+    assert.deepEqual(mismatches, []);
+    assert.ok(sizes.length > 0, 'later calls looked at the followed machines only');
+    assert.ok(sizes.at(-1)! < sizes[0]! || sizes[0] === 0, `the followed machines shrink (${sizes.join(', ')})`);
+    const now = engine.state.fleet.instances.get(KEY)!;
+    assert.deepEqual([...now.values()].filter((i) => i.installedVersion === '1.3.0.0').map((i) => i.machineId), [], 'no machine keeps the withdrawn version');
+    assert.deepEqual(idle.filter((id) => now.get(id)!.installedVersion !== before.get(id)), [], 'each planned machine is back on the version it ran before');
+    assert.ok(saved.at(-1)?.done, 'the follow-up completes');
+  });
 });

@@ -241,7 +241,7 @@ async function installSelected(prt: PatchRuntime, m: PackageManager, op: PatchOp
       return;
     }
     // Checked here, where the name becomes an argument: the assessment's list is the repository's words.
-    const invalid = invalidPackage(p);
+    const invalid = invalidPackage(p, m.name === 'apt');
     if (invalid) {
       setResult(op, p.name, { state: 'Failed', message: invalid });
       prt.journal.save();

@@ -25,7 +25,7 @@ import { holdByCaller, resumeRelease as resumeReleaseIn } from './rollouts/relea
 import { createRollout, startAutomatic, startForType } from './rollouts/create.js';
 import { resumeStopped } from './rollouts/resume.js';
 import { cancelByOperator, pauseAll, pauseRollout, resumeAll, resumeRollout } from './rollouts/operator-controls.js';
-import type { RollbackResult, WithdrawResult } from './rollouts/withdraw.js';
+import type { FollowedMachines, RollbackResult, WithdrawResult } from './rollouts/withdraw.js';
 import { rollBackWithdrawn, syncWithdrawn, withdrawVersion } from './rollouts/withdraw.js';
 import { applyAutomaticUpgrade } from './opt-in/opt-in.js';
 import type { PendingUpdate } from './maintenance/apply-updates.js';
@@ -56,7 +56,7 @@ export type { RolloutSettings } from './core/settings.js';
 export type { ExtensionPatch, ExtensionSpec } from './fleet/extensions.js';
 export type { FleetErrorCode } from './core/errors.js';
 export type { PendingUpdate } from './maintenance/apply-updates.js';
-export type { RollbackResult, WithdrawResult } from './rollouts/withdraw.js';
+export type { FollowedMachines, RollbackResult, WithdrawResult } from './rollouts/withdraw.js';
 export { FleetError } from './core/errors.js';
 
 /** After a restart, how long overdue health deadlines wait for the reports the engine asked for. */
@@ -473,8 +473,8 @@ export class Engine {
   }
 
   /** Rolls back machines still on a withdrawn version that no rollout is changing (those in flight before). */
-  rollBackWithdrawn(artifact: Artifact, version: string, caller: string): RollbackResult {
-    return this.run((ctx) => rollBackWithdrawn(ctx, this.opts, artifact, version, caller));
+  rollBackWithdrawn(artifact: Artifact, version: string, caller: string, follow?: FollowedMachines): RollbackResult {
+    return this.run((ctx) => rollBackWithdrawn(ctx, this.opts, artifact, version, caller, true, follow));
   }
 
   /** A release's evidence and hold, if it has any. */

@@ -551,3 +551,12 @@ export function unitOf(r: RolloutState, a: AttemptState): UnitState {
 export function placementOf(state: EngineState, a: AttemptState): Placement {
   return a.placement ?? (a.placement = state.fleet.machines.get(a.machineId)!.placement);
 }
+
+/** Every machine planned in a rollout; built on first use (an operator opting back in, a withdrawal's follow-up). Plans do not change once made. */
+export function rolloutMembers(r: RolloutState): Set<string> {
+  if (!r.members) {
+    r.members = new Set();
+    for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) r.members.add(id);
+  }
+  return r.members;
+}

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { globMatch } from '../protocol/glob-match.js';
+import { maskedName } from '../protocol/package-masks.js';
 import type { OsType } from './fleet.js';
 
 export const LINUX_CLASSIFICATIONS = ['Critical', 'Security', 'Other'] as const;
@@ -117,13 +118,13 @@ export function installationCounts(r: PatchInstallation): Record<'installed' | '
 /**
  * Whether a package matches a mask (src/protocol/package-masks.ts says what a mask may hold): fnmatch on the
  * name (`*`, `?`, `[abc]`, `[!abc]`), or `name-mask=version-mask` on both; case-insensitive, as the package
- * managers compare. The agent's selection reads masks the same way (src/agent/patching/selection.ts), so a
+ * managers compare; apt's `name:arch` as maskedName says. The agent's selection reads masks the same way (src/agent/patching/selection.ts), so a
  * simulated machine selects what a real one does.
  */
 export function matchesMask(name: string, mask: string, version?: string): boolean {
   const eq = mask.indexOf('=');
-  if (eq < 0) return globMatch(mask, name);
-  return version !== undefined && globMatch(mask.slice(0, eq), name) && globMatch(mask.slice(eq + 1), version);
+  if (eq < 0) return globMatch(mask, maskedName(mask, name));
+  return version !== undefined && globMatch(mask.slice(0, eq), maskedName(mask.slice(0, eq), name)) && globMatch(mask.slice(eq + 1), version);
 }
 
 

@@ -64,3 +64,16 @@ export function maskListProblem(masks: readonly string[]): { index: number | nul
   }
   return null;
 }
+
+/**
+ * The name a mask's name part is matched against (the agent's selection and the simulator's alike). apt
+ * names a package of a foreign architecture `name:arch` (`libc6:i386`), and `apt list --upgradable` names
+ * every package so: a name part with a colon (`libc6:amd64`, `*:i386`) matches `name:arch` (the package's
+ * architecture added when its name has none); one without matches the name before any colon, whatever
+ * the architecture.
+ */
+export function maskedName(nameMask: string, name: string, arch?: string): string {
+  const colon = name.indexOf(':');
+  if (!nameMask.includes(':')) return colon < 0 ? name : name.slice(0, colon);
+  return colon >= 0 || !arch ? name : `${name}:${arch}`;
+}

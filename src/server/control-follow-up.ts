@@ -8,7 +8,7 @@
  * Commands run on the next turn of the event loop, never inside the engine's own delivery.
  */
 import type { FleetStop } from '../api/arm/fleet-stop.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, FollowedMachines } from '../engine/engine.js';
 import type { RolloutState } from '../engine/state.js';
 import { FLEET_STOP } from '../engine/rollouts/operator-controls.js';
 import type { Artifact } from '../model/artifact.js';
@@ -36,6 +36,12 @@ const SETTLED = new Set<EngineEvent['type']>([
 
 export class ControlFollowUp {
   private readonly withdrawals = new Map<string, Withdrawal>();
+  /**
+   * Per withdrawal, the machines it still follows (withdraw.ts, FollowedMachines): the first call after a
+   * start or a withdrawal looks at the whole fleet once, the later ones (one per batch that settles) at
+   * these only. Not stored: a restart finds them again. It was a pass over the fleet per batch.
+   */
+  private readonly followed = new Map<string, FollowedMachines>();
   private pending = false;
   private stopCheck = false;
 
@@ -55,7 +61,9 @@ export class ControlFollowUp {
 
   /** A withdrawal with rollback to follow until no machine is left on the version. */
   follow(w: Withdrawal): void {
-    this.withdrawals.set(`${artifactKey(w.artifact)}@${w.version}`, w);
+    const key = `${artifactKey(w.artifact)}@${w.version}`;
+    this.withdrawals.set(key, w);
+    this.followed.delete(key);
     this.store.put(w);
   }
 
@@ -94,11 +102,14 @@ export class ControlFollowUp {
     this.pending = false;
     if (this.engine.haltedBecause) return;
     for (const [key, w] of [...this.withdrawals]) {
-      const result = this.engine.rollBackWithdrawn(w.artifact, w.version, w.caller);
+      let follow = this.followed.get(key);
+      if (!follow) this.followed.set(key, (follow = { machines: null }));
+      const result = this.engine.rollBackWithdrawn(w.artifact, w.version, w.caller, follow);
       // `inFlight`: machines whose attempt may still end on the version; `planned`: machines on it a rollout to
       // another version has yet to take (withdraw.ts). Either may be left on it: asked for again later.
       if (result.inFlight > 0 || result.planned > 0 || result.rollouts.length > 0) continue;
       this.withdrawals.delete(key);
+      this.followed.delete(key);
       this.store.put({ ...w, done: true });
     }
   }

@@ -11,7 +11,8 @@ import { AssessmentError, linesOf, rebootBehaviorByName } from './types.js';
 import type { Argv, AvailablePatch, CommandOutput, InstallOutcome, PackageManager } from './types.js';
 
 const INST = /^Inst (\S+) (?:\[([^\]]*)\] )?\((\S+) (.*?)(?: \[([^\]]+)\])?\)/;
-const SETTING_UP = /^Setting up ([^\s:]+)(?::\S+)? \(([^)]+)\)/;
+/** dpkg names a Multi-Arch package `name:arch` (`libc6:amd64`, its own architecture too); apt names it `name` or `name:arch`. */
+const SETTING_UP = /^Setting up ([^\s:]+)(:\S+)? \(([^)]+)\)/;
 
 /** The first `E:` line of apt's output (its errors), or the last line when there is none. */
 function errorLine(text: string): string {
@@ -40,13 +41,16 @@ export function parseAptInstall(out: CommandOutput): InstallOutcome {
   const failed = new Map<string, string>();
   for (const line of linesOf(out.stdout)) {
     let m = SETTING_UP.exec(line);
-    if (m) installed.set(m[1]!, m[2]!);
+    // Under both names: the assessment's own (`libc6` for the machine's architecture, `libc6:i386` for another).
+    if (m) for (const key of [m[1]!, ...(m[2] ? [m[1]! + m[2]] : [])]) installed.set(key, m[3]!);
     m = /^E: Unable to locate package (\S+)/.exec(line) ?? /^E: Version '[^']*' for '([^']+)' was not found/.exec(line);
     if (m) failed.set(m[1]!.split('=')[0]!, line);
-    m = /^dpkg: error processing package ([^\s:]+)(?::\S+)? /.exec(line);
+    m = /^dpkg: error processing package ([^\s:]+)(:\S+)? /.exec(line);
     if (m) {
-      failed.set(m[1]!, line);
-      installed.delete(m[1]!);
+      for (const key of [m[1]!, ...(m[2] ? [m[1]! + m[2]] : [])]) {
+        failed.set(key, line);
+        installed.delete(key);
+      }
     }
     m = /^(\S+) is already the newest version \(([^)]+)\)/.exec(line);
     if (m) installed.set(m[1]!, m[2]!);

@@ -10,17 +10,18 @@
  */
 import type { PatchClassification } from '../../protocol/agent-wire.js';
 import { globMatch } from '../../protocol/glob-match.js';
+import { maskedName } from '../../protocol/package-masks.js';
 import type { AvailablePatch } from './types.js';
 
 export function fnmatch(pattern: string, text: string): boolean {
   return globMatch(pattern, text);
 }
 
-/** A mask against a patch: `name-mask` or `name-mask=version-mask`. */
-export function maskMatches(mask: string, p: Pick<AvailablePatch, 'name' | 'version'>): boolean {
+/** A mask against a patch: `name-mask` or `name-mask=version-mask`; `name:arch` as maskedName says. */
+export function maskMatches(mask: string, p: Pick<AvailablePatch, 'name' | 'version' | 'arch'>): boolean {
   const eq = mask.indexOf('=');
-  if (eq < 0) return fnmatch(mask, p.name);
-  return fnmatch(mask.slice(0, eq), p.name) && fnmatch(mask.slice(eq + 1), p.version);
+  if (eq < 0) return fnmatch(mask, maskedName(mask, p.name, p.arch));
+  return fnmatch(mask.slice(0, eq), maskedName(mask.slice(0, eq), p.name, p.arch)) && fnmatch(mask.slice(eq + 1), p.version);
 }
 
 export interface SelectionRules {

@@ -72,13 +72,20 @@ export const linesOf = (text: string): string[] => text.split('\n').map((l) => l
  * which the manager would take for an option, spaces, `=`, quotes, control characters — is refused.
  */
 const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._@-]{0,127}$/;
+/** apt's `name:arch` (`libc6:i386`, how apt names a package of a foreign architecture): apt-get installs `name:arch=version`. */
+const APT_PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._@-]{0,127}(?::[A-Za-z0-9_]{1,32})?$/;
 const PACKAGE_VERSION = /^[A-Za-z0-9][A-Za-z0-9.+~:_^-]{0,95}$/;
 const PACKAGE_ARCH = /^[A-Za-z0-9_]{1,32}$/;
 
-/** Why `p` cannot be handed to a package manager, or null when it can. */
-export function invalidPackage(p: Pick<AvailablePatch, 'name' | 'version' | 'arch'>): string | null {
+/**
+ * Why `p` cannot be handed to a package manager, or null when it can. `archQualified`: the manager takes
+ * `name:arch` (apt; dnf and zypper would read the colon otherwise).
+ */
+export function invalidPackage(p: Pick<AvailablePatch, 'name' | 'version' | 'arch'>, archQualified = false): string | null {
   const shown = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
-  if (!PACKAGE_NAME.test(p.name)) return `refused: ${shown(p.name)} is not a package name (letters, digits and + . _ @ -, starting with a letter or digit)`;
+  if (!(archQualified ? APT_PACKAGE_NAME : PACKAGE_NAME).test(p.name)) {
+    return `refused: ${shown(p.name)} is not a package name (letters, digits and + . _ @ -, starting with a letter or digit${archQualified ? ', then :arch or not' : ''})`;
+  }
   if (!PACKAGE_VERSION.test(p.version)) return `refused: ${shown(p.version)} is not a package version`;
   if (p.arch !== undefined && !PACKAGE_ARCH.test(p.arch)) return `refused: ${shown(p.arch)} is not a package architecture`;
   return null;

@@ -89,7 +89,7 @@ export function writeProfile(p: Profile, env: NodeJS.ProcessEnv = process.env): 
   return file;
 }
 
-/** `--server`: an https:// URL without a path beyond /. `serve` speaks HTTPS only, and the token must not travel in clear. */
+/** `--server`: an https:// URL without a path beyond /, a query, a fragment or credentials (refused, never dropped). `serve` speaks HTTPS only, and the token must not travel in clear. */
 export function checkServerUrl(text: string): string {
   let u: URL;
   try {
@@ -101,5 +101,11 @@ export function checkServerUrl(text: string): string {
     throw new UsageError(`phasewise login: --server: phasewise serve speaks HTTPS only (the token must not travel in clear); use https://${u.host}`);
   }
   if (u.protocol !== 'https:') throw new UsageError(`phasewise login: --server: expected https://host:port, got ${u.protocol}`);
+  // Dropped without a word, they were: a server behind a proxy at a path was then asked at another address.
+  if (u.username || u.password) {
+    throw new UsageError(`phasewise login: --server: a user name or password in the URL is not used (the token is the credential); use https://${u.host}`);
+  }
+  const rest = `${u.pathname === '/' ? '' : u.pathname}${u.search}${u.hash}`;
+  if (rest) throw new UsageError(`phasewise login: --server: '${rest.slice(0, 100)}' would not be used: phasewise serve answers at the root of its address; use https://${u.host}`);
   return `${u.protocol}//${u.host}`;
 }

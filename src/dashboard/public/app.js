@@ -8,6 +8,9 @@ let refreshTimer = null;
 let streamAbort = null;
 let rendering = false;
 let again = false;
+/** The fleet page's machine search: what is typed, and a count that tells the last search's answer from earlier ones. */
+let machineQuery = '';
+let machineSearches = 0;
 
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -125,15 +128,28 @@ async function fleetView() {
   });
   const held = f.releasesHeld.length === 0 ? h('p', { class: 'muted' }, 'No release is held.')
     : table(['Release', 'Kind', 'Since', 'Reason'], f.releasesHeld.map((r) => [`${artifactName(r.artifact)} ${r.version}`, r.kind, fmt(r.since), r.reason]), { id: 'held' });
-  const search = h('input', { id: 'machine-search', placeholder: 'machine id or name prefix', maxlength: 200 });
+  // The query outlives the view: a live update redraws the page every second while a rollout runs, and
+  // took the operator's half-typed search and its results with it.
+  const search = h('input', { id: 'machine-search', placeholder: 'machine id or name prefix', maxlength: 200, value: machineQuery });
   const found = h('div', { id: 'machine-results' });
-  search.addEventListener('input', async () => {
+  const find = async () => {
     const q = search.value.trim();
-    found.replaceChildren();
-    if (!q) return;
-    const r = await api(`/phasewise/machines?prefix=${encodeURIComponent(q)}&top=20`);
-    found.replaceChildren(table(['Machine', 'Kind', 'Region', 'Set'], r.value.map((m) => [machineLink(m.id), m.kind, m.region, m.setId || ''])));
-  });
+    machineQuery = search.value;
+    const mine = ++machineSearches;
+    if (!q) return found.replaceChildren();
+    try {
+      const r = await api(`/phasewise/machines?prefix=${encodeURIComponent(q)}&top=20`);
+      // Answers come back in any order: the last keystroke's wins (an earlier, slower one overwrote it).
+      if (mine !== machineSearches) return;
+      found.replaceChildren(table(['Machine', 'Kind', 'Region', 'Set'], r.value.map((m) => [machineLink(m.id), m.kind, m.region, m.setId || ''])));
+    } catch (err) {
+      if (mine !== machineSearches) return;
+      if (err instanceof ApiError && err.status === 401) return signOut('The token was refused.');
+      found.replaceChildren(h('p', { class: 'error', id: 'machine-search-error' }, err.message));
+    }
+  };
+  search.addEventListener('input', () => void find());
+  if (machineQuery.trim()) void find();
   return [
     h('div', { class: 'card' },
       h('h1', {}, 'Fleet'),
@@ -350,7 +366,16 @@ async function render() {
     const nodes = await route()();
     const notice = flashText ? h('p', { id: 'flash', class: flashText.bad ? 'error card' : 'card' }, flashText.text) : null;
     flashText = null;
+    // The field being typed in keeps its text, the focus and the caret through a redraw (a live update while a
+    // rollout runs redraws every second): they were lost mid-word (the machine search, the activity filter).
+    const typing = document.activeElement instanceof HTMLInputElement && main.contains(document.activeElement) ? document.activeElement : null;
     main.replaceChildren(...(notice ? [notice] : []), ...nodes);
+    const refocus = typing?.id ? document.getElementById(typing.id) : null;
+    if (refocus instanceof HTMLInputElement && refocus !== typing) {
+      refocus.value = typing.value;
+      refocus.focus();
+      refocus.setSelectionRange(typing.selectionStart, typing.selectionEnd);
+    }
     main.dataset.loaded = String(Date.now());
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return signOut('The token was refused.');
@@ -371,6 +396,9 @@ function scheduleRefresh() {
   }, 1000);
 }
 
+/** Characters of one unfinished stream message the page keeps before it drops the stream and reconnects. */
+const MAX_STREAM_MESSAGE = 64 * 1024;
+
 async function stream() {
   const badge = document.getElementById('live');
   let connectedBefore = false;
@@ -378,6 +406,8 @@ async function stream() {
     streamAbort = new AbortController();
     try {
       const res = await fetch('/phasewise/stream', { headers: { authorization: `Bearer ${token}` }, signal: streamAbort.signal });
+      // A refused token is refused everywhere: signed out like any other 401 (it retried every 3 s, forever).
+      if (res.status === 401) return signOut('The token was refused.');
       if (!res.ok) throw new Error(String(res.status));
       badge.hidden = false;
       badge.classList.remove('off');
@@ -396,6 +426,8 @@ async function stream() {
           buf = buf.slice(i + 2);
           if (/^event: changed$/m.test(msg)) scheduleRefresh();
         }
+        // The server's messages are a few KiB: a longer one never ends (a broken proxy, a hostile server).
+        if (buf.length > MAX_STREAM_MESSAGE) { streamAbort.abort(); break; }
       }
     } catch { /* reconnect below */ }
     if (!token) return;
@@ -406,6 +438,7 @@ async function stream() {
 
 function signOut(message) {
   token = null;
+  machineQuery = '';
   sessionStorage.removeItem('phasewise-token');
   streamAbort?.abort();
   document.getElementById('nav').hidden = true;
@@ -427,6 +460,11 @@ function signedIn() {
 signinForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   token = document.getElementById('token').value.trim();
+  // What the server takes (docs/api.md, tokens). A pasted zero-width space or typographic quote made the
+  // browser refuse the header with its own words ("String contains non ISO-8859-1 code point").
+  if (!/^[\x21-\x7e]{16,512}$/.test(token)) {
+    return signOut('A token is 16 to 512 printable ASCII characters without spaces: check what was pasted.');
+  }
   try {
     await api('/phasewise/fleet');
   } catch (err) {

@@ -13,7 +13,7 @@ import { wakeBlocked } from '../rollouts/batch-end.js';
 import type { RolloutSettings } from '../core/settings.js';
 import { createRollout } from '../rollouts/create.js';
 import type { RolloutState } from '../state.js';
-import { getInstance, machineContext } from '../state.js';
+import { getInstance, machineContext, rolloutMembers } from '../state.js';
 
 /** True when a running automatic rollout still covers the instance (resuming it if it was parked). */
 export function resumeIn(ctx: TickContext, key: string, machineId: string): boolean {
@@ -86,14 +86,8 @@ export function catchUp(ctx: TickContext, settings: RolloutSettings, key: string
   return started;
 }
 
-/** Every machine planned in a rollout; built on first use (rare: an operator opting back in). */
-export function rolloutMembers(r: RolloutState): Set<string> {
-  if (!r.members) {
-    r.members = new Set();
-    for (const u of r.units.values()) for (const b of u.plan.batches) for (const id of b.machineIds) r.members.add(id);
-  }
-  return r.members;
-}
+// rolloutMembers lives in state.ts (withdraw.ts, below this folder, reads it too); exported here as before.
+export { rolloutMembers } from '../state.js';
 
 
 /**

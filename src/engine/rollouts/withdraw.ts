@@ -19,7 +19,7 @@ import type { Artifact, ExtensionInstance } from '../../model/artifact.js';
 import { artifactKey as keyOf } from '../../model/artifact.js';
 import { imageRefOfArtifact } from '../../model/image-reference.js';
 import type { EngineState, ReleaseState, RolloutState } from '../state.js';
-import { IN_FLIGHT } from '../state.js';
+import { IN_FLIGHT, rolloutMembers } from '../state.js';
 import type { TickContext } from '../core/context.js';
 import { FleetError } from '../core/errors.js';
 import type { RolloutSettings } from '../core/settings.js';
@@ -100,19 +100,41 @@ export function withdrawVersion(
   return { release: rel, cancelled, ...rollback };
 }
 
-/** Starts rollback rollouts for the machines on a withdrawn version that no rollout is changing now (with `start` false: counts only). */
-export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, caller: string, start = true): RollbackResult {
+/**
+ * The machines a follow-up of a withdrawal still watches (the server's, control-follow-up.ts): `null` until
+ * the first call fills it in one pass over the fleet; later calls look at these machines only and drop those
+ * nothing can bring back to the version, so a call costs what is left to follow, not the fleet.
+ */
+export interface FollowedMachines {
+  machines: Set<string> | null;
+}
+
+/**
+ * Starts rollback rollouts for the machines on a withdrawn version that no rollout is changing now (with `start` false: counts only).
+ * `follow`: the machines to look at (see FollowedMachines); without it, the whole fleet.
+ */
+export function rollBackWithdrawn(
+  ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, caller: string, start = true, follow?: FollowedMachines,
+): RollbackResult {
   const key = keyOf(artifact);
+  if (follow?.machines) return rollBackFollowed(ctx, settings, artifact, version, caller, follow.machines);
   const busy = busyMachines(ctx.state, key);
   const byTarget = new Map<string, string[]>();
   const noEarlierVersion: string[] = [];
   // A machine still on its old version whose attempt to the withdrawn one is in flight may land on it:
   // counted, so that the caller asks again once it settles.
-  let inFlight = headedTo(ctx.state, key, version);
+  const headed = headedTo(ctx.state, key, version);
+  let inFlight = headed.size;
   let planned = 0;
   let onVersion = 0;
+  // In the fleet's order, as this pass takes them: the followed calls then hand rollouts their machines alike.
+  const followed = follow ? new Set<string>() : null;
   for (const inst of ctx.state.fleet.instances.get(key)?.values() ?? []) {
-    if (inst.installedVersion !== version) continue;
+    if (inst.installedVersion !== version) {
+      if (headed.has(inst.machineId)) followed?.add(inst.machineId);
+      continue;
+    }
+    followed?.add(inst.machineId);
     onVersion++;
     if (inst.blockedReason) continue;
     // Busy or not, a machine with nothing to go back to is listed: no later call would take it (its attempt
@@ -130,6 +152,77 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
     list.push(inst.machineId);
     byTarget.set(target, list);
   }
+  if (follow) follow.machines = followed;
+  return startRollbacks(ctx, settings, artifact, version, caller, start, byTarget, { inFlight, noEarlierVersion, planned, onVersion });
+}
+
+/**
+ * The same decisions as the pass over the fleet, for the followed machines only. A machine is dropped once
+ * it is off the version with no attempt of the artifact in flight (nothing can put it back: the version is
+ * no longer offered, and a rollback only returns a machine to the version it left), or on it, idle, with no
+ * earlier version to go back to (no later call would take it). Still on it and blocked: kept, as the pass keeps it.
+ */
+function rollBackFollowed(ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, caller: string, machines: Set<string>): RollbackResult {
+  const key = keyOf(artifact);
+  const instances = ctx.state.fleet.instances.get(key);
+  const live = [...ctx.state.rollouts.values()].filter((r) => r.artifactKey === key);
+  const byTarget = new Map<string, string[]>();
+  const noEarlierVersion: string[] = [];
+  let inFlight = 0;
+  let planned = 0;
+  let onVersion = 0;
+  for (const id of machines) {
+    const inst = instances?.get(id);
+    if (!inst) {
+      machines.delete(id);
+      continue;
+    }
+    const b = busyOf(live, id);
+    if (inst.installedVersion !== version) {
+      if (live.some((r) => r.toVersion === version && isInFlight(r, id))) inFlight++;
+      if (!b) machines.delete(id);
+      continue;
+    }
+    onVersion++;
+    if (inst.blockedReason) continue;
+    const target = goBackTo(ctx, artifact, version, inst);
+    if (!target) {
+      noEarlierVersion.push(id);
+      if (!b) machines.delete(id);
+      continue;
+    }
+    if (b === 'inFlight') inFlight++;
+    if (b === 'planned') planned++;
+    if (b) continue;
+    const list = byTarget.get(target) ?? [];
+    list.push(id);
+    byTarget.set(target, list);
+  }
+  return startRollbacks(ctx, settings, artifact, version, caller, true, byTarget, { inFlight, noEarlierVersion, planned, onVersion });
+}
+
+const isInFlight = (r: RolloutState, id: string): boolean => {
+  const a = r.attempts.get(id);
+  return a !== undefined && IN_FLIGHT.has(a.status);
+};
+
+/** What busyMachines says of one machine, from the artifact's rollouts: in flight in any wins over planned. */
+function busyOf(rollouts: readonly RolloutState[], id: string): 'inFlight' | 'planned' | undefined {
+  let planned = false;
+  for (const r of rollouts) {
+    if (isInFlight(r, id)) return 'inFlight';
+    if (planned || (r.status !== 'running' && r.status !== 'stopped')) continue;
+    const a = r.attempts.get(id);
+    if ((!a || !FINAL.has(a.status)) && rolloutMembers(r).has(id)) planned = true;
+  }
+  return planned ? 'planned' : undefined;
+}
+
+function startRollbacks(
+  ctx: TickContext, settings: RolloutSettings, artifact: Artifact, version: string, caller: string, start: boolean,
+  byTarget: Map<string, string[]>, counts: Omit<RollbackResult, 'rollouts'>,
+): RollbackResult {
+  const { inFlight, noEarlierVersion, planned, onVersion } = counts;
   const rollouts: RolloutState[] = [];
   if (!start) return { rollouts, inFlight, noEarlierVersion, planned, onVersion };
   for (const [target, machineIds] of byTarget) {
@@ -143,15 +236,15 @@ export function rollBackWithdrawn(ctx: TickContext, settings: RolloutSettings, a
 }
 
 /** Machines not yet on `version` whose attempt to it is in flight (in rollouts cancelled by the withdrawal, too). */
-function headedTo(state: EngineState, key: string, version: string): number {
-  let n = 0;
+function headedTo(state: EngineState, key: string, version: string): Set<string> {
+  const ids = new Set<string>();
   for (const r of state.rollouts.values()) {
     if (r.artifactKey !== key || r.toVersion !== version) continue;
     for (const a of r.attempts.values()) {
-      if (IN_FLIGHT.has(a.status) && state.fleet.instances.get(key)?.get(a.machineId)?.installedVersion !== version) n++;
+      if (IN_FLIGHT.has(a.status) && state.fleet.instances.get(key)?.get(a.machineId)?.installedVersion !== version) ids.add(a.machineId);
     }
   }
-  return n;
+  return ids;
 }
 
 /** Machines a rollout of this artifact is changing or will change: in flight, or a member yet to settle. */

@@ -1,12 +1,16 @@
 /** Inspection and backup of a database file, safe while a Phasewise is running on it. */
-import { asStoreError, openDatabase } from './database.js';
+import { existsSync } from 'node:fs';
+import { asStoreError, lockOwner, openDatabase } from './database.js';
 import { checkBackupTarget, writeBackup } from '../backup-target.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SIDE_TABLES } from './side-schema.js';
 import { applyLeftJournal } from './sqlite-store.js';
 import { describeBadRow, findBadRows } from './row-checks.js';
 import { shownStatus } from '../../model/rollout-status.js';
-import { needsPrivateCopy, privateCopy } from './read-only-folder.js';
+import { mayWrite, needsPrivateCopy, privateCopy } from './read-only-folder.js';
+import { journalPaths } from './journal-file.js';
+import { readIfExists } from '../../util/atomic-file.js';
+import { isRunning } from '../../util/process-identity.js';
 
 export interface CheckReport {
   file: string;
@@ -26,14 +30,26 @@ export function shownRollout({ reason, ...r }: RolloutRow): CheckReport['rollout
   return { ...r, status: shownStatus({ status: r.status, reason }) };
 }
 
+/** A running Phasewise holds the database (its lock names a live process): a journal beside it is its own to apply. */
+function inUse(file: string): boolean {
+  const owner = lockOwner(readIfExists(`${file}.lock`) ?? '');
+  return owner !== null && isRunning(owner);
+}
+
 /**
- * Opens the database to read it: in place, or from a private copy when its folder may not be written and
+ * Opens the database to read it, as a journal a stopped Phasewise left beside it would leave it: the journal
+ * applied in place when this user may write there, else to a private copy (it was opened for writing
+ * and refused: exit 6); read in place, or from a private copy when its folder may not be written and
  * no program has it open (read-only-folder.ts). Messages name the file given, never the copy.
  */
 function openForReading(file: string): { db: ReturnType<typeof openDatabase>['db']; close: () => void } {
-  if (!needsPrivateCopy(file)) return openDatabase(file, { mode: 'existing', readonly: true });
-  const { copy, remove } = privateCopy(file);
+  const journal = journalPaths(file).some((p) => existsSync(p));
+  const applyToCopy = journal && !mayWrite(file) && !inUse(file);
+  if (journal && !applyToCopy && mayWrite(file)) applyLeftJournal(file);
+  if (!applyToCopy && !needsPrivateCopy(file)) return openDatabase(file, { mode: 'existing', readonly: true });
+  const { copy, remove } = privateCopy(file, applyToCopy ? journalPaths('') : []);
   try {
+    if (applyToCopy) applyLeftJournal(copy);
     const opened = openDatabase(copy, { mode: 'existing', readonly: true });
     return { db: opened.db, close: () => { try { opened.close(); } finally { remove(); } } };
   } catch (err) {
@@ -48,7 +64,6 @@ const COUNTED = ['machines', 'instances', 'rollouts', 'attempts', 'timers', 'eve
 
 /** Integrity check, schema version and what the file holds. Read-only; no lock needed. */
 export function checkDatabase(file: string): CheckReport {
-  applyLeftJournal(file);
   const { db, close } = openForReading(file);
   try {
     const schemaVersion = db.pragma('user_version', { simple: true }) as number;
@@ -78,7 +93,6 @@ export function checkDatabase(file: string): CheckReport {
  */
 export async function backupDatabase(file: string, destination: string): Promise<{ pages: number }> {
   checkBackupTarget(destination);
-  applyLeftJournal(file);
   const { db, close } = openForReading(file);
   try {
     return await writeBackup(destination, async (tmp) => ({ pages: (await db.backup(tmp)).totalPages }));

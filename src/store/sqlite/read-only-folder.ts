@@ -9,10 +9,21 @@
  * there. If the files change during the copy (a program that may write the folder opened the database),
  * the copy is refused: run again. A live database (its `-shm` present) is read in place, as before.
  */
-import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { StoreError } from './store-error.js';
+
+/** Whether this user may write the database and its folder (a left journal is applied in place only then). */
+export function mayWrite(file: string): boolean {
+  try {
+    accessSync(dirname(file), constants.W_OK);
+    accessSync(file, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Whether the database must be read from a copy: WAL mode, no `-shm`, and a folder this user may not write. */
 export function needsPrivateCopy(file: string): boolean {
@@ -57,25 +68,30 @@ function snapshot(path: string): Snapshot | null {
 const same = (a: Snapshot | null, b: Snapshot | null) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
- * Copies the database (and its `-wal`, if one was left) into a new private folder; returns the copy's
- * path and how to remove it. Throws STORE_LOCKED when the files changed during the copy, STORE_IO when
- * the copy cannot be made (the temporary folder full), naming the way out.
+ * Copies the database (and its `-wal`, if one was left, and the files `beside` named by their suffix: a
+ * Phasewise journal) into a new private folder; returns the copy's path and how to remove it. Throws
+ * STORE_LOCKED when the files changed during the copy, STORE_IO when the copy cannot be made (the
+ * temporary folder full), naming the way out.
  */
-export function privateCopy(file: string): { copy: string; remove: () => void } {
+export function privateCopy(file: string, beside: readonly string[] = []): { copy: string; remove: () => void } {
   const folder = mkdtempSync(join(tmpdir(), 'phasewise-read-'));
   const remove = () => rmSync(folder, { recursive: true, force: true });
   const copy = join(folder, basename(file));
-  const before = [snapshot(file), snapshot(`${file}-wal`)];
+  const suffixes = ['-wal', ...beside];
+  const before = [snapshot(file), ...suffixes.map((x) => snapshot(`${file}${x}`))];
+  const hadShm = existsSync(`${file}-shm`);
   try {
     copyFileSync(file, copy);
-    if (before[1]) copyFileSync(`${file}-wal`, `${copy}-wal`);
+    chmodSync(copy, 0o600); // the copy is ours to write (a left journal is applied to it), whatever the file's mode
+    suffixes.forEach((x, i) => { if (before[i + 1]) copyFileSync(`${file}${x}`, `${copy}${x}`); });
   } catch (err) {
     remove();
     throw new StoreError('STORE_IO', `${file}: its folder cannot be written, so SQLite cannot create ${basename(file)}-shm beside it to read it, and the copy read instead `
       + `could not be made in ${tmpdir()} (${(err as Error).message}); free space there (or set TMPDIR), or run as a user that may write ${dirname(file)}`, { cause: err });
   }
-  const after = [snapshot(file), snapshot(`${file}-wal`)];
-  if (!same(before[0]!, after[0]!) || !same(before[1]!, after[1]!) || existsSync(`${file}-shm`)) {
+  const after = [snapshot(file), ...suffixes.map((x) => snapshot(`${file}${x}`))];
+  // A -shm that appeared: a program opened the database meanwhile (one left by a crash was there before).
+  if (before.some((b, i) => !same(b, after[i]!)) || (!hadShm && existsSync(`${file}-shm`))) {
     remove();
     throw new StoreError('STORE_LOCKED', `${file} changed while it was read (a program opened it); run the command again, or stop that program first`);
   }
