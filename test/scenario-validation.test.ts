@@ -167,6 +167,8 @@ const cases: Case[] = [
   { name: 'a background instant before start', change: (s) => (s.failures = { background: [{ at: '2026-01-01T00:00:00Z', duration: 'PT1H', share: 0.5 }] }), path: 'failures.background[0].at', expected: 'expected an instant at or after start' },
   { name: 'a health grace period of one second', change: (s) => (s.fleet.scaleSets[0].healthGracePeriod = 'PT1S'), path: 'fleet.scaleSets[0].healthGracePeriod', expected: 'expected a duration from PT10S to PT2H, got PT1S' },
   { name: 'a health grace period of three hours', change: (s) => (s.fleet.scaleSets[0].healthGracePeriod = 'PT3H'), path: 'fleet.scaleSets[0].healthGracePeriod', expected: 'expected a duration from PT10S to PT2H' },
+  // Unbounded, `plan` ended with "phasewise: Invalid time value" (exit 1): the estimated end passed what a date holds.
+  { cli: true, name: 'a pause between batches over 30 days (P99999999999D)', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { pauseTimeBetweenBatches: 'P99999999999D' } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.pauseTimeBetweenBatches', expected: 'at most P30D (30 days), got P99999999999D' },
   { cli: true, name: 'a negative pause between batches', change: (s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { pauseTimeBetweenBatches: 'PT-1M' } }), path: 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.pauseTimeBetweenBatches', expected: 'expected an ISO 8601 duration such as PT0S, got PT-1M' },
   // Time zones (item 6).
   { cli: true, name: 'start without a time zone', change: (s) => (s.start = '2026-01-05T00:00:00'), path: 'start', expected: 'expected a time zone at the end of 2026-01-05T00:00:00: Z for UTC or an offset such as +01:00' },
@@ -302,6 +304,11 @@ describe('checks that depend on other parts of the file', () => {
 });
 
 describe('phasewise plan validates the same way', { concurrency: 4 }, () => {
+  test('a pause between batches no date can hold is refused, not a crash', async () => {
+    const file = write('plan-pause.yaml', stringify(variant((s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { pauseTimeBetweenBatches: 'P99999999999D' } }))));
+    await expectRejected(file, 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.pauseTimeBetweenBatches', 'at most P30D (30 days)', 'plan');
+  });
+
   test('a bad percentage', async () => {
     const file = write('plan-percent.yaml', stringify(variant((s) => (s.fleet.scaleSets[0].upgradePolicy = { rollingUpgradePolicy: { maxBatchInstancePercent: 101 } }))));
     await expectRejected(file, 'fleet.scaleSets[0].upgradePolicy.rollingUpgradePolicy.maxBatchInstancePercent', 'expected a percentage from 1 to 100', 'plan');

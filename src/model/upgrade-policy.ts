@@ -63,6 +63,13 @@ export function withDefaults(input: UpgradePolicyInput = {}): UpgradePolicy {
   };
 }
 
+/**
+ * The longest duration a set's policy takes (the API's and a scenario's). Unbounded, a pause of P99999999999D put a
+ * rollout's estimated end past what a date holds: `plan` and `GET /phasewise/rollouts` failed on it.
+ */
+export const MAX_POLICY_DURATION = 'P30D';
+export const MAX_POLICY_DURATION_MS = 30 * 86_400_000;
+
 /** Milliseconds of an ISO 8601 duration such as `PT0S` or `PT2M30S`; NaN when it is not one. */
 export function durationMs(iso: string): number {
   const d = Duration.fromISO(iso);
@@ -81,6 +88,7 @@ export function validateRollingPolicy(p: RollingUpgradePolicy): string[] {
   pct('maxUnhealthyUpgradedInstancePercent', 0);
   const pause = durationMs(p.pauseTimeBetweenBatches);
   if (!Number.isFinite(pause) || pause < 0) problems.push(`pauseTimeBetweenBatches must be an ISO 8601 duration such as PT0S, got ${p.pauseTimeBetweenBatches}`);
+  else if (pause > MAX_POLICY_DURATION_MS) problems.push(`pauseTimeBetweenBatches must be at most ${MAX_POLICY_DURATION} (30 days), got ${p.pauseTimeBetweenBatches}`);
   return problems;
 }
 

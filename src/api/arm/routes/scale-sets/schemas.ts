@@ -1,12 +1,12 @@
 /** The shapes a scale-set request may take (zod), and the ARM document a set keeps beside the engine's record. */
 import { z } from 'zod';
-import { durationMs } from '../../../../model/upgrade-policy.js';
+import { durationMs, MAX_POLICY_DURATION, MAX_POLICY_DURATION_MS } from '../../../../model/upgrade-policy.js';
 import type { SetImage } from '../../scale-set-image.js';
 import { extensionName, forceUpdateTag, jsonObject, locationName, osProfile, provisionAfterExtensions, settingsObject, tags, versionPrefix } from '../../validation.js';
 
 /** The longest duration a scale set's policy or profile takes (docs/api.md#scale-sets). */
-export const MAX_SET_DURATION = 'P30D';
-const MAX_SET_DURATION_MS = 30 * 86_400_000;
+export const MAX_SET_DURATION = MAX_POLICY_DURATION;
+const MAX_SET_DURATION_MS = MAX_POLICY_DURATION_MS;
 /**
  * An ISO 8601 duration of at most MAX_SET_DURATION. Unbounded, `pauseTimeBetweenBatches: 'P99999999999D'` was
  * taken: the rollout's estimated end passed what a date holds and every `GET /phasewise/rollouts` was a 500
