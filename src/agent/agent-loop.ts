@@ -13,6 +13,7 @@
 import { hostname, release, type } from 'node:os';
 import { join } from 'node:path';
 import type { GoalState } from '../protocol/agent-wire.js';
+import { agentSeat } from './agent-seat.js';
 import { AppHealthMonitor } from './app-health.js';
 import { convergeOnce } from './converge.js';
 import { AGENT_VERSION } from './enrollment.js';
@@ -112,7 +113,7 @@ export class Agent {
     this.wall = opts.now ?? (() => Date.now());
     this.now = steadyClock({ wall: this.wall, mono: opts.mono ?? monotonicMs, bootId: readBootId(), file: join(agentDir(opts.dirs), 'clock.json'), log: opts.log });
     this.journal = new Journal(opts.dirs, opts.log);
-    this.client = new ServerClient(creds);
+    this.client = new ServerClient(creds, agentSeat(opts.dirs.lib, readBootId()));
     this.health = new AppHealthMonitor(this.now, 1000 * opts.timeScale, () => this.reportWaker.wake());
     const scaled = (s: number) => Math.max(50, Math.round(s * 1000 * opts.timeScale));
     const timeoutsMs = Object.fromEntries(Object.entries(DEFAULT_TIMEOUTS_S).map(([k, s]) => [k, scaled(s)])) as AgentRuntime['timeoutsMs'];

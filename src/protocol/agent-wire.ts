@@ -41,6 +41,12 @@ export const LIMITS = {
 export const LONG_POLL_MAX_SECONDS = 60;
 
 /**
+ * Header of every agent request: the copy of the identity that sends it (a hash of boot id, host name and
+ * lib dir). The server refuses a second copy while the first is in contact (409 DuplicateAgentInstance).
+ */
+export const AGENT_SEAT_HEADER = 'x-phasewise-agent-seat';
+
+/**
  * The times an agent writes in a status report (`timestampUTC`, `finishedAt`, patch `startedAt`):
  * ISO 8601 as `Date.prototype.toISOString` writes them, or with an offset. The server takes the
  * agent's clock as information only (heartbeats use its own), but refuses what is not a time.

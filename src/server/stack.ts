@@ -43,6 +43,7 @@ import { EnrollmentTokens } from '../api/agent/enrollment-tokens.js';
 import { GoalStates } from '../api/agent/goal-states.js';
 import { PackageStore } from '../api/agent/package-store.js';
 import type { AgentServices } from '../api/agent/services.js';
+import { AgentInstances, instanceLeaseMs } from '../api/agent/agent-instances.js';
 import { StatusWriter } from '../api/agent/status-writer.js';
 import type { ExtensionDoc } from '../api/arm/extensions.js';
 import type { ScaleSetDoc } from '../api/arm/routes/scale-sets/index.js';
@@ -192,6 +193,8 @@ export function buildStack(input: StackInput): Stack {
     tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
     pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
     certificateValidityDays: config.agentCertificateValidityDays,
+    instances: new AgentInstances(instanceLeaseMs(config.agentPollIntervalSeconds, config.agentStatusIntervalSeconds), wallNow, (agentId, s) =>
+      app.log.warn({ agentId, seat: s.seat, holderSeat: s.holderSeat }, 'a second copy of an agent identity was refused (DuplicateAgentInstance): a cloned or restored machine must re-enroll')),
     ...(input.agents?.vouchedIdentity ? { vouchedIdentity: input.agents.vouchedIdentity } : {}),
     ...(input.agents?.replicateFile ? { replicateFile: input.agents.replicateFile } : {}),
   };
@@ -217,7 +220,7 @@ export function buildStack(input: StackInput): Stack {
   // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).
   const https = { cert: input.tls.cert, key: input.tls.key, ca: agents.ca.certPem, requestCert: true, rejectUnauthorized: false };
   const app = buildArmServer(ctx, { https, maxBodyBytes: config.maxBodyBytes, logger, ...input.server });
-  const tools = installOperatorTools(app, ctx, config, store, () => agentDriver.connectedCount());
+  const tools = installOperatorTools(app, ctx, config, store, () => agentDriver.connectedCount(), () => agents.instances?.duplicateCount() ?? 0);
 
   let lastSaved = '';
   let saveFailing = false;
