@@ -21,6 +21,7 @@ import type { AgentCredentials } from './enrollment.js';
 import { pastEpochsAfter, staleGoalState } from './goal-state-order.js';
 import { GoalStateError, parseGoalState } from './goal-state-schema.js';
 import { MAX_OUTPUT_FILE_BYTES, trimRunOutputs } from './handler-process.js';
+import { OrphanReaper } from './orphan-reaper.js';
 import { ImdsServer } from './imds-server.js';
 import { Journal } from './journal.js';
 import { agentDir } from './layout.js';
@@ -81,6 +82,8 @@ const STATUS_SCAN_S = 6;
 /** Idle handler output files are looked for every this many status scans (a minute), and at start-up. */
 const IDLE_OUTPUT_SWEEP_EVERY = 10;
 const MAX_BACKOFF_MS = 5 * 60_000;
+/** Seconds an orphan handler command has between SIGTERM and SIGKILL (systemd's stop timeout is 90). */
+const ORPHAN_KILL_AFTER_S = 10;
 
 export class Agent {
   private readonly journal: Journal;
@@ -89,6 +92,7 @@ export class Agent {
   private readonly rt: AgentRuntime;
   private readonly prt: PatchRuntime;
   private readonly imds: ImdsServer | null;
+  private readonly orphans: OrphanReaper;
   /** The steady clock: every deadline, wait and backoff, immune to wall-clock steps. */
   private readonly now: () => number;
   /** The wall clock, for what is compared with file times or shown to the server as the time of day. */
@@ -134,6 +138,8 @@ export class Agent {
       wireAddress: new URL(creds.enrollment.serverUrl).host,
       downloadRetryMs: 5_000,
     };
+    // An orphan gets what its own step would have had at most: the longest handler timeout.
+    this.orphans = new OrphanReaper(opts.dirs, this.now, Math.max(...Object.values(timeoutsMs)), scaled(ORPHAN_KILL_AFTER_S), opts.log);
     const pcfg = opts.patching ?? {};
     const patchScale = pcfg.timeScale ?? opts.timeScale;
     const cfg: ManagerConfig = { manager: pcfg.manager ?? 'auto', binDirs: pcfg.binDirs ?? DEFAULT_BIN_DIRS, ...(pcfg.rebootFlag ? { rebootFlag: pcfg.rebootFlag } : {}) };
@@ -216,7 +222,8 @@ export class Agent {
     // lost is known by its run files alone (runStep picks it up from them instead of running it again).
     const idle = this.sweeps++ % IDLE_OUTPUT_SWEEP_EVERY === 0;
     const openRuns = idle && this.passesDone > 0 ? this.journal.openRunIds() : undefined;
-    const { trimmed, removed, leftovers } = trimRunOutputs(this.opts.dirs, MAX_OUTPUT_FILE_BYTES, idle, openRuns);
+    const { trimmed, removed, leftovers, orphans } = trimRunOutputs(this.opts.dirs, MAX_OUTPUT_FILE_BYTES, idle, openRuns);
+    if (orphans) this.orphans.note(orphans);
     if (trimmed > 0) this.opts.log(`cut ${trimmed} handler output file(s) in the run folder to ${MAX_OUTPUT_FILE_BYTES} bytes`);
     if (removed > 0) this.opts.log(`removed ${removed} handler output file(s) no step or process holds any more`);
     if (leftovers > 0) this.opts.log(`removed ${leftovers} exit or pid file(s) of handler commands no open operation owns`);
