@@ -52,7 +52,7 @@ test('duplicate identity: accepted requests of two different seats are at least 
   const lease = instanceLeaseMs(1, 2);
   fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', undefined), fc.integer({ min: 0, max: 2 * lease })), { maxLength: 60 }), (steps) => {
     let now = 0;
-    const inst = new AgentInstances(lease, () => now);
+    const inst = new AgentInstances(lease, () => now, () => now);
     let last: { seat: string; at: number } | null = null;
     for (const [seat, dt] of steps) {
       now += dt;

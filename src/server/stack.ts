@@ -131,6 +131,8 @@ export function buildStack(input: StackInput): Stack {
   if (fleetSaved && fleetSaved.seed === config.seed) simDriver.restore(fleetSaved);
   // Real machines: the agent driver takes the machines bound to an agent, the simulated fleet the rest.
   const wallNow = extra.wallNow ?? (() => Date.now());
+  // Leases are intervals: the monotonic clock, so a wall-clock step (NTP, `date -s`) neither ends nor stretches one (tests move their own clock).
+  const leaseNow = extra.wallNow ?? (() => performance.now());
   const packages = new PackageStore(db, config.dataDir);
   const agentDriver = new AgentDriver({
     store: new AgentStore(db), fleet: () => state.fleet, engineNow: () => clock.now(), wallNow,
@@ -193,7 +195,7 @@ export function buildStack(input: StackInput): Stack {
     tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
     pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
     certificateValidityDays: config.agentCertificateValidityDays,
-    instances: new AgentInstances(instanceLeaseMs(config.agentPollIntervalSeconds, config.agentStatusIntervalSeconds), wallNow, (agentId, s) =>
+    instances: new AgentInstances(instanceLeaseMs(config.agentPollIntervalSeconds, config.agentStatusIntervalSeconds), leaseNow, wallNow, (agentId, s) =>
       app.log.warn({ agentId, seat: s.seat, holderSeat: s.holderSeat }, 'a second copy of an agent identity was refused (DuplicateAgentInstance): a cloned or restored machine must re-enroll')),
     ...(input.agents?.vouchedIdentity ? { vouchedIdentity: input.agents.vouchedIdentity } : {}),
     ...(input.agents?.replicateFile ? { replicateFile: input.agents.replicateFile } : {}),

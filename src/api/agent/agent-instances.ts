@@ -24,9 +24,12 @@ interface Holder {
 export interface DuplicateSighting {
   seat: string;
   holderSeat: string;
+  /** Wall-clock times, for people. */
   firstRefusedMs: number;
   lastRefusedMs: number;
   refused: number;
+  /** The lease's clock at the last refusal. */
+  lastRefusedAt: number;
 }
 
 export class AgentInstances {
@@ -36,7 +39,9 @@ export class AgentInstances {
   constructor(
     /** How long a holder counts as live after its last request. */
     private readonly leaseMs: number,
+    /** The lease's clock: monotonic (a wall-clock step must neither end nor stretch a lease). */
     private readonly now: () => number,
+    private readonly wall: () => number,
     /** Told once per refused seat (the server logs a warning). */
     private readonly onDuplicate: (agentId: string, sighting: DuplicateSighting) => void = () => {},
   ) {}
@@ -55,12 +60,13 @@ export class AgentInstances {
     }
     let s = this.duplicates.get(agentId);
     if (!s || s.seat !== seat) {
-      s = { seat, holderSeat: holder.seat, firstRefusedMs: now, lastRefusedMs: now, refused: 0 };
+      s = { seat, holderSeat: holder.seat, firstRefusedMs: this.wall(), lastRefusedMs: 0, refused: 0, lastRefusedAt: now };
       this.duplicates.set(agentId, s);
       this.onDuplicate(agentId, s);
     }
     s.refused++;
-    s.lastRefusedMs = now;
+    s.lastRefusedMs = this.wall();
+    s.lastRefusedAt = now;
     const waitS = Math.ceil((this.leaseMs - (now - holder.lastSeenMs)) / 1000);
     throw new ArmError(409, 'DuplicateAgentInstance',
       `Another machine is using the identity of agent '${agentId}' and is in contact with the server (seat ${holder.seat}, last seen ${Math.round((now - holder.lastSeenMs) / 1000)} s ago); ` +
@@ -71,7 +77,7 @@ export class AgentInstances {
   /** The second copy seen for the agent within the last lease, if any. */
   duplicate(agentId: string): DuplicateSighting | null {
     const s = this.duplicates.get(agentId);
-    return s && this.now() - s.lastRefusedMs < this.leaseMs ? s : null;
+    return s && this.now() - s.lastRefusedAt < this.leaseMs ? s : null;
   }
 
   /** Agents with a second copy refused within the last lease (the metric). */
