@@ -201,6 +201,7 @@ export class Agent {
         this.opts.log(`scheduled events endpoint not started on 127.0.0.1:${this.opts.imdsPort}: ${(err as Error).message}`);
       }
     }
+    this.adoptGoalStateOf(this.creds.enrollment.agentId);
     noteBoot(this.journal, readBootId());
     this.trimOutputs();
     if (!this.prt.manager) this.opts.log('patching: no package manager found (apt-get, dnf, yum, zypper); patch operations will fail saying so');
@@ -212,6 +213,27 @@ export class Agent {
     void this.pollLoop();
     void this.workLoop();
     void this.reportLoop();
+  }
+
+  /**
+   * Goal state ids and ETags count per agent: after `agent connect --force` (a new agent id) the held goal
+   * state of the earlier enrollment made the new one's first goal states "older … of the same server
+   * epoch" (refused until its id passed the old one), and its ETag could draw a 304. It is dropped; the
+   * operations in flight finish from their own snapshots at the next pass. A file without the agent id
+   * (an agent before this) is taken as this agent's.
+   */
+  private adoptGoalStateOf(agentId: string): void {
+    const heldFor = this.journal.state.goalStateAgentId;
+    if (heldFor === agentId) return;
+    try {
+      if (heldFor === null) this.journal.commitGoalState({ goalStateAgentId: agentId });
+      else {
+        this.journal.commitGoalState({ goalState: null, etag: null, goalStateAgentId: agentId });
+        this.opts.log(`enrolled as agent ${agentId} now (the goal state held was agent ${heldFor}'s): dropped it; the new agent's goal state is fetched`);
+      }
+    } catch (err) {
+      this.opts.log(`cannot record the agent id in the goal state file (${(err as Error).message}); tried again at the next start`);
+    }
   }
 
   /** Handler output written while nobody trimmed it (the agent down, the worker busy elsewhere) is cut here. */
