@@ -46,3 +46,23 @@ test('after agent connect --force the new agent follows its own goal states, who
   agent.kill('SIGTERM');
   await killed(agent);
 });
+
+test('agent connect --force while agent run runs: the running agent takes the new credential before its next poll (it went on as the old agent until restarted)', async () => {
+  const d = tempDirs();
+  trust(d, publisher);
+  const first = await rig.enroll(d);
+  const v1 = packageRef(cp.packages, publisher, 'Contoso.Test.Agent', '1.0.0', await handlerZip(d.callLog));
+  cp.goals.set(first, inEpoch(goal(4, [extension({ version: '1.0.0', package: v1, operationId: 'op-4' })]), 'epoch-a'));
+  const agent = rig.startAgent(d);
+  await until('op-4 done', () => outcomeOf(cp.lastReport(first), 'op-4'), 30_000, agent);
+
+  const again = await cli('agent', 'connect', '--server', cp.url, '--enrollment-token', cp.token, '--ca-cert', caFile, '--name', 'm1', '--force', ...dirArgs(d));
+  assert.equal(again.status, 0, again.stderr);
+  const second = /enrolled: agent (\S+)/.exec(again.stdout)![1]!;
+  cp.goals.set(second, inEpoch(goal(1, [extension({ version: '1.0.0', package: v1, operationId: 'op-second', settingsSeqNo: 2 })]), 'epoch-a'));
+  await until('op-second done by the same process', () => outcomeOf(cp.lastReport(second), 'op-second'), 30_000, agent);
+  assert.match(agent.output(), new RegExp(`enrolled again: agent ${second} for .* from now on \\(was agent ${first}\\)`));
+  assert.equal(agent.exitCode, null, 'no restart was needed');
+  agent.kill('SIGTERM');
+  await killed(agent);
+});

@@ -10,13 +10,14 @@
  *   reporter ─ PUT status at once on any change, else every statusIntervalSeconds (the heartbeat);
  *              a failed report is retried, and the retry sends the latest document
  */
+import { statSync } from 'node:fs';
 import { hostname, release, type } from 'node:os';
 import { join } from 'node:path';
 import type { GoalState } from '../protocol/agent-wire.js';
 import { agentSeat } from './agent-seat.js';
 import { AppHealthMonitor } from './app-health.js';
 import { convergeOnce } from './converge.js';
-import { AGENT_VERSION } from './enrollment.js';
+import { AGENT_VERSION, loadCredentials } from './enrollment.js';
 import type { AgentCredentials } from './enrollment.js';
 import { pastEpochsAfter, staleGoalState } from './goal-state-order.js';
 import { GoalStateError, parseGoalState } from './goal-state-schema.js';
@@ -24,7 +25,7 @@ import { MAX_OUTPUT_FILE_BYTES, trimRunOutputs } from './handler-process.js';
 import { OrphanReaper } from './orphan-reaper.js';
 import { ImdsServer } from './imds-server.js';
 import { Journal } from './journal.js';
-import { agentDir } from './layout.js';
+import { agentDir, enrollmentPath } from './layout.js';
 import type { AgentDirs } from './layout.js';
 import { DEFAULT_POLICY, readPolicy } from './local-policy.js';
 import type { LocalPolicy } from './local-policy.js';
@@ -52,6 +53,14 @@ export interface AgentOptions {
   mono?: () => number;
   /** Guest OS patching: which package manager, where its binaries are, how to reboot (docs/agent.md). */
   patching?: Partial<ManagerConfig> & { rebootCommand?: string; timeScale?: number };
+}
+
+function mtimeOf(path: string): number | null {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return null;
+  }
 }
 
 export const DEFAULT_REBOOT_COMMAND = 'systemctl reboot';
@@ -87,7 +96,10 @@ const ORPHAN_KILL_AFTER_S = 10;
 
 export class Agent {
   private readonly journal: Journal;
-  private readonly client: ServerClient;
+  /** Replaced when the machine is enrolled again while the agent runs (reloadIfReenrolled). */
+  private client: ServerClient;
+  private readonly seat: string;
+  private enrollmentMtime: number | null = null;
   private readonly health: AppHealthMonitor;
   private readonly rt: AgentRuntime;
   private readonly prt: PatchRuntime;
@@ -112,12 +124,14 @@ export class Agent {
 
   constructor(
     private readonly opts: AgentOptions,
-    private readonly creds: AgentCredentials,
+    private creds: AgentCredentials,
   ) {
     this.wall = opts.now ?? (() => Date.now());
     this.now = steadyClock({ wall: this.wall, mono: opts.mono ?? monotonicMs, bootId: readBootId(), file: join(agentDir(opts.dirs), 'clock.json'), log: opts.log });
     this.journal = new Journal(opts.dirs, opts.log);
-    this.client = new ServerClient(creds, agentSeat(opts.dirs.lib, readBootId()));
+    this.seat = agentSeat(opts.dirs.lib, readBootId());
+    this.client = new ServerClient(creds, this.seat);
+    this.enrollmentMtime = mtimeOf(enrollmentPath(opts.dirs));
     this.health = new AppHealthMonitor(this.now, 1000 * opts.timeScale, () => this.reportWaker.wake());
     const scaled = (s: number) => Math.max(50, Math.round(s * 1000 * opts.timeScale));
     const timeoutsMs = Object.fromEntries(Object.entries(DEFAULT_TIMEOUTS_S).map(([k, s]) => [k, scaled(s)])) as AgentRuntime['timeoutsMs'];
@@ -236,6 +250,33 @@ export class Agent {
     }
   }
 
+  /**
+   * `agent connect --force` while the agent runs (a revoked credential, a cloned machine given its own
+   * identity) wrote a new enrollment the running agent never read: it went on with the old credential,
+   * refused for ever, until someone restarted it. enrollment.json is written last, so once its time
+   * changes the whole new credential is there; it is taken before the next poll.
+   */
+  private reloadIfReenrolled(): void {
+    const m = mtimeOf(enrollmentPath(this.opts.dirs));
+    if (m === null || m === this.enrollmentMtime) return;
+    this.enrollmentMtime = m;
+    let next: AgentCredentials;
+    try {
+      next = loadCredentials(this.opts.dirs);
+    } catch (err) {
+      this.opts.log(`the enrollment changed but cannot be used (${(err as Error).message}); going on as agent ${this.creds.enrollment.agentId}`);
+      return;
+    }
+    const was = this.creds.enrollment;
+    if (next.enrollment.agentId === was.agentId && next.enrollment.thumbprint === was.thumbprint && next.enrollment.serverUrl === was.serverUrl) return;
+    const old = this.client;
+    this.client = new ServerClient(next, this.seat);
+    this.creds = next;
+    old.close();
+    this.opts.log(`enrolled again: agent ${next.enrollment.agentId} for ${next.enrollment.resourceId} at ${next.enrollment.serverUrl} from now on (was agent ${was.agentId})`);
+    this.adoptGoalStateOf(next.enrollment.agentId);
+  }
+
   /** Handler output written while nobody trimmed it (the agent down, the worker busy elsewhere) is cut here. */
   private trimOutputs(): void {
     // Idle output files (a step's end only empties them) are looked for at start-up and every tenth sweep:
@@ -302,6 +343,7 @@ export class Agent {
     let failures = 0;
     while (!this.stopped) {
       let wait = (this.goal()?.pollIntervalSeconds ?? this.creds.enrollment.pollIntervalSeconds ?? 15) * 1000;
+      this.reloadIfReenrolled();
       try {
         const answer = await this.client.goalState(this.journal.state.etag);
         if (answer.kind === 'new') this.accept(answer.body, answer.etag);
