@@ -75,7 +75,19 @@ test('duplicate identity: accepted requests of two different seats are at least 
   }));
 });
 
-test('duplicate identity: a copied lib dir is refused with DuplicateAgentInstance while the original reports; it takes over once the original is silent', async () => {
+test('duplicate identity: only the holder\'s own seat releases the identity; then another seat is accepted at once', () => {
+  const now = 0;
+  const inst = new AgentInstances(60_000, () => now, () => now);
+  inst.check('ag', 'a');
+  inst.release('ag', 'b'); // not the holder: nothing changes
+  inst.release('ag', undefined);
+  assert.throws(() => inst.check('ag', 'b'), /DuplicateAgentInstance|Another machine/);
+  inst.release('ag', 'a');
+  inst.check('ag', 'b');
+  assert.throws(() => inst.check('ag', 'a'), /Another machine/);
+});
+
+test('duplicate identity: a copied lib dir is refused with DuplicateAgentInstance while the original reports; it takes over at once when the original stops (SIGTERM), after the lease when it is killed', async () => {
   const d1 = tempDirs();
   const r = await cliWithin(120_000, 'agent', 'connect', '--server', server.url, '--enrollment-token', ENROLL, '--ca-cert', caFile, '--name', 'dup1', ...dirArgs(d1));
   assert.equal(r.status, 0, r.stderr);
@@ -111,14 +123,21 @@ test('duplicate identity: a copied lib dir is refused with DuplicateAgentInstanc
   await pollUntil('the restarted original to report', () => reportedAfter(since2), a);
   assert.doesNotMatch(a.output(), /DuplicateAgentInstance/);
 
-  // The original goes away for good: after the lease the copy is accepted, and the copy now holds.
-  a.kill('SIGKILL');
+  // The original stops (SIGTERM, as at a reboot): it lets go of the identity, and the copy is accepted at once.
+  a.kill('SIGTERM');
   await killed(a);
-  offsetMs += instanceLeaseMs(1, 2) + 1000;
   const since3 = Date.now() + offsetMs;
-  await pollUntil('the copy to take over', () => reportedAfter(since3), b);
+  // Well within the lease since the original's last contact (without the release the copy waits for it).
+  await pollUntil('the copy to take over without waiting for the lease', () => reportedAfter(since3), b, instanceLeaseMs(1, 2) - 7_000);
   const a2 = rig.startAgent(d1);
   await until('the original, back, to be refused', () => /DuplicateAgentInstance/.test(a2.output()), 60_000, a2);
+
+  // The copy goes away without a word (kill -9, power loss): after the lease the original is accepted again.
+  b.kill('SIGKILL');
+  await killed(b);
+  offsetMs += instanceLeaseMs(1, 2) + 1000;
+  const since4 = Date.now() + offsetMs;
+  await pollUntil('the original to take over after the lease', () => reportedAfter(since4), a2);
 });
 
 async function pollUntil<T>(what: string, fn: () => Promise<T | null | undefined | false>, agent: AgentProcess, ms = 60_000): Promise<T> {

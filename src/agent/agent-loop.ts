@@ -299,6 +299,8 @@ export class Agent {
     this.reportWaker.wake();
     this.health.stop();
     await this.imds?.stop();
+    // Best effort, briefly: a server that does not answer (or predates the route) only means the next boot waits for the lease.
+    await this.client.releaseSeat(2_000).catch(() => undefined);
     this.client.close();
   }
 

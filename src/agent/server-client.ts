@@ -70,6 +70,12 @@ export class ServerClient {
     if (res.status < 200 || res.status > 299) throw new HttpError(`${res.status}: ${errorMessageOf(res.body)}`, res.status);
   }
 
+  /** Tells the server this copy of the identity is stopping (a reboot): the next boot's agent is not refused for the lease. */
+  async releaseSeat(timeoutMs: number): Promise<void> {
+    if (!this.seat[AGENT_SEAT_HEADER]) return;
+    await request(`${this.base}/seat`, { method: 'DELETE', agent: this.agent, headers: this.seat, maxBytes: 64 * 1024, timeoutMs });
+  }
+
   close(): void {
     this.agent.destroy();
   }

@@ -74,6 +74,15 @@ export class AgentInstances {
       `phasewise agent connect --force (with its own --name or --resource-id). If the other copy is gone for good, this one is accepted ${waitS} s after its last contact.`);
   }
 
+  /**
+   * The holder is stopping (its SIGTERM: a reboot, `systemctl stop`): another seat is accepted at once
+   * instead of after the lease. Only the holder's own seat releases; any other changes nothing.
+   */
+  release(agentId: string, rawSeat: string | string[] | undefined): void {
+    const seat = Array.isArray(rawSeat) ? rawSeat[0] : rawSeat;
+    if (seat !== undefined && this.holders.get(agentId)?.seat === seat) this.holders.delete(agentId);
+  }
+
   /** The second copy seen for the agent within the last lease, if any. */
   duplicate(agentId: string): DuplicateSighting | null {
     const s = this.duplicates.get(agentId);
