@@ -132,13 +132,13 @@ test('exit and pid files of no open step (an operation closed while the agent wa
   try {
     for (const [n, text] of Object.entries(files)) writeFileSync(join(run, n), text);
     mkdirSync(join(run, 'ffff.exit')); // whatever a handler planted under such a name
-    assert.deepEqual(trimRunOutputs(d, MAX_OUTPUT_FILE_BYTES, false, open), { trimmed: 0, removed: 0, leftovers: 4 });
+    assert.deepEqual(trimRunOutputs(d, MAX_OUTPUT_FILE_BYTES, false, open), { trimmed: 0, removed: 0, leftovers: 4, orphans: [{ runId: 'dddd', pid: wrapper.pid }] });
     assert.deepEqual(readdirSync(run).sort(), ['aaaa.exit', 'aaaa.out', 'bbbb.out', 'cccc.out', 'dddd.out', 'dddd.pid', 'eeee.pid']);
-    assert.deepEqual(trimRunOutputs(d, MAX_OUTPUT_FILE_BYTES, true, open), { trimmed: 0, removed: 2, leftovers: 0 }, 'their output files go with the idle sweep');
+    assert.deepEqual(trimRunOutputs(d, MAX_OUTPUT_FILE_BYTES, true, open), { trimmed: 0, removed: 2, leftovers: 0, orphans: [{ runId: 'dddd', pid: wrapper.pid }] }, 'their output files go with the idle sweep');
     assert.deepEqual(readdirSync(run).sort(), ['aaaa.exit', 'aaaa.out', 'dddd.out', 'dddd.pid', 'eeee.pid'], 'the open steps\' files and the live wrapper\'s stay');
     wrapper.kill('SIGKILL');
     await until('the wrapper gone', () => !alive(wrapper.pid!));
-    assert.deepEqual(trimRunOutputs(d, MAX_OUTPUT_FILE_BYTES, true, open), { trimmed: 0, removed: 1, leftovers: 1 }, 'once it is gone without an exit code');
+    assert.deepEqual(trimRunOutputs(d, MAX_OUTPUT_FILE_BYTES, true, open), { trimmed: 0, removed: 1, leftovers: 1, orphans: [] }, 'once it is gone without an exit code');
     assert.deepEqual(readdirSync(run).sort(), ['aaaa.exit', 'aaaa.out', 'eeee.pid']);
     assert.deepEqual(trimRunOutputs(d, MAX_OUTPUT_FILE_BYTES, true), { trimmed: 0, removed: 0, leftovers: 0 }, 'without the open steps (before the first pass) nothing is taken');
   } finally {

@@ -148,7 +148,7 @@ test('the Journal: a cut goal state is dropped (the server sends it again), logg
   assert.deepEqual(j.state.patches.doneIds, ['p1'], 'the whole state file is read as it is');
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /goalstate\.json was cut at byte 30 .*the server sends the goal state again/);
-  assert.deepEqual(JSON.parse(readFileSync(goalStatePath(d), 'utf8')), { goalState: null, etag: null, pastEpochs: [] }, 'rewritten clean');
+  assert.deepEqual(JSON.parse(readFileSync(goalStatePath(d), 'utf8')), { goalState: null, etag: null, pastEpochs: [], goalStateAgentId: null }, 'rewritten clean');
   // Read-only (agent status): the whole part, the file left as it is.
   writeFileSync(statePath(d), '{\n  "version": 1,\n  "extensions": {\n    "a": {"name": "a"');
   assert.deepEqual(new Journal(d).state.extensions, {});

@@ -10,19 +10,22 @@
  *   reporter ─ PUT status at once on any change, else every statusIntervalSeconds (the heartbeat);
  *              a failed report is retried, and the retry sends the latest document
  */
+import { statSync } from 'node:fs';
 import { hostname, release, type } from 'node:os';
 import { join } from 'node:path';
 import type { GoalState } from '../protocol/agent-wire.js';
+import { agentSeat } from './agent-seat.js';
 import { AppHealthMonitor } from './app-health.js';
 import { convergeOnce } from './converge.js';
-import { AGENT_VERSION } from './enrollment.js';
+import { AGENT_VERSION, loadCredentials } from './enrollment.js';
 import type { AgentCredentials } from './enrollment.js';
 import { pastEpochsAfter, staleGoalState } from './goal-state-order.js';
 import { GoalStateError, parseGoalState } from './goal-state-schema.js';
 import { MAX_OUTPUT_FILE_BYTES, trimRunOutputs } from './handler-process.js';
+import { OrphanReaper } from './orphan-reaper.js';
 import { ImdsServer } from './imds-server.js';
 import { Journal } from './journal.js';
-import { agentDir } from './layout.js';
+import { agentDir, enrollmentPath } from './layout.js';
 import type { AgentDirs } from './layout.js';
 import { DEFAULT_POLICY, readPolicy } from './local-policy.js';
 import type { LocalPolicy } from './local-policy.js';
@@ -50,6 +53,14 @@ export interface AgentOptions {
   mono?: () => number;
   /** Guest OS patching: which package manager, where its binaries are, how to reboot (docs/agent.md). */
   patching?: Partial<ManagerConfig> & { rebootCommand?: string; timeScale?: number };
+}
+
+function mtimeOf(path: string): number | null {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return null;
+  }
 }
 
 export const DEFAULT_REBOOT_COMMAND = 'systemctl reboot';
@@ -80,14 +91,20 @@ const STATUS_SCAN_S = 6;
 /** Idle handler output files are looked for every this many status scans (a minute), and at start-up. */
 const IDLE_OUTPUT_SWEEP_EVERY = 10;
 const MAX_BACKOFF_MS = 5 * 60_000;
+/** Seconds an orphan handler command has between SIGTERM and SIGKILL (systemd's stop timeout is 90). */
+const ORPHAN_KILL_AFTER_S = 10;
 
 export class Agent {
   private readonly journal: Journal;
-  private readonly client: ServerClient;
+  /** Replaced when the machine is enrolled again while the agent runs (reloadIfReenrolled). */
+  private client: ServerClient;
+  private readonly seat: string;
+  private enrollmentMtime: number | null = null;
   private readonly health: AppHealthMonitor;
   private readonly rt: AgentRuntime;
   private readonly prt: PatchRuntime;
   private readonly imds: ImdsServer | null;
+  private readonly orphans: OrphanReaper;
   /** The steady clock: every deadline, wait and backoff, immune to wall-clock steps. */
   private readonly now: () => number;
   /** The wall clock, for what is compared with file times or shown to the server as the time of day. */
@@ -107,12 +124,14 @@ export class Agent {
 
   constructor(
     private readonly opts: AgentOptions,
-    private readonly creds: AgentCredentials,
+    private creds: AgentCredentials,
   ) {
     this.wall = opts.now ?? (() => Date.now());
     this.now = steadyClock({ wall: this.wall, mono: opts.mono ?? monotonicMs, bootId: readBootId(), file: join(agentDir(opts.dirs), 'clock.json'), log: opts.log });
     this.journal = new Journal(opts.dirs, opts.log);
-    this.client = new ServerClient(creds);
+    this.seat = agentSeat(opts.dirs.lib, readBootId());
+    this.client = new ServerClient(creds, this.seat);
+    this.enrollmentMtime = mtimeOf(enrollmentPath(opts.dirs));
     this.health = new AppHealthMonitor(this.now, 1000 * opts.timeScale, () => this.reportWaker.wake());
     const scaled = (s: number) => Math.max(50, Math.round(s * 1000 * opts.timeScale));
     const timeoutsMs = Object.fromEntries(Object.entries(DEFAULT_TIMEOUTS_S).map(([k, s]) => [k, scaled(s)])) as AgentRuntime['timeoutsMs'];
@@ -133,6 +152,8 @@ export class Agent {
       wireAddress: new URL(creds.enrollment.serverUrl).host,
       downloadRetryMs: 5_000,
     };
+    // An orphan gets what its own step would have had at most: the longest handler timeout.
+    this.orphans = new OrphanReaper(opts.dirs, this.now, Math.max(...Object.values(timeoutsMs)), scaled(ORPHAN_KILL_AFTER_S), opts.log);
     const pcfg = opts.patching ?? {};
     const patchScale = pcfg.timeScale ?? opts.timeScale;
     const cfg: ManagerConfig = { manager: pcfg.manager ?? 'auto', binDirs: pcfg.binDirs ?? DEFAULT_BIN_DIRS, ...(pcfg.rebootFlag ? { rebootFlag: pcfg.rebootFlag } : {}) };
@@ -194,6 +215,7 @@ export class Agent {
         this.opts.log(`scheduled events endpoint not started on 127.0.0.1:${this.opts.imdsPort}: ${(err as Error).message}`);
       }
     }
+    this.adoptGoalStateOf(this.creds.enrollment.agentId);
     noteBoot(this.journal, readBootId());
     this.trimOutputs();
     if (!this.prt.manager) this.opts.log('patching: no package manager found (apt-get, dnf, yum, zypper); patch operations will fail saying so');
@@ -207,6 +229,54 @@ export class Agent {
     void this.reportLoop();
   }
 
+  /**
+   * Goal state ids and ETags count per agent: after `agent connect --force` (a new agent id) the held goal
+   * state of the earlier enrollment made the new one's first goal states "older … of the same server
+   * epoch" (refused until its id passed the old one), and its ETag could draw a 304. It is dropped; the
+   * operations in flight finish from their own snapshots at the next pass. A file without the agent id
+   * (an agent before this) is taken as this agent's.
+   */
+  private adoptGoalStateOf(agentId: string): void {
+    const heldFor = this.journal.state.goalStateAgentId;
+    if (heldFor === agentId) return;
+    try {
+      if (heldFor === null) this.journal.commitGoalState({ goalStateAgentId: agentId });
+      else {
+        this.journal.commitGoalState({ goalState: null, etag: null, goalStateAgentId: agentId });
+        this.opts.log(`enrolled as agent ${agentId} now (the goal state held was agent ${heldFor}'s): dropped it; the new agent's goal state is fetched`);
+      }
+    } catch (err) {
+      this.opts.log(`cannot record the agent id in the goal state file (${(err as Error).message}); tried again at the next start`);
+    }
+  }
+
+  /**
+   * `agent connect --force` while the agent runs (a revoked credential, a cloned machine given its own
+   * identity) wrote a new enrollment the running agent never read: it went on with the old credential,
+   * refused for ever, until someone restarted it. enrollment.json is written last, so once its time
+   * changes the whole new credential is there; it is taken before the next poll.
+   */
+  private reloadIfReenrolled(): void {
+    const m = mtimeOf(enrollmentPath(this.opts.dirs));
+    if (m === null || m === this.enrollmentMtime) return;
+    this.enrollmentMtime = m;
+    let next: AgentCredentials;
+    try {
+      next = loadCredentials(this.opts.dirs);
+    } catch (err) {
+      this.opts.log(`the enrollment changed but cannot be used (${(err as Error).message}); going on as agent ${this.creds.enrollment.agentId}`);
+      return;
+    }
+    const was = this.creds.enrollment;
+    if (next.enrollment.agentId === was.agentId && next.enrollment.thumbprint === was.thumbprint && next.enrollment.serverUrl === was.serverUrl) return;
+    const old = this.client;
+    this.client = new ServerClient(next, this.seat);
+    this.creds = next;
+    old.close();
+    this.opts.log(`enrolled again: agent ${next.enrollment.agentId} for ${next.enrollment.resourceId} at ${next.enrollment.serverUrl} from now on (was agent ${was.agentId})`);
+    this.adoptGoalStateOf(next.enrollment.agentId);
+  }
+
   /** Handler output written while nobody trimmed it (the agent down, the worker busy elsewhere) is cut here. */
   private trimOutputs(): void {
     // Idle output files (a step's end only empties them) are looked for at start-up and every tenth sweep:
@@ -215,7 +285,8 @@ export class Agent {
     // lost is known by its run files alone (runStep picks it up from them instead of running it again).
     const idle = this.sweeps++ % IDLE_OUTPUT_SWEEP_EVERY === 0;
     const openRuns = idle && this.passesDone > 0 ? this.journal.openRunIds() : undefined;
-    const { trimmed, removed, leftovers } = trimRunOutputs(this.opts.dirs, MAX_OUTPUT_FILE_BYTES, idle, openRuns);
+    const { trimmed, removed, leftovers, orphans } = trimRunOutputs(this.opts.dirs, MAX_OUTPUT_FILE_BYTES, idle, openRuns);
+    if (orphans) this.orphans.note(orphans);
     if (trimmed > 0) this.opts.log(`cut ${trimmed} handler output file(s) in the run folder to ${MAX_OUTPUT_FILE_BYTES} bytes`);
     if (removed > 0) this.opts.log(`removed ${removed} handler output file(s) no step or process holds any more`);
     if (leftovers > 0) this.opts.log(`removed ${leftovers} exit or pid file(s) of handler commands no open operation owns`);
@@ -228,6 +299,8 @@ export class Agent {
     this.reportWaker.wake();
     this.health.stop();
     await this.imds?.stop();
+    // Best effort, briefly: a server that does not answer (or predates the route) only means the next boot waits for the lease.
+    await this.client.releaseSeat(2_000).catch(() => undefined);
     this.client.close();
   }
 
@@ -272,6 +345,7 @@ export class Agent {
     let failures = 0;
     while (!this.stopped) {
       let wait = (this.goal()?.pollIntervalSeconds ?? this.creds.enrollment.pollIntervalSeconds ?? 15) * 1000;
+      this.reloadIfReenrolled();
       try {
         const answer = await this.client.goalState(this.journal.state.etag);
         if (answer.kind === 'new') this.accept(answer.body, answer.etag);

@@ -68,8 +68,33 @@ export function loadCredentials(dirs: AgentDirs): AgentCredentials {
   const identity = readIdentity(dirs.lib, enrollment.thumbprint);
   const dir = agentDir(dirs);
   const clientCertPem = readFileSync(join(dir, 'client.crt'), 'utf8');
+  checkCredentialPair(join(dir, 'client.crt'), clientCertPem, join(dirs.lib, `${enrollment.thumbprint}.prv`), identity.privateKeyPem);
   const extra = [join(dir, 'server-ca.pem'), join(dir, 'ca.crt')].filter(existsSync).map((f) => readFileSync(f, 'utf8'));
   return { enrollment, identity, clientCertPem, ca: trustedCas(extra) };
+}
+
+/**
+ * The client certificate must be for the machine key: `agent connect --force` cut short between its writes
+ * (power loss) left a new client.crt beside the old key, and every request then failed inside TLS (the agent
+ * ended 30 s later on a timer that had no request to cut). Said once, with what to do.
+ */
+function checkCredentialPair(certFile: string, certPem: string, keyFile: string, keyPem: string): void {
+  const again = 'enroll again with `phasewise agent connect --force`';
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (err) {
+    throw new EnrollError(`the client certificate ${certFile} cannot be read (${(err as Error).message}); ${again}`);
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw new EnrollError(`the machine key ${keyFile} cannot be read (${(err as Error).message}); ${again}`);
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new EnrollError(`the client certificate ${certFile} is not for the machine key ${keyFile} (an \`agent connect\` cut short, or files of two enrollments); ${again}`);
+  }
 }
 
 function validateServerUrl(server: string): URL {

@@ -58,7 +58,7 @@ const WRAPPER = 'echo $$ > "$2.pid"; sh -c "$1"; c=$?; echo $c > "$2.exit.tmp" &
 /** Exit codes of wrappers this agent process spawned, by run file base (a signal is not an exit code). */
 const spawnedExits = new Map<string, number>();
 
-function isAlive(pid: number, runBase: string): boolean {
+export function isAlive(pid: number, runBase: string): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
@@ -75,9 +75,9 @@ function isAlive(pid: number, runBase: string): boolean {
   }
 }
 
-function killGroup(pid: number): void {
+export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   try {
-    process.kill(-pid, 'SIGKILL');
+    process.kill(-pid, signal);
   } catch {
     // already gone
   }
@@ -170,7 +170,8 @@ export function trimRunOutputs(dirs: AgentDirs, maxBytes = MAX_OUTPUT_FILE_BYTES
     return { trimmed: 0, removed: 0, leftovers: 0 }; // no command has run yet
   }
   const swept = names.slice(0, SWEEP_LIMIT);
-  const leftovers = openRuns ? removeLeftovers(dirs, swept, openRuns) : new Set<string>();
+  const orphans: OrphanWrapper[] = [];
+  const leftovers = openRuns ? removeLeftovers(dirs, swept, openRuns, orphans) : new Set<string>();
   const present = new Set(swept.filter((n) => !leftovers.has(n)));
   let trimmed = 0;
   const idle: string[] = [];
@@ -190,7 +191,13 @@ export function trimRunOutputs(dirs: AgentDirs, maxBytes = MAX_OUTPUT_FILE_BYTES
       // gone with its step meanwhile
     }
   }
-  return { trimmed, removed: idle.length === 0 ? 0 : removeUnheld(idle), leftovers: leftovers.size };
+  return { trimmed, removed: idle.length === 0 ? 0 : removeUnheld(idle), leftovers: leftovers.size, ...(openRuns ? { orphans } : {}) };
+}
+
+/** A live handler wrapper whose step no open operation has (orphan-reaper.ts ends it after a grace). */
+export interface OrphanWrapper {
+  runId: string;
+  pid: number;
 }
 
 export interface SweepResult {
@@ -200,10 +207,12 @@ export interface SweepResult {
   removed: number;
   /** Exit and pid files of no open step, removed. */
   leftovers: number;
+  /** With `openRuns`: the live wrappers of no open step (their files are left while they run). */
+  orphans?: OrphanWrapper[];
 }
 
 /** Removes the `.exit`, `.exit.tmp` and `.pid` files of runs no open step owns; returns their names. */
-function removeLeftovers(dirs: AgentDirs, names: readonly string[], openRuns: ReadonlySet<string>): Set<string> {
+function removeLeftovers(dirs: AgentDirs, names: readonly string[], openRuns: ReadonlySet<string>, orphans: OrphanWrapper[]): Set<string> {
   const removed = new Set<string>();
   for (const n of names) {
     const m = /^(.+?)\.(exit|exit\.tmp|pid)$/.exec(n);
@@ -212,7 +221,10 @@ function removeLeftovers(dirs: AgentDirs, names: readonly string[], openRuns: Re
     if (m[2] === 'pid') {
       // A wrapper still running writes its exit file when its command ends; a later sweep takes both.
       const pid = readPid(base);
-      if (pid !== null && isAlive(pid, base)) continue;
+      if (pid !== null && isAlive(pid, base)) {
+        orphans.push({ runId: m[1]!, pid });
+        continue;
+      }
     }
     rmSync(join(runDir(dirs), n), { force: true, recursive: true });
     removed.add(n);

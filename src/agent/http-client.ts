@@ -59,9 +59,10 @@ export function request(url: string, opts: RequestOptions): Promise<HttpResponse
       rejectOnce(new HttpError(`only https URLs are allowed, not ${u.protocol}//`, null));
       return;
     }
+    let req: ReturnType<typeof https.request> | null = null;
     // A deadline for the whole exchange, not only between two bytes: a byte every few seconds would
     // otherwise hold the poll (or the report) for as long as the server likes.
-    const deadline = setTimeout(() => req.destroy(new HttpError(`no complete answer from ${u.host} within ${opts.timeoutMs} ms`, null)), opts.timeoutMs);
+    const deadline = setTimeout(() => req?.destroy(new HttpError(`no complete answer from ${u.host} within ${opts.timeoutMs} ms`, null)), opts.timeoutMs);
     const resolve = (r: HttpResponse) => {
       clearTimeout(deadline);
       resolveOnce(r);
@@ -72,20 +73,27 @@ export function request(url: string, opts: RequestOptions): Promise<HttpResponse
     };
     const headers: Record<string, string | number> = { accept: 'application/json', ...opts.headers };
     if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
-    const req = https.request(u, { method: opts.method ?? 'GET', headers, agent: opts.agent, ...(opts.agent ? {} : { ca: opts.ca }) }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > opts.maxBytes) {
-          req.destroy(new HttpError(`the response from ${u.pathname} exceeds ${opts.maxBytes} bytes`, res.statusCode ?? null));
-          return;
-        }
-        chunks.push(c);
+    try {
+      req = https.request(u, { method: opts.method ?? 'GET', headers, agent: opts.agent, ...(opts.agent ? {} : { ca: opts.ca }) }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > opts.maxBytes) {
+            req!.destroy(new HttpError(`the response from ${u.pathname} exceeds ${opts.maxBytes} bytes`, res.statusCode ?? null));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`the answer from ${u.host} broke off: ${err.message}`, null)));
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`the answer from ${u.host} broke off: ${err.message}`, null)));
-    });
+    } catch (err) {
+      // Thrown before any request exists (a client key and certificate that do not match, a header Node
+      // refuses): the deadline then had no request to cut, threw, and ended the agent.
+      reject(new HttpError(`cannot send the request to ${u.host}: ${(err as Error).message}`, null));
+      return;
+    }
     req.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(`cannot reach ${u.host}: ${describeNetError(err, u.hostname)}`, null)));
     req.end(opts.body);
   });

@@ -87,6 +87,11 @@ export interface AgentState {
   /** The last goal state the agent accepted (kept so a restart knows its target before the server answers). */
   goalState: GoalState | null;
   etag: string | null;
+  /**
+   * The agent (enrollment) the goal state and ETag were sent to; null in files of agents before it was kept.
+   * Goal state ids count per agent: after `agent connect --force` they start again (Agent.start).
+   */
+  goalStateAgentId: string | null;
   /** Server epochs the agent has moved on from, newest first (goal-state-order.ts): their goal states are refused. */
   pastEpochs: string[];
   extensions: Record<string, ExtensionRecord>;
@@ -188,10 +193,11 @@ export class Journal {
     const prev = cut ? readPreviousState(dirs) : null;
     const raw = torn && cut ? completeTornState(torn, prev) : torn;
     const goalFile = readJsonKeepingWhole(goalStatePath(dirs), 2 * LIMITS.goalStateBytes);
-    const goal = goalFile.cutAt === null ? goalFile.value as { goalState: GoalState | null; etag: string | null; pastEpochs?: unknown } | undefined : undefined;
+    const goal = goalFile.cutAt === null ? goalFile.value as { goalState: GoalState | null; etag: string | null; pastEpochs?: unknown; goalStateAgentId?: unknown } | undefined : undefined;
     const extensions = raw?.extensions ?? {};
     const pastEpochs = Array.isArray(goal?.pastEpochs) ? goal.pastEpochs.filter((e): e is string => typeof e === 'string').slice(0, PAST_EPOCHS_KEPT) : [];
-    this.state = { version: 1, extensions, patches: { ...emptyPatchState(), ...raw?.patches }, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null, pastEpochs };
+    this.state = { version: 1, extensions, patches: { ...emptyPatchState(), ...raw?.patches }, goalState: goal?.goalState ?? null, etag: goal?.etag ?? null, pastEpochs,
+      goalStateAgentId: typeof goal?.goalStateAgentId === 'string' ? goal.goalStateAgentId : null };
     if (!log) return;
     if (cut) {
       const whole = Object.keys(torn?.extensions ?? {}).length;
@@ -224,8 +230,9 @@ export class Journal {
    * disk) leaves the held goal state and its ETag: the next poll fetches the new goal state again. Taken first,
    * the new ETag drew 304s and the new goal state was never worked on until the agent restarted.
    */
-  commitGoalState(next: Partial<Pick<AgentState, 'goalState' | 'etag' | 'pastEpochs'>>): void {
-    const merged = { goalState: this.state.goalState, etag: this.state.etag, pastEpochs: this.state.pastEpochs, ...next };
+  commitGoalState(next: Partial<Pick<AgentState, 'goalState' | 'etag' | 'pastEpochs' | 'goalStateAgentId'>>): void {
+    const s = this.state;
+    const merged = { goalState: s.goalState, etag: s.etag, pastEpochs: s.pastEpochs, goalStateAgentId: s.goalStateAgentId, ...next };
     writeJsonAtomic(goalStatePath(this.dirs), merged);
     Object.assign(this.state, merged);
   }

@@ -3,7 +3,7 @@
  * agent. Bodies are bounded; errors carry the server's ARM-shaped message.
  */
 import type https from 'node:https';
-import { LIMITS } from '../protocol/agent-wire.js';
+import { AGENT_SEAT_HEADER, LIMITS } from '../protocol/agent-wire.js';
 import type { StatusReport } from '../protocol/agent-wire.js';
 import type { AgentCredentials } from './enrollment.js';
 import { errorMessageOf, HttpError, mtlsAgent, request } from './http-client.js';
@@ -17,8 +17,11 @@ export type GoalStateAnswer =
 export class ServerClient {
   readonly agent: https.Agent;
   private readonly base: string;
+  /** Sent with every request: the server tells this copy of the identity from another machine's (agent-seat.ts). */
+  private readonly seat: Record<string, string>;
 
-  constructor(creds: AgentCredentials) {
+  constructor(creds: AgentCredentials, seat?: string) {
+    this.seat = seat ? { [AGENT_SEAT_HEADER]: seat } : {};
     this.agent = mtlsAgent(creds.identity.privateKeyPem, creds.clientCertPem, creds.ca);
     this.base = `${creds.enrollment.serverUrl}/v1/agents/${encodeURIComponent(creds.enrollment.agentId)}`;
   }
@@ -28,7 +31,7 @@ export class ServerClient {
     try {
       res = await request(`${this.base}/goalstate`, {
         agent: this.agent,
-        headers: etag ? { 'if-none-match': etag } : {},
+        headers: etag ? { ...this.seat, 'if-none-match': etag } : this.seat,
         maxBytes: LIMITS.goalStateBytes,
         timeoutMs: 30_000,
       });
@@ -47,7 +50,7 @@ export class ServerClient {
     const res = await request(`${this.base}/status`, {
       method: 'PUT',
       agent: this.agent,
-      headers: { 'content-type': 'application/json' },
+      headers: { ...this.seat, 'content-type': 'application/json' },
       body: JSON.stringify(report),
       maxBytes: 64 * 1024,
       timeoutMs: 30_000,
@@ -59,12 +62,18 @@ export class ServerClient {
     const res = await request(`${this.base}/scheduledevents`, {
       method: 'POST',
       agent: this.agent,
-      headers: { 'content-type': 'application/json' },
+      headers: { ...this.seat, 'content-type': 'application/json' },
       body: JSON.stringify({ StartRequests: eventIds.map((EventId) => ({ EventId })) }),
       maxBytes: 64 * 1024,
       timeoutMs: 30_000,
     });
     if (res.status < 200 || res.status > 299) throw new HttpError(`${res.status}: ${errorMessageOf(res.body)}`, res.status);
+  }
+
+  /** Tells the server this copy of the identity is stopping (a reboot): the next boot's agent is not refused for the lease. */
+  async releaseSeat(timeoutMs: number): Promise<void> {
+    if (!this.seat[AGENT_SEAT_HEADER]) return;
+    await request(`${this.base}/seat`, { method: 'DELETE', agent: this.agent, headers: this.seat, maxBytes: 64 * 1024, timeoutMs });
   }
 
   close(): void {

@@ -11,6 +11,8 @@
  * - `PUT  /v1/agents/{agentId}/status` body StatusReport → 204 once the report is committed (durable).
  * - `POST /v1/agents/{agentId}/scheduledevents` body { StartRequests: [{ EventId }] } → 204: the
  *   workload approves announced events (R83), exactly as the ARM approve operations do.
+ * - `DELETE /v1/agents/{agentId}/seat` (x-phasewise-agent-seat) → 204: the agent is stopping (a reboot), so
+ *   the next copy of the identity to call need not wait for the lease (AGENT_SEAT_HEADER).
  * - `GET  /v1/packages/{sha256}` → the package bytes (Range requests honoured), for enrolled agents.
  * A credential for agent A used on agent B's paths answers 403; no credential answers 401. Errors are
  * ARM-shaped bodies `{ error: { code, message } }`.
@@ -39,6 +41,12 @@ export const LIMITS = {
 } as const;
 
 export const LONG_POLL_MAX_SECONDS = 60;
+
+/**
+ * Header of every agent request: the copy of the identity that sends it (a hash of boot id, host name and
+ * lib dir). The server refuses a second copy while the first is in contact (409 DuplicateAgentInstance).
+ */
+export const AGENT_SEAT_HEADER = 'x-phasewise-agent-seat';
 
 /**
  * The times an agent writes in a status report (`timestampUTC`, `finishedAt`, patch `startedAt`):

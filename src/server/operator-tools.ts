@@ -26,9 +26,9 @@ export interface OperatorTools {
   close(): void;
 }
 
-export function installOperatorTools(app: FastifyInstance, ctx: ArmContext, config: ServeConfig, store: Store, agentsConnected: () => number): OperatorTools {
+export function installOperatorTools(app: FastifyInstance, ctx: ArmContext, config: ServeConfig, store: Store, agentsConnected: () => number, agentDuplicates?: () => number): OperatorTools {
   const engine = ctx.engine;
-  const metrics = new FleetMetrics({ engine, agentsConnected });
+  const metrics = new FleetMetrics({ engine, agentsConnected, ...(agentDuplicates ? { agentDuplicates } : {}) });
   metrics.instrumentStore(store);
   metrics.instrumentStep(ctx.runtime);
   registerMetrics(app, metrics, { token: config.metricsToken ?? null });

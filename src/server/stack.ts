@@ -45,6 +45,7 @@ import { EnrollmentTokens } from '../api/agent/enrollment-tokens.js';
 import { GoalStates } from '../api/agent/goal-states.js';
 import { PackageStore } from '../api/agent/package-store.js';
 import type { AgentServices } from '../api/agent/services.js';
+import { AgentInstances, instanceLeaseMs } from '../api/agent/agent-instances.js';
 import { StatusWriter } from '../api/agent/status-writer.js';
 import type { ExtensionDoc } from '../api/arm/extensions.js';
 import type { ScaleSetDoc } from '../api/arm/routes/scale-sets/index.js';
@@ -132,6 +133,8 @@ export function buildStack(input: StackInput): Stack {
   if (fleetSaved && fleetSaved.seed === config.seed) simDriver.restore(fleetSaved);
   // Real machines: the agent driver takes the machines bound to an agent, the simulated fleet the rest.
   const wallNow = extra.wallNow ?? (() => Date.now());
+  // Leases are intervals: the monotonic clock, so a wall-clock step (NTP, `date -s`) neither ends nor stretches one (tests move their own clock).
+  const leaseNow = extra.wallNow ?? (() => performance.now());
   const packages = new PackageStore(db, config.dataDir);
   const agentDriver = new AgentDriver({
     store: new AgentStore(db), fleet: () => state.fleet, engineNow: () => clock.now(), wallNow,
@@ -200,6 +203,8 @@ export function buildStack(input: StackInput): Stack {
     tokens: new EnrollmentTokens(db, config.enrollmentTokens), wallNow,
     pollIntervalSeconds: config.agentPollIntervalSeconds, statusIntervalSeconds: config.agentStatusIntervalSeconds,
     certificateValidityDays: config.agentCertificateValidityDays,
+    instances: new AgentInstances(instanceLeaseMs(config.agentPollIntervalSeconds, config.agentStatusIntervalSeconds), leaseNow, wallNow, (agentId, s) =>
+      app.log.warn({ agentId, seat: s.seat, holderSeat: s.holderSeat }, 'a second copy of an agent identity was refused (DuplicateAgentInstance): a cloned or restored machine must re-enroll')),
     ...(input.agents?.vouchedIdentity ? { vouchedIdentity: input.agents.vouchedIdentity } : {}),
     ...(input.agents?.replicateFile ? { replicateFile: input.agents.replicateFile } : {}),
   };
@@ -225,7 +230,7 @@ export function buildStack(input: StackInput): Stack {
   // Clients are asked for a certificate (agents' mTLS) but not required to have one (ARM clients).
   const https = { cert: input.tls.cert, key: input.tls.key, ca: agents.ca.certPem, requestCert: true, rejectUnauthorized: false };
   const app = buildArmServer(ctx, { https, maxBodyBytes: config.maxBodyBytes, logger, ...input.server });
-  const tools = installOperatorTools(app, ctx, config, store, () => agentDriver.connectedCount());
+  const tools = installOperatorTools(app, ctx, config, store, () => agentDriver.connectedCount(), () => agents.instances?.duplicateCount() ?? 0);
   // Geo-pairs stored before they were checked (two regions naming one): kept as stored, planned apart both ways (phases.ts).
   for (const problem of validateRegionPairs([...state.fleet.regions.values()])) {
     app.log.warn({ problem }, `stored regions: ${problem}; kept as stored; each region is planned in another phase than every region it names or that names it (R10)`);

@@ -13,6 +13,7 @@ import type { ArmContext } from '../arm/context.js';
 import { writer } from '../arm/context.js';
 import { invalidParameter, notFound } from '../arm/errors.js';
 import { locationName, parseBody, resourceGroupName } from '../arm/validation.js';
+import type { DuplicateSighting } from './agent-instances.js';
 import { agentServices } from './mtls.js';
 
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -56,7 +57,8 @@ export function registerAgentAdminRoutes(app: FastifyInstance, ctx: ArmContext):
   });
 
   app.get('/phasewise/agents', async () => {
-    const d = agentServices(ctx).driver;
+    const svc = agentServices(ctx);
+    const d = svc.driver;
     return {
       value: d.agents().map((a) => {
         const c = d.connection(a.machineId);
@@ -64,6 +66,7 @@ export function registerAgentAdminRoutes(app: FastifyInstance, ctx: ArmContext):
         return {
           agentId: a.agentId, resourceId: a.resourceId, status: c?.status ?? 'Disconnected', lastStatusChange: iso(c?.lastStatusChangeMs),
           lastReport: iso(c?.lastReportMs), enrolledAt: iso(a.enrolledAtMs), ...a.info,
+          ...duplicateView(svc.instances?.duplicate(a.agentId) ?? null, iso),
         };
       }),
     };
@@ -76,4 +79,10 @@ export function registerAgentAdminRoutes(app: FastifyInstance, ctx: ArmContext):
     d.revoke(agentId);
     return reply.status(200).send();
   });
+}
+
+/** A second machine using the agent's identity, while it is being refused (agent-instances.ts). */
+function duplicateView(s: DuplicateSighting | null, iso: (ms: number) => string | null): object {
+  if (!s) return {};
+  return { duplicateInstance: { seat: s.seat, holderSeat: s.holderSeat, firstRefused: iso(s.firstRefusedMs), lastRefused: iso(s.lastRefusedMs), refusedRequests: s.refused } };
 }

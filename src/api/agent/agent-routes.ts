@@ -13,7 +13,7 @@ import { parseBody } from '../arm/validation.js';
 import { checkStatusReport, commitStatusReport, goalStateAfterWait, parseWait, STATUS_RETRY_AFTER_SECONDS } from './agent-channel.js';
 import { agentServices, authenticateAgent, RAW_BODY } from './mtls.js';
 import { scheduledEventsSchema } from './status-schema.js';
-import { LIMITS } from '../../protocol/agent-wire.js';
+import { AGENT_SEAT_HEADER, LIMITS } from '../../protocol/agent-wire.js';
 
 type P = { agentId: string };
 
@@ -50,6 +50,15 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: ArmContext): void
       if (err instanceof ArmError && err.status === 503) reply.header('retry-after', String(STATUS_RETRY_AFTER_SECONDS));
       throw err;
     }
+    return reply.status(204).send();
+  });
+
+  // The agent is stopping: its copy of the identity lets go (agent-instances.ts), so after a reboot the
+  // machine's next boot is not refused for the lease. Authenticated like any agent request (the seat checked).
+  app.delete('/v1/agents/:agentId/seat', async (req, reply) => {
+    const { agentId } = req.params as P;
+    authenticateAgent(ctx, req, agentId);
+    agentServices(ctx).instances?.release(agentId, req.headers[AGENT_SEAT_HEADER]);
     return reply.status(204).send();
   });
 

@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AgentRecord } from '../../drivers/agent/agent-store.js';
 import type { ArmContext } from '../arm/context.js';
 import { ArmError } from '../arm/errors.js';
+import { AGENT_SEAT_HEADER } from './agent-instances.js';
 import { bodyDigest } from './forwarded-identity.js';
 import type { AgentServices } from './services.js';
 
@@ -83,5 +84,7 @@ export function authenticateAgentRequest(ctx: ArmContext, req: IncomingMessage, 
   if (agentId !== undefined && agentId !== agent.agentId) {
     throw new ArmError(403, 'AuthorizationFailed', `The client certificate of agent '${agent.agentId}' does not authorize access to agent '${agentId}'.`);
   }
+  // A second machine with a copy of this agent's credential is refused while the first is in contact.
+  svc.instances?.check(agent.agentId, req.headers[AGENT_SEAT_HEADER]);
   return agent;
 }

@@ -31,6 +31,8 @@ export interface FleetMetricsOptions {
   engine: Engine;
   /** Machines whose agent is connected now (0 where no agent channel runs). */
   agentsConnected?: () => number;
+  /** Agent identities a second machine used within the last lease (src/api/agent/agent-instances.ts). */
+  agentDuplicates?: () => number;
 }
 
 export class FleetMetrics {
@@ -70,6 +72,8 @@ export class FleetMetrics {
     }));
     this.registry.add(new Gauge('phasewise_machines', 'Machines in the fleet.', () => [[{}, state.fleet.machines.size]]));
     this.registry.add(new Gauge('phasewise_agents_connected', 'Machines whose agent is connected.', () => [[{}, this.opts.agentsConnected?.() ?? 0]]));
+    this.registry.add(new Gauge('phasewise_agent_duplicate_identities', 'Agent identities whose copy on a second machine was refused within the last lease (DuplicateAgentInstance).',
+      () => [[{}, this.opts.agentDuplicates?.() ?? 0]]));
     this.registry.add(new Gauge('phasewise_engine_halted', '1 when the engine stopped advancing (a failed commit).', () => [[{}, opts.engine.haltedBecause ? 1 : 0]]));
     opts.engine.onEvents((events) => this.onEvents(events));
   }
