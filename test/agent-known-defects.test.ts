@@ -11,8 +11,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runIdOf } from '../src/agent/handler-process.js';
-import type { GoalState, StatusReport } from '../src/protocol/agent-wire.js';
-import { calls, extension, goal, HANDLER, handlerZip, newPublisher, packageRef, sleep, tempDirs, trust } from './helpers/agent-kit.js';
+import { calls, extension, goal, gsMessage, HANDLER, handlerZip, inEpoch, newPublisher, packageRef, sleep, tempDirs, trust } from './helpers/agent-kit.js';
 import { AgentRig, dirArgs, killed, outcomeOf, until } from './helpers/agent-process.js';
 import { CLI } from './helpers/cli.js';
 
@@ -22,8 +21,6 @@ const publisher = newPublisher();
 before(() => rig.start());
 after(() => rig.stop());
 
-const inEpoch = (g: GoalState, epoch: string): GoalState => ({ ...g, epoch });
-const gsMessage = (r: StatusReport | undefined) => r?.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.formattedMessage.message ?? '';
 
 test('goal state order: an older id of the same server epoch is refused, a new epoch (a server restored from backup) is followed, a left epoch is refused', async () => {
   const d = tempDirs();

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { GoalState, StatusReport } from '../src/protocol/agent-wire.js';
-import { extension, goal, handlerZip, newPublisher, packageRef, tempDirs, trust } from './helpers/agent-kit.js';
+import { extension, goal, gsMessage, handlerZip, inEpoch, newPublisher, packageRef, tempDirs, trust } from './helpers/agent-kit.js';
 import { AgentRig, caFile, dirArgs, killed, outcomeOf, until } from './helpers/agent-process.js';
 import { cli } from './helpers/cli.js';
 
@@ -17,8 +16,6 @@ const publisher = newPublisher();
 before(() => rig.start());
 after(() => rig.stop());
 
-const inEpoch = (g: GoalState, epoch: string): GoalState => ({ ...g, epoch });
-const gsMessage = (r: StatusReport | undefined) => r?.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.formattedMessage.message ?? '';
 
 test('after agent connect --force the new agent follows its own goal states, whose ids start again (not refused as older than the earlier enrollment\'s)', async () => {
   const d = tempDirs();

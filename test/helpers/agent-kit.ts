@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yazl from 'yazl';
-import type { GoalState, GoalStateExtension, PackageReference } from '../../src/protocol/agent-wire.js';
+import type { GoalState, GoalStateExtension, PackageReference, StatusReport } from '../../src/protocol/agent-wire.js';
 import { signPackage } from '../../src/protocol/package-signature.js';
 import { Journal } from '../../src/agent/journal.js';
 import type { AgentDirs } from '../../src/agent/layout.js';
@@ -282,3 +282,10 @@ export function runtime(dirs: AgentDirs, over: Partial<AgentRuntime> = {}): Agen
   return rt;
 }
 
+
+/** A goal state moved to another server epoch (a server restored from a backup starts a new one). */
+export const inEpoch = (g: GoalState, epoch: string): GoalState => ({ ...g, epoch });
+
+/** The message of a status report's goal state aggregate (why a goal state was refused), or ''. */
+export const gsMessage = (r: StatusReport | undefined): string =>
+  r?.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.formattedMessage.message ?? '';
