@@ -8,7 +8,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
+import { join } from 'node:path';
+import { loadConfig } from '../src/server/config.js';
 import { LeaseKeeper } from '../src/server/replicas/lease-keeper.js';
+import { startReplica } from '../src/server/replicas/replica.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { readLease, tryAcquire } from '../src/store/postgres/lease.js';
@@ -110,6 +113,27 @@ describe('a leader busy on its main thread', () => {
       await a.keeper.end();
       await store.end();
       await other.end();
+    }
+  });
+
+  test('a replica takes its busy limit from the configuration (leaseBusyMaxMs): silent past it, it steps down well before the default limit', { timeout: 120_000 }, async () => {
+    const url = await freshDb();
+    const config = loadConfig(undefined, {}, {
+      store: url, port: 0, host: '127.0.0.1', dataDir: join(pgs.tempDir(), 'r'), leaseMs: 1000, leaseBusyMaxMs: 1500, logLevel: 'silent',
+      tokens: [{ token: 'busy-test-token-0123456789', name: 'op', roles: ['reader'] }], secretKey: 'c0'.repeat(32),
+      tls: { cert: join(process.cwd(), 'test/fixtures/tls/cert.pem'), key: join(process.cwd(), 'test/fixtures/tls/key.pem') },
+    });
+    const replica = await startReplica(config);
+    let why: string | null = null;
+    void replica.steppedDown.then((w) => (why = w));
+    try {
+      assert.ok(await waitFor(() => replica.role() === 'leader', 60_000), 'it leads');
+      // Four seconds: past the configured 1.5 s, far below the default limit (two minutes) it had before the setting.
+      busy(1500 + 3 * 1000);
+      assert.ok(await waitFor(() => why !== null, 30_000), 'it stepped down');
+      assert.match(why!, /main thread showed no sign of life|no renewal within the lease/);
+    } finally {
+      await replica.close();
     }
   });
 });
