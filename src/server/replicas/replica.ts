@@ -61,15 +61,15 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
   const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
   mkdirSync(config.dataDir, { recursive: true });
   const clients: pg.Client[] = [];
-  const client = await connect(url);
+  const client = await connect(url, { purpose: 'main' });
   clients.push(client);
   try {
     // Migrations first (any replica may; an advisory lock makes it once); a newer schema is refused here.
     await migrate(client, url);
-    const listener = await connect(url);
+    const listener = await connect(url, { purpose: 'listen' });
     clients.push(listener);
     // The API's reads of the event log (activity log, histories, export): a connection of their own.
-    const eventsClient = await connect(url);
+    const eventsClient = await connect(url, { purpose: 'events' });
     clients.push(eventsClient);
     const eventLog = new PgEventLogReader(eventsClient);
     for (const c of clients) c.on('error', () => {}); // a lost connection shows in the next query's error
@@ -108,7 +108,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     };
     const auth = new Authenticator(config.tokens);
     // A snapshot reader has its own connection: a reload's long reads must not hold up queued writes.
-    const snapshotClient = config.snapshotReadsMaxMachines > 0 ? await connect(url) : null;
+    const snapshotClient = config.snapshotReadsMaxMachines > 0 ? await connect(url, { purpose: 'snapshot' }) : null;
     if (snapshotClient) {
       clients.push(snapshotClient);
       snapshotClient.on('error', () => {});
@@ -185,7 +185,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       const lost = lease.connectionLost;
       if (!lost || leader || stepped || probing) return;
       probing = true;
-      void connect(url, { timeoutMs: config.leaseMs })
+      void connect(url, { timeoutMs: config.leaseMs, purpose: 'probe' })
         .then(async (probe) => {
           await probe.end().catch(() => {});
           stepDown(`PostgreSQL is reachable again, but this replica's connections to it were lost (${lost}); it restarts to reconnect`);

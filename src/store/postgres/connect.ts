@@ -18,10 +18,18 @@ export function isPostgresUrl(spec: string): boolean {
   return /^postgres(ql)?:\/\//.test(spec);
 }
 
-export async function connect(url: string, opts: { onError?: (err: Error) => void; timeoutMs?: number } = {}): Promise<pg.Client> {
+/**
+ * What pg_stat_activity shows of a connection: `phasewise PID PURPOSE`, so that an operator (or a test) can tell
+ * which replica holds which connection, and end only the one meant. An application_name in the URL wins.
+ */
+export function applicationName(purpose?: string): string {
+  return `phasewise ${process.pid}${purpose ? ` ${purpose}` : ''}`.slice(0, 63);
+}
+
+export async function connect(url: string, opts: { onError?: (err: Error) => void; timeoutMs?: number; purpose?: string } = {}): Promise<pg.Client> {
   let client: pg.Client;
   try {
-    client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: 'phasewise' });
+    client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: applicationName(opts.purpose) });
   } catch (err) {
     // The driver reads sslrootcert=, sslcert= and sslkey= files here: a missing one is not a URL that cannot be parsed.
     if (typeof (err as NodeJS.ErrnoException).path === 'string') {
