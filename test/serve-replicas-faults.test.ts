@@ -1,0 +1,268 @@
+/**
+ * Faults the other replica tests do not make, with real processes: three `phasewise serve` replicas on an
+ * embedded PostgreSQL, a rollout running on an accelerated clock (examples/small.yaml, its release
+ * published 6 simulated hours in), a client streaming writes to every replica.
+ * - pg_terminate_backend of the leader's lease connection only, then of every connection of the next leader;
+ * - PostgreSQL itself stopped and started again on the same port and data mid-rollout;
+ * - a replica SIGKILLed in the middle of the schema migration's transaction, and while importing a large fleet.
+ * Afterwards: every acknowledged write is there, every queued one ran, the event log keeps its invariants and
+ * starts no attempt twice, and every rollout created completed. Replicas are supervised as the docs' systemd
+ * unit does (started again a second after any exit). Connections are told apart by their application_name
+ * (`phasewise PID PURPOSE`, src/store/postgres/connect.ts).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import pg from 'pg';
+import type { EngineEvent } from '../src/model/events.js';
+import { connect } from '../src/store/postgres/connect.js';
+import { PgStore } from '../src/store/postgres/pg-store.js';
+import { sleep } from './helpers/poll.js';
+import { assertLogHolds, createDatabase, usePgServer } from './helpers/pg-databases.js';
+
+const LEASE_MS = Number(process.env.PHASEWISE_FAILOVER_LEASE_MS ?? 3000);
+const TOKEN = 'replica-faults-token-0123456789abcdef';
+const SUB = 'prod';
+const CLI = join(process.cwd(), 'dist/src/cli/main.js');
+const pgs = usePgServer('faults');
+const all: Replica[] = [];
+after(() => {
+  for (const r of all) {
+    r.supervised = false;
+    r.proc?.kill('SIGKILL');
+  }
+});
+
+interface Replica {
+  index: number;
+  port: number;
+  dir: string;
+  url: string;
+  scenario: string;
+  proc: ChildProcess | null;
+  exits: Array<number | null>;
+  log: string[];
+  /** Started again a second after any exit, as systemd's Restart=always does. */
+  supervised: boolean;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The small example with its release 6 simulated hours in (3 s at 7200×): replicas settle before it. */
+function smallLater(dir: string): string {
+  const file = join(dir, 'small-later.yaml');
+  writeFileSync(file, readFileSync(join(process.cwd(), 'examples/small.yaml'), 'utf8').replace('{ at: PT1H, publish:', '{ at: PT6H, publish:'));
+  return file;
+}
+
+async function replicasOn(url: string, name: string, count: number, scenario: string): Promise<Replica[]> {
+  const out: Replica[] = [];
+  for (let i = 0; i < count; i++) {
+    const dir = join(pgs.tempDir(), `${name}-${i}`);
+    out.push({ index: i, port: await freePort(), dir, url, scenario, proc: null, exits: [], log: [], supervised: true });
+  }
+  all.push(...out);
+  return out;
+}
+
+function start(r: Replica): void {
+  mkdirSync(r.dir, { recursive: true });
+  const config = join(r.dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ tls: { cert: join(process.cwd(), 'test/fixtures/tls/cert.pem'), key: join(process.cwd(), 'test/fixtures/tls/key.pem') } }));
+  const proc = spawn(process.execPath, [CLI, 'serve', '--config', config, '--scenario', r.scenario, '--data-dir', r.dir, '--port', String(r.port), '--clock-factor', '7200'], {
+    env: { ...process.env, PHASEWISE_STORE: r.url, PHASEWISE_TOKEN: TOKEN, PHASEWISE_SECRET_KEY: 'c0'.repeat(32), PHASEWISE_LEASE_MS: String(LEASE_MS), PHASEWISE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  r.proc = proc;
+  let buffered = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let i;
+    while ((i = buffered.indexOf('\n')) >= 0) {
+      r.log.push(buffered.slice(0, i));
+      if (process.env.PHASEWISE_TEST_VERBOSE) process.stderr.write(`[${r.dir.slice(-12)}] ${buffered.slice(0, i)}\n`);
+      buffered = buffered.slice(i + 1);
+    }
+  });
+  proc.on('exit', (code) => {
+    r.exits.push(code);
+    if (r.proc === proc) r.proc = null;
+    if (r.supervised) setTimeout(() => r.supervised && !r.proc && start(r), 1000).unref();
+  });
+}
+
+async function call(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> | null }> {
+  try {
+    const res = await fetch(`https://127.0.0.1:${port}${path}`, {
+      method, signal: AbortSignal.timeout(30_000),
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+  } catch {
+    return { status: 0, json: null };
+  }
+}
+
+async function leaderOf(among: Replica[]): Promise<Replica | null> {
+  for (const r of among) {
+    if (!r.proc) continue;
+    const h = await call(r.port, 'GET', '/healthz');
+    if (h.status === 200 && h.json?.leader === true && h.json.ready === true) return r;
+  }
+  return null;
+}
+
+async function waitLeader(among: Replica[], ms: number, not?: Replica): Promise<Replica> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const l = await leaderOf(among);
+    if (l && l !== not) return l;
+    await sleep(200);
+  }
+  throw new Error(`no leader within ${ms} ms`);
+}
+
+async function exitedWith(r: Replica, from: number, code: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (r.exits.length <= from) {
+    assert.ok(Date.now() < until, `replica ${r.dir} exits within ${ms} ms (log: ${r.log.slice(-5).join(' | ')})`);
+    await sleep(100);
+  }
+  assert.equal(r.exits[from], code, `replica ${r.dir} exited with ${code} (log: ${r.log.slice(-5).join(' | ')})`);
+}
+
+/** Ends the backends of process `pid`'s connections (`purpose`: only that one); how many. */
+async function terminate(url: string, pid: number, purpose?: string): Promise<number> {
+  const admin = await connect(pgs.server().url);
+  try {
+    const name = `phasewise ${pid}`;
+    const db = new URL(url).pathname.slice(1);
+    const { rows } = await admin.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND ${purpose ? 'application_name = $2' : "(application_name = $2 OR application_name LIKE $2 || ' %')"}`,
+      [db, purpose ? `${name} ${purpose}` : name],
+    );
+    for (const r of rows) await admin.query('SELECT pg_terminate_backend($1)', [r.pid]);
+    return rows.length;
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Resource groups PUT to the replicas in turn until stopped: the ones acknowledged. */
+function writer(group: Replica[]): { stop(): Promise<Map<string, number>>; statuses: Map<string, number> } {
+  const acked = new Map<string, number>();
+  const statuses = new Map<string, number>();
+  let writing = true;
+  const done = (async () => {
+    for (let i = 0; writing; i++) {
+      const r = group[i % group.length]!;
+      const rg = `rg-${i}`;
+      const put = await call(r.port, 'PUT', `/subscriptions/${SUB}/resourcegroups/${rg}?api-version=2021-04-01`, { location: 'eastus', tags: { n: String(i) } });
+      if ([200, 201, 202].includes(put.status)) acked.set(rg, i);
+      const key = `${put.status} ${(put.json?.error as { code?: string } | undefined)?.code ?? ''}`;
+      statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      await sleep(50);
+    }
+  })();
+  return {
+    statuses,
+    stop: async () => {
+      writing = false;
+      await done;
+      return acked;
+    },
+  };
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const c = await connect(url);
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * The end state: every queued write ran, every rollout created completed (waited for), each acknowledged
+ * write is there through a replica, the log keeps its invariants.
+ */
+async function settles(url: string, group: Replica[], acked: Map<string, number>, ms: number): Promise<{ starts: number; events: number }> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const [open] = await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM commands WHERE done_at IS NULL');
+    const rollouts = await query<{ type: string; n: number }>(url, "SELECT type, count(*)::int AS n FROM events WHERE type IN ('rollout.created', 'rollout.completed') GROUP BY type");
+    const n = (t: string) => rollouts.find((r) => r.type === t)?.n ?? 0;
+    if (open!.n === 0 && n('rollout.created') > 0 && n('rollout.completed') === n('rollout.created')) break;
+    assert.ok(Date.now() < until, `the rollout completes and the queued writes run within ${ms} ms: ${open!.n} open, ${JSON.stringify(rollouts)}`);
+    await sleep(500);
+  }
+  const leader = await waitLeader(group, 60_000);
+  for (const [rg, i] of acked) {
+    const got = await call(leader.port, 'GET', `/subscriptions/${SUB}/resourcegroups/${rg}?api-version=2021-04-01`);
+    assert.equal(got.status, 200, `${rg} (acknowledged) is there: ${JSON.stringify(got.json)}`);
+    assert.deepEqual((got.json as { tags: Record<string, string> }).tags, { n: String(i) });
+  }
+  const store = await PgStore.open(url);
+  try {
+    const state = store.load()!;
+    const events: EngineEvent[] = [];
+    for await (const e of store.events()) events.push(e);
+    const starts = assertLogHolds(events, state.fleet.regions.values());
+    return { starts: starts.size, events: events.length };
+  } finally {
+    await store.end();
+  }
+}
+
+/** Waits until the rollout has started upgrading (an attempt is in the log). */
+async function upgrading(url: string, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while ((await query<{ n: number }>(url, "SELECT count(*)::int AS n FROM events WHERE type = 'instance.upgrade.started'"))[0]!.n === 0) {
+    assert.ok(Date.now() < until, `an upgrade started within ${ms} ms`);
+    await sleep(200);
+  }
+}
+
+test('replicas: the leader\'s lease connection ended (pg_terminate_backend), then every connection of the next leader, mid-rollout: '
+  + 'each steps down, another leads, nothing acknowledged is lost, nothing runs twice, the rollout completes', { timeout: 420_000 }, async (t) => {
+  const url = await createDatabase(pgs.server().url, 'terminated');
+  const group = await replicasOn(url, 'term', 3, smallLater(pgs.tempDir()));
+  t.after(() => group.forEach((r) => (r.supervised = false)));
+  for (const r of group) start(r);
+  const first = await waitLeader(group, 120_000);
+  const w = writer(group);
+  await upgrading(url, 120_000);
+
+  const from1 = first.exits.length;
+  assert.equal(await terminate(url, first.proc!.pid!, 'lease'), 1, 'the leader has one lease connection');
+  await exitedWith(first, from1, 7, 4 * LEASE_MS + 30_000);
+  assert.match(first.log.join('\n'), /steps down: the lease could not be renewed/);
+  const second = await waitLeader(group, LEASE_MS + 120_000, first);
+
+  const from2 = second.exits.length;
+  assert.ok(await terminate(url, second.proc!.pid!) >= 4, 'every connection of the leader');
+  await exitedWith(second, from2, 7, 4 * LEASE_MS + 30_000);
+  await waitLeader(group, LEASE_MS + 120_000, second);
+  await sleep(2000);
+  const acked = await w.stop();
+  assert.ok(acked.size > 10, `${acked.size} writes acknowledged: ${JSON.stringify([...w.statuses])}`);
+  const end = await settles(url, group, acked, 180_000);
+  t.diagnostic(`${acked.size} writes acknowledged; ${end.starts} upgrades started; ${end.events} events`);
+  for (const r of group) r.supervised = false;
+  for (const r of group) r.proc?.kill('SIGTERM');
+});
