@@ -266,3 +266,49 @@ test('replicas: the leader\'s lease connection ended (pg_terminate_backend), the
   for (const r of group) r.supervised = false;
   for (const r of group) r.proc?.kill('SIGTERM');
 });
+
+/** Retries `check` (true: done) until it holds or `ms` passed; the last answer for the message. */
+async function eventually(what: string, ms: number, check: () => Promise<true | string>): Promise<void> {
+  const until = Date.now() + ms;
+  let last: true | string = 'not tried';
+  while (Date.now() < until) {
+    last = await check();
+    if (last === true) return;
+    await sleep(500);
+  }
+  assert.fail(`${what} within ${ms} ms: ${last}`);
+}
+
+test('replicas: a follower\'s own connections ended one at a time (writes, read snapshot, event log; as idle_session_timeout or a proxy would): '
+  + 'it is not ready meanwhile and comes back with new ones, its reads never stale for good, its writes taken again', { timeout: 420_000 }, async (t) => {
+  const url = await createDatabase(pgs.server().url, 'single');
+  const group = await replicasOn(url, 'single', 2, smallLater(pgs.tempDir()));
+  t.after(() => group.forEach((r) => (r.supervised = false)));
+  for (const r of group) start(r);
+  const leader = await waitLeader(group, 120_000);
+  const follower = group.find((r) => r !== leader)!;
+  await eventually('the follower serves', 120_000, async () => ((await call(follower.port, 'GET', '/readyz')).status === 200 ? true : 'not ready'));
+  const rg = (name: string) => `/subscriptions/${SUB}/resourcegroups/${name}?api-version=2021-04-01`;
+  for (const purpose of ['snapshot', 'main', 'events']) {
+    assert.equal(await terminate(url, follower.proc!.pid!, purpose), 1, `the follower has one ${purpose} connection`);
+    // Written through the leader after the follower lost its connection: the follower must come to show it.
+    const put = await call(leader.port, 'PUT', rg(`rg-${purpose}`), { location: 'eastus', tags: { after: purpose } });
+    assert.ok([200, 201].includes(put.status), JSON.stringify(put));
+    await eventually(`after its ${purpose} connection ended, the follower shows a write made through the leader`, 90_000, async () => {
+      const got = await call(follower.port, 'GET', rg(`rg-${purpose}`));
+      return got.status === 200 ? true : `${got.status} ${JSON.stringify(got.json)}`;
+    });
+    await eventually(`after its ${purpose} connection ended, the follower takes writes`, 90_000, async () => {
+      const got = await call(follower.port, 'PUT', rg(`rg-through-${purpose}`), { location: 'eastus' });
+      return [200, 201, 202].includes(got.status) ? true : `${got.status} ${JSON.stringify(got.json)}`;
+    });
+    await eventually(`after its ${purpose} connection ended, the follower reads the event log`, 90_000, async () => {
+      const got = await call(follower.port, 'GET', '/phasewise/events?after=0&limit=5');
+      return got.status === 200 ? true : `${got.status} ${JSON.stringify(got.json)}`;
+    });
+    await eventually('ready again', 90_000, async () => ((await call(follower.port, 'GET', '/readyz')).status === 200 ? true : 'not ready'));
+  }
+  t.diagnostic(`follower exits: ${follower.exits.join(', ') || 'none'}`);
+  for (const r of group) r.supervised = false;
+  for (const r of group) r.proc?.kill('SIGTERM');
+});
