@@ -312,3 +312,101 @@ test('replicas: a follower\'s own connections ended one at a time (writes, read 
   for (const r of group) r.supervised = false;
   for (const r of group) r.proc?.kill('SIGTERM');
 });
+
+test('replicas: PostgreSQL stopped and started again mid-rollout under three replicas: those answering say not ready (/healthz 200, /readyz 503), '
+  + 'then one leads, nothing acknowledged is lost, nothing runs twice, the rollout completes', { timeout: 420_000 }, async (t) => {
+  const url = await createDatabase(pgs.server().url, 'restarted');
+  const group = await replicasOn(url, 'restart', 3, smallLater(pgs.tempDir()));
+  t.after(() => group.forEach((r) => (r.supervised = false)));
+  for (const r of group) start(r);
+  await waitLeader(group, 120_000);
+  for (const r of group) await eventually(`replica ${r.index} serves`, 120_000, async () => ((await call(r.port, 'GET', '/healthz')).status === 200 ? true : 'no answer'));
+  const w = writer(group);
+  await upgrading(url, 120_000);
+  const down = Date.now();
+  const back = pgs.server().restart(4 * LEASE_MS);
+  await sleep(Math.max(0, down + LEASE_MS + 1_000 - Date.now()));
+  const seen: string[] = [];
+  for (const r of group) {
+    const h = await call(r.port, 'GET', '/healthz');
+    if (h.status === 0) continue; // stepped down and not started again yet (it cannot reach PostgreSQL: exit 8)
+    assert.equal(h.status, 200, `replica ${r.index} is alive: ${JSON.stringify(h.json)}`);
+    assert.equal(h.json?.ready, false, `replica ${r.index} is not ready while PostgreSQL is away: ${JSON.stringify(h.json)}`);
+    assert.equal((await call(r.port, 'GET', '/readyz')).status, 503);
+    seen.push(`${r.index}: ${String(h.json?.reason)}`);
+  }
+  assert.ok(seen.length > 0, 'a replica answered its health checks during the outage');
+  await back;
+  await waitLeader(group, 180_000);
+  await sleep(2000);
+  const acked = await w.stop();
+  assert.ok(acked.size > 10, `${acked.size} writes acknowledged: ${JSON.stringify([...w.statuses])}`);
+  const end = await settles(url, group, acked, 240_000);
+  t.diagnostic(`during the outage: ${seen.join('; ')}; ${acked.size} writes acknowledged; ${end.starts} upgrades started`);
+  for (const r of group) r.supervised = false;
+  for (const r of group) r.proc?.kill('SIGTERM');
+});
+
+/** Waits until a backend of process `pid` runs a statement matching `pattern` (and, with `waiting`, waits on a lock). */
+async function running(url: string, pid: number, pattern: string, ms: number, waiting = false): Promise<void> {
+  const db = new URL(url).pathname.slice(1);
+  await eventually(`process ${pid} runs ${pattern}`, ms, async () => {
+    const rows = await query<{ n: number }>(pgs.server().url, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = '${db}' AND state = 'active'
+      AND (application_name = 'phasewise ${pid}' OR application_name LIKE 'phasewise ${pid} %') AND query ~ '${pattern}' ${waiting ? "AND wait_event_type = 'Lock'" : ''}`);
+    return rows[0]!.n > 0 ? true : 'not yet';
+  });
+}
+
+test('replicas: one SIGKILLed inside the schema migration\'s transaction, another while importing a large fleet: nothing half-done is left, '
+  + 'replicas started again migrate, import the whole fleet once, and lead', { timeout: 600_000 }, async (t) => {
+  const url = await createDatabase(pgs.server().url, 'killed');
+  const dir = pgs.tempDir();
+  const large = join(dir, 'large.yaml');
+  const MACHINES = 20_000;
+  writeFileSync(large, readFileSync(smallLater(dir), 'utf8').replace('{ name: jump, region: westus, subscription: prod, count: 2,', `{ name: jump, region: westus, subscription: prod, count: ${MACHINES},`));
+  const group = await replicasOn(url, 'killed', 2, large);
+  t.after(() => group.forEach((r) => (r.supervised = false)));
+  const [a, b] = group as [Replica, Replica];
+  a.supervised = false;
+
+  // The migration's last statement (the version's update) waits on a row this test holds: the replica is then inside its transaction.
+  const holder = await connect(url);
+  await holder.query('CREATE TABLE phasewise_schema (version INTEGER NOT NULL); INSERT INTO phasewise_schema VALUES (0)');
+  await holder.query('BEGIN');
+  await holder.query('SELECT * FROM phasewise_schema FOR UPDATE');
+  start(a);
+  await running(url, a.proc!.pid!, '^UPDATE phasewise_schema', 120_000, true);
+  a.proc!.kill('SIGKILL');
+  await holder.query('ROLLBACK');
+  const [left] = await query<{ version: number; leases: string | null }>(url, "SELECT (SELECT version FROM phasewise_schema) AS version, to_regclass('leases')::text AS leases");
+  assert.deepEqual(left, { version: 0, leases: null }, 'the migration killed halfway left nothing of itself');
+  await holder.end();
+
+  // Started again it migrates, takes the lease and imports the large fleet: killed during the import (its COPY), nothing is imported.
+  const from = a.exits.length;
+  start(a);
+  await running(url, a.proc!.pid!, '^COPY ', 300_000);
+  const h = await call(a.port, 'GET', '/readyz');
+  assert.equal(h.status, 503, `importing, it is not ready: ${JSON.stringify(h.json)}`);
+  a.proc!.kill('SIGKILL');
+  while (a.exits.length === from) await sleep(100);
+  const [after] = await query<{ machines: number; imported: number }>(url, "SELECT (SELECT count(*)::int FROM machines) AS machines, (SELECT count(*)::int FROM meta WHERE key = 'imported') AS imported");
+  assert.deepEqual(after, { machines: 0, imported: 0 }, 'the import killed halfway left nothing of itself');
+
+  // Both started again (supervised): one leads with the whole fleet, imported once; a write through the other is kept.
+  a.supervised = true;
+  start(a);
+  start(b);
+  const leader = await waitLeader(group, 300_000);
+  const follower = group.find((r) => r !== leader)!;
+  const [machines] = await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM machines');
+  assert.equal(machines!.n, MACHINES + 19, 'the whole fleet, once');
+  const rg = `/subscriptions/${SUB}/resourcegroups/rg-after-kills?api-version=2021-04-01`;
+  await eventually('a write through the follower is acknowledged', 120_000, async () => {
+    const put = await call(follower.port, 'PUT', rg, { location: 'eastus' });
+    return [200, 201, 202].includes(put.status) ? true : `${put.status} ${JSON.stringify(put.json)}`;
+  });
+  await eventually('the write is there', 60_000, async () => ((await call(leader.port, 'GET', rg)).status === 200 ? true : 'not yet'));
+  for (const r of group) r.supervised = false;
+  for (const r of group) r.proc?.kill('SIGTERM');
+});
