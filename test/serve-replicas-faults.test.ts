@@ -379,7 +379,8 @@ test('replicas: one SIGKILLed inside the schema migration\'s transaction, anothe
   const dir = pgs.tempDir();
   const large = join(dir, 'large.yaml');
   const MACHINES = 60_000;
-  writeFileSync(large, readFileSync(smallLater(dir), 'utf8').replace('{ name: jump, region: westus, subscription: prod, count: 2,', `{ name: jump, region: westus, subscription: prod, count: ${MACHINES},`));
+  const jump = '{ name: jump, region: westus, subscription: prod, count:';
+  writeFileSync(large, readFileSync(smallLater(dir), 'utf8').replace(`${jump} 2,`, `${jump} ${MACHINES},`));
   const group = await replicasOn(url, 'killed', 2, large);
   t.after(() => group.forEach((r) => (r.supervised = false)));
   const [a, b] = group as [Replica, Replica];
@@ -406,7 +407,8 @@ test('replicas: one SIGKILLed inside the schema migration\'s transaction, anothe
   assert.equal(h.status, 503, `importing, it is not ready: ${JSON.stringify(h.json)}`);
   a.proc!.kill('SIGKILL');
   while (a.exits.length === from) await sleep(100);
-  const [after] = await query<{ machines: number; imported: number }>(url, "SELECT (SELECT count(*)::int FROM machines) AS machines, (SELECT count(*)::int FROM meta WHERE key = 'imported') AS imported");
+  const [after] = await query<{ machines: number; imported: number }>(url,
+    "SELECT (SELECT count(*)::int FROM machines) AS machines, (SELECT count(*)::int FROM meta WHERE key = 'imported') AS imported");
   assert.deepEqual(after, { machines: 0, imported: 0 }, 'the import killed halfway left nothing of itself');
 
   // Both started again (supervised): one leads with the whole fleet, imported once; a write through the other is kept.

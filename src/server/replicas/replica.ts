@@ -112,7 +112,8 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
         return { ...base, leader: true, ready: !halted, ...(halted ? { reason: String(halted) } : {}) };
       }
       const snapshot = reads ? { readSnapshot: reads.version, ...(reads.reason ? { readSnapshotOff: reads.reason } : {}) } : {};
-      return { ...base, ...snapshot, leader: false, ready: reachable, ...(reachable ? {} : { reason: lost ? `${lost}; it restarts once PostgreSQL answers` : `PostgreSQL not reached within the lease (${redact(url)})` }) };
+      const why = lost ? `${lost}; it restarts once PostgreSQL answers` : `PostgreSQL not reached within the lease (${redact(url)})`;
+      return { ...base, ...snapshot, leader: false, ready: reachable, ...(reachable ? {} : { reason: why }) };
     };
     const writes = {
       client, waiter, seal, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
