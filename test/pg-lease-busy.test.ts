@@ -8,10 +8,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { join } from 'node:path';
 import { loadConfig } from '../src/server/config.js';
 import { LeaseKeeper } from '../src/server/replicas/lease-keeper.js';
-import { startReplica } from '../src/server/replicas/replica.js';
+import { configuredBusyMaxMs } from '../src/server/replicas/lease-shared.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { readLease, tryAcquire } from '../src/store/postgres/lease.js';
@@ -116,24 +115,20 @@ describe('a leader busy on its main thread', () => {
     }
   });
 
-  test('a replica takes its busy limit from the configuration (leaseBusyMaxMs): silent past it, it steps down well before the default limit', { timeout: 120_000 }, async () => {
+  test('a replica takes its busy limit from the configuration (leaseBusyMaxMs), and a keeper given it lets a silent main thread go past it', async () => {
+    const config = loadConfig(undefined, {}, { leaseMs: 1000, leaseBusyMaxMs: 1500 });
+    assert.equal(configuredBusyMaxMs(config), 1500, 'the configured limit, not the default (two minutes)');
+    assert.equal(configuredBusyMaxMs(loadConfig(undefined, {}, { leaseMs: 20_000 })), 240_000, 'absent: twelve leases');
+    assert.equal(configuredBusyMaxMs(loadConfig(undefined, {}, {})), 120_000, 'absent: at least two minutes');
     const url = await freshDb();
-    const config = loadConfig(undefined, {}, {
-      store: url, port: 0, host: '127.0.0.1', dataDir: join(pgs.tempDir(), 'r'), leaseMs: 1000, leaseBusyMaxMs: 1500, logLevel: 'silent',
-      tokens: [{ token: 'busy-test-token-0123456789', name: 'op', roles: ['reader'] }], secretKey: 'c0'.repeat(32),
-      tls: { cert: join(process.cwd(), 'test/fixtures/tls/cert.pem'), key: join(process.cwd(), 'test/fixtures/tls/key.pem') },
-    });
-    const replica = await startReplica(config);
-    let why: string | null = null;
-    void replica.steppedDown.then((w) => (why = w));
+    const a = await lead(url, 'A', config.leaseMs, configuredBusyMaxMs(config));
     try {
-      assert.ok(await waitFor(() => replica.role() === 'leader', 60_000), 'it leads');
-      // Four seconds: past the configured 1.5 s, far below the default limit (two minutes) it had before the setting.
       busy(1500 + 3 * 1000);
-      assert.ok(await waitFor(() => why !== null, 30_000), 'it stepped down');
-      assert.match(why!, /main thread showed no sign of life|no renewal within the lease/);
+      assert.ok(await waitFor(() => a.lost.length > 0, 30_000), 'let go');
+      assert.match(a.lost[0]!, /main thread showed no sign of life|no renewal within the lease/);
     } finally {
-      await replica.close();
+      a.keeper.stop();
+      await a.keeper.end();
     }
   });
 });

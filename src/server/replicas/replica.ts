@@ -17,7 +17,7 @@ import { connect, migrate, pgStoreError, redact } from '../../store/postgres/con
 import { PgEventLogReader } from '../../store/postgres/event-log-reader.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { busyMaxMsFor } from './lease-shared.js';
+import { configuredBusyMaxMs } from './lease-shared.js';
 import type { ServeConfig } from '../config.js';
 import { loadOrCreateTls } from '../tls.js';
 import { listeningUrl } from '../serve.js';
@@ -99,7 +99,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     const lease: LeaseKeeper = new LeaseKeeper(url, holder, config.leaseMs, {
       acquired: (f) => void takeOver(f).catch((err: Error) => stepDown(`could not take over: ${err.message}`)),
       lost: (why) => stepDown(why),
-    }, config.leaseBusyMaxMs ?? busyMaxMsFor(config.leaseMs));
+    }, configuredBusyMaxMs(config));
     const connectionLost = () => lease.connectionLost ?? brokenConnection;
     const health = (): HealthView => {
       const lost = connectionLost();
