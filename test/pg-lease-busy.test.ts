@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
+import { loadConfig } from '../src/server/config.js';
 import { LeaseKeeper } from '../src/server/replicas/lease-keeper.js';
+import { configuredBusyMaxMs } from '../src/server/replicas/lease-shared.js';
 import { compileScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulator.js';
 import { readLease, tryAcquire } from '../src/store/postgres/lease.js';
@@ -110,6 +112,23 @@ describe('a leader busy on its main thread', () => {
       await a.keeper.end();
       await store.end();
       await other.end();
+    }
+  });
+
+  test('a replica takes its busy limit from the configuration (leaseBusyMaxMs), and a keeper given it lets a silent main thread go past it', async () => {
+    const config = loadConfig(undefined, {}, { leaseMs: 1000, leaseBusyMaxMs: 1500 });
+    assert.equal(configuredBusyMaxMs(config), 1500, 'the configured limit, not the default (two minutes)');
+    assert.equal(configuredBusyMaxMs(loadConfig(undefined, {}, { leaseMs: 20_000 })), 240_000, 'absent: twelve leases');
+    assert.equal(configuredBusyMaxMs(loadConfig(undefined, {}, {})), 120_000, 'absent: at least two minutes');
+    const url = await freshDb();
+    const a = await lead(url, 'A', config.leaseMs, configuredBusyMaxMs(config));
+    try {
+      busy(1500 + 3 * 1000);
+      assert.ok(await waitFor(() => a.lost.length > 0, 30_000), 'let go');
+      assert.match(a.lost[0]!, /main thread showed no sign of life|no renewal within the lease/);
+    } finally {
+      a.keeper.stop();
+      await a.keeper.end();
     }
   });
 });

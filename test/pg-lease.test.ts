@@ -140,6 +140,28 @@ describe('the engine lease', () => {
     await ca.end();
   });
 
+  test('a leader that lost its lease while importing its fleet commits no import: STORE_FENCED, the database left empty for the next leader', async () => {
+    const url = await freshDb();
+    const ca = await client(url);
+    (await PgStore.open(url)).close();
+    const fa = (await tryAcquire(ca, 'A', 10_000))!;
+    const a = await PgStore.open(url, { fence: fa });
+    // The lease expires and B takes it while A's import runs (as a SIGSTOP or a long load past the lease would).
+    assert.equal(await renew(ca, fa, 1), true);
+    await sleep(50);
+    const fb = await tryAcquire(ca, 'B', 10_000);
+    assert.equal(fb?.token, fa.token + 1);
+    const err = await a.importState(scenario().state).then(() => null, (e: StoreError) => e);
+    assert.equal(err?.code, 'STORE_FENCED', `the import was refused: ${String(err)}`);
+    await a.end();
+    const b = await PgStore.open(url, { fence: fb! });
+    assert.equal(b.isInitialised(), false, 'nothing of A\'s import is there');
+    await b.importState(scenario().state);
+    assert.equal(b.isInitialised(), true, 'the lease\'s holder imports');
+    await b.end();
+    await ca.end();
+  });
+
   test('a replica whose database was migrated under it by a newer Phasewise cannot commit another tick', async () => {
     const url = await freshDb();
     const a = await PgStore.open(url);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ConfigError, ENV_VARS, loadConfig } from '../src/server/config.js';
-import { cli } from './helpers/cli.js';
+import { cli, cliWithEnv } from './helpers/cli.js';
 import { CERT, KEY } from './helpers/api-server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phasewise-serve-config-'));
@@ -135,5 +135,42 @@ describe('environment variables with odd values', () => {
   test('PHASEWISE_PORT=0x50 is not port 80', () => {
     assert.throws(() => loadConfig(undefined, { PHASEWISE_PORT: '0x50' }), /PHASEWISE_PORT: expected a decimal number, got '0x50'/);
     assert.equal(loadConfig(undefined, { PHASEWISE_PORT: '8080' }).port, 8080);
+  });
+});
+
+describe('the lease busy limit (leaseBusyMaxMs)', () => {
+  const shared = { PHASEWISE_TOKEN: 'a-token-of-16-chars-or-more', PHASEWISE_SECRET_KEY: 'c0'.repeat(32), PHASEWISE_STORE: 'postgres://u:hunter2@db:5432/phasewise' };
+
+  test('property: accepted exactly when a whole number from the lease (and 1 s) to an hour; anything else is a ConfigError naming the field', () => {
+    fc.assert(fc.property(fc.integer({ min: 1000, max: 300_000 }), fc.oneof(fc.integer({ min: -10, max: 4_000_000 }), fc.double({ min: 0, max: 4e6, noNaN: true })), (leaseMs, busy) => {
+      const ok = Number.isInteger(busy) && busy >= 1000 && busy <= 3_600_000 && busy >= leaseMs;
+      try {
+        const c = loadConfig(undefined, { ...shared, PHASEWISE_LEASE_MS: String(leaseMs) }, { leaseBusyMaxMs: busy });
+        assert.ok(ok, `leaseBusyMaxMs ${busy} with leaseMs ${leaseMs} was accepted`);
+        assert.equal(c.leaseBusyMaxMs, busy);
+      } catch (err) {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.ok(!ok, `leaseBusyMaxMs ${busy} with leaseMs ${leaseMs} was refused: ${err.message}`);
+        assert.match(err.message, /leaseBusyMaxMs/);
+        assert.doesNotMatch(err.message, /hunter2/);
+      }
+    }), { numRuns: 300 });
+    assert.equal(loadConfig(undefined, shared).leaseBusyMaxMs, undefined, 'absent: the default (12 leases, at least 2 minutes) applies');
+    assert.equal(loadConfig(undefined, { ...shared, PHASEWISE_LEASE_BUSY_MAX_MS: '600000' }).leaseBusyMaxMs, 600_000, 'from the environment');
+  });
+
+  test('serve refuses a bad one, from the file or the environment: exit 2, the field named, nothing created', async () => {
+    for (const [args, extra, message] of [
+      [['--config', file('busy-short.yaml', 'leaseMs: 20000\nleaseBusyMaxMs: 5000\n')], {}, /leaseBusyMaxMs \(5000\) must be at least leaseMs \(20000\)/],
+      [['--config', file('busy-long.yaml', 'leaseBusyMaxMs: 7200000\n')], {}, /leaseBusyMaxMs: .*3600000/],
+      [[], { PHASEWISE_LEASE_BUSY_MAX_MS: '2m' }, /PHASEWISE_LEASE_BUSY_MAX_MS: expected a decimal number, got '2m'/],
+    ] as Array<[string[], Record<string, string>, RegExp]>) {
+      const data = join(dir, `busy-${n++}`);
+      const r = await cliWithEnv({ ...shared, ...extra }, 30_000, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', data, ...args);
+      assert.equal(r.status, 2, `${args.join(' ')} ${JSON.stringify(extra)}: exit ${r.status}: ${r.stderr.slice(0, 500)}`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /hunter2|\n\s+at /);
+      assert.equal(existsSync(data), false, 'no data folder');
+    }
   });
 });

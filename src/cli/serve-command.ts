@@ -8,6 +8,7 @@ import { preflight } from '../server/preflight.js';
 import { startServer } from '../server/serve.js';
 import type { ServeConfig } from '../server/config.js';
 import { EXIT_STEPPED_DOWN, startReplica } from '../server/replicas/replica.js';
+import { configuredBusyMaxMs } from '../server/replicas/lease-shared.js';
 import { redact } from '../store/postgres/connect.js';
 import { UsageError } from './errors.js';
 
@@ -103,7 +104,7 @@ async function serveReplica(config: ServeConfig): Promise<void> {
   process.once('SIGTERM', stop);
   process.stderr.write([
     `Phasewise replica ${replica.holder} is serving the ARM API at ${replica.url}`,
-    `  store:       ${redact(config.store!)} (lease ${config.leaseMs} ms; the replica holding it runs the engine)`,
+    `  store:       ${redact(config.store!)} (lease ${config.leaseMs} ms, busy limit ${configuredBusyMaxMs(config)} ms; the replica holding it runs the engine)`,
     `  certificate: ${replica.certPath}   (trust it: export NODE_EXTRA_CA_CERTS=${replica.certPath})`,
     `  health:      ${replica.url}/healthz and /readyz (no token)`,
   ].join('\n') + '\n');

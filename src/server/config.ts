@@ -43,6 +43,11 @@ export const configSchema = z.object({
   snapshotReadsMaxMachines: z.number().int().min(0).max(100_000_000).default(100_000_000),
   /** Replicas: how long the engine lease lasts without renewal (a dead leader is replaced within it). */
   leaseMs: z.number().int().min(1000).max(300_000).default(10_000),
+  /**
+   * Replicas: how long a leader's main thread may show no sign of life (a long load or tick) while its lease is still renewed
+   * for it; past it the thread is taken for hung and the lease let expire. Absent: 12 leases, at least 2 minutes (busyMaxMsFor).
+   */
+  leaseBusyMaxMs: z.number().int().min(1000).max(3_600_000).optional(),
   tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
   /** Without tokens, one is generated on first start into DATA_DIR/token and printed. */
   tokens: z.array(tokenSchema).default([]),
@@ -104,6 +109,7 @@ export const ENV_VARS: Record<string, { field: keyof ServeConfig; kind: 'string'
   PHASEWISE_DB: { field: 'database', kind: 'string' },
   PHASEWISE_STORE: { field: 'store', kind: 'string' },
   PHASEWISE_LEASE_MS: { field: 'leaseMs', kind: 'number' },
+  PHASEWISE_LEASE_BUSY_MAX_MS: { field: 'leaseBusyMaxMs', kind: 'number' },
   PHASEWISE_ADVERTISE_URL: { field: 'advertiseUrl', kind: 'string' },
   PHASEWISE_SCENARIO: { field: 'scenario', kind: 'string' },
   PHASEWISE_CLOCK_FACTOR: { field: 'clockFactor', kind: 'number' },
@@ -171,6 +177,10 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, ove
     throw new ConfigError(`invalid configuration in ${where}:\n${result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
   }
   const c = result.data;
+  // Shorter than the lease, a leader would lose its lease to any load or tick longer than that limit, which is never what is meant.
+  if (c.leaseBusyMaxMs !== undefined && c.leaseBusyMaxMs < c.leaseMs) {
+    throw new ConfigError(`leaseBusyMaxMs (${c.leaseBusyMaxMs}) must be at least leaseMs (${c.leaseMs}): a leader busy for less than a lease always keeps it`);
+  }
   if (file && c.scenario && c.scenario === fileScenario) c.scenario = resolve(file, '..', c.scenario);
   if (c.store) {
     // Replicas must agree on these: a token or a sealing key made up by one replica would be unknown to the others.

@@ -70,6 +70,8 @@ export interface StackInput {
   state: EngineState;
   /** True when the state was loaded (a restart or a takeover), false when just imported. */
   resumed: boolean;
+  /** The latest instant the event log holds (a takeover): simulated time goes on from it, never before it. */
+  timeFloorMs?: number;
   pendingActions: readonly DriverAction[];
   /** The database of the API's own tables (documents, agents, packages, tokens, webhooks). */
   db: Database.Database;
@@ -122,6 +124,9 @@ export function buildStack(input: StackInput): Stack {
   const realNow = Date.now();
   let origin: ClockOrigin = saved ?? { simStartMs: scenario?.startMs ?? realNow, realStartMs: realNow, factor: config.clockFactor };
   if (origin.factor !== config.clockFactor) origin = { simStartMs: new AcceleratedClock(origin).now(), realStartMs: realNow, factor: config.clockFactor };
+  // A replica whose wall clock is behind its predecessor's would take time back (events before those logged): it goes on from the log's last.
+  const floor = input.timeFloorMs;
+  if (floor !== undefined && new AcceleratedClock(origin).now() < floor) origin = { simStartMs: floor, realStartMs: realNow, factor: config.clockFactor };
   docs.put('/phasewise/clock', '/phasewise', 'setting', origin);
   const clock = new AcceleratedClock(origin);
 

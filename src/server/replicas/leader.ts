@@ -74,6 +74,8 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
     const resumed = store.isInitialised();
     if (!resumed) await store.importState(scenario ? scenario.state : newEngineState(emptyFleet(), new Catalog()));
     const state = store.load()!;
+    // The predecessor's last event: this replica's clock may be behind that replica's (the stack's clock starts no earlier).
+    const last = resumed ? (await input.eventLog.read({ order: 'desc', limit: 1 }))[0] : undefined;
     side = await openSideDb(store.connection, config.dataDir);
     const db = side.db;
     // Package files a former leader received: written back into this replica's folder, checked against their hash.
@@ -88,7 +90,7 @@ export async function openLeader(input: LeaderInput): Promise<Leader> {
     const secret = randomBytes(24).toString('base64url');
     const injected = injectedPrincipal(secret);
     const stack = buildStack({
-      config, scenario, tls: input.tls, store, state, resumed, pendingActions: resumed ? store.pendingActions() : [],
+      config, scenario, tls: input.tls, store, state, resumed, ...(last ? { timeFloorMs: Date.parse(last.time) } : {}), pendingActions: resumed ? store.pendingActions() : [],
       db, dbFile: side.file, eventLog: input.eventLog, transaction: (fn) => db.transaction(fn)(),
       // A failed commit means a lost lease or database: the replica steps down and another takes over from the store.
       resyncFromStore: null,

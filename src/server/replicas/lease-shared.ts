@@ -42,3 +42,8 @@ export function mayRenew(nowMs: number, beatMs: number, busyMaxMs: number): bool
 export function busyMaxMsFor(leaseMs: number): number {
   return Math.max(120_000, 12 * leaseMs);
 }
+
+/** A replica's busy limit: `leaseBusyMaxMs` as configured, else the default for its lease. */
+export function configuredBusyMaxMs(config: { leaseMs: number; leaseBusyMaxMs?: number | undefined }): number {
+  return config.leaseBusyMaxMs ?? busyMaxMsFor(config.leaseMs);
+}

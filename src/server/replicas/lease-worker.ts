@@ -34,7 +34,7 @@ async function tick(): Promise<void> {
   if (busy || done) return;
   busy = true;
   try {
-    client ??= await connect(data.url, { timeoutMs: data.leaseMs, onError: () => {} });
+    client ??= await connect(data.url, { timeoutMs: data.leaseMs, onError: () => {}, purpose: 'lease' });
     if (fence) {
       const beat = Number(Atomics.load(times, SLOT.mainBeat));
       if (!mayRenew(now(), beat, data.busyMaxMs)) {

@@ -17,6 +17,7 @@ import { connect, migrate, pgStoreError, redact } from '../../store/postgres/con
 import { PgEventLogReader } from '../../store/postgres/event-log-reader.js';
 import type { Fence } from '../../store/postgres/pg-store.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { configuredBusyMaxMs } from './lease-shared.js';
 import type { ServeConfig } from '../config.js';
 import { loadOrCreateTls } from '../tls.js';
 import { listeningUrl } from '../serve.js';
@@ -60,18 +61,28 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
   const scenario: Scenario | null = config.scenario ? loadScenarioFile(config.scenario, { seed: config.seed }) : null;
   mkdirSync(config.dataDir, { recursive: true });
   const clients: pg.Client[] = [];
-  const client = await connect(url);
-  clients.push(client);
+  /**
+   * Why one of this replica's own connections broke, or null. A `pg` client whose connection broke (a server
+   * restart, idle_session_timeout, a proxy, pg_terminate_backend) never works again: the replica restarts to reconnect.
+   */
+  let brokenConnection: string | null = null;
+  let ending = false;
+  /** Connections this replica closed on purpose (a leader's snapshot reader's): their end is no fault. */
+  const retired = new Set<pg.Client>();
+  const watch = (c: pg.Client, purpose: string): pg.Client => {
+    clients.push(c);
+    c.on('error', (err) => (brokenConnection ??= `its ${purpose} connection to PostgreSQL failed: ${err.message}`));
+    c.on('end', () => (ending || retired.has(c) ? undefined : (brokenConnection ??= `its ${purpose} connection to PostgreSQL was closed`)));
+    return c;
+  };
+  const client = watch(await connect(url, { purpose: 'main' }), 'main');
   try {
     // Migrations first (any replica may; an advisory lock makes it once); a newer schema is refused here.
     await migrate(client, url);
-    const listener = await connect(url);
-    clients.push(listener);
+    const listener = watch(await connect(url, { purpose: 'listen' }), 'listen');
     // The API's reads of the event log (activity log, histories, export): a connection of their own.
-    const eventsClient = await connect(url);
-    clients.push(eventsClient);
+    const eventsClient = watch(await connect(url, { purpose: 'events' }), 'events');
     const eventLog = new PgEventLogReader(eventsClient);
-    for (const c of clients) c.on('error', () => {}); // a lost connection shows in the next query's error
     const tls = await loadOrCreateTls(config.tls, config.dataDir, config.host);
     const secretKey = secretKeyOf(config);
     const agentCa = await sharedAgentCa(client, new SecretBox(secretKey), Date.now());
@@ -88,9 +99,11 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     const lease: LeaseKeeper = new LeaseKeeper(url, holder, config.leaseMs, {
       acquired: (f) => void takeOver(f).catch((err: Error) => stepDown(`could not take over: ${err.message}`)),
       lost: (why) => stepDown(why),
-    });
+    }, configuredBusyMaxMs(config));
+    const connectionLost = () => lease.connectionLost ?? brokenConnection;
     const health = (): HealthView => {
-      const reachable = lease.reachable;
+      const lost = connectionLost();
+      const reachable = lease.reachable && !lost;
       const fence = lease.held;
       const base = { store: 'postgres' as const, holder, ...(fence ? { token: fence.token } : {}) };
       if (fence && !leader) return { ...base, leader: true, ready: false, reason: 'taking over: loading the state' };
@@ -99,7 +112,8 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
         return { ...base, leader: true, ready: !halted, ...(halted ? { reason: String(halted) } : {}) };
       }
       const snapshot = reads ? { readSnapshot: reads.version, ...(reads.reason ? { readSnapshotOff: reads.reason } : {}) } : {};
-      return { ...base, ...snapshot, leader: false, ready: reachable, ...(reachable ? {} : { reason: `PostgreSQL not reached within the lease (${redact(url)})` }) };
+      const why = lost ? `${lost}; it restarts once PostgreSQL answers` : `PostgreSQL not reached within the lease (${redact(url)})`;
+      return { ...base, ...snapshot, leader: false, ready: reachable, ...(reachable ? {} : { reason: why }) };
     };
     const writes = {
       client, waiter, seal, publicUrl: config.publicUrl ?? null, retryAfterSeconds: config.retryAfterSeconds,
@@ -107,11 +121,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     };
     const auth = new Authenticator(config.tokens);
     // A snapshot reader has its own connection: a reload's long reads must not hold up queued writes.
-    const snapshotClient = config.snapshotReadsMaxMachines > 0 ? await connect(url) : null;
-    if (snapshotClient) {
-      clients.push(snapshotClient);
-      snapshotClient.on('error', () => {});
-    }
+    const snapshotClient = config.snapshotReadsMaxMachines > 0 ? watch(await connect(url, { purpose: 'snapshot' }), 'snapshot') : null;
     let reads: SnapshotReads | null = snapshotClient
       ? new SnapshotReads({ url, client: snapshotClient, config, scenario, auth, secrets: new SecretBox(secretKey), maxMachines: config.snapshotReadsMaxMachines, eventLog, log })
       : null;
@@ -170,6 +180,10 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       follower = null;
       await reads?.close();
       reads = null;
+      if (snapshotClient) {
+        retired.add(snapshotClient); // a leader reads its own state: the snapshot's connection would only idle
+        await snapshotClient.end().catch(() => {});
+      }
       await l.stack.app.listen({ host: config.host, port, listenTextResolver: httpsListenText });
       log.info(`replica ${holder} leads (fencing token ${f.token}) after ${Date.now() - started} ms of loading`);
     };
@@ -179,12 +193,14 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     announceTimer.unref();
     // A follower whose connections broke keeps answering 503 while PostgreSQL is away; once a new
     // connection succeeds it steps down, and its supervisor starts it again with fresh connections.
+    // A leader steps down at once: another replica, whose connections work, takes over.
     let probing = false;
     const reconnectTimer = setInterval(() => {
-      const lost = lease.connectionLost;
+      const lost = connectionLost();
+      if (lost && leader && !stepped) return stepDown(`${lost}; it restarts to reconnect`);
       if (!lost || leader || stepped || probing) return;
       probing = true;
-      void connect(url, { timeoutMs: config.leaseMs })
+      void connect(url, { timeoutMs: config.leaseMs, purpose: 'probe' })
         .then(async (probe) => {
           await probe.end().catch(() => {});
           stepDown(`PostgreSQL is reachable again, but this replica's connections to it were lost (${lost}); it restarts to reconnect`);
@@ -196,6 +212,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
     let closing: Promise<void> | null = null;
     async function shutdown(): Promise<void> {
       closing ??= (async () => {
+        ending = true;
         lease.stop();
         clearInterval(announceTimer);
         clearInterval(reconnectTimer);
@@ -217,6 +234,7 @@ export async function startReplica(config: ServeConfig, extra: StackExtra = {}, 
       close: shutdown,
     };
   } catch (err) {
+    ending = true;
     for (const c of clients) await c.end().catch(() => {});
     // PostgreSQL refusing a statement (a read-only standby, options in the URL) names the store, as other store errors do.
     throw err instanceof pg.DatabaseError ? pgStoreError(err, url) : err;

@@ -18,10 +18,18 @@ export function isPostgresUrl(spec: string): boolean {
   return /^postgres(ql)?:\/\//.test(spec);
 }
 
-export async function connect(url: string, opts: { onError?: (err: Error) => void; timeoutMs?: number } = {}): Promise<pg.Client> {
+/**
+ * What pg_stat_activity shows of a connection: `phasewise PID PURPOSE`, so that an operator (or a test) can tell
+ * which replica holds which connection, and end only the one meant. An application_name in the URL wins.
+ */
+export function applicationName(purpose?: string): string {
+  return `phasewise ${process.pid}${purpose ? ` ${purpose}` : ''}`.slice(0, 63);
+}
+
+export async function connect(url: string, opts: { onError?: (err: Error) => void; timeoutMs?: number; purpose?: string } = {}): Promise<pg.Client> {
   let client: pg.Client;
   try {
-    client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: 'phasewise' });
+    client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: opts.timeoutMs ?? 10_000, application_name: applicationName(opts.purpose) });
   } catch (err) {
     // The driver reads sslrootcert=, sslcert= and sslkey= files here: a missing one is not a URL that cannot be parsed.
     if (typeof (err as NodeJS.ErrnoException).path === 'string') {
@@ -59,6 +67,21 @@ function newerError(url: string, version: number): StoreError {
  * starting together migrate once. Refuses a database newer than this code, changing nothing.
  */
 export async function migrate(client: pg.Client, url: string): Promise<number> {
+  // A database already at this version needs no statement that creates: a user without CREATE rights (the tables migrated
+  // by their owner, the replicas running as a user that only reads and writes rows) starts too.
+  const current = await schemaVersion(client).catch(() => -1);
+  if (current > PG_SCHEMA_VERSION) throw newerError(url, current);
+  if (current === PG_SCHEMA_VERSION) return PG_SCHEMA_VERSION;
+  try {
+    return await migrateLocked(client, url);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+    throw new StoreError('STORE_IO', `${redact(url)} has schema version ${Math.max(0, current)}, older than this Phasewise (${PG_SCHEMA_VERSION}), and its user may not `
+      + `migrate it (${(err as Error).message}): start one replica once with the URL of a user that owns the database (or may CREATE in its schema)`, { cause: err });
+  }
+}
+
+async function migrateLocked(client: pg.Client, url: string): Promise<number> {
   await client.query('SELECT pg_advisory_lock(7077001)');
   try {
     await client.query('CREATE TABLE IF NOT EXISTS phasewise_schema (version INTEGER NOT NULL)');

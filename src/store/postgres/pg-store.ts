@@ -79,7 +79,7 @@ export class PgStore implements Store {
   /** Connects, migrates (refusing a newer schema) and reads the state saved so far. */
   static async open(url: string, opts: PgOpenOptions = {}): Promise<PgStore> {
     let store: PgStore | null = null;
-    const client = await connect(url, { onError: (err) => store?.fail(err) });
+    const client = await connect(url, { onError: (err) => store?.fail(err), purpose: 'store' });
     try {
       await migrate(client, url);
       store = new PgStore(client, url, await readLoaded(client), opts);
@@ -128,6 +128,9 @@ export class PgStore implements Store {
       writeImportRest(rest.writers, state);
       for (const text of rest.takeChunks()) await this.client.query(text);
       await this.client.query(ENABLE_STATE_TRIGGERS);
+      // Fenced as every commit, but last: the check's share lock on the lease row, taken first, would hold the
+      // lease's renewals back for the whole import; a leader paused or cut off past its lease meanwhile commits nothing.
+      if (this.fence) await this.client.query('SELECT phasewise_fence($1, $2, $3)', [this.fence.lease, this.fence.holder, this.fence.token]);
       await this.client.query('COMMIT');
     } catch (err) {
       this.ord.next = ordBefore;
