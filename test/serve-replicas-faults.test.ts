@@ -121,20 +121,24 @@ async function call(port: number, method: string, path: string, body?: unknown):
   }
 }
 
-async function leaderOf(among: Replica[]): Promise<Replica | null> {
+async function leaderOf(among: Replica[], notPid?: number): Promise<Replica | null> {
   for (const r of among) {
-    if (!r.proc) continue;
+    if (!r.proc || r.proc.pid === notPid) continue;
     const h = await call(r.port, 'GET', '/healthz');
     if (h.status === 200 && h.json?.leader === true && h.json.ready === true) return r;
   }
   return null;
 }
 
-async function waitLeader(among: Replica[], ms: number, not?: Replica): Promise<Replica> {
+/**
+ * A replica leading and ready; with `notPid`, another process than that one (a replica that stepped down and
+ * was started again by its supervisor may win the lease back: that is a failover too).
+ */
+async function waitLeader(among: Replica[], ms: number, notPid?: number): Promise<Replica> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    const l = await leaderOf(among);
-    if (l && l !== not) return l;
+    const l = await leaderOf(among, notPid);
+    if (l) return l;
     await sleep(200);
   }
   throw new Error(`no leader within ${ms} ms`);
@@ -163,6 +167,14 @@ async function terminate(url: string, pid: number, purpose?: string): Promise<nu
     return rows.length;
   } finally {
     await admin.end();
+  }
+}
+
+/** After a test, passed or failed: no replica of its group is started again, and those running are killed. */
+function endGroup(group: Replica[]): void {
+  for (const r of group) {
+    r.supervised = false;
+    r.proc?.kill('SIGKILL');
   }
 }
 
@@ -246,22 +258,25 @@ test('replicas: the leader\'s lease connection ended (pg_terminate_backend), the
   + 'each steps down, another leads, nothing acknowledged is lost, nothing runs twice, the rollout completes', { timeout: 420_000 }, async (t) => {
   const url = await createDatabase(pgs.server().url, 'terminated');
   const group = await replicasOn(url, 'term', 3, smallLater(pgs.tempDir()));
-  t.after(() => group.forEach((r) => (r.supervised = false)));
+  t.after(() => endGroup(group));
   for (const r of group) start(r);
   const first = await waitLeader(group, 120_000);
   const w = writer(group);
+  t.after(() => w.stop()); // a failed test must not leave it writing for ever (the file would never end)
   await upgrading(url, 120_000);
 
   const from1 = first.exits.length;
-  assert.equal(await terminate(url, first.proc!.pid!, 'lease'), 1, 'the leader has one lease connection');
+  const firstPid = first.proc!.pid!;
+  assert.equal(await terminate(url, firstPid, 'lease'), 1, 'the leader has one lease connection');
   await exitedWith(first, from1, 7, 4 * LEASE_MS + 30_000);
   assert.match(first.log.join('\n'), /steps down: the lease could not be renewed/);
-  const second = await waitLeader(group, LEASE_MS + 120_000, first);
+  const second = await waitLeader(group, LEASE_MS + 120_000, firstPid);
 
   const from2 = second.exits.length;
-  assert.ok(await terminate(url, second.proc!.pid!) >= 4, 'every connection of the leader');
+  const secondPid = second.proc!.pid!;
+  assert.ok(await terminate(url, secondPid) >= 4, 'every connection of the leader');
   await exitedWith(second, from2, 7, 4 * LEASE_MS + 30_000);
-  await waitLeader(group, LEASE_MS + 120_000, second);
+  await waitLeader(group, LEASE_MS + 120_000, secondPid);
   await sleep(2000);
   const acked = await w.stop();
   assert.ok(acked.size > 10, `${acked.size} writes acknowledged: ${JSON.stringify([...w.statuses])}`);
@@ -287,7 +302,7 @@ test('replicas: a follower\'s own connections ended one at a time (writes, read 
   + 'it is not ready meanwhile and comes back with new ones, its reads never stale for good, its writes taken again', { timeout: 420_000 }, async (t) => {
   const url = await createDatabase(pgs.server().url, 'single');
   const group = await replicasOn(url, 'single', 2, smallLater(pgs.tempDir()));
-  t.after(() => group.forEach((r) => (r.supervised = false)));
+  t.after(() => endGroup(group));
   for (const r of group) start(r);
   const leader = await waitLeader(group, 120_000);
   const follower = group.find((r) => r !== leader)!;
@@ -321,11 +336,12 @@ test('replicas: PostgreSQL stopped and started again mid-rollout under three rep
   + 'then one leads, nothing acknowledged is lost, nothing runs twice, the rollout completes', { timeout: 420_000 }, async (t) => {
   const url = await createDatabase(pgs.server().url, 'restarted');
   const group = await replicasOn(url, 'restart', 3, smallLater(pgs.tempDir()));
-  t.after(() => group.forEach((r) => (r.supervised = false)));
+  t.after(() => endGroup(group));
   for (const r of group) start(r);
   await waitLeader(group, 120_000);
   for (const r of group) await eventually(`replica ${r.index} serves`, 120_000, async () => ((await call(r.port, 'GET', '/healthz')).status === 200 ? true : 'no answer'));
   const w = writer(group);
+  t.after(() => w.stop()); // a failed test must not leave it writing for ever (the file would never end)
   await upgrading(url, 120_000);
   const down = Date.now();
   const back = pgs.server().restart(4 * LEASE_MS);
@@ -382,7 +398,7 @@ test('replicas: one SIGKILLed inside the schema migration\'s transaction, anothe
   const jump = '{ name: jump, region: westus, subscription: prod, count:';
   writeFileSync(large, readFileSync(smallLater(dir), 'utf8').replace(`${jump} 2,`, `${jump} ${MACHINES},`));
   const group = await replicasOn(url, 'killed', 2, large);
-  t.after(() => group.forEach((r) => (r.supervised = false)));
+  t.after(() => endGroup(group));
   const [a, b] = group as [Replica, Replica];
   a.supervised = false;
 
@@ -433,7 +449,7 @@ test('replicas: a replica whose clock runs 10 s behind takes over from one whose
   { timeout: 420_000 }, async (t) => {
   const url = await createDatabase(pgs.server().url, 'skewed');
   const group = await replicasOn(url, 'skew', 2, smallLater(pgs.tempDir()));
-  t.after(() => group.forEach((r) => (r.supervised = false)));
+  t.after(() => endGroup(group));
   const [right, behind] = group as [Replica, Replica];
   behind.skewMs = 10_000; // 20 simulated hours at 7200×
   right.supervised = false;
