@@ -22,9 +22,9 @@ import { instanceView, latestModelApplied } from './views.js';
 export function registerInstanceRoutes(app: FastifyInstance, ctx: ArmContext): void {
   app.get(`${base}/:name/virtualMachines`, async (req) => {
     const { set, doc } = setOf(ctx, req);
-    const q = instanceListQuery(queryOf(req));
-    const expand = q.powerStateOnly ? 'powerState' : q.instanceView;
-    const wanted = q.latestModelApplied;
+    const list = instanceListQuery(queryOf(req));
+    const expand = list.powerStateOnly ? 'powerState' : list.instanceView;
+    const wanted = list.latestModelApplied;
     const collection = {
       name: COLLECTIONS.members(set.id), all: () => ctx.index.members(set.id), keyOf: (m: Machine) => ctx.index.instanceIdOf(m), idOf: (m: Machine) => m.id,
       itemOf: (id: string) => ctx.engine.state.fleet.machines.get(id),
